@@ -1,0 +1,34 @@
+# Two commands on a fresh machine with only Python >= 3.11:
+#   make run   - venv, install, migrate, demo data, nightly pipeline once, serve :8000
+#   make test  - venv, install, the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_ACCOUNTS ?= 200
+DEMO_DAYS ?= 400
+
+.PHONY: run test lint migrate demo serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py seed_demo --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --seed 1 --if-empty
+	$(BIN)/python manage.py run_pipeline
+	$(BIN)/python manage.py demo_logins
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 media

@@ -1,0 +1,141 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from . import models
+
+
+@admin.register(models.User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "first_name", "last_name", "manager", "is_active", "is_staff"]
+    list_filter = ["groups", "is_active", "is_staff"]
+    search_fields = ["email", "first_name", "last_name"]
+    raw_id_fields = ["manager"]
+    fieldsets = (
+        (None, {"fields": ("email", "password")}),
+        ("Person", {"fields": ("first_name", "last_name", "manager")}),
+        ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "scope", "last_used_at", "revoked_at"]
+    list_filter = ["scope"]
+    readonly_fields = ["prefix", "key_hash", "last_used_at"]
+    raw_id_fields = ["user"]
+
+
+class ContractInline(admin.TabularInline):
+    model = models.Contract
+    extra = 0
+    fields = ["external_id", "product", "start_date", "end_date", "mrr", "quantity"]
+    show_change_link = True
+
+
+@admin.register(models.Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "external_id", "segment", "owner", "lifecycle_stage", "customer_since"]
+    list_filter = ["segment", "lifecycle_stage"]
+    search_fields = ["name", "external_id", "domain"]
+    raw_id_fields = ["owner", "parent"]
+    list_select_related = ["owner"]
+    inlines = [ContractInline]
+
+
+@admin.register(models.Contract)
+class ContractAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "account", "product", "start_date", "end_date", "mrr", "quantity"]
+    list_filter = ["product", "auto_renew"]
+    search_fields = ["external_id", "account__name", "account__external_id"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]
+    date_hierarchy = "start_date"
+
+
+@admin.register(models.Stakeholder)
+class StakeholderAdmin(admin.ModelAdmin):
+    list_display = ["name", "email", "account", "role", "is_primary"]
+    list_filter = ["role", "is_primary"]
+    search_fields = ["name", "email", "external_id", "account__name"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]
+
+
+@admin.register(models.UsageEvent)
+class UsageEventAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "account", "user_id", "event", "value"]
+    search_fields = ["account__external_id", "user_id", "event"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]
+    show_full_result_count = False  # COUNT(*) over millions of events is slow
+
+
+@admin.register(models.UsageDaily)
+class UsageDailyAdmin(admin.ModelAdmin):
+    list_display = ["day", "account", "events", "active_users", "value_sum"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+
+@admin.register(models.UsageFeatureDaily)
+class UsageFeatureDailyAdmin(admin.ModelAdmin):
+    list_display = ["day", "account", "event", "events", "users"]
+    list_filter = ["event"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]
+    show_full_result_count = False
+
+
+@admin.register(models.TrackedUser)
+class TrackedUserAdmin(admin.ModelAdmin):
+    list_display = ["user_id", "account", "updated_at"]
+    search_fields = ["user_id"]
+    raw_id_fields = ["account"]
+
+
+@admin.register(models.Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "account", "subject", "priority", "status", "escalated", "opened_at"]
+    list_filter = ["priority", "status", "escalated"]
+    search_fields = ["external_id", "subject", "account__name"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]
+
+
+@admin.register(models.Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "account", "issued_on", "due_on", "amount", "status", "paid_on"]
+    list_filter = ["status"]
+    search_fields = ["external_id", "account__name"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]
+
+
+@admin.register(models.Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "account", "kind", "subject", "author"]
+    list_filter = ["kind"]
+    search_fields = ["subject", "body", "account__name"]
+    raw_id_fields = ["account", "author", "stakeholders"]
+    list_select_related = ["account", "author"]
+
+
+@admin.register(models.TimelineEntry)
+class TimelineEntryAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "account", "kind", "title"]
+    list_filter = ["kind"]
+    search_fields = ["title", "account__name", "key"]
+    raw_id_fields = ["account"]
+    list_select_related = ["account"]
+
+
+@admin.register(models.ImportRecord)
+class ImportRecordAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "origin", "kind", "filename", "status", "rows", "created", "updated", "rejected", "user"]
+    list_filter = ["origin", "status", "kind"]
+    readonly_fields = [f.name for f in models.ImportRecord._meta.fields]

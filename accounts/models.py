@@ -1,0 +1,597 @@
+"""The customer data model: who the customers are, what they pay, who works there, how they
+use the product, what they ask support, what they are billed, and what the CS team did.
+
+The contract for this data is ``shared/docs/data-import.md``. Every row that comes from a
+source system carries that system's ``external_id`` (unique per kind) so imports upsert.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from hashlib import sha256
+
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class BaseModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+# --- users and roles ----------------------------------------------------------------------
+
+
+class Role(models.TextChoices):
+    """The three roles are Django groups of the same names (see migration 0002)."""
+
+    ADMIN = "Admin", "Admin"
+    MANAGER = "Manager", "Manager"
+    CSM = "CSM", "CSM"
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra) -> User:
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who signs in: a CSM, a CS manager or an admin. Signs in with their email."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    manager = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+        help_text="Their CS manager: sees this user's accounts and gets their escalations.",
+    )
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+    objects = UserManager()
+
+    class Meta:
+        constraints = [
+            # owner_email in imports is matched case-insensitively
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.email
+
+    @property
+    def role(self) -> str | None:
+        """The highest role the user holds: Admin > Manager > CSM (None for none)."""
+        if self.is_superuser:
+            return Role.ADMIN
+        names = {g.name for g in self.groups.all()}
+        for role in (Role.ADMIN, Role.MANAGER, Role.CSM):
+            if role in names:
+                return role
+        return None
+
+
+class ApiToken(BaseModel):
+    """A secret that lets a program call the API as a user. Only a hash is stored."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="First characters, to recognise a token")
+    key_hash = models.CharField(max_length=64, unique=True)  # token lookup on every API call
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.WRITE)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user: User, name: str, scope: str = Scope.WRITE) -> tuple[ApiToken, str]:
+        """Create a token; returns it with the clear key, which is shown once."""
+        key = "cs_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(
+            user=user, name=name, prefix=key[:10], key_hash=cls.hash_key(key), scope=scope
+        )
+        return token, key
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+class AccountQuerySet(models.QuerySet):
+    def visible_to(self, user: User) -> AccountQuerySet:
+        """Admins see every account; a manager their own and their reports' accounts; a CSM
+        the accounts they own. Anyone else sees none (and gets 404, never 403)."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        role = user.role
+        if role == Role.ADMIN:
+            return self
+        if role == Role.MANAGER:
+            return self.filter(Q(owner=user) | Q(owner__manager=user))
+        if role == Role.CSM:
+            return self.filter(owner=user)
+        return self.none()
+
+
+class AccountLifecycle(models.TextChoices):
+    ONBOARDING = "onboarding", "Onboarding"
+    ADOPTION = "adoption", "Adoption"
+    MATURE = "mature", "Mature"
+    RENEWAL = "renewal", "Renewal"
+    CHURNED = "churned", "Churned"
+
+
+class Account(BaseModel):
+    """A customer company (or a division of one: accounts form a hierarchy)."""
+
+    Lifecycle = AccountLifecycle
+
+    external_id = models.CharField(max_length=200, unique=True)  # import upsert key
+    name = models.CharField(max_length=300)
+    segment = models.CharField(max_length=100, blank=True, db_index=True)  # reports by segment
+    industry = models.CharField(max_length=100, blank=True)
+    domain = models.CharField(max_length=253, blank=True)
+    owner = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="accounts"
+    )  # FK index serves "my accounts"
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    lifecycle_stage = models.CharField(
+        max_length=20, choices=Lifecycle.choices, default=Lifecycle.ONBOARDING
+    )
+    customer_since = models.DateField(
+        null=True, blank=True, help_text="Date the customer signed; default: first contract start"
+    )
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("id")), name="account_not_own_parent"
+            ),
+            models.CheckConstraint(
+                condition=Q(lifecycle_stage__in=[c.value for c in AccountLifecycle]),
+                name="account_lifecycle_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contract(BaseModel):
+    """One subscription line or contract period: what the customer pays each month, for how
+    many seats, between two dates (``end_date`` inclusive; empty = open-ended)."""
+
+    external_id = models.CharField(max_length=200, unique=True)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contracts")
+    product = models.CharField(max_length=200, blank=True)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    mrr = models.DecimalField(max_digits=14, decimal_places=2)
+    quantity = models.PositiveIntegerField(null=True, blank=True)
+    billing_period_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    auto_renew = models.BooleanField(null=True, blank=True)
+    discount = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+
+    class Meta:
+        ordering = ["account_id", "start_date"]
+        indexes = [
+            # MRR on day d: contracts covering d, per account (every revenue KPI)
+            models.Index(fields=["account", "start_date", "end_date"], name="contract_cover_idx"),
+            # renewals due: contracts whose end_date falls in a window
+            models.Index(fields=["end_date"], name="contract_end_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(mrr__gte=0), name="contract_mrr_nonneg"),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="contract_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount__isnull=True) | Q(discount__gte=0, discount__lte=1),
+                name="contract_discount_fraction",
+            ),
+            models.CheckConstraint(
+                condition=Q(billing_period_months__isnull=True) | Q(billing_period_months__gte=1),
+                name="contract_billing_period_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} ({self.account_id})"
+
+
+class StakeholderRole(models.TextChoices):
+    CHAMPION = "champion", "Champion"
+    DECISION_MAKER = "decision_maker", "Decision maker"
+    EXECUTIVE_SPONSOR = "executive_sponsor", "Executive sponsor"
+    USER = "user", "User"
+    BILLING = "billing", "Billing"
+
+
+class Stakeholder(BaseModel):
+    """A person at the customer: champion, decision maker, sponsor, user or billing contact."""
+
+    Role = StakeholderRole
+
+    external_id = models.CharField(max_length=200, unique=True)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="stakeholders")
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True, db_index=True)  # survey answers matched by email
+    title = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=20, choices=Role.choices, blank=True)
+    is_primary = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["account_id", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=["", *[c.value for c in StakeholderRole]]), name="stakeholder_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.external_id
+
+
+# --- product usage --------------------------------------------------------------------------
+
+
+class UsageEvent(models.Model):
+    """One thing a user did in the customer's product (``report_created`` …).
+
+    Events have no external id; ``dedup_key`` is a 128-bit hash of
+    ``(account, user_id, event, occurred_at, value)`` so that re-sending or re-importing the
+    same event never counts it twice (see ``accounts.intake.events.dedup_key``)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    user_id = models.CharField(max_length=200, blank=True)
+    event = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    value = models.FloatField(null=True, blank=True)
+    dedup_key = models.UUIDField(unique=True)  # ON CONFLICT target of every event insert
+
+    class Meta:
+        indexes = [
+            # windowed reads per account: active users in 30 days, rollup rebuilds
+            models.Index(fields=["account", "occurred_at"], name="event_account_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} by {self.user_id or '?'} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class UsageDaily(models.Model):
+    """Per account and UTC day: events and distinct active users. Kept current on ingest."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage_days")
+    day = models.DateField()
+    events = models.PositiveIntegerField()
+    active_users = models.PositiveIntegerField()
+    value_sum = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            # also the index for per-account usage charts and windows
+            models.UniqueConstraint(fields=["account", "day"], name="usage_daily_unique"),
+        ]
+
+
+class UsageFeatureDaily(models.Model):
+    """Per account, UTC day and event name (a *feature*): events and distinct users."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="feature_days")
+    day = models.DateField()
+    event = models.CharField(max_length=200)
+    events = models.PositiveIntegerField()
+    users = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "day", "event"], name="usage_feature_daily_unique"
+            ),
+        ]
+        indexes = [
+            # feature adoption across the book: one event name over a window
+            models.Index(fields=["event", "day"], name="usage_feature_event_day_idx"),
+        ]
+
+
+class TrackedUser(BaseModel):
+    """A product user seen through the tracking API (``identify``/``group``): which account
+    they belong to, so a ``track`` call without a ``groupId`` still lands on an account."""
+
+    user_id = models.CharField(max_length=200, unique=True)  # lookup on every track call
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="tracked_users"
+    )
+    traits = models.JSONField(default=dict, blank=True)
+
+
+# --- support, billing, CSM work -------------------------------------------------------------
+
+
+class TicketPriority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class TicketStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending"
+    SOLVED = "solved", "Solved"
+    CLOSED = "closed", "Closed"
+
+
+class Ticket(BaseModel):
+    """A support ticket from the help desk."""
+
+    Priority = TicketPriority
+
+    Status = TicketStatus
+
+    external_id = models.CharField(max_length=200, unique=True)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tickets")
+    subject = models.CharField(max_length=500, blank=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField()
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    escalated = models.BooleanField(default=False)
+    agent_contacts = models.PositiveIntegerField(null=True, blank=True)
+    csat = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # ticket volume and response times per account over a window
+            models.Index(fields=["account", "opened_at"], name="ticket_account_opened_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(priority__in=[c.value for c in TicketPriority]), name="ticket_priority_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[c.value for c in TicketStatus]), name="ticket_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(csat__isnull=True) | Q(csat__gte=1, csat__lte=5),
+                name="ticket_csat_1_5",
+            ),
+            models.CheckConstraint(
+                condition=Q(first_response_at__isnull=True)
+                | Q(first_response_at__gte=models.F("opened_at")),
+                name="ticket_response_after_open",
+            ),
+            models.CheckConstraint(
+                condition=Q(resolved_at__isnull=True) | Q(resolved_at__gte=models.F("opened_at")),
+                name="ticket_resolved_after_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or self.external_id
+
+
+class InvoiceStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    VOID = "void", "Void"
+
+
+class Invoice(BaseModel):
+    """An invoice from the billing system, with its payment state."""
+
+    Status = InvoiceStatus
+
+    external_id = models.CharField(max_length=200, unique=True)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invoices")
+    issued_on = models.DateField()
+    due_on = models.DateField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    paid_on = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    failed_attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # invoiced amount and receivables in a period (DSO), overdue per account
+            models.Index(fields=["account", "issued_on"], name="invoice_account_issued_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="invoice_amount_nonneg"),
+            models.CheckConstraint(
+                condition=Q(status__in=[c.value for c in InvoiceStatus]), name="invoice_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(due_on__isnull=True) | Q(due_on__gte=models.F("issued_on")),
+                name="invoice_due_after_issue",
+            ),
+            models.CheckConstraint(
+                condition=Q(paid_on__isnull=True) | Q(paid_on__gte=models.F("issued_on")),
+                name="invoice_paid_after_issue",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class ActivityKind(models.TextChoices):
+    NOTE = "note", "Note"
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    EMAIL = "email", "Email"
+
+
+class Activity(BaseModel):
+    """Something a CSM did with the customer: a note, call, meeting or email."""
+
+    Kind = ActivityKind
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="activities")
+    author = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    stakeholders = models.ManyToManyField(Stakeholder, blank=True, related_name="activities")
+
+    class Meta:
+        verbose_name_plural = "activities"
+        indexes = [
+            # last CSM touch per account
+            models.Index(fields=["account", "occurred_at"], name="activity_account_time_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=[c.value for c in ActivityKind]), name="activity_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"
+
+
+class TimelineEntry(models.Model):
+    """One thing that happened to an account, from any source, in one place.
+
+    ``key`` names the fact ("ticket:T-17:opened") so that re-importing the same data or
+    re-running a task never writes the same fact twice."""
+
+    class Kind(models.TextChoices):
+        CONTRACT_STARTED = "contract_started", "Contract started"
+        CONTRACT_ENDED = "contract_ended", "Contract ended"
+        STAKEHOLDER_ADDED = "stakeholder_added", "Stakeholder added"
+        TICKET_OPENED = "ticket_opened", "Ticket opened"
+        TICKET_ESCALATED = "ticket_escalated", "Ticket escalated"
+        TICKET_RESOLVED = "ticket_resolved", "Ticket resolved"
+        INVOICE_ISSUED = "invoice_issued", "Invoice issued"
+        INVOICE_PAID = "invoice_paid", "Invoice paid"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        USAGE_FIRST = "usage_first", "First product usage"
+        ACTIVITY = "activity", "CSM activity"
+        OTHER = "other", "Other"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="timeline")
+    occurred_at = models.DateTimeField()
+    kind = models.CharField(max_length=40)  # open set: later apps add kinds (survey answers…)
+    key = models.CharField(max_length=300)
+    title = models.CharField(max_length=300)
+    detail = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name_plural = "timeline entries"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="timeline_fact_once"),
+        ]
+        indexes = [
+            # the account page's timeline, newest first
+            models.Index(fields=["account", "-occurred_at"], name="timeline_account_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+# --- imports --------------------------------------------------------------------------------
+
+
+class ImportRecord(BaseModel):
+    """One import of customer data through any door (command, upload, API): who, when, what,
+    and what came of it. Written outside the import's own transaction so a rejected import
+    still leaves its record."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        REJECTED = "rejected", "Rejected"
+        VALIDATED = "validated", "Validated (dry run)"
+        FAILED = "failed", "Failed"
+
+    class Origin(models.TextChoices):
+        CLI = "cli", "Command line"
+        UPLOAD = "upload", "Web upload"
+        API = "api", "API"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="imports"
+    )
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+    kind = models.CharField(max_length=20, help_text="kind of data, or 'dir' for a directory")
+    filename = models.CharField(max_length=500, blank=True)
+    stored_file = models.CharField(max_length=500, blank=True, help_text="uploaded file on disk")
+    dry_run = models.BooleanField(default=False)
+    ignore_unknown = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows = models.PositiveBigIntegerField(default=0)
+    created = models.PositiveBigIntegerField(default=0)
+    updated = models.PositiveBigIntegerField(default=0)
+    unchanged = models.PositiveBigIntegerField(default=0)
+    rejected = models.PositiveBigIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="first 100 row errors")
+    per_kind = models.JSONField(default=dict, blank=True, help_text="counts per kind")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_origin_display()} import of {self.kind} ({self.status})"

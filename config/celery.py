@@ -1,0 +1,22 @@
+"""Celery app. Schedules live here in code; cross-app orchestration lives in tasks."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("config")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "run-nightly-pipeline": {  # 02:15 UTC, after overnight imports; skip if a day late
+        "task": "metrics.tasks.run_nightly_pipeline",
+        "schedule": crontab(hour=2, minute=15),
+        "options": {"expires": 20 * 60 * 60},
+    },
+}

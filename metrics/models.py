@@ -1,0 +1,1 @@
+"""Models of the metrics app (built in a later issue)."""

@@ -1,0 +1,1 @@
+"""Models of the playbooks app (built in a later issue)."""

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from accounts.models import Role, User
+from accounts.roles import ensure_roles
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    """The deployed profile redirects to HTTPS; the test client speaks plain HTTP."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+    # the production profile serves hashed files after collectstatic; tests have none
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def _user(email: str, role: Role | None, **extra) -> User:
+    ensure_roles()
+    user = User.objects.create_user(email=email, password="pw-for-tests-1", **extra)
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role.value))
+    return user
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return _user("admin@example.com", Role.ADMIN, first_name="Ada", is_staff=True)
+
+
+@pytest.fixture
+def manager(db) -> User:
+    return _user("manager@example.com", Role.MANAGER, first_name="Max")
+
+
+@pytest.fixture
+def csm(db, manager) -> User:
+    return _user("csm@example.com", Role.CSM, first_name="Cleo", manager=manager)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Signed in, but holds no role: sees nothing."""
+    return _user("outsider@example.com", None)
