@@ -1,0 +1,186 @@
+"""The nightly pipeline entry points: run_nightly, the Celery task and run_pipeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import UsageDaily, UsageEvent, UsageFeatureDaily
+from config.celery import app as celery_app
+from metrics import pipeline
+from metrics.models import PipelineRun
+from metrics.tasks import run_nightly_pipeline
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = dt.date(2024, 3, 5)
+
+
+def _at(day: dt.date, hour: int = 12, minute: int = 0, second: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute, second), tzinfo=dt.UTC)
+
+
+def _event(account, when: dt.datetime, event: str = "report_created", user: str = "u1", value=None):
+    """A raw event written straight to the table, as a bug or a manual fix would: the
+    rollups are NOT updated, which is what the nightly reconcile is for."""
+    return UsageEvent.objects.create(
+        account=account,
+        user_id=user,
+        event=event,
+        occurred_at=when,
+        value=value,
+        dedup_key=uuid.uuid4(),
+    )
+
+
+def _daily(account, day):
+    return (
+        UsageDaily.objects.filter(account=account, day=day)
+        .values_list("events", "active_users", "value_sum")
+        .first()
+    )
+
+
+def _features(account, day):
+    return {
+        e: (n, u)
+        for e, n, u in UsageFeatureDaily.objects.filter(account=account, day=day).values_list(
+            "event", "events", "users"
+        )
+    }
+
+
+def test_command_records_a_run_and_rebuilds_yesterdays_rollup():
+    yesterday = pipeline.default_as_of()
+    account = AccountFactory()
+    _event(account, _at(yesterday, 9), user="u1", value=2.5)
+    _event(account, _at(yesterday, 10), user="u2", value=1.5)
+    _event(account, _at(yesterday, 23, 59, 59), event="export", user="u1")
+    _event(account, _at(yesterday, 11), event="export", user="")  # anonymous: no active user
+    assert not UsageDaily.objects.exists()
+
+    out = StringIO()
+    call_command("run_pipeline", stdout=out)
+
+    run = PipelineRun.objects.get()
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    assert run.as_of == yesterday
+    assert run.finished_at is not None and run.finished_at >= run.started_at
+    assert [s["name"] for s in run.steps] == ["usage_rollups"]
+    assert run.steps[0]["account_days"] == 1
+    assert _daily(account, yesterday) == (4, 2, 4.0)
+    assert _features(account, yesterday) == {"report_created": (2, 2), "export": (2, 1)}
+    text = out.getvalue()
+    assert f"Nightly pipeline as of {yesterday} (run #{run.pk}): succeeded" in text
+    assert "usage_rollups:" in text and "account_days 1" in text
+
+
+def test_reconcile_corrects_wrong_rows_and_removes_stale_ones_within_the_window_only():
+    active, gone, old = AccountFactory(), AccountFactory(), AccountFactory()
+    day_before = AS_OF - dt.timedelta(days=1)
+    _event(active, _at(AS_OF, 0, 0, 0), user="a")  # first instant of the day counts
+    _event(active, _at(day_before, 8), user="b")
+    _event(active, _at(AS_OF + dt.timedelta(days=1), 0, 0, 0), user="c")  # next day: outside
+    # wrong totals, a day whose events are gone, a feature no longer used
+    UsageDaily.objects.create(account=active, day=AS_OF, events=99, active_users=9)
+    UsageFeatureDaily.objects.create(account=active, day=AS_OF, event="ghost", events=5, users=1)
+    UsageDaily.objects.create(account=gone, day=AS_OF, events=3, active_users=1)
+    # outside the window: left alone even though no event backs it
+    outside = AS_OF - dt.timedelta(days=2)
+    UsageDaily.objects.create(account=old, day=outside, events=7, active_users=2)
+
+    summary = pipeline.run_nightly(AS_OF)
+
+    step = summary["steps"][0]
+    assert step["first_day"] == "2024-03-04" and step["last_day"] == "2024-03-05"
+    assert step["account_days_before"] == 2 and step["account_days"] == 2
+    assert _daily(active, AS_OF) == (1, 1, 0.0)
+    assert _daily(active, day_before) == (1, 1, 0.0)
+    assert _features(active, AS_OF) == {"report_created": (1, 1)}
+    assert _daily(gone, AS_OF) is None
+    assert _daily(active, AS_OF + dt.timedelta(days=1)) is None
+    assert _daily(old, outside) == (7, 2, 0.0)
+
+
+def test_rerunning_a_day_is_harmless():
+    account = AccountFactory()
+    _event(account, _at(AS_OF, 9))
+    first = pipeline.run_nightly(AS_OF)
+    rows = list(UsageDaily.objects.values_list("account_id", "day", "events", "active_users"))
+    second = pipeline.run_nightly(AS_OF)
+    assert rows == list(
+        UsageDaily.objects.values_list("account_id", "day", "events", "active_users")
+    )
+    assert second["run_id"] != first["run_id"]
+    assert PipelineRun.objects.filter(as_of=AS_OF, status="succeeded").count() == 2
+
+
+def test_reconcile_is_set_based(django_assert_max_num_queries):
+    """The number of queries does not grow with the number of accounts."""
+    for account in AccountFactory.create_batch(30):
+        _event(account, _at(AS_OF, 9))
+        _event(account, _at(AS_OF, 10), event="export")
+    with django_assert_max_num_queries(20):
+        summary = pipeline.run_nightly(AS_OF)
+    assert summary["steps"][0]["account_days"] == 30
+    assert UsageFeatureDaily.objects.filter(day=AS_OF).count() == 60
+
+
+def test_command_as_of_picks_the_day():
+    account = AccountFactory()
+    _event(account, _at(AS_OF, 9))
+    out = StringIO()
+    call_command("run_pipeline", "--as-of", "2024-03-05", stdout=out)
+    assert PipelineRun.objects.get().as_of == AS_OF
+    assert _daily(account, AS_OF) == (1, 1, 0.0)
+    assert "as of 2024-03-05" in out.getvalue()
+
+
+@pytest.mark.parametrize("raw", ["2024-13-01", "yesterday", "05/03/2024"])
+def test_command_rejects_a_bad_date(raw):
+    with pytest.raises(CommandError, match=r"expected a date YYYY-MM-DD"):
+        call_command("run_pipeline", "--as-of", raw)
+    assert not PipelineRun.objects.exists()
+
+
+def test_command_rejects_a_future_day():
+    future = (pipeline.default_as_of() + dt.timedelta(days=3)).isoformat()
+    with pytest.raises(CommandError, match=r"is in the future"):
+        call_command("run_pipeline", "--as-of", future)
+    assert not PipelineRun.objects.exists()
+
+
+def test_failing_step_is_recorded_and_reported(monkeypatch):
+    def broken(*, as_of):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "STEPS", [*pipeline.STEPS, ("broken", broken)])
+    with pytest.raises(CommandError, match=r"pipeline run #\d+ failed: broken: RuntimeError"):
+        call_command("run_pipeline", "--as-of", "2024-03-05")
+    run = PipelineRun.objects.get()
+    assert run.status == PipelineRun.Status.FAILED
+    assert run.error == "broken: RuntimeError: disk full"
+    assert [s["name"] for s in run.steps] == ["usage_rollups"]  # what ran before is kept
+    assert run.finished_at is not None
+
+
+def test_celery_task_runs_the_pipeline():
+    account = AccountFactory()
+    _event(account, _at(AS_OF, 9))
+    result = run_nightly_pipeline.apply(kwargs={"as_of": "2024-03-05"})
+    assert result.successful(), result.traceback
+    assert result.result["as_of"] == "2024-03-05"
+    assert PipelineRun.objects.get().status == PipelineRun.Status.SUCCEEDED
+    assert _daily(account, AS_OF) == (1, 1, 0.0)
+
+
+def test_beat_schedule_names_the_registered_task():
+    celery_app.loader.import_default_modules()
+    entry = celery_app.conf.beat_schedule["run-nightly-pipeline"]
+    assert entry["task"] == run_nightly_pipeline.name == "metrics.tasks.run_nightly_pipeline"
+    assert entry["task"] in celery_app.tasks

@@ -1,0 +1,244 @@
+"""Run modes of config/settings.py, each checked in a fresh interpreter with a controlled
+environment (settings are read once per process, so a subprocess is the honest test).
+
+Embedded (nothing set): SQLite, eager Celery, DEBUG on. ``DATABASE_URL`` switches to the
+deployed profile (secret required, DEBUG off, clean ``check --deploy``); ``REDIS_URL`` switches
+Celery and the cache to Redis. Also: ``.env.example`` documents every variable settings reads,
+and docker-compose.yml keeps the services and health checks the README describes.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings import env_bool, env_int, env_list
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_FILE = ROOT / "config" / "settings.py"
+SECRET = "test-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
+PG_URL = "postgres://cs:pw@db.internal:5432/cs"  # never connected to: settings only parse it
+
+
+def _settings_vars() -> set[str]:
+    """Names of the environment variables config/settings.py reads (os.environ / env_*)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(SETTINGS_FILE.read_text())):
+        if isinstance(node, ast.Call) and node.args:
+            func = node.func
+            called = ast.unparse(func)
+            if called in ("os.environ.get", "env_bool", "env_int", "env_list", "os.getenv"):
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    names.add(arg.value)
+        if (
+            isinstance(node, ast.Subscript)
+            and ast.unparse(node.value) == "os.environ"
+            and isinstance(node.slice, ast.Constant)
+        ):
+            names.add(node.slice.value)
+    return names
+
+
+SETTINGS_VARS = _settings_vars()
+
+PROBE = """
+import json, django
+from django.conf import settings
+django.setup()
+from config.celery import app
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "db_name": str(settings.DATABASES["default"]["NAME"]),
+    "debug": settings.DEBUG,
+    "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+    "celery_eager": app.conf.task_always_eager,
+    "broker": settings.CELERY_BROKER_URL,
+    "celery_broker": app.conf.broker_url,
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "secret_is_dev": settings.SECRET_KEY == settings.DEV_SECRET,
+    "ssl_redirect": getattr(settings, "SECURE_SSL_REDIRECT", False),
+    "staticfiles": settings.STORAGES["staticfiles"]["BACKEND"],
+}))
+"""
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """Run python with only PATH/HOME-like basics plus ``env``: none of the caller's
+    DATABASE_URL, REDIS_URL or DJANGO_* leak in (CI sets them for the suite)."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in SETTINGS_VARS and not k.startswith(("DJANGO_", "CELERY_", "PYTEST_"))
+    }
+    base["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=120
+    )
+
+
+def _probe(**env: str) -> dict:
+    proc = _run(["-c", PROBE], **env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- run modes ------------------------------------------------------------------------------
+
+
+def test_nothing_set_runs_embedded_sqlite_eager_debug(tmp_path):
+    conf = _probe()
+    assert conf["engine"] == "django.db.backends.sqlite3"
+    assert conf["db_name"] == str(ROOT / "db.sqlite3")
+    assert conf["debug"] is True
+    assert conf["eager"] is True and conf["celery_eager"] is True
+    assert conf["broker"] == ""
+    assert conf["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert conf["secret_is_dev"] is True
+    assert conf["ssl_redirect"] is False
+
+
+def test_sqlite_path_moves_the_embedded_database(tmp_path):
+    conf = _probe(SQLITE_PATH=str(tmp_path / "other.sqlite3"))
+    assert conf["db_name"] == str(tmp_path / "other.sqlite3")
+
+
+def test_database_url_without_secret_is_improperly_configured():
+    proc = _run(["-c", PROBE], DATABASE_URL=PG_URL)
+    assert proc.returncode != 0
+    assert "ImproperlyConfigured" in proc.stderr
+    assert "DJANGO_SECRET_KEY must be set when DATABASE_URL is set" in proc.stderr
+
+
+def test_manage_py_refuses_to_start_without_secret_in_deployed_mode():
+    proc = _run(["manage.py", "check"], DATABASE_URL=PG_URL)
+    assert proc.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in proc.stderr
+
+
+def test_database_url_with_secret_is_deployed_postgres_debug_off():
+    conf = _probe(DATABASE_URL=PG_URL, DJANGO_SECRET_KEY=SECRET)
+    assert conf["engine"] == "django.db.backends.postgresql"
+    assert conf["db_name"] == "cs"
+    assert conf["debug"] is False
+    assert conf["secret_is_dev"] is False
+    assert conf["ssl_redirect"] is True
+    assert conf["staticfiles"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    # no REDIS_URL: tasks still run inline
+    assert conf["eager"] is True
+
+
+def test_deployed_profile_passes_check_deploy():
+    proc = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        DATABASE_URL=PG_URL,
+        DJANGO_SECRET_KEY=SECRET,
+        DJANGO_ALLOWED_HOSTS="cs.example.com,localhost",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no issues" in proc.stdout
+
+
+def test_check_deploy_flags_a_short_secret():
+    """The deploy check is not vacuous: a weak secret makes it fail."""
+    proc = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        DATABASE_URL=PG_URL,
+        DJANGO_SECRET_KEY="short",
+        DJANGO_ALLOWED_HOSTS="cs.example.com",
+    )
+    assert proc.returncode != 0
+    assert "security.W009" in proc.stderr + proc.stdout
+
+
+def test_redis_url_switches_cache_and_broker_and_turns_eager_off():
+    url = "redis://cache.internal:6379/3"
+    conf = _probe(REDIS_URL=url)
+    assert conf["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert conf["broker"] == url and conf["celery_broker"] == url
+    assert conf["eager"] is False and conf["celery_eager"] is False
+
+
+def test_debug_can_be_forced_on_in_deployed_mode_only_explicitly():
+    conf = _probe(DATABASE_URL=PG_URL, DJANGO_SECRET_KEY=SECRET, DJANGO_DEBUG="true")
+    assert conf["debug"] is True
+
+
+def test_env_bool_yes_stops_startup_with_the_variable_named():
+    proc = _run(["-c", PROBE], DJANGO_DEBUG="yes")
+    assert proc.returncode != 0
+    assert "DJANGO_DEBUG must be true/false/1/0, got 'yes'" in proc.stderr
+
+
+# --- the helpers, in process ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("TRUE", True), ("1", True), ("false", False), ("0", False), ("", None)],
+)
+def test_env_bool_accepts_only_true_false_1_0(monkeypatch, raw, expected):
+    monkeypatch.setenv("X_FLAG", raw)
+    assert env_bool("X_FLAG", default=None) is expected  # "" means: use the default
+
+
+@pytest.mark.parametrize("raw", ["yes", "no", "on", "off", "2", "truthy"])
+def test_env_bool_rejects_anything_else(monkeypatch, raw):
+    monkeypatch.setenv("X_FLAG", raw)
+    with pytest.raises(ImproperlyConfigured, match=r"X_FLAG must be true/false/1/0"):
+        env_bool("X_FLAG", default=False)
+
+
+def test_env_int_and_env_list(monkeypatch):
+    monkeypatch.setenv("X_INT", "42")
+    monkeypatch.setenv("X_LIST", " a.example.com, ,b.example.com ")
+    assert env_int("X_INT", 1) == 42
+    assert env_list("X_LIST", []) == ["a.example.com", "b.example.com"]
+    monkeypatch.setenv("X_INT", "forty")
+    with pytest.raises(ImproperlyConfigured, match=r"X_INT must be an integer, got 'forty'"):
+        env_int("X_INT", 1)
+
+
+# --- deployment files -----------------------------------------------------------------------
+
+
+def test_env_example_documents_every_variable_settings_reads():
+    assert {"DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY"} <= SETTINGS_VARS  # parser works
+    text = (ROOT / ".env.example").read_text()
+    documented = set()
+    for line in text.splitlines():
+        stripped = line.lstrip("# ").strip()
+        if "=" in stripped and stripped.split("=", 1)[0].isupper():
+            documented.add(stripped.split("=", 1)[0])
+    missing = SETTINGS_VARS - documented
+    assert not missing, f".env.example lacks {sorted(missing)}"
+
+
+def test_compose_has_the_services_with_health_checks():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) >= {"postgres", "redis", "web", "worker", "beat"}
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["redis"]["image"].startswith("redis:7")
+    for name in ("postgres", "redis", "web", "worker"):
+        assert "healthcheck" in services[name], name
+    assert "pg_isready" in str(services["postgres"]["healthcheck"]["test"])
+    assert "ping" in str(services["redis"]["healthcheck"]["test"])
+    assert "/healthz" in str(services["web"]["healthcheck"]["test"])
+    assert "inspect ping" in str(services["worker"]["healthcheck"]["test"])
+    assert "migrate" in str(services["web"]["command"])
+    assert "DatabaseScheduler" in str(services["beat"]["command"])
+    for name in ("web", "worker", "beat"):
+        assert services[name]["env_file"] == ".env", name
+        deps = services[name]["depends_on"]
+        assert deps["postgres"]["condition"] == "service_healthy", name
+        assert deps["redis"]["condition"] == "service_healthy", name
