@@ -1,13 +1,32 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_not_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+import uuid as uuid_lib
+from pathlib import Path
 
-from . import selectors
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.core.files.move import file_move_safe
+from django.core.files.uploadedfile import UploadedFile
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.text import get_valid_filename
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+from django_htmx.middleware import HtmxDetails
+
+from . import selectors, tasks
+from .forms import ImportUploadForm, UploadPart
+from .models import ImportRecord, Role, User
+
+IMPORTS_PER_PAGE = 20
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
 
 
 @require_GET
@@ -29,9 +48,132 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/home.html", {"summary": summary})
 
 
-def import_list(request: HttpRequest) -> HttpResponse:  # placeholder: the upload page
-    return render(request, "accounts/home.html", {"summary": selectors.book_summary(user=request.user)})
+# --- data import (admins only) ----------------------------------------------------------------
 
 
-def import_detail(request: HttpRequest, uuid) -> HttpResponse:  # placeholder
-    return render(request, "accounts/home.html", {"summary": selectors.book_summary(user=request.user)})
+def _require_admin(request: HttpRequest) -> None:
+    """Imports touch every account: Admin role or superuser only; anyone else gets 404."""
+    if getattr(request.user, "role", None) != Role.ADMIN:
+        raise Http404("No such page")
+
+
+def _store_upload(directory: Path, part: UploadPart) -> str:
+    """Write one uploaded file to ``directory/<kind>/<name>`` without reading it into memory:
+    a big upload already sits in a temporary file (moved), a small one is copied in chunks."""
+    folder = directory / part.kind
+    folder.mkdir(parents=True, exist_ok=True)
+    upload: UploadedFile = part.file
+    name = get_valid_filename(Path(upload.name).name) or f"{part.kind}.csv"
+    target = folder / name
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:
+        upload.close()  # the temporary file is renamed into place
+        file_move_safe(temporary(), str(target), allow_overwrite=True)
+    else:
+        with target.open("wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+    return name
+
+
+def _import_upload_create(
+    *, user: User, parts: list[UploadPart], dry_run: bool, ignore_unknown: bool
+) -> ImportRecord:
+    """Store the files and record a queued import; the task is enqueued after commit."""
+    record_uuid = uuid_lib.uuid4()
+    relative = Path("imports") / str(record_uuid)
+    names = [_store_upload(Path(settings.MEDIA_ROOT) / relative, p) for p in parts]
+    record = ImportRecord.objects.create(
+        uuid=record_uuid,
+        origin=ImportRecord.Origin.UPLOAD,
+        user=user,
+        kind=parts[0].kind if len(parts) == 1 else "dir",  # "dir": several kinds at once
+        filename=", ".join(names)[:500],
+        stored_file=str(relative),
+        dry_run=dry_run,
+        ignore_unknown=ignore_unknown,
+        status=ImportRecord.Status.QUEUED,
+    )
+    # Embedded mode (no broker) runs the task inline right here: the request is in
+    # autocommit, so on_commit fires at once and the detail page shows the outcome.
+    tasks.run_uploaded_import.delay_on_commit(record.pk)
+    return record
+
+
+@require_http_methods(["GET", "POST"])
+def import_list(request: HtmxHttpRequest) -> HttpResponse:
+    """The upload form and the history of imports from every door."""
+    _require_admin(request)
+    if request.method == "POST":
+        form = ImportUploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            record = _import_upload_create(
+                user=request.user,
+                parts=form.cleaned_data["parts"],
+                dry_run=form.cleaned_data["dry_run"],
+                ignore_unknown=form.cleaned_data["ignore_unknown"],
+            )
+            url = record_url(record)
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+        if request.htmx:  # htmx 2 does not swap 4xx: re-render the form with 200
+            return render(request, "accounts/import_list.html#upload-form", {"form": form})
+    else:
+        form = ImportUploadForm()
+
+    history = Paginator(
+        ImportRecord.objects.select_related("user").order_by("-created_at", "-id"),
+        IMPORTS_PER_PAGE,
+    ).get_page(request.GET.get("page"))
+    template = "accounts/import_list.html"
+    if request.htmx and request.method == "GET":
+        template += "#import-history"
+    return render(request, template, {"form": form, "history": history})
+
+
+def record_url(record: ImportRecord) -> str:
+    return reverse("accounts:import-detail", kwargs={"uuid": record.uuid})
+
+
+@require_GET
+def import_detail(request: HtmxHttpRequest, uuid: uuid_lib.UUID) -> HttpResponse:
+    """An import's outcome; while it is queued or running, a progress fragment polls."""
+    _require_admin(request)
+    record = get_object_or_404(ImportRecord.objects.select_related("user"), uuid=uuid)
+    running = record.status in (ImportRecord.Status.QUEUED, ImportRecord.Status.RUNNING)
+    if request.htmx:
+        if not running:  # done: reload the page to show counts and errors
+            return HttpResponseClientRefresh()
+        return render(
+            request,
+            "accounts/_import_progress.html",
+            {"record": record, "progress": tasks.import_progress(record.pk)},
+        )
+    return render(
+        request,
+        "accounts/import_detail.html",
+        {
+            "record": record,
+            "running": running,
+            "progress": tasks.import_progress(record.pk) if running else None,
+            "per_kind": _per_kind_rows(record),
+            "errors": _error_rows(record),
+        },
+    )
+
+
+def _per_kind_rows(record: ImportRecord) -> list[dict]:
+    """``per_kind`` as table rows in dependency order, whatever shape the record stored."""
+    raw = record.per_kind or {}
+    items = raw.items() if isinstance(raw, dict) else ((r.get("kind", ""), r) for r in raw)
+    return [{"kind": kind, **counts} for kind, counts in items if isinstance(counts, dict)]
+
+
+def _error_rows(record: ImportRecord) -> list[dict]:
+    """Errors as dicts (source, row, column, message); a plain string becomes a message."""
+    rows = []
+    for e in record.errors or []:
+        if isinstance(e, dict):
+            rows.append(e)
+        else:
+            rows.append({"source": "", "row": "", "column": "", "message": str(e)})
+    return rows

@@ -1,0 +1,416 @@
+"""The upload page and the import history, through the real door (Django test client)."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from accounts import tasks
+from accounts.models import Account, Contract, ImportRecord
+from config.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("accounts:import-list")
+
+ACCOUNTS_OK = (
+    b"external_id,name,segment,owner_email\n"
+    b"A-1,Acme,Enterprise,admin@example.com\n"
+    b"A-2,Globex,SMB,\n"
+)
+ACCOUNTS_BAD = (  # row 3 has no name
+    b"external_id,name,segment\nA-1,Acme,Enterprise\nA-2,,SMB\nA-3,Initech,SMB\n"
+)
+CONTRACTS_OK = (
+    b"external_id,account_external_id,start_date,end_date,mrr\n"
+    b"C-1,A-1,2024-01-01,2024-12-31,1000.00\n"
+    b"C-2,A-2,2024-02-01,,250\n"
+)
+CONTRACTS_BAD = (  # row 2: not a number
+    b"external_id,account_external_id,start_date,mrr\nC-1,A-1,2024-01-01,lots\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _media_and_eager(settings, tmp_path):
+    """Uploads land in a temporary MEDIA_ROOT; tasks run inline even when REDIS_URL is set."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+
+
+def csv(name: str, content: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def upload(client, django_capture_on_commit_callbacks, files, **fields):
+    """POST the form the way a browser does; on-commit work (the task) runs."""
+    data = {"files": files, **{k: "on" if v is True else v for k, v in fields.items() if v}}
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(LIST, data)
+
+
+def latest() -> ImportRecord:
+    return ImportRecord.objects.latest("created_at")
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+
+def test_admin_uploads_valid_accounts_csv(client, admin_user, django_capture_on_commit_callbacks):
+    client.force_login(admin_user)
+    r = upload(client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)])
+
+    record = latest()
+    assert r.status_code == 302
+    assert r.url == reverse("accounts:import-detail", kwargs={"uuid": record.uuid})
+    assert record.origin == ImportRecord.Origin.UPLOAD
+    assert record.user == admin_user
+    assert (record.kind, record.filename) == ("accounts", "accounts.csv")
+    assert record.status == ImportRecord.Status.SUCCEEDED
+    assert (record.rows, record.created, record.rejected) == (2, 2, 0)
+    assert sorted(Account.objects.values_list("external_id", flat=True)) == ["A-1", "A-2"]
+    assert Account.objects.get(external_id="A-1").owner == admin_user
+
+    page = client.get(r.url)
+    assert page.status_code == 200
+    assert b"badge-succeeded" in page.content
+    assert b"Imported 2 rows: 2 created, 0 updated, 0 unchanged." in page.content
+    assert b"hx-trigger" not in page.content  # finished: nothing polls
+
+
+def test_stored_upload_is_deleted_after_the_import(
+    client, admin_user, django_capture_on_commit_callbacks, settings
+):
+    client.force_login(admin_user)
+    upload(client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)])
+    record = latest()
+    assert record.stored_file == f"imports/{record.uuid}"
+    assert not (Path(settings.MEDIA_ROOT) / record.stored_file).exists()
+
+
+def test_reupload_of_same_file_changes_nothing(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    upload(client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)])
+    upload(client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)])
+    record = latest()
+    assert (record.created, record.updated, record.unchanged) == (0, 0, 2)
+    assert Account.objects.count() == 2
+
+
+def test_bad_row_rejects_the_file_and_the_page_shows_row_and_column(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    r = upload(client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_BAD)])
+
+    record = latest()
+    assert record.status == ImportRecord.Status.REJECTED
+    assert record.rejected == 1
+    assert Account.objects.count() == 0  # the good rows are not written either
+
+    page = client.get(r.url).content.decode()
+    assert "badge-rejected" in page
+    assert "Nothing was written: 1 row has errors." in page
+    errors = page.split(f'id="import-{record.pk}-errors"')[1].split("</table>")[0]
+    assert "accounts.csv" in errors
+    assert '<td class="num">3</td>' in errors  # the header is row 1
+    assert "<code>name</code>" in errors
+
+
+def test_dry_run_validates_and_writes_nothing(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    r = upload(
+        client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)], dry_run=True
+    )
+    record = latest()
+    assert record.dry_run is True
+    assert record.status == ImportRecord.Status.VALIDATED
+    assert record.created == 2  # what an import would do
+    assert Account.objects.count() == 0
+    assert b"Dry run: all 2 rows are valid. Nothing was written" in client.get(r.url).content
+
+
+def test_gzipped_csv_upload(client, admin_user, django_capture_on_commit_callbacks):
+    client.force_login(admin_user)
+    upload(
+        client,
+        django_capture_on_commit_callbacks,
+        [SimpleUploadedFile("accounts.csv.gz", gzip.compress(ACCOUNTS_OK), "application/gzip")],
+    )
+    record = latest()
+    assert record.status == ImportRecord.Status.SUCCEEDED, record.errors
+    assert Account.objects.count() == 2
+
+
+def test_chosen_kind_for_a_file_not_named_after_it(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    upload(
+        client,
+        django_capture_on_commit_callbacks,
+        [csv("crm-export 2024.csv", ACCOUNTS_OK)],
+        kind="accounts",
+    )
+    record = latest()
+    assert (record.kind, record.filename, record.status) == (
+        "accounts",
+        "crm-export_2024.csv",
+        ImportRecord.Status.SUCCEEDED,
+    )
+    assert Account.objects.count() == 2
+
+
+def test_several_files_are_one_import_in_dependency_order(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    # contracts first in the form: the page still takes accounts first
+    r = upload(
+        client,
+        django_capture_on_commit_callbacks,
+        [csv("contracts.csv", CONTRACTS_OK), csv("accounts.csv", ACCOUNTS_OK)],
+    )
+    assert ImportRecord.objects.count() == 1
+    record = latest()
+    assert record.status == ImportRecord.Status.SUCCEEDED, record.errors
+    assert record.kind == "dir"
+    assert (record.rows, record.created) == (4, 4)
+    assert Contract.objects.count() == 2
+    page = client.get(r.url).content.decode()
+    kinds = page.split(f'id="import-{record.pk}-kinds"')[1].split("</table>")[0]
+    assert kinds.index("accounts") < kinds.index("contracts")
+
+
+def test_several_files_are_all_or_nothing(client, admin_user, django_capture_on_commit_callbacks):
+    client.force_login(admin_user)
+    upload(
+        client,
+        django_capture_on_commit_callbacks,
+        [csv("accounts.csv", ACCOUNTS_OK), csv("contracts.csv", CONTRACTS_BAD)],
+    )
+    record = latest()
+    assert record.status == ImportRecord.Status.REJECTED
+    assert Account.objects.count() == 0 and Contract.objects.count() == 0
+
+
+def test_htmx_upload_answers_with_a_client_redirect(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(
+            LIST, {"files": [csv("accounts.csv", ACCOUNTS_OK)]}, headers={"HX-Request": "true"}
+        )
+    assert r.status_code == 200
+    assert r["HX-Redirect"] == reverse("accounts:import-detail", kwargs={"uuid": latest().uuid})
+
+
+@pytest.mark.parametrize(
+    ("files", "fields", "message"),
+    [
+        ([], {}, "This field is required."),
+        ([("notes.txt", b"hello")], {}, "notes.txt: not a .csv or .csv.gz file."),
+        ([("export.csv", ACCOUNTS_OK)], {}, "export.csv: cannot tell the kind of data"),
+        (
+            [("accounts.csv", ACCOUNTS_OK), ("contracts.csv", CONTRACTS_OK)],
+            {"kind": "accounts"},
+            "With several files, leave the kind",
+        ),
+        (
+            [("accounts.csv", ACCOUNTS_OK), ("accounts.csv.gz", gzip.compress(ACCOUNTS_OK))],
+            {},
+            "Two files hold accounts",
+        ),
+    ],
+)
+def test_unusable_upload_redisplays_the_form_with_the_reason(
+    client, admin_user, django_capture_on_commit_callbacks, files, fields, message
+):
+    client.force_login(admin_user)
+
+    def data():  # fresh file objects for each request
+        return {"files": [csv(n, c) for n, c in files], **fields}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(LIST, data())
+        h = client.post(LIST, data(), headers={"HX-Request": "true"})
+    assert r.status_code == 200 and message in r.content.decode()
+    assert h.status_code == 200 and message in h.content.decode()
+    assert b"<html" not in h.content and b'id="upload-form"' in h.content
+    assert not ImportRecord.objects.exists()
+
+
+def test_file_that_cannot_be_read_fails_with_a_reason_not_a_500(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    client.force_login(admin_user)
+    r = upload(
+        client,
+        django_capture_on_commit_callbacks,
+        [SimpleUploadedFile("accounts.csv.gz", b"this is not gzip", "application/gzip")],
+    )
+    assert r.status_code == 302
+    record = latest()
+    assert record.status in (ImportRecord.Status.FAILED, ImportRecord.Status.REJECTED)
+    assert record.errors
+    page = client.get(r.url)
+    assert page.status_code == 200
+    assert b"accounts.csv.gz" in page.content
+    assert Account.objects.count() == 0
+
+
+# --- the task ---------------------------------------------------------------------------------
+
+
+def test_task_skips_a_record_that_is_no_longer_queued(admin_user):
+    record = ImportRecord.objects.create(
+        origin=ImportRecord.Origin.UPLOAD, kind="accounts", status=ImportRecord.Status.SUCCEEDED
+    )
+    tasks.run_uploaded_import(record.pk)  # a second delivery of the message
+    record.refresh_from_db()
+    assert record.status == ImportRecord.Status.SUCCEEDED
+    tasks.run_uploaded_import(record.pk + 1000)  # a vanished record: no error
+
+
+def test_task_with_missing_files_marks_the_record_failed(admin_user):
+    record = ImportRecord.objects.create(
+        origin=ImportRecord.Origin.UPLOAD, kind="accounts", stored_file="imports/nowhere"
+    )
+    tasks.run_uploaded_import(record.pk)
+    record.refresh_from_db()
+    assert record.status == ImportRecord.Status.FAILED
+    assert "missing" in str(record.errors)
+
+
+def test_progress_writer_throttles_cache_writes(monkeypatch):
+    cache.clear()
+    clock = iter([10.0, 10.1, 10.7])
+    monkeypatch.setattr(tasks.time, "monotonic", lambda: next(clock))
+    write = tasks._ProgressWriter(record_pk=42, bytes_total=1000)
+    write(100, 250, 1000)
+    write(200, 500, 1000)  # 0.1 s later: skipped
+    assert tasks.import_progress(42) == {
+        "rows": 100,
+        "bytes_done": 250,
+        "bytes_total": 1000,
+        "percent": 25,
+    }
+    write(300, 750, 1000)
+    assert tasks.import_progress(42)["percent"] == 75
+
+
+# --- the detail page while running -------------------------------------------------------------
+
+
+def test_running_import_polls_a_progress_fragment(client, admin_user):
+    record = ImportRecord.objects.create(
+        origin=ImportRecord.Origin.UPLOAD, kind="events", status=ImportRecord.Status.RUNNING
+    )
+    cache.set(
+        tasks.progress_cache_key(record.pk),
+        {"rows": 12000, "bytes_done": 512 * 1024, "bytes_total": 1024 * 1024, "percent": 50},
+    )
+    client.force_login(admin_user)
+    url = reverse("accounts:import-detail", kwargs={"uuid": record.uuid})
+
+    page = client.get(url).content.decode()
+    assert 'hx-trigger="every 1s"' in page and 'value="50"' in page
+
+    fragment = client.get(url, headers={"HX-Request": "true"})
+    assert b"<html" not in fragment.content
+    assert f'id="import-{record.pk}-progress"'.encode() in fragment.content
+    assert b"12,000 rows so far" in fragment.content
+    assert b"512.0\xc2\xa0KB of 1.0\xc2\xa0MB" in fragment.content
+
+    ImportRecord.objects.filter(pk=record.pk).update(status=ImportRecord.Status.SUCCEEDED)
+    done = client.get(url, headers={"HX-Request": "true"})
+    assert done["HX-Refresh"] == "true"  # stop polling; reload shows the outcome
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", ["csm", "manager", "outsider"])
+def test_non_admins_get_404(client, request, persona, django_capture_on_commit_callbacks):
+    record = ImportRecord.objects.create(origin=ImportRecord.Origin.CLI, kind="accounts")
+    client.force_login(request.getfixturevalue(persona))
+    detail = reverse("accounts:import-detail", kwargs={"uuid": record.uuid})
+    assert client.get(LIST).status_code == 404
+    assert client.get(detail).status_code == 404
+    assert client.get(detail, headers={"HX-Request": "true"}).status_code == 404
+    r = upload(client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)])
+    assert r.status_code == 404
+    assert ImportRecord.objects.count() == 1 and Account.objects.count() == 0
+
+
+def test_superuser_without_group_is_an_admin(client, django_user_model):
+    boss = django_user_model.objects.create_superuser(email="root@example.com", password="x")
+    client.force_login(boss)
+    assert client.get(LIST).status_code == 200
+
+
+def test_anonymous_is_sent_to_login(client):
+    record = ImportRecord.objects.create(origin=ImportRecord.Origin.CLI, kind="accounts")
+    for url in (LIST, reverse("accounts:import-detail", kwargs={"uuid": record.uuid})):
+        r = client.get(url)
+        assert r.status_code == 302 and r.url.startswith(reverse("login"))
+
+
+def test_unknown_import_is_404(client, admin_user):
+    client.force_login(admin_user)
+    r = client.get(reverse("accounts:import-detail", args=["00000000-0000-0000-0000-000000000000"]))
+    assert r.status_code == 404
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+def test_history_lists_every_door_with_a_query_ceiling(
+    client, admin_user, csm, django_assert_max_num_queries
+):
+    for i in range(25):
+        ImportRecord.objects.create(
+            origin=[ImportRecord.Origin.CLI, ImportRecord.Origin.UPLOAD, ImportRecord.Origin.API][
+                i % 3
+            ],
+            user=[admin_user, csm, None][i % 3],
+            kind="accounts",
+            filename=f"file-{i}.csv",
+            status=ImportRecord.Status.SUCCEEDED,
+            rows=i,
+            created=i,
+        )
+    client.force_login(admin_user)
+    # session + user + role groups (view) + role groups (nav) + count + page
+    with django_assert_max_num_queries(7):
+        r = client.get(LIST)
+    content = r.content.decode()
+    assert content.count('<tr id="import-') == 20
+    assert "Command line" in content and "Web upload" in content and "API" in content
+    assert "file-24.csv" in content and "file-4.csv" not in content  # newest first
+    assert "Page 1 of 2" in content
+
+    with django_assert_max_num_queries(7):
+        older = client.get(LIST, {"page": 2}, headers={"HX-Request": "true"})
+    assert b"<html" not in older.content
+    assert older.content.count(b'<tr id="import-') == 5
+    assert b'id="import-history"' in older.content and b"file-4.csv" in older.content
+
+
+def test_history_empty_state(client, admin_user):
+    client.force_login(admin_user)
+    assert b"No imports yet." in client.get(LIST).content
