@@ -242,3 +242,22 @@ def test_compose_has_the_services_with_health_checks():
         deps = services[name]["depends_on"]
         assert deps["postgres"]["condition"] == "service_healthy", name
         assert deps["redis"]["condition"] == "service_healthy", name
+
+
+def test_docs_data_import_lists_the_columns_the_intake_accepts():
+    """docs/data-import.md is the user's reference: same columns, same required flags."""
+    from accounts.intake.columns import COLUMNS
+
+    documented: dict[str, dict[str, bool]] = {}
+    kind = None
+    for line in (ROOT / "docs" / "data-import.md").read_text().splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip()
+            kind = title.split(".csv")[0] if ".csv" in title else None
+            if kind is not None:
+                documented[kind] = {}
+        elif kind is not None and line.startswith("| `"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            documented[kind][cells[0].strip("`")] = cells[1] == "yes"
+    expected = {k: {c.name: c.required for c in cols} for k, cols in COLUMNS.items()}
+    assert documented == expected
