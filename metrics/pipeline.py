@@ -109,9 +109,15 @@ def run_nightly(as_of: dt.date | None = None) -> dict[str, Any]:
     summary = {
         "run_id": run.pk,
         "as_of": as_of.isoformat(),
-        "status": run.status,
+        "status": str(run.status),
         "seconds": round(time.monotonic() - clock, 3),
         "steps": run.steps,
     }
-    logger.info("nightly pipeline %s done: %s", as_of, summary)
+    logger.info(
+        "nightly pipeline for %s: run #%s %s in %.2fs",
+        as_of,
+        run.pk,
+        run.status,
+        summary["seconds"],
+    )
     return summary

@@ -77,7 +77,7 @@ def test_command_records_a_run_and_rebuilds_yesterdays_rollup():
     assert _features(account, yesterday) == {"report_created": (2, 2), "export": (2, 1)}
     text = out.getvalue()
     assert f"Nightly pipeline as of {yesterday} (run #{run.pk}): succeeded" in text
-    assert "usage_rollups:" in text and "account_days 1" in text
+    assert "usage_rollups:" in text and "account_days=1" in text
 
 
 def test_reconcile_corrects_wrong_rows_and_removes_stale_ones_within_the_window_only():
@@ -175,6 +175,7 @@ def test_celery_task_runs_the_pipeline():
     result = run_nightly_pipeline.apply(kwargs={"as_of": "2024-03-05"})
     assert result.successful(), result.traceback
     assert result.result["as_of"] == "2024-03-05"
+    assert result.result["status"] == "succeeded"
     assert PipelineRun.objects.get().status == PipelineRun.Status.SUCCEEDED
     assert _daily(account, AS_OF) == (1, 1, 0.0)
 

@@ -44,6 +44,6 @@ class Command(BaseCommand):
         )
         for step in summary["steps"]:
             details = ", ".join(
-                f"{key} {value}" for key, value in step.items() if key not in ("name", "seconds")
+                f"{key}={value}" for key, value in step.items() if key not in ("name", "seconds")
             )
             self.stdout.write(f"  {step['name']}: {details} ({step['seconds']:.2f}s)")
