@@ -12,6 +12,8 @@ def _plain_http(settings):
     """The deployed profile redirects to HTTPS; the test client speaks plain HTTP."""
     settings.SECURE_SSL_REDIRECT = False
     settings.ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+    # PBKDF2 costs ~0.3 s a user; tests create many users
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # the production profile serves hashed files after collectstatic; tests have none
     settings.STORAGES = {
         **settings.STORAGES,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from django.conf import settings
+from django.db import transaction
 
 # Dependency order: a directory import takes files in this order.
 KINDS = ("accounts", "contracts", "stakeholders", "tickets", "invoices", "events")
@@ -33,7 +36,12 @@ class RowError:
         return f"{self.source}: {where}: {self.message}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "row": self.row, "column": self.column, "message": self.message}
+        return {
+            "source": self.source,
+            "row": self.row,
+            "column": self.column,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -105,16 +113,57 @@ class Source:
         return self.path.stat().st_size if self.path is not None else 0
 
 
+def kind_from_name(name: str) -> str | None:
+    """``contracts.csv`` / ``contracts.csv.gz`` -> ``contracts``; None if not a known kind."""
+    base = name.lower()
+    for suffix in (".gz", ".csv"):
+        base = base.removesuffix(suffix)
+    return base if base in KINDS else None
+
+
 def source_from_path(path: str | Path, kind: str | None = None) -> Source:
-    raise NotImplementedError
+    path = Path(path)
+    if not path.is_file():
+        raise IntakeError(f"{path}: no such file")
+    if kind is None:
+        kind = kind_from_name(path.name)
+        if kind is None:
+            raise IntakeError(
+                f"{path.name}: cannot tell the kind from the file name; "
+                f"name it <kind>.csv or give --kind ({', '.join(KINDS)})"
+            )
+    if kind not in KINDS:
+        raise IntakeError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    return Source(kind=kind, name=path.name, path=path)
 
 
 def sources_from_dir(directory: str | Path) -> list[Source]:
-    raise NotImplementedError
+    """Every known file in ``directory``, in dependency order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise IntakeError(f"{directory}: no such directory")
+    sources = []
+    for kind in KINDS:
+        found = [
+            p for p in (directory / f"{kind}.csv", directory / f"{kind}.csv.gz") if p.is_file()
+        ]
+        if len(found) > 1:
+            raise IntakeError(f"{directory}: both {kind}.csv and {kind}.csv.gz; keep one")
+        sources.extend(Source(kind=kind, name=p.name, path=p) for p in found)
+    if not sources:
+        expected = ", ".join(f"{k}.csv" for k in KINDS)
+        raise IntakeError(f"{directory}: no known files (expected any of {expected})")
+    return sources
 
 
 def source_from_rows(kind: str, rows: Iterable[dict[str, Any]], name: str = "request") -> Source:
-    raise NotImplementedError
+    if kind not in KINDS:
+        raise IntakeError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    rows = list(rows)
+    for position, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise IntakeError(f"{name}: row {position}: must be an object with named fields")
+    return Source(kind=kind, name=name, rows=rows)
 
 
 def run_import(
@@ -124,8 +173,19 @@ def run_import(
     ignore_unknown: bool = False,
     progress: ProgressCallback | None = None,
 ) -> ImportResult:
-    raise NotImplementedError
+    """Validate and write ``sources`` all-or-nothing (see the package docstring)."""
+    from .loader import Loader  # the loader needs the app registry; this module does not
 
-
-def _unused() -> Iterator[None]:  # pragma: no cover - placeholder until implemented
-    yield None
+    ordered = sorted(sources, key=lambda s: KINDS.index(s.kind))
+    loader = Loader(
+        dry_run=dry_run,
+        ignore_unknown=ignore_unknown,
+        progress=progress,
+        max_errors=settings.IMPORT_MAX_ERRORS,
+    )
+    with transaction.atomic():
+        for source in ordered:
+            loader.load(source)
+        if not loader.result.ok or dry_run:
+            transaction.set_rollback(True)
+    return loader.result

@@ -1,0 +1,159 @@
+"""Usage events: deduplicated bulk load and the daily rollups kept current with it.
+
+The same SQL runs on PostgreSQL and SQLite: a chunk of events is staged in a temporary
+table (with ``COPY`` on PostgreSQL, ``executemany`` on SQLite), moved into
+``accounts_usageevent`` with ``ON CONFLICT DO NOTHING`` on the dedup key, and the
+(account, day) pairs it touched are remembered in a second temporary table. At the end
+the rollups of exactly those pairs are rebuilt from the raw events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from hashlib import md5
+
+from django.db import connection
+
+STAGE = "intake_event_stage"
+AFFECTED = "intake_event_affected"
+
+
+def dedup_key(
+    account_id: int, user_id: str, event: str, occurred_at: dt.datetime, value
+) -> uuid.UUID:
+    """128-bit key of ``(account, user_id, event, occurred_at, value)``: the same event sent
+    twice gets the same key, whatever door it came through."""
+    micros = round(occurred_at.timestamp() * 1_000_000)
+    shown = "" if value is None else repr(float(value))
+    text = f"{account_id}\x1f{user_id}\x1f{event}\x1f{micros}\x1f{shown}"
+    return uuid.UUID(
+        bytes=md5(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
+    )
+
+
+def _vendor() -> str:
+    return connection.vendor
+
+
+def _day_bounds() -> tuple[str, str, str]:
+    """SQL for an event's UTC day, and a day's first and next instant, per database."""
+    if _vendor() == "postgresql":
+        return (
+            "(occurred_at AT TIME ZONE 'UTC')::date",
+            "(a.day::timestamp AT TIME ZONE 'UTC')",
+            "((a.day + 1)::timestamp AT TIME ZONE 'UTC')",
+        )
+    # SQLite keeps datetimes as 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC: text order is time order
+    return ("date(occurred_at)", "a.day", "date(a.day, '+1 day')")
+
+
+def prepare() -> None:
+    """Create (or empty) the temporary tables of this connection."""
+    uuid_type = "uuid" if _vendor() == "postgresql" else "char(32)"
+    ts_type = "timestamptz" if _vendor() == "postgresql" else "datetime"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (account_id bigint NOT NULL, "
+            f"user_id varchar(200) NOT NULL, event varchar(200) NOT NULL, "
+            f"occurred_at {ts_type} NOT NULL, value double precision NULL, "
+            f"dedup_key {uuid_type} NOT NULL)"
+        )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {AFFECTED} "
+            f"(account_id bigint NOT NULL, day date NOT NULL, PRIMARY KEY (account_id, day))"
+        )
+        cursor.execute(f"DELETE FROM {STAGE}")
+        cursor.execute(f"DELETE FROM {AFFECTED}")
+
+
+def load_chunk(rows: list[tuple]) -> int:
+    """Insert ``(account_id, user_id, event, occurred_at, value, dedup_key)`` rows; returns
+    how many were new (the rest were already there). Call ``prepare()`` first and
+    ``rebuild_affected_rollups()`` after the last chunk."""
+    if not rows:
+        return 0
+    day_sql = _day_bounds()[0]
+    with connection.cursor() as cursor:
+        if _vendor() == "postgresql":
+            with cursor.cursor.copy(
+                f"COPY {STAGE} (account_id, user_id, event, occurred_at, value, dedup_key) "
+                f"FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conflict = "ON CONFLICT (dedup_key) DO NOTHING"
+            insert = "INSERT INTO"
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            cursor.executemany(
+                f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s, %s, %s)",
+                [(a, u, e, adapt(t), v, k.hex) for a, u, e, t, v, k in rows],
+            )
+            conflict = ""
+            insert = "INSERT OR IGNORE INTO"
+        cursor.execute(
+            f"{insert} accounts_usageevent (account_id, user_id, event, occurred_at, value, "
+            f"dedup_key) SELECT account_id, user_id, event, occurred_at, value, dedup_key "
+            f"FROM {STAGE} WHERE true {conflict}"
+        )
+        created = cursor.rowcount
+        or_ignore = "OR IGNORE" if _vendor() != "postgresql" else ""
+        tail = "" if or_ignore else "ON CONFLICT DO NOTHING"
+        cursor.execute(
+            f"INSERT {or_ignore} INTO {AFFECTED} (account_id, day) "
+            f"SELECT DISTINCT account_id, {day_sql} FROM {STAGE} WHERE true {tail}"
+        )
+        cursor.execute(f"DELETE FROM {STAGE}")
+    return created
+
+
+def mark_affected(pairs: Iterable[tuple[int, dt.date]]) -> None:
+    """Queue (account, day) pairs for a rollup rebuild (e.g. the nightly reconcile)."""
+    or_ignore = "OR IGNORE" if _vendor() != "postgresql" else ""
+    tail = "" if or_ignore else "ON CONFLICT DO NOTHING"
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT {or_ignore} INTO {AFFECTED} (account_id, day) VALUES (%s, %s) {tail}",
+            [(a, d.isoformat()) for a, d in pairs],
+        )
+
+
+def rebuild_affected_rollups() -> int:
+    """Rebuild UsageDaily and UsageFeatureDaily for every queued (account, day) pair from
+    the raw events; returns the number of pairs."""
+    _, day_start, next_day = _day_bounds()
+    join = (
+        f"FROM {AFFECTED} a JOIN accounts_usageevent e ON e.account_id = a.account_id "
+        f"AND e.occurred_at >= {day_start} AND e.occurred_at < {next_day} WHERE true"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {AFFECTED}")
+        pairs = cursor.fetchone()[0]
+        if not pairs:
+            return 0
+        cursor.execute(
+            "INSERT INTO accounts_usagedaily (account_id, day, events, active_users, value_sum) "
+            "SELECT a.account_id, a.day, count(*), count(DISTINCT NULLIF(e.user_id, '')), "
+            f"COALESCE(sum(e.value), 0) {join} GROUP BY a.account_id, a.day "
+            "ON CONFLICT (account_id, day) DO UPDATE SET events = excluded.events, "
+            "active_users = excluded.active_users, value_sum = excluded.value_sum"
+        )
+        cursor.execute(
+            "INSERT INTO accounts_usagefeaturedaily (account_id, day, event, events, users) "
+            "SELECT a.account_id, a.day, e.event, count(*), count(DISTINCT NULLIF(e.user_id, '')) "
+            f"{join} GROUP BY a.account_id, a.day, e.event "
+            "ON CONFLICT (account_id, day, event) DO UPDATE SET events = excluded.events, "
+            "users = excluded.users"
+        )
+        cursor.execute(f"DELETE FROM {AFFECTED}")
+    return pairs
+
+
+def rollups_rebuild(*, pairs: Iterable[tuple[int, dt.date]]) -> int:
+    """Rebuild the rollups of the given (account, day) pairs (the nightly reconcile and
+    anyone who changed raw events by other means). Run inside a transaction."""
+    prepare()
+    mark_affected(pairs)
+    return rebuild_affected_rollups()

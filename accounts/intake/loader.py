@@ -1,0 +1,528 @@
+"""The loader behind ``run_import``: parse, validate, resolve references, write in batches.
+
+It validates every row of every source. As soon as one row is bad it stops writing but keeps
+validating, so the person gets the complete count of rejected rows and the first 100
+messages; ``run_import`` then rolls the whole transaction back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts import timeline
+from accounts.models import (
+    Account,
+    Contract,
+    Invoice,
+    Stakeholder,
+    Ticket,
+    TimelineEntry,
+    User,
+)
+
+from . import events
+from .columns import COLUMNS, DEFAULTS, ORDER_RULES, Column
+from .core import ImportResult, KindResult, ProgressCallback, RowError, Source
+from .reading import HeaderProblem, Progress, check_header, csv_rows, raw_cell
+
+MODELS: dict[str, type[models.Model]] = {
+    "accounts": Account,
+    "contracts": Contract,
+    "stakeholders": Stakeholder,
+    "tickets": Ticket,
+    "invoices": Invoice,
+}
+BATCH = 2_000  # entity rows per write
+EVENT_BATCH = 20_000  # event rows per COPY
+LOOKUP_CHUNK = 5_000  # ids per IN (...) lookup
+PROGRESS_EVERY = 5_000  # rows between progress reports
+FUTURE_SLACK = dt.timedelta(days=1)  # clock skew tolerated on event timestamps
+
+ParsedRow = tuple[int, dict[str, Any], list[tuple[str, str]]]
+
+
+class Loader:
+    def __init__(
+        self,
+        *,
+        dry_run: bool,
+        ignore_unknown: bool,
+        progress: ProgressCallback | None,
+        max_errors: int,
+    ) -> None:
+        self.result = ImportResult(dry_run=dry_run)
+        self.ignore_unknown = ignore_unknown
+        self.max_errors = max_errors
+        self.failed = False
+        self.progress_cb = progress
+        self.progress = Progress()
+        self.rows_done = 0
+        self.bytes_before = 0  # bytes of the sources already read
+        self.account_ids: dict[str, int] = {}  # external id -> id, filled on demand
+        self.declared_accounts: set[str] = set()  # in an accounts source of this import
+        self._users: dict[str, int] | None = None
+        self.now = timezone.now()
+
+    # --- errors and progress -------------------------------------------------------------
+
+    def error(self, source: Source, row: int, column: str, message: str) -> None:
+        self.failed = True
+        if len(self.result.errors) < self.max_errors:
+            self.result.errors.append(RowError(source.name, row, column, message))
+
+    def _tick(self) -> None:
+        self.rows_done += 1
+        if self.progress_cb is not None and self.rows_done % PROGRESS_EVERY == 0:
+            self._report()
+
+    def _report(self) -> None:
+        if self.progress_cb is not None:
+            self.progress_cb(
+                self.rows_done,
+                self.bytes_before + self.progress.bytes_done,
+                self.bytes_before + self.progress.bytes_total,
+            )
+
+    # --- reading -------------------------------------------------------------------------
+
+    def load(self, source: Source) -> None:
+        result = KindResult(kind=source.kind, source=source.name)
+        self.result.results.append(result)
+        self.progress = Progress(bytes_total=source.size)
+        rows = self._rows(source)
+        if rows is None:
+            return
+        if source.kind == "events":
+            self._load_events(source, result, rows)
+        else:
+            self._load_entities(source, result, rows)
+        self.bytes_before += self.progress.bytes_total
+        self.progress = Progress()
+        self._report()
+
+    def _rows(self, source: Source) -> Iterator[ParsedRow] | None:
+        columns = {c.name: c for c in COLUMNS[source.kind]}
+        if source.path is not None:
+            try:
+                header, cells = csv_rows(source.path, self.progress)
+            except HeaderProblem as problem:
+                self.error(source, 1, problem.column, problem.message)
+                return None
+            problems = check_header(source.kind, header, ignore_unknown=self.ignore_unknown)
+            for problem in problems:
+                self.error(source, 1, problem.column, problem.message)
+            if problems:
+                cells.close()
+                return None
+            return self._csv_parsed(source.kind, header, cells, columns)
+        return self._json_parsed(source.kind, source.rows or [], columns)
+
+    def _csv_parsed(self, kind, header, cells, columns) -> Iterator[ParsedRow]:
+        width = len(header)
+        for number, row in cells:
+            if not row:
+                continue  # a blank line
+            if len(row) != width:
+                yield number, {}, [("", f"expected {width} cells, found {len(row)}")]
+                continue
+            yield (number, *self._parse(kind, columns, zip(header, row, strict=True)))
+
+    def _json_parsed(self, kind, rows, columns) -> Iterator[ParsedRow]:
+        required = [c.name for c in COLUMNS[kind] if c.required]
+        for number, row in enumerate(rows, start=1):
+            values, problems = self._parse(kind, columns, row.items())
+            for name in row:
+                if name not in columns and not self.ignore_unknown:
+                    problems.append((str(name)[:100], "unknown field"))
+            for name in required:
+                if name not in row:
+                    problems.append((name, "required field is missing"))
+            yield number, values, problems
+
+    def _parse(self, kind: str, columns: dict[str, Column], items) -> tuple[dict, list]:
+        values: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+        for name, raw in items:
+            column = columns.get(name)
+            if column is None:
+                continue  # unknown: reported by the caller unless ignored
+            try:
+                value = raw_cell(raw)
+            except ValueError as exc:
+                problems.append((name, str(exc)))
+                continue
+            if value is None:
+                if column.required:
+                    problems.append((name, "required, but empty"))
+                if not column.keep_on_empty:
+                    values[name] = None
+                continue
+            try:
+                values[name] = column.parse(value)
+            except ValueError as exc:
+                problems.append((name, str(exc)))
+        for earlier, later in ORDER_RULES.get(kind, ()):
+            first, second = values.get(earlier), values.get(later)
+            if first is not None and second is not None and second < first:
+                problems.append(
+                    (later, f"{later} {_iso(second)} is before {earlier} {_iso(first)}")
+                )
+        return values, problems
+
+    # --- references ----------------------------------------------------------------------
+
+    def _resolve_accounts(self, external_ids: set[str]) -> None:
+        missing = [e for e in external_ids if e not in self.account_ids]
+        for start in range(0, len(missing), LOOKUP_CHUNK):
+            chunk = missing[start : start + LOOKUP_CHUNK]
+            self.account_ids.update(
+                Account.objects.filter(external_id__in=chunk).values_list("external_id", "id")
+            )
+
+    def _account_id(self, external_id: str, problems: list) -> int | None:
+        found = self.account_ids.get(external_id)
+        if found is None and external_id not in self.declared_accounts:
+            problems.append(("account_external_id", f"unknown account {external_id}"))
+        return found
+
+    @property
+    def users(self) -> dict[str, int]:
+        if self._users is None:
+            self._users = dict(User.objects.values_list(Lower("email"), "id"))
+        return self._users
+
+    # --- customer data (everything with an external_id) ----------------------------------
+
+    def _load_entities(self, source: Source, result: KindResult, rows: Iterator[ParsedRow]) -> None:
+        kind = source.kind
+        seen: dict[str, int] = {}
+        batch: list[ParsedRow] = []
+        self._parent_links: list[tuple[int, str, str]] = []
+        self._unchanged_accounts: set[str] = set()
+        touched_accounts: set[int] = set()
+        for number, values, problems in rows:
+            result.rows += 1
+            self._tick()
+            external_id = values.get("external_id")
+            if external_id is not None:
+                if external_id in seen:
+                    problems.append(
+                        ("external_id", f"{external_id} already appears in row {seen[external_id]}")
+                    )
+                else:
+                    seen[external_id] = number
+                if kind == "accounts":
+                    self.declared_accounts.add(external_id)
+                    if values.get("parent_external_id") == external_id:
+                        problems.append(
+                            ("parent_external_id", "an account cannot be its own parent")
+                        )
+            batch.append((number, values, problems))
+            if len(batch) >= BATCH:
+                touched_accounts |= self._entity_batch(source, result, batch)
+                batch = []
+        if batch:
+            touched_accounts |= self._entity_batch(source, result, batch)
+        if kind == "accounts":
+            self._link_parents(source, result)
+        if kind == "contracts" and not self.failed:
+            _default_customer_since(touched_accounts)
+
+    def _entity_batch(self, source: Source, result: KindResult, batch: list[ParsedRow]) -> set[int]:
+        kind = source.kind
+        model = MODELS[kind]
+        if kind != "accounts":
+            self._resolve_accounts(
+                {v["account_external_id"] for _, v, _ in batch if v.get("account_external_id")}
+            )
+        valid: list[tuple[int, dict]] = []
+        for number, values, problems in batch:
+            fields = self._fields(kind, values, number, problems)
+            if problems:
+                result.rejected += 1
+                for column, message in problems:
+                    self.error(source, number, column, message)
+            else:
+                valid.append((number, fields))
+        if self.failed or not valid:
+            return set()
+        return self._write_entities(source, result, model, valid)
+
+    def _fields(self, kind: str, values: dict, number: int, problems: list) -> dict:
+        """Model field values of one row: references resolved, empty cells mapped."""
+        fields: dict[str, Any] = {}
+        for name, value in values.items():
+            if name == "account_external_id":
+                if value is not None:
+                    fields["account_id"] = self._account_id(value, problems)
+            elif name == "owner_email":
+                if value is None:
+                    fields["owner_id"] = None
+                elif value not in self.users:
+                    problems.append(("owner_email", f"no user with email {value}"))
+                else:
+                    fields["owner_id"] = self.users[value]
+            elif name == "parent_external_id":
+                if value is None:
+                    fields["parent_id"] = None
+                elif values.get("external_id"):
+                    self._parent_links.append((number, values["external_id"], value))
+            else:
+                fields[name] = value
+        return fields
+
+    def _write_entities(self, source, result, model, valid) -> set[int]:
+        kind = source.kind
+        empty = _empty_values(model, DEFAULTS.get(kind, {}))
+        existing = {
+            obj.external_id: obj
+            for obj in model.objects.filter(external_id__in=[f["external_id"] for _, f in valid])
+        }
+        created, updated, changed_fields = [], [], set()
+        for number, fields in valid:
+            fields = {k: (empty.get(k) if v is None else v) for k, v in fields.items()}
+            obj = existing.get(fields["external_id"])
+            if obj is None:
+                obj = model(
+                    **{**{k: v for k, v in empty.items() if k in DEFAULTS.get(kind, {})}, **fields}
+                )
+                created.append((number, obj))
+                continue
+            diff = {k for k, v in fields.items() if getattr(obj, k) != v}
+            for name in diff:
+                setattr(obj, name, fields[name])
+            if diff:
+                problem = _order_problem(kind, obj)
+                if problem:
+                    result.rejected += 1
+                    self.error(source, number, *problem)
+                    continue
+                obj.updated_at = self.now
+                updated.append((number, obj))
+                changed_fields |= diff
+            else:
+                result.unchanged += 1
+                if kind == "accounts":
+                    self._unchanged_accounts.add(obj.external_id)
+        if self.failed:
+            return set()
+        try:
+            with transaction.atomic():
+                model.objects.bulk_create([o for _, o in created], batch_size=1000)
+                if updated:
+                    model.objects.bulk_update(
+                        [o for _, o in updated], [*changed_fields, "updated_at"], batch_size=1000
+                    )
+        except (IntegrityError, DatabaseError) as exc:
+            first = (created or updated)[0][0]
+            self.error(source, first, "", f"rejected by the database in rows {first}+: {exc}")
+            return set()
+        result.created += len(created)
+        result.updated += len(updated)
+        objects = [o for _, o in created] + [o for _, o in updated]
+        if kind == "accounts":
+            self.account_ids.update((o.external_id, o.pk) for o in objects)
+        self._record_facts(kind, objects)
+        return {o.account_id for o in objects} if kind != "accounts" else set()
+
+    def _record_facts(self, kind: str, objects: list) -> None:
+        if kind == "contracts":
+            facts = [f for c in objects for f in timeline.contract_facts(c)]
+            stale = timeline.stale_contract_end_keys(objects)
+            if stale:
+                query = models.Q()
+                for account_id, key in stale:
+                    query |= models.Q(account_id=account_id, key=key)
+                TimelineEntry.objects.filter(query).delete()
+        elif kind == "stakeholders":
+            facts = [f for s in objects for f in timeline.stakeholder_facts(s, now=self.now)]
+            # "added" is a one-time fact: keep the first time we saw the person
+            existing = set(
+                TimelineEntry.objects.filter(
+                    key__in=[f.key for f in facts], account_id__in={f.account_id for f in facts}
+                ).values_list("account_id", "key")
+            )
+            facts = [f for f in facts if (f.account_id, f.key) not in existing]
+        elif kind == "tickets":
+            facts = [f for t in objects for f in timeline.ticket_facts(t)]
+        elif kind == "invoices":
+            facts = [f for i in objects for f in timeline.invoice_facts(i)]
+        else:
+            return
+        timeline.timeline_upsert(facts)
+
+    def _link_parents(self, source: Source, result: KindResult) -> None:
+        links = self._parent_links
+        if not links:
+            return
+        self._resolve_accounts({parent for _, _, parent in links})
+        parent_of = {child: parent for _, child, parent in links}
+        for number, child, parent in links:
+            if parent not in self.account_ids and parent not in self.declared_accounts:
+                self.error(source, number, "parent_external_id", f"unknown account {parent}")
+                result.rejected += 1
+                continue
+            step, hops = parent, 0
+            while step in parent_of and hops <= len(parent_of):
+                if step == child:
+                    self.error(
+                        source,
+                        number,
+                        "parent_external_id",
+                        "the parent chain loops back to this account",
+                    )
+                    result.rejected += 1
+                    break
+                step, hops = parent_of[step], hops + 1
+        if self.failed:
+            return
+        children = list(parent_of)
+        for start in range(0, len(children), LOOKUP_CHUNK):
+            chunk = children[start : start + LOOKUP_CHUNK]
+            changed = []
+            for account in Account.objects.filter(external_id__in=chunk).only(
+                "id", "external_id", "parent_id"
+            ):
+                parent_id = self.account_ids[parent_of[account.external_id]]
+                if account.parent_id != parent_id:
+                    account.parent_id = parent_id
+                    account.updated_at = self.now
+                    changed.append(account)
+                    if account.external_id in self._unchanged_accounts:
+                        result.unchanged -= 1
+                        result.updated += 1
+            Account.objects.bulk_update(changed, ["parent_id", "updated_at"], batch_size=1000)
+
+    # --- usage events --------------------------------------------------------------------
+
+    def _load_events(self, source: Source, result: KindResult, rows: Iterator[ParsedRow]) -> None:
+        events.prepare()
+        first_seen: dict[int, dt.datetime] = {}  # account -> earliest event in this import
+        latest_allowed = self.now + FUTURE_SLACK
+        batch: list[ParsedRow] = []
+
+        def flush() -> None:
+            self._resolve_accounts(
+                {v["account_external_id"] for _, v, _ in batch if v.get("account_external_id")}
+            )
+            chunk = []
+            for number, values, problems in batch:
+                account_id = None
+                external = values.get("account_external_id")
+                if external is not None:
+                    account_id = self._account_id(external, problems)
+                occurred_at = values.get("occurred_at")
+                if occurred_at is not None and occurred_at > latest_allowed:
+                    problems.append(("occurred_at", f"{_iso(occurred_at)} is in the future"))
+                if problems:
+                    result.rejected += 1
+                    for column, message in problems:
+                        self.error(source, number, column, message)
+                    continue
+                if self.failed or account_id is None:
+                    continue
+                user_id = values.get("user_id") or ""
+                value = values.get("value")
+                event = values["event"]
+                chunk.append(
+                    (
+                        account_id,
+                        user_id,
+                        event,
+                        occurred_at,
+                        value,
+                        events.dedup_key(account_id, user_id, event, occurred_at, value),
+                    )
+                )
+                seen = first_seen.get(account_id)
+                if seen is None or occurred_at < seen:
+                    first_seen[account_id] = occurred_at
+            if not self.failed and chunk:
+                created = events.load_chunk(chunk)
+                result.created += created
+                result.unchanged += len(chunk) - created
+
+        for parsed in rows:
+            result.rows += 1
+            self._tick()
+            batch.append(parsed)
+            if len(batch) >= EVENT_BATCH:
+                flush()
+                batch = []
+        if batch:
+            flush()
+        if not self.failed:
+            events.rebuild_affected_rollups()
+            _record_first_usage(first_seen)
+
+
+def _record_first_usage(first_seen: dict[int, dt.datetime]) -> None:
+    """Keep one 'first product usage' fact per account at its earliest known event."""
+    accounts = list(first_seen)
+    for start in range(0, len(accounts), LOOKUP_CHUNK):
+        chunk = accounts[start : start + LOOKUP_CHUNK]
+        known = dict(
+            TimelineEntry.objects.filter(account_id__in=chunk, key="usage:first").values_list(
+                "account_id", "occurred_at"
+            )
+        )
+        timeline.timeline_upsert(
+            TimelineEntry(
+                account_id=account_id,
+                key="usage:first",
+                kind=TimelineEntry.Kind.USAGE_FIRST,
+                occurred_at=first_seen[account_id],
+                title="First product usage",
+            )
+            for account_id in chunk
+            if account_id not in known or first_seen[account_id] < known[account_id]
+        )
+
+
+def _default_customer_since(account_ids: set[int]) -> None:
+    """``customer_since`` defaults to the account's first contract start."""
+    first_start = (
+        Contract.objects.filter(account=OuterRef("pk"))
+        .order_by("start_date")
+        .values("start_date")[:1]
+    )
+    ids = list(account_ids)
+    for start in range(0, len(ids), LOOKUP_CHUNK):
+        Account.objects.filter(
+            id__in=ids[start : start + LOOKUP_CHUNK], customer_since__isnull=True
+        ).update(customer_since=Subquery(first_start))
+
+
+def _empty_values(model, defaults: dict) -> dict[str, Any]:
+    """What an empty cell stores in each field: None, "" for text, or the kind's default."""
+    empty: dict[str, Any] = {}
+    for field in model._meta.concrete_fields:
+        if field.name in defaults:
+            empty[field.attname] = defaults[field.name]
+        elif field.null:
+            empty[field.attname] = None
+        elif isinstance(field, models.CharField | models.TextField):
+            empty[field.attname] = ""
+        elif field.has_default():
+            empty[field.attname] = field.get_default()
+    return empty
+
+
+def _order_problem(kind: str, obj) -> tuple[str, str] | None:
+    """The first ordering rule the merged (stored + imported) row breaks."""
+    for earlier, later in ORDER_RULES.get(kind, ()):
+        first, second = getattr(obj, earlier), getattr(obj, later)
+        if first is not None and second is not None and second < first:
+            return later, f"{later} {_iso(second)} is before {earlier} {_iso(first)}"
+    return None
+
+
+def _iso(value) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

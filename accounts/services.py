@@ -1,0 +1,67 @@
+"""Writes and workflows over the customer data."""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from . import intake
+from .models import ImportRecord
+
+logger = logging.getLogger(__name__)
+
+
+def import_record_run(
+    *,
+    record: ImportRecord,
+    sources: list[intake.Source],
+    progress: intake.core.ProgressCallback | None = None,
+) -> ImportRecord:
+    """Run an import and keep its record: who, when, what, counts, the first row errors.
+
+    The record is written outside the import's transaction (``run_import`` owns that one),
+    so a rejected or failed import still leaves its record behind."""
+    record.status = ImportRecord.Status.RUNNING
+    record.started_at = timezone.now()
+    record.save(update_fields=["status", "started_at", "updated_at"])
+    try:
+        result = intake.run_import(
+            sources,
+            dry_run=record.dry_run,
+            ignore_unknown=record.ignore_unknown,
+            progress=progress,
+        )
+    except intake.IntakeError as exc:
+        record.status = ImportRecord.Status.REJECTED
+        record.errors = [{"source": record.filename, "row": 0, "column": "", "message": str(exc)}]
+        record.finished_at = timezone.now()
+        record.save()
+        return record
+    except Exception:
+        logger.exception("import %s failed", record.uuid)
+        record.status = ImportRecord.Status.FAILED
+        record.errors = [
+            {
+                "source": record.filename,
+                "row": 0,
+                "column": "",
+                "message": "internal error; see the server log",
+            }
+        ]
+        record.finished_at = timezone.now()
+        record.save()
+        raise
+    if not result.ok:
+        record.status = ImportRecord.Status.REJECTED
+    elif record.dry_run:
+        record.status = ImportRecord.Status.VALIDATED
+    else:
+        record.status = ImportRecord.Status.SUCCEEDED
+    for name in ("rows", "created", "updated", "unchanged", "rejected"):
+        setattr(record, name, result.total(name))
+    record.errors = [e.as_dict() for e in result.errors]
+    record.per_kind = {r.source: r.as_dict() for r in result.results}
+    record.finished_at = timezone.now()
+    record.save()
+    return record

@@ -1,0 +1,156 @@
+"""The account timeline: facts from any source, each written once (keyed), in one place.
+
+``timeline_upsert`` is the one way in; the builders here turn imported rows into facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
+
+Kind = TimelineEntry.Kind
+
+
+def timeline_upsert(entries: Iterable[TimelineEntry]) -> None:
+    """Write facts; a fact already there (same account and key) is refreshed in place."""
+    entries = list(entries)
+    if entries:
+        TimelineEntry.objects.bulk_create(
+            entries,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["account", "key"],
+            update_fields=["occurred_at", "kind", "title", "detail", "data"],
+        )
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def _money(amount) -> str:
+    return f"{amount:,.2f} {settings.CURRENCY}"
+
+
+def contract_facts(c: Contract) -> list[TimelineEntry]:
+    what = c.product or "subscription"
+    seats = f", {c.quantity} seats" if c.quantity is not None else ""
+    facts = [
+        TimelineEntry(
+            account_id=c.account_id,
+            key=f"contract:{c.external_id}:started",
+            kind=Kind.CONTRACT_STARTED,
+            occurred_at=_midnight(c.start_date),
+            title=f"Contract started: {what}, {_money(c.mrr)} MRR{seats}",
+            data={"contract": c.external_id, "mrr": str(c.mrr), "quantity": c.quantity},
+        )
+    ]
+    if c.end_date is not None:
+        # the first day without service, so "ended" sorts after the last day served
+        facts.append(
+            TimelineEntry(
+                account_id=c.account_id,
+                key=f"contract:{c.external_id}:ended",
+                kind=Kind.CONTRACT_ENDED,
+                occurred_at=_midnight(c.end_date + dt.timedelta(days=1)),
+                title=f"Contract period ended: {what}, {_money(c.mrr)} MRR",
+                data={"contract": c.external_id, "end_date": c.end_date.isoformat()},
+            )
+        )
+    return facts
+
+
+def stale_contract_end_keys(contracts: Iterable[Contract]) -> list[tuple[int, str]]:
+    """(account, key) of 'ended' facts to remove for contracts that became open-ended."""
+    return [
+        (c.account_id, f"contract:{c.external_id}:ended") for c in contracts if c.end_date is None
+    ]
+
+
+def stakeholder_facts(s: Stakeholder, *, now: dt.datetime) -> list[TimelineEntry]:
+    role = s.get_role_display().lower() if s.role else "contact"
+    return [
+        TimelineEntry(
+            account_id=s.account_id,
+            key=f"stakeholder:{s.external_id}:added",
+            kind=Kind.STAKEHOLDER_ADDED,
+            occurred_at=now,
+            title=f"{s.name or s.email or s.external_id} added as {role}",
+            data={"stakeholder": s.external_id, "role": s.role},
+        )
+    ]
+
+
+def ticket_facts(t: Ticket) -> list[TimelineEntry]:
+    facts = [
+        TimelineEntry(
+            account_id=t.account_id,
+            key=f"ticket:{t.external_id}:opened",
+            kind=Kind.TICKET_OPENED,
+            occurred_at=t.opened_at,
+            title=f"Ticket opened ({t.priority}): {t.subject or t.external_id}",
+            data={"ticket": t.external_id, "priority": t.priority},
+        )
+    ]
+    if t.escalated:
+        facts.append(
+            TimelineEntry(
+                account_id=t.account_id,
+                key=f"ticket:{t.external_id}:escalated",
+                kind=Kind.TICKET_ESCALATED,
+                occurred_at=t.first_response_at or t.opened_at,
+                title=f"Ticket escalated: {t.subject or t.external_id}",
+                data={"ticket": t.external_id},
+            )
+        )
+    if t.resolved_at is not None:
+        facts.append(
+            TimelineEntry(
+                account_id=t.account_id,
+                key=f"ticket:{t.external_id}:resolved",
+                kind=Kind.TICKET_RESOLVED,
+                occurred_at=t.resolved_at,
+                title=f"Ticket resolved: {t.subject or t.external_id}",
+                data={"ticket": t.external_id, "csat": t.csat},
+            )
+        )
+    return facts
+
+
+def invoice_facts(i: Invoice) -> list[TimelineEntry]:
+    facts = [
+        TimelineEntry(
+            account_id=i.account_id,
+            key=f"invoice:{i.external_id}:issued",
+            kind=Kind.INVOICE_ISSUED,
+            occurred_at=_midnight(i.issued_on),
+            title=f"Invoice issued: {_money(i.amount)}",
+            data={"invoice": i.external_id, "amount": str(i.amount)},
+        )
+    ]
+    if i.paid_on is not None:
+        facts.append(
+            TimelineEntry(
+                account_id=i.account_id,
+                key=f"invoice:{i.external_id}:paid",
+                kind=Kind.INVOICE_PAID,
+                occurred_at=_midnight(i.paid_on),
+                title=f"Invoice paid: {_money(i.amount)}",
+                data={"invoice": i.external_id},
+            )
+        )
+    if i.status == Invoice.Status.FAILED:
+        facts.append(
+            TimelineEntry(
+                account_id=i.account_id,
+                key=f"invoice:{i.external_id}:failed",
+                kind=Kind.PAYMENT_FAILED,
+                occurred_at=_midnight(i.due_on or i.issued_on),
+                title=f"Payment failed: {_money(i.amount)} ({i.failed_attempts} attempts)",
+                data={"invoice": i.external_id, "failed_attempts": i.failed_attempts},
+            )
+        )
+    return facts
