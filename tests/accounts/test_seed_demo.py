@@ -1,0 +1,205 @@
+"""seed_demo builds a believable, deterministic book through the intake path."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from django.db.models import Max, Sum
+
+from accounts import demo
+from accounts.models import (
+    Account,
+    Contract,
+    Invoice,
+    Role,
+    Stakeholder,
+    Ticket,
+    TimelineEntry,
+    UsageDaily,
+    UsageEvent,
+    UsageFeatureDaily,
+    User,
+)
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+TODAY = date(2025, 6, 30)
+SMALL = ["--accounts", "20", "--days", "180", "--seed", "7", "--today", TODAY.isoformat()]
+
+
+def _seed(*extra: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *SMALL, *extra, stdout=out)
+    return out.getvalue()
+
+
+def _snapshot() -> dict:
+    """Counts of every kind and the first rows of each, in a stable order."""
+    return {
+        "counts": demo.database_counts(),
+        "accounts": list(
+            Account.objects.order_by("external_id").values(
+                "external_id",
+                "name",
+                "segment",
+                "owner__email",
+                "parent__external_id",
+                "lifecycle_stage",
+                "customer_since",
+            )[:5]
+        ),  # fmt: skip
+        "contracts": list(
+            Contract.objects.order_by("external_id").values(
+                "external_id", "start_date", "end_date", "mrr", "quantity", "discount"
+            )[:5]
+        ),
+        "tickets": list(
+            Ticket.objects.order_by("external_id").values("external_id", "opened_at", "status")[:5]
+        ),
+        "invoices": list(
+            Invoice.objects.order_by("external_id").values("external_id", "amount", "status")[:5]
+        ),
+        "events": list(
+            UsageEvent.objects.order_by(
+                "account__external_id", "occurred_at", "user_id", "event"
+            ).values("account__external_id", "user_id", "event", "occurred_at", "value")[:5]
+        ),
+        "usage": list(
+            UsageDaily.objects.order_by("account__external_id", "day").values(
+                "account__external_id", "day", "events", "active_users"
+            )[:5]
+        ),
+    }
+
+
+def test_seed_demo_creates_every_kind_and_prints_a_summary():
+    out = _seed()
+
+    counts = demo.database_counts()
+    assert counts["accounts"] == 20
+    for kind, count in counts.items():
+        assert count > 0, kind
+    assert "Demo data loaded" in out and "timeline entries" in out
+    # a believable book: segments, hierarchy, every lifecycle outcome that matters
+    assert set(Account.objects.values_list("segment", flat=True)) == {
+        "Enterprise", "Mid-Market", "SMB"
+    }  # fmt: skip
+    assert Account.objects.filter(parent__isnull=False).exists()
+    stages = set(Account.objects.values_list("lifecycle_stage", flat=True))
+    assert {"churned", "mature"} <= stages
+    # renewals: a contract period that starts the day after an earlier one ended
+    periods = list(Contract.objects.values_list("account_id", "start_date", "end_date"))
+    ends = {(a, e) for a, _, e in periods if e is not None}
+    assert any((a, s - timedelta(days=1)) in ends for a, s, _ in periods)
+    assert Contract.objects.filter(discount__gt=0).exists()
+    assert set(Contract.objects.values_list("billing_period_months", flat=True)) == {1, 12}
+    assert set(Stakeholder.objects.values_list("role", flat=True)) >= {
+        "champion", "decision_maker", "billing", "user"
+    }  # fmt: skip
+    assert Ticket.objects.filter(escalated=True).exists()
+    assert Ticket.objects.filter(csat__isnull=False).exists()
+    statuses = set(Invoice.objects.values_list("status", flat=True))
+    assert {"paid", "open"} <= statuses
+    assert Invoice.objects.filter(status="failed", failed_attempts__gt=0).exists()
+    kinds = set(TimelineEntry.objects.values_list("kind", flat=True))
+    assert {"contract_started", "contract_ended", "ticket_opened", "invoice_paid"} <= kinds
+    assert set(UsageFeatureDaily.objects.values_list("event", flat=True)) >= {
+        "login", "report_created", "dashboard_viewed", "export_run"
+    }  # fmt: skip
+    # no usage after a churned account's last day of service
+    for account in Account.objects.filter(lifecycle_stage="churned"):
+        last_day = account.contracts.aggregate(m=Max("end_date"))["m"]
+        assert not account.usage_days.filter(day__gt=last_day).exists()
+
+
+def test_demo_users_have_roles_and_the_demo_password():
+    _seed()
+
+    manager = User.objects.get(email="manager@demo.example")
+    assert manager.role == Role.MANAGER
+    admin = User.objects.get(email="admin@demo.example")
+    assert admin.role == Role.ADMIN and admin.is_staff and admin.is_superuser
+    csms = User.objects.filter(email__startswith="csm", email__endswith="@demo.example")
+    assert csms.count() >= 2
+    assert all(c.role == Role.CSM and c.manager == manager for c in csms)
+    assert authenticate(email="csm1@demo.example", password=demo.DEMO_PASSWORD) is not None
+    # the book is spread over the CSMs
+    owners = set(Account.objects.exclude(owner=None).values_list("owner__email", flat=True))
+    assert len(owners) >= 2 and owners <= set(csms.values_list("email", flat=True))
+
+
+def test_same_seed_gives_the_same_book():
+    _seed()
+    first = _snapshot()
+    Account.objects.all().delete()  # cascades to everything the seed made
+
+    _seed()
+
+    assert _snapshot() == first
+
+
+def test_a_different_seed_gives_a_different_book():
+    cfg_a = demo.DemoConfig(accounts=20, days=180, seed=7, today=TODAY)
+    cfg_b = demo.DemoConfig(accounts=20, days=180, seed=8, today=TODAY)
+    names = [[demo.plan_account(cfg, i).name for i in range(1, 21)] for cfg in (cfg_a, cfg_b)]
+    assert names[0] != names[1]
+
+
+def test_churned_accounts_use_the_product_less_before_they_churn():
+    _seed()
+
+    def window(account: Account, last_day: date, lo: int, hi: int) -> tuple[int, int]:
+        days = account.usage_days.filter(
+            day__gte=last_day - timedelta(days=hi), day__lte=last_day - timedelta(days=lo)
+        ).aggregate(events=Sum("events"), users=Sum("active_users"))
+        return days["events"] or 0, days["users"] or 0
+
+    window_start = TODAY - timedelta(days=180)
+    checked = 0
+    for account in Account.objects.filter(lifecycle_stage="churned"):
+        last_day = account.contracts.aggregate(m=Max("end_date"))["m"]
+        if last_day - timedelta(days=119) < max(window_start, account.customer_since):
+            continue  # not enough history to compare two 60-day windows
+        before_events, before_users = window(account, last_day, 60, 119)
+        last_events, last_users = window(account, last_day, 0, 59)
+        assert last_events < before_events, account.external_id
+        assert last_users < before_users, account.external_id
+        checked += 1
+    assert checked >= 2
+
+
+def test_if_empty_does_nothing_when_accounts_exist():
+    AccountFactory()
+
+    out = _seed("--if-empty")
+
+    assert "already exist" in out
+    assert Account.objects.count() == 1
+    assert not User.objects.filter(email__endswith="@demo.example").exists()
+
+
+def test_seed_rejects_nonsense_sizes():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--accounts"):
+        call_command("seed_demo", "--accounts", "0", stdout=StringIO())
+
+
+def test_demo_logins_prints_users_roles_and_password():
+    demo.demo_users_ensure()
+    out = StringIO()
+
+    call_command("demo_logins", stdout=out)
+
+    text = out.getvalue()
+    assert "http://127.0.0.1:8000" in text
+    assert demo.DEMO_PASSWORD in text
+    for email, role in [("admin@demo.example", "Admin"), ("manager@demo.example", "Manager")]:
+        line = next(line for line in text.splitlines() if email in line)
+        assert role in line
+    assert "csm1@demo.example" in text
