@@ -224,6 +224,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],  # token or session
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "accounts.models.TicketStatus",
+        "InvoiceStatusEnum": "accounts.models.InvoiceStatus",
+        "ImportStatusEnum": "accounts.models.ImportRecord.Status",
+    },
 }
 
 # Product settings (see ../shared/docs/metrics.md)

@@ -1,0 +1,37 @@
+"""Issue an API token for a user and print its key once (only a hash is stored)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import ApiToken, User
+
+
+class Command(BaseCommand):
+    help = "Create an API token for a user; the key is printed once and cannot be shown again."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", required=True, help="email of the user the token acts as")
+        parser.add_argument("--name", required=True, help="what the token is for, e.g. 'Segment'")
+        parser.add_argument(
+            "--scope",
+            choices=[s.value for s in ApiToken.Scope],
+            default=ApiToken.Scope.WRITE,
+            help="read: GET only; write: reads and writes (default). Writes also need an Admin.",
+        )
+
+    def handle(self, *args, user: str, name: str, scope: str, **options):
+        try:
+            owner = User.objects.get(email__iexact=user.strip())
+        except User.DoesNotExist:
+            raise CommandError(f"no user with email {user!r}") from None
+        if not owner.is_active:
+            raise CommandError(f"user {owner.email} is inactive")
+        name = name.strip()
+        if not name or len(name) > ApiToken._meta.get_field("name").max_length:
+            raise CommandError("--name must be 1 to 100 characters")
+        _token, key = ApiToken.issue(user=owner, name=name, scope=scope)
+        self.stderr.write(
+            f"Token {name!r} ({scope}) for {owner.email}. Store the key now: it is not shown again."
+        )
+        self.stdout.write(key)
