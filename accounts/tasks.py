@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db import OperationalError
 from django.utils import timezone
 
-from . import intake
+from . import intake, services
 from .models import ImportRecord
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,11 @@ def import_progress(record_pk: int) -> dict | None:
 class _ProgressWriter:
     """The ``progress`` callback of ``run_import``: writes to the cache at most twice a second."""
 
-    def __init__(self, record_pk: int, bytes_total: int):
+    def __init__(self, record_pk: int, bytes_total: int, clock=time.monotonic):
         self.key = progress_cache_key(record_pk)
         self.bytes_total = bytes_total
-        self.last = 0.0
+        self.clock = clock
+        self.last = float("-inf")
 
     def write(self, rows: int, bytes_done: int, bytes_total: int) -> None:
         total = bytes_total or self.bytes_total
@@ -47,7 +48,7 @@ class _ProgressWriter:
         cache.set(self.key, value, PROGRESS_TTL)
 
     def __call__(self, rows: int, bytes_done: int, bytes_total: int) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now - self.last < PROGRESS_EVERY:
             return
         self.last = now
@@ -93,8 +94,6 @@ def run_uploaded_import(record_pk: int) -> None:
         sources = [intake.source_from_path(path, kind=kind) for kind, path in files]
         progress = _ProgressWriter(record.pk, sum(p.stat().st_size for _, p in files))
         progress.write(0, 0, progress.bytes_total)
-        from . import services  # TEMP until services.py lands
-
         services.import_record_run(record=record, sources=sources, progress=progress)
     except intake.IntakeError as exc:
         # an unusable file (no header, not UTF-8, not gzip …): say so on the record

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 import uuid as uuid_lib
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -8,10 +10,11 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.files.move import file_move_safe
 from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -23,6 +26,8 @@ from .forms import ImportUploadForm, UploadPart
 from .models import ImportRecord, Role, User
 
 IMPORTS_PER_PAGE = 20
+log = logging.getLogger(__name__)
+ENQUEUE_FAILED = "the import could not be started; see the server log"
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -66,14 +71,32 @@ def _store_upload(directory: Path, part: UploadPart) -> str:
     name = get_valid_filename(Path(upload.name).name) or f"{part.kind}.csv"
     target = folder / name
     temporary = getattr(upload, "temporary_file_path", None)
-    if temporary is not None:
-        upload.close()  # the temporary file is renamed into place
+    if temporary is not None:  # renamed into place (as FileSystemStorage does)
         file_move_safe(temporary(), str(target), allow_overwrite=True)
     else:
         with target.open("wb") as out:
             for chunk in upload.chunks():
                 out.write(chunk)
     return name
+
+
+def _import_enqueue(record_pk: int) -> None:
+    """Hand the import to a worker. Embedded mode (no broker) runs the task inline right
+    here, and the request is in autocommit: the detail page then shows the outcome at once.
+
+    An inline task's crash (the service has logged it and marked the record failed) or an
+    unreachable broker must give the uploader the import page saying so, not a 500."""
+    try:
+        tasks.run_uploaded_import.delay(record_pk)
+    except Exception:
+        log.exception("import %s: could not run or enqueue", record_pk)
+        ImportRecord.objects.filter(
+            pk=record_pk, status__in=[ImportRecord.Status.QUEUED, ImportRecord.Status.RUNNING]
+        ).update(
+            status=ImportRecord.Status.FAILED,
+            errors=[{"source": "", "row": 0, "column": "", "message": ENQUEUE_FAILED}],
+            finished_at=timezone.now(),
+        )
 
 
 def _import_upload_create(
@@ -94,9 +117,7 @@ def _import_upload_create(
         ignore_unknown=ignore_unknown,
         status=ImportRecord.Status.QUEUED,
     )
-    # Embedded mode (no broker) runs the task inline right here: the request is in
-    # autocommit, so on_commit fires at once and the detail page shows the outcome.
-    tasks.run_uploaded_import.delay_on_commit(record.pk)
+    transaction.on_commit(partial(_import_enqueue, record.pk))
     return record
 
 
@@ -157,6 +178,7 @@ def import_detail(request: HtmxHttpRequest, uuid: uuid_lib.UUID) -> HttpResponse
             "progress": tasks.import_progress(record.pk) if running else None,
             "per_kind": _per_kind_rows(record),
             "errors": _error_rows(record),
+            "duration": _duration(record),
         },
     )
 
@@ -173,7 +195,26 @@ def _error_rows(record: ImportRecord) -> list[dict]:
     rows = []
     for e in record.errors or []:
         if isinstance(e, dict):
-            rows.append(e)
+            rows.append({k: _printable(v) for k, v in e.items()})
         else:
-            rows.append({"source": "", "row": "", "column": "", "message": str(e)})
+            rows.append({"source": "", "row": "", "column": "", "message": _printable(str(e))})
     return rows
+
+
+def _printable(value):
+    """Text from a file that was not UTF-8 can carry lone surrogates, which cannot be sent
+    as UTF-8: show them as U+FFFD instead of failing the page."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return value
+
+
+def _duration(record: ImportRecord) -> str:
+    """How long the import ran, for people: "0.4 s", "3 min 12 s"; "" when unknown."""
+    if not (record.started_at and record.finished_at):
+        return ""
+    seconds = max(0.0, (record.finished_at - record.started_at).total_seconds())
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s"
