@@ -450,7 +450,7 @@ def test_history_lists_every_door_with_a_query_ceiling(
         )
     client.force_login(admin_user)
     # session + user + role groups (view) + role groups (nav) + count + page
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(6):
         r = client.get(LIST)
     content = r.content.decode()
     assert content.count('<tr id="import-') == 20
@@ -458,7 +458,7 @@ def test_history_lists_every_door_with_a_query_ceiling(
     assert "file-24.csv" in content and "file-4.csv" not in content  # newest first
     assert "Page 1 of 2" in content
 
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(6):
         older = client.get(LIST, {"page": 2}, headers={"HX-Request": "true"})
     assert b"<html" not in older.content
     assert older.content.count(b'<tr id="import-') == 5
