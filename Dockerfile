@@ -21,7 +21,8 @@ RUN groupadd --system --gid 10001 app \
 COPY pyproject.toml README.md ./
 RUN pip install .
 
-COPY --chown=app:app . .
+# owned by root: the app user can read its code but not change it; only media/ is writable
+COPY . .
 
 # Static files are collected at build time into the image (served by whitenoise). Settings
 # need a secret and a database URL to load in the production profile; these dummies exist

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_ACCOUNTS ?= 200
 DEMO_DAYS ?= 400
 
-.PHONY: run test lint migrate demo serve clean
+.PHONY: run test lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
