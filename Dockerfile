@@ -2,11 +2,11 @@
 # and beat (see docker-compose.yml). Build: docker build -t opencs .
 FROM python:3.11-slim
 
+# gunicorn reads WEB_CONCURRENCY as its worker count: 2 per core + 1 on a 2-core host
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    # gunicorn reads WEB_CONCURRENCY as its worker count: 2 per core + 1 on a 2-core host
     WEB_CONCURRENCY=5 \
     MEDIA_ROOT=/app/media
 
