@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.pagination import PageNumberPagination
@@ -396,14 +396,37 @@ def _json_body(request: Request) -> Any:
             "are accepted: send smaller batches",
             status_code=413,
         )
+    raw = request.body  # before DRF reads the stream; cached for its parser
     try:
-        return request.data
+        data = request.data
     except UnsupportedMediaType:
         raise
     except ParseError as exc:
         raise BodyError(f"the body is not valid JSON: {exc.detail}") from None
     except RecursionError:
         raise BodyError("the body is not valid JSON: nested too deeply") from None
+    # JSON can only carry U+0000 escaped: a byte search keeps the common case free
+    if b"\\u0000" in raw:
+        _reject_nul(data)
+    return data
+
+
+def _reject_nul(data: Any) -> None:
+    """PostgreSQL cannot store U+0000 in text or jsonb, and rejected values and unknown
+    field names are echoed into the import record's errors: refuse them at the door, with
+    the row and field."""
+    rows = data.get("rows", data.get("events")) if isinstance(data, dict) else data
+    errors = []
+    if isinstance(rows, list):
+        for n, row in enumerate(rows, start=1):
+            if not isinstance(row, dict):
+                continue
+            for name, value in row.items():
+                if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+                    column = name.replace("\x00", "\\x00")
+                    errors.append(RowError(SOURCE, n, column, "contains a NUL character"))
+    if errors:
+        raise _RowsRejected(errors)
 
 
 def _rows_from(data: Any, key: str) -> list[dict]:
@@ -516,6 +539,60 @@ _BULK_PARAMS = [
 ]
 
 
+# Request examples: shown on /api/docs/, and sent as-is by the schemathesis test.
+_ROW_EXAMPLES = {
+    "accounts": {"external_id": "ACME", "name": "Acme Inc", "segment": "Enterprise"},
+    "contracts": {
+        "external_id": "ACME-2024",
+        "account_external_id": "ACME",
+        "product": "Pro",
+        "start_date": "2024-01-01",
+        "end_date": "2024-12-31",
+        "mrr": 1250.0,
+        "quantity": 50,
+        "auto_renew": True,
+    },
+    "stakeholders": {
+        "external_id": "ACME-ann",
+        "account_external_id": "ACME",
+        "name": "Ann Lee",
+        "email": "ann@acme.example",
+        "role": "champion",
+        "is_primary": True,
+    },
+    "tickets": {
+        "external_id": "T-1001",
+        "account_external_id": "ACME",
+        "subject": "Export fails",
+        "priority": "high",
+        "status": "solved",
+        "opened_at": "2024-03-01T09:30:00Z",
+        "resolved_at": "2024-03-01T15:00:00Z",
+        "csat": 5,
+    },
+    "invoices": {
+        "external_id": "INV-2024-03",
+        "account_external_id": "ACME",
+        "issued_on": "2024-03-01",
+        "due_on": "2024-03-31",
+        "amount": 3750.0,
+        "status": "paid",
+        "paid_on": "2024-03-12",
+    },
+}
+_EVENT_EXAMPLE = {
+    "account_external_id": "ACME",
+    "user_id": "u-42",
+    "event": "report_created",
+    "occurred_at": "2024-03-01T09:30:00Z",
+    "value": 1,
+}
+
+
+def _example(value: dict) -> list[OpenApiExample]:
+    return [OpenApiExample("example", value=value, request_only=True)]
+
+
 def _bulk_schema(kind: str):
     return extend_schema(
         summary=f"Create or update {kind} (upsert on external_id)",
@@ -526,6 +603,7 @@ def _bulk_schema(kind: str):
             "request (400, nothing written). Re-posting the same rows changes nothing."
         ),
         request=serializers.BULK_REQUESTS[kind],
+        examples=_example({"rows": [_ROW_EXAMPLES[kind]]}),
         parameters=_BULK_PARAMS,
         responses={200: serializers.ImportResultSerializer, **WRITE_ERRORS},
         tags=[kind],
@@ -580,6 +658,7 @@ class InvoiceBulkApi(_BulkApi):
         "duplicates, so re-sending a batch never double-counts."
     ),
     request=serializers.EventBatchRequest,
+    examples=_example({"events": [_EVENT_EXAMPLE]}),
     parameters=[_BULK_PARAMS[0]],
     responses={200: serializers.ImportResultSerializer, **WRITE_ERRORS},
     tags=["events"],
@@ -627,6 +706,15 @@ class _SegmentApi(_WriteApi):
         "properties.revenue. Deduplicated like every event."
     ),
     request=serializers.TrackRequest,
+    examples=_example(
+        {
+            "userId": "u-42",
+            "event": "report_created",
+            "timestamp": "2024-03-01T09:30:00Z",
+            "properties": {"value": 1},
+            "context": {"groupId": "ACME"},
+        }
+    ),
     responses=_TRACK_RESPONSES,
     tags=["tracking"],
 )
@@ -639,6 +727,9 @@ class TrackApi(_SegmentApi):
     description="Stores the user and merges its traits; with a groupId, links the user to "
     "that account (which must exist).",
     request=serializers.IdentifyRequest,
+    examples=_example(
+        {"userId": "u-42", "traits": {"email": "ann@acme.example"}, "groupId": "ACME"}
+    ),
     responses=_TRACK_RESPONSES,
     tags=["tracking"],
 )
@@ -652,6 +743,7 @@ class IdentifyApi(_SegmentApi):
     "traits.name is given: then the account is created (external_id=groupId, "
     "name=traits.name). An existing account is not changed.",
     request=serializers.GroupRequest,
+    examples=_example({"userId": "u-42", "groupId": "ACME", "traits": {"name": "Acme Inc"}}),
     responses=_TRACK_RESPONSES,
     tags=["tracking"],
 )
@@ -665,6 +757,20 @@ class GroupApi(_SegmentApi):
     "its account). All or nothing: any bad call rejects the batch, with its position as the "
     "row. page, screen and alias calls are accepted and not stored.",
     request=serializers.SegmentBatchRequest,
+    examples=_example(
+        {
+            "batch": [
+                {"type": "identify", "userId": "u-42", "groupId": "ACME"},
+                {
+                    "type": "track",
+                    "userId": "u-42",
+                    "event": "login",
+                    "timestamp": "2024-03-01T09:00:00Z",
+                },
+                {"type": "page", "userId": "u-42"},
+            ]
+        }
+    ),
     responses=_TRACK_RESPONSES,
     tags=["tracking"],
 )

@@ -5,8 +5,12 @@ Each filter names the index or column it leans on where that matters for large b
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters as filters
+from django import forms
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from .models import (
     Account,
@@ -27,6 +31,24 @@ from .models import (
 )
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601, converted to UTC. PostgreSQL refuses offsets beyond ±15:59 ("-19:05" is
+    valid ISO 8601 and Python), and the stored timestamps are UTC anyway."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt.UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Out of range: not a timestamp we can store.") from None
+
+
+class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class _AccountExternalIdFilterSet(filters.FilterSet):
     account_external_id = filters.CharFilter(
         field_name="account__external_id", help_text="the account's external id"
@@ -41,7 +63,7 @@ class AccountFilter(filters.FilterSet):
     )
     lifecycle_stage = filters.ChoiceFilter(choices=AccountLifecycle.choices)
     parent_external_id = filters.CharFilter(field_name="parent__external_id")
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = UtcIsoDateTimeFilter(
         field_name="updated_at",
         lookup_expr="gte",
         help_text="ISO 8601 timestamp: accounts changed at or after it",
@@ -92,8 +114,8 @@ class TicketFilter(_AccountExternalIdFilterSet):
     status = filters.ChoiceFilter(choices=TicketStatus.choices)
     priority = filters.ChoiceFilter(choices=TicketPriority.choices)
     escalated = filters.BooleanFilter()
-    opened_after = filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
 
     class Meta:
         model = Ticket
@@ -117,8 +139,8 @@ class InvoiceFilter(_AccountExternalIdFilterSet):
 class ActivityFilter(_AccountExternalIdFilterSet):
     kind = filters.ChoiceFilter(choices=ActivityKind.choices)
     author_email = filters.CharFilter(field_name="author__email", lookup_expr="iexact")
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Activity
@@ -127,8 +149,8 @@ class ActivityFilter(_AccountExternalIdFilterSet):
 
 class TimelineFilter(filters.FilterSet):
     kind = filters.CharFilter(help_text="e.g. ticket_opened, payment_failed")
-    since = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = TimelineEntry

@@ -13,6 +13,8 @@ validator for every door, which reports ``row N, column C: reason``.
 
 from __future__ import annotations
 
+import math
+
 from rest_framework import serializers
 
 from .models import (
@@ -166,7 +168,19 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         fields = ["id", "occurred_at", "kind", "key", "title", "detail", "data", "created_at"]
 
 
+class FiniteFloatField(serializers.FloatField):
+    """JSON has no infinity: a sum that overflowed is shown as null, not a crash."""
+
+    def to_representation(self, value):
+        value = super().to_representation(value)
+        return value if math.isfinite(value) else None
+
+
 class UsageDailySerializer(serializers.ModelSerializer):
+    value_sum = FiniteFloatField(
+        allow_null=True, help_text="sum of event values; null if it overflowed"
+    )
+
     class Meta:
         model = UsageDaily
         fields = ["day", "events", "active_users", "value_sum"]

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -270,6 +271,11 @@ def test_bad_row_is_400_with_row_and_column_and_nothing_written(
         ('{"rows": [{"external_id": {"x": 1}, "name": "n"}]}', "column external_id"),
         ('{"rows": [{"external_id": ["A"], "name": "n"}]}', "column external_id"),
         ('{"rows": [{"external_id": "A\\u0000", "name": "n"}]}', "column external_id"),
+        ('{"rows": [{"external_id": "A", "name": "n", "x\\u0000": 1}]}', "NUL"),
+        (
+            '{"rows": [{"external_id": "A", "name": "n", "customer_since": "2024\\u0000"}]}',
+            "column customer_since: contains a NUL",
+        ),
         (
             '{"rows": [{"external_id": "A", "name": "n", "customer_since": 20240101}]}',
             "column customer_since",
@@ -715,3 +721,131 @@ def test_create_api_token_command(admin_user):
         call_command(
             "create_api_token", "--user", "admin@example.com", "--name", "x", "--scope", "all"
         )
+
+
+# --- edges that once were 500s --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ("2024-03-01T09:30:00-19:05", 200),  # valid ISO 8601; PostgreSQL refuses the offset as is
+        ("2024-03-01T09:30:00+23:59", 200),
+        ("9999-12-31T23:00:00-05:00", 400),  # beyond year 9999 in UTC
+        ("0001-01-01T00:30:00+05:00", 400),  # before year 1 in UTC
+    ],
+)
+def test_timestamp_filters_take_any_offset(admin_api, book, value, status):
+    TicketFactory(account=book, opened_at=dt.datetime(2024, 3, 1, 12, tzinfo=dt.UTC))
+    r = admin_api.get(reverse("api:ticket-list"), {"opened_before": value})
+    assert r.status_code == status, r.content
+    if status == 200:
+        assert r.json()["count"] == (1 if value.endswith("-19:05") else 0)
+    else:
+        assert "opened_before" in r.json()
+
+
+def test_overflowed_usage_sum_reads_as_null(admin_api, book):
+    UsageDaily.objects.create(
+        account=book, day=dt.date(2024, 3, 1), events=2, active_users=1, value_sum=float("inf")
+    )
+    r = admin_api.get(reverse("api:usage-list", args=[book.pk]))
+    assert r.status_code == 200
+    assert r.json()["results"][0]["value_sum"] is None
+
+
+# Every field of every kind, fed values that have broken importers before. The reply must be a
+# 200 or a 400 naming the row, never a 500 (PostgreSQL is the strict one: run the suite there).
+NASTY = [
+    10**40,
+    -(10**40),
+    10**400,
+    2**63,
+    1e308,
+    "1e400",
+    "NaN",
+    "9999-12-31",
+    "0000-01-01",
+    "2024-03-01T09:30:00-19:05",
+    "A\x00",
+    {"a": 1},
+    [1],
+    True,
+    "",
+    None,
+    "x" * 1000,
+    -1,
+    1.5,
+]
+# Known bugs in accounts/intake (reported; see the strict xfail test below): skipped here so
+# the sweep keeps guarding every other field.
+INTAKE_KNOWN_500 = {
+    ("contracts", "end_date", repr("9999-12-31")),
+    ("tickets", "subject", repr(10**400)),  # 401 characters
+    ("events", "value", repr(10**400)),
+}
+
+
+@pytest.mark.parametrize(
+    "kind", ["accounts", "contracts", "stakeholders", "tickets", "invoices", "events"]
+)
+def test_no_field_value_makes_a_500(admin_api, kind):
+    from accounts.intake.columns import COLUMNS
+
+    AccountFactory(external_id="A1")
+    base = {
+        "accounts": {"external_id": "X1", "name": "n"},
+        "contracts": {"external_id": "C1", "account_external_id": "A1", "start_date": "2024-01-01", "mrr": 1},
+        "stakeholders": {"external_id": "S1", "account_external_id": "A1"},
+        "tickets": {"external_id": "T1", "account_external_id": "A1", "opened_at": "2024-01-01T00:00:00Z"},
+        "invoices": {"external_id": "I1", "account_external_id": "A1", "issued_on": "2024-01-01", "amount": 1},
+        "events": {"account_external_id": "A1", "event": "e", "occurred_at": "2024-01-01T00:00:00Z"},
+    }[kind]  # fmt: skip
+    url = reverse("api:event-batch" if kind == "events" else f"api:{kind[:-1]}-bulk")
+    answered = {}
+    admin_api.raise_request_exception = False  # a 500 is counted, not raised
+    for column in COLUMNS[kind]:
+        for value in NASTY:
+            if (kind, column.name, repr(value)) in INTAKE_KNOWN_500:
+                continue
+            r = admin_api.post(url, [{**base, column.name: value}], format="json")
+            answered[(column.name, repr(value)[:30])] = r.status_code
+            if r.status_code == 400:
+                assert all(e["row"] == 1 for e in r.json()["errors"]), r.json()
+    assert set(answered.values()) <= {200, 400}, {
+        k: v for k, v in answered.items() if v not in (200, 400)
+    }
+
+
+# Known bugs in accounts/intake, reported to its owner. Strict: once fixed these XPASS and
+# fail, so whoever fixes them removes the marks (and the INTAKE_KNOWN_500 entries above).
+_INTAKE_BUG = "accounts/intake answers 500: "
+_ON_POSTGRES = connection.vendor == "postgresql"
+
+
+def _intake_bug(reason: str, *, condition: bool = True):
+    return pytest.mark.xfail(condition, reason=_INTAKE_BUG + reason, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "row"),
+    [
+        pytest.param("tickets", {"external_id": "T1", "account_external_id": "A1", "opened_at": "9999-12-31T23:00:00-05:00"},
+                     marks=_intake_bug("OverflowError in cells.timestamp: UTC after year 9999")),
+        pytest.param("events", {"account_external_id": "A1", "event": "e", "occurred_at": "0001-01-01T00:30:00+05:00"},
+                     marks=_intake_bug("OverflowError in cells.timestamp: UTC before year 1")),
+        pytest.param("events", {"account_external_id": "A1", "event": "e", "occurred_at": "2024-01-01T00:00:00Z", "value": 10**400},
+                     marks=_intake_bug("OverflowError in cells.number: float() of an int beyond 1e308")),
+        pytest.param("contracts", {"external_id": "C1", "account_external_id": "A1", "start_date": "2024-01-01", "end_date": "9999-12-31", "mrr": 1},
+                     marks=_intake_bug("OverflowError: end_date 9999-12-31 plus a day")),
+        pytest.param("tickets", {"external_id": "T1", "account_external_id": "A1", "opened_at": "2024-01-01T00:00:00Z", "subject": "x" * 400},
+                     marks=_intake_bug("a subject over ~280 characters overflows the 300-character "
+                                       "timeline title (PostgreSQL enforces it)", condition=_ON_POSTGRES)),
+    ],
+)  # fmt: skip
+def test_intake_overflows_answer_400(admin_api, kind, row):
+    AccountFactory(external_id="A1")
+    url = reverse("api:event-batch" if kind == "events" else f"api:{kind[:-1]}-bulk")
+    admin_api.raise_request_exception = False
+    r = admin_api.post(url, [row], format="json")
+    assert r.status_code in (200, 400)
