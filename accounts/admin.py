@@ -47,7 +47,15 @@ class AccountAdmin(admin.ModelAdmin):
 
 @admin.register(models.Contract)
 class ContractAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "account", "product", "start_date", "end_date", "mrr", "quantity"]
+    list_display = [
+        "external_id",
+        "account",
+        "product",
+        "start_date",
+        "end_date",
+        "mrr",
+        "quantity",
+    ]
     list_filter = ["product", "auto_renew"]
     search_fields = ["external_id", "account__name", "account__external_id"]
     raw_id_fields = ["account"]
@@ -100,7 +108,15 @@ class TrackedUserAdmin(admin.ModelAdmin):
 
 @admin.register(models.Ticket)
 class TicketAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "account", "subject", "priority", "status", "escalated", "opened_at"]
+    list_display = [
+        "external_id",
+        "account",
+        "subject",
+        "priority",
+        "status",
+        "escalated",
+        "opened_at",
+    ]
     list_filter = ["priority", "status", "escalated"]
     search_fields = ["external_id", "subject", "account__name"]
     raw_id_fields = ["account"]
@@ -136,6 +152,17 @@ class TimelineEntryAdmin(admin.ModelAdmin):
 
 @admin.register(models.ImportRecord)
 class ImportRecordAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "origin", "kind", "filename", "status", "rows", "created", "updated", "rejected", "user"]
+    list_display = [
+        "created_at",
+        "origin",
+        "kind",
+        "filename",
+        "status",
+        "rows",
+        "created",
+        "updated",
+        "rejected",
+        "user",
+    ]
     list_filter = ["origin", "status", "kind"]
     readonly_fields = [f.name for f in models.ImportRecord._meta.fields]

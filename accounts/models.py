@@ -271,7 +271,8 @@ class Stakeholder(BaseModel):
         ordering = ["account_id", "name"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(role__in=["", *[c.value for c in StakeholderRole]]), name="stakeholder_role_valid"
+                condition=Q(role__in=["", *[c.value for c in StakeholderRole]]),
+                name="stakeholder_role_valid",
             ),
         ]
 
@@ -289,12 +290,20 @@ class UsageEvent(models.Model):
     ``(account, user_id, event, occurred_at, value)`` so that re-sending or re-importing the
     same event never counts it twice (see ``accounts.intake.events.dedup_key``)."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="events")
+    # No database-level foreign key on purpose: PostgreSQL checks one per inserted row, which
+    # made bulk loads five times slower (docs/benchmarks.md). Every door goes through the
+    # intake, which resolves the account inside the same transaction, and deleting an
+    # account still deletes its events (Django cascades).
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="events", db_constraint=False
+    )
     user_id = models.CharField(max_length=200, blank=True)
     event = models.CharField(max_length=200)
     occurred_at = models.DateTimeField()
     value = models.FloatField(null=True, blank=True)
-    dedup_key = models.UUIDField(unique=True)  # ON CONFLICT target of every event insert
+    # The key is also the primary key: one index less to maintain on the busiest table, and
+    # the ON CONFLICT target of every event insert.
+    dedup_key = models.UUIDField(primary_key=True)
 
     class Meta:
         indexes = [
@@ -321,6 +330,9 @@ class UsageDaily(models.Model):
             models.UniqueConstraint(fields=["account", "day"], name="usage_daily_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.account_id} on {self.day}: {self.events} events, {self.active_users} users"
+
 
 class UsageFeatureDaily(models.Model):
     """Per account, UTC day and event name (a *feature*): events and distinct users."""
@@ -342,6 +354,9 @@ class UsageFeatureDaily(models.Model):
             models.Index(fields=["event", "day"], name="usage_feature_event_day_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.account_id} on {self.day}: {self.event} ×{self.events}"
+
 
 class TrackedUser(BaseModel):
     """A product user seen through the tracking API (``identify``/``group``): which account
@@ -352,6 +367,9 @@ class TrackedUser(BaseModel):
         Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="tracked_users"
     )
     traits = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return self.user_id
 
 
 # --- support, billing, CSM work -------------------------------------------------------------
@@ -397,7 +415,8 @@ class Ticket(BaseModel):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(priority__in=[c.value for c in TicketPriority]), name="ticket_priority_valid"
+                condition=Q(priority__in=[c.value for c in TicketPriority]),
+                name="ticket_priority_valid",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=[c.value for c in TicketStatus]), name="ticket_status_valid"
@@ -450,7 +469,8 @@ class Invoice(BaseModel):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="invoice_amount_nonneg"),
             models.CheckConstraint(
-                condition=Q(status__in=[c.value for c in InvoiceStatus]), name="invoice_status_valid"
+                condition=Q(status__in=[c.value for c in InvoiceStatus]),
+                name="invoice_status_valid",
             ),
             models.CheckConstraint(
                 condition=Q(due_on__isnull=True) | Q(due_on__gte=models.F("issued_on")),

@@ -12,11 +12,15 @@ from django.conf import settings
 from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
 
 Kind = TimelineEntry.Kind
+TITLE_MAX = TimelineEntry._meta.get_field("title").max_length
 
 
 def timeline_upsert(entries: Iterable[TimelineEntry]) -> None:
     """Write facts; a fact already there (same account and key) is refreshed in place."""
     entries = list(entries)
+    for entry in entries:  # titles quote free text (ticket subjects …): keep them in bounds
+        if len(entry.title) > TITLE_MAX:
+            entry.title = entry.title[: TITLE_MAX - 1] + "…"
     if entries:
         TimelineEntry.objects.bulk_create(
             entries,
@@ -48,7 +52,7 @@ def contract_facts(c: Contract) -> list[TimelineEntry]:
             data={"contract": c.external_id, "mrr": str(c.mrr), "quantity": c.quantity},
         )
     ]
-    if c.end_date is not None:
+    if c.end_date is not None and c.end_date < dt.date.max:  # 9999-12-31 means "open-ended"
         # the first day without service, so "ended" sorts after the last day served
         facts.append(
             TimelineEntry(

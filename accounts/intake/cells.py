@@ -54,7 +54,10 @@ def timestamp(value: Any) -> dt.datetime:
         ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp out of range: {_show(value)}") from None
 
 
 def decimal(max_digits: int, places: int, minimum: Decimal | None = None) -> Parser:
@@ -116,6 +119,8 @@ def number(value: Any) -> float:
         raise ValueError(f"not a number: {_show(value)}")
     try:
         result = float(value)
+    except OverflowError:
+        raise ValueError(f"not a usable number: {_show(value)}") from None
     except ValueError:
         raise ValueError(f"not a number: {_show(value)} (use . for decimals)") from None
     if not math.isfinite(result) or abs(result) > 1e15:

@@ -114,11 +114,15 @@ class Source:
 
 
 def kind_from_name(name: str) -> str | None:
-    """``contracts.csv`` / ``contracts.csv.gz`` -> ``contracts``; None if not a known kind."""
+    """``contracts.csv``, ``events_2024-03.csv.gz`` -> the kind the name starts with (followed
+    by anything but a letter); None if it names no known kind."""
     base = name.lower()
     for suffix in (".gz", ".csv"):
         base = base.removesuffix(suffix)
-    return base if base in KINDS else None
+    for kind in KINDS:
+        if base == kind or (base.startswith(kind) and not base[len(kind)].isalpha()):
+            return kind
+    return None
 
 
 def source_from_path(path: str | Path, kind: str | None = None) -> Source:

@@ -99,7 +99,8 @@ def check_header(kind: str, names: list[str], *, ignore_unknown: bool) -> list[H
     seen: set[str] = set()
     for name in names:
         if not _is_utf8(name):
-            problems.append(HeaderProblem(name, "column name is not valid UTF-8"))
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            problems.append(HeaderProblem(shown, "column name is not valid UTF-8"))
         elif name in seen:
             problems.append(HeaderProblem(name, "column appears twice in the header"))
         elif name not in known and not ignore_unknown:

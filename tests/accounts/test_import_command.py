@@ -390,3 +390,33 @@ def test_json_output(book_dir, capsys):
     call_command("import_data", str(book_dir / "accounts.csv"), "--json")
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "succeeded" and out["created"] == 3
+
+
+def test_nul_and_bad_bytes_in_a_cell_are_reported_safely(book_dir, tmp_path, capsys):
+    run(book_dir / "accounts.csv")
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(
+        b"external_id,account_external_id,opened_at,priority\n"
+        b"T1,A1,2024-01-01T00:00:00Z,hi\x00gh\n"
+        b"T2,A1,2024-01-01T00:00:00Z,\xff\n"
+    )
+    with pytest.raises(CommandError):
+        run(path)
+    record = ImportRecord.objects.order_by("-created_at").first()
+    messages = [error_text(e) for e in record.errors]
+    assert messages[0].startswith('row 2, column priority: "hi\\0gh" is not one of')
+    assert messages[1] == "row 3, column priority: not valid UTF-8 text (save the file as UTF-8)"
+    assert Ticket.objects.count() == 0
+
+
+def test_contract_ending_on_the_last_representable_day(book_dir, tmp_path):
+    run(book_dir / "accounts.csv")
+    path = write(
+        tmp_path,
+        "contracts.csv",
+        "external_id,account_external_id,start_date,end_date,mrr\nC9,A1,2024-01-01,9999-12-31,10\n",
+    )
+    run(path)
+    assert Contract.objects.get().end_date == dt.date(9999, 12, 31)
+    # no "ended" fact for a contract that never ends in practice
+    assert not TimelineEntry.objects.filter(key="contract:C9:ended").exists()

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.urls import reverse
 
 from accounts import tasks
@@ -307,11 +306,6 @@ def test_crash_inside_the_import_shows_a_failed_import_not_a_500(
     assert b"see the server log" in page.content and b"bug in the loader" not in page.content
 
 
-@pytest.mark.xfail(
-    connection.vendor == "postgresql",
-    reason="intake reports the undecodable column name with surrogates; PostgreSQL JSON refuses it",
-    strict=True,
-)
 def test_header_that_is_not_utf8_is_reported_on_the_page(
     client, admin_user, django_capture_on_commit_callbacks
 ):
