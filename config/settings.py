@@ -9,6 +9,7 @@ Every variable is listed in ``.env.example``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -235,6 +236,11 @@ SPECTACULAR_SETTINGS = {
 # Product settings (see ../shared/docs/metrics.md)
 CURRENCY = os.environ.get("CURRENCY", "USD")
 RENEWAL_GRACE_DAYS = env_int("RENEWAL_GRACE_DAYS", 30)
+GROSS_MARGIN = os.environ.get("GROSS_MARGIN") or "0.80"  # CLV: a fraction 0..1, as text
+if not re.fullmatch(r"0(\.\d+)?|1(\.0+)?", GROSS_MARGIN):
+    raise ImproperlyConfigured(f"GROSS_MARGIN must be a fraction 0..1, got {GROSS_MARGIN!r}")
+KEY_FEATURES = env_list("KEY_FEATURES", [])  # event names: per-account key-feature adoption
+FIRST_VALUE_EVENT = os.environ.get("FIRST_VALUE_EVENT", "")  # event name for TTFV; "" = off
 IMPORT_MAX_ERRORS = 100  # errors listed per import; the count of rejected rows is exact
 EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch request
 

@@ -1,0 +1,242 @@
+"""The KPI engine: every figure of ``docs/metrics.md`` for a period ``[start, end)`` and a
+scope (all accounts, a segment, an owner's book, one account).
+
+Reads only, set-based: ``kpi_report`` issues a fixed number of aggregate queries whatever the
+number of accounts (pinned by tests). Money is ``Decimal``; a ratio whose denominator is 0 is
+``None``. The doors (``metrics.api``, ``manage.py kpis``) call ``kpi_report``,
+``movements_report`` and ``cohorts_report``, which return JSON-ready dicts.
+
+Modules: ``revenue`` (MRR, movements, retention, renewal, lifetime, cohorts), ``adoption``
+(usage), ``support`` (tickets, invoices, surveys), ``common`` (helpers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from accounts.models import Account, User
+
+from . import adoption, revenue, support
+from .common import add_months, kpi
+
+PERIODS = ("month", "quarter", "year")
+
+__all__ = [
+    "PERIODS",
+    "cohorts_report",
+    "kpi_report",
+    "movements_report",
+    "period_bounds",
+    "period_resolve",
+    "scope_resolve",
+    "to_json",
+]
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def period_bounds(period: str, on: dt.date) -> tuple[dt.date, dt.date]:
+    """The calendar month, quarter or year containing ``on``, as ``[start, end)``."""
+    if period == "month":
+        start = on.replace(day=1)
+        return start, add_months(start, 1)
+    if period == "quarter":
+        start = dt.date(on.year, 3 * ((on.month - 1) // 3) + 1, 1)
+        return start, add_months(start, 3)
+    if period == "year":
+        return dt.date(on.year, 1, 1), dt.date(on.year + 1, 1, 1)
+    raise ValidationError({"period": [f"must be one of {', '.join(PERIODS)}, got {period!r}"]})
+
+
+def period_resolve(
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    period: str | None = None,
+    on: dt.date | None = None,
+) -> tuple[dt.date, dt.date]:
+    """``start``/``end`` as given, or the ``period`` containing ``on`` (default: today, UTC).
+    Raises ValidationError naming the field when the input does not make a period."""
+    if period:
+        if start or end:
+            raise ValidationError({"period": ["give either start and end, or period, not both"]})
+        return period_bounds(period, on or dt.datetime.now(dt.UTC).date())
+    errors = {}
+    if start is None:
+        errors["start"] = ["required (YYYY-MM-DD), unless period is given"]
+    if end is None:
+        errors["end"] = ["required (YYYY-MM-DD), unless period is given"]
+    if errors:
+        raise ValidationError(errors)
+    if end <= start:
+        raise ValidationError({"end": [f"must be after start ({start}), got {end}"]})
+    return start, end
+
+
+def scope_resolve(
+    *,
+    accounts: QuerySet[Account] | None = None,
+    segment: str | None = None,
+    owner: str | None = None,
+    account: str | None = None,
+) -> tuple[QuerySet[Account], dict[str, Any]]:
+    """Narrow ``accounts`` (default: every account; the API passes the accounts visible to
+    the caller) to a segment, an owner's book (by email) and/or one account (by external id).
+    A segment no account has, an unknown owner email, or an account not in ``accounts`` is a
+    ValidationError naming the field."""
+    base = accounts if accounts is not None else Account.objects.all()
+    scoped = base
+    errors: dict[str, list[str]] = {}
+    if segment:
+        if Account.objects.filter(segment=segment).exists():
+            scoped = scoped.filter(segment=segment)
+        else:
+            errors["segment"] = [f"no account has segment {segment!r}"]
+    if owner:
+        user = User.objects.filter(email__iexact=owner.strip()).only("pk").first()
+        if user is None:
+            errors["owner"] = [f"no user has the email {owner!r}"]
+        else:
+            scoped = scoped.filter(owner=user)
+    if account:
+        if base.filter(external_id=account).exists():
+            scoped = scoped.filter(external_id=account)
+        else:
+            errors["account"] = [f"no account with external id {account!r} (that you can see)"]
+    if errors:
+        raise ValidationError(errors)
+    label = {"segment": segment or None, "owner": owner or None, "account": account or None}
+    return scoped, label
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def kpi_report(
+    *,
+    start: dt.date,
+    end: dt.date,
+    segment: str | None = None,
+    owner: str | None = None,
+    account: str | None = None,
+    accounts: QuerySet[Account] | None = None,
+) -> dict[str, Any]:
+    """Every KPI for ``[start, end)`` over the scope, each as ``{"value", "unit", "inputs"}``,
+    JSON-ready (Decimals as strings, dates ISO). ``accounts`` is the base set (the API passes
+    what the caller may see). Raises ValidationError for bad input."""
+    start, end = period_resolve(start=start, end=end)
+    scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
+    as_of = end - dt.timedelta(days=1)
+    days = {start, end, as_of, *revenue.month_boundaries(start, end)}
+    days |= set(revenue.cohort_days(start, end))
+    facts = revenue.contract_facts(scoped, days=days, seats_day=as_of, paid_between=(start, end))
+    mv = revenue.classify(facts, start=start, end=end)
+    retention = revenue.retention_kpis(mv)
+    retention["renewal_rate"] = revenue.renewal_rate(scoped, start=start, end=end)
+    retention.update(
+        revenue.lifetime_kpis(facts, start=start, end=end, arpa=retention["arpa"]["value"])
+    )
+    customers_in_period = sum(f.paid_between for f in facts)
+    report = {
+        "period": {"start": start, "end": end, "days": (end - start).days, "as_of": as_of},
+        "scope": {**label, "accounts_with_contracts": len(facts)},
+        "revenue": _revenue_section(mv),
+        "retention": retention,
+        "adoption": {
+            **adoption.adoption_kpis(scoped, end=end, facts=facts),
+            "ttfv": adoption.ttfv(scoped, start=start, end=end),
+        },
+        "support": support.support_kpis(
+            scoped, start=start, end=end, facts=facts, customers_in_period=customers_in_period
+        ),
+        "billing": support.billing_kpis(scoped, start=start, end=end),
+        "voice_of_customer": support.voice_of_customer_kpis(),
+        "cohorts": revenue.cohort_table(scoped, start=start, end=end, facts=facts),
+        "docs": "docs/metrics.md",
+    }
+    return to_json(report)
+
+
+def _revenue_section(mv: revenue.Movements) -> dict[str, dict]:
+    a = mv.amounts
+    currency = settings.CURRENCY
+    section = {
+        "mrr_start": kpi(mv.start_mrr, currency, on=mv.start),
+        "mrr_end": kpi(mv.end_mrr, currency, on=mv.end),
+        "arr_end": kpi(12 * mv.end_mrr, currency, mrr_end=mv.end_mrr),
+        "customers_start": kpi(mv.customers_start, "accounts", on=mv.start),
+        "customers_end": kpi(mv.customers_end, "accounts", on=mv.end),
+    }
+    for name in revenue.MOVEMENTS:
+        section[f"{name}_mrr"] = kpi(a[name], currency, accounts=len(mv.accounts[name]))
+    net = a["new"] + a["reactivation"] + a["expansion"] - a["contraction"] - a["churn"]
+    section["net_new_mrr"] = kpi(net, currency, identity_holds=mv.start_mrr + net == mv.end_mrr)
+    return section
+
+
+def movements_report(
+    *,
+    start: dt.date,
+    end: dt.date,
+    segment: str | None = None,
+    owner: str | None = None,
+    account: str | None = None,
+    accounts: QuerySet[Account] | None = None,
+) -> dict[str, Any]:
+    """MRR movements for ``[start, end)`` with the accounts behind each (drill-down)."""
+    start, end = period_resolve(start=start, end=end)
+    scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
+    mv = revenue.mrr_movements(scoped, start=start, end=end)
+    return to_json(
+        {
+            "period": {"start": start, "end": end},
+            "scope": label,
+            "start_mrr": mv.start_mrr,
+            "end_mrr": mv.end_mrr,
+            "movements": {
+                name: {"amount": mv.amounts[name], "accounts": mv.accounts[name]}
+                for name in revenue.MOVEMENTS
+            },
+        }
+    )
+
+
+def cohorts_report(
+    *,
+    start: dt.date,
+    end: dt.date,
+    segment: str | None = None,
+    owner: str | None = None,
+    account: str | None = None,
+    accounts: QuerySet[Account] | None = None,
+) -> dict[str, Any]:
+    """The cohort retention table for the accounts that first paid in ``[start, end)``."""
+    start, end = period_resolve(start=start, end=end)
+    scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
+    return to_json(
+        {
+            "period": {"start": start, "end": end},
+            "scope": label,
+            **revenue.cohort_table(scoped, start=start, end=end),
+        }
+    )
+
+
+def to_json(value: Any) -> Any:
+    """Decimals as plain strings (no exponent), dates as ISO strings, recursively."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.date):  # datetimes too
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(item) for item in value]
+    return value

@@ -1,0 +1,93 @@
+"""Small helpers shared by the KPI modules: dates, ratios, percentiles, scoping."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+from collections.abc import Sequence
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import Account
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+
+
+def money(value) -> Decimal:
+    """A summed amount as Decimal cents. SQLite sums decimals as floats; amounts are stored
+    with two decimal places, so rounding the sum to cents gives back the exact total."""
+    return Decimal(value or 0).quantize(CENT)
+
+
+def pct(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
+    """``numerator / denominator × 100`` with full precision; None when the denominator is 0
+    (no data is not zero)."""
+    if not denominator:
+        return None
+    return Decimal(numerator) * HUNDRED / Decimal(denominator)
+
+
+def ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
+    """``numerator / denominator``; None when the denominator is 0."""
+    if not denominator:
+        return None
+    return Decimal(numerator) / Decimal(denominator)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by linear interpolation between the closest ranks: the
+    same answer as PostgreSQL's ``percentile_cont`` and numpy's default. None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    if low == high:
+        return float(ordered[low])
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: Sequence[float]) -> float | None:
+    return percentile(values, 50)
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole calendar months; the 31st becomes the month's last day."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+def midnight(day: dt.date) -> dt.datetime:
+    """The first instant of a UTC day: days are UTC days, like the usage rollups."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def covers(day: dt.date, prefix: str = "") -> Q:
+    """Contracts covering ``day``: ``start_date <= day <= end_date`` (empty end = open)."""
+    return Q(**{f"{prefix}start_date__lte": day}) & (
+        Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": day})
+    )
+
+
+def in_scope(queryset: QuerySet, accounts: QuerySet[Account]) -> QuerySet:
+    """Rows of ``queryset`` (which has an ``account`` FK) that belong to ``accounts``; no
+    subquery when the scope is every account."""
+    if not accounts.query.has_filters():
+        return queryset
+    return queryset.filter(account__in=accounts.values("pk"))
+
+
+def kpi(value, unit: str, **inputs) -> dict:
+    """One KPI as the doors show it: its value (None = no data), unit, and the inputs behind
+    it, so every figure can be checked by hand."""
+    return {"value": value, "unit": unit, "inputs": inputs}

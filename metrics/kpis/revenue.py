@@ -1,0 +1,379 @@
+"""Revenue and retention: MRR on a day, MRR movements, retention rates, lifetime and CLV,
+renewal rate and the cohort retention table.
+
+Everything starts from one aggregate query over contracts (``contract_facts``): per account,
+the MRR on each day we need, licensed seats on one day, and the first day it paid. The
+classification into movements then runs in Python over those rows, which is linear in the
+number of accounts but never issues a query per account.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Sum
+
+from accounts.models import Account, Contract
+
+from .common import HUNDRED, ZERO, add_months, covers, in_scope, kpi, money, month_start, pct, ratio
+
+MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
+
+
+@dataclass
+class AccountFacts:
+    """What the contracts say about one account (accounts without contracts are absent)."""
+
+    id: int
+    external_id: str
+    name: str
+    segment: str
+    mrr: dict[dt.date, Decimal]  # MRR on each requested day
+    seats: int  # licensed seats on ``seats_day``
+    first_paid: dt.date | None  # first day it was a customer (a contract with mrr > 0)
+    paid_between: bool = False  # a customer on some day of ``paid_between`` (if asked)
+
+    def customer_on(self, day: dt.date) -> bool:
+        return self.mrr[day] > 0
+
+
+def contract_facts(
+    accounts: QuerySet[Account],
+    *,
+    days: Iterable[dt.date],
+    seats_day: dt.date | None = None,
+    paid_between: tuple[dt.date, dt.date] | None = None,
+) -> list[AccountFacts]:
+    """One query: per account with contracts, MRR on each of ``days`` (a conditional sum
+    per day), seats on ``seats_day``, the first paid day and whether it was a customer on
+    some day of ``[paid_between[0], paid_between[1])``."""
+    days = sorted(set(days))
+    aggregates = {
+        f"mrr_{i}": Sum("mrr", filter=covers(day), default=ZERO) for i, day in enumerate(days)
+    }
+    if seats_day is not None:
+        aggregates["seats"] = Sum("quantity", filter=covers(seats_day), default=0)
+    aggregates["first_paid"] = Min("start_date", filter=Q(mrr__gt=0))
+    if paid_between is not None:
+        first, following = paid_between
+        aggregates["paid_contracts"] = Count(
+            "id",
+            filter=Q(mrr__gt=0, start_date__lt=following)
+            & (Q(end_date__isnull=True) | Q(end_date__gte=first)),
+        )
+    rows = (
+        in_scope(Contract.objects.all(), accounts)
+        .values("account_id", "account__external_id", "account__name", "account__segment")
+        .order_by()
+        .annotate(**aggregates)
+    )
+    return [
+        AccountFacts(
+            id=row["account_id"],
+            external_id=row["account__external_id"],
+            name=row["account__name"],
+            segment=row["account__segment"],
+            mrr={day: money(row[f"mrr_{i}"]) for i, day in enumerate(days)},
+            seats=row.get("seats") or 0,
+            first_paid=row["first_paid"],
+            paid_between=bool(row.get("paid_contracts")),
+        )
+        for row in rows
+    ]
+
+
+def mrr_on(accounts: QuerySet[Account], day: dt.date) -> dict[str, Decimal | int]:
+    """MRR, ARR and customers (accounts with MRR > 0) on ``day``."""
+    facts = contract_facts(accounts, days=[day])
+    mrr = sum((f.mrr[day] for f in facts), ZERO)
+    return {"mrr": mrr, "arr": 12 * mrr, "customers": sum(f.customer_on(day) for f in facts)}
+
+
+@dataclass
+class Movements:
+    """MRR movements between ``start`` and ``end``, with the accounts behind each."""
+
+    start: dt.date
+    end: dt.date
+    start_mrr: Decimal = ZERO
+    end_mrr: Decimal = ZERO
+    amounts: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MOVEMENTS, ZERO))
+    accounts: dict[str, list[dict]] = field(default_factory=lambda: {m: [] for m in MOVEMENTS})
+    customers_start: int = 0  # S: customers on start
+    customers_end: int = 0  # E: customers on end
+    churned_logos: int = 0  # customers on start that are not on end
+    gained_logos: int = 0  # N: customers on end that were not on start (new + reactivated)
+
+
+def classify(facts: Sequence[AccountFacts], *, start: dt.date, end: dt.date) -> Movements:
+    """Classify each account's (m0, m1) pair into at most one movement.
+
+    ``was a customer before start`` means a contract with mrr > 0 started before ``start``:
+    such a contract covered its own start day, so the account paid on a day before ``start``.
+    """
+    result = Movements(start=start, end=end)
+    for f in facts:
+        m0, m1 = f.mrr[start], f.mrr[end]
+        result.start_mrr += m0
+        result.end_mrr += m1
+        result.customers_start += m0 > 0
+        result.customers_end += m1 > 0
+        if m0 == 0 and m1 > 0:
+            kind = "reactivation" if f.first_paid and f.first_paid < start else "new"
+            amount = m1
+            result.gained_logos += 1
+        elif m0 > 0 and m1 > m0:
+            kind, amount = "expansion", m1 - m0
+        elif m0 > 0 and m1 == 0:
+            kind, amount = "churn", m0
+            result.churned_logos += 1
+        elif m0 > 0 and m1 < m0:
+            kind, amount = "contraction", m0 - m1
+        else:
+            continue  # unchanged, or never a customer on either day
+        result.amounts[kind] += amount
+        result.accounts[kind].append(
+            {
+                "id": f.id,
+                "external_id": f.external_id,
+                "name": f.name,
+                "segment": f.segment,
+                "m0": m0,
+                "m1": m1,
+                "amount": amount,
+            }
+        )
+    for rows in result.accounts.values():
+        rows.sort(key=lambda row: (-row["amount"], row["name"], row["id"]))
+    return result
+
+
+def mrr_movements(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> Movements:
+    """New, reactivation, expansion, contraction and churn for ``[start, end)`` (one query)."""
+    return classify(contract_facts(accounts, days=[start, end]), start=start, end=end)
+
+
+def retention_kpis(mv: Movements) -> dict[str, dict]:
+    """NRR, GRR, revenue churn, expansion rate/share, quick ratio, logo churn, CRR and ARPA
+    from the movements; each as ``{"value", "unit", "inputs"}``. None when the denominator
+    is 0."""
+    a = mv.amounts
+    retained = mv.start_mrr + a["expansion"] - a["contraction"] - a["churn"]
+    gross = mv.start_mrr - a["contraction"] - a["churn"]
+    gained = a["new"] + a["reactivation"] + a["expansion"]
+    lost = a["contraction"] + a["churn"]
+    s, e, n = mv.customers_start, mv.customers_end, mv.gained_logos
+    return {
+        "nrr": kpi(
+            pct(retained, mv.start_mrr),
+            "%",
+            start_mrr=mv.start_mrr,
+            expansion=a["expansion"],
+            contraction=a["contraction"],
+            churn=a["churn"],
+        ),
+        "grr": kpi(
+            pct(gross, mv.start_mrr),
+            "%",
+            start_mrr=mv.start_mrr,
+            contraction=a["contraction"],
+            churn=a["churn"],
+        ),
+        "revenue_churn_rate": kpi(
+            pct(lost, mv.start_mrr),
+            "%",
+            start_mrr=mv.start_mrr,
+            contraction=a["contraction"],
+            churn=a["churn"],
+        ),
+        "expansion_rate": kpi(
+            pct(a["expansion"], mv.start_mrr), "%", start_mrr=mv.start_mrr, expansion=a["expansion"]
+        ),
+        "expansion_share": kpi(
+            pct(a["expansion"], gained),
+            "%",
+            new=a["new"],
+            reactivation=a["reactivation"],
+            expansion=a["expansion"],
+        ),
+        "quick_ratio": kpi(ratio(gained, lost), "ratio", gained=gained, lost=lost),
+        "logo_churn_rate": kpi(
+            pct(mv.churned_logos, s), "%", customers_start=s, churned_customers=mv.churned_logos
+        ),
+        "customer_retention_rate": kpi(
+            pct(e - n, s), "%", customers_start=s, customers_end=e, new_customers=n
+        ),
+        "arpa": kpi(
+            ratio(mv.start_mrr, s), settings.CURRENCY, start_mrr=mv.start_mrr, customers_start=s
+        ),
+    }
+
+
+def month_boundaries(start: dt.date, end: dt.date) -> list[dt.date]:
+    """``start``, ``start`` + 1 month, … up to ``end``: the edges of the whole months that fit
+    in the period (a remainder shorter than a month is left out)."""
+    edges = [start]
+    while (following := add_months(start, len(edges))) <= end:
+        edges.append(following)
+    return edges
+
+
+def lifetime_kpis(
+    facts: Sequence[AccountFacts], *, start: dt.date, end: dt.date, arpa: Decimal | None
+) -> dict[str, dict]:
+    """Customer lifetime (months) = 1 / monthly logo churn rate, and CLV = ARPA × margin ×
+    lifetime. The monthly rate is the mean of the logo churn rates of the whole months in the
+    period (months without customers at their start are skipped); a period shorter than one
+    month has no monthly rate, so both are None."""
+    edges = month_boundaries(start, end)
+    monthly: list[Decimal | None] = []
+    for first, following in zip(edges, edges[1:], strict=False):
+        at_start = [f for f in facts if f.customer_on(first)]
+        lost = sum(not f.customer_on(following) for f in at_start)
+        monthly.append(pct(lost, len(at_start)))
+    known = [rate for rate in monthly if rate is not None]
+    mean_rate = sum(known, ZERO) / len(known) if known else None
+    lifetime = HUNDRED / mean_rate if mean_rate else None  # months; None when churn is 0
+    margin = Decimal(str(settings.GROSS_MARGIN))
+    clv = arpa * margin * lifetime if arpa is not None and lifetime is not None else None
+    return {
+        "customer_lifetime_months": kpi(
+            lifetime,
+            "months",
+            monthly_logo_churn_rates=monthly,
+            mean_monthly_logo_churn_rate=mean_rate,
+            months=len(monthly),
+        ),
+        "clv": kpi(
+            clv, settings.CURRENCY, arpa=arpa, gross_margin=margin, lifetime_months=lifetime
+        ),
+    }
+
+
+def renewal_rate(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
+    """Contracts whose last day falls in ``[start, end)`` that are followed by a contract of the
+    same account starting 1..RENEWAL_GRACE_DAYS days after that last day, in %. Two queries:
+    the ending contracts, and the contracts that start in the window where a follower can."""
+    grace = settings.RENEWAL_GRACE_DAYS
+    ending = list(
+        in_scope(Contract.objects.all(), accounts)
+        .filter(end_date__gte=start, end_date__lt=end)
+        .values_list("account_id", "end_date")
+    )
+    followers: dict[int, list[dt.date]] = defaultdict(list)
+    if ending:
+        rows = (
+            in_scope(Contract.objects.all(), accounts)
+            .filter(start_date__gt=start, start_date__lte=end + dt.timedelta(days=grace - 1))
+            .values_list("account_id", "start_date")
+        )
+        for account_id, start_date in rows:
+            followers[account_id].append(start_date)
+        for starts in followers.values():
+            starts.sort()
+    renewed = 0
+    for account_id, end_date in ending:
+        starts = followers.get(account_id, [])
+        i = bisect.bisect_right(starts, end_date)  # first start strictly after end_date
+        renewed += i < len(starts) and starts[i] <= end_date + dt.timedelta(days=grace)
+    return kpi(
+        pct(renewed, len(ending)),
+        "%",
+        contracts_ending=len(ending),
+        contracts_renewed=renewed,
+        grace_days=grace,
+    )
+
+
+def cohort_days(start: dt.date, end: dt.date) -> list[dt.date]:
+    """The days the cohort table looks at: the first of every month after ``start``'s month,
+    up to ``end``."""
+    days, day = [], add_months(month_start(start), 1)
+    while day <= end:
+        days.append(day)
+        day = add_months(day, 1)
+    return days
+
+
+def cohort_table(
+    accounts: QuerySet[Account],
+    *,
+    start: dt.date,
+    end: dt.date,
+    facts: Sequence[AccountFacts] | None = None,
+) -> dict:
+    """Cohort retention for the accounts that first became customers in ``[start, end)``.
+
+    Row = the calendar month of an account's first paid day. Column k (0, 1, …) = the state on
+    the first day of month ``cohort + k + 1``, i.e. at the end of the k-th month after joining,
+    for as long as that day is not after ``end``. ``logos`` = % of the cohort that is a
+    customer then; ``mrr`` = the cohort's MRR then / its MRR on each member's first paid day
+    × 100 (net of expansion, so it can exceed 100). Two queries (one if ``facts`` carry the
+    days from ``cohort_days``)."""
+    days = cohort_days(start, end)
+    if facts is None:
+        facts = contract_facts(accounts, days=days)
+    members: dict[dt.date, list[AccountFacts]] = defaultdict(list)
+    for f in facts:
+        if f.first_paid is not None and start <= f.first_paid < end:
+            members[month_start(f.first_paid)].append(f)
+    first_mrr = _first_paid_mrr(accounts, start=start, end=end) if members else {}
+    rows = []
+    for cohort in sorted(members):
+        group = members[cohort]
+        base = sum((first_mrr.get(f.id, ZERO) for f in group), ZERO)
+        columns = []
+        for k, day in enumerate(d for d in days if d > cohort):
+            retained = [f for f in group if f.customer_on(day)]
+            mrr = sum((f.mrr[day] for f in group), ZERO)
+            columns.append(
+                {
+                    "k": k,
+                    "on": day,
+                    "customers": len(retained),
+                    "logos": pct(len(retained), len(group)),
+                    "mrr_amount": mrr,
+                    "mrr": pct(mrr, base),
+                }
+            )
+        rows.append(
+            {
+                "cohort": cohort.strftime("%Y-%m"),
+                "size": len(group),
+                "first_mrr": base,
+                "columns": columns,
+            }
+        )
+    return {
+        "definition": "row: month of the first paid day; column k: state on the first day of "
+        "month cohort+k+1; logos and mrr in % of the cohort's size and first-day MRR",
+        "rows": rows,
+    }
+
+
+def _first_paid_mrr(
+    accounts: QuerySet[Account], *, start: dt.date, end: dt.date
+) -> dict[int, Decimal]:
+    """MRR on each account's first paid day, for accounts whose first paid day is in
+    ``[start, end)``. The first paid day is the earliest start of a contract with mrr > 0, so
+    the paying contracts covering it are exactly the paying ones that start on it."""
+    first_paid = (
+        Contract.objects.filter(account=OuterRef("account"), mrr__gt=0)
+        .order_by("start_date")
+        .values("start_date")[:1]
+    )
+    rows = (
+        in_scope(Contract.objects.filter(mrr__gt=0), accounts)
+        .annotate(first_paid=Subquery(first_paid))
+        .filter(start_date=F("first_paid"), start_date__gte=start, start_date__lt=end)
+        .values("account_id")
+        .order_by()
+        .annotate(mrr=Sum("mrr"), contracts=Count("id"))
+    )
+    return {row["account_id"]: money(row["mrr"]) for row in rows}

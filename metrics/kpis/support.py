@@ -1,0 +1,147 @@
+"""Support (tickets), billing (invoices) and the voice of the customer.
+
+Tickets count when opened in ``[start, end)``; only what was known before ``end`` counts
+(a response or resolution after ``end`` has not happened yet as of the period's end).
+Invoice balances are taken at the start of day ``end``: an invoice is open then if it was
+issued before ``end``, is not void, and was not paid before ``end``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.db.models import Count, Q, QuerySet, Sum
+
+from accounts.models import Account, Invoice, Ticket
+
+from .common import ZERO, in_scope, kpi, median, midnight, money, pct, percentile, ratio
+from .revenue import AccountFacts
+
+FAILED_PAYMENT_DAYS = 90
+
+
+def support_kpis(
+    accounts: QuerySet[Account],
+    *,
+    start: dt.date,
+    end: dt.date,
+    facts: Sequence[AccountFacts],
+    customers_in_period: int,
+) -> dict[str, dict]:
+    """Ticket volume (total, per customer account, per 100 licensed seats), first response
+    and resolution times (median and p90, hours), FCR and open escalations. Two queries."""
+    t0, t1 = midnight(start), midnight(end)
+    tickets = in_scope(Ticket.objects.all(), accounts)
+    opened = Q(opened_at__gte=t0, opened_at__lt=t1)
+    resolved = opened & Q(resolved_at__lt=t1)
+    counts = tickets.aggregate(
+        opened=Count("pk", filter=opened),
+        resolved=Count("pk", filter=resolved & Q(agent_contacts__isnull=False)),
+        one_contact=Count("pk", filter=resolved & Q(agent_contacts=1)),
+        escalations=Count(
+            "pk",
+            filter=Q(escalated=True, opened_at__lt=t1)
+            & (
+                Q(resolved_at__gte=t1)
+                | Q(
+                    resolved_at__isnull=True, status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING]
+                )
+            ),
+        ),
+    )
+    response_hours, resolution_hours = [], []
+    for opened_at, responded_at, resolved_at in (
+        tickets.filter(opened)
+        .filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1))
+        .values_list("opened_at", "first_response_at", "resolved_at")
+    ):
+        if responded_at is not None and responded_at < t1:
+            response_hours.append((responded_at - opened_at).total_seconds() / 3600)
+        if resolved_at is not None and resolved_at < t1:
+            resolution_hours.append((resolved_at - opened_at).total_seconds() / 3600)
+    seats = sum(f.seats for f in facts)
+    return {
+        "ticket_volume": kpi(counts["opened"], "tickets"),
+        "tickets_per_account": kpi(
+            ratio(counts["opened"], customers_in_period),
+            "tickets",
+            tickets=counts["opened"],
+            customer_accounts=customers_in_period,
+        ),
+        "tickets_per_100_seats": kpi(
+            pct(counts["opened"], seats), "tickets", tickets=counts["opened"], licensed_seats=seats
+        ),
+        "first_response_hours": kpi(
+            median(response_hours),
+            "hours",
+            p90=percentile(response_hours, 90),
+            tickets=len(response_hours),
+        ),
+        "resolution_hours": kpi(
+            median(resolution_hours),
+            "hours",
+            p90=percentile(resolution_hours, 90),
+            tickets=len(resolution_hours),
+        ),
+        "fcr": kpi(
+            pct(counts["one_contact"], counts["resolved"]),
+            "%",
+            resolved_with_one_contact=counts["one_contact"],
+            resolved_with_known_contacts=counts["resolved"],
+        ),
+        "open_escalations": kpi(counts["escalations"], "tickets"),
+    }
+
+
+def billing_kpis(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict[str, dict]:
+    """Overdue invoices (count, amount), failed payment attempts in 90 days and DSO. One
+    query. Invoices carry a count of failed attempts, not their dates, so "in 90 days" counts
+    the attempts on invoices issued in the 90 days before ``end``."""
+    invoices = in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)
+    open_at_end = Q(issued_on__lt=end) & (
+        Q(paid_on__isnull=True) & ~Q(status=Invoice.Status.PAID) | Q(paid_on__gte=end)
+    )
+    overdue = open_at_end & Q(due_on__lt=end)
+    failed_since = end - dt.timedelta(days=FAILED_PAYMENT_DAYS)
+    agg = invoices.aggregate(
+        receivable=Sum("amount", filter=open_at_end, default=ZERO),
+        overdue_count=Count("pk", filter=overdue),
+        overdue_amount=Sum("amount", filter=overdue, default=ZERO),
+        invoiced=Sum("amount", filter=Q(issued_on__gte=start, issued_on__lt=end), default=ZERO),
+        failed=Sum(
+            "failed_attempts",
+            filter=Q(issued_on__gte=failed_since, issued_on__lt=end),
+            default=0,
+        ),
+    )
+    for key in ("receivable", "overdue_amount", "invoiced"):
+        agg[key] = money(agg[key])
+    days = (end - start).days
+    dso = ratio(agg["receivable"] * days, agg["invoiced"])
+    return {
+        "overdue_invoices": kpi(agg["overdue_count"], "invoices", amount=agg["overdue_amount"]),
+        "failed_payments_90d": kpi(agg["failed"], "attempts", since=failed_since),
+        "dso": kpi(
+            dso,
+            "days",
+            receivable_at_end=agg["receivable"],
+            invoiced_in_period=agg["invoiced"],
+            days_in_period=days,
+        ),
+    }
+
+
+def voice_of_customer_kpis() -> dict[str, dict]:
+    """NPS, CSAT, CES and response rate need survey responses, which do not exist yet (issue
+    5); the keys are here so the API and CLI keep one shape."""
+    note = "no survey data yet"
+    return {
+        name: kpi(None, unit, note=note)
+        for name, unit in (
+            ("nps", "score"),
+            ("csat", "%"),
+            ("ces", "score"),
+            ("response_rate", "%"),
+        )
+    }
