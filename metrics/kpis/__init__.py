@@ -64,6 +64,8 @@ def period_resolve(
 ) -> tuple[dt.date, dt.date]:
     """``start``/``end`` as given, or the ``period`` containing ``on`` (default: today, UTC).
     Raises ValidationError naming the field when the input does not make a period."""
+    if on is not None and not period:
+        raise ValidationError({"date": ["only used with period"]})
     if period:
         if start or end:
             raise ValidationError({"period": ["give either start and end, or period, not both"]})

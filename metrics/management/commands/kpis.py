@@ -1,0 +1,142 @@
+"""python manage.py kpis --start YYYY-MM-DD --end YYYY-MM-DD [--segment S] [--owner EMAIL]
+[--account EXTERNAL_ID] [--json]: every KPI for a period, as a table or as the API's JSON."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from metrics import kpis
+
+SECTIONS = ("revenue", "retention", "adoption", "support", "billing", "voice_of_customer")
+
+
+def _date(raw: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {raw!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Print every KPI for a period [start, end) and a scope (definitions: docs/metrics.md)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--start", type=_date, metavar="YYYY-MM-DD", help="first day")
+        parser.add_argument(
+            "--end", type=_date, metavar="YYYY-MM-DD", help="day after the period (exclusive)"
+        )
+        parser.add_argument(
+            "--period",
+            choices=kpis.PERIODS,
+            help="instead of --start/--end: the calendar period containing --date (or today)",
+        )
+        parser.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="with --period")
+        parser.add_argument("--segment", help="only accounts of this segment")
+        parser.add_argument("--owner", metavar="EMAIL", help="only this CSM's accounts")
+        parser.add_argument("--account", metavar="EXTERNAL_ID", help="only this account")
+        parser.add_argument("--json", action="store_true", help="print the API's JSON instead")
+        parser.add_argument(
+            "--movements",
+            action="store_true",
+            help="also list the accounts behind each MRR movement",
+        )
+
+    def handle(self, *args, **options) -> None:
+        try:
+            start, end = kpis.period_resolve(
+                start=options["start"],
+                end=options["end"],
+                period=options["period"],
+                on=options["date"],
+            )
+            scope = {key: options[key] for key in ("segment", "owner", "account")}
+            report = kpis.kpi_report(start=start, end=end, **scope)
+            movements = (
+                kpis.movements_report(start=start, end=end, **scope)
+                if options["movements"]
+                else None
+            )
+        except ValidationError as exc:
+            raise CommandError(_message(exc)) from None
+        if movements is not None:
+            report["movements"] = movements["movements"]
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+            return
+        self._table(report)
+
+    def _table(self, report: dict) -> None:
+        period, scope = report["period"], report["scope"]
+        narrowed = ", ".join(
+            f"{k}={v}" for k, v in scope.items() if v and k != "accounts_with_contracts"
+        )
+        self.stdout.write(
+            f"KPIs for [{period['start']}, {period['end']}) ({period['days']} days), "
+            f"scope: {narrowed or 'all accounts'}"
+        )
+        for section in SECTIONS:
+            self.stdout.write(f"\n{section.replace('_', ' ').title()}")
+            for name, item in report[section].items():
+                value, unit = _value(item["value"]), item["unit"]
+                inputs = _inputs(item["inputs"])
+                line = f"  {name:<28} {value:>18} {unit:<14}"
+                self.stdout.write(f"{line} {inputs}".rstrip())
+        self.stdout.write("\nCohorts (% of logos / % of first-day MRR retained, k = 0, 1, …)")
+        for row in report["cohorts"]["rows"]:
+            cells = " ".join(f"{_value(c['logos'])}/{_value(c['mrr'])}" for c in row["columns"])
+            self.stdout.write(f"  {row['cohort']} ({row['size']:>3}) {cells}")
+        for name, movement in report.get("movements", {}).items():
+            self.stdout.write(f"\n{name.title()}: {movement['amount']}")
+            for acc in movement["accounts"]:
+                self.stdout.write(
+                    f"  {acc['external_id']:<16} {acc['name']:<30} "
+                    f"{acc['m0']:>12} → {acc['m1']:>12} ({acc['amount']})"
+                )
+        self.stdout.write("\nn/a = no data (the denominator is 0). Definitions: docs/metrics.md")
+
+
+def _value(value) -> str:
+    """Ratios rounded to one decimal for reading (the JSON keeps full precision)."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, dict):
+        return "see →" if value else "n/a"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return (
+            f"{number:,.2f}" if "." in value and len(value.split(".")[1]) <= 2 else f"{number:,.1f}"
+        )
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}"
+
+
+def _inputs(inputs: dict) -> str:
+    parts = []
+    for key, value in inputs.items():
+        if isinstance(value, list):
+            if value and isinstance(value[0], dict):  # TTFV's accounts not there yet
+                value = f"{len(value)} accounts"
+            else:
+                value = "[" + ", ".join(_value(v) for v in value) + "]"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) or "-"
+            value = "{" + value + "}"
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _message(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return "; ".join(
+            f"--{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()
+        )
+    return " ".join(exc.messages)
