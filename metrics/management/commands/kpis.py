@@ -7,6 +7,7 @@ import argparse
 import datetime as dt
 import json
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -82,7 +83,8 @@ class Command(BaseCommand):
         for section in SECTIONS:
             self.stdout.write(f"\n{section.replace('_', ' ').title()}")
             for name, item in report[section].items():
-                value, unit = _value(item["value"]), item["unit"]
+                unit = item["unit"]
+                value = _value(item["value"], money=unit == settings.CURRENCY)
                 inputs = _inputs(item["inputs"])
                 line = f"  {name:<28} {value:>18} {unit:<14}"
                 self.stdout.write(f"{line} {inputs}".rstrip())
@@ -100,8 +102,8 @@ class Command(BaseCommand):
         self.stdout.write("\nn/a = no data (the denominator is 0). Definitions: docs/metrics.md")
 
 
-def _value(value) -> str:
-    """Ratios rounded to one decimal for reading (the JSON keeps full precision)."""
+def _value(value, *, money: bool = False) -> str:
+    """Money to the cent, ratios to one decimal, for reading (the JSON keeps full precision)."""
     if value is None:
         return "n/a"
     if isinstance(value, dict):
@@ -111,9 +113,7 @@ def _value(value) -> str:
             number = float(value)
         except ValueError:
             return value
-        return (
-            f"{number:,.2f}" if "." in value and len(value.split(".")[1]) <= 2 else f"{number:,.1f}"
-        )
+        return f"{number:,.2f}" if money else f"{number:,.1f}"
     if isinstance(value, float):
         return f"{value:,.1f}"
     return f"{value:,}"
