@@ -1,0 +1,74 @@
+"""Time ``manage.py import_data FILE --kind events`` and measure its peak memory.
+
+    .venv/bin/python bench/import_events.py bench/data/events_1m.csv bench/data/events_5m.csv
+
+Each file is imported by a fresh ``manage.py`` process; the script waits for it with
+``os.wait4`` and reports its wall time, events per second (rows / wall time, everything
+included: reading, validation, COPY, dedup, rollups, commit) and its peak resident memory
+(``ru_maxrss`` of that process alone). Results are appended to bench/out/import_events.jsonl.
+Flat memory means the 5M-row file peaks at about the same RSS as the 1M-row one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+from _setup import OUT, ROOT
+
+
+def run_import(path: str) -> dict:
+    cmd = [sys.executable, "manage.py", "import_data", path, "--kind", "events", "--json"]
+    OUT.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    with (
+        open(OUT / "import_events.stdout", "wb") as out,
+        open(OUT / "import_events.stderr", "wb") as err,
+    ):
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - began
+    result = json.loads((OUT / "import_events.stdout").read_text() or "{}")
+    if os.waitstatus_to_exitcode(status) != 0 or result.get("status") != "succeeded":
+        sys.stderr.write((OUT / "import_events.stderr").read_text()[-2000:])
+        raise SystemExit(f"import of {path} failed: {result.get('status')}")
+    rows = result["rows"]
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "file": path,
+        "bytes": os.path.getsize(path),
+        "rows": rows,
+        "created": result["created"],
+        "unchanged": result["unchanged"],
+        "seconds": round(seconds, 1),
+        "events_per_s": round(rows / seconds),
+        "max_rss_mib": round(usage.ru_maxrss / 1024),  # Linux: KiB
+        "cpu_user_s": round(usage.ru_utime, 1),
+        "cpu_sys_s": round(usage.ru_stime, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="+")
+    args = parser.parse_args()
+    print("| file | rows | created | unchanged | seconds | events/s | max RSS MiB | CPU user s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for path in args.files:
+        r = run_import(path)
+        with open(OUT / "import_events.jsonl", "a") as fh:
+            fh.write(json.dumps(r) + "\n")
+        print(
+            f"| {os.path.basename(path)} | {r['rows']:,} | {r['created']:,} | {r['unchanged']:,} "
+            f"| {r['seconds']} | {r['events_per_s']:,} | {r['max_rss_mib']} | {r['cpu_user_s']} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
