@@ -11,6 +11,15 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ["groups", "is_active", "is_staff"]
     search_fields = ["email", "first_name", "last_name"]
     raw_id_fields = ["manager"]
+    list_select_related = ["manager"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # the Admin role manages users but cannot hand out (or take) superuser rights
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly.append("is_superuser")
+        return readonly
+
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Person", {"fields": ("first_name", "last_name", "manager")}),
@@ -104,6 +113,7 @@ class TrackedUserAdmin(admin.ModelAdmin):
     list_display = ["user_id", "account", "updated_at"]
     search_fields = ["user_id"]
     raw_id_fields = ["account"]
+    list_select_related = ["account"]
 
 
 @admin.register(models.Ticket)
@@ -165,4 +175,5 @@ class ImportRecordAdmin(admin.ModelAdmin):
         "user",
     ]
     list_filter = ["origin", "status", "kind"]
+    list_select_related = ["user"]
     readonly_fields = [f.name for f in models.ImportRecord._meta.fields]

@@ -12,16 +12,6 @@ from . import intake
 SUFFIXES = (".csv.gz", ".csv")
 
 
-def kind_from_filename(name: str) -> str | None:
-    """``accounts.csv`` / ``Events.CSV.GZ`` -> the kind; None when the name names none."""
-    lower = name.lower()
-    for suffix in SUFFIXES:
-        if lower.endswith(suffix):
-            stem = lower[: -len(suffix)]
-            return stem if stem in intake.KINDS else None
-    return None
-
-
 @dataclass(frozen=True)
 class UploadPart:
     """One uploaded file and the kind of data it holds."""
@@ -94,7 +84,7 @@ class ImportUploadForm(forms.Form):
             if not name.lower().endswith(SUFFIXES):
                 problems.append(f"{name}: not a .csv or .csv.gz file.")
                 continue
-            kind = chosen or kind_from_filename(name)
+            kind = chosen or intake.kind_from_name(name)
             if kind is None:
                 problems.append(
                     f"{name}: cannot tell the kind of data from the name; name it "

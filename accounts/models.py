@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 
 class BaseModel(models.Model):
@@ -87,9 +88,10 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.get_full_name() or self.email
 
-    @property
+    @cached_property
     def role(self) -> str | None:
-        """The highest role the user holds: Admin > Manager > CSM (None for none)."""
+        """The highest role the user holds: Admin > Manager > CSM (None for none). Read once
+        per user object, i.e. once per request."""
         if self.is_superuser:
             return Role.ADMIN
         names = {g.name for g in self.groups.all()}
@@ -184,6 +186,9 @@ class Account(BaseModel):
     customer_since = models.DateField(
         null=True, blank=True, help_text="Date the customer signed; default: first contract start"
     )
+    # True while customer_since is the default (first contract start), so the intake keeps it
+    # current as earlier contracts arrive; a date given in a file is never overwritten
+    customer_since_derived = models.BooleanField(default=False, editable=False)
 
     objects = AccountQuerySet.as_manager()
 
@@ -208,7 +213,11 @@ class Contract(BaseModel):
     many seats, between two dates (``end_date`` inclusive; empty = open-ended)."""
 
     external_id = models.CharField(max_length=200, unique=True)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contracts")
+    # db_index=False: contract_cover_idx starts with account (same below for each FK that
+    # leads a composite index or unique constraint)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="contracts", db_index=False
+    )
     product = models.CharField(max_length=200, blank=True)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
@@ -295,7 +304,11 @@ class UsageEvent(models.Model):
     # intake, which resolves the account inside the same transaction, and deleting an
     # account still deletes its events (Django cascades).
     account = models.ForeignKey(
-        Account, on_delete=models.CASCADE, related_name="events", db_constraint=False
+        Account,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_constraint=False,
+        db_index=False,
     )
     user_id = models.CharField(max_length=200, blank=True)
     event = models.CharField(max_length=200)
@@ -318,7 +331,9 @@ class UsageEvent(models.Model):
 class UsageDaily(models.Model):
     """Per account and UTC day: events and distinct active users. Kept current on ingest."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage_days")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="usage_days", db_index=False
+    )
     day = models.DateField()
     events = models.PositiveIntegerField()
     active_users = models.PositiveIntegerField()
@@ -337,7 +352,9 @@ class UsageDaily(models.Model):
 class UsageFeatureDaily(models.Model):
     """Per account, UTC day and event name (a *feature*): events and distinct users."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="feature_days")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="feature_days", db_index=False
+    )
     day = models.DateField()
     event = models.CharField(max_length=200)
     events = models.PositiveIntegerField()
@@ -397,7 +414,9 @@ class Ticket(BaseModel):
     Status = TicketStatus
 
     external_id = models.CharField(max_length=200, unique=True)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tickets")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="tickets", db_index=False
+    )
     subject = models.CharField(max_length=500, blank=True)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
@@ -453,7 +472,9 @@ class Invoice(BaseModel):
     Status = InvoiceStatus
 
     external_id = models.CharField(max_length=200, unique=True)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invoices")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="invoices", db_index=False
+    )
     issued_on = models.DateField()
     due_on = models.DateField(null=True, blank=True)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
@@ -498,7 +519,9 @@ class Activity(BaseModel):
 
     Kind = ActivityKind
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="activities")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
     author = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
     )
@@ -544,7 +567,9 @@ class TimelineEntry(models.Model):
         ACTIVITY = "activity", "CSM activity"
         OTHER = "other", "Other"
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="timeline")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="timeline", db_index=False
+    )
     occurred_at = models.DateTimeField()
     kind = models.CharField(max_length=40)  # open set: later apps add kinds (survey answers…)
     key = models.CharField(max_length=300)

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from django.db.models import Count
 
-from .models import Account, ImportRecord, User
+from .models import Account, User
 
 
 def book_summary(*, user: User) -> dict:
-    """Counts of what the user can see, and the latest imports (for admins)."""
+    """How many accounts the user can see, and the ten most recently updated."""
     accounts = Account.objects.visible_to(user)
-    agg = accounts.aggregate(
-        accounts=Count("id", distinct=True),
-    )
     return {
-        "accounts": agg["accounts"],
+        "accounts": accounts.aggregate(n=Count("id"))["n"],
         "recent_accounts": list(accounts.select_related("owner").order_by("-updated_at")[:10]),
-        "recent_imports": list(ImportRecord.objects.select_related("user")[:5]),
     }

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.db import OperationalError
+from django.db.models import Q
 from django.utils import timezone
 
 from . import intake, services
@@ -68,23 +69,27 @@ def upload_files(record: ImportRecord) -> list[tuple[str, Path]]:
     return found
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),  # database restarting; the record is still queued
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(ignore_result=True, acks_late=True)
 def run_uploaded_import(record_pk: int) -> None:
     """Run an uploaded import, then delete its files.
 
-    Idempotent: the record is claimed by a conditional UPDATE (queued -> running), so a
-    second delivery of the same message (``acks_late``) or a double enqueue skips."""
-    claimed = ImportRecord.objects.filter(pk=record_pk, status=ImportRecord.Status.QUEUED).update(
-        status=ImportRecord.Status.RUNNING, started_at=timezone.now()
+    Idempotent: the record is claimed by a conditional UPDATE, so a second delivery of the
+    same message or a double enqueue skips. A record left "running" by a worker that died is
+    claimed again once it has been running longer than the task time limit (no live worker
+    can still hold it then); its import rolled back with the worker, so running it again is
+    safe."""
+    now = timezone.now()
+    abandoned = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    claimed = (
+        ImportRecord.objects.filter(pk=record_pk)
+        .filter(
+            Q(status=ImportRecord.Status.QUEUED)
+            | Q(status=ImportRecord.Status.RUNNING, started_at__lt=abandoned)
+        )
+        .update(status=ImportRecord.Status.RUNNING, started_at=now)
     )
     if not claimed:
-        log.info("import %s is gone or no longer queued; skipping", record_pk)
+        log.info("import %s is gone or already being run; skipping", record_pk)
         return
     record = ImportRecord.objects.get(pk=record_pk)
     try:

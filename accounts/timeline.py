@@ -67,13 +67,6 @@ def contract_facts(c: Contract) -> list[TimelineEntry]:
     return facts
 
 
-def stale_contract_end_keys(contracts: Iterable[Contract]) -> list[tuple[int, str]]:
-    """(account, key) of 'ended' facts to remove for contracts that became open-ended."""
-    return [
-        (c.account_id, f"contract:{c.external_id}:ended") for c in contracts if c.end_date is None
-    ]
-
-
 def stakeholder_facts(s: Stakeholder, *, now: dt.datetime) -> list[TimelineEntry]:
     role = s.get_role_display().lower() if s.role else "contact"
     return [
@@ -158,3 +151,22 @@ def invoice_facts(i: Invoice) -> list[TimelineEntry]:
             )
         )
     return facts
+
+
+# Facts derived from a row's current state, rewritten whenever the row changes (a ticket
+# that is no longer escalated loses its "escalated" fact). "stakeholder added" is not here:
+# it is a one-time fact, kept from the first import that saw the person.
+DERIVED_FACTS = {
+    "contracts": ("contract", ("started", "ended"), contract_facts),
+    "tickets": ("ticket", ("opened", "escalated", "resolved"), ticket_facts),
+    "invoices": ("invoice", ("issued", "paid", "failed"), invoice_facts),
+}
+
+
+def derived_fact_keys(kind: str, external_id: str) -> list[str]:
+    prefix, suffixes, _ = DERIVED_FACTS[kind]
+    return [f"{prefix}:{external_id}:{suffix}" for suffix in suffixes]
+
+
+def derived_facts(kind: str, obj) -> list[TimelineEntry]:
+    return DERIVED_FACTS[kind][2](obj)

@@ -31,7 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import intake
-from .intake import RowError
+from .intake import RowError, cells
 from .models import Account, TrackedUser
 
 CALL_TYPES = ("track", "identify", "group")
@@ -91,14 +91,14 @@ class TrackingResult:
 # --- parsing ------------------------------------------------------------------------------
 
 
-def _contains_nul(value: Any) -> bool:
-    """True if a string anywhere in ``value`` (keys too) holds U+0000, which PostgreSQL
-    cannot store in text or jsonb. Iterative: JSON nests deeper than Python recursion."""
+def _unstorable(value: Any) -> bool:
+    """True if a string anywhere in ``value`` (keys too) holds text PostgreSQL cannot store
+    (NUL, lone surrogates). Iterative: JSON nests deeper than Python recursion."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
+            if not cells.storable(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())
@@ -118,8 +118,8 @@ def _id(msg: dict, key: str) -> str | None:
     text = str(value)
     if len(text) > MAX_ID_LENGTH:
         raise ValueError(f"must be at most {MAX_ID_LENGTH} characters")
-    if "\x00" in text:
-        raise ValueError("must not contain NUL characters")
+    if not cells.storable(text):
+        raise ValueError("must not contain NUL characters or invalid Unicode")
     return text
 
 
@@ -183,7 +183,7 @@ def parse_call(
         call.traits = _object(msg, "traits")
     except ValueError as exc:
         err("traits", str(exc))
-    if _contains_nul(call.traits):
+    if _unstorable(call.traits):
         err("traits", "must not contain NUL characters")
 
     if type_ == "track":
@@ -243,6 +243,7 @@ def _remap(
     return out
 
 
+@transaction.atomic  # accounts, events and users of one request: all or nothing
 def tracking_apply(calls: list[Call], *, source: str = "request") -> TrackingResult:
     """Apply parsed calls in order. Raises ``TrackingRejected`` (nothing written) when an
     account or event is not acceptable."""
@@ -358,15 +359,16 @@ def _tracked_users_write(calls: list[Call]) -> None:
     account_ids = dict(
         Account.objects.filter(external_id__in=group_ids).values_list("external_id", "id")
     )
-    existing = {
-        u.user_id: u for u in TrackedUser.objects.select_for_update().filter(user_id__in=final)
-    }
-    for user_id, state in final.items():
-        user = existing.get(user_id)
-        if user is None:
-            user, _ = TrackedUser.objects.get_or_create(user_id=user_id)
+    TrackedUser.objects.bulk_create(
+        [TrackedUser(user_id=user_id) for user_id in final], ignore_conflicts=True
+    )
+    users = list(TrackedUser.objects.select_for_update().filter(user_id__in=final))
+    now = timezone.now()
+    for user in users:
+        state = final[user.user_id]
         if state["traits"]:
             user.traits = {**(user.traits or {}), **state["traits"]}
         if state["group_id"]:
             user.account_id = account_ids.get(state["group_id"])
-        user.save()
+        user.updated_at = now
+    TrackedUser.objects.bulk_update(users, ["traits", "account", "updated_at"], batch_size=1000)

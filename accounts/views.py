@@ -184,29 +184,14 @@ def import_detail(request: HtmxHttpRequest, uuid: uuid_lib.UUID) -> HttpResponse
 
 
 def _per_kind_rows(record: ImportRecord) -> list[dict]:
-    """``per_kind`` as table rows in dependency order, whatever shape the record stored."""
-    raw = record.per_kind or {}
-    items = raw.items() if isinstance(raw, dict) else ((r.get("kind", ""), r) for r in raw)
-    return [{"kind": kind, **counts} for kind, counts in items if isinstance(counts, dict)]
+    """Counts per source file, in the order they were imported."""
+    return list(record.per_kind.values())
 
 
 def _error_rows(record: ImportRecord) -> list[dict]:
-    """Errors as dicts (source, row, column, message); a plain string becomes a message."""
-    rows = []
-    for e in record.errors or []:
-        if isinstance(e, dict):
-            rows.append({k: _printable(v) for k, v in e.items()})
-        else:
-            rows.append({"source": "", "row": "", "column": "", "message": _printable(str(e))})
-    return rows
-
-
-def _printable(value):
-    """Text from a file that was not UTF-8 can carry lone surrogates, which cannot be sent
-    as UTF-8: show them as U+FFFD instead of failing the page."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return value
+    """The stored row errors (source, row, column, message); the intake stores them already
+    safe to show (no NUL, no undecodable bytes)."""
+    return record.errors
 
 
 def _duration(record: ImportRecord) -> str:

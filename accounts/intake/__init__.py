@@ -22,10 +22,12 @@ from .core import (
     KindResult,
     RowError,
     Source,
+    kind_from_name,
     run_import,
     source_from_path,
     source_from_rows,
     sources_from_dir,
+    unplaced_files,
 )
 
 __all__ = [
@@ -35,8 +37,10 @@ __all__ = [
     "KindResult",
     "RowError",
     "Source",
+    "kind_from_name",
     "run_import",
     "source_from_path",
     "source_from_rows",
     "sources_from_dir",
+    "unplaced_files",
 ]

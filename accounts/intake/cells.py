@@ -166,6 +166,20 @@ def email(value: Any) -> str:
     return value.lower()
 
 
+def storable(text: str) -> bool:
+    """False for text PostgreSQL cannot hold: NUL characters, or lone surrogates (bytes that
+    were not UTF-8, or a JSON "\\ud800" escape)."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _show(value: Any) -> str:
     shown = repr(value) if not isinstance(value, str) else f'"{value}"'
     return shown if len(shown) <= 60 else shown[:57] + "…"

@@ -114,11 +114,14 @@ class Source:
 
 
 def kind_from_name(name: str) -> str | None:
-    """``contracts.csv``, ``events_2024-03.csv.gz`` -> the kind the name starts with (followed
-    by anything but a letter); None if it names no known kind."""
+    """``contracts.csv``, ``events_2024-03.csv.gz`` -> the kind the name starts with (then
+    anything but a letter); None for other names and for files that are not .csv/.csv.gz."""
     base = name.lower()
-    for suffix in (".gz", ".csv"):
-        base = base.removesuffix(suffix)
+    if base.endswith(".gz"):
+        base = base[:-3]
+    if not base.endswith(".csv"):
+        return None
+    base = base[:-4]
     for kind in KINDS:
         if base == kind or (base.startswith(kind) and not base[len(kind)].isalpha()):
             return kind
@@ -142,22 +145,31 @@ def source_from_path(path: str | Path, kind: str | None = None) -> Source:
 
 
 def sources_from_dir(directory: str | Path) -> list[Source]:
-    """Every known file in ``directory``, in dependency order."""
+    """Every file in ``directory`` whose name starts with a kind (``events.csv``,
+    ``events_2024-03.csv.gz`` …), in dependency order, then by name. Other files are left
+    alone: ``unplaced_files`` names them."""
     directory = Path(directory)
     if not directory.is_dir():
         raise IntakeError(f"{directory}: no such directory")
-    sources = []
-    for kind in KINDS:
-        found = [
-            p for p in (directory / f"{kind}.csv", directory / f"{kind}.csv.gz") if p.is_file()
-        ]
-        if len(found) > 1:
-            raise IntakeError(f"{directory}: both {kind}.csv and {kind}.csv.gz; keep one")
-        sources.extend(Source(kind=kind, name=p.name, path=p) for p in found)
+    placed = [(kind_from_name(p.name), p) for p in sorted(directory.iterdir()) if p.is_file()]
+    sources = [
+        Source(kind=kind, name=p.name, path=p)
+        for kind, p in sorted(
+            ((k, p) for k, p in placed if k is not None),
+            key=lambda kp: (KINDS.index(kp[0]), kp[1].name),
+        )
+    ]
     if not sources:
         expected = ", ".join(f"{k}.csv" for k in KINDS)
         raise IntakeError(f"{directory}: no known files (expected any of {expected})")
     return sources
+
+
+def unplaced_files(directory: str | Path) -> list[str]:
+    """Names of the files in ``directory`` that a directory import leaves alone."""
+    return sorted(
+        p.name for p in Path(directory).iterdir() if p.is_file() and kind_from_name(p.name) is None
+    )
 
 
 def source_from_rows(kind: str, rows: Iterable[dict[str, Any]], name: str = "request") -> Source:

@@ -16,6 +16,8 @@ from hashlib import md5
 from django.db import connection
 
 STAGE = "intake_event_stage"
+LOCK_SPACE = 7301  # advisory-lock namespace of rollup rebuilds
+LOCK_BUCKETS = 256
 AFFECTED = "intake_event_affected"
 
 
@@ -104,28 +106,35 @@ def load_chunk(rows: list[tuple]) -> int:
                 f"FROM STDIN"
             ) as copy:
                 copy.write("".join(lines))
-            conflict = "ON CONFLICT (dedup_key) DO NOTHING"
-            insert = "INSERT INTO"
+            # only days that got new events need their rollups rebuilt
+            cursor.execute(
+                f"WITH new AS (INSERT INTO accounts_usageevent (account_id, user_id, event, "
+                f"occurred_at, value, dedup_key) SELECT account_id, user_id, event, occurred_at, "
+                f"value, dedup_key FROM {STAGE} ON CONFLICT (dedup_key) DO NOTHING "
+                f"RETURNING account_id, occurred_at), "
+                f"marked AS (INSERT INTO {AFFECTED} (account_id, day) SELECT DISTINCT "
+                f"account_id, {day_sql} FROM new ON CONFLICT DO NOTHING) "
+                f"SELECT count(*) FROM new"
+            )
+            created = cursor.fetchone()[0]
         else:
             adapt = connection.ops.adapt_datetimefield_value
             cursor.executemany(
                 f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s, %s, %s)",
                 [(a, u, e, adapt(t), v, k) for a, u, e, t, v, k in rows],
             )
-            conflict = ""
-            insert = "INSERT OR IGNORE INTO"
-        cursor.execute(
-            f"{insert} accounts_usageevent (account_id, user_id, event, occurred_at, value, "
-            f"dedup_key) SELECT account_id, user_id, event, occurred_at, value, dedup_key "
-            f"FROM {STAGE} WHERE true {conflict}"
-        )
-        created = cursor.rowcount
-        or_ignore = "OR IGNORE" if _vendor() != "postgresql" else ""
-        tail = "" if or_ignore else "ON CONFLICT DO NOTHING"
-        cursor.execute(
-            f"INSERT {or_ignore} INTO {AFFECTED} (account_id, day) "
-            f"SELECT DISTINCT account_id, {day_sql} FROM {STAGE} WHERE true {tail}"
-        )
+            cursor.execute(
+                f"INSERT OR IGNORE INTO accounts_usageevent (account_id, user_id, event, "
+                f"occurred_at, value, dedup_key) SELECT account_id, user_id, event, occurred_at, "
+                f"value, dedup_key FROM {STAGE} WHERE true"
+            )
+            created = cursor.rowcount
+            # SQLite has one writer at a time and no RETURNING in a CTE: mark every staged
+            # day (a day whose events were all duplicates is rebuilt to the same numbers)
+            cursor.execute(
+                f"INSERT OR IGNORE INTO {AFFECTED} (account_id, day) "
+                f"SELECT DISTINCT account_id, {day_sql} FROM {STAGE} WHERE true"
+            )
         cursor.execute(f"DELETE FROM {STAGE}")
     return created
 
@@ -154,6 +163,15 @@ def rebuild_affected_rollups() -> int:
         pairs = cursor.fetchone()[0]
         if not pairs:
             return 0
+        if _vendor() == "postgresql":
+            # Two loads for the same account commit in some order; each rebuild must count
+            # the other's events, so rebuilds of an account wait for the previous load to
+            # commit (each statement then sees it). Locks per bucket of accounts, taken in
+            # order: bounded in number and free of deadlocks.
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock({LOCK_SPACE}, b) FROM (SELECT DISTINCT "
+                f"(account_id % {LOCK_BUCKETS})::int AS b FROM {AFFECTED} ORDER BY 1) buckets"
+            )
 
         cursor.execute(
             "INSERT INTO accounts_usagedaily (account_id, day, events, active_users, value_sum) "

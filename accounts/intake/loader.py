@@ -8,13 +8,14 @@ messages; ``run_import`` then rolls the whole transaction back.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, models, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -209,12 +210,9 @@ class Loader:
                 values[name] = column.parse(value)
             except ValueError as exc:
                 problems.append((name, str(exc)))
-        for earlier, later in ORDER_RULES.get(kind, ()):
-            first, second = values.get(earlier), values.get(later)
-            if first is not None and second is not None and second < first:
-                problems.append(
-                    (later, f"{later} {_iso(second)} is before {earlier} {_iso(first)}")
-                )
+        problem = _order_problem(kind, values.get)
+        if problem:
+            problems.append(problem)
         return values, problems
 
     # --- references ----------------------------------------------------------------------
@@ -313,10 +311,14 @@ class Loader:
             elif name == "parent_external_id":
                 if value is None:
                     fields["parent_id"] = None
-                elif values.get("external_id"):
-                    self._parent_links.append((number, values["external_id"], value))
+            elif name == "customer_since":  # only present when given (keep_on_empty)
+                fields["customer_since"] = value
+                fields["customer_since_derived"] = False
             else:
                 fields[name] = value
+        parent = values.get("parent_external_id")
+        if parent is not None and not problems:  # linked once every account exists
+            self._parent_links.append((number, values["external_id"], parent))
         return fields
 
     def _write_entities(self, source, result, model, valid) -> set[int]:
@@ -340,7 +342,7 @@ class Loader:
             for name in diff:
                 setattr(obj, name, fields[name])
             if diff:
-                problem = _order_problem(kind, obj)
+                problem = _order_problem(kind, functools.partial(getattr, obj))
                 if problem:
                     result.rejected += 1
                     self.error(source, number, *problem)
@@ -370,34 +372,25 @@ class Loader:
         objects = [o for _, o in created] + [o for _, o in updated]
         if kind == "accounts":
             self.account_ids.update((o.external_id, o.pk) for o in objects)
-        self._record_facts(kind, objects)
+        self._record_facts(kind, [o for _, o in created], [o for _, o in updated])
         return {o.account_id for o in objects} if kind != "accounts" else set()
 
-    def _record_facts(self, kind: str, objects: list) -> None:
-        if kind == "contracts":
-            facts = [f for c in objects for f in timeline.contract_facts(c)]
-            stale = timeline.stale_contract_end_keys(objects)
-            if stale:
-                query = models.Q()
-                for account_id, key in stale:
-                    query |= models.Q(account_id=account_id, key=key)
-                TimelineEntry.objects.filter(query).delete()
-        elif kind == "stakeholders":
-            facts = [f for s in objects for f in timeline.stakeholder_facts(s, now=self.now)]
-            # "added" is a one-time fact: keep the first time we saw the person
-            existing = set(
-                TimelineEntry.objects.filter(
-                    key__in=[f.key for f in facts], account_id__in={f.account_id for f in facts}
-                ).values_list("account_id", "key")
+    def _record_facts(self, kind: str, created: list, updated: list) -> None:
+        if kind == "stakeholders":
+            timeline.timeline_upsert(
+                f for s in created for f in timeline.stakeholder_facts(s, now=self.now)
             )
-            facts = [f for f in facts if (f.account_id, f.key) not in existing]
-        elif kind == "tickets":
-            facts = [f for t in objects for f in timeline.ticket_facts(t)]
-        elif kind == "invoices":
-            facts = [f for i in objects for f in timeline.invoice_facts(i)]
-        else:
             return
-        timeline.timeline_upsert(facts)
+        if kind not in timeline.DERIVED_FACTS:
+            return
+        # a changed row's facts are rewritten whole: stale ones go (a ticket no longer
+        # escalated, a row moved to another account), current ones are written anew
+        stale = [k for o in updated for k in timeline.derived_fact_keys(kind, o.external_id)]
+        for start in range(0, len(stale), LOOKUP_CHUNK):
+            TimelineEntry.objects.filter(key__in=stale[start : start + LOOKUP_CHUNK]).delete()
+        timeline.timeline_upsert(
+            f for o in created + updated for f in timeline.derived_facts(kind, o)
+        )
 
     def _link_parents(self, source: Source, result: KindResult) -> None:
         links = self._parent_links
@@ -405,13 +398,20 @@ class Loader:
             return
         self._resolve_accounts({parent for _, _, parent in links})
         parent_of = {child: parent for _, child, parent in links}
+        # the hierarchy after this import: stored links, overridden by the file's
+        graph = dict(
+            Account.objects.filter(parent__isnull=False).values_list(
+                "external_id", "parent__external_id"
+            )
+        )
+        graph.update(parent_of)
         for number, child, parent in links:
             if parent not in self.account_ids and parent not in self.declared_accounts:
                 self.error(source, number, "parent_external_id", f"unknown account {parent}")
                 result.rejected += 1
                 continue
             step, hops = parent, 0
-            while step in parent_of and hops <= len(parent_of):
+            while step is not None and hops <= len(graph):
                 if step == child:
                     self.error(
                         source,
@@ -421,7 +421,7 @@ class Loader:
                     )
                     result.rejected += 1
                     break
-                step, hops = parent_of[step], hops + 1
+                step, hops = graph.get(step), hops + 1
         if self.failed:
             return
         children = list(parent_of)
@@ -608,7 +608,8 @@ def _record_first_usage(first_seen: dict[int, dt.datetime]) -> None:
 
 
 def _default_customer_since(account_ids: set[int]) -> None:
-    """``customer_since`` defaults to the account's first contract start."""
+    """``customer_since`` defaults to the account's first contract start, kept current while
+    it is the default (an earlier contract may arrive later)."""
     first_start = (
         Contract.objects.filter(account=OuterRef("pk"))
         .order_by("start_date")
@@ -616,9 +617,9 @@ def _default_customer_since(account_ids: set[int]) -> None:
     )
     ids = list(account_ids)
     for start in range(0, len(ids), LOOKUP_CHUNK):
-        Account.objects.filter(
-            id__in=ids[start : start + LOOKUP_CHUNK], customer_since__isnull=True
-        ).update(customer_since=Subquery(first_start))
+        Account.objects.filter(id__in=ids[start : start + LOOKUP_CHUNK]).filter(
+            Q(customer_since__isnull=True) | Q(customer_since_derived=True)
+        ).update(customer_since=Subquery(first_start), customer_since_derived=True)
 
 
 def _empty_values(model, defaults: dict) -> dict[str, Any]:
@@ -636,10 +637,11 @@ def _empty_values(model, defaults: dict) -> dict[str, Any]:
     return empty
 
 
-def _order_problem(kind: str, obj) -> tuple[str, str] | None:
-    """The first ordering rule the merged (stored + imported) row breaks."""
+def _order_problem(kind: str, get) -> tuple[str, str] | None:
+    """The first ordering rule (start before end …) the values broke: (column, message).
+    ``get(name)`` reads a value: of a parsed row, or of a stored row merged with it."""
     for earlier, later in ORDER_RULES.get(kind, ()):
-        first, second = getattr(obj, earlier), getattr(obj, later)
+        first, second = get(earlier), get(later)
         if first is not None and second is not None and second < first:
             return later, f"{later} {_iso(second)} is before {earlier} {_iso(first)}"
     return None

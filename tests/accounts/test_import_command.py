@@ -420,3 +420,64 @@ def test_contract_ending_on_the_last_representable_day(book_dir, tmp_path):
     assert Contract.objects.get().end_date == dt.date(9999, 12, 31)
     # no "ended" fact for a contract that never ends in practice
     assert not TimelineEntry.objects.filter(key="contract:C9:ended").exists()
+
+
+def test_a_loop_through_stored_parents_is_refused(book_dir, tmp_path, capsys):
+    run(book_dir / "accounts.csv")  # A2's parent is A1
+    path = write(tmp_path, "accounts.csv", "external_id,name,parent_external_id\nA1,Acme Corp,A2\n")
+    with pytest.raises(CommandError):
+        run(path)
+    assert (
+        "row 2, column parent_external_id: the parent chain loops back" in capsys.readouterr().err
+    )
+    assert Account.objects.get(external_id="A1").parent is None
+
+
+def test_facts_follow_the_row_when_it_changes(book_dir, tmp_path):
+    run(book_dir)
+    # T1 is no longer escalated nor resolved; I2 was paid after failing
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    write(
+        changed,
+        "tickets.csv",
+        TICKETS.replace("2024-03-02T09:00:00Z,true", ",false").replace(",solved,", ",open,"),
+    )
+    write(changed, "invoices.csv", INVOICES.replace(",,failed,2", ",2024-04-01,paid,2"))
+    run(changed)
+    keys = set(TimelineEntry.objects.values_list("key", flat=True))
+    assert "ticket:T1:escalated" not in keys and "ticket:T1:resolved" not in keys
+    assert "ticket:T1:opened" in keys
+    assert "invoice:I2:failed" not in keys and "invoice:I2:paid" in keys
+
+
+def test_many_open_ended_contract_updates_in_one_file(book_dir, tmp_path):
+    run(book_dir / "accounts.csv")
+    rows = "".join(f"C{i},A1,2024-01-01,2024-06-30,10\n" for i in range(1500))
+    header = "external_id,account_external_id,start_date,end_date,mrr\n"
+    run(write(tmp_path, "contracts.csv", header + rows))
+    run(write(tmp_path, "contracts.csv", header + rows.replace("2024-06-30", "")))
+    assert Contract.objects.filter(end_date__isnull=True).count() == 1500
+    assert not TimelineEntry.objects.filter(kind="contract_ended").exists()
+
+
+def test_a_row_rejected_for_its_own_reason_is_counted_once(book_dir, tmp_path):
+    run(book_dir / "accounts.csv")
+    path = write(tmp_path, "accounts.csv", "external_id,name,parent_external_id\nX1,,NOPE\n")
+    with pytest.raises(CommandError):
+        run(path)
+    assert ImportRecord.objects.order_by("-created_at").first().rejected == 1
+
+
+def test_customer_since_follows_the_first_contract_until_given(book_dir, tmp_path):
+    run(book_dir)
+    # an earlier contract for B1 arrives: the derived date moves back with it
+    path = write(
+        tmp_path,
+        "contracts.csv",
+        "external_id,account_external_id,start_date,mrr\nC0,B1,2023-11-01,50\nC00,A2,2020-01-01,5\n",
+    )
+    run(path)
+    assert Account.objects.get(external_id="B1").customer_since == dt.date(2023, 11, 1)
+    # A2's date was given in accounts.csv (2023-05-01): an earlier contract does not move it
+    assert Account.objects.get(external_id="A2").customer_since == dt.date(2023, 5, 1)

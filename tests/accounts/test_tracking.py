@@ -226,3 +226,15 @@ def test_tracking_needs_an_admin_write_key(csm, admin_user):
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
         assert client.post(reverse("api:track"), body, format="json").status_code == 403
     assert not UsageEvent.objects.exists()
+
+
+def test_lone_surrogates_in_ids_and_traits_are_a_400(segment):
+    from accounts.models import TrackedUser
+
+    for body in (
+        '{"userId": "u\\ud800", "traits": {}}',
+        '{"userId": "u1", "traits": {"name": "x\\udfff"}}',
+    ):
+        r = segment.post("/api/v1/identify", body, content_type="application/json")
+        assert r.status_code == 400, r.content
+    assert not TrackedUser.objects.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.core.cache import cache
@@ -462,3 +463,28 @@ def test_history_lists_every_door_with_a_query_ceiling(
 def test_history_empty_state(client, admin_user):
     client.force_login(admin_user)
     assert b"No imports yet." in client.get(LIST).content
+
+
+def test_a_record_abandoned_by_a_dead_worker_is_run_again(
+    client, admin_user, django_capture_on_commit_callbacks, settings
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from accounts.tasks import run_uploaded_import
+
+    client.force_login(admin_user)
+    with mock.patch("accounts.views._import_enqueue"):  # the worker "dies": nothing runs
+        upload(client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)])
+    record = latest()
+    # it had been claimed and was running when the worker died, longer ago than the limit
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    ImportRecord.objects.filter(pk=record.pk).update(status="running", started_at=long_ago)
+    run_uploaded_import(record.pk)  # the broker delivers the message again
+    assert latest().status == ImportRecord.Status.SUCCEEDED
+    # a record running for less than the limit may still be alive elsewhere: left alone
+    recent = timezone.now()
+    ImportRecord.objects.filter(pk=record.pk).update(status="running", started_at=recent)
+    run_uploaded_import(record.pk)
+    assert latest().status == ImportRecord.Status.RUNNING

@@ -47,6 +47,8 @@ class Command(BaseCommand):
                 if kind:
                     raise CommandError("--kind applies to a single file, not a directory")
                 sources = intake.sources_from_dir(target)
+                for name in intake.unplaced_files(target):
+                    self.stderr.write(f"Skipping {name}: its name does not start with a kind")
             else:
                 sources = [intake.source_from_path(target, kind=kind)]
         except intake.IntakeError as exc:
