@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import Account
 
-ZERO = Decimal(0)
+ZERO = Decimal("0.00")  # money zero: prints as 0.00
 HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
 
