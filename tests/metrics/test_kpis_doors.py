@@ -1,0 +1,242 @@
+"""The KPI doors: GET /api/v1/kpis/ (report, movements, cohorts) and ``manage.py kpis``,
+including bad input (400 / CommandError naming the field) and the caller's visible scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken, User
+from metrics.kpis import period_bounds
+from tests.factories import AccountFactory, ContractFactory
+
+pytestmark = pytest.mark.django_db
+
+Q1 = {"start": "2024-01-01", "end": "2024-04-01"}
+
+
+def _api(user) -> APIClient:
+    client = APIClient()
+    _token, key = ApiToken.issue(user=user, name="tests", scope=ApiToken.Scope.READ)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+@pytest.fixture
+def book(csm, manager):
+    """The CSM's account grows 100 → 150; another CSM's (not under the manager) churns 1000."""
+    mine = AccountFactory(external_id="mine", name="Mine", owner=csm, segment="SMB")
+    ContractFactory(account=mine, start_date=dt.date(2023, 1, 1), end_date=dt.date(2024, 1, 31))
+    ContractFactory(account=mine, start_date=dt.date(2024, 2, 1), mrr=Decimal("150.00"))
+    stranger = User.objects.create_user(email="other@example.com")
+    theirs = AccountFactory(external_id="theirs", name="Theirs", owner=stranger, segment="ENT")
+    ContractFactory(
+        account=theirs,
+        start_date=dt.date(2023, 1, 1),
+        end_date=dt.date(2024, 2, 29),
+        mrr=Decimal("1000.00"),
+    )
+    return mine, theirs
+
+
+def test_admin_gets_every_kpi_over_the_whole_book(admin_user, book):
+    r = _api(admin_user).get(reverse("kpis:report"), Q1)
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["period"] == {
+        "start": "2024-01-01",
+        "end": "2024-04-01",
+        "days": 91,
+        "as_of": "2024-03-31",
+    }
+    assert body["revenue"]["mrr_start"]["value"] == "1100.00"  # 100 + 1000
+    assert body["revenue"]["mrr_end"]["value"] == "150.00"
+    # NRR = (1100 + 50 − 0 − 1000) / 1100 × 100
+    assert Decimal(body["retention"]["nrr"]["value"]) == Decimal(150) * 100 / Decimal(1100)
+    assert set(body) >= {"adoption", "support", "billing", "voice_of_customer", "cohorts", "docs"}
+
+
+def test_csm_over_all_sees_only_their_book(csm, book):
+    body = _api(csm).get(reverse("kpis:report"), Q1).json()
+    assert body["revenue"]["mrr_start"]["value"] == "100.00"
+    assert Decimal(body["retention"]["nrr"]["value"]) == Decimal(150)  # 150 / 100 × 100
+    assert body["revenue"]["churn_mrr"]["value"] == "0.00"
+
+
+def test_csm_cannot_name_an_account_outside_their_book(csm, book):
+    r = _api(csm).get(reverse("kpis:report"), {**Q1, "account": "theirs"})
+    assert r.status_code == 400
+    assert "theirs" in r.json()["account"][0]
+
+
+def test_manager_sees_the_team_book_not_others(manager, book):
+    body = _api(manager).get(reverse("kpis:movements"), Q1).json()
+    assert body["movements"]["expansion"]["accounts"][0]["external_id"] == "mine"
+    assert body["movements"]["churn"] == {"amount": "0.00", "accounts": []}
+
+
+def test_movements_drill_down(admin_user, book):
+    body = _api(admin_user).get(reverse("kpis:movements"), Q1).json()
+    assert body["start_mrr"] == "1100.00" and body["end_mrr"] == "150.00"
+    churn = body["movements"]["churn"]
+    assert churn["amount"] == "1000.00"
+    assert churn["accounts"] == [
+        {
+            "id": book[1].pk,
+            "external_id": "theirs",
+            "name": "Theirs",
+            "segment": "ENT",
+            "m0": "1000.00",
+            "m1": "0.00",
+            "amount": "1000.00",
+        }
+    ]
+    assert body["movements"]["expansion"]["amount"] == "50.00"
+
+
+def test_cohorts_endpoint(admin_user):
+    a = AccountFactory()
+    ContractFactory(account=a, start_date=dt.date(2024, 1, 10), end_date=dt.date(2024, 2, 15))
+    body = _api(admin_user).get(reverse("kpis:cohorts"), Q1).json()
+    [row] = body["rows"]
+    # joined 01-10; a customer on 02-01 (k=0), gone on 03-01 and 04-01
+    assert (row["cohort"], row["size"]) == ("2024-01", 1)
+    assert [c["logos"] for c in row["columns"]] == ["100", "0", "0"]
+
+
+def test_scope_filters(admin_user, book):
+    api = _api(admin_user)
+    ent = api.get(reverse("kpis:report"), {**Q1, "segment": "ENT"}).json()
+    assert ent["revenue"]["mrr_start"]["value"] == "1000.00"
+    by_owner = api.get(reverse("kpis:report"), {**Q1, "owner": "CSM@example.com"}).json()
+    assert by_owner["revenue"]["mrr_start"]["value"] == "100.00"
+    one = api.get(reverse("kpis:report"), {**Q1, "account": "theirs"}).json()
+    assert one["scope"]["account"] == "theirs"
+    assert Decimal(one["retention"]["logo_churn_rate"]["value"]) == 100
+
+
+def test_period_shortcuts(admin_user, book):
+    api = _api(admin_user)
+    body = api.get(reverse("kpis:report"), {"period": "month", "date": "2024-02-14"}).json()
+    assert (body["period"]["start"], body["period"]["end"]) == ("2024-02-01", "2024-03-01")
+    body = api.get(reverse("kpis:report"), {"period": "quarter", "date": "2024-05-31"}).json()
+    assert (body["period"]["start"], body["period"]["end"]) == ("2024-04-01", "2024-07-01")
+    body = api.get(reverse("kpis:report"), {"period": "year"}).json()
+    start, end = period_bounds("year", dt.datetime.now(dt.UTC).date())
+    assert (body["period"]["start"], body["period"]["end"]) == (start.isoformat(), end.isoformat())
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ({"start": "2024-04-01", "end": "2024-04-01"}, "end", "after start"),
+        ({"start": "2024-04-01", "end": "2024-01-01"}, "end", "after start"),
+        ({"start": "2024-13-01", "end": "2024-04-01"}, "start", "format"),
+        ({"start": "yesterday", "end": "2024-04-01"}, "start", "format"),
+        ({"end": "2024-04-01"}, "start", "required"),
+        ({}, "start", "required"),
+        ({**Q1, "segment": "Nope"}, "segment", "Nope"),
+        ({**Q1, "owner": "nobody@example.com"}, "owner", "nobody@example.com"),
+        ({**Q1, "account": "ghost"}, "account", "ghost"),
+        ({"period": "week"}, "period", "week"),
+        ({**Q1, "period": "month"}, "period", "not both"),
+        ({**Q1, "date": "2024-02-01"}, "date", "period"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_parameter(admin_user, book, params, field, words):
+    r = _api(admin_user).get(reverse("kpis:report"), params)
+    assert r.status_code == 400, r.content
+    assert words in " ".join(r.json()[field])
+
+
+def test_every_kpi_endpoint_needs_a_caller(book):
+    for name in ("kpis:report", "kpis:movements", "kpis:cohorts"):
+        assert APIClient().get(reverse(name), Q1).status_code == 401
+
+
+def test_session_auth_works_too(client, csm, book):
+    client.force_login(csm)
+    r = client.get(reverse("kpis:report"), Q1)
+    assert r.status_code == 200
+    assert r.json()["revenue"]["mrr_start"]["value"] == "100.00"
+
+
+def test_schema_documents_the_kpi_endpoints(admin_user):
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    schema = client.get(reverse("api-schema"), {"format": "json"}).json()
+    for path in ("/api/v1/kpis/", "/api/v1/kpis/movements/", "/api/v1/kpis/cohorts/"):
+        operation = schema["paths"][path]["get"]
+        names = {p["name"] for p in operation["parameters"]}
+        assert names >= {"start", "end", "period", "date", "segment", "owner", "account"}
+        assert {"200", "400", "401"} <= set(operation["responses"])
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def _kpis(*args) -> str:
+    out = io.StringIO()
+    call_command("kpis", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_command_json_is_the_report(book):
+    body = json.loads(_kpis("--start", "2024-01-01", "--end", "2024-04-01", "--json"))
+    assert body["revenue"]["mrr_start"]["value"] == "1100.00"
+    assert Decimal(body["retention"]["grr"]["value"]) == Decimal(100) * 100 / Decimal(1100)
+
+
+def test_command_table_shows_values_and_inputs(book):
+    out = _kpis("--start", "2024-01-01", "--end", "2024-04-01", "--segment", "SMB", "--movements")
+    assert "scope: segment=SMB" in out
+    assert "mrr_start" in out and "100.00 USD" in out
+    # NRR 150 % with its inputs; n/a where there is no denominator
+    assert "150.0 %" in out and "start_mrr=100.00 expansion=50.00" in out
+    assert "n/a" in out
+    assert "Expansion: 50.00" in out and "mine" in out
+
+
+def test_command_scope_by_owner_and_account(book):
+    body = json.loads(
+        _kpis(
+            "--period", "quarter", "--date", "2024-02-01", "--owner", "other@example.com", "--json"
+        )
+    )
+    assert body["revenue"]["churn_mrr"]["value"] == "1000.00"
+    body = json.loads(
+        _kpis("--start", "2024-01-01", "--end", "2024-04-01", "--account", "mine", "--json")
+    )
+    assert body["revenue"]["mrr_end"]["value"] == "150.00"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--start", "2024-04-01", "--end", "2024-01-01"], "--end: must be after start"),
+        (["--start", "2024-02-30", "--end", "2024-04-01"], "expected a date YYYY-MM-DD"),
+        (["--end", "2024-04-01"], "--start: required"),
+        (
+            ["--start", "2024-01-01", "--end", "2024-04-01", "--segment", "Nope"],
+            "--segment: no account has segment 'Nope'",
+        ),
+        (
+            ["--start", "2024-01-01", "--end", "2024-04-01", "--owner", "x@y.z"],
+            "--owner: no user has the email",
+        ),
+        (
+            ["--start", "2024-01-01", "--end", "2024-04-01", "--account", "ghost"],
+            "--account: no account",
+        ),
+    ],
+)
+def test_command_bad_input_is_a_clear_error(book, args, words):
+    with pytest.raises(CommandError, match=words):
+        _kpis(*args)
