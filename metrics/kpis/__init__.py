@@ -26,6 +26,9 @@ from . import adoption, revenue, support
 from .common import add_months, kpi
 
 PERIODS = ("month", "quarter", "year")
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+MAX_PERIOD_YEARS = 20
+MAX_PERIOD_DAYS = MAX_PERIOD_YEARS * 366
 
 __all__ = [
     "PERIODS",
@@ -69,7 +72,12 @@ def period_resolve(
     if period:
         if start or end:
             raise ValidationError({"period": ["give either start and end, or period, not both"]})
-        return period_bounds(period, on or dt.datetime.now(dt.UTC).date())
+        on = on or dt.datetime.now(dt.UTC).date()
+        if not EARLIEST <= on <= LATEST:
+            raise ValidationError({"date": [f"must be between {EARLIEST} and {LATEST}"]})
+        start, end = period_bounds(period, on)
+        _check_range(start, end, start_field="date", end_field="date")
+        return start, end
     errors = {}
     if start is None:
         errors["start"] = ["required (YYYY-MM-DD), unless period is given"]
@@ -79,7 +87,23 @@ def period_resolve(
         raise ValidationError(errors)
     if end <= start:
         raise ValidationError({"end": [f"must be after start ({start}), got {end}"]})
+    _check_range(start, end)
     return start, end
+
+
+def _check_range(
+    start: dt.date, end: dt.date, *, start_field: str = "start", end_field: str = "end"
+) -> None:
+    """Keep periods where the date arithmetic (windows before ``start``, grace days after
+    ``end``) and the per-month columns of the contract query stay sane."""
+    if start < EARLIEST:
+        raise ValidationError({start_field: [f"must be on or after {EARLIEST}, got {start}"]})
+    if end > LATEST:
+        raise ValidationError({end_field: [f"must be on or before {LATEST}, got {end}"]})
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise ValidationError(
+            {end_field: [f"a period can be at most {MAX_PERIOD_YEARS} years long"]}
+        )
 
 
 def scope_resolve(

@@ -148,6 +148,11 @@ def test_period_shortcuts(admin_user, book):
         ({"period": "week"}, "period", "week"),
         ({**Q1, "period": "month"}, "period", "not both"),
         ({**Q1, "date": "2024-02-01"}, "date", "period"),
+        ({"start": "0001-01-01", "end": "2024-04-01"}, "start", "on or after 1900-01-01"),
+        ({**Q1, "segment": "a\x00b"}, "segment", "Null characters are not allowed"),
+        ({"start": "2024-01-01", "end": "9999-12-31"}, "end", "on or before 2999-12-31"),
+        ({"start": "1950-01-01", "end": "2024-04-01"}, "end", "at most 20 years"),
+        ({"period": "year", "date": "9999-06-01"}, "date", "between 1900-01-01 and 2999-12-31"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_parameter(admin_user, book, params, field, words):
