@@ -1,0 +1,762 @@
+"""Health scoring, pure: plain values in, dataclasses out; no database (docs/metrics.md, Health).
+
+A *health model version* is a list of **components** (usage, support, …), each with a
+weight and one or more **measures** (seat utilisation, open escalations, …). Each measure maps
+its value to 0..100 points with either
+
+- a **linear range** ``{"linear": [lo, hi]}``: ``lo`` or worse → 0, ``hi`` or better → 100,
+  straight line between. ``lo > hi`` means lower is better (``[90, 14]`` days since the last
+  CSM touch: 14 days or fewer → 100, 90 or more → 0); or
+- **thresholds** ``{"thresholds": [[at_least, points], …]}`` in ascending ``at_least``
+  order: the points of the last threshold the value reaches; below the first → 0.
+  ``[[0, 100], [1, 50], [2, 0]]`` gives 0 escalations 100, 1 → 50, 2 or more → 0.
+
+A component's score is the mean of its measures that have data (a measure value of ``None``
+is no data). The account's score is the weighted mean of the components that have data,
+with the weights of the rest renormalised; components without data are left out and listed;
+with no component data the score is ``None``, never 0. The score is rounded to one decimal
+and the band is taken from the rounded score: ``score >= green_min`` is green, ``score >=
+yellow_min`` yellow, anything lower red (a score of exactly ``green_min`` is green).
+
+**Overrides** (decided here, recorded on each snapshot):
+
+- An override of the *whole account* sets the score and/or the band shown; the computed
+  score, band and every component stay as computed and are stored beside it.
+- An override of *one component* (``component=key``) replaces that component's score; the
+  account score is then recomputed from the components. A component marked ``"locked":
+  true`` in the model cannot be overridden: the service refuses such an override, and one
+  made before the lock (or for a component the model no longer has) is ignored and the
+  reasons say so.
+- When several overrides are in force for the same target, the newest wins.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GREEN, YELLOW, RED = "green", "yellow", "red"
+BANDS = (GREEN, YELLOW, RED)
+
+
+class HealthConfigError(ValueError):
+    """A health model that cannot be used; the message says what and where."""
+
+
+# --- measures --------------------------------------------------------------------------------
+
+
+def _num(value: Any) -> str:
+    """12 → "12", 12.5 → "12.5", 12.345 → "12.3"."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.1f}"
+    return str(int(value)) if isinstance(value, float) else str(value)
+
+
+def _plural(n: Any, word: str) -> str:
+    return f"{_num(n)} {word}{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure a component can use: the name of its value in the inputs, the raw inputs
+    behind it (stored on the snapshot), and how to say it to a CSM."""
+
+    key: str
+    label: str
+    raw: tuple[str, ...]
+    describe: Callable[[Mapping[str, Any]], str]
+    no_data: str  # why a measure can lack data, in words
+
+
+def _trend_words(value: float, now: Any, before: Any, what: str) -> str:
+    direction = "up" if value > 0 else "down" if value < 0 else "flat"
+    change = f" {_num(abs(value))}%" if value else ""
+    return f"{what} {direction}{change} on the previous 30 days ({_num(before)} → {_num(now)})"
+
+
+MEASURES: dict[str, Measure] = {
+    m.key: m
+    for m in (
+        Measure(
+            "seat_utilisation",
+            "seat utilisation",
+            ("active_users_30d", "licensed_seats"),
+            lambda v: (
+                f"{_num(v['active_users_30d'])} of "
+                f"{_plural(v['licensed_seats'], 'licensed seat')} active in 30 days"
+            ),
+            "no licensed seats",
+        ),
+        Measure(
+            "usage_trend",
+            "usage trend",
+            ("events_30d", "events_previous_30d"),
+            lambda v: _trend_words(
+                v["usage_trend"], v["events_30d"], v["events_previous_30d"], "events"
+            ),
+            "no events in the 30 days before",
+        ),
+        Measure(
+            "usage_trend_users",
+            "active user trend",
+            ("active_users_30d", "active_users_previous_30d"),
+            lambda v: _trend_words(
+                v["usage_trend_users"],
+                v["active_users_30d"],
+                v["active_users_previous_30d"],
+                "active users",
+            ),
+            "no active users in the 30 days before",
+        ),
+        Measure(
+            "key_feature_adoption",
+            "key feature adoption",
+            ("key_features_used_30d", "key_features_defined"),
+            lambda v: (
+                f"{_num(v['key_features_used_30d'])} of "
+                f"{_plural(v['key_features_defined'], 'key feature')} used in 30 days"
+            ),
+            "no key features configured (KEY_FEATURES)",
+        ),
+        Measure(
+            "open_escalations",
+            "open escalations",
+            (),
+            lambda v: f"{_plural(v['open_escalations'], 'open escalation')}",
+            "no tickets",
+        ),
+        Measure(
+            "tickets_per_100_seats_30d",
+            "tickets per 100 seats",
+            ("tickets_30d", "licensed_seats"),
+            lambda v: (
+                f"{_plural(v['tickets_30d'], 'ticket')} in 30 days for "
+                f"{_plural(v['licensed_seats'], 'seat')}"
+            ),
+            "no tickets or no licensed seats",
+        ),
+        Measure(
+            "overdue_invoices",
+            "overdue invoices",
+            ("overdue_amount",),
+            lambda v: (
+                f"{_plural(v['overdue_invoices'], 'overdue invoice')}"
+                + (f" ({v['overdue_amount']})" if v["overdue_invoices"] else "")
+            ),
+            "no invoices",
+        ),
+        Measure(
+            "failed_payments_90d",
+            "failed payments",
+            (),
+            lambda v: f"{_plural(v['failed_payments_90d'], 'failed payment')} in 90 days",
+            "no invoices",
+        ),
+        Measure("nps", "NPS", (), lambda v: f"NPS {_num(v['nps'])}", "no survey answers yet"),
+        Measure("csat", "CSAT", (), lambda v: f"CSAT {_num(v['csat'])}%", "no survey answers yet"),
+        Measure("ces", "CES", (), lambda v: f"CES {_num(v['ces'])}", "no survey answers yet"),
+        Measure(
+            "champion_present",
+            "champion",
+            ("stakeholders",),
+            lambda v: "a champion is named" if v["champion_present"] else "no champion named",
+            "no stakeholders known",
+        ),
+        Measure(
+            "days_since_last_touch",
+            "last CSM touch",
+            ("last_touch_on",),
+            lambda v: f"last CSM touch {_plural(v['days_since_last_touch'], 'day')} ago",
+            "no CSM activity recorded",
+        ),
+    )
+}
+
+
+# --- model configuration ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasureMapping:
+    """How one measure becomes 0..100 points."""
+
+    measure: str
+    linear: tuple[float, float] | None = None
+    thresholds: tuple[tuple[float, float], ...] = ()
+
+    def points(self, value: float) -> float:
+        if self.linear is not None:
+            lo, hi = self.linear
+            fraction = (value - lo) / (hi - lo)
+            return 100.0 * min(1.0, max(0.0, fraction))
+        result = 0.0
+        for at_least, points in self.thresholds:
+            if value >= at_least:
+                result = points
+            else:
+                break
+        return float(result)
+
+    def as_json(self) -> dict[str, Any]:
+        if self.linear is not None:
+            return {"measure": self.measure, "linear": list(self.linear)}
+        return {"measure": self.measure, "thresholds": [list(t) for t in self.thresholds]}
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    key: str
+    label: str
+    weight: float
+    measures: tuple[MeasureMapping, ...]
+    locked: bool = False  # True: overrides may not change this component
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "weight": self.weight,
+            "locked": self.locked,
+            "measures": [m.as_json() for m in self.measures],
+        }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    components: tuple[ComponentSpec, ...]
+    green_min: float = 80
+    yellow_min: float = 50
+
+    def component(self, key: str) -> ComponentSpec | None:
+        return next((c for c in self.components if c.key == key), None)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise HealthConfigError(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _mapping(raw: Any, where: str) -> MeasureMapping:
+    if not isinstance(raw, dict):
+        raise HealthConfigError(f"{where}: expected an object with measure and linear/thresholds")
+    measure = raw.get("measure")
+    if measure not in MEASURES:
+        known = ", ".join(sorted(MEASURES))
+        raise HealthConfigError(f"{where}.measure: unknown measure {measure!r} (known: {known})")
+    unknown = set(raw) - {"measure", "linear", "thresholds"}
+    if unknown:
+        raise HealthConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    if ("linear" in raw) == ("thresholds" in raw):
+        raise HealthConfigError(f"{where}: give exactly one of linear [lo, hi] or thresholds")
+    if "linear" in raw:
+        pair = raw["linear"]
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise HealthConfigError(f"{where}.linear: expected [lo, hi], got {pair!r}")
+        lo, hi = (_number(v, f"{where}.linear[{i}]") for i, v in enumerate(pair))
+        if lo == hi:
+            raise HealthConfigError(f"{where}.linear: lo and hi must differ, got {lo} and {hi}")
+        return MeasureMapping(measure, linear=(lo, hi))
+    steps = raw["thresholds"]
+    if not isinstance(steps, list | tuple) or not steps:
+        raise HealthConfigError(f"{where}.thresholds: expected [[at_least, points], …]")
+    parsed = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, list | tuple) or len(step) != 2:
+            raise HealthConfigError(
+                f"{where}.thresholds[{i}]: expected [at_least, points], got {step!r}"
+            )
+        at_least = _number(step[0], f"{where}.thresholds[{i}][0]")
+        points = _number(step[1], f"{where}.thresholds[{i}][1]")
+        if not 0 <= points <= 100:
+            raise HealthConfigError(f"{where}.thresholds[{i}]: points must be 0..100")
+        if parsed and at_least <= parsed[-1][0]:
+            raise HealthConfigError(f"{where}.thresholds: at_least values must ascend")
+        parsed.append((at_least, points))
+    return MeasureMapping(measure, thresholds=tuple(parsed))
+
+
+def parse_model(components: Any, *, green_min: float = 80, yellow_min: float = 50) -> ModelSpec:
+    """Check a model's JSON configuration and return it typed. Raises HealthConfigError
+    naming the offending place ("components[2].weight: …"); a model whose weights are all
+    zero or negative is refused, and so is a negative weight."""
+    if not isinstance(components, list | tuple) or not components:
+        raise HealthConfigError("components: expected a non-empty list of components")
+    specs: list[ComponentSpec] = []
+    for i, raw in enumerate(components):
+        where = f"components[{i}]"
+        if not isinstance(raw, dict):
+            raise HealthConfigError(f"{where}: expected an object")
+        unknown = set(raw) - {"key", "label", "weight", "locked", "measures"}
+        if unknown:
+            raise HealthConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        key = raw.get("key")
+        if not isinstance(key, str) or not key.strip():
+            raise HealthConfigError(f"{where}.key: required")
+        if any(s.key == key for s in specs):
+            raise HealthConfigError(f"{where}.key: {key!r} appears twice")
+        weight = _number(raw.get("weight"), f"{where}.weight")
+        if weight < 0:
+            raise HealthConfigError(f"{where}.weight: must not be negative, got {weight:g}")
+        measures = raw.get("measures")
+        if not isinstance(measures, list | tuple) or not measures:
+            raise HealthConfigError(f"{where}.measures: expected a non-empty list")
+        locked = raw.get("locked", False)
+        if not isinstance(locked, bool):
+            raise HealthConfigError(f"{where}.locked: expected true or false")
+        specs.append(
+            ComponentSpec(
+                key=key,
+                label=str(raw.get("label") or key),
+                weight=weight,
+                measures=tuple(
+                    _mapping(m, f"{where}.measures[{j}]") for j, m in enumerate(measures)
+                ),
+                locked=locked,
+            )
+        )
+    if not any(s.weight > 0 for s in specs):
+        raise HealthConfigError("components: every weight is zero; give at least one weight > 0")
+    green = _number(green_min, "green_min")
+    yellow = _number(yellow_min, "yellow_min")
+    if not 0 <= yellow <= green <= 100:
+        raise HealthConfigError(
+            f"bands: need 0 <= yellow_min <= green_min <= 100, got {yellow:g} and {green:g}"
+        )
+    return ModelSpec(components=tuple(specs), green_min=green, yellow_min=yellow)
+
+
+# The default model of docs/metrics.md, seeded for new installations (editable by admins).
+DEFAULT_COMPONENTS: list[dict[str, Any]] = [
+    {
+        "key": "usage",
+        "label": "Usage",
+        "weight": 35,
+        "measures": [
+            # docs/metrics.md: "seat utilisation 15 % → 30 points"; 50 % or more is full marks
+            {"measure": "seat_utilisation", "linear": [0, 50]},
+            # growing ≥ 10 % → 100, flat → 75, down to 25 % → 50, to 50 % → 25, worse → 0
+            {
+                "measure": "usage_trend",
+                "thresholds": [[-50, 25], [-25, 50], [0, 75], [10, 100]],
+            },
+        ],
+    },
+    {
+        "key": "feature_adoption",
+        "label": "Feature adoption",
+        "weight": 20,
+        "measures": [{"measure": "key_feature_adoption", "linear": [0, 100]}],
+    },
+    {
+        "key": "support",
+        "label": "Support",
+        "weight": 15,
+        "measures": [
+            {"measure": "open_escalations", "thresholds": [[0, 100], [1, 50], [2, 0]]},
+            # 5 or fewer tickets per 100 seats in 30 days → 100, 30 or more → 0
+            {"measure": "tickets_per_100_seats_30d", "linear": [30, 5]},
+        ],
+    },
+    {
+        "key": "payments",
+        "label": "Payments",
+        "weight": 10,
+        "locked": True,  # billing facts: a CSM's opinion does not change them
+        "measures": [
+            {"measure": "overdue_invoices", "thresholds": [[0, 100], [1, 40], [2, 0]]},
+            {"measure": "failed_payments_90d", "thresholds": [[0, 100], [1, 50], [3, 0]]},
+        ],
+    },
+    {
+        "key": "sentiment",
+        "label": "Sentiment",
+        "weight": 10,
+        "measures": [
+            {"measure": "nps", "linear": [-50, 50]},
+            {"measure": "csat", "linear": [50, 100]},
+            {"measure": "ces", "linear": [1, 7]},
+        ],
+    },
+    {
+        "key": "relationship",
+        "label": "Relationship",
+        "weight": 10,
+        "measures": [
+            {"measure": "champion_present", "thresholds": [[0, 0], [1, 100]]},
+            {"measure": "days_since_last_touch", "linear": [90, 14]},
+        ],
+    },
+]
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def band_for(score: float | None, *, green_min: float, yellow_min: float) -> str:
+    """The band of a score: ``>= green_min`` green, ``>= yellow_min`` yellow, else red;
+    "" for no score."""
+    if score is None:
+        return ""
+    if score >= green_min:
+        return GREEN
+    if score >= yellow_min:
+        return YELLOW
+    return RED
+
+
+@dataclass(frozen=True)
+class Override:
+    """A manual override in force: of the whole account (``component=""``: score and/or
+    band) or of one component's score."""
+
+    id: int
+    reason: str
+    expires_at: str  # ISO, for the record
+    score: float | None = None
+    band: str = ""
+    component: str = ""
+    created_by: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "component": self.component,
+            "score": self.score,
+            "band": self.band,
+            "reason": self.reason,
+            "expires_at": self.expires_at,
+            "created_by": self.created_by,
+        }
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    key: str
+    label: str
+    weight: float  # as configured
+    share: float | None  # renormalised weight in the score (0..1); None when left out
+    score: float | None  # 0..100 as used (after an override); None = no data
+    computed_score: float | None  # what the model computed
+    inputs: dict[str, Any]  # measure values and the raw values behind them
+    measure_points: dict[str, float | None]
+    reason: str
+    overridden: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "weight": self.weight,
+            "share": self.share,
+            "score": self.score,
+            "computed_score": self.computed_score,
+            "inputs": self.inputs,
+            "measure_points": self.measure_points,
+            "reason": self.reason,
+            "overridden": self.overridden,
+        }
+
+
+@dataclass(frozen=True)
+class Health:
+    score: float | None  # 0..100, one decimal, as shown (after overrides); None = no data
+    band: str  # green / yellow / red; "" without a score
+    computed_score: float | None  # what the model computed, before any override
+    computed_band: str
+    components: tuple[ComponentResult, ...]
+    left_out: tuple[str, ...]  # keys of components without data
+    reasons: tuple[str, ...]  # human-readable, one per component, then overrides
+    overrides: tuple[Override, ...] = field(default=())  # the overrides applied
+
+
+def _round(value: float) -> float:
+    return round(value + 0.0, 1)
+
+
+def _component(
+    spec: ComponentSpec, values: Mapping[str, Any]
+) -> tuple[float | None, dict[str, Any], dict[str, float | None], str]:
+    inputs: dict[str, Any] = {}
+    points: dict[str, float | None] = {}
+    words, missing = [], []
+    for mapping in spec.measures:
+        measure = MEASURES[mapping.measure]
+        value = values.get(measure.key)
+        inputs[measure.key] = value
+        for raw in measure.raw:
+            inputs[raw] = values.get(raw)
+        if value is None:
+            points[measure.key] = None
+            missing.append(f"{measure.label}: {measure.no_data}")
+            continue
+        points[measure.key] = _round(mapping.points(float(value)))
+        try:
+            words.append(measure.describe(values))
+        except (KeyError, TypeError):  # raw values not given: say the measure itself
+            words.append(f"{measure.label} {_num(value)}")
+    scored = [p for p in points.values() if p is not None]
+    if not scored:
+        return None, inputs, points, f"{spec.label.lower()}: no data ({'; '.join(missing)})"
+    score = _round(sum(scored) / len(scored))
+    return score, inputs, points, "; ".join(words)
+
+
+def score(
+    spec: ModelSpec, values: Mapping[str, Any], *, overrides: Sequence[Override] = ()
+) -> Health:
+    """Score one account from its measure values (``None`` = no data). See the module
+    docstring for the rules; every number is rounded to one decimal."""
+    applied: list[Override] = []
+    ignored: list[str] = []
+    component_override: dict[str, Override] = {}
+    account_override: Override | None = None
+    # newest first: the first one seen for a target wins
+    for ov in sorted(overrides, key=lambda o: o.id, reverse=True):
+        if ov.component:
+            target = spec.component(ov.component)
+            if target is None:
+                ignored.append(f"override #{ov.id} of {ov.component!r} ignored: no such component")
+            elif target.locked:
+                ignored.append(f"override #{ov.id} of {target.label} ignored: component is locked")
+            elif ov.component not in component_override and ov.score is not None:
+                component_override[ov.component] = ov
+        elif account_override is None:
+            account_override = ov
+
+    results: list[ComponentResult] = []
+    for comp in spec.components:
+        computed, inputs, points, words = _component(comp, values)
+        ov = component_override.get(comp.key)
+        used = computed if ov is None else _round(float(ov.score))
+        if ov is not None:
+            applied.append(ov)
+        results.append(
+            ComponentResult(
+                key=comp.key,
+                label=comp.label,
+                weight=comp.weight,
+                share=None,
+                score=used,
+                computed_score=computed,
+                inputs=inputs,
+                measure_points=points,
+                reason=words,
+                overridden=ov is not None,
+            )
+        )
+
+    def weighted(use_computed: bool) -> tuple[float | None, dict[str, float]]:
+        pairs = [
+            (r, r.computed_score if use_computed else r.score)
+            for r in results
+            if r.weight > 0 and (r.computed_score if use_computed else r.score) is not None
+        ]
+        total = sum(r.weight for r, _ in pairs)
+        if not pairs or total <= 0:
+            return None, {}
+        shares = {r.key: r.weight / total for r, _ in pairs}
+        return _round(sum(shares[r.key] * s for r, s in pairs)), shares
+
+    computed_score, _ = weighted(True)
+    used_score, shares = weighted(False)
+    final = []
+    reasons = []
+    for r in results:
+        share = shares.get(r.key)
+        final.append(
+            ComponentResult(**{**r.__dict__, "share": None if share is None else round(share, 4)})
+        )
+        if r.score is None:
+            reasons.append(f"{r.reason}, left out")
+        elif r.weight <= 0:
+            reasons.append(f"{r.label.lower()} {_num(r.score)}/100 (weight 0): {r.reason}")
+        else:
+            text = f"{r.label.lower()} {_num(r.score)}/100: {r.reason}"
+            if r.overridden:
+                ov = component_override[r.key]
+                text += f" (overridden from {_num(r.computed_score)}: {ov.reason})"
+            reasons.append(text)
+
+    bands = {"green_min": spec.green_min, "yellow_min": spec.yellow_min}
+    computed_band = band_for(computed_score, **bands)
+    shown_score, shown_band = used_score, band_for(used_score, **bands)
+    if account_override is not None:
+        applied.append(account_override)
+        if account_override.score is not None:
+            shown_score = _round(float(account_override.score))
+            shown_band = band_for(shown_score, **bands)
+        if account_override.band:
+            shown_band = account_override.band
+        reasons.append(
+            f"overridden to {_num(shown_score)} ({shown_band}) from {_num(used_score)} "
+            f"until {account_override.expires_at[:10]}: {account_override.reason}"
+        )
+    reasons.extend(ignored)
+    left_out = tuple(r.key for r in final if r.score is None)
+    return Health(
+        score=shown_score,
+        band=shown_band,
+        computed_score=computed_score,
+        computed_band=computed_band,
+        components=tuple(final),
+        left_out=left_out,
+        reasons=tuple(reasons),
+        overrides=tuple(applied),
+    )
+
+
+# --- assignment ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Which accounts a model applies to ("" = any)."""
+
+    model_id: int
+    segment: str = ""
+    lifecycle: str = ""
+    is_default: bool = False
+
+
+def assign(candidates: Iterable[Assignment], *, segment: str, lifecycle: str) -> int | None:
+    """The id of the most specific model for an account: segment and lifecycle both match >
+    segment only > lifecycle only > the default. None when nothing applies."""
+    best: tuple[int, int] | None = None
+    for c in candidates:
+        if c.is_default:
+            rank = 0
+        elif c.segment and c.lifecycle:
+            rank = 3 if (c.segment, c.lifecycle) == (segment, lifecycle) else -1
+        elif c.segment:
+            rank = 2 if c.segment == segment else -1
+        elif c.lifecycle:
+            rank = 1 if c.lifecycle == lifecycle else -1
+        else:
+            rank = -1
+        if rank >= 0 and (best is None or rank > best[0]):
+            best = (rank, c.model_id)
+    return None if best is None else best[1]
+
+
+# --- what changed ----------------------------------------------------------------------------
+
+RAW_LABELS = {
+    "active_users_30d": "active users",
+    "licensed_seats": "licensed seats",
+    "events_30d": "events in 30 days",
+    "events_previous_30d": "events in the 30 days before",
+    "active_users_previous_30d": "active users in the 30 days before",
+    "key_features_used_30d": "key features used",
+    "key_features_defined": "key features defined",
+    "open_escalations": "open escalations",
+    "tickets_30d": "tickets in 30 days",
+    "overdue_invoices": "overdue invoices",
+    "overdue_amount": "overdue amount",
+    "failed_payments_90d": "failed payments in 90 days",
+    "champion_present": "champion named",
+    "stakeholders": "stakeholders",
+    "days_since_last_touch": "days since the last CSM touch",
+    "nps": "NPS",
+    "csat": "CSAT",
+    "ces": "CES",
+    "seat_utilisation": "seat utilisation %",
+    "usage_trend": "event trend %",
+    "usage_trend_users": "active user trend %",
+    "tickets_per_100_seats_30d": "tickets per 100 seats",
+}
+# derived values: their raw inputs already say what changed
+_DERIVED = {
+    "seat_utilisation",
+    "usage_trend",
+    "usage_trend_users",
+    "tickets_per_100_seats_30d",
+    "last_touch_on",
+}
+
+
+def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    changes = []
+    keys = [k for k in after if k not in _DERIVED] + [
+        k for k in before if k not in after and k not in _DERIVED
+    ]
+    seats_same = before.get("licensed_seats") == after.get("licensed_seats")
+    for key in keys:
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        label = RAW_LABELS.get(key, key.replace("_", " "))
+        text = f"{label} {_num(old)} → {_num(new)}"
+        if key == "active_users_30d" and seats_same and after.get("licensed_seats"):
+            text += f" of {_plural(after['licensed_seats'], 'seat')}"
+        changes.append(text)
+    if not changes:  # only derived values moved (e.g. rounding)
+        for key in _DERIVED & (set(before) | set(after)):
+            if key != "last_touch_on" and before.get(key) != after.get(key):
+                label = RAW_LABELS.get(key, key)
+                changes.append(f"{label} {_num(before.get(key))} → {_num(after.get(key))}")
+    return changes
+
+
+def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The difference between two snapshots of an account, in words, component by component.
+
+    ``before`` and ``after`` are snapshot dicts: ``{"day", "score", "band", "model_version",
+    "components": [ComponentResult.as_json(), …]}`` (``HealthSnapshot.as_dict()``). The first
+    line is about the score; then one line per component whose score or inputs changed, e.g.
+    "usage fell from 70 to 30: active users 14 → 6 of 20 seats". An empty list would mean
+    "nothing changed", so that case returns one line saying so."""
+    lines = []
+    s0, s1 = before.get("score"), after.get("score")
+    if s0 != s1 or before.get("band") != after.get("band"):
+        if s0 is None and s1 is None:
+            lines.append("score: still no data")
+        elif s0 is None:
+            lines.append(f"score now {_num(s1)} ({after.get('band')}); there was no data before")
+        elif s1 is None:
+            lines.append(f"score: no data any more (was {_num(s0)})")
+        else:
+            verb = "rose" if s1 > s0 else "fell" if s1 < s0 else "stayed at"
+            text = f"score {verb} from {_num(s0)} to {_num(s1)}"
+            if s1 == s0:
+                text = f"score stayed at {_num(s1)}"
+            if before.get("band") != after.get("band"):
+                text += f" ({before.get('band') or 'none'} → {after.get('band') or 'none'})"
+            lines.append(text)
+    if before.get("model_version") != after.get("model_version"):
+        lines.append(
+            f"scored by {after.get('model_version') or 'no model'} "
+            f"(was {before.get('model_version') or 'no model'})"
+        )
+    old = {c["key"]: c for c in before.get("components", [])}
+    for comp in after.get("components", []):
+        key, label = comp["key"], comp["label"].lower()
+        prev = old.pop(key, None)
+        if prev is None:
+            lines.append(f"{label} is new in this model: {_num(comp['score'])}")
+            continue
+        a, b = prev.get("score"), comp.get("score")
+        if a == b and comp.get("overridden") == prev.get("overridden"):
+            continue  # inputs may move (days since the last touch) without changing a score
+        changes = _input_changes(prev.get("inputs", {}), comp.get("inputs", {}))
+        if a is None:
+            head = f"{label} now has data: {_num(b)}"
+        elif b is None:
+            head = f"{label} has no data any more (was {_num(a)}), left out"
+        elif b > a:
+            head = f"{label} rose from {_num(a)} to {_num(b)}"
+        elif b < a:
+            head = f"{label} fell from {_num(a)} to {_num(b)}"
+        else:
+            head = f"{label} stayed at {_num(b)}"
+        if comp.get("overridden") != prev.get("overridden"):
+            changes.append("override started" if comp.get("overridden") else "override ended")
+        lines.append(f"{head}: {', '.join(changes)}" if changes else head)
+    for prev in old.values():
+        lines.append(f"{prev['label'].lower()} is not in this model any more")
+    return lines or ["nothing changed"]

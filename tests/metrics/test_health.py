@@ -1,0 +1,323 @@
+"""metrics.health: pure scoring, bands, overrides, assignment and "what changed". No DB."""
+
+from __future__ import annotations
+
+import pytest
+
+from metrics import health
+from metrics.health import Assignment, HealthConfigError, Override, band_for, parse_model
+
+
+def _model(*components, green_min=80, yellow_min=50) -> health.ModelSpec:
+    return parse_model(list(components), green_min=green_min, yellow_min=yellow_min)
+
+
+def _comp(key, weight, *measures, locked=False, label=None):
+    return {
+        "key": key,
+        "label": label or key.capitalize(),
+        "weight": weight,
+        "locked": locked,
+        "measures": list(measures),
+    }
+
+
+SEATS = {"measure": "seat_utilisation", "linear": [0, 50]}
+ESCALATIONS = {"measure": "open_escalations", "thresholds": [[0, 100], [1, 50], [2, 0]]}
+NPS = {"measure": "nps", "linear": [-50, 50]}
+
+THREE = _model(
+    _comp("usage", 50, SEATS),
+    _comp("support", 30, ESCALATIONS),
+    _comp("sentiment", 20, NPS),
+)
+
+
+def test_weights_are_renormalised_over_components_with_data():
+    values = {
+        "seat_utilisation": 15.0,
+        "active_users_30d": 3,
+        "licensed_seats": 20,
+        "open_escalations": 1,
+        "nps": None,
+    }
+    h = health.score(THREE, values)
+    # usage: 15 % on [0, 50] → 30 points; support: 1 escalation → 50 points;
+    # sentiment has no data: left out, weights 50 and 30 renormalised to 50/80 and 30/80:
+    # 0.625 × 30 + 0.375 × 50 = 18.75 + 18.75 = 37.5 → red (< 50)
+    assert h.score == 37.5
+    assert h.band == "red"
+    assert h.computed_score == 37.5 and h.computed_band == "red"
+    assert h.left_out == ("sentiment",)
+    by_key = {c.key: c for c in h.components}
+    assert by_key["usage"].score == 30 and by_key["usage"].share == 0.625
+    assert by_key["support"].score == 50 and by_key["support"].share == 0.375
+    assert by_key["sentiment"].score is None and by_key["sentiment"].share is None
+    assert by_key["usage"].inputs == {
+        "seat_utilisation": 15.0,
+        "active_users_30d": 3,
+        "licensed_seats": 20,
+    }
+    assert h.reasons[0] == "usage 30/100: 3 of 20 licensed seats active in 30 days"
+    assert h.reasons[1] == "support 50/100: 1 open escalation"
+    assert h.reasons[2] == "sentiment: no data (NPS: no survey answers yet), left out"
+
+
+def test_no_component_data_gives_no_score_not_zero():
+    h = health.score(THREE, {})
+    assert h.score is None and h.band == ""
+    assert h.computed_score is None
+    assert h.left_out == ("usage", "support", "sentiment")
+
+
+def test_a_zero_weight_component_with_data_does_not_count():
+    spec = _model(_comp("usage", 1, SEATS), _comp("support", 0, ESCALATIONS))
+    # usage 40 % → 80 points; support (weight 0) 2 escalations → 0 points, not counted
+    h = health.score(spec, {"seat_utilisation": 40, "open_escalations": 2})
+    assert h.score == 80 and h.band == "green"
+    assert "support 0/100 (weight 0): 2 open escalations" in h.reasons
+
+
+def test_only_zero_weight_data_gives_no_score():
+    spec = _model(_comp("usage", 1, SEATS), _comp("support", 0, ESCALATIONS))
+    assert health.score(spec, {"open_escalations": 0}).score is None
+
+
+@pytest.mark.parametrize(
+    ("score", "band"),
+    [(100, "green"), (80, "green"), (79.9, "yellow"), (50, "yellow"), (49.9, "red"), (0, "red")],
+)
+def test_bands_at_their_exact_boundaries(score, band):
+    assert band_for(score, green_min=80, yellow_min=50) == band
+
+
+def test_band_boundaries_come_from_the_model():
+    spec = _model(
+        _comp("usage", 1, {"measure": "seat_utilisation", "linear": [0, 100]}),
+        green_min=70,
+        yellow_min=40,
+    )
+    assert health.score(spec, {"seat_utilisation": 70}).band == "green"  # exactly 70
+    assert health.score(spec, {"seat_utilisation": 69.9}).band == "yellow"
+    assert health.score(spec, {"seat_utilisation": 40}).band == "yellow"
+    assert health.score(spec, {"seat_utilisation": 39.9}).band == "red"
+    # 79.96 rounds to 80.0 and the band is that of the score shown: green at 80 by default
+    spec80 = _model(_comp("usage", 1, {"measure": "seat_utilisation", "linear": [0, 100]}))
+    h = health.score(spec80, {"seat_utilisation": 79.96})
+    assert (h.score, h.band) == (80.0, "green")
+
+
+def test_linear_and_threshold_mappings():
+    linear = health.MeasureMapping("seat_utilisation", linear=(0, 50))
+    assert [linear.points(v) for v in (-5, 0, 15, 50, 80)] == [0, 0, 30, 100, 100]
+    # lower is better: [90, 14] days; 52 days → (52 − 90) / (14 − 90) = 0.5 → 50
+    inverted = health.MeasureMapping("days_since_last_touch", linear=(90, 14))
+    assert [inverted.points(v) for v in (200, 90, 52, 14, 0)] == [0, 0, 50, 100, 100]
+    steps = health.MeasureMapping("usage_trend", thresholds=((-50, 25), (0, 75), (10, 100)))
+    # below the first threshold → 0; each value gets the last threshold it reaches
+    assert [steps.points(v) for v in (-80, -50, -1, 0, 9.9, 10, 500)] == [
+        0,
+        25,
+        25,
+        75,
+        75,
+        100,
+        100,
+    ]
+
+
+def test_a_component_is_the_mean_of_its_measures_with_data():
+    spec = _model(
+        _comp(
+            "relationship",
+            10,
+            {"measure": "champion_present", "thresholds": [[0, 0], [1, 100]]},
+            {"measure": "days_since_last_touch", "linear": [90, 14]},
+        )
+    )
+    # champion → 100, 52 days → 50: (100 + 50) / 2 = 75
+    both = health.score(
+        spec, {"champion_present": 1, "stakeholders": 2, "days_since_last_touch": 52}
+    )
+    assert both.score == 75
+    assert both.reasons == ("relationship 75/100: a champion is named; last CSM touch 52 days ago",)
+    # no activity recorded: the champion alone → 100
+    assert health.score(spec, {"champion_present": 1, "stakeholders": 1}).score == 100
+
+
+@pytest.mark.parametrize(
+    ("components", "message"),
+    [
+        ([_comp("a", 0, SEATS), _comp("b", 0, NPS)], "every weight is zero"),
+        ([_comp("a", -1, SEATS), _comp("b", 0, NPS)], "components[0].weight: must not be negative"),
+        ([], "non-empty list"),
+        ([_comp("a", 1, {"measure": "nope", "linear": [0, 1]})], "unknown measure 'nope'"),
+        ([_comp("a", 1, {"measure": "nps", "linear": [3, 3]})], "lo and hi must differ"),
+        ([_comp("a", 1, {"measure": "nps"})], "exactly one of linear"),
+        (
+            [_comp("a", 1, {"measure": "nps", "thresholds": [[5, 10], [1, 20]]})],
+            "at_least values must ascend",
+        ),
+        ([_comp("a", 1, SEATS), _comp("a", 1, NPS)], "'a' appears twice"),
+        ([_comp("a", "ten", SEATS)], "components[0].weight: expected a number"),
+    ],
+)
+def test_unusable_models_are_refused_with_a_message(components, message):
+    with pytest.raises(HealthConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        parse_model(components)
+
+
+def test_bands_must_be_ordered():
+    with pytest.raises(HealthConfigError, match="yellow_min <= green_min"):
+        parse_model([_comp("a", 1, SEATS)], green_min=40, yellow_min=60)
+
+
+def test_the_default_model_parses_and_matches_docs_weights():
+    spec = parse_model(health.DEFAULT_COMPONENTS)
+    assert {c.key: c.weight for c in spec.components} == {
+        "usage": 35,
+        "feature_adoption": 20,
+        "support": 15,
+        "payments": 10,
+        "sentiment": 10,
+        "relationship": 10,
+    }
+    # docs/metrics.md's example: seat utilisation 15 % → 30 points
+    usage = spec.component("usage")
+    assert usage.measures[0].points(15) == 30
+
+
+def _override(id, **kw):
+    return Override(
+        id=id,
+        reason=kw.pop("reason", "renewal signed"),
+        expires_at="2024-04-30T00:00:00+00:00",
+        **kw,
+    )
+
+
+def test_an_account_override_shows_beside_the_computed_score():
+    values = {"seat_utilisation": 15.0, "open_escalations": 1}
+    h = health.score(THREE, values, overrides=[_override(7, score=90)])
+    assert (h.score, h.band) == (90, "green")
+    assert (h.computed_score, h.computed_band) == (37.5, "red")
+    assert [c.score for c in h.components] == [30, 50, None]  # components untouched
+    assert h.reasons[-1] == "overridden to 90 (green) from 37.5 until 2024-04-30: renewal signed"
+    assert h.overrides[0].id == 7
+    # a band-only override keeps the score and changes the band
+    h = health.score(THREE, values, overrides=[_override(8, band="yellow")])
+    assert (h.score, h.band, h.computed_band) == (37.5, "yellow", "red")
+
+
+def test_a_component_override_rescores_and_a_locked_component_is_not_overridden():
+    spec = _model(_comp("usage", 50, SEATS), _comp("payments", 50, ESCALATIONS, locked=True))
+    values = {"seat_utilisation": 15.0, "open_escalations": 2}
+    # computed: (30 + 0) / 2 = 15; usage overridden to 70: (70 + 0) / 2 = 35
+    h = health.score(
+        spec,
+        values,
+        overrides=[
+            _override(1, component="usage", score=70, reason="usage moved to a new tool"),
+            _override(2, component="payments", score=100),
+            _override(3, component="gone", score=100),
+        ],
+    )
+    assert (h.computed_score, h.score) == (15, 35)
+    usage, payments = h.components
+    assert (usage.score, usage.computed_score, usage.overridden) == (70, 30, True)
+    assert (payments.score, payments.overridden) == (0, False)
+    # no raw seat counts in the values: the reason says what it can
+    assert h.reasons[0].startswith("usage 70/100: ")
+    assert h.reasons[0].endswith("(overridden from 30: usage moved to a new tool)")
+    assert "override #2 of Payments ignored: component is locked" in h.reasons
+    assert "override #3 of 'gone' ignored: no such component" in h.reasons
+    assert [o.id for o in h.overrides] == [1]
+
+
+def test_the_newest_override_of_a_target_wins():
+    h = health.score(
+        THREE, {"seat_utilisation": 50}, overrides=[_override(1, score=10), _override(5, score=60)]
+    )
+    assert h.score == 60
+
+
+def test_assignment_picks_the_most_specific_model():
+    models = [
+        Assignment(1, is_default=True),
+        Assignment(2, lifecycle="onboarding"),
+        Assignment(3, segment="Enterprise"),
+        Assignment(4, segment="Enterprise", lifecycle="onboarding"),
+    ]
+    assert health.assign(models, segment="Enterprise", lifecycle="onboarding") == 4
+    assert health.assign(models, segment="Enterprise", lifecycle="mature") == 3
+    assert health.assign(models, segment="SMB", lifecycle="onboarding") == 2
+    assert health.assign(models, segment="SMB", lifecycle="mature") == 1
+    assert health.assign(models[1:], segment="SMB", lifecycle="mature") is None
+
+
+def _snapshot(spec, values, *, version="Default v1"):
+    h = health.score(spec, values)
+    return {
+        "score": h.score,
+        "band": h.band,
+        "model_version": version,
+        "components": [c.as_json() for c in h.components],
+    }
+
+
+USAGE_ONLY = _model(
+    _comp("usage", 35, {"measure": "seat_utilisation", "linear": [0, 100]}),
+    _comp("support", 15, ESCALATIONS),
+)
+
+
+def test_what_changed_in_words():
+    before = _snapshot(
+        USAGE_ONLY,
+        {
+            "seat_utilisation": 70.0,
+            "active_users_30d": 14,
+            "licensed_seats": 20,
+            "open_escalations": 0,
+        },
+    )
+    after = _snapshot(
+        USAGE_ONLY,
+        {
+            "seat_utilisation": 30.0,
+            "active_users_30d": 6,
+            "licensed_seats": 20,
+            "open_escalations": 0,
+        },
+    )
+    # score: (35 × 70 + 15 × 100) / 50 = 79 → (35 × 30 + 15 × 100) / 50 = 51
+    assert health.what_changed(before, after) == [
+        "score fell from 79 to 51",  # both yellow: no band move
+        "usage fell from 70 to 30: active users 14 → 6 of 20 seats",
+    ]
+
+
+def test_what_changed_names_band_moves_data_gaps_and_model_changes():
+    before = _snapshot(
+        USAGE_ONLY, {"seat_utilisation": 90.0, "active_users_30d": 18, "licensed_seats": 20}
+    )
+    after = _snapshot(
+        USAGE_ONLY,
+        {
+            "seat_utilisation": 90.0,
+            "active_users_30d": 18,
+            "licensed_seats": 20,
+            "open_escalations": 2,
+        },
+        version="Default v2",
+    )
+    # 90 (support left out) → (35 × 90 + 15 × 0) / 50 = 63
+    assert health.what_changed(before, after) == [
+        "score fell from 90 to 63 (green → yellow)",
+        "scored by Default v2 (was Default v1)",
+        "support now has data: 0: open escalations n/a → 2",
+    ]
+    assert health.what_changed(after, after) == ["nothing changed"]
+    assert health.what_changed(_snapshot(USAGE_ONLY, {}), after)[0] == (
+        "score now 63 (yellow); there was no data before"
+    )
