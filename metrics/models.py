@@ -1,9 +1,16 @@
-"""Models of the metrics app: for now the record of each nightly pipeline run."""
+"""Models of the metrics app: the record of each nightly pipeline run, health models and
+their versions, manual health overrides and the daily health snapshots."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F, Q
 from django.utils import timezone
+
+from accounts.models import AccountLifecycle
+
+from . import health
 
 
 class PipelineRun(models.Model):
@@ -37,3 +44,199 @@ class PipelineRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+class Band(models.TextChoices):
+    GREEN = "green", "Green"
+    YELLOW = "yellow", "Yellow"
+    RED = "red", "Red"
+
+
+class HealthModel(models.Model):
+    """A named health model and the accounts it applies to. Its scoring rules live in its
+    versions; the active version scores. An account gets the most specific model: segment
+    and lifecycle > segment > lifecycle > the default (``metrics.health.assign``)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    applies_to_segment = models.CharField(
+        max_length=100, blank=True, help_text="blank: any segment"
+    )
+    applies_to_lifecycle = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=AccountLifecycle.choices,
+        help_text="blank: any lifecycle stage (e.g. 'onboarding' for a model of its own)",
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="applies to every account no other model matches"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="health_model_one_default"
+            ),
+            # one model per (segment, lifecycle): assignment is never a tie
+            models.UniqueConstraint(
+                fields=["applies_to_segment", "applies_to_lifecycle"],
+                condition=Q(is_default=False),
+                name="health_model_one_per_scope",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_default=True, applies_to_segment="", applies_to_lifecycle="")
+                | Q(is_default=False) & (~Q(applies_to_segment="") | ~Q(applies_to_lifecycle="")),
+                name="health_model_scope_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HealthModelVersion(models.Model):
+    """One version of a health model's rules: components (JSON, checked by
+    ``metrics.health.parse_model``) and band thresholds. Versions are never edited: a change
+    makes a new version (``services.health_model_version_create``), and snapshots keep the
+    version that made them."""
+
+    model = models.ForeignKey(HealthModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    components = models.JSONField(
+        help_text='list of {"key", "label", "weight", "locked", "measures": '
+        '[{"measure", "linear": [lo, hi]} or {"measure", "thresholds": [[at_least, points]]}]}'
+    )
+    green_min = models.FloatField(default=80, help_text="a score >= this is green")
+    yellow_min = models.FloatField(default=50, help_text="a score >= this (below green) is yellow")
+    active = models.BooleanField(default=True)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="health_version_unique"),
+            models.UniqueConstraint(
+                fields=["model"], condition=Q(active=True), name="health_version_one_active"
+            ),
+            models.CheckConstraint(
+                condition=Q(yellow_min__gte=0, green_min__lte=100, yellow_min__lte=F("green_min")),
+                name="health_version_bands_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"
+
+    def clean(self) -> None:
+        try:
+            self.spec()
+        except health.HealthConfigError as exc:
+            raise ValidationError({"components": [str(exc)]}) from exc
+
+    def spec(self) -> health.ModelSpec:
+        return health.parse_model(
+            self.components, green_min=self.green_min, yellow_min=self.yellow_min
+        )
+
+
+class HealthOverride(models.Model):
+    """A CSM's manual override of an account's health, with a reason, until ``expires_at``:
+    of the whole score (score and/or band) or, with ``component``, of one component's score.
+    Rows are never deleted by the app: they are the audit trail. Semantics:
+    ``metrics.health`` module docstring."""
+
+    account = models.ForeignKey(
+        "accounts.Account", on_delete=models.CASCADE, related_name="health_overrides"
+    )
+    component = models.CharField(max_length=50, blank=True, help_text="blank: the whole score")
+    score = models.FloatField(null=True, blank=True)
+    band = models.CharField(max_length=10, blank=True, choices=Band.choices)
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # overrides in force for a chunk of accounts on a day
+            models.Index(fields=["account", "expires_at"], name="health_override_acct_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="health_override_reason"),
+            models.CheckConstraint(
+                condition=Q(score__isnull=False) | (~Q(band="") & Q(component="")),
+                name="health_override_has_value",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=0, score__lte=100),
+                name="health_override_score_0_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(component="") | Q(band=""), name="health_override_component_score"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.component or "score"
+        value = self.score if self.score is not None else self.band
+        return f"{self.account_id}: {target} → {value} until {self.expires_at:%Y-%m-%d}"
+
+
+class HealthSnapshot(models.Model):
+    """An account's health as of the end of one UTC day: the score and band shown (after any
+    override) and as computed, each component's score, weight and the raw inputs behind it,
+    the components left out for lack of data, the reasons in words, and the model version that
+    made it. Re-recording a day replaces its row."""
+
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        related_name="health_snapshots",
+        db_index=False,
+    )
+    day = models.DateField()
+    model_version = models.ForeignKey(
+        HealthModelVersion, on_delete=models.PROTECT, related_name="snapshots"
+    )
+    score = models.FloatField(null=True, blank=True, help_text="0..100; null = no data")
+    band = models.CharField(max_length=10, blank=True, choices=Band.choices)
+    computed_score = models.FloatField(null=True, blank=True)
+    computed_band = models.CharField(max_length=10, blank=True, choices=Band.choices)
+    components = models.JSONField(default=list)
+    left_out = models.JSONField(default=list)
+    reasons = models.JSONField(default=list)
+    overrides = models.JSONField(default=list, help_text="the overrides in force, as applied")
+
+    class Meta:
+        constraints = [
+            # also the index for an account's history (account, day range)
+            models.UniqueConstraint(fields=["account", "day"], name="health_snapshot_unique"),
+        ]
+        indexes = [
+            # the book on one day, by band (red accounts today)
+            models.Index(fields=["day", "band"], name="health_snapshot_day_band_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} on {self.day}: {self.score} ({self.band})"
+
+    def as_dict(self) -> dict:
+        """What ``metrics.health.what_changed`` compares."""
+        return {
+            "day": self.day.isoformat(),
+            "score": self.score,
+            "band": self.band,
+            "model_version": str(self.model_version),
+            "components": self.components,
+        }

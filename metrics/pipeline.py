@@ -2,8 +2,8 @@
 morning, run in order for one ``as_of`` day and recorded as a ``PipelineRun``.
 
 ``as_of`` is the last *complete* UTC day (default: yesterday): a run at 02:15 on the 6th
-finalizes the 5th. Today there is one step, the usage rollup reconcile; health scores,
-KPI snapshots and playbook rules join ``STEPS`` as they are built.
+finalizes the 5th. Steps: the usage rollup reconcile, then the health snapshots; KPI
+snapshots and playbook rules join ``STEPS`` as they are built.
 
 Called by the Celery task ``metrics.tasks.run_nightly_pipeline`` (beat, 02:15 UTC) and by
 ``python manage.py run_pipeline``; plain functions, runnable from a shell.
@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.intake import events as intake_events
 from accounts.models import UsageDaily, UsageEvent, UsageFeatureDaily
 
+from . import services
 from .models import PipelineRun
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,15 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
     }
 
 
+def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
+    """Every account's health snapshot as of ``as_of`` (after the rollups: usage first)."""
+    return services.health_snapshots_record(as_of=as_of)
+
+
 Step = Callable[..., dict[str, Any]]
 STEPS: list[tuple[str, Step]] = [
     ("usage_rollups", usage_rollups_reconcile),
+    ("health", health_snapshots),
 ]
 
 

@@ -36,26 +36,23 @@ def _user_key():
 HAS_USER = ~Q(user_id="")
 
 
-def adoption_kpis(
-    accounts: QuerySet[Account],
-    *,
-    end: dt.date,
-    facts: Sequence[AccountFacts],
-) -> dict[str, dict]:
-    """Seat utilisation, DAU %, WAU %, stickiness, feature adoption, key-feature adoption and
-    usage trend as of ``end - 1 day``. ``facts`` must carry MRR on ``end - 1`` and seats on
-    that day (see ``contract_facts``). Five queries (four without KEY_FEATURES)."""
-    as_of = end - dt.timedelta(days=1)
+def _windows(accounts: QuerySet[Account], *, end: dt.date) -> tuple[QuerySet, Q, Q]:
+    """Events of the scope before ``end``; the 30-day window ending with ``end`` and the 30
+    days before it, as filters."""
     window_start = midnight(end - dt.timedelta(days=WINDOW_DAYS))
     previous_start = midnight(end - dt.timedelta(days=2 * WINDOW_DAYS))
-    window_end = midnight(end)
-    events = in_scope(UsageEvent.objects.all(), accounts).filter(occurred_at__lt=window_end)
+    events = in_scope(UsageEvent.objects.all(), accounts).filter(occurred_at__lt=midnight(end))
     in_window = Q(occurred_at__gte=window_start)
     in_previous = Q(occurred_at__gte=previous_start, occurred_at__lt=window_start)
+    return events, in_window, in_previous
 
-    # 1. per account: known users (ever, before end), active users in the window and in the
-    #    window before, events in both windows
-    per_account = {
+
+def usage_by_account(accounts: QuerySet[Account], *, end: dt.date) -> dict[int, dict]:
+    """One query: per account with events before ``end``, known users (ever), active users
+    and events in the 30-day window ending with ``end`` (``active``, ``events``) and in the
+    30 days before it (``previous_active``, ``previous_events``)."""
+    events, in_window, in_previous = _windows(accounts, end=end)
+    return {
         row["account_id"]: row
         for row in events.values("account_id")
         .order_by()
@@ -67,6 +64,38 @@ def adoption_kpis(
             previous_events=Count("pk", filter=in_previous),
         )
     }
+
+
+def key_features_used(accounts: QuerySet[Account], *, end: dt.date) -> dict[int, int]:
+    """One query (none without KEY_FEATURES): per account, how many of the KEY_FEATURES it
+    used in the 30-day window ending with ``end``."""
+    key_features = list(settings.KEY_FEATURES)
+    if not key_features:
+        return {}
+    events, in_window, _ = _windows(accounts, end=end)
+    return dict(
+        events.filter(in_window, event__in=key_features)
+        .values("account_id")
+        .order_by()
+        .annotate(n=Count("event", distinct=True))
+        .values_list("account_id", "n")
+    )
+
+
+def adoption_kpis(
+    accounts: QuerySet[Account],
+    *,
+    end: dt.date,
+    facts: Sequence[AccountFacts],
+) -> dict[str, dict]:
+    """Seat utilisation, DAU %, WAU %, stickiness, feature adoption, key-feature adoption and
+    usage trend as of ``end - 1 day``. ``facts`` must carry MRR on ``end - 1`` and seats on
+    that day (see ``contract_facts``). Five queries (four without KEY_FEATURES)."""
+    as_of = end - dt.timedelta(days=1)
+    events, in_window, _ = _windows(accounts, end=end)
+
+    # 1. per account: known users, active users and events in the window and the one before
+    per_account = usage_by_account(accounts, end=end)
     known = sum(row["known"] for row in per_account.values())
     mau = sum(row["active"] for row in per_account.values())
     previous_mau = sum(row["previous_active"] for row in per_account.values())
@@ -133,7 +162,7 @@ def adoption_kpis(
             active_users_30d=mau,
             users={row["event"]: row["users"] for row in features},
         ),
-        "key_feature_adoption": _key_feature_adoption(events, facts, as_of=as_of, window=in_window),
+        "key_feature_adoption": _key_feature_adoption(accounts, facts, end=end),
         "usage_trend_events": kpi(
             pct(events_now - events_before, events_before),
             "%",
@@ -149,21 +178,16 @@ def adoption_kpis(
     }
 
 
-def _key_feature_adoption(events, facts, *, as_of: dt.date, window: Q) -> dict:
+def _key_feature_adoption(accounts, facts, *, end: dt.date) -> dict:
     """Per account: key features used in 30 days / key features defined × 100; the value is
     the mean over the accounts that are customers on the as-of day. None without
     KEY_FEATURES or without customers."""
+    as_of = end - dt.timedelta(days=1)
     key_features = list(settings.KEY_FEATURES)
     customers = [f for f in facts if f.customer_on(as_of)]
     if not key_features or not customers:
         return kpi(None, "%", key_features=key_features, customers=len(customers))
-    used = dict(
-        events.filter(window, event__in=key_features)
-        .values("account_id")
-        .order_by()
-        .annotate(n=Count("event", distinct=True))
-        .values_list("account_id", "n")
-    )
+    used = key_features_used(accounts, end=end)
     shares = [pct(used.get(f.id, 0), len(key_features)) for f in customers]
     return kpi(
         sum(shares, ZERO) / len(shares),

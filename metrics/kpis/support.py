@@ -21,6 +21,33 @@ from .revenue import AccountFacts
 FAILED_PAYMENT_DAYS = 90
 
 
+def open_escalation(t1: dt.datetime) -> Q:
+    """Tickets that are open escalations at the instant ``t1``: escalated, opened before it,
+    and resolved after it (or not resolved and still open or pending)."""
+    return Q(escalated=True, opened_at__lt=t1) & (
+        Q(resolved_at__gte=t1)
+        | Q(resolved_at__isnull=True, status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING])
+    )
+
+
+def invoice_open_at(end: dt.date) -> Q:
+    """Invoices open at the start of day ``end``: issued before it and not paid before it
+    (void invoices are excluded by the caller)."""
+    return Q(issued_on__lt=end) & (
+        Q(paid_on__isnull=True) & ~Q(status=Invoice.Status.PAID) | Q(paid_on__gte=end)
+    )
+
+
+def invoice_overdue_at(end: dt.date) -> Q:
+    """Invoices open at the start of day ``end`` whose due date is before it."""
+    return invoice_open_at(end) & Q(due_on__lt=end)
+
+
+def failed_payments_window(end: dt.date) -> Q:
+    """Invoices whose failed attempts count as "in 90 days" for ``end`` (see billing_kpis)."""
+    return Q(issued_on__gte=end - dt.timedelta(days=FAILED_PAYMENT_DAYS), issued_on__lt=end)
+
+
 def support_kpis(
     accounts: QuerySet[Account],
     *,
@@ -39,16 +66,7 @@ def support_kpis(
         opened=Count("pk", filter=opened),
         resolved=Count("pk", filter=resolved & Q(agent_contacts__isnull=False)),
         one_contact=Count("pk", filter=resolved & Q(agent_contacts=1)),
-        escalations=Count(
-            "pk",
-            filter=Q(escalated=True, opened_at__lt=t1)
-            & (
-                Q(resolved_at__gte=t1)
-                | Q(
-                    resolved_at__isnull=True, status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING]
-                )
-            ),
-        ),
+        escalations=Count("pk", filter=open_escalation(t1)),
     )
     response_hours, resolution_hours = [], []
     for opened_at, responded_at, resolved_at in (
@@ -99,21 +117,15 @@ def billing_kpis(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -
     query. Invoices carry a count of failed attempts, not their dates, so "in 90 days" counts
     the attempts on invoices issued in the 90 days before ``end``."""
     invoices = in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)
-    open_at_end = Q(issued_on__lt=end) & (
-        Q(paid_on__isnull=True) & ~Q(status=Invoice.Status.PAID) | Q(paid_on__gte=end)
-    )
-    overdue = open_at_end & Q(due_on__lt=end)
+    open_at_end = invoice_open_at(end)
+    overdue = invoice_overdue_at(end)
     failed_since = end - dt.timedelta(days=FAILED_PAYMENT_DAYS)
     agg = invoices.aggregate(
         receivable=Sum("amount", filter=open_at_end, default=ZERO),
         overdue_count=Count("pk", filter=overdue),
         overdue_amount=Sum("amount", filter=overdue, default=ZERO),
         invoiced=Sum("amount", filter=Q(issued_on__gte=start, issued_on__lt=end), default=ZERO),
-        failed=Sum(
-            "failed_attempts",
-            filter=Q(issued_on__gte=failed_since, issued_on__lt=end),
-            default=0,
-        ),
+        failed=Sum("failed_attempts", filter=failed_payments_window(end), default=0),
     )
     for key in ("receivable", "overdue_amount", "invoiced"):
         agg[key] = money(agg[key])

@@ -1,0 +1,146 @@
+"""Per-account measures as of a day: the inputs of health scoring (``metrics.health``).
+
+Set-based: a fixed handful of aggregate queries for any number of accounts (one per source:
+contracts, events, key features, tickets, invoices, stakeholders, CSM activity), whatever the
+size of the chunk. Definitions are the KPI engine's, per account instead of per scope:
+``contract_facts`` (seats), ``adoption.usage_by_account``/``key_features_used`` (usage),
+``support.open_escalation``/``invoice_overdue_at``/``failed_payments_window`` (support,
+billing).
+
+As-of rule (docs/metrics.md): for day D only rows that existed or occurred before D ends
+count: events and tickets by their timestamps, invoices by ``issued_on``/``paid_on``, CSM
+activity by ``occurred_at``, stakeholders (which carry no date of their own) by the time the
+row was created. ``None`` means "no data" (see each measure) and never 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Max, Q, QuerySet, Sum
+
+from accounts.models import Account, Activity, Invoice, Stakeholder, Ticket
+
+from . import adoption, support
+from .common import ZERO, in_scope, midnight, money, pct
+from .revenue import contract_facts
+
+WINDOW_DAYS = adoption.WINDOW_DAYS
+
+
+def _pct(numerator, denominator) -> float | None:
+    value = pct(numerator, denominator)
+    return None if value is None else round(float(value), 2)
+
+
+def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int, dict[str, Any]]:
+    """For each account of ``accounts`` with any data before the end of ``as_of``, the
+    measure values of ``metrics.health.MEASURES`` and the raw values behind them, JSON-ready.
+    Accounts without any data are absent (every measure is None for them). 7 queries (6
+    without KEY_FEATURES)."""
+    end = as_of + dt.timedelta(days=1)
+    t1 = midnight(end)
+    out: dict[int, dict[str, Any]] = {}
+
+    def row(account_id: int) -> dict[str, Any]:
+        return out.setdefault(account_id, {})
+
+    # 1. licensed seats on the day
+    seats = {f.id: f.seats for f in contract_facts(accounts, days=[as_of], seats_day=as_of)}
+
+    # 2. usage in the 30 days and the 30 before
+    usage = adoption.usage_by_account(accounts, end=end)
+    for account_id, u in usage.items():
+        r = row(account_id)
+        r["active_users_30d"] = u["active"]
+        r["active_users_previous_30d"] = u["previous_active"]
+        r["events_30d"] = u["events"]
+        r["events_previous_30d"] = u["previous_events"]
+        r["usage_trend"] = _pct(u["events"] - u["previous_events"], u["previous_events"])
+        r["usage_trend_users"] = _pct(u["active"] - u["previous_active"], u["previous_active"])
+    for account_id, n in seats.items():
+        if n:
+            r = row(account_id)
+            r["licensed_seats"] = n
+            active = usage.get(account_id, {}).get("active", 0)
+            r.setdefault("active_users_30d", active)
+            r["seat_utilisation"] = _pct(active, n)
+
+    # 3. key features used in 30 days (no data without KEY_FEATURES)
+    key_features = list(settings.KEY_FEATURES)
+    if key_features:
+        used = adoption.key_features_used(accounts, end=end)
+        # every account with usage or seats gets a value: using none of them is data
+        for account_id in set(usage) | set(used) | {a for a, n in seats.items() if n}:
+            r = row(account_id)
+            r["key_features_used_30d"] = used.get(account_id, 0)
+            r["key_features_defined"] = len(key_features)
+            r["key_feature_adoption"] = _pct(used.get(account_id, 0), len(key_features))
+
+    # 4. tickets: support has data once the account has opened a ticket before the end
+    tickets = (
+        in_scope(Ticket.objects.all(), accounts)
+        .filter(opened_at__lt=t1)
+        .values("account_id")
+        .order_by()
+        .annotate(
+            n=Count("pk"),
+            recent=Count("pk", filter=Q(opened_at__gte=t1 - dt.timedelta(days=WINDOW_DAYS))),
+            escalations=Count("pk", filter=support.open_escalation(t1)),
+        )
+    )
+    for t in tickets:
+        r = row(t["account_id"])
+        r["open_escalations"] = t["escalations"]
+        r["tickets_30d"] = t["recent"]
+        r["tickets_per_100_seats_30d"] = _pct(t["recent"], seats.get(t["account_id"], 0))
+
+    # 5. invoices: payments have data once the account has an invoice issued before the end
+    invoices = (
+        in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)
+        .filter(issued_on__lt=end)
+        .values("account_id")
+        .order_by()
+        .annotate(
+            n=Count("pk"),
+            overdue=Count("pk", filter=support.invoice_overdue_at(end)),
+            overdue_amount=Sum("amount", filter=support.invoice_overdue_at(end), default=ZERO),
+            failed=Sum("failed_attempts", filter=support.failed_payments_window(end), default=0),
+        )
+    )
+    for i in invoices:
+        r = row(i["account_id"])
+        r["overdue_invoices"] = i["overdue"]
+        r["overdue_amount"] = format(money(i["overdue_amount"]), "f")
+        r["failed_payments_90d"] = i["failed"]
+
+    # 6. stakeholders known by the end of the day, and champions among them
+    for s in (
+        in_scope(Stakeholder.objects.all(), accounts)
+        .filter(created_at__lt=t1)
+        .values("account_id")
+        .order_by()
+        .annotate(n=Count("pk"), champions=Count("pk", filter=Q(role="champion")))
+    ):
+        r = row(s["account_id"])
+        r["stakeholders"] = s["n"]
+        r["champion_present"] = 1 if s["champions"] else 0
+
+    # 7. the last CSM touch on or before the day
+    for account_id, last in (
+        in_scope(Activity.objects.all(), accounts)
+        .filter(occurred_at__lt=t1)
+        .values("account_id")
+        .order_by()
+        .annotate(last=Max("occurred_at"))
+        .values_list("account_id", "last")
+    ):
+        r = row(account_id)
+        last_day = last.astimezone(dt.UTC).date()
+        r["last_touch_on"] = last_day.isoformat()
+        r["days_since_last_touch"] = (as_of - last_day).days
+
+    # NPS, CSAT and CES need survey answers, which do not exist yet (issue 5): no data
+    return out

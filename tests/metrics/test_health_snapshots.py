@@ -1,0 +1,382 @@
+"""Health snapshots over a small hand-built book: measures as of a day, scores by hand,
+set-based recording (query count does not grow with accounts), idempotence, models and
+versions, overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import Activity, Stakeholder, UsageEvent
+from metrics import health, services
+from metrics.kpis.health_inputs import account_measures
+from metrics.models import HealthModel, HealthModelVersion, HealthOverride, HealthSnapshot
+from tests.factories import (
+    AccountFactory,
+    ContractFactory,
+    InvoiceFactory,
+    StakeholderFactory,
+    TicketFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+D = dt.date(2024, 3, 31)  # as of the end of this day
+
+
+def at(month: int, day: int, hour: int = 12) -> dt.datetime:
+    return dt.datetime(2024, month, day, hour, tzinfo=dt.UTC)
+
+
+def _event(account, when, user="u1", event="login"):
+    UsageEvent.objects.create(
+        account=account, user_id=user, event=event, occurred_at=when, dedup_key=uuid.uuid4()
+    )
+
+
+def _known_since(model, when, **filters):
+    """Rows carry created_at = now; date them into the past as the data would have been."""
+    model.objects.filter(**filters).update(created_at=when)
+
+
+def busy_account(**extra):
+    """The hand-built account scored in test_snapshot_by_hand (see the arithmetic there)."""
+    account = AccountFactory(**extra)
+    ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=20)
+    # previous window (Jan 31 .. Mar 1): 10 events; this window (Mar 2 .. Mar 31): 8 events
+    # by 6 users, one of them using the key feature "export"
+    for i in range(10):
+        _event(account, at(2, 1 + i), user="u1")
+    for i in range(8):
+        _event(account, at(3, 2 + i), user=f"u{i % 6}", event="export" if i == 0 else "login")
+    # an escalated ticket still open
+    TicketFactory(account=account, opened_at=at(3, 10), escalated=True)
+    # an invoice due Mar 1, unpaid (overdue), with 2 failed payment attempts
+    InvoiceFactory(
+        account=account,
+        issued_on=dt.date(2024, 2, 1),
+        due_on=dt.date(2024, 3, 1),
+        amount=Decimal("500.00"),
+        failed_attempts=2,
+    )
+    StakeholderFactory(account=account, role="champion")
+    _known_since(Stakeholder, at(1, 5), account=account)
+    Activity.objects.create(account=account, kind="call", occurred_at=at(3, 24))
+    return account
+
+
+@pytest.fixture
+def key_features(settings):
+    settings.KEY_FEATURES = ["export", "share"]
+
+
+def test_measures_as_of_a_day(key_features):
+    account = busy_account()
+    idle = AccountFactory()
+    m = account_measures(type(account).objects.all(), as_of=D)
+    assert idle.pk not in m  # no data at all
+    assert m[account.pk] == {
+        "active_users_30d": 6,
+        "active_users_previous_30d": 1,
+        "events_30d": 8,
+        "events_previous_30d": 10,
+        "usage_trend": -20.0,  # (8 − 10) / 10
+        "usage_trend_users": 500.0,  # (6 − 1) / 1
+        "licensed_seats": 20,
+        "seat_utilisation": 30.0,  # 6 / 20
+        "key_features_used_30d": 1,
+        "key_features_defined": 2,
+        "key_feature_adoption": 50.0,
+        "open_escalations": 1,
+        "tickets_30d": 1,
+        "tickets_per_100_seats_30d": 5.0,  # 1 / 20 × 100
+        "overdue_invoices": 1,
+        "overdue_amount": "500.00",
+        "failed_payments_90d": 2,
+        "stakeholders": 1,
+        "champion_present": 1,
+        "last_touch_on": "2024-03-24",
+        "days_since_last_touch": 7,
+    }
+
+
+def test_snapshot_by_hand(key_features):
+    account = busy_account()
+    idle = AccountFactory()
+    result = services.health_snapshots_record(as_of=D)
+    assert result == {
+        "day": "2024-03-31",
+        "accounts": 2,
+        "green": 0,
+        "yellow": 1,
+        "red": 0,
+        "no_data": 1,
+        "no_model": 0,
+    }
+    snap = HealthSnapshot.objects.get(account=account, day=D)
+    comps = {c["key"]: c for c in snap.components}
+    # usage: seats 30 % on [0, 50] → 60; trend −20 % reaches −25 → 50; (60 + 50) / 2 = 55
+    assert comps["usage"]["score"] == 55
+    assert comps["usage"]["measure_points"] == {"seat_utilisation": 60, "usage_trend": 50}
+    # feature adoption: 1 of 2 key features → 50 % on [0, 100] → 50
+    assert comps["feature_adoption"]["score"] == 50
+    # support: 1 open escalation → 50; 5 tickets per 100 seats on [30, 5] → 100; mean 75
+    assert comps["support"]["score"] == 75
+    # payments: 1 overdue invoice → 40; 2 failed payments → 50; mean 45
+    assert comps["payments"]["score"] == 45
+    # relationship: champion → 100; 7 days since the last touch (≤ 14) → 100
+    assert comps["relationship"]["score"] == 100
+    # sentiment has no data: left out; weights 35 + 20 + 15 + 10 + 10 = 90:
+    # (35 × 55 + 20 × 50 + 15 × 75 + 10 × 45 + 10 × 100) / 90 = 5500 / 90 = 61.1 → yellow
+    assert snap.score == 61.1 and snap.band == "yellow"
+    assert (snap.computed_score, snap.computed_band) == (61.1, "yellow")
+    assert snap.left_out == ["sentiment"]
+    assert comps["usage"]["share"] == round(35 / 90, 4)
+    assert comps["usage"]["inputs"]["active_users_30d"] == 6
+    assert snap.model_version == HealthModelVersion.objects.get(model__is_default=True)
+    assert snap.reasons[0] == (
+        "usage 55/100: 6 of 20 licensed seats active in 30 days; "
+        "events down 20% on the previous 30 days (10 → 8)"
+    )
+    assert "payments 45/100: 1 overdue invoice (500.00); 2 failed payments in 90 days" in (
+        snap.reasons
+    )
+    assert (
+        "sentiment: no data (NPS: no survey answers yet; CSAT: no survey answers yet; "
+        in (snap.reasons[4])
+    )
+
+    empty = HealthSnapshot.objects.get(account=idle, day=D)
+    assert empty.score is None and empty.band == "" and empty.computed_score is None
+    assert len(empty.left_out) == 6
+
+
+def test_recording_a_day_twice_gives_the_same_rows(key_features):
+    busy_account()
+    AccountFactory()
+    services.health_snapshots_record(as_of=D)
+    first = list(HealthSnapshot.objects.order_by("pk").values())
+    services.health_snapshots_record(as_of=D)
+    assert list(HealthSnapshot.objects.order_by("pk").values()) == first
+    assert HealthModel.objects.count() == 1 and HealthModelVersion.objects.count() == 1
+
+
+def _book(n: int) -> None:
+    for i in range(n):
+        account = AccountFactory(segment="SMB" if i % 2 else "Enterprise")
+        ContractFactory(account=account, quantity=10)
+        _event(account, at(3, 1 + i % 28), user=f"u{i}", event="export")
+        _event(account, at(2, 1 + i % 28), user=f"u{i}")
+        if i % 3 == 0:
+            TicketFactory(account=account, opened_at=at(3, 5), escalated=True)
+            InvoiceFactory(account=account, issued_on=dt.date(2024, 3, 1))
+            StakeholderFactory(account=account, role="champion")
+            Activity.objects.create(account=account, kind="note", occurred_at=at(3, 3))
+    _known_since(Stakeholder, at(1, 1))
+
+
+def _queries(**kwargs) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        services.health_snapshots_record(as_of=D, **kwargs)
+    return len(ctx.captured_queries)
+
+
+def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max_num_queries):
+    HealthModel.objects.create(name="Onboarding", applies_to_lifecycle="onboarding")
+    services.health_model_ensure_default()
+    services.health_model_version_create(
+        model=HealthModel.objects.get(name="Onboarding"), components=health.DEFAULT_COMPONENTS
+    )
+    _book(10)
+    ten = _queries()
+    _book(30)
+    with django_assert_max_num_queries(16):
+        services.health_snapshots_record(as_of=D)
+    forty = _queries()
+    assert HealthSnapshot.objects.filter(day=D).count() == 40
+    # one chunk: the same 16 queries for 10 and 40 accounts. Once per run: the default model
+    # check (2), the active versions (1), the account ids (1); per chunk (12): savepoint,
+    # accounts, seats, usage, key features, tickets, invoices, stakeholders, activity,
+    # overrides, upsert, release
+    assert ten == forty == 16
+    # smaller chunks: a fixed number per chunk, never per account (4 chunks of 10)
+    assert _queries(chunk_size=10) == 4 + 4 * 12
+
+
+def test_onboarding_and_segment_models_are_assigned_most_specific_first():
+    services.health_model_ensure_default()
+    onboarding = HealthModel.objects.create(name="Onboarding", applies_to_lifecycle="onboarding")
+    enterprise = HealthModel.objects.create(name="Enterprise", applies_to_segment="Enterprise")
+    both = HealthModel.objects.create(
+        name="Enterprise onboarding",
+        applies_to_segment="Enterprise",
+        applies_to_lifecycle="onboarding",
+    )
+    for model in (onboarding, enterprise, both):
+        services.health_model_version_create(model=model, components=health.DEFAULT_COMPONENTS)
+    a = AccountFactory(segment="SMB", lifecycle_stage="onboarding")
+    b = AccountFactory(segment="Enterprise", lifecycle_stage="mature")
+    c = AccountFactory(segment="Enterprise", lifecycle_stage="onboarding")
+    d = AccountFactory(segment="SMB", lifecycle_stage="mature")
+    services.health_snapshots_record(as_of=D)
+    used = dict(HealthSnapshot.objects.values_list("account_id", "model_version__model__name"))
+    assert used == {
+        a.pk: "Onboarding",
+        b.pk: "Enterprise",
+        c.pk: "Enterprise onboarding",
+        d.pk: "Default",
+    }
+
+
+def test_editing_a_model_makes_a_new_version_and_old_snapshots_keep_theirs():
+    account = busy_account()
+    services.health_snapshots_record(as_of=D)
+    default = HealthModel.objects.get(is_default=True)
+    v1 = default.versions.get()
+    changed = [dict(c) for c in v1.components]
+    changed[0]["weight"] = 70
+    v2 = services.health_model_version_create(model=default, components=changed, green_min=60)
+    assert (v2.version, v2.active) == (2, True)
+    v1.refresh_from_db()
+    assert v1.active is False and v1.components[0]["weight"] == 35
+    services.health_snapshots_record(as_of=D + dt.timedelta(days=1))
+    days = dict(HealthSnapshot.objects.filter(account=account).values_list("day", "model_version"))
+    assert days == {D: v1.pk, D + dt.timedelta(days=1): v2.pk}
+
+
+@pytest.mark.parametrize(
+    "components",
+    [
+        [{"key": "a", "weight": 0, "measures": [{"measure": "nps", "linear": [0, 10]}]}],
+        [
+            {"key": "a", "weight": -5, "measures": [{"measure": "nps", "linear": [0, 10]}]},
+            {"key": "b", "weight": 0, "measures": [{"measure": "csat", "linear": [0, 10]}]},
+        ],
+    ],
+)
+def test_a_model_without_positive_weight_is_refused(components):
+    model = HealthModel.objects.create(name="Broken", applies_to_segment="X")
+    with pytest.raises(ValidationError) as info:
+        services.health_model_version_create(model=model, components=components)
+    assert "weight" in str(info.value.message_dict["components"])
+    assert not model.versions.exists()
+    # the admin form path validates the same way
+    with pytest.raises(ValidationError, match="weight"):
+        HealthModelVersion(model=model, version=1, components=components).full_clean()
+
+
+# --- overrides -------------------------------------------------------------------------------
+
+
+def _today() -> dt.date:
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+def test_override_needs_a_reason_a_future_expiry_and_a_value(csm):
+    account = AccountFactory()
+    services.health_model_ensure_default()
+    later = timezone.now() + dt.timedelta(days=30)
+    cases = [
+        ({"reason": " ", "expires_at": later, "score": 50}, "reason"),
+        (
+            {"reason": "x", "expires_at": timezone.now() - dt.timedelta(hours=1), "score": 50},
+            "expires_at",
+        ),
+        ({"reason": "x", "expires_at": later}, "score"),
+        ({"reason": "x", "expires_at": later, "score": 101}, "score"),
+        ({"reason": "x", "expires_at": later, "score": 50, "component": "payments"}, "component"),
+        ({"reason": "x", "expires_at": later, "score": 50, "component": "nope"}, "component"),
+        ({"reason": "x", "expires_at": later, "band": "red", "component": "usage"}, "band"),
+    ]
+    for kwargs, field in cases:
+        with pytest.raises(ValidationError) as info:
+            services.health_override_create(account=account, created_by=csm, **kwargs)
+        assert field in info.value.message_dict, (kwargs, info.value.message_dict)
+    assert "locked" in str(
+        pytest.raises(
+            ValidationError,
+            services.health_override_create,
+            account=account,
+            reason="x",
+            expires_at=later,
+            score=50,
+            component="payments",
+        ).value
+    )
+    assert not HealthOverride.objects.exists()
+
+
+def test_snapshot_shows_the_override_in_force_beside_the_computed_values(csm):
+    today = _today()
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=today - dt.timedelta(days=60), quantity=20)
+    for i in range(4):  # 4 of 20 seats active: 20 % on [0, 50] → 40 points, usage only
+        _event(account, timezone.now() - dt.timedelta(hours=1 + i), user=f"u{i}")
+    services.health_model_ensure_default()
+    override = services.health_override_create(
+        account=account,
+        created_by=csm,
+        reason="exec sponsor confirmed renewal",
+        expires_at=timezone.now() + dt.timedelta(days=14),
+        score=85,
+    )
+    services.health_override_create(
+        account=account,
+        created_by=csm,
+        reason="moved to SSO, logins not tracked",
+        expires_at=timezone.now() + dt.timedelta(days=14),
+        score=90,
+        component="usage",
+    )
+    services.health_snapshots_record(as_of=today)
+    snap = HealthSnapshot.objects.get(account=account, day=today)
+    assert (snap.computed_score, snap.computed_band) == (40, "red")
+    assert (snap.score, snap.band) == (85, "green")
+    usage = next(c for c in snap.components if c["key"] == "usage")
+    assert (usage["score"], usage["computed_score"], usage["overridden"]) == (90, 40, True)
+    assert [o["reason"] for o in snap.overrides] == [
+        "moved to SSO, logins not tracked",
+        "exec sponsor confirmed renewal",
+    ]
+    assert snap.overrides[1]["id"] == override.pk and snap.overrides[1]["created_by"] == csm.email
+    assert snap.reasons[-1].startswith("overridden to 85 (green) from 90 until ")
+
+    # expired (or made after the day): not in force
+    HealthOverride.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    services.health_snapshots_record(as_of=today)
+    snap.refresh_from_db()
+    assert (snap.score, snap.band, snap.overrides) == (40, "red", [])
+    # the override rows stay: they are the audit trail
+    assert HealthOverride.objects.count() == 2
+    yesterday = today - dt.timedelta(days=1)
+    HealthOverride.objects.update(expires_at=timezone.now() + dt.timedelta(days=1))
+    services.health_snapshots_record(as_of=yesterday)
+    assert HealthSnapshot.objects.get(account=account, day=yesterday).overrides == []
+
+
+def test_what_changed_between_two_recorded_days():
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=20)
+    for i in range(14):
+        _event(account, at(3, 1), user=f"u{i}")
+    services.health_snapshots_record(as_of=dt.date(2024, 3, 1))
+    services.health_snapshots_record(as_of=dt.date(2024, 4, 5))
+    # Mar 1: 14 of 20 active (70 % → 100 points); trend: no events before → no data
+    # Apr 5: the window Mar 7 .. Apr 5 has no events: 0 of 20 → 0; trend −100 % → 0
+    lines = services.health_changes(
+        account=account, before=dt.date(2024, 3, 1), after=dt.date(2024, 4, 5)
+    )
+    assert lines == [
+        "score fell from 100 to 0 (green → red)",
+        "usage fell from 100 to 0: active users 14 → 0 of 20 seats, events in 30 days 14 → 0, "
+        "events in the 30 days before 0 → 14",
+    ]
+    with pytest.raises(ValidationError, match="no health snapshot for 2024-01-01"):
+        services.health_changes(account=account, before=dt.date(2024, 1, 1), after=D)
