@@ -682,9 +682,11 @@ _DERIVED = {
 
 def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     changes = []
-    keys = [k for k in after if k not in _DERIVED] + [
-        k for k in before if k not in after and k not in _DERIVED
-    ]
+    # a fixed order (RAW_LABELS'): stored JSON (PostgreSQL jsonb) does not keep key order
+    order = {key: i for i, key in enumerate(RAW_LABELS)}
+    keys = sorted(
+        (set(before) | set(after)) - _DERIVED, key=lambda k: (order.get(k, len(order)), k)
+    )
     seats_same = before.get("licensed_seats") == after.get("licensed_seats")
     for key in keys:
         old, new = before.get(key), after.get(key)
