@@ -5,6 +5,7 @@ versions, overrides."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Activity, Stakeholder, UsageEvent
@@ -380,3 +382,33 @@ def test_what_changed_between_two_recorded_days():
     ]
     with pytest.raises(ValidationError, match="no health snapshot for 2024-01-01"):
         services.health_changes(account=account, before=dt.date(2024, 1, 1), after=D)
+
+
+def test_admin_edit_of_a_version_saves_a_new_one(client, admin_user):
+    default = services.health_model_ensure_default()
+    v1 = default.versions.get()
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_change", args=[v1.pk])
+    components = [dict(c) for c in v1.components]
+    components[0]["weight"] = 50
+    form = {
+        "model": default.pk,
+        "components": json.dumps(components),
+        "green_min": "75",
+        "yellow_min": "45",
+        "notes": "usage matters more",
+    }
+    r = client.post(url, form)
+    assert r.status_code == 302, r.content.decode()[:2000]
+    v1.refresh_from_db()
+    assert v1.components[0]["weight"] == 35 and v1.active is False
+    v2 = default.versions.get(active=True)
+    assert (v2.version, v2.green_min, v2.components[0]["weight"]) == (2, 75, 50)
+    assert v2.created_by == admin_user
+    # all weights zero: the form shows the message, nothing is saved
+    for c in components:
+        c["weight"] = 0
+    r = client.post(url, {**form, "components": json.dumps(components)})
+    assert r.status_code == 200
+    assert "every weight is zero" in r.content.decode()
+    assert default.versions.count() == 2
