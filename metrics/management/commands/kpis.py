@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
 
 from django.conf import settings
@@ -12,31 +10,25 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics import kpis
+from metrics.management.arguments import iso_date
 
 SECTIONS = ("revenue", "retention", "adoption", "support", "billing", "voice_of_customer")
-
-
-def _date(raw: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {raw!r}") from None
 
 
 class Command(BaseCommand):
     help = "Print every KPI for a period [start, end) and a scope (definitions: docs/metrics.md)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--start", type=_date, metavar="YYYY-MM-DD", help="first day")
+        parser.add_argument("--start", type=iso_date, metavar="YYYY-MM-DD", help="first day")
         parser.add_argument(
-            "--end", type=_date, metavar="YYYY-MM-DD", help="day after the period (exclusive)"
+            "--end", type=iso_date, metavar="YYYY-MM-DD", help="day after the period (exclusive)"
         )
         parser.add_argument(
             "--period",
             choices=kpis.PERIODS,
             help="instead of --start/--end: the calendar period containing --date (or today)",
         )
-        parser.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="with --period")
+        parser.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="with --period")
         parser.add_argument("--segment", help="only accounts of this segment")
         parser.add_argument("--owner", metavar="EMAIL", help="only this CSM's accounts")
         parser.add_argument("--account", metavar="EXTERNAL_ID", help="only this account")

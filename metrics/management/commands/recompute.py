@@ -12,15 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from metrics import services
+from metrics.management.arguments import iso_date
 
 MAX_DAYS = 3660  # ten years of days in one call
-
-
-def _date(raw: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {raw!r}") from None
 
 
 def _positive(raw: str) -> int:
@@ -37,8 +31,10 @@ class Command(BaseCommand):
     help = "Rebuild health snapshots for every day from --from to --to (both included)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--from", dest="start", type=_date, required=True, metavar="YYYY-MM-DD")
-        parser.add_argument("--to", dest="end", type=_date, required=True, metavar="YYYY-MM-DD")
+        parser.add_argument(
+            "--from", dest="start", type=iso_date, required=True, metavar="YYYY-MM-DD"
+        )
+        parser.add_argument("--to", dest="end", type=iso_date, required=True, metavar="YYYY-MM-DD")
         parser.add_argument(
             "--chunk-size",
             type=_positive,

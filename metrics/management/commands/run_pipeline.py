@@ -3,20 +3,13 @@ process (what Celery beat runs at 02:15 UTC), with a line per step."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from metrics import pipeline
-
-
-def _date(raw: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {raw!r}") from None
+from metrics.management.arguments import iso_date
 
 
 class Command(BaseCommand):
@@ -25,7 +18,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--as-of",
-            type=_date,
+            type=iso_date,
             default=None,
             metavar="YYYY-MM-DD",
             help="last complete day to process (default: yesterday in UTC)",
