@@ -36,7 +36,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from . import intake, timeline
+from . import intake
 from .intake import events as intake_events
 from .models import (
     Account,
@@ -819,33 +819,9 @@ def _event_tuple(account_id: int, ev: DemoEvent) -> tuple:
 
 @transaction.atomic
 def events_load(rows: list[tuple]) -> int:
-    """Load ``(account_id, user_id, event, occurred_at, value, dedup_key)`` rows the way the
-    events import does: insert new ones, rebuild the rollups of the touched days, and keep
-    the account's 'first product usage' timeline fact. Returns the number of rows given."""
-    intake_events.prepare()
-    intake_events.load_chunk(rows)
-    intake_events.rebuild_affected_rollups()
-    first_seen: dict[int, datetime] = {}
-    for account_id, _u, _e, occurred_at, _v, _k in rows:
-        seen = first_seen.get(account_id)
-        if seen is None or occurred_at < seen:
-            first_seen[account_id] = occurred_at
-    known = dict(
-        TimelineEntry.objects.filter(
-            account_id__in=list(first_seen), key="usage:first"
-        ).values_list("account_id", "occurred_at")
-    )
-    timeline.timeline_upsert(
-        TimelineEntry(
-            account_id=account_id,
-            key="usage:first",  # the key and wording the events import uses
-            kind=TimelineEntry.Kind.USAGE_FIRST,
-            occurred_at=first,
-            title="First product usage",
-        )
-        for account_id, first in first_seen.items()
-        if account_id not in known or first < known[account_id]
-    )
+    """Load generated event rows through the intake's event loader (the same inserts,
+    rollups and first-usage facts as an events import). Returns the number of rows given."""
+    intake_events.events_load(rows)
     return len(rows)
 
 

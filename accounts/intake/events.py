@@ -15,9 +15,13 @@ from hashlib import md5
 
 from django.db import connection
 
+from accounts import timeline
+from accounts.models import TimelineEntry
+
 STAGE = "intake_event_stage"
 LOCK_SPACE = 7301  # advisory-lock namespace of rollup rebuilds
 LOCK_BUCKETS = 256
+ACCOUNT_CHUNK = 5_000  # accounts per IN (...) lookup
 AFFECTED = "intake_event_affected"
 
 
@@ -197,3 +201,43 @@ def rollups_rebuild(*, pairs: Iterable[tuple[int, dt.date]]) -> int:
     prepare()
     mark_affected(pairs)
     return rebuild_affected_rollups()
+
+
+def first_usage_record(first_seen: dict[int, dt.datetime]) -> None:
+    """Keep one 'first product usage' fact per account at its earliest known event."""
+    accounts = list(first_seen)
+    for start in range(0, len(accounts), ACCOUNT_CHUNK):
+        chunk = accounts[start : start + ACCOUNT_CHUNK]
+        known = dict(
+            TimelineEntry.objects.filter(account_id__in=chunk, key="usage:first").values_list(
+                "account_id", "occurred_at"
+            )
+        )
+        timeline.timeline_upsert(
+            TimelineEntry(
+                account_id=account_id,
+                key="usage:first",
+                kind=TimelineEntry.Kind.USAGE_FIRST,
+                occurred_at=first_seen[account_id],
+                title="First product usage",
+            )
+            for account_id in chunk
+            if account_id not in known or first_seen[account_id] < known[account_id]
+        )
+
+
+def events_load(rows: list[tuple]) -> int:
+    """Load ``(account_id, user_id, event, occurred_at, value, dedup_key)`` rows that are
+    already valid (the demo generator, internal tools): new ones inserted, the touched days'
+    rollups rebuilt, the first-usage facts kept. Returns how many were new. Run inside a
+    transaction; files and API batches go through ``run_import`` instead."""
+    prepare()
+    created = load_chunk(rows)
+    rebuild_affected_rollups()
+    first_seen: dict[int, dt.datetime] = {}
+    for account_id, _user, _event, occurred_at, _value, _key in rows:
+        seen = first_seen.get(account_id)
+        if seen is None or occurred_at < seen:
+            first_seen[account_id] = occurred_at
+    first_usage_record(first_seen)
+    return created

@@ -493,7 +493,7 @@ class Loader:
             flush(batch)
         if not self.failed:
             events.rebuild_affected_rollups()
-            _record_first_usage(first_seen)
+            events.first_usage_record(first_seen)
 
 
 def _read_ahead(rows: Iterator[EventRow], size: int) -> Iterator[list[EventRow]]:
@@ -582,29 +582,6 @@ def _event_tuple(values: dict, problems: list) -> EventTuple | None:
         values["occurred_at"],
         values.get("value"),
     )
-
-
-def _record_first_usage(first_seen: dict[int, dt.datetime]) -> None:
-    """Keep one 'first product usage' fact per account at its earliest known event."""
-    accounts = list(first_seen)
-    for start in range(0, len(accounts), LOOKUP_CHUNK):
-        chunk = accounts[start : start + LOOKUP_CHUNK]
-        known = dict(
-            TimelineEntry.objects.filter(account_id__in=chunk, key="usage:first").values_list(
-                "account_id", "occurred_at"
-            )
-        )
-        timeline.timeline_upsert(
-            TimelineEntry(
-                account_id=account_id,
-                key="usage:first",
-                kind=TimelineEntry.Kind.USAGE_FIRST,
-                occurred_at=first_seen[account_id],
-                title="First product usage",
-            )
-            for account_id in chunk
-            if account_id not in known or first_seen[account_id] < known[account_id]
-        )
 
 
 def _default_customer_since(account_ids: set[int]) -> None:
