@@ -4,10 +4,10 @@
     .venv/bin/python bench/gen_events.py --rows 5000000 --out bench/data/events_5m.csv --seed 2
 
 Accounts come from the database (seed them first, e.g. ``seed_demo --accounts 100000``).
-Events spread evenly over the last 365 days in time order, as an analytics export would
-be, with each row's timestamp unique in the file (microseconds carry ``--seed``), so every
-row is a new event: files with different seeds never share an event, and the import's
-``created`` count equals its row count. ``.gz`` output is gzip-compressed.
+Events spread evenly over the last ``--days`` days (default 365) in time order, as an
+analytics export would be, with each row's timestamp unique in the file (microseconds carry
+``--seed``), so every row is a new event: files with different seeds never share an event,
+and the import's ``created`` count equals its row count. ``.gz`` output is gzip-compressed.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ def main() -> None:
         "--seed", type=int, default=1, help="0..999; distinct files, distinct events"
     )
     parser.add_argument("--users-per-account", type=int, default=40)
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=365,
+        help="spread over the last N days (365: a history backfill; 1: yesterday's feed)",
+    )
     args = parser.parse_args()
     if not 0 <= args.seed < 1000:
         parser.error("--seed must be 0..999")
@@ -47,11 +53,11 @@ def main() -> None:
     names = [n for n, _ in EVENT_WEIGHTS]
     weights = [w for _, w in EVENT_WEIGHTS]
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=365)
+    start = end - timedelta(days=args.days)
     span_us = int((end - start).total_seconds() * 1_000_000)
     step_us = span_us // args.rows // 1000 * 1000  # a multiple of 1 ms: seeds never collide
     if step_us < 1000:
-        raise SystemExit("too many rows for one year at 1 ms apart")
+        raise SystemExit("too many rows for --days at 1 ms apart")
     start_us = int(start.timestamp()) * 1_000_000 + args.seed
 
     began = time.monotonic()
