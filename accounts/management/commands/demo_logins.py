@@ -14,7 +14,10 @@ class Command(BaseCommand):
     def handle(self, *args, **opts) -> None:
         emails = [u.email for u in demo.DEMO_USERS]
         users = {
-            u.email: u for u in User.objects.filter(email__in=emails).prefetch_related("groups")
+            u.email: u
+            for u in User.objects.filter(email__in=emails)
+            .select_related("manager")
+            .prefetch_related("groups")
         }
         if not users:
             self.stdout.write("No demo users yet: run `python manage.py seed_demo` first.")
@@ -26,5 +29,5 @@ class Command(BaseCommand):
                 continue
             role = user.role or "no role"
             reports_to = f" (reports to {user.manager.email})" if user.manager_id else ""
-            self.stdout.write(f"  {role:<8} {user.email:<24}{reports_to}")
+            self.stdout.write(f"  {role:<8} {user.email:<24}{reports_to}".rstrip())
         self.stdout.write(f"Password for all of them: {demo.DEMO_PASSWORD}")
