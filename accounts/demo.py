@@ -81,7 +81,7 @@ CSM_EMAILS = tuple(u.email for u in DEMO_USERS if u.role == Role.CSM)
 @dataclass(frozen=True)
 class DemoConfig:
     """``accounts`` customers, usage over the last ``days`` days (ending yesterday, UTC),
-    ``events_scale`` multiplies the event volume (1.0 ≈ 1,700 events per account per 400
+    ``events_scale`` multiplies the event volume (1.0 ≈ 2,300 events per account per 400
     days on average), ``today`` pins the calendar (default: today, UTC)."""
 
     accounts: int = 200

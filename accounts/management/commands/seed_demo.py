@@ -27,7 +27,7 @@ class Command(BaseCommand):
             "--events-per-day-scale",
             type=float,
             default=1.0,
-            help="multiplies the usage event volume (1.0: ~1,700 events per account per year)",
+            help="multiplies the usage event volume (1.0: ~2,300 events per account per 400 days)",
         )
         parser.add_argument(
             "--today", type=date.fromisoformat, default=None, help="pin the calendar (YYYY-MM-DD)"
