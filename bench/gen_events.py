@@ -33,6 +33,12 @@ def main() -> None:
     )
     parser.add_argument("--users-per-account", type=int, default=40)
     parser.add_argument(
+        "--accounts",
+        type=int,
+        default=0,
+        help="use only the first N accounts (0: all); with --days 7 a week of a book's usage",
+    )
+    parser.add_argument(
         "--days",
         type=int,
         default=365,
@@ -46,7 +52,8 @@ def main() -> None:
     from accounts.demo import EVENT_WEIGHTS
     from accounts.models import Account
 
-    accounts = list(Account.objects.order_by("id").values_list("external_id", flat=True))
+    accounts = Account.objects.order_by("id").values_list("external_id", flat=True)
+    accounts = list(accounts[: args.accounts] if args.accounts else accounts)
     if not accounts:
         raise SystemExit("no accounts in the database: run seed_demo first")
     rng = random.Random(args.seed)
