@@ -218,7 +218,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Customer success platform API",
-    "DESCRIPTION": "Customer data intake and read API. Token auth: `Authorization: Bearer <token>`.",
+    "DESCRIPTION": (
+        "Customer data intake and read API. Token auth: `Authorization: Bearer <token>`."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
