@@ -2,15 +2,37 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from . import services
-from .models import HealthModel, HealthModelVersion, HealthOverride, HealthSnapshot, PipelineRun
+from .models import (
+    HealthModel,
+    HealthModelVersion,
+    HealthOverride,
+    HealthSnapshot,
+    KpiSnapshot,
+    PipelineChunk,
+    PipelineRun,
+)
+
+
+class PipelineChunkInline(admin.TabularInline):
+    """The health chunk tasks of a run through Celery: which are done, with their counts."""
+
+    model = PipelineChunk
+    fields = ["index", "accounts", "done_at", "counts"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(PipelineRun)
 class PipelineRunAdmin(admin.ModelAdmin):
-    list_display = ["as_of", "status", "started_at", "finished_at", "duration"]
+    list_display = ["as_of", "status", "started_at", "finished_at", "duration", "chunks_total"]
     list_filter = ["status"]
     date_hierarchy = "as_of"
     readonly_fields = [f.name for f in PipelineRun._meta.fields]
+    inlines = [PipelineChunkInline]
 
 
 class HealthModelVersionInline(admin.TabularInline):
@@ -110,6 +132,27 @@ class HealthSnapshotAdmin(admin.ModelAdmin):
     date_hierarchy = "day"
     search_fields = ["account__name", "account__external_id"]
     readonly_fields = [f.name for f in HealthSnapshot._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(KpiSnapshot)
+class KpiSnapshotAdmin(admin.ModelAdmin):
+    """Nightly KPI snapshots (written by the pipeline, read-only here)."""
+
+    list_display = ["day", "scope_kind", "scope_key", "period_start", "period_end", "mrr_end"]
+    list_filter = ["scope_kind"]
+    date_hierarchy = "day"
+    search_fields = ["scope_key"]
+    readonly_fields = [f.name for f in KpiSnapshot._meta.fields]
+
+    @admin.display(description="MRR at end")
+    def mrr_end(self, obj: KpiSnapshot) -> str:
+        try:
+            return obj.report["revenue"]["mrr_end"]["value"]
+        except (KeyError, TypeError):
+            return "-"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -1,5 +1,6 @@
-"""Models of the metrics app: the record of each nightly pipeline run, health models and
-their versions, manual health overrides and the daily health snapshots."""
+"""Models of the metrics app: the record of each nightly pipeline run (and of its health
+chunks when run through Celery), health models and their versions, manual health overrides,
+the daily health snapshots and the daily KPI snapshots."""
 
 from __future__ import annotations
 
@@ -15,12 +16,18 @@ from . import health
 
 class PipelineRun(models.Model):
     """One run of the nightly pipeline for one ``as_of`` day: when it ran, how it ended, and
-    what each step did (``steps`` is a list of ``{"name", "seconds", ...counts}`` dicts)."""
+    what each step did (``steps`` is a list of ``{"name", "seconds", ...counts}`` dicts).
+
+    A run still ``running`` when the next run for the same day starts (a crashed worker, a
+    killed command) is marked ``superseded`` by it: every step rebuilds its day, so the new
+    run redoes the work and the old one's leftover tasks skip theirs. ``chunks_total`` is the
+    number of health chunk tasks of a run through Celery (0 when run in one process)."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded"
 
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -28,6 +35,10 @@ class PipelineRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     steps = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
+    chunks_total = models.PositiveIntegerField(default=0)
+    health_finished_at = models.DateTimeField(
+        null=True, blank=True, help_text="set once, by whoever finished the last health chunk"
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -44,6 +55,27 @@ class PipelineRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class PipelineChunk(models.Model):
+    """One health chunk task of a pipeline run through Celery: done once ``done_at`` is set
+    (claimed by a conditional UPDATE, so a task delivered twice counts once), with the
+    chunk's counts (accounts, green, yellow, red, no_data, no_model)."""
+
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    accounts = models.PositiveIntegerField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="pipeline_chunk_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run #{self.run_id} chunk {self.index}"
 
 
 # --- health ----------------------------------------------------------------------------------
@@ -240,3 +272,58 @@ class HealthSnapshot(models.Model):
             "model_version": str(self.model_version),
             "components": self.components,
         }
+
+
+# --- KPI snapshots ---------------------------------------------------------------------------
+
+
+class KpiScope(models.TextChoices):
+    ALL = "all", "Whole book"
+    SEGMENT = "segment", "Segment"
+    OWNER = "owner", "Owner"
+
+
+class KpiSnapshot(models.Model):
+    """The KPI report (``metrics.kpis.kpi_report``, JSON) of one scope as of the end of one
+    UTC day, written nightly by the pipeline's ``kpi_snapshots`` step so dashboards read one
+    row instead of running the engine.
+
+    Period: the **trailing month** ending with ``day``, ``[day + 1 − 1 month, day + 1)``
+    (e.g. day 2024-03-05 → [2024-02-06, 2024-03-06)), not the calendar month to date: every
+    day's figures cover a month, so a daily series is comparable day to day (no 1-day
+    "month" on the 1st), and the snapshot of a month's last day *is* that calendar month's
+    report ([2024-03-01, 2024-04-01) for day 2024-03-31).
+
+    Scope: ``all`` (key ``""``), ``segment`` (key: the segment's name; accounts without a
+    segment are only in ``all``) or ``owner`` (key: the owner's user id as a string, the
+    email is in ``report["scope"]["owner"]``; unowned accounts are only in ``all``).
+    Re-recording a day replaces its rows, and removes the rows of scopes gone since."""
+
+    day = models.DateField()
+    scope_kind = models.CharField(max_length=10, choices=KpiScope.choices)
+    scope_key = models.CharField(max_length=254, blank=True)
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="exclusive: the day after ``day``")
+    report = models.JSONField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day", "scope_kind", "scope_key"]
+        constraints = [
+            # also the index for a scope's series over days of one kind
+            models.UniqueConstraint(
+                fields=["day", "scope_kind", "scope_key"], name="kpi_snapshot_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(scope_kind="all", scope_key="") | ~Q(scope_kind="all"),
+                name="kpi_snapshot_all_has_no_key",
+            ),
+        ]
+        indexes = [
+            # a scope's series: MRR of segment S over the last 90 days
+            models.Index(fields=["scope_kind", "scope_key", "day"], name="kpi_snapshot_series_idx"),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.scope_kind if not self.scope_key else f"{self.scope_kind} {self.scope_key}"
+        return f"KPIs {self.day} ({scope})"

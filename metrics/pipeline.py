@@ -2,10 +2,25 @@
 morning, run in order for one ``as_of`` day and recorded as a ``PipelineRun``.
 
 ``as_of`` is the last *complete* UTC day (default: yesterday): a run at 02:15 on the 6th
-finalizes the 5th. Steps: the usage rollup reconcile, then the health snapshots; KPI
-snapshots and playbook rules join ``STEPS`` as they are built.
+finalizes the 5th. Steps: the usage rollup reconcile, the health snapshots, the KPI
+snapshots (``STEPS``); playbook rules join ``AFTER_HEALTH`` when they are built.
 
-Called by the Celery task ``metrics.tasks.run_nightly_pipeline`` (beat, 02:15 UTC) and by
+Two ways to run, same rows (pinned by tests, including one with a real worker):
+
+- **in one process** (``run_nightly(as_of)``): ``python manage.py run_pipeline``, and the
+  Celery task when it runs eagerly (embedded mode, ``.apply()``);
+- **fanned out** (``run_nightly(as_of, fan_out=True)``, what the task does in a worker): the
+  steps before health run in the task, then the health step becomes one
+  ``recompute_health_chunk`` task per chunk of ``HEALTH_CHUNK`` account ids; the task that
+  finishes the last chunk claims the continuation (conditional UPDATE) and enqueues
+  ``continue_nightly_pipeline``, which runs the steps after health and closes the run.
+
+Both call the same service (``services.health_snapshots_record``) for the same accounts.
+Safe to run twice: every step rebuilds its day (upserts on natural keys). Resumable: a run
+still ``running`` when the next run for its day starts is marked superseded, the new run
+redoes every step, and the old run's leftover chunk tasks skip their work.
+
+Called by ``metrics.tasks.run_nightly_pipeline`` (beat, 02:15 UTC) and by
 ``python manage.py run_pipeline``; plain functions, runnable from a shell.
 """
 
@@ -22,16 +37,18 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.intake import events as intake_events
-from accounts.models import UsageDaily, UsageEvent, UsageFeatureDaily
+from accounts.models import Account, UsageDaily, UsageEvent, UsageFeatureDaily
 
 from . import services
-from .models import PipelineRun
+from .models import PipelineChunk, PipelineRun
 
 logger = logging.getLogger(__name__)
 
 # Days reconciled before and including as_of: yesterday and the day before, so events that
 # arrived late (after the previous night's run) are counted too.
 ROLLUP_DAYS = 2
+HEALTH_CHUNK = 5000  # account ids per health chunk task: 100k accounts are 20 tasks
+HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
 
 
 class PipelineError(Exception):
@@ -81,50 +98,201 @@ def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     return services.health_snapshots_record(as_of=as_of)
 
 
+def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
+    """The KPI snapshots of ``as_of``: the whole book, each segment, each owner."""
+    return services.kpi_snapshots_record(as_of=as_of)
+
+
 Step = Callable[..., dict[str, Any]]
-STEPS: list[tuple[str, Step]] = [
-    ("usage_rollups", usage_rollups_reconcile),
-    ("health", health_snapshots),
-]
+BEFORE_HEALTH: list[tuple[str, Step]] = [("usage_rollups", usage_rollups_reconcile)]
+HEALTH: tuple[str, Step] = ("health", health_snapshots)
+AFTER_HEALTH: list[tuple[str, Step]] = [("kpi_snapshots", kpi_snapshots)]
+STEPS: list[tuple[str, Step]] = [*BEFORE_HEALTH, HEALTH, *AFTER_HEALTH]
 
 
-def run_nightly(as_of: dt.date | None = None) -> dict[str, Any]:
+# --- runs ------------------------------------------------------------------------------------
+
+
+def _run_begin(as_of: dt.date) -> PipelineRun:
+    """A new run for ``as_of``; runs of that day still ``running`` are superseded by it."""
+    with transaction.atomic():
+        run = PipelineRun.objects.create(as_of=as_of)
+        stale = PipelineRun.objects.filter(as_of=as_of, status=PipelineRun.Status.RUNNING).exclude(
+            pk=run.pk
+        )
+        superseded = stale.update(
+            status=PipelineRun.Status.SUPERSEDED,
+            finished_at=timezone.now(),
+            error=f"superseded by run #{run.pk}",
+        )
+    if superseded:
+        logger.warning(
+            "pipeline run #%s for %s superseded %d running run(s)", run.pk, as_of, superseded
+        )
+    return run
+
+
+def _is_running(run_id: int) -> bool:
+    return PipelineRun.objects.filter(pk=run_id, status=PipelineRun.Status.RUNNING).exists()
+
+
+def _fail(run: PipelineRun, name: str, exc: BaseException) -> PipelineError:
+    """Record ``run`` as failed in step ``name`` (unless superseded meanwhile)."""
+    run.error = f"{name}: {type(exc).__name__}: {exc}"
+    PipelineRun.objects.filter(pk=run.pk, status=PipelineRun.Status.RUNNING).update(
+        status=PipelineRun.Status.FAILED, error=run.error, finished_at=timezone.now()
+    )
+    logger.error("nightly pipeline %s failed in step %s: %s", run.as_of, name, run.error)
+    return PipelineError(run.error, run_id=run.pk, step=name)
+
+
+def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]]) -> None:
+    """Run ``steps`` in order, appending each one's counts to ``run.steps``; a failing step
+    marks the run failed and raises ``PipelineError``."""
+    for name, step in steps:
+        step_clock = time.monotonic()
+        try:
+            info = step(as_of=run.as_of)
+        except Exception as exc:
+            logger.exception("nightly pipeline %s: step %s raised", run.as_of, name)
+            raise _fail(run, name, exc) from exc
+        _step_done(run, {"name": name, **info, "seconds": round(time.monotonic() - step_clock, 3)})
+
+
+def _step_done(run: PipelineRun, entry: dict[str, Any]) -> None:
+    run.steps.append(entry)
+    PipelineRun.objects.filter(pk=run.pk).update(steps=run.steps)
+
+
+def _run_finish(run: PipelineRun) -> None:
+    run.finished_at = timezone.now()
+    done = PipelineRun.objects.filter(pk=run.pk, status=PipelineRun.Status.RUNNING).update(
+        status=PipelineRun.Status.SUCCEEDED, finished_at=run.finished_at
+    )
+    run.refresh_from_db(fields=["status", "finished_at"])
+    if not done:
+        logger.warning("pipeline run #%s ended as %s, not succeeded", run.pk, run.status)
+
+
+def summary(run: PipelineRun) -> dict[str, Any]:
+    """``{"run_id", "as_of", "status", "seconds", "steps"}`` of a run (seconds so far)."""
+    end = run.finished_at or timezone.now()
+    return {
+        "run_id": run.pk,
+        "as_of": run.as_of.isoformat(),
+        "status": str(run.status),
+        "seconds": round((end - run.started_at).total_seconds(), 3),
+        "steps": run.steps,
+    }
+
+
+def run_nightly(
+    as_of: dt.date | None = None, *, fan_out: bool = False, chunk_size: int = HEALTH_CHUNK
+) -> dict[str, Any]:
     """Run every step for ``as_of`` (default: yesterday, UTC) and record the run.
 
     Returns ``{"run_id", "as_of", "status", "seconds", "steps": [{"name", "seconds", ...}]}``.
     Re-running a day is harmless: every step rebuilds its output for that day. A failing
-    step stops the run, which is recorded as failed, and raises ``PipelineError``."""
+    step stops the run, which is recorded as failed, and raises ``PipelineError``.
+
+    ``fan_out``: the health step is sent as chunk tasks of ``chunk_size`` account ids and
+    the run goes on in the task that finishes the last one; the summary returned is then
+    the run so far (``running``, unless the tasks ran eagerly)."""
     as_of = as_of or default_as_of()
-    run = PipelineRun.objects.create(as_of=as_of)
-    clock = time.monotonic()
-    for name, step in STEPS:
-        step_clock = time.monotonic()
-        try:
-            info = step(as_of=as_of)
-        except Exception as exc:
-            run.status = PipelineRun.Status.FAILED
-            run.error = f"{name}: {type(exc).__name__}: {exc}"
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "error", "finished_at", "steps"])
-            logger.exception("nightly pipeline %s failed in step %s", as_of, name)
-            raise PipelineError(run.error, run_id=run.pk, step=name) from exc
-        run.steps.append({"name": name, **info, "seconds": round(time.monotonic() - step_clock, 3)})
-        run.save(update_fields=["steps"])
-    run.status = PipelineRun.Status.SUCCEEDED
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "finished_at"])
-    summary = {
-        "run_id": run.pk,
-        "as_of": as_of.isoformat(),
-        "status": str(run.status),
-        "seconds": round(time.monotonic() - clock, 3),
-        "steps": run.steps,
-    }
+    run = _run_begin(as_of)
+    _run_steps(run, BEFORE_HEALTH)
+    if fan_out:
+        health_fan_out(run, chunk_size=chunk_size)
+        run.refresh_from_db()
+    else:
+        _run_steps(run, [HEALTH, *AFTER_HEALTH])
+        _run_finish(run)
+    result = summary(run)
     logger.info(
-        "nightly pipeline for %s: run #%s %s in %.2fs",
+        "nightly pipeline for %s: run #%s %s after %.2fs",
         as_of,
         run.pk,
         run.status,
-        summary["seconds"],
+        result["seconds"],
     )
-    return summary
+    return result
+
+
+# --- the health step through Celery ----------------------------------------------------------
+
+
+def health_fan_out(run: PipelineRun, *, chunk_size: int = HEALTH_CHUNK) -> int:
+    """Send one ``recompute_health_chunk`` task per ``chunk_size`` account ids (after this
+    transaction commits); returns the number of chunks. With no account, goes straight on."""
+    from .tasks import recompute_health_chunk  # tasks import this module
+
+    services.health_model_ensure_default()  # once, not raced by the chunks
+    ids = list(Account.objects.order_by("id").values_list("id", flat=True))
+    chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    with transaction.atomic():
+        PipelineChunk.objects.bulk_create(
+            PipelineChunk(run=run, index=n, accounts=len(chunk)) for n, chunk in enumerate(chunks)
+        )
+        PipelineRun.objects.filter(pk=run.pk).update(
+            chunks_total=len(chunks), steps=[*run.steps, {"name": "health", "chunks": len(chunks)}]
+        )
+        for n, chunk in enumerate(chunks):
+            transaction.on_commit(
+                lambda chunk=chunk, n=n: recompute_health_chunk.delay(
+                    chunk, run.as_of.isoformat(), run_id=run.pk, chunk=n
+                )
+            )
+    if not chunks and health_claim_continuation(run.pk):
+        continue_after_health(run.pk)
+    return len(chunks)
+
+
+def health_chunk_done(*, run_id: int, chunk: int, counts: dict[str, Any]) -> bool:
+    """Mark a chunk of ``run_id`` done (once, whatever the number of deliveries); True when
+    this call finished the run's last chunk and claimed the continuation for its caller."""
+    PipelineChunk.objects.filter(run_id=run_id, index=chunk, done_at=None).update(
+        done_at=timezone.now(), counts={k: counts.get(k, 0) for k in HEALTH_COUNTS}
+    )
+    if PipelineChunk.objects.filter(run_id=run_id, done_at=None).exists():
+        return False
+    return health_claim_continuation(run_id)
+
+
+def health_claim_continuation(run_id: int) -> bool:
+    """Exactly one caller gets True: the conditional UPDATE of ``health_finished_at``."""
+    return (
+        PipelineRun.objects.filter(
+            pk=run_id, status=PipelineRun.Status.RUNNING, health_finished_at=None
+        ).update(health_finished_at=timezone.now())
+        == 1
+    )
+
+
+def continue_after_health(run_id: int) -> dict[str, Any] | None:
+    """Close the health step of a fanned-out run (its counts summed over the chunks, like
+    the one-process step's), run the steps after it and finish the run. None when the run
+    is no longer running (superseded or failed)."""
+    run = PipelineRun.objects.filter(pk=run_id, status=PipelineRun.Status.RUNNING).first()
+    if run is None:
+        logger.warning("pipeline run #%s is not running any more: nothing to continue", run_id)
+        return None
+    totals = dict.fromkeys(HEALTH_COUNTS, 0)
+    for counts in run.chunks.values_list("counts", flat=True):
+        for key in HEALTH_COUNTS:
+            totals[key] += counts.get(key, 0)
+    health = run.steps[-1] if run.steps and run.steps[-1]["name"] == "health" else None
+    if health is not None:
+        started = run.started_at + dt.timedelta(seconds=sum(s["seconds"] for s in run.steps[:-1]))
+        health.update({"day": run.as_of.isoformat(), **totals})
+        health["seconds"] = round(max((run.health_finished_at - started).total_seconds(), 0), 3)
+        PipelineRun.objects.filter(pk=run.pk).update(steps=run.steps)
+    _run_steps(run, AFTER_HEALTH)
+    _run_finish(run)
+    return summary(run)
+
+
+def chunk_failed(run_id: int, chunk: int, exc: BaseException) -> None:
+    """A chunk task gave up: the run fails (the next run for the day redoes it)."""
+    run = PipelineRun.objects.filter(pk=run_id).first()
+    if run is not None:
+        _fail(run, f"health chunk {chunk}", exc)

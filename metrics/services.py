@@ -1,5 +1,6 @@
-"""Writes of the metrics app: health models and their versions, manual overrides, and the
-daily health snapshots (recorded for chunks of accounts, set-based)."""
+"""Writes of the metrics app: health models and their versions, manual overrides, the
+daily health snapshots (recorded for chunks of accounts, set-based) and the daily KPI
+snapshots (one per scope: the whole book, each segment, each owner)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,17 @@ from django.utils import timezone
 
 from accounts.models import Account, User
 
-from . import health
-from .kpis.common import midnight
+from . import health, kpis
+from .kpis.common import add_months, midnight
 from .kpis.health_inputs import account_measures
-from .models import HealthModel, HealthModelVersion, HealthOverride, HealthSnapshot
+from .models import (
+    HealthModel,
+    HealthModelVersion,
+    HealthOverride,
+    HealthSnapshot,
+    KpiScope,
+    KpiSnapshot,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -327,3 +335,86 @@ def health_changes(*, account: Account, before: dt.date, after: dt.date) -> list
     if missing:
         raise ValidationError({"day": [f"no health snapshot for {', '.join(missing)}"]})
     return health.what_changed(snaps[before].as_dict(), snaps[after].as_dict())
+
+
+# --- KPI snapshots ---------------------------------------------------------------------------
+
+
+def kpi_snapshot_period(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The trailing month ending with ``day``: ``[day + 1 − 1 month, day + 1)``."""
+    end = day + dt.timedelta(days=1)
+    return add_months(end, -1), end
+
+
+def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
+    """Record the KPI snapshot of ``as_of`` for the whole book, every segment and every
+    owner (``KpiSnapshot`` docstring: the trailing month), replacing that day's rows and
+    removing those of scopes that no longer exist. Each scope is one ``kpi_report`` (a fixed
+    number of set-based queries); all rows are written in one upsert. Returns counts."""
+    start, end = kpi_snapshot_period(as_of)
+    segments = list(
+        Account.objects.exclude(segment="")
+        .order_by("segment")
+        .values_list("segment", flat=True)
+        .distinct()
+    )
+    owners = list(
+        User.objects.filter(pk__in=Account.objects.filter(owner__isnull=False).values("owner_id"))
+        .order_by("pk")
+        .values_list("pk", "email")
+    )
+    computed_at = timezone.now()
+    rows = [
+        KpiSnapshot(
+            day=as_of,
+            scope_kind=KpiScope.ALL,
+            scope_key="",
+            report=kpis.kpi_report(start=start, end=end),
+        )
+    ]
+    for segment in segments:
+        report = kpis.kpi_report(
+            start=start, end=end, accounts=Account.objects.filter(segment=segment)
+        )
+        report["scope"]["segment"] = segment
+        rows.append(
+            KpiSnapshot(day=as_of, scope_kind=KpiScope.SEGMENT, scope_key=segment, report=report)
+        )
+    for owner_id, email in owners:
+        report = kpis.kpi_report(
+            start=start, end=end, accounts=Account.objects.filter(owner_id=owner_id)
+        )
+        report["scope"]["owner"] = email
+        rows.append(
+            KpiSnapshot(
+                day=as_of, scope_kind=KpiScope.OWNER, scope_key=str(owner_id), report=report
+            )
+        )
+    for row in rows:
+        row.period_start, row.period_end, row.computed_at = start, end, computed_at
+    keep = {(r.scope_kind, r.scope_key) for r in rows}
+    with transaction.atomic():
+        stale = [
+            pk
+            for pk, kind, key in KpiSnapshot.objects.filter(day=as_of).values_list(
+                "pk", "scope_kind", "scope_key"
+            )
+            if (kind, key) not in keep
+        ]
+        removed = KpiSnapshot.objects.filter(pk__in=stale).delete()[0] if stale else 0
+        # natural key (day, scope): re-recording a day rewrites its rows in place
+        KpiSnapshot.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["day", "scope_kind", "scope_key"],
+            update_fields=["period_start", "period_end", "report", "computed_at"],
+        )
+    return {
+        "day": as_of.isoformat(),
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "scopes": len(rows),
+        "segments": len(segments),
+        "owners": len(owners),
+        "removed": removed,
+    }

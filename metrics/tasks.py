@@ -1,23 +1,147 @@
-"""Celery tasks of the metrics app. Thin: parse arguments, call the pipeline."""
+"""Celery tasks of the metrics app. Thin: parse arguments (ids and ISO dates), call the
+pipeline or a service. Every task is idempotent (upserts on natural keys), so ``acks_late``
+redeliveries are harmless; only ``OperationalError`` (a dropped connection, a deadlock, a
+lock timeout) is retried, a bounded number of times.
+
+The incremental path: ``account_changed(account_ids)`` (call it when new events, tickets,
+contracts or survey answers of accounts have been written) schedules, after the commit,
+``recompute_account_health`` for each account, debounced: the first change of an account
+sets a cache key for ``DEBOUNCE_SECONDS`` and sends one task with that countdown; changes
+during the window find the key and send nothing, and the task reads everything committed by
+then. So a burst costs one recompute, and the account is current within ~DEBOUNCE_SECONDS.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterable
 
 from celery import shared_task
-from django.db import OperationalError
+from django.core.cache import cache
+from django.db import OperationalError, transaction
+from django.utils import timezone
 
-from . import pipeline
+from accounts.models import Account
+
+from . import pipeline, services
+
+logger = logging.getLogger(__name__)
+
+DEBOUNCE_SECONDS = 30
+DEBOUNCE_KEY = "metrics:health-recompute:{}"
+# more accounts than this in one change (a bulk import): chunk tasks instead of one task each
+INCREMENTAL_CHUNK_ABOVE = 100
+
+RETRY = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError,),  # only errors that may pass on retry
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "max_retries": 5,
+}
+
+
+def _today() -> dt.date:
+    return timezone.now().astimezone(dt.UTC).date()
 
 
 @shared_task(
+    bind=True,
     ignore_result=True,
     acks_late=True,  # every step rebuilds its day, so running twice is harmless
     autoretry_for=(OperationalError,),
     retry_backoff=60,
     max_retries=3,
 )
-def run_nightly_pipeline(as_of: str | None = None) -> dict:
+def run_nightly_pipeline(self, as_of: str | None = None, chunk_size: int | None = None) -> dict:
     """Nightly at 02:15 UTC (config/celery.py): the pipeline for yesterday, or ``as_of``
-    (``YYYY-MM-DD``) when given."""
-    return pipeline.run_nightly(dt.date.fromisoformat(as_of) if as_of else None)
+    (``YYYY-MM-DD``) when given. In a worker the health step fans out into chunk tasks of
+    ``chunk_size`` (default ``pipeline.HEALTH_CHUNK``) account ids; run eagerly (embedded
+    mode, ``.apply()``) everything runs here, in one process."""
+    day = dt.date.fromisoformat(as_of) if as_of else None
+    return pipeline.run_nightly(
+        day,
+        fan_out=not self.request.is_eager,
+        chunk_size=chunk_size or pipeline.HEALTH_CHUNK,
+    )
+
+
+@shared_task(bind=True, ignore_result=True, **RETRY)
+def recompute_health_chunk(
+    self, account_ids: list[int], as_of: str, run_id: int | None = None, chunk: int | None = None
+) -> None:
+    """Set-based: a handful of aggregate queries for the whole chunk, one bulk upsert. With
+    ``run_id``, a chunk of that pipeline run: skipped if the run is no longer running, and the
+    task finishing the run's last chunk goes on with the steps after health."""
+    if run_id is not None and not pipeline._is_running(run_id):
+        logger.info("health chunk %s of run #%s skipped: the run is not running", chunk, run_id)
+        return
+    try:
+        counts = services.health_snapshots_record(
+            account_ids=account_ids, as_of=dt.date.fromisoformat(as_of)
+        )
+    except OperationalError as exc:
+        if run_id is not None and self.request.retries >= self.max_retries:
+            pipeline.chunk_failed(run_id, chunk, exc)
+        raise
+    except Exception as exc:
+        if run_id is not None:
+            pipeline.chunk_failed(run_id, chunk, exc)
+        raise
+    if run_id is not None and pipeline.health_chunk_done(run_id=run_id, chunk=chunk, counts=counts):
+        continue_nightly_pipeline.delay(run_id)
+
+
+@shared_task(ignore_result=True, **RETRY)
+def continue_nightly_pipeline(run_id: int) -> None:
+    """The steps after health of a fanned-out run, sent by its last health chunk."""
+    pipeline.continue_after_health(run_id)
+
+
+@shared_task(ignore_result=True)
+def recompute_all_health(as_of: str) -> None:
+    """Sweeper: one ``recompute_health_chunk`` per chunk of 5,000 accounts, not one per
+    account (100k accounts are 20 tasks, each the same few queries over its chunk). Outside
+    a pipeline run (e.g. after a model change, for today)."""
+    ids = list(Account.objects.order_by("id").values_list("id", flat=True))
+    size = pipeline.HEALTH_CHUNK
+    for start in range(0, len(ids), size):
+        recompute_health_chunk.delay(ids[start : start + size], as_of)
+
+
+@shared_task(ignore_result=True, **RETRY)
+def recompute_account_health(account_id: int) -> None:
+    """Today's health snapshot of one account (the incremental path). Clears the debounce
+    key first, so a change committed while this runs schedules another recompute."""
+    cache.delete(DEBOUNCE_KEY.format(account_id))
+    if not Account.objects.filter(pk=account_id).exists():
+        logger.info("account %s is gone: no health to recompute", account_id)
+        return
+    services.health_snapshots_record(account_ids=[account_id], as_of=_today())
+
+
+def _schedule_account(account_id: int) -> None:
+    if cache.add(DEBOUNCE_KEY.format(account_id), 1, timeout=DEBOUNCE_SECONDS):
+        recompute_account_health.apply_async((account_id,), countdown=DEBOUNCE_SECONDS)
+
+
+def _schedule(account_ids: list[int]) -> None:
+    if len(account_ids) > INCREMENTAL_CHUNK_ABOVE:
+        today = _today().isoformat()
+        size = pipeline.HEALTH_CHUNK
+        for start in range(0, len(account_ids), size):
+            recompute_health_chunk.delay(account_ids[start : start + size], today)
+        return
+    for account_id in account_ids:
+        _schedule_account(account_id)
+
+
+def account_changed(account_ids: Iterable[int]) -> None:
+    """The hook for writers of account data (the intake): recompute the health of these
+    accounts as of today, debounced, once the current transaction commits (right away
+    outside one). Up to ``INCREMENTAL_CHUNK_ABOVE`` accounts get one debounced task each;
+    more (a bulk import) get chunk tasks."""
+    ids = sorted({int(i) for i in account_ids})
+    if ids:
+        transaction.on_commit(lambda: _schedule(ids))
