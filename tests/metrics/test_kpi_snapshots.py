@@ -1,0 +1,175 @@
+"""Nightly KPI snapshots: one row per day and scope (book, segment, owner) holding the
+trailing month's kpi_report; idempotent per day; written by the pipeline after health."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from metrics import kpis, pipeline, services
+from metrics.models import KpiScope, KpiSnapshot
+from tests.factories import AccountFactory, ContractFactory
+
+pytestmark = pytest.mark.django_db
+
+D = dt.date(2024, 3, 5)  # trailing month: [2024-02-06, 2024-03-06)
+
+
+@pytest.fixture
+def book(csm, manager):
+    """MRR by hand, on Feb 6 (start) → on Mar 6 (end, the day after D):
+    a1 SMB/csm     100 → 100   (open since Jan)
+    a2 SMB/csm     200 →   0   (last day Feb 20: churn 200)
+    a3 ENT/manager   0 → 1000  (starts Feb 10: new 1000)
+    a4 no segment, no owner: 50 → 50
+    book 350 → 1150; SMB 300 → 100; ENT 0 → 1000; csm = SMB; manager = ENT."""
+    a1 = AccountFactory(segment="SMB", owner=csm)
+    a2 = AccountFactory(segment="SMB", owner=csm)
+    a3 = AccountFactory(segment="ENT", owner=manager)
+    a4 = AccountFactory(segment="", owner=None)
+    ContractFactory(account=a1, start_date=dt.date(2024, 1, 1), mrr=Decimal("100"))
+    ContractFactory(
+        account=a2, start_date=dt.date(2024, 1, 1), end_date=dt.date(2024, 2, 20), mrr=200
+    )
+    ContractFactory(account=a3, start_date=dt.date(2024, 2, 10), mrr=Decimal("1000"))
+    ContractFactory(account=a4, start_date=dt.date(2024, 1, 1), mrr=Decimal("50"))
+    return {"a1": a1, "a2": a2, "a3": a3, "a4": a4}
+
+
+def _money(snapshot: KpiSnapshot, key: str) -> Decimal:
+    return Decimal(snapshot.report["revenue"][key]["value"])
+
+
+def _rows():
+    return list(
+        KpiSnapshot.objects.order_by("day", "scope_kind", "scope_key").values(
+            "pk", "day", "scope_kind", "scope_key", "period_start", "period_end", "report"
+        )
+    )
+
+
+def test_one_row_per_scope_with_the_trailing_months_figures(book, csm, manager):
+    result = services.kpi_snapshots_record(as_of=D)
+
+    assert result == {
+        "day": "2024-03-05",
+        "period_start": "2024-02-06",
+        "period_end": "2024-03-06",
+        "scopes": 5,  # book + SMB + ENT + csm + manager; a4 is only in the book
+        "segments": 2,
+        "owners": 2,
+        "removed": 0,
+    }
+    snaps = {(s.scope_kind, s.scope_key): s for s in KpiSnapshot.objects.all()}
+    assert set(snaps) == {
+        ("all", ""),
+        ("segment", "ENT"),
+        ("segment", "SMB"),
+        ("owner", str(csm.pk)),
+        ("owner", str(manager.pk)),
+    }
+    for snap in snaps.values():
+        assert snap.day == D
+        assert (snap.period_start, snap.period_end) == (dt.date(2024, 2, 6), dt.date(2024, 3, 6))
+    expected = {  # (start MRR, end MRR, new, churn), from the fixture's table
+        ("all", ""): (350, 1150, 1000, 200),
+        ("segment", "SMB"): (300, 100, 0, 200),
+        ("segment", "ENT"): (0, 1000, 1000, 0),
+        ("owner", str(csm.pk)): (300, 100, 0, 200),
+        ("owner", str(manager.pk)): (0, 1000, 1000, 0),
+    }
+    for key, (start, end, new, churn) in expected.items():
+        snap = snaps[key]
+        got = tuple(_money(snap, k) for k in ("mrr_start", "mrr_end", "new_mrr", "churn_mrr"))
+        assert got == (start, end, new, churn), key
+    assert snaps[("segment", "SMB")].report["scope"]["segment"] == "SMB"
+    assert snaps[("owner", str(csm.pk))].report["scope"]["owner"] == csm.email
+    assert snaps[("all", "")].report["scope"]["segment"] is None
+
+
+def test_a_snapshot_is_the_engines_report_for_its_scope_and_period(book, manager):
+    services.kpi_snapshots_record(as_of=D)
+    snap = KpiSnapshot.objects.get(scope_kind=KpiScope.OWNER, scope_key=str(manager.pk))
+    direct = kpis.kpi_report(
+        start=dt.date(2024, 2, 6), end=dt.date(2024, 3, 6), owner=manager.email
+    )
+    assert snap.report == direct
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "end"),
+    [
+        (dt.date(2024, 3, 31), dt.date(2024, 3, 1), dt.date(2024, 4, 1)),  # = calendar March
+        (dt.date(2024, 2, 29), dt.date(2024, 2, 1), dt.date(2024, 3, 1)),  # = calendar Feb
+        (dt.date(2024, 3, 1), dt.date(2024, 2, 2), dt.date(2024, 3, 2)),
+        (dt.date(2024, 3, 30), dt.date(2024, 2, 29), dt.date(2024, 3, 31)),  # 31st → Feb's last
+        (dt.date(2024, 12, 31), dt.date(2024, 12, 1), dt.date(2025, 1, 1)),
+    ],
+)
+def test_period_is_the_trailing_month(day, start, end):
+    assert services.kpi_snapshot_period(day) == (start, end)
+
+
+def test_rerecording_a_day_keeps_the_rows_and_drops_gone_scopes(book, manager):
+    services.kpi_snapshots_record(as_of=D)
+    services.kpi_snapshots_record(as_of=D - dt.timedelta(days=1))  # another day: kept
+    first = _rows()
+    again = services.kpi_snapshots_record(as_of=D)
+    assert _rows() == first  # same primary keys, same reports
+    assert again["removed"] == 0
+
+    book["a3"].segment = "SMB"  # ENT no longer exists, the manager owns nothing
+    book["a3"].owner = None
+    book["a3"].save()
+    result = services.kpi_snapshots_record(as_of=D)
+    assert result["removed"] == 2 and result["scopes"] == 3
+    today = set(KpiSnapshot.objects.filter(day=D).values_list("scope_kind", "scope_key"))
+    assert ("segment", "ENT") not in today and ("owner", str(manager.pk)) not in today
+    assert KpiSnapshot.objects.filter(day=D - dt.timedelta(days=1)).count() == 5
+    smb = KpiSnapshot.objects.get(day=D, scope_kind="segment", scope_key="SMB")
+    assert _money(smb, "mrr_end") == 1100
+
+
+def test_an_empty_book_has_one_book_row():
+    result = services.kpi_snapshots_record(as_of=D)
+    assert result["scopes"] == 1
+    snap = KpiSnapshot.objects.get()
+    assert (snap.scope_kind, snap.scope_key) == ("all", "")
+    assert _money(snap, "mrr_end") == 0
+
+
+@pytest.mark.parametrize("per_scope", [1, 4])
+def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_queries):
+    """2 scope lists + 9 per report + (savepoint, stale-row read, one upsert, release):
+    2 + 9·S + 4, whatever the number of accounts per scope."""
+    for segment in ("A", "B"):
+        for _ in range(per_scope):
+            ContractFactory(account=AccountFactory(segment=segment))
+    with django_assert_num_queries(2 + 9 * 3 + 4):
+        result = services.kpi_snapshots_record(as_of=D)
+    assert result["scopes"] == 3
+
+
+def test_pipeline_writes_kpi_snapshots_after_health(book):
+    summary = pipeline.run_nightly(D)
+    names = [s["name"] for s in summary["steps"]]
+    assert names == ["usage_rollups", "health", "kpi_snapshots"]
+    step = summary["steps"][2]
+    assert step["scopes"] == 5 and step["day"] == "2024-03-05"
+    assert KpiSnapshot.objects.filter(day=D).count() == 5
+    pipeline.run_nightly(D)  # a second run of the day: the same five rows
+    assert KpiSnapshot.objects.filter(day=D).count() == 5
+
+
+def test_admin_lists_snapshots_with_their_mrr(book, admin_user, client):
+    services.kpi_snapshots_record(as_of=D)
+    client.force_login(admin_user)
+    page = client.get("/admin/metrics/kpisnapshot/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "1150.00" in text and "SMB" in text
+    snap = KpiSnapshot.objects.get(scope_kind="all")
+    assert client.get(f"/admin/metrics/kpisnapshot/{snap.pk}/change/").status_code == 200
+    assert client.get("/admin/metrics/kpisnapshot/add/").status_code == 403
