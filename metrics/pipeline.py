@@ -132,7 +132,7 @@ def _run_begin(as_of: dt.date) -> PipelineRun:
     return run
 
 
-def _is_running(run_id: int) -> bool:
+def run_is_running(run_id: int) -> bool:
     return PipelineRun.objects.filter(pk=run_id, status=PipelineRun.Status.RUNNING).exists()
 
 

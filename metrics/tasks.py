@@ -74,7 +74,7 @@ def recompute_health_chunk(
     """Set-based: a handful of aggregate queries for the whole chunk, one bulk upsert. With
     ``run_id``, a chunk of that pipeline run: skipped if the run is no longer running, and the
     task finishing the run's last chunk goes on with the steps after health."""
-    if run_id is not None and not pipeline._is_running(run_id):
+    if run_id is not None and not pipeline.run_is_running(run_id):
         logger.info("health chunk %s of run #%s skipped: the run is not running", chunk, run_id)
         return
     try:

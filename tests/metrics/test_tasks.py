@@ -186,6 +186,16 @@ def test_the_task_fans_out_only_in_a_worker(django_capture_on_commit_callbacks):
     assert snapshot_rows(D) == expected
 
 
+def test_fanned_out_run_of_an_empty_book_goes_straight_on(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as sent:
+        summary = pipeline.run_nightly(D, fan_out=True)
+    assert sent == []  # no chunk task
+    run = PipelineRun.objects.get(pk=summary["run_id"])
+    assert run.status == PipelineRun.Status.SUCCEEDED and run.chunks_total == 0
+    assert run.steps[1]["name"] == "health" and run.steps[1]["accounts"] == 0
+    assert KpiSnapshot.objects.filter(day=D, scope_kind="all").count() == 1
+
+
 def test_a_chunk_delivered_twice_counts_once(django_capture_on_commit_callbacks, monkeypatch):
     accounts = build_book(D, n=4)
     with django_capture_on_commit_callbacks(execute=False) as sent:
