@@ -13,7 +13,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         model = models.User
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-1")
+    password = factory.django.Password("pw-for-tests-1")
 
 
 class AccountFactory(factory.django.DjangoModelFactory):
