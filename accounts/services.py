@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
+from django.conf import settings
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from . import intake
 from .models import ImportRecord
 
 logger = logging.getLogger(__name__)
+
+
+def account_data_changed(account_ids: Iterable[int]) -> None:
+    """Tell whoever listens that these accounts' data changed (new events, tickets …).
+
+    The listeners are named in ``settings.ACCOUNT_DATA_CHANGED_HOOKS`` (the health
+    recompute of the metrics app): this app sits below them and does not import them."""
+    ids = set(account_ids)
+    if ids:
+        for path in settings.ACCOUNT_DATA_CHANGED_HOOKS:
+            import_string(path)(ids)
 
 
 def import_record_run(
@@ -58,6 +72,7 @@ def import_record_run(
         record.status = ImportRecord.Status.VALIDATED
     else:
         record.status = ImportRecord.Status.SUCCEEDED
+        account_data_changed(result.accounts)
     for name in ("rows", "created", "updated", "unchanged", "rejected"):
         setattr(record, name, result.total(name))
     record.errors = [e.as_dict() for e in result.errors]

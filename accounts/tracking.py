@@ -30,7 +30,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import intake
+from . import intake, services
 from .intake import RowError, cells
 from .models import Account, TrackedUser
 
@@ -327,6 +327,7 @@ def tracking_apply(calls: list[Call], *, source: str = "request") -> TrackingRes
                 else:
                     mapped += _remap([e], source=source, rows=event_calls, kind="events")
             raise TrackingRejected(mapped)
+        services.account_data_changed(outcome.accounts)
         for r in outcome.results:
             if r.kind == "events":
                 result.received += r.rows

@@ -245,6 +245,9 @@ KEY_FEATURES = env_list("KEY_FEATURES", [])  # event names: per-account key-feat
 FIRST_VALUE_EVENT = os.environ.get("FIRST_VALUE_EVENT", "")  # event name for TTFV; "" = off
 IMPORT_MAX_ERRORS = 100  # errors listed per import; the count of rejected rows is exact
 EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch request
+# Called with the ids of accounts whose data an import or tracking call changed: the health
+# of those accounts is recomputed within a minute (debounced) instead of the next night.
+ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]
 
 LOGGING = {
     "version": 1,

@@ -8,10 +8,35 @@ from accounts.roles import ensure_roles
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Debounce keys and progress live in the cache: no test sees another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def celery_eager():
+    """Tasks run in this process (as in embedded mode), also when REDIS_URL is set."""
+    from config.celery import app as celery_app
+
+    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+
+
+@pytest.fixture(autouse=True)
 def _plain_http(settings):
     """The deployed profile redirects to HTTPS; the test client speaks plain HTTP."""
     settings.SECURE_SSL_REDIRECT = False
     settings.ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+    # imports tell the health recompute which accounts changed; tests that are about that
+    # turn it on (otherwise every import in the suite would send tasks to Redis)
+    settings.ACCOUNT_DATA_CHANGED_HOOKS = []
     # PBKDF2 costs ~0.3 s a user; tests create many users
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # the production profile serves hashed files after collectstatic; tests have none

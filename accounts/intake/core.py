@@ -71,6 +71,8 @@ class ImportResult:
     dry_run: bool
     results: list[KindResult] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)  # first IMPORT_MAX_ERRORS
+    # ids of the accounts whose data the import created or changed (when it was written)
+    accounts: set[int] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:

@@ -273,6 +273,7 @@ class Loader:
             self._link_parents(source, result)
         if kind == "contracts" and not self.failed:
             _default_customer_since(touched_accounts)
+        self.result.accounts |= touched_accounts
 
     def _entity_batch(self, source: Source, result: KindResult, batch: list[ParsedRow]) -> set[int]:
         kind = source.kind
@@ -373,7 +374,7 @@ class Loader:
         if kind == "accounts":
             self.account_ids.update((o.external_id, o.pk) for o in objects)
         self._record_facts(kind, [o for _, o in created], [o for _, o in updated])
-        return {o.account_id for o in objects} if kind != "accounts" else set()
+        return {o.account_id if kind != "accounts" else o.pk for o in objects}
 
     def _record_facts(self, kind: str, created: list, updated: list) -> None:
         if kind == "stakeholders":
@@ -494,6 +495,7 @@ class Loader:
         if not self.failed:
             events.rebuild_affected_rollups()
             events.first_usage_record(first_seen)
+            self.result.accounts |= first_seen.keys()
 
 
 def _read_ahead(rows: Iterator[EventRow], size: int) -> Iterator[list[EventRow]]:

@@ -13,7 +13,6 @@ from django.urls import reverse
 
 from accounts import tasks
 from accounts.models import Account, Contract, ImportRecord
-from config.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -38,14 +37,9 @@ CONTRACTS_BAD = (  # row 2: not a number
 
 
 @pytest.fixture(autouse=True)
-def _media_and_eager(settings, tmp_path):
+def _media_and_eager(settings, tmp_path, celery_eager):
     """Uploads land in a temporary MEDIA_ROOT; tasks run inline even when REDIS_URL is set."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
 
 
 def csv(name: str, content: bytes) -> SimpleUploadedFile:

@@ -68,16 +68,9 @@ def live_server(_plain_http_server, live_server):
 
 
 @pytest.fixture(autouse=True)
-def _live_settings(settings, tmp_path):
+def _live_settings(settings, tmp_path, celery_eager):
     """Uploads in a temporary MEDIA_ROOT, tasks inline (also when REDIS_URL is set)."""
-    from config.celery import app as celery_app
-
     settings.MEDIA_ROOT = tmp_path / "media"
-    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
 
 
 @pytest.fixture

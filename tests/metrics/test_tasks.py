@@ -15,7 +15,6 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from accounts.models import UsageEvent
-from config.celery import app as celery_app
 from metrics import pipeline, services, tasks
 from metrics.models import HealthSnapshot, KpiSnapshot, PipelineChunk, PipelineRun
 from tests.factories import (
@@ -31,13 +30,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _eager():
+def _eager(celery_eager):
     """Tasks run in this process (as in embedded mode), also when REDIS_URL is set."""
-    before = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,43 @@
+"""New data for an account recomputes its health the same day, through every door."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from metrics.models import HealthSnapshot
+from tests.factories import AccountFactory, ContractFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _hook_on(settings, celery_eager):
+    settings.ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]
+
+
+def test_an_import_recomputes_the_health_of_the_accounts_it_touched(
+    tmp_path, django_capture_on_commit_callbacks
+):
+    touched = AccountFactory(external_id="A1")
+    ContractFactory(account=touched, quantity=10)
+    untouched = AccountFactory(external_id="B1")
+    now = timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = tmp_path / "events.csv"
+    path.write_text(f"account_external_id,user_id,event,occurred_at\nA1,u1,login,{now}\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("import_data", str(path))
+    today = timezone.now().date()
+    snapshot = HealthSnapshot.objects.get(account=touched, day=today)
+    assert snapshot.score is not None  # 1 of 10 seats active: usage has data
+    assert not HealthSnapshot.objects.filter(account=untouched).exists()
+
+
+def test_a_rejected_import_recomputes_nothing(tmp_path, django_capture_on_commit_callbacks):
+    AccountFactory(external_id="A1")
+    path = tmp_path / "events.csv"
+    path.write_text("account_external_id,user_id,event,occurred_at\nA1,u1,login,nope\n")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(CommandError):
+        call_command("import_data", str(path))
+    assert not HealthSnapshot.objects.exists()
