@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -74,6 +74,9 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
     start = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     with transaction.atomic():
+        # no ingest rebuilds a rollup while the window is cleared and rebuilt: one that
+        # committed between reading the pairs and clearing would be lost until tomorrow
+        intake_events.lock_all_rollups()
         pairs = list(
             UsageEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
             .annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
@@ -155,7 +158,10 @@ def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]]) -> None:
             info = step(as_of=run.as_of)
         except Exception as exc:
             logger.exception("nightly pipeline %s: step %s raised", run.as_of, name)
-            raise _fail(run, name, exc) from exc
+            failure = _fail(run, name, exc)
+            if isinstance(exc, OperationalError):
+                raise  # the database may be back in a moment: the task retries the day
+            raise failure from exc
         _step_done(run, {"name": name, **info, "seconds": round(time.monotonic() - step_clock, 3)})
 
 

@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Account, User
+from accounts.services import account_data_changed
 
 from . import health, kpis
 from .kpis.common import add_months, midnight
@@ -188,6 +189,8 @@ def health_override_create(
     )
     override.full_clean()
     override.save()
+    # today's score shows the override now, not after the next nightly run
+    account_data_changed([account.pk])
     return override
 
 

@@ -195,6 +195,17 @@ def rebuild_affected_rollups() -> int:
     return pairs
 
 
+def lock_all_rollups() -> None:
+    """Hold every rollup lock until the transaction ends: no load rebuilds a rollup
+    meanwhile (the nightly reconcile clears and rebuilds a whole window under it)."""
+    if _vendor() == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT pg_advisory_xact_lock({LOCK_SPACE}, b) "
+                f"FROM generate_series(0, {LOCK_BUCKETS - 1}) AS b"
+            )
+
+
 def rollups_rebuild(*, pairs: Iterable[tuple[int, dt.date]]) -> int:
     """Rebuild the rollups of the given (account, day) pairs (the nightly reconcile and
     anyone who changed raw events by other means). Run inside a transaction."""

@@ -41,3 +41,22 @@ def test_a_rejected_import_recomputes_nothing(tmp_path, django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(CommandError):
         call_command("import_data", str(path))
     assert not HealthSnapshot.objects.exists()
+
+
+def test_an_override_shows_in_todays_snapshot(admin_user, django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    from metrics import services
+
+    account = AccountFactory(external_id="A1")
+    ContractFactory(account=account, quantity=10)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.health_override_create(
+            account=account,
+            score=42,
+            reason="renewal call went badly",
+            expires_at=timezone.now() + dt.timedelta(days=30),
+            created_by=admin_user,
+        )
+    snapshot = HealthSnapshot.objects.get(account=account, day=timezone.now().date())
+    assert snapshot.score == 42

@@ -185,3 +185,19 @@ def test_beat_schedule_names_the_registered_task():
     entry = celery_app.conf.beat_schedule["run-nightly-pipeline"]
     assert entry["task"] == run_nightly_pipeline.name == "metrics.tasks.run_nightly_pipeline"
     assert entry["task"] in celery_app.tasks
+
+
+def test_a_database_outage_in_a_step_reaches_the_task_for_a_retry(monkeypatch):
+    from django.db import OperationalError
+
+    from metrics import tasks
+
+    def flaky(*, as_of):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(pipeline, "AFTER_HEALTH", [*pipeline.AFTER_HEALTH, ("flaky", flaky)])
+    # the task's autoretry_for=(OperationalError,) only fires if that very error reaches it
+    assert OperationalError in tasks.run_nightly_pipeline.autoretry_for
+    with pytest.raises(OperationalError):
+        pipeline.run_nightly(as_of=AS_OF)
+    assert PipelineRun.objects.get().status == PipelineRun.Status.FAILED

@@ -18,6 +18,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument(
             "--as-of",
+            "--date",
+            dest="as_of",
             type=iso_date,
             default=None,
             metavar="YYYY-MM-DD",
