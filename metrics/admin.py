@@ -1,5 +1,12 @@
+import datetime as dt
+
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from . import services
 from .models import (
@@ -72,6 +79,91 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
     ]
     list_filter = ["model", "active"]
     fields = ["model", "components", "green_min", "yellow_min", "notes"]
+    readonly_fields = ["backtest_link"]
+
+    def get_fields(self, request, obj=None):
+        return self.fields + (["backtest_link"] if obj is not None else [])
+
+    @admin.display(description="Backtest")
+    def backtest_link(self, obj: HealthModelVersion) -> str:
+        url = reverse("admin:metrics_healthmodelversion_backtest", args=[obj.pk])
+        return format_html('<a href="{}">Backtest this model against churn</a>', url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.backtest_view)
+        return [
+            path("<int:pk>/backtest/", view, name="metrics_healthmodelversion_backtest"),
+            *super().get_urls(),
+        ]
+
+    def backtest_view(self, request, pk: int):
+        """The predictive check of this version's model (``services.health_backtest``) for
+        ``?as_of=&horizon=`` (default: 90 days ending today); POST creates a version with the
+        suggested weights."""
+        version = get_object_or_404(HealthModelVersion.objects.select_related("model"), pk=pk)
+        if not self.has_view_permission(request, version):
+            raise PermissionDenied
+        params = request.POST if request.method == "POST" else request.GET
+        errors: list[str] = []
+        try:
+            horizon = int(params.get("horizon") or 90)
+        except ValueError:
+            errors.append(f"horizon: expected a whole number of days, got {params['horizon']!r}")
+            horizon = 90
+        today = timezone.now().astimezone(dt.UTC).date()
+        raw = params.get("as_of") or (today - dt.timedelta(days=horizon)).isoformat()
+        try:
+            as_of = dt.date.fromisoformat(raw)
+        except ValueError:
+            errors.append(f"as of: expected a date YYYY-MM-DD, got {raw!r}")
+            as_of = None
+        result = None
+        if not errors:
+            try:
+                result = services.health_backtest(as_of=as_of, horizon=horizon, version=version)
+            except ValidationError as exc:
+                errors.extend(
+                    f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in exc.message_dict.items()
+                )
+        if request.method == "POST" and result is not None:
+            if not self.has_change_permission(request, version):
+                raise PermissionDenied
+            suggestion = result["suggestion"]
+            if not suggestion:
+                errors.append("no weights were suggested: nothing to create")
+            else:
+                try:
+                    new = services.health_model_version_from_backtest(
+                        version=version,
+                        weights=suggestion["weights"],
+                        created_by=request.user,
+                        notes=(
+                            f"weights suggested by the backtest as of {as_of} ({horizon} days): "
+                            f"AUC {suggestion['auc']} vs {suggestion['current_auc']} for {version}"
+                        ),
+                    )
+                except ValidationError as exc:
+                    errors.extend(exc.messages)
+                else:
+                    self.message_user(
+                        request,
+                        f"Created {new} with the suggested weights. Run `manage.py recompute "
+                        "--from … --to …` to rescore past days.",
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:metrics_healthmodelversion_change", new.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Backtest of {version}",
+            "version": version,
+            "as_of": as_of.isoformat() if as_of else raw,
+            "horizon": horizon,
+            "result": result,
+            "errors": errors,
+            "can_change": self.has_change_permission(request, version),
+        }
+        return TemplateResponse(request, "admin/metrics/backtest.html", context)
 
     def save_model(self, request, obj, form, change) -> None:
         try:

@@ -421,3 +421,220 @@ def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
         "owners": len(owners),
         "removed": removed,
     }
+
+
+# --- backtest --------------------------------------------------------------------------------
+
+
+def _backtest_target(version: HealthModelVersion | None) -> HealthModelVersion | None:
+    if version is not None:
+        return version
+    return (
+        HealthModelVersion.objects.filter(model__is_default=True, active=True)
+        .select_related("model")
+        .first()
+    )
+
+
+def health_backtest(
+    *, as_of: dt.date, horizon: int = 90, version: HealthModelVersion | None = None
+) -> dict[str, Any]:
+    """The predictive check of docs/metrics.md: over the accounts that were customers on
+    ``as_of`` (MRR > 0, ``kpis.revenue``), the ROC AUC of ``100 − score`` (their health
+    snapshot of that day) as a predictor of logo churn by ``as_of + horizon`` (no longer a
+    customer that day), the churn rate per band, the green accounts that churned, and
+    component weights fitted to the outcome (``metrics.backtest.fit_weights``) with their
+    AUC beside the current weights' AUC over the same accounts.
+
+    With ``version``, only the customers scored on ``as_of`` by a version of its model count
+    and the weights are suggested for it; without, the whole book counts and the weights are
+    suggested for the default model's active version. Customers without a snapshot that day
+    get one first (``health_snapshots_record``, with the models active now). ``auc`` is
+    ``None``, never 0, when it cannot be computed, and ``messages`` says why. Raises
+    ValidationError for a horizon < 1 day or an ``as_of`` after today (UTC). A fixed number
+    of queries whatever the book's size (plus the recording of missing snapshots)."""
+    from . import backtest
+    from .kpis.revenue import contract_facts
+
+    today = timezone.now().astimezone(dt.UTC).date()
+    errors: dict[str, list[str]] = {}
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        errors["horizon"] = [f"must be a whole number of days >= 1, got {horizon!r}"]
+    if not isinstance(as_of, dt.date):
+        errors["as_of"] = [f"expected a date, got {as_of!r}"]
+    elif as_of > today:
+        errors["as_of"] = [f"{as_of} is in the future (today is {today}, UTC)"]
+    if errors:
+        raise ValidationError(errors)
+    end = as_of + dt.timedelta(days=horizon)
+    target = _backtest_target(version)
+    result: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "horizon": horizon,
+        "window_end": end.isoformat(),
+        "model": str(target.model) if version is not None and target else None,
+        "customers": 0,
+        "scored": 0,
+        "churned": 0,
+        "auc": None,
+        "bands": backtest.churn_by_band([]),
+        "green_churned": [],
+        "suggestion": None,
+        "recorded_snapshots": 0,
+        "messages": [],
+    }
+    messages = result["messages"]
+    if end > today:
+        messages.append(
+            f"the window ends on {end}, after today: churn is what the contracts known today say"
+        )
+    facts = {f.id: f for f in contract_facts(Account.objects.all(), days=[as_of, end])}
+    customers = {pk: f for pk, f in facts.items() if f.customer_on(as_of)}
+    if not customers:
+        messages.append(f"no customers on {as_of}: nothing to backtest (AUC not computed)")
+        return result
+
+    def read() -> dict[int, dict[str, Any]]:
+        rows = HealthSnapshot.objects.filter(day=as_of).values(
+            "account_id", "score", "band", "components", "model_version__model_id"
+        )
+        return {r["account_id"]: r for r in rows if r["account_id"] in customers}
+
+    snaps = read()
+    missing = sorted(set(customers) - set(snaps))
+    if missing:
+        health_snapshots_record(as_of=as_of, account_ids=missing)
+        snaps = read()
+        result["recorded_snapshots"] = len(missing)
+        messages.append(
+            f"recorded the health of {len(missing)} customer(s) on {as_of} first, "
+            "with the models active now"
+        )
+        target = _backtest_target(version)
+    if version is not None:
+        customers = {
+            pk: f
+            for pk, f in customers.items()
+            if pk in snaps and snaps[pk]["model_version__model_id"] == version.model_id
+        }
+        if not customers:
+            messages.append(
+                f"no customers on {as_of} were scored by {version.model}: "
+                "nothing to backtest (AUC not computed)"
+            )
+            return result
+
+    churned = {pk: not f.customer_on(end) for pk, f in customers.items()}
+    result["customers"] = len(customers)
+    result["churned"] = sum(churned.values())
+    scored = [pk for pk in sorted(customers) if snaps.get(pk, {}).get("score") is not None]
+    result["scored"] = len(scored)
+    result["bands"] = backtest.churn_by_band(
+        (snaps.get(pk, {}).get("band") or "", churned[pk]) for pk in sorted(customers)
+    )
+    result["auc"] = backtest.roc_auc(
+        [100 - snaps[pk]["score"] for pk in scored], [churned[pk] for pk in scored]
+    )
+    if result["auc"] is not None:
+        result["auc"] = round(result["auc"], 4)
+    elif not scored:
+        messages.append(f"no customer had a health score on {as_of} (AUC not computed)")
+    elif not any(churned[pk] for pk in scored):
+        messages.append(f"no scored customer churned by {end} (AUC not computed)")
+    else:
+        messages.append(f"every scored customer churned by {end} (AUC not computed)")
+    result["green_churned"] = sorted(
+        (
+            {
+                "id": pk,
+                "external_id": customers[pk].external_id,
+                "name": customers[pk].name,
+                "score": snaps[pk]["score"],
+            }
+            for pk in scored
+            if churned[pk] and snaps[pk]["band"] == health.GREEN
+        ),
+        key=lambda row: (-row["score"], row["name"], row["id"]),
+    )
+    if target is not None:
+        result["suggestion"] = _backtest_suggestion(
+            target, snaps=snaps, churned=churned, messages=messages
+        )
+    return result
+
+
+def _backtest_suggestion(
+    target: HealthModelVersion,
+    *,
+    snaps: dict[int, dict[str, Any]],
+    churned: dict[int, bool],
+    messages: list[str],
+) -> dict[str, Any] | None:
+    """Weights fitted on the customers ``target``'s model scored, and both AUCs over the
+    accounts both weightings can score."""
+    from . import backtest
+
+    keys = [c["key"] for c in target.components]
+    current = {c["key"]: c["weight"] for c in target.components}
+    ids = [
+        pk
+        for pk in sorted(churned)
+        if pk in snaps and snaps[pk]["model_version__model_id"] == target.model_id
+    ]
+    samples = [
+        {c["key"]: c.get("score") for c in snaps[pk]["components"] if c.get("key") in current}
+        for pk in ids
+    ]
+    outcomes = [churned[pk] for pk in ids]
+    weights = backtest.fit_weights(samples, outcomes, keys)
+    if weights is None:
+        messages.append(
+            f"no weights suggested for {target}: it needs churned and retained customers "
+            "with component scores, and a component whose low score goes with churn"
+        )
+        return None
+    pairs = [
+        (backtest.weighted_score(s, current), backtest.weighted_score(s, weights), c)
+        for s, c in zip(samples, outcomes, strict=True)
+    ]
+    pairs = [(a, b, c) for a, b, c in pairs if a is not None and b is not None]
+
+    def auc(index: int) -> float | None:
+        value = backtest.roc_auc([100 - p[index] for p in pairs], [p[2] for p in pairs])
+        return None if value is None else round(value, 4)
+
+    return {
+        "model_version_id": target.pk,
+        "model_version": str(target),
+        "accounts": len(ids),
+        "current_weights": current,
+        "weights": weights,
+        "current_auc": auc(0),
+        "auc": auc(1),
+    }
+
+
+@transaction.atomic
+def health_model_version_from_backtest(
+    *,
+    version: HealthModelVersion,
+    weights: dict[str, int | float],
+    created_by: User | None = None,
+    notes: str = "",
+) -> HealthModelVersion:
+    """A new version of ``version``'s model: its components with ``weights`` (by component
+    key; keys it does not name keep their weight), through ``health_model_version_create``."""
+    unknown = set(weights) - {c["key"] for c in version.components}
+    if unknown:
+        raise ValidationError(
+            {"weights": [f"no component {', '.join(sorted(unknown))} in {version}"]}
+        )
+    components = [{**c, "weight": weights.get(c["key"], c["weight"])} for c in version.components]
+    return health_model_version_create(
+        model=version.model,
+        components=components,
+        green_min=version.green_min,
+        yellow_min=version.yellow_min,
+        created_by=created_by,
+        notes=notes,
+    )

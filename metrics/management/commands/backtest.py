@@ -1,0 +1,96 @@
+"""python manage.py backtest --as-of YYYY-MM-DD [--horizon 90] [--model-version ID] [--json]:
+the health score's predictive check (docs/metrics.md): ROC AUC of 100 − score for logo churn
+within the horizon, churn per band, the green accounts that churned and suggested weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from metrics import services
+from metrics.management.arguments import iso_date
+from metrics.models import HealthModelVersion
+
+
+def _whole(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {raw!r}") from None
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+class Command(BaseCommand):
+    help = "Backtest the health score: AUC for logo churn within --horizon days of --as-of."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--as-of", dest="as_of", type=iso_date, required=True, metavar="YYYY-MM-DD"
+        )
+        parser.add_argument("--horizon", type=_whole, default=90, help="days (default 90)")
+        parser.add_argument(
+            "--model-version",
+            type=int,
+            metavar="ID",
+            help="only the customers of this version's model; weights suggested for it",
+        )
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def handle(self, *args, as_of, horizon, model_version, **options) -> None:
+        version = None
+        if model_version is not None:
+            version = (
+                HealthModelVersion.objects.select_related("model").filter(pk=model_version).first()
+            )
+            if version is None:
+                raise CommandError(f"--model-version {model_version}: no such health model version")
+        try:
+            result = services.health_backtest(as_of=as_of, horizon=horizon, version=version)
+        except ValidationError as exc:
+            raise CommandError(
+                "; ".join(
+                    f"--{k.replace('_', '-')}: {', '.join(v)}" for k, v in exc.message_dict.items()
+                )
+            ) from None
+        if options["json"]:
+            self.stdout.write(json.dumps(result, indent=2))
+            return
+        out = self.stdout.write
+        scope = f" ({result['model']})" if result["model"] else ""
+        out(
+            f"Backtest{scope} as of {result['as_of']}, churn by {result['window_end']} "
+            f"({result['horizon']} days)"
+        )
+        out(
+            f"customers: {result['customers']}, scored: {result['scored']}, "
+            f"churned: {result['churned']}"
+        )
+        auc = result["auc"]
+        out(f"AUC: {'n/a' if auc is None else f'{auc:.3f}'}")
+        for band in result["bands"]:
+            out(
+                f"  {band['band']:8} {band['accounts']:6} accounts, {band['churned']:5} churned "
+                f"({_pct(band['churn_rate'])})"
+            )
+        if result["green_churned"]:
+            out("Green accounts that churned:")
+            for row in result["green_churned"]:
+                out(f"  {row['external_id']}  {row['name']}  score {row['score']}")
+        suggestion = result["suggestion"]
+        if suggestion:
+            out(f"Suggested weights for {suggestion['model_version']}:")
+            for key, weight in suggestion["weights"].items():
+                out(f"  {key:20} {suggestion['current_weights'].get(key)!s:>6} -> {weight}")
+            cur, new = suggestion["current_auc"], suggestion["auc"]
+            out(
+                f"  AUC current {'n/a' if cur is None else f'{cur:.3f}'}, "
+                f"suggested {'n/a' if new is None else f'{new:.3f}'}"
+            )
+        for message in result["messages"]:
+            out(f"Note: {message}")

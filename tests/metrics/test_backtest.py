@@ -1,0 +1,347 @@
+"""Health backtest: AUC by the rank formula on hand-made lists, churn per band and the green
+accounts that churned on a hand-built book, suggested weights, the command and the admin
+page (docs/metrics.md, Health, "Predictive check (backtest)")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from metrics import backtest, services
+from metrics.models import HealthModelVersion, HealthSnapshot
+from tests.factories import AccountFactory, ContractFactory
+
+D = dt.date(2024, 3, 31)  # as of; D + 90 days = 2024-06-29
+KEYS = ["usage", "feature_adoption", "support", "payments", "sentiment", "relationship"]
+
+
+# --- pure: AUC ---------------------------------------------------------------------------------
+
+
+def test_auc_perfect_ranking_is_one():
+    # every churner (risk 80, 90) is riskier than every retained account (10, 20): 4/4 pairs
+    assert backtest.roc_auc([10, 20, 80, 90], [False, False, True, True]) == 1.0
+
+
+def test_auc_reversed_ranking_is_zero():
+    # every churner is the safer of its pairs: 0/4
+    assert backtest.roc_auc([80, 90, 10, 20], [False, False, True, True]) == 0.0
+
+
+def test_auc_all_ties_is_half():
+    # all four risks equal: ranks 1..4 share 2.5; R+ = 5, U = 5 − 2·3/2 = 2, 2/(2·2) = 0.5
+    assert backtest.roc_auc([50, 50, 50, 50], [True, False, True, False]) == 0.5
+
+
+def test_auc_mixed_with_a_tie_by_pair_count():
+    # churners at 30, 60, 60; retained at 10, 60, 90 → 9 pairs:
+    # 30: beats 10 → 1;  60: beats 10 (1) + ties 60 (0.5) → 1.5, twice → 3;  total 4 / 9
+    # rank formula: ranks 10→1, 30→2, 60,60,60→4 each, 90→6: R+ = 2+4+4 = 10, U = 10 − 6 = 4
+    auc = backtest.roc_auc([30, 60, 60, 10, 60, 90], [True, True, True, False, False, False])
+    assert auc == pytest.approx(4 / 9)
+
+
+def test_auc_needs_both_outcomes():
+    assert backtest.roc_auc([], []) is None
+    assert backtest.roc_auc([1, 2], [True, True]) is None
+    assert backtest.roc_auc([1, 2], [False, False]) is None
+    with pytest.raises(ValueError, match="2 scores but 1 outcomes"):
+        backtest.roc_auc([1, 2], [True])
+
+
+def test_churn_by_band_counts_and_rates():
+    rows = [("green", False), ("green", True), ("red", True), ("", False)]
+    by_band = {b["band"]: b for b in backtest.churn_by_band(rows)}
+    assert by_band["green"] == {"band": "green", "accounts": 2, "churned": 1, "churn_rate": 0.5}
+    assert by_band["red"]["churn_rate"] == 1.0
+    assert by_band["yellow"] == {"band": "yellow", "accounts": 0, "churned": 0, "churn_rate": None}
+    assert by_band["no_data"]["accounts"] == 1
+
+
+def test_whole_percentages_sum_to_100():
+    assert backtest.whole_percentages({"a": 1, "b": 1, "c": 1}) == {"a": 34, "b": 33, "c": 33}
+    assert backtest.whole_percentages({"a": 3, "b": 0}) == {"a": 100, "b": 0}
+
+
+def _separable_samples():
+    """usage separates churners (10) from retained (90) perfectly; every other component
+    says the opposite (churners 100, retained 0..60), so the current weights rank badly."""
+    samples, churned = [], []
+    for i in range(6):
+        samples.append({"usage": 10, **dict.fromkeys(KEYS[1:], 100)})
+        churned.append(True)
+        samples.append({"usage": 90, **dict.fromkeys(KEYS[1:], 10 * i), "sentiment": None})
+        churned.append(False)
+    return samples, churned
+
+
+def test_fit_weights_nonnegative_sum_100_and_at_least_as_good():
+    samples, churned = _separable_samples()
+    weights = backtest.fit_weights(samples, churned, KEYS)
+    assert set(weights) == set(KEYS)
+    assert all(isinstance(w, int) and w >= 0 for w in weights.values())
+    assert sum(weights.values()) == 100
+    assert weights["usage"] == 100  # the others raise the score of churners: weight 0
+    current = {"usage": 35, "feature_adoption": 20, "support": 15}
+    current |= {"payments": 10, "sentiment": 10, "relationship": 10}
+
+    def auc(w):
+        scores = [backtest.weighted_score(s, w) for s in samples]
+        return backtest.roc_auc([100 - s for s in scores], churned)
+
+    assert auc(weights) == 1.0
+    assert auc(weights) >= auc(current)
+    assert auc(current) < 0.5
+    # deterministic
+    assert backtest.fit_weights(samples, churned, KEYS) == weights
+
+
+def test_fit_weights_nothing_to_learn():
+    assert backtest.fit_weights([{"usage": 1}], [True], ["usage"]) is None  # no retained
+    assert (
+        backtest.fit_weights([{"usage": None}, {"usage": None}], [True, False], ["usage"]) is None
+    )
+    # a higher usage score goes with churn: no component raises the risk → no suggestion
+    assert backtest.fit_weights([{"usage": 90}, {"usage": 10}], [True, False], ["usage"]) is None
+
+
+def test_weighted_score_renormalises_missing():
+    assert backtest.weighted_score({"a": 80, "b": None}, {"a": 30, "b": 70}) == 80
+    assert backtest.weighted_score({"a": 80, "b": 40}, {"a": 1, "b": 3}) == 50
+    assert backtest.weighted_score({"a": None}, {"a": 1}) is None
+
+
+# --- the service on a hand-built book ------------------------------------------------------------
+
+
+def _customer(ends: dt.date | None = None, start: dt.date = dt.date(2024, 1, 1), **extra):
+    account = AccountFactory(**extra)
+    ContractFactory(account=account, start_date=start, end_date=ends, mrr=Decimal("100.00"))
+    return account
+
+
+def _snapshot(account, score, band, version, components=None, day=D):
+    if components is None:
+        components = [
+            {"key": c["key"], "weight": c["weight"], "score": score} for c in version.components
+        ]
+    return HealthSnapshot.objects.create(
+        account=account,
+        day=day,
+        model_version=version,
+        score=score,
+        band=band,
+        computed_score=score,
+        computed_band=band,
+        components=components,
+    )
+
+
+@pytest.fixture
+def book(db):
+    """Customers on D with known bands; churned = no contract covering D + 90 (Jun 29).
+
+    risk = 100 − score: churners B 15, D 45, E 70; retained A 10, C 40, I 30, F 80.
+    Pairs 3 × 4 = 12; churners riskier than: B → A (1), D → A, C, I (3), E → A, C, I (3):
+    AUC = 7 / 12."""
+    version = services.health_model_ensure_default().versions.get(active=True)
+    a = _customer(name="A")
+    b = _customer(ends=dt.date(2024, 5, 15), name="B")  # green, churned
+    c = _customer(name="C")
+    d = _customer(ends=dt.date(2024, 4, 30), name="D")
+    e = _customer(ends=dt.date(2024, 6, 1), name="E")
+    f = _customer(name="F")
+    i = _customer(ends=dt.date(2024, 7, 15), name="I")  # ends after the window: retained
+    _customer(start=dt.date(2024, 4, 5), name="G")  # not yet a customer on D
+    _customer(start=dt.date(2023, 1, 1), ends=dt.date(2024, 3, 1), name="H")  # gone before D
+    for account, score, band in [
+        (a, 90, "green"),
+        (b, 85, "green"),
+        (c, 60, "yellow"),
+        (d, 55, "yellow"),
+        (e, 30, "red"),
+        (f, 20, "red"),
+        (i, 70, "yellow"),
+    ]:
+        _snapshot(account, score, band, version)
+    return {"version": version, "b": b}
+
+
+def test_backtest_on_the_book(book):
+    result = services.health_backtest(as_of=D, horizon=90)
+    assert result["window_end"] == "2024-06-29"
+    assert (result["customers"], result["scored"], result["churned"]) == (7, 7, 3)
+    assert result["auc"] == pytest.approx(round(7 / 12, 4))
+    bands = {b["band"]: b for b in result["bands"]}
+    assert (bands["green"]["accounts"], bands["green"]["churned"]) == (2, 1)
+    assert bands["green"]["churn_rate"] == 0.5
+    assert (bands["yellow"]["accounts"], bands["yellow"]["churned"]) == (3, 1)
+    assert bands["yellow"]["churn_rate"] == pytest.approx(0.3333)
+    assert (bands["red"]["accounts"], bands["red"]["churned"]) == (2, 1)
+    assert bands["no_data"]["accounts"] == 0
+    assert [(g["name"], g["score"]) for g in result["green_churned"]] == [("B", 85)]
+    assert result["green_churned"][0]["external_id"] == book["b"].external_id
+    assert result["recorded_snapshots"] == 0
+    json.dumps(result)  # JSON-ready
+
+
+def test_shorter_horizon_counts_fewer_churners(book):
+    # by Apr 30 + 1 = May 1 (31 days) only D (ended Apr 30) has gone
+    result = services.health_backtest(as_of=D, horizon=31)
+    assert result["churned"] == 1
+    assert result["green_churned"] == []
+
+
+def test_missing_snapshots_are_recorded_first(db):
+    services.health_model_ensure_default()
+    _customer(name="kept")
+    _customer(ends=dt.date(2024, 5, 1), name="gone")
+    result = services.health_backtest(as_of=D)
+    assert result["recorded_snapshots"] == 2
+    assert HealthSnapshot.objects.filter(day=D).count() == 2
+    assert result["customers"] == 2 and result["churned"] == 1
+    assert any("recorded the health of 2" in m for m in result["messages"])
+    # a second run reads them
+    assert services.health_backtest(as_of=D)["recorded_snapshots"] == 0
+
+
+def test_suggestion_beats_current_when_one_component_separates(db):
+    version = services.health_model_ensure_default().versions.get(active=True)
+    samples, churned = _separable_samples()
+    for n, (components, gone) in enumerate(zip(samples, churned, strict=True)):
+        account = _customer(ends=dt.date(2024, 5, 1) if gone else None, name=f"acc {n}")
+        rows = [
+            {"key": key, "weight": w, "score": components[key]}
+            for key, w in [(c["key"], c["weight"]) for c in version.components]
+        ]
+        score = backtest.weighted_score(components, {r["key"]: r["weight"] for r in rows})
+        _snapshot(account, score, "yellow", version, components=rows)
+    result = services.health_backtest(as_of=D)
+    s = result["suggestion"]
+    assert s["model_version_id"] == version.pk
+    assert sum(s["weights"].values()) == 100 and min(s["weights"].values()) >= 0
+    assert s["auc"] >= s["current_auc"]
+    assert s["auc"] == 1.0 and s["current_auc"] < 0.5
+    assert s["current_weights"]["usage"] == 35
+    # and a version can be made from it
+    new = services.health_model_version_from_backtest(version=version, weights=s["weights"])
+    assert new.version == version.version + 1 and new.active
+    assert {c["key"]: c["weight"] for c in new.components} == s["weights"]
+    assert [c["measures"] for c in new.components] == [c["measures"] for c in version.components]
+    with pytest.raises(ValidationError, match="no component nope"):
+        services.health_model_version_from_backtest(version=new, weights={"nope": 1})
+
+
+def test_bad_input(db):
+    today = timezone.now().date()
+    with pytest.raises(ValidationError) as exc:
+        services.health_backtest(as_of=D, horizon=0)
+    assert "horizon" in exc.value.message_dict
+    with pytest.raises(ValidationError) as exc:
+        services.health_backtest(as_of=today + dt.timedelta(days=2))
+    assert "in the future" in exc.value.message_dict["as_of"][0]
+
+
+def test_no_customers_gives_null_auc_with_a_message(db):
+    _customer(start=dt.date(2025, 1, 1))  # not a customer on D
+    result = services.health_backtest(as_of=D)
+    assert result["auc"] is None and result["customers"] == 0
+    assert result["messages"] == [
+        "no customers on 2024-03-31: nothing to backtest (AUC not computed)"
+    ]
+
+
+def test_no_churner_gives_null_auc_with_a_message(book):
+    result = services.health_backtest(as_of=D, horizon=1)
+    assert result["churned"] == 0 and result["auc"] is None
+    assert any("no scored customer churned" in m for m in result["messages"])
+
+
+# --- command -----------------------------------------------------------------------------------
+
+
+def test_command_prints_the_backtest(book):
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", "--horizon", "90", stdout=out)
+    text = out.getvalue()
+    assert "AUC: 0.583" in text
+    assert "customers: 7, scored: 7, churned: 3" in text
+    assert "green         2 accounts,     1 churned (50.0%)" in text
+    assert f"{book['b'].external_id}  B  score 85" in text
+
+
+def test_command_json(book):
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["auc"] == pytest.approx(0.5833) and data["horizon"] == 90
+    assert [g["name"] for g in data["green_churned"]] == ["B"]
+
+
+def test_command_bad_input(db):
+    with pytest.raises(CommandError, match="--horizon: must be a whole number of days >= 1"):
+        call_command("backtest", "--as-of", "2024-03-31", "--horizon", "-5")
+    future = (timezone.now().date() + dt.timedelta(days=3)).isoformat()
+    with pytest.raises(CommandError, match="in the future"):
+        call_command("backtest", "--as-of", future)
+    with pytest.raises(CommandError, match="no such health model version"):
+        call_command("backtest", "--as-of", "2024-03-31", "--model-version", "999999")
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", stdout=out)
+    assert "AUC: n/a" in out.getvalue() and "no customers on 2024-03-31" in out.getvalue()
+
+
+# --- admin -------------------------------------------------------------------------------------
+
+
+def test_admin_backtest_page_and_create_version(client, admin_user, book):
+    version = book["version"]
+    client.force_login(admin_user)
+    change = client.get(reverse("admin:metrics_healthmodelversion_change", args=[version.pk]))
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk])
+    assert url in change.content.decode()
+    r = client.get(url, {"as_of": "2024-03-31", "horizon": "90"})
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert "0.583" in page and "backtest-green-churned" in page and ">B<" in page
+    assert r.context["result"]["suggestion"] is not None
+    weights = r.context["result"]["suggestion"]["weights"]
+    assert "Create a version with the suggested weights" in page
+    r = client.post(url, {"as_of": "2024-03-31", "horizon": "90"})
+    assert r.status_code == 302
+    new = HealthModelVersion.objects.get(model=version.model, active=True)
+    assert new.version == version.version + 1 and new.created_by == admin_user
+    assert {c["key"]: c["weight"] for c in new.components} == weights
+    assert "backtest as of 2024-03-31" in new.notes
+
+
+def test_admin_backtest_bad_input_is_a_message_not_a_500(client, admin_user, book):
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
+    for params, text in [
+        ({"as_of": "31/03/2024"}, "expected a date YYYY-MM-DD"),
+        ({"as_of": "2024-03-31", "horizon": "x"}, "expected a whole number of days"),
+        ({"as_of": "2024-03-31", "horizon": "0"}, "must be a whole number of days &gt;= 1"),
+        ({"as_of": "2999-01-01"}, "is in the future"),
+    ]:
+        r = client.get(url, params)
+        assert r.status_code == 200
+        assert text in r.content.decode(), params
+    r = client.post(url, {"as_of": "2024-03-31", "horizon": "0"})
+    assert r.status_code == 200
+    assert HealthModelVersion.objects.filter(model=book["version"].model).count() == 1
+
+
+def test_admin_backtest_needs_staff(client, csm, book):
+    client.force_login(csm)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
+    r = client.get(url)
+    assert r.status_code == 302 and "/login" in r["Location"]
