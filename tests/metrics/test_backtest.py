@@ -12,6 +12,8 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -193,6 +195,18 @@ def test_backtest_on_the_book(book):
     json.dumps(result)  # JSON-ready
 
 
+def test_query_count_does_not_grow_with_the_book(book):
+    with CaptureQueriesContext(connection) as small:
+        services.health_backtest(as_of=D)
+    for n in range(10):
+        account = _customer(ends=dt.date(2024, 5, 1) if n % 2 else None, name=f"more {n}")
+        _snapshot(account, 40 + n, "yellow", book["version"])
+    with CaptureQueriesContext(connection) as large:
+        result = services.health_backtest(as_of=D)
+    assert result["customers"] == 17
+    assert len(large) == len(small) <= 4, [q["sql"] for q in large]
+
+
 def test_shorter_horizon_counts_fewer_churners(book):
     # by Apr 30 + 1 = May 1 (31 days) only D (ended Apr 30) has gone
     result = services.health_backtest(as_of=D, horizon=31)
@@ -345,3 +359,17 @@ def test_admin_backtest_needs_staff(client, csm, book):
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
     r = client.get(url)
     assert r.status_code == 302 and "/login" in r["Location"]
+
+
+def test_version_limits_the_backtest_to_its_model(book):
+    from metrics.models import HealthModel
+
+    result = services.health_backtest(as_of=D, version=book["version"])
+    assert result["customers"] == 7 and result["model"] == "Default"
+    other = services.health_model_version_create(
+        model=HealthModel.objects.create(name="Enterprise", applies_to_segment="ENT"),
+        components=[dict(c) for c in book["version"].components],
+    )
+    result = services.health_backtest(as_of=D, version=other)
+    assert result["customers"] == 0 and result["auc"] is None and result["suggestion"] is None
+    assert any("were scored by Enterprise" in m for m in result["messages"])
