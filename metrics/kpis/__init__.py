@@ -115,20 +115,24 @@ def scope_resolve(
 ) -> tuple[QuerySet[Account], dict[str, Any]]:
     """Narrow ``accounts`` (default: every account; the API passes the accounts visible to
     the caller) to a segment, an owner's book (by email) and/or one account (by external id).
-    A segment no account has, an unknown owner email, or an account not in ``accounts`` is a
-    ValidationError naming the field."""
+    A segment, owner or account that no account in ``accounts`` has is a ValidationError
+    naming the field."""
     base = accounts if accounts is not None else Account.objects.all()
     scoped = base
     errors: dict[str, list[str]] = {}
+    # checked against what the caller can see: nobody learns which segments or users exist
+    # outside their book from a 400 versus a 200
     if segment:
-        if Account.objects.filter(segment=segment).exists():
+        if base.filter(segment=segment).exists():
             scoped = scoped.filter(segment=segment)
         else:
-            errors["segment"] = [f"no account has segment {segment!r}"]
+            errors["segment"] = [f"no account you can see has segment {segment!r}"]
     if owner:
-        user = User.objects.filter(email__iexact=owner.strip()).only("pk").first()
+        user = (
+            User.objects.filter(email__iexact=owner.strip(), accounts__in=base).only("pk").first()
+        )
         if user is None:
-            errors["owner"] = [f"no user has the email {owner!r}"]
+            errors["owner"] = [f"no account you can see is owned by {owner!r}"]
         else:
             scoped = scoped.filter(owner=user)
     if account:

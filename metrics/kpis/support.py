@@ -64,7 +64,8 @@ def support_kpis(
     resolved = opened & Q(resolved_at__lt=t1)
     counts = tickets.aggregate(
         opened=Count("pk", filter=opened),
-        resolved=Count("pk", filter=resolved & Q(agent_contacts__isnull=False)),
+        resolved=Count("pk", filter=resolved),
+        contacts_unknown=Count("pk", filter=resolved & Q(agent_contacts__isnull=True)),
         one_contact=Count("pk", filter=resolved & Q(agent_contacts=1)),
         escalations=Count("pk", filter=open_escalation(t1)),
     )
@@ -106,7 +107,10 @@ def support_kpis(
             pct(counts["one_contact"], counts["resolved"]),
             "%",
             resolved_with_one_contact=counts["one_contact"],
-            resolved_with_known_contacts=counts["resolved"],
+            resolved=counts["resolved"],
+            # metrics.md: every resolved ticket is in the denominator; these count as "not
+            # resolved on first contact" since nobody recorded one
+            resolved_contacts_unknown=counts["contacts_unknown"],
         ),
         "open_escalations": kpi(counts["escalations"], "tickets"),
     }

@@ -76,6 +76,21 @@ def test_csm_cannot_name_an_account_outside_their_book(csm, book):
     assert "theirs" in r.json()["account"][0]
 
 
+def test_csm_learns_nothing_about_segments_and_owners_outside_their_book(csm, book):
+    # "ENT" and other@example.com exist, but only outside the CSM's book: the same 400 as
+    # for names that exist nowhere
+    api = _api(csm)
+    for params, field in (
+        ({"segment": "ENT"}, "segment"),
+        ({"segment": "NOWHERE"}, "segment"),
+        ({"owner": "other@example.com"}, "owner"),
+        ({"owner": "nobody@example.com"}, "owner"),
+    ):
+        r = api.get(reverse("kpis:report"), {**Q1, **params})
+        assert r.status_code == 400 and field in r.json(), (params, r.content)
+    assert api.get(reverse("kpis:report"), {**Q1, "segment": "SMB"}).status_code == 200
+
+
 def test_manager_sees_the_team_book_not_others(manager, book):
     body = _api(manager).get(reverse("kpis:movements"), Q1).json()
     assert body["movements"]["expansion"]["accounts"][0]["external_id"] == "mine"
@@ -230,11 +245,11 @@ def test_command_scope_by_owner_and_account(book):
         (["--end", "2024-04-01"], "--start: required"),
         (
             ["--start", "2024-01-01", "--end", "2024-04-01", "--segment", "Nope"],
-            "--segment: no account has segment 'Nope'",
+            "--segment: no account you can see has segment 'Nope'",
         ),
         (
             ["--start", "2024-01-01", "--end", "2024-04-01", "--owner", "x@y.z"],
-            "--owner: no user has the email",
+            "--owner: no account you can see is owned by",
         ),
         (
             ["--start", "2024-01-01", "--end", "2024-04-01", "--account", "ghost"],

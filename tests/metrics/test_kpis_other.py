@@ -184,7 +184,9 @@ def test_support_by_hand():
     # T4: answered and resolved only after the period: open escalation as of 04-01
     _ticket(a, at(31, 20), response=5, resolved=30, escalated=True, status=Ticket.Status.SOLVED)
     _ticket(a, at(20, month=2), escalated=True, status=Ticket.Status.PENDING)  # T5: older, open
-    _ticket(a, at(15), response=1, resolved=2)  # T6: contacts unknown → not in FCR
+    _ticket(
+        a, at(15), response=1, resolved=2
+    )  # T6: contacts unknown: resolved, not on first contact
     _ticket(a, at(1, month=2), resolved=24, escalated=True, status=Ticket.Status.CLOSED)  # T7
 
     facts = revenue.contract_facts(
@@ -204,8 +206,9 @@ def test_support_by_hand():
     # → 4 + 0.8 × (24 − 4) = 20
     assert k["resolution_hours"]["value"] == 4.0
     assert k["resolution_hours"]["inputs"]["p90"] == pytest.approx(20.0)
-    # FCR: resolved with known contacts T1 (1), T2 (2) → 1 / 2 × 100 = 50
-    assert k["fcr"]["value"] == D(50)
+    # FCR: resolved T1 (1 contact), T2 (2), T6 (unknown) → 1 / 3 × 100 = 33.33…
+    assert k["fcr"]["value"] == pytest.approx(D(100) / D(3))
+    assert k["fcr"]["inputs"]["resolved_contacts_unknown"] == 1
     assert k["open_escalations"]["value"] == 3  # T3, T4, T5
 
 
