@@ -47,22 +47,28 @@ def _windows(accounts: QuerySet[Account], *, end: dt.date) -> tuple[QuerySet, Q,
     return events, in_window, in_previous
 
 
-def usage_by_account(accounts: QuerySet[Account], *, end: dt.date) -> dict[int, dict]:
+def usage_by_account(
+    accounts: QuerySet[Account], *, end: dt.date, with_known: bool = True
+) -> dict[int, dict]:
     """One query: per account with events before ``end``, known users (ever), active users
     and events in the 30-day window ending with ``end`` (``active``, ``events``) and in the
-    30 days before it (``previous_active``, ``previous_events``)."""
+    30 days before it (``previous_active``, ``previous_events``).
+
+    ``with_known=False`` (health needs no "known users") reads only those 60 days instead
+    of every event the accounts ever sent, and leaves out accounts without events in them."""
     events, in_window, in_previous = _windows(accounts, end=end)
+    counts = {
+        "active": Count("user_id", distinct=True, filter=HAS_USER & in_window),
+        "previous_active": Count("user_id", distinct=True, filter=HAS_USER & in_previous),
+        "events": Count("pk", filter=in_window),
+        "previous_events": Count("pk", filter=in_previous),
+    }
+    if with_known:
+        counts["known"] = Count("user_id", distinct=True, filter=HAS_USER)
+    else:
+        events = events.filter(in_window | in_previous)
     return {
-        row["account_id"]: row
-        for row in events.values("account_id")
-        .order_by()
-        .annotate(
-            known=Count("user_id", distinct=True, filter=HAS_USER),
-            active=Count("user_id", distinct=True, filter=HAS_USER & in_window),
-            previous_active=Count("user_id", distinct=True, filter=HAS_USER & in_previous),
-            events=Count("pk", filter=in_window),
-            previous_events=Count("pk", filter=in_previous),
-        )
+        row["account_id"]: row for row in events.values("account_id").order_by().annotate(**counts)
     }
 
 

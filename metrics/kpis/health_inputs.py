@@ -51,7 +51,7 @@ def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int
     seats = {f.id: f.seats for f in contract_facts(accounts, days=[as_of], seats_day=as_of)}
 
     # 2. usage in the 30 days and the 30 before
-    usage = adoption.usage_by_account(accounts, end=end)
+    usage = adoption.usage_by_account(accounts, end=end, with_known=False)
     for account_id, u in usage.items():
         r = row(account_id)
         r["active_users_30d"] = u["active"]
