@@ -248,6 +248,13 @@ EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch req
 # Called with the ids of accounts whose data an import or tracking call changed: the health
 # of those accounts is recomputed within a minute (debounced) instead of the next night.
 ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]
+# Called by metrics.pipeline as the nightly pipeline's last steps (with as_of=...), each
+# recorded in the PipelineRun; metrics does not import the apps above it (playbooks).
+PIPELINE_FINAL_HOOKS = ["playbooks.services.playbooks_evaluate_all"]
+# Playbooks: open CTAs (open or in progress) per CSM before new lower-priority CTAs wait as
+# "pending"; hours until a new CTA is due by priority (0 = the end of the same UTC day)
+PLAYBOOK_MAX_OPEN_CTAS_PER_CSM = env_int("PLAYBOOK_MAX_OPEN_CTAS_PER_CSM", 25)
+PLAYBOOK_DUE_HOURS = {"high": 0, "medium": 48, "low": 7 * 24}
 
 LOGGING = {
     "version": 1,
