@@ -267,7 +267,7 @@ def playbooks_evaluate(
         playbooks = list(qs)
     counts: Counter = Counter(playbooks=len(playbooks))
     if not playbooks:
-        return dict(counts)
+        return _with_zeros(counts)
     sources, back, window = _fact_needs(playbooks)
     facts = facts_module.gather(
         as_of=as_of,
@@ -278,6 +278,12 @@ def playbooks_evaluate(
     )
     counts["accounts"] = len(facts)
     counts.update(_open_for(playbooks, facts, as_of=as_of, now=now, account_ids=account_ids))
+    return _with_zeros(counts)
+
+
+def _with_zeros(counts: Counter) -> dict[str, Any]:
+    for key in ("matched", "opened", "pending", "skipped_open", "skipped_cooldown"):
+        counts.setdefault(key, 0)
     return dict(counts)
 
 
@@ -597,9 +603,7 @@ def playbooks_evaluate_all(*, as_of: dt.date) -> dict[str, Any]:
         counts.update(_open_for(playbooks, facts, as_of=as_of, now=now, account_ids=None))
     counts["promoted"] = ctas_promote_pending(now=now)
     counts["escalated"] = ctas_escalate_overdue(now=now)
-    for key in ("matched", "opened", "pending", "skipped_open", "skipped_cooldown"):
-        counts.setdefault(key, 0)
-    return dict(counts)
+    return _with_zeros(counts)
 
 
 def _outcomes_record(
