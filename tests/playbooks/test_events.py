@@ -23,7 +23,7 @@ from playbooks.models import Cta
 from tests.factories import AccountFactory, UserFactory
 from tests.outbox.test_outbox import Receiver
 
-from .helpers import at, make_playbook, red_data, snapshot, survey_answer
+from .helpers import make_playbook, red_data, snapshot, survey_answer
 
 pytestmark = pytest.mark.django_db
 DAYS = dt.timedelta
