@@ -233,6 +233,8 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "accounts.models.TicketStatus",
         "InvoiceStatusEnum": "accounts.models.InvoiceStatus",
         "ImportStatusEnum": "accounts.models.ImportRecord.Status",
+        "TicketPriorityEnum": "accounts.models.TicketPriority",
+        "CtaPriorityEnum": "playbooks.models.Priority",
     },
 }
 

@@ -9,6 +9,7 @@ snooze, owner, steps, a comment) takes a write-scope token of someone who sees i
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -20,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import R400_FILTER, R401, R403, R404, ApiPagination, CanWriteCustomerData
+from accounts.api import LIST_ERRORS, R401, R403, R404, ApiPagination, CanWriteCustomerData
 from accounts.models import ApiToken, User
 
 from . import rules, services
@@ -110,11 +111,22 @@ class CtaUpdateSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=False)
 
 
+class IdFilter(filters.NumberFilter):
+    """A row id: a whole number the database can hold (a bad one is a 400, never a 500)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class CtaFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=CtaStatus.choices)
-    owner = filters.NumberFilter(field_name="owner_id")
-    account = filters.NumberFilter(field_name="account_id")
-    playbook = filters.NumberFilter(field_name="playbook_id")
+    owner = IdFilter(field_name="owner_id")
+    account = IdFilter(field_name="account_id")
+    playbook = IdFilter(field_name="playbook_id")
     type = filters.ChoiceFilter(field_name="cta_type", choices=CtaType.choices)
     priority = filters.ChoiceFilter(choices=Priority.choices)
 
@@ -142,8 +154,9 @@ class CanWriteCtas(BasePermission):
 
 
 R400 = OpenApiResponse(
-    {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-    description="refused: the fields and what is wrong with them; nothing was written",
+    {"type": "object", "additionalProperties": {}},
+    description="refused: each field with what is wrong with it (a list of messages, or "
+    "per item for lists), or `detail` when the body is not JSON; nothing was written",
 )
 
 
@@ -160,7 +173,11 @@ class PlaybookListApi(generics.ListAPIView):
     serializer_class = PlaybookSerializer
     queryset = Playbook.objects.order_by("name", "pk")
 
-    @extend_schema(summary="List playbooks", tags=["playbooks"], responses={401: R401})
+    @extend_schema(
+        summary="List playbooks",
+        tags=["playbooks"],
+        responses={200: PlaybookSerializer(many=True), **LIST_ERRORS},
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -229,7 +246,7 @@ def _ctas(user: User):
 @extend_schema(
     summary="List CTAs (of the accounts you may see)",
     tags=["ctas"],
-    responses={200: CtaSerializer(many=True), 400: R400_FILTER, 401: R401},
+    responses={200: CtaSerializer(many=True), **LIST_ERRORS},
 )
 class CtaListApi(generics.ListAPIView):
     permission_classes = [IsAuthenticated]
