@@ -62,7 +62,12 @@ def test_the_editor_refuses_bad_input_with_field_errors(client, admin_user):
     assert not Playbook.objects.exists()
     r = client.post(reverse("playbooks:create"), {**form, "trigger_params": "{days"})
     assert "not valid JSON" in r.content.decode()
-    good = {**form, "trigger_params": '{"days": 30}', "steps": "1 | Call\n3 | Write", "cooldown_days": "7"}
+    good = {
+        **form,
+        "trigger_params": '{"days": 30}',
+        "steps": "1 | Call\n3 | Write",
+        "cooldown_days": "7",
+    }
     r = client.post(reverse("playbooks:create"), good)
     assert r.status_code == 302
     playbook = Playbook.objects.get()
