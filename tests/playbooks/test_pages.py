@@ -34,7 +34,7 @@ def test_playbook_pages_are_for_admins_only(client, csm, manager):
 def test_playbook_list_shows_effectiveness_with_a_fixed_number_of_queries(
     client, admin_user, csm, django_assert_max_num_queries
 ):
-    for n in range(5):
+    for _ in range(5):
         playbook = make_playbook("ticket_escalated")
         services.cta_open(playbook=playbook, account=AccountFactory(owner=csm), evidence="x")
     client.force_login(admin_user)
