@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -665,14 +666,18 @@ def _outcomes_record(
     return counts
 
 
-def ctas_promote_pending(*, now: dt.datetime | None = None) -> int:
-    """Pending CTAs move into their owner's queue (open, due from now) while the owner has
-    room under the cap, highest priority and oldest first. Returns how many moved."""
+def ctas_promote_pending(
+    *, now: dt.datetime | None = None, owner_ids: Sequence[int] | None = None
+) -> int:
+    """Pending CTAs (of every owner, or of ``owner_ids``) move into their owner's queue
+    (open, due from now) while the owner has room under the cap, highest priority and
+    oldest first. Returns how many moved."""
     now = now or timezone.now()
     cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
-    pending = list(
-        Cta.objects.filter(status=CtaStatus.PENDING).select_related("playbook").order_by("pk")
-    )
+    pending = Cta.objects.filter(status=CtaStatus.PENDING)
+    if owner_ids is not None:
+        pending = pending.filter(owner_id__in=list(owner_ids))
+    pending = list(pending.select_related("playbook").order_by("pk"))
     if not pending:
         return 0
     load = Counter(
@@ -904,7 +909,8 @@ def cta_close(
             )
         ]
     )
-    transaction.on_commit(lambda: ctas_promote_pending())
+    if cta.owner_id:  # room in the owner's queue: their next pending CTA moves in
+        transaction.on_commit(partial(ctas_promote_pending, owner_ids=[cta.owner_id]))
     return cta
 
 
