@@ -611,7 +611,9 @@ def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
     clean["name"] = name
 
     trigger = config.get("trigger")
-    if trigger not in TRIGGERS:
+    if not trigger:
+        err("trigger", "choose a trigger")
+    elif trigger not in TRIGGERS:
         err("trigger", f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
     else:
         params, problems = clean_params(
@@ -623,7 +625,9 @@ def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
     clean["trigger"] = trigger
 
     success = config.get("success")
-    if success not in SUCCESSES:
+    if not success:
+        err("success", "choose a success condition")
+    elif success not in SUCCESSES:
         err("success", f"unknown success condition {success!r} (known: {', '.join(SUCCESSES)})")
     else:
         params, problems = clean_params(
