@@ -314,7 +314,7 @@ TRIGGERS: dict[str, Trigger] = {
                 Param("percent", "number", 1, 100),
                 Param("measure", "choice", default="events", choices=("events", "active_users")),
             ),
-            ("usage",),
+            ("usage",),  # + active_users for that measure (services._fact_needs)
             _usage_dropped,
         ),
         Trigger(
@@ -396,7 +396,7 @@ TRIGGERS: dict[str, Trigger] = {
                 Param("at_least", "number", 1, 1000),
                 Param("healthy_only", "bool", default=False, help="only green accounts"),
             ),
-            ("usage", "contracts", "health"),
+            ("active_users", "contracts", "health"),
             _seat_utilisation,
         ),
     )
