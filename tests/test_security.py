@@ -12,9 +12,7 @@ def test_pages_carry_a_content_security_policy_without_inline_scripts(client, cs
     client.force_login(csm)
     response = client.get(reverse("home"))
     policy = response.headers["Content-Security-Policy"]
-    directives = {
-        part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()
-    }
+    directives = {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
     assert directives["script-src"] == ["'self'"]  # no 'unsafe-inline', no 'unsafe-eval'
     assert directives["object-src"] == ["'none'"]
     assert directives["frame-ancestors"] == ["'none'"]
