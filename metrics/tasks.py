@@ -61,6 +61,8 @@ def run_nightly_pipeline(self, as_of: str | None = None, chunk_size: int | None 
     ``chunk_size`` (default ``pipeline.HEALTH_CHUNK``) account ids; run eagerly (embedded
     mode, ``.apply()``) everything runs here, in one process."""
     day = dt.date.fromisoformat(as_of) if as_of else None
+    if day is None:  # the scheduled run: first the nights that were missed, if any
+        pipeline.run_missed(pipeline.default_as_of())
     return pipeline.run_nightly(
         day,
         fan_out=not self.request.is_eager,
