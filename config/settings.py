@@ -138,6 +138,14 @@ else:  # psycopg 3 is picked up by the postgresql backend
             os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
         )
     }
+    # Dashboards and KPI reads can use a streaming replica (config/db.py); in tests it is
+    # the primary itself (a mirror).
+    if os.environ.get("DATABASE_REPLICA_URL"):
+        DATABASES["replica"] = dj_database_url.parse(
+            os.environ["DATABASE_REPLICA_URL"], conn_max_age=60, conn_health_checks=True
+        )
+        DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.db.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -248,6 +256,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # acks_late is declared per task
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our LOGGING applies in workers
+# Separate queues, so a big import or a night's recompute never holds up an email or a
+# survey invitation; one worker consumes them all (config.celery.QUEUES) until the load asks
+# for a worker per queue (docs/scaling.md).
+CELERY_TASK_ROUTES = {
+    "accounts.tasks.*": {"queue": "ingest"},
+    "metrics.tasks.*": {"queue": "recompute"},
+    "playbooks.tasks.*": {"queue": "recompute"},
+    "voice.tasks.*": {"queue": "recompute"},
+    "outbox.tasks.*": {"queue": "notifications"},
+    "surveys.tasks.*": {"queue": "notifications"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
