@@ -102,7 +102,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its page
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into its page
+    "accounts.middleware.DatabaseUnavailable",  # a dead database connection: 503, not 500
 ]
 
 ROOT_URLCONF = "config.urls"
