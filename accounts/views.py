@@ -7,11 +7,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.core.files.move import file_move_safe
 from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -59,9 +60,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _require_admin(request: HttpRequest) -> None:
-    """Imports touch every account: Admin role or superuser only; anyone else gets 404."""
+    """Imports touch every account: Admin role only; anyone else gets 403 (an admin screen,
+    not an object of someone else's book: there is nothing to hide about its existence)."""
     if getattr(request.user, "role", None) != Role.ADMIN:
-        raise Http404("No such page")
+        raise PermissionDenied("Only an Admin may import data.")
 
 
 def _store_upload(directory: Path, part: UploadPart) -> str:
