@@ -12,21 +12,10 @@ book is deliberate: it does not reveal that the object exists."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-
-from accounts.models import (
-    Account,
-    Activity,
-    Contract,
-    ImportRecord,
-    Invoice,
-    Stakeholder,
-    Ticket,
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -129,42 +118,6 @@ def test_every_url_has_a_rule():
     assert not missing, f"add a rule to RULES for: {missing}"
     stale = sorted(set(RULES) - {name for name, _ in urls})
     assert not stale, f"rules for URLs that no longer exist: {stale}"
-
-
-@pytest.fixture
-def world(admin_user, manager, csm, outsider):
-    """One object of each kind, in the CSM's book (so the manager sees it too)."""
-    account = Account.objects.create(external_id="A-1", name="Acme", owner=csm)
-    objects = {
-        "account": account,
-        "contract": Contract.objects.create(
-            account=account, external_id="C-1", start_date=dt.date(2024, 1, 1), mrr=100
-        ),
-        "stakeholder": Stakeholder.objects.create(
-            account=account, email="dana@acme.example", name="Dana"
-        ),
-        "ticket": Ticket.objects.create(
-            account=account, external_id="T-1", opened_at=dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
-        ),
-        "invoice": Invoice.objects.create(
-            account=account,
-            external_id="I-1",
-            issued_on=dt.date(2024, 1, 1),
-            due_on=dt.date(2024, 1, 31),
-            amount=100,
-        ),
-        "activity": Activity.objects.create(
-            account=account,
-            kind="note",
-            occurred_at=dt.datetime(2024, 1, 3, tzinfo=dt.UTC),
-            subject="Kick-off",
-        ),
-        "import_record": ImportRecord.objects.create(
-            origin="cli", kind="accounts", user=admin_user, errors=[], per_kind={}
-        ),
-    }
-    users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
-    return objects, users
 
 
 def _kwargs(rule: Rule, pattern: str, objects: dict) -> dict:
