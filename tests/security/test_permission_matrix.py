@@ -52,6 +52,10 @@ RULES: dict[str, Rule] = {
     "home": PAGE_ANY_ROLE,
     "healthz": PUBLIC,
     "login": Rule(_all(OK)),  # signed-in users are sent home, not shown the form
+    "password_reset": PUBLIC,
+    "password_reset_done": PUBLIC,
+    "password_reset_confirm": Rule(_all(OK), kwargs="reset_link"),  # a bad link: its page
+    "password_reset_complete": PUBLIC,
     "logout": Rule(_all(405, anonymous=LOGIN)),  # POST only (Django's LogoutView)
     "accounts:import-list": PAGE_ADMIN,
     "accounts:import-detail": Rule(_all(403, anonymous=LOGIN, admin=OK), kwargs="import_record"),
@@ -123,6 +127,8 @@ def test_every_url_has_a_rule():
 def _kwargs(rule: Rule, pattern: str, objects: dict) -> dict:
     if not rule.kwargs:
         return {}
+    if rule.kwargs == "reset_link":
+        return {"uidb64": "MQ", "token": "not-a-token"}
     obj = objects["account" if rule.kwargs == "account_id" else rule.kwargs]
     if "<uuid:uuid>" in pattern:
         return {"uuid": obj.uuid}
