@@ -493,7 +493,7 @@ class Loader:
                 self._tick()
             flush(batch)
         if not self.failed:
-            events.rebuild_affected_rollups()
+            events.apply_new_rollups()
             events.first_usage_record(first_seen)
             self.result.accounts |= first_seen.keys()
 
