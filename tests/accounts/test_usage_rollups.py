@@ -232,3 +232,52 @@ def test_load_queries_do_not_grow_with_the_batch(django_assert_max_num_queries):
     with django_assert_max_num_queries(budget):
         load(rows)
     assert daily(account, MAR1)[:2] == (500, 7)  # 500 events by u0..u6
+
+
+def test_json_events_keep_their_values_whichever_parser_reads_them():
+    AccountFactory(external_id="A1")
+    rows = [
+        ev("A1", "u1", "login", "2024-03-01T09:00:00Z", 0),  # a zero is a value, not empty
+        ev("A1", "u1", "login", "2024-03-01T09:01:00Z", 2),
+        ev("A1", "u1", "login", "2024-03-01T09:02:00Z", "2.5"),  # text: general parser
+        ev("A1", "u1", "login", "2024-03-01T09:03:00+01:00", 1.25),  # 08:03 UTC
+        {"account_external_id": "A1", "event": "login", "occurred_at": "2024-03-01T09:04:00"},
+        {
+            "account_external_id": " A1 ",
+            "user_id": 7,
+            "event": "x",
+            "occurred_at": "2024-03-01T09:05:00Z",
+        },
+    ]
+    load(rows)
+    stored = list(
+        UsageEvent.objects.order_by("occurred_at").values_list("user_id", "occurred_at", "value")
+    )
+    at = lambda m: dt.datetime(2024, 3, 1, 8 + (m != 3), m, tzinfo=dt.UTC)  # noqa: E731
+    assert stored == [
+        ("u1", at(3), 1.25),
+        ("u1", at(0), 0.0),
+        ("u1", at(1), 2.0),
+        ("u1", at(2), 2.5),
+        ("", at(4), None),
+        ("7", at(5), None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "message"),
+    [
+        ({"value": True}, "value", "not a number"),
+        ({"value": 1e16}, "value", "not a usable number"),
+        ({"colour": "red"}, "colour", "unknown field"),
+        ({"user_id": None, "event": ""}, "event", "required"),
+    ],
+)
+def test_json_events_the_fast_path_refuses_go_to_the_general_parser(row, column, message):
+    AccountFactory(external_id="A1")
+    bad = {**ev("A1", "u1", "login", "2024-03-01T09:00:00Z"), **row}
+    result = intake.run_import([intake.source_from_rows("events", [bad])])
+    assert not result.ok
+    assert (result.errors[0].column, result.errors[0].row) == (column, 1)
+    assert message in result.errors[0].message
+    assert not UsageEvent.objects.exists()
