@@ -4,6 +4,7 @@ UsagePresence equals a rebuild from the raw events, whatever the loads overlappe
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection, transaction
@@ -281,3 +282,37 @@ def test_json_events_the_fast_path_refuses_go_to_the_general_parser(row, column,
     assert (result.errors[0].column, result.errors[0].row) == (column, 1)
     assert message in result.errors[0].message
     assert not UsageEvent.objects.exists()
+
+
+def test_the_migration_backfills_the_presences_of_stored_events():
+    """Deployments upgrade with events already stored: 0005 gives them their presences, so
+    that the next load does not count a user of that day twice."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("accounts.migrations.0005_usage_presence")
+    account = AccountFactory(external_id="A1")
+    load(
+        [
+            ev("A1", "u1", "login", "2024-03-01T09:00:00Z"),
+            ev("A1", "u1", "login", "2024-03-01T10:00:00Z"),
+            ev("A1", "u1", "export", "2024-03-01T23:30:00-01:00"),  # 00:30 UTC on Mar 2
+            ev("A1", "", "login", "2024-03-01T11:00:00Z"),
+        ]
+    )
+    expected = state()[2]
+    UsagePresence.objects.all().delete()  # as before the migration
+    # the function uses only these two of the schema editor (whose SQLite flavour cannot
+    # open inside the test's transaction)
+    with connection.cursor() as cursor:
+        editor = SimpleNamespace(connection=connection, execute=cursor.execute)
+        migration.presence_backfill(apps, editor)
+    assert (
+        state()[2]
+        == expected
+        == [
+            (account.pk, MAR1, "u1", "login"),
+            (account.pk, MAR2, "u1", "export"),
+        ]
+    )
