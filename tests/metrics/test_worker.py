@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
+from config import settings as project_settings
 from config.celery import QUEUES
 from config.celery import app as celery_app
 from metrics import pipeline, tasks
@@ -89,8 +90,10 @@ def _wait_for_run(as_of, *, exclude: int, worker, log_path) -> PipelineRun:
     )
 
 
-def test_a_real_worker_leaves_exactly_the_eager_snapshots(tmp_path):
+def test_a_real_worker_leaves_exactly_the_eager_snapshots(tmp_path, settings):
     assert not celery_app.conf.task_always_eager  # .delay really goes to Redis
+    # the worker runs with the project's settings: the eager run gets the same final steps
+    settings.PIPELINE_FINAL_HOOKS = project_settings.PIPELINE_FINAL_HOOKS
     day = pipeline.default_as_of()
     build_book(day, n=8)
     eager = pipeline.run_nightly(day)

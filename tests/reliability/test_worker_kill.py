@@ -17,12 +17,17 @@ import time
 import pytest
 from django.conf import settings
 
+from config import settings as project_settings
 from config.celery import QUEUES
 from config.celery import app as celery_app
 from metrics import pipeline, tasks
 from metrics.models import HealthSnapshot, KpiSnapshot, PipelineChunk, PipelineRun
+from outbox.models import Message
+from playbooks.models import Cta, Playbook
 from tests.metrics.test_tasks import build_book, snapshot_rows
 from tests.metrics.test_worker import SERVICES, _database_url, _stop
+from tests.outbox.test_outbox import Receiver
+from tests.playbooks.helpers import make_playbook
 
 pytestmark = [
     pytest.mark.worker,
@@ -42,6 +47,8 @@ def _start(log_path) -> subprocess.Popen:
         "DJANGO_ALLOWED_HOSTS": "localhost",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "CELERY_VISIBILITY_TIMEOUT": "3",
+        # emails are "sent" into the worker's memory: the test counts outbox rows
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
     command += ["-Q", ",".join(QUEUES), "--without-gossip", "--without-mingle", "-l", "INFO"]
@@ -61,13 +68,37 @@ def _wait(predicate, what: str, log_path):
     pytest.fail(f"timed out waiting for {what}; worker log:\n{log_path.read_text()[-3000:]}")
 
 
-def test_sigkill_mid_pipeline_then_a_new_worker_completes_it_with_the_same_snapshots(tmp_path):
+def _ctas() -> list[tuple]:
+    return sorted(Cta.objects.values_list("account__external_id", "playbook__name", "status"))
+
+
+def test_sigkill_mid_pipeline_then_a_new_worker_completes_it_with_the_same_snapshots(
+    tmp_path, settings
+):
     day = pipeline.default_as_of()
     build_book(day, n=24)
+    # the deployed pipeline ends with the playbooks; this one opens a CTA for every account
+    # using its seats
+    # and sends each a signed webhook call and its owner an email
+    settings.PIPELINE_FINAL_HOOKS = project_settings.PIPELINE_FINAL_HOOKS
+    receiver = Receiver()
+    Playbook.objects.all().delete()  # the starters: this test is about its own
+    make_playbook(
+        "seat_utilisation",
+        {"at_least": 1},
+        name="Welcome",
+        email_owner=True,
+        webhook_url=receiver.url,
+        webhook_secret="s3cret",
+    )
     eager = pipeline.run_nightly(day)
     expected = snapshot_rows(day)
+    expected_ctas = _ctas()
+    assert len(expected_ctas) >= 5  # the playbook really fired
     HealthSnapshot.objects.all().delete()
     KpiSnapshot.objects.all().delete()
+    Cta.objects.all().delete()
+    Message.objects.all().delete()
 
     celery_app.control.purge()
     log_path = tmp_path / "worker.log"
@@ -103,13 +134,30 @@ def test_sigkill_mid_pipeline_then_a_new_worker_completes_it_with_the_same_snaps
                 "the run to finish on the second worker",
                 log_path,
             )
+            # the outbox delivers on the second worker; wait until nothing is left to send
+            _wait(
+                lambda: not Message.objects.exclude(status=Message.Status.SENT).exists(),
+                "every email and webhook call to be sent",
+                log_path,
+            )
         finally:
             _stop(second)
     finally:
         if first.poll() is None:
             first.kill()
+        receiver.close()
 
     run.refresh_from_db()
     assert run.status == PipelineRun.Status.SUCCEEDED, run.error
     assert run.chunks_total == 24 and not run.chunks.filter(done_at=None).exists()
     assert snapshot_rows(day) == expected
+    # no duplicate CTA, email or webhook call
+    assert _ctas() == expected_ctas
+    webhooks = Message.objects.filter(kind=Message.Kind.WEBHOOK)
+    assert webhooks.count() == len(expected_ctas) == len(receiver.calls)
+    keys = [
+        {k.lower(): v for k, v in c["headers"].items()}["x-opencs-delivery"] for c in receiver.calls
+    ]
+    assert len(set(keys)) == len(keys)
+    emails = Message.objects.filter(kind=Message.Kind.EMAIL)
+    assert emails.count() == Cta.objects.exclude(owner=None).count()
