@@ -372,12 +372,12 @@ def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
             day=as_of,
             scope_kind=KpiScope.ALL,
             scope_key="",
-            report=kpis.kpi_report(start=start, end=end),
+            report=kpis.kpi_report(start=start, end=end, known_on=as_of),
         )
     ]
     for segment in segments:
         report = kpis.kpi_report(
-            start=start, end=end, accounts=Account.objects.filter(segment=segment)
+            start=start, end=end, accounts=Account.objects.filter(segment=segment), known_on=as_of
         )
         report["scope"]["segment"] = segment
         rows.append(
@@ -385,7 +385,7 @@ def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
         )
     for owner_id, email in owners:
         report = kpis.kpi_report(
-            start=start, end=end, accounts=Account.objects.filter(owner_id=owner_id)
+            start=start, end=end, accounts=Account.objects.filter(owner_id=owner_id), known_on=as_of
         )
         report["scope"]["owner"] = email
         rows.append(

@@ -157,10 +157,13 @@ def kpi_report(
     owner: str | None = None,
     account: str | None = None,
     accounts: QuerySet[Account] | None = None,
+    known_on: dt.date | None = None,
 ) -> dict[str, Any]:
     """Every KPI for ``[start, end)`` over the scope, each as ``{"value", "unit", "inputs"}``,
     JSON-ready (Decimals as strings, dates ISO). ``accounts`` is the base set (the API passes
-    what the caller may see). Raises ValidationError for bad input."""
+    what the caller may see). ``known_on``: the report as known at the end of that day (the
+    nightly snapshots pass their as-of day), so the renewal rate does not count renewals that
+    start after it (``revenue.renewal_rate``). Raises ValidationError for bad input."""
     start, end = period_resolve(start=start, end=end)
     scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
     as_of = end - dt.timedelta(days=1)
@@ -169,7 +172,9 @@ def kpi_report(
     facts = revenue.contract_facts(scoped, days=days, seats_day=as_of, paid_between=(start, end))
     mv = revenue.classify(facts, start=start, end=end)
     retention = revenue.retention_kpis(mv)
-    retention["renewal_rate"] = revenue.renewal_rate(scoped, start=start, end=end)
+    retention["renewal_rate"] = revenue.renewal_rate(
+        scoped, start=start, end=end, known_on=known_on
+    )
     retention.update(
         revenue.lifetime_kpis(facts, start=start, end=end, arpa=retention["arpa"]["value"])
     )

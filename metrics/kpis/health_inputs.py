@@ -9,7 +9,8 @@ billing).
 
 As-of rule (docs/metrics.md): for day D only rows that existed or occurred before D ends
 count: events and tickets by their timestamps, invoices by ``issued_on``/``paid_on``, CSM
-activity by ``occurred_at``, stakeholders (which carry no date of their own) by the time the
+activity by ``occurred_at``, a ticket's or invoice's status (solved, paid, void: undated) from
+the row's ``updated_at`` on (``support.open_escalation``, ``support.invoice_open_at``), stakeholders (which carry no date of their own) by the time the
 row was created. ``None`` means "no data" (see each measure) and never 0.
 """
 
@@ -99,7 +100,7 @@ def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int
 
     # 5. invoices: payments have data once the account has an invoice issued before the end
     invoices = (
-        in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)
+        in_scope(Invoice.objects.filter(support.invoice_counts_at(end)), accounts)
         .filter(issued_on__lt=end)
         .values("account_id")
         .order_by()
