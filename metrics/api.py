@@ -71,9 +71,7 @@ class CohortColumnSerializer(serializers.Serializer):
     customers = serializers.IntegerField()
     logos = serializers.CharField(allow_null=True, help_text="% of the cohort still customers")
     mrr_amount = serializers.CharField()
-    mrr = serializers.CharField(
-        allow_null=True, help_text="% of the cohort's first-month MRR"
-    )
+    mrr = serializers.CharField(allow_null=True, help_text="% of the cohort's first-month MRR")
 
 
 class CohortRowSerializer(serializers.Serializer):

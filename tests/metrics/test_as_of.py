@@ -52,9 +52,7 @@ def book():
     )
     _written_at(Ticket, t2.pk, at(3, 20))
     common = {"account": account, "issued_on": dt.date(2024, 2, 1), "due_on": dt.date(2024, 3, 1)}
-    InvoiceFactory(
-        **common, amount=Decimal("500.00"), paid_on=dt.date(2024, 3, 15), status="paid"
-    )
+    InvoiceFactory(**common, amount=Decimal("500.00"), paid_on=dt.date(2024, 3, 15), status="paid")
     i2 = InvoiceFactory(**common, amount=Decimal("300.00"), status=Invoice.Status.PAID)
     _written_at(Invoice, i2.pk, at(3, 25))
     i3 = InvoiceFactory(**common, amount=Decimal("200.00"), status=Invoice.Status.VOID)
