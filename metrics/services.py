@@ -5,13 +5,15 @@ snapshots (one per scope: the whole book, each segment, each owner)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -19,6 +21,7 @@ from accounts.models import Account, User
 from accounts.services import account_data_changed
 
 from . import health, kpis
+from .kpis import adoption
 from .kpis.common import add_months, midnight
 from .kpis.health_inputs import account_measures
 from .models import (
@@ -243,30 +246,80 @@ def _record_chunk(
         )
         counts[result.band or "no_data"] += 1
         snapshots.append(
-            HealthSnapshot(
-                account_id=account_id,
-                day=as_of,
-                model_version=versions[model_id],
-                score=result.score,
-                band=result.band,
-                computed_score=result.computed_score,
-                computed_band=result.computed_band,
-                components=[c.as_json() for c in result.components],
-                left_out=list(result.left_out),
-                reasons=list(result.reasons),
-                overrides=[o.as_json() for o in result.overrides],
+            (
+                account_id,
+                as_of,
+                versions[model_id].pk,
+                result.score,
+                result.band,
+                result.computed_score,
+                result.computed_band,
+                [c.as_json() for c in result.components],
+                list(result.left_out),
+                list(result.reasons),
+                [o.as_json() for o in result.overrides],
             )
         )
     if snapshots:
-        # natural key (account, day): re-recording a day rewrites its rows in place
+        _snapshots_upsert(snapshots)
+    counts["accounts"] = len(snapshots)
+    return counts
+
+
+# (account, day) natural key: re-recording a day rewrites its rows in place
+_SNAPSHOT_COLUMNS = ("account_id", "day", "model_version_id", *SNAPSHOT_FIELDS[1:])
+_JSON_COLUMNS = {"components", "left_out", "reasons", "overrides"}
+_STAGE = "metrics_health_stage"
+
+
+def _snapshots_upsert(rows: list[tuple]) -> None:
+    """Upsert snapshot rows (tuples in ``_SNAPSHOT_COLUMNS`` order) on ``(account, day)``.
+
+    PostgreSQL: COPY into a temporary table, then one ``INSERT … SELECT … ON CONFLICT DO
+    UPDATE`` that leaves unchanged rows alone (a re-run of a day writes nothing). Django's
+    ``bulk_create`` sends each column as an array parameter, which psycopg quotes in Python,
+    and that took most of the health step's time (docs/benchmarks.md). Elsewhere (SQLite):
+    ``bulk_create(update_conflicts=True)``. Four statements per call, whatever the rows."""
+    if connection.vendor != "postgresql":
         HealthSnapshot.objects.bulk_create(
-            snapshots,
+            [
+                HealthSnapshot(
+                    account_id=r[0],
+                    day=r[1],
+                    model_version_id=r[2],
+                    **dict(zip(SNAPSHOT_FIELDS[1:], r[3:], strict=True)),
+                )
+                for r in rows
+            ],
             update_conflicts=True,
             unique_fields=["account", "day"],
             update_fields=SNAPSHOT_FIELDS,
         )
-    counts["accounts"] = len(snapshots)
-    return counts
+        return
+    json_at = [i for i, c in enumerate(_SNAPSHOT_COLUMNS) if c in _JSON_COLUMNS]
+    columns = ", ".join(_SNAPSHOT_COLUMNS)
+    updates = [c for c in _SNAPSHOT_COLUMNS if c not in ("account_id", "day")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (account_id bigint, day date, "
+            "model_version_id bigint, score double precision, band varchar(10), "
+            "computed_score double precision, computed_band varchar(10), components jsonb, "
+            "left_out jsonb, reasons jsonb, overrides jsonb) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                row = list(row)
+                for i in json_at:
+                    row[i] = json.dumps(row[i], cls=DjangoJSONEncoder)
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO metrics_healthsnapshot AS old ({columns}) "  # noqa: S608 - our names
+            f"SELECT {columns} FROM {_STAGE} ON CONFLICT (account_id, day) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
+            + f" WHERE ({', '.join(f'old.{c}' for c in updates)}) IS DISTINCT FROM "
+            f"({', '.join(f'EXCLUDED.{c}' for c in updates)})"
+        )
+        cursor.execute(f"TRUNCATE {_STAGE}")  # a caller's transaction may record more chunks
 
 
 def health_snapshots_record(
@@ -352,8 +405,10 @@ def kpi_snapshot_period(day: dt.date) -> tuple[dt.date, dt.date]:
 def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
     """Record the KPI snapshot of ``as_of`` for the whole book, every segment and every
     owner (``KpiSnapshot`` docstring: the trailing month), replacing that day's rows and
-    removing those of scopes that no longer exist. Each scope is one ``kpi_report`` (a fixed
-    number of set-based queries); all rows are written in one upsert. Returns counts."""
+    removing those of scopes that no longer exist. The usage inputs (every event before the
+    period's end: the costly part) are read once for all scopes; each scope is then one
+    ``kpis.scope_report`` (a fixed number of set-based queries, none over the events); all
+    rows are written in one upsert. Returns counts."""
     start, end = kpi_snapshot_period(as_of)
     segments = list(
         Account.objects.exclude(segment="")
@@ -367,30 +422,36 @@ def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
         .values_list("pk", "email")
     )
     computed_at = timezone.now()
+    # the usage inputs (the costly reads: every event before the end) once, for every scope
+    usage = adoption.usage_inputs(Account.objects.all(), end=end)
+
+    def report(accounts, keep) -> dict[str, Any]:
+        return kpis.scope_report(
+            accounts, start=start, end=end, known_on=as_of, usage=usage.restricted(keep)
+        )
+
     rows = [
         KpiSnapshot(
             day=as_of,
             scope_kind=KpiScope.ALL,
             scope_key="",
-            report=kpis.kpi_report(start=start, end=end, known_on=as_of),
+            report=report(Account.objects.all(), lambda segment, owner: True),
         )
     ]
-    for segment in segments:
-        report = kpis.kpi_report(
-            start=start, end=end, accounts=Account.objects.filter(segment=segment), known_on=as_of
-        )
-        report["scope"]["segment"] = segment
+    for name in segments:
+        scoped = report(Account.objects.filter(segment=name), lambda s, o, name=name: s == name)
+        scoped["scope"]["segment"] = name
         rows.append(
-            KpiSnapshot(day=as_of, scope_kind=KpiScope.SEGMENT, scope_key=segment, report=report)
+            KpiSnapshot(day=as_of, scope_kind=KpiScope.SEGMENT, scope_key=name, report=scoped)
         )
     for owner_id, email in owners:
-        report = kpis.kpi_report(
-            start=start, end=end, accounts=Account.objects.filter(owner_id=owner_id), known_on=as_of
+        scoped = report(
+            Account.objects.filter(owner_id=owner_id), lambda s, o, pk=owner_id: o == pk
         )
-        report["scope"]["owner"] = email
+        scoped["scope"]["owner"] = email
         rows.append(
             KpiSnapshot(
-                day=as_of, scope_kind=KpiScope.OWNER, scope_key=str(owner_id), report=report
+                day=as_of, scope_kind=KpiScope.OWNER, scope_key=str(owner_id), report=scoped
             )
         )
     for row in rows:

@@ -9,7 +9,7 @@ billing).
 
 As-of rule (docs/metrics.md): for day D only rows that existed or occurred before D ends
 count: events and tickets by their timestamps, invoices by ``issued_on``/``paid_on``, CSM
-activity by ``occurred_at``, a ticket's or invoice's status (solved, paid, void: undated) from
+activity by ``occurred_at``, a ticket's or invoice's status without its date (solved, paid) from
 the row's ``updated_at`` on (``support.open_escalation``, ``support.invoice_open_at``),
 stakeholders (which carry no date of their own) by the time the row was created. ``None``
 means "no data" (see each measure) and never 0.

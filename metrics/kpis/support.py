@@ -4,8 +4,9 @@ Tickets count when opened in ``[start, end)``; only what was known before ``end`
 (a response or resolution after ``end`` has not happened yet as of the period's end).
 Invoice balances are taken at the start of day ``end``: an invoice is open then if it was
 issued before ``end``, is not void, and was not paid before ``end``. As-of (docs/metrics.md):
-only facts dated before ``end`` count; a status (paid, void, solved, closed) carries no date of
-its own, so it counts from the row's ``updated_at`` (when it was written) on.
+only facts dated before ``end`` count; a paid, solved or closed status without its date
+(``paid_on``, ``resolved_at``) counts from the row's ``updated_at`` (when it was written) on.
+Void invoices are left out of every day (they were never owed).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def open_escalation(t1: dt.datetime) -> Q:
 
 
 def invoice_counts_at(end: dt.date) -> Q:
-    """Invoices that count at the start of day ``end``: all but those known to be void by then
-    (a void status is known from when it was written, ``updated_at``)."""
-    return ~Q(status=Invoice.Status.VOID) | Q(updated_at__gte=midnight(end))
+    """Invoices that count at the start of day ``end``: all but void ones. A void invoice was
+    never owed (voiding corrects an invoice), so it is left out of every day, past ones too;
+    ``end`` is there so callers state the day."""
+    return ~Q(status=Invoice.Status.VOID)
 
 
 def invoice_open_at(end: dt.date) -> Q:

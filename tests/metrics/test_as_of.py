@@ -1,8 +1,8 @@
 """As of a past day D, health measures and KPIs use only facts dated by the end of D
 (docs/metrics.md, As-of): a ticket is open until its ``resolved_at``; an invoice is open until
-its ``paid_on``; a status without a date (solved, closed, paid, void) counts only from when it
-was written (``updated_at``). Backfills (``recompute --from --to``) therefore rebuild what was
-known each day, not today's state."""
+its ``paid_on``; a status without its date (solved, closed, paid) counts only from when it
+was written (``updated_at``); void invoices never count (they were never owed). Backfills
+(``recompute --from --to``) therefore rebuild what was known each day, not today's state."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def book():
     T2 escalated, opened 03-02, no resolved_at, status solved written on 03-20
     I1 500.00 issued 02-01, due 03-01, paid_on 03-15, status paid
     I2 300.00 issued 02-01, due 03-01, no paid_on, status paid written on 03-25
-    I3 200.00 issued 02-01, due 03-01, status void written on 03-12"""
+    I3 200.00 issued 02-01, due 03-01, status void written on 03-12 (never counts)"""
     account = AccountFactory()
     ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=10)
     TicketFactory(
@@ -63,9 +63,9 @@ def book():
 @pytest.mark.parametrize(
     ("day", "escalations", "overdue", "amount"),
     [
-        # 03-05: T1, T2 open; I1, I2, I3 open and past due: 500 + 300 + 200 = 1000
-        (dt.date(2024, 3, 5), 2, 3, "1000.00"),
-        # 03-12: T1 resolved 03-10; T2 open; I3 void from 03-12: I1 + I2 = 800
+        # 03-05: T1, T2 open; I1, I2 open and past due: 500 + 300 = 800 (I3 void)
+        (dt.date(2024, 3, 5), 2, 2, "800.00"),
+        # 03-12: T1 resolved 03-10; T2 open; I1 + I2 = 800
         (dt.date(2024, 3, 12), 1, 2, "800.00"),
         # 03-15: I1 paid on 03-15: only I2 = 300
         (dt.date(2024, 3, 15), 1, 1, "300.00"),
@@ -90,7 +90,7 @@ def test_kpis_use_what_was_known_at_the_periods_end(book):
     assert march["support"]["open_escalations"]["value"] == 0
     assert march["billing"]["overdue_invoices"]["value"] == 0
     # [02-13, 03-13): ends at the start of 03-13: T2 open (T1 resolved 03-10); I1 (paid
-    # 03-15) and I2 (paid written 03-25) overdue = 800; I3 void since 03-12
+    # 03-15) and I2 (paid written 03-25) overdue = 800; I3 void
     early = kpi_report(start=dt.date(2024, 2, 13), end=dt.date(2024, 3, 13))
     assert early["support"]["open_escalations"]["value"] == 1
     overdue = early["billing"]["overdue_invoices"]

@@ -98,7 +98,9 @@ def test_reconcile_corrects_wrong_rows_and_removes_stale_ones_within_the_window_
 
     step = summary["steps"][0]
     assert step["first_day"] == "2024-03-04" and step["last_day"] == "2024-03-05"
-    assert step["account_days_before"] == 2 and step["account_days"] == 2
+    # events on 2 (account, day) pairs; 3 pairs corrected: active on both days (wrong
+    # totals, a missing row) and gone on AS_OF (no events back it)
+    assert step["account_days"] == 2 and step["corrected"] == 3
     assert _daily(active, AS_OF) == (1, 1, 0.0)
     assert _daily(active, day_before) == (1, 1, 0.0)
     assert _features(active, AS_OF) == {"report_created": (1, 1)}
