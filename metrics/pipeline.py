@@ -39,6 +39,7 @@ from accounts.intake import events as intake_events
 from accounts.models import Account, UsageDaily, UsageFeatureDaily
 
 from . import services
+from .kpis import adoption
 from .kpis.common import midnight
 from .models import PipelineChunk, PipelineRun
 
@@ -148,14 +149,23 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
     }
 
 
+# The usage inputs of a day (every event before its end, per account: the costliest read of
+# the night), read once by the health step when it runs in this process and handed to the
+# KPI snapshots after it. Fanned-out runs do without: each chunk reads its own accounts.
+_usage_of_the_day: dict[dt.date, adoption.UsageInputs] = {}
+
+
 def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     """Every account's health snapshot as of ``as_of`` (after the rollups: usage first)."""
-    return services.health_snapshots_record(as_of=as_of)
+    _usage_of_the_day.clear()
+    usage = adoption.usage_inputs(Account.objects.all(), end=as_of + dt.timedelta(days=1))
+    _usage_of_the_day[as_of] = usage
+    return services.health_snapshots_record(as_of=as_of, usage=usage)
 
 
 def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     """The KPI snapshots of ``as_of``: the whole book, each segment, each owner."""
-    return services.kpi_snapshots_record(as_of=as_of)
+    return services.kpi_snapshots_record(as_of=as_of, usage=_usage_of_the_day.pop(as_of, None))
 
 
 Step = Callable[..., dict[str, Any]]

@@ -225,13 +225,20 @@ def _overrides_in_force(accounts, *, end: dt.datetime) -> dict[int, list[health.
 
 
 def _record_chunk(
-    accounts, *, as_of: dt.date, assignments, versions: dict[int, HealthModelVersion]
+    accounts,
+    *,
+    as_of: dt.date,
+    assignments,
+    versions: dict[int, HealthModelVersion],
+    usage: adoption.UsageInputs | None = None,
 ) -> Counter:
     """Score every account of ``accounts`` as of ``as_of`` and upsert its snapshot: a fixed
     number of queries whatever the chunk's size."""
     end = midnight(as_of + dt.timedelta(days=1))
     rows = list(accounts.values_list("id", "segment", "lifecycle_stage").order_by("id"))
-    measures = account_measures(accounts, as_of=as_of)
+    measures = account_measures(
+        accounts, as_of=as_of, usage=usage, account_ids=[r[0] for r in rows]
+    )
     overrides = _overrides_in_force(accounts, end=end)
     specs = {model_id: v.spec() for model_id, v in versions.items()}
     counts: Counter = Counter()
@@ -327,11 +334,13 @@ def health_snapshots_record(
     as_of: dt.date,
     account_ids: Sequence[int] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    usage: adoption.UsageInputs | None = None,
 ) -> dict[str, Any]:
     """Record the health snapshot of ``as_of`` for ``account_ids`` (default: every account),
     in chunks of ``chunk_size``, each a fixed handful of queries and one transaction.
     Idempotent: re-running a day gives the same rows. Returns counts: accounts, green,
-    yellow, red, no_data (no score), no_model."""
+    yellow, red, no_data (no score), no_model. ``usage``: the day's usage inputs when the
+    caller already read them for every account (``health_inputs.account_measures``)."""
     health_model_ensure_default()
     assignments, versions = _active_versions()
     if account_ids is None:
@@ -349,7 +358,9 @@ def health_snapshots_record(
             scope = Account.objects.filter(pk__in=chunk)
         with transaction.atomic():
             totals.update(
-                _record_chunk(scope, as_of=as_of, assignments=assignments, versions=versions)
+                _record_chunk(
+                    scope, as_of=as_of, assignments=assignments, versions=versions, usage=usage
+                )
             )
     result = {"day": as_of.isoformat(), "accounts": totals["accounts"]}
     for key in ("green", "yellow", "red", "no_data", "no_model"):
@@ -402,13 +413,16 @@ def kpi_snapshot_period(day: dt.date) -> tuple[dt.date, dt.date]:
     return add_months(end, -1), end
 
 
-def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
+def kpi_snapshots_record(
+    *, as_of: dt.date, usage: adoption.UsageInputs | None = None
+) -> dict[str, Any]:
     """Record the KPI snapshot of ``as_of`` for the whole book, every segment and every
     owner (``KpiSnapshot`` docstring: the trailing month), replacing that day's rows and
     removing those of scopes that no longer exist. The usage inputs (every event before the
     period's end: the costly part) are read once for all scopes; each scope is then one
     ``kpis.scope_report`` (a fixed number of set-based queries, none over the events); all
-    rows are written in one upsert. Returns counts."""
+    rows are written in one upsert. ``usage``: those inputs when the caller already read
+    them (the pipeline's health step in one process). Returns counts."""
     start, end = kpi_snapshot_period(as_of)
     segments = list(
         Account.objects.exclude(segment="")
@@ -423,7 +437,8 @@ def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
     )
     computed_at = timezone.now()
     # the usage inputs (the costly reads: every event before the end) once, for every scope
-    usage = adoption.usage_inputs(Account.objects.all(), end=end)
+    if usage is None or usage.end != end:
+        usage = adoption.usage_inputs(Account.objects.all(), end=end)
 
     def report(accounts, keep) -> dict[str, Any]:
         return kpis.scope_report(

@@ -183,15 +183,19 @@ def usage_inputs(accounts: QuerySet[Account], *, end: dt.date) -> UsageInputs:
     for account_id, n in daily:
         if account_id in per_account:  # a rollup row without its events is not counted
             per_account[account_id]["daily_users"] = n
+    # feature users: the distinct (account, user, event) triples of the window, counted per
+    # (segment, owner, event)
+    triples = events.filter(in_window, HAS_USER).values("account_id", "user_id", "event")
+    inner, params = triples.order_by().distinct().query.sql_with_params()
     features: dict[tuple[str, int | None], dict[str, int]] = defaultdict(dict)
-    for segment, owner_id, event, n in (
-        events.filter(in_window, HAS_USER)
-        .values("account__segment", "account__owner_id", "event")
-        .order_by()
-        .annotate(users=Count(_user_key(), distinct=True))
-        .values_list("account__segment", "account__owner_id", "event", "users")
-    ):
-        features[(segment, owner_id)][event] = n
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT a.segment, a.owner_id, t.event, count(*) FROM ({inner}) t "
+            f"JOIN {Account._meta.db_table} a ON a.id = t.account_id GROUP BY 1, 2, 3",
+            params,
+        )
+        for segment, owner_id, event, n in cursor:
+            features[(segment, owner_id)][event] = n
     for account_id, n in key_features_used(accounts, end=end).items():
         per_account[account_id]["key_used"] = n
     return UsageInputs(end=end, per_account=per_account, features=dict(features), cells=cells)

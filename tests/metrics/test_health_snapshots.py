@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Activity, Stakeholder, UsageEvent
 from metrics import health, services
+from metrics.kpis import adoption
 from metrics.kpis.health_inputs import account_measures
 from metrics.models import HealthModel, HealthModelVersion, HealthOverride, HealthSnapshot
 from tests.factories import (
@@ -168,6 +169,28 @@ def test_recording_a_day_twice_gives_the_same_rows(key_features):
     services.health_snapshots_record(as_of=D)
     assert list(HealthSnapshot.objects.order_by("pk").values()) == first
     assert HealthModel.objects.count() == 1 and HealthModelVersion.objects.count() == 1
+
+
+def test_measures_from_shared_usage_inputs_are_the_same(key_features):
+    """The pipeline in one process reads the usage inputs once (adoption.usage_inputs) and
+    hands them to the health step: the measures must be exactly those read per chunk. The
+    book has an account whose only events are older than the 60 days the health reads, one
+    without a user id, one using a key feature, one with seats and no events."""
+    busy = busy_account()
+    old = AccountFactory()
+    _event(old, at(1, 2))  # before Jan 31: outside both 30-day windows
+    anonymous = AccountFactory()
+    _event(anonymous, at(3, 20), user="")
+    seated = AccountFactory()
+    ContractFactory(account=seated, start_date=dt.date(2024, 1, 1), quantity=5)
+    accounts = type(busy).objects.all()
+    usage = adoption.usage_inputs(accounts, end=D + dt.timedelta(days=1))
+    ids = list(accounts.values_list("pk", flat=True))
+    shared = account_measures(accounts, as_of=D, usage=usage, account_ids=ids)
+    assert shared == account_measures(accounts, as_of=D)
+    assert old.pk not in shared and shared[anonymous.pk]["active_users_30d"] == 0
+    with pytest.raises(ValueError, match="usage inputs end on"):
+        account_measures(accounts, as_of=D - dt.timedelta(days=1), usage=usage, account_ids=ids)
 
 
 def _book(n: int) -> None:
