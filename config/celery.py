@@ -9,6 +9,10 @@ from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+# Every queue a worker must consume (settings.CELERY_TASK_ROUTES sends tasks to them):
+#   celery -A config worker -Q celery,ingest,recompute,notifications
+QUEUES = ("celery", "ingest", "recompute", "notifications")
+
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
@@ -18,5 +22,10 @@ app.conf.beat_schedule = {
         "task": "metrics.tasks.run_nightly_pipeline",
         "schedule": crontab(hour=2, minute=15),
         "options": {"expires": 20 * 60 * 60},
+    },
+    "deliver-due-outbox": {  # every minute: outbox retries and anything never enqueued
+        "task": "outbox.tasks.deliver_due_messages",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
 }
