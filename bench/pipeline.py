@@ -103,21 +103,11 @@ def run_in_worker(as_of: dt.date, *, concurrency: int) -> tuple[dict, dict]:
         raise SystemExit("--worker needs REDIS_URL (the broker)")
     OUT.mkdir(parents=True, exist_ok=True)
     log = open(OUT / "pipeline_worker.log", "wb")  # noqa: SIM115 - closed below
-    cmd = [
-        str(Path(sys.executable).parent / "celery"),
-        "-A",
-        "config",
-        "worker",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        str(concurrency),
-        "--loglevel",
-        "WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+    from config.celery import QUEUES
+
+    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork"]
+    cmd += ["--concurrency", str(concurrency), "-Q", ",".join(QUEUES), "--loglevel", "WARNING"]
+    cmd += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     worker = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     peak = {"kib": 0}
     stop = threading.Event()
