@@ -348,11 +348,19 @@ def health_snapshots_record(
         ranged = True
     else:
         ids = sorted(set(account_ids))
-        ranged = False
+        # the pipeline's chunk tasks get runs of consecutive ids: read them as an id range
+        # (one query to check that no other account lies in it) instead of sending a list of
+        # thousands of parameters with every query of every chunk
+        ranged = bool(ids) and (
+            len(ids) == 1
+            or not Account.objects.filter(pk__gte=ids[0], pk__lte=ids[-1])
+            .exclude(pk__in=ids)
+            .exists()
+        )
     totals: Counter = Counter()
     for start in range(0, len(ids), chunk_size):
         chunk = ids[start : start + chunk_size]
-        if ranged:  # every account: a contiguous id range, no list of parameters
+        if ranged:  # a contiguous id range, no list of parameters
             scope = Account.objects.filter(pk__gte=chunk[0], pk__lte=chunk[-1])
         else:
             scope = Account.objects.filter(pk__in=chunk)

@@ -439,3 +439,23 @@ def test_admin_edit_of_a_version_saves_a_new_one(client, admin_user):
     assert r.status_code == 200
     assert "every weight is zero" in r.content.decode()
     assert default.versions.count() == 2
+
+
+def test_a_list_of_ids_records_exactly_those_accounts(django_assert_max_num_queries):
+    """Consecutive ids (a pipeline chunk) are read as an id range, other lists as a list:
+    either way only the listed accounts get a snapshot, in the same number of queries."""
+    a1, a2, a3, a4 = (AccountFactory() for _ in range(4))
+    services.health_model_ensure_default()
+    services.health_snapshots_record(as_of=D, account_ids=[a1.pk, a3.pk])  # a2 in between
+    assert set(HealthSnapshot.objects.values_list("account_id", flat=True)) == {a1.pk, a3.pk}
+    with CaptureQueriesContext(connection) as listed:
+        services.health_snapshots_record(as_of=D, account_ids=[a1.pk, a3.pk])
+    with django_assert_max_num_queries(len(listed.captured_queries)):
+        result = services.health_snapshots_record(as_of=D, account_ids=[a2.pk, a3.pk, a4.pk])
+    assert result["accounts"] == 3
+    assert set(HealthSnapshot.objects.values_list("account_id", flat=True)) == {
+        a1.pk,
+        a2.pk,
+        a3.pk,
+        a4.pk,
+    }
