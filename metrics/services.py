@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -317,7 +316,7 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
             for row in rows:
                 row = list(row)
                 for i in json_at:
-                    row[i] = json.dumps(row[i], cls=DjangoJSONEncoder)
+                    row[i] = json.dumps(row[i])  # plain JSON values, like the JSONField gets
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO metrics_healthsnapshot AS old ({columns}) "  # noqa: S608 - our names
