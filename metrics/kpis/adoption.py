@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import CharField, Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Cast, Concat
@@ -142,7 +143,10 @@ def usage_inputs(accounts: QuerySet[Account], *, end: dt.date) -> UsageInputs:
             n_now=Count("pk", filter=in_window), n_prev=Count("pk", filter=in_previous), **weeks
         )
     )
-    inner, params = pairs.query.sql_with_params()
+    try:
+        inner, params = pairs.query.sql_with_params()
+    except EmptyResultSet:  # an empty scope (accounts.none(): a caller who sees nothing)
+        return UsageInputs(end=end, per_account={}, features={}, cells={})
 
     def users(condition: str) -> str:
         return f"SUM(CASE WHEN user_id <> '' AND {condition} THEN 1 ELSE 0 END)"

@@ -324,3 +324,15 @@ def test_kpi_report_query_count_does_not_grow_with_accounts(
     assert _count_queries() == small
     # a scope adds its look-ups (segment exists, owner by email, account visible), no more
     assert _count_queries(segment="SMB") == small + 1
+
+
+def test_a_scope_without_accounts_reports_no_data():
+    """A caller who can see no account (``accounts.none()``): every usage figure is empty,
+    nothing fails."""
+    _book(3)
+    report = kpi_report(
+        start=dt.date(2024, 1, 1), end=dt.date(2024, 7, 1), accounts=Account.objects.none()
+    )
+    assert report["scope"]["accounts_with_contracts"] == 0
+    assert report["adoption"]["dau_pct"]["value"] is None  # no known users: no ratio
+    assert report["adoption"]["feature_adoption"]["value"] == {}
