@@ -73,11 +73,14 @@ def _day_sql() -> str:
     return "date(occurred_at)"
 
 
-def _rollup_mismatches(*, first: dt.date, as_of: dt.date) -> tuple[int, list[tuple[int, dt.date]]]:
+def _rollup_mismatches(
+    *, first: dt.date, as_of: dt.date
+) -> tuple[int, int, list[tuple[int, dt.date]]]:
     """Compare the rollups of ``first``..``as_of`` with what the raw events say, read-only:
-    returns the number of (account, day) pairs with events in the window and the pairs whose
-    ``UsageDaily`` or ``UsageFeatureDaily`` rows differ from them (wrong, missing or stale).
-    Two queries, whatever the number of accounts."""
+    returns the number of (account, day) pairs with events in the window, the number of
+    ``UsageDaily`` rows it holds, and the pairs whose
+    ``UsageDaily``, ``UsageFeatureDaily`` or ``UsagePresence`` rows differ from them (wrong,
+    missing or stale). Three queries, whatever the number of accounts."""
     start = midnight(first)
     end = midnight(as_of + dt.timedelta(days=1))
     if connection.vendor != "postgresql":
@@ -95,8 +98,8 @@ def _rollup_mismatches(*, first: dt.date, as_of: dt.date) -> tuple[int, list[tup
         "wrong AS (SELECT account_id, day FROM "
         "(SELECT * FROM computed EXCEPT SELECT * FROM stored) x UNION "
         "SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y) "
-        "SELECT c.n, w.account_id, w.day FROM (SELECT count(*) AS n FROM computed) c "
-        "LEFT JOIN wrong w ON 1 = 1"
+        "SELECT c.n, s.n, w.account_id, w.day FROM (SELECT count(*) AS n FROM computed) c "
+        "JOIN (SELECT count(*) AS n FROM stored) s ON 1 = 1 LEFT JOIN wrong w ON 1 = 1"
     )
     features = (
         f"WITH computed AS (SELECT account_id, {day} AS day, event, count(*) AS n, "
@@ -106,29 +109,39 @@ def _rollup_mismatches(*, first: dt.date, as_of: dt.date) -> tuple[int, list[tup
         "SELECT account_id, day FROM (SELECT * FROM computed EXCEPT SELECT * FROM stored) x "
         "UNION SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y"
     )
+    presences = (
+        f"WITH computed AS (SELECT DISTINCT account_id, {day} AS day, user_id, event {events} "
+        "AND user_id <> ''), "
+        "stored AS (SELECT account_id, day, user_id, event "
+        "FROM accounts_usagepresence WHERE day >= %s AND day <= %s) "
+        "SELECT account_id, day FROM (SELECT * FROM computed EXCEPT SELECT * FROM stored) x "
+        "UNION SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y"
+    )
     with connection.cursor() as cursor:
         cursor.execute(daily, window)
         rows = cursor.fetchall()
-        pairs = rows[0][0]
-        found = [(a, d) for _, a, d in rows if a is not None]
-        cursor.execute(features, window)
-        found += cursor.fetchall()
+        pairs, before = rows[0][0], rows[0][1]
+        found = [(a, d) for _, _, a, d in rows if a is not None]
+        for query in (features, presences):
+            cursor.execute(query, window)
+            found += cursor.fetchall()
     # SQLite gives the days as text, and the two queries may type them differently
     wrong = {(a, d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))) for a, d in found}
-    return pairs, sorted(wrong)
+    return pairs, before, sorted(wrong)
 
 
 def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[str, Any]:
-    """Make UsageDaily and UsageFeatureDaily of the ``days`` UTC days ending with ``as_of``
-    equal what the raw events say, whatever happened on ingest: compare them with the events
-    (two aggregate queries, read-only) and rebuild only the (account, day) pairs that differ,
-    with the intake's own rollup code (their rows are deleted first, so rows no event backs
-    any more go too). Ingest keeps the rollups current, so a night usually rewrites nothing.
-    One transaction, under every rollup lock: no load rebuilds a rollup meanwhile."""
+    """Make UsageDaily, UsageFeatureDaily and UsagePresence of the ``days`` UTC days ending
+    with ``as_of`` equal what the raw events say, whatever happened on ingest: compare them
+    with the events (three aggregate queries, read-only) and rebuild only the (account, day)
+    pairs that differ, with the intake's own rollup code (which also rebuilds their
+    presences; their rollup rows are deleted first, so rows no event backs any more go too).
+    Ingest keeps the rollups current, so a night usually rewrites nothing. One transaction,
+    under every rollup lock: no load rebuilds a rollup meanwhile."""
     first = as_of - dt.timedelta(days=days - 1)
     with transaction.atomic():
         intake_events.lock_all_rollups()
-        pairs, wrong = _rollup_mismatches(first=first, as_of=as_of)
+        pairs, before, wrong = _rollup_mismatches(first=first, as_of=as_of)
         rebuilt = 0
         if wrong:
             by_day: dict[dt.date, list[int]] = {}
@@ -143,7 +156,8 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
     return {
         "first_day": first.isoformat(),
         "last_day": as_of.isoformat(),
-        "account_days": pairs,  # (account, day) pairs with events in the window
+        "account_days_before": before,  # UsageDaily rows of the window before the reconcile
+        "account_days": pairs,  # ... and after it: one per account with events that day
         "corrected": len(wrong),  # pairs whose rollups differed from the events: rewritten
         "rebuilt": rebuilt,
     }
