@@ -32,7 +32,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import filters, intake, serializers, services, tracking
+from . import filters, intake, selectors, serializers, services, tracking
 from .intake import RowError
 from .models import (
     Account,
@@ -163,7 +163,10 @@ def _detail_schema(kind: str, serializer, **extra):
 
 
 def _accounts(user):
-    return Account.objects.visible_to(user).select_related("owner", "parent")
+    # data_as_of: how current each account's data is, as subqueries (no query per row)
+    return selectors.with_data_as_of(
+        Account.objects.visible_to(user).select_related("owner", "parent")
+    )
 
 
 @_list_schema("accounts", serializers.AccountSerializer)

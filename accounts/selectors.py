@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+import datetime as dt
+from typing import Any
 
-from .models import Account, User
+from django.db.models import Count, DateTimeField, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
+
+from .models import Account, Contract, Invoice, Stakeholder, Ticket, UsageEvent, User
 
 
 def book_summary(*, user: User) -> dict:
@@ -13,4 +17,56 @@ def book_summary(*, user: User) -> dict:
     return {
         "accounts": accounts.aggregate(n=Count("id"))["n"],
         "recent_accounts": list(accounts.select_related("owner").order_by("-updated_at")[:10]),
+    }
+
+
+# --- how current an account's data is ---------------------------------------------------------
+
+_WRITTEN_WITH_THE_ACCOUNT = (Contract, Stakeholder, Ticket, Invoice)
+
+
+def _latest_write(model) -> Subquery:
+    rows = (
+        model.objects.filter(account=OuterRef("pk"))
+        .order_by()
+        .values("account")
+        .annotate(last=Max("updated_at"))
+        .values("last")
+    )
+    return Subquery(rows, output_field=DateTimeField())
+
+
+def with_data_as_of(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """``accounts`` annotated with how current each one's data is (subqueries: no query per
+    account, and each reads one account's rows through an index):
+
+    - ``last_event_at``: the time of its latest usage event (None without events);
+    - ``last_import_at``: the latest write of its own row or of any of its contracts,
+      stakeholders, tickets or invoices (every import door sets ``updated_at``).
+
+    ``data_as_of(account)`` turns them into the dict the UI and the API show."""
+    latest_event = (
+        UsageEvent.objects.filter(account=OuterRef("pk"))
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
+    )
+    writes = [Coalesce(_latest_write(m), F("updated_at")) for m in _WRITTEN_WITH_THE_ACCOUNT]
+    return accounts.annotate(
+        last_event_at=Subquery(latest_event, output_field=DateTimeField()),
+        last_import_at=Greatest(F("updated_at"), *writes, output_field=DateTimeField()),
+    )
+
+
+def data_as_of(account: Account) -> dict[str, Any]:
+    """``{"last_event_at", "last_import_at", "as_of"}`` of an account from ``with_data_as_of``
+    (read here when the account was not loaded through it: three small queries);
+    ``as_of`` is the later of the two, what "data as of …" shows."""
+    if not hasattr(account, "last_import_at"):
+        account = with_data_as_of(Account.objects.filter(pk=account.pk)).get()
+    last_event: dt.datetime | None = account.last_event_at
+    last_import: dt.datetime = account.last_import_at
+    return {
+        "last_event_at": last_event,
+        "last_import_at": last_import,
+        "as_of": max(last_event, last_import) if last_event else last_import,
     }

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from . import selectors
 from .models import (
     Account,
     Activity,
@@ -32,11 +34,28 @@ from .models import (
 # --- output -------------------------------------------------------------------------------
 
 
+class DataAsOfSerializer(serializers.Serializer):
+    last_event_at = serializers.DateTimeField(
+        allow_null=True, help_text="time of the account's latest usage event"
+    )
+    last_import_at = serializers.DateTimeField(
+        help_text="latest write of the account or its contracts, stakeholders, tickets, invoices"
+    )
+    as_of = serializers.DateTimeField(help_text="the later of the two: 'data as of'")
+
+
 class AccountSerializer(serializers.ModelSerializer):
     owner_email = serializers.EmailField(source="owner.email", default=None, allow_null=True)
     parent_external_id = serializers.CharField(
         source="parent.external_id", default=None, allow_null=True
     )
+    data_as_of = serializers.SerializerMethodField(
+        help_text="how current the account's data is (selectors.data_as_of)"
+    )
+
+    @extend_schema_field(DataAsOfSerializer)
+    def get_data_as_of(self, account: Account) -> dict:
+        return DataAsOfSerializer(selectors.data_as_of(account)).data
 
     class Meta:
         model = Account
@@ -53,6 +72,7 @@ class AccountSerializer(serializers.ModelSerializer):
             "customer_since",
             "created_at",
             "updated_at",
+            "data_as_of",
         ]
 
 

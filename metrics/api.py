@@ -72,13 +72,17 @@ class CohortColumnSerializer(serializers.Serializer):
     customers = serializers.IntegerField()
     logos = serializers.CharField(allow_null=True, help_text="% of the cohort still customers")
     mrr_amount = serializers.CharField()
-    mrr = serializers.CharField(allow_null=True, help_text="% of the cohort's first-day MRR")
+    mrr = serializers.CharField(allow_null=True, help_text="% of the cohort's first-month MRR")
 
 
 class CohortRowSerializer(serializers.Serializer):
     cohort = serializers.CharField(help_text="YYYY-MM: month of the first paid day")
     size = serializers.IntegerField()
-    first_mrr = serializers.CharField()
+    first_mrr = serializers.CharField(
+        allow_null=True,
+        help_text="the cohort's MRR at the end of its first month (on column 0's day); "
+        "null while that day is after the period",
+    )
     columns = CohortColumnSerializer(many=True)
 
 
@@ -207,7 +211,7 @@ class MovementsApi(_KpiApi):
     description=(
         "Accounts that first paid in `[start, end)`, grouped by that month; column k is their "
         "state on the first day of month cohort+k+1 (while not after `end`): % of logos and % "
-        "of first-day MRR retained."
+        "of first-month MRR (the cohort's MRR at the end of its first month) retained."
     ),
     parameters=[KpiQuerySerializer],
     responses={200: CohortTableSerializer, 400: R400, 401: R401},

@@ -529,19 +529,36 @@ def score(
         elif account_override is None:
             account_override = ov
 
-    results: list[ComponentResult] = []
+    # (component, computed score, score used, inputs, points, words, override)
+    parts = []
     for comp in spec.components:
         computed, inputs, points, words = _component(comp, values)
         ov = component_override.get(comp.key)
         used = computed if ov is None else _round(float(ov.score))
         if ov is not None:
             applied.append(ov)
-        results.append(
+        parts.append((comp, computed, used, inputs, points, words, ov))
+
+    def weighted(index: int) -> tuple[float | None, dict[str, float]]:
+        pairs = [(p[0], p[index]) for p in parts if p[0].weight > 0 and p[index] is not None]
+        total = sum(c.weight for c, _ in pairs)
+        if not pairs or total <= 0:
+            return None, {}
+        shares = {c.key: c.weight / total for c, _ in pairs}
+        return _round(sum(shares[c.key] * s for c, s in pairs)), shares
+
+    computed_score, _ = weighted(1)
+    used_score, shares = weighted(2)
+    final = []
+    reasons = []
+    for comp, computed, used, inputs, points, words, ov in parts:
+        share = shares.get(comp.key)
+        final.append(
             ComponentResult(
                 key=comp.key,
                 label=comp.label,
                 weight=comp.weight,
-                share=None,
+                share=None if share is None else round(share, 4),
                 score=used,
                 computed_score=computed,
                 inputs=inputs,
@@ -550,37 +567,14 @@ def score(
                 overridden=ov is not None,
             )
         )
-
-    def weighted(use_computed: bool) -> tuple[float | None, dict[str, float]]:
-        pairs = [
-            (r, r.computed_score if use_computed else r.score)
-            for r in results
-            if r.weight > 0 and (r.computed_score if use_computed else r.score) is not None
-        ]
-        total = sum(r.weight for r, _ in pairs)
-        if not pairs or total <= 0:
-            return None, {}
-        shares = {r.key: r.weight / total for r, _ in pairs}
-        return _round(sum(shares[r.key] * s for r, s in pairs)), shares
-
-    computed_score, _ = weighted(True)
-    used_score, shares = weighted(False)
-    final = []
-    reasons = []
-    for r in results:
-        share = shares.get(r.key)
-        final.append(
-            ComponentResult(**{**r.__dict__, "share": None if share is None else round(share, 4)})
-        )
-        if r.score is None:
-            reasons.append(f"{r.reason}, left out")
-        elif r.weight <= 0:
-            reasons.append(f"{r.label.lower()} {_num(r.score)}/100 (weight 0): {r.reason}")
+        if used is None:
+            reasons.append(f"{words}, left out")
+        elif comp.weight <= 0:
+            reasons.append(f"{comp.label.lower()} {_num(used)}/100 (weight 0): {words}")
         else:
-            text = f"{r.label.lower()} {_num(r.score)}/100: {r.reason}"
-            if r.overridden:
-                ov = component_override[r.key]
-                text += f" (overridden from {_num(r.computed_score)}: {ov.reason})"
+            text = f"{comp.label.lower()} {_num(used)}/100: {words}"
+            if ov is not None:
+                text += f" (overridden from {_num(computed)}: {ov.reason})"
             reasons.append(text)
 
     bands = {"green_min": spec.green_min, "yellow_min": spec.yellow_min}

@@ -36,14 +36,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.intake import events as intake_events
-from accounts.models import Account, UsageEvent, UsageFeatureDaily
+from accounts.models import Account, UsageDaily, UsageFeatureDaily
 
 from . import services
+from .kpis import adoption
+from .kpis.common import midnight
 from .models import PipelineChunk, PipelineRun
 
 logger = logging.getLogger(__name__)
@@ -69,59 +70,120 @@ def default_as_of() -> dt.date:
     return timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+def _day_sql() -> str:
+    """SQL for an event's UTC day (SQLite keeps UTC datetimes as ISO text)."""
+    if connection.vendor == "postgresql":
+        return "(occurred_at AT TIME ZONE 'UTC')::date"
+    return "date(occurred_at)"
+
+
+def _rollup_mismatches(
+    *, first: dt.date, as_of: dt.date
+) -> tuple[int, int, list[tuple[int, dt.date]]]:
+    """Compare the rollups of ``first``..``as_of`` with what the raw events say, read-only:
+    returns the number of (account, day) pairs with events in the window, the number of
+    ``UsageDaily`` rows it holds, and the pairs whose
+    ``UsageDaily``, ``UsageFeatureDaily`` or ``UsagePresence`` rows differ from them (wrong,
+    missing or stale). Three queries, whatever the number of accounts."""
+    start = midnight(first)
+    end = midnight(as_of + dt.timedelta(days=1))
+    if connection.vendor != "postgresql":
+        start = connection.ops.adapt_datetimefield_value(start)
+        end = connection.ops.adapt_datetimefield_value(end)
+    day = _day_sql()
+    window = (start, end, first.isoformat(), as_of.isoformat())
+    events = "FROM accounts_usageevent WHERE occurred_at >= %s AND occurred_at < %s"
+    daily = (
+        f"WITH computed AS (SELECT account_id, {day} AS day, count(*) AS n, "
+        f"count(DISTINCT NULLIF(user_id, '')) AS u, COALESCE(sum(value), 0) AS v {events} "
+        "GROUP BY 1, 2), "
+        "stored AS (SELECT account_id, day, events, active_users, value_sum "
+        "FROM accounts_usagedaily WHERE day >= %s AND day <= %s), "
+        "wrong AS (SELECT account_id, day FROM "
+        "(SELECT * FROM computed EXCEPT SELECT * FROM stored) x UNION "
+        "SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y) "
+        "SELECT c.n, s.n, w.account_id, w.day FROM (SELECT count(*) AS n FROM computed) c "
+        "JOIN (SELECT count(*) AS n FROM stored) s ON 1 = 1 LEFT JOIN wrong w ON 1 = 1"
+    )
+    features = (
+        f"WITH computed AS (SELECT account_id, {day} AS day, event, count(*) AS n, "
+        f"count(DISTINCT NULLIF(user_id, '')) AS u {events} GROUP BY 1, 2, 3), "
+        "stored AS (SELECT account_id, day, event, events, users "
+        "FROM accounts_usagefeaturedaily WHERE day >= %s AND day <= %s) "
+        "SELECT account_id, day FROM (SELECT * FROM computed EXCEPT SELECT * FROM stored) x "
+        "UNION SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y"
+    )
+    presences = (
+        f"WITH computed AS (SELECT DISTINCT account_id, {day} AS day, user_id, event {events} "
+        "AND user_id <> ''), "
+        "stored AS (SELECT account_id, day, user_id, event "
+        "FROM accounts_usagepresence WHERE day >= %s AND day <= %s) "
+        "SELECT account_id, day FROM (SELECT * FROM computed EXCEPT SELECT * FROM stored) x "
+        "UNION SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(daily, window)
+        rows = cursor.fetchall()
+        pairs, before = rows[0][0], rows[0][1]
+        found = [(a, d) for _, _, a, d in rows if a is not None]
+        for query in (features, presences):
+            cursor.execute(query, window)
+            found += cursor.fetchall()
+    # SQLite gives the days as text, and the two queries may type them differently
+    wrong = {(a, d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))) for a, d in found}
+    return pairs, before, sorted(wrong)
 
 
 def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[str, Any]:
-    """Rebuild UsageDaily, UsageFeatureDaily and UsagePresence for the ``days`` UTC days
-    ending with ``as_of`` from the raw events, so the rollups equal the events whatever
-    happened on ingest. Set-based: clear the window, then rebuild every (account, day) pair
-    that has events or had rollups with the intake's own rollup code. One transaction:
-    readers never see a gap."""
+    """Make UsageDaily, UsageFeatureDaily and UsagePresence of the ``days`` UTC days ending
+    with ``as_of`` equal what the raw events say, whatever happened on ingest: compare them
+    with the events (three aggregate queries, read-only) and rebuild only the (account, day)
+    pairs that differ, with the intake's own rollup code (which also rebuilds their
+    presences; their rollup rows are deleted first, so rows no event backs any more go too).
+    Ingest keeps the rollups current, so a night usually rewrites nothing. One transaction,
+    under every rollup lock: no load rebuilds a rollup meanwhile."""
     first = as_of - dt.timedelta(days=days - 1)
-    start = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     with transaction.atomic():
-        # no ingest rebuilds a rollup while the window is cleared and rebuilt: one that
-        # committed between reading the pairs and clearing would be lost until tomorrow
         intake_events.lock_all_rollups()
-        pairs = list(
-            UsageEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
-            .annotate(day=TruncDate("occurred_at", tzinfo=dt.UTC))
-            .values_list("account_id", "day")
-            .order_by()
-            .distinct()
-        )
-        # rows of the window with no events left (or a feature no longer used) must go too;
-        # so must their presences: the pairs that had rollups are rebuilt with the others
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM accounts_usagedaily WHERE day >= %s AND day <= %s "
-                "RETURNING account_id, day",
-                [first, as_of],
-            )
-            had_rollups = cursor.fetchall()
-        cleared = len(had_rollups)
-        UsageFeatureDaily.objects.filter(day__gte=first, day__lte=as_of).delete()
-        pairs = {(a, _as_date(d)) for a, d in [*pairs, *had_rollups]}
-        rebuilt = intake_events.rollups_rebuild(pairs=pairs) if pairs else 0
+        pairs, before, wrong = _rollup_mismatches(first=first, as_of=as_of)
+        rebuilt = 0
+        if wrong:
+            by_day: dict[dt.date, list[int]] = {}
+            for account_id, day in wrong:
+                by_day.setdefault(day, []).append(account_id)
+            for day, ids in by_day.items():
+                for n in range(0, len(ids), 5000):  # bounded parameter lists (SQLite)
+                    chunk = ids[n : n + 5000]
+                    UsageDaily.objects.filter(day=day, account_id__in=chunk).delete()
+                    UsageFeatureDaily.objects.filter(day=day, account_id__in=chunk).delete()
+            rebuilt = intake_events.rollups_rebuild(pairs=wrong)
     return {
         "first_day": first.isoformat(),
         "last_day": as_of.isoformat(),
-        "account_days_before": cleared,  # UsageDaily rows of the window before the rebuild
-        "account_days": rebuilt,  # ... and after it: one per account with events that day
+        "account_days_before": before,  # UsageDaily rows of the window before the reconcile
+        "account_days": pairs,  # ... and after it: one per account with events that day
+        "corrected": len(wrong),  # pairs whose rollups differed from the events: rewritten
+        "rebuilt": rebuilt,
     }
+
+
+# The usage inputs of a day (every event before its end, per account: the costliest read of
+# the night), read once by the health step when it runs in this process and handed to the
+# KPI snapshots after it. Fanned-out runs do without: each chunk reads its own accounts.
+_usage_of_the_day: dict[dt.date, adoption.UsageInputs] = {}
 
 
 def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     """Every account's health snapshot as of ``as_of`` (after the rollups: usage first)."""
-    return services.health_snapshots_record(as_of=as_of)
+    _usage_of_the_day.clear()
+    usage = adoption.usage_inputs(Account.objects.all(), end=as_of + dt.timedelta(days=1))
+    _usage_of_the_day[as_of] = usage
+    return services.health_snapshots_record(as_of=as_of, usage=usage)
 
 
 def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     """The KPI snapshots of ``as_of``: the whole book, each segment, each owner."""
-    return services.kpi_snapshots_record(as_of=as_of)
+    return services.kpi_snapshots_record(as_of=as_of, usage=_usage_of_the_day.pop(as_of, None))
 
 
 Step = Callable[..., dict[str, Any]]

@@ -5,13 +5,14 @@ snapshots (one per scope: the whole book, each segment, each owner)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from accounts.models import Account, User
 from accounts.services import account_data_changed
 
 from . import health, kpis
+from .kpis import adoption
 from .kpis.common import add_months, midnight
 from .kpis.health_inputs import account_measures
 from .models import (
@@ -222,13 +224,20 @@ def _overrides_in_force(accounts, *, end: dt.datetime) -> dict[int, list[health.
 
 
 def _record_chunk(
-    accounts, *, as_of: dt.date, assignments, versions: dict[int, HealthModelVersion]
+    accounts,
+    *,
+    as_of: dt.date,
+    assignments,
+    versions: dict[int, HealthModelVersion],
+    usage: adoption.UsageInputs | None = None,
 ) -> Counter:
     """Score every account of ``accounts`` as of ``as_of`` and upsert its snapshot: a fixed
     number of queries whatever the chunk's size."""
     end = midnight(as_of + dt.timedelta(days=1))
     rows = list(accounts.values_list("id", "segment", "lifecycle_stage").order_by("id"))
-    measures = account_measures(accounts, as_of=as_of)
+    measures = account_measures(
+        accounts, as_of=as_of, usage=usage, account_ids=[r[0] for r in rows]
+    )
     overrides = _overrides_in_force(accounts, end=end)
     specs = {model_id: v.spec() for model_id, v in versions.items()}
     counts: Counter = Counter()
@@ -243,38 +252,91 @@ def _record_chunk(
         )
         counts[result.band or "no_data"] += 1
         snapshots.append(
-            HealthSnapshot(
-                account_id=account_id,
-                day=as_of,
-                model_version=versions[model_id],
-                score=result.score,
-                band=result.band,
-                computed_score=result.computed_score,
-                computed_band=result.computed_band,
-                components=[c.as_json() for c in result.components],
-                left_out=list(result.left_out),
-                reasons=list(result.reasons),
-                overrides=[o.as_json() for o in result.overrides],
+            (
+                account_id,
+                as_of,
+                versions[model_id].pk,
+                result.score,
+                result.band,
+                result.computed_score,
+                result.computed_band,
+                [c.as_json() for c in result.components],
+                list(result.left_out),
+                list(result.reasons),
+                [o.as_json() for o in result.overrides],
             )
         )
     if snapshots:
-        # natural key (account, day): re-recording a day rewrites its rows in place
-        HealthSnapshot.objects.bulk_create(
-            snapshots,
-            update_conflicts=True,
-            unique_fields=["account", "day"],
-            update_fields=SNAPSHOT_FIELDS,
+        _snapshots_upsert(snapshots)
+        health_band_changes_record(
+            accounts, as_of=as_of, scored=[(r[0], r[4], r[3]) for r in snapshots]
         )
-        health_band_changes_record(accounts, as_of=as_of, snapshots=snapshots)
     counts["accounts"] = len(snapshots)
     return counts
 
 
+# (account, day) natural key: re-recording a day rewrites its rows in place
+_SNAPSHOT_COLUMNS = ("account_id", "day", "model_version_id", *SNAPSHOT_FIELDS[1:])
+_JSON_COLUMNS = {"components", "left_out", "reasons", "overrides"}
+_STAGE = "metrics_health_stage"
+
+
+def _snapshots_upsert(rows: list[tuple]) -> None:
+    """Upsert snapshot rows (tuples in ``_SNAPSHOT_COLUMNS`` order) on ``(account, day)``.
+
+    PostgreSQL: COPY into a temporary table, then one ``INSERT … SELECT … ON CONFLICT DO
+    UPDATE`` that leaves unchanged rows alone (a re-run of a day writes nothing). Django's
+    ``bulk_create`` sends each column as an array parameter, which psycopg quotes in Python,
+    and that took most of the health step's time (docs/benchmarks.md). Elsewhere (SQLite):
+    ``bulk_create(update_conflicts=True)``. Four statements per call, whatever the rows."""
+    if connection.vendor != "postgresql":
+        HealthSnapshot.objects.bulk_create(
+            [
+                HealthSnapshot(
+                    account_id=r[0],
+                    day=r[1],
+                    model_version_id=r[2],
+                    **dict(zip(SNAPSHOT_FIELDS[1:], r[3:], strict=True)),
+                )
+                for r in rows
+            ],
+            update_conflicts=True,
+            unique_fields=["account", "day"],
+            update_fields=SNAPSHOT_FIELDS,
+        )
+        return
+    json_at = [i for i, c in enumerate(_SNAPSHOT_COLUMNS) if c in _JSON_COLUMNS]
+    columns = ", ".join(_SNAPSHOT_COLUMNS)
+    updates = [c for c in _SNAPSHOT_COLUMNS if c not in ("account_id", "day")]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (account_id bigint, day date, "
+            "model_version_id bigint, score double precision, band varchar(10), "
+            "computed_score double precision, computed_band varchar(10), components jsonb, "
+            "left_out jsonb, reasons jsonb, overrides jsonb) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                row = list(row)
+                for i in json_at:
+                    row[i] = json.dumps(row[i])  # plain JSON values, like the JSONField gets
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO metrics_healthsnapshot AS old ({columns}) "  # noqa: S608 - our names
+            f"SELECT {columns} FROM {_STAGE} ON CONFLICT (account_id, day) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
+            + f" WHERE ({', '.join(f'old.{c}' for c in updates)}) IS DISTINCT FROM "
+            f"({', '.join(f'EXCLUDED.{c}' for c in updates)})"
+        )
+        cursor.execute(f"TRUNCATE {_STAGE}")  # a caller's transaction may record more chunks
+
+
 def health_band_changes_record(
-    accounts, *, as_of: dt.date, snapshots: Sequence[HealthSnapshot]
+    accounts, *, as_of: dt.date, scored: Sequence[tuple[int, str | None, float | None]]
 ) -> int:
     """Record a ``health_band_changed`` timeline fact (key ``health-band:<as_of>``, data
-    ``{"from", "to", "score_from", "score_to", "as_of"}``) for each of ``snapshots`` whose
+    ``{"from", "to", "score_from", "score_to", "as_of"}``) for each of ``scored`` (account
+    id, band, score of the snapshots just recorded) whose
     band differs from the account's previous snapshot (the latest before ``as_of``; an
     account's first snapshot is no change), and hand the facts to
     ``accounts.services.timeline_facts_recorded`` (playbooks react within a minute).
@@ -292,7 +354,7 @@ def health_band_changes_record(
             account__in=accounts.values("pk"), day=day_before
         ).values_list("account_id", "band", "score")
     }
-    gaps = [s.account_id for s in snapshots if s.account_id not in previous]
+    gaps = [account_id for account_id, _, _ in scored if account_id not in previous]
     if gaps:  # no snapshot the day before: the latest one before as_of, if any
         latest = HealthSnapshot.objects.filter(account=OuterRef("pk"), day__lt=as_of).order_by(
             "-day"
@@ -311,25 +373,25 @@ def health_band_changes_record(
     key = f"health-band:{as_of.isoformat()}"
     at = min(timezone.now(), midnight(as_of + dt.timedelta(days=1)) - dt.timedelta(seconds=1))
     facts = []
-    for snap in snapshots:
-        if snap.account_id not in previous:
+    for account_id, new_band, new_score in scored:
+        if account_id not in previous:
             continue
-        band, score, _ = previous[snap.account_id]
-        if (band or "") == (snap.band or ""):
+        band, score, _ = previous[account_id]
+        if (band or "") == (new_band or ""):
             continue
         facts.append(
             TimelineEntry(
-                account_id=snap.account_id,
+                account_id=account_id,
                 occurred_at=at,
                 kind="health_band_changed",
                 key=key,
-                title=f"Health {band or 'no band'} → {snap.band or 'no band'} "
-                f"({_score_words(score)} → {_score_words(snap.score)})",
+                title=f"Health {band or 'no band'} → {new_band or 'no band'} "
+                f"({_score_words(score)} → {_score_words(new_score)})",
                 data={
                     "from": band or None,
-                    "to": snap.band or None,
+                    "to": new_band or None,
                     "score_from": None if score is None else round(score),
-                    "score_to": None if snap.score is None else round(snap.score),
+                    "score_to": None if new_score is None else round(new_score),
                     "as_of": as_of.isoformat(),
                 },
             )
@@ -353,11 +415,13 @@ def health_snapshots_record(
     as_of: dt.date,
     account_ids: Sequence[int] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    usage: adoption.UsageInputs | None = None,
 ) -> dict[str, Any]:
     """Record the health snapshot of ``as_of`` for ``account_ids`` (default: every account),
     in chunks of ``chunk_size``, each a fixed handful of queries and one transaction.
     Idempotent: re-running a day gives the same rows. Returns counts: accounts, green,
-    yellow, red, no_data (no score), no_model."""
+    yellow, red, no_data (no score), no_model. ``usage``: the day's usage inputs when the
+    caller already read them for every account (``health_inputs.account_measures``)."""
     health_model_ensure_default()
     assignments, versions = _active_versions()
     if account_ids is None:
@@ -365,17 +429,27 @@ def health_snapshots_record(
         ranged = True
     else:
         ids = sorted(set(account_ids))
-        ranged = False
+        # the pipeline's chunk tasks get runs of consecutive ids: read them as an id range
+        # (one query to check that no other account lies in it) instead of sending a list of
+        # thousands of parameters with every query of every chunk
+        ranged = bool(ids) and (
+            len(ids) == 1
+            or not Account.objects.filter(pk__gte=ids[0], pk__lte=ids[-1])
+            .exclude(pk__in=ids)
+            .exists()
+        )
     totals: Counter = Counter()
     for start in range(0, len(ids), chunk_size):
         chunk = ids[start : start + chunk_size]
-        if ranged:  # every account: a contiguous id range, no list of parameters
+        if ranged:  # a contiguous id range, no list of parameters
             scope = Account.objects.filter(pk__gte=chunk[0], pk__lte=chunk[-1])
         else:
             scope = Account.objects.filter(pk__in=chunk)
         with transaction.atomic():
             totals.update(
-                _record_chunk(scope, as_of=as_of, assignments=assignments, versions=versions)
+                _record_chunk(
+                    scope, as_of=as_of, assignments=assignments, versions=versions, usage=usage
+                )
             )
     result = {"day": as_of.isoformat(), "accounts": totals["accounts"]}
     for key in ("green", "yellow", "red", "no_data", "no_model"):
@@ -428,11 +502,16 @@ def kpi_snapshot_period(day: dt.date) -> tuple[dt.date, dt.date]:
     return add_months(end, -1), end
 
 
-def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
+def kpi_snapshots_record(
+    *, as_of: dt.date, usage: adoption.UsageInputs | None = None
+) -> dict[str, Any]:
     """Record the KPI snapshot of ``as_of`` for the whole book, every segment and every
     owner (``KpiSnapshot`` docstring: the trailing month), replacing that day's rows and
-    removing those of scopes that no longer exist. Each scope is one ``kpi_report`` (a fixed
-    number of set-based queries); all rows are written in one upsert. Returns counts."""
+    removing those of scopes that no longer exist. The usage inputs (every event before the
+    period's end: the costly part) are read once for all scopes; each scope is then one
+    ``kpis.scope_report`` (a fixed number of set-based queries, none over the events); all
+    rows are written in one upsert. ``usage``: those inputs when the caller already read
+    them (the pipeline's health step in one process). Returns counts."""
     start, end = kpi_snapshot_period(as_of)
     segments = list(
         Account.objects.exclude(segment="")
@@ -446,30 +525,37 @@ def kpi_snapshots_record(*, as_of: dt.date) -> dict[str, Any]:
         .values_list("pk", "email")
     )
     computed_at = timezone.now()
+    # the usage inputs (the costly reads: every event before the end) once, for every scope
+    if usage is None or usage.end != end:
+        usage = adoption.usage_inputs(Account.objects.all(), end=end)
+
+    def report(accounts, keep) -> dict[str, Any]:
+        return kpis.scope_report(
+            accounts, start=start, end=end, known_on=as_of, usage=usage.restricted(keep)
+        )
+
     rows = [
         KpiSnapshot(
             day=as_of,
             scope_kind=KpiScope.ALL,
             scope_key="",
-            report=kpis.kpi_report(start=start, end=end),
+            report=report(Account.objects.all(), lambda segment, owner: True),
         )
     ]
-    for segment in segments:
-        report = kpis.kpi_report(
-            start=start, end=end, accounts=Account.objects.filter(segment=segment)
-        )
-        report["scope"]["segment"] = segment
+    for name in segments:
+        scoped = report(Account.objects.filter(segment=name), lambda s, o, name=name: s == name)
+        scoped["scope"]["segment"] = name
         rows.append(
-            KpiSnapshot(day=as_of, scope_kind=KpiScope.SEGMENT, scope_key=segment, report=report)
+            KpiSnapshot(day=as_of, scope_kind=KpiScope.SEGMENT, scope_key=name, report=scoped)
         )
     for owner_id, email in owners:
-        report = kpis.kpi_report(
-            start=start, end=end, accounts=Account.objects.filter(owner_id=owner_id)
+        scoped = report(
+            Account.objects.filter(owner_id=owner_id), lambda s, o, pk=owner_id: o == pk
         )
-        report["scope"]["owner"] = email
+        scoped["scope"]["owner"] = email
         rows.append(
             KpiSnapshot(
-                day=as_of, scope_kind=KpiScope.OWNER, scope_key=str(owner_id), report=report
+                day=as_of, scope_kind=KpiScope.OWNER, scope_key=str(owner_id), report=scoped
             )
         )
     for row in rows:

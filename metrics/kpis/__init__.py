@@ -35,6 +35,7 @@ __all__ = [
     "cohorts_report",
     "kpi_report",
     "movements_report",
+    "scope_report",
     "period_bounds",
     "period_resolve",
     "scope_resolve",
@@ -157,19 +158,53 @@ def kpi_report(
     owner: str | None = None,
     account: str | None = None,
     accounts: QuerySet[Account] | None = None,
+    known_on: dt.date | None = None,
 ) -> dict[str, Any]:
     """Every KPI for ``[start, end)`` over the scope, each as ``{"value", "unit", "inputs"}``,
     JSON-ready (Decimals as strings, dates ISO). ``accounts`` is the base set (the API passes
-    what the caller may see). Raises ValidationError for bad input."""
+    what the caller may see). ``known_on``: the report as known at the end of that day (the
+    nightly snapshots pass their as-of day), so the renewal rate does not count renewals that
+    start after it (``revenue.renewal_rate``). Raises ValidationError for bad input."""
     start, end = period_resolve(start=start, end=end)
     scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
+    return _report(scoped, label, start=start, end=end, known_on=known_on)
+
+
+def scope_report(
+    accounts: QuerySet[Account],
+    *,
+    start: dt.date,
+    end: dt.date,
+    known_on: dt.date | None = None,
+    usage: adoption.UsageInputs | None = None,
+) -> dict[str, Any]:
+    """``kpi_report`` for the accounts of ``accounts`` as they are (no segment, owner or
+    account look-up; ``scope`` says none), with the scope's usage inputs when the caller
+    read them once for several scopes (``adoption.usage_inputs(...).restricted(...)``): what
+    the nightly KPI snapshots call per scope."""
+    start, end = period_resolve(start=start, end=end)
+    label = {"segment": None, "owner": None, "account": None}
+    return _report(accounts, label, start=start, end=end, known_on=known_on, usage=usage)
+
+
+def _report(
+    scoped: QuerySet[Account],
+    label: dict[str, Any],
+    *,
+    start: dt.date,
+    end: dt.date,
+    known_on: dt.date | None = None,
+    usage: adoption.UsageInputs | None = None,
+) -> dict[str, Any]:
     as_of = end - dt.timedelta(days=1)
     days = {start, end, as_of, *revenue.month_boundaries(start, end)}
     days |= set(revenue.cohort_days(start, end))
     facts = revenue.contract_facts(scoped, days=days, seats_day=as_of, paid_between=(start, end))
     mv = revenue.classify(facts, start=start, end=end)
     retention = revenue.retention_kpis(mv)
-    retention["renewal_rate"] = revenue.renewal_rate(scoped, start=start, end=end)
+    retention["renewal_rate"] = revenue.renewal_rate(
+        scoped, start=start, end=end, known_on=known_on
+    )
     retention.update(
         revenue.lifetime_kpis(facts, start=start, end=end, arpa=retention["arpa"]["value"])
     )
@@ -180,7 +215,7 @@ def kpi_report(
         "revenue": _revenue_section(mv),
         "retention": retention,
         "adoption": {
-            **adoption.adoption_kpis(scoped, end=end, facts=facts),
+            **adoption.adoption_kpis(scoped, end=end, facts=facts, usage=usage),
             "ttfv": adoption.ttfv(scoped, start=start, end=end),
         },
         "support": support.support_kpis(

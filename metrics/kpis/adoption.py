@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import CharField, Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Cast, Concat
 
@@ -88,66 +91,161 @@ def key_features_used(accounts: QuerySet[Account], *, end: dt.date) -> dict[int,
     )
 
 
+@dataclass
+class UsageInputs:
+    """What ``adoption_kpis`` reads from the events and rollups, per account (and feature
+    users per (segment, owner) cell), for the 30-day window ending with ``end``: read once,
+    it serves any number of scopes made of those accounts (the nightly KPI snapshots: the
+    book, each segment, each owner). Every figure is a sum over accounts, because a user is a
+    user *within an account* (the same user id in two accounts is two users)."""
+
+    end: dt.date
+    # account id → known, active, previous_active, events, previous_events, weeks (distinct
+    # users in each of the last WEEKS weeks), daily_users (Σ UsageDaily.active_users over
+    # the window), key_used (key features used in the window)
+    per_account: dict[int, dict]
+    # (segment, owner id) → event → users who sent it in the window
+    features: dict[tuple[str, int | None], dict[str, int]]
+    # account id → (segment, owner id), for the accounts in ``per_account``
+    cells: dict[int, tuple[str, int | None]]
+
+    def restricted(self, keep: Callable[[str, int | None], bool]) -> UsageInputs:
+        """The inputs of the accounts whose (segment, owner id) ``keep`` accepts."""
+        return UsageInputs(
+            end=self.end,
+            per_account={a: row for a, row in self.per_account.items() if keep(*self.cells[a])},
+            features={cell: users for cell, users in self.features.items() if keep(*cell)},
+            cells={a: cell for a, cell in self.cells.items() if keep(*cell)},
+        )
+
+
+def usage_inputs(accounts: QuerySet[Account], *, end: dt.date) -> UsageInputs:
+    """Read the ``UsageInputs`` of ``accounts`` for the window ending with ``end``. Four
+    queries (three without KEY_FEATURES):
+
+    1. one pass over the events before ``end``: grouped by (account, user) first, counting
+       each pair's events in the window, the 30 days before and each of the last four weeks,
+       then by account (known users, active users, events, weekly users): one sort of the
+       events instead of one per distinct count;
+    2. daily active users summed over the window, per account, from ``UsageDaily``;
+    3. feature users in the window per (segment, owner, event);
+    4. key features used per account (``key_features_used``)."""
+    events, in_window, in_previous = _windows(accounts, end=end)
+    week_starts = [midnight(end - dt.timedelta(days=7 * (k + 1))) for k in range(WEEKS)]
+    weeks = {
+        f"w{k}": Count("pk", filter=Q(occurred_at__gte=ws, occurred_at__lt=ws + dt.timedelta(7)))
+        for k, ws in enumerate(week_starts)
+    }
+    pairs = (
+        events.values("account_id", "user_id")
+        .order_by()
+        .annotate(
+            n_now=Count("pk", filter=in_window), n_prev=Count("pk", filter=in_previous), **weeks
+        )
+    )
+    try:
+        inner, params = pairs.query.sql_with_params()
+    except EmptyResultSet:  # an empty scope (accounts.none(): a caller who sees nothing)
+        return UsageInputs(end=end, per_account={}, features={}, cells={})
+
+    def users(condition: str) -> str:
+        return f"SUM(CASE WHEN user_id <> '' AND {condition} THEN 1 ELSE 0 END)"
+
+    sql = (
+        "SELECT p.account_id, a.segment, a.owner_id, "
+        f"{users('1 = 1')}, {users('n_now > 0')}, {users('n_prev > 0')}, "
+        "SUM(n_now), SUM(n_prev), "
+        + ", ".join(users(f"w{k} > 0") for k in range(WEEKS))
+        + f" FROM ({inner}) p JOIN {Account._meta.db_table} a ON a.id = p.account_id"
+        " GROUP BY p.account_id, a.segment, a.owner_id"
+    )
+    per_account: dict[int, dict] = {}
+    cells: dict[int, tuple[str, int | None]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for account_id, segment, owner_id, known, active, prev, n_now, n_prev, *wk in cursor:
+            cells[account_id] = (segment, owner_id)
+            per_account[account_id] = {
+                "known": int(known),
+                "active": int(active),
+                "previous_active": int(prev),
+                "events": int(n_now),
+                "previous_events": int(n_prev),
+                "weeks": [int(w) for w in wk],
+                "daily_users": 0,
+                "key_used": 0,
+            }
+    as_of = end - dt.timedelta(days=1)
+    daily = (
+        in_scope(UsageDaily.objects.all(), accounts)
+        .filter(day__gt=as_of - dt.timedelta(days=WINDOW_DAYS), day__lte=as_of)
+        .values("account_id")
+        .order_by()
+        .annotate(users=Sum("active_users"))
+        .values_list("account_id", "users")
+    )
+    for account_id, n in daily:
+        if account_id in per_account:  # a rollup row without its events is not counted
+            per_account[account_id]["daily_users"] = n
+    # feature users: the distinct (account, user, event) triples of the window, counted per
+    # (segment, owner, event)
+    triples = events.filter(in_window, HAS_USER).values("account_id", "user_id", "event")
+    inner, params = triples.order_by().distinct().query.sql_with_params()
+    features: dict[tuple[str, int | None], dict[str, int]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT a.segment, a.owner_id, t.event, count(*) FROM ({inner}) t "
+            f"JOIN {Account._meta.db_table} a ON a.id = t.account_id GROUP BY 1, 2, 3",
+            params,
+        )
+        for segment, owner_id, event, n in cursor:
+            features[(segment, owner_id)][event] = n
+    for account_id, n in key_features_used(accounts, end=end).items():
+        per_account[account_id]["key_used"] = n
+    return UsageInputs(end=end, per_account=per_account, features=dict(features), cells=cells)
+
+
 def adoption_kpis(
     accounts: QuerySet[Account],
     *,
     end: dt.date,
     facts: Sequence[AccountFacts],
+    usage: UsageInputs | None = None,
 ) -> dict[str, dict]:
     """Seat utilisation, DAU %, WAU %, stickiness, feature adoption, key-feature adoption and
     usage trend as of ``end - 1 day``. ``facts`` must carry MRR on ``end - 1`` and seats on
-    that day (see ``contract_facts``). Five queries (four without KEY_FEATURES)."""
+    that day (see ``contract_facts``). ``usage``: the scope's ``UsageInputs`` when already
+    read (for several scopes at once); otherwise read here (``usage_inputs``: four queries,
+    three without KEY_FEATURES)."""
     as_of = end - dt.timedelta(days=1)
-    events, in_window, _ = _windows(accounts, end=end)
+    if usage is None:
+        usage = usage_inputs(accounts, end=end)
+    rows = usage.per_account.values()
+    known = sum(row["known"] for row in rows)
+    mau = sum(row["active"] for row in rows)
+    previous_mau = sum(row["previous_active"] for row in rows)
+    events_now = sum(row["events"] for row in rows)
+    events_before = sum(row["previous_events"] for row in rows)
 
-    # 1. per account: known users, active users and events in the window and the one before
-    per_account = usage_by_account(accounts, end=end)
-    known = sum(row["known"] for row in per_account.values())
-    mau = sum(row["active"] for row in per_account.values())
-    previous_mau = sum(row["previous_active"] for row in per_account.values())
-    events_now = sum(row["events"] for row in per_account.values())
-    events_before = sum(row["previous_events"] for row in per_account.values())
-
-    # 2. DAU: the mean over the window's days of the daily active users (days without events
-    #    count as 0), from the rollup
-    daily_sum = (
-        in_scope(UsageDaily.objects.all(), accounts)
-        .filter(day__gt=as_of - dt.timedelta(days=WINDOW_DAYS), day__lte=as_of)
-        .aggregate(users=Sum("active_users", default=0))["users"]
-    )
-    dau = Decimal(daily_sum) / WINDOW_DAYS
-
-    # 3. WAU: distinct (account, user) pairs per week over the last four weeks, averaged
-    week_starts = [midnight(end - dt.timedelta(days=7 * (k + 1))) for k in range(WEEKS)]
-    weekly = events.filter(HAS_USER, occurred_at__gte=week_starts[-1]).aggregate(
-        **{
-            f"w{k}": Count(
-                _user_key(),
-                distinct=True,
-                filter=Q(occurred_at__gte=ws, occurred_at__lt=ws + dt.timedelta(days=7)),
-            )
-            for k, ws in enumerate(week_starts)
-        }
-    )
-    wau = Decimal(sum(weekly.values())) / WEEKS
+    # DAU: the mean over the window's days of the daily active users (days without events
+    # count as 0), from the rollup
+    dau = Decimal(sum(row["daily_users"] for row in rows)) / WINDOW_DAYS
+    # WAU: distinct (account, user) pairs per week over the last four weeks, averaged
+    wau = Decimal(sum(sum(row["weeks"]) for row in rows)) / WEEKS
 
     # seat utilisation: accounts with licensed seats on the as-of day
     seated = [f for f in facts if f.seats > 0]
     seats = sum(f.seats for f in seated)
-    seated_active = sum(per_account.get(f.id, {}).get("active", 0) for f in seated)
+    seated_active = sum(usage.per_account.get(f.id, {}).get("active", 0) for f in seated)
 
-    # 4. feature adoption per event name, over the window
+    # feature adoption per event name, over the window
+    per_event: dict[str, int] = defaultdict(int)
+    for users in usage.features.values():
+        for event, n in users.items():
+            per_event[event] += n
     features = [
-        {
-            "event": row["event"],
-            "users": row["users"],
-            "adoption": pct(row["users"], mau),
-        }
-        for row in events.filter(in_window, HAS_USER)
-        .values("event")
-        .order_by()
-        .annotate(users=Count(_user_key(), distinct=True))
-        .order_by("-users", "event")
+        {"event": event, "users": n, "adoption": pct(n, mau)}
+        for event, n in sorted(per_event.items(), key=lambda item: (-item[1], item[0]))
     ]
 
     return {
@@ -168,7 +266,7 @@ def adoption_kpis(
             active_users_30d=mau,
             users={row["event"]: row["users"] for row in features},
         ),
-        "key_feature_adoption": _key_feature_adoption(accounts, facts, end=end),
+        "key_feature_adoption": _key_feature_adoption(usage, facts, end=end),
         "usage_trend_events": kpi(
             pct(events_now - events_before, events_before),
             "%",
@@ -184,7 +282,7 @@ def adoption_kpis(
     }
 
 
-def _key_feature_adoption(accounts, facts, *, end: dt.date) -> dict:
+def _key_feature_adoption(usage: UsageInputs, facts, *, end: dt.date) -> dict:
     """Per account: key features used in 30 days / key features defined × 100; the value is
     the mean over the accounts that are customers on the as-of day. None without
     KEY_FEATURES or without customers."""
@@ -193,7 +291,7 @@ def _key_feature_adoption(accounts, facts, *, end: dt.date) -> dict:
     customers = [f for f in facts if f.customer_on(as_of)]
     if not key_features or not customers:
         return kpi(None, "%", key_features=key_features, customers=len(customers))
-    used = key_features_used(accounts, end=end)
+    used = {a: row["key_used"] for a, row in usage.per_account.items()}
     shares = [pct(used.get(f.id, 0), len(key_features)) for f in customers]
     return kpi(
         sum(shares, ZERO) / len(shares),

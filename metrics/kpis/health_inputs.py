@@ -9,13 +9,16 @@ billing).
 
 As-of rule (docs/metrics.md): for day D only rows that existed or occurred before D ends
 count: events and tickets by their timestamps, invoices by ``issued_on``/``paid_on``, CSM
-activity by ``occurred_at``, stakeholders (which carry no date of their own) by the time the
-row was created. ``None`` means "no data" (see each measure) and never 0.
+activity by ``occurred_at``, a ticket's or invoice's status without its date (solved, paid) from
+the row's ``updated_at`` on (``support.open_escalation``, ``support.invoice_open_at``),
+stakeholders (which carry no date of their own) by the time the row was created. ``None``
+means "no data" (see each measure) and never 0.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -35,12 +38,25 @@ def _pct(numerator, denominator) -> float | None:
     return None if value is None else round(float(value), 2)
 
 
-def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int, dict[str, Any]]:
+def account_measures(
+    accounts: QuerySet[Account],
+    *,
+    as_of: dt.date,
+    usage: adoption.UsageInputs | None = None,
+    account_ids: Iterable[int] = (),
+) -> dict[int, dict[str, Any]]:
     """For each account of ``accounts`` with any data before the end of ``as_of``, the
     measure values of ``metrics.health.MEASURES`` and the raw values behind them, JSON-ready.
     Accounts without any data are absent (every measure is None for them). 7 queries (6
-    without KEY_FEATURES)."""
+    without KEY_FEATURES).
+
+    ``usage``: the ``adoption.usage_inputs`` of the day (``end`` = the day after ``as_of``),
+    when the caller read them for the whole book at once (the nightly pipeline in one
+    process, which shares them with the KPI snapshots); then ``account_ids`` are the ids of
+    ``accounts`` and the events are not read here (5 queries)."""
     end = as_of + dt.timedelta(days=1)
+    if usage is not None and usage.end != end:
+        raise ValueError(f"usage inputs end on {usage.end}, the measures need {end}")
     t1 = midnight(end)
     out: dict[int, dict[str, Any]] = {}
 
@@ -51,8 +67,14 @@ def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int
     seats = {f.id: f.seats for f in contract_facts(accounts, days=[as_of], seats_day=as_of)}
 
     # 2. usage in the 30 days and the 30 before
-    usage = adoption.usage_by_account(accounts, end=end, with_known=False)
-    for account_id, u in usage.items():
+    used: dict[int, int] | None = None
+    if usage is None:
+        by_account = adoption.usage_by_account(accounts, end=end, with_known=False)
+    else:  # the same figures, for the accounts with events in those 60 days
+        rows = [(a, usage.per_account.get(a)) for a in account_ids]
+        by_account = {a: u for a, u in rows if u and (u["events"] or u["previous_events"])}
+        used = {a: u["key_used"] for a, u in rows if u and u["key_used"]}
+    for account_id, u in by_account.items():
         r = row(account_id)
         r["active_users_30d"] = u["active"]
         r["active_users_previous_30d"] = u["previous_active"]
@@ -64,16 +86,17 @@ def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int
         if n:
             r = row(account_id)
             r["licensed_seats"] = n
-            active = usage.get(account_id, {}).get("active", 0)
+            active = by_account.get(account_id, {}).get("active", 0)
             r.setdefault("active_users_30d", active)
             r["seat_utilisation"] = _pct(active, n)
 
     # 3. key features used in 30 days (no data without KEY_FEATURES)
     key_features = list(settings.KEY_FEATURES)
     if key_features:
-        used = adoption.key_features_used(accounts, end=end)
+        if used is None:
+            used = adoption.key_features_used(accounts, end=end)
         # every account with usage or seats gets a value: using none of them is data
-        for account_id in set(usage) | set(used) | {a for a, n in seats.items() if n}:
+        for account_id in set(by_account) | set(used) | {a for a, n in seats.items() if n}:
             r = row(account_id)
             r["key_features_used_30d"] = used.get(account_id, 0)
             r["key_features_defined"] = len(key_features)
@@ -99,7 +122,7 @@ def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int
 
     # 5. invoices: payments have data once the account has an invoice issued before the end
     invoices = (
-        in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)
+        in_scope(Invoice.objects.filter(support.invoice_counts_at(end)), accounts)
         .filter(issued_on__lt=end)
         .values("account_id")
         .order_by()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Min, Q, QuerySet, Sum
 
 from accounts.models import Account, Contract
 
@@ -256,39 +256,54 @@ def lifetime_kpis(
     }
 
 
-def renewal_rate(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
+def renewal_rate(
+    accounts: QuerySet[Account],
+    *,
+    start: dt.date,
+    end: dt.date,
+    known_on: dt.date | None = None,
+) -> dict:
     """Contracts whose last day falls in ``[start, end)`` that are followed by a contract of the
     same account starting 1..RENEWAL_GRACE_DAYS days after that last day, in %. Two queries:
-    the ending contracts, and the contracts that start in the window where a follower can."""
+    the ending contracts, and the contracts that start in the window where a follower can.
+
+    ``known_on`` (the as-of day of a snapshot): only what is known by the end of that day
+    counts, so a follower must have started on or before it; an ending contract whose grace
+    days are still running then, with no follower yet, counts as not renewed (yet) and is
+    also counted in ``awaiting_renewal``. Without it, followers are read up to the end of the
+    grace days, whenever that is."""
     grace = settings.RENEWAL_GRACE_DAYS
     ending = list(
         in_scope(Contract.objects.all(), accounts)
         .filter(end_date__gte=start, end_date__lt=end)
         .values_list("account_id", "end_date")
     )
+    last_start = end + dt.timedelta(days=grace - 1)
+    if known_on is not None:
+        last_start = min(last_start, known_on)
     followers: dict[int, list[dt.date]] = defaultdict(list)
     if ending:
         rows = (
             in_scope(Contract.objects.all(), accounts)
-            .filter(start_date__gt=start, start_date__lte=end + dt.timedelta(days=grace - 1))
+            .filter(start_date__gt=start, start_date__lte=last_start)
             .values_list("account_id", "start_date")
         )
         for account_id, start_date in rows:
             followers[account_id].append(start_date)
         for starts in followers.values():
             starts.sort()
-    renewed = 0
+    renewed = awaiting = 0
     for account_id, end_date in ending:
         starts = followers.get(account_id, [])
         i = bisect.bisect_right(starts, end_date)  # first start strictly after end_date
-        renewed += i < len(starts) and starts[i] <= end_date + dt.timedelta(days=grace)
-    return kpi(
-        pct(renewed, len(ending)),
-        "%",
-        contracts_ending=len(ending),
-        contracts_renewed=renewed,
-        grace_days=grace,
-    )
+        if i < len(starts) and starts[i] <= end_date + dt.timedelta(days=grace):
+            renewed += 1
+        elif known_on is not None and end_date + dt.timedelta(days=grace) > known_on:
+            awaiting += 1
+    inputs: dict = {"contracts_ending": len(ending), "contracts_renewed": renewed}
+    if known_on is not None:
+        inputs.update(known_on=known_on, awaiting_renewal=awaiting)
+    return kpi(pct(renewed, len(ending)), "%", **inputs, grace_days=grace)
 
 
 def cohort_days(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -313,9 +328,12 @@ def cohort_table(
     Row = the calendar month of an account's first paid day. Column k (0, 1, …) = the state on
     the first day of month ``cohort + k + 1``, i.e. at the end of the k-th month after joining,
     for as long as that day is not after ``end``. ``logos`` = % of the cohort that is a
-    customer then; ``mrr`` = the cohort's MRR then / its MRR on each member's first paid day
-    × 100 (net of expansion, so it can exceed 100). Two queries (one if ``facts`` carry the
-    days from ``cohort_days``)."""
+    customer then; ``mrr`` = the cohort's MRR then / its **first-month MRR** × 100 (metrics.md;
+    net of expansion, so it can exceed 100). The first-month MRR is the cohort's MRR at the end
+    of its first month, measured like every end state on the first day after it (column 0's
+    day), so column 0's ``mrr`` is 100 whenever the cohort paid then; ``null`` (no base) while
+    that day is after ``end``. One query (none if ``facts`` carry the days of
+    ``cohort_days``)."""
     days = cohort_days(start, end)
     if facts is None:
         facts = contract_facts(accounts, days=days)
@@ -323,11 +341,13 @@ def cohort_table(
     for f in facts:
         if f.first_paid is not None and start <= f.first_paid < end:
             members[month_start(f.first_paid)].append(f)
-    first_mrr = _first_paid_mrr(accounts, start=start, end=end) if members else {}
     rows = []
     for cohort in sorted(members):
         group = members[cohort]
-        base = sum((first_mrr.get(f.id, ZERO) for f in group), ZERO)
+        first_month_end = add_months(cohort, 1)
+        base = (
+            sum((f.mrr[first_month_end] for f in group), ZERO) if first_month_end <= end else None
+        )
         columns = []
         for k, day in enumerate(d for d in days if d > cohort):
             retained = [f for f in group if f.customer_on(day)]
@@ -339,7 +359,7 @@ def cohort_table(
                     "customers": len(retained),
                     "logos": pct(len(retained), len(group)),
                     "mrr_amount": mrr,
-                    "mrr": pct(mrr, base),
+                    "mrr": pct(mrr, base or ZERO),
                 }
             )
         rows.append(
@@ -352,28 +372,7 @@ def cohort_table(
         )
     return {
         "definition": "row: month of the first paid day; column k: state on the first day of "
-        "month cohort+k+1; logos and mrr in % of the cohort's size and first-day MRR",
+        "month cohort+k+1; logos and mrr in % of the cohort's size and of its first-month MRR "
+        "(its MRR at the end of the cohort month, i.e. on column 0's day)",
         "rows": rows,
     }
-
-
-def _first_paid_mrr(
-    accounts: QuerySet[Account], *, start: dt.date, end: dt.date
-) -> dict[int, Decimal]:
-    """MRR on each account's first paid day, for accounts whose first paid day is in
-    ``[start, end)``. The first paid day is the earliest start of a contract with mrr > 0, so
-    the paying contracts covering it are exactly the paying ones that start on it."""
-    first_paid = (
-        Contract.objects.filter(account=OuterRef("account"), mrr__gt=0)
-        .order_by("start_date")
-        .values("start_date")[:1]
-    )
-    rows = (
-        in_scope(Contract.objects.filter(mrr__gt=0), accounts)
-        .annotate(first_paid=Subquery(first_paid))
-        .filter(start_date=F("first_paid"), start_date__gte=start, start_date__lt=end)
-        .values("account_id")
-        .order_by()
-        .annotate(mrr=Sum("mrr"), contracts=Count("id"))
-    )
-    return {row["account_id"]: money(row["mrr"]) for row in rows}

@@ -3,7 +3,10 @@
 Tickets count when opened in ``[start, end)``; only what was known before ``end`` counts
 (a response or resolution after ``end`` has not happened yet as of the period's end).
 Invoice balances are taken at the start of day ``end``: an invoice is open then if it was
-issued before ``end``, is not void, and was not paid before ``end``.
+issued before ``end``, is not void, and was not paid before ``end``. As-of (docs/metrics.md):
+only facts dated before ``end`` count; a paid, solved or closed status without its date
+(``paid_on``, ``resolved_at``) counts from the row's ``updated_at`` (when it was written) on.
+Void invoices are left out of every day (they were never owed).
 """
 
 from __future__ import annotations
@@ -23,18 +26,33 @@ FAILED_PAYMENT_DAYS = 90
 
 def open_escalation(t1: dt.datetime) -> Q:
     """Tickets that are open escalations at the instant ``t1``: escalated, opened before it,
-    and resolved after it (or not resolved and still open or pending)."""
+    and not resolved before it. As of a past instant only dated facts count: resolved at or
+    after ``t1``, or without a resolution time and either still open/pending or marked solved
+    or closed only at or after ``t1`` (``updated_at``: a status is known from the moment it was
+    written; before that the ticket was open as far as anyone knew)."""
     return Q(escalated=True, opened_at__lt=t1) & (
         Q(resolved_at__gte=t1)
-        | Q(resolved_at__isnull=True, status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING])
+        | Q(resolved_at__isnull=True)
+        & (Q(status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING]) | Q(updated_at__gte=t1))
     )
 
 
+def invoice_counts_at(end: dt.date) -> Q:
+    """Invoices that count at the start of day ``end``: all but void ones. A void invoice was
+    never owed (voiding corrects an invoice), so it is left out of every day, past ones too;
+    ``end`` is there so callers state the day."""
+    return ~Q(status=Invoice.Status.VOID)
+
+
 def invoice_open_at(end: dt.date) -> Q:
-    """Invoices open at the start of day ``end``: issued before it and not paid before it
-    (void invoices are excluded by the caller)."""
+    """Invoices open at the start of day ``end``: issued before it and not paid before it, by
+    the dates: ``paid_on`` on or after ``end``, or no ``paid_on`` and either not marked paid
+    or marked paid only at or after ``end`` (``updated_at``). Void invoices: the caller
+    filters with ``invoice_counts_at``."""
     return Q(issued_on__lt=end) & (
-        Q(paid_on__isnull=True) & ~Q(status=Invoice.Status.PAID) | Q(paid_on__gte=end)
+        Q(paid_on__gte=end)
+        | Q(paid_on__isnull=True)
+        & (~Q(status=Invoice.Status.PAID) | Q(updated_at__gte=midnight(end)))
     )
 
 
@@ -120,7 +138,7 @@ def billing_kpis(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -
     """Overdue invoices (count, amount), failed payment attempts in 90 days and DSO. One
     query. Invoices carry a count of failed attempts, not their dates, so "in 90 days" counts
     the attempts on invoices issued in the 90 days before ``end``."""
-    invoices = in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)
+    invoices = in_scope(Invoice.objects.filter(invoice_counts_at(end)), accounts)
     open_at_end = invoice_open_at(end)
     overdue = invoice_overdue_at(end)
     failed_since = end - dt.timedelta(days=FAILED_PAYMENT_DAYS)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Activity, Stakeholder, UsageEvent
 from metrics import health, services
+from metrics.kpis import adoption
 from metrics.kpis.health_inputs import account_measures
 from metrics.models import HealthModel, HealthModelVersion, HealthOverride, HealthSnapshot
 from tests.factories import (
@@ -170,6 +171,28 @@ def test_recording_a_day_twice_gives_the_same_rows(key_features):
     assert HealthModel.objects.count() == 1 and HealthModelVersion.objects.count() == 1
 
 
+def test_measures_from_shared_usage_inputs_are_the_same(key_features):
+    """The pipeline in one process reads the usage inputs once (adoption.usage_inputs) and
+    hands them to the health step: the measures must be exactly those read per chunk. The
+    book has an account whose only events are older than the 60 days the health reads, one
+    without a user id, one using a key feature, one with seats and no events."""
+    busy = busy_account()
+    old = AccountFactory()
+    _event(old, at(1, 2))  # before Jan 31: outside both 30-day windows
+    anonymous = AccountFactory()
+    _event(anonymous, at(3, 20), user="")
+    seated = AccountFactory()
+    ContractFactory(account=seated, start_date=dt.date(2024, 1, 1), quantity=5)
+    accounts = type(busy).objects.all()
+    usage = adoption.usage_inputs(accounts, end=D + dt.timedelta(days=1))
+    ids = list(accounts.values_list("pk", flat=True))
+    shared = account_measures(accounts, as_of=D, usage=usage, account_ids=ids)
+    assert shared == account_measures(accounts, as_of=D)
+    assert old.pk not in shared and shared[anonymous.pk]["active_users_30d"] == 0
+    with pytest.raises(ValueError, match="usage inputs end on"):
+        account_measures(accounts, as_of=D - dt.timedelta(days=1), usage=usage, account_ids=ids)
+
+
 def _book(n: int) -> None:
     for i in range(n):
         account = AccountFactory(segment="SMB" if i % 2 else "Enterprise")
@@ -196,21 +219,24 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
     services.health_model_version_create(
         model=HealthModel.objects.get(name="Onboarding"), components=health.DEFAULT_COMPONENTS
     )
+    # the upsert: PostgreSQL creates its staging table (if missing), COPYs into it (not a
+    # query Django sees), merges and empties it; SQLite runs one bulk upsert
+    upsert = 3 if connection.vendor == "postgresql" else 1
+    per_chunk = 11 + upsert
     _book(10)
     ten = _queries()
     _book(30)
-    with django_assert_max_num_queries(19):
+    with django_assert_max_num_queries(4 + per_chunk):
         services.health_snapshots_record(as_of=D)
     forty = _queries()
     assert HealthSnapshot.objects.filter(day=D).count() == 40
-    # one chunk: the same 19 queries for 10 and 40 accounts. Once per run: the default model
-    # check (2), the active versions (1), the account ids (1); per chunk (15): savepoint,
+    # one chunk: the same queries for 10 and 40 accounts. Once per run: the default model
+    # check (2), the active versions (1), the account ids (1); per chunk: savepoint,
     # accounts, seats, usage, key features, tickets, invoices, stakeholders, activity,
-    # overrides, upsert, band changes (the day before's snapshots, the latest earlier one of
-    # accounts without, stale band-change facts), release
-    assert ten == forty == 19
+    # overrides, release (11) and the upsert
+    assert ten == forty == 4 + per_chunk
     # smaller chunks: a fixed number per chunk, never per account (4 chunks of 10)
-    assert _queries(chunk_size=10) == 4 + 4 * 15
+    assert _queries(chunk_size=10) == 4 + 4 * per_chunk
 
 
 def test_onboarding_and_segment_models_are_assigned_most_specific_first():
@@ -413,3 +439,23 @@ def test_admin_edit_of_a_version_saves_a_new_one(client, admin_user):
     assert r.status_code == 200
     assert "every weight is zero" in r.content.decode()
     assert default.versions.count() == 2
+
+
+def test_a_list_of_ids_records_exactly_those_accounts(django_assert_max_num_queries):
+    """Consecutive ids (a pipeline chunk) are read as an id range, other lists as a list:
+    either way only the listed accounts get a snapshot, in the same number of queries."""
+    a1, a2, a3, a4 = (AccountFactory() for _ in range(4))
+    services.health_model_ensure_default()
+    services.health_snapshots_record(as_of=D, account_ids=[a1.pk, a3.pk])  # a2 in between
+    assert set(HealthSnapshot.objects.values_list("account_id", flat=True)) == {a1.pk, a3.pk}
+    with CaptureQueriesContext(connection) as listed:
+        services.health_snapshots_record(as_of=D, account_ids=[a1.pk, a3.pk])
+    with django_assert_max_num_queries(len(listed.captured_queries)):
+        result = services.health_snapshots_record(as_of=D, account_ids=[a2.pk, a3.pk, a4.pk])
+    assert result["accounts"] == 3
+    assert set(HealthSnapshot.objects.values_list("account_id", flat=True)) == {
+        a1.pk,
+        a2.pk,
+        a3.pk,
+        a4.pk,
+    }

@@ -93,9 +93,41 @@ def test_a_snapshot_is_the_engines_report_for_its_scope_and_period(book, manager
     services.kpi_snapshots_record(as_of=D)
     snap = KpiSnapshot.objects.get(scope_kind=KpiScope.OWNER, scope_key=str(manager.pk))
     direct = kpis.kpi_report(
-        start=dt.date(2024, 2, 6), end=dt.date(2024, 3, 6), owner=manager.email
+        start=dt.date(2024, 2, 6), end=dt.date(2024, 3, 6), owner=manager.email, known_on=D
     )
     assert snap.report == direct
+
+
+def test_the_renewal_rate_of_a_snapshot_does_not_look_ahead(settings):
+    """Two contracts end in the trailing month of D (2024-03-05), both renewed later:
+    r1 ends 02-20, its follower starts 02-25 (known on D); r2 ends 03-01, its follower starts
+    03-20, after D. As of D: 1 of 2 renewed = 50 %, r2 awaiting (grace runs to 03-31).
+    As of 03-25 (trailing month 02-26 .. 03-25) only r2 ends in it: 1 of 1 = 100 %."""
+    settings.RENEWAL_GRACE_DAYS = 30
+    r1, r2 = AccountFactory(), AccountFactory()
+    ContractFactory(account=r1, start_date=dt.date(2023, 2, 21), end_date=dt.date(2024, 2, 20))
+    ContractFactory(account=r1, start_date=dt.date(2024, 2, 25))
+    ContractFactory(account=r2, start_date=dt.date(2023, 3, 2), end_date=dt.date(2024, 3, 1))
+    ContractFactory(account=r2, start_date=dt.date(2024, 3, 20))
+
+    services.kpi_snapshots_record(as_of=D)
+    rate = KpiSnapshot.objects.get(day=D, scope_kind="all").report["retention"]["renewal_rate"]
+    assert rate["value"] == "50"
+    assert rate["inputs"] == {
+        "contracts_ending": 2,
+        "contracts_renewed": 1,
+        "known_on": "2024-03-05",
+        "awaiting_renewal": 1,
+        "grace_days": 30,
+    }
+    # the same period asked later, without an as-of day, sees r2's renewal: 2 of 2
+    later = kpis.kpi_report(start=dt.date(2024, 2, 6), end=dt.date(2024, 3, 6))
+    assert later["retention"]["renewal_rate"]["value"] == "100"
+
+    day = dt.date(2024, 3, 25)
+    services.kpi_snapshots_record(as_of=day)
+    rate = KpiSnapshot.objects.get(day=day, scope_kind="all").report["retention"]["renewal_rate"]
+    assert (rate["value"], rate["inputs"]["awaiting_renewal"]) == ("100", 0)
 
 
 @pytest.mark.parametrize(
@@ -142,14 +174,19 @@ def test_an_empty_book_has_one_book_row():
 
 @pytest.mark.parametrize("per_scope", [1, 4])
 def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_queries):
-    """2 scope lists + 9 per report + (savepoint, stale-row read, one upsert, release):
-    2 + 9·S + 4, whatever the number of accounts per scope."""
+    """2 scope lists + the usage inputs once (3: events by account and user, daily users,
+    feature users) + 5 per report (contracts, ending contracts, tickets ×2, invoices; no
+    renewal followers to read without an ending contract) + (savepoint, stale-row read, one
+    upsert, release): 2 + 3 + 5·S + 4, whatever the number of accounts per scope. The
+    events are read twice per run, not per scope."""
     for segment in ("A", "B"):
         for _ in range(per_scope):
             ContractFactory(account=AccountFactory(segment=segment))
-    with django_assert_num_queries(2 + 9 * 3 + 4):
+    with django_assert_num_queries(2 + 3 + 5 * 3 + 4) as captured:
         result = services.kpi_snapshots_record(as_of=D)
     assert result["scopes"] == 3
+    reads = [q["sql"] for q in captured.captured_queries if "accounts_usageevent" in q["sql"]]
+    assert len(reads) == 2
 
 
 def test_pipeline_writes_kpi_snapshots_after_health(book):

@@ -197,18 +197,50 @@ def test_cohort_table_by_hand():
             (col["on"].isoformat(), col["logos"], col["mrr"]) for col in rows[cohort]["columns"]
         ]
 
-    # 2024-01: a (100 from 01-15) and b (200 until 02-29): size 2, first-day MRR 300
+    # first-month MRR (metrics.md) = the cohort's MRR at the end of its first month, on the
+    # 1st of the next month (column 0's day)
+    # 2024-01: a (100 from 01-15) and b (200 until 02-29): size 2; on 02-01 100 + 200 = 300
     assert (rows["2024-01"]["size"], rows["2024-01"]["first_mrr"]) == (2, D("300.00"))
     assert cells("2024-01") == [
         ("2024-02-01", D(100), D(100)),  # a 100 + b 200 = 300 / 300
         ("2024-03-01", D(50), D(100) * 100 / D(300)),  # b gone: 1/2 logos, 100 / 300 MRR
         ("2024-04-01", D(50), D(100) * 100 / D(300)),
     ]
-    # 2024-02: c, first day MRR 50, expands to 75 on 03-01 → 150 % net
-    assert cells("2024-02") == [("2024-03-01", D(100), D(150)), ("2024-04-01", D(100), D(150))]
-    # 2024-03: e pays 40 from 03-05 (its free contract does not count)
+    # 2024-02: c pays 50 from 02-10 and 25 more from 03-01; its first month ends on 03-01
+    # with 50 + 25 = 75 (not the 50 of its first day): 75 / 75 = 100 % on 03-01 and 04-01
+    assert rows["2024-02"]["first_mrr"] == D("75.00")
+    assert cells("2024-02") == [("2024-03-01", D(100), D(100)), ("2024-04-01", D(100), D(100))]
+    # 2024-03: e pays 40 from 03-05 (its free contract does not count): 40 on 04-01
     assert rows["2024-03"]["first_mrr"] == D("40.00")
     assert cells("2024-03") == [("2024-04-01", D(100), D(100))]
+
+
+def test_cohort_base_is_the_first_month_not_the_first_day():
+    """A cohort that contracts and churns inside its first month: the base is what it still
+    paid when that month ended, and a cohort whose first month has not ended has no base."""
+    f = AccountFactory(external_id="f")
+    _contract(f, dt.date(2024, 1, 3), dt.date(2024, 1, 20), mrr="300")  # gone within January
+    g = AccountFactory(external_id="g")
+    _contract(g, dt.date(2024, 1, 10), dt.date(2024, 1, 24), mrr="100")
+    _contract(g, dt.date(2024, 1, 25), mrr="60")  # downgraded to 60 on 01-25
+    _contract(g, dt.date(2024, 2, 15), mrr="30")  # +30 from 02-15: 90 on 03-01
+    h = AccountFactory(external_id="h")
+    _contract(h, dt.date(2024, 3, 20), mrr="10")  # March: its month ends on 04-01 > end
+
+    table = revenue.cohort_table(Account.objects.all(), start=JAN, end=dt.date(2024, 3, 15))
+    rows = {row["cohort"]: row for row in table["rows"]}
+    # January cohort f + g: first day MRR would be 300 + 100 = 400; on 02-01 it is 0 + 60 = 60
+    jan = rows["2024-01"]
+    assert (jan["size"], jan["first_mrr"]) == (2, D("60.00"))
+    # 02-01: 1 of 2 logos (50 %), 60 / 60 = 100 %; 03-01: 90 / 60 × 100 = 150 %
+    assert [(c["on"].isoformat(), c["logos"], c["mrr"]) for c in jan["columns"]] == [
+        ("2024-02-01", D(50), D(100)),
+        ("2024-03-01", D(50), D(150)),
+    ]
+    assert "2024-03" not in rows  # h first paid on 03-20, after end
+    partial = revenue.cohort_table(Account.objects.all(), start=JAN, end=dt.date(2024, 1, 31))
+    [row] = partial["rows"]
+    assert (row["cohort"], row["first_mrr"], row["columns"]) == ("2024-01", None, [])
 
 
 def test_revenue_ratios_are_null_on_an_empty_book():

@@ -98,7 +98,10 @@ def test_reconcile_corrects_wrong_rows_and_removes_stale_ones_within_the_window_
 
     step = summary["steps"][0]
     assert step["first_day"] == "2024-03-04" and step["last_day"] == "2024-03-05"
+    # events on 2 (account, day) pairs; 3 pairs corrected: active on both days (wrong
+    # totals, a missing row) and gone on AS_OF (no events back it)
     assert step["account_days_before"] == 2 and step["account_days"] == 2
+    assert step["corrected"] == 3
     assert _daily(active, AS_OF) == (1, 1, 0.0)
     assert _daily(active, day_before) == (1, 1, 0.0)
     assert _features(active, AS_OF) == {"report_created": (1, 1)}
@@ -120,15 +123,43 @@ def test_rerunning_a_day_is_harmless():
     assert PipelineRun.objects.filter(as_of=AS_OF, status="succeeded").count() == 2
 
 
+def _pipeline_queries(as_of: dt.date) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        summary = pipeline.run_nightly(as_of)
+    assert summary["status"] == "succeeded"
+    return len(ctx.captured_queries)
+
+
+def test_the_whole_pipeline_is_set_based(django_assert_max_num_queries):
+    """The number of queries of a whole run does not grow with the number of accounts: the
+    same for 10 and for 40 accounts (one health chunk, the same scopes)."""
+    day = AS_OF - dt.timedelta(days=3)
+    pipeline.run_nightly(AS_OF - dt.timedelta(days=10))  # creates the default health model
+    for account in AccountFactory.create_batch(10, segment="SMB"):
+        _event(account, _at(day, 9))
+        _event(account, _at(day, 10), event="export")
+    ten = _pipeline_queries(day)
+    for account in AccountFactory.create_batch(30, segment="SMB"):
+        _event(account, _at(day, 9))
+    # (the second run of the day finds the 10 first accounts' rollups right and rebuilds
+    # the 30 new ones: the same statements)
+    assert _pipeline_queries(day) == ten
+    with django_assert_max_num_queries(ten):
+        pipeline.run_nightly(AS_OF)
+
+
 def test_reconcile_is_set_based(django_assert_max_num_queries):
     """The number of queries does not grow with the number of accounts."""
     for account in AccountFactory.create_batch(30):
         _event(account, _at(AS_OF, 9))
         _event(account, _at(AS_OF, 10), event="export")
-    # all steps (76 PostgreSQL with the lock, 73 SQLite; 3 per health chunk are band changes)
-    with django_assert_max_num_queries(76):
+    with django_assert_max_num_queries(71):  # all steps, the first run (creates the model)
         summary = pipeline.run_nightly(AS_OF)
     assert summary["steps"][0]["account_days"] == 30
+    assert summary["steps"][0]["corrected"] == 30  # the events were written without rollups
     assert UsageFeatureDaily.objects.filter(day=AS_OF).count() == 60
 
 

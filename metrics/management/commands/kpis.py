@@ -80,7 +80,7 @@ class Command(BaseCommand):
                 inputs = _inputs(item["inputs"])
                 line = f"  {name:<28} {value:>18} {unit:<14}"
                 self.stdout.write(f"{line} {inputs}".rstrip())
-        self.stdout.write("\nCohorts (% of logos / % of first-day MRR retained, k = 0, 1, …)")
+        self.stdout.write("\nCohorts (% of logos / % of first-month MRR retained, k = 0, 1, …)")
         for row in report["cohorts"]["rows"]:
             cells = " ".join(f"{_value(c['logos'])}/{_value(c['mrr'])}" for c in row["columns"])
             self.stdout.write(f"  {row['cohort']} ({row['size']:>3}) {cells}")
