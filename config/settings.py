@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "surveys",
     "metrics",
     "playbooks",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +257,9 @@ TIMELINE_FACT_HOOKS: list[str] = []
 # Outbox: every email and webhook call is queued, claimed, sent, and retried with backoff
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)  # then the message is marked failed
 OUTBOX_WEBHOOK_TIMEOUT = env_int("OUTBOX_WEBHOOK_TIMEOUT", 5)  # seconds per webhook call
+# Functions (account_ids, today) -> {account_id: (open CTAs, overdue CTAs)} that the queue
+# priority reads (metrics.standings); the playbooks app provides one.
+ACCOUNT_STANDING_CTA_COUNTS: list[str] = []
 
 LOGGING = {
     "version": 1,
