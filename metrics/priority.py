@@ -36,12 +36,14 @@ class Priority:
 
 
 def money_short(amount: float | Decimal | None) -> str:
-    """$84k, $1.2M, $950 (whole dollars below 1,000)."""
+    """$84k, $1.5k, $1.2M, $950 (whole dollars below 1,000)."""
     value = float(amount or 0)
-    if value >= 1_000_000:
+    if abs(value) >= 1_000_000:
         return f"${value / 1_000_000:.1f}M"
-    if value >= 1_000:
+    if abs(value) >= 10_000:
         return f"${value / 1_000:.0f}k"
+    if abs(value) >= 1_000:
+        return "$" + f"{value / 1_000:.1f}".rstrip("0").rstrip(".") + "k"
     return f"${value:.0f}"
 
 

@@ -137,7 +137,7 @@ def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     if unit == "money":
-        return money_short(value) if abs(value) >= 1000 else f"${value:,.0f}"
+        return money_short(value)
     if unit == "pct":
         return f"{value:.1f}%"
     if unit == "days":
