@@ -318,8 +318,8 @@ TIMELINE_FACT_HOOKS: list[str] = []
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)  # then the message is marked failed
 OUTBOX_WEBHOOK_TIMEOUT = env_int("OUTBOX_WEBHOOK_TIMEOUT", 5)  # seconds per webhook call
 # Functions (account_ids, today) -> {account_id: (open CTAs, overdue CTAs)} that the queue
-# priority reads (metrics.standings); the playbooks app provides one.
-ACCOUNT_STANDING_CTA_COUNTS: list[str] = []
+# priority reads (metrics.standings), from the playbooks app's CTAs.
+ACCOUNT_STANDING_CTA_COUNTS = ["workspace.integrations.cta_counts"]
 
 LOGGING = {
     "version": 1,

@@ -55,7 +55,9 @@ def _queue_context(request: HttpRequest, *, renewals: bool = False) -> dict:
         "filters": filters,
         "page": page,
         "rows": rows,
-        "ctas": integrations.open_ctas_by_account([r.account_id for r in rows], user=user),
+        "ctas": integrations.open_ctas_by_account(
+            [r.account_id for r in rows], user=user, per_account=integrations.CTAS_PER_ACCOUNT
+        ),
         "segments": segments,
         "owners": owners,
         "bands": selectors.BANDS,
@@ -125,9 +127,9 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
             "group": group,
             "groups": _groups(),
             "form": form,
-            "ctas": integrations.open_ctas_by_account([account.pk], user=request.user).get(
-                account.pk, []
-            ),
+            "ctas": integrations.open_ctas_by_account(
+                [account.pk], user=request.user, with_steps=True
+            ).get(account.pk, []),
             "cta_links": integrations.links(),
         }
     )

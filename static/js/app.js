@@ -151,4 +151,23 @@
     drawCharts(document);
   }
   document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
+
+  // --- after an inline CTA action ------------------------------------------------------
+  // The playbooks app's row buttons send "ctaChanged" {account_id}. The account's queue
+  // standing (its priority and reason) is recomputed on the server, then "standingChanged"
+  // lets the queue re-read its page in place.
+  document.body.addEventListener("ctaChanged", function (event) {
+    var detail = event.detail || {};
+    var accountId = detail.account_id || (detail.value && detail.value.account_id);
+    if (!accountId || !document.querySelector("[data-standing-url]")) return;
+    var template = document.querySelector("[data-standing-url]").dataset.standingUrl;
+    var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    fetch(template.replace("0", String(accountId)), {
+      method: "POST",
+      headers: headers,
+      credentials: "same-origin"
+    }).then(function (response) {
+      if (response.ok && window.htmx) window.htmx.trigger(document.body, "standingChanged", {});
+    });
+  });
 })();

@@ -59,3 +59,21 @@ def test_formatting_helpers():
     assert money_short(2_560_000) == "$2.6M"
     assert money_short(1500) == "$1.5k" and money_short(6000) == "$6k"
     assert signed(-18.4) == "\u221218" and signed(4) == "+4" and signed(0.2) == "0"
+
+
+def test_every_how_is_this_computed_link_lands_on_a_heading():
+    """Each anchor the pages link to exists in docs/metrics.md (rendered with heading ids)."""
+    import re
+    from pathlib import Path
+
+    from workspace.dashboard import TILES
+    from workspace.docs import metrics_html
+
+    ids = set(re.findall(r'<h\d id="([^"]+)"', metrics_html()))
+    root = Path(__file__).resolve().parents[2] / "templates" / "workspace"
+    used = {t[5] for t in TILES}
+    for template in root.rglob("*.html"):
+        text = template.read_text()
+        used |= set(re.findall(r'howto "([^"]+)"', text))
+        used |= set(re.findall(r"metrics-doc' %}#([\w-]+)", text))
+    assert used and used <= ids, used - ids
