@@ -303,12 +303,6 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
                 + urlencode({**base_query, "metric": step["metric"]})
             )
             step["display"] = fmt(abs(step["amount"] or 0), "money")
-    cohorts = report.get("cohorts", {}).get("rows", [])
-    width = max((len(r["columns"]) for r in cohorts), default=0)
-    for row in cohorts:
-        for col in row["columns"]:
-            pct = _number(col.get("logos")) or 0
-            col["heat"] = min(10, max(0, round(pct / 10)))
     return {
         "scope": scope,
         "notices": notices,
@@ -329,8 +323,6 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
             }
         ),
         "waterfall": waterfall,
-        "cohorts": cohorts,
-        "cohort_width": range(width),
         "owners": owners,
         "segments": segments,
         "is_admin": user.role == Role.ADMIN,
@@ -443,3 +435,42 @@ def _account_entry(entry: Any) -> dict[str, Any]:
             "external_id": entry.get("external_id", ""),
         }
     return {"id": entry, "amount": ""}
+
+
+COHORT_MONTHS = 12
+COHORT_CACHE_SECONDS = 3600
+
+
+def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
+    """The cohort retention heatmap of the last 12 months for the dashboard's scope (the KPI
+    engine's ``cohorts_report`` over the accounts the user can see). Loaded after the page
+    (it reads every contract of the scope) and kept an hour in the cache: contracts change
+    with imports, not by the minute."""
+    from django.core.cache import cache
+
+    from metrics.kpis.common import add_months, month_start
+
+    owners = selectors.owner_choices(user)
+    segments = selectors.segment_choices(user) if user.role == Role.ADMIN else []
+    scope, _ = resolve_scope(user, params, owners, segments)
+    end = selectors.today() + dt.timedelta(days=1)
+    start = add_months(month_start(end), -COHORT_MONTHS)
+    key = f"workspace:cohorts:{user.role}:{scope.kind}:{scope.key}:{start}:{end}"
+    if user.role != Role.ADMIN:
+        key += f":{user.pk}"
+    rows = cache.get(key)
+    if rows is None:
+        report = kpis.cohorts_report(
+            start=start,
+            end=end,
+            segment=scope.segment or None,
+            owner=scope.owner.email if scope.owner else None,
+            accounts=Account.objects.visible_to(user),
+        )
+        rows = report["rows"]
+        cache.set(key, rows, COHORT_CACHE_SECONDS)
+    width = max((len(r["columns"]) for r in rows), default=0)
+    for row in rows:
+        for col in row["columns"]:
+            col["heat"] = min(10, max(0, round((_number(col.get("logos")) or 0) / 10)))
+    return {"cohorts": rows, "cohort_width": range(width), "start": start, "end": end}

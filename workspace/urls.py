@@ -11,6 +11,7 @@ urlpatterns = [
     path("renewals/", views.renewals, name="renewals"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/accounts/", views.drilldown, name="drilldown"),
+    path("dashboard/cohorts/", views.cohorts, name="cohorts"),
     path("docs/metrics/", views.metrics_doc, name="metrics-doc"),
     path("manage/", manage.index, name="manage"),
     path("manage/health/", manage.health_models, name="health-models"),

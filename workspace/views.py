@@ -9,6 +9,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -198,6 +199,16 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     if request.htmx and request.htmx.target == "dashboard-body":
         template += "#dashboard-body"
     return render(request, template, context)
+
+
+@require_GET
+def cohorts(request: HtmxHttpRequest) -> HttpResponse:
+    """The dashboard's cohort heatmap, loaded after the page."""
+    try:
+        context = dash.cohorts_context(request.user, request.GET)
+    except ValidationError as exc:
+        context = {"cohorts": [], "errors": exc.messages}
+    return render(request, "workspace/_cohorts.html", context)
 
 
 @require_GET

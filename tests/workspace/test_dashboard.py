@@ -132,3 +132,18 @@ def test_query_count_is_pinned_and_flat(
     # session, user, groups, owners, segments, snapshot days, snapshot pair, distribution
     with django_assert_max_num_queries(9):
         client.get(reverse("workspace:dashboard"), {"segment": "Enterprise"})
+
+
+def test_cohort_heatmap_fragment(client, admin_user, csm, kpi_book):
+    client.force_login(admin_user)
+    page = client.get(reverse("workspace:dashboard")).content.decode()
+    assert 'hx-get="/dashboard/cohorts/?' in page and 'hx-trigger="load"' in page
+    r = client.get(reverse("workspace:cohorts"), headers={"HX-Request": "true"})
+    assert r.status_code == 200 and b"<html" not in r.content
+    text = r.content.decode()
+    # only New Co first paid in the last 12 months: one cohort of one account
+    today = utc_today()
+    cohort = (today - dt.timedelta(days=10)).strftime("%Y-%m")
+    assert f'<th scope="row">{cohort}</th><td class="num">1</td>' in text
+    client.force_login(csm)
+    assert client.get(reverse("workspace:cohorts"), {"segment": "SMB"}).status_code == 200

@@ -64,3 +64,10 @@ def query_string(filters, **changes) -> str:
     from django.utils.http import urlencode
 
     return urlencode(filters.query(**changes))
+
+
+@register.filter
+def urlencode_dict(values: dict) -> str:
+    from django.utils.http import urlencode
+
+    return urlencode(values or {})
