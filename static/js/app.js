@@ -60,7 +60,7 @@
 
   function money(v) {
     var a = Math.abs(v);
-    if (a >= 1e6) return "$" + (v / 1e6).toFixed(1) + "M";
+    if (a >= 1e6) return "$" + (v / 1e6).toFixed(a >= 1e7 ? 1 : 2) + "M";
     if (a >= 1e3) return "$" + Math.round(v / 1e3) + "k";
     return "$" + Math.round(v);
   }
