@@ -5,12 +5,10 @@ renewals. Function views: access check, parse input, one selector or service cal
 from __future__ import annotations
 
 import csv
-import datetime as dt
-from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -18,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from accounts.models import Account, Role, User
+from accounts.models import Account
 from accounts.services import activity_log
 from metrics import standings
 
@@ -242,20 +240,10 @@ def _csv(filename: str, header: list[str], rows: list[list]) -> HttpResponse:
 
 @require_http_methods(["POST"])
 def standing_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Recompute one account's queue standing (after a CTA changed) and return its row."""
+    """Recompute one account's queue standing (after one of its CTAs changed); 204.
     account = _get_account_for_user(request, pk)
     standings.account_standings_refresh(account_ids=[account.pk])
     return HttpResponse(status=204)
-
-
-def _decimal(value: str) -> Decimal | None:
-    try:
-        return Decimal(value)
-    except (InvalidOperation, TypeError):
-        return None
-
-
-__all__ = ["Http404", "Role", "User", "dt"]
 
 
 # --- "how is this computed?" ------------------------------------------------------------------

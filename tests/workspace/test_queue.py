@@ -109,6 +109,9 @@ def test_pagination_keeps_the_filters(client, csm):
 
 
 def _count(client, params=None) -> int:
+    from django.core.cache import cache
+
+    cache.clear()  # the worst case: segment choices not cached yet
     with CaptureQueriesContext(connection) as ctx:
         r = client.get(reverse("home"), params or {"scope": "team"})
     assert r.status_code == 200
@@ -145,3 +148,17 @@ def test_renewals_lists_soonest_first_within_the_window(client, csm, book):
 def test_anonymous_is_sent_to_login(client):
     r = client.get(reverse("home"))
     assert r.status_code == 302 and "/login/" in r["Location"]
+
+
+def test_standing_refresh_after_a_cta_change(client, csm, outsider, book, settings):
+    from metrics.models import AccountStanding
+
+    settings.ACCOUNT_STANDING_CTA_COUNTS = ["tests.workspace.test_standings.fake_cta_counts"]
+    url = reverse("workspace:standing-refresh", args=[book["calm"].pk])
+    client.force_login(outsider)
+    assert client.post(url).status_code == 404
+    client.force_login(csm)
+    assert client.get(url).status_code == 405
+    assert client.post(url).status_code == 204
+    # 2 overdue (60) + green 0
+    assert AccountStanding.objects.get(account=book["calm"]).priority == 60.0
