@@ -240,7 +240,7 @@ def _csv(filename: str, header: list[str], rows: list[list]) -> HttpResponse:
 
 @require_http_methods(["POST"])
 def standing_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Recompute one account's queue standing (after one of its CTAs changed); 204.
+    """Recompute one account's queue standing (after one of its CTAs changed); 204."""
     account = _get_account_for_user(request, pk)
     standings.account_standings_refresh(account_ids=[account.pk])
     return HttpResponse(status=204)
