@@ -49,5 +49,8 @@ def world(admin_user, manager, csm, outsider):
             origin="cli", kind="accounts", user=admin_user, errors=[], per_kind={}
         ),
     }
+    from metrics.services import health_model_ensure_default
+
+    objects["health_model"] = health_model_ensure_default()
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users
