@@ -67,6 +67,14 @@ def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey
     expect(page.get_by_role("heading", name="Burning Co", level=1)).to_be_visible()
     expect(page.get_by_text("score fell from 76 to 58")).to_be_visible()
 
+    if cta is not None:  # complete a step of the open CTA in place
+        row = page.locator(f"#cta-{cta.pk}")
+        expect(row).to_contain_text("0/2")
+        row.get_by_role("button", name="Complete next step").click()
+        expect(page.locator(f"#cta-{cta.pk}")).to_contain_text("1/2")
+        assert cta.steps.filter(done_at__isnull=False).count() == 1
+        journey_shot(page, "journey1-step-completed")
+
     page.get_by_label("Kind").select_option("call")
     page.get_by_label("Subject").fill("Called the champion about the renewal")
     page.get_by_role("button", name="Log it").click()
@@ -78,6 +86,18 @@ def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey
 
     page.get_by_role("button", name="Log it").click()  # empty subject: the field error
     expect(page.get_by_text("This field is required.")).to_be_visible()
+
+
+def _open_cta(account):
+    """An open CTA with two steps on ``account``, through the playbooks app's own services."""
+    try:
+        from playbooks import services as playbooks_services
+        from tests.playbooks.helpers import make_playbook
+    except ImportError:
+        return None
+    return playbooks_services.cta_open(
+        playbook=make_playbook("ticket_escalated"), account=account, evidence="escalated ticket"
+    )
 
 
 def _busy_account(name: str) -> None:
