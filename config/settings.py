@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "surveys",
     "metrics",
     "playbooks",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -345,6 +346,9 @@ TIMELINE_FACT_HOOKS: list[str] = ["playbooks.tasks.timeline_facts_recorded"]
 # Outbox: every email and webhook call is queued, claimed, sent, and retried with backoff
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)  # then the message is marked failed
 OUTBOX_WEBHOOK_TIMEOUT = env_int("OUTBOX_WEBHOOK_TIMEOUT", 5)  # seconds per webhook call
+# Functions (account_ids, today) -> {account_id: (open CTAs, overdue CTAs)} that the queue
+# priority reads (metrics.standings), from the playbooks app's CTAs.
+ACCOUNT_STANDING_CTA_COUNTS = ["workspace.integrations.cta_counts"]
 # Called by metrics.pipeline as the nightly pipeline's last steps (with as_of=...), each
 # recorded in the PipelineRun; metrics does not import the apps above it (playbooks).
 PIPELINE_FINAL_HOOKS = ["playbooks.services.playbooks_evaluate_all"]

@@ -71,7 +71,12 @@ def test_command_records_a_run_and_rebuilds_yesterdays_rollup():
     assert run.status == PipelineRun.Status.SUCCEEDED
     assert run.as_of == yesterday
     assert run.finished_at is not None and run.finished_at >= run.started_at
-    assert [s["name"] for s in run.steps] == ["usage_rollups", "health", "kpi_snapshots"]
+    assert [s["name"] for s in run.steps] == [
+        "usage_rollups",
+        "health",
+        "standings",
+        "kpi_snapshots",
+    ]
     assert run.steps[0]["account_days"] == 1
     assert _daily(account, yesterday) == (4, 2, 4.0)
     assert _features(account, yesterday) == {"report_created": (2, 2), "export": (2, 1)}
@@ -197,7 +202,12 @@ def test_failing_step_is_recorded_and_reported(monkeypatch):
     run = PipelineRun.objects.get()
     assert run.status == PipelineRun.Status.FAILED
     assert run.error == "broken: RuntimeError: disk full"
-    assert [s["name"] for s in run.steps] == ["usage_rollups", "health", "kpi_snapshots"]  # kept
+    assert [s["name"] for s in run.steps] == [
+        "usage_rollups",
+        "health",
+        "standings",
+        "kpi_snapshots",
+    ]  # kept
     assert run.finished_at is not None
 
 

@@ -218,7 +218,12 @@ def test_a_chunk_delivered_twice_counts_once(django_capture_on_commit_callbacks,
     tasks.continue_nightly_pipeline.apply(args=(run_id,))  # redelivered: nothing more
     run = PipelineRun.objects.get(pk=run_id)
     assert run.status == PipelineRun.Status.SUCCEEDED
-    assert [s["name"] for s in run.steps] == ["usage_rollups", "health", "kpi_snapshots"]
+    assert [s["name"] for s in run.steps] == [
+        "usage_rollups",
+        "health",
+        "standings",
+        "kpi_snapshots",
+    ]
     assert run.steps[1]["accounts"] == 4
     assert HealthSnapshot.objects.filter(day=D).count() == 4
 

@@ -49,6 +49,9 @@ def world(admin_user, manager, csm, outsider):
             origin="cli", kind="accounts", user=admin_user, errors=[], per_kind={}
         ),
     }
+    from metrics.services import health_model_ensure_default
+
+    objects["health_model"] = health_model_ensure_default()
     from playbooks import services as playbook_services
 
     objects["playbook"] = playbook_services.playbook_create(
