@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "outbox",
     "accounts",
     "surveys",
     "metrics",
@@ -248,6 +249,13 @@ EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch req
 # Called with the ids of accounts whose data an import or tracking call changed: the health
 # of those accounts is recomputed within a minute (debounced) instead of the next night.
 ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]
+# Called (after commit) with the ids of new TimelineEntry facts (a survey answer, an escalated
+# ticket, a band change): higher apps react to facts lower apps record (STYLE.md §1).
+TIMELINE_FACT_HOOKS: list[str] = []
+
+# Outbox: every email and webhook call is queued, claimed, sent, and retried with backoff
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)  # then the message is marked failed
+OUTBOX_WEBHOOK_TIMEOUT = env_int("OUTBOX_WEBHOOK_TIMEOUT", 5)  # seconds per webhook call
 
 LOGGING = {
     "version": 1,
