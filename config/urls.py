@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import views as account_views
+from surveys.api import SurveyResponseBatchApi
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -16,8 +17,10 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("accounts.urls")),
+    path("", include("surveys.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/kpis/", include("metrics.api_urls")),
+    path("api/v1/survey-responses/", SurveyResponseBatchApi.as_view(), name="survey-responses"),
     path("api/v1/", include("accounts.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # /api/ skips the login middleware (the API answers 401 itself); the docs page is for

@@ -229,9 +229,7 @@ def survey_invitation_issue(
     if campaign.status != Campaign.Status.ACTIVE:
         raise ValidationError({"campaign": [f"campaign {campaign_id} is not active"]})
     person = Stakeholder.objects.get(pk=stakeholder_id)
-    existing = Invitation.objects.filter(
-        campaign=campaign, round=round, stakeholder=person
-    ).first()
+    existing = Invitation.objects.filter(campaign=campaign, round=round, stakeholder=person).first()
     if existing is not None:
         return existing
     now = now or timezone.now()
@@ -461,3 +459,51 @@ def optout_record(*, invitation: Invitation) -> OptOut:
         email=invitation.email, defaults={"invitation": invitation}
     )
     return optout
+
+
+# --- editor ------------------------------------------------------------------------------------
+
+SURVEY_FIELDS = ("kind", "question", "follow_up", "language", "strings")
+CAMPAIGN_FIELDS = (
+    "name",
+    "status",
+    "segments",
+    "bands",
+    "lifecycle_stages",
+    "roles",
+    "trigger",
+    "next_run_at",
+    "recurrence_months",
+    "event",
+    "renewal_days_before",
+    "reminder_after_days",
+    "expires_after_days",
+    "closes_at",
+)
+
+
+@transaction.atomic
+def campaign_save(*, data: dict, user, campaign: Campaign | None = None) -> Campaign:
+    """Create or update a campaign and its survey from the editor's cleaned data. The survey
+    kind cannot change once answers exist (their scores are on its scale)."""
+    from .models import Survey
+
+    if campaign is None:
+        survey = Survey(name=data["name"])
+        campaign = Campaign(created_by=user)
+    else:
+        survey = campaign.survey
+        if data["kind"] != survey.kind and Response.objects.filter(campaign=campaign).exists():
+            raise ValidationError({"kind": ["The kind cannot change: answers exist."]})
+    for name in SURVEY_FIELDS:
+        setattr(survey, name, data[name] if data[name] is not None else "")
+    survey.name = data["name"]
+    survey.full_clean()
+    survey.save()
+    for name in CAMPAIGN_FIELDS:
+        setattr(campaign, name, data.get(name))
+    campaign.event = campaign.event or ""
+    campaign.survey = survey
+    campaign.full_clean()
+    campaign.save()
+    return campaign
