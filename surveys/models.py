@@ -160,7 +160,7 @@ class Invitation(BaseModel):
         ]
         indexes = [
             # fatigue: invitations to one address in the last N days / year
-            models.Index(fields=["email", "created_at"], name="invitation_email_time_idx"),
+            models.Index(fields=["email", "sent_at"], name="invitation_email_sent_idx"),
             # response rate per account and period
             models.Index(fields=["account", "sent_at"], name="invitation_account_sent_idx"),
         ]

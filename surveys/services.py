@@ -91,7 +91,7 @@ def campaign_audience(campaign: Campaign, *, account_ids: list[int] | None = Non
 
 
 def fatigued_emails(emails: set[str], *, now: dt.datetime) -> set[str]:
-    """Addresses surveyed within ``SURVEY_FATIGUE_DAYS`` or already
+    """Addresses surveyed (an invitation sent) within ``SURVEY_FATIGUE_DAYS`` or already
     ``SURVEY_FATIGUE_MAX_PER_YEAR`` times in the last 365 days. One query per 5,000."""
     recent = now - dt.timedelta(days=settings.SURVEY_FATIGUE_DAYS)
     year = now - dt.timedelta(days=365)
@@ -99,10 +99,10 @@ def fatigued_emails(emails: set[str], *, now: dt.datetime) -> set[str]:
     listed = sorted(emails)
     for start in range(0, len(listed), 5000):
         rows = (
-            Invitation.objects.filter(email__in=listed[start : start + 5000], created_at__gte=year)
+            Invitation.objects.filter(email__in=listed[start : start + 5000], sent_at__gte=year)
             .values("email")
             .order_by()
-            .annotate(recent=Count("id", filter=Q(created_at__gte=recent)), year=Count("id"))
+            .annotate(recent=Count("id", filter=Q(sent_at__gte=recent)), year=Count("id"))
         )
         found |= {
             r["email"]
@@ -279,9 +279,11 @@ def campaigns_send_due(*, now: dt.datetime | None = None) -> dict[int, dict[str,
     for campaign in due.select_related("survey"):
         following = None
         if campaign.trigger == Campaign.Trigger.RECURRING and campaign.recurrence_months:
+            step = 1  # from the same base each time, so a 31st does not drift to the 28th
             following = _add_months(campaign.next_run_at, campaign.recurrence_months)
             while following <= now:  # a long outage: skip the missed runs, send once
-                following = _add_months(following, campaign.recurrence_months)
+                step += 1
+                following = _add_months(campaign.next_run_at, step * campaign.recurrence_months)
         run = campaign.runs + 1
         with transaction.atomic():
             claimed = Campaign.objects.filter(
