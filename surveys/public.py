@@ -22,8 +22,10 @@ TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
 
 def _headers(response: HttpResponse) -> HttpResponse:
-    # the token is in the URL: never send it on as a referrer, never index the page
-    response["Referrer-Policy"] = "no-referrer"
+    # the token is in the URL: never send it to another site as a referrer, never index the
+    # page. Not "no-referrer": browsers then send "Origin: null" with the form, which Django's
+    # CSRF check rightly refuses.
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

@@ -28,7 +28,9 @@ def _eager(celery_eager, settings):
 
 
 def _send(campaign, round="1", **kw):
-    return services.campaign_round_send(campaign=campaign, round=round, now=kw.pop("now", NOW), **kw)
+    return services.campaign_round_send(
+        campaign=campaign, round=round, now=kw.pop("now", NOW), **kw
+    )
 
 
 def test_audience_filters_segment_lifecycle_and_role(django_capture_on_commit_callbacks):
@@ -57,7 +59,9 @@ def test_band_filter_uses_the_latest_health_snapshot():
     red, green = AccountFactory(), AccountFactory()
     for account, bands in ((red, ["green", "red"]), (green, ["red", "green"])):
         for day, band in zip((dt.date(2026, 2, 1), dt.date(2026, 3, 1)), bands, strict=True):
-            HealthSnapshot.objects.create(account=account, day=day, model_version=version, score=50, band=band)
+            HealthSnapshot.objects.create(
+                account=account, day=day, model_version=version, score=50, band=band
+            )
     StakeholderFactory(account=red)
     StakeholderFactory(account=green)
     StakeholderFactory()  # no snapshot: matches no band
@@ -71,14 +75,22 @@ def test_fatigue_nobody_twice_within_n_days_nor_more_than_m_a_year():
     busy = StakeholderFactory(email="busy@x.example")  # already 3 times in the last year
     fresh = StakeholderFactory(email="fresh@x.example")  # last invited 40 days ago
     old = make_campaign(name="old")
-    Invitation.objects.filter(pk=make_invitation(old, tired).pk).update(sent_at=NOW - dt.timedelta(days=10))
+    Invitation.objects.filter(pk=make_invitation(old, tired).pk).update(
+        sent_at=NOW - dt.timedelta(days=10)
+    )
     for days, round in ((100, "a"), (200, "b"), (300, "c")):
         inv = make_invitation(old, busy, round=round)
         Invitation.objects.filter(pk=inv.pk).update(sent_at=NOW - dt.timedelta(days=days))
     inv = make_invitation(old, fresh)
     Invitation.objects.filter(pk=inv.pk).update(sent_at=NOW - dt.timedelta(days=40))
     summary = _send(make_campaign(name="new"))
-    assert summary.as_dict() == {"issued": 1, "already_invited": 0, "opted_out": 0, "fatigued": 2, "no_email": 0}
+    assert summary.as_dict() == {
+        "issued": 1,
+        "already_invited": 0,
+        "opted_out": 0,
+        "fatigued": 2,
+        "no_email": 0,
+    }
     assert Invitation.objects.get(campaign__name="new").stakeholder_id == fresh.pk
 
 
@@ -88,9 +100,12 @@ def test_opted_out_people_are_never_surveyed_and_no_email_is_skipped(client):
     OptOut.objects.create(email="out@x.example")
     summary = _send(make_campaign())
     assert summary.opted_out == 1 and summary.no_email == 1 and summary.issued == []
-    assert services.survey_invitation_issue(
-        campaign_id=make_campaign(name="direct").pk, stakeholder_id=out.pk, round="1"
-    ) is None
+    assert (
+        services.survey_invitation_issue(
+            campaign_id=make_campaign(name="direct").pk, stakeholder_id=out.pk, round="1"
+        )
+        is None
+    )
     assert mail.outbox == [] and not Invitation.objects.exists()
 
 
@@ -103,7 +118,15 @@ def test_a_round_resent_or_a_task_run_twice_sends_nothing_twice(django_capture_o
         resent = _send(campaign, round="1")  # the same round by hand: all already invited
         for invitation in Invitation.objects.all():  # a retried email step: claimed already
             assert services.invitation_email_send(invitation_id=invitation.pk) is False
-    assert first == {campaign.pk: {"issued": 3, "already_invited": 0, "opted_out": 0, "fatigued": 0, "no_email": 0}}
+    assert first == {
+        campaign.pk: {
+            "issued": 3,
+            "already_invited": 0,
+            "opted_out": 0,
+            "fatigued": 0,
+            "no_email": 0,
+        }
+    }
     assert again == {} and resent.already_invited == 3
     assert len(mail.outbox) == 3 and Message.objects.count() == 3
     campaign.refresh_from_db()
@@ -114,7 +137,9 @@ def test_recurring_campaign_moves_on_and_skips_missed_runs(settings):
     settings.SURVEY_FATIGUE_DAYS = 0
     StakeholderFactory()
     start = dt.datetime(2025, 11, 30, 9, 0, tzinfo=dt.UTC)
-    campaign = make_campaign(trigger=Campaign.Trigger.RECURRING, recurrence_months=3, next_run_at=start)
+    campaign = make_campaign(
+        trigger=Campaign.Trigger.RECURRING, recurrence_months=3, next_run_at=start
+    )
     services.campaigns_send_due(now=NOW)  # 2026-03-02: the 2026-02-28 run was also missed
     campaign.refresh_from_db()
     assert campaign.runs == 1
@@ -125,12 +150,22 @@ def test_recurring_campaign_moves_on_and_skips_missed_runs(settings):
 
 def test_reminders_after_n_days_to_non_responders_once(django_capture_on_commit_callbacks):
     campaign = make_campaign(reminder_after_days=5)
-    quiet = make_invitation(campaign, sent_at=NOW - dt.timedelta(days=6), expires_at=NOW + dt.timedelta(days=20))
-    answered = make_invitation(campaign, sent_at=NOW - dt.timedelta(days=6), expires_at=NOW + dt.timedelta(days=20))
+    quiet = make_invitation(
+        campaign, sent_at=NOW - dt.timedelta(days=6), expires_at=NOW + dt.timedelta(days=20)
+    )
+    answered = make_invitation(
+        campaign, sent_at=NOW - dt.timedelta(days=6), expires_at=NOW + dt.timedelta(days=20)
+    )
     services.response_record(invitation_id=answered.pk, score=9, now=NOW - dt.timedelta(days=1))
-    recent = make_invitation(campaign, sent_at=NOW - dt.timedelta(days=2), expires_at=NOW + dt.timedelta(days=20))
-    expired = make_invitation(campaign, sent_at=NOW - dt.timedelta(days=9), expires_at=NOW - dt.timedelta(days=1))
-    gone = make_invitation(campaign, sent_at=NOW - dt.timedelta(days=6), expires_at=NOW + dt.timedelta(days=20))
+    recent = make_invitation(
+        campaign, sent_at=NOW - dt.timedelta(days=2), expires_at=NOW + dt.timedelta(days=20)
+    )
+    expired = make_invitation(
+        campaign, sent_at=NOW - dt.timedelta(days=9), expires_at=NOW - dt.timedelta(days=1)
+    )
+    gone = make_invitation(
+        campaign, sent_at=NOW - dt.timedelta(days=6), expires_at=NOW + dt.timedelta(days=20)
+    )
     OptOut.objects.create(email=gone.email)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.invitation_reminders_send(now=NOW) == 1
@@ -142,13 +177,20 @@ def test_reminders_after_n_days_to_non_responders_once(django_capture_on_commit_
     with django_capture_on_commit_callbacks(execute=True):
         assert services.invitation_reminders_send(now=NOW + dt.timedelta(days=3)) == 1
     assert mail.outbox[1].to == [recent.email]
-    assert set(Invitation.objects.filter(reminders_sent=1).values_list("id", flat=True)) == {quiet.pk, recent.pk}
+    assert set(Invitation.objects.filter(reminders_sent=1).values_list("id", flat=True)) == {
+        quiet.pk,
+        recent.pk,
+    }
     assert expired.pk and answered.pk  # never reminded: expired, answered
 
 
 def test_reminder_task_runs_the_service(django_capture_on_commit_callbacks):
     campaign = make_campaign(reminder_after_days=1)
-    make_invitation(campaign, sent_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), expires_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC))
+    make_invitation(
+        campaign,
+        sent_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+        expires_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         send_survey_reminders.delay()
         send_survey_reminders.delay()
@@ -160,16 +202,32 @@ def test_ticket_solved_and_renewal_start_event_campaigns(django_capture_on_commi
     person = StakeholderFactory(account=account)
     StakeholderFactory()  # another account: not surveyed
     tickets = make_campaign(
-        "csat", name="after tickets", trigger=Campaign.Trigger.EVENT, event=Campaign.Event.TICKET_SOLVED
+        "csat",
+        name="after tickets",
+        trigger=Campaign.Trigger.EVENT,
+        event=Campaign.Event.TICKET_SOLVED,
     )
     Campaign.objects.filter(pk=tickets.pk).update(events_checked_until=NOW - dt.timedelta(hours=1))
-    TicketFactory(account=account, external_id="T-17", status="solved",
-                  opened_at=NOW - dt.timedelta(days=2), resolved_at=NOW - dt.timedelta(minutes=5))
-    TicketFactory(account=account, external_id="T-1", status="solved",
-                  opened_at=NOW - dt.timedelta(days=9), resolved_at=NOW - dt.timedelta(days=3))  # before
+    TicketFactory(
+        account=account,
+        external_id="T-17",
+        status="solved",
+        opened_at=NOW - dt.timedelta(days=2),
+        resolved_at=NOW - dt.timedelta(minutes=5),
+    )
+    TicketFactory(
+        account=account,
+        external_id="T-1",
+        status="solved",
+        opened_at=NOW - dt.timedelta(days=9),
+        resolved_at=NOW - dt.timedelta(days=3),
+    )  # before
     renewals = make_campaign(
-        "nps", name="before renewal", trigger=Campaign.Trigger.EVENT,
-        event=Campaign.Event.RENEWAL, renewal_days_before=30,
+        "nps",
+        name="before renewal",
+        trigger=Campaign.Trigger.EVENT,
+        event=Campaign.Event.RENEWAL,
+        renewal_days_before=30,
     )
     Campaign.objects.filter(pk=renewals.pk).update(events_checked_until=NOW - dt.timedelta(days=1))
     renewal_account = AccountFactory()

@@ -57,7 +57,10 @@ def test_editor_says_what_is_wrong(client, admin_user):
     assert "A recurring campaign needs an interval." in body
     assert "de.nope: unknown string" in body
     event = {**FORM, "trigger": "event", "event": "renewal"}
-    assert "How many days before the renewal?" in client.post(reverse("surveys:campaign-new"), event).content.decode()
+    assert (
+        "How many days before the renewal?"
+        in client.post(reverse("surveys:campaign-new"), event).content.decode()
+    )
     assert not Campaign.objects.exists()
 
 

