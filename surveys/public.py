@@ -111,33 +111,17 @@ def _form_context(invitation: Invitation, strings: dict, *, score, comment, erro
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def respond(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST":
+        return _respond_post(request, token)
     invitation, strings, error = _open_or_error(request, token)
     if error is not None:
         return error
     language = invitation.campaign.survey.language
-    now = timezone.now()
-    if not services.invitation_is_open(invitation, now):
+    if not services.invitation_is_open(invitation, timezone.now()):
         return _message(
             request, 410, "expired_title", "expired_body", strings=strings, language=language
         )
     kind = invitation.campaign.survey.kind
-    if request.method == "POST":
-        raw = request.POST.get("score", "")
-        comment = request.POST.get("comment", "")[: services.COMMENT_MAX]
-        try:
-            services.response_record(
-                invitation_id=invitation.pk, score=raw, comment=comment, now=now
-            )
-        except scoring.ScoreError as exc:
-            message = strings["score_missing"] if not raw.strip() else f"{exc}."
-            message = message[0].upper() + message[1:]
-            context = _form_context(invitation, strings, score=None, comment=comment, error=message)
-            return _headers(render(request, "surveys/public_respond.html", context, status=400))
-        except services.InvitationClosed:
-            return _message(
-                request, 410, "expired_title", "expired_body", strings=strings, language=language
-            )
-        return redirect("surveys:thanks", token=token)
     # GET: show the preselected score (from the email's link) or the current answer
     current = (
         Response.objects.filter(invitation=invitation, is_current=True)
@@ -152,6 +136,36 @@ def respond(request: HttpRequest, token: str) -> HttpResponse:
         invitation, strings, score=selected, comment=current.comment if current else ""
     )
     return _headers(render(request, "surveys/public_respond.html", context))
+
+
+def _respond_post(request: HttpRequest, token: str) -> HttpResponse:
+    """The hot path: the service reads and locks the invitation in one query; the error
+    pages (unknown, closed, bad score) load what they show afterwards."""
+    limited = _limited(request, token)
+    if limited is not None:
+        return limited
+    if not TOKEN_RE.fullmatch(token):
+        return _message(request, 404, "not_found_title", "not_found_body")
+    raw = request.POST.get("score", "")
+    comment = request.POST.get("comment", "")[: services.COMMENT_MAX]
+    try:
+        services.response_record(token=token, score=raw, comment=comment)
+    except Invitation.DoesNotExist:
+        return _message(request, 404, "not_found_title", "not_found_body")
+    except (scoring.ScoreError, services.InvitationClosed) as exc:
+        invitation = _invitation(token)
+        survey = invitation.campaign.survey
+        strings = page_strings(survey.strings, survey.language)
+        if isinstance(exc, services.InvitationClosed):
+            return _message(
+                request, 410, "expired_title", "expired_body", strings=strings,
+                language=survey.language,
+            )  # fmt: skip
+        message = strings["score_missing"] if not raw.strip() else f"{exc}."
+        message = message[0].upper() + message[1:]
+        context = _form_context(invitation, strings, score=None, comment=comment, error=message)
+        return _headers(render(request, "surveys/public_respond.html", context, status=400))
+    return redirect("surveys:thanks", token=token)
 
 
 @never_cache

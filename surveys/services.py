@@ -417,16 +417,24 @@ def _fact(response: Response, stakeholder_name: str) -> TimelineEntry:
 
 @transaction.atomic
 def response_record(
-    *, invitation_id: int, score: object, comment: str = "", now: dt.datetime | None = None
+    *,
+    invitation_id: int | None = None,
+    token: str | None = None,
+    score: object,
+    comment: str = "",
+    now: dt.datetime | None = None,
 ) -> Response:
-    """Record an answer: the latest counts, earlier ones stay as history. Raises ScoreError
-    for a score outside the scale and InvitationClosed after expiry or the campaign's close;
-    writes nothing then. The invitation row lock serialises concurrent answers."""
+    """Record an answer to the invitation with this id or token: the latest counts, earlier
+    ones stay as history. Raises Invitation.DoesNotExist for an unknown one, ScoreError for a
+    score outside the scale and InvitationClosed after expiry or the campaign's close; writes
+    nothing then. The invitation row lock (taken by the one query that reads it) serialises
+    concurrent answers."""
     now = now or timezone.now()
+    lookup = {"pk": invitation_id} if token is None else {"token": token}
     invitation = (
         Invitation.objects.select_for_update(of=("self",))
         .select_related("campaign__survey", "stakeholder")
-        .get(pk=invitation_id)
+        .get(**lookup)
     )
     if not invitation_is_open(invitation, now):
         raise InvitationClosed(invitation_id)
