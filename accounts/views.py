@@ -7,11 +7,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.core.files.move import file_move_safe
 from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +21,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
+
+from outbox.services import task_enqueue
 
 from . import selectors, tasks
 from .forms import ImportUploadForm, UploadPart
@@ -57,9 +60,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _require_admin(request: HttpRequest) -> None:
-    """Imports touch every account: Admin role or superuser only; anyone else gets 404."""
+    """Imports touch every account: Admin role only; anyone else gets 403 (an admin screen,
+    not an object of someone else's book: there is nothing to hide about its existence)."""
     if getattr(request.user, "role", None) != Role.ADMIN:
-        raise Http404("No such page")
+        raise PermissionDenied("Only an Admin may import data.")
 
 
 def _store_upload(directory: Path, part: UploadPart) -> str:
@@ -84,10 +88,13 @@ def _import_enqueue(record_pk: int) -> None:
     """Hand the import to a worker. Embedded mode (no broker) runs the task inline right
     here, and the request is in autocommit: the detail page then shows the outcome at once.
 
-    An inline task's crash (the service has logged it and marked the record failed) or an
-    unreachable broker must give the uploader the import page saying so, not a 500."""
+    An inline task's crash (the service has logged it and marked the record failed) must
+    give the uploader the import page saying so, not a 500. An unreachable broker is not a
+    failure: the upload is stored and the import starts once the broker is back."""
     try:
-        tasks.run_uploaded_import.delay(record_pk)
+        # with the broker away the call is kept and sent when it is back: the record
+        # stays queued and the page says so
+        task_enqueue(tasks.run_uploaded_import, args=[record_pk])
     except Exception:
         log.exception("import %s: could not run or enqueue", record_pk)
         ImportRecord.objects.filter(

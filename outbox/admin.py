@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from . import services
-from .models import Message
+from .models import DeferredTask, Message
 
 
 @admin.register(Message)
@@ -22,3 +22,12 @@ class MessageAdmin(admin.ModelAdmin):
         for message in failed:
             services.message_retry(message=message)
         self.message_user(request, f"{len(failed)} message(s) queued again.", messages.INFO)
+
+
+@admin.register(DeferredTask)
+class DeferredTaskAdmin(admin.ModelAdmin):
+    list_display = ["name", "args", "attempts", "created_at", "last_error"]
+    readonly_fields = ["name", "args", "kwargs", "attempts", "last_error", "created_at"]
+
+    def has_add_permission(self, request):
+        return False

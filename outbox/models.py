@@ -64,3 +64,22 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key} ({self.status})"
+
+
+class DeferredTask(models.Model):
+    """A Celery task call that could not reach the broker (Redis down): kept here, in the
+    database the request could still write, and sent by the sweeper once the broker is back.
+    Nothing a user did is lost because the queue was away."""
+
+    name = models.CharField(max_length=200, help_text="The task's registered name.")
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name}{tuple(self.args)}"

@@ -22,10 +22,11 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
@@ -35,7 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import signing
-from .models import Message
+from .models import DeferredTask, Message
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +103,57 @@ def _enqueue(*, kind: str, key: str, payload: dict, source: str, secret: str = "
     if created:
         from .tasks import deliver_message  # tasks import this module
 
-        transaction.on_commit(partial(deliver_message.delay, message.pk))
+        transaction.on_commit(partial(task_enqueue, deliver_message, args=[message.pk]))
     return message
+
+
+def _broker_errors() -> tuple[type[BaseException], ...]:
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
+    errors: list[type[BaseException]] = [KombuOperationalError, ConnectionError]
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        errors.append(RedisConnectionError)
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    return tuple(errors)
+
+
+def task_enqueue(task: Any, *, args: Sequence[Any] = (), countdown: float | None = None) -> bool:
+    """Send a Celery task, or, when the broker cannot be reached, keep the call as a
+    ``DeferredTask`` row that the sweeper sends once the broker is back. Returns True when
+    it went to the broker (or ran, in eager mode), False when it was deferred.
+
+    Only broker errors are caught: in eager mode the task runs here and its own errors
+    propagate as they always do. A deferred call loses its countdown (it was a debounce;
+    by the time the broker is back the wait is over)."""
+    try:
+        task.apply_async(tuple(args), countdown=countdown)
+        return True
+    except _broker_errors() as exc:
+        logger.warning("broker unreachable, %s%s deferred: %s", task.name, tuple(args), exc)
+        DeferredTask.objects.create(
+            name=task.name, args=list(args), last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        return False
+
+
+def deferred_tasks_send(*, limit: int = SWEEP_LIMIT) -> int:
+    """Send the task calls kept while the broker was away, oldest first; each row is
+    deleted once its call reached the broker. Returns how many were sent."""
+    sent = 0
+    for deferred in DeferredTask.objects.order_by("id")[:limit]:
+        try:
+            current_app.send_task(deferred.name, args=deferred.args, kwargs=deferred.kwargs)
+        except _broker_errors() as exc:
+            DeferredTask.objects.filter(pk=deferred.pk).update(
+                attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
+            break  # still away: the next sweep tries again
+        DeferredTask.objects.filter(pk=deferred.pk).delete()
+        sent += 1
+    return sent
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -215,7 +265,9 @@ def _send_webhook(message: Message) -> None:
         headers[signing.SIGNATURE_HEADER] = signing.signature(message.secret, timestamp, body)
     request = urllib.request.Request(message.payload["url"], data=body, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=settings.OUTBOX_WEBHOOK_TIMEOUT) as response:
+        # the URL was checked to be http(s) when the message was queued (webhook_enqueue)
+        timeout = settings.OUTBOX_WEBHOOK_TIMEOUT
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310
             status = response.status
     except urllib.error.HTTPError as exc:  # urllib raises for 4xx/5xx
         raise RuntimeError(f"the target answered HTTP {exc.code}") from None

@@ -16,5 +16,7 @@ def deliver_message(message_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def deliver_due_messages() -> None:
-    """Sweeper (every minute): retries, and messages whose enqueue never reached the broker."""
+    """Sweeper (every minute): task calls kept while the broker was away, then outbox
+    retries and messages whose enqueue never reached the broker."""
+    services.deferred_tasks_send()
     services.messages_deliver_due()
