@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import csv
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -23,14 +23,16 @@ COMMENTS_PER_PAGE = 25
 
 
 def _require_editor(request: HttpRequest) -> None:
-    """Admins and managers edit campaigns; anyone else gets 404."""
+    """Admins and managers edit campaigns; anyone else gets 403 (a screen, not an object of
+    someone's book: nothing to hide about its existence)."""
     if getattr(request.user, "role", None) not in (Role.ADMIN, Role.MANAGER):
-        raise Http404("No such page")
+        raise PermissionDenied("Only an Admin or a Manager may edit survey campaigns.")
 
 
 def _require_role(request: HttpRequest) -> None:
+    """Campaigns and results (of the accounts one may see) are for every role."""
     if getattr(request.user, "role", None) is None:
-        raise Http404("No such page")
+        raise PermissionDenied("Survey results need a role (CSM, Manager or Admin).")
 
 
 @require_GET

@@ -27,6 +27,7 @@ from accounts.models import (
     Stakeholder,
     Ticket,
 )
+from surveys.models import Campaign, Invitation, Survey
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +98,19 @@ RULES: dict[str, Rule] = {
     "api:batch": API_WRITE_ONLY,
     "api-schema": API_READ,
     "api-docs": PAGE_ANY_ROLE,
+    # surveys: the public link pages need no sign-in (GET never writes); campaigns and
+    # results for every role (over the accounts each may see), the editor for managers up
+    "surveys:respond": Rule(_all(OK), kwargs="invitation"),
+    "surveys:thanks": Rule(_all(OK), kwargs="invitation"),
+    "surveys:unsubscribe": Rule(_all(OK), kwargs="invitation"),
+    "surveys:campaign-list": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
+    "surveys:campaign-new": Rule(_all(403, anonymous=LOGIN, manager=OK, admin=OK)),
+    "surveys:campaign-edit": Rule(
+        _all(403, anonymous=LOGIN, manager=OK, admin=OK), kwargs="campaign"
+    ),
+    "surveys:results": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
+    "surveys:results-csv": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
+    "survey-responses": API_WRITE_ONLY,
 }
 
 # Django's admin (namespace "admin") decides by is_staff and model permissions itself and
@@ -163,6 +177,16 @@ def world(admin_user, manager, csm, outsider):
             origin="cli", kind="accounts", user=admin_user, errors=[], per_kind={}
         ),
     }
+    survey = Survey.objects.create(name="NPS", kind="nps", question="Recommend us?")
+    objects["campaign"] = Campaign.objects.create(name="NPS", survey=survey, status="active")
+    objects["invitation"] = Invitation.objects.create(
+        campaign=objects["campaign"],
+        stakeholder=objects["stakeholder"],
+        account=account,
+        email="dana@acme.example",
+        token="t" * 43,
+        expires_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
+    )
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users
 
@@ -173,6 +197,8 @@ def _kwargs(rule: Rule, pattern: str, objects: dict) -> dict:
     obj = objects["account" if rule.kwargs == "account_id" else rule.kwargs]
     if "<uuid:uuid>" in pattern:
         return {"uuid": obj.uuid}
+    if "<str:token>" in pattern:
+        return {"token": obj.token}
     if "<int:account_id>" in pattern:
         return {"account_id": obj.pk}
     return {"pk": obj.pk}

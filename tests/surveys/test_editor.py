@@ -1,4 +1,4 @@
-"""The campaign editor: admins and managers create and edit; CSMs and outsiders get 404."""
+"""The campaign editor: admins and managers create and edit; CSMs and outsiders get 403."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_kind_cannot_change_once_answered(client, admin_user, dana):
 
 def test_csm_cannot_edit_but_sees_the_list(client, csm):
     client.force_login(csm)
-    assert client.get(reverse("surveys:campaign-new")).status_code == 404
-    assert client.post(reverse("surveys:campaign-new"), FORM).status_code == 404
+    assert client.get(reverse("surveys:campaign-new")).status_code == 403
+    assert client.post(reverse("surveys:campaign-new"), FORM).status_code == 403
     r = client.get(reverse("surveys:campaign-list"))
     assert r.status_code == 200 and b"New campaign" not in r.content

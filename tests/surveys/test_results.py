@@ -162,7 +162,7 @@ def test_results_query_count_does_not_grow(client, admin_user, book, django_asse
     assert r.content.decode().count('id="response-') == 8
 
 
-def test_outsider_gets_404(client, outsider, book):
+def test_outsider_gets_403(client, outsider, book):
     client.force_login(outsider)
     for name in (
         "surveys:results",
@@ -170,7 +170,7 @@ def test_outsider_gets_404(client, outsider, book):
         "surveys:campaign-list",
         "surveys:campaign-new",
     ):
-        assert client.get(reverse(name)).status_code == 404, name
+        assert client.get(reverse(name)).status_code == 403, name
 
 
 def test_csv_export_of_the_csms_answers(client, csm, book):
