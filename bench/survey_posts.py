@@ -1,6 +1,7 @@
 """Survey answers over HTTP: POST /s/<token>/ against gunicorn, then check the database.
 
-    .venv/bin/python bench/survey_posts.py --invitations 10000 --connections 64 --workers 2 --threads 16
+    .venv/bin/python bench/survey_posts.py --invitations 10000 --connections 64 \
+        --workers 2 --threads 16
 
 Creates an account with ``--invitations`` stakeholders and one invitation each (an active
 NPS campaign "bench survey posts"; a previous run's rows are deleted first), starts gunicorn
