@@ -16,6 +16,7 @@ import pytest
 import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from kombu import pools as kombu_pools
 
 from accounts.models import Account, ImportRecord
 from config.celery import app as celery_app
@@ -107,6 +108,9 @@ def _forget_connections():
     # not closed: other objects may still hold the old pool, and a closed pool fails them
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    # kombu keeps producer pools per connection in a global registry: the closed pool would
+    # be handed out again, and Celery 5.7 acquires a producer even for eager calls
+    kombu_pools.reset()
 
 
 def test_with_redis_down_pages_serve_uploads_are_kept_and_sent_when_it_is_back(

@@ -15,6 +15,7 @@ from accounts.models import (
     Stakeholder,
     Ticket,
 )
+from surveys.models import Campaign, Invitation, Survey
 
 
 @pytest.fixture
@@ -70,6 +71,16 @@ def world(admin_user, manager, csm, outsider):
     )
     objects["cta"] = playbook_services.cta_open(
         playbook=objects["playbook"], account=account, evidence="1 open escalated ticket"
+    )
+    survey = Survey.objects.create(name="NPS", kind="nps", question="Recommend us?")
+    objects["campaign"] = Campaign.objects.create(name="NPS", survey=survey, status="active")
+    objects["invitation"] = Invitation.objects.create(
+        campaign=objects["campaign"],
+        stakeholder=objects["stakeholder"],
+        account=account,
+        email="dana@acme.example",
+        token="t" * 43,
+        expires_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
     )
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users
