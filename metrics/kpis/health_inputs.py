@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from accounts.models import Account, Activity, Invoice, Stakeholder, Ticket
+from voice import selectors as voice_selectors
 
 from . import adoption, support
 from .common import ZERO, in_scope, midnight, money, pct
@@ -38,7 +39,7 @@ def _pct(numerator, denominator) -> float | None:
 def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int, dict[str, Any]]:
     """For each account of ``accounts`` with any data before the end of ``as_of``, the
     measure values of ``metrics.health.MEASURES`` and the raw values behind them, JSON-ready.
-    Accounts without any data are absent (every measure is None for them). 7 queries (6
+    Accounts without any data are absent (every measure is None for them). 10 queries (9
     without KEY_FEATURES)."""
     end = as_of + dt.timedelta(days=1)
     t1 = midnight(end)
@@ -141,6 +142,10 @@ def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int
         last_day = last.astimezone(dt.UTC).date()
         r["last_touch_on"] = last_day.isoformat()
         r["days_since_last_touch"] = (as_of - last_day).days
+
+    # 8. voice of the customer: text sentiment and relationship score (three queries)
+    for account_id, values in voice_selectors.health_measures(accounts, as_of=as_of).items():
+        row(account_id).update(values)
 
     # NPS, CSAT and CES need survey answers, which do not exist yet (issue 5): no data
     return out
