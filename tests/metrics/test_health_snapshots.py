@@ -106,6 +106,10 @@ def test_measures_as_of_a_day(key_features):
         "champion_present": 1,
         "last_touch_on": "2024-03-24",
         "days_since_last_touch": 7,
+        # voice: a champion never met in a call or meeting: 30 / 5 = 6 points, nobody
+        # engaged in 90 days (no texts were scored: no text_sentiment)
+        "relationship_score": 6,
+        "relationship_engaged": 0,
     }
 
 
@@ -199,17 +203,18 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
     _book(10)
     ten = _queries()
     _book(30)
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(19):  # 3 of them voice measures
         services.health_snapshots_record(as_of=D)
     forty = _queries()
     assert HealthSnapshot.objects.filter(day=D).count() == 40
-    # one chunk: the same 16 queries for 10 and 40 accounts. Once per run: the default model
-    # check (2), the active versions (1), the account ids (1); per chunk (12): savepoint,
-    # accounts, seats, usage, key features, tickets, invoices, stakeholders, activity,
-    # overrides, upsert, release
-    assert ten == forty == 16
+    # one chunk: the same 19 queries for 10 and 40 accounts. Once per run: the default model
+    # check (2), the active versions (1), the account ids (1); per chunk (15): savepoint,
+    # accounts, seats, usage, key features, tickets, invoices, stakeholders, activity, voice
+    # (text sentiment, people with their last contact, champions recorded), overrides,
+    # upsert, release
+    assert ten == forty == 19
     # smaller chunks: a fixed number per chunk, never per account (4 chunks of 10)
-    assert _queries(chunk_size=10) == 4 + 4 * 12
+    assert _queries(chunk_size=10) == 4 + 4 * 15
 
 
 def test_onboarding_and_segment_models_are_assigned_most_specific_first():
