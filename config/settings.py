@@ -248,7 +248,11 @@ IMPORT_MAX_ERRORS = 100  # errors listed per import; the count of rejected rows 
 EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch request
 # Called with the ids of accounts whose data an import or tracking call changed: the health
 # of those accounts is recomputed within a minute (debounced) instead of the next night.
-ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]
+# The voice hook scores the accounts' new texts first, so the health recompute sees them.
+ACCOUNT_DATA_CHANGED_HOOKS = [
+    "voice.tasks.account_texts_changed",
+    "metrics.tasks.account_changed",
+]
 
 LOGGING = {
     "version": 1,

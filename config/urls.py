@@ -17,6 +17,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("voice/", include("voice.urls")),
     path("api/v1/kpis/", include("metrics.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -371,3 +371,17 @@ def north_star_weeks_record(*, as_of: dt.date, weeks: int = 13) -> dict[str, int
             batch_size=BATCH,
         )
     return {"weeks": weeks, "rows": len(values)}
+
+
+def known_events(limit: int = 50) -> list[str]:
+    """The usage event names seen in the last 90 days, most used first (for the north-star
+    form's suggestions). One query over the per-event daily rollups."""
+    since = timezone.now().date() - dt.timedelta(days=90)
+    return list(
+        UsageFeatureDaily.objects.filter(day__gte=since)
+        .values("event")
+        .order_by()
+        .annotate(n=Sum("events"))
+        .order_by("-n", "event")
+        .values_list("event", flat=True)[:limit]
+    )

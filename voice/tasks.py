@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
@@ -21,6 +22,8 @@ RETRY = {
     "max_retries": 5,
 }
 RESCORE_HOURS = 48  # the nightly run rescores texts changed in the last two days
+DEBOUNCE_KEY = "voice:texts:{}"
+DEBOUNCE_SECONDS = 10  # before the health recompute (30 s), so it sees the new scores
 
 
 def _yesterday() -> dt.date:
@@ -78,6 +81,8 @@ def request_themes(*, user) -> ThemeRun | None:
 def score_account_texts(account_ids: list[int]) -> None:
     """Score the texts of accounts whose data just changed (the incremental path), so the
     health recompute that follows sees them."""
+    for account_id in account_ids:
+        cache.delete(DEBOUNCE_KEY.format(account_id))
     services.text_sentiments_refresh(account_ids=account_ids)
 
 
@@ -92,5 +97,11 @@ def account_texts_changed(account_ids: Iterable[int]) -> None:
     accounts' texts once the current transaction commits. A bulk import (over 1,000
     accounts) leaves it to the nightly run."""
     ids = sorted({int(i) for i in account_ids})
-    if ids and len(ids) <= 1000:
-        transaction.on_commit(lambda: score_account_texts.delay(ids))
+    if not ids or len(ids) > 1000:
+        return
+    # debounced per account: tracking calls report the same accounts all day long
+    ids = [i for i in ids if cache.add(DEBOUNCE_KEY.format(i), 1, timeout=DEBOUNCE_SECONDS)]
+    if ids:
+        transaction.on_commit(
+            lambda: score_account_texts.apply_async((ids,), countdown=DEBOUNCE_SECONDS)
+        )
