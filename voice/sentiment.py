@@ -12,8 +12,9 @@ the batch nor ends up on a page. The cleaned text is what is stored and quoted.
 
 A text is **not scored** (score ``None``, with a note) when nothing is left after cleaning
 ("empty"), when it has no letters ("no words"), or when it does not look like English: more
-than a third of its letters outside the Latin alphabet, or five or more words and not one
-English function word ("the", "is", "and" …). The lexicon only knows English; a neutral 0
+than a third of its letters outside the Latin alphabet, or at least two function words of
+German, French, Spanish, Italian, Portuguese or Dutch ("und", "est", "muy" …) and more of
+them than English ones ("the", "is", "and" …). The lexicon only knows English; a neutral 0
 for a German complaint would be a wrong number, not "no data".
 
 The score is VADER's compound valence (−1..1) × 100, rounded: −100..100, above 0 positive.
@@ -32,83 +33,26 @@ MAX_CHARS = 2000
 _SPACE = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WORD = re.compile(r"[^\W\d_]+")
-# English function words: their absence from a longer text says it is in another language
+# Function words: a text with more of another language's than of English's is not English.
+# Terse English notes ("Integration sync errors every night") have none of either: scored.
 _ENGLISH = frozenset(
     (
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "am",
-        "i",
-        "we",
-        "you",
-        "they",
-        "he",
-        "she",
-        "it",
-        "this",
-        "that",
-        "these",
-        "those",
-        "and",
-        "or",
-        "but",
-        "not",
-        "no",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "with",
-        "from",
-        "by",
-        "as",
-        "if",
-        "so",
-        "do",
-        "does",
-        "did",
-        "can",
-        "cannot",
-        "could",
-        "would",
-        "should",
-        "will",
-        "have",
-        "has",
-        "had",
-        "our",
-        "my",
-        "your",
-        "their",
-        "its",
-        "me",
-        "us",
-        "them",
-        "what",
-        "when",
-        "why",
-        "how",
-        "there",
-        "here",
-        "all",
-        "any",
-        "some",
-        "very",
-        "too",
-        "just",
-        "again",
-        "still",
-        "please",
-        "thanks",
+     "a", "an", "the", "is", "are", "was", "were", "be", "been", "am", "i", "we", "you", "they",
+     "he", "she", "it", "this", "that", "these", "those", "and", "or", "but", "not", "no", "of",
+     "to", "in", "on", "at", "for", "with", "from", "by", "as", "if", "so", "do", "does", "did",
+     "can", "cannot", "could", "would", "should", "will", "have", "has", "had", "our", "my",
+     "your", "their", "its", "me", "us", "them", "what", "when", "why", "how", "there", "here",
+    )  # fmt: skip
+)
+_FOREIGN = frozenset(
+    (
+     # German, French, Spanish, Italian, Portuguese, Dutch
+     "der", "die", "das", "und", "ist", "nicht", "ein", "eine", "mit", "sehr", "wir", "ich",
+     "le", "la", "les", "et", "est", "un", "une", "des", "du", "pas", "nous", "très", "avec",
+     "el", "los", "las", "y", "es", "una", "por", "para", "muy", "con", "pero", "está",
+     "il", "di", "che", "non", "è", "molto", "sono", "gli", "della",
+     "os", "um", "uma", "não", "com", "muito", "são", "uns",
+     "het", "een", "niet", "en", "zijn", "wij", "zeer", "maar",
     )  # fmt: skip
 )
 
@@ -147,7 +91,8 @@ def _not_english(text: str) -> bool:
     if sum(1 for c in letters if c > "\u024f") > len(letters) / 3:  # beyond Latin Extended-B
         return True
     words = [w.lower() for w in _WORD.findall(text)]
-    return len(words) >= 5 and not any(w in _ENGLISH for w in words)
+    foreign = sum(1 for w in words if w in _FOREIGN)
+    return foreign >= 2 and foreign > sum(1 for w in words if w in _ENGLISH)
 
 
 @cache

@@ -6,9 +6,9 @@ The classic method, deterministic and fast enough for 50,000 texts on two cores:
    words every support text has, like "please", "thanks", "issue"; terms in fewer than
    ``min_df`` texts or in more than half of them dropped). A text with no term left (empty,
    greetings only) belongs to no theme.
-2. **How many themes**: k-means (cosine: rows are L2-normalised) for each k from 2 to
-   ``max_themes`` on a sample of at most ``SAMPLE`` texts, keeping the k with the best
-   silhouette; then one k-means with that k over all texts. Fixed ``random_state``: the same
+2. **How many themes**: k-means (cosine: rows are L2-normalised) for each k of
+   ``CANDIDATE_KS`` up to ``max_themes`` on a sample of at most ``SAMPLE`` texts, keeping
+   the k with the best silhouette; then one k-means with that k over all texts. Fixed ``random_state``: the same
    texts give the same themes.
 3. **Small groups dropped**: a cluster with fewer than ``min_size`` texts is not a theme
    (its texts belong to none).
@@ -23,12 +23,14 @@ they sit next to each other in this space and land in the same cluster.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE = 3000
+SAMPLE = 1500
+CANDIDATE_KS = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
 EXTRA_STOP_WORDS = frozenset(
     (
         "hi",
@@ -119,9 +121,10 @@ def _pick_k(matrix, *, max_themes: int, random_state: int) -> int:
         rng = np.random.default_rng(random_state)
         matrix = matrix[np.sort(rng.choice(n, SAMPLE, replace=False))]
         n = SAMPLE
+    distinct = len({tuple(row.indices) for row in matrix})  # k beyond this splits duplicates
     best_k, best = 2, -2.0
-    for k in range(2, min(max_themes, n - 1) + 1):
-        labels = KMeans(n_clusters=k, n_init=2, random_state=random_state).fit_predict(matrix)
+    for k in (k for k in CANDIDATE_KS if k <= min(max_themes, n - 1, distinct)):
+        labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit_predict(matrix)
         if len(set(labels)) < 2:
             continue
         value = silhouette_score(matrix, labels, metric="cosine", random_state=random_state)
@@ -170,8 +173,11 @@ def find_themes(
     if len(rows) < 6:
         return []
     usable = normalize(matrix[rows])
-    k = _pick_k(usable, max_themes=max_themes, random_state=random_state)
-    model = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit(usable)
+    with warnings.catch_warnings():
+        # "fewer distinct clusters than k" when many texts are identical: expected here
+        warnings.simplefilter("ignore", category=UserWarning)
+        k = _pick_k(usable, max_themes=max_themes, random_state=random_state)
+        model = KMeans(n_clusters=k, n_init=2, random_state=random_state).fit(usable)
     centres = normalize(model.cluster_centers_)
     similarity = np.asarray(usable.multiply(centres[model.labels_]).sum(axis=1)).ravel()
     vocabulary = vectorizer.get_feature_names_out()
