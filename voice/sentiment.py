@@ -2,7 +2,8 @@
 
 The lexicon is VADER's (``vaderSentiment`` from PyPI, MIT): a word list with valences plus
 rules for negation ("not good"), boosters ("very slow"), capitals and "!". It ships inside
-the package and runs offline: nothing is downloaded, no text leaves the machine.
+the package and runs offline: nothing is downloaded, no text leaves the machine. A few
+words of software support it lacks are added (``SUPPORT_LEXICON``: "slow", "outage" …).
 
 Before scoring, a text is **cleaned** (``clean``): HTML tags stripped (``strip_tags``),
 entities decoded and stripped again (``&lt;b&gt;`` must not come back as markup), control
@@ -95,12 +96,26 @@ def _not_english(text: str) -> bool:
     return foreign >= 2 and foreign > sum(1 for w in words if w in _ENGLISH)
 
 
+# Words of software support that VADER's general lexicon lacks ("slow" is neutral there), on
+# its scale (−4..4). Only added where the lexicon has no entry: VADER's own values stand.
+SUPPORT_LEXICON = {
+    "slow": -1.5, "slowly": -1.2, "slower": -1.5, "laggy": -1.7, "buggy": -2.0, "bug": -1.2,
+    "bugs": -1.2, "unusable": -2.8, "outage": -2.2, "outages": -2.2, "downtime": -1.8,
+    "timeout": -1.5, "timeouts": -1.5, "crashes": -1.8, "crashed": -1.8, "crashing": -1.8,
+    "overcharged": -2.2, "frozen": -1.2, "fast": 1.2, "faster": 1.3, "smooth": 1.5,
+    "intuitive": 1.8, "reliable": 1.8, "seamless": 1.8,
+}  # fmt: skip
+
+
 @cache
 def _analyzer():
     # imported lazily: the lexicon (7,500 words) is read once per process, on first use
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    analyzer = SentimentIntensityAnalyzer()
+    for word, valence in SUPPORT_LEXICON.items():
+        analyzer.lexicon.setdefault(word, valence)
+    return analyzer
 
 
 def score(raw: str | None) -> Scored:
