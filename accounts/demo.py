@@ -576,9 +576,9 @@ def ticket_rows(plan: AccountPlan, cfg: DemoConfig) -> list[dict[str, Any]]:
 
 
 def _ticket_subject(generic: str, words: random.Random, topic: str, risky: bool) -> str:
-    """Half of a troubled account's tickets are about its one complaint; a tenth of the
-    others' tickets are about one of the complaints, the rest generic."""
-    if words.random() < (0.5 if risky else 0.1):
+    """Half of a troubled account's tickets are about its one complaint; 3 % of the others'
+    tickets are about one of the complaints, the rest generic."""
+    if words.random() < (0.5 if risky else 0.03):
         return words.choice(CHURN_TOPICS[topic if risky else words.choice(sorted(CHURN_TOPICS))])
     return generic
 
@@ -612,7 +612,7 @@ def activity_plan(plan: AccountPlan, cfg: DemoConfig, people: int) -> list[dict[
         )
         kind = _weighted(rng, (("call", 45), ("meeting", 20), ("note", 35)))
         x = rng.random()
-        if x < (0.6 if risky else 0.08):
+        if x < (0.6 if risky else 0.02):
             subject = rng.choice(CHURN_TOPICS[topic])
         elif x < (0.7 if risky else 0.6):
             subject = rng.choice(HAPPY_TOPICS[rng.choice(sorted(HAPPY_TOPICS))])

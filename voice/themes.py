@@ -10,9 +10,12 @@ The classic method, deterministic and fast enough for 50,000 texts on two cores:
    ``CANDIDATE_KS`` up to ``max_themes`` on a sample of at most ``SAMPLE`` texts, keeping
    the k with the best silhouette; then one k-means with that k over all texts. Fixed ``random_state``: the same
    texts give the same themes.
-3. **Small groups dropped**: a cluster with fewer than ``min_size`` texts is not a theme
+3. **Close clusters joined**: clusters whose centres have a cosine of at least
+   ``MERGE_SIMILARITY`` become one theme (k-means happily gives each exact phrasing of the
+   same complaint its own cluster).
+4. **Small groups dropped**: a cluster with fewer than ``min_size`` texts is not a theme
    (its texts belong to none).
-4. **Naming**: the terms with the highest weight in the cluster's centre; a word already
+5. **Naming**: the terms with the highest weight in the cluster's centre; a word already
    inside a chosen pair is skipped ("export slow", not "export slow · export · slow"). The
    label is the top three. **Quotes**: the members nearest the centre, distinct texts
    first.
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SAMPLE = 1500
+MERGE_SIMILARITY = 0.4  # clusters whose centres are this close (cosine) are one theme
 CANDIDATE_KS = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
 EXTRA_STOP_WORDS = frozenset(
     (
@@ -148,6 +152,25 @@ def _names(centre: np.ndarray, vocabulary: np.ndarray, *, count: int = 8) -> tup
     return tuple(chosen)
 
 
+def _merge_close(labels: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Join clusters whose centres are closer than ``MERGE_SIMILARITY`` (cosine), and
+    transitively: k-means splits a tight group of near-duplicates when a bigger k scores
+    better (exact duplicates make a perfect cluster of one phrasing each)."""
+    unit = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+    close = unit @ unit.T >= MERGE_SIMILARITY
+    parent = list(range(len(centres)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(close, 1)), strict=True):
+        parent[root(int(j))] = root(int(i))
+    return np.array([root(int(label)) for label in labels])
+
+
 def find_themes(
     texts: Sequence[str],
     *,
@@ -178,12 +201,17 @@ def find_themes(
         warnings.simplefilter("ignore", category=UserWarning)
         k = _pick_k(usable, max_themes=max_themes, random_state=random_state)
         model = KMeans(n_clusters=k, n_init=2, random_state=random_state).fit(usable)
-    centres = normalize(model.cluster_centers_)
-    similarity = np.asarray(usable.multiply(centres[model.labels_]).sum(axis=1)).ravel()
+    labels = _merge_close(model.labels_, model.cluster_centers_)
+    groups = sorted(set(labels.tolist()))
+    raw_centres = np.vstack([np.asarray(usable[labels == g].mean(axis=0)).ravel() for g in groups])
+    centres = normalize(raw_centres)
+    position = {g: i for i, g in enumerate(groups)}
+    own = np.array([position[g] for g in labels])
+    similarity = np.asarray(usable.multiply(centres[own]).sum(axis=1)).ravel()
     vocabulary = vectorizer.get_feature_names_out()
     found = []
-    for c in range(k):
-        local = np.flatnonzero(model.labels_ == c)
+    for c in range(len(groups)):
+        local = np.flatnonzero(own == c)
         if len(local) < min_size:
             continue
         order = local[np.argsort(-similarity[local], kind="stable")]
@@ -196,7 +224,7 @@ def find_themes(
             quotes.append(int(rows[i]))
             if len(quotes) == 3:
                 break
-        terms = _names(model.cluster_centers_[c], vocabulary)
+        terms = _names(raw_centres[c], vocabulary)
         found.append(
             FoundTheme(
                 label=" · ".join(terms[:3]),
