@@ -11,7 +11,7 @@ NEUTRAL = 5  # VADER's convention: compound within ±0.05 is neutral
 @register.filter
 def tone(score: float | None) -> str:
     """ "positive", "negative", "neutral", or "none" (no data) for a −100..100 score."""
-    if score is None:
+    if not isinstance(score, int | float):  # None, or "" for a missing variable
         return "none"
     if score >= NEUTRAL:
         return "positive"
@@ -23,7 +23,7 @@ def tone(score: float | None) -> str:
 @register.filter
 def signed(score: float | None) -> str:
     """+35, −12, 0; "no data" for None."""
-    if score is None:
+    if not isinstance(score, int | float):
         return "no data"
     value = round(score)
     return f"+{value}" if value > 0 else f"−{-value}" if value < 0 else "0"
@@ -31,4 +31,4 @@ def signed(score: float | None) -> str:
 
 @register.filter
 def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}%"
+    return f"{value:.1f}%" if isinstance(value, int | float) else "n/a"
