@@ -75,10 +75,18 @@ def test_account_sentiment_weights_recent_texts_by_hand():
     account = AccountFactory()
     TextSentiment.objects.bulk_create(
         [
-            TextSentiment(source="ticket", source_id=1, account=account, occurred_at=ago(0), score=60),
-            TextSentiment(source="ticket", source_id=2, account=account, occurred_at=ago(30), score=-60),
-            TextSentiment(source="ticket", source_id=3, account=account, occurred_at=ago(95), score=-100),
-            TextSentiment(source="ticket", source_id=4, account=account, occurred_at=ago(5), score=None),
+            TextSentiment(
+                source="ticket", source_id=1, account=account, occurred_at=ago(0), score=60
+            ),
+            TextSentiment(
+                source="ticket", source_id=2, account=account, occurred_at=ago(30), score=-60
+            ),
+            TextSentiment(
+                source="ticket", source_id=3, account=account, occurred_at=ago(95), score=-100
+            ),
+            TextSentiment(
+                source="ticket", source_id=4, account=account, occurred_at=ago(5), score=None
+            ),
         ]
     )
     # (1 × 60 + 0.5 × −60) / 1.5 = 20; the 95-day-old and the unscored text do not count
@@ -184,7 +192,9 @@ def test_themes_tie_complaints_to_churn():
     assert export.outcomes["churn_rate"] == 75.0 and export.outcomes["rest_churn_rate"] == 0.0
     # ARR of the complainers: only the one still paying, 12 × 100
     assert export.outcomes["arr"] == 1200.0
-    assert dashboards.outcomes["churn_rate"] == 0.0 and dashboards.outcomes["rest_churn_rate"] == 75.0
+    assert (
+        dashboards.outcomes["churn_rate"] == 0.0 and dashboards.outcomes["rest_churn_rate"] == 75.0
+    )
     assert export.mean_sentiment < 0 < dashboards.mean_sentiment
     assert len(export.quotes) == 2  # two distinct texts
     assert sum(m["texts"] for m in export.trend) == 8
@@ -210,9 +220,13 @@ def test_north_star_weeks_by_hand(admin_user):
         (a, monday + dt.timedelta(days=7), 4),  # next Monday
         (b, monday + dt.timedelta(days=1), 10),
     ]:
-        UsageFeatureDaily.objects.create(account=account, day=day, event="report_created", events=n, users=1)
+        UsageFeatureDaily.objects.create(
+            account=account, day=day, event="report_created", events=n, users=1
+        )
     UsageFeatureDaily.objects.create(account=a, day=monday, event="login", events=99, users=1)
-    services.north_star_set(label="Reports", event="report_created", aggregation="count", user=admin_user)
+    services.north_star_set(
+        label="Reports", event="report_created", aggregation="count", user=admin_user
+    )
     services.north_star_weeks_record(as_of=monday + dt.timedelta(days=8))
     weeks = set(NorthStarWeek.objects.values_list("account_id", "week", "value"))
     # a: 3 + 2 = 5 in the week of the 18th, 4 in the week of the 25th; b: 10

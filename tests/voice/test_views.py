@@ -39,10 +39,14 @@ def test_leaders_see_outcomes_csms_see_their_accounts(client, csm, manager):
     assert r.status_code == 200 and b"Churn, rest" in r.content
     client.force_login(csm)
     r = client.get(reverse("voice:themes"))
-    assert r.status_code == 200 and b"Your accounts" in r.content and b"Churn, rest" not in r.content
+    assert (
+        r.status_code == 200 and b"Your accounts" in r.content and b"Churn, rest" not in r.content
+    )
 
 
-def test_theme_detail_shows_only_visible_accounts_and_quotes(client, csm, manager, django_assert_max_num_queries):
+def test_theme_detail_shows_only_visible_accounts_and_quotes(
+    client, csm, manager, django_assert_max_num_queries
+):
     mine, other, export = _themes(csm, manager)
     client.force_login(csm)
     with django_assert_max_num_queries(10):
@@ -52,7 +56,10 @@ def test_theme_detail_shows_only_visible_accounts_and_quotes(client, csm, manage
     assert body.count('<li id="text-') == 3  # the three complaints of the CSM's account
     assert reverse("voice:account", args=[mine.pk]) in body
     client.force_login(manager)  # sees the team's accounts: the CSM's, not the other one
-    assert "Other Corp" not in client.get(reverse("voice:theme-detail", args=[export.pk])).content.decode()
+    assert (
+        "Other Corp"
+        not in client.get(reverse("voice:theme-detail", args=[export.pk])).content.decode()
+    )
 
 
 def test_account_voice_page_404_outside_the_book(client, csm, outsider):
@@ -107,9 +114,13 @@ def test_north_star_page_is_for_admins_only(client, csm, manager, admin_user):
 
 def test_admin_sets_the_north_star(client, admin_user, django_capture_on_commit_callbacks):
     account = AccountFactory()
-    UsageFeatureDaily.objects.create(account=account, day=TODAY, event="report_created", events=7, users=1)
+    UsageFeatureDaily.objects.create(
+        account=account, day=TODAY, event="report_created", events=7, users=1
+    )
     client.force_login(admin_user)
-    r = client.post(reverse("voice:north-star"), {"label": "Reports", "event": "nope", "aggregation": "count"})
+    r = client.post(
+        reverse("voice:north-star"), {"label": "Reports", "event": "nope", "aggregation": "count"}
+    )
     assert r.status_code == 200 and "no usage event named" in r.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
         r = client.post(
