@@ -49,11 +49,12 @@ def test_theme_detail_shows_only_visible_accounts_and_quotes(
 ):
     mine, other, export = _themes(csm, manager)
     client.force_login(csm)
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         r = client.get(reverse("voice:theme-detail", args=[export.pk]))
     body = r.content.decode()
     assert "Mine Inc" in body and "Other Corp" not in body
     assert body.count('<li id="text-') == 3  # the three complaints of the CSM's account
+    assert 1 <= body.count('<li id="quote-') <= 3  # the typical ones the CSM may see
     assert reverse("voice:account", args=[mine.pk]) in body
     client.force_login(manager)  # sees the team's accounts: the CSM's, not the other one
     assert (
