@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import partial
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -24,6 +26,19 @@ def account_data_changed(account_ids: Iterable[int]) -> None:
     if ids:
         for path in settings.ACCOUNT_DATA_CHANGED_HOOKS:
             import_string(path)(ids)
+
+
+def timeline_facts_recorded(entry_ids: Iterable[int]) -> None:
+    """Tell whoever listens that these TimelineEntry facts were written (a survey answer,
+    an escalated ticket, a band change), once the current transaction commits.
+
+    The listeners are named in ``settings.TIMELINE_FACT_HOOKS`` (the playbooks' event
+    triggers): lower apps record facts, higher apps react to them (STYLE.md §1)."""
+    ids = sorted(set(entry_ids))
+    if not ids:
+        return
+    for path in settings.TIMELINE_FACT_HOOKS:
+        transaction.on_commit(partial(import_string(path), ids))
 
 
 def import_record_run(

@@ -21,6 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
+from outbox.services import task_enqueue
+
 from . import selectors, tasks
 from .forms import ImportUploadForm, UploadPart
 from .models import ImportRecord, Role, User
@@ -84,10 +86,13 @@ def _import_enqueue(record_pk: int) -> None:
     """Hand the import to a worker. Embedded mode (no broker) runs the task inline right
     here, and the request is in autocommit: the detail page then shows the outcome at once.
 
-    An inline task's crash (the service has logged it and marked the record failed) or an
-    unreachable broker must give the uploader the import page saying so, not a 500."""
+    An inline task's crash (the service has logged it and marked the record failed) must
+    give the uploader the import page saying so, not a 500. An unreachable broker is not a
+    failure: the upload is stored and the import starts once the broker is back."""
     try:
-        tasks.run_uploaded_import.delay(record_pk)
+        # with the broker away the call is kept and sent when it is back: the record
+        # stays queued and the page says so
+        task_enqueue(tasks.run_uploaded_import, args=[record_pk])
     except Exception:
         log.exception("import %s: could not run or enqueue", record_pk)
         ImportRecord.objects.filter(

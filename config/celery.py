@@ -29,4 +29,9 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=30),
         "options": {"expires": 20 * 60 * 60},
     },
+    "deliver-due-outbox": {  # every minute: outbox retries and anything never enqueued
+        "task": "outbox.tasks.deliver_due_messages",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }

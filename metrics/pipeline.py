@@ -302,3 +302,42 @@ def chunk_failed(run_id: int, chunk: int, exc: BaseException) -> None:
     run = PipelineRun.objects.filter(pk=run_id).first()
     if run is not None:
         _fail(run, f"health chunk {chunk}", exc)
+
+
+# A missed night (Redis or the worker down at 02:15) is caught up by the next run, for at
+# most this many days back; older gaps need an explicit `run_pipeline --as-of` or `recompute`.
+CATCH_UP_DAYS = 7
+
+
+def missed_days(as_of: dt.date, *, lookback: int = CATCH_UP_DAYS) -> list[dt.date]:
+    """The days after the last succeeded run and before ``as_of`` that have no succeeded
+    run, oldest first, at most ``lookback`` of them. None before the first succeeded run: a
+    new installation does not backfill a week on its first night."""
+    done = set(
+        PipelineRun.objects.filter(
+            status=PipelineRun.Status.SUCCEEDED,
+            as_of__gte=as_of - dt.timedelta(days=lookback),
+            as_of__lt=as_of,
+        ).values_list("as_of", flat=True)
+    )
+    last = (
+        PipelineRun.objects.filter(status=PipelineRun.Status.SUCCEEDED, as_of__lt=as_of)
+        .order_by("-as_of")
+        .values_list("as_of", flat=True)
+        .first()
+    )
+    if last is None:
+        return []
+    start = max(last + dt.timedelta(days=1), as_of - dt.timedelta(days=lookback))
+    days = [start + dt.timedelta(days=n) for n in range((as_of - start).days)]
+    return [day for day in days if day not in done]
+
+
+def run_missed(as_of: dt.date) -> list[dict[str, Any]]:
+    """Run the pipeline, in this process and oldest first, for each missed day before
+    ``as_of`` (``missed_days``); returns their summaries. Called before the night's own run."""
+    summaries = []
+    for day in missed_days(as_of):
+        logger.info("catching up the missed nightly pipeline for %s", day)
+        summaries.append(run_nightly(day))
+    return summaries

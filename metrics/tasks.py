@@ -23,6 +23,7 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from outbox.services import task_enqueue
 
 from . import pipeline, services
 
@@ -60,6 +61,8 @@ def run_nightly_pipeline(self, as_of: str | None = None, chunk_size: int | None 
     ``chunk_size`` (default ``pipeline.HEALTH_CHUNK``) account ids; run eagerly (embedded
     mode, ``.apply()``) everything runs here, in one process."""
     day = dt.date.fromisoformat(as_of) if as_of else None
+    if day is None:  # the scheduled run: first the nights that were missed, if any
+        pipeline.run_missed(pipeline.default_as_of())
     return pipeline.run_nightly(
         day,
         fan_out=not self.request.is_eager,
@@ -122,8 +125,9 @@ def recompute_account_health(account_id: int) -> None:
 
 
 def _schedule_account(account_id: int) -> None:
-    if cache.add(DEBOUNCE_KEY.format(account_id), 1, timeout=DEBOUNCE_SECONDS):
-        recompute_account_health.apply_async((account_id,), countdown=DEBOUNCE_SECONDS)
+    # add() is None when the cache (Redis) is away: no debounce then, schedule it anyway
+    if cache.add(DEBOUNCE_KEY.format(account_id), 1, timeout=DEBOUNCE_SECONDS) is not False:
+        task_enqueue(recompute_account_health, args=[account_id], countdown=DEBOUNCE_SECONDS)
 
 
 def _schedule(account_ids: list[int]) -> None:
@@ -131,7 +135,7 @@ def _schedule(account_ids: list[int]) -> None:
         today = _today().isoformat()
         size = pipeline.HEALTH_CHUNK
         for start in range(0, len(account_ids), size):
-            recompute_health_chunk.delay(account_ids[start : start + size], today)
+            task_enqueue(recompute_health_chunk, args=[account_ids[start : start + size], today])
         return
     for account_id in account_ids:
         _schedule_account(account_id)

@@ -37,6 +37,7 @@ def _plain_http(settings):
     # imports tell the health recompute which accounts changed; tests that are about that
     # turn it on (otherwise every import in the suite would send tasks to Redis)
     settings.ACCOUNT_DATA_CHANGED_HOOKS = []
+    settings.TIMELINE_FACT_HOOKS = []  # likewise for the playbooks' event triggers
     # PBKDF2 costs ~0.3 s a user; tests create many users
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # the production profile serves hashed files after collectstatic; tests have none

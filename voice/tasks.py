@@ -11,6 +11,8 @@ from django.core.cache import cache
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from outbox.services import task_enqueue
+
 from . import services
 from .models import ThemeRun
 
@@ -63,7 +65,7 @@ def compute_all_themes(as_of: str | None = None) -> None:
     day = dt.date.fromisoformat(as_of) if as_of else _yesterday()
     run = services.theme_run_start(as_of=day)
     if run is not None:
-        compute_themes.delay(run.pk)
+        task_enqueue(compute_themes, args=[run.pk])
 
 
 def request_themes(*, user) -> ThemeRun | None:
@@ -73,7 +75,7 @@ def request_themes(*, user) -> ThemeRun | None:
         as_of=timezone.now().astimezone(dt.UTC).date(), requested_by=user
     )
     if run is not None:
-        transaction.on_commit(lambda: compute_themes.delay(run.pk))
+        transaction.on_commit(lambda: task_enqueue(compute_themes, args=[run.pk]))
     return run
 
 
@@ -84,6 +86,11 @@ def score_account_texts(account_ids: list[int]) -> None:
     for account_id in account_ids:
         cache.delete(DEBOUNCE_KEY.format(account_id))
     services.text_sentiments_refresh(account_ids=account_ids)
+
+
+def north_star_changed() -> None:
+    """After an admin picked a new north star: rebuild its weeks once the choice commits."""
+    transaction.on_commit(lambda: task_enqueue(rebuild_north_star))
 
 
 @shared_task(ignore_result=True, **RETRY)
@@ -103,5 +110,5 @@ def account_texts_changed(account_ids: Iterable[int]) -> None:
     ids = [i for i in ids if cache.add(DEBOUNCE_KEY.format(i), 1, timeout=DEBOUNCE_SECONDS)]
     if ids:
         transaction.on_commit(
-            lambda: score_account_texts.apply_async((ids,), countdown=DEBOUNCE_SECONDS)
+            lambda: task_enqueue(score_account_texts, args=[ids], countdown=DEBOUNCE_SECONDS)
         )

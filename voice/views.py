@@ -93,7 +93,7 @@ def north_star_edit(request: HttpRequest) -> HttpResponse:
                 for field, errors in exc.message_dict.items():
                     form.add_error(field if field in form.fields else None, errors)
             else:
-                tasks.rebuild_north_star.delay_on_commit()
+                tasks.north_star_changed()
                 messages.success(request, "North star saved; its weeks are being computed.")
                 return redirect("voice:north-star")
     else:

@@ -8,7 +8,6 @@ operation and mode, derandomized (the same cases every run), no shrinking."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 import schemathesis
@@ -96,7 +95,6 @@ def test_api_never_5xx_and_conforms_to_its_schema(admin_user):
         "/api/schema/?format=json", get_wsgi_application(), headers=auth
     )
 
-    started = time.monotonic()
     ran = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -123,4 +121,3 @@ def test_api_never_5xx_and_conforms_to_its_schema(admin_user):
             exercise()
         ran += 1
     assert ran == sum(len(paths) for paths in OPERATIONS.values())  # none renamed away
-    assert time.monotonic() - started < 60

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.db.models import Max, Sum
+from django.test import RequestFactory
 
 from accounts import demo
 from accounts.models import (
@@ -127,7 +128,10 @@ def test_demo_users_have_roles_and_the_demo_password():
     csms = User.objects.filter(email__startswith="csm", email__endswith="@demo.example")
     assert csms.count() >= 2
     assert all(c.role == Role.CSM and c.manager == manager for c in csms)
-    assert authenticate(email="csm1@demo.example", password=demo.DEMO_PASSWORD) is not None
+    login = RequestFactory().post("/login/")  # the login throttle needs the request
+    assert (
+        authenticate(login, username="csm1@demo.example", password=demo.DEMO_PASSWORD) is not None
+    )
     # the book is spread over the CSMs
     owners = set(Account.objects.exclude(owner=None).values_list("owner__email", flat=True))
     assert len(owners) >= 2 and owners <= set(csms.values_list("email", flat=True))

@@ -201,3 +201,52 @@ def test_a_database_outage_in_a_step_reaches_the_task_for_a_retry(monkeypatch):
     with pytest.raises(OperationalError):
         pipeline.run_nightly(as_of=AS_OF)
     assert PipelineRun.objects.get().status == PipelineRun.Status.FAILED
+
+
+def _succeeded_run(day: dt.date) -> PipelineRun:
+    return PipelineRun.objects.create(as_of=day, status=PipelineRun.Status.SUCCEEDED)
+
+
+def test_missed_days_are_the_gap_after_the_last_succeeded_run():
+    today = AS_OF
+    assert pipeline.missed_days(today) == []  # never ran: a new install backfills nothing
+    _succeeded_run(today - dt.timedelta(days=4))  # Mar 1 ran; Mar 2, 3, 4 were missed
+    PipelineRun.objects.create(as_of=today - dt.timedelta(days=2), status="failed")
+    assert pipeline.missed_days(today) == [
+        dt.date(2024, 3, 2),
+        dt.date(2024, 3, 3),
+        dt.date(2024, 3, 4),
+    ]
+    # bounded: a month-long gap catches up only the last week
+    PipelineRun.objects.all().delete()
+    _succeeded_run(today - dt.timedelta(days=30))
+    assert pipeline.missed_days(today) == [today - dt.timedelta(days=n) for n in range(7, 0, -1)]
+
+
+def test_the_scheduled_run_catches_up_missed_nights_first(monkeypatch):
+    yesterday = pipeline.default_as_of()
+    account = AccountFactory()
+    two_days_ago = yesterday - dt.timedelta(days=1)
+    _succeeded_run(yesterday - dt.timedelta(days=2))  # the night before that ran
+    _event(account, _at(two_days_ago, 9))  # the missed night's data
+    _event(account, _at(yesterday, 9))
+    _event(account, _at(yesterday, 10), user="u2")
+
+    result = run_nightly_pipeline.apply()  # what beat sends: no as_of
+    assert result.successful(), result.traceback
+
+    runs = list(PipelineRun.objects.filter(status="succeeded").order_by("as_of"))
+    assert [r.as_of for r in runs] == [yesterday - dt.timedelta(days=2), two_days_ago, yesterday]
+    assert _daily(account, two_days_ago) == (1, 1, 0.0)  # rebuilt by the catch-up run
+    assert _daily(account, yesterday) == (2, 2, 0.0)
+    # and the next night has nothing left to catch up
+    assert pipeline.missed_days(yesterday + dt.timedelta(days=1)) == []
+
+
+def test_the_command_reports_caught_up_nights():
+    yesterday = pipeline.default_as_of()
+    _succeeded_run(yesterday - dt.timedelta(days=2))
+    out = StringIO()
+    call_command("run_pipeline", stdout=out)
+    assert f"Caught up the missed night {yesterday - dt.timedelta(days=1)}" in out.getvalue()
+    assert PipelineRun.objects.filter(status="succeeded").count() == 3

@@ -30,6 +30,12 @@ class Command(BaseCommand):
         if as_of is not None and as_of > timezone.now().astimezone(dt.UTC).date():
             raise CommandError(f"--as-of {as_of} is in the future")
         try:
+            if as_of is None:  # like the scheduled run: missed nights first
+                for missed in pipeline.run_missed(pipeline.default_as_of()):
+                    self.stdout.write(
+                        f"Caught up the missed night {missed['as_of']} "
+                        f"(run #{missed['run_id']}): {missed['status']}"
+                    )
             summary = pipeline.run_nightly(as_of)
         except pipeline.PipelineError as exc:
             raise CommandError(f"pipeline run #{exc.run_id} failed: {exc}") from exc
