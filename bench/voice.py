@@ -3,12 +3,17 @@
     .venv/bin/python bench/voice.py                  # both, each in its own process
     .venv/bin/python bench/voice.py sentiment --texts 100000
     .venv/bin/python bench/voice.py themes --texts 50000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cs_bench_voice \
+        .venv/bin/python bench/voice.py service --texts 100000   # through the database
 
 Texts are synthetic and deterministic (``random.Random(seed)``): 40 complaint and praise
 topics with several phrasings each, mixed with filler sentences, 2 % with HTML, 1 % very
 long (truncated), 1 % German or French, 1 % empty: the shapes the product sees. Each phase
-runs in a fresh process so its peak memory (``ru_maxrss``) is its own. No database: this
-measures the scoring and clustering code (``voice.sentiment``, ``voice.themes``)."""
+runs in a fresh process so its peak memory (``ru_maxrss``) is its own. ``sentiment`` and
+``themes`` need no database: they measure the scoring and clustering code
+(``voice.sentiment``, ``voice.themes``). ``service`` writes the texts as tickets of one
+account in the configured database, then times ``services.text_sentiments_refresh`` (read,
+score, bulk upsert) and ``services.themes_compute`` over them, and deletes the account."""
 
 from __future__ import annotations
 
@@ -118,9 +123,54 @@ def run_themes(n: int) -> dict:
     }
 
 
+def run_service(n: int) -> dict:
+    import datetime as dt
+
+    from accounts.models import Account, Ticket
+    from voice import services
+
+    Account.objects.filter(external_id="BENCH-VOICE").delete()
+    account = Account.objects.create(external_id="BENCH-VOICE", name="Voice benchmark")
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    Ticket.objects.bulk_create(
+        (
+            Ticket(
+                external_id=f"BENCH-VOICE-{i}",
+                account=account,
+                subject=text[:500],
+                opened_at=start + dt.timedelta(minutes=5 * i),
+            )
+            for i, text in enumerate(texts(n))
+        ),
+        batch_size=5000,
+    )
+    try:
+        began, cpu = time.perf_counter(), cpu_seconds()
+        counts = services.text_sentiments_refresh(account_ids=[account.pk])
+        seconds, cpu = time.perf_counter() - began, cpu_seconds() - cpu
+        as_of = (start + dt.timedelta(minutes=5 * n)).date()
+        run = services.theme_run_start(as_of=as_of)
+        t0 = time.perf_counter()
+        services.themes_compute(run=run)
+        themes_seconds = time.perf_counter() - t0
+        return {
+            "phase": "service",
+            "texts": n,
+            "sentiment_seconds": round(seconds, 2),
+            "sentiment_cpu_seconds": round(cpu, 2),
+            "scored": counts["scored"],
+            "themes_texts": run.texts,
+            "themes": run.themes,
+            "themes_seconds": round(themes_seconds, 2),
+            "peak_rss_mb": round(rss_mb()),
+        }
+    finally:
+        account.delete()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("phase", nargs="?", choices=("sentiment", "themes"))
+    parser.add_argument("phase", nargs="?", choices=("sentiment", "themes", "service"))
     parser.add_argument("--texts", type=int)
     args = parser.parse_args()
     if args.phase is None:  # both, each in a fresh process
@@ -131,7 +181,8 @@ def main() -> None:
         return
     django_setup()
     n = args.texts or (100_000 if args.phase == "sentiment" else 50_000)
-    result = run_sentiment(n) if args.phase == "sentiment" else run_themes(n)
+    run = {"sentiment": run_sentiment, "themes": run_themes, "service": run_service}
+    result = run[args.phase](n)
     print(json.dumps(result, ensure_ascii=False))
 
 
