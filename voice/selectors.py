@@ -14,6 +14,7 @@ from accounts.models import (
     Activity,
     Contract,
     Stakeholder,
+    Ticket,
     TimelineEntry,
     User,
 )
@@ -291,3 +292,96 @@ def north_star_total(*, user: User, as_of: dt.date, weeks: int = 12) -> dict | N
     )
     values = dict(rows.values("week").order_by().annotate(v=Sum("value")).values_list("week", "v"))
     return {"star": star, **_series(values, ws)}
+
+
+# --- for playbook triggers -------------------------------------------------------------------
+
+
+def sentiment_fell_below(
+    *, threshold: float, as_of: dt.date, account_ids: list[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Accounts whose recorded sentiment on ``as_of`` is below ``threshold`` while the day
+    before it was at or above it, or had no data: the day it *fell below*, once. One query.
+    ``{account_id: {"sentiment", "before", "evidence"}}``."""
+    day_before = as_of - dt.timedelta(days=1)
+    rows = AccountVoiceScore.objects.filter(day__in=[as_of, day_before])
+    if account_ids is not None:
+        rows = rows.filter(account_id__in=account_ids)
+    days: dict[int, dict[dt.date, int | None]] = defaultdict(dict)
+    for account_id, day, value in rows.values_list("account_id", "day", "sentiment"):
+        days[account_id][day] = value
+    out = {}
+    for account_id, values in days.items():
+        now, before = values.get(as_of), values.get(day_before)
+        if now is not None and now < threshold and (before is None or before >= threshold):
+            was = "no data" if before is None else f"{before:+d}"
+            out[account_id] = {
+                "sentiment": now,
+                "before": before,
+                "evidence": f"sentiment {now:+d} on {as_of} (below {threshold:g}; was {was})",
+            }
+    return out
+
+
+def relationship_dropped(
+    *, points: int, days: int, as_of: dt.date, account_ids: list[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Accounts whose recorded relationship score on ``as_of`` is at least ``points`` lower
+    than ``days`` days before. One query. ``{account_id: {"score", "before", "reasons",
+    "evidence"}}`` (the reasons of today's score say why)."""
+    then = as_of - dt.timedelta(days=days)
+    rows = AccountVoiceScore.objects.filter(day__in=[as_of, then], relationship__isnull=False)
+    if account_ids is not None:
+        rows = rows.filter(account_id__in=account_ids)
+    by_account: dict[int, dict[dt.date, tuple[int, list]]] = defaultdict(dict)
+    for account_id, day, value, reasons in rows.values_list(
+        "account_id", "day", "relationship", "relationship_reasons"
+    ):
+        by_account[account_id][day] = (value, reasons)
+    out = {}
+    for account_id, values in by_account.items():
+        if as_of in values and then in values:
+            (now, reasons), (before, _) = values[as_of], values[then]
+            if before - now >= points:
+                out[account_id] = {
+                    "score": now,
+                    "before": before,
+                    "reasons": reasons,
+                    "evidence": f"relationship {before} → {now} in {days} days",
+                }
+    return out
+
+
+def timeline_sentiments(entries: list[TimelineEntry]) -> dict[int, int | None]:
+    """The sentiment of the text behind each timeline entry that has one, for the timeline
+    (``{entry.pk: score}``; None = not scored): ticket facts (``data["ticket"]``, the
+    ticket's external id) and CSM activity facts (``data["activity"]``, its id). Three
+    queries at most, whatever the number of entries."""
+    tickets = {e.pk: e.data.get("ticket") for e in entries if (e.data or {}).get("ticket")}
+    activities = {e.pk: e.data.get("activity") for e in entries if (e.data or {}).get("activity")}
+    out: dict[int, int | None] = {}
+    if tickets:
+        ext_to_pk = dict(
+            Ticket.objects.filter(external_id__in=set(tickets.values())).values_list(
+                "external_id", "pk"
+            )
+        )
+        scores = dict(
+            TextSentiment.objects.filter(
+                source=TextSentiment.Source.TICKET, source_id__in=list(ext_to_pk.values())
+            ).values_list("source_id", "score")
+        )
+        for entry_pk, ext in tickets.items():
+            pk = ext_to_pk.get(ext)
+            if pk in scores:
+                out[entry_pk] = scores[pk]
+    if activities:
+        scores = dict(
+            TextSentiment.objects.filter(
+                source=TextSentiment.Source.ACTIVITY, source_id__in=set(activities.values())
+            ).values_list("source_id", "score")
+        )
+        for entry_pk, activity_id in activities.items():
+            if activity_id in scores:
+                out[entry_pk] = scores[activity_id]
+    return out

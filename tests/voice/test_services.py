@@ -244,3 +244,58 @@ def test_north_star_refuses_an_unknown_event(admin_user):
         services.north_star_set(label="X", event="nope", aggregation="count", user=admin_user)
     assert "no usage event named 'nope'" in str(exc.value)
     assert not NorthStar.objects.exists()
+
+
+def _record(account, day, sentiment=None, relationship=None):
+    AccountVoiceScore.objects.create(
+        account=account, day=day, sentiment=sentiment, relationship=relationship,
+        relationship_reasons=["r"] if relationship is not None else [],
+    )  # fmt: skip
+
+
+def test_sentiment_fell_below_fires_on_the_day_it_crossed():
+    crossed, stays_low, was_unknown, fine = AccountFactory.create_batch(4)
+    before = D - dt.timedelta(days=1)
+    _record(crossed, before, sentiment=-5)
+    _record(crossed, D, sentiment=-25)
+    _record(stays_low, before, sentiment=-40)  # already below: no new event
+    _record(stays_low, D, sentiment=-45)
+    _record(was_unknown, D, sentiment=-30)  # no data the day before: it fell now
+    _record(fine, before, sentiment=10)
+    _record(fine, D, sentiment=-19)  # −19 is not below −20
+    got = selectors.sentiment_fell_below(threshold=-20, as_of=D)
+    assert set(got) == {crossed.pk, was_unknown.pk}
+    assert got[crossed.pk]["evidence"] == "sentiment -25 on 2024-03-31 (below -20; was -5)"
+
+
+def test_relationship_dropped_compares_with_days_before():
+    dropped, small, new = AccountFactory.create_batch(3)
+    week_ago = D - dt.timedelta(days=7)
+    _record(dropped, week_ago, relationship=70)
+    _record(dropped, D, relationship=45)  # −25
+    _record(small, week_ago, relationship=70)
+    _record(small, D, relationship=55)  # −15 < 20
+    _record(new, D, relationship=10)  # nothing to compare with
+    got = selectors.relationship_dropped(points=20, days=7, as_of=D)
+    assert list(got) == [dropped.pk]
+    assert got[dropped.pk]["evidence"] == "relationship 70 → 45 in 7 days"
+
+
+def test_timeline_entries_get_the_sentiment_of_their_text(django_assert_max_num_queries):
+    account = AccountFactory(external_id="A-9")
+    row = {
+        "external_id": "T-1", "account_external_id": "A-9", "subject": "Export is broken and slow",
+        "opened_at": "2024-03-01T09:00:00Z",
+    }  # fmt: skip
+    assert intake.run_import([intake.source_from_rows("tickets", [row], name="t")]).ok
+    note = Activity.objects.create(account=account, kind="call", subject="They love it!")
+    TimelineEntry.objects.create(
+        account=account, key=f"activity:{note.pk}", kind="activity", title="Call",
+        occurred_at=at(D), data={"activity": note.pk},
+    )  # fmt: skip
+    services.text_sentiments_refresh()
+    entries = list(TimelineEntry.objects.filter(account=account))
+    with django_assert_max_num_queries(3):
+        got = selectors.timeline_sentiments(entries)
+    by_key = {e.key: got.get(e.pk) for e in entries}
+    assert by_key["ticket:T-1:opened"] < 0 and by_key[f"activity:{note.pk}"] > 0
