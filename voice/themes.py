@@ -7,8 +7,8 @@ The classic method, deterministic and fast enough for 50,000 texts on two cores:
    ``min_df`` texts or in more than half of them dropped). A text with no term left (empty,
    greetings only) belongs to no theme.
 2. **How many themes**: k-means (cosine: rows are L2-normalised) for each k of
-   ``CANDIDATE_KS`` up to ``max_themes`` on a sample of at most ``SAMPLE`` texts, keeping
-   the k with the best silhouette; then one k-means with that k over all texts. Fixed
+   ``CANDIDATE_KS`` up to ``max_themes`` (and half the distinct texts) on the distinct texts
+   of a sample of at most ``SAMPLE``, keeping the k with the best silhouette; then one k-means with that k over all texts. Fixed
    ``random_state``: the same texts give the same themes.
 3. **Close clusters joined**: clusters whose centres have a cosine of at least
    ``MERGE_SIMILARITY`` become one theme (k-means happily gives each exact phrasing of the
@@ -117,6 +117,9 @@ def _vectorizer(n: int):
 
 
 def _pick_k(matrix, *, max_themes: int, random_state: int) -> int:
+    """The number of clusters with the best silhouette, on the *distinct* texts of a sample
+    (exact duplicates would make one cluster per phrasing look perfect), from 2 up to half
+    the distinct texts."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -124,10 +127,14 @@ def _pick_k(matrix, *, max_themes: int, random_state: int) -> int:
     if n > SAMPLE:
         rng = np.random.default_rng(random_state)
         matrix = matrix[np.sort(rng.choice(n, SAMPLE, replace=False))]
-        n = SAMPLE
-    distinct = len({tuple(row.indices) for row in matrix})  # k beyond this splits duplicates
+    seen: dict[tuple, int] = {}
+    for i in range(matrix.shape[0]):
+        row = matrix.getrow(i)
+        seen.setdefault((tuple(row.indices), tuple(np.round(row.data, 4))), i)
+    matrix = matrix[sorted(seen.values())]
+    n = matrix.shape[0]
     best_k, best = 2, -2.0
-    for k in (k for k in CANDIDATE_KS if k <= min(max_themes, n - 1, distinct)):
+    for k in (k for k in CANDIDATE_KS if k <= min(max_themes, n // 2)):
         labels = KMeans(n_clusters=k, n_init=1, random_state=random_state).fit_predict(matrix)
         if len(set(labels)) < 2:
             continue

@@ -299,3 +299,20 @@ def test_timeline_entries_get_the_sentiment_of_their_text(django_assert_max_num_
         got = selectors.timeline_sentiments(entries)
     by_key = {e.key: got.get(e.pk) for e in entries}
     assert by_key["ticket:T-1:opened"] < 0 and by_key[f"activity:{note.pk}"] > 0
+
+
+def test_voice_refresh_command_scores_records_and_finds_themes():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    account = AccountFactory()
+    for text in ["Export is so slow", "The CSV export is slow again", "Slow export"] * 2 + [
+        "We love the dashboards", "Dashboards are great", "great new dashboards",
+    ] * 2:  # fmt: skip
+        TicketFactory(account=account, subject=text, opened_at=ago(2))
+    out = StringIO()
+    call_command("voice_refresh", "--as-of", D.isoformat(), "--themes", stdout=out)
+    assert '"scored": 12' in out.getvalue()
+    assert AccountVoiceScore.objects.get(account=account, day=D).sentiment is not None
+    assert ThemeRun.objects.get().status == "succeeded" and Theme.objects.count() == 2
