@@ -8,8 +8,9 @@ The classic method, deterministic and fast enough for 50,000 texts on two cores:
    greetings only) belongs to no theme.
 2. **How many themes**: k-means (cosine: rows are L2-normalised) for each k of
    ``CANDIDATE_KS`` up to ``max_themes`` (and half the distinct texts) on the distinct texts
-   of a sample of at most ``SAMPLE``, keeping the k with the best silhouette; then one k-means with that k over all texts. Fixed
-   ``random_state``: the same texts give the same themes.
+   of a sample of at most ``SAMPLE``, keeping the k with the best silhouette; then one
+   k-means with that k over all texts. Fixed ``random_state``: the same texts give the
+   same themes.
 3. **Close clusters joined**: clusters whose centres have a cosine of at least
    ``MERGE_SIMILARITY`` become one theme (k-means happily gives each exact phrasing of the
    same complaint its own cluster).
