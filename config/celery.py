@@ -9,6 +9,10 @@ from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+# Every queue a worker must consume (settings.CELERY_TASK_ROUTES sends tasks to them):
+#   celery -A config worker -Q celery,ingest,recompute,notifications
+QUEUES = ("celery", "ingest", "recompute", "notifications")
+
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -103,7 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its page
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into its page
+    "accounts.middleware.DatabaseUnavailable",  # a dead database connection: 503, not 500
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -139,6 +140,14 @@ else:  # psycopg 3 is picked up by the postgresql backend
             os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
         )
     }
+    # Dashboards and KPI reads can use a streaming replica (config/db.py); in tests it is
+    # the primary itself (a mirror).
+    if os.environ.get("DATABASE_REPLICA_URL"):
+        DATABASES["replica"] = dj_database_url.parse(
+            os.environ["DATABASE_REPLICA_URL"], conn_max_age=60, conn_health_checks=True
+        )
+        DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["config.db.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -239,7 +248,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    # a task taken by a worker that died (acks_late, never acknowledged) goes back to the
+    # queue after this many seconds; longer than the longest task (CELERY_TASK_TIME_LIMIT)
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60 * 60),
+}
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -249,6 +264,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # acks_late is declared per task
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our LOGGING applies in workers
+# Separate queues, so a big import or a night's recompute never holds up an email or a
+# survey invitation; one worker consumes them all (config.celery.QUEUES) until the load asks
+# for a worker per queue (docs/scaling.md).
+CELERY_TASK_ROUTES = {
+    "accounts.tasks.*": {"queue": "ingest"},
+    "metrics.tasks.*": {"queue": "recompute"},
+    "playbooks.tasks.*": {"queue": "recompute"},
+    "voice.tasks.*": {"queue": "recompute"},
+    "outbox.tasks.*": {"queue": "notifications"},
+    "surveys.tasks.*": {"queue": "notifications"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 

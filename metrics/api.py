@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from accounts.api import R401
 from accounts.models import Account
+from config.db import replica_reads
 
 from . import kpis
 
@@ -156,14 +157,15 @@ class _KpiApi(APIView):
             period=data.get("period"),
             on=data.get("date"),
         )
-        report = self.compute(
-            start=start,
-            end=end,
-            segment=data.get("segment"),
-            owner=data.get("owner"),
-            account=data.get("account"),
-            accounts=Account.objects.visible_to(request.user),
-        )
+        with replica_reads():  # read-only: a replica serves it when there is one
+            report = self.compute(
+                start=start,
+                end=end,
+                segment=data.get("segment"),
+                owner=data.get("owner"),
+                account=data.get("account"),
+                accounts=Account.objects.visible_to(request.user),
+            )
         return Response(report)
 
 

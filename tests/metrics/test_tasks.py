@@ -395,9 +395,8 @@ def test_account_changed_for_many_accounts_sends_chunk_tasks(
     django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    # tasks are sent through outbox.task_enqueue, i.e. apply_async
     monkeypatch.setattr(
-        tasks.recompute_health_chunk, "apply_async", lambda args, **kw: sent.append(tuple(args))
+        tasks.recompute_health_chunk, "apply_async", lambda args, **kw: sent.append(args)
     )
     monkeypatch.setattr(tasks.recompute_account_health, "apply_async", sent.append)
     ids = list(range(1, 151))

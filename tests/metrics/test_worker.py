@@ -16,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 
+from config.celery import QUEUES
 from config.celery import app as celery_app
 from metrics import pipeline, tasks
 from metrics.models import HealthSnapshot, KpiSnapshot, PipelineRun
@@ -32,7 +33,7 @@ pytestmark = [
 ]
 
 WORKER_START_TIMEOUT = 30  # seconds until the worker has taken the first task
-RUN_TIMEOUT = 60  # seconds for the whole run through the worker
+RUN_TIMEOUT = 180  # seconds for the whole run through the worker (a loaded 2-core CI box)
 
 
 def _database_url() -> str:
@@ -57,7 +58,7 @@ def _start_worker(log_path) -> subprocess.Popen:
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
-    command += ["-Q", "celery", "--without-gossip", "--without-mingle", "-l", "INFO"]
+    command += ["-Q", ",".join(QUEUES), "--without-gossip", "--without-mingle", "-l", "INFO"]
     with open(log_path, "wb") as log:
         return subprocess.Popen(
             command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT

@@ -70,7 +70,7 @@ class PrivateRedis:
             self.process.terminate()
             self.process.wait(timeout=10)
 
-    def queued_task_names(self, queue: str = "celery") -> list[str]:
+    def queued_task_names(self, queue: str) -> list[str]:
         client = redis.Redis.from_url(self.url)
         return [json.loads(m)["headers"]["task"] for m in client.lrange(queue, 0, -1)]
 
@@ -142,7 +142,8 @@ def test_with_redis_down_pages_serve_uploads_are_kept_and_sent_when_it_is_back(
     assert outbox.deferred_tasks_send() == 2
     assert outbox.deferred_tasks_send() == 0
     assert DeferredTask.objects.count() == 0
-    assert private_redis.queued_task_names() == [
-        "metrics.tasks.recompute_account_health",  # LPUSH: newest first
-        "accounts.tasks.run_uploaded_import",
+    # each on its own queue (settings.CELERY_TASK_ROUTES)
+    assert private_redis.queued_task_names("ingest") == ["accounts.tasks.run_uploaded_import"]
+    assert private_redis.queued_task_names("recompute") == [
+        "metrics.tasks.recompute_account_health"
     ]

@@ -1,0 +1,49 @@
+"""Read-only queries on a replica, where one is configured (``DATABASE_REPLICA_URL``).
+
+Only code that asks for it reads from the replica: dashboards and KPI reads wrap their work
+in ``replica_reads()``. Everything else, and every write, stays on the primary, so a page
+never misses a row its own request (or the previous one) just wrote because of replication
+lag; KPIs are computed from nightly-settled data, where a second of lag does not matter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from django.conf import settings
+
+REPLICA = "replica"
+_use_replica: ContextVar[bool] = ContextVar("use_replica", default=False)
+
+
+def replica_configured() -> bool:
+    return REPLICA in settings.DATABASES
+
+
+@contextmanager
+def replica_reads() -> Iterator[str]:
+    """ORM reads inside this block go to the replica if there is one; yields the alias used."""
+    token = _use_replica.set(True)
+    try:
+        yield REPLICA if replica_configured() else "default"
+    finally:
+        _use_replica.reset(token)
+
+
+class ReplicaRouter:
+    """``db_for_read`` is the replica inside ``replica_reads()``; otherwise Django's default."""
+
+    def db_for_read(self, model, **hints):
+        if _use_replica.get() and replica_configured():
+            return REPLICA
+        return None
+
+    def db_for_write(self, model, **hints):
+        return "default"
+
+    def allow_relation(self, obj1, obj2, **hints):
+        return True  # one database, two connections to it
+
+    def allow_migrate(self, db, app_label, model_name=None, **hints):
+        return db == "default"  # the replica follows the primary by replication
