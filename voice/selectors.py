@@ -188,7 +188,7 @@ def theme_list(*, user: User) -> dict[str, Any]:
 def theme_detail(*, theme: Theme, user: User, quotes: int = 30, accounts: int = 200) -> dict:
     """A theme's quotes and accounts, only from the accounts the user may see: the accounts
     (most mentions first, at most ``accounts``) with their mentions, ARR and owner; the
-    latest ``quotes`` texts; the representative quotes. Five queries."""
+    latest ``quotes`` texts; the three most typical phrasings. Six queries."""
     members = theme.members.filter(account__in=Account.objects.visible_to(user).values("pk"))
     mentions = dict(
         members.values("account_id")
@@ -208,15 +208,22 @@ def theme_detail(*, theme: Theme, user: User, quotes: int = 30, accounts: int = 
         .select_related("account")
         .order_by("-occurred_at", "-id")[:quotes]
     )
-    # the most typical texts (nearest the theme's centre) the user may see, distinct
-    typical, seen = [], set()
-    for member in members.select_related("text__account").order_by("-similarity", "id")[:50]:
-        key = member.text.text.lower()
-        if key not in seen:
-            seen.add(key)
-            typical.append(member.text)
-        if len(typical) == 3:
-            break
+    # the most typical phrasings (nearest the theme's centre) the user may see, each with
+    # how often it was written and its latest example
+    phrasings = list(
+        members.values("text__text")
+        .order_by()
+        .annotate(best=Max("similarity"), n=Count("id"), example=Max("text_id"))
+        .order_by("-best", "-n")[:3]
+    )
+    examples = TextSentiment.objects.select_related("account").in_bulk(
+        [p["example"] for p in phrasings]
+    )
+    typical = []
+    for p in phrasings:
+        text = examples[p["example"]]
+        text.times = p["n"]
+        typical.append(text)
     return {
         "quotes": typical,
         "accounts": rows,
