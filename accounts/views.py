@@ -6,24 +6,29 @@ from functools import partial
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.core.files.move import file_move_safe
 from django.core.files.uploadedfile import UploadedFile
 from django.core.paginator import Paginator
 from django.db import connection, transaction
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.text import get_valid_filename
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
-from outbox.services import task_enqueue
+from outbox.services import email_enqueue, task_enqueue
 
-from . import selectors, tasks
+from . import ratelimit, selectors, tasks
 from .forms import ImportUploadForm, UploadPart
 from .models import ImportRecord, Role, User
 
@@ -59,9 +64,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _require_admin(request: HttpRequest) -> None:
-    """Imports touch every account: Admin role or superuser only; anyone else gets 404."""
+    """Imports touch every account: Admin role only; anyone else gets 403 (an admin screen,
+    not an object of someone else's book: there is nothing to hide about its existence)."""
     if getattr(request.user, "role", None) != Role.ADMIN:
-        raise Http404("No such page")
+        raise PermissionDenied("Only an Admin may import data.")
 
 
 def _store_upload(directory: Path, part: UploadPart) -> str:
@@ -208,3 +214,50 @@ def _duration(record: ImportRecord) -> str:
         return f"{seconds:.1f} s"
     minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes} min {seconds} s"
+
+
+# --- password reset ----------------------------------------------------------------------------
+
+PASSWORD_RESET_LIMIT = 10  # reset requests per address per hour
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset form, sending through the outbox: retried if SMTP is down, and sent
+    once per (user, token) even if the request is repeated."""
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        body = render_to_string(email_template_name, context)
+        email_enqueue(
+            key=f"password-reset:{context['uid']}:{context['token']}",
+            to=[to_email],
+            subject=subject,
+            text=body,
+            source="password-reset",
+        )
+
+
+@method_decorator(login_not_required, name="dispatch")
+class PasswordResetView(auth_views.PasswordResetView):
+    """The same answer whether or not the email belongs to a user (nothing to enumerate),
+    and at most PASSWORD_RESET_LIMIT requests an hour from one address."""
+
+    form_class = PasswordResetForm
+    email_template_name = "registration/password_reset_email.txt"
+
+    def post(self, request, *args, **kwargs):
+        if not ratelimit.allow(
+            f"password-reset:{ratelimit.client_ip(request)}",
+            limit=PASSWORD_RESET_LIMIT,
+            window=3600,
+        ):
+            return render(request, "registration/password_reset_limited.html", status=429)
+        return super().post(request, *args, **kwargs)

@@ -180,6 +180,7 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],  # the API docs' search index runs in a worker
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],

@@ -388,15 +388,15 @@ def test_running_import_polls_a_progress_fragment(client, admin_user):
 
 
 @pytest.mark.parametrize("persona", ["csm", "manager", "outsider"])
-def test_non_admins_get_404(client, request, persona, django_capture_on_commit_callbacks):
+def test_non_admins_get_403(client, request, persona, django_capture_on_commit_callbacks):
     record = ImportRecord.objects.create(origin=ImportRecord.Origin.CLI, kind="accounts")
     client.force_login(request.getfixturevalue(persona))
     detail = reverse("accounts:import-detail", kwargs={"uuid": record.uuid})
-    assert client.get(LIST).status_code == 404
-    assert client.get(detail).status_code == 404
-    assert client.get(detail, headers={"HX-Request": "true"}).status_code == 404
+    assert client.get(LIST).status_code == 403
+    assert client.get(detail).status_code == 403
+    assert client.get(detail, headers={"HX-Request": "true"}).status_code == 403
     r = upload(client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)])
-    assert r.status_code == 404
+    assert r.status_code == 403
     assert ImportRecord.objects.count() == 1 and Account.objects.count() == 0
 
 

@@ -103,7 +103,8 @@ def test_csm_does_not_see_the_data_import_link(page, login, shot):
     expect(nav.get_by_role("link", name="Home")).to_be_visible()
     expect(nav.get_by_role("link", name="Data import")).to_have_count(0)
     response = page.goto("/imports/")
-    assert response.status == 404
+    assert response.status == 403
+    expect(page.get_by_role("heading", name="This page is not for your role")).to_be_visible()
 
 
 def test_upload_progress_bar_follows_htmx_progress_events(page, login):

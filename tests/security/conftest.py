@@ -1,0 +1,53 @@
+"""Shared by the security tests: one object of each kind in the CSM's book."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from accounts.models import (
+    Account,
+    Activity,
+    Contract,
+    ImportRecord,
+    Invoice,
+    Stakeholder,
+    Ticket,
+)
+
+
+@pytest.fixture
+def world(admin_user, manager, csm, outsider):
+    """One object of each kind, in the CSM's book (so the manager sees it too)."""
+    account = Account.objects.create(external_id="A-1", name="Acme", owner=csm)
+    objects = {
+        "account": account,
+        "contract": Contract.objects.create(
+            account=account, external_id="C-1", start_date=dt.date(2024, 1, 1), mrr=100
+        ),
+        "stakeholder": Stakeholder.objects.create(
+            account=account, email="dana@acme.example", name="Dana"
+        ),
+        "ticket": Ticket.objects.create(
+            account=account, external_id="T-1", opened_at=dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+        ),
+        "invoice": Invoice.objects.create(
+            account=account,
+            external_id="I-1",
+            issued_on=dt.date(2024, 1, 1),
+            due_on=dt.date(2024, 1, 31),
+            amount=100,
+        ),
+        "activity": Activity.objects.create(
+            account=account,
+            kind="note",
+            occurred_at=dt.datetime(2024, 1, 3, tzinfo=dt.UTC),
+            subject="Kick-off",
+        ),
+        "import_record": ImportRecord.objects.create(
+            origin="cli", kind="accounts", user=admin_user, errors=[], per_kind={}
+        ),
+    }
+    users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
+    return objects, users

@@ -1,0 +1,40 @@
+"""CSV exports neutralise spreadsheet formulas (accounts/exports.py)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from accounts.exports import csv_response, csv_safe
+
+
+def test_text_that_a_spreadsheet_would_run_is_made_text():
+    assert csv_safe('=HYPERLINK("http://evil.example","click")') == (
+        '\'=HYPERLINK("http://evil.example","click")'
+    )
+    assert csv_safe("+1+1") == "'+1+1"
+    assert csv_safe("-2+3") == "'-2+3"
+    assert csv_safe("@SUM(A1)") == "'@SUM(A1)"
+    assert csv_safe("\t=1") == "'\t=1"
+    assert csv_safe("Export is slow") == "Export is slow"
+    # numbers stay numbers, even negative ones; None is an empty cell
+    assert csv_safe(Decimal("-120.00")) == Decimal("-120.00")
+    assert csv_safe(-3) == -3
+    assert csv_safe(None) == ""
+
+
+def test_the_streamed_file_holds_the_neutralised_cells():
+    response = csv_response(
+        "comments.csv",
+        ["account", "comment", "delta"],
+        [["Acme", "=1+1", Decimal("-5.00")], ["<b>Globex</b>", "fine", 3]],
+    )
+    assert response["Content-Disposition"] == 'attachment; filename="comments.csv"'
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows == [
+        ["account", "comment", "delta"],
+        ["Acme", "'=1+1", "-5.00"],
+        ["<b>Globex</b>", "fine", "3"],  # CSV is not HTML: markup is data, kept as typed
+    ]
