@@ -30,7 +30,7 @@ def themes(demo_users):
         for text in ("We love the dashboards", "Dashboards are great", "great new dashboards"):
             TicketFactory(account=account, subject=text, opened_at=when)
     services.text_sentiments_refresh()
-    services.themes_compute(run=services.theme_run_start(as_of=dt.date.today()))
+    services.themes_compute(run=services.theme_run_start(as_of=dt.datetime.now(dt.UTC).date()))
     return mine, other
 
 
