@@ -94,7 +94,9 @@ def test_account_voice_page_shows_relationship_reasons_and_clean_texts(client, c
     assert "Export fails" in body and "<script>alert" not in body
 
 
-def test_only_leaders_recompute_themes(client, csm, manager, django_capture_on_commit_callbacks):
+def test_only_leaders_recompute_themes(
+    client, csm, manager, django_capture_on_commit_callbacks, celery_eager
+):
     client.force_login(csm)
     assert client.post(reverse("voice:themes-recompute")).status_code == 403
     client.force_login(manager)
@@ -113,7 +115,9 @@ def test_north_star_page_is_for_admins_only(client, csm, manager, admin_user):
     assert client.get(reverse("voice:north-star")).status_code == 200
 
 
-def test_admin_sets_the_north_star(client, admin_user, django_capture_on_commit_callbacks):
+def test_admin_sets_the_north_star(
+    client, admin_user, django_capture_on_commit_callbacks, celery_eager
+):
     account = AccountFactory()
     UsageFeatureDaily.objects.create(
         account=account, day=TODAY, event="report_created", events=7, users=1
