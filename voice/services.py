@@ -10,9 +10,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
@@ -47,9 +48,11 @@ def _sources(
     *, account_ids: Iterable[int] | None, since: dt.datetime | None
 ) -> Iterator[tuple[str, int, int, dt.datetime, str]]:
     """Every customer text as ``(source, source_id, account_id, occurred_at, raw)``:
-    ticket subjects, and CSM notes, calls and meetings (subject and body). Streamed."""
+    ticket subjects, CSM notes, calls and meetings (subject and body), and survey comments.
+    Streamed."""
     tickets = Ticket.objects.all()
     activities = Activity.objects.filter(kind__in=TEXT_KINDS)
+    ids = None
     if account_ids is not None:
         ids = list(account_ids)
         tickets, activities = (
@@ -74,6 +77,47 @@ def _sources(
     ):
         raw = f"{subject}. {body}" if subject and body else subject or body
         yield Source.ACTIVITY, pk, account_id, at, raw
+    yield from _survey_comments(account_ids=ids, since=since)
+
+
+def survey_responses():
+    """The surveys app's answer model, or None while that app has none (it lands in its own
+    issue; until then there are no survey comments to read)."""
+    try:
+        return apps.get_model("surveys", "Response")
+    except LookupError:
+        return None
+
+
+def _survey_comments(
+    *, account_ids: list[int] | None, since: dt.datetime | None
+) -> Iterator[tuple[str, int, int, dt.datetime, str]]:
+    """Survey comments of current answers (a changed answer is a new row; the old one is
+    history and its comment no longer speaks for the person)."""
+    Response = survey_responses()
+    if Response is None:
+        return
+    rows = Response.objects.filter(is_current=True).exclude(comment="")
+    if account_ids is not None:
+        rows = rows.filter(account_id__in=account_ids)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    for pk, account_id, at, comment in (
+        rows.values_list("pk", "account_id", "answered_at", "comment")
+        .order_by()
+        .iterator(chunk_size=BATCH)
+    ):
+        yield Source.SURVEY, pk, account_id, at, comment
+
+
+def _survey_superseded() -> int:
+    """Drop the scores of comments whose answer was replaced by a newer one."""
+    Response = survey_responses()
+    if Response is None:
+        return 0
+    old = Response.objects.filter(is_current=False).values("pk")
+    deleted, _ = TextSentiment.objects.filter(source=Source.SURVEY, source_id__in=old).delete()
+    return deleted
 
 
 def _upsert(rows: list[TextSentiment]) -> None:
@@ -127,6 +171,7 @@ def text_sentiments_refresh(
             batch = []
     if batch:
         _upsert(batch)
+    _survey_superseded()
     return {k: counts[k] for k in ("texts", "scored", "not_scored", "truncated")}
 
 
@@ -208,6 +253,40 @@ def _book_outcomes(as_of: dt.date) -> tuple[set[int], set[int], dict[int, float]
     return ever, churned, arr
 
 
+def _nps_counts(as_of: dt.date) -> dict[int, tuple[int, int, int]]:
+    """Per account: current NPS answers of the 365 days ending with ``as_of`` — (answers,
+    promoters 9-10, detractors 0-6). Empty without the surveys app's answers."""
+    Response = survey_responses()
+    if Response is None:
+        return {}
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    return {
+        row["account_id"]: (row["n"], row["promoters"], row["detractors"])
+        for row in Response.objects.filter(
+            kind="nps",
+            is_current=True,
+            answered_at__lt=end,
+            answered_at__gte=end - dt.timedelta(days=365),
+        )
+        .values("account_id")
+        .order_by()
+        .annotate(
+            n=Count("pk"),
+            promoters=Count("pk", filter=Q(score__gte=9)),
+            detractors=Count("pk", filter=Q(score__lte=6)),
+        )
+    }
+
+
+def _nps(accounts: Iterable[int], counts: dict[int, tuple[int, int, int]]) -> float | None:
+    """NPS over the answers of ``accounts``: (promoters − detractors) / answers × 100."""
+    n = p = d = 0
+    for a in accounts:
+        if a in counts:
+            n, p, d = n + counts[a][0], p + counts[a][1], d + counts[a][2]
+    return None if not n else round(100 * (p - d) / n, 1)
+
+
 def _rate(part: set[int], churned: set[int]) -> float | None:
     return None if not part else round(100 * len(part & churned) / len(part), 1)
 
@@ -257,6 +336,7 @@ def themes_compute(
         )
         found = themes.find_themes([r[4] for r in rows], max_themes=max_themes)
         ever, churned, arr = _book_outcomes(run.as_of)
+        nps_counts = _nps_counts(run.as_of)
         months = _months(run.as_of)
         with transaction.atomic():
             for rank, t in enumerate(found, start=1):
@@ -286,6 +366,8 @@ def themes_compute(
                         "churn_rate": _rate(mentioning, churned),
                         "rest_customers": len(rest),
                         "rest_churn_rate": _rate(rest, churned),
+                        "nps": _nps(accounts, nps_counts),
+                        "rest_nps": _nps(set(nps_counts) - accounts, nps_counts),
                     },
                     trend=[{"month": m, "texts": per_month.get(m, 0)} for m in months],
                 )
