@@ -16,6 +16,7 @@ import pytest
 import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from kombu import pools as kombu_pools
 
 from accounts.models import Account, ImportRecord
 from config.celery import app as celery_app
@@ -109,6 +110,9 @@ def _forget_connections():
         celery_app._pool.force_close_all()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    # kombu keeps its own registry of pools per connection: a closed one would be handed out
+    # again to the next publish to the same URL ("Acquire on closed pool")
+    kombu_pools.reset()
 
 
 def test_with_redis_down_pages_serve_uploads_are_kept_and_sent_when_it_is_back(
