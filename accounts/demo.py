@@ -41,6 +41,7 @@ from .intake import events as intake_events
 from .models import (
     Account,
     AccountLifecycle,
+    Activity,
     Contract,
     Invoice,
     Role,
@@ -53,6 +54,7 @@ from .models import (
     User,
 )
 from .roles import ensure_roles
+from .timeline import timeline_upsert
 
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - printed by `demo_logins`; demo installs only
 DEMO_DOMAIN = "demo.example"
@@ -147,6 +149,48 @@ TICKET_SUBJECTS = (
     "Feature request: custom fields", "Data missing after import", "API rate limit errors",
     "Password reset email not received", "Charts show wrong totals", "Need help with permissions",
     "Webhook delivery failures", "Mobile app crashes on start", "Change billing contact",
+)  # fmt: skip
+# What customers complain about before they leave, and what happy customers say: ticket
+# subjects and CSM notes drawn from these make the feedback themes (voice app) line up with
+# churn. Each topic has near-duplicate phrasings, as real complaints do.
+CHURN_TOPICS = {
+    "export": (
+        "CSV export is very slow", "Export times out on large reports",
+        "Exporting reports is slow again", "Report export keeps failing and times out",
+        "Large CSV exports take forever",
+    ),
+    "billing": (
+        "Invoice amount is confusing", "Billing confusion after the seat change",
+        "We were charged twice on the last invoice", "Invoice does not match our contract",
+        "Confusing invoice, the billing amount looks wrong",
+    ),
+    "sync": (
+        "Salesforce sync stopped again", "CRM integration sync keeps failing",
+        "Sync with Salesforce is broken", "Integration sync errors every night",
+    ),
+}  # fmt: skip
+HAPPY_TOPICS = {
+    "dashboards": (
+        "The team loves the new dashboards", "Great feedback on the dashboards redesign",
+        "Dashboards are a big hit with their managers", "They love how fast dashboards are now",
+    ),
+    "onboarding": (
+        "Great onboarding session, admins feel confident", "Onboarding training went really well",
+        "Excellent training session with the new admins",
+    ),
+    "automation": (
+        "Workflow automation saves them hours every week", "Happy with workflow automation results",
+        "Automated workflows are working great for the ops team",
+    ),
+}  # fmt: skip
+NEUTRAL_NOTES = (
+    "Quarterly business review scheduled", "Asked about the roadmap for custom fields",
+    "Walked through permissions setup", "Renewal timeline discussed with procurement",
+    "Shared best practices for report templates",
+)  # fmt: skip
+NOTE_CLOSERS = (
+    "", "Follow up next week.", "Sent a recap by email.", "Logged in the account plan.",
+    "They asked us to keep them posted.",
 )  # fmt: skip
 # Feature events and their relative weights (how often each is seen in the product).
 EVENT_WEIGHTS = (
@@ -481,6 +525,10 @@ def ticket_rows(plan: AccountPlan, cfg: DemoConfig) -> list[dict[str, Any]]:
     count = _poisson(rng, expected)
     # troubled accounts open more of their tickets near the end; numbered in time order
     fracs = sorted(rng.random() ** (0.5 if risky else 1.0) for _ in range(count))
+    # the words of the ticket come from their own random stream: the rest of the book is
+    # the same as before voice themes existed
+    words = _rng(cfg.seed, plan.index, "ticket-words")
+    topic = words.choice(sorted(CHURN_TOPICS))
     rows = []
     for n, frac in enumerate(fracs, start=1):
         opened = datetime.combine(first, datetime.min.time(), UTC) + timedelta(
@@ -513,7 +561,7 @@ def ticket_rows(plan: AccountPlan, cfg: DemoConfig) -> list[dict[str, Any]]:
             {
                 "external_id": f"TCK-{plan.index:06d}-{n}",
                 "account_external_id": plan.external_id,
-                "subject": rng.choice(TICKET_SUBJECTS),
+                "subject": _ticket_subject(rng.choice(TICKET_SUBJECTS), words, topic, risky),
                 "priority": priority,
                 "status": status,
                 "opened_at": _ts(opened),
@@ -524,6 +572,137 @@ def ticket_rows(plan: AccountPlan, cfg: DemoConfig) -> list[dict[str, Any]]:
                 "csat": csat if csat is not None else "",
             }
         )
+    return rows
+
+
+def _ticket_subject(generic: str, words: random.Random, topic: str, risky: bool) -> str:
+    """Half of a troubled account's tickets are about its one complaint; 3 % of the others'
+    tickets are about one of the complaints, the rest generic."""
+    if words.random() < (0.5 if risky else 0.03):
+        return words.choice(CHURN_TOPICS[topic if risky else words.choice(sorted(CHURN_TOPICS))])
+    return generic
+
+
+def activity_plan(plan: AccountPlan, cfg: DemoConfig, people: int) -> list[dict[str, Any]]:
+    """The CSM's notes, calls and meetings with the account (their own random stream).
+
+    Healthy accounts: a touch every ~3 weeks, calls with the champion and the decision
+    maker up to the last days, mostly good news. Troubled accounts (at risk, churned): the
+    touches thin out and stop 60-120 days before today (or before the churn), and most of
+    what is written is their one complaint. ``people`` is the number of stakeholders;
+    ``with`` lists their numbers (1 = champion, 2 = decision maker, 3 = billing, 4 = sponsor
+    or a user)."""
+    rng = _rng(cfg.seed, plan.index, "activities")
+    today = cfg.end
+    first = max(plan.customer_since, cfg.start)
+    risky = plan.fate in ("at_risk", "churned")
+    last = _active_until(plan, today)
+    if risky:
+        last = last - timedelta(days=rng.randint(60, 120))
+    span = (last - first).days
+    if span <= 0:
+        return []
+    topic = rng.choice(sorted(CHURN_TOPICS))
+    count = _poisson(rng, span / (40 if risky else 21))
+    rows = []
+    for _ in range(count):
+        day = first + timedelta(days=rng.randrange(span))
+        at = datetime(
+            day.year, day.month, day.day, rng.randint(8, 17), rng.randrange(60), tzinfo=UTC
+        )
+        kind = _weighted(rng, (("call", 45), ("meeting", 20), ("note", 35)))
+        x = rng.random()
+        if x < (0.6 if risky else 0.02):
+            subject = rng.choice(CHURN_TOPICS[topic])
+        elif x < (0.7 if risky else 0.6):
+            subject = rng.choice(HAPPY_TOPICS[rng.choice(sorted(HAPPY_TOPICS))])
+        else:
+            subject = rng.choice(NEUTRAL_NOTES)
+        with_ = []
+        if kind != "note":
+            with_ = [1] if rng.random() < 0.7 else []
+            if rng.random() < 0.4:
+                with_.append(2)
+            if people >= 4 and rng.random() < 0.3:
+                with_.append(4)
+            with_ = with_ or [rng.randint(1, people)]
+        rows.append(
+            {
+                "kind": kind,
+                "occurred_at": at,
+                "subject": subject,
+                "body": rng.choice(NOTE_CLOSERS),
+                "with": with_,
+            }
+        )
+    rows.sort(key=lambda r: r["occurred_at"])
+    return rows
+
+
+def activities_load(plans: list[AccountPlan], cfg: DemoConfig, ids: dict[str, int]) -> int:
+    """Create the activities of ``plans`` (with their stakeholders and timeline facts) for
+    the accounts that have none yet, so seeding twice does not double them."""
+    account_ids = [ids[p.external_id] for p in plans]
+    busy = set(
+        Activity.objects.filter(account_id__in=account_ids).values_list("account_id", flat=True)
+    )
+    owners = dict(User.objects.filter(email__in=CSM_EMAILS).values_list("email", "id"))
+    people: dict[str, int] = dict(
+        Stakeholder.objects.filter(account_id__in=account_ids).values_list("external_id", "id")
+    )
+    made: list[tuple[Activity, list[int]]] = []
+    for plan in plans:
+        account_id = ids[plan.external_id]
+        if account_id in busy:
+            continue
+        n_people = sum(1 for k in people if k.startswith(f"STK-{plan.index:06d}-"))
+        for row in activity_plan(plan, cfg, max(n_people, 1)):
+            activity = Activity(
+                account_id=account_id,
+                author_id=owners.get(plan.owner_email),
+                kind=row["kind"],
+                occurred_at=row["occurred_at"],
+                subject=row["subject"],
+                body=row["body"],
+            )
+            who = [people.get(f"STK-{plan.index:06d}-{n}") for n in row["with"]]
+            made.append((activity, [w for w in who if w is not None]))
+    if not made:
+        return 0
+    Activity.objects.bulk_create([a for a, _ in made], batch_size=1000)
+    through = Activity.stakeholders.through
+    through.objects.bulk_create(
+        [
+            through(activity_id=a.pk, stakeholder_id=s)
+            for a, who in made
+            for s in dict.fromkeys(who)
+        ],
+        batch_size=1000,
+    )
+    timeline_upsert(
+        TimelineEntry(
+            account_id=a.account_id,
+            key=f"activity:{a.pk}",
+            kind=TimelineEntry.Kind.ACTIVITY,
+            occurred_at=a.occurred_at,
+            title=f"{a.get_kind_display()}: {a.subject}",
+            data={"activity": a.pk, "kind": a.kind},
+        )
+        for a, _ in made
+    )
+    return len(made)
+
+
+def champions_leave(plans: list[AccountPlan], cfg: DemoConfig) -> list[dict[str, Any]]:
+    """Stakeholder rows that turn the champion of about half the churned accounts into a
+    plain user: the champion left (the relationship score's rule), imported after the
+    first import recorded them as champion."""
+    rows = []
+    for plan in plans:
+        if plan.fate != "churned" or _rng(cfg.seed, plan.index, "champion-left").random() >= 0.5:
+            continue
+        row = stakeholder_rows(plan, cfg)[0]  # the champion
+        rows.append({**row, "role": "user", "is_primary": False})
     return rows
 
 
@@ -748,6 +927,7 @@ class SeedSummary:
     stakeholders: int = 0
     tickets: int = 0
     invoices: int = 0
+    activities: int = 0
     events: int = 0
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
@@ -795,6 +975,14 @@ def seed_demo(cfg: DemoConfig, *, progress: Callable[[str], None] | None = None)
                 "external_id", "id"
             )
         )
+        leaving = champions_leave(plans, cfg)
+        if leaving:  # a second import: the first one recorded them as champions
+            left = intake.run_import(
+                [intake.source_from_rows("stakeholders", leaving, name="demo")]
+            )
+            if not left.ok:
+                raise SeedError("; ".join(str(e) for e in left.errors[:5]))
+        summary.activities += activities_load(plans, cfg, ids)
         for plan in plans:
             account_id = ids[plan.external_id]
             for ev in iter_events(plan, cfg):
@@ -832,6 +1020,7 @@ def database_counts() -> dict[str, int]:
         "stakeholders": Stakeholder,
         "tickets": Ticket,
         "invoices": Invoice,
+        "activities": Activity,
         "events": UsageEvent,
         "usage days": UsageDaily,
         "feature days": UsageFeatureDaily,

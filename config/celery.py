@@ -23,6 +23,16 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=2, minute=15),
         "options": {"expires": 20 * 60 * 60},
     },
+    "refresh-all-voice": {  # 02:00 UTC: texts imported overnight scored before the health step
+        "task": "voice.tasks.refresh_all_voice",
+        "schedule": crontab(hour=2, minute=0),
+        "options": {"expires": 20 * 60 * 60},
+    },
+    "compute-all-themes": {  # 03:30 UTC, after the pipeline; bounded to 50k texts
+        "task": "voice.tasks.compute_all_themes",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 20 * 60 * 60},
+    },
     "deliver-due-outbox": {  # every minute: outbox retries and anything never enqueued
         "task": "outbox.tasks.deliver_due_messages",
         "schedule": 60.0,

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "outbox",
     "accounts",
     "surveys",
+    "voice",
     "metrics",
     "playbooks",
     "workspace",
@@ -338,7 +339,11 @@ IMPORT_MAX_ERRORS = 100  # errors listed per import; the count of rejected rows 
 EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch request
 # Called with the ids of accounts whose data an import or tracking call changed: the health
 # of those accounts is recomputed within a minute (debounced) instead of the next night.
-ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]
+# The voice hook scores the accounts' new texts first, so the health recompute sees them.
+ACCOUNT_DATA_CHANGED_HOOKS = [
+    "voice.tasks.account_texts_changed",
+    "metrics.tasks.account_changed",
+]
 # Called (after commit) with the ids of new TimelineEntry facts (a survey answer, an escalated
 # ticket, a band change): higher apps react to facts lower apps record (STYLE.md §1).
 TIMELINE_FACT_HOOKS: list[str] = ["playbooks.tasks.timeline_facts_recorded"]

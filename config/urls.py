@@ -38,6 +38,7 @@ urlpatterns = [
     path("", include("workspace.urls")),
     path("", include("surveys.urls")),
     path("admin/", admin.site.urls),
+    path("voice/", include("voice.urls")),
     path("api/v1/kpis/", include("metrics.api_urls")),
     path("api/v1/survey-responses/", SurveyResponseBatchApi.as_view(), name="survey-responses"),
     path("api/v1/", include("accounts.api_urls")),

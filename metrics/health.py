@@ -174,6 +174,28 @@ MEASURES: dict[str, Measure] = {
             lambda v: f"last CSM touch {_plural(v['days_since_last_touch'], 'day')} ago",
             "no CSM activity recorded",
         ),
+        # voice of the customer (voice app, docs/metrics.md): not in the default model; an
+        # admin adds them to a component, e.g. {"measure": "text_sentiment", "linear": [-50, 50]}
+        Measure(
+            "text_sentiment",
+            "sentiment of customer texts",
+            ("text_sentiment_texts",),
+            lambda v: (
+                f"sentiment {_num(v['text_sentiment'])} over "
+                f"{_plural(v['text_sentiment_texts'], 'text')} in 90 days"
+            ),
+            "no customer texts in 90 days",
+        ),
+        Measure(
+            "relationship_score",
+            "relationship score",
+            ("relationship_engaged",),
+            lambda v: (
+                f"relationship {_num(v['relationship_score'])}/100, "
+                f"{_plural(v['relationship_engaged'], 'person')} engaged in 90 days"
+            ),
+            "no stakeholders known",
+        ),
     )
 }
 
@@ -663,6 +685,10 @@ RAW_LABELS = {
     "usage_trend": "event trend %",
     "usage_trend_users": "active user trend %",
     "tickets_per_100_seats_30d": "tickets per 100 seats",
+    "text_sentiment": "sentiment of customer texts",
+    "text_sentiment_texts": "customer texts in 90 days",
+    "relationship_score": "relationship score",
+    "relationship_engaged": "people engaged in 90 days",
 }
 # derived values: their raw inputs already say what changed
 _DERIVED = {

@@ -48,8 +48,8 @@ def account_measures(
 ) -> dict[int, dict[str, Any]]:
     """For each account of ``accounts`` with any data before the end of ``as_of``, the
     measure values of ``metrics.health.MEASURES`` and the raw values behind them, JSON-ready.
-    Accounts without any data are absent (every measure is None for them). 8 queries (7
-    without KEY_FEATURES).
+    Accounts without any data are absent (every measure is None for them). A fixed number of
+    queries whatever the number of accounts (pinned by the tests).
 
     ``usage``: the ``adoption.usage_inputs`` of the day (``end`` = the day after ``as_of``),
     when the caller read them for the whole book at once (the nightly pipeline in one

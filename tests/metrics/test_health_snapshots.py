@@ -107,6 +107,10 @@ def test_measures_as_of_a_day(key_features):
         "champion_present": 1,
         "last_touch_on": "2024-03-24",
         "days_since_last_touch": 7,
+        # voice: a champion never met in a call or meeting: 30 / 5 = 6 points, nobody
+        # engaged in 90 days (no texts were scored: no text_sentiment)
+        "relationship_score": 6,
+        "relationship_engaged": 0,
     }
 
 

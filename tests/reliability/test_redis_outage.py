@@ -99,6 +99,7 @@ def private_redis(settings, tmp_path):
     yield server
     server.stop()
     celery_app.conf.broker_url, celery_app.conf.task_always_eager = before
+    _forget_connections()  # the pools were made for the private server: later tests need new
     _forget_connections()
 
 

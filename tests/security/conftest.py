@@ -82,5 +82,21 @@ def world(admin_user, manager, csm, outsider):
         token="t" * 43,
         expires_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
     )
+    objects["theme"] = _theme(objects)
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users
+
+
+def _theme(objects):
+    """A feedback theme holding the ticket's text (voice app)."""
+    from voice.models import TextSentiment, Theme, ThemeRun, ThemeText
+
+    ticket = objects["ticket"]
+    text = TextSentiment.objects.create(
+        source="ticket", source_id=ticket.pk, account=ticket.account, occurred_at=ticket.opened_at,
+        text=ticket.subject, score=None,
+    )  # fmt: skip
+    run = ThemeRun.objects.create(as_of=dt.date(2024, 1, 5), status="succeeded")
+    theme = Theme.objects.create(run=run, rank=1, label="export slow", texts=1, quotes=[text.pk])
+    ThemeText.objects.create(theme=theme, text=text, account=ticket.account, similarity=1.0)
+    return theme

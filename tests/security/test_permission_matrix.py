@@ -135,6 +135,13 @@ RULES: dict[str, Rule] = {
     "surveys:results": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
     "surveys:results-csv": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
     "survey-responses": API_WRITE_ONLY,
+    # voice of the customer: themes for every role (a role-less user gets 404), an account's
+    # voice and a theme's quotes only inside the user's book, the north star for admins
+    "voice:themes": Rule(_all(OK, anonymous=LOGIN, outsider=404)),
+    "voice:themes-recompute": Rule(_all(405, anonymous=LOGIN)),  # POST only
+    "voice:theme-detail": Rule(_all(OK, anonymous=LOGIN, outsider=404), kwargs="theme"),
+    "voice:account": Rule(_all(OK, anonymous=LOGIN, outsider=404), kwargs="account"),
+    "voice:north-star": PAGE_ADMIN,
 }
 
 # Django's admin (namespace "admin") decides by is_staff and model permissions itself and
