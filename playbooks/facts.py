@@ -68,6 +68,7 @@ SOURCES = (
     "surveys",
     "champions",
     "activity",
+    "voice",
 )
 FIRST_VALUE_HORIZON_DAYS = 365
 OPEN_TICKET = Q(resolved_at__isnull=True, status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING])
@@ -151,6 +152,20 @@ def gather(
         ):
             if account_id in out:
                 out[account_id]["band_changes"].append(data)
+
+    if "voice" in sources:  # the voice app's daily sentiment and relationship scores
+        from voice.models import AccountVoiceScore
+
+        days = {as_of, as_of - dt.timedelta(days=1), *score_days}
+        for facts in out.values():
+            facts["voice"] = {}
+        for account_id, day, sentiment, relationship in (
+            in_scope(AccountVoiceScore.objects.all(), accounts)
+            .filter(day__in=sorted(days))
+            .values_list("account_id", "day", "sentiment", "relationship")
+        ):
+            if account_id in out:
+                out[account_id]["voice"][day] = (sentiment, relationship)
 
     if "usage" in sources:  # events: sums of the daily rollups (kept current on ingest)
         window_first = as_of - dt.timedelta(days=adoption.WINDOW_DAYS - 1)

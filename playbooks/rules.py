@@ -135,6 +135,36 @@ def _score_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     )
 
 
+def _sentiment_below(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    """The day the account's customer sentiment (voice app, -100..100) fell below the
+    threshold: below it on ``as_of``, at or above it (or no data) the day before."""
+    scores = f.get("voice") or {}
+    now = scores.get(as_of, (None, None))[0]
+    before = scores.get(as_of - dt.timedelta(days=1), (None, None))[0]
+    if now is None or now >= p["below"] or (before is not None and before < p["below"]):
+        return None
+    was = "no data" if before is None else f"{before:+d}"
+    return Match(
+        f"customer sentiment {was} → {now:+d} on {as_of} (below {p['below']:+d})",
+        {"sentiment": now, "sentiment_before": before},
+    )
+
+
+def _relationship_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    """The relationship score (voice app, 0..100) is at least N points lower than D days ago."""
+    scores = f.get("voice") or {}
+    then = as_of - dt.timedelta(days=p["days"])
+    now = scores.get(as_of, (None, None))[1]
+    before = scores.get(then, (None, None))[1]
+    if now is None or before is None or before - now < p["points"]:
+        return None
+    return Match(
+        f"relationship {before} → {now} between {then} and {as_of} "
+        f"(−{before - now} points in {_days(p['days'])})",
+        {"relationship": now, "relationship_before": before, "day_before": then.isoformat()},
+    )
+
+
 def _usage_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if p["measure"] == "active_users":
         now, before, what = f.get("active_30d"), f.get("active_prev_30d"), "active users"
@@ -306,6 +336,20 @@ TRIGGERS: dict[str, Trigger] = {
             (Param("points", "number", 1, 100), Param("days", "int", 1, 365)),
             ("health",),
             _score_dropped,
+        ),
+        Trigger(
+            "sentiment_below",
+            "Customer sentiment fell below X",
+            (Param("below", "int", -100, 100),),
+            ("voice",),
+            _sentiment_below,
+        ),
+        Trigger(
+            "relationship_dropped",
+            "Relationship score dropped ≥ N points in D days",
+            (Param("points", "int", 1, 100), Param("days", "int", 1, 365)),
+            ("voice",),
+            _relationship_dropped,
         ),
         Trigger(
             "usage_dropped",

@@ -237,7 +237,7 @@ def _fact_needs(playbooks: Iterable[Playbook], *, success: Iterable[str] = ()) -
         sources.update(rules.TRIGGERS[p.trigger].sources)
         if p.arr_min is not None or p.arr_max is not None:
             sources.add("contracts")
-        if p.trigger == "score_dropped":
+        if p.trigger in ("score_dropped", "relationship_dropped"):
             score_days.add(p.trigger_params["days"])
         if p.trigger == "usage_dropped" and p.trigger_params.get("measure") == "active_users":
             sources.add("active_users")

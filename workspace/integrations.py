@@ -82,3 +82,29 @@ def cta_counts(account_ids: list[int], today: dt.date) -> dict[int, tuple[int, i
         .values_list("account_id", "n", "late")
     )
     return {pk: (n, late) for pk, n, late in rows}
+
+
+def _today() -> dt.date:
+    from django.utils import timezone
+
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+def account_voice(account) -> dict | None:
+    """The voice app's fragment context for the account page (sentiment, relationship with
+    its reasons, themes, north-star weeks); None while the app is not there."""
+    try:
+        from voice import selectors as voice_selectors
+    except ImportError:
+        return None
+    return voice_selectors.account_voice(account=account, as_of=_today())
+
+
+def north_star(user: User) -> dict | None:
+    """The north star over the user's book, per week with its trend; None when no admin
+    picked one (or the voice app is not there)."""
+    try:
+        from voice import selectors as voice_selectors
+    except ImportError:
+        return None
+    return voice_selectors.north_star_total(user=user, as_of=_today())

@@ -129,6 +129,7 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
                 [account.pk], user=request.user, with_steps=True
             ).get(account.pk, []),
             "cta_links": integrations.links(),
+            "voice": integrations.account_voice(account),
         }
     )
     return context
@@ -192,6 +193,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
                 for t in context["tiles"]
             ],
         )
+    context["north_star"] = integrations.north_star(request.user)
     template = "workspace/dashboard.html"
     if request.htmx and request.htmx.target == "dashboard-body":
         template += "#dashboard-body"

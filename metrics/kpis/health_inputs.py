@@ -26,6 +26,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from accounts.models import Account, Activity, Invoice, Stakeholder, Ticket
 from surveys import selectors as survey_selectors
+from voice import selectors as voice_selectors
 
 from . import adoption, support
 from .common import ZERO, in_scope, midnight, money, pct
@@ -168,5 +169,9 @@ def account_measures(
 
     # 8. survey answers of the last 365 days: the account's NPS, CSAT and CES
     for account_id, values in survey_selectors.account_sentiment(accounts, as_of=as_of).items():
+        row(account_id).update(values)
+
+    # 9. voice of the customer: text sentiment and relationship score (three queries)
+    for account_id, values in voice_selectors.health_measures(accounts, as_of=as_of).items():
         row(account_id).update(values)
     return out

@@ -226,7 +226,10 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
     # the upsert: PostgreSQL creates its staging table (if missing), COPYs into it (not a
     # query Django sees), merges and empties it; SQLite runs one bulk upsert
     upsert = 3 if connection.vendor == "postgresql" else 1
-    per_chunk = 11 + upsert
+    # + survey answers (1), the voice measures (3: texts, stakeholders, contacts) and the
+    # band-change facts (3: the day before's snapshots, the latest earlier one of accounts
+    # without, stale band-change facts)
+    per_chunk = 11 + 1 + 3 + 3 + upsert
     _book(10)
     ten = _queries()
     _book(30)
@@ -237,7 +240,7 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
     # one chunk: the same queries for 10 and 40 accounts. Once per run: the default model
     # check (2), the active versions (1), the account ids (1); per chunk: savepoint,
     # accounts, seats, usage, key features, tickets, invoices, stakeholders, activity,
-    # overrides, release (11) and the upsert
+    # overrides, release (11), surveys, voice, band changes and the upsert
     assert ten == forty == 4 + per_chunk
     # smaller chunks: a fixed number per chunk, never per account (4 chunks of 10)
     assert _queries(chunk_size=10) == 4 + 4 * per_chunk

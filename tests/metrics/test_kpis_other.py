@@ -316,8 +316,8 @@ def test_kpi_report_query_count_does_not_grow_with_accounts(
     _book(30)
     assert Account.objects.count() == 40
     # contracts 1 + renewals 2 + usage 4 + TTFV 1 + tickets 2 + invoices 1 (the cohort table
-    # reads the contract facts)
-    with django_assert_max_num_queries(11 + 1):
+    # reads the contract facts) + surveys 3 (answers, invitations, follow-up)
+    with django_assert_max_num_queries(11 + 3):
         kpi_report(start=dt.date(2024, 1, 1), end=dt.date(2024, 7, 1))
     assert _count_queries() == small
     # a scope adds its look-ups (segment exists, owner by email, account visible), no more
