@@ -12,6 +12,8 @@ from django.conf import settings
 from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
 
 Kind = TimelineEntry.Kind
+# imported facts handed to ``services.timeline_facts_recorded`` (higher apps react at once)
+SIGNAL_KINDS = (Kind.TICKET_ESCALATED, Kind.PAYMENT_FAILED)
 TITLE_MAX = TimelineEntry._meta.get_field("title").max_length
 
 

@@ -28,4 +28,9 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "escalate-overdue-ctas": {  # every 15 minutes: a CTA due today escalates the same day
+        "task": "playbooks.tasks.escalate_overdue_ctas",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 10 * 60},
+    },
 }

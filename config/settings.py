@@ -320,6 +320,8 @@ SPECTACULAR_SETTINGS = {
         "TicketStatusEnum": "accounts.models.TicketStatus",
         "InvoiceStatusEnum": "accounts.models.InvoiceStatus",
         "ImportStatusEnum": "accounts.models.ImportRecord.Status",
+        "TicketPriorityEnum": "accounts.models.TicketPriority",
+        "CtaPriorityEnum": "playbooks.models.Priority",
     },
 }
 
@@ -338,11 +340,18 @@ EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch req
 ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]
 # Called (after commit) with the ids of new TimelineEntry facts (a survey answer, an escalated
 # ticket, a band change): higher apps react to facts lower apps record (STYLE.md §1).
-TIMELINE_FACT_HOOKS: list[str] = []
+TIMELINE_FACT_HOOKS: list[str] = ["playbooks.tasks.timeline_facts_recorded"]
 
 # Outbox: every email and webhook call is queued, claimed, sent, and retried with backoff
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)  # then the message is marked failed
 OUTBOX_WEBHOOK_TIMEOUT = env_int("OUTBOX_WEBHOOK_TIMEOUT", 5)  # seconds per webhook call
+# Called by metrics.pipeline as the nightly pipeline's last steps (with as_of=...), each
+# recorded in the PipelineRun; metrics does not import the apps above it (playbooks).
+PIPELINE_FINAL_HOOKS = ["playbooks.services.playbooks_evaluate_all"]
+# Playbooks: open CTAs (open or in progress) per CSM before new lower-priority CTAs wait as
+# "pending"; hours until a new CTA is due by priority (0 = the end of the same UTC day)
+PLAYBOOK_MAX_OPEN_CTAS_PER_CSM = env_int("PLAYBOOK_MAX_OPEN_CTAS_PER_CSM", 25)
+PLAYBOOK_DUE_HOURS = {"high": 0, "medium": 48, "low": 7 * 24}
 
 LOGGING = {
     "version": 1,

@@ -32,9 +32,11 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("", include("accounts.urls")),
+    path("", include("playbooks.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/kpis/", include("metrics.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/", include("playbooks.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # /api/ skips the login middleware (the API answers 401 itself); the docs page is for
     # people, so it sends them to the login page instead

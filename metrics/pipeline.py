@@ -3,7 +3,9 @@ morning, run in order for one ``as_of`` day and recorded as a ``PipelineRun``.
 
 ``as_of`` is the last *complete* UTC day (default: yesterday): a run at 02:15 on the 6th
 finalizes the 5th. Steps: the usage rollup reconcile, the health snapshots, the KPI
-snapshots (``STEPS``); playbook rules join ``AFTER_HEALTH`` when they are built.
+snapshots (``STEPS``), then the steps of higher apps named in
+``settings.PIPELINE_FINAL_HOOKS`` (the playbook evaluation: ``final_steps``), which metrics
+calls by their dotted paths without importing them, recorded in the run like the others.
 
 Two ways to run, same rows (pinned by tests, including one with a real worker):
 
@@ -32,9 +34,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts.intake import events as intake_events
 from accounts.models import Account, UsageDaily, UsageEvent, UsageFeatureDaily
@@ -111,6 +115,13 @@ BEFORE_HEALTH: list[tuple[str, Step]] = [("usage_rollups", usage_rollups_reconci
 HEALTH: tuple[str, Step] = ("health", health_snapshots)
 AFTER_HEALTH: list[tuple[str, Step]] = [("kpi_snapshots", kpi_snapshots)]
 STEPS: list[tuple[str, Step]] = [*BEFORE_HEALTH, HEALTH, *AFTER_HEALTH]
+
+
+def final_steps() -> list[tuple[str, Step]]:
+    """The last steps, from ``settings.PIPELINE_FINAL_HOOKS`` (dotted paths of functions
+    called with ``as_of=``, returning counts): apps above metrics (playbooks) run after the
+    health and KPI snapshots of the same run, named by their app ("playbooks")."""
+    return [(path.split(".")[0], import_string(path)) for path in settings.PIPELINE_FINAL_HOOKS]
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -211,7 +222,7 @@ def run_nightly(
         health_fan_out(run, chunk_size=chunk_size)
         run.refresh_from_db()
     else:
-        _run_steps(run, [HEALTH, *AFTER_HEALTH])
+        _run_steps(run, [HEALTH, *AFTER_HEALTH, *final_steps()])
         _run_finish(run)
     result = summary(run)
     logger.info(
@@ -292,7 +303,7 @@ def continue_after_health(run_id: int) -> dict[str, Any] | None:
         health.update({"day": run.as_of.isoformat(), **totals})
         health["seconds"] = round(max((run.health_finished_at - started).total_seconds(), 0), 3)
         PipelineRun.objects.filter(pk=run.pk).update(steps=run.steps)
-    _run_steps(run, AFTER_HEALTH)
+    _run_steps(run, [*AFTER_HEALTH, *final_steps()])
     _run_finish(run)
     return summary(run)
 

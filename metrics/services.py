@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Account, User
@@ -265,8 +265,87 @@ def _record_chunk(
             unique_fields=["account", "day"],
             update_fields=SNAPSHOT_FIELDS,
         )
+        health_band_changes_record(accounts, as_of=as_of, snapshots=snapshots)
     counts["accounts"] = len(snapshots)
     return counts
+
+
+def health_band_changes_record(
+    accounts, *, as_of: dt.date, snapshots: Sequence[HealthSnapshot]
+) -> int:
+    """Record a ``health_band_changed`` timeline fact (key ``health-band:<as_of>``, data
+    ``{"from", "to", "score_from", "score_to", "as_of"}``) for each of ``snapshots`` whose
+    band differs from the account's previous snapshot (the latest before ``as_of``; an
+    account's first snapshot is no change), and hand the facts to
+    ``accounts.services.timeline_facts_recorded`` (playbooks react within a minute).
+    Re-recording a day rewrites its facts and removes one whose change is gone. Two queries
+    when every account has a snapshot the day before (the nightly case), one more for those
+    that do not, plus the writes. Returns the number of changes."""
+    from accounts.models import TimelineEntry
+    from accounts.services import timeline_facts_recorded
+    from accounts.timeline import timeline_upsert
+
+    day_before = as_of - dt.timedelta(days=1)
+    previous: dict[int, tuple[str, float | None, dt.date]] = {
+        account_id: (band, score, day_before)
+        for account_id, band, score in HealthSnapshot.objects.filter(
+            account__in=accounts.values("pk"), day=day_before
+        ).values_list("account_id", "band", "score")
+    }
+    gaps = [s.account_id for s in snapshots if s.account_id not in previous]
+    if gaps:  # no snapshot the day before: the latest one before as_of, if any
+        latest = HealthSnapshot.objects.filter(account=OuterRef("pk"), day__lt=as_of).order_by(
+            "-day"
+        )
+        for account_id, band, score, day in (
+            Account.objects.filter(pk__in=gaps)
+            .annotate(
+                b=Subquery(latest.values("band")[:1]),
+                s=Subquery(latest.values("score")[:1]),
+                d=Subquery(latest.values("day")[:1]),
+            )
+            .filter(d__isnull=False)
+            .values_list("pk", "b", "s", "d")
+        ):
+            previous[account_id] = (band, score, day)
+    key = f"health-band:{as_of.isoformat()}"
+    at = min(timezone.now(), midnight(as_of + dt.timedelta(days=1)) - dt.timedelta(seconds=1))
+    facts = []
+    for snap in snapshots:
+        if snap.account_id not in previous:
+            continue
+        band, score, _ = previous[snap.account_id]
+        if (band or "") == (snap.band or ""):
+            continue
+        facts.append(
+            TimelineEntry(
+                account_id=snap.account_id,
+                occurred_at=at,
+                kind="health_band_changed",
+                key=key,
+                title=f"Health {band or 'no band'} → {snap.band or 'no band'} "
+                f"({_score_words(score)} → {_score_words(snap.score)})",
+                data={
+                    "from": band or None,
+                    "to": snap.band or None,
+                    "score_from": None if score is None else round(score),
+                    "score_to": None if snap.score is None else round(snap.score),
+                    "as_of": as_of.isoformat(),
+                },
+            )
+        )
+    changed = {f.account_id for f in facts}
+    TimelineEntry.objects.filter(account__in=accounts.values("pk"), key=key).exclude(
+        account_id__in=changed
+    ).delete()
+    if facts:
+        timeline_upsert(facts)
+        timeline_facts_recorded([f.pk for f in facts if f.pk is not None])
+    return len(facts)
+
+
+def _score_words(score: float | None) -> str:
+    return "no score" if score is None else f"{score:.0f}"
 
 
 def health_snapshots_record(

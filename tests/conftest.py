@@ -38,6 +38,7 @@ def _plain_http(settings):
     # turn it on (otherwise every import in the suite would send tasks to Redis)
     settings.ACCOUNT_DATA_CHANGED_HOOKS = []
     settings.TIMELINE_FACT_HOOKS = []  # likewise for the playbooks' event triggers
+    settings.PIPELINE_FINAL_HOOKS = []  # the playbook step: tests about playbooks turn it on
     # PBKDF2 costs ~0.3 s a user; tests create many users
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # the production profile serves hashed files after collectstatic; tests have none

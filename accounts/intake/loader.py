@@ -389,8 +389,14 @@ class Loader:
         stale = [k for o in updated for k in timeline.derived_fact_keys(kind, o.external_id)]
         for start in range(0, len(stale), LOOKUP_CHUNK):
             TimelineEntry.objects.filter(key__in=stale[start : start + LOOKUP_CHUNK]).delete()
-        timeline.timeline_upsert(
-            f for o in created + updated for f in timeline.derived_facts(kind, o)
+        facts = [f for o in created + updated for f in timeline.derived_facts(kind, o)]
+        timeline.timeline_upsert(facts)
+        # escalations and failed payments are signals higher apps react to at once (the
+        # playbooks' event triggers), after this import commits; a dry run rolls back: none
+        from accounts.services import timeline_facts_recorded  # services imports the intake
+
+        timeline_facts_recorded(
+            f.pk for f in facts if f.kind in timeline.SIGNAL_KINDS and f.pk is not None
         )
 
     def _link_parents(self, source: Source, result: KindResult) -> None:

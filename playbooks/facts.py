@@ -1,0 +1,332 @@
+"""Per-account facts for the playbook rules, gathered set-based: one aggregate query per
+*source* the enabled playbooks need, whatever the number of accounts (pinned by tests).
+
+``gather(as_of=…, sources=…, account_ids=None)`` returns ``{account_id: facts}`` where facts
+is a plain dict (``playbooks.rules`` reads it). Definitions are the KPI engine's
+(``metrics.kpis``: a contract covers a day iff start <= day <= end; open escalations,
+overdue invoices and failed payments in 90 days as in ``kpis.support``; usage in the 30 days
+ending with the as-of day vs the 30 before as in ``kpis.adoption.usage_by_account``), and
+health comes from the daily ``HealthSnapshot`` rows the pipeline has just written.
+
+As-of rule: only rows that existed or occurred before the as-of day ends count.
+
+Keys per source (absent when the source was not gathered; None = no data):
+- always: segment, lifecycle, owner_id, customer_since
+- health: score, band, health_day (the as-of day's snapshot, else the day before's),
+  scores ({day: score} for the days asked for)
+- band_changes: [{"from", "to", "score_from", "score_to", "as_of"}] recorded in the window
+- usage: events_30d, events_prev_30d, active_30d, active_prev_30d
+- contracts: arr (12 × MRR on the day), seats, renewal_on (the last day of the current term;
+  None when open-ended or no contract covers the day), renewed (a contract starts after the
+  as-of day), latest_contract_start
+- first_value: first_value_on (None = not reached), for customers of the last
+  ``FIRST_VALUE_HORIZON_DAYS`` only (older accounts have no key: the trigger stays quiet)
+- invoices: overdue_invoices, overdue_amount, failed_payments_90d, failed_invoices
+- tickets: open_tickets, open_escalations
+- surveys: unhappy_answers [{"survey_kind", "score", "title", "comment", "on", "entry_id"}]
+- champions: champions_now, champion_before (the name of a champion once added, or None)
+- activity: last_touch_on
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+
+from accounts.models import (
+    Account,
+    Activity,
+    Contract,
+    Invoice,
+    Stakeholder,
+    Ticket,
+    TimelineEntry,
+    UsageDaily,
+    UsageEvent,
+)
+from metrics.kpis import adoption, support
+from metrics.kpis.common import ZERO, covers, in_scope, midnight, money
+from metrics.models import HealthSnapshot
+
+SOURCES = (
+    "health",
+    "band_changes",
+    "usage",
+    "contracts",
+    "first_value",
+    "invoices",
+    "tickets",
+    "surveys",
+    "champions",
+    "activity",
+)
+FIRST_VALUE_HORIZON_DAYS = 365
+OPEN_TICKET = Q(resolved_at__isnull=True, status__in=[Ticket.Status.OPEN, Ticket.Status.PENDING])
+
+
+def _scope(account_ids: Sequence[int] | None) -> QuerySet[Account]:
+    if account_ids is None:
+        return Account.objects.all()
+    return Account.objects.filter(pk__in=list(account_ids))
+
+
+def gather(
+    *,
+    as_of: dt.date,
+    sources: Iterable[str],
+    account_ids: Sequence[int] | None = None,
+    score_days: Iterable[dt.date] = (),
+    window_days: int = 1,
+) -> dict[int, dict[str, Any]]:
+    """Facts of every account (or of ``account_ids``) as of the end of ``as_of``: one query
+    for the accounts plus one per source (two for champions). ``score_days``: extra days
+    whose health score the rules compare with (score dropped in D days); ``window_days``:
+    how far back band changes and survey answers are read (as_of included)."""
+    sources = set(sources)
+    unknown = sources - set(SOURCES)
+    if unknown:
+        raise ValueError(f"unknown fact sources: {', '.join(sorted(unknown))}")
+    accounts = _scope(account_ids)
+    end = as_of + dt.timedelta(days=1)
+    t1 = midnight(end)
+    window_start = midnight(as_of - dt.timedelta(days=max(window_days, 1) - 1))
+
+    out: dict[int, dict[str, Any]] = {
+        pk: {"segment": seg, "lifecycle": life, "owner_id": owner, "customer_since": since}
+        for pk, seg, life, owner, since in accounts.order_by().values_list(
+            "pk", "segment", "lifecycle_stage", "owner_id", "customer_since"
+        )
+    }
+
+    def each(rows: Iterable[tuple[int, dict]]) -> None:
+        for account_id, values in rows:
+            facts = out.get(account_id)
+            if facts is not None:
+                facts.update(values)
+
+    if "health" in sources:
+        days = {as_of, as_of - dt.timedelta(days=1), *score_days}
+        by_account: dict[int, dict[dt.date, tuple]] = {}
+        for account_id, day, score, band in (
+            in_scope(HealthSnapshot.objects.all(), accounts)
+            .filter(day__in=sorted(days))
+            .values_list("account_id", "day", "score", "band")
+        ):
+            by_account.setdefault(account_id, {})[day] = (score, band)
+        for facts in out.values():
+            facts.update(score=None, band="", health_day=None, scores={})
+        for account_id, snaps in by_account.items():
+            facts = out.get(account_id)
+            if facts is None:
+                continue
+            current = as_of if as_of in snaps else as_of - dt.timedelta(days=1)
+            if current in snaps:
+                facts["score"], facts["band"] = snaps[current]
+                facts["health_day"] = current
+            facts["scores"] = {day: s for day, (s, _) in snaps.items() if s is not None}
+
+    if "band_changes" in sources:
+        for facts in out.values():
+            facts["band_changes"] = []
+        for account_id, data in (
+            in_scope(TimelineEntry.objects.all(), accounts)
+            .filter(kind="health_band_changed", occurred_at__gte=window_start, occurred_at__lt=t1)
+            .values_list("account_id", "data")
+        ):
+            if account_id in out:
+                out[account_id]["band_changes"].append(data)
+
+    if "usage" in sources:
+        for facts in out.values():
+            facts.update(events_30d=0, events_prev_30d=0, active_30d=0, active_prev_30d=0)
+        each(
+            (
+                account_id,
+                {
+                    "events_30d": u["events"],
+                    "events_prev_30d": u["previous_events"],
+                    "active_30d": u["active"],
+                    "active_prev_30d": u["previous_active"],
+                },
+            )
+            for account_id, u in adoption.usage_by_account(
+                accounts, end=end, with_known=False
+            ).items()
+        )
+
+    if "contracts" in sources:
+        for facts in out.values():
+            facts.update(
+                arr=ZERO, seats=0, renewal_on=None, renewed=False, latest_contract_start=None
+            )
+        rows = (
+            in_scope(Contract.objects.all(), accounts)
+            .values("account_id")
+            .order_by()
+            .annotate(
+                mrr=Sum("mrr", filter=covers(as_of), default=ZERO),
+                seats=Sum("quantity", filter=covers(as_of), default=0),
+                open_ended=Count("pk", filter=covers(as_of) & Q(end_date__isnull=True)),
+                term_end=Max("end_date", filter=covers(as_of)),
+                later=Count("pk", filter=Q(start_date__gt=as_of)),
+                latest_start=Max("start_date"),
+            )
+        )
+        each(
+            (
+                r["account_id"],
+                {
+                    "arr": money(r["mrr"]) * 12,
+                    "seats": r["seats"] or 0,
+                    "renewal_on": None if r["open_ended"] else r["term_end"],
+                    "renewed": bool(r["later"]),
+                    "latest_contract_start": r["latest_start"],
+                },
+            )
+            for r in rows
+        )
+
+    if "first_value" in sources:
+        horizon = as_of - dt.timedelta(days=FIRST_VALUE_HORIZON_DAYS)
+        recent = accounts.filter(customer_since__gte=horizon, customer_since__lte=as_of)
+        recent_ids = set(recent.values_list("pk", flat=True))
+        for account_id in recent_ids:
+            if account_id in out:
+                out[account_id]["first_value_on"] = None
+        event = settings.FIRST_VALUE_EVENT
+        if event:  # the configured first-value event (kpis.adoption.ttfv)
+            reached = (
+                UsageEvent.objects.filter(account__in=recent.values("pk"), event=event)
+                .filter(occurred_at__lt=t1)
+                .values("account_id")
+                .order_by()
+                .annotate(first=Min("occurred_at"))
+                .values_list("account_id", "first")
+            )
+            reached = ((a, first.astimezone(dt.UTC).date()) for a, first in reached)
+        else:  # none configured: any product usage is the first value
+            reached = (
+                UsageDaily.objects.filter(account__in=recent.values("pk"), day__lte=as_of)
+                .values("account_id")
+                .order_by()
+                .annotate(first=Min("day"))
+                .values_list("account_id", "first")
+            )
+        each((a, {"first_value_on": first}) for a, first in reached)
+
+    if "invoices" in sources:
+        for facts in out.values():
+            facts.update(
+                overdue_invoices=0, overdue_amount=ZERO, failed_payments_90d=0, failed_invoices=0
+            )
+        rows = (
+            in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)
+            .filter(issued_on__lt=end)
+            .filter(
+                support.invoice_open_at(end)
+                | support.failed_payments_window(end)
+                | Q(status=Invoice.Status.FAILED)
+            )
+            .values("account_id")
+            .order_by()
+            .annotate(
+                overdue=Count("pk", filter=support.invoice_overdue_at(end)),
+                overdue_amount=Sum("amount", filter=support.invoice_overdue_at(end), default=ZERO),
+                failed=Sum(
+                    "failed_attempts", filter=support.failed_payments_window(end), default=0
+                ),
+                failed_invoices=Count("pk", filter=Q(status=Invoice.Status.FAILED)),
+            )
+        )
+        each(
+            (
+                r["account_id"],
+                {
+                    "overdue_invoices": r["overdue"],
+                    "overdue_amount": money(r["overdue_amount"]),
+                    "failed_payments_90d": r["failed"] or 0,
+                    "failed_invoices": r["failed_invoices"],
+                },
+            )
+            for r in rows
+        )
+
+    if "tickets" in sources:
+        for facts in out.values():
+            facts.update(open_tickets=0, open_escalations=0)
+        rows = (
+            in_scope(Ticket.objects.all(), accounts)
+            .filter(opened_at__lt=t1)
+            .filter(OPEN_TICKET | support.open_escalation(t1))
+            .values("account_id")
+            .order_by()
+            .annotate(
+                open=Count("pk", filter=OPEN_TICKET),
+                escalations=Count("pk", filter=support.open_escalation(t1)),
+            )
+        )
+        each(
+            (r["account_id"], {"open_tickets": r["open"], "open_escalations": r["escalations"]})
+            for r in rows
+        )
+
+    if "surveys" in sources:
+        for facts in out.values():
+            facts["unhappy_answers"] = []
+        for entry_id, account_id, occurred_at, title, data in (
+            in_scope(TimelineEntry.objects.all(), accounts)
+            .filter(kind="survey_answer", occurred_at__gte=window_start, occurred_at__lt=t1)
+            .filter(data__unhappy=True)
+            .values_list("pk", "account_id", "occurred_at", "title", "data")
+        ):
+            if account_id in out:
+                out[account_id]["unhappy_answers"].append(
+                    {
+                        "entry_id": entry_id,
+                        "survey_kind": data.get("survey_kind"),
+                        "score": data.get("score"),
+                        "comment": data.get("comment") or "",
+                        "title": title,
+                        "on": occurred_at.astimezone(dt.UTC).date().isoformat(),
+                    }
+                )
+
+    if "champions" in sources:
+        for facts in out.values():
+            facts.update(champions_now=0, champion_before=None)
+        each(
+            (a, {"champions_now": n})
+            for a, n in in_scope(Stakeholder.objects.filter(role="champion"), accounts)
+            .filter(created_at__lt=t1)
+            .values("account_id")
+            .order_by()
+            .annotate(n=Count("pk"))
+            .values_list("account_id", "n")
+        )
+        # a champion once added (the one-time "stakeholder added" fact keeps the role then)
+        for account_id, title in (
+            in_scope(TimelineEntry.objects.all(), accounts)
+            .filter(kind="stakeholder_added", data__role="champion", occurred_at__lt=t1)
+            .order_by("occurred_at")
+            .values_list("account_id", "title")
+        ):
+            if account_id in out:
+                out[account_id]["champion_before"] = title.split(" added as ")[0]
+
+    if "activity" in sources:
+        for facts in out.values():
+            facts["last_touch_on"] = None
+        each(
+            (a, {"last_touch_on": last.astimezone(dt.UTC).date()})
+            for a, last in in_scope(Activity.objects.all(), accounts)
+            .filter(occurred_at__lt=t1)
+            .values("account_id")
+            .order_by()
+            .annotate(last=Max("occurred_at"))
+            .values_list("account_id", "last")
+        )
+    return out

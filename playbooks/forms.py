@@ -1,0 +1,190 @@
+"""The playbook editor's form: parses text into a configuration; the checks themselves are
+``rules.validate_playbook`` (through ``services.playbook_create/update``), whose field errors
+the view puts back on the form's fields."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from accounts.models import AccountLifecycle, User
+
+from . import rules
+from .models import CtaType, OwnerRule, Playbook, Priority
+
+
+def steps_to_text(steps: list[dict]) -> str:
+    return "\n".join(f"{s.get('due_days', 0)} | {s.get('title', '')}" for s in steps or [])
+
+
+def text_to_steps(text: str) -> list[dict[str, Any]]:
+    """One step per line, in order: ``<due days> | <title>`` (or just a title: due day 0)."""
+    steps = []
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        days, sep, title = line.partition("|")
+        if not sep:
+            days, title = "0", line
+        days = days.strip()
+        steps.append({"title": title.strip(), "due_days": int(days) if _int(days) else days})
+    return steps
+
+
+def _int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def _trigger_help() -> str:
+    lines = []
+    for t in rules.TRIGGERS.values():
+        params = ", ".join(f"{p.name}{'' if p.required else '?'}" for p in t.params) or "none"
+        lines.append(f"{t.key}: {params}")
+    return "; ".join(lines)
+
+
+def _success_help() -> str:
+    return "; ".join(
+        f"{s.key}: {', '.join(p.name for p in s.params) or 'none'}"
+        for s in rules.SUCCESSES.values()
+    )
+
+
+class PlaybookForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    enabled = forms.BooleanField(required=False, initial=True)
+    trigger = forms.ChoiceField(
+        choices=[("", "—")] + [(k, t.label) for k, t in rules.TRIGGERS.items()], required=False
+    )
+    trigger_params = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"spellcheck": "false"}),
+        help_text='JSON, e.g. {"band": "red"}. Parameters (? = optional): ' + _trigger_help(),
+    )
+    segments = forms.CharField(required=False, help_text="comma-separated; empty: any")
+    lifecycle_stages = forms.MultipleChoiceField(
+        choices=AccountLifecycle.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="none ticked: any",
+    )
+    owners = forms.ModelMultipleChoiceField(
+        queryset=User.objects.order_by("email"),
+        required=False,
+        help_text="accounts owned by these users only; none: any",
+    )
+    arr_min = forms.CharField(required=False, label="ARR at least")
+    arr_max = forms.CharField(required=False, label="ARR at most")
+    cta_title = forms.CharField(max_length=200, required=False, label="CTA title")
+    cta_type = forms.ChoiceField(choices=CtaType.choices, label="CTA type")
+    priority = forms.ChoiceField(
+        choices=Priority.choices,
+        help_text="due: high the same day, medium in 48 h, low in a week",
+    )
+    steps = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false"}),
+        required=False,
+        help_text="one step per line, in order: due days after opening | title",
+    )
+    owner_rule = forms.ChoiceField(choices=OwnerRule.choices)
+    owner_user = forms.ModelChoiceField(
+        queryset=User.objects.order_by("email"), required=False, label="Named user"
+    )
+    success = forms.ChoiceField(
+        choices=[("", "—")] + [(k, s.label) for k, s in rules.SUCCESSES.items()],
+        required=False,
+        label="Success condition",
+    )
+    success_params = forms.CharField(
+        required=False, help_text="JSON. Parameters: " + _success_help()
+    )
+    success_days = forms.CharField(label="Success deadline (days)", initial="30")
+    cooldown_days = forms.CharField(label="Cooldown after close (days)", initial="30")
+    email_owner = forms.BooleanField(required=False, label="Email the owner")
+    webhook_url = forms.URLField(required=False, assume_scheme="https")
+    webhook_secret = forms.CharField(required=False, help_text="signs the body (HMAC-SHA256)")
+    slack_url = forms.URLField(required=False, assume_scheme="https", label="Slack webhook URL")
+
+    @classmethod
+    def for_playbook(cls, playbook: Playbook) -> PlaybookForm:
+        return cls(
+            initial={
+                **{
+                    name: getattr(playbook, name)
+                    for name in cls.base_fields
+                    if hasattr(playbook, name)
+                },
+                "trigger_params": json.dumps(playbook.trigger_params),
+                "success_params": json.dumps(playbook.success_params),
+                "segments": ", ".join(playbook.segments),
+                "owners": playbook.owners,
+                "steps": steps_to_text(playbook.steps),
+                "owner_user": playbook.owner_user_id,
+            }
+        )
+
+    def _json(self, name: str) -> Any:
+        text = (self.cleaned_data.get(name) or "").strip()
+        if not text:
+            return {}
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.add_error(name, f"not valid JSON: {exc.msg} (column {exc.colno})")
+            return None
+
+    def config(self) -> dict[str, Any] | None:
+        """The configuration for the services, or None when the text did not parse."""
+        d = self.cleaned_data
+        trigger_params = self._json("trigger_params")
+        success_params = self._json("success_params")
+        if trigger_params is None or success_params is None:
+            return None
+
+        def whole(name: str) -> Any:
+            text = (d.get(name) or "").strip()
+            return int(text) if _int(text) else text
+
+        return {
+            "name": d.get("name", ""),
+            "description": d.get("description", ""),
+            "enabled": bool(d.get("enabled")),
+            "trigger": d.get("trigger") or None,
+            "trigger_params": trigger_params,
+            "segments": [s.strip() for s in (d.get("segments") or "").split(",") if s.strip()],
+            "lifecycle_stages": list(d.get("lifecycle_stages") or []),
+            "owners": [u.pk for u in d.get("owners") or []],
+            "arr_min": d.get("arr_min") or None,
+            "arr_max": d.get("arr_max") or None,
+            "cta_title": d.get("cta_title", ""),
+            "cta_type": d.get("cta_type"),
+            "priority": d.get("priority"),
+            "steps": text_to_steps(d.get("steps", "")),
+            "owner_rule": d.get("owner_rule"),
+            "owner_user": d["owner_user"].pk if d.get("owner_user") else None,
+            "success": d.get("success") or None,
+            "success_params": success_params,
+            "success_days": whole("success_days"),
+            "cooldown_days": whole("cooldown_days"),
+            "email_owner": bool(d.get("email_owner")),
+            "webhook_url": d.get("webhook_url", ""),
+            "webhook_secret": d.get("webhook_secret", ""),
+            "slack_url": d.get("slack_url", ""),
+        }
+
+    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        for name, messages in errors.items():
+            field = name if name in self.fields else None
+            for message in messages:
+                self.add_error(field, message if field else f"{name}: {message}")
+
+
+class SnoozeForm(forms.Form):
+    until = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000)

@@ -1,0 +1,755 @@
+"""Playbook rules, pure: the triggers and success conditions, their parameters, and their
+evaluation over one account's plain facts (``playbooks.facts`` gathers them, set-based).
+
+No database here: values in, values out. A trigger returns ``Match(evidence, data)`` (the
+evidence in words, stored on the CTA: "health 72 → 41 on 2024-03-02") or None; a success
+condition returns the reason it is met, or None.
+
+Facts of one account (a dict; a key is absent when its source was not gathered, and a
+value of None means "no data", never 0): see ``playbooks.facts.gather``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+BANDS = ("green", "yellow", "red")
+BAND_RANK = {"red": 0, "yellow": 1, "green": 2}
+SURVEY_KINDS = ("nps", "csat", "ces")
+LIFECYCLES = ("onboarding", "adoption", "mature", "renewal", "churned")
+CTA_TYPES = ("risk", "opportunity", "lifecycle")
+PRIORITIES = ("high", "medium", "low")
+OWNER_RULES = ("account_csm", "csm_manager", "named_user")
+MAX_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: ``kind`` is int, number, bool, band, choice or kinds (a list of survey
+    kinds). Without a default it is required."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class Match:
+    evidence: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Facts = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Trigger:
+    key: str
+    label: str
+    params: tuple[Param, ...]
+    sources: tuple[str, ...]  # fact sources the evaluation reads (``facts.SOURCES``)
+    evaluate: Callable[[Facts, dict[str, Any], dt.date], Match | None]
+    # timeline fact kinds that make this trigger evaluate within a minute (event path)
+    event_kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Success:
+    key: str
+    label: str
+    params: tuple[Param, ...]
+    sources: tuple[str, ...]
+    # (facts, params, the CTA as {"opened_on", "arr_at_open", "steps_left"}) -> reason or None
+    met: Callable[[Facts, dict[str, Any], Mapping[str, Any]], str | None]
+
+
+def _num(value: Any) -> str:
+    """A number as a CSM reads it: 72, 41.5, 1,200."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.1f}"
+
+
+def _pct_change(now: float, before: float) -> float | None:
+    if not before:
+        return None
+    return (now - before) * 100 / before
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'' if n == 1 else 's'}"
+
+
+# --- triggers ------------------------------------------------------------------------------
+
+
+def _health_entered(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    """A band change to ``band`` recorded in the last ``within_days`` days (as_of included),
+    and the account is still in that band."""
+    if f.get("band") != p["band"]:
+        return None
+    first = as_of - dt.timedelta(days=p["within_days"] - 1)
+    changes = [
+        c
+        for c in f.get("band_changes", ())
+        if c.get("to") == p["band"] and first.isoformat() <= c.get("as_of", "") <= as_of.isoformat()
+    ]
+    if not changes:
+        return None
+    c = max(changes, key=lambda c: c["as_of"])
+    return Match(
+        f"health {_num(c.get('score_from'))} → {_num(c.get('score_to'))} on {c['as_of']} "
+        f"({c.get('from') or 'no band'} → {c['to']})",
+        {"band_change": c},
+    )
+
+
+def _score_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    before_day = as_of - dt.timedelta(days=p["days"])
+    now = f.get("score")
+    before = f.get("scores", {}).get(before_day)
+    if now is None or before is None or before - now < p["points"]:
+        return None
+    return Match(
+        f"health {_num(before)} → {_num(now)} between {before_day} and {f.get('health_day')} "
+        f"(−{_num(round(before - now, 1))} points in {_days(p['days'])})",
+        {"score_before": before, "score_now": now, "day_before": before_day.isoformat()},
+    )
+
+
+def _usage_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    if p["measure"] == "active_users":
+        now, before, what = f.get("active_30d"), f.get("active_prev_30d"), "active users"
+    else:
+        now, before, what = f.get("events_30d"), f.get("events_prev_30d"), "events"
+    if now is None or not before:
+        return None
+    change = _pct_change(now, before)
+    if change is None or -change < p["percent"]:
+        return None
+    return Match(
+        f"usage −{_num(round(-change, 1))} % ({what} in 30 days: {_num(before)} → {_num(now)})",
+        {"measure": p["measure"], "before": before, "now": now, "change_pct": round(change, 2)},
+    )
+
+
+def _renewal_within(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    end = f.get("renewal_on")
+    if end is None or f.get("renewed"):
+        return None
+    days = (end - as_of).days
+    if not 0 <= days <= p["days"]:
+        return None
+    return Match(
+        f"contract ends on {end} (in {_days(days)}), no renewal yet",
+        {"renewal_on": end.isoformat(), "days": days},
+    )
+
+
+def _new_customer(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    since = f.get("customer_since")
+    if since is None:
+        return None
+    age = (as_of - since).days
+    if not 0 <= age < p["days"]:
+        return None
+    return Match(
+        f"new customer since {since} (day {age + 1} of {p['days']})",
+        {"customer_since": since.isoformat()},
+    )
+
+
+def _first_value_missing(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    since = f.get("customer_since")
+    # no key: not looked at (customer for longer than the facts' horizon)
+    if since is None or "first_value_on" not in f or f["first_value_on"] is not None:
+        return None
+    age = (as_of - since).days
+    if age < p["days"]:
+        return None
+    return Match(
+        f"no first value {_days(age)} after becoming a customer on {since} "
+        f"(target: {_days(p['days'])})",
+        {"customer_since": since.isoformat(), "days": age},
+    )
+
+
+def _payment_trouble(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    failed = f.get("failed_payments_90d") or 0
+    overdue = f.get("overdue_invoices") or 0
+    parts = []
+    if failed >= p["failed_payments"]:
+        parts.append(f"{_num(failed)} failed payment{'s' if failed != 1 else ''} in 90 days")
+    if p["overdue"] and overdue:
+        amount = f.get("overdue_amount")
+        money = f" ({_num(amount)})" if amount is not None else ""
+        parts.append(f"{_num(overdue)} overdue invoice{'s' if overdue != 1 else ''}{money}")
+    if not parts:
+        return None
+    return Match("; ".join(parts), {"failed_payments_90d": failed, "overdue_invoices": overdue})
+
+
+def _ticket_escalated(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    n = f.get("open_escalations") or 0
+    if not n:
+        return None
+    subjects = f.get("escalated_subjects") or []
+    detail = f": {', '.join(subjects[:3])}" if subjects else ""
+    return Match(
+        f"{_num(n)} open escalated ticket{'s' if n != 1 else ''}{detail}", {"open_escalations": n}
+    )
+
+
+def _open_tickets(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    n = f.get("open_tickets") or 0
+    if n < p["count"]:
+        return None
+    return Match(f"{_num(n)} open tickets (threshold {p['count']})", {"open_tickets": n})
+
+
+def _survey_unhappy(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    first = (as_of - dt.timedelta(days=p["within_days"] - 1)).isoformat()
+    answers = [
+        a
+        for a in f.get("unhappy_answers", ())
+        if a.get("survey_kind") in p["kinds"] and first <= a.get("on", "") <= as_of.isoformat()
+    ]
+    if not answers:
+        return None
+    latest = max(answers, key=lambda a: (a["on"], a.get("entry_id", 0)))
+    return Match(
+        f"{latest['title']} on {latest['on']}"
+        + (f": “{latest['comment'][:120]}”" if latest.get("comment") else ""),
+        {"answer": latest},
+    )
+
+
+def _champion_removed(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    if f.get("champions_now", 0) or not f.get("champion_before"):
+        return None
+    return Match(
+        f"champion {f['champion_before']} is no longer listed; no champion named",
+        {"champion_before": f["champion_before"]},
+    )
+
+
+def _no_activity(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    last = f.get("last_touch_on")
+    if last is None:
+        since = f.get("customer_since")
+        if since is None or (as_of - since).days < p["days"]:
+            return None
+        return Match(
+            f"no CSM activity recorded since becoming a customer on {since}",
+            {"last_touch_on": None},
+        )
+    days = (as_of - last).days
+    if days < p["days"]:
+        return None
+    return Match(
+        f"no CSM activity in {_days(days)} (last on {last})", {"last_touch_on": last.isoformat()}
+    )
+
+
+def _seat_utilisation(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    seats, active = f.get("seats") or 0, f.get("active_30d") or 0
+    if not seats or (p["healthy_only"] and f.get("band") != "green"):
+        return None
+    util = active * 100 / seats
+    if util < p["at_least"]:
+        return None
+    return Match(
+        f"seat utilisation {_num(round(util, 1))} % ({_num(active)} of {_num(seats)} seats "
+        "active in 30 days)" + (", health green" if p["healthy_only"] else ""),
+        {"seat_utilisation": round(util, 2), "active": active, "seats": seats},
+    )
+
+
+def _within(default: int = 1) -> Param:
+    return Param(
+        "within_days", "int", 1, 365, default, help="look back this many days (as-of included)"
+    )
+
+
+TRIGGERS: dict[str, Trigger] = {
+    t.key: t
+    for t in (
+        Trigger(
+            "health_entered",
+            "Health entered a band",
+            (Param("band", "band", help="green, yellow or red"), _within()),
+            ("health", "band_changes"),
+            _health_entered,
+            event_kinds=("health_band_changed",),
+        ),
+        Trigger(
+            "score_dropped",
+            "Health score dropped ≥ N points in D days",
+            (Param("points", "number", 1, 100), Param("days", "int", 1, 365)),
+            ("health",),
+            _score_dropped,
+        ),
+        Trigger(
+            "usage_dropped",
+            "Usage fell ≥ N % month over month",
+            (
+                Param("percent", "number", 1, 100),
+                Param("measure", "choice", default="events", choices=("events", "active_users")),
+            ),
+            ("usage",),
+            _usage_dropped,
+        ),
+        Trigger(
+            "renewal_within",
+            "Renewal (contract end) within N days",
+            (Param("days", "int", 1, MAX_DAYS),),
+            ("contracts",),
+            _renewal_within,
+        ),
+        Trigger(
+            "new_customer",
+            "New customer (first N days)",
+            (Param("days", "int", 1, MAX_DAYS),),
+            (),
+            _new_customer,
+        ),
+        Trigger(
+            "first_value_missing",
+            "First value not reached within N days",
+            (Param("days", "int", 1, MAX_DAYS),),
+            ("first_value",),
+            _first_value_missing,
+        ),
+        Trigger(
+            "payment_trouble",
+            "Failed payments ≥ N or an invoice overdue",
+            (
+                Param("failed_payments", "int", 1, 1000, default=1),
+                Param("overdue", "bool", default=True, help="an overdue invoice also fires"),
+            ),
+            ("invoices",),
+            _payment_trouble,
+            event_kinds=("payment_failed",),
+        ),
+        Trigger(
+            "ticket_escalated",
+            "A ticket escalated",
+            (),
+            ("tickets",),
+            _ticket_escalated,
+            event_kinds=("ticket_escalated",),
+        ),
+        Trigger(
+            "open_tickets",
+            "≥ N open tickets",
+            (Param("count", "int", 1, 10000),),
+            ("tickets",),
+            _open_tickets,
+        ),
+        Trigger(
+            "survey_unhappy",
+            "A detractor / low CSAT / high-effort CES answer",
+            (
+                Param("kinds", "kinds", default=SURVEY_KINDS, help="nps, csat, ces"),
+                _within(),
+            ),
+            ("surveys",),
+            _survey_unhappy,
+            event_kinds=("survey_answer",),
+        ),
+        Trigger(
+            "champion_removed",
+            "The champion stakeholder removed",
+            (),
+            ("champions",),
+            _champion_removed,
+        ),
+        Trigger(
+            "no_activity",
+            "No CSM activity in N days",
+            (Param("days", "int", 1, MAX_DAYS),),
+            ("activity",),
+            _no_activity,
+        ),
+        Trigger(
+            "seat_utilisation",
+            "Seat utilisation ≥ N %",
+            (
+                Param("at_least", "number", 1, 1000),
+                Param("healthy_only", "bool", default=False, help="only green accounts"),
+            ),
+            ("usage", "contracts", "health"),
+            _seat_utilisation,
+        ),
+    )
+}
+
+EVENT_KINDS = {kind: key for key, t in TRIGGERS.items() for kind in t.event_kinds}
+
+
+# --- success conditions --------------------------------------------------------------------
+
+
+def _band_at_least(f: Facts, p: dict, cta: Mapping) -> str | None:
+    band = f.get("band")
+    if band and BAND_RANK[band] >= BAND_RANK[p["band"]]:
+        return f"health is {band} ({_num(f.get('score'))})"
+    return None
+
+
+def _score_at_least(f: Facts, p: dict, cta: Mapping) -> str | None:
+    score = f.get("score")
+    if score is not None and score >= p["score"]:
+        return f"health score {_num(score)} ≥ {_num(p['score'])}"
+    return None
+
+
+def _usage_recovered(f: Facts, p: dict, cta: Mapping) -> str | None:
+    now, before = f.get("events_30d"), f.get("events_prev_30d")
+    if now is None or not before:
+        return None
+    change = _pct_change(now, before)
+    if change is not None and change >= p["percent"]:
+        return f"usage {'+' if change >= 0 else ''}{_num(round(change, 1))} % month over month"
+    return None
+
+
+def _renewed(f: Facts, p: dict, cta: Mapping) -> str | None:
+    start = f.get("latest_contract_start")
+    if start is not None and start > cta["opened_on"]:
+        return f"a contract starting {start} was signed"
+    return None
+
+
+def _first_value(f: Facts, p: dict, cta: Mapping) -> str | None:
+    on = f.get("first_value_on")
+    return f"first value reached on {on}" if on is not None else None
+
+
+def _payments_clear(f: Facts, p: dict, cta: Mapping) -> str | None:
+    if (f.get("overdue_invoices") or 0) == 0 and (f.get("failed_invoices") or 0) == 0:
+        return "no overdue invoice and no failed payment left"
+    return None
+
+
+def _touched(f: Facts, p: dict, cta: Mapping) -> str | None:
+    last = f.get("last_touch_on")
+    if last is not None and last >= cta["opened_on"]:
+        return f"CSM activity logged on {last}"
+    return None
+
+
+def _steps_done(f: Facts, p: dict, cta: Mapping) -> str | None:
+    return "every step done" if cta.get("steps_left") == 0 else None
+
+
+def _arr_expanded(f: Facts, p: dict, cta: Mapping) -> str | None:
+    before, now = cta.get("arr_at_open"), f.get("arr")
+    if before is None or now is None or Decimal(str(now)) <= Decimal(str(before)):
+        return None
+    return f"ARR {_num(Decimal(str(before)))} → {_num(Decimal(str(now)))}"
+
+
+SUCCESSES: dict[str, Success] = {
+    s.key: s
+    for s in (
+        Success("health_band_at_least", "Health back to a band", (Param("band", "band"),),
+                ("health",), _band_at_least),
+        Success("score_at_least", "Health score at least", (Param("score", "number", 0, 100),),
+                ("health",), _score_at_least),
+        Success("usage_recovered", "Usage trend at least N % month over month",
+                (Param("percent", "number", -100, 1000, default=0),), ("usage",),
+                _usage_recovered),
+        Success("renewed", "Renewed (a new contract starts)", (), ("contracts",), _renewed),
+        Success("first_value", "First value reached", (), ("first_value",), _first_value),
+        Success("payments_clear", "No overdue or failed invoices", (), ("invoices",),
+                _payments_clear),
+        Success("touched", "CSM activity logged after opening", (), ("activity",), _touched),
+        Success("steps_done", "Every step done", (), (), _steps_done),
+        Success("arr_expanded", "ARR grew", (), ("contracts",), _arr_expanded),
+    )
+}  # fmt: skip
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _clean_param(param: Param, value: Any) -> tuple[Any, str | None]:
+    kind = param.kind
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value, None
+        return None, f"{param.name}: must be true or false, got {value!r}"
+    if kind in ("band", "choice"):
+        choices = BANDS if kind == "band" else param.choices
+        if value in choices:
+            return value, None
+        return None, f"{param.name}: must be one of {', '.join(choices)}, got {value!r}"
+    if kind == "kinds":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or any(v not in SURVEY_KINDS for v in value)
+        ):
+            return None, f"{param.name}: must be a non-empty list of {', '.join(SURVEY_KINDS)}"
+        return [v for v in SURVEY_KINDS if v in value], None
+    # int / number
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, str):
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            value = None
+    if isinstance(value, Decimal):
+        value = int(value) if value == value.to_integral_value() else float(value)
+    if kind == "int" and not (
+        isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    ):
+        return None, f"{param.name}: must be a whole number, got {value!r}"
+    if not isinstance(value, int | float):
+        return None, f"{param.name}: must be a number, got {value!r}"
+    value = int(value) if kind == "int" else value
+    if param.low is not None and value < param.low:
+        if param.low >= 0 and value < 0:
+            return None, f"{param.name}: must not be negative, got {value}"
+        return None, f"{param.name}: must be at least {_num(param.low)}, got {value}"
+    if param.high is not None and value > param.high:
+        return None, f"{param.name}: must be at most {_num(param.high)}, got {value}"
+    return value, None
+
+
+def clean_params(params: tuple[Param, ...], given: Any, *, what: str) -> tuple[dict, list[str]]:
+    """``given`` checked against ``params``: (the cleaned dict with defaults, errors)."""
+    if given in (None, ""):
+        given = {}
+    if not isinstance(given, dict):
+        return {}, [f"must be an object of parameters for {what}, got {type(given).__name__}"]
+    errors = []
+    known = {p.name for p in params}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        errors.append(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for "
+            f"{what} (known: {', '.join(sorted(known)) or 'none'})"
+        )
+    clean = {}
+    for p in params:
+        if p.name not in given:
+            if p.required:
+                errors.append(f"{p.name}: required for {what}")
+            else:
+                clean[p.name] = list(p.default) if isinstance(p.default, tuple) else p.default
+            continue
+        value, error = _clean_param(p, given[p.name])
+        if error:
+            errors.append(error)
+        else:
+            clean[p.name] = value
+    return clean, errors
+
+
+def clean_steps(steps: Any) -> tuple[list[dict], list[str]]:
+    """Ordered steps ``[{"title", "due_days"}]``: every step needs a title; due_days is a
+    whole number of days after opening, 0 or more (default 0)."""
+    if not isinstance(steps, list) or not steps:
+        return [], ["at least one step is required"]
+    errors, clean = [], []
+    for n, step in enumerate(steps, start=1):
+        if not isinstance(step, dict):
+            errors.append(f"step {n}: must be an object with a title and due_days")
+            continue
+        unknown = sorted(set(step) - {"title", "due_days"})
+        if unknown:
+            errors.append(f"step {n}: unknown field {', '.join(unknown)}")
+        title = str(step.get("title") or "").strip()
+        if not title:
+            errors.append(f"step {n}: a title is required")
+        due, error = _clean_param(Param("due_days", "int", 0, MAX_DAYS), step.get("due_days", 0))
+        if error:
+            errors.append(f"step {n}: {error}")
+        clean.append({"title": title[:300], "due_days": due})
+    return clean, errors
+
+
+def _whole(value: Any, name: str, low: int) -> tuple[int | None, str | None]:
+    return _clean_param(Param(name, "int", low, MAX_DAYS), value)
+
+
+def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A playbook configuration (the fields of ``Playbook``, ids for users) checked as a
+    whole: (the cleaned values, errors by field). Errors name the field and the value."""
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+
+    def err(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    name = str(config.get("name") or "").strip()
+    if not name:
+        err("name", "a name is required")
+    clean["name"] = name
+
+    trigger = config.get("trigger")
+    if trigger not in TRIGGERS:
+        err("trigger", f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
+    else:
+        params, problems = clean_params(
+            TRIGGERS[trigger].params, config.get("trigger_params"), what=f"trigger {trigger}"
+        )
+        for p in problems:
+            err("trigger_params", p)
+        clean["trigger_params"] = params
+    clean["trigger"] = trigger
+
+    success = config.get("success")
+    if success not in SUCCESSES:
+        err("success", f"unknown success condition {success!r} (known: {', '.join(SUCCESSES)})")
+    else:
+        params, problems = clean_params(
+            SUCCESSES[success].params,
+            config.get("success_params"),
+            what=f"success condition {success}",
+        )
+        for p in problems:
+            err("success_params", p)
+        clean["success_params"] = params
+    clean["success"] = success
+
+    steps, problems = clean_steps(config.get("steps"))
+    for p in problems:
+        err("steps", p)
+    clean["steps"] = steps
+
+    title = str(config.get("cta_title") or "").strip()
+    if not title:
+        err("cta_title", "a CTA title is required")
+    clean["cta_title"] = title
+    for field_name, choices in (
+        ("cta_type", CTA_TYPES),
+        ("priority", PRIORITIES),
+        ("owner_rule", OWNER_RULES),
+    ):
+        value = config.get(field_name)
+        if value not in choices:
+            err(field_name, f"must be one of {', '.join(choices)}, got {value!r}")
+        clean[field_name] = value
+    if config.get("owner_rule") == "named_user" and not config.get("owner_user"):
+        err("owner_user", "the owner rule 'named_user' needs a user")
+
+    for field_name, low in (("success_days", 1), ("cooldown_days", 0)):
+        value, error = _whole(config.get(field_name), field_name, low)
+        if error:
+            err(field_name, error.split(": ", 1)[1])
+        clean[field_name] = value
+
+    for field_name, allowed in (("lifecycle_stages", LIFECYCLES), ("segments", None)):
+        value = config.get(field_name) or []
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            err(field_name, "must be a list of names")
+            value = []
+        elif allowed:
+            bad = [v for v in value if v not in allowed]
+            if bad:
+                err(field_name, f"unknown {', '.join(bad)} (known: {', '.join(allowed)})")
+        clean[field_name] = value
+
+    owners = config.get("owners") or []
+    if not isinstance(owners, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in owners
+    ):
+        err("owners", "must be a list of user ids")
+        owners = []
+    clean["owners"] = owners
+
+    bounds = {}
+    for field_name in ("arr_min", "arr_max"):
+        value = config.get(field_name)
+        if value in (None, ""):
+            bounds[field_name] = None
+            continue
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            err(field_name, f"must be an amount, got {value!r}")
+            continue
+        if number < 0:
+            err(field_name, f"must not be negative, got {value}")
+        bounds[field_name] = number
+    if (
+        bounds.get("arr_min") is not None
+        and bounds.get("arr_max") is not None
+        and bounds["arr_min"] > bounds["arr_max"]
+    ):
+        err("arr_max", f"must be at least arr_min ({bounds['arr_min']})")
+    clean.update(bounds)
+    return clean, errors
+
+
+# --- conditions and the whole rule -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What the engine needs of a playbook, as plain values."""
+
+    id: int
+    trigger: str
+    trigger_params: dict[str, Any]
+    segments: tuple[str, ...] = ()
+    lifecycle_stages: tuple[str, ...] = ()
+    owners: tuple[int, ...] = ()
+    arr_min: Decimal | None = None
+    arr_max: Decimal | None = None
+
+
+def conditions_met(rule: Rule, f: Facts) -> bool:
+    """Segment, lifecycle stage, owner and ARR range (each empty = any)."""
+    if rule.segments and f.get("segment") not in rule.segments:
+        return False
+    if rule.lifecycle_stages and f.get("lifecycle") not in rule.lifecycle_stages:
+        return False
+    if rule.owners and f.get("owner_id") not in rule.owners:
+        return False
+    if rule.arr_min is not None or rule.arr_max is not None:
+        arr = f.get("arr")
+        if arr is None:
+            arr = Decimal(0)
+        if rule.arr_min is not None and arr < rule.arr_min:
+            return False
+        if rule.arr_max is not None and arr > rule.arr_max:
+            return False
+    return True
+
+
+def evaluate(rule: Rule, f: Facts, as_of: dt.date) -> Match | None:
+    """The rule for one account: None unless the conditions hold and the trigger fires."""
+    if not conditions_met(rule, f):
+        return None
+    return TRIGGERS[rule.trigger].evaluate(f, rule.trigger_params, as_of)
+
+
+def success_met(key: str, params: dict, f: Facts, cta: Mapping[str, Any]) -> str | None:
+    return SUCCESSES[key].met(f, params, cta)

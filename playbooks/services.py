@@ -1,0 +1,947 @@
+"""Writes of the playbooks app: playbook configuration (versioned), the evaluation engine
+that opens CTAs, the life of a CTA, outcomes, escalations and the noise budget.
+
+Engine (``playbooks_evaluate``): set-based. The facts of every account come from a fixed
+handful of aggregate queries (``playbooks.facts``), the rules run in Python
+(``playbooks.rules``, pure), and the new CTAs are bulk-created under the database's
+one-open-CTA-per-(playbook, account) constraint, in batches of ``BATCH`` CTAs per
+transaction with their steps, timeline facts and outbox messages. A second evaluation
+creates nothing; an evaluation killed midway left whole batches only, and the next one
+opens the rest. Anything that leaves the machine (emails, webhooks, Slack) is an outbox row
+with a key naming the fact ("cta:<id>:opened:email"), written in the CTA's transaction: it
+is sent once, after commit, with bounded retries, and never blocks the pipeline.
+
+Two ways in:
+- nightly: ``playbooks_evaluate_all(as_of=…)`` is the pipeline's last step
+  (``settings.PIPELINE_FINAL_HOOKS``: metrics calls it without importing playbooks), so it
+  reads the health snapshots that run has just written; it also records outcomes, promotes
+  pending CTAs and escalates overdue ones;
+- events: ``playbooks.tasks.timeline_facts_recorded`` (``settings.TIMELINE_FACT_HOOKS``)
+  evaluates the event-like triggers (survey answers, escalations, band changes, failed
+  payments) for the accounts of new timeline facts, within seconds on a worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Account, Role, TimelineEntry, User
+from accounts.timeline import timeline_upsert
+from metrics.kpis.common import midnight
+
+from . import facts as facts_module
+from . import rules
+from .models import (
+    OPEN_STATUSES,
+    PRIORITY_RANK,
+    Cta,
+    CtaComment,
+    CtaStatus,
+    CtaStep,
+    Notification,
+    Outcome,
+    OwnerRule,
+    Playbook,
+    PlaybookVersion,
+    Priority,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000  # CTAs per transaction when opening
+FOLLOWUP_DAYS = 30  # effectiveness: health this many days after opening vs at opening
+
+CONFIG_FIELDS = (
+    "name",
+    "description",
+    "enabled",
+    "trigger",
+    "trigger_params",
+    "segments",
+    "lifecycle_stages",
+    "owners",
+    "arr_min",
+    "arr_max",
+    "cta_title",
+    "cta_type",
+    "priority",
+    "steps",
+    "owner_rule",
+    "owner_user",
+    "success",
+    "success_params",
+    "success_days",
+    "cooldown_days",
+    "email_owner",
+    "webhook_url",
+    "webhook_secret",
+    "slack_url",
+)
+
+
+def _today() -> dt.date:
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+# --- playbook configuration ------------------------------------------------------------------
+
+
+def _config_json(playbook: Playbook) -> dict[str, Any]:
+    out = {}
+    for name in CONFIG_FIELDS:
+        value = getattr(playbook, "owner_user_id" if name == "owner_user" else name)
+        out[name] = str(value) if isinstance(value, Decimal) else value
+    return out
+
+
+def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
+    """Check ``config`` (every field, ``rules.validate_playbook`` then the model's own
+    checks) and copy it onto ``playbook``; raises ValidationError with field errors."""
+    merged = {name: config.get(name, getattr(playbook, name, None)) for name in CONFIG_FIELDS}
+    owner_user = merged["owner_user"]
+    if isinstance(owner_user, User):
+        owner_user = owner_user.pk
+    merged["owner_user"] = owner_user
+    clean, errors = rules.validate_playbook(merged)
+    if owner_user is not None and not User.objects.filter(pk=owner_user).exists():
+        errors.setdefault("owner_user", []).append(f"no user with id {owner_user}")
+    if errors:
+        raise ValidationError(errors)
+    for name in CONFIG_FIELDS:
+        if name == "owner_user":
+            playbook.owner_user_id = owner_user if clean["owner_rule"] == "named_user" else None
+        elif name in clean:
+            setattr(playbook, name, clean[name])
+        else:
+            setattr(playbook, name, merged[name] if merged[name] is not None else "")
+    playbook.enabled = bool(merged["enabled"]) if merged["enabled"] is not None else True
+    playbook.full_clean(exclude=["owner_user"])
+
+
+@transaction.atomic
+def playbook_create(
+    *, config: Mapping[str, Any], created_by: User | None = None, starter: str = ""
+) -> Playbook:
+    """A new playbook (version 1) from ``config`` (``CONFIG_FIELDS``; users by id).
+    Raises ValidationError with field errors: an unknown trigger parameter, negative days,
+    steps without titles … nothing is written then."""
+    playbook = Playbook(starter=starter, version=1)
+    _apply_config(playbook, config)
+    playbook.save()
+    PlaybookVersion.objects.create(
+        playbook=playbook, version=1, config=_config_json(playbook), created_by=created_by
+    )
+    return playbook
+
+
+@transaction.atomic
+def playbook_update(
+    *, playbook: Playbook, config: Mapping[str, Any], updated_by: User | None = None
+) -> Playbook:
+    """Change a playbook: the next version, the previous configuration kept in
+    ``PlaybookVersion``. Open CTAs keep the version that opened them. No change, no version."""
+    locked = Playbook.objects.select_for_update().get(pk=playbook.pk)
+    before = _config_json(locked)
+    _apply_config(locked, config)
+    if _config_json(locked) == before:
+        return locked
+    locked.version += 1
+    locked.save()
+    PlaybookVersion.objects.create(
+        playbook=locked,
+        version=locked.version,
+        config=_config_json(locked),
+        created_by=updated_by,
+    )
+    return locked
+
+
+def starter_playbooks_load() -> list[Playbook]:
+    """The starter playbooks (``playbooks.starters``) a new installation begins with, each
+    created once (by its starter key, so an edited or renamed one is left alone)."""
+    from .starters import STARTERS
+
+    have = set(Playbook.objects.exclude(starter="").values_list("starter", flat=True))
+    return [
+        playbook_create(config=config, starter=key)
+        for key, config in STARTERS.items()
+        if key not in have
+    ]
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Candidate:
+    playbook: Playbook
+    account_id: int
+    owner_id: int | None
+    match: rules.Match
+    facts: Mapping[str, Any]
+
+
+def _rule(p: Playbook) -> rules.Rule:
+    return rules.Rule(
+        id=p.pk,
+        trigger=p.trigger,
+        trigger_params=p.trigger_params,
+        segments=tuple(p.segments or ()),
+        lifecycle_stages=tuple(p.lifecycle_stages or ()),
+        owners=tuple(p.owners or ()),
+        arr_min=p.arr_min,
+        arr_max=p.arr_max,
+    )
+
+
+def _fact_needs(
+    playbooks: Iterable[Playbook], *, success: Iterable[str] = ()
+) -> tuple[set[str], set[int], int]:
+    """Sources, extra score days (days back) and the look-back window the rules need."""
+    sources: set[str] = set()
+    score_days: set[int] = set()
+    window = 1
+    for p in playbooks:
+        sources.update(rules.TRIGGERS[p.trigger].sources)
+        if p.arr_min is not None or p.arr_max is not None:
+            sources.add("contracts")
+        if p.trigger == "score_dropped":
+            score_days.add(p.trigger_params["days"])
+        window = max(window, p.trigger_params.get("within_days", 1))
+    for key in success:
+        sources.update(rules.SUCCESSES[key].sources)
+    return sources, score_days, window
+
+
+def _owner_for(
+    playbook: Playbook, account_owner: int | None, managers: dict[int, int]
+) -> int | None:
+    if playbook.owner_rule == OwnerRule.NAMED_USER:
+        return playbook.owner_user_id
+    if playbook.owner_rule == OwnerRule.CSM_MANAGER:
+        return managers.get(account_owner) if account_owner else None
+    return account_owner
+
+
+def _due_at(priority: str, start: dt.datetime) -> dt.datetime:
+    """Due by urgency: ``PLAYBOOK_DUE_HOURS`` after ``start``; 0 hours = the end of that
+    UTC day (a red account is handled the same day)."""
+    hours = settings.PLAYBOOK_DUE_HOURS.get(priority, 48)
+    if hours == 0:
+        return midnight(start.astimezone(dt.UTC).date() + dt.timedelta(days=1))
+    return start + dt.timedelta(hours=hours)
+
+
+def playbooks_evaluate(
+    *,
+    as_of: dt.date | None = None,
+    account_ids: Sequence[int] | None = None,
+    triggers: Iterable[str] | None = None,
+    playbooks: Sequence[Playbook] | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Evaluate the enabled playbooks (or those given; with ``triggers``, only those with
+    one of these triggers) for every account (or ``account_ids``) as of ``as_of`` (default:
+    today, UTC) and open the CTAs they call for. Returns counts: playbooks, accounts,
+    matched, opened, pending, skipped_open (one is open already), skipped_cooldown.
+    A fixed number of queries for the facts, plus a few per batch of new CTAs."""
+    as_of = as_of or _today()
+    now = now or timezone.now()
+    if playbooks is None:
+        qs = Playbook.objects.filter(enabled=True).order_by("pk")
+        if triggers is not None:
+            qs = qs.filter(trigger__in=list(triggers))
+        playbooks = list(qs)
+    counts: Counter = Counter(playbooks=len(playbooks))
+    if not playbooks:
+        return _with_zeros(counts)
+    sources, back, window = _fact_needs(playbooks)
+    facts = facts_module.gather(
+        as_of=as_of,
+        sources=sources,
+        account_ids=account_ids,
+        score_days=[as_of - dt.timedelta(days=d) for d in back],
+        window_days=window,
+    )
+    counts["accounts"] = len(facts)
+    counts.update(_open_for(playbooks, facts, as_of=as_of, now=now, account_ids=account_ids))
+    return _with_zeros(counts)
+
+
+def _with_zeros(counts: Counter) -> dict[str, Any]:
+    for key in ("matched", "opened", "pending", "skipped_open", "skipped_cooldown"):
+        counts.setdefault(key, 0)
+    return dict(counts)
+
+
+def _open_for(
+    playbooks: Sequence[Playbook],
+    facts: Mapping[int, Mapping[str, Any]],
+    *,
+    as_of: dt.date,
+    now: dt.datetime,
+    account_ids: Sequence[int] | None,
+) -> Counter:
+    counts: Counter = Counter()
+    ids = [p.pk for p in playbooks]
+    existing = Cta.objects.open().filter(playbook_id__in=ids)
+    recent_closed = Cta.objects.filter(
+        playbook_id__in=ids,
+        closed_at__gte=now - dt.timedelta(days=max(p.cooldown_days for p in playbooks)),
+    )
+    if account_ids is not None:
+        existing = existing.filter(account_id__in=list(account_ids))
+        recent_closed = recent_closed.filter(account_id__in=list(account_ids))
+    open_pairs = set(existing.values_list("playbook_id", "account_id"))
+    closed: dict[tuple[int, int], dt.datetime] = {}
+    for pb, acc, closed_at in recent_closed.values_list("playbook_id", "account_id", "closed_at"):
+        if closed_at > closed.get((pb, acc), closed_at - dt.timedelta(seconds=1)):
+            closed[(pb, acc)] = closed_at
+    managers = dict(User.objects.filter(manager__isnull=False).values_list("pk", "manager_id"))
+
+    candidates: list[_Candidate] = []
+    for playbook in playbooks:
+        rule = _rule(playbook)
+        cooldown = dt.timedelta(days=playbook.cooldown_days)
+        for account_id, f in facts.items():
+            match = rules.evaluate(rule, f, as_of)
+            if match is None:
+                continue
+            counts["matched"] += 1
+            if (playbook.pk, account_id) in open_pairs:
+                counts["skipped_open"] += 1
+                continue
+            last = closed.get((playbook.pk, account_id))
+            if last is not None and last + cooldown > now:
+                counts["skipped_cooldown"] += 1
+                continue
+            owner = _owner_for(playbook, f.get("owner_id"), managers)
+            candidates.append(_Candidate(playbook, account_id, owner, match, f))
+    if candidates:
+        counts.update(ctas_open(candidates, as_of=as_of, now=now))
+    return counts
+
+
+def _cta_payload(cta: Cta, *, account: Mapping[str, Any], owner_email: str) -> dict[str, Any]:
+    return {
+        "event": "cta.opened",
+        "cta": {
+            "id": cta.pk,
+            "title": cta.title,
+            "type": cta.cta_type,
+            "priority": cta.priority,
+            "status": cta.status,
+            "due_at": cta.due_at.isoformat(),
+            "evidence": cta.evidence,
+            "url": reverse("playbooks:cta-detail", args=[cta.pk]),
+        },
+        "account": account,
+        "playbook": {"id": cta.playbook_id, "version": cta.playbook_version},
+        "owner": owner_email,
+    }
+
+
+def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> int:
+    """The outbox messages of newly opened CTAs (keys name the fact: sent once)."""
+    from outbox import services as outbox
+
+    with_actions = [
+        c
+        for c in ctas
+        if (p := playbooks[c.playbook_id]).email_owner or p.webhook_url or p.slack_url
+    ]
+    if not with_actions:
+        return 0
+    accounts = {
+        a["id"]: a
+        for a in Account.objects.filter(pk__in=[c.account_id for c in with_actions]).values(
+            "id", "external_id", "name"
+        )
+    }
+    emails = dict(
+        User.objects.filter(pk__in={c.owner_id for c in with_actions if c.owner_id}).values_list(
+            "pk", "email"
+        )
+    )
+    sent = 0
+    for cta in with_actions:
+        p = playbooks[cta.playbook_id]
+        account = accounts[cta.account_id]
+        owner_email = emails.get(cta.owner_id, "")
+        source = p.source_label
+        line = f"{cta.title} — {account['name']}: {cta.evidence}"
+        if p.email_owner and owner_email:
+            outbox.email_enqueue(
+                key=f"cta:{cta.pk}:opened:email",
+                to=[owner_email],
+                subject=f"New CTA: {cta.title} ({account['name']})",
+                text=(
+                    f"{line}\n\nDue {cta.due_at:%Y-%m-%d %H:%M} UTC.\n"
+                    f"{reverse('playbooks:cta-detail', args=[cta.pk])}\n"
+                ),
+                source=source,
+            )
+            sent += 1
+        if p.webhook_url:
+            outbox.webhook_enqueue(
+                key=f"cta:{cta.pk}:opened:webhook",
+                url=p.webhook_url,
+                body=_cta_payload(cta, account=account, owner_email=owner_email),
+                secret=p.webhook_secret,
+                source=source,
+            )
+            sent += 1
+        if p.slack_url:
+            outbox.webhook_enqueue(
+                key=f"cta:{cta.pk}:opened:slack",
+                url=p.slack_url,
+                body={"text": f"New CTA for {owner_email or 'nobody'}: {line}"},
+                source=source,
+            )
+            sent += 1
+    return sent
+
+
+def _fact(cta: Cta, key: str, kind: str, title: str, *, at: dt.datetime, **data) -> TimelineEntry:
+    return TimelineEntry(
+        account_id=cta.account_id,
+        key=f"cta:{cta.pk}:{key}",
+        kind=kind,
+        occurred_at=at,
+        title=title,
+        data={"cta": cta.pk, "playbook": cta.playbook_id, **data},
+    )
+
+
+def ctas_open(
+    candidates: Sequence[_Candidate], *, as_of: dt.date, now: dt.datetime | None = None
+) -> Counter:
+    """Open a CTA per candidate (playbook, account, owner, evidence), highest priority
+    first. Past the owner's cap (``PLAYBOOK_MAX_OPEN_CTAS_PER_CSM`` open or in progress),
+    CTAs below high priority wait as *pending* (shown to admins as the backlog). A
+    candidate whose (playbook, account) got an open CTA meanwhile is skipped (constraint)."""
+    now = now or timezone.now()
+    cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
+    counts: Counter = Counter()
+    owners = {c.owner_id for c in candidates if c.owner_id}
+    load = Counter(
+        dict(
+            Cta.objects.active()
+            .filter(owner_id__in=owners)
+            .values("owner_id")
+            .order_by()
+            .annotate(n=Count("pk"))
+            .values_list("owner_id", "n")
+        )
+    )
+    ordered = sorted(
+        candidates, key=lambda c: (PRIORITY_RANK[c.playbook.priority], c.playbook.pk, c.account_id)
+    )
+    rows = []
+    for c in ordered:
+        p = c.playbook
+        status = CtaStatus.OPEN
+        if c.owner_id and load[c.owner_id] >= cap and p.priority != Priority.HIGH:
+            status = CtaStatus.PENDING
+        elif c.owner_id:
+            load[c.owner_id] += 1
+        data = dict(c.match.data)
+        if c.facts.get("arr") is not None:
+            data["arr_at_open"] = str(c.facts["arr"])
+        rows.append(
+            (
+                c,
+                Cta(
+                    playbook=p,
+                    playbook_version=p.version,
+                    account_id=c.account_id,
+                    owner_id=c.owner_id,
+                    title=p.cta_title,
+                    cta_type=p.cta_type,
+                    priority=p.priority,
+                    status=status,
+                    evidence=c.match.evidence,
+                    evidence_data=_jsonable(data),
+                    opened_at=now,
+                    opened_on=as_of,
+                    due_at=_due_at(p.priority, now),
+                    health_at_open=c.facts.get("score"),
+                    followup_on=as_of + dt.timedelta(days=FOLLOWUP_DAYS),
+                    success_deadline=as_of + dt.timedelta(days=p.success_days),
+                ),
+            )
+        )
+    playbooks = {c.playbook.pk: c.playbook for c in candidates}
+    for start in range(0, len(rows), BATCH):
+        created = _create_batch([cta for _, cta in rows[start : start + BATCH]], playbooks, now)
+        counts["opened"] += sum(1 for c in created if c.status == CtaStatus.OPEN)
+        counts["pending"] += sum(1 for c in created if c.status == CtaStatus.PENDING)
+        counts["skipped_open"] += len(rows[start : start + BATCH]) - len(created)
+    return counts
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+@transaction.atomic
+def _create_batch(
+    ctas: list[Cta], playbooks: Mapping[int, Playbook], now: dt.datetime
+) -> list[Cta]:
+    """One transaction: the CTAs, their steps, their timeline facts, their outbox rows."""
+    try:
+        with transaction.atomic():
+            created = Cta.objects.bulk_create(ctas)
+    except IntegrityError:
+        # another evaluation opened some of these meanwhile: one by one, keeping the rest
+        created = []
+        for cta in ctas:
+            cta.pk = None
+            try:
+                with transaction.atomic():
+                    cta.save(force_insert=True)
+            except IntegrityError:
+                continue
+            created.append(cta)
+    if not created:
+        return []
+    steps = []
+    for cta in created:
+        for n, step in enumerate(playbooks[cta.playbook_id].steps, start=1):
+            steps.append(
+                CtaStep(
+                    cta=cta,
+                    position=n,
+                    title=step["title"],
+                    due_on=cta.opened_on + dt.timedelta(days=step.get("due_days", 0)),
+                )
+            )
+    CtaStep.objects.bulk_create(steps)
+    timeline_upsert(
+        _fact(
+            cta,
+            "opened",
+            "cta_opened",
+            (
+                f"CTA opened: {cta.title} — {cta.evidence}"
+                if cta.status == CtaStatus.OPEN
+                else f"CTA waiting (owner at the cap of open CTAs): {cta.title} — {cta.evidence}"
+            ),
+            at=now,
+            status=cta.status,
+        )
+        for cta in created
+    )
+    _actions_enqueue([c for c in created if c.status == CtaStatus.OPEN], playbooks)
+    return created
+
+
+def cta_open(
+    *, playbook: Playbook, account: Account, evidence: str, as_of: dt.date | None = None
+) -> Cta | None:
+    """Open one CTA of ``playbook`` for ``account`` by hand (owner by the playbook's rule);
+    None when one is open already."""
+    managers = {}
+    if account.owner_id and playbook.owner_rule == OwnerRule.CSM_MANAGER:
+        managers = dict(User.objects.filter(pk=account.owner_id).values_list("pk", "manager_id"))
+    owner = _owner_for(playbook, account.owner_id, managers)
+    candidate = _Candidate(playbook, account.pk, owner, rules.Match(evidence), {})
+    counts = ctas_open([candidate], as_of=as_of or _today())
+    if not (counts["opened"] or counts["pending"]):
+        return None
+    return Cta.objects.open().get(playbook=playbook, account=account)
+
+
+# --- nightly: outcomes, pending, escalations -------------------------------------------------
+
+
+def playbooks_evaluate_all(*, as_of: dt.date) -> dict[str, Any]:
+    """The nightly pipeline's last step: open the CTAs every enabled playbook calls for,
+    record the outcomes of CTAs whose success condition is met or whose deadline passed,
+    move pending CTAs into owners' queues where there is room, and escalate overdue ones.
+    One fact gathering for all of it. Returns counts (recorded in the PipelineRun)."""
+    now = timezone.now()
+    playbooks = list(Playbook.objects.filter(enabled=True).order_by("pk"))
+    awaiting = list(
+        Cta.objects.filter(outcome="")
+        .exclude(status=CtaStatus.CANCELLED)
+        .select_related("playbook")
+        .annotate(steps_left=Count("steps", filter=Q(steps__done_at__isnull=True)))
+    )
+    sources, back, window = _fact_needs(playbooks, success={c.playbook.success for c in awaiting})
+    facts = facts_module.gather(
+        as_of=as_of,
+        sources=sources,
+        score_days=[as_of - dt.timedelta(days=d) for d in back],
+        window_days=window,
+    )
+    counts: Counter = Counter(playbooks=len(playbooks), accounts=len(facts))
+    # outcomes first: a CTA closed by its success tonight starts its cooldown tonight
+    counts.update(_outcomes_record(awaiting, facts, as_of=as_of, now=now))
+    if playbooks:
+        counts.update(_open_for(playbooks, facts, as_of=as_of, now=now, account_ids=None))
+    counts["promoted"] = ctas_promote_pending(now=now)
+    counts["escalated"] = ctas_escalate_overdue(now=now)
+    return _with_zeros(counts)
+
+
+def _outcomes_record(
+    awaiting: Sequence[Cta],
+    facts: Mapping[int, Mapping[str, Any]],
+    *,
+    as_of: dt.date,
+    now: dt.datetime,
+) -> Counter:
+    counts: Counter = Counter(successes=0, failures=0)
+    changed, entries = [], []
+    for cta in awaiting:
+        f = facts.get(cta.account_id)
+        if f is None:
+            continue
+        p = cta.playbook
+        reason = rules.success_met(
+            p.success,
+            p.success_params,
+            f,
+            {
+                "opened_on": cta.opened_on,
+                "arr_at_open": cta.evidence_data.get("arr_at_open"),
+                "steps_left": cta.steps_left,
+            },
+        )
+        if reason is not None:
+            cta.outcome, cta.outcome_detail = Outcome.SUCCESS, reason
+            counts["successes"] += 1
+        elif as_of > cta.success_deadline:
+            cta.outcome = Outcome.FAILURE
+            cta.outcome_detail = f"success condition not met by {cta.success_deadline}"
+            counts["failures"] += 1
+        else:
+            continue
+        cta.outcome_at = now
+        if cta.status in OPEN_STATUSES and cta.outcome == Outcome.SUCCESS:
+            cta.status, cta.closed_at = CtaStatus.DONE, now
+            cta.close_note = f"Closed automatically: {reason}"
+        changed.append(cta)
+        entries.append(
+            _fact(
+                cta,
+                "outcome",
+                "cta_outcome",
+                f"CTA {cta.get_outcome_display().lower()}: {cta.title} — {cta.outcome_detail}",
+                at=now,
+                outcome=cta.outcome,
+            )
+        )
+    if changed:
+        with transaction.atomic():
+            Cta.objects.bulk_update(
+                changed,
+                ["outcome", "outcome_detail", "outcome_at", "status", "closed_at", "close_note"],
+                batch_size=1000,
+            )
+            timeline_upsert(entries)
+    return counts
+
+
+def ctas_promote_pending(*, now: dt.datetime | None = None) -> int:
+    """Pending CTAs move into their owner's queue (open, due from now) while the owner has
+    room under the cap, highest priority and oldest first. Returns how many moved."""
+    now = now or timezone.now()
+    cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
+    pending = list(
+        Cta.objects.filter(status=CtaStatus.PENDING).select_related("playbook").order_by("pk")
+    )
+    if not pending:
+        return 0
+    load = Counter(
+        dict(
+            Cta.objects.active()
+            .filter(owner_id__in={c.owner_id for c in pending})
+            .values("owner_id")
+            .order_by()
+            .annotate(n=Count("pk"))
+            .values_list("owner_id", "n")
+        )
+    )
+    moved = []
+    for cta in sorted(pending, key=lambda c: (PRIORITY_RANK[c.priority], c.opened_at, c.pk)):
+        if cta.owner_id and load[cta.owner_id] >= cap:
+            continue
+        load[cta.owner_id] += 1
+        moved.append(cta)
+    with transaction.atomic():
+        promoted = []
+        for cta in moved:  # claim: a concurrent sweep moves each once
+            if Cta.objects.filter(pk=cta.pk, status=CtaStatus.PENDING).update(
+                status=CtaStatus.OPEN, due_at=_due_at(cta.priority, now)
+            ):
+                cta.status, cta.due_at = CtaStatus.OPEN, _due_at(cta.priority, now)
+                promoted.append(cta)
+        timeline_upsert(
+            _fact(c, "promoted", "cta_opened", f"CTA moved into the queue: {c.title}", at=now)
+            for c in promoted
+        )
+        _actions_enqueue(promoted, {c.playbook_id: c.playbook for c in promoted})
+    return len(promoted)
+
+
+def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
+    """Open or in-progress CTAs past due (and not snoozed) escalate once to their owner's
+    manager: the CTA is flagged, the manager gets a notification and an email (outbox).
+    Returns how many escalated."""
+    from outbox import services as outbox
+
+    now = now or timezone.now()
+    today = now.astimezone(dt.UTC).date()
+    overdue = list(
+        Cta.objects.active()
+        .filter(due_at__lt=now, escalated_at__isnull=True)
+        .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=today))
+        .select_related("owner__manager", "account", "playbook")
+    )
+    done = 0
+    for cta in overdue:
+        manager = cta.owner.manager if cta.owner else None
+        with transaction.atomic():
+            if not Cta.objects.filter(pk=cta.pk, escalated_at__isnull=True).update(
+                escalated_at=now, escalated_to=manager
+            ):
+                continue  # escalated by a concurrent sweep
+            done += 1
+            who = str(cta.owner) if cta.owner else "nobody"
+            text = f"Overdue CTA escalated: {cta.title} for {cta.account.name} (owner: {who})"
+            link = reverse("playbooks:cta-detail", args=[cta.pk])
+            timeline_upsert(
+                [
+                    _fact(
+                        cta,
+                        "escalated",
+                        "cta_escalated",
+                        text + (f", to {manager}" if manager else ", no manager to escalate to"),
+                        at=now,
+                    )
+                ]
+            )
+            if manager is None:
+                continue
+            Notification.objects.get_or_create(
+                key=f"cta:{cta.pk}:escalated",
+                defaults={"user": manager, "text": text, "link": link},
+            )
+            outbox.email_enqueue(
+                key=f"cta:{cta.pk}:escalated:email",
+                to=[manager.email],
+                subject=f"Escalated: {cta.title} ({cta.account.name})",
+                text=f"{text}\nDue {cta.due_at:%Y-%m-%d %H:%M} UTC; {cta.evidence}\n{link}\n",
+                source=cta.playbook.source_label,
+            )
+    return done
+
+
+# --- the life of a CTA -----------------------------------------------------------------------
+
+
+def _locked(cta: Cta) -> Cta:
+    return Cta.objects.select_for_update().select_related("playbook").get(pk=cta.pk)
+
+
+def _not_closed(cta: Cta) -> None:
+    if not cta.is_open:
+        raise ValidationError({"status": [f"the CTA is {cta.get_status_display().lower()}"]})
+
+
+@transaction.atomic
+def cta_start(*, cta: Cta, user: User | None = None) -> Cta:
+    """open → in progress (a pending CTA may be started by hand, over the cap)."""
+    cta = _locked(cta)
+    _not_closed(cta)
+    if cta.status != CtaStatus.IN_PROGRESS:
+        cta.status = CtaStatus.IN_PROGRESS
+        cta.save(update_fields=["status", "updated_at"])
+        timeline_upsert([_fact(cta, "started", "cta_started", f"CTA started: {cta.title}",
+                               at=timezone.now(), by=user.email if user else "")])  # fmt: skip
+    return cta
+
+
+@transaction.atomic
+def cta_step_complete(*, cta: Cta, step: CtaStep, user: User | None = None) -> CtaStep:
+    """Tick a step done (once; ticking again changes nothing). An open CTA moves to
+    in progress."""
+    cta = _locked(cta)
+    if step.cta_id != cta.pk:
+        raise ValidationError({"step": ["this step belongs to another CTA"]})
+    _not_closed(cta)
+    now = timezone.now()
+    if CtaStep.objects.filter(pk=step.pk, done_at__isnull=True).update(done_at=now, done_by=user):
+        step.done_at, step.done_by = now, user
+        timeline_upsert(
+            [
+                _fact(
+                    cta,
+                    f"step:{step.pk}:done",
+                    "cta_step_done",
+                    f"CTA step done: {step.title} ({cta.title})",
+                    at=now,
+                    by=user.email if user else "",
+                )
+            ]
+        )
+        if cta.status in (CtaStatus.OPEN, CtaStatus.PENDING):
+            cta.status = CtaStatus.IN_PROGRESS
+            cta.save(update_fields=["status", "updated_at"])
+    else:
+        step.refresh_from_db()
+    return step
+
+
+@transaction.atomic
+def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
+    """Hide a CTA from the queue until ``until`` (a future day); it is due again then, by
+    its urgency, and does not escalate meanwhile."""
+    cta = _locked(cta)
+    _not_closed(cta)
+    today = _today()
+    if not isinstance(until, dt.date) or until <= today:
+        raise ValidationError({"snoozed_until": [f"must be a day after today ({today})"]})
+    if until > today + dt.timedelta(days=365):
+        raise ValidationError({"snoozed_until": ["must be within a year"]})
+    cta.snoozed_until = until
+    cta.due_at = _due_at(cta.priority, midnight(until))
+    cta.save(update_fields=["snoozed_until", "due_at", "updated_at"])
+    now = timezone.now()
+    timeline_upsert(
+        [
+            _fact(
+                cta,
+                f"snoozed:{now.timestamp():.0f}",
+                "cta_snoozed",
+                f"CTA snoozed until {until}: {cta.title}",
+                at=now,
+                until=until.isoformat(),
+            )
+        ]
+    )
+    return cta
+
+
+@transaction.atomic
+def cta_reassign(*, cta: Cta, owner: User, user: User | None = None) -> Cta:
+    """Give the CTA to another team member (it keeps its status and due date)."""
+    cta = _locked(cta)
+    _not_closed(cta)
+    if not owner.is_active:
+        raise ValidationError({"owner": [f"{owner} is not an active user"]})
+    if not Account.objects.filter(pk=cta.account_id).visible_to(owner).exists():
+        raise ValidationError({"owner": [f"{owner} cannot see this account"]})
+    if owner.pk == cta.owner_id:
+        return cta
+    before = cta.owner
+    cta.owner = owner
+    cta.save(update_fields=["owner", "updated_at"])
+    now = timezone.now()
+    timeline_upsert(
+        [
+            _fact(
+                cta,
+                f"reassigned:{now.timestamp():.0f}:{owner.pk}",
+                "cta_reassigned",
+                f"CTA reassigned from {before or 'nobody'} to {owner}: {cta.title}",
+                at=now,
+                to=owner.email,
+            )
+        ]
+    )
+    return cta
+
+
+@transaction.atomic
+def cta_close(
+    *, cta: Cta, status: str = CtaStatus.DONE, note: str = "", user: User | None = None
+) -> Cta:
+    """Close a CTA as done or cancelled, with an optional note. Its cooldown starts now; the
+    outcome is still measured (done) against the success condition by its deadline.
+    A pending CTA of the owner may move into the freed place (next sweep)."""
+    if status not in (CtaStatus.DONE, CtaStatus.CANCELLED):
+        raise ValidationError({"status": [f"must be done or cancelled, got {status!r}"]})
+    cta = _locked(cta)
+    _not_closed(cta)
+    now = timezone.now()
+    cta.status, cta.closed_at, cta.close_note = status, now, note.strip()
+    cta.save(update_fields=["status", "closed_at", "close_note", "updated_at"])
+    timeline_upsert(
+        [
+            _fact(
+                cta,
+                "closed",
+                "cta_closed",
+                f"CTA {cta.get_status_display().lower()}: {cta.title}"
+                + (f" — {cta.close_note}" if cta.close_note else ""),
+                at=now,
+                status=status,
+                by=user.email if user else "",
+            )
+        ]
+    )
+    transaction.on_commit(lambda: ctas_promote_pending())
+    return cta
+
+
+@transaction.atomic
+def cta_comment_add(*, cta: Cta, body: str, user: User | None = None) -> CtaComment:
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": ["a comment cannot be empty"]})
+    comment = CtaComment.objects.create(cta=cta, author=user, body=body[:5000])
+    timeline_upsert(
+        [
+            _fact(
+                cta,
+                f"comment:{comment.pk}",
+                "cta_comment",
+                f"Comment on CTA {cta.title}: {body[:200]}",
+                at=comment.created_at,
+                by=user.email if user else "",
+            )
+        ]
+    )
+    return comment
+
+
+def notification_read(*, user: User, notification_id: int) -> None:
+    Notification.objects.filter(pk=notification_id, user=user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
+def owners_for_reassign(*, cta: Cta) -> list[User]:
+    """Active users who can see the CTA's account (``Account.visible_to``): admins, the
+    account's owner and the owner's manager. One query."""
+    owner = cta.account.owner
+    who = Q(is_superuser=True) | Q(groups__name=Role.ADMIN)
+    if owner is not None:
+        who |= Q(pk=owner.pk)
+        if owner.manager_id:
+            who |= Q(pk=owner.manager_id)
+    return list(User.objects.filter(who, is_active=True).distinct().order_by("email"))

@@ -1,0 +1,71 @@
+"""Celery tasks of the playbooks app: thin, ids and JSON scalars in, a service call.
+
+The event path: ``timeline_facts_recorded`` is named in ``settings.TIMELINE_FACT_HOOKS``;
+``accounts.services.timeline_facts_recorded`` calls it on commit with the ids of new facts
+(a survey answer, an escalated ticket, a health band change …). It sends one
+``evaluate_timeline_facts`` task per chunk of ids, which evaluates the playbooks whose
+trigger reacts to those fact kinds (``rules.EVENT_KINDS``) for those accounts only: a worker
+opens the CTA within seconds instead of the next night. The nightly evaluation is the
+sweeper: it sees the same facts (its window covers them), and the one-open-CTA constraint
+makes the two paths agree whichever runs first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from accounts.models import TimelineEntry
+
+from . import rules, services
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1000  # fact ids per task
+RETRY = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError,),  # the database may be back in a moment
+    "retry_backoff": True,
+    "max_retries": 5,
+}
+
+
+def timeline_facts_recorded(entry_ids: Iterable[int]) -> None:
+    """The TIMELINE_FACT_HOOKS entry (called after commit): one task per chunk of ids."""
+    ids = sorted(set(entry_ids))
+    for start in range(0, len(ids), CHUNK):
+        evaluate_timeline_facts.delay(ids[start : start + CHUNK])
+
+
+@shared_task(ignore_result=True, **RETRY)
+def evaluate_timeline_facts(entry_ids: list[int]) -> dict | None:
+    """Evaluate the event-like triggers for the accounts of these facts, as of today."""
+    rows = list(
+        TimelineEntry.objects.filter(pk__in=entry_ids, kind__in=list(rules.EVENT_KINDS))
+        .values_list("account_id", "kind")
+        .distinct()
+    )
+    if not rows:
+        return None
+    triggers = {rules.EVENT_KINDS[kind] for _, kind in rows}
+    accounts = sorted({account_id for account_id, _ in rows})
+    today = timezone.now().astimezone(dt.UTC).date()
+    result = services.playbooks_evaluate(as_of=today, account_ids=accounts, triggers=triggers)
+    logger.info("playbooks: %d fact(s) of %d account(s): %s", len(rows), len(accounts), result)
+    return result
+
+
+@shared_task(ignore_result=True, **RETRY)
+def escalate_overdue_ctas() -> int:
+    """Every 15 minutes: overdue CTAs escalate to the owner's manager (once each)."""
+    return services.ctas_escalate_overdue()
+
+
+@shared_task(ignore_result=True, **RETRY)
+def promote_pending_ctas() -> int:
+    """Pending CTAs move into owners' queues where there is room under the cap."""
+    return services.ctas_promote_pending()

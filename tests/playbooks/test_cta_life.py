@@ -1,0 +1,203 @@
+"""The life of a CTA: steps, snooze, reassignment, close, comments, escalation of overdue
+CTAs, outcomes, effectiveness figures, versions; everything lands on the timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accounts.models import TimelineEntry
+from playbooks import selectors, services
+from playbooks.models import Cta, CtaStatus, Notification, Outcome, PlaybookVersion
+from tests.factories import AccountFactory, UserFactory
+
+from .helpers import activity, at, make_playbook, snapshot
+
+pytestmark = pytest.mark.django_db
+DAYS = dt.timedelta
+
+
+@pytest.fixture
+def cta(csm, day):
+    account = AccountFactory(owner=csm)
+    playbook = make_playbook("ticket_escalated", priority="medium")
+    return services.cta_open(playbook=playbook, account=account, evidence="1 open escalation")
+
+
+def _timeline(cta):
+    return list(
+        TimelineEntry.objects.filter(account=cta.account, key__startswith=f"cta:{cta.pk}:")
+        .order_by("id")
+        .values_list("kind", flat=True)
+    )
+
+
+def test_steps_snooze_reassign_comment_and_close_land_on_the_timeline(cta, csm, manager):
+    assert cta.status == CtaStatus.OPEN
+    # medium priority: due 48 h after opening
+    assert cta.due_at - cta.opened_at == DAYS(hours=48)
+    first = cta.steps.get(position=1)
+    services.cta_step_complete(cta=cta, step=first, user=csm)
+    services.cta_step_complete(cta=cta, step=first, user=csm)  # twice: once
+    cta.refresh_from_db()
+    assert (
+        cta.status == CtaStatus.IN_PROGRESS and cta.steps.filter(done_at__isnull=False).count() == 1
+    )
+
+    until = timezone.now().date() + DAYS(3)
+    services.cta_snooze(cta=cta, until=until, user=csm)
+    cta.refresh_from_db()
+    assert cta.snoozed_until == until
+    assert cta.due_at == dt.datetime.combine(until, dt.time(), tzinfo=dt.UTC) + DAYS(hours=48)
+    with pytest.raises(ValidationError) as info:
+        services.cta_snooze(cta=cta, until=timezone.now().date(), user=csm)
+    assert "snoozed_until" in info.value.message_dict
+
+    services.cta_reassign(cta=cta, owner=manager, user=csm)
+    outsider = UserFactory()
+    with pytest.raises(ValidationError) as info:
+        services.cta_reassign(cta=cta, owner=outsider, user=csm)
+    assert "cannot see this account" in info.value.message_dict["owner"][0]
+    services.cta_comment_add(cta=cta, body="Spoke to Dana", user=csm)
+    services.cta_close(cta=cta, status=CtaStatus.DONE, note="plan agreed", user=manager)
+    cta.refresh_from_db()
+    assert cta.status == CtaStatus.DONE and cta.closed_at and cta.owner == manager
+    with pytest.raises(ValidationError):
+        services.cta_close(cta=cta, status=CtaStatus.CANCELLED)
+    assert _timeline(cta) == [
+        "cta_opened", "cta_step_done", "cta_snoozed", "cta_reassigned", "cta_comment", "cta_closed",
+    ]  # fmt: skip
+
+
+def test_due_dates_follow_urgency(settings, csm):
+    account = AccountFactory(owner=csm)
+    due = {}
+    for priority in ("high", "medium", "low"):
+        playbook = make_playbook("ticket_escalated", priority=priority)
+        cta = services.cta_open(playbook=playbook, account=account, evidence="x")
+        due[priority] = cta.due_at - cta.opened_at
+        if priority == "high":  # red: by the end of the same (UTC) day
+            tomorrow = cta.opened_at.astimezone(dt.UTC).date() + DAYS(1)
+            assert cta.due_at == dt.datetime.combine(tomorrow, dt.time(), tzinfo=dt.UTC)
+    assert due["medium"] == DAYS(hours=48) and due["low"] == DAYS(days=7)
+
+
+def test_overdue_ctas_escalate_once_to_the_owners_manager(
+    cta, manager, celery_eager, django_capture_on_commit_callbacks, mailoutbox
+):
+    Cta.objects.filter(pk=cta.pk).update(due_at=timezone.now() - DAYS(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.ctas_escalate_overdue() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.ctas_escalate_overdue() == 0  # a second sweep: nothing more
+    cta.refresh_from_db()
+    assert cta.escalated_at and cta.escalated_to == manager
+    note = Notification.objects.get()
+    assert note.user == manager and cta.title in note.text and note.link == f"/ctas/{cta.pk}/"
+    assert [m.to for m in mailoutbox] == [[manager.email]]
+    assert mailoutbox[0].subject.startswith("Escalated: ")
+    assert "cta_escalated" in _timeline(cta)
+
+
+def test_a_snoozed_cta_does_not_escalate(cta):
+    services.cta_snooze(cta=cta, until=timezone.now().date() + DAYS(2))
+    Cta.objects.filter(pk=cta.pk).update(due_at=timezone.now() - DAYS(hours=1))
+    assert services.ctas_escalate_overdue() == 0
+
+
+def test_outcomes_success_closes_and_deadline_fails(day, csm):
+    playbook = make_playbook("ticket_escalated", success="touched", success_days=7)
+    won, lost = AccountFactory(owner=csm), AccountFactory(owner=csm)
+    a = services.cta_open(playbook=playbook, account=won, evidence="x", as_of=day - DAYS(3))
+    b = services.cta_open(playbook=playbook, account=lost, evidence="x", as_of=day - DAYS(9))
+    activity(won, at(day - DAYS(1)))  # a CSM touch after opening: success
+    activity(lost, at(day - DAYS(20)))  # before opening: does not count
+    result = services.playbooks_evaluate_all(as_of=day)
+    assert (result["successes"], result["failures"]) == (1, 1)
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.outcome == Outcome.SUCCESS and a.status == CtaStatus.DONE
+    assert a.outcome_detail == f"CSM activity logged on {day - DAYS(1)}"
+    # deadline: opened day - 9 + 7 days = day - 2, passed
+    assert b.outcome == Outcome.FAILURE and b.status == CtaStatus.OPEN
+    assert b.outcome_detail == f"success condition not met by {day - DAYS(2)}"
+    assert services.playbooks_evaluate_all(as_of=day)["successes"] == 0  # recorded once
+
+
+def test_effectiveness_figures_by_hand(day, csm):
+    playbook = make_playbook("ticket_escalated")
+    accounts = [AccountFactory(owner=csm) for _ in range(4)]
+    opened_on = day - DAYS(40)
+    ctas = [
+        services.cta_open(playbook=playbook, account=a, evidence="x", as_of=opened_on)
+        for a in accounts
+    ]
+    t0 = timezone.now() - DAYS(days=40)
+    # closed after 2 h, 4 h and 10 h; the 4th stays open
+    for cta, hours, outcome in zip(
+        ctas[:3], (2, 4, 10), (Outcome.SUCCESS, Outcome.SUCCESS, Outcome.FAILURE), strict=True
+    ):
+        Cta.objects.filter(pk=cta.pk).update(
+            status=CtaStatus.DONE, opened_at=t0, closed_at=t0 + DAYS(hours=hours), outcome=outcome
+        )
+    # health at open 40 and 50, 30 days later 70 and 80 (the other two have no snapshot)
+    for cta, at_open, later in ((ctas[0], 40, 70), (ctas[1], 50, 80)):
+        Cta.objects.filter(pk=cta.pk).update(health_at_open=at_open)
+        snapshot(cta.account, opened_on + DAYS(30), score=later, band="green")
+    stats = selectors.playbook_effectiveness([playbook.pk])[playbook.pk]
+    assert stats["opened"] == 4 and stats["closed"] == 3 and stats["open"] == 1
+    assert stats["success_rate"] == 66.7  # 2 of 3 outcomes
+    assert stats["median_hours_to_close"] == 4.0  # median of 2, 4, 10
+    assert (stats["health_at_open"], stats["health_after_30d"]) == (45.0, 75.0)
+    assert stats["health_compared"] == 2
+
+
+def test_playbook_versions_and_field_errors(admin_user):
+    playbook = make_playbook("no_activity", {"days": 30})
+    assert playbook.version == 1 and playbook.versions.count() == 1
+    updated = services.playbook_update(
+        playbook=playbook, config={"trigger_params": {"days": 45}}, updated_by=admin_user
+    )
+    assert updated.version == 2 and updated.trigger_params == {"days": 45}
+    v1 = PlaybookVersion.objects.get(playbook=playbook, version=1)
+    assert v1.config["trigger_params"] == {"days": 30}
+    same = services.playbook_update(playbook=updated, config={"trigger_params": {"days": 45}})
+    assert same.version == 2  # no change, no version
+    with pytest.raises(ValidationError) as info:
+        services.playbook_update(
+            playbook=updated,
+            config={"trigger_params": {"days": -3, "weeks": 2}, "steps": [{"title": ""}]},
+        )
+    errors = info.value.message_dict
+    assert any("unknown parameter weeks" in e for e in errors["trigger_params"])
+    assert any("must not be negative, got -3" in e for e in errors["trigger_params"])
+    assert errors["steps"] == ["step 1: a title is required"]
+    updated.refresh_from_db()
+    assert updated.version == 2 and updated.trigger_params == {"days": 45}  # nothing written
+
+
+def test_starters_load_once_and_stay_editable():
+    from playbooks.starters import STARTERS
+
+    created = services.starter_playbooks_load()
+    assert {p.starter for p in created} == set(STARTERS)
+    assert services.starter_playbooks_load() == []  # idempotent
+    onboarding = next(p for p in created if p.starter == "onboarding")
+    services.playbook_update(playbook=onboarding, config={"name": "Our onboarding"})
+    assert services.starter_playbooks_load() == []
+
+
+def test_the_data_migration_loads_the_starters():
+    import importlib
+
+    from django.apps import apps
+
+    from playbooks.models import Playbook
+
+    migration = importlib.import_module("playbooks.migrations.0002_starter_playbooks")
+    migration.load(apps, None)
+    migration.load(apps, None)
+    assert Playbook.objects.count() == 6 and PlaybookVersion.objects.count() == 6

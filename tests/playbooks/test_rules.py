@@ -1,0 +1,194 @@
+"""The pure rules: each trigger and success condition over plain facts, and the checks of a
+playbook configuration. No database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from playbooks import rules
+from playbooks.starters import STARTERS
+
+D = dt.date(2024, 3, 2)
+
+
+def fire(trigger: str, facts: dict, **params):
+    clean, errors = rules.clean_params(rules.TRIGGERS[trigger].params, params, what=trigger)
+    assert errors == []
+    return rules.TRIGGERS[trigger].evaluate(facts, clean, D)
+
+
+def test_health_entered_reads_the_band_change_and_says_it():
+    change = {
+        "from": "yellow",
+        "to": "red",
+        "score_from": 72,
+        "score_to": 41,
+        "as_of": "2024-03-02",
+    }
+    m = fire("health_entered", {"band": "red", "band_changes": [change]}, band="red")
+    assert m.evidence == "health 72 → 41 on 2024-03-02 (yellow → red)"
+    # back out of red since: no CTA; a change older than the window: none either
+    assert fire("health_entered", {"band": "yellow", "band_changes": [change]}, band="red") is None
+    old = {**change, "as_of": "2024-02-28"}
+    assert fire("health_entered", {"band": "red", "band_changes": [old]}, band="red") is None
+    assert fire("health_entered", {"band": "red", "band_changes": [old]}, band="red", within_days=5)
+
+
+def test_score_dropped_compares_with_the_score_d_days_before():
+    facts = {"score": 41.0, "health_day": D, "scores": {D - dt.timedelta(days=7): 72.0}}
+    m = fire("score_dropped", facts, points=30, days=7)
+    # 72 - 41 = 31 >= 30
+    assert "health 72 → 41 between 2024-02-24 and 2024-03-02" in m.evidence
+    assert fire("score_dropped", facts, points=32, days=7) is None
+    assert fire("score_dropped", facts, points=10, days=6) is None  # no score that day
+
+
+def test_usage_dropped_month_over_month_for_events_or_active_users():
+    facts = {"events_30d": 45, "events_prev_30d": 100, "active_30d": 9, "active_prev_30d": 10}
+    m = fire("usage_dropped", facts, percent=50)
+    # (45 - 100) / 100 = -55 %
+    assert m.evidence == "usage −55 % (events in 30 days: 100 → 45)"
+    assert fire("usage_dropped", facts, percent=56) is None
+    # users: (9 - 10) / 10 = -10 %
+    assert fire("usage_dropped", facts, percent=10, measure="active_users")
+    assert fire("usage_dropped", facts, percent=11, measure="active_users") is None
+    assert fire("usage_dropped", {**facts, "events_prev_30d": 0}, percent=1) is None
+
+
+def test_renewal_new_customer_first_value_and_activity():
+    renewal = {"renewal_on": D + dt.timedelta(days=90), "renewed": False}
+    assert fire("renewal_within", renewal, days=90).evidence == (
+        "contract ends on 2024-05-31 (in 90 days), no renewal yet"
+    )
+    assert fire("renewal_within", renewal, days=89) is None
+    assert fire("renewal_within", {**renewal, "renewed": True}, days=90) is None
+    new = {"customer_since": D - dt.timedelta(days=29)}
+    assert (
+        fire("new_customer", new, days=30).evidence
+        == "new customer since 2024-02-02 (day 30 of 30)"
+    )
+    assert fire("new_customer", {"customer_since": D - dt.timedelta(days=30)}, days=30) is None
+    waiting = {"customer_since": D - dt.timedelta(days=14), "first_value_on": None}
+    assert fire("first_value_missing", waiting, days=14)
+    assert fire("first_value_missing", waiting, days=15) is None
+    assert fire("first_value_missing", {**waiting, "first_value_on": D}, days=14) is None
+    assert (
+        fire("first_value_missing", {"customer_since": waiting["customer_since"]}, days=1) is None
+    )
+    quiet = {"last_touch_on": D - dt.timedelta(days=30)}
+    assert (
+        fire("no_activity", quiet, days=30).evidence
+        == "no CSM activity in 30 days (last on 2024-02-01)"
+    )
+    assert fire("no_activity", quiet, days=31) is None
+
+
+def test_payments_tickets_surveys_champion_and_seats():
+    assert fire("payment_trouble", {"failed_payments_90d": 2, "overdue_invoices": 0}).evidence == (
+        "2 failed payments in 90 days"
+    )
+    assert fire("payment_trouble", {"failed_payments_90d": 0, "overdue_invoices": 0}) is None
+    overdue = {"failed_payments_90d": 0, "overdue_invoices": 1, "overdue_amount": Decimal("300.00")}
+    assert fire("payment_trouble", overdue).evidence == "1 overdue invoice (300)"
+    assert fire("payment_trouble", overdue, overdue=False) is None
+    assert fire("ticket_escalated", {"open_escalations": 1}).evidence == "1 open escalated ticket"
+    assert fire("open_tickets", {"open_tickets": 4}, count=5) is None
+    assert fire("open_tickets", {"open_tickets": 5}, count=5)
+    answer = {
+        "survey_kind": "nps",
+        "score": 3,
+        "title": "NPS 3 from Dana",
+        "comment": "slow",
+        "on": "2024-03-02",
+    }
+    assert fire("survey_unhappy", {"unhappy_answers": [answer]}).evidence == (
+        "NPS 3 from Dana on 2024-03-02: “slow”"
+    )
+    assert fire("survey_unhappy", {"unhappy_answers": [answer]}, kinds=["csat"]) is None
+    assert fire("champion_removed", {"champions_now": 0, "champion_before": "Dana"})
+    assert fire("champion_removed", {"champions_now": 1, "champion_before": "Dana"}) is None
+    assert fire("champion_removed", {"champions_now": 0, "champion_before": None}) is None
+    seats = {"seats": 10, "active_30d": 9, "band": "yellow"}
+    assert fire("seat_utilisation", seats, at_least=90).evidence.startswith("seat utilisation 90 %")
+    assert fire("seat_utilisation", seats, at_least=90, healthy_only=True) is None
+
+
+def test_conditions_segment_lifecycle_owner_and_arr():
+    rule = rules.Rule(
+        id=1,
+        trigger="ticket_escalated",
+        trigger_params={},
+        segments=("ENT",),
+        lifecycle_stages=("mature",),
+        owners=(7,),
+        arr_min=Decimal(1000),
+        arr_max=Decimal(5000),
+    )
+    facts = {
+        "segment": "ENT",
+        "lifecycle": "mature",
+        "owner_id": 7,
+        "arr": Decimal(1200),
+        "open_escalations": 1,
+    }
+    assert rules.evaluate(rule, facts, D)
+    for change in ({"segment": "SMB"}, {"lifecycle": "renewal"}, {"owner_id": 8},
+                   {"arr": Decimal(999)}, {"arr": Decimal(5001)}):  # fmt: skip
+        assert rules.evaluate(rule, {**facts, **change}, D) is None, change
+
+
+def test_success_conditions():
+    cta = {"opened_on": D, "arr_at_open": "1200.00", "steps_left": 0}
+    assert rules.success_met(
+        "health_band_at_least", {"band": "yellow"}, {"band": "green", "score": 85}, cta
+    )
+    assert (
+        rules.success_met("health_band_at_least", {"band": "yellow"}, {"band": "red"}, cta) is None
+    )
+    assert rules.success_met("renewed", {}, {"latest_contract_start": D + dt.timedelta(1)}, cta)
+    assert rules.success_met("renewed", {}, {"latest_contract_start": D}, cta) is None
+    assert rules.success_met("arr_expanded", {}, {"arr": Decimal("1300.00")}, cta)
+    assert rules.success_met("arr_expanded", {}, {"arr": Decimal("1200.00")}, cta) is None
+    assert rules.success_met("touched", {}, {"last_touch_on": D}, cta)
+    assert rules.success_met("steps_done", {}, {}, {**cta, "steps_left": 1}) is None
+    assert rules.success_met(
+        "payments_clear", {}, {"overdue_invoices": 0, "failed_invoices": 0}, cta
+    )
+
+
+def _config(**changes):
+    return {**STARTERS["red-turnaround"], **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"trigger_params": {"band": "red", "colour": "x"}}, "trigger_params", "unknown parameter colour"),
+        ({"trigger": "score_dropped", "trigger_params": {"points": 10, "days": -3}}, "trigger_params", "days: must not be negative, got -3"),
+        ({"trigger": "score_dropped", "trigger_params": {"points": 10}}, "trigger_params", "days: required"),
+        ({"steps": [{"title": "Call", "due_days": 1}, {"title": " ", "due_days": 2}]}, "steps", "step 2: a title is required"),
+        ({"steps": [{"title": "Call", "due_days": -1}]}, "steps", "step 1: due_days: must not be negative"),
+        ({"steps": []}, "steps", "at least one step is required"),
+        ({"cooldown_days": -1}, "cooldown_days", "must not be negative, got -1"),
+        ({"success_days": 0}, "success_days", "must be at least 1, got 0"),
+        ({"trigger": "nope"}, "trigger", "unknown trigger 'nope'"),
+        ({"success_params": {"band": "purple"}}, "success_params", "band: must be one of green"),
+        ({"arr_min": "500", "arr_max": "100"}, "arr_max", "must be at least arr_min"),
+        ({"owner_rule": "named_user"}, "owner_user", "needs a user"),
+        ({"lifecycle_stages": ["retired"]}, "lifecycle_stages", "unknown retired"),
+    ],
+)  # fmt: skip
+def test_bad_configurations_are_refused_with_field_errors(changes, field, message):
+    _, errors = rules.validate_playbook(_config(**changes))
+    assert field in errors, errors
+    assert any(message in e for e in errors[field]), errors[field]
+
+
+@pytest.mark.parametrize("key", list(STARTERS))
+def test_every_starter_playbook_is_valid(key):
+    clean, errors = rules.validate_playbook(STARTERS[key])
+    assert errors == {}
+    assert clean["steps"] and all(s["title"] for s in clean["steps"])
