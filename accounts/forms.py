@@ -52,7 +52,7 @@ class ImportUploadForm(forms.Form):
     kind = forms.ChoiceField(
         label="Kind of data",
         required=False,
-        choices=[("", "From the file name")] + [(k, k.capitalize()) for k in intake.KINDS],
+        choices=[("", "From the file name")] + [(k, k.capitalize()) for k in intake.kinds()],
         help_text="Choose a kind when a single file is not named after its kind.",
     )
     dry_run = forms.BooleanField(
@@ -88,16 +88,16 @@ class ImportUploadForm(forms.Form):
             if kind is None:
                 problems.append(
                     f"{name}: cannot tell the kind of data from the name; name it "
-                    f"{', '.join(k + '.csv' for k in intake.KINDS)}, or choose a kind."
+                    f"{', '.join(k + '.csv' for k in intake.kinds())}, or choose a kind."
                 )
                 continue
             parts.append(UploadPart(kind=kind, file=f))
         kinds = [p.kind for p in parts]
-        for kind in intake.KINDS:
+        for kind in intake.kinds():
             if kinds.count(kind) > 1:
                 problems.append(f"Two files hold {kind}: upload one file per kind.")
         if problems:
             raise forms.ValidationError(problems)
-        parts.sort(key=lambda p: intake.KINDS.index(p.kind))  # dependency order
+        parts.sort(key=lambda p: intake.kinds().index(p.kind))  # dependency order
         data["parts"] = parts
         return data

@@ -62,7 +62,7 @@ def upload_files(record: ImportRecord) -> list[tuple[str, Path]]:
     The upload page stores each file as ``MEDIA_ROOT/imports/<uuid>/<kind>/<name>``."""
     root = Path(settings.MEDIA_ROOT) / record.stored_file
     found = []
-    for kind in intake.KINDS:
+    for kind in intake.kinds():
         folder = root / kind
         if folder.is_dir():
             found.extend((kind, p) for p in sorted(folder.iterdir()) if p.is_file())

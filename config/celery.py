@@ -33,4 +33,14 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 10 * 60},
     },
+    "send-due-survey-campaigns": {  # every minute: scheduled sends and event campaigns
+        "task": "surveys.tasks.send_due_campaigns",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "send-survey-reminders": {  # hourly: reminders N days after the invitation
+        "task": "surveys.tasks.send_survey_reminders",
+        "schedule": crontab(minute=20),
+        "options": {"expires": 50 * 60},
+    },
 }

@@ -353,6 +353,19 @@ PIPELINE_FINAL_HOOKS = ["playbooks.services.playbooks_evaluate_all"]
 PLAYBOOK_MAX_OPEN_CTAS_PER_CSM = env_int("PLAYBOOK_MAX_OPEN_CTAS_PER_CSM", 25)
 PLAYBOOK_DUE_HOURS = {"high": 0, "medium": 48, "low": 7 * 24}
 
+# Surveys (issue 5): the public link pages and the fatigue rules
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")  # absolute links in emails
+SURVEY_FATIGUE_DAYS = env_int("SURVEY_FATIGUE_DAYS", 30)  # nobody surveyed twice within N days
+SURVEY_FATIGUE_MAX_PER_YEAR = env_int("SURVEY_FATIGUE_MAX_PER_YEAR", 4)  # nor more than M a year
+SURVEY_RATE_PER_TOKEN = env_int("SURVEY_RATE_PER_TOKEN", 60)  # public requests per minute
+SURVEY_RATE_PER_IP = env_int("SURVEY_RATE_PER_IP", 1200)  # public requests per minute
+SURVEY_BAND_FILTER = "metrics.survey_audience.accounts_in_bands"  # campaign audience by band
+# facts that count as a CSM's first action after an answer (with any accounts.Activity)
+SURVEY_FOLLOW_UP_FACT_KINDS = env_list(
+    "SURVEY_FOLLOW_UP_FACT_KINDS", ["cta_step_done", "cta_closed"]
+)
+CSRF_FAILURE_VIEW = "surveys.public.csrf_failure"  # a clear page on the public survey form
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import views as account_views
+from surveys.api import SurveyResponseBatchApi
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -33,8 +34,10 @@ urlpatterns = [
     ),
     path("", include("accounts.urls")),
     path("", include("playbooks.urls")),
+    path("", include("surveys.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/kpis/", include("metrics.api_urls")),
+    path("api/v1/survey-responses/", SurveyResponseBatchApi.as_view(), name="survey-responses"),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("playbooks.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

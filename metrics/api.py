@@ -97,7 +97,7 @@ class KpiReportSerializer(serializers.Serializer):
     adoption = _section("seat utilisation, DAU/WAU %, stickiness, features, trend, TTFV")
     support = _section("ticket volume, response and resolution times, FCR, escalations")
     billing = _section("overdue invoices, failed payments, DSO")
-    voice_of_customer = _section("NPS, CSAT, CES, response rate (null until surveys exist)")
+    voice_of_customer = _section("NPS, CSAT, CES, response rate, detractor follow-up time")
     cohorts = CohortTableSerializer()
     docs = serializers.CharField(help_text="where each KPI is explained")
 

@@ -6,6 +6,7 @@ Usage (all doors call these)::
     sources = intake.sources_from_dir(path)                 # known files, dependency order
     sources = [intake.source_from_path(path, kind="events")]  # one file (.csv or .csv.gz)
     sources = [intake.source_from_rows("contracts", rows)]  # JSON rows from the API
+    intake.register_kind("responses", columns, load)        # a higher app's kind (ready())
     result = intake.run_import(sources, dry_run=False, ignore_unknown=False, progress=cb)
 
 ``run_import`` validates and writes every source in **one transaction**: any bad row in any
@@ -23,6 +24,8 @@ from .core import (
     RowError,
     Source,
     kind_from_name,
+    kinds,
+    register_kind,
     run_import,
     source_from_path,
     source_from_rows,
@@ -38,6 +41,8 @@ __all__ = [
     "RowError",
     "Source",
     "kind_from_name",
+    "kinds",
+    "register_kind",
     "run_import",
     "source_from_path",
     "source_from_rows",

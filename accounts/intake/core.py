@@ -13,6 +13,33 @@ from django.db import transaction
 # Dependency order: a directory import takes files in this order.
 KINDS = ("accounts", "contracts", "stakeholders", "tickets", "invoices", "events")
 
+# Kinds that apps above accounts register (``register_kind``), e.g. surveys' "responses":
+# kind -> loader function, taken after the built-in kinds in registration order.
+EXTRA_KINDS: dict[str, Callable[..., None]] = {}
+
+
+def kinds() -> tuple[str, ...]:
+    """Every kind the intake takes, in dependency order: the built-in ones, then registered."""
+    return KINDS + tuple(EXTRA_KINDS)
+
+
+def register_kind(kind: str, columns: tuple, load: Callable[..., None]) -> None:
+    """Let an app above accounts take in its own kind of rows through the same doors (the
+    import command, upload, ``run_import``), validated all-or-nothing with the others.
+
+    ``columns`` are ``columns.Column``s; ``load(loader, source, result, rows)`` receives the
+    parsed rows ``(row number, values, problems)`` and must report each problem with
+    ``loader.error(source, row, column, message)`` (counting ``result.rejected``), write
+    nothing once ``loader.failed``, and count ``result.created/updated/unchanged``. Called
+    from ``AppConfig.ready``; registering the same kind again replaces it."""
+    from .columns import COLUMNS
+
+    if kind in KINDS:
+        raise ValueError(f"{kind!r} is a built-in kind")
+    COLUMNS[kind] = tuple(columns)
+    EXTRA_KINDS[kind] = load
+
+
 ProgressCallback = Callable[[int, int, int], None]  # (rows done, bytes done, bytes total)
 
 
@@ -124,7 +151,7 @@ def kind_from_name(name: str) -> str | None:
     if not base.endswith(".csv"):
         return None
     base = base[:-4]
-    for kind in KINDS:
+    for kind in kinds():
         if base == kind or (base.startswith(kind) and not base[len(kind)].isalpha()):
             return kind
     return None
@@ -139,10 +166,10 @@ def source_from_path(path: str | Path, kind: str | None = None) -> Source:
         if kind is None:
             raise IntakeError(
                 f"{path.name}: cannot tell the kind from the file name; "
-                f"name it <kind>.csv or give --kind ({', '.join(KINDS)})"
+                f"name it <kind>.csv or give --kind ({', '.join(kinds())})"
             )
-    if kind not in KINDS:
-        raise IntakeError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    if kind not in kinds():
+        raise IntakeError(f"unknown kind {kind!r} (expected one of {', '.join(kinds())})")
     return Source(kind=kind, name=path.name, path=path)
 
 
@@ -158,11 +185,11 @@ def sources_from_dir(directory: str | Path) -> list[Source]:
         Source(kind=kind, name=p.name, path=p)
         for kind, p in sorted(
             ((k, p) for k, p in placed if k is not None),
-            key=lambda kp: (KINDS.index(kp[0]), kp[1].name),
+            key=lambda kp: (kinds().index(kp[0]), kp[1].name),
         )
     ]
     if not sources:
-        expected = ", ".join(f"{k}.csv" for k in KINDS)
+        expected = ", ".join(f"{k}.csv" for k in kinds())
         raise IntakeError(f"{directory}: no known files (expected any of {expected})")
     return sources
 
@@ -175,8 +202,8 @@ def unplaced_files(directory: str | Path) -> list[str]:
 
 
 def source_from_rows(kind: str, rows: Iterable[dict[str, Any]], name: str = "request") -> Source:
-    if kind not in KINDS:
-        raise IntakeError(f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
+    if kind not in kinds():
+        raise IntakeError(f"unknown kind {kind!r} (expected one of {', '.join(kinds())})")
     rows = list(rows)
     for position, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
@@ -194,7 +221,7 @@ def run_import(
     """Validate and write ``sources`` all-or-nothing (see the package docstring)."""
     from .loader import Loader  # the loader needs the app registry; this module does not
 
-    ordered = sorted(sources, key=lambda s: KINDS.index(s.kind))
+    ordered = sorted(sources, key=lambda s: kinds().index(s.kind))
     loader = Loader(
         dry_run=dry_run,
         ignore_unknown=ignore_unknown,

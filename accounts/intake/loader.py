@@ -32,7 +32,7 @@ from accounts.models import (
 
 from . import events
 from .columns import COLUMNS, DEFAULTS, ORDER_RULES, Column
-from .core import ImportResult, KindResult, ProgressCallback, RowError, Source
+from .core import EXTRA_KINDS, ImportResult, KindResult, ProgressCallback, RowError, Source
 from .reading import HeaderProblem, Progress, check_header, csv_rows, raw_cell
 
 MODELS: dict[str, type[models.Model]] = {
@@ -106,7 +106,9 @@ class Loader:
         rows = self._rows(source)
         if rows is None:
             return
-        if source.kind == "events":
+        if source.kind in EXTRA_KINDS:  # registered by an app above accounts
+            EXTRA_KINDS[source.kind](self, source, result, rows)
+        elif source.kind == "events":
             self._load_events(source, result, rows)
         else:
             self._load_entities(source, result, rows)

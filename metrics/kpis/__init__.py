@@ -187,7 +187,7 @@ def kpi_report(
             scoped, start=start, end=end, facts=facts, customers_in_period=customers_in_period
         ),
         "billing": support.billing_kpis(scoped, start=start, end=end),
-        "voice_of_customer": support.voice_of_customer_kpis(),
+        "voice_of_customer": support.voice_of_customer_kpis(scoped, start=start, end=end),
         "cohorts": revenue.cohort_table(scoped, start=start, end=end, facts=facts),
         "docs": "docs/metrics.md",
     }

@@ -1,8 +1,8 @@
 """Per-account measures as of a day: the inputs of health scoring (``metrics.health``).
 
 Set-based: a fixed handful of aggregate queries for any number of accounts (one per source:
-contracts, events, key features, tickets, invoices, stakeholders, CSM activity), whatever the
-size of the chunk. Definitions are the KPI engine's, per account instead of per scope:
+contracts, events, key features, tickets, invoices, stakeholders, CSM activity, surveys), whatever
+the size of the chunk. Definitions are the KPI engine's, per account instead of per scope:
 ``contract_facts`` (seats), ``adoption.usage_by_account``/``key_features_used`` (usage),
 ``support.open_escalation``/``invoice_overdue_at``/``failed_payments_window`` (support,
 billing).
@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from accounts.models import Account, Activity, Invoice, Stakeholder, Ticket
+from surveys import selectors as survey_selectors
 
 from . import adoption, support
 from .common import ZERO, in_scope, midnight, money, pct
@@ -38,7 +39,7 @@ def _pct(numerator, denominator) -> float | None:
 def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int, dict[str, Any]]:
     """For each account of ``accounts`` with any data before the end of ``as_of``, the
     measure values of ``metrics.health.MEASURES`` and the raw values behind them, JSON-ready.
-    Accounts without any data are absent (every measure is None for them). 7 queries (6
+    Accounts without any data are absent (every measure is None for them). 8 queries (7
     without KEY_FEATURES)."""
     end = as_of + dt.timedelta(days=1)
     t1 = midnight(end)
@@ -142,5 +143,7 @@ def account_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int
         r["last_touch_on"] = last_day.isoformat()
         r["days_since_last_touch"] = (as_of - last_day).days
 
-    # NPS, CSAT and CES need survey answers, which do not exist yet (issue 5): no data
+    # 8. survey answers of the last 365 days: the account's NPS, CSAT and CES
+    for account_id, values in survey_selectors.account_sentiment(accounts, as_of=as_of).items():
+        row(account_id).update(values)
     return out

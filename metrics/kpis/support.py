@@ -1,4 +1,4 @@
-"""Support (tickets), billing (invoices) and the voice of the customer.
+"""Support (tickets), billing (invoices) and the voice of the customer (survey answers).
 
 Tickets count when opened in ``[start, end)``; only what was known before ``end`` counts
 (a response or resolution after ``end`` has not happened yet as of the period's end).
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from django.db.models import Count, Q, QuerySet, Sum
 
 from accounts.models import Account, Invoice, Ticket
+from surveys import selectors as survey_selectors
 
 from .common import ZERO, in_scope, kpi, median, midnight, money, pct, percentile, ratio
 from .revenue import AccountFacts
@@ -148,16 +149,42 @@ def billing_kpis(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -
     }
 
 
-def voice_of_customer_kpis() -> dict[str, dict]:
-    """NPS, CSAT, CES and response rate need survey responses, which do not exist yet (issue
-    5); the keys are here so the API and CLI keep one shape."""
-    note = "no survey data yet"
+def voice_of_customer_kpis(
+    accounts: QuerySet[Account], *, start: dt.date, end: dt.date
+) -> dict[str, dict]:
+    """NPS, CSAT, CES, response rate and detractor follow-up time (docs/metrics.md) over the
+    scope's survey answers given in ``[start, end)``; only the latest answer of a person per
+    campaign counts (``surveys.selectors``, which the results pages use too). Three queries."""
+    voc = survey_selectors.voice_of_customer(accounts, start=start, end=end)
+    nps, csat, ces = voc["kinds"]["nps"], voc["kinds"]["csat"], voc["kinds"]["ces"]
+    invitations, follow_up = voc["invitations"], voc["follow_up"]
     return {
-        name: kpi(None, unit, note=note)
-        for name, unit in (
-            ("nps", "score"),
-            ("csat", "%"),
-            ("ces", "score"),
-            ("response_rate", "%"),
-        )
+        "nps": kpi(
+            nps.value,
+            "score",
+            responses=nps.responses,
+            promoters=nps.promoters,
+            passives=nps.passives,
+            detractors=nps.detractors,
+        ),
+        "csat": kpi(csat.value, "%", responses=csat.responses, satisfied_4_or_5=csat.satisfied),
+        "ces": kpi(
+            ces.value,
+            "score",
+            responses=ces.responses,
+            easy_5_or_more=ces.easy,
+            easy_pct=ces.easy_pct,
+        ),
+        "response_rate": kpi(
+            invitations["rate"],
+            "%",
+            responded=invitations["responded"],
+            delivered=invitations["delivered"],
+        ),
+        "detractor_follow_up_hours": kpi(
+            follow_up["median_hours"],
+            "hours",
+            followed_up=follow_up["followed_up"],
+            waiting=follow_up["waiting"],
+        ),
     }

@@ -199,18 +199,18 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
     _book(10)
     ten = _queries()
     _book(30)
-    with django_assert_max_num_queries(19):
+    with django_assert_max_num_queries(20):  # + survey answers
         services.health_snapshots_record(as_of=D)
     forty = _queries()
     assert HealthSnapshot.objects.filter(day=D).count() == 40
-    # one chunk: the same 19 queries for 10 and 40 accounts. Once per run: the default model
-    # check (2), the active versions (1), the account ids (1); per chunk (15): savepoint,
+    # one chunk: the same 20 queries for 10 and 40 accounts. Once per run: the default model
+    # check (2), the active versions (1), the account ids (1); per chunk (16): savepoint,
     # accounts, seats, usage, key features, tickets, invoices, stakeholders, activity,
-    # overrides, upsert, band changes (the day before's snapshots, the latest earlier one of
-    # accounts without, stale band-change facts), release
-    assert ten == forty == 19
+    # survey answers, overrides, upsert, band changes (the day before's snapshots, the latest
+    # earlier one of accounts without, stale band-change facts), release
+    assert ten == forty == 20
     # smaller chunks: a fixed number per chunk, never per account (4 chunks of 10)
-    assert _queries(chunk_size=10) == 4 + 4 * 15
+    assert _queries(chunk_size=10) == 4 + 4 * 16
 
 
 def test_onboarding_and_segment_models_are_assigned_most_specific_first():

@@ -142,12 +142,12 @@ def test_an_empty_book_has_one_book_row():
 
 @pytest.mark.parametrize("per_scope", [1, 4])
 def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_queries):
-    """2 scope lists + 9 per report + (savepoint, stale-row read, one upsert, release):
-    2 + 9·S + 4, whatever the number of accounts per scope."""
+    """2 scope lists + 12 per report (9 + 3 survey) + (savepoint, stale-row read, one upsert,
+    release): 2 + 12·S + 4, whatever the number of accounts per scope."""
     for segment in ("A", "B"):
         for _ in range(per_scope):
             ContractFactory(account=AccountFactory(segment=segment))
-    with django_assert_num_queries(2 + 9 * 3 + 4):
+    with django_assert_num_queries(2 + 12 * 3 + 4):
         result = services.kpi_snapshots_record(as_of=D)
     assert result["scopes"] == 3
 

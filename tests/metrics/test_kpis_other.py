@@ -276,14 +276,12 @@ def test_support_and_billing_are_null_without_data():
     assert support.billing_kpis(Account.objects.all(), start=MAR, end=APR)["dso"]["value"] is None
 
 
-def test_voice_of_customer_is_null_with_a_note():
+def test_voice_of_customer_without_answers_is_null_not_zero():
+    """The figures by hand are in tests/surveys/test_results.py."""
     report = kpi_report(start=MAR, end=APR)
     voice = report["voice_of_customer"]
-    assert set(voice) == {"nps", "csat", "ces", "response_rate"}
-    assert all(
-        item["value"] is None and item["inputs"]["note"] == "no survey data yet"
-        for item in voice.values()
-    )
+    assert set(voice) == {"nps", "csat", "ces", "response_rate", "detractor_follow_up_hours"}
+    assert all(item["value"] is None for item in voice.values())
 
 
 # --- queries: a fixed number whatever the size of the book ---------------------------------
@@ -318,7 +316,8 @@ def test_kpi_report_query_count_does_not_grow_with_accounts(
     _book(30)
     assert Account.objects.count() == 40
     # contracts 1 + renewals 2 + usage 4 + TTFV 1 + tickets 2 + invoices 1 + cohort MRR 1
-    with django_assert_max_num_queries(12 + 1):
+    # + surveys 3 (answers, invitations, follow-up)
+    with django_assert_max_num_queries(15 + 1):
         kpi_report(start=dt.date(2024, 1, 1), end=dt.date(2024, 7, 1))
     assert _count_queries() == small
     # a scope adds its look-ups (segment exists, owner by email, account visible), no more

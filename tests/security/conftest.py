@@ -15,6 +15,7 @@ from accounts.models import (
     Stakeholder,
     Ticket,
 )
+from surveys.models import Campaign, Invitation, Survey
 
 
 @pytest.fixture
@@ -49,5 +50,15 @@ def world(admin_user, manager, csm, outsider):
             origin="cli", kind="accounts", user=admin_user, errors=[], per_kind={}
         ),
     }
+    survey = Survey.objects.create(name="NPS", kind="nps", question="Recommend us?")
+    objects["campaign"] = Campaign.objects.create(name="NPS", survey=survey, status="active")
+    objects["invitation"] = Invitation.objects.create(
+        campaign=objects["campaign"],
+        stakeholder=objects["stakeholder"],
+        account=account,
+        email="dana@acme.example",
+        token="t" * 43,
+        expires_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
+    )
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users

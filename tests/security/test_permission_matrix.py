@@ -90,6 +90,19 @@ RULES: dict[str, Rule] = {
     "api:batch": API_WRITE_ONLY,
     "api-schema": API_READ,
     "api-docs": PAGE_ANY_ROLE,
+    # surveys: the public link pages need no sign-in (GET never writes); campaigns and
+    # results for every role (over the accounts each may see), the editor for managers up
+    "surveys:respond": Rule(_all(OK), kwargs="invitation"),
+    "surveys:thanks": Rule(_all(OK), kwargs="invitation"),
+    "surveys:unsubscribe": Rule(_all(OK), kwargs="invitation"),
+    "surveys:campaign-list": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
+    "surveys:campaign-new": Rule(_all(403, anonymous=LOGIN, manager=OK, admin=OK)),
+    "surveys:campaign-edit": Rule(
+        _all(403, anonymous=LOGIN, manager=OK, admin=OK), kwargs="campaign"
+    ),
+    "surveys:results": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
+    "surveys:results-csv": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
+    "survey-responses": API_WRITE_ONLY,
 }
 
 # Django's admin (namespace "admin") decides by is_staff and model permissions itself and
@@ -132,6 +145,8 @@ def _kwargs(rule: Rule, pattern: str, objects: dict) -> dict:
     obj = objects["account" if rule.kwargs == "account_id" else rule.kwargs]
     if "<uuid:uuid>" in pattern:
         return {"uuid": obj.uuid}
+    if "<str:token>" in pattern:
+        return {"token": obj.token}
     if "<int:account_id>" in pattern:
         return {"account_id": obj.pk}
     return {"pk": obj.pk}

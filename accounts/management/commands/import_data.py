@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path", help="a directory of <kind>.csv files, or one file")
-        parser.add_argument("--kind", choices=intake.KINDS, help="kind of a single file")
+        parser.add_argument("--kind", choices=intake.kinds(), help="kind of a single file")
         parser.add_argument("--dry-run", action="store_true", help="validate only, write nothing")
         parser.add_argument(
             "--ignore-unknown", action="store_true", help="ignore columns the kind does not have"

@@ -1,0 +1,270 @@
+"""Survey answers over HTTP: POST /s/<token>/ against gunicorn, then check the database.
+
+    .venv/bin/python bench/survey_posts.py --invitations 10000 --connections 32 --workers 2
+
+Creates an account with ``--invitations`` stakeholders and one invitation each (an active
+NPS campaign "bench survey posts"; a previous run's rows are deleted first), starts gunicorn
+on 127.0.0.1 only (``--workers`` workers of ``--worker-class``, the deployed profile: the
+PostgreSQL of ``DATABASE_URL``, Redis of ``REDIS_URL`` for the cache and Celery), fetches one
+response page to get a CSRF cookie and form token (any masked token of the cookie's secret is
+valid, so the pair serves every POST), then a load generator (asyncio, ``--connections``
+keep-alive connections, raw HTTP/1.1) POSTs one answer per invitation as fast as the server
+takes them: a burst of N submissions. It reports POSTs/s over the burst and latency
+percentiles, then checks that the database holds exactly one current response, with the
+score sent, per invitation and that every answer has its timeline fact.
+
+The per-IP rate limit is raised for the run (``SURVEY_RATE_PER_IP``): all requests come from
+127.0.0.1. The per-token limit stays as configured (one POST per token here). Results are
+appended to bench/out/survey_posts.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+from _setup import OUT, ROOT, django_setup
+
+CAMPAIGN = "bench survey posts"
+ACCOUNT = "BENCH-SURVEY"
+
+
+def prepare(n: int) -> list[tuple[str, int]]:
+    """(token, score) per invitation, freshly created."""
+    django_setup()
+    from django.db import transaction
+
+    from accounts.models import Account, Stakeholder, TimelineEntry
+    from surveys.models import Campaign, Invitation, Response, Survey
+    from surveys.services import new_token
+
+    with transaction.atomic():
+        old = Campaign.objects.filter(name=CAMPAIGN)
+        Response.objects.filter(campaign__in=old).delete()
+        TimelineEntry.objects.filter(account__external_id=ACCOUNT).delete()
+        Invitation.objects.filter(campaign__in=old).delete()
+        surveys = list(old.values_list("survey_id", flat=True))
+        old.delete()
+        Survey.objects.filter(pk__in=surveys).delete()
+        Stakeholder.objects.filter(account__external_id=ACCOUNT).delete()
+        account, _ = Account.objects.get_or_create(
+            external_id=ACCOUNT, defaults={"name": "Bench Survey Corp"}
+        )
+        survey = Survey.objects.create(
+            name=CAMPAIGN, kind="nps", question="How likely are you to recommend us?"
+        )
+        campaign = Campaign.objects.create(name=CAMPAIGN, survey=survey, status="active")
+        people = Stakeholder.objects.bulk_create(
+            [
+                Stakeholder(
+                    external_id=f"{ACCOUNT}-{i}",
+                    account=account,
+                    name=f"Person {i}",
+                    email=f"p{i}@bench.example",
+                )
+                for i in range(n)
+            ],
+            batch_size=2000,
+        )
+        now = datetime.now(UTC)
+        invitations = Invitation.objects.bulk_create(
+            [
+                Invitation(
+                    campaign=campaign,
+                    stakeholder=p,
+                    account=account,
+                    email=p.email,
+                    token=new_token(),
+                    expires_at=now + timedelta(days=30),
+                    sent_at=now,
+                )
+                for p in people
+            ],
+            batch_size=2000,
+        )
+    return [(inv.token, i % 11) for i, inv in enumerate(invitations)]
+
+
+def verify(expected: dict[str, int]) -> dict:
+    from django.db.models import Count
+
+    from accounts.models import TimelineEntry
+    from surveys.models import Campaign, Response
+
+    campaign = Campaign.objects.get(name=CAMPAIGN)
+    rows = Response.objects.filter(campaign=campaign)
+    current = dict(rows.filter(is_current=True).values_list("invitation__token", "score"))
+    per_invitation = rows.values("invitation").annotate(n=Count("id")).filter(n__gt=1).count()
+    facts = TimelineEntry.objects.filter(account__external_id=ACCOUNT, kind="survey_answer")
+    return {
+        "responses": rows.count(),
+        "current": len(current),
+        "invitations_with_more_than_one": per_invitation,
+        "facts": facts.count(),
+        "exact": current == expected and rows.count() == len(expected) == facts.count(),
+    }
+
+
+def wait_for(host: str, port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"server on {host}:{port} did not come up")
+
+
+def csrf_pair(host: str, port: int, token: str) -> tuple[str, str]:
+    with urllib.request.urlopen(f"http://{host}:{port}/s/{token}/") as resp:  # noqa: S310
+        cookie = resp.headers["Set-Cookie"].split(";", 1)[0]  # csrftoken=…
+        form = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', resp.read())[1]
+    return cookie, form.decode()
+
+
+async def burst(host, port, work, connections, cookie, form) -> tuple[list, list, float]:
+    latencies: list[float] = []
+    failures: list[tuple[int, bytes]] = []
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in work:
+        queue.put_nowait(item)
+
+    async def connect():
+        return await asyncio.open_connection(host, port)
+
+    async def client() -> None:
+        reader, writer = await connect()
+        while True:
+            try:
+                token, score = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            body = f"score={score}&comment=bench&csrfmiddlewaretoken={form}".encode()
+            request = (
+                f"POST /s/{token}/ HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            t0 = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            if not status_line:  # the server closed the connection: reconnect, resend
+                writer.close()
+                reader, writer = await connect()
+                queue.put_nowait((token, score))
+                continue
+            status = int(status_line.split()[1])
+            length, close = 0, False
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "connection" and value.strip().lower() == "close":
+                    close = True
+            payload = await reader.readexactly(length) if length else b""
+            latencies.append(time.perf_counter() - t0)
+            if status != 302:
+                failures.append((status, payload[:200]))
+            if close:
+                writer.close()
+                reader, writer = await connect()
+        writer.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(connections)))
+    return latencies, failures, time.perf_counter() - began
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    return round(1000 * values[min(len(values) - 1, int(len(values) * p / 100))], 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--invitations", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args()
+    host, port = "127.0.0.1", args.port
+
+    # the deployed profile serves hashed static files: the page links the stylesheet
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"], cwd=ROOT, check=True
+    )
+    work = prepare(args.invitations)
+    expected = dict(work)
+    OUT.mkdir(parents=True, exist_ok=True)
+    server_log = open(OUT / "survey_posts.server.log", "wb")  # noqa: SIM115 - lives with the server
+    env = {
+        **os.environ,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "SURVEY_RATE_PER_IP": "100000000",  # every request comes from 127.0.0.1
+    }
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "gunicorn"), "config.wsgi",
+        "--bind", f"{host}:{port}", "--workers", str(args.workers),
+        "--worker-class", args.worker_class, "--threads", str(args.threads),
+        "--keep-alive", "30", "--backlog", "2048", "--timeout", "120",
+    ]  # fmt: skip
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(host, port, 30)
+        # warm-up: one page per worker connection path; its GETs write nothing
+        cookie, form = csrf_pair(host, port, work[0][0])
+        for token, _ in work[1:20]:
+            urllib.request.urlopen(f"http://{host}:{port}/s/{token}/").read()  # noqa: S310
+        latencies, failures, seconds = asyncio.run(
+            burst(host, port, work, args.connections, cookie, form)
+        )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        server_log.close()
+    if failures:
+        print(f"{len(failures)} failed requests, first: {failures[0]}", file=sys.stderr)
+    latencies.sort()
+    check = verify(expected)
+    result = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "server": f"gunicorn {args.workers} {args.worker_class} workers"
+        + (f" x {args.threads} threads" if args.worker_class == "gthread" else ""),
+        "connections": args.connections,
+        "posts": len(latencies),
+        "failed": len(failures),
+        "seconds": round(seconds, 2),
+        "posts_per_s": round(len(latencies) / seconds) if seconds else 0,
+        "p50_ms": pct(latencies, 50),
+        "p95_ms": pct(latencies, 95),
+        "p99_ms": pct(latencies, 99),
+        "max_ms": round(1000 * latencies[-1], 1) if latencies else None,
+        "database": check,
+    }
+    with open(OUT / "survey_posts.jsonl", "a") as fh:
+        fh.write(json.dumps(result) + "\n")
+    print(json.dumps(result, indent=2))
+    if not check["exact"] or failures:
+        raise SystemExit("the database does not hold exactly the expected responses")
+
+
+if __name__ == "__main__":
+    main()

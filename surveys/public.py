@@ -1,0 +1,249 @@
+"""The public survey pages under ``/s/<token>/``: no sign-in, no JavaScript, nothing about the
+account beyond its name. ``GET`` never writes (mail scanners follow every link in an email);
+``POST`` records. Rate-limited per token and per IP (``surveys.ratelimit``)."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from . import scoring, services
+from .models import Invitation, Response
+from .strings import DEFAULTS, fill, page_strings
+
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+def _headers(response: HttpResponse) -> HttpResponse:
+    # the token is in the URL: never send it to another site as a referrer, never index the
+    # page. Not "no-referrer": browsers then send "Origin: null" with the form, which Django's
+    # CSRF check rightly refuses.
+    response["Referrer-Policy"] = "same-origin"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def _message(
+    request: HttpRequest, status: int, title: str, body: str, *, strings=None, language="en"
+):
+    strings = strings or DEFAULTS
+    return _headers(
+        render(
+            request,
+            "surveys/public_message.html",
+            {"title": strings[title], "body": strings[body], "language": language},
+            status=status,
+        )
+    )
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _limited(request: HttpRequest, token: str) -> HttpResponse | None:
+    from .ratelimit import hit
+
+    if not hit(f"s-ip:{_client_ip(request)}", settings.SURVEY_RATE_PER_IP) or not hit(
+        f"s-tok:{token[:64]}", settings.SURVEY_RATE_PER_TOKEN
+    ):
+        response = _message(request, 429, "rate_limited_title", "rate_limited_body")
+        response["Retry-After"] = "60"
+        return response
+    return None
+
+
+def _invitation(token: str) -> Invitation | None:
+    if not TOKEN_RE.fullmatch(token):
+        return None
+    return (
+        Invitation.objects.select_related("campaign__survey", "account", "stakeholder")
+        .filter(token=token)
+        .first()
+    )
+
+
+def _open_or_error(request: HttpRequest, token: str):
+    """(invitation, strings, None) or (None, None, the error page)."""
+    limited = _limited(request, token)
+    if limited is not None:
+        return None, None, limited
+    invitation = _invitation(token)
+    if invitation is None:
+        return None, None, _message(request, 404, "not_found_title", "not_found_body")
+    survey = invitation.campaign.survey
+    strings = page_strings(survey.strings, survey.language)
+    return invitation, strings, None
+
+
+def _form_context(invitation: Invitation, strings: dict, *, score, comment, error=""):
+    survey = invitation.campaign.survey
+    company = invitation.account.name
+    low, high = scoring.LABELS[survey.kind]
+    return {
+        "invitation": invitation,
+        "language": survey.language,
+        "strings": strings,
+        "title": strings["page_title"],
+        "intro": fill(strings["intro"], company=company),
+        "company": company,
+        "question": fill(survey.question, company=company),
+        "follow_up": fill(survey.follow_up, company=company) or strings["comment_label"],
+        "scores": list(scoring.scale(survey.kind)),
+        "kind": survey.kind,
+        "low_label": low,
+        "high_label": high,
+        "selected": score,
+        "comment": comment,
+        "error": error,
+        "answered": invitation.responded_at is not None,
+    }
+
+
+@never_cache
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def respond(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST":
+        return _respond_post(request, token)
+    invitation, strings, error = _open_or_error(request, token)
+    if error is not None:
+        return error
+    language = invitation.campaign.survey.language
+    if not services.invitation_is_open(invitation, timezone.now()):
+        return _message(
+            request, 410, "expired_title", "expired_body", strings=strings, language=language
+        )
+    kind = invitation.campaign.survey.kind
+    # GET: show the preselected score (from the email's link) or the current answer
+    current = (
+        Response.objects.filter(invitation=invitation, is_current=True)
+        .only("score", "comment")
+        .first()
+    )
+    try:
+        selected = scoring.parse_score(kind, request.GET["score"])
+    except (KeyError, scoring.ScoreError):
+        selected = current.score if current else None
+    context = _form_context(
+        invitation, strings, score=selected, comment=current.comment if current else ""
+    )
+    return _headers(render(request, "surveys/public_respond.html", context))
+
+
+def _respond_post(request: HttpRequest, token: str) -> HttpResponse:
+    """The hot path: the service reads and locks the invitation in one query; the error
+    pages (unknown, closed, bad score) load what they show afterwards."""
+    limited = _limited(request, token)
+    if limited is not None:
+        return limited
+    if not TOKEN_RE.fullmatch(token):
+        return _message(request, 404, "not_found_title", "not_found_body")
+    raw = request.POST.get("score", "")
+    comment = request.POST.get("comment", "")[: services.COMMENT_MAX]
+    try:
+        services.response_record(token=token, score=raw, comment=comment)
+    except Invitation.DoesNotExist:
+        return _message(request, 404, "not_found_title", "not_found_body")
+    except (scoring.ScoreError, services.InvitationClosed) as exc:
+        invitation = _invitation(token)
+        survey = invitation.campaign.survey
+        strings = page_strings(survey.strings, survey.language)
+        if isinstance(exc, services.InvitationClosed):
+            return _message(
+                request, 410, "expired_title", "expired_body", strings=strings,
+                language=survey.language,
+            )  # fmt: skip
+        message = strings["score_missing"] if not raw.strip() else f"{exc}."
+        message = message[0].upper() + message[1:]
+        context = _form_context(invitation, strings, score=None, comment=comment, error=message)
+        return _headers(render(request, "surveys/public_respond.html", context, status=400))
+    return redirect("surveys:thanks", token=token)
+
+
+@never_cache
+@login_not_required
+@require_http_methods(["GET"])
+def thanks(request: HttpRequest, token: str) -> HttpResponse:
+    invitation, strings, error = _open_or_error(request, token)
+    if error is not None:
+        return error
+    return _headers(
+        render(
+            request,
+            "surveys/public_thanks.html",
+            {
+                "invitation": invitation,
+                "strings": strings,
+                "language": invitation.campaign.survey.language,
+                "title": strings["thanks_title"],
+                "company": invitation.account.name,
+                "open": services.invitation_is_open(invitation, timezone.now()),
+            },
+        )
+    )
+
+
+@never_cache
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks; POST records. Works after the survey closed too."""
+    invitation, strings, error = _open_or_error(request, token)
+    if error is not None:
+        return error
+    language = invitation.campaign.survey.language
+    if request.method == "POST":
+        services.optout_record(invitation=invitation)
+        return _message(
+            request,
+            200,
+            "unsubscribed_title",
+            "unsubscribed_body",
+            strings=strings,
+            language=language,
+        )
+    return _headers(
+        render(
+            request,
+            "surveys/public_unsubscribe.html",
+            {
+                "invitation": invitation,
+                "strings": strings,
+                "language": language,
+                "title": strings["unsubscribe_title"],
+                "company": invitation.account.name,
+            },
+        )
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Settings' CSRF_FAILURE_VIEW: the survey pages get a page saying what to do; every
+    other page Django's own."""
+    if request.path_info.startswith("/s/"):
+        return _headers(
+            render(
+                request,
+                "surveys/public_message.html",
+                {
+                    "title": "Your answer was not sent",
+                    "body": (
+                        "The form had expired or cookies are blocked. Open the link from the "
+                        "email again, choose your score and send it once more."
+                    ),
+                    "language": "en",
+                },
+                status=403,
+            )
+        )
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason=reason)

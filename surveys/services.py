@@ -1,0 +1,519 @@
+"""Writes and workflows of the surveys app.
+
+- ``campaign_round_send`` / ``campaign_start_for_account`` / ``survey_invitation_issue``:
+  issue invitations (fatigue, opt-outs, one per person per round) and enqueue their emails
+  through the outbox (idempotent keys ``survey-invite:<id>``: no double send on a retry).
+- ``campaigns_send_due``, ``event_campaigns_run``, ``invitation_reminders_send``: the
+  sweepers behind the Celery beat entries (``surveys.tasks``).
+- ``response_record``: an answer from the public page. The invitation row is locked
+  (SELECT … FOR UPDATE), the previous current answer demoted, the new one written with its
+  timeline fact; a partial unique constraint keeps one current answer per invitation even if
+  the lock were bypassed.
+- ``optout_record``: never survey this address again.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import secrets
+from dataclasses import dataclass, field
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from accounts.models import Contract, Stakeholder, Ticket, TimelineEntry
+from accounts.services import account_data_changed, timeline_facts_recorded
+
+from . import mail, scoring
+from .models import Campaign, Invitation, OptOut, Response
+
+FACT_KIND = "survey_answer"
+COMMENT_MAX = 5000
+
+
+class InvitationClosed(Exception):
+    """The invitation expired or its campaign closed: nothing can be recorded."""
+
+
+@dataclass
+class RoundSummary:
+    """What one send did: invitations issued, and the people left out and why."""
+
+    issued: list[int] = field(default_factory=list)  # invitation ids
+    already_invited: int = 0
+    opted_out: int = 0
+    fatigued: int = 0
+    no_email: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "issued": len(self.issued),
+            "already_invited": self.already_invited,
+            "opted_out": self.opted_out,
+            "fatigued": self.fatigued,
+            "no_email": self.no_email,
+        }
+
+
+def new_token() -> str:
+    """256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+# --- audience and fatigue ---------------------------------------------------------------------
+
+
+def campaign_audience(campaign: Campaign, *, account_ids: list[int] | None = None):
+    """Stakeholders of the accounts matching the campaign's filters (empty filter = any),
+    optionally within ``account_ids``. Bands come from the health snapshots through
+    ``settings.SURVEY_BAND_FILTER`` (metrics sits above this app)."""
+    from accounts.models import Account
+
+    accounts = Account.objects.all()
+    if account_ids is not None:
+        accounts = accounts.filter(id__in=account_ids)
+    if campaign.segments:
+        accounts = accounts.filter(segment__in=campaign.segments)
+    if campaign.lifecycle_stages:
+        accounts = accounts.filter(lifecycle_stage__in=campaign.lifecycle_stages)
+    if campaign.bands and settings.SURVEY_BAND_FILTER:
+        accounts = import_string(settings.SURVEY_BAND_FILTER)(accounts, list(campaign.bands))
+    people = Stakeholder.objects.filter(account__in=accounts.values("id"))
+    if campaign.roles:
+        people = people.filter(role__in=campaign.roles)
+    return people.order_by("id")
+
+
+def fatigued_emails(emails: set[str], *, now: dt.datetime) -> set[str]:
+    """Addresses surveyed (an invitation sent) within ``SURVEY_FATIGUE_DAYS`` or already
+    ``SURVEY_FATIGUE_MAX_PER_YEAR`` times in the last 365 days. One query per 5,000."""
+    recent = now - dt.timedelta(days=settings.SURVEY_FATIGUE_DAYS)
+    year = now - dt.timedelta(days=365)
+    found: set[str] = set()
+    listed = sorted(emails)
+    for start in range(0, len(listed), 5000):
+        rows = (
+            Invitation.objects.filter(email__in=listed[start : start + 5000], sent_at__gte=year)
+            .values("email")
+            .order_by()
+            .annotate(recent=Count("id", filter=Q(sent_at__gte=recent)), year=Count("id"))
+        )
+        found |= {
+            r["email"]
+            for r in rows
+            if r["recent"] or r["year"] >= settings.SURVEY_FATIGUE_MAX_PER_YEAR
+        }
+    return found
+
+
+def opted_out(emails: set[str]) -> set[str]:
+    return set(OptOut.objects.filter(email__in=emails).values_list("email", flat=True))
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def campaign_round_send(
+    *,
+    campaign: Campaign,
+    round: str,
+    account_ids: list[int] | None = None,
+    now: dt.datetime | None = None,
+) -> RoundSummary:
+    """Issue one round of ``campaign`` to its audience (within ``account_ids`` if given) and
+    enqueue the emails. Left out: people without an email address, opted-out addresses,
+    fatigued addresses, people already invited in this round; an address shared by two
+    stakeholders is invited once. Re-running a round issues nothing new."""
+    now = now or timezone.now()
+    summary = RoundSummary()
+    people = list(
+        campaign_audience(campaign, account_ids=account_ids).only("id", "account_id", "email")
+    )
+    invited = set(
+        Invitation.objects.filter(campaign=campaign, round=round).values_list(
+            "stakeholder_id", flat=True
+        )
+    )
+    invited_emails = set(
+        Invitation.objects.filter(campaign=campaign, round=round).values_list("email", flat=True)
+    )
+    emails = {p.email.strip().lower() for p in people if p.email.strip()}
+    out = opted_out(emails)
+    tired = fatigued_emails(emails - out - invited_emails, now=now)
+    expires_at = now + dt.timedelta(days=campaign.expires_after_days)
+    if campaign.closes_at is not None:
+        expires_at = min(expires_at, campaign.closes_at)
+    new: list[Invitation] = []
+    taken: set[str] = set(invited_emails)
+    for person in people:
+        email = person.email.strip().lower()
+        if person.id in invited:
+            summary.already_invited += 1
+        elif not email:
+            summary.no_email += 1
+        elif email in out:
+            summary.opted_out += 1
+        elif email in taken:
+            summary.already_invited += 1
+        elif email in tired:
+            summary.fatigued += 1
+        else:
+            taken.add(email)
+            new.append(
+                Invitation(
+                    campaign=campaign,
+                    round=round,
+                    stakeholder_id=person.id,
+                    account_id=person.account_id,
+                    email=email,
+                    token=new_token(),
+                    expires_at=expires_at,
+                )
+            )
+    Invitation.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+    # ignore_conflicts leaves pks unset: read back what this round holds now
+    tokens = [i.token for i in new]
+    for start in range(0, len(tokens), 5000):
+        summary.issued += list(
+            Invitation.objects.filter(token__in=tokens[start : start + 5000]).values_list(
+                "id", flat=True
+            )
+        )
+    for invitation_id in summary.issued:
+        invitation_email_send(invitation_id=invitation_id, now=now)
+    return summary
+
+
+@transaction.atomic
+def invitation_email_send(*, invitation_id: int, now: dt.datetime | None = None) -> bool:
+    """Claim the invitation (``sent_at`` from empty to now, a conditional UPDATE) and enqueue
+    its email in the same transaction. False when it was already sent: a retried task or a
+    second sweeper sends nothing twice (and the outbox key would refuse it anyway)."""
+    now = now or timezone.now()
+    if not Invitation.objects.filter(pk=invitation_id, sent_at=None).update(sent_at=now):
+        return False
+    invitation = Invitation.objects.select_related(
+        "campaign__survey", "stakeholder", "account"
+    ).get(pk=invitation_id)
+    mail.invitation_email(invitation, reminder=False)
+    return True
+
+
+def campaign_start_for_account(
+    *, campaign_id: int, account_id: int, round: str, now: dt.datetime | None = None
+) -> RoundSummary:
+    """Send an event campaign to one account's audience (a ticket solved, a renewal coming,
+    a playbook step). ``round`` names the event ("ticket:T-17", "playbook:cta:12" …): the
+    same event never surveys the same person twice. Raises ValidationError for a campaign
+    that is not active."""
+    campaign = Campaign.objects.select_related("survey").get(pk=campaign_id)
+    if campaign.status != Campaign.Status.ACTIVE:
+        raise ValidationError({"campaign": [f"campaign {campaign_id} is not active"]})
+    return campaign_round_send(campaign=campaign, round=round, account_ids=[account_id], now=now)
+
+
+def survey_invitation_issue(
+    *, campaign_id: int, stakeholder_id: int, round: str, now: dt.datetime | None = None
+) -> Invitation | None:
+    """Invite one person (a playbook step naming a stakeholder). Same rules as a round:
+    None when the person has no address, opted out, is fatigued or was already invited in
+    this round (then the existing invitation is returned)."""
+    campaign = Campaign.objects.select_related("survey").get(pk=campaign_id)
+    if campaign.status != Campaign.Status.ACTIVE:
+        raise ValidationError({"campaign": [f"campaign {campaign_id} is not active"]})
+    person = Stakeholder.objects.get(pk=stakeholder_id)
+    existing = Invitation.objects.filter(campaign=campaign, round=round, stakeholder=person).first()
+    if existing is not None:
+        return existing
+    now = now or timezone.now()
+    email = person.email.strip().lower()
+    if not email or opted_out({email}) or fatigued_emails({email}, now=now):
+        return None
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            campaign=campaign,
+            round=round,
+            stakeholder=person,
+            account_id=person.account_id,
+            email=email,
+            token=new_token(),
+            expires_at=_expiry(campaign, now),
+        )
+        invitation_email_send(invitation_id=invitation.pk, now=now)
+    invitation.refresh_from_db()
+    return invitation
+
+
+def _expiry(campaign: Campaign, now: dt.datetime) -> dt.datetime:
+    expires_at = now + dt.timedelta(days=campaign.expires_after_days)
+    if campaign.closes_at is not None:
+        expires_at = min(expires_at, campaign.closes_at)
+    return expires_at
+
+
+def _add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def campaigns_send_due(*, now: dt.datetime | None = None) -> dict[int, dict[str, int]]:
+    """Send every active one-off or recurring campaign whose ``next_run_at`` has come. Each
+    run is claimed by a conditional UPDATE (``runs`` and ``next_run_at`` move on), so two
+    sweepers never send one run twice; a one-off campaign then has no next run."""
+    now = now or timezone.now()
+    sent: dict[int, dict[str, int]] = {}
+    due = Campaign.objects.filter(
+        status=Campaign.Status.ACTIVE,
+        trigger__in=[Campaign.Trigger.ONE_OFF, Campaign.Trigger.RECURRING],
+        next_run_at__lte=now,
+    ).order_by("next_run_at")
+    for campaign in due.select_related("survey"):
+        following = None
+        if campaign.trigger == Campaign.Trigger.RECURRING and campaign.recurrence_months:
+            step = 1  # from the same base each time, so a 31st does not drift to the 28th
+            following = _add_months(campaign.next_run_at, campaign.recurrence_months)
+            while following <= now:  # a long outage: skip the missed runs, send once
+                step += 1
+                following = _add_months(campaign.next_run_at, step * campaign.recurrence_months)
+        run = campaign.runs + 1
+        with transaction.atomic():
+            claimed = Campaign.objects.filter(
+                pk=campaign.pk, runs=campaign.runs, next_run_at=campaign.next_run_at
+            ).update(runs=run, next_run_at=following, updated_at=now)
+            if not claimed:
+                continue
+            summary = campaign_round_send(campaign=campaign, round=str(run), now=now)
+        sent[campaign.pk] = summary.as_dict()
+    return sent
+
+
+def event_campaigns_run(*, now: dt.datetime | None = None) -> dict[int, int]:
+    """Event campaigns: tickets solved since the last sweep, and contracts ending in exactly
+    ``renewal_days_before`` days, start the campaign for their account. The watermark
+    (``events_checked_until``) moves in the same transaction as the sends."""
+    now = now or timezone.now()
+    issued: dict[int, int] = {}
+    campaigns = Campaign.objects.filter(
+        status=Campaign.Status.ACTIVE,
+        trigger=Campaign.Trigger.EVENT,
+        event__in=[Campaign.Event.TICKET_SOLVED, Campaign.Event.RENEWAL],
+    ).select_related("survey")
+    for campaign in campaigns:
+        since = campaign.events_checked_until or campaign.created_at
+        rounds: list[tuple[int, str]] = []
+        if campaign.event == Campaign.Event.TICKET_SOLVED:
+            rounds = [
+                (account_id, f"ticket:{external_id}")
+                for account_id, external_id in Ticket.objects.filter(
+                    resolved_at__gte=since,
+                    resolved_at__lt=now,
+                    status__in=[Ticket.Status.SOLVED, Ticket.Status.CLOSED],
+                ).values_list("account_id", "external_id")
+            ]
+        elif campaign.renewal_days_before is not None:
+            lead = dt.timedelta(days=campaign.renewal_days_before)
+            first, last = (since + lead).date(), (now + lead).date()
+            rounds = [
+                (account_id, f"renewal:{end_date.isoformat()}")
+                for account_id, end_date in Contract.objects.filter(
+                    end_date__gt=first, end_date__lte=last
+                )
+                .values_list("account_id", "end_date")
+                .distinct()
+            ]
+        with transaction.atomic():
+            claimed = Campaign.objects.filter(
+                pk=campaign.pk, events_checked_until=campaign.events_checked_until
+            ).update(events_checked_until=now)
+            if not claimed:
+                continue
+            total = 0
+            for account_id, round in rounds:
+                total += len(
+                    campaign_round_send(
+                        campaign=campaign, round=round, account_ids=[account_id], now=now
+                    ).issued
+                )
+        issued[campaign.pk] = total
+    return issued
+
+
+def invitation_reminders_send(*, now: dt.datetime | None = None) -> int:
+    """One reminder to each invitation not answered ``reminder_after_days`` after it was
+    sent, while its link works and the person has not opted out. Claimed by a conditional
+    UPDATE of ``reminders_sent``; the outbox key ``survey-reminder:<id>:1`` names it."""
+    now = now or timezone.now()
+    sent = 0
+    campaigns = Campaign.objects.filter(
+        status=Campaign.Status.ACTIVE, reminder_after_days__isnull=False
+    ).exclude(closes_at__lte=now)
+    for campaign in campaigns:
+        due = (
+            Invitation.objects.filter(
+                campaign=campaign,
+                sent_at__lte=now - dt.timedelta(days=campaign.reminder_after_days),
+                responded_at=None,
+                reminders_sent=0,
+                expires_at__gt=now,
+            )
+            .exclude(email__in=OptOut.objects.values("email"))
+            .values_list("id", flat=True)
+        )
+        for invitation_id in list(due):
+            with transaction.atomic():
+                if not Invitation.objects.filter(pk=invitation_id, reminders_sent=0).update(
+                    reminders_sent=1, last_reminded_at=now
+                ):
+                    continue
+                invitation = Invitation.objects.select_related(
+                    "campaign__survey", "stakeholder", "account"
+                ).get(pk=invitation_id)
+                mail.invitation_email(invitation, reminder=True)
+                sent += 1
+    return sent
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+def invitation_is_open(invitation: Invitation, now: dt.datetime) -> bool:
+    campaign = invitation.campaign
+    return (
+        invitation.expires_at > now
+        and campaign.status != Campaign.Status.CLOSED
+        and (campaign.closes_at is None or campaign.closes_at > now)
+    )
+
+
+def _fact(response: Response, stakeholder_name: str) -> TimelineEntry:
+    kind = response.kind
+    who = stakeholder_name or "a stakeholder"
+    return TimelineEntry(
+        account_id=response.account_id,
+        occurred_at=response.answered_at,
+        kind=FACT_KIND,
+        key=f"survey-response:{response.pk}",
+        title=f"{kind.upper()} {response.score} from {who}"[:300],
+        detail=response.comment,
+        data={
+            "response_id": response.pk,
+            "survey_kind": kind,
+            "score": response.score,
+            "unhappy": scoring.is_unhappy(kind, response.score),
+            "stakeholder_id": response.stakeholder_id,
+            "comment": response.comment,
+        },
+    )
+
+
+@transaction.atomic
+def response_record(
+    *,
+    invitation_id: int | None = None,
+    token: str | None = None,
+    score: object,
+    comment: str = "",
+    now: dt.datetime | None = None,
+) -> Response:
+    """Record an answer to the invitation with this id or token: the latest counts, earlier
+    ones stay as history. Raises Invitation.DoesNotExist for an unknown one, ScoreError for a
+    score outside the scale and InvitationClosed after expiry or the campaign's close; writes
+    nothing then. The invitation row lock (taken by the one query that reads it) serialises
+    concurrent answers."""
+    now = now or timezone.now()
+    lookup = {"pk": invitation_id} if token is None else {"token": token}
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",))
+        .select_related("campaign__survey", "stakeholder")
+        .get(**lookup)
+    )
+    if not invitation_is_open(invitation, now):
+        raise InvitationClosed(invitation_id)
+    kind = invitation.campaign.survey.kind
+    value = scoring.parse_score(kind, score)
+    comment = (comment or "").replace("\x00", "").strip()[:COMMENT_MAX]
+    Response.objects.filter(invitation_id=invitation.pk, is_current=True).update(is_current=False)
+    response = Response.objects.create(
+        invitation_id=invitation.pk,
+        campaign_id=invitation.campaign_id,
+        account_id=invitation.account_id,
+        stakeholder_id=invitation.stakeholder_id,
+        kind=kind,
+        score=value,
+        comment=comment,
+        answered_at=now,
+        is_current=True,
+        source=Response.Source.LINK,
+    )
+    if invitation.responded_at is None:
+        Invitation.objects.filter(pk=invitation.pk).update(responded_at=now)
+    entry = _fact(response, invitation.stakeholder.name or invitation.stakeholder.email)
+    entry.save()
+    timeline_facts_recorded([entry.pk])
+    transaction.on_commit(partial(account_data_changed, [invitation.account_id]))
+    return response
+
+
+def optout_record(*, invitation: Invitation) -> OptOut:
+    """Never survey this invitation's address again (idempotent)."""
+    optout, _ = OptOut.objects.get_or_create(
+        email=invitation.email, defaults={"invitation": invitation}
+    )
+    return optout
+
+
+# --- editor ------------------------------------------------------------------------------------
+
+SURVEY_FIELDS = ("kind", "question", "follow_up", "language", "strings")
+CAMPAIGN_FIELDS = (
+    "name",
+    "status",
+    "segments",
+    "bands",
+    "lifecycle_stages",
+    "roles",
+    "trigger",
+    "next_run_at",
+    "recurrence_months",
+    "event",
+    "renewal_days_before",
+    "reminder_after_days",
+    "expires_after_days",
+    "closes_at",
+)
+
+
+@transaction.atomic
+def campaign_save(*, data: dict, user, campaign: Campaign | None = None) -> Campaign:
+    """Create or update a campaign and its survey from the editor's cleaned data. The survey
+    kind cannot change once answers exist (their scores are on its scale)."""
+    from .models import Survey
+
+    if campaign is None:
+        survey = Survey(name=data["name"])
+        campaign = Campaign(created_by=user)
+    else:
+        survey = campaign.survey
+        if data["kind"] != survey.kind and Response.objects.filter(campaign=campaign).exists():
+            raise ValidationError({"kind": ["The kind cannot change: answers exist."]})
+    for name in SURVEY_FIELDS:
+        setattr(survey, name, data[name] if data[name] is not None else "")
+    survey.name = data["name"]
+    survey.full_clean()
+    survey.save()
+    for name in CAMPAIGN_FIELDS:
+        setattr(campaign, name, data.get(name))
+    campaign.event = campaign.event or ""
+    campaign.survey = survey
+    campaign.full_clean()
+    campaign.save()
+    return campaign

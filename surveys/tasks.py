@@ -1,0 +1,52 @@
+"""Celery tasks of the surveys app: thin, each calls one service (beat entries in
+``config/celery.py``). Emails leave through the outbox, whose keys make every send once."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_due_campaigns() -> None:
+    """Every minute: scheduled campaigns whose send time came, then event campaigns."""
+    sent = services.campaigns_send_due()
+    issued = services.event_campaigns_run()
+    if sent or any(issued.values()):
+        log.info("survey sends: scheduled %s, events %s", sent, issued)
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def send_survey_reminders() -> None:
+    """Hourly: one reminder to non-responders after the campaign's N days."""
+    services.invitation_reminders_send()
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def start_campaign_for_account(campaign_id: int, account_id: int, round: str) -> None:
+    """A playbook step "send survey": the campaign's audience within one account."""
+    services.campaign_start_for_account(campaign_id=campaign_id, account_id=account_id, round=round)

@@ -1,0 +1,189 @@
+"""Staff pages: campaigns (list, editor for admins and managers) and results (figures,
+distribution, comments, CSV export) over the accounts the user may see. The public link pages
+are in ``surveys.public``."""
+
+from __future__ import annotations
+
+import csv
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import Account, Role
+
+from . import scoring, selectors, services
+from .forms import CampaignForm, ResultsFilterForm
+from .models import Campaign
+
+COMMENTS_PER_PAGE = 25
+
+
+def _require_editor(request: HttpRequest) -> None:
+    """Admins and managers edit campaigns; anyone else gets 403 (a screen, not an object of
+    someone's book: nothing to hide about its existence)."""
+    if getattr(request.user, "role", None) not in (Role.ADMIN, Role.MANAGER):
+        raise PermissionDenied("Only an Admin or a Manager may edit survey campaigns.")
+
+
+def _require_role(request: HttpRequest) -> None:
+    """Campaigns and results (of the accounts one may see) are for every role."""
+    if getattr(request.user, "role", None) is None:
+        raise PermissionDenied("Survey results need a role (CSM, Manager or Admin).")
+
+
+@require_GET
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    _require_role(request)
+    can_edit = request.user.role in (Role.ADMIN, Role.MANAGER)
+    return render(
+        request,
+        "surveys/campaign_list.html",
+        {"campaigns": selectors.campaign_list(), "can_edit": can_edit},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    _require_editor(request)
+    campaign = None
+    if pk is not None:
+        campaign = get_object_or_404(Campaign.objects.select_related("survey"), pk=pk)
+    if request.method == "POST":
+        form = CampaignForm(request.POST)
+        if form.is_valid():
+            try:
+                campaign = services.campaign_save(
+                    data=form.cleaned_data, user=request.user, campaign=campaign
+                )
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, messages)
+            else:
+                return redirect(reverse("surveys:results") + f"?campaign={campaign.pk}")
+    else:
+        form = CampaignForm(initial=CampaignForm.initial_for(campaign) if campaign else None)
+    return render(request, "surveys/campaign_edit.html", {"form": form, "campaign": campaign})
+
+
+def _scope(request: HttpRequest):
+    """(filter form, accounts in scope, campaign id, start, end) from the query string; the
+    accounts are always within what the user may see."""
+    form = ResultsFilterForm(request.GET or None)
+    accounts = Account.objects.visible_to(request.user)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    if data.get("segment"):
+        accounts = accounts.filter(segment=data["segment"])
+    if data.get("account"):
+        accounts = accounts.filter(pk=data["account"])
+    campaign = data.get("campaign")
+    return form, accounts, (campaign.pk if campaign else None), data.get("start"), data.get("end")
+
+
+def _bars(figures: scoring.KindFigures) -> list[dict]:
+    top = max((n for _, n in figures.distribution), default=0)
+    return [
+        {
+            "score": s,
+            "n": n,
+            "pct": round(100 * n / top) if top else 0,
+            "unhappy": scoring.is_unhappy(figures.kind, s),
+        }
+        for s, n in figures.distribution
+    ]
+
+
+@require_GET
+def results(request: HttpRequest) -> HttpResponse:
+    _require_role(request)
+    form, accounts, campaign_id, start, end = _scope(request)
+    voc = selectors.voice_of_customer(accounts, start=start, end=end, campaign_id=campaign_id)
+    responses = selectors.counted_responses(accounts, start=start, end=end, campaign_id=campaign_id)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    listed = selectors.with_first_action(
+        selectors.comments(responses, kind=data.get("kind", ""), group=data.get("group", ""))
+    )
+    page = Paginator(listed, COMMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    for r in page:
+        r.unhappy = scoring.is_unhappy(r.kind, r.score)
+        r.first_action = selectors.first_action_at(r)
+    kinds = [
+        {"figures": f, "bars": _bars(f), "label": f.kind.upper()} for f in voc["kinds"].values()
+    ]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "surveys/results.html",
+        {
+            "form": form,
+            "voc": voc,
+            "kinds": kinds,
+            "page": page,
+            "query": query.urlencode(),
+            "campaign": Campaign.objects.filter(pk=campaign_id).first() if campaign_id else None,
+        },
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+def results_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The answers that count in the filtered scope, one row each."""
+    _require_role(request)
+    form, accounts, campaign_id, start, end = _scope(request)
+    responses = (
+        selectors.counted_responses(accounts, start=start, end=end, campaign_id=campaign_id)
+        .select_related("account", "stakeholder", "campaign")
+        .order_by("answered_at", "id")
+    )
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(
+            [
+                "answered_at",
+                "account_external_id",
+                "account",
+                "segment",
+                "stakeholder_email",
+                "campaign",
+                "kind",
+                "score",
+                "unhappy",
+                "comment",
+                "source",
+            ]
+        )
+        for r in responses.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    r.answered_at.isoformat(),
+                    r.account.external_id,
+                    r.account.name,
+                    r.account.segment,
+                    r.stakeholder.email if r.stakeholder else "",
+                    r.campaign.name if r.campaign else "",
+                    r.kind,
+                    r.score,
+                    "true" if scoring.is_unhappy(r.kind, r.score) else "false",
+                    _safe_cell(r.comment),
+                    r.source,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="survey-responses.csv"'
+    return response
+
+
+def _safe_cell(text: str) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas: quote them."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,0 +1,90 @@
+"""The public survey page in a real browser on a phone-sized viewport: open the email's link
+(score preselected), change the score by keyboard, add a comment, send, see the thanks; the
+answer and its timeline fact are in the database. Then the results page for the CSM."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.models import TimelineEntry
+from surveys.models import Response
+from tests.factories import AccountFactory, StakeholderFactory
+from tests.surveys.conftest import make_campaign, make_invitation
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_answer_a_survey_on_a_phone(new_page, shot):
+    account = AccountFactory(name="Acme Corp")
+    dana = StakeholderFactory(account=account, name="Dana Smith")
+    invitation = make_invitation(make_campaign("nps"), dana)
+    page = new_page(**PHONE)
+
+    page.goto(f"/s/{invitation.token}/?score=9")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    group = page.get_by_role("group", name="How likely are you to recommend us")
+    expect(group).to_be_visible()
+    expect(page.get_by_role("radio", name="9", exact=True)).to_be_checked()
+    expect(page.get_by_text("Acme Corp", exact=True)).to_be_visible()
+    # every score is a large tap target, all within the phone's width
+    for box in (page.locator(".score-number").nth(i).bounding_box() for i in range(11)):
+        assert box["height"] >= 44 and box["width"] >= 40 and box["x"] + box["width"] <= 390
+    shot(page, "survey-phone")
+
+    # keyboard: from the checked 9, arrow left twice -> 7
+    page.get_by_role("radio", name="9", exact=True).focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_role("radio", name="7", exact=True)).to_be_checked()
+    page.get_by_label("What is the main reason for your score?").fill("Good, exports are slow")
+    page.get_by_role("button", name="Send my answer").click()
+
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+    shot(page, "survey-phone-thanks")
+    response = Response.objects.get()
+    assert (response.score, response.comment) == (7, "Good, exports are slow")
+    assert TimelineEntry.objects.get(kind="survey_answer").data["score"] == 7
+
+    # change the answer from the thanks page
+    page.get_by_role("link", name="Change my answer").click()
+    expect(page.get_by_role("radio", name="7", exact=True)).to_be_checked()
+    page.get_by_role("radio", name="3", exact=True).click()  # a tap on the number
+    page.get_by_role("button", name="Send my answer").click()
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
+    assert list(Response.objects.order_by("id").values_list("score", "is_current")) == [
+        (7, False),
+        (3, True),
+    ]
+
+
+def test_sending_without_a_score_says_so(new_page):
+    invitation = make_invitation(make_campaign("csat"), StakeholderFactory())
+    page = new_page(**PHONE)
+    page.goto(f"/s/{invitation.token}/")
+    page.get_by_role("button", name="Send my answer").click()
+    expect(page.get_by_role("alert")).to_contain_text("Choose a score before sending.")
+    assert not Response.objects.exists()
+
+
+def test_results_page_for_the_csm(new_page, login, shot):
+    from accounts.models import User
+    from surveys import services
+
+    csm = User.objects.get(email="csm1@demo.example")
+    account = AccountFactory(name="Acme Corp", owner=csm)
+    campaign = make_campaign("nps", name="Q1 NPS")
+    for score, comment in ((10, "Love it"), (9, ""), (8, "Fine"), (3, "Support was slow")):
+        invitation = make_invitation(campaign, StakeholderFactory(account=account))
+        services.response_record(invitation_id=invitation.pk, score=score, comment=comment)
+    page = new_page()
+    login(page, "csm1@demo.example")
+    page.get_by_role("link", name="Surveys").click()
+    page.get_by_role("link", name="Q1 NPS").click()
+    expect(page.get_by_role("heading", name="Q1 NPS")).to_be_visible()
+    # NPS: 2 promoters, 1 passive, 1 detractor of 4 -> 100 * (2 - 1) / 4 = 25
+    expect(page.locator(".stats")).to_contain_text("25.0")
+    expect(page.get_by_role("cell", name="Support was slow")).to_be_visible()
+    shot(page, "survey-results")

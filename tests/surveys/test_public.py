@@ -1,0 +1,260 @@
+"""Through the real doors: the campaign's email in Django's outbox, its links, the page (GET
+writes nothing), the POST with CSRF, the thank-you page, the timeline fact and the hook the
+playbooks listen on; bad input (unknown, expired, out of range, no CSRF, too many requests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import TimelineEntry
+from outbox.models import Message
+from surveys import services
+from surveys.models import Campaign, Invitation, OptOut, Response
+from surveys.tasks import send_due_campaigns
+
+from .conftest import make_campaign, make_invitation
+
+FACTS: list[list[int]] = []
+
+
+def record_facts(ids):  # a TIMELINE_FACT_HOOKS listener, as playbooks' task is
+    FACTS.append(list(ids))
+
+
+@pytest.fixture
+def hooks(settings):
+    FACTS.clear()
+    settings.TIMELINE_FACT_HOOKS = ["tests.surveys.test_public.record_facts"]
+    return FACTS
+
+
+@pytest.fixture
+def csrf_client():
+    return Client(enforce_csrf_checks=True)
+
+
+def _links(body: str) -> list[str]:
+    return re.findall(r'href="(http[^"]+)"', body)
+
+
+def _path(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[1].join(["/", ""])
+
+
+def _csrf(response) -> str:
+    return re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', response.content)[1].decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_email_link_page_post_timeline_and_hook(csrf_client, dana, hooks, settings, celery_eager):
+    settings.SITE_URL = "https://cs.example.com"
+    campaign = make_campaign("nps", next_run_at=timezone.now() - dt.timedelta(minutes=1))
+
+    send_due_campaigns.delay()
+
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.to == ["dana@acme.example"]
+    html = email.alternatives[0][0]
+    links = _links(html)
+    score_links = [u for u in links if "?score=" in u]
+    # the first question is in the email: 11 links, one per score, score preselected
+    assert [u.rsplit("=", 1)[1] for u in score_links] == [str(s) for s in range(11)]
+    assert all(u.startswith("https://cs.example.com/s/") for u in score_links)
+    assert "?score=3" in email.body and "/unsubscribe/" in email.body
+    invitation = Invitation.objects.get()
+    assert len(invitation.token) >= 43 and invitation.sent_at is not None  # 256 bits
+    assert Message.objects.get().key == f"survey-invite:{invitation.pk}"
+
+    # a mail scanner follows every link: nothing is written
+    for url in links:
+        assert csrf_client.get(_path(url)).status_code == 200
+    assert Response.objects.count() == 0 and OptOut.objects.count() == 0
+    assert not TimelineEntry.objects.filter(kind="survey_answer").exists()
+
+    page = csrf_client.get(_path(score_links[3]))
+    body = page.content.decode()
+    assert '<html lang="en">' in body
+    assert 'value="3" required checked' in body  # preselected
+    assert "<fieldset" in body and "<legend>How likely" in body
+    assert 'for="comment"' in body and "What is the main reason" in body
+    assert "Acme Corp" in body and "Dana" not in body and "dana@" not in body  # company only
+    assert "<script" not in body
+
+    answer = csrf_client.post(
+        _path(score_links[3]),
+        {"score": "3", "comment": "Support was slow", "csrfmiddlewaretoken": _csrf(page)},
+    )
+    assert answer.status_code == 302
+    assert answer["Location"] == reverse("surveys:thanks", args=[invitation.token])
+    thanks = csrf_client.get(answer["Location"])
+    assert thanks.status_code == 200 and b"Thank you" in thanks.content
+
+    response = Response.objects.get()
+    assert (response.score, response.comment, response.is_current) == (3, "Support was slow", True)
+    fact = TimelineEntry.objects.get(kind="survey_answer")
+    assert fact.account_id == dana.account_id
+    assert fact.key == f"survey-response:{response.pk}"
+    assert fact.title == "NPS 3 from Dana Smith"
+    assert fact.occurred_at == response.answered_at
+    assert fact.data == {
+        "response_id": response.pk,
+        "survey_kind": "nps",
+        "score": 3,
+        "unhappy": True,
+        "stakeholder_id": dana.pk,
+        "comment": "Support was slow",
+    }
+    assert hooks == [[fact.pk]]  # the playbooks' hook heard about it after commit
+    invitation.refresh_from_db()
+    assert invitation.responded_at == response.answered_at
+    assert campaign.responses.count() == 1
+
+
+@pytest.mark.django_db
+def test_changing_the_answer_keeps_history_and_one_current(
+    client, dana, hooks, django_capture_on_commit_callbacks
+):
+    invitation = make_invitation(make_campaign("csat"), dana)
+    url = reverse("surveys:respond", args=[invitation.token])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url, {"score": "2", "comment": "meh"}).status_code == 302
+        assert client.post(url, {"score": "4", "comment": "better now"}).status_code == 302
+    rows = list(Response.objects.order_by("id").values_list("score", "is_current"))
+    assert rows == [(2, False), (4, True)]
+    facts = TimelineEntry.objects.filter(kind="survey_answer").order_by("id")
+    assert [f.data["score"] for f in facts] == [2, 4]
+    assert [f.data["unhappy"] for f in facts] == [True, False]  # CSAT <= 2 is unhappy
+    assert len(hooks) == 2
+    # the page now shows the current answer to change
+    page = client.get(url).content.decode()
+    assert 'value="4" required checked' in page and "better now" in page
+    assert "You already answered" in page
+
+
+@pytest.mark.django_db
+def test_unknown_and_tampered_tokens_get_404_and_write_nothing(client, dana):
+    invitation = make_invitation(make_campaign(), dana)
+    tampered = invitation.token[:-1] + ("A" if invitation.token[-1] != "A" else "B")
+    for token in ("nope", tampered, "x" * 43):
+        for method in (client.get, client.post):
+            r = method(f"/s/{token}/", {"score": "9"})
+            assert r.status_code == 404, (token, method)
+            assert b"Survey not found" in r.content
+    assert client.get("/s/../../etc/").status_code == 404
+    assert Response.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_expired_invitation_and_closed_campaign_get_410(client, dana):
+    past = timezone.now() - dt.timedelta(seconds=1)
+    expired = make_invitation(make_campaign(), dana, expires_at=past)
+    closed_campaign = make_campaign(status=Campaign.Status.CLOSED)
+    closed = make_invitation(closed_campaign)
+    past_close = make_invitation(make_campaign(closes_at=past))
+    for invitation in (expired, closed, past_close):
+        url = reverse("surveys:respond", args=[invitation.token])
+        assert client.get(url + "?score=9").status_code == 410
+        r = client.post(url, {"score": "9"})
+        assert r.status_code == 410 and b"This survey has closed" in r.content
+    assert Response.objects.count() == 0
+    # unsubscribing still works after the close
+    r = client.post(reverse("surveys:unsubscribe", args=[expired.token]))
+    assert r.status_code == 200 and OptOut.objects.filter(email="dana@acme.example").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("score", ["11", "-1", "", "abc", "7.5"])
+def test_score_out_of_range_is_rejected_with_a_message(client, dana, score):
+    invitation = make_invitation(make_campaign("nps"), dana)
+    r = client.post(reverse("surveys:respond", args=[invitation.token]), {"score": score})
+    assert r.status_code == 400
+    assert b'role="alert"' in r.content
+    assert b"from 0 to 10" in r.content or b"Choose a score" in r.content
+    assert Response.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_missing_csrf_token_is_rejected_with_a_message(csrf_client, dana):
+    invitation = make_invitation(make_campaign(), dana)
+    r = csrf_client.post(reverse("surveys:respond", args=[invitation.token]), {"score": "9"})
+    assert r.status_code == 403
+    assert b"Your answer was not sent" in r.content
+    assert Response.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_rate_limited_per_token_and_per_ip(client, dana, settings):
+    settings.SURVEY_RATE_PER_TOKEN = 3
+    settings.SURVEY_RATE_PER_IP = 5
+    one = make_invitation(make_campaign(), dana)
+    other = make_invitation(one.campaign)
+    url = reverse("surveys:respond", args=[one.token])
+    assert [client.get(url).status_code for _ in range(4)] == [200, 200, 200, 429]
+    r = client.post(url, {"score": "9"})
+    assert r.status_code == 429 and r["Retry-After"] == "60" and b"Too many attempts" in r.content
+    assert Response.objects.count() == 0
+    # the same IP on another token: the IP's budget (5) runs out at its 6th request
+    other_url = reverse("surveys:respond", args=[other.token])
+    assert client.get(other_url).status_code == 429
+    # another IP still gets through on the other token
+    assert client.get(other_url, REMOTE_ADDR="10.0.0.9").status_code == 200
+
+
+@pytest.mark.django_db
+def test_public_pages_need_no_sign_in_and_leak_nothing(client, dana):
+    invitation = make_invitation(make_campaign(), dana)
+    for name in ("respond", "thanks", "unsubscribe"):
+        r = client.get(reverse(f"surveys:{name}", args=[invitation.token]))
+        assert r.status_code == 200, name
+        assert r["Referrer-Policy"] == "same-origin"
+        body = r.content.decode()
+        assert "Acme Corp" in body
+        for secret in (
+            dana.email.lower(),
+            dana.name,
+            dana.account.external_id,
+            "Enterprise",
+            "Sign out",
+        ):
+            assert secret not in body, (name, secret)
+
+
+@pytest.mark.django_db
+def test_get_unsubscribe_asks_post_records(client, dana):
+    invitation = make_invitation(make_campaign(), dana)
+    url = reverse("surveys:unsubscribe", args=[invitation.token])
+    assert b"Stop survey emails" in client.get(url).content
+    assert not OptOut.objects.exists()
+    client.post(url)
+    client.post(url)  # twice: one row
+    assert list(OptOut.objects.values_list("email", flat=True)) == ["dana@acme.example"]
+
+
+@pytest.mark.django_db
+def test_page_strings_and_language_from_the_survey(client, dana):
+    campaign = make_campaign(
+        "ces",
+        language="de",
+        strings={"de": {"submit": "Antwort senden", "intro": "{company} fragt."}},
+    )
+    invitation = make_invitation(campaign, dana)
+    body = client.get(reverse("surveys:respond", args=[invitation.token])).content.decode()
+    assert '<html lang="de">' in body
+    assert "Antwort senden" in body and "Acme Corp fragt." in body
+    assert body.count('name="score"') == 7  # CES 1..7
+
+
+@pytest.mark.django_db
+def test_response_record_refuses_a_closed_invitation(dana):
+    invitation = make_invitation(make_campaign(), dana, expires_at=timezone.now())
+    with pytest.raises(services.InvitationClosed):
+        services.response_record(invitation_id=invitation.pk, score=9)
+    assert Response.objects.count() == 0

@@ -1,0 +1,196 @@
+"""Results: NPS, CSAT, CES, response rate and follow-up time by hand, through the selectors,
+the KPI engine, the health inputs, the results page (per persona) and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Account, Activity
+from metrics.kpis import kpi_report
+from metrics.kpis.health_inputs import account_measures
+from surveys import selectors, services
+from surveys.models import Response
+from tests.factories import AccountFactory, StakeholderFactory
+
+from .conftest import NOW, make_campaign, make_invitation
+
+pytestmark = pytest.mark.django_db
+MAR, APR, MAY = dt.date(2026, 3, 1), dt.date(2026, 4, 1), dt.date(2026, 5, 1)
+
+
+def h(hours: float) -> dt.datetime:
+    return NOW + dt.timedelta(hours=hours)
+
+
+def answer(invitation, score, hours, comment=""):
+    return services.response_record(
+        invitation_id=invitation.pk, score=score, comment=comment, now=h(hours)
+    )
+
+
+@pytest.fixture
+def book(csm, admin_user):
+    """Account A (Enterprise, csm's) and B (SMB, the admin's), answers in March 2026."""
+    a = AccountFactory(name="Alpha", segment="Enterprise", owner=csm)
+    b = AccountFactory(name="Beta", segment="SMB", owner=admin_user)
+    p1, p2, p3 = (StakeholderFactory(account=a, name=n) for n in ("P1", "P2", "P3"))
+    p4 = StakeholderFactory(account=b, name="P4")
+    p5 = StakeholderFactory(account=b, name="P5")
+    nps = make_campaign("nps", name="NPS")
+    inv = {
+        "p1": make_invitation(nps, p1, now=NOW),
+        "p1r2": make_invitation(nps, p1, now=NOW, round="2"),
+        "p2": make_invitation(nps, p2, now=NOW),
+        "p3": make_invitation(nps, p3, now=NOW),
+        "p4": make_invitation(nps, p4, now=NOW),
+        "p5": make_invitation(nps, p5, now=NOW),  # never answers
+    }
+    answer(inv["p1"], 10, 1)
+    answer(inv["p1r2"], 7, 50)  # p1's later answer to the same campaign: only this counts
+    answer(inv["p2"], 3, 2, "too slow")
+    answer(inv["p2"], 9, 3, "fixed now")  # changed: only the latest of the invitation
+    answer(inv["p3"], 6, 4, "missing exports")
+    answer(inv["p4"], 0, 5, "=cmd|' /C calc'!A0")
+    csat = make_campaign("csat", name="CSAT")
+    answer(make_invitation(csat, p1, now=NOW), 5, 6)
+    answer(make_invitation(csat, p4, now=NOW), 2, 7, "billing confusion")
+    for score, hours in ((7, 8), (4, 9)):  # imported CES, no campaign: each counts
+        Response.objects.create(
+            account=a, kind="ces", score=score, answered_at=h(hours), source="import",
+            import_key=f"ces-{score}",
+        )  # fmt: skip
+    # the CSM calls Alpha 2 hours after P3's detractor answer (hour 4)
+    Activity.objects.create(account=a, kind="call", occurred_at=h(6), subject="call")
+    # an April answer is outside March
+    april = make_invitation(make_campaign("nps", name="April"), p3, now=NOW, expires_at=h(24 * 60))
+    answer(april, 10, 24 * 31)
+    return {"a": a, "b": b, "nps": nps, "csat": csat}
+
+
+def test_figures_by_hand_for_the_book(book):
+    voc = selectors.voice_of_customer(Account.objects.all(), start=MAR, end=APR)
+    # NPS counted: p1 7 (passive), p2 9 (promoter), p3 6 (detractor), p4 0 (detractor)
+    # = 100 * (1 - 2) / 4 = -25
+    nps = voc["kinds"]["nps"]
+    assert (nps.responses, nps.value) == (4, -25)
+    # CSAT: 5 and 2 -> 1 of 2 satisfied = 50 %
+    assert voc["kinds"]["csat"].value == 50
+    # CES imported 7 and 4: mean 5.5, >= 5: 1 of 2 = 50 %
+    assert (voc["kinds"]["ces"].value, voc["kinds"]["ces"].easy_pct) == (5.5, 50)
+    # invitations sent in March: NPS 6 + CSAT 2 + April campaign's 1 (sent in March too) = 9;
+    # answered before April: all but p5 and the April answer = 7 -> 77.77 %
+    assert voc["invitations"]["delivered"] == 9 and voc["invitations"]["responded"] == 7
+    assert voc["invitations"]["rate"] == pytest.approx(700 / 9)
+    # unhappy: p3 NPS 6 (followed up after 2 h), p4 NPS 0 and CSAT 2 (Beta: no action)
+    assert voc["follow_up"] == {"median_hours": 2.0, "followed_up": 1, "waiting": 2}
+
+
+def test_per_campaign_and_per_account(book):
+    by_campaign = selectors.voice_of_customer(campaign_id=book["nps"].pk, start=MAR, end=APR)
+    # NPS campaign only: 6 invitations, 5 answered = 83.33 %; NPS -25 as above
+    assert by_campaign["kinds"]["nps"].value == -25
+    assert by_campaign["invitations"]["rate"] == pytest.approx(500 / 6)
+    assert by_campaign["kinds"]["csat"].responses == 0
+    alpha = selectors.voice_of_customer(Account.objects.filter(pk=book["a"].pk), start=MAR, end=APR)
+    # Alpha: 7 passive, 9 promoter, 6 detractor -> 100 * (1 - 1) / 3 = 0
+    assert alpha["kinds"]["nps"].value == 0
+    assert alpha["kinds"]["csat"].value == 100  # one 5
+    assert alpha["follow_up"]["waiting"] == 0
+
+
+def test_kpi_engine_reports_the_same_figures(book):
+    voice = kpi_report(start=MAR, end=APR)["voice_of_customer"]
+    assert voice["nps"]["value"] == -25
+    assert voice["nps"]["inputs"] == {
+        "responses": 4,
+        "promoters": 1,
+        "passives": 1,
+        "detractors": 2,
+    }
+    assert voice["csat"]["value"] == 50 and voice["ces"]["value"] == 5.5
+    assert voice["response_rate"]["value"] == pytest.approx(700 / 9)
+    assert voice["detractor_follow_up_hours"]["value"] == 2.0
+    # April: only the April answer (10): NPS 100; nothing sent in April
+    april = kpi_report(start=APR, end=MAY)["voice_of_customer"]
+    assert april["nps"]["value"] == 100 and april["response_rate"]["value"] is None
+    assert april["csat"]["value"] is None  # no data is not zero
+
+
+def test_health_inputs_carry_each_accounts_sentiment(book):
+    measures = account_measures(Account.objects.all(), as_of=dt.date(2026, 3, 31))
+    a, b = measures[book["a"].pk], measures[book["b"].pk]
+    assert (a["nps"], a["csat"], a["ces"], a["nps_responses"]) == (0, 100, 5.5, 3)
+    # Beta: one detractor (0) -> -100; CSAT 2 -> 0 %
+    assert (b["nps"], b["csat"]) == (-100, 0) and "ces" not in b
+
+
+def test_results_page_shows_a_csm_their_accounts_only(
+    client, csm, book, django_assert_max_num_queries
+):
+    client.force_login(csm)
+    with django_assert_max_num_queries(14):
+        r = client.get(reverse("surveys:results"), {"start": "2026-03-01", "end": "2026-04-01"})
+    assert r.status_code == 200
+    voc = r.context["voc"]
+    # Alpha's invitations sent in March: NPS p1 (2 rounds), p2, p3; CSAT p1; April's p3 = 6
+    assert voc["kinds"]["nps"].value == 0 and voc["invitations"]["delivered"] == 6
+    body = r.content.decode()
+    assert "missing exports" in body and "Alpha" in body
+    assert "billing confusion" not in body and "Beta" not in body
+    assert 'class="dist-bar"' in body
+
+
+def test_results_query_count_does_not_grow(client, admin_user, book, django_assert_max_num_queries):
+    client.force_login(admin_user)
+    with django_assert_max_num_queries(14):
+        client.get(reverse("surveys:results"))
+    for _ in range(5):
+        answer(
+            make_invitation(book["nps"], StakeholderFactory(account=book["b"]), now=NOW),
+            1,
+            10,
+            "more",
+        )
+    with django_assert_max_num_queries(14):
+        r = client.get(reverse("surveys:results"), {"group": "unhappy"})
+    # unhappy with a comment: p3's 6, p4's 0, p4's CSAT 2, and the 5 new ones (p2's 3 was changed)
+    assert r.content.decode().count('id="response-') == 8
+
+
+def test_outsider_gets_403(client, outsider, book):
+    client.force_login(outsider)
+    for name in (
+        "surveys:results",
+        "surveys:results-csv",
+        "surveys:campaign-list",
+        "surveys:campaign-new",
+    ):
+        assert client.get(reverse(name)).status_code == 403, name
+
+
+def test_csv_export_of_the_csms_answers(client, csm, book):
+    client.force_login(csm)
+    r = client.get(reverse("surveys:results-csv"), {"start": "2026-03-01", "end": "2026-04-01"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
+    assert r["Content-Type"].startswith("text/csv")
+    assert sorted((row["kind"], row["score"]) for row in rows) == [
+        ("ces", "4"),
+        ("ces", "7"),
+        ("csat", "5"),
+        ("nps", "6"),
+        ("nps", "7"),
+        ("nps", "9"),
+    ]
+    assert {row["account"] for row in rows} == {"Alpha"}
+
+
+def test_csv_export_neutralises_formulas(client, admin_user, book):
+    client.force_login(admin_user)
+    r = client.get(reverse("surveys:results-csv"))
+    text = b"".join(r.streaming_content).decode()
+    assert "'=cmd|" in text and ",=cmd" not in text
