@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from functools import partial
@@ -12,7 +13,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import intake
-from .models import ImportRecord
+from .models import Account, Activity, ImportRecord, TimelineEntry, User
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +96,74 @@ def import_record_run(
     record.finished_at = timezone.now()
     record.save()
     return record
+
+
+@transaction.atomic
+def activity_log(
+    *,
+    account: Account,
+    author: User | None,
+    kind: str,
+    subject: str,
+    body: str = "",
+    occurred_at: dt.datetime | None = None,
+) -> Activity:
+    """Record a note, call or meeting with the customer and its timeline fact
+    (kind "activity", key "activity:<id>"), in one transaction."""
+    activity = Activity(
+        account=account,
+        author=author,
+        kind=kind,
+        subject=subject,
+        body=body,
+        occurred_at=occurred_at or timezone.now(),
+    )
+    activity.full_clean()
+    activity.save()
+    who = (author.get_full_name() or author.email) if author else "someone"
+    entry = TimelineEntry.objects.create(
+        account=account,
+        occurred_at=activity.occurred_at,
+        kind=TimelineEntry.Kind.ACTIVITY,
+        key=f"activity:{activity.pk}",
+        title=f"{activity.get_kind_display()} by {who}: {subject}"[:300],
+        detail=body,
+        data={"activity_id": activity.pk, "activity_kind": kind},
+    )
+    timeline_facts_recorded([entry.pk])
+    return activity
+
+
+@transaction.atomic
+def user_access_update(
+    *, user: User, role: str | None, manager: User | None, is_active: bool, by: User
+) -> User:
+    """Set a user's role (one of the role groups, or none), manager and active flag. An admin
+    cannot lock themselves out (drop their own admin role or deactivate themselves), and a
+    user cannot be their own manager."""
+    from django.contrib.auth.models import Group
+    from django.core.exceptions import ValidationError
+
+    from .models import Role
+    from .roles import ensure_roles
+
+    if role is not None and role not in Role.values:
+        raise ValidationError(f"unknown role {role!r}")
+    if manager is not None and manager.pk == user.pk:
+        raise ValidationError("a user cannot be their own manager")
+    if user.pk == by.pk and (role != Role.ADMIN or not is_active):
+        raise ValidationError("you cannot remove your own admin access")
+    ensure_roles()
+    role_groups = Group.objects.filter(name__in=Role.values)
+    user.groups.remove(*role_groups)
+    if role is not None:
+        user.groups.add(role_groups.get(name=role))
+    user.manager = manager
+    user.is_active = is_active
+    # a superuser is an admin whatever the groups say: the role screen is the one truth
+    if user.is_superuser and role != Role.ADMIN:
+        user.is_superuser = False
+    user.is_staff = role == Role.ADMIN
+    user.save(update_fields=["manager", "is_active", "is_superuser", "is_staff"])
+    user.__dict__.pop("role", None)  # cached_property
+    return user

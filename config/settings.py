@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "surveys",
     "metrics",
     "playbooks",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -365,6 +366,9 @@ SURVEY_FOLLOW_UP_FACT_KINDS = env_list(
     "SURVEY_FOLLOW_UP_FACT_KINDS", ["cta_step_done", "cta_closed"]
 )
 CSRF_FAILURE_VIEW = "surveys.public.csrf_failure"  # a clear page on the public survey form
+# Functions (account_ids, today) -> {account_id: (open CTAs, overdue CTAs)} that the queue
+# priority reads (metrics.standings), from the playbooks app's CTAs.
+ACCOUNT_STANDING_CTA_COUNTS = ["workspace.integrations.cta_counts"]
 
 LOGGING = {
     "version": 1,

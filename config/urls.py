@@ -6,9 +6,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from accounts import views as account_views
 from surveys.api import SurveyResponseBatchApi
+from workspace import views as workspace_views
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", workspace_views.queue, name="home"),
     path("healthz", account_views.healthz, name="healthz"),
     path(
         "login/",
@@ -35,6 +36,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("playbooks.urls")),
     path("", include("surveys.urls")),
+    path("", include("workspace.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/kpis/", include("metrics.api_urls")),
     path("api/v1/survey-responses/", SurveyResponseBatchApi.as_view(), name="survey-responses"),

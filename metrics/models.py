@@ -327,3 +327,43 @@ class KpiSnapshot(models.Model):
     def __str__(self) -> str:
         scope = self.scope_kind if not self.scope_key else f"{self.scope_kind} {self.scope_key}"
         return f"KPIs {self.day} ({scope})"
+
+
+# --- the CSM queue ---------------------------------------------------------------------------
+
+
+class AccountStanding(models.Model):
+    """Where an account stands today, one row per account, for the CSM queue and renewals:
+    the latest health (score, band, change over 7 and 30 days), ARR and seats of the
+    contracts in force, the next renewal, open and overdue CTAs, and the queue priority with
+    its reason (``metrics.priority``). Rebuilt by the nightly pipeline after health
+    (``services.account_standings_refresh``) and for one account when its health or its
+    CTAs change. A cache of values kept elsewhere: safe to delete and rebuild."""
+
+    account = models.OneToOneField(
+        "accounts.Account", on_delete=models.CASCADE, primary_key=True, related_name="standing"
+    )
+    day = models.DateField(help_text="the day of the data (the health snapshot's day)")
+    score = models.FloatField(null=True, blank=True)
+    band = models.CharField(max_length=10, blank=True, choices=Band.choices)
+    trend_7 = models.FloatField(null=True, blank=True, help_text="score change over 7 days")
+    trend_30 = models.FloatField(null=True, blank=True, help_text="score change over 30 days")
+    arr = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    seats = models.PositiveIntegerField(null=True, blank=True)
+    renewal_on = models.DateField(null=True, blank=True, help_text="end of the current contract")
+    open_ctas = models.PositiveIntegerField(default=0)
+    overdue_ctas = models.PositiveIntegerField(default=0)
+    priority = models.FloatField(default=0)
+    reason = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # the queue: highest priority first, 20 rows a page
+            models.Index(F("priority").desc(), "account", name="standing_priority_idx"),
+            # renewals due in the next N days
+            models.Index(fields=["renewal_on"], name="standing_renewal_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.priority} ({self.reason})"

@@ -110,10 +110,20 @@ def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     return services.kpi_snapshots_record(as_of=as_of)
 
 
+def account_standings(*, as_of: dt.date) -> dict[str, Any]:
+    """Each account's standing and queue priority from the health of ``as_of``."""
+    from .standings import account_standings_refresh
+
+    return account_standings_refresh(day=as_of)
+
+
 Step = Callable[..., dict[str, Any]]
 BEFORE_HEALTH: list[tuple[str, Step]] = [("usage_rollups", usage_rollups_reconcile)]
 HEALTH: tuple[str, Step] = ("health", health_snapshots)
-AFTER_HEALTH: list[tuple[str, Step]] = [("kpi_snapshots", kpi_snapshots)]
+AFTER_HEALTH: list[tuple[str, Step]] = [
+    ("standings", account_standings),
+    ("kpi_snapshots", kpi_snapshots),
+]
 STEPS: list[tuple[str, Step]] = [*BEFORE_HEALTH, HEALTH, *AFTER_HEALTH]
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import Account
 from outbox.services import task_enqueue
 
-from . import pipeline, services
+from . import pipeline, services, standings
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ def recompute_account_health(account_id: int) -> None:
         logger.info("account %s is gone: no health to recompute", account_id)
         return
     services.health_snapshots_record(account_ids=[account_id], as_of=_today())
+    standings.account_standings_refresh(account_ids=[account_id])
 
 
 def _schedule_account(account_id: int) -> None:

@@ -33,4 +33,141 @@
       box.querySelector("p").textContent = "Uploading…";
     }
   });
+
+  // --- charts (Chart.js, vendored in static/js/vendor; only on pages that load it) -----------
+  // A <canvas data-chart="kind" data-source="json-script-id"> gets a chart of that kind.
+  var css = getComputedStyle(document.documentElement);
+  function color(name, fallback) {
+    return (css.getPropertyValue(name) || fallback).trim();
+  }
+  var ACCENT = color("--accent", "#2b56b3");
+  var MUTED = color("--muted", "#586273");
+  var OK = color("--ok-fg", "#1b6431");
+  var BAD = color("--bad-fg", "#a1271f");
+  var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+  function base(extra) {
+    var options = {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: still ? false : { duration: 300 },
+      interaction: { mode: "index", intersect: false },
+      plugins: { legend: { display: false } },
+      scales: { x: { ticks: { maxTicksLimit: 8, color: MUTED }, grid: { display: false } }, y: { ticks: { color: MUTED } } }
+    };
+    return Object.assign(options, extra || {});
+  }
+
+  function money(v) {
+    var a = Math.abs(v);
+    if (a >= 1e6) return "$" + (v / 1e6).toFixed(a >= 1e7 ? 1 : 2) + "M";
+    if (a >= 1e3) return "$" + Math.round(v / 1e3) + "k";
+    return "$" + Math.round(v);
+  }
+
+  var builders = {
+    health: function (rows) {
+      var o = base();
+      o.scales.y.min = 0;
+      o.scales.y.max = 100;
+      return {
+        type: "line",
+        data: { labels: rows.map(function (r) { return r.day; }), datasets: [
+          { label: "Health score", data: rows.map(function (r) { return r.score; }), borderColor: ACCENT, backgroundColor: ACCENT, pointRadius: 0, borderWidth: 2, spanGaps: true }
+        ] },
+        options: o
+      };
+    },
+    users: function (rows, canvas) {
+      var seats = parseFloat(canvas.dataset.seats);
+      var sets = [{ label: "Active users", data: rows.map(function (r) { return r.active_users; }), borderColor: ACCENT, backgroundColor: ACCENT, pointRadius: 0, borderWidth: 2 }];
+      if (!isNaN(seats)) sets.push({ label: "Licensed seats", data: rows.map(function () { return seats; }), borderColor: MUTED, borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5 });
+      var o = base();
+      o.plugins.legend = { display: true, labels: { boxWidth: 12, color: MUTED } };
+      o.scales.y.beginAtZero = true;
+      return { type: "line", data: { labels: rows.map(function (r) { return r.day; }), datasets: sets }, options: o };
+    },
+    events: function (rows) {
+      var o = base();
+      o.scales.y.beginAtZero = true;
+      return { type: "bar", data: { labels: rows.map(function (r) { return r.day; }), datasets: [
+        { label: "Events", data: rows.map(function (r) { return r.events; }), backgroundColor: "rgba(43, 86, 179, 0.55)" }
+      ] }, options: o };
+    },
+    mrr: function (rows) {
+      var o = base();
+      o.scales.y.beginAtZero = true;
+      o.scales.y.ticks.callback = money;
+      return { type: "line", data: { labels: rows.map(function (r) { return r.day; }), datasets: [
+        { label: "MRR", data: rows.map(function (r) { return parseFloat(r.mrr); }), borderColor: ACCENT, backgroundColor: "rgba(43, 86, 179, 0.12)", fill: true, stepped: true, pointRadius: 0, borderWidth: 2 }
+      ] }, options: o };
+    },
+    waterfall: function (steps) {
+      var running = 0;
+      var bars = steps.map(function (s) {
+        var amount = s.amount || 0;
+        if (s.kind === "total") { running = amount; return [0, amount]; }
+        var from = running;
+        running += amount;
+        return [from, running];
+      });
+      var colours = steps.map(function (s) {
+        if (s.kind === "total") return MUTED;
+        return s.amount < 0 ? BAD : OK;
+      });
+      var o = base();
+      o.scales.y.ticks.callback = money;
+      // start near the smallest level so the movements are visible next to the totals
+      var levels = [];
+      bars.forEach(function (b) { levels.push(b[1]); if (b[0] !== 0) levels.push(b[0]); });
+      var low = Math.min.apply(null, levels);
+      var high = Math.max.apply(null, levels);
+      if (low > 0 && high > low) o.scales.y.min = Math.max(0, low - (high - low) * 0.6);
+      o.plugins.tooltip = { callbacks: { label: function (ctx) { var s = steps[ctx.dataIndex]; return s.label + ": " + money(s.amount || 0); } } };
+      o.onClick = function (event, elements) {
+        if (elements.length) window.location.href = steps[elements[0].index].url;
+      };
+      return { type: "bar", data: { labels: steps.map(function (s) { return s.label; }), datasets: [
+        { label: "MRR", data: bars, backgroundColor: colours, borderSkipped: false }
+      ] }, options: o };
+    }
+  };
+
+  function drawCharts(root) {
+    if (typeof window.Chart === "undefined") return;
+    (root || document).querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      var build = builders[canvas.dataset.chart];
+      var source = document.getElementById(canvas.dataset.source);
+      if (!build || !source) return;
+      var existing = window.Chart.getChart(canvas);
+      if (existing) existing.destroy();
+      new window.Chart(canvas, build(JSON.parse(source.textContent), canvas));
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+  } else {
+    drawCharts(document);
+  }
+  document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
+
+  // --- after an inline CTA action ------------------------------------------------------
+  // The playbooks app's row buttons send "ctaChanged" {account_id}. The account's queue
+  // standing (its priority and reason) is recomputed on the server, then "standingChanged"
+  // lets the queue re-read its page in place.
+  document.body.addEventListener("ctaChanged", function (event) {
+    var detail = event.detail || {};
+    var accountId = detail.account_id || (detail.value && detail.value.account_id);
+    if (!accountId || !document.querySelector("[data-standing-url]")) return;
+    var template = document.querySelector("[data-standing-url]").dataset.standingUrl;
+    var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    fetch(template.replace("0", String(accountId)), {
+      method: "POST",
+      headers: headers,
+      credentials: "same-origin"
+    }).then(function (response) {
+      if (response.ok && window.htmx) window.htmx.trigger(document.body, "standingChanged", {});
+    });
+  });
 })();

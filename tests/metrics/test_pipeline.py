@@ -71,7 +71,12 @@ def test_command_records_a_run_and_rebuilds_yesterdays_rollup():
     assert run.status == PipelineRun.Status.SUCCEEDED
     assert run.as_of == yesterday
     assert run.finished_at is not None and run.finished_at >= run.started_at
-    assert [s["name"] for s in run.steps] == ["usage_rollups", "health", "kpi_snapshots"]
+    assert [s["name"] for s in run.steps] == [
+        "usage_rollups",
+        "health",
+        "standings",
+        "kpi_snapshots",
+    ]
     assert run.steps[0]["account_days"] == 1
     assert _daily(account, yesterday) == (4, 2, 4.0)
     assert _features(account, yesterday) == {"report_created": (2, 2), "export": (2, 1)}
@@ -125,8 +130,9 @@ def test_reconcile_is_set_based(django_assert_max_num_queries):
     for account in AccountFactory.create_batch(30):
         _event(account, _at(AS_OF, 9))
         _event(account, _at(AS_OF, 10), event="export")
-    # all steps (80 PostgreSQL with the lock, 77 SQLite; surveys: 1 in health, 3 per KPI scope)
-    with django_assert_max_num_queries(80):
+    # all steps (84 PostgreSQL with the lock; surveys: 1 in health, 3 per KPI scope; the
+    # standings step is 9 of them)
+    with django_assert_max_num_queries(84):
         summary = pipeline.run_nightly(AS_OF)
     assert summary["steps"][0]["account_days"] == 30
     assert UsageFeatureDaily.objects.filter(day=AS_OF).count() == 60
@@ -166,7 +172,12 @@ def test_failing_step_is_recorded_and_reported(monkeypatch):
     run = PipelineRun.objects.get()
     assert run.status == PipelineRun.Status.FAILED
     assert run.error == "broken: RuntimeError: disk full"
-    assert [s["name"] for s in run.steps] == ["usage_rollups", "health", "kpi_snapshots"]  # kept
+    assert [s["name"] for s in run.steps] == [
+        "usage_rollups",
+        "health",
+        "standings",
+        "kpi_snapshots",
+    ]  # kept
     assert run.finished_at is not None
 
 

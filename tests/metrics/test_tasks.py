@@ -218,7 +218,12 @@ def test_a_chunk_delivered_twice_counts_once(django_capture_on_commit_callbacks,
     tasks.continue_nightly_pipeline.apply(args=(run_id,))  # redelivered: nothing more
     run = PipelineRun.objects.get(pk=run_id)
     assert run.status == PipelineRun.Status.SUCCEEDED
-    assert [s["name"] for s in run.steps] == ["usage_rollups", "health", "kpi_snapshots"]
+    assert [s["name"] for s in run.steps] == [
+        "usage_rollups",
+        "health",
+        "standings",
+        "kpi_snapshots",
+    ]
     assert run.steps[1]["accounts"] == 4
     assert HealthSnapshot.objects.filter(day=D).count() == 4
 
@@ -351,7 +356,7 @@ def test_recompute_account_health_records_today_for_that_account_only(django_ass
     ContractFactory(account=a, start_date=dt.date(2024, 1, 1), quantity=4)
     services.health_model_ensure_default()
     today = timezone.now().astimezone(dt.UTC).date()
-    with django_assert_num_queries(19):  # fixed: a chunk of one (3 for band changes)
+    with django_assert_num_queries(26):  # a chunk of one (3 for band changes), its standing (8)
         tasks.recompute_account_health.apply(args=(a.pk,))
     assert list(HealthSnapshot.objects.values_list("account_id", "day")) == [(a.pk, today)]
     assert not HealthSnapshot.objects.filter(account=b).exists()

@@ -1,0 +1,177 @@
+"""Where each account stands today (``AccountStanding``): the latest health and its trend,
+ARR, seats, next renewal, CTAs and the queue priority (``metrics.priority``).
+
+Set-based: per chunk of accounts, one query per source (three health days, the contracts
+in force, the CTA counts) and one bulk upsert, whatever the chunk's size. The CTA counts
+come from the functions named in ``settings.ACCOUNT_STANDING_CTA_COUNTS`` (the playbooks
+app sits above this one and is not imported here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from accounts.models import Account, Contract
+
+from . import priority as prio
+from .models import AccountStanding, HealthSnapshot
+
+CHUNK = 5000
+
+
+def _today() -> dt.date:
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+def latest_health_day() -> dt.date | None:
+    return HealthSnapshot.objects.aggregate(d=Max("day"))["d"]
+
+
+def _cta_counts(ids: list[int], today: dt.date) -> dict[int, tuple[int, int]]:
+    counts: dict[int, tuple[int, int]] = {}
+    for path in getattr(settings, "ACCOUNT_STANDING_CTA_COUNTS", []):
+        for pk, (open_, overdue) in import_string(path)(ids, today).items():
+            before = counts.get(pk, (0, 0))
+            counts[pk] = (before[0] + open_, before[1] + overdue)
+    return counts
+
+
+def _scores(ids: Sequence[int], day: dt.date) -> dict[int, tuple[float | None, str]]:
+    rows = HealthSnapshot.objects.filter(day=day, account_id__in=ids).values_list(
+        "account_id", "score", "band"
+    )
+    return {pk: (score, band) for pk, score, band in rows}
+
+
+def _contracts(ids: Sequence[int], today: dt.date) -> dict[int, dict[str, Any]]:
+    """ARR (12 × MRR), seats and the earliest end of the contracts in force ``today``."""
+    out: dict[int, dict[str, Any]] = defaultdict(
+        lambda: {"mrr": Decimal(0), "seats": None, "renewal_on": None}
+    )
+    rows = (
+        Contract.objects.filter(account_id__in=ids, start_date__lte=today)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
+        .values_list("account_id", "mrr", "quantity", "end_date")
+    )
+    for pk, mrr, quantity, end in rows:
+        entry = out[pk]
+        entry["mrr"] += mrr
+        if quantity is not None:
+            entry["seats"] = (entry["seats"] or 0) + quantity
+        if end is not None and (entry["renewal_on"] is None or end < entry["renewal_on"]):
+            entry["renewal_on"] = end
+    return out
+
+
+def _trend(now: float | None, before: tuple[float | None, str] | None) -> float | None:
+    if now is None or before is None or before[0] is None:
+        return None
+    return round(now - before[0], 1)
+
+
+def _days(ids: list[int], day: dt.date | None) -> dict[int, dt.date]:
+    """The health day of each account: ``day``, or else its own latest snapshot's day."""
+    if day is not None:
+        return dict.fromkeys(ids, day)
+    rows = (
+        HealthSnapshot.objects.filter(account_id__in=ids)
+        .values("account_id")
+        .annotate(d=Max("day"))
+        .values_list("account_id", "d")
+    )
+    return dict(rows)
+
+
+def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date) -> int:
+    days = _days(ids, day)
+    latest: dict[int, tuple[float | None, str]] = {}
+    week: dict[int, tuple[float | None, str]] = {}
+    month: dict[int, tuple[float | None, str]] = {}
+    by_day: dict[dt.date, list[int]] = defaultdict(list)
+    for pk, d in days.items():
+        by_day[d].append(pk)
+    for d, members in by_day.items():  # one day for the nightly run, rarely two otherwise
+        latest.update(_scores(members, d))
+        week.update(_scores(members, d - dt.timedelta(days=7)))
+        month.update(_scores(members, d - dt.timedelta(days=30)))
+    contracts = _contracts(ids, today)
+    ctas = _cta_counts(ids, today)
+    rows = []
+    for pk in ids:
+        score, band = latest.get(pk, (None, ""))
+        c = contracts.get(pk) or {"mrr": Decimal(0), "seats": None, "renewal_on": None}
+        arr = (c["mrr"] * 12).quantize(Decimal("0.01"))
+        open_ctas, overdue = ctas.get(pk, (0, 0))
+        trend_7 = _trend(score, week.get(pk))
+        result = prio.priority(
+            band=band or "",
+            arr=arr,
+            days_to_renewal=prio.days_between(today, c["renewal_on"]),
+            trend_7=trend_7,
+            overdue_ctas=overdue,
+        )
+        rows.append(
+            AccountStanding(
+                account_id=pk,
+                day=days.get(pk) or today,
+                score=score,
+                band=band or "",
+                trend_7=trend_7,
+                trend_30=_trend(score, month.get(pk)),
+                arr=arr,
+                seats=c["seats"],
+                renewal_on=c["renewal_on"],
+                open_ctas=open_ctas,
+                overdue_ctas=overdue,
+                priority=result.points,
+                reason=result.reason[:300],
+            )
+        )
+    AccountStanding.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["account"],
+        update_fields=[
+            "day",
+            "score",
+            "band",
+            "trend_7",
+            "trend_30",
+            "arr",
+            "seats",
+            "renewal_on",
+            "open_ctas",
+            "overdue_ctas",
+            "priority",
+            "reason",
+            "updated_at",
+        ],
+    )
+    return len(rows)
+
+
+def account_standings_refresh(
+    *, account_ids: Sequence[int] | None = None, day: dt.date | None = None
+) -> dict[str, Any]:
+    """Rebuild the standing of ``account_ids`` (default: every account) from the health
+    snapshots of ``day`` (default: each account's latest snapshot), 7 and 30 days before, and the
+    contracts and CTAs of today (UTC). Idempotent. Returns ``{"day", "accounts"}``."""
+    today = _today()
+    if account_ids is None:
+        ids = list(Account.objects.order_by("id").values_list("id", flat=True))
+    else:
+        ids = sorted(set(account_ids))
+    done = 0
+    for start in range(0, len(ids), CHUNK):
+        with transaction.atomic():
+            done += _chunk(ids[start : start + CHUNK], day=day, today=today)
+    return {"day": day.isoformat() if day else None, "accounts": done}

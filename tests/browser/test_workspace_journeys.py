@@ -1,0 +1,183 @@
+"""The CSM workspace's main journeys in a real browser (Playwright + Debian Chromium against
+the live server). Each journey saves screenshots under test-results/browser/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.models import Activity, UsageEvent, User
+from metrics.models import AccountStanding, HealthSnapshot
+from metrics.services import health_snapshots_record, kpi_snapshots_record
+from metrics.standings import account_standings_refresh
+from tests.factories import AccountFactory, ContractFactory, InvoiceFactory
+from tests.workspace.conftest import customer, utc_today
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ADMIN = "admin@demo.example"
+CSM = "csm1@demo.example"
+OUTPUT = Path(__file__).resolve().parents[2] / "test-results" / "browser"
+
+
+@pytest.fixture
+def journey_shot():
+    """Full-page screenshots of a journey, kept in the test output folder."""
+
+    def take(page, name: str) -> Path:
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        path = OUTPUT / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 1000
+        return path
+
+    return take
+
+
+def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey_shot):
+    csm = demo_users[CSM]
+    customer(
+        csm,
+        name="Burning Co",
+        mrr="7000",
+        ends_in=41,
+        scores=[(58, "red"), (76, "yellow"), (80, "green")],
+    )
+    customer(csm, name="Slipping Ltd", mrr="1000", ends_in=200, scores=[(65, "yellow")])
+    customer(csm, name="Calm Inc", mrr="500", ends_in=None, scores=[(90, "green")])
+    account_standings_refresh()
+
+    login(page, CSM)
+    rows = page.locator("#queue-results tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("red, \u221218 in 7 days, renews in 41 days, $84k ARR")
+    journey_shot(page, "journey1-queue")
+
+    page.get_by_label("Band").select_option("red")
+    expect(page).to_have_url(re.compile(r"band=red"))  # shareable URL, swapped in place
+    expect(rows).to_have_count(1)
+    journey_shot(page, "journey1-queue-filtered")
+
+    page.get_by_role("link", name="Burning Co").click()
+    expect(page.get_by_role("heading", name="Burning Co", level=1)).to_be_visible()
+    expect(page.get_by_text("score fell from 76 to 58")).to_be_visible()
+
+    page.get_by_label("Kind").select_option("call")
+    page.get_by_label("Subject").fill("Called the champion about the renewal")
+    page.get_by_role("button", name="Log it").click()
+    expect(page.get_by_text("Logged: it is on the timeline.")).to_be_visible()
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text("Call by Cleo Carter: Called the champion about the renewal")
+    journey_shot(page, "journey1-account-note")
+    assert Activity.objects.get().author == csm
+
+    page.get_by_role("button", name="Log it").click()  # empty subject: the field error
+    expect(page.get_by_text("This field is required.")).to_be_visible()
+
+
+def _busy_account(name: str) -> None:
+    """A customer with 50 seats and 2 active users (a low usage score) who pays on time
+    (a high payments score)."""
+    today = utc_today()
+    account = AccountFactory(name=name, owner=User.objects.get(email=CSM))
+    ContractFactory(
+        account=account, start_date=dt.date(2023, 1, 1), mrr=Decimal("2000"), quantity=50
+    )
+    issued = today - dt.timedelta(days=20)
+    InvoiceFactory(
+        account=account,
+        issued_on=issued,
+        due_on=issued + dt.timedelta(days=30),
+        paid_on=issued + dt.timedelta(days=2),
+        status="paid",
+    )
+    when = dt.datetime.combine(today - dt.timedelta(days=3), dt.time(10), tzinfo=dt.UTC)
+    import uuid
+
+    for user in ("u1", "u2"):
+        UsageEvent.objects.create(
+            account=account, user_id=user, event="login", occurred_at=when, dedup_key=uuid.uuid4()
+        )
+
+
+def test_admin_changes_weights_previews_saves_and_backfills(page, login, demo_users, journey_shot):
+    _busy_account("Quiet Corp")
+    yesterday = utc_today() - dt.timedelta(days=1)
+    health_snapshots_record(as_of=yesterday)
+    account_standings_refresh()
+    before = HealthSnapshot.objects.get(account__name="Quiet Corp", day=yesterday)
+
+    login(page, ADMIN)
+    page.get_by_role("link", name="Manage").click()
+    page.get_by_role("link", name="Health models").click()
+    page.get_by_role("link", name="Edit weights").click()
+    page.get_by_label("Usage").fill("0")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#preview-bands")).to_be_visible()
+    expect(page.locator("#preview")).to_contain_text("1 account scored by this model")
+    journey_shot(page, "journey2-preview")
+
+    page.get_by_label("Rescore the last … days after saving").fill("1")
+    page.get_by_role("button", name="Save as v2").click()
+    expect(page.get_by_role("heading", name="Rescoring health")).to_be_visible()
+    expect(page.get_by_text("1 of 1 day rescored")).to_be_visible()
+    journey_shot(page, "journey2-backfill-done")
+
+    after = HealthSnapshot.objects.get(account__name="Quiet Corp", day=yesterday)
+    assert after.model_version.version == 2
+    assert after.score != before.score  # usage no longer weighs it down
+    page.get_by_role("link", name="Open the queue").click()
+    row = page.locator("#queue-results tbody tr", has_text="Quiet Corp")
+    expect(row).to_contain_text(f"{after.score:.0f}")
+    assert AccountStanding.objects.get(account__name="Quiet Corp").score == after.score
+
+
+def test_dashboard_drilldown(page, login, demo_users, journey_shot):
+    today = utc_today()
+    csm = demo_users[CSM]
+    old = AccountFactory(owner=csm, name="Old Co")
+    ContractFactory(account=old, start_date=dt.date(2020, 1, 1), mrr=Decimal("1000"))
+    gone = AccountFactory(owner=csm, name="Gone Co")
+    ContractFactory(
+        account=gone,
+        start_date=dt.date(2020, 1, 1),
+        end_date=today - dt.timedelta(days=20),
+        mrr=Decimal("300"),
+    )
+    kpi_snapshots_record(as_of=today - dt.timedelta(days=1))
+    account_standings_refresh()
+
+    login(page, ADMIN)
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", name="Portfolio")).to_be_visible()
+    expect(page.locator(".tile", has_text="Logo churn")).to_contain_text("50.0%")
+    journey_shot(page, "journey3-dashboard")
+    page.locator(".tile", has_text="Logo churn").locator("a.tile-value").click()
+    expect(page.get_by_role("heading", name="Churn MRR")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody tr")).to_contain_text("Gone Co")
+    journey_shot(page, "journey3-drilldown")
+    page.get_by_role("link", name="Gone Co").click()
+    expect(page.get_by_role("heading", name="Gone Co", level=1)).to_be_visible()
+
+
+def test_pages_at_phone_width(new_page, login, demo_users, journey_shot):
+    csm = demo_users[CSM]
+    account = customer(
+        csm, name="Burning Co", mrr="7000", ends_in=41, scores=[(58, "red"), (76, "yellow")]
+    )
+    account_standings_refresh()
+    page = new_page(width=390, height=844)
+    login(page, CSM)
+    expect(page.locator("#queue-results")).to_contain_text("Burning Co")
+    journey_shot(page, "phone-queue")
+    page.goto(f"/accounts/{account.pk}/")
+    expect(page.get_by_role("heading", name="Burning Co", level=1)).to_be_visible()
+    journey_shot(page, "phone-account")
+    # no horizontal scrolling of the page itself
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

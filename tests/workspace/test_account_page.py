@@ -1,0 +1,139 @@
+"""The account page: what it shows, the note form, the timeline filters, access, and a
+query count that does not grow with the account's history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Activity, TimelineEntry
+from tests.factories import ContractFactory, StakeholderFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def url(account) -> str:
+    return reverse("workspace:account", args=[account.pk])
+
+
+def test_header_breakdown_and_what_changed(client, csm, book):
+    client.force_login(csm)
+    r = client.get(url(book["burning"]))
+    assert r.status_code == 200
+    text = r.content.decode()
+    assert "Burning Co" in text and "$84k" in text
+    assert "\u221218" in text and "\u221222" in text  # 7 and 30 days
+    assert "red, \u221218 in 7 days, renews in 41 days, $84k ARR" in text
+    # what changed between the snapshot a week before and the latest
+    assert "score fell from 76 to 58 (yellow → red)" in text
+    assert 'data-chart="health"' in text and 'id="health-data"' in text
+
+
+def test_outsider_and_other_csm_get_404(client, outsider, book):
+    client.force_login(outsider)
+    assert client.get(url(book["burning"])).status_code == 404
+    other = UserFactory(email="other@example.com")
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import ensure_roles
+
+    ensure_roles()
+    other.groups.add(Group.objects.get(name="CSM"))
+    client.force_login(other)
+    assert client.get(url(book["burning"])).status_code == 404
+    assert (
+        client.post(
+            reverse("workspace:activity-create", args=[book["burning"].pk]),
+            {"kind": "note", "subject": "x"},
+        ).status_code
+        == 404
+    )
+
+
+def test_log_a_note_shows_on_the_timeline(client, csm, book):
+    client.force_login(csm)
+    account = book["burning"]
+    r = client.post(
+        reverse("workspace:activity-create", args=[account.pk]),
+        {"kind": "call", "subject": "Called about renewal", "body": "They want a discount"},
+        headers={"HX-Request": "true", "HX-Target": "activity-form"},
+    )
+    assert r.status_code == 200
+    assert json.loads(r["HX-Trigger"]) == {"activityLogged": {"account_id": account.pk}}
+    activity = Activity.objects.get(account=account)
+    assert (activity.kind, activity.author, activity.subject) == (
+        "call",
+        csm,
+        "Called about renewal",
+    )
+    entry = TimelineEntry.objects.get(account=account, key=f"activity:{activity.pk}")
+    assert entry.title == "Call by Cleo: Called about renewal"
+    timeline = client.get(
+        url(account), {"kind": "notes"}, headers={"HX-Request": "true", "HX-Target": "timeline"}
+    )
+    assert b"<html" not in timeline.content
+    assert b"Call by Cleo: Called about renewal" in timeline.content
+
+
+def test_invalid_note_re_renders_with_the_error(client, csm, book):
+    client.force_login(csm)
+    r = client.post(
+        reverse("workspace:activity-create", args=[book["burning"].pk]),
+        {"kind": "telepathy", "subject": ""},
+        headers={"HX-Request": "true", "HX-Target": "activity-form"},
+    )
+    assert r.status_code == 200
+    assert b"This field is required." in r.content
+    assert not Activity.objects.exists()
+    plain = client.post(
+        reverse("workspace:activity-create", args=[book["burning"].pk]),
+        {"kind": "note", "subject": ""},
+    )
+    assert plain.status_code == 200 and b"This field is required." in plain.content
+
+
+def test_unknown_timeline_filter_is_a_notice(client, csm, book):
+    client.force_login(csm)
+    r = client.get(url(book["burning"]), {"kind": "gossip"})
+    assert r.status_code == 200
+    assert "Unknown timeline filter “gossip” ignored." in r.content.decode()
+
+
+def _count(client, account) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        r = client.get(url(account))
+    assert r.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_query_count_is_pinned_and_flat(client, csm, book, django_assert_max_num_queries):
+    client.force_login(csm)
+    account = book["burning"]
+    now = timezone.now()
+    TimelineEntry.objects.create(account=account, occurred_at=now, kind="note", key="n", title="n")
+    before = _count(client, account)
+    for i in range(20):
+        StakeholderFactory(account=account)
+        ContractFactory(
+            account=account,
+            start_date=dt.date(2020, 1, 1) + dt.timedelta(days=i),
+            end_date=dt.date(2020, 6, 1),
+        )
+        TimelineEntry.objects.create(
+            account=account,
+            occurred_at=now - dt.timedelta(hours=i),
+            kind="ticket_opened",
+            key=f"t{i}",
+            title=f"Ticket {i}",
+        )
+    assert _count(client, account) == before
+    # session, user, groups, account, 4 health, usage, features, contracts, people,
+    # last touch, timeline count and page
+    with django_assert_max_num_queries(16):
+        client.get(url(account))

@@ -1,0 +1,152 @@
+"""The portfolio dashboard: tiles from the KPI snapshots with the previous period, the band
+distribution, drill-down to the accounts, CSV, scopes, and a flat query count."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from metrics.services import kpi_snapshots_record
+from metrics.standings import account_standings_refresh
+from tests.factories import AccountFactory, ContractFactory
+
+from .conftest import utc_today
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def kpi_book(csm):
+    """Old Co pays $1,000 a month for years; New Co started paying $500 ten days ago;
+    Gone Co paid $300 until 20 days ago. The snapshot of yesterday covers the trailing month."""
+    today = utc_today()
+    old = AccountFactory(owner=csm, name="Old Co")
+    ContractFactory(account=old, start_date=dt.date(2020, 1, 1), mrr=Decimal("1000"))
+    new = AccountFactory(owner=csm, name="New Co")
+    ContractFactory(account=new, start_date=today - dt.timedelta(days=10), mrr=Decimal("500"))
+    gone = AccountFactory(owner=csm, name="Gone Co")
+    ContractFactory(
+        account=gone,
+        start_date=dt.date(2020, 1, 1),
+        end_date=today - dt.timedelta(days=20),
+        mrr=Decimal("300"),
+    )
+    day = today - dt.timedelta(days=1)
+    kpi_snapshots_record(as_of=day)
+    account_standings_refresh()
+    return {"old": old, "new": new, "gone": gone, "day": day}
+
+
+def tile(text: str, label: str) -> str:
+    start = text.index(f'<span class="tile-label">{label}</span>')
+    return text[start : start + 900]
+
+
+def test_tiles_show_the_snapshot_figures(client, admin_user, kpi_book):
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:dashboard"))
+    assert r.status_code == 200
+    text = r.content.decode()
+    # MRR at the end: 1,000 + 500 = $1,500; expansion none
+    assert "$1.5k" in tile(text, "MRR")
+    # logo churn: 1 of the 2 customers at the start (Old, Gone) = 50.0%
+    assert "50.0%" in tile(text, "Logo churn")
+    assert "no earlier period" in tile(text, "MRR")
+    assert 'href="/docs/metrics/#' in tile(text, "NRR")  # the "how is this computed?" hint
+
+
+def test_previous_period_comparison(client, admin_user, kpi_book):
+    from metrics.services import kpi_snapshot_period
+
+    start, _ = kpi_snapshot_period(kpi_book["day"])
+    kpi_snapshots_record(as_of=start - dt.timedelta(days=1))
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    # a month before: Old 1,000 + Gone 300 = 1,300 -> now 1,500: +$200
+    assert "+$200 vs previous" in tile(text, "MRR")
+
+
+def test_drilldown_lists_the_accounts_behind_a_movement(client, admin_user, kpi_book):
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:drilldown"), {"metric": "new"})
+    assert r.status_code == 200
+    assert b"New Co" in r.content and b"Gone Co" not in r.content
+    churn = client.get(reverse("workspace:drilldown"), {"metric": "churn", "format": "csv"})
+    assert churn["Content-Type"].startswith("text/csv")
+    lines = list(csv.reader(io.StringIO(churn.content.decode())))
+    assert lines[0] == ["account_id", "external_id", "name", "segment", "owner", "amount"]
+    assert [row[2] for row in lines[1:]] == ["Gone Co"]
+    odd = client.get(reverse("workspace:drilldown"), {"metric": "magic", "day": "nope"})
+    assert odd.status_code == 200 and "Unknown number “magic”" in odd.content.decode()
+
+
+def test_csv_export_of_the_tiles(client, admin_user, kpi_book):
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:dashboard"), {"format": "csv"})
+    rows = list(csv.reader(io.StringIO(r.content.decode())))
+    assert rows[0][:3] == ["metric", "value", "previous"]
+    assert rows[1][:2] == ["MRR", "1500.0"]
+
+
+def test_band_distribution_counts_and_arr(client, admin_user, kpi_book):
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    # no health snapshots: three accounts without a score, ARR 12 * 1,500 = $18k
+    assert "3 accounts, $18k ARR" in text
+
+
+def test_csm_sees_their_own_book_and_no_segment(client, csm, kpi_book):
+    client.force_login(csm)
+    r = client.get(reverse("workspace:dashboard"), {"segment": "SMB", "owner": "424242"})
+    assert r.status_code == 200
+    text = r.content.decode()
+    assert "Unknown owner “424242” ignored." in text
+    assert "Unknown segment “SMB” ignored." in text  # segments are for admins
+    assert "$1.5k" in tile(text, "MRR")  # their owner snapshot: all three are theirs
+
+
+def _count(client) -> int:
+    from django.core.cache import cache
+
+    cache.clear()  # the worst case: segment choices not cached yet
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(reverse("workspace:dashboard")).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_query_count_is_pinned_and_flat(
+    client, admin_user, csm, kpi_book, django_assert_max_num_queries
+):
+    client.force_login(admin_user)
+    few = _count(client)
+    for i in range(30):
+        a = AccountFactory(owner=csm, segment="Enterprise")
+        ContractFactory(account=a, start_date=dt.date(2021, 1, 1), mrr=Decimal(100 + i))
+    kpi_snapshots_record(as_of=kpi_book["day"])
+    account_standings_refresh()
+    assert _count(client) == few
+    # session, user, groups, owners, segments, snapshot days, snapshot pair, distribution
+    with django_assert_max_num_queries(9):
+        client.get(reverse("workspace:dashboard"), {"segment": "Enterprise"})
+
+
+def test_cohort_heatmap_fragment(client, admin_user, csm, kpi_book):
+    client.force_login(admin_user)
+    page = client.get(reverse("workspace:dashboard")).content.decode()
+    assert 'hx-get="/dashboard/cohorts/?' in page and 'hx-trigger="load"' in page
+    r = client.get(reverse("workspace:cohorts"), headers={"HX-Request": "true"})
+    assert r.status_code == 200 and b"<html" not in r.content
+    text = r.content.decode()
+    # only New Co first paid in the last 12 months: one cohort of one account
+    today = utc_today()
+    cohort = (today - dt.timedelta(days=10)).strftime("%Y-%m")
+    assert f'<th scope="row">{cohort}</th><td class="num">1</td>' in text
+    client.force_login(csm)
+    assert client.get(reverse("workspace:cohorts"), {"segment": "SMB"}).status_code == 200

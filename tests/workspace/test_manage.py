@@ -1,0 +1,200 @@
+"""Admin screens: only admins (403 for anyone else), the health model editor's preview by
+hand, save + backfill with progress, and users and roles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Role
+from metrics.models import HealthModelVersion, HealthSnapshot
+from metrics.services import health_model_ensure_default
+from tests.factories import AccountFactory, ContractFactory
+
+from .conftest import components, snapshot, utc_today
+
+pytestmark = pytest.mark.django_db
+
+ADMIN_PAGES = [
+    ("workspace:manage", []),
+    ("workspace:health-models", []),
+    ("workspace:users", []),
+    ("workspace:backfill-status", ["abc"]),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), ADMIN_PAGES)
+def test_csm_and_manager_get_403(client, csm, manager, name, args):
+    for user in (csm, manager):
+        client.force_login(user)
+        assert client.get(reverse(name, args=args)).status_code == 403
+
+
+def test_csm_cannot_post_to_admin_screens(client, csm, manager):
+    model = health_model_ensure_default()
+    client.force_login(csm)
+    assert (
+        client.post(reverse("workspace:health-model-edit", args=[model.pk]), {}).status_code == 403
+    )
+    assert (
+        client.post(reverse("workspace:health-model-preview", args=[model.pk]), {}).status_code
+        == 403
+    )
+    r = client.post(reverse("workspace:user-update", args=[manager.pk]), {"role": "Admin"})
+    assert r.status_code == 403
+    assert manager.groups.filter(name="Admin").count() == 0
+
+
+@pytest.fixture
+def scored():
+    """Latest day: three accounts; 40 days before: one churner and one that stayed."""
+    today = utc_today()
+    day = today - dt.timedelta(days=1)
+    a, b, c = (AccountFactory() for _ in range(3))
+    snapshot(a, day, 58, "yellow", components=components(40, 100))
+    snapshot(b, day, 93, "green", components=components(90, 100))
+    snapshot(c, day, 20, "red", components=components(None, 20))
+    earlier = day - dt.timedelta(days=40)
+    churner, stayer = AccountFactory(), AccountFactory()
+    ContractFactory(
+        account=churner,
+        start_date=dt.date(2020, 1, 1),
+        end_date=earlier + dt.timedelta(days=10),
+        mrr=Decimal(100),
+    )
+    ContractFactory(account=stayer, start_date=dt.date(2020, 1, 1), mrr=Decimal(100))
+    snapshot(churner, earlier, 37, "red", components=components(10, 100))
+    snapshot(stayer, earlier, 66, "yellow", components=components(90, 10))
+    return {"day": day, "earlier": earlier}
+
+
+def _weights(usage, support, **extra):
+    version = health_model_ensure_default().versions.get(active=True)
+    data = {f"weight_{c['key']}": c["weight"] for c in version.components}
+    data.update(
+        {"weight_usage": usage, "weight_support": support, "green_min": 80, "yellow_min": 50}
+    )
+    data.update(extra)
+    return data
+
+
+def test_preview_band_distribution_and_auc_by_hand(client, admin_user, scored):
+    model = health_model_ensure_default()
+    client.force_login(admin_user)
+    r = client.post(
+        reverse("workspace:health-model-preview", args=[model.pk]),
+        _weights(0, 50),
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 200
+    text = r.content.decode()
+    # current (usage 35, support 15): (35*40 + 15*100)/50 = 58 yellow; (35*90+15*100)/50 = 93
+    # green; support only 20 -> red.  Draft (support only): 100 green, 100 green, 20 red.
+    import re
+
+    cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
+    assert cells == {"green": "2", "yellow": "0", "red": "1", "none": "0"}
+    assert "3 accounts scored" in text
+    # backtest 40 days back: current scores churner 37, stayer 66 -> churner ranked first,
+    # AUC 1.0; draft (support only) churner 100, stayer 10 -> AUC 0.0
+    assert re.search(r'id="auc-current">1\.0<', text)
+    assert re.search(r'id="auc-draft">0\.0<', text)
+    assert HealthModelVersion.objects.filter(model=model).count() == 1  # nothing saved
+
+
+def test_preview_shows_field_errors(client, admin_user, scored):
+    model = health_model_ensure_default()
+    client.force_login(admin_user)
+    r = client.post(
+        reverse("workspace:health-model-preview", args=[model.pk]),
+        _weights("lots", 150, yellow_min=90),
+    )
+    text = r.content.decode()
+    assert r.status_code == 200
+    assert "“lots” is not a number" in text
+    assert "must be between 0 and 100, got 150" in text
+    assert "must not be above the green threshold (80)" in text
+
+
+def test_save_with_errors_re_renders_the_form(client, admin_user):
+    model = health_model_ensure_default()
+    client.force_login(admin_user)
+    r = client.post(reverse("workspace:health-model-edit", args=[model.pk]), _weights(-1, 10))
+    assert r.status_code == 200
+    assert "must be between 0 and 100, got -1" in r.content.decode()
+    assert model.versions.count() == 1
+
+
+def test_save_makes_a_version_and_the_backfill_rescores(client, admin_user, celery_eager):
+    model = health_model_ensure_default()
+    today = utc_today()
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=dt.date(2020, 1, 1), mrr=Decimal(100))
+    from metrics.services import health_snapshots_record
+
+    day = today - dt.timedelta(days=1)
+    health_snapshots_record(as_of=day)
+    old = HealthSnapshot.objects.get(account=account, day=day)
+    client.force_login(admin_user)
+    r = client.post(
+        reverse("workspace:health-model-edit", args=[model.pk]),
+        _weights(0, 50, backfill_days=2, notes="support only"),
+    )
+    assert r.status_code == 302
+    new = model.versions.get(active=True)
+    assert new.version == 2 and new.notes == "support only" and new.created_by == admin_user
+    progress = client.get(r["Location"])
+    assert progress.status_code == 200
+    assert "2 of 2 days rescored" in progress.content.decode()
+    rescored = HealthSnapshot.objects.get(account=account, day=day)
+    assert rescored.model_version == new and old.model_version != new
+    assert {c["key"]: c["weight"] for c in rescored.components}["usage"] == 0
+    assert account.standing.day == day
+
+
+def test_users_and_roles(client, admin_user, csm, manager):
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:users"))
+    assert r.status_code == 200 and b"csm@example.com" in r.content
+    r = client.post(
+        reverse("workspace:user-update", args=[csm.pk]),
+        {"role": "Manager", "manager": "", "is_active": "on"},
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 200 and b"Saved." in r.content
+    csm.refresh_from_db()
+    assert csm.role == Role.MANAGER and csm.manager is None
+    r = client.post(
+        reverse("workspace:user-update", args=[csm.pk]), {"role": "CSM", "manager": str(manager.pk)}
+    )
+    assert r.status_code == 302
+    csm = type(csm).objects.get(pk=csm.pk)
+    assert csm.role == Role.CSM and csm.manager == manager and not csm.is_active
+
+
+def test_users_bad_input_and_self_lockout(client, admin_user, csm):
+    client.force_login(admin_user)
+    h = {"HX-Request": "true"}
+    r = client.post(
+        reverse("workspace:user-update", args=[csm.pk]),
+        {"role": "Wizard", "is_active": "on"},
+        headers=h,
+    )
+    assert "Unknown role “Wizard”." in r.content.decode()
+    r = client.post(
+        reverse("workspace:user-update", args=[csm.pk]),
+        {"role": "CSM", "manager": "99999", "is_active": "on"},
+        headers=h,
+    )
+    assert "Unknown manager “99999”." in r.content.decode()
+    r = client.post(
+        reverse("workspace:user-update", args=[admin_user.pk]),
+        {"role": "CSM", "is_active": "on"},
+        headers=h,
+    )
+    assert "you cannot remove your own admin access" in r.content.decode()
+    admin_user.refresh_from_db()
+    assert type(admin_user).objects.get(pk=admin_user.pk).role == Role.ADMIN

@@ -1,0 +1,164 @@
+"""The queue (home page) and renewals: order, reasons, filters with notices, htmx fragments,
+who sees what, and a query count that does not grow with the book."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from metrics.standings import account_standings_refresh
+
+from .conftest import customer
+
+pytestmark = pytest.mark.django_db
+HX = {"HX-Request": "true", "HX-Target": "queue-results"}
+
+
+def rows(response) -> list[str]:
+    """Account names of the queue rows, in order."""
+    import re
+
+    return re.findall(
+        r'<tr id="account-\d+">\s*<th scope="row" data-label="Account"><a [^>]*>([^<]+)</a>',
+        response.content.decode(),
+    )
+
+
+def test_csm_sees_own_accounts_by_priority_with_reasons(client, csm, book):
+    client.force_login(csm)
+    r = client.get(reverse("home"))
+    assert r.status_code == 200
+    assert rows(r) == ["Burning Co", "Slipping Ltd", "Calm Inc"]
+    assert "red, \u221218 in 7 days, renews in 41 days, $84k ARR" in r.content.decode()
+    assert b"Manager Own" not in r.content  # not theirs
+    assert b">Team<" not in r.content  # CSMs have no team tab
+
+
+def test_manager_team_view_includes_reports(client, manager, book):
+    client.force_login(manager)
+    r = client.get(reverse("home"), {"scope": "team"})
+    assert rows(r) == ["Burning Co", "Manager Own", "Slipping Ltd", "Calm Inc"]
+    mine = client.get(reverse("home"), {"scope": "mine"})
+    assert rows(mine) == ["Manager Own"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"band": "red"}, ["Burning Co"]),
+        ({"band": "none"}, []),
+        ({"segment": "Enterprise"}, ["Slipping Ltd"]),
+        ({"renewal": "60"}, ["Burning Co"]),
+        ({"q": "calm"}, ["Calm Inc"]),
+        ({"sort": "arr"}, ["Burning Co", "Slipping Ltd", "Calm Inc"]),
+        ({"sort": "score"}, ["Burning Co", "Slipping Ltd", "Calm Inc"]),
+        ({"sort": "name"}, ["Burning Co", "Calm Inc", "Slipping Ltd"]),
+        ({"lifecycle": "mature"}, []),
+    ],
+)
+def test_filters_and_sorts(client, csm, book, params, expected):
+    client.force_login(csm)
+    r = client.get(reverse("home"), params, headers=HX)
+    assert r.status_code == 200
+    assert b"<html" not in r.content  # the fragment only
+    assert rows(r) == expected
+
+
+def test_unknown_filter_values_are_ignored_with_a_notice(client, csm, book):
+    client.force_login(csm)
+    r = client.get(
+        reverse("home"),
+        {
+            "band": "purple",
+            "segment": "Nowhere",
+            "owner": "999999",
+            "renewal": "7",
+            "sort": "x",
+            "lifecycle": "zombie",
+            "scope": "galaxy",
+        },
+    )
+    assert r.status_code == 200
+    text = r.content.decode()
+    for value in ("purple", "Nowhere", "999999", "7", "zombie", "galaxy"):
+        assert f"“{value}”" in text
+    assert rows(r) == ["Burning Co", "Slipping Ltd", "Calm Inc"]  # as if unfiltered
+
+
+def test_csm_cannot_ask_for_the_team_or_another_owner(client, csm, manager, book):
+    client.force_login(csm)
+    r = client.get(reverse("home"), {"scope": "team", "owner": str(manager.pk)})
+    assert b"Manager Own" not in r.content
+    assert "Unknown owner" in r.content.decode()
+
+
+def test_pagination_keeps_the_filters(client, csm):
+    for i in range(25):
+        customer(csm, name=f"Red {i:02d}", mrr="100", ends_in=None, scores=[(40, "red")])
+    account_standings_refresh()
+    client.force_login(csm)
+    first = client.get(reverse("home"), {"band": "red"})
+    assert len(rows(first)) == 20
+    assert "band=red&amp;page=2" in first.content.decode()
+    second = client.get(reverse("home"), {"band": "red", "page": "2"}, headers=HX)
+    assert len(rows(second)) == 5
+    junk = client.get(reverse("home"), {"page": "abc"})
+    assert junk.status_code == 200 and len(rows(junk)) == 20
+
+
+def _count(client, params=None) -> int:
+    from django.core.cache import cache
+
+    cache.clear()  # the worst case: segment choices not cached yet
+    with CaptureQueriesContext(connection) as ctx:
+        r = client.get(reverse("home"), params or {"scope": "team"})
+    assert r.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_query_count_is_pinned_and_flat(client, admin_user, csm, django_assert_max_num_queries):
+    for i in range(5):
+        customer(csm, name=f"A{i}", mrr="100", ends_in=30, scores=[(40, "red"), (50, "yellow")])
+    account_standings_refresh()
+    client.force_login(admin_user)
+    few = _count(client)
+    for i in range(40):
+        customer(csm, name=f"B{i}", mrr="100", ends_in=30, scores=[(40, "red"), (50, "yellow")])
+    account_standings_refresh()
+    many = _count(client)
+    assert few == many
+    # session, user, groups, segments, owners, default scope, count, page
+    with django_assert_max_num_queries(9):
+        client.get(reverse("home"), {"scope": "team", "band": "red", "segment": "SMB"})
+
+
+def test_renewals_lists_soonest_first_within_the_window(client, csm, book):
+    client.force_login(csm)
+    r = client.get(reverse("workspace:renewals"))
+    assert r.status_code == 200
+    assert rows(r) == ["Burning Co"]  # 41 days; 200 days is outside 90
+    wide = client.get(reverse("workspace:renewals"), {"renewal": "180"})
+    assert rows(wide) == ["Burning Co"]
+    all_year = client.get(reverse("workspace:renewals"), {"renewal": "30"})
+    assert rows(all_year) == []
+
+
+def test_anonymous_is_sent_to_login(client):
+    r = client.get(reverse("home"))
+    assert r.status_code == 302 and "/login/" in r["Location"]
+
+
+def test_standing_refresh_after_a_cta_change(client, csm, outsider, book, settings):
+    from metrics.models import AccountStanding
+
+    settings.ACCOUNT_STANDING_CTA_COUNTS = ["tests.workspace.test_standings.fake_cta_counts"]
+    url = reverse("workspace:standing-refresh", args=[book["calm"].pk])
+    client.force_login(outsider)
+    assert client.post(url).status_code == 404
+    client.force_login(csm)
+    assert client.get(url).status_code == 405
+    assert client.post(url).status_code == 204
+    # 2 overdue (60) + green 0
+    assert AccountStanding.objects.get(account=book["calm"]).priority == 60.0

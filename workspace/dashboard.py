@@ -1,0 +1,476 @@
+"""The portfolio dashboard: KPI tiles from the nightly KPI snapshots (one row per scope and
+day, so the page never runs the KPI engine), the band distribution from the account
+standings, and the drill-downs to the accounts behind each number."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from accounts.models import Account, Role, User
+from metrics import kpis
+from metrics.models import KpiScope
+from metrics.priority import money_short
+
+from . import integrations, selectors
+
+DOCS = "https://github.com/opencs/opencs/blob/main/docs/metrics.md"
+
+# (section, key, label, unit kind, better when higher, docs anchor, drill-down)
+TILES = [
+    (
+        "revenue",
+        "mrr_end",
+        "MRR",
+        "money",
+        True,
+        "basics-mrr-customers-the-two-days-of-a-period",
+        "movements",
+    ),
+    (
+        "retention",
+        "nrr",
+        "NRR",
+        "pct",
+        True,
+        "revenue-and-retention-revenue-retention",
+        "movements",
+    ),
+    (
+        "retention",
+        "grr",
+        "GRR",
+        "pct",
+        True,
+        "revenue-and-retention-revenue-retention",
+        "movements",
+    ),
+    (
+        "retention",
+        "logo_churn_rate",
+        "Logo churn",
+        "pct",
+        False,
+        "revenue-and-retention-revenue-retention",
+        "churn",
+    ),
+    (
+        "retention",
+        "revenue_churn_rate",
+        "Revenue churn",
+        "pct",
+        False,
+        "revenue-and-retention-revenue-retention",
+        "churn",
+    ),
+    (
+        "revenue",
+        "expansion_mrr",
+        "Expansion MRR",
+        "money",
+        True,
+        "revenue-and-retention-revenue-retention",
+        "expansion",
+    ),
+    (
+        "voice_of_customer",
+        "nps",
+        "NPS",
+        "score",
+        True,
+        "voice-of-the-customer-voice_of_customer",
+        "surveys",
+    ),
+    (
+        "voice_of_customer",
+        "csat",
+        "CSAT",
+        "pct",
+        True,
+        "voice-of-the-customer-voice_of_customer",
+        "surveys",
+    ),
+    (
+        "voice_of_customer",
+        "ces",
+        "CES",
+        "score",
+        True,
+        "voice-of-the-customer-voice_of_customer",
+        "surveys",
+    ),
+    ("adoption", "ttfv", "Median TTFV", "days", False, "adoption-and-engagement-adoption", ""),
+    (
+        "adoption",
+        "seat_utilisation",
+        "Seat utilisation",
+        "pct",
+        True,
+        "adoption-and-engagement-adoption",
+        "",
+    ),
+]
+MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
+DRILLS = {*MOVEMENTS, "movements"}
+
+
+def docs_url(anchor: str) -> str:
+    return reverse("workspace:metrics-doc") + (f"#{anchor}" if anchor else "")
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    try:
+        return float(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "money":
+        return money_short(value)
+    if unit == "pct":
+        return f"{value:.1f}%"
+    if unit == "days":
+        return f"{value:.0f} d"
+    return f"{value:.1f}"
+
+
+def _delta(value: float | None, previous: float | None, unit: str, higher_better: bool) -> dict:
+    if value is None or previous is None:
+        return {"text": "no earlier period", "tone": "idle"}
+    diff = value - previous
+    if unit == "pct":
+        text = f"{diff:+.1f} pp"
+    elif unit == "money":
+        text = ("+" if diff >= 0 else "−") + fmt(abs(diff), "money")
+    else:
+        text = f"{diff:+.1f}"
+    text = text.replace("-", "−")
+    tone = "idle" if abs(diff) < 1e-9 else ("good" if (diff > 0) == higher_better else "bad")
+    return {"text": f"{text} vs previous", "tone": tone}
+
+
+# --- scope ---------------------------------------------------------------------------------
+
+
+def resolve_scope(
+    user: User, params: Mapping[str, str], owners: list[User], segments: list[str]
+) -> tuple[selectors.DashboardScope, list[str]]:
+    """Admins see the book, a segment or an owner; managers and CSMs an owner's book among
+    the ones they may see (snapshots exist per owner, not per team)."""
+    notices = []
+    segment = params.get("segment", "")
+    owner = params.get("owner", "")
+    owner_ids = {str(u.pk): u for u in owners}
+    if segment and segment not in segments:
+        notices.append(f"Unknown segment “{segment}” ignored.")
+        segment = ""
+    if owner and owner not in owner_ids:
+        notices.append(f"Unknown owner “{owner}” ignored.")
+        owner = ""
+    if segment and owner:
+        notices.append("Segment and owner cannot be combined: showing the segment.")
+        owner = ""
+    if user.role == Role.ADMIN:
+        if segment:
+            return selectors.DashboardScope(
+                KpiScope.SEGMENT, segment, segment, segment=segment
+            ), notices
+        if owner:
+            u = owner_ids[owner]
+            return selectors.DashboardScope(KpiScope.OWNER, owner, str(u), owner=u), notices
+        return selectors.DashboardScope(KpiScope.ALL, "", "Whole book"), notices
+    if segment:
+        notices.append("Segment views are for admins: showing an owner's book.")
+    if not owner:
+        mine = Account.objects.filter(owner=user).exists()
+        candidates = [u for u in owners if u.pk != user.pk]
+        chosen = user if mine or not candidates else candidates[0]
+        owner = str(chosen.pk)
+    u = owner_ids.get(owner, user)
+    return selectors.DashboardScope(KpiScope.OWNER, str(u.pk), str(u), owner=u), notices
+
+
+def _standings(user: User, scope: selectors.DashboardScope):
+    qs = selectors.standings_for(user, scope="team")
+    if scope.segment:
+        qs = qs.filter(account__segment=scope.segment)
+    if scope.owner is not None:
+        qs = qs.filter(account__owner=scope.owner)
+    return qs
+
+
+def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
+    owners = selectors.owner_choices(user)
+    segments = selectors.segment_choices(user) if user.role == Role.ADMIN else []
+    scope, notices = resolve_scope(user, params, owners, segments)
+    days = selectors.kpi_days(scope)
+    day = days[0] if days else None
+    wanted = params.get("day", "")
+    if wanted:
+        try:
+            parsed = dt.date.fromisoformat(wanted)
+        except ValueError:
+            parsed = None
+        if parsed in days:
+            day = parsed
+        else:
+            notices.append(f"No KPI snapshot for “{wanted}”: showing the latest.")
+    current = previous = None
+    if day is not None:
+        current, previous = selectors.kpi_pair(scope, day)
+    report = current.report if current else {}
+    before = previous.report if previous else {}
+    base_query = {"segment": scope.segment, "owner": str(scope.owner.pk) if scope.owner else ""}
+    base_query = {k: v for k, v in base_query.items() if v}
+    if day:
+        base_query["day"] = day.isoformat()
+    links = integrations.links()
+    tiles = []
+    for section, key, label, unit, higher, anchor, drill in TILES:
+        entry = report.get(section, {}).get(key, {})
+        value = _number(entry.get("value"))
+        prev = _number(before.get(section, {}).get(key, {}).get("value")) if before else None
+        if drill in DRILLS:
+            drill_url = (
+                reverse("workspace:drilldown") + "?" + urlencode({**base_query, "metric": drill})
+            )
+        elif drill == "surveys":
+            drill_url = links.get("survey_results")
+        else:
+            drill_url = None
+        tiles.append(
+            {
+                "key": key,
+                "label": label,
+                "value": value,
+                "display": fmt(value, unit),
+                "previous": prev,
+                "previous_display": fmt(prev, unit),
+                "unit": entry.get("unit", ""),
+                "delta": _delta(value, prev, unit, higher),
+                "docs": docs_url(anchor),
+                "drill": drill_url,
+                "note": (entry.get("inputs") or {}).get("note", ""),
+            }
+        )
+    distribution = selectors.health_distribution(_standings(user, scope))
+    revenue = report.get("revenue", {})
+    waterfall = []
+    if revenue:
+        waterfall.append(
+            {
+                "label": "Start MRR",
+                "amount": _number(revenue["mrr_start"]["value"]),
+                "kind": "total",
+                "metric": "movements",
+            }
+        )
+        for name in MOVEMENTS:
+            amount = _number(revenue[f"{name}_mrr"]["value"]) or 0
+            sign = -1 if name in ("contraction", "churn") else 1
+            waterfall.append(
+                {
+                    "label": name.capitalize(),
+                    "amount": sign * amount,
+                    "kind": name,
+                    "metric": name,
+                    "accounts": revenue[f"{name}_mrr"]["inputs"].get("accounts"),
+                }
+            )
+        waterfall.append(
+            {
+                "label": "End MRR",
+                "amount": _number(revenue["mrr_end"]["value"]),
+                "kind": "total",
+                "metric": "movements",
+            }
+        )
+        for step in waterfall:
+            step["url"] = (
+                reverse("workspace:drilldown")
+                + "?"
+                + urlencode({**base_query, "metric": step["metric"]})
+            )
+            step["display"] = fmt(abs(step["amount"] or 0), "money")
+    return {
+        "scope": scope,
+        "notices": notices,
+        "days": days[:60],
+        "day": day,
+        "period_start": report.get("period", {}).get("start"),
+        "period_end": report.get("period", {}).get("end"),
+        "previous_day": previous.day if previous else None,
+        "tiles": tiles,
+        "distribution": distribution,
+        "renewals_url": reverse("workspace:renewals")
+        + "?"
+        + urlencode(
+            {
+                "renewal": 90,
+                **({"owner": base_query["owner"]} if "owner" in base_query else {}),
+                **({"segment": base_query["segment"]} if "segment" in base_query else {}),
+            }
+        ),
+        "waterfall": waterfall,
+        "owners": owners,
+        "segments": segments,
+        "is_admin": user.role == Role.ADMIN,
+        "query": base_query,
+        "csv_url": reverse("workspace:dashboard")
+        + "?"
+        + urlencode({**base_query, "format": "csv"}),
+        "docs": docs_url(""),
+    }
+
+
+def drilldown_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
+    """The accounts behind an MRR movement of the dashboard's period and scope (the same
+    engine as the API's /kpis/movements/, over the accounts the user can see)."""
+    owners = selectors.owner_choices(user)
+    segments = selectors.segment_choices(user) if user.role == Role.ADMIN else []
+    scope, notices = resolve_scope(user, params, owners, segments)
+    metric = params.get("metric", "movements")
+    if metric not in DRILLS:
+        notices.append(f"Unknown number “{metric}”: showing every MRR movement.")
+        metric = "movements"
+    days = selectors.kpi_days(scope)
+    day = days[0] if days else selectors.today() - dt.timedelta(days=1)
+    wanted = params.get("day", "")
+    if wanted:
+        try:
+            parsed = dt.date.fromisoformat(wanted)
+            if parsed in days:
+                day = parsed
+            else:
+                notices.append(f"No KPI snapshot for “{wanted}”: showing the latest.")
+        except ValueError:
+            notices.append(f"“{wanted}” is not a date: showing the latest.")
+    from metrics.services import kpi_snapshot_period
+
+    start, end = kpi_snapshot_period(day)
+    rows: list[dict[str, Any]] = []
+    totals: dict[str, Any] = {}
+    try:
+        report = kpis.movements_report(
+            start=start,
+            end=end,
+            segment=scope.segment or None,
+            owner=scope.owner.email if scope.owner else None,
+            accounts=Account.objects.visible_to(user),
+        )
+    except ValidationError as exc:
+        notices.extend(m for msgs in exc.message_dict.values() for m in msgs)
+        report = {"movements": {}}
+    wanted_kinds = MOVEMENTS if metric == "movements" else (metric,)
+    for kind in wanted_kinds:
+        move = report["movements"].get(kind, {"amount": "0", "accounts": []})
+        totals[kind] = fmt(_number(move["amount"]), "money")
+        for entry in move["accounts"]:
+            rows.append({**_account_entry(entry), "kind": kind})
+    ids = [r["id"] for r in rows if r.get("id")]
+    accounts = {
+        a.pk: a
+        for a in Account.objects.filter(pk__in=ids)
+        .select_related("owner")
+        .only(
+            "pk",
+            "external_id",
+            "name",
+            "segment",
+            "owner__email",
+            "owner__first_name",
+            "owner__last_name",
+        )
+    }
+    for r in rows:
+        a = accounts.get(r.get("id"))
+        r["name"] = a.name if a else r.get("name", "")
+        r["external_id"] = a.external_id if a else r.get("external_id", "")
+        r["segment"] = a.segment if a else ""
+        r["owner"] = str(a.owner) if a and a.owner else ""
+    rows.sort(key=lambda r: -abs(_number(r["amount"]) or 0))
+    return {
+        "scope": scope,
+        "metric": metric,
+        "notices": notices,
+        "start": start,
+        "end": end,
+        "rows": rows,
+        "totals": totals,
+        "back": reverse("workspace:dashboard")
+        + "?"
+        + urlencode({k: v for k, v in params.items() if k in ("segment", "owner", "day")}),
+        "csv_url": reverse("workspace:drilldown")
+        + "?"
+        + urlencode(
+            {
+                **{k: v for k, v in params.items() if k in ("segment", "owner", "day")},
+                "metric": metric,
+                "format": "csv",
+            }
+        ),
+        "docs": docs_url("revenue-and-retention-revenue-retention"),
+    }
+
+
+def _account_entry(entry: Any) -> dict[str, Any]:
+    """A movement's account entry, whatever its exact shape in the engine's output."""
+    if isinstance(entry, dict):
+        amount = entry.get("amount", entry.get("delta", entry.get("mrr", "")))
+        return {
+            "id": entry.get("id") or entry.get("account_id"),
+            "amount": amount,
+            "name": entry.get("name", ""),
+            "external_id": entry.get("external_id", ""),
+        }
+    return {"id": entry, "amount": ""}
+
+
+COHORT_MONTHS = 12
+COHORT_CACHE_SECONDS = 3600
+
+
+def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
+    """The cohort retention heatmap of the last 12 months for the dashboard's scope (the KPI
+    engine's ``cohorts_report`` over the accounts the user can see). Loaded after the page
+    (it reads every contract of the scope) and kept an hour in the cache: contracts change
+    with imports, not by the minute."""
+    from django.core.cache import cache
+
+    from metrics.kpis.common import add_months, month_start
+
+    owners = selectors.owner_choices(user)
+    segments = selectors.segment_choices(user) if user.role == Role.ADMIN else []
+    scope, _ = resolve_scope(user, params, owners, segments)
+    end = selectors.today() + dt.timedelta(days=1)
+    start = add_months(month_start(end), -COHORT_MONTHS)
+    key = f"workspace:cohorts:{user.role}:{scope.kind}:{scope.key}:{start}:{end}"
+    if user.role != Role.ADMIN:
+        key += f":{user.pk}"
+    rows = cache.get(key)
+    if rows is None:
+        report = kpis.cohorts_report(
+            start=start,
+            end=end,
+            segment=scope.segment or None,
+            owner=scope.owner.email if scope.owner else None,
+            accounts=Account.objects.visible_to(user),
+        )
+        rows = report["rows"]
+        cache.set(key, rows, COHORT_CACHE_SECONDS)
+    width = max((len(r["columns"]) for r in rows), default=0)
+    for row in rows:
+        for col in row["columns"]:
+            col["heat"] = min(10, max(0, round((_number(col.get("logos")) or 0) / 10)))
+    return {"cohorts": rows, "cohort_width": range(width), "start": start, "end": end}

@@ -1,0 +1,425 @@
+"""Reads of the CSM workspace. Set-based: each page is a fixed handful of queries whatever
+the number of accounts, pinned by tests (tests/workspace/)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.utils import timezone
+
+from accounts.models import (
+    Account,
+    AccountLifecycle,
+    Activity,
+    Contract,
+    Role,
+    Stakeholder,
+    TimelineEntry,
+    UsageDaily,
+    UsageFeatureDaily,
+    User,
+)
+from metrics import health
+from metrics.models import AccountStanding, HealthSnapshot, KpiSnapshot
+
+PER_PAGE = 20
+BANDS = {"red": "Red", "yellow": "Yellow", "green": "Green", "none": "No score"}
+RENEWAL_WINDOWS = (30, 60, 90, 180)
+SORTS = {
+    "priority": ("Priority", [F("priority").desc(), "account_id"]),
+    "arr": ("ARR", [F("arr").desc(), "account_id"]),
+    "renewal": ("Renewal date", [F("renewal_on").asc(nulls_last=True), "account_id"]),
+    "score": ("Health score", [F("score").asc(nulls_last=True), "account_id"]),
+    "trend": ("7-day change", [F("trend_7").asc(nulls_last=True), "account_id"]),
+    "name": ("Name", ["account__name", "account_id"]),
+}
+SCOPES = {"mine": "My accounts", "team": "Team"}
+
+
+def today() -> dt.date:
+    return timezone.now().astimezone(dt.UTC).date()
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueFilters:
+    """The queue's filters after checking; ``notices`` name each value that was ignored."""
+
+    scope: str = "mine"
+    band: str = ""
+    segment: str = ""
+    owner: int | None = None
+    lifecycle: str = ""
+    renewal: int | None = None
+    q: str = ""
+    sort: str = "priority"
+    page: str = "1"
+    notices: list[str] = field(default_factory=list)
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """The filters as URL parameters (defaults left out), with ``changes`` applied."""
+        values = {
+            "scope": self.scope,
+            "band": self.band,
+            "segment": self.segment,
+            "owner": "" if self.owner is None else str(self.owner),
+            "lifecycle": self.lifecycle,
+            "renewal": "" if self.renewal is None else str(self.renewal),
+            "q": self.q,
+            "sort": "" if self.sort == "priority" else self.sort,
+        }
+        values.update({k: str(v) for k, v in changes.items()})
+        return {k: v for k, v in values.items() if v}
+
+
+def team_scope_allowed(user: User) -> bool:
+    return user.role in (Role.ADMIN, Role.MANAGER)
+
+
+def owner_choices(user: User) -> list[User]:
+    """Whose accounts the user may filter by: everyone for an admin, the manager and their
+    reports for a manager, oneself for a CSM. One query."""
+    qs = User.objects.filter(is_active=True).order_by("first_name", "email")
+    if user.role == Role.ADMIN:
+        return list(qs)
+    if user.role == Role.MANAGER:
+        return list(qs.filter(Q(pk=user.pk) | Q(manager=user)))
+    return [user]
+
+
+SEGMENTS_CACHE_SECONDS = 300
+
+
+def segment_choices(user: User) -> list[str]:
+    """The segments of the accounts the user can see (index on segment). One query, then
+    kept five minutes per user: a DISTINCT over 100,000 accounts on every queue request
+    costs more than the rest of the page, and segments change with imports only."""
+    from django.core.cache import cache
+
+    key = f"workspace:segments:{user.pk}"
+    found = cache.get(key)
+    if found is None:
+        found = list(
+            Account.objects.visible_to(user)
+            .exclude(segment="")
+            .order_by("segment")
+            .values_list("segment", flat=True)
+            .distinct()
+        )
+        cache.set(key, found, SEGMENTS_CACHE_SECONDS)
+    return found
+
+
+def queue_filters(
+    params: Mapping[str, str],
+    *,
+    user: User,
+    segments: list[str],
+    owners: list[User],
+    default_sort: str = "priority",
+    default_scope: str | None = None,
+) -> QueueFilters:
+    """Read the filters from the URL. An unknown value is dropped with a notice saying which
+    and why, never an error: a shared link with a stale filter still opens."""
+    f = QueueFilters(sort=default_sort)
+    notices = f.notices
+    scope = params.get("scope", "")
+    if scope == "team" and team_scope_allowed(user):
+        f.scope = "team"
+    elif scope and scope != "mine":
+        notices.append(f"Unknown view “{scope}” ignored: showing your accounts.")
+    elif not scope:
+        f.scope = default_scope or "mine"
+    band = params.get("band", "")
+    if band in BANDS:
+        f.band = band
+    elif band:
+        notices.append(f"Unknown band “{band}” ignored.")
+    segment = params.get("segment", "")
+    if segment in segments:
+        f.segment = segment
+    elif segment:
+        notices.append(f"Unknown segment “{segment}” ignored.")
+    owner = params.get("owner", "")
+    if owner:
+        ids = {str(u.pk): u.pk for u in owners}
+        if owner in ids:
+            f.owner = ids[owner]
+            if f.owner != user.pk and f.scope == "mine" and team_scope_allowed(user):
+                f.scope = "team"
+        else:
+            notices.append(f"Unknown owner “{owner}” ignored.")
+    lifecycle = params.get("lifecycle", "")
+    if lifecycle in AccountLifecycle.values:
+        f.lifecycle = lifecycle
+    elif lifecycle:
+        notices.append(f"Unknown lifecycle stage “{lifecycle}” ignored.")
+    renewal = params.get("renewal", "")
+    if renewal in {str(w) for w in RENEWAL_WINDOWS}:
+        f.renewal = int(renewal)
+    elif renewal:
+        notices.append(f"Unknown renewal window “{renewal}” ignored (30, 60, 90 or 180 days).")
+    f.q = params.get("q", "").strip()[:100]
+    sort = params.get("sort", "")
+    if sort in SORTS:
+        f.sort = sort
+    elif sort:
+        notices.append(f"Unknown sort “{sort}” ignored.")
+    f.page = params.get("page", "1")
+    return f
+
+
+# --- the queue -----------------------------------------------------------------------------
+
+
+def standings_for(user: User, *, scope: str = "team") -> QuerySet[AccountStanding]:
+    """The standing rows of the accounts the user may see (``mine``: owned by them)."""
+    qs = AccountStanding.objects.all()
+    if scope == "mine":
+        return qs.filter(account__owner=user)
+    if user.role == Role.ADMIN:
+        return qs
+    return qs.filter(account__in=Account.objects.visible_to(user))
+
+
+def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Page:
+    """One page of the queue: accounts with their standing (priority, reason, band, ARR,
+    renewal, CTAs), ordered by ``filters.sort``. Two queries (count and page)."""
+    qs = standings_for(user, scope=filters.scope).select_related("account", "account__owner")
+    if filters.band == "none":
+        qs = qs.filter(band="")
+    elif filters.band:
+        qs = qs.filter(band=filters.band)
+    if filters.segment:
+        qs = qs.filter(account__segment=filters.segment)
+    if filters.owner is not None:
+        qs = qs.filter(account__owner_id=filters.owner)
+    if filters.lifecycle:
+        qs = qs.filter(account__lifecycle_stage=filters.lifecycle)
+    if filters.renewal is not None:
+        start = today()
+        qs = qs.filter(
+            renewal_on__gte=start, renewal_on__lte=start + dt.timedelta(days=filters.renewal)
+        )
+    if filters.q:
+        qs = qs.filter(Q(account__name__icontains=filters.q) | Q(account__external_id=filters.q))
+    qs = qs.order_by(*SORTS[filters.sort][1])
+    return Paginator(qs, per_page).get_page(filters.page)
+
+
+def default_scope(user: User) -> str:
+    """Managers and admins who own no account start on the team view."""
+    if team_scope_allowed(user) and not Account.objects.filter(owner=user).exists():
+        return "team"
+    return "mine"
+
+
+# --- the account page ----------------------------------------------------------------------
+
+TIMELINE_GROUPS = {
+    "notes": ("Notes and calls", Q(kind="activity")),
+    "ctas": ("CTAs", Q(kind__startswith="cta")),
+    "surveys": ("Survey answers", Q(kind__startswith="survey")),
+    "tickets": ("Tickets", Q(kind__startswith="ticket")),
+    "billing": ("Invoices and payments", Q(kind__startswith="invoice") | Q(kind="payment_failed")),
+    "usage": ("Usage", Q(kind__startswith="usage")),
+    "health": ("Health", Q(kind__startswith="health")),
+    "contracts": (
+        "Contracts and people",
+        Q(kind__startswith="contract") | Q(kind="stakeholder_added"),
+    ),
+}
+TIMELINE_PER_PAGE = 25
+
+
+def timeline_page(*, account: Account, group: str, page: str | int) -> Page:
+    qs = TimelineEntry.objects.filter(account=account)
+    if group in TIMELINE_GROUPS:
+        qs = qs.filter(TIMELINE_GROUPS[group][1])
+    return Paginator(qs.order_by("-occurred_at", "-id"), TIMELINE_PER_PAGE).get_page(page)
+
+
+def mrr_history(contracts: list[Contract], *, months: int = 24, on: dt.date) -> list[dict]:
+    """MRR on the first day of each of the last ``months`` months (and ``on``), from the
+    account's contracts (end date inclusive, as in docs/metrics.md "Basics"). Pure."""
+    firsts = []
+    year, month = on.year, on.month
+    for _ in range(months):
+        firsts.append(dt.date(year, month, 1))
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+    days = sorted(firsts) + ([on] if on.day != 1 else [])
+    out = []
+    for day in days:
+        mrr = sum(
+            (
+                c.mrr
+                for c in contracts
+                if c.start_date <= day and (c.end_date is None or c.end_date >= day)
+            ),
+            Decimal(0),
+        )
+        out.append({"day": day, "mrr": mrr})
+    return out
+
+
+def account_detail(*, account: Account, timeline_group: str = "", timeline_page_no: Any = 1):
+    """Everything the account page shows, in a fixed number of queries (about ten)."""
+    on = today()
+    snaps = list(
+        HealthSnapshot.objects.filter(account=account, day__gte=on - dt.timedelta(days=180))
+        .order_by("day")
+        .values("day", "score", "band")
+    )
+    latest = (
+        HealthSnapshot.objects.filter(account=account)
+        .select_related("model_version__model")
+        .order_by("-day")
+        .first()
+    )
+    changes: list[str] = []
+    compared_with = None
+    if latest is not None:
+        before = (
+            HealthSnapshot.objects.filter(
+                account=account, day__lte=latest.day - dt.timedelta(days=7)
+            )
+            .select_related("model_version__model")
+            .order_by("-day")
+            .first()
+        )
+        if before is not None:
+            compared_with = before.day
+            changes = health.what_changed(before.as_dict(), latest.as_dict())
+    usage = list(
+        UsageDaily.objects.filter(account=account, day__gte=on - dt.timedelta(days=90))
+        .order_by("day")
+        .values("day", "events", "active_users")
+    )
+    key_features = set(settings.KEY_FEATURES)
+    features = [
+        {**row, "key": row["event"] in key_features}
+        for row in UsageFeatureDaily.objects.filter(
+            account=account, day__gte=on - dt.timedelta(days=30)
+        )
+        .values("event")
+        .annotate(days=Count("day"), peak_users=Max("users"), events=Sum("events"))
+        .order_by("-days", "event")[:12]
+    ]
+    contracts = list(Contract.objects.filter(account=account).order_by("-start_date"))
+    stakeholders = list(
+        Stakeholder.objects.filter(account=account)
+        .annotate(last_touch=Max("activities__occurred_at"))
+        .order_by("-is_primary", "role", "name")
+    )
+    last_activity = (
+        Activity.objects.filter(account=account)
+        .order_by("-occurred_at")
+        .only("occurred_at")
+        .first()
+    )
+    return {
+        "today": on,
+        "latest": latest,
+        "changes": changes,
+        "compared_with": compared_with,
+        "health_series": snaps,
+        "usage_series": usage,
+        "features": features,
+        "contracts": contracts,
+        "mrr_series": mrr_history(contracts, on=on),
+        "stakeholders": stakeholders,
+        "last_touch": last_activity.occurred_at if last_activity else None,
+        "timeline": timeline_page(account=account, group=timeline_group, page=timeline_page_no),
+    }
+
+
+# --- the dashboard -------------------------------------------------------------------------
+
+
+@dataclass
+class DashboardScope:
+    kind: str  # KpiScope
+    key: str
+    label: str
+    segment: str = ""
+    owner: User | None = None
+
+
+def kpi_days(scope: DashboardScope) -> list[dt.date]:
+    """The days with a KPI snapshot for the scope, newest first (at most a year)."""
+    return list(
+        KpiSnapshot.objects.filter(scope_kind=scope.kind, scope_key=scope.key)
+        .order_by("-day")
+        .values_list("day", flat=True)[:366]
+    )
+
+
+def kpi_pair(scope: DashboardScope, day: dt.date) -> tuple[KpiSnapshot | None, KpiSnapshot | None]:
+    """The snapshot of ``day`` and the one of the period before (the day a month earlier,
+    whose trailing month ends where this one starts). One query."""
+    from metrics.services import kpi_snapshot_period
+
+    start, _ = kpi_snapshot_period(day)
+    previous_day = start - dt.timedelta(days=1)
+    rows = {
+        s.day: s
+        for s in KpiSnapshot.objects.filter(
+            scope_kind=scope.kind, scope_key=scope.key, day__in=[day, previous_day]
+        )
+    }
+    return rows.get(day), rows.get(previous_day)
+
+
+def health_distribution(standings: QuerySet[AccountStanding]) -> dict[str, Any]:
+    """Accounts and ARR per band, and renewals due in 90 days. One aggregate query."""
+    on = today()
+    aggregates: dict[str, Any] = {}
+    for band in ("green", "yellow", "red", ""):
+        key = band or "none"
+        aggregates[f"{key}_n"] = Count("pk", filter=Q(band=band))
+        aggregates[f"{key}_arr"] = Sum("arr", filter=Q(band=band))
+    window = Q(renewal_on__gte=on, renewal_on__lte=on + dt.timedelta(days=90))
+    aggregates["renewals_n"] = Count("pk", filter=window)
+    aggregates["renewals_arr"] = Sum("arr", filter=window)
+    aggregates["total_n"] = Count("pk")
+    aggregates["total_arr"] = Sum("arr")
+    agg = standings.aggregate(**aggregates)
+    bands = []
+    total_n = agg["total_n"] or 0
+    total_arr = agg["total_arr"] or Decimal(0)
+    for band, label in (
+        ("red", "Red"),
+        ("yellow", "Yellow"),
+        ("green", "Green"),
+        ("none", "No score"),
+    ):
+        n = agg[f"{band}_n"] or 0
+        arr = agg[f"{band}_arr"] or Decimal(0)
+        bands.append(
+            {
+                "band": band,
+                "label": label,
+                "accounts": n,
+                "arr": arr,
+                "pct_accounts": round(100 * n / total_n, 1) if total_n else 0,
+                "pct_arr": round(float(100 * arr / total_arr), 1) if total_arr else 0,
+            }
+        )
+    return {
+        "bands": bands,
+        "accounts": total_n,
+        "arr": total_arr,
+        "renewals_due": agg["renewals_n"] or 0,
+        "renewals_arr": agg["renewals_arr"] or Decimal(0),
+    }

@@ -1,0 +1,73 @@
+"""Small display filters of the workspace pages (formatting only: no decisions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+
+from metrics.priority import money_short, signed
+
+register = template.Library()
+
+
+@register.filter
+def money(value) -> str:
+    """$84k, $1.2M; an em dash for nothing."""
+    if value in (None, ""):
+        return "—"
+    return money_short(value)
+
+
+@register.filter
+def trend(value) -> str:
+    """−18 / +4 / 0; an em dash when there is no earlier score."""
+    if value is None:
+        return "—"
+    return signed(float(value))
+
+
+@register.filter
+def days_from(day: dt.date | None, today: dt.date) -> int | None:
+    if day is None or today is None:
+        return None
+    return (day - today).days
+
+
+@register.simple_tag
+def howto(anchor: str, label: str = "How is this computed?") -> str:
+    """The "how is this computed?" hint: a small link to that section of docs/metrics.md."""
+    url = reverse("workspace:metrics-doc") + f"#{anchor}"
+    return format_html(
+        '<a class="hint" href="{}" title="{}" aria-label="{}">?</a>', url, label, label
+    )
+
+
+@register.filter
+def band_label(band: str) -> str:
+    return {"red": "Red", "yellow": "Yellow", "green": "Green"}.get(band or "", "No score")
+
+
+@register.filter
+def get_item(mapping, key):
+    """mapping[key], or None (dicts built by views, e.g. CTAs by account id)."""
+    if not mapping:
+        return None
+    return mapping.get(key)
+
+
+@register.simple_tag
+def query_string(filters, **changes) -> str:
+    """The queue's filters as a query string, with ``changes`` (e.g. page=3)."""
+    from django.utils.http import urlencode
+
+    return urlencode(filters.query(**changes))
+
+
+@register.filter
+def urlencode_dict(values: dict) -> str:
+    from django.utils.http import urlencode
+
+    return urlencode(values or {})

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from . import manage, views
+
+app_name = "workspace"
+
+urlpatterns = [
+    path("accounts/<int:pk>/", views.account_detail, name="account"),
+    path("accounts/<int:pk>/activities/", views.activity_create, name="activity-create"),
+    path("accounts/<int:pk>/standing/", views.standing_refresh, name="standing-refresh"),
+    path("renewals/", views.renewals, name="renewals"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/accounts/", views.drilldown, name="drilldown"),
+    path("dashboard/cohorts/", views.cohorts, name="cohorts"),
+    path("docs/metrics/", views.metrics_doc, name="metrics-doc"),
+    path("manage/", manage.index, name="manage"),
+    path("manage/health/", manage.health_models, name="health-models"),
+    path("manage/health/<int:pk>/", manage.health_model_edit, name="health-model-edit"),
+    path(
+        "manage/health/<int:pk>/preview/", manage.health_model_preview, name="health-model-preview"
+    ),
+    path("manage/backfills/<str:job>/", manage.backfill_status, name="backfill-status"),
+    path("manage/users/", manage.users, name="users"),
+    path("manage/users/<int:pk>/", manage.user_update, name="user-update"),
+]

@@ -1,0 +1,257 @@
+"""The CSM workspace pages: the queue (home), the account page, the portfolio dashboard,
+renewals. Function views: access check, parse input, one selector or service call, render
+(STYLE.md §4-5). Admin screens are in ``workspace.manage``."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import trigger_client_event
+from django_htmx.middleware import HtmxDetails
+
+from accounts.models import Account
+from accounts.services import activity_log
+from metrics import standings
+
+from . import dashboard as dash
+from . import integrations, selectors
+from .forms import ActivityForm
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _get_account_for_user(request: HttpRequest, pk: int) -> Account:
+    qs = Account.objects.select_related("owner", "standing", "parent")
+    return get_object_or_404(qs.visible_to(request.user), pk=pk)  # 404, never 403-leak
+
+
+def _queue_context(request: HttpRequest, *, renewals: bool = False) -> dict:
+    user = request.user
+    segments = selectors.segment_choices(user)
+    owners = selectors.owner_choices(user)
+    filters = selectors.queue_filters(
+        request.GET,
+        user=user,
+        segments=segments,
+        owners=owners,
+        default_sort="renewal" if renewals else "priority",
+        default_scope="team" if renewals else selectors.default_scope(user),
+    )
+    if renewals and filters.renewal is None:
+        filters.renewal = 90
+    page = selectors.queue(user=user, filters=filters)
+    rows = list(page.object_list)
+    return {
+        "filters": filters,
+        "page": page,
+        "rows": rows,
+        "ctas": integrations.open_ctas_by_account(
+            [r.account_id for r in rows], user=user, per_account=integrations.CTAS_PER_ACCOUNT
+        ),
+        "segments": segments,
+        "owners": owners,
+        "bands": selectors.BANDS,
+        "lifecycles": Account.Lifecycle.choices,
+        "windows": selectors.RENEWAL_WINDOWS,
+        "sorts": {k: v[0] for k, v in selectors.SORTS.items()},
+        "scopes": selectors.SCOPES if selectors.team_scope_allowed(user) else {},
+        "renewals": renewals,
+        "list_url": reverse("workspace:renewals" if renewals else "home"),
+        "data_day": rows[0].day if rows else None,
+    }
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def queue(request: HtmxHttpRequest) -> HttpResponse:
+    """Home: whom to call first, and why."""
+    context = _queue_context(request)
+    template = "workspace/queue.html"
+    if request.htmx and request.htmx.target == "queue-results":
+        template += "#queue-results"
+    return render(request, template, context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def renewals(request: HtmxHttpRequest) -> HttpResponse:
+    """Renewals in the next 30/60/90/180 days, soonest first, with health and open CTAs."""
+    context = _queue_context(request, renewals=True)
+    template = "workspace/queue.html"
+    if request.htmx and request.htmx.target == "queue-results":
+        template += "#queue-results"
+    return render(request, template, context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def account_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    account = _get_account_for_user(request, pk)
+    group = request.GET.get("kind", "")
+    notices = []
+    if group and group not in selectors.TIMELINE_GROUPS:
+        notices.append(f"Unknown timeline filter “{group}” ignored.")
+        group = ""
+    if request.htmx and request.htmx.target == "timeline":
+        page = selectors.timeline_page(
+            account=account, group=group, page=request.GET.get("page", 1)
+        )
+        return render(
+            request,
+            "workspace/account_detail.html#timeline",
+            {"account": account, "timeline": page, "group": group, "groups": _groups()},
+        )
+    context = _account_context(request, account, group=group, form=ActivityForm())
+    context["notices"] = notices
+    return render(request, "workspace/account_detail.html", context)
+
+
+def _account_context(request: HttpRequest, account: Account, *, group: str, form) -> dict:
+    context = selectors.account_detail(
+        account=account, timeline_group=group, timeline_page_no=request.GET.get("page", 1)
+    )
+    context.update(
+        {
+            "account": account,
+            "standing": getattr(account, "standing", None),
+            "group": group,
+            "groups": _groups(),
+            "form": form,
+            "ctas": integrations.open_ctas_by_account(
+                [account.pk], user=request.user, with_steps=True
+            ).get(account.pk, []),
+            "cta_links": integrations.links(),
+        }
+    )
+    return context
+
+
+def _groups() -> dict[str, str]:
+    return {key: label for key, (label, _) in selectors.TIMELINE_GROUPS.items()}
+
+
+@require_http_methods(["POST"])
+def activity_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Log a note, call or meeting; the timeline hears about it (``activityLogged``)."""
+    account = _get_account_for_user(request, pk)
+    form = ActivityForm(request.POST)
+    if form.is_valid():
+        activity_log(
+            account=account,
+            author=request.user,
+            kind=form.cleaned_data["kind"],
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["body"],
+        )
+        if not request.htmx:
+            messages.success(request, "Logged.")
+            return redirect("workspace:account", pk=account.pk)
+        response = render(
+            request,
+            "workspace/account_detail.html#activity-form",
+            {"account": account, "form": ActivityForm(), "saved": True},
+        )
+        return trigger_client_event(response, "activityLogged", {"account_id": account.pk})
+    # invalid: the fragment again with its errors, status 200 (htmx 2 swaps no 4xx)
+    if not request.htmx:
+        context = _account_context(request, account, group="", form=form)
+        return render(request, "workspace/account_detail.html", context)
+    return render(
+        request, "workspace/account_detail.html#activity-form", {"account": account, "form": form}
+    )
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    context = dash.dashboard_context(request.user, request.GET)
+    if request.GET.get("format") == "csv":
+        return _csv(
+            "kpis.csv",
+            ["metric", "value", "previous", "unit", "period_start", "period_end"],
+            [
+                [
+                    t["label"],
+                    t["value"],
+                    t["previous"],
+                    t["unit"],
+                    context["period_start"],
+                    context["period_end"],
+                ]
+                for t in context["tiles"]
+            ],
+        )
+    template = "workspace/dashboard.html"
+    if request.htmx and request.htmx.target == "dashboard-body":
+        template += "#dashboard-body"
+    return render(request, template, context)
+
+
+@require_GET
+def cohorts(request: HtmxHttpRequest) -> HttpResponse:
+    """The dashboard's cohort heatmap, loaded after the page."""
+    try:
+        context = dash.cohorts_context(request.user, request.GET)
+    except ValidationError as exc:
+        context = {"cohorts": [], "errors": exc.messages}
+    return render(request, "workspace/_cohorts.html", context)
+
+
+@require_GET
+def drilldown(request: HtmxHttpRequest) -> HttpResponse:
+    """The accounts behind a number of the dashboard."""
+    context = dash.drilldown_context(request.user, request.GET)
+    if request.GET.get("format") == "csv":
+        return _csv(
+            f"{context['metric']}.csv",
+            ["account_id", "external_id", "name", "segment", "owner", "amount"],
+            [
+                [r["id"], r["external_id"], r["name"], r["segment"], r["owner"], r["amount"]]
+                for r in context["rows"]
+            ],
+        )
+    return render(request, "workspace/drilldown.html", context)
+
+
+def _csv(filename: str, header: list[str], rows: list[list]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return response
+
+
+# --- after an inline CTA action --------------------------------------------------------------
+
+
+@require_http_methods(["POST"])
+def standing_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Recompute one account's queue standing (after one of its CTAs changed); 204."""
+    account = _get_account_for_user(request, pk)
+    standings.account_standings_refresh(account_ids=[account.pk])
+    return HttpResponse(status=204)
+
+
+# --- "how is this computed?" ------------------------------------------------------------------
+
+
+@require_GET
+def metrics_doc(request: HttpRequest) -> HttpResponse:
+    """docs/metrics.md of this repository, as a page with an anchor per heading."""
+    from .docs import metrics_html
+
+    return render(request, "workspace/metrics_doc.html", {"html": metrics_html()})
