@@ -28,6 +28,7 @@ def test_known_and_unknown_addresses_get_the_same_answer(
     unknown = _ask(client, "nobody@example.com", django_capture_on_commit_callbacks)
     assert known.status_code == unknown.status_code == 302
     assert known.headers["Location"] == unknown.headers["Location"]
+
     def page(url):  # the page without its per-response CSRF token
         return re.sub(rb'"x-csrftoken": "[^"]+"', b"", client.get(url).content)
 
