@@ -60,7 +60,9 @@ class KpiTarget(models.Model):
         ordering = ["kpi", "scope_kind", "scope_key"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kpi", "scope_kind", "scope_key"], name="kpi_target_one_per_scope"
+                fields=["kpi", "scope_kind", "scope_key"],
+                name="kpi_target_one_per_scope",
+                violation_error_message="This KPI has a target for this scope already: edit it.",
             ),
             models.CheckConstraint(
                 condition=Q(scope_kind="all", scope_key="") | ~Q(scope_kind="all"),
