@@ -31,7 +31,7 @@ def targets(request: HttpRequest) -> HttpResponse:
         created = services.targets_load_defaults()
         messages.success(request, f"{created} default target(s) added.")
         return redirect("reports:targets")
-    form = TargetForm(request.POST or None)
+    form = TargetForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Target saved.")
@@ -64,7 +64,7 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
         target.delete()
         messages.success(request, "Target removed.")
         return redirect("reports:targets")
-    form = TargetForm(request.POST or None, instance=target)
+    form = TargetForm(request.POST if request.method == "POST" else None, instance=target)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Target saved.")
@@ -88,7 +88,7 @@ def digest(request: HttpRequest) -> HttpResponse:
     if request.user.role is None:
         raise PermissionDenied("no role")
     sub = DigestSubscription.objects.filter(user=request.user).first()
-    form = DigestForm(request.POST or None, initial={"weekly": bool(sub and sub.weekly)})
+    form = DigestForm(request.POST if request.method == "POST" else None, initial={"weekly": bool(sub and sub.weekly)})
     if request.method == "POST" and form.is_valid():
         services.digest_subscribe(request.user, weekly=form.cleaned_data["weekly"])
         messages.success(
@@ -122,7 +122,7 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         get_object_or_404(ScheduledReport, pk=request.POST.get("pk")).delete()
         messages.success(request, "Scheduled report removed.")
         return redirect("reports:scheduled")
-    form = ScheduledReportForm(request.POST or None)
+    form = ScheduledReportForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         report = form.save(commit=False)
         report.created_by = request.user
