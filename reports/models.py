@@ -116,6 +116,9 @@ class Alert(models.Model):
             models.UniqueConstraint(fields=["target", "period"], name="alert_one_per_period"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.target} {self.period}: {self.get_status_display()}"
+
 
 class DigestSubscription(models.Model):
     user = models.OneToOneField(
@@ -123,6 +126,9 @@ class DigestSubscription(models.Model):
     )
     weekly = models.BooleanField(default=True)
     changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} weekly={self.weekly}"
 
 
 class ScheduledReport(models.Model):
@@ -146,3 +152,6 @@ class ScheduledReport(models.Model):
                 name="scheduled_report_all_has_no_key",
             ),
         ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -22,7 +22,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.exports import csv_safe
 from accounts.models import Account, Role, TimelineEntry, User

@@ -88,7 +88,10 @@ def digest(request: HttpRequest) -> HttpResponse:
     if request.user.role is None:
         raise PermissionDenied("no role")
     sub = DigestSubscription.objects.filter(user=request.user).first()
-    form = DigestForm(request.POST if request.method == "POST" else None, initial={"weekly": bool(sub and sub.weekly)})
+    form = DigestForm(
+        request.POST if request.method == "POST" else None,
+        initial={"weekly": bool(sub and sub.weekly)},
+    )
     if request.method == "POST" and form.is_valid():
         services.digest_subscribe(request.user, weekly=form.cleaned_data["weekly"])
         messages.success(

@@ -51,7 +51,12 @@ def _run(as_of, capture):
 
 
 def test_target_via_api_then_pipeline_alerts_once(
-    client, manager, book, no_default_targets, targets_step, celery_eager,
+    client,
+    manager,
+    book,
+    no_default_targets,
+    targets_step,
+    celery_eager,
     django_capture_on_commit_callbacks,
 ):
     client.force_login(manager)
@@ -100,7 +105,11 @@ def test_target_via_api_then_pipeline_alerts_once(
 
 
 def test_still_off_track_next_period_does_not_cross_again(
-    manager, book, no_default_targets, targets_step, celery_eager,
+    manager,
+    book,
+    no_default_targets,
+    targets_step,
+    celery_eager,
     django_capture_on_commit_callbacks,
 ):
     # November: start MRR 300, nothing moves -> NRR 100 %; logo churn 0 %. October's logo
@@ -119,7 +128,11 @@ def test_still_off_track_next_period_does_not_cross_again(
 
 
 def test_a_kpi_without_data_says_no_data_and_sends_nothing(
-    manager, book, no_default_targets, targets_step, celery_eager,
+    manager,
+    book,
+    no_default_targets,
+    targets_step,
+    celery_eager,
     django_capture_on_commit_callbacks,
 ):
     # no survey answers in the book: CSAT has nothing to divide by (null)
@@ -135,7 +148,12 @@ def test_a_kpi_without_data_says_no_data_and_sends_nothing(
 
 
 def test_weekly_target_is_evaluated_on_sundays_only_and_webhooks_are_signed(
-    settings, manager, book, no_default_targets, targets_step, celery_eager,
+    settings,
+    manager,
+    book,
+    no_default_targets,
+    targets_step,
+    celery_eager,
     django_capture_on_commit_callbacks,
 ):
     from tests.outbox.test_outbox import Receiver
@@ -147,7 +165,11 @@ def test_weekly_target_is_evaluated_on_sundays_only_and_webhooks_are_signed(
         settings.REPORTS_ALERT_SLACK_URL = slack.url
         # no owner and no admin in this test: only the webhooks go out
         target = KpiTarget.objects.create(
-            kpi="nrr", scope_kind="segment", scope_key="SMB", direction="at_least", value=90,
+            kpi="nrr",
+            scope_kind="segment",
+            scope_key="SMB",
+            direction="at_least",
+            value=90,
             cadence="weekly",
         )
         # Saturday 2026-10-31: no ISO week ends that day -> nothing evaluated

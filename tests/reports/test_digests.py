@@ -35,9 +35,19 @@ def _fact(account, kind, day, key, title="", **data):
 
 def _cta(playbook, account, owner, title, opened: dt.date, due: dt.date, status="open"):
     return Cta.objects.create(
-        playbook=playbook, playbook_version=1, account=account, owner=owner, title=title,
-        cta_type="risk", priority="high", status=status, evidence="by hand",
-        opened_at=_at(opened), opened_on=opened, due_at=_at(due), followup_on=opened,
+        playbook=playbook,
+        playbook_version=1,
+        account=account,
+        owner=owner,
+        title=title,
+        cta_type="risk",
+        priority="high",
+        status=status,
+        evidence="by hand",
+        opened_at=_at(opened),
+        opened_on=opened,
+        due_at=_at(due),
+        followup_on=opened,
         success_deadline=due,
     )
 
@@ -52,44 +62,106 @@ def book(csm, manager, no_default_targets):
     c = AccountFactory(name="Charlie", owner=csm)
     x = AccountFactory(name="Xray", owner=other)
     # band changes: Alpha in the week (in), Bravo the week before (out), Xray not the CSM's
-    _fact(a, "health_band_changed", dt.date(2026, 11, 20), "health-band:2026-11-20",
-          **{"from": "yellow", "to": "red", "as_of": "2026-11-20"})
-    _fact(b, "health_band_changed", dt.date(2026, 11, 10), "health-band:2026-11-10",
-          **{"from": "green", "to": "yellow", "as_of": "2026-11-10"})
-    _fact(x, "health_band_changed", dt.date(2026, 11, 20), "health-band:2026-11-20",
-          **{"from": "green", "to": "red", "as_of": "2026-11-20"})
+    _fact(
+        a,
+        "health_band_changed",
+        dt.date(2026, 11, 20),
+        "health-band:2026-11-20",
+        **{"from": "yellow", "to": "red", "as_of": "2026-11-20"},
+    )
+    _fact(
+        b,
+        "health_band_changed",
+        dt.date(2026, 11, 10),
+        "health-band:2026-11-10",
+        **{"from": "green", "to": "yellow", "as_of": "2026-11-10"},
+    )
+    _fact(
+        x,
+        "health_band_changed",
+        dt.date(2026, 11, 20),
+        "health-band:2026-11-20",
+        **{"from": "green", "to": "red", "as_of": "2026-11-20"},
+    )
     # answers: Charlie's NPS 3 in the week (a detractor); Alpha's NPS 9 (a promoter) and a
     # CSAT 1 (unhappy, but not an NPS detractor); Bravo's NPS 2 a month ago
-    _fact(c, "survey_answer", dt.date(2026, 11, 19), "survey-response:1", "NPS 3 from Dana",
-          survey_kind="nps", score=3, unhappy=True)
-    _fact(a, "survey_answer", dt.date(2026, 11, 19), "survey-response:2", "NPS 9 from Eve",
-          survey_kind="nps", score=9, unhappy=False)
-    _fact(a, "survey_answer", dt.date(2026, 11, 19), "survey-response:3", "CSAT 1 from Eve",
-          survey_kind="csat", score=1, unhappy=True)
-    _fact(b, "survey_answer", dt.date(2026, 10, 20), "survey-response:4", "NPS 2 from Finn",
-          survey_kind="nps", score=2, unhappy=True)
+    _fact(
+        c,
+        "survey_answer",
+        dt.date(2026, 11, 19),
+        "survey-response:1",
+        "NPS 3 from Dana",
+        survey_kind="nps",
+        score=3,
+        unhappy=True,
+    )
+    _fact(
+        a,
+        "survey_answer",
+        dt.date(2026, 11, 19),
+        "survey-response:2",
+        "NPS 9 from Eve",
+        survey_kind="nps",
+        score=9,
+        unhappy=False,
+    )
+    _fact(
+        a,
+        "survey_answer",
+        dt.date(2026, 11, 19),
+        "survey-response:3",
+        "CSAT 1 from Eve",
+        survey_kind="csat",
+        score=1,
+        unhappy=True,
+    )
+    _fact(
+        b,
+        "survey_answer",
+        dt.date(2026, 10, 20),
+        "survey-response:4",
+        "NPS 2 from Finn",
+        survey_kind="nps",
+        score=2,
+        unhappy=True,
+    )
     # CTAs: new this week (Alpha), overdue from before (Bravo), done and overdue (out),
     # the other CSM's (out)
-    playbook = Playbook.objects.create(name="Test playbook", trigger="health_band_dropped",
-                                       cta_title="x", success="health_recovered")
+    playbook = Playbook.objects.create(
+        name="Test playbook",
+        trigger="health_band_dropped",
+        cta_title="x",
+        success="health_recovered",
+    )
     _cta(playbook, a, csm, "Call Alpha about usage", dt.date(2026, 11, 18), dt.date(2026, 11, 30))
     _cta(playbook, b, csm, "Renewal prep Bravo", dt.date(2026, 11, 1), dt.date(2026, 11, 10))
-    _cta(playbook, c, csm, "Old done one", dt.date(2026, 11, 1), dt.date(2026, 11, 5),
-         status="done")
+    _cta(
+        playbook, c, csm, "Old done one", dt.date(2026, 11, 1), dt.date(2026, 11, 5), status="done"
+    )
     _cta(playbook, x, other, "Xray call", dt.date(2026, 11, 18), dt.date(2026, 11, 19))
     # renewals: within 30 days [11-23, 12-23] only Alpha
-    for account, renewal in ((a, dt.date(2026, 12, 10)), (b, dt.date(2027, 1, 15)),
-                             (c, dt.date(2026, 11, 20)), (x, dt.date(2026, 12, 1))):
+    for account, renewal in (
+        (a, dt.date(2026, 12, 10)),
+        (b, dt.date(2027, 1, 15)),
+        (c, dt.date(2026, 11, 20)),
+        (x, dt.date(2026, 12, 1)),
+    ):
         AccountStanding.objects.create(account=account, day=TODAY, renewal_on=renewal)
     # the leader's KPIs: the snapshot of 11-22 for all accounts, written by hand
     KpiSnapshot.objects.create(
-        day=dt.date(2026, 11, 22), scope_kind="all", scope_key="",
-        period_start=dt.date(2026, 10, 23), period_end=dt.date(2026, 11, 23),
-        report={"retention": {"nrr": {"value": "95.5"}, "grr": {"value": "92"}},
-                "voice_of_customer": {"csat": {"value": None}}},
+        day=dt.date(2026, 11, 22),
+        scope_kind="all",
+        scope_key="",
+        period_start=dt.date(2026, 10, 23),
+        period_end=dt.date(2026, 11, 23),
+        report={
+            "retention": {"nrr": {"value": "95.5"}, "grr": {"value": "92"}},
+            "voice_of_customer": {"csat": {"value": None}},
+        },
     )
-    KpiTarget.objects.create(kpi="nrr", direction="at_least", value=100, cadence="weekly",
-                             owner=manager)
+    KpiTarget.objects.create(
+        kpi="nrr", direction="at_least", value=100, cadence="weekly", owner=manager
+    )
     KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly")
     KpiTarget.objects.create(kpi="csat", direction="at_least", value=80, cadence="monthly")
     return {"a": a, "b": b, "c": c, "x": x, "other": other}
@@ -119,23 +191,34 @@ def test_leader_digest_content(manager, book):
 
 
 def test_digests_are_sent_once_a_week_to_subscribers_with_links(
-    settings, client, csm, manager, admin_user, book, celery_eager,
-    django_capture_on_commit_callbacks, django_assert_max_num_queries,
+    settings,
+    client,
+    csm,
+    manager,
+    admin_user,
+    book,
+    celery_eager,
+    django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
 ):
     settings.SITE_URL = "https://cs.example.com"
     services.digest_subscribe(csm, weekly=True)
     services.digest_subscribe(manager, weekly=True)
     services.digest_subscribe(admin_user, weekly=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        # per person a fixed number of reads, whatever the size of their book
-        with django_assert_max_num_queries(40):
-            assert services.digests_send(today=TODAY) == 2
+    # per person a fixed number of reads, whatever the size of their book
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(40):
+        assert services.digests_send(today=TODAY) == 2
     by_to = {m.to[0]: m for m in mail.outbox}
     assert set(by_to) == {csm.email, manager.email}
     text = by_to[csm.email].body
-    for line in ("- Alpha: yellow -> red on 2026-11-20", "- Alpha: Call Alpha about usage",
-                 "- Bravo: Renewal prep Bravo", "- Alpha: 10 Dec 2026", "- Charlie: NPS 3 from Dana",
-                 "Open: https://cs.example.com/"):
+    for line in (
+        "- Alpha: yellow -> red on 2026-11-20",
+        "- Alpha: Call Alpha about usage",
+        "- Bravo: Renewal prep Bravo",
+        "- Alpha: 10 Dec 2026",
+        "- Charlie: NPS 3 from Dana",
+        "Open: https://cs.example.com/",
+    ):
         assert line in text, line
     assert "Xray" not in text and "Old done one" not in text
     lead = by_to[manager.email].body

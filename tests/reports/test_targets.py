@@ -21,7 +21,9 @@ def test_defaults_are_loaded_on_a_new_installation_and_reloading_is_idempotent()
     rows = {t.kpi: t for t in KpiTarget.objects.all()}
     assert len(rows) == len(catalog.DEFAULTS) == 13
     assert (rows["nrr"].direction, rows["nrr"].value, rows["nrr"].cadence) == (
-        "at_least", Decimal("100"), "weekly"
+        "at_least",
+        Decimal("100"),
+        "weekly",
     )
     assert (rows["grr"].value, rows["logo_churn_rate"].direction) == (Decimal("90"), "at_most")
     assert (rows["nps"].value, rows["nps"].cadence) == (Decimal("30"), "monthly")
@@ -52,8 +54,13 @@ def test_nonsense_values_are_refused_with_field_errors_in_the_ui(
     before = KpiTarget.objects.count()
     response = client.post(
         "/targets/",
-        {"kpi": kpi, "scope_kind": "all", "direction": "at_least", "value": value,
-         "cadence": "monthly"},
+        {
+            "kpi": kpi,
+            "scope_kind": "all",
+            "direction": "at_least",
+            "value": value,
+            "cadence": "monthly",
+        },
     )
     assert response.status_code == 400
     assert response.context["form"].errors == {"value": [message]}
@@ -65,8 +72,15 @@ def test_the_api_refuses_nonsense_and_unknown_scopes_with_field_errors(client, m
     client.force_login(manager)
     response = client.post(
         "/api/v1/targets/",
-        {"kpi": "nps", "direction": "at_least", "value": "150", "cadence": "yearly",
-         "scope_kind": "segment", "scope_key": "Nowhere", "max_change": "-3"},
+        {
+            "kpi": "nps",
+            "direction": "at_least",
+            "value": "150",
+            "cadence": "yearly",
+            "scope_kind": "segment",
+            "scope_key": "Nowhere",
+            "max_change": "-3",
+        },
         content_type="application/json",
     )
     assert response.status_code == 400
@@ -74,8 +88,15 @@ def test_the_api_refuses_nonsense_and_unknown_scopes_with_field_errors(client, m
     assert "cadence" in body  # not one of the choices
     response = client.post(
         "/api/v1/targets/",
-        {"kpi": "nps", "direction": "at_least", "value": "150", "cadence": "monthly",
-         "scope_kind": "segment", "scope_key": "Nowhere", "max_change": "-3"},
+        {
+            "kpi": "nps",
+            "direction": "at_least",
+            "value": "150",
+            "cadence": "monthly",
+            "scope_kind": "segment",
+            "scope_key": "Nowhere",
+            "max_change": "-3",
+        },
         content_type="application/json",
     )
     assert response.status_code == 400
@@ -86,31 +107,43 @@ def test_the_api_refuses_nonsense_and_unknown_scopes_with_field_errors(client, m
     assert not KpiTarget.objects.filter(kpi="nps").exclude(scope_kind="all").exists()
 
 
-def test_api_patch_is_checked_against_the_whole_target_and_csms_cannot_write(
-    client, manager, csm
-):
+def test_api_patch_is_checked_against_the_whole_target_and_csms_cannot_write(client, manager, csm):
     AccountFactory(segment="Enterprise", owner=csm)
     nps = KpiTarget.objects.get(kpi="nps")
     client.force_login(manager)
-    bad = client.patch(f"/api/v1/targets/{nps.pk}/", {"value": "101"},
-                       content_type="application/json")
+    bad = client.patch(
+        f"/api/v1/targets/{nps.pk}/", {"value": "101"}, content_type="application/json"
+    )
     assert bad.status_code == 400 and "value" in bad.json()
-    ok = client.patch(f"/api/v1/targets/{nps.pk}/", {"value": "40", "owner": csm.pk},
-                      content_type="application/json")
+    ok = client.patch(
+        f"/api/v1/targets/{nps.pk}/",
+        {"value": "40", "owner": csm.pk},
+        content_type="application/json",
+    )
     assert ok.status_code == 200, ok.json()
     nps.refresh_from_db()
     assert (nps.value, nps.owner) == (Decimal("40"), csm)
     seg = client.post(
         "/api/v1/targets/",
-        {"kpi": "nps", "direction": "at_least", "value": "20", "cadence": "monthly",
-         "scope_kind": "segment", "scope_key": "Enterprise"},
+        {
+            "kpi": "nps",
+            "direction": "at_least",
+            "value": "20",
+            "cadence": "monthly",
+            "scope_kind": "segment",
+            "scope_key": "Enterprise",
+        },
         content_type="application/json",
     )
     assert seg.status_code == 201, seg.json()
     client.force_login(csm)
     assert client.get("/api/v1/targets/").status_code == 200
-    assert client.patch(f"/api/v1/targets/{nps.pk}/", {"value": "10"},
-                        content_type="application/json").status_code == 403
+    assert (
+        client.patch(
+            f"/api/v1/targets/{nps.pk}/", {"value": "10"}, content_type="application/json"
+        ).status_code
+        == 403
+    )
     assert client.delete(f"/api/v1/targets/{nps.pk}/").status_code == 403
 
 
@@ -130,20 +163,33 @@ def test_the_editor_saves_a_target_for_an_owner_and_csms_get_403(client, manager
     client.force_login(manager)
     response = client.post(
         "/targets/",
-        {"kpi": "nrr", "scope_kind": "owner", "scope_key": str(csm.pk), "direction": "at_least",
-         "value": "95", "cadence": "weekly", "max_change": "5", "owner": manager.pk},
+        {
+            "kpi": "nrr",
+            "scope_kind": "owner",
+            "scope_key": str(csm.pk),
+            "direction": "at_least",
+            "value": "95",
+            "cadence": "weekly",
+            "max_change": "5",
+            "owner": manager.pk,
+        },
     )
     assert response.status_code == 302
     target = KpiTarget.objects.get(kpi="nrr", scope_kind="owner")
-    assert (target.value, target.max_change, target.owner) == (Decimal("95"), Decimal("5"),
-                                                               manager)
+    assert (target.value, target.max_change, target.owner) == (Decimal("95"), Decimal("5"), manager)
     page = client.get("/targets/").content.decode()
     assert f"owner&#x27;s book {csm.pk}" in page or f"owner's book {csm.pk}" in page
     # the same KPI and scope twice: a field error, not a 500
     again = client.post(
         "/targets/",
-        {"kpi": "nrr", "scope_kind": "owner", "scope_key": str(csm.pk), "direction": "at_least",
-         "value": "90", "cadence": "weekly"},
+        {
+            "kpi": "nrr",
+            "scope_kind": "owner",
+            "scope_key": str(csm.pk),
+            "direction": "at_least",
+            "value": "90",
+            "cadence": "weekly",
+        },
     )
     assert again.status_code == 400
     assert again.context["form"].non_field_errors() == [
@@ -177,5 +223,7 @@ def test_previous_period_ends():
     assert catalog.previous_period_end("quarterly", dt.date(2026, 12, 31)) == dt.date(2026, 9, 30)
     assert catalog.previous_period_end("quarterly", dt.date(2026, 3, 31)) == dt.date(2025, 12, 31)
     assert catalog.period_ends("monthly", dt.date(2026, 3, 31), 3) == [
-        dt.date(2026, 1, 31), dt.date(2026, 2, 28), dt.date(2026, 3, 31)
+        dt.date(2026, 1, 31),
+        dt.date(2026, 2, 28),
+        dt.date(2026, 3, 31),
     ]
