@@ -5,7 +5,8 @@
 is a plain dict (``playbooks.rules`` reads it). Definitions are the KPI engine's
 (``metrics.kpis``: a contract covers a day iff start <= day <= end; open escalations,
 overdue invoices and failed payments in 90 days as in ``kpis.support``; usage in the 30 days
-ending with the as-of day vs the 30 before as in ``kpis.adoption.usage_by_account``), and
+ending with the as-of day vs the 30 before as in ``kpis.adoption``: events from the daily
+rollups, distinct active users from the raw events, read only when a rule needs them), and
 health comes from the daily ``HealthSnapshot`` rows the pipeline has just written.
 
 As-of rule: only rows that existed or occurred before the as-of day ends count.
@@ -15,7 +16,9 @@ Keys per source (absent when the source was not gathered; None = no data):
 - health: score, band, health_day (the as-of day's snapshot, else the day before's),
   scores ({day: score} for the days asked for)
 - band_changes: [{"from", "to", "score_from", "score_to", "as_of"}] recorded in the window
-- usage: events_30d, events_prev_30d, active_30d, active_prev_30d
+- usage: events_30d, events_prev_30d (from the daily rollups)
+- active_users: active_30d (distinct users in the 30 days), active_prev_30d (the 30 before;
+  None unless asked for)
 - contracts: arr (12 × MRR on the day), seats, renewal_on (the last day of the current term;
   None when open-ended or no contract covers the day), renewed (a contract starts after the
   as-of day), latest_contract_start
@@ -56,6 +59,7 @@ SOURCES = (
     "health",
     "band_changes",
     "usage",
+    "active_users",
     "contracts",
     "first_value",
     "invoices",
@@ -81,11 +85,14 @@ def gather(
     account_ids: Sequence[int] | None = None,
     score_days: Iterable[dt.date] = (),
     window_days: int = 1,
+    previous_active: bool = False,
 ) -> dict[int, dict[str, Any]]:
     """Facts of every account (or of ``account_ids``) as of the end of ``as_of``: one query
     for the accounts plus one per source (two for champions). ``score_days``: extra days
     whose health score the rules compare with (score dropped in D days); ``window_days``:
-    how far back band changes and survey answers are read (as_of included)."""
+    how far back band changes and survey answers are read (as_of included);
+    ``previous_active``: also count the active users of the 30 days before (the
+    active-user trend), which doubles the events read."""
     sources = set(sources)
     unknown = sources - set(SOURCES)
     if unknown:
@@ -140,23 +147,48 @@ def gather(
             if account_id in out:
                 out[account_id]["band_changes"].append(data)
 
-    if "usage" in sources:
+    if "usage" in sources:  # events: sums of the daily rollups (kept current on ingest)
+        window_first = as_of - dt.timedelta(days=adoption.WINDOW_DAYS - 1)
+        previous_first = window_first - dt.timedelta(days=adoption.WINDOW_DAYS)
         for facts in out.values():
-            facts.update(events_30d=0, events_prev_30d=0, active_30d=0, active_prev_30d=0)
+            facts.update(events_30d=0, events_prev_30d=0)
         each(
-            (
-                account_id,
-                {
-                    "events_30d": u["events"],
-                    "events_prev_30d": u["previous_events"],
-                    "active_30d": u["active"],
-                    "active_prev_30d": u["previous_active"],
-                },
+            (a, {"events_30d": now, "events_prev_30d": before})
+            for a, now, before in in_scope(UsageDaily.objects.all(), accounts)
+            .filter(day__gte=previous_first, day__lte=as_of)
+            .values("account_id")
+            .order_by()
+            .annotate(
+                now=Sum("events", filter=Q(day__gte=window_first), default=0),
+                before=Sum("events", filter=Q(day__lt=window_first), default=0),
             )
-            for account_id, u in adoption.usage_by_account(
-                accounts, end=end, with_known=False
-            ).items()
+            .values_list("account_id", "now", "before")
         )
+
+    if "active_users" in sources:  # distinct users: only the raw events know them
+        window_start = midnight(end - dt.timedelta(days=adoption.WINDOW_DAYS))
+        first = window_start
+        counts = {"active": Count("user_id", distinct=True, filter=Q(occurred_at__gte=first))}
+        if previous_active:
+            first = midnight(end - dt.timedelta(days=2 * adoption.WINDOW_DAYS))
+            counts["before"] = Count(
+                "user_id", distinct=True, filter=Q(occurred_at__lt=window_start)
+            )
+        for facts in out.values():
+            facts.update(active_30d=0, active_prev_30d=0 if previous_active else None)
+        for row in (
+            in_scope(UsageEvent.objects.all(), accounts)
+            .filter(occurred_at__gte=first, occurred_at__lt=t1)
+            .exclude(user_id="")
+            .values("account_id")
+            .order_by()
+            .annotate(**counts)
+        ):
+            facts = out.get(row["account_id"])
+            if facts is not None:
+                facts["active_30d"] = row["active"]
+                if previous_active:
+                    facts["active_prev_30d"] = row["before"]
 
     if "contracts" in sources:
         for facts in out.values():

@@ -314,7 +314,7 @@ TRIGGERS: dict[str, Trigger] = {
                 Param("percent", "number", 1, 100),
                 Param("measure", "choice", default="events", choices=("events", "active_users")),
             ),
-            ("usage",),
+            ("usage",),  # + active_users for that measure (services._fact_needs)
             _usage_dropped,
         ),
         Trigger(
@@ -396,7 +396,7 @@ TRIGGERS: dict[str, Trigger] = {
                 Param("at_least", "number", 1, 1000),
                 Param("healthy_only", "bool", default=False, help="only green accounts"),
             ),
-            ("usage", "contracts", "health"),
+            ("active_users", "contracts", "health"),
             _seat_utilisation,
         ),
     )
@@ -611,7 +611,9 @@ def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
     clean["name"] = name
 
     trigger = config.get("trigger")
-    if trigger not in TRIGGERS:
+    if not trigger:
+        err("trigger", "choose a trigger")
+    elif trigger not in TRIGGERS:
         err("trigger", f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
     else:
         params, problems = clean_params(
@@ -623,7 +625,9 @@ def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
     clean["trigger"] = trigger
 
     success = config.get("success")
-    if success not in SUCCESSES:
+    if not success:
+        err("success", "choose a success condition")
+    elif success not in SUCCESSES:
         err("success", f"unknown success condition {success!r} (known: {', '.join(SUCCESSES)})")
     else:
         params, problems = clean_params(

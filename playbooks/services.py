@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -207,23 +208,44 @@ def _rule(p: Playbook) -> rules.Rule:
     )
 
 
-def _fact_needs(
-    playbooks: Iterable[Playbook], *, success: Iterable[str] = ()
-) -> tuple[set[str], set[int], int]:
-    """Sources, extra score days (days back) and the look-back window the rules need."""
+@dataclass(frozen=True)
+class _Needs:
+    """What ``facts.gather`` must read for a set of playbooks (``_fact_needs``)."""
+
+    sources: frozenset[str]
+    score_days: frozenset[int]  # days back whose health score a rule compares with
+    window: int  # days of band changes and survey answers
+    previous_active: bool  # the active users of the 30 days before too
+
+    def gather(self, *, as_of: dt.date, account_ids: Sequence[int] | None = None) -> dict:
+        return facts_module.gather(
+            as_of=as_of,
+            sources=self.sources,
+            account_ids=account_ids,
+            score_days=[as_of - dt.timedelta(days=d) for d in self.score_days],
+            window_days=self.window,
+            previous_active=self.previous_active,
+        )
+
+
+def _fact_needs(playbooks: Iterable[Playbook], *, success: Iterable[str] = ()) -> _Needs:
     sources: set[str] = set()
     score_days: set[int] = set()
     window = 1
+    previous_active = False
     for p in playbooks:
         sources.update(rules.TRIGGERS[p.trigger].sources)
         if p.arr_min is not None or p.arr_max is not None:
             sources.add("contracts")
         if p.trigger == "score_dropped":
             score_days.add(p.trigger_params["days"])
+        if p.trigger == "usage_dropped" and p.trigger_params.get("measure") == "active_users":
+            sources.add("active_users")
+            previous_active = True
         window = max(window, p.trigger_params.get("within_days", 1))
     for key in success:
         sources.update(rules.SUCCESSES[key].sources)
-    return sources, score_days, window
+    return _Needs(frozenset(sources), frozenset(score_days), window, previous_active)
 
 
 def _owner_for(
@@ -268,14 +290,7 @@ def playbooks_evaluate(
     counts: Counter = Counter(playbooks=len(playbooks))
     if not playbooks:
         return _with_zeros(counts)
-    sources, back, window = _fact_needs(playbooks)
-    facts = facts_module.gather(
-        as_of=as_of,
-        sources=sources,
-        account_ids=account_ids,
-        score_days=[as_of - dt.timedelta(days=d) for d in back],
-        window_days=window,
-    )
+    facts = _fact_needs(playbooks).gather(as_of=as_of, account_ids=account_ids)
     counts["accounts"] = len(facts)
     counts.update(_open_for(playbooks, facts, as_of=as_of, now=now, account_ids=account_ids))
     return _with_zeros(counts)
@@ -589,13 +604,8 @@ def playbooks_evaluate_all(*, as_of: dt.date) -> dict[str, Any]:
         .select_related("playbook")
         .annotate(steps_left=Count("steps", filter=Q(steps__done_at__isnull=True)))
     )
-    sources, back, window = _fact_needs(playbooks, success={c.playbook.success for c in awaiting})
-    facts = facts_module.gather(
-        as_of=as_of,
-        sources=sources,
-        score_days=[as_of - dt.timedelta(days=d) for d in back],
-        window_days=window,
-    )
+    needs = _fact_needs(playbooks, success={c.playbook.success for c in awaiting})
+    facts = needs.gather(as_of=as_of)
     counts: Counter = Counter(playbooks=len(playbooks), accounts=len(facts))
     # outcomes first: a CTA closed by its success tonight starts its cooldown tonight
     counts.update(_outcomes_record(awaiting, facts, as_of=as_of, now=now))
@@ -665,14 +675,18 @@ def _outcomes_record(
     return counts
 
 
-def ctas_promote_pending(*, now: dt.datetime | None = None) -> int:
-    """Pending CTAs move into their owner's queue (open, due from now) while the owner has
-    room under the cap, highest priority and oldest first. Returns how many moved."""
+def ctas_promote_pending(
+    *, now: dt.datetime | None = None, owner_ids: Sequence[int] | None = None
+) -> int:
+    """Pending CTAs (of every owner, or of ``owner_ids``) move into their owner's queue
+    (open, due from now) while the owner has room under the cap, highest priority and
+    oldest first. Returns how many moved."""
     now = now or timezone.now()
     cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
-    pending = list(
-        Cta.objects.filter(status=CtaStatus.PENDING).select_related("playbook").order_by("pk")
-    )
+    pending = Cta.objects.filter(status=CtaStatus.PENDING)
+    if owner_ids is not None:
+        pending = pending.filter(owner_id__in=list(owner_ids))
+    pending = list(pending.select_related("playbook").order_by("pk"))
     if not pending:
         return 0
     load = Counter(
@@ -904,7 +918,8 @@ def cta_close(
             )
         ]
     )
-    transaction.on_commit(lambda: ctas_promote_pending())
+    if cta.owner_id:  # room in the owner's queue: their next pending CTA moves in
+        transaction.on_commit(partial(ctas_promote_pending, owner_ids=[cta.owner_id]))
     return cta
 
 

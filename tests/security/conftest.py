@@ -72,5 +72,24 @@ def world(admin_user, manager, csm, outsider):
         cadence="weekly",
     )
     objects["digest_link"] = SimpleNamespace(token=unsubscribe_token(csm))
+    from playbooks import services as playbook_services
+
+    objects["playbook"] = playbook_services.playbook_create(
+        config={
+            "name": "Matrix playbook",
+            "trigger": "ticket_escalated",
+            "cta_title": "Escalation",
+            "cta_type": "risk",
+            "priority": "high",
+            "steps": [{"title": "Call", "due_days": 0}],
+            "owner_rule": "account_csm",
+            "success": "steps_done",
+            "success_days": 7,
+            "cooldown_days": 7,
+        }  # fmt: skip
+    )
+    objects["cta"] = playbook_services.cta_open(
+        playbook=objects["playbook"], account=account, evidence="1 open escalated ticket"
+    )
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users

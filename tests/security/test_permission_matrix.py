@@ -115,6 +115,22 @@ RULES: dict[str, Rule] = {
     "reports:unsubscribe": Rule(_all(OK), kwargs="digest_link"),
     "reports-api:target-list": Rule(_all(OK, anonymous=401, outsider=403)),
     "reports-api:target-detail": Rule(_all(OK, anonymous=401, outsider=403), kwargs="kpi_target"),
+    # playbooks: configured by admins; CTAs worked by whoever sees the account
+    "playbooks:list": PAGE_ADMIN,
+    "playbooks:create": PAGE_ADMIN,
+    "playbooks:edit": Rule(PAGE_ADMIN.expect, kwargs="playbook"),
+    "playbooks:cta-list": PAGE_ANY_ROLE,  # filtered to the caller's book
+    "playbooks:cta-detail": Rule(_all(OK, anonymous=LOGIN, outsider=404), kwargs="cta"),
+    "playbooks:cta-complete": Rule(_all(405, anonymous=LOGIN), kwargs="cta"),  # POST only
+    "playbooks:cta-step-complete": Rule(_all(405, anonymous=LOGIN), kwargs="cta_step"),
+    "playbooks:cta-snooze": Rule(_all(405, anonymous=LOGIN), kwargs="cta"),
+    "playbooks:cta-status": Rule(_all(405, anonymous=LOGIN), kwargs="cta"),
+    "playbooks:cta-reassign": Rule(_all(405, anonymous=LOGIN), kwargs="cta"),
+    "playbooks:cta-comment": Rule(_all(405, anonymous=LOGIN), kwargs="cta"),
+    "playbooks-api:playbook-list": API_READ,  # configuration, no customer data
+    "playbooks-api:playbook-detail": Rule(_all(OK, anonymous=401), kwargs="playbook"),
+    "playbooks-api:cta-list": API_READ,
+    "playbooks-api:cta-detail": _api_object("cta"),
 }
 
 # Django's admin (namespace "admin") decides by is_staff and model permissions itself and
@@ -154,6 +170,9 @@ def _kwargs(rule: Rule, pattern: str, objects: dict) -> dict:
         return {}
     if rule.kwargs == "reset_link":
         return {"uidb64": "MQ", "token": "not-a-token"}
+    if rule.kwargs == "cta_step":
+        cta = objects["cta"]
+        return {"pk": cta.pk, "step_pk": cta.steps.first().pk}
     obj = objects["account" if rule.kwargs == "account_id" else rule.kwargs]
     if "<uuid:uuid>" in pattern:
         return {"uuid": obj.uuid}
