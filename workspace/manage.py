@@ -139,7 +139,7 @@ def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 url = reverse("workspace:health-model-edit", args=[pk])
                 if days:
                     job = services.backfill_start(days=days, user=request.user)
-                    url = reverse("workspace:backfill-status", args=[job])
+                    url = reverse("workspace:backfill-status") + f"?job={job}"
                 messages.success(request, f"Saved as {new}.")
                 return redirect(url)
         context = _editor_context(version, weights, green, yellow, errors, days, notes)
@@ -170,8 +170,10 @@ def health_model_preview(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def backfill_status(request: HttpRequest, job: str) -> HttpResponse:
+def backfill_status(request: HttpRequest) -> HttpResponse:
+    """A backfill's progress (``?job=<id>``); while it runs, a fragment polls."""
     _require_admin(request)
+    job = request.GET.get("job", "")[:64]
     progress = services.backfill_progress(job)
     running = progress is not None and progress.get("status") in ("queued", "running")
     if request.htmx:

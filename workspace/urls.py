@@ -19,7 +19,7 @@ urlpatterns = [
     path(
         "manage/health/<int:pk>/preview/", manage.health_model_preview, name="health-model-preview"
     ),
-    path("manage/backfills/<str:job>/", manage.backfill_status, name="backfill-status"),
+    path("manage/backfill/", manage.backfill_status, name="backfill-status"),
     path("manage/users/", manage.users, name="users"),
     path("manage/users/<int:pk>/", manage.user_update, name="user-update"),
 ]

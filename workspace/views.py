@@ -4,8 +4,6 @@ renewals. Function views: access check, parse input, one selector or service cal
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -16,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
+from accounts.exports import csv_response
 from accounts.models import Account
 from accounts.services import activity_log
 from metrics import standings
@@ -225,14 +224,9 @@ def drilldown(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "workspace/drilldown.html", context)
 
 
-def _csv(filename: str, header: list[str], rows: list[list]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    return response
+def _csv(filename: str, header: list[str], rows: list[list]):
+    """A download that is safe to open in a spreadsheet (``accounts.exports``)."""
+    return csv_response(filename, header, rows)
 
 
 # --- after an inline CTA action --------------------------------------------------------------

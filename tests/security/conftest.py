@@ -91,5 +91,8 @@ def world(admin_user, manager, csm, outsider):
     objects["cta"] = playbook_services.cta_open(
         playbook=objects["playbook"], account=account, evidence="1 open escalated ticket"
     )
+    from metrics.services import health_model_ensure_default
+
+    objects["health_model"] = health_model_ensure_default()
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users

@@ -131,6 +131,22 @@ RULES: dict[str, Rule] = {
     "playbooks-api:playbook-detail": Rule(_all(OK, anonymous=401), kwargs="playbook"),
     "playbooks-api:cta-list": API_READ,
     "playbooks-api:cta-detail": _api_object("cta"),
+    # the CSM workspace (issue 6): pages over the caller's book; admin screens 403
+    "workspace:account": Rule(_all(OK, anonymous=LOGIN, outsider=404), kwargs="account"),
+    "workspace:activity-create": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
+    "workspace:standing-refresh": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
+    "workspace:renewals": PAGE_ANY_ROLE,
+    "workspace:dashboard": PAGE_ANY_ROLE,
+    "workspace:drilldown": PAGE_ANY_ROLE,
+    "workspace:cohorts": PAGE_ANY_ROLE,
+    "workspace:metrics-doc": PAGE_ANY_ROLE,
+    "workspace:manage": PAGE_ADMIN,
+    "workspace:health-models": PAGE_ADMIN,
+    "workspace:health-model-edit": Rule(PAGE_ADMIN.expect, kwargs="health_model"),
+    "workspace:health-model-preview": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
+    "workspace:backfill-status": PAGE_ADMIN,
+    "workspace:users": PAGE_ADMIN,
+    "workspace:user-update": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
 }
 
 # Django's admin (namespace "admin") decides by is_staff and model permissions itself and

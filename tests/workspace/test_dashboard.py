@@ -80,7 +80,7 @@ def test_drilldown_lists_the_accounts_behind_a_movement(client, admin_user, kpi_
     assert b"New Co" in r.content and b"Gone Co" not in r.content
     churn = client.get(reverse("workspace:drilldown"), {"metric": "churn", "format": "csv"})
     assert churn["Content-Type"].startswith("text/csv")
-    lines = list(csv.reader(io.StringIO(churn.content.decode())))
+    lines = list(csv.reader(io.StringIO(b"".join(churn.streaming_content).decode("utf-8-sig"))))
     assert lines[0] == ["account_id", "external_id", "name", "segment", "owner", "amount"]
     assert [row[2] for row in lines[1:]] == ["Gone Co"]
     odd = client.get(reverse("workspace:drilldown"), {"metric": "magic", "day": "nope"})
@@ -90,7 +90,7 @@ def test_drilldown_lists_the_accounts_behind_a_movement(client, admin_user, kpi_
 def test_csv_export_of_the_tiles(client, admin_user, kpi_book):
     client.force_login(admin_user)
     r = client.get(reverse("workspace:dashboard"), {"format": "csv"})
-    rows = list(csv.reader(io.StringIO(r.content.decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(r.streaming_content).decode("utf-8-sig"))))
     assert rows[0][:3] == ["metric", "value", "previous"]
     assert rows[1][:2] == ["MRR", "1500.0"]
 

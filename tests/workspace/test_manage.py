@@ -22,7 +22,7 @@ ADMIN_PAGES = [
     ("workspace:manage", []),
     ("workspace:health-models", []),
     ("workspace:users", []),
-    ("workspace:backfill-status", ["abc"]),
+    ("workspace:backfill-status", []),
 ]
 
 

@@ -24,7 +24,7 @@ def money(value) -> str:
 @register.filter
 def trend(value) -> str:
     """−18 / +4 / 0; an em dash when there is no earlier score."""
-    if value is None:
+    if value in (None, ""):
         return "—"
     return signed(float(value))
 
