@@ -255,8 +255,9 @@ def targets_evaluate(*, as_of: dt.date) -> dict[str, int]:
 def _recipients(target: KpiTarget) -> list[str]:
     if target.owner_id and target.owner.is_active and target.owner.email:
         return [target.owner.email]
+    admins = User.objects.filter(Q(groups__name=Role.ADMIN) | Q(is_superuser=True))
     return sorted(
-        u.email for u in User.objects.filter(is_active=True) if u.role == Role.ADMIN and u.email
+        set(admins.filter(is_active=True).exclude(email="").values_list("email", flat=True))
     )
 
 

@@ -197,3 +197,23 @@ def test_weekly_target_is_evaluated_on_sundays_only_and_webhooks_are_signed(
     assert headers["x-opencs-signature"] == expected
     assert "NRR 75.0 %" in json.loads(slack.calls[0]["body"])["text"]
     assert target.alerts.count() == 2
+
+
+def test_a_target_without_owner_alerts_the_admins(
+    admin_user,
+    book,
+    no_default_targets,
+    targets_step,
+    celery_eager,
+    django_capture_on_commit_callbacks,
+):
+    # October's logo churn: 1 of the 4 customers of 1 October lost = 25 % > 2 %; no
+    # earlier evaluation and no September snapshot: first seen off track = crossed
+    target = KpiTarget.objects.create(
+        kpi="logo_churn_rate", direction="at_most", value=2, cadence="monthly"
+    )
+    _run(OCT, django_capture_on_commit_callbacks)
+    alert = Alert.objects.get(target=target)
+    assert (alert.status, alert.previous, alert.reasons) == ("off_track", None, ["crossed"])
+    assert [m.to for m in mail.outbox] == [[admin_user.email]]
+    assert "previous: no data" in mail.outbox[0].body
