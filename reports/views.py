@@ -104,6 +104,9 @@ def digest(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/digest.html", {"form": form})
 
 
+TITLE = "Weekly digest"
+
+
 @never_cache
 @login_not_required
 @require_http_methods(["GET", "POST"])
@@ -111,11 +114,17 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button (mail scanners follow links); POST unsubscribes."""
     user = services.unsubscribe_user(token)
     if user is None:
-        return render(request, "reports/unsubscribe.html", {"invalid": True}, status=404)
+        return render(
+            request, "reports/unsubscribe.html", {"invalid": True, "title": TITLE}, status=404
+        )
     if request.method == "POST":
         services.digest_subscribe(user, weekly=False)
-        return render(request, "reports/unsubscribe.html", {"done": True, "email": user.email})
-    return render(request, "reports/unsubscribe.html", {"email": user.email, "token": token})
+        return render(
+            request,
+            "reports/unsubscribe.html",
+            {"done": True, "email": user.email, "title": TITLE},
+        )
+    return render(request, "reports/unsubscribe.html", {"email": user.email, "title": TITLE})
 
 
 @require_http_methods(["GET", "POST"])
