@@ -375,6 +375,34 @@ class UsageFeatureDaily(models.Model):
         return f"{self.account_id} on {self.day}: {self.event} ×{self.events}"
 
 
+class UsagePresence(models.Model):
+    """A product user used one feature (event name) of an account on a UTC day.
+
+    This is what keeps the distinct-user counts of the rollups incremental: a load inserts
+    the presences of its new events, and only the rows that were not there yet add a user
+    to ``UsageFeatureDaily.users`` (and, when the user had no other presence that day, to
+    ``UsageDaily.active_users``). Events without a user_id have no presence. Kept by
+    ``accounts.intake.events``; rebuilt from the raw events with the rollups."""
+
+    # The primary key is the only index: its (account, day, user_id) prefix also answers
+    # "was this user active on that day at all" (the active-user increment).
+    pk = models.CompositePrimaryKey("account", "day", "user_id", "event")
+    # no database-level FK for the same reason as UsageEvent (one check per inserted row)
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.CASCADE,
+        related_name="presences",
+        db_constraint=False,
+        db_index=False,
+    )
+    day = models.DateField()
+    user_id = models.CharField(max_length=200)
+    event = models.CharField(max_length=200)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} used {self.event} of {self.account_id} on {self.day}"
+
+
 class TrackedUser(BaseModel):
     """A product user seen through the tracking API (``identify``/``group``): which account
     they belong to, so a ``track`` call without a ``groupId`` still lands on an account."""

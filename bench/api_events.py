@@ -101,6 +101,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     server_log = open(OUT / "api_events.server.log", "wb")  # noqa: SIM115 - lives with the server
     if not args.url:
+        with socket.socket() as probe:  # someone else's server would answer in our place
+            if probe.connect_ex((host, port)) == 0:
+                raise SystemExit(f"port {port} is already in use: pass another --port")
         env = {
             **os.environ,
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -25,6 +25,7 @@ from _setup import OUT, ROOT
 def run_import(path: str) -> dict:
     cmd = [sys.executable, "manage.py", "import_data", path, "--kind", "events", "--json"]
     OUT.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
     began = time.monotonic()
     with (
         open(OUT / "import_events.stdout", "wb") as out,
@@ -38,8 +39,12 @@ def run_import(path: str) -> dict:
         sys.stderr.write((OUT / "import_events.stderr").read_text()[-2000:])
         raise SystemExit(f"import of {path} failed: {result.get('status')}")
     rows = result["rows"]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
+        "commit": commit,
         "file": path,
         "bytes": os.path.getsize(path),
         "rows": rows,
@@ -50,6 +55,8 @@ def run_import(path: str) -> dict:
         "max_rss_mib": round(usage.ru_maxrss / 1024),  # Linux: KiB
         "cpu_user_s": round(usage.ru_utime, 1),
         "cpu_sys_s": round(usage.ru_stime, 1),
+        # 1-minute load average before and after: other work on the two cores
+        "load_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -57,15 +64,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
-    print("| file | rows | created | unchanged | seconds | events/s | max RSS MiB | CPU user s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| file | rows | created | unchanged | seconds | events/s | max RSS MiB | CPU user s "
+        "| load 1m before/after |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for path in args.files:
         r = run_import(path)
         with open(OUT / "import_events.jsonl", "a") as fh:
             fh.write(json.dumps(r) + "\n")
         print(
             f"| {os.path.basename(path)} | {r['rows']:,} | {r['created']:,} | {r['unchanged']:,} "
-            f"| {r['seconds']} | {r['events_per_s']:,} | {r['max_rss_mib']} | {r['cpu_user_s']} |",
+            f"| {r['seconds']} | {r['events_per_s']:,} | {r['max_rss_mib']} | {r['cpu_user_s']} "
+            f"| {r['load_1m'][0]} / {r['load_1m'][1]} |",
             flush=True,
         )
 

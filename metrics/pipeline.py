@@ -35,13 +35,13 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.intake import events as intake_events
-from accounts.models import Account, UsageDaily, UsageEvent, UsageFeatureDaily
+from accounts.models import Account, UsageEvent, UsageFeatureDaily
 
 from . import services
 from .models import PipelineChunk, PipelineRun
@@ -69,11 +69,16 @@ def default_as_of() -> dt.date:
     return timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
+def _as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
 def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[str, Any]:
-    """Rebuild UsageDaily and UsageFeatureDaily for the ``days`` UTC days ending with
-    ``as_of`` from the raw events, so the rollups equal the events whatever happened on
-    ingest. Set-based: clear the window, then rebuild every (account, day) pair that has
-    events with the intake's own rollup code. One transaction: readers never see a gap."""
+    """Rebuild UsageDaily, UsageFeatureDaily and UsagePresence for the ``days`` UTC days
+    ending with ``as_of`` from the raw events, so the rollups equal the events whatever
+    happened on ingest. Set-based: clear the window, then rebuild every (account, day) pair
+    that has events or had rollups with the intake's own rollup code. One transaction:
+    readers never see a gap."""
     first = as_of - dt.timedelta(days=days - 1)
     start = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
@@ -88,9 +93,18 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
             .order_by()
             .distinct()
         )
-        # rows of the window with no events left (or a feature no longer used) must go too
-        cleared, _ = UsageDaily.objects.filter(day__gte=first, day__lte=as_of).delete()
+        # rows of the window with no events left (or a feature no longer used) must go too;
+        # so must their presences: the pairs that had rollups are rebuilt with the others
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM accounts_usagedaily WHERE day >= %s AND day <= %s "
+                "RETURNING account_id, day",
+                [first, as_of],
+            )
+            had_rollups = cursor.fetchall()
+        cleared = len(had_rollups)
         UsageFeatureDaily.objects.filter(day__gte=first, day__lte=as_of).delete()
+        pairs = {(a, _as_date(d)) for a, d in [*pairs, *had_rollups]}
         rebuilt = intake_events.rollups_rebuild(pairs=pairs) if pairs else 0
     return {
         "first_day": first.isoformat(),

@@ -1,10 +1,16 @@
 """Usage events: deduplicated bulk load and the daily rollups kept current with it.
 
 The same SQL runs on PostgreSQL and SQLite: a chunk of events is staged in a temporary
-table (with ``COPY`` on PostgreSQL, ``executemany`` on SQLite), moved into
-``accounts_usageevent`` with ``ON CONFLICT DO NOTHING`` on the dedup key, and the
-(account, day) pairs it touched are remembered in a second temporary table. At the end
-the rollups of exactly those pairs are rebuilt from the raw events.
+table (with ``COPY`` on PostgreSQL, ``executemany`` on SQLite) and moved into
+``accounts_usageevent`` with ``ON CONFLICT DO NOTHING`` on the dedup key. The events that
+were actually new are kept in a second temporary table; at the end of the load they are
+*added* to the rollups (``apply_new_rollups``): counts and value sums add up, and distinct
+users add up through ``UsagePresence`` (a user counts once per day and feature, and once
+per day). A load therefore costs the same whatever the rollups already hold, and a file of
+duplicates costs no rollup work at all.
+
+The nightly reconcile (``metrics.pipeline``) rebuilds the rollups and presences of recent
+days from the raw events (``rollups_rebuild``), the safety net under the increments.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ from accounts import timeline
 from accounts.models import TimelineEntry
 
 STAGE = "intake_event_stage"
-LOCK_SPACE = 7301  # advisory-lock namespace of rollup rebuilds
+NEW = "intake_event_new"  # events this load inserted, not yet in the rollups
+FRESH = "intake_presence_fresh"  # presences this load inserted (see apply_new_rollups)
+AFFECTED = "intake_event_affected"  # (account, day) pairs queued for a rebuild from raw
+LOCK_SPACE = 7301  # advisory-lock namespace of rollup updates
 LOCK_BUCKETS = 256
 ACCOUNT_CHUNK = 5_000  # accounts per IN (...) lookup
-AFFECTED = "intake_event_affected"
+EVENT_COLUMNS = "account_id, user_id, event, occurred_at, value, dedup_key"
 
 
 def dedup_key(account_id: int, user_id: str, event: str, occurred_at: dt.datetime, value) -> str:
@@ -65,82 +74,177 @@ def _day_bounds() -> tuple[str, str, str]:
     return ("date(occurred_at)", "a.day", "date(a.day, '+1 day')")
 
 
-def prepare() -> None:
-    """Create (or empty) the temporary tables of this connection."""
-    uuid_type = "uuid" if _vendor() == "postgresql" else "char(32)"
-    ts_type = "timestamptz" if _vendor() == "postgresql" else "datetime"
+def _clear(cursor, table: str) -> None:
+    # TRUNCATE on PostgreSQL: rows DELETEd inside the running transaction stay in the
+    # temporary table as dead rows, and every later chunk would scan them again
+    if _vendor() == "postgresql":
+        cursor.execute(f"TRUNCATE {table}")
+    else:
+        cursor.execute(f"DELETE FROM {table}")
+
+
+def prepare(*, rebuild: bool = False) -> None:
+    """Create (or empty) the temporary tables of this connection: those of a load, or with
+    ``rebuild`` the queue of pairs to rebuild from raw events."""
+    pg = _vendor() == "postgresql"
+    uuid_type = "uuid" if pg else "char(32)"
+    ts_type = "timestamptz" if pg else "datetime"
+    text = "varchar(200) NOT NULL"
+    tables = {
+        STAGE: f"account_id bigint NOT NULL, user_id {text}, event {text}, "
+        f"occurred_at {ts_type} NOT NULL, value double precision NULL, "
+        f"dedup_key {uuid_type} NOT NULL",
+        NEW: f"account_id bigint NOT NULL, day date NOT NULL, user_id {text}, event {text}, "
+        "value double precision NULL",
+        FRESH: f"account_id bigint NOT NULL, day date NOT NULL, user_id {text}, event {text}, "
+        "first_that_day boolean NOT NULL",
+    }
+    if rebuild:
+        tables = {
+            AFFECTED: "account_id bigint NOT NULL, day date NOT NULL, PRIMARY KEY (account_id, day)"
+        }
     with connection.cursor() as cursor:
-        if _vendor() == "postgresql":
+        if pg:
             # JIT compiling these big statements costs more than it saves
             cursor.execute("SET LOCAL jit = off")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (account_id bigint NOT NULL, "
-            f"user_id varchar(200) NOT NULL, event varchar(200) NOT NULL, "
-            f"occurred_at {ts_type} NOT NULL, value double precision NULL, "
-            f"dedup_key {uuid_type} NOT NULL)"
+        for table, columns in tables.items():
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns})")
+            _clear(cursor, table)
+
+
+def _copy_lines(rows: list[tuple]) -> str:
+    lines = []
+    for account_id, user_id, event, occurred_at, value, key in rows:
+        both = user_id + event
+        if any(c in both for c in _SPECIAL):
+            user_id, event = _copy_text(user_id), _copy_text(event)
+        shown = "\\N" if value is None else repr(value)
+        lines.append(
+            f"{account_id}\t{user_id}\t{event}\t{occurred_at.isoformat()}\t{shown}\t{key}\n"
         )
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {AFFECTED} "
-            f"(account_id bigint NOT NULL, day date NOT NULL, PRIMARY KEY (account_id, day))"
-        )
-        cursor.execute(f"DELETE FROM {STAGE}")
-        cursor.execute(f"DELETE FROM {AFFECTED}")
+    return "".join(lines)
 
 
 def load_chunk(rows: list[tuple]) -> int:
     """Insert ``(account_id, user_id, event, occurred_at, value, dedup_key)`` rows; returns
     how many were new (the rest were already there). Call ``prepare()`` first and
-    ``rebuild_affected_rollups()`` after the last chunk."""
+    ``apply_new_rollups()`` after the last chunk."""
     if not rows:
         return 0
     day_sql = _day_bounds()[0]
     with connection.cursor() as cursor:
         if _vendor() == "postgresql":
-            lines = []
-            for account_id, user_id, event, occurred_at, value, key in rows:
-                both = user_id + event
-                if any(c in both for c in _SPECIAL):
-                    user_id, event = _copy_text(user_id), _copy_text(event)
-                shown = "\\N" if value is None else repr(value)
-                lines.append(
-                    f"{account_id}\t{user_id}\t{event}\t{occurred_at.isoformat()}\t{shown}\t{key}\n"
-                )
-            with cursor.cursor.copy(
-                f"COPY {STAGE} (account_id, user_id, event, occurred_at, value, dedup_key) "
-                f"FROM STDIN"
-            ) as copy:
-                copy.write("".join(lines))
-            # only days that got new events need their rollups rebuilt
+            with cursor.cursor.copy(f"COPY {STAGE} ({EVENT_COLUMNS}) FROM STDIN") as copy:
+                copy.write(_copy_lines(rows))
+            # the rows actually inserted (not the duplicates) go on to the rollups
             cursor.execute(
-                f"WITH new AS (INSERT INTO accounts_usageevent (account_id, user_id, event, "
-                f"occurred_at, value, dedup_key) SELECT account_id, user_id, event, occurred_at, "
-                f"value, dedup_key FROM {STAGE} ON CONFLICT (dedup_key) DO NOTHING "
-                f"RETURNING account_id, occurred_at), "
-                f"marked AS (INSERT INTO {AFFECTED} (account_id, day) SELECT DISTINCT "
-                f"account_id, {day_sql} FROM new ON CONFLICT DO NOTHING) "
-                f"SELECT count(*) FROM new"
+                f"WITH new AS (INSERT INTO accounts_usageevent ({EVENT_COLUMNS}) "
+                f"SELECT {EVENT_COLUMNS} FROM {STAGE} ON CONFLICT (dedup_key) DO NOTHING "
+                f"RETURNING account_id, user_id, event, occurred_at, value) "
+                f"INSERT INTO {NEW} (account_id, day, user_id, event, value) "
+                f"SELECT account_id, {day_sql}, user_id, event, value FROM new"
             )
-            created = cursor.fetchone()[0]
+            created = cursor.rowcount
         else:
             adapt = connection.ops.adapt_datetimefield_value
             cursor.executemany(
                 f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s, %s, %s)",
                 [(a, u, e, adapt(t), v, k) for a, u, e, t, v, k in rows],
             )
+            # SQLite has no RETURNING inside a WITH: the inserted rows come back here
             cursor.execute(
-                f"INSERT OR IGNORE INTO accounts_usageevent (account_id, user_id, event, "
-                f"occurred_at, value, dedup_key) SELECT account_id, user_id, event, occurred_at, "
-                f"value, dedup_key FROM {STAGE} WHERE true"
+                f"INSERT OR IGNORE INTO accounts_usageevent ({EVENT_COLUMNS}) "
+                f"SELECT {EVENT_COLUMNS} FROM {STAGE} WHERE true "
+                f"RETURNING account_id, {day_sql}, user_id, event, value"
             )
-            created = cursor.rowcount
-            # SQLite has one writer at a time and no RETURNING in a CTE: mark every staged
-            # day (a day whose events were all duplicates is rebuilt to the same numbers)
-            cursor.execute(
-                f"INSERT OR IGNORE INTO {AFFECTED} (account_id, day) "
-                f"SELECT DISTINCT account_id, {day_sql} FROM {STAGE} WHERE true"
-            )
-        cursor.execute(f"DELETE FROM {STAGE}")
+            new = cursor.fetchall()
+            created = len(new)
+            cursor.executemany(f"INSERT INTO {NEW} VALUES (%s, %s, %s, %s, %s)", new)
+        _clear(cursor, STAGE)
     return created
+
+
+def _lock_buckets(cursor, table: str) -> None:
+    """Two loads for the same account commit in some order, and the second must see the
+    first's presences to count a user once. So rollup updates of an account wait until the
+    previous one commits (each statement after the lock then sees it). Locks per bucket of
+    accounts, taken in order: bounded in number and free of deadlocks."""
+    if _vendor() == "postgresql":
+        cursor.execute(
+            f"SELECT pg_advisory_xact_lock({LOCK_SPACE}, b) FROM (SELECT DISTINCT "
+            f"(account_id % {LOCK_BUCKETS})::int AS b FROM {table} ORDER BY 1) buckets"
+        )
+
+
+def apply_new_rollups() -> int:
+    """Add the events inserted since ``prepare()`` to UsageDaily, UsageFeatureDaily and
+    UsagePresence; returns how many events that was."""
+    pg = _vendor() == "postgresql"
+    order = "ORDER BY 1, 2, 3" if pg else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {NEW}")
+        if not cursor.fetchone()[0]:
+            return 0
+        _lock_buckets(cursor, NEW)
+        # 1. presences: the ones not stored yet are this load's new (user, day, feature)
+        # triples; first_that_day says the user had no other presence that day before.
+        # Both read the table as it was before the statement (one snapshot per statement).
+        seen_that_day = (
+            "EXISTS (SELECT 1 FROM accounts_usagepresence p WHERE p.account_id = f.account_id "
+            "AND p.day = f.day AND p.user_id = f.user_id)"
+        )
+        triples = f"SELECT DISTINCT account_id, day, user_id, event FROM {NEW} WHERE user_id <> ''"
+        if pg:
+            cursor.execute(
+                f"WITH f AS (INSERT INTO accounts_usagepresence (account_id, day, user_id, "
+                f"event) {triples} ORDER BY 1, 2, 3, 4 ON CONFLICT DO NOTHING "
+                f"RETURNING account_id, day, user_id, event) "
+                f"INSERT INTO {FRESH} SELECT f.*, NOT {seen_that_day} FROM f"
+            )
+        else:  # one writer at a time: read what is missing, then insert it
+            cursor.execute(
+                f"INSERT INTO {FRESH} SELECT f.*, NOT {seen_that_day} FROM ({triples}) f "
+                f"WHERE NOT EXISTS (SELECT 1 FROM accounts_usagepresence p "
+                f"WHERE p.account_id = f.account_id AND p.day = f.day "
+                f"AND p.user_id = f.user_id AND p.event = f.event)"
+            )
+            cursor.execute(
+                f"INSERT INTO accounts_usagepresence (account_id, day, user_id, event) "
+                f"SELECT account_id, day, user_id, event FROM {FRESH}"
+            )
+        # 2. the rollups: new events and value sums, new users, added to what is stored
+        cursor.execute(
+            "INSERT INTO accounts_usagedaily (account_id, day, events, active_users, value_sum) "
+            "SELECT n.account_id, n.day, n.events, COALESCE(u.users, 0), n.value_sum FROM "
+            f"(SELECT account_id, day, count(*) AS events, COALESCE(sum(value), 0) AS value_sum "
+            f"FROM {NEW} GROUP BY account_id, day) n LEFT JOIN "
+            f"(SELECT account_id, day, count(DISTINCT user_id) AS users FROM {FRESH} "
+            f"WHERE first_that_day GROUP BY account_id, day) u "
+            "ON u.account_id = n.account_id AND u.day = n.day WHERE true "
+            f"{'ORDER BY 1, 2' if pg else ''} "
+            "ON CONFLICT (account_id, day) DO UPDATE SET "
+            "events = accounts_usagedaily.events + excluded.events, "
+            "active_users = accounts_usagedaily.active_users + excluded.active_users, "
+            "value_sum = accounts_usagedaily.value_sum + excluded.value_sum"
+        )
+        cursor.execute(
+            "INSERT INTO accounts_usagefeaturedaily (account_id, day, event, events, users) "
+            "SELECT n.account_id, n.day, n.event, n.events, COALESCE(u.users, 0) FROM "
+            f"(SELECT account_id, day, event, count(*) AS events FROM {NEW} "
+            f"GROUP BY account_id, day, event) n LEFT JOIN "
+            f"(SELECT account_id, day, event, count(*) AS users FROM {FRESH} "
+            f"GROUP BY account_id, day, event) u "
+            "ON u.account_id = n.account_id AND u.day = n.day AND u.event = n.event WHERE true "
+            f"{order} "
+            "ON CONFLICT (account_id, day, event) DO UPDATE SET "
+            "events = accounts_usagefeaturedaily.events + excluded.events, "
+            "users = accounts_usagefeaturedaily.users + excluded.users"
+        )
+        cursor.execute(f"SELECT count(*) FROM {NEW}")
+        added = cursor.fetchone()[0]
+        _clear(cursor, NEW)
+        _clear(cursor, FRESH)
+    return added
 
 
 def mark_affected(pairs: Iterable[tuple[int, dt.date]]) -> None:
@@ -155,8 +259,9 @@ def mark_affected(pairs: Iterable[tuple[int, dt.date]]) -> None:
 
 
 def rebuild_affected_rollups() -> int:
-    """Rebuild UsageDaily and UsageFeatureDaily for every queued (account, day) pair from
-    the raw events; returns the number of pairs."""
+    """Rebuild UsagePresence, UsageDaily and UsageFeatureDaily for every queued (account,
+    day) pair from the raw events; returns the number of UsageDaily rows written (pairs
+    with no events left get none: their rollup rows are the caller's to delete)."""
     _, day_start, next_day = _day_bounds()
     join = (
         f"FROM {AFFECTED} a JOIN accounts_usageevent e ON e.account_id = a.account_id "
@@ -164,19 +269,19 @@ def rebuild_affected_rollups() -> int:
     )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {AFFECTED}")
-        pairs = cursor.fetchone()[0]
-        if not pairs:
+        if not cursor.fetchone()[0]:
             return 0
-        if _vendor() == "postgresql":
-            # Two loads for the same account commit in some order; each rebuild must count
-            # the other's events, so rebuilds of an account wait for the previous load to
-            # commit (each statement then sees it). Locks per bucket of accounts, taken in
-            # order: bounded in number and free of deadlocks.
-            cursor.execute(
-                f"SELECT pg_advisory_xact_lock({LOCK_SPACE}, b) FROM (SELECT DISTINCT "
-                f"(account_id % {LOCK_BUCKETS})::int AS b FROM {AFFECTED} ORDER BY 1) buckets"
-            )
-
+        _lock_buckets(cursor, AFFECTED)
+        cursor.execute(
+            "DELETE FROM accounts_usagepresence WHERE EXISTS (SELECT 1 FROM "
+            f"{AFFECTED} a WHERE a.account_id = accounts_usagepresence.account_id "
+            "AND a.day = accounts_usagepresence.day)"
+        )
+        cursor.execute(
+            "INSERT INTO accounts_usagepresence (account_id, day, user_id, event) "
+            f"SELECT DISTINCT a.account_id, a.day, e.user_id, e.event {join} "
+            "AND e.user_id <> ''"
+        )
         cursor.execute(
             "INSERT INTO accounts_usagedaily (account_id, day, events, active_users, value_sum) "
             "SELECT a.account_id, a.day, count(*), count(DISTINCT NULLIF(e.user_id, '')), "
@@ -184,6 +289,7 @@ def rebuild_affected_rollups() -> int:
             "ON CONFLICT (account_id, day) DO UPDATE SET events = excluded.events, "
             "active_users = excluded.active_users, value_sum = excluded.value_sum"
         )
+        written = cursor.rowcount
         cursor.execute(
             "INSERT INTO accounts_usagefeaturedaily (account_id, day, event, events, users) "
             "SELECT a.account_id, a.day, e.event, count(*), count(DISTINCT NULLIF(e.user_id, '')) "
@@ -191,13 +297,13 @@ def rebuild_affected_rollups() -> int:
             "ON CONFLICT (account_id, day, event) DO UPDATE SET events = excluded.events, "
             "users = excluded.users"
         )
-        cursor.execute(f"DELETE FROM {AFFECTED}")
-    return pairs
+        _clear(cursor, AFFECTED)
+    return written
 
 
 def lock_all_rollups() -> None:
-    """Hold every rollup lock until the transaction ends: no load rebuilds a rollup
-    meanwhile (the nightly reconcile clears and rebuilds a whole window under it)."""
+    """Hold every rollup lock until the transaction ends: no load changes a rollup or a
+    presence meanwhile (the nightly reconcile clears and rebuilds a whole window under it)."""
     if _vendor() == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
@@ -207,9 +313,10 @@ def lock_all_rollups() -> None:
 
 
 def rollups_rebuild(*, pairs: Iterable[tuple[int, dt.date]]) -> int:
-    """Rebuild the rollups of the given (account, day) pairs (the nightly reconcile and
-    anyone who changed raw events by other means). Run inside a transaction."""
-    prepare()
+    """Rebuild the rollups and presences of the given (account, day) pairs from the raw
+    events (the nightly reconcile, and anyone who changed raw events by other means); a
+    pair with no events left loses its presences. Run inside a transaction."""
+    prepare(rebuild=True)
     mark_affected(pairs)
     return rebuild_affected_rollups()
 
@@ -239,12 +346,12 @@ def first_usage_record(first_seen: dict[int, dt.datetime]) -> None:
 
 def events_load(rows: list[tuple]) -> int:
     """Load ``(account_id, user_id, event, occurred_at, value, dedup_key)`` rows that are
-    already valid (the demo generator, internal tools): new ones inserted, the touched days'
-    rollups rebuilt, the first-usage facts kept. Returns how many were new. Run inside a
+    already valid (the demo generator, internal tools): new ones inserted and added to the
+    rollups, the first-usage facts kept. Returns how many were new. Run inside a
     transaction; files and API batches go through ``run_import`` instead."""
     prepare()
     created = load_chunk(rows)
-    rebuild_affected_rollups()
+    apply_new_rollups()
     first_seen: dict[int, dt.datetime] = {}
     for account_id, _user, _event, occurred_at, _value, _key in rows:
         seen = first_seen.get(account_id)

@@ -134,12 +134,7 @@ class Loader:
                 return self._csv_events(header, cells, columns)
             return self._csv_parsed(source.kind, header, cells, columns)
         if source.kind == "events":
-            return (
-                (number, _event_tuple(values, problems), problems)
-                for number, values, problems in self._json_parsed(
-                    "events", source.rows or [], columns
-                )
-            )
+            return self._json_events(source.rows or [], columns)
         return self._json_parsed(source.kind, source.rows or [], columns)
 
     def _csv_events(self, header, cells, columns) -> Iterator[EventRow]:
@@ -178,17 +173,30 @@ class Loader:
                 continue
             yield (number, *self._parse(kind, columns, zip(header, row, strict=True)))
 
-    def _json_parsed(self, kind, rows, columns) -> Iterator[ParsedRow]:
-        required = [c.name for c in COLUMNS[kind] if c.required]
+    def _json_events(self, rows, columns) -> Iterator[EventRow]:
+        """Like ``_csv_events``: well-formed events (the API's batches) take the fast path,
+        anything else the general parser, which says what is wrong."""
         for number, row in enumerate(rows, start=1):
-            values, problems = self._parse(kind, columns, row.items())
-            for name in row:
-                if name not in columns and not self.ignore_unknown:
-                    problems.append((str(name)[:100], "unknown field"))
-            for name in required:
-                if name not in row:
-                    problems.append((name, "required field is missing"))
-            yield number, values, problems
+            fast = _fast_json_event(row)
+            if fast is not None:
+                yield number, fast, []
+                continue
+            values, problems = self._json_row("events", row, columns)
+            yield number, _event_tuple(values, problems), problems
+
+    def _json_parsed(self, kind, rows, columns) -> Iterator[ParsedRow]:
+        for number, row in enumerate(rows, start=1):
+            yield (number, *self._json_row(kind, row, columns))
+
+    def _json_row(self, kind, row, columns) -> tuple[dict, list]:
+        values, problems = self._parse(kind, columns, row.items())
+        for name in row:
+            if name not in columns and not self.ignore_unknown:
+                problems.append((str(name)[:100], "unknown field"))
+        for column in COLUMNS[kind]:
+            if column.required and column.name not in row:
+                problems.append((column.name, "required field is missing"))
+        return values, problems
 
     def _parse(self, kind: str, columns: dict[str, Column], items) -> tuple[dict, list]:
         values: dict[str, Any] = {}
@@ -501,7 +509,7 @@ class Loader:
                 self._tick()
             flush(batch)
         if not self.failed:
-            events.rebuild_affected_rollups()
+            events.apply_new_rollups()
             events.first_usage_record(first_seen)
             self.result.accounts |= first_seen.keys()
 
@@ -580,6 +588,36 @@ def _fast_event(
 
 
 _fromisoformat = dt.datetime.fromisoformat
+_JSON_EVENT_FIELDS = frozenset(c.name for c in COLUMNS["events"])
+
+
+def _fast_json_event(row: dict) -> EventTuple | None:
+    """``_fast_event`` for one JSON object: text fields as strings, the value a JSON number
+    or null; None for anything else (unknown fields included)."""
+    if not row.keys() <= _JSON_EVENT_FIELDS:
+        return None
+    account, event, occurred = (
+        row.get("account_external_id"),
+        row.get("event"),
+        row.get("occurred_at"),
+    )
+    user, value = row.get("user_id", ""), row.get("value")
+    if not (type(account) is str and type(user) is str and type(event) is str):
+        return None
+    if type(occurred) is not str:
+        return None
+    parsed = _fast_event(account, user, event, occurred, "")
+    if parsed is None or value is None:
+        return parsed
+    if type(value) is not int and type(value) is not float:
+        return None  # text, booleans: the general parser decides
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    if not (-1e15 <= number <= 1e15):  # also rejects nan
+        return None
+    return parsed[0], parsed[1], parsed[2], parsed[3], number
 
 
 def _event_tuple(values: dict, problems: list) -> EventTuple | None:

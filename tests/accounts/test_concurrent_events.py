@@ -1,4 +1,5 @@
-"""Two loads for the same account and day at once: the rollup counts both."""
+"""Two loads for the same account and day at once: the rollups count both, and a user
+present in both loads once."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from django.db import connection, connections
 
 from accounts import intake
 from accounts.intake import events
-from accounts.models import UsageDaily
+from accounts.models import UsageDaily, UsageFeatureDaily
 from tests.factories import AccountFactory
+
+from .test_usage_rollups import rebuilt_from_raw, state
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -22,27 +25,34 @@ pytestmark = [
 def test_concurrent_loads_do_not_lose_rollup_counts(monkeypatch):
     account = AccountFactory(external_id="A1")
     both_inserted = threading.Barrier(2, timeout=20)
-    rebuild = events.rebuild_affected_rollups
+    apply = events.apply_new_rollups
 
-    def rebuild_after_both_inserted() -> int:
-        # both transactions hold their new events, uncommitted, before either rebuilds:
-        # without a lock the later commit overwrote the rollup with its own count only
+    def apply_after_both_inserted() -> int:
+        # both transactions hold their new events, uncommitted, before either updates the
+        # rollups: without the lock each saw no presence of the other and counted u0 twice
         both_inserted.wait()
-        return rebuild()
+        return apply()
 
-    monkeypatch.setattr(events, "rebuild_affected_rollups", rebuild_after_both_inserted)
+    monkeypatch.setattr(events, "apply_new_rollups", apply_after_both_inserted)
     failures: list[BaseException] = []
 
-    def load(user: str) -> None:
+    def load(user: str, event: str) -> None:
         try:
             rows = [
                 {
                     "account_external_id": "A1",
                     "user_id": user,
-                    "event": "login",
+                    "event": event,
                     "occurred_at": f"2024-03-01T{hour:02d}:00:00Z",
                 }
                 for hour in range(10)
+            ] + [  # the same user in both loads, on the load's own feature
+                {
+                    "account_external_id": "A1",
+                    "user_id": "u0",
+                    "event": event,
+                    "occurred_at": "2024-03-01T12:00:00Z",
+                }
             ]
             result = intake.run_import([intake.source_from_rows("events", rows)])
             assert result.ok, result.errors
@@ -51,12 +61,17 @@ def test_concurrent_loads_do_not_lose_rollup_counts(monkeypatch):
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=load, args=(u,)) for u in ("u1", "u2")]
+    threads = [
+        threading.Thread(target=load, args=args) for args in (("u1", "login"), ("u2", "export"))
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     assert not failures, failures
     day = UsageDaily.objects.get(account=account, day=dt.date(2024, 3, 1))
-    # 10 logins by u1 + 10 by u2 = 20 events by 2 users
-    assert (day.events, day.active_users) == (20, 2)
+    # 10 logins by u1 + 10 exports by u2 + u0's login and export = 22 events by 3 users
+    assert (day.events, day.active_users) == (22, 3)
+    login = UsageFeatureDaily.objects.get(account=account, day=day.day, event="login")
+    assert (login.events, login.users) == (11, 2)  # u1 x10, u0
+    assert state() == rebuilt_from_raw()

@@ -94,11 +94,20 @@ def private_redis(settings, tmp_path):
     before = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
     celery_app.conf.broker_url = server.url
     celery_app.conf.task_always_eager = False
-    celery_app._pool = None  # connections are made for the new URL
+    _forget_connections()  # connections are made for the new URL
     yield server
     server.stop()
     celery_app.conf.broker_url, celery_app.conf.task_always_eager = before
+    _forget_connections()
+
+
+def _forget_connections():
+    """Celery keeps a connection pool and a producer pool made for the broker URL it first
+    saw (an earlier test's); drop both so the next publish connects to the URL set now."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
     celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 def test_with_redis_down_pages_serve_uploads_are_kept_and_sent_when_it_is_back(
