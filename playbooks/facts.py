@@ -13,7 +13,8 @@ As-of rule: only rows that existed or occurred before the as-of day ends count.
 
 Keys per source (absent when the source was not gathered; None = no data):
 - always: segment, lifecycle, owner_id, customer_since
-- health: score, band, health_day (the as-of day's snapshot, else the day before's),
+- health: score, band, health_day (the as-of day's snapshot; for given account ids, else
+  the day before's),
   scores ({day: score} for the days asked for)
 - band_changes: [{"from", "to", "score_from", "score_to", "as_of"}] recorded in the window
 - usage: events_30d, events_prev_30d (from the daily rollups)
@@ -116,7 +117,11 @@ def gather(
                 facts.update(values)
 
     if "health" in sources:
-        days = {as_of, as_of - dt.timedelta(days=1), *score_days}
+        # the night's snapshots; for a few accounts (the event path, today) also the day
+        # before's, which stand in until today's are recorded
+        days = {as_of, *score_days}
+        if account_ids is not None:
+            days.add(as_of - dt.timedelta(days=1))
         by_account: dict[int, dict[dt.date, tuple]] = {}
         for account_id, day, score, band in (
             in_scope(HealthSnapshot.objects.all(), accounts)

@@ -597,18 +597,14 @@ def playbooks_evaluate_all(*, as_of: dt.date) -> dict[str, Any]:
     move pending CTAs into owners' queues where there is room, and escalate overdue ones.
     One fact gathering for all of it. Returns counts (recorded in the PipelineRun)."""
     now = timezone.now()
-    playbooks = list(Playbook.objects.filter(enabled=True).order_by("pk"))
-    awaiting = list(
-        Cta.objects.filter(outcome="")
-        .exclude(status=CtaStatus.CANCELLED)
-        .select_related("playbook")
-        .annotate(steps_left=Count("steps", filter=Q(steps__done_at__isnull=True)))
-    )
-    needs = _fact_needs(playbooks, success={c.playbook.success for c in awaiting})
+    every = {p.pk: p for p in Playbook.objects.order_by("pk")}
+    playbooks = [p for p in every.values() if p.enabled]
+    awaiting = _awaiting_outcome(every)
+    needs = _fact_needs(playbooks, success={every[a["playbook_id"]].success for a in awaiting})
     facts = needs.gather(as_of=as_of)
     counts: Counter = Counter(playbooks=len(playbooks), accounts=len(facts))
     # outcomes first: a CTA closed by its success tonight starts its cooldown tonight
-    counts.update(_outcomes_record(awaiting, facts, as_of=as_of, now=now))
+    counts.update(_outcomes_record(awaiting, every, facts, as_of=as_of, now=now))
     if playbooks:
         counts.update(_open_for(playbooks, facts, as_of=as_of, now=now, account_ids=None))
     counts["promoted"] = ctas_promote_pending(now=now)
@@ -616,44 +612,92 @@ def playbooks_evaluate_all(*, as_of: dt.date) -> dict[str, Any]:
     return _with_zeros(counts)
 
 
+def _awaiting_outcome(playbooks: Mapping[int, Playbook]) -> list[dict[str, Any]]:
+    """The CTAs still waiting for an outcome (not cancelled), as plain rows; ``steps_left``
+    only for playbooks whose success is "every step done". Two queries at most."""
+    rows = list(
+        Cta.objects.filter(outcome="")
+        .exclude(status=CtaStatus.CANCELLED)
+        .values(
+            "id",
+            "playbook_id",
+            "account_id",
+            "status",
+            "title",
+            "opened_on",
+            "success_deadline",
+            "evidence_data__arr_at_open",
+        )  # fmt: skip
+    )
+    by_steps = [pk for pk, p in playbooks.items() if p.success == "steps_done"]
+    left: dict[int, int] = {}
+    if by_steps:
+        left = dict(
+            CtaStep.objects.filter(
+                cta__playbook_id__in=by_steps, cta__outcome="", done_at__isnull=True
+            )
+            .values("cta_id")
+            .order_by()
+            .annotate(n=Count("pk"))
+            .values_list("cta_id", "n")
+        )
+    for row in rows:
+        row["steps_left"] = left.get(row["id"], 0)
+    return rows
+
+
 def _outcomes_record(
-    awaiting: Sequence[Cta],
+    awaiting: Sequence[dict[str, Any]],
+    playbooks: Mapping[int, Playbook],
     facts: Mapping[int, Mapping[str, Any]],
     *,
     as_of: dt.date,
     now: dt.datetime,
 ) -> Counter:
+    """Record the outcome of each awaiting CTA whose success condition is met (and close it
+    if still open) or whose deadline passed: one bulk update and one timeline upsert."""
     counts: Counter = Counter(successes=0, failures=0)
     changed, entries = [], []
-    for cta in awaiting:
-        f = facts.get(cta.account_id)
+    for row in awaiting:
+        f = facts.get(row["account_id"])
         if f is None:
             continue
-        p = cta.playbook
+        p = playbooks[row["playbook_id"]]
+        cta = Cta(
+            pk=row["id"],
+            playbook_id=row["playbook_id"],
+            account_id=row["account_id"],
+            status=row["status"],
+            title=row["title"],
+            closed_at=None,
+            close_note="",
+        )
         reason = rules.success_met(
             p.success,
             p.success_params,
             f,
             {
-                "opened_on": cta.opened_on,
-                "arr_at_open": cta.evidence_data.get("arr_at_open"),
-                "steps_left": cta.steps_left,
+                "opened_on": row["opened_on"],
+                "arr_at_open": row["evidence_data__arr_at_open"],
+                "steps_left": row["steps_left"],
             },
         )
         if reason is not None:
             cta.outcome, cta.outcome_detail = Outcome.SUCCESS, reason
             counts["successes"] += 1
-        elif as_of > cta.success_deadline:
+        elif as_of > row["success_deadline"]:
             cta.outcome = Outcome.FAILURE
-            cta.outcome_detail = f"success condition not met by {cta.success_deadline}"
+            cta.outcome_detail = f"success condition not met by {row['success_deadline']}"
             counts["failures"] += 1
         else:
             continue
         cta.outcome_at = now
+        fields = ["outcome", "outcome_detail", "outcome_at"]
         if cta.status in OPEN_STATUSES and cta.outcome == Outcome.SUCCESS:
             cta.status, cta.closed_at = CtaStatus.DONE, now
             cta.close_note = f"Closed automatically: {reason}"
-        changed.append(cta)
+            fields += ["status", "closed_at", "close_note"]
+        changed.append((cta, fields))
         entries.append(
             _fact(
                 cta,
@@ -666,11 +710,15 @@ def _outcomes_record(
         )
     if changed:
         with transaction.atomic():
-            Cta.objects.bulk_update(
-                changed,
-                ["outcome", "outcome_detail", "outcome_at", "status", "closed_at", "close_note"],
-                batch_size=1000,
-            )
+            closing = [c for c, fields in changed if "status" in fields]
+            only_outcome = [c for c, fields in changed if "status" not in fields]
+            for group, fields in (
+                (closing, ["outcome", "outcome_detail", "outcome_at", "status", "closed_at",
+                           "close_note"]),
+                (only_outcome, ["outcome", "outcome_detail", "outcome_at"]),
+            ):  # fmt: skip
+                if group:
+                    Cta.objects.bulk_update(group, fields, batch_size=1000)
             timeline_upsert(entries)
     return counts
 
@@ -683,21 +731,30 @@ def ctas_promote_pending(
     oldest first. Returns how many moved."""
     now = now or timezone.now()
     cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
-    pending = Cta.objects.filter(status=CtaStatus.PENDING)
+    waiting = Cta.objects.filter(status=CtaStatus.PENDING)
     if owner_ids is not None:
-        pending = pending.filter(owner_id__in=list(owner_ids))
-    pending = list(pending.select_related("playbook").order_by("pk"))
-    if not pending:
+        waiting = waiting.filter(owner_id__in=list(owner_ids))
+    owners = set(waiting.values_list("owner_id", flat=True).order_by().distinct())
+    if not owners:
         return 0
     load = Counter(
         dict(
             Cta.objects.active()
-            .filter(owner_id__in={c.owner_id for c in pending})
+            .filter(owner_id__in=owners)
             .values("owner_id")
             .order_by()
             .annotate(n=Count("pk"))
             .values_list("owner_id", "n")
         )
+    )
+    # only the pending CTAs of owners with room are read (a full queue costs nothing)
+    room = [o for o in owners if o is None or load[o] < cap]
+    if not room:
+        return 0
+    pending = list(
+        waiting.filter(Q(owner_id__in=[o for o in room if o is not None]) | Q(owner__isnull=True))
+        .select_related("playbook")
+        .order_by("pk")
     )
     moved = []
     for cta in sorted(pending, key=lambda c: (PRIORITY_RANK[c.priority], c.opened_at, c.pk)):
