@@ -1,6 +1,7 @@
 """Survey answers over HTTP: POST /s/<token>/ against gunicorn, then check the database.
 
-    .venv/bin/python bench/survey_posts.py --invitations 10000 --connections 32 --workers 2
+    .venv/bin/python bench/survey_posts.py --invitations 10000 --connections 64 \
+        --workers 2 --threads 16
 
 Creates an account with ``--invitations`` stakeholders and one invitation each (an active
 NPS campaign "bench survey posts"; a previous run's rows are deleted first), starts gunicorn
@@ -195,10 +196,10 @@ def pct(values: list[float], p: float) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invitations", type=int, default=10_000)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--worker-class", default="gthread")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--threads", type=int, default=16, help="threads per gthread worker")
     parser.add_argument("--port", type=int, default=8766)
     args = parser.parse_args()
     host, port = "127.0.0.1", args.port

@@ -21,4 +21,6 @@ def hit(name: str, limit: int, *, now: float | None = None) -> bool:
     except ValueError:  # expired between add and incr: this request opens a new count
         cache.add(key, 1, timeout=WINDOW + 5)
         count = 1
+    if count is None:  # the cache is down (its errors are ignored): fail open, not shut
+        return True
     return count <= limit

@@ -441,7 +441,10 @@ def response_record(
     kind = invitation.campaign.survey.kind
     value = scoring.parse_score(kind, score)
     comment = (comment or "").replace("\x00", "").strip()[:COMMENT_MAX]
-    Response.objects.filter(invitation_id=invitation.pk, is_current=True).update(is_current=False)
+    if invitation.responded_at is not None:  # under the lock: there is an answer to demote
+        Response.objects.filter(invitation_id=invitation.pk, is_current=True).update(
+            is_current=False
+        )
     response = Response.objects.create(
         invitation_id=invitation.pk,
         campaign_id=invitation.campaign_id,

@@ -4,8 +4,6 @@ are in ``surveys.public``."""
 
 from __future__ import annotations
 
-import csv
-
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -13,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.exports import csv_response
 from accounts.models import Account, Role
 
 from . import scoring, selectors, services
@@ -129,14 +128,10 @@ def results(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @require_GET
 def results_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """The answers that count in the filtered scope, one row each."""
+    """The answers that count in the filtered scope, one row each (formulas neutralised by
+    ``accounts.exports``)."""
     _require_role(request)
     form, accounts, campaign_id, start, end = _scope(request)
     responses = (
@@ -144,46 +139,33 @@ def results_csv(request: HttpRequest) -> StreamingHttpResponse:
         .select_related("account", "stakeholder", "campaign")
         .order_by("answered_at", "id")
     )
-    writer = csv.writer(_Echo())
-
-    def rows():
-        yield writer.writerow(
-            [
-                "answered_at",
-                "account_external_id",
-                "account",
-                "segment",
-                "stakeholder_email",
-                "campaign",
-                "kind",
-                "score",
-                "unhappy",
-                "comment",
-                "source",
-            ]
-        )
-        for r in responses.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    r.answered_at.isoformat(),
-                    r.account.external_id,
-                    r.account.name,
-                    r.account.segment,
-                    r.stakeholder.email if r.stakeholder else "",
-                    r.campaign.name if r.campaign else "",
-                    r.kind,
-                    r.score,
-                    "true" if scoring.is_unhappy(r.kind, r.score) else "false",
-                    _safe_cell(r.comment),
-                    r.source,
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="survey-responses.csv"'
-    return response
-
-
-def _safe_cell(text: str) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas: quote them."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    header = [
+        "answered_at",
+        "account_external_id",
+        "account",
+        "segment",
+        "stakeholder_email",
+        "campaign",
+        "kind",
+        "score",
+        "unhappy",
+        "comment",
+        "source",
+    ]
+    rows = (
+        [
+            r.answered_at.isoformat(),
+            r.account.external_id,
+            r.account.name,
+            r.account.segment,
+            r.stakeholder.email if r.stakeholder else "",
+            r.campaign.name if r.campaign else "",
+            r.kind,
+            r.score,
+            "true" if scoring.is_unhappy(r.kind, r.score) else "false",
+            r.comment,
+            r.source,
+        ]
+        for r in responses.iterator(chunk_size=2000)
+    )
+    return csv_response("survey-responses.csv", header, rows)

@@ -258,3 +258,20 @@ def test_response_record_refuses_a_closed_invitation(dana):
     with pytest.raises(services.InvitationClosed):
         services.response_record(invitation_id=invitation.pk, score=9)
     assert Response.objects.count() == 0
+
+
+def test_rate_limiter_fails_open_when_the_cache_is_down(monkeypatch):
+    from django.core.cache import cache
+
+    from surveys import ratelimit
+
+    monkeypatch.setattr(cache, "add", lambda *a, **k: None)  # what django-redis answers
+    monkeypatch.setattr(cache, "incr", lambda *a, **k: None)  # when Redis is unreachable
+    assert ratelimit.hit("x", 1) and ratelimit.hit("x", 1)
+
+
+def test_fixed_window_counts_per_minute():
+    from surveys import ratelimit
+
+    assert [ratelimit.hit("w", 2, now=60.0) for _ in range(3)] == [True, True, False]
+    assert ratelimit.hit("w", 2, now=120.0)  # the next minute starts over

@@ -176,7 +176,7 @@ def test_outsider_gets_403(client, outsider, book):
 def test_csv_export_of_the_csms_answers(client, csm, book):
     client.force_login(csm)
     r = client.get(reverse("surveys:results-csv"), {"start": "2026-03-01", "end": "2026-04-01"})
-    rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
+    rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode("utf-8-sig"))))
     assert r["Content-Type"].startswith("text/csv")
     assert sorted((row["kind"], row["score"]) for row in rows) == [
         ("ces", "4"),
@@ -192,5 +192,5 @@ def test_csv_export_of_the_csms_answers(client, csm, book):
 def test_csv_export_neutralises_formulas(client, admin_user, book):
     client.force_login(admin_user)
     r = client.get(reverse("surveys:results-csv"))
-    text = b"".join(r.streaming_content).decode()
+    text = b"".join(r.streaming_content).decode("utf-8-sig")
     assert "'=cmd|" in text and ",=cmd" not in text
