@@ -41,19 +41,20 @@ def journey_shot():
 
 def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey_shot):
     csm = demo_users[CSM]
-    customer(
+    burning = customer(
         csm,
         name="Burning Co",
         mrr="7000",
         ends_in=41,
         scores=[(58, "red"), (76, "yellow"), (80, "green")],
     )
+    cta = _open_cta(burning)  # None until the playbooks app is there
     customer(csm, name="Slipping Ltd", mrr="1000", ends_in=200, scores=[(65, "yellow")])
     customer(csm, name="Calm Inc", mrr="500", ends_in=None, scores=[(90, "green")])
     account_standings_refresh()
 
     login(page, CSM)
-    rows = page.locator("#queue-results tbody tr")
+    rows = page.locator("#queue-results table.queue-table > tbody > tr:not(.cta-subrow)")
     expect(rows).to_have_count(3)
     expect(rows.first).to_contain_text("red, \u221218 in 7 days, renews in 41 days, $84k ARR")
     journey_shot(page, "journey1-queue")
@@ -67,6 +68,14 @@ def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey
     expect(page.get_by_role("heading", name="Burning Co", level=1)).to_be_visible()
     expect(page.get_by_text("score fell from 76 to 58")).to_be_visible()
 
+    if cta is not None:  # complete a step of the open CTA in place
+        row = page.locator(f"#cta-{cta.pk}")
+        expect(row).to_contain_text("0/2")
+        row.get_by_role("button", name="Complete next step").click()
+        expect(page.locator(f"#cta-{cta.pk}")).to_contain_text("1/2")
+        assert cta.steps.filter(done_at__isnull=False).count() == 1
+        journey_shot(page, "journey1-step-completed")
+
     page.get_by_label("Kind").select_option("call")
     page.get_by_label("Subject").fill("Called the champion about the renewal")
     page.get_by_role("button", name="Log it").click()
@@ -78,6 +87,18 @@ def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey
 
     page.get_by_role("button", name="Log it").click()  # empty subject: the field error
     expect(page.get_by_text("This field is required.")).to_be_visible()
+
+
+def _open_cta(account):
+    """An open CTA with two steps on ``account``, through the playbooks app's own services."""
+    try:
+        from playbooks import services as playbooks_services
+        from tests.playbooks.helpers import make_playbook
+    except ImportError:
+        return None
+    return playbooks_services.cta_open(
+        playbook=make_playbook("ticket_escalated"), account=account, evidence="escalated ticket"
+    )
 
 
 def _busy_account(name: str) -> None:

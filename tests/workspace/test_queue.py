@@ -129,7 +129,7 @@ def test_query_count_is_pinned_and_flat(client, admin_user, csm, django_assert_m
     account_standings_refresh()
     many = _count(client)
     assert few == many
-    # session, user, groups, segments, owners, default scope, count, page
+    # session, user, groups, segments, owners, default scope, count, page ids, page rows
     with django_assert_max_num_queries(9):
         client.get(reverse("home"), {"scope": "team", "band": "red", "segment": "SMB"})
 
@@ -162,3 +162,18 @@ def test_standing_refresh_after_a_cta_change(client, csm, outsider, book, settin
     assert client.post(url).status_code == 204
     # 2 overdue (60) + green 0
     assert AccountStanding.objects.get(account=book["calm"]).priority == 60.0
+
+
+def test_count_is_capped(client, csm, monkeypatch):
+    from workspace import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 3)
+    for i in range(5):
+        customer(csm, name=f"N{i}", mrr="100", ends_in=None, scores=[(40, "red")])
+    account_standings_refresh()
+    client.force_login(csm)
+    r = client.get(reverse("home"), {"page": "2"})
+    text = r.content.decode()
+    assert "3+ accounts" in text
+    # rows past the cap are not reachable by paging (page 2 clamps to the last, capped page)
+    assert len(rows(r)) == 3

@@ -71,3 +71,12 @@ def urlencode_dict(values: dict) -> str:
     from django.utils.http import urlencode
 
     return urlencode(values or {})
+
+
+@register.filter
+def trend_class(value) -> str:
+    """trend-down / trend-up for a change that shows as non-zero; "" otherwise."""
+    if value in (None, ""):
+        return ""
+    rounded = round(float(value))
+    return "trend-down" if rounded < 0 else "trend-up" if rounded > 0 else ""
