@@ -356,7 +356,8 @@ def test_recompute_account_health_records_today_for_that_account_only(django_ass
     ContractFactory(account=a, start_date=dt.date(2024, 1, 1), quantity=4)
     services.health_model_ensure_default()
     today = timezone.now().astimezone(dt.UTC).date()
-    with django_assert_num_queries(28):  # a chunk of one (3 for band changes, 1 survey answers), its standing
+    # a chunk of one (3 for band changes, 1 for survey answers), then its standing
+    with django_assert_num_queries(28):
         tasks.recompute_account_health.apply(args=(a.pk,))
     assert list(HealthSnapshot.objects.values_list("account_id", "day")) == [(a.pk, today)]
     assert not HealthSnapshot.objects.filter(account=b).exists()
