@@ -163,7 +163,7 @@ def test_check_deploy_flags_a_short_secret():
 def test_redis_url_switches_cache_and_broker_and_turns_eager_off():
     url = "redis://cache.internal:6379/3"
     conf = _probe(REDIS_URL=url)
-    assert conf["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert conf["cache"] == "django_redis.cache.RedisCache"
     assert conf["broker"] == url and conf["celery_broker"] == url
     assert conf["eager"] is False and conf["celery_eager"] is False
 

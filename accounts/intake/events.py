@@ -183,7 +183,8 @@ def apply_new_rollups() -> int:
     order = "ORDER BY 1, 2, 3" if pg else ""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {NEW}")
-        if not cursor.fetchone()[0]:
+        added = cursor.fetchone()[0]
+        if not added:
             return 0
         _lock_buckets(cursor, NEW)
         # 1. presences: the ones not stored yet are this load's new (user, day, feature)
@@ -240,8 +241,6 @@ def apply_new_rollups() -> int:
             "events = accounts_usagefeaturedaily.events + excluded.events, "
             "users = accounts_usagefeaturedaily.users + excluded.users"
         )
-        cursor.execute(f"SELECT count(*) FROM {NEW}")
-        added = cursor.fetchone()[0]
         _clear(cursor, NEW)
         _clear(cursor, FRESH)
     return added
