@@ -16,6 +16,7 @@ import pytest
 import redis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from kombu import pools as kombu_pools
 
 from accounts.models import Account, ImportRecord
 from config.celery import app as celery_app
@@ -104,10 +105,12 @@ def private_redis(settings, tmp_path):
 def _forget_connections():
     """Celery keeps a connection pool and a producer pool made for the broker URL it first
     saw (an earlier test's); drop both so the next publish connects to the URL set now."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # kombu registers pools globally by URL: closing only Celery's pool would leave a closed
+    # pool registered for the test broker URL, and every later publish there would fail with
+    # "Acquire on closed pool"; reset() closes and forgets them all
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    kombu_pools.reset()
 
 
 def test_with_redis_down_pages_serve_uploads_are_kept_and_sent_when_it_is_back(
