@@ -53,4 +53,14 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=20),
         "options": {"expires": 50 * 60},
     },
+    "send-weekly-digests": {  # Monday 06:00 UTC, after the nightly pipeline
+        "task": "reports.tasks.send_weekly_digests",
+        "schedule": crontab(minute=0, hour=6, day_of_week=1),
+        "options": {"expires": 6 * 3600},
+    },
+    "send-scheduled-reports": {  # daily 06:30 UTC: the reports whose period ended yesterday
+        "task": "reports.tasks.send_scheduled_reports",
+        "schedule": crontab(minute=30, hour=6),
+        "options": {"expires": 6 * 3600},
+    },
 }

@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "metrics",
     "playbooks",
     "workspace",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -276,6 +277,7 @@ CELERY_TASK_ROUTES = {
     "voice.tasks.*": {"queue": "recompute"},
     "outbox.tasks.*": {"queue": "notifications"},
     "surveys.tasks.*": {"queue": "notifications"},
+    "reports.tasks.*": {"queue": "notifications"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -351,12 +353,12 @@ TIMELINE_FACT_HOOKS: list[str] = ["playbooks.tasks.timeline_facts_recorded"]
 # Outbox: every email and webhook call is queued, claimed, sent, and retried with backoff
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)  # then the message is marked failed
 OUTBOX_WEBHOOK_TIMEOUT = env_int("OUTBOX_WEBHOOK_TIMEOUT", 5)  # seconds per webhook call
-# Functions (account_ids, today) -> {account_id: (open CTAs, overdue CTAs)} that the queue
-# priority reads (metrics.standings), from the playbooks app's CTAs.
-ACCOUNT_STANDING_CTA_COUNTS = ["workspace.integrations.cta_counts"]
 # Called by metrics.pipeline as the nightly pipeline's last steps (with as_of=...), each
 # recorded in the PipelineRun; metrics does not import the apps above it (playbooks).
-PIPELINE_FINAL_HOOKS = ["playbooks.services.playbooks_evaluate_all"]
+PIPELINE_FINAL_HOOKS = [
+    "playbooks.services.playbooks_evaluate_all",
+    "reports.services.targets_evaluate",  # KPI targets whose review period ended
+]
 # Playbooks: open CTAs (open or in progress) per CSM before new lower-priority CTAs wait as
 # "pending"; hours until a new CTA is due by priority (0 = the end of the same UTC day)
 PLAYBOOK_MAX_OPEN_CTAS_PER_CSM = env_int("PLAYBOOK_MAX_OPEN_CTAS_PER_CSM", 25)
@@ -374,6 +376,17 @@ SURVEY_FOLLOW_UP_FACT_KINDS = env_list(
     "SURVEY_FOLLOW_UP_FACT_KINDS", ["cta_step_done", "cta_closed"]
 )
 CSRF_FAILURE_VIEW = "surveys.public.csrf_failure"  # a clear page on the public survey form
+# Functions (account_ids, today) -> {account_id: (open CTAs, overdue CTAs)} that the queue
+# priority reads (metrics.standings), from the playbooks app's CTAs.
+ACCOUNT_STANDING_CTA_COUNTS = ["workspace.integrations.cta_counts"]
+
+# KPI targets (issue 9): alerts go to the target's owner by email, and to these when set
+REPORTS_ALERT_WEBHOOK_URL = os.environ.get("REPORTS_ALERT_WEBHOOK_URL", "")  # signed JSON
+REPORTS_ALERT_WEBHOOK_SECRET = os.environ.get("REPORTS_ALERT_WEBHOOK_SECRET", "")
+REPORTS_ALERT_SLACK_URL = os.environ.get("REPORTS_ALERT_SLACK_URL", "")  # {"text": ...}
+# called by the workspace dashboard with (tiles, scope_kind=, scope_key=, day=) to add each
+# tile's target, on/off track and trend (the workspace does not import reports)
+DASHBOARD_TILE_HOOKS = ["reports.services.tiles_decorate"]
 
 LOGGING = {
     "version": 1,

@@ -35,14 +35,16 @@ urlpatterns = [
     ),
     path("", include("accounts.urls")),
     path("", include("playbooks.urls")),
-    path("", include("workspace.urls")),
     path("", include("surveys.urls")),
+    path("", include("workspace.urls")),
+    path("", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("voice/", include("voice.urls")),
     path("api/v1/kpis/", include("metrics.api_urls")),
     path("api/v1/survey-responses/", SurveyResponseBatchApi.as_view(), name="survey-responses"),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("playbooks.api_urls")),
+    path("api/v1/", include("reports.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # /api/ skips the login middleware (the API answers 401 itself); the docs page is for
     # people, so it sends them to the login page instead

@@ -47,9 +47,17 @@ SWEEP_LIMIT = 500  # messages one sweep delivers; the next sweep takes the rest
 
 
 def email_enqueue(
-    *, key: str, to: list[str], subject: str, text: str, html: str = "", source: str = ""
+    *,
+    key: str,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str = "",
+    source: str = "",
+    attachments: list[dict[str, str]] | None = None,
 ) -> Message:
-    """Queue one email (text, optionally with an HTML alternative) to ``to``."""
+    """Queue one email (text, optionally with an HTML alternative) to ``to``. Text
+    attachments (a CSV report): ``[{"filename", "content", "mimetype"}]``."""
     errors: dict[str, list[str]] = {}
     if not to:
         errors["to"] = ["At least one recipient is needed."]
@@ -65,6 +73,11 @@ def email_enqueue(
     if errors:
         raise ValidationError(errors)
     payload = {"to": list(to), "subject": subject, "text": text, "html": html}
+    if attachments:
+        payload["attachments"] = [
+            {"filename": a["filename"], "content": a["content"], "mimetype": a["mimetype"]}
+            for a in attachments
+        ]
     return _enqueue(kind=Message.Kind.EMAIL, key=key, payload=payload, source=source)
 
 
@@ -249,6 +262,8 @@ def _send_email(message: Message) -> None:
     )
     if p.get("html"):
         email.attach_alternative(p["html"], "text/html")
+    for a in p.get("attachments", ()):
+        email.attach(a["filename"], a["content"], a["mimetype"])
     email.send(fail_silently=False)
 
 

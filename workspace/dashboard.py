@@ -9,9 +9,11 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.module_loading import import_string
 
 from accounts.models import Account, Role, User
 from metrics import kpis
@@ -264,6 +266,8 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
                 "note": (entry.get("inputs") or {}).get("note", ""),
             }
         )
+    for hook in settings.DASHBOARD_TILE_HOOKS:  # targets, on/off track, trend (reports app)
+        import_string(hook)(tiles, scope_kind=scope.kind, scope_key=scope.key, day=day)
     distribution = selectors.health_distribution(_standings(user, scope))
     revenue = report.get("revenue", {})
     waterfall = []

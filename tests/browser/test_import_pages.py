@@ -100,7 +100,7 @@ def test_csm_does_not_see_the_data_import_link(page, login, shot):
     login(page, CSM)
     shot(page, "home-csm")
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link", name="Queue")).to_be_visible()
+    expect(nav.get_by_role("link", name="Queue")).to_be_visible()  # the workspace's home
     expect(nav.get_by_role("link", name="Data import")).to_have_count(0)
     response = page.goto("/imports/")
     assert response.status == 403

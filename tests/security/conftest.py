@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,8 @@ from accounts.models import (
     Stakeholder,
     Ticket,
 )
+from reports.models import KpiTarget
+from reports.services import unsubscribe_token
 from surveys.models import Campaign, Invitation, Survey
 
 
@@ -83,6 +86,15 @@ def world(admin_user, manager, csm, outsider):
         expires_at=dt.datetime(2999, 1, 1, tzinfo=dt.UTC),
     )
     objects["theme"] = _theme(objects)
+    objects["kpi_target"] = KpiTarget.objects.create(
+        kpi="nrr",
+        scope_kind="owner",
+        scope_key=str(csm.pk),
+        direction="at_least",
+        value=100,
+        cadence="weekly",
+    )
+    objects["digest_link"] = SimpleNamespace(token=unsubscribe_token(csm))
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users
 

@@ -135,6 +135,18 @@ RULES: dict[str, Rule] = {
     "surveys:results": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
     "surveys:results-csv": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
     "survey-responses": API_WRITE_ONLY,
+    # reports (KPI targets): pages for managers and admins; the digest choice for any role;
+    # the digest's unsubscribe link needs no sign-in (a signed token; GET writes nothing)
+    "reports:targets": Rule(_all(403, anonymous=LOGIN, manager=OK, admin=OK)),
+    "reports:target-edit": Rule(
+        _all(403, anonymous=LOGIN, manager=OK, admin=OK), kwargs="kpi_target"
+    ),
+    "reports:off-track": Rule(_all(403, anonymous=LOGIN, manager=OK, admin=OK)),
+    "reports:scheduled": Rule(_all(403, anonymous=LOGIN, manager=OK, admin=OK)),
+    "reports:digest": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
+    "reports:unsubscribe": Rule(_all(OK), kwargs="digest_link"),
+    "reports-api:target-list": Rule(_all(OK, anonymous=401, outsider=403)),
+    "reports-api:target-detail": Rule(_all(OK, anonymous=401, outsider=403), kwargs="kpi_target"),
     # voice of the customer: themes for every role (a role-less user gets 404), an account's
     # voice and a theme's quotes only inside the user's book, the north star for admins
     "voice:themes": Rule(_all(OK, anonymous=LOGIN, outsider=404)),

@@ -1,0 +1,86 @@
+"""``/api/v1/targets/``: KPI targets. Reads for anyone with a role; writes (POST, PUT,
+PATCH, DELETE) for managers and admins, with a session or a write-scope token. Bad values
+are 400 with field errors (``{"value": ["NPS cannot be above 100, got 150"]}``)."""
+
+from __future__ import annotations
+
+from rest_framework import generics, serializers
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from accounts.models import ApiToken, Role, User
+
+from . import catalog, services
+from .models import KpiTarget
+
+
+class CanUseTargets(BasePermission):
+    message = "Targets are read by any role and written by managers and admins."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if user is None or not user.is_authenticated or user.role is None:
+            return False
+        if request.method in SAFE_METHODS:
+            return True
+        if isinstance(request.auth, ApiToken) and request.auth.scope != ApiToken.Scope.WRITE:
+            self.message = "This token is read-only: writes need a token with write scope."
+            return False
+        return user.role in (Role.MANAGER, Role.ADMIN)
+
+
+class KpiTargetSerializer(serializers.ModelSerializer):
+    kpi = serializers.ChoiceField(choices=list(catalog.KPIS))
+    value = serializers.DecimalField(max_digits=16, decimal_places=2)
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.all(), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = KpiTarget
+        fields = [
+            "id",
+            "kpi",
+            "scope_kind",
+            "scope_key",
+            "direction",
+            "value",
+            "cadence",
+            "max_change",
+            "owner",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        merged = {}
+        if self.instance is not None:
+            merged = {
+                f: getattr(self.instance, f)
+                for f in (
+                    "kpi",
+                    "scope_kind",
+                    "scope_key",
+                    "direction",
+                    "value",
+                    "cadence",
+                    "max_change",
+                )
+            }
+        merged.update(attrs)
+        errors = services.target_errors(merged)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class TargetListApi(generics.ListCreateAPIView):
+    permission_classes = [CanUseTargets]
+    serializer_class = KpiTargetSerializer
+    queryset = KpiTarget.objects.order_by("pk")
+
+
+class TargetDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    permission_classes = [CanUseTargets]
+    serializer_class = KpiTargetSerializer
+    queryset = KpiTarget.objects.all()

@@ -1,0 +1,646 @@
+"""KPI targets and what follows from them: validation, the defaults, the evaluation at the
+end of each target's review period (a pipeline-final hook: ``settings.PIPELINE_FINAL_HOOKS``
+lists ``reports.services.targets_evaluate``), alerts through the outbox, the dashboard's
+target / on-track / trend per tile, the off-track list, the weekly digests and the scheduled
+CSV reports.
+
+KPI values are read from the nightly ``metrics.KpiSnapshot`` rows (the trailing month ending
+the evaluated day, per scope), never recomputed here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.exports import csv_safe
+from accounts.models import Account, Role, TimelineEntry, User
+from metrics import kpis
+from metrics.models import AccountStanding, KpiSnapshot
+from outbox import services as outbox
+
+from . import catalog
+from .models import Alert, DigestSubscription, KpiTarget, ScheduledReport, ScopeKind
+
+logger = logging.getLogger(__name__)
+
+UNSUBSCRIBE_SALT = "reports.digest-unsubscribe"
+TREND_PERIODS = 6
+TOP_MOVERS = 5
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+def target_errors(data: dict[str, Any]) -> dict[str, list[str]]:
+    """Field errors of a target (kpi, scope_kind, scope_key, direction, value, cadence,
+    max_change, owner); empty when it can be saved."""
+    errors: dict[str, list[str]] = {}
+    kpi = data.get("kpi")
+    if kpi not in catalog.KPIS:
+        errors["kpi"] = [f"unknown KPI {kpi!r}; one of {', '.join(catalog.KPIS)}"]
+    if data.get("direction") not in (catalog.AT_LEAST, catalog.AT_MOST):
+        errors["direction"] = ["must be at_least or at_most"]
+    if data.get("cadence") not in catalog.CADENCES:
+        errors["cadence"] = [f"must be one of {', '.join(catalog.CADENCES)}"]
+    if data.get("value") is None or data.get("value") == "":
+        errors["value"] = ["a target value is required"]
+    elif "kpi" not in errors:
+        problems = catalog.value_check(kpi, data["value"])
+        if problems:
+            errors["value"] = problems
+    change = data.get("max_change")
+    if change not in (None, ""):
+        number = catalog.number(change)
+        if number is None or number <= 0:
+            errors["max_change"] = [f"must be a positive number, got {change!r}"]
+    kind, key = data.get("scope_kind") or ScopeKind.ALL, (data.get("scope_key") or "").strip()
+    if kind == ScopeKind.ALL:
+        if key:
+            errors["scope_key"] = ["leave empty for all accounts"]
+    elif kind == ScopeKind.SEGMENT:
+        if not Account.objects.filter(segment=key).exists():
+            errors["scope_key"] = [f"no account has segment {key!r}"]
+    elif kind == ScopeKind.OWNER:
+        if not key.isdigit() or not Account.objects.filter(owner_id=int(key)).exists():
+            errors["scope_key"] = [f"no account is owned by user id {key!r}"]
+    else:
+        errors["scope_kind"] = ["must be all, segment or owner"]
+    return errors
+
+
+def targets_load_defaults() -> int:
+    """The benchmark targets for all accounts, each KPI at its tier's cadence; a KPI that
+    already has an all-accounts target keeps it (idempotent, edits survive). Returns how
+    many were created."""
+    have = set(KpiTarget.objects.filter(scope_kind=ScopeKind.ALL).values_list("kpi", flat=True))
+    new = [
+        KpiTarget(
+            kpi=kpi,
+            direction=direction,
+            value=Decimal(value),
+            cadence=catalog.KPIS[kpi].tier,
+            scope_kind=ScopeKind.ALL,
+        )
+        for kpi, direction, value in catalog.DEFAULTS
+        if kpi not in have
+    ]
+    KpiTarget.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+def _snapshots(days: Iterable[dt.date], scopes: Iterable[tuple[str, str]]) -> dict:
+    """{(day, kind, key): report} of the given days and scopes. One query."""
+    scopes = set(scopes)
+    days = set(days)
+    if not scopes or not days:
+        return {}
+    cond = Q()
+    for kind, key in scopes:
+        cond |= Q(scope_kind=kind, scope_key=key)
+    rows = KpiSnapshot.objects.filter(cond, day__in=days).values_list(
+        "day", "scope_kind", "scope_key", "report"
+    )
+    return {(d, k, key): r for d, k, key, r in rows}
+
+
+def _owner_email(target: KpiTarget) -> str | None:
+    if target.scope_kind != ScopeKind.OWNER:
+        return None
+    return User.objects.filter(pk=int(target.scope_key)).values_list("email", flat=True).first()
+
+
+def movers(target: KpiTarget, report: dict, limit: int = TOP_MOVERS) -> list[dict]:
+    """The accounts that moved a revenue KPI most in the snapshot's period (the MRR
+    movements drill-down, largest amounts first); [] for the other KPIs, whose reports do not
+    break down by account."""
+    if not catalog.KPIS[target.kpi].revenue:
+        return []
+    period = report.get("period") or {}
+    try:
+        start, end = dt.date.fromisoformat(period["start"]), dt.date.fromisoformat(period["end"])
+        moves = kpis.movements_report(
+            start=start,
+            end=end,
+            segment=target.scope_key if target.scope_kind == ScopeKind.SEGMENT else None,
+            owner=_owner_email(target),
+        )
+    except (KeyError, ValueError, ValidationError):
+        return []
+    rows = []
+    for kind, move in moves["movements"].items():
+        sign = -1 if kind in ("contraction", "churn") else 1
+        for entry in move["accounts"]:
+            rows.append(
+                {
+                    "id": entry["id"],
+                    "name": entry["name"],
+                    "external_id": entry["external_id"],
+                    "movement": kind,
+                    "amount": str(sign * Decimal(str(entry["amount"]))),
+                }
+            )
+    rows.sort(key=lambda r: (-abs(Decimal(r["amount"])), r["name"]))
+    return rows[:limit]
+
+
+def _fmt(value: Decimal | None, unit: str) -> str:
+    if value is None:
+        return "no data"
+    if unit == "money":
+        return f"{settings.CURRENCY} {value:,.0f}"
+    if unit == "%":
+        return f"{value:.1f} %"
+    if unit in ("days", "hours"):
+        return f"{value:.1f} {unit}"
+    return f"{value:.1f}"
+
+
+def target_text(target: KpiTarget) -> str:
+    sign = "≥" if target.direction == catalog.AT_LEAST else "≤"
+    return f"{sign} {_fmt(Decimal(target.value), catalog.KPIS[target.kpi].unit)}"
+
+
+def targets_evaluate(*, as_of: dt.date) -> dict[str, int]:
+    """Evaluate every target whose review period ends with ``as_of``: one Alert row per
+    (target, period) (the unique constraint makes a re-run a no-op), and for the ones that
+    crossed their target or moved more than ``max_change`` since the previous period, an
+    email to the owner (admins when none) and the configured webhooks, through the outbox
+    under ``alert:<target>:<period>``. A KPI without data records "no data" and sends
+    nothing."""
+    due = []
+    for target in KpiTarget.objects.select_related("owner"):
+        period = catalog.period_ending(target.cadence, as_of)
+        if period:
+            due.append((target, period))
+    if not due:
+        return {"evaluated": 0, "alerts": 0, "no_data": 0}
+    prev_days = {t.cadence: catalog.previous_period_end(t.cadence, as_of) for t, _ in due}
+    prev_periods = {t.pk: catalog.period_ending(t.cadence, prev_days[t.cadence]) for t, _ in due}
+    reports = _snapshots(
+        [as_of, *prev_days.values()], [(t.scope_kind, t.scope_key) for t, _ in due]
+    )
+    known = {
+        (target_id, period): status
+        for target_id, period, status in Alert.objects.filter(target_id__in=[t.pk for t, _ in due])
+        .filter(period__in={p for _, p in due} | set(prev_periods.values()))
+        .values_list("target_id", "period", "status")
+    }
+    rows, fired = [], []
+    for target, period in due:
+        if (target.pk, period) in known:
+            continue  # evaluated before: the dedup
+        report = reports.get((as_of, target.scope_kind, target.scope_key))
+        value = catalog.value_in(report, target.kpi) if report else None
+        prev_report = reports.get((prev_days[target.cadence], target.scope_kind, target.scope_key))
+        previous = catalog.value_in(prev_report, target.kpi) if prev_report else None
+        alert = Alert(
+            target=target,
+            period=period,
+            as_of=as_of,
+            value=value,
+            previous=previous,
+            target_value=target.value,
+        )
+        if value is None:
+            alert.status = Alert.Status.NO_DATA
+            rows.append(alert)
+            continue
+        on = catalog.on_track(value, target.direction, target.value)
+        alert.status = Alert.Status.ON_TRACK if on else Alert.Status.OFF_TRACK
+        before = known.get((target.pk, prev_periods[target.pk]))
+        if before is None:
+            was_off = previous is not None and not catalog.on_track(
+                previous, target.direction, target.value
+            )
+        else:
+            was_off = before == Alert.Status.OFF_TRACK
+        if not on and not was_off:
+            alert.reasons.append("crossed")
+        if (
+            target.max_change is not None
+            and previous is not None
+            and abs(value - previous) > target.max_change
+        ):
+            alert.reasons.append("moved")
+        if alert.reasons:
+            alert.movers = movers(target, report)
+            alert.notified = True
+            fired.append(alert)
+        rows.append(alert)
+    with transaction.atomic():
+        Alert.objects.bulk_create(rows, ignore_conflicts=True)
+        for alert in fired:
+            alert_notify(alert)
+    return {
+        "evaluated": len(rows),
+        "alerts": len(fired),
+        "no_data": sum(1 for a in rows if a.status == Alert.Status.NO_DATA),
+    }
+
+
+def _recipients(target: KpiTarget) -> list[str]:
+    if target.owner_id and target.owner.is_active and target.owner.email:
+        return [target.owner.email]
+    admins = User.objects.filter(Q(groups__name=Role.ADMIN) | Q(is_superuser=True))
+    return sorted(
+        set(admins.filter(is_active=True).exclude(email="").values_list("email", flat=True))
+    )
+
+
+def _site(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def alert_message(alert: Alert) -> dict[str, str]:
+    target = alert.target
+    kpi = catalog.KPIS[target.kpi]
+    value, previous = alert.value, alert.previous
+    status = "off target" if alert.status == Alert.Status.OFF_TRACK else "on target"
+    subject = f"{kpi.label} {_fmt(value, kpi.unit)} ({status}, target {target_text(target)})"
+    lines = [
+        f"{kpi.label} for {target.scope_label}, period {alert.period} (as of {alert.as_of}):",
+        f"  now:      {_fmt(value, kpi.unit)}",
+        f"  previous: {_fmt(previous, kpi.unit)}",
+        f"  target:   {target_text(target)} ({target.get_cadence_display()} review)",
+    ]
+    if "crossed" in alert.reasons:
+        lines.append("It is now off target.")
+    if "moved" in alert.reasons:
+        lines.append(
+            f"It moved by {_fmt(value - previous, kpi.unit)}, more than the "
+            f"{_fmt(Decimal(target.max_change), kpi.unit)} set for one period."
+        )
+    if alert.movers:
+        lines.append("")
+        lines.append("The accounts that moved it most (MRR movements):")
+        for m in alert.movers:
+            lines.append(
+                f"  {m['name']} ({m['external_id']}): {m['movement']} {settings.CURRENCY} "
+                f"{Decimal(m['amount']):+,.0f}"
+            )
+    elif not kpi.revenue:
+        lines.append("")
+        lines.append("This KPI does not break down by account; see the dashboard.")
+    lines.append("")
+    lines.append(f"Off-track KPIs: {_site(reverse('reports:off-track'))}")
+    return {"subject": subject, "text": "\n".join(lines)}
+
+
+def alert_notify(alert: Alert) -> None:
+    """The alert's email and webhooks, through the outbox (keys name the alert)."""
+    message = alert_message(alert)
+    key = f"alert:{alert.target_id}:{alert.period}"
+    source = f"kpi-target:{alert.target_id}"
+    to = _recipients(alert.target)
+    if to:
+        outbox.email_enqueue(
+            key=key, to=to, subject=message["subject"], text=message["text"], source=source
+        )
+    url = getattr(settings, "REPORTS_ALERT_WEBHOOK_URL", "")
+    if url:
+        body = {
+            "kpi": alert.target.kpi,
+            "scope": {"kind": alert.target.scope_kind, "key": alert.target.scope_key},
+            "period": alert.period,
+            "as_of": alert.as_of.isoformat(),
+            "status": alert.status,
+            "reasons": alert.reasons,
+            "value": None if alert.value is None else str(alert.value),
+            "previous": None if alert.previous is None else str(alert.previous),
+            "target": {"direction": alert.target.direction, "value": str(alert.target.value)},
+            "movers": alert.movers,
+        }
+        outbox.webhook_enqueue(
+            key=f"{key}:webhook",
+            url=url,
+            body=body,
+            secret=getattr(settings, "REPORTS_ALERT_WEBHOOK_SECRET", ""),
+            source=source,
+        )
+    slack = getattr(settings, "REPORTS_ALERT_SLACK_URL", "")
+    if slack:
+        outbox.webhook_enqueue(
+            key=f"{key}:slack",
+            url=slack,
+            body={"text": f"{message['subject']}\n{message['text']}"},
+            source=source,
+        )
+
+
+# --- the dashboard ---------------------------------------------------------------------------
+
+
+def _spark(values: list[Decimal | None]) -> str:
+    """SVG polyline points (60 x 16) of the values that exist."""
+    known = [(i, float(v)) for i, v in enumerate(values) if v is not None]
+    if len(known) < 2:
+        return ""
+    low, high = min(v for _, v in known), max(v for _, v in known)
+    span = (high - low) or 1.0
+    step = 60 / max(len(values) - 1, 1)
+    return " ".join(f"{i * step:.1f},{15 - (v - low) / span * 14:.1f}" for i, v in known)
+
+
+def tiles_decorate(
+    tiles: list[dict], *, scope_kind: str, scope_key: str, day: dt.date | None
+) -> None:
+    """Add ``target`` (text, on_track, trend, scope) to the dashboard's tiles whose KPI has
+    a target for the scope (else the all-accounts target). Two queries."""
+    if day is None:
+        return
+    keys = [t["key"] for t in tiles if t.get("key") in catalog.KPIS]
+    targets: dict[str, KpiTarget] = {}
+    for t in KpiTarget.objects.filter(kpi__in=keys).filter(
+        Q(scope_kind=scope_kind, scope_key=scope_key) | Q(scope_kind=ScopeKind.ALL)
+    ):
+        exact = t.scope_kind == scope_kind and t.scope_key == scope_key
+        if exact or t.kpi not in targets:
+            targets[t.kpi] = t
+    ends = {
+        cadence: catalog.period_ends(cadence, day, TREND_PERIODS) for cadence in catalog.CADENCES
+    }
+    wanted = {d for t in targets.values() for d in ends[t.cadence]}
+    reports = _snapshots(wanted, [(scope_kind, scope_key)])
+    for tile in tiles:
+        target = targets.get(tile.get("key"))
+        if target is None:
+            continue
+        series = [
+            (
+                catalog.value_in(reports[(d, scope_kind, scope_key)], target.kpi)
+                if (d, scope_kind, scope_key) in reports
+                else None
+            )
+            for d in ends[target.cadence]
+        ]
+        current = catalog.number(tile.get("value"))
+        on = catalog.on_track(current, target.direction, Decimal(target.value))
+        tile["target"] = {
+            "text": target_text(target),
+            "on_track": on,
+            "state": "no data" if on is None else ("on track" if on else "off track"),
+            "cadence": target.get_cadence_display(),
+            "scope": target.scope_label,
+            "trend": series,
+            "spark": _spark(series),
+        }
+
+
+def off_track(*, day: dt.date | None = None) -> dict[str, Any]:
+    """Every target's KPI at the latest snapshot day (or ``day``), off-track first. Two
+    queries and one for the day."""
+    if day is None:
+        day = KpiSnapshot.objects.order_by("-day").values_list("day", flat=True).first()
+    targets = list(KpiTarget.objects.select_related("owner"))
+    reports = _snapshots([day] if day else [], [(t.scope_kind, t.scope_key) for t in targets])
+    rows = []
+    for t in targets:
+        report = reports.get((day, t.scope_kind, t.scope_key))
+        value = catalog.value_in(report, t.kpi) if report else None
+        on = catalog.on_track(value, t.direction, Decimal(t.value))
+        rows.append(
+            {
+                "target": t,
+                "label": t.kpi_label,
+                "scope": t.scope_label,
+                "value": _fmt(value, catalog.KPIS[t.kpi].unit),
+                "target_text": target_text(t),
+                "on_track": on,
+                "state": "no data" if on is None else ("on track" if on else "off track"),
+                "owner": t.owner,
+                "cadence": t.get_cadence_display(),
+            }
+        )
+    order = {False: 0, None: 1, True: 2}
+    rows.sort(key=lambda r: (order[r["on_track"]], r["label"], r["scope"]))
+    return {
+        "day": day,
+        "rows": rows,
+        "off": [r for r in rows if r["on_track"] is False],
+    }
+
+
+# --- digests ---------------------------------------------------------------------------------
+
+
+def unsubscribe_token(user: User) -> str:
+    return signing.dumps({"u": user.pk}, salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_user(token: str) -> User | None:
+    """The user a digest's unsubscribe link names (None for a bad or forged link)."""
+    try:
+        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    return User.objects.filter(pk=data.get("u")).first()
+
+
+def digest_subscribe(user: User, *, weekly: bool) -> DigestSubscription:
+    sub, _ = DigestSubscription.objects.update_or_create(user=user, defaults={"weekly": weekly})
+    return sub
+
+
+def is_leader(user: User) -> bool:
+    return user.role in (Role.MANAGER, Role.ADMIN)
+
+
+def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
+    """The week's digest of ``user`` (the seven days before ``today``): a CSM's accounts
+    whose band changed, new and overdue CTAs, renewals in the next 30 days and new
+    detractors; a leader's KPIs against targets and the off-track list."""
+    since = dt.datetime.combine(today - dt.timedelta(days=7), dt.time.min, tzinfo=dt.UTC)
+    now = dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)
+    if is_leader(user):
+        board = off_track()
+        return {
+            "role": "leader",
+            "day": board["day"],
+            "kpis": board["rows"],
+            "off": board["off"],
+            "link": _site(reverse("reports:off-track")),
+        }
+    mine = Account.objects.filter(owner=user)
+    band_changes = list(
+        TimelineEntry.objects.filter(
+            account__in=mine,
+            kind="health_band_changed",
+            occurred_at__gte=since,
+            occurred_at__lt=now,
+        )
+        .select_related("account")
+        .order_by("account__name", "-occurred_at")
+    )
+    detractors = list(
+        TimelineEntry.objects.filter(
+            account__in=mine,
+            kind="survey_answer",
+            data__survey_kind="nps",
+            data__unhappy=True,
+            occurred_at__gte=since,
+            occurred_at__lt=now,
+        )
+        .select_related("account")
+        .order_by("-occurred_at")
+    )
+    renewals = list(
+        AccountStanding.objects.filter(
+            account__owner=user,
+            renewal_on__gte=today,
+            renewal_on__lte=today + dt.timedelta(days=30),
+        )
+        .select_related("account")
+        .order_by("renewal_on", "account__name")
+    )
+    new_ctas, overdue_ctas = [], []
+    try:
+        from playbooks.models import OPEN_STATUSES, Cta
+    except ImportError:  # pragma: no cover - playbooks is installed with reports
+        Cta = None
+    if Cta is not None:
+        base = Cta.objects.filter(owner=user).select_related("account")
+        new_ctas = list(base.filter(opened_at__gte=since, opened_at__lt=now).order_by("due_at"))
+        overdue_ctas = list(
+            base.filter(status__in=OPEN_STATUSES, due_at__lt=now).order_by("due_at")
+        )
+    return {
+        "role": "csm",
+        "band_changes": band_changes,
+        "new_ctas": new_ctas,
+        "overdue_ctas": overdue_ctas,
+        "renewals": renewals,
+        "detractors": detractors,
+        "link": _site(reverse("home")),
+    }
+
+
+def digest_send(user: User, *, today: dt.date) -> bool:
+    """Queue the user's digest for the ISO week of ``today`` (once: outbox key)."""
+    if not user.email:
+        return False
+    content = digest_for(user, today=today)
+    year, week, _ = today.isocalendar()
+    content.update(
+        user=user,
+        today=today,
+        unsubscribe=_site(reverse("reports:unsubscribe", args=[unsubscribe_token(user)])),
+    )
+    text = render_to_string("reports/digest_email.txt", content)
+    html = render_to_string("reports/digest_email.html", content)
+    outbox.email_enqueue(
+        key=f"digest:{user.pk}:{year}-W{week:02d}",
+        to=[user.email],
+        subject=f"Your weekly customer success digest, week {week}",
+        text=text,
+        html=html,
+        source="digest",
+    )
+    return True
+
+
+def digests_send(*, today: dt.date) -> int:
+    """Everyone subscribed and active gets their digest. Returns how many were queued."""
+    users = User.objects.filter(digest_subscription__weekly=True, is_active=True).order_by("pk")
+    return sum(digest_send(u, today=today) for u in users)
+
+
+# --- scheduled reports -----------------------------------------------------------------------
+
+
+def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[list[Any]]:
+    """The dashboard view's figures (every KPI with a target, and the dashboard's tiles'
+    KPIs) for the report's scope at the latest snapshot day: KPI, value, unit, target,
+    status, period."""
+    qs = KpiSnapshot.objects.filter(scope_kind=report.scope_kind, scope_key=report.scope_key)
+    if day is not None:
+        qs = qs.filter(day=day)
+    snap = qs.order_by("-day").first()
+    targets = {
+        t.kpi: t
+        for t in KpiTarget.objects.filter(
+            Q(scope_kind=report.scope_kind, scope_key=report.scope_key) | Q(scope_kind="all")
+        ).order_by("scope_kind")  # "all" first: the exact scope ("owner"/"segment") wins
+    }
+    rows = [["kpi", "value", "unit", "target", "status", "period_start", "period_end"]]
+    for key, kpi in catalog.KPIS.items():
+        value = catalog.value_in(snap.report, key) if snap else None
+        target = targets.get(key)
+        state = ""
+        if target is not None:
+            on = catalog.on_track(value, target.direction, Decimal(target.value))
+            state = "no data" if on is None else ("on track" if on else "off track")
+        period = snap.report.get("period", {}) if snap else {}
+        rows.append(
+            [
+                kpi.label,
+                "" if value is None else str(value),
+                kpi.unit if kpi.unit != "money" else settings.CURRENCY,
+                target_text(target) if target else "",
+                state,
+                period.get("start", ""),
+                period.get("end", ""),
+            ]
+        )
+    return rows
+
+
+def _csv_text(rows: list[list[Any]]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([csv_safe(c) for c in row])
+    return buffer.getvalue()
+
+
+def scheduled_report_send(report: ScheduledReport, *, period: str) -> int:
+    rows = report_rows(report)
+    content = _csv_text(rows)
+    sent = 0
+    for user in report.recipients.filter(is_active=True).exclude(email=""):
+        outbox.email_enqueue(
+            key=f"report:{report.pk}:{period}:{user.pk}",
+            to=[user.email],
+            subject=f"Report “{report.name}”, {period}",
+            text=(
+                f"The figures of {report.name} ({report.get_scope_kind_display()}"
+                f"{' ' + report.scope_key if report.scope_key else ''}) are attached as CSV.\n"
+                f"Dashboard: {_site(reverse('workspace:dashboard'))}\n"
+            ),
+            attachments=[
+                {
+                    "filename": f"report-{report.pk}-{period}.csv",
+                    "content": content,
+                    "mimetype": "text/csv",
+                }
+            ],
+            source=f"report:{report.pk}",
+        )
+        sent += 1
+    return sent
+
+
+def scheduled_reports_send(*, as_of: dt.date) -> int:
+    """Every report whose cadence period ends with ``as_of``."""
+    sent = 0
+    for report in ScheduledReport.objects.prefetch_related("recipients"):
+        period = catalog.period_ending(report.cadence, as_of)
+        if period:
+            sent += scheduled_report_send(report, period=period)
+    return sent

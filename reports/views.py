@@ -1,0 +1,150 @@
+"""Pages: the targets editor and the scheduled reports (managers and admins; CSMs get 403),
+the off-track list (managers and admins), the digest preference (everyone with a role) and
+the digest's unsubscribe link (no sign-in: a signed token; GET asks, POST unsubscribes)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import Role
+
+from . import catalog, services
+from .forms import DigestForm, ScheduledReportForm, TargetForm
+from .models import DigestSubscription, KpiTarget, ScheduledReport
+
+
+def _require_leader(request: HttpRequest) -> None:
+    if request.user.role not in (Role.MANAGER, Role.ADMIN):
+        raise PermissionDenied("targets and reports are for managers and admins")
+
+
+@require_http_methods(["GET", "POST"])
+def targets(request: HttpRequest) -> HttpResponse:
+    _require_leader(request)
+    if request.method == "POST" and request.POST.get("action") == "defaults":
+        created = services.targets_load_defaults()
+        messages.success(request, f"{created} default target(s) added.")
+        return redirect("reports:targets")
+    form = TargetForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Target saved.")
+        return redirect("reports:targets")
+    rows = list(KpiTarget.objects.select_related("owner"))
+    have = {t.kpi for t in rows if t.scope_kind == "all"}
+    tiers = [
+        (cadence, [k for k in catalog.KPIS.values() if k.tier == cadence])
+        for cadence in catalog.CADENCES
+    ]
+    return render(
+        request,
+        "reports/targets.html",
+        {
+            "targets": rows,
+            "form": form,
+            "tiers": tiers,
+            "without": [k for k in catalog.KPIS.values() if k.key not in have],
+            "texts": {t.pk: services.target_text(t) for t in rows},
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_leader(request)
+    target = get_object_or_404(KpiTarget, pk=pk)
+    if request.method == "POST" and request.POST.get("action") == "delete":
+        target.delete()
+        messages.success(request, "Target removed.")
+        return redirect("reports:targets")
+    form = TargetForm(request.POST if request.method == "POST" else None, instance=target)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Target saved.")
+        return redirect("reports:targets")
+    return render(
+        request,
+        "reports/target_edit.html",
+        {"form": form, "target": target},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@require_GET
+def off_track(request: HttpRequest) -> HttpResponse:
+    _require_leader(request)
+    return render(request, "reports/off_track.html", services.off_track())
+
+
+@require_http_methods(["GET", "POST"])
+def digest(request: HttpRequest) -> HttpResponse:
+    if request.user.role is None:
+        raise PermissionDenied("no role")
+    sub = DigestSubscription.objects.filter(user=request.user).first()
+    form = DigestForm(
+        request.POST if request.method == "POST" else None,
+        initial={"weekly": bool(sub and sub.weekly)},
+    )
+    if request.method == "POST" and form.is_valid():
+        services.digest_subscribe(request.user, weekly=form.cleaned_data["weekly"])
+        messages.success(
+            request,
+            "You will receive the weekly digest."
+            if form.cleaned_data["weekly"]
+            else "You will not receive the weekly digest.",
+        )
+        return redirect("reports:digest")
+    return render(request, "reports/digest.html", {"form": form})
+
+
+TITLE = "Weekly digest"
+
+
+@never_cache
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button (mail scanners follow links); POST unsubscribes."""
+    user = services.unsubscribe_user(token)
+    if user is None:
+        return render(
+            request, "reports/unsubscribe.html", {"invalid": True, "title": TITLE}, status=404
+        )
+    if request.method == "POST":
+        services.digest_subscribe(user, weekly=False)
+        return render(
+            request,
+            "reports/unsubscribe.html",
+            {"done": True, "email": user.email, "title": TITLE},
+        )
+    return render(request, "reports/unsubscribe.html", {"email": user.email, "title": TITLE})
+
+
+@require_http_methods(["GET", "POST"])
+def scheduled_reports(request: HttpRequest) -> HttpResponse:
+    _require_leader(request)
+    if request.method == "POST" and request.POST.get("action") == "delete":
+        get_object_or_404(ScheduledReport, pk=request.POST.get("pk")).delete()
+        messages.success(request, "Scheduled report removed.")
+        return redirect("reports:scheduled")
+    form = ScheduledReportForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        report = form.save(commit=False)
+        report.created_by = request.user
+        report.save()
+        form.save_m2m()
+        messages.success(request, "Scheduled report saved.")
+        return redirect("reports:scheduled")
+    return render(
+        request,
+        "reports/scheduled.html",
+        {"reports": ScheduledReport.objects.prefetch_related("recipients"), "form": form},
+        status=400 if request.method == "POST" else 200,
+    )

@@ -1,0 +1,57 @@
+"""A dashboard tile on target and one off target (KPI targets, reports app)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_dashboard_tiles_on_and_off_target(page, login, shot):
+    from metrics.models import KpiSnapshot
+    from reports.models import KpiTarget
+
+    KpiTarget.objects.all().delete()
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    for back, nrr in ((14, "101"), (7, "98"), (0, "95.5")):
+        d = day - dt.timedelta(days=back)
+        KpiSnapshot.objects.create(
+            day=d,
+            scope_kind="all",
+            scope_key="",
+            period_start=d - dt.timedelta(days=29),
+            period_end=d + dt.timedelta(days=1),
+            report={
+                "period": {
+                    "start": (d - dt.timedelta(days=29)).isoformat(),
+                    "end": (d + dt.timedelta(days=1)).isoformat(),
+                },
+                "retention": {
+                    "nrr": {"value": nrr, "unit": "%"},
+                    "grr": {"value": "92", "unit": "%"},
+                },
+            },
+        )
+    # NRR 95.5 % against >= 100 %: off target; GRR 92 % against >= 90 %: on target
+    KpiTarget.objects.create(kpi="nrr", direction="at_least", value=100, cadence="weekly")
+    KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly")
+
+    login(page, "admin@demo.example")
+    page.goto("/dashboard/")
+    nrr = page.locator("li.tile", has=page.locator(".tile-label", has_text="NRR"))
+    grr = page.locator("li.tile", has=page.locator(".tile-label", has_text="GRR"))
+    expect(nrr.locator(".tile-target")).to_have_attribute("data-on-track", "no")
+    expect(nrr).to_contain_text("off track")
+    expect(nrr).to_contain_text("target ≥ 100.0 %")
+    expect(grr.locator(".tile-target")).to_have_attribute("data-on-track", "yes")
+    expect(grr).to_contain_text("on track")
+    expect(nrr.locator("svg.spark")).to_be_visible()
+    shot(page, "kpi-targets-dashboard")
+
+    page.goto("/targets/off-track/")
+    expect(page.get_by_role("heading", name="Off track")).to_be_visible()
+    expect(page.locator("table").first).to_contain_text("NRR")
+    shot(page, "kpi-targets-off-track")

@@ -1,0 +1,254 @@
+"""Weekly digests from a hand-built book: the CSM's sections and the leader's, once per
+ISO week through the outbox, with a link back and an unsubscribe link that works without
+signing in (GET asks, POST unsubscribes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.core import mail
+
+from accounts.models import TimelineEntry
+from metrics.models import AccountStanding, KpiSnapshot
+from playbooks.models import Cta, Playbook
+from reports import services
+from reports.models import DigestSubscription, KpiTarget
+from tests.conftest import _user
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2026, 11, 23)  # a Monday: the digest covers [11-16, 11-23)
+
+
+def _at(day: dt.date, hour: int = 10) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=dt.UTC)
+
+
+def _fact(account, kind, day, key, title="", **data):
+    return TimelineEntry.objects.create(
+        account=account, kind=kind, key=key, occurred_at=_at(day), title=title, data=data
+    )
+
+
+def _cta(playbook, account, owner, title, opened: dt.date, due: dt.date, status="open"):
+    return Cta.objects.create(
+        playbook=playbook,
+        playbook_version=1,
+        account=account,
+        owner=owner,
+        title=title,
+        cta_type="risk",
+        priority="high",
+        status=status,
+        evidence="by hand",
+        opened_at=_at(opened),
+        opened_on=opened,
+        due_at=_at(due),
+        followup_on=opened,
+        success_deadline=due,
+    )
+
+
+@pytest.fixture
+def book(csm, manager, no_default_targets):
+    from accounts.models import Role
+
+    other = _user("other@example.com", Role.CSM, manager=manager)
+    a = AccountFactory(name="Alpha", owner=csm)
+    b = AccountFactory(name="Bravo", owner=csm)
+    c = AccountFactory(name="Charlie", owner=csm)
+    x = AccountFactory(name="Xray", owner=other)
+    # band changes: Alpha in the week (in), Bravo the week before (out), Xray not the CSM's
+    _fact(
+        a,
+        "health_band_changed",
+        dt.date(2026, 11, 20),
+        "health-band:2026-11-20",
+        **{"from": "yellow", "to": "red", "as_of": "2026-11-20"},
+    )
+    _fact(
+        b,
+        "health_band_changed",
+        dt.date(2026, 11, 10),
+        "health-band:2026-11-10",
+        **{"from": "green", "to": "yellow", "as_of": "2026-11-10"},
+    )
+    _fact(
+        x,
+        "health_band_changed",
+        dt.date(2026, 11, 20),
+        "health-band:2026-11-20",
+        **{"from": "green", "to": "red", "as_of": "2026-11-20"},
+    )
+    # answers: Charlie's NPS 3 in the week (a detractor); Alpha's NPS 9 (a promoter) and a
+    # CSAT 1 (unhappy, but not an NPS detractor); Bravo's NPS 2 a month ago
+    _fact(
+        c,
+        "survey_answer",
+        dt.date(2026, 11, 19),
+        "survey-response:1",
+        "NPS 3 from Dana",
+        survey_kind="nps",
+        score=3,
+        unhappy=True,
+    )
+    _fact(
+        a,
+        "survey_answer",
+        dt.date(2026, 11, 19),
+        "survey-response:2",
+        "NPS 9 from Eve",
+        survey_kind="nps",
+        score=9,
+        unhappy=False,
+    )
+    _fact(
+        a,
+        "survey_answer",
+        dt.date(2026, 11, 19),
+        "survey-response:3",
+        "CSAT 1 from Eve",
+        survey_kind="csat",
+        score=1,
+        unhappy=True,
+    )
+    _fact(
+        b,
+        "survey_answer",
+        dt.date(2026, 10, 20),
+        "survey-response:4",
+        "NPS 2 from Finn",
+        survey_kind="nps",
+        score=2,
+        unhappy=True,
+    )
+    # CTAs: new this week (Alpha), overdue from before (Bravo), done and overdue (out),
+    # the other CSM's (out)
+    playbook = Playbook.objects.create(
+        name="Test playbook",
+        trigger="health_band_dropped",
+        cta_title="x",
+        success="health_recovered",
+    )
+    _cta(playbook, a, csm, "Call Alpha about usage", dt.date(2026, 11, 18), dt.date(2026, 11, 30))
+    _cta(playbook, b, csm, "Renewal prep Bravo", dt.date(2026, 11, 1), dt.date(2026, 11, 10))
+    _cta(
+        playbook, c, csm, "Old done one", dt.date(2026, 11, 1), dt.date(2026, 11, 5), status="done"
+    )
+    _cta(playbook, x, other, "Xray call", dt.date(2026, 11, 18), dt.date(2026, 11, 19))
+    # renewals: within 30 days [11-23, 12-23] only Alpha
+    for account, renewal in (
+        (a, dt.date(2026, 12, 10)),
+        (b, dt.date(2027, 1, 15)),
+        (c, dt.date(2026, 11, 20)),
+        (x, dt.date(2026, 12, 1)),
+    ):
+        AccountStanding.objects.create(account=account, day=TODAY, renewal_on=renewal)
+    # the leader's KPIs: the snapshot of 11-22 for all accounts, written by hand
+    KpiSnapshot.objects.create(
+        day=dt.date(2026, 11, 22),
+        scope_kind="all",
+        scope_key="",
+        period_start=dt.date(2026, 10, 23),
+        period_end=dt.date(2026, 11, 23),
+        report={
+            "retention": {"nrr": {"value": "95.5"}, "grr": {"value": "92"}},
+            "voice_of_customer": {"csat": {"value": None}},
+        },
+    )
+    KpiTarget.objects.create(
+        kpi="nrr", direction="at_least", value=100, cadence="weekly", owner=manager
+    )
+    KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly")
+    KpiTarget.objects.create(kpi="csat", direction="at_least", value=80, cadence="monthly")
+    return {"a": a, "b": b, "c": c, "x": x, "other": other}
+
+
+def test_csm_digest_content(csm, book):
+    d = services.digest_for(csm, today=TODAY)
+    assert d["role"] == "csm"
+    assert [(e.account.name, e.data["to"]) for e in d["band_changes"]] == [("Alpha", "red")]
+    assert [c.title for c in d["new_ctas"]] == ["Call Alpha about usage"]
+    assert [c.title for c in d["overdue_ctas"]] == ["Renewal prep Bravo"]
+    assert [s.account.name for s in d["renewals"]] == ["Alpha"]
+    assert [e.title for e in d["detractors"]] == ["NPS 3 from Dana"]
+
+
+def test_leader_digest_content(manager, book):
+    d = services.digest_for(manager, today=TODAY)
+    assert d["role"] == "leader"
+    states = {r["label"]: (r["value"], r["state"]) for r in d["kpis"]}
+    # NRR 95.5 < 100: off; GRR 92 >= 90: on; CSAT null: no data
+    assert states == {
+        "NRR": ("95.5 %", "off track"),
+        "GRR": ("92.0 %", "on track"),
+        "CSAT": ("no data", "no data"),
+    }
+    assert [r["label"] for r in d["off"]] == ["NRR"]
+
+
+def test_digests_are_sent_once_a_week_to_subscribers_with_links(
+    settings,
+    client,
+    csm,
+    manager,
+    admin_user,
+    book,
+    celery_eager,
+    django_capture_on_commit_callbacks,
+    django_assert_max_num_queries,
+):
+    settings.SITE_URL = "https://cs.example.com"
+    services.digest_subscribe(csm, weekly=True)
+    services.digest_subscribe(manager, weekly=True)
+    services.digest_subscribe(admin_user, weekly=False)
+    # 19: the subscribers with their groups (2); the CSM's band changes, detractors,
+    # renewals, new and overdue CTAs (5); the leader's latest day, targets and snapshots (3);
+    # each email's outbox row (its lookup and insert in a savepoint, and the delivery claim)
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(19):
+        assert services.digests_send(today=TODAY) == 2
+    by_to = {m.to[0]: m for m in mail.outbox}
+    assert set(by_to) == {csm.email, manager.email}
+    text = by_to[csm.email].body
+    for line in (
+        "- Alpha: yellow -> red on 2026-11-20",
+        "- Alpha: Call Alpha about usage",
+        "- Bravo: Renewal prep Bravo",
+        "- Alpha: 10 Dec 2026",
+        "- Charlie: NPS 3 from Dana",
+        "Open: https://cs.example.com/",
+    ):
+        assert line in text, line
+    assert "Xray" not in text and "Old done one" not in text
+    lead = by_to[manager.email].body
+    assert "- NRR (all accounts): 95.5 %, target ≥ 100.0 %, owner manager@example.com" in lead
+    assert "https://cs.example.com/targets/off-track/" in lead
+    assert by_to[manager.email].alternatives  # the HTML part
+
+    # the same week again (a second beat run): nothing new
+    with django_capture_on_commit_callbacks(execute=True):
+        services.digests_send(today=TODAY + dt.timedelta(days=2))
+    assert len(mail.outbox) == 2
+
+    # the unsubscribe link works without signing in: GET asks, POST unsubscribes
+    link = re.search(r"Unsubscribe from this digest: (\S+)", text).group(1)
+    path = link.removeprefix("https://cs.example.com")
+    page = client.get(path)
+    assert page.status_code == 200 and b"Unsubscribe" in page.content
+    assert DigestSubscription.objects.get(user=csm).weekly  # a GET changes nothing
+    assert client.post(path).status_code == 200
+    assert not DigestSubscription.objects.get(user=csm).weekly
+    # a forged token
+    assert client.get("/digest/unsubscribe/not-a-token/").status_code == 404
+    assert client.post(path[:-3] + "xyz/").status_code == 404
+
+
+def test_the_digest_page_subscribes(client, csm):
+    client.force_login(csm)
+    assert client.post("/digest/", {"weekly": "on"}).status_code == 302
+    assert DigestSubscription.objects.get(user=csm).weekly
+    assert client.post("/digest/", {}).status_code == 302
+    assert not DigestSubscription.objects.get(user=csm).weekly

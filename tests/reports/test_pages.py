@@ -1,0 +1,166 @@
+"""The dashboard's tiles show each KPI's target, on/off track and the trend; the off-track
+list; scheduled reports as CSV attachments through the outbox."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.core import mail
+
+from metrics.models import KpiSnapshot
+from reports import services
+from reports.models import KpiTarget, ScheduledReport
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2026, 11, 22)
+
+
+def _snapshot(day, nrr, grr, kind="all", key=""):
+    start = dt.date(2026, 10, 23) if day == DAY else day
+    return KpiSnapshot.objects.create(
+        day=day,
+        scope_kind=kind,
+        scope_key=key,
+        period_start=start,
+        period_end=day + dt.timedelta(days=1),
+        report={
+            "period": {"start": start.isoformat(), "end": (day + dt.timedelta(days=1)).isoformat()},
+            "retention": {
+                "nrr": {"value": nrr, "unit": "%"},
+                "grr": {"value": grr, "unit": "%"},
+                "logo_churn_rate": {"value": "1.5", "unit": "%"},
+            },
+        },
+    )
+
+
+@pytest.fixture
+def board(no_default_targets, manager):
+    # weekly NRR trend: 6 Sundays ending 11-22: 10-18 .. 11-22; four of them have snapshots
+    for day, nrr in (
+        (dt.date(2026, 10, 25), "101"),
+        (dt.date(2026, 11, 8), "99"),
+        (dt.date(2026, 11, 15), "97"),
+    ):
+        _snapshot(day, nrr, "91")
+    _snapshot(DAY, "95.5", "92")
+    # NRR 95.5 < 100: off track; GRR 92 >= 90: on track; logo churn has no target
+    KpiTarget.objects.create(
+        kpi="nrr", direction="at_least", value=100, cadence="weekly", owner=manager
+    )
+    KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly")
+    KpiTarget.objects.create(kpi="csat", direction="at_least", value=80, cadence="monthly")
+
+
+def test_dashboard_tiles_show_target_state_and_trend(
+    client, admin_user, board, django_assert_max_num_queries
+):
+    client.force_login(admin_user)
+    response = client.get("/dashboard/")
+    assert response.status_code == 200
+    tiles = {t["key"]: t for t in response.context["tiles"]}
+    nrr, grr = tiles["nrr"]["target"], tiles["grr"]["target"]
+    assert (nrr["text"], nrr["state"], nrr["on_track"]) == ("≥ 100.0 %", "off track", False)
+    assert (grr["text"], grr["state"]) == ("≥ 90.0 %", "on track")
+    assert [None if v is None else str(v) for v in nrr["trend"]] == [
+        None,
+        "101",
+        None,
+        "99",
+        "97",
+        "95.5",
+    ]
+    assert nrr["spark"]  # the sparkline's points
+    assert "target" not in tiles["logo_churn_rate"]
+    assert tiles["csat"]["target"]["state"] == "no data"
+    html = response.content.decode()
+    assert 'data-on-track="no"' in html and 'data-on-track="yes"' in html
+    # the tiles' targets cost two queries, whatever the number of tiles
+    with django_assert_max_num_queries(2):
+        services.tiles_decorate(
+            [dict(t) for t in response.context["tiles"]],
+            scope_kind="all",
+            scope_key="",
+            day=DAY,
+        )
+
+
+def test_an_owner_target_wins_over_the_all_accounts_one(csm, board):
+    _snapshot(DAY, "98", "80", kind="owner", key=str(csm.pk))
+    KpiTarget.objects.create(
+        kpi="nrr",
+        scope_kind="owner",
+        scope_key=str(csm.pk),
+        direction="at_least",
+        value=97,
+        cadence="monthly",
+    )
+    tiles = [{"key": "nrr", "value": 98.0}, {"key": "grr", "value": 80.0}]
+    services.tiles_decorate(tiles, scope_kind="owner", scope_key=str(csm.pk), day=DAY)
+    assert tiles[0]["target"]["text"] == "≥ 97.0 %" and tiles[0]["target"]["on_track"]
+    # GRR falls back to the all-accounts target, and says so
+    assert tiles[1]["target"]["on_track"] is False
+    assert tiles[1]["target"]["scope"] == "all accounts"
+
+
+def test_off_track_list_for_leaders(client, manager, board, django_assert_max_num_queries):
+    with django_assert_max_num_queries(3):
+        data = services.off_track()
+    assert data["day"] == DAY
+    assert [r["label"] for r in data["off"]] == ["NRR"]
+    assert [r["state"] for r in data["rows"]] == ["off track", "no data", "on track"]
+    client.force_login(manager)
+    page = client.get("/targets/off-track/").content.decode()
+    assert "1 off track" in page and "95.5 %" in page
+
+
+def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
+    client, manager, csm, board, celery_eager, django_capture_on_commit_callbacks
+):
+    client.force_login(manager)
+    response = client.post(
+        "/reports/scheduled/",
+        {
+            "name": "Book weekly",
+            "scope_kind": "all",
+            "scope_key": "",
+            "cadence": "weekly",
+            "recipients": [manager.pk, csm.pk],
+        },
+    )
+    assert response.status_code == 302
+    report = ScheduledReport.objects.get()
+    # a bad scope: a field error
+    bad = client.post(
+        "/reports/scheduled/",
+        {
+            "name": "X",
+            "scope_kind": "segment",
+            "scope_key": "Nowhere",
+            "cadence": "weekly",
+            "recipients": [manager.pk],
+        },
+    )
+    assert bad.status_code == 400
+    assert bad.context["form"].errors == {"scope_key": ["no account has segment 'Nowhere'"]}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.scheduled_reports_send(as_of=dt.date(2026, 11, 21)) == 0  # Saturday
+        assert services.scheduled_reports_send(as_of=DAY) == 2  # Sunday: week 47 ended
+        services.scheduled_reports_send(as_of=DAY)  # again: nothing new
+    assert sorted(m.to[0] for m in mail.outbox) == [csm.email, manager.email]
+    name, content, mimetype = mail.outbox[0].attachments[0]
+    assert (name, mimetype) == (f"report-{report.pk}-2026-W47.csv", "text/csv")
+    rows = {r[0]: r for r in csv.reader(io.StringIO(content))}
+    assert rows["NRR"][1:5] == ["95.5", "%", "≥ 100.0 %", "off track"]
+    assert rows["GRR"][1:5] == ["92", "%", "≥ 90.0 %", "on track"]
+    assert rows["Logo churn"][1:5] == ["1.5", "%", "", ""]
+    assert rows["NRR"][5:] == ["2026-10-23", "2026-11-23"]
+
+
+def test_csv_cells_are_formula_safe(no_default_targets):
+    rows = [["=HYPERLINK(1)", "+1", "ok"]]
+    assert services._csv_text(rows).startswith("'=HYPERLINK(1)")
