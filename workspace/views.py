@@ -101,8 +101,8 @@ def account_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         notices.append(f"Unknown timeline filter “{group}” ignored.")
         group = ""
     if request.htmx and request.htmx.target == "timeline":
-        page = selectors.timeline_page(
-            account=account, group=group, page=request.GET.get("page", 1)
+        page = integrations.timeline_with_sentiments(
+            selectors.timeline_page(account=account, group=group, page=request.GET.get("page", 1))
         )
         return render(
             request,
@@ -130,6 +130,7 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
             ).get(account.pk, []),
             "cta_links": integrations.links(),
             "voice": integrations.account_voice(account),
+            "timeline": integrations.timeline_with_sentiments(context["timeline"]),
         }
     )
     return context

@@ -138,3 +138,35 @@ def test_query_count_is_pinned_and_flat(client, csm, book, django_assert_max_num
     # (sentiment, relationship, history, latest texts, themes, north star): 22
     with django_assert_max_num_queries(22):
         client.get(url(account))
+
+
+def test_timeline_entries_show_the_sentiment_of_their_text(client, csm, book):
+    """A ticket's subject is scored by the voice app; its timeline fact shows the score."""
+    from tests.factories import TicketFactory
+    from voice import services as voice_services
+
+    client.force_login(csm)
+    account = book["burning"]
+    ticket = TicketFactory(
+        account=account, subject="Terrible outage again, we are furious and very disappointed"
+    )
+    entry = TimelineEntry.objects.create(
+        account=account,
+        occurred_at=timezone.now(),
+        kind="ticket_opened",
+        key=f"ticket:{ticket.external_id}:opened",
+        title="Ticket opened",
+        data={"ticket": ticket.external_id},
+    )
+    voice_services.text_sentiments_refresh(account_ids=[account.pk])
+    html = client.get(url(account)).content.decode()
+    row = html[html.index(f'id="timelineentry-{entry.pk}"') :]
+    row = row[: row.index("</li>")]
+    import re
+
+    from voice.models import TextSentiment
+
+    stored = TextSentiment.objects.get(source="ticket", source_id=ticket.pk).score
+    assert stored < 0  # the words are clearly negative
+    badge = re.search(r'<span class="badge tone-[a-z]+"[^>]*>([^<]+)</span>', row)
+    assert badge is not None and badge.group(1) == f"−{-round(stored)}"
