@@ -1,6 +1,6 @@
 """The public survey pages under ``/s/<token>/``: no sign-in, no JavaScript, nothing about the
 account beyond its name. ``GET`` never writes (mail scanners follow every link in an email);
-``POST`` records. Rate-limited per token and per IP (``surveys.ratelimit``)."""
+``POST`` records. Rate-limited per token and per IP (``accounts.ratelimit``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+
+from accounts import ratelimit
 
 from . import scoring, services
 from .models import Invitation, Response
@@ -44,15 +46,12 @@ def _message(
     )
 
 
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
 def _limited(request: HttpRequest, token: str) -> HttpResponse | None:
-    from .ratelimit import hit
-
-    if not hit(f"s-ip:{_client_ip(request)}", settings.SURVEY_RATE_PER_IP) or not hit(
-        f"s-tok:{token[:64]}", settings.SURVEY_RATE_PER_TOKEN
+    per_ip = ratelimit.allow(
+        f"s-ip:{ratelimit.client_ip(request)}", limit=settings.SURVEY_RATE_PER_IP, window=60
+    )
+    if not per_ip or not ratelimit.allow(
+        f"s-tok:{token[:64]}", limit=settings.SURVEY_RATE_PER_TOKEN, window=60
     ):
         response = _message(request, 429, "rate_limited_title", "rate_limited_body")
         response["Retry-After"] = "60"

@@ -263,15 +263,19 @@ def test_response_record_refuses_a_closed_invitation(dana):
 def test_rate_limiter_fails_open_when_the_cache_is_down(monkeypatch):
     from django.core.cache import cache
 
-    from surveys import ratelimit
+    from accounts import ratelimit
 
     monkeypatch.setattr(cache, "add", lambda *a, **k: None)  # what django-redis answers
     monkeypatch.setattr(cache, "incr", lambda *a, **k: None)  # when Redis is unreachable
-    assert ratelimit.hit("x", 1) and ratelimit.hit("x", 1)
+    assert ratelimit.allow("x", limit=1, window=60) and ratelimit.allow("x", limit=1, window=60)
 
 
 def test_fixed_window_counts_per_minute():
-    from surveys import ratelimit
+    from accounts import ratelimit
 
-    assert [ratelimit.hit("w", 2, now=60.0) for _ in range(3)] == [True, True, False]
-    assert ratelimit.hit("w", 2, now=120.0)  # the next minute starts over
+    assert [ratelimit.allow("w", limit=2, window=60, now=60.0) for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    assert ratelimit.allow("w", limit=2, window=60, now=120.0)  # the next minute starts over
