@@ -487,13 +487,14 @@ class Loader:
         events.prepare()
         first_seen: dict[int, dt.datetime] = {}  # account -> earliest event in this import
         work = _Worker(functools.partial(self._event_chunks, source, result, rows, first_seen))
-        for count, chunk in work:
-            result.rows += count
-            self._tick(count)
-            if chunk:
-                created = events.load_chunk(chunk)
-                result.created += created
-                result.unchanged += len(chunk) - created
+        with contextlib.closing(work.items()) as chunks:  # stops the worker on any exit
+            for count, chunk in chunks:
+                result.rows += count
+                self._tick(count)
+                if chunk:
+                    created = events.load_chunk(chunk)
+                    result.created += created
+                    result.unchanged += len(chunk) - created
         if not self.failed:
             events.apply_new_rollups()
             events.first_usage_record(first_seen)
@@ -569,11 +570,11 @@ class _Stopped(Exception):
 
 
 class _Worker:
-    """Runs the generator ``produce(ask)`` in a thread and hands its items to the thread
-    that iterates this object, with at most two waiting (flat memory). In the worker,
+    """Runs the generator ``produce(ask)`` in a thread; ``items()`` hands its items to the
+    thread that iterates it, with at most two waiting (flat memory). In the worker,
     ``ask(fn, *args)`` runs ``fn(*args)`` in the iterating thread (the one that owns the
     database connection and its transaction) between two items and returns its result.
-    An exception in the worker is raised in the iterating thread; stopping the iteration
+    An exception in the worker is raised in the iterating thread; closing ``items()``
     early (an exception there) stops the worker."""
 
     _ITEM, _CALL, _DONE, _ERROR = range(4)
@@ -616,7 +617,7 @@ class _Worker:
         finally:
             items.close()
 
-    def __iter__(self):
+    def items(self) -> Iterator:
         thread = threading.Thread(target=self._run, name="intake-events", daemon=True)
         thread.start()
         try:
