@@ -51,9 +51,7 @@ def test_accounts_met_in_later_batches_are_looked_up_and_loaded(tmp_path, small_
     assert not workers_alive()
 
 
-def test_bad_rows_of_later_batches_are_all_reported_and_nothing_is_written(
-    tmp_path, small_batches
-):
+def test_bad_rows_of_later_batches_are_all_reported_and_nothing_is_written(tmp_path, small_batches):
     AccountFactory(external_id="A1")
     lines = [f"A1,u1,login,2024-03-01T09:0{i}:00Z," for i in range(4)]
     lines += [
