@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -370,7 +370,8 @@ def _cta_payload(cta: Cta, *, account: Mapping[str, Any], owner_email: str) -> d
 
 
 def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> int:
-    """The outbox messages of newly opened CTAs (keys name the fact: sent once)."""
+    """The outbox messages of newly opened CTAs (keys name the fact: sent once). Three
+    queries at most, whatever the number of CTAs."""
     from outbox import services as outbox
 
     with_actions = [
@@ -391,7 +392,7 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
             "pk", "email"
         )
     )
-    sent = 0
+    messages = []
     for cta in with_actions:
         p = playbooks[cta.playbook_id]
         account = accounts[cta.account_id]
@@ -399,35 +400,39 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
         source = p.source_label
         line = f"{cta.title} — {account['name']}: {cta.evidence}"
         if p.email_owner and owner_email:
-            outbox.email_enqueue(
-                key=f"cta:{cta.pk}:opened:email",
-                to=[owner_email],
-                subject=f"New CTA: {cta.title} ({account['name']})",
-                text=(
-                    f"{line}\n\nDue {cta.due_at:%Y-%m-%d %H:%M} UTC.\n"
-                    f"{reverse('playbooks:cta-detail', args=[cta.pk])}\n"
-                ),
-                source=source,
+            messages.append(
+                outbox.email_message(
+                    key=f"cta:{cta.pk}:opened:email",
+                    to=[owner_email],
+                    subject=f"New CTA: {cta.title} ({account['name']})",
+                    text=(
+                        f"{line}\n\nDue {cta.due_at:%Y-%m-%d %H:%M} UTC.\n"
+                        f"{reverse('playbooks:cta-detail', args=[cta.pk])}\n"
+                    ),
+                    source=source,
+                )
             )
-            sent += 1
         if p.webhook_url:
-            outbox.webhook_enqueue(
-                key=f"cta:{cta.pk}:opened:webhook",
-                url=p.webhook_url,
-                body=_cta_payload(cta, account=account, owner_email=owner_email),
-                secret=p.webhook_secret,
-                source=source,
+            messages.append(
+                outbox.webhook_message(
+                    key=f"cta:{cta.pk}:opened:webhook",
+                    url=p.webhook_url,
+                    body=_cta_payload(cta, account=account, owner_email=owner_email),
+                    secret=p.webhook_secret,
+                    source=source,
+                )
             )
-            sent += 1
         if p.slack_url:
-            outbox.webhook_enqueue(
-                key=f"cta:{cta.pk}:opened:slack",
-                url=p.slack_url,
-                body={"text": f"New CTA for {owner_email or 'nobody'}: {line}"},
-                source=source,
+            messages.append(
+                outbox.webhook_message(
+                    key=f"cta:{cta.pk}:opened:slack",
+                    url=p.slack_url,
+                    body={"text": f"New CTA for {owner_email or 'nobody'}: {line}"},
+                    source=source,
+                )
             )
-            sent += 1
-    return sent
+    outbox.messages_enqueue(messages)
+    return len(messages)
 
 
 def _fact(cta: Cta, key: str, kind: str, title: str, *, at: dt.datetime, **data) -> TimelineEntry:
@@ -655,7 +660,8 @@ def _outcomes_record(
     now: dt.datetime,
 ) -> Counter:
     """Record the outcome of each awaiting CTA whose success condition is met (and close it
-    if still open) or whose deadline passed: one bulk update and one timeline upsert."""
+    if still open) or whose deadline passed: one set-based update (``_outcomes_write``) and
+    one timeline upsert."""
     counts: Counter = Counter(successes=0, failures=0)
     changed, entries = [], []
     for row in awaiting:
@@ -692,12 +698,10 @@ def _outcomes_record(
         else:
             continue
         cta.outcome_at = now
-        fields = ["outcome", "outcome_detail", "outcome_at"]
         if cta.status in OPEN_STATUSES and cta.outcome == Outcome.SUCCESS:
             cta.status, cta.closed_at = CtaStatus.DONE, now
             cta.close_note = f"Closed automatically: {reason}"
-            fields += ["status", "closed_at", "close_note"]
-        changed.append((cta, fields))
+        changed.append(cta)
         entries.append(
             _fact(
                 cta,
@@ -710,17 +714,61 @@ def _outcomes_record(
         )
     if changed:
         with transaction.atomic():
-            closing = [c for c, fields in changed if "status" in fields]
-            only_outcome = [c for c, fields in changed if "status" not in fields]
-            for group, fields in (
-                (closing, ["outcome", "outcome_detail", "outcome_at", "status", "closed_at",
-                           "close_note"]),
-                (only_outcome, ["outcome", "outcome_detail", "outcome_at"]),
-            ):  # fmt: skip
-                if group:
-                    Cta.objects.bulk_update(group, fields, batch_size=1000)
+            _outcomes_write(changed)
             timeline_upsert(entries)
     return counts
+
+
+_OUTCOME_STAGE = "playbooks_outcome_stage"
+_OUTCOME_FIELDS = ("outcome", "outcome_detail", "outcome_at", "status", "closed_at", "close_note")
+
+
+def _outcomes_write(ctas: Sequence[Cta]) -> None:
+    """Write the outcome fields of ``ctas`` (and close those given ``closed_at``), only
+    where no outcome is recorded yet, and close only CTAs still open: a CTA closed or given
+    an outcome by hand since it was read keeps what it has.
+
+    PostgreSQL: COPY into a temporary table, then one ``UPDATE … FROM`` (four statements
+    whatever the number of CTAs; ``bulk_update``'s ``CASE WHEN`` per row took 9 s for
+    7,000 outcomes, docs/benchmarks.md). Elsewhere (SQLite): ``bulk_update`` of the rows
+    still awaiting an outcome."""
+    if not ctas:
+        return
+    if connection.vendor != "postgresql":
+        still = dict(
+            Cta.objects.filter(pk__in=[c.pk for c in ctas], outcome="").values_list("pk", "status")
+        )
+        closes = {c.pk for c in ctas if c.closed_at and still.get(c.pk) in OPEN_STATUSES}
+        closing = [c for c in ctas if c.pk in closes]
+        only_outcome = [c for c in ctas if c.pk in still and c.pk not in closes]
+        for group, fields in ((closing, _OUTCOME_FIELDS), (only_outcome, _OUTCOME_FIELDS[:3])):
+            if group:
+                Cta.objects.bulk_update(group, fields, batch_size=500)
+        return
+    opened = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_OUTCOME_STAGE} (id bigint, "
+            "outcome varchar(8), outcome_detail text, outcome_at timestamptz, "
+            "closed_at timestamptz, close_note text) ON COMMIT DELETE ROWS"
+        )
+        columns = "id, outcome, outcome_detail, outcome_at, closed_at, close_note"
+        with cursor.cursor.copy(f"COPY {_OUTCOME_STAGE} ({columns}) FROM STDIN") as copy:
+            for c in ctas:
+                copy.write_row(
+                    (c.pk, c.outcome, c.outcome_detail, c.outcome_at, c.closed_at, c.close_note)
+                )
+        closes = f"s.closed_at IS NOT NULL AND c.status IN ({opened})"
+        cursor.execute(
+            f"UPDATE playbooks_cta AS c SET outcome = s.outcome, "  # noqa: S608 - our names
+            "outcome_detail = s.outcome_detail, outcome_at = s.outcome_at, "
+            f"status = CASE WHEN {closes} THEN %s ELSE c.status END, "
+            f"closed_at = CASE WHEN {closes} THEN s.closed_at ELSE c.closed_at END, "
+            f"close_note = CASE WHEN {closes} THEN s.close_note ELSE c.close_note END "
+            f"FROM {_OUTCOME_STAGE} AS s WHERE c.id = s.id AND c.outcome = ''",
+            [CtaStatus.DONE],
+        )
+        cursor.execute(f"TRUNCATE {_OUTCOME_STAGE}")  # the caller's transaction may go on
 
 
 def ctas_promote_pending(
@@ -762,13 +810,16 @@ def ctas_promote_pending(
             continue
         load[cta.owner_id] += 1
         moved.append(cta)
+    by_id = {c.pk: c for c in moved}
     with transaction.atomic():
         promoted = []
-        for cta in moved:  # claim: a concurrent sweep moves each once
-            if Cta.objects.filter(pk=cta.pk, status=CtaStatus.PENDING).update(
-                status=CtaStatus.OPEN, due_at=_due_at(cta.priority, now)
-            ):
-                cta.status, cta.due_at = CtaStatus.OPEN, _due_at(cta.priority, now)
+        for priority in {c.priority for c in moved}:  # claim: a concurrent sweep moves each once
+            due_at = _due_at(priority, now)
+            ids = [c.pk for c in moved if c.priority == priority]
+            for pk in _claim(ids, "status = %s, due_at = %s", [CtaStatus.OPEN, due_at],
+                             where="status = %s", where_params=[CtaStatus.PENDING]):  # fmt: skip
+                cta = by_id[pk]
+                cta.status, cta.due_at = CtaStatus.OPEN, due_at
                 promoted.append(cta)
         timeline_upsert(
             _fact(c, "promoted", "cta_opened", f"CTA moved into the queue: {c.title}", at=now)
@@ -778,11 +829,30 @@ def ctas_promote_pending(
     return len(promoted)
 
 
+def _claim(
+    ids: Sequence[int], sets: str, params: Sequence[Any], *, where: str, where_params=()
+) -> list[int]:
+    """``UPDATE playbooks_cta SET <sets> WHERE id IN ids AND <where> RETURNING id``, in
+    batches of ``BATCH``: the CTAs this call changed. A concurrent sweep that read the
+    same rows finds ``where`` false for them, so each row is claimed once."""
+    claimed: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), BATCH):
+            chunk = list(ids[start : start + BATCH])
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"UPDATE {Cta._meta.db_table} SET {sets} "  # noqa: S608 - our names
+                f"WHERE id IN ({marks}) AND {where} RETURNING id",
+                [*params, *chunk, *where_params],
+            )
+            claimed.extend(pk for (pk,) in cursor.fetchall())
+    return claimed
+
+
 def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Open or in-progress CTAs past due (and not snoozed) escalate once to their owner's
     manager: the CTA is flagged, the manager gets a notification and an email (outbox).
     Returns how many escalated."""
-    from outbox import services as outbox
 
     now = now or timezone.now()
     today = now.astimezone(dt.UTC).date()
@@ -790,45 +860,66 @@ def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
         Cta.objects.active()
         .filter(due_at__lt=now, escalated_at__isnull=True)
         .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=today))
-        .select_related("owner__manager", "account", "playbook")
+        .values_list("pk", flat=True)
     )
     done = 0
-    for cta in overdue:
-        manager = cta.owner.manager if cta.owner else None
+    for start in range(0, len(overdue), BATCH):
         with transaction.atomic():
-            if not Cta.objects.filter(pk=cta.pk, escalated_at__isnull=True).update(
-                escalated_at=now, escalated_to=manager
-            ):
-                continue  # escalated by a concurrent sweep
-            done += 1
-            who = str(cta.owner) if cta.owner else "nobody"
-            text = f"Overdue CTA escalated: {cta.title} for {cta.account.name} (owner: {who})"
-            link = reverse("playbooks:cta-detail", args=[cta.pk])
-            timeline_upsert(
-                [
-                    _fact(
-                        cta,
-                        "escalated",
-                        "cta_escalated",
-                        text + (f", to {manager}" if manager else ", no manager to escalate to"),
-                        at=now,
-                    )
-                ]
+            done += _escalate(overdue[start : start + BATCH], now=now)
+    return done
+
+
+def _escalate(ids: Sequence[int], *, now: dt.datetime) -> int:
+    """Flag ``ids`` escalated to their owner's manager (those not escalated meanwhile by a
+    concurrent sweep), with their timeline facts, notifications and emails: a fixed
+    number of queries."""
+    from outbox import services as outbox
+
+    claimed = _claim(
+        ids,
+        f"escalated_at = %s, escalated_to_id = (SELECT u.manager_id FROM {User._meta.db_table} "
+        f"AS u WHERE u.id = {Cta._meta.db_table}.owner_id)",
+        [now],
+        where="escalated_at IS NULL",
+    )
+    ctas = list(
+        Cta.objects.filter(pk__in=claimed)
+        .select_related("owner", "escalated_to", "account", "playbook")
+        .order_by("pk")
+    )
+    facts, notes, emails = [], [], []
+    for cta in ctas:
+        manager = cta.escalated_to
+        who = str(cta.owner) if cta.owner else "nobody"
+        text = f"Overdue CTA escalated: {cta.title} for {cta.account.name} (owner: {who})"
+        link = reverse("playbooks:cta-detail", args=[cta.pk])
+        facts.append(
+            _fact(
+                cta,
+                "escalated",
+                "cta_escalated",
+                text + (f", to {manager}" if manager else ", no manager to escalate to"),
+                at=now,
             )
-            if manager is None:
-                continue
-            Notification.objects.get_or_create(
-                key=f"cta:{cta.pk}:escalated",
-                defaults={"user": manager, "text": text, "link": link},
-            )
-            outbox.email_enqueue(
+        )
+        if manager is None:
+            continue
+        notes.append(
+            Notification(key=f"cta:{cta.pk}:escalated", user=manager, text=text, link=link)
+        )
+        emails.append(
+            outbox.email_message(
                 key=f"cta:{cta.pk}:escalated:email",
                 to=[manager.email],
                 subject=f"Escalated: {cta.title} ({cta.account.name})",
                 text=f"{text}\nDue {cta.due_at:%Y-%m-%d %H:%M} UTC; {cta.evidence}\n{link}\n",
                 source=cta.playbook.source_label,
             )
-    return done
+        )
+    timeline_upsert(facts)
+    Notification.objects.bulk_create(notes, ignore_conflicts=True)
+    outbox.messages_enqueue(emails)
+    return len(ctas)
 
 
 # --- the life of a CTA -----------------------------------------------------------------------
