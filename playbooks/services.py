@@ -725,8 +725,9 @@ _OUTCOME_FIELDS = ("outcome", "outcome_detail", "outcome_at", "status", "closed_
 
 def _outcomes_write(ctas: Sequence[Cta]) -> None:
     """Write the outcome fields of ``ctas`` (and close those given ``closed_at``), only
-    where no outcome is recorded yet, and close only CTAs still open: a CTA closed or given
-    an outcome by hand since it was read keeps what it has.
+    where no outcome is recorded yet and the CTA is not cancelled (as ``_awaiting_outcome``
+    reads them), and close only CTAs still open: a CTA closed, cancelled or given an
+    outcome by hand since it was read keeps what it has.
 
     PostgreSQL: COPY into a temporary table, then one ``UPDATE … FROM`` (four statements
     whatever the number of CTAs; ``bulk_update``'s ``CASE WHEN`` per row took 9 s for
@@ -736,7 +737,9 @@ def _outcomes_write(ctas: Sequence[Cta]) -> None:
         return
     if connection.vendor != "postgresql":
         still = dict(
-            Cta.objects.filter(pk__in=[c.pk for c in ctas], outcome="").values_list("pk", "status")
+            Cta.objects.filter(pk__in=[c.pk for c in ctas], outcome="")
+            .exclude(status=CtaStatus.CANCELLED)
+            .values_list("pk", "status")
         )
         closes = {c.pk for c in ctas if c.closed_at and still.get(c.pk) in OPEN_STATUSES}
         closing = [c for c in ctas if c.pk in closes]
@@ -765,8 +768,9 @@ def _outcomes_write(ctas: Sequence[Cta]) -> None:
             f"status = CASE WHEN {closes} THEN %s ELSE c.status END, "
             f"closed_at = CASE WHEN {closes} THEN s.closed_at ELSE c.closed_at END, "
             f"close_note = CASE WHEN {closes} THEN s.close_note ELSE c.close_note END "
-            f"FROM {_OUTCOME_STAGE} AS s WHERE c.id = s.id AND c.outcome = ''",
-            [CtaStatus.DONE],
+            f"FROM {_OUTCOME_STAGE} AS s WHERE c.id = s.id AND c.outcome = '' "
+            "AND c.status <> %s",
+            [CtaStatus.DONE, CtaStatus.CANCELLED],
         )
         cursor.execute(f"TRUNCATE {_OUTCOME_STAGE}")  # the caller's transaction may go on
 
