@@ -39,6 +39,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
 from accounts.timeline import timeline_upsert
 from metrics.kpis.common import midnight
@@ -91,10 +92,6 @@ CONFIG_FIELDS = (
     "webhook_secret",
     "slack_url",
 )
-
-
-def _today() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
 
 
 # --- playbook configuration ------------------------------------------------------------------
@@ -280,7 +277,7 @@ def playbooks_evaluate(
     today, UTC) and open the CTAs they call for. Returns counts: playbooks, accounts,
     matched, opened, pending, skipped_open (one is open already), skipped_cooldown.
     A fixed number of queries for the facts, plus a few per batch of new CTAs."""
-    as_of = as_of or _today()
+    as_of = as_of or utc.today()
     now = now or timezone.now()
     if playbooks is None:
         qs = Playbook.objects.filter(enabled=True).order_by("pk")
@@ -587,7 +584,7 @@ def cta_open(
         managers = dict(User.objects.filter(pk=account.owner_id).values_list("pk", "manager_id"))
     owner = _owner_for(playbook, account.owner_id, managers)
     candidate = _Candidate(playbook, account.pk, owner, rules.Match(evidence), {})
-    counts = ctas_open([candidate], as_of=as_of or _today())
+    counts = ctas_open([candidate], as_of=as_of or utc.today())
     if not (counts["opened"] or counts["pending"]):
         return None
     return Cta.objects.open().get(playbook=playbook, account=account)
@@ -988,7 +985,7 @@ def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
     its urgency, and does not escalate meanwhile."""
     cta = _locked(cta)
     _not_closed(cta)
-    today = _today()
+    today = utc.today()
     if not isinstance(until, dt.date) or until <= today:
         raise ValidationError({"snoozed_until": [f"must be a day after today ({today})"]})
     if until > today + dt.timedelta(days=365):
