@@ -432,7 +432,9 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
     return len(messages)
 
 
-def _fact(cta: Cta, key: str, kind: str, title: str, *, at: dt.datetime, **data) -> TimelineEntry:
+def _fact(
+    cta: Cta | _Decided, key: str, kind: str, title: str, *, at: dt.datetime, **data
+) -> TimelineEntry:
     return TimelineEntry(
         account_id=cta.account_id,
         key=f"cta:{cta.pk}:{key}",
@@ -648,6 +650,19 @@ def _awaiting_outcome(playbooks: Mapping[int, Playbook]) -> list[dict[str, Any]]
     return rows
 
 
+@dataclass(frozen=True)
+class _Decided:
+    """The outcome the night decided for one CTA (a plain record: building a model
+    instance per CTA awaiting an outcome cost a second per 5,000)."""
+
+    pk: int
+    account_id: int
+    playbook_id: int
+    outcome: str
+    outcome_detail: str
+    close_note: str | None = None  # closes the CTA (done) when set
+
+
 def _outcomes_record(
     awaiting: Sequence[dict[str, Any]],
     playbooks: Mapping[int, Playbook],
@@ -660,21 +675,12 @@ def _outcomes_record(
     if still open) or whose deadline passed: one set-based update (``_outcomes_write``) and
     one timeline upsert."""
     counts: Counter = Counter(successes=0, failures=0)
-    changed, entries = [], []
+    decided, entries = [], []
     for row in awaiting:
         f = facts.get(row["account_id"])
         if f is None:
             continue
         p = playbooks[row["playbook_id"]]
-        cta = Cta(
-            pk=row["id"],
-            playbook_id=row["playbook_id"],
-            account_id=row["account_id"],
-            status=row["status"],
-            title=row["title"],
-            closed_at=None,
-            close_note="",
-        )
         reason = rules.success_met(
             p.success,
             p.success_params,
@@ -685,33 +691,35 @@ def _outcomes_record(
                 "steps_left": row["steps_left"],
             },
         )
+        close_note = None
         if reason is not None:
-            cta.outcome, cta.outcome_detail = Outcome.SUCCESS, reason
+            outcome, detail = Outcome.SUCCESS, reason
+            if row["status"] in OPEN_STATUSES:
+                close_note = f"Closed automatically: {reason}"
             counts["successes"] += 1
         elif as_of > row["success_deadline"]:
-            cta.outcome = Outcome.FAILURE
-            cta.outcome_detail = f"success condition not met by {row['success_deadline']}"
+            outcome = Outcome.FAILURE
+            detail = f"success condition not met by {row['success_deadline']}"
             counts["failures"] += 1
         else:
             continue
-        cta.outcome_at = now
-        if cta.status in OPEN_STATUSES and cta.outcome == Outcome.SUCCESS:
-            cta.status, cta.closed_at = CtaStatus.DONE, now
-            cta.close_note = f"Closed automatically: {reason}"
-        changed.append(cta)
+        cta = _Decided(
+            row["id"], row["account_id"], row["playbook_id"], outcome, detail, close_note
+        )
+        decided.append(cta)
         entries.append(
             _fact(
                 cta,
                 "outcome",
                 "cta_outcome",
-                f"CTA {cta.get_outcome_display().lower()}: {cta.title} — {cta.outcome_detail}",
+                f"CTA {outcome.label.lower()}: {row['title']} — {detail}",
                 at=now,
-                outcome=cta.outcome,
+                outcome=outcome,
             )
         )
-    if changed:
+    if decided:
         with transaction.atomic():
-            _outcomes_write(changed)
+            _outcomes_write(decided, now=now)
             timeline_upsert(entries)
     return counts
 
@@ -720,27 +728,34 @@ _OUTCOME_STAGE = "playbooks_outcome_stage"
 _OUTCOME_FIELDS = ("outcome", "outcome_detail", "outcome_at", "status", "closed_at", "close_note")
 
 
-def _outcomes_write(ctas: Sequence[Cta]) -> None:
-    """Write the outcome fields of ``ctas`` (and close those given ``closed_at``), only
-    where no outcome is recorded yet and the CTA is not cancelled (as ``_awaiting_outcome``
-    reads them), and close only CTAs still open: a CTA closed, cancelled or given an
-    outcome by hand since it was read keeps what it has.
+def _outcomes_write(decided: Sequence[_Decided], *, now: dt.datetime) -> None:
+    """Write the outcomes ``decided`` (at ``now``; closing the CTAs given a close note),
+    only where no outcome is recorded yet and the CTA is not cancelled (as
+    ``_awaiting_outcome`` reads them), and close only CTAs still open: a CTA closed,
+    cancelled or given an outcome by hand since it was read keeps what it has.
 
     PostgreSQL: COPY into a temporary table, then one ``UPDATE … FROM`` (four statements
     whatever the number of CTAs; ``bulk_update``'s ``CASE WHEN`` per row took 9 s for
     7,000 outcomes, docs/benchmarks.md). Elsewhere (SQLite): ``bulk_update`` of the rows
     still awaiting an outcome."""
-    if not ctas:
+    if not decided:
         return
     if connection.vendor != "postgresql":
         still = dict(
-            Cta.objects.filter(pk__in=[c.pk for c in ctas], outcome="")
+            Cta.objects.filter(pk__in=[d.pk for d in decided], outcome="")
             .exclude(status=CtaStatus.CANCELLED)
             .values_list("pk", "status")
         )
-        closes = {c.pk for c in ctas if c.closed_at and still.get(c.pk) in OPEN_STATUSES}
-        closing = [c for c in ctas if c.pk in closes]
-        only_outcome = [c for c in ctas if c.pk in still and c.pk not in closes]
+        closing, only_outcome = [], []
+        for d in decided:
+            if d.pk not in still:
+                continue
+            cta = Cta(pk=d.pk, outcome=d.outcome, outcome_detail=d.outcome_detail, outcome_at=now)
+            if d.close_note is not None and still[d.pk] in OPEN_STATUSES:
+                cta.status, cta.closed_at, cta.close_note = CtaStatus.DONE, now, d.close_note
+                closing.append(cta)
+            else:
+                only_outcome.append(cta)
         for group, fields in ((closing, _OUTCOME_FIELDS), (only_outcome, _OUTCOME_FIELDS[:3])):
             if group:
                 Cta.objects.bulk_update(group, fields, batch_size=500)
@@ -749,25 +764,22 @@ def _outcomes_write(ctas: Sequence[Cta]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_OUTCOME_STAGE} (id bigint, "
-            "outcome varchar(8), outcome_detail text, outcome_at timestamptz, "
-            "closed_at timestamptz, close_note text) ON COMMIT DELETE ROWS"
+            "outcome varchar(8), outcome_detail text, close_note text) ON COMMIT DELETE ROWS"
         )
-        columns = "id, outcome, outcome_detail, outcome_at, closed_at, close_note"
+        columns = "id, outcome, outcome_detail, close_note"
         with cursor.cursor.copy(f"COPY {_OUTCOME_STAGE} ({columns}) FROM STDIN") as copy:
-            for c in ctas:
-                copy.write_row(
-                    (c.pk, c.outcome, c.outcome_detail, c.outcome_at, c.closed_at, c.close_note)
-                )
-        closes = f"s.closed_at IS NOT NULL AND c.status IN ({opened})"
+            for d in decided:
+                copy.write_row((d.pk, d.outcome, d.outcome_detail, d.close_note))
+        closes = f"s.close_note IS NOT NULL AND c.status IN ({opened})"
         cursor.execute(
-            f"UPDATE playbooks_cta AS c SET outcome = s.outcome, "  # noqa: S608 - our names
-            "outcome_detail = s.outcome_detail, outcome_at = s.outcome_at, "
+            f"UPDATE {Cta._meta.db_table} AS c SET outcome = s.outcome, "  # noqa: S608 - our names
+            "outcome_detail = s.outcome_detail, outcome_at = %s, "
             f"status = CASE WHEN {closes} THEN %s ELSE c.status END, "
-            f"closed_at = CASE WHEN {closes} THEN s.closed_at ELSE c.closed_at END, "
+            f"closed_at = CASE WHEN {closes} THEN %s ELSE c.closed_at END, "
             f"close_note = CASE WHEN {closes} THEN s.close_note ELSE c.close_note END "
             f"FROM {_OUTCOME_STAGE} AS s WHERE c.id = s.id AND c.outcome = '' "
             "AND c.status <> %s",
-            [CtaStatus.DONE, CtaStatus.CANCELLED],
+            [now, CtaStatus.DONE, now, CtaStatus.CANCELLED],
         )
         cursor.execute(f"TRUNCATE {_OUTCOME_STAGE}")  # the caller's transaction may go on
 

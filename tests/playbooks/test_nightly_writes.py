@@ -92,31 +92,32 @@ def test_an_outcome_never_overwrites_a_cta_changed_since_it_was_read(day, csm):
         )
         for _ in range(4)
     ]
-    stale = [Cta.objects.get(pk=c.pk) for c in ctas]  # what the night read
-    cancelled, decided, done, untouched = ctas
+    # what the night decided from what it read: a success for each, closing it
+    decided = [
+        services._Decided(c.pk, c.account_id, c.playbook_id, Outcome.SUCCESS, "touched", "Auto")
+        for c in ctas
+    ]
+    cancelled, by_hand, done, untouched = ctas  # what happened meanwhile:
     services.cta_close(cta=cancelled, status=CtaStatus.CANCELLED, note="duplicate")
+    Cta.objects.filter(pk=by_hand.pk).update(outcome=Outcome.FAILURE, outcome_detail="by hand")
     services.cta_close(cta=done, status=CtaStatus.DONE, note="plan agreed")
-    Cta.objects.filter(pk=decided.pk).update(outcome=Outcome.FAILURE, outcome_detail="by hand")
     now = timezone.now()
-    for cta in stale:
-        cta.outcome, cta.outcome_detail, cta.outcome_at = Outcome.SUCCESS, "touched", now
-        cta.status, cta.closed_at, cta.close_note = CtaStatus.DONE, now, "Closed automatically"
-    services._outcomes_write(stale)
-    cancelled.refresh_from_db()
-    decided.refresh_from_db()
-    done.refresh_from_db()
-    untouched.refresh_from_db()
-    # cancelled meanwhile: no outcome (a cancelled CTA never gets one), the close stays
+    services._outcomes_write(decided, now=now)
+    for cta in ctas:
+        cta.refresh_from_db()
+    # cancelled: no outcome (a cancelled CTA never gets one), the close stays
     assert (cancelled.status, cancelled.close_note) == (CtaStatus.CANCELLED, "duplicate")
     assert cancelled.outcome == ""
-    # an outcome recorded meanwhile stays
-    assert (decided.outcome, decided.outcome_detail) == (Outcome.FAILURE, "by hand")
-    assert decided.status == CtaStatus.OPEN
-    # closed by hand meanwhile: the outcome is recorded, the close stays the CSM's
+    # an outcome recorded by hand stays
+    assert (by_hand.outcome, by_hand.outcome_detail) == (Outcome.FAILURE, "by hand")
+    assert by_hand.status == CtaStatus.OPEN
+    # closed by hand: the outcome is recorded, the close stays the CSM's
     assert (done.outcome, done.close_note) == (Outcome.SUCCESS, "plan agreed")
     assert done.closed_at < now
-    assert (untouched.outcome, untouched.status) == (Outcome.SUCCESS, CtaStatus.DONE)
-    assert untouched.close_note == "Closed automatically"
+    assert (untouched.outcome, untouched.status, untouched.close_note) == (
+        Outcome.SUCCESS, CtaStatus.DONE, "Auto",
+    )  # fmt: skip
+    assert untouched.closed_at == untouched.outcome_at == now
 
 
 def test_messages_enqueue_queues_each_key_once():
