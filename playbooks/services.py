@@ -47,6 +47,7 @@ from metrics.kpis.common import midnight
 from . import facts as facts_module
 from . import rules
 from .models import (
+    ACTIVE_STATUSES,
     OPEN_STATUSES,
     PRIORITY_RANK,
     Cta,
@@ -658,7 +659,8 @@ class _Decided:
     pk: int
     account_id: int
     playbook_id: int
-    outcome: str
+    title: str
+    outcome: Outcome
     outcome_detail: str
     close_note: str | None = None  # closes the CTA (done) when set
 
@@ -674,8 +676,7 @@ def _outcomes_record(
     """Record the outcome of each awaiting CTA whose success condition is met (and close it
     if still open) or whose deadline passed: one set-based update (``_outcomes_write``) and
     one timeline upsert."""
-    counts: Counter = Counter(successes=0, failures=0)
-    decided, entries = [], []
+    decided = []
     for row in awaiting:
         f = facts.get(row["account_id"])
         if f is None:
@@ -696,31 +697,40 @@ def _outcomes_record(
             outcome, detail = Outcome.SUCCESS, reason
             if row["status"] in OPEN_STATUSES:
                 close_note = f"Closed automatically: {reason}"
-            counts["successes"] += 1
         elif as_of > row["success_deadline"]:
             outcome = Outcome.FAILURE
             detail = f"success condition not met by {row['success_deadline']}"
-            counts["failures"] += 1
         else:
             continue
-        cta = _Decided(
-            row["id"], row["account_id"], row["playbook_id"], outcome, detail, close_note
+        decided.append(
+            _Decided(
+                row["id"],
+                row["account_id"],
+                row["playbook_id"],
+                row["title"],
+                outcome,
+                detail,
+                close_note,
+            )  # fmt: skip
         )
-        decided.append(cta)
-        entries.append(
+    counts: Counter = Counter(successes=0, failures=0)
+    if not decided:
+        return counts
+    with transaction.atomic():
+        written = _outcomes_write(decided, now=now)
+        recorded = [d for d in decided if d.pk in written]
+        timeline_upsert(
             _fact(
-                cta,
+                d,
                 "outcome",
                 "cta_outcome",
-                f"CTA {outcome.label.lower()}: {row['title']} — {detail}",
+                f"CTA {d.outcome.label.lower()}: {d.title} — {d.outcome_detail}",
                 at=now,
-                outcome=outcome,
+                outcome=d.outcome,
             )
+            for d in recorded
         )
-    if decided:
-        with transaction.atomic():
-            _outcomes_write(decided, now=now)
-            timeline_upsert(entries)
+    counts.update("successes" if d.outcome == Outcome.SUCCESS else "failures" for d in recorded)
     return counts
 
 
@@ -728,18 +738,19 @@ _OUTCOME_STAGE = "playbooks_outcome_stage"
 _OUTCOME_FIELDS = ("outcome", "outcome_detail", "outcome_at", "status", "closed_at", "close_note")
 
 
-def _outcomes_write(decided: Sequence[_Decided], *, now: dt.datetime) -> None:
+def _outcomes_write(decided: Sequence[_Decided], *, now: dt.datetime) -> set[int]:
     """Write the outcomes ``decided`` (at ``now``; closing the CTAs given a close note),
     only where no outcome is recorded yet and the CTA is not cancelled (as
     ``_awaiting_outcome`` reads them), and close only CTAs still open: a CTA closed,
-    cancelled or given an outcome by hand since it was read keeps what it has.
+    cancelled or given an outcome by hand since it was read keeps what it has. Returns the
+    ids of the CTAs whose outcome this call recorded.
 
     PostgreSQL: COPY into a temporary table, then one ``UPDATE … FROM`` (four statements
     whatever the number of CTAs; ``bulk_update``'s ``CASE WHEN`` per row took 9 s for
     7,000 outcomes, docs/benchmarks.md). Elsewhere (SQLite): ``bulk_update`` of the rows
     still awaiting an outcome."""
     if not decided:
-        return
+        return set()
     if connection.vendor != "postgresql":
         still = dict(
             Cta.objects.filter(pk__in=[d.pk for d in decided], outcome="")
@@ -759,7 +770,7 @@ def _outcomes_write(decided: Sequence[_Decided], *, now: dt.datetime) -> None:
         for group, fields in ((closing, _OUTCOME_FIELDS), (only_outcome, _OUTCOME_FIELDS[:3])):
             if group:
                 Cta.objects.bulk_update(group, fields, batch_size=500)
-        return
+        return {c.pk for c in closing + only_outcome}
     opened = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -778,10 +789,12 @@ def _outcomes_write(decided: Sequence[_Decided], *, now: dt.datetime) -> None:
             f"closed_at = CASE WHEN {closes} THEN %s ELSE c.closed_at END, "
             f"close_note = CASE WHEN {closes} THEN s.close_note ELSE c.close_note END "
             f"FROM {_OUTCOME_STAGE} AS s WHERE c.id = s.id AND c.outcome = '' "
-            "AND c.status <> %s",
+            "AND c.status <> %s RETURNING c.id",
             [now, CtaStatus.DONE, now, CtaStatus.CANCELLED],
         )
+        written = {pk for (pk,) in cursor.fetchall()}
         cursor.execute(f"TRUNCATE {_OUTCOME_STAGE}")  # the caller's transaction may go on
+    return written
 
 
 def ctas_promote_pending(
@@ -888,12 +901,16 @@ def _escalate(ids: Sequence[int], *, now: dt.datetime) -> int:
     number of queries."""
     from outbox import services as outbox
 
+    active = ", ".join(["%s"] * len(ACTIVE_STATUSES))
     claimed = _claim(
         ids,
         f"escalated_at = %s, escalated_to_id = (SELECT u.manager_id FROM {User._meta.db_table} "
         f"AS u WHERE u.id = {Cta._meta.db_table}.owner_id)",
         [now],
-        where="escalated_at IS NULL",
+        # still overdue: not closed, snoozed or escalated since the sweep read it
+        where=f"escalated_at IS NULL AND status IN ({active}) AND due_at < %s "
+        "AND (snoozed_until IS NULL OR snoozed_until <= %s)",
+        where_params=[*ACTIVE_STATUSES, now, now.astimezone(dt.UTC).date()],
     )
     ctas = list(
         Cta.objects.filter(pk__in=claimed)

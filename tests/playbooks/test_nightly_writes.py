@@ -94,7 +94,9 @@ def test_an_outcome_never_overwrites_a_cta_changed_since_it_was_read(day, csm):
     ]
     # what the night decided from what it read: a success for each, closing it
     decided = [
-        services._Decided(c.pk, c.account_id, c.playbook_id, Outcome.SUCCESS, "touched", "Auto")
+        services._Decided(
+            c.pk, c.account_id, c.playbook_id, c.title, Outcome.SUCCESS, "ok", "Auto"
+        )  # fmt: skip
         for c in ctas
     ]
     cancelled, by_hand, done, untouched = ctas  # what happened meanwhile:
@@ -102,7 +104,7 @@ def test_an_outcome_never_overwrites_a_cta_changed_since_it_was_read(day, csm):
     Cta.objects.filter(pk=by_hand.pk).update(outcome=Outcome.FAILURE, outcome_detail="by hand")
     services.cta_close(cta=done, status=CtaStatus.DONE, note="plan agreed")
     now = timezone.now()
-    services._outcomes_write(decided, now=now)
+    assert services._outcomes_write(decided, now=now) == {done.pk, untouched.pk}
     for cta in ctas:
         cta.refresh_from_db()
     # cancelled: no outcome (a cancelled CTA never gets one), the close stays
