@@ -839,10 +839,12 @@ def ctas_promote_pending(
     by_id = {c.pk: c for c in moved}
     with transaction.atomic():
         promoted = []
-        for priority in {c.priority for c in moved}:  # claim: a concurrent sweep moves each once
+        # claim: a concurrent sweep moves each once
+        for priority in sorted({c.priority for c in moved}, key=PRIORITY_RANK.__getitem__):
             due_at = _due_at(priority, now)
             ids = [c.pk for c in moved if c.priority == priority]
-            for pk in _claim(ids, "status = %s, due_at = %s", [CtaStatus.OPEN, due_at],
+            sets = [CtaStatus.OPEN, _db_datetime(due_at)]
+            for pk in _claim(ids, "status = %s, due_at = %s", sets,
                              where="status = %s", where_params=[CtaStatus.PENDING]):  # fmt: skip
                 cta = by_id[pk]
                 cta.status, cta.due_at = CtaStatus.OPEN, due_at
@@ -853,6 +855,11 @@ def ctas_promote_pending(
         )
         _actions_enqueue(promoted, {c.playbook_id: c.playbook for c in promoted})
     return len(promoted)
+
+
+def _db_datetime(value: dt.datetime) -> Any:
+    """A datetime as the database stores it (SQLite: naive UTC text), for raw SQL."""
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 def _claim(
@@ -906,11 +913,15 @@ def _escalate(ids: Sequence[int], *, now: dt.datetime) -> int:
         ids,
         f"escalated_at = %s, escalated_to_id = (SELECT u.manager_id FROM {User._meta.db_table} "
         f"AS u WHERE u.id = {Cta._meta.db_table}.owner_id)",
-        [now],
+        [_db_datetime(now)],
         # still overdue: not closed, snoozed or escalated since the sweep read it
         where=f"escalated_at IS NULL AND status IN ({active}) AND due_at < %s "
         "AND (snoozed_until IS NULL OR snoozed_until <= %s)",
-        where_params=[*ACTIVE_STATUSES, now, now.astimezone(dt.UTC).date()],
+        where_params=[
+            *ACTIVE_STATUSES,
+            _db_datetime(now),
+            connection.ops.adapt_datefield_value(now.astimezone(dt.UTC).date()),
+        ],
     )
     ctas = list(
         Cta.objects.filter(pk__in=claimed)

@@ -71,6 +71,12 @@ def test_a_busy_night_takes_the_same_queries_for_2_or_6_ctas_of_each_kind(day, s
     assert Cta.objects.filter(outcome=Outcome.SUCCESS, status=CtaStatus.DONE).count() == 8
     assert Cta.objects.filter(outcome=Outcome.FAILURE, status=CtaStatus.OPEN).count() == 8
     assert Cta.objects.filter(escalated_at__isnull=False).count() == 8
+    # written by raw SQL, read back and compared by the ORM like any other timestamp
+    now = timezone.now()
+    assert Cta.objects.filter(escalated_at__range=(now - DAYS(hours=1), now)).count() == 8
+    assert Cta.objects.filter(outcome_at__range=(now - DAYS(hours=1), now)).count() == 16
+    promoted = Cta.objects.filter(priority="low", status=CtaStatus.OPEN)  # due 7 days on
+    assert promoted.filter(due_at__range=(now + DAYS(days=7, hours=-1), now + DAYS(7))).count() == 8
     assert Notification.objects.count() == 8
     # emails: the promoted and the newly opened CTAs to their owner, the escalations to the
     # owner's manager: 3 per CTA of each kind
