@@ -240,8 +240,11 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Celery: without a broker every task runs inline (embedded mode).
-CELERY_BROKER_URL = REDIS_URL
+# Celery: without Redis every task runs inline (embedded mode). Even then Celery's eager
+# ``apply_async`` takes a producer from the broker pool (only to read its serializer; nothing
+# is sent): an empty URL means kombu's AMQP default and a "No hostname was supplied" warning
+# on every start, so embedded mode names kombu's in-process transport instead.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # Publishing gives up quickly when Redis is away; outbox.services.task_enqueue then keeps the
 # call in the database and the sweeper sends it when Redis is back.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
@@ -258,7 +261,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # queue after this many seconds; longer than the longest task (CELERY_TASK_TIME_LIMIT)
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60 * 60),
 }
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -39,6 +39,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts import utc
 from accounts.intake import events as intake_events
 from accounts.models import Account, UsageDaily, UsageFeatureDaily
 
@@ -67,7 +68,7 @@ class PipelineError(Exception):
 
 def default_as_of() -> dt.date:
     """The last complete UTC day."""
-    return timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    return utc.yesterday()
 
 
 def _day_sql() -> str:
