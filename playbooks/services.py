@@ -655,9 +655,9 @@ def _outcomes_record(
     now: dt.datetime,
 ) -> Counter:
     """Record the outcome of each awaiting CTA whose success condition is met (and close it
-    if still open) or whose deadline passed: one bulk update and one timeline upsert."""
-    counts: Counter = Counter(successes=0, failures=0)
-    changed, entries = [], []
+    if still open) or whose deadline passed: one locking read, one bulk update per kind of
+    change and one timeline upsert."""
+    changed = []
     for row in awaiting:
         f = facts.get(row["account_id"])
         if f is None:
@@ -684,42 +684,56 @@ def _outcomes_record(
         )
         if reason is not None:
             cta.outcome, cta.outcome_detail = Outcome.SUCCESS, reason
-            counts["successes"] += 1
         elif as_of > row["success_deadline"]:
             cta.outcome = Outcome.FAILURE
             cta.outcome_detail = f"success condition not met by {row['success_deadline']}"
-            counts["failures"] += 1
         else:
             continue
         cta.outcome_at = now
-        fields = ["outcome", "outcome_detail", "outcome_at"]
-        if cta.status in OPEN_STATUSES and cta.outcome == Outcome.SUCCESS:
-            cta.status, cta.closed_at = CtaStatus.DONE, now
-            cta.close_note = f"Closed automatically: {reason}"
-            fields += ["status", "closed_at", "close_note"]
-        changed.append((cta, fields))
-        entries.append(
-            _fact(
-                cta,
-                "outcome",
-                "cta_outcome",
-                f"CTA {cta.get_outcome_display().lower()}: {cta.title} — {cta.outcome_detail}",
-                at=now,
-                outcome=cta.outcome,
-            )
+        changed.append(cta)
+    counts: Counter = Counter(successes=0, failures=0)
+    if not changed:
+        return counts
+    with transaction.atomic():
+        # The rows were read without a lock, and a user may have closed or cancelled a CTA
+        # since: lock them and look again, so that the user's close is kept (not replaced
+        # by "Closed automatically") and a cancelled CTA gets no outcome. One query.
+        current = dict(
+            Cta.objects.select_for_update()
+            .filter(pk__in=[c.pk for c in changed], outcome="")
+            .exclude(status=CtaStatus.CANCELLED)
+            .values_list("pk", "status")
         )
-    if changed:
-        with transaction.atomic():
-            closing = [c for c, fields in changed if "status" in fields]
-            only_outcome = [c for c, fields in changed if "status" not in fields]
-            for group, fields in (
-                (closing, ["outcome", "outcome_detail", "outcome_at", "status", "closed_at",
-                           "close_note"]),
-                (only_outcome, ["outcome", "outcome_detail", "outcome_at"]),
-            ):  # fmt: skip
-                if group:
-                    Cta.objects.bulk_update(group, fields, batch_size=1000)
-            timeline_upsert(entries)
+        closing, only_outcome, entries = [], [], []
+        for cta in changed:
+            if cta.pk not in current:
+                continue
+            cta.status = current[cta.pk]
+            if cta.status in OPEN_STATUSES and cta.outcome == Outcome.SUCCESS:
+                cta.status, cta.closed_at = CtaStatus.DONE, now
+                cta.close_note = f"Closed automatically: {cta.outcome_detail}"
+                closing.append(cta)
+            else:
+                only_outcome.append(cta)
+            counts["successes" if cta.outcome == Outcome.SUCCESS else "failures"] += 1
+            entries.append(
+                _fact(
+                    cta,
+                    "outcome",
+                    "cta_outcome",
+                    f"CTA {cta.get_outcome_display().lower()}: {cta.title} — {cta.outcome_detail}",
+                    at=now,
+                    outcome=cta.outcome,
+                )
+            )
+        for group, fields in (
+            (closing, ["outcome", "outcome_detail", "outcome_at", "status", "closed_at",
+                       "close_note"]),
+            (only_outcome, ["outcome", "outcome_detail", "outcome_at"]),
+        ):  # fmt: skip
+            if group:
+                Cta.objects.bulk_update(group, fields, batch_size=1000)
+        timeline_upsert(entries)
     return counts
 
 
@@ -786,20 +800,21 @@ def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
 
     now = now or timezone.now()
     today = now.astimezone(dt.UTC).date()
-    overdue = list(
+    overdue_now = (
         Cta.objects.active()
         .filter(due_at__lt=now, escalated_at__isnull=True)
         .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=today))
-        .select_related("owner__manager", "account", "playbook")
     )
+    overdue = list(overdue_now.select_related("owner__manager", "account", "playbook"))
     done = 0
     for cta in overdue:
         manager = cta.owner.manager if cta.owner else None
         with transaction.atomic():
-            if not Cta.objects.filter(pk=cta.pk, escalated_at__isnull=True).update(
-                escalated_at=now, escalated_to=manager
-            ):
-                continue  # escalated by a concurrent sweep
+            # claim with the whole condition again: the UPDATE waits for a user's row lock
+            # and re-reads the row, so a CTA closed, snoozed or escalated by someone else
+            # since the read above is left alone
+            if not overdue_now.filter(pk=cta.pk).update(escalated_at=now, escalated_to=manager):
+                continue
             done += 1
             who = str(cta.owner) if cta.owner else "nobody"
             text = f"Overdue CTA escalated: {cta.title} for {cta.account.name} (owner: {who})"

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -123,7 +123,8 @@ def _fresh(cta: Cta) -> Cta:
     return Cta.objects.get(pk=cta.pk)
 
 
-LOCK_QUERY = r'FROM "playbooks_cta" .*FOR UPDATE'
+# the read in ``services._locked`` (the CTA with its playbook), with or without FOR UPDATE
+LOCKED_READ = r'FROM "playbooks_cta" INNER JOIN "playbooks_playbook"'
 
 
 @pytest.fixture
@@ -167,21 +168,23 @@ def test_a_step_ticked_while_the_cta_is_closed_does_not_reopen_it(cta, csm, mana
     outcome = race(
         lambda: services.cta_step_complete(cta=cta, step=step, user=csm),
         lambda: services.cta_close(cta=cta, status=CtaStatus.DONE, note="sorted", user=manager),
-        pause_after=LOCK_QUERY,
+        pause_after=LOCKED_READ,
     )
-    assert outcome["second_waited"]  # the close queued behind the step's lock
     assert not isinstance(outcome["first"], BaseException), outcome
     assert not isinstance(outcome["second"], BaseException), outcome
     final = _fresh(cta)
     assert (final.status, final.close_note) == (CtaStatus.DONE, "sorted") and final.closed_at
     assert cta.steps.get(pk=step.pk).done_at is not None
     assert _timeline(cta) == ["cta_closed", "cta_opened", "cta_step_done"]
+    assert outcome["second_waited"]  # the close queued behind the step's lock
 
 
 def test_the_harness_catches_a_missing_lock(cta, csm, manager, monkeypatch):
-    """The same interleaving with ``_locked`` reading without FOR UPDATE: the step's save
-    puts the CTA back in progress after the close committed (a lost update). This is what
-    the test above would see if someone removed the lock."""
+    """The same interleaving with ``_locked`` reading without FOR UPDATE: the close does not
+    wait, and the step, resuming with the CTA it read as open, tries to put the closed CTA
+    back in progress. Only the database's check (closed_at only when done or cancelled)
+    stops it, so the user's tick is lost to an IntegrityError (a 500 through the API). This
+    is what the test above would see if someone removed the lock."""
     monkeypatch.setattr(
         services, "_locked", lambda c: Cta.objects.select_related("playbook").get(pk=c.pk)
     )
@@ -189,20 +192,22 @@ def test_the_harness_catches_a_missing_lock(cta, csm, manager, monkeypatch):
     outcome = race(
         lambda: services.cta_step_complete(cta=cta, step=step, user=csm),
         lambda: services.cta_close(cta=cta, status=CtaStatus.DONE, note="sorted", user=manager),
-        pause_after=r'FROM "playbooks_cta"',
+        pause_after=LOCKED_READ,
     )
     assert not outcome["second_waited"]
-    final = _fresh(cta)
-    assert final.status == CtaStatus.IN_PROGRESS and final.closed_at is not None  # lost
+    assert isinstance(outcome["first"], IntegrityError), outcome
+    assert "cta_closed_only_when_done" in str(outcome["first"])
+    assert cta.steps.get(pk=step.pk).done_at is None  # the tick is lost
+    assert _timeline(cta) == ["cta_closed", "cta_opened"]
 
 
 def test_a_reassignment_and_a_close_at_once(cta, csm, manager):
     outcome = race(
         lambda: services.cta_reassign(cta=cta, owner=manager, user=csm),
         lambda: services.cta_close(cta=cta, status=CtaStatus.CANCELLED, note="dup", user=csm),
-        pause_after=LOCK_QUERY,
+        pause_after=LOCKED_READ,
     )
-    assert outcome["second_waited"]
+    assert not isinstance(outcome["first"], BaseException), outcome
     final = _fresh(cta)
     assert (final.owner_id, final.status, final.close_note) == (
         manager.pk,
@@ -210,6 +215,7 @@ def test_a_reassignment_and_a_close_at_once(cta, csm, manager):
         "dup",
     )
     assert _timeline(cta) == ["cta_closed", "cta_opened", "cta_reassigned"]
+    assert outcome["second_waited"]
 
 
 def _api(user) -> Client:
@@ -227,9 +233,8 @@ def test_two_api_patches_at_once(cta, csm, manager):
     outcome = race(
         lambda: a.patch(url, {"steps_done": [first.pk], "comment": "A was here"}, "application/json"),
         lambda: b.patch(url, {"steps_done": [second.pk], "status": "done", "note": "B"}, "application/json"),
-        pause_after=LOCK_QUERY,
+        pause_after=LOCKED_READ,
     )  # fmt: skip
-    assert outcome["second_waited"]
     assert (outcome["first"].status_code, outcome["second"].status_code) == (200, 200)
     final = _fresh(cta)
     assert (final.status, final.close_note) == (CtaStatus.DONE, "B")
@@ -238,6 +243,7 @@ def test_two_api_patches_at_once(cta, csm, manager):
     assert _timeline(cta) == [
         "cta_closed", "cta_comment", "cta_opened", "cta_step_done", "cta_step_done",
     ]  # fmt: skip
+    assert outcome["second_waited"]
     # the other order: B's close first, then A is refused and leaves no trace
     other = services.cta_open(
         playbook=cta.playbook, account=AccountFactory(owner=csm), evidence="y"
@@ -247,14 +253,14 @@ def test_two_api_patches_at_once(cta, csm, manager):
     outcome = race(
         lambda: b.patch(url, {"steps_done": [second.pk], "status": "done", "note": "B"}, "application/json"),
         lambda: a.patch(url, {"steps_done": [first.pk], "comment": "A was here"}, "application/json"),
-        pause_after=LOCK_QUERY,
+        pause_after=LOCKED_READ,
     )  # fmt: skip
-    assert outcome["second_waited"]
     assert (outcome["first"].status_code, outcome["second"].status_code) == (200, 400)
     assert outcome["second"].json() == {"status": ["the CTA is done"]}
     assert other.steps.get(pk=first.pk).done_at is None
     assert CtaComment.objects.filter(cta=other).count() == 0
     assert _timeline(other) == ["cta_closed", "cta_opened", "cta_step_done"]
+    assert outcome["second_waited"]
 
 
 # --- the system --------------------------------------------------------------------------------
@@ -290,10 +296,11 @@ def test_a_close_that_holds_the_lock_makes_the_sweep_skip_the_cta(cta, csm):
     outcome = race(
         lambda: services.cta_close(cta=cta, status=CtaStatus.DONE, note="done", user=csm),
         services.ctas_escalate_overdue,
-        pause_after=LOCK_QUERY,
+        pause_after=LOCKED_READ,
     )
-    assert outcome["second_waited"] and outcome["second"] == 0, outcome
+    assert outcome["second"] == 0, outcome
     assert _fresh(cta).escalated_at is None and not Notification.objects.exists()
+    assert outcome["second_waited"]
 
 
 def test_a_cta_snoozed_while_the_sweep_reads_it_is_not_escalated(cta, csm):
