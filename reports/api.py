@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import generics, serializers
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from accounts.api import R401, R404
+from accounts.api import R401, R404, R415
 from accounts.models import ApiToken, Role, User
 from accounts.serializers import DetailSerializer
 
@@ -83,7 +83,7 @@ R400 = OpenApiResponse(
     "`detail` when the body is not JSON; nothing was written",
 )
 R403 = OpenApiResponse(DetailSerializer, description="not a manager or admin, or a read-only token")
-_WRITE = {400: R400, 401: R401, 403: R403}
+_WRITE = {400: R400, 401: R401, 403: R403, 415: R415}
 
 
 @extend_schema_view(
