@@ -158,7 +158,8 @@ def partitions_ensure(months: Iterable[dt.date], *, cached: bool = True) -> dict
     """Make sure each month (first days of UTC months) has its partition, inside the caller's
     transaction if any. Returns ``{"created": [months], "moved": rows moved out of the
     DEFAULT partition}``. No query when every month is cached (``cached=False`` asks the
-    catalog anyway); nothing on SQLite or when the table is not partitioned."""
+    catalog anyway and leaves the cache alone); nothing on SQLite or when the table is not
+    partitioned."""
     wanted = {month_of(m) for m in months}
     if cached:
         wanted -= _known
@@ -174,7 +175,8 @@ def partitions_ensure(months: Iterable[dt.date], *, cached: bool = True) -> dict
             for month in sorted(wanted - _monthly_partitions(cursor)):
                 moved += _create(cursor, month)
                 created.append(month)
-        _remember(wanted)
+        if cached:
+            _remember(wanted)
     return {"created": created, "moved": moved}
 
 
