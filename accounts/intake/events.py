@@ -139,7 +139,7 @@ def load_chunk(rows: list[tuple]) -> int:
     with connection.cursor() as cursor:
         if _vendor() == "postgresql":
             # a month without its partition would land in the DEFAULT one: create it first
-            partitions.partitions_for({row[3] for row in rows})
+            partitions.partitions_for([row[3] for row in rows])
             with cursor.cursor.copy(f"COPY {STAGE} ({EVENT_COLUMNS}) FROM STDIN") as copy:
                 copy.write(_copy_lines(rows))
             # the rows actually inserted (not the duplicates) go on to the rollups

@@ -45,6 +45,7 @@ PARTITION_NAME = re.compile(rf"{TABLE}_p(\d{{4}})(\d{{2}})")
 PARTITION_LOCK = (7302, 0)  # advisory lock: one creator of partitions at a time
 AHEAD_MONTHS = 2  # the nightly pipeline keeps this month and the next two ready
 MIN_RETENTION_MONTHS = 3  # health and KPIs read 60 days of raw events; catch-up runs a week
+SPAN_MONTHS = 24  # see partitions_for
 DELETE_BATCH = 10_000  # rows per DELETE when retention runs without partitions (SQLite)
 
 # months whose partition is known to exist (committed), per process
@@ -181,8 +182,19 @@ def partitions_ensure(months: Iterable[dt.date], *, cached: bool = True) -> dict
 
 
 def partitions_for(occurred: Iterable[dt.datetime]) -> dict[str, Any]:
-    """``partitions_ensure`` for the months of these instants (a chunk of events)."""
-    return partitions_ensure({month_of(t) for t in occurred})
+    """``partitions_ensure`` for every month from the earliest to the latest of these
+    instants (a chunk of events): min and max cost a tenth of converting each instant to its
+    month, and event files run in time order, so the months between have events too. A
+    chunk spanning more than ``SPAN_MONTHS`` (a stray date from 1970) gets only the months
+    its events are in, not every month between."""
+    occurred = list(occurred)
+    if not occurred:
+        return {"created": [], "moved": 0}
+    first, last = month_of(min(occurred)), month_of(max(occurred))
+    span = (last.year - first.year) * 12 + last.month - first.month
+    if span > SPAN_MONTHS:
+        return partitions_ensure({month_of(t) for t in occurred})
+    return partitions_ensure(add_months(first, n) for n in range(span + 1))
 
 
 def default_months(cursor) -> list[dt.date]:

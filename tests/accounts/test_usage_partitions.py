@@ -144,6 +144,16 @@ def test_a_load_asks_the_catalog_only_for_months_it_does_not_know(
 
 @PG
 @pytest.mark.django_db
+def test_a_chunk_gets_the_months_it_spans_but_not_decades_for_a_stray_date():
+    made = partitions.partitions_for([at(JAN), at(MAR)])
+    assert made["created"] == [JAN, FEB, MAR]  # February between them too
+    stray = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    made = partitions.partitions_for([stray, at(MAR), at(dt.date(2023, 4, 1))])
+    assert made["created"] == [dt.date(1970, 1, 1), dt.date(2023, 4, 1)]  # not 639 months
+
+
+@PG
+@pytest.mark.django_db
 def test_the_nightly_upkeep_keeps_months_ahead_and_empties_the_default_partition():
     account = AccountFactory(external_id="A1")
     stray = dt.date(2021, 9, 1)
@@ -236,7 +246,11 @@ def test_retention_drops_old_raw_events_and_keeps_rollups_and_known_users(book, 
 
     assert done["cutoff"] == add_months(THIS_MONTH, -3).isoformat()
     if connection.vendor == "postgresql":
-        assert done["dropped_partitions"] == [partitions.partition_name(OLD)]
+        # the load made the months from OLD to KEPT; those before the cutoff go
+        assert done["dropped_partitions"] == [
+            partitions.partition_name(OLD),
+            partitions.partition_name(add_months(OLD, 1)),
+        ]
         assert partitions.partition_name(OLD) not in partitions_now()
         assert partitions.partition_name(KEPT) in partitions_now()
     else:
