@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from io import StringIO
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
@@ -258,6 +260,21 @@ def test_retention_drops_old_raw_events_and_keeps_rollups_and_known_users(book, 
     assert sorted(UsageEvent.objects.values_list("user_id", flat=True)) == ["both", "new1"]
     assert state() == before  # rollups and presences untouched
     assert _known_users() == known  # A2 has no raw event left and still knows x1
+
+
+@pytest.mark.django_db
+def test_the_upkeep_command_says_what_it_dropped(book, settings):
+    settings.USAGE_EVENTS_RETENTION_MONTHS = 3
+    out = StringIO()
+    call_command("usage_events_upkeep", stdout=out)
+    text = out.getvalue()
+    cutoff = add_months(THIS_MONTH, -3)
+    assert f"raw events before {cutoff} dropped (3 months)" in text
+    if connection.vendor == "postgresql":
+        assert f"partitions dropped: {partitions.partition_name(OLD)}, " in text
+    else:
+        assert "rows deleted: 4." in text
+    assert sorted(UsageEvent.objects.values_list("user_id", flat=True)) == ["both", "new1"]
 
 
 @pytest.mark.django_db
