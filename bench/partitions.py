@@ -7,11 +7,11 @@ plain table and partitioned by month (migration accounts.0006).
 
 For each database, best of ``--repeat`` runs (after one warm-up) of:
 
-1. ``count``: ``SELECT count(*)`` of the events in the 30 days ending with ``--as-of``
-   (the scan alone: what pruning saves), and ``window``: the 30-day read of the health and KPI steps, ``SELECT account_id,
-   count(*), count(DISTINCT user_id) … WHERE occurred_at`` in the 30 days ending with
-   ``--as-of`` ``GROUP BY account_id``: execution time from ``EXPLAIN ANALYZE``, and how many
-   partitions the plan reads (pruning);
+1. ``count``: ``SELECT count(*)`` of the events in the 30 days ending with ``--as-of`` (the
+   scan alone: what pruning saves), and ``window``: the 30-day read of the health and KPI
+   steps, ``SELECT account_id, count(*), count(DISTINCT user_id) … GROUP BY account_id`` over
+   the same days: execution time from ``EXPLAIN ANALYZE``, and how many tables the plan
+   reads (pruning);
 2. ``account``: one account's 30 days (the per-account index), over ``--accounts`` random
    accounts: the total;
 3. ``retention``: dropping the raw events of one month (``--month``, default the oldest;
@@ -118,8 +118,7 @@ def measure(url: str, *, as_of: dt.date, repeat: int, accounts: int, month: str 
                 cursor.execute(f"DROP TABLE {name}")
             else:
                 cursor.execute(
-                    "DELETE FROM accounts_usageevent WHERE occurred_at >= %s "
-                    "AND occurred_at < %s",
+                    "DELETE FROM accounts_usageevent WHERE occurred_at >= %s AND occurred_at < %s",
                     [start, stop],
                 )
                 rows = cursor.rowcount

@@ -22,7 +22,9 @@ class Command(BaseCommand):
         done = partitions.partitions_maintain(today=today)
         months = settings.USAGE_EVENTS_RETENTION_MONTHS
         if done["cutoff"] is None:
-            self.stdout.write("Retention: every raw event is kept (USAGE_EVENTS_RETENTION_MONTHS=0).")
+            self.stdout.write(
+                "Retention: every raw event is kept (USAGE_EVENTS_RETENTION_MONTHS=0)"
+            )
         else:
             dropped = ", ".join(done["dropped_partitions"]) or "none"
             self.stdout.write(
