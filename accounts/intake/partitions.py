@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 TABLE = "accounts_usageevent"
@@ -46,6 +46,7 @@ PARTITION_LOCK = (7302, 0)  # advisory lock: one creator of partitions at a time
 AHEAD_MONTHS = 2  # the nightly pipeline keeps this month and the next two ready
 MIN_RETENTION_MONTHS = 3  # health and KPIs read 60 days of raw events; catch-up runs a week
 SPAN_MONTHS = 24  # see partitions_for
+RETENTION_LOCK_TIMEOUT = 30_000  # ms the retention waits for the table (see below)
 DELETE_BATCH = 10_000  # rows per DELETE when retention runs without partitions (SQLite)
 
 # months whose partition is known to exist (committed), per process
@@ -220,17 +221,31 @@ def events_retention_apply(*, today: dt.date, months: int | None = None) -> dict
     with connection.cursor() as cursor:
         partitioned = connection.vendor == "postgresql" and _partitioned(cursor)
     if partitioned:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", PARTITION_LOCK)
-            for month in sorted(_monthly_partitions(cursor)):
-                if add_months(month, 1) <= cutoff:  # the whole month is before the cutoff
-                    name = partition_name(month)
-                    cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name}")
-                    cursor.execute(f"DROP TABLE {name}")
-                    dropped.append(name)
-            if _has_default(cursor):
-                cursor.execute(f"DELETE FROM {DEFAULT} WHERE occurred_at < {_bound(cutoff)}")
-                deleted = cursor.rowcount
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                # DETACH locks the whole table: rather give up for tonight than queue every
+                # read and load behind a long import
+                cursor.execute(f"SET LOCAL lock_timeout = '{RETENTION_LOCK_TIMEOUT}ms'")
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", PARTITION_LOCK)
+                for month in sorted(_monthly_partitions(cursor)):
+                    if add_months(month, 1) <= cutoff:  # the whole month is before the cutoff
+                        name = partition_name(month)
+                        cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {name}")
+                        cursor.execute(f"DROP TABLE {name}")
+                        dropped.append(name)
+                if _has_default(cursor):
+                    cursor.execute(f"DELETE FROM {DEFAULT} WHERE occurred_at < {_bound(cutoff)}")
+                    deleted = cursor.rowcount
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            return {
+                "cutoff": cutoff.isoformat(),
+                "dropped_partitions": [],
+                "deleted_events": 0,
+                "skipped": f"the events table stayed busy for {RETENTION_LOCK_TIMEOUT} ms: "
+                "nothing dropped, the next run tries again",
+            }
         _known.difference_update({m for m in _known if m < cutoff})
     else:
         from accounts.models import UsageEvent

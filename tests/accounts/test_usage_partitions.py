@@ -277,6 +277,38 @@ def test_the_upkeep_command_says_what_it_dropped(book, settings):
     assert sorted(UsageEvent.objects.values_list("user_id", flat=True)) == ["both", "new1"]
 
 
+@PG
+@pytest.mark.django_db(transaction=True)
+def test_retention_gives_up_for_the_night_when_the_table_stays_busy(book, settings, monkeypatch):
+    settings.USAGE_EVENTS_RETENTION_MONTHS = 3
+    monkeypatch.setattr(partitions, "RETENTION_LOCK_TIMEOUT", 200)
+    reading, done = threading.Event(), threading.Event()
+
+    def long_read() -> None:  # a long report or import holds the table
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("BEGIN")
+                cursor.execute("SELECT count(*) FROM accounts_usageevent")
+                reading.set()
+                done.wait(20)
+                cursor.execute("ROLLBACK")
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=long_read)
+    thread.start()
+    try:
+        assert reading.wait(20)
+        result = partitions.events_retention_apply(today=timezone.now().date())
+    finally:
+        done.set()
+        thread.join(20)
+    assert result["dropped_partitions"] == [] and "next run tries again" in result["skipped"]
+    assert UsageEvent.objects.count() == 6  # nothing dropped
+    # once the table is free, the same call drops them
+    assert partitions.events_retention_apply(today=timezone.now().date())["dropped_partitions"]
+
+
 @pytest.mark.django_db
 def test_retention_deletes_in_batches_without_partitions(book, settings, monkeypatch):
     monkeypatch.setattr(partitions, "DELETE_BATCH", 2)
