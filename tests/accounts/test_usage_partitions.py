@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import intake
@@ -202,6 +203,25 @@ def test_two_loads_creating_the_same_month_at_once_both_succeed():
     assert rows_by_partition() == {"accounts_usageevent_p201905": 10}
     assert UsageDaily.objects.filter(day__gte=month).count() == 5
     assert state() == rebuilt_from_raw()
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_changes_and_deletes_a_partitioned_event(client, admin_user):
+    """Django keeps ``dedup_key`` as the primary key: admin URLs and deletes work unchanged
+    on the partitioned table."""
+    AccountFactory(external_id="A1")
+    load([ev("u1", at(JAN)), ev("u2", at(FEB))])
+    event = UsageEvent.objects.get(user_id="u1")
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    listing = client.get(reverse("admin:accounts_usageevent_changelist"))
+    assert listing.status_code == 200 and b"u2" in listing.content
+    page = reverse("admin:accounts_usageevent_change", args=[event.pk])
+    assert client.get(page).status_code == 200
+    delete = reverse("admin:accounts_usageevent_delete", args=[event.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 302
+    assert list(UsageEvent.objects.values_list("user_id", flat=True)) == ["u2"]
 
 
 # --- retention ----------------------------------------------------------------------------
