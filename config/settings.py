@@ -345,6 +345,16 @@ KEY_FEATURES = env_list("KEY_FEATURES", [])  # event names: per-account key-feat
 FIRST_VALUE_EVENT = os.environ.get("FIRST_VALUE_EVENT", "")  # event name for TTFV; "" = off
 IMPORT_MAX_ERRORS = 100  # errors listed per import; the count of rejected rows is exact
 EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch request
+# Raw usage events kept: this month and that many whole months before it; older monthly
+# partitions are dropped by the nightly pipeline (accounts.intake.partitions). The daily
+# rollups are kept for ever. 0 = keep every raw event. At least 3: health and KPIs read 60
+# days of raw events, and the pipeline catches up a week.
+USAGE_EVENTS_RETENTION_MONTHS = env_int("USAGE_EVENTS_RETENTION_MONTHS", 0)
+if 0 < USAGE_EVENTS_RETENTION_MONTHS < 3 or USAGE_EVENTS_RETENTION_MONTHS < 0:
+    raise ImproperlyConfigured(
+        "USAGE_EVENTS_RETENTION_MONTHS must be 0 (keep all) or at least 3, "
+        f"got {USAGE_EVENTS_RETENTION_MONTHS}"
+    )
 # Called with the ids of accounts whose data an import or tracking call changed: the health
 # of those accounts is recomputed within a minute (debounced) instead of the next night.
 # The voice hook scores the accounts' new texts first, so the health recompute sees them.

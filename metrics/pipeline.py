@@ -41,6 +41,7 @@ from django.utils.module_loading import import_string
 
 from accounts import utc
 from accounts.intake import events as intake_events
+from accounts.intake import partitions
 from accounts.models import Account, UsageDaily, UsageFeatureDaily
 
 from . import services
@@ -142,8 +143,24 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
     pairs that differ, with the intake's own rollup code (which also rebuilds their
     presences; their rollup rows are deleted first, so rows no event backs any more go too).
     Ingest keeps the rollups current, so a night usually rewrites nothing. One transaction,
-    under every rollup lock: no load rebuilds a rollup meanwhile."""
+    under every rollup lock: no load rebuilds a rollup meanwhile.
+
+    Days before ``partitions.raw_events_since()`` are left out: their raw events were
+    dropped by the retention, and comparing with them would wipe rollups that are right."""
     first = as_of - dt.timedelta(days=days - 1)
+    since = partitions.raw_events_since()
+    if since is not None and first < since:
+        first = since
+    if first > as_of:
+        return {
+            "first_day": None,
+            "last_day": as_of.isoformat(),
+            "skipped": f"raw events before {since} are no longer kept",
+            "account_days_before": 0,
+            "account_days": 0,
+            "corrected": 0,
+            "rebuilt": 0,
+        }
     with transaction.atomic():
         intake_events.lock_all_rollups()
         pairs, before, wrong = _rollup_mismatches(first=first, as_of=as_of)
@@ -166,6 +183,13 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
         "corrected": len(wrong),  # pairs whose rollups differed from the events: rewritten
         "rebuilt": rebuilt,
     }
+
+
+def usage_events_upkeep(*, as_of: dt.date) -> dict[str, Any]:
+    """The raw events' storage: drop the months past ``USAGE_EVENTS_RETENTION_MONTHS`` (the
+    rollups stay), keep the partitions of this month and the next ones ready, and move rows
+    that landed in the DEFAULT partition into their month's (``accounts.intake.partitions``)."""
+    return partitions.partitions_maintain(today=as_of)
 
 
 # The usage inputs of a day (every event before its end, per account: the costliest read of
@@ -195,7 +219,10 @@ def account_standings(*, as_of: dt.date) -> dict[str, Any]:
 
 
 Step = Callable[..., dict[str, Any]]
-BEFORE_HEALTH: list[tuple[str, Step]] = [("usage_rollups", usage_rollups_reconcile)]
+BEFORE_HEALTH: list[tuple[str, Step]] = [
+    ("usage_rollups", usage_rollups_reconcile),
+    ("usage_events", usage_events_upkeep),
+]
 HEALTH: tuple[str, Step] = ("health", health_snapshots)
 AFTER_HEALTH: list[tuple[str, Step]] = [
     ("standings", account_standings),

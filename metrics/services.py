@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
+from accounts.intake import partitions
 from accounts.models import Account, User
 from accounts.services import account_data_changed
 
@@ -421,7 +422,11 @@ def health_snapshots_record(
     in chunks of ``chunk_size``, each a fixed handful of queries and one transaction.
     Idempotent: re-running a day gives the same rows. Returns counts: accounts, green,
     yellow, red, no_data (no score), no_model. ``usage``: the day's usage inputs when the
-    caller already read them for every account (``health_inputs.account_measures``)."""
+    caller already read them for every account (``health_inputs.account_measures``).
+    Raises ``RawEventsDropped`` when the usage windows reach before the raw events kept."""
+    partitions.raw_events_require(
+        as_of - dt.timedelta(days=2 * adoption.WINDOW_DAYS - 1), f"the health of {as_of}"
+    )
     health_model_ensure_default()
     assignments, versions = _active_versions()
     if account_ids is None:
@@ -469,6 +474,12 @@ def health_recompute(
     history with the new version). Returns one ``health_snapshots_record`` result per day."""
     if end < start:
         raise ValidationError({"to": [f"must be on or after --from ({start}), got {end}"]})
+    try:  # refused before the first day is written, not halfway
+        partitions.raw_events_require(
+            start - dt.timedelta(days=2 * adoption.WINDOW_DAYS - 1), f"the health of {start}"
+        )
+    except partitions.RawEventsDropped as exc:
+        raise ValidationError({"from": [str(exc)]}) from exc
     results = []
     for offset in range((end - start).days + 1):
         day = start + dt.timedelta(days=offset)

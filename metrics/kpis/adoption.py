@@ -21,7 +21,8 @@ from django.db import connection
 from django.db.models import CharField, Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Cast, Concat
 
-from accounts.models import Account, UsageDaily, UsageEvent
+from accounts.intake import partitions
+from accounts.models import Account, UsageDaily, UsageEvent, UsagePresence
 
 from .common import ZERO, in_scope, kpi, median, midnight, month_start, pct
 from .revenue import AccountFacts
@@ -202,7 +203,41 @@ def usage_inputs(accounts: QuerySet[Account], *, end: dt.date) -> UsageInputs:
             features[(segment, owner_id)][event] = n
     for account_id, n in key_features_used(accounts, end=end).items():
         per_account[account_id]["key_used"] = n
+    if partitions.raw_events_since() is not None:
+        _known_users_from_presences(accounts, end=end, per_account=per_account, cells=cells)
     return UsageInputs(end=end, per_account=per_account, features=dict(features), cells=cells)
+
+
+def _known_users_from_presences(
+    accounts: QuerySet[Account], *, end: dt.date, per_account: dict, cells: dict
+) -> None:
+    """With a raw-event retention, "known users" (ever, before ``end``) come from the daily
+    presences, which are kept for ever, instead of the raw events, which are not: the same
+    users (one presence per user, day and event), whatever the retention dropped. An account
+    whose raw events are all gone still counts its users. One query."""
+    rows = (
+        in_scope(UsagePresence.objects.all(), accounts)
+        .filter(day__lt=end)
+        .values_list("account_id", "account__segment", "account__owner_id")
+        .order_by()
+        .annotate(n=Count("user_id", distinct=True))
+    )
+    for row in per_account.values():
+        row["known"] = 0
+    for account_id, segment, owner_id, n in rows:
+        if account_id not in per_account:
+            cells[account_id] = (segment, owner_id)
+            per_account[account_id] = {
+                "known": 0,
+                "active": 0,
+                "previous_active": 0,
+                "events": 0,
+                "previous_events": 0,
+                "weeks": [0] * WEEKS,
+                "daily_users": 0,
+                "key_used": 0,
+            }
+        per_account[account_id]["known"] = n
 
 
 def adoption_kpis(

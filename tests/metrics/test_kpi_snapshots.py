@@ -193,8 +193,8 @@ def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_quer
 def test_pipeline_writes_kpi_snapshots_after_health(book):
     summary = pipeline.run_nightly(D)
     names = [s["name"] for s in summary["steps"]]
-    assert names == ["usage_rollups", "health", "standings", "kpi_snapshots"]
-    step = summary["steps"][3]
+    assert names == ["usage_rollups", "usage_events", "health", "standings", "kpi_snapshots"]
+    step = summary["steps"][4]
     assert step["scopes"] == 5 and step["day"] == "2024-03-05"
     assert KpiSnapshot.objects.filter(day=D).count() == 5
     pipeline.run_nightly(D)  # a second run of the day: the same five rows

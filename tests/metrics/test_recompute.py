@@ -126,7 +126,7 @@ def test_the_nightly_pipeline_records_health_for_its_day():
     ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=4)
     _event(account, dt.datetime(2024, 3, 5, 9, tzinfo=dt.UTC))
     summary = pipeline.run_nightly(dt.date(2024, 3, 5))
-    health_step = summary["steps"][1]
+    health_step = summary["steps"][2]
     assert health_step["name"] == "health"
     assert health_step["accounts"] == 1 and health_step["day"] == "2024-03-05"
     # 1 of 4 seats: 25 % on [0, 50] → 50 points; usage is the only component with data
