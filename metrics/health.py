@@ -458,7 +458,7 @@ class Override:
         }
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: 100,000 accounts × 6 of them a night, and a frozen init costs 3×
 class ComponentResult:
     key: str
     label: str

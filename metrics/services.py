@@ -34,7 +34,7 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 2000  # accounts per set of queries; bounded memory, few round trips
+CHUNK_SIZE = 5000  # accounts per set of queries; bounded memory (~30 MB), few round trips
 DEFAULT_MODEL_NAME = "Default"
 
 SNAPSHOT_FIELDS = [
