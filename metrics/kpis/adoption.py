@@ -156,8 +156,11 @@ def usage_inputs(
     cells: dict[int, tuple[str, int | None]] = {}
 
     def row(account_id: int, segment: str, owner_id: int | None) -> dict:
-        cells[account_id] = (segment, owner_id)
-        return per_account.setdefault(account_id, _new_row())
+        found = per_account.get(account_id)
+        if found is None:
+            cells[account_id] = (segment, owner_id)
+            found = per_account[account_id] = _new_row()
+        return found
 
     def present(since: dt.date, until: dt.date) -> Count:
         return Count("day", filter=Q(day__gte=since, day__lt=until))

@@ -258,10 +258,12 @@ def lifetime_kpis(
     period (months without customers at their start are skipped); a period shorter than one
     month has no monthly rate, so both are None."""
     edges = month_boundaries(start, end)
+    # per account, whether it was a customer on each edge: read each MRR once
+    paying = [[f.mrr[day] > 0 for day in edges] for f in facts]
     monthly: list[Decimal | None] = []
-    for first, following in zip(edges, edges[1:], strict=False):
-        at_start = [f for f in facts if f.customer_on(first)]
-        lost = sum(not f.customer_on(following) for f in at_start)
+    for i in range(len(edges) - 1):
+        at_start = [on for on in paying if on[i]]
+        lost = sum(not on[i + 1] for on in at_start)
         monthly.append(pct(lost, len(at_start)))
     known = [rate for rate in monthly if rate is not None]
     mean_rate = sum(known, ZERO) / len(known) if known else None
