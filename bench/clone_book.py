@@ -33,6 +33,7 @@ TABLES = {
     "status,failed_attempts,account_id",
     "accounts_usagedaily": "day,events,active_users,value_sum,account_id",
     "accounts_usagefeaturedaily": "day,event,events,users,account_id",
+    # the distinct users of the rollups and of the usage KPIs (metrics.UsageUser follows them)
     "accounts_usagepresence": "day,user_id,event,account_id",
     "accounts_usageevent": "user_id,event,occurred_at,value,dedup_key,account_id",
 }

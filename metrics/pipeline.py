@@ -79,6 +79,9 @@ def _day_sql() -> str:
     return "date(occurred_at)"
 
 
+_RECONCILE = "metrics_reconcile_events"
+
+
 def _rollup_mismatches(
     *, first: dt.date, as_of: dt.date
 ) -> tuple[int, int, list[tuple[int, dt.date]]]:
@@ -86,17 +89,20 @@ def _rollup_mismatches(
     returns the number of (account, day) pairs with events in the window, the number of
     ``UsageDaily`` rows it holds, and the pairs whose
     ``UsageDaily``, ``UsageFeatureDaily`` or ``UsagePresence`` rows differ from them (wrong,
-    missing or stale). Three queries, whatever the number of accounts."""
+    missing or stale). One read of the events (into a temporary table) and three comparisons,
+    whatever the number of accounts."""
     start = midnight(first)
     end = midnight(as_of + dt.timedelta(days=1))
     if connection.vendor != "postgresql":
         start = connection.ops.adapt_datetimefield_value(start)
         end = connection.ops.adapt_datetimefield_value(end)
     day = _day_sql()
-    window = (start, end, first.isoformat(), as_of.isoformat())
-    events = "FROM accounts_usageevent WHERE occurred_at >= %s AND occurred_at < %s"
+    window = (first.isoformat(), as_of.isoformat())
+    # the events of the window, read once (the events table has no index on the time alone:
+    # each read is a scan) into a temporary table the three comparisons read
+    events = f"FROM {_RECONCILE} WHERE true"
     daily = (
-        f"WITH computed AS (SELECT account_id, {day} AS day, count(*) AS n, "
+        f"WITH computed AS (SELECT account_id, day, count(*) AS n, "
         f"count(DISTINCT NULLIF(user_id, '')) AS u, COALESCE(sum(value), 0) AS v {events} "
         "GROUP BY 1, 2), "
         "stored AS (SELECT account_id, day, events, active_users, value_sum "
@@ -108,7 +114,7 @@ def _rollup_mismatches(
         "JOIN (SELECT count(*) AS n FROM stored) s ON 1 = 1 LEFT JOIN wrong w ON 1 = 1"
     )
     features = (
-        f"WITH computed AS (SELECT account_id, {day} AS day, event, count(*) AS n, "
+        f"WITH computed AS (SELECT account_id, day, event, count(*) AS n, "
         f"count(DISTINCT NULLIF(user_id, '')) AS u {events} GROUP BY 1, 2, 3), "
         "stored AS (SELECT account_id, day, event, events, users "
         "FROM accounts_usagefeaturedaily WHERE day >= %s AND day <= %s) "
@@ -116,7 +122,7 @@ def _rollup_mismatches(
         "UNION SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y"
     )
     presences = (
-        f"WITH computed AS (SELECT DISTINCT account_id, {day} AS day, user_id, event {events} "
+        f"WITH computed AS (SELECT DISTINCT account_id, day, user_id, event {events} "
         "AND user_id <> ''), "
         "stored AS (SELECT account_id, day, user_id, event "
         "FROM accounts_usagepresence WHERE day >= %s AND day <= %s) "
@@ -124,13 +130,22 @@ def _rollup_mismatches(
         "UNION SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y"
     )
     with connection.cursor() as cursor:
-        cursor.execute(daily, window)
-        rows = cursor.fetchall()
-        pairs, before = rows[0][0], rows[0][1]
-        found = [(a, d) for _, _, a, d in rows if a is not None]
-        for query in (features, presences):
-            cursor.execute(query, window)
-            found += cursor.fetchall()
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_RECONCILE} AS SELECT account_id, {day} AS day, "
+            "user_id, event, value FROM accounts_usageevent "
+            "WHERE occurred_at >= %s AND occurred_at < %s",
+            (start, end),
+        )
+        try:
+            cursor.execute(daily, window)
+            rows = cursor.fetchall()
+            pairs, before = rows[0][0], rows[0][1]
+            found = [(a, d) for _, _, a, d in rows if a is not None]
+            for query in (features, presences):
+                cursor.execute(query, window)
+                found += cursor.fetchall()
+        finally:
+            cursor.execute(f"DROP TABLE {_RECONCILE}")
     # SQLite gives the days as text, and the two queries may type them differently
     wrong = {(a, d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))) for a, d in found}
     return pairs, before, sorted(wrong)
