@@ -5,32 +5,83 @@ on their own).
     if not ratelimit.allow(f"pwreset:ip:{ip}", limit=10, window=3600):
         return too_many_requests()
 
+    # several counters at once (one round trip to Redis): the survey pages, per IP and link
+    if not ratelimit.allow_all([(f"s-ip:{ip}", 1200, 60), (f"s-tok:{token}", 60, 60)]):
+        ...
+
 Fails open: when the cache is away (Redis outage) every request is allowed, because refusing
 every sign-in or survey answer would be worse than a short window without a limit."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Sequence
 
 from django.core.cache import cache
 from django.http import HttpRequest
+
+logger = logging.getLogger(__name__)
 
 
 def allow(key: str, *, limit: int, window: int, now: float | None = None) -> bool:
     """Count one hit on ``key``; False once more than ``limit`` hits fell in the current
     clock window of ``window`` seconds."""
-    slot = int((now if now is not None else time.time()) // window)
-    cache_key = f"ratelimit:{key}:{window}:{slot}"
-    if cache.add(cache_key, 1, timeout=window + 5):
-        return limit >= 1
+    return allow_all([(key, limit, window)], now=now)
+
+
+def allow_all(checks: Sequence[tuple[str, int, int]], *, now: float | None = None) -> bool:
+    """Count one hit on each ``(key, limit, window)``; False when any of them is over its
+    limit. Every counter counts the hit, whatever the others say. With Redis this is one
+    round trip (SET NX EX and INCR per counter in one MULTI/EXEC: a counter never lives
+    without its expiry)."""
+    moment = now if now is not None else time.time()
+    keyed = [
+        (f"ratelimit:{key}:{window}:{int(moment // window)}", limit, window)
+        for key, limit, window in checks
+    ]
+    redis = _redis()
+    if redis is not None:
+        hits = _count_in_redis(redis, keyed)
+    else:
+        hits = [_count_in_cache(cache_key, window) for cache_key, _, window in keyed]
+    return all(n is None or n <= limit for n, (_, limit, _) in zip(hits, keyed, strict=True))
+
+
+def _redis():
+    """The Redis client behind the default cache (django-redis), or None for another cache
+    (the embedded profile's local memory)."""
+    client = getattr(cache, "client", None)
+    if client is None or not hasattr(client, "get_client"):
+        return None
+    return client
+
+
+def _count_in_redis(client, keyed: list[tuple[str, int, int]]) -> list[int | None]:
+    from redis.exceptions import RedisError
+
     try:
-        hits = cache.incr(cache_key)
+        pipe = client.get_client(write=True).pipeline(transaction=True)
+        for cache_key, _, window in keyed:
+            # the same key and integer encoding as cache.add/incr would use
+            redis_key = client.make_key(cache_key)
+            pipe.set(redis_key, 0, ex=window + 5, nx=True)
+            pipe.incr(redis_key)
+        replies = pipe.execute()
+    except RedisError as exc:  # the cache is away: allow (see the module's docstring)
+        logger.warning("rate limit not counted, the cache is away: %s", exc)
+        return [None] * len(keyed)
+    return [int(n) for n in replies[1::2]]
+
+
+def _count_in_cache(cache_key: str, window: int) -> int | None:
+    if cache.add(cache_key, 1, timeout=window + 5):
+        return 1
+    try:
+        return cache.incr(cache_key)  # None when the cache is away (its errors are ignored)
     except ValueError:  # expired between add and incr: this hit opens a new count
         cache.add(cache_key, 1, timeout=window + 5)
-        hits = 1
-    if hits is None:  # the cache is away (its errors are ignored)
-        return True
-    return hits <= limit
+        return 1
 
 
 def client_ip(request: HttpRequest) -> str:
