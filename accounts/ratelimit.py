@@ -14,6 +14,7 @@ every sign-in or survey answer would be worse than a short window without a limi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -33,8 +34,7 @@ def allow(key: str, *, limit: int, window: int, now: float | None = None) -> boo
 def allow_all(checks: Sequence[tuple[str, int, int]], *, now: float | None = None) -> bool:
     """Count one hit on each ``(key, limit, window)``; False when any of them is over its
     limit. Every counter counts the hit, whatever the others say. With Redis this is one
-    round trip (SET NX EX and INCR per counter in one MULTI/EXEC: a counter never lives
-    without its expiry)."""
+    round trip (a script: INCR per counter, EXPIRE on the one that INCR created)."""
     moment = now if now is not None else time.time()
     keyed = [
         (f"ratelimit:{key}:{window}:{int(moment // window)}", limit, window)
@@ -57,21 +57,35 @@ def _redis():
     return client
 
 
-def _count_in_redis(client, keyed: list[tuple[str, int, int]]) -> list[int | None]:
-    from redis.exceptions import RedisError
+# INCR each key; a key that INCR just created gets its expiry in the same atomic step, so no
+# counter ever lives without one
+_COUNT = """
+local hits = {}
+for i, key in ipairs(KEYS) do
+    hits[i] = redis.call('INCR', key)
+    if hits[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+end
+return hits
+"""
+_COUNT_SHA = hashlib.sha1(_COUNT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
 
+
+def _count_in_redis(client, keyed: list[tuple[str, int, int]]) -> list[int | None]:
+    from redis.exceptions import NoScriptError, RedisError
+
+    # the same keys and integer encoding as cache.add/incr would use
+    keys = [client.make_key(cache_key) for cache_key, _, _ in keyed]
+    expiries = [window + 5 for _, _, window in keyed]
     try:
-        pipe = client.get_client(write=True).pipeline(transaction=True)
-        for cache_key, _, window in keyed:
-            # the same key and integer encoding as cache.add/incr would use
-            redis_key = client.make_key(cache_key)
-            pipe.set(redis_key, 0, ex=window + 5, nx=True)
-            pipe.incr(redis_key)
-        replies = pipe.execute()
+        redis = client.get_client(write=True)
+        try:
+            hits = redis.evalsha(_COUNT_SHA, len(keys), *keys, *expiries)
+        except NoScriptError:  # the first call since Redis started: send the script itself
+            hits = redis.eval(_COUNT, len(keys), *keys, *expiries)
+        return [int(n) for n in hits]
     except RedisError as exc:  # the cache is away: allow (see the module's docstring)
         logger.warning("rate limit not counted, the cache is away: %s", exc)
         return [None] * len(keyed)
-    return [int(n) for n in replies[1::2]]
 
 
 def _count_in_cache(cache_key: str, window: int) -> int | None:
