@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -286,16 +287,44 @@ def worker_pids(master: int) -> list[int]:
         return [int(pid) for pid in fh.read().split()]
 
 
-def postgres_backend_pids() -> list[int]:
-    """The server's connections to this database (they outlive requests: CONN_MAX_AGE)."""
-    from django.db import connection
+class PostgresCpu(threading.Thread):
+    """CPU of this database's PostgreSQL backends over the burst: samples /proc twice a
+    second, because a backend may close mid-burst (CONN_MAX_AGE) and take its count along."""
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-        )
-        return [pid for (pid,) in cursor.fetchall()]
+    def __init__(self, database: str):
+        super().__init__(daemon=True)
+        self.tag = f" {database} "  # in the backend's title: "postgres: 15/main: user db host"
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.stopping = threading.Event()
+
+    def sample(self, *, initial: bool = False) -> None:
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    title = fh.read().decode(errors="replace")
+                if not title.startswith("postgres:") or self.tag not in title:
+                    continue
+                seconds = cpu_seconds([int(entry)])
+            except OSError:  # gone meanwhile
+                continue
+            # open before the burst: counted from now; opened during it: from its start
+            self.first.setdefault(int(entry), seconds if initial else 0.0)
+            self.last[int(entry)] = seconds
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            self.sample()
+
+    def start(self) -> None:
+        self.sample(initial=True)
+        super().start()
+
+    def stop(self) -> float:
+        self.stopping.set()
+        self.join()
+        self.sample()
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
 def pct(values: list[float], p: float) -> float | None:
@@ -354,6 +383,11 @@ def main() -> None:
             urllib.request.urlopen(f"http://{host}:{port}/s/{token}/").read()  # noqa: S310
         workers = worker_pids(server.pid)
         workers_cpu = cpu_seconds(workers)
+        from django.db import connection
+
+        postgres = PostgresCpu(connection.settings_dict["NAME"])
+        connection.close()  # not ours to count
+        postgres.start()
         wrk = shutil.which("wrk") if args.client != "asyncio" else None
         if args.client == "wrk" and wrk is None:
             raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -365,10 +399,10 @@ def main() -> None:
             latencies, failures, seconds = asyncio.run(
                 burst(host, port, work, args.connections, cookie, form)
             )
-        # CPU per POST: the gunicorn workers during the burst; PostgreSQL's backends for the
-        # server's connections since they opened (the warm-up's few requests included)
+        # CPU per POST: the gunicorn workers and this database's PostgreSQL backends during
+        # the burst (not PostgreSQL's WAL writer and checkpointer, nor Redis)
         workers_cpu = cpu_seconds(workers) - workers_cpu
-        postgres_cpu = cpu_seconds(postgres_backend_pids())
+        postgres_cpu = postgres.stop()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
