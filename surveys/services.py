@@ -467,12 +467,15 @@ def response_record(
     score: object,
     comment: str = "",
     now: dt.datetime | None = None,
+    announce: bool = True,
 ) -> Response:
     """Record an answer to the invitation with this id or token: the latest counts, earlier
     ones stay as history. Raises Invitation.DoesNotExist for an unknown one, ScoreError for a
     score outside the scale and InvitationClosed after expiry or the campaign's close; writes
     nothing then. The invitation row lock (taken by the one query that reads it) serialises
-    concurrent answers.
+    concurrent answers. The listeners (playbooks, health) hear of the answer's timeline fact
+    after commit; ``announce=False`` leaves that to a caller recording many answers at once
+    (``responses_announce``).
 
     The public page's hot path: on PostgreSQL a first answer is four statements (BEGIN, the
     locking read, one statement writing the response, ``responded_at`` and the timeline
@@ -508,9 +511,19 @@ def response_record(
         entry = _fact(response, who)
         entry.save()
         entry_id = entry.pk
-    timeline_facts_recorded([entry_id])
-    transaction.on_commit(partial(account_data_changed, [row["account_id"]]))
+    if announce:
+        timeline_facts_recorded([entry_id])
+        transaction.on_commit(partial(account_data_changed, [row["account_id"]]))
     return response
+
+
+def responses_announce(responses: list[Response]) -> None:
+    """Tell the listeners about answers recorded with ``announce=False``: one call each for
+    all their timeline facts and accounts (after commit)."""
+    keys = [f"survey-response:{r.pk}" for r in responses]
+    facts = TimelineEntry.objects.filter(kind=FACT_KIND, key__in=keys)
+    timeline_facts_recorded(facts.values_list("id", flat=True))
+    transaction.on_commit(partial(account_data_changed, {r.account_id for r in responses}))
 
 
 def _answer_insert(response: Response, stakeholder_name: str) -> int:
