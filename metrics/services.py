@@ -16,7 +16,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
-from accounts.intake import partitions
 from accounts.models import Account, User
 from accounts.services import account_data_changed
 
@@ -433,10 +432,8 @@ def health_snapshots_record(
     Idempotent: re-running a day gives the same rows. Returns counts: accounts, green,
     yellow, red, no_data (no score), no_model. ``usage``: the day's usage inputs when the
     caller already read them for every account (``health_inputs.account_measures``).
-    Raises ``RawEventsDropped`` when the usage windows reach before the raw events kept."""
-    partitions.raw_events_require(
-        as_of - dt.timedelta(days=2 * adoption.WINDOW_DAYS - 1), f"the health of {as_of}"
-    )
+    Reads no raw events (usage comes from the rollups and presences), so a raw-event
+    retention does not limit which days can be scored."""
     health_model_ensure_default()
     assignments, versions = _active_versions()
     if account_ids is None:
@@ -484,12 +481,6 @@ def health_recompute(
     history with the new version). Returns one ``health_snapshots_record`` result per day."""
     if end < start:
         raise ValidationError({"to": [f"must be on or after --from ({start}), got {end}"]})
-    try:  # refused before the first day is written, not halfway
-        partitions.raw_events_require(
-            start - dt.timedelta(days=2 * adoption.WINDOW_DAYS - 1), f"the health of {start}"
-        )
-    except partitions.RawEventsDropped as exc:
-        raise ValidationError({"from": [str(exc)]}) from exc
     results = []
     for offset in range((end - start).days + 1):
         day = start + dt.timedelta(days=offset)

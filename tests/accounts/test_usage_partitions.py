@@ -344,10 +344,16 @@ def test_retention_deletes_in_batches_without_partitions(book, settings, monkeyp
 
 @pytest.mark.django_db
 def test_after_retention_nothing_rebuilds_old_days_from_raw_events(book, settings):
+    old_day = at(OLD, 4).date()
+    # the health of an old day with every raw event still there, to compare with below
+    services.health_snapshots_record(as_of=old_day)
+    scored_with_events = dict(
+        HealthSnapshot.objects.filter(day=old_day).values_list("account_id", "score")
+    )
+    HealthSnapshot.objects.all().delete()
     settings.USAGE_EVENTS_RETENTION_MONTHS = 3
     partitions.events_retention_apply(today=timezone.now().date())
     before = state()
-    old_day = at(OLD, 4).date()
 
     # the reconcile of a day whose raw events are gone: skipped, the rollups kept
     step = pipeline.usage_rollups_reconcile(as_of=old_day)
@@ -358,15 +364,12 @@ def test_after_retention_nothing_rebuilds_old_days_from_raw_events(book, setting
     assert step["first_day"] == since.isoformat()
     assert state() == before
 
-    # health of a day whose 60-day windows reach before the horizon: refused, none written
-    with pytest.raises(partitions.RawEventsDropped, match="only those from"):
-        services.health_snapshots_record(as_of=old_day)
-    with pytest.raises(ValidationError, match="USAGE_EVENTS_RETENTION_MONTHS=3"):
-        services.health_recompute(start=old_day, end=old_day + dt.timedelta(days=1))
-    assert not HealthSnapshot.objects.exists()
-    # the health of yesterday reads 60 days: allowed
-    yesterday = timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1)
-    assert services.health_snapshots_record(as_of=yesterday)["accounts"] == 2
+    # health reads the rollups and presences, not the raw events: an old day scores the
+    # same with its raw events gone as with them (the rollups were kept)
+    assert services.health_snapshots_record(as_of=old_day)["accounts"] == 2
+    scored_gone = dict(HealthSnapshot.objects.filter(day=old_day).values_list("account_id", "score"))
+    assert scored_gone == scored_with_events
+    assert state() == before  # nothing rebuilt from raw events on the way
 
 
 def test_a_retention_shorter_than_the_windows_is_refused(monkeypatch):
