@@ -11,6 +11,8 @@ import django_filters as filters
 from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.fields import IsoDateTimeField
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import ValidationError
 
 from .models import (
     Account,
@@ -29,6 +31,32 @@ from .models import (
     TimelineEntry,
     UsageDaily,
 )
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """The API's filter backend (``REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]``).
+
+    django-filter reads an empty value, and a yes/no filter any word it does not know, as
+    "no filter". That hides a client's mistake (``?status=`` or ``?escalated=yes`` lists
+    every row), so it is a 400 naming the parameter; only a text filter may be empty."""
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is None:
+            return filterset
+        errors = {}
+        for name, f in filterset.filters.items():
+            values = request.query_params.getlist(name)
+            if f.field_class is not forms.CharField and "" in values:
+                errors[name] = ["must not be empty (leave the parameter out to not filter)"]
+            elif isinstance(f, filters.BooleanFilter) and set(values) - BOOLEANS:
+                errors[name] = [f"must be true or false, got {values[0]!r}"]
+        if errors:
+            raise ValidationError(errors)
+        return filterset
+
+
+BOOLEANS = {"true", "false", "True", "False", "1", "0"}  # what NullBooleanField reads
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):

@@ -8,6 +8,9 @@ from accounts import views as account_views
 from surveys.api import SurveyResponseBatchApi
 from workspace import views as workspace_views
 
+# a path under /api/ that matches no pattern is a JSON 404, like the API's own 404s
+handler404 = "accounts.api_errors.not_found"
+
 urlpatterns = [
     path("", workspace_views.queue, name="home"),
     path("healthz", account_views.healthz, name="healthz"),

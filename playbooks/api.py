@@ -21,7 +21,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import LIST_ERRORS, R401, R403, R404, ApiPagination, CanWriteCustomerData
+from accounts.api import (
+    LIST_ERRORS,
+    R401,
+    R403,
+    R404,
+    R415,
+    ApiPagination,
+    CanWriteCustomerData,
+)
 from accounts.models import ApiToken, User
 
 from . import rules, services
@@ -185,7 +193,7 @@ class PlaybookListApi(generics.ListAPIView):
         summary="Create a playbook (Admin)",
         tags=["playbooks"],
         request=PlaybookInputSerializer,
-        responses={201: PlaybookSerializer, 400: R400, 401: R401, 403: R403},
+        responses={201: PlaybookSerializer, 400: R400, 401: R401, 403: R403, 415: R415},
     )
     def post(self, request: Request) -> Response:
         if not CanWriteCustomerData().has_permission(request, self):
@@ -214,7 +222,7 @@ class PlaybookDetailApi(APIView):
         summary="Change a playbook (Admin): a new version",
         tags=["playbooks"],
         request=PlaybookInputSerializer,
-        responses={200: PlaybookSerializer, 400: R400, 401: R401, 403: R403, 404: R404},
+        responses={200: PlaybookSerializer, 400: R400, 401: R401, 403: R403, 404: R404, 415: R415},
     )
     def patch(self, request: Request, pk: int) -> Response:
         if not CanWriteCustomerData().has_permission(request, self):
@@ -272,7 +280,7 @@ class CtaDetailApi(APIView):
         summary="Update a CTA: status, snooze, reassign, tick steps, comment",
         tags=["ctas"],
         request=CtaUpdateSerializer,
-        responses={200: CtaSerializer, 400: R400, 401: R401, 403: R403, 404: R404},
+        responses={200: CtaSerializer, 400: R400, 401: R401, 403: R403, 404: R404, 415: R415},
     )
     def patch(self, request: Request, pk: int) -> Response:
         cta = get_object_or_404(_ctas(request.user), pk=pk)

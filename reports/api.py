@@ -4,10 +4,13 @@ are 400 with field errors (``{"value": ["NPS cannot be above 100, got 150"]}``).
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from accounts.api import R401, R404, R415
 from accounts.models import ApiToken, Role, User
+from accounts.serializers import DetailSerializer
 
 from . import catalog, services
 from .models import KpiTarget
@@ -74,12 +77,48 @@ class KpiTargetSerializer(serializers.ModelSerializer):
         return attrs
 
 
+R400 = OpenApiResponse(
+    {"type": "object", "additionalProperties": {}},
+    description="refused: each field with what is wrong with it (a list of messages), or "
+    "`detail` when the body is not JSON; nothing was written",
+)
+R403 = OpenApiResponse(DetailSerializer, description="not a manager or admin, or a read-only token")
+_WRITE = {400: R400, 401: R401, 403: R403, 415: R415}
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List KPI targets",
+        responses={200: KpiTargetSerializer(many=True), 401: R401, 403: R403, 404: R404},
+    ),
+    post=extend_schema(
+        summary="Set a KPI target (manager, admin)", responses={201: KpiTargetSerializer, **_WRITE}
+    ),
+)
 class TargetListApi(generics.ListCreateAPIView):
     permission_classes = [CanUseTargets]
     serializer_class = KpiTargetSerializer
     queryset = KpiTarget.objects.order_by("pk")
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="One KPI target",
+        responses={200: KpiTargetSerializer, 401: R401, 403: R403, 404: R404},
+    ),
+    put=extend_schema(
+        summary="Replace a KPI target (manager, admin)",
+        responses={200: KpiTargetSerializer, **_WRITE, 404: R404},
+    ),
+    patch=extend_schema(
+        summary="Change a KPI target (manager, admin)",
+        responses={200: KpiTargetSerializer, **_WRITE, 404: R404},
+    ),
+    delete=extend_schema(
+        summary="Delete a KPI target (manager, admin)",
+        responses={204: None, 401: R401, 403: R403, 404: R404},
+    ),
+)
 class TargetDetailApi(generics.RetrieveUpdateDestroyAPIView):
     permission_classes = [CanUseTargets]
     serializer_class = KpiTargetSerializer
