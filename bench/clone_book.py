@@ -9,7 +9,14 @@ dedup keys. Used to build the 100,000-account pipeline book from a 10,000-accoun
 
 Prints the SQL (one transaction); the accounts of the source book must have the ids
 1..``--accounts``. Timeline entries, activities and metrics rows are not copied (the
-pipeline does not read the timeline; the seed writes no activities)."""
+pipeline does not read the timeline; the seed writes no activities).
+
+Usage events keep their ``occurred_at``: on a book migrated to monthly partitions
+(accounts.0006) the copies land in the partitions their originals are in, so no partition is
+created here, and a month without one would go to the DEFAULT partition, not fail. After a
+clone, ``manage.py run_pipeline`` (its ``usage_events`` step) moves any such rows into
+partitions of their own. Presences are copied with the rollups (with a retention set, known
+users come from them)."""
 
 from __future__ import annotations
 
@@ -26,6 +33,8 @@ TABLES = {
     "status,failed_attempts,account_id",
     "accounts_usagedaily": "day,events,active_users,value_sum,account_id",
     "accounts_usagefeaturedaily": "day,event,events,users,account_id",
+    # the distinct users of the rollups and of the usage KPIs (metrics.UsageUser follows them)
+    "accounts_usagepresence": "day,user_id,event,account_id",
     "accounts_usageevent": "user_id,event,occurred_at,value,dedup_key,account_id",
 }
 ACCOUNT = (

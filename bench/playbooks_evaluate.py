@@ -14,6 +14,7 @@ again on the same book.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import time
@@ -37,8 +38,43 @@ ALL_TRIGGERS = {
 }
 
 
+COUNTS = ("matched", "opened", "pending", "skipped_open", "successes", "failures", "promoted",
+          "escalated")  # fmt: skip
+# the steps of playbooks_evaluate_all, timed one by one (facts: every source at once)
+PHASES = ("facts.gather", "_awaiting_outcome", "_outcomes_record", "_open_for",
+          "ctas_open", "ctas_promote_pending", "ctas_escalate_overdue")  # fmt: skip
+
+
 class Rollback(Exception):
     pass
+
+
+@contextlib.contextmanager
+def _timed(phases: dict[str, float]):
+    """Time the steps named in ``PHASES`` (module functions looked up at call time) into
+    ``phases``; nested steps count in both (``ctas_open`` runs inside ``_open_for``)."""
+    from playbooks import facts, services
+
+    def wrap(name, fn):
+        def timed(*args, **kwargs):
+            clock = time.monotonic()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.monotonic() - clock
+
+        return timed
+
+    originals = []
+    for name in PHASES:
+        module, attr = (facts, "gather") if name == "facts.gather" else (services, name)
+        originals.append((module, attr, getattr(module, attr)))
+        setattr(module, attr, wrap(name, getattr(module, attr)))
+    try:
+        yield phases
+    finally:
+        for module, attr, fn in originals:
+            setattr(module, attr, fn)
 
 
 def main() -> None:
@@ -61,6 +97,7 @@ def main() -> None:
     if as_of is None:
         raise SystemExit("no health snapshots: run manage.py run_pipeline first")
     result = {
+        "load_average_at_start": _load(),
         "as_of": as_of.isoformat(),
         "accounts": Account.objects.count(),
         "snapshots_that_day": HealthSnapshot.objects.filter(day=as_of).count(),
@@ -105,23 +142,31 @@ def main() -> None:
             del gathered
 
             for label in ("first_run", "second_run"):
-                with CaptureQueriesContext(connection) as queries:
+                phases: dict[str, float] = {}
+                with CaptureQueriesContext(connection) as queries, _timed(phases):
                     clock = time.monotonic()
                     counts = services.playbooks_evaluate_all(as_of=as_of)
                     seconds = time.monotonic() - clock
                 result[label] = {
                     "seconds": round(seconds, 2),
                     "queries": len(queries.captured_queries),
-                    **{
-                        k: counts[k]
-                        for k in ("matched", "opened", "pending", "skipped_open", "promoted")
-                    },
+                    "seconds_per_phase": {k: round(v, 2) for k, v in phases.items()},
+                    **{k: counts[k] for k in COUNTS},
                 }
             result["ctas_after"] = Cta.objects.count()
             raise Rollback
     except Rollback:
         pass
+    result["load_average_at_end"] = _load()
     print(json.dumps(result, indent=2))
+
+
+def _load() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:  # not Linux
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -26,10 +26,12 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -187,6 +189,144 @@ async def burst(host, port, work, connections, cookie, form) -> tuple[list, list
     return latencies, failures, time.perf_counter() - began
 
 
+# wrk (a C load generator, far cheaper per request than the asyncio client: on two cores the
+# generator's CPU is taken from the server) with a script that POSTs each token once. Each
+# wrk thread takes every n-th token; a connection whose thread has none left sends an empty
+# request (nothing reaches the server) and waits; the thread stops when all its POSTs are
+# answered and prints "done", and the script interrupts wrk once every thread has.
+WRK_SCRIPT = r"""
+local counter, threads = 0, {}
+function setup(thread)
+    thread:set("id", counter)
+    counter = counter + 1
+    table.insert(threads, thread)
+end
+function init(args)
+    local nthreads = tonumber(args[2])
+    cookie, form = args[3], args[4]
+    tokens, scores = {}, {}
+    local i = 0
+    for line in io.lines(args[1]) do
+        if i % nthreads == id then
+            local t, s = line:match("(%S+) (%S+)")
+            table.insert(tokens, t)
+            table.insert(scores, s)
+        end
+        i = i + 1
+    end
+    nxt, answered, failed = 1, 0, 0
+    -- wrk calls request() once on the first thread to check the script before any thread
+    -- runs: that call must not use up a token
+    verifying = (id == 0)
+end
+function request()
+    if nxt > #tokens then return "" end
+    local i = nxt
+    if verifying then verifying = false else nxt = nxt + 1 end
+    local body = "score=" .. scores[i] .. "&comment=bench&csrfmiddlewaretoken=" .. form
+    return wrk.format("POST", "/s/" .. tokens[i] .. "/", {
+        ["Cookie"] = cookie, ["Content-Type"] = "application/x-www-form-urlencoded",
+    }, body)
+end
+function response(status, headers, body)
+    answered = answered + 1
+    if status ~= 302 then failed = failed + 1 end
+    if answered == #tokens then
+        io.write("done\n")
+        io.flush()
+        wrk.thread:stop()
+    end
+end
+function done(summary, latency, requests)
+    local failed_total = 0
+    for _, thread in ipairs(threads) do failed_total = failed_total + thread:get("failed") end
+    io.write(string.format(
+        '{"wrk": true, "requests": %d, "failed": %d, "us": %d, "p50": %d, "p95": %d, '
+        .. '"p99": %d, "max": %d}\n', summary.requests, failed_total, summary.duration,
+        latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max))
+end
+"""
+
+
+def burst_wrk(wrk, host, port, work, connections, threads, cookie, form) -> dict:
+    threads = min(threads, connections)
+    tokens = OUT / "survey_posts.tokens"
+    tokens.write_text("".join(f"{token} {score}\n" for token, score in work))
+    script = OUT / "survey_posts.lua"
+    script.write_text(WRK_SCRIPT)
+    command = [
+        wrk, "-t", str(threads), "-c", str(connections), "-d", "600s", "--timeout", "60s",
+        "-s", str(script), f"http://{host}:{port}/", "--", str(tokens), str(threads), cookie,
+        form,
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    finished = 0
+    for line in proc.stdout:
+        if line.strip() == "done":
+            finished += 1
+            if finished == threads:
+                proc.send_signal(signal.SIGINT)  # wrk then prints its summary and exits
+        elif line.startswith('{"wrk"'):
+            result = json.loads(line)
+    proc.wait()
+    return result
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(master: int) -> list[int]:
+    with open(f"/proc/{master}/task/{master}/children") as fh:
+        return [int(pid) for pid in fh.read().split()]
+
+
+class PostgresCpu(threading.Thread):
+    """CPU of this database's PostgreSQL backends over the burst: samples /proc twice a
+    second, because a backend may close mid-burst (CONN_MAX_AGE) and take its count along."""
+
+    def __init__(self, database: str):
+        super().__init__(daemon=True)
+        self.tag = f" {database} "  # in the backend's title: "postgres: 15/main: user db host"
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.stopping = threading.Event()
+
+    def sample(self, *, initial: bool = False) -> None:
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    title = fh.read().decode(errors="replace")
+                if not title.startswith("postgres:") or self.tag not in title:
+                    continue
+                seconds = cpu_seconds([int(entry)])
+            except OSError:  # gone meanwhile
+                continue
+            # open before the burst: counted from now; opened during it: from its start
+            self.first.setdefault(int(entry), seconds if initial else 0.0)
+            self.last[int(entry)] = seconds
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            self.sample()
+
+    def start(self) -> None:
+        self.sample(initial=True)
+        super().start()
+
+    def stop(self) -> float:
+        self.stopping.set()
+        self.join()
+        self.sample()
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
 def pct(values: list[float], p: float) -> float | None:
     if not values:
         return None
@@ -201,6 +341,11 @@ def main() -> None:
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--threads", type=int, default=16, help="threads per gthread worker")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument(
+        "--client", choices=("auto", "wrk", "asyncio"), default="auto",
+        help="load generator: wrk when installed (auto), else the asyncio client",
+    )  # fmt: skip
+    parser.add_argument("--client-threads", type=int, default=2, help="wrk threads")
     args = parser.parse_args()
     host, port = "127.0.0.1", args.port
 
@@ -209,6 +354,8 @@ def main() -> None:
         [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"], cwd=ROOT, check=True
     )
     work = prepare(args.invitations)
+    with open("/proc/loadavg") as fh:
+        load_before = " ".join(fh.read().split()[:3])
     expected = dict(work)
     OUT.mkdir(parents=True, exist_ok=True)
     server_log = open(OUT / "survey_posts.server.log", "wb")  # noqa: SIM115 - lives with the server
@@ -234,30 +381,69 @@ def main() -> None:
         cookie, form = csrf_pair(host, port, work[0][0])
         for token, _ in work[1:20]:
             urllib.request.urlopen(f"http://{host}:{port}/s/{token}/").read()  # noqa: S310
-        latencies, failures, seconds = asyncio.run(
-            burst(host, port, work, args.connections, cookie, form)
-        )
+        workers = worker_pids(server.pid)
+        workers_cpu = cpu_seconds(workers)
+        from django.db import connection
+
+        postgres = PostgresCpu(connection.settings_dict["NAME"])
+        connection.close()  # not ours to count
+        postgres.start()
+        wrk = shutil.which("wrk") if args.client != "asyncio" else None
+        if args.client == "wrk" and wrk is None:
+            raise SystemExit("wrk is not installed (apt-get install wrk)")
+        if wrk:
+            measured = burst_wrk(
+                wrk, host, port, work, args.connections, args.client_threads, cookie, form
+            )
+        else:
+            latencies, failures, seconds = asyncio.run(
+                burst(host, port, work, args.connections, cookie, form)
+            )
+        # CPU per POST: the gunicorn workers and this database's PostgreSQL backends during
+        # the burst (not PostgreSQL's WAL writer and checkpointer, nor Redis)
+        workers_cpu = cpu_seconds(workers) - workers_cpu
+        postgres_cpu = postgres.stop()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         server_log.close()
-    if failures:
-        print(f"{len(failures)} failed requests, first: {failures[0]}", file=sys.stderr)
-    latencies.sort()
+    if wrk:
+        n, seconds = measured["requests"], measured["us"] / 1e6
+        posts = {"posts": n, "failed": measured["failed"], "seconds": round(seconds, 2),
+                 "posts_per_s": round(n / seconds) if seconds else 0}  # fmt: skip
+        posts.update({f"{k}_ms": round(measured[k] / 1000, 1) for k in ("p50", "p95", "p99")})
+        posts["max_ms"] = round(measured["max"] / 1000, 1)
+        failures = [None] * measured["failed"]
+    else:
+        if failures:
+            print(f"{len(failures)} failed requests, first: {failures[0]}", file=sys.stderr)
+        latencies.sort()
+        posts = {
+            "posts": len(latencies),
+            "failed": len(failures),
+            "seconds": round(seconds, 2),
+            "posts_per_s": round(len(latencies) / seconds) if seconds else 0,
+            "p50_ms": pct(latencies, 50),
+            "p95_ms": pct(latencies, 95),
+            "p99_ms": pct(latencies, 99),
+            "max_ms": round(1000 * latencies[-1], 1) if latencies else None,
+        }
     check = verify(expected)
+    with open("/proc/loadavg") as fh:
+        load = " ".join(fh.read().split()[:3])
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
         "server": f"gunicorn {args.workers} {args.worker_class} workers"
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else ""),
+        "client": f"wrk -t{min(args.client_threads, args.connections)}" if wrk else "asyncio",
         "connections": args.connections,
-        "posts": len(latencies),
-        "failed": len(failures),
-        "seconds": round(seconds, 2),
-        "posts_per_s": round(len(latencies) / seconds) if seconds else 0,
-        "p50_ms": pct(latencies, 50),
-        "p95_ms": pct(latencies, 95),
-        "p99_ms": pct(latencies, 99),
-        "max_ms": round(1000 * latencies[-1], 1) if latencies else None,
+        **posts,
+        "cpu_ms_per_post": {
+            "gunicorn_workers": round(1000 * workers_cpu / args.invitations, 2),
+            "postgres_backends": round(1000 * postgres_cpu / args.invitations, 2),
+        },
+        "load_average_after": load,
+        "load_average_before": load_before,
         "database": check,
     }
     with open(OUT / "survey_posts.jsonl", "a") as fh:

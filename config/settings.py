@@ -240,8 +240,11 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Celery: without a broker every task runs inline (embedded mode).
-CELERY_BROKER_URL = REDIS_URL
+# Celery: without Redis every task runs inline (embedded mode). Even then Celery's eager
+# ``apply_async`` takes a producer from the broker pool (only to read its serializer; nothing
+# is sent): an empty URL means kombu's AMQP default and a "No hostname was supplied" warning
+# on every start, so embedded mode names kombu's in-process transport instead.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # Publishing gives up quickly when Redis is away; outbox.services.task_enqueue then keeps the
 # call in the database and the sweeper sends it when Redis is back.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
@@ -258,7 +261,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # queue after this many seconds; longer than the longest task (CELERY_TASK_TIME_LIMIT)
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 60 * 60),
 }
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -342,6 +345,16 @@ KEY_FEATURES = env_list("KEY_FEATURES", [])  # event names: per-account key-feat
 FIRST_VALUE_EVENT = os.environ.get("FIRST_VALUE_EVENT", "")  # event name for TTFV; "" = off
 IMPORT_MAX_ERRORS = 100  # errors listed per import; the count of rejected rows is exact
 EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch request
+# Raw usage events kept: this month and that many whole months before it; older monthly
+# partitions are dropped by the nightly pipeline (accounts.intake.partitions). The daily
+# rollups are kept for ever. 0 = keep every raw event. At least 3: health and KPIs read 60
+# days of raw events, and the pipeline catches up a week.
+USAGE_EVENTS_RETENTION_MONTHS = env_int("USAGE_EVENTS_RETENTION_MONTHS", 0)
+if 0 < USAGE_EVENTS_RETENTION_MONTHS < 3 or USAGE_EVENTS_RETENTION_MONTHS < 0:
+    raise ImproperlyConfigured(
+        "USAGE_EVENTS_RETENTION_MONTHS must be 0 (keep all) or at least 3, "
+        f"got {USAGE_EVENTS_RETENTION_MONTHS}"
+    )
 # Called with the ids of accounts whose data an import or tracking call changed: the health
 # of those accounts is recomputed within a minute (debounced) instead of the next night.
 # The voice hook scores the accounts' new texts first, so the health recompute sees them.

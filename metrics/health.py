@@ -32,6 +32,7 @@ yellow_min`` yellow, anything lower red (a score of exactly ``green_min`` is gre
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -457,7 +458,7 @@ class Override:
         }
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: 100,000 accounts × 6 of them a night, and a frozen init costs 3×
 class ComponentResult:
     key: str
     label: str
@@ -469,6 +470,9 @@ class ComponentResult:
     measure_points: dict[str, float | None]
     reason: str
     overridden: bool = False
+    # the part of the JSON that only depends on the measures (``_Computed``): shared by the
+    # accounts a ``Scorer`` scored alike, encoded once
+    computed: _Computed | None = field(default=None, compare=False, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -483,6 +487,54 @@ class ComponentResult:
             "reason": self.reason,
             "overridden": self.overridden,
         }
+
+    def json_text(self) -> str:
+        """``json.dumps(self.as_json())``, up to key order and spaces (the same JSON value)."""
+        if self.computed is None:
+            static = _static_json(
+                self.key,
+                self.label,
+                self.weight,
+                self.computed_score,
+                self.inputs,
+                self.measure_points,
+                self.reason,
+            )
+        else:
+            static = self.computed.static_json(self.key, self.label, self.weight)
+        return (
+            f'{{"share": {_json_number(self.share)}, "score": {_json_number(self.score)}, '
+            f'"overridden": {"true" if self.overridden else "false"}, {static}}}'
+        )
+
+
+def _json_number(value: float | None) -> str:
+    if value is None:
+        return "null"
+    if type(value) is float and math.isfinite(value):
+        return repr(value)  # what json.dumps writes for a float
+    return json.dumps(value)
+
+
+def _static_json(key, label, weight, computed_score, inputs, points, reason) -> str:
+    """The fields of a component's JSON that do not depend on the other components or on
+    overrides, as ``"name": value`` pairs without the braces."""
+    return json.dumps(
+        {
+            "key": key,
+            "label": label,
+            "weight": weight,
+            "computed_score": computed_score,
+            "inputs": inputs,
+            "measure_points": points,
+            "reason": reason,
+        }
+    )[1:-1]
+
+
+def components_json(components: Iterable[ComponentResult]) -> str:
+    """The JSON text of ``[c.as_json() for c in components]`` (what a snapshot stores)."""
+    return "[" + ", ".join(c.json_text() for c in components) + "]"
 
 
 @dataclass(frozen=True)
@@ -501,9 +553,26 @@ def _round(value: float) -> float:
     return round(value + 0.0, 1)
 
 
-def _component(
-    spec: ComponentSpec, values: Mapping[str, Any]
-) -> tuple[float | None, dict[str, Any], dict[str, float | None], str]:
+@dataclass
+class _Computed:
+    """What a component computes from its measures' values, before overrides and weights."""
+
+    score: float | None
+    inputs: dict[str, Any]
+    points: dict[str, float | None]
+    words: str
+    _json: str | None = None
+    reason: str | None = None  # its line in the reasons when not overridden (``_reason``)
+
+    def static_json(self, key: str, label: str, weight: float) -> str:
+        if self._json is None:
+            self._json = _static_json(
+                key, label, weight, self.score, self.inputs, self.points, self.words
+            )
+        return self._json
+
+
+def _component(spec: ComponentSpec, values: Mapping[str, Any]) -> _Computed:
     inputs: dict[str, Any] = {}
     points: dict[str, float | None] = {}
     words, missing = [], []
@@ -524,22 +593,74 @@ def _component(
             words.append(f"{measure.label} {_num(value)}")
     scored = [p for p in points.values() if p is not None]
     if not scored:
-        return None, inputs, points, f"{spec.label.lower()}: no data ({'; '.join(missing)})"
-    score = _round(sum(scored) / len(scored))
-    return score, inputs, points, "; ".join(words)
+        return _Computed(
+            None, inputs, points, f"{spec.label.lower()}: no data ({'; '.join(missing)})"
+        )
+    return _Computed(_round(sum(scored) / len(scored)), inputs, points, "; ".join(words))
+
+
+def _component_fields(spec: ComponentSpec) -> tuple[str, ...]:
+    """The values a component reads: its measures and the raw inputs behind them."""
+    fields: list[str] = []
+    for mapping in spec.measures:
+        measure = MEASURES[mapping.measure]
+        for name in (measure.key, *measure.raw):
+            if name not in fields:
+                fields.append(name)
+    return tuple(fields)
+
+
+class Scorer:
+    """``score`` for many accounts with one model (the nightly health step). A component's
+    result depends only on the values of its own measures and their raw inputs
+    (``Measure.raw``: what ``_component`` reads), so accounts with the same values share one
+    computation and one encoded JSON of it. ``Scorer(spec).score(values, overrides=…)`` is
+    ``score(spec, values, overrides=…)``, value for value (pinned by tests)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self._fields = {c.key: _component_fields(c) for c in spec.components}
+        self._memo: dict[str, dict[tuple, _Computed]] = {c.key: {} for c in spec.components}
+
+    def component(self, spec: ComponentSpec, values: Mapping[str, Any]) -> _Computed:
+        # the types too: 1, 1.0 and True are equal keys but print differently
+        found = tuple(map(values.get, self._fields[spec.key]))
+        key = (found, tuple(map(type, found)))
+        memo = self._memo[spec.key]
+        computed = memo.get(key)
+        if computed is None:
+            computed = memo[key] = _component(spec, values)
+        return computed
+
+    def score(self, values: Mapping[str, Any], *, overrides: Sequence[Override] = ()) -> Health:
+        return score(self.spec, values, overrides=overrides, component=self.component)
+
+
+def _reason(comp: ComponentSpec, used: float | None, words: str) -> str:
+    """A component's line in the snapshot's reasons (before any override note)."""
+    if used is None:
+        return f"{words}, left out"
+    if comp.weight <= 0:
+        return f"{comp.label.lower()} {_num(used)}/100 (weight 0): {words}"
+    return f"{comp.label.lower()} {_num(used)}/100: {words}"
 
 
 def score(
-    spec: ModelSpec, values: Mapping[str, Any], *, overrides: Sequence[Override] = ()
+    spec: ModelSpec,
+    values: Mapping[str, Any],
+    *,
+    overrides: Sequence[Override] = (),
+    component: Callable[[ComponentSpec, Mapping[str, Any]], _Computed] = _component,
 ) -> Health:
     """Score one account from its measure values (``None`` = no data). See the module
-    docstring for the rules; every number is rounded to one decimal."""
+    docstring for the rules; every number is rounded to one decimal. ``component``: how a
+    component is computed from the values (``Scorer`` passes its memoised one)."""
     applied: list[Override] = []
     ignored: list[str] = []
     component_override: dict[str, Override] = {}
     account_override: Override | None = None
     # newest first: the first one seen for a target wins
-    for ov in sorted(overrides, key=lambda o: o.id, reverse=True):
+    for ov in sorted(overrides, key=lambda o: o.id, reverse=True) if overrides else ():
         if ov.component:
             target = spec.component(ov.component)
             if target is None:
@@ -554,12 +675,13 @@ def score(
     # (component, computed score, score used, inputs, points, words, override)
     parts = []
     for comp in spec.components:
-        computed, inputs, points, words = _component(comp, values)
+        result = component(comp, values)
+        computed = result.score
         ov = component_override.get(comp.key)
         used = computed if ov is None else _round(float(ov.score))
         if ov is not None:
             applied.append(ov)
-        parts.append((comp, computed, used, inputs, points, words, ov))
+        parts.append((comp, computed, used, result, ov))
 
     def weighted(index: int) -> tuple[float | None, dict[str, float]]:
         pairs = [(p[0], p[index]) for p in parts if p[0].weight > 0 and p[index] is not None]
@@ -569,12 +691,15 @@ def score(
         shares = {c.key: c.weight / total for c, _ in pairs}
         return _round(sum(shares[c.key] * s for c, s in pairs)), shares
 
-    computed_score, _ = weighted(1)
-    used_score, shares = weighted(2)
+    computed_score, shares = weighted(1)
+    used_score = computed_score
+    if component_override:
+        used_score, shares = weighted(2)
     final = []
     reasons = []
-    for comp, computed, used, inputs, points, words, ov in parts:
+    for comp, computed, used, result, ov in parts:
         share = shares.get(comp.key)
+        words = result.words
         final.append(
             ComponentResult(
                 key=comp.key,
@@ -583,19 +708,20 @@ def score(
                 share=None if share is None else round(share, 4),
                 score=used,
                 computed_score=computed,
-                inputs=inputs,
-                measure_points=points,
+                inputs=result.inputs,
+                measure_points=result.points,
                 reason=words,
                 overridden=ov is not None,
+                computed=result,
             )
         )
-        if used is None:
-            reasons.append(f"{words}, left out")
-        elif comp.weight <= 0:
-            reasons.append(f"{comp.label.lower()} {_num(used)}/100 (weight 0): {words}")
+        if ov is None:  # the same words for every account scored alike
+            if result.reason is None:
+                result.reason = _reason(comp, used, words)
+            reasons.append(result.reason)
         else:
-            text = f"{comp.label.lower()} {_num(used)}/100: {words}"
-            if ov is not None:
+            text = _reason(comp, used, words)
+            if used is not None and comp.weight > 0:
                 text += f" (overridden from {_num(computed)}: {ov.reason})"
             reasons.append(text)
 

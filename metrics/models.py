@@ -367,3 +367,35 @@ class AccountStanding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.priority} ({self.reason})"
+
+
+# --- known users -----------------------------------------------------------------------------
+
+
+class UsageUser(models.Model):
+    """A product user of an account (a distinct non-empty ``user_id`` of its events) and the
+    first UTC day they sent an event: the "known users" of docs/metrics.md as of any day
+    (``first_day < end``) in one indexed read, instead of a pass over every event the book
+    ever sent.
+
+    Derived from ``accounts.UsagePresence`` (which the intake keeps equal to the events) by
+    database triggers on that table (migration ``0005_usage_user``): inserting presences
+    lowers or sets their users' ``first_day``; deleting presences (a rollup rebuild, a
+    deleted account) recomputes ``first_day`` of their users from the presences left, and
+    drops a user who has none. So every writer of presences keeps it right, whatever door the
+    events came through, without a call of its own. Safe to rebuild from the presences."""
+
+    pk = models.CompositePrimaryKey("account", "user_id")
+    # no database-level FK, like UsagePresence (the triggers insert in bulk)
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        related_name="usage_users",
+        db_constraint=False,
+        db_index=False,
+    )
+    user_id = models.CharField(max_length=200)
+    first_day = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.user_id} of {self.account_id} since {self.first_day}"

@@ -39,7 +39,9 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts import utc
 from accounts.intake import events as intake_events
+from accounts.intake import partitions
 from accounts.models import Account, UsageDaily, UsageFeatureDaily
 
 from . import services
@@ -67,7 +69,7 @@ class PipelineError(Exception):
 
 def default_as_of() -> dt.date:
     """The last complete UTC day."""
-    return timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    return utc.yesterday()
 
 
 def _day_sql() -> str:
@@ -77,6 +79,9 @@ def _day_sql() -> str:
     return "date(occurred_at)"
 
 
+_RECONCILE = "metrics_reconcile_events"
+
+
 def _rollup_mismatches(
     *, first: dt.date, as_of: dt.date
 ) -> tuple[int, int, list[tuple[int, dt.date]]]:
@@ -84,17 +89,20 @@ def _rollup_mismatches(
     returns the number of (account, day) pairs with events in the window, the number of
     ``UsageDaily`` rows it holds, and the pairs whose
     ``UsageDaily``, ``UsageFeatureDaily`` or ``UsagePresence`` rows differ from them (wrong,
-    missing or stale). Three queries, whatever the number of accounts."""
+    missing or stale). One read of the events (into a temporary table) and three comparisons,
+    whatever the number of accounts."""
     start = midnight(first)
     end = midnight(as_of + dt.timedelta(days=1))
     if connection.vendor != "postgresql":
         start = connection.ops.adapt_datetimefield_value(start)
         end = connection.ops.adapt_datetimefield_value(end)
     day = _day_sql()
-    window = (start, end, first.isoformat(), as_of.isoformat())
-    events = "FROM accounts_usageevent WHERE occurred_at >= %s AND occurred_at < %s"
+    window = (first.isoformat(), as_of.isoformat())
+    # the events of the window, read once (the events table has no index on the time alone:
+    # each read is a scan) into a temporary table the three comparisons read
+    events = f"FROM {_RECONCILE} WHERE true"
     daily = (
-        f"WITH computed AS (SELECT account_id, {day} AS day, count(*) AS n, "
+        f"WITH computed AS (SELECT account_id, day, count(*) AS n, "
         f"count(DISTINCT NULLIF(user_id, '')) AS u, COALESCE(sum(value), 0) AS v {events} "
         "GROUP BY 1, 2), "
         "stored AS (SELECT account_id, day, events, active_users, value_sum "
@@ -106,7 +114,7 @@ def _rollup_mismatches(
         "JOIN (SELECT count(*) AS n FROM stored) s ON 1 = 1 LEFT JOIN wrong w ON 1 = 1"
     )
     features = (
-        f"WITH computed AS (SELECT account_id, {day} AS day, event, count(*) AS n, "
+        f"WITH computed AS (SELECT account_id, day, event, count(*) AS n, "
         f"count(DISTINCT NULLIF(user_id, '')) AS u {events} GROUP BY 1, 2, 3), "
         "stored AS (SELECT account_id, day, event, events, users "
         "FROM accounts_usagefeaturedaily WHERE day >= %s AND day <= %s) "
@@ -114,7 +122,7 @@ def _rollup_mismatches(
         "UNION SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y"
     )
     presences = (
-        f"WITH computed AS (SELECT DISTINCT account_id, {day} AS day, user_id, event {events} "
+        f"WITH computed AS (SELECT DISTINCT account_id, day, user_id, event {events} "
         "AND user_id <> ''), "
         "stored AS (SELECT account_id, day, user_id, event "
         "FROM accounts_usagepresence WHERE day >= %s AND day <= %s) "
@@ -122,13 +130,22 @@ def _rollup_mismatches(
         "UNION SELECT account_id, day FROM (SELECT * FROM stored EXCEPT SELECT * FROM computed) y"
     )
     with connection.cursor() as cursor:
-        cursor.execute(daily, window)
-        rows = cursor.fetchall()
-        pairs, before = rows[0][0], rows[0][1]
-        found = [(a, d) for _, _, a, d in rows if a is not None]
-        for query in (features, presences):
-            cursor.execute(query, window)
-            found += cursor.fetchall()
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_RECONCILE} AS SELECT account_id, {day} AS day, "
+            "user_id, event, value FROM accounts_usageevent "
+            "WHERE occurred_at >= %s AND occurred_at < %s",
+            (start, end),
+        )
+        try:
+            cursor.execute(daily, window)
+            rows = cursor.fetchall()
+            pairs, before = rows[0][0], rows[0][1]
+            found = [(a, d) for _, _, a, d in rows if a is not None]
+            for query in (features, presences):
+                cursor.execute(query, window)
+                found += cursor.fetchall()
+        finally:
+            cursor.execute(f"DROP TABLE {_RECONCILE}")
     # SQLite gives the days as text, and the two queries may type them differently
     wrong = {(a, d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))) for a, d in found}
     return pairs, before, sorted(wrong)
@@ -141,8 +158,24 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
     pairs that differ, with the intake's own rollup code (which also rebuilds their
     presences; their rollup rows are deleted first, so rows no event backs any more go too).
     Ingest keeps the rollups current, so a night usually rewrites nothing. One transaction,
-    under every rollup lock: no load rebuilds a rollup meanwhile."""
+    under every rollup lock: no load rebuilds a rollup meanwhile.
+
+    Days before ``partitions.raw_events_since()`` are left out: their raw events were
+    dropped by the retention, and comparing with them would wipe rollups that are right."""
     first = as_of - dt.timedelta(days=days - 1)
+    since = partitions.raw_events_since()
+    if since is not None and first < since:
+        first = since
+    if first > as_of:
+        return {
+            "first_day": None,
+            "last_day": as_of.isoformat(),
+            "skipped": f"raw events before {since} are no longer kept",
+            "account_days_before": 0,
+            "account_days": 0,
+            "corrected": 0,
+            "rebuilt": 0,
+        }
     with transaction.atomic():
         intake_events.lock_all_rollups()
         pairs, before, wrong = _rollup_mismatches(first=first, as_of=as_of)
@@ -165,6 +198,13 @@ def usage_rollups_reconcile(*, as_of: dt.date, days: int = ROLLUP_DAYS) -> dict[
         "corrected": len(wrong),  # pairs whose rollups differed from the events: rewritten
         "rebuilt": rebuilt,
     }
+
+
+def usage_events_upkeep(*, as_of: dt.date) -> dict[str, Any]:
+    """The raw events' storage: drop the months past ``USAGE_EVENTS_RETENTION_MONTHS`` (the
+    rollups stay), keep the partitions of this month and the next ones ready, and move rows
+    that landed in the DEFAULT partition into their month's (``accounts.intake.partitions``)."""
+    return partitions.partitions_maintain(today=as_of)
 
 
 # The usage inputs of a day (every event before its end, per account: the costliest read of
@@ -194,7 +234,10 @@ def account_standings(*, as_of: dt.date) -> dict[str, Any]:
 
 
 Step = Callable[..., dict[str, Any]]
-BEFORE_HEALTH: list[tuple[str, Step]] = [("usage_rollups", usage_rollups_reconcile)]
+BEFORE_HEALTH: list[tuple[str, Step]] = [
+    ("usage_rollups", usage_rollups_reconcile),
+    ("usage_events", usage_events_upkeep),
+]
 HEALTH: tuple[str, Step] = ("health", health_snapshots)
 AFTER_HEALTH: list[tuple[str, Step]] = [
     ("standings", account_standings),

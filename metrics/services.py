@@ -34,7 +34,7 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 2000  # accounts per set of queries; bounded memory, few round trips
+CHUNK_SIZE = 5000  # accounts per set of queries; bounded memory (~30 MB), few round trips
 DEFAULT_MODEL_NAME = "Default"
 
 SNAPSHOT_FIELDS = [
@@ -239,7 +239,7 @@ def _record_chunk(
         accounts, as_of=as_of, usage=usage, account_ids=[r[0] for r in rows]
     )
     overrides = _overrides_in_force(accounts, end=end)
-    specs = {model_id: v.spec() for model_id, v in versions.items()}
+    scorers = {model_id: health.Scorer(v.spec()) for model_id, v in versions.items()}
     counts: Counter = Counter()
     snapshots = []
     for account_id, segment, lifecycle in rows:
@@ -247,8 +247,8 @@ def _record_chunk(
         if model_id is None:
             counts["no_model"] += 1
             continue
-        result = health.score(
-            specs[model_id], measures.get(account_id, {}), overrides=overrides.get(account_id, ())
+        result = scorers[model_id].score(
+            measures.get(account_id, {}), overrides=overrides.get(account_id, ())
         )
         counts[result.band or "no_data"] += 1
         snapshots.append(
@@ -260,7 +260,7 @@ def _record_chunk(
                 result.band,
                 result.computed_score,
                 result.computed_band,
-                [c.as_json() for c in result.components],
+                result.components,  # ComponentResults: _snapshots_upsert encodes them
                 list(result.left_out),
                 list(result.reasons),
                 [o.as_json() for o in result.overrides],
@@ -279,6 +279,13 @@ def _record_chunk(
 _SNAPSHOT_COLUMNS = ("account_id", "day", "model_version_id", *SNAPSHOT_FIELDS[1:])
 _JSON_COLUMNS = {"components", "left_out", "reasons", "overrides"}
 _STAGE = "metrics_health_stage"
+_COMPONENTS_AT = _SNAPSHOT_COLUMNS.index("components")
+
+
+def _with_components_as_json(row: tuple) -> tuple:
+    """A snapshot row with its ``ComponentResult``s as the JSON values the field stores."""
+    at = _COMPONENTS_AT
+    return (*row[:at], [c.as_json() for c in row[at]], *row[at + 1 :])
 
 
 def _snapshots_upsert(rows: list[tuple]) -> None:
@@ -298,7 +305,7 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
                     model_version_id=r[2],
                     **dict(zip(SNAPSHOT_FIELDS[1:], r[3:], strict=True)),
                 )
-                for r in rows
+                for r in (_with_components_as_json(row) for row in rows)
             ],
             update_conflicts=True,
             unique_fields=["account", "day"],
@@ -319,7 +326,10 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
             for row in rows:
                 row = list(row)
                 for i in json_at:
-                    row[i] = json.dumps(row[i])  # plain JSON values, like the JSONField gets
+                    if i == _COMPONENTS_AT:  # encoded from the shared parts (health.Scorer)
+                        row[i] = health.components_json(row[i])
+                    else:  # plain JSON values, like the JSONField gets
+                        row[i] = json.dumps(row[i])
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO metrics_healthsnapshot AS old ({columns}) "  # noqa: S608 - our names
@@ -421,7 +431,9 @@ def health_snapshots_record(
     in chunks of ``chunk_size``, each a fixed handful of queries and one transaction.
     Idempotent: re-running a day gives the same rows. Returns counts: accounts, green,
     yellow, red, no_data (no score), no_model. ``usage``: the day's usage inputs when the
-    caller already read them for every account (``health_inputs.account_measures``)."""
+    caller already read them for every account (``health_inputs.account_measures``).
+    Reads no raw events (usage comes from the rollups and presences), so a raw-event
+    retention does not limit which days can be scored."""
     health_model_ensure_default()
     assignments, versions = _active_versions()
     if account_ids is None:

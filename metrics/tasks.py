@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from celery import shared_task
 from django.core.cache import cache
 from django.db import OperationalError, transaction
-from django.utils import timezone
 
+from accounts import utc
 from accounts.models import Account
 from outbox.services import task_enqueue
 
@@ -41,10 +41,6 @@ RETRY = {
     "retry_backoff_max": 300,
     "max_retries": 5,
 }
-
-
-def _today() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
 
 
 @shared_task(
@@ -121,7 +117,7 @@ def recompute_account_health(account_id: int) -> None:
     if not Account.objects.filter(pk=account_id).exists():
         logger.info("account %s is gone: no health to recompute", account_id)
         return
-    services.health_snapshots_record(account_ids=[account_id], as_of=_today())
+    services.health_snapshots_record(account_ids=[account_id], as_of=utc.today())
     standings.account_standings_refresh(account_ids=[account_id])
 
 
@@ -133,7 +129,7 @@ def _schedule_account(account_id: int) -> None:
 
 def _schedule(account_ids: list[int]) -> None:
     if len(account_ids) > INCREMENTAL_CHUNK_ABOVE:
-        today = _today().isoformat()
+        today = utc.today().isoformat()
         size = pipeline.HEALTH_CHUNK
         for start in range(0, len(account_ids), size):
             task_enqueue(recompute_health_chunk, args=[account_ids[start : start + size], today])

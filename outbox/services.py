@@ -31,7 +31,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import URLValidator, validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -58,6 +58,30 @@ def email_enqueue(
 ) -> Message:
     """Queue one email (text, optionally with an HTML alternative) to ``to``. Text
     attachments (a CSV report): ``[{"filename", "content", "mimetype"}]``."""
+    return _enqueue(
+        email_message(
+            key=key,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            source=source,
+            attachments=attachments,
+        )  # fmt: skip
+    )
+
+
+def email_message(
+    *,
+    key: str,
+    to: list[str],
+    subject: str,
+    text: str,
+    html: str = "",
+    source: str = "",
+    attachments: list[dict[str, str]] | None = None,
+) -> Message:
+    """The unsaved message ``email_enqueue`` queues (checked), for ``messages_enqueue``."""
     errors: dict[str, list[str]] = {}
     if not to:
         errors["to"] = ["At least one recipient is needed."]
@@ -78,13 +102,20 @@ def email_enqueue(
             {"filename": a["filename"], "content": a["content"], "mimetype": a["mimetype"]}
             for a in attachments
         ]
-    return _enqueue(kind=Message.Kind.EMAIL, key=key, payload=payload, source=source)
+    return _message(kind=Message.Kind.EMAIL, key=key, payload=payload, source=source)
 
 
 def webhook_enqueue(
     *, key: str, url: str, body: dict[str, Any], secret: str = "", source: str = ""
 ) -> Message:
     """Queue one JSON POST to ``url``; signed when a secret is given (``signing``)."""
+    return _enqueue(webhook_message(key=key, url=url, body=body, secret=secret, source=source))
+
+
+def webhook_message(
+    *, key: str, url: str, body: dict[str, Any], secret: str = "", source: str = ""
+) -> Message:
+    """The unsaved message ``webhook_enqueue`` queues (checked), for ``messages_enqueue``."""
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
@@ -94,30 +125,70 @@ def webhook_enqueue(
     except (TypeError, ValueError) as exc:
         raise ValidationError({"body": [f"The body is not JSON-serialisable: {exc}"]}) from None
     payload = {"url": url, "body": body}
-    return _enqueue(
+    return _message(
         kind=Message.Kind.WEBHOOK, key=key, payload=payload, source=source, secret=secret
     )
 
 
-def _enqueue(*, kind: str, key: str, payload: dict, source: str, secret: str = "") -> Message:
+def _message(*, kind: str, key: str, payload: dict, source: str, secret: str = "") -> Message:
     if not key or len(key) > 200:
         raise ValidationError({"key": ["A key of 1 to 200 characters is needed."]})
-    message, created = Message.objects.get_or_create(
+    return Message(
         key=key,
-        defaults={
-            "kind": kind,
-            "payload": payload,
-            "source": source[:100],
-            "secret": secret,
-            "max_attempts": settings.OUTBOX_MAX_ATTEMPTS,
-            "next_attempt_at": timezone.now(),
-        },
+        kind=kind,
+        payload=payload,
+        source=source[:100],
+        secret=secret,
+        max_attempts=settings.OUTBOX_MAX_ATTEMPTS,
+        next_attempt_at=timezone.now(),
+    )
+
+
+def _deliver_on_commit(messages: Sequence[Message]) -> None:
+    from .tasks import deliver_message  # tasks import this module
+
+    for message in messages:
+        transaction.on_commit(partial(task_enqueue, deliver_message, args=[message.pk]))
+
+
+def _enqueue(new: Message) -> Message:
+    fields = ("kind", "payload", "source", "secret", "max_attempts", "next_attempt_at")
+    message, created = Message.objects.get_or_create(
+        key=new.key, defaults={f: getattr(new, f) for f in fields}
     )
     if created:
-        from .tasks import deliver_message  # tasks import this module
-
-        transaction.on_commit(partial(task_enqueue, deliver_message, args=[message.pk]))
+        _deliver_on_commit([message])
     return message
+
+
+def messages_enqueue(messages: Sequence[Message]) -> list[Message]:
+    """Queue many messages (built by ``email_message`` / ``webhook_message``) at once, each
+    idempotent on its key like ``email_enqueue``: two queries whatever their number (the
+    keys there already, one insert). Returns the messages queued by this call."""
+    fresh: dict[str, Message] = {}
+    for message in messages:
+        fresh.setdefault(message.key, message)
+    if not fresh:
+        return []
+    there = set(Message.objects.filter(key__in=list(fresh)).values_list("key", flat=True))
+    new = [m for key, m in fresh.items() if key not in there]
+    if not new:
+        return []
+    try:
+        with transaction.atomic():
+            created = Message.objects.bulk_create(new)
+    except IntegrityError:  # a concurrent call queued some of these meanwhile: one by one
+        created = []
+        for message in new:
+            message.pk = None
+            try:
+                with transaction.atomic():
+                    message.save(force_insert=True)
+            except IntegrityError:
+                continue
+            created.append(message)
+    _deliver_on_commit(created)
+    return created
 
 
 def _broker_errors() -> tuple[type[BaseException], ...]:

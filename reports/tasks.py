@@ -4,23 +4,18 @@ the outbox keys make a second run send nothing."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from celery import shared_task
-from django.utils import timezone
+
+from accounts import utc
 
 from . import services
 
 
-def _today() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
-
-
 @shared_task
 def send_weekly_digests() -> int:
-    return services.digests_send(today=_today())
+    return services.digests_send(today=utc.today())
 
 
 @shared_task
 def send_scheduled_reports() -> int:
-    return services.scheduled_reports_send(as_of=_today() - dt.timedelta(days=1))
+    return services.scheduled_reports_send(as_of=utc.yesterday())

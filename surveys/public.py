@@ -47,12 +47,13 @@ def _message(
 
 
 def _limited(request: HttpRequest, token: str) -> HttpResponse | None:
-    per_ip = ratelimit.allow(
-        f"s-ip:{ratelimit.client_ip(request)}", limit=settings.SURVEY_RATE_PER_IP, window=60
+    allowed = ratelimit.allow_all(
+        [
+            (f"s-ip:{ratelimit.client_ip(request)}", settings.SURVEY_RATE_PER_IP, 60),
+            (f"s-tok:{token[:64]}", settings.SURVEY_RATE_PER_TOKEN, 60),
+        ]
     )
-    if not per_ip or not ratelimit.allow(
-        f"s-tok:{token[:64]}", limit=settings.SURVEY_RATE_PER_TOKEN, window=60
-    ):
+    if not allowed:
         response = _message(request, 429, "rate_limited_title", "rate_limited_body")
         response["Retry-After"] = "60"
         return response

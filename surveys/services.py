@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass, field
 from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -31,7 +32,7 @@ from accounts.models import Contract, Stakeholder, Ticket, TimelineEntry
 from accounts.services import account_data_changed, timeline_facts_recorded
 
 from . import mail, scoring
-from .models import Campaign, Invitation, OptOut, Response
+from .models import Campaign, Invitation, OptOut, Response, Survey
 
 FACT_KIND = "survey_answer"
 COMMENT_MAX = 5000
@@ -387,32 +388,75 @@ def invitation_reminders_send(*, now: dt.datetime | None = None) -> int:
 
 def invitation_is_open(invitation: Invitation, now: dt.datetime) -> bool:
     campaign = invitation.campaign
+    return _is_open(invitation.expires_at, campaign.status, campaign.closes_at, now)
+
+
+def _is_open(
+    expires_at: dt.datetime, status: str, closes_at: dt.datetime | None, now: dt.datetime
+) -> bool:
     return (
-        invitation.expires_at > now
-        and campaign.status != Campaign.Status.CLOSED
-        and (campaign.closes_at is None or campaign.closes_at > now)
+        expires_at > now
+        and status != Campaign.Status.CLOSED
+        and (closes_at is None or closes_at > now)
     )
 
 
+def _fact_title(kind: str, score: int, stakeholder_name: str) -> str:
+    return f"{kind.upper()} {score} from {stakeholder_name or 'a stakeholder'}"[:300]
+
+
+def _fact_data(response: Response) -> dict:
+    return {
+        "response_id": response.pk,
+        "survey_kind": response.kind,
+        "score": response.score,
+        "unhappy": scoring.is_unhappy(response.kind, response.score),
+        "stakeholder_id": response.stakeholder_id,
+        "comment": response.comment,
+    }
+
+
 def _fact(response: Response, stakeholder_name: str) -> TimelineEntry:
-    kind = response.kind
-    who = stakeholder_name or "a stakeholder"
     return TimelineEntry(
         account_id=response.account_id,
         occurred_at=response.answered_at,
         kind=FACT_KIND,
         key=f"survey-response:{response.pk}",
-        title=f"{kind.upper()} {response.score} from {who}"[:300],
+        title=_fact_title(response.kind, response.score, stakeholder_name),
         detail=response.comment,
-        data={
-            "response_id": response.pk,
-            "survey_kind": kind,
-            "score": response.score,
-            "unhappy": scoring.is_unhappy(kind, response.score),
-            "stakeholder_id": response.stakeholder_id,
-            "comment": response.comment,
-        },
+        data=_fact_data(response),
     )
+
+
+def _invitation_locked(*, invitation_id: int | None, token: str | None) -> dict | None:
+    """The invitation with this id or token, its campaign's state and its person, read and
+    row-locked (PostgreSQL) in one statement; written out because the ORM's compilation of
+    the same query cost more CPU than the rest of the answer (bench/survey_post_cost.py)."""
+    where = "i.id = %s" if token is None else "i.token = %s"
+    lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT i.id, i.campaign_id, i.account_id, i.stakeholder_id, i.expires_at,
+                i.responded_at, c.status, c.closes_at, s.kind, p.name, p.email
+            FROM {Invitation._meta.db_table} i
+            JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id
+            JOIN {Survey._meta.db_table} s ON s.id = c.survey_id
+            JOIN {Stakeholder._meta.db_table} p ON p.id = i.stakeholder_id
+            WHERE {where}{lock}
+            """,
+            [invitation_id if token is None else token],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    names = ("id", "campaign_id", "account_id", "stakeholder_id", "expires_at", "responded_at",
+             "status", "closes_at", "kind", "name", "email")  # fmt: skip
+    found = dict(zip(names, row, strict=True))
+    for name in ("expires_at", "responded_at", "closes_at"):  # SQLite's cursor: naive UTC
+        if found[name] is not None and timezone.is_naive(found[name]):
+            found[name] = timezone.make_aware(found[name], dt.UTC)
+    return found
 
 
 @transaction.atomic
@@ -423,47 +467,105 @@ def response_record(
     score: object,
     comment: str = "",
     now: dt.datetime | None = None,
+    announce: bool = True,
 ) -> Response:
     """Record an answer to the invitation with this id or token: the latest counts, earlier
     ones stay as history. Raises Invitation.DoesNotExist for an unknown one, ScoreError for a
     score outside the scale and InvitationClosed after expiry or the campaign's close; writes
     nothing then. The invitation row lock (taken by the one query that reads it) serialises
-    concurrent answers."""
+    concurrent answers. The listeners (playbooks, health) hear of the answer's timeline fact
+    after commit; ``announce=False`` leaves that to a caller recording many answers at once
+    (``responses_announce``).
+
+    The public page's hot path: on PostgreSQL a first answer is four statements (BEGIN, the
+    locking read, one statement writing the response, ``responded_at`` and the timeline
+    fact, COMMIT); a changed answer adds the demotion of the previous one."""
     now = now or timezone.now()
-    lookup = {"pk": invitation_id} if token is None else {"token": token}
-    invitation = (
-        Invitation.objects.select_for_update(of=("self",))
-        .select_related("campaign__survey", "stakeholder")
-        .get(**lookup)
-    )
-    if not invitation_is_open(invitation, now):
-        raise InvitationClosed(invitation_id)
-    kind = invitation.campaign.survey.kind
-    value = scoring.parse_score(kind, score)
-    comment = (comment or "").replace("\x00", "").strip()[:COMMENT_MAX]
-    if invitation.responded_at is not None:  # under the lock: there is an answer to demote
-        Response.objects.filter(invitation_id=invitation.pk, is_current=True).update(
-            is_current=False
-        )
-    response = Response.objects.create(
-        invitation_id=invitation.pk,
-        campaign_id=invitation.campaign_id,
-        account_id=invitation.account_id,
-        stakeholder_id=invitation.stakeholder_id,
+    row = _invitation_locked(invitation_id=invitation_id, token=token)
+    if row is None:
+        raise Invitation.DoesNotExist(f"no invitation {invitation_id or token!r}")
+    if not _is_open(row["expires_at"], row["status"], row["closes_at"], now):
+        raise InvitationClosed(row["id"])
+    kind = row["kind"]
+    response = Response(
+        invitation_id=row["id"],
+        campaign_id=row["campaign_id"],
+        account_id=row["account_id"],
+        stakeholder_id=row["stakeholder_id"],
         kind=kind,
-        score=value,
-        comment=comment,
+        score=scoring.parse_score(kind, score),
+        comment=(comment or "").replace("\x00", "").strip()[:COMMENT_MAX],
         answered_at=now,
         is_current=True,
         source=Response.Source.LINK,
     )
-    if invitation.responded_at is None:
-        Invitation.objects.filter(pk=invitation.pk).update(responded_at=now)
-    entry = _fact(response, invitation.stakeholder.name or invitation.stakeholder.email)
-    entry.save()
-    timeline_facts_recorded([entry.pk])
-    transaction.on_commit(partial(account_data_changed, [invitation.account_id]))
+    if row["responded_at"] is not None:  # under the lock: there is an answer to demote
+        Response.objects.filter(invitation_id=row["id"], is_current=True).update(is_current=False)
+    who = row["name"] or row["email"]
+    if connection.vendor == "postgresql":
+        entry_id = _answer_insert(response, who)
+    else:
+        response.save()
+        if row["responded_at"] is None:
+            Invitation.objects.filter(pk=row["id"]).update(responded_at=now)
+        entry = _fact(response, who)
+        entry.save()
+        entry_id = entry.pk
+    if announce:
+        timeline_facts_recorded([entry_id])
+        transaction.on_commit(partial(account_data_changed, [row["account_id"]]))
     return response
+
+
+def responses_announce(responses: list[Response]) -> None:
+    """Tell the listeners about answers recorded with ``announce=False``: one call each for
+    all their timeline facts and accounts (after commit)."""
+    keys = [f"survey-response:{r.pk}" for r in responses]
+    facts = TimelineEntry.objects.filter(kind=FACT_KIND, key__in=keys)
+    timeline_facts_recorded(facts.values_list("id", flat=True))
+    transaction.on_commit(partial(account_data_changed, {r.account_id for r in responses}))
+
+
+def _answer_insert(response: Response, stakeholder_name: str) -> int:
+    """PostgreSQL: the response, the invitation's first-answer time and the timeline fact
+    (``_fact``'s fields) in one statement; sets ``response.pk``, returns the fact's id."""
+    data = _fact_data(response)  # its response_id is set by the statement
+    created = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH response AS (
+                INSERT INTO {Response._meta.db_table} (invitation_id, campaign_id, account_id,
+                    stakeholder_id, kind, score, comment, answered_at, is_current, source,
+                    created_at)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, true, %s, %s)
+                RETURNING id
+            ), first_answer AS (
+                UPDATE {Invitation._meta.db_table} SET responded_at = %s
+                WHERE id = %s AND responded_at IS NULL
+            )
+            INSERT INTO {TimelineEntry._meta.db_table} (account_id, occurred_at, kind, key,
+                title, detail, data, created_at)
+            SELECT %s, %s, %s, 'survey-response:' || response.id, %s, %s,
+                %s::jsonb || jsonb_build_object('response_id', response.id), %s
+            FROM response
+            RETURNING (data ->> 'response_id')::bigint, id
+            """,
+            [
+                response.invitation_id, response.campaign_id, response.account_id,
+                response.stakeholder_id, response.kind, response.score, response.comment,
+                response.answered_at, response.source, created,
+                response.answered_at, response.invitation_id,
+                response.account_id, response.answered_at, FACT_KIND,
+                _fact_title(response.kind, response.score, stakeholder_name), response.comment,
+                json.dumps(data), created,
+            ],
+        )  # fmt: skip
+        response.pk, entry_id = cursor.fetchone()
+    response.created_at = created
+    response._state.adding = False
+    response._state.db = connection.alias
+    return entry_id
 
 
 def optout_record(*, invitation: Invitation) -> OptOut:

@@ -101,10 +101,32 @@ def test_nothing_set_runs_embedded_sqlite_eager_debug(tmp_path):
     assert conf["db_name"] == str(ROOT / "db.sqlite3")
     assert conf["debug"] is True
     assert conf["eager"] is True and conf["celery_eager"] is True
-    assert conf["broker"] == ""
+    assert conf["broker"] == conf["celery_broker"] == "memory://localhost/"  # nothing leaves
     assert conf["cache"] == "django.core.cache.backends.locmem.LocMemCache"
     assert conf["secret_is_dev"] is True
     assert conf["ssl_redirect"] is False
+
+
+EAGER_SEND = """
+import django
+django.setup()
+from config.celery import app
+from outbox.services import task_enqueue
+
+@app.task
+def double(x):
+    return 2 * x
+
+print(task_enqueue(double, args=[21]), double.apply_async((21,)).get())
+"""
+
+
+def test_embedded_mode_runs_a_task_inline_without_a_broker_warning():
+    proc = _run(["-c", EAGER_SEND], LOG_LEVEL="DEBUG")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "True 42"
+    assert "succeeded" in proc.stderr  # the task ran here, and its log reached stderr
+    assert "kombu" not in proc.stderr, proc.stderr
 
 
 def test_sqlite_path_moves_the_embedded_database(tmp_path):

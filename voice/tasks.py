@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from accounts import utc
 from outbox.services import task_enqueue
 
 from . import services
@@ -28,16 +29,12 @@ DEBOUNCE_KEY = "voice:texts:{}"
 DEBOUNCE_SECONDS = 10  # before the health recompute (30 s), so it sees the new scores
 
 
-def _yesterday() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1)
-
-
 @shared_task(ignore_result=True, **RETRY)
 def refresh_all_voice(as_of: str | None = None, rescore_all: bool = False) -> dict:
     """Nightly: score the texts that changed (all of them with ``rescore_all``), record
     every account's sentiment and relationship for ``as_of`` (default yesterday, UTC) and
     rebuild the north-star weeks. Safe to run twice (upserts)."""
-    day = dt.date.fromisoformat(as_of) if as_of else _yesterday()
+    day = dt.date.fromisoformat(as_of) if as_of else utc.yesterday()
     since = None if rescore_all else timezone.now() - dt.timedelta(hours=RESCORE_HOURS)
     texts = services.text_sentiments_refresh(since=since)
     scores = services.voice_scores_record(as_of=day)
@@ -62,7 +59,7 @@ def compute_themes(run_id: int) -> None:
 @shared_task(ignore_result=True)
 def compute_all_themes(as_of: str | None = None) -> None:
     """Nightly: start a themes run for ``as_of`` (default yesterday), unless one runs."""
-    day = dt.date.fromisoformat(as_of) if as_of else _yesterday()
+    day = dt.date.fromisoformat(as_of) if as_of else utc.yesterday()
     run = services.theme_run_start(as_of=day)
     if run is not None:
         task_enqueue(compute_themes, args=[run.pk])
@@ -71,9 +68,7 @@ def compute_all_themes(as_of: str | None = None) -> None:
 def request_themes(*, user) -> ThemeRun | None:
     """On demand (the themes page): start a run now; None when one is already running.
     The task is sent once the run's row is committed."""
-    run = services.theme_run_start(
-        as_of=timezone.now().astimezone(dt.UTC).date(), requested_by=user
-    )
+    run = services.theme_run_start(as_of=utc.today(), requested_by=user)
     if run is not None:
         transaction.on_commit(lambda: task_enqueue(compute_themes, args=[run.pk]))
     return run
@@ -96,7 +91,7 @@ def north_star_changed() -> None:
 @shared_task(ignore_result=True, **RETRY)
 def rebuild_north_star() -> None:
     """After an admin picked a new north star: its weeks, now."""
-    services.north_star_weeks_record(as_of=timezone.now().astimezone(dt.UTC).date())
+    services.north_star_weeks_record(as_of=utc.today())
 
 
 def account_texts_changed(account_ids: Iterable[int]) -> None:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from django.db.models import Count, Q
 from django.urls import NoReverseMatch, reverse
 
+from accounts import utc
 from accounts.models import User
 
 CTAS_PER_ACCOUNT = 3  # on a queue row; the account page shows them all
@@ -84,12 +85,6 @@ def cta_counts(account_ids: list[int], today: dt.date) -> dict[int, tuple[int, i
     return {pk: (n, late) for pk, n, late in rows}
 
 
-def _today() -> dt.date:
-    from django.utils import timezone
-
-    return timezone.now().astimezone(dt.UTC).date()
-
-
 def account_voice(account) -> dict | None:
     """The voice app's fragment context for the account page (sentiment, relationship with
     its reasons, themes, north-star weeks); None while the app is not there."""
@@ -97,7 +92,7 @@ def account_voice(account) -> dict | None:
         from voice import selectors as voice_selectors
     except ImportError:
         return None
-    return voice_selectors.account_voice(account=account, as_of=_today())
+    return voice_selectors.account_voice(account=account, as_of=utc.today())
 
 
 def north_star(user: User) -> dict | None:
@@ -107,7 +102,7 @@ def north_star(user: User) -> dict | None:
         from voice import selectors as voice_selectors
     except ImportError:
         return None
-    return voice_selectors.north_star_total(user=user, as_of=_today())
+    return voice_selectors.north_star_total(user=user, as_of=utc.today())
 
 
 def timeline_with_sentiments(page):

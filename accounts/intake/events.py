@@ -2,7 +2,9 @@
 
 The same SQL runs on PostgreSQL and SQLite: a chunk of events is staged in a temporary
 table (with ``COPY`` on PostgreSQL, ``executemany`` on SQLite) and moved into
-``accounts_usageevent`` with ``ON CONFLICT DO NOTHING`` on the dedup key. The events that
+``accounts_usageevent`` with ``ON CONFLICT DO NOTHING`` (the primary key: the dedup key, on
+PostgreSQL with ``occurred_at``, the partition key). The months a chunk spans get their
+partitions first (``intake.partitions``; cached, so usually no query). The events that
 were actually new are kept in a second temporary table; at the end of the load they are
 *added* to the rollups (``apply_new_rollups``): counts and value sums add up, and distinct
 users add up through ``UsagePresence`` (a user counts once per day and feature, and once
@@ -23,6 +25,8 @@ from django.db import connection
 
 from accounts import timeline
 from accounts.models import TimelineEntry
+
+from . import partitions
 
 STAGE = "intake_event_stage"
 NEW = "intake_event_new"  # events this load inserted, not yet in the rollups
@@ -134,12 +138,14 @@ def load_chunk(rows: list[tuple]) -> int:
     day_sql = _day_bounds()[0]
     with connection.cursor() as cursor:
         if _vendor() == "postgresql":
+            # a month without its partition would land in the DEFAULT one: create it first
+            partitions.partitions_for([row[3] for row in rows])
             with cursor.cursor.copy(f"COPY {STAGE} ({EVENT_COLUMNS}) FROM STDIN") as copy:
                 copy.write(_copy_lines(rows))
             # the rows actually inserted (not the duplicates) go on to the rollups
             cursor.execute(
                 f"WITH new AS (INSERT INTO accounts_usageevent ({EVENT_COLUMNS}) "
-                f"SELECT {EVENT_COLUMNS} FROM {STAGE} ON CONFLICT (dedup_key) DO NOTHING "
+                f"SELECT {EVENT_COLUMNS} FROM {STAGE} ON CONFLICT DO NOTHING "
                 f"RETURNING account_id, user_id, event, occurred_at, value) "
                 f"INSERT INTO {NEW} (account_id, day, user_id, event, value) "
                 f"SELECT account_id, {day_sql}, user_id, event, value FROM new"

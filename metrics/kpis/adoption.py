@@ -1,10 +1,17 @@
-"""Adoption and engagement from usage events, as of the last day of a period.
+"""Adoption and engagement from usage, as of the last day of a period.
 
 The 30-day window ends with the period: for ``[start, end)`` it is the UTC days
 ``end - 30 … end - 1``, i.e. events with ``end - 30 days <= occurred_at < end``. Active users
 are distinct non-empty ``user_id`` values per account; an event without a user id counts as
-an event but not as a user. Distinct users over several days come from the raw events (the
-daily rollups only hold per-day counts); daily active users come from ``UsageDaily``.
+an event but not as a user.
+
+Nothing here reads the raw events: the intake keeps, per UTC day, the events of each account
+(``UsageDaily``), of each feature (``UsageFeatureDaily``) and which users used which feature
+(``UsagePresence``, one row per account, day, user and event name), all equal to what the
+events say (the nightly reconcile checks them), and the first day of each user
+(``metrics.UsageUser``, from the presences). Every figure below is an exact count over
+those: a user was active in a window of whole UTC days iff they have a presence on one of
+its days; a user is known by ``end`` iff their first day is before it.
 """
 
 from __future__ import annotations
@@ -18,72 +25,50 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import CharField, Count, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 
-from accounts.models import Account, UsageDaily, UsageEvent
+from accounts.models import Account, UsageDaily, UsageFeatureDaily, UsagePresence
 
-from .common import ZERO, in_scope, kpi, median, midnight, month_start, pct
+from .common import ZERO, in_scope, kpi, median, month_start, pct
 from .revenue import AccountFacts
 
 WINDOW_DAYS = 30
 WEEKS = 4  # WAU: the mean over the last four whole weeks of the window (28 days)
 
 
-def _user_key():
-    """``"<account id>:<user id>"``: one value per (account, user), so a distinct count over
-    the whole scope is one aggregate (the same user id in two accounts is two users)."""
-    return Concat(Cast("account_id", CharField()), Value(":"), "user_id", output_field=CharField())
+@dataclass(frozen=True)
+class Days:
+    """The UTC days a usage read looks at, for a window ending with ``end`` (exclusive):
+    the window ``[window, end)``, the 30 days before it ``[previous, window)`` and the
+    starts of the last ``WEEKS`` whole weeks (``weeks[k]``: ``[weeks[k], weeks[k] + 7)``,
+    most recent first)."""
 
+    end: dt.date
+    window: dt.date
+    previous: dt.date
+    weeks: tuple[dt.date, ...]
 
-HAS_USER = ~Q(user_id="")
-
-
-def _windows(accounts: QuerySet[Account], *, end: dt.date) -> tuple[QuerySet, Q, Q]:
-    """Events of the scope before ``end``; the 30-day window ending with ``end`` and the 30
-    days before it, as filters."""
-    window_start = midnight(end - dt.timedelta(days=WINDOW_DAYS))
-    previous_start = midnight(end - dt.timedelta(days=2 * WINDOW_DAYS))
-    events = in_scope(UsageEvent.objects.all(), accounts).filter(occurred_at__lt=midnight(end))
-    in_window = Q(occurred_at__gte=window_start)
-    in_previous = Q(occurred_at__gte=previous_start, occurred_at__lt=window_start)
-    return events, in_window, in_previous
-
-
-def usage_by_account(
-    accounts: QuerySet[Account], *, end: dt.date, with_known: bool = True
-) -> dict[int, dict]:
-    """One query: per account with events before ``end``, known users (ever), active users
-    and events in the 30-day window ending with ``end`` (``active``, ``events``) and in the
-    30 days before it (``previous_active``, ``previous_events``).
-
-    ``with_known=False`` (health needs no "known users") reads only those 60 days instead
-    of every event the accounts ever sent, and leaves out accounts without events in them."""
-    events, in_window, in_previous = _windows(accounts, end=end)
-    counts = {
-        "active": Count("user_id", distinct=True, filter=HAS_USER & in_window),
-        "previous_active": Count("user_id", distinct=True, filter=HAS_USER & in_previous),
-        "events": Count("pk", filter=in_window),
-        "previous_events": Count("pk", filter=in_previous),
-    }
-    if with_known:
-        counts["known"] = Count("user_id", distinct=True, filter=HAS_USER)
-    else:
-        events = events.filter(in_window | in_previous)
-    return {
-        row["account_id"]: row for row in events.values("account_id").order_by().annotate(**counts)
-    }
+    @classmethod
+    def ending(cls, end: dt.date) -> Days:
+        return cls(
+            end=end,
+            window=end - dt.timedelta(days=WINDOW_DAYS),
+            previous=end - dt.timedelta(days=2 * WINDOW_DAYS),
+            weeks=tuple(end - dt.timedelta(days=7 * (k + 1)) for k in range(WEEKS)),
+        )
 
 
 def key_features_used(accounts: QuerySet[Account], *, end: dt.date) -> dict[int, int]:
     """One query (none without KEY_FEATURES): per account, how many of the KEY_FEATURES it
-    used in the 30-day window ending with ``end``."""
+    sent in the 30-day window ending with ``end`` (from ``UsageFeatureDaily``, which counts
+    events with and without a user id, like the events themselves)."""
     key_features = list(settings.KEY_FEATURES)
     if not key_features:
         return {}
-    events, in_window, _ = _windows(accounts, end=end)
+    days = Days.ending(end)
     return dict(
-        events.filter(in_window, event__in=key_features)
+        in_scope(UsageFeatureDaily.objects.all(), accounts)
+        .filter(day__gte=days.window, day__lt=end, event__in=key_features, events__gt=0)
         .values("account_id")
         .order_by()
         .annotate(n=Count("event", distinct=True))
@@ -93,11 +78,11 @@ def key_features_used(accounts: QuerySet[Account], *, end: dt.date) -> dict[int,
 
 @dataclass
 class UsageInputs:
-    """What ``adoption_kpis`` reads from the events and rollups, per account (and feature
-    users per (segment, owner) cell), for the 30-day window ending with ``end``: read once,
-    it serves any number of scopes made of those accounts (the nightly KPI snapshots: the
-    book, each segment, each owner). Every figure is a sum over accounts, because a user is a
-    user *within an account* (the same user id in two accounts is two users)."""
+    """What ``adoption_kpis`` reads from the usage rollups, per account (and feature users
+    per (segment, owner) cell), for the 30-day window ending with ``end``: read once, it
+    serves any number of scopes made of those accounts (the nightly KPI snapshots: the book,
+    each segment, each owner). Every figure is a sum over accounts, because a user is a user
+    *within an account* (the same user id in two accounts is two users)."""
 
     end: dt.date
     # account id → known, active, previous_active, events, previous_events, weeks (distinct
@@ -119,90 +104,136 @@ class UsageInputs:
         )
 
 
-def usage_inputs(accounts: QuerySet[Account], *, end: dt.date) -> UsageInputs:
-    """Read the ``UsageInputs`` of ``accounts`` for the window ending with ``end``. Four
-    queries (three without KEY_FEATURES):
-
-    1. one pass over the events before ``end``: grouped by (account, user) first, counting
-       each pair's events in the window, the 30 days before and each of the last four weeks,
-       then by account (known users, active users, events, weekly users): one sort of the
-       events instead of one per distinct count;
-    2. daily active users summed over the window, per account, from ``UsageDaily``;
-    3. feature users in the window per (segment, owner, event);
-    4. key features used per account (``key_features_used``)."""
-    events, in_window, in_previous = _windows(accounts, end=end)
-    week_starts = [midnight(end - dt.timedelta(days=7 * (k + 1))) for k in range(WEEKS)]
-    weeks = {
-        f"w{k}": Count("pk", filter=Q(occurred_at__gte=ws, occurred_at__lt=ws + dt.timedelta(7)))
-        for k, ws in enumerate(week_starts)
-    }
-    pairs = (
-        events.values("account_id", "user_id")
-        .order_by()
-        .annotate(
-            n_now=Count("pk", filter=in_window), n_prev=Count("pk", filter=in_previous), **weeks
-        )
-    )
+def _rows(queryset: QuerySet, select: str, group: str) -> list[tuple]:
+    """``SELECT {select} FROM (queryset) q JOIN accounts_account a ON a.id = q.account_id
+    GROUP BY {group}``: one grouped pass over the (already grouped) rows of ``queryset``,
+    with each account's segment and owner. [] for an empty scope."""
     try:
-        inner, params = pairs.query.sql_with_params()
+        inner, params = queryset.query.sql_with_params()
     except EmptyResultSet:  # an empty scope (accounts.none(): a caller who sees nothing)
-        return UsageInputs(end=end, per_account={}, features={}, cells={})
-
-    def users(condition: str) -> str:
-        return f"SUM(CASE WHEN user_id <> '' AND {condition} THEN 1 ELSE 0 END)"
-
+        return []
     sql = (
-        "SELECT p.account_id, a.segment, a.owner_id, "
-        f"{users('1 = 1')}, {users('n_now > 0')}, {users('n_prev > 0')}, "
-        "SUM(n_now), SUM(n_prev), "
-        + ", ".join(users(f"w{k} > 0") for k in range(WEEKS))
-        + f" FROM ({inner}) p JOIN {Account._meta.db_table} a ON a.id = p.account_id"
-        " GROUP BY p.account_id, a.segment, a.owner_id"
+        f"SELECT {select} FROM ({inner}) q JOIN {Account._meta.db_table} a "
+        f"ON a.id = q.account_id GROUP BY {group}"
     )
-    per_account: dict[int, dict] = {}
-    cells: dict[int, tuple[str, int | None]] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for account_id, segment, owner_id, known, active, prev, n_now, n_prev, *wk in cursor:
+        return cursor.fetchall()
+
+
+def _new_row() -> dict:
+    return {
+        "known": 0,
+        "active": 0,
+        "previous_active": 0,
+        "events": 0,
+        "previous_events": 0,
+        "weeks": [0] * WEEKS,
+        "daily_users": 0,
+        "key_used": 0,
+    }
+
+
+def usage_inputs(
+    accounts: QuerySet[Account], *, end: dt.date, known: bool = True, features: bool = True
+) -> UsageInputs:
+    """Read the ``UsageInputs`` of ``accounts`` for the window ending with ``end``, from the
+    rollups (no raw events). Five queries (one less without KEY_FEATURES, one less each
+    without ``known`` or ``features``, which health scoring does not use: their figures are
+    then 0 and ``features`` empty):
+
+    1. per account, its users of the 60 days (window and the 30 days before it) from
+       ``UsagePresence``: grouped by (account, user) first, marking the windows and weeks
+       each user was present in, then by account: one pass over the presences of 60 days;
+    2. per account, events in the window and the 30 days before, and daily active users
+       summed over the window, from ``UsageDaily``;
+    3. known users per account: users whose first day is before ``end`` (``UsageUser``);
+    4. feature users in the window per (segment, owner, event): the distinct (account, user,
+       event) presences of the window;
+    5. key features used per account (``key_features_used``)."""
+    days = Days.ending(end)
+    per_account: dict[int, dict] = {}
+    cells: dict[int, tuple[str, int | None]] = {}
+
+    def row(account_id: int, segment: str, owner_id: int | None) -> dict:
+        found = per_account.get(account_id)
+        if found is None:
             cells[account_id] = (segment, owner_id)
-            per_account[account_id] = {
-                "known": int(known),
-                "active": int(active),
-                "previous_active": int(prev),
-                "events": int(n_now),
-                "previous_events": int(n_prev),
-                "weeks": [int(w) for w in wk],
-                "daily_users": 0,
-                "key_used": 0,
-            }
-    as_of = end - dt.timedelta(days=1)
-    daily = (
+            found = per_account[account_id] = _new_row()
+        return found
+
+    def present(since: dt.date, until: dt.date) -> Count:
+        return Count("day", filter=Q(day__gte=since, day__lt=until))
+
+    weeks = {f"w{k}": present(w, w + dt.timedelta(days=7)) for k, w in enumerate(days.weeks)}
+    pairs = (
+        in_scope(UsagePresence.objects.all(), accounts)
+        .filter(day__gte=days.previous, day__lt=end)
+        .values("account_id", "user_id")
+        .order_by()
+        .annotate(
+            n_now=present(days.window, end), n_prev=present(days.previous, days.window), **weeks
+        )
+    )
+
+    def users(condition: str) -> str:
+        return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+    group = "q.account_id, a.segment, a.owner_id"
+    select = f"{group}, {users('n_now > 0')}, {users('n_prev > 0')}, " + ", ".join(
+        users(f"w{k} > 0") for k in range(WEEKS)
+    )
+    for account_id, segment, owner_id, active, prev, *wk in _rows(pairs, select, group):
+        r = row(account_id, segment, owner_id)
+        r["active"], r["previous_active"] = int(active), int(prev)
+        r["weeks"] = [int(w) for w in wk]
+
+    in_days = (
         in_scope(UsageDaily.objects.all(), accounts)
-        .filter(day__gt=as_of - dt.timedelta(days=WINDOW_DAYS), day__lte=as_of)
+        .filter(day__gte=days.previous, day__lt=end)
         .values("account_id")
         .order_by()
-        .annotate(users=Sum("active_users"))
-        .values_list("account_id", "users")
-    )
-    for account_id, n in daily:
-        if account_id in per_account:  # a rollup row without its events is not counted
-            per_account[account_id]["daily_users"] = n
-    # feature users: the distinct (account, user, event) triples of the window, counted per
-    # (segment, owner, event)
-    triples = events.filter(in_window, HAS_USER).values("account_id", "user_id", "event")
-    inner, params = triples.order_by().distinct().query.sql_with_params()
-    features: dict[tuple[str, int | None], dict[str, int]] = defaultdict(dict)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT a.segment, a.owner_id, t.event, count(*) FROM ({inner}) t "
-            f"JOIN {Account._meta.db_table} a ON a.id = t.account_id GROUP BY 1, 2, 3",
-            params,
+        .annotate(
+            n_now=Sum("events", filter=Q(day__gte=days.window), default=0),
+            n_prev=Sum("events", filter=Q(day__lt=days.window), default=0),
+            u_now=Sum("active_users", filter=Q(day__gte=days.window), default=0),
         )
-        for segment, owner_id, event, n in cursor:
-            features[(segment, owner_id)][event] = n
+    )
+    select = f"{group}, SUM(n_now), SUM(n_prev), SUM(u_now)"
+    for account_id, segment, owner_id, n_now, n_prev, u_now in _rows(in_days, select, group):
+        r = row(account_id, segment, owner_id)
+        r["events"], r["previous_events"] = int(n_now), int(n_prev)
+        r["daily_users"] = int(u_now)
+
+    if known:
+        from metrics.models import UsageUser  # the kpis package does not import models
+
+        ever = (
+            in_scope(UsageUser.objects.all(), accounts)
+            .filter(first_day__lt=end)
+            .values("account_id")
+            .order_by()
+            .annotate(n=Count("user_id"))
+        )
+        for account_id, segment, owner_id, n in _rows(ever, f"{group}, SUM(n)", group):
+            row(account_id, segment, owner_id)["known"] = int(n)
+
+    by_cell: dict[tuple[str, int | None], dict[str, int]] = defaultdict(dict)
+    if features:
+        triples = (
+            in_scope(UsagePresence.objects.all(), accounts)
+            .filter(day__gte=days.window, day__lt=end)
+            .values("account_id", "user_id", "event")
+            .order_by()
+            .distinct()
+        )
+        select = "a.segment, a.owner_id, q.event, count(*)"
+        for segment, owner_id, event, n in _rows(triples, select, "1, 2, 3"):
+            by_cell[(segment, owner_id)][event] = n
     for account_id, n in key_features_used(accounts, end=end).items():
-        per_account[account_id]["key_used"] = n
-    return UsageInputs(end=end, per_account=per_account, features=dict(features), cells=cells)
+        if account_id in per_account:  # it has events in the window, so it has a row
+            per_account[account_id]["key_used"] = n
+    return UsageInputs(end=end, per_account=per_account, features=dict(by_cell), cells=cells)
 
 
 def adoption_kpis(
@@ -311,12 +342,11 @@ def ttfv(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
     event = settings.FIRST_VALUE_EVENT
     if not event:
         return kpi(None, "days", note="FIRST_VALUE_EVENT is not set")
+    # the first UTC day with such an event (with or without a user id): the feature rollup
     first = (
-        UsageEvent.objects.filter(
-            account=OuterRef("pk"), event=event, occurred_at__lt=midnight(end)
-        )
-        .order_by("occurred_at")
-        .values("occurred_at")[:1]
+        UsageFeatureDaily.objects.filter(account=OuterRef("pk"), event=event, day__lt=end)
+        .order_by("day")
+        .values("day")[:1]
     )
     rows = (
         accounts.filter(customer_since__gte=start, customer_since__lt=end)
@@ -339,7 +369,7 @@ def ttfv(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
                 }
             )
             continue
-        reached_on = row["first_value"].astimezone(dt.UTC).date()
+        reached_on = row["first_value"]
         days = max(0, (reached_on - row["customer_since"]).days)
         reached.append(days)
         by_segment[row["segment"]].append(days)

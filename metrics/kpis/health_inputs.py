@@ -3,7 +3,7 @@
 Set-based: a fixed handful of aggregate queries for any number of accounts (one per source:
 contracts, events, key features, tickets, invoices, stakeholders, CSM activity, surveys), whatever
 the size of the chunk. Definitions are the KPI engine's, per account instead of per scope:
-``contract_facts`` (seats), ``adoption.usage_by_account``/``key_features_used`` (usage),
+``contract_facts`` (seats), ``adoption.usage_inputs`` (usage, from the daily rollups),
 ``support.open_escalation``/``invoice_overdue_at``/``failed_payments_window`` (support,
 billing).
 
@@ -55,7 +55,7 @@ def account_measures(
     ``usage``: the ``adoption.usage_inputs`` of the day (``end`` = the day after ``as_of``),
     when the caller read them for the whole book at once (the nightly pipeline in one
     process, which shares them with the KPI snapshots); then ``account_ids`` are the ids of
-    ``accounts`` and the events are not read here (5 queries)."""
+    ``accounts`` and the usage is not read here."""
     end = as_of + dt.timedelta(days=1)
     if usage is not None and usage.end != end:
         raise ValueError(f"usage inputs end on {usage.end}, the measures need {end}")
@@ -68,14 +68,15 @@ def account_measures(
     # 1. licensed seats on the day
     seats = {f.id: f.seats for f in contract_facts(accounts, days=[as_of], seats_day=as_of)}
 
-    # 2. usage in the 30 days and the 30 before
-    used: dict[int, int] | None = None
+    # 2. usage in the 30 days and the 30 before (from the rollups: ``adoption.usage_inputs``
+    # without the figures health does not use), for the accounts with events in those days
     if usage is None:
-        by_account = adoption.usage_by_account(accounts, end=end, with_known=False)
-    else:  # the same figures, for the accounts with events in those 60 days
+        usage = adoption.usage_inputs(accounts, end=end, known=False, features=False)
+        rows = list(usage.per_account.items())
+    else:  # read for the whole book: only the accounts asked for
         rows = [(a, usage.per_account.get(a)) for a in account_ids]
-        by_account = {a: u for a, u in rows if u and (u["events"] or u["previous_events"])}
-        used = {a: u["key_used"] for a, u in rows if u and u["key_used"]}
+    by_account = {a: u for a, u in rows if u and (u["events"] or u["previous_events"])}
+    used = {a: u["key_used"] for a, u in rows if u and u["key_used"]}
     for account_id, u in by_account.items():
         r = row(account_id)
         r["active_users_30d"] = u["active"]
@@ -95,8 +96,6 @@ def account_measures(
     # 3. key features used in 30 days (no data without KEY_FEATURES)
     key_features = list(settings.KEY_FEATURES)
     if key_features:
-        if used is None:
-            used = adoption.key_features_used(accounts, end=end)
         # every account with usage or seats gets a value: using none of them is data
         for account_id in set(by_account) | set(used) | {a for a, n in seats.items() if n}:
             r = row(account_id)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 
 from accounts.models import Account, Invoice, Ticket
 from surveys import selectors as survey_selectors
@@ -88,16 +90,9 @@ def support_kpis(
         one_contact=Count("pk", filter=resolved & Q(agent_contacts=1)),
         escalations=Count("pk", filter=open_escalation(t1)),
     )
-    response_hours, resolution_hours = [], []
-    for opened_at, responded_at, resolved_at in (
-        tickets.filter(opened)
-        .filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1))
-        .values_list("opened_at", "first_response_at", "resolved_at")
-    ):
-        if responded_at is not None and responded_at < t1:
-            response_hours.append((responded_at - opened_at).total_seconds() / 3600)
-        if resolved_at is not None and resolved_at < t1:
-            resolution_hours.append((resolved_at - opened_at).total_seconds() / 3600)
+    response_hours, resolution_hours = _hours(
+        tickets.filter(opened).filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1)), t1
+    )
     seats = sum(f.seats for f in facts)
     return {
         "ticket_volume": kpi(counts["opened"], "tickets"),
@@ -133,6 +128,40 @@ def support_kpis(
         ),
         "open_escalations": kpi(counts["escalations"], "tickets"),
     }
+
+
+def _hours(tickets: QuerySet[Ticket], t1: dt.datetime) -> tuple[list[float], list[float]]:
+    """Hours from opened to first response, and to resolution, of ``tickets``, for the
+    responses and resolutions before ``t1``. PostgreSQL subtracts the timestamps and gives
+    the exact seconds (a year of tickets is 200,000 rows: parsing their timestamps in
+    Python was most of the support KPIs' time); elsewhere Python subtracts them."""
+    response, resolution = [], []
+    if connection.vendor == "postgresql":
+        rows = tickets.annotate(
+            to_response=RawSQL(
+                "CASE WHEN first_response_at < %s "
+                "THEN EXTRACT(EPOCH FROM first_response_at - opened_at) END",
+                [t1],
+            ),
+            to_resolution=RawSQL(
+                "CASE WHEN resolved_at < %s THEN EXTRACT(EPOCH FROM resolved_at - opened_at) END",
+                [t1],
+            ),
+        ).values_list("to_response", "to_resolution")
+        for to_response, to_resolution in rows:
+            if to_response is not None:
+                response.append(float(to_response) / 3600)
+            if to_resolution is not None:
+                resolution.append(float(to_resolution) / 3600)
+        return response, resolution
+    for opened_at, responded_at, resolved_at in tickets.values_list(
+        "opened_at", "first_response_at", "resolved_at"
+    ):
+        if responded_at is not None and responded_at < t1:
+            response.append((responded_at - opened_at).total_seconds() / 3600)
+        if resolved_at is not None and resolved_at < t1:
+            resolution.append((resolved_at - opened_at).total_seconds() / 3600)
+    return response, resolution
 
 
 def billing_kpis(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict[str, dict]:

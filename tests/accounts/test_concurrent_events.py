@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, connections
 
 from accounts import intake
-from accounts.intake import events
+from accounts.intake import events, partitions
 from accounts.models import UsageDaily, UsageFeatureDaily
 from tests.factories import AccountFactory
 
@@ -24,6 +24,10 @@ pytestmark = [
 
 def test_concurrent_loads_do_not_lose_rollup_counts(monkeypatch):
     account = AccountFactory(external_id="A1")
+    # March's partition exists, as the nightly upkeep makes sure for the current months: a
+    # load that creates one holds it until it commits, and the other would wait for that
+    # (tests/accounts/test_usage_partitions.py) instead of reaching the barrier below
+    partitions.partitions_ensure([dt.date(2024, 3, 1)])
     both_inserted = threading.Barrier(2, timeout=20)
     apply = events.apply_new_rollups
 

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from accounts import intake
-from accounts.intake import events
+from accounts.intake import events, partitions
 from accounts.models import UsageDaily, UsageEvent, UsageFeatureDaily, UsagePresence
 from metrics import pipeline
 from tests.factories import AccountFactory
@@ -221,8 +221,15 @@ def test_deleting_an_account_deletes_its_presences():
     assert list(UsagePresence.objects.values_list("account_id", flat=True)) == [other.pk]
 
 
-def test_load_queries_do_not_grow_with_the_batch(django_assert_max_num_queries):
+def test_load_queries_do_not_grow_with_the_batch(
+    django_assert_max_num_queries, django_capture_on_commit_callbacks, monkeypatch
+):
     account = AccountFactory(external_id="A1")
+    # March's partition exists and is known, as after any earlier load of March committed
+    # (a load that creates a partition: tests/accounts/test_usage_partitions.py)
+    monkeypatch.setattr(partitions, "_known", set())
+    with django_capture_on_commit_callbacks(execute=True):
+        partitions.partitions_ensure([MAR1])
     rows = [
         ev("A1", f"u{i % 7}", f"f{i % 3}", f"2024-03-01T09:{i % 60:02d}:{i // 60:02d}Z")
         for i in range(500)

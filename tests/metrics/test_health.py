@@ -321,3 +321,58 @@ def test_what_changed_names_band_moves_data_gaps_and_model_changes():
     assert health.what_changed(_snapshot(USAGE_ONLY, {}), after)[0] == (
         "score now 63 (yellow); there was no data before"
     )
+
+
+# --- the Scorer: the nightly health step's way of calling score --------------------------------
+
+_VALUES = [
+    {},
+    {"seat_utilisation": 30.0, "active_users_30d": 6, "licensed_seats": 20},
+    {"seat_utilisation": 30.0, "active_users_30d": 6, "licensed_seats": 20, "nps": 10},
+    # the same numbers as another type: equal in Python, printed differently in the record
+    {"seat_utilisation": 30, "active_users_30d": 6.0, "licensed_seats": 20, "nps": 10.0},
+    {"open_escalations": 1, "tickets_30d": 3, "licensed_seats": None, "champion_present": True},
+    {"open_escalations": 1, "tickets_30d": 3, "champion_present": 1, "stakeholders": 2},
+    {
+        "overdue_invoices": 2,
+        "overdue_amount": "120.50",
+        "failed_payments_90d": 0,
+        "days_since_last_touch": 40,
+        "last_touch_on": "2024-02-20",
+        "usage_trend": -12.5,
+        "events_30d": 7,
+        "events_previous_30d": 8,
+        "key_features_used_30d": 1,
+        "key_features_defined": 3,
+        "key_feature_adoption": 33.33,
+        "csat": 80.0,
+        "ces": 5.5,
+    },
+]
+
+
+def test_the_scorer_gives_what_score_gives_and_the_same_json():
+    """A Scorer shares component results between accounts with the same values; every
+    account still gets exactly score()'s result, whatever the order it is asked in, with and
+    without overrides, and its components encode to the same JSON value as as_json()."""
+    import json
+
+    spec = parse_model(health.DEFAULT_COMPONENTS)
+    scorer = health.Scorer(spec)
+    overrides = [
+        (),
+        (_override(1, component="usage", score=90),),
+        (_override(2, score=40, band="red"), _override(3, component="payments", score=100)),
+    ]
+    for _ in range(2):  # the second round hits the shared results
+        for values in _VALUES:
+            for ovs in overrides:
+                expected = health.score(spec, values, overrides=ovs)
+                got = scorer.score(values, overrides=ovs)
+                assert got == expected
+                encoded = json.loads(health.components_json(got.components))
+                assert encoded == [c.as_json() for c in expected.components]
+                # and the types the record prints: 30 stays 30, 30.0 stays 30.0
+                assert json.dumps(encoded, sort_keys=True) == json.dumps(
+                    [c.as_json() for c in expected.components], sort_keys=True
+                )

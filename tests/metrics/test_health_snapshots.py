@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -16,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Activity, Stakeholder, UsageEvent
+from accounts.models import Activity, Stakeholder
 from metrics import health, services
 from metrics.kpis import adoption
 from metrics.kpis.health_inputs import account_measures
@@ -28,6 +27,7 @@ from tests.factories import (
     StakeholderFactory,
     TicketFactory,
 )
+from tests.metrics.usage import load_event
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +39,7 @@ def at(month: int, day: int, hour: int = 12) -> dt.datetime:
 
 
 def _event(account, when, user="u1", event="login"):
-    UsageEvent.objects.create(
-        account=account, user_id=user, event=event, occurred_at=when, dedup_key=uuid.uuid4()
-    )
+    load_event(account, when, user=user, event=event)
 
 
 def _known_since(model, when, **filters):
@@ -229,7 +227,7 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
     # + survey answers (1), the voice measures (3: texts, stakeholders, contacts) and the
     # band-change facts (3: the day before's snapshots, the latest earlier one of accounts
     # without, stale band-change facts)
-    per_chunk = 11 + 1 + 3 + 3 + upsert
+    per_chunk = 12 + 1 + 3 + 3 + upsert
     _book(10)
     ten = _queries()
     _book(30)
@@ -239,8 +237,8 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
     assert HealthSnapshot.objects.filter(day=D).count() == 40
     # one chunk: the same queries for 10 and 40 accounts. Once per run: the default model
     # check (2), the active versions (1), the account ids (1); per chunk: savepoint,
-    # accounts, seats, usage, key features, tickets, invoices, stakeholders, activity,
-    # overrides, release (11), surveys, voice, band changes and the upsert
+    # accounts, seats, usage (users, events), key features, tickets, invoices, stakeholders,
+    # activity, overrides, release (12), surveys, voice, band changes and the upsert
     assert ten == forty == 4 + per_chunk
     # smaller chunks: a fixed number per chunk, never per account (4 chunks of 10)
     assert _queries(chunk_size=10) == 4 + 4 * per_chunk

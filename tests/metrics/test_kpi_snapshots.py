@@ -174,27 +174,28 @@ def test_an_empty_book_has_one_book_row():
 
 @pytest.mark.parametrize("per_scope", [1, 4])
 def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_queries):
-    """2 scope lists + the usage inputs once (3: events by account and user, daily users,
-    feature users) + 8 per report (contracts, ending contracts, tickets ×2, invoices; no
-    renewal followers to read without an ending contract; survey answers, invitations,
-    follow-ups) + (savepoint, stale-row read, one upsert, release): 2 + 3 + 8·S + 4, whatever
-    the number of accounts per scope. The
-    events are read twice per run, not per scope."""
+    """2 scope lists + the usage inputs once (4: users by account and user, events and
+    daily users, known users, feature users) + 8 per report (contracts, ending contracts,
+    tickets ×2, invoices; no renewal followers to read without an ending contract; survey
+    answers, invitations, follow-ups) + (savepoint, stale-row read, one upsert, release):
+    2 + 4 + 8·S + 4, whatever the number of accounts per scope. The presences are read
+    twice per run, not per scope, and the raw events never."""
     for segment in ("A", "B"):
         for _ in range(per_scope):
             ContractFactory(account=AccountFactory(segment=segment))
-    with django_assert_num_queries(2 + 3 + 8 * 3 + 4) as captured:
+    with django_assert_num_queries(2 + 4 + 8 * 3 + 4) as captured:
         result = services.kpi_snapshots_record(as_of=D)
     assert result["scopes"] == 3
-    reads = [q["sql"] for q in captured.captured_queries if "accounts_usageevent" in q["sql"]]
-    assert len(reads) == 2
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert len([q for q in sql if "accounts_usagepresence" in q]) == 2
+    assert not [q for q in sql if "accounts_usageevent" in q]
 
 
 def test_pipeline_writes_kpi_snapshots_after_health(book):
     summary = pipeline.run_nightly(D)
     names = [s["name"] for s in summary["steps"]]
-    assert names == ["usage_rollups", "health", "standings", "kpi_snapshots"]
-    step = summary["steps"][3]
+    assert names == ["usage_rollups", "usage_events", "health", "standings", "kpi_snapshots"]
+    step = summary["steps"][4]
     assert step["scopes"] == 5 and step["day"] == "2024-03-05"
     assert KpiSnapshot.objects.filter(day=D).count() == 5
     pipeline.run_nightly(D)  # a second run of the day: the same five rows

@@ -5,16 +5,16 @@ the whole report, which must not grow with the number of accounts."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Account, Invoice, Ticket, UsageDaily, UsageEvent
+from accounts.models import Account, Invoice, Ticket, UsageDaily
 from metrics.kpis import adoption, kpi_report, revenue, support
 from tests.factories import AccountFactory, ContractFactory, InvoiceFactory, TicketFactory
+from tests.metrics.usage import load_events
 
 pytestmark = pytest.mark.django_db
 
@@ -28,16 +28,9 @@ def at(day: int, hour: int = 12, minute: int = 0, month: int = 3) -> dt.datetime
 
 
 def _events(account, rows):
-    UsageEvent.objects.bulk_create(
-        UsageEvent(
-            account=account, user_id=user, event=event, occurred_at=when, dedup_key=uuid.uuid4()
-        )
-        for user, event, when in rows
-    )
-
-
-def _daily(account, day, users, events=1):
-    UsageDaily.objects.create(account=account, day=day, events=events, active_users=users)
+    """``(user, event, when)`` rows of one account, loaded through the intake (rollups,
+    presences and known users kept with them)."""
+    load_events((account, user, event, when) for user, event, when in rows)
 
 
 def _adoption():
@@ -69,17 +62,18 @@ def usage_book():
     _events(y, [("u1", "login", at(20))])  # same user id as in x: another person
     z = AccountFactory(external_id="z")  # no contract: no seats, not a customer
     _events(z, [("z1", "login", at(25, 10))])
-    # the daily rollups as the intake keeps them (distinct users per UTC day)
-    for account, day, users in [
-        (x, 30, 1),
-        (x, 31, 1),
-        (x, 2, 1),
-        (x, 15, 0),  # only the anonymous event
-        (x, 1, 1),  # 03-01: outside the window
-        (y, 20, 1),
-        (z, 25, 1),
-    ]:
-        _daily(account, dt.date(2024, 3, day), users)
+    # the daily rollups the intake keeps (distinct users per UTC day)
+    assert {
+        (r.account_id, r.day.day, r.active_users) for r in UsageDaily.objects.filter(day__month=3)
+    } == {
+        (x.pk, 30, 1),
+        (x.pk, 31, 1),
+        (x.pk, 2, 1),
+        (x.pk, 15, 0),  # only the anonymous event
+        (x.pk, 1, 1),  # 03-01: outside the window
+        (y.pk, 20, 1),
+        (z.pk, 25, 1),
+    }
     return x, y, z
 
 
@@ -295,7 +289,6 @@ def _book(n: int) -> None:
         ContractFactory(account=account, start_date=first, end_date=dt.date(2024, 3, 31 - i % 3))
         ContractFactory(account=account, start_date=dt.date(2024, 4, 1), mrr=D(i + 1))
         _events(account, [("u1", "login", at(10)), ("u2", "report", at(12))])
-        _daily(account, dt.date(2024, 3, 10), 1)
         _ticket(account, at(3), response=2, resolved=5, agent_contacts=1)
         InvoiceFactory(account=account)
 
@@ -315,9 +308,10 @@ def test_kpi_report_query_count_does_not_grow_with_accounts(
     small = _count_queries()
     _book(30)
     assert Account.objects.count() == 40
-    # contracts 1 + renewals 2 + usage 4 + TTFV 1 + tickets 2 + invoices 1 (the cohort table
-    # reads the contract facts) + surveys 3 (answers, invitations, follow-up)
-    with django_assert_max_num_queries(11 + 3):
+    # contracts 1 + renewals 2 + usage 5 (users, events, known users, feature users, key
+    # features) + TTFV 1 + tickets 2 + invoices 1 (the cohort table reads the contract facts)
+    # + surveys 3 (answers, invitations, follow-up)
+    with django_assert_max_num_queries(12 + 3):
         kpi_report(start=dt.date(2024, 1, 1), end=dt.date(2024, 7, 1))
     assert _count_queries() == small
     # a scope adds its look-ups (segment exists, owner by email, account visible), no more

@@ -4,7 +4,6 @@ data), and the health step of the nightly pipeline."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from decimal import Decimal
 from io import StringIO
 
@@ -12,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from accounts.models import Activity, Stakeholder, UsageEvent
+from accounts.models import Activity, Stakeholder
 from metrics import pipeline
 from metrics.models import HealthSnapshot
 from tests.factories import (
@@ -22,6 +21,7 @@ from tests.factories import (
     StakeholderFactory,
     TicketFactory,
 )
+from tests.metrics.usage import load_event
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +30,7 @@ NEXT = dt.datetime(2024, 3, 21, 0, 0, tzinfo=dt.UTC)  # the first instant after 
 
 
 def _event(account, when, user="u1"):
-    UsageEvent.objects.create(
-        account=account, user_id=user, event="login", occurred_at=when, dedup_key=uuid.uuid4()
-    )
+    load_event(account, when, user=user)
 
 
 def _snapshot(account, day):
@@ -126,7 +124,7 @@ def test_the_nightly_pipeline_records_health_for_its_day():
     ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=4)
     _event(account, dt.datetime(2024, 3, 5, 9, tzinfo=dt.UTC))
     summary = pipeline.run_nightly(dt.date(2024, 3, 5))
-    health_step = summary["steps"][1]
+    health_step = summary["steps"][2]
     assert health_step["name"] == "health"
     assert health_step["accounts"] == 1 and health_step["day"] == "2024-03-05"
     # 1 of 4 seats: 25 % on [0, 50] → 50 points; usage is the only component with data

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -22,6 +24,7 @@ from surveys.tasks import send_due_campaigns
 from .conftest import make_campaign, make_invitation
 
 FACTS: list[list[int]] = []
+REDIS_CACHE = django_settings.CACHES["default"]["BACKEND"].startswith("django_redis")
 
 
 def record_facts(ids):  # a TIMELINE_FACT_HOOKS listener, as playbooks' task is
@@ -260,14 +263,57 @@ def test_response_record_refuses_a_closed_invitation(dana):
     assert Response.objects.count() == 0
 
 
-def test_rate_limiter_fails_open_when_the_cache_is_down(monkeypatch):
-    from django.core.cache import cache
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_rate_limiter_fails_open_when_redis_is_down(settings):
+    from accounts import ratelimit
+
+    settings.CACHES = {  # a django-redis cache where nobody listens: what an outage looks like
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{_free_port()}/0",
+            "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 1},
+        }
+    }
+    assert ratelimit.allow("x", limit=1, window=60) and ratelimit.allow("x", limit=1, window=60)
+    assert ratelimit.allow_all([("x", 0, 60), ("y", 0, 60)])
+
+
+def test_rate_limiter_fails_open_when_another_cache_is_down(monkeypatch, settings):
+    from django.core.cache import caches
 
     from accounts import ratelimit
 
-    monkeypatch.setattr(cache, "add", lambda *a, **k: None)  # what django-redis answers
-    monkeypatch.setattr(cache, "incr", lambda *a, **k: None)  # when Redis is unreachable
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache = caches["default"]  # this one, not the proxy: the settings are restored first
+    monkeypatch.setattr(cache, "add", lambda *a, **k: None)  # what a cache that ignores
+    monkeypatch.setattr(cache, "incr", lambda *a, **k: None)  # its errors answers
     assert ratelimit.allow("x", limit=1, window=60) and ratelimit.allow("x", limit=1, window=60)
+
+
+def test_every_counter_counts_the_hit_even_when_another_refuses():
+    from accounts import ratelimit
+
+    checks = [("tight", 1, 60), ("loose", 3, 60)]
+    # tight: 1, 2 (over), 3; loose: 1, 2, 3, then 4 is over on its own
+    assert [ratelimit.allow_all(checks, now=60.0) for _ in range(3)] == [True, False, False]
+    assert not ratelimit.allow("loose", limit=3, window=60, now=60.0)
+
+
+@pytest.mark.skipif(not REDIS_CACHE, reason="the Redis cache (REDIS_URL)")
+def test_redis_counters_carry_their_expiry():
+    from django_redis import get_redis_connection
+
+    from accounts import ratelimit
+
+    assert ratelimit.allow_all([("ttl-a", 5, 60), ("ttl-b", 5, 3600)], now=7200.0)
+    client = get_redis_connection("default")
+    ttls = sorted(client.ttl(k) for k in client.keys("*ratelimit:ttl-*"))
+    assert 0 < ttls[0] <= 65 and 60 < ttls[1] <= 3605  # window + 5 s: no counter lives forever
 
 
 def test_fixed_window_counts_per_minute():
@@ -279,3 +325,47 @@ def test_fixed_window_counts_per_minute():
         False,
     ]
     assert ratelimit.allow("w", limit=2, window=60, now=120.0)  # the next minute starts over
+
+
+@pytest.mark.django_db
+def test_an_answer_costs_a_fixed_handful_of_statements(
+    client, dana, hooks, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """The hot path: one locking read, then on PostgreSQL one statement writing the response,
+    the invitation's first-answer time and the timeline fact; a changed answer adds the
+    demotion. SAVEPOINT/RELEASE are the test's transaction (BEGIN/COMMIT when deployed)."""
+    from django.db import connection
+
+    invitation = make_invitation(make_campaign(), dana)
+    url = reverse("surveys:respond", args=[invitation.token])
+    # SAVEPOINT, SELECT … FOR UPDATE, write(s), RELEASE: PostgreSQL one WITH … INSERT; SQLite
+    # the response INSERT, the responded_at UPDATE and the fact INSERT
+    first, changed = (4, 5) if connection.vendor == "postgresql" else (6, 6)
+    with django_capture_on_commit_callbacks(execute=True):
+        with django_assert_num_queries(first):
+            assert client.post(url, {"score": "4", "comment": "slow"}).status_code == 302
+        with django_assert_num_queries(changed):  # + the UPDATE demoting the first answer
+            assert client.post(url, {"score": "9"}).status_code == 302
+    rows = list(Response.objects.order_by("id").values_list("score", "comment", "is_current"))
+    assert rows == [(4, "slow", False), (9, "", True)]
+    facts = TimelineEntry.objects.filter(kind="survey_answer").order_by("id")
+    assert [f.key for f in facts] == [f"survey-response:{pk}" for pk in
+                                      Response.objects.order_by("id").values_list("pk", flat=True)]  # fmt: skip
+    assert hooks == [[facts[0].pk], [facts[1].pk]]
+
+
+@pytest.mark.django_db
+def test_the_recorded_fact_is_the_one_the_model_builds(dana):
+    """Whichever statement wrote it (one WITH … INSERT on PostgreSQL), the fact equals what
+    ``_fact`` builds from the returned response, field by field."""
+    invitation = make_invitation(make_campaign("ces"), dana)
+    response = services.response_record(invitation_id=invitation.pk, score="2", comment=" x ")
+    stored = Response.objects.get()
+    assert (response.pk, response.score, response.comment) == (stored.pk, 2, "x")
+    expected = services._fact(stored, "Dana Smith")
+    fact = TimelineEntry.objects.get(kind="survey_answer")
+    fields = ("account_id", "occurred_at", "kind", "key", "title", "detail", "data")
+    assert [getattr(fact, f) for f in fields] == [getattr(expected, f) for f in fields]
+    assert fact.data["unhappy"] is True  # CES 2 of 7 ("very difficult" is 1)
+    invitation.refresh_from_db()
+    assert invitation.responded_at == stored.answered_at

@@ -170,3 +170,14 @@ def test_timeline_entries_show_the_sentiment_of_their_text(client, csm, book):
     assert stored < 0  # the words are clearly negative
     badge = re.search(r'<span class="badge tone-[a-z]+"[^>]*>([^<]+)</span>', row)
     assert badge is not None and badge.group(1) == f"−{-round(stored)}"
+
+
+def test_the_voice_card_sits_in_the_wide_column(client, csm, book):
+    """The voice card (with its table of latest texts) is one of the main cards, in the
+    wide first column of the split, not the narrow one with the note form."""
+    client.force_login(csm)
+    html = client.get(url(book["burning"])).content.decode()
+    split = html.index('<div class="split">')
+    usage, voice = html.index('id="usage-title"'), html.index("Voice of the customer")
+    narrow = html.index('id="log-title"')  # the first card of the narrow column
+    assert split < usage < voice < narrow

@@ -7,13 +7,16 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import demo
-from accounts.models import Account
+from accounts.models import Account, TimelineEntry
+
+SURVEY_BOOK_MAX = 1000  # above: the benchmark books, which keep their own shape
 
 
 class Command(BaseCommand):
     help = (
         "Create demo users and a deterministic demo book: accounts, contracts, stakeholders, "
-        "tickets, invoices and usage events, loaded through the import path."
+        "tickets, invoices and usage events, loaded through the import path; survey campaigns "
+        "with answers recorded as the survey page records them."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,6 +31,13 @@ class Command(BaseCommand):
             type=float,
             default=1.0,
             help="multiplies the usage event volume (1.0: ~2,300 events per account per 400 days)",
+        )
+        parser.add_argument(
+            "--surveys",
+            choices=("auto", "yes", "no"),
+            default="auto",
+            help="survey campaigns with answers (auto: for books of at most "
+            f"{SURVEY_BOOK_MAX:,} accounts; each answer goes through the recording service)",
         )
         parser.add_argument(
             "--today", type=date.fromisoformat, default=None, help="pin the calendar (YYYY-MM-DD)"
@@ -50,12 +60,26 @@ class Command(BaseCommand):
         )
         verbose = opts["verbosity"] >= 1
         summary = demo.seed_demo(cfg, progress=self.stdout.write if verbose else None)
+        surveys = None
+        if opts["surveys"] == "yes" or (
+            opts["surveys"] == "auto" and cfg.accounts <= SURVEY_BOOK_MAX
+        ):
+            # the surveys app sits above this one: the command (an interface) composes them
+            from surveys.demo import demo_surveys_seed
+
+            surveys = demo_surveys_seed(cfg)
+            summary.counts["timeline entries"] = TimelineEntry.objects.count()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data loaded in {summary.seconds:.1f}s: {summary.accounts:,} accounts, "
                 f"{summary.contracts:,} contracts, {summary.stakeholders:,} stakeholders, "
                 f"{summary.tickets:,} tickets, {summary.invoices:,} invoices, "
-                f"{summary.events:,} events generated."
+                f"{summary.events:,} events generated"
+                + (
+                    f", {surveys.invitations:,} survey invitations, {surveys.answers:,} answers."
+                    if surveys
+                    else "."
+                )
             )
         )
         self.stdout.write("In the database now:")

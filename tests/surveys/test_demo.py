@@ -1,0 +1,119 @@
+"""seed_demo's survey answers: three past campaigns, answers recorded by the public page's
+service (one timeline fact each), scores that follow the account's fate, the same for the
+same seed, and the dashboard's NPS/CSAT/CES figures have data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count
+
+from accounts import demo as accounts_demo
+from accounts.models import Account, TimelineEntry
+from surveys import selectors
+from surveys.models import Campaign, Invitation, Response
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2025, 6, 30)
+ARGS = ["--accounts", "40", "--days", "60", "--seed", "3", "--today", TODAY.isoformat()]
+ARGS += ["--events-per-day-scale", "0.05"]
+
+
+def _seed(*extra: str) -> str:
+    out = StringIO()
+    call_command("seed_demo", *ARGS, *extra, stdout=out)
+    return out.getvalue()
+
+
+def _answers() -> list[tuple]:
+    return list(
+        Response.objects.order_by("stakeholder__external_id").values_list(
+            "stakeholder__external_id", "kind", "score", "comment", "answered_at"
+        )
+    )
+
+
+def test_seed_demo_records_answers_for_every_kind_through_the_service():
+    out = _seed()
+
+    campaigns = Campaign.objects.order_by("id")
+    assert [c.survey.kind for c in campaigns] == ["nps", "csat", "ces"]
+    assert {c.status for c in campaigns} == {"closed"}  # answered while open, closed since
+    invitations = Invitation.objects.count()
+    answers = Response.objects.count()
+    assert f"{invitations:,} survey invitations, {answers:,} answers" in out
+    assert 0.25 * invitations < answers < 0.55 * invitations  # ~40 % answer
+    # one survey per person (the fatigue rule), one answer per invitation
+    assert not Invitation.objects.values("email").annotate(n=Count("id")).filter(n__gt=1)
+    assert Response.objects.filter(is_current=True).count() == answers
+    # each answer has its timeline fact and its invitation's first-answer time
+    facts = TimelineEntry.objects.filter(kind="survey_answer")
+    assert sorted(f.data["response_id"] for f in facts) == sorted(
+        Response.objects.values_list("id", flat=True)
+    )
+    assert not Invitation.objects.filter(responses__isnull=False, responded_at__isnull=True)
+    # answered in the trailing month: the dashboard's tiles have figures for every kind
+    start = TODAY - dt.timedelta(days=30)
+    figures = selectors.voice_of_customer(
+        Account.objects.all(), start=start, end=TODAY + dt.timedelta(days=1)
+    )["kinds"]
+    assert all(figures[kind].responses > 0 for kind in ("nps", "csat", "ces"))
+    assert all(figures[kind].value is not None for kind in ("nps", "csat", "ces"))
+
+
+def test_scores_follow_the_accounts_fate():
+    _seed()
+    cfg = accounts_demo.DemoConfig(accounts=40, days=60, seed=3, today=TODAY)
+    fates = {
+        accounts_demo.account_external_id(i): accounts_demo.plan_account(cfg, i).fate
+        for i in range(1, 41)
+    }
+    nps = Response.objects.filter(kind="nps").values_list("account__external_id", "score")
+    troubled = [s for a, s in nps if fates[a] in ("at_risk", "churned")]
+    fine = [s for a, s in nps if fates[a] not in ("at_risk", "churned")]
+    assert troubled and fine
+    assert sum(fine) / len(fine) > sum(troubled) / len(troubled) + 1.5
+
+
+def test_same_seed_gives_the_same_answers_and_a_rerun_adds_none():
+    _seed()
+    first = _answers()
+    assert first
+    _seed()  # the book and its answers exist: nothing new
+    assert _answers() == first
+    Account.objects.all().delete()  # cascades to invitations and answers
+
+    _seed()
+
+    assert _answers() == first
+
+
+def test_surveys_can_be_left_out():
+    out = _seed("--surveys", "no")
+    assert "survey" not in out.split("In the database now:")[0]
+    assert not Invitation.objects.exists()
+
+
+CALLS: list[list[int]] = []
+
+
+def record_facts(ids):  # a TIMELINE_FACT_HOOKS listener, as playbooks' task is
+    CALLS.append(sorted(ids))
+
+
+def test_the_playbooks_hear_of_all_answers_in_one_call(
+    settings, django_capture_on_commit_callbacks
+):
+    CALLS.clear()
+    settings.TIMELINE_FACT_HOOKS = ["tests.surveys.test_demo.record_facts"]
+    with django_capture_on_commit_callbacks(execute=True):
+        _seed()
+    survey_facts = sorted(
+        TimelineEntry.objects.filter(kind="survey_answer").values_list("id", flat=True)
+    )
+    assert survey_facts and survey_facts in CALLS  # one call with every answer's fact
+    assert not [c for c in CALLS if c != survey_facts and set(c) & set(survey_facts)]
