@@ -10,7 +10,6 @@ import threading
 from io import StringIO
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
