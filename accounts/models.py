@@ -331,8 +331,16 @@ class UsageEvent(models.Model):
 class UsageDaily(models.Model):
     """Per account and UTC day: events and distinct active users. Kept current on ingest."""
 
+    # no database-level foreign key, like UsageEvent and UsagePresence: only the intake
+    # writes rollups, for accounts it resolved in the same transaction, and PostgreSQL's
+    # deferred check of each new or updated row cost ~10 µs a row at every import's commit
+    # (docs/benchmarks.md); deleting an account still deletes its rollups (Django cascades)
     account = models.ForeignKey(
-        Account, on_delete=models.CASCADE, related_name="usage_days", db_index=False
+        Account,
+        on_delete=models.CASCADE,
+        related_name="usage_days",
+        db_constraint=False,
+        db_index=False,
     )
     day = models.DateField()
     events = models.PositiveIntegerField()
@@ -352,8 +360,16 @@ class UsageDaily(models.Model):
 class UsageFeatureDaily(models.Model):
     """Per account, UTC day and event name (a *feature*): events and distinct users."""
 
+    # no database-level foreign key, like UsageEvent and UsagePresence: only the intake
+    # writes rollups, for accounts it resolved in the same transaction, and PostgreSQL's
+    # deferred check of each new or updated row cost ~10 µs a row at every import's commit
+    # (docs/benchmarks.md); deleting an account still deletes its rollups (Django cascades)
     account = models.ForeignKey(
-        Account, on_delete=models.CASCADE, related_name="feature_days", db_index=False
+        Account,
+        on_delete=models.CASCADE,
+        related_name="feature_days",
+        db_constraint=False,
+        db_index=False,
     )
     day = models.DateField()
     event = models.CharField(max_length=200)

@@ -1,8 +1,9 @@
 """Demo survey answers for ``manage.py seed_demo``: three campaigns sent in the last weeks
 (a relationship NPS to most people, a CSAT and a CES to a few others: one survey per person,
 as the fatigue rule wants), and answers recorded through ``services.response_record``, the
-public page's own service, so each has its timeline fact and the playbooks and health hear
-of it as they would of a real one. Deterministic for a seed and a day.
+public page's own service, so each has its timeline fact; the playbooks hear of them all in
+one call (health and text sentiment come from the nightly run, as for the rest of the demo
+book). Deterministic for a seed and a day.
 
 Scores follow the account's fate in the demo book (``accounts.demo``): growing and steady
 customers are mostly promoters, accounts at risk mostly detractors; about 40 % answer, a few
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts import demo
-from accounts.models import Account, Stakeholder
+from accounts.models import Account, Stakeholder, TimelineEntry
+from accounts.services import timeline_facts_recorded
 
 from . import services
 from .models import Campaign, Invitation, Survey
@@ -135,7 +137,12 @@ def demo_surveys_seed(cfg: demo.DemoConfig) -> DemoSurveys:
                 )
             )
         summary.answers = len(answers)
-        services.responses_announce(answers)
+        # the playbooks hear of every answer in one call (detractors open CTAs); health and
+        # text sentiment are left to the nightly run, as for the rest of the demo book
+        # (`make run` runs it right after)
+        keys = [f"survey-response:{r.pk}" for r in answers]
+        facts = TimelineEntry.objects.filter(kind=services.FACT_KIND, key__in=keys)
+        timeline_facts_recorded(facts.values_list("id", flat=True))
         # answered while open; closed since (the answers stay, nobody can add more)
         Campaign.objects.filter(pk__in=[c.pk for c in campaigns]).update(
             status=Campaign.Status.CLOSED

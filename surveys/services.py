@@ -475,7 +475,7 @@ def response_record(
     nothing then. The invitation row lock (taken by the one query that reads it) serialises
     concurrent answers. The listeners (playbooks, health) hear of the answer's timeline fact
     after commit; ``announce=False`` leaves that to a caller recording many answers at once
-    (``responses_announce``).
+    (the demo data: ``surveys.demo``).
 
     The public page's hot path: on PostgreSQL a first answer is four statements (BEGIN, the
     locking read, one statement writing the response, ``responded_at`` and the timeline
@@ -515,15 +515,6 @@ def response_record(
         timeline_facts_recorded([entry_id])
         transaction.on_commit(partial(account_data_changed, [row["account_id"]]))
     return response
-
-
-def responses_announce(responses: list[Response]) -> None:
-    """Tell the listeners about answers recorded with ``announce=False``: one call each for
-    all their timeline facts and accounts (after commit)."""
-    keys = [f"survey-response:{r.pk}" for r in responses]
-    facts = TimelineEntry.objects.filter(kind=FACT_KIND, key__in=keys)
-    timeline_facts_recorded(facts.values_list("id", flat=True))
-    transaction.on_commit(partial(account_data_changed, {r.account_id for r in responses}))
 
 
 def _answer_insert(response: Response, stakeholder_name: str) -> int:

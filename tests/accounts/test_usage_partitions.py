@@ -10,7 +10,6 @@ import threading
 from io import StringIO
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
@@ -367,7 +366,9 @@ def test_after_retention_nothing_rebuilds_old_days_from_raw_events(book, setting
     # health reads the rollups and presences, not the raw events: an old day scores the
     # same with its raw events gone as with them (the rollups were kept)
     assert services.health_snapshots_record(as_of=old_day)["accounts"] == 2
-    scored_gone = dict(HealthSnapshot.objects.filter(day=old_day).values_list("account_id", "score"))
+    scored_gone = dict(
+        HealthSnapshot.objects.filter(day=old_day).values_list("account_id", "score")
+    )
     assert scored_gone == scored_with_events
     assert state() == before  # nothing rebuilt from raw events on the way
 

@@ -39,7 +39,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),  # each thread commits on its own connection
 ]
 DAYS = dt.timedelta
-WAIT = 10  # seconds: how long a step of the choreography may take before the test gives up
+WAIT = 30  # seconds: how long a step of the choreography may take before the test gives up
 
 
 def _in_thread(fn: Callable[[], object], outcome: dict, name: str) -> threading.Thread:

@@ -120,7 +120,8 @@ def in_test_transaction():
     request_finished.connect(close_old_connections)
 
 
-def _client(user, scope) -> tuple[dict, object]:
+def _schema_for(user, scope) -> tuple[dict, object]:
+    """A token of ``scope`` for ``user``, and the schema as /api/schema/ serves it."""
     _token, key = ApiToken.issue(user=user, name=f"schemathesis-{scope}", scope=scope)
     auth = {"Authorization": f"Bearer {key}"}
     schema = schemathesis.openapi.from_wsgi(
@@ -159,7 +160,7 @@ def test_operation_never_5xx_and_conforms_to_its_schema(
     in_test_transaction, world, admin_user, method, path
 ):
     objects = _seed(world)
-    auth, schema = _client(admin_user, ApiToken.Scope.WRITE)
+    auth, schema = _schema_for(admin_user, ApiToken.Scope.WRITE)
     operation = schema[path][method.lower()]
     real = _real_path_parameters(path, objects)
     excluded = [negative_data_rejection] if path in LENIENT else []
@@ -182,7 +183,7 @@ def test_a_read_token_gets_403_from_every_write(
     """Even an Admin's token cannot write with read scope, whatever the body, and nothing of
     the seeded row changes."""
     objects = _seed(world)
-    auth, schema = _client(admin_user, ApiToken.Scope.READ)
+    auth, schema = _schema_for(admin_user, ApiToken.Scope.READ)
     operation = schema[path][method.lower()]
     real = _real_path_parameters(path, objects) or {}
     strategy = operation.as_strategy(
