@@ -280,6 +280,7 @@ _SNAPSHOT_COLUMNS = ("account_id", "day", "model_version_id", *SNAPSHOT_FIELDS[1
 _JSON_COLUMNS = {"components", "left_out", "reasons", "overrides"}
 _STAGE = "metrics_health_stage"
 _COMPONENTS_AT = _SNAPSHOT_COLUMNS.index("components")
+_OVERRIDES_AT = _SNAPSHOT_COLUMNS.index("overrides")
 
 
 def _with_components_as_json(row: tuple) -> tuple:
@@ -323,13 +324,26 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
             "left_out jsonb, reasons jsonb, overrides jsonb) ON COMMIT DELETE ROWS"
         )
         with cursor.cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+            encoded: dict[Any, str] = {}  # reasons and left-out lists repeat: encode once
+
+            def dumps(value: Any) -> str:
+                key = tuple(value) if isinstance(value, list) else None
+                if key is None:
+                    return json.dumps(value)
+                found = encoded.get(key)
+                if found is None:
+                    found = encoded[key] = json.dumps(value)
+                return found
+
             for row in rows:
                 row = list(row)
                 for i in json_at:
                     if i == _COMPONENTS_AT:  # encoded from the shared parts (health.Scorer)
                         row[i] = health.components_json(row[i])
-                    else:  # plain JSON values, like the JSONField gets
+                    elif i == _OVERRIDES_AT:  # dicts, mostly none
                         row[i] = json.dumps(row[i])
+                    else:  # lists of strings, like the JSONField gets them
+                        row[i] = dumps(row[i])
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO metrics_healthsnapshot AS old ({columns}) "  # noqa: S608 - our names
