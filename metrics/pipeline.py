@@ -218,7 +218,8 @@ def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     _usage_of_the_day.clear()
     usage = adoption.usage_inputs(Account.objects.all(), end=as_of + dt.timedelta(days=1))
     _usage_of_the_day[as_of] = usage
-    return services.health_snapshots_record(as_of=as_of, usage=usage)
+    # the band changes reach the playbooks through the run's final step, not the event path
+    return services.health_snapshots_record(as_of=as_of, usage=usage, announce=False)
 
 
 def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:

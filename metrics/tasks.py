@@ -78,7 +78,9 @@ def recompute_health_chunk(
         return
     try:
         counts = services.health_snapshots_record(
-            account_ids=account_ids, as_of=dt.date.fromisoformat(as_of)
+            account_ids=account_ids,
+            as_of=dt.date.fromisoformat(as_of),
+            announce=run_id is None,  # a pipeline run's final step evaluates the playbooks
         )
     except OperationalError as exc:
         if run_id is not None and self.request.retries >= self.max_retries:

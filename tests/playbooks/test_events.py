@@ -95,6 +95,38 @@ def test_a_health_band_change_writes_the_fact_and_opens_a_cta(
     assert Cta.objects.count() == 1
 
 
+def test_the_nightly_run_leaves_its_band_changes_to_its_final_step(
+    fact_hooks, playbook_step, django_capture_on_commit_callbacks, settings
+):
+    """The nightly pipeline writes the band-change facts without handing them to the event
+    path: its last step evaluates every playbook over every account, the day's band changes
+    included, and the event path would do that work a second time. The CTA still opens,
+    once, with the same evidence."""
+    calls = []
+    settings.TIMELINE_FACT_HOOKS = ["tests.playbooks.test_events.hook_spy"]
+    hook_spy.calls = calls
+    today = timezone.now().date()
+    account = AccountFactory(owner=UserFactory())
+    snapshot(account, today - DAYS(1), score=85, band="green")
+    red_data(account, today)
+    make_playbook("health_entered", {"band": "red"})
+    with django_capture_on_commit_callbacks(execute=True):
+        pipeline.run_nightly(today)
+    fact = TimelineEntry.objects.get(kind="health_band_changed")
+    assert calls == []  # not announced
+    cta = Cta.objects.get()  # opened by the run's playbooks step
+    assert cta.account == account
+    assert f"health 85 → {fact.data['score_to']} on {today} (green → red)" in cta.evidence
+    # the incremental recompute of the same day does announce it
+    with django_capture_on_commit_callbacks(execute=True):
+        metrics_services.health_snapshots_record(as_of=today, account_ids=[account.pk])
+    assert calls == [[fact.pk]]
+
+
+def hook_spy(entry_ids):
+    hook_spy.calls.append(list(entry_ids))
+
+
 def test_no_band_change_no_fact(day):
     account = AccountFactory()
     red_data(account, day)
