@@ -347,8 +347,9 @@ IMPORT_MAX_ERRORS = 100  # errors listed per import; the count of rejected rows 
 EVENT_BATCH_MAX = env_int("EVENT_BATCH_MAX", 10_000)  # events per API batch request
 # Raw usage events kept: this month and that many whole months before it; older monthly
 # partitions are dropped by the nightly pipeline (accounts.intake.partitions). The daily
-# rollups are kept for ever. 0 = keep every raw event. At least 3: health and KPIs read 60
-# days of raw events, and the pipeline catches up a week.
+# rollups are kept for ever. 0 = keep every raw event. At least 3: health and the usage KPIs
+# read only rollups, but the rollup reconcile, time to first value and the North Star still
+# read recent raw events (docs/scaling.md), and the pipeline catches up a week.
 USAGE_EVENTS_RETENTION_MONTHS = env_int("USAGE_EVENTS_RETENTION_MONTHS", 0)
 if 0 < USAGE_EVENTS_RETENTION_MONTHS < 3 or USAGE_EVENTS_RETENTION_MONTHS < 0:
     raise ImproperlyConfigured(
