@@ -5,8 +5,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
+
+from accounts import utc
 
 from . import services
 from .models import (
@@ -110,7 +111,7 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
         except ValueError:
             errors.append(f"horizon: expected a whole number of days, got {params['horizon']!r}")
             horizon = 90
-        today = timezone.now().astimezone(dt.UTC).date()
+        today = utc.today()
         raw = params.get("as_of") or (today - dt.timedelta(days=horizon)).isoformat()
         try:
             as_of = dt.date.fromisoformat(raw)

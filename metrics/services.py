@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
+from accounts import utc
 from accounts.models import Account, User
 from accounts.services import account_data_changed
 
@@ -668,7 +669,7 @@ def health_backtest(
     from . import backtest
     from .kpis.revenue import contract_facts
 
-    today = timezone.now().astimezone(dt.UTC).date()
+    today = utc.today()
     errors: dict[str, list[str]] = {}
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         errors["horizon"] = [f"must be a whole number of days >= 1, got {horizon!r}"]

@@ -20,16 +20,13 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts import utc
 from accounts.models import Account, Contract
 
 from . import priority as prio
 from .models import AccountStanding, HealthSnapshot
 
 CHUNK = 5000
-
-
-def _today() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
 
 
 def latest_health_day() -> dt.date | None:
@@ -205,7 +202,7 @@ def account_standings_refresh(
     """Rebuild the standing of ``account_ids`` (default: every account) from the health
     snapshots of ``day`` (default: each account's latest snapshot), 7 and 30 days before, and the
     contracts and CTAs of today (UTC). Idempotent. Returns ``{"day", "accounts"}``."""
-    today = _today()
+    today = utc.today()
     ranged = account_ids is None  # every account: each chunk is all the ids in its range
     if account_ids is None:
         ids = list(Account.objects.order_by("id").values_list("id", flat=True))

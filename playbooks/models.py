@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import utc
 from accounts.models import Account, BaseModel, User
 
 
@@ -244,7 +245,7 @@ class Cta(BaseModel):
         """A week from today (UTC): the queue's one-click snooze."""
         import datetime as dt
 
-        return timezone.now().astimezone(dt.UTC).date() + dt.timedelta(days=7)
+        return utc.today() + dt.timedelta(days=7)
 
     def is_overdue(self, now=None) -> bool:
         now = now or timezone.now()

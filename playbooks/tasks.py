@@ -11,14 +11,13 @@ makes the two paths agree whichever runs first."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterable
 
 from celery import shared_task
 from django.db import OperationalError
-from django.utils import timezone
 
+from accounts import utc
 from accounts.models import TimelineEntry
 
 from . import rules, services
@@ -53,7 +52,7 @@ def evaluate_timeline_facts(entry_ids: list[int]) -> dict | None:
         return None
     triggers = {rules.EVENT_KINDS[kind] for _, kind in rows}
     accounts = sorted({account_id for account_id, _ in rows})
-    today = timezone.now().astimezone(dt.UTC).date()
+    today = utc.today()
     result = services.playbooks_evaluate(as_of=today, account_ids=accounts, triggers=triggers)
     logger.info("playbooks: %d fact(s) of %d account(s): %s", len(rows), len(accounts), result)
     return result

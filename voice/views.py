@@ -3,16 +3,14 @@ north-star setting. Thin: access check, one selector or service call, render."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from accounts import utc
 from accounts.models import Account, Role
 
 from . import selectors, services, tasks
@@ -20,10 +18,6 @@ from .forms import NorthStarForm
 from .models import Theme
 
 LEADERS = (Role.ADMIN, Role.MANAGER)
-
-
-def _today() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
 
 
 def _require_role(request: HttpRequest) -> str:
@@ -40,7 +34,7 @@ def theme_list(request: HttpRequest) -> HttpResponse:
     role = _require_role(request)
     context = selectors.theme_list(user=request.user)
     context["is_leader"] = role in LEADERS
-    context["north_star"] = selectors.north_star_total(user=request.user, as_of=_today())
+    context["north_star"] = selectors.north_star_total(user=request.user, as_of=utc.today())
     return render(request, "voice/theme_list.html", context)
 
 
@@ -74,7 +68,7 @@ def account_voice(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_object_or_404(
         Account.objects.select_related("owner").visible_to(request.user), pk=pk
     )
-    voice = selectors.account_voice(account=account, as_of=_today())
+    voice = selectors.account_voice(account=account, as_of=utc.today())
     return render(request, "voice/account_voice.html", {"account": account, "voice": voice})
 
 
@@ -102,7 +96,7 @@ def north_star_edit(request: HttpRequest) -> HttpResponse:
             initial = {"label": star.label, "event": star.event, "aggregation": star.aggregation}
         form = NorthStarForm(initial=initial)
     events = services.known_events()
-    total = selectors.north_star_total(user=request.user, as_of=_today())
+    total = selectors.north_star_total(user=request.user, as_of=utc.today())
     return render(
         request,
         "voice/north_star.html",

@@ -12,8 +12,8 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
-from django.utils import timezone
 
+from accounts import utc
 from accounts.models import (
     Account,
     AccountLifecycle,
@@ -43,8 +43,7 @@ SORTS = {
 SCOPES = {"mine": "My accounts", "team": "Team"}
 
 
-def today() -> dt.date:
-    return timezone.now().astimezone(dt.UTC).date()
+today = utc.today  # the UTC day, as every page counts
 
 
 # --- filters -------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.utils import timezone
+
+from accounts import utc
 
 TABLE = "accounts_usageevent"
 DEFAULT = f"{TABLE}_default"
@@ -87,7 +88,7 @@ def retention_cutoff(today: dt.date, months: int | None = None) -> dt.date | Non
 def raw_events_since() -> dt.date | None:
     """The first UTC day whose raw events are all still stored (None: every day's are).
     Rollups of earlier days must not be rebuilt or compared with the raw events."""
-    return retention_cutoff(timezone.now().astimezone(dt.UTC).date())
+    return retention_cutoff(utc.today())
 
 
 class RawEventsDropped(ValueError):

@@ -5,12 +5,10 @@ move rows out of the DEFAULT partition (``accounts.intake.partitions``). Prints 
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
+from accounts import utc
 from accounts.intake import partitions
 
 
@@ -18,7 +16,7 @@ class Command(BaseCommand):
     help = "Apply the raw usage-event retention and keep the monthly partitions ready."
 
     def handle(self, *args, **options) -> None:
-        today = timezone.now().astimezone(dt.UTC).date()
+        today = utc.today()
         done = partitions.partitions_maintain(today=today)
         months = settings.USAGE_EVENTS_RETENTION_MONTHS
         if done["cutoff"] is None:

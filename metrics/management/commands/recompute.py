@@ -9,8 +9,8 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
+from accounts import utc
 from metrics import services
 from metrics.management.arguments import iso_date
 
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, start: dt.date, end: dt.date, chunk_size: int, **options) -> None:
-        today = timezone.now().astimezone(dt.UTC).date()
+        today = utc.today()
         if end < start:
             raise CommandError(f"--to {end} is before --from {start}")
         if end > today:

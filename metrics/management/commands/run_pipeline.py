@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
+from accounts import utc
 from metrics import pipeline
 from metrics.management.arguments import iso_date
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, as_of: dt.date | None, **options) -> None:
-        if as_of is not None and as_of > timezone.now().astimezone(dt.UTC).date():
+        if as_of is not None and as_of > utc.today():
             raise CommandError(f"--as-of {as_of} is in the future")
         try:
             if as_of is None:  # like the scheduled run: missed nights first

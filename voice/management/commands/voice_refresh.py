@@ -7,8 +7,8 @@ import datetime as dt
 import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
+from accounts import utc
 from voice import services
 
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--themes", action="store_true", help="also compute the themes")
 
     def handle(self, *args, **opts) -> None:
-        as_of = opts["as_of"] or timezone.now().astimezone(dt.UTC).date()
+        as_of = opts["as_of"] or utc.today()
         if not dt.date(1900, 1, 1) <= as_of <= dt.date(2999, 12, 31):
             raise CommandError("--as-of must lie between 1900-01-01 and 2999-12-31")
         result = {
