@@ -10,7 +10,9 @@ parameters alternate between those real rows and made-up ids, so the detail, upd
 delete operations run on real data and not only on 404s.
 
 Bounded: a fixed number of examples per operation and mode, derandomized (the same cases
-every run), no shrinking. One test per operation, so a failure names it."""
+every run), no shrinking. One test per operation, so a failure names it. This is also the
+bounded run over the intake endpoints (bulk upserts, event batch, track/identify/group/batch)
+and the playbook endpoints that their own modules once carried."""
 
 from __future__ import annotations
 
