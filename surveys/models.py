@@ -240,3 +240,25 @@ class OptOut(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class AnswerToAnnounce(models.Model):
+    """An answer written but not yet announced to its listeners (the playbooks' event
+    triggers, the health recompute): written by the POST in the same statement as the answer
+    and its timeline fact, read and deleted in batches by ``services.answers_announce`` (a
+    beat task every few seconds). A durable queue: a worker that dies mid-batch leaves its
+    rows claimed until ``claimed_until`` passes, and the next run announces them.
+
+    Plain ids rather than foreign keys: no foreign-key checks on the public page's hot
+    path, and a row whose fact or account was deleted meanwhile announces nothing (the
+    listeners read what still exists)."""
+
+    entry_id = models.BigIntegerField(primary_key=True)  # accounts.TimelineEntry
+    account_id = models.BigIntegerField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "answer to announce"
+
+    def __str__(self) -> str:
+        return f"fact {self.entry_id} of account {self.account_id}"
