@@ -3,7 +3,7 @@ timings) and the Python CPU per POST over ``--posts`` answers to fresh invitatio
 ``survey_posts.py`` created, through Django's WSGI handler as gunicorn calls it (the whole
 middleware stack, CSRF checked with a cookie and form token, no HTTP parsing).
 
-    .venv/bin/python bench/survey_post_cost.py                # after bench/survey_posts.py
+    .venv/bin/python bench/survey_post_cost.py                # creates its invitations
     .venv/bin/python bench/survey_post_cost.py --profile 25   # + the 25 costliest functions
 
 ``--profile`` runs cProfile on CPU time (``time.process_time``), so waiting for PostgreSQL
@@ -42,8 +42,10 @@ def main() -> None:
             campaign__name="bench survey posts", responded_at__isnull=True
         ).values_list("token", flat=True)[: args.posts + 1]
     )
-    if len(tokens) < args.posts + 1:
-        raise SystemExit(f"{len(tokens)} unanswered invitations: run bench/survey_posts.py first")
+    if len(tokens) < args.posts + 1:  # fresh invitations (survey_posts.py's, recreated)
+        from survey_posts import prepare
+
+        tokens = [token for token, _ in prepare(args.posts + 1)]
     app = get_wsgi_application()
     secret = _get_new_csrf_string()
     form_token = _mask_cipher_secret(secret)
