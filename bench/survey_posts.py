@@ -54,13 +54,15 @@ def prepare(n: int) -> list[tuple[str, int]]:
     from django.db import transaction
 
     from accounts.models import Account, Stakeholder, TimelineEntry
-    from surveys.models import Campaign, Invitation, Response, Survey
+    from surveys.models import AnswerToAnnounce, Campaign, Invitation, Response, Survey
     from surveys.services import new_token
 
     with transaction.atomic():
         old = Campaign.objects.filter(name=CAMPAIGN)
         Response.objects.filter(campaign__in=old).delete()
         TimelineEntry.objects.filter(account__external_id=ACCOUNT).delete()
+        AnswerToAnnounce.objects.filter(account_id__in=Account.objects.filter(
+            external_id=ACCOUNT).values("id")).delete()  # fmt: skip
         Invitation.objects.filter(campaign__in=old).delete()
         surveys = list(old.values_list("survey_id", flat=True))
         old.delete()
