@@ -165,12 +165,9 @@ def _respond_post(request: HttpRequest, token: str) -> HttpResponse:
         message = message[0].upper() + message[1:]
         context = _form_context(invitation, strings, score=None, comment=comment, error=message)
         return _headers(render(request, "surveys/public_respond.html", context, status=400))
-    # POST, then redirect, then GET the thank-you page. The path is this page's plus
-    # "thanks/" (what reverse() would build, without resolving it per answer); a redirect has
-    # no document for a Content-Security-Policy to govern, so django-csp skips building one.
-    response = HttpResponseRedirect(request.path + "thanks/")
-    response._csp_exempt = response._csp_exempt_ro = True
-    return response
+    # POST, then redirect, then GET the thank-you page: its path is this page's plus
+    # "thanks/", what reverse("surveys:thanks") builds, without resolving it per answer
+    return HttpResponseRedirect(request.path + "thanks/")
 
 
 @never_cache
