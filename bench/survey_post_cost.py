@@ -6,6 +6,9 @@ middleware stack, CSRF checked with a cookie and form token, no HTTP parsing).
     .venv/bin/python bench/survey_post_cost.py                # creates its invitations
     .venv/bin/python bench/survey_post_cost.py --profile 25   # + the 25 costliest functions
 
+The PostgreSQL figure is the CPU of this process's backend (same host, from /proc) over the
+same answers: the statements' parse, plan, execution, foreign-key checks and commit.
+
 ``--profile`` runs cProfile on CPU time (``time.process_time``), so waiting for PostgreSQL
 and Redis does not count; the profiler itself roughly doubles the CPU figures.
 """
@@ -19,6 +22,23 @@ import time
 from urllib.parse import urlencode
 
 from _setup import django_setup
+
+
+def _backend_pid(connection) -> int:
+    with connection.cursor() as cursor:
+        postgres = connection.vendor == "postgresql"
+        cursor.execute("SELECT pg_backend_pid()" if postgres else "SELECT 0")
+        return cursor.fetchone()[0]
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a local process (the PostgreSQL backend), 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -80,9 +100,12 @@ def main() -> None:
 
         profile = cProfile.Profile(time.process_time)
         profile.enable()
+    backend = _backend_pid(connection)
+    pg0 = _process_cpu(backend)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     statuses = [post(token, 5) for token in tokens[1:]]
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    pg = _process_cpu(backend) - pg0 if _backend_pid(connection) == backend else None
     if profile is not None:
         profile.disable()
     n = len(statuses)
@@ -90,7 +113,8 @@ def main() -> None:
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[:3]
     print(
-        f"per POST over {n}: Python CPU {1000 * cpu / n:.2f} ms, wall {1000 * wall / n:.2f} ms"
+        f"per POST over {n}: Python CPU {1000 * cpu / n:.2f} ms, wall {1000 * wall / n:.2f} ms, "
+        f"PostgreSQL backend CPU {f'{1000 * pg / n:.2f} ms' if pg is not None else 'n/a'}"
         f" (load average {' '.join(load)}{', profiled' if profile else ''})"
     )
     if profile is not None:
