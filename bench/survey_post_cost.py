@@ -3,8 +3,11 @@ timings) and the Python CPU per POST over ``--posts`` answers to fresh invitatio
 ``survey_posts.py`` created, through Django's WSGI handler as gunicorn calls it (the whole
 middleware stack, CSRF checked with a cookie and form token, no HTTP parsing).
 
-    .venv/bin/python bench/survey_post_cost.py                # after bench/survey_posts.py
+    .venv/bin/python bench/survey_post_cost.py                # creates its invitations
     .venv/bin/python bench/survey_post_cost.py --profile 25   # + the 25 costliest functions
+
+The PostgreSQL figure is the CPU of this process's backend (same host, from /proc) over the
+same answers: the statements' parse, plan, execution, foreign-key checks and commit.
 
 ``--profile`` runs cProfile on CPU time (``time.process_time``), so waiting for PostgreSQL
 and Redis does not count; the profiler itself roughly doubles the CPU figures.
@@ -19,6 +22,23 @@ import time
 from urllib.parse import urlencode
 
 from _setup import django_setup
+
+
+def _backend_pid(connection) -> int:
+    with connection.cursor() as cursor:
+        postgres = connection.vendor == "postgresql"
+        cursor.execute("SELECT pg_backend_pid()" if postgres else "SELECT 0")
+        return cursor.fetchone()[0]
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a local process (the PostgreSQL backend), 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -42,8 +62,10 @@ def main() -> None:
             campaign__name="bench survey posts", responded_at__isnull=True
         ).values_list("token", flat=True)[: args.posts + 1]
     )
-    if len(tokens) < args.posts + 1:
-        raise SystemExit(f"{len(tokens)} unanswered invitations: run bench/survey_posts.py first")
+    if len(tokens) < args.posts + 1:  # fresh invitations (survey_posts.py's, recreated)
+        from survey_posts import prepare
+
+        tokens = [token for token, _ in prepare(args.posts + 1)]
     app = get_wsgi_application()
     secret = _get_new_csrf_string()
     form_token = _mask_cipher_secret(secret)
@@ -78,9 +100,12 @@ def main() -> None:
 
         profile = cProfile.Profile(time.process_time)
         profile.enable()
+    backend = _backend_pid(connection)
+    pg0 = _process_cpu(backend)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     statuses = [post(token, 5) for token in tokens[1:]]
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    pg = _process_cpu(backend) - pg0 if _backend_pid(connection) == backend else None
     if profile is not None:
         profile.disable()
     n = len(statuses)
@@ -88,7 +113,8 @@ def main() -> None:
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[:3]
     print(
-        f"per POST over {n}: Python CPU {1000 * cpu / n:.2f} ms, wall {1000 * wall / n:.2f} ms"
+        f"per POST over {n}: Python CPU {1000 * cpu / n:.2f} ms, wall {1000 * wall / n:.2f} ms, "
+        f"PostgreSQL backend CPU {f'{1000 * pg / n:.2f} ms' if pg is not None else 'n/a'}"
         f" (load average {' '.join(load)}{', profiled' if profile else ''})"
     )
     if profile is not None:

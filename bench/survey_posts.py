@@ -14,6 +14,11 @@ takes them: a burst of N submissions. It reports POSTs/s over the burst and late
 percentiles, then checks that the database holds exactly one current response, with the
 score sent, per invitation and that every answer has its timeline fact.
 
+The answers' listeners (playbooks, health) are told in batches by the beat task
+``surveys.tasks.announce_answers`` in a worker; here an announcer process runs the same
+service every 5 s during the burst (``--announce-every``), its CPU reported per POST like
+the workers', and the check also wants every answer announced (nothing left to announce).
+
 The per-IP rate limit is raised for the run (``SURVEY_RATE_PER_IP``): all requests come from
 127.0.0.1. The per-token limit stays as configured (one POST per token here). Results are
 appended to bench/out/survey_posts.jsonl.
@@ -26,6 +31,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -48,13 +54,15 @@ def prepare(n: int) -> list[tuple[str, int]]:
     from django.db import transaction
 
     from accounts.models import Account, Stakeholder, TimelineEntry
-    from surveys.models import Campaign, Invitation, Response, Survey
+    from surveys.models import AnswerToAnnounce, Campaign, Invitation, Response, Survey
     from surveys.services import new_token
 
     with transaction.atomic():
         old = Campaign.objects.filter(name=CAMPAIGN)
         Response.objects.filter(campaign__in=old).delete()
         TimelineEntry.objects.filter(account__external_id=ACCOUNT).delete()
+        AnswerToAnnounce.objects.filter(account_id__in=Account.objects.filter(
+            external_id=ACCOUNT).values("id")).delete()  # fmt: skip
         Invitation.objects.filter(campaign__in=old).delete()
         surveys = list(old.values_list("survey_id", flat=True))
         old.delete()
@@ -109,13 +117,34 @@ def verify(expected: dict[str, int]) -> dict:
     current = dict(rows.filter(is_current=True).values_list("invitation__token", "score"))
     per_invitation = rows.values("invitation").annotate(n=Count("id")).filter(n__gt=1).count()
     facts = TimelineEntry.objects.filter(account__external_id=ACCOUNT, kind="survey_answer")
+    from surveys.models import AnswerToAnnounce
+
+    left = AnswerToAnnounce.objects.count()
     return {
         "responses": rows.count(),
         "current": len(current),
         "invitations_with_more_than_one": per_invitation,
         "facts": facts.count(),
-        "exact": current == expected and rows.count() == len(expected) == facts.count(),
+        "left_to_announce": left,
+        "exact": current == expected
+        and rows.count() == len(expected) == facts.count()
+        and left == 0,
     }
+
+
+def announce_loop(every: float) -> None:
+    """The beat task's work, every ``every`` seconds, until SIGTERM; then one last run."""
+    django_setup()
+    from surveys.services import answers_announce
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    total = 0
+    while not stopping.wait(every):
+        total += answers_announce()
+    total += answers_announce()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"announced": total, "cpu": usage.ru_utime + usage.ru_stime}), flush=True)
 
 
 def wait_for(host: str, port: int, seconds: float) -> None:
@@ -346,7 +375,14 @@ def main() -> None:
         help="load generator: wrk when installed (auto), else the asyncio client",
     )  # fmt: skip
     parser.add_argument("--client-threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--announce-every", type=float, default=5.0,
+        help="seconds between the announcer's runs (the beat task's schedule)",
+    )  # fmt: skip
+    parser.add_argument("--announce-loop", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.announce_loop:
+        return announce_loop(args.announce_every)
     host, port = "127.0.0.1", args.port
 
     # the deployed profile serves hashed static files: the page links the stylesheet
@@ -383,6 +419,11 @@ def main() -> None:
             urllib.request.urlopen(f"http://{host}:{port}/s/{token}/").read()  # noqa: S310
         workers = worker_pids(server.pid)
         workers_cpu = cpu_seconds(workers)
+        announcer = subprocess.Popen(
+            [sys.executable, __file__, "--announce-loop", "--announce-every",
+             str(args.announce_every)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
         from django.db import connection
 
         postgres = PostgresCpu(connection.settings_dict["NAME"])
@@ -402,6 +443,9 @@ def main() -> None:
         # CPU per POST: the gunicorn workers and this database's PostgreSQL backends during
         # the burst (not PostgreSQL's WAL writer and checkpointer, nor Redis)
         workers_cpu = cpu_seconds(workers) - workers_cpu
+        # the announcer's last run takes what the burst left; its CPU counts in full
+        announcer.send_signal(signal.SIGTERM)
+        announced = json.loads(announcer.communicate(timeout=120)[0].strip().splitlines()[-1])
         postgres_cpu = postgres.stop()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -441,7 +485,9 @@ def main() -> None:
         "cpu_ms_per_post": {
             "gunicorn_workers": round(1000 * workers_cpu / args.invitations, 2),
             "postgres_backends": round(1000 * postgres_cpu / args.invitations, 2),
+            "announcer": round(1000 * announced["cpu"] / args.invitations, 2),
         },
+        "announced": announced["announced"],
         "load_average_after": load,
         "load_average_before": load_before,
         "database": check,

@@ -48,6 +48,11 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "announce-survey-answers": {  # every 5 s: new answers to the playbooks and health, batched
+        "task": "surveys.tasks.announce_answers",
+        "schedule": 5.0,
+        "options": {"expires": 5},
+    },
     "send-survey-reminders": {  # hourly: reminders N days after the invitation
         "task": "surveys.tasks.send_survey_reminders",
         "schedule": crontab(minute=20),

@@ -387,6 +387,12 @@ SURVEY_FATIGUE_DAYS = env_int("SURVEY_FATIGUE_DAYS", 30)  # nobody surveyed twic
 SURVEY_FATIGUE_MAX_PER_YEAR = env_int("SURVEY_FATIGUE_MAX_PER_YEAR", 4)  # nor more than M a year
 SURVEY_RATE_PER_TOKEN = env_int("SURVEY_RATE_PER_TOKEN", 60)  # public requests per minute
 SURVEY_RATE_PER_IP = env_int("SURVEY_RATE_PER_IP", 1200)  # public requests per minute
+# Survey answers reach their listeners (playbooks, health) in batches: the beat task
+# surveys.tasks.announce_answers, every 5 s. None: right after each answer's commit instead
+# whenever Celery runs tasks in-process (embedded mode, where no beat runs); True/False force it.
+SURVEY_ANNOUNCE_INLINE = (
+    env_bool("SURVEY_ANNOUNCE_INLINE", False) if os.environ.get("SURVEY_ANNOUNCE_INLINE") else None
+)
 SURVEY_BAND_FILTER = "metrics.survey_audience.accounts_in_bands"  # campaign audience by band
 # facts that count as a CSM's first action after an answer (with any accounts.Activity)
 SURVEY_FOLLOW_UP_FACT_KINDS = env_list(

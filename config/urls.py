@@ -12,6 +12,9 @@ from workspace import views as workspace_views
 handler404 = "accounts.api_errors.not_found"
 
 urlpatterns = [
+    # first: the public survey pages (/s/<token>/) are the busiest URLs, resolved before the
+    # twenty-odd patterns of the staff pages are tried
+    path("", include("surveys.urls")),
     path("", workspace_views.queue, name="home"),
     path("healthz", account_views.healthz, name="healthz"),
     path(
@@ -38,7 +41,6 @@ urlpatterns = [
     ),
     path("", include("accounts.urls")),
     path("", include("playbooks.urls")),
-    path("", include("surveys.urls")),
     path("", include("workspace.urls")),
     path("", include("reports.urls")),
     path("admin/", admin.site.urls),

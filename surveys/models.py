@@ -185,7 +185,12 @@ class Response(models.Model):
         Invitation, null=True, blank=True, on_delete=models.CASCADE, related_name="responses"
     )
     campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="responses"
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="responses",
+        db_index=False,  # response_campaign_time_idx starts with it
     )
     account = models.ForeignKey(
         Account, on_delete=models.CASCADE, related_name="survey_responses", db_index=False
@@ -204,8 +209,9 @@ class Response(models.Model):
     is_current = models.BooleanField(default=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.LINK)
     # imported answers: account, person, kind and time name the answer, so a re-import of the
-    # same file updates instead of adding (see surveys.intake)
-    import_key = models.CharField(max_length=300, null=True, blank=True, unique=True)
+    # same file updates instead of adding (see surveys.intake). Unique where set (a partial
+    # index: an answer from a link, the public page's hot path, adds no entry to it)
+    import_key = models.CharField(max_length=300, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -223,6 +229,11 @@ class Response(models.Model):
                 name="response_one_current_per_invitation",
             ),
             models.CheckConstraint(condition=_score_in_range(), name="response_score_in_scale"),
+            models.UniqueConstraint(
+                fields=["import_key"],
+                condition=Q(import_key__isnull=False),
+                name="response_import_key_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -240,3 +251,25 @@ class OptOut(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class AnswerToAnnounce(models.Model):
+    """An answer written but not yet announced to its listeners (the playbooks' event
+    triggers, the health recompute): written by the POST in the same statement as the answer
+    and its timeline fact, read and deleted in batches by ``services.answers_announce`` (a
+    beat task every few seconds). A durable queue: a worker that dies mid-batch leaves its
+    rows claimed until ``claimed_until`` passes, and the next run announces them.
+
+    Plain ids rather than foreign keys: no foreign-key checks on the public page's hot
+    path, and a row whose fact or account was deleted meanwhile announces nothing (the
+    listeners read what still exists)."""
+
+    entry_id = models.BigIntegerField(primary_key=True)  # accounts.TimelineEntry
+    account_id = models.BigIntegerField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "answer to announce"
+
+    def __str__(self) -> str:
+        return f"fact {self.entry_id} of account {self.account_id}"

@@ -8,8 +8,8 @@ import re
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -165,7 +165,9 @@ def _respond_post(request: HttpRequest, token: str) -> HttpResponse:
         message = message[0].upper() + message[1:]
         context = _form_context(invitation, strings, score=None, comment=comment, error=message)
         return _headers(render(request, "surveys/public_respond.html", context, status=400))
-    return redirect("surveys:thanks", token=token)
+    # POST, then redirect, then GET the thank-you page: its path is this page's plus
+    # "thanks/", what reverse("surveys:thanks") builds, without resolving it per answer
+    return HttpResponseRedirect(request.path + "thanks/")
 
 
 @never_cache

@@ -7,8 +7,10 @@
   sweepers behind the Celery beat entries (``surveys.tasks``).
 - ``response_record``: an answer from the public page. The invitation row is locked
   (SELECT … FOR UPDATE), the previous current answer demoted, the new one written with its
-  timeline fact; a partial unique constraint keeps one current answer per invitation even if
-  the lock were bypassed.
+  timeline fact and its ``AnswerToAnnounce`` row; a partial unique constraint keeps one
+  current answer per invitation even if the lock were bypassed.
+- ``answers_announce``: the listeners (playbooks, health) hear of new answers in batches,
+  every few seconds (``surveys.tasks.announce_answers``), not one publish per answer.
 - ``optout_record``: never survey this address again.
 """
 
@@ -19,7 +21,6 @@ import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass, field
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -32,10 +33,12 @@ from accounts.models import Contract, Stakeholder, Ticket, TimelineEntry
 from accounts.services import account_data_changed, timeline_facts_recorded
 
 from . import mail, scoring
-from .models import Campaign, Invitation, OptOut, Response, Survey
+from .models import AnswerToAnnounce, Campaign, Invitation, OptOut, Response, Survey
 
 FACT_KIND = "survey_answer"
 COMMENT_MAX = 5000
+ANNOUNCE_BATCH = 5000  # answers per claim; a run claims until none is left
+ANNOUNCE_CLAIM_SECONDS = 20  # a run that died: its answers are announced again after this
 
 
 class InvitationClosed(Exception):
@@ -473,13 +476,18 @@ def response_record(
     ones stay as history. Raises Invitation.DoesNotExist for an unknown one, ScoreError for a
     score outside the scale and InvitationClosed after expiry or the campaign's close; writes
     nothing then. The invitation row lock (taken by the one query that reads it) serialises
-    concurrent answers. The listeners (playbooks, health) hear of the answer's timeline fact
-    after commit; ``announce=False`` leaves that to a caller recording many answers at once
-    (the demo data: ``surveys.demo``).
+    concurrent answers.
+
+    The listeners (playbooks, health) hear of the answer's timeline fact through an
+    ``AnswerToAnnounce`` row written with it: ``answers_announce`` reads those in batches,
+    every few seconds when a worker and beat run (deployed), or right after the commit when
+    tasks run in-process (embedded: ``announce_inline``). ``announce=False`` writes no such
+    row and leaves the listeners to a caller recording many answers at once (the demo data:
+    ``surveys.demo``).
 
     The public page's hot path: on PostgreSQL a first answer is four statements (BEGIN, the
-    locking read, one statement writing the response, ``responded_at`` and the timeline
-    fact, COMMIT); a changed answer adds the demotion of the previous one."""
+    locking read, one statement writing the response, ``responded_at``, the timeline fact and
+    the row to announce, COMMIT); a changed answer adds the demotion of the previous one."""
     now = now or timezone.now()
     row = _invitation_locked(invitation_id=invitation_id, token=token)
     if row is None:
@@ -503,25 +511,34 @@ def response_record(
         Response.objects.filter(invitation_id=row["id"], is_current=True).update(is_current=False)
     who = row["name"] or row["email"]
     if connection.vendor == "postgresql":
-        entry_id = _answer_insert(response, who)
+        _answer_insert(response, who, announce=announce)
     else:
         response.save()
         if row["responded_at"] is None:
             Invitation.objects.filter(pk=row["id"]).update(responded_at=now)
         entry = _fact(response, who)
         entry.save()
-        entry_id = entry.pk
-    if announce:
-        timeline_facts_recorded([entry_id])
-        transaction.on_commit(partial(account_data_changed, [row["account_id"]]))
+        if announce:
+            AnswerToAnnounce.objects.create(entry_id=entry.pk, account_id=row["account_id"])
+    if announce and announce_inline():
+        transaction.on_commit(answers_announce)
     return response
 
 
-def _answer_insert(response: Response, stakeholder_name: str) -> int:
-    """PostgreSQL: the response, the invitation's first-answer time and the timeline fact
-    (``_fact``'s fields) in one statement; sets ``response.pk``, returns the fact's id."""
+def _answer_insert(response: Response, stakeholder_name: str, *, announce: bool) -> int:
+    """PostgreSQL: the response, the invitation's first-answer time, the timeline fact
+    (``_fact``'s fields) and, with ``announce``, its ``AnswerToAnnounce`` row in one
+    statement; sets ``response.pk``, returns the fact's id."""
     data = _fact_data(response)  # its response_id is set by the statement
     created = timezone.now()
+    queued = (
+        f""", queued AS (
+                INSERT INTO {AnswerToAnnounce._meta.db_table} (entry_id, account_id)
+                SELECT id, account_id FROM fact
+            )"""
+        if announce
+        else ""
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -534,13 +551,15 @@ def _answer_insert(response: Response, stakeholder_name: str) -> int:
             ), first_answer AS (
                 UPDATE {Invitation._meta.db_table} SET responded_at = %s
                 WHERE id = %s AND responded_at IS NULL
-            )
-            INSERT INTO {TimelineEntry._meta.db_table} (account_id, occurred_at, kind, key,
-                title, detail, data, created_at)
-            SELECT %s, %s, %s, 'survey-response:' || response.id, %s, %s,
-                %s::jsonb || jsonb_build_object('response_id', response.id), %s
-            FROM response
-            RETURNING (data ->> 'response_id')::bigint, id
+            ), fact AS (
+                INSERT INTO {TimelineEntry._meta.db_table} (account_id, occurred_at, kind,
+                    key, title, detail, data, created_at)
+                SELECT %s, %s, %s, 'survey-response:' || response.id, %s, %s,
+                    %s::jsonb || jsonb_build_object('response_id', response.id), %s
+                FROM response
+                RETURNING id, account_id
+            ){queued}
+            SELECT response.id, fact.id FROM response, fact
             """,
             [
                 response.invitation_id, response.campaign_id, response.account_id,
@@ -557,6 +576,69 @@ def _answer_insert(response: Response, stakeholder_name: str) -> int:
     response._state.adding = False
     response._state.db = connection.alias
     return entry_id
+
+
+def announce_inline() -> bool:
+    """Whether an answer is announced right after its commit rather than by the beat task:
+    ``settings.SURVEY_ANNOUNCE_INLINE``, or when unset (None), whenever Celery runs tasks
+    in-process (embedded mode: no broker, no beat)."""
+    inline = settings.SURVEY_ANNOUNCE_INLINE
+    if inline is None:
+        from celery import current_app
+
+        inline = current_app.conf.task_always_eager
+    return bool(inline)
+
+
+def _answers_claim(*, limit: int, now: dt.datetime) -> list[tuple[int, int]]:
+    """Claim up to ``limit`` answers not yet announced (nor claimed by a live run), oldest
+    first: (fact id, account id) each. One UPDATE … RETURNING; on PostgreSQL its subquery
+    skips rows another run is claiming (SKIP LOCKED) and the outer condition is checked
+    again on the locked row, so two concurrent runs never claim the same answer. SQLite has
+    one writer at a time: the statement is the claim."""
+    table = AnswerToAnnounce._meta.db_table
+    skipping = connection.features.has_select_for_update_skip_locked
+    skip = " FOR UPDATE SKIP LOCKED" if skipping else ""
+    until = connection.ops.adapt_datetimefield_value(
+        now + dt.timedelta(seconds=ANNOUNCE_CLAIM_SECONDS)
+    )
+    moment = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} SET claimed_until = %s
+            WHERE entry_id IN (
+                SELECT entry_id FROM {table}
+                WHERE claimed_until IS NULL OR claimed_until < %s
+                ORDER BY entry_id LIMIT %s{skip}
+            ) AND (claimed_until IS NULL OR claimed_until < %s)
+            RETURNING entry_id, account_id
+            """,
+            [until, moment, limit, moment],
+        )
+        return sorted(cursor.fetchall())
+
+
+def answers_announce(*, limit: int = ANNOUNCE_BATCH, now: dt.datetime | None = None) -> int:
+    """Tell the listeners of the answers written since the last run, a batch at a time:
+    ``TIMELINE_FACT_HOOKS`` with the batch's fact ids (the playbooks: one task per 1,000)
+    and ``ACCOUNT_DATA_CHANGED_HOOKS`` with its accounts (the health recompute, debounced
+    per account), then delete the batch's rows. At least once: a run that dies after
+    claiming leaves the rows to the next run once the claim expires; never by two runs at
+    once. Returns how many answers were announced."""
+    announced = 0
+    while True:
+        claimed = _answers_claim(limit=limit, now=now or timezone.now())
+        if not claimed:
+            break
+        entry_ids = [entry_id for entry_id, _ in claimed]
+        timeline_facts_recorded(entry_ids)
+        account_data_changed({account_id for _, account_id in claimed})
+        AnswerToAnnounce.objects.filter(entry_id__in=entry_ids).delete()
+        announced += len(claimed)
+        if len(claimed) < limit:
+            break
+    return announced
 
 
 def optout_record(*, invitation: Invitation) -> OptOut:

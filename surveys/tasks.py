@@ -50,3 +50,18 @@ def send_survey_reminders() -> None:
 def start_campaign_for_account(campaign_id: int, account_id: int, round: str) -> None:
     """A playbook step "send survey": the campaign's audience within one account."""
     services.campaign_start_for_account(campaign_id=campaign_id, account_id=account_id, round=round)
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def announce_answers() -> None:
+    """Every 5 seconds: the answers recorded since the last run, announced in one batch to
+    the playbooks (an unhappy answer's CTA) and the health recompute."""
+    announced = services.answers_announce()
+    if announced:
+        log.info("survey answers announced: %s", announced)

@@ -123,8 +123,9 @@ def test_email_link_page_post_timeline_and_hook(csrf_client, dana, hooks, settin
 
 @pytest.mark.django_db
 def test_changing_the_answer_keeps_history_and_one_current(
-    client, dana, hooks, django_capture_on_commit_callbacks
+    client, dana, hooks, django_capture_on_commit_callbacks, settings
 ):
+    settings.SURVEY_ANNOUNCE_INLINE = False  # deployed: the beat task announces
     invitation = make_invitation(make_campaign("csat"), dana)
     url = reverse("surveys:respond", args=[invitation.token])
     with django_capture_on_commit_callbacks(execute=True):
@@ -135,7 +136,10 @@ def test_changing_the_answer_keeps_history_and_one_current(
     facts = TimelineEntry.objects.filter(kind="survey_answer").order_by("id")
     assert [f.data["score"] for f in facts] == [2, 4]
     assert [f.data["unhappy"] for f in facts] == [True, False]  # CSAT <= 2 is unhappy
-    assert len(hooks) == 2
+    assert hooks == []  # not yet: the next batch tells the listeners
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.answers_announce() == 2
+    assert hooks == [[facts[0].pk, facts[1].pk]]  # both answers, one call
     # the page now shows the current answer to change
     page = client.get(url).content.decode()
     assert 'value="4" required checked' in page and "better now" in page
@@ -329,18 +333,21 @@ def test_fixed_window_counts_per_minute():
 
 @pytest.mark.django_db
 def test_an_answer_costs_a_fixed_handful_of_statements(
-    client, dana, hooks, django_assert_num_queries, django_capture_on_commit_callbacks
+    client, dana, hooks, django_assert_num_queries, django_capture_on_commit_callbacks, settings
 ):
     """The hot path: one locking read, then on PostgreSQL one statement writing the response,
-    the invitation's first-answer time and the timeline fact; a changed answer adds the
-    demotion. SAVEPOINT/RELEASE are the test's transaction (BEGIN/COMMIT when deployed)."""
+    the invitation's first-answer time, the timeline fact and the row to announce; a changed
+    answer adds the demotion. SAVEPOINT/RELEASE are the test's transaction (BEGIN/COMMIT
+    when deployed). The listeners hear of both answers from the next batch."""
     from django.db import connection
 
+    settings.SURVEY_ANNOUNCE_INLINE = False  # deployed: the beat task announces
     invitation = make_invitation(make_campaign(), dana)
     url = reverse("surveys:respond", args=[invitation.token])
     # SAVEPOINT, SELECT … FOR UPDATE, write(s), RELEASE: PostgreSQL one WITH … INSERT; SQLite
-    # the response INSERT, the responded_at UPDATE and the fact INSERT
-    first, changed = (4, 5) if connection.vendor == "postgresql" else (6, 6)
+    # the response INSERT, the responded_at UPDATE, the fact INSERT and (since the answers
+    # are announced in batches) the INSERT of the row to announce: 6 -> 7
+    first, changed = (4, 5) if connection.vendor == "postgresql" else (7, 7)
     with django_capture_on_commit_callbacks(execute=True):
         with django_assert_num_queries(first):
             assert client.post(url, {"score": "4", "comment": "slow"}).status_code == 302
@@ -351,7 +358,10 @@ def test_an_answer_costs_a_fixed_handful_of_statements(
     facts = TimelineEntry.objects.filter(kind="survey_answer").order_by("id")
     assert [f.key for f in facts] == [f"survey-response:{pk}" for pk in
                                       Response.objects.order_by("id").values_list("pk", flat=True)]  # fmt: skip
-    assert hooks == [[facts[0].pk], [facts[1].pk]]
+    assert hooks == []
+    with django_capture_on_commit_callbacks(execute=True):
+        services.answers_announce()
+    assert hooks == [[facts[0].pk, facts[1].pk]]
 
 
 @pytest.mark.django_db
