@@ -294,6 +294,11 @@ def _with_components_as_json(row: tuple) -> tuple:
     return (*row[:at], [c.as_json() for c in row[at]], *row[at + 1 :])
 
 
+# False: the stage keeps the server's default compression (pglz), to compare the two
+# (docs/benchmarks.md, 2026-11-23: lz4 costs the backend ~25 % less CPU for the upsert)
+_LZ4_WANTED = True
+
+
 def _snapshots_upsert(rows: list[tuple]) -> None:
     """Upsert snapshot rows (tuples in ``_SNAPSHOT_COLUMNS`` order) on ``(account, day)``.
 
@@ -337,6 +342,7 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
             "EXECUTE format('CREATE TEMPORARY TABLE " + _STAGE + " (" + columns_sql + ") "
             "ON COMMIT DELETE ROWS', CASE WHEN EXISTS (SELECT FROM pg_settings WHERE "
             "name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)) "
+            f"{'' if _LZ4_WANTED else 'AND false'} "
             "THEN 'COMPRESSION lz4' ELSE '' END); END IF; END $$"
         )
         with cursor.cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
