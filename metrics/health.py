@@ -473,6 +473,9 @@ class ComponentResult:
     # the part of the JSON that only depends on the measures (``_Computed``): shared by the
     # accounts a ``Scorer`` scored alike, encoded once
     computed: _Computed | None = field(default=None, compare=False, repr=False)
+    # ``json_text()`` once computed: a ``Scorer`` hands the same (unchanging) result to every
+    # account whose component it computed alike, with the same share, and no override
+    _text: str | None = field(default=None, compare=False, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -490,6 +493,8 @@ class ComponentResult:
 
     def json_text(self) -> str:
         """``json.dumps(self.as_json())``, up to key order and spaces (the same JSON value)."""
+        if self._text is not None:
+            return self._text
         if self.computed is None:
             static = _static_json(
                 self.key,
@@ -563,6 +568,8 @@ class _Computed:
     words: str
     _json: str | None = None
     reason: str | None = None  # its line in the reasons when not overridden (``_reason``)
+    # ``Scorer``: the ComponentResult of an account without override, by its share
+    results: dict[float | None, ComponentResult] | None = None
 
     def static_json(self, key: str, label: str, weight: float) -> str:
         if self._json is None:
@@ -621,6 +628,7 @@ class Scorer:
         self.spec = spec
         self._fields = {c.key: _component_fields(c) for c in spec.components}
         self._memo: dict[str, dict[tuple, _Computed]] = {c.key: {} for c in spec.components}
+        self._plans: dict[tuple[bool, ...], tuple[list, list[int], tuple[str, ...]]] = {}
 
     def component(self, spec: ComponentSpec, values: Mapping[str, Any]) -> _Computed:
         # the types too: 1, 1.0 and True are equal keys but print differently
@@ -633,7 +641,78 @@ class Scorer:
         return computed
 
     def score(self, values: Mapping[str, Any], *, overrides: Sequence[Override] = ()) -> Health:
-        return score(self.spec, values, overrides=overrides, component=self.component)
+        if overrides:
+            return score(self.spec, values, overrides=overrides, component=self.component)
+        # no override (nearly every account): what ``score`` does, with what only depends on
+        # which components have data (their shares, the left-out keys) worked out once per
+        # such set, and each component's result shared by the accounts that got it alike
+        components = self.spec.components
+        results = [self.component(c, values) for c in components]
+        mask = tuple([r.score is not None for r in results])
+        plan = self._plans.get(mask)
+        if plan is None:
+            plan = self._plans[mask] = self._plan(mask)
+        shares, weighted_at, left_out = plan
+        if weighted_at:
+            computed_score = _round(sum([shares[i] * results[i].score for i in weighted_at]))
+        else:
+            computed_score = None
+        final = []
+        reasons = []
+        for comp, result, share in zip(components, results, plan[0], strict=True):
+            shown = None if share is None else round(share, 4)
+            shared = result.results
+            if shared is None:
+                shared = result.results = {}
+            found = shared.get(shown)
+            if found is None:
+                found = shared[shown] = ComponentResult(
+                    key=comp.key,
+                    label=comp.label,
+                    weight=comp.weight,
+                    share=shown,
+                    score=result.score,
+                    computed_score=result.score,
+                    inputs=result.inputs,
+                    measure_points=result.points,
+                    reason=result.words,
+                    overridden=False,
+                    computed=result,
+                )
+                found._text = found.json_text()  # shared and never changed: encoded once
+            final.append(found)
+            if result.reason is None:
+                result.reason = _reason(comp, result.score, result.words)
+            reasons.append(result.reason)
+        band = band_for(
+            computed_score, green_min=self.spec.green_min, yellow_min=self.spec.yellow_min
+        )
+        return Health(
+            score=computed_score,
+            band=band,
+            computed_score=computed_score,
+            computed_band=band,
+            components=tuple(final),
+            left_out=left_out,
+            reasons=tuple(reasons),
+            overrides=(),
+        )
+
+    def _plan(self, mask: tuple[bool, ...]) -> tuple[list, list[int], tuple[str, ...]]:
+        """For accounts whose components have data as ``mask`` says: each component's
+        share (``score``'s ``weighted``: the weights of those with data and a weight > 0,
+        renormalised; None for the rest), the indexes summed into the score (in the
+        components' order, like ``score``), and the keys left out."""
+        components = self.spec.components
+        at = [i for i, c in enumerate(components) if c.weight > 0 and mask[i]]
+        total = sum(components[i].weight for i in at)
+        if not at or total <= 0:
+            at = []
+        shares: list[float | None] = [None] * len(components)
+        for i in at:
+            shares[i] = components[i].weight / total
+        left_out = tuple(c.key for c, has in zip(components, mask, strict=True) if not has)
+        return shares, at, left_out
 
 
 def _reason(comp: ComponentSpec, used: float | None, words: str) -> str:

@@ -294,6 +294,11 @@ def _with_components_as_json(row: tuple) -> tuple:
     return (*row[:at], [c.as_json() for c in row[at]], *row[at + 1 :])
 
 
+# False: the stage keeps the server's default compression (pglz), to compare the two
+# (docs/benchmarks.md, 2026-11-23: lz4 costs the backend ~25 % less CPU for the upsert)
+_LZ4_WANTED = True
+
+
 def _snapshots_upsert(rows: list[tuple]) -> None:
     """Upsert snapshot rows (tuples in ``_SNAPSHOT_COLUMNS`` order) on ``(account, day)``.
 
@@ -322,23 +327,38 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
     columns = ", ".join(_SNAPSHOT_COLUMNS)
     updates = [c for c in _SNAPSHOT_COLUMNS if c not in ("account_id", "day")]
     with connection.cursor() as cursor:
+        # the stage's JSON columns compressed with lz4 when the server has it (a build
+        # option): about twice as fast as the default pglz on the ~2.4 kB of a row's
+        # components, and INSERT … SELECT keeps a compressed value as it is, so the snapshot
+        # table stores them so (the same values; docs/benchmarks.md). One statement, like
+        # the plain CREATE … IF NOT EXISTS it replaces (the query counts are pinned).
+        columns_sql = (
+            "account_id bigint, day date, model_version_id bigint, score double precision, "
+            "band varchar(10), computed_score double precision, computed_band varchar(10), "
+            "components jsonb %1$s, left_out jsonb, reasons jsonb %1$s, overrides jsonb"
+        )
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (account_id bigint, day date, "
-            "model_version_id bigint, score double precision, band varchar(10), "
-            "computed_score double precision, computed_band varchar(10), components jsonb, "
-            "left_out jsonb, reasons jsonb, overrides jsonb) ON COMMIT DELETE ROWS"
+            "DO $$ BEGIN IF to_regclass('pg_temp." + _STAGE + "') IS NULL THEN "
+            "EXECUTE format('CREATE TEMPORARY TABLE " + _STAGE + " (" + columns_sql + ") "
+            "ON COMMIT DELETE ROWS', CASE WHEN EXISTS (SELECT FROM pg_settings WHERE "
+            "name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)) "
+            f"{'' if _LZ4_WANTED else 'AND false'} "
+            "THEN 'COMPRESSION lz4' ELSE '' END); END IF; END $$"
         )
         with cursor.cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
-            encoded: dict[Any, str] = {}  # reasons and left-out lists repeat: encode once
+            # the lines of reasons and left-out lists repeat (one per component result
+            # scored alike), the lists themselves less: each string is encoded once, and a
+            # list is its strings joined as json.dumps writes them
+            encoded: dict[str, str] = {}
 
-            def dumps(value: Any) -> str:
-                key = tuple(value) if isinstance(value, list) else None
-                if key is None:
-                    return json.dumps(value)
-                found = encoded.get(key)
-                if found is None:
-                    found = encoded[key] = json.dumps(value)
-                return found
+            def dumps(value: list[str]) -> str:
+                parts = []
+                for text in value:
+                    found = encoded.get(text)
+                    if found is None:
+                        found = encoded[text] = json.dumps(text)
+                    parts.append(found)
+                return "[" + ", ".join(parts) + "]"
 
             for row in rows:
                 row = list(row)

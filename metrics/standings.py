@@ -123,21 +123,21 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
             trend_7=trend_7,
             overdue_ctas=overdue,
         )
-        rows.append(
-            AccountStanding(
-                account_id=pk,
-                day=days.get(pk) or today,
-                score=score,
-                band=band or "",
-                trend_7=trend_7,
-                trend_30=_trend(score, month.get(pk)),
-                arr=arr,
-                seats=c["seats"],
-                renewal_on=c["renewal_on"],
-                open_ctas=open_ctas,
-                overdue_ctas=overdue,
-                priority=result.points,
-                reason=result.reason[:300],
+        rows.append(  # in _COLUMNS order; model instances only where bulk_create needs them
+            (
+                pk,
+                days.get(pk) or today,
+                score,
+                band or "",
+                trend_7,
+                _trend(score, month.get(pk)),
+                arr,
+                c["seats"],
+                c["renewal_on"],
+                open_ctas,
+                overdue,
+                result.points,
+                result.reason[:300],
             )
         )
     _upsert(rows)
@@ -160,18 +160,23 @@ _FIELDS = [
     "updated_at",
 ]
 _STAGE = "metrics_standing_stage"
+_COLUMNS = ["account_id", *_FIELDS[:-1]]  # a row of ``_chunk``: updated_at is set here
 
 
-def _upsert(rows: list[AccountStanding]) -> None:
-    """Upsert standings on their account. PostgreSQL: ``COPY`` into a temporary table and
-    one ``INSERT … ON CONFLICT DO UPDATE`` (``bulk_create`` quotes every value of 5,000
-    rows in Python: half the step's time, docs/benchmarks.md); elsewhere ``bulk_create``."""
+def _upsert(rows: list[tuple]) -> None:
+    """Upsert standings (tuples in ``_COLUMNS`` order) on their account. PostgreSQL:
+    ``COPY`` into a temporary table and one ``INSERT … ON CONFLICT DO UPDATE``
+    (``bulk_create`` quotes every value of 5,000 rows in Python: half the step's time,
+    docs/benchmarks.md); elsewhere ``bulk_create``."""
+    now = timezone.now()
     if connection.vendor != "postgresql":
         AccountStanding.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["account"], update_fields=_FIELDS
+            [AccountStanding(**dict(zip(_COLUMNS, r, strict=True)), updated_at=now) for r in rows],
+            update_conflicts=True,
+            unique_fields=["account"],
+            update_fields=_FIELDS,
         )
         return
-    now = timezone.now()
     columns = ["account_id", *_FIELDS]
     names = ", ".join(columns)
     table = AccountStanding._meta.db_table
@@ -182,12 +187,7 @@ def _upsert(rows: list[AccountStanding]) -> None:
         )
         with cursor.cursor.copy(f"COPY {_STAGE} ({names}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row(
-                    (
-                        r.account_id,
-                        *(now if f == "updated_at" else getattr(r, f) for f in _FIELDS),
-                    )
-                )
+                copy.write_row((*r, now))
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {_STAGE} "  # noqa: S608
             "ON CONFLICT (account_id) DO UPDATE SET "

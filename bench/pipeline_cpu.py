@@ -1,0 +1,96 @@
+"""CPU seconds of each step of the nightly pipeline, in this process and in its PostgreSQL
+backend, for comparisons on a shared (loaded) machine where wall time says little.
+
+    .venv/bin/python bench/pipeline_cpu.py --as-of 2026-11-21
+
+Runs ``metrics.pipeline.run_nightly`` once (in one process), like ``bench/pipeline.py``, and
+prints per step: wall seconds, this process's CPU seconds (user + system) and the CPU
+seconds of the PostgreSQL backend serving it, read from ``/proc/<pid>/stat`` (so the
+database must run on this host, and you must be allowed to read its processes). The sum of
+the two CPU columns is the work a step costs, whatever else runs on the machine.
+``--redo``: delete the day's health snapshots, their band-change facts, standings and KPI
+snapshots first, so a second run of the same day writes them again like the first one
+(the playbooks step then meets the CTAs the first run opened). Appends a JSON line to
+bench/out/pipeline_cpu.jsonl. Timing never goes into a test."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import time
+
+from _setup import OUT, django_setup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--redo", action="store_true", help="rewrite the day's rows")
+    args = parser.parse_args()
+    django_setup()
+    from django.db import connection
+
+    from metrics import pipeline
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def backend_cpu() -> float:
+        fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    if args.redo:
+        day = args.as_of.isoformat()
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM metrics_healthsnapshot WHERE day = %s", [day])
+            cursor.execute(
+                "DELETE FROM accounts_timelineentry WHERE key = %s", [f"health-band:{day}"]
+            )
+            cursor.execute("DELETE FROM metrics_accountstanding")
+            cursor.execute("DELETE FROM metrics_kpisnapshot WHERE day = %s", [day])
+
+    figures: list[dict] = []
+
+    def timed(name, step):
+        def run(**kwargs):
+            wall, cpu, pg = time.monotonic(), time.process_time(), backend_cpu()
+            try:
+                return step(**kwargs)
+            finally:
+                figures.append(
+                    {
+                        "step": name,
+                        "wall": round(time.monotonic() - wall, 2),
+                        "cpu": round(time.process_time() - cpu, 2),
+                        "pg_cpu": round(backend_cpu() - pg, 2),
+                    }
+                )
+
+        return run
+
+    pipeline.BEFORE_HEALTH = [(n, timed(n, s)) for n, s in pipeline.BEFORE_HEALTH]
+    pipeline.HEALTH = (pipeline.HEALTH[0], timed(*pipeline.HEALTH))
+    pipeline.AFTER_HEALTH = [(n, timed(n, s)) for n, s in pipeline.AFTER_HEALTH]
+    finals = pipeline.final_steps
+    pipeline.final_steps = lambda: [(n, timed(n, s)) for n, s in finals()]
+    load = os.getloadavg()
+    result = pipeline.run_nightly(args.as_of)
+    print(f"nightly pipeline as of {args.as_of}: {result['status']} in {result['seconds']} s")
+    print(f"  {'step':15s} {'wall':>7s} {'cpu':>7s} {'pg cpu':>7s} {'cpu+pg':>7s}")
+    for f in figures:
+        both = f["cpu"] + f["pg_cpu"]
+        print(f"  {f['step']:15s} {f['wall']:7.2f} {f['cpu']:7.2f} {f['pg_cpu']:7.2f} {both:7.2f}")
+    total = {k: round(sum(f[k] for f in figures), 2) for k in ("wall", "cpu", "pg_cpu")}
+    print(f"  {'total':15s} {total['wall']:7.2f} {total['cpu']:7.2f} {total['pg_cpu']:7.2f}")
+    print(f"load average before/after: {load} {os.getloadavg()}")
+    OUT.mkdir(exist_ok=True)
+    with open(OUT / "pipeline_cpu.jsonl", "a") as out:
+        out.write(json.dumps({"as_of": args.as_of.isoformat(), "steps": figures}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
