@@ -108,14 +108,16 @@ def prepare(*, rebuild: bool = False) -> None:
         }
     with connection.cursor() as cursor:
         if pg:
-            # JIT compiling these big statements costs more than it saves
-            cursor.execute("SET LOCAL jit = off")
-            # the rollup statements group and join every new event of the load: with the
-            # server's default work_mem (64MB) their hash tables spilled to disk from ~200k
-            # events on, 3-4 µs of backend CPU per event more (docs/benchmarks.md). A bound,
-            # not a size: past it PostgreSQL spills as before, so a bigger file never makes
-            # the backend grow without limit. Until the transaction ends, like jit.
-            cursor.execute(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'")
+            # Until the transaction ends (SET LOCAL), in one statement: JIT compiling these
+            # big statements costs more than it saves; and the rollup statements group and
+            # join every new event of the load: with the server's default work_mem (64MB)
+            # their hash tables spilled to disk from a few hundred thousand events on
+            # (docs/benchmarks.md). A bound, not a size: past it PostgreSQL spills as before,
+            # so a bigger file never makes the backend grow without limit.
+            cursor.execute(
+                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
+                [ROLLUP_WORK_MEM],
+            )
         for table, columns in tables.items():
             cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns})")
             _clear(cursor, table)
