@@ -34,7 +34,6 @@ FRESH = "intake_presence_fresh"  # presences this load inserted (see apply_new_r
 AFFECTED = "intake_event_affected"  # (account, day) pairs queued for a rebuild from raw
 LOCK_SPACE = 7301  # advisory-lock namespace of rollup updates
 LOCK_BUCKETS = 256
-ROLLUP_WORK_MEM = "256MB"  # per sort or hash of the rollup statements (see prepare)
 ACCOUNT_CHUNK = 5_000  # accounts per IN (...) lookup
 FIRST_USAGE_KEY, FIRST_USAGE_TITLE = "usage:first", "First product usage"  # the timeline fact
 EVENT_COLUMNS = "account_id, user_id, event, occurred_at, value, dedup_key"
@@ -108,16 +107,8 @@ def prepare(*, rebuild: bool = False) -> None:
         }
     with connection.cursor() as cursor:
         if pg:
-            # Until the transaction ends (SET LOCAL), in one statement: JIT compiling these
-            # big statements costs more than it saves; and the rollup statements group and
-            # join every new event of the load: with the server's default work_mem (64MB)
-            # their hash tables spilled to disk from a few hundred thousand events on
-            # (docs/benchmarks.md). A bound, not a size: past it PostgreSQL spills as before,
-            # so a bigger file never makes the backend grow without limit.
-            cursor.execute(
-                "SELECT set_config('jit', 'off', true), set_config('work_mem', %s, true)",
-                [ROLLUP_WORK_MEM],
-            )
+            # JIT compiling these big statements costs more than it saves
+            cursor.execute("SET LOCAL jit = off")
         for table, columns in tables.items():
             cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({columns})")
             _clear(cursor, table)
