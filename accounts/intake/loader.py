@@ -486,13 +486,16 @@ class Loader:
         not know yet; at most two chunks wait between them, so memory stays flat."""
         events.prepare()
         first_seen: dict[int, dt.datetime] = {}  # account -> earliest event in this import
-        work = _Worker(functools.partial(self._event_chunks, source, result, rows, first_seen))
+        # on PostgreSQL the worker also builds each chunk's COPY text
+        payloads = connection.vendor == "postgresql"
+        produce = functools.partial(self._event_chunks, source, result, rows, first_seen, payloads)
+        work = _Worker(produce)
         with contextlib.closing(work.items()) as chunks:  # stops the worker on any exit
-            for count, chunk in chunks:
+            for count, chunk, payload in chunks:
                 result.rows += count
                 self._tick(count)
                 if chunk:
-                    created = events.load_chunk(chunk)
+                    created = events.load_chunk(chunk, payload)
                     result.created += created
                     result.unchanged += len(chunk) - created
         if not self.failed:
@@ -506,11 +509,13 @@ class Loader:
         result: KindResult,
         rows: Iterator[EventRow],
         first_seen: dict[int, dt.datetime],
+        payloads: bool,
         ask,
-    ) -> Iterator[tuple[int, list[tuple]]]:
-        """(rows read, rows to load) per batch of EVENT_BATCH rows; runs in the worker
-        thread and reaches the database only through ``ask`` (account lookups). Once a row
-        is bad, nothing more is loaded but every row is still validated."""
+    ) -> Iterator[tuple[int, list[tuple], bytes | None]]:
+        """(rows read, rows to load, their COPY text if ``payloads``) per batch of
+        EVENT_BATCH rows; runs in the worker thread and reaches the database only through
+        ``ask`` (account lookups). Once a row is bad, nothing more is loaded but every row
+        is still validated."""
         latest_allowed = self.now + FUTURE_SLACK
         dedup_key = events.dedup_key
         account_ids = self.account_ids
@@ -551,7 +556,14 @@ class Loader:
                 seen = first_seen.get(account_id)
                 if seen is None or occurred_at < seen:
                     first_seen[account_id] = occurred_at
-            yield len(batch), ([] if self.failed else chunk)
+            if self.failed:
+                yield len(batch), [], None
+            else:
+                yield (
+                    len(batch),
+                    chunk,
+                    (events.copy_payload(chunk) if payloads and chunk else None),
+                )
 
 
 def _batches(rows: Iterator, size: int) -> Iterator[list]:

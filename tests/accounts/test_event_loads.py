@@ -110,11 +110,11 @@ def test_a_database_error_while_writing_stops_the_worker(tmp_path, small_batches
     lines = [f"A1,u1,login,2024-03-01T09:0{i}:00Z," for i in range(9)]
     original, calls = events.load_chunk, []
 
-    def failing(rows):
+    def failing(rows, payload=None):
         calls.append(len(rows))
         if len(calls) == 2:
             raise DatabaseError("disk full")
-        return original(rows)
+        return original(rows, payload)
 
     monkeypatch.setattr(events, "load_chunk", failing)
     with pytest.raises(DatabaseError, match="disk full"):
