@@ -131,6 +131,7 @@ class Movements:
     end_mrr: Decimal = ZERO
     amounts: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MOVEMENTS, ZERO))
     accounts: dict[str, list[dict]] = field(default_factory=lambda: {m: [] for m in MOVEMENTS})
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MOVEMENTS, 0))
     customers_start: int = 0  # S: customers on start
     customers_end: int = 0  # E: customers on end
     churned_logos: int = 0  # customers on start that are not on end
@@ -164,6 +165,7 @@ def classify(facts: Sequence[AccountFacts], *, start: dt.date, end: dt.date) -> 
         else:
             continue  # unchanged, or never a customer on either day
         result.amounts[kind] += amount
+        result.counts[kind] += 1
         result.accounts[kind].append(
             {
                 "id": f.id,
@@ -183,6 +185,212 @@ def classify(facts: Sequence[AccountFacts], *, start: dt.date, end: dt.date) -> 
 def mrr_movements(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> Movements:
     """New, reactivation, expansion, contraction and churn for ``[start, end)`` (one query)."""
     return classify(contract_facts(accounts, days=[start, end]), start=start, end=end)
+
+
+@dataclass
+class AsOf:
+    """What the adoption and support KPIs read from the contracts on one day (the period's
+    last): licensed seats per account (accounts with seats) and the accounts that are
+    customers then (MRR > 0)."""
+
+    day: dt.date
+    seats: dict[int, int]
+    customers: list[int]
+
+    @property
+    def seats_total(self) -> int:
+        return sum(self.seats.values())
+
+    @classmethod
+    def of(cls, facts: Sequence[AccountFacts] | AsOf, day: dt.date) -> AsOf:
+        """``facts`` as an ``AsOf`` (they must carry MRR on ``day`` and seats on it)."""
+        if isinstance(facts, AsOf):
+            return facts
+        return cls(
+            day=day,
+            seats={f.id: f.seats for f in facts if f.seats},
+            customers=[f.id for f in facts if f.customer_on(day)],
+        )
+
+
+@dataclass
+class BookSummary:
+    """The contracts of a scope over a period, summed over its accounts by the database
+    (``book_summary``): everything ``kpi_report`` reads from contracts, without a Python
+    object per account."""
+
+    accounts: int  # accounts with contracts
+    movements: Movements  # amounts and counts (no account lists)
+    customers_in_period: int  # customers on some day of the period
+    at_start: list[int]  # per whole month of the period: customers at its start …
+    lost: list[int]  # … and how many of them are not customers at its end
+    cohorts: dict[dt.date, CohortSums]  # cohort month → its sums
+    as_of: AsOf
+
+
+def book_summary(
+    accounts: QuerySet[Account], *, start: dt.date, end: dt.date, as_of: dt.date
+) -> BookSummary:
+    """The figures of ``classify`` (amounts and counts), ``lifetime_kpis``, ``cohort_table``,
+    the customers of the period and the contracts on ``as_of``, for ``[start, end)``: equal
+    to computing them from ``contract_facts``, but summed by the database. Two queries:
+
+    1. per account (``contract_facts``' aggregates: MRR on each day needed, first paid day,
+       paid contracts in the period), then summed per first paid day inside the period
+       (the cohorts; one row for every other account): each movement's amount and count
+       by the rules of ``classify``, customers and MRR on each day, customers lost over
+       each whole month;
+    2. per account with a contract covering ``as_of``: its seats and MRR then."""
+    sqlite = connection.vendor != "postgresql"
+    edges = month_boundaries(start, end)
+    cohort_on = cohort_days(start, end)
+    days = sorted({start, end, *edges, *cohort_on})
+    at = {day: i for i, day in enumerate(days)}
+    aggregates = {
+        f"mrr_{i}": Sum("mrr", filter=covers(day), default=ZERO) for i, day in enumerate(days)
+    }
+    aggregates["first_paid"] = Min("start_date", filter=Q(mrr__gt=0))
+    aggregates["paid_contracts"] = Count(
+        "id",
+        filter=Q(mrr__gt=0, start_date__lt=end)
+        & (Q(end_date__isnull=True) | Q(end_date__gte=start)),
+    )
+    inner = (
+        in_scope(Contract.objects.all(), accounts)
+        .values("account_id")
+        .order_by()
+        .annotate(**aggregates)
+    )
+    as_of_facts = _as_of(accounts, as_of, sqlite=sqlite)
+    empty = BookSummary(
+        0,
+        Movements(start=start, end=end),
+        0,
+        [0] * (len(edges) - 1),
+        [0] * (len(edges) - 1),
+        {},
+        as_of_facts,
+    )
+    try:
+        inner_sql, params = inner.query.sql_with_params()
+    except EmptyResultSet:
+        return empty
+
+    def m(day: dt.date) -> str:
+        # SQLite sums as floats: round each account's MRR to cents like ``money``
+        return f"ROUND(q.mrr_{at[day]}, 2)" if sqlite else f"q.mrr_{at[day]}"
+
+    def count(condition: str) -> str:
+        return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+    def amount(condition: str, value: str) -> str:
+        return f"SUM(CASE WHEN {condition} THEN {value} ELSE 0 END)"
+
+    def date_param(day: dt.date):
+        return day.isoformat() if sqlite else day
+
+    s, e = m(start), m(end)
+    before = "q.first_paid < %s"
+    kinds = {
+        "new": (f"{s} = 0 AND {e} > 0 AND (q.first_paid IS NULL OR q.first_paid >= %s)", e),
+        "reactivation": (f"{s} = 0 AND {e} > 0 AND {before}", e),
+        "expansion": (f"{s} > 0 AND {e} > {s}", f"{e} - {s}"),
+        "churn": (f"{s} > 0 AND {e} = 0", s),
+        "contraction": (f"{s} > 0 AND {e} <> 0 AND {e} < {s}", f"{s} - {e}"),
+    }
+    columns = ["COUNT(*)", count("q.paid_contracts > 0")]
+    column_params: list = []
+    for name in MOVEMENTS:
+        condition, value = kinds[name]
+        columns += [count(condition), amount(condition, value)]
+        column_params += [date_param(start)] * (2 * condition.count("%s"))
+    for day in days:
+        columns += [count(f"{m(day)} > 0"), f"SUM({m(day)})"]
+    for a, b in zip(edges, edges[1:], strict=False):
+        columns.append(count(f"{m(a)} > 0 AND NOT {m(b)} > 0"))
+    sql = (
+        "SELECT CASE WHEN q.first_paid >= %s AND q.first_paid < %s THEN q.first_paid END, "
+        + ", ".join(columns)
+        + f" FROM ({inner_sql}) q GROUP BY 1"  # noqa: S608 - built from our own names
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [date_param(start), date_param(end), *column_params, *params])
+        rows = cursor.fetchall()
+
+    def to_money(value) -> Decimal:
+        return money(value) if sqlite else (value if value is not None else ZERO)
+
+    n_accounts = customers_in_period = 0
+    mv = Movements(start=start, end=end)
+    on_day = {day: [0, ZERO] for day in days}
+    lost = [0] * (len(edges) - 1)
+    cohorts: dict[dt.date, CohortSums] = {}
+    for row in rows:
+        first_paid, n, paid, *rest = row
+        n_accounts += n
+        customers_in_period += paid or 0
+        for name in MOVEMENTS:
+            k, value, rest = rest[0], rest[1], rest[2:]
+            mv.counts[name] += k or 0
+            mv.amounts[name] += to_money(value)
+        per_day = {}
+        for day in days:
+            k, value, rest = rest[0], rest[1], rest[2:]
+            per_day[day] = (k or 0, to_money(value))
+            on_day[day][0] += k or 0
+            on_day[day][1] += to_money(value)
+        for i, k in enumerate(rest):
+            lost[i] += k or 0
+        if first_paid is None:
+            continue
+        if not isinstance(first_paid, dt.date):
+            first_paid = dt.date.fromisoformat(first_paid)  # SQLite: ISO text
+        cohort = month_start(first_paid)
+        sums = cohorts.setdefault(cohort, CohortSums())
+        sums.size += n
+        for day in cohort_on:
+            if day > cohort:
+                sums.customers[day] = sums.customers.get(day, 0) + per_day[day][0]
+                sums.mrr[day] = sums.mrr.get(day, ZERO) + per_day[day][1]
+    mv.customers_start, mv.start_mrr = on_day[start]
+    mv.customers_end, mv.end_mrr = on_day[end]
+    mv.churned_logos = mv.counts["churn"]
+    mv.gained_logos = mv.counts["new"] + mv.counts["reactivation"]
+    at_start = [on_day[day][0] for day in edges[:-1]]
+    return BookSummary(
+        accounts=n_accounts,
+        movements=mv,
+        customers_in_period=customers_in_period,
+        at_start=at_start,
+        lost=lost,
+        cohorts=cohorts,
+        as_of=as_of_facts,
+    )
+
+
+def _as_of(accounts: QuerySet[Account], day: dt.date, *, sqlite: bool) -> AsOf:
+    """Seats and customers on ``day``, from the contracts covering it (one query)."""
+    query = (
+        in_scope(Contract.objects.filter(covers(day)), accounts)
+        .values("account_id")
+        .order_by()
+        .annotate(seats=Sum("quantity", default=0), mrr=Sum("mrr", default=ZERO))
+        .values_list("account_id", "seats", "mrr")
+    )
+    try:
+        sql, params = query.query.sql_with_params()
+    except EmptyResultSet:
+        return AsOf(day=day, seats={}, customers=[])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    seats, customers = {}, []
+    for account_id, n, mrr in rows:
+        if n:
+            seats[account_id] = n
+        if (money(mrr) if sqlite else mrr) > 0:
+            customers.append(account_id)
+    return AsOf(day=day, seats=seats, customers=customers)
 
 
 def retention_kpis(mv: Movements) -> dict[str, dict]:
@@ -260,11 +468,20 @@ def lifetime_kpis(
     edges = month_boundaries(start, end)
     # per account, whether it was a customer on each edge: read each MRR once
     paying = [[f.mrr[day] > 0 for day in edges] for f in facts]
-    monthly: list[Decimal | None] = []
+    at_start, lost = [], []
     for i in range(len(edges) - 1):
-        at_start = [on for on in paying if on[i]]
-        lost = sum(not on[i + 1] for on in at_start)
-        monthly.append(pct(lost, len(at_start)))
+        staying = [on for on in paying if on[i]]
+        at_start.append(len(staying))
+        lost.append(sum(not on[i + 1] for on in staying))
+    return lifetime_from_counts(at_start, lost, arpa=arpa)
+
+
+def lifetime_from_counts(
+    at_start: Sequence[int], lost: Sequence[int], *, arpa: Decimal | None
+) -> dict[str, dict]:
+    """``lifetime_kpis`` from, per whole month of the period, the customers at its start and
+    how many of them were not customers at its end."""
+    monthly: list[Decimal | None] = [pct(n, s) for n, s in zip(lost, at_start, strict=True)]
     known = [rate for rate in monthly if rate is not None]
     mean_rate = sum(known, ZERO) / len(known) if known else None
     lifetime = HUNDRED / mean_rate if mean_rate else None  # months; None when churn is 0
@@ -369,23 +586,43 @@ def cohort_table(
     for f in facts:
         if f.first_paid is not None and start <= f.first_paid < end:
             members[month_start(f.first_paid)].append(f)
-    rows = []
-    for cohort in sorted(members):
-        group = members[cohort]
-        first_month_end = add_months(cohort, 1)
-        base = (
-            sum((f.mrr[first_month_end] for f in group), ZERO) if first_month_end <= end else None
+    cohorts = {
+        cohort: CohortSums(
+            size=len(group),
+            customers={d: sum(f.customer_on(d) for f in group) for d in days if d > cohort},
+            mrr={d: sum((f.mrr[d] for f in group), ZERO) for d in days if d > cohort},
         )
+        for cohort, group in members.items()
+    }
+    return cohort_table_from_sums(cohorts, end=end)
+
+
+@dataclass
+class CohortSums:
+    """One cohort (the accounts whose first paid day is in one month): its size, and on each
+    cohort day after its month, how many of them are customers and their MRR."""
+
+    size: int = 0
+    customers: dict[dt.date, int] = field(default_factory=dict)
+    mrr: dict[dt.date, Decimal] = field(default_factory=dict)
+
+
+def cohort_table_from_sums(cohorts: dict[dt.date, CohortSums], *, end: dt.date) -> dict:
+    """``cohort_table`` from each cohort month's ``CohortSums``."""
+    rows = []
+    for cohort in sorted(cohorts):
+        sums = cohorts[cohort]
+        first_month_end = add_months(cohort, 1)
+        base = sums.mrr.get(first_month_end, ZERO) if first_month_end <= end else None
         columns = []
-        for k, day in enumerate(d for d in days if d > cohort):
-            retained = [f for f in group if f.customer_on(day)]
-            mrr = sum((f.mrr[day] for f in group), ZERO)
+        for k, day in enumerate(sorted(sums.mrr)):
+            customers, mrr = sums.customers[day], sums.mrr[day]
             columns.append(
                 {
                     "k": k,
                     "on": day,
-                    "customers": len(retained),
-                    "logos": pct(len(retained), len(group)),
+                    "customers": customers,
+                    "logos": pct(customers, sums.size),
                     "mrr_amount": mrr,
                     "mrr": pct(mrr, base or ZERO),
                 }
@@ -393,7 +630,7 @@ def cohort_table(
         rows.append(
             {
                 "cohort": cohort.strftime("%Y-%m"),
-                "size": len(group),
+                "size": sums.size,
                 "first_mrr": base,
                 "columns": columns,
             }

@@ -22,7 +22,7 @@ from accounts.models import Account, Invoice, Ticket
 from surveys import selectors as survey_selectors
 
 from .common import ZERO, in_scope, kpi, median, midnight, money, pct, percentile, ratio
-from .revenue import AccountFacts
+from .revenue import AccountFacts, AsOf
 
 FAILED_PAYMENT_DAYS = 90
 
@@ -74,7 +74,7 @@ def support_kpis(
     *,
     start: dt.date,
     end: dt.date,
-    facts: Sequence[AccountFacts],
+    facts: Sequence[AccountFacts] | AsOf,
     customers_in_period: int,
 ) -> dict[str, dict]:
     """Ticket volume (total, per customer account, per 100 licensed seats), first response
@@ -93,7 +93,7 @@ def support_kpis(
     response_hours, resolution_hours = _hours(
         tickets.filter(opened).filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1)), t1
     )
-    seats = sum(f.seats for f in facts)
+    seats = facts.seats_total if isinstance(facts, AsOf) else sum(f.seats for f in facts)
     return {
         "ticket_volume": kpi(counts["opened"], "tickets"),
         "tickets_per_account": kpi(
