@@ -235,50 +235,59 @@ def book_summary(
     the customers of the period and the contracts on ``as_of``, for ``[start, end)``: equal
     to computing them from ``contract_facts``, but summed by the database. Two queries:
 
-    1. per account (``contract_facts``' aggregates: MRR on each day needed, first paid day,
-       paid contracts in the period), then summed per first paid day inside the period
-       (the cohorts; one row for every other account): each movement's amount and count
-       by the rules of ``classify``, customers and MRR on each day, customers lost over
-       each whole month;
-    2. per account with a contract covering ``as_of``: its seats and MRR then."""
+    1. one statement over the scope's contracts: per account, its MRR on ``start`` and
+       ``end``, its first paid day, whether it paid in the period and, on each day the
+       lifetime and the cohorts look at, whether it was a customer; then summed per first
+       paid day inside the period (one row for every other account): each movement's
+       amount and count by the rules of ``classify``, customers on each day, customers lost
+       over each whole month; and, per first paid day inside the period, the cohort's MRR on
+       each cohort day, summed straight from the contracts of its accounts;
+    2. per account with a contract covering ``as_of``: its seats and MRR then.
+
+    Contracts have MRR >= 0 (a database constraint), so an account is a customer on a day
+    iff a contract with MRR > 0 covers it: a flag per day (``MAX``) where the per-account
+    facts sum the MRR of every day, which is what made them slow."""
     sqlite = connection.vendor != "postgresql"
     edges = month_boundaries(start, end)
     cohort_on = cohort_days(start, end)
     days = sorted({start, end, *edges, *cohort_on})
     at = {day: i for i, day in enumerate(days)}
-    aggregates = {
-        f"mrr_{i}": Sum("mrr", filter=covers(day), default=ZERO) for i, day in enumerate(days)
-    }
-    aggregates["first_paid"] = Min("start_date", filter=Q(mrr__gt=0))
-    aggregates["paid_contracts"] = Count(
-        "id",
-        filter=Q(mrr__gt=0, start_date__lt=end)
-        & (Q(end_date__isnull=True) | Q(end_date__gte=start)),
-    )
-    inner = (
-        in_scope(Contract.objects.all(), accounts)
-        .values("account_id")
-        .order_by()
-        .annotate(**aggregates)
-    )
     as_of_facts = _as_of(accounts, as_of, sqlite=sqlite)
+    months = len(edges) - 1
     empty = BookSummary(
-        0,
-        Movements(start=start, end=end),
-        0,
-        [0] * (len(edges) - 1),
-        [0] * (len(edges) - 1),
-        {},
-        as_of_facts,
+        0, Movements(start=start, end=end), 0, [0] * months, [0] * months, {}, as_of_facts
+    )
+    contracts = in_scope(Contract.objects.all(), accounts).values_list(
+        "account_id", "start_date", "end_date", "mrr"
     )
     try:
-        inner_sql, params = inner.query.sql_with_params()
+        contracts_sql, params = contracts.query.sql_with_params()
     except EmptyResultSet:
         return empty
 
-    def m(day: dt.date) -> str:
+    def lit(day: dt.date) -> str:
+        return f"'{day.isoformat()}'"  # our own dates: ISO literals, compared as dates/text
+
+    def covers_sql(day: dt.date) -> str:
+        return f"c.start_date <= {lit(day)} AND (c.end_date IS NULL OR c.end_date >= {lit(day)})"
+
+    def rounded(expr: str) -> str:
         # SQLite sums as floats: round each account's MRR to cents like ``money``
-        return f"ROUND(q.mrr_{at[day]}, 2)" if sqlite else f"q.mrr_{at[day]}"
+        return f"ROUND({expr}, 2)" if sqlite else expr
+
+    per_account = [
+        f"{rounded(f'SUM(CASE WHEN {covers_sql(start)} THEN c.mrr ELSE 0 END)')} AS m0",
+        f"{rounded(f'SUM(CASE WHEN {covers_sql(end)} THEN c.mrr ELSE 0 END)')} AS m1",
+        "MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid",
+        f"MAX(CASE WHEN c.mrr > 0 AND c.start_date < {lit(end)} AND (c.end_date IS NULL "
+        f"OR c.end_date >= {lit(start)}) THEN 1 ELSE 0 END) AS paid",
+        *(
+            f"MAX(CASE WHEN c.mrr > 0 AND {covers_sql(day)} THEN 1 ELSE 0 END) AS p{i}"
+            for i, day in enumerate(days)
+        ),
+    ]
+    in_period = f"a.first_paid >= {lit(start)} AND a.first_paid < {lit(end)}"
+    cohort_key = f"CASE WHEN {in_period} THEN a.first_paid END"
 
     def count(condition: str) -> str:
         return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
@@ -286,35 +295,45 @@ def book_summary(
     def amount(condition: str, value: str) -> str:
         return f"SUM(CASE WHEN {condition} THEN {value} ELSE 0 END)"
 
-    def date_param(day: dt.date):
-        return day.isoformat() if sqlite else day
-
-    s, e = m(start), m(end)
-    before = "q.first_paid < %s"
     kinds = {
-        "new": (f"{s} = 0 AND {e} > 0 AND (q.first_paid IS NULL OR q.first_paid >= %s)", e),
-        "reactivation": (f"{s} = 0 AND {e} > 0 AND {before}", e),
-        "expansion": (f"{s} > 0 AND {e} > {s}", f"{e} - {s}"),
-        "churn": (f"{s} > 0 AND {e} = 0", s),
-        "contraction": (f"{s} > 0 AND {e} <> 0 AND {e} < {s}", f"{s} - {e}"),
+        "new": (
+            f"a.m0 = 0 AND a.m1 > 0 AND (a.first_paid IS NULL OR a.first_paid >= {lit(start)})",
+            "a.m1",
+        ),
+        "reactivation": (f"a.m0 = 0 AND a.m1 > 0 AND a.first_paid < {lit(start)}", "a.m1"),
+        "expansion": ("a.m0 > 0 AND a.m1 > a.m0", "a.m1 - a.m0"),
+        "churn": ("a.m0 > 0 AND a.m1 = 0", "a.m0"),
+        "contraction": ("a.m0 > 0 AND a.m1 <> 0 AND a.m1 < a.m0", "a.m0 - a.m1"),
     }
-    columns = ["COUNT(*)", count("q.paid_contracts > 0")]
-    column_params: list = []
+    summed = ["COUNT(*)", "SUM(a.paid)", "SUM(a.m0)", "SUM(a.m1)"]
     for name in MOVEMENTS:
         condition, value = kinds[name]
-        columns += [count(condition), amount(condition, value)]
-        column_params += [date_param(start)] * (2 * condition.count("%s"))
-    for day in days:
-        columns += [count(f"{m(day)} > 0"), f"SUM({m(day)})"]
-    for a, b in zip(edges, edges[1:], strict=False):
-        columns.append(count(f"{m(a)} > 0 AND NOT {m(b)} > 0"))
-    sql = (
-        "SELECT CASE WHEN q.first_paid >= %s AND q.first_paid < %s THEN q.first_paid END, "
-        + ", ".join(columns)
-        + f" FROM ({inner_sql}) q GROUP BY 1"  # noqa: S608 - built from our own names
+        summed += [count(condition), amount(condition, value)]
+    summed += [f"SUM(a.p{i})" for i in range(len(days))]
+    summed += [
+        count(f"a.p{at[x]} = 1 AND a.p{at[y]} = 0") for x, y in zip(edges, edges[1:], strict=False)
+    ]
+    cohort_mrr = [f"SUM(CASE WHEN {covers_sql(day)} THEN c.mrr ELSE 0 END)" for day in cohort_on]
+    # the accounts' rows, read twice (a CTE over them would be materialised: a copy of the
+    # scope's contracts)
+    accounts_sql = (
+        f"SELECT c.account_id, {', '.join(per_account)} FROM ({contracts_sql}) c "  # noqa: S608
+        "GROUP BY c.account_id"
     )
+    sql = f"SELECT {cohort_key} AS cohort, {', '.join(summed)} FROM ({accounts_sql}) a GROUP BY 1"
+    queries = [*params]
+    if cohort_on:  # each cohort's MRR on each cohort day, from its accounts' contracts
+        sql = (
+            f"SELECT s.*, {', '.join(f'm.c{i}' for i in range(len(cohort_on)))} FROM ({sql}) s "
+            "LEFT JOIN (SELECT a.first_paid AS cohort, "
+            + ", ".join(f"{expr} AS c{i}" for i, expr in enumerate(cohort_mrr))
+            + f" FROM ({accounts_sql}) a JOIN ({contracts_sql}) c "
+            f"ON c.account_id = a.account_id WHERE {in_period} GROUP BY 1) m "
+            "ON m.cohort = s.cohort"
+        )
+        queries += [*params, *params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [date_param(start), date_param(end), *column_params, *params])
+        cursor.execute(sql, queries)
         rows = cursor.fetchall()
 
     def to_money(value) -> Decimal:
@@ -322,25 +341,25 @@ def book_summary(
 
     n_accounts = customers_in_period = 0
     mv = Movements(start=start, end=end)
-    on_day = {day: [0, ZERO] for day in days}
-    lost = [0] * (len(edges) - 1)
+    customers_on = dict.fromkeys(days, 0)
+    lost = [0] * months
     cohorts: dict[dt.date, CohortSums] = {}
     for row in rows:
-        first_paid, n, paid, *rest = row
+        first_paid, n, paid, m0, m1, *rest = row
         n_accounts += n
         customers_in_period += paid or 0
+        mv.start_mrr += to_money(m0)
+        mv.end_mrr += to_money(m1)
         for name in MOVEMENTS:
             k, value, rest = rest[0], rest[1], rest[2:]
             mv.counts[name] += k or 0
             mv.amounts[name] += to_money(value)
-        per_day = {}
+        on_day = dict(zip(days, (k or 0 for k in rest[: len(days)]), strict=True))
+        rest = rest[len(days) :]
+        for i in range(months):
+            lost[i] += rest[i] or 0
         for day in days:
-            k, value, rest = rest[0], rest[1], rest[2:]
-            per_day[day] = (k or 0, to_money(value))
-            on_day[day][0] += k or 0
-            on_day[day][1] += to_money(value)
-        for i, k in enumerate(rest):
-            lost[i] += k or 0
+            customers_on[day] += on_day[day]
         if first_paid is None:
             continue
         if not isinstance(first_paid, dt.date):
@@ -348,20 +367,18 @@ def book_summary(
         cohort = month_start(first_paid)
         sums = cohorts.setdefault(cohort, CohortSums())
         sums.size += n
-        for day in cohort_on:
+        for day, value in zip(cohort_on, rest[months:], strict=True):
             if day > cohort:
-                sums.customers[day] = sums.customers.get(day, 0) + per_day[day][0]
-                sums.mrr[day] = sums.mrr.get(day, ZERO) + per_day[day][1]
-    mv.customers_start, mv.start_mrr = on_day[start]
-    mv.customers_end, mv.end_mrr = on_day[end]
+                sums.customers[day] = sums.customers.get(day, 0) + on_day[day]
+                sums.mrr[day] = sums.mrr.get(day, ZERO) + to_money(value)
+    mv.customers_start, mv.customers_end = customers_on[start], customers_on[end]
     mv.churned_logos = mv.counts["churn"]
     mv.gained_logos = mv.counts["new"] + mv.counts["reactivation"]
-    at_start = [on_day[day][0] for day in edges[:-1]]
     return BookSummary(
         accounts=n_accounts,
         movements=mv,
         customers_in_period=customers_in_period,
-        at_start=at_start,
+        at_start=[customers_on[day] for day in edges[:-1]],
         lost=lost,
         cohorts=cohorts,
         as_of=as_of_facts,
