@@ -184,13 +184,13 @@ def usage_inputs(
     from metrics.models import UsageWindow, UsageWindowDay, UsageWindowFeature  # noqa: PLC0415
 
     figures = ", ".join(f"w.{name}" for name in _WINDOW_FIGURES)
-    scope_sql, scope_params = "", []
+    scope_sql, features_scope, scope_params = "", "", []
     if accounts.query.has_filters():
         try:
             inner, scope_params = accounts.values("pk").query.sql_with_params()
         except EmptyResultSet:
             return UsageInputs(end=end, per_account={}, features={}, cells={})
-        scope_sql = f"WHERE a.id IN ({inner})"
+        scope_sql, features_scope = f"WHERE a.id IN ({inner})", f"AND f.account_id IN ({inner})"
     window, day = UsageWindow._meta.db_table, UsageWindowDay._meta.db_table
     # an account whose row is missing comes back with NULLs; a row of zeros (listed false)
     # is an account the direct read would not list: left out
@@ -239,7 +239,7 @@ def usage_inputs(
             f"SELECT a.segment, a.owner_id, f.event, SUM(f.users) "  # noqa: S608
             f"FROM {UsageWindowFeature._meta.db_table} f JOIN {Account._meta.db_table} a "
             f"ON a.id = f.account_id WHERE f.end_day = %s "
-            f"{scope_sql.replace('WHERE', 'AND')} GROUP BY 1, 2, 3"
+            f"{features_scope} GROUP BY 1, 2, 3"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [end, *scope_params])
