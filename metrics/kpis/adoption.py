@@ -93,9 +93,6 @@ class UsageInputs:
     features: dict[tuple[str, int | None], dict[str, int]]
     # account id → (segment, owner id), for the accounts in ``per_account``
     cells: dict[int, tuple[str, int | None]]
-    # account id → event → users who sent it in the window (only ``usage_windows_refresh``
-    # asks for it: ``usage_inputs_direct(by_account=True)``)
-    account_features: dict[int, dict[str, int]] | None = None
 
     def restricted(self, keep: Callable[[str, int | None], bool]) -> UsageInputs:
         """The inputs of the accounts whose (segment, owner id) ``keep`` accepts."""
@@ -262,20 +259,28 @@ def usage_inputs(
     return UsageInputs(end=end, per_account=per_account, features=dict(by_cell), cells=cells)
 
 
+def _feature_triples(accounts: QuerySet[Account], days: Days) -> QuerySet:
+    """The distinct (account, user, event) presences of the window."""
+    return (
+        in_scope(UsagePresence.objects.all(), accounts)
+        .filter(day__gte=days.window, day__lt=days.end)
+        .values("account_id", "user_id", "event")
+        .order_by()
+        .distinct()
+    )
+
+
 def usage_inputs_direct(
     accounts: QuerySet[Account],
     *,
     end: dt.date,
     known: bool = True,
     features: bool = True,
-    by_account: bool = False,
 ) -> UsageInputs:
     """Read the ``UsageInputs`` of ``accounts`` for the window ending with ``end``, from the
-    rollups and presences (no raw events, no stored windows). ``by_account``: also the
-    feature users per account (``account_features``, what ``usage_windows_refresh``
-    stores). Five queries (one less without KEY_FEATURES, one less each
-    without ``known`` or ``features``, which health scoring does not use: their figures are
-    then 0 and ``features`` empty):
+    rollups and presences (no raw events, no stored windows). Five queries (one less without
+    KEY_FEATURES, one less each without ``known`` or ``features``, which health scoring does
+    not use: their figures are then 0 and ``features`` empty):
 
     1. per account, its distinct users in the window, the 30 days before it and each of the
        last four weeks, from ``UsagePresence``: one pass over the presences of 60 days;
@@ -352,35 +357,16 @@ def usage_inputs_direct(
             row(account_id, segment, owner_id)["known"] = int(n)
 
     by_cell: dict[tuple[str, int | None], dict[str, int]] = defaultdict(dict)
-    per_feature: dict[int, dict[str, int]] | None = defaultdict(dict) if by_account else None
     if features:
-        triples = (
-            in_scope(UsagePresence.objects.all(), accounts)
-            .filter(day__gte=days.window, day__lt=end)
-            .values("account_id", "user_id", "event")
-            .order_by()
-            .distinct()
-        )
-        if per_feature is None:
-            select = "a.segment, a.owner_id, q.event, count(*)"
-            for segment, owner_id, event, n in _rows(triples, select, "1, 2, 3"):
-                by_cell[(segment, owner_id)][event] = n
-        else:
-            select = "q.account_id, a.segment, a.owner_id, q.event, count(*)"
-            for account_id, segment, owner_id, event, n in _rows(triples, select, "1, 2, 3, 4"):
-                per_feature[account_id][event] = n
-                cell = by_cell[(segment, owner_id)]
-                cell[event] = cell.get(event, 0) + n
+        select = "a.segment, a.owner_id, q.event, count(*)"
+        for segment, owner_id, event, n in _rows(
+            _feature_triples(accounts, days), select, "1, 2, 3"
+        ):
+            by_cell[(segment, owner_id)][event] = n
     for account_id, n in key_features_used(accounts, end=end).items():
         if account_id in per_account:  # it has events in the window, so it has a row
             per_account[account_id]["key_used"] = n
-    return UsageInputs(
-        end=end,
-        per_account=per_account,
-        features=dict(by_cell),
-        cells=cells,
-        account_features=dict(per_feature) if per_feature is not None else None,
-    )
+    return UsageInputs(end=end, per_account=per_account, features=dict(by_cell), cells=cells)
 
 
 def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
@@ -414,7 +400,7 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
         ids = list(scope.values_list("pk", flat=True))
         if not ids:
             return {"end_day": end.isoformat(), "accounts": 0, "features": 0}
-        usage = usage_inputs_direct(scope, end=end, by_account=True)
+        usage = usage_inputs_direct(scope, end=end, features=False)
         zeros = [0] * len(_WINDOW_FIGURES)
         day = end.isoformat()  # COPY's text and SQLite's storage of a date
         rows = []
@@ -438,23 +424,27 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
                     r["key_used"],
                 )
             )
-        features = [
-            (account_id, day, event, n)
-            for account_id, users in (usage.account_features or {}).items()
-            for event, n in users.items()
-        ]
+        # the feature users per account, counted and written by the database in one statement
+        # (before the rows above are written: ``scope`` is the accounts without one)
+        triples, params = _feature_triples(scope, Days.ending(end)).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {UsageWindowFeature._meta.db_table} "  # noqa: S608
+                "(account_id, end_day, event, users) "
+                f"SELECT q.account_id, %s, q.event, count(*) FROM ({triples}) q "
+                "GROUP BY q.account_id, q.event",
+                [day, *params],
+            )
+            features = cursor.rowcount
         _insert(
             UsageWindow._meta.db_table, ["account_id", "end_day", "listed", *_WINDOW_FIGURES], rows
-        )
-        _insert(
-            UsageWindowFeature._meta.db_table, ["account_id", "end_day", "event", "users"], features
         )
         if connection.vendor == "postgresql":  # fresh statistics for the first reads
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"ANALYZE {UsageWindow._meta.db_table}, {UsageWindowFeature._meta.db_table}"
                 )
-    return {"end_day": end.isoformat(), "accounts": len(rows), "features": len(features)}
+    return {"end_day": end.isoformat(), "accounts": len(rows), "features": features}
 
 
 def _insert(table: str, columns: list[str], rows: list[tuple]) -> None:
