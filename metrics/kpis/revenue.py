@@ -314,11 +314,14 @@ def book_summary(
         count(f"a.p{at[x]} = 1 AND a.p{at[y]} = 0") for x, y in zip(edges, edges[1:], strict=False)
     ]
     cohort_mrr = [f"SUM(CASE WHEN {covers_sql(day)} THEN c.mrr ELSE 0 END)" for day in cohort_on]
-    # the accounts' rows, read twice (a CTE over them would be materialised: a copy of the
-    # scope's contracts)
     accounts_sql = (
         f"SELECT c.account_id, {', '.join(per_account)} FROM ({contracts_sql}) c "  # noqa: S608
         "GROUP BY c.account_id"
+    )
+    # the cohorts' accounts need only their first paid day
+    first_paid_sql = (
+        "SELECT c.account_id, MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid "
+        f"FROM ({contracts_sql}) c GROUP BY c.account_id"  # noqa: S608
     )
     sql = f"SELECT {cohort_key} AS cohort, {', '.join(summed)} FROM ({accounts_sql}) a GROUP BY 1"
     queries = [*params]
@@ -327,7 +330,7 @@ def book_summary(
             f"SELECT s.*, {', '.join(f'm.c{i}' for i in range(len(cohort_on)))} FROM ({sql}) s "
             "LEFT JOIN (SELECT a.first_paid AS cohort, "
             + ", ".join(f"{expr} AS c{i}" for i, expr in enumerate(cohort_mrr))
-            + f" FROM ({accounts_sql}) a JOIN ({contracts_sql}) c "
+            + f" FROM ({first_paid_sql}) a JOIN ({contracts_sql}) c "
             f"ON c.account_id = a.account_id WHERE {in_period} GROUP BY 1) m "
             "ON m.cohort = s.cohort"
         )
