@@ -26,6 +26,7 @@ from accounts.models import Account, Contract
 from .common import HUNDRED, ZERO, add_months, covers, in_scope, kpi, money, month_start, pct, ratio
 
 MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
+BITMASK_DAYS = 62  # up to this many days, PostgreSQL keeps an account's daily flags in a bigint
 
 
 @dataclass
@@ -281,11 +282,33 @@ def book_summary(
         "MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid",
         f"MAX(CASE WHEN c.mrr > 0 AND c.start_date < {lit(end)} AND (c.end_date IS NULL "
         f"OR c.end_date >= {lit(start)}) THEN 1 ELSE 0 END) AS paid",
-        *(
+    ]
+    if sqlite or len(days) > BITMASK_DAYS:
+        # one flag per day: customer then (a paying contract covers it)
+        per_account += [
             f"MAX(CASE WHEN c.mrr > 0 AND {covers_sql(day)} THEN 1 ELSE 0 END) AS p{i}"
             for i, day in enumerate(days)
-        ),
-    ]
+        ]
+
+        def paying(i: int) -> str:
+            return f"a.p{i}"
+
+    else:
+        # PostgreSQL: the same flags as the bits of one bigint, OR-ed over the paying
+        # contracts; a contract covers the days from the first on or after its start
+        # (``width_bucket``: how many days are before it) to the last on or before its end
+        listed = "ARRAY[" + ", ".join(lit(day) for day in days) + "]::date[]"
+        first = f"width_bucket(c.start_date - 1, {listed})"
+        after = f"COALESCE(width_bucket(c.end_date, {listed}), {len(days)})"
+        mask = (
+            f"CASE WHEN {after} > {first} "
+            f"THEN (1::bigint << {after}) - (1::bigint << {first}) ELSE 0 END"
+        )
+        per_account.append(f"COALESCE(bit_or(CASE WHEN c.mrr > 0 THEN {mask} END), 0) AS flags")
+
+        def paying(i: int) -> str:
+            return f"((a.flags >> {i}) & 1)"
+
     in_period = f"a.first_paid >= {lit(start)} AND a.first_paid < {lit(end)}"
     cohort_key = f"CASE WHEN {in_period} THEN a.first_paid END"
 
@@ -309,9 +332,10 @@ def book_summary(
     for name in MOVEMENTS:
         condition, value = kinds[name]
         summed += [count(condition), amount(condition, value)]
-    summed += [f"SUM(a.p{i})" for i in range(len(days))]
+    summed += [f"SUM({paying(i)})" for i in range(len(days))]
     summed += [
-        count(f"a.p{at[x]} = 1 AND a.p{at[y]} = 0") for x, y in zip(edges, edges[1:], strict=False)
+        count(f"{paying(at[x])} = 1 AND {paying(at[y])} = 0")
+        for x, y in zip(edges, edges[1:], strict=False)
     ]
     cohort_mrr = [f"SUM(CASE WHEN {covers_sql(day)} THEN c.mrr ELSE 0 END)" for day in cohort_on]
     accounts_sql = (
