@@ -134,17 +134,20 @@ def _hours(tickets: QuerySet[Ticket], t1: dt.datetime) -> tuple[list[float], lis
     """Hours from opened to first response, and to resolution, of ``tickets``, for the
     responses and resolutions before ``t1``. PostgreSQL subtracts the timestamps and gives
     the exact seconds (a year of tickets is 200,000 rows: parsing their timestamps in
-    Python was most of the support KPIs' time); elsewhere Python subtracts them."""
+    Python was most of the support KPIs' time), as float8: the exact number of seconds
+    rounded to the nearest double, as ``float(Decimal)`` rounds it, without a Decimal per
+    value; elsewhere Python subtracts them."""
     response, resolution = [], []
     if connection.vendor == "postgresql":
         rows = tickets.annotate(
             to_response=RawSQL(
                 "CASE WHEN first_response_at < %s "
-                "THEN EXTRACT(EPOCH FROM first_response_at - opened_at) END",
+                "THEN EXTRACT(EPOCH FROM first_response_at - opened_at)::float8 END",
                 [t1],
             ),
             to_resolution=RawSQL(
-                "CASE WHEN resolved_at < %s THEN EXTRACT(EPOCH FROM resolved_at - opened_at) END",
+                "CASE WHEN resolved_at < %s "
+                "THEN EXTRACT(EPOCH FROM resolved_at - opened_at)::float8 END",
                 [t1],
             ),
         ).values_list("to_response", "to_resolution")
