@@ -283,7 +283,8 @@ def book_summary(
         f"MAX(CASE WHEN c.mrr > 0 AND c.start_date < {lit(end)} AND (c.end_date IS NULL "
         f"OR c.end_date >= {lit(start)}) THEN 1 ELSE 0 END) AS paid",
     ]
-    if sqlite or len(days) > BITMASK_DAYS:
+    bits = not sqlite and len(days) <= BITMASK_DAYS
+    if not bits:
         # one flag per day: customer then (a paying contract covers it)
         per_account += [
             f"MAX(CASE WHEN c.mrr > 0 AND {covers_sql(day)} THEN 1 ELSE 0 END) AS p{i}"
@@ -332,11 +333,12 @@ def book_summary(
     for name in MOVEMENTS:
         condition, value = kinds[name]
         summed += [count(condition), amount(condition, value)]
-    summed += [f"SUM({paying(i)})" for i in range(len(days))]
-    summed += [
-        count(f"{paying(at[x])} = 1 AND {paying(at[y])} = 0")
-        for x, y in zip(edges, edges[1:], strict=False)
-    ]
+    if not bits:  # with the bits, grouped by them: Python reads the days off each group's
+        summed += [f"SUM({paying(i)})" for i in range(len(days))]
+        summed += [
+            count(f"{paying(at[x])} = 1 AND {paying(at[y])} = 0")
+            for x, y in zip(edges, edges[1:], strict=False)
+        ]
     cohort_mrr = [f"SUM(CASE WHEN {covers_sql(day)} THEN c.mrr ELSE 0 END)" for day in cohort_on]
     accounts_sql = (
         f"SELECT c.account_id, {', '.join(per_account)} FROM ({contracts_sql}) c "  # noqa: S608
@@ -347,7 +349,11 @@ def book_summary(
         "SELECT c.account_id, MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid "
         f"FROM ({contracts_sql}) c GROUP BY c.account_id"  # noqa: S608
     )
-    sql = f"SELECT {cohort_key} AS cohort, {', '.join(summed)} FROM ({accounts_sql}) a GROUP BY 1"
+    group = f"{cohort_key} AS cohort, a.flags" if bits else f"{cohort_key} AS cohort"
+    sql = (
+        f"SELECT {group}, {', '.join(summed)} FROM ({accounts_sql}) a "
+        f"GROUP BY {'1, 2' if bits else '1'}"
+    )
     queries = [*params]
     if cohort_on:  # each cohort's MRR on each cohort day, from its accounts' contracts
         sql = (
@@ -371,8 +377,18 @@ def book_summary(
     customers_on = dict.fromkeys(days, 0)
     lost = [0] * months
     cohorts: dict[dt.date, CohortSums] = {}
+    cohort_seen: set = set()  # with the bits, a cohort's MRR comes on each of its rows
     for row in rows:
-        first_paid, n, paid, m0, m1, *rest = row
+        if bits:
+            first_paid, flags, n, paid, m0, m1, *rest = row
+            on = [n if flags >> i & 1 else 0 for i in range(len(days))]
+            moved = [
+                n if flags >> at[x] & 1 and not flags >> at[y] & 1 else 0
+                for x, y in zip(edges, edges[1:], strict=False)
+            ]
+            rest = [*rest[: 2 * len(MOVEMENTS)], *on, *moved, *rest[2 * len(MOVEMENTS) :]]
+        else:
+            first_paid, n, paid, m0, m1, *rest = row
         n_accounts += n
         customers_in_period += paid or 0
         mv.start_mrr += to_money(m0)
@@ -394,10 +410,13 @@ def book_summary(
         cohort = month_start(first_paid)
         sums = cohorts.setdefault(cohort, CohortSums())
         sums.size += n
+        first_row = first_paid not in cohort_seen
+        cohort_seen.add(first_paid)
         for day, value in zip(cohort_on, rest[months:], strict=True):
             if day > cohort:
                 sums.customers[day] = sums.customers.get(day, 0) + on_day[day]
-                sums.mrr[day] = sums.mrr.get(day, ZERO) + to_money(value)
+                added = to_money(value) if first_row else ZERO
+                sums.mrr[day] = sums.mrr.get(day, ZERO) + added
     mv.customers_start, mv.customers_end = customers_on[start], customers_on[end]
     mv.churned_logos = mv.counts["churn"]
     mv.gained_logos = mv.counts["new"] + mv.counts["reactivation"]
