@@ -399,3 +399,89 @@ class UsageUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} of {self.account_id} since {self.first_day}"
+
+
+# --- stored usage windows (the KPI report's usage inputs, kept by the night) ------------------
+
+
+class UsageWindowDay(models.Model):
+    """The stored usage windows of one window end (``end_day``, exclusive: the window of
+    the day before it): which ``KEY_FEATURES`` their ``key_used`` counted. Rows of an end
+    whose key features differ from the settings' are ignored (and replaced by the next
+    refresh). Written by ``metrics.kpis.adoption.usage_windows_refresh``."""
+
+    end_day = models.DateField(primary_key=True)
+    key_features = models.TextField(blank=True)  # the names, one per line, sorted
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"usage windows ending {self.end_day}"
+
+
+class UsageWindow(models.Model):
+    """One account's usage inputs (``adoption.UsageInputs.per_account``) for the window
+    ending with ``end_day`` (exclusive), as the direct read over the rollups and presences
+    gave them when the night stored them: the KPI report and the health step sum these rows
+    instead of counting distinct users over 60 days of presences.
+
+    Exact by construction: a row is written from the direct read, under every rollup lock,
+    and database triggers on ``accounts_usagedaily`` (insert, update, delete) and on
+    ``accounts_usagepresence`` (delete) delete the rows of an account whose window ends
+    after a day that changed (migration ``0006_kpi_usage_windows``); every write of usage
+    goes through those tables, so a row that is there is right. An account without a row
+    (new, changed since, or before the first night) is read directly. ``listed``: whether
+    the direct read had the account at all (a row of zeros otherwise: "known to have no
+    usage")."""
+
+    pk = models.CompositePrimaryKey("account", "end_day")
+    # no database-level FK, like the rollups (bulk writes); Django cascades deletes
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        related_name="usage_windows",
+        db_constraint=False,
+        db_index=False,
+    )
+    end_day = models.DateField()
+    listed = models.BooleanField(default=True)
+    known = models.PositiveIntegerField(default=0)
+    active = models.PositiveIntegerField(default=0)
+    previous_active = models.PositiveIntegerField(default=0)
+    events = models.BigIntegerField(default=0)
+    previous_events = models.BigIntegerField(default=0)
+    week0 = models.PositiveIntegerField(default=0)
+    week1 = models.PositiveIntegerField(default=0)
+    week2 = models.PositiveIntegerField(default=0)
+    week3 = models.PositiveIntegerField(default=0)
+    daily_users = models.PositiveIntegerField(default=0)
+    key_used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["end_day"], name="usage_window_end_idx")]
+
+    def __str__(self) -> str:
+        return f"usage of {self.account_id} in the window ending {self.end_day}"
+
+
+class UsageWindowFeature(models.Model):
+    """Per account, window end and event name: the distinct users who sent it in the window
+    (the feature adoption of ``UsageInputs.features``, summed per cell when read). Kept and
+    invalidated with ``UsageWindow``."""
+
+    pk = models.CompositePrimaryKey("account", "end_day", "event")
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        related_name="usage_window_features",
+        db_constraint=False,
+        db_index=False,
+    )
+    end_day = models.DateField()
+    event = models.CharField(max_length=200)
+    users = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["end_day"], name="usage_window_feature_end_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.users} users of {self.event} at {self.account_id} before {self.end_day}"

@@ -207,6 +207,15 @@ def usage_events_upkeep(*, as_of: dt.date) -> dict[str, Any]:
     return partitions.partitions_maintain(today=as_of)
 
 
+def usage_rollups(*, as_of: dt.date) -> dict[str, Any]:
+    """The rollups reconciled (``usage_rollups_reconcile``), then every account's usage
+    inputs for the window ending with ``as_of`` stored (``adoption.usage_windows_refresh``:
+    what the health step, the KPI snapshots and the KPI report then read)."""
+    counts = usage_rollups_reconcile(as_of=as_of)
+    counts["usage_windows"] = adoption.usage_windows_refresh(end=as_of + dt.timedelta(days=1))
+    return counts
+
+
 # The usage inputs of a day (every event before its end, per account: the costliest read of
 # the night), read once by the health step when it runs in this process and handed to the
 # KPI snapshots after it. Fanned-out runs do without: each chunk reads its own accounts.
@@ -236,7 +245,7 @@ def account_standings(*, as_of: dt.date) -> dict[str, Any]:
 
 Step = Callable[..., dict[str, Any]]
 BEFORE_HEALTH: list[tuple[str, Step]] = [
-    ("usage_rollups", usage_rollups_reconcile),
+    ("usage_rollups", usage_rollups),
     ("usage_events", usage_events_upkeep),
 ]
 HEALTH: tuple[str, Step] = ("health", health_snapshots)

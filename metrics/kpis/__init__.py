@@ -197,33 +197,36 @@ def _report(
     usage: adoption.UsageInputs | None = None,
 ) -> dict[str, Any]:
     as_of = end - dt.timedelta(days=1)
-    days = {start, end, as_of, *revenue.month_boundaries(start, end)}
-    days |= set(revenue.cohort_days(start, end))
-    facts = revenue.contract_facts(scoped, days=days, seats_day=as_of, paid_between=(start, end))
-    mv = revenue.classify(facts, start=start, end=end)
+    summary = revenue.book_summary(scoped, start=start, end=end, as_of=as_of)
+    mv = summary.movements
     retention = revenue.retention_kpis(mv)
     retention["renewal_rate"] = revenue.renewal_rate(
         scoped, start=start, end=end, known_on=known_on
     )
     retention.update(
-        revenue.lifetime_kpis(facts, start=start, end=end, arpa=retention["arpa"]["value"])
+        revenue.lifetime_from_counts(
+            summary.at_start, summary.lost, arpa=retention["arpa"]["value"]
+        )
     )
-    customers_in_period = sum(f.paid_between for f in facts)
     report = {
         "period": {"start": start, "end": end, "days": (end - start).days, "as_of": as_of},
-        "scope": {**label, "accounts_with_contracts": len(facts)},
+        "scope": {**label, "accounts_with_contracts": summary.accounts},
         "revenue": _revenue_section(mv),
         "retention": retention,
         "adoption": {
-            **adoption.adoption_kpis(scoped, end=end, facts=facts, usage=usage),
+            **adoption.adoption_kpis(scoped, end=end, facts=summary.as_of, usage=usage),
             "ttfv": adoption.ttfv(scoped, start=start, end=end),
         },
         "support": support.support_kpis(
-            scoped, start=start, end=end, facts=facts, customers_in_period=customers_in_period
+            scoped,
+            start=start,
+            end=end,
+            facts=summary.as_of,
+            customers_in_period=summary.customers_in_period,
         ),
         "billing": support.billing_kpis(scoped, start=start, end=end),
         "voice_of_customer": support.voice_of_customer_kpis(scoped, start=start, end=end),
-        "cohorts": revenue.cohort_table(scoped, start=start, end=end, facts=facts),
+        "cohorts": revenue.cohort_table_from_sums(summary.cohorts, end=end),
         "docs": "docs/metrics.md",
     }
     return to_json(report)
@@ -240,7 +243,7 @@ def _revenue_section(mv: revenue.Movements) -> dict[str, dict]:
         "customers_end": kpi(mv.customers_end, "accounts", on=mv.end),
     }
     for name in revenue.MOVEMENTS:
-        section[f"{name}_mrr"] = kpi(a[name], currency, accounts=len(mv.accounts[name]))
+        section[f"{name}_mrr"] = kpi(a[name], currency, accounts=mv.counts[name])
     net = a["new"] + a["reactivation"] + a["expansion"] - a["contraction"] - a["churn"]
     section["net_new_mrr"] = kpi(net, currency, identity_holds=mv.start_mrr + net == mv.end_mrr)
     return section

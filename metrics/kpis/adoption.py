@@ -24,13 +24,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 
 from accounts.models import Account, UsageDaily, UsageFeatureDaily, UsagePresence
 
 from .common import ZERO, in_scope, kpi, median, month_start, pct
-from .revenue import AccountFacts
+from .revenue import AccountFacts, AsOf
 
 WINDOW_DAYS = 30
 WEEKS = 4  # WAU: the mean over the last four whole weeks of the window (28 days)
@@ -134,13 +134,153 @@ def _new_row() -> dict:
     }
 
 
+# --- stored usage windows --------------------------------------------------------------------
+#
+# The direct read above is a pass over 60 days of presences: ~1 s per 10,000 accounts. The
+# night stores its result per account (``metrics.UsageWindow``, ``UsageWindowFeature``) for
+# the window ending the day after the night's as-of day, and ``usage_inputs`` sums those rows.
+# Triggers delete an account's rows as soon as a usage day inside its window (or before it:
+# known users) changes, so a row that is there equals the direct read; the accounts without
+# one are read directly, and merged.
+
+KEEP_WINDOW_ENDS = 3  # window ends whose rows a refresh keeps (older ones are deleted)
+DIRECT_BY_ID = 2000  # up to this many accounts without a row: read them directly by id
+
+
+def key_features_label() -> str:
+    """The ``KEY_FEATURES`` a stored window's ``key_used`` counted, as stored."""
+    return "\n".join(sorted(set(settings.KEY_FEATURES)))
+
+
+_WINDOW_FIGURES = (
+    "known",
+    "active",
+    "previous_active",
+    "events",
+    "previous_events",
+    "week0",
+    "week1",
+    "week2",
+    "week3",
+    "daily_users",
+    "key_used",
+)
+
+
 def usage_inputs(
     accounts: QuerySet[Account], *, end: dt.date, known: bool = True, features: bool = True
 ) -> UsageInputs:
+    """The ``UsageInputs`` of ``accounts`` for the window ending with ``end``: equal to
+    ``usage_inputs_direct``, read from the stored windows of ``end`` where the night wrote
+    them (and no usage changed since), directly for the other accounts.
+
+    Queries: one over the accounts of the scope and their stored rows, one for the feature
+    users (none without ``features``), then ``usage_inputs_direct``'s for the accounts
+    without a row, if any (all of them before the first night, or for an ``end`` no night
+    stored)."""
+    from metrics.models import UsageWindow, UsageWindowDay, UsageWindowFeature  # noqa: PLC0415
+
+    figures = ", ".join(f"w.{name}" for name in _WINDOW_FIGURES)
+    scope_sql, features_scope, scope_params = "", "", []
+    if accounts.query.has_filters():
+        try:
+            inner, scope_params = accounts.values("pk").query.sql_with_params()
+        except EmptyResultSet:
+            return UsageInputs(end=end, per_account={}, features={}, cells={})
+        scope_sql, features_scope = f"WHERE a.id IN ({inner})", f"AND f.account_id IN ({inner})"
+    window, day = UsageWindow._meta.db_table, UsageWindowDay._meta.db_table
+    # an account whose row is missing comes back with NULLs; a row of zeros (listed false)
+    # is an account the direct read would not list: left out
+    sql = (
+        f"SELECT a.id, a.segment, a.owner_id, w.account_id, {figures} "  # noqa: S608
+        f"FROM {Account._meta.db_table} a LEFT JOIN {window} w ON w.account_id = a.id "
+        f"AND w.end_day = %s AND w.end_day IN (SELECT end_day FROM {day} "
+        f"WHERE end_day = %s AND key_features = %s) {scope_sql}"
+    )
+    if scope_sql:
+        sql += " AND (w.account_id IS NULL OR w.listed)"
+    else:
+        sql += " WHERE w.account_id IS NULL OR w.listed"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [end, end, key_features_label(), *scope_params])
+        rows = cursor.fetchall()
+    per_account: dict[int, dict] = {}
+    cells: dict[int, tuple[str, int | None]] = {}
+    missing: list[int] = []
+    for account_id, segment, owner_id, stored, *values in rows:
+        if stored is None:
+            missing.append(account_id)
+            continue
+        (n_known, active, prev, events, prev_events, w0, w1, w2, w3, daily, key_used) = values
+        if not known:
+            n_known = 0
+            if not any(values[1:]):  # listed for its known users only
+                continue
+        cells[account_id] = (segment, owner_id)
+        per_account[account_id] = {
+            "known": n_known,
+            "active": active,
+            "previous_active": prev,
+            "events": events,
+            "previous_events": prev_events,
+            "weeks": [w0, w1, w2, w3],
+            "daily_users": daily,
+            "key_used": key_used,
+        }
+    if len(missing) == len(rows):  # nothing stored for this scope and end
+        return usage_inputs_direct(accounts, end=end, known=known, features=features)
+
+    by_cell: dict[tuple[str, int | None], dict[str, int]] = defaultdict(dict)
+    if features and per_account:
+        sql = (
+            f"SELECT a.segment, a.owner_id, f.event, SUM(f.users) "  # noqa: S608
+            f"FROM {UsageWindowFeature._meta.db_table} f JOIN {Account._meta.db_table} a "
+            f"ON a.id = f.account_id WHERE f.end_day = %s "
+            f"{features_scope} GROUP BY 1, 2, 3"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [end, *scope_params])
+            for segment, owner_id, event, n in cursor.fetchall():
+                by_cell[(segment, owner_id)][event] = int(n)
+    if missing:
+        if len(missing) <= DIRECT_BY_ID:
+            rest = Account.objects.filter(pk__in=missing)
+        else:
+            rest = accounts.exclude(
+                pk__in=UsageWindow.objects.filter(end_day=end).values("account_id")
+            )
+        extra = usage_inputs_direct(rest, end=end, known=known, features=features)
+        per_account.update(extra.per_account)
+        cells.update(extra.cells)
+        for cell, users in extra.features.items():
+            into = by_cell[cell]
+            for event, n in users.items():
+                into[event] = into.get(event, 0) + n
+    return UsageInputs(end=end, per_account=per_account, features=dict(by_cell), cells=cells)
+
+
+def _feature_triples(accounts: QuerySet[Account], days: Days) -> QuerySet:
+    """The distinct (account, user, event) presences of the window."""
+    return (
+        in_scope(UsagePresence.objects.all(), accounts)
+        .filter(day__gte=days.window, day__lt=days.end)
+        .values("account_id", "user_id", "event")
+        .order_by()
+        .distinct()
+    )
+
+
+def usage_inputs_direct(
+    accounts: QuerySet[Account],
+    *,
+    end: dt.date,
+    known: bool = True,
+    features: bool = True,
+) -> UsageInputs:
     """Read the ``UsageInputs`` of ``accounts`` for the window ending with ``end``, from the
-    rollups (no raw events). Five queries (one less without KEY_FEATURES, one less each
-    without ``known`` or ``features``, which health scoring does not use: their figures are
-    then 0 and ``features`` empty):
+    rollups and presences (no raw events, no stored windows). Five queries (one less without
+    KEY_FEATURES, one less each without ``known`` or ``features``, which health scoring does
+    not use: their figures are then 0 and ``features`` empty):
 
     1. per account, its distinct users in the window, the 30 days before it and each of the
        last four weeks, from ``UsagePresence``: one pass over the presences of 60 days;
@@ -218,15 +358,10 @@ def usage_inputs(
 
     by_cell: dict[tuple[str, int | None], dict[str, int]] = defaultdict(dict)
     if features:
-        triples = (
-            in_scope(UsagePresence.objects.all(), accounts)
-            .filter(day__gte=days.window, day__lt=end)
-            .values("account_id", "user_id", "event")
-            .order_by()
-            .distinct()
-        )
         select = "a.segment, a.owner_id, q.event, count(*)"
-        for segment, owner_id, event, n in _rows(triples, select, "1, 2, 3"):
+        for segment, owner_id, event, n in _rows(
+            _feature_triples(accounts, days), select, "1, 2, 3"
+        ):
             by_cell[(segment, owner_id)][event] = n
     for account_id, n in key_features_used(accounts, end=end).items():
         if account_id in per_account:  # it has events in the window, so it has a row
@@ -234,11 +369,104 @@ def usage_inputs(
     return UsageInputs(end=end, per_account=per_account, features=dict(by_cell), cells=cells)
 
 
+def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
+    """Store the usage windows ending with ``end`` (``metrics.UsageWindow`` and
+    ``UsageWindowFeature``) for every account that has none yet: a row per account (zeros
+    for an account without usage), from ``usage_inputs_direct``. The rows of other window
+    ends but the last ``KEEP_WINDOW_ENDS`` are deleted; rows counted with other
+    ``KEY_FEATURES`` are replaced. One transaction under every rollup lock, so no load
+    changes usage between the read and the write (a load after it deletes the rows it makes
+    stale, by trigger). The night calls it before the health step."""
+    from accounts.intake import events as intake_events  # noqa: PLC0415
+    from metrics.models import UsageWindow, UsageWindowDay, UsageWindowFeature  # noqa: PLC0415
+
+    label = key_features_label()
+    with transaction.atomic():
+        intake_events.lock_all_rollups()
+        ends = dict(UsageWindowDay.objects.values_list("end_day", "key_features"))
+        valid = ends.get(end) == label
+        kept = sorted((day for day in ends if day != end), reverse=True)[: KEEP_WINDOW_ENDS - 1]
+        drop = [day for day in ends if day not in kept and not (day == end and valid)]
+        if drop:
+            UsageWindow.objects.filter(end_day__in=drop).delete()
+            UsageWindowFeature.objects.filter(end_day__in=drop).delete()
+            UsageWindowDay.objects.filter(end_day__in=drop).delete()
+        if valid:  # rows of this end were stored before: add the accounts without one
+            stored = UsageWindow.objects.filter(end_day=end).values("account_id")
+            scope = Account.objects.exclude(pk__in=stored)
+        else:
+            UsageWindowDay.objects.create(end_day=end, key_features=label)
+            scope = Account.objects.all()
+        ids = list(scope.values_list("pk", flat=True))
+        if not ids:
+            return {"end_day": end.isoformat(), "accounts": 0, "features": 0}
+        usage = usage_inputs_direct(scope, end=end, features=False)
+        zeros = [0] * len(_WINDOW_FIGURES)
+        day = end.isoformat()  # COPY's text and SQLite's storage of a date
+        rows = []
+        for account_id in ids:
+            r = usage.per_account.get(account_id)
+            if r is None:
+                rows.append((account_id, day, False, *zeros))
+                continue
+            rows.append(
+                (
+                    account_id,
+                    day,
+                    True,
+                    r["known"],
+                    r["active"],
+                    r["previous_active"],
+                    r["events"],
+                    r["previous_events"],
+                    *r["weeks"],
+                    r["daily_users"],
+                    r["key_used"],
+                )
+            )
+        # the feature users per account, counted and written by the database in one statement
+        # (before the rows above are written: ``scope`` is the accounts without one)
+        triples, params = _feature_triples(scope, Days.ending(end)).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {UsageWindowFeature._meta.db_table} "  # noqa: S608
+                "(account_id, end_day, event, users) "
+                f"SELECT q.account_id, %s, q.event, count(*) FROM ({triples}) q "
+                "GROUP BY q.account_id, q.event",
+                [day, *params],
+            )
+            features = cursor.rowcount
+        _insert(
+            UsageWindow._meta.db_table, ["account_id", "end_day", "listed", *_WINDOW_FIGURES], rows
+        )
+        if connection.vendor == "postgresql":  # fresh statistics for the first reads
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"ANALYZE {UsageWindow._meta.db_table}, {UsageWindowFeature._meta.db_table}"
+                )
+    return {"end_day": end.isoformat(), "accounts": len(rows), "features": features}
+
+
+def _insert(table: str, columns: list[str], rows: list[tuple]) -> None:
+    """Append ``rows`` to ``table``: ``COPY`` on PostgreSQL, ``executemany`` elsewhere."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
+
+
 def adoption_kpis(
     accounts: QuerySet[Account],
     *,
     end: dt.date,
-    facts: Sequence[AccountFacts],
+    facts: Sequence[AccountFacts] | AsOf,
     usage: UsageInputs | None = None,
 ) -> dict[str, dict]:
     """Seat utilisation, DAU %, WAU %, stickiness, feature adoption, key-feature adoption and
@@ -247,6 +475,7 @@ def adoption_kpis(
     read (for several scopes at once); otherwise read here (``usage_inputs``: four queries,
     three without KEY_FEATURES)."""
     as_of = end - dt.timedelta(days=1)
+    on_day = AsOf.of(facts, as_of)
     if usage is None:
         usage = usage_inputs(accounts, end=end)
     rows = usage.per_account.values()
@@ -263,9 +492,9 @@ def adoption_kpis(
     wau = Decimal(sum(sum(row["weeks"]) for row in rows)) / WEEKS
 
     # seat utilisation: accounts with licensed seats on the as-of day
-    seated = [f for f in facts if f.seats > 0]
-    seats = sum(f.seats for f in seated)
-    seated_active = sum(usage.per_account.get(f.id, {}).get("active", 0) for f in seated)
+    seated = {a: n for a, n in on_day.seats.items() if n > 0}
+    seats = sum(seated.values())
+    seated_active = sum(usage.per_account.get(a, {}).get("active", 0) for a in seated)
 
     # feature adoption per event name, over the window
     per_event: dict[str, int] = defaultdict(int)
@@ -295,7 +524,7 @@ def adoption_kpis(
             active_users_30d=mau,
             users={row["event"]: row["users"] for row in features},
         ),
-        "key_feature_adoption": _key_feature_adoption(usage, facts, end=end),
+        "key_feature_adoption": _key_feature_adoption(usage, on_day.customers),
         "usage_trend_events": kpi(
             pct(events_now - events_before, events_before),
             "%",
@@ -311,23 +540,26 @@ def adoption_kpis(
     }
 
 
-def _key_feature_adoption(usage: UsageInputs, facts, *, end: dt.date) -> dict:
+def _key_feature_adoption(usage: UsageInputs, customers: Sequence[int]) -> dict:
     """Per account: key features used in 30 days / key features defined × 100; the value is
-    the mean over the accounts that are customers on the as-of day. None without
-    KEY_FEATURES or without customers."""
-    as_of = end - dt.timedelta(days=1)
+    the mean over the accounts that are customers on the as-of day (``customers``). The
+    shares are added in ascending order, so the last digit does not depend on the order the
+    accounts came in. None without KEY_FEATURES or without customers."""
     key_features = list(settings.KEY_FEATURES)
-    customers = [f for f in facts if f.customer_on(as_of)]
     if not key_features or not customers:
         return kpi(None, "%", key_features=key_features, customers=len(customers))
     used = {a: row["key_used"] for a, row in usage.per_account.items()}
-    shares = [pct(used.get(f.id, 0), len(key_features)) for f in customers]
+    counts = sorted(used.get(a, 0) for a in customers)
+    share = {n: pct(n, len(key_features)) for n in set(counts)}
+    total = ZERO
+    for n in counts:
+        total += share[n]
     return kpi(
-        sum(shares, ZERO) / len(shares),
+        total / len(counts),
         "%",
         key_features=key_features,
         customers=len(customers),
-        customers_using_all=sum(used.get(f.id, 0) == len(key_features) for f in customers),
+        customers_using_all=sum(n == len(key_features) for n in counts),
     )
 
 

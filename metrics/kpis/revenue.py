@@ -26,6 +26,7 @@ from accounts.models import Account, Contract
 from .common import HUNDRED, ZERO, add_months, covers, in_scope, kpi, money, month_start, pct, ratio
 
 MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
+BITMASK_DAYS = 62  # up to this many days, PostgreSQL keeps an account's daily flags in a bigint
 
 
 @dataclass
@@ -131,6 +132,7 @@ class Movements:
     end_mrr: Decimal = ZERO
     amounts: dict[str, Decimal] = field(default_factory=lambda: dict.fromkeys(MOVEMENTS, ZERO))
     accounts: dict[str, list[dict]] = field(default_factory=lambda: {m: [] for m in MOVEMENTS})
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MOVEMENTS, 0))
     customers_start: int = 0  # S: customers on start
     customers_end: int = 0  # E: customers on end
     churned_logos: int = 0  # customers on start that are not on end
@@ -164,6 +166,7 @@ def classify(facts: Sequence[AccountFacts], *, start: dt.date, end: dt.date) -> 
         else:
             continue  # unchanged, or never a customer on either day
         result.amounts[kind] += amount
+        result.counts[kind] += 1
         result.accounts[kind].append(
             {
                 "id": f.id,
@@ -183,6 +186,274 @@ def classify(facts: Sequence[AccountFacts], *, start: dt.date, end: dt.date) -> 
 def mrr_movements(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> Movements:
     """New, reactivation, expansion, contraction and churn for ``[start, end)`` (one query)."""
     return classify(contract_facts(accounts, days=[start, end]), start=start, end=end)
+
+
+@dataclass
+class AsOf:
+    """What the adoption and support KPIs read from the contracts on one day (the period's
+    last): licensed seats per account (accounts with seats) and the accounts that are
+    customers then (MRR > 0)."""
+
+    day: dt.date
+    seats: dict[int, int]
+    customers: list[int]
+
+    @property
+    def seats_total(self) -> int:
+        return sum(self.seats.values())
+
+    @classmethod
+    def of(cls, facts: Sequence[AccountFacts] | AsOf, day: dt.date) -> AsOf:
+        """``facts`` as an ``AsOf`` (they must carry MRR on ``day`` and seats on it)."""
+        if isinstance(facts, AsOf):
+            return facts
+        return cls(
+            day=day,
+            seats={f.id: f.seats for f in facts if f.seats},
+            customers=[f.id for f in facts if f.customer_on(day)],
+        )
+
+
+@dataclass
+class BookSummary:
+    """The contracts of a scope over a period, summed over its accounts by the database
+    (``book_summary``): everything ``kpi_report`` reads from contracts, without a Python
+    object per account."""
+
+    accounts: int  # accounts with contracts
+    movements: Movements  # amounts and counts (no account lists)
+    customers_in_period: int  # customers on some day of the period
+    at_start: list[int]  # per whole month of the period: customers at its start …
+    lost: list[int]  # … and how many of them are not customers at its end
+    cohorts: dict[dt.date, CohortSums]  # cohort month → its sums
+    as_of: AsOf
+
+
+def book_summary(
+    accounts: QuerySet[Account], *, start: dt.date, end: dt.date, as_of: dt.date
+) -> BookSummary:
+    """The figures of ``classify`` (amounts and counts), ``lifetime_kpis``, ``cohort_table``,
+    the customers of the period and the contracts on ``as_of``, for ``[start, end)``: equal
+    to computing them from ``contract_facts``, but summed by the database. Two queries:
+
+    1. one statement over the scope's contracts: per account, its MRR on ``start`` and
+       ``end``, its first paid day, whether it paid in the period and, on each day the
+       lifetime and the cohorts look at, whether it was a customer; then summed per first
+       paid day inside the period (one row for every other account): each movement's
+       amount and count by the rules of ``classify``, customers on each day, customers lost
+       over each whole month; and, per first paid day inside the period, the cohort's MRR on
+       each cohort day, summed straight from the contracts of its accounts;
+    2. per account with a contract covering ``as_of``: its seats and MRR then.
+
+    Contracts have MRR >= 0 (a database constraint), so an account is a customer on a day
+    iff a contract with MRR > 0 covers it: a flag per day (``MAX``) where the per-account
+    facts sum the MRR of every day, which is what made them slow."""
+    sqlite = connection.vendor != "postgresql"
+    edges = month_boundaries(start, end)
+    cohort_on = cohort_days(start, end)
+    days = sorted({start, end, *edges, *cohort_on})
+    at = {day: i for i, day in enumerate(days)}
+    as_of_facts = _as_of(accounts, as_of, sqlite=sqlite)
+    months = len(edges) - 1
+    empty = BookSummary(
+        0, Movements(start=start, end=end), 0, [0] * months, [0] * months, {}, as_of_facts
+    )
+    contracts = in_scope(Contract.objects.all(), accounts).values_list(
+        "account_id", "start_date", "end_date", "mrr"
+    )
+    try:
+        contracts_sql, params = contracts.query.sql_with_params()
+    except EmptyResultSet:
+        return empty
+
+    def lit(day: dt.date) -> str:
+        return f"'{day.isoformat()}'"  # our own dates: ISO literals, compared as dates/text
+
+    def covers_sql(day: dt.date) -> str:
+        return f"c.start_date <= {lit(day)} AND (c.end_date IS NULL OR c.end_date >= {lit(day)})"
+
+    def rounded(expr: str) -> str:
+        # SQLite sums as floats: round each account's MRR to cents like ``money``
+        return f"ROUND({expr}, 2)" if sqlite else expr
+
+    per_account = [
+        f"{rounded(f'SUM(CASE WHEN {covers_sql(start)} THEN c.mrr ELSE 0 END)')} AS m0",
+        f"{rounded(f'SUM(CASE WHEN {covers_sql(end)} THEN c.mrr ELSE 0 END)')} AS m1",
+        "MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid",
+        f"MAX(CASE WHEN c.mrr > 0 AND c.start_date < {lit(end)} AND (c.end_date IS NULL "
+        f"OR c.end_date >= {lit(start)}) THEN 1 ELSE 0 END) AS paid",
+    ]
+    bits = not sqlite and len(days) <= BITMASK_DAYS
+    if not bits:
+        # one flag per day: customer then (a paying contract covers it)
+        per_account += [
+            f"MAX(CASE WHEN c.mrr > 0 AND {covers_sql(day)} THEN 1 ELSE 0 END) AS p{i}"
+            for i, day in enumerate(days)
+        ]
+
+        def paying(i: int) -> str:
+            return f"a.p{i}"
+
+    else:
+        # PostgreSQL: the same flags as the bits of one bigint, OR-ed over the paying
+        # contracts; a contract covers the days from the first on or after its start
+        # (``width_bucket``: how many days are before it) to the last on or before its end
+        listed = "ARRAY[" + ", ".join(lit(day) for day in days) + "]::date[]"
+        first = f"width_bucket(c.start_date - 1, {listed})"
+        after = f"COALESCE(width_bucket(c.end_date, {listed}), {len(days)})"
+        mask = (
+            f"CASE WHEN {after} > {first} "
+            f"THEN (1::bigint << {after}) - (1::bigint << {first}) ELSE 0 END"
+        )
+        per_account.append(f"COALESCE(bit_or(CASE WHEN c.mrr > 0 THEN {mask} END), 0) AS flags")
+
+        def paying(i: int) -> str:
+            return f"((a.flags >> {i}) & 1)"
+
+    in_period = f"a.first_paid >= {lit(start)} AND a.first_paid < {lit(end)}"
+    cohort_key = f"CASE WHEN {in_period} THEN a.first_paid END"
+
+    def count(condition: str) -> str:
+        return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+    def amount(condition: str, value: str) -> str:
+        return f"SUM(CASE WHEN {condition} THEN {value} ELSE 0 END)"
+
+    kinds = {
+        "new": (
+            f"a.m0 = 0 AND a.m1 > 0 AND (a.first_paid IS NULL OR a.first_paid >= {lit(start)})",
+            "a.m1",
+        ),
+        "reactivation": (f"a.m0 = 0 AND a.m1 > 0 AND a.first_paid < {lit(start)}", "a.m1"),
+        "expansion": ("a.m0 > 0 AND a.m1 > a.m0", "a.m1 - a.m0"),
+        "churn": ("a.m0 > 0 AND a.m1 = 0", "a.m0"),
+        "contraction": ("a.m0 > 0 AND a.m1 <> 0 AND a.m1 < a.m0", "a.m0 - a.m1"),
+    }
+    summed = ["COUNT(*)", "SUM(a.paid)", "SUM(a.m0)", "SUM(a.m1)"]
+    for name in MOVEMENTS:
+        condition, value = kinds[name]
+        summed += [count(condition), amount(condition, value)]
+    if not bits:  # with the bits, grouped by them: Python reads the days off each group's
+        summed += [f"SUM({paying(i)})" for i in range(len(days))]
+        summed += [
+            count(f"{paying(at[x])} = 1 AND {paying(at[y])} = 0")
+            for x, y in zip(edges, edges[1:], strict=False)
+        ]
+    cohort_mrr = [f"SUM(CASE WHEN {covers_sql(day)} THEN c.mrr ELSE 0 END)" for day in cohort_on]
+    accounts_sql = (
+        f"SELECT c.account_id, {', '.join(per_account)} FROM ({contracts_sql}) c "  # noqa: S608
+        "GROUP BY c.account_id"
+    )
+    # the cohorts' accounts need only their first paid day
+    first_paid_sql = (
+        "SELECT c.account_id, MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid "
+        f"FROM ({contracts_sql}) c GROUP BY c.account_id"  # noqa: S608
+    )
+    group = f"{cohort_key} AS cohort, a.flags" if bits else f"{cohort_key} AS cohort"
+    sql = (
+        f"SELECT {group}, {', '.join(summed)} FROM ({accounts_sql}) a "
+        f"GROUP BY {'1, 2' if bits else '1'}"
+    )
+    queries = [*params]
+    if cohort_on:  # each cohort's MRR on each cohort day, from its accounts' contracts
+        sql = (
+            f"SELECT s.*, {', '.join(f'm.c{i}' for i in range(len(cohort_on)))} FROM ({sql}) s "
+            "LEFT JOIN (SELECT a.first_paid AS cohort, "
+            + ", ".join(f"{expr} AS c{i}" for i, expr in enumerate(cohort_mrr))
+            + f" FROM ({first_paid_sql}) a JOIN ({contracts_sql}) c "
+            f"ON c.account_id = a.account_id WHERE {in_period} GROUP BY 1) m "
+            "ON m.cohort = s.cohort"
+        )
+        queries += [*params, *params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, queries)
+        rows = cursor.fetchall()
+
+    def to_money(value) -> Decimal:
+        return money(value) if sqlite else (value if value is not None else ZERO)
+
+    n_accounts = customers_in_period = 0
+    mv = Movements(start=start, end=end)
+    customers_on = dict.fromkeys(days, 0)
+    lost = [0] * months
+    cohorts: dict[dt.date, CohortSums] = {}
+    cohort_seen: set = set()  # with the bits, a cohort's MRR comes on each of its rows
+    for row in rows:
+        if bits:
+            first_paid, flags, n, paid, m0, m1, *rest = row
+            on = [n if flags >> i & 1 else 0 for i in range(len(days))]
+            moved = [
+                n if flags >> at[x] & 1 and not flags >> at[y] & 1 else 0
+                for x, y in zip(edges, edges[1:], strict=False)
+            ]
+            rest = [*rest[: 2 * len(MOVEMENTS)], *on, *moved, *rest[2 * len(MOVEMENTS) :]]
+        else:
+            first_paid, n, paid, m0, m1, *rest = row
+        n_accounts += n
+        customers_in_period += paid or 0
+        mv.start_mrr += to_money(m0)
+        mv.end_mrr += to_money(m1)
+        for name in MOVEMENTS:
+            k, value, rest = rest[0], rest[1], rest[2:]
+            mv.counts[name] += k or 0
+            mv.amounts[name] += to_money(value)
+        on_day = dict(zip(days, (k or 0 for k in rest[: len(days)]), strict=True))
+        rest = rest[len(days) :]
+        for i in range(months):
+            lost[i] += rest[i] or 0
+        for day in days:
+            customers_on[day] += on_day[day]
+        if first_paid is None:
+            continue
+        if not isinstance(first_paid, dt.date):
+            first_paid = dt.date.fromisoformat(first_paid)  # SQLite: ISO text
+        cohort = month_start(first_paid)
+        sums = cohorts.setdefault(cohort, CohortSums())
+        sums.size += n
+        first_row = first_paid not in cohort_seen
+        cohort_seen.add(first_paid)
+        for day, value in zip(cohort_on, rest[months:], strict=True):
+            if day > cohort:
+                sums.customers[day] = sums.customers.get(day, 0) + on_day[day]
+                added = to_money(value) if first_row else ZERO
+                sums.mrr[day] = sums.mrr.get(day, ZERO) + added
+    mv.customers_start, mv.customers_end = customers_on[start], customers_on[end]
+    mv.churned_logos = mv.counts["churn"]
+    mv.gained_logos = mv.counts["new"] + mv.counts["reactivation"]
+    return BookSummary(
+        accounts=n_accounts,
+        movements=mv,
+        customers_in_period=customers_in_period,
+        at_start=[customers_on[day] for day in edges[:-1]],
+        lost=lost,
+        cohorts=cohorts,
+        as_of=as_of_facts,
+    )
+
+
+def _as_of(accounts: QuerySet[Account], day: dt.date, *, sqlite: bool) -> AsOf:
+    """Seats and customers on ``day``, from the contracts covering it (one query)."""
+    query = (
+        in_scope(Contract.objects.filter(covers(day)), accounts)
+        .values("account_id")
+        .order_by()
+        .annotate(seats=Sum("quantity", default=0), mrr=Sum("mrr", default=ZERO))
+        .values_list("account_id", "seats", "mrr")
+    )
+    try:
+        sql, params = query.query.sql_with_params()
+    except EmptyResultSet:
+        return AsOf(day=day, seats={}, customers=[])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    seats, customers = {}, []
+    for account_id, n, mrr in rows:
+        if n:
+            seats[account_id] = n
+        if (money(mrr) if sqlite else mrr) > 0:
+            customers.append(account_id)
+    return AsOf(day=day, seats=seats, customers=customers)
 
 
 def retention_kpis(mv: Movements) -> dict[str, dict]:
@@ -260,11 +531,20 @@ def lifetime_kpis(
     edges = month_boundaries(start, end)
     # per account, whether it was a customer on each edge: read each MRR once
     paying = [[f.mrr[day] > 0 for day in edges] for f in facts]
-    monthly: list[Decimal | None] = []
+    at_start, lost = [], []
     for i in range(len(edges) - 1):
-        at_start = [on for on in paying if on[i]]
-        lost = sum(not on[i + 1] for on in at_start)
-        monthly.append(pct(lost, len(at_start)))
+        staying = [on for on in paying if on[i]]
+        at_start.append(len(staying))
+        lost.append(sum(not on[i + 1] for on in staying))
+    return lifetime_from_counts(at_start, lost, arpa=arpa)
+
+
+def lifetime_from_counts(
+    at_start: Sequence[int], lost: Sequence[int], *, arpa: Decimal | None
+) -> dict[str, dict]:
+    """``lifetime_kpis`` from, per whole month of the period, the customers at its start and
+    how many of them were not customers at its end."""
+    monthly: list[Decimal | None] = [pct(n, s) for n, s in zip(lost, at_start, strict=True)]
     known = [rate for rate in monthly if rate is not None]
     mean_rate = sum(known, ZERO) / len(known) if known else None
     lifetime = HUNDRED / mean_rate if mean_rate else None  # months; None when churn is 0
@@ -369,23 +649,43 @@ def cohort_table(
     for f in facts:
         if f.first_paid is not None and start <= f.first_paid < end:
             members[month_start(f.first_paid)].append(f)
-    rows = []
-    for cohort in sorted(members):
-        group = members[cohort]
-        first_month_end = add_months(cohort, 1)
-        base = (
-            sum((f.mrr[first_month_end] for f in group), ZERO) if first_month_end <= end else None
+    cohorts = {
+        cohort: CohortSums(
+            size=len(group),
+            customers={d: sum(f.customer_on(d) for f in group) for d in days if d > cohort},
+            mrr={d: sum((f.mrr[d] for f in group), ZERO) for d in days if d > cohort},
         )
+        for cohort, group in members.items()
+    }
+    return cohort_table_from_sums(cohorts, end=end)
+
+
+@dataclass
+class CohortSums:
+    """One cohort (the accounts whose first paid day is in one month): its size, and on each
+    cohort day after its month, how many of them are customers and their MRR."""
+
+    size: int = 0
+    customers: dict[dt.date, int] = field(default_factory=dict)
+    mrr: dict[dt.date, Decimal] = field(default_factory=dict)
+
+
+def cohort_table_from_sums(cohorts: dict[dt.date, CohortSums], *, end: dt.date) -> dict:
+    """``cohort_table`` from each cohort month's ``CohortSums``."""
+    rows = []
+    for cohort in sorted(cohorts):
+        sums = cohorts[cohort]
+        first_month_end = add_months(cohort, 1)
+        base = sums.mrr.get(first_month_end, ZERO) if first_month_end <= end else None
         columns = []
-        for k, day in enumerate(d for d in days if d > cohort):
-            retained = [f for f in group if f.customer_on(day)]
-            mrr = sum((f.mrr[day] for f in group), ZERO)
+        for k, day in enumerate(sorted(sums.mrr)):
+            customers, mrr = sums.customers[day], sums.mrr[day]
             columns.append(
                 {
                     "k": k,
                     "on": day,
-                    "customers": len(retained),
-                    "logos": pct(len(retained), len(group)),
+                    "customers": customers,
+                    "logos": pct(customers, sums.size),
                     "mrr_amount": mrr,
                     "mrr": pct(mrr, base or ZERO),
                 }
@@ -393,7 +693,7 @@ def cohort_table(
         rows.append(
             {
                 "cohort": cohort.strftime("%Y-%m"),
-                "size": len(group),
+                "size": sums.size,
                 "first_mrr": base,
                 "columns": columns,
             }

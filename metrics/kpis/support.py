@@ -22,7 +22,7 @@ from accounts.models import Account, Invoice, Ticket
 from surveys import selectors as survey_selectors
 
 from .common import ZERO, in_scope, kpi, median, midnight, money, pct, percentile, ratio
-from .revenue import AccountFacts
+from .revenue import AccountFacts, AsOf
 
 FAILED_PAYMENT_DAYS = 90
 
@@ -74,7 +74,7 @@ def support_kpis(
     *,
     start: dt.date,
     end: dt.date,
-    facts: Sequence[AccountFacts],
+    facts: Sequence[AccountFacts] | AsOf,
     customers_in_period: int,
 ) -> dict[str, dict]:
     """Ticket volume (total, per customer account, per 100 licensed seats), first response
@@ -93,7 +93,7 @@ def support_kpis(
     response_hours, resolution_hours = _hours(
         tickets.filter(opened).filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1)), t1
     )
-    seats = sum(f.seats for f in facts)
+    seats = facts.seats_total if isinstance(facts, AsOf) else sum(f.seats for f in facts)
     return {
         "ticket_volume": kpi(counts["opened"], "tickets"),
         "tickets_per_account": kpi(
@@ -134,17 +134,20 @@ def _hours(tickets: QuerySet[Ticket], t1: dt.datetime) -> tuple[list[float], lis
     """Hours from opened to first response, and to resolution, of ``tickets``, for the
     responses and resolutions before ``t1``. PostgreSQL subtracts the timestamps and gives
     the exact seconds (a year of tickets is 200,000 rows: parsing their timestamps in
-    Python was most of the support KPIs' time); elsewhere Python subtracts them."""
+    Python was most of the support KPIs' time), as float8: the exact number of seconds
+    rounded to the nearest double, as ``float(Decimal)`` rounds it, without a Decimal per
+    value; elsewhere Python subtracts them."""
     response, resolution = [], []
     if connection.vendor == "postgresql":
         rows = tickets.annotate(
             to_response=RawSQL(
                 "CASE WHEN first_response_at < %s "
-                "THEN EXTRACT(EPOCH FROM first_response_at - opened_at) END",
+                "THEN EXTRACT(EPOCH FROM first_response_at - opened_at)::float8 END",
                 [t1],
             ),
             to_resolution=RawSQL(
-                "CASE WHEN resolved_at < %s THEN EXTRACT(EPOCH FROM resolved_at - opened_at) END",
+                "CASE WHEN resolved_at < %s "
+                "THEN EXTRACT(EPOCH FROM resolved_at - opened_at)::float8 END",
                 [t1],
             ),
         ).values_list("to_response", "to_resolution")

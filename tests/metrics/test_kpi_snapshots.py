@@ -174,16 +174,18 @@ def test_an_empty_book_has_one_book_row():
 
 @pytest.mark.parametrize("per_scope", [1, 4])
 def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_queries):
-    """2 scope lists + the usage inputs once (4: users by account and user, events and
-    daily users, known users, feature users) + 8 per report (contracts, ending contracts,
-    tickets ×2, invoices; no renewal followers to read without an ending contract; survey
-    answers, invitations, follow-ups) + (savepoint, stale-row read, one upsert, release):
-    2 + 4 + 8·S + 4, whatever the number of accounts per scope. The presences are read
-    twice per run, not per scope, and the raw events never."""
+    """2 scope lists + the usage inputs once (1 + 4: the stored windows, none here, then
+    users by account and user, events and daily users, known users, feature users) + 9 per
+    report (contracts ×2: the summary and the as-of day, ending contracts, tickets ×2,
+    invoices; no renewal followers to read without an ending contract; survey answers,
+    invitations, follow-ups) + (savepoint, stale-row read, one upsert, release):
+    2 + 5 + 9·S + 4, whatever the number of accounts per scope (measured; was 2 + 4 + 8·S + 4
+    before the stored usage windows and the contract summary). The presences are read twice
+    per run, not per scope, and the raw events never."""
     for segment in ("A", "B"):
         for _ in range(per_scope):
             ContractFactory(account=AccountFactory(segment=segment))
-    with django_assert_num_queries(2 + 4 + 8 * 3 + 4) as captured:
+    with django_assert_num_queries(2 + 5 + 9 * 3 + 4) as captured:
         result = services.kpi_snapshots_record(as_of=D)
     assert result["scopes"] == 3
     sql = [q["sql"] for q in captured.captured_queries]
