@@ -44,7 +44,9 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
+    # q / 100 first, then times (n - 1): the order of PostgreSQL's percentile_cont, so the
+    # two agree to the last bit (the support KPIs use one or the other by database)
+    position = (len(ordered) - 1) * (q / 100)
     low, high = math.floor(position), math.ceil(position)
     if low == high:
         return float(ordered[low])

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from django.db import connection
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, connections
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
@@ -90,7 +92,7 @@ def support_kpis(
         one_contact=Count("pk", filter=resolved & Q(agent_contacts=1)),
         escalations=Count("pk", filter=open_escalation(t1)),
     )
-    response_hours, resolution_hours = _hours(
+    response, resolution = _hours_summary(
         tickets.filter(opened).filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1)), t1
     )
     seats = facts.seats_total if isinstance(facts, AsOf) else sum(f.seats for f in facts)
@@ -106,16 +108,10 @@ def support_kpis(
             pct(counts["opened"], seats), "tickets", tickets=counts["opened"], licensed_seats=seats
         ),
         "first_response_hours": kpi(
-            median(response_hours),
-            "hours",
-            p90=percentile(response_hours, 90),
-            tickets=len(response_hours),
+            response.median, "hours", p90=response.p90, tickets=response.tickets
         ),
         "resolution_hours": kpi(
-            median(resolution_hours),
-            "hours",
-            p90=percentile(resolution_hours, 90),
-            tickets=len(resolution_hours),
+            resolution.median, "hours", p90=resolution.p90, tickets=resolution.tickets
         ),
         "fcr": kpi(
             pct(counts["one_contact"], counts["resolved"]),
@@ -130,13 +126,70 @@ def support_kpis(
     }
 
 
+class HoursSummary(NamedTuple):
+    """Median and p90 of a set of durations in hours, and how many there were."""
+
+    median: float | None
+    p90: float | None
+    tickets: int
+
+
+def _hours_summary(tickets: QuerySet[Ticket], t1: dt.datetime) -> tuple[HoursSummary, HoursSummary]:
+    """Median, p90 and count of the hours from opened to first response, and to
+    resolution, of ``tickets``, for the responses and resolutions before ``t1``.
+
+    PostgreSQL computes them in one aggregate (``percentile_cont``) over the exact seconds
+    as float8 divided by 3600, which is what ``common.percentile`` gives over ``_hours``
+    (the same doubles, the same interpolation, in the same order: tested); a year of
+    tickets is 200,000 rows, and fetching and sorting them in Python was most of the
+    support KPIs' time. Elsewhere Python computes them from ``_hours``."""
+    db = connections[tickets.db]
+    if db.vendor != "postgresql":
+        response, resolution = _hours(tickets, t1)
+        return (
+            HoursSummary(median(response), percentile(response, 90), len(response)),
+            HoursSummary(median(resolution), percentile(resolution, 90), len(resolution)),
+        )
+    spans = (
+        tickets.annotate(
+            to_response=RawSQL(
+                "CASE WHEN first_response_at < %s "
+                "THEN EXTRACT(EPOCH FROM first_response_at - opened_at)::float8 / 3600 END",
+                [t1],
+            ),
+            to_resolution=RawSQL(
+                "CASE WHEN resolved_at < %s "
+                "THEN EXTRACT(EPOCH FROM resolved_at - opened_at)::float8 / 3600 END",
+                [t1],
+            ),
+        )
+        .order_by()
+        .values("to_response", "to_resolution")
+    )
+    try:
+        sql, params = spans.query.get_compiler(using=tickets.db).as_sql()
+    except EmptyResultSet:  # a queryset that can match nothing (``none()``)
+        return HoursSummary(None, None, 0), HoursSummary(None, None, 0)
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY to_response),"
+            " count(to_response),"
+            " percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY to_resolution),"
+            f" count(to_resolution) FROM ({sql}) AS spans",
+            params,
+        )
+        response_q, response_n, resolution_q, resolution_n = cursor.fetchone()
+    return (
+        HoursSummary(*(response_q or (None, None)), response_n),
+        HoursSummary(*(resolution_q or (None, None)), resolution_n),
+    )
+
+
 def _hours(tickets: QuerySet[Ticket], t1: dt.datetime) -> tuple[list[float], list[float]]:
     """Hours from opened to first response, and to resolution, of ``tickets``, for the
     responses and resolutions before ``t1``. PostgreSQL subtracts the timestamps and gives
-    the exact seconds (a year of tickets is 200,000 rows: parsing their timestamps in
-    Python was most of the support KPIs' time), as float8: the exact number of seconds
-    rounded to the nearest double, as ``float(Decimal)`` rounds it, without a Decimal per
-    value; elsewhere Python subtracts them."""
+    the exact seconds as float8 (the exact number of seconds rounded to the nearest double,
+    as ``float(Decimal)`` rounds it); elsewhere Python subtracts them."""
     response, resolution = [], []
     if connection.vendor == "postgresql":
         rows = tickets.annotate(

@@ -20,7 +20,7 @@ import pytest
 from django.db import transaction
 
 from accounts.intake import events as intake_events
-from accounts.models import Account, UsageDaily
+from accounts.models import Account, Ticket, UsageDaily
 from metrics.kpis import adoption, kpi_report, revenue
 from metrics.models import UsageWindow, UsageWindowDay, UsageWindowFeature
 from tests.factories import AccountFactory, ContractFactory
@@ -273,3 +273,35 @@ def test_kpi_report_is_the_same_with_and_without_stored_windows(settings):
     adoption.usage_windows_refresh(end=END)
     assert UsageWindow.objects.exists()
     assert [kpi_report(start=start, end=END, **scope) for scope in scopes] == direct
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_ticket_hours_summary_equals_the_percentiles_of_the_hours(seed):
+    """The support KPIs' median and p90 (``_hours_summary``: percentile_cont on
+    PostgreSQL) are bit for bit what ``common.percentile`` gives over the hours of
+    ``_hours``, and count the same tickets; tickets answered or resolved after ``t1`` only
+    count for what came before it."""
+    from metrics.kpis import support
+    from metrics.kpis.common import median, percentile
+    from tests.factories import TicketFactory
+
+    rng = random.Random(seed)
+    account = AccountFactory()
+    t1 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    for _ in range(rng.randint(40, 90)):
+        opened = t1 - dt.timedelta(seconds=rng.randint(3600, 90 * 86400))
+        responded = opened + dt.timedelta(seconds=rng.randint(1, 30 * 86400), microseconds=7)
+        resolved = responded + dt.timedelta(seconds=rng.randint(0, 40 * 86400))
+        TicketFactory(
+            account=account,
+            opened_at=opened,
+            first_response_at=responded if rng.random() < 0.9 else None,
+            resolved_at=resolved if rng.random() < 0.7 else None,
+        )
+    tickets = Ticket.objects.all()
+    response, resolution = support._hours(tickets, t1)
+    assert len(response) > 10 and len(resolution) > 10 and any(r > 0 for r in resolution)
+    got_response, got_resolution = support._hours_summary(tickets, t1)
+    assert got_response == (median(response), percentile(response, 90), len(response))
+    assert got_resolution == (median(resolution), percentile(resolution, 90), len(resolution))
+    assert support._hours_summary(Ticket.objects.none(), t1) == ((None, None, 0),) * 2
