@@ -9,7 +9,6 @@ number of accounts but never issues a query per account.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,7 +18,17 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DateField,
+    Exists,
+    ExpressionWrapper,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
 
 from accounts.models import Account, Contract
 
@@ -572,8 +581,8 @@ def renewal_rate(
     known_on: dt.date | None = None,
 ) -> dict:
     """Contracts whose last day falls in ``[start, end)`` that are followed by a contract of the
-    same account starting 1..RENEWAL_GRACE_DAYS days after that last day, in %. Two queries:
-    the ending contracts, and the contracts that start in the window where a follower can.
+    same account starting 1..RENEWAL_GRACE_DAYS days after that last day, in %. One query
+    (an EXISTS per ending contract, counted by the database).
 
     ``known_on`` (the as-of day of a snapshot): only what is known by the end of that day
     counts, so a follower must have started on or before it; an ending contract whose grace
@@ -581,37 +590,37 @@ def renewal_rate(
     also counted in ``awaiting_renewal``. Without it, followers are read up to the end of the
     grace days, whenever that is."""
     grace = settings.RENEWAL_GRACE_DAYS
-    ending = list(
+    # a follower of an ending contract: a contract of the same account (so in the scope
+    # too) that starts 1..grace days after its last day, and by ``known_on`` if given
+    followers = Contract.objects.filter(
+        account_id=OuterRef("account_id"),
+        start_date__gt=OuterRef("end_date"),
+        start_date__lte=ExpressionWrapper(
+            OuterRef("end_date") + dt.timedelta(days=grace), output_field=DateField()
+        ),
+    )
+    if known_on is not None:
+        followers = followers.filter(start_date__lte=known_on)
+    counts = (
         in_scope(Contract.objects.all(), accounts)
         .filter(end_date__gte=start, end_date__lt=end)
-        .values_list("account_id", "end_date")
-    )
-    last_start = end + dt.timedelta(days=grace - 1)
-    if known_on is not None:
-        last_start = min(last_start, known_on)
-    followers: dict[int, list[dt.date]] = defaultdict(list)
-    if ending:
-        rows = (
-            in_scope(Contract.objects.all(), accounts)
-            .filter(start_date__gt=start, start_date__lte=last_start)
-            .values_list("account_id", "start_date")
+        .annotate(has_follower=Exists(followers))
+        .aggregate(
+            ending=Count("pk"),
+            renewed=Count("pk", filter=Q(has_follower=True)),
+            # not renewed yet, and its grace days still running on ``known_on``
+            awaiting=Count(
+                "pk",
+                filter=Q(has_follower=False)
+                & Q(end_date__gt=(known_on or end) - dt.timedelta(days=grace)),
+            ),
         )
-        for account_id, start_date in rows:
-            followers[account_id].append(start_date)
-        for starts in followers.values():
-            starts.sort()
-    renewed = awaiting = 0
-    for account_id, end_date in ending:
-        starts = followers.get(account_id, [])
-        i = bisect.bisect_right(starts, end_date)  # first start strictly after end_date
-        if i < len(starts) and starts[i] <= end_date + dt.timedelta(days=grace):
-            renewed += 1
-        elif known_on is not None and end_date + dt.timedelta(days=grace) > known_on:
-            awaiting += 1
-    inputs: dict = {"contracts_ending": len(ending), "contracts_renewed": renewed}
+    )
+    ending, renewed, awaiting = counts["ending"], counts["renewed"], counts["awaiting"]
+    inputs: dict = {"contracts_ending": ending, "contracts_renewed": renewed}
     if known_on is not None:
         inputs.update(known_on=known_on, awaiting_renewal=awaiting)
-    return kpi(pct(renewed, len(ending)), "%", **inputs, grace_days=grace)
+    return kpi(pct(renewed, ending), "%", **inputs, grace_days=grace)
 
 
 def cohort_days(start: dt.date, end: dt.date) -> list[dt.date]:

@@ -305,3 +305,49 @@ def test_ticket_hours_summary_equals_the_percentiles_of_the_hours(seed):
     assert got_response == (median(response), percentile(response, 90), len(response))
     assert got_resolution == (median(resolution), percentile(resolution, 90), len(resolution))
     assert support._hours_summary(Ticket.objects.none(), t1) == ((None, None, 0),) * 2
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_renewal_rate_equals_a_brute_force_count(seed, settings):
+    """``renewal_rate`` (an EXISTS per ending contract, counted by the database) against a
+    contract-by-contract count in Python, on random contracts, with and without ``known_on``."""
+    from accounts.models import Contract
+
+    settings.RENEWAL_GRACE_DAYS = grace = 30
+    rng = random.Random(seed)
+    base = dt.date(2024, 1, 1)
+    for _ in range(25):
+        account = AccountFactory()
+        day = base + dt.timedelta(days=rng.randint(-200, 200))
+        for _ in range(rng.randint(1, 4)):
+            end = day + dt.timedelta(days=rng.randint(20, 200))
+            ContractFactory(account=account, start_date=day, end_date=end)
+            day = end + dt.timedelta(days=rng.choice([1, 2, 29, 30, 31, 45]))
+    contracts = list(Contract.objects.values_list("account_id", "start_date", "end_date"))
+    for _ in range(6):
+        start = base + dt.timedelta(days=rng.randint(-100, 150))
+        end = start + dt.timedelta(days=rng.randint(30, 200))
+        known_on = rng.choice([None, end - dt.timedelta(days=1), end + dt.timedelta(days=10)])
+        ending = renewed = awaiting = 0
+        for account_id, _, last in contracts:
+            if last is None or not start <= last < end:
+                continue
+            ending += 1
+            follows = any(
+                a == account_id
+                and last < first <= last + dt.timedelta(days=grace)
+                and (known_on is None or first <= known_on)
+                for a, first, _ in contracts
+            )
+            renewed += follows
+            awaiting += bool(
+                not follows and known_on and last + dt.timedelta(days=grace) > known_on
+            )
+        got = revenue.renewal_rate(Account.objects.all(), start=start, end=end, known_on=known_on)
+        assert (got["inputs"]["contracts_ending"], got["inputs"]["contracts_renewed"]) == (
+            ending,
+            renewed,
+        )
+        if known_on is not None:
+            assert got["inputs"]["awaiting_renewal"] == awaiting
+    assert ending > 0  # the random book had contracts ending in the last period

@@ -176,9 +176,9 @@ def test_an_empty_book_has_one_book_row():
 def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_queries):
     """2 scope lists + the usage inputs once (1 + 4: the stored windows, none here, then
     users by account and user, events and daily users, known users, feature users) + 9 per
-    report (contracts ×2: the summary and the as-of day, ending contracts, tickets ×2,
-    invoices; no renewal followers to read without an ending contract; survey answers,
-    invitations, follow-ups) + (savepoint, stale-row read, one upsert, release):
+    report (contracts ×2: the summary and the as-of day, ending contracts with their
+    renewals counted in one query, tickets ×2, invoices, survey answers, invitations,
+    follow-ups) + (savepoint, stale-row read, one upsert, release):
     2 + 5 + 9·S + 4, whatever the number of accounts per scope (measured; was 2 + 4 + 8·S + 4
     before the stored usage windows and the contract summary). The presences are read twice
     per run, not per scope, and the raw events never."""
