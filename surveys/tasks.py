@@ -12,14 +12,17 @@ from . import services
 
 log = logging.getLogger(__name__)
 
+# every task here: acknowledged after it ran, retried with backoff when the database blips
+RETRYING = {
+    "ignore_result": True,
+    "acks_late": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "max_retries": 5,
+}
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+
+@shared_task(**RETRYING)
 def send_due_campaigns() -> None:
     """Every minute: scheduled campaigns whose send time came, then event campaigns."""
     sent = services.campaigns_send_due()
@@ -28,37 +31,19 @@ def send_due_campaigns() -> None:
         log.info("survey sends: scheduled %s, events %s", sent, issued)
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(**RETRYING)
 def send_survey_reminders() -> None:
     """Hourly: one reminder to non-responders after the campaign's N days."""
     services.invitation_reminders_send()
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(**RETRYING)
 def start_campaign_for_account(campaign_id: int, account_id: int, round: str) -> None:
     """A playbook step "send survey": the campaign's audience within one account."""
     services.campaign_start_for_account(campaign_id=campaign_id, account_id=account_id, round=round)
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(**RETRYING)
 def announce_answers() -> None:
     """Every 5 seconds: the answers recorded since the last run, announced in one batch to
     the playbooks (an unhappy answer's CTA) and the health recompute."""
