@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, connections
+from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
@@ -187,29 +187,10 @@ def _hours_summary(tickets: QuerySet[Ticket], t1: dt.datetime) -> tuple[HoursSum
 
 def _hours(tickets: QuerySet[Ticket], t1: dt.datetime) -> tuple[list[float], list[float]]:
     """Hours from opened to first response, and to resolution, of ``tickets``, for the
-    responses and resolutions before ``t1``. PostgreSQL subtracts the timestamps and gives
-    the exact seconds as float8 (the exact number of seconds rounded to the nearest double,
-    as ``float(Decimal)`` rounds it); elsewhere Python subtracts them."""
+    responses and resolutions before ``t1``, subtracted in Python: the exact seconds
+    rounded to the nearest double (as PostgreSQL's ``EXTRACT(EPOCH …)::float8`` rounds
+    them), then divided by 3600."""
     response, resolution = [], []
-    if connection.vendor == "postgresql":
-        rows = tickets.annotate(
-            to_response=RawSQL(
-                "CASE WHEN first_response_at < %s "
-                "THEN EXTRACT(EPOCH FROM first_response_at - opened_at)::float8 END",
-                [t1],
-            ),
-            to_resolution=RawSQL(
-                "CASE WHEN resolved_at < %s "
-                "THEN EXTRACT(EPOCH FROM resolved_at - opened_at)::float8 END",
-                [t1],
-            ),
-        ).values_list("to_response", "to_resolution")
-        for to_response, to_resolution in rows:
-            if to_response is not None:
-                response.append(float(to_response) / 3600)
-            if to_resolution is not None:
-                resolution.append(float(to_resolution) / 3600)
-        return response, resolution
     for opened_at, responded_at, resolved_at in tickets.values_list(
         "opened_at", "first_response_at", "resolved_at"
     ):
