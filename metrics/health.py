@@ -659,7 +659,7 @@ class Scorer:
             computed_score = None
         final = []
         reasons = []
-        for comp, result, share in zip(components, results, plan[0], strict=True):
+        for comp, result, share in zip(components, results, shares, strict=True):
             shown = None if share is None else round(share, 4)
             shared = result.results
             if shared is None:

@@ -397,7 +397,7 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
         else:
             UsageWindowDay.objects.create(end_day=end, key_features=label)
             scope = Account.objects.all()
-        ids = list(scope.values_list("pk", flat=True))
+        ids = list(scope.order_by("pk").values_list("pk", flat=True))  # the key's order
         if not ids:
             return {"end_day": end.isoformat(), "accounts": 0, "features": 0}
         usage = usage_inputs_direct(scope, end=end, features=False)
