@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
+from django.db import connections
 
 REPLICA = "replica"
 _use_replica: ContextVar[bool] = ContextVar("use_replica", default=False)
@@ -47,3 +48,31 @@ class ReplicaRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
         return db == "default"  # the replica follows the primary by replication
+
+
+@contextmanager
+def prepared_cursor(using: str = "default") -> Iterator:
+    """A cursor whose statements PostgreSQL plans once per connection and then reuses
+    (psycopg prepares a statement from its ``prepare_threshold``-th run on, see
+    ``settings.DATABASES``), for a few fixed statements on hot paths (the survey answer).
+
+    Django's own cursors bind parameters on the client, which never prepares; switching the
+    whole site to server-side binding (``OPTIONS["server_side_binding"]``) would change every
+    ORM query, and some the ORM builds cannot be bound that way (Django ticket #20516). The
+    same checks and wrappers as ``connection.cursor()``: the health check, the connection,
+    Django's error classes and query logging. Elsewhere than PostgreSQL: the usual cursor."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    logged = connection.queries_logged
+    with connection.make_debug_cursor(raw) if logged else connection.make_cursor(raw) as cursor:
+        yield cursor

@@ -95,7 +95,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "accounts.middleware.ContentSecurityPolicy",  # django-csp, the header built once
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -142,6 +142,15 @@ else:  # psycopg 3 is picked up by the postgresql backend
             os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True
         )
     }
+    # psycopg prepares a statement from its Nth run on a connection (PostgreSQL plans it
+    # once, not on every run). Only config.db.prepared_cursor's statements are concerned:
+    # Django's own cursors bind parameters on the client and never prepare. Behind a
+    # transaction-mode pooler that does not track prepared statements (PgBouncer before
+    # 1.21, or without max_prepared_statements), set DATABASE_PREPARE_THRESHOLD=0: never.
+    _prepare_threshold = env_int("DATABASE_PREPARE_THRESHOLD", 5)
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        _prepare_threshold if _prepare_threshold > 0 else None
+    )  # the URL's own options (?sslmode=…) stay
     # Dashboards and KPI reads can use a streaming replica (config/db.py); in tests it is
     # the primary itself (a mirror).
     if os.environ.get("DATABASE_REPLICA_URL"):

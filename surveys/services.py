@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from accounts.models import Contract, Stakeholder, Ticket, TimelineEntry
 from accounts.services import account_data_changed, timeline_facts_recorded
+from config.db import prepared_cursor
 
 from . import mail, scoring
 from .models import AnswerToAnnounce, Campaign, Invitation, OptOut, Response, Survey
@@ -431,26 +432,28 @@ def _fact(response: Response, stakeholder_name: str) -> TimelineEntry:
     )
 
 
-def _invitation_locked(*, invitation_id: int | None, token: str | None) -> dict | None:
-    """The invitation with this id or token, its campaign's state and its person, read and
-    row-locked (PostgreSQL) in one statement; written out because the ORM's compilation of
-    the same query cost more CPU than the rest of the answer (bench/survey_post_cost.py)."""
+def _invitation_row(
+    cursor, *, invitation_id: int | None, token: str | None, lock: bool
+) -> dict | None:
+    """The invitation with this id or token, its campaign's state and its person, in one
+    statement, row-locked (PostgreSQL) with ``lock``; written out because the ORM's
+    compilation of the same query cost more CPU than the rest of the answer
+    (bench/survey_post_cost.py)."""
     where = "i.id = %s" if token is None else "i.token = %s"
-    lock = " FOR UPDATE OF i" if connection.features.has_select_for_update_of else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT i.id, i.campaign_id, i.account_id, i.stakeholder_id, i.expires_at,
-                i.responded_at, c.status, c.closes_at, s.kind, p.name, p.email
-            FROM {Invitation._meta.db_table} i
-            JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id
-            JOIN {Survey._meta.db_table} s ON s.id = c.survey_id
-            JOIN {Stakeholder._meta.db_table} p ON p.id = i.stakeholder_id
-            WHERE {where}{lock}
-            """,
-            [invitation_id if token is None else token],
-        )
-        row = cursor.fetchone()
+    lock_sql = " FOR UPDATE OF i" if lock and connection.features.has_select_for_update_of else ""
+    cursor.execute(
+        f"""
+        SELECT i.id, i.campaign_id, i.account_id, i.stakeholder_id, i.expires_at,
+            i.responded_at, c.status, c.closes_at, s.kind, p.name, p.email
+        FROM {Invitation._meta.db_table} i
+        JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id
+        JOIN {Survey._meta.db_table} s ON s.id = c.survey_id
+        JOIN {Stakeholder._meta.db_table} p ON p.id = i.stakeholder_id
+        WHERE {where}{lock_sql}
+        """,
+        [invitation_id if token is None else token],
+    )
+    row = cursor.fetchone()
     if row is None:
         return None
     names = ("id", "campaign_id", "account_id", "stakeholder_id", "expires_at", "responded_at",
@@ -462,7 +465,26 @@ def _invitation_locked(*, invitation_id: int | None, token: str | None) -> dict 
     return found
 
 
-@transaction.atomic
+def _new_response(row: dict, score: object, comment: str, now: dt.datetime) -> Response:
+    """The answer to the invitation ``row`` (``_invitation_row``); raises InvitationClosed
+    after its expiry or its campaign's close, ScoreError for a score outside the scale."""
+    if not _is_open(row["expires_at"], row["status"], row["closes_at"], now):
+        raise InvitationClosed(row["id"])
+    kind = row["kind"]
+    return Response(
+        invitation_id=row["id"],
+        campaign_id=row["campaign_id"],
+        account_id=row["account_id"],
+        stakeholder_id=row["stakeholder_id"],
+        kind=kind,
+        score=scoring.parse_score(kind, score),
+        comment=(comment or "").replace("\x00", "").strip()[:COMMENT_MAX],
+        answered_at=now,
+        is_current=True,
+        source=Response.Source.LINK,
+    )
+
+
 def response_record(
     *,
     invitation_id: int | None = None,
@@ -475,8 +497,7 @@ def response_record(
     """Record an answer to the invitation with this id or token: the latest counts, earlier
     ones stay as history. Raises Invitation.DoesNotExist for an unknown one, ScoreError for a
     score outside the scale and InvitationClosed after expiry or the campaign's close; writes
-    nothing then. The invitation row lock (taken by the one query that reads it) serialises
-    concurrent answers.
+    nothing then.
 
     The listeners (playbooks, health) hear of the answer's timeline fact through an
     ``AnswerToAnnounce`` row written with it: ``answers_announce`` reads those in batches,
@@ -485,33 +506,70 @@ def response_record(
     row and leaves the listeners to a caller recording many answers at once (the demo data:
     ``surveys.demo``).
 
-    The public page's hot path: on PostgreSQL a first answer is four statements (BEGIN, the
-    locking read, one statement writing the response, ``responded_at``, the timeline fact and
-    the row to announce, COMMIT); a changed answer adds the demotion of the previous one."""
+    The public page's hot path is a person's first answer, on PostgreSQL outside any
+    transaction (the page's request): ``_first_answer`` records it in two statements, each
+    its own transaction. Everything else (a changed answer, a caller's transaction, SQLite)
+    takes ``_answer_locked``."""
     now = now or timezone.now()
-    row = _invitation_locked(invitation_id=invitation_id, token=token)
+    if token is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        response = _first_answer(token, score, comment, now, announce=announce)
+        if response is not None:
+            return response
+    return _answer_locked(invitation_id, token, score, comment, now, announce=announce)
+
+
+def _first_answer(
+    token: str, score: object, comment: str, now: dt.datetime, *, announce: bool
+) -> Response | None:
+    """A first answer without a transaction around it: the invitation is read (no lock),
+    then one statement writes the response, ``responded_at``, the timeline fact and the row
+    to announce. Both are prepared statements (``config.db.prepared_cursor``). Returns None,
+    having written nothing, when the invitation already has an answer: then the answer
+    changes one, which needs the row lock (``_answer_locked``).
+
+    Two first answers at once both read "no answer yet"; the partial unique constraint (one
+    current response per invitation) lets only one insert commit, and the other statement
+    fails whole, so that answer goes on through ``_answer_locked`` as a change."""
+    with prepared_cursor() as cursor:
+        row = _invitation_row(cursor, invitation_id=None, token=token, lock=False)
+        if row is None:
+            raise Invitation.DoesNotExist(f"no invitation {token!r}")
+        response = _new_response(row, score, comment, now)
+        if row["responded_at"] is not None:
+            return None
+        try:
+            _answer_insert(cursor, response, row["name"] or row["email"], announce=announce)
+        except IntegrityError:  # another first answer committed meanwhile
+            return None
+    if announce and announce_inline():
+        answers_announce()  # committed already: what on_commit would do
+    return response
+
+
+@transaction.atomic
+def _answer_locked(
+    invitation_id: int | None,
+    token: str | None,
+    score: object,
+    comment: str,
+    now: dt.datetime,
+    *,
+    announce: bool,
+) -> Response:
+    """Any answer, in one transaction: the invitation row is read and locked (one
+    statement), which serialises concurrent answers; a previous current answer is demoted;
+    then the answer is written as in ``_first_answer`` (SQLite: statement by statement)."""
+    with connection.cursor() as cursor:
+        row = _invitation_row(cursor, invitation_id=invitation_id, token=token, lock=True)
     if row is None:
         raise Invitation.DoesNotExist(f"no invitation {invitation_id or token!r}")
-    if not _is_open(row["expires_at"], row["status"], row["closes_at"], now):
-        raise InvitationClosed(row["id"])
-    kind = row["kind"]
-    response = Response(
-        invitation_id=row["id"],
-        campaign_id=row["campaign_id"],
-        account_id=row["account_id"],
-        stakeholder_id=row["stakeholder_id"],
-        kind=kind,
-        score=scoring.parse_score(kind, score),
-        comment=(comment or "").replace("\x00", "").strip()[:COMMENT_MAX],
-        answered_at=now,
-        is_current=True,
-        source=Response.Source.LINK,
-    )
+    response = _new_response(row, score, comment, now)
     if row["responded_at"] is not None:  # under the lock: there is an answer to demote
         Response.objects.filter(invitation_id=row["id"], is_current=True).update(is_current=False)
     who = row["name"] or row["email"]
     if connection.vendor == "postgresql":
-        _answer_insert(response, who, announce=announce)
+        with prepared_cursor() as cursor:
+            _answer_insert(cursor, response, who, announce=announce)
     else:
         response.save()
         if row["responded_at"] is None:
@@ -525,10 +583,10 @@ def response_record(
     return response
 
 
-def _answer_insert(response: Response, stakeholder_name: str, *, announce: bool) -> int:
-    """PostgreSQL: the response, the invitation's first-answer time, the timeline fact
-    (``_fact``'s fields) and, with ``announce``, its ``AnswerToAnnounce`` row in one
-    statement; sets ``response.pk``, returns the fact's id."""
+def _answer_insert(cursor, response: Response, stakeholder_name: str, *, announce: bool) -> int:
+    """PostgreSQL, on ``cursor``: the response, the invitation's first-answer time, the
+    timeline fact (``_fact``'s fields) and, with ``announce``, its ``AnswerToAnnounce`` row
+    in one statement; sets ``response.pk``, returns the fact's id."""
     data = _fact_data(response)  # its response_id is set by the statement
     created = timezone.now()
     queued = (
@@ -539,39 +597,38 @@ def _answer_insert(response: Response, stakeholder_name: str, *, announce: bool)
         if announce
         else ""
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH response AS (
-                INSERT INTO {Response._meta.db_table} (invitation_id, campaign_id, account_id,
-                    stakeholder_id, kind, score, comment, answered_at, is_current, source,
-                    created_at)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, true, %s, %s)
-                RETURNING id
-            ), first_answer AS (
-                UPDATE {Invitation._meta.db_table} SET responded_at = %s
-                WHERE id = %s AND responded_at IS NULL
-            ), fact AS (
-                INSERT INTO {TimelineEntry._meta.db_table} (account_id, occurred_at, kind,
-                    key, title, detail, data, created_at)
-                SELECT %s, %s, %s, 'survey-response:' || response.id, %s, %s,
-                    %s::jsonb || jsonb_build_object('response_id', response.id), %s
-                FROM response
-                RETURNING id, account_id
-            ){queued}
-            SELECT response.id, fact.id FROM response, fact
-            """,
-            [
-                response.invitation_id, response.campaign_id, response.account_id,
-                response.stakeholder_id, response.kind, response.score, response.comment,
-                response.answered_at, response.source, created,
-                response.answered_at, response.invitation_id,
-                response.account_id, response.answered_at, FACT_KIND,
-                _fact_title(response.kind, response.score, stakeholder_name), response.comment,
-                json.dumps(data), created,
-            ],
-        )  # fmt: skip
-        response.pk, entry_id = cursor.fetchone()
+    cursor.execute(
+        f"""
+        WITH response AS (
+            INSERT INTO {Response._meta.db_table} (invitation_id, campaign_id, account_id,
+                stakeholder_id, kind, score, comment, answered_at, is_current, source,
+                created_at)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, true, %s, %s)
+            RETURNING id
+        ), first_answer AS (
+            UPDATE {Invitation._meta.db_table} SET responded_at = %s
+            WHERE id = %s AND responded_at IS NULL
+        ), fact AS (
+            INSERT INTO {TimelineEntry._meta.db_table} (account_id, occurred_at, kind,
+                key, title, detail, data, created_at)
+            SELECT %s, %s, %s, 'survey-response:' || response.id, %s, %s,
+                %s::jsonb || jsonb_build_object('response_id', response.id), %s
+            FROM response
+            RETURNING id, account_id
+        ){queued}
+        SELECT response.id, fact.id FROM response, fact
+        """,
+        [
+            response.invitation_id, response.campaign_id, response.account_id,
+            response.stakeholder_id, response.kind, response.score, response.comment,
+            response.answered_at, response.source, created,
+            response.answered_at, response.invitation_id,
+            response.account_id, response.answered_at, FACT_KIND,
+            _fact_title(response.kind, response.score, stakeholder_name), response.comment,
+            json.dumps(data), created,
+        ],
+    )  # fmt: skip
+    response.pk, entry_id = cursor.fetchone()
     response.created_at = created
     response._state.adding = False
     response._state.db = connection.alias
