@@ -56,3 +56,31 @@ def test_a_successful_login_resets_the_failure_count(client, csm, settings):
     assert (
         client.post(url, {"username": csm.email, "password": "pw-for-tests-1"}).status_code == 302
     )
+
+
+def test_the_cached_policy_is_django_csps_own_and_follows_the_settings(rf, settings):
+    """accounts.middleware.ContentSecurityPolicy builds the site's header once; it must be
+    exactly what django-csp builds, per-response policies must still win, and replaced
+    settings must be picked up."""
+    from csp.decorators import csp_update
+    from csp.middleware import CSPMiddleware
+    from django.http import HttpResponse
+
+    from accounts.middleware import ContentSecurityPolicy
+
+    settings.DEBUG = False
+    ours, theirs = (
+        ContentSecurityPolicy(lambda r: HttpResponse()),
+        CSPMiddleware(lambda r: HttpResponse()),
+    )
+
+    def header(middleware, view=lambda r: HttpResponse()):
+        request = rf.get("/")
+        middleware.process_request(request)
+        return middleware.process_response(request, view(request))["Content-Security-Policy"]
+
+    assert header(ours) == header(ours) == header(theirs)  # built, then reused
+    own = csp_update({"img-src": ["https://img.example"]})(lambda r: HttpResponse())
+    assert "https://img.example" in header(ours, own) == header(theirs, own)
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert header(ours) == header(theirs) == "default-src 'none'"
