@@ -1,7 +1,7 @@
 """What one survey answer costs, in-process: the SQL of a first and of a changed answer (with
 timings) and the Python CPU per POST over ``--posts`` answers to fresh invitations that
-``survey_posts.py`` created, through Django's WSGI handler as gunicorn calls it (the whole
-middleware stack, CSRF checked with a cookie and form token, no HTTP parsing).
+``survey_posts.py`` created, through the WSGI application gunicorn serves (``config.wsgi``:
+the answers' middleware, CSRF checked with a cookie and form token; no HTTP parsing).
 
     .venv/bin/python bench/survey_post_cost.py                # creates its invitations
     .venv/bin/python bench/survey_post_cost.py --profile 25   # + the 25 costliest functions
@@ -50,7 +50,6 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
     os.environ.setdefault("SURVEY_RATE_PER_IP", "100000000")
     django_setup()
-    from django.core.wsgi import get_wsgi_application
     from django.db import connection
     from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
     from django.test.utils import CaptureQueriesContext
@@ -66,7 +65,7 @@ def main() -> None:
         from survey_posts import prepare
 
         tokens = [token for token, _ in prepare(args.posts + 1)]
-    app = get_wsgi_application()
+    from config.wsgi import application as app  # what gunicorn serves
     secret = _get_new_csrf_string()
     form_token = _mask_cipher_secret(secret)
 

@@ -109,6 +109,17 @@ MIDDLEWARE = [
     "accounts.middleware.DatabaseUnavailable",  # a dead database connection: 503, not 500
 ]
 
+# Answers POSTed to the public survey pages skip the layers an anonymous form post does not
+# use (config/wsgi.py). Each security layer of MIDDLEWARE is here, in the same order.
+SURVEY_ANSWER_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "accounts.middleware.ContentSecurityPolicy",
+    "django.middleware.common.CommonMiddleware",  # Content-Length: no chunked reply
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.middleware.DatabaseUnavailable",
+]
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 

@@ -1,0 +1,95 @@
+"""Answers POSTed to /s/<token>/ go through config.wsgi's second handler, with
+settings.SURVEY_ANSWER_MIDDLEWARE: called here as gunicorn calls it (the test client has its
+own handler with the full MIDDLEWARE). The security the full stack gives such a request must
+be there too: CSRF, the same security headers. Over HTTPS, as deployed (the handlers were
+built when config.wsgi was imported, with the production settings)."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urlencode
+
+import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
+
+from config import wsgi
+from surveys.models import Response
+
+from .conftest import make_campaign, make_invitation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_transaction():
+    """As Django's test client does: a request's start and end must not close the
+    connection that holds the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def call(app, path: str, fields: dict, *, csrf: bool = True) -> tuple[int, dict, bytes]:
+    secret = _get_new_csrf_string()
+    if csrf:
+        fields = {**fields, "csrfmiddlewaretoken": _mask_cipher_secret(secret)}
+    body = urlencode(fields).encode()
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
+        "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "testserver", "HTTP_ORIGIN": "https://testserver", "HTTP_COOKIE": f"csrftoken={secret}",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "https", "wsgi.errors": io.StringIO(),
+    }  # fmt: skip
+    started = {}
+
+    def start_response(status, headers, exc_info=None):
+        started.update(status=int(status.split()[0]), headers=dict(headers))
+
+    result = (
+        wsgi.application(environ, start_response) if app is None else app(environ, start_response)
+    )
+    content = b"".join(result)
+    result.close()
+    return started["status"], started["headers"], content
+
+
+def test_an_answer_goes_through_the_answer_handler_and_is_recorded(dana, monkeypatch):
+    served = []
+    answers = wsgi.survey_answers
+    monkeypatch.setattr(wsgi, "survey_answers", lambda *a: served.append(1) or answers(*a))
+    invitation = make_invitation(make_campaign("nps"), dana)
+    status, headers, _ = call(None, f"/s/{invitation.token}/", {"score": "3", "comment": "meh"})
+    assert served == [1]
+    assert status == 302 and headers["Location"] == f"/s/{invitation.token}/thanks/"
+    assert Response.objects.get().score == 3
+
+
+def test_without_its_csrf_token_an_answer_is_refused_and_writes_nothing(dana):
+    invitation = make_invitation(make_campaign("nps"), dana)
+    status, _, content = call(None, f"/s/{invitation.token}/", {"score": "3"}, csrf=False)
+    assert status == 403 and b"Your answer was not sent" in content
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize("score", ["3", "12"])  # recorded (302) and refused (400, the page)
+def test_the_answer_handler_sends_every_header_the_full_stack_sends(dana, score):
+    campaign = make_campaign("nps")
+    lean, full = make_invitation(campaign, dana), make_invitation(campaign)
+    lean_status, lean_headers, _ = call(wsgi.survey_answers, f"/s/{lean.token}/", {"score": score})
+    full_status, full_headers, _ = call(
+        wsgi.django_application, f"/s/{full.token}/", {"score": score}
+    )
+    assert lean_status == full_status
+    # Vary: Cookie on the redirect comes from the session layer, which a page that never
+    # reads the session does not need
+    assert set(lean_headers) - {"Vary"} == set(full_headers) - {"Vary"}
+    differ = {"Location", "Set-Cookie", "Content-Length", "Vary"}  # per token, random
+    assert {k: v for k, v in lean_headers.items() if k not in differ} == {
+        k: v for k, v in full_headers.items() if k not in differ
+    }
+    assert lean_headers["Content-Security-Policy"] and lean_headers["X-Frame-Options"] == "DENY"
