@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -107,12 +108,21 @@ def _form_context(invitation: Invitation, strings: dict, *, score, comment, erro
     }
 
 
-@never_cache
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def respond(request: HttpRequest, token: str) -> HttpResponse:
-    if request.method == "POST":
-        return _respond_post(request, token)
+    """The form (GET) and the answer (POST). Every page it sends is marked never to be
+    cached; the redirect after an answer is not a page, and a 302 is not cached without
+    headers that allow it (so the answers' hot path skips building those headers)."""
+    response = (
+        _respond_post(request, token) if request.method == "POST" else _respond_get(request, token)
+    )
+    if response.status_code != 302:
+        add_never_cache_headers(response)
+    return response
+
+
+def _respond_get(request: HttpRequest, token: str) -> HttpResponse:
     invitation, strings, error = _open_or_error(request, token)
     if error is not None:
         return error

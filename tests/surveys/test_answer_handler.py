@@ -93,3 +93,14 @@ def test_the_answer_handler_sends_every_header_the_full_stack_sends(dana, score)
         k: v for k, v in full_headers.items() if k not in differ
     }
     assert lean_headers["Content-Security-Policy"] and lean_headers["X-Frame-Options"] == "DENY"
+
+
+def test_every_survey_page_is_marked_never_to_be_cached(client, dana):
+    """The form carries a CSRF token and the current answer; the pages saying an answer was
+    refused carry the same. Only the redirect after an answer is left as it is."""
+    invitation = make_invitation(make_campaign("nps"), dana)
+    url = f"/s/{invitation.token}/"
+    assert "no-store" in client.get(url).headers["Cache-Control"]
+    assert "no-store" in client.post(url, {"score": "12"}).headers["Cache-Control"]
+    assert "no-store" in client.get("/s/unknown-token-0123456789abc/").headers["Cache-Control"]
+    assert client.post(url, {"score": "9"}).status_code == 302
