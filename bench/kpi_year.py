@@ -37,7 +37,7 @@ PARTS = {
         "cohort_table",
         "book_summary",
     ],
-    "adoption": ["usage_inputs", "adoption_kpis", "ttfv"],
+    "adoption": ["usage_totals", "usage_inputs", "adoption_kpis", "ttfv"],
     "support": ["support_kpis", "billing_kpis", "voice_of_customer_kpis"],
 }
 

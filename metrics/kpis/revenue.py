@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
+    BooleanField,
     Count,
     DateField,
     Exists,
@@ -235,11 +236,11 @@ class BookSummary:
     at_start: list[int]  # per whole month of the period: customers at its start …
     lost: list[int]  # … and how many of them are not customers at its end
     cohorts: dict[dt.date, CohortSums]  # cohort month → its sums
-    as_of: AsOf
+    as_of: AsOf | None  # None when not asked for
 
 
 def book_summary(
-    accounts: QuerySet[Account], *, start: dt.date, end: dt.date, as_of: dt.date
+    accounts: QuerySet[Account], *, start: dt.date, end: dt.date, as_of: dt.date | None
 ) -> BookSummary:
     """The figures of ``classify`` (amounts and counts), ``lifetime_kpis``, ``cohort_table``,
     the customers of the period and the contracts on ``as_of``, for ``[start, end)``: equal
@@ -252,7 +253,8 @@ def book_summary(
        amount and count by the rules of ``classify``, customers on each day, customers lost
        over each whole month; and, per first paid day inside the period, the cohort's MRR on
        each cohort day, summed straight from the contracts of its accounts;
-    2. per account with a contract covering ``as_of``: its seats and MRR then.
+    2. per account with a contract covering ``as_of``: its seats and MRR then (none
+       without ``as_of``: ``kpi_report`` reads them with the usage, ``adoption.usage_totals``).
 
     Contracts have MRR >= 0 (a database constraint), so an account is a customer on a day
     iff a contract with MRR > 0 covers it: a flag per day (``MAX``) where the per-account
@@ -262,7 +264,7 @@ def book_summary(
     cohort_on = cohort_days(start, end)
     days = sorted({start, end, *edges, *cohort_on})
     at = {day: i for i, day in enumerate(days)}
-    as_of_facts = _as_of(accounts, as_of, sqlite=sqlite)
+    as_of_facts = _as_of(accounts, as_of, sqlite=sqlite) if as_of is not None else None
     months = len(edges) - 1
     empty = BookSummary(
         0, Movements(start=start, end=end), 0, [0] * months, [0] * months, {}, as_of_facts
@@ -440,15 +442,21 @@ def book_summary(
     )
 
 
-def _as_of(accounts: QuerySet[Account], day: dt.date, *, sqlite: bool) -> AsOf:
-    """Seats and customers on ``day``, from the contracts covering it (one query)."""
-    query = (
+def contracts_on(accounts: QuerySet[Account], day: dt.date) -> QuerySet:
+    """Per account with a contract covering ``day``: ``(account_id, seats, mrr)``, the sums
+    of ``quantity`` (None when no contract has one) and of ``mrr`` over those contracts."""
+    return (
         in_scope(Contract.objects.filter(covers(day)), accounts)
         .values("account_id")
         .order_by()
-        .annotate(seats=Sum("quantity", default=0), mrr=Sum("mrr", default=ZERO))
+        .annotate(seats=Sum("quantity"), mrr=Sum("mrr"))
         .values_list("account_id", "seats", "mrr")
     )
+
+
+def _as_of(accounts: QuerySet[Account], day: dt.date, *, sqlite: bool) -> AsOf:
+    """Seats and customers on ``day``, from the contracts covering it (one query)."""
+    query = contracts_on(accounts, day)
     try:
         sql, params = query.query.sql_with_params()
     except EmptyResultSet:
@@ -601,22 +609,28 @@ def renewal_rate(
     )
     if known_on is not None:
         followers = followers.filter(start_date__lte=known_on)
-    counts = (
+    # grouped by (has a follower, grace days still running on ``known_on``): the EXISTS is
+    # evaluated once per ending contract (counts with a filter on it repeated it per count)
+    running_after = (known_on or end) - dt.timedelta(days=grace)
+    groups = (
         in_scope(Contract.objects.all(), accounts)
         .filter(end_date__gte=start, end_date__lt=end)
-        .annotate(has_follower=Exists(followers))
-        .aggregate(
-            ending=Count("pk"),
-            renewed=Count("pk", filter=Q(has_follower=True)),
-            # not renewed yet, and its grace days still running on ``known_on``
-            awaiting=Count(
-                "pk",
-                filter=Q(has_follower=False)
-                & Q(end_date__gt=(known_on or end) - dt.timedelta(days=grace)),
-            ),
+        .annotate(
+            has_follower=Exists(followers),
+            in_grace=ExpressionWrapper(Q(end_date__gt=running_after), output_field=BooleanField()),
         )
+        .values("has_follower", "in_grace")
+        .order_by()
+        .annotate(n=Count("pk"))
+        .values_list("has_follower", "in_grace", "n")
     )
-    ending, renewed, awaiting = counts["ending"], counts["renewed"], counts["awaiting"]
+    ending = renewed = awaiting = 0
+    for has_follower, in_grace, n in groups:
+        ending += n
+        if has_follower:
+            renewed += n
+        elif in_grace:  # not renewed yet, and its grace days still running on ``known_on``
+            awaiting += n
     inputs: dict = {"contracts_ending": ending, "contracts_renewed": renewed}
     if known_on is not None:
         inputs.update(known_on=known_on, awaiting_renewal=awaiting)

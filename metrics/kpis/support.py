@@ -76,11 +76,13 @@ def support_kpis(
     *,
     start: dt.date,
     end: dt.date,
-    facts: Sequence[AccountFacts] | AsOf,
+    facts: Sequence[AccountFacts] | AsOf | None = None,
+    seats: int | None = None,
     customers_in_period: int,
 ) -> dict[str, dict]:
     """Ticket volume (total, per customer account, per 100 licensed seats), first response
-    and resolution times (median and p90, hours), FCR and open escalations. Two queries."""
+    and resolution times (median and p90, hours), FCR and open escalations. The licensed
+    seats on the period's last day: ``seats``, or summed from ``facts``. Two queries."""
     t0, t1 = midnight(start), midnight(end)
     tickets = in_scope(Ticket.objects.all(), accounts)
     opened = Q(opened_at__gte=t0, opened_at__lt=t1)
@@ -95,7 +97,8 @@ def support_kpis(
     response, resolution = _hours_summary(
         tickets.filter(opened).filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1)), t1
     )
-    seats = facts.seats_total if isinstance(facts, AsOf) else sum(f.seats for f in facts)
+    if seats is None:
+        seats = facts.seats_total if isinstance(facts, AsOf) else sum(f.seats for f in facts)
     return {
         "ticket_volume": kpi(counts["opened"], "tickets"),
         "tickets_per_account": kpi(

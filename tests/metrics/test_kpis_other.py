@@ -33,9 +33,21 @@ def _events(account, rows):
     load_events((account, user, event, when) for user, event, when in rows)
 
 
-def _adoption():
-    facts = revenue.contract_facts(Account.objects.all(), days=[AS_OF], seats_day=AS_OF)
-    return adoption.adoption_kpis(Account.objects.all(), end=APR, facts=facts)
+def _adoption(path: str = "per_account"):
+    """The adoption KPIs of March 2024 from per-account inputs (``per_account``), or from
+    the totals the database sums (``usage_totals``) with the usage read directly
+    (``totals_direct``: nothing stored) or from the windows the night stores
+    (``totals_stored``)."""
+    if path == "per_account":
+        facts = revenue.contract_facts(Account.objects.all(), days=[AS_OF], seats_day=AS_OF)
+        return adoption.adoption_kpis(Account.objects.all(), end=APR, facts=facts)
+    if path == "totals_stored":
+        adoption.usage_windows_refresh(end=APR)
+    totals = adoption.usage_totals(Account.objects.all(), end=APR, as_of=AS_OF)
+    return adoption.adoption_kpis(Account.objects.all(), end=APR, totals=totals)
+
+
+PATHS = ["per_account", "totals_direct", "totals_stored"]
 
 
 @pytest.fixture
@@ -77,9 +89,10 @@ def usage_book():
     return x, y, z
 
 
-def test_adoption_by_hand(usage_book, settings):
+@pytest.mark.parametrize("path", PATHS)
+def test_adoption_by_hand(usage_book, settings, path):
     settings.KEY_FEATURES = ["login", "report", "export"]
-    k = _adoption()
+    k = _adoption(path)
     # seat utilisation: accounts with seats x (10) and y (5); active in 30 days x: u1 u2,
     # y: u1 → 3 / 15 × 100 = 20
     assert k["seat_utilisation"]["value"] == D(20)
@@ -105,11 +118,12 @@ def test_adoption_by_hand(usage_book, settings):
     assert k["usage_trend_active_users"]["value"] == D(300)
 
 
-def test_adoption_is_null_without_usage(settings):
+@pytest.mark.parametrize("path", PATHS)
+def test_adoption_is_null_without_usage(settings, path):
     settings.KEY_FEATURES = []
     a = AccountFactory()
     ContractFactory(account=a, start_date=dt.date(2024, 1, 1), quantity=None)
-    k = _adoption()
+    k = _adoption(path)
     for name in (
         "seat_utilisation",  # no seats
         "dau_pct",
