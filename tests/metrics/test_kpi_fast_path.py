@@ -336,10 +336,11 @@ def test_kpi_report_is_the_same_with_and_without_stored_windows(settings):
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_ticket_hours_summary_equals_the_percentiles_of_the_hours(seed):
-    """The support KPIs' median and p90 (``_hours_summary``: percentile_cont on
-    PostgreSQL) are bit for bit what ``common.percentile`` gives over the hours of
-    ``_hours``, and count the same tickets; tickets answered or resolved after ``t1`` only
-    count for what came before it."""
+    """The support KPIs' median and p90 (``_ticket_figures``: percentile_cont in the counts'
+    aggregate on PostgreSQL) are bit for bit what ``common.percentile`` gives over the hours
+    of ``_hours`` of the tickets opened in the period, and count the same tickets; tickets
+    answered or resolved after ``t1`` only count for what came before it, tickets opened
+    before ``t0`` not at all."""
     from metrics.kpis import support
     from metrics.kpis.common import median, percentile
     from tests.factories import TicketFactory
@@ -347,7 +348,8 @@ def test_ticket_hours_summary_equals_the_percentiles_of_the_hours(seed):
     rng = random.Random(seed)
     account = AccountFactory()
     t1 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    for _ in range(rng.randint(40, 90)):
+    t0 = t1 - dt.timedelta(days=60)
+    for _ in range(rng.randint(80, 140)):
         opened = t1 - dt.timedelta(seconds=rng.randint(3600, 90 * 86400))
         responded = opened + dt.timedelta(seconds=rng.randint(1, 30 * 86400), microseconds=7)
         resolved = responded + dt.timedelta(seconds=rng.randint(0, 40 * 86400))
@@ -357,13 +359,16 @@ def test_ticket_hours_summary_equals_the_percentiles_of_the_hours(seed):
             first_response_at=responded if rng.random() < 0.9 else None,
             resolved_at=resolved if rng.random() < 0.7 else None,
         )
-    tickets = Ticket.objects.all()
-    response, resolution = support._hours(tickets, t1)
+    in_period = Ticket.objects.filter(opened_at__gte=t0, opened_at__lt=t1)
+    assert 0 < in_period.count() < Ticket.objects.count()
+    response, resolution = support._hours(in_period, t1)
     assert len(response) > 10 and len(resolution) > 10 and any(r > 0 for r in resolution)
-    got_response, got_resolution = support._hours_summary(tickets, t1)
+    counts, got_response, got_resolution = support._ticket_figures(Ticket.objects.all(), t0, t1)
+    assert counts["opened"] == in_period.count()
     assert got_response == (median(response), percentile(response, 90), len(response))
     assert got_resolution == (median(resolution), percentile(resolution, 90), len(resolution))
-    assert support._hours_summary(Ticket.objects.none(), t1) == ((None, None, 0),) * 2
+    _, *nothing = support._ticket_figures(Ticket.objects.none(), t0, t1)
+    assert nothing == [(None, None, 0)] * 2
 
 
 @pytest.mark.parametrize("seed", [5, 6])
