@@ -7,7 +7,10 @@ the 365 days ending with ``--as-of``) by part, on the database in the environmen
 
 Runs the report ``--runs`` times (default 2: the second has a warm cache) and prints, for
 the last run, the wall and CPU seconds of each part of the report (the functions of
-``metrics.kpis`` it calls) and of each SQL statement (``connection.execute_wrapper``).
+``metrics.kpis`` it calls) and of each SQL statement (``connection.execute_wrapper``). When
+PostgreSQL runs on this host, each run and each statement also gets the CPU seconds its
+backend spent (``/proc``; ``db_cpu``): on a shared machine, wall times grow with the load,
+CPU seconds much less.
 ``bench/pipeline.py`` step 5 times the same call after a nightly run. The stored usage
 windows (``metrics.UsageWindow``) of ``--as-of`` + 1 are used when present: run
 ``manage.py run_pipeline --as-of <as-of>`` first to measure the report as it runs after a
@@ -37,7 +40,7 @@ PARTS = {
         "cohort_table",
         "book_summary",
     ],
-    "adoption": ["usage_inputs", "adoption_kpis", "ttfv"],
+    "adoption": ["usage_totals", "usage_inputs", "adoption_kpis", "ttfv"],
     "support": ["support_kpis", "billing_kpis", "voice_of_customer_kpis"],
 }
 
@@ -80,6 +83,27 @@ def instrument(timings: dict) -> None:
     kpis.to_json = wrap("to_json", kpis.to_json)
 
 
+def _backend_stat(connection) -> str | None:
+    """``/proc/<pid>/stat`` of the PostgreSQL backend serving ``connection``, when the server
+    runs on this host (its CPU time is what a statement costs, whatever else is running)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        path = f"/proc/{cursor.fetchone()[0]}/stat"
+    return path if os.path.exists(path) else None
+
+
+def _cpu_seconds(path: str | None) -> float:
+    """User + system CPU seconds of the process of ``path`` (0 without one); clock ticks,
+    so 10 ms steps."""
+    if path is None:
+        return 0.0
+    with open(path) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--as-of", type=dt.date.fromisoformat, required=True)
@@ -96,14 +120,16 @@ def main() -> None:
     start = end - dt.timedelta(days=365)
     timings: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     instrument(timings)
-    statements: list[tuple[float, str, object]] = []
+    statements: list[tuple[float, str, object, float]] = []
+    backend = _backend_stat(connection)
 
     def record(execute, sql, params, many, context):
-        began = time.monotonic()
+        began, cpu = time.monotonic(), _cpu_seconds(backend)
         try:
             return execute(sql, params, many, context)
         finally:
-            statements.append((time.monotonic() - began, sql, params))
+            used = _cpu_seconds(backend) - cpu
+            statements.append((time.monotonic() - began, sql, params, used))
 
     runs = []
     for i in range(args.runs):
@@ -111,7 +137,7 @@ def main() -> None:
         statements.clear()
         last = i == args.runs - 1
         profiler = cProfile.Profile() if last and args.profile else None
-        w, c = time.monotonic(), time.process_time()
+        w, c, b = time.monotonic(), time.process_time(), _cpu_seconds(backend)
         with connection.execute_wrapper(record):
             if profiler:
                 profiler.enable()
@@ -119,7 +145,11 @@ def main() -> None:
             if profiler:
                 profiler.disable()
         runs.append(
-            {"wall": round(time.monotonic() - w, 3), "cpu": round(time.process_time() - c, 3)}
+            {
+                "wall": round(time.monotonic() - w, 3),
+                "cpu": round(time.process_time() - c, 3),
+                "db_cpu": round(_cpu_seconds(backend) - b, 2),
+            }
         )
     result = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
@@ -131,18 +161,23 @@ def main() -> None:
         "parts": {name: [round(w, 3), round(c, 3)] for name, (w, c) in timings.items()},
         "queries": len(statements),
         "sql_seconds": round(sum(s[0] for s in statements), 3),
+        "backend_cpu_seconds": round(sum(s[3] for s in statements), 2) if backend else None,
         "accounts_with_contracts": report["scope"]["accounts_with_contracts"],
     }
     print(f"kpi_report {start} .. {end}: runs {runs}, load {result['loadavg']}")
     print(f"{'part':<36}{'wall s':>9}{'cpu s':>9}")
     for name, (w, c) in sorted(timings.items(), key=lambda item: -item[1][0]):
         print(f"{name:<36}{w:9.3f}{c:9.3f}")
-    print(f"{len(statements)} statements, {result['sql_seconds']} s in execute:")
-    for seconds, sql, _params in sorted(statements, key=lambda s: -s[0]):
-        print(f"  {seconds:7.3f} s  {' '.join(sql.split())[:150]}")
+    print(
+        f"{len(statements)} statements, {result['sql_seconds']} s in execute"
+        + (f", {result['backend_cpu_seconds']} s of backend CPU" if backend else "")
+        + " (wall, backend CPU):"
+    )
+    for seconds, sql, _params, cpu in sorted(statements, key=lambda s: -s[0]):
+        print(f"  {seconds:7.3f} s {cpu:6.2f} s  {' '.join(sql.split())[:140]}")
     if args.explain and connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            for _seconds, sql, params in sorted(statements, key=lambda s: -s[0])[:8]:
+            for _seconds, sql, params, _cpu in sorted(statements, key=lambda s: -s[0])[:8]:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
                 print("\n" + " ".join(sql.split())[:300])
                 print("\n".join(row[0] for row in cursor.fetchall()))

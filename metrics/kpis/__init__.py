@@ -197,7 +197,13 @@ def _report(
     usage: adoption.UsageInputs | None = None,
 ) -> dict[str, Any]:
     as_of = end - dt.timedelta(days=1)
-    summary = revenue.book_summary(scoped, start=start, end=end, as_of=as_of)
+    if usage is None:
+        # the database sums the usage and the contracts on the as-of day over the scope
+        summary = revenue.book_summary(scoped, start=start, end=end, as_of=None)
+        totals = adoption.usage_totals(scoped, end=end, as_of=as_of)
+    else:
+        summary = revenue.book_summary(scoped, start=start, end=end, as_of=as_of)
+        totals = adoption.UsageTotals.of(usage, summary.as_of)
     mv = summary.movements
     retention = revenue.retention_kpis(mv)
     retention["renewal_rate"] = revenue.renewal_rate(
@@ -214,14 +220,14 @@ def _report(
         "revenue": _revenue_section(mv),
         "retention": retention,
         "adoption": {
-            **adoption.adoption_kpis(scoped, end=end, facts=summary.as_of, usage=usage),
+            **adoption.adoption_kpis(scoped, end=end, totals=totals),
             "ttfv": adoption.ttfv(scoped, start=start, end=end),
         },
         "support": support.support_kpis(
             scoped,
             start=start,
             end=end,
-            facts=summary.as_of,
+            seats=totals.seats,
             customers_in_period=summary.customers_in_period,
         ),
         "billing": support.billing_kpis(scoped, start=start, end=end),

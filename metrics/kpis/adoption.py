@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -259,6 +259,166 @@ def usage_inputs(
     return UsageInputs(end=end, per_account=per_account, features=dict(by_cell), cells=cells)
 
 
+@dataclass
+class UsageTotals:
+    """What ``adoption_kpis`` reads, summed over the accounts of a scope: the usage figures
+    of ``UsageInputs`` and, from the contracts on the as-of day, the licensed seats and the
+    customers. ``UsageTotals.of`` sums them from per-account inputs; ``usage_totals`` has
+    the database sum them from the stored usage windows."""
+
+    known: int = 0
+    active: int = 0
+    previous_active: int = 0
+    events: int = 0
+    previous_events: int = 0
+    daily_users: int = 0  # Σ UsageDaily.active_users over the window
+    week_users: int = 0  # Σ over the last WEEKS weeks of each week's distinct users
+    seats: int = 0  # licensed seats on the as-of day (accounts with seats)
+    seated_accounts: int = 0  # accounts with licensed seats then
+    seated_active: int = 0  # active users of those accounts
+    # customers on the as-of day, by how many key features they used in the window
+    key_used: dict[int, int] = field(default_factory=dict)
+    features: dict[str, int] = field(default_factory=dict)  # event → users in the window
+
+    @property
+    def customers(self) -> int:
+        return sum(self.key_used.values())
+
+    def add_account(self, row: dict | None, *, seats: int, customer: bool) -> None:
+        """Add one account: its ``UsageInputs.per_account`` row (None: no usage) and its
+        seats and customer state on the as-of day."""
+        row = row or _new_row()
+        self.known += row["known"]
+        self.active += row["active"]
+        self.previous_active += row["previous_active"]
+        self.events += row["events"]
+        self.previous_events += row["previous_events"]
+        self.daily_users += row["daily_users"]
+        self.week_users += sum(row["weeks"])
+        if seats > 0:
+            self.seats += seats
+            self.seated_accounts += 1
+            self.seated_active += row["active"]
+        if customer:
+            self.key_used[row["key_used"]] = self.key_used.get(row["key_used"], 0) + 1
+
+    def add_features(self, features: dict[tuple[str, int | None], dict[str, int]]) -> None:
+        for users in features.values():
+            for event, n in users.items():
+                self.features[event] = self.features.get(event, 0) + n
+
+    @classmethod
+    def of(cls, usage: UsageInputs, on_day: AsOf) -> UsageTotals:
+        """The totals of per-account ``usage`` and contracts ``on_day``."""
+        totals = cls()
+        customers = set(on_day.customers)
+        for account_id in usage.per_account.keys() | on_day.seats.keys() | customers:
+            totals.add_account(
+                usage.per_account.get(account_id),
+                seats=on_day.seats.get(account_id, 0),
+                customer=account_id in customers,
+            )
+        totals.add_features(usage.features)
+        return totals
+
+
+def usage_totals(accounts: QuerySet[Account], *, end: dt.date, as_of: dt.date) -> UsageTotals:
+    """The ``UsageTotals`` of ``accounts`` for the window ending with ``end`` and the
+    contracts on ``as_of``: equal to ``UsageTotals.of(usage_inputs(...), <contracts on
+    as_of>)``, but summed by the database where the night stored the accounts' windows, so
+    no Python object per account.
+
+    Queries: one over the scope's accounts, their stored window rows and their contracts
+    covering ``as_of``, summed per (customer, key features used) and, for each account
+    without a stored row, on a row of its own; one for the stored feature users (none if
+    no account has a row); then ``usage_inputs_direct``'s for the accounts without a row,
+    if any (all of them before the first night, or for an ``end`` no night stored)."""
+    from metrics.models import UsageWindow, UsageWindowDay, UsageWindowFeature  # noqa: PLC0415
+
+    from .revenue import contracts_on  # noqa: PLC0415
+
+    totals = UsageTotals()
+    scope_sql, features_scope, scope_params = "", "", []
+    if accounts.query.has_filters():
+        try:
+            inner, scope_params = accounts.values("pk").query.sql_with_params()
+        except EmptyResultSet:  # an empty scope (accounts.none(): a caller who sees nothing)
+            return totals
+        scope_sql, features_scope = f"WHERE a.id IN ({inner})", f"AND f.account_id IN ({inner})"
+    contracts_sql, contracts_params = contracts_on(accounts, as_of).query.sql_with_params()
+    window, day = UsageWindow._meta.db_table, UsageWindowDay._meta.db_table
+    sums = ", ".join(
+        f"SUM(w.{name})"
+        for name in ("known", "active", "previous_active", "events", "previous_events")
+    )
+    # an account without a (valid) stored row comes back on a row of its own (``missing``),
+    # with its seats and MRR, and is read directly below
+    sql = (
+        "SELECT CASE WHEN w.account_id IS NULL THEN a.id END AS missing, "  # noqa: S608
+        "CASE WHEN s.mrr > 0 THEN 1 ELSE 0 END AS customer, "
+        "COALESCE(w.key_used, 0) AS key_used, "
+        "COUNT(w.account_id), "
+        f"{sums}, SUM(w.daily_users), SUM(w.week0 + w.week1 + w.week2 + w.week3), "
+        "SUM(CASE WHEN s.seats > 0 THEN s.seats ELSE 0 END), "
+        "SUM(CASE WHEN s.seats > 0 THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN s.seats > 0 THEN w.active ELSE 0 END) "
+        f"FROM {Account._meta.db_table} a LEFT JOIN {window} w ON w.account_id = a.id "
+        f"AND w.end_day = %s AND w.end_day IN (SELECT end_day FROM {day} "
+        f"WHERE end_day = %s AND key_features = %s) "
+        f"LEFT JOIN ({contracts_sql}) s ON s.account_id = a.id {scope_sql} "
+        "GROUP BY 1, 2, 3"
+    )
+    params = [end, end, key_features_label(), *contracts_params, *scope_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    missing: dict[int, tuple[int, bool]] = {}  # account id → (seats, customer)
+    stored = 0
+    for missing_id, customer, key_used, n, *values in rows:
+        known, active, prev, events, prev_events, daily, weekly, seats, seated, seated_active = (
+            int(value or 0) for value in values
+        )
+        if missing_id is not None:
+            missing[missing_id] = (seats, bool(customer))
+            continue
+        stored += n
+        totals.known += known
+        totals.active += active
+        totals.previous_active += prev
+        totals.events += events
+        totals.previous_events += prev_events
+        totals.daily_users += daily
+        totals.week_users += weekly
+        totals.seats += seats
+        totals.seated_accounts += seated
+        totals.seated_active += seated_active
+        if customer:
+            totals.key_used[key_used] = totals.key_used.get(key_used, 0) + n
+
+    if stored:
+        sql = (
+            f"SELECT f.event, SUM(f.users) FROM {UsageWindowFeature._meta.db_table} f "  # noqa: S608
+            f"WHERE f.end_day = %s {features_scope} GROUP BY f.event"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [end, *scope_params])
+            totals.features = {event: int(n) for event, n in cursor.fetchall()}
+    if missing:
+        if not stored:  # nothing stored for this scope and end
+            rest = accounts
+        elif len(missing) <= DIRECT_BY_ID:
+            rest = Account.objects.filter(pk__in=list(missing))
+        else:
+            rest = accounts.exclude(
+                pk__in=UsageWindow.objects.filter(end_day=end).values("account_id")
+            )
+        usage = usage_inputs_direct(rest, end=end)
+        for account_id, (seats, customer) in missing.items():
+            totals.add_account(usage.per_account.get(account_id), seats=seats, customer=customer)
+        totals.add_features(usage.features)
+    return totals
+
+
 def _feature_triples(accounts: QuerySet[Account], days: Days) -> QuerySet:
     """The distinct (account, user, event) presences of the window."""
     return (
@@ -466,44 +626,38 @@ def adoption_kpis(
     accounts: QuerySet[Account],
     *,
     end: dt.date,
-    facts: Sequence[AccountFacts] | AsOf,
+    facts: Sequence[AccountFacts] | AsOf | None = None,
     usage: UsageInputs | None = None,
+    totals: UsageTotals | None = None,
 ) -> dict[str, dict]:
     """Seat utilisation, DAU %, WAU %, stickiness, feature adoption, key-feature adoption and
-    usage trend as of ``end - 1 day``. ``facts`` must carry MRR on ``end - 1`` and seats on
-    that day (see ``contract_facts``). ``usage``: the scope's ``UsageInputs`` when already
-    read (for several scopes at once); otherwise read here (``usage_inputs``: four queries,
-    three without KEY_FEATURES)."""
+    usage trend as of ``end - 1 day``, from the scope's ``totals`` (``usage_totals``) when
+    given. Otherwise from per-account inputs: ``facts`` must carry MRR on ``end - 1`` and
+    seats on that day (see ``contract_facts``); ``usage``: the scope's ``UsageInputs`` when
+    already read (for several scopes at once), else read here (``usage_inputs``)."""
     as_of = end - dt.timedelta(days=1)
-    on_day = AsOf.of(facts, as_of)
-    if usage is None:
-        usage = usage_inputs(accounts, end=end)
-    rows = usage.per_account.values()
-    known = sum(row["known"] for row in rows)
-    mau = sum(row["active"] for row in rows)
-    previous_mau = sum(row["previous_active"] for row in rows)
-    events_now = sum(row["events"] for row in rows)
-    events_before = sum(row["previous_events"] for row in rows)
+    if totals is None:
+        if facts is None:
+            raise TypeError("adoption_kpis needs totals, or facts on the as-of day")
+        if usage is None:
+            usage = usage_inputs(accounts, end=end)
+        totals = UsageTotals.of(usage, AsOf.of(facts, as_of))
+    known, mau, previous_mau = totals.known, totals.active, totals.previous_active
+    events_now, events_before = totals.events, totals.previous_events
 
     # DAU: the mean over the window's days of the daily active users (days without events
     # count as 0), from the rollup
-    dau = Decimal(sum(row["daily_users"] for row in rows)) / WINDOW_DAYS
+    dau = Decimal(totals.daily_users) / WINDOW_DAYS
     # WAU: distinct (account, user) pairs per week over the last four weeks, averaged
-    wau = Decimal(sum(sum(row["weeks"]) for row in rows)) / WEEKS
+    wau = Decimal(totals.week_users) / WEEKS
 
     # seat utilisation: accounts with licensed seats on the as-of day
-    seated = {a: n for a, n in on_day.seats.items() if n > 0}
-    seats = sum(seated.values())
-    seated_active = sum(usage.per_account.get(a, {}).get("active", 0) for a in seated)
+    seats, seated_active = totals.seats, totals.seated_active
 
     # feature adoption per event name, over the window
-    per_event: dict[str, int] = defaultdict(int)
-    for users in usage.features.values():
-        for event, n in users.items():
-            per_event[event] += n
     features = [
         {"event": event, "users": n, "adoption": pct(n, mau)}
-        for event, n in sorted(per_event.items(), key=lambda item: (-item[1], item[0]))
+        for event, n in sorted(totals.features.items(), key=lambda item: (-item[1], item[0]))
     ]
 
     return {
@@ -512,7 +666,7 @@ def adoption_kpis(
             "%",
             active_users_30d=seated_active,
             licensed_seats=seats,
-            accounts_with_seats=len(seated),
+            accounts_with_seats=totals.seated_accounts,
             as_of=as_of,
         ),
         "dau_pct": kpi(pct(dau, known), "%", dau=dau, known_users=known),
@@ -524,7 +678,7 @@ def adoption_kpis(
             active_users_30d=mau,
             users={row["event"]: row["users"] for row in features},
         ),
-        "key_feature_adoption": _key_feature_adoption(usage, on_day.customers),
+        "key_feature_adoption": _key_feature_adoption(totals.key_used),
         "usage_trend_events": kpi(
             pct(events_now - events_before, events_before),
             "%",
@@ -540,26 +694,27 @@ def adoption_kpis(
     }
 
 
-def _key_feature_adoption(usage: UsageInputs, customers: Sequence[int]) -> dict:
+def _key_feature_adoption(key_used: dict[int, int]) -> dict:
     """Per account: key features used in 30 days / key features defined × 100; the value is
-    the mean over the accounts that are customers on the as-of day (``customers``). The
-    shares are added in ascending order, so the last digit does not depend on the order the
-    accounts came in. None without KEY_FEATURES or without customers."""
+    the mean over the accounts that are customers on the as-of day (``key_used``: how many
+    of them used n key features, for each n). The shares are added one customer at a time
+    in ascending order, so the last digit does not depend on the order the accounts came
+    in. None without KEY_FEATURES or without customers."""
     key_features = list(settings.KEY_FEATURES)
+    customers = sum(key_used.values())
     if not key_features or not customers:
-        return kpi(None, "%", key_features=key_features, customers=len(customers))
-    used = {a: row["key_used"] for a, row in usage.per_account.items()}
-    counts = sorted(used.get(a, 0) for a in customers)
-    share = {n: pct(n, len(key_features)) for n in set(counts)}
+        return kpi(None, "%", key_features=key_features, customers=customers)
     total = ZERO
-    for n in counts:
-        total += share[n]
+    for n in sorted(key_used):
+        share = pct(n, len(key_features))
+        for _ in range(key_used[n]):
+            total += share
     return kpi(
-        total / len(counts),
+        total / customers,
         "%",
         key_features=key_features,
-        customers=len(customers),
-        customers_using_all=sum(n == len(key_features) for n in counts),
+        customers=customers,
+        customers_using_all=key_used.get(len(key_features), 0),
     )
 
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
+    BooleanField,
     Count,
     DateField,
     Exists,
@@ -235,11 +236,11 @@ class BookSummary:
     at_start: list[int]  # per whole month of the period: customers at its start …
     lost: list[int]  # … and how many of them are not customers at its end
     cohorts: dict[dt.date, CohortSums]  # cohort month → its sums
-    as_of: AsOf
+    as_of: AsOf | None  # None when not asked for
 
 
 def book_summary(
-    accounts: QuerySet[Account], *, start: dt.date, end: dt.date, as_of: dt.date
+    accounts: QuerySet[Account], *, start: dt.date, end: dt.date, as_of: dt.date | None
 ) -> BookSummary:
     """The figures of ``classify`` (amounts and counts), ``lifetime_kpis``, ``cohort_table``,
     the customers of the period and the contracts on ``as_of``, for ``[start, end)``: equal
@@ -247,12 +248,14 @@ def book_summary(
 
     1. one statement over the scope's contracts: per account, its MRR on ``start`` and
        ``end``, its first paid day, whether it paid in the period and, on each day the
-       lifetime and the cohorts look at, whether it was a customer; then summed per first
-       paid day inside the period (one row for every other account): each movement's
-       amount and count by the rules of ``classify``, customers on each day, customers lost
-       over each whole month; and, per first paid day inside the period, the cohort's MRR on
+       lifetime and the cohorts look at, whether it was a customer, and its movement by the
+       rules of ``classify``; then summed per (first paid day inside the period or none,
+       movement): accounts, MRR on ``start`` and ``end`` (each movement's amount follows),
+       customers on each day, customers lost over each whole month; and, per first paid
+       day inside the period, the cohort's MRR on
        each cohort day, summed straight from the contracts of its accounts;
-    2. per account with a contract covering ``as_of``: its seats and MRR then.
+    2. per account with a contract covering ``as_of``: its seats and MRR then (none
+       without ``as_of``: ``kpi_report`` reads them with the usage, ``adoption.usage_totals``).
 
     Contracts have MRR >= 0 (a database constraint), so an account is a customer on a day
     iff a contract with MRR > 0 covers it: a flag per day (``MAX``) where the per-account
@@ -262,7 +265,7 @@ def book_summary(
     cohort_on = cohort_days(start, end)
     days = sorted({start, end, *edges, *cohort_on})
     at = {day: i for i, day in enumerate(days)}
-    as_of_facts = _as_of(accounts, as_of, sqlite=sqlite)
+    as_of_facts = _as_of(accounts, as_of, sqlite=sqlite) if as_of is not None else None
     months = len(edges) - 1
     empty = BookSummary(
         0, Movements(start=start, end=end), 0, [0] * months, [0] * months, {}, as_of_facts
@@ -310,10 +313,8 @@ def book_summary(
         listed = "ARRAY[" + ", ".join(lit(day) for day in days) + "]::date[]"
         first = f"width_bucket(c.start_date - 1, {listed})"
         after = f"COALESCE(width_bucket(c.end_date, {listed}), {len(days)})"
-        mask = (
-            f"CASE WHEN {after} > {first} "
-            f"THEN (1::bigint << {after}) - (1::bigint << {first}) ELSE 0 END"
-        )
+        # bits first … after − 1; none when it covers no listed day (after <= first)
+        mask = f"GREATEST((1::bigint << {after}) - (1::bigint << {first}), 0)"
         per_account.append(f"COALESCE(bit_or(CASE WHEN c.mrr > 0 THEN {mask} END), 0) AS flags")
 
         def paying(i: int) -> str:
@@ -325,23 +326,18 @@ def book_summary(
     def count(condition: str) -> str:
         return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
-    def amount(condition: str, value: str) -> str:
-        return f"SUM(CASE WHEN {condition} THEN {value} ELSE 0 END)"
-
-    kinds = {
-        "new": (
-            f"a.m0 = 0 AND a.m1 > 0 AND (a.first_paid IS NULL OR a.first_paid >= {lit(start)})",
-            "a.m1",
-        ),
-        "reactivation": (f"a.m0 = 0 AND a.m1 > 0 AND a.first_paid < {lit(start)}", "a.m1"),
-        "expansion": ("a.m0 > 0 AND a.m1 > a.m0", "a.m1 - a.m0"),
-        "churn": ("a.m0 > 0 AND a.m1 = 0", "a.m0"),
-        "contraction": ("a.m0 > 0 AND a.m1 <> 0 AND a.m1 < a.m0", "a.m0 - a.m1"),
-    }
+    # each account's movement by the rules of ``classify``, as its index in MOVEMENTS (NULL:
+    # unchanged, or never a customer on either day); the rows are grouped by it too, and
+    # each movement's amount is a difference of the group's MRR sums (new and reactivation
+    # m1, expansion m1 − m0, contraction m0 − m1, churn m0)
+    kind = (
+        f"CASE WHEN a.m0 = 0 AND a.m1 > 0 THEN CASE WHEN a.first_paid < {lit(start)} "
+        f"THEN {MOVEMENTS.index('reactivation')} ELSE {MOVEMENTS.index('new')} END "
+        f"WHEN a.m0 > 0 AND a.m1 > a.m0 THEN {MOVEMENTS.index('expansion')} "
+        f"WHEN a.m0 > 0 AND a.m1 = 0 THEN {MOVEMENTS.index('churn')} "
+        f"WHEN a.m0 > 0 AND a.m1 < a.m0 THEN {MOVEMENTS.index('contraction')} END"
+    )
     summed = ["COUNT(*)", "SUM(a.paid)", "SUM(a.m0)", "SUM(a.m1)"]
-    for name in MOVEMENTS:
-        condition, value = kinds[name]
-        summed += [count(condition), amount(condition, value)]
     if not bits:  # with the bits, grouped by them: Python reads the days off each group's
         summed += [f"SUM({paying(i)})" for i in range(len(days))]
         summed += [
@@ -358,10 +354,10 @@ def book_summary(
         "SELECT c.account_id, MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid "
         f"FROM ({contracts_sql}) c GROUP BY c.account_id"  # noqa: S608
     )
-    group = f"{cohort_key} AS cohort, a.flags" if bits else f"{cohort_key} AS cohort"
+    group = f"{cohort_key} AS cohort, {kind} AS kind" + (", a.flags" if bits else "")
     sql = (
         f"SELECT {group}, {', '.join(summed)} FROM ({accounts_sql}) a "
-        f"GROUP BY {'1, 2' if bits else '1'}"
+        f"GROUP BY {'1, 2, 3' if bits else '1, 2'}"
     )
     queries = [*params]
     if cohort_on:  # each cohort's MRR on each cohort day, from its accounts' contracts
@@ -389,23 +385,30 @@ def book_summary(
     cohort_seen: set = set()  # with the bits, a cohort's MRR comes on each of its rows
     for row in rows:
         if bits:
-            first_paid, flags, n, paid, m0, m1, *rest = row
+            first_paid, kind_index, flags, n, paid, m0, m1, *rest = row
             on = [n if flags >> i & 1 else 0 for i in range(len(days))]
             moved = [
                 n if flags >> at[x] & 1 and not flags >> at[y] & 1 else 0
                 for x, y in zip(edges, edges[1:], strict=False)
             ]
-            rest = [*rest[: 2 * len(MOVEMENTS)], *on, *moved, *rest[2 * len(MOVEMENTS) :]]
+            rest = [*on, *moved, *rest]
         else:
-            first_paid, n, paid, m0, m1, *rest = row
+            first_paid, kind_index, n, paid, m0, m1, *rest = row
         n_accounts += n
         customers_in_period += paid or 0
-        mv.start_mrr += to_money(m0)
-        mv.end_mrr += to_money(m1)
-        for name in MOVEMENTS:
-            k, value, rest = rest[0], rest[1], rest[2:]
-            mv.counts[name] += k or 0
-            mv.amounts[name] += to_money(value)
+        m0, m1 = to_money(m0), to_money(m1)
+        mv.start_mrr += m0
+        mv.end_mrr += m1
+        if kind_index is not None:
+            name = MOVEMENTS[kind_index]
+            mv.counts[name] += n
+            mv.amounts[name] += {
+                "new": m1,
+                "reactivation": m1,
+                "expansion": m1 - m0,
+                "contraction": m0 - m1,
+                "churn": m0,
+            }[name]
         on_day = dict(zip(days, (k or 0 for k in rest[: len(days)]), strict=True))
         rest = rest[len(days) :]
         for i in range(months):
@@ -440,15 +443,21 @@ def book_summary(
     )
 
 
-def _as_of(accounts: QuerySet[Account], day: dt.date, *, sqlite: bool) -> AsOf:
-    """Seats and customers on ``day``, from the contracts covering it (one query)."""
-    query = (
+def contracts_on(accounts: QuerySet[Account], day: dt.date) -> QuerySet:
+    """Per account with a contract covering ``day``: ``(account_id, seats, mrr)``, the sums
+    of ``quantity`` (None when no contract has one) and of ``mrr`` over those contracts."""
+    return (
         in_scope(Contract.objects.filter(covers(day)), accounts)
         .values("account_id")
         .order_by()
-        .annotate(seats=Sum("quantity", default=0), mrr=Sum("mrr", default=ZERO))
+        .annotate(seats=Sum("quantity"), mrr=Sum("mrr"))
         .values_list("account_id", "seats", "mrr")
     )
+
+
+def _as_of(accounts: QuerySet[Account], day: dt.date, *, sqlite: bool) -> AsOf:
+    """Seats and customers on ``day``, from the contracts covering it (one query)."""
+    query = contracts_on(accounts, day)
     try:
         sql, params = query.query.sql_with_params()
     except EmptyResultSet:
@@ -601,22 +610,28 @@ def renewal_rate(
     )
     if known_on is not None:
         followers = followers.filter(start_date__lte=known_on)
-    counts = (
+    # grouped by (has a follower, grace days still running on ``known_on``): the EXISTS is
+    # evaluated once per ending contract (counts with a filter on it repeated it per count)
+    running_after = (known_on or end) - dt.timedelta(days=grace)
+    groups = (
         in_scope(Contract.objects.all(), accounts)
         .filter(end_date__gte=start, end_date__lt=end)
-        .annotate(has_follower=Exists(followers))
-        .aggregate(
-            ending=Count("pk"),
-            renewed=Count("pk", filter=Q(has_follower=True)),
-            # not renewed yet, and its grace days still running on ``known_on``
-            awaiting=Count(
-                "pk",
-                filter=Q(has_follower=False)
-                & Q(end_date__gt=(known_on or end) - dt.timedelta(days=grace)),
-            ),
+        .annotate(
+            has_follower=Exists(followers),
+            in_grace=ExpressionWrapper(Q(end_date__gt=running_after), output_field=BooleanField()),
         )
+        .values("has_follower", "in_grace")
+        .order_by()
+        .annotate(n=Count("pk"))
+        .values_list("has_follower", "in_grace", "n")
     )
-    ending, renewed, awaiting = counts["ending"], counts["renewed"], counts["awaiting"]
+    ending = renewed = awaiting = 0
+    for has_follower, in_grace, n in groups:
+        ending += n
+        if has_follower:
+            renewed += n
+        elif in_grace:  # not renewed yet, and its grace days still running on ``known_on``
+            awaiting += n
     inputs: dict = {"contracts_ending": ending, "contracts_renewed": renewed}
     if known_on is not None:
         inputs.update(known_on=known_on, awaiting_renewal=awaiting)

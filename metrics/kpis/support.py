@@ -15,9 +15,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Aggregate, Count, Field, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from accounts.models import Account, Invoice, Ticket
@@ -76,26 +75,18 @@ def support_kpis(
     *,
     start: dt.date,
     end: dt.date,
-    facts: Sequence[AccountFacts] | AsOf,
+    facts: Sequence[AccountFacts] | AsOf | None = None,
+    seats: int | None = None,
     customers_in_period: int,
 ) -> dict[str, dict]:
     """Ticket volume (total, per customer account, per 100 licensed seats), first response
-    and resolution times (median and p90, hours), FCR and open escalations. Two queries."""
+    and resolution times (median and p90, hours), FCR and open escalations. The licensed
+    seats on the period's last day: ``seats``, or summed from ``facts``. One query on
+    PostgreSQL, two elsewhere (``_ticket_figures``)."""
     t0, t1 = midnight(start), midnight(end)
-    tickets = in_scope(Ticket.objects.all(), accounts)
-    opened = Q(opened_at__gte=t0, opened_at__lt=t1)
-    resolved = opened & Q(resolved_at__lt=t1)
-    counts = tickets.aggregate(
-        opened=Count("pk", filter=opened),
-        resolved=Count("pk", filter=resolved),
-        contacts_unknown=Count("pk", filter=resolved & Q(agent_contacts__isnull=True)),
-        one_contact=Count("pk", filter=resolved & Q(agent_contacts=1)),
-        escalations=Count("pk", filter=open_escalation(t1)),
-    )
-    response, resolution = _hours_summary(
-        tickets.filter(opened).filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1)), t1
-    )
-    seats = facts.seats_total if isinstance(facts, AsOf) else sum(f.seats for f in facts)
+    counts, response, resolution = _ticket_figures(in_scope(Ticket.objects.all(), accounts), t0, t1)
+    if seats is None:
+        seats = facts.seats_total if isinstance(facts, AsOf) else sum(f.seats for f in facts)
     return {
         "ticket_volume": kpi(counts["opened"], "tickets"),
         "tickets_per_account": kpi(
@@ -134,54 +125,65 @@ class HoursSummary(NamedTuple):
     tickets: int
 
 
-def _hours_summary(tickets: QuerySet[Ticket], t1: dt.datetime) -> tuple[HoursSummary, HoursSummary]:
-    """Median, p90 and count of the hours from opened to first response, and to
-    resolution, of ``tickets``, for the responses and resolutions before ``t1``.
+class _Percentiles(Aggregate):
+    """PostgreSQL's ``percentile_cont`` at 0.5 and 0.9 (median and p90, as a two-element
+    array) of an expression; NULLs are left out, as in every aggregate."""
 
-    PostgreSQL computes them in one aggregate (``percentile_cont``) over the exact seconds
-    as float8 divided by 3600, which is what ``common.percentile`` gives over ``_hours``
-    (the same doubles, the same interpolation, in the same order: tested); a year of
-    tickets is 200,000 rows, and fetching and sorting them in Python was most of the
-    support KPIs' time. Elsewhere Python computes them from ``_hours``."""
-    db = connections[tickets.db]
-    if db.vendor != "postgresql":
-        response, resolution = _hours(tickets, t1)
-        return (
-            HoursSummary(median(response), percentile(response, 90), len(response)),
-            HoursSummary(median(resolution), percentile(resolution, 90), len(resolution)),
-        )
-    spans = (
-        tickets.annotate(
-            to_response=RawSQL(
-                "CASE WHEN first_response_at < %s "
-                "THEN EXTRACT(EPOCH FROM first_response_at - opened_at)::float8 / 3600 END",
-                [t1],
-            ),
-            to_resolution=RawSQL(
-                "CASE WHEN resolved_at < %s "
-                "THEN EXTRACT(EPOCH FROM resolved_at - opened_at)::float8 / 3600 END",
-                [t1],
-            ),
-        )
-        .order_by()
-        .values("to_response", "to_resolution")
+    function = "percentile_cont"
+    template = "%(function)s(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = Field()  # the array as the driver gives it (a list of floats)
+
+
+def _hours_sql(column: str, t1: dt.datetime) -> RawSQL:
+    """Hours from ``opened_at`` to ``column``, if that is before ``t1`` (else NULL): the
+    exact seconds (an interval's epoch is numeric) as float8, divided by 3600."""
+    return RawSQL(
+        f"CASE WHEN {column} < %s THEN EXTRACT(EPOCH FROM {column} - opened_at)::float8 / 3600 END",
+        [t1],
     )
-    try:
-        sql, params = spans.query.get_compiler(using=tickets.db).as_sql()
-    except EmptyResultSet:  # a queryset that can match nothing (``none()``)
-        return HoursSummary(None, None, 0), HoursSummary(None, None, 0)
-    with db.cursor() as cursor:
-        cursor.execute(
-            "SELECT percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY to_response),"
-            " count(to_response),"
-            " percentile_cont(ARRAY[0.5, 0.9]::float8[]) WITHIN GROUP (ORDER BY to_resolution),"
-            f" count(to_resolution) FROM ({sql}) AS spans",
-            params,
+
+
+def _ticket_figures(
+    tickets: QuerySet[Ticket], t0: dt.datetime, t1: dt.datetime
+) -> tuple[dict[str, int], HoursSummary, HoursSummary]:
+    """The ticket counts of ``support_kpis`` for ``[t0, t1)`` (opened, resolved, resolved
+    with one or unknown agent contacts, open escalations at ``t1``) and the median, p90 and
+    count of the hours from opened to first response, and to resolution, of the tickets
+    opened in ``[t0, t1)``, for the responses and resolutions before ``t1``.
+
+    PostgreSQL: one aggregate, the hours' median and p90 by ``percentile_cont`` over the
+    exact seconds as float8 divided by 3600, which is what ``common.percentile`` gives over
+    ``_hours`` (the same doubles, the same interpolation, in the same order: tested); a year
+    of tickets is 200,000 rows, and fetching and sorting them in Python was most of the
+    support KPIs' time. Elsewhere two queries: the counts, then ``_hours`` in Python."""
+    opened = Q(opened_at__gte=t0, opened_at__lt=t1)
+    resolved = opened & Q(resolved_at__lt=t1)
+    aggregates = {
+        "opened": Count("pk", filter=opened),
+        "resolved": Count("pk", filter=resolved),
+        "contacts_unknown": Count("pk", filter=resolved & Q(agent_contacts__isnull=True)),
+        "one_contact": Count("pk", filter=resolved & Q(agent_contacts=1)),
+        "escalations": Count("pk", filter=open_escalation(t1)),
+    }
+    postgresql = connections[tickets.db].vendor == "postgresql"
+    if postgresql:
+        for name, column in (("response", "first_response_at"), ("resolution", "resolved_at")):
+            aggregates[f"{name}_q"] = _Percentiles(_hours_sql(column, t1), filter=opened)
+            # the hours that are not NULL, counted without computing them again
+            aggregates[f"{name}_n"] = Count("pk", filter=opened & Q(**{f"{column}__lt": t1}))
+    counts = tickets.aggregate(**aggregates)
+    if postgresql:
+        return (
+            counts,
+            HoursSummary(*(counts["response_q"] or (None, None)), counts["response_n"]),
+            HoursSummary(*(counts["resolution_q"] or (None, None)), counts["resolution_n"]),
         )
-        response_q, response_n, resolution_q, resolution_n = cursor.fetchone()
+    answered = tickets.filter(opened).filter(Q(first_response_at__lt=t1) | Q(resolved_at__lt=t1))
+    response, resolution = _hours(answered, t1)
     return (
-        HoursSummary(*(response_q or (None, None)), response_n),
-        HoursSummary(*(resolution_q or (None, None)), resolution_n),
+        counts,
+        HoursSummary(median(response), percentile(response, 90), len(response)),
+        HoursSummary(median(resolution), percentile(resolution, 90), len(resolution)),
     )
 
 

@@ -4,7 +4,9 @@
   facts (``contract_facts`` → ``classify``, ``lifetime_kpis``, ``cohort_table``, seats and
   customers on the as-of day);
 - the stored usage windows (``adoption.usage_inputs`` after ``usage_windows_refresh``)
-  against the direct read over the rollups and presences (``usage_inputs_direct``),
+  against the direct read over the rollups and presences (``usage_inputs_direct``), and the
+  scope's totals the database sums from them with the contracts on the as-of day
+  (``adoption.usage_totals``) against the totals of the per-account reads,
   including when rows are missing: before the first night, for an end no night stored,
   for accounts whose usage changed after the night (new events, a rollup rebuild), for new
   accounts, and after KEY_FEATURES changed;
@@ -175,29 +177,76 @@ def _same(accounts, end: dt.date = END, **flags) -> adoption.UsageInputs:
     return fast
 
 
+def _same_totals(accounts, end: dt.date = END) -> adoption.UsageTotals:
+    """``usage_totals`` (summed by the database, stored windows where there are) equals the
+    totals of the per-account direct read and the per-account contract facts; returns it."""
+    as_of = end - dt.timedelta(days=1)
+    fast = adoption.usage_totals(accounts, end=end, as_of=as_of)
+    facts = revenue.contract_facts(accounts, days=[as_of], seats_day=as_of)
+    slow = adoption.UsageTotals.of(
+        adoption.usage_inputs_direct(accounts, end=end), revenue.AsOf.of(facts, as_of)
+    )
+    assert fast == slow
+    return fast
+
+
+def _usage_contracts(rng: random.Random, accounts: list[Account]) -> None:
+    """Contracts on the as-of day (END − 1) for most accounts: paid and free, with and
+    without seats, two on one account; some ended before it or starting on it."""
+    as_of = END - dt.timedelta(days=1)
+    for account in accounts:
+        for _ in range(rng.choice([0, 1, 1, 2])):
+            start = as_of - dt.timedelta(days=rng.choice([0, 10, 400]))
+            end = rng.choice([None, as_of, as_of - dt.timedelta(days=1), END])
+            ContractFactory(
+                account=account,
+                start_date=start,
+                end_date=end if end is None or end >= start else None,
+                mrr=Decimal(rng.choice(["0", "0.01", "99.99"])),
+                quantity=rng.choice([None, 0, 3, 20]),
+            )
+
+
 def _stored(account: Account, end: dt.date = END) -> bool:
     return UsageWindow.objects.filter(account=account, end_day=end).exists()
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_stored_windows_equal_the_direct_read(seed, settings):
+def test_stored_windows_equal_the_direct_read(
+    seed, settings, monkeypatch, django_assert_num_queries
+):
     settings.KEY_FEATURES = ["login", "report"]
     rng = random.Random(seed)
     accounts = _usage_book(rng)
+    _usage_contracts(rng, accounts)
     everyone, smb = Account.objects.all(), Account.objects.filter(segment="SMB")
+    scopes = (everyone, smb, Account.objects.filter(pk=accounts[0].pk))
 
     # before the first night: nothing stored, read directly
     assert not UsageWindow.objects.exists()
     _same(everyone)
+    for scope in scopes:
+        _same_totals(scope)
 
     counts = adoption.usage_windows_refresh(end=END)
     assert counts["accounts"] == len(accounts) == UsageWindow.objects.count()
     assert UsageWindowFeature.objects.exists()
-    for scope in (everyone, smb, Account.objects.filter(pk=accounts[0].pk)):
+    for scope in scopes:
         _same(scope)
         _same(scope, known=False, features=False)
+        _same_totals(scope)
+    totals = _same_totals(everyone)
+    with django_assert_num_queries(2):  # the accounts with their rows and contracts, features
+        adoption.usage_totals(everyone, end=END, as_of=END - dt.timedelta(days=1))
+    assert totals.active > 0 and totals.seated_active > 0 and totals.features
+    assert totals.customers > 0 and totals.seats > 0
+    assert (
+        adoption.usage_totals(Account.objects.none(), end=END, as_of=END - dt.timedelta(days=1))
+        == adoption.UsageTotals()
+    )
     # an end no night stored (e.g. a report ending earlier): read directly
     _same(everyone, end=END - dt.timedelta(days=3))
+    _same_totals(everyone, end=END - dt.timedelta(days=3))
 
     # usage that changes after the night deletes the stale rows of its account only
     changed, untouched = accounts[1], accounts[2]
@@ -211,6 +260,12 @@ def test_stored_windows_equal_the_direct_read(seed, settings):
     _event(untouched, END - dt.timedelta(days=200), user="veteran")
     assert not _stored(untouched)
     _same(everyone)
+    for scope in scopes:
+        _same_totals(scope)
+    # more accounts without a row than are read by id: read with the stored ones excluded
+    monkeypatch.setattr(adoption, "DIRECT_BY_ID", 1)
+    _same_totals(everyone)
+    monkeypatch.undo()
 
     # a rollup rebuild (the nightly reconcile's path) deletes and rewrites presences; a
     # rebuild of a day without events changes nothing, and the rows stay
@@ -234,17 +289,21 @@ def test_stored_windows_equal_the_direct_read(seed, settings):
     newcomer = AccountFactory(segment="SMB")
     _event(newcomer, END - dt.timedelta(days=2), user="first")
     _same(everyone)
+    _same_totals(everyone)
     counts = adoption.usage_windows_refresh(end=END)
     assert counts["accounts"] == 2  # only the rows that were missing: newcomer and rebuilt
     assert _stored(newcomer)
     _same(everyone)
+    _same_totals(everyone)
 
     # other key features: the stored key_used no longer count, read directly, then replaced
     settings.KEY_FEATURES = ["export"]
     _same(everyone)
+    _same_totals(everyone)
     adoption.usage_windows_refresh(end=END)
     assert UsageWindowDay.objects.get(end_day=END).key_features == "export"
     _same(everyone)
+    _same_totals(everyone)
 
 
 def test_refresh_keeps_the_last_window_ends(settings):
@@ -277,10 +336,11 @@ def test_kpi_report_is_the_same_with_and_without_stored_windows(settings):
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_ticket_hours_summary_equals_the_percentiles_of_the_hours(seed):
-    """The support KPIs' median and p90 (``_hours_summary``: percentile_cont on
-    PostgreSQL) are bit for bit what ``common.percentile`` gives over the hours of
-    ``_hours``, and count the same tickets; tickets answered or resolved after ``t1`` only
-    count for what came before it."""
+    """The support KPIs' median and p90 (``_ticket_figures``: percentile_cont in the counts'
+    aggregate on PostgreSQL) are bit for bit what ``common.percentile`` gives over the hours
+    of ``_hours`` of the tickets opened in the period, and count the same tickets; tickets
+    answered or resolved after ``t1`` only count for what came before it, tickets opened
+    before ``t0`` not at all."""
     from metrics.kpis import support
     from metrics.kpis.common import median, percentile
     from tests.factories import TicketFactory
@@ -288,7 +348,8 @@ def test_ticket_hours_summary_equals_the_percentiles_of_the_hours(seed):
     rng = random.Random(seed)
     account = AccountFactory()
     t1 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    for _ in range(rng.randint(40, 90)):
+    t0 = t1 - dt.timedelta(days=60)
+    for _ in range(rng.randint(80, 140)):
         opened = t1 - dt.timedelta(seconds=rng.randint(3600, 90 * 86400))
         responded = opened + dt.timedelta(seconds=rng.randint(1, 30 * 86400), microseconds=7)
         resolved = responded + dt.timedelta(seconds=rng.randint(0, 40 * 86400))
@@ -298,13 +359,16 @@ def test_ticket_hours_summary_equals_the_percentiles_of_the_hours(seed):
             first_response_at=responded if rng.random() < 0.9 else None,
             resolved_at=resolved if rng.random() < 0.7 else None,
         )
-    tickets = Ticket.objects.all()
-    response, resolution = support._hours(tickets, t1)
+    in_period = Ticket.objects.filter(opened_at__gte=t0, opened_at__lt=t1)
+    assert 0 < in_period.count() < Ticket.objects.count()
+    response, resolution = support._hours(in_period, t1)
     assert len(response) > 10 and len(resolution) > 10 and any(r > 0 for r in resolution)
-    got_response, got_resolution = support._hours_summary(tickets, t1)
+    counts, got_response, got_resolution = support._ticket_figures(Ticket.objects.all(), t0, t1)
+    assert counts["opened"] == in_period.count()
     assert got_response == (median(response), percentile(response, 90), len(response))
     assert got_resolution == (median(resolution), percentile(resolution, 90), len(resolution))
-    assert support._hours_summary(Ticket.objects.none(), t1) == ((None, None, 0),) * 2
+    _, *nothing = support._ticket_figures(Ticket.objects.none(), t0, t1)
+    assert nothing == [(None, None, 0)] * 2
 
 
 @pytest.mark.parametrize("seed", [5, 6])
