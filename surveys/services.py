@@ -5,10 +5,12 @@
   through the outbox (idempotent keys ``survey-invite:<id>``: no double send on a retry).
 - ``campaigns_send_due``, ``event_campaigns_run``, ``invitation_reminders_send``: the
   sweepers behind the Celery beat entries (``surveys.tasks``).
-- ``response_record``: an answer from the public page. The invitation row is locked
-  (SELECT … FOR UPDATE), the previous current answer demoted, the new one written with its
-  timeline fact and its ``AnswerToAnnounce`` row; a partial unique constraint keeps one
-  current answer per invitation even if the lock were bypassed.
+- ``response_record``: an answer from the public page. A first answer outside a
+  transaction is two prepared statements (the read, then the write of the response, its
+  timeline fact and its ``AnswerToAnnounce`` row); any other answer locks the invitation row
+  (SELECT … FOR UPDATE) and demotes the previous current answer first. A partial unique
+  constraint keeps one current answer per invitation: it is what sends a first answer that
+  lost a race to the locked path.
 - ``answers_announce``: the listeners (playbooks, health) hear of new answers in batches,
   every few seconds (``surveys.tasks.announce_answers``), not one publish per answer.
 - ``optout_record``: never survey this address again.
