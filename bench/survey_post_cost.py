@@ -9,6 +9,14 @@ the answers' middleware, CSRF checked with a cookie and form token; no HTTP pars
 The PostgreSQL figure is the CPU of this process's backend (same host, from /proc) over the
 same answers: the statements' parse, plan, execution, foreign-key checks and commit.
 
+``--callgrind``: under ``valgrind --tool=callgrind --instr-atstart=no``, instruments only the
+POST loop (``callgrind_control -i on/off``), for instruction counts that the machine's load
+does not change:
+
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg.out \
+        .venv/bin/python bench/survey_post_cost.py --posts 200 --callgrind
+    callgrind_annotate /tmp/cg.out | grep "PROGRAM TOTALS"     # / 200 = per POST
+
 ``--profile`` runs cProfile on CPU time (``time.process_time``), so waiting for PostgreSQL
 and Redis does not count; the profiler itself roughly doubles the CPU figures.
 """
@@ -18,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import subprocess
 import time
 from urllib.parse import urlencode
 
@@ -41,10 +50,18 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _instrument(wanted: bool, state: str) -> None:
+    if wanted:
+        subprocess.run(
+            ["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=500)
     parser.add_argument("--profile", type=int, default=0, help="print the N costliest functions")
+    parser.add_argument("--callgrind", action="store_true", help="instrument the POST loop only")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1")
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
@@ -66,6 +83,7 @@ def main() -> None:
 
         tokens = [token for token, _ in prepare(args.posts + 1)]
     from config.wsgi import application as app  # what gunicorn serves
+
     secret = _get_new_csrf_string()
     form_token = _mask_cipher_secret(secret)
 
@@ -102,7 +120,9 @@ def main() -> None:
     backend = _backend_pid(connection)
     pg0 = _process_cpu(backend)
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    _instrument(args.callgrind, "on")
     statuses = [post(token, 5) for token in tokens[1:]]
+    _instrument(args.callgrind, "off")
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     pg = _process_cpu(backend) - pg0 if _backend_pid(connection) == backend else None
     if profile is not None:

@@ -51,8 +51,10 @@ CAMPAIGN = "bench survey posts"
 ACCOUNT = "BENCH-SURVEY"
 
 
-def prepare(n: int) -> list[tuple[str, int]]:
-    """(token, score) per invitation, freshly created."""
+def prepare(n: int, accounts: int = 1) -> list[tuple[str, int]]:
+    """(token, score) per invitation, freshly created: ``n`` people spread over ``accounts``
+    accounts (a campaign goes to many customers; one account puts every answer's rows on the
+    same index pages)."""
     django_setup()
     from django.db import transaction
 
@@ -63,17 +65,21 @@ def prepare(n: int) -> list[tuple[str, int]]:
     with transaction.atomic():
         old = Campaign.objects.filter(name=CAMPAIGN)
         Response.objects.filter(campaign__in=old).delete()
-        TimelineEntry.objects.filter(account__external_id=ACCOUNT).delete()
+        TimelineEntry.objects.filter(account__external_id__startswith=ACCOUNT).delete()
         AnswerToAnnounce.objects.filter(account_id__in=Account.objects.filter(
-            external_id=ACCOUNT).values("id")).delete()  # fmt: skip
+            external_id__startswith=ACCOUNT).values("id")).delete()  # fmt: skip
         Invitation.objects.filter(campaign__in=old).delete()
         surveys = list(old.values_list("survey_id", flat=True))
         old.delete()
         Survey.objects.filter(pk__in=surveys).delete()
-        Stakeholder.objects.filter(account__external_id=ACCOUNT).delete()
-        account, _ = Account.objects.get_or_create(
-            external_id=ACCOUNT, defaults={"name": "Bench Survey Corp"}
-        )
+        Stakeholder.objects.filter(account__external_id__startswith=ACCOUNT).delete()
+        customers = [
+            Account.objects.get_or_create(
+                external_id=ACCOUNT if k == 0 else f"{ACCOUNT}/{k}",
+                defaults={"name": f"Bench Survey Corp {k}"},
+            )[0]
+            for k in range(accounts)
+        ]
         survey = Survey.objects.create(
             name=CAMPAIGN, kind="nps", question="How likely are you to recommend us?"
         )
@@ -82,7 +88,7 @@ def prepare(n: int) -> list[tuple[str, int]]:
             [
                 Stakeholder(
                     external_id=f"{ACCOUNT}-{i}",
-                    account=account,
+                    account=customers[i % accounts],
                     name=f"Person {i}",
                     email=f"p{i}@bench.example",
                 )
@@ -96,7 +102,7 @@ def prepare(n: int) -> list[tuple[str, int]]:
                 Invitation(
                     campaign=campaign,
                     stakeholder=p,
-                    account=account,
+                    account_id=p.account_id,
                     email=p.email,
                     token=new_token(),
                     expires_at=now + timedelta(days=30),
@@ -119,7 +125,9 @@ def verify(expected: dict[str, int]) -> dict:
     rows = Response.objects.filter(campaign=campaign)
     current = dict(rows.filter(is_current=True).values_list("invitation__token", "score"))
     per_invitation = rows.values("invitation").annotate(n=Count("id")).filter(n__gt=1).count()
-    facts = TimelineEntry.objects.filter(account__external_id=ACCOUNT, kind="survey_answer")
+    facts = TimelineEntry.objects.filter(
+        account__external_id__startswith=ACCOUNT, kind="survey_answer"
+    )
     from surveys.models import AnswerToAnnounce
 
     left = AnswerToAnnounce.objects.count()
@@ -392,6 +400,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invitations", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--accounts", type=int, default=100, help="customers the invited people belong to"
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--threads", type=int, default=16, help="threads per gthread worker")
@@ -415,7 +426,7 @@ def main() -> None:
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"], cwd=ROOT, check=True
     )
-    work = prepare(args.invitations)
+    work = prepare(args.invitations, args.accounts)
     with open("/proc/loadavg") as fh:
         load_before = " ".join(fh.read().split()[:3])
     expected = dict(work)
@@ -510,6 +521,7 @@ def main() -> None:
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else ""),
         "client": f"wrk -t{min(args.client_threads, args.connections)}" if wrk else "asyncio",
         "connections": args.connections,
+        "accounts": args.accounts,
         **posts,
         "cpu_ms_per_post": {
             "gunicorn_workers": round(1000 * workers_cpu / args.invitations, 2),
