@@ -425,14 +425,26 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
                 )
             )
         # the feature users per account, counted and written by the database in one statement
-        # (before the rows above are written: ``scope`` is the accounts without one)
-        triples, params = _feature_triples(scope, Days.ending(end)).query.sql_with_params()
+        # (before the rows above are written: ``scope`` is the accounts without one). Counted
+        # as count(DISTINCT user) per (account, event), not as a DISTINCT of the (account,
+        # user, event) triples grouped again: PostgreSQL then reads the presences in their key
+        # order and sorts one account's few rows at a time, where the triples needed a hash
+        # table of every triple of the book (2.4M at 100k accounts, spilled to disk), and the
+        # rows come out in the target's key order (docs/benchmarks.md: 8.2 → 4.4 s of CPU)
+        window = Days.ending(end).window
+        users, params = (
+            in_scope(UsagePresence.objects.all(), scope)
+            .filter(day__gte=window, day__lt=end)
+            .values("account_id", "event")
+            .order_by()
+            .annotate(n=Count("user_id", distinct=True))
+            .query.sql_with_params()
+        )
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {UsageWindowFeature._meta.db_table} "  # noqa: S608
                 "(account_id, end_day, event, users) "
-                f"SELECT q.account_id, %s, q.event, count(*) FROM ({triples}) q "
-                "GROUP BY q.account_id, q.event",
+                f"SELECT q.account_id, %s, q.event, q.n FROM ({users}) q",
                 [day, *params],
             )
             features = cursor.rowcount
