@@ -1,0 +1,71 @@
+"""The in-process health step records its chunks two at a time, each thread on its own
+connection (``services.chunks_in_threads``): the snapshots are the ones recorded one chunk
+after the other; inside a transaction (where a thread's connection would not see the
+caller's rows) and on SQLite the chunks run in the calling thread."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from metrics import services
+from metrics.models import HealthSnapshot
+from tests.metrics.test_health_fast_path import D, _random_book, _recorded, _typed
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="threads need their own PostgreSQL connections"
+)
+
+
+def _where(chunk: int) -> tuple[int, int, int | None]:
+    """(chunk, thread, PostgreSQL backend pid) of one unit of work."""
+    pid = None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+    return chunk, threading.get_ident(), pid
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_chunks_run_in_two_threads_on_their_own_connections():
+    me = _where(-1)
+    got = services.chunks_in_threads(_where, list(range(6)), threads=2)
+    assert [c for c, _, _ in got] == list(range(6))  # results in the chunks' order
+    threads = {t for _, t, _ in got}
+    assert len(threads) == 2 and me[1] not in threads
+    assert me[2] not in {pid for _, _, pid in got}  # not the caller's connection
+    assert _where(-1) == me  # and the caller's connection is still there
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_transaction_or_on_sqlite_the_chunks_run_in_the_calling_thread():
+    me = _where(-1)
+    with transaction.atomic():
+        got = services.chunks_in_threads(_where, list(range(4)), threads=2)
+    assert got == [(c, me[1], me[2]) for c in range(4)]
+    if connection.vendor != "postgresql":
+        assert services.chunks_in_threads(_where, [0, 1], threads=2) == [
+            (c, me[1], None) for c in (0, 1)
+        ]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_threaded_health_snapshots_equal_the_sequential_ones(settings):
+    settings.KEY_FEATURES = ["export", "share"]
+    _random_book(random.Random(5), 30)
+    # 30 accounts in chunks of 4: 8 chunks, two at a time
+    counts = services.health_snapshots_record(as_of=D, chunk_size=4, threads=2)
+    threaded = _recorded(D)
+    assert len(threaded) == counts["accounts"] == 30
+    HealthSnapshot.objects.all().delete()
+    assert services.health_snapshots_record(as_of=D, chunk_size=4, threads=1) == counts
+    sequential = _recorded(D)
+    assert {pk: _typed(list(r)) for pk, r in threaded.items()} == {
+        pk: _typed(list(r)) for pk, r in sequential.items()
+    }
