@@ -245,7 +245,7 @@ def account_standings(*, as_of: dt.date) -> dict[str, Any]:
     """Each account's standing and queue priority from the health of ``as_of``."""
     from .standings import account_standings_refresh
 
-    return account_standings_refresh(day=as_of)
+    return account_standings_refresh(day=as_of, threads=HEALTH_THREADS)
 
 
 Step = Callable[..., dict[str, Any]]

@@ -69,3 +69,25 @@ def test_threaded_health_snapshots_equal_the_sequential_ones(settings):
     assert {pk: _typed(list(r)) for pk, r in threaded.items()} == {
         pk: _typed(list(r)) for pk, r in sequential.items()
     }
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_threaded_standings_equal_the_sequential_ones(settings, monkeypatch):
+    from metrics import standings
+    from metrics.models import AccountStanding
+
+    settings.KEY_FEATURES = ["export"]
+    _random_book(random.Random(8), 21)
+    services.health_snapshots_record(as_of=D)
+    monkeypatch.setattr(standings, "CHUNK", 5)  # 21 accounts: 5 chunks, two at a time
+    fields = [f.name for f in AccountStanding._meta.fields if f.name != "updated_at"]
+
+    def rows() -> list[tuple]:
+        return list(AccountStanding.objects.order_by("account_id").values_list(*fields))
+
+    assert standings.account_standings_refresh(day=D, threads=2)["accounts"] == 21
+    threaded = rows()
+    AccountStanding.objects.all().delete()
+    assert standings.account_standings_refresh(day=D, threads=1)["accounts"] == 21
+    assert rows() == threaded and len(threaded) == 21
