@@ -1,10 +1,13 @@
 """The in-process health step records its chunks two at a time, each thread on its own
 connection (``services.chunks_in_threads``): the snapshots are the ones recorded one chunk
 after the other; inside a transaction (where a thread's connection would not see the
-caller's rows) and on SQLite the chunks run in the calling thread."""
+caller's rows) and on SQLite the chunks run in the calling thread. The standings step does
+the same. And the nightly band-change facts, written by COPY, are what ``timeline_upsert``
+writes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import threading
 
@@ -12,6 +15,7 @@ import pytest
 from django.db import connection, transaction
 
 from metrics import services
+from metrics.kpis.common import midnight
 from metrics.models import HealthSnapshot
 from tests.metrics.test_health_fast_path import D, _random_book, _recorded, _typed
 
@@ -91,3 +95,46 @@ def test_threaded_standings_equal_the_sequential_ones(settings, monkeypatch):
     AccountStanding.objects.all().delete()
     assert standings.account_standings_refresh(day=D, threads=1)["accounts"] == 21
     assert rows() == threaded and len(threaded) == 21
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_band_changes_copied_are_what_timeline_upsert_writes():
+    """The nightly band changes (``announce=False`` on PostgreSQL) go in by COPY: the same
+    rows as ``timeline_upsert``, a fact already there updated in place."""
+    from accounts.models import TimelineEntry
+    from accounts.timeline import timeline_upsert
+    from tests.factories import AccountFactory
+
+    a, b = AccountFactory(), AccountFactory()
+    key, at = "health-band:2024-03-31", midnight(D) + dt.timedelta(hours=23)
+
+    def facts() -> list[TimelineEntry]:
+        return [
+            TimelineEntry(
+                account_id=account.pk,
+                occurred_at=at,
+                kind="health_band_changed",
+                key=key,
+                title=f"Health green → {band} (80 → {score})",
+                data={"from": "green", "to": band, "score_from": 80, "score_to": score},
+            )
+            for account, band, score in ((a, "red", 12), (b, "yellow", None))
+        ]
+
+    def written(write) -> tuple[int, list[tuple]]:
+        TimelineEntry.objects.all().delete()
+        old = TimelineEntry.objects.create(
+            account=a, occurred_at=at, kind="health_band_changed", key=key, title="old", data={}
+        )
+        write(facts())
+        rows = TimelineEntry.objects.order_by("account_id").values_list(
+            "account_id", "occurred_at", "kind", "key", "title", "detail", "data"
+        )
+        return TimelineEntry.objects.get(account=a).pk == old.pk, list(rows)
+
+    copied, bulk = written(services._band_facts_copy), written(timeline_upsert)
+    assert copied == bulk
+    assert copied[0] is True and len(copied[1]) == 2
+    assert copied[1][0][4] == "Health green → red (80 → 12)"
+    assert copied[1][1][6] == {"from": "green", "to": "yellow", "score_from": 80, "score_to": None}
