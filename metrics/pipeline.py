@@ -55,6 +55,9 @@ logger = logging.getLogger(__name__)
 # arrived late (after the previous night's run) are counted too.
 ROLLUP_DAYS = 2
 HEALTH_CHUNK = 5000  # account ids per health chunk task: 100k accounts are 20 tasks
+# chunks of the in-process health step recorded at once (services.chunks_in_threads): one
+# chunk's Python runs while PostgreSQL works for the other, on this 2-core machine
+HEALTH_THREADS = 2
 HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
 
 
@@ -228,7 +231,9 @@ def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     usage = adoption.usage_inputs(Account.objects.all(), end=as_of + dt.timedelta(days=1))
     _usage_of_the_day[as_of] = usage
     # the band changes reach the playbooks through the run's final step, not the event path
-    return services.health_snapshots_record(as_of=as_of, usage=usage, announce=False)
+    return services.health_snapshots_record(
+        as_of=as_of, usage=usage, announce=False, threads=HEALTH_THREADS
+    )
 
 
 def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
@@ -240,7 +245,7 @@ def account_standings(*, as_of: dt.date) -> dict[str, Any]:
     """Each account's standing and queue priority from the health of ``as_of``."""
     from .standings import account_standings_refresh
 
-    return account_standings_refresh(day=as_of)
+    return account_standings_refresh(day=as_of, threads=HEALTH_THREADS)
 
 
 Step = Callable[..., dict[str, Any]]

@@ -9,6 +9,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -455,15 +456,75 @@ def health_band_changes_record(
     TimelineEntry.objects.filter(account__in=accounts.values("pk"), key=key).exclude(
         account_id__in=changed
     ).delete()
-    if facts:
+    if facts and not announce and connection.vendor == "postgresql":
+        _band_facts_copy(facts)  # the nightly case: no ids needed, thousands of facts
+    elif facts:
         timeline_upsert(facts)
         if announce:
             timeline_facts_recorded([f.pk for f in facts if f.pk is not None])
     return len(facts)
 
 
+_BAND_STAGE = "metrics_band_change_stage"
+
+
+def _band_facts_copy(facts: list) -> None:
+    """``timeline_upsert(facts)`` on PostgreSQL by COPY into a temporary table and one
+    ``INSERT … ON CONFLICT (account_id, key) DO UPDATE`` of the same fields: what
+    ``bulk_create`` writes, without quoting every value in Python (16,000 band changes on a
+    busy night at 100,000 accounts: ~1.5 s of the health step's Python). The facts get no
+    ids (the caller does not announce them). Health titles are far below the title limit
+    that ``timeline_upsert`` enforces."""
+    table = facts[0]._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_BAND_STAGE} (account_id bigint, "
+            "occurred_at timestamptz, kind varchar(40), key varchar(300), title varchar(300), "
+            "data jsonb) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(
+            f"COPY {_BAND_STAGE} (account_id, occurred_at, kind, key, title, data) FROM STDIN"
+        ) as copy:
+            for f in facts:
+                copy.write_row(
+                    (f.account_id, f.occurred_at, f.kind, f.key, f.title, json.dumps(f.data))
+                )
+        cursor.execute(
+            f"INSERT INTO {table} (account_id, occurred_at, kind, key, title, detail, data, "  # noqa: S608
+            f"created_at) SELECT account_id, occurred_at, kind, key, title, '', data, now() "
+            f"FROM {_BAND_STAGE} ON CONFLICT (account_id, key) DO UPDATE SET "
+            "occurred_at = EXCLUDED.occurred_at, kind = EXCLUDED.kind, title = EXCLUDED.title, "
+            "detail = EXCLUDED.detail, data = EXCLUDED.data"
+        )
+        cursor.execute(f"TRUNCATE {_BAND_STAGE}")
+
+
 def _score_words(score: float | None) -> str:
     return "no score" if score is None else f"{score:.0f}"
+
+
+def chunks_in_threads(
+    work: Callable[[Any], Any], chunks: Sequence[Any], *, threads: int
+) -> list[Any]:
+    """``[work(chunk) for chunk in chunks]``, with up to ``threads`` chunks at a time when
+    that is safe: on PostgreSQL, outside a transaction, with more than one chunk. Each thread
+    has its own database connection (Django's are per thread), closed after each chunk, so
+    each chunk must be its own transaction and not depend on another's. The point is the
+    machine's second core: while one thread waits for PostgreSQL (the GIL released), the
+    other runs its Python. The first error is raised after the chunks already started end."""
+    if threads <= 1 or len(chunks) <= 1:
+        return [work(chunk) for chunk in chunks]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return [work(chunk) for chunk in chunks]
+
+    def run(chunk: Any) -> Any:
+        try:
+            return work(chunk)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(run, chunks))
 
 
 def health_snapshots_record(
@@ -473,6 +534,7 @@ def health_snapshots_record(
     chunk_size: int = CHUNK_SIZE,
     usage: adoption.UsageInputs | None = None,
     announce: bool = True,
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Record the health snapshot of ``as_of`` for ``account_ids`` (default: every account),
     in chunks of ``chunk_size``, each a fixed handful of queries and one transaction.
@@ -484,7 +546,11 @@ def health_snapshots_record(
     every playbook over every account, band changes included, so the event path would do
     the same work a second time (17 s per 10,000 accounts on a night of many changes).
     Reads no raw events (usage comes from the rollups and presences), so a raw-event
-    retention does not limit which days can be scored."""
+    retention does not limit which days can be scored. ``threads``: record that many chunks
+    at once, each thread on its own connection (``chunks_in_threads``), so one chunk's
+    Python runs while PostgreSQL works for another; only on PostgreSQL outside a
+    transaction (a thread's connection would not see the caller's uncommitted rows), else
+    one chunk after the other. The rows written are the same either way."""
     health_model_ensure_default()
     assignments, versions = _active_versions()
     if account_ids is None:
@@ -501,24 +567,26 @@ def health_snapshots_record(
             .exclude(pk__in=ids)
             .exists()
         )
-    totals: Counter = Counter()
-    for start in range(0, len(ids), chunk_size):
-        chunk = ids[start : start + chunk_size]
+
+    def record(chunk: list[int]) -> Counter:
         if ranged:  # a contiguous id range, no list of parameters
             scope = Account.objects.filter(pk__gte=chunk[0], pk__lte=chunk[-1])
         else:
             scope = Account.objects.filter(pk__in=chunk)
         with transaction.atomic():
-            totals.update(
-                _record_chunk(
-                    scope,
-                    as_of=as_of,
-                    assignments=assignments,
-                    versions=versions,
-                    usage=usage,
-                    announce=announce,
-                )
+            return _record_chunk(
+                scope,
+                as_of=as_of,
+                assignments=assignments,
+                versions=versions,
+                usage=usage,
+                announce=announce,
             )
+
+    chunks = [ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size)]
+    totals: Counter = Counter()
+    for counts in chunks_in_threads(record, chunks, threads=threads):
+        totals.update(counts)
     result = {"day": as_of.isoformat(), "accounts": totals["accounts"]}
     for key in ("green", "yellow", "red", "no_data", "no_model"):
         result[key] = totals[key]

@@ -25,6 +25,7 @@ from accounts.models import Account, Contract
 
 from . import priority as prio
 from .models import AccountStanding, HealthSnapshot
+from .services import chunks_in_threads
 
 CHUNK = 5000
 
@@ -197,19 +198,24 @@ def _upsert(rows: list[tuple]) -> None:
 
 
 def account_standings_refresh(
-    *, account_ids: Sequence[int] | None = None, day: dt.date | None = None
+    *, account_ids: Sequence[int] | None = None, day: dt.date | None = None, threads: int = 1
 ) -> dict[str, Any]:
     """Rebuild the standing of ``account_ids`` (default: every account) from the health
     snapshots of ``day`` (default: each account's latest snapshot), 7 and 30 days before, and the
-    contracts and CTAs of today (UTC). Idempotent. Returns ``{"day", "accounts"}``."""
+    contracts and CTAs of today (UTC). Idempotent. Returns ``{"day", "accounts"}``.
+    ``threads``: chunks refreshed at once (``services.chunks_in_threads``: PostgreSQL outside
+    a transaction only; the same rows)."""
     today = utc.today()
     ranged = account_ids is None  # every account: each chunk is all the ids in its range
     if account_ids is None:
         ids = list(Account.objects.order_by("id").values_list("id", flat=True))
     else:
         ids = sorted(set(account_ids))
-    done = 0
-    for start in range(0, len(ids), CHUNK):
+
+    def refresh(chunk: list[int]) -> int:
         with transaction.atomic():
-            done += _chunk(ids[start : start + CHUNK], day=day, today=today, ranged=ranged)
+            return _chunk(chunk, day=day, today=today, ranged=ranged)
+
+    chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
+    done = sum(chunks_in_threads(refresh, chunks, threads=threads))
     return {"day": day.isoformat() if day else None, "accounts": done}

@@ -6,8 +6,8 @@ is a plain dict (``playbooks.rules`` reads it). Definitions are the KPI engine's
 (``metrics.kpis``: a contract covers a day iff start <= day <= end; open escalations,
 overdue invoices and failed payments in 90 days as in ``kpis.support``; usage in the 30 days
 ending with the as-of day vs the 30 before as in ``kpis.adoption``: events from the daily
-rollups, distinct active users from the raw events, read only when a rule needs them), and
-health comes from the daily ``HealthSnapshot`` rows the pipeline has just written.
+rollups, distinct active users from the stored usage windows, read only when a rule needs
+them), and health comes from the daily ``HealthSnapshot`` rows the pipeline has just written.
 
 As-of rule: only rows that existed or occurred before the as-of day ends count.
 
@@ -185,30 +185,20 @@ def gather(
             .values_list("account_id", "now", "before")
         )
 
-    if "active_users" in sources:  # distinct users: only the raw events know them
-        window_start = midnight(end - dt.timedelta(days=adoption.WINDOW_DAYS))
-        first = window_start
-        counts = {"active": Count("user_id", distinct=True, filter=Q(occurred_at__gte=first))}
-        if previous_active:
-            first = midnight(end - dt.timedelta(days=2 * adoption.WINDOW_DAYS))
-            counts["before"] = Count(
-                "user_id", distinct=True, filter=Q(occurred_at__lt=window_start)
-            )
+    if "active_users" in sources:  # distinct users of the 30 days (and the 30 before)
+        # ``adoption.usage_inputs``: the usage windows the night stored (directly from the
+        # presences for accounts without one), the same distinct non-empty user ids per
+        # account as the raw events of those UTC days, without a pass over the raw events
+        # (4 s at 100,000 accounts; docs/benchmarks.md)
         for facts in out.values():
             facts.update(active_30d=0, active_prev_30d=0 if previous_active else None)
-        for row in (
-            in_scope(UsageEvent.objects.all(), accounts)
-            .filter(occurred_at__gte=first, occurred_at__lt=t1)
-            .exclude(user_id="")
-            .values("account_id")
-            .order_by()
-            .annotate(**counts)
-        ):
-            facts = out.get(row["account_id"])
+        usage = adoption.usage_inputs(accounts, end=end, known=False, features=False)
+        for account_id, row in usage.per_account.items():
+            facts = out.get(account_id)
             if facts is not None:
                 facts["active_30d"] = row["active"]
                 if previous_active:
-                    facts["active_prev_30d"] = row["before"]
+                    facts["active_prev_30d"] = row["previous_active"]
 
     if "contracts" in sources:
         for facts in out.values():

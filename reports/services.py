@@ -123,21 +123,28 @@ def _owner_email(target: KpiTarget) -> str | None:
     return User.objects.filter(pk=int(target.scope_key)).values_list("email", flat=True).first()
 
 
-def movers(target: KpiTarget, report: dict, limit: int = TOP_MOVERS) -> list[dict]:
+def movers(
+    target: KpiTarget, report: dict, limit: int = TOP_MOVERS, *, reports: dict | None = None
+) -> list[dict]:
     """The accounts that moved a revenue KPI most in the snapshot's period (the MRR
     movements drill-down, largest amounts first); [] for the other KPIs, whose reports do not
-    break down by account."""
+    break down by account. ``reports``: a dict the caller keeps while it evaluates several
+    targets, so targets of the same period and scope share one movements report (NRR, GRR
+    and expansion of the whole book: one pass over the contracts instead of three, 1.6 s
+    each at 100,000 accounts)."""
     if not catalog.KPIS[target.kpi].revenue:
         return []
     period = report.get("period") or {}
     try:
         start, end = dt.date.fromisoformat(period["start"]), dt.date.fromisoformat(period["end"])
-        moves = kpis.movements_report(
-            start=start,
-            end=end,
-            segment=target.scope_key if target.scope_kind == ScopeKind.SEGMENT else None,
-            owner=_owner_email(target),
-        )
+        segment = target.scope_key if target.scope_kind == ScopeKind.SEGMENT else None
+        owner = _owner_email(target)
+        key = (start, end, segment, owner)
+        moves = None if reports is None else reports.get(key)
+        if moves is None:
+            moves = kpis.movements_report(start=start, end=end, segment=segment, owner=owner)
+            if reports is not None:
+                reports[key] = moves
     except (KeyError, ValueError, ValidationError):
         return []
     rows = []
@@ -200,6 +207,7 @@ def targets_evaluate(*, as_of: dt.date) -> dict[str, int]:
         .values_list("target_id", "period", "status")
     }
     rows, fired = [], []
+    movements: dict = {}  # movers' reports, shared by targets of one period and scope
     for target, period in due:
         if (target.pk, period) in known:
             continue  # evaluated before: the dedup
@@ -237,7 +245,7 @@ def targets_evaluate(*, as_of: dt.date) -> dict[str, int]:
         ):
             alert.reasons.append("moved")
         if alert.reasons:
-            alert.movers = movers(target, report)
+            alert.movers = movers(target, report, reports=movements)
             alert.notified = True
             fired.append(alert)
         rows.append(alert)

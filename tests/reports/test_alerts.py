@@ -217,3 +217,37 @@ def test_a_target_without_owner_alerts_the_admins(
     assert (alert.status, alert.previous, alert.reasons) == ("off_track", None, ["crossed"])
     assert [m.to for m in mail.outbox] == [[admin_user.email]]
     assert "previous: no data" in mail.outbox[0].body
+
+
+def test_revenue_targets_of_one_period_and_scope_share_one_movements_report(
+    manager, book, no_default_targets, targets_step, monkeypatch, django_capture_on_commit_callbacks
+):
+    """NRR and GRR of the whole book, monthly: both go off track in October (each 75 %: the
+    churn of D, see the module docstring) and name the same mover, from one movements
+    report (the movers of a target are a pass over every contract of its scope)."""
+    from metrics import kpis
+
+    for kpi in ("nrr", "grr"):
+        KpiTarget.objects.create(
+            kpi=kpi, direction="at_least", value=90, cadence="monthly", owner=manager
+        )
+    calls = []
+    real = kpis.movements_report
+
+    def counted(**kwargs):
+        calls.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(kpis, "movements_report", counted)
+    _run(SEPT, django_capture_on_commit_callbacks)
+    assert calls == []  # on track: no movers
+    _run(OCT, django_capture_on_commit_callbacks)
+    october = Alert.objects.filter(period="2026-10").order_by("target__kpi")
+    assert [(a.target.kpi, a.value, a.status) for a in october] == [
+        ("grr", Decimal("75"), "off_track"),
+        ("nrr", Decimal("75"), "off_track"),
+    ]
+    assert [[m["external_id"] for m in a.movers] for a in october] == [["EXT-D"], ["EXT-D"]]
+    assert calls == [
+        {"start": dt.date(2026, 10, 1), "end": dt.date(2026, 11, 1), "segment": None, "owner": None}
+    ]
