@@ -136,8 +136,9 @@ class _Percentiles(Aggregate):
 
 def _hours_sql(column: str, t1: dt.datetime) -> RawSQL:
     """Hours from ``opened_at`` to ``column``, if that is before ``t1`` (else NULL): the
-    exact seconds (an interval's epoch is numeric) as float8, divided by 3600."""
-    return RawSQL(
+    exact seconds (an interval's epoch is numeric) as float8, divided by 3600. ``column`` is
+    one of this module's own column names, never input; the instant is a bound parameter."""
+    return RawSQL(  # nosec B611 - see the docstring
         f"CASE WHEN {column} < %s THEN EXTRACT(EPOCH FROM {column} - opened_at)::float8 / 3600 END",
         [t1],
     )
