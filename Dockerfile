@@ -2,12 +2,13 @@
 # and beat (see docker-compose.yml). Build: docker build -t opencs .
 FROM python:3.11-slim
 
-# gunicorn reads WEB_CONCURRENCY as its worker count: 2 per core + 1 on a 2-core host
+# gunicorn reads WEB_CONCURRENCY as its worker count (gunicorn.conf.py: threaded workers,
+# one per core; GUNICORN_THREADS threads each, default 8)
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    WEB_CONCURRENCY=5 \
+    WEB_CONCURRENCY=2 \
     MEDIA_ROOT=/app/media
 
 WORKDIR /app
@@ -41,8 +42,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request as u; sys.exit(0 if u.urlopen('http://localhost:8000/healthz', timeout=4).status == 200 else 1)"]
 
-CMD ["gunicorn", "config.wsgi:application", \
-     "--bind", "0.0.0.0:8000", \
-     "--timeout", "120", \
-     "--access-logfile", "-", \
-     "--forwarded-allow-ips", "*"]
+# gunicorn.conf.py (read from /app) holds the server's settings: config.wsgi:application
+# on 0.0.0.0:8000, gthread workers, keep-alive for the reverse proxy's connections, no access
+# log (the proxy logs requests; GUNICORN_CMD_ARGS="--access-logfile -" turns it on)
+CMD ["gunicorn"]

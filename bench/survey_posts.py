@@ -44,6 +44,7 @@ import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from _setup import OUT, ROOT, django_setup
 
@@ -323,13 +324,88 @@ def burst_wrk(wrk, host, port, work, connections, threads, cookie, form) -> dict
     return result
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes so far (Linux /proc)."""
+# The proxy-like client: what a buffering reverse proxy (nginx's default proxy_pass) does in
+# front of gunicorn's sync workers. It opens a connection only with a whole request in hand,
+# sends it with "Connection: close", reads the answer to the server's close, and opens the
+# next connection for the next request: no connection is ever idle, so a sync worker never
+# waits on one. ``--connections`` threads (blocking sockets: each waits in recv without the
+# GIL) in a process of its own, whose CPU the bench counts like wrk's.
+def proxy_loop(tokens_file: str, connections: int, host: str, port: int, cookie: str,
+               form: str) -> None:  # fmt: skip
+    import collections
+
+    work = collections.deque(
+        line.split() for line in Path(tokens_file).read_text().splitlines() if line.strip()
+    )
+    latencies: list[float] = []
+    failures: list[str] = []
+    head = (
+        f"Host: {host}:{port}\r\nCookie: {cookie}\r\nConnection: close\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+    )
+
+    def client() -> None:
+        while True:
+            try:
+                token, score = work.popleft()
+            except IndexError:
+                return
+            body = f"score={score}&comment=bench&csrfmiddlewaretoken={form}"
+            request = (
+                f"POST /s/{token}/ HTTP/1.1\r\n{head}Content-Length: {len(body)}\r\n\r\n{body}"
+            ).encode()
+            t0 = time.perf_counter()
+            with socket.create_connection((host, port)) as sock:
+                sock.sendall(request)
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+            latencies.append(time.perf_counter() - t0)
+            answer = b"".join(chunks)
+            if answer[9:12] != b"302":
+                failures.append(answer[:200].decode("latin-1"))
+
+    began = time.perf_counter()
+    pool = [threading.Thread(target=client) for _ in range(connections)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    seconds = time.perf_counter() - began
+    latencies.sort()
+    print(json.dumps({
+        "requests": len(latencies), "failed": len(failures), "first_failure": failures[:1],
+        "seconds": seconds, **{f"p{p}": pct(latencies, p) for p in (50, 95, 99)},
+        "max": round(1000 * latencies[-1], 1) if latencies else None,
+    }), flush=True)  # fmt: skip
+
+
+def burst_proxy(host, port, work, connections, cookie, form) -> dict:
+    tokens = OUT / "survey_posts.tokens"
+    tokens.write_text("".join(f"{token} {score}\n" for token, score in work))
+    command = [
+        sys.executable, __file__, "--proxy-loop", str(tokens), "--connections",
+        str(connections), "--port", str(port), "--cookie", cookie, "--form", form,
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    result = json.loads(out.strip().splitlines()[-1])
+    result["cpu"] = usage.ru_utime + usage.ru_stime
+    return result
+
+
+def cpu_seconds(pids: list[int], field: int | None = None) -> float:
+    """User + system CPU of these processes so far (Linux /proc); ``field`` 12: system only."""
     total = 0
     for pid in pids:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        if field is None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        else:
+            total += int(fields[field - 3])  # the field's number in proc(5)
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -408,19 +484,28 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16, help="threads per gthread worker")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument(
-        "--client", choices=("auto", "wrk", "asyncio"), default="auto",
-        help="load generator: wrk when installed (auto), else the asyncio client",
+        "--client", choices=("auto", "wrk", "asyncio", "proxy"), default="auto",
+        help="load generator: wrk when installed (auto), else the asyncio client; proxy: "
+        "one request per connection, as a buffering reverse proxy sends them (sync workers)",
     )  # fmt: skip
+    parser.add_argument(
+        "--access-log", action="store_true", help="gunicorn's access log (to a file) on"
+    )
     parser.add_argument("--client-threads", type=int, default=2, help="wrk threads")
     parser.add_argument(
         "--announce-every", type=float, default=5.0,
         help="seconds between the announcer's runs (the beat task's schedule)",
     )  # fmt: skip
     parser.add_argument("--announce-loop", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--proxy-loop", help=argparse.SUPPRESS)
+    parser.add_argument("--cookie", help=argparse.SUPPRESS)
+    parser.add_argument("--form", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.announce_loop:
         return announce_loop(args.announce_every)
     host, port = "127.0.0.1", args.port
+    if args.proxy_loop:
+        return proxy_loop(args.proxy_loop, args.connections, host, port, args.cookie, args.form)
 
     # the deployed profile serves hashed static files: the page links the stylesheet
     subprocess.run(
@@ -441,9 +526,13 @@ def main() -> None:
     command = [
         os.path.join(os.path.dirname(sys.executable), "gunicorn"), "config.wsgi",
         "--bind", f"{host}:{port}", "--workers", str(args.workers),
-        "--worker-class", args.worker_class, "--threads", str(args.threads),
+        "--worker-class", args.worker_class,
         "--keep-alive", "30", "--backlog", "2048", "--timeout", "120",
     ]  # fmt: skip
+    if args.worker_class == "gthread":  # sync with --threads > 1 would be gthread
+        command += ["--threads", str(args.threads)]
+    if args.access_log:
+        command += ["--access-logfile", str(OUT / "survey_posts.access.log")]
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=server_log, stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -456,6 +545,7 @@ def main() -> None:
             urllib.request.urlopen(f"http://{host}:{port}/s/{token}/").read()  # noqa: S310
         workers = worker_pids(server.pid)
         workers_cpu = cpu_seconds(workers)
+        workers_system = cpu_seconds(workers, 15)  # stime: the kernel's share (sockets)
         redis_pids = _pids_named("redis-server")
         redis_cpu = cpu_seconds(redis_pids)
         announcer = subprocess.Popen(
@@ -468,10 +558,12 @@ def main() -> None:
         postgres = PostgresCpu(connection.settings_dict["NAME"])
         connection.close()  # not ours to count
         postgres.start()
-        wrk = shutil.which("wrk") if args.client != "asyncio" else None
+        wrk = shutil.which("wrk") if args.client in ("auto", "wrk") else None
         if args.client == "wrk" and wrk is None:
             raise SystemExit("wrk is not installed (apt-get install wrk)")
-        if wrk:
+        if args.client == "proxy":
+            measured = burst_proxy(host, port, work, args.connections, cookie, form)
+        elif wrk:
             measured = burst_wrk(
                 wrk, host, port, work, args.connections, args.client_threads, cookie, form
             )
@@ -482,6 +574,7 @@ def main() -> None:
         # CPU per POST: the gunicorn workers and this database's PostgreSQL backends during
         # the burst (not PostgreSQL's WAL writer and checkpointer, nor Redis)
         workers_cpu = cpu_seconds(workers) - workers_cpu
+        workers_system = cpu_seconds(workers, 15) - workers_system
         redis_cpu = cpu_seconds(redis_pids) - redis_cpu
         # the announcer's last run takes what the burst left; its CPU counts in full
         announcer.send_signal(signal.SIGTERM)
@@ -491,7 +584,17 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         server_log.close()
-    if wrk:
+    if args.client == "proxy":
+        if measured["failed"]:
+            print(
+                f"{measured['failed']} failed, first: {measured['first_failure']}", file=sys.stderr
+            )
+        n, seconds = measured["requests"], measured["seconds"]
+        posts = {"posts": n, "failed": measured["failed"], "seconds": round(seconds, 2),
+                 "posts_per_s": round(n / seconds) if seconds else 0}  # fmt: skip
+        posts.update({f"{k}_ms": measured[k] for k in ("p50", "p95", "p99", "max")})
+        failures = [None] * measured["failed"]
+    elif wrk:
         n, seconds = measured["requests"], measured["us"] / 1e6
         posts = {"posts": n, "failed": measured["failed"], "seconds": round(seconds, 2),
                  "posts_per_s": round(n / seconds) if seconds else 0}  # fmt: skip
@@ -519,7 +622,12 @@ def main() -> None:
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
         "server": f"gunicorn {args.workers} {args.worker_class} workers"
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else ""),
-        "client": f"wrk -t{min(args.client_threads, args.connections)}" if wrk else "asyncio",
+        "client": "proxy-like (a connection per request)"
+        if args.client == "proxy"
+        else f"wrk -t{min(args.client_threads, args.connections)}"
+        if wrk
+        else "asyncio",
+        "access_log": args.access_log,
         "connections": args.connections,
         "accounts": args.accounts,
         **posts,
@@ -527,9 +635,12 @@ def main() -> None:
             "gunicorn_workers": round(1000 * workers_cpu / args.invitations, 2),
             "postgres_backends": round(1000 * postgres_cpu / args.invitations, 2),
             "redis_server": round(1000 * redis_cpu / args.invitations, 2),
-            "wrk": round(1000 * measured["cpu"] / args.invitations, 2) if wrk else None,
+            "client": round(1000 * measured["cpu"] / args.invitations, 2)
+            if wrk or args.client == "proxy"
+            else None,
             "announcer": round(1000 * announced["cpu"] / args.invitations, 2),
         },
+        "gunicorn_workers_system_ms_per_post": round(1000 * workers_system / args.invitations, 2),
         "announced": announced["announced"],
         "load_average_after": load,
         "load_average_before": load_before,

@@ -1,0 +1,32 @@
+"""gunicorn's settings for the web service: the Dockerfile's command, docker-compose.yml's
+``web`` and bench/survey_posts.py all run ``gunicorn`` from the repository's root, where
+gunicorn reads this file by itself (command-line flags and ``GUNICORN_CMD_ARGS`` override it).
+
+Threaded workers (``gthread``), one process per core, each with ``GUNICORN_THREADS`` threads:
+a thread waiting on PostgreSQL or Redis leaves the core to another request, and the reverse
+proxy in front keeps its connections to gunicorn open (HTTP/1.1 keep-alive), so a request
+costs no TCP connection of its own. Measured on two cores (docs/benchmarks.md, "Survey
+answers over HTTP", third session): gunicorn's ``sync`` worker behind a proxy that opens a
+connection per request spent 0.5-0.8 ms more worker CPU per survey answer than this, and
+answered fewer of them per second; a ``sync`` worker also cannot keep a connection alive, so
+the proxy must open one for every request.
+
+The access log is off: the reverse proxy logs every request already (and it is ~0.1 ms of a
+worker's CPU per request); ``GUNICORN_CMD_ARGS="--access-logfile -"`` turns it on.
+"""
+
+import os
+
+wsgi_app = "config.wsgi:application"
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+# WEB_CONCURRENCY: gunicorn's own variable for the number of workers (one per core)
+workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or 8)
+# longer than the proxy's idle timeout for its upstream connections (nginx: 60 s), so the
+# proxy, not gunicorn, closes an idle one: never a request sent on a connection closing
+keepalive = 75
+timeout = 120
+backlog = 2048
+# the TLS-terminating proxy sets X-Forwarded-Proto; gunicorn runs in its own container
+forwarded_allow_ips = "*"
