@@ -6,13 +6,13 @@ Threaded workers (``gthread``), one process per core, each with ``GUNICORN_THREA
 a thread waiting on PostgreSQL or Redis leaves the core to another request, and the reverse
 proxy in front keeps its connections to gunicorn open (HTTP/1.1 keep-alive), so a request
 costs no TCP connection of its own. Measured on two cores (docs/benchmarks.md, "Survey
-answers over HTTP", third session): gunicorn's ``sync`` worker behind a proxy that opens a
-connection per request spent 0.5-0.8 ms more worker CPU per survey answer than this, and
-answered fewer of them per second; a ``sync`` worker also cannot keep a connection alive, so
-the proxy must open one for every request.
+answers over HTTP", third session): gunicorn's ``sync`` worker (which cannot keep a
+connection alive) behind a proxy that opens a connection per request spent 0.3-0.8 ms more
+worker CPU per survey answer than this (2.4-2.8 against 1.7-2.2 ms), PostgreSQL no less, and
+answered fewer per second.
 
-The access log is off: the reverse proxy logs every request already (and it is ~0.1 ms of a
-worker's CPU per request); ``GUNICORN_CMD_ARGS="--access-logfile -"`` turns it on.
+The access log is off: the reverse proxy logs every request already;
+``GUNICORN_CMD_ARGS="--access-logfile -"`` turns it on.
 """
 
 import os

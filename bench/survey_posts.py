@@ -1,19 +1,21 @@
 """Survey answers over HTTP: POST /s/<token>/ against gunicorn, then check the database.
 
-    .venv/bin/python bench/survey_posts.py --invitations 10000 --connections 16 \
-        --workers 2 --threads 8
+    .venv/bin/python bench/survey_posts.py --invitations 10000 --connections 16 --workers 2
 
 ``--connections``: a closed loop of N connections has a mean latency of N / throughput
 (Little's law), so 64 connections could never show a p99 under 50 ms at 1,000 POSTs/s.
 
 Creates an account with ``--invitations`` stakeholders and one invitation each (an active
 NPS campaign "bench survey posts"; a previous run's rows are deleted first), starts gunicorn
-on 127.0.0.1 only (``--workers`` workers of ``--worker-class``, the deployed profile: the
+on 127.0.0.1 only (``--workers`` workers; gunicorn.conf.py's settings, as deployed, unless
+``--worker-class``/``--threads`` override them; the deployed profile: the
 PostgreSQL of ``DATABASE_URL``, Redis of ``REDIS_URL`` for the cache and Celery), fetches one
 response page to get a CSRF cookie and form token (any masked token of the cookie's secret is
-valid, so the pair serves every POST), then a load generator (asyncio, ``--connections``
-keep-alive connections, raw HTTP/1.1) POSTs one answer per invitation as fast as the server
-takes them: a burst of N submissions. It reports POSTs/s over the burst and latency
+valid, so the pair serves every POST), then a load generator (``--client``: wrk or asyncio
+with ``--connections`` keep-alive connections, as a reverse proxy that keeps its upstream
+connections alive sends them; or ``proxy``, a connection per request as a proxy sends them
+to sync workers) POSTs one answer per invitation as fast as the server takes them: a burst
+of N submissions. It reports POSTs/s over the burst and latency
 percentiles, then checks that the database holds exactly one current response, with the
 score sent, per invitation and that every answer has its timeline fact.
 
@@ -480,8 +482,10 @@ def main() -> None:
         "--accounts", type=int, default=100, help="customers the invited people belong to"
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--worker-class", default="gthread")
-    parser.add_argument("--threads", type=int, default=16, help="threads per gthread worker")
+    parser.add_argument("--worker-class", help="default: gunicorn.conf.py's (gthread)")
+    parser.add_argument(
+        "--threads", type=int, help="threads per gthread worker (default: gunicorn.conf.py's)"
+    )
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument(
         "--client", choices=("auto", "wrk", "asyncio", "proxy"), default="auto",
@@ -523,13 +527,16 @@ def main() -> None:
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "SURVEY_RATE_PER_IP": "100000000",  # every request comes from 127.0.0.1
     }
+    # the rest from gunicorn.conf.py in ROOT (gunicorn reads it there): production's settings
     command = [
         os.path.join(os.path.dirname(sys.executable), "gunicorn"), "config.wsgi",
         "--bind", f"{host}:{port}", "--workers", str(args.workers),
-        "--worker-class", args.worker_class,
-        "--keep-alive", "30", "--backlog", "2048", "--timeout", "120",
     ]  # fmt: skip
-    if args.worker_class == "gthread":  # sync with --threads > 1 would be gthread
+    if args.worker_class:
+        command += ["--worker-class", args.worker_class]
+    if args.worker_class not in (None, "gthread"):
+        command += ["--threads", "1"]  # sync with threads > 1 would be gthread
+    elif args.threads:
         command += ["--threads", str(args.threads)]
     if args.access_log:
         command += ["--access-logfile", str(OUT / "survey_posts.access.log")]
@@ -620,8 +627,12 @@ def main() -> None:
         load = " ".join(fh.read().split()[:3])
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
-        "server": f"gunicorn {args.workers} {args.worker_class} workers"
-        + (f" x {args.threads} threads" if args.worker_class == "gthread" else ""),
+        "server": f"gunicorn {args.workers} {args.worker_class or 'gthread'} workers"
+        + (
+            f" x {args.threads or 'gunicorn.conf.py'} threads"
+            if args.worker_class in (None, "gthread")
+            else ""
+        ),  # fmt: skip
         "client": "proxy-like (a connection per request)"
         if args.client == "proxy"
         else f"wrk -t{min(args.client_threads, args.connections)}"
