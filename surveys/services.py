@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -408,7 +409,15 @@ def _is_open(
 
 
 def _fact_title(kind: str, score: int, stakeholder_name: str) -> str:
-    return f"{kind.upper()} {score} from {stakeholder_name or 'a stakeholder'}"[:300]
+    return f"{_fact_title_prefix(kind, score)}{stakeholder_name or 'a stakeholder'}"[:300]
+
+
+def _fact_title_prefix(kind: str, score: int) -> str:
+    return f"{kind.upper()} {score} from "
+
+
+def _clean_comment(comment: str) -> str:
+    return (comment or "").replace("\x00", "").strip()[:COMMENT_MAX]
 
 
 def _fact_data(response: Response) -> dict:
@@ -480,7 +489,7 @@ def _new_response(row: dict, score: object, comment: str, now: dt.datetime) -> R
         stakeholder_id=row["stakeholder_id"],
         kind=kind,
         score=scoring.parse_score(kind, score),
-        comment=(comment or "").replace("\x00", "").strip()[:COMMENT_MAX],
+        comment=_clean_comment(comment),
         answered_at=now,
         is_current=True,
         source=Response.Source.LINK,
@@ -523,29 +532,124 @@ def response_record(
 def _first_answer(
     token: str, score: object, comment: str, now: dt.datetime, *, announce: bool
 ) -> Response | None:
-    """A first answer without a transaction around it: the invitation is read (no lock),
-    then one statement writes the response, ``responded_at``, the timeline fact and the row
-    to announce. Both are prepared statements (``config.db.prepared_cursor``). Returns None,
-    having written nothing, when the invitation already has an answer: then the answer
-    changes one, which needs the row lock (``_answer_locked``).
+    """A first answer without a transaction around it: ONE prepared statement
+    (``config.db.prepared_cursor``) reads the invitation and, when the answer may be
+    recorded as a first one, writes the response, ``responded_at``, the timeline fact and
+    the row to announce (``_FIRST_ANSWER_SQL``). It returns the invitation's row whatever it
+    wrote, and the rules are then applied to that row as ``_answer_locked`` does: unknown
+    token, expired or closed (nothing written), score outside the survey's scale (the
+    statement is handed the score as parsed for every kind and writes only the one that
+    parsed for the invitation's kind). Returns None, having written nothing, when the
+    invitation already has an answer: then the answer changes one, which needs the row lock
+    (``_answer_locked``).
 
     Two first answers at once both read "no answer yet"; the partial unique constraint (one
     current response per invitation) lets only one insert commit, and the other statement
     fails whole, so that answer goes on through ``_answer_locked`` as a change."""
+    comment = _clean_comment(comment)
+    created = timezone.now()
+    params: list = [token]
+    scored = _scored if isinstance(score, str | int) else _scored.__wrapped__
+    for kind in scoring.SCALES:  # the same order as the statement's VALUES rows
+        params += scored(kind, score)
+    params += [now, Campaign.Status.CLOSED, now, comment, now, Response.Source.LINK, created, now]
+    params += [now, FACT_KIND, comment, comment, created]
     with prepared_cursor() as cursor:
-        row = _invitation_row(cursor, invitation_id=None, token=token, lock=False)
-        if row is None:
-            raise Invitation.DoesNotExist(f"no invitation {token!r}")
-        response = _new_response(row, score, comment, now)
-        if row["responded_at"] is not None:
-            return None
         try:
-            _answer_insert(cursor, response, row["name"] or row["email"], announce=announce)
+            cursor.execute(_first_answer_sql(announce), params)
+            found = cursor.fetchone()
         except IntegrityError:  # another first answer committed meanwhile
             return None
+    if found is None:
+        raise Invitation.DoesNotExist(f"no invitation {token!r}")
+    row = dict(zip(_INVITATION_COLUMNS, found[:-2], strict=True))
+    response_id, entry_id = found[-2:]
+    if response_id is None:  # nothing written: closed, a bad score, or a change of answer
+        _new_response(row, score, comment, now)  # raises InvitationClosed or ScoreError
+        return None
+    response = _new_response(row, score, comment, now)
+    response.pk, response.created_at = response_id, created
+    response._state.adding = False
+    response._state.db = connection.alias
     if announce and announce_inline():
         answers_announce()  # committed already: what on_commit would do
     return response
+
+
+_INVITATION_COLUMNS = ("id", "campaign_id", "account_id", "stakeholder_id", "expires_at",
+                       "responded_at", "status", "closes_at", "kind", "name", "email")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256, typed=True)  # typed: True is no score, 1 is one
+def _scored(kind: str, raw: object) -> tuple[str, int | None, str, str]:
+    """One VALUES row of ``_FIRST_ANSWER_SQL`` for a survey of ``kind``: the kind, the score
+    as parsed on its scale (None outside it), the fact's title up to the person's name and
+    the fact's data that depend on the score alone (``_fact_title``, ``_fact_data``)."""
+    try:
+        value = scoring.parse_score(kind, raw)
+    except scoring.ScoreError:
+        return kind, None, "", "{}"
+    data = {"survey_kind": kind, "score": value, "unhappy": scoring.is_unhappy(kind, value)}
+    return kind, value, _fact_title_prefix(kind, value), json.dumps(data)
+
+
+@functools.cache
+def _first_answer_sql(announce: bool) -> str:
+    """The first answer's statement: the invitation's row (``_invitation_row``'s columns),
+    then the response's and the fact's ids, both NULL when it wrote nothing. ``answer`` is
+    the invitation when it may take a first answer now, with its kind's VALUES row; the
+    writes are those of ``_answer_insert``, from it."""
+    invitation, response = Invitation._meta.db_table, Response._meta.db_table
+    queued = (
+        f""", queued AS (
+                INSERT INTO {AnswerToAnnounce._meta.db_table} (entry_id, account_id)
+                SELECT id, account_id FROM fact
+            )"""
+        if announce
+        else ""
+    )
+    rows = ", ".join(["(%s::text, %s::integer, %s::text, %s::jsonb)"] * len(scoring.SCALES))
+    return f"""
+        WITH invitation AS (
+            SELECT i.id, i.campaign_id, i.account_id, i.stakeholder_id, i.expires_at,
+                i.responded_at, c.status, c.closes_at, s.kind, p.name, p.email
+            FROM {invitation} i
+            JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id
+            JOIN {Survey._meta.db_table} s ON s.id = c.survey_id
+            JOIN {Stakeholder._meta.db_table} p ON p.id = i.stakeholder_id
+            WHERE i.token = %s
+        ), answer AS (
+            SELECT invitation.*, scored.score, scored.title, scored.data
+            FROM invitation
+            JOIN (VALUES {rows}) AS scored (kind, score, title, data)
+                ON scored.kind = invitation.kind
+            WHERE scored.score IS NOT NULL AND invitation.responded_at IS NULL
+                AND invitation.expires_at > %s AND invitation.status <> %s
+                AND (invitation.closes_at IS NULL OR invitation.closes_at > %s)
+        ), response AS (
+            INSERT INTO {response} (invitation_id, campaign_id, account_id, stakeholder_id,
+                kind, score, comment, answered_at, is_current, source, created_at)
+            SELECT id, campaign_id, account_id, stakeholder_id, kind, score, %s, %s, true,
+                %s, %s
+            FROM answer
+            RETURNING id
+        ), first_answer AS (
+            UPDATE {invitation} SET responded_at = %s
+            WHERE id = (SELECT id FROM answer) AND responded_at IS NULL
+        ), fact AS (
+            INSERT INTO {TimelineEntry._meta.db_table} (account_id, occurred_at, kind,
+                key, title, detail, data, created_at)
+            SELECT answer.account_id, %s, %s, 'survey-response:' || response.id,
+                left(answer.title || coalesce(nullif(answer.name, ''),
+                    nullif(answer.email, ''), 'a stakeholder'), 300),
+                %s, answer.data || jsonb_build_object('response_id', response.id,
+                    'stakeholder_id', answer.stakeholder_id, 'comment', %s::text), %s
+            FROM response, answer
+            RETURNING id, account_id
+        ){queued}
+        SELECT invitation.*, response.id, fact.id
+        FROM invitation LEFT JOIN response ON true LEFT JOIN fact ON true
+        """
 
 
 @transaction.atomic
