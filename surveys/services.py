@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -535,7 +535,7 @@ def _first_answer(
     """A first answer without a transaction around it: ONE prepared statement
     (``config.db.prepared_cursor``) reads the invitation and, when the answer may be
     recorded as a first one, writes the response, ``responded_at``, the timeline fact and
-    the row to announce (``_FIRST_ANSWER_SQL``). It returns the invitation's row whatever it
+    the row to announce (``_first_answer_sql``). It returns the invitation's row whatever it
     wrote, and the rules are then applied to that row as ``_answer_locked`` does: unknown
     token, expired or closed (nothing written), score outside the survey's scale (the
     statement is handed the score as parsed for every kind and writes only the one that
@@ -554,26 +554,45 @@ def _first_answer(
         params += scored(kind, score)
     params += [now, Campaign.Status.CLOSED, now, comment, now, Response.Source.LINK, created, now]
     params += [now, FACT_KIND, comment, comment, created]
-    with prepared_cursor() as cursor:
+    for attempt in (1, 2):
         try:
-            cursor.execute(_first_answer_sql(announce), params)
-            found = cursor.fetchone()
+            with prepared_cursor() as cursor:
+                cursor.execute(_first_answer_sql(announce), params)
+                found = cursor.fetchone()
+            break
         except IntegrityError:  # another first answer committed meanwhile
             return None
+        except (OperationalError, InterfaceError):
+            if attempt == 2 or not _connection_lost():
+                raise
+            connection.close()  # the next attempt opens a new one
     if found is None:
         raise Invitation.DoesNotExist(f"no invitation {token!r}")
     row = dict(zip(_INVITATION_COLUMNS, found[:-2], strict=True))
-    response_id, entry_id = found[-2:]
-    if response_id is None:  # nothing written: closed, a bad score, or a change of answer
+    response_id = found[-2]
+    if response_id is None and attempt == 2 and row["responded_at"] == now:
+        # the lost connection had committed the first attempt: that answer is this one
+        response = Response.objects.filter(invitation_id=row["id"], answered_at=now).latest("id")
+    elif response_id is None:  # nothing written: closed, a bad score, or a change of answer
         _new_response(row, score, comment, now)  # raises InvitationClosed or ScoreError
         return None
-    response = _new_response(row, score, comment, now)
-    response.pk, response.created_at = response_id, created
-    response._state.adding = False
-    response._state.db = connection.alias
+    else:
+        response = _new_response(row, score, comment, now)
+        response.pk, response.created_at = response_id, created
+        response._state.adding = False
+        response._state.db = connection.alias
     if announce and announce_inline():
         answers_announce()  # committed already: what on_commit would do
     return response
+
+
+def _connection_lost() -> bool:
+    """Whether the statement that just failed lost its connection (a server restart, a
+    peer gone: ``config.db.prepared_cursor`` checks a reused connection passively). Such a
+    statement may or may not have committed; ``_first_answer`` tells which on its retry by
+    the invitation's ``responded_at``, the request's own time when it did."""
+    raw = connection.connection
+    return raw is None or raw.closed or raw.broken
 
 
 _INVITATION_COLUMNS = ("id", "campaign_id", "account_id", "stakeholder_id", "expires_at",
