@@ -6,8 +6,9 @@
 - ``campaigns_send_due``, ``event_campaigns_run``, ``invitation_reminders_send``: the
   sweepers behind the Celery beat entries (``surveys.tasks``).
 - ``response_record``: an answer from the public page. A first answer outside a
-  transaction is two prepared statements (the read, then the write of the response, its
-  timeline fact and its ``AnswerToAnnounce`` row); any other answer locks the invitation row
+  transaction is one prepared statement (the invitation read and, when it may take a first
+  answer, the write of the response, its timeline fact and its ``AnswerToAnnounce`` row);
+  any other answer locks the invitation row
   (SELECT … FOR UPDATE) and demotes the previous current answer first. A partial unique
   constraint keeps one current answer per invitation: it is what sends a first answer that
   lost a race to the locked path.
@@ -518,8 +519,7 @@ def response_record(
     ``surveys.demo``).
 
     The public page's hot path is a person's first answer, on PostgreSQL outside any
-    transaction (the page's request): ``_first_answer`` records it in two statements, each
-    its own transaction. Everything else (a changed answer, a caller's transaction, SQLite)
+    transaction (the page's request): ``_first_answer`` records it in one statement. Everything else (a changed answer, a caller's transaction, SQLite)
     takes ``_answer_locked``."""
     now = now or timezone.now()
     if token is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
