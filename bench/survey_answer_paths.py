@@ -31,10 +31,10 @@ def main() -> None:
     django_setup()
     from django.db import connection
     from django.utils import timezone
+    from survey_posts import prepare
 
     from config.db import prepared_cursor
     from surveys import services
-    from survey_posts import prepare
 
     tokens = [token for token, _ in prepare(args.answers, accounts=args.accounts)]
     connection.health_check_enabled = True

@@ -519,8 +519,9 @@ def response_record(
     ``surveys.demo``).
 
     The public page's hot path is a person's first answer, on PostgreSQL outside any
-    transaction (the page's request): ``_first_answer`` records it in one statement. Everything else (a changed answer, a caller's transaction, SQLite)
-    takes ``_answer_locked``."""
+    transaction (the page's request): ``_first_answer`` records it in one statement.
+    Everything else (a changed answer, a caller's transaction, SQLite) takes
+    ``_answer_locked``."""
     now = now or timezone.now()
     if token is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
         response = _first_answer(token, score, comment, now, announce=announce)
