@@ -258,3 +258,51 @@ def test_a_retry_after_a_commit_it_did_not_hear_of_records_nothing_twice(dana, m
     rows = list(Response.objects.values_list("pk", "score", "comment", "is_current"))
     assert rows == [(response.pk, 4, "hm", True)]
     assert TimelineEntry.objects.filter(kind="survey_answer").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("kind", "score", "name"), [("ces", "2", "Dana Smith"), ("nps", 10, "")])
+def test_the_one_statement_writes_the_fact_the_model_builds(dana, kind, score, name):
+    """Outside a transaction (the fast path), the fact equals what ``_fact`` builds from the
+    stored response, field by field: title (the address when the person has no name),
+    detail and data (score, unhappy, kind, comment, ids); ``responded_at`` is set."""
+    dana.name = name
+    dana.save()
+    invitation = make_invitation(make_campaign(kind), dana)
+    assert not connection.in_atomic_block
+    response = services.response_record(token=invitation.token, score=score, comment=" x\x00 ")
+    stored = Response.objects.get()
+    assert (response.pk, response.score, response.comment) == (stored.pk, int(score), "x")
+    assert (stored.kind, stored.source, stored.is_current) == (kind, "link", True)
+    expected = services._fact(stored, name or dana.email)
+    fact = TimelineEntry.objects.get(kind="survey_answer")
+    fields = ("account_id", "occurred_at", "kind", "key", "title", "detail", "data")
+    assert [getattr(fact, f) for f in fields] == [getattr(expected, f) for f in fields]
+    invitation.refresh_from_db()
+    assert invitation.responded_at == stored.answered_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_one_statement_writes_nothing_for_a_refused_answer(dana):
+    """Unknown token, bad score, expired invitation, closed campaign: nothing written."""
+    from django.utils import timezone
+
+    from surveys import scoring
+    from surveys.models import Invitation
+
+    campaign = make_campaign("csat")
+    invitation = make_invitation(campaign, dana)
+    with pytest.raises(Invitation.DoesNotExist):
+        services.response_record(token="x" * 43, score=3)
+    with pytest.raises(scoring.ScoreError):
+        services.response_record(token=invitation.token, score="9")  # a CSAT is 1-5
+    old = make_invitation(campaign, expires_at=timezone.now())
+    with pytest.raises(services.InvitationClosed):
+        services.response_record(token=old.token, score=3)
+    campaign.status = "closed"
+    campaign.save()
+    with pytest.raises(services.InvitationClosed):
+        services.response_record(token=invitation.token, score=3)
+    assert Response.objects.count() == 0 and TimelineEntry.objects.count() == 0
+    assert AnswerToAnnounce.objects.count() == 0
+    assert not Invitation.objects.filter(responded_at__isnull=False).exists()
