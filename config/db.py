@@ -7,6 +7,7 @@ lag; KPIs are computed from nightly-settled data, where a second of lag does not
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -59,8 +60,9 @@ def prepared_cursor(using: str = "default") -> Iterator:
     Django's own cursors bind parameters on the client, which never prepares; switching the
     whole site to server-side binding (``OPTIONS["server_side_binding"]``) would change every
     ORM query, and some the ORM builds cannot be bound that way (Django ticket #20516). The
-    same checks and wrappers as ``connection.cursor()``: the health check, the connection,
-    Django's error classes and query logging. Elsewhere than PostgreSQL: the usual cursor."""
+    same checks and wrappers as ``connection.cursor()``: the connection, Django's error
+    classes and query logging, and the health check, except that it is passive
+    (``_passive_health_check``). Elsewhere than PostgreSQL: the usual cursor."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
@@ -68,7 +70,7 @@ def prepared_cursor(using: str = "default") -> Iterator:
         return
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
+    _passive_health_check(connection)
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
@@ -76,3 +78,39 @@ def prepared_cursor(using: str = "default") -> Iterator:
     logged = connection.queries_logged
     with connection.make_debug_cursor(raw) if logged else connection.make_cursor(raw) as cursor:
         yield cursor
+
+
+def _passive_health_check(connection) -> None:
+    """Django's health check (``CONN_HEALTH_CHECKS``) sends ``SELECT 1`` before the first
+    statement of a request on a reused connection. Here the round trip is sent only when
+    the socket says something happened: a server that ends a connection (restart,
+    ``pg_terminate_backend``, an idle timeout) sends its FATAL error and closes, which
+    makes the idle socket readable. A connection idle and in no transaction, with nothing
+    to read, is taken as healthy; anything else (something to read, a transaction open, a
+    closed or broken connection) gets Django's check. What this cannot see, a peer gone
+    without a word (a host powered off, a cut network), makes the statement fail: its
+    caller may retry once on a new connection (``surveys.services._first_answer``)."""
+    if (
+        connection.connection is None
+        or not connection.health_check_enabled
+        or connection.health_check_done
+    ):
+        return
+    if _quiet(connection.connection):
+        connection.health_check_done = True
+    else:
+        connection.close_if_health_check_failed()
+
+
+def _quiet(conn) -> bool:
+    """A psycopg connection idle in no transaction with nothing waiting on its socket."""
+    from psycopg import pq
+
+    if conn.closed or conn.broken:
+        return False
+    pgconn = conn.pgconn
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)  # readable, hung up or in error: something happened

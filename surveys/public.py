@@ -149,8 +149,8 @@ def _respond_get(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _respond_post(request: HttpRequest, token: str) -> HttpResponse:
-    """The hot path: the service reads and locks the invitation in one query; the error
-    pages (unknown, closed, bad score) load what they show afterwards."""
+    """The hot path: the service reads the invitation and records a first answer in one
+    statement; the error pages (unknown, closed, bad score) load what they show afterwards."""
     limited = _limited(request, token)
     if limited is not None:
         return limited

@@ -6,8 +6,9 @@
 - ``campaigns_send_due``, ``event_campaigns_run``, ``invitation_reminders_send``: the
   sweepers behind the Celery beat entries (``surveys.tasks``).
 - ``response_record``: an answer from the public page. A first answer outside a
-  transaction is two prepared statements (the read, then the write of the response, its
-  timeline fact and its ``AnswerToAnnounce`` row); any other answer locks the invitation row
+  transaction is one prepared statement (the invitation read and, when it may take a first
+  answer, the write of the response, its timeline fact and its ``AnswerToAnnounce`` row);
+  any other answer locks the invitation row
   (SELECT … FOR UPDATE) and demotes the previous current answer first. A partial unique
   constraint keeps one current answer per invitation: it is what sends a first answer that
   lost a race to the locked path.
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import json
 import secrets
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -408,7 +410,15 @@ def _is_open(
 
 
 def _fact_title(kind: str, score: int, stakeholder_name: str) -> str:
-    return f"{kind.upper()} {score} from {stakeholder_name or 'a stakeholder'}"[:300]
+    return f"{_fact_title_prefix(kind, score)}{stakeholder_name or 'a stakeholder'}"[:300]
+
+
+def _fact_title_prefix(kind: str, score: int) -> str:
+    return f"{kind.upper()} {score} from "
+
+
+def _clean_comment(comment: str) -> str:
+    return (comment or "").replace("\x00", "").strip()[:COMMENT_MAX]
 
 
 def _fact_data(response: Response) -> dict:
@@ -480,7 +490,7 @@ def _new_response(row: dict, score: object, comment: str, now: dt.datetime) -> R
         stakeholder_id=row["stakeholder_id"],
         kind=kind,
         score=scoring.parse_score(kind, score),
-        comment=(comment or "").replace("\x00", "").strip()[:COMMENT_MAX],
+        comment=_clean_comment(comment),
         answered_at=now,
         is_current=True,
         source=Response.Source.LINK,
@@ -509,9 +519,9 @@ def response_record(
     ``surveys.demo``).
 
     The public page's hot path is a person's first answer, on PostgreSQL outside any
-    transaction (the page's request): ``_first_answer`` records it in two statements, each
-    its own transaction. Everything else (a changed answer, a caller's transaction, SQLite)
-    takes ``_answer_locked``."""
+    transaction (the page's request): ``_first_answer`` records it in one statement.
+    Everything else (a changed answer, a caller's transaction, SQLite) takes
+    ``_answer_locked``."""
     now = now or timezone.now()
     if token is not None and connection.vendor == "postgresql" and not connection.in_atomic_block:
         response = _first_answer(token, score, comment, now, announce=announce)
@@ -523,29 +533,143 @@ def response_record(
 def _first_answer(
     token: str, score: object, comment: str, now: dt.datetime, *, announce: bool
 ) -> Response | None:
-    """A first answer without a transaction around it: the invitation is read (no lock),
-    then one statement writes the response, ``responded_at``, the timeline fact and the row
-    to announce. Both are prepared statements (``config.db.prepared_cursor``). Returns None,
-    having written nothing, when the invitation already has an answer: then the answer
-    changes one, which needs the row lock (``_answer_locked``).
+    """A first answer without a transaction around it: ONE prepared statement
+    (``config.db.prepared_cursor``) reads the invitation and, when the answer may be
+    recorded as a first one, writes the response, ``responded_at``, the timeline fact and
+    the row to announce (``_first_answer_sql``). It returns the invitation's row whatever it
+    wrote, and the rules are then applied to that row as ``_answer_locked`` does: unknown
+    token, expired or closed (nothing written), score outside the survey's scale (the
+    statement is handed the score as parsed for every kind and writes only the one that
+    parsed for the invitation's kind). Returns None, having written nothing, when the
+    invitation already has an answer: then the answer changes one, which needs the row lock
+    (``_answer_locked``).
 
     Two first answers at once both read "no answer yet"; the partial unique constraint (one
     current response per invitation) lets only one insert commit, and the other statement
     fails whole, so that answer goes on through ``_answer_locked`` as a change."""
-    with prepared_cursor() as cursor:
-        row = _invitation_row(cursor, invitation_id=None, token=token, lock=False)
-        if row is None:
-            raise Invitation.DoesNotExist(f"no invitation {token!r}")
-        response = _new_response(row, score, comment, now)
-        if row["responded_at"] is not None:
-            return None
+    comment = _clean_comment(comment)
+    created = timezone.now()
+    params: list = [token]
+    scored = _scored if isinstance(score, str | int) else _scored.__wrapped__
+    for kind in scoring.SCALES:  # the same order as the statement's VALUES rows
+        params += scored(kind, score)
+    params += [now, Campaign.Status.CLOSED, now, comment, now, Response.Source.LINK, created, now]
+    params += [now, FACT_KIND, comment, comment, created]
+    for attempt in (1, 2):
         try:
-            _answer_insert(cursor, response, row["name"] or row["email"], announce=announce)
+            with prepared_cursor() as cursor:
+                cursor.execute(_first_answer_sql(announce), params)
+                found = cursor.fetchone()
+            break
         except IntegrityError:  # another first answer committed meanwhile
             return None
+        except (OperationalError, InterfaceError):
+            if attempt == 2 or not _connection_lost():
+                raise
+            connection.close()  # the next attempt opens a new one
+    if found is None:
+        raise Invitation.DoesNotExist(f"no invitation {token!r}")
+    row = dict(zip(_INVITATION_COLUMNS, found[:-2], strict=True))
+    response_id = found[-2]
+    if response_id is None and attempt == 2 and row["responded_at"] == now:
+        # the lost connection had committed the first attempt: that answer is this one
+        response = Response.objects.filter(invitation_id=row["id"], answered_at=now).latest("id")
+    elif response_id is None:  # nothing written: closed, a bad score, or a change of answer
+        _new_response(row, score, comment, now)  # raises InvitationClosed or ScoreError
+        return None
+    else:
+        response = _new_response(row, score, comment, now)
+        response.pk, response.created_at = response_id, created
+        response._state.adding = False
+        response._state.db = connection.alias
     if announce and announce_inline():
         answers_announce()  # committed already: what on_commit would do
     return response
+
+
+def _connection_lost() -> bool:
+    """Whether the statement that just failed lost its connection (a server restart, a
+    peer gone: ``config.db.prepared_cursor`` checks a reused connection passively). Such a
+    statement may or may not have committed; ``_first_answer`` tells which on its retry by
+    the invitation's ``responded_at``, the request's own time when it did."""
+    raw = connection.connection
+    return raw is None or raw.closed or raw.broken
+
+
+_INVITATION_COLUMNS = ("id", "campaign_id", "account_id", "stakeholder_id", "expires_at",
+                       "responded_at", "status", "closes_at", "kind", "name", "email")  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256, typed=True)  # typed: True is no score, 1 is one
+def _scored(kind: str, raw: object) -> tuple[str, int | None, str, str]:
+    """One VALUES row of ``_FIRST_ANSWER_SQL`` for a survey of ``kind``: the kind, the score
+    as parsed on its scale (None outside it), the fact's title up to the person's name and
+    the fact's data that depend on the score alone (``_fact_title``, ``_fact_data``)."""
+    try:
+        value = scoring.parse_score(kind, raw)
+    except scoring.ScoreError:
+        return kind, None, "", "{}"
+    data = {"survey_kind": kind, "score": value, "unhappy": scoring.is_unhappy(kind, value)}
+    return kind, value, _fact_title_prefix(kind, value), json.dumps(data)
+
+
+@functools.cache
+def _first_answer_sql(announce: bool) -> str:
+    """The first answer's statement: the invitation's row (``_invitation_row``'s columns),
+    then the response's and the fact's ids, both NULL when it wrote nothing. ``answer`` is
+    the invitation when it may take a first answer now, with its kind's VALUES row; the
+    writes are those of ``_answer_insert``, from it."""
+    invitation, response = Invitation._meta.db_table, Response._meta.db_table
+    queued = (
+        f""", queued AS (
+                INSERT INTO {AnswerToAnnounce._meta.db_table} (entry_id, account_id)
+                SELECT id, account_id FROM fact
+            )"""
+        if announce
+        else ""
+    )
+    rows = ", ".join(["(%s::text, %s::integer, %s::text, %s::jsonb)"] * len(scoring.SCALES))
+    return f"""
+        WITH invitation AS (
+            SELECT i.id, i.campaign_id, i.account_id, i.stakeholder_id, i.expires_at,
+                i.responded_at, c.status, c.closes_at, s.kind, p.name, p.email
+            FROM {invitation} i
+            JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id
+            JOIN {Survey._meta.db_table} s ON s.id = c.survey_id
+            JOIN {Stakeholder._meta.db_table} p ON p.id = i.stakeholder_id
+            WHERE i.token = %s
+        ), answer AS (
+            SELECT invitation.*, scored.score, scored.title, scored.data
+            FROM invitation
+            JOIN (VALUES {rows}) AS scored (kind, score, title, data)
+                ON scored.kind = invitation.kind
+            WHERE scored.score IS NOT NULL AND invitation.responded_at IS NULL
+                AND invitation.expires_at > %s AND invitation.status <> %s
+                AND (invitation.closes_at IS NULL OR invitation.closes_at > %s)
+        ), response AS (
+            INSERT INTO {response} (invitation_id, campaign_id, account_id, stakeholder_id,
+                kind, score, comment, answered_at, is_current, source, created_at)
+            SELECT id, campaign_id, account_id, stakeholder_id, kind, score, %s, %s, true,
+                %s, %s
+            FROM answer
+            RETURNING id
+        ), first_answer AS (
+            UPDATE {invitation} SET responded_at = %s
+            WHERE id = (SELECT id FROM answer) AND responded_at IS NULL
+        ), fact AS (
+            INSERT INTO {TimelineEntry._meta.db_table} (account_id, occurred_at, kind,
+                key, title, detail, data, created_at)
+            SELECT answer.account_id, %s, %s, 'survey-response:' || response.id,
+                left(answer.title || coalesce(nullif(answer.name, ''),
+                    nullif(answer.email, ''), 'a stakeholder'), 300),
+                %s, answer.data || jsonb_build_object('response_id', response.id,
+                    'stakeholder_id', answer.stakeholder_id, 'comment', %s::text), %s
+            FROM response, answer
+            RETURNING id, account_id
+        ){queued}
+        SELECT invitation.*, response.id, fact.id
+        FROM invitation LEFT JOIN response ON true LEFT JOIN fact ON true
+        """
 
 
 @transaction.atomic
