@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
-import threading
 import time
 from collections.abc import Sequence
 
@@ -82,9 +79,6 @@ def _count_in_redis(client, keyed: list[tuple[str, int, int]]) -> list[int | Non
     expiries = [window + 5 for _, _, window in keyed]
     try:
         redis = client.get_client(write=True)
-        direct = _direct(redis)
-        if direct is not None:
-            return direct.count(keys, expiries)
         try:
             hits = redis.evalsha(_COUNT_SHA, len(keys), *keys, *expiries)
         except NoScriptError:  # the first call since Redis started: send the script itself
@@ -93,114 +87,6 @@ def _count_in_redis(client, keyed: list[tuple[str, int, int]]) -> list[int | Non
     except RedisError as exc:  # the cache is away: allow (see the module's docstring)
         logger.warning("rate limit not counted, the cache is away: %s", exc)
         return [None] * len(keyed)
-
-
-class _DirectRedis:
-    """The counting script sent on a socket of this thread's own, without redis-py's command
-    machinery (its pool, retries, events and metrics cost ~3/4 of the ~0.1 ms of CPU the
-    survey answer's count took): one EVALSHA, its reply read with hiredis. Any error closes
-    the socket and is raised as redis-py's ConnectionError (the caller fails open); the
-    next count opens a new one."""
-
-    def __init__(self, kwargs: dict):
-        import hiredis
-
-        self._reader_class = hiredis.Reader
-        self._kwargs = kwargs
-        self._sock: socket.socket | None = None
-        self._pid = os.getpid()
-
-    def _call(self, *args: bytes | str | int):
-        sock = self._sock
-        if sock is None:
-            sock = self._sock = self._connect()
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            data = arg if isinstance(arg, bytes) else str(arg).encode()
-            parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
-        sock.sendall(b"".join(parts))
-        reader = self._reader_class()
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                raise OSError("Redis closed the connection")
-            reader.feed(data)
-            reply = reader.gets()
-            if reply is not False:
-                return reply
-
-    def _connect(self) -> socket.socket:
-        kw = self._kwargs
-        sock = socket.create_connection(
-            (kw.get("host", "localhost"), kw.get("port", 6379)),
-            timeout=kw.get("socket_connect_timeout") or kw.get("socket_timeout"),
-        )
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(kw.get("socket_timeout"))
-        self._sock = sock
-        if kw.get("password"):
-            auth = ("AUTH", kw["username"], kw["password"]) if kw.get("username") else (
-                "AUTH", kw["password"])  # fmt: skip
-            self._checked(self._call(*auth))
-        if kw.get("db"):
-            self._checked(self._call("SELECT", kw["db"]))
-        return sock
-
-    @staticmethod
-    def _checked(reply):
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
-
-    def count(self, keys: list, expiries: list[int]) -> list[int]:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-
-        try:
-            try:
-                reply = self._call("EVALSHA", _COUNT_SHA, len(keys), *keys, *expiries)
-            except OSError:
-                if self._sock is None:  # a new connection failed: Redis is away
-                    raise
-                self.close()  # a reused one (Redis restarted, an idle timeout): once more
-                reply = self._call("EVALSHA", _COUNT_SHA, len(keys), *keys, *expiries)
-            if isinstance(reply, Exception) and str(reply).startswith("NOSCRIPT"):
-                reply = self._call("EVAL", _COUNT, len(keys), *keys, *expiries)
-            return [int(n) for n in self._checked(reply)]
-        except Exception as exc:
-            self.close()
-            raise RedisConnectionError(str(exc)) from exc
-
-
-_direct_clients = threading.local()
-
-
-def _direct(redis) -> _DirectRedis | None:
-    """This thread's direct client for ``redis``'s server, or None when its connections are
-    not plain TCP ones (TLS, a Unix socket, a sentinel, a cluster): then redis-py counts."""
-    from redis.connection import Connection
-
-    pool = getattr(redis, "connection_pool", None)
-    if pool is None or getattr(pool, "connection_class", None) is not Connection:
-        return None
-    kwargs = pool.connection_kwargs
-    key = (kwargs.get("host"), kwargs.get("port"), kwargs.get("db"), kwargs.get("username"))
-    clients = getattr(_direct_clients, "by_server", None)
-    if clients is None:
-        clients = _direct_clients.by_server = {}
-    client = clients.get(key)
-    if client is None or client._pid != os.getpid():  # a forked worker opens its own
-        try:
-            client = clients[key] = _DirectRedis(kwargs)
-        except ImportError:  # no hiredis: redis-py's own parser
-            return None
-    return client
 
 
 def _count_in_cache(cache_key: str, window: int) -> int | None:

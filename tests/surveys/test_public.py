@@ -379,26 +379,3 @@ def test_the_recorded_fact_is_the_one_the_model_builds(dana):
     assert fact.data["unhappy"] is True  # CES 2 of 7 ("very difficult" is 1)
     invitation.refresh_from_db()
     assert invitation.responded_at == stored.answered_at
-
-
-@pytest.mark.skipif(not REDIS_CACHE, reason="the Redis cache (REDIS_URL)")
-def test_redis_counts_on_a_socket_of_its_own_and_survives_a_flush_and_a_kill():
-    """The count goes on a direct socket (``ratelimit._DirectRedis``): after Redis forgot
-    the script (SCRIPT FLUSH) it sends the script itself; after Redis closed the connection
-    (CLIENT KILL, as a restart would) it counts on a new one, without losing the hit."""
-    from django_redis import get_redis_connection
-
-    from accounts import ratelimit
-
-    client = get_redis_connection("default")
-    direct = ratelimit._direct(client)
-    assert direct is not None
-    counts = [ratelimit.allow_all([("direct", 3, 60)], now=600.0) for _ in range(2)]
-    client.script_flush()
-    counts.append(ratelimit.allow_all([("direct", 3, 60)], now=600.0))
-    own = direct._sock.getsockname()
-    client.execute_command("CLIENT", "KILL", "ADDR", f"{own[0]}:{own[1]}")
-    counts.append(ratelimit.allow_all([("direct", 3, 60)], now=600.0))  # the 4th: over
-    assert counts == [True, True, True, False]
-    (key,) = client.keys("*ratelimit:direct:*")
-    assert int(client.get(key)) == 4 and 0 < client.ttl(key) <= 65
