@@ -6,8 +6,13 @@ backend, for comparisons on a shared (loaded) machine where wall time says littl
 Runs ``metrics.pipeline.run_nightly`` once (in one process), like ``bench/pipeline.py``, and
 prints per step: wall seconds, this process's CPU seconds (user + system) and the CPU
 seconds of the PostgreSQL backend serving it, read from ``/proc/<pid>/stat`` (so the
-database must run on this host, and you must be allowed to read its processes). The sum of
-the two CPU columns is the work a step costs, whatever else runs on the machine.
+database must run on this host, and you must be allowed to read its processes), and ("all
+pg") of every backend connected to the database, sampled every ``SAMPLE`` seconds by a
+watcher thread on a connection of its own (the threads' connections of the health and
+standings chunks, the windows' direct read, the KPI snapshots beside the health step; a
+backend's last moments before it exits are missed). The process CPU and "all pg" added up
+are the work a step costs, whatever else runs on the machine (a step that runs beside
+another, the KPI snapshots, is counted in the step it runs beside).
 ``--redo``: delete the day's health snapshots, their band-change facts, standings and KPI
 snapshots first, so a second run of the same day writes them again like the first one
 (the playbooks step then meets the CTAs the first run opened). Appends a JSON line to

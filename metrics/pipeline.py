@@ -10,7 +10,9 @@ calls by their dotted paths without importing them, recorded in the run like the
 Two ways to run, same rows (pinned by tests, including one with a real worker):
 
 - **in one process** (``run_nightly(as_of)``): ``python manage.py run_pipeline``, and the
-  Celery task when it runs eagerly (embedded mode, ``.apply()``);
+  Celery task when it runs eagerly (embedded mode, ``.apply()``); on PostgreSQL the KPI
+  snapshots are then recorded in a thread beside the health and standings steps (they read
+  nothing those write), and their step waits for that thread;
 - **fanned out** (``run_nightly(as_of, fan_out=True)``, what the task does in a worker): the
   steps before health run in the task, then the health step becomes one
   ``recompute_health_chunk`` task per chunk of ``HEALTH_CHUNK`` account ids; the task that
