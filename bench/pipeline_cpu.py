@@ -6,8 +6,13 @@ backend, for comparisons on a shared (loaded) machine where wall time says littl
 Runs ``metrics.pipeline.run_nightly`` once (in one process), like ``bench/pipeline.py``, and
 prints per step: wall seconds, this process's CPU seconds (user + system) and the CPU
 seconds of the PostgreSQL backend serving it, read from ``/proc/<pid>/stat`` (so the
-database must run on this host, and you must be allowed to read its processes). The sum of
-the two CPU columns is the work a step costs, whatever else runs on the machine.
+database must run on this host, and you must be allowed to read its processes), and ("all
+pg") of every backend connected to the database, sampled every ``SAMPLE`` seconds by a
+watcher thread on a connection of its own (the threads' connections of the health and
+standings chunks, the windows' direct read, the KPI snapshots beside the health step; a
+backend's last moments before it exits are missed). The process CPU and "all pg" added up
+are the work a step costs, whatever else runs on the machine (a step that runs beside
+another, the KPI snapshots, is counted in the step it runs beside).
 ``--redo``: delete the day's health snapshots, their band-change facts, standings and KPI
 snapshots first, so a second run of the same day writes them again like the first one
 (the playbooks step then meets the CTAs the first run opened). Appends a JSON line to
@@ -19,9 +24,12 @@ import argparse
 import datetime as dt
 import json
 import os
+import threading
 import time
 
 from _setup import OUT, django_setup
+
+SAMPLE = 0.2  # seconds between two looks at the database's backends
 
 
 def main() -> None:
@@ -43,6 +51,39 @@ def main() -> None:
         fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
         return (int(fields[11]) + int(fields[12])) / ticks
 
+    # every backend of this database (the threads' connections too), sampled: pid → the
+    # last CPU seconds seen (a backend's last < SAMPLE seconds before it exits are missed)
+    seen: dict[int, float] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        import psycopg
+
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        params.pop("prepare_threshold", None)
+        with psycopg.connect(**params, autocommit=True) as watcher:
+            while not stop.is_set():
+                pids = watcher.execute(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+                for (pid,) in pids:
+                    try:
+                        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+                    except OSError:
+                        continue
+                    seen[pid] = (int(fields[11]) + int(fields[12])) / ticks
+                stop.wait(SAMPLE)
+
+    def all_backends_cpu() -> float:
+        return sum(seen.values())
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    time.sleep(2 * SAMPLE)
+
     if args.redo:
         day = args.as_of.isoformat()
         with connection.cursor() as cursor:
@@ -58,15 +99,19 @@ def main() -> None:
     def timed(name, step):
         def run(**kwargs):
             wall, cpu, pg = time.monotonic(), time.process_time(), backend_cpu()
+            every = all_backends_cpu()
             try:
                 return step(**kwargs)
             finally:
+                pg_end = backend_cpu()
+                time.sleep(2 * SAMPLE)  # the sampler's view of the step's last moments
                 figures.append(
                     {
                         "step": name,
-                        "wall": round(time.monotonic() - wall, 2),
+                        "wall": round(time.monotonic() - wall - 2 * SAMPLE, 2),
                         "cpu": round(time.process_time() - cpu, 2),
-                        "pg_cpu": round(backend_cpu() - pg, 2),
+                        "pg_cpu": round(pg_end - pg, 2),
+                        "all_pg_cpu": round(all_backends_cpu() - every, 2),
                     }
                 )
 
@@ -80,12 +125,21 @@ def main() -> None:
     load = os.getloadavg()
     result = pipeline.run_nightly(args.as_of)
     print(f"nightly pipeline as of {args.as_of}: {result['status']} in {result['seconds']} s")
-    print(f"  {'step':15s} {'wall':>7s} {'cpu':>7s} {'pg cpu':>7s} {'cpu+pg':>7s}")
+    stop.set()
+    watcher.join()
+    print(f"  {'step':15s} {'wall':>7s} {'cpu':>7s} {'pg cpu':>7s} {'all pg':>7s} {'cpu+all':>7s}")
     for f in figures:
-        both = f["cpu"] + f["pg_cpu"]
-        print(f"  {f['step']:15s} {f['wall']:7.2f} {f['cpu']:7.2f} {f['pg_cpu']:7.2f} {both:7.2f}")
-    total = {k: round(sum(f[k] for f in figures), 2) for k in ("wall", "cpu", "pg_cpu")}
-    print(f"  {'total':15s} {total['wall']:7.2f} {total['cpu']:7.2f} {total['pg_cpu']:7.2f}")
+        both = f["cpu"] + f["all_pg_cpu"]
+        print(
+            f"  {f['step']:15s} {f['wall']:7.2f} {f['cpu']:7.2f} {f['pg_cpu']:7.2f} "
+            f"{f['all_pg_cpu']:7.2f} {both:7.2f}"
+        )
+    keys = ("wall", "cpu", "pg_cpu", "all_pg_cpu")
+    total = {k: round(sum(f[k] for f in figures), 2) for k in keys}
+    print(
+        f"  {'total':15s} {total['wall']:7.2f} {total['cpu']:7.2f} {total['pg_cpu']:7.2f} "
+        f"{total['all_pg_cpu']:7.2f} {total['cpu'] + total['all_pg_cpu']:7.2f}"
+    )
     print(f"load average before/after: {load} {os.getloadavg()}")
     OUT.mkdir(exist_ok=True)
     with open(OUT / "pipeline_cpu.jsonl", "a") as out:

@@ -10,7 +10,9 @@ calls by their dotted paths without importing them, recorded in the run like the
 Two ways to run, same rows (pinned by tests, including one with a real worker):
 
 - **in one process** (``run_nightly(as_of)``): ``python manage.py run_pipeline``, and the
-  Celery task when it runs eagerly (embedded mode, ``.apply()``);
+  Celery task when it runs eagerly (embedded mode, ``.apply()``); on PostgreSQL the KPI
+  snapshots are then recorded in a thread beside the health and standings steps (they read
+  nothing those write), and their step waits for that thread;
 - **fanned out** (``run_nightly(as_of, fan_out=True)``, what the task does in a worker): the
   steps before health run in the task, then the health step becomes one
   ``recompute_health_chunk`` task per chunk of ``HEALTH_CHUNK`` account ids; the task that
@@ -32,6 +34,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -225,11 +228,52 @@ def usage_rollups(*, as_of: dt.date) -> dict[str, Any]:
 _usage_of_the_day: dict[dt.date, adoption.UsageInputs] = {}
 
 
+# The KPI snapshots read none of what the health and standings steps write (they read the
+# accounts, contracts, tickets, invoices, surveys and the usage inputs above), and half
+# their cost is PostgreSQL's: in one process, on PostgreSQL outside a transaction, they are
+# recorded in a thread of their own (its own connection) started by the health step once it
+# has the usage inputs, so they run while the health and standings steps run; the
+# ``kpi_snapshots`` step then waits for that thread and reports its counts (or raises its
+# error). Same rows as recorded after standings: the step's own transaction, same inputs.
+KPI_BESIDE_HEALTH = True
+_kpi_beside: dict[dt.date, Future] = {}
+
+
+def _kpi_beside_start(as_of: dt.date, usage: adoption.UsageInputs) -> None:
+    _kpi_beside_drop()
+    if not KPI_BESIDE_HEALTH or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+
+    def record() -> dict[str, Any]:
+        try:
+            return services.kpi_snapshots_record(as_of=as_of, usage=usage)
+        finally:
+            connection.close()  # this thread's own connection
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-snapshots")
+    try:
+        _kpi_beside[as_of] = pool.submit(record)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def _kpi_beside_drop() -> None:
+    """Wait for a KPI snapshot thread no step will collect (a step before it failed), so
+    that no thread of a finished run writes on; its error, if any, is logged only."""
+    while _kpi_beside:
+        day, future = _kpi_beside.popitem()
+        try:
+            future.result()
+        except Exception:
+            logger.exception("KPI snapshots of %s recorded beside the health step failed", day)
+
+
 def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     """Every account's health snapshot as of ``as_of`` (after the rollups: usage first)."""
     _usage_of_the_day.clear()
     usage = adoption.usage_inputs(Account.objects.all(), end=as_of + dt.timedelta(days=1))
     _usage_of_the_day[as_of] = usage
+    _kpi_beside_start(as_of, usage)
     # the band changes reach the playbooks through the run's final step, not the event path
     return services.health_snapshots_record(
         as_of=as_of, usage=usage, announce=False, threads=HEALTH_THREADS
@@ -237,8 +281,13 @@ def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
 
 
 def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
-    """The KPI snapshots of ``as_of``: the whole book, each segment, each owner."""
-    return services.kpi_snapshots_record(as_of=as_of, usage=_usage_of_the_day.pop(as_of, None))
+    """The KPI snapshots of ``as_of``: the whole book, each segment, each owner (already
+    under way beside the health step when it started them: wait for them)."""
+    usage = _usage_of_the_day.pop(as_of, None)
+    beside = _kpi_beside.pop(as_of, None)
+    if beside is not None:
+        return beside.result()
+    return services.kpi_snapshots_record(as_of=as_of, usage=usage)
 
 
 def account_standings(*, as_of: dt.date) -> dict[str, Any]:
@@ -366,7 +415,10 @@ def run_nightly(
         health_fan_out(run, chunk_size=chunk_size)
         run.refresh_from_db()
     else:
-        _run_steps(run, [HEALTH, *AFTER_HEALTH, *final_steps()])
+        try:
+            _run_steps(run, [HEALTH, *AFTER_HEALTH, *final_steps()])
+        finally:
+            _kpi_beside_drop()
         _run_finish(run)
     result = summary(run)
     logger.info(
