@@ -613,6 +613,17 @@ def _scored(kind: str, raw: object) -> tuple[str, int | None, str, str]:
     return kind, value, _fact_title_prefix(kind, value), json.dumps(data)
 
 
+def _queued_sql(announce: bool) -> str:
+    """The answer statements' last CTE: the fact's row to announce (``AnswerToAnnounce``),
+    or nothing."""
+    if not announce:
+        return ""
+    return f""", queued AS (
+                INSERT INTO {AnswerToAnnounce._meta.db_table} (entry_id, account_id)
+                SELECT id, account_id FROM fact
+            )"""
+
+
 @functools.cache
 def _first_answer_sql(announce: bool) -> str:
     """The first answer's statement: the invitation's row (``_invitation_row``'s columns),
@@ -620,14 +631,7 @@ def _first_answer_sql(announce: bool) -> str:
     the invitation when it may take a first answer now, with its kind's VALUES row; the
     writes are those of ``_answer_insert``, from it."""
     invitation, response = Invitation._meta.db_table, Response._meta.db_table
-    queued = (
-        f""", queued AS (
-                INSERT INTO {AnswerToAnnounce._meta.db_table} (entry_id, account_id)
-                SELECT id, account_id FROM fact
-            )"""
-        if announce
-        else ""
-    )
+    queued = _queued_sql(announce)
     rows = ", ".join(["(%s::text, %s::integer, %s::text, %s::jsonb)"] * len(scoring.SCALES))
     return f"""
         WITH invitation AS (
@@ -715,14 +719,7 @@ def _answer_insert(cursor, response: Response, stakeholder_name: str, *, announc
     in one statement; sets ``response.pk``, returns the fact's id."""
     data = _fact_data(response)  # its response_id is set by the statement
     created = timezone.now()
-    queued = (
-        f""", queued AS (
-                INSERT INTO {AnswerToAnnounce._meta.db_table} (entry_id, account_id)
-                SELECT id, account_id FROM fact
-            )"""
-        if announce
-        else ""
-    )
+    queued = _queued_sql(announce)
     cursor.execute(
         f"""
         WITH response AS (
