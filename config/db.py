@@ -1,4 +1,7 @@
-"""Read-only queries on a replica, where one is configured (``DATABASE_REPLICA_URL``).
+"""Database helpers: reads on a replica, prepared statements for the survey answers' hot
+path, and work on a connection of its own in another thread (``beside``, ``in_threads``).
+
+Read-only queries go to a replica where one is configured (``DATABASE_REPLICA_URL``).
 
 Only code that asks for it reads from the replica: dashboards and KPI reads wrap their work
 in ``replica_reads()``. Everything else, and every write, stays on the primary, so a page
@@ -8,12 +11,16 @@ lag; KPIs are computed from nightly-settled data, where a second of lag does not
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
+
+T = TypeVar("T")
 
 REPLICA = "replica"
 _use_replica: ContextVar[bool] = ContextVar("use_replica", default=False)
@@ -114,3 +121,46 @@ def _quiet(conn) -> bool:
     poller = select.poll()
     poller.register(pgconn.socket, select.POLLIN | select.POLLPRI)
     return not poller.poll(0)  # readable, hung up or in error: something happened
+
+
+def threads_possible() -> bool:
+    """Whether work may run in other threads on connections of their own: on PostgreSQL
+    (SQLite has one writer) and outside a transaction (another connection would not see the
+    caller's uncommitted rows)."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _on_own_connection(work: Callable[..., T]) -> Callable[..., T]:
+    """``work`` for another thread: Django's connections are per thread, so the thread gets
+    its own, closed when the work ends."""
+
+    def run(*args: Any) -> T:
+        try:
+            return work(*args)
+        finally:
+            connection.close()
+
+    return run
+
+
+def beside(work: Callable[[], T], *, name: str = "beside") -> Future[T]:
+    """Start ``work`` in a thread of its own on its own connection and return its future,
+    so the caller's connection goes on meanwhile (the caller checks ``threads_possible``;
+    the work must not depend on the caller's uncommitted writes)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        return pool.submit(_on_own_connection(work))
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def in_threads(work: Callable[[Any], T], chunks: Sequence[Any], *, threads: int) -> list[T]:
+    """``[work(chunk) for chunk in chunks]``, with up to ``threads`` chunks at a time when
+    ``threads_possible``, each thread on its own connection (closed after each chunk), so
+    each chunk must be its own transaction and not depend on another's. While one thread
+    waits for PostgreSQL (the GIL released), another runs its Python. The first error is
+    raised after the chunks already started end."""
+    if threads <= 1 or len(chunks) <= 1 or not threads_possible():
+        return [work(chunk) for chunk in chunks]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(_on_own_connection(work), chunks))

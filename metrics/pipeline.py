@@ -34,7 +34,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +46,7 @@ from accounts import utc
 from accounts.intake import events as intake_events
 from accounts.intake import partitions
 from accounts.models import Account, UsageDaily, UsageFeatureDaily
+from config.db import beside, threads_possible
 
 from . import services
 from .kpis import adoption
@@ -58,7 +59,7 @@ logger = logging.getLogger(__name__)
 # arrived late (after the previous night's run) are counted too.
 ROLLUP_DAYS = 2
 HEALTH_CHUNK = 5000  # account ids per health chunk task: 100k accounts are 20 tasks
-# chunks of the in-process health step recorded at once (services.chunks_in_threads): one
+# chunks of the in-process health step recorded at once (config.db.in_threads): one
 # chunk's Python runs while PostgreSQL works for the other, on this 2-core machine
 HEALTH_THREADS = 2
 HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
@@ -241,20 +242,10 @@ _kpi_beside: dict[dt.date, Future] = {}
 
 def _kpi_beside_start(as_of: dt.date, usage: adoption.UsageInputs) -> None:
     _kpi_beside_drop()
-    if not KPI_BESIDE_HEALTH or connection.vendor != "postgresql" or connection.in_atomic_block:
-        return
-
-    def record() -> dict[str, Any]:
-        try:
-            return services.kpi_snapshots_record(as_of=as_of, usage=usage)
-        finally:
-            connection.close()  # this thread's own connection
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpi-snapshots")
-    try:
-        _kpi_beside[as_of] = pool.submit(record)
-    finally:
-        pool.shutdown(wait=False)  # the thread ends with its one task
+    if KPI_BESIDE_HEALTH and threads_possible():
+        _kpi_beside[as_of] = beside(
+            lambda: services.kpi_snapshots_record(as_of=as_of, usage=usage), name="kpi-snapshots"
+        )
 
 
 def _kpi_beside_drop() -> None:

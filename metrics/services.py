@@ -9,7 +9,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -20,6 +19,7 @@ from django.utils import timezone
 from accounts import utc
 from accounts.models import Account, User
 from accounts.services import account_data_changed
+from config.db import in_threads
 
 from . import health, kpis
 from .kpis import adoption
@@ -503,30 +503,6 @@ def _score_words(score: float | None) -> str:
     return "no score" if score is None else f"{score:.0f}"
 
 
-def chunks_in_threads(
-    work: Callable[[Any], Any], chunks: Sequence[Any], *, threads: int
-) -> list[Any]:
-    """``[work(chunk) for chunk in chunks]``, with up to ``threads`` chunks at a time when
-    that is safe: on PostgreSQL, outside a transaction, with more than one chunk. Each thread
-    has its own database connection (Django's are per thread), closed after each chunk, so
-    each chunk must be its own transaction and not depend on another's. The point is the
-    machine's second core: while one thread waits for PostgreSQL (the GIL released), the
-    other runs its Python. The first error is raised after the chunks already started end."""
-    if threads <= 1 or len(chunks) <= 1:
-        return [work(chunk) for chunk in chunks]
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return [work(chunk) for chunk in chunks]
-
-    def run(chunk: Any) -> Any:
-        try:
-            return work(chunk)
-        finally:
-            connection.close()  # this thread's own connection
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(run, chunks))
-
-
 def health_snapshots_record(
     *,
     as_of: dt.date,
@@ -547,7 +523,7 @@ def health_snapshots_record(
     the same work a second time (17 s per 10,000 accounts on a night of many changes).
     Reads no raw events (usage comes from the rollups and presences), so a raw-event
     retention does not limit which days can be scored. ``threads``: record that many chunks
-    at once, each thread on its own connection (``chunks_in_threads``), so one chunk's
+    at once, each thread on its own connection (``config.db.in_threads``), so one chunk's
     Python runs while PostgreSQL works for another; only on PostgreSQL outside a
     transaction (a thread's connection would not see the caller's uncommitted rows), else
     one chunk after the other. The rows written are the same either way."""
@@ -585,7 +561,7 @@ def health_snapshots_record(
 
     chunks = [ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size)]
     totals: Counter = Counter()
-    for counts in chunks_in_threads(record, chunks, threads=threads):
+    for counts in in_threads(record, chunks, threads=threads):
         totals.update(counts)
     result = {"day": as_of.isoformat(), "accounts": totals["accounts"]}
     for key in ("green", "yellow", "red", "no_data", "no_model"):

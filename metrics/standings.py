@@ -22,10 +22,10 @@ from django.utils.module_loading import import_string
 
 from accounts import utc
 from accounts.models import Account, Contract
+from config.db import in_threads
 
 from . import priority as prio
 from .models import AccountStanding, HealthSnapshot
-from .services import chunks_in_threads
 
 CHUNK = 5000
 
@@ -203,7 +203,7 @@ def account_standings_refresh(
     """Rebuild the standing of ``account_ids`` (default: every account) from the health
     snapshots of ``day`` (default: each account's latest snapshot), 7 and 30 days before, and the
     contracts and CTAs of today (UTC). Idempotent. Returns ``{"day", "accounts"}``.
-    ``threads``: chunks refreshed at once (``services.chunks_in_threads``: PostgreSQL outside
+    ``threads``: chunks refreshed at once (``config.db.in_threads``: PostgreSQL outside
     a transaction only; the same rows)."""
     today = utc.today()
     ranged = account_ids is None  # every account: each chunk is all the ids in its range
@@ -217,5 +217,5 @@ def account_standings_refresh(
             return _chunk(chunk, day=day, today=today, ranged=ranged)
 
     chunks = [ids[start : start + CHUNK] for start in range(0, len(ids), CHUNK)]
-    done = sum(chunks_in_threads(refresh, chunks, threads=threads))
+    done = sum(in_threads(refresh, chunks, threads=threads))
     return {"day": day.isoformat() if day else None, "accounts": done}

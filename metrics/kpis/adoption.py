@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -29,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 
 from accounts.models import Account, UsageDaily, UsageFeatureDaily, UsagePresence
+from config.db import beside, threads_possible
 
 from .common import ZERO, in_scope, kpi, median, month_start, pct
 from .revenue import AccountFacts, AsOf
@@ -545,7 +545,7 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
     # the direct read is reads only: on PostgreSQL, when this transaction is the outermost
     # (its own writes, old window ends, are nothing the read looks at), it runs on a second
     # connection while this one counts and writes the feature users (_beside)
-    aside = connection.vendor == "postgresql" and not connection.in_atomic_block
+    aside = threads_possible()
     with transaction.atomic():
         intake_events.lock_all_rollups()
         ends = dict(UsageWindowDay.objects.values_list("end_day", "key_features"))
@@ -627,24 +627,14 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
 
 def _beside(read: Callable[[], UsageInputs], aside: bool) -> Callable[[], UsageInputs]:
     """Start ``read`` and return what gives its result. ``aside``: in a thread on its own
-    database connection (closed after), so the caller's connection works meanwhile (the
-    stored windows' refresh: the direct read, ~5 s of PostgreSQL at 100,000 accounts, beside
-    the feature users' INSERT, ~4.5 s, on a 2-core machine); the read must not depend on the
-    caller's uncommitted writes. Otherwise right away, on the caller's connection."""
+    database connection (``config.db.beside``), so the caller's connection works meanwhile
+    (the stored windows' refresh: the direct read, ~5 s of PostgreSQL at 100,000 accounts,
+    beside the feature users' INSERT, ~4.5 s, on a 2-core machine); the read must not depend
+    on the caller's uncommitted writes. Otherwise right away, on the caller's connection."""
     if not aside:
         result = read()
         return lambda: result
-
-    def run() -> UsageInputs:
-        try:
-            return read()
-        finally:
-            connection.close()  # the thread's own connection
-
-    pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(run)
-    pool.shutdown(wait=False)  # the thread ends with the read
-    return future.result
+    return beside(read, name="usage-read").result
 
 
 def _insert(table: str, columns: list[str], rows: list[tuple]) -> None:

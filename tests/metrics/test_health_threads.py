@@ -1,6 +1,6 @@
 """The in-process health step records its chunks two at a time, each thread on its own
-connection (``services.chunks_in_threads``): the snapshots are the ones recorded one chunk
-after the other; inside a transaction (where a thread's connection would not see the
+connection (``config.db.in_threads``): the snapshots are the ones recorded one chunk after
+the other; inside a transaction (where a thread's connection would not see the
 caller's rows) and on SQLite the chunks run in the calling thread. The standings step does
 the same. And the nightly band-change facts, written by COPY, are what ``timeline_upsert``
 writes."""
@@ -14,6 +14,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
+from config.db import in_threads
 from metrics import services
 from metrics.kpis.common import midnight
 from metrics.models import HealthSnapshot
@@ -38,7 +39,7 @@ def _where(chunk: int) -> tuple[int, int, int | None]:
 @pytest.mark.django_db(transaction=True)
 def test_chunks_run_in_two_threads_on_their_own_connections():
     me = _where(-1)
-    got = services.chunks_in_threads(_where, list(range(6)), threads=2)
+    got = in_threads(_where, list(range(6)), threads=2)
     assert [c for c, _, _ in got] == list(range(6))  # results in the chunks' order
     threads = {t for _, t, _ in got}
     assert len(threads) == 2 and me[1] not in threads
@@ -50,12 +51,10 @@ def test_chunks_run_in_two_threads_on_their_own_connections():
 def test_in_a_transaction_or_on_sqlite_the_chunks_run_in_the_calling_thread():
     me = _where(-1)
     with transaction.atomic():
-        got = services.chunks_in_threads(_where, list(range(4)), threads=2)
+        got = in_threads(_where, list(range(4)), threads=2)
     assert got == [(c, me[1], me[2]) for c in range(4)]
     if connection.vendor != "postgresql":
-        assert services.chunks_in_threads(_where, [0, 1], threads=2) == [
-            (c, me[1], None) for c in (0, 1)
-        ]
+        assert in_threads(_where, [0, 1], threads=2) == [(c, me[1], None) for c in (0, 1)]
 
 
 @postgres_only
