@@ -11,7 +11,7 @@ lag; KPIs are computed from nightly-settled data, where a second of lag does not
 from __future__ import annotations
 
 import select
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -164,3 +164,21 @@ def in_threads(work: Callable[[Any], T], chunks: Sequence[Any], *, threads: int)
         return [work(chunk) for chunk in chunks]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(_on_own_connection(work), chunks))
+
+
+@contextmanager
+def copy_stage(
+    cursor, table: str, definition: str, columns: str, rows: Iterable[tuple]
+) -> Iterator[None]:
+    """PostgreSQL: ``rows`` COPYed into the temporary table ``table`` (created if needed with
+    ``definition``, emptied at commit) for the statements of the block, which set-based write
+    from it what ``bulk_create``/``bulk_update`` would (without quoting every value in
+    Python); the table is emptied after the block, as the caller's transaction may go on."""
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ({definition}) ON COMMIT DELETE ROWS"
+    )
+    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    yield
+    cursor.execute(f"TRUNCATE {table}")

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts import utc
 from accounts.models import Account, User
 from accounts.services import account_data_changed
-from config.db import in_threads
+from config.db import copy_stage, in_threads
 
 from . import health, kpis
 from .kpis import adoption
@@ -476,19 +476,18 @@ def _band_facts_copy(facts: list) -> None:
     ids (the caller does not announce them). Health titles are far below the title limit
     that ``timeline_upsert`` enforces."""
     table = facts[0]._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_BAND_STAGE} (account_id bigint, "
-            "occurred_at timestamptz, kind varchar(40), key varchar(300), title varchar(300), "
-            "data jsonb) ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy(
-            f"COPY {_BAND_STAGE} (account_id, occurred_at, kind, key, title, data) FROM STDIN"
-        ) as copy:
-            for f in facts:
-                copy.write_row(
-                    (f.account_id, f.occurred_at, f.kind, f.key, f.title, json.dumps(f.data))
-                )
+    definition = (
+        "account_id bigint, occurred_at timestamptz, kind varchar(40), key varchar(300), "
+        "title varchar(300), data jsonb"
+    )
+    rows = (
+        (f.account_id, f.occurred_at, f.kind, f.key, f.title, json.dumps(f.data)) for f in facts
+    )
+    columns = "account_id, occurred_at, kind, key, title, data"
+    with (
+        connection.cursor() as cursor,
+        copy_stage(cursor, _BAND_STAGE, definition, columns, rows),
+    ):
         cursor.execute(
             f"INSERT INTO {table} (account_id, occurred_at, kind, key, title, detail, data, "  # noqa: S608
             f"created_at) SELECT account_id, occurred_at, kind, key, title, '', data, now() "
@@ -496,7 +495,6 @@ def _band_facts_copy(facts: list) -> None:
             "occurred_at = EXCLUDED.occurred_at, kind = EXCLUDED.kind, title = EXCLUDED.title, "
             "detail = EXCLUDED.detail, data = EXCLUDED.data"
         )
-        cursor.execute(f"TRUNCATE {_BAND_STAGE}")
 
 
 def _score_words(score: float | None) -> str:

@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 
 from accounts import utc
 from accounts.models import Account, Contract
-from config.db import in_threads
+from config.db import copy_stage, in_threads
 
 from . import priority as prio
 from .models import AccountStanding, HealthSnapshot
@@ -181,20 +181,16 @@ def _upsert(rows: list[tuple]) -> None:
     columns = ["account_id", *_FIELDS]
     names = ", ".join(columns)
     table = AccountStanding._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
-            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy(f"COPY {_STAGE} ({names}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row((*r, now))
+    staged = ((*r, now) for r in rows)
+    with (
+        connection.cursor() as cursor,
+        copy_stage(cursor, _STAGE, f"LIKE {table} INCLUDING DEFAULTS", names, staged),
+    ):
         cursor.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {_STAGE} "  # noqa: S608
             "ON CONFLICT (account_id) DO UPDATE SET "
             + ", ".join(f"{f} = EXCLUDED.{f}" for f in _FIELDS)
         )
-        cursor.execute(f"TRUNCATE {_STAGE}")
 
 
 def account_standings_refresh(

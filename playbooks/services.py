@@ -42,6 +42,7 @@ from django.utils import timezone
 from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
 from accounts.timeline import timeline_upsert
+from config.db import copy_stage
 from metrics.kpis.common import midnight
 
 from . import facts as facts_module
@@ -772,15 +773,13 @@ def _outcomes_write(decided: Sequence[_Decided], *, now: dt.datetime) -> set[int
                 Cta.objects.bulk_update(group, fields, batch_size=500)
         return {c.pk for c in closing + only_outcome}
     opened = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_OUTCOME_STAGE} (id bigint, "
-            "outcome varchar(8), outcome_detail text, close_note text) ON COMMIT DELETE ROWS"
-        )
-        columns = "id, outcome, outcome_detail, close_note"
-        with cursor.cursor.copy(f"COPY {_OUTCOME_STAGE} ({columns}) FROM STDIN") as copy:
-            for d in decided:
-                copy.write_row((d.pk, d.outcome, d.outcome_detail, d.close_note))
+    definition = "id bigint, outcome varchar(8), outcome_detail text, close_note text"
+    columns = "id, outcome, outcome_detail, close_note"
+    rows = ((d.pk, d.outcome, d.outcome_detail, d.close_note) for d in decided)
+    with (
+        connection.cursor() as cursor,
+        copy_stage(cursor, _OUTCOME_STAGE, definition, columns, rows),
+    ):
         closes = f"s.close_note IS NOT NULL AND c.status IN ({opened})"
         cursor.execute(
             f"UPDATE {Cta._meta.db_table} AS c SET outcome = s.outcome, "  # noqa: S608 - our names
@@ -793,7 +792,6 @@ def _outcomes_write(decided: Sequence[_Decided], *, now: dt.datetime) -> set[int
             [now, CtaStatus.DONE, now, CtaStatus.CANCELLED],
         )
         written = {pk for (pk,) in cursor.fetchall()}
-        cursor.execute(f"TRUNCATE {_OUTCOME_STAGE}")  # the caller's transaction may go on
     return written
 
 
