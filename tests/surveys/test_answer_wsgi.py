@@ -18,7 +18,7 @@ from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
 from django.test import override_settings
 
 from config import wsgi
-from surveys.models import Invitation, Response
+from surveys.models import Response
 
 from .conftest import make_campaign, make_invitation
 
