@@ -14,10 +14,15 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
-from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
+from django.middleware.csrf import (
+    _does_token_match,
+    _get_new_csrf_string,
+    _mask_cipher_secret,
+)
 from django.test import override_settings
 
 from config import wsgi
+from surveys import answer_wsgi
 from surveys.models import Response
 
 from .conftest import make_campaign, make_invitation
@@ -164,3 +169,14 @@ def test_a_hit_is_counted_once_whichever_path_answers(dana, django_served):
     status, headers, _ = post(url, {"score": "8"})
     assert status.startswith("429") and dict(headers)["Retry-After"] == "60"
     assert Response.objects.filter(is_current=True).get().score == 10
+
+
+def test_the_tokens_are_matched_as_django_matches_them():
+    for _ in range(200):
+        secret, other = _get_new_csrf_string(), _get_new_csrf_string()
+        for token in (_mask_cipher_secret(secret), secret, _tampered(_mask_cipher_secret(secret))):
+            for against in (secret, other):
+                assert answer_wsgi._token_matches(token, against) == _does_token_match(
+                    token, against
+                )
+    assert answer_wsgi._token_matches(_mask_cipher_secret(secret), secret)
