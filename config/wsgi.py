@@ -39,7 +39,13 @@ class _Handler(WSGIHandler):
 survey_answers = _Handler(settings.SURVEY_ANSWER_MIDDLEWARE)
 
 
+from surveys.answer_wsgi import first_answer  # noqa: E402
+
+
 def application(environ, start_response):
     if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO", "").startswith("/s/"):
+        response = first_answer(environ, start_response)  # the common case, without Django
+        if response is not None:
+            return response
         return survey_answers(environ, start_response)
     return django_application(environ, start_response)

@@ -47,13 +47,19 @@ def _message(
     )
 
 
+def rate_checks(ip: str | None, token: str) -> list[tuple[str, int, int]]:
+    """The public pages' rate limits (``ratelimit.allow_all``): per IP and per link."""
+    return [
+        (f"s-ip:{ip or 'unknown'}", settings.SURVEY_RATE_PER_IP, 60),
+        (f"s-tok:{token[:64]}", settings.SURVEY_RATE_PER_TOKEN, 60),
+    ]
+
+
 def _limited(request: HttpRequest, token: str) -> HttpResponse | None:
-    allowed = ratelimit.allow_all(
-        [
-            (f"s-ip:{ratelimit.client_ip(request)}", settings.SURVEY_RATE_PER_IP, 60),
-            (f"s-tok:{token[:64]}", settings.SURVEY_RATE_PER_TOKEN, 60),
-        ]
-    )
+    # an answer that surveys.answer_wsgi passed on has been counted there: its verdict
+    allowed = request.META.get("surveys.rate_allowed")
+    if allowed is None:
+        allowed = ratelimit.allow_all(rate_checks(ratelimit.client_ip(request), token))
     if not allowed:
         response = _message(request, 429, "rate_limited_title", "rate_limited_body")
         response["Retry-After"] = "60"

@@ -530,9 +530,25 @@ def response_record(
     return _answer_locked(invitation_id, token, score, comment, now, announce=announce)
 
 
+def first_answer_only(token: str, score: str, comment: str) -> bool:
+    """The public page's lean path (``surveys.answer_wsgi``): True when ``_first_answer``
+    recorded this as the link's first answer (and announced it as ``response_record``
+    would), False when it wrote nothing (no such link, closed, a score off the scale, an
+    answer to change, the database away): the caller then goes the general way,
+    ``response_record``, whose exceptions tell which."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    try:
+        return _first_answer(token, score, comment, timezone.now(), announce=True, build=False)
+    except (Invitation.DoesNotExist, scoring.ScoreError, InvitationClosed):
+        return False
+    except (OperationalError, InterfaceError):  # Django's path answers 503 if it lasts
+        return False
+
+
 def _first_answer(
-    token: str, score: object, comment: str, now: dt.datetime, *, announce: bool
-) -> Response | None:
+    token: str, score: object, comment: str, now: dt.datetime, *, announce: bool, build=True
+) -> Response | bool | None:
     """A first answer without a transaction around it: ONE prepared statement
     (``config.db.prepared_cursor``) reads the invitation and, when the answer may be
     recorded as a first one, writes the response, ``responded_at``, the timeline fact and
@@ -546,7 +562,8 @@ def _first_answer(
 
     Two first answers at once both read "no answer yet"; the partial unique constraint (one
     current response per invitation) lets only one insert commit, and the other statement
-    fails whole, so that answer goes on through ``_answer_locked`` as a change."""
+    fails whole, so that answer goes on through ``_answer_locked`` as a change.
+    ``build=False``: True instead of the Response (the lean path has no use for it)."""
     comment = _clean_comment(comment)
     created = timezone.now()
     params: list = [token]
@@ -573,10 +590,16 @@ def _first_answer(
     response_id = found[-2]
     if response_id is None and attempt == 2 and row["responded_at"] == now:
         # the lost connection had committed the first attempt: that answer is this one
-        response = Response.objects.filter(invitation_id=row["id"], answered_at=now).latest("id")
+        response = True
+        if build:
+            response = Response.objects.filter(invitation_id=row["id"], answered_at=now).latest(
+                "id"
+            )
     elif response_id is None:  # nothing written: closed, a bad score, or a change of answer
         _new_response(row, score, comment, now)  # raises InvitationClosed or ScoreError
         return None
+    elif not build:
+        response = True
     else:
         response = _new_response(row, score, comment, now)
         response.pk, response.created_at = response_id, created

@@ -2,7 +2,9 @@
 settings.SURVEY_ANSWER_MIDDLEWARE: called here as gunicorn calls it (the test client has its
 own handler with the full MIDDLEWARE). The security the full stack gives such a request must
 be there too: CSRF, the same security headers. Over HTTPS, as deployed (the handlers were
-built when config.wsgi was imported, with the production settings)."""
+built when config.wsgi was imported, with the production settings). Inside the test's
+transaction the lean path for first answers (surveys.answer_wsgi, which needs autocommit)
+steps aside, so these reach the handler; tests/surveys/test_answer_wsgi.py covers that path."""
 
 from __future__ import annotations
 
