@@ -6,7 +6,9 @@ POSTed to the public survey pages (``/s/<token>/``): those go through a second h
 content security policy, Content-Length, CSRF, frame options, the database-outage page). The
 others (sessions, sign-in, messages, static files, htmx, login throttling) do nothing for an
 anonymous form post, yet were an eighth of an answer's CPU (bench/survey_post_cost.py);
-answers are the one request a campaign sends by the thousand in a minute.
+answers are the one request a campaign sends by the thousand in a minute. Before that
+handler, ``surveys.answer_wsgi.first_answer`` records the common case (a valid first answer)
+without Django's request cycle and passes everything else on.
 """
 
 import os
@@ -18,6 +20,8 @@ django_application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402 - configured by get_wsgi_application
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
+
+from surveys.answer_wsgi import first_answer  # noqa: E402 - needs the apps loaded
 
 
 class _Handler(WSGIHandler):
@@ -37,9 +41,6 @@ class _Handler(WSGIHandler):
 
 
 survey_answers = _Handler(settings.SURVEY_ANSWER_MIDDLEWARE)
-
-
-from surveys.answer_wsgi import first_answer  # noqa: E402
 
 
 def application(environ, start_response):
