@@ -91,9 +91,7 @@ def prepare(*, rebuild: bool = False) -> None:
     pg = _vendor() == "postgresql"
     uuid_type = "uuid" if pg else "char(32)"
     ts_type = "timestamptz" if pg else "datetime"
-    # byte comparisons, like the tables they feed (migration accounts 0008): the loads sort
-    # and group these rows by user and event name
-    text = 'varchar(200) COLLATE "C" NOT NULL' if pg else "varchar(200) NOT NULL"
+    text = "varchar(200) NOT NULL"
     tables = {
         STAGE: f"account_id bigint NOT NULL, user_id {text}, event {text}, "
         f"occurred_at {ts_type} NOT NULL, value double precision NULL, "
