@@ -189,7 +189,6 @@ def apply_new_rollups() -> int:
     """Add the events inserted since ``prepare()`` to UsageDaily, UsageFeatureDaily and
     UsagePresence; returns how many events that was."""
     pg = _vendor() == "postgresql"
-    order = "ORDER BY 1, 2, 3" if pg else ""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {NEW}")
         added = cursor.fetchone()[0]
@@ -205,9 +204,13 @@ def apply_new_rollups() -> int:
         )
         triples = f"SELECT DISTINCT account_id, day, user_id, event FROM {NEW} WHERE user_id <> ''"
         if pg:
+            # a probe and a plain insert, not ON CONFLICT DO NOTHING (dearer per new row,
+            # see _add_to_rollup): the locks above keep other loads off these keys
             cursor.execute(
                 f"WITH f AS (INSERT INTO accounts_usagepresence (account_id, day, user_id, "
-                f"event) {triples} ORDER BY 1, 2, 3, 4 ON CONFLICT DO NOTHING "
+                f"event) SELECT * FROM ({triples}) t WHERE NOT EXISTS (SELECT 1 FROM "
+                f"accounts_usagepresence p WHERE p.account_id = t.account_id AND p.day = t.day "
+                f"AND p.user_id = t.user_id AND p.event = t.event) ORDER BY 1, 2, 3, 4 "
                 f"RETURNING account_id, day, user_id, event) "
                 f"INSERT INTO {FRESH} SELECT f.*, NOT {seen_that_day} FROM f"
             )
@@ -223,36 +226,71 @@ def apply_new_rollups() -> int:
                 f"SELECT account_id, day, user_id, event FROM {FRESH}"
             )
         # 2. the rollups: new events and value sums, new users, added to what is stored
-        cursor.execute(
-            "INSERT INTO accounts_usagedaily (account_id, day, events, active_users, value_sum) "
-            "SELECT n.account_id, n.day, n.events, COALESCE(u.users, 0), n.value_sum FROM "
+        days = (
+            "SELECT n.account_id, n.day, n.events, COALESCE(u.users, 0) AS active_users, "
+            "n.value_sum FROM "
             f"(SELECT account_id, day, count(*) AS events, COALESCE(sum(value), 0) AS value_sum "
             f"FROM {NEW} GROUP BY account_id, day) n LEFT JOIN "
             f"(SELECT account_id, day, count(DISTINCT user_id) AS users FROM {FRESH} "
             f"WHERE first_that_day GROUP BY account_id, day) u "
-            "ON u.account_id = n.account_id AND u.day = n.day WHERE true "
-            f"{'ORDER BY 1, 2' if pg else ''} "
-            "ON CONFLICT (account_id, day) DO UPDATE SET "
-            "events = accounts_usagedaily.events + excluded.events, "
-            "active_users = accounts_usagedaily.active_users + excluded.active_users, "
-            "value_sum = accounts_usagedaily.value_sum + excluded.value_sum"
+            "ON u.account_id = n.account_id AND u.day = n.day"
         )
-        cursor.execute(
-            "INSERT INTO accounts_usagefeaturedaily (account_id, day, event, events, users) "
-            "SELECT n.account_id, n.day, n.event, n.events, COALESCE(u.users, 0) FROM "
+        _add_to_rollup(
+            cursor,
+            "accounts_usagedaily",
+            ["account_id", "day"],
+            ["events", "active_users", "value_sum"],
+            days,
+        )
+        features = (
+            "SELECT n.account_id, n.day, n.event, n.events, COALESCE(u.users, 0) AS users FROM "
             f"(SELECT account_id, day, event, count(*) AS events FROM {NEW} "
             f"GROUP BY account_id, day, event) n LEFT JOIN "
             f"(SELECT account_id, day, event, count(*) AS users FROM {FRESH} "
             f"GROUP BY account_id, day, event) u "
-            "ON u.account_id = n.account_id AND u.day = n.day AND u.event = n.event WHERE true "
-            f"{order} "
-            "ON CONFLICT (account_id, day, event) DO UPDATE SET "
-            "events = accounts_usagefeaturedaily.events + excluded.events, "
-            "users = accounts_usagefeaturedaily.users + excluded.users"
+            "ON u.account_id = n.account_id AND u.day = n.day AND u.event = n.event"
+        )
+        _add_to_rollup(
+            cursor,
+            "accounts_usagefeaturedaily",
+            ["account_id", "day", "event"],
+            ["events", "users"],
+            features,
         )
         _clear(cursor, NEW)
         _clear(cursor, FRESH)
     return added
+
+
+def _add_to_rollup(cursor, table: str, keys: list[str], sums: list[str], rows: str) -> None:
+    """Add ``rows`` (a SELECT of ``keys`` and ``sums``, one row per key) to ``table``.
+
+    PostgreSQL: one statement that updates the keys already stored and inserts the others
+    with a plain INSERT. ``INSERT … ON CONFLICT DO UPDATE`` costs more per new row
+    (speculative insertion; a backfill's keys are nearly all new): 300,000 new day rows
+    took 8.1–8.6 s that way and 4.6–6.4 s as a probe and a plain insert
+    (docs/benchmarks.md, issue 2, fourth session). Safe because the caller holds the
+    rollup locks of these accounts (``_lock_buckets``): no other load adds one of these
+    keys before this transaction commits. SQLite: ``ON CONFLICT DO UPDATE`` (one writer)."""
+    columns = ", ".join(keys + sums)
+    if _vendor() != "postgresql":
+        added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM ({rows}) r WHERE true "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}"
+        )
+        return
+    order = ", ".join(str(i + 1) for i in range(len(keys)))
+    added = ", ".join(f"{c} = t.{c} + r.{c}" for c in sums)
+    match = " AND ".join(f"t.{k} = r.{k}" for k in keys)
+    stored = " AND ".join(f"s.{k} = r.{k}" for k in keys)
+    cursor.execute(
+        f"WITH r AS MATERIALIZED ({rows}), "
+        f"s AS (UPDATE {table} t SET {added} FROM r WHERE {match} "
+        f"RETURNING {', '.join('t.' + k for k in keys)}) "
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM r "
+        f"WHERE NOT EXISTS (SELECT 1 FROM s WHERE {stored}) ORDER BY {order}"
+    )
 
 
 def mark_affected(pairs: Iterable[tuple[int, dt.date]]) -> None:
