@@ -62,10 +62,12 @@ HEALTH_CHUNK = 5000  # account ids per health chunk task: 100k accounts are 20 t
 # chunks of the in-process health step recorded at once (config.db.in_threads): one
 # chunk's Python runs while PostgreSQL works for the other, on this 2-core machine
 HEALTH_THREADS = 2
-# ... and in that many forked processes (config.db.in_processes) where it can fork: the
-# chunks' Python (scoring, encoding: ~16-19 s of CPU at 100k) then uses both cores instead
-# of one under the GIL; 1 keeps the threads
-HEALTH_PROCESSES = 2
+# ... or in that many forked processes (config.db.in_processes) where it can fork, so the
+# chunks' Python (scoring, encoding: ~16-19 s of CPU at 100k) may use both cores instead of
+# one under the GIL. Off (1: the threads): on the loaded machine of its measurement the
+# processes were slower in three pairs of four (docs/benchmarks.md, "sixth pass"); 2 to
+# measure it near idle
+HEALTH_PROCESSES = 1
 HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
 
 
