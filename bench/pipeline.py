@@ -13,7 +13,8 @@ Prints, in one run:
 2. a bare ``SELECT account_id, count(*) FROM accounts_usageevent WHERE occurred_at`` in
    the 90 days ending with ``--as-of`` ``GROUP BY account_id``, timed in the same run, and
    the ratio pipeline / bare query;
-3. peak resident memory: this process's ``ru_maxrss`` (in-process mode), or the largest
+3. peak resident memory: this process's ``ru_maxrss`` and the largest of its forked
+   children's (in-process mode: the health chunks' processes), or the largest
    ``VmHWM`` over the worker's processes, read from /proc while it runs, and the worker
    parent's ``ru_maxrss`` from ``os.wait4`` (worker mode);
 4. one account's incremental recompute (``services.health_snapshots_record`` for one
@@ -247,7 +248,14 @@ def main() -> None:
         began = time.monotonic()
         summary = pipeline.run_nightly(args.as_of)
         total = time.monotonic() - began
-        memory = {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        memory = {
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            # the largest of the processes forked for the health chunks (their RSS counts the
+            # pages they still share with this one: this + 2 × it is an upper bound)
+            "forked_peak_rss_mib": round(
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            ),
+        }
     bare, groups = bare_group_by(args.as_of)
     result.update(
         pipeline={

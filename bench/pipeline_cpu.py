@@ -42,14 +42,26 @@ def main() -> None:
 
     from metrics import pipeline
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
+    connection.ensure_connection()
     ticks = os.sysconf("SC_CLK_TCK")
 
-    def backend_cpu() -> float:
-        fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-        return (int(fields[11]) + int(fields[12])) / ticks
+    def backend_cpu() -> tuple[int, float]:
+        """The main connection's backend and its CPU seconds (the health step closes the
+        connection before forking its chunks' processes, and a new backend serves it after:
+        the step's "pg cpu" is then 0, its work is in "all pg")."""
+        if connection.connection is None:
+            return 0, 0.0
+        backend = connection.connection.info.backend_pid
+        try:
+            fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        except OSError:
+            return 0, 0.0
+        return backend, (int(fields[11]) + int(fields[12])) / ticks
+
+    def process_cpu() -> float:
+        """This process and its children that ended (the health chunks' forked processes)."""
+        times = os.times()
+        return time.process_time() + times.children_user + times.children_system
 
     # every backend of this database (the threads' connections too), sampled: pid → the
     # last CPU seconds seen (a backend's last < SAMPLE seconds before it exits are missed)
@@ -98,7 +110,7 @@ def main() -> None:
 
     def timed(name, step):
         def run(**kwargs):
-            wall, cpu, pg = time.monotonic(), time.process_time(), backend_cpu()
+            wall, cpu, pg = time.monotonic(), process_cpu(), backend_cpu()
             every = all_backends_cpu()
             try:
                 return step(**kwargs)
@@ -109,8 +121,8 @@ def main() -> None:
                     {
                         "step": name,
                         "wall": round(time.monotonic() - wall - 2 * SAMPLE, 2),
-                        "cpu": round(time.process_time() - cpu, 2),
-                        "pg_cpu": round(pg_end - pg, 2),
+                        "cpu": round(process_cpu() - cpu, 2),
+                        "pg_cpu": round(pg_end[1] - pg[1], 2) if pg_end[0] == pg[0] else 0.0,
                         "all_pg_cpu": round(all_backends_cpu() - every, 2),
                     }
                 )

@@ -1,5 +1,6 @@
 """Database helpers: reads on a replica, prepared statements for the survey answers' hot
-path, and work on a connection of its own in another thread (``beside``, ``in_threads``).
+path, and work on a connection of its own in another thread (``beside``, ``in_threads``) or
+process (``in_processes``).
 
 Read-only queries go to a replica where one is configured (``DATABASE_REPLICA_URL``).
 
@@ -10,9 +11,12 @@ lag; KPIs are computed from nightly-settled data, where a second of lag does not
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
+import os
 import select
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -164,6 +168,67 @@ def in_threads(work: Callable[[Any], T], chunks: Sequence[Any], *, threads: int)
         return [work(chunk) for chunk in chunks]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(_on_own_connection(work), chunks))
+
+
+def processes_possible() -> bool:
+    """Whether work may run in forked processes on connections of their own: as for threads
+    (``threads_possible``), on a system that forks, from a process allowed to have children
+    (not a daemonic one)."""
+    return (
+        threads_possible() and hasattr(os, "fork") and not multiprocessing.current_process().daemon
+    )
+
+
+# what the forked processes of ``in_processes`` run: set before they are forked, so they
+# inherit it (the work is a closure over large inputs: nothing is pickled but chunk numbers)
+_forked: tuple[Callable[[Any], Any], Sequence[Any]] | None = None
+
+
+def _forked_chunk(index: int) -> Any:
+    assert _forked is not None  # noqa: S101 - set in the parent before the fork
+    work, chunks = _forked
+    return _on_own_connection(work)(chunks[index])
+
+
+def in_processes(
+    work: Callable[[Any], T],
+    chunks: Sequence[Any],
+    *,
+    processes: int,
+    forked: Callable[[], None] | None = None,
+) -> list[T]:
+    """``[work(chunk) for chunk in chunks]``, with up to ``processes`` chunks at a time in
+    processes forked from this one when ``processes_possible`` (else as ``in_threads`` with
+    as many threads), so the chunks' Python runs on as many cores, not one at a time under
+    the GIL. Each process inherits ``work`` and ``chunks`` (copy-on-write: large inputs are
+    not copied or pickled), opens its own connection (this one is closed before the fork)
+    and closes it after each chunk, so each chunk must be its own transaction and not depend
+    on another's; what ``work`` returns is pickled back. ``forked``: called once the
+    processes exist (at once if there are none): a thread must start only after the fork,
+    as a forked child has none of its parent's threads but all their locks. The first error
+    is raised after the chunks already started end."""
+    global _forked
+    if processes <= 1 or len(chunks) <= 1 or not processes_possible():
+        if forked is not None:
+            forked()
+        return in_threads(work, chunks, threads=processes)
+    connections.close_all()  # a forked child must not use (or close) its parent's sockets
+    _forked = (work, chunks)
+    gc.freeze()  # the children's collector leaves the inherited objects' pages alone
+    try:
+        pool = ProcessPoolExecutor(
+            max_workers=min(processes, len(chunks)),
+            mp_context=multiprocessing.get_context("fork"),
+        )
+        with pool:
+            futures = [pool.submit(_forked_chunk, n) for n in range(len(chunks))]  # forks
+            gc.unfreeze()
+            if forked is not None:
+                forked()
+            return [future.result() for future in futures]
+    finally:
+        _forked = None
+        gc.unfreeze()
 
 
 @contextmanager

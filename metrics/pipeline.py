@@ -62,6 +62,12 @@ HEALTH_CHUNK = 5000  # account ids per health chunk task: 100k accounts are 20 t
 # chunks of the in-process health step recorded at once (config.db.in_threads): one
 # chunk's Python runs while PostgreSQL works for the other, on this 2-core machine
 HEALTH_THREADS = 2
+# ... or in that many forked processes (config.db.in_processes) where it can fork, so the
+# chunks' Python (scoring, encoding: ~16-19 s of CPU at 100k) may use both cores instead of
+# one under the GIL. Off (1: the threads): on the loaded machine of its measurement the
+# processes were slower in three pairs of four (docs/benchmarks.md, "sixth pass"); 2 to
+# measure it near idle
+HEALTH_PROCESSES = 1
 HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
 
 
@@ -264,10 +270,15 @@ def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     _usage_of_the_day.clear()
     usage = adoption.usage_inputs(Account.objects.all(), end=as_of + dt.timedelta(days=1))
     _usage_of_the_day[as_of] = usage
-    _kpi_beside_start(as_of, usage)
-    # the band changes reach the playbooks through the run's final step, not the event path
+    # the band changes reach the playbooks through the run's final step, not the event path;
+    # the KPI thread starts once the chunks' processes are forked (a fork copies no thread)
     return services.health_snapshots_record(
-        as_of=as_of, usage=usage, announce=False, threads=HEALTH_THREADS
+        as_of=as_of,
+        usage=usage,
+        announce=False,
+        threads=HEALTH_THREADS,
+        processes=HEALTH_PROCESSES,
+        forked=lambda: _kpi_beside_start(as_of, usage),
     )
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts import utc
 from accounts.models import Account, User
 from accounts.services import account_data_changed
-from config.db import copy_stage, in_threads
+from config.db import copy_stage, in_processes, in_threads
 
 from . import health, kpis
 from .kpis import adoption
@@ -509,6 +509,8 @@ def health_snapshots_record(
     usage: adoption.UsageInputs | None = None,
     announce: bool = True,
     threads: int = 1,
+    processes: int = 1,
+    forked: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Record the health snapshot of ``as_of`` for ``account_ids`` (default: every account),
     in chunks of ``chunk_size``, each a fixed handful of queries and one transaction.
@@ -524,7 +526,10 @@ def health_snapshots_record(
     at once, each thread on its own connection (``config.db.in_threads``), so one chunk's
     Python runs while PostgreSQL works for another; only on PostgreSQL outside a
     transaction (a thread's connection would not see the caller's uncommitted rows), else
-    one chunk after the other. The rows written are the same either way."""
+    one chunk after the other. ``processes``: the same with that many chunks at once in
+    forked processes (``config.db.in_processes``: the chunks' Python on as many cores; the
+    nightly pipeline in one process), ``forked`` called once they exist. The rows written
+    are the same either way."""
     health_model_ensure_default()
     assignments, versions = _active_versions()
     if account_ids is None:
@@ -559,7 +564,13 @@ def health_snapshots_record(
 
     chunks = [ids[start : start + chunk_size] for start in range(0, len(ids), chunk_size)]
     totals: Counter = Counter()
-    for counts in in_threads(record, chunks, threads=threads):
+    if processes > 1:
+        done = in_processes(record, chunks, processes=processes, forked=forked)
+    else:
+        if forked is not None:
+            forked()
+        done = in_threads(record, chunks, threads=threads)
+    for counts in done:
         totals.update(counts)
     result = {"day": as_of.isoformat(), "accounts": totals["accounts"]}
     for key in ("green", "yellow", "red", "no_data", "no_model"):

@@ -8,13 +8,14 @@ writes."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import threading
 
 import pytest
 from django.db import connection, transaction
 
-from config.db import in_threads
+from config.db import in_processes, in_threads
 from metrics import services
 from metrics.kpis.common import midnight
 from metrics.models import HealthSnapshot
@@ -94,6 +95,63 @@ def test_threaded_standings_equal_the_sequential_ones(settings, monkeypatch):
     AccountStanding.objects.all().delete()
     assert standings.account_standings_refresh(day=D, threads=1)["accounts"] == 21
     assert rows() == threaded and len(threaded) == 21
+
+
+def _where_forked(chunk: int) -> tuple[int, int, int | None]:
+    """(chunk, process id, PostgreSQL backend pid) of one unit of work."""
+    return chunk, os.getpid(), _where(chunk)[2]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_chunks_run_in_two_forked_processes_on_their_own_connections():
+    me = _where_forked(-1)
+    started = []
+    got = in_processes(_where_forked, list(range(6)), processes=2, forked=lambda: started.append(1))
+    assert started == [1]
+    assert [c for c, _, _ in got] == list(range(6))  # results in the chunks' order
+    processes = {p for _, p, _ in got}
+    assert len(processes) == 2 and me[1] not in processes
+    assert me[2] not in {pid for _, _, pid in got}  # not the caller's connection
+    assert _where_forked(-1)[1] == me[1]  # the caller goes on (on a new connection)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_transaction_or_on_sqlite_no_process_is_forked():
+    me = _where_forked(-1)
+    started = []
+    with transaction.atomic():
+        got = in_processes(_where_forked, [0, 1], processes=2, forked=lambda: started.append(1))
+    assert got == [(c, me[1], me[2]) for c in (0, 1)] and started == [1]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_error_in_a_forked_chunk_is_raised_in_the_caller():
+    def work(chunk: int) -> int:
+        if chunk == 2:
+            raise ValueError("chunk 2 failed")
+        return chunk
+
+    with pytest.raises(ValueError, match="chunk 2 failed"):
+        in_processes(work, list(range(4)), processes=2)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_health_snapshots_in_processes_equal_the_sequential_ones(settings):
+    settings.KEY_FEATURES = ["export", "share"]
+    _random_book(random.Random(6), 30)
+    # 30 accounts in chunks of 4: 8 chunks, two processes
+    counts = services.health_snapshots_record(as_of=D, chunk_size=4, processes=2)
+    forked = _recorded(D)
+    assert len(forked) == counts["accounts"] == 30
+    HealthSnapshot.objects.all().delete()
+    assert services.health_snapshots_record(as_of=D, chunk_size=4) == counts
+    sequential = _recorded(D)
+    assert {pk: _typed(list(r)) for pk, r in forked.items()} == {
+        pk: _typed(list(r)) for pk, r in sequential.items()
+    }
 
 
 @postgres_only
