@@ -63,11 +63,11 @@ HEALTH_CHUNK = 5000  # account ids per health chunk task: 100k accounts are 20 t
 # chunk's Python runs while PostgreSQL works for the other, on this 2-core machine
 HEALTH_THREADS = 2
 # ... or in that many forked processes (config.db.in_processes) where it can fork, so the
-# chunks' Python (scoring, encoding: ~16-19 s of CPU at 100k) may use both cores instead of
-# one under the GIL. Off (1: the threads): on the loaded machine of its measurement the
-# processes were slower in three pairs of four (docs/benchmarks.md, "sixth pass"); 2 to
-# measure it near idle
-HEALTH_PROCESSES = 1
+# chunks' Python (scoring, encoding: ~16-19 s of CPU at 100k) uses both cores instead of
+# one under the GIL. Near idle at 100k the health step took 34.6 and 33.2 s this way against
+# 40.7 and 37.3 s in threads (docs/benchmarks.md, "The targets, re-measured", fourth
+# session); 1 restores the threads
+HEALTH_PROCESSES = 2
 HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
 
 
