@@ -6,6 +6,7 @@ Every script reads the same environment as ``manage.py`` (``DATABASE_URL``,
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,3 +21,30 @@ def django_setup() -> None:
     import django
 
     django.setup()
+
+
+def backend_cpu_of(connection):
+    """A function returning the CPU seconds (user + system) spent so far by the PostgreSQL
+    backend of ``connection`` (same host, read from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+
+    def backend_cpu() -> float:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return backend_cpu
+
+
+def statement_label(sql: str) -> str:
+    """A short name for an intake statement: its first two words and the first table."""
+    sql = re.sub(r"\s+", " ", sql).strip()
+    for table in ("accounts_usage\\w+", "metrics_\\w+", "intake_\\w+", "accounts_\\w+"):
+        found = re.findall(table, sql)
+        if found:
+            return f"{' '.join(sql.split()[:2])} … {found[0]}"[:90]
+    return sql[:60]

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import time
 from collections import defaultdict
 
-from _setup import django_setup
+from _setup import backend_cpu_of, django_setup, statement_label
 
 
 def main() -> None:
@@ -42,26 +41,9 @@ def main() -> None:
 
     from accounts import intake
 
-    tick = os.sysconf("SC_CLK_TCK")
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-
-    def backend_cpu() -> float:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
+    backend_cpu = backend_cpu_of(connection)
+    label = statement_label
     spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-
-    def label(sql: str) -> str:
-        sql = re.sub(r"\s+", " ", sql).strip()
-        for table in ("accounts_usage\\w+", "metrics_\\w+", "intake_\\w+", "accounts_\\w+"):
-            found = re.findall(table, sql)
-            if found:
-                return f"{' '.join(sql.split()[:2])} … {found[0]}"[:90]
-        return sql[:60]
 
     def wrapper(execute, sql, params, many, context):
         before = backend_cpu()
