@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+from urllib.parse import urlencode
 
 import pytest
+from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
 from django.utils import timezone
 
 from accounts.models import Stakeholder
+from config import wsgi
 from surveys import services
 from surveys.models import Campaign, Invitation, Survey
 from tests.factories import AccountFactory, StakeholderFactory
@@ -43,6 +47,39 @@ def make_invitation(
     }
     values.update(fields)
     return Invitation.objects.create(**values)
+
+
+def wsgi_post(path, fields, *, secret=None, form_token=None, app=None, **environ_extra):
+    """POST ``fields`` to ``path`` as gunicorn calls the WSGI application (``config.wsgi``
+    unless ``app``), over HTTPS from the page's own origin, with a CSRF cookie (``secret``,
+    new by default) and the form's masked token (``form_token``; "" sends none). An
+    ``environ_extra`` value of None removes that key. Returns (status line, header list,
+    body)."""
+    secret = secret or _get_new_csrf_string()
+    if form_token is None:
+        form_token = _mask_cipher_secret(secret)
+    if form_token:
+        fields = {**fields, "csrfmiddlewaretoken": form_token}
+    body = urlencode(fields).encode()
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
+        "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "testserver", "HTTP_ORIGIN": "https://testserver", "HTTP_COOKIE": f"csrftoken={secret}",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "https", "wsgi.errors": io.StringIO(),
+    }  # fmt: skip
+    environ.update(environ_extra)
+    environ = {k: v for k, v in environ.items() if v is not None}
+    started = {}
+
+    def start_response(status, headers, exc_info=None):
+        started.update(status=status, headers=headers)
+
+    result = (app or wsgi.application)(environ, start_response)
+    content = b"".join(result)
+    if hasattr(result, "close"):
+        result.close()
+    return started["status"], started["headers"], content
 
 
 @pytest.fixture

@@ -8,18 +8,14 @@ steps aside, so these reach the handler; tests/surveys/test_answer_wsgi.py cover
 
 from __future__ import annotations
 
-import io
-from urllib.parse import urlencode
-
 import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
 
 from config import wsgi
 from surveys.models import Response
 
-from .conftest import make_campaign, make_invitation
+from .conftest import make_campaign, make_invitation, wsgi_post
 
 pytestmark = pytest.mark.django_db
 
@@ -36,28 +32,8 @@ def keep_the_test_transaction():
 
 
 def call(app, path: str, fields: dict, *, csrf: bool = True) -> tuple[int, dict, bytes]:
-    secret = _get_new_csrf_string()
-    if csrf:
-        fields = {**fields, "csrfmiddlewaretoken": _mask_cipher_secret(secret)}
-    body = urlencode(fields).encode()
-    environ = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
-        "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "testserver", "HTTP_ORIGIN": "https://testserver", "HTTP_COOKIE": f"csrftoken={secret}",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "https", "wsgi.errors": io.StringIO(),
-    }  # fmt: skip
-    started = {}
-
-    def start_response(status, headers, exc_info=None):
-        started.update(status=int(status.split()[0]), headers=dict(headers))
-
-    result = (
-        wsgi.application(environ, start_response) if app is None else app(environ, start_response)
-    )
-    content = b"".join(result)
-    result.close()
-    return started["status"], started["headers"], content
+    status, headers, content = wsgi_post(path, fields, form_token=None if csrf else "", app=app)
+    return int(status.split()[0]), dict(headers), content
 
 
 def test_an_answer_goes_through_the_answer_handler_and_is_recorded(dana, monkeypatch):

@@ -8,9 +8,7 @@ path answers everything, and the same outcomes are checked)."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
-from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -26,6 +24,7 @@ from surveys import answer_wsgi
 from surveys.models import Response
 
 from .conftest import make_campaign, make_invitation
+from .conftest import wsgi_post as post
 
 # outside a test transaction, as a request runs (the lean path needs autocommit)
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,34 +38,6 @@ def django_served(monkeypatch):
     handler = wsgi.survey_answers
     monkeypatch.setattr(wsgi, "survey_answers", lambda *a: served.append(1) or handler(*a))
     return served
-
-
-def post(path, fields, *, secret=None, form_token=None, app=None, **environ_extra):
-    secret = secret or _get_new_csrf_string()
-    if form_token is None:
-        form_token = _mask_cipher_secret(secret)
-    if form_token:
-        fields = {**fields, "csrfmiddlewaretoken": form_token}
-    body = urlencode(fields).encode()
-    environ = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "testserver",
-        "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "testserver", "HTTP_ORIGIN": "https://testserver", "HTTP_COOKIE": f"csrftoken={secret}",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "https", "wsgi.errors": io.StringIO(),
-    }  # fmt: skip
-    environ.update(environ_extra)
-    environ = {k: v for k, v in environ.items() if v is not None}
-    started = {}
-
-    def start_response(status, headers, exc_info=None):
-        started.update(status=status, headers=headers)
-
-    result = (app or wsgi.application)(environ, start_response)
-    content = b"".join(result)
-    if hasattr(result, "close"):
-        result.close()
-    return started["status"], started["headers"], content
 
 
 def test_a_first_answer_is_recorded_without_django_with_the_same_response(dana, django_served):
