@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,3 +49,25 @@ def statement_label(sql: str) -> str:
         if found:
             return f"{' '.join(sql.split()[:2])} … {found[0]}"[:90]
     return sql[:60]
+
+
+class StatementCPU:
+    """The backend CPU of ``connection`` per intake statement: ``spent[label] = [seconds,
+    calls]``. The object is a ``connection.execute_wrapper``; ``now()`` is the backend's CPU
+    so far, ``add(label, since)`` counts a statement that started at ``since``."""
+
+    def __init__(self, connection):
+        self.now = backend_cpu_of(connection)
+        self.spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+
+    def add(self, label: str, since: float) -> None:
+        entry = self.spent[label]
+        entry[0] += self.now() - since
+        entry[1] += 1
+
+    def __call__(self, execute, sql, params, many, context):
+        before = self.now()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.add(statement_label(sql), before)

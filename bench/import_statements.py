@@ -20,9 +20,8 @@ import argparse
 import os
 import resource
 import time
-from collections import defaultdict
 
-from _setup import backend_cpu_of, django_setup, statement_label
+from _setup import StatementCPU, django_setup, statement_label
 
 
 def main() -> None:
@@ -41,26 +40,18 @@ def main() -> None:
 
     from accounts import intake
 
-    backend_cpu = backend_cpu_of(connection)
-    label = statement_label
-    spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    measured = StatementCPU(connection)
+    backend_cpu, spent = measured.now, measured.spent
 
     def wrapper(execute, sql, params, many, context):
+        if not (args.explain and not many and "accounts_usage" in sql and "INSERT" in sql):
+            return measured(execute, sql, params, many, context)
         before = backend_cpu()
-        if args.explain and not many and "accounts_usage" in sql and "INSERT" in sql:
-            execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", params, many, context)
-            print(f"--- {label(sql)}")
-            print("\n".join(r[0] for r in context["cursor"].fetchall()))
-            entry = spent[label(sql)]
-            entry[0] += backend_cpu() - before
-            entry[1] += 1
-            return None
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            entry = spent[label(sql)]
-            entry[0] += backend_cpu() - before
-            entry[1] += 1
+        execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", params, many, context)
+        print(f"--- {statement_label(sql)}")
+        print("\n".join(r[0] for r in context["cursor"].fetchall()))
+        measured.add(statement_label(sql), before)
+        return None
 
     rusage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = backend_cpu()

@@ -21,9 +21,8 @@ import argparse
 import os
 import tempfile
 import time
-from collections import defaultdict
 
-from _setup import backend_cpu_of, django_setup, statement_label
+from _setup import StatementCPU, django_setup
 
 
 def main() -> None:
@@ -84,18 +83,8 @@ def main() -> None:
         return
 
     # --- 2. PostgreSQL alone ------------------------------------------------------------
-    backend_cpu = backend_cpu_of(connection)
-    label = statement_label
-    spent: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-
-    def wrapper(execute, sql, params, many, context):
-        before = backend_cpu()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            entry = spent[label(sql)]
-            entry[0] += backend_cpu() - before
-            entry[1] += 1
+    wrapper = StatementCPU(connection)
+    backend_cpu, spent = wrapper.now, wrapper.spent
 
     def step(name: str, sql: str) -> None:
         before = backend_cpu()
