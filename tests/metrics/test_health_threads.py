@@ -60,17 +60,22 @@ def test_in_a_transaction_or_on_sqlite_the_chunks_run_in_the_calling_thread():
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_threaded_health_snapshots_equal_the_sequential_ones(settings):
+@pytest.mark.parametrize(
+    ("seed", "at_once"), [(5, {"threads": 2}), (6, {"processes": 2})], ids=["threads", "processes"]
+)
+def test_health_snapshots_in_threads_or_processes_equal_the_sequential_ones(
+    settings, seed, at_once
+):
     settings.KEY_FEATURES = ["export", "share"]
-    _random_book(random.Random(5), 30)
+    _random_book(random.Random(seed), 30)
     # 30 accounts in chunks of 4: 8 chunks, two at a time
-    counts = services.health_snapshots_record(as_of=D, chunk_size=4, threads=2)
-    threaded = _recorded(D)
-    assert len(threaded) == counts["accounts"] == 30
+    counts = services.health_snapshots_record(as_of=D, chunk_size=4, **at_once)
+    parallel = _recorded(D)
+    assert len(parallel) == counts["accounts"] == 30
     HealthSnapshot.objects.all().delete()
-    assert services.health_snapshots_record(as_of=D, chunk_size=4, threads=1) == counts
+    assert services.health_snapshots_record(as_of=D, chunk_size=4) == counts
     sequential = _recorded(D)
-    assert {pk: _typed(list(r)) for pk, r in threaded.items()} == {
+    assert {pk: _typed(list(r)) for pk, r in parallel.items()} == {
         pk: _typed(list(r)) for pk, r in sequential.items()
     }
 
@@ -135,23 +140,6 @@ def test_an_error_in_a_forked_chunk_is_raised_in_the_caller():
 
     with pytest.raises(ValueError, match="chunk 2 failed"):
         in_processes(work, list(range(4)), processes=2)
-
-
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_health_snapshots_in_processes_equal_the_sequential_ones(settings):
-    settings.KEY_FEATURES = ["export", "share"]
-    _random_book(random.Random(6), 30)
-    # 30 accounts in chunks of 4: 8 chunks, two processes
-    counts = services.health_snapshots_record(as_of=D, chunk_size=4, processes=2)
-    forked = _recorded(D)
-    assert len(forked) == counts["accounts"] == 30
-    HealthSnapshot.objects.all().delete()
-    assert services.health_snapshots_record(as_of=D, chunk_size=4) == counts
-    sequential = _recorded(D)
-    assert {pk: _typed(list(r)) for pk, r in forked.items()} == {
-        pk: _typed(list(r)) for pk, r in sequential.items()
-    }
 
 
 @postgres_only
