@@ -24,21 +24,26 @@ def django_setup() -> None:
     django.setup()
 
 
+def process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process of this host (a PostgreSQL backend), from
+    /proc; None when it cannot be read (gone, or on another machine). Clock ticks: 10 ms
+    steps."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def backend_cpu_of(connection):
-    """A function returning the CPU seconds (user + system) spent so far by the PostgreSQL
-    backend of ``connection`` (same host, read from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
+    """A function returning the CPU seconds spent so far by the PostgreSQL backend of
+    ``connection`` (same host)."""
     connection.ensure_connection()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
-
-    def backend_cpu() -> float:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    return backend_cpu
+    return lambda: process_cpu(pid) or 0.0
 
 
 def statement_label(sql: str) -> str:

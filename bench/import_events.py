@@ -25,7 +25,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from _setup import OUT, ROOT
+from _setup import OUT, ROOT, process_cpu
 
 
 class BackendCpu:
@@ -41,20 +41,17 @@ class BackendCpu:
     def _run(self) -> None:
         import psycopg  # the project's driver; DATABASE_URL as manage.py reads it
 
-        tick = os.sysconf("SC_CLK_TCK")
         with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
             while not self._stop.wait(0.5):
                 pids = conn.execute(
                     "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [self.app]
                 ).fetchall()
                 for (pid,) in pids:
-                    try:
-                        with open(f"/proc/{pid}/stat") as fh:
-                            fields = fh.read().rsplit(")", 1)[1].split()
-                    except OSError:  # gone, or PostgreSQL is on another machine
+                    seconds = process_cpu(pid)
+                    if seconds is None:  # gone, or PostgreSQL is on another machine
                         self.readable = self.readable and pid in self.seconds
                         continue
-                    self.seconds[pid] = (int(fields[11]) + int(fields[12])) / tick
+                    self.seconds[pid] = seconds
 
     def __enter__(self) -> BackendCpu:
         if os.environ.get("DATABASE_URL"):

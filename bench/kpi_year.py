@@ -29,7 +29,7 @@ import pstats
 import time
 from collections import defaultdict
 
-from _setup import OUT, django_setup
+from _setup import OUT, django_setup, process_cpu
 
 PARTS = {
     "revenue": [
@@ -83,25 +83,20 @@ def instrument(timings: dict) -> None:
     kpis.to_json = wrap("to_json", kpis.to_json)
 
 
-def _backend_stat(connection) -> str | None:
-    """``/proc/<pid>/stat`` of the PostgreSQL backend serving ``connection``, when the server
-    runs on this host (its CPU time is what a statement costs, whatever else is running)."""
+def _backend_pid(connection) -> int | None:
+    """The PostgreSQL backend serving ``connection``, when the server runs on this host (its
+    CPU time is what a statement costs, whatever else is running)."""
     if connection.vendor != "postgresql":
         return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        path = f"/proc/{cursor.fetchone()[0]}/stat"
-    return path if os.path.exists(path) else None
+        pid = cursor.fetchone()[0]
+    return pid if process_cpu(pid) is not None else None
 
 
-def _cpu_seconds(path: str | None) -> float:
-    """User + system CPU seconds of the process of ``path`` (0 without one); clock ticks,
-    so 10 ms steps."""
-    if path is None:
-        return 0.0
-    with open(path) as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of the backend ``pid`` (0 without one)."""
+    return 0.0 if pid is None else process_cpu(pid) or 0.0
 
 
 def main() -> None:
@@ -121,7 +116,7 @@ def main() -> None:
     timings: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     instrument(timings)
     statements: list[tuple[float, str, object, float]] = []
-    backend = _backend_stat(connection)
+    backend = _backend_pid(connection)
 
     def record(execute, sql, params, many, context):
         began, cpu = time.monotonic(), _cpu_seconds(backend)

@@ -43,7 +43,6 @@ def main() -> None:
     from metrics import pipeline
 
     connection.ensure_connection()
-    ticks = os.sysconf("SC_CLK_TCK")
 
     def backend_cpu() -> tuple[int, float]:
         """The main connection's backend and its CPU seconds (the health step closes the
@@ -52,11 +51,8 @@ def main() -> None:
         if connection.connection is None:
             return 0, 0.0
         backend = connection.connection.info.backend_pid
-        try:
-            fields = open(f"/proc/{backend}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-        except OSError:
-            return 0, 0.0
-        return backend, (int(fields[11]) + int(fields[12])) / ticks
+        seconds = process_cpu(backend)
+        return (0, 0.0) if seconds is None else (backend, seconds)
 
     def process_cpu() -> float:
         """This process and its children that ended (the health chunks' forked processes)."""
@@ -82,11 +78,9 @@ def main() -> None:
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 ).fetchall()
                 for (pid,) in pids:
-                    try:
-                        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
-                    except OSError:
-                        continue
-                    seen[pid] = (int(fields[11]) + int(fields[12])) / ticks
+                    seconds = process_cpu(pid)
+                    if seconds is not None:
+                        seen[pid] = seconds
                 stop.wait(SAMPLE)
 
     def all_backends_cpu() -> float:

@@ -30,7 +30,7 @@ import subprocess
 import time
 from urllib.parse import urlencode
 
-from _setup import django_setup
+from _setup import django_setup, process_cpu
 
 
 def _backend_pid(connection) -> int:
@@ -42,12 +42,7 @@ def _backend_pid(connection) -> int:
 
 def _process_cpu(pid: int) -> float:
     """User + system CPU seconds of a local process (the PostgreSQL backend), 0 if unknown."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(pid) or 0.0
 
 
 def _instrument(wanted: bool, state: str) -> None:
