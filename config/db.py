@@ -73,7 +73,12 @@ def prepared_cursor(using: str = "default") -> Iterator:
     ORM query, and some the ORM builds cannot be bound that way (Django ticket #20516). The
     same checks and wrappers as ``connection.cursor()``: the connection, Django's error
     classes and query logging, and the health check, except that it is passive
-    (``_passive_health_check``). Elsewhere than PostgreSQL: the usual cursor."""
+    (``_passive_health_check``). Elsewhere than PostgreSQL: the usual cursor.
+
+    The connection plans these statements generically (``_generic_plans``): they take
+    arrays, whose length a generic plan cannot see, and PostgreSQL's default would plan
+    them anew on every run."""
+
     connection = connections[using]
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
@@ -85,10 +90,27 @@ def prepared_cursor(using: str = "default") -> Iterator:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
+        _generic_plans(connection.connection)
         raw = ServerBindingCursor(connection.connection)
     logged = connection.queries_logged
     with connection.make_debug_cursor(raw) if logged else connection.make_cursor(raw) as cursor:
         yield cursor
+
+
+def _generic_plans(raw) -> None:
+    """Once per psycopg connection that runs prepared statements: ``plan_cache_mode =
+    force_generic_plan``. A prepared statement is planned for its parameters' values on its
+    first five runs; then PostgreSQL keeps the generic plan only if its estimated cost is no
+    higher than theirs. The survey answers' statement takes arrays (one item per answer in a
+    batch), which a generic plan estimates at ten items, so the one-answer custom plans
+    always looked cheaper, and the statement was planned again on every run: twice its
+    execution's CPU (bench/survey_post_cost.py). The setting concerns nothing else: Django's
+    own cursors bind on the client and never prepare, and the triggers' functions take no
+    parameters. Skipped when psycopg never prepares (``DATABASE_PREPARE_THRESHOLD=0``)."""
+    if raw.prepare_threshold is None or getattr(raw, "_opencs_generic_plans", False):
+        return
+    raw.execute("SET plan_cache_mode = force_generic_plan")
+    raw._opencs_generic_plans = True
 
 
 def _passive_health_check(connection) -> None:

@@ -21,14 +21,17 @@ It answers only when ALL of these hold, as Django's handler would check them:
   ``_token_matches``: Django's ``_does_token_match`` with the unmasking by table);
 - the rate limits allow it (``public.rate_checks``, counted once: the result rides along in
   ``environ`` so that Django's path does not count the hit again);
-- ``services.first_answer_only`` wrote the answer (its one statement; unknown token, closed,
-  expired, a score off the scale, a changed answer, a database error: nothing written, and
-  Django's path runs the service again and renders its page).
+- the database is PostgreSQL and the request's thread is in no transaction (a test's);
+- ``answer_batch.answers`` recorded the answer (with those that arrived meanwhile, in one
+  statement: ``services.first_answers_only``; unknown token, closed, expired, a score off
+  the scale, a changed answer, a database error: nothing written for it, and Django's path
+  runs the service again and renders its page).
 
 Then it sends what Django sends: 302 to ``thanks/`` with the answers' middleware's headers
-(``_headers``; tests/surveys/test_answer_wsgi.py compares both header by header), and it
-sends Django's ``request_started``/``request_finished`` signals around its database work, so
-connections age and are checked as in any request.
+(``_headers``; tests/surveys/test_answer_wsgi.py compares both header by header). The
+request's own thread never touches the database here (the batch thread has its own
+connection), so it sends no ``request_started``/``request_finished`` signals, whose
+receivers age and check that thread's connection.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import io
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.core import signals
+from django.db import connection
 from django.http import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.middleware.csrf import (
@@ -51,7 +54,7 @@ from django.utils.crypto import constant_time_compare
 
 from accounts import ratelimit
 
-from . import public, services
+from . import answer_batch, public, services
 
 MAX_BODY = 4096  # a score, a short comment and the CSRF token; a longer form goes to Django
 RATE_COUNTED = "surveys.rate_allowed"  # environ key: the hit was counted, and its verdict
@@ -73,7 +76,7 @@ def first_answer(environ, start_response):
     # the settings object itself: each ``settings.X`` goes through LazySettings' proxy, and
     # this request reads some 40 of them (override_settings replaces it, and is seen here)
     conf = settings._wrapped
-    if not _supported(conf):
+    if not _supported(conf) or connection.vendor != "postgresql" or connection.in_atomic_block:
         return None
     path = environ.get("PATH_INFO", "")
     token = path[3:-1]
@@ -112,17 +115,13 @@ def first_answer(environ, start_response):
     if not _token_matches(token_sent, secret):
         return None
 
-    signals.request_started.send(sender=__name__, environ=environ)
-    try:
-        allowed = ratelimit.allow_all(public.rate_checks(environ.get("REMOTE_ADDR"), token))
-        environ[RATE_COUNTED] = allowed
-        if not allowed:
-            return None
-        comment = form.get("comment", "")[: services.COMMENT_MAX]
-        if not services.first_answer_only(token, form.get("score", ""), comment):
-            return None
-    finally:
-        signals.request_finished.send(sender=__name__)
+    allowed = ratelimit.allow_all(public.rate_checks(environ.get("REMOTE_ADDR"), token))
+    environ[RATE_COUNTED] = allowed
+    if not allowed:
+        return None
+    comment = form.get("comment", "")[: services.COMMENT_MAX]
+    if not answer_batch.answers.record(token, form.get("score", ""), comment):
+        return None
     start_response("302 Found", _headers(conf, path + "thanks/", scheme == "https"))
     return [b""]
 

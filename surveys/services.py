@@ -24,7 +24,9 @@ import datetime as dt
 import functools
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -530,84 +532,115 @@ def response_record(
     return _answer_locked(invitation_id, token, score, comment, now, announce=announce)
 
 
-def first_answer_only(token: str, score: str, comment: str) -> bool:
-    """The public page's lean path (``surveys.answer_wsgi``): True when ``_first_answer``
-    recorded this as the link's first answer (and announced it as ``response_record``
-    would), False when it wrote nothing (no such link, closed, a score off the scale, an
-    answer to change, the database away): the caller then goes the general way,
-    ``response_record``, whose exceptions tell which."""
+def first_answers_only(answers: Sequence[tuple[str, object, str, dt.datetime]]) -> list[bool]:
+    """The public page's lean path (``surveys.answer_batch``, for ``surveys.answer_wsgi``):
+    a batch of answers (token, score, comment, time answered), each recorded as its link's
+    first answer (and announced as ``response_record`` would) by ONE statement
+    (``_first_answers``). Per answer, True when recorded, False when nothing was written
+    for it (no such link, closed, a score off the scale, an answer to change) or for the
+    whole batch (another first answer to one of its links committed meanwhile, the database
+    away): the caller then goes the general way, ``response_record``, whose exceptions tell
+    which. The tokens of a batch must be distinct."""
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return False
+        return [False] * len(answers)
     try:
-        return _first_answer(token, score, comment, timezone.now(), announce=True, build=False)
-    except (Invitation.DoesNotExist, scoring.ScoreError, InvitationClosed):
-        return False
-    except (OperationalError, InterfaceError):  # Django's path answers 503 if it lasts
-        return False
+        found = _first_answers(answers, announce=True)
+    except (IntegrityError, OperationalError, InterfaceError):  # Django's path: 503 if it lasts
+        return [False] * len(answers)
+    recorded = [written.response_id is not None or written.earlier for written in found]
+    if any(recorded) and announce_inline():
+        answers_announce()  # committed already: what on_commit would do
+    return recorded
 
 
 def _first_answer(
-    token: str, score: object, comment: str, now: dt.datetime, *, announce: bool, build=True
-) -> Response | bool | None:
-    """A first answer without a transaction around it: ONE prepared statement
-    (``config.db.prepared_cursor``) reads the invitation and, when the answer may be
-    recorded as a first one, writes the response, ``responded_at``, the timeline fact and
-    the row to announce (``_first_answer_sql``). It returns the invitation's row whatever it
-    wrote, and the rules are then applied to that row as ``_answer_locked`` does: unknown
-    token, expired or closed (nothing written), score outside the survey's scale (the
-    statement is handed the score as parsed for every kind and writes only the one that
-    parsed for the invitation's kind). Returns None, having written nothing, when the
-    invitation already has an answer: then the answer changes one, which needs the row lock
-    (``_answer_locked``).
+    token: str, score: object, comment: str, now: dt.datetime, *, announce: bool
+) -> Response | None:
+    """A first answer without a transaction around it (``_first_answers`` for one answer).
+    The rules are then applied to the invitation's row as ``_answer_locked`` does: unknown
+    token (DoesNotExist), expired or closed (InvitationClosed), score outside the survey's
+    scale (ScoreError), nothing written in each case. Returns None, having written nothing,
+    when the invitation already has an answer: then the answer changes one, which needs the
+    row lock (``_answer_locked``).
 
     Two first answers at once both read "no answer yet"; the partial unique constraint (one
     current response per invitation) lets only one insert commit, and the other statement
-    fails whole, so that answer goes on through ``_answer_locked`` as a change.
-    ``build=False``: True instead of the Response (the lean path has no use for it)."""
-    comment = _clean_comment(comment)
-    created = timezone.now()
-    params: list = [token]
-    scored = _scored if isinstance(score, str | int) else _scored.__wrapped__
-    for kind in scoring.SCALES:  # the same order as the statement's VALUES rows
-        params += scored(kind, score)
-    params += [now, Campaign.Status.CLOSED, now, comment, now, Response.Source.LINK, created, now]
-    params += [now, FACT_KIND, comment, comment, created]
-    for attempt in (1, 2):
-        try:
-            with prepared_cursor() as cursor:
-                cursor.execute(_first_answer_sql(announce), params)
-                found = cursor.fetchone()
-            break
-        except IntegrityError:  # another first answer committed meanwhile
-            return None
-        except (OperationalError, InterfaceError):
-            if attempt == 2 or not _connection_lost():
-                raise
-            connection.close()  # the next attempt opens a new one
-    if found is None:
+    fails whole, so that answer goes on through ``_answer_locked`` as a change."""
+    try:
+        [written] = _first_answers([(token, score, comment, now)], announce=announce)
+    except IntegrityError:  # another first answer committed meanwhile
+        return None
+    row = written.row
+    if row is None:
         raise Invitation.DoesNotExist(f"no invitation {token!r}")
-    row = dict(zip(_INVITATION_COLUMNS, found[:-2], strict=True))
-    response_id = found[-2]
-    if response_id is None and attempt == 2 and row["responded_at"] == now:
-        # the lost connection had committed the first attempt: that answer is this one
-        response = True
-        if build:
-            response = Response.objects.filter(invitation_id=row["id"], answered_at=now).latest(
-                "id"
-            )
-    elif response_id is None:  # nothing written: closed, a bad score, or a change of answer
+    if written.earlier:  # the lost connection had committed the first attempt
+        response = Response.objects.filter(invitation_id=row["id"], answered_at=now).latest("id")
+    elif written.response_id is None:  # closed, a bad score, or a change of answer
         _new_response(row, score, comment, now)  # raises InvitationClosed or ScoreError
         return None
-    elif not build:
-        response = True
     else:
         response = _new_response(row, score, comment, now)
-        response.pk, response.created_at = response_id, created
+        response.pk, response.created_at = written.response_id, written.created
         response._state.adding = False
         response._state.db = connection.alias
     if announce and announce_inline():
         answers_announce()  # committed already: what on_commit would do
     return response
+
+
+class _Written(NamedTuple):
+    """What ``_first_answers`` found and wrote for one answer: the invitation's row (None:
+    no such token), the response's id (None: nothing written), the response's
+    ``created_at``, and ``earlier``: a first attempt whose connection was lost had written
+    this answer."""
+
+    row: dict | None
+    response_id: int | None
+    created: dt.datetime
+    earlier: bool = False
+
+
+def _first_answers(
+    answers: Sequence[tuple[str, object, str, dt.datetime]], *, announce: bool
+) -> list[_Written]:
+    """First answers (token, score, comment, time answered; distinct tokens) in ONE
+    prepared statement (``config.db.prepared_cursor``, ``_first_answers_sql``), outside any
+    transaction: it reads each answer's invitation and, for those that may take a first
+    answer now, writes the response, ``responded_at``, the timeline fact and the row to
+    announce. The answers travel as two JSON parameters whatever their number, so one plan
+    serves every batch (and two strings cost psycopg less to send than a dozen arrays). The
+    score is handed to it as parsed for every kind, and it writes the one that parsed for
+    the invitation's kind.
+
+    A statement whose connection was lost (``_connection_lost``) may have committed: it is
+    run once more on a new connection, and an answer then found with its own time as
+    ``responded_at`` was the first attempt's (``earlier``). Raises IntegrityError when
+    another first answer to one of the links committed meanwhile (nothing written)."""
+    created = timezone.now()
+    sent, scored_rows = [], []
+    for n, (token, score, comment, now) in enumerate(answers, 1):
+        sent.append({"n": n, "token": token, "answered_at": now.isoformat(),
+                     "comment": _clean_comment(comment)})  # fmt: skip
+        scored = _scored if isinstance(score, str | int) else _scored.__wrapped__
+        scored_rows += [{"n": n, **scored(kind, score)} for kind in scoring.SCALES]
+    params = [json.dumps(sent), json.dumps(scored_rows), Campaign.Status.CLOSED]
+    params += [Response.Source.LINK, created, FACT_KIND, created]
+    for attempt in (1, 2):
+        try:
+            with prepared_cursor() as cursor:
+                cursor.execute(_first_answers_sql(announce), params)
+                rows = cursor.fetchall()
+            break
+        except (OperationalError, InterfaceError):
+            if attempt == 2 or not _connection_lost():
+                raise
+            connection.close()  # the next attempt opens a new one
+    found = [_Written(None, None, created)] * len(answers)
+    for n, *columns, response_id in rows:
+        row = dict(zip(_INVITATION_COLUMNS, columns, strict=True))
+        earlier = response_id is None and attempt == 2 and row["responded_at"] == answers[n - 1][3]
+        found[n - 1] = _Written(row, response_id, created, earlier)
+    return found
 
 
 def _connection_lost() -> bool:
@@ -624,16 +657,17 @@ _INVITATION_COLUMNS = ("id", "campaign_id", "account_id", "stakeholder_id", "exp
 
 
 @functools.lru_cache(maxsize=256, typed=True)  # typed: True is no score, 1 is one
-def _scored(kind: str, raw: object) -> tuple[str, int | None, str, str]:
-    """One VALUES row of ``_FIRST_ANSWER_SQL`` for a survey of ``kind``: the kind, the score
-    as parsed on its scale (None outside it), the fact's title up to the person's name and
-    the fact's data that depend on the score alone (``_fact_title``, ``_fact_data``)."""
+def _scored(kind: str, raw: object) -> dict:
+    """One ``scored`` row of ``_first_answers_sql`` for a survey of ``kind`` (less the
+    answer's number): the kind, the score as parsed on its scale (None outside it), the
+    fact's title up to the person's name and the fact's data that depend on the score alone
+    (``_fact_title``, ``_fact_data``). Cached: read it, never change it."""
     try:
         value = scoring.parse_score(kind, raw)
     except scoring.ScoreError:
-        return kind, None, "", "{}"
+        return {"kind": kind, "score": None, "title": "", "data": {}}
     data = {"survey_kind": kind, "score": value, "unhappy": scoring.is_unhappy(kind, value)}
-    return kind, value, _fact_title_prefix(kind, value), json.dumps(data)
+    return {"kind": kind, "score": value, "title": _fact_title_prefix(kind, value), "data": data}
 
 
 def _queued_sql(announce: bool) -> str:
@@ -648,54 +682,62 @@ def _queued_sql(announce: bool) -> str:
 
 
 @functools.cache
-def _first_answer_sql(announce: bool) -> str:
-    """The first answer's statement: the invitation's row (``_invitation_row``'s columns),
-    then the response's and the fact's ids, both NULL when it wrote nothing. ``answer`` is
-    the invitation when it may take a first answer now, with its kind's VALUES row; the
-    writes are those of ``_answer_insert``, from it."""
+def _first_answers_sql(announce: bool) -> str:
+    """The first answers' statement for a batch of answers (``_first_answers``): ``sent``,
+    the answers as a JSON array, each numbered ``n`` from 1; ``scored``, a JSON array of the
+    score as parsed for each answer and kind (``_scored``). Per answer whose token is known,
+    it returns ``n``, the invitation's row (``_INVITATION_COLUMNS``) and the response's id,
+    NULL when it wrote nothing for that answer. ``answer`` holds the invitations that may
+    take a first answer now, each with the ``scored`` row of its kind; the writes are those
+    of ``_answer_insert``, from it. The tokens of one batch are distinct."""
     invitation, response = Invitation._meta.db_table, Response._meta.db_table
-    queued = _queued_sql(announce)
-    rows = ", ".join(["(%s::text, %s::integer, %s::text, %s::jsonb)"] * len(scoring.SCALES))
     return f"""
-        WITH invitation AS (
-            SELECT i.id, i.campaign_id, i.account_id, i.stakeholder_id, i.expires_at,
+        WITH sent AS (
+            SELECT * FROM jsonb_to_recordset(%s::jsonb)
+                AS sent (n integer, token text, answered_at timestamptz, comment text)
+        ), invitation AS (
+            SELECT sent.n, i.id, i.campaign_id, i.account_id, i.stakeholder_id, i.expires_at,
                 i.responded_at, c.status, c.closes_at, s.kind, p.name, p.email
-            FROM {invitation} i
+            FROM sent
+            JOIN {invitation} i ON i.token = sent.token
             JOIN {Campaign._meta.db_table} c ON c.id = i.campaign_id
             JOIN {Survey._meta.db_table} s ON s.id = c.survey_id
             JOIN {Stakeholder._meta.db_table} p ON p.id = i.stakeholder_id
-            WHERE i.token = %s
         ), answer AS (
-            SELECT invitation.*, scored.score, scored.title, scored.data
+            SELECT invitation.*, sent.answered_at, sent.comment, scored.score, scored.title,
+                scored.data
             FROM invitation
-            JOIN (VALUES {rows}) AS scored (kind, score, title, data)
-                ON scored.kind = invitation.kind
+            JOIN sent ON sent.n = invitation.n
+            JOIN jsonb_to_recordset(%s::jsonb)
+                AS scored (n integer, kind text, score integer, title text, data jsonb)
+                ON scored.n = invitation.n AND scored.kind = invitation.kind
             WHERE scored.score IS NOT NULL AND invitation.responded_at IS NULL
-                AND invitation.expires_at > %s AND invitation.status <> %s
-                AND (invitation.closes_at IS NULL OR invitation.closes_at > %s)
+                AND invitation.expires_at > sent.answered_at AND invitation.status <> %s
+                AND (invitation.closes_at IS NULL OR invitation.closes_at > sent.answered_at)
         ), response AS (
             INSERT INTO {response} (invitation_id, campaign_id, account_id, stakeholder_id,
                 kind, score, comment, answered_at, is_current, source, created_at)
-            SELECT id, campaign_id, account_id, stakeholder_id, kind, score, %s, %s, true,
-                %s, %s
-            FROM answer
-            RETURNING id
+            SELECT id, campaign_id, account_id, stakeholder_id, kind, score, comment,
+                answered_at, true, %s, %s
+            FROM answer ORDER BY n
+            RETURNING id, invitation_id
         ), first_answer AS (
-            UPDATE {invitation} SET responded_at = %s
-            WHERE id = (SELECT id FROM answer) AND responded_at IS NULL
+            UPDATE {invitation} SET responded_at = answer.answered_at
+            FROM answer WHERE {invitation}.id = answer.id AND {invitation}.responded_at IS NULL
         ), fact AS (
             INSERT INTO {TimelineEntry._meta.db_table} (account_id, occurred_at, kind,
                 key, title, detail, data, created_at)
-            SELECT answer.account_id, %s, %s, 'survey-response:' || response.id,
+            SELECT answer.account_id, answer.answered_at, %s, 'survey-response:' || response.id,
                 left(answer.title || coalesce(nullif(answer.name, ''),
                     nullif(answer.email, ''), 'a stakeholder'), 300),
-                %s, answer.data || jsonb_build_object('response_id', response.id,
-                    'stakeholder_id', answer.stakeholder_id, 'comment', %s::text), %s
-            FROM response, answer
+                answer.comment, answer.data || jsonb_build_object('response_id', response.id,
+                    'stakeholder_id', answer.stakeholder_id, 'comment', answer.comment), %s
+            FROM response JOIN answer ON answer.id = response.invitation_id
+            ORDER BY answer.n
             RETURNING id, account_id
-        ){queued}
-        SELECT invitation.*, response.id, fact.id
-        FROM invitation LEFT JOIN response ON true LEFT JOIN fact ON true
+        ){_queued_sql(announce)}
+        SELECT invitation.*, response.id
+        FROM invitation LEFT JOIN response ON response.invitation_id = invitation.id
         """
 
 

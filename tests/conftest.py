@@ -17,6 +17,16 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _answer_batches_end():
+    """The survey answers' batch thread (surveys.answer_batch) has a database connection of
+    its own: it ends with each test, before the test database is flushed or dropped."""
+    yield
+    from surveys.answer_batch import answers
+
+    answers.stop()
+
+
 @pytest.fixture
 def celery_eager():
     """Tasks run in this process (as in embedded mode), also when REDIS_URL is set."""
