@@ -1,7 +1,9 @@
 """First answers recorded together: the public page's lean path (``surveys.answer_wsgi``)
-hands each answer to ``answers.record`` and waits; a thread of the process (one per
-gunicorn worker) takes every answer waiting and records them with ONE statement and one
-commit (``services.first_answers_only``), then wakes each request with its own outcome.
+hands each answer, with its rate limits, to ``answers.record`` and waits; a thread of the
+process (one per gunicorn worker) takes every answer waiting, counts their rate limits in
+one round trip to Redis (``ratelimit.allow_each``) and records those allowed with ONE
+statement and one commit (``services.first_answers_only``), then wakes each request with
+its own outcome.
 
 When answers arrive one at a time, each is a batch of one, recorded as soon as it arrives.
 When a campaign's answers arrive by the hundred a second, those that came while a batch was
@@ -32,6 +34,8 @@ import time
 from django.db import connection
 from django.utils import timezone
 
+from accounts import ratelimit
+
 from . import services
 
 logger = logging.getLogger(__name__)
@@ -40,11 +44,12 @@ LIMIT = 64  # answers per statement at most; the rest wait for the next batch
 
 
 class _Answer:
-    __slots__ = ("answer", "done", "recorded")
+    __slots__ = ("answer", "checks", "done", "allowed", "recorded")
 
-    def __init__(self, answer: tuple):
-        self.answer = answer
+    def __init__(self, answer: tuple, checks: list):
+        self.answer, self.checks = answer, checks
         self.done = threading.Event()
+        self.allowed: bool | None = None  # None: not counted
         self.recorded = False
 
 
@@ -63,10 +68,14 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self._stopping = False
 
-    def record(self, token: str, score: str, comment: str) -> bool:
-        """Record this first answer in the next batch, answered now; True once committed,
-        False when the batch did not record it (go Django's way)."""
-        answer = _Answer((token, score, comment, timezone.now()))
+    def record(
+        self, token: str, score: str, comment: str, checks: list[tuple[str, int, int]]
+    ) -> tuple[bool | None, bool]:
+        """Count the hit on the rate limits ``checks`` (``ratelimit.allow_all``'s) and, if
+        they allow it, record this first answer, answered now, in the next batch. Returns
+        the rate limits' verdict (None: not counted) and whether the answer was recorded,
+        once committed (False: go Django's way)."""
+        answer = _Answer((token, score, comment, timezone.now()), checks)
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
@@ -76,7 +85,7 @@ class Batcher:
             self._waiting.append(answer)
             self._arrived.notify()
         answer.done.wait()
-        return answer.recorded
+        return answer.allowed, answer.recorded
 
     def stop(self, timeout: float = 30) -> None:
         """End the thread after the answers waiting now, and close its connection."""
@@ -118,15 +127,20 @@ class Batcher:
 
     def _record(self, batch: list[_Answer]) -> None:
         try:
+            verdicts = ratelimit.allow_each([answer.checks for answer in batch])
+            for answer, allowed in zip(batch, verdicts, strict=True):
+                answer.allowed = allowed
+            allowed = [answer for answer in batch if answer.allowed]
             connection.close_if_unusable_or_obsolete()  # as at a request's start
-            recorded = services.first_answers_only([answer.answer for answer in batch])
+            recorded = services.first_answers_only([answer.answer for answer in allowed])
+            for answer, done in zip(allowed, recorded, strict=True):
+                answer.recorded = done
         except Exception:  # each request then goes Django's way, which reports its own error
             logger.exception("%d survey answers not recorded in a batch", len(batch))
-            recorded = [False] * len(batch)
             time.sleep(0.01)  # a failing database: not a busy loop over the next batches
-        for answer, done in zip(batch, recorded, strict=True):
-            answer.recorded = done
-            answer.done.set()
+        finally:
+            for answer in batch:
+                answer.done.set()
 
 
 answers = Batcher()

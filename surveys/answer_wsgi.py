@@ -19,8 +19,9 @@ It answers only when ALL of these hold, as Django's handler would check them:
   unmasked secret of the right format (a masked one makes Django re-set the cookie) and the
   form's ``csrfmiddlewaretoken`` matches it (Django's own ``_check_token_format``, and
   ``_token_matches``: Django's ``_does_token_match`` with the unmasking by table);
-- the rate limits allow it (``public.rate_checks``, counted once: the result rides along in
-  ``environ`` so that Django's path does not count the hit again);
+- the rate limits allow it (``public.rate_checks``, counted once, by the batch thread with
+  the other answers of its batch: the result rides along in ``environ`` so that Django's
+  path does not count the hit again);
 - the database is PostgreSQL and the request's thread is in no transaction (a test's);
 - ``answer_batch.answers`` recorded the answer (with those that arrived meanwhile, in one
   statement: ``services.first_answers_only``; unknown token, closed, expired, a score off
@@ -51,8 +52,6 @@ from django.middleware.csrf import (
     _check_token_format,
 )
 from django.utils.crypto import constant_time_compare
-
-from accounts import ratelimit
 
 from . import answer_batch, public, services
 
@@ -115,12 +114,12 @@ def first_answer(environ, start_response):
     if not _token_matches(token_sent, secret):
         return None
 
-    allowed = ratelimit.allow_all(public.rate_checks(environ.get("REMOTE_ADDR"), token))
-    environ[RATE_COUNTED] = allowed
-    if not allowed:
-        return None
     comment = form.get("comment", "")[: services.COMMENT_MAX]
-    if not answer_batch.answers.record(token, form.get("score", ""), comment):
+    checks = public.rate_checks(environ.get("REMOTE_ADDR"), token)
+    allowed, recorded = answer_batch.answers.record(token, form.get("score", ""), comment, checks)
+    if allowed is not None:
+        environ[RATE_COUNTED] = allowed
+    if not recorded:
         return None
     start_response("302 Found", _headers(conf, path + "thanks/", scheme == "https"))
     return [b""]

@@ -130,6 +130,33 @@ def test_two_answers_to_one_link_never_share_a_batch_and_the_later_counts(dana, 
     assert list(rows.values_list("score", "is_current")) == [(2, False), (9, True)]
 
 
+def test_a_rate_limited_answer_in_a_batch_gets_djangos_429_counted_once(
+    dana, django_served, settings
+):
+    """The batch counts its answers' rate limits in one round trip: the queued answers
+    from one address are the 2nd and 3rd hits of a limit of 2 (the blocked batch's answer
+    was the 1st), so the 3rd goes Django's way, which renders 429 without counting again."""
+    settings.SURVEY_RATE_PER_IP = 2
+    campaign = make_campaign("nps")
+    blocker, allowed, refused = (make_invitation(campaign) for _ in range(3))
+    results: list = []
+    held, first = _blocked_batch(blocker, results)
+    threads = [_posting(allowed.token, "4", results)]
+    _waiting(1)
+    threads.append(_posting(refused.token, "5", results))
+    _waiting(2)
+    held.release()
+    for thread in [first, *threads]:
+        thread.join(10)
+    assert sorted(status for status, _, _ in results) == [
+        "302 Found", "302 Found", "429 Too Many Requests"
+    ]  # fmt: skip
+    assert django_served == [1]
+    assert sorted(Response.objects.values_list("invitation", flat=True)) == sorted(
+        [blocker.pk, allowed.pk]
+    )
+
+
 def test_a_batch_that_fails_whole_writes_nothing_and_each_answer_goes_djangos_way(dana):
     """Another first answer to one of the links commits between the batch's read and its
     insert (here: a current answer that the invitation does not show yet): the unique
@@ -170,7 +197,7 @@ def test_a_batch_reports_each_answer_on_its_own(dana):
 def test_a_batch_thread_error_sends_each_answer_djangos_way(dana, django_served, monkeypatch):
     invitation = make_invitation(make_campaign("nps"), dana)
 
-    def failing(answers):
+    def failing(answers):  # after the rate limits were counted
         raise RuntimeError("the batch failed")
 
     monkeypatch.setattr(services, "first_answers_only", failing)

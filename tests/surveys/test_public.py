@@ -308,6 +308,18 @@ def test_every_counter_counts_the_hit_even_when_another_refuses():
     assert not ratelimit.allow("loose", limit=3, window=60, now=60.0)
 
 
+def test_several_requests_counted_at_once_see_each_others_hits():
+    from accounts import ratelimit
+
+    ip = ("s-ip:10.0.0.1", 2, 60)
+    requests = [[ip, ("s-tok:a", 5, 60)], [ip, ("s-tok:b", 5, 60)], [ip, ("s-tok:a", 5, 60)]]
+    # the shared IP counter: 1, 2, then 3 is over its limit of 2; s-tok:a: 1, 2 (allowed)
+    assert ratelimit.allow_each(requests, now=60.0) == [True, True, False]
+    # every hit was counted: the IP is at 3, so the next request is refused too
+    assert not ratelimit.allow_all([ip], now=60.0)
+    assert ratelimit.allow_all([("s-tok:a", 3, 60)], now=60.0)  # a's third hit: 3 ≤ 3
+
+
 @pytest.mark.skipif(not REDIS_CACHE, reason="the Redis cache (REDIS_URL)")
 def test_redis_counters_carry_their_expiry():
     from django_redis import get_redis_connection
