@@ -6,8 +6,10 @@ the answers' middleware, CSRF checked with a cookie and form token; no HTTP pars
     .venv/bin/python bench/survey_post_cost.py                # creates its invitations
     .venv/bin/python bench/survey_post_cost.py --profile 25   # + the 25 costliest functions
 
-The PostgreSQL figure is the CPU of this process's backend (same host, from /proc) over the
-same answers: the statements' parse, plan, execution, foreign-key checks and commit.
+The PostgreSQL figure is the CPU of the database's backends (same host, from /proc; this
+process's and the answers' batch thread's, ``surveys.answer_batch``) over the same answers:
+the statements' parse, plan, execution, foreign-key checks and commit. The answers are
+POSTed one after another, so each batch holds one answer.
 
 ``--callgrind``: under ``valgrind --tool=callgrind --instr-atstart=no``, instruments only the
 POST loop (``callgrind_control -i on/off``), for instruction counts that the machine's load
@@ -30,19 +32,7 @@ import subprocess
 import time
 from urllib.parse import urlencode
 
-from _setup import django_setup, process_cpu
-
-
-def _backend_pid(connection) -> int:
-    with connection.cursor() as cursor:
-        postgres = connection.vendor == "postgresql"
-        cursor.execute("SELECT pg_backend_pid()" if postgres else "SELECT 0")
-        return cursor.fetchone()[0]
-
-
-def _process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a local process (the PostgreSQL backend), 0 if unknown."""
-    return process_cpu(pid) or 0.0
+from _setup import django_setup
 
 
 def _instrument(wanted: bool, state: str) -> None:
@@ -113,14 +103,18 @@ def main() -> None:
 
         profile = cProfile.Profile(time.process_time)
         profile.enable()
-    backend = _backend_pid(connection)
-    pg0 = _process_cpu(backend)
+    from survey_posts import PostgresCpu
+
+    postgres = PostgresCpu(connection.settings_dict["NAME"])  # sampled before and after only
+    postgres.sample(initial=True)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     _instrument(args.callgrind, "on")
     statuses = [post(token, 5) for token in tokens[1:]]
     _instrument(args.callgrind, "off")
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    pg = _process_cpu(backend) - pg0 if _backend_pid(connection) == backend else None
+    postgres.sample()
+    pg = sum(postgres.last[pid] - postgres.first[pid] for pid in postgres.last)
+    pg = pg if connection.vendor == "postgresql" else None
     if profile is not None:
         profile.disable()
     n = len(statuses)

@@ -134,8 +134,11 @@ def verify(expected: dict[str, int]) -> dict:
     from surveys.models import AnswerToAnnounce
 
     left = AnswerToAnnounce.objects.count()
+    # a batch's responses share its created_at (surveys.answer_batch): answers per statement
+    batches = rows.values("created_at").distinct().count()
     return {
         "responses": rows.count(),
+        "answers_per_batch": round(rows.count() / batches, 2) if batches else None,
         "current": len(current),
         "invitations_with_more_than_one": per_invitation,
         "facts": facts.count(),
