@@ -90,3 +90,13 @@ def account(db):
 @pytest.fixture
 def dana(account):
     return StakeholderFactory(account=account, name="Dana Smith", email="Dana@Acme.example")
+
+
+@pytest.fixture
+def django_served(monkeypatch):
+    """How many requests reached Django's answers' handler (``config.wsgi.survey_answers``)
+    rather than the lean path."""
+    served = []
+    handler = wsgi.survey_answers
+    monkeypatch.setattr(wsgi, "survey_answers", lambda *a: served.append(1) or handler(*a))
+    return served

@@ -28,14 +28,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def django_served(monkeypatch):
-    served = []
-    handler = wsgi.survey_answers
-    monkeypatch.setattr(wsgi, "survey_answers", lambda *a: served.append(1) or handler(*a))
-    return served
-
-
 class Held:
     """The invitation's row locked by another connection: a batch that answers it waits in
     its UPDATE until ``release``."""

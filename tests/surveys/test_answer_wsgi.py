@@ -31,15 +31,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 LEAN = connection.vendor == "postgresql"
 
 
-@pytest.fixture
-def django_served(monkeypatch):
-    """How many requests reached Django's answers' handler."""
-    served = []
-    handler = wsgi.survey_answers
-    monkeypatch.setattr(wsgi, "survey_answers", lambda *a: served.append(1) or handler(*a))
-    return served
-
-
 def test_a_first_answer_is_recorded_without_django_with_the_same_response(dana, django_served):
     campaign = make_campaign("nps")
     lean, full = make_invitation(campaign, dana), make_invitation(campaign)
