@@ -76,8 +76,8 @@ def prepared_cursor(using: str = "default") -> Iterator:
     (``_passive_health_check``). Elsewhere than PostgreSQL: the usual cursor.
 
     The connection plans these statements generically (``_generic_plans``): they take
-    arrays, whose length a generic plan cannot see, and PostgreSQL's default would plan
-    them anew on every run."""
+    batches of rows, whose number a generic plan cannot see, and PostgreSQL's default would
+    plan them anew on every run."""
 
     connection = connections[using]
     if connection.vendor != "postgresql":
@@ -101,10 +101,10 @@ def _generic_plans(raw) -> None:
     """Once per psycopg connection that runs prepared statements: ``plan_cache_mode =
     force_generic_plan``. A prepared statement is planned for its parameters' values on its
     first five runs; then PostgreSQL keeps the generic plan only if its estimated cost is no
-    higher than theirs. The survey answers' statement takes arrays (one item per answer in a
-    batch), which a generic plan estimates at ten items, so the one-answer custom plans
+    higher than theirs. The survey answers' statement takes its batch as JSON rows (one per
+    answer), which a generic plan estimates at a hundred, so the one-answer custom plans
     always looked cheaper, and the statement was planned again on every run: twice its
-    execution's CPU (bench/survey_post_cost.py). The setting concerns nothing else: Django's
+    execution's CPU (docs/benchmarks.md, sixth session). The setting concerns nothing else: Django's
     own cursors bind on the client and never prepare, and the triggers' functions take no
     parameters. Skipped when psycopg never prepares (``DATABASE_PREPARE_THRESHOLD=0``)."""
     if raw.prepare_threshold is None or getattr(raw, "_opencs_generic_plans", False):
