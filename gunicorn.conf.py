@@ -11,6 +11,13 @@ connection alive) behind a proxy that opens a connection per request spent 0.3-0
 worker CPU per survey answer than this (2.4-2.8 against 1.7-2.2 ms), PostgreSQL no less, and
 answered fewer per second.
 
+Each worker, once it has loaded the application, moves everything loaded so far out of the
+garbage collector's sight (``post_worker_init``: ``gc.freeze``). Django, the apps and their
+modules are some 120,000 objects that live as long as the worker; without
+this, each full collection (a few a minute under load) walked them all and held every thread
+of the worker for 60-130 ms, which was the slowest survey answers' latency
+(docs/benchmarks.md, "Survey answers: the collector's pauses", seventh session).
+
 The access log is off: the reverse proxy logs every request already;
 ``GUNICORN_CMD_ARGS="--access-logfile -"`` turns it on.
 """
@@ -30,3 +37,16 @@ timeout = 120
 backlog = 2048
 # the TLS-terminating proxy sets X-Forwarded-Proto; gunicorn runs in its own container
 forwarded_allow_ips = "*"
+
+
+def post_worker_init(worker):
+    """Load the URLconf (every view's module) now rather than on the first request, then
+    freeze what the worker holds: the collector's full passes then walk only what requests
+    leave behind."""
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the views
+    gc.collect()
+    gc.freeze()
