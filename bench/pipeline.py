@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import random
@@ -50,6 +51,36 @@ def _percentile(values: list[float], q: float) -> float:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+class GcClock:
+    """Seconds this process spent in the garbage collector, per generation, and how many
+    full (generation 2) passes it made: ``gc.callbacks`` around each collection."""
+
+    def __init__(self):
+        self.seconds = [0.0, 0.0, 0.0]
+        self.full_passes = 0
+        self._began = 0.0
+
+    def __enter__(self):
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc):
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        self.seconds[info["generation"]] += time.perf_counter() - self._began
+        self.full_passes += info["generation"] == 2
+
+    def report(self) -> dict:
+        return {
+            "seconds": [round(value, 2) for value in self.seconds],
+            "full_passes": self.full_passes,
+        }
 
 
 def bare_group_by(as_of: dt.date) -> tuple[float, int]:
@@ -246,8 +277,11 @@ def main() -> None:
         total = summary["wall_seconds"]
     else:
         began = time.monotonic()
-        summary = pipeline.run_nightly(args.as_of)
+        with GcClock() as collector:
+            summary = pipeline.run_nightly(args.as_of)
         total = time.monotonic() - began
+        # this process's only (the forked health chunks' collectors are their own)
+        result["gc"] = collector.report()
         memory = {
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             # the largest of the processes forked for the health chunks (their RSS counts the
@@ -274,6 +308,8 @@ def main() -> None:
     print(f"bare GROUP BY account over 90 days: {bare:.2f} s ({groups} accounts)")
     print(f"ratio pipeline / bare GROUP BY: {result['ratio']}")
     print("memory:", json.dumps(memory))
+    if "gc" in result:
+        print("garbage collector (this process):", json.dumps(result["gc"]))
 
     if "incremental" not in args.skip:
         result["incremental"] = incremental(args.as_of, args.accounts, args.seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import uuid
 from io import StringIO
 
@@ -224,6 +225,33 @@ def test_failing_step_is_recorded_and_reported(monkeypatch):
         "kpi_snapshots",
     ]  # kept
     assert run.finished_at is not None
+
+
+def test_each_step_starts_with_what_is_alive_frozen_and_the_run_ends_unfrozen(monkeypatch):
+    """The collector's full passes in a step walk what the step allocated, not what earlier
+    steps and Django left alive; nothing stays frozen after the run, failed or not."""
+    seen = {}
+
+    def probe(*, as_of):
+        young = []  # allocated by the step: still the collector's to walk
+        seen["frozen"] = gc.get_freeze_count()
+        seen["young_tracked"] = any(o is young for o in gc.get_objects())
+        seen["run_frozen"] = not any(type(o) is PipelineRun for o in gc.get_objects())
+        return {}
+
+    def broken(*, as_of):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "AFTER_HEALTH", [*pipeline.AFTER_HEALTH, ("probe", probe)])
+    pipeline.run_nightly(AS_OF)
+    assert seen == {"frozen": seen["frozen"], "young_tracked": True, "run_frozen": True}
+    assert seen["frozen"] > 10_000  # Django, the apps, the run: alive before the step
+    assert gc.get_freeze_count() == 0
+
+    monkeypatch.setattr(pipeline, "AFTER_HEALTH", [("broken", broken)])
+    with pytest.raises(pipeline.PipelineError):
+        pipeline.run_nightly(AS_OF)
+    assert gc.get_freeze_count() == 0
 
 
 def test_celery_task_runs_the_pipeline():
