@@ -14,14 +14,15 @@ answered fewer per second.
 Each worker, once it has loaded the application, moves everything loaded so far out of the
 garbage collector's sight (``post_worker_init``: ``gc.freeze``). Django, the apps and their
 modules are some 120,000 objects that live as long as the worker; without
-this, each full collection (a few a minute under load) walked them all and held every thread
-of the worker for 60-130 ms, which was the slowest survey answers' latency
+this, each full collection (2-3 per worker in a burst of 10,000 answers in 10 s) walked them
+all and held every thread of the worker for 56-129 ms, which was the slowest survey answers' latency
 (docs/benchmarks.md, "Survey answers: the collector's pauses", seventh session).
 
 The access log is off: the reverse proxy logs every request already;
 ``GUNICORN_CMD_ARGS="--access-logfile -"`` turns it on.
 """
 
+import gc
 import os
 
 wsgi_app = "config.wsgi:application"
@@ -42,10 +43,9 @@ forwarded_allow_ips = "*"
 def post_worker_init(worker):
     """Load the URLconf (every view's module) now rather than on the first request, then
     freeze what the worker holds: the collector's full passes then walk only what requests
-    leave behind."""
-    import gc
-
-    from django.urls import get_resolver
+    leave behind. A view module that fails to import now stops the worker at boot (and
+    gunicorn with it) instead of failing every request."""
+    from django.urls import get_resolver  # the app is loaded: Django is set up
 
     get_resolver().url_patterns  # noqa: B018 - imports the views
     gc.collect()

@@ -80,6 +80,9 @@ class GcClock:
         return {
             "seconds": [round(value, 2) for value in self.seconds],
             "full_passes": self.full_passes,
+            # what one more full pass finds unreachable right after the run: cyclic garbage
+            # the run left (e.g. frozen while alive-looking at a step's start)
+            "cyclic_garbage_after": gc.collect(),
         }
 
 

@@ -15,6 +15,7 @@ import gc
 import multiprocessing
 import os
 import select
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -236,21 +237,49 @@ def in_processes(
         return in_threads(work, chunks, threads=processes)
     connections.close_all()  # a forked child must not use (or close) its parent's sockets
     _forked = (work, chunks)
-    gc.freeze()  # the children's collector leaves the inherited objects' pages alone
     try:
         pool = ProcessPoolExecutor(
             max_workers=min(processes, len(chunks)),
             mp_context=multiprocessing.get_context("fork"),
         )
         with pool:
-            futures = [pool.submit(_forked_chunk, n) for n in range(len(chunks))]  # forks
-            gc.unfreeze()
+            # the children's collector leaves the inherited objects' pages alone
+            with heap_frozen():
+                futures = [pool.submit(_forked_chunk, n) for n in range(len(chunks))]  # forks
             if forked is not None:
                 forked()
             return [future.result() for future in futures]
     finally:
         _forked = None
-        gc.unfreeze()
+
+
+_frozen_lock = threading.Lock()
+_frozen_depth = 0
+_frozen_by_others = False
+
+
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """What is alive now is left out of the garbage collector's passes (``gc.freeze``) for
+    the block, so that a full pass walks only what the block allocates, not the large inputs
+    and Django that outlive it. Nests: the objects go back to the collector (``gc.unfreeze``)
+    when the outermost block ends, and never if something else had frozen objects before it
+    (a gunicorn worker's ``post_worker_init``): ``gc.unfreeze`` cannot tell whose they are.
+    Reference counting still frees what the block drops; only cyclic garbage not yet
+    collected when a block starts waits for the outermost block's end."""
+    global _frozen_depth, _frozen_by_others
+    with _frozen_lock:
+        if _frozen_depth == 0:
+            _frozen_by_others = gc.get_freeze_count() > 0
+        _frozen_depth += 1
+        gc.freeze()
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen_depth -= 1
+            if _frozen_depth == 0 and not _frozen_by_others:
+                gc.unfreeze()
 
 
 @contextmanager

@@ -47,7 +47,7 @@ from accounts import utc
 from accounts.intake import events as intake_events
 from accounts.intake import partitions
 from accounts.models import Account, UsageDaily, UsageFeatureDaily
-from config.db import beside, threads_possible
+from config.db import beside, heap_frozen, threads_possible
 
 from . import services
 from .kpis import adoption
@@ -360,17 +360,16 @@ def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]]) -> None:
     """Run ``steps`` in order, appending each one's counts to ``run.steps``; a failing step
     marks the run failed and raises ``PipelineError``.
 
-    Each step starts with what is alive frozen (``gc.freeze``), and everything is unfrozen
-    when the steps end: a step's full collections then walk only what it allocated, not the
-    usage inputs, the models and Django that outlive it. Without this, the full collections
-    in one night at 100k accounts took 2.4-2.5 s of this process (standings 0.8 s, playbooks
-    1.0 s, walking the usage inputs of every account again and again; docs/benchmarks.md,
-    seventh session). Reference counting still frees what a step drops; only garbage in
-    cycles that was alive at a step's start waits for the end of the steps."""
-    try:
+    Each step starts with what is alive frozen (``config.db.heap_frozen``, unfrozen when the
+    steps end, failed or not): a step's full garbage collections then walk what it
+    allocates, not the models, Django and, from the health step to the KPI snapshots, the
+    usage inputs of every account that outlive it. In one night at 100k accounts the full
+    collections took 2.3-2.5 s of this process before, 0.9-1.1 s after (docs/benchmarks.md,
+    seventh session)."""
+    with heap_frozen():
         for name, step in steps:
             step_clock = time.monotonic()
-            gc.freeze()
+            gc.freeze()  # what the steps before left alive, too
             try:
                 info = step(as_of=run.as_of)
             except Exception as exc:
@@ -381,8 +380,6 @@ def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]]) -> None:
                 raise failure from exc
             seconds = round(time.monotonic() - step_clock, 3)
             _step_done(run, {"name": name, **info, "seconds": seconds})
-    finally:
-        gc.unfreeze()
 
 
 def _step_done(run: PipelineRun, entry: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ writes."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import random
 import threading
@@ -15,7 +16,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from config.db import in_processes, in_threads
+from config.db import heap_frozen, in_processes, in_threads
 from metrics import services
 from metrics.kpis.common import midnight
 from metrics.models import HealthSnapshot
@@ -119,6 +120,20 @@ def test_chunks_run_in_two_forked_processes_on_their_own_connections():
     assert len(processes) == 2 and me[1] not in processes
     assert me[2] not in {pid for _, _, pid in got}  # not the caller's connection
     assert _where_forked(-1)[1] == me[1]  # the caller goes on (on a new connection)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_forking_inside_a_frozen_block_leaves_the_block_frozen(request):
+    """A pipeline step freezes what is alive (``heap_frozen``); the health chunks' fork
+    freezes too, and its end must not unfreeze the step's objects."""
+    request.addfinalizer(gc.unfreeze)
+    with heap_frozen():
+        frozen = gc.get_freeze_count()
+        got = in_processes(_where_forked, list(range(4)), processes=2)
+        assert [c for c, _, _ in got] == list(range(4))
+        assert gc.get_freeze_count() >= frozen
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.django_db(transaction=True)
