@@ -13,9 +13,9 @@ answered fewer per second.
 
 Each worker, once it has loaded the application, moves everything loaded so far out of the
 garbage collector's sight (``post_worker_init``: ``gc.freeze``). Django, the apps and their
-modules are some 120,000 objects that live as long as the worker; without
-this, each full collection (2-3 per worker in a burst of 10,000 answers in 10 s) walked them
-all and held every thread of the worker for 56-129 ms, which was the slowest survey answers' latency
+modules are some 120,000 objects that live as long as the worker. Without this, each full
+collection (2-3 per worker in a burst of 10,000 answers in 10 s) walked them all and held
+every thread of the worker for 56-129 ms: the slowest survey answers' latency
 (docs/benchmarks.md, "Survey answers: the collector's pauses", seventh session).
 
 The access log is off: the reverse proxy logs every request already;

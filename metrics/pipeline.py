@@ -364,7 +364,7 @@ def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]]) -> None:
     steps end, failed or not): a step's full garbage collections then walk what it
     allocates, not the models, Django and, from the health step to the KPI snapshots, the
     usage inputs of every account that outlive it. In one night at 100k accounts the full
-    collections took 2.3-2.5 s of this process before, 0.9-1.1 s after (docs/benchmarks.md,
+    collections took 2.1-2.5 s of this process before, 0.9-1.8 s after (docs/benchmarks.md,
     seventh session)."""
     with heap_frozen():
         for name, step in steps:
