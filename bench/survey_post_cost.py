@@ -113,7 +113,7 @@ def main() -> None:
     _instrument(args.callgrind, "off")
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     postgres.sample()
-    pg = sum(postgres.last[pid] - postgres.first[pid] for pid in postgres.last)
+    pg = postgres.seconds()
     pg = pg if connection.vendor == "postgresql" else None
     if profile is not None:
         profile.disable()

@@ -468,6 +468,10 @@ class PostgresCpu(threading.Thread):
         self.stopping.set()
         self.join()
         self.sample()
+        return self.seconds()
+
+    def seconds(self) -> float:
+        """CPU seconds of the backends between the first sample and the last."""
         return sum(self.last[pid] - self.first[pid] for pid in self.last)
 
 
