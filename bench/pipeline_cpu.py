@@ -27,7 +27,7 @@ import os
 import threading
 import time
 
-from _setup import OUT, django_setup
+from _setup import OUT, django_setup, process_cpu
 
 SAMPLE = 0.2  # seconds between two looks at the database's backends
 
@@ -54,7 +54,7 @@ def main() -> None:
         seconds = process_cpu(backend)
         return (0, 0.0) if seconds is None else (backend, seconds)
 
-    def process_cpu() -> float:
+    def own_cpu() -> float:
         """This process and its children that ended (the health chunks' forked processes)."""
         times = os.times()
         return time.process_time() + times.children_user + times.children_system
@@ -104,7 +104,7 @@ def main() -> None:
 
     def timed(name, step):
         def run(**kwargs):
-            wall, cpu, pg = time.monotonic(), process_cpu(), backend_cpu()
+            wall, cpu, pg = time.monotonic(), own_cpu(), backend_cpu()
             every = all_backends_cpu()
             try:
                 return step(**kwargs)
@@ -115,7 +115,7 @@ def main() -> None:
                     {
                         "step": name,
                         "wall": round(time.monotonic() - wall - 2 * SAMPLE, 2),
-                        "cpu": round(process_cpu() - cpu, 2),
+                        "cpu": round(own_cpu() - cpu, 2),
                         "pg_cpu": round(pg_end[1] - pg[1], 2) if pg_end[0] == pg[0] else 0.0,
                         "all_pg_cpu": round(all_backends_cpu() - every, 2),
                     }
