@@ -35,6 +35,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future
 from typing import Any
 
@@ -69,6 +70,13 @@ HEALTH_THREADS = 2
 # 40.7 and 37.3 s in threads (docs/benchmarks.md, "The targets, re-measured", fourth
 # session); 1 restores the threads
 HEALTH_PROCESSES = 2
+# The standings step's chunks (~4 s of Python at 100k accounts) in that many forked
+# processes in the run in one process (1: in threads, as in a worker's continuation).
+# Alone at 100k: 4.4-5.2 s against 7.0-9.0 s in two threads (docs/benchmarks.md, eighth
+# session)
+STANDINGS_PROCESSES = 2
+# set while run_nightly runs the steps after health in this process (not fanned out)
+_in_one_process = False
 HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
 
 
@@ -255,6 +263,11 @@ def _kpi_beside_start(as_of: dt.date, usage: adoption.UsageInputs) -> None:
         )
 
 
+def _kpi_beside_wait() -> None:
+    """Until the KPI snapshot thread (if any) has ended; its result stays to be collected."""
+    futures.wait(list(_kpi_beside.values()))
+
+
 def _kpi_beside_drop() -> None:
     """Wait for a KPI snapshot thread no step will collect (a step before it failed), so
     that no thread of a finished run writes on; its error, if any, is logged only."""
@@ -294,10 +307,18 @@ def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
 
 
 def account_standings(*, as_of: dt.date) -> dict[str, Any]:
-    """Each account's standing and queue priority from the health of ``as_of``."""
+    """Each account's standing and queue priority from the health of ``as_of``. In the run
+    in one process its chunks are refreshed in ``STANDINGS_PROCESSES`` forked processes,
+    once the KPI snapshots' thread has ended (a fork copies a running thread's locks, not
+    the thread; the ``kpi_snapshots`` step still collects its result); a worker's
+    continuation of a fanned-out run refreshes them in threads."""
     from .standings import account_standings_refresh
 
-    return account_standings_refresh(day=as_of, threads=HEALTH_THREADS)
+    processes = 1
+    if _in_one_process:
+        _kpi_beside_wait()
+        processes = STANDINGS_PROCESSES
+    return account_standings_refresh(day=as_of, threads=HEALTH_THREADS, processes=processes)
 
 
 Step = Callable[..., dict[str, Any]]
@@ -421,6 +442,7 @@ def run_nightly(
     ``fan_out``: the health step is sent as chunk tasks of ``chunk_size`` account ids and
     the run goes on in the task that finishes the last one; the summary returned is then
     the run so far (``running``, unless the tasks ran eagerly)."""
+    global _in_one_process
     as_of = as_of or default_as_of()
     run = _run_begin(as_of)
     _run_steps(run, BEFORE_HEALTH)
@@ -428,9 +450,11 @@ def run_nightly(
         health_fan_out(run, chunk_size=chunk_size)
         run.refresh_from_db()
     else:
+        _in_one_process = True
         try:
             _run_steps(run, [HEALTH, *AFTER_HEALTH, *final_steps()])
         finally:
+            _in_one_process = False
             _kpi_beside_drop()
         _run_finish(run)
     result = summary(run)

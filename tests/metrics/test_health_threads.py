@@ -83,7 +83,12 @@ def test_health_snapshots_in_threads_or_processes_equal_the_sequential_ones(
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_threaded_standings_equal_the_sequential_ones(settings, monkeypatch):
+@pytest.mark.parametrize(
+    "at_once", [{"threads": 2}, {"processes": 2}], ids=["threads", "processes"]
+)
+def test_standings_in_threads_or_processes_equal_the_sequential_ones(
+    settings, monkeypatch, at_once
+):
     from metrics import standings
     from metrics.models import AccountStanding
 
@@ -96,7 +101,7 @@ def test_threaded_standings_equal_the_sequential_ones(settings, monkeypatch):
     def rows() -> list[tuple]:
         return list(AccountStanding.objects.order_by("account_id").values_list(*fields))
 
-    assert standings.account_standings_refresh(day=D, threads=2)["accounts"] == 21
+    assert standings.account_standings_refresh(day=D, **at_once)["accounts"] == 21
     threaded = rows()
     AccountStanding.objects.all().delete()
     assert standings.account_standings_refresh(day=D, threads=1)["accounts"] == 21

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import time
 import uuid
 from io import StringIO
 
@@ -255,6 +256,54 @@ def test_each_step_starts_with_what_is_alive_frozen_and_the_run_ends_unfrozen(mo
     with pytest.raises(pipeline.PipelineError):
         pipeline.run_nightly(AS_OF)
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="forks need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_the_run_in_one_process_forks_the_standings_once_the_kpi_thread_has_ended(monkeypatch):
+    """A forked child copies the locks of every running thread but not the threads: the
+    standings step forks only after the KPI snapshots' thread (started beside the health
+    step) has ended, and leaves its result to the kpi_snapshots step."""
+    from metrics import standings
+
+    AccountFactory.create_batch(3)
+    forks = []
+    real = standings.in_processes
+
+    def spy(work, chunks, *, processes):
+        kpi = list(pipeline._kpi_beside.values())
+        forks.append((processes, len(kpi), all(f.done() for f in kpi)))
+        return real(work, chunks, processes=processes)
+
+    slow_kpi = pipeline.services.kpi_snapshots_record
+
+    def kpi_still_running_when_health_ends(**kwargs):
+        time.sleep(1)
+        return slow_kpi(**kwargs)
+
+    monkeypatch.setattr(
+        pipeline.services, "kpi_snapshots_record", kpi_still_running_when_health_ends
+    )
+    monkeypatch.setattr(standings, "in_processes", spy)
+    summary = pipeline.run_nightly(AS_OF)
+    assert summary["status"] == "succeeded"
+    # one fork of the standings' chunks; the KPI thread was there, done, not yet collected
+    assert forks == [(pipeline.STANDINGS_PROCESSES, 1, True)]
+    assert [s["name"] for s in summary["steps"]][3:5] == ["standings", "kpi_snapshots"]
+    assert summary["steps"][4]["scopes"] >= 1  # its result reached the kpi_snapshots step
+    assert pipeline._in_one_process is False
+
+
+def test_outside_the_run_in_one_process_the_standings_step_forks_nothing(monkeypatch):
+    """A worker's continuation of a fanned-out run (or any other caller of the step)."""
+    from metrics import standings
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError("forked")
+
+    monkeypatch.setattr(standings, "in_processes", no_fork)
+    AccountFactory.create_batch(2)
+    assert pipeline.account_standings(as_of=AS_OF)["accounts"] == 2
 
 
 def test_celery_task_runs_the_pipeline():
