@@ -68,10 +68,15 @@ def health_model_preview(
     yellow_min: float,
 ) -> dict[str, Any]:
     """What a draft would do, without saving it: the band distribution of the accounts the
-    model scores on its latest day, with the recorded component scores re-weighted (current
-    vs draft), and the ROC AUC of ``100 − score`` for logo churn within ``HORIZON`` days of
-    an earlier day (current vs draft weights, same accounts). Overrides are not replayed:
-    the distribution is of computed scores. A fixed handful of queries."""
+    model scores, each at its latest snapshot of the last ``PREVIEW_DAYS`` days, with the
+    recorded component scores re-weighted (current vs draft), and the ROC AUC of
+    ``100 − score`` for logo churn within ``HORIZON`` days of an earlier day (current vs
+    draft weights, same accounts). Overrides are not replayed: the distribution is of
+    computed scores. A fixed handful of queries.
+
+    Not only the latest day's snapshots: the nightly run scores the whole book as of
+    yesterday, while an account's new data rescores it as of today, so the latest day holds
+    just the few accounts touched since midnight."""
     current_weights = {c["key"]: float(c["weight"]) for c in version.components}
     model_days = HealthSnapshot.objects.filter(model_version__model=version.model_id)
     latest = model_days.aggregate(d=Max("day"))["d"]
@@ -79,7 +84,7 @@ def health_model_preview(
     if latest is None:
         result["message"] = "No account has been scored by this model yet."
         return result
-    rows = list(model_days.filter(day=latest).values_list("components", flat=True))
+    rows = _latest_components(model_days, latest)
     now: Counter = Counter()
     draft: Counter = Counter()
     for components in rows:
@@ -110,6 +115,27 @@ def health_model_preview(
         )
     result["backtest"] = _preview_backtest(version, weights, current_weights, latest)
     return result
+
+
+PREVIEW_DAYS = 7  # an account's latest snapshot counts in the preview if this recent
+
+
+def _latest_components(model_days, latest: dt.date) -> list[dict]:
+    """The ``components`` of each account's latest snapshot within ``PREVIEW_DAYS`` days up
+    to ``latest``: one grouped query, then one per distinct latest day (usually two:
+    yesterday's nightly run and today's rescored accounts)."""
+    recent = model_days.filter(day__gt=latest - dt.timedelta(days=PREVIEW_DAYS))
+    newest = dict(
+        recent.order_by().values("account_id").annotate(d=Max("day")).values_list("account_id", "d")
+    )
+    rows = []
+    for day in sorted(set(newest.values()), reverse=True):
+        for account_id, components in recent.filter(day=day).values_list(
+            "account_id", "components"
+        ):
+            if newest.get(account_id) == day:
+                rows.append(components)
+    return rows
 
 
 def _preview_backtest(

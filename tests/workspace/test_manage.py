@@ -105,6 +105,28 @@ def test_preview_band_distribution_and_auc_by_hand(client, admin_user, scored):
     assert HealthModelVersion.objects.filter(model=model).count() == 1  # nothing saved
 
 
+def test_preview_counts_each_accounts_latest_score_not_just_todays(client, admin_user, scored):
+    """The nightly run scores the book as of yesterday; an account rescored since midnight
+    (a survey answer, a ticket) has a snapshot for today. The preview still covers the whole
+    book, with that account at its newer score."""
+    model = health_model_ensure_default()
+    rescored = HealthSnapshot.objects.get(day=scored["day"], score=20).account
+    snapshot(rescored, utc_today(), 93, "green", components=components(90, 100))
+    client.force_login(admin_user)
+    r = client.post(
+        reverse("workspace:health-model-preview", args=[model.pk]),
+        _weights(0, 50),
+        headers={"HX-Request": "true"},
+    )
+    text = r.content.decode()
+    import re
+
+    assert "3 accounts scored" in text
+    # draft (support only): 100, 100 and the rescored account's 100 (was 20 yesterday)
+    cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
+    assert cells == {"green": "3", "yellow": "0", "red": "0", "none": "0"}
+
+
 def test_preview_shows_field_errors(client, admin_user, scored):
     model = health_model_ensure_default()
     client.force_login(admin_user)
