@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -70,7 +75,8 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 def _scope(request: HttpRequest):
     """(filter form, accounts in scope, campaign id, start, end) from the query string; the
-    accounts are always within what the user may see."""
+    accounts are always within what the user may see. Callers check ``form.errors`` first:
+    a filter that does not validate must not quietly widen the figures to every answer."""
     form = ResultsFilterForm(request.GET or None)
     accounts = Account.objects.visible_to(request.user)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
@@ -99,6 +105,8 @@ def _bars(figures: scoring.KindFigures) -> list[dict]:
 def results(request: HttpRequest) -> HttpResponse:
     _require_role(request)
     form, accounts, campaign_id, start, end = _scope(request)
+    if form.errors:  # the errors beside their fields, and no figures for another scope
+        return render(request, "surveys/results.html", {"form": form}, status=400)
     voc = selectors.voice_of_customer(accounts, start=start, end=end, campaign_id=campaign_id)
     responses = selectors.counted_responses(accounts, start=start, end=end, campaign_id=campaign_id)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
@@ -134,6 +142,14 @@ def results_csv(request: HttpRequest) -> StreamingHttpResponse:
     ``accounts.exports``)."""
     _require_role(request)
     form, accounts, campaign_id, start, end = _scope(request)
+    if form.errors:
+        problems = "; ".join(
+            f"{'filters' if field == '__all__' else field}: {' '.join(errors)}"
+            for field, errors in form.errors.items()
+        )
+        return HttpResponseBadRequest(
+            f"No export: fix the filters first ({problems})", content_type="text/plain"
+        )
     responses = (
         selectors.counted_responses(accounts, start=start, end=end, campaign_id=campaign_id)
         .select_related("account", "stakeholder", "campaign")

@@ -194,3 +194,43 @@ def test_csv_export_neutralises_formulas(client, admin_user, book):
     r = client.get(reverse("surveys:results-csv"))
     text = b"".join(r.streaming_content).decode("utf-8-sig")
     assert "'=cmd|" in text and ",=cmd" not in text
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ({"campaign": "NPS", "start": "2026-03-99"}, "start", "Enter a valid date."),
+        ({"start": "2026-04-01", "end": "2026-03-01"}, "end", "The end must be after the start."),
+        ({"campaign": "999999"}, "campaign", "Select a valid choice."),
+    ],
+    ids=["bad-date", "end-before-start", "unknown-campaign"],
+)
+def test_a_bad_filter_shows_its_error_and_no_figures_for_a_wider_scope(
+    client, admin_user, book, query, field, message
+):
+    """One bad filter must not drop the others and show every answer as if it were the
+    filtered scope: the page says what is wrong and where, the export refuses."""
+    client.force_login(admin_user)
+    if query.get("campaign") == "NPS":
+        query = {**query, "campaign": str(book["nps"].pk)}
+    r = client.get(reverse("surveys:results"), query)
+    assert r.status_code == 400
+    body = r.content.decode()
+    assert f'id="id_{field}_error"' in body and message in body
+    assert "No figures until the filters are fixed." in body
+    assert "voc" not in r.context and 'id="response-' not in body and "Export CSV" not in body
+
+    r = client.get(reverse("surveys:results-csv"), query)
+    assert r.status_code == 400 and r["Content-Type"].startswith("text/plain")
+    text = r.content.decode()
+    assert text.startswith("No export: fix the filters first (") and f"{field}: " in text
+    assert message in text
+
+
+def test_an_unknown_account_filter_is_listed_on_the_page(client, admin_user, book):
+    """The account filter is a hidden field (set from an account's page): its error has no
+    field to sit beside, so the page lists it."""
+    client.force_login(admin_user)
+    r = client.get(reverse("surveys:results"), {"account": "abc"})
+    assert r.status_code == 400
+    assert "Account: Enter a whole number." in r.content.decode()
