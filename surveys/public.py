@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
@@ -190,9 +191,13 @@ def _respond_post(request: HttpRequest, token: str) -> HttpResponse:
 @login_not_required
 @require_http_methods(["GET"])
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
+    """The thank-you page of an answered invitation; one not answered yet (a link typed or
+    shared without answering) goes to its question instead of claiming an answer."""
     invitation, strings, error = _open_or_error(request, token)
     if error is not None:
         return error
+    if invitation.responded_at is None:
+        return _headers(HttpResponseRedirect(reverse("surveys:respond", args=[token])))
     return _headers(
         render(
             request,

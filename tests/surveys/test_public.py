@@ -218,6 +218,7 @@ def test_rate_limited_per_token_and_per_ip(client, dana, settings):
 @pytest.mark.django_db
 def test_public_pages_need_no_sign_in_and_leak_nothing(client, dana):
     invitation = make_invitation(make_campaign(), dana)
+    services.response_record(invitation_id=invitation.pk, score=9)  # the thanks page's case
     for name in ("respond", "thanks", "unsubscribe"):
         r = client.get(reverse(f"surveys:{name}", args=[invitation.token]))
         assert r.status_code == 200, name
@@ -391,3 +392,14 @@ def test_the_recorded_fact_is_the_one_the_model_builds(dana):
     assert fact.data["unhappy"] is True  # CES 2 of 7 ("very difficult" is 1)
     invitation.refresh_from_db()
     assert invitation.responded_at == stored.answered_at
+
+
+@pytest.mark.django_db
+def test_the_thanks_page_of_an_unanswered_invitation_goes_to_the_question(client, dana):
+    """It must not say "your answer was recorded" when there is none."""
+    invitation = make_invitation(make_campaign(), dana)
+    r = client.get(reverse("surveys:thanks", args=[invitation.token]))
+    assert r.status_code == 302
+    assert r["Location"] == reverse("surveys:respond", args=[invitation.token])
+    assert "no-cache" in r["Cache-Control"]
+    assert Response.objects.count() == 0
