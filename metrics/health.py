@@ -36,6 +36,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 GREEN, YELLOW, RED = "green", "yellow", "red"
@@ -56,6 +57,18 @@ def _num(value: Any) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.1f}"
     return str(int(value)) if isinstance(value, float) else str(value)
+
+
+def _amount(value: Any) -> str:
+    """An amount of money as the reasons show it: "633,600.00 USD" (``settings.CURRENCY``);
+    a value that is not a number as it is."""
+    from django.conf import settings
+
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    return f"{number:,.2f} {settings.CURRENCY}"
 
 
 def _plural(n: Any, word: str) -> str:
@@ -147,7 +160,7 @@ MEASURES: dict[str, Measure] = {
             ("overdue_amount",),
             lambda v: (
                 f"{_plural(v['overdue_invoices'], 'overdue invoice')}"
-                + (f" ({v['overdue_amount']})" if v["overdue_invoices"] else "")
+                + (f" ({_amount(v['overdue_amount'])} due)" if v["overdue_invoices"] else "")
             ),
             "no invoices",
         ),

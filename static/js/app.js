@@ -65,6 +65,19 @@
     return "$" + Math.round(v);
   }
 
+  // An axis tick in money: one unit for the whole axis, and as many decimals as the
+  // distance between ticks needs, so two ticks never read the same ("$1.805M", "$1.810M"
+  // on an axis that starts near the smallest bar, where money() printed "$1.81M" twice)
+  function moneyTick(v, index, ticks) {
+    var values = (ticks || []).map(function (t) { return t.value; });
+    var top = Math.max.apply(null, values.concat([v]).map(Math.abs));
+    var unit = top >= 1e6 ? 1e6 : top >= 1e3 ? 1e3 : 1;
+    var step = values.length > 1 ? Math.abs(values[1] - values[0]) / unit : 0;
+    var digits = 0;
+    while (digits < 3 && step > 0 && Math.abs(step * Math.pow(10, digits) - Math.round(step * Math.pow(10, digits))) > 1e-6) digits++;
+    return "$" + (v / unit).toFixed(digits) + (unit === 1e6 ? "M" : unit === 1e3 ? "k" : "");
+  }
+
   var builders = {
     health: function (rows) {
       var o = base();
@@ -97,7 +110,7 @@
     mrr: function (rows) {
       var o = base();
       o.scales.y.beginAtZero = true;
-      o.scales.y.ticks.callback = money;
+      o.scales.y.ticks.callback = moneyTick;
       return { type: "line", data: { labels: rows.map(function (r) { return r.day; }), datasets: [
         { label: "MRR", data: rows.map(function (r) { return parseFloat(r.mrr); }), borderColor: ACCENT, backgroundColor: "rgba(43, 86, 179, 0.12)", fill: true, stepped: true, pointRadius: 0, borderWidth: 2 }
       ] }, options: o };
@@ -116,7 +129,7 @@
         return s.amount < 0 ? BAD : OK;
       });
       var o = base();
-      o.scales.y.ticks.callback = money;
+      o.scales.y.ticks.callback = moneyTick;
       // start near the smallest level so the movements are visible next to the totals
       var levels = [];
       bars.forEach(function (b) { levels.push(b[1]); if (b[0] !== 0) levels.push(b[0]); });
