@@ -66,15 +66,18 @@
   }
 
   // An axis tick in money: one unit for the whole axis, and as many decimals as the
-  // distance between ticks needs, so two ticks never read the same ("$1.805M", "$1.810M"
-  // on an axis that starts near the smallest bar, where money() printed "$1.81M" twice)
+  // distance between ticks needs, so two ticks never read the same ("$1.8005M", "$1.8010M"
+  // on an axis that starts near the smallest bar, where money() printed "$1.80M" for all)
   function moneyTick(v, index, ticks) {
     var values = (ticks || []).map(function (t) { return t.value; });
     var top = Math.max.apply(null, values.concat([v]).map(Math.abs));
     var unit = top >= 1e6 ? 1e6 : top >= 1e3 ? 1e3 : 1;
-    var step = values.length > 1 ? Math.abs(values[1] - values[0]) / unit : 0;
+    // the widest gap is the axis' step: a set minimum (the waterfall's) makes a first tick
+    // off the step, closer to the next one
+    var step = 0;
+    for (var i = 1; i < values.length; i++) step = Math.max(step, Math.abs(values[i] - values[i - 1]) / unit);
     var digits = 0;
-    while (digits < 3 && step > 0 && Math.abs(step * Math.pow(10, digits) - Math.round(step * Math.pow(10, digits))) > 1e-6) digits++;
+    while (digits < 4 && step > 0 && Math.abs(step * Math.pow(10, digits) - Math.round(step * Math.pow(10, digits))) > 1e-6) digits++;
     return "$" + (v / unit).toFixed(digits) + (unit === 1e6 ? "M" : unit === 1e3 ? "k" : "");
   }
 
