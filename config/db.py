@@ -181,6 +181,17 @@ def beside(work: Callable[[], T], *, name: str = "beside") -> Future[T]:
         pool.shutdown(wait=False)  # the thread ends with its one task
 
 
+def beside_or_now(work: Callable[[], T], aside: bool, *, name: str = "beside") -> Callable[[], T]:
+    """Start ``work`` and return what gives its result: ``aside``, in a thread on its own
+    connection (``beside``), so the caller's connection works meanwhile (the caller checks
+    ``threads_possible``; ``work`` must not depend on the caller's uncommitted writes);
+    otherwise right away, on the caller's connection."""
+    if aside:
+        return beside(work, name=name).result
+    result = work()
+    return lambda: result
+
+
 def in_threads(work: Callable[[Any], T], chunks: Sequence[Any], *, threads: int) -> list[T]:
     """``[work(chunk) for chunk in chunks]``, with up to ``threads`` chunks at a time when
     ``threads_possible``, each thread on its own connection (closed after each chunk), so

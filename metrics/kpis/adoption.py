@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 
 from accounts.models import Account, UsageDaily, UsageFeatureDaily, UsagePresence
-from config.db import beside, threads_possible
+from config.db import beside_or_now, threads_possible
 
 from .common import ZERO, in_scope, kpi, median, month_start, pct
 from .revenue import AccountFacts, AsOf
@@ -544,7 +544,7 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
     label = key_features_label()
     # the direct read is reads only: on PostgreSQL, when this transaction is the outermost
     # (its own writes, old window ends, are nothing the read looks at), it runs on a second
-    # connection while this one counts and writes the feature users (_beside)
+    # connection while this one counts and writes the feature users (beside_or_now)
     aside = threads_possible()
     with transaction.atomic():
         intake_events.lock_all_rollups()
@@ -565,7 +565,11 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
         ids = list(scope.order_by("pk").values_list("pk", flat=True))  # the key's order
         if not ids:
             return {"end_day": end.isoformat(), "accounts": 0, "features": 0}
-        read = _beside(lambda: usage_inputs_direct(scope, end=end, features=False), aside)
+        # the direct read, ~5 s of PostgreSQL at 100,000 accounts, beside the feature users'
+        # INSERT, ~4.5 s, on a 2-core machine
+        read = beside_or_now(
+            lambda: usage_inputs_direct(scope, end=end, features=False), aside, name="usage-read"
+        )
         day = end.isoformat()  # COPY's text and SQLite's storage of a date
         # the feature users per account, counted and written by the database in one statement
         # (before the windows below are written: ``scope`` is the accounts without one). Counted
@@ -623,18 +627,6 @@ def usage_windows_refresh(*, end: dt.date) -> dict[str, int]:
                     f"ANALYZE {UsageWindow._meta.db_table}, {UsageWindowFeature._meta.db_table}"
                 )
     return {"end_day": end.isoformat(), "accounts": len(rows), "features": features}
-
-
-def _beside(read: Callable[[], UsageInputs], aside: bool) -> Callable[[], UsageInputs]:
-    """Start ``read`` and return what gives its result. ``aside``: in a thread on its own
-    database connection (``config.db.beside``), so the caller's connection works meanwhile
-    (the stored windows' refresh: the direct read, ~5 s of PostgreSQL at 100,000 accounts,
-    beside the feature users' INSERT, ~4.5 s, on a 2-core machine); the read must not depend
-    on the caller's uncommitted writes. Otherwise right away, on the caller's connection."""
-    if not aside:
-        result = read()
-        return lambda: result
-    return beside(read, name="usage-read").result
 
 
 def _insert(table: str, columns: list[str], rows: list[tuple]) -> None:

@@ -78,13 +78,15 @@ def support_kpis(
     facts: Sequence[AccountFacts] | AsOf | None = None,
     seats: int | None = None,
     customers_in_period: int,
+    figures: TicketFigures | None = None,
 ) -> dict[str, dict]:
     """Ticket volume (total, per customer account, per 100 licensed seats), first response
     and resolution times (median and p90, hours), FCR and open escalations. The licensed
     seats on the period's last day: ``seats``, or summed from ``facts``. One query on
-    PostgreSQL, two elsewhere (``_ticket_figures``)."""
-    t0, t1 = midnight(start), midnight(end)
-    counts, response, resolution = _ticket_figures(in_scope(Ticket.objects.all(), accounts), t0, t1)
+    PostgreSQL, two elsewhere (``ticket_figures``), none when the caller read ``figures``."""
+    if figures is None:
+        figures = ticket_figures(accounts, start=start, end=end)
+    counts, response, resolution = figures
     if seats is None:
         seats = facts.seats_total if isinstance(facts, AsOf) else sum(f.seats for f in facts)
     return {
@@ -125,6 +127,10 @@ class HoursSummary(NamedTuple):
     tickets: int
 
 
+# the ticket counts, the first-response hours and the resolution hours (``_ticket_figures``)
+TicketFigures = tuple[dict[str, int], HoursSummary, HoursSummary]
+
+
 class _Percentiles(Aggregate):
     """PostgreSQL's ``percentile_cont`` at 0.5 and 0.9 (median and p90, as a two-element
     array) of an expression; NULLs are left out, as in every aggregate."""
@@ -144,9 +150,14 @@ def _hours_sql(column: str, t1: dt.datetime) -> RawSQL:
     )
 
 
-def _ticket_figures(
-    tickets: QuerySet[Ticket], t0: dt.datetime, t1: dt.datetime
-) -> tuple[dict[str, int], HoursSummary, HoursSummary]:
+def ticket_figures(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> TicketFigures:
+    """What ``support_kpis`` reads of the tickets of ``accounts`` for ``[start, end)``
+    (``_ticket_figures``)."""
+    tickets = in_scope(Ticket.objects.all(), accounts)
+    return _ticket_figures(tickets, midnight(start), midnight(end))
+
+
+def _ticket_figures(tickets: QuerySet[Ticket], t0: dt.datetime, t1: dt.datetime) -> TicketFigures:
     """The ticket counts of ``support_kpis`` for ``[t0, t1)`` (opened, resolved, resolved
     with one or unknown agent contacts, open escalations at ``t1``) and the median, p90 and
     count of the hours from opened to first response, and to resolution, of the tickets

@@ -1,5 +1,5 @@
 """The stored usage windows' refresh reads the direct figures on a second connection while
-its own counts and writes the feature users (``adoption._beside``), when it runs outside any
+its own counts and writes the feature users (``config.db.beside_or_now``), when it runs outside any
 transaction on PostgreSQL: the windows it stores equal the direct read, as in a refresh run
 inside a transaction (one connection)."""
 
@@ -22,13 +22,13 @@ def test_the_direct_read_beside_the_feature_insert_stores_the_same_windows(setti
     settings.KEY_FEATURES = ["login", "report"]
     accounts = _usage_book(random.Random(11), n=15)
     asides = []
-    real = adoption._beside
+    real = adoption.beside_or_now
 
-    def spy(read, aside):
+    def spy(read, aside, **kwargs):
         asides.append(aside)
-        return real(read, aside)
+        return real(read, aside, **kwargs)
 
-    monkeypatch.setattr(adoption, "_beside", spy)
+    monkeypatch.setattr(adoption, "beside_or_now", spy)
     counts = adoption.usage_windows_refresh(end=END)  # outside a transaction: aside
     assert asides == [True]
     assert counts["accounts"] == len(accounts) == UsageWindow.objects.count()
