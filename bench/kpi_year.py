@@ -10,7 +10,9 @@ the last run, the wall and CPU seconds of each part of the report (the functions
 ``metrics.kpis`` it calls) and of each SQL statement (``connection.execute_wrapper``). When
 PostgreSQL runs on this host, each run and each statement also gets the CPU seconds its
 backend spent (``/proc``; ``db_cpu``): on a shared machine, wall times grow with the load,
-CPU seconds much less.
+CPU seconds much less. ``db_cpu`` is the main connection's backend only: outside a
+transaction on PostgreSQL the report reads the usage totals and the ticket figures on a
+second connection (``kpis._report``), whose backend is not counted.
 ``bench/pipeline.py`` step 5 times the same call after a nightly run. The stored usage
 windows (``metrics.UsageWindow``) of ``--as-of`` + 1 are used when present: run
 ``manage.py run_pipeline --as-of <as-of>`` first to measure the report as it runs after a
