@@ -403,3 +403,15 @@ def test_the_thanks_page_of_an_unanswered_invitation_goes_to_the_question(client
     assert r["Location"] == reverse("surveys:respond", args=[invitation.token])
     assert "no-cache" in r["Cache-Control"]
     assert Response.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_app_and_the_public_survey_pages_name_their_icon(client, dana):
+    """Browsers asked for /favicon.ico on every page and got a 404."""
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("img/favicon.svg")
+    invitation = make_invitation(make_campaign(), dana)
+    for url in (reverse("login"), reverse("surveys:respond", args=[invitation.token])):
+        body = client.get(url).content.decode()
+        assert '<link rel="icon" href="/static/img/favicon' in body, url
