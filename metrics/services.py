@@ -600,6 +600,29 @@ def health_recompute(
     return results
 
 
+def health_weekly_history(
+    *,
+    as_of: dt.date,
+    weeks: int,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Record the snapshots of the ``weeks`` days 7, 14, … days before ``as_of``, oldest
+    first, each as of that day with only the data up to it (``health_snapshots_record``): a
+    sampled history for a book that has none yet (the demo's), at a seventh of a daily
+    backfill's cost, so that the health chart, what changed in a week and the backtest have
+    earlier days to read. Band changes are not handed to the playbooks: they are history,
+    not news. Returns one result per day."""
+    if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 0:
+        raise ValidationError({"weeks": [f"must be a whole number >= 0, got {weeks!r}"]})
+    results = []
+    for back in range(weeks, 0, -1):
+        result = health_snapshots_record(as_of=as_of - dt.timedelta(days=7 * back), announce=False)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results
+
+
 def health_changes(*, account: Account, before: dt.date, after: dt.date) -> list[str]:
     """What changed in ``account``'s health between two recorded days, in words."""
     snaps = {

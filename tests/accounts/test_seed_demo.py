@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
-from django.db.models import Max, Sum
+from django.db.models import Count, Max, Sum
 from django.test import RequestFactory
 
 from accounts import demo
@@ -192,6 +192,56 @@ def test_seed_rejects_nonsense_sizes():
 
     with pytest.raises(CommandError, match="--accounts"):
         call_command("seed_demo", "--accounts", "0", stdout=StringIO())
+
+
+HEARD: list[int] = []
+
+
+def _heard(entry_ids: list[int]) -> None:
+    """A listener of timeline facts (settings.TIMELINE_FACT_HOOKS) that only remembers."""
+    HEARD.extend(entry_ids)
+
+
+def test_health_weeks_records_a_weekly_history_before_yesterday(
+    settings, django_capture_on_commit_callbacks
+):
+    """--health-weeks 2 with today pinned to 2025-06-30: yesterday is 2025-06-29, so the
+    history is the snapshots of 2025-06-15 (two weeks back) and 2025-06-22 (one week back),
+    one per account each, and nothing else; the first night then adds yesterday's."""
+    from metrics.models import HealthSnapshot
+
+    settings.TIMELINE_FACT_HOOKS = [f"{__name__}._heard"]
+    HEARD.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        out = _seed("--health-weeks", "2")
+    days = list(
+        HealthSnapshot.objects.values("day").annotate(n=Count("id")).order_by("day")
+    )  # fmt: skip
+    assert days == [
+        {"day": date(2025, 6, 15), "n": 20},
+        {"day": date(2025, 6, 22), "n": 20},
+    ]
+    assert "Health history: snapshots of 2 days a week apart, 2025-06-15 to 2025-06-22." in out
+    # the band changes of 2025-06-22 are on the timelines, as history, and were not handed
+    # to the playbooks' listeners as news (the survey answers' facts were)
+    changes = TimelineEntry.objects.filter(kind="health_band_changed")
+    assert changes.exists()
+    assert set(changes.values_list("key", flat=True)) == {"health-band:2025-06-22"}
+    assert HEARD
+    assert not changes.filter(pk__in=HEARD).exists()
+
+
+def test_health_weeks_must_not_be_negative():
+    from django.core.exceptions import ValidationError
+    from django.core.management.base import CommandError
+
+    from metrics.services import health_weekly_history
+
+    with pytest.raises(CommandError, match="--health-weeks must not be negative"):
+        _seed("--health-weeks", "-1")
+    assert not Account.objects.exists()
+    with pytest.raises(ValidationError, match="whole number >= 0"):
+        health_weekly_history(as_of=TODAY, weeks=-2)
 
 
 def test_demo_logins_prints_users_roles_and_password():

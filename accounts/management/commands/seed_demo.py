@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -40,6 +40,14 @@ class Command(BaseCommand):
             f"{SURVEY_BOOK_MAX:,} accounts; each answer goes through the recording service)",
         )
         parser.add_argument(
+            "--health-weeks",
+            type=int,
+            default=0,
+            metavar="N",
+            help="also record the health snapshots of N days a week apart before yesterday "
+            "(the account page's chart, what changed in a week, the backtest); default 0",
+        )
+        parser.add_argument(
             "--today", type=date.fromisoformat, default=None, help="pin the calendar (YYYY-MM-DD)"
         )
 
@@ -48,6 +56,8 @@ class Command(BaseCommand):
             raise CommandError("--accounts must be at least 1 and --days at least 30")
         if opts["events_per_day_scale"] < 0:
             raise CommandError("--events-per-day-scale must not be negative")
+        if opts["health_weeks"] < 0:
+            raise CommandError("--health-weeks must not be negative")
         if opts["if_empty"] and Account.objects.exists():
             self.stdout.write("Accounts already exist: demo data not loaded (--if-empty).")
             return
@@ -82,6 +92,18 @@ class Command(BaseCommand):
                 )
             )
         )
+        if opts["health_weeks"]:
+            # metrics sits above this app: the command (an interface) composes them
+            from metrics.services import health_weekly_history
+
+            days = health_weekly_history(
+                as_of=cfg.end - timedelta(days=1), weeks=opts["health_weeks"]
+            )
+            summary.counts["health snapshots"] = sum(day["accounts"] for day in days)
+            self.stdout.write(
+                f"Health history: snapshots of {len(days)} days a week apart, "
+                f"{days[0]['day']} to {days[-1]['day']}."
+            )
         self.stdout.write("In the database now:")
         for name, count in summary.counts.items():
             self.stdout.write(f"  {name:<17} {count:>12,}")
