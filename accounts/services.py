@@ -109,7 +109,9 @@ def activity_log(
     occurred_at: dt.datetime | None = None,
 ) -> Activity:
     """Record a note, call or meeting with the customer and its timeline fact
-    (kind "activity", key "activity:<id>"), in one transaction."""
+    (kind "activity", key "activity:<id>"), in one transaction. The account's data changed
+    (``account_data_changed``): its health's last CSM touch and its texts' sentiment are
+    recomputed, as after any new data."""
     activity = Activity(
         account=account,
         author=author,
@@ -131,6 +133,7 @@ def activity_log(
         data={"activity_id": activity.pk, "activity_kind": kind},
     )
     timeline_facts_recorded([entry.pk])
+    account_data_changed([account.pk])
     return activity
 
 

@@ -44,6 +44,7 @@ from accounts.models import Account, Role, TimelineEntry, User
 from accounts.timeline import timeline_upsert
 from config.db import copy_stage
 from metrics.kpis.common import midnight
+from metrics.standings import account_standings_refresh
 
 from . import facts as facts_module
 from . import rules
@@ -447,6 +448,18 @@ def _fact(
     )
 
 
+def _standings_refresh(account_ids: Iterable[int]) -> None:
+    """Once the current transaction commits (at once outside one), rebuild the queue
+    standings of these accounts (``metrics.standings``: their open and overdue CTA counts and
+    the priority they weigh in): every write that opens, closes, promotes or moves the due
+    date of CTAs calls it, so the queue never shows an account's CTAs as "none" beside its
+    open CTA. The night's standings step runs before the playbooks step: this refreshes the
+    accounts that step changed."""
+    ids = sorted(set(account_ids))
+    if ids:
+        transaction.on_commit(partial(account_standings_refresh, account_ids=ids))
+
+
 def ctas_open(
     candidates: Sequence[_Candidate], *, as_of: dt.date, now: dt.datetime | None = None
 ) -> Counter:
@@ -575,6 +588,7 @@ def _create_batch(
         for cta in created
     )
     _actions_enqueue([c for c in created if c.status == CtaStatus.OPEN], playbooks)
+    _standings_refresh(c.account_id for c in created)
     return created
 
 
@@ -731,6 +745,7 @@ def _outcomes_record(
             )
             for d in recorded
         )
+        _standings_refresh(d.account_id for d in recorded if d.close_note is not None)
     counts.update("successes" if d.outcome == Outcome.SUCCESS else "failures" for d in recorded)
     return counts
 
@@ -852,6 +867,7 @@ def ctas_promote_pending(
             for c in promoted
         )
         _actions_enqueue(promoted, {c.playbook_id: c.playbook for c in promoted})
+        _standings_refresh(c.account_id for c in promoted)
     return len(promoted)
 
 
@@ -1044,6 +1060,7 @@ def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
             )
         ]
     )
+    _standings_refresh([cta.account_id])  # due again later: no longer overdue
     return cta
 
 
@@ -1105,6 +1122,7 @@ def cta_close(
             )
         ]
     )
+    _standings_refresh([cta.account_id])
     if cta.owner_id:  # room in the owner's queue: their next pending CTA moves in
         transaction.on_commit(partial(ctas_promote_pending, owner_ids=[cta.owner_id]))
     return cta

@@ -34,6 +34,36 @@ def test_an_import_recomputes_the_health_of_the_accounts_it_touched(
     assert not HealthSnapshot.objects.filter(account=untouched).exists()
 
 
+def test_logging_a_call_recomputes_the_last_csm_touch(
+    client, csm, django_capture_on_commit_callbacks
+):
+    """A call logged on the account page reaches the health's relationship component the
+    same day: "last CSM touch today", not the days since the touch before."""
+    from django.urls import reverse
+
+    from accounts.models import Activity
+
+    account = AccountFactory(owner=csm)
+    ContractFactory(account=account, quantity=10)
+    Activity.objects.create(
+        account=account,
+        author=csm,
+        kind="call",
+        subject="kick-off",
+        occurred_at=timezone.now() - timezone.timedelta(days=40),
+    )
+    client.force_login(csm)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("workspace:activity-create", args=[account.pk]),
+            {"kind": "call", "subject": "renewal check-in", "body": ""},
+        )
+    assert response.status_code == 302
+    snapshot = HealthSnapshot.objects.get(account=account, day=timezone.now().date())
+    relationship = next(c for c in snapshot.components if c["key"] == "relationship")
+    assert relationship["inputs"]["days_since_last_touch"] == 0
+
+
 def test_a_rejected_import_recomputes_nothing(tmp_path, django_capture_on_commit_callbacks):
     AccountFactory(external_id="A1")
     path = tmp_path / "events.csv"

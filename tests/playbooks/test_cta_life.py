@@ -72,6 +72,39 @@ def test_steps_snooze_reassign_comment_and_close_land_on_the_timeline(cta, csm, 
     ]  # fmt: skip
 
 
+def test_the_queue_standing_follows_the_ctas_of_its_account(
+    cta, csm, django_capture_on_commit_callbacks
+):
+    """Opening, snoozing and closing a CTA rebuild its account's standing (the queue's CTA
+    counts and priority) once the write commits, not at the next night."""
+    from metrics.models import AccountStanding
+    from metrics.standings import account_standings_refresh
+
+    def counts():
+        s = AccountStanding.objects.get(account=cta.account)
+        return s.open_ctas, s.overdue_ctas
+
+    # the fixture opened the CTA outside a captured commit: as the night before left it
+    AccountStanding.objects.filter(account=cta.account).delete()
+    account_standings_refresh(account_ids=[cta.account_id])
+    assert counts() == (1, 0)
+    Cta.objects.filter(pk=cta.pk).update(due_at=timezone.now() - DAYS(days=1))
+    account_standings_refresh(account_ids=[cta.account_id])
+    assert counts() == (1, 1)  # overdue since yesterday
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cta_snooze(cta=cta, until=timezone.now().date() + DAYS(3), user=csm)
+    assert counts() == (1, 0)  # due again after the snooze
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cta_close(cta=cta, status=CtaStatus.DONE, user=csm)
+    assert counts() == (0, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = services.cta_open(
+            playbook=cta.playbook, account=cta.account, evidence="1 open escalation"
+        )
+    assert again is not None and counts() == (1, 0)
+
+
 def test_due_dates_follow_urgency(settings, csm):
     account = AccountFactory(owner=csm)
     due = {}

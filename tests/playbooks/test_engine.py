@@ -167,6 +167,26 @@ def test_each_trigger_opens_one_cta_through_the_pipeline(case, day, playbook_ste
     assert Cta.objects.count() == 1
 
 
+def test_the_night_leaves_the_queue_counting_the_ctas_it_opened(
+    day, playbook_step, django_capture_on_commit_callbacks
+):
+    """The standings step runs before the playbooks step; the CTAs that step opens reach
+    the queue's standing in the same night (it said "none" beside an open CTA until the next
+    night)."""
+    from metrics.models import AccountStanding
+
+    csm = UserFactory()
+    target = AccountFactory(owner=csm)
+    control = AccountFactory(owner=csm)
+    trigger, params, _ = case_no_activity(day, target, control)
+    make_playbook(trigger, params)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = pipeline.run_nightly(day)
+    assert run["steps"][-1]["opened"] == 1
+    open_ctas = dict(AccountStanding.objects.values_list("account_id", "open_ctas"))
+    assert open_ctas == {target.pk: 1, control.pk: 0}
+
+
 def test_the_database_refuses_a_second_open_cta_for_the_same_playbook_and_account(day):
     playbook = make_playbook("ticket_escalated")
     account = AccountFactory()
