@@ -985,7 +985,7 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
             continue  # inputs may move (days since the last touch) without changing a score
         changes = _input_changes(prev.get("inputs", {}), comp.get("inputs", {}))
         if a is None:
-            head = f"{label} now has data: {_num(b)}"
+            head = f"{label} now has data, {_num(b)} of 100"
         elif b is None:
             head = f"{label} has no data any more (was {_num(a)}), left out"
         elif b > a:

@@ -315,7 +315,7 @@ def test_what_changed_names_band_moves_data_gaps_and_model_changes():
     assert health.what_changed(before, after) == [
         "score fell from 90 to 63 (green → yellow)",
         "scored by Default v2 (was Default v1)",
-        "support now has data: 0: open escalations n/a → 2",
+        "support now has data, 0 of 100: open escalations n/a → 2",
     ]
     assert health.what_changed(after, after) == ["nothing changed"]
     assert health.what_changed(_snapshot(USAGE_ONLY, {}), after)[0] == (
