@@ -258,6 +258,15 @@ def _owner_for(
     return account_owner
 
 
+def _lapses_at(match: rules.Match) -> dt.datetime | None:
+    """When the matched condition's own deadline passes: a contract ending without renewal
+    (``renewal_on``, its last day) lapses at the end of that day (UTC); None for the rest."""
+    end = match.data.get("renewal_on")
+    if not end:
+        return None
+    return midnight(dt.date.fromisoformat(end) + dt.timedelta(days=1))
+
+
 def _due_at(priority: str, start: dt.datetime) -> dt.datetime:
     """Due by urgency: ``PLAYBOOK_DUE_HOURS`` after ``start``; 0 hours = the end of that
     UTC day (a red account is handled the same day)."""
@@ -466,7 +475,10 @@ def ctas_open(
     """Open a CTA per candidate (playbook, account, owner, evidence), highest priority
     first. Past the owner's cap (``PLAYBOOK_MAX_OPEN_CTAS_PER_CSM`` open or in progress),
     CTAs below high priority wait as *pending* (shown to admins as the backlog). A
-    candidate whose (playbook, account) got an open CTA meanwhile is skipped (constraint)."""
+    candidate whose (playbook, account) got an open CTA meanwhile is skipped (constraint).
+    A CTA whose condition lapses before the due date its priority gives (a contract ending
+    sooner, ``_lapses_at``) is due when it lapses and, like a high-priority one, never waits
+    past the cap: a renewal ending tomorrow is not set aside for the backlog."""
     now = now or timezone.now()
     cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
     counts: Counter = Counter()
@@ -488,7 +500,12 @@ def ctas_open(
     for c in ordered:
         p = c.playbook
         status = CtaStatus.OPEN
-        if c.owner_id and load[c.owner_id] >= cap and p.priority != Priority.HIGH:
+        due_at = _due_at(p.priority, now)
+        lapses_at = _lapses_at(c.match)
+        urgent = p.priority == Priority.HIGH
+        if lapses_at is not None and lapses_at < due_at:
+            due_at, urgent = max(lapses_at, now), True
+        if c.owner_id and load[c.owner_id] >= cap and not urgent:
             status = CtaStatus.PENDING
         elif c.owner_id:
             load[c.owner_id] += 1
@@ -511,7 +528,7 @@ def ctas_open(
                     evidence_data=_jsonable(data),
                     opened_at=now,
                     opened_on=as_of,
-                    due_at=_due_at(p.priority, now),
+                    due_at=due_at,
                     health_at_open=c.facts.get("score"),
                     followup_on=as_of + dt.timedelta(days=FOLLOWUP_DAYS),
                     success_deadline=as_of + dt.timedelta(days=p.success_days),

@@ -10,7 +10,9 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from accounts import utc
 from accounts.models import TimelineEntry
 from metrics import pipeline
 from metrics.models import HealthSnapshot
@@ -341,6 +343,29 @@ def test_noise_budget_pending_past_the_cap_then_promoted(day, settings):
     assert services.ctas_promote_pending() == 1
     assert Cta.objects.filter(status=CtaStatus.PENDING).count() == 1
     assert Cta.objects.filter(playbook=low).active().count() == 2
+
+
+def test_a_renewal_lapsing_before_its_due_date_is_due_then_and_never_waits(day, settings):
+    """Renewal CTAs of medium priority (due 48 h after opening) for an owner at the cap:
+    the contract ending tomorrow opens over the cap, due when that last day ends; the one
+    ending in 60 days waits as pending, due 48 h later when promoted."""
+    settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM = 0  # every owner at the cap
+    csm = UserFactory()
+    soon, later = AccountFactory(owner=csm), AccountFactory(owner=csm)
+    today = utc.today()
+    ContractFactory(account=soon, start_date=today - DAYS(300), end_date=today + DAYS(1))
+    ContractFactory(account=later, start_date=today - DAYS(300), end_date=today + DAYS(60))
+    make_playbook("renewal_within", {"days": 90}, priority="medium")
+    now = timezone.now()
+    result = services.playbooks_evaluate(as_of=today, now=now)
+    assert (result["opened"], result["pending"]) == (1, 1)
+    urgent = Cta.objects.get(account=soon)
+    # the contract's last day is tomorrow: it lapses at the midnight after it, today + 2 at
+    # 00:00, which is less than 48 h after any moment of today
+    lapses = dt.datetime.combine(today + DAYS(2), dt.time(), tzinfo=dt.UTC)
+    assert (urgent.status, urgent.due_at) == (CtaStatus.OPEN, lapses)
+    waiting = Cta.objects.get(account=later)
+    assert (waiting.status, waiting.due_at) == (CtaStatus.PENDING, now + DAYS(hours=48))
 
 
 def test_an_evaluation_killed_midway_leaves_whole_batches_and_the_next_run_opens_the_rest(
