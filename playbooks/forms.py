@@ -1,6 +1,7 @@
 """The playbook editor's form: parses text into a configuration; the checks themselves are
 ``rules.validate_playbook`` (through ``services.playbook_create/update``), whose field errors
-the view puts back on the form's fields."""
+the view puts back on the form's fields, all at once: a field the form could not parse (bad
+JSON) keeps its own error and the others are still checked."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django import forms
 
 from accounts.models import AccountLifecycle, User
 
-from . import rules
+from . import rules, services
 from .models import CtaType, OwnerRule, Playbook, Priority
 
 
@@ -37,18 +38,11 @@ def _int(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
-def _trigger_help() -> str:
-    lines = []
-    for t in rules.TRIGGERS.values():
-        params = ", ".join(f"{p.name}{'' if p.required else '?'}" for p in t.params) or "none"
-        lines.append(f"{t.key}: {params}")
-    return "; ".join(lines)
-
-
-def _success_help() -> str:
+def _params_help(table: dict) -> str:
+    """Each choice by its label with the parameters it takes ("?": optional)."""
     return "; ".join(
-        f"{s.key}: {', '.join(p.name for p in s.params) or 'none'}"
-        for s in rules.SUCCESSES.values()
+        f"{t.label}: {', '.join(p.name + ('' if p.required else '?') for p in t.params) or 'none'}"
+        for t in table.values()
     )
 
 
@@ -62,9 +56,15 @@ class PlaybookForm(forms.Form):
     trigger_params = forms.CharField(
         required=False,
         widget=forms.TextInput(attrs={"spellcheck": "false"}),
-        help_text='JSON, e.g. {"band": "red"}. Parameters (? = optional): ' + _trigger_help(),
+        help_text='JSON, e.g. {"band": "red"}. Parameters of each trigger (? = optional): '
+        + _params_help(rules.TRIGGERS),
     )
-    segments = forms.CharField(required=False, help_text="comma-separated; empty: any")
+    segments = forms.MultipleChoiceField(
+        choices=(),  # the segments accounts have: __init__
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="none ticked: any",
+    )
     lifecycle_stages = forms.MultipleChoiceField(
         choices=AccountLifecycle.choices,
         required=False,
@@ -99,7 +99,8 @@ class PlaybookForm(forms.Form):
         label="Success condition",
     )
     success_params = forms.CharField(
-        required=False, help_text="JSON. Parameters: " + _success_help()
+        required=False,
+        help_text="JSON. Parameters of each condition: " + _params_help(rules.SUCCESSES),
     )
     success_days = forms.CharField(label="Success deadline (days)", initial="30")
     cooldown_days = forms.CharField(label="Cooldown after close (days)", initial="30")
@@ -108,9 +109,19 @@ class PlaybookForm(forms.Form):
     webhook_secret = forms.CharField(required=False, help_text="signs the body (HMAC-SHA256)")
     slack_url = forms.URLField(required=False, assume_scheme="https", label="Slack webhook URL")
 
+    def __init__(self, *args: Any, playbook: Playbook | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # the segments accounts have, and the playbook's own (one no account has any more
+        # stays ticked, so it can be unticked)
+        names = sorted({*services.segment_names(), *(playbook.segments if playbook else [])})
+        self.fields["segments"].choices = [(n, n) for n in names]
+        if not names:
+            self.fields["segments"].help_text = "no account has a segment yet: any"
+
     @classmethod
     def for_playbook(cls, playbook: Playbook) -> PlaybookForm:
         return cls(
+            playbook=playbook,
             initial={
                 **{
                     name: getattr(playbook, name)
@@ -119,11 +130,11 @@ class PlaybookForm(forms.Form):
                 },
                 "trigger_params": json.dumps(playbook.trigger_params),
                 "success_params": json.dumps(playbook.success_params),
-                "segments": ", ".join(playbook.segments),
+                "segments": list(playbook.segments),
                 "owners": playbook.owners,
                 "steps": steps_to_text(playbook.steps),
                 "owner_user": playbook.owner_user_id,
-            }
+            },
         )
 
     def _json(self, name: str) -> Any:
@@ -136,13 +147,13 @@ class PlaybookForm(forms.Form):
             self.add_error(name, f"not valid JSON: {exc.msg} (column {exc.colno})")
             return None
 
-    def config(self) -> dict[str, Any] | None:
-        """The configuration for the services, or None when the text did not parse."""
+    def config(self) -> dict[str, Any]:
+        """The configuration for the services, from what parsed (call after ``is_valid``):
+        a field in error is left empty, so the services still check every other field;
+        their errors on a field in error are dropped (``add_service_errors``)."""
         d = self.cleaned_data
         trigger_params = self._json("trigger_params")
         success_params = self._json("success_params")
-        if trigger_params is None or success_params is None:
-            return None
 
         def whole(name: str) -> Any:
             text = (d.get(name) or "").strip()
@@ -153,8 +164,8 @@ class PlaybookForm(forms.Form):
             "description": d.get("description", ""),
             "enabled": bool(d.get("enabled")),
             "trigger": d.get("trigger") or None,
-            "trigger_params": trigger_params,
-            "segments": [s.strip() for s in (d.get("segments") or "").split(",") if s.strip()],
+            "trigger_params": trigger_params if trigger_params is not None else {},
+            "segments": list(d.get("segments") or []),
             "lifecycle_stages": list(d.get("lifecycle_stages") or []),
             "owners": [u.pk for u in d.get("owners") or []],
             "arr_min": d.get("arr_min") or None,
@@ -166,7 +177,7 @@ class PlaybookForm(forms.Form):
             "owner_rule": d.get("owner_rule"),
             "owner_user": d["owner_user"].pk if d.get("owner_user") else None,
             "success": d.get("success") or None,
-            "success_params": success_params,
+            "success_params": success_params if success_params is not None else {},
             "success_days": whole("success_days"),
             "cooldown_days": whole("cooldown_days"),
             "email_owner": bool(d.get("email_owner")),
@@ -176,8 +187,12 @@ class PlaybookForm(forms.Form):
         }
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        """The services' errors beside their fields, except on a field that has its own
+        error already (its value did not reach the services)."""
         for name, messages in errors.items():
             field = name if name in self.fields else None
+            if field and field in self.errors:
+                continue
             for message in messages:
                 self.add_error(field, message if field else f"{name}: {message}")
 

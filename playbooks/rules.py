@@ -39,10 +39,27 @@ class Param:
     default: Any = None
     choices: tuple[str, ...] = ()
     help: str = ""
+    # how the value reads on a page, "{}" for it ("within {}"); a bool's "yes|no" words
+    words: str = ""
 
     @property
     def required(self) -> bool:
         return self.default is None
+
+    def describe(self, value: Any) -> str:
+        """The value in words: "within 7 days", "NPS, CSAT", "an overdue invoice also fires"."""
+        if self.kind == "bool":
+            yes, _, no = (self.words or f"{self.name}|not {self.name}").partition("|")
+            return yes if value else no
+        if self.kind == "kinds" and isinstance(value, list | tuple):
+            text = ", ".join(str(v).upper() for v in value)
+        elif self.kind in ("int", "number") and self.name.endswith("days"):
+            text = _days(value) if isinstance(value, int) else str(value)
+        elif self.kind in ("int", "number"):
+            text = _num(value) if isinstance(value, int | float | Decimal) else str(value)
+        else:
+            text = str(value).replace("_", " ")
+        return (self.words or self.name.replace("_", " ") + ": {}").format(text)
 
 
 @dataclass(frozen=True)
@@ -315,7 +332,13 @@ def _seat_utilisation(f: Facts, p: dict, as_of: dt.date) -> Match | None:
 
 def _within(default: int = 1) -> Param:
     return Param(
-        "within_days", "int", 1, 365, default, help="look back this many days (as-of included)"
+        "within_days",
+        "int",
+        1,
+        365,
+        default,
+        help="look back this many days (as-of included)",
+        words="within {}",
     )
 
 
@@ -325,7 +348,7 @@ TRIGGERS: dict[str, Trigger] = {
         Trigger(
             "health_entered",
             "Health entered a band",
-            (Param("band", "band", help="green, yellow or red"), _within()),
+            (Param("band", "band", help="green, yellow or red", words="band {}"), _within()),
             ("health", "band_changes"),
             _health_entered,
             event_kinds=("health_band_changed",),
@@ -333,21 +356,27 @@ TRIGGERS: dict[str, Trigger] = {
         Trigger(
             "score_dropped",
             "Health score dropped ≥ N points in D days",
-            (Param("points", "number", 1, 100), Param("days", "int", 1, 365)),
+            (
+                Param("points", "number", 1, 100, words="points: {}"),
+                Param("days", "int", 1, 365, words="in {}"),
+            ),
             ("health",),
             _score_dropped,
         ),
         Trigger(
             "sentiment_below",
             "Customer sentiment fell below X",
-            (Param("below", "int", -100, 100),),
+            (Param("below", "int", -100, 100, words="below {}"),),
             ("voice",),
             _sentiment_below,
         ),
         Trigger(
             "relationship_dropped",
             "Relationship score dropped ≥ N points in D days",
-            (Param("points", "int", 1, 100), Param("days", "int", 1, 365)),
+            (
+                Param("points", "int", 1, 100, words="points: {}"),
+                Param("days", "int", 1, 365, words="in {}"),
+            ),
             ("voice",),
             _relationship_dropped,
         ),
@@ -355,8 +384,14 @@ TRIGGERS: dict[str, Trigger] = {
             "usage_dropped",
             "Usage fell ≥ N % month over month",
             (
-                Param("percent", "number", 1, 100),
-                Param("measure", "choice", default="events", choices=("events", "active_users")),
+                Param("percent", "number", 1, 100, words="by {} %"),
+                Param(
+                    "measure",
+                    "choice",
+                    default="events",
+                    choices=("events", "active_users"),
+                    words="measured in {}",
+                ),
             ),
             ("usage",),  # + active_users for that measure (services._fact_needs)
             _usage_dropped,
@@ -364,21 +399,21 @@ TRIGGERS: dict[str, Trigger] = {
         Trigger(
             "renewal_within",
             "Renewal (contract end) within N days",
-            (Param("days", "int", 1, MAX_DAYS),),
+            (Param("days", "int", 1, MAX_DAYS, words="{}"),),
             ("contracts",),
             _renewal_within,
         ),
         Trigger(
             "new_customer",
             "New customer (first N days)",
-            (Param("days", "int", 1, MAX_DAYS),),
+            (Param("days", "int", 1, MAX_DAYS, words="{}"),),
             (),
             _new_customer,
         ),
         Trigger(
             "first_value_missing",
             "First value not reached within N days",
-            (Param("days", "int", 1, MAX_DAYS),),
+            (Param("days", "int", 1, MAX_DAYS, words="{}"),),
             ("first_value",),
             _first_value_missing,
         ),
@@ -386,8 +421,14 @@ TRIGGERS: dict[str, Trigger] = {
             "payment_trouble",
             "Failed payments ≥ N or an invoice overdue",
             (
-                Param("failed_payments", "int", 1, 1000, default=1),
-                Param("overdue", "bool", default=True, help="an overdue invoice also fires"),
+                Param("failed_payments", "int", 1, 1000, default=1, words="failed payments: {}"),
+                Param(
+                    "overdue",
+                    "bool",
+                    default=True,
+                    help="an overdue invoice also fires",
+                    words="an overdue invoice also fires|an overdue invoice does not fire",
+                ),
             ),
             ("invoices",),
             _payment_trouble,
@@ -404,7 +445,7 @@ TRIGGERS: dict[str, Trigger] = {
         Trigger(
             "open_tickets",
             "≥ N open tickets",
-            (Param("count", "int", 1, 10000),),
+            (Param("count", "int", 1, 10000, words="open tickets: {}"),),
             ("tickets",),
             _open_tickets,
         ),
@@ -412,7 +453,7 @@ TRIGGERS: dict[str, Trigger] = {
             "survey_unhappy",
             "A detractor / low CSAT / high-effort CES answer",
             (
-                Param("kinds", "kinds", default=SURVEY_KINDS, help="nps, csat, ces"),
+                Param("kinds", "kinds", default=SURVEY_KINDS, help="nps, csat, ces", words="{}"),
                 _within(),
             ),
             ("surveys",),
@@ -429,7 +470,7 @@ TRIGGERS: dict[str, Trigger] = {
         Trigger(
             "no_activity",
             "No CSM activity in N days",
-            (Param("days", "int", 1, MAX_DAYS),),
+            (Param("days", "int", 1, MAX_DAYS, words="{}"),),
             ("activity",),
             _no_activity,
         ),
@@ -437,8 +478,14 @@ TRIGGERS: dict[str, Trigger] = {
             "seat_utilisation",
             "Seat utilisation ≥ N %",
             (
-                Param("at_least", "number", 1, 1000),
-                Param("healthy_only", "bool", default=False, help="only green accounts"),
+                Param("at_least", "number", 1, 1000, words="at least {} %"),
+                Param(
+                    "healthy_only",
+                    "bool",
+                    default=False,
+                    help="only green accounts",
+                    words="green accounts only|any health",
+                ),
             ),
             ("active_users", "contracts", "health"),
             _seat_utilisation,
@@ -515,12 +562,12 @@ def _arr_expanded(f: Facts, p: dict, cta: Mapping) -> str | None:
 SUCCESSES: dict[str, Success] = {
     s.key: s
     for s in (
-        Success("health_band_at_least", "Health back to a band", (Param("band", "band"),),
-                ("health",), _band_at_least),
-        Success("score_at_least", "Health score at least", (Param("score", "number", 0, 100),),
-                ("health",), _score_at_least),
+        Success("health_band_at_least", "Health back to a band",
+                (Param("band", "band", words="{}"),), ("health",), _band_at_least),
+        Success("score_at_least", "Health score at least",
+                (Param("score", "number", 0, 100, words="{}"),), ("health",), _score_at_least),
         Success("usage_recovered", "Usage trend at least N % month over month",
-                (Param("percent", "number", -100, 1000, default=0),), ("usage",),
+                (Param("percent", "number", -100, 1000, default=0, words="{} %"),), ("usage",),
                 _usage_recovered),
         Success("renewed", "Renewed (a new contract starts)", (), ("contracts",), _renewed),
         Success("first_value", "First value reached", (), ("first_value",), _first_value),
@@ -536,7 +583,43 @@ SUCCESSES: dict[str, Success] = {
 # --- validation ----------------------------------------------------------------------------
 
 
+def describe(
+    table: Mapping[str, Trigger | Success], key: str | None, params: Mapping[str, Any] | None
+) -> tuple[str, list[str]]:
+    """A trigger or success condition as a page shows it: its label and each parameter in
+    words ("No CSM activity in N days", ["30 days"]). An unknown key is shown as it is."""
+    found = table.get(key or "")
+    if found is None:
+        return (key or "—"), [f"{k}: {v}" for k, v in (params or {}).items()]
+    given = params or {}
+    return found.label, [p.describe(given[p.name]) for p in found.params if p.name in given]
+
+
+def _what(table: Mapping[str, Trigger | Success], key: str, kind: str) -> str:
+    """ "the trigger 'No CSM activity in N days'": how messages name a trigger or condition."""
+    found = table.get(key)
+    return f"the {kind} '{found.label if found else key}'"
+
+
+def _number(value: Any) -> Any:
+    """A whole or decimal number from an int, float, Decimal or text; None when it is not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        value = int(value) if value == value.to_integral_value() else float(value)
+    return value if isinstance(value, int | float) else None
+
+
 def _clean_param(param: Param, value: Any) -> tuple[Any, str | None]:
+    """``value`` checked against ``param``: (the value, None) or (None, "<name>: <problem>"),
+    the problem quoting the value as given."""
     kind = param.kind
     if kind == "bool":
         if isinstance(value, bool):
@@ -558,44 +641,44 @@ def _clean_param(param: Param, value: Any) -> tuple[Any, str | None]:
             return None, f"{param.name}: must be a non-empty list of {', '.join(SURVEY_KINDS)}"
         return [v for v in SURVEY_KINDS if v in value], None
     # int / number
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            value = None
-    if isinstance(value, Decimal):
-        value = int(value) if value == value.to_integral_value() else float(value)
+    number = _number(value)
     if kind == "int" and not (
-        isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        isinstance(number, int) or (isinstance(number, float) and number.is_integer())
     ):
         return None, f"{param.name}: must be a whole number, got {value!r}"
-    if not isinstance(value, int | float):
+    if number is None:
         return None, f"{param.name}: must be a number, got {value!r}"
-    value = int(value) if kind == "int" else value
-    if param.low is not None and value < param.low:
-        if param.low >= 0 and value < 0:
-            return None, f"{param.name}: must not be negative, got {value}"
-        return None, f"{param.name}: must be at least {_num(param.low)}, got {value}"
-    if param.high is not None and value > param.high:
-        return None, f"{param.name}: must be at most {_num(param.high)}, got {value}"
-    return value, None
+    number = int(number) if kind == "int" else number
+    if param.low is not None and number < param.low:
+        if param.low >= 0 and number < 0:
+            return None, f"{param.name}: must not be negative, got {number}"
+        return None, f"{param.name}: must be at least {_num(param.low)}, got {number}"
+    if param.high is not None and number > param.high:
+        return None, f"{param.name}: must be at most {_num(param.high)}, got {number}"
+    return number, None
 
 
 def clean_params(params: tuple[Param, ...], given: Any, *, what: str) -> tuple[dict, list[str]]:
-    """``given`` checked against ``params``: (the cleaned dict with defaults, errors)."""
+    """``given`` checked against ``params``: (the cleaned dict with defaults, errors).
+    ``what`` names the owner in messages: "the trigger 'No CSM activity in N days'"."""
     if given in (None, ""):
         given = {}
+    takes = ", ".join(p.name for p in params) or "no parameters"
     if not isinstance(given, dict):
-        return {}, [f"must be an object of parameters for {what}, got {type(given).__name__}"]
+        example = ", ".join(f'"{p.name}": …' for p in params)
+        return {}, [
+            f"must be a JSON object of parameters for {what}"
+            + (f" ({{{example}}})" if params else " ({})")
+            + f", got {type(given).__name__}"
+        ]
     errors = []
     known = {p.name for p in params}
     unknown = sorted(set(given) - known)
     if unknown:
+        names = ", ".join(f"'{u}'" for u in unknown)
         errors.append(
-            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for "
-            f"{what} (known: {', '.join(sorted(known)) or 'none'})"
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {names} for {what}; "
+            f"it takes: {takes}"
         )
     clean = {}
     for p in params:
@@ -629,9 +712,18 @@ def clean_steps(steps: Any) -> tuple[list[dict], list[str]]:
         title = str(step.get("title") or "").strip()
         if not title:
             errors.append(f"step {n}: a title is required")
-        due, error = _clean_param(Param("due_days", "int", 0, MAX_DAYS), step.get("due_days", 0))
+        given = step.get("due_days", 0)
+        due, error = _clean_param(Param("due_days", "int", 0, MAX_DAYS), given)
         if error:
-            errors.append(f"step {n}: {error}")
+            number = _number(given)
+            if number is None or (isinstance(number, float) and not number.is_integer()):
+                problem = "is not a whole number"
+            elif number < 0:
+                problem = "must not be negative"
+            else:
+                problem = f"must be at most {_num(MAX_DAYS)}"
+            shown = repr(given) if isinstance(given, str) else given
+            errors.append(f"step {n}: the due days {shown} {problem}")
         clean.append({"title": title[:300], "due_days": due})
     return clean, errors
 
@@ -661,7 +753,9 @@ def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         err("trigger", f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
     else:
         params, problems = clean_params(
-            TRIGGERS[trigger].params, config.get("trigger_params"), what=f"trigger {trigger}"
+            TRIGGERS[trigger].params,
+            config.get("trigger_params"),
+            what=_what(TRIGGERS, trigger, "trigger"),
         )
         for p in problems:
             err("trigger_params", p)
@@ -677,7 +771,7 @@ def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         params, problems = clean_params(
             SUCCESSES[success].params,
             config.get("success_params"),
-            what=f"success condition {success}",
+            what=_what(SUCCESSES, success, "success condition"),
         )
         for p in problems:
             err("success_params", p)
@@ -703,7 +797,7 @@ def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
             err(field_name, f"must be one of {', '.join(choices)}, got {value!r}")
         clean[field_name] = value
     if config.get("owner_rule") == "named_user" and not config.get("owner_user"):
-        err("owner_user", "the owner rule 'named_user' needs a user")
+        err("owner_user", "choose the user who owns these CTAs")
 
     for field_name, low in (("success_days", 1), ("cooldown_days", 0)):
         value, error = _whole(config.get(field_name), field_name, low)
@@ -751,7 +845,11 @@ def validate_playbook(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         and bounds.get("arr_max") is not None
         and bounds["arr_min"] > bounds["arr_max"]
     ):
-        err("arr_max", f"must be at least arr_min ({bounds['arr_min']})")
+        err(
+            "arr_max",
+            f"ARR at most ({_num(bounds['arr_max'])}) is below ARR at least "
+            f"({_num(bounds['arr_min'])})",
+        )
     clean.update(bounds)
     return clean, errors
 

@@ -119,6 +119,16 @@ def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
     clean, errors = rules.validate_playbook(merged)
     if owner_user is not None and not User.objects.filter(pk=owner_user).exists():
         errors.setdefault("owner_user", []).append(f"no user with id {owner_user}")
+    # a segment added must be one some account has (a typo would never match); one already
+    # saved stays, so an unrelated edit (disabling) is not refused when its accounts left
+    added = [s for s in clean.get("segments") or [] if s not in (playbook.segments or [])]
+    if added and not errors.get("segments"):
+        known = segment_names()
+        if unknown := [s for s in added if s not in known]:
+            errors["segments"] = [
+                f"no account has segment {', '.join(map(repr, unknown))}; "
+                + (f"the segments are: {', '.join(known)}" if known else "no account has one")
+            ]
     if errors:
         raise ValidationError(errors)
     for name in CONFIG_FIELDS:
@@ -130,6 +140,27 @@ def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
             setattr(playbook, name, merged[name] if merged[name] is not None else "")
     playbook.enabled = bool(merged["enabled"]) if merged["enabled"] is not None else True
     playbook.full_clean(exclude=["owner_user"])
+
+
+def segment_names() -> list[str]:
+    """The segments accounts have, sorted (one DISTINCT over the segment index): what a
+    playbook may be limited to."""
+    return list(
+        Account.objects.exclude(segment="")
+        .order_by("segment")
+        .values_list("segment", flat=True)
+        .distinct()
+    )
+
+
+def playbook_config_errors(*, config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The field errors ``playbook_create`` would raise for ``config``; nothing written.
+    The editor shows them beside the errors of fields it could not parse."""
+    try:
+        _apply_config(Playbook(version=1), config)
+    except ValidationError as exc:
+        return exc.message_dict
+    return {}
 
 
 @transaction.atomic
@@ -1058,9 +1089,10 @@ def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
     _not_closed(cta)
     today = utc.today()
     if not isinstance(until, dt.date) or until <= today:
-        raise ValidationError({"snoozed_until": [f"must be a day after today ({today})"]})
+        raise ValidationError({"snoozed_until": [f"pick a day after today ({today})"]})
     if until > today + dt.timedelta(days=365):
-        raise ValidationError({"snoozed_until": ["must be within a year"]})
+        last = today + dt.timedelta(days=365)
+        raise ValidationError({"snoozed_until": [f"pick a day within a year (by {last})"]})
     cta.snoozed_until = until
     cta.due_at = _due_at(cta.priority, midnight(until))
     cta.save(update_fields=["snoozed_until", "due_at", "updated_at"])
@@ -1079,6 +1111,14 @@ def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
     )
     _standings_refresh([cta.account_id])  # due again later: no longer overdue
     return cta
+
+
+def cta_snooze_a_week(*, cta: Cta, user: User | None = None) -> Cta:
+    """The one-click snooze: a week after the current snooze when it ends later than
+    today (a click never brings a CTA back sooner), else a week from today."""
+    today = utc.today()
+    start = max(cta.snoozed_until or today, today)
+    return cta_snooze(cta=cta, until=start + dt.timedelta(days=7), user=user)
 
 
 @transaction.atomic

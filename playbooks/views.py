@@ -5,18 +5,23 @@ user may see (404 otherwise, never a 403 that would reveal the CTA exists)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import wraps
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from accounts.models import Role, User
 
-from . import selectors, services
+from . import rules, selectors, services
 from .forms import CommentForm, PlaybookForm, SnoozeForm
 from .models import Cta, CtaStatus, CtaStep, Playbook
 
@@ -41,22 +46,33 @@ def _get_cta(request: HttpRequest, pk: int) -> Cta:
 @require_GET
 def playbook_list(request: HttpRequest) -> HttpResponse:
     _require_admin(request)
+    playbooks = selectors.playbook_list()
+    for p in playbooks:  # the trigger in words: its label and parameters
+        p.trigger_label, p.trigger_words = rules.describe(
+            rules.TRIGGERS, p.trigger, p.trigger_params
+        )
     return render(
         request,
         "playbooks/playbook_list.html",
-        {"playbooks": selectors.playbook_list(), "backlog": list(selectors.pending_backlog())},
+        {"playbooks": playbooks, "backlog": list(selectors.pending_backlog())},
     )
 
 
 @require_http_methods(["GET", "POST"])
 def playbook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Every error at once: the fields the form parsed are checked by the services even
+    when another field (bad JSON, a bad URL) did not parse."""
     _require_admin(request)
     playbook = get_object_or_404(Playbook, pk=pk) if pk else None
     if request.method == "GET":
         form = PlaybookForm.for_playbook(playbook) if playbook else PlaybookForm()
     else:
-        form = PlaybookForm(request.POST)
-        if form.is_valid() and (config := form.config()) is not None:
+        form = PlaybookForm(request.POST, playbook=playbook)
+        form.is_valid()
+        config = form.config()
+        if form.errors:
+            form.add_service_errors(services.playbook_config_errors(config=config))
+        else:
             try:
                 if playbook is None:
                     playbook = services.playbook_create(config=config, created_by=request.user)
@@ -97,8 +113,13 @@ def cta_list(request: HttpRequest) -> HttpResponse:
 
 
 def _detail_context(request: HttpRequest, cta: Cta, **extra) -> dict:
+    success_label, success_words = rules.describe(
+        rules.SUCCESSES, cta.playbook.success, cta.playbook.success_params
+    )
     return {
         "cta": cta,
+        "success_label": success_label,
+        "success_words": success_words,
         "steps": list(cta.steps.select_related("done_by")),
         "comments": list(cta.comments.select_related("author")),
         "owners": services.owners_for_reassign(cta=cta),
@@ -117,33 +138,96 @@ def cta_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "playbooks/cta_detail.html", _detail_context(request, cta))
 
 
+def _on_account_page(request: HtmxHttpRequest) -> bool:
+    """The htmx request came from an account page (its CTA rows have a steps row below)."""
+    path = request.htmx.current_url_abs_path
+    try:
+        return bool(path) and resolve(path.split("?")[0]).view_name == "workspace:account"
+    except Resolver404:
+        return False
+
+
+def _row(request: HtmxHttpRequest, cta: Cta, errors: list[str] | None = None) -> HttpResponse:
+    """The CTA's row fragment (re-read with its annotations) for htmx to swap in place; on
+    an account page also its steps row, out of band, so a step done shows as done."""
+    row = selectors.cta_list(user=request.user).filter(pk=cta.pk).first()
+    html = render_to_string(
+        "playbooks/_cta_row.html", {"cta": row, "errors": errors or []}, request=request
+    )
+    if row is not None and _on_account_page(request):
+        html += render_to_string(
+            "playbooks/_cta_steps_row.html",
+            {"cta": row, "steps": row.steps.order_by("position"), "oob": True},
+            request=request,
+        )
+    return HttpResponse(html)
+
+
 def _after_action(request: HtmxHttpRequest, cta: Cta) -> HttpResponse:
     """htmx: the CTA's row fragment (the queue swaps it in place) and a ``ctaChanged``
     event; a plain form post goes back to the CTA page."""
     if request.htmx:
-        row = (
-            selectors.cta_list(user=request.user).filter(pk=cta.pk).first()
-        )  # re-read with its annotations
-        response = render(request, "playbooks/_cta_row.html", {"cta": row})
-        return trigger_client_event(response, "ctaChanged", {"account_id": cta.account_id})
+        return trigger_client_event(
+            _row(request, cta), "ctaChanged", {"account_id": cta.account_id}
+        )
     return redirect("playbooks:cta-detail", pk=cta.pk)
 
 
-def _errors(request: HtmxHttpRequest, cta: Cta, exc: ValidationError, **extra) -> HttpResponse:
-    messages = [
-        f"{k}: {m}" if k != "__all__" else m for k, ms in exc.message_dict.items() for m in ms
-    ]
-    if request.htmx:  # the row again, with the message (status 200: htmx swaps it)
-        row = selectors.cta_list(user=request.user).filter(pk=cta.pk).first()
-        return render(request, "playbooks/_cta_row.html", {"cta": row, "errors": messages})
-    return render(
-        request,
-        "playbooks/cta_detail.html",
-        _detail_context(request, cta, errors=messages, **extra),
-    )
+# the words of the CTA page's fields, for the services' errors by field
+FIELD_LABELS = {
+    "snoozed_until": "Snooze until",
+    "until": "Snooze until",
+    "owner": "Reassign to",
+    "body": "Comment",
+    "step": "Steps",
+    "status": "",
+}
 
 
-@require_POST
+def _messages(exc: ValidationError) -> list[str]:
+    out = []
+    for key, ms in exc.message_dict.items():
+        label = FIELD_LABELS.get(key, key.replace("_", " ").capitalize())
+        out += [
+            f"{label}: {m}" if label and key != "__all__" else m[:1].upper() + m[1:] for m in ms
+        ]
+    return out
+
+
+def _errors(request: HtmxHttpRequest, cta: Cta, exc: ValidationError) -> HttpResponse:
+    """htmx: the row again, with the message (status 200: htmx swaps it). A plain form post
+    goes back to the CTA page with the message (post/redirect/get: the address bar shows
+    the CTA page, and reloading it does not post again)."""
+    if request.htmx:
+        return _row(request, cta, _messages(exc))
+    for message in _messages(exc):
+        messages.error(request, message)
+    return redirect("playbooks:cta-detail", pk=cta.pk)
+
+
+def _action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A CTA action: POST only. Another method gets a 405 (as the security matrix says) that
+    is a page, not a blank: it links to the CTA page (by the address's id, unlooked-up, so
+    it tells nobody whether the CTA exists). A plain form's answer redirects, so a browser
+    only lands here from a typed or saved address."""
+
+    @wraps(view)
+    def wrapper(request: HtmxHttpRequest, pk: int, *args, **kwargs) -> HttpResponse:
+        if request.method == "POST":
+            return view(request, pk, *args, **kwargs)
+        response = render(
+            request,
+            "playbooks/cta_action_get.html",
+            {"cta_url": reverse("playbooks:cta-detail", args=[pk])},
+            status=405,
+        )
+        response["Allow"] = "POST"
+        return response
+
+    return wrapper
+
+
+@_action
 def cta_step_complete(
     request: HtmxHttpRequest, pk: int, step_pk: int | None = None
 ) -> HttpResponse:
@@ -164,20 +248,25 @@ def cta_step_complete(
     return _after_action(request, cta)
 
 
-@require_POST
+@_action
 def cta_snooze(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Snooze until a day (the CTA page), or ``week``: a week on (the rows' one click,
+    ``services.cta_snooze_a_week``)."""
     cta = _get_cta(request, pk)
-    form = SnoozeForm(request.POST)
-    if not form.is_valid():
-        return _errors(request, cta, ValidationError({"until": ["give a date (YYYY-MM-DD)"]}))
     try:
-        services.cta_snooze(cta=cta, until=form.cleaned_data["until"], user=request.user)
+        if request.POST.get("week"):
+            services.cta_snooze_a_week(cta=cta, user=request.user)
+        else:
+            form = SnoozeForm(request.POST)
+            if not form.is_valid():
+                raise ValidationError({"until": ["give a date (YYYY-MM-DD)"]})
+            services.cta_snooze(cta=cta, until=form.cleaned_data["until"], user=request.user)
     except ValidationError as exc:
-        return _errors(request, cta, exc, snooze_form=form)
+        return _errors(request, cta, exc)
     return _after_action(request, cta)
 
 
-@require_POST
+@_action
 def cta_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """start (→ in progress), done or cancelled (with an optional note)."""
     cta = _get_cta(request, pk)
@@ -194,7 +283,7 @@ def cta_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _after_action(request, cta)
 
 
-@require_POST
+@_action
 def cta_reassign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cta = _get_cta(request, pk)
     owner = User.objects.filter(pk=request.POST.get("owner") or 0).first()
@@ -207,7 +296,7 @@ def cta_reassign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _after_action(request, cta)
 
 
-@require_POST
+@_action
 def cta_comment(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cta = _get_cta(request, pk)
     form = CommentForm(request.POST)

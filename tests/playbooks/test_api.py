@@ -119,7 +119,7 @@ def test_playbooks_are_configured_by_admins_with_field_errors(admin_user, csm):
     r = _api(admin_user).post(url, bad, format="json")
     assert r.status_code == 400
     errors = r.json()
-    assert any("unknown parameter hours" in e for e in errors["trigger_params"])
+    assert any("unknown parameter 'hours'" in e for e in errors["trigger_params"])
     assert any("days: must not be negative, got -5" in e for e in errors["trigger_params"])
     assert errors["steps"] == ["step 1: a title is required"]
     assert Playbook.objects.count() == 1

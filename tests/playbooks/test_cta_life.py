@@ -205,7 +205,7 @@ def test_playbook_versions_and_field_errors(admin_user):
             config={"trigger_params": {"days": -3, "weeks": 2}, "steps": [{"title": ""}]},
         )
     errors = info.value.message_dict
-    assert any("unknown parameter weeks" in e for e in errors["trigger_params"])
+    assert any("unknown parameter 'weeks'" in e for e in errors["trigger_params"])
     assert any("must not be negative, got -3" in e for e in errors["trigger_params"])
     assert errors["steps"] == ["step 1: a title is required"]
     updated.refresh_from_db()

@@ -4,9 +4,15 @@ account (404 otherwise); query ceilings on the lists."""
 
 from __future__ import annotations
 
+import datetime as dt
+import html
+import re
+
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from accounts import utc
 from playbooks import services
 from playbooks.models import Cta, CtaStatus, Playbook
 from tests.factories import AccountFactory
@@ -54,14 +60,15 @@ def test_the_editor_refuses_bad_input_with_field_errors(client, admin_user):
     }  # fmt: skip
     r = client.post(reverse("playbooks:create"), form)
     assert r.status_code == 200
-    page = r.content.decode()
-    assert "unknown parameter weeks" in page
+    page = html.unescape(r.content.decode())
+    assert "unknown parameter 'weeks'" in page
     assert "days: must not be negative, got -2" in page
     assert "step 2: a title is required" in page
     assert "must not be negative, got -1" in page
     assert not Playbook.objects.exists()
     r = client.post(reverse("playbooks:create"), {**form, "trigger_params": "{days"})
     assert "not valid JSON" in r.content.decode()
+    assert "step 2: a title is required" in r.content.decode()  # the rest checked too
     good = {
         **form,
         "trigger_params": '{"days": 30}',
@@ -104,7 +111,8 @@ def test_queue_row_actions_over_htmx(client, cta, csm):
     r = client.post(
         reverse("playbooks:cta-snooze", args=[cta.pk]), {"until": "2000-01-01"}, headers=htmx
     )
-    assert r.status_code == 200 and "must be a day after today" in r.content.decode()
+    body = html.unescape(r.content.decode())
+    assert r.status_code == 200 and f"Snooze until: pick a day after today ({utc.today()})" in body
     r = client.post(reverse("playbooks:cta-status", args=[cta.pk]), {"status": "done"})
     assert r.status_code == 302
     assert Cta.objects.get().status == CtaStatus.DONE
@@ -118,3 +126,163 @@ def test_cta_list_with_a_fixed_number_of_queries(client, csm, django_assert_max_
     with django_assert_max_num_queries(8):
         r = client.get(reverse("playbooks:cta-list"))
     assert r.content.decode().count('<tr id="cta-') == 6
+
+
+def _field_errors(page: str) -> dict[str, list[str]]:
+    """The editor's errors by field (``<ul class="field-error" id="id_<field>_error">``)."""
+    return {
+        name: [html.unescape(e) for e in re.findall(r"<li>(.*?)</li>", items)]
+        for name, items in re.findall(
+            r'<ul class="field-error" id="id_(\w+)_error">(.*?)</ul>', page, re.S
+        )
+    }
+
+
+def test_the_editor_shows_every_error_at_once_beside_its_field_in_its_words(client, admin_user):
+    """A field that did not parse (bad JSON) keeps its error, and every other field is
+    checked in the same submit; messages use the form's labels and quote what was typed."""
+    client.force_login(admin_user)
+    form = {
+        "name": "Quiet champion test", "trigger": "no_activity", "trigger_params": "{days: 30}",
+        "arr_min": "50000", "arr_max": "1000", "cta_title": "Re-engage", "cta_type": "risk",
+        "priority": "high", "steps": "Call the champion\n3 | Send recap\nabc | Review",
+        "owner_rule": "named_user", "owner_user": "", "success": "score_at_least",
+        "success_params": "", "success_days": "30", "cooldown_days": "30", "enabled": "on",
+    }  # fmt: skip
+    r = client.post(reverse("playbooks:create"), form)
+    assert r.status_code == 200
+    errors = _field_errors(r.content.decode())
+    assert errors["trigger_params"][0].startswith("not valid JSON")
+    assert len(errors["trigger_params"]) == 1  # no "days: required" for the unparsed JSON
+    assert errors["arr_max"] == ["ARR at most (1,000) is below ARR at least (50,000)"]
+    assert errors["owner_user"] == ["choose the user who owns these CTAs"]
+    assert errors["steps"] == ["step 3: the due days 'abc' is not a whole number"]
+    assert any(
+        "'score' is required" in e or "score: required" in e for e in errors["success_params"]
+    )
+    assert not Playbook.objects.exists()
+    r = client.post(
+        reverse("playbooks:create"),
+        {**form, "trigger_params": '{"dayz": 30}', "arr_max": "", "owner_rule": "account_csm",
+         "steps": "1 | Call", "success": "touched"},
+    )  # fmt: skip
+    assert _field_errors(r.content.decode()) == {
+        "trigger_params": [
+            "unknown parameter 'dayz' for the trigger 'No CSM activity in N days'; it takes: days",
+            "days: required for the trigger 'No CSM activity in N days'",
+        ]
+    }
+
+
+def test_a_playbook_takes_only_segments_that_accounts_have(client, admin_user):
+    """A misspelt segment would never match: the editor offers the segments accounts have
+    as boxes to tick, and the services refuse one no account has, naming those that exist."""
+    AccountFactory(segment="Enterprise")
+    AccountFactory(segment="SMB")
+    client.force_login(admin_user)
+    page = client.get(reverse("playbooks:create")).content.decode()
+    assert 'type="checkbox" name="segments" value="Enterprise"' in page
+    assert 'value="SMB"' in page
+    config = {
+        "name": "Big accounts", "trigger": "no_activity", "trigger_params": {"days": 30},
+        "cta_title": "Reach out", "cta_type": "risk", "priority": "medium",
+        "steps": [{"title": "Call", "due_days": 1}], "owner_rule": "account_csm",
+        "success": "touched", "success_days": 14, "cooldown_days": 30,
+    }  # fmt: skip
+    with pytest.raises(ValidationError) as info:
+        services.playbook_create(config={**config, "segments": ["Entreprise", "SMB"]})
+    assert info.value.message_dict["segments"] == [
+        "no account has segment 'Entreprise'; the segments are: Enterprise, SMB"
+    ]
+    playbook = services.playbook_create(config={**config, "segments": ["Enterprise"]})
+    r = client.post(
+        reverse("playbooks:edit", args=[playbook.pk]),
+        {"name": "Big", "trigger": "no_activity", "trigger_params": '{"days": 30}',
+         "segments": ["Entreprise"], "cta_title": "Reach out", "cta_type": "risk",
+         "priority": "medium", "steps": "1 | Call", "owner_rule": "account_csm",
+         "success": "touched", "success_days": "14", "cooldown_days": "30"},
+    )  # fmt: skip
+    assert r.status_code == 200 and "segments" in _field_errors(r.content.decode())
+    # a saved segment no account has any more does not block an unrelated change
+    Playbook.objects.filter(pk=playbook.pk).update(segments=["Retired"])
+    playbook.refresh_from_db()
+    assert services.playbook_update(playbook=playbook, config={"enabled": False}).version == 2
+
+
+def test_playbook_list_and_cta_page_show_triggers_and_success_in_words(client, admin_user, csm):
+    playbook = make_playbook(
+        "survey_unhappy", {"kinds": ["nps", "csat", "ces"]}, name="Unhappy answers",
+        success="health_band_at_least", success_params={"band": "green"},
+    )  # fmt: skip
+    make_playbook("payment_trouble", {"overdue": True}, name="Payments")
+    cta = services.cta_open(playbook=playbook, account=AccountFactory(owner=csm), evidence="x")
+    client.force_login(admin_user)
+    page = html.unescape(client.get(reverse("playbooks:list")).content.decode())
+    assert "A detractor / low CSAT / high-effort CES answer" in page
+    assert "NPS, CSAT, CES" in page and "an overdue invoice also fires" in page
+    assert "survey_unhappy" not in page and "['nps'" not in page and "True" not in page
+    page = client.get(reverse("playbooks:cta-detail", args=[cta.pk])).content.decode()
+    assert "Health back to a band (green) by" in page and "health_band_at_least" not in page
+
+
+def test_a_failed_snooze_on_the_cta_page_lands_back_on_the_cta_page(client, cta, csm, outsider):
+    client.force_login(csm)
+    url = reverse("playbooks:cta-snooze", args=[cta.pk])
+    detail = reverse("playbooks:cta-detail", args=[cta.pk])
+    r = client.post(url, {"until": "2000-01-01"}, follow=True)
+    assert r.redirect_chain == [(detail, 302)]
+    body = html.unescape(r.content.decode())
+    assert f"Snooze until: pick a day after today ({utc.today()})" in body
+    assert "snoozed_until" not in body
+    # the action's address opened by itself (a typed or saved address): still 405 (the
+    # security matrix), but a page that leads to the CTA, not an empty body
+    for name in ("cta-snooze", "cta-complete", "cta-status", "cta-comment", "cta-reassign"):
+        r = client.get(reverse(f"playbooks:{name}", args=[cta.pk]))
+        assert r.status_code == 405 and r["Allow"] == "POST"
+        assert f'href="{detail}"' in r.content.decode()
+    client.force_login(outsider)
+    r = client.get(url)
+    assert r.status_code == 405 and cta.title not in r.content.decode()
+
+
+def test_snooze_a_week_never_brings_a_cta_back_sooner(client, cta, csm):
+    client.force_login(csm)
+    url = reverse("playbooks:cta-snooze", args=[cta.pk])
+    today = utc.today()
+    client.post(url, {"week": "1"}, headers={"HX-Request": "true"})
+    assert Cta.objects.get().snoozed_until == today + dt.timedelta(days=7)
+    services.cta_snooze(cta=cta, until=today + dt.timedelta(days=20))
+    r = client.post(url, {"week": "1"}, headers={"HX-Request": "true"})
+    assert Cta.objects.get().snoozed_until == today + dt.timedelta(days=27)
+    assert "Snooze a week more" in r.content.decode()
+
+
+def test_a_closed_cta_shows_no_snooze(client, cta, csm):
+    services.cta_snooze(cta=cta, until=utc.today() + dt.timedelta(days=5))
+    services.cta_close(cta=cta, status="done")
+    client.force_login(csm)
+    page = client.get(reverse("playbooks:cta-detail", args=[cta.pk])).content.decode()
+    assert "Snoozed until" not in page
+    page = client.get(reverse("playbooks:cta-list") + "?status=done").content.decode()
+    assert f'<tr id="cta-{cta.pk}">' in page and "snoozed until" not in page
+
+
+def test_a_step_done_from_the_account_page_marks_its_step_there(client, cta, csm):
+    """The account page lists each CTA's steps in a row under it: the row action sends that
+    row again, out of band, so the step done shows struck through beside the new count."""
+    client.force_login(csm)
+    account_page = reverse("workspace:account", args=[cta.account_id])
+    step = cta.steps.order_by("position").first()
+    r = client.post(
+        reverse("playbooks:cta-complete", args=[cta.pk]),
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver{account_page}"},
+    )
+    body = r.content.decode()
+    assert f'<tr class="cta-steps" id="cta-{cta.pk}-steps" hx-swap-oob="true">' in body
+    assert f"<s>{step.title}</s>" in body
+    # elsewhere (the queue, the CTA list) there is no steps row to replace
+    r = client.post(
+        reverse("playbooks:cta-complete", args=[cta.pk]),
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/ctas/"},
+    )
+    assert "cta-steps" not in r.content.decode()

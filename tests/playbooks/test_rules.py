@@ -166,18 +166,22 @@ def _config(**changes):
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"trigger_params": {"band": "red", "colour": "x"}}, "trigger_params", "unknown parameter colour"),
+        ({"trigger_params": {"band": "red", "colour": "x"}}, "trigger_params", "unknown parameter 'colour' for the trigger 'Health entered a band'; it takes: band, within_days"),
         ({"trigger": "score_dropped", "trigger_params": {"points": 10, "days": -3}}, "trigger_params", "days: must not be negative, got -3"),
-        ({"trigger": "score_dropped", "trigger_params": {"points": 10}}, "trigger_params", "days: required"),
+        ({"trigger": "score_dropped", "trigger_params": {"points": 10}}, "trigger_params", "days: required for the trigger 'Health score dropped ≥ N points in D days'"),
         ({"steps": [{"title": "Call", "due_days": 1}, {"title": " ", "due_days": 2}]}, "steps", "step 2: a title is required"),
-        ({"steps": [{"title": "Call", "due_days": -1}]}, "steps", "step 1: due_days: must not be negative"),
+        ({"steps": [{"title": "Call", "due_days": -1}]}, "steps", "step 1: the due days -1 must not be negative"),
+        ({"steps": [{"title": "Call", "due_days": 1}, {"title": "Review", "due_days": "abc"}]}, "steps", "step 2: the due days 'abc' is not a whole number"),
+        ({"steps": [{"title": "Call", "due_days": 1.5}]}, "steps", "step 1: the due days 1.5 is not a whole number"),
+        ({"success_days": "abc"}, "success_days", "must be a whole number, got 'abc'"),
         ({"steps": []}, "steps", "at least one step is required"),
         ({"cooldown_days": -1}, "cooldown_days", "must not be negative, got -1"),
         ({"success_days": 0}, "success_days", "must be at least 1, got 0"),
         ({"trigger": "nope"}, "trigger", "unknown trigger 'nope'"),
         ({"success_params": {"band": "purple"}}, "success_params", "band: must be one of green"),
-        ({"arr_min": "500", "arr_max": "100"}, "arr_max", "must be at least arr_min"),
-        ({"owner_rule": "named_user"}, "owner_user", "needs a user"),
+        ({"arr_min": "500", "arr_max": "100"}, "arr_max", "ARR at most (100) is below ARR at least (500)"),
+        ({"arr_min": "50000", "arr_max": "1000"}, "arr_max", "ARR at most (1,000) is below ARR at least (50,000)"),
+        ({"owner_rule": "named_user"}, "owner_user", "choose the user who owns these CTAs"),
         ({"lifecycle_stages": ["retired"]}, "lifecycle_stages", "unknown retired"),
     ],
 )  # fmt: skip
@@ -185,6 +189,39 @@ def test_bad_configurations_are_refused_with_field_errors(changes, field, messag
     _, errors = rules.validate_playbook(_config(**changes))
     assert field in errors, errors
     assert any(message in e for e in errors[field]), errors[field]
+    assert not any("None" in e for es in errors.values() for e in es), errors  # as given
+
+
+def test_triggers_and_success_conditions_read_in_words():
+    """The playbook list and the CTA page show labels and settings, never keys and dicts."""
+    assert rules.describe(
+        rules.TRIGGERS, "survey_unhappy", {"kinds": ["nps", "csat", "ces"], "within_days": 1}
+    ) == ("A detractor / low CSAT / high-effort CES answer", ["NPS, CSAT, CES", "within 1 day"])
+    assert rules.describe(
+        rules.TRIGGERS, "payment_trouble", {"failed_payments": 2, "overdue": True}
+    ) == (
+        "Failed payments ≥ N or an invoice overdue",
+        ["failed payments: 2", "an overdue invoice also fires"],
+    )
+    assert rules.describe(rules.TRIGGERS, "no_activity", {"days": 30}) == (
+        "No CSM activity in N days",
+        ["30 days"],
+    )
+    assert rules.describe(rules.SUCCESSES, "health_band_at_least", {"band": "green"}) == (
+        "Health back to a band",
+        ["green"],
+    )
+    for table in (rules.TRIGGERS, rules.SUCCESSES):
+        for key, t in table.items():
+            params = {
+                p.name: p.default
+                if p.default is not None
+                else {"band": "red", "kinds": ["nps"]}.get(p.kind, 5)
+                for p in t.params
+            }
+            label, words = rules.describe(table, key, params)
+            assert label == t.label and len(words) == len(t.params)
+            assert not any("_" in w or "[" in w or "True" in w for w in words), (key, words)
 
 
 @pytest.mark.parametrize("key", list(STARTERS))
