@@ -240,13 +240,6 @@ class Cta(BaseModel):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
-    @property
-    def snooze_default(self):
-        """A week from today (UTC): the queue's one-click snooze."""
-        import datetime as dt
-
-        return utc.today() + dt.timedelta(days=7)
-
     def is_overdue(self, now=None) -> bool:
         now = now or timezone.now()
         return self.status in ACTIVE_STATUSES and self.due_at < now
