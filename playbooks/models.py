@@ -11,7 +11,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts import utc
 from accounts.models import Account, BaseModel, User
 
 
