@@ -281,6 +281,7 @@ class KpiScope(models.TextChoices):
     ALL = "all", "Whole book"
     SEGMENT = "segment", "Segment"
     OWNER = "owner", "Owner"
+    TEAM = "team", "Manager's team"
 
 
 class KpiSnapshot(models.Model):
@@ -295,8 +296,11 @@ class KpiSnapshot(models.Model):
     report ([2024-03-01, 2024-04-01) for day 2024-03-31).
 
     Scope: ``all`` (key ``""``), ``segment`` (key: the segment's name; accounts without a
-    segment are only in ``all``) or ``owner`` (key: the owner's user id as a string, the
-    email is in ``report["scope"]["owner"]``; unowned accounts are only in ``all``).
+    segment are only in ``all``), ``owner`` (key: the owner's user id as a string, the
+    email is in ``report["scope"]["owner"]``; unowned accounts are only in ``all``) or
+    ``team`` (key: a manager's user id; the accounts of the manager and of the users whose
+    ``manager`` they are, i.e. ``Account.objects.visible_to(manager)``; the manager's email
+    is in ``report["scope"]["team"]``; recorded for users with at least one report).
     Re-recording a day replaces its rows, and removes the rows of scopes gone since."""
 
     day = models.DateField()

@@ -297,7 +297,7 @@ def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
 
 
 def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
-    """The KPI snapshots of ``as_of``: the whole book, each segment, each owner (already
+    """The KPI snapshots of ``as_of``: the whole book, each segment, owner and team (already
     under way beside the health step when it started them: wait for them)."""
     usage = _usage_of_the_day.pop(as_of, None)
     beside = _kpi_beside.pop(as_of, None)

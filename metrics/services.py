@@ -649,13 +649,13 @@ def kpi_snapshot_period(day: dt.date) -> tuple[dt.date, dt.date]:
 def kpi_snapshots_record(
     *, as_of: dt.date, usage: adoption.UsageInputs | None = None
 ) -> dict[str, Any]:
-    """Record the KPI snapshot of ``as_of`` for the whole book, every segment and every
-    owner (``KpiSnapshot`` docstring: the trailing month), replacing that day's rows and
-    removing those of scopes that no longer exist. The usage inputs (every event before the
-    period's end: the costly part) are read once for all scopes; each scope is then one
-    ``kpis.scope_report`` (a fixed number of set-based queries, none over the events); all
-    rows are written in one upsert. ``usage``: those inputs when the caller already read
-    them (the pipeline's health step in one process). Returns counts."""
+    """Record the KPI snapshot of ``as_of`` for the whole book, every segment, every owner
+    and every manager's team (``KpiSnapshot`` docstring: the trailing month), replacing
+    that day's rows and removing those of scopes that no longer exist. The usage inputs
+    (every event before the period's end: the costly part) are read once for all scopes;
+    each scope is then one ``kpis.scope_report`` (a fixed number of set-based queries, none
+    over the events); all rows are written in one upsert. ``usage``: those inputs when the
+    caller already read them (the pipeline's health step in one process). Returns counts."""
     start, end = kpi_snapshot_period(as_of)
     segments = list(
         Account.objects.exclude(segment="")
@@ -668,6 +668,15 @@ def kpi_snapshots_record(
         .order_by("pk")
         .values_list("pk", "email")
     )
+    # a manager's team: their own accounts and their reports' (Account.visible_to), for
+    # each user someone reports to, when one of them owns an account
+    owner_ids = {pk for pk, _ in owners}
+    teams: dict[int, tuple[str, set[int]]] = {}
+    for report_id, manager_id, manager_email in User.objects.filter(
+        manager__isnull=False
+    ).values_list("pk", "manager_id", "manager__email"):
+        teams.setdefault(manager_id, (manager_email, {manager_id}))[1].add(report_id)
+    teams = {pk: team for pk, team in sorted(teams.items()) if team[1] & owner_ids}
     computed_at = timezone.now()
     # the usage inputs (the costly reads: every event before the end) once, for every scope
     if usage is None or usage.end != end:
@@ -702,6 +711,17 @@ def kpi_snapshots_record(
                 day=as_of, scope_kind=KpiScope.OWNER, scope_key=str(owner_id), report=scoped
             )
         )
+    for manager_id, (email, members) in teams.items():
+        scoped = report(
+            Account.objects.filter(owner_id__in=sorted(members)),
+            lambda s, o, members=frozenset(members): o in members,
+        )
+        scoped["scope"]["team"] = email
+        rows.append(
+            KpiSnapshot(
+                day=as_of, scope_kind=KpiScope.TEAM, scope_key=str(manager_id), report=scoped
+            )
+        )
     for row in rows:
         row.period_start, row.period_end, row.computed_at = start, end, computed_at
     keep = {(r.scope_kind, r.scope_key) for r in rows}
@@ -728,6 +748,7 @@ def kpi_snapshots_record(
         "scopes": len(rows),
         "segments": len(segments),
         "owners": len(owners),
+        "teams": len(teams),
         "removed": removed,
     }
 

@@ -1,4 +1,4 @@
-"""Nightly KPI snapshots: one row per day and scope (book, segment, owner) holding the
+"""Nightly KPI snapshots: one row per day and scope (book, segment, owner, manager's team) holding the
 trailing month's kpi_report; idempotent per day; written by the pipeline after health."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from accounts.models import Account
 from metrics import kpis, pipeline, services
 from metrics.models import KpiScope, KpiSnapshot
 from tests.factories import AccountFactory, ContractFactory
@@ -25,7 +26,8 @@ def book(csm, manager):
     a2 SMB/csm     200 →   0   (last day Feb 20: churn 200)
     a3 ENT/manager   0 → 1000  (starts Feb 10: new 1000)
     a4 no segment, no owner: 50 → 50
-    book 350 → 1150; SMB 300 → 100; ENT 0 → 1000; csm = SMB; manager = ENT."""
+    book 350 → 1150; SMB 300 → 100; ENT 0 → 1000; csm = SMB; manager = ENT;
+    the manager's team (the csm reports to them) = SMB + ENT: 300 → 1100."""
     a1 = AccountFactory(segment="SMB", owner=csm)
     a2 = AccountFactory(segment="SMB", owner=csm)
     a3 = AccountFactory(segment="ENT", owner=manager)
@@ -58,9 +60,10 @@ def test_one_row_per_scope_with_the_trailing_months_figures(book, csm, manager):
         "day": "2024-03-05",
         "period_start": "2024-02-06",
         "period_end": "2024-03-06",
-        "scopes": 5,  # book + SMB + ENT + csm + manager; a4 is only in the book
+        "scopes": 6,  # book + SMB + ENT + csm + manager + manager's team; a4: only the book
         "segments": 2,
         "owners": 2,
+        "teams": 1,
         "removed": 0,
     }
     snaps = {(s.scope_kind, s.scope_key): s for s in KpiSnapshot.objects.all()}
@@ -70,6 +73,7 @@ def test_one_row_per_scope_with_the_trailing_months_figures(book, csm, manager):
         ("segment", "SMB"),
         ("owner", str(csm.pk)),
         ("owner", str(manager.pk)),
+        ("team", str(manager.pk)),
     }
     for snap in snaps.values():
         assert snap.day == D
@@ -80,6 +84,7 @@ def test_one_row_per_scope_with_the_trailing_months_figures(book, csm, manager):
         ("segment", "ENT"): (0, 1000, 1000, 0),
         ("owner", str(csm.pk)): (300, 100, 0, 200),
         ("owner", str(manager.pk)): (0, 1000, 1000, 0),
+        ("team", str(manager.pk)): (300, 1100, 1000, 200),
     }
     for key, (start, end, new, churn) in expected.items():
         snap = snaps[key]
@@ -88,6 +93,26 @@ def test_one_row_per_scope_with_the_trailing_months_figures(book, csm, manager):
     assert snaps[("segment", "SMB")].report["scope"]["segment"] == "SMB"
     assert snaps[("owner", str(csm.pk))].report["scope"]["owner"] == csm.email
     assert snaps[("all", "")].report["scope"]["segment"] is None
+    assert snaps[("team", str(manager.pk))].report["scope"]["team"] == manager.email
+
+
+def test_a_team_snapshot_is_the_engines_report_over_what_the_manager_sees(book, manager):
+    services.kpi_snapshots_record(as_of=D)
+    snap = KpiSnapshot.objects.get(scope_kind=KpiScope.TEAM, scope_key=str(manager.pk))
+    direct = kpis.kpi_report(
+        start=dt.date(2024, 2, 6),
+        end=dt.date(2024, 3, 6),
+        accounts=Account.objects.visible_to(manager),
+        known_on=D,
+    )
+    assert snap.report == {**direct, "scope": {**direct["scope"], "team": manager.email}}
+
+
+def test_no_team_row_for_a_manager_whose_team_owns_nothing(manager, csm):
+    """The manager and their report own no account: no team row (nor owner rows)."""
+    ContractFactory(account=AccountFactory(owner=None, segment=""))
+    result = services.kpi_snapshots_record(as_of=D)
+    assert (result["scopes"], result["teams"]) == (1, 0)
 
 
 def test_a_snapshot_is_the_engines_report_for_its_scope_and_period(book, manager):
@@ -157,10 +182,11 @@ def test_rerecording_a_day_keeps_the_rows_and_drops_gone_scopes(book, manager):
     book["a3"].owner = None
     book["a3"].save()
     result = services.kpi_snapshots_record(as_of=D)
-    assert result["removed"] == 2 and result["scopes"] == 3
+    # the manager's team keeps the csm's accounts
+    assert result["removed"] == 2 and result["scopes"] == 4
     today = set(KpiSnapshot.objects.filter(day=D).values_list("scope_kind", "scope_key"))
     assert ("segment", "ENT") not in today and ("owner", str(manager.pk)) not in today
-    assert KpiSnapshot.objects.filter(day=D - dt.timedelta(days=1)).count() == 5
+    assert KpiSnapshot.objects.filter(day=D - dt.timedelta(days=1)).count() == 6
     smb = KpiSnapshot.objects.get(day=D, scope_kind="segment", scope_key="SMB")
     assert _money(smb, "mrr_end") == 1100
 
@@ -175,12 +201,12 @@ def test_an_empty_book_has_one_book_row():
 
 @pytest.mark.parametrize("per_scope", [1, 4])
 def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_queries):
-    """2 scope lists + the usage inputs once (1 + 4: the stored windows, none here, then
+    """3 scope lists (segments, owners, who reports to whom) + the usage inputs once (1 + 4: the stored windows, none here, then
     users by account and user, events and daily users, known users, feature users) + 9 per
     report (contracts ×2: the summary and the as-of day, ending contracts with their
     renewals counted in one query, tickets ×2, invoices, survey answers, invitations,
     follow-ups) + (savepoint, stale-row read, one upsert, release):
-    2 + 5 + 9·S + 4, whatever the number of accounts per scope (measured; was 2 + 4 + 8·S + 4
+    3 + 5 + 9·S + 4, whatever the number of accounts per scope (measured; was 2 + 4 + 8·S + 4
     before the stored usage windows and the contract summary). On PostgreSQL the tickets
     are one query (their counts and hours' percentiles in one aggregate): 8 per report.
     The presences are read twice per run, not per scope, and the raw events never."""
@@ -188,7 +214,7 @@ def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_quer
         for _ in range(per_scope):
             ContractFactory(account=AccountFactory(segment=segment))
     per_report = 8 if connection.vendor == "postgresql" else 9
-    with django_assert_num_queries(2 + 5 + per_report * 3 + 4) as captured:
+    with django_assert_num_queries(3 + 5 + per_report * 3 + 4) as captured:
         result = services.kpi_snapshots_record(as_of=D)
     assert result["scopes"] == 3
     sql = [q["sql"] for q in captured.captured_queries]
@@ -201,10 +227,10 @@ def test_pipeline_writes_kpi_snapshots_after_health(book):
     names = [s["name"] for s in summary["steps"]]
     assert names == ["usage_rollups", "usage_events", "health", "standings", "kpi_snapshots"]
     step = summary["steps"][4]
-    assert step["scopes"] == 5 and step["day"] == "2024-03-05"
-    assert KpiSnapshot.objects.filter(day=D).count() == 5
-    pipeline.run_nightly(D)  # a second run of the day: the same five rows
-    assert KpiSnapshot.objects.filter(day=D).count() == 5
+    assert step["scopes"] == 6 and step["day"] == "2024-03-05"
+    assert KpiSnapshot.objects.filter(day=D).count() == 6
+    pipeline.run_nightly(D)  # a second run of the day: the same six rows
+    assert KpiSnapshot.objects.filter(day=D).count() == 6
 
 
 def test_admin_lists_snapshots_with_their_mrr(book, admin_user, client):
