@@ -55,7 +55,9 @@ def contract_facts(c: Contract) -> list[TimelineEntry]:
         )
     ]
     if c.end_date is not None and c.end_date < dt.date.max:  # 9999-12-31 means "open-ended"
-        # the first day without service, so "ended" sorts after the last day served
+        # the first day without service, so "ended" sorts after the last day served; often
+        # a day ahead (a contract is imported with its end): the account page's timeline
+        # lists a fact from its day on (workspace.selectors.timeline_page)
         facts.append(
             TimelineEntry(
                 account_id=c.account_id,

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.utils import timezone
 
 from accounts import utc
 from accounts.models import (
@@ -280,7 +281,10 @@ TIMELINE_PER_PAGE = 25
 
 
 def timeline_page(*, account: Account, group: str, page: str | int) -> Page:
-    qs = TimelineEntry.objects.filter(account=account)
+    """One page of what happened to the account, newest first. Facts dated ahead (a
+    contract's end, recorded when the contract is imported) are left out until their day
+    comes: the timeline tells what has happened, and the Renewal tile what is coming."""
+    qs = TimelineEntry.objects.filter(account=account, occurred_at__lte=timezone.now())
     if group in TIMELINE_GROUPS:
         qs = qs.filter(TIMELINE_GROUPS[group][1])
     return Paginator(qs.order_by("-occurred_at", "-id"), TIMELINE_PER_PAGE).get_page(page)
