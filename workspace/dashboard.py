@@ -17,6 +17,7 @@ from django.utils.module_loading import import_string
 
 from accounts.models import Account, Role, User
 from metrics import kpis
+from metrics.kpis import revenue
 from metrics.models import KpiScope
 from metrics.priority import money_short
 
@@ -33,7 +34,7 @@ TILES = [
         "money",
         True,
         "basics-mrr-customers-the-two-days-of-a-period",
-        "movements",
+        "mrr_end",
     ),
     (
         "retention",
@@ -119,7 +120,10 @@ TILES = [
     ),
 ]
 MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
-DRILLS = {*MOVEMENTS, "movements"}
+# the MRR on the period's first day and on its end day (the day after it), per account
+MRR_DRILLS = {"mrr_start": "start", "mrr_end": "end"}
+DRILLS = {*MOVEMENTS, "movements", *MRR_DRILLS}
+DRILL_ROWS = 500  # accounts listed on the page, the largest first; the CSV has them all
 
 
 def docs_url(anchor: str) -> str:
@@ -165,11 +169,18 @@ def _delta(value: float | None, previous: float | None, unit: str, higher_better
 # --- scope ---------------------------------------------------------------------------------
 
 
+def has_team(user: User, owners: list[User]) -> bool:
+    """A manager with someone reporting to them gets "My team" (``owners``: their choices,
+    the manager and their reports)."""
+    return user.role == Role.MANAGER and len(owners) > 1
+
+
 def resolve_scope(
     user: User, params: Mapping[str, str], owners: list[User], segments: list[str]
 ) -> tuple[selectors.DashboardScope, list[str]]:
-    """Admins see the book, a segment or an owner; managers and CSMs an owner's book among
-    the ones they may see (snapshots exist per owner, not per team)."""
+    """Admins see the book (no owner), a segment or an owner; a manager their team (no
+    owner: their own and their reports' accounts, ``KpiScope.TEAM``) or one of its owners;
+    a CSM their own book."""
     notices = []
     segment = params.get("segment", "")
     owner = params.get("owner", "")
@@ -192,8 +203,14 @@ def resolve_scope(
             u = owner_ids[owner]
             return selectors.DashboardScope(KpiScope.OWNER, owner, str(u), owner=u), notices
         return selectors.DashboardScope(KpiScope.ALL, "", "Whole book"), notices
+    team = has_team(user, owners)
     if segment:
-        notices.append("Segment views are for admins: showing an owner's book.")
+        notices.append(
+            "Segment views are for admins: showing "
+            + ("your team." if team and not owner else "an owner's book.")
+        )
+    if not owner and team:
+        return selectors.DashboardScope(KpiScope.TEAM, str(user.pk), "My team", team=user), notices
     if not owner:
         mine = Account.objects.filter(owner=user).exists()
         candidates = [u for u in owners if u.pk != user.pk]
@@ -210,6 +227,14 @@ def _standings(user: User, scope: selectors.DashboardScope):
     if scope.owner is not None:
         qs = qs.filter(account__owner=scope.owner)
     return qs
+
+
+def scope_accounts(user: User, scope: selectors.DashboardScope):
+    """The accounts the KPI engine reads for a drill-down or the cohorts, before it narrows
+    them to the scope's segment or owner: the team's, or all the user may see."""
+    if scope.team is not None:
+        return selectors.team_accounts(scope.team)
+    return Account.objects.visible_to(user)
 
 
 def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
@@ -277,7 +302,7 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
                 "label": "Start MRR",
                 "amount": _number(revenue["mrr_start"]["value"]),
                 "kind": "total",
-                "metric": "movements",
+                "metric": "mrr_start",
             }
         )
         for name in MOVEMENTS:
@@ -297,7 +322,7 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
                 "label": "End MRR",
                 "amount": _number(revenue["mrr_end"]["value"]),
                 "kind": "total",
-                "metric": "movements",
+                "metric": "mrr_end",
             }
         )
         for step in waterfall:
@@ -330,6 +355,7 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
         "owners": owners,
         "segments": segments,
         "is_admin": user.role == Role.ADMIN,
+        "has_team": has_team(user, owners),
         "query": base_query,
         "csv_url": reverse("workspace:dashboard")
         + "?"
@@ -338,9 +364,15 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def drilldown_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
-    """The accounts behind an MRR movement of the dashboard's period and scope (the same
-    engine as the API's /kpis/movements/, over the accounts the user can see)."""
+def drilldown_context(
+    user: User, params: Mapping[str, str], *, limit: int | None = DRILL_ROWS
+) -> dict[str, Any]:
+    """The accounts behind a number of the dashboard's period and scope, over the accounts
+    the user can see: an MRR movement (the same engine as the API's /kpis/movements/), or
+    the MRR on the period's first or end day (``mrr_start``, ``mrr_end``: each account with
+    its MRR that day, ``revenue.contract_facts`` as in the report, so they sum to the
+    tile). ``limit``: rows kept, the largest first (None: all, for the CSV); ``count`` and
+    ``totals`` always cover every account."""
     owners = selectors.owner_choices(user)
     segments = selectors.segment_choices(user) if user.role == Role.ADMIN else []
     scope, notices = resolve_scope(user, params, owners, segments)
@@ -365,23 +397,51 @@ def drilldown_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     start, end = kpi_snapshot_period(day)
     rows: list[dict[str, Any]] = []
     totals: dict[str, Any] = {}
-    try:
-        report = kpis.movements_report(
-            start=start,
-            end=end,
-            segment=scope.segment or None,
-            owner=scope.owner.email if scope.owner else None,
-            accounts=Account.objects.visible_to(user),
-        )
-    except ValidationError as exc:
-        notices.extend(m for msgs in exc.message_dict.values() for m in msgs)
-        report = {"movements": {}}
-    wanted_kinds = MOVEMENTS if metric == "movements" else (metric,)
-    for kind in wanted_kinds:
-        move = report["movements"].get(kind, {"amount": "0", "accounts": []})
-        totals[kind] = fmt(_number(move["amount"]), "money")
-        for entry in move["accounts"]:
-            rows.append({**_account_entry(entry), "kind": kind})
+    scope_args = {
+        "segment": scope.segment or None,
+        "owner": scope.owner.email if scope.owner else None,
+        "accounts": scope_accounts(user, scope),
+    }
+    if metric in MRR_DRILLS:
+        on = start if MRR_DRILLS[metric] == "start" else end
+        try:
+            scoped, _ = kpis.scope_resolve(**scope_args)
+            facts = revenue.contract_facts(scoped, days=[on])
+        except ValidationError as exc:
+            notices.extend(m for msgs in exc.message_dict.values() for m in msgs)
+            facts = []
+        total = Decimal(0)
+        for f in facts:
+            if f.mrr[on]:  # accounts without MRR that day add nothing
+                total += f.mrr[on]
+                rows.append(
+                    {
+                        "id": f.id,
+                        "external_id": f.external_id,
+                        "name": f.name,
+                        "amount": f.mrr[on],
+                        "kind": "",
+                    }
+                )
+        totals[f"MRR on {on:%-d %b %Y}"] = f"${total:,.2f}"
+        totals["accounts"] = f"{len(rows):,}"
+    else:
+        on = None
+        try:
+            report = kpis.movements_report(start=start, end=end, **scope_args)
+        except ValidationError as exc:
+            notices.extend(m for msgs in exc.message_dict.values() for m in msgs)
+            report = {"movements": {}}
+        wanted_kinds = MOVEMENTS if metric == "movements" else (metric,)
+        for kind in wanted_kinds:
+            move = report["movements"].get(kind, {"amount": "0", "accounts": []})
+            totals[kind] = fmt(_number(move["amount"]), "money")
+            for entry in move["accounts"]:
+                rows.append({**_account_entry(entry), "kind": kind})
+    rows.sort(key=lambda r: (-abs(_number(r["amount"]) or 0), r.get("name", ""), r["id"] or 0))
+    count = len(rows)
+    if limit is not None:
+        rows = rows[:limit]
     ids = [r["id"] for r in rows if r.get("id")]
     accounts = {
         a.pk: a
@@ -403,29 +463,39 @@ def drilldown_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
         r["external_id"] = a.external_id if a else r.get("external_id", "")
         r["segment"] = a.segment if a else ""
         r["owner"] = str(a.owner) if a and a.owner else ""
-    rows.sort(key=lambda r: -abs(_number(r["amount"]) or 0))
+    keep = ("segment", "owner", "day")
     return {
         "scope": scope,
         "metric": metric,
+        "title": MRR_TITLES.get(metric) or f"{metric.capitalize()} MRR",
+        "mrr_on": on,
         "notices": notices,
         "start": start,
         "end": end,
         "rows": rows,
+        "count": count,
         "totals": totals,
         "back": reverse("workspace:dashboard")
         + "?"
-        + urlencode({k: v for k, v in params.items() if k in ("segment", "owner", "day")}),
+        + urlencode({k: v for k, v in params.items() if k in keep}),
         "csv_url": reverse("workspace:drilldown")
         + "?"
         + urlencode(
             {
-                **{k: v for k, v in params.items() if k in ("segment", "owner", "day")},
+                **{k: v for k, v in params.items() if k in keep},
                 "metric": metric,
                 "format": "csv",
             }
         ),
-        "docs": docs_url("revenue-and-retention-revenue-retention"),
+        "docs": docs_url(
+            "basics-mrr-customers-the-two-days-of-a-period"
+            if metric in MRR_DRILLS
+            else "revenue-and-retention-revenue-retention"
+        ),
     }
+
+
+MRR_TITLES = {"movements": "MRR movements", "mrr_start": "Start MRR", "mrr_end": "MRR"}
 
 
 def _account_entry(entry: Any) -> dict[str, Any]:
@@ -469,7 +539,7 @@ def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
             end=end,
             segment=scope.segment or None,
             owner=scope.owner.email if scope.owner else None,
-            accounts=Account.objects.visible_to(user),
+            accounts=scope_accounts(user, scope),
         )
         rows = report["rows"]
         cache.set(key, rows, COHORT_CACHE_SECONDS)

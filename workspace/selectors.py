@@ -85,14 +85,27 @@ def team_scope_allowed(user: User) -> bool:
     return user.role in (Role.ADMIN, Role.MANAGER)
 
 
+def team_members(manager: User) -> QuerySet[User]:
+    """A manager's team: the manager and the users who report to them (``User.manager``),
+    whose accounts ``Account.visible_to`` shows the manager."""
+    return User.objects.filter(Q(pk=manager.pk) | Q(manager=manager))
+
+
+def team_accounts(manager: User) -> QuerySet[Account]:
+    """The accounts of a manager's team: the same book as ``Account.visible_to(manager)``,
+    written as "owner in (a small set of users)": the OR across the user join of
+    visible_to makes PostgreSQL scan every account to count or sort a manager's team."""
+    return Account.objects.filter(owner_id__in=team_members(manager).values("pk"))
+
+
 def owner_choices(user: User) -> list[User]:
     """Whose accounts the user may filter by: everyone for an admin, the manager and their
     reports for a manager, oneself for a CSM. One query."""
-    qs = User.objects.filter(is_active=True).order_by("first_name", "email")
+    order = ("first_name", "email")
     if user.role == Role.ADMIN:
-        return list(qs)
+        return list(User.objects.filter(is_active=True).order_by(*order))
     if user.role == Role.MANAGER:
-        return list(qs.filter(Q(pk=user.pk) | Q(manager=user)))
+        return list(team_members(user).filter(is_active=True).order_by(*order))
     return [user]
 
 
@@ -188,12 +201,8 @@ def standings_for(user: User, *, scope: str = "team") -> QuerySet[AccountStandin
         return qs.filter(account__owner=user)
     if user.role == Role.ADMIN:
         return qs
-    if user.role == Role.MANAGER:
-        # the same book as Account.visible_to (own and reports' accounts), written as
-        # "owner in (a small set of users)": the OR across the user join of visible_to
-        # makes PostgreSQL scan every account to count or sort a manager's team
-        team = User.objects.filter(Q(pk=user.pk) | Q(manager=user)).values("pk")
-        return qs.filter(account__owner_id__in=team)
+    if user.role == Role.MANAGER:  # the team's accounts, as ``team_accounts``
+        return qs.filter(account__owner_id__in=team_members(user).values("pk"))
     return qs.filter(account__in=Account.objects.visible_to(user))
 
 
@@ -396,6 +405,7 @@ class DashboardScope:
     label: str
     segment: str = ""
     owner: User | None = None
+    team: User | None = None  # the manager whose team it is
 
 
 def kpi_days(scope: DashboardScope) -> list[dt.date]:

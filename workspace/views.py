@@ -213,9 +213,13 @@ def cohorts(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def drilldown(request: HtmxHttpRequest) -> HttpResponse:
-    """The accounts behind a number of the dashboard."""
-    context = dash.drilldown_context(request.user, request.GET)
-    if request.GET.get("format") == "csv":
+    """The accounts behind a number of the dashboard (the page lists the largest, the CSV
+    all of them)."""
+    csv = request.GET.get("format") == "csv"
+    context = dash.drilldown_context(
+        request.user, request.GET, limit=None if csv else dash.DRILL_ROWS
+    )
+    if csv:
         return _csv(
             f"{context['metric']}.csv",
             ["account_id", "external_id", "name", "segment", "owner", "amount"],
