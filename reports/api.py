@@ -54,6 +54,13 @@ class KpiTargetSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {
+            "scope_key": {
+                "help_text": "empty for all accounts; a segment (in any case: stored as the "
+                "accounts spell it); for an owner's book the owner's user id (stored), email or "
+                "full name"
+            }
+        }
 
     def validate(self, attrs):
         merged = {}
@@ -74,6 +81,12 @@ class KpiTargetSerializer(serializers.ModelSerializer):
         errors = services.target_errors(merged)
         if errors:
             raise serializers.ValidationError(errors)
+        if "scope_kind" in attrs or "scope_key" in attrs:
+            # the stored spelling: a segment's ("smb" → "SMB"), an owner's user id (from an
+            # id, as before, or an email or full name)
+            attrs["scope_key"], _ = services.scope_key_resolve(
+                merged.get("scope_kind") or "all", merged.get("scope_key") or ""
+            )
         return attrs
 
 
@@ -89,10 +102,13 @@ _WRITE = {400: R400, 401: R401, 403: R403, 415: R415}
 @extend_schema_view(
     get=extend_schema(
         summary="List KPI targets",
+        tags=["targets"],
         responses={200: KpiTargetSerializer(many=True), 401: R401, 403: R403, 404: R404},
     ),
     post=extend_schema(
-        summary="Set a KPI target (manager, admin)", responses={201: KpiTargetSerializer, **_WRITE}
+        summary="Set a KPI target (manager, admin)",
+        tags=["targets"],
+        responses={201: KpiTargetSerializer, **_WRITE},
     ),
 )
 class TargetListApi(generics.ListCreateAPIView):
@@ -104,18 +120,22 @@ class TargetListApi(generics.ListCreateAPIView):
 @extend_schema_view(
     get=extend_schema(
         summary="One KPI target",
+        tags=["targets"],
         responses={200: KpiTargetSerializer, 401: R401, 403: R403, 404: R404},
     ),
     put=extend_schema(
         summary="Replace a KPI target (manager, admin)",
+        tags=["targets"],
         responses={200: KpiTargetSerializer, **_WRITE, 404: R404},
     ),
     patch=extend_schema(
         summary="Change a KPI target (manager, admin)",
+        tags=["targets"],
         responses={200: KpiTargetSerializer, **_WRITE, 404: R404},
     ),
     delete=extend_schema(
         summary="Delete a KPI target (manager, admin)",
+        tags=["targets"],
         responses={204: None, 401: R401, 403: R403, 404: R404},
     ),
 )

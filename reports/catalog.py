@@ -26,6 +26,26 @@ class Kpi:
     higher_is_better: bool
     revenue: bool = False  # explained by the MRR movements
 
+    @property
+    def doc_anchor(self) -> str:
+        """The heading of docs/metrics.md (served at /docs/metrics/) that explains it: the
+        same anchors as the dashboard's "how is this computed?" hints."""
+        return DOC_ANCHORS.get(self.key) or DOC_ANCHORS[self.section]
+
+
+# docs/metrics.md's heading anchors, by KPI report section, or by KPI where one has its own
+# (MRR is explained with the basics, as on the dashboard's MRR tile); a test checks that each
+# heading exists and that they agree with the dashboard's tiles.
+DOC_ANCHORS: dict[str, str] = {
+    "mrr_end": "basics-mrr-customers-the-two-days-of-a-period",
+    "revenue": "revenue-and-retention-revenue-retention",
+    "retention": "revenue-and-retention-revenue-retention",
+    "adoption": "adoption-and-engagement-adoption",
+    "support": "support-support",
+    "billing": "billing-billing",
+    "voice_of_customer": "voice-of-the-customer-voice_of_customer",
+}
+
 
 def _d(value) -> Decimal | None:
     return None if value is None else Decimal(str(value))

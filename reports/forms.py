@@ -8,7 +8,62 @@ from . import services
 from .models import KpiTarget, ScheduledReport
 
 
-class TargetForm(forms.ModelForm):
+class OwnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return services.owner_label(obj)
+
+
+class ScopeFormMixin:
+    """The scope of a target or a report, for people: the owner of a book is chosen from the
+    account owners by name (``book_owner``, stored as their user id in ``scope_key``, as the
+    KPI snapshots key it); a segment is typed with the existing ones offered and matched
+    ignoring case. ``scope_key`` also takes an owner's id, email or name."""
+
+    def _scope_fields(self) -> None:
+        self.fields["book_owner"] = OwnerChoiceField(
+            queryset=services.book_owners_queryset(),
+            required=False,
+            label="Owner's book",
+            empty_label="— choose an account owner —",
+            help_text="for the scope “owner's book”: whose accounts",
+        )
+        key = self.fields["scope_key"]
+        key.label = "Segment"
+        self.segment_options = services.segments()
+        key.help_text = "for the scope “segment”: " + (
+            ", ".join(self.segment_options[: services.LISTED]) or "no account has a segment yet"
+        )
+        key.widget.attrs["list"] = "segment-options"
+        key.widget.attrs["autocomplete"] = "off"
+        instance = getattr(self, "instance", None)
+        if instance is not None and instance.pk and instance.scope_kind == "owner":
+            self.initial["book_owner"] = instance.scope_key
+            self.initial["scope_key"] = ""
+        # the owner's book right after the scope kind
+        order = list(self.fields)
+        order.remove("book_owner")
+        order.insert(order.index("scope_key") + 1, "book_owner")
+        self.order_fields(order)
+
+    def _scope_clean(self, data: dict) -> None:
+        """Turns what was chosen or typed into the stored key (before the checks)."""
+        kind = data.get("scope_kind")
+        if kind == "owner" and data.get("book_owner") is not None:
+            data["scope_key"] = str(data["book_owner"].pk)
+        elif kind == "all":
+            data["scope_key"] = (data.get("scope_key") or "").strip()
+        elif kind in ("segment", "owner"):
+            key, problem = services.scope_key_resolve(kind, data.get("scope_key") or "")
+            if problem is None:
+                data["scope_key"] = key
+
+    def _scope_error_field(self, data: dict) -> str:
+        """Where a scope error shows: under the owner select when that was the way in."""
+        typed = (data.get("scope_key") or "").strip()
+        return "book_owner" if data.get("scope_kind") == "owner" and not typed else "scope_key"
+
+
+class TargetForm(ScopeFormMixin, forms.ModelForm):
     class Meta:
         model = KpiTarget
         fields = [
@@ -21,10 +76,11 @@ class TargetForm(forms.ModelForm):
             "max_change",
             "owner",
         ]
-        labels = {"scope_key": "Segment or owner id", "max_change": "Alert on a change over"}
+        labels = {"max_change": "Alert on a change over"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._scope_fields()
         self.fields["owner"].queryset = (
             User.objects.filter(
                 is_active=True, groups__name__in=[Role.ADMIN, Role.MANAGER, Role.CSM]
@@ -38,11 +94,14 @@ class TargetForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        self._scope_clean(data)
         raw = {
             **{k: data.get(k) for k in self.Meta.fields},
             "value": data.get("value", self.data.get("value")),
         }
         for field, messages in services.target_errors(raw).items():
+            if field == "scope_key":
+                field = self._scope_error_field(data)
             if field in self.fields and field not in self.errors:
                 for message in messages:
                     self.add_error(field, message)
@@ -53,7 +112,7 @@ class DigestForm(forms.Form):
     weekly = forms.BooleanField(required=False, label="Send me the weekly digest")
 
 
-class ScheduledReportForm(forms.ModelForm):
+class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
     class Meta:
         model = ScheduledReport
         fields = ["name", "scope_kind", "scope_key", "cadence", "recipients"]
@@ -61,9 +120,11 @@ class ScheduledReportForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["recipients"].queryset = User.objects.filter(is_active=True).order_by("email")
+        self._scope_fields()
 
     def clean(self):
         data = super().clean()
+        self._scope_clean(data)
         probe = {
             "kpi": "nrr",
             "direction": "at_least",
@@ -74,6 +135,8 @@ class ScheduledReportForm(forms.ModelForm):
         }
         for field, messages in services.target_errors(probe).items():
             if field in ("scope_key", "scope_kind"):
+                if field == "scope_key":
+                    field = self._scope_error_field(data)
                 for message in messages:
                     self.add_error(field, message)
         return data

@@ -83,6 +83,11 @@ class KpiTarget(models.Model):
         return catalog.KPIS[self.kpi].label
 
     @property
+    def kpi_doc_anchor(self) -> str:
+        """Its section of docs/metrics.md (the "?" hint links to /docs/metrics/#…)."""
+        return catalog.KPIS[self.kpi].doc_anchor
+
+    @property
     def scope_label(self) -> str:
         if self.scope_kind == ScopeKind.ALL:
             return "all accounts"

@@ -64,19 +64,124 @@ def target_errors(data: dict[str, Any]) -> dict[str, list[str]]:
         number = catalog.number(change)
         if number is None or number <= 0:
             errors["max_change"] = [f"must be a positive number, got {change!r}"]
-    kind, key = data.get("scope_kind") or ScopeKind.ALL, (data.get("scope_key") or "").strip()
-    if kind == ScopeKind.ALL:
-        if key:
-            errors["scope_key"] = ["leave empty for all accounts"]
-    elif kind == ScopeKind.SEGMENT:
-        if not Account.objects.filter(segment=key).exists():
-            errors["scope_key"] = [f"no account has segment {key!r}"]
-    elif kind == ScopeKind.OWNER:
-        if not key.isdigit() or not Account.objects.filter(owner_id=int(key)).exists():
-            errors["scope_key"] = [f"no account is owned by user id {key!r}"]
-    else:
+    kind = data.get("scope_kind") or ScopeKind.ALL
+    if kind not in ScopeKind.values:
         errors["scope_kind"] = ["must be all, segment or owner"]
+    else:
+        _key, problem = scope_key_resolve(kind, data.get("scope_key") or "")
+        if problem:
+            errors["scope_key"] = [problem]
     return errors
+
+
+LISTED = 12  # at most this many segments or owners named in an error
+
+
+def _listing(names: list[str]) -> str:
+    more = f" and {len(names) - LISTED} more" if len(names) > LISTED else ""
+    return ", ".join(names[:LISTED]) + more
+
+
+def segments() -> list[str]:
+    """The segments accounts have, as stored, sorted. One query."""
+    return list(
+        Account.objects.exclude(segment="")
+        .order_by("segment")
+        .values_list("segment", flat=True)
+        .distinct()
+    )
+
+
+def book_owners_queryset():
+    """The users who own accounts (whose book can be a scope), by name then email."""
+    return User.objects.filter(pk__in=Account.objects.values("owner_id")).order_by(
+        "first_name", "last_name", "email"
+    )
+
+
+def book_owners() -> list[User]:
+    return list(book_owners_queryset())
+
+
+def owner_label(user: User) -> str:
+    """ "Sam Silva (sam@example.com)", or the email alone when the user has no name."""
+    name = user.get_full_name()
+    return f"{name} ({user.email})" if name else user.email
+
+
+def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
+    """The stored key of a scope from what a person or an API client gave, and the problem
+    with it (None when there is none).
+
+    A segment is matched ignoring case and resolves to its stored spelling ("smb" → "SMB");
+    an owner's book is given by the owner's user id (what is stored, as KPI snapshots key
+    it), email or full name ("Sam Silva"), and resolves to the user id. An unknown value is
+    refused with the values that exist."""
+    key = (key or "").strip()
+    if kind == ScopeKind.ALL:
+        return ("", "leave empty for all accounts") if key else ("", None)
+    if kind == ScopeKind.SEGMENT:
+        if not key:
+            return "", "name a segment"
+        if Account.objects.filter(segment=key).exists():
+            return key, None
+        known = segments()
+        same = [s for s in known if s.casefold() == key.casefold()]
+        if len(same) == 1:
+            return same[0], None
+        if same:
+            return key, f"segment {key!r} matches {_listing(same)}: give the exact spelling"
+        if not known:
+            return key, f"no account has segment {key!r}: no account has a segment yet"
+        return key, f"no account has segment {key!r}; the segments are {_listing(known)}"
+    if kind == ScopeKind.OWNER:
+        if not key:
+            return "", "choose the account owner whose book this is"
+        owners = book_owners()
+        if key.isdigit():
+            found = [u for u in owners if u.pk == int(key)]
+        elif "@" in key:
+            found = [u for u in owners if u.email.casefold() == key.casefold()]
+        else:
+            wanted = " ".join(key.split()).casefold()
+            found = [u for u in owners if " ".join(u.get_full_name().split()).casefold() == wanted]
+        if len(found) == 1:
+            return str(found[0].pk), None
+        if found:
+            emails = _listing([u.email for u in found])
+            return key, f"several account owners are named {key!r}: give the email ({emails})"
+        if not owners:
+            return key, f"no account owner matches {key!r}: no account has an owner yet"
+        listed = _listing([owner_label(u) for u in owners])
+        return key, (
+            f"no account owner matches {key!r} (a user id, email or full name); "
+            f"the owners are {listed}"
+        )
+    raise ValueError(f"unknown scope kind {kind!r}")
+
+
+def scope_texts(items: Iterable[Any]) -> dict[tuple[str, str], str]:
+    """(scope_kind, scope_key) → how people read it ("segment SMB", "Sam Silva's book"),
+    for objects with those two attributes; one query when an owner's book is among them."""
+    items = list(items)
+    ids = {
+        int(i.scope_key)
+        for i in items
+        if i.scope_kind == ScopeKind.OWNER and str(i.scope_key).isdigit()
+    }
+    users = {str(u.pk): u for u in User.objects.filter(pk__in=ids)} if ids else {}
+    out = {}
+    for i in items:
+        if i.scope_kind == ScopeKind.ALL:
+            text = "all accounts"
+        elif i.scope_kind == ScopeKind.SEGMENT:
+            text = f"segment {i.scope_key}"
+        elif i.scope_key in users:
+            text = f"owner's book: {owner_label(users[i.scope_key])}"
+        else:
+            text = f"owner's book {i.scope_key}"
+        out[(i.scope_kind, i.scope_key)] = text
+    return out
 
 
 def targets_load_defaults() -> int:
@@ -415,6 +520,7 @@ def off_track(*, day: dt.date | None = None) -> dict[str, Any]:
         day = KpiSnapshot.objects.order_by("-day").values_list("day", flat=True).first()
     targets = list(KpiTarget.objects.select_related("owner"))
     reports = _snapshots([day] if day else [], [(t.scope_kind, t.scope_key) for t in targets])
+    scopes = scope_texts(targets)
     rows = []
     for t in targets:
         report = reports.get((day, t.scope_kind, t.scope_key))
@@ -424,7 +530,8 @@ def off_track(*, day: dt.date | None = None) -> dict[str, Any]:
             {
                 "target": t,
                 "label": t.kpi_label,
-                "scope": t.scope_label,
+                "doc_anchor": t.kpi_doc_anchor,
+                "scope": scopes[(t.scope_kind, t.scope_key)],
                 "value": _fmt(value, catalog.KPIS[t.kpi].unit),
                 "target_text": target_text(t),
                 "on_track": on,

@@ -37,6 +37,9 @@ def targets(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Target saved.")
         return redirect("reports:targets")
     rows = list(KpiTarget.objects.select_related("owner"))
+    scopes = services.scope_texts(rows)
+    for t in rows:
+        t.scope_text = scopes[(t.scope_kind, t.scope_key)]
     have = {t.kpi for t in rows if t.scope_kind == "all"}
     tiers = [
         (cadence, [k for k in catalog.KPIS.values() if k.tier == cadence])
@@ -142,9 +145,13 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         form.save_m2m()
         messages.success(request, "Scheduled report saved.")
         return redirect("reports:scheduled")
+    reports = list(ScheduledReport.objects.prefetch_related("recipients"))
+    scopes = services.scope_texts(reports)
+    for r in reports:
+        r.scope_text = scopes[(r.scope_kind, r.scope_key)]
     return render(
         request,
         "reports/scheduled.html",
-        {"reports": ScheduledReport.objects.prefetch_related("recipients"), "form": form},
+        {"reports": reports, "form": form},
         status=400 if request.method == "POST" else 200,
     )

@@ -146,7 +146,9 @@ def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
         },
     )
     assert bad.status_code == 400
-    assert bad.context["form"].errors == {"scope_key": ["no account has segment 'Nowhere'"]}
+    assert bad.context["form"].errors == {
+        "scope_key": ["no account has segment 'Nowhere': no account has a segment yet"]
+    }
     with django_capture_on_commit_callbacks(execute=True):
         assert services.scheduled_reports_send(as_of=dt.date(2026, 11, 21)) == 0  # Saturday
         assert services.scheduled_reports_send(as_of=DAY) == 2  # Sunday: week 47 ended
