@@ -43,10 +43,6 @@ class MultipleFileField(forms.FileField):
 class ImportUploadForm(forms.Form):
     files = MultipleFileField(
         label="CSV files",
-        help_text=(
-            "accounts.csv, contracts.csv, stakeholders.csv, tickets.csv, invoices.csv, "
-            "events.csv — or the same names ending in .csv.gz. Several files are one import."
-        ),
         widget=MultipleFileInput(attrs={"accept": ".csv,.gz,text/csv,application/gzip"}),
     )
     kind = forms.ChoiceField(
@@ -65,6 +61,13 @@ class ImportUploadForm(forms.Form):
         required=False,
         help_text="Otherwise a column the product does not know is an error.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # every kind the intake takes, with those other apps register (responses.csv)
+        names = ", ".join(f"{kind}.csv" for kind in intake.kinds())
+        help_text = f"{names} — or the same names ending in .csv.gz. Several files are one import."
+        self.fields["files"].help_text = help_text
 
     def clean(self) -> dict:
         data = super().clean()

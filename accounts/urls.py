@@ -6,5 +6,6 @@ app_name = "accounts"
 
 urlpatterns = [
     path("imports/", views.import_list, name="import-list"),
+    path("imports/format/", views.import_format, name="import-format"),
     path("imports/<uuid:uuid>/", views.import_detail, name="import-detail"),
 ]

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid as uuid_lib
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 from django.conf import settings
@@ -28,7 +29,7 @@ from django_htmx.middleware import HtmxDetails
 
 from outbox.services import email_enqueue, task_enqueue
 
-from . import ratelimit, selectors, tasks
+from . import intake, ratelimit, selectors, tasks
 from .forms import ImportUploadForm, UploadPart
 from .models import ImportRecord, Role, User
 
@@ -132,6 +133,78 @@ def _import_upload_create(
     return record
 
 
+# What each kind of file holds, in a few words; its columns come from the intake's own
+# definitions (``intake.columns.COLUMNS``, with the kinds other apps register), so the page
+# lists what the code accepts.
+KIND_SUMMARIES = {
+    "accounts": "customers",
+    "contracts": "MRR, seats, dates",
+    "stakeholders": "people at the customer",
+    "tickets": "support tickets",
+    "invoices": "billing",
+    "events": "product usage",
+    "responses": "past NPS, CSAT and CES answers",
+}
+# Rules between columns that "required" cannot say (the kind's loader checks them).
+KIND_RULES = {
+    "responses": "stakeholder_email or account_external_id: at least one of them",
+}
+DATA_IMPORT_DOC = Path(settings.BASE_DIR) / "docs" / "data-import.md"
+
+
+def import_kinds() -> list[dict]:
+    """Every kind of file the intake takes, in import order, with its required and optional
+    columns."""
+    from .intake.columns import COLUMNS
+
+    return [
+        {
+            "kind": kind,
+            "file": f"{kind}.csv",
+            "summary": KIND_SUMMARIES.get(kind, ""),
+            "required": [c.name for c in COLUMNS[kind] if c.required],
+            "optional": [c.name for c in COLUMNS[kind] if not c.required],
+            "rule": KIND_RULES.get(kind, ""),
+            "anchor": _doc_anchor(kind),
+        }
+        for kind in intake.kinds()
+    ]
+
+
+def _doc_slug(text: str) -> str:
+    """GitHub's heading anchor (as /docs/metrics/ has): lower case, punctuation dropped."""
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+@cache
+def _data_import_doc() -> tuple[str, dict[str, str]]:
+    """docs/data-import.md as HTML with an id per heading, and heading text → id."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(DATA_IMPORT_DOC.read_text(encoding="utf-8"))
+    headings = {}
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open" and i + 1 < len(tokens):
+            text = tokens[i + 1].content.replace("`", "")
+            headings[text] = _doc_slug(text)
+            token.attrSet("id", headings[text])
+    return md.renderer.render(tokens, md.options, {}), headings
+
+
+def _doc_anchor(kind: str) -> str:
+    """The id of the doc's section of a kind ("## events.csv / events.csv.gz"); "" if none."""
+    _html, headings = _data_import_doc()
+    return next((i for text, i in headings.items() if text.startswith(f"{kind}.csv")), "")
+
+
+@require_GET
+def import_format(request: HttpRequest) -> HttpResponse:
+    """docs/data-import.md, the full contract of the files: columns, meanings and rules."""
+    _require_admin(request)
+    return render(request, "accounts/import_format.html", {"html": _data_import_doc()[0]})
+
+
 @require_http_methods(["GET", "POST"])
 def import_list(request: HtmxHttpRequest) -> HttpResponse:
     """The upload form and the history of imports from every door."""
@@ -159,7 +232,7 @@ def import_list(request: HtmxHttpRequest) -> HttpResponse:
     template = "accounts/import_list.html"
     if request.htmx and request.method == "GET":
         template += "#import-history"
-    return render(request, template, {"form": form, "history": history})
+    return render(request, template, {"form": form, "history": history, "kinds": import_kinds()})
 
 
 def record_url(record: ImportRecord) -> str:

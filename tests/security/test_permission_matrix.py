@@ -58,6 +58,7 @@ RULES: dict[str, Rule] = {
     "password_reset_complete": PUBLIC,
     "logout": Rule(_all(405, anonymous=LOGIN)),  # POST only (Django's LogoutView)
     "accounts:import-list": PAGE_ADMIN,
+    "accounts:import-format": PAGE_ADMIN,
     "accounts:import-detail": Rule(_all(403, anonymous=LOGIN, admin=OK), kwargs="import_record"),
     "kpis:report": KPI_READ,
     "kpis:movements": KPI_READ,
