@@ -155,6 +155,16 @@ class AccountQuerySet(models.QuerySet):
             return self.filter(owner=user)
         return self.none()
 
+    def segments(self) -> list[str]:
+        """The segments these accounts have (none empty), as stored, sorted: one DISTINCT
+        over the segment index."""
+        return list(
+            self.exclude(segment="")
+            .order_by("segment")
+            .values_list("segment", flat=True)
+            .distinct()
+        )
+
 
 class AccountLifecycle(models.TextChoices):
     ONBOARDING = "onboarding", "Onboarding"

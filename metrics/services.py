@@ -657,12 +657,7 @@ def kpi_snapshots_record(
     over the events); all rows are written in one upsert. ``usage``: those inputs when the
     caller already read them (the pipeline's health step in one process). Returns counts."""
     start, end = kpi_snapshot_period(as_of)
-    segments = list(
-        Account.objects.exclude(segment="")
-        .order_by("segment")
-        .values_list("segment", flat=True)
-        .distinct()
-    )
+    segments = Account.objects.segments()
     owners = list(
         User.objects.filter(pk__in=Account.objects.filter(owner__isnull=False).values("owner_id"))
         .order_by("pk")

@@ -10,9 +10,9 @@ from typing import Any
 
 from django import forms
 
-from accounts.models import AccountLifecycle, User
+from accounts.models import Account, AccountLifecycle, User
 
-from . import rules, services
+from . import rules
 from .models import CtaType, OwnerRule, Playbook, Priority
 
 
@@ -113,7 +113,7 @@ class PlaybookForm(forms.Form):
         super().__init__(*args, **kwargs)
         # the segments accounts have, and the playbook's own (one no account has any more
         # stays ticked, so it can be unticked)
-        names = sorted({*services.segment_names(), *(playbook.segments if playbook else [])})
+        names = sorted({*Account.objects.segments(), *(playbook.segments if playbook else [])})
         self.fields["segments"].choices = [(n, n) for n in names]
         if not names:
             self.fields["segments"].help_text = "no account has a segment yet: any"

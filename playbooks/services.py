@@ -124,7 +124,7 @@ def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
     # saved stays, so an unrelated edit (disabling) is not refused when its accounts left
     added = [s for s in clean.get("segments") or [] if s not in (playbook.segments or [])]
     if added and not errors.get("segments"):
-        known = segment_names()
+        known = Account.objects.segments()
         if unknown := [s for s in added if s not in known]:
             errors["segments"] = [
                 f"no account has segment {', '.join(map(repr, unknown))}; "
@@ -141,17 +141,6 @@ def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
             setattr(playbook, name, merged[name] if merged[name] is not None else "")
     playbook.enabled = bool(merged["enabled"]) if merged["enabled"] is not None else True
     playbook.full_clean(exclude=["owner_user"])
-
-
-def segment_names() -> list[str]:
-    """The segments accounts have, sorted (one DISTINCT over the segment index): what a
-    playbook may be limited to."""
-    return list(
-        Account.objects.exclude(segment="")
-        .order_by("segment")
-        .values_list("segment", flat=True)
-        .distinct()
-    )
 
 
 def playbook_config_errors(*, config: Mapping[str, Any]) -> dict[str, list[str]]:

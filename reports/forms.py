@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import Role, User
+from accounts.models import Account, Role, User
 
 from . import services
 from .models import KpiTarget, ScheduledReport
@@ -29,7 +29,7 @@ class ScopeFormMixin:
         )
         key = self.fields["scope_key"]
         key.label = "Segment"
-        self.segment_options = services.segments()
+        self.segment_options = Account.objects.segments()
         key.help_text = "for the scope “segment”: " + (
             ", ".join(self.segment_options[: services.LISTED]) or "no account has a segment yet"
         )

@@ -82,16 +82,6 @@ def _listing(names: list[str]) -> str:
     return ", ".join(names[:LISTED]) + more
 
 
-def segments() -> list[str]:
-    """The segments accounts have, as stored, sorted. One query."""
-    return list(
-        Account.objects.exclude(segment="")
-        .order_by("segment")
-        .values_list("segment", flat=True)
-        .distinct()
-    )
-
-
 def book_owners_queryset():
     """The users who own accounts (whose book can be a scope), by name then email."""
     return User.objects.filter(pk__in=Account.objects.values("owner_id")).order_by(
@@ -125,7 +115,7 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
             return "", "name a segment"
         if Account.objects.filter(segment=key).exists():
             return key, None
-        known = segments()
+        known = Account.objects.segments()
         same = [s for s in known if s.casefold() == key.casefold()]
         if len(same) == 1:
             return same[0], None

@@ -121,13 +121,7 @@ def segment_choices(user: User) -> list[str]:
     key = f"workspace:segments:{user.pk}"
     found = cache.get(key)
     if found is None:
-        found = list(
-            Account.objects.visible_to(user)
-            .exclude(segment="")
-            .order_by("segment")
-            .values_list("segment", flat=True)
-            .distinct()
-        )
+        found = Account.objects.visible_to(user).segments()
         cache.set(key, found, SEGMENTS_CACHE_SECONDS)
     return found
 
