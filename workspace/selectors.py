@@ -318,6 +318,20 @@ def mrr_history(contracts: list[Contract], *, months: int = 24, on: dt.date) -> 
     return out
 
 
+def usage_days_filled(rows, *, start: dt.date, end: dt.date) -> list[dict]:
+    """One row per calendar day from ``start`` to ``end`` (or the last row's day, if later),
+    in order: the days without a rollup (no event) get 0 events and 0 active users, so a
+    chart of the list has a true time axis. No row at all gives [] ("no usage")."""
+    by_day = {row["day"]: row for row in rows}
+    if not by_day:
+        return []
+    end = max(end, *by_day)
+    return [
+        by_day.get(day) or {"day": day, "events": 0, "active_users": 0}
+        for day in (start + dt.timedelta(days=n) for n in range((end - start).days + 1))
+    ]
+
+
 def account_detail(*, account: Account, timeline_group: str = "", timeline_page_no: Any = 1):
     """Everything the account page shows, in a fixed number of queries (about ten)."""
     on = today()
@@ -346,10 +360,12 @@ def account_detail(*, account: Account, timeline_group: str = "", timeline_page_
         if before is not None:
             compared_with = before.day
             changes = health.what_changed(before.as_dict(), latest.as_dict())
-    usage = list(
+    usage = usage_days_filled(
         UsageDaily.objects.filter(account=account, day__gte=on - dt.timedelta(days=90))
         .order_by("day")
-        .values("day", "events", "active_users")
+        .values("day", "events", "active_users"),
+        start=on - dt.timedelta(days=90),
+        end=on,
     )
     key_features = set(settings.KEY_FEATURES)
     features = [

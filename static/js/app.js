@@ -81,9 +81,43 @@
     return "$" + (v / unit).toFixed(digits) + (unit === 1e6 ? "M" : unit === 1e3 ? "k" : "");
   }
 
+  // Dates as the pages write them: "24 Nov 2026"; an axis tick leaves out the year ("24 Nov"),
+  // a monthly axis the day ("Nov 2026"). The series carry ISO days ("2026-11-24"), read as UTC.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function isoParts(iso) {
+    var p = String(iso).split("-");
+    return { y: p[0], m: MONTHS[parseInt(p[1], 10) - 1], d: String(parseInt(p[2], 10)) };
+  }
+  function dayLabel(iso) { var p = isoParts(iso); return p.m ? p.d + " " + p.m + " " + p.y : String(iso); }
+  function dayTick(iso) { var p = isoParts(iso); return p.m ? p.d + " " + p.m : String(iso); }
+  // a monthly series' ticks: "Nov 2026" for the first of a month, the full day otherwise (today)
+  function monthTick(iso) { var p = isoParts(iso); return p.m && p.d === "1" ? p.m + " " + p.y : dayLabel(iso); }
+  // x axis ticks and tooltip titles of a chart whose labels are ISO days
+  function dayAxis(o, tick, title) {
+    o.scales.x.ticks.callback = function (value) { return tick(this.getLabelForValue(value)); };
+    o.plugins.tooltip = { callbacks: { title: function (items) { return items.length ? title(items[0].label) : ""; } } };
+    return o;
+  }
+  // one row per calendar day from the first row's day to the last one's: a day without a row
+  // gets blank(day), so the axis counts days, not rows
+  function everyDay(rows, blank) {
+    if (!rows.length) return rows;
+    var byDay = {};
+    rows.forEach(function (r) { byDay[r.day] = r; });
+    var out = [];
+    var day = new Date(rows[0].day + "T00:00:00Z");
+    var last = new Date(rows[rows.length - 1].day + "T00:00:00Z");
+    for (; day <= last; day.setUTCDate(day.getUTCDate() + 1)) {
+      var iso = day.toISOString().slice(0, 10);
+      out.push(byDay[iso] || blank(iso));
+    }
+    return out;
+  }
+
   var builders = {
     health: function (rows) {
-      var o = base();
+      rows = everyDay(rows, function (day) { return { day: day, score: null }; });
+      var o = dayAxis(base(), dayTick, dayLabel);
       o.scales.y.min = 0;
       o.scales.y.max = 100;
       return {
@@ -98,20 +132,20 @@
       var seats = parseFloat(canvas.dataset.seats);
       var sets = [{ label: "Active users", data: rows.map(function (r) { return r.active_users; }), borderColor: ACCENT, backgroundColor: ACCENT, pointRadius: 0, borderWidth: 2 }];
       if (!isNaN(seats)) sets.push({ label: "Licensed seats", data: rows.map(function () { return seats; }), borderColor: MUTED, borderDash: [6, 4], pointRadius: 0, borderWidth: 1.5 });
-      var o = base();
+      var o = dayAxis(base(), dayTick, dayLabel);
       o.plugins.legend = { display: true, labels: { boxWidth: 12, color: MUTED } };
       o.scales.y.beginAtZero = true;
       return { type: "line", data: { labels: rows.map(function (r) { return r.day; }), datasets: sets }, options: o };
     },
     events: function (rows) {
-      var o = base();
+      var o = dayAxis(base(), dayTick, dayLabel);
       o.scales.y.beginAtZero = true;
       return { type: "bar", data: { labels: rows.map(function (r) { return r.day; }), datasets: [
         { label: "Events", data: rows.map(function (r) { return r.events; }), backgroundColor: "rgba(43, 86, 179, 0.55)" }
       ] }, options: o };
     },
     mrr: function (rows) {
-      var o = base();
+      var o = dayAxis(base(), monthTick, dayLabel);
       o.scales.y.beginAtZero = true;
       o.scales.y.ticks.callback = moneyTick;
       return { type: "line", data: { labels: rows.map(function (r) { return r.day; }), datasets: [

@@ -181,3 +181,52 @@ def test_the_voice_card_sits_in_the_wide_column(client, csm, book):
     usage, voice = html.index('id="usage-title"'), html.index("Voice of the customer")
     narrow = html.index('id="log-title"')  # the first card of the narrow column
     assert split < usage < voice < narrow
+
+
+def _usage_series(html: str) -> list[dict]:
+    start = html.index('<script id="usage-data" type="application/json">') + len(
+        '<script id="usage-data" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_usage_chart_has_every_day_of_the_window_with_zeros_between(client, csm, book):
+    """The usage charts get one point per calendar day of the 90-day window: a day without
+    events is 0 events and 0 active users, not left out (which hid an 18-day gap and squeezed
+    the axis)."""
+    from accounts.models import UsageDaily
+
+    from .conftest import utc_today
+
+    account = book["burning"]
+    on = utc_today()
+    UsageDaily.objects.create(
+        account=account, day=on - dt.timedelta(days=95), events=9, active_users=9
+    )
+    UsageDaily.objects.create(
+        account=account, day=on - dt.timedelta(days=40), events=5, active_users=2
+    )
+    UsageDaily.objects.create(
+        account=account, day=on - dt.timedelta(days=21), events=3, active_users=1
+    )
+    client.force_login(csm)
+    series = _usage_series(client.get(url(account)).content.decode())
+    days = [dt.date.fromisoformat(row["day"]) for row in series]
+    assert days == [on - dt.timedelta(days=90 - n) for n in range(91)]  # every day, in order
+    by_day = {dt.date.fromisoformat(row["day"]): row for row in series}
+    assert by_day[on - dt.timedelta(days=40)] == {
+        "day": (on - dt.timedelta(days=40)).isoformat(),
+        "events": 5,
+        "active_users": 2,
+    }
+    assert by_day[on - dt.timedelta(days=21)]["events"] == 3
+    gap = [by_day[on - dt.timedelta(days=d)] for d in range(22, 40)]
+    assert all(row["events"] == 0 and row["active_users"] == 0 for row in gap)
+    assert by_day[on]["events"] == 0 and by_day[on - dt.timedelta(days=90)]["active_users"] == 0
+
+
+def test_no_usage_in_the_window_says_so_instead_of_a_flat_chart(client, csm, book):
+    client.force_login(csm)
+    html = client.get(url(book["burning"])).content.decode()
+    assert "No product usage in the last 90 days." in html
+    assert 'id="usage-data"' not in html
