@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -230,3 +231,24 @@ def test_no_usage_in_the_window_says_so_instead_of_a_flat_chart(client, csm, boo
     html = client.get(url(book["burning"])).content.decode()
     assert "No product usage in the last 90 days." in html
     assert 'id="usage-data"' not in html
+
+
+def _open_cta(account):
+    from playbooks import services as playbooks_services
+    from tests.playbooks.helpers import make_playbook
+
+    return playbooks_services.cta_open(
+        playbook=make_playbook("ticket_escalated"), account=account, evidence="escalated ticket"
+    )
+
+
+def test_step_dates_and_what_changed_carry_the_year(client, csm, book):
+    """Dates on the account page read "24 Nov 2026", as its header and timeline write them."""
+    account = book["burning"]
+    cta = _open_cta(account)
+    client.force_login(csm)
+    html = client.get(url(account)).content.decode()
+    steps = html[html.index(f'id="cta-{cta.pk}-steps"') :]
+    step = cta.steps.order_by("position").first()
+    assert f"due {step.due_on:%-d %b %Y}</span>" in steps[: steps.index("</tr>")]
+    assert re.search(r"<h3>What changed since \d{1,2} [A-Z][a-z]{2} \d{4}</h3>", html)
