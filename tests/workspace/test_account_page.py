@@ -252,3 +252,18 @@ def test_step_dates_and_what_changed_carry_the_year(client, csm, book):
     step = cta.steps.order_by("position").first()
     assert f"due {step.due_on:%-d %b %Y}</span>" in steps[: steps.index("</tr>")]
     assert re.search(r"<h3>What changed since \d{1,2} [A-Z][a-z]{2} \d{4}</h3>", html)
+
+
+def test_open_ctas_write_dates_and_people_as_the_rest_of_the_page(client, csm, book):
+    """The CTA rows on the account page: due "24 Nov 2026, 21:13" like the header and the
+    timeline, the owner by name like the header's Owner."""
+    account = book["burning"]
+    cta = _open_cta(account)
+    assert cta.owner == csm and csm.get_full_name()
+    client.force_login(csm)
+    html = client.get(url(account)).content.decode()
+    row = html[html.index(f'<tr id="cta-{cta.pk}">') :]
+    row = row[: row.index("</tr>")]
+    assert f'data-label="Due">{cta.due_at:%-d %b %Y, %H:%M}</td>' in row
+    assert f'data-label="Owner">{csm.get_full_name()}</td>' in row
+    assert csm.email not in row
