@@ -9,8 +9,6 @@ import io
 from decimal import Decimal
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Role
@@ -18,6 +16,7 @@ from metrics.services import kpi_snapshots_record
 from metrics.standings import account_standings_refresh
 from tests.conftest import _user
 from tests.factories import AccountFactory, ContractFactory
+from tests.workspace.test_dashboard import _count
 
 from .conftest import utc_today
 from .test_dashboard import tile
@@ -135,15 +134,6 @@ def test_the_page_lists_the_largest_accounts_and_the_csv_all(
         client.get(reverse("workspace:drilldown"), {"metric": "mrr_end", "format": "csv"})
     )
     assert len(rows) == 5
-
-
-def _count(client) -> int:
-    from django.core.cache import cache
-
-    cache.clear()
-    with CaptureQueriesContext(connection) as ctx:
-        assert client.get(reverse("workspace:dashboard")).status_code == 200
-    return len(ctx.captured_queries)
 
 
 def test_the_team_dashboard_query_count_is_pinned_and_flat(
