@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid as uuid_lib
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -27,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
+from config.docs import doc_html
 from outbox.services import email_enqueue, task_enqueue
 
 from . import intake, ratelimit, selectors, tasks
@@ -149,7 +149,6 @@ KIND_SUMMARIES = {
 KIND_RULES = {
     "responses": "stakeholder_email or account_external_id: at least one of them",
 }
-DATA_IMPORT_DOC = Path(settings.BASE_DIR) / "docs" / "data-import.md"
 
 
 def import_kinds() -> list[dict]:
@@ -171,30 +170,9 @@ def import_kinds() -> list[dict]:
     ]
 
 
-def _doc_slug(text: str) -> str:
-    """GitHub's heading anchor (as /docs/metrics/ has): lower case, punctuation dropped."""
-    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
-
-
-@cache
-def _data_import_doc() -> tuple[str, dict[str, str]]:
-    """docs/data-import.md as HTML with an id per heading, and heading text → id."""
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": False}).enable("table")
-    tokens = md.parse(DATA_IMPORT_DOC.read_text(encoding="utf-8"))
-    headings = {}
-    for i, token in enumerate(tokens):
-        if token.type == "heading_open" and i + 1 < len(tokens):
-            text = tokens[i + 1].content.replace("`", "")
-            headings[text] = _doc_slug(text)
-            token.attrSet("id", headings[text])
-    return md.renderer.render(tokens, md.options, {}), headings
-
-
 def _doc_anchor(kind: str) -> str:
     """The id of the doc's section of a kind ("## events.csv / events.csv.gz"); "" if none."""
-    _html, headings = _data_import_doc()
+    _html, headings = doc_html("data-import.md")
     return next((i for text, i in headings.items() if text.startswith(f"{kind}.csv")), "")
 
 
@@ -202,7 +180,7 @@ def _doc_anchor(kind: str) -> str:
 def import_format(request: HttpRequest) -> HttpResponse:
     """docs/data-import.md, the full contract of the files: columns, meanings and rules."""
     _require_admin(request)
-    return render(request, "accounts/import_format.html", {"html": _data_import_doc()[0]})
+    return render(request, "accounts/import_format.html", {"html": doc_html("data-import.md")[0]})
 
 
 @require_http_methods(["GET", "POST"])
