@@ -89,10 +89,6 @@ def book_owners_queryset():
     )
 
 
-def book_owners() -> list[User]:
-    return list(book_owners_queryset())
-
-
 def owner_label(user: User) -> str:
     """ "Sam Silva (sam@example.com)", or the email alone when the user has no name."""
     name = user.get_full_name()
@@ -127,7 +123,7 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
     if kind == ScopeKind.OWNER:
         if not key:
             return "", "choose the account owner whose book this is"
-        owners = book_owners()
+        owners = list(book_owners_queryset())
         if key.isdigit():
             found = [u for u in owners if u.pk == int(key)]
         elif "@" in key:
