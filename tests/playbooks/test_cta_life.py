@@ -153,7 +153,7 @@ def test_outcomes_success_closes_and_deadline_fails(day, csm):
     a.refresh_from_db()
     b.refresh_from_db()
     assert a.outcome == Outcome.SUCCESS and a.status == CtaStatus.DONE
-    assert a.outcome_detail == f"CSM activity logged on {day - DAYS(1)}"
+    assert a.outcome_detail == f"CSM activity logged on {day - DAYS(1):%-d %b %Y}"
     # deadline: opened day - 9 + 7 days = day - 2, passed
     assert b.outcome == Outcome.FAILURE and b.status == CtaStatus.OPEN
     assert b.outcome_detail == f"success condition not met by {day - DAYS(2)}"

@@ -38,7 +38,11 @@ def case_health_entered(day, target, control):
     red_data(target, day)
     snapshot(control, day - DAYS(1), score=5, band="red")
     red_data(control, day)  # red yesterday and today: no change, no CTA
-    return "health_entered", {"band": "red"}, "health 85 → {score} on " + f"{day} (green → red)"
+    return (
+        "health_entered",
+        {"band": "red"},
+        "health 85 → {score} on " + f"{day:%-d %b %Y} (green → red)",
+    )
 
 
 def case_score_dropped(day, target, control):
@@ -62,7 +66,11 @@ def case_renewal_within(day, target, control):
     ContractFactory(account=target, start_date=day - DAYS(300), end_date=day + DAYS(60))
     ContractFactory(account=control, start_date=day - DAYS(300), end_date=day + DAYS(60))
     ContractFactory(account=control, start_date=day + DAYS(61))  # renewed already
-    return "renewal_within", {"days": 90}, f"contract ends on {day + DAYS(60)} (in 60 days)"
+    return (
+        "renewal_within",
+        {"days": 90},
+        f"contract ends on {day + DAYS(60):%-d %b %Y} (in 60 days)",
+    )
 
 
 def case_new_customer(day, target, control):
@@ -70,7 +78,11 @@ def case_new_customer(day, target, control):
     target.save()
     control.customer_since = day - DAYS(40)
     control.save()
-    return "new_customer", {"days": 30}, f"new customer since {day - DAYS(5)} (day 6 of 30)"
+    return (
+        "new_customer",
+        {"days": 30},
+        f"new customer since {day - DAYS(5):%-d %b %Y} (day 6 of 30)",
+    )
 
 
 def case_first_value_missing(day, target, control):
@@ -108,7 +120,11 @@ def case_open_tickets(day, target, control):
 def case_survey_unhappy(day, target, control):
     survey_answer(target, day)
     survey_answer(control, day - DAYS(5))  # outside the 2-day window
-    return "survey_unhappy", {"within_days": 2}, f"NPS 3 from Dana Smith on {day}: “too slow”"
+    return (
+        "survey_unhappy",
+        {"within_days": 2},
+        f"NPS 3 from Dana Smith on {day:%-d %b %Y}: “too slow”",
+    )
 
 
 def case_champion_removed(day, target, control):
@@ -126,7 +142,11 @@ def case_champion_removed(day, target, control):
 def case_no_activity(day, target, control):
     activity(target, at(day - DAYS(40)))
     activity(control, at(day - DAYS(10)))
-    return "no_activity", {"days": 30}, f"no CSM activity in 40 days (last on {day - DAYS(40)})"
+    return (
+        "no_activity",
+        {"days": 30},
+        f"no CSM activity in 40 days (last on {day - DAYS(40):%-d %b %Y})",
+    )
 
 
 def case_seat_utilisation(day, target, control):

@@ -87,7 +87,7 @@ def test_a_health_band_change_writes_the_fact_and_opens_a_cta(
     assert fact.data["from"] == "green" and fact.data["to"] == "red"
     assert fact.data["score_from"] == 85 and fact.data["as_of"] == today.isoformat()
     cta = Cta.objects.get()
-    assert f"health 85 → {fact.data['score_to']} on {today} (green → red)" in cta.evidence
+    assert f"health 85 → {fact.data['score_to']} on {today:%-d %b %Y} (green → red)" in cta.evidence
     # re-recording the day: same fact (same key), no second CTA
     with django_capture_on_commit_callbacks(execute=True):
         metrics_services.health_snapshots_record(as_of=today, account_ids=[account.pk])
@@ -116,7 +116,7 @@ def test_the_nightly_run_leaves_its_band_changes_to_its_final_step(
     assert calls == []  # not announced
     cta = Cta.objects.get()  # opened by the run's playbooks step
     assert cta.account == account
-    assert f"health 85 → {fact.data['score_to']} on {today} (green → red)" in cta.evidence
+    assert f"health 85 → {fact.data['score_to']} on {today:%-d %b %Y} (green → red)" in cta.evidence
     # the incremental recompute of the same day does announce it
     with django_capture_on_commit_callbacks(execute=True):
         metrics_services.health_snapshots_record(as_of=today, account_ids=[account.pk])

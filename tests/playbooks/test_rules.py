@@ -29,7 +29,7 @@ def test_health_entered_reads_the_band_change_and_says_it():
         "as_of": "2024-03-02",
     }
     m = fire("health_entered", {"band": "red", "band_changes": [change]}, band="red")
-    assert m.evidence == "health 72 → 41 on 2024-03-02 (yellow → red)"
+    assert m.evidence == "health 72 → 41 on 2 Mar 2024 (yellow → red)"
     # back out of red since: no CTA; a change older than the window: none either
     assert fire("health_entered", {"band": "yellow", "band_changes": [change]}, band="red") is None
     old = {**change, "as_of": "2024-02-28"}
@@ -41,7 +41,7 @@ def test_score_dropped_compares_with_the_score_d_days_before():
     facts = {"score": 41.0, "health_day": D, "scores": {D - dt.timedelta(days=7): 72.0}}
     m = fire("score_dropped", facts, points=30, days=7)
     # 72 - 41 = 31 >= 30
-    assert "health 72 → 41 between 2024-02-24 and 2024-03-02" in m.evidence
+    assert "health 72 → 41 between 24 Feb 2024 and 2 Mar 2024" in m.evidence
     assert fire("score_dropped", facts, points=32, days=7) is None
     assert fire("score_dropped", facts, points=10, days=6) is None  # no score that day
 
@@ -61,14 +61,14 @@ def test_usage_dropped_month_over_month_for_events_or_active_users():
 def test_renewal_new_customer_first_value_and_activity():
     renewal = {"renewal_on": D + dt.timedelta(days=90), "renewed": False}
     assert fire("renewal_within", renewal, days=90).evidence == (
-        "contract ends on 2024-05-31 (in 90 days), no renewal yet"
+        "contract ends on 31 May 2024 (in 90 days), no renewal yet"
     )
     assert fire("renewal_within", renewal, days=89) is None
     assert fire("renewal_within", {**renewal, "renewed": True}, days=90) is None
     new = {"customer_since": D - dt.timedelta(days=29)}
     assert (
         fire("new_customer", new, days=30).evidence
-        == "new customer since 2024-02-02 (day 30 of 30)"
+        == "new customer since 2 Feb 2024 (day 30 of 30)"
     )
     assert fire("new_customer", {"customer_since": D - dt.timedelta(days=30)}, days=30) is None
     waiting = {"customer_since": D - dt.timedelta(days=14), "first_value_on": None}
@@ -81,7 +81,7 @@ def test_renewal_new_customer_first_value_and_activity():
     quiet = {"last_touch_on": D - dt.timedelta(days=30)}
     assert (
         fire("no_activity", quiet, days=30).evidence
-        == "no CSM activity in 30 days (last on 2024-02-01)"
+        == "no CSM activity in 30 days (last on 1 Feb 2024)"
     )
     assert fire("no_activity", quiet, days=31) is None
 
@@ -105,7 +105,7 @@ def test_payments_tickets_surveys_champion_and_seats():
         "on": "2024-03-02",
     }
     assert fire("survey_unhappy", {"unhappy_answers": [answer]}).evidence == (
-        "NPS 3 from Dana on 2024-03-02: “slow”"
+        "NPS 3 from Dana on 2 Mar 2024: “slow”"
     )
     assert fire("survey_unhappy", {"unhappy_answers": [answer]}, kinds=["csat"]) is None
     assert fire("champion_removed", {"champions_now": 0, "champion_before": "Dana"})
@@ -148,11 +148,20 @@ def test_success_conditions():
     assert (
         rules.success_met("health_band_at_least", {"band": "yellow"}, {"band": "red"}, cta) is None
     )
-    assert rules.success_met("renewed", {}, {"latest_contract_start": D + dt.timedelta(1)}, cta)
+    assert (
+        rules.success_met("renewed", {}, {"latest_contract_start": D + dt.timedelta(1)}, cta)
+        == "a contract starting 3 Mar 2024 was signed"
+    )
     assert rules.success_met("renewed", {}, {"latest_contract_start": D}, cta) is None
     assert rules.success_met("arr_expanded", {}, {"arr": Decimal("1300.00")}, cta)
     assert rules.success_met("arr_expanded", {}, {"arr": Decimal("1200.00")}, cta) is None
-    assert rules.success_met("touched", {}, {"last_touch_on": D}, cta)
+    assert rules.success_met("touched", {}, {"last_touch_on": D}, cta) == (
+        "CSM activity logged on 2 Mar 2024"
+    )
+    assert rules.success_met("first_value", {}, {"first_value_on": D}, cta) == (
+        "first value reached on 2 Mar 2024"
+    )
+    assert rules.success_met("first_value", {}, {"first_value_on": None}, cta) is None
     assert rules.success_met("steps_done", {}, {}, {**cta, "steps_left": 1}) is None
     assert rules.success_met(
         "payments_clear", {}, {"overdue_invoices": 0, "failed_invoices": 0}, cta

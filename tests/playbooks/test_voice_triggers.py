@@ -35,7 +35,7 @@ def test_sentiment_fell_below_opens_a_cta_from_the_customers_own_words(day):
 
     cta = Cta.objects.get(playbook=playbook)
     assert cta.account == angry
-    assert f"customer sentiment no data → {now:+d} on {day} (below -20)" in cta.evidence
+    assert f"customer sentiment no data → {now:+d} on {day:%-d %b %Y} (below -20)" in cta.evidence
     # the next night the account is still below: it *fell* once, nothing new opens
     services.playbooks_evaluate_all(as_of=day)
     assert Cta.objects.filter(playbook=playbook).count() == 1
@@ -53,8 +53,9 @@ def test_relationship_drop_opens_a_cta_with_both_scores(day):
 
     cta = Cta.objects.get(playbook=playbook)
     assert cta.account == dropped  # 80 → 55 is −25 ≥ 20; 80 → 70 is only −10
-    assert f"relationship 80 → 55 between {week_ago} and {day} (−25 points in 7 days)" in (
-        cta.evidence
+    assert (
+        f"relationship 80 → 55 between {week_ago:%-d %b %Y} and {day:%-d %b %Y} (−25 points in 7 days)"
+        in (cta.evidence)
     )
 
 
