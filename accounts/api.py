@@ -339,7 +339,9 @@ class _PerAccountListApi(_ListApi):
 
 @_list_schema("timeline", serializers.TimelineEntrySerializer)
 class TimelineListApi(_PerAccountListApi):
-    """The account's timeline, newest first."""
+    """The account's timeline, newest first. Unlike the account page, it includes facts
+    dated ahead (a contract's end is recorded when the contract is imported): the API hands
+    out the whole record, and ``until`` (an instant, e.g. now) leaves them out."""
 
     queryset = TimelineEntry.objects.none()
     serializer_class = serializers.TimelineEntrySerializer

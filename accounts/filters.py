@@ -178,7 +178,11 @@ class ActivityFilter(_AccountExternalIdFilterSet):
 class TimelineFilter(filters.FilterSet):
     kind = filters.CharFilter(help_text="e.g. ticket_opened, payment_failed")
     since = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    until = UtcIsoDateTimeFilter(
+        field_name="occurred_at",
+        lookup_expr="lt",
+        help_text="only facts before this instant; the timeline includes facts dated ahead",
+    )
 
     class Meta:
         model = TimelineEntry

@@ -554,6 +554,20 @@ def test_timeline_and_usage_per_account(admin_api, csm_api, book):
     assert admin_api.get(reverse("api:usage-list", args=[10**30])).status_code == 404
 
 
+def test_timeline_api_includes_facts_dated_ahead_until_cuts_them(admin_api, book):
+    """The account page leaves a contract's future end out until its day; the API hands out
+    the whole record, and ``until`` is how a client leaves the future out."""
+    now = timezone.now()
+    for title, when in (("Ended", now - dt.timedelta(days=1)), ("Ends", now + dt.timedelta(30))):
+        TimelineEntry.objects.create(
+            account=book, occurred_at=when, kind="contract_ended", key=title, title=title
+        )
+    url = reverse("api:timeline-list", args=[book.pk])
+    assert [e["title"] for e in admin_api.get(url).json()["results"]] == ["Ends", "Ended"]
+    until = now.isoformat().replace("+00:00", "Z")
+    assert [e["title"] for e in admin_api.get(url, {"until": until}).json()["results"]] == ["Ended"]
+
+
 def test_imports_list_and_detail(admin_api, csm, csm_api):
     r = _post(admin_api, "account-bulk", {"rows": ACCOUNT_ROWS})
     uuid = r.json()["import_uuid"]
