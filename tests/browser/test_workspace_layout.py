@@ -1,7 +1,7 @@
 """The workspace's wide tables fit the screen: at a laptop's 1366 px the queue (with its
 Owner column and the CTAs nested under a row) and the renewals list need no horizontal
-scrolling, and on a 390 px phone the account page's CTAs fold into blocks instead of a table
-wider than the screen."""
+scrolling, and on a 390 px phone the account page's CTAs and the voice card's latest texts
+fold into blocks instead of a table wider than the screen."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from accounts.models import User
 from metrics.standings import account_standings_refresh
 from playbooks import services as playbooks_services
 from playbooks.models import Cta, CtaStatus
+from tests.factories import TicketFactory
 from tests.playbooks.helpers import make_playbook
 from tests.workspace.conftest import customer
+from voice import services as voice_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -93,8 +95,13 @@ def test_queue_and_renewals_fit_a_laptop_screen(new_page, login, demo_users, sho
     _fits(page, "#queue-results .table-wrap")
 
 
-def test_account_ctas_fold_on_a_phone(new_page, login, demo_users, shot):
+def test_account_ctas_and_texts_fold_on_a_phone(new_page, login, demo_users, shot):
     accounts, ctas = _book()
+    TicketFactory(
+        account=accounts[0],
+        subject="The CRM integration sync keeps failing every night since the last upgrade",
+    )
+    voice_services.text_sentiments_refresh()
     page = new_page(width=390, height=844)
     login(page, CSM)
     page.goto(f"/accounts/{accounts[0].pk}/")
@@ -111,3 +118,6 @@ def test_account_ctas_fold_on_a_phone(new_page, login, demo_users, shot):
     for name in ("Complete next step", "Snooze a week"):
         box = row.get_by_role("button", name=name).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, box)
+    voice = f"#account-{accounts[0].pk}-voice"
+    expect(page.locator(voice)).to_contain_text("The CRM integration sync keeps failing")
+    _fits(page, f"{voice} .table-wrap")
