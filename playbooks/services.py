@@ -44,6 +44,7 @@ from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
 from accounts.timeline import timeline_upsert
 from config.db import copy_stage
+from config.site import absolute_url
 from metrics.kpis.common import midnight
 from metrics.standings import account_standings_refresh
 
@@ -959,8 +960,9 @@ def _claim(
 
 def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Open or in-progress CTAs past due (and not snoozed) escalate once to their owner's
-    manager: the CTA is flagged, the manager gets a notification and an email (outbox).
-    Returns how many escalated."""
+    manager: the CTA is flagged and gets a timeline fact, and each manager gets one
+    notification and one email (outbox) for the CTAs escalated to them in a batch, not one
+    per CTA. Returns how many escalated."""
 
     now = now or timezone.now()
     today = now.astimezone(dt.UTC).date()
@@ -977,12 +979,13 @@ def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     return done
 
 
+ESCALATION_MAIL_LINES = 50  # CTAs listed in one manager's email; the rest behind a link
+
+
 def _escalate(ids: Sequence[int], *, now: dt.datetime) -> int:
     """Flag ``ids`` escalated to their owner's manager (those not escalated meanwhile by a
-    concurrent sweep), with their timeline facts, notifications and emails: a fixed
-    number of queries."""
-    from outbox import services as outbox
-
+    concurrent sweep), with their timeline facts, and tell each manager once about theirs:
+    a fixed number of queries."""
     active = ", ".join(["%s"] * len(ACTIVE_STATUSES))
     claimed = _claim(
         ids,
@@ -1003,39 +1006,79 @@ def _escalate(ids: Sequence[int], *, now: dt.datetime) -> int:
         .select_related("owner", "escalated_to", "account", "playbook")
         .order_by("pk")
     )
-    facts, notes, emails = [], [], []
+    facts, per_manager = [], {}
     for cta in ctas:
         manager = cta.escalated_to
-        who = str(cta.owner) if cta.owner else "nobody"
-        text = f"Overdue CTA escalated: {cta.title} for {cta.account.name} (owner: {who})"
-        link = reverse("playbooks:cta-detail", args=[cta.pk])
         facts.append(
             _fact(
                 cta,
                 "escalated",
                 "cta_escalated",
-                text + (f", to {manager}" if manager else ", no manager to escalate to"),
+                _escalation_line(cta)
+                + (f", to {manager}" if manager else ", no manager to escalate to"),
                 at=now,
             )
         )
-        if manager is None:
-            continue
+        if manager is not None:
+            per_manager.setdefault(manager.pk, (manager, []))[1].append(cta)
+    timeline_upsert(facts)
+    _escalations_tell(list(per_manager.values()))
+    return len(ctas)
+
+
+def _escalation_line(cta: Cta) -> str:
+    who = str(cta.owner) if cta.owner else "nobody"
+    return f"Overdue CTA escalated: {cta.title} for {cta.account.name} (owner: {who})"
+
+
+def _escalations_tell(groups: list[tuple[User, list[Cta]]]) -> None:
+    """One notification and one email per manager for the CTAs just escalated to them. Keyed
+    by the first CTA's id (a CTA escalates once), so a retried sweep never tells twice."""
+    from outbox import services as outbox
+
+    notes, emails = [], []
+    listed = reverse("playbooks:cta-list") + "?status=active&escalated=me"
+    for manager, ctas in groups:
+        first = ctas[0]
+        if len(ctas) == 1:
+            text = _escalation_line(first)
+            link = reverse("playbooks:cta-detail", args=[first.pk])
+            subject = f"Escalated: {first.title} ({first.account.name})"
+        else:
+            text = (
+                f"{len(ctas)} overdue CTAs escalated to you, the first: "
+                f"{first.title} for {first.account.name}"
+            )
+            link = listed
+            subject = f"Escalated: {len(ctas)} overdue CTAs"
         notes.append(
-            Notification(key=f"cta:{cta.pk}:escalated", user=manager, text=text, link=link)
+            Notification(key=f"cta:{first.pk}:escalated", user=manager, text=text, link=link)
         )
+        lines = [
+            f"- {cta.title} for {cta.account.name} (owner: {cta.owner or 'nobody'}), due "
+            f"{cta.due_at:%Y-%m-%d %H:%M} UTC: {cta.evidence}\n  "
+            + absolute_url(reverse("playbooks:cta-detail", args=[cta.pk]))
+            for cta in ctas[:ESCALATION_MAIL_LINES]
+        ]
+        more = len(ctas) - len(lines)
+        body = (
+            f"{len(ctas)} overdue CTA{'s' if len(ctas) > 1 else ''} of your team "
+            f"escalated to you:\n\n" + "\n".join(lines) + "\n"
+        )
+        if more:
+            body += f"\n… and {more} more.\n"
+        body += f"\nAll CTAs escalated to you: {absolute_url(listed)}\n"
         emails.append(
             outbox.email_message(
-                key=f"cta:{cta.pk}:escalated:email",
+                key=f"cta:{first.pk}:escalated:email",
                 to=[manager.email],
-                subject=f"Escalated: {cta.title} ({cta.account.name})",
-                text=f"{text}\nDue {cta.due_at:%Y-%m-%d %H:%M} UTC; {cta.evidence}\n{link}\n",
-                source=cta.playbook.source_label,
+                subject=subject,
+                text=body,
+                source=first.playbook.source_label,
             )
         )
-    timeline_upsert(facts)
     Notification.objects.bulk_create(notes, ignore_conflicts=True)
     outbox.messages_enqueue(emails)
-    return len(ctas)
 
 
 # --- the life of a CTA -----------------------------------------------------------------------

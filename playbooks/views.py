@@ -23,7 +23,7 @@ from accounts.models import Role, User
 
 from . import rules, selectors, services
 from .forms import CommentForm, PlaybookForm, SnoozeForm
-from .models import Cta, CtaStatus, CtaStep, Playbook
+from .models import ACTIVE_STATUSES, Cta, CtaStatus, CtaStep, Playbook
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -97,18 +97,24 @@ def playbook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @require_GET
 def cta_list(request: HttpRequest) -> HttpResponse:
-    """The CTAs the user may see, open ones by default (``?status=`` for others)."""
+    """The CTAs the user may see, open ones by default (``?status=`` for others, ``active``
+    for open or in progress); ``?escalated=me``: those escalated to the user."""
     status = request.GET.get("status", "open")
     filters = {}
     if status in CtaStatus.values:
         filters["status"] = status
+    elif status == "active":
+        filters["status__in"] = ACTIVE_STATUSES
     if request.GET.get("mine"):
         filters["owner"] = request.user.pk
+    escalated = request.GET.get("escalated") == "me"
+    if escalated:
+        filters["escalated_to"] = request.user.pk
     ctas = selectors.cta_list(user=request.user, filters=filters)[:200]
     return render(
         request,
         "playbooks/cta_list.html",
-        {"ctas": ctas, "status": status, "statuses": CtaStatus.choices},
+        {"ctas": ctas, "status": status, "statuses": CtaStatus.choices, "escalated": escalated},
     )
 
 

@@ -25,6 +25,7 @@ from django.urls import reverse
 
 from accounts.exports import csv_safe
 from accounts.models import Account, Role, TimelineEntry, User
+from config.site import absolute_url
 from metrics import kpis
 from metrics.models import AccountStanding, KpiSnapshot
 from outbox import services as outbox
@@ -360,10 +361,6 @@ def _recipients(target: KpiTarget) -> list[str]:
     )
 
 
-def _site(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
-
-
 def alert_message(alert: Alert) -> dict[str, str]:
     target = alert.target
     kpi = catalog.KPIS[target.kpi]
@@ -395,7 +392,7 @@ def alert_message(alert: Alert) -> dict[str, str]:
         lines.append("")
         lines.append("This KPI does not break down by account; see the dashboard.")
     lines.append("")
-    lines.append(f"Off-track KPIs: {_site(reverse('reports:off-track'))}")
+    lines.append(f"Off-track KPIs: {absolute_url(reverse('reports:off-track'))}")
     return {"subject": subject, "text": "\n".join(lines)}
 
 
@@ -573,7 +570,7 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
             "day": board["day"],
             "kpis": board["rows"],
             "off": board["off"],
-            "link": _site(reverse("reports:off-track")),
+            "link": absolute_url(reverse("reports:off-track")),
         }
     mine = Account.objects.filter(owner=user)
     band_changes = list(
@@ -625,7 +622,7 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
         "overdue_ctas": overdue_ctas,
         "renewals": renewals,
         "detractors": detractors,
-        "link": _site(reverse("home")),
+        "link": absolute_url(reverse("home")),
     }
 
 
@@ -638,7 +635,7 @@ def digest_send(user: User, *, today: dt.date) -> bool:
     content.update(
         user=user,
         today=today,
-        unsubscribe=_site(reverse("reports:unsubscribe", args=[unsubscribe_token(user)])),
+        unsubscribe=absolute_url(reverse("reports:unsubscribe", args=[unsubscribe_token(user)])),
     )
     text = render_to_string("reports/digest_email.txt", content)
     html = render_to_string("reports/digest_email.html", content)
@@ -722,7 +719,7 @@ def scheduled_report_send(report: ScheduledReport, *, period: str) -> int:
             text=(
                 f"The figures of {report.name} ({report.get_scope_kind_display()}"
                 f"{' ' + report.scope_key if report.scope_key else ''}) are attached as CSV.\n"
-                f"Dashboard: {_site(reverse('workspace:dashboard'))}\n"
+                f"Dashboard: {absolute_url(reverse('workspace:dashboard'))}\n"
             ),
             attachments=[
                 {

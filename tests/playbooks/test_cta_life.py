@@ -119,8 +119,9 @@ def test_due_dates_follow_urgency(settings, csm):
 
 
 def test_overdue_ctas_escalate_once_to_the_owners_manager(
-    cta, manager, celery_eager, django_capture_on_commit_callbacks, mailoutbox
+    cta, manager, celery_eager, django_capture_on_commit_callbacks, mailoutbox, settings
 ):
+    settings.SITE_URL = "https://cs.example.com/"
     Cta.objects.filter(pk=cta.pk).update(due_at=timezone.now() - DAYS(hours=1))
     with django_capture_on_commit_callbacks(execute=True):
         assert services.ctas_escalate_overdue() == 1
@@ -131,8 +132,48 @@ def test_overdue_ctas_escalate_once_to_the_owners_manager(
     note = Notification.objects.get()
     assert note.user == manager and cta.title in note.text and note.link == f"/ctas/{cta.pk}/"
     assert [m.to for m in mailoutbox] == [[manager.email]]
-    assert mailoutbox[0].subject.startswith("Escalated: ")
+    assert mailoutbox[0].subject == f"Escalated: {cta.title} ({cta.account.name})"
+    assert f"https://cs.example.com/ctas/{cta.pk}/" in mailoutbox[0].body  # SITE_URL's link
     assert "cta_escalated" in _timeline(cta)
+
+
+def test_a_manager_hears_once_about_many_escalated_ctas(
+    manager, csm, celery_eager, django_capture_on_commit_callbacks, mailoutbox, client, settings
+):
+    """Three overdue CTAs of a manager's team and one of a CSM without a manager: each CTA is
+    flagged with its timeline fact, but the manager gets one notification and one email that
+    lists all three (not three of each), and the link opens the CTAs escalated to them."""
+    settings.SITE_URL = "https://cs.example.com"
+    alone = UserFactory(email="solo@example.com", manager=None)
+    playbook = make_playbook("ticket_escalated", priority="medium")
+    team = [
+        services.cta_open(playbook=playbook, account=AccountFactory(owner=csm), evidence=f"e{i}")
+        for i in range(3)
+    ]
+    other = services.cta_open(
+        playbook=playbook, account=AccountFactory(owner=alone), evidence="solo"
+    )
+    Cta.objects.update(due_at=timezone.now() - DAYS(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.ctas_escalate_overdue() == 4
+    assert [c.escalated_to for c in Cta.objects.order_by("pk")] == [manager] * 3 + [None]
+    for cta in (*team, other):
+        assert "cta_escalated" in _timeline(cta)
+    note = Notification.objects.get()
+    assert (note.user, note.link) == (manager, "/ctas/?status=active&escalated=me")
+    assert note.text.startswith("3 overdue CTAs escalated to you, the first: ")
+    (mail,) = mailoutbox
+    assert (mail.to, mail.subject) == ([manager.email], "Escalated: 3 overdue CTAs")
+    for cta in team:
+        assert f"https://cs.example.com/ctas/{cta.pk}/" in mail.body
+    assert "solo" not in mail.body
+    assert "https://cs.example.com/ctas/?status=active&escalated=me" in mail.body
+
+    client.force_login(manager)
+    page = client.get(note.link).content.decode()
+    assert "CTAs escalated to you" in page
+    assert all(f'id="cta-{c.pk}"' in page for c in team)
+    assert f'id="cta-{other.pk}"' not in page
 
 
 def test_a_snoozed_cta_does_not_escalate(cta):

@@ -78,10 +78,12 @@ def test_a_busy_night_takes_the_same_queries_for_2_or_6_ctas_of_each_kind(day, s
     assert Cta.objects.filter(outcome_at__range=(now - DAYS(hours=1), now)).count() == 16
     promoted = Cta.objects.filter(priority="low", status=CtaStatus.OPEN)  # due 7 days on
     assert promoted.filter(due_at__range=(now + DAYS(days=7, hours=-1), now + DAYS(7))).count() == 8
-    assert Notification.objects.count() == 8
-    # emails: the promoted and the newly opened CTAs to their owner, the escalations to the
-    # owner's manager: 3 per CTA of each kind
-    assert Message.objects.count() == 3 * 8
+    # each night's escalations (2, then 6) go to one manager: one notification and one email
+    # per night, not one per CTA
+    assert Notification.objects.count() == 2
+    # emails: the promoted and the newly opened CTAs to their owner (2 per CTA of each kind,
+    # 2 × 8), and the manager's escalation email of each night (2)
+    assert Message.objects.count() == 2 * 8 + 2
     kinds = TimelineEntry.objects.filter(key__startswith="cta:").values_list("kind", flat=True)
     assert sorted(set(kinds)) == ["cta_escalated", "cta_opened", "cta_outcome"]
     # a second night has nothing left to write
