@@ -960,9 +960,9 @@ def _claim(
 
 def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Open or in-progress CTAs past due (and not snoozed) escalate once to their owner's
-    manager: the CTA is flagged and gets a timeline fact, and each manager gets one
-    notification and one email (outbox) for the CTAs escalated to them in a batch, not one
-    per CTA. Returns how many escalated."""
+    manager: the CTA is flagged and gets a timeline fact (a transaction per ``BATCH``), then
+    each manager gets one notification and one email (outbox) for all the CTAs the sweep
+    escalated to them, not one per CTA. Returns how many escalated."""
 
     now = now or timezone.now()
     today = now.astimezone(dt.UTC).date()
@@ -972,20 +972,28 @@ def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
         .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=today))
         .values_list("pk", flat=True)
     )
-    done = 0
+    done, per_manager = 0, {}
     for start in range(0, len(overdue), BATCH):
         with transaction.atomic():
-            done += _escalate(overdue[start : start + BATCH], now=now)
+            for cta in _escalate(overdue[start : start + BATCH], now=now):
+                done += 1
+                if cta.escalated_to is not None:
+                    per_manager.setdefault(cta.escalated_to.pk, (cta.escalated_to, []))[1].append(
+                        cta
+                    )
+    if per_manager:
+        with transaction.atomic():
+            _escalations_tell(list(per_manager.values()))
     return done
 
 
 ESCALATION_MAIL_LINES = 50  # CTAs listed in one manager's email; the rest behind a link
 
 
-def _escalate(ids: Sequence[int], *, now: dt.datetime) -> int:
+def _escalate(ids: Sequence[int], *, now: dt.datetime) -> list[Cta]:
     """Flag ``ids`` escalated to their owner's manager (those not escalated meanwhile by a
-    concurrent sweep), with their timeline facts, and tell each manager once about theirs:
-    a fixed number of queries."""
+    concurrent sweep), with their timeline facts: a fixed number of queries. Returns the CTAs
+    flagged (their managers are told once for the whole sweep, after its batches)."""
     active = ", ".join(["%s"] * len(ACTIVE_STATUSES))
     claimed = _claim(
         ids,
@@ -1006,7 +1014,7 @@ def _escalate(ids: Sequence[int], *, now: dt.datetime) -> int:
         .select_related("owner", "escalated_to", "account", "playbook")
         .order_by("pk")
     )
-    facts, per_manager = [], {}
+    facts = []
     for cta in ctas:
         manager = cta.escalated_to
         facts.append(
@@ -1019,11 +1027,8 @@ def _escalate(ids: Sequence[int], *, now: dt.datetime) -> int:
                 at=now,
             )
         )
-        if manager is not None:
-            per_manager.setdefault(manager.pk, (manager, []))[1].append(cta)
     timeline_upsert(facts)
-    _escalations_tell(list(per_manager.values()))
-    return len(ctas)
+    return ctas
 
 
 def _escalation_line(cta: Cta) -> str:
