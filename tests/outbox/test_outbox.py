@@ -83,6 +83,32 @@ def test_email_is_sent_once_even_when_queued_and_delivered_twice(
     assert first.status == Message.Status.SENT and first.attempts == 1 and first.sent_at
 
 
+def test_many_messages_go_to_the_workers_in_chunks_each_sent_once(
+    celery_eager, django_capture_on_commit_callbacks, monkeypatch
+):
+    """120 messages queued together: 3 delivery tasks (50 + 50 + 20), not 120; a chunk run a
+    second time (a worker lost mid-way, acks_late) sends nothing again."""
+    calls = []
+    real = tasks.deliver_messages.apply_async
+    monkeypatch.setattr(
+        tasks.deliver_messages,
+        "apply_async",
+        lambda args, **kw: calls.append(list(args[0])) or real(args, **kw),
+    )
+    messages = [
+        services.email_message(key=f"bulk:{i}", to=[f"p{i}@example.com"], subject="Hi", text="x")
+        for i in range(120)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = services.messages_enqueue(messages)
+    assert [len(ids) for ids in calls] == [50, 50, 20]
+    assert sorted(pk for ids in calls for pk in ids) == sorted(m.pk for m in queued)
+    assert len(mail.outbox) == 120
+    tasks.deliver_messages(calls[0])
+    assert len(mail.outbox) == 120
+    assert Message.objects.filter(status=Message.Status.SENT).count() == 120
+
+
 def test_nothing_is_sent_when_the_transaction_rolls_back(
     celery_eager, django_capture_on_commit_callbacks
 ):
