@@ -392,7 +392,7 @@ def _cta_payload(cta: Cta, *, account: Mapping[str, Any], owner_email: str) -> d
             "status": cta.status,
             "due_at": cta.due_at.isoformat(),
             "evidence": cta.evidence,
-            "url": reverse("playbooks:cta-detail", args=[cta.pk]),
+            "url": absolute_url(reverse("playbooks:cta-detail", args=[cta.pk])),
         },
         "account": account,
         "playbook": {"id": cta.playbook_id, "version": cta.playbook_version},
@@ -437,8 +437,8 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
                     to=[owner_email],
                     subject=f"New CTA: {cta.title} ({account['name']})",
                     text=(
-                        f"{line}\n\nDue {cta.due_at:%Y-%m-%d %H:%M} UTC.\n"
-                        f"{reverse('playbooks:cta-detail', args=[cta.pk])}\n"
+                        f"{line}\n\nDue {cta.due_at.astimezone(dt.UTC):%-d %b %Y %H:%M} UTC.\n"
+                        f"{absolute_url(reverse('playbooks:cta-detail', args=[cta.pk]))}\n"
                     ),
                     source=source,
                 )
@@ -1061,7 +1061,7 @@ def _escalations_tell(groups: list[tuple[User, list[Cta]]]) -> None:
         )
         lines = [
             f"- {cta.title} for {cta.account.name} (owner: {cta.owner or 'nobody'}), due "
-            f"{cta.due_at:%Y-%m-%d %H:%M} UTC: {cta.evidence}\n  "
+            f"{cta.due_at.astimezone(dt.UTC):%-d %b %Y %H:%M} UTC: {cta.evidence}\n  "
             + absolute_url(reverse("playbooks:cta-detail", args=[cta.pk]))
             for cta in ctas[:ESCALATION_MAIL_LINES]
         ]

@@ -159,6 +159,7 @@ def test_webhook_and_slack_calls_are_signed_sent_once_and_failures_show_on_the_p
     body = json.loads(hook["body"])
     assert body["event"] == "cta.opened" and body["cta"]["id"] == cta.pk
     assert body["account"]["name"] == "Acme" and body["cta"]["evidence"] == cta.evidence
+    assert body["cta"]["url"] == f"{settings.SITE_URL.rstrip('/')}/ctas/{cta.pk}/"  # absolute
     assert json.loads(slack["body"])["text"].startswith("New CTA for ")
 
     # a target answering 500: retried a bounded number of times, then failed, on the page
