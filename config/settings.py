@@ -403,6 +403,9 @@ PLAYBOOK_DUE_HOURS = {"high": 0, "medium": 48, "low": 7 * 24}
 
 # Surveys (issue 5): the public link pages and the fatigue rules
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")  # absolute links in emails
+# who asks, in the survey emails and on the public pages ("{sender} would value your answer"):
+# the organisation running this platform, not the respondent's own company
+SURVEY_SENDER_NAME = os.environ.get("SURVEY_SENDER_NAME", "").strip() or "Customer Success"
 SURVEY_FATIGUE_DAYS = env_int("SURVEY_FATIGUE_DAYS", 30)  # nobody surveyed twice within N days
 SURVEY_FATIGUE_MAX_PER_YEAR = env_int("SURVEY_FATIGUE_MAX_PER_YEAR", 4)  # nor more than M a year
 SURVEY_RATE_PER_TOKEN = env_int("SURVEY_RATE_PER_TOKEN", 60)  # public requests per minute

@@ -1,6 +1,6 @@
 """Writes and delivery of the outbox (see ``models.Message`` for why it exists).
 
-    email_enqueue(key=..., to=[...], subject=..., text=..., html=..., source=...)
+    email_enqueue(key=..., to=[...], subject=..., text=..., html=..., source=..., headers={...})
     webhook_enqueue(key=..., url=..., body={...}, secret=..., source=...)
 
 Both are idempotent on ``key``: the second call returns the first call's row. Delivery is
@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +45,12 @@ CLAIM_SECONDS = 120  # a claim outlives any single send (the webhook timeout is 
 BACKOFF_BASE = 30  # seconds before the 2nd attempt; doubles each time
 BACKOFF_MAX = 60 * 60
 SWEEP_LIMIT = 500  # messages one sweep delivers; the next sweep takes the rest
+HEADER_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,75}")  # an email header's name
+# headers the email itself sets: a caller's would be a second, conflicting line
+OWN_HEADERS = frozenset(
+    {"to", "from", "cc", "bcc", "subject", "message-id", "date", "content-type",
+     "content-transfer-encoding", "mime-version", "reply-to"}
+)  # fmt: skip
 
 
 def email_enqueue(
@@ -55,9 +62,11 @@ def email_enqueue(
     html: str = "",
     source: str = "",
     attachments: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Message:
     """Queue one email (text, optionally with an HTML alternative) to ``to``. Text
-    attachments (a CSV report): ``[{"filename", "content", "mimetype"}]``."""
+    attachments (a CSV report): ``[{"filename", "content", "mimetype"}]``; extra header lines
+    (``{"List-Unsubscribe": "<https://…>"}``): ``headers``."""
     return _enqueue(
         email_message(
             key=key,
@@ -67,6 +76,7 @@ def email_enqueue(
             html=html,
             source=source,
             attachments=attachments,
+            headers=headers,
         )  # fmt: skip
     )
 
@@ -80,6 +90,7 @@ def email_message(
     html: str = "",
     source: str = "",
     attachments: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Message:
     """The unsaved message ``email_enqueue`` queues (checked), for ``messages_enqueue``."""
     errors: dict[str, list[str]] = {}
@@ -94,9 +105,16 @@ def email_message(
         errors["subject"] = ["The subject is empty."]
     if "\n" in subject or "\r" in subject:
         errors["subject"] = ["The subject must be one line."]
+    for name, value in (headers or {}).items():
+        if not HEADER_NAME_RE.fullmatch(str(name)) or name.lower() in OWN_HEADERS:
+            errors.setdefault("headers", []).append(f"{name!r} is not a header this can add.")
+        elif not isinstance(value, str) or "\n" in value or "\r" in value:
+            errors.setdefault("headers", []).append(f"{name}: the value must be one line of text.")
     if errors:
         raise ValidationError(errors)
     payload = {"to": list(to), "subject": subject, "text": text, "html": html}
+    if headers:
+        payload["headers"] = dict(headers)
     if attachments:
         payload["attachments"] = [
             {"filename": a["filename"], "content": a["content"], "mimetype": a["mimetype"]}
@@ -339,7 +357,10 @@ def _send_email(message: Message) -> None:
         body=p["text"],
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=p["to"],
-        headers={"Message-ID": f"<{_key_digest(message.key)}@{domain}>"},
+        headers={
+            **p.get("headers", {}),
+            "Message-ID": f"<{_key_digest(message.key)}@{domain}>",
+        },
     )
     if p.get("html"):
         email.attach_alternative(p["html"], "text/html")

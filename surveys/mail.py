@@ -1,6 +1,8 @@
 """The invitation and reminder emails: the first question is in the email itself, each
 score a link to the response page with that score preselected (the page records nothing until
-the person presses the button: mail scanners follow links)."""
+the person presses the button: mail scanners follow links). Every text is the survey's, in its
+language (``surveys.strings``); the unsubscribe page's address is also the ``List-Unsubscribe``
+header, for the mail program's own unsubscribe button."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from django.urls import reverse
 from outbox import services as outbox
 
 from . import scoring
-from .strings import fill, page_strings
+from .strings import fill, filled, page_strings, scale_labels
 
 
 def public_url(path: str) -> str:
@@ -20,23 +22,31 @@ def public_url(path: str) -> str:
 
 def invitation_context(invitation, *, reminder: bool) -> dict:
     survey = invitation.campaign.survey
-    text = page_strings(survey.strings, survey.language)
-    company = invitation.account.name
-    name = invitation.stakeholder.name or ""
+    raw = page_strings(survey.strings, survey.language)
+    values = {"sender": settings.SURVEY_SENDER_NAME, "company": invitation.account.name}
+    text = filled(raw, **values)
+    name = (invitation.stakeholder.name or "").strip()
     respond = public_url(reverse("surveys:respond", args=[invitation.token]))
-    low, high = scoring.LABELS[survey.kind]
+    scores = list(scoring.scale(survey.kind))
+    low_label, high_label = scale_labels(text, survey.kind)
     intro_key = "email_reminder_intro" if reminder else "email_intro"
     return {
         "survey": survey,
         "language": survey.language,
-        "subject": fill(text["email_subject"], company=company, name=name or company),
-        "intro": fill(text[intro_key], company=company, name=name or "there").replace(
-            "Hello , ", "Hello, "
+        "subject": fill(raw["email_subject"], name=name or values["company"], **values),
+        "intro": fill(raw[intro_key], name=name or text["email_no_name"], **values),
+        "question": fill(survey.question, **values),
+        "scores": [(s, f"{respond}?score={s}") for s in scores],
+        "low_label": low_label,
+        "high_label": high_label,
+        "scale_legend": fill(
+            raw["scale_legend"],
+            low=scores[0],
+            high=scores[-1],
+            low_label=low_label,
+            high_label=high_label,
+            **values,
         ),
-        "question": fill(survey.question, company=company),
-        "scores": [(s, f"{respond}?score={s}") for s in scoring.scale(survey.kind)],
-        "low_label": low,
-        "high_label": high,
         "respond_url": respond,
         "unsubscribe_url": public_url(reverse("surveys:unsubscribe", args=[invitation.token])),
         "footer": text["email_footer"],
@@ -58,4 +68,5 @@ def invitation_email(invitation, *, reminder: bool):
         text=render_to_string("surveys/email_invitation.txt", context),
         html=render_to_string("surveys/email_invitation.html", context),
         source=f"survey-campaign:{invitation.campaign_id}",
+        headers={"List-Unsubscribe": f"<{context['unsubscribe_url']}>"},
     )

@@ -1,6 +1,8 @@
 """The public survey pages under ``/s/<token>/``: no sign-in, no JavaScript, nothing about the
-account beyond its name. ``GET`` never writes (mail scanners follow every link in an email);
-``POST`` records. Rate-limited per token and per IP (``accounts.ratelimit``)."""
+account beyond its name (and that only where a string asks for ``{company}``). Every text is
+the survey's, in its language (``surveys.strings``). ``GET`` never writes (mail scanners
+follow every link in an email); ``POST`` records. Rate-limited per token and per IP
+(``accounts.ratelimit``)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from accounts import ratelimit
 
 from . import scoring, services
 from .models import Invitation, Response
-from .strings import DEFAULTS, fill, page_strings
+from .strings import DEFAULTS, fill, filled, page_strings, scale_labels
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
@@ -37,7 +39,10 @@ def _headers(response: HttpResponse) -> HttpResponse:
 def _message(
     request: HttpRequest, status: int, title: str, body: str, *, strings=None, language="en"
 ):
-    strings = strings or DEFAULTS
+    """A page of a title and a sentence. ``strings``: the survey's, filled (``_strings``);
+    without a survey to read them from (an unknown link, a refusal before the invitation is
+    read), the English defaults."""
+    strings = strings or filled(DEFAULTS, sender=settings.SURVEY_SENDER_NAME)
     return _headers(
         render(
             request,
@@ -46,6 +51,17 @@ def _message(
             status=status,
         )
     )
+
+
+def _values(invitation: Invitation) -> dict[str, str]:
+    """What every string may name: who asks and the account's name."""
+    return {"sender": settings.SURVEY_SENDER_NAME, "company": invitation.account.name}
+
+
+def _strings(invitation: Invitation) -> dict[str, str]:
+    """The survey's strings in its language with ``{sender}`` and ``{company}`` filled."""
+    survey = invitation.campaign.survey
+    return filled(page_strings(survey.strings, survey.language), **_values(invitation))
 
 
 def rate_checks(ip: str | None, token: str) -> list[tuple[str, int, int]]:
@@ -86,28 +102,49 @@ def _open_or_error(request: HttpRequest, token: str):
     invitation = _invitation(token)
     if invitation is None:
         return None, None, _message(request, 404, "not_found_title", "not_found_body")
+    return invitation, _strings(invitation), None
+
+
+def _score_error(invitation: Invitation, raw: str, exc: scoring.ScoreError) -> str:
+    """What is wrong with the score sent, in the survey's language."""
     survey = invitation.campaign.survey
     strings = page_strings(survey.strings, survey.language)
-    return invitation, strings, None
+    if not raw.strip():
+        key = "score_missing"
+    elif exc.value is None:
+        key = "score_not_whole"
+    else:
+        key = "score_out_of_range"
+    low, high = scoring.SCALES[survey.kind]
+    return fill(strings[key], low=low, high=high, score=exc.value, **_values(invitation))
 
 
 def _form_context(invitation: Invitation, strings: dict, *, score, comment, error=""):
     survey = invitation.campaign.survey
-    company = invitation.account.name
-    low, high = scoring.LABELS[survey.kind]
+    values = _values(invitation)
+    scores = list(scoring.scale(survey.kind))
+    low_label, high_label = scale_labels(strings, survey.kind)
+    legend = page_strings(survey.strings, survey.language)["scale_legend"]
     return {
         "invitation": invitation,
         "language": survey.language,
         "strings": strings,
         "title": strings["page_title"],
-        "intro": fill(strings["intro"], company=company),
-        "company": company,
-        "question": fill(survey.question, company=company),
-        "follow_up": fill(survey.follow_up, company=company) or strings["comment_label"],
-        "scores": list(scoring.scale(survey.kind)),
+        "sender": values["sender"],
+        "question": fill(survey.question, **values),
+        "follow_up": fill(survey.follow_up, **values) or strings["comment_label"],
+        "scores": scores,
         "kind": survey.kind,
-        "low_label": low,
-        "high_label": high,
+        "low_label": low_label,
+        "high_label": high_label,
+        "scale_legend": fill(
+            legend,
+            low=scores[0],
+            high=scores[-1],
+            low_label=low_label,
+            high_label=high_label,
+            **values,
+        ),
         "selected": score,
         "comment": comment,
         "error": error,
@@ -171,15 +208,13 @@ def _respond_post(request: HttpRequest, token: str) -> HttpResponse:
         return _message(request, 404, "not_found_title", "not_found_body")
     except (scoring.ScoreError, services.InvitationClosed) as exc:
         invitation = _invitation(token)
-        survey = invitation.campaign.survey
-        strings = page_strings(survey.strings, survey.language)
+        strings = _strings(invitation)
         if isinstance(exc, services.InvitationClosed):
             return _message(
                 request, 410, "expired_title", "expired_body", strings=strings,
-                language=survey.language,
+                language=invitation.campaign.survey.language,
             )  # fmt: skip
-        message = strings["score_missing"] if not raw.strip() else f"{exc}."
-        message = message[0].upper() + message[1:]
+        message = _score_error(invitation, raw, exc)
         context = _form_context(invitation, strings, score=None, comment=comment, error=message)
         return _headers(render(request, "surveys/public_respond.html", context, status=400))
     # POST, then redirect, then GET the thank-you page: its path is this page's plus
@@ -207,7 +242,8 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
                 "strings": strings,
                 "language": invitation.campaign.survey.language,
                 "title": strings["thanks_title"],
-                "company": invitation.account.name,
+                "sender": settings.SURVEY_SENDER_NAME,
+                # the answer can be changed: the sentence saying so and the link
                 "open": services.invitation_is_open(invitation, timezone.now()),
             },
         )
@@ -242,7 +278,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                 "strings": strings,
                 "language": language,
                 "title": strings["unsubscribe_title"],
-                "company": invitation.account.name,
+                "sender": settings.SURVEY_SENDER_NAME,
             },
         )
     )
@@ -250,7 +286,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """Settings' CSRF_FAILURE_VIEW: the survey pages get a page saying what to do; every
-    other page Django's own."""
+    other page Django's own. Its text stays English: CSRF is checked before the view runs,
+    so no survey (nor its language and strings) has been read; reading the invitation here
+    from the path would let a refused request cost a query."""
     if request.path_info.startswith("/s/"):
         return _headers(
             render(

@@ -16,15 +16,20 @@ from dataclasses import dataclass
 
 SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 UNHAPPY_AT_MOST: dict[str, int] = {"nps": 6, "csat": 2, "ces": 3}
-LABELS: dict[str, tuple[str, str]] = {
-    "nps": ("Not at all likely", "Extremely likely"),
-    "csat": ("Very dissatisfied", "Very satisfied"),
-    "ces": ("Very difficult", "Very easy"),
-}
+# the scales' end labels ("Not at all likely" …) are texts a respondent reads: surveys.strings
 
 
 class ScoreError(ValueError):
-    """A score outside the survey's scale, or not a whole number."""
+    """A score outside the survey's scale, or not a whole number. ``low``/``high`` are the
+    scale's ends and ``value`` the number sent when it was one (None otherwise), for a page
+    that says it in the survey's language (``surveys.strings``: ``score_out_of_range``,
+    ``score_not_whole``); ``str()`` is the English message."""
+
+    def __init__(
+        self, message: str, *, low: int | None = None, high: int | None = None, value=None
+    ):
+        super().__init__(message)
+        self.low, self.high, self.value = low, high, value
 
 
 def scale(kind: str) -> range:
@@ -36,16 +41,18 @@ def parse_score(kind: str, raw: object) -> int:
     """The score as an int within the kind's scale; raises ScoreError saying what is wrong."""
     lo, hi = SCALES[kind]
     if isinstance(raw, bool):
-        raise ScoreError(f"the score must be a whole number from {lo} to {hi}")
+        raise ScoreError(f"the score must be a whole number from {lo} to {hi}", low=lo, high=hi)
     if isinstance(raw, int):
         value = raw
     else:
         text = str(raw if raw is not None else "").strip()
         if not text or not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 3:
-            raise ScoreError(f"the score must be a whole number from {lo} to {hi}")
+            raise ScoreError(f"the score must be a whole number from {lo} to {hi}", low=lo, high=hi)
         value = int(text)
     if not lo <= value <= hi:
-        raise ScoreError(f"the score must be from {lo} to {hi}, got {value}")
+        raise ScoreError(
+            f"the score must be from {lo} to {hi}, got {value}", low=lo, high=hi, value=value
+        )
     return value
 
 

@@ -1,20 +1,35 @@
-"""The public page's and the email's strings, in English; a survey overrides any of them per
-language (``Survey.strings = {"de": {"submit": "Absenden", ...}}``) and the page uses the
-survey's ``language``. ``{company}`` is replaced by the account's name."""
+"""Every text a respondent reads on the public pages and in the survey emails, in English; a
+survey overrides any of them per language (``Survey.strings = {"de": {"submit": "Absenden",
+...}}``) and its pages and emails use the survey's ``language``.
+
+Placeholders (``PLACEHOLDERS`` says which string takes which): ``{sender}`` is the
+organisation asking (``settings.SURVEY_SENDER_NAME``), ``{company}`` the respondent's account's
+name (the one detail of the account a page may show), ``{name}`` the person's name (emails
+only), ``{low}``/``{high}`` the ends of the scale, ``{score}`` the number sent, and
+``{low_label}``/``{high_label}`` the scale's end labels (``<kind>_low_label`` …)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 DEFAULTS: dict[str, str] = {
     "page_title": "A quick question",
-    "intro": "{company} would value your answer. It takes a few seconds.",
+    "intro": "{sender} would value your answer. It takes a few seconds.",
     "score_help": "Choose one score.",
+    "scale_legend": "{low} = {low_label}, {high} = {high_label}.",
+    "nps_low_label": "Not at all likely",
+    "nps_high_label": "Extremely likely",
+    "csat_low_label": "Very dissatisfied",
+    "csat_high_label": "Very satisfied",
+    "ces_low_label": "Very difficult",
+    "ces_high_label": "Very easy",
     "comment_label": "Anything you would like to add? (optional)",
     "submit": "Send my answer",
     "change_note": "You already answered. You can change your answer below.",
     "thanks_title": "Thank you",
-    "thanks_body": "Your answer was recorded. You can change it while the survey is open.",
+    "thanks_body": "Your answer was recorded.",
+    "thanks_change_note": "You can change it while the survey is open.",
     "change_link": "Change my answer",
     "unsubscribe_link": "Do not send me surveys",
     "unsubscribe_title": "Stop survey emails",
@@ -30,16 +45,35 @@ DEFAULTS: dict[str, str] = {
     "rate_limited_body": "Please wait a minute and try again.",
     "error_title": "Please check your answer",
     "score_missing": "Choose a score before sending.",
+    "score_not_whole": "The score must be a whole number from {low} to {high}.",
+    "score_out_of_range": "The score must be from {low} to {high}, got {score}.",
     "email_subject": "A quick question",
-    "email_intro": "Hello {name}, {company} would value your answer. Click a score:",
-    "email_reminder_intro": "Hello {name}, a reminder: {company} would value your answer.",
+    "email_intro": "Hello {name}, {sender} would value your answer. Click a score:",
+    "email_reminder_intro": "Hello {name}, a reminder: {sender} would value your answer.",
+    "email_no_name": "there",  # {name} of a person without one: "Hello there, …"
     "email_footer": "Do not want survey emails? Unsubscribe:",
 }
 
+_EVERYWHERE = frozenset({"sender", "company"})
+_SCALE = frozenset({"low", "high"})
+# the placeholders each string may use beyond {sender} and {company}
+_EXTRA: dict[str, frozenset[str]] = {
+    "scale_legend": _SCALE | {"low_label", "high_label"},
+    "score_not_whole": _SCALE,
+    "score_out_of_range": _SCALE | {"score"},
+    "email_subject": frozenset({"name"}),
+    "email_intro": frozenset({"name"}),
+    "email_reminder_intro": frozenset({"name"}),
+}
+PLACEHOLDERS: dict[str, frozenset[str]] = {
+    key: _EVERYWHERE | _EXTRA.get(key, frozenset()) for key in DEFAULTS
+}
+_PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
 
 def page_strings(overrides: Mapping | None, language: str) -> dict[str, str]:
-    """The defaults with the survey's overrides for ``language`` on top (unknown keys and
-    non-text values are ignored; the editor rejects them)."""
+    """The defaults with the survey's overrides for ``language`` on top, placeholders not yet
+    filled (unknown keys and non-text values are ignored; the editor rejects them)."""
     chosen = dict(DEFAULTS)
     for key, value in ((overrides or {}).get(language) or {}).items():
         if key in DEFAULTS and isinstance(value, str) and value.strip():
@@ -48,7 +82,8 @@ def page_strings(overrides: Mapping | None, language: str) -> dict[str, str]:
 
 
 def strings_problems(value: object) -> list[str]:
-    """What is wrong with a ``Survey.strings`` value, for the editor."""
+    """What is wrong with a ``Survey.strings`` value, for the editor: unknown strings, values
+    that are not text, and placeholders the string cannot fill."""
     if not isinstance(value, dict):
         return ['must be an object of languages, e.g. {"de": {"submit": "Absenden"}}']
     problems = []
@@ -61,11 +96,30 @@ def strings_problems(value: object) -> list[str]:
                 problems.append(f"{language}.{key}: unknown string (known: {', '.join(DEFAULTS)})")
             elif not isinstance(text, str):
                 problems.append(f"{language}.{key}: must be text")
+            else:
+                allowed = PLACEHOLDERS[key]
+                for name in dict.fromkeys(_PLACEHOLDER_RE.findall(text)):
+                    if name not in allowed:
+                        known = ", ".join("{" + p + "}" for p in sorted(allowed))
+                        problems.append(
+                            f"{language}.{key}: unknown placeholder {{{name}}} (this string "
+                            f"can use {known})"
+                        )
     return problems
 
 
-def fill(text: str, **values: str) -> str:
-    """Replace ``{company}``/``{name}`` without str.format (a stray brace is not an error)."""
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
+def fill(text: str, **values: object) -> str:
+    """Replace ``{sender}``, ``{company}``, ``{name}`` … in one pass, without str.format: a
+    stray brace or a placeholder not given stays as it is, and a value is never read for
+    placeholders itself (an account named "{name}" stays "{name}")."""
+    return _PLACEHOLDER_RE.sub(lambda m: str(values.get(m[1], m[0])), text)
+
+
+def filled(strings: Mapping[str, str], **values: object) -> dict[str, str]:
+    """Every string of ``strings`` (``page_strings``) with ``values`` filled in."""
+    return {key: fill(text, **values) for key, text in strings.items()}
+
+
+def scale_labels(strings: Mapping[str, str], kind: str) -> tuple[str, str]:
+    """The (low, high) end labels of a ``kind`` scale from ``strings``."""
+    return strings[f"{kind}_low_label"], strings[f"{kind}_high_label"]

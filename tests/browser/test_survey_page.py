@@ -1,14 +1,20 @@
 """The public survey page in a real browser on a phone-sized viewport: open the email's link
 (score preselected), change the score by keyboard, add a comment, send, see the thanks; the
-answer and its timeline fact are in the database. Then the results page for the CSM."""
+answer and its timeline fact are in the database. The invitation email fits the phone's
+width. Then the results page for the CSM."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.core import mail
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import TimelineEntry
 from surveys.models import Response
+from surveys.tasks import send_due_campaigns
 from tests.factories import AccountFactory, StakeholderFactory
 from tests.surveys.conftest import make_campaign, make_invitation
 
@@ -17,7 +23,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}
 
 
-def test_answer_a_survey_on_a_phone(new_page, shot):
+def test_answer_a_survey_on_a_phone(new_page, shot, settings):
+    settings.SURVEY_SENDER_NAME = "Northwind"
     account = AccountFactory(name="Acme Corp")
     dana = StakeholderFactory(account=account, name="Dana Smith")
     invitation = make_invitation(make_campaign("nps"), dana)
@@ -28,7 +35,12 @@ def test_answer_a_survey_on_a_phone(new_page, shot):
     group = page.get_by_role("group", name="How likely are you to recommend us")
     expect(group).to_be_visible()
     expect(page.get_by_role("radio", name="9", exact=True)).to_be_checked()
-    expect(page.get_by_text("Acme Corp", exact=True)).to_be_visible()
+    question = "How likely are you to recommend us to a friend or colleague?"
+    expect(page.get_by_role("heading", level=1, name=question)).to_be_visible()
+    expect(page.get_by_text("Northwind would value your answer.")).to_be_visible()  # who asks
+    expect(group).to_have_accessible_description(
+        "Choose one score. 0 = Not at all likely, 10 = Extremely likely."
+    )
     # every score is a large tap target, all within the phone's width
     for box in (page.locator(".score-number").nth(i).bounding_box() for i in range(11)):
         assert box["height"] >= 44 and box["width"] >= 40 and box["x"] + box["width"] <= 390
@@ -58,6 +70,23 @@ def test_answer_a_survey_on_a_phone(new_page, shot):
         (7, False),
         (3, True),
     ]
+
+
+def test_the_invitation_email_fits_a_phone(new_page, shot):
+    """The 11 score links wrap within 390 px instead of widening the email."""
+    StakeholderFactory(name="Dana Smith")
+    make_campaign("nps", next_run_at=timezone.now() - dt.timedelta(minutes=1))
+    send_due_campaigns.delay()
+    (email,) = mail.outbox
+    page = new_page(**PHONE)
+    page.set_content(email.alternatives[0][0])
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    links = page.locator("a[href*='?score=']")
+    assert links.count() == 11
+    boxes = [links.nth(i).bounding_box() for i in range(11)]
+    assert all(b["x"] + b["width"] <= 390 and b["width"] >= 40 for b in boxes)
+    assert len({round(b["y"]) for b in boxes}) == 2  # two rows
+    shot(page, "survey-email-phone")
 
 
 def test_sending_without_a_score_says_so(new_page):

@@ -86,9 +86,12 @@ def test_email_link_page_post_timeline_and_hook(csrf_client, dana, hooks, settin
     body = page.content.decode()
     assert '<html lang="en">' in body
     assert 'value="3" required checked' in body  # preselected
-    assert "<fieldset" in body and "<legend>How likely" in body
+    assert (
+        "<fieldset" in body
+        and '<legend><h1 class="public-question" id="survey-question">How likely' in body
+    )
     assert 'for="comment"' in body and "What is the main reason" in body
-    assert "Acme Corp" in body and "Dana" not in body and "dana@" not in body  # company only
+    assert "Dana" not in body and "dana@" not in body  # nothing about the person
     assert "<script" not in body
 
     answer = csrf_client.post(
@@ -216,15 +219,20 @@ def test_rate_limited_per_token_and_per_ip(client, dana, settings):
 
 
 @pytest.mark.django_db
-def test_public_pages_need_no_sign_in_and_leak_nothing(client, dana):
-    invitation = make_invitation(make_campaign(), dana)
+def test_public_pages_need_no_sign_in_and_leak_nothing(client, dana, settings):
+    settings.SURVEY_SENDER_NAME = "Northwind"
+    invitation = make_invitation(
+        make_campaign(strings={"en": {"unsubscribe_link": "{company}: no more surveys"}}), dana
+    )
     services.response_record(invitation_id=invitation.pk, score=9)  # the thanks page's case
     for name in ("respond", "thanks", "unsubscribe"):
         r = client.get(reverse(f"surveys:{name}", args=[invitation.token]))
         assert r.status_code == 200, name
         assert r["Referrer-Policy"] == "same-origin"
         body = r.content.decode()
-        assert "Acme Corp" in body
+        assert '<p class="public-company">Northwind</p>' in body, name  # who asks
+        if name != "unsubscribe":  # the account's name only where a string names {company}
+            assert "Acme Corp: no more surveys" in body, name
         for secret in (
             dana.email.lower(),
             dana.name,
@@ -251,7 +259,7 @@ def test_page_strings_and_language_from_the_survey(client, dana):
     campaign = make_campaign(
         "ces",
         language="de",
-        strings={"de": {"submit": "Antwort senden", "intro": "{company} fragt."}},
+        strings={"de": {"submit": "Antwort senden", "intro": "{company} fragt."}},  # still valid
     )
     invitation = make_invitation(campaign, dana)
     body = client.get(reverse("surveys:respond", args=[invitation.token])).content.decode()
