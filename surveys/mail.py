@@ -10,14 +10,11 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from config.site import absolute_url
 from outbox import services as outbox
 
 from . import scoring
 from .strings import fill, filled, page_strings, scale_labels
-
-
-def public_url(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
 
 
 def invitation_context(invitation, *, reminder: bool) -> dict:
@@ -26,7 +23,7 @@ def invitation_context(invitation, *, reminder: bool) -> dict:
     values = {"sender": settings.SURVEY_SENDER_NAME, "company": invitation.account.name}
     text = filled(raw, **values)
     name = (invitation.stakeholder.name or "").strip()
-    respond = public_url(reverse("surveys:respond", args=[invitation.token]))
+    respond = absolute_url(reverse("surveys:respond", args=[invitation.token]))
     scores = list(scoring.scale(survey.kind))
     low_label, high_label = scale_labels(text, survey.kind)
     intro_key = "email_reminder_intro" if reminder else "email_intro"
@@ -48,7 +45,7 @@ def invitation_context(invitation, *, reminder: bool) -> dict:
             **values,
         ),
         "respond_url": respond,
-        "unsubscribe_url": public_url(reverse("surveys:unsubscribe", args=[invitation.token])),
+        "unsubscribe_url": absolute_url(reverse("surveys:unsubscribe", args=[invitation.token])),
         "footer": text["email_footer"],
     }
 
