@@ -71,7 +71,11 @@ class PlaybookInputSerializer(serializers.Serializer):
     cta_title = serializers.CharField(required=False, allow_blank=True)
     cta_type = serializers.ChoiceField(choices=CtaType.choices, required=False)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    steps = serializers.JSONField(required=False, help_text='[{"title": str, "due_days": int}]')
+    steps = serializers.JSONField(
+        required=False,
+        help_text='[{"title": str, "due_days": int, "survey_campaign": campaign id (optional: '
+        "an active campaign started by a playbook step, sent when the CTA opens)}]",
+    )
     owner_rule = serializers.CharField(required=False)
     owner_user = serializers.IntegerField(required=False, allow_null=True)
     success = serializers.ChoiceField(choices=list(rules.SUCCESSES), required=False)

@@ -12,8 +12,10 @@ from django import forms
 
 from accounts.models import Account, AccountLifecycle, User
 
-from . import rules
+from . import rules, selectors
 from .models import CtaType, OwnerRule, Playbook, Priority
+
+SURVEY_SLOTS_SPARE = 2  # survey choices beyond the steps typed, for steps about to be added
 
 
 def steps_to_text(steps: list[dict]) -> str:
@@ -117,6 +119,62 @@ class PlaybookForm(forms.Form):
         self.fields["segments"].choices = [(n, n) for n in names]
         if not names:
             self.fields["segments"].help_text = "no account has a segment yet: any"
+        self._add_survey_fields(playbook)
+
+    def _add_survey_fields(self, playbook: Playbook | None) -> None:
+        """A choice of survey per step, right after the steps (``step_survey_<n>``): the
+        campaigns a step may start, and those the playbook's steps name already (shown as
+        no longer startable when they are not). None to choose: no fields, a hint."""
+        saved = rules.step_campaigns(playbook.steps) if playbook else []
+        eligible = list(selectors.step_survey_campaigns().values_list("pk", "name"))
+        known = {pk for pk, _ in eligible}
+        stale = [
+            (pk, f"{name} (not active or not started by a playbook step: sends nothing)")
+            for pk, name in sorted(selectors.campaign_names(set(saved) - known).items())
+        ]
+        if not eligible and not stale:
+            self.fields["steps"].help_text += (
+                ". A step can send a survey once an active survey campaign is started by "
+                "the event “A playbook step”"
+            )
+            return
+        choices = [("", "— no survey —"), *((str(pk), name) for pk, name in eligible + stale)]
+        if self.is_bound:
+            steps = text_to_steps(self.data.get("steps", ""))
+        else:
+            steps = list(playbook.steps) if playbook else []
+        slots = len(steps) + SURVEY_SLOTS_SPARE
+        if self.is_bound:  # a choice posted below the steps is kept, to be refused
+            posted = [
+                k.removeprefix("step_survey_")
+                for k in self.data
+                if k.startswith("step_survey_") and self.data.get(k)
+            ]
+            slots = max([slots, *(int(n) for n in posted if n.isdigit() and int(n) < 100)])
+        fields = {}
+        for n in range(1, slots + 1):
+            title = steps[n - 1].get("title") if n <= len(steps) else ""
+            fields[f"step_survey_{n}"] = forms.CharField(
+                required=False,
+                label=f"Step {n}" + (f" ({title})" if title else "") + ": sends survey",
+                widget=forms.Select(choices=choices),
+                initial=(
+                    str(steps[n - 1].get("survey_campaign") or "")
+                    if not self.is_bound and n <= len(steps)
+                    else ""
+                ),
+            )
+        fields[f"step_survey_{slots}"].help_text = (
+            "a step that sends a survey starts the campaign for the CTA's account when the "
+            "CTA opens (its audience, fatigue and opt-outs apply), then is done"
+        )
+        # right after the steps, in order
+        ordered = {}
+        for name, field in self.fields.items():
+            ordered[name] = field
+            if name == "steps":
+                ordered.update(fields)
+        self.fields = ordered
 
     @classmethod
     def for_playbook(cls, playbook: Playbook) -> PlaybookForm:
@@ -173,7 +231,7 @@ class PlaybookForm(forms.Form):
             "cta_title": d.get("cta_title", ""),
             "cta_type": d.get("cta_type"),
             "priority": d.get("priority"),
-            "steps": text_to_steps(d.get("steps", "")),
+            "steps": self._steps_with_surveys(),
             "owner_rule": d.get("owner_rule"),
             "owner_user": d["owner_user"].pk if d.get("owner_user") else None,
             "success": d.get("success") or None,
@@ -185,6 +243,23 @@ class PlaybookForm(forms.Form):
             "webhook_secret": d.get("webhook_secret", ""),
             "slack_url": d.get("slack_url", ""),
         }
+
+    def _steps_with_surveys(self) -> list[dict[str, Any]]:
+        """The steps typed, each with the survey chosen for it (an id as the services
+        check it); a survey chosen below the last step is an error on its choice."""
+        steps = text_to_steps(self.cleaned_data.get("steps", ""))
+        for name in self.fields:
+            if not name.startswith("step_survey_"):
+                continue
+            chosen = (self.cleaned_data.get(name) or "").strip()
+            n = int(name.rsplit("_", 1)[1])
+            if not chosen:
+                continue
+            if n > len(steps):
+                self.add_error(name, f"there is no step {n}: add it to the steps first")
+                continue
+            steps[n - 1]["survey_campaign"] = int(chosen) if chosen.isdigit() else chosen
+        return steps
 
     def add_service_errors(self, errors: dict[str, list[str]]) -> None:
         """The services' errors beside their fields, except on a field that has its own

@@ -709,7 +709,9 @@ def clean_params(params: tuple[Param, ...], given: Any, *, what: str) -> tuple[d
 
 def clean_steps(steps: Any) -> tuple[list[dict], list[str]]:
     """Ordered steps ``[{"title", "due_days"}]``: every step needs a title; due_days is a
-    whole number of days after opening, 0 or more (default 0)."""
+    whole number of days after opening, 0 or more (default 0). A step may name a survey
+    campaign to start for the account when the CTA opens (``"survey_campaign": <id>``;
+    empty or null: none); whether that campaign may be chosen is the services' check."""
     if not isinstance(steps, list) or not steps:
         return [], ["at least one step is required"]
     errors, clean = [], []
@@ -717,7 +719,7 @@ def clean_steps(steps: Any) -> tuple[list[dict], list[str]]:
         if not isinstance(step, dict):
             errors.append(f"step {n}: must be an object with a title and due_days")
             continue
-        unknown = sorted(set(step) - {"title", "due_days"})
+        unknown = sorted(set(step) - {"title", "due_days", "survey_campaign"})
         if unknown:
             errors.append(f"step {n}: unknown field {', '.join(unknown)}")
         title = str(step.get("title") or "").strip()
@@ -735,8 +737,45 @@ def clean_steps(steps: Any) -> tuple[list[dict], list[str]]:
                 problem = f"must be at most {_num(MAX_DAYS)}"
             shown = repr(given) if isinstance(given, str) else given
             errors.append(f"step {n}: the due days {shown} {problem}")
-        clean.append({"title": title[:300], "due_days": due})
+        row = {"title": title[:300], "due_days": due}
+        given = step.get("survey_campaign")
+        if given not in (None, ""):
+            number = _number(given)
+            if isinstance(number, float) and number.is_integer():
+                number = int(number)
+            if not isinstance(number, int) or number < 1:
+                shown = repr(given) if isinstance(given, str) else given
+                errors.append(f"step {n}: the survey campaign {shown} is not a campaign id")
+            else:
+                row["survey_campaign"] = number
+        clean.append(row)
     return clean, errors
+
+
+def step_campaigns(steps: Any) -> list[int]:
+    """The survey campaigns ``steps`` name, in step order (a campaign named twice, once)."""
+    found: list[int] = []
+    for step in steps or []:
+        campaign = step.get("survey_campaign") if isinstance(step, dict) else None
+        if campaign and campaign not in found:
+            found.append(campaign)
+    return found
+
+
+def step_survey_words(steps: Any, campaigns: Mapping[int, str]) -> list[str]:
+    """The steps that send a survey, in words, in order: ["step 1 sends survey 'Onboarding
+    CSAT'"]. ``campaigns``: names by id (an unknown one reads "campaign <id>")."""
+    return [
+        f"step {n} {survey_words(campaign, campaigns)}"
+        for n, step in enumerate(steps or [], start=1)
+        if isinstance(step, dict) and (campaign := step.get("survey_campaign"))
+    ]
+
+
+def survey_words(campaign: int, campaigns: Mapping[int, str]) -> str:
+    """ "sends survey 'Onboarding CSAT'": how a step that starts a campaign says so."""
+    name = campaigns.get(campaign)
+    return f"sends survey '{name}'" if name is not None else f"sends survey campaign {campaign}"
 
 
 def _whole(value: Any, name: str, low: int) -> tuple[int | None, str | None]:

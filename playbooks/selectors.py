@@ -11,8 +11,28 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from accounts.models import User
 from metrics.kpis.common import median
 from metrics.models import HealthSnapshot
+from surveys.models import Campaign
 
 from .models import OPEN_STATUSES, Cta, CtaStatus, Outcome, Playbook
+
+
+def step_survey_campaigns() -> QuerySet[Campaign]:
+    """The survey campaigns a playbook step may start: active ones whose trigger is the
+    event "A playbook step" (any other would survey people on a schedule or another event
+    of its own, besides the CTA's), by name."""
+    return Campaign.objects.filter(
+        status=Campaign.Status.ACTIVE,
+        trigger=Campaign.Trigger.EVENT,
+        event=Campaign.Event.PLAYBOOK,
+    ).order_by("name", "pk")
+
+
+def campaign_names(ids: Iterable[int]) -> dict[int, str]:
+    """Names of survey campaigns by id (none asked, no query)."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return dict(Campaign.objects.filter(pk__in=ids).values_list("pk", "name"))
 
 
 def playbook_effectiveness(playbook_ids: Iterable[int]) -> dict[int, dict[str, Any]]:

@@ -9,7 +9,9 @@ transaction with their steps, timeline facts and outbox messages. A second evalu
 creates nothing; an evaluation killed midway left whole batches only, and the next one
 opens the rest. Anything that leaves the machine (emails, webhooks, Slack) is an outbox row
 with a key naming the fact ("cta:<id>:opened:email"), written in the CTA's transaction: it
-is sent once, after commit, with bounded retries, and never blocks the pipeline.
+is sent once, after commit, with bounded retries, and never blocks the pipeline. A step
+that names a survey campaign starts it for the CTA's account after commit, on a worker
+(``cta_step_survey_start``, a task per 100 such steps; none when no step names one).
 
 Two ways in:
 - nightly: ``playbooks_evaluate_all(as_of=…)`` is the pipeline's last step
@@ -49,7 +51,7 @@ from metrics.kpis.common import midnight
 from metrics.standings import account_standings_refresh
 
 from . import facts as facts_module
-from . import rules
+from . import rules, selectors
 from .models import (
     ACTIVE_STATUSES,
     OPEN_STATUSES,
@@ -131,6 +133,8 @@ def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
                 f"no account has segment {', '.join(map(repr, unknown))}; "
                 + (f"the segments are: {', '.join(known)}" if known else "no account has one")
             ]
+    if problems := _step_campaign_errors(clean.get("steps") or [], kept=playbook.steps):
+        errors.setdefault("steps", []).extend(problems)
     if errors:
         raise ValidationError(errors)
     for name in CONFIG_FIELDS:
@@ -142,6 +146,29 @@ def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
             setattr(playbook, name, merged[name] if merged[name] is not None else "")
     playbook.enabled = bool(merged["enabled"]) if merged["enabled"] is not None else True
     playbook.full_clean(exclude=["owner_user"])
+
+
+def _step_campaign_errors(steps: Sequence[Mapping[str, Any]], *, kept: Any) -> list[str]:
+    """The steps naming a survey campaign a step may not start (``selectors.
+    step_survey_campaigns``), each by its number. A campaign the playbook's steps named
+    already stays allowed, as saved segments do, so an unrelated edit (disabling the
+    playbook) is not refused once that campaign closed: its CTAs then say on their page that
+    nothing was sent. One query, none when no step names a campaign."""
+    named = rules.step_campaigns(steps)
+    if not named:
+        return []
+    allowed = set(rules.step_campaigns(kept if isinstance(kept, list) else []))
+    eligible = selectors.step_survey_campaigns().filter(pk__in=named)
+    allowed |= set(eligible.values_list("pk", flat=True))
+    problems = []
+    for n, step in enumerate(steps, start=1):
+        campaign = step.get("survey_campaign")
+        if campaign and campaign not in allowed:
+            problems.append(
+                f"step {n}: campaign {campaign} is not an active survey campaign started by "
+                "a playbook step"
+            )
+    return problems
 
 
 def playbook_config_errors(*, config: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -607,18 +634,30 @@ def _create_batch(
             created.append(cta)
     if not created:
         return []
-    steps = []
+    # survey steps: only when a playbook here has one (the night's thousands of CTAs of
+    # playbooks without any cost no query and no task)
+    surveying = {
+        pk: rules.step_campaigns(playbooks[pk].steps) for pk in {c.playbook_id for c in created}
+    }
+    names = selectors.campaign_names(c for ids in surveying.values() for c in ids)
+    steps, sends = [], []
     for cta in created:
         for n, step in enumerate(playbooks[cta.playbook_id].steps, start=1):
-            steps.append(
-                CtaStep(
-                    cta=cta,
-                    position=n,
-                    title=step["title"],
-                    due_on=cta.opened_on + dt.timedelta(days=step.get("due_days", 0)),
-                )
+            row = CtaStep(
+                cta=cta,
+                position=n,
+                title=step["title"],
+                due_on=cta.opened_on + dt.timedelta(days=step.get("due_days", 0)),
             )
+            if campaign := step.get("survey_campaign"):
+                words = rules.survey_words(campaign, names)
+                row.title = f"{step['title'][: 296 - len(words)]} ({words})"
+                sends.append((row, campaign))
+            steps.append(row)
     CtaStep.objects.bulk_create(steps)
+    if sends:  # the steps have their ids now
+        pairs = [[row.pk, campaign] for row, campaign in sends]
+        transaction.on_commit(partial(_step_surveys_enqueue, pairs))
     timeline_upsert(
         _fact(
             cta,
@@ -637,6 +676,102 @@ def _create_batch(
     _actions_enqueue([c for c in created if c.status == CtaStatus.OPEN], playbooks)
     _standings_refresh(c.account_id for c in created)
     return created
+
+
+STEP_SURVEYS_PER_TASK = 100
+
+
+def _step_surveys_enqueue(pairs: Sequence[list[int]]) -> None:
+    """After the CTAs' commit: their survey steps ([step id, campaign id]) to a worker, a
+    task per ``STEP_SURVEYS_PER_TASK`` (a broker away: kept for the sweeper)."""
+    from outbox.services import task_enqueue
+
+    from .tasks import start_step_surveys  # tasks import this module
+
+    for start in range(0, len(pairs), STEP_SURVEYS_PER_TASK):
+        task_enqueue(start_step_surveys, args=[list(pairs[start : start + STEP_SURVEYS_PER_TASK])])
+
+
+def cta_step_survey_start(
+    *, step_id: int, campaign_id: int, now: dt.datetime | None = None
+) -> str | None:
+    """A CTA step that sends a survey: start ``campaign_id`` for the CTA's account (its
+    audience filters, fatigue and opt-outs apply; ``surveys.services.
+    campaign_start_for_account``) in the round "playbook:cta:<id>", so the CTA surveys each
+    person once however often this runs. The step is then done, by nobody (the system), and
+    a comment on the CTA says what was sent. When the campaign may not be started any more
+    (closed, or no longer started by a playbook step) or the CTA was closed meanwhile,
+    nothing is sent, the step stays to do, and the comment says why. Returns the comment's
+    text, None when the step is gone or was done already (a task run twice)."""
+    from surveys import services as surveys
+    from surveys.models import Campaign
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        step = (
+            CtaStep.objects.select_for_update(of=("self",))
+            .select_related("cta")
+            .filter(pk=step_id)
+            .first()
+        )
+        if step is None or step.done_at is not None:
+            return None
+        cta = step.cta
+        campaign = Campaign.objects.filter(pk=campaign_id).first()
+        name = f"'{campaign.name}'" if campaign else str(campaign_id)
+        refused = None
+        if campaign is None:
+            refused = f"Survey campaign {campaign_id} was not sent: it no longer exists."
+        elif not selectors.step_survey_campaigns().filter(pk=campaign.pk).exists():
+            refused = (
+                f"Survey {name} was not sent: the campaign is "
+                + (
+                    campaign.get_status_display().lower()
+                    if campaign.status != Campaign.Status.ACTIVE
+                    else "no longer started by a playbook step"
+                )
+                + "."
+            )
+        elif not cta.is_open:
+            refused = f"Survey {name} was not sent: the CTA is {cta.get_status_display().lower()}."
+        if refused is not None:
+            # said once, however often the task runs (the step stays to do)
+            if not CtaComment.objects.filter(cta=cta, author=None, body=refused).exists():
+                cta_comment_add(cta=cta, body=refused)
+            return refused
+        summary = surveys.campaign_start_for_account(
+            campaign_id=campaign.pk,
+            account_id=cta.account_id,
+            round=f"playbook:cta:{cta.pk}",
+            now=now,
+        )
+        CtaStep.objects.filter(pk=step.pk, done_at=None).update(done_at=now, done_by=None)
+        note = f"Step {step.position} done automatically: survey {name} {_sent_words(summary)}"
+        timeline_upsert(
+            [_fact(cta, f"step:{step.pk}:done", "cta_step_done",
+                   f"CTA step done: {step.title} ({cta.title})", at=now, by="")]
+        )  # fmt: skip
+        cta_comment_add(cta=cta, body=note)
+        return note
+
+
+def _sent_words(summary: Any) -> str:
+    """ "sent to 2 people (1 opted out)": a ``surveys.services.RoundSummary`` in words."""
+    n = len(summary.issued)
+    sent = f"sent to {n} {'person' if n == 1 else 'people'}" if n else "sent to nobody"
+    left = [
+        f"{count} {why}"
+        for count, why in (
+            (summary.already_invited, "already invited for this CTA"),
+            (summary.opted_out, "opted out"),
+            (summary.fatigued, "surveyed recently"),
+            (summary.no_email, "without an email address"),
+        )
+        if count
+    ]
+    if left:
+        return f"{sent} ({', '.join(left)})."
+    return sent + ("." if n else " (nobody at this account is in the campaign's audience).")
 
 
 def cta_open(

@@ -68,3 +68,13 @@ def escalate_overdue_ctas() -> int:
 def promote_pending_ctas() -> int:
     """Pending CTAs move into owners' queues where there is room under the cap."""
     return services.ctas_promote_pending()
+
+
+@shared_task(ignore_result=True, **RETRY)
+def start_step_surveys(pairs: list[list[int]]) -> None:
+    """The survey steps of CTAs just opened, [step id, campaign id] each: the campaign
+    starts for the CTA's account (once per CTA, however often this runs)."""
+    for step_id, campaign_id in pairs:
+        note = services.cta_step_survey_start(step_id=step_id, campaign_id=campaign_id)
+        if note:
+            logger.info("playbooks: step %d: %s", step_id, note)

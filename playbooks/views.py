@@ -47,10 +47,15 @@ def _get_cta(request: HttpRequest, pk: int) -> Cta:
 def playbook_list(request: HttpRequest) -> HttpResponse:
     _require_admin(request)
     playbooks = selectors.playbook_list()
-    for p in playbooks:  # the trigger in words: its label and parameters
+    # the surveys steps send, by name (no query when no step sends one)
+    campaigns = selectors.campaign_names(
+        c for p in playbooks for c in rules.step_campaigns(p.steps)
+    )
+    for p in playbooks:  # the trigger and the surveys steps send, in words
         p.trigger_label, p.trigger_words = rules.describe(
             rules.TRIGGERS, p.trigger, p.trigger_params
         )
+        p.survey_words = rules.step_survey_words(p.steps, campaigns)
     return render(
         request,
         "playbooks/playbook_list.html",
