@@ -76,6 +76,16 @@ class CampaignForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
+    def __init__(self, *args, campaign: Campaign | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        if campaign is not None and campaign.trigger == Campaign.Trigger.ONE_OFF and campaign.runs:
+            self.fields[
+                "next_run_at"
+            ].help_text = (
+                "Sent already: a one-off campaign sends once, so it takes no new send time."
+            )
+
     def clean_strings(self) -> dict:
         raw = (self.cleaned_data.get("strings") or "").strip()
         if not raw:
@@ -105,8 +115,20 @@ class CampaignForm(forms.Form):
                 self.add_error("renewal_days_before", "How many days before the renewal?")
         elif data.get("event"):
             data["event"] = ""
-        if trigger in (Campaign.Trigger.ONE_OFF, Campaign.Trigger.RECURRING) and (
-            data.get("status") == Campaign.Status.ACTIVE and not data.get("next_run_at")
+        # a one-off campaign that has run is done: no send time needed, none accepted
+        sent_once = trigger == Campaign.Trigger.ONE_OFF and self.campaign and self.campaign.runs
+        if sent_once and data.get("next_run_at"):
+            self.add_error(
+                "next_run_at",
+                "This one-off campaign was sent already and sends once: leave the send time "
+                "empty. To survey its audience again, create a new campaign or make this one "
+                "recurring.",
+            )
+        elif (
+            not sent_once
+            and trigger in (Campaign.Trigger.ONE_OFF, Campaign.Trigger.RECURRING)
+            and data.get("status") == Campaign.Status.ACTIVE
+            and not data.get("next_run_at")
         ):
             self.add_error("next_run_at", "An active scheduled campaign needs a send time.")
         if not data.get("question") and data.get("kind"):
@@ -129,7 +151,10 @@ class CampaignForm(forms.Form):
             "lifecycle_stages": campaign.lifecycle_stages,
             "roles": campaign.roles,
             "trigger": campaign.trigger,
-            "next_run_at": campaign.next_run_at,
+            # a one-off that ran shows no time, even one left from before it sent
+            "next_run_at": None
+            if campaign.trigger == Campaign.Trigger.ONE_OFF and campaign.runs
+            else campaign.next_run_at,
             "recurrence_months": campaign.recurrence_months,
             "event": campaign.event,
             "renewal_days_before": campaign.renewal_days_before,

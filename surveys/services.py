@@ -4,7 +4,8 @@
   issue invitations (fatigue, opt-outs, one per person per round) and enqueue their emails
   through the outbox (idempotent keys ``survey-invite:<id>``: no double send on a retry).
 - ``campaigns_send_due``, ``event_campaigns_run``, ``invitation_reminders_send``: the
-  sweepers behind the Celery beat entries (``surveys.tasks``).
+  sweepers behind the Celery beat entries (``surveys.tasks``) and ``manage.py surveys_send``;
+  ``campaign_send_now``: one campaign's next round now (the editor's "Send now").
 - ``response_record``: an answer from the public page. A first answer outside a
   transaction is one prepared statement (the invitation read and, when it may take a first
   answer, the write of the response, its timeline fact and its ``AnswerToAnnounce`` row);
@@ -31,7 +32,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -61,6 +62,7 @@ class RoundSummary:
     opted_out: int = 0
     fatigued: int = 0
     no_email: int = 0
+    round: str = ""
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -70,6 +72,38 @@ class RoundSummary:
             "fatigued": self.fatigued,
             "no_email": self.no_email,
         }
+
+    def describe(self, subject: str = "") -> str:
+        return round_summary_text(self.as_dict(), subject=subject)
+
+
+def _people(n: int) -> str:
+    return "1 person" if n == 1 else f"{n} people"
+
+
+def round_summary_text(counts: dict[str, int], *, subject: str = "") -> str:
+    """A round's counts (``RoundSummary.as_dict``) in words, for the page and the command:
+    "[subject] sent to 4 people; 37 left out: 36 surveyed in the last 30 days or 4 times in
+    a year, 1 opted out." """
+    reasons = [
+        (
+            counts["fatigued"],
+            f"surveyed in the last {settings.SURVEY_FATIGUE_DAYS} days or "
+            f"{settings.SURVEY_FATIGUE_MAX_PER_YEAR} times in a year",
+        ),
+        (counts["opted_out"], "opted out"),
+        (counts["no_email"], "without an email address"),
+        (counts["already_invited"], "already invited in this round"),
+    ]
+    left_out = sum(n for n, _ in reasons)
+    issued = counts["issued"]
+    sent = f"{subject} sent to" if subject else "Sent to"
+    if not issued and not left_out:
+        return f"{sent} nobody: no stakeholder matches the audience."
+    text = f"{sent} {_people(issued) if issued else 'nobody'}"
+    if left_out:
+        text += f"; {left_out} left out: " + ", ".join(f"{n} {why}" for n, why in reasons if n)
+    return text + "."
 
 
 def new_token() -> str:
@@ -143,7 +177,7 @@ def campaign_round_send(
     fatigued addresses, people already invited in this round; an address shared by two
     stakeholders is invited once. Re-running a round issues nothing new."""
     now = now or timezone.now()
-    summary = RoundSummary()
+    summary = RoundSummary(round=round)
     people = list(
         campaign_audience(campaign, account_ids=account_ids).only("id", "account_id", "email")
     )
@@ -276,35 +310,123 @@ def _add_months(moment: dt.datetime, months: int) -> dt.datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
+def campaign_following_run(campaign: Campaign, now: dt.datetime) -> dt.datetime | None:
+    """The send after the one starting now: none for a one-off; for a recurring campaign the
+    first of its send time plus N, 2N … months that lies after ``now`` (from the same base
+    each time, so a 31st does not drift to the 28th; a long outage skips the missed runs)."""
+    if campaign.trigger != Campaign.Trigger.RECURRING or not campaign.recurrence_months:
+        return None
+    base = campaign.next_run_at or now
+    step = 1
+    following = _add_months(base, campaign.recurrence_months)
+    while following <= now:
+        step += 1
+        following = _add_months(base, step * campaign.recurrence_months)
+    return following
+
+
+def _campaign_run(campaign: Campaign, *, now: dt.datetime) -> RoundSummary | None:
+    """Claim the campaign's next scheduled round and send it: a conditional UPDATE moves
+    ``runs`` and ``next_run_at`` on from what ``campaign`` holds, so two sweepers (or a sweeper
+    and "Send now") never send one run twice. None when another run claimed it first."""
+    run = campaign.runs + 1
+    with transaction.atomic():
+        claimed = Campaign.objects.filter(
+            pk=campaign.pk, runs=campaign.runs, next_run_at=campaign.next_run_at
+        ).update(runs=run, next_run_at=campaign_following_run(campaign, now), updated_at=now)
+        if not claimed:
+            return None
+        return campaign_round_send(campaign=campaign, round=str(run), now=now)
+
+
 def campaigns_send_due(*, now: dt.datetime | None = None) -> dict[int, dict[str, int]]:
-    """Send every active one-off or recurring campaign whose ``next_run_at`` has come. Each
-    run is claimed by a conditional UPDATE (``runs`` and ``next_run_at`` move on), so two
-    sweepers never send one run twice; a one-off campaign then has no next run."""
+    """Send every active one-off or recurring campaign whose ``next_run_at`` has come (each
+    run claimed by ``_campaign_run``). A one-off campaign sends once: after its run it has
+    no next run, and one that ran is never sent again even if a send time came back."""
     now = now or timezone.now()
     sent: dict[int, dict[str, int]] = {}
-    due = Campaign.objects.filter(
-        status=Campaign.Status.ACTIVE,
-        trigger__in=[Campaign.Trigger.ONE_OFF, Campaign.Trigger.RECURRING],
-        next_run_at__lte=now,
-    ).order_by("next_run_at")
+    due = (
+        Campaign.objects.filter(
+            status=Campaign.Status.ACTIVE,
+            trigger__in=[Campaign.Trigger.ONE_OFF, Campaign.Trigger.RECURRING],
+            next_run_at__lte=now,
+        )
+        .exclude(trigger=Campaign.Trigger.ONE_OFF, runs__gt=0)
+        .order_by("next_run_at")
+    )
     for campaign in due.select_related("survey"):
-        following = None
-        if campaign.trigger == Campaign.Trigger.RECURRING and campaign.recurrence_months:
-            step = 1  # from the same base each time, so a 31st does not drift to the 28th
-            following = _add_months(campaign.next_run_at, campaign.recurrence_months)
-            while following <= now:  # a long outage: skip the missed runs, send once
-                step += 1
-                following = _add_months(campaign.next_run_at, step * campaign.recurrence_months)
-        run = campaign.runs + 1
-        with transaction.atomic():
-            claimed = Campaign.objects.filter(
-                pk=campaign.pk, runs=campaign.runs, next_run_at=campaign.next_run_at
-            ).update(runs=run, next_run_at=following, updated_at=now)
-            if not claimed:
-                continue
-            summary = campaign_round_send(campaign=campaign, round=str(run), now=now)
-        sent[campaign.pk] = summary.as_dict()
+        summary = _campaign_run(campaign, now=now)
+        if summary is not None:
+            sent[campaign.pk] = summary.as_dict()
     return sent
+
+
+def campaign_send_refusal(campaign: Campaign, *, now: dt.datetime | None = None) -> str:
+    """Why "Send now" may not send ``campaign`` (a sentence), or "" when it may: only an
+    active one-off campaign not yet sent or an active recurring one that has not closed."""
+    now = now or timezone.now()
+    name = f"“{campaign.name}”"
+    if campaign.trigger == Campaign.Trigger.EVENT:
+        event = campaign.get_event_display().lower() if campaign.event else "an event"
+        return (
+            f"{name} starts on an event ({event}): it surveys one account when that happens, "
+            "never everyone at once."
+        )
+    if campaign.status == Campaign.Status.DRAFT:
+        return f"{name} is a draft: set its status to Active and save it before sending."
+    if campaign.status == Campaign.Status.CLOSED:
+        return f"{name} is closed: it sends nothing more."
+    if campaign.closes_at is not None and campaign.closes_at <= now:
+        closed = f"{campaign.closes_at.day} {campaign.closes_at:%b %Y %H:%M}"
+        return f"{name} closed on {closed} UTC: its links would not work."
+    if campaign.trigger == Campaign.Trigger.ONE_OFF and campaign.runs:
+        return (
+            f"{name} is a one-off campaign and was already sent: it sends once. To survey its "
+            "audience again, create a new campaign or make this one recurring."
+        )
+    return ""
+
+
+def campaign_send_now(
+    *, campaign_id: int, round: str | None = None, now: dt.datetime | None = None
+) -> RoundSummary:
+    """Send the campaign's next scheduled round now ("Send now", where no beat runs): round 1
+    of a one-off campaign, the next round of a recurring one, whose following send is then
+    N months after the one this replaces. ``round`` is the round the page offered: if
+    another send took it meanwhile (a second click), nothing is sent. Raises
+    ValidationError saying why it sends nothing (``campaign_send_refusal``)."""
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_related("survey").get(pk=campaign_id)
+    refusal = campaign_send_refusal(campaign, now=now)
+    if refusal:
+        raise ValidationError(refusal)
+    if round is not None and round != str(campaign.runs + 1):
+        raise ValidationError(
+            f"Round {round} of “{campaign.name}” was sent already "
+            f"(it has sent {campaign.runs}): nothing sent again."
+        )
+    summary = _campaign_run(campaign, now=now)
+    if summary is None:
+        raise ValidationError(
+            f"Another send of “{campaign.name}” ran at the same moment: nothing sent again."
+        )
+    return summary
+
+
+def campaign_last_round(campaign: Campaign) -> dict | None:
+    """The latest scheduled round of ``campaign`` that sent anything: its name, when it was
+    sent, how many were invited and how many answered (one query), or None."""
+    return (
+        Invitation.objects.filter(campaign=campaign, sent_at__isnull=False)
+        .values("round")
+        .annotate(
+            sent_at=Min("sent_at"),
+            invited=Count("id"),
+            answered=Count("id", filter=Q(responded_at__isnull=False)),
+        )
+        .order_by("-sent_at")
+        .first()
+    )
 
 
 def event_campaigns_run(*, now: dt.datetime | None = None) -> dict[int, int]:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("surveys/", views.campaign_list, name="campaign-list"),
     path("surveys/new/", views.campaign_edit, name="campaign-new"),
     path("surveys/<int:pk>/edit/", views.campaign_edit, name="campaign-edit"),
+    path("surveys/<int:pk>/send/", views.campaign_send, name="campaign-send"),
     path("surveys/results/", views.results, name="results"),
     path("surveys/results.csv", views.results_csv, name="results-csv"),
 ]

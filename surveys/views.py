@@ -1,9 +1,10 @@
-"""Staff pages: campaigns (list, editor for admins and managers) and results (figures,
-distribution, comments, CSV export) over the accounts the user may see. The public link pages
-are in ``surveys.public``."""
+"""Staff pages: campaigns (list, editor and "Send now" for admins and managers) and results
+(figures, distribution, comments, CSV export) over the accounts the user may see. The public
+link pages are in ``surveys.public``."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import (
@@ -14,7 +15,8 @@ from django.http import (
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.exports import csv_response
 from accounts.models import Account, Role
@@ -57,7 +59,7 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if pk is not None:
         campaign = get_object_or_404(Campaign.objects.select_related("survey"), pk=pk)
     if request.method == "POST":
-        form = CampaignForm(request.POST)
+        form = CampaignForm(request.POST, campaign=campaign)
         if form.is_valid():
             try:
                 campaign = services.campaign_save(
@@ -69,8 +71,34 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             else:
                 return redirect(reverse("surveys:results") + f"?campaign={campaign.pk}")
     else:
-        form = CampaignForm(initial=CampaignForm.initial_for(campaign) if campaign else None)
-    return render(request, "surveys/campaign_edit.html", {"form": form, "campaign": campaign})
+        initial = CampaignForm.initial_for(campaign) if campaign else None
+        form = CampaignForm(initial=initial, campaign=campaign)
+    context = {"form": form, "campaign": campaign}
+    if campaign is not None and campaign.trigger != Campaign.Trigger.EVENT:
+        now = timezone.now()
+        context["send_refusal"] = services.campaign_send_refusal(campaign, now=now)
+        context["last_round"] = services.campaign_last_round(campaign)
+        context["due"] = campaign.next_run_at is not None and campaign.next_run_at <= now
+        context["following"] = services.campaign_following_run(campaign, now)
+    return render(request, "surveys/campaign_edit.html", context)
+
+
+@require_POST
+def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Send now": the campaign's next scheduled round, what happened in a message."""
+    _require_editor(request)
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        summary = services.campaign_send_now(
+            campaign_id=campaign.pk, round=request.POST.get("round")
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, summary.describe(subject=f"Round {summary.round} of “{campaign.name}”")
+        )
+    return redirect("surveys:campaign-edit", pk=campaign.pk)
 
 
 def _scope(request: HttpRequest):
