@@ -123,6 +123,18 @@ def test_send_now_brings_a_recurring_round_forward(
     assert len(mail.outbox) == 4
 
 
+def test_a_round_that_invited_nobody_says_so(
+    client, admin_user, audience, django_capture_on_commit_callbacks
+):
+    campaign = make_campaign(name="Pulse", segments=["Nobody here"], next_run_at=timezone.now())
+    client.force_login(admin_user)
+    r = _send_now(client, campaign, "1", django_capture_on_commit_callbacks)
+    assert _texts(r) == ["Round 1 of “Pulse” sent to nobody: no stakeholder matches the audience."]
+    page = client.get(reverse("surveys:campaign-edit", args=[campaign.pk])).content.decode()
+    assert "Round 1 invited nobody: its audience was empty or everyone in it was left out." in page
+    assert "Last send" not in page and "Not sent yet." not in page and mail.outbox == []
+
+
 @pytest.mark.parametrize(
     ("fields", "why"),
     [
