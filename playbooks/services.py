@@ -748,8 +748,9 @@ def cta_step_survey_start(
         CtaStep.objects.filter(pk=step.pk, done_at=None).update(done_at=now, done_by=None)
         note = f"Step {step.position} done automatically: survey {name} {_sent_words(summary)}"
         timeline_upsert(
-            [_fact(cta, f"step:{step.pk}:done", "cta_step_done",
-                   f"CTA step done: {step.title} ({cta.title})", at=now, by="")]
+            # not "cta_step_done": nobody acted, so it is no follow-up of an unhappy answer
+            [_fact(cta, f"step:{step.pk}:done", "cta_step_automatic",
+                   f"CTA step done automatically: {step.title} ({cta.title})", at=now, by="")]
         )  # fmt: skip
         cta_comment_add(cta=cta, body=note)
         return note

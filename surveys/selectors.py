@@ -134,12 +134,14 @@ def first_action_at(response: Response) -> dt.datetime | None:
 
 
 def follow_up(responses: QuerySet[Response]) -> dict[str, Any]:
-    """Detractor follow-up time (metrics.md): hours from each unhappy answer to the first CSM
-    action on its account after it; the median over the answers followed up, and how many
-    wait. One query."""
+    """Detractor follow-up time (docs/metrics.md): hours from each unhappy answer given
+    through a survey link to the first CSM action on its account after it; the median over
+    the answers followed up, and how many wait. Imported answers are left out: they were
+    followed up in the tool they came from. One query."""
     hours = []
     waiting = 0
-    for r in with_first_action(responses.filter(unhappy_q())).only("id", "answered_at"):
+    unhappy = responses.filter(unhappy_q(), source=Response.Source.LINK)
+    for r in with_first_action(unhappy).only("id", "answered_at"):
         first = first_action_at(r)
         if first is None:
             waiting += 1

@@ -14,7 +14,7 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from accounts.models import Stakeholder
+from accounts.models import Stakeholder, TimelineEntry
 from playbooks import rules, services, tasks
 from playbooks.models import Cta, CtaComment, CtaStep, Playbook
 from surveys.models import Campaign, Invitation
@@ -188,6 +188,10 @@ def test_a_cta_opened_by_the_night_sends_the_survey_once(
     assert list(cta.comments.values_list("body", flat=True)) == [
         "Step 1 done automatically: survey 'Onboarding CSAT' sent to 1 person."
     ]
+    # on the timeline as done automatically: not a CSM's follow-up of an unhappy answer
+    # (settings.SURVEY_FOLLOW_UP_FACT_KINDS)
+    kinds = set(TimelineEntry.objects.filter(account=account).values_list("kind", flat=True))
+    assert "cta_step_automatic" in kinds and "cta_step_done" not in kinds
 
     # the night again (the CTA is open: nothing new), and the task run twice
     with django_capture_on_commit_callbacks(execute=True):

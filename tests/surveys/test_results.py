@@ -90,6 +90,19 @@ def test_figures_by_hand_for_the_book(book):
     assert voc["follow_up"] == {"median_hours": 2.0, "followed_up": 1, "waiting": 2}
 
 
+def test_imported_unhappy_answers_wait_for_no_follow_up(book):
+    """An NPS 2 imported from another tool in March counts in the NPS, but it was followed
+    up (or not) in that tool: it does not wait here, the waiting count stays 2."""
+    Response.objects.create(
+        account=book["b"], kind="nps", score=2, answered_at=h(10), source="import",
+        import_key="nps-2",
+    )  # fmt: skip
+    voc = selectors.voice_of_customer(Account.objects.all(), start=MAR, end=APR)
+    # NPS: the 4 answers above and the imported 2 (a detractor) = 100 * (1 - 3) / 5 = -40
+    assert voc["kinds"]["nps"].value == -40
+    assert voc["follow_up"] == {"median_hours": 2.0, "followed_up": 1, "waiting": 2}
+
+
 def test_per_campaign_and_per_account(book):
     by_campaign = selectors.voice_of_customer(campaign_id=book["nps"].pk, start=MAR, end=APR)
     # NPS campaign only: 6 invitations, 5 answered = 83.33 %; NPS -25 as above
@@ -143,6 +156,16 @@ def test_results_page_shows_a_csm_their_accounts_only(
     assert "missing exports" in body and "Alpha" in body
     assert "billing confusion" not in body and "Beta" not in body
     assert 'class="dist-bar"' in body
+
+
+def test_a_follow_up_within_the_hour_reads_in_minutes(client, admin_user, book):
+    # the CSM's call on Alpha moves to a quarter of an hour after P3's answer (hour 4):
+    # median 0.25 h = 15 min; "0.2 h" would hide it
+    Activity.objects.filter(account=book["a"]).update(occurred_at=h(4.25))
+    client.force_login(admin_user)
+    r = client.get(reverse("surveys:results"), {"start": "2026-03-01", "end": "2026-04-01"})
+    assert r.context["voc"]["follow_up"]["median_hours"] == 0.25
+    assert "<dd>15 min</dd>" in r.content.decode()
 
 
 def test_results_query_count_does_not_grow(client, admin_user, book, django_assert_max_num_queries):
