@@ -6,7 +6,7 @@ import json
 
 from django import forms
 
-from accounts.models import AccountLifecycle, StakeholderRole
+from accounts.models import Account, AccountLifecycle, StakeholderRole
 
 from .models import Campaign, SurveyKind
 from .strings import strings_problems
@@ -168,7 +168,7 @@ class ResultsFilterForm(forms.Form):
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.order_by("name"), required=False, empty_label="All campaigns"
     )
-    segment = forms.CharField(required=False, max_length=100)
+    segment = forms.ChoiceField(required=False)  # the segments that exist: __init__
     account = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(
@@ -177,13 +177,23 @@ class ResultsFilterForm(forms.Form):
         help_text="First day not included.",
     )
     kind = forms.ChoiceField(
-        label="Comments: kind", choices=[("", "Any"), *SurveyKind.choices], required=False
+        label="Comments and CSV: kind", choices=[("", "Any"), *SurveyKind.choices], required=False
     )
     group = forms.ChoiceField(
-        label="Comments: who",
+        label="Comments and CSV: who",
         choices=[("", "Everyone"), ("unhappy", "Unhappy"), ("happy", "Not unhappy")],
         required=False,
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        known = Account.objects.segments()
+        field = self.fields["segment"]
+        field.choices = [("", "All segments"), *((name, name) for name in known)]
+        listed = ", ".join(known) or "none yet"
+        field.error_messages["invalid_choice"] = (
+            f"No segment is called “%(value)s”; the segments are: {listed}."
+        )
 
     def clean(self) -> dict:
         data = super().clean()

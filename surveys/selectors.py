@@ -198,16 +198,27 @@ def account_sentiment(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[in
 def comments(
     responses: QuerySet[Response], *, kind: str = "", group: str = ""
 ) -> QuerySet[Response]:
-    """Answers with a comment, newest first, with the account and person for display;
-    ``group`` = "unhappy" | "happy"."""
-    qs = responses.exclude(comment="")
+    """Answers with a comment (``answers_of``), newest first, with the account and person for
+    display."""
+    return (
+        answers_of(responses, kind=kind, group=group)
+        .exclude(comment="")
+        .select_related("account", "stakeholder", "campaign")
+        .order_by("-answered_at", "-id")
+    )
+
+
+def answers_of(responses: QuerySet[Response], *, kind: str = "", group: str = "") -> QuerySet:
+    """The answers of one ``kind`` (nps, csat, ces) and ``group`` ("unhappy" | "happy"),
+    each filter left out when empty: the results page's comment filters, which its CSV
+    export follows too."""
     if kind:
-        qs = qs.filter(kind=kind)
+        responses = responses.filter(kind=kind)
     if group == "unhappy":
-        qs = qs.filter(unhappy_q())
+        responses = responses.filter(unhappy_q())
     elif group == "happy":
-        qs = qs.exclude(unhappy_q())
-    return qs.select_related("account", "stakeholder", "campaign").order_by("-answered_at", "-id")
+        responses = responses.exclude(unhappy_q())
+    return responses
 
 
 def campaign_list() -> QuerySet[Campaign]:

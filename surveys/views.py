@@ -150,23 +150,28 @@ def results(request: HttpRequest) -> HttpResponse:
     ]
     query = request.GET.copy()
     query.pop("page", None)
+    everyone = query.copy()
+    everyone.pop("account", None)
     return render(
         request,
         "surveys/results.html",
         {
             "form": form,
             "voc": voc,
+            "query_without_account": everyone.urlencode(),
             "kinds": kinds,
             "page": page,
             "query": query.urlencode(),
             "campaign": Campaign.objects.filter(pk=campaign_id).first() if campaign_id else None,
+            "account": accounts.first() if data.get("account") else None,
         },
     )
 
 
 @require_GET
 def results_csv(request: HttpRequest) -> StreamingHttpResponse:
-    """The answers that count in the filtered scope, one row each (formulas neutralised by
+    """The answers that count in the filtered scope, of the kind and group the comment
+    filters name, one row each, with or without a comment (formulas neutralised by
     ``accounts.exports``)."""
     _require_role(request)
     form, accounts, campaign_id, start, end = _scope(request)
@@ -178,8 +183,13 @@ def results_csv(request: HttpRequest) -> StreamingHttpResponse:
         return HttpResponseBadRequest(
             f"No export: fix the filters first ({problems})", content_type="text/plain"
         )
+    data = form.cleaned_data if form.is_bound else {}
     responses = (
-        selectors.counted_responses(accounts, start=start, end=end, campaign_id=campaign_id)
+        selectors.answers_of(
+            selectors.counted_responses(accounts, start=start, end=end, campaign_id=campaign_id),
+            kind=data.get("kind", ""),
+            group=data.get("group", ""),
+        )
         .select_related("account", "stakeholder", "campaign")
         .order_by("answered_at", "id")
     )

@@ -272,8 +272,11 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
             drill_url = (
                 reverse("workspace:drilldown") + "?" + urlencode({**base_query, "metric": drill})
             )
-        elif drill == "surveys":
-            drill_url = links.get("survey_results")
+        elif drill == "surveys" and links.get("survey_results"):
+            # the results page filters by segment (an owner's scope is who may see what)
+            drill_url = links["survey_results"] + (
+                "?" + urlencode({"segment": scope.segment}) if scope.segment else ""
+            )
         else:
             drill_url = None
         tiles.append(

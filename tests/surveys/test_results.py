@@ -4,6 +4,7 @@ the KPI engine, the health inputs, the results page (per persona) and the CSV ex
 from __future__ import annotations
 
 import csv
+import html
 import datetime as dt
 import io
 
@@ -210,6 +211,40 @@ def test_csv_export_of_the_csms_answers(client, csm, book):
         ("nps", "9"),
     ]
     assert {row["account"] for row in rows} == {"Alpha"}
+
+
+def test_csv_export_follows_the_kind_and_who_filters(client, admin_user, book):
+    client.force_login(admin_user)
+    query = {"start": "2026-03-01", "end": "2026-04-01", "kind": "nps", "group": "unhappy"}
+    r = client.get(reverse("surveys:results-csv"), query)
+    rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode("utf-8-sig"))))
+    # the unhappy NPS answers that count: p3's 6 and p4's 0 (with or without a comment)
+    assert sorted((row["account"], row["score"]) for row in rows) == [("Alpha", "6"), ("Beta", "0")]
+    # and the page's export link carries them
+    page = client.get(reverse("surveys:results"), query).content.decode()
+    assert "results.csv?start=2026-03-01&amp;end=2026-04-01&amp;kind=nps&amp;group=unhappy" in page
+
+
+def test_one_accounts_results_say_so(client, admin_user, book):
+    client.force_login(admin_user)
+    r = client.get(reverse("surveys:results"), {"account": book["a"].pk})
+    body = r.content.decode()
+    assert "<h1>Survey results: Alpha</h1>" in body
+    assert f'href="/accounts/{book["a"].pk}/"' in body
+    assert r.context["voc"]["kinds"]["csat"].value == 100  # Alpha's one CSAT 5
+
+
+def test_a_segment_is_chosen_from_those_that_exist(client, admin_user, book):
+    client.force_login(admin_user)
+    page = client.get(reverse("surveys:results")).content.decode()
+    assert '<option value="Enterprise">Enterprise</option>' in page
+    r = client.get(reverse("surveys:results"), {"segment": "enterprise"})
+    assert r.status_code == 400
+    assert "No segment is called “enterprise”; the segments are: Enterprise, SMB." in (
+        html.unescape(r.content.decode())
+    )
+    r = client.get(reverse("surveys:results"), {"segment": "SMB", "start": "2026-03-01"})
+    assert r.context["voc"]["kinds"]["csat"].value == 0  # Beta's CSAT 2
 
 
 def test_csv_export_neutralises_formulas(client, admin_user, book):

@@ -138,6 +138,16 @@ def test_query_count_is_pinned_and_flat(
         client.get(reverse("workspace:dashboard"), {"segment": "Enterprise"})
 
 
+def test_survey_tiles_open_the_results_of_the_dashboards_segment(client, admin_user, kpi_book):
+    AccountFactory(segment="Enterprise")
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:dashboard"), {"segment": "Enterprise"})
+    drills = {t["key"]: t["drill"] for t in r.context["tiles"]}
+    assert drills["nps"] == "/surveys/results/?segment=Enterprise"
+    r = client.get(reverse("workspace:dashboard"))
+    assert {t["key"]: t["drill"] for t in r.context["tiles"]}["nps"] == "/surveys/results/"
+
+
 def test_cohort_heatmap_fragment(client, admin_user, csm, kpi_book):
     client.force_login(admin_user)
     page = client.get(reverse("workspace:dashboard")).content.decode()
