@@ -4,8 +4,8 @@ the KPI engine, the health inputs, the results page (per persona) and the CSV ex
 from __future__ import annotations
 
 import csv
-import html
 import datetime as dt
+import html
 import io
 
 import pytest
