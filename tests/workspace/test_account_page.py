@@ -106,6 +106,14 @@ def test_unknown_timeline_filter_is_a_notice(client, csm, book):
     assert "Unknown timeline filter “gossip” ignored." in r.content.decode()
 
 
+def test_the_survey_answers_filter_links_to_the_accounts_results(client, csm, book):
+    client.force_login(csm)
+    account = book["burning"]
+    link = f'href="/surveys/results/?account={account.pk}"'
+    assert link not in client.get(url(account)).content.decode()
+    assert link in client.get(url(account), {"kind": "surveys"}).content.decode()
+
+
 def _count(client, account) -> int:
     with CaptureQueriesContext(connection) as ctx:
         r = client.get(url(account))
