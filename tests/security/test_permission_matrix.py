@@ -133,6 +133,7 @@ RULES: dict[str, Rule] = {
     "surveys:campaign-edit": Rule(
         _all(403, anonymous=LOGIN, manager=OK, admin=OK), kwargs="campaign"
     ),
+    "surveys:campaign-send": Rule(_all(405, anonymous=LOGIN), kwargs="campaign"),  # POST only
     "surveys:results": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
     "surveys:results-csv": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
     "survey-responses": API_WRITE_ONLY,
