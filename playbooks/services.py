@@ -30,7 +30,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -1114,9 +1114,10 @@ def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
             for cta in _escalate(overdue[start : start + BATCH], now=now):
                 done += 1
                 if cta.escalated_to is not None:
-                    per_manager.setdefault(cta.escalated_to.pk, (cta.escalated_to, []))[1].append(
-                        cta
-                    )
+                    told = per_manager.setdefault(cta.escalated_to.pk, _Told(cta.escalated_to))
+                    told.count += 1
+                    if len(told.listed) < ESCALATION_MAIL_LINES:  # a bounded memory
+                        told.listed.append(cta)
     if per_manager:
         with transaction.atomic():
             _escalations_tell(list(per_manager.values()))
@@ -1124,6 +1125,15 @@ def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
 
 
 ESCALATION_MAIL_LINES = 50  # CTAs listed in one manager's email; the rest behind a link
+
+
+@dataclass
+class _Told:
+    """What a manager is told of a sweep: how many CTAs, the first few of them."""
+
+    manager: User
+    count: int = 0
+    listed: list[Cta] = field(default_factory=list)
 
 
 def _escalate(ids: Sequence[int], *, now: dt.datetime) -> list[Cta]:
@@ -1172,47 +1182,47 @@ def _escalation_line(cta: Cta) -> str:
     return f"Overdue CTA escalated: {cta.title} for {cta.account.name} (owner: {who})"
 
 
-def _escalations_tell(groups: list[tuple[User, list[Cta]]]) -> None:
+def _escalations_tell(groups: list[_Told]) -> None:
     """One notification and one email per manager for the CTAs just escalated to them. Keyed
     by the first CTA's id (a CTA escalates once), so a retried sweep never tells twice."""
     from outbox import services as outbox
 
     notes, emails = [], []
-    listed = reverse("playbooks:cta-list") + "?status=active&escalated=me"
-    for manager, ctas in groups:
-        first = ctas[0]
-        if len(ctas) == 1:
+    everything = reverse("playbooks:cta-list") + "?status=active&escalated=me"
+    for told in groups:
+        first, n = told.listed[0], told.count
+        if n == 1:
             text = _escalation_line(first)
             link = reverse("playbooks:cta-detail", args=[first.pk])
             subject = f"Escalated: {first.title} ({first.account.name})"
         else:
             text = (
-                f"{len(ctas)} overdue CTAs escalated to you, the first: "
+                f"{n} overdue CTAs escalated to you, the first: "
                 f"{first.title} for {first.account.name}"
             )
-            link = listed
-            subject = f"Escalated: {len(ctas)} overdue CTAs"
+            link = everything
+            subject = f"Escalated: {n} overdue CTAs"
         notes.append(
-            Notification(key=f"cta:{first.pk}:escalated", user=manager, text=text, link=link)
+            Notification(key=f"cta:{first.pk}:escalated", user=told.manager, text=text, link=link)
         )
         lines = [
             f"- {cta.title} for {cta.account.name} (owner: {cta.owner or 'nobody'}), due "
             f"{cta.due_at.astimezone(dt.UTC):%-d %b %Y %H:%M} UTC: {cta.evidence}\n  "
             + absolute_url(reverse("playbooks:cta-detail", args=[cta.pk]))
-            for cta in ctas[:ESCALATION_MAIL_LINES]
+            for cta in told.listed
         ]
-        more = len(ctas) - len(lines)
         body = (
-            f"{len(ctas)} overdue CTA{'s' if len(ctas) > 1 else ''} of your team "
-            f"escalated to you:\n\n" + "\n".join(lines) + "\n"
+            f"{n} overdue CTA{'s' if n > 1 else ''} of your team escalated to you:\n\n"
+            + "\n".join(lines)
+            + "\n"
         )
-        if more:
-            body += f"\n… and {more} more.\n"
-        body += f"\nAll CTAs escalated to you: {absolute_url(listed)}\n"
+        if n > len(lines):
+            body += f"\n… and {n - len(lines)} more.\n"
+        body += f"\nAll CTAs escalated to you: {absolute_url(everything)}\n"
         emails.append(
             outbox.email_message(
                 key=f"cta:{first.pk}:escalated:email",
-                to=[manager.email],
+                to=[told.manager.email],
                 subject=subject,
                 text=body,
                 source=first.playbook.source_label,

@@ -176,6 +176,25 @@ def test_a_manager_hears_once_about_many_escalated_ctas(
     assert f'id="cta-{other.pk}"' not in page
 
 
+def test_a_long_escalation_email_lists_the_first_ctas_and_counts_the_rest(
+    manager, csm, celery_eager, django_capture_on_commit_callbacks, mailoutbox, monkeypatch
+):
+    monkeypatch.setattr(services, "ESCALATION_MAIL_LINES", 2)
+    playbook = make_playbook("ticket_escalated", priority="medium")
+    ctas = [
+        services.cta_open(playbook=playbook, account=AccountFactory(owner=csm), evidence="x")
+        for _ in range(3)
+    ]
+    Cta.objects.update(due_at=timezone.now() - DAYS(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.ctas_escalate_overdue() == 3
+    (mail,) = mailoutbox
+    assert mail.subject == "Escalated: 3 overdue CTAs"
+    # 3 escalated, 2 listed: the third is counted, behind the link to them all
+    assert [f"/ctas/{c.pk}/" in mail.body for c in ctas] == [True, True, False]
+    assert "… and 1 more." in mail.body and "escalated=me" in mail.body
+
+
 def test_a_snoozed_cta_does_not_escalate(cta):
     services.cta_snooze(cta=cta, until=timezone.now().date() + DAYS(2))
     Cta.objects.filter(pk=cta.pk).update(due_at=timezone.now() - DAYS(hours=1))
