@@ -307,6 +307,9 @@ def main() -> None:
     print(f"nightly pipeline as of {args.as_of} ({result['mode']}):")
     for step in summary["steps"]:
         print(f"  {step['name']:<16} {step['seconds']:8.2f} s")
+        if step["name"] == "playbooks":  # what the step did: opened, escalated … (its counts)
+            done = {k: v for k, v in step.items() if isinstance(v, int) and k != "seconds"}
+            print(f"  {'':<16} {json.dumps(done)}")
     print(f"  {'total':<16} {total:8.2f} s")
     print(f"bare GROUP BY account over 90 days: {bare:.2f} s ({groups} accounts)")
     print(f"ratio pipeline / bare GROUP BY: {result['ratio']}")
