@@ -462,7 +462,7 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
                 outbox.email_message(
                     key=f"cta:{cta.pk}:opened:email",
                     to=[owner_email],
-                    subject=f"New CTA: {cta.title} ({account['name']})",
+                    subject=_one_line(f"New CTA: {cta.title} ({account['name']})"),
                     text=(
                         f"{line}\n\nDue {cta.due_at.astimezone(dt.UTC):%-d %b %Y %H:%M} UTC.\n"
                         f"{absolute_url(reverse('playbooks:cta-detail', args=[cta.pk]))}\n"
@@ -1096,9 +1096,11 @@ def _claim(
 
 def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Open or in-progress CTAs past due (and not snoozed) escalate once to their owner's
-    manager: the CTA is flagged and gets a timeline fact (a transaction per ``BATCH``), then
-    each manager gets one notification and one email (outbox) for all the CTAs the sweep
-    escalated to them, not one per CTA. Returns how many escalated."""
+    manager: the CTA is flagged and gets a timeline fact, and each manager gets one
+    notification and one email (outbox) for the CTAs of a batch (``ESCALATION_BATCH``)
+    escalated to them, not one per CTA, in the batch's transaction: a sweep that dies
+    half-way has told the managers of exactly the CTAs it flagged. Returns how many
+    escalated."""
 
     now = now or timezone.now()
     today = now.astimezone(dt.UTC).date()
@@ -1108,22 +1110,24 @@ def ctas_escalate_overdue(*, now: dt.datetime | None = None) -> int:
         .filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=today))
         .values_list("pk", flat=True)
     )
-    done, per_manager = 0, {}
-    for start in range(0, len(overdue), BATCH):
+    done = 0
+    for start in range(0, len(overdue), ESCALATION_BATCH):
         with transaction.atomic():
-            for cta in _escalate(overdue[start : start + BATCH], now=now):
-                done += 1
+            ctas = _escalate(overdue[start : start + ESCALATION_BATCH], now=now)
+            per_manager: dict[int, _Told] = {}
+            for cta in ctas:
                 if cta.escalated_to is not None:
                     told = per_manager.setdefault(cta.escalated_to.pk, _Told(cta.escalated_to))
                     told.count += 1
-                    if len(told.listed) < ESCALATION_MAIL_LINES:  # a bounded memory
+                    if len(told.listed) < ESCALATION_MAIL_LINES:
                         told.listed.append(cta)
-    if per_manager:
-        with transaction.atomic():
             _escalations_tell(list(per_manager.values()))
+            done += len(ctas)
     return done
 
 
+# CTAs flagged per transaction; a night that escalates more tells each manager once a batch
+ESCALATION_BATCH = 5000
 ESCALATION_MAIL_LINES = 50  # CTAs listed in one manager's email; the rest behind a link
 
 
@@ -1182,9 +1186,15 @@ def _escalation_line(cta: Cta) -> str:
     return f"Overdue CTA escalated: {cta.title} for {cta.account.name} (owner: {who})"
 
 
+def _one_line(text: str) -> str:
+    """A subject from names that may hold line breaks (an imported account name)."""
+    return " ".join(text.split())
+
+
 def _escalations_tell(groups: list[_Told]) -> None:
-    """One notification and one email per manager for the CTAs just escalated to them. Keyed
-    by the first CTA's id (a CTA escalates once), so a retried sweep never tells twice."""
+    """One notification and one email per manager for the CTAs just escalated to them (a
+    count and the first ``ESCALATION_MAIL_LINES``), keyed by the first CTA's id: a CTA
+    escalates once, so no two tellings share a key."""
     from outbox import services as outbox
 
     notes, emails = [], []
@@ -1194,7 +1204,7 @@ def _escalations_tell(groups: list[_Told]) -> None:
         if n == 1:
             text = _escalation_line(first)
             link = reverse("playbooks:cta-detail", args=[first.pk])
-            subject = f"Escalated: {first.title} ({first.account.name})"
+            subject = _one_line(f"Escalated: {first.title} ({first.account.name})")
         else:
             text = (
                 f"{n} overdue CTAs escalated to you, the first: "
@@ -1203,7 +1213,9 @@ def _escalations_tell(groups: list[_Told]) -> None:
             link = everything
             subject = f"Escalated: {n} overdue CTAs"
         notes.append(
-            Notification(key=f"cta:{first.pk}:escalated", user=told.manager, text=text, link=link)
+            Notification(
+                key=f"cta:{first.pk}:escalated", user=told.manager, text=text[:500], link=link
+            )
         )
         lines = [
             f"- {cta.title} for {cta.account.name} (owner: {cta.owner or 'nobody'}), due "

@@ -195,6 +195,18 @@ def test_a_long_escalation_email_lists_the_first_ctas_and_counts_the_rest(
     assert "… and 1 more." in mail.body and "escalated=me" in mail.body
 
 
+def test_an_account_name_with_a_line_break_makes_a_one_line_subject(
+    cta, manager, celery_eager, django_capture_on_commit_callbacks, mailoutbox
+):
+    """An imported name may hold a line break; an email subject may not: without the
+    flattening the message is refused and the whole batch of escalations with it."""
+    type(cta.account).objects.filter(pk=cta.account_id).update(name="Acme\nCorp")
+    Cta.objects.filter(pk=cta.pk).update(due_at=timezone.now() - DAYS(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.ctas_escalate_overdue() == 1
+    assert [m.subject for m in mailoutbox] == [f"Escalated: {cta.title} (Acme Corp)"]
+
+
 def test_a_snoozed_cta_does_not_escalate(cta):
     services.cta_snooze(cta=cta, until=timezone.now().date() + DAYS(2))
     Cta.objects.filter(pk=cta.pk).update(due_at=timezone.now() - DAYS(hours=1))
