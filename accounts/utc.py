@@ -17,3 +17,19 @@ def today() -> dt.date:
 def yesterday() -> dt.date:
     """The last complete UTC day (the nightly pipeline's default as-of day)."""
     return today() - dt.timedelta(days=1)
+
+
+def day_text(day: dt.date | str | None) -> str:
+    """A day as every page and message prints it: "22 Nov 2026" (an ISO string is read,
+    None is "n/a"). Built by hand: ``%-d`` is not portable."""
+    if day is None:
+        return "n/a"
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day[:10])
+    return f"{day.day} {day:%b %Y}"
+
+
+def moment_text(moment: dt.datetime) -> str:
+    """An instant in UTC as messages print it: "22 Nov 2026 14:05" (the caller says UTC)."""
+    moment = moment.astimezone(dt.UTC)
+    return f"{day_text(moment.date())} {moment:%H:%M}"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from accounts import utc
+
 BANDS = ("green", "yellow", "red")
 BAND_RANK = {"red": 0, "yellow": 1, "green": 2}
 SURVEY_KINDS = ("nps", "csat", "ces")
@@ -117,11 +119,7 @@ def _days(n: int) -> str:
 
 def _on(day: dt.date | str | None) -> str:
     """A day as the pages print it (22 Nov 2026); facts carry some as ISO text."""
-    if day is None:
-        return "n/a"
-    if isinstance(day, str):
-        day = dt.date.fromisoformat(day[:10])
-    return f"{day.day} {day:%b %Y}"
+    return utc.day_text(day)
 
 
 # --- triggers ------------------------------------------------------------------------------

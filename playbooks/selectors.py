@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from accounts.models import User
 from metrics.kpis.common import median
@@ -19,12 +20,17 @@ from .models import OPEN_STATUSES, Cta, CtaStatus, Outcome, Playbook
 def step_survey_campaigns() -> QuerySet[Campaign]:
     """The survey campaigns a playbook step may start: active ones whose trigger is the
     event "A playbook step" (any other would survey people on a schedule or another event
-    of its own, besides the CTA's), by name."""
-    return Campaign.objects.filter(
-        status=Campaign.Status.ACTIVE,
-        trigger=Campaign.Trigger.EVENT,
-        event=Campaign.Event.PLAYBOOK,
-    ).order_by("name", "pk")
+    of its own, besides the CTA's) and whose closing time has not come (their links would
+    expire at once), by name."""
+    return (
+        Campaign.objects.filter(
+            status=Campaign.Status.ACTIVE,
+            trigger=Campaign.Trigger.EVENT,
+            event=Campaign.Event.PLAYBOOK,
+        )
+        .exclude(closes_at__lte=timezone.now())
+        .order_by("name", "pk")
+    )
 
 
 def campaign_names(ids: Iterable[int]) -> dict[int, str]:

@@ -464,7 +464,7 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
                     to=[owner_email],
                     subject=_one_line(f"New CTA: {cta.title} ({account['name']})"),
                     text=(
-                        f"{line}\n\nDue {cta.due_at.astimezone(dt.UTC):%-d %b %Y %H:%M} UTC.\n"
+                        f"{line}\n\nDue {utc.moment_text(cta.due_at)} UTC.\n"
                         f"{absolute_url(reverse('playbooks:cta-detail', args=[cta.pk]))}\n"
                     ),
                     source=source,
@@ -723,15 +723,13 @@ def cta_step_survey_start(
         if campaign is None:
             refused = f"Survey campaign {campaign_id} was not sent: it no longer exists."
         elif not selectors.step_survey_campaigns().filter(pk=campaign.pk).exists():
-            refused = (
-                f"Survey {name} was not sent: the campaign is "
-                + (
-                    campaign.get_status_display().lower()
-                    if campaign.status != Campaign.Status.ACTIVE
-                    else "no longer started by a playbook step"
-                )
-                + "."
-            )
+            if campaign.status != Campaign.Status.ACTIVE:
+                why = campaign.get_status_display().lower()
+            elif campaign.closes_at is not None and campaign.closes_at <= now:
+                why = f"closed since {utc.moment_text(campaign.closes_at)} UTC"
+            else:
+                why = "no longer started by a playbook step"
+            refused = f"Survey {name} was not sent: the campaign is {why}."
         elif not cta.is_open:
             refused = f"Survey {name} was not sent: the CTA is {cta.get_status_display().lower()}."
         if refused is not None:
@@ -746,7 +744,8 @@ def cta_step_survey_start(
             now=now,
         )
         CtaStep.objects.filter(pk=step.pk, done_at=None).update(done_at=now, done_by=None)
-        note = f"Step {step.position} done automatically: survey {name} {_sent_words(summary)}"
+        sent = summary.describe(subject=f"survey {name}")
+        note = f"Step {step.position} done automatically: {sent}"
         timeline_upsert(
             # not "cta_step_done": nobody acted, so it is no follow-up of an unhappy answer
             [_fact(cta, f"step:{step.pk}:done", "cta_step_automatic",
@@ -754,25 +753,6 @@ def cta_step_survey_start(
         )  # fmt: skip
         cta_comment_add(cta=cta, body=note)
         return note
-
-
-def _sent_words(summary: Any) -> str:
-    """ "sent to 2 people (1 opted out)": a ``surveys.services.RoundSummary`` in words."""
-    n = len(summary.issued)
-    sent = f"sent to {n} {'person' if n == 1 else 'people'}" if n else "sent to nobody"
-    left = [
-        f"{count} {why}"
-        for count, why in (
-            (summary.already_invited, "already invited for this CTA"),
-            (summary.opted_out, "opted out"),
-            (summary.fatigued, "surveyed recently"),
-            (summary.no_email, "without an email address"),
-        )
-        if count
-    ]
-    if left:
-        return f"{sent} ({', '.join(left)})."
-    return sent + ("." if n else " (nobody at this account is in the campaign's audience).")
 
 
 def cta_open(
@@ -912,7 +892,7 @@ def _outcomes_record(
                 close_note = f"Closed automatically: {reason}"
         elif as_of > row["success_deadline"]:
             outcome = Outcome.FAILURE
-            detail = f"success condition not met by {row['success_deadline']}"
+            detail = f"success condition not met by {utc.day_text(row['success_deadline'])}"
         else:
             continue
         decided.append(
@@ -1219,7 +1199,7 @@ def _escalations_tell(groups: list[_Told]) -> None:
         )
         lines = [
             f"- {cta.title} for {cta.account.name} (owner: {cta.owner or 'nobody'}), due "
-            f"{cta.due_at.astimezone(dt.UTC):%-d %b %Y %H:%M} UTC: {cta.evidence}\n  "
+            f"{utc.moment_text(cta.due_at)} UTC: {cta.evidence}\n  "
             + absolute_url(reverse("playbooks:cta-detail", args=[cta.pk]))
             for cta in told.listed
         ]
@@ -1311,7 +1291,9 @@ def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
         raise ValidationError({"snoozed_until": [f"pick a day after today ({today})"]})
     if until > today + dt.timedelta(days=365):
         last = today + dt.timedelta(days=365)
-        raise ValidationError({"snoozed_until": [f"pick a day within a year (by {last})"]})
+        raise ValidationError(
+            {"snoozed_until": [f"pick a day within a year (by {utc.day_text(last)})"]}
+        )
     cta.snoozed_until = until
     cta.due_at = _due_at(cta.priority, midnight(until))
     cta.save(update_fields=["snoozed_until", "due_at", "updated_at"])
@@ -1322,7 +1304,7 @@ def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
                 cta,
                 f"snoozed:{now.timestamp():.0f}",
                 "cta_snoozed",
-                f"CTA snoozed until {until}: {cta.title}",
+                f"CTA snoozed until {utc.day_text(until)}: {cta.title}",
                 at=now,
                 until=until.isoformat(),
             )

@@ -73,8 +73,20 @@ def promote_pending_ctas() -> int:
 @shared_task(ignore_result=True, **RETRY)
 def start_step_surveys(pairs: list[list[int]]) -> None:
     """The survey steps of CTAs just opened, [step id, campaign id] each: the campaign
-    starts for the CTA's account (once per CTA, however often this runs)."""
+    starts for the CTA's account (once per CTA, however often this runs). A step that fails
+    for its own reasons (a stakeholder's address the mail refuses …) is logged and left to
+    do, and the others still run; a lost database connection retries the whole task."""
+    failed = 0
     for step_id, campaign_id in pairs:
-        note = services.cta_step_survey_start(step_id=step_id, campaign_id=campaign_id)
+        try:
+            note = services.cta_step_survey_start(step_id=step_id, campaign_id=campaign_id)
+        except RETRY["autoretry_for"]:
+            raise
+        except Exception:
+            failed += 1
+            logger.exception("playbooks: step %d: survey %d not started", step_id, campaign_id)
+            continue
         if note:
             logger.info("playbooks: step %d: %s", step_id, note)
+    if failed:
+        logger.warning("playbooks: %d of %d survey steps failed", failed, len(pairs))

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.module_loading import import_string
 
+from accounts import utc
 from accounts.models import Account, Role, User
 from metrics import kpis
 from metrics.kpis import revenue
@@ -426,7 +427,7 @@ def drilldown_context(
                         "kind": "",
                     }
                 )
-        totals[f"MRR on {on:%-d %b %Y}"] = f"${total:,.2f}"
+        totals[f"MRR on {utc.day_text(on)}"] = f"${total:,.2f}"
         totals["accounts"] = f"{len(rows):,}"
     else:
         on = None

@@ -228,7 +228,7 @@ def test_outcomes_success_closes_and_deadline_fails(day, csm):
     assert a.outcome_detail == f"CSM activity logged on {day - DAYS(1):%-d %b %Y}"
     # deadline: opened day - 9 + 7 days = day - 2, passed
     assert b.outcome == Outcome.FAILURE and b.status == CtaStatus.OPEN
-    assert b.outcome_detail == f"success condition not met by {day - DAYS(2)}"
+    assert b.outcome_detail == f"success condition not met by {day - DAYS(2):%-d %b %Y}"
     assert services.playbooks_evaluate_all(as_of=day)["successes"] == 0  # recorded once
 
 

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.models import Stakeholder, TimelineEntry
-from playbooks import rules, services, tasks
+from playbooks import rules, selectors, services, tasks
 from playbooks.models import Cta, CtaComment, CtaStep, Playbook
 from surveys.models import Campaign, Invitation
 from tests.factories import AccountFactory, StakeholderFactory, TicketFactory
@@ -204,8 +204,8 @@ def test_a_cta_opened_by_the_night_sends_the_survey_once(
     with django_capture_on_commit_callbacks(execute=True):
         note = services.cta_step_survey_start(step_id=first.pk, campaign_id=campaign.pk)
     assert note == (
-        "Step 1 done automatically: survey 'Onboarding CSAT' sent to nobody "
-        "(1 already invited for this CTA)."
+        "Step 1 done automatically: survey 'Onboarding CSAT' sent to nobody; "
+        "1 left out: 1 already invited in this round."
     )
     assert Invitation.objects.count() == 1 and len(mail.outbox) == 1
 
@@ -237,6 +237,23 @@ def test_a_closed_campaign_sends_nothing_and_the_cta_says_so(
 
 
 @pytest.mark.django_db
+def test_a_campaign_past_its_closing_time_sends_nothing_and_the_cta_says_so(
+    surveyed, celery_eager, django_capture_on_commit_callbacks
+):
+    """Still "active", but its closing time has come: its links would expire at once."""
+    campaign, account, _, playbook = surveyed
+    closed_at = dt.datetime(2026, 1, 5, 9, 30, tzinfo=dt.UTC)
+    Campaign.objects.filter(pk=campaign.pk).update(closes_at=closed_at)
+    assert campaign.pk not in {c.pk for c in selectors.step_survey_campaigns()}
+    with django_capture_on_commit_callbacks(execute=True):
+        cta = services.cta_open(playbook=playbook, account=account, evidence="by hand")
+    assert not Invitation.objects.exists() and not mail.outbox
+    assert list(CtaComment.objects.filter(cta=cta).values_list("body", flat=True)) == [
+        "Survey 'Onboarding CSAT' was not sent: the campaign is closed since 5 Jan 2026 09:30 UTC."
+    ]
+
+
+@pytest.mark.django_db
 def test_ctas_of_playbooks_without_survey_steps_send_no_task(
     csm, day, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -263,3 +280,20 @@ def test_ctas_of_playbooks_without_survey_steps_send_no_task(
         assert services.playbooks_evaluate_all(as_of=day)["opened"] == 3
     steps = CtaStep.objects.filter(cta__playbook=surveying).order_by("pk")
     assert sent == [([[s.pk, campaign.pk] for s in steps],)]  # one task for the batch
+
+
+def test_one_failing_survey_step_leaves_the_others_to_run(monkeypatch, caplog):
+    """A step that fails for its own reasons is logged; the task goes on with the rest."""
+    ran = []
+
+    def start(*, step_id, campaign_id):
+        ran.append(step_id)
+        if step_id == 1:
+            raise ValueError("the mail refused an address")
+        return "sent"
+
+    monkeypatch.setattr(services, "cta_step_survey_start", start)
+    tasks.start_step_surveys([[1, 7], [2, 7]])
+    assert ran == [1, 2]
+    assert "step 1: survey 7 not started" in caplog.text
+    assert "1 of 2 survey steps failed" in caplog.text
