@@ -238,6 +238,11 @@ def scope_accounts(user: User, scope: selectors.DashboardScope):
     return Account.objects.visible_to(user)
 
 
+def _other_owner(user: User, scope: selectors.DashboardScope) -> bool:
+    """The scope is one owner's book and not the user's own."""
+    return scope.owner is not None and scope.owner.pk != user.pk
+
+
 def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     owners = selectors.owner_choices(user)
     segments = selectors.segment_choices(user) if user.role == Role.ADMIN else []
@@ -273,8 +278,9 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
             drill_url = (
                 reverse("workspace:drilldown") + "?" + urlencode({**base_query, "metric": drill})
             )
-        elif drill == "surveys" and links.get("survey_results"):
-            # the results page filters by segment (an owner's scope is who may see what)
+        elif drill == "surveys" and links.get("survey_results") and not _other_owner(user, scope):
+            # the results page covers the accounts the user may see, by segment: the same
+            # scope as the tile's unless the tile is another owner's book (no link then)
             drill_url = links["survey_results"] + (
                 "?" + urlencode({"segment": scope.segment}) if scope.segment else ""
             )

@@ -91,17 +91,23 @@ def test_figures_by_hand_for_the_book(book):
     assert voc["follow_up"] == {"median_hours": 2.0, "followed_up": 1, "waiting": 2}
 
 
-def test_imported_unhappy_answers_wait_for_no_follow_up(book):
+def test_imported_unhappy_answers_wait_for_no_follow_up(book, client, admin_user):
     """An NPS 2 imported from another tool in March counts in the NPS, but it was followed
     up (or not) in that tool: it does not wait here, the waiting count stays 2."""
-    Response.objects.create(
+    imported = Response.objects.create(
         account=book["b"], kind="nps", score=2, answered_at=h(10), source="import",
-        import_key="nps-2",
+        import_key="nps-2", comment="old tool",
     )  # fmt: skip
     voc = selectors.voice_of_customer(Account.objects.all(), start=MAR, end=APR)
     # NPS: the 4 answers above and the imported 2 (a detractor) = 100 * (1 - 3) / 5 = -40
     assert voc["kinds"]["nps"].value == -40
     assert voc["follow_up"] == {"median_hours": 2.0, "followed_up": 1, "waiting": 2}
+    # the comments list says so too: "imported", not "none yet"
+    client.force_login(admin_user)
+    page = client.get(reverse("surveys:results"), {"start": "2026-03-01", "end": "2026-04-01"})
+    body = page.content.decode()
+    row = body[body.index(f'id="response-{imported.pk}"') :].split("</tr>")[0]
+    assert "imported" in row and "none yet" not in row
 
 
 def test_per_campaign_and_per_account(book):

@@ -138,7 +138,7 @@ def test_query_count_is_pinned_and_flat(
         client.get(reverse("workspace:dashboard"), {"segment": "Enterprise"})
 
 
-def test_survey_tiles_open_the_results_of_the_dashboards_segment(client, admin_user, kpi_book):
+def test_survey_tiles_open_the_results_of_the_dashboards_segment(client, admin_user, csm, kpi_book):
     AccountFactory(segment="Enterprise")
     client.force_login(admin_user)
     r = client.get(reverse("workspace:dashboard"), {"segment": "Enterprise"})
@@ -146,6 +146,10 @@ def test_survey_tiles_open_the_results_of_the_dashboards_segment(client, admin_u
     assert drills["nps"] == "/surveys/results/?segment=Enterprise"
     r = client.get(reverse("workspace:dashboard"))
     assert {t["key"]: t["drill"] for t in r.context["tiles"]}["nps"] == "/surveys/results/"
+    # one CSM's book: the results page cannot narrow to it, so the tile opens nothing
+    r = client.get(reverse("workspace:dashboard"), {"owner": csm.pk})
+    assert r.context["scope"].owner == csm
+    assert {t["key"]: t["drill"] for t in r.context["tiles"]}["nps"] is None
 
 
 def test_cohort_heatmap_fragment(client, admin_user, csm, kpi_book):
