@@ -2,8 +2,10 @@
 
     email_enqueue(key=..., to=[...], subject=..., text=..., html=..., source=..., headers={...})
     webhook_enqueue(key=..., url=..., body={...}, secret=..., source=...)
+    messages_enqueue([email_message(...), webhook_message(...), ...])  # many at once
 
-Both are idempotent on ``key``: the second call returns the first call's row. Delivery is
+All are idempotent on ``key``: a second call returns the first call's row (or, for
+``messages_enqueue``, leaves that message out of what it returns). Delivery is
 enqueued after the surrounding transaction commits; ``messages_deliver_due`` (the sweeper,
 every minute) picks up whatever was never enqueued (the broker was down) or waits for a retry.
 
@@ -166,9 +168,15 @@ DELIVER_CHUNK = 50  # messages per delivery task when many are queued at once
 
 
 def _deliver_on_commit(messages: Sequence[Message]) -> None:
-    """Hand the messages to the workers once the transaction that queued them commits: one
-    task for one message, one task per ``DELIVER_CHUNK`` for many (a campaign's 10,000
-    invitations are 200 broker round trips, not 10,000)."""
+    """Send the delivery tasks of ``messages`` (saved: they have ids) when the surrounding
+    transaction commits (right away outside one; never after a rollback): ``deliver_message``
+    for a single message, else ``deliver_messages`` for each ``DELIVER_CHUNK`` of them.
+
+    Only ``messages_enqueue`` hands over more than one: ``email_enqueue`` and
+    ``webhook_enqueue`` cost a task per message. A survey round queues its invitations
+    through ``messages_enqueue`` (``surveys.mail.invitation_emails``, 1,000 at a time), so
+    10,000 invitations are 200 tasks, not 10,000. A task that cannot reach the broker is
+    kept as a ``DeferredTask`` (``task_enqueue``); the sweeper delivers due messages anyway."""
     from .tasks import deliver_message, deliver_messages  # tasks import this module
 
     if len(messages) == 1:

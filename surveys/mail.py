@@ -50,20 +50,43 @@ def invitation_context(invitation, *, reminder: bool) -> dict:
     }
 
 
-def invitation_email(invitation, *, reminder: bool):
-    """Enqueue the invitation (or its one reminder) in the outbox; idempotent on the key."""
+def _invitation_fields(invitation, *, reminder: bool) -> dict:
+    """What the outbox needs for the invitation (or its one reminder): the key that makes it
+    once (``survey-invite:<id>``, ``survey-reminder:<id>:<n>``), the rendered texts and the
+    unsubscribe header."""
     context = invitation_context(invitation, reminder=reminder)
     key = (
         f"survey-reminder:{invitation.pk}:{invitation.reminders_sent}"
         if reminder
         else f"survey-invite:{invitation.pk}"
     )
-    return outbox.email_enqueue(
-        key=key,
-        to=[invitation.email],
-        subject=context["subject"],
-        text=render_to_string("surveys/email_invitation.txt", context),
-        html=render_to_string("surveys/email_invitation.html", context),
-        source=f"survey-campaign:{invitation.campaign_id}",
-        headers={"List-Unsubscribe": f"<{context['unsubscribe_url']}>"},
-    )
+    return {
+        "key": key,
+        "to": [invitation.email],
+        "subject": context["subject"],
+        "text": render_to_string("surveys/email_invitation.txt", context),
+        "html": render_to_string("surveys/email_invitation.html", context),
+        "source": f"survey-campaign:{invitation.campaign_id}",
+        "headers": {
+            "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
+        },
+    }
+
+
+def invitation_email(invitation, *, reminder: bool):
+    """Enqueue the invitation (or its one reminder) in the outbox; idempotent on the key."""
+    return outbox.email_enqueue(**_invitation_fields(invitation, reminder=reminder))
+
+
+def invitation_message(invitation, *, reminder: bool):
+    """The same email as ``invitation_email``, unsaved, for ``outbox.messages_enqueue`` to
+    queue with the rest of its round."""
+    return outbox.email_message(**_invitation_fields(invitation, reminder=reminder))
+
+
+def invitation_emails(invitations, *, reminder: bool) -> None:
+    """Queue the emails of many invitations (or their reminders) with one
+    ``outbox.messages_enqueue``: two queries and one delivery task per 50 emails, whatever
+    their number; each still idempotent on its key. The invitations come with their
+    campaign (and its survey), stakeholder and account loaded."""
+    outbox.messages_enqueue([invitation_message(i, reminder=reminder) for i in invitations])

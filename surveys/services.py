@@ -47,6 +47,9 @@ FACT_KIND = "survey_answer"
 COMMENT_MAX = 5000
 ANNOUNCE_BATCH = 5000  # answers per claim; a run claims until none is left
 ANNOUNCE_CLAIM_SECONDS = 20  # a run that died: its answers are announced again after this
+# invitations whose emails are rendered and queued together (a round, the reminders): bounds
+# the memory of the rendered emails and the size of the outbox's insert
+SEND_CHUNK = 1000
 
 
 class InvitationClosed(Exception):
@@ -175,20 +178,26 @@ def campaign_round_send(
     """Issue one round of ``campaign`` to its audience (within ``account_ids`` if given) and
     enqueue the emails. Left out: people without an email address, opted-out addresses,
     fatigued addresses, people already invited in this round; an address shared by two
-    stakeholders is invited once. Re-running a round issues nothing new."""
+    stakeholders is invited once. Re-running a round issues nothing new.
+
+    The round's queries do not grow with its size (up to ``SEND_CHUNK`` invitations; one
+    more read and two outbox queries per further chunk): the invitations are inserted
+    already marked sent (``sent_at``: they are this transaction's own rows, and their emails
+    are queued before it commits) and their emails go to the outbox together
+    (``outbox.messages_enqueue``: one delivery task per 50), keyed ``survey-invite:<id>`` as
+    ``invitation_email_send`` keys one, so a retry queues nothing twice."""
     now = now or timezone.now()
     summary = RoundSummary(round=round)
     people = list(
         campaign_audience(campaign, account_ids=account_ids).only("id", "account_id", "email")
     )
-    invited = set(
+    earlier = list(
         Invitation.objects.filter(campaign=campaign, round=round).values_list(
-            "stakeholder_id", flat=True
+            "stakeholder_id", "email"
         )
     )
-    invited_emails = set(
-        Invitation.objects.filter(campaign=campaign, round=round).values_list("email", flat=True)
-    )
+    invited = {stakeholder_id for stakeholder_id, _ in earlier}
+    invited_emails = {email for _, email in earlier}
     emails = {p.email.strip().lower() for p in people if p.email.strip()}
     out = opted_out(emails)
     tired = fatigued_emails(emails - out - invited_emails, now=now)
@@ -220,19 +229,24 @@ def campaign_round_send(
                     email=email,
                     token=new_token(),
                     expires_at=expires_at,
+                    sent_at=now,  # its email is queued below, in this transaction
                 )
             )
     Invitation.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
-    # ignore_conflicts leaves pks unset: read back what this round holds now
+    # ignore_conflicts leaves pks unset: read back the rows this call inserted (by their new
+    # tokens; a row lost to a concurrent send of the same round was not inserted) and queue
+    # their emails, a chunk at a time
     tokens = [i.token for i in new]
-    for start in range(0, len(tokens), 5000):
-        summary.issued += list(
-            Invitation.objects.filter(token__in=tokens[start : start + 5000]).values_list(
-                "id", flat=True
-            )
+    for start in range(0, len(tokens), SEND_CHUNK):
+        invitations = list(
+            Invitation.objects.filter(token__in=tokens[start : start + SEND_CHUNK])
+            .select_related("stakeholder", "account")
+            .order_by("id")
         )
-    for invitation_id in summary.issued:
-        invitation_email_send(invitation_id=invitation_id, now=now)
+        for invitation in invitations:
+            invitation.campaign = campaign  # and its survey: no query per invitation
+        mail.invitation_emails(invitations, reminder=False)
+        summary.issued += [i.pk for i in invitations]
     return summary
 
 
@@ -482,13 +496,18 @@ def event_campaigns_run(*, now: dt.datetime | None = None) -> dict[int, int]:
 
 def invitation_reminders_send(*, now: dt.datetime | None = None) -> int:
     """One reminder to each invitation not answered ``reminder_after_days`` after it was
-    sent, while its link works and the person has not opted out. Claimed by a conditional
-    UPDATE of ``reminders_sent``; the outbox key ``survey-reminder:<id>:1`` names it."""
+    sent, while its link works and the person has not opted out. Per campaign, a chunk
+    (``SEND_CHUNK``) at a time, each in its own transaction: the due invitations are read
+    and locked (``SKIP LOCKED``: a second sweeper takes others, or none), marked reminded
+    in one UPDATE of ``reminders_sent``, and their emails queued together
+    (``mail.invitation_emails``) under the keys ``survey-reminder:<id>:1``."""
     now = now or timezone.now()
     sent = 0
-    campaigns = Campaign.objects.filter(
-        status=Campaign.Status.ACTIVE, reminder_after_days__isnull=False
-    ).exclude(closes_at__lte=now)
+    campaigns = (
+        Campaign.objects.filter(status=Campaign.Status.ACTIVE, reminder_after_days__isnull=False)
+        .exclude(closes_at__lte=now)
+        .select_related("survey")
+    )
     for campaign in campaigns:
         due = (
             Invitation.objects.filter(
@@ -499,19 +518,23 @@ def invitation_reminders_send(*, now: dt.datetime | None = None) -> int:
                 expires_at__gt=now,
             )
             .exclude(email__in=OptOut.objects.values("email"))
-            .values_list("id", flat=True)
+            .select_related("stakeholder", "account")
+            .select_for_update(of=("self",), skip_locked=True)
+            .order_by("id")
         )
-        for invitation_id in list(due):
+        while True:
             with transaction.atomic():
-                if not Invitation.objects.filter(pk=invitation_id, reminders_sent=0).update(
+                invitations = list(due[:SEND_CHUNK])
+                Invitation.objects.filter(pk__in=[i.pk for i in invitations]).update(
                     reminders_sent=1, last_reminded_at=now
-                ):
-                    continue
-                invitation = Invitation.objects.select_related(
-                    "campaign__survey", "stakeholder", "account"
-                ).get(pk=invitation_id)
-                mail.invitation_email(invitation, reminder=True)
-                sent += 1
+                )
+                for invitation in invitations:
+                    invitation.campaign = campaign
+                    invitation.reminders_sent, invitation.last_reminded_at = 1, now
+                mail.invitation_emails(invitations, reminder=True)
+            sent += len(invitations)
+            if len(invitations) < SEND_CHUNK:
+                break
     return sent
 
 

@@ -8,6 +8,8 @@ import datetime as dt
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccountLifecycle, Stakeholder
 from outbox.models import Message
@@ -283,3 +285,78 @@ def test_send_due_campaigns_task(django_capture_on_commit_callbacks):
         send_due_campaigns.delay()
         send_due_campaigns.delay()
     assert len(mail.outbox) == 1
+
+
+# --- a round's emails go to the outbox together ------------------------------------------------
+
+
+def _audience_of(n: int, segment: str) -> Campaign:
+    """A campaign whose audience is ``n`` people of one account of ``segment``, loaded with
+    its survey as the senders load it."""
+    account = AccountFactory(segment=segment)
+    StakeholderFactory.create_batch(n, account=account)
+    campaign = make_campaign(name=segment, segments=[segment], reminder_after_days=1)
+    return Campaign.objects.select_related("survey").get(pk=campaign.pk)
+
+
+def test_a_round_of_3_or_30_costs_the_same_queries_and_one_delivery_task(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    from outbox import tasks as outbox_tasks
+
+    delivered: list[list[int]] = []  # the message ids of each delivery task
+
+    def record(args, **kwargs):
+        delivered.append(args[0] if isinstance(args[0], list) else [args[0]])
+
+    for task in (outbox_tasks.deliver_messages, outbox_tasks.deliver_message):
+        monkeypatch.setattr(task, "apply_async", record)
+    cost = {}
+    for n in (3, 30):
+        campaign = _audience_of(n, f"seg-{n}")
+        delivered.clear()
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            summary = _send(campaign)
+        assert len(summary.issued) == n
+        cost[n] = (len(queries), [len(ids) for ids in delivered])
+    # audience, earlier invitations, opt-outs, fatigue, insert, read back, the outbox's two,
+    # and two savepoints (the round's, the outbox insert's) of two statements each
+    assert cost == {3: (12, [3]), 30: (12, [30])}
+    invitations = Invitation.objects.all()
+    assert invitations.filter(sent_at=NOW).count() == 33
+    # the same keys as one email at a time: a retried step queues nothing twice
+    assert set(Message.objects.values_list("key", flat=True)) == {
+        f"survey-invite:{pk}" for pk in invitations.values_list("id", flat=True)
+    }
+    for invitation in invitations[:2]:
+        assert services.invitation_email_send(invitation_id=invitation.pk) is False
+    assert Message.objects.count() == 33
+
+
+def test_reminders_of_3_or_30_cost_the_same_queries_and_are_sent_once(
+    django_capture_on_commit_callbacks,
+):
+    cost = {}
+    for n in (3, 30):
+        campaign = _audience_of(n, f"seg-{n}")
+        _send(campaign, now=NOW - dt.timedelta(days=2))
+        mail.outbox.clear()
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks(execute=False) as callbacks,
+        ):
+            assert services.invitation_reminders_send(now=NOW) == n
+        cost[n] = (len(queries), len(callbacks))
+        Campaign.objects.filter(pk=campaign.pk).update(reminder_after_days=None)
+    # campaigns, locked read, one UPDATE, outbox (2), + savepoints; one delivery task each
+    assert cost[3] == cost[30] and cost[3][1] == 1
+    assert services.invitation_reminders_send(now=NOW) == 0
+    Campaign.objects.update(reminder_after_days=1)
+    assert services.invitation_reminders_send(now=NOW + dt.timedelta(hours=1)) == 0  # once
+    assert Message.objects.filter(key__startswith="survey-reminder:").count() == 33
+    assert set(
+        Message.objects.filter(key__startswith="survey-reminder:").values_list("key", flat=True)
+    ) == {f"survey-reminder:{pk}:1" for pk in Invitation.objects.values_list("id", flat=True)}
