@@ -22,7 +22,14 @@ from accounts import ratelimit
 
 from . import scoring, services
 from .models import Invitation, Response
-from .strings import DEFAULTS, fill, filled, page_strings, scale_labels
+from .strings import (
+    DEFAULTS,
+    fill,
+    filled,
+    page_strings,
+    scale_labels,
+    shows_thanks_change_note,
+)
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 
@@ -233,6 +240,8 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
         return error
     if invitation.responded_at is None:
         return _headers(HttpResponseRedirect(reverse("surveys:respond", args=[token])))
+    survey = invitation.campaign.survey
+    is_open = services.invitation_is_open(invitation, timezone.now())
     return _headers(
         render(
             request,
@@ -240,11 +249,15 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
             {
                 "invitation": invitation,
                 "strings": strings,
-                "language": invitation.campaign.survey.language,
+                "language": survey.language,
                 "title": strings["thanks_title"],
                 "sender": settings.SURVEY_SENDER_NAME,
-                # the answer can be changed: the sentence saying so and the link
-                "open": services.invitation_is_open(invitation, timezone.now()),
+                # the answer can be changed: the link, and the sentence saying so when it
+                # is in the thank-you sentence's language (shows_thanks_change_note)
+                "open": is_open,
+                "change_note": strings["thanks_change_note"]
+                if is_open and shows_thanks_change_note(survey.strings, survey.language)
+                else "",
             },
         )
     )

@@ -71,14 +71,35 @@ PLACEHOLDERS: dict[str, frozenset[str]] = {
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _own(overrides: Mapping | None, language: str) -> dict[str, str]:
+    """The survey's usable overrides for ``language``: known strings with some text (unknown
+    keys and non-text values are ignored; the editor rejects them)."""
+    table = (overrides or {}).get(language)
+    if not isinstance(table, Mapping):
+        return {}
+    return {
+        key: value
+        for key, value in table.items()
+        if key in DEFAULTS and isinstance(value, str) and value.strip()
+    }
+
+
 def page_strings(overrides: Mapping | None, language: str) -> dict[str, str]:
     """The defaults with the survey's overrides for ``language`` on top, placeholders not yet
-    filled (unknown keys and non-text values are ignored; the editor rejects them)."""
-    chosen = dict(DEFAULTS)
-    for key, value in ((overrides or {}).get(language) or {}).items():
-        if key in DEFAULTS and isinstance(value, str) and value.strip():
-            chosen[key] = value
-    return chosen
+    filled."""
+    return {**DEFAULTS, **_own(overrides, language)}
+
+
+def shows_thanks_change_note(overrides: Mapping | None, language: str) -> bool:
+    """Whether the thank-you page may follow ``thanks_body`` with ``thanks_change_note`` (the
+    answer can still be changed). Only when both sentences come from the same table: both
+    are the survey's own for ``language``, or neither is (both the English defaults). So the
+    two are never in two languages, and a body written before the note was a string of its
+    own (when ``thanks_body`` held both sentences) is not followed by a second, English
+    copy of its last sentence. An overridden body without its own note shows no note; a
+    note of its own after the default body is not shown either (it would follow English)."""
+    own = _own(overrides, language)
+    return ("thanks_body" in own) == ("thanks_change_note" in own)
 
 
 def strings_problems(value: object) -> list[str]:

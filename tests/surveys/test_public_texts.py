@@ -19,7 +19,7 @@ from django.utils import timezone
 from outbox import services as outbox
 from surveys import scoring, services
 from surveys.models import Campaign, Invitation, Response
-from surveys.strings import DEFAULTS, PLACEHOLDERS, strings_problems
+from surveys.strings import DEFAULTS, PLACEHOLDERS, shows_thanks_change_note, strings_problems
 from surveys.tasks import send_due_campaigns
 
 from .conftest import make_campaign, make_invitation
@@ -276,3 +276,31 @@ def test_the_thanks_page_offers_a_change_only_while_it_can_be_made(client, dana)
     english.campaign.save()
     page = client.get(english_thanks).content.decode()
     assert "Your answer was recorded." in page and "You can change it" not in page
+
+
+@pytest.mark.django_db
+def test_a_translated_thanks_body_without_its_own_note_gets_no_english_note(client, dana):
+    # saved when thanks_body held both sentences: the note is already in it, in German
+    body = "Danke! Ihre Antwort ist gespeichert; Sie können sie ändern, solange die Umfrage läuft."
+    campaign = make_campaign("nps", language="de", strings={"de": {"thanks_body": body}})
+    invitation = make_invitation(campaign, dana)
+    services.response_record(invitation_id=invitation.pk, score=9)
+    page = client.get(reverse("surveys:thanks", args=[invitation.token])).content.decode()
+    assert body in _text(page)
+    assert DEFAULTS["thanks_change_note"] not in page
+    assert f'href="{_respond(invitation)}"' in page  # the answer can still be changed
+
+
+@pytest.mark.parametrize(
+    ("table", "shown"),
+    [
+        ({}, True),  # both English defaults
+        ({"thanks_body": "Danke.", "thanks_change_note": "Ändern geht."}, True),
+        ({"thanks_body": "Danke."}, False),  # the body's own, the note would be English
+        ({"thanks_change_note": "Ändern geht."}, False),  # the note would follow English
+        ({"thanks_body": "  ", "submit": "Senden"}, True),  # a blank override is no override
+    ],
+)
+def test_the_change_note_follows_the_body_only_from_the_same_table(table, shown):
+    assert shows_thanks_change_note({"de": table}, "de") is shown
+    assert shows_thanks_change_note({"fr": table}, "de") is True  # another language's table
