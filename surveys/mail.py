@@ -2,7 +2,7 @@
 score a link to the response page with that score preselected (the page records nothing until
 the person presses the button: mail scanners follow links). Every text is the survey's, in its
 language (``surveys.strings``); the unsubscribe page's address is also the ``List-Unsubscribe``
-header, for the mail program's own unsubscribe button."""
+header, with ``List-Unsubscribe-Post`` for the mail program's own one-click button."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ def invitation_context(invitation, *, reminder: bool) -> dict:
 def _invitation_fields(invitation, *, reminder: bool) -> dict:
     """What the outbox needs for the invitation (or its one reminder): the key that makes it
     once (``survey-invite:<id>``, ``survey-reminder:<id>:<n>``), the rendered texts and the
-    unsubscribe header."""
+    unsubscribe headers: ``List-Unsubscribe-Post`` (RFC 8058) tells the mail program it may
+    unsubscribe with one POST of ``List-Unsubscribe=One-Click`` to the ``List-Unsubscribe``
+    address, which ``public.unsubscribe`` takes without a CSRF token."""
     context = invitation_context(invitation, reminder=reminder)
     key = (
         f"survey-reminder:{invitation.pk}:{invitation.reminders_sent}"
@@ -69,6 +71,7 @@ def _invitation_fields(invitation, *, reminder: bool) -> dict:
         "source": f"survey-campaign:{invitation.campaign_id}",
         "headers": {
             "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
     }
 

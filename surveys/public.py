@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from accounts import ratelimit
@@ -263,11 +264,21 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+@csrf_exempt
 @never_cache
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    """GET asks; POST records. Works after the survey closed too."""
+    """GET asks and never writes (mail scanners follow links); POST records. Works after
+    the survey closed too.
+
+    The POST is the page's button or a mail program's one-click unsubscribe (RFC 8058: the
+    email's ``List-Unsubscribe-Post`` header; a POST of ``List-Unsubscribe=One-Click`` to
+    this address, with no cookie and no CSRF token). So it is exempt from CSRF: the
+    unguessable token in the address is what allows it, no session or sign-in is involved,
+    and a forged cross-site POST would need the token, which would allow it anyway. Any POST
+    records, whatever its body. (``surveys.answer_wsgi`` never takes this path: it answers
+    ``POST /s/<token>/`` only, and this one goes on to Django.)"""
     invitation, strings, error = _open_or_error(request, token)
     if error is not None:
         return error

@@ -84,3 +84,19 @@ def test_every_survey_page_is_marked_never_to_be_cached(client, dana):
     assert "no-store" in client.post(url, {"score": "12"}).headers["Cache-Control"]
     assert "no-store" in client.get("/s/unknown-token-0123456789abc/").headers["Cache-Control"]
     assert client.post(url, {"score": "9"}).status_code == 302
+
+
+def test_a_mail_programs_one_click_unsubscribe_needs_no_csrf_token(dana):
+    """RFC 8058: the mail program POSTs ``List-Unsubscribe=One-Click`` to the email's
+    List-Unsubscribe address, without a cookie, a form token or an Origin; over HTTPS (where
+    Django would also want a Referer). It reaches the answers' handler (the lean path takes
+    only /s/<token>/) and opts the person out."""
+    from surveys.models import OptOut
+
+    invitation = make_invitation(make_campaign("nps"), dana)
+    path = f"/s/{invitation.token}/unsubscribe/"
+    status, _, content = wsgi_post(
+        path, {"List-Unsubscribe": "One-Click"}, form_token="", HTTP_COOKIE=None, HTTP_ORIGIN=None
+    )
+    assert status.startswith("200"), content[:300]
+    assert list(OptOut.objects.values_list("email", flat=True)) == ["dana@acme.example"]

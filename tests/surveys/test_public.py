@@ -255,6 +255,26 @@ def test_get_unsubscribe_asks_post_records(client, dana):
 
 
 @pytest.mark.django_db
+def test_unsubscribe_takes_a_one_click_post_or_the_page_form_without_a_csrf_token(
+    csrf_client, dana
+):
+    invitation = make_invitation(make_campaign(), dana)
+    url = reverse("surveys:unsubscribe", args=[invitation.token])
+    page = csrf_client.get(url)
+    assert page.status_code == 200 and not OptOut.objects.exists()  # GET never writes
+    assert "csrfmiddlewaretoken" not in page.content.decode()
+    # RFC 8058: what a mail program's button sends, with no cookie and no token
+    r = csrf_client.post(
+        url, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert r.status_code == 200 and b"You will not get survey emails" in r.content
+    assert list(OptOut.objects.values_list("email", flat=True)) == ["dana@acme.example"]
+    OptOut.objects.all().delete()
+    assert csrf_client.post(url).status_code == 200  # the page's own form
+    assert OptOut.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_page_strings_and_language_from_the_survey(client, dana):
     campaign = make_campaign(
         "ces",

@@ -204,6 +204,8 @@ def test_the_email_score_links_wrap_and_it_names_its_unsubscribe_address(
     unsubscribe = f"https://cs.example.com/s/{invitation.token}/unsubscribe/"
     assert email.extra_headers["List-Unsubscribe"] == f"<{unsubscribe}>"
     assert email.message()["List-Unsubscribe"] == f"<{unsubscribe}>"
+    # RFC 8058: the mail program may unsubscribe with one POST (public.unsubscribe takes it)
+    assert email.message()["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert email.extra_headers["Message-ID"]  # the outbox's own header is still there
 
     html = email.alternatives[0][0]
