@@ -168,7 +168,7 @@ class ResultsFilterForm(forms.Form):
     campaign = forms.ModelChoiceField(
         queryset=Campaign.objects.order_by("name"), required=False, empty_label="All campaigns"
     )
-    segment = forms.ChoiceField(required=False)  # the segments that exist: __init__
+    segment = forms.ChoiceField(required=False)  # the segments the user sees: __init__
     account = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(
@@ -185,9 +185,12 @@ class ResultsFilterForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user, **kwargs):
+        """``user``: whose results these are. The segments offered, and named by the error
+        for one that is not, are those of the accounts the user may see: a CSM learns
+        nothing of the segments outside their book."""
         super().__init__(*args, **kwargs)
-        known = Account.objects.segments()
+        known = Account.objects.visible_to(user).segments()
         field = self.fields["segment"]
         field.choices = [("", "All segments"), *((name, name) for name in known)]
         listed = ", ".join(known) or "none yet"

@@ -103,9 +103,10 @@ def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _scope(request: HttpRequest):
     """(filter form, accounts in scope, campaign id, start, end) from the query string; the
-    accounts are always within what the user may see. Callers check ``form.errors`` first:
-    a filter that does not validate must not quietly widen the figures to every answer."""
-    form = ResultsFilterForm(request.GET or None)
+    accounts, and the segments the form offers, are always within what the user may see.
+    Callers check ``form.errors`` first: a filter that does not validate must not quietly
+    widen the figures to every answer."""
+    form = ResultsFilterForm(request.GET or None, user=request.user)
     accounts = Account.objects.visible_to(request.user)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     if data.get("segment"):

@@ -253,6 +253,19 @@ def test_a_segment_is_chosen_from_those_that_exist(client, admin_user, book):
     assert r.context["voc"]["kinds"]["csat"].value == 0  # Beta's CSAT 2
 
 
+def test_a_csm_is_offered_and_told_only_the_segments_of_their_book(client, csm, book):
+    client.force_login(csm)  # Alpha (Enterprise) is theirs; Beta (SMB) is the admin's
+    page = client.get(reverse("surveys:results")).content.decode()
+    assert '<option value="Enterprise">Enterprise</option>' in page
+    assert "SMB" not in page
+    for url in (reverse("surveys:results"), reverse("surveys:results-csv")):
+        r = client.get(url, {"segment": "SMB"})  # another book's segment: as unknown
+        assert r.status_code == 400
+        text = html.unescape(r.content.decode())
+        assert "No segment is called “SMB”; the segments are: Enterprise." in text
+        assert "Beta" not in text
+
+
 def test_csv_export_neutralises_formulas(client, admin_user, book):
     client.force_login(admin_user)
     r = client.get(reverse("surveys:results-csv"))
