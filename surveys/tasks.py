@@ -1,5 +1,7 @@
-"""Celery tasks of the surveys app: thin, each calls one service (beat entries in
-``config/celery.py``). Emails leave through the outbox, whose keys make every send once."""
+"""Celery tasks of the surveys app: thin, each calls one service, each run by beat
+(``config/celery.py``). Emails leave through the outbox, whose keys make every send once. A
+playbook step that sends a survey is the playbooks' own task
+(``playbooks.tasks.start_step_surveys``, calling ``services.campaign_start_for_account``)."""
 
 from __future__ import annotations
 
@@ -35,12 +37,6 @@ def send_due_campaigns() -> None:
 def send_survey_reminders() -> None:
     """Hourly: one reminder to non-responders after the campaign's N days."""
     services.invitation_reminders_send()
-
-
-@shared_task(**RETRYING)
-def start_campaign_for_account(campaign_id: int, account_id: int, round: str) -> None:
-    """A playbook step "send survey": the campaign's audience within one account."""
-    services.campaign_start_for_account(campaign_id=campaign_id, account_id=account_id, round=round)
 
 
 @shared_task(**RETRYING)

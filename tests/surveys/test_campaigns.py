@@ -360,3 +360,18 @@ def test_reminders_of_3_or_30_cost_the_same_queries_and_are_sent_once(
     assert set(
         Message.objects.filter(key__startswith="survey-reminder:").values_list("key", flat=True)
     ) == {f"survey-reminder:{pk}:1" for pk in Invitation.objects.values_list("id", flat=True)}
+
+
+def test_every_surveys_task_is_run_by_beat():
+    """No task without a caller: a playbook's survey step has its own task in playbooks."""
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    ours = {name for name in app.tasks if name.startswith("surveys.tasks.")}
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert ours == {
+        "surveys.tasks.send_due_campaigns",
+        "surveys.tasks.send_survey_reminders",
+        "surveys.tasks.announce_answers",
+    }
+    assert ours <= scheduled
