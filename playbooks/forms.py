@@ -152,8 +152,19 @@ class PlaybookForm(forms.Form):
             ]
             slots = max([slots, *(int(n) for n in posted if n.isdigit() and int(n) < 100)])
         fields = {}
+        # the title each choice was shown beside: a step whose title changed in the same
+        # save (lines inserted or moved) must not silently take another step's survey
+        self.titles_shown = {}
+        if self.is_bound:
+            self.titles_shown = {n: self.data.get(f"step_title_{n}") for n in range(1, slots + 1)}
+            self.data = self.data.copy()  # shown again: beside the steps as they are now
         for n in range(1, slots + 1):
             title = steps[n - 1].get("title") if n <= len(steps) else ""
+            fields[f"step_title_{n}"] = forms.CharField(
+                required=False, widget=forms.HiddenInput, initial=title
+            )
+            if self.is_bound:
+                self.data[f"step_title_{n}"] = title
             fields[f"step_survey_{n}"] = forms.CharField(
                 required=False,
                 label=f"Step {n}" + (f" ({title})" if title else "") + ": sends survey",
@@ -257,6 +268,14 @@ class PlaybookForm(forms.Form):
                 continue
             if n > len(steps):
                 self.add_error(name, f"there is no step {n}: add it to the steps first")
+                continue
+            shown, now = self.titles_shown.get(n), steps[n - 1].get("title", "")
+            if shown is not None and shown != now:
+                self.add_error(
+                    name,
+                    f"step {n} is now “{now}”, it was “{shown}” when this page was shown: "
+                    "check that this survey belongs to it, then save again",
+                )
                 continue
             steps[n - 1]["survey_campaign"] = int(chosen) if chosen.isdigit() else chosen
         return steps

@@ -124,6 +124,42 @@ def test_the_editor_offers_only_startable_campaigns_and_refuses_others_by_step(c
 
 
 @pytest.mark.django_db
+def test_a_step_inserted_above_in_the_same_save_does_not_take_the_survey(client, admin_user):
+    """The survey choices go by step number under a text box: a line inserted above step 1
+    in the same save would hand step 1's survey to the new line. The page posts the title
+    each choice was shown beside, and a changed one is refused until seen."""
+    good = step_campaign()
+    playbook = make_playbook(
+        "ticket_escalated",
+        steps=[{"title": "Ask how onboarding went", "due_days": 0, "survey_campaign": good.pk}],
+    )
+    client.force_login(admin_user)
+    page = client.get(reverse("playbooks:edit", args=[playbook.pk])).content.decode()
+    assert 'name="step_title_1" value="Ask how onboarding went"' in page
+    form = {
+        "name": playbook.name, "trigger": "ticket_escalated", "trigger_params": "",
+        "cta_title": "Check in", "cta_type": "lifecycle", "priority": "medium",
+        "steps": "0 | Call first\n1 | Ask how onboarding went",
+        "step_survey_1": str(good.pk), "step_title_1": "Ask how onboarding went",
+        "step_title_2": "", "owner_rule": "account_csm", "success": "touched",
+        "success_params": "", "success_days": "30", "cooldown_days": "30", "enabled": "on",
+    }  # fmt: skip
+    r = client.post(reverse("playbooks:edit", args=[playbook.pk]), form)
+    assert r.status_code == 200
+    assert _errors(r.content.decode())["step_survey_1"] == [
+        "step 1 is now “Call first”, it was “Ask how onboarding went” when this page was "
+        "shown: check that this survey belongs to it, then save again"
+    ]
+    # shown again beside the steps as they are now: moving the choice to step 2 saves
+    assert 'name="step_title_1" value="Call first"' in r.content.decode()
+    moved = {**form, "step_survey_1": "", "step_survey_2": str(good.pk),
+             "step_title_1": "Call first", "step_title_2": "Ask how onboarding went"}  # fmt: skip
+    assert client.post(reverse("playbooks:edit", args=[playbook.pk]), moved).status_code == 302
+    playbook.refresh_from_db()
+    assert [s.get("survey_campaign") for s in playbook.steps] == [None, good.pk]
+
+
+@pytest.mark.django_db
 def test_the_services_refuse_a_campaign_a_step_may_not_start():
     other = make_campaign("nps", name="Yearly NPS")
     with pytest.raises(ValidationError) as info:
