@@ -1,9 +1,10 @@
 """Demo survey answers for ``manage.py seed_demo``: three campaigns sent in the last weeks
-(a relationship NPS to most people, a CSAT and a CES to a few others: one survey per person,
-as the fatigue rule wants), and answers recorded through ``services.response_record``, the
-public page's own service, so each has its timeline fact; the playbooks hear of them all in
-one call (health and text sentiment come from the nightly run, as for the rest of the demo
-book). Deterministic for a seed and a day.
+(a relationship NPS to over half the people, a CSAT and a CES to a few others: one survey per
+person, as the fatigue rule wants, and some 15 % left unsurveyed, so that a campaign made to
+try the product reaches someone inside the fatigue window), and answers recorded through
+``services.response_record``, the public page's own service, so each has its timeline fact;
+the playbooks hear of them all in one call (health and text sentiment come from the nightly
+run, as for the rest of the demo book). Deterministic for a seed and a day.
 
 Scores follow the account's fate in the demo book (``accounts.demo``): growing and steady
 customers are mostly promoters, accounts at risk mostly detractors; about 40 % answer, a few
@@ -27,7 +28,7 @@ from .models import Campaign, Invitation, Survey
 # (kind, name, question, days before today it was sent, share of the people asked)
 CAMPAIGNS = (
     ("nps", "Relationship NPS (demo)",
-     "How likely are you to recommend {company} to a friend or colleague?", 21, 0.7),
+     "How likely are you to recommend {company} to a friend or colleague?", 21, 0.55),
     ("csat", "Support satisfaction (demo)",
      "How satisfied are you with the support you received from {company}?", 14, 0.15),
     ("ces", "Onboarding effort (demo)",
