@@ -38,7 +38,9 @@ class CampaignForm(forms.Form):
         help_text='Per language, e.g. {"de": {"submit": "Absenden"}}.',
     )
     # the audience
-    segments = forms.CharField(required=False, help_text="Comma-separated; empty: any segment.")
+    segments = forms.MultipleChoiceField(  # the segments that exist: __init__
+        required=False, widget=forms.CheckboxSelectMultiple, help_text="None ticked: any segment."
+    )
     bands = forms.MultipleChoiceField(
         label="Health bands", choices=BANDS, required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -79,6 +81,15 @@ class CampaignForm(forms.Form):
     def __init__(self, *args, campaign: Campaign | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.campaign = campaign
+        # the segments the accounts have, and any the campaign names already (kept on save)
+        names = sorted({*Account.objects.segments(), *(campaign.segments if campaign else [])})
+        field = self.fields["segments"]
+        field.choices = [(n, n) for n in names]
+        field.error_messages["invalid_choice"] = (
+            f"No segment is called “%(value)s”; the segments are: {', '.join(names) or 'none yet'}."
+        )
+        if not names:
+            field.help_text = "No account has a segment yet: any segment."
         if campaign is not None and campaign.trigger == Campaign.Trigger.ONE_OFF and campaign.runs:
             self.fields[
                 "next_run_at"
@@ -98,10 +109,6 @@ class CampaignForm(forms.Form):
         if problems:
             raise forms.ValidationError(problems)
         return value
-
-    def clean_segments(self) -> list[str]:
-        raw = self.cleaned_data.get("segments") or ""
-        return [s.strip() for s in raw.split(",") if s.strip()]
 
     def clean(self) -> dict:
         data = super().clean()
@@ -146,7 +153,7 @@ class CampaignForm(forms.Form):
             "follow_up": survey.follow_up,
             "language": survey.language,
             "strings": json.dumps(survey.strings, ensure_ascii=False) if survey.strings else "",
-            "segments": ", ".join(campaign.segments),
+            "segments": list(campaign.segments),
             "bands": campaign.bands,
             "lifecycle_stages": campaign.lifecycle_stages,
             "roles": campaign.roles,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
 from django.urls import reverse
 
 from surveys.models import Campaign
+from tests.factories import AccountFactory
 
 from .conftest import make_campaign, make_invitation
 
@@ -21,7 +23,7 @@ FORM = {
     "follow_up": "What should we do better?",
     "language": "de",
     "strings": json.dumps({"de": {"submit": "Absenden"}}),
-    "segments": "Enterprise, Mid-Market",
+    "segments": ["Enterprise", "Mid-Market"],
     "bands": ["red", "yellow"],
     "lifecycle_stages": ["mature"],
     "roles": ["champion", "decision_maker"],
@@ -32,6 +34,13 @@ FORM = {
     "reminder_after_days": "5",
     "expires_after_days": "30",
 }
+
+
+@pytest.fixture(autouse=True)
+def segments(db):
+    """Accounts in the segments the form ticks: the editor offers the segments that exist."""
+    for name in ("Enterprise", "Mid-Market", "SMB"):
+        AccountFactory(segment=name)
 
 
 def test_manager_creates_a_recurring_campaign(client, manager):
@@ -62,6 +71,18 @@ def test_editor_says_what_is_wrong(client, admin_user):
         in client.post(reverse("surveys:campaign-new"), event).content.decode()
     )
     assert not Campaign.objects.exists()
+
+
+def test_segments_are_ticked_from_those_that_exist(client, admin_user):
+    client.force_login(admin_user)
+    page = client.get(reverse("surveys:campaign-new")).content.decode()
+    assert 'type="checkbox" name="segments" value="SMB"' in page
+    r = client.post(reverse("surveys:campaign-new"), {**FORM, "segments": ["enterprise"]})
+    assert r.status_code == 200 and not Campaign.objects.exists()
+    assert (
+        "No segment is called “enterprise”; the segments are: Enterprise, Mid-Market, SMB."
+        in html.unescape(r.content.decode())
+    )
 
 
 def test_kind_cannot_change_once_answered(client, admin_user, dana):

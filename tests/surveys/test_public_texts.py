@@ -23,7 +23,7 @@ from surveys.strings import DEFAULTS, PLACEHOLDERS, shows_thanks_change_note, st
 from surveys.tasks import send_due_campaigns
 
 from .conftest import make_campaign, make_invitation
-from .test_editor import FORM
+from .test_editor import FORM, segments  # noqa: F401 - the segments the FORM ticks
 
 GERMAN = {
     "de": {

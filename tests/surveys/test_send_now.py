@@ -206,7 +206,7 @@ EDIT = {
     "follow_up": "",
     "language": "en",
     "strings": "",
-    "segments": "",
+    "segments": [],
     "trigger": "one_off",
     "next_run_at": "",  # what the editor shows for a one-off that has sent
     "recurrence_months": "",
