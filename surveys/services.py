@@ -897,15 +897,23 @@ def _answer_locked(
     announce: bool,
 ) -> Response:
     """Any answer, in one transaction: the invitation row is read and locked (one
-    statement), which serialises concurrent answers; a previous current answer is demoted;
-    then the answer is written as in ``_first_answer`` (SQLite: statement by statement)."""
+    statement), which serialises concurrent answers; the same score and comment as the
+    current answer write nothing (its history and timeline would only repeat it); else the
+    current answer is demoted and the new one written as in ``_first_answer`` (SQLite:
+    statement by statement)."""
     with connection.cursor() as cursor:
         row = _invitation_row(cursor, invitation_id=invitation_id, token=token, lock=True)
     if row is None:
         raise Invitation.DoesNotExist(f"no invitation {invitation_id or token!r}")
     response = _new_response(row, score, comment, now)
     if row["responded_at"] is not None:  # under the lock: there is an answer to demote
-        Response.objects.filter(invitation_id=row["id"], is_current=True).update(is_current=False)
+        current = Response.objects.filter(invitation_id=row["id"], is_current=True)
+        demoted = current.exclude(score=response.score, comment=response.comment).update(
+            is_current=False
+        )
+        same = None if demoted else current.first()
+        if same is not None:
+            return same  # the same answer again (a reload, a second click): nothing new
     who = row["name"] or row["email"]
     if connection.vendor == "postgresql":
         with prepared_cursor() as cursor:

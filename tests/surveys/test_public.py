@@ -373,6 +373,22 @@ def test_fixed_window_counts_per_minute():
 
 
 @pytest.mark.django_db
+def test_the_same_answer_again_writes_nothing(client, dana):
+    """A reload or a second click posts the same answer: no second history row, no second
+    timeline fact; a changed comment is a changed answer."""
+    invitation = make_invitation(make_campaign(), dana)
+    url = reverse("surveys:respond", args=[invitation.token])
+    for _ in range(3):
+        assert client.post(url, {"score": "4", "comment": "slow"}).status_code == 302
+    assert list(Response.objects.values_list("score", "comment", "is_current")) == [
+        (4, "slow", True)
+    ]
+    assert client.post(url, {"score": "4", "comment": "slow, still"}).status_code == 302
+    rows = list(Response.objects.order_by("id").values_list("comment", "is_current"))
+    assert rows == [("slow", False), ("slow, still", True)]
+    assert TimelineEntry.objects.filter(kind="survey_answer").count() == 2
+
+
 def test_an_answer_costs_a_fixed_handful_of_statements(
     client, dana, hooks, django_assert_num_queries, django_capture_on_commit_callbacks, settings
 ):
