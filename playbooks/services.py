@@ -332,12 +332,16 @@ def playbooks_evaluate(
     triggers: Iterable[str] | None = None,
     playbooks: Sequence[Playbook] | None = None,
     now: dt.datetime | None = None,
+    tell_open: bool = False,
 ) -> dict[str, Any]:
     """Evaluate the enabled playbooks (or those given; with ``triggers``, only those with
     one of these triggers) for every account (or ``account_ids``) as of ``as_of`` (default:
     today, UTC) and open the CTAs they call for. Returns counts: playbooks, accounts,
-    matched, opened, pending, skipped_open (one is open already), skipped_cooldown.
-    A fixed number of queries for the facts, plus a few per batch of new CTAs."""
+    matched, opened, pending, skipped_open (one is open already), skipped_cooldown, told
+    (with ``tell_open``: the event path, a new fact matching a playbook whose CTA for the
+    account is open is added to that CTA as a comment, once per evidence, so a second
+    unhappy answer reaches the CSM who handles the first). A fixed number of queries for
+    the facts, plus a few per batch of new CTAs."""
     as_of = as_of or utc.today()
     now = now or timezone.now()
     if playbooks is None:
@@ -350,7 +354,11 @@ def playbooks_evaluate(
         return _with_zeros(counts)
     facts = _fact_needs(playbooks).gather(as_of=as_of, account_ids=account_ids)
     counts["accounts"] = len(facts)
-    counts.update(_open_for(playbooks, facts, as_of=as_of, now=now, account_ids=account_ids))
+    counts.update(
+        _open_for(
+            playbooks, facts, as_of=as_of, now=now, account_ids=account_ids, tell_open=tell_open
+        )
+    )
     return _with_zeros(counts)
 
 
@@ -367,8 +375,10 @@ def _open_for(
     as_of: dt.date,
     now: dt.datetime,
     account_ids: Sequence[int] | None,
+    tell_open: bool = False,
 ) -> Counter:
     counts: Counter = Counter()
+    again: dict[tuple[int, int], str] = {}  # (playbook, account) -> evidence, CTA open
     ids = [p.pk for p in playbooks]
     existing = Cta.objects.open().filter(playbook_id__in=ids)
     recent_closed = Cta.objects.filter(
@@ -396,6 +406,8 @@ def _open_for(
             counts["matched"] += 1
             if (playbook.pk, account_id) in open_pairs:
                 counts["skipped_open"] += 1
+                if tell_open:
+                    again[(playbook.pk, account_id)] = match.evidence
                 continue
             last = closed.get((playbook.pk, account_id))
             if last is not None and last + cooldown > now:
@@ -405,7 +417,28 @@ def _open_for(
             candidates.append(_Candidate(playbook, account_id, owner, match, f))
     if candidates:
         counts.update(ctas_open(candidates, as_of=as_of, now=now))
+    if again:
+        counts["told"] = _tell_open_ctas(again)
     return counts
+
+
+def _tell_open_ctas(again: Mapping[tuple[int, int], str]) -> int:
+    """Add each evidence to the open CTA of its (playbook, account) as a comment, unless that
+    CTA has it already (the same fact evaluated twice). Returns how many were added."""
+    ctas = Cta.objects.open().filter(
+        playbook_id__in={pb for pb, _ in again}, account_id__in={acc for _, acc in again}
+    )
+    told = 0
+    for cta in ctas:
+        evidence = again.get((cta.playbook_id, cta.account_id))
+        if evidence is None or evidence == cta.evidence:
+            continue
+        body = f"Matched again while open: {evidence}"
+        if CtaComment.objects.filter(cta=cta, author=None, body=body).exists():
+            continue
+        cta_comment_add(cta=cta, body=body)
+        told += 1
+    return told
 
 
 def _cta_payload(cta: Cta, *, account: Mapping[str, Any], owner_email: str) -> dict[str, Any]:

@@ -53,7 +53,9 @@ def evaluate_timeline_facts(entry_ids: list[int]) -> dict | None:
     triggers = {rules.EVENT_KINDS[kind] for _, kind in rows}
     accounts = sorted({account_id for account_id, _ in rows})
     today = utc.today()
-    result = services.playbooks_evaluate(as_of=today, account_ids=accounts, triggers=triggers)
+    result = services.playbooks_evaluate(
+        as_of=today, account_ids=accounts, triggers=triggers, tell_open=True
+    )
     logger.info("playbooks: %d fact(s) of %d account(s): %s", len(rows), len(accounts), result)
     return result
 

@@ -217,6 +217,21 @@ def test_an_unhappy_answer_becomes_a_cta_through_the_real_doors(settings, celery
     announce_answers.delay()
     assert Cta.objects.count() == 1
 
+    # a second person's unhappy answer while that CTA is open: no second CTA (one per
+    # account and playbook), but it reaches the CSM on the open CTA, once
+    sam = StakeholderFactory(account=account, name="Sam Lee")
+    second = make_invitation(make_campaign("nps", name="Pulse"), sam)
+    services.response_record(invitation_id=second.pk, score=1, comment="still slow")
+    announce_answers.delay()
+    announce_answers.delay()
+    services.response_record(invitation_id=invitation.pk, score=2, comment="too slow")  # same
+    announce_answers.delay()
+    assert Cta.objects.count() == 1
+    comments = list(cta.comments.values_list("body", flat=True))
+    assert len(comments) == 1 and comments[0].startswith(
+        "Matched again while open: NPS 1 from Sam Lee"
+    )
+
 
 @pytest.mark.django_db(transaction=True)
 def test_embedded_mode_announces_right_after_the_commit(listeners, settings, celery_eager):
