@@ -141,6 +141,9 @@ def health_model_for(account: Account) -> HealthModelVersion | None:
 # --- overrides -------------------------------------------------------------------------------
 
 
+OVERRIDE_LONGEST = dt.timedelta(days=366)  # how far ahead an override may end
+
+
 @transaction.atomic
 def health_override_create(
     *,
@@ -163,6 +166,11 @@ def health_override_create(
         errors["expires_at"] = ["an expiry is required"]
     elif expires_at <= timezone.now():
         errors["expires_at"] = [f"must be in the future, got {expires_at.isoformat()}"]
+    elif expires_at > timezone.now() + OVERRIDE_LONGEST:
+        errors["expires_at"] = [
+            f"at most {OVERRIDE_LONGEST.days} days ahead (an override is a judgement for a "
+            f"while, not a new model), got {expires_at.isoformat()}"
+        ]
     if score is None and not band:
         errors["score"] = ["give a score (0..100) or a band"]
     if score is not None and not 0 <= score <= 100:

@@ -15,3 +15,31 @@ class ActivityForm(forms.Form):
     kind = forms.ChoiceField(choices=LOGGABLE, initial=ActivityKind.NOTE)
     subject = forms.CharField(max_length=300, help_text="One line: what happened")
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class HealthOverrideForm(forms.Form):
+    """Override an account's health, or one component's score, until a day, with a reason
+    (``metrics.services.health_override_create`` checks the rest: range, locked components)."""
+
+    component = forms.ChoiceField(label="What", required=False)  # the model's: __init__
+    score = forms.FloatField(required=False, min_value=0, max_value=100, help_text="0 to 100")
+    band = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "— as the score says —"),
+            ("green", "Green"),
+            ("yellow", "Yellow"),
+            ("red", "Red"),
+        ],
+        help_text="the whole score only",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    until = forms.DateField(
+        label="Until (UTC, end of the day)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="at most a year ahead",
+    )
+
+    def __init__(self, *args, components: list[tuple[str, str]] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["component"].choices = [("", "The whole score"), *components]

@@ -485,3 +485,24 @@ def health_distribution(standings: QuerySet[AccountStanding]) -> dict[str, Any]:
         "renewals_due": agg["renewals_n"] or 0,
         "renewals_arr": agg["renewals_arr"] or Decimal(0),
     }
+
+
+def override_targets(latest: HealthSnapshot | None) -> list[tuple[str, str]]:
+    """The components of the model that scored ``latest`` (the account's last snapshot) that
+    an override may set (key, label), the locked ones left out (the service refuses them).
+    No query: the snapshot's version is loaded with it."""
+    if latest is None:
+        return []
+    spec = latest.model_version.spec()
+    return [(c.key, c.label) for c in spec.components if not c.locked]
+
+
+def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
+    """The overrides applied to ``latest`` as the account page shows them, each with the
+    last day it holds ("until", the day before it expires at midnight UTC)."""
+    shown = []
+    for o in (latest.overrides if latest is not None else None) or []:
+        expires = dt.datetime.fromisoformat(o["expires_at"])
+        last = (expires - dt.timedelta(seconds=1)).astimezone(dt.UTC).date()
+        shown.append({**o, "until": utc.day_text(last)})
+    return shown

@@ -8,6 +8,11 @@ urlpatterns = [
     path("accounts/<int:pk>/", views.account_detail, name="account"),
     path("accounts/<int:pk>/activities/", views.activity_create, name="activity-create"),
     path("accounts/<int:pk>/standing/", views.standing_refresh, name="standing-refresh"),
+    path(
+        "accounts/<int:pk>/health-override/",
+        views.health_override_create,
+        name="health-override-create",
+    ),
     path("renewals/", views.renewals, name="renewals"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/accounts/", views.drilldown, name="drilldown"),

@@ -4,6 +4,8 @@ renewals. Function views: access check, parse input, one selector or service cal
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -14,14 +16,17 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
+from accounts import utc
 from accounts.exports import csv_response
 from accounts.models import Account
 from accounts.services import activity_log
+from metrics import services as metrics_services
 from metrics import standings
+from metrics.models import HealthSnapshot
 
 from . import dashboard as dash
 from . import integrations, selectors
-from .forms import ActivityForm
+from .forms import ActivityForm, HealthOverrideForm
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -131,6 +136,11 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
             "cta_links": integrations.links(),
             "voice": integrations.account_voice(account),
             "timeline": integrations.timeline_with_sentiments(context["timeline"]),
+            "overrides": selectors.overrides_shown(context["latest"]),
+            "override_form": HealthOverrideForm(
+                components=selectors.override_targets(context["latest"]),
+                initial={"until": utc.today() + dt.timedelta(days=30)},
+            ),
         }
     )
     return context
@@ -169,6 +179,39 @@ def activity_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "workspace/account_detail.html#activity-form", {"account": account, "form": form}
     )
+
+
+@require_http_methods(["POST"])
+def health_override_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Override the account's health (or one component) until a day, with a reason: the row
+    is the audit record, and today's score shows it at once."""
+    account = _get_account_for_user(request, pk)
+    latest = HealthSnapshot.objects.filter(account=account).select_related("model_version")
+    targets = selectors.override_targets(latest.order_by("-day").first())
+    form = HealthOverrideForm(request.POST, components=targets)
+    if form.is_valid():
+        d = form.cleaned_data
+        until = dt.datetime.combine(d["until"] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        try:
+            metrics_services.health_override_create(
+                account=account,
+                reason=d["reason"],
+                expires_at=until,
+                created_by=request.user,
+                score=d["score"],
+                band=d["band"],
+                component=d["component"],
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                field = {"expires_at": "until"}.get(field, field)
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Health overridden: the score below shows it.")
+            return redirect("workspace:account", pk=account.pk)
+    context = _account_context(request, account, group="", form=ActivityForm())
+    context["override_form"] = form
+    return render(request, "workspace/account_detail.html", context, status=400)
 
 
 # --- dashboard -----------------------------------------------------------------------------

@@ -8,12 +8,15 @@ import json
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import utc
 from accounts.models import Activity, TimelineEntry
+from metrics.models import HealthOverride
 from tests.factories import ContractFactory, StakeholderFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -275,3 +278,78 @@ def test_open_ctas_write_dates_and_people_as_the_rest_of_the_page(client, csm, b
     assert f'data-label="Due">{cta.due_at:%-d %b %Y, %H:%M}</td>' in row
     assert f'data-label="Owner">{csm.get_full_name()}</td>' in row
     assert csm.email not in row
+
+
+def _override_post(client, account, **changes):
+    form = {
+        "component": "",
+        "score": "90",
+        "band": "",
+        "reason": "Renewal signed on paper; billing not imported yet",
+        "until": (utc.today() + dt.timedelta(days=30)).isoformat(),
+        **changes,
+    }
+    return client.post(reverse("workspace:health-override-create", args=[account.pk]), form)
+
+
+def test_a_csm_overrides_the_health_score_and_the_page_says_so(
+    client, csm, book, celery_eager, django_capture_on_commit_callbacks, settings
+):
+    settings.ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]  # as deployed
+    account = book["burning"]
+    client.force_login(csm)
+    page = client.get(url(account)).content.decode()
+    assert "Override this health score" in page
+    # the default model's locked component (payments) is not offered
+    assert '<option value="usage">Usage</option>' in page
+    assert 'value="payments"' not in page
+    cache.clear()  # no debounce left by another test: today's score is recomputed now
+    with django_capture_on_commit_callbacks(execute=True):
+        r = _override_post(client, account)
+    assert r.status_code == 302
+    override = HealthOverride.objects.get()
+    assert (override.account, override.created_by, override.score) == (account, csm, 90)
+    # the day after "until" at midnight UTC: the override holds through "until"
+    until = utc.today() + dt.timedelta(days=30)
+    assert override.expires_at == dt.datetime.combine(
+        until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC
+    )
+    page = client.get(url(account)).content.decode()
+    shown = page[page.index('id="health-overrides"') :].split("</div>")[0]
+    assert "score 90" in shown and "computed " in shown
+    assert "Renewal signed on paper" in shown and f"until {until.day} {until:%b %Y}" in shown
+    assert csm.email in shown or str(csm) in shown
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"reason": ""}, "reason", "This field is required."),
+        ({"until": "2020-01-01"}, "until", "must be in the future"),
+        (
+            {"until": (utc.today() + dt.timedelta(days=400)).isoformat()},
+            "until",
+            "at most 366 days ahead",
+        ),
+        ({"score": "101"}, "score", "less than or equal to 100"),
+        ({"component": "payments"}, "component", "Select a valid choice."),
+    ],
+    ids=["no-reason", "past", "too-far", "score-range", "locked"],
+)
+def test_a_bad_override_says_what_and_where_and_writes_nothing(
+    client, csm, book, changes, field, message
+):
+    client.force_login(csm)
+    r = _override_post(client, book["burning"], **changes)
+    assert r.status_code == 400
+    text = r.content.decode()
+    errors = text[text.index(f'id="id_{field}_error"') :].split("</ul>")[0]
+    assert message in errors
+    assert '<details class="override" open>' in text
+    assert not HealthOverride.objects.exists()
+
+
+def test_another_csms_account_cannot_be_overridden(client, csm, book):
+    client.force_login(csm)
+    assert _override_post(client, book["managers"]).status_code == 404
+    assert not HealthOverride.objects.exists()
