@@ -94,7 +94,11 @@ class CohortTableSerializer(serializers.Serializer):
 
 
 class KpiReportSerializer(serializers.Serializer):
-    period = serializers.DictField(help_text="start, end (exclusive), days, as_of (= end − 1)")
+    period = serializers.DictField(
+        help_text="start, end (exclusive), days, as_of (= end − 1), requested_end, to_date "
+        "(true when a period reaching past today was cut to end tomorrow, i.e. through "
+        "today) and then a note saying so"
+    )
     scope = serializers.DictField(help_text="segment, owner, account as asked")
     revenue = _section("MRR, ARR, customers, MRR movements")
     retention = _section("NRR, GRR, churn and expansion rates, quick ratio, CRR, ARPA, CLV …")

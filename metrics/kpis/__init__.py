@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from accounts import utc
 from accounts.models import Account, User
 from config.db import beside_or_now, threads_possible
 
@@ -39,6 +40,7 @@ __all__ = [
     "scope_report",
     "period_bounds",
     "period_resolve",
+    "period_to_date",
     "scope_resolve",
     "to_json",
 ]
@@ -108,6 +110,37 @@ def _check_range(
         )
 
 
+def period_to_date(
+    start: dt.date, end: dt.date, *, today: dt.date | None = None
+) -> tuple[dt.date, dict[str, Any]]:
+    """What the doors report for ``[start, end)``: a period cannot look past today, since
+    the contracts that end later are only scheduled to end (counting them would show a
+    quarter's planned renewals as churn). Returns the end to compute with and the fields
+    the report's ``period`` gains: ``requested_end`` (the end asked for), ``to_date``
+    (True when the end was cut) and, when cut, a ``note`` in words. An end after tomorrow
+    (UTC) is cut to tomorrow, i.e. data through today; a period that starts after today is
+    a ValidationError on ``start`` (nothing has happened in it yet)."""
+    today = today or utc.today()
+    if start > today:
+        raise ValidationError(
+            {
+                "start": [
+                    f"the period starts on {start}, after today ({today}, UTC): "
+                    "there is nothing to report yet"
+                ]
+            }
+        )
+    tomorrow = today + dt.timedelta(days=1)
+    if end <= tomorrow:
+        return end, {"requested_end": end, "to_date": False}
+    note = (
+        f"to date: the period asked for ends on {end - dt.timedelta(days=1)} (end {end}), "
+        f"after today ({today}, UTC); figures are through {today} (end {tomorrow}), so "
+        "contracts scheduled to end later are not counted as churn"
+    )
+    return tomorrow, {"requested_end": end, "to_date": True, "note": note}
+
+
 def scope_resolve(
     *,
     accounts: QuerySet[Account] | None = None,
@@ -160,15 +193,23 @@ def kpi_report(
     account: str | None = None,
     accounts: QuerySet[Account] | None = None,
     known_on: dt.date | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Every KPI for ``[start, end)`` over the scope, each as ``{"value", "unit", "inputs"}``,
     JSON-ready (Decimals as strings, dates ISO). ``accounts`` is the base set (the API passes
     what the caller may see). ``known_on``: the report as known at the end of that day (the
     nightly snapshots pass their as-of day), so the renewal rate does not count renewals that
-    start after it (``revenue.renewal_rate``). Raises ValidationError for bad input."""
+    start after it (``revenue.renewal_rate``). A period reaching past ``today`` (default:
+    today, UTC) is reported to date (``period_to_date``; ``period`` says so). Raises
+    ValidationError for bad input, and for a period that starts after today."""
     start, end = period_resolve(start=start, end=end)
+    end, cut = period_to_date(start, end, today=today)
     scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
-    return _report(scoped, label, start=start, end=end, known_on=known_on, aside=threads_possible())
+    report = _report(
+        scoped, label, start=start, end=end, known_on=known_on, aside=threads_possible()
+    )
+    report["period"].update(to_json(cut))
+    return report
 
 
 def scope_report(
@@ -184,8 +225,11 @@ def scope_report(
     read them once for several scopes (``adoption.usage_inputs(...).restricted(...)``): what
     the nightly KPI snapshots call per scope."""
     start, end = period_resolve(start=start, end=end)
+    end, cut = period_to_date(start, end)
     label = {"segment": None, "owner": None, "account": None}
-    return _report(accounts, label, start=start, end=end, known_on=known_on, usage=usage)
+    report = _report(accounts, label, start=start, end=end, known_on=known_on, usage=usage)
+    report["period"].update(to_json(cut))
+    return report
 
 
 def _report(
@@ -278,14 +322,17 @@ def movements_report(
     owner: str | None = None,
     account: str | None = None,
     accounts: QuerySet[Account] | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """MRR movements for ``[start, end)`` with the accounts behind each (drill-down)."""
+    """MRR movements for ``[start, end)`` with the accounts behind each (drill-down); a
+    period reaching past today is reported to date, as ``kpi_report`` does."""
     start, end = period_resolve(start=start, end=end)
+    end, cut = period_to_date(start, end, today=today)
     scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
     mv = revenue.mrr_movements(scoped, start=start, end=end)
     return to_json(
         {
-            "period": {"start": start, "end": end},
+            "period": {"start": start, "end": end, **cut},
             "scope": label,
             "start_mrr": mv.start_mrr,
             "end_mrr": mv.end_mrr,
@@ -305,13 +352,16 @@ def cohorts_report(
     owner: str | None = None,
     account: str | None = None,
     accounts: QuerySet[Account] | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """The cohort retention table for the accounts that first paid in ``[start, end)``."""
+    """The cohort retention table for the accounts that first paid in ``[start, end)``; a
+    period reaching past today is reported to date, as ``kpi_report`` does."""
     start, end = period_resolve(start=start, end=end)
+    end, cut = period_to_date(start, end, today=today)
     scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
     return to_json(
         {
-            "period": {"start": start, "end": end},
+            "period": {"start": start, "end": end, **cut},
             "scope": label,
             **revenue.cohort_table(scoped, start=start, end=end),
         }

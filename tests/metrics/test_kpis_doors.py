@@ -55,6 +55,8 @@ def test_admin_gets_every_kpi_over_the_whole_book(admin_user, book):
         "end": "2024-04-01",
         "days": 91,
         "as_of": "2024-03-31",
+        "requested_end": "2024-04-01",
+        "to_date": False,
     }
     assert body["revenue"]["mrr_start"]["value"] == "1100.00"  # 100 + 1000
     assert body["revenue"]["mrr_end"]["value"] == "150.00"
@@ -144,8 +146,14 @@ def test_period_shortcuts(admin_user, book):
     body = api.get(reverse("kpis:report"), {"period": "quarter", "date": "2024-05-31"}).json()
     assert (body["period"]["start"], body["period"]["end"]) == ("2024-04-01", "2024-07-01")
     body = api.get(reverse("kpis:report"), {"period": "year"}).json()
-    start, end = period_bounds("year", dt.datetime.now(dt.UTC).date())
-    assert (body["period"]["start"], body["period"]["end"]) == (start.isoformat(), end.isoformat())
+    today = dt.datetime.now(dt.UTC).date()
+    start, end = period_bounds("year", today)
+    # the current year is reported to date: through today, the end asked for kept beside
+    tomorrow = today + dt.timedelta(days=1)
+    assert body["period"]["start"] == start.isoformat()
+    assert body["period"]["end"] == min(end, tomorrow).isoformat()
+    assert body["period"]["requested_end"] == end.isoformat()
+    assert body["period"]["to_date"] is (end > tomorrow)
 
 
 @pytest.mark.parametrize(
@@ -260,3 +268,101 @@ def test_command_scope_by_owner_and_account(book):
 def test_command_bad_input_is_a_clear_error(book, args, words):
     with pytest.raises(CommandError, match=words):
         _kpis(*args)
+
+
+# --- periods reaching past today: reported to date, said plainly ----------------------------
+
+
+@pytest.fixture
+def scheduled_end(csm):
+    """One account paying 100 a month since 2020 whose contract is scheduled to end in ten
+    days: it has not churned yet."""
+    today = dt.datetime.now(dt.UTC).date()
+    acc = AccountFactory(external_id="leaving", name="Leaving", owner=csm, segment="SMB")
+    ContractFactory(
+        account=acc,
+        start_date=dt.date(2020, 1, 1),
+        end_date=today + dt.timedelta(days=10),
+        mrr=Decimal("100.00"),
+    )
+    return today
+
+
+def test_api_future_end_is_cut_to_date_and_says_so(admin_user, scheduled_end):
+    today = scheduled_end
+    start = today.replace(day=1)
+    asked = today + dt.timedelta(days=60)  # the contract's last day (today + 10) is before
+    r = _api(admin_user).get(
+        reverse("kpis:report"), {"start": start.isoformat(), "end": asked.isoformat()}
+    )
+    assert r.status_code == 200, r.content
+    body = r.json()
+    tomorrow = today + dt.timedelta(days=1)
+    period = body["period"]
+    assert period["end"] == tomorrow.isoformat()
+    assert period["as_of"] == today.isoformat()
+    assert period["requested_end"] == asked.isoformat()
+    assert period["to_date"] is True
+    assert "to date" in period["note"] and today.isoformat() in period["note"]
+    # m0 = 100 on start, m1 = 100 on tomorrow (the contract runs to today + 10): no churn,
+    # NRR = (100 + 0 − 0 − 0) / 100 × 100 = 100. Uncut, end = today + 60 > today + 10 gave
+    # m1 = 0: churn 100 and NRR 0.
+    assert body["revenue"]["churn_mrr"]["value"] == "0.00"
+    assert Decimal(body["retention"]["nrr"]["value"]) == Decimal(100)
+    # the movements and cohorts doors cut the same way
+    for name in ("kpis:movements", "kpis:cohorts"):
+        r = _api(admin_user).get(
+            reverse(name), {"start": start.isoformat(), "end": asked.isoformat()}
+        )
+        assert r.status_code == 200, r.content
+        assert r.json()["period"]["end"] == tomorrow.isoformat()
+        assert r.json()["period"]["to_date"] is True
+    r = _api(admin_user).get(
+        reverse("kpis:movements"), {"start": start.isoformat(), "end": asked.isoformat()}
+    )
+    assert r.json()["movements"]["churn"]["amount"] == "0.00"
+
+
+def test_api_end_of_tomorrow_is_not_cut(admin_user, scheduled_end):
+    today = scheduled_end
+    tomorrow = today + dt.timedelta(days=1)
+    r = _api(admin_user).get(
+        reverse("kpis:report"),
+        {"start": today.replace(day=1).isoformat(), "end": tomorrow.isoformat()},
+    )
+    assert r.status_code == 200, r.content
+    period = r.json()["period"]
+    assert period["end"] == period["requested_end"] == tomorrow.isoformat()
+    assert period["to_date"] is False and "note" not in period
+
+
+def test_api_period_starting_after_today_is_a_400(admin_user, scheduled_end):
+    later = scheduled_end + dt.timedelta(days=1)
+    r = _api(admin_user).get(
+        reverse("kpis:report"),
+        {"start": later.isoformat(), "end": (later + dt.timedelta(days=30)).isoformat()},
+    )
+    assert r.status_code == 400
+    assert "after today" in r.json()["start"][0]
+
+
+def test_command_current_quarter_is_to_date(scheduled_end):
+    today = scheduled_end
+    start, end = period_bounds("quarter", today)
+    body = json.loads(_kpis("--period", "quarter", "--json"))
+    tomorrow = today + dt.timedelta(days=1)
+    assert body["period"]["start"] == start.isoformat()
+    assert body["period"]["end"] == min(end, tomorrow).isoformat()
+    assert body["period"]["requested_end"] == end.isoformat()
+    # m0 = 100 on the quarter's first day, m1 = 100 on tomorrow: no churn yet
+    assert body["revenue"]["churn_mrr"]["value"] == "0.00"
+    # a far end: the table says plainly that the figures are to date
+    out = _kpis("--start", start.isoformat(), "--end", (today + dt.timedelta(days=60)).isoformat())
+    assert "TO DATE ONLY" in out and f"through {today}" in out
+    assert f"[{start}, {tomorrow})" in out
+
+
+def test_command_period_starting_after_today_is_refused(scheduled_end):
+    later = scheduled_end + dt.timedelta(days=5)
+    with pytest.raises(CommandError, match="--start: the period starts on .* after today"):
+        _kpis("--start", later.isoformat(), "--end", (later + dt.timedelta(days=30)).isoformat())

@@ -1,5 +1,6 @@
 """python manage.py kpis --start YYYY-MM-DD --end YYYY-MM-DD [--segment S] [--owner EMAIL]
-[--account EXTERNAL_ID] [--json]: every KPI for a period, as a table or as the API's JSON."""
+[--account EXTERNAL_ID] [--json]: every KPI for a period, as a table or as the API's JSON.
+A period reaching past today is reported to date, and says so (``kpis.period_to_date``)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,8 @@ class Command(BaseCommand):
             f"KPIs for [{period['start']}, {period['end']}) ({period['days']} days), "
             f"scope: {narrowed or 'all accounts'}"
         )
+        if period.get("to_date"):
+            self.stdout.write(f"TO DATE ONLY: {period['note']}")
         for section in SECTIONS:
             self.stdout.write(f"\n{section.replace('_', ' ').title()}")
             for name, item in report[section].items():
