@@ -233,28 +233,35 @@ def _overrides_in_force(accounts, *, end: dt.datetime) -> dict[int, list[health.
     return found
 
 
-def _record_chunk(
+def _score_chunk(
     accounts,
     *,
     as_of: dt.date,
     assignments,
     versions: dict[int, HealthModelVersion],
     usage: adoption.UsageInputs | None = None,
-    announce: bool = True,
-) -> Counter:
-    """Score every account of ``accounts`` as of ``as_of`` and upsert its snapshot: a fixed
-    number of queries whatever the chunk's size."""
+    only: HealthModelVersion | None = None,
+) -> tuple[list[tuple], Counter]:
+    """Score every account of ``accounts`` as of ``as_of``, in memory: the snapshot rows
+    (``_SNAPSHOT_COLUMNS``' order, components as ``ComponentResult``s) and the counts per
+    band. ``only``: score every account with that version instead of its assigned one
+    (what the backtest of one version asks). A fixed number of queries, no writes."""
     end = midnight(as_of + dt.timedelta(days=1))
     rows = list(accounts.values_list("id", "segment", "lifecycle_stage").order_by("id"))
     measures = account_measures(
         accounts, as_of=as_of, usage=usage, account_ids=[r[0] for r in rows]
     )
     overrides = _overrides_in_force(accounts, end=end)
+    if only is not None:
+        versions = {only.model_id: only}
     scorers = {model_id: health.Scorer(v.spec()) for model_id, v in versions.items()}
     counts: Counter = Counter()
     snapshots = []
     for account_id, segment, lifecycle in rows:
-        model_id = health.assign(assignments, segment=segment, lifecycle=lifecycle)
+        if only is not None:
+            model_id = only.model_id
+        else:
+            model_id = health.assign(assignments, segment=segment, lifecycle=lifecycle)
         if model_id is None:
             counts["no_model"] += 1
             continue
@@ -277,6 +284,23 @@ def _record_chunk(
                 [o.as_json() for o in result.overrides],
             )
         )
+    return snapshots, counts
+
+
+def _record_chunk(
+    accounts,
+    *,
+    as_of: dt.date,
+    assignments,
+    versions: dict[int, HealthModelVersion],
+    usage: adoption.UsageInputs | None = None,
+    announce: bool = True,
+) -> Counter:
+    """Score every account of ``accounts`` as of ``as_of`` (``_score_chunk``) and upsert its
+    snapshot: a fixed number of queries whatever the chunk's size."""
+    snapshots, counts = _score_chunk(
+        accounts, as_of=as_of, assignments=assignments, versions=versions, usage=usage
+    )
     if snapshots:
         _snapshots_upsert(snapshots)
         health_band_changes_record(
@@ -779,13 +803,21 @@ def health_backtest(
     component weights fitted to the outcome (``metrics.backtest.fit_weights``) with their
     AUC beside the current weights' AUC over the same accounts.
 
-    With ``version``, only the customers scored on ``as_of`` by a version of its model count
-    and the weights are suggested for it; without, the whole book counts and the weights are
-    suggested for the default model's active version. Customers without a snapshot that day
-    get one first (``health_snapshots_record``, with the models active now). ``auc`` is
-    ``None``, never 0, when it cannot be computed, and ``messages`` says why. Raises
-    ValidationError for a horizon < 1 day or an ``as_of`` after today (UTC). A fixed number
-    of queries whatever the book's size (plus the recording of missing snapshots)."""
+    With ``version``, only the customers scored on ``as_of`` by a version of its model count,
+    each with ``version``'s score (a stored snapshot of another version of the model is
+    rescored in memory, so the headline is the asked version's), and the weights are
+    suggested for it; without, the whole book counts and the weights are suggested for the
+    default model's active version. Customers without a snapshot that day are scored in
+    memory with the models active now: a backtest writes nothing (no snapshot, no timeline
+    fact, nothing handed to the playbooks). ``auc`` is ``None``, never 0, when it cannot be
+    computed, and ``messages`` says why.
+
+    When ``as_of + horizon`` is after today the outcome is not known yet: ``complete`` is
+    False, the first message says so, churn is only what the contracts known today say
+    (``green_churned`` is labelled so by the doors) and no weights are suggested (they
+    would be fitted to an unfinished outcome). Raises ValidationError for a horizon < 1 day
+    or an ``as_of`` after today (UTC). A fixed number of queries whatever the book's size
+    (plus the in-memory scoring of customers without a fitting snapshot)."""
     from . import backtest
     from .kpis.revenue import contract_facts
 
@@ -813,13 +845,19 @@ def health_backtest(
         "bands": backtest.churn_by_band([]),
         "green_churned": [],
         "suggestion": None,
-        "recorded_snapshots": 0,
+        "recorded_snapshots": 0,  # kept for the shape: a backtest records nothing
+        "scored_in_memory": 0,
+        "complete": end <= today,
         "messages": [],
     }
     messages = result["messages"]
     if end > today:
         messages.append(
-            f"the window ends on {end}, after today: churn is what the contracts known today say"
+            f"INCOMPLETE OUTCOME: the {horizon}-day window ends on {end}, after today "
+            f"({today}, UTC); churn is only what the contracts known today say, accounts "
+            "that leave later are counted as retained, and no weights are suggested. Pick "
+            f"an as-of day on or before {today - dt.timedelta(days=horizon)} for a full "
+            "outcome."
         )
     facts = {f.id: f for f in contract_facts(Account.objects.all(), days=[as_of, end])}
     customers = {pk: f for pk, f in facts.items() if f.customer_on(as_of)}
@@ -827,24 +865,42 @@ def health_backtest(
         messages.append(f"no customers on {as_of}: nothing to backtest (AUC not computed)")
         return result
 
-    def read() -> dict[int, dict[str, Any]]:
-        rows = HealthSnapshot.objects.filter(day=as_of).values(
-            "account_id", "score", "band", "components", "model_version__model_id"
-        )
-        return {r["account_id"]: r for r in rows if r["account_id"] in customers}
-
-    snaps = read()
+    rows = HealthSnapshot.objects.filter(day=as_of).values(
+        "account_id",
+        "score",
+        "band",
+        "components",
+        "model_version_id",
+        "model_version__model_id",
+    )
+    snaps = {r["account_id"]: r for r in rows if r["account_id"] in customers}
     missing = sorted(set(customers) - set(snaps))
     if missing:
-        health_snapshots_record(as_of=as_of, account_ids=missing)
-        snaps = read()
-        result["recorded_snapshots"] = len(missing)
+        assignments, versions = _active_versions()
+        snaps.update(
+            _scored_in_memory(missing, as_of=as_of, assignments=assignments, versions=versions)
+        )
+        result["scored_in_memory"] += len(missing)
         messages.append(
-            f"recorded the health of {len(missing)} customer(s) on {as_of} first, "
-            "with the models active now"
+            f"{len(missing)} customer(s) had no health snapshot on {as_of}: scored in memory "
+            "with the models active now (nothing recorded)"
         )
         target = _backtest_target(version)
     if version is not None:
+        # the asked version's scores: a snapshot of another version of its model is rescored
+        other = sorted(
+            pk
+            for pk, r in snaps.items()
+            if r["model_version__model_id"] == version.model_id
+            and r["model_version_id"] != version.pk
+        )
+        if other:
+            snaps.update(_scored_in_memory(other, as_of=as_of, only=version))
+            result["scored_in_memory"] += len(other)
+            messages.append(
+                f"{len(other)} customer(s) were stored with another version of "
+                f"{version.model} on {as_of}: rescored in memory with {version}"
+            )
         customers = {
             pk: f
             for pk, f in customers.items()
@@ -889,11 +945,50 @@ def health_backtest(
         ),
         key=lambda row: (-row["score"], row["name"], row["id"]),
     )
-    if target is not None:
+    if target is not None and result["complete"]:
         result["suggestion"] = _backtest_suggestion(
             target, snaps=snaps, churned=churned, messages=messages
         )
     return result
+
+
+def _scored_in_memory(
+    account_ids: Sequence[int],
+    *,
+    as_of: dt.date,
+    assignments=None,
+    versions: dict[int, HealthModelVersion] | None = None,
+    only: HealthModelVersion | None = None,
+) -> dict[int, dict[str, Any]]:
+    """The backtest's view of a snapshot (``score``, ``band``, ``components`` as stored,
+    ``model_version_id``, ``model_version__model_id``) for ``account_ids`` as of ``as_of``,
+    scored in memory (``_score_chunk``) and written nowhere."""
+    by_pk: dict[int, HealthModelVersion] = {}
+    if only is not None:
+        by_pk[only.pk] = only
+    for v in (versions or {}).values():
+        by_pk[v.pk] = v
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(account_ids), CHUNK_SIZE):
+        chunk = account_ids[start : start + CHUNK_SIZE]
+        rows, _counts = _score_chunk(
+            Account.objects.filter(pk__in=chunk),
+            as_of=as_of,
+            assignments=assignments or [],
+            versions=versions or {},
+            only=only,
+        )
+        for row in rows:
+            account_id, _day, version_id, score, band, *_rest = row
+            found[account_id] = {
+                "account_id": account_id,
+                "score": score,
+                "band": band,
+                "components": [c.as_json() for c in row[_COMPONENTS_AT]],
+                "model_version_id": version_id,
+                "model_version__model_id": by_pk[version_id].model_id,
+            }
+    return found
 
 
 def _backtest_suggestion(

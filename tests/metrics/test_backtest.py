@@ -214,17 +214,39 @@ def test_shorter_horizon_counts_fewer_churners(book):
     assert result["green_churned"] == []
 
 
-def test_missing_snapshots_are_recorded_first(db):
-    services.health_model_ensure_default()
-    _customer(name="kept")
-    _customer(ends=dt.date(2024, 5, 1), name="gone")
-    result = services.health_backtest(as_of=D)
-    assert result["recorded_snapshots"] == 2
-    assert HealthSnapshot.objects.filter(day=D).count() == 2
+HOOK_CALLS: list[list[int]] = []
+
+
+def hook_spy(ids):  # a TIMELINE_FACT_HOOKS listener, as the playbooks' task is
+    HOOK_CALLS.append(list(ids))
+
+
+def test_missing_snapshots_are_scored_in_memory_and_nothing_is_written(
+    db, settings, django_capture_on_commit_callbacks
+):
+    from accounts.models import TimelineEntry
+
+    settings.TIMELINE_FACT_HOOKS = ["tests.metrics.test_backtest.hook_spy"]
+    HOOK_CALLS.clear()
+    version = services.health_model_ensure_default().versions.get(active=True)
+    kept = _customer(name="kept")
+    gone = _customer(ends=dt.date(2024, 5, 1), name="gone")
+    # the day before, one was red and one green: both have the same (empty) inputs on D, so
+    # the same band then, which differs from at least one of these. Recording D with band
+    # facts on would write a health_band_changed fact and hand it to the playbooks.
+    _snapshot(kept, 10, "red", version, day=D - dt.timedelta(days=1))
+    _snapshot(gone, 95, "green", version, day=D - dt.timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.health_backtest(as_of=D)
+    assert result["recorded_snapshots"] == 0 and result["scored_in_memory"] == 2
+    assert HealthSnapshot.objects.filter(day=D).count() == 0
+    assert TimelineEntry.objects.count() == 0
+    assert HOOK_CALLS == []
     assert result["customers"] == 2 and result["churned"] == 1
-    assert any("recorded the health of 2" in m for m in result["messages"])
-    # a second run reads them
-    assert services.health_backtest(as_of=D)["recorded_snapshots"] == 0
+    assert any("scored in memory" in m and "nothing recorded" in m for m in result["messages"])
+    # the same answer a second time: nothing was stored to read back
+    again = services.health_backtest(as_of=D)
+    assert again["scored_in_memory"] == 2 and again["bands"] == result["bands"]
 
 
 def test_suggestion_beats_current_when_one_component_separates(db):
@@ -373,3 +395,94 @@ def test_version_limits_the_backtest_to_its_model(book):
     result = services.health_backtest(as_of=D, version=other)
     assert result["customers"] == 0 and result["auc"] is None and result["suggestion"] is None
     assert any("were scored by Enterprise" in m for m in result["messages"])
+
+
+# --- a window that is not over yet ---------------------------------------------------------------
+
+
+@pytest.fixture
+def recent_book(db):
+    """The separable book of ``_separable_samples`` on a day 10 days ago: the churners'
+    contracts ended 5 days ago, the retained ones run on; one churner is green."""
+    today = timezone.now().date()
+    day = today - dt.timedelta(days=10)
+    version = services.health_model_ensure_default().versions.get(active=True)
+    samples, churned = _separable_samples()
+    for n, (components, gone) in enumerate(zip(samples, churned, strict=True)):
+        account = _customer(
+            ends=today - dt.timedelta(days=5) if gone else None,
+            start=day - dt.timedelta(days=100),
+            name=f"acc {n}",
+        )
+        rows = [
+            {"key": c["key"], "weight": c["weight"], "score": components[c["key"]]}
+            for c in version.components
+        ]
+        score = backtest.weighted_score(components, {r["key"]: r["weight"] for r in rows})
+        band = "green" if n == 0 else "yellow"  # acc 0 churned
+        _snapshot(account, score, band, version, components=rows, day=day)
+    return day
+
+
+def test_window_past_today_is_incomplete_and_suggests_nothing(recent_book):
+    day = recent_book
+    # day + 90 is 80 days from now: the outcome is not known yet
+    result = services.health_backtest(as_of=day, horizon=90)
+    assert result["complete"] is False
+    assert result["messages"][0].startswith("INCOMPLETE OUTCOME")
+    # the same book gives a suggestion once its window is over (as in the test above); here
+    # none is offered, since it would be fitted to churn that has not all happened
+    assert result["suggestion"] is None
+    assert result["churned"] == 6 and [g["name"] for g in result["green_churned"]] == ["acc 0"]
+    # a window that has ended: complete, and the weights are suggested
+    done = services.health_backtest(as_of=day, horizon=7)  # day + 7 = 3 days ago
+    assert done["complete"] is True and done["suggestion"] is not None
+    assert not any(m.startswith("INCOMPLETE") for m in done["messages"])
+
+
+def test_command_puts_the_incomplete_outcome_first(recent_book):
+    out = StringIO()
+    call_command("backtest", "--as-of", recent_book.isoformat(), stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[1].startswith("!! INCOMPLETE OUTCOME")
+    assert "Green accounts that churned:" not in lines
+    assert any(
+        line.startswith("Green accounts whose contracts end in the window") for line in lines
+    )
+    assert not any(line.startswith("Suggested weights") for line in lines)
+
+
+def test_admin_page_labels_an_incomplete_outcome(client, admin_user, recent_book):
+    version = HealthModelVersion.objects.get(active=True, model__is_default=True)
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk])
+    page = client.get(url, {"as_of": recent_book.isoformat(), "horizon": "90"}).content.decode()
+    assert 'id="backtest-incomplete"' in page and "INCOMPLETE OUTCOME" in page
+    assert "Green accounts whose contracts end in the window" in page
+    assert "Create a version with the suggested weights" not in page
+
+
+# --- the asked version's headline ------------------------------------------------------------------
+
+
+def test_model_version_headline_is_that_versions(book):
+    first = book["version"]
+    second = services.health_model_version_create(
+        model=first.model, components=[dict(c) for c in first.components]
+    )
+    # the stored snapshots on D are the first version's: AUC 7/12 as in the book's docstring
+    assert services.health_backtest(as_of=D, version=first)["auc"] == pytest.approx(0.5833)
+    result = services.health_backtest(as_of=D, version=second)
+    # the second version rescored all 7 customers in memory from their inputs on D: they
+    # have none (no usage, tickets, invoices, answers), so all score alike: every one of
+    # the 3 × 4 churner/retained pairs ties, AUC = 12 × 0.5 / 12 = 0.5
+    assert result["scored_in_memory"] == 7
+    assert any(f"rescored in memory with {second}" in m for m in result["messages"])
+    assert result["auc"] == 0.5
+    assert HealthSnapshot.objects.filter(day=D, model_version=second).count() == 0
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", "--model-version", str(first.pk), stdout=out)
+    assert "AUC: 0.583" in out.getvalue()
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", "--model-version", str(second.pk), stdout=out)
+    assert "AUC: 0.500" in out.getvalue()

@@ -67,6 +67,10 @@ class Command(BaseCommand):
             f"Backtest{scope} as of {result['as_of']}, churn by {result['window_end']} "
             f"({result['horizon']} days)"
         )
+        complete = result.get("complete", True)
+        if not complete:
+            # first, before any figure: the outcome of this window is not known yet
+            out(f"!! {result['messages'][0]}")
         out(
             f"customers: {result['customers']}, scored: {result['scored']}, "
             f"churned: {result['churned']}"
@@ -79,7 +83,12 @@ class Command(BaseCommand):
                 f"({_pct(band['churn_rate'])})"
             )
         if result["green_churned"]:
-            out("Green accounts that churned:")
+            out(
+                "Green accounts that churned:"
+                if complete
+                else "Green accounts whose contracts end in the window (known today; "
+                "the window is not over):"
+            )
             for row in result["green_churned"]:
                 out(f"  {row['external_id']}  {row['name']}  score {row['score']}")
         suggestion = result["suggestion"]
@@ -92,5 +101,5 @@ class Command(BaseCommand):
                 f"  AUC current {'n/a' if cur is None else f'{cur:.3f}'}, "
                 f"suggested {'n/a' if new is None else f'{new:.3f}'}"
             )
-        for message in result["messages"]:
+        for message in result["messages"][0 if complete else 1 :]:
             out(f"Note: {message}")
