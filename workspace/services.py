@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Max
 
+from accounts import utc
 from accounts.models import Account, User
 from metrics import backtest
 from metrics.kpis.revenue import contract_facts
@@ -70,9 +71,9 @@ def health_model_preview(
     """What a draft would do, without saving it: the band distribution of the accounts the
     model scores, each at its latest snapshot of the last ``PREVIEW_DAYS`` days, with the
     recorded component scores re-weighted (current vs draft), and the ROC AUC of
-    ``100 − score`` for logo churn within ``HORIZON`` days of an earlier day (current vs
-    draft weights, same accounts). Overrides are not replayed: the distribution is of
-    computed scores. A fixed handful of queries.
+    ``100 − score`` for logo churn within ``HORIZON`` days of an earlier day whose window
+    has passed (``_preview_backtest``; current vs draft weights, same accounts). Overrides
+    are not replayed: the distribution is of computed scores. A fixed handful of queries.
 
     Not only the latest day's snapshots: the nightly run scores the whole book as of
     yesterday, while an account's new data rescores it as of today, so the latest day holds
@@ -143,21 +144,30 @@ def _preview_backtest(
     weights: dict[str, float],
     current_weights: dict[str, float],
     latest: dt.date,
+    *,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """AUC of both weightings on the latest recorded day at least 30 days before ``latest``
-    (the outcome is churn by that day + HORIZON, as contracts known today say)."""
-    day = (
-        HealthSnapshot.objects.filter(
-            model_version__model=version.model_id, day__lte=latest - dt.timedelta(days=30)
-        )
-        .aggregate(d=Max("day"))
-        .get("d")
-    )
+    """AUC of both weightings on a recorded day at least 30 days before ``latest``, for
+    churn within the following days, judged only on days that have passed: the latest such
+    day whose whole ``HORIZON`` is over (``day + HORIZON <= today``), or, while the history
+    is shorter, the latest day at least 30 days back with the window shortened to the days
+    since then (``horizon_shortened``; the page says so). A contract that is merely
+    scheduled to end is not churn yet."""
+    today = today or utc.today()
+    model_days = HealthSnapshot.objects.filter(model_version__model=version.model_id)
+    newest_allowed = latest - dt.timedelta(days=30)
+    full = min(newest_allowed, today - dt.timedelta(days=HORIZON))
+    day = model_days.filter(day__lte=full).aggregate(d=Max("day")).get("d")
+    shortened = False
+    if day is None:
+        day = model_days.filter(day__lte=newest_allowed).aggregate(d=Max("day")).get("d")
+        shortened = day is not None
     if day is None:
         return {"day": None, "message": "less than 30 days of health history: no backtest yet"}
-    end = day + dt.timedelta(days=HORIZON)
+    horizon = HORIZON if not shortened else (today - day).days
+    end = day + dt.timedelta(days=horizon)
     facts = {f.id: f for f in contract_facts(Account.objects.all(), days=[day, end])}
-    snaps = HealthSnapshot.objects.filter(day=day, model_version__model=version.model_id)
+    snaps = model_days.filter(day=day)
     pairs = []
     for account_id, components in snaps.values_list("account_id", "components"):
         f = facts.get(account_id)
@@ -176,11 +186,18 @@ def _preview_backtest(
     out = {
         "day": day,
         "end": end,
+        "horizon": horizon,
+        "horizon_shortened": shortened,
         "customers": len(pairs),
         "churned": sum(p[2] for p in pairs),
         "current_auc": auc(0),
         "draft_auc": auc(1),
     }
+    if shortened:
+        out["horizon_note"] = (
+            f"No recorded day is {HORIZON} days old yet, so churn is counted over the "
+            f"{horizon} days from {day.day} {day:%b %Y} to today, not {HORIZON}."
+        )
     if out["current_auc"] is None:
         out["message"] = "AUC not computed: it needs customers who churned and who stayed"
     return out
