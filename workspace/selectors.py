@@ -238,6 +238,8 @@ def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Pag
         qs = qs.filter(account__owner_id=filters.owner)
     if filters.lifecycle:
         qs = qs.filter(account__lifecycle_stage=filters.lifecycle)
+    else:  # former customers are no call to make: shown only when asked for
+        qs = qs.exclude(account__lifecycle_stage=AccountLifecycle.CHURNED)
     if filters.renewal is not None:
         start = today()
         qs = qs.filter(

@@ -66,6 +66,15 @@ def test_filters_and_sorts(client, csm, book, params, expected):
     assert rows(r) == expected
 
 
+def test_churned_accounts_leave_the_queue_unless_asked_for(client, csm, book):
+    from accounts.models import Account
+
+    Account.objects.filter(pk=book["calm"].pk).update(lifecycle_stage="churned")
+    client.force_login(csm)
+    assert rows(client.get(reverse("home"))) == ["Burning Co", "Slipping Ltd"]
+    assert rows(client.get(reverse("home"), {"lifecycle": "churned"})) == ["Calm Inc"]
+
+
 def test_unknown_filter_values_are_ignored_with_a_notice(client, csm, book):
     client.force_login(csm)
     r = client.get(
