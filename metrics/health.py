@@ -968,6 +968,15 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
             if before.get("band") != after.get("band"):
                 text += f" ({before.get('band') or 'none'} → {after.get('band') or 'none'})"
             lines.append(text)
+    whole0 = [o for o in before.get("overrides") or [] if not o.get("component")]
+    whole1 = [o for o in after.get("overrides") or [] if not o.get("component")]
+    if whole1 and whole1 != whole0:
+        lines.append(
+            f"overridden by hand: computed {_num(after.get('computed_score'))}, "
+            f"set to {_num(s1)} (“{whole1[0].get('reason', '')}”)"
+        )
+    elif whole0 and not whole1:
+        lines.append("the override ended: the score is the model's again")
     if before.get("model_version") != after.get("model_version"):
         lines.append(
             f"scored by {after.get('model_version') or 'no model'} "

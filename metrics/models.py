@@ -271,6 +271,8 @@ class HealthSnapshot(models.Model):
             "band": self.band,
             "model_version": str(self.model_version),
             "components": self.components,
+            "computed_score": self.computed_score,
+            "overrides": self.overrides,
         }
 
 

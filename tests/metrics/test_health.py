@@ -376,3 +376,19 @@ def test_the_scorer_gives_what_score_gives_and_the_same_json():
                 assert json.dumps(encoded, sort_keys=True) == json.dumps(
                     [c.as_json() for c in expected.components], sort_keys=True
                 )
+
+
+def test_what_changed_says_when_an_override_set_the_score_and_when_it_ended():
+    measures = {"seat_utilisation": 45.0, "active_users_30d": 9, "licensed_seats": 20}
+    before = _snapshot(USAGE_ONLY, measures)  # usage 45 → score 45, red
+    override = {"id": 1, "component": "", "score": 85.0, "band": "", "reason": "renewal signed"}
+    after = {**before, "score": 85.0, "band": "green", "computed_score": 45.0,
+             "overrides": [override]}  # fmt: skip
+    assert health.what_changed(before, after) == [
+        "score rose from 45 to 85 (red → green)",
+        "overridden by hand: computed 45, set to 85 (“renewal signed”)",
+    ]
+    assert health.what_changed(after, before) == [
+        "score fell from 85 to 45 (green → red)",
+        "the override ended: the score is the model's again",
+    ]
