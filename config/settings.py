@@ -328,6 +328,7 @@ REST_FRAMEWORK = {
     # the API takes JSON only (a form body is a 415): DRF reads an empty form field as a
     # missing one, so `status=` in a form would have been accepted and ignored
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "config.negotiation.IgnoreUnknownFormat",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
