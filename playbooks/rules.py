@@ -24,6 +24,7 @@ BAND_RANK = {"red": 0, "yellow": 1, "green": 2}
 SURVEY_KINDS = ("nps", "csat", "ces")
 LIFECYCLES = ("onboarding", "adoption", "mature", "renewal", "churned")
 CTA_TYPES = ("risk", "opportunity", "lifecycle")
+CHURNED = "churned"  # the lifecycle stage of former customers
 PRIORITIES = ("high", "medium", "low")
 OWNER_RULES = ("account_csm", "csm_manager", "named_user")
 MAX_DAYS = 3650
@@ -920,10 +921,14 @@ class Rule:
 
 
 def conditions_met(rule: Rule, f: Facts) -> bool:
-    """Segment, lifecycle stage, owner and ARR range (each empty = any)."""
+    """Segment, lifecycle stage, owner and ARR range (each empty = any, except that a
+    churned account is no one's to act on unless the playbook names the churned stage: a
+    win-back playbook)."""
     if rule.segments and f.get("segment") not in rule.segments:
         return False
     if rule.lifecycle_stages and f.get("lifecycle") not in rule.lifecycle_stages:
+        return False
+    if f.get("lifecycle") == CHURNED and CHURNED not in rule.lifecycle_stages:
         return False
     if rule.owners and f.get("owner_id") not in rule.owners:
         return False

@@ -140,6 +140,19 @@ def test_conditions_segment_lifecycle_owner_and_arr():
         assert rules.evaluate(rule, {**facts, **change}, D) is None, change
 
 
+def test_a_churned_account_matches_only_a_playbook_that_names_the_churned_stage():
+    """A former customer with an overdue invoice is no CSM's task, unless the playbook is
+    about former customers (a win-back)."""
+    facts = {"lifecycle": "churned", "open_escalations": 1}
+    any_stage = rules.Rule(id=1, trigger="ticket_escalated", trigger_params={})
+    assert rules.evaluate(any_stage, facts, D) is None
+    assert rules.evaluate(any_stage, {**facts, "lifecycle": "mature"}, D)
+    win_back = rules.Rule(
+        id=2, trigger="ticket_escalated", trigger_params={}, lifecycle_stages=("churned",)
+    )
+    assert rules.evaluate(win_back, facts, D)
+
+
 def test_success_conditions():
     cta = {"opened_on": D, "arr_at_open": "1200.00", "steps_left": 0}
     assert rules.success_met(
