@@ -425,20 +425,28 @@ def _open_for(
 def _tell_open_ctas(again: Mapping[tuple[int, int], str]) -> int:
     """Add each evidence to the open CTA of its (playbook, account) as a comment, unless that
     CTA has it already (the same fact evaluated twice). Returns how many were added."""
-    ctas = Cta.objects.open().filter(
-        playbook_id__in={pb for pb, _ in again}, account_id__in={acc for _, acc in again}
+    ctas = list(
+        Cta.objects.open().filter(
+            playbook_id__in={pb for pb, _ in again}, account_id__in={acc for _, acc in again}
+        )
+    )
+    said = set(  # what was added already: one query for them all
+        CtaComment.objects.filter(cta__in=ctas, author=None, body__startswith=AGAIN).values_list(
+            "cta_id", "body"
+        )
     )
     told = 0
     for cta in ctas:
         evidence = again.get((cta.playbook_id, cta.account_id))
-        if evidence is None or evidence == cta.evidence:
-            continue
-        body = f"Matched again while open: {evidence}"
-        if CtaComment.objects.filter(cta=cta, author=None, body=body).exists():
+        body = f"{AGAIN}{evidence}"
+        if evidence is None or evidence == cta.evidence or (cta.pk, body) in said:
             continue
         cta_comment_add(cta=cta, body=body)
         told += 1
     return told
+
+
+AGAIN = "Matched again while open: "
 
 
 def _cta_payload(cta: Cta, *, account: Mapping[str, Any], owner_email: str) -> dict[str, Any]:

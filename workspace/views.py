@@ -207,7 +207,9 @@ def health_override_create(request: HttpRequest, pk: int) -> HttpResponse:
                 field = {"expires_at": "until"}.get(field, field)
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            messages.success(request, "Health overridden: the score below shows it.")
+            messages.success(
+                request, "Health overridden: today's score is recomputed with it within a minute."
+            )
             return redirect("workspace:account", pk=account.pk)
     context = _account_context(request, account, group="", form=ActivityForm())
     context["override_form"] = form
