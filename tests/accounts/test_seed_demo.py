@@ -257,3 +257,18 @@ def test_demo_logins_prints_users_roles_and_password():
         line = next(line for line in text.splitlines() if email in line)
         assert role in line
     assert "csm1@demo.example" in text
+
+
+def test_a_longer_history_also_records_the_day_the_30_day_trend_reads():
+    """Five weeks back from 2025-06-29: the weekly days 05-25, 06-01 … 06-22 and the day 30
+    days back, 05-30, which the queue's 30-day trend compares with (weekly days alone never
+    fall on it)."""
+    from metrics.models import HealthSnapshot
+    from metrics.services import health_weekly_history
+
+    _seed()
+    results = health_weekly_history(as_of=date(2025, 6, 29), weeks=5)
+    assert [r["day"] for r in results] == [
+        "2025-05-25", "2025-05-30", "2025-06-01", "2025-06-08", "2025-06-15", "2025-06-22",
+    ]  # fmt: skip
+    assert HealthSnapshot.objects.filter(day=date(2025, 5, 30)).count() == Account.objects.count()
