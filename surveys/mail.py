@@ -6,26 +6,23 @@ header, with ``List-Unsubscribe-Post`` for the mail program's own one-click butt
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from config.site import absolute_url
 from outbox import services as outbox
 
-from . import scoring
-from .strings import fill, filled, page_strings, scale_labels
+from .strings import fill, filled, invitation_values, page_strings, scale_texts
 
 
 def invitation_context(invitation, *, reminder: bool) -> dict:
     survey = invitation.campaign.survey
     raw = page_strings(survey.strings, survey.language)
-    values = {"sender": settings.SURVEY_SENDER_NAME, "company": invitation.account.name}
+    values = invitation_values(invitation)
     text = filled(raw, **values)
     name = (invitation.stakeholder.name or "").strip()
     respond = absolute_url(reverse("surveys:respond", args=[invitation.token]))
-    scores = list(scoring.scale(survey.kind))
-    low_label, high_label = scale_labels(text, survey.kind)
+    scale = scale_texts(survey, text, values)
     intro_key = "email_reminder_intro" if reminder else "email_intro"
     return {
         "survey": survey,
@@ -33,17 +30,8 @@ def invitation_context(invitation, *, reminder: bool) -> dict:
         "subject": fill(raw["email_subject"], name=name or values["company"], **values),
         "intro": fill(raw[intro_key], name=name or text["email_no_name"], **values),
         "question": fill(survey.question, **values),
-        "scores": [(s, f"{respond}?score={s}") for s in scores],
-        "low_label": low_label,
-        "high_label": high_label,
-        "scale_legend": fill(
-            raw["scale_legend"],
-            low=scores[0],
-            high=scores[-1],
-            low_label=low_label,
-            high_label=high_label,
-            **values,
-        ),
+        **scale,
+        "scores": [(s, f"{respond}?score={s}") for s in scale["scores"]],
         "respond_url": respond,
         "unsubscribe_url": absolute_url(reverse("surveys:unsubscribe", args=[invitation.token])),
         "footer": text["email_footer"],

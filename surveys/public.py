@@ -27,8 +27,9 @@ from .strings import (
     DEFAULTS,
     fill,
     filled,
+    invitation_values,
     page_strings,
-    scale_labels,
+    scale_texts,
     shows_thanks_change_note,
 )
 
@@ -61,15 +62,10 @@ def _message(
     )
 
 
-def _values(invitation: Invitation) -> dict[str, str]:
-    """What every string may name: who asks and the account's name."""
-    return {"sender": settings.SURVEY_SENDER_NAME, "company": invitation.account.name}
-
-
 def _strings(invitation: Invitation) -> dict[str, str]:
     """The survey's strings in its language with ``{sender}`` and ``{company}`` filled."""
     survey = invitation.campaign.survey
-    return filled(page_strings(survey.strings, survey.language), **_values(invitation))
+    return filled(page_strings(survey.strings, survey.language), **invitation_values(invitation))
 
 
 def rate_checks(ip: str | None, token: str) -> list[tuple[str, int, int]]:
@@ -124,15 +120,12 @@ def _score_error(invitation: Invitation, raw: str, exc: scoring.ScoreError) -> s
     else:
         key = "score_out_of_range"
     low, high = scoring.SCALES[survey.kind]
-    return fill(strings[key], low=low, high=high, score=exc.value, **_values(invitation))
+    return fill(strings[key], low=low, high=high, score=exc.value, **invitation_values(invitation))
 
 
 def _form_context(invitation: Invitation, strings: dict, *, score, comment, error=""):
     survey = invitation.campaign.survey
-    values = _values(invitation)
-    scores = list(scoring.scale(survey.kind))
-    low_label, high_label = scale_labels(strings, survey.kind)
-    legend = page_strings(survey.strings, survey.language)["scale_legend"]
+    values = invitation_values(invitation)
     return {
         "invitation": invitation,
         "language": survey.language,
@@ -141,18 +134,8 @@ def _form_context(invitation: Invitation, strings: dict, *, score, comment, erro
         "sender": values["sender"],
         "question": fill(survey.question, **values),
         "follow_up": fill(survey.follow_up, **values) or strings["comment_label"],
-        "scores": scores,
         "kind": survey.kind,
-        "low_label": low_label,
-        "high_label": high_label,
-        "scale_legend": fill(
-            legend,
-            low=scores[0],
-            high=scores[-1],
-            low_label=low_label,
-            high_label=high_label,
-            **values,
-        ),
+        **scale_texts(survey, strings, values),
         "selected": score,
         "comment": comment,
         "error": error,

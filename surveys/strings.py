@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+
+from . import scoring
 
 DEFAULTS: dict[str, str] = {
     "page_title": "A quick question",
@@ -144,3 +149,30 @@ def filled(strings: Mapping[str, str], **values: object) -> dict[str, str]:
 def scale_labels(strings: Mapping[str, str], kind: str) -> tuple[str, str]:
     """The (low, high) end labels of a ``kind`` scale from ``strings``."""
     return strings[f"{kind}_low_label"], strings[f"{kind}_high_label"]
+
+
+def invitation_values(invitation) -> dict[str, str]:
+    """What every string may name: who asks (``SURVEY_SENDER_NAME``) and the account's name."""
+    return {"sender": settings.SURVEY_SENDER_NAME, "company": invitation.account.name}
+
+
+def scale_texts(survey, text: Mapping[str, str], values: Mapping[str, str]) -> dict[str, Any]:
+    """The answer scale as the page and the email show it, in the survey's language: the
+    scores, the end labels (from ``text``, the survey's strings filled with ``values``) and
+    the legend ("0 = …, 10 = …")."""
+    scores = list(scoring.scale(survey.kind))
+    low_label, high_label = scale_labels(text, survey.kind)
+    legend = page_strings(survey.strings, survey.language)["scale_legend"]
+    return {
+        "scores": scores,
+        "low_label": low_label,
+        "high_label": high_label,
+        "scale_legend": fill(
+            legend,
+            low=scores[0],
+            high=scores[-1],
+            low_label=low_label,
+            high_label=high_label,
+            **values,
+        ),
+    }
