@@ -36,6 +36,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from accounts import utc
 from accounts.models import Contract, Stakeholder, Ticket, TimelineEntry
 from accounts.services import account_data_changed, timeline_facts_recorded
 from config.db import prepared_cursor
@@ -391,7 +392,7 @@ def campaign_send_refusal(campaign: Campaign, *, now: dt.datetime | None = None)
     if campaign.status == Campaign.Status.CLOSED:
         return f"{name} is closed: it sends nothing more."
     if campaign.closes_at is not None and campaign.closes_at <= now:
-        closed = f"{campaign.closes_at.day} {campaign.closes_at:%b %Y %H:%M}"
+        closed = utc.moment_text(campaign.closes_at)
         return f"{name} closed on {closed} UTC: its links would not work."
     if campaign.trigger == Campaign.Trigger.ONE_OFF and campaign.runs:
         return (

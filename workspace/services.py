@@ -196,7 +196,7 @@ def _preview_backtest(
     if shortened:
         out["horizon_note"] = (
             f"No recorded day is {HORIZON} days old yet, so churn is counted over the "
-            f"{horizon} days from {day.day} {day:%b %Y} to today, not {HORIZON}."
+            f"{horizon} days from {utc.day_text(day)} to today, not {HORIZON}."
         )
     if out["current_auc"] is None:
         out["message"] = "AUC not computed: it needs customers who churned and who stayed"
