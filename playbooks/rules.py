@@ -118,11 +118,6 @@ def _days(n: int) -> str:
     return f"{n} day{'' if n == 1 else 's'}"
 
 
-def _on(day: dt.date | str | None) -> str:
-    """A day as the pages print it (22 Nov 2026); facts carry some as ISO text."""
-    return utc.day_text(day)
-
-
 # --- triggers ------------------------------------------------------------------------------
 
 
@@ -141,8 +136,8 @@ def _health_entered(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         return None
     c = max(changes, key=lambda c: c["as_of"])
     return Match(
-        f"health {_num(c.get('score_from'))} → {_num(c.get('score_to'))} on {_on(c['as_of'])} "
-        f"({c.get('from') or 'no band'} → {c['to']})",
+        f"health {_num(c.get('score_from'))} → {_num(c.get('score_to'))} "
+        f"on {utc.day_text(c['as_of'])} ({c.get('from') or 'no band'} → {c['to']})",
         {"band_change": c},
     )
 
@@ -155,7 +150,7 @@ def _score_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         return None
     return Match(
         f"health {_num(before)} → {_num(now)} "
-        f"between {_on(before_day)} and {_on(f.get('health_day'))} "
+        f"between {utc.day_text(before_day)} and {utc.day_text(f.get('health_day'))} "
         f"(−{_num(round(before - now, 1))} points in {_days(p['days'])})",
         {"score_before": before, "score_now": now, "day_before": before_day.isoformat()},
     )
@@ -171,7 +166,7 @@ def _sentiment_below(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         return None
     was = "no data" if before is None else f"{before:+d}"
     return Match(
-        f"customer sentiment {was} → {now:+d} on {_on(as_of)} (below {p['below']:+d})",
+        f"customer sentiment {was} → {now:+d} on {utc.day_text(as_of)} (below {p['below']:+d})",
         {"sentiment": now, "sentiment_before": before},
     )
 
@@ -185,7 +180,7 @@ def _relationship_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if now is None or before is None or before - now < p["points"]:
         return None
     return Match(
-        f"relationship {before} → {now} between {_on(then)} and {_on(as_of)} "
+        f"relationship {before} → {now} between {utc.day_text(then)} and {utc.day_text(as_of)} "
         f"(−{before - now} points in {_days(p['days'])})",
         {"relationship": now, "relationship_before": before, "day_before": then.isoformat()},
     )
@@ -215,7 +210,7 @@ def _renewal_within(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if not 0 <= days <= p["days"]:
         return None
     return Match(
-        f"contract ends on {_on(end)} (in {_days(days)}), no renewal yet",
+        f"contract ends on {utc.day_text(end)} (in {_days(days)}), no renewal yet",
         {"renewal_on": end.isoformat(), "days": days},
     )
 
@@ -228,7 +223,7 @@ def _new_customer(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if not 0 <= age < p["days"]:
         return None
     return Match(
-        f"new customer since {_on(since)} (day {age + 1} of {p['days']})",
+        f"new customer since {utc.day_text(since)} (day {age + 1} of {p['days']})",
         {"customer_since": since.isoformat()},
     )
 
@@ -242,7 +237,7 @@ def _first_value_missing(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if age < p["days"]:
         return None
     return Match(
-        f"no first value {_days(age)} after becoming a customer on {_on(since)} "
+        f"no first value {_days(age)} after becoming a customer on {utc.day_text(since)} "
         f"(target: {_days(p['days'])})",
         {"customer_since": since.isoformat(), "days": age},
     )
@@ -292,7 +287,7 @@ def _survey_unhappy(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         return None
     latest = max(answers, key=lambda a: (a["on"], a.get("entry_id", 0)))
     return Match(
-        f"{latest['title']} on {_on(latest['on'])}"
+        f"{latest['title']} on {utc.day_text(latest['on'])}"
         + (f": “{latest['comment'][:120]}”" if latest.get("comment") else ""),
         {"answer": latest},
     )
@@ -314,14 +309,14 @@ def _no_activity(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         if since is None or (as_of - since).days < p["days"]:
             return None
         return Match(
-            f"no CSM activity recorded since becoming a customer on {_on(since)}",
+            f"no CSM activity recorded since becoming a customer on {utc.day_text(since)}",
             {"last_touch_on": None},
         )
     days = (as_of - last).days
     if days < p["days"]:
         return None
     return Match(
-        f"no CSM activity in {_days(days)} (last on {_on(last)})",
+        f"no CSM activity in {_days(days)} (last on {utc.day_text(last)})",
         {"last_touch_on": last.isoformat()},
     )
 
@@ -536,13 +531,13 @@ def _usage_recovered(f: Facts, p: dict, cta: Mapping) -> str | None:
 def _renewed(f: Facts, p: dict, cta: Mapping) -> str | None:
     start = f.get("latest_contract_start")
     if start is not None and start > cta["opened_on"]:
-        return f"a contract starting {_on(start)} was signed"
+        return f"a contract starting {utc.day_text(start)} was signed"
     return None
 
 
 def _first_value(f: Facts, p: dict, cta: Mapping) -> str | None:
     on = f.get("first_value_on")
-    return f"first value reached on {_on(on)}" if on is not None else None
+    return f"first value reached on {utc.day_text(on)}" if on is not None else None
 
 
 def _payments_clear(f: Facts, p: dict, cta: Mapping) -> str | None:
@@ -554,7 +549,7 @@ def _payments_clear(f: Facts, p: dict, cta: Mapping) -> str | None:
 def _touched(f: Facts, p: dict, cta: Mapping) -> str | None:
     last = f.get("last_touch_on")
     if last is not None and last >= cta["opened_on"]:
-        return f"CSM activity logged on {_on(last)}"
+        return f"CSM activity logged on {utc.day_text(last)}"
     return None
 
 
