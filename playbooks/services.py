@@ -435,15 +435,32 @@ def _tell_open_ctas(again: Mapping[tuple[int, int], str]) -> int:
             "cta_id", "body"
         )
     )
-    told = 0
+    comments = []
     for cta in ctas:
         evidence = again.get((cta.playbook_id, cta.account_id))
         body = f"{AGAIN}{evidence}"
         if evidence is None or evidence == cta.evidence or (cta.pk, body) in said:
             continue
-        cta_comment_add(cta=cta, body=body)
-        told += 1
-    return told
+        comments.append(CtaComment(cta=cta, author=None, body=body[:5000]))
+    if not comments:
+        return 0
+    # one insert for the comments and one for their timeline facts, whatever their number
+    # (what ``cta_comment_add`` does for one)
+    CtaComment.objects.bulk_create(comments)
+    timeline_upsert(
+        [
+            _fact(
+                c.cta,
+                f"comment:{c.pk}",
+                "cta_comment",
+                f"Comment on CTA {c.cta.title}: {c.body[:200]}",
+                at=c.created_at,
+                by="",
+            )
+            for c in comments
+        ]
+    )
+    return len(comments)
 
 
 AGAIN = "Matched again while open: "
