@@ -509,6 +509,7 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
         )
     )
     messages = []
+    mails: dict[str, list[tuple[Cta, str]]] = {}  # owner's email -> (CTA, its line)
     for cta in with_actions:
         p = playbooks[cta.playbook_id]
         account = accounts[cta.account_id]
@@ -516,18 +517,7 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
         source = p.source_label
         line = f"{cta.title} — {account['name']}: {cta.evidence}"
         if p.email_owner and owner_email:
-            messages.append(
-                outbox.email_message(
-                    key=f"cta:{cta.pk}:opened:email",
-                    to=[owner_email],
-                    subject=_one_line(f"New CTA: {cta.title} ({account['name']})"),
-                    text=(
-                        f"{line}\n\nDue {utc.moment_text(cta.due_at)} UTC.\n"
-                        f"{absolute_url(reverse('playbooks:cta-detail', args=[cta.pk]))}\n"
-                    ),
-                    source=source,
-                )
-            )
+            mails.setdefault(owner_email, []).append((cta, line))
         if p.webhook_url:
             messages.append(
                 outbox.webhook_message(
@@ -547,8 +537,61 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
                     source=source,
                 )
             )
+    for owner_email, opened in mails.items():
+        messages.extend(_opened_emails(owner_email, opened, playbooks, accounts))
     outbox.messages_enqueue(messages)
     return len(messages)
+
+
+OPENED_MAIL_SINGLE = 3  # an owner given more new CTAs at once gets one email listing them
+
+
+def _opened_emails(
+    owner_email: str,
+    opened: Sequence[tuple[Cta, str]],
+    playbooks: Mapping[int, Playbook],
+    accounts: Mapping[int, Mapping[str, Any]],
+) -> list:
+    """The emails telling an owner of the CTAs just opened for them: one per CTA, or, past
+    ``OPENED_MAIL_SINGLE`` at once (a night's evaluation), one that counts them and lists
+    the first ``ESCALATION_MAIL_LINES``. Keyed by the (first) CTA: a CTA opens once, so a
+    re-run sends nothing twice."""
+    from outbox import services as outbox
+
+    def link(cta: Cta) -> str:
+        return absolute_url(reverse("playbooks:cta-detail", args=[cta.pk]))
+
+    first = opened[0][0]
+    source = playbooks[first.playbook_id].source_label
+    if len(opened) <= OPENED_MAIL_SINGLE:
+        return [
+            outbox.email_message(
+                key=f"cta:{cta.pk}:opened:email",
+                to=[owner_email],
+                subject=_one_line(f"New CTA: {cta.title} ({accounts[cta.account_id]['name']})"),
+                text=f"{line}\n\nDue {utc.moment_text(cta.due_at)} UTC.\n{link(cta)}\n",
+                source=playbooks[cta.playbook_id].source_label,
+            )
+            for cta, line in opened
+        ]
+    n = len(opened)
+    listed = opened[:ESCALATION_MAIL_LINES]
+    body = f"{n} new CTAs for you:\n\n" + "\n".join(
+        f"- {line}\n  Due {utc.moment_text(cta.due_at)} UTC. {link(cta)}" for cta, line in listed
+    )
+    if n > len(listed):
+        body += f"\n\n… and {n - len(listed)} more."
+    mine = absolute_url(reverse("playbooks:cta-list") + "?status=active&mine=1")
+    body += f"\n\nAll your open CTAs: {mine}\n"
+    return [
+        outbox.email_message(
+            key=f"cta:{first.pk}:opened:email",
+            to=[owner_email],
+            subject=f"{n} new CTAs for you",
+            text=body,
+            source=source,
+        )
+    ]
 
 
 def _fact(
