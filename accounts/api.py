@@ -96,9 +96,9 @@ class CanWriteCustomerData(BasePermission):
 
 
 class ApiPagination(PageNumberPagination):
-    """``page`` from 1 (a page past the end is a 404); ``page_size`` from 1, above 1000 is
-    capped; a size that is not a whole number from 1 is a 400 (it used to fall back to the
-    default silently)."""
+    """``page`` from 1 (a page past the end is a 404; an empty page or one that is not a
+    whole number from 1 is a 400); ``page_size`` from 1, above 1000 is capped; a size that
+    is not a whole number from 1 is a 400 (it used to fall back to the default silently)."""
 
     page_size = 100
     page_size_query_param = "page_size"
@@ -117,6 +117,24 @@ class ApiPagination(PageNumberPagination):
                 {self.page_size_query_param: [f"must be a whole number from 1, got {raw!r}"]}
             )
         return min(size, self.max_page_size)
+
+    def get_page_number(self, request: Request, paginator) -> int:
+        """DRF reads an empty ``page=`` as page 1 and any other non-number as a 404 "Invalid
+        page": both are a 400 that says what was wrong, like ``page_size``."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if raw in self.last_page_strings:
+            return paginator.num_pages
+        try:
+            number = int(raw)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise ValidationError(
+                {self.page_query_param: [f"must be a whole number from 1, got {raw!r}"]}
+            )
+        return number
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)

@@ -439,8 +439,12 @@ def test_pagination(admin_api):
         for r in admin_api.get(url, {"page_size": 3, "page": p}).json()["results"]
     }
     assert len(seen) == 7
-    assert admin_api.get(url, {"page": 99}).status_code == 404
-    assert admin_api.get(url, {"page": "x"}).status_code == 404
+    assert admin_api.get(url, {"page": 99}).status_code == 404  # past the end
+    assert admin_api.get(url, {"page": "last", "page_size": 3}).json()["results"] == last["results"]
+    for bad in ("x", "", "0", "-1"):  # not a page number: said, not read as page 1 or a 404
+        r = admin_api.get(url, {"page": bad})
+        assert r.status_code == 400, bad
+        assert r.json() == {"page": [f"must be a whole number from 1, got {bad!r}"]}
 
 
 def test_contract_filters(admin_api, book):
