@@ -2,12 +2,15 @@ import datetime as dt
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.shortcuts import get_object_or_404, redirect
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from accounts import utc
+from accounts.models import Role
 
 from . import services
 from .models import (
@@ -57,6 +60,20 @@ class HealthModelVersionInline(admin.TabularInline):
         return False
 
 
+def _review_url(version: HealthModelVersion, result: dict) -> str:
+    """The app's health model editor for ``version``'s model, filled with the weights the
+    backtest suggested and a note saying where they come from (nothing saved yet)."""
+    s = result["suggestion"]
+    query = {f"weight_{key}": f"{weight:g}" for key, weight in s["weights"].items()}
+    query["notes"] = (
+        f"weights suggested by the backtest as of {result['as_of']} ({result['horizon']} days): "
+        f"AUC {s['auc']} vs {s['current_auc']} for {s['model_version']}"
+    )
+    query["suggested_for"] = s["model_version_id"]
+    # the editor is an app page (workspace); linked by URL name, nothing imported from it
+    return reverse("workspace:health-model-edit", args=[version.model_id]) + "?" + urlencode(query)
+
+
 @admin.register(HealthModel)
 class HealthModelAdmin(admin.ModelAdmin):
     list_display = ["name", "is_default", "applies_to_segment", "applies_to_lifecycle"]
@@ -99,12 +116,19 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
 
     def backtest_view(self, request, pk: int):
         """The predictive check of this version's model (``services.health_backtest``) for
-        ``?as_of=&horizon=`` (default: 90 days ending today); POST creates a version with the
-        suggested weights."""
+        ``?as_of=&horizon=`` (default: 90 days ending today), with the suggested weights and a
+        link that opens them in the app's health model editor (``review_url``).
+
+        The page writes nothing: suggested weights become a version only after an admin has
+        seen their preview in the editor (how many accounts change band, the draft's AUC
+        beside the current one's) and pressed Save there. It used to create and activate a
+        version in one click, with no preview and nothing to confirm."""
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
         version = get_object_or_404(HealthModelVersion.objects.select_related("model"), pk=pk)
         if not self.has_view_permission(request, version):
             raise PermissionDenied
-        params = request.POST if request.method == "POST" else request.GET
+        params = request.GET
         errors: list[str] = []
         try:
             horizon = int(params.get("horizon") or 90)
@@ -126,33 +150,10 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
                 errors.extend(
                     f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in exc.message_dict.items()
                 )
-        if request.method == "POST" and result is not None:
-            if not self.has_change_permission(request, version):
-                raise PermissionDenied
-            suggestion = result["suggestion"]
-            if not suggestion:
-                errors.append("no weights were suggested: nothing to create")
-            else:
-                try:
-                    new = services.health_model_version_from_backtest(
-                        version=version,
-                        weights=suggestion["weights"],
-                        created_by=request.user,
-                        notes=(
-                            f"weights suggested by the backtest as of {as_of} ({horizon} days): "
-                            f"AUC {suggestion['auc']} vs {suggestion['current_auc']} for {version}"
-                        ),
-                    )
-                except ValidationError as exc:
-                    errors.extend(exc.messages)
-                else:
-                    self.message_user(
-                        request,
-                        f"Created {new} with the suggested weights. Run `manage.py recompute "
-                        "--from … --to …` to rescore past days.",
-                        messages.SUCCESS,
-                    )
-                    return redirect("admin:metrics_healthmodelversion_change", new.pk)
+        can_review = getattr(request.user, "role", None) == Role.ADMIN
+        review_url = None
+        if result and result["suggestion"] and can_review:
+            review_url = _review_url(version, result)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -162,7 +163,7 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
             "horizon": horizon,
             "result": result,
             "errors": errors,
-            "can_change": self.has_change_permission(request, version),
+            "review_url": review_url,
         }
         return TemplateResponse(request, "admin/metrics/backtest.html", context)
 

@@ -150,6 +150,18 @@ class HealthModelVersion(models.Model):
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A restore copies an earlier version into a new one rather than re-activating the old
+    # row: version numbers then follow the order in which versions started scoring, and
+    # each version's snapshots come from one stretch of time
+    # (services.health_model_version_restore).
+    restored_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="the earlier version this one is a copy of (a restore); blank otherwise",
+    )
 
     class Meta:
         ordering = ["model_id", "-version"]

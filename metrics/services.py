@@ -71,6 +71,7 @@ def health_model_version_create(
     yellow_min: float = 50,
     created_by: User | None = None,
     notes: str = "",
+    restored_from: HealthModelVersion | None = None,
 ) -> HealthModelVersion:
     """A new version of ``model`` (the next number), which becomes the active one; earlier
     versions stay as they were, with the snapshots they made. Raises ValidationError for a
@@ -88,6 +89,64 @@ def health_model_version_create(
         created_by=created_by,
         notes=notes,
         active=True,
+        restored_from=restored_from,
+    )
+
+
+def health_model_version_restorable(
+    *, model: HealthModel, version_id: int | None
+) -> HealthModelVersion:
+    """The version of ``model`` with id ``version_id`` if it can be restored; otherwise a
+    ValidationError (``{"version": [...]}``) saying why: none given, no such version, a
+    version of another model, or the version active now. One query."""
+    old = None
+    if version_id is not None:
+        old = HealthModelVersion.objects.select_related("model").filter(pk=version_id).first()
+    if old is None:
+        what = "no version chosen" if version_id is None else f"no version with id {version_id}"
+        raise ValidationError({"version": [f"{what}: nothing restored"]})
+    if old.model_id != model.pk:
+        raise ValidationError(
+            {"version": [f"{old} is a version of {old.model}, not of {model}: nothing restored"]}
+        )
+    if old.active:
+        raise ValidationError(
+            {"version": [f"{old} is already the active version: nothing to restore"]}
+        )
+    return old
+
+
+@transaction.atomic
+def health_model_version_restore(
+    *,
+    model: HealthModel,
+    version_id: int | None,
+    restored_by: User | None = None,
+    notes: str = "",
+) -> HealthModelVersion:
+    """Make an earlier version of ``model`` score again (a rollback).
+
+    The version is copied into a new one (the next number, ``restored_from`` = the earlier
+    version, ``created_by`` = ``restored_by``, notes starting "restored from vN"), which
+    becomes the active one; no row is re-activated. So version numbers follow the order in
+    which versions started scoring, each version's snapshots come from one stretch of time,
+    and who restored what and when is kept like any other change. Snapshots already
+    recorded keep the version that made them until their days are rescored
+    (``health_recompute``).
+
+    Raises ValidationError and writes nothing when ``health_model_version_restorable``
+    refuses (checked under the model's lock, so two restores in a race make one version)."""
+    HealthModel.objects.select_for_update().filter(pk=model.pk).first()  # one writer per model
+    old = health_model_version_restorable(model=model, version_id=version_id)
+    note = f"restored from v{old.version}"
+    return health_model_version_create(
+        model=model,
+        components=old.components,
+        green_min=old.green_min,
+        yellow_min=old.yellow_min,
+        created_by=restored_by,
+        notes=f"{note}: {notes.strip()}" if notes.strip() else note,
+        restored_from=old,
     )
 
 
@@ -1044,29 +1103,3 @@ def _backtest_suggestion(
         "current_auc": auc(0),
         "auc": auc(1),
     }
-
-
-@transaction.atomic
-def health_model_version_from_backtest(
-    *,
-    version: HealthModelVersion,
-    weights: dict[str, int | float],
-    created_by: User | None = None,
-    notes: str = "",
-) -> HealthModelVersion:
-    """A new version of ``version``'s model: its components with ``weights`` (by component
-    key; keys it does not name keep their weight), through ``health_model_version_create``."""
-    unknown = set(weights) - {c["key"] for c in version.components}
-    if unknown:
-        raise ValidationError(
-            {"weights": [f"no component {', '.join(sorted(unknown))} in {version}"]}
-        )
-    components = [{**c, "weight": weights.get(c["key"], c["weight"])} for c in version.components]
-    return health_model_version_create(
-        model=version.model,
-        components=components,
-        green_min=version.green_min,
-        yellow_min=version.yellow_min,
-        created_by=created_by,
-        notes=notes,
-    )

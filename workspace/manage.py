@@ -15,9 +15,13 @@ from django_htmx.http import HttpResponseClientRefresh
 from accounts.models import Role, User
 from accounts.services import user_access_update
 from metrics.models import HealthModel, HealthModelVersion
-from metrics.services import health_model_ensure_default
+from metrics.services import (
+    health_model_ensure_default,
+    health_model_version_restorable,
+    health_model_version_restore,
+)
 
-from . import integrations, services
+from . import integrations, selectors, services
 
 BACKFILL_DAYS_MAX = 400
 
@@ -56,7 +60,7 @@ def health_models(request: HttpRequest) -> HttpResponse:
 
 def _active_version(pk: int) -> HealthModelVersion:
     model = get_object_or_404(HealthModel, pk=pk)
-    version = model.versions.filter(active=True).first()
+    version = model.versions.select_related("model").filter(active=True).first()
     if version is None:
         raise PermissionDenied("This model has no active version to edit")  # pragma: no cover
     return version
@@ -103,6 +107,7 @@ def _editor_context(version, weights, green, yellow, errors, days, notes="") -> 
                 "label": c.get("label", c["key"]),
                 "weight": weights.get(c["key"], c["weight"]),
                 "current": c["weight"],
+                "changed": weights.get(c["key"], c["weight"]) != c["weight"],
                 "errors": errors.get(f"weight_{c['key']}", []),
             }
             for c in version.components
@@ -112,17 +117,59 @@ def _editor_context(version, weights, green, yellow, errors, days, notes="") -> 
         "backfill_days": days,
         "notes": notes,
         "errors": errors,
+        "field_errors": any(key != "form" for key in errors),
     }
+
+
+DRAFT_FIELDS = ("green_min", "yellow_min")
+
+
+def _review_context(version: HealthModelVersion, params) -> dict:
+    """The editor filled from the URL (``?weight_<key>=…&green_min=…&notes=…``), e.g. the
+    backtest's suggested weights (``&suggested_for=<version id>``): a draft to preview and
+    confirm; nothing is saved until the admin presses Save."""
+    weights, green, yellow, errors, days = _read_draft(version, params)
+    keys = {c["key"] for c in version.components}
+    unknown = sorted(k[7:] for k in params if k.startswith("weight_") and k[7:] not in keys)
+    if unknown:
+        errors.setdefault("form", []).append(
+            f"{version} has no component {', '.join(unknown)}: "
+            "the weights suggested for it are left out of the draft."
+        )
+    context = _editor_context(version, weights, green, yellow, errors, days)
+    context["notes"] = params.get("notes", "")[:2000]
+    suggested_for = None
+    raw = params.get("suggested_for", "")
+    if raw.isdigit() and int(raw) != version.pk:
+        suggested_for = version.model.versions.filter(pk=int(raw)).first()
+    context["review"] = {
+        "from_backtest": bool(raw),
+        "suggested_for": suggested_for,
+        "preview_now": not errors,
+    }
+    return context
 
 
 @require_http_methods(["GET", "POST"])
 def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """The editor; POST saves the draft as a new version and starts the backfill."""
+    """The editor; POST saves the draft as a new version (and starts the backfill when
+    asked). GET with draft fields in the URL opens it filled (``_review_context``).
+
+    The form carries the version it was drawn over (``base``): if another version became
+    active meanwhile (a save or restore in another tab), the draft is shown again over the
+    new one instead of silently replacing it."""
     _require_admin(request)
     version = _active_version(pk)
     if request.method == "POST":
         weights, green, yellow, errors, days = _read_draft(version, request.POST)
         notes = request.POST.get("notes", "")[:2000]
+        base = request.POST.get("base", "")
+        if base and base != str(version.pk):
+            errors.setdefault("form", []).append(
+                f"While you were editing, v{version.version} became the active version "
+                f"({version.notes or 'no note'}). Your draft is kept below, now beside "
+                f"v{version.version}'s weights: check it and save again."
+            )
         if not errors:
             try:
                 new = services.health_model_draft_save(
@@ -136,19 +183,30 @@ def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
             except ValidationError as exc:
                 errors = exc.message_dict
             else:
-                url = reverse("workspace:health-model-edit", args=[pk])
                 if days:
                     job = services.backfill_start(days=days, user=request.user)
-                    url = reverse("workspace:backfill-status") + f"?job={job}"
+                    messages.success(
+                        request,
+                        f"Saved as {new}. Days not rescored keep the snapshots "
+                        f"v{version.version} made.",
+                    )
+                    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
                 messages.success(request, f"Saved as {new}.")
-                return redirect(url)
+                return _to_history(pk, changed=new)
         context = _editor_context(version, weights, green, yellow, errors, days, notes)
-        context["preview"] = None
         return render(request, "workspace/manage/health_model_edit.html", context)
-    weights = {c["key"]: c["weight"] for c in version.components}
-    context = _editor_context(version, weights, version.green_min, version.yellow_min, {}, 30)
-    context["versions"] = list(version.model.versions.select_related("created_by")[:10])
+    if any(k.startswith("weight_") or k in DRAFT_FIELDS for k in request.GET):
+        context = _review_context(version, request.GET)
+    else:
+        weights = {c["key"]: c["weight"] for c in version.components}
+        context = _editor_context(version, weights, version.green_min, version.yellow_min, {}, 30)
+    context["versions"] = list(version.model.versions.select_related("created_by")[:5])
     return render(request, "workspace/manage/health_model_edit.html", context)
+
+
+def _to_history(pk: int, *, changed: HealthModelVersion | None = None) -> HttpResponse:
+    url = reverse("workspace:health-model-versions", args=[pk])
+    return redirect(url + (f"?changed={changed.pk}" if changed else ""))
 
 
 @require_POST
@@ -165,8 +223,99 @@ def health_model_preview(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "workspace/manage/_health_preview.html",
-        {"preview": preview, "errors": errors, "version": version},
+        {
+            "preview": preview,
+            "errors": errors,
+            "version": version,
+            # the restore confirmation previews an earlier version: its column says which
+            "draft_label": request.POST.get("draft_label", "")[:20] or "Draft",
+        },
     )
+
+
+def _history(
+    request: HttpRequest,
+    model: HealthModel,
+    *,
+    confirm: HealthModelVersion | None = None,
+    restore_errors: list[str] = (),
+) -> HttpResponse:
+    history = selectors.health_model_history(model)
+    raw = request.GET.get("changed", "")
+    changed = next((v for v in history["versions"] if str(v.pk) == raw and v.active), None)
+    diff = None
+    if confirm is not None and history["active"] is not None:
+        diff = selectors.health_version_diff(history["active"], confirm)
+    context = {
+        "model": model,
+        **history,
+        "restore_errors": list(restore_errors),
+        "confirm": confirm,
+        "diff": diff,
+        "changed": changed,
+        "backfill_days": 30,
+        "backfill_days_max": BACKFILL_DAYS_MAX,
+    }
+    return render(request, "workspace/manage/health_model_versions.html", context)
+
+
+@require_GET
+def health_model_versions(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every version of a model (weights, bands, who and why), the active one marked.
+    ``?restore=<version id>`` adds the confirmation of making that version score again;
+    ``?changed=<version id>`` (after a save or restore, while that version is active) says
+    what happens to the snapshots already recorded and offers to rescore past days."""
+    _require_admin(request)
+    model = get_object_or_404(HealthModel, pk=pk)
+    raw = request.GET.get("restore")
+    if raw is None:
+        return _history(request, model)
+    try:
+        old = health_model_version_restorable(
+            model=model, version_id=int(raw) if raw.isdigit() else None
+        )
+    except ValidationError as exc:
+        return _history(request, model, restore_errors=exc.messages)
+    return _history(request, model, confirm=old)
+
+
+@require_POST
+def health_model_restore(request: HttpRequest, pk: int) -> HttpResponse:
+    """Restore the version named by ``version`` (its id): a new version copying it becomes
+    active (``metrics.services.health_model_version_restore``). Refused, with the reason
+    and nothing written, for a version that is unknown, of another model or active now."""
+    _require_admin(request)
+    model = get_object_or_404(HealthModel, pk=pk)
+    raw = request.POST.get("version", "")
+    try:
+        new = health_model_version_restore(
+            model=model,
+            version_id=int(raw) if raw.isdigit() else None,
+            restored_by=request.user,
+            notes=request.POST.get("notes", "")[:2000],
+        )
+    except ValidationError as exc:
+        return _history(request, model, restore_errors=exc.messages)
+    messages.success(request, f"Restored v{new.restored_from.version} as {new}.")
+    return _to_history(pk, changed=new)
+
+
+@require_POST
+def backfill_start(request: HttpRequest) -> HttpResponse:
+    """Rescore the last ``days`` days with the versions active now, then show the progress
+    (the history page's offer after a save or restore)."""
+    _require_admin(request)
+    raw = request.POST.get("days", "").strip()
+    back = request.POST.get("model", "")
+    if not raw.isdigit() or not 1 <= int(raw) <= BACKFILL_DAYS_MAX:
+        messages.error(
+            request, f"Days to rescore: a whole number from 1 to {BACKFILL_DAYS_MAX}, got “{raw}”."
+        )
+        if back.isdigit() and HealthModel.objects.filter(pk=int(back)).exists():
+            return _to_history(int(back))
+        return redirect("workspace:health-models")
+    job = services.backfill_start(days=int(raw), user=request.user)
+    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
 
 
 @require_GET

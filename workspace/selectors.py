@@ -28,7 +28,13 @@ from accounts.models import (
     User,
 )
 from metrics import health
-from metrics.models import AccountStanding, HealthSnapshot, KpiSnapshot
+from metrics.models import (
+    AccountStanding,
+    HealthModel,
+    HealthModelVersion,
+    HealthSnapshot,
+    KpiSnapshot,
+)
 
 PER_PAGE = 20
 BANDS = {"red": "Red", "yellow": "Yellow", "green": "Green", "none": "No score"}
@@ -508,3 +514,86 @@ def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
         last = (expires - dt.timedelta(seconds=1)).astimezone(dt.UTC).date()
         shown.append({**o, "until": utc.day_text(last)})
     return shown
+
+
+# --- health model history ------------------------------------------------------------------
+
+
+def _weights(version: HealthModelVersion) -> dict[str, float]:
+    return {c["key"]: c["weight"] for c in version.components}
+
+
+def health_model_history(model: HealthModel) -> dict[str, Any]:
+    """Every version of ``model``, newest first, for the history page: one query.
+
+    ``components``: a column per component any version has (key and label, in the order of
+    the newest version that has it). Each row: the version, its weight per column (``None``
+    where it has no such component) with ``changed`` where it differs from the version
+    before it, and ``bands_changed`` likewise; ``active`` is the version scoring now."""
+    versions = list(
+        model.versions.select_related("created_by", "restored_from").order_by("-version")
+    )
+    labels: dict[str, str] = {}
+    for v in versions:
+        for c in v.components:
+            labels.setdefault(c["key"], c.get("label") or c["key"])
+    rows = []
+    for i, v in enumerate(versions):
+        before = versions[i + 1] if i + 1 < len(versions) else None
+        mine = _weights(v)
+        theirs = _weights(before) if before else {}
+        rows.append(
+            {
+                "version": v,
+                "weights": [
+                    {
+                        "key": key,
+                        "weight": mine.get(key),
+                        "changed": before is not None and mine.get(key) != theirs.get(key),
+                    }
+                    for key in labels
+                ],
+                "bands_changed": before is not None
+                and (v.green_min, v.yellow_min) != (before.green_min, before.yellow_min),
+            }
+        )
+    return {
+        "components": [{"key": k, "label": label} for k, label in labels.items()],
+        "rows": rows,
+        "versions": versions,
+        "active": next((v for v in versions if v.active), None),
+    }
+
+
+def health_version_diff(current: HealthModelVersion, other: HealthModelVersion) -> dict[str, Any]:
+    """What making ``other``'s rules score again would change against ``current``: weight
+    per component (either side ``None`` where a version lacks it), thresholds, and whether
+    both have the same components but for their weights (the draft preview re-weights
+    recorded component scores, so it only applies then). No query."""
+    now, then = _weights(current), _weights(other)
+    labels = {
+        c["key"]: c.get("label") or c["key"] for c in [*current.components, *other.components]
+    }
+    return {
+        "weights": [
+            {
+                "key": key,
+                "label": label,
+                "now": now.get(key),
+                "then": then.get(key),
+                "changed": now.get(key) != then.get(key),
+            }
+            for key, label in labels.items()
+        ],
+        "green": {"now": current.green_min, "then": other.green_min},
+        "yellow": {"now": current.yellow_min, "then": other.yellow_min},
+        "same_components": _rules(current) == _rules(other),
+    }
+
+
+def _rules(version: HealthModelVersion) -> list[dict]:
+    """A version's components less their weights (what a component scores and how)."""
+    return sorted(
+        ({k: v for k, v in c.items() if k != "weight"} for c in version.components),
+        key=lambda c: c["key"],
+    )

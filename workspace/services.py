@@ -23,6 +23,7 @@ from metrics.services import health_model_version_create
 HORIZON = 90  # days after the backtest day in which a customer's churn counts
 BACKFILL_KEY = "workspace:backfill:{}"
 BACKFILL_TTL = 24 * 3600
+LABELS = {"green": "Green", "yellow": "Yellow", "red": "Red", "none": "No score"}
 
 
 def band_of(score: float | None, *, green_min: float, yellow_min: float) -> str:
@@ -70,7 +71,8 @@ def health_model_preview(
 ) -> dict[str, Any]:
     """What a draft would do, without saving it: the band distribution of the accounts the
     model scores, each at its latest snapshot of the last ``PREVIEW_DAYS`` days, with the
-    recorded component scores re-weighted (current vs draft), and the ROC AUC of
+    recorded component scores re-weighted (current vs draft), how many of them would change
+    band (``changed``; ``moves`` by from → to band, moves down first), and the ROC AUC of
     ``100 − score`` for logo churn within ``HORIZON`` days of an earlier day whose window
     has passed (``_preview_backtest``; current vs draft weights, same accounts). Overrides
     are not replayed: the distribution is of computed scores. A fixed handful of queries.
@@ -81,29 +83,46 @@ def health_model_preview(
     current_weights = {c["key"]: float(c["weight"]) for c in version.components}
     model_days = HealthSnapshot.objects.filter(model_version__model=version.model_id)
     latest = model_days.aggregate(d=Max("day"))["d"]
-    result: dict[str, Any] = {"day": latest, "bands": [], "accounts": 0, "backtest": None}
+    result: dict[str, Any] = {
+        "day": latest,
+        "bands": [],
+        "accounts": 0,
+        "changed": 0,
+        "moves": [],
+        "backtest": None,
+    }
     if latest is None:
         result["message"] = "No account has been scored by this model yet."
         return result
     rows = _latest_components(model_days, latest)
     now: Counter = Counter()
     draft: Counter = Counter()
+    moves: Counter = Counter()
     for components in rows:
         scores = _component_scores(components)
-        now[
-            band_of(
-                backtest.weighted_score(scores, current_weights),
-                green_min=version.green_min,
-                yellow_min=version.yellow_min,
-            )
-        ] += 1
-        draft[
-            band_of(
-                backtest.weighted_score(scores, weights), green_min=green_min, yellow_min=yellow_min
-            )
-        ] += 1
+        before = band_of(
+            backtest.weighted_score(scores, current_weights),
+            green_min=version.green_min,
+            yellow_min=version.yellow_min,
+        )
+        after = band_of(
+            backtest.weighted_score(scores, weights), green_min=green_min, yellow_min=yellow_min
+        )
+        now[before] += 1
+        draft[after] += 1
+        if before != after:
+            moves[before, after] += 1
     total = len(rows)
     result["accounts"] = total
+    # how many accounts the draft would move, and between which bands (worst news first)
+    result["changed"] = sum(moves.values())
+    order = {"green": 0, "yellow": 1, "red": 2, "none": 3}
+    result["moves"] = [
+        {"from": a, "to": b, "from_label": LABELS[a], "to_label": LABELS[b], "accounts": n}
+        for (a, b), n in sorted(
+            moves.items(), key=lambda m: (order[m[0][0]] - order[m[0][1]], m[0])
+        )
+    ]
     for band in ("green", "yellow", "red", "none"):
         result["bands"].append(
             {

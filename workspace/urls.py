@@ -24,7 +24,16 @@ urlpatterns = [
     path(
         "manage/health/<int:pk>/preview/", manage.health_model_preview, name="health-model-preview"
     ),
+    path(
+        "manage/health/<int:pk>/versions/",
+        manage.health_model_versions,
+        name="health-model-versions",
+    ),
+    path(
+        "manage/health/<int:pk>/restore/", manage.health_model_restore, name="health-model-restore"
+    ),
     path("manage/backfill/", manage.backfill_status, name="backfill-status"),
+    path("manage/backfill/start/", manage.backfill_start, name="backfill-start"),
     path("manage/users/", manage.users, name="users"),
     path("manage/users/<int:pk>/", manage.user_update, name="user-update"),
 ]

@@ -267,13 +267,9 @@ def test_suggestion_beats_current_when_one_component_separates(db):
     assert s["auc"] >= s["current_auc"]
     assert s["auc"] == 1.0 and s["current_auc"] < 0.5
     assert s["current_weights"]["usage"] == 35
-    # and a version can be made from it
-    new = services.health_model_version_from_backtest(version=version, weights=s["weights"])
-    assert new.version == version.version + 1 and new.active
-    assert {c["key"]: c["weight"] for c in new.components} == s["weights"]
-    assert [c["measures"] for c in new.components] == [c["measures"] for c in version.components]
-    with pytest.raises(ValidationError, match="no component nope"):
-        services.health_model_version_from_backtest(version=new, weights={"nope": 1})
+    # a backtest suggests, it never saves: the weights become a version only once an admin
+    # has reviewed them in the editor (tests/workspace/test_health_versions.py)
+    assert HealthModelVersion.objects.filter(model=version.model).count() == 1
 
 
 def test_bad_input(db):
@@ -338,7 +334,11 @@ def test_command_bad_input(db):
 # --- admin -------------------------------------------------------------------------------------
 
 
-def test_admin_backtest_page_and_create_version(client, admin_user, book):
+def test_admin_backtest_page_links_the_suggestion_to_the_review(client, admin_user, book):
+    """The page shows the suggested weights and opens them in the app's editor to review;
+    it creates nothing itself (the one-click create is gone)."""
+    from urllib.parse import parse_qs, urlsplit
+
     version = book["version"]
     client.force_login(admin_user)
     change = client.get(reverse("admin:metrics_healthmodelversion_change", args=[version.pk]))
@@ -348,15 +348,59 @@ def test_admin_backtest_page_and_create_version(client, admin_user, book):
     assert r.status_code == 200
     page = r.content.decode()
     assert "0.583" in page and "backtest-green-churned" in page and ">B<" in page
-    assert r.context["result"]["suggestion"] is not None
-    weights = r.context["result"]["suggestion"]["weights"]
-    assert "Create a version with the suggested weights" in page
+    suggestion = r.context["result"]["suggestion"]
+    assert suggestion is not None
+    assert "Create a version with the suggested weights" not in page
+    assert "Review these weights" in page
+    link = urlsplit(r.context["review_url"])
+    assert link.path == reverse("workspace:health-model-edit", args=[version.model_id])
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    assert {k[7:]: float(v) for k, v in query.items() if k.startswith("weight_")} == {
+        k: float(w) for k, w in suggestion["weights"].items()
+    }
+    assert query["suggested_for"] == str(version.pk)
+    assert "backtest as of 2024-03-31 (90 days)" in query["notes"]
+    # a POST (the old one-click create) is refused and writes nothing
     r = client.post(url, {"as_of": "2024-03-31", "horizon": "90"})
+    assert r.status_code == 405
+    assert HealthModelVersion.objects.filter(model=version.model).count() == 1
+    # the link opens the editor filled with the suggestion, beside the current weights,
+    # with the preview loading at once; still nothing saved
+    r = client.get(link.path + "?" + link.query)
+    assert r.status_code == 200
+    fields = {f["key"]: f for f in r.context["fields"]}
+    assert {k: f["weight"] for k, f in fields.items()} == {
+        k: float(w) for k, w in suggestion["weights"].items()
+    }
+    assert {k: f["current"] for k, f in fields.items()} == suggestion["current_weights"]
+    assert r.context["review"]["preview_now"] is True
+    assert 'id="review-banner"' in r.content.decode()
+    assert HealthModelVersion.objects.filter(model=version.model).count() == 1
+    # saving the reviewed draft is the confirmation: a new active version, its note kept
+    form = {f"weight_{k}": f["weight"] for k, f in fields.items()}
+    form.update(green_min=80, yellow_min=50, backfill_days=0, notes=query["notes"], base=version.pk)
+    r = client.post(link.path, form)
     assert r.status_code == 302
     new = HealthModelVersion.objects.get(model=version.model, active=True)
     assert new.version == version.version + 1 and new.created_by == admin_user
-    assert {c["key"]: c["weight"] for c in new.components} == weights
+    assert {c["key"]: c["weight"] for c in new.components} == suggestion["weights"]
     assert "backtest as of 2024-03-31" in new.notes
+
+
+def test_admin_backtest_offers_no_review_to_staff_without_the_admin_role(client, admin_user, book):
+    """Staff who may view versions in the Django admin but are not app admins see the
+    suggestion, and are told that admins review it (the editor would refuse them)."""
+    from django.contrib.auth.models import Permission
+
+    from accounts.models import User
+
+    staff = User.objects.create_user(email="ops@example.com", password="pw-1", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_healthmodelversion"))
+    client.force_login(staff)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
+    r = client.get(url, {"as_of": "2024-03-31", "horizon": "90"})
+    assert r.status_code == 200 and r.context["review_url"] is None
+    assert "Only admins can review and save weights" in r.content.decode()
 
 
 def test_admin_backtest_bad_input_is_a_message_not_a_500(client, admin_user, book):
@@ -371,8 +415,6 @@ def test_admin_backtest_bad_input_is_a_message_not_a_500(client, admin_user, boo
         r = client.get(url, params)
         assert r.status_code == 200
         assert text in r.content.decode(), params
-    r = client.post(url, {"as_of": "2024-03-31", "horizon": "0"})
-    assert r.status_code == 200
     assert HealthModelVersion.objects.filter(model=book["version"].model).count() == 1
 
 
@@ -459,7 +501,7 @@ def test_admin_page_labels_an_incomplete_outcome(client, admin_user, recent_book
     page = client.get(url, {"as_of": recent_book.isoformat(), "horizon": "90"}).content.decode()
     assert 'id="backtest-incomplete"' in page and "INCOMPLETE OUTCOME" in page
     assert "Green accounts whose contracts end in the window" in page
-    assert "Create a version with the suggested weights" not in page
+    assert "Review these weights" not in page
 
 
 # --- the asked version's headline ------------------------------------------------------------------

@@ -105,7 +105,11 @@ RULES: dict[str, Rule] = {
     "workspace:health-models": PAGE_ADMIN,
     "workspace:health-model-edit": Rule(PAGE_ADMIN.expect, kwargs="health_model"),
     "workspace:health-model-preview": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
+    "workspace:health-model-versions": Rule(PAGE_ADMIN.expect, kwargs="health_model"),
+    # POST only, like the preview; the confirmation is the versions page (?restore=<id>)
+    "workspace:health-model-restore": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
     "workspace:backfill-status": PAGE_ADMIN,
+    "workspace:backfill-start": Rule(_all(405, anonymous=LOGIN)),  # POST only
     "workspace:users": PAGE_ADMIN,
     "workspace:user-update": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
     # playbooks: configured by admins; CTAs worked by whoever sees the account
