@@ -98,6 +98,11 @@ def test_preview_band_distribution_and_auc_by_hand(client, admin_user, scored):
     cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
     assert cells == {"green": "2", "yellow": "0", "red": "1", "none": "0"}
     assert "3 accounts scored" in text
+    # one account changes band: the 58 (yellow) becomes 100 (green)
+    assert "1 of 3 accounts would change band" in text
+    assert re.findall(r'band-(\w+)">\w+</span> → <span class="band band-(\w+)', text) == [
+        ("yellow", "green")
+    ]
     # backtest 40 days back: current scores churner 37, stayer 66 -> churner ranked first,
     # AUC 1.0; draft (support only) churner 100, stayer 10 -> AUC 0.0
     assert re.search(r'id="auc-current">1\.0<', text)

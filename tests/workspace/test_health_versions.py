@@ -1,0 +1,291 @@
+"""The health model's versions page (history, restore with confirmation, the rescore offer
+after a change) and the editor opened with a draft from a link (the backtest's suggested
+weights): admins only, bad input is a message that writes nothing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from metrics import services as metrics_services
+from metrics.models import HealthModel, HealthModelVersion
+from metrics.services import health_model_ensure_default
+
+pytestmark = pytest.mark.django_db
+
+
+def _reweighted(version: HealthModelVersion, **weights) -> list[dict]:
+    return [{**c, "weight": weights.get(c["key"], c["weight"])} for c in version.components]
+
+
+@pytest.fixture
+def model(admin_user):
+    """Default v1 (seeded), v2 (usage 50, bands 70/40, by the admin) and v3 (usage 10), active."""
+    model = health_model_ensure_default()
+    v1 = model.versions.get()
+    metrics_services.health_model_version_create(
+        model=model,
+        components=_reweighted(v1, usage=50),
+        green_min=70,
+        yellow_min=40,
+        created_by=admin_user,
+        notes="usage matters more",
+    )
+    metrics_services.health_model_version_create(
+        model=model, components=_reweighted(v1, usage=10), notes="usage matters less"
+    )
+    return model
+
+
+def _v(model: HealthModel, n: int) -> HealthModelVersion:
+    return model.versions.get(version=n)
+
+
+def _versions_url(model: HealthModel) -> str:
+    return reverse("workspace:health-model-versions", args=[model.pk])
+
+
+# --- access --------------------------------------------------------------------------------
+
+
+def test_csm_and_manager_get_403_and_change_nothing(client, csm, manager, model):
+    before = list(model.versions.values_list("pk", "active"))
+    for user in (csm, manager):
+        client.force_login(user)
+        assert client.get(_versions_url(model)).status_code == 403
+        assert client.get(_versions_url(model), {"restore": _v(model, 1).pk}).status_code == 403
+        r = client.post(
+            reverse("workspace:health-model-restore", args=[model.pk]),
+            {"version": _v(model, 1).pk},
+        )
+        assert r.status_code == 403
+        r = client.post(reverse("workspace:backfill-start"), {"days": "3"})
+        assert r.status_code == 403
+        r = client.get(
+            reverse("workspace:health-model-edit", args=[model.pk]), {"weight_usage": "1"}
+        )
+        assert r.status_code == 403
+    assert list(model.versions.values_list("pk", "active")) == before
+
+
+# --- the versions page -----------------------------------------------------------------------
+
+
+def test_versions_page_lists_every_version(client, admin_user, model):
+    client.force_login(admin_user)
+    r = client.get(_versions_url(model))
+    assert r.status_code == 200
+    page = r.content.decode()
+    rows = re.findall(r'<tr id="version-(\d+)"', page)
+    assert rows == [str(_v(model, n).pk) for n in (3, 2, 1)]  # newest first
+    v3_row = page[page.index(f'id="version-{_v(model, 3).pk}"') :]
+    v3_row = v3_row[: v3_row.index("</tr>")]
+    assert "active" in v3_row and "usage matters less" in v3_row and "Restore" not in v3_row
+    v2_row = page[page.index(f'id="version-{_v(model, 2).pk}"') :]
+    v2_row = v2_row[: v2_row.index("</tr>")]
+    # who, why, weights (changed ones in bold) and bands; a restore link with confirmation
+    assert "admin@example.com" in v2_row and "usage matters more" in v2_row
+    assert "<strong>50</strong>" in v2_row and "<strong>green ≥ 70, yellow ≥ 40</strong>" in v2_row
+    assert f'href="?restore={_v(model, 2).pk}#restore"' in v2_row
+    assert "the default model of docs/metrics.md" in page
+    headers = re.findall(r'<th scope="col" class="num">([^<]+)</th>', page)
+    assert headers == [c.get("label", c["key"]) for c in _v(model, 3).components]
+
+
+def test_versions_page_queries_are_pinned(client, admin_user, model, django_assert_num_queries):
+    """Session, user, the user's groups (role), the model, and every version with its
+    author and the version it restores: the same whatever the number of versions."""
+    client.force_login(admin_user)
+    with django_assert_num_queries(5):
+        assert client.get(_versions_url(model)).status_code == 200
+    for n in range(5):
+        metrics_services.health_model_version_restore(
+            model=model, version_id=_v(model, 1 + n % 2).pk, restored_by=admin_user
+        )
+    with django_assert_num_queries(5):
+        r = client.get(_versions_url(model))
+    assert r.content.decode().count('<tr id="version-') == 8
+    # the confirmation adds one query: the version to restore, checked
+    v2 = _v(model, 2)
+    with django_assert_num_queries(6):
+        r = client.get(_versions_url(model), {"restore": v2.pk})
+    assert r.context["confirm"] == v2
+
+
+def test_restore_asks_for_confirmation_first(client, admin_user, model):
+    client.force_login(admin_user)
+    v1 = _v(model, 1)
+    r = client.get(_versions_url(model), {"restore": v1.pk})
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert "Restore v1?" in page and "Restore v1 as v4" in page
+    assert f'name="version" value="{v1.pk}"' in page
+    # now (v3) beside what the restore brings back (v1's), changed rows marked
+    diff = {w["key"]: (w["now"], w["then"], w["changed"]) for w in r.context["diff"]["weights"]}
+    assert diff["usage"] == (10, 35, True) and diff["support"] == (15, 15, False)
+    # the same components: the live preview of v1's weights loads beside
+    assert r.context["diff"]["same_components"] is True
+    assert 'hx-include="#restore-draft"' in page and 'name="draft_label" value="v1"' in page
+    assert model.versions.count() == 3  # a GET writes nothing
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ("abc", "no version chosen: nothing restored"),
+        ("999999", "no version with id 999999: nothing restored"),
+        ("other", "Enterprise v1 is a version of Enterprise, not of Default"),
+        ("active", "Default v3 is already the active version: nothing to restore"),
+    ],
+)
+def test_bad_restore_is_a_message_and_writes_nothing(client, admin_user, model, which, message):
+    other = metrics_services.health_model_version_create(
+        model=HealthModel.objects.create(name="Enterprise", applies_to_segment="ENT"),
+        components=_v(model, 1).components,
+    )
+    raw = {"other": str(other.pk), "active": str(_v(model, 3).pk)}.get(which, which)
+    client.force_login(admin_user)
+    before = list(HealthModelVersion.objects.values_list("pk", "active"))
+    r = client.get(_versions_url(model), {"restore": raw})
+    assert r.status_code == 200 and r.context["confirm"] is None
+    assert message in r.content.decode() and "Restore v" not in r.content.decode()
+    r = client.post(reverse("workspace:health-model-restore", args=[model.pk]), {"version": raw})
+    assert r.status_code == 200
+    assert 'id="restore-errors"' in r.content.decode() and message in r.content.decode()
+    assert list(HealthModelVersion.objects.values_list("pk", "active")) == before
+
+
+def test_restore_makes_a_copy_and_offers_the_rescore(client, admin_user, model, celery_eager):
+    client.force_login(admin_user)
+    v2 = _v(model, 2)
+    r = client.post(
+        reverse("workspace:health-model-restore", args=[model.pk]),
+        {"version": v2.pk, "notes": "v3 missed the churners"},
+    )
+    assert r.status_code == 302
+    new = model.versions.get(active=True)
+    assert new.version == 4 and new.restored_from == v2 and new.created_by == admin_user
+    assert new.notes == "restored from v2: v3 missed the churners"
+    assert r["Location"] == _versions_url(model) + f"?changed={new.pk}"
+    r = client.get(r["Location"])
+    page = r.content.decode()
+    assert "Restored v2 as Default v4." in page
+    assert 'id="version-changed"' in page
+    assert "Snapshots already recorded keep the version that made them" in page
+    assert f'action="{reverse("workspace:backfill-start")}"' in page
+    assert "copy of v2" in page
+    # the offer starts the existing backfill, whose page shows its progress
+    r = client.post(reverse("workspace:backfill-start"), {"days": "2", "model": model.pk})
+    assert r.status_code == 302 and "?job=" in r["Location"]
+    assert "2 of 2 days rescored" in client.get(r["Location"]).content.decode()
+
+
+def test_rescore_offer_refuses_bad_days(client, admin_user, model):
+    client.force_login(admin_user)
+    for days in ("0", "401", "x", ""):
+        r = client.post(
+            reverse("workspace:backfill-start"), {"days": days, "model": model.pk}, follow=True
+        )
+        assert r.redirect_chain[-1][0] == _versions_url(model)
+        assert "a whole number from 1 to 400" in r.content.decode()
+
+
+def test_changed_notice_only_for_the_active_version(client, admin_user, model):
+    client.force_login(admin_user)
+    r = client.get(_versions_url(model), {"changed": _v(model, 2).pk})  # no longer active
+    assert r.context["changed"] is None and 'id="version-changed"' not in r.content.decode()
+
+
+# --- the editor opened with a draft -----------------------------------------------------------
+
+
+def _edit_url(model: HealthModel) -> str:
+    return reverse("workspace:health-model-edit", args=[model.pk])
+
+
+def test_editor_prefilled_from_the_url_shows_the_draft_beside_the_current(
+    client, admin_user, model
+):
+    client.force_login(admin_user)
+    r = client.get(
+        _edit_url(model),
+        {
+            "weight_usage": "60",
+            "weight_support": "0",
+            "notes": "weights suggested by the backtest",
+            "suggested_for": _v(model, 3).pk,
+        },
+    )
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert 'id="w-usage" name="weight_usage" value="60"' in page
+    assert 'id="w-support" name="weight_support" value="0"' in page
+    fields = {f["key"]: f for f in r.context["fields"]}
+    assert (fields["usage"]["current"], fields["usage"]["changed"]) == (10, True)
+    assert fields["payments"]["changed"] is False
+    assert page.count("field-changed") == 2
+    assert "Reviewing the weights the backtest suggested." in page
+    assert "weights suggested by the backtest</textarea>" in page
+    assert f'name="base" value="{_v(model, 3).pk}"' in page
+    # the preview of the draft loads with the page
+    assert 'hx-trigger="load" hx-include="#model-form"' in page
+    assert model.versions.count() == 3
+
+
+def test_editor_says_when_the_suggestion_was_for_an_earlier_version(client, admin_user, model):
+    client.force_login(admin_user)
+    r = client.get(
+        _edit_url(model),
+        {"weight_usage": "60", "weight_nope": "5", "suggested_for": _v(model, 1).pk},
+    )
+    page = r.content.decode()
+    assert "They were suggested for v1; the model now scores with v3" in page
+    assert "Default v3 has no component nope" in page
+    # a draft with something to fix is not previewed until it is fixed
+    assert r.context["review"]["preview_now"] is False
+
+
+def test_editor_prefilled_with_bad_numbers_shows_the_errors(client, admin_user, model):
+    client.force_login(admin_user)
+    r = client.get(_edit_url(model), {"weight_usage": "lots", "yellow_min": "95"})
+    page = r.content.decode()
+    assert "“lots” is not a number" in page
+    assert "must not be above the green threshold (80)" in page
+    assert 'hx-trigger="load"' not in page
+
+
+def test_saving_the_reviewed_draft_is_the_confirmation(client, admin_user, model):
+    client.force_login(admin_user)
+    v3 = _v(model, 3)
+    form = {f"weight_{c['key']}": c["weight"] for c in v3.components}
+    form.update(weight_usage="60", green_min="80", yellow_min="50", backfill_days="0", base=v3.pk)
+    r = client.post(_edit_url(model), {**form, "notes": "from the backtest"})
+    assert r.status_code == 302
+    new = model.versions.get(active=True)
+    assert new.version == 4 and new.created_by == admin_user and new.notes == "from the backtest"
+    assert {c["key"]: c["weight"] for c in new.components}["usage"] == 60
+    assert r["Location"] == _versions_url(model) + f"?changed={new.pk}"
+    page = client.get(r["Location"]).content.decode()
+    assert "Saved as Default v4." in page and 'id="version-changed"' in page
+
+
+def test_saving_over_a_version_that_changed_meanwhile_is_refused(client, admin_user, model):
+    """A draft drawn over v3, saved after someone restored v1 (now v4): shown again beside
+    v4's weights instead of silently replacing it."""
+    client.force_login(admin_user)
+    v3 = _v(model, 3)
+    form = {f"weight_{c['key']}": c["weight"] for c in v3.components}
+    form.update(weight_usage="60", green_min="80", yellow_min="50", backfill_days="0")
+    metrics_services.health_model_version_restore(model=model, version_id=_v(model, 1).pk)
+    r = client.post(_edit_url(model), {**form, "base": v3.pk})
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert "While you were editing, v4 became the active version (restored from v1)" in page
+    assert 'id="w-usage" name="weight_usage" value="60"' in page  # the draft is kept
+    assert f'name="base" value="{_v(model, 4).pk}"' in page
+    assert model.versions.count() == 4
+    # saved again over v4, it goes through
+    r = client.post(_edit_url(model), {**form, "base": _v(model, 4).pk})
+    assert r.status_code == 302 and model.versions.get(active=True).version == 5
