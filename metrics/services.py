@@ -96,24 +96,40 @@ def health_model_version_create(
 def health_model_version_restorable(
     *, model: HealthModel, version_id: int | None
 ) -> HealthModelVersion:
-    """The version of ``model`` with id ``version_id`` if it can be restored; otherwise a
-    ValidationError (``{"version": [...]}``) saying why: none given, no such version, a
-    version of another model, or the version active now. One query."""
+    """The version of ``model`` with id ``version_id`` if restoring it would change
+    something; otherwise a ValidationError (``{"version": [...]}``) saying why: none
+    given, no such version, a version of another model, the version active now, or one with
+    the same rules as the active version (e.g. restored already: a second click makes no
+    second copy). Two queries."""
     old = None
     if version_id is not None:
         old = HealthModelVersion.objects.select_related("model").filter(pk=version_id).first()
     if old is None:
-        what = "no version chosen" if version_id is None else f"no version with id {version_id}"
-        raise ValidationError({"version": [f"{what}: nothing restored"]})
+        what = "No version chosen" if version_id is None else f"No version has id {version_id}"
+        raise ValidationError({"version": [f"{what}: nothing restored."]})
     if old.model_id != model.pk:
         raise ValidationError(
-            {"version": [f"{old} is a version of {old.model}, not of {model}: nothing restored"]}
+            {"version": [f"{old} is a version of {old.model}, not of {model}: nothing restored."]}
         )
     if old.active:
         raise ValidationError(
-            {"version": [f"{old} is already the active version: nothing to restore"]}
+            {"version": [f"{old} is already the active version: nothing to restore."]}
+        )
+    active = model.versions.filter(active=True).first()
+    if active is not None and _same_rules(old, active):
+        raise ValidationError(
+            {
+                "version": [
+                    f"{old} has the same components, weights and bands as {active}, active "
+                    "now: restoring it would change no score."
+                ]
+            }
         )
     return old
+
+
+def _same_rules(a: HealthModelVersion, b: HealthModelVersion) -> bool:
+    return (a.components, a.green_min, a.yellow_min) == (b.components, b.green_min, b.yellow_min)
 
 
 @transaction.atomic

@@ -127,6 +127,7 @@ def health_model_preview(
         result["bands"].append(
             {
                 "band": band,
+                "label": LABELS[band],
                 "current": now[band],
                 "draft": draft[band],
                 "current_pct": round(100 * now[band] / total, 1) if total else 0,

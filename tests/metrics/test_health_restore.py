@@ -85,22 +85,26 @@ def test_snapshots_keep_the_version_that_made_them(three):
     assert HealthSnapshot.objects.get(account=account, day=day).model_version == new
 
 
-def test_restoring_twice_makes_two_copies(three):
-    """Each restore is a change of its own, recorded as such: v4 and v5 both copy v1."""
-    model, v1, _v2, _v3 = three
+def test_restoring_the_same_rules_again_is_refused(three):
+    """A second click on Restore makes no second copy: v4 already has v1's rules. Another
+    version in between, and v1 can be restored again (v6, a copy of v1 like v4)."""
+    model, v1, v2, _v3 = three
     first = services.health_model_version_restore(model=model, version_id=v1.pk)
-    second = services.health_model_version_restore(model=model, version_id=v1.pk)
-    assert (first.version, second.version) == (4, 5)
-    assert second.restored_from == v1 and model.versions.filter(active=True).get() == second
+    with pytest.raises(ValidationError, match="same components, weights and bands as Default v4"):
+        services.health_model_version_restore(model=model, version_id=v1.pk)
+    assert model.versions.count() == 4 and model.versions.get(active=True) == first
+    services.health_model_version_restore(model=model, version_id=v2.pk)
+    again = services.health_model_version_restore(model=model, version_id=v1.pk)
+    assert again.version == 6 and again.restored_from == v1 and again.components == v1.components
 
 
 @pytest.mark.parametrize(
     ("which", "message"),
     [
-        ("none", "no version chosen: nothing restored"),
-        ("unknown", "no version with id 999999: nothing restored"),
-        ("other_model", "Enterprise v1 is a version of Enterprise, not of Default"),
-        ("active", "Default v3 is already the active version: nothing to restore"),
+        ("none", "No version chosen: nothing restored."),
+        ("unknown", "No version has id 999999: nothing restored."),
+        ("other_model", "Enterprise v1 is a version of Enterprise, not of Default: nothing"),
+        ("active", "Default v3 is already the active version: nothing to restore."),
     ],
 )
 def test_bad_input_is_refused_and_writes_nothing(three, which, message):

@@ -78,20 +78,22 @@ def test_versions_page_lists_every_version(client, admin_user, model):
     r = client.get(_versions_url(model))
     assert r.status_code == 200
     page = r.content.decode()
-    rows = re.findall(r'<tr id="version-(\d+)"', page)
+    rows = re.findall(r'<tbody id="version-(\d+)"', page)
     assert rows == [str(_v(model, n).pk) for n in (3, 2, 1)]  # newest first
     v3_row = page[page.index(f'id="version-{_v(model, 3).pk}"') :]
-    v3_row = v3_row[: v3_row.index("</tr>")]
+    v3_row = v3_row[: v3_row.index("</tbody>")]
     assert "active" in v3_row and "usage matters less" in v3_row and "Restore" not in v3_row
     v2_row = page[page.index(f'id="version-{_v(model, 2).pk}"') :]
-    v2_row = v2_row[: v2_row.index("</tr>")]
+    v2_row = v2_row[: v2_row.index("</tbody>")]
     # who, why, weights (changed ones in bold) and bands; a restore link with confirmation
     assert "admin@example.com" in v2_row and "usage matters more" in v2_row
-    assert "<strong>50</strong>" in v2_row and "<strong>green ≥ 70, yellow ≥ 40</strong>" in v2_row
+    assert "<strong>50</strong>" in v2_row
+    assert "<strong>70</strong>" in v2_row and "<strong>40</strong>" in v2_row
     assert f'href="?restore={_v(model, 2).pk}#restore"' in v2_row
     assert "the default model of docs/metrics.md" in page
     headers = re.findall(r'<th scope="col" class="num">([^<]+)</th>', page)
-    assert headers == [c.get("label", c["key"]) for c in _v(model, 3).components]
+    labels = [c.get("label", c["key"]) for c in _v(model, 3).components]
+    assert headers == [*labels, "Green from", "Yellow from"]
 
 
 def test_versions_page_queries_are_pinned(client, admin_user, model, django_assert_num_queries):
@@ -106,10 +108,10 @@ def test_versions_page_queries_are_pinned(client, admin_user, model, django_asse
         )
     with django_assert_num_queries(5):
         r = client.get(_versions_url(model))
-    assert r.content.decode().count('<tr id="version-') == 8
-    # the confirmation adds one query: the version to restore, checked
+    assert r.content.decode().count('<tbody id="version-') == 8
+    # the confirmation adds two: the version to restore, and the active one to compare with
     v2 = _v(model, 2)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         r = client.get(_versions_url(model), {"restore": v2.pk})
     assert r.context["confirm"] == v2
 
@@ -134,10 +136,11 @@ def test_restore_asks_for_confirmation_first(client, admin_user, model):
 @pytest.mark.parametrize(
     ("which", "message"),
     [
-        ("abc", "no version chosen: nothing restored"),
-        ("999999", "no version with id 999999: nothing restored"),
-        ("other", "Enterprise v1 is a version of Enterprise, not of Default"),
-        ("active", "Default v3 is already the active version: nothing to restore"),
+        ("abc", "No version chosen: nothing restored."),
+        ("999999", "No version has id 999999: nothing restored."),
+        ("other", "Enterprise v1 is a version of Enterprise, not of Default: nothing"),
+        ("active", "Default v3 is already the active version: nothing to restore."),
+        ("same", "Default v1 has the same components, weights and bands as Default v4"),
     ],
 )
 def test_bad_restore_is_a_message_and_writes_nothing(client, admin_user, model, which, message):
@@ -145,12 +148,18 @@ def test_bad_restore_is_a_message_and_writes_nothing(client, admin_user, model, 
         model=HealthModel.objects.create(name="Enterprise", applies_to_segment="ENT"),
         components=_v(model, 1).components,
     )
-    raw = {"other": str(other.pk), "active": str(_v(model, 3).pk)}.get(which, which)
+    if which == "same":  # restored already (v4): a second restore of v1 would change nothing
+        metrics_services.health_model_version_restore(model=model, version_id=_v(model, 1).pk)
+    raw = {
+        "other": str(other.pk),
+        "active": str(_v(model, 3).pk),
+        "same": str(_v(model, 1).pk),
+    }.get(which, which)
     client.force_login(admin_user)
     before = list(HealthModelVersion.objects.values_list("pk", "active"))
     r = client.get(_versions_url(model), {"restore": raw})
     assert r.status_code == 200 and r.context["confirm"] is None
-    assert message in r.content.decode() and "Restore v" not in r.content.decode()
+    assert message in r.content.decode() and 'id="restore-title"' not in r.content.decode()
     r = client.post(reverse("workspace:health-model-restore", args=[model.pk]), {"version": raw})
     assert r.status_code == 200
     assert 'id="restore-errors"' in r.content.decode() and message in r.content.decode()
