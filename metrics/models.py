@@ -190,6 +190,15 @@ class HealthModelVersion(models.Model):
             self.components, green_min=self.green_min, yellow_min=self.yellow_min
         )
 
+    def same_rules(self, other: HealthModelVersion) -> bool:
+        """Whether ``other`` scores exactly as this version does (components, weights and
+        bands alike), e.g. a restored copy and its original."""
+        return (self.components, self.green_min, self.yellow_min) == (
+            other.components,
+            other.green_min,
+            other.yellow_min,
+        )
+
 
 class HealthOverride(models.Model):
     """A CSM's manual override of an account's health, with a reason, until ``expires_at``:

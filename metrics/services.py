@@ -116,7 +116,7 @@ def health_model_version_restorable(
             {"version": [f"{old} is already the active version: nothing to restore."]}
         )
     active = model.versions.filter(active=True).first()
-    if active is not None and _same_rules(old, active):
+    if active is not None and old.same_rules(active):
         raise ValidationError(
             {
                 "version": [
@@ -126,10 +126,6 @@ def health_model_version_restorable(
             }
         )
     return old
-
-
-def _same_rules(a: HealthModelVersion, b: HealthModelVersion) -> bool:
-    return (a.components, a.green_min, a.yellow_min) == (b.components, b.green_min, b.yellow_min)
 
 
 @transaction.atomic

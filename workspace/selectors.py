@@ -529,7 +529,8 @@ def health_model_history(model: HealthModel) -> dict[str, Any]:
     ``components``: a column per component any version has (key and label, in the order of
     the newest version that has it). Each row: the version, its weight per column (``None``
     where it has no such component) with ``changed`` where it differs from the version
-    before it, and ``bands_changed`` likewise; ``active`` is the version scoring now."""
+    before it, ``bands_changed`` likewise, and ``same_as_active`` when it scores exactly as
+    the active version (nothing to restore); ``active`` is the version scoring now."""
     versions = list(
         model.versions.select_related("created_by", "restored_from").order_by("-version")
     )
@@ -537,6 +538,7 @@ def health_model_history(model: HealthModel) -> dict[str, Any]:
     for v in versions:
         for c in v.components:
             labels.setdefault(c["key"], c.get("label") or c["key"])
+    active = next((v for v in versions if v.active), None)
     rows = []
     for i, v in enumerate(versions):
         before = versions[i + 1] if i + 1 < len(versions) else None
@@ -555,13 +557,15 @@ def health_model_history(model: HealthModel) -> dict[str, Any]:
                 ],
                 "bands_changed": before is not None
                 and (v.green_min, v.yellow_min) != (before.green_min, before.yellow_min),
+                # restoring it would change nothing (it was restored already, say)
+                "same_as_active": active is not None and v is not active and v.same_rules(active),
             }
         )
     return {
         "components": [{"key": k, "label": label} for k, label in labels.items()],
         "rows": rows,
         "versions": versions,
-        "active": next((v for v in versions if v.active), None),
+        "active": active,
     }
 
 

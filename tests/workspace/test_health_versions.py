@@ -166,6 +166,17 @@ def test_bad_restore_is_a_message_and_writes_nothing(client, admin_user, model, 
     assert list(HealthModelVersion.objects.values_list("pk", "active")) == before
 
 
+def test_a_version_the_active_one_copies_offers_no_restore(client, admin_user, model):
+    v1 = _v(model, 1)
+    metrics_services.health_model_version_restore(model=model, version_id=v1.pk)
+    client.force_login(admin_user)
+    page = client.get(_versions_url(model)).content.decode()
+    row = page[page.index(f'id="version-{v1.pk}"') :]
+    row = row[: row.index("</tbody>")]
+    assert "same as v4" in row and "?restore=" not in row
+    assert f'href="?restore={_v(model, 2).pk}#restore"' in page
+
+
 def test_restore_makes_a_copy_and_offers_the_rescore(client, admin_user, model, celery_eager):
     client.force_login(admin_user)
     v2 = _v(model, 2)
