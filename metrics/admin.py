@@ -50,7 +50,15 @@ class HealthModelVersionInline(admin.TabularInline):
     """Versions are read-only here: edit one from its own page, which saves a new version."""
 
     model = HealthModelVersion
-    fields = ["version", "active", "green_min", "yellow_min", "created_by", "created_at"]
+    fields = [
+        "version",
+        "active",
+        "green_min",
+        "yellow_min",
+        "created_by",
+        "created_at",
+        "restored_from",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False

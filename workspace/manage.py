@@ -4,11 +4,14 @@ hold no customer data, so their existence is no secret)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -167,8 +170,8 @@ def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if base and base != str(version.pk):
             errors.setdefault("form", []).append(
                 f"While you were editing, v{version.version} became the active version "
-                f"({version.notes or 'no note'}). Your draft is kept below, now beside "
-                f"v{version.version}'s weights: check it and save again."
+                f"({Truncator(version.notes).chars(80) or 'no note'}). Your draft is kept "
+                f"below, now beside v{version.version}'s weights: check it and save again."
             )
         if not errors:
             try:
@@ -238,7 +241,7 @@ def _history(
     model: HealthModel,
     *,
     confirm: HealthModelVersion | None = None,
-    restore_errors: list[str] = (),
+    restore_errors: Sequence[str] = (),
 ) -> HttpResponse:
     history = selectors.health_model_history(model)
     raw = request.GET.get("changed", "")
@@ -283,7 +286,8 @@ def health_model_versions(request: HttpRequest, pk: int) -> HttpResponse:
 def health_model_restore(request: HttpRequest, pk: int) -> HttpResponse:
     """Restore the version named by ``version`` (its id): a new version copying it becomes
     active (``metrics.services.health_model_version_restore``). Refused, with the reason
-    and nothing written, for a version that is unknown, of another model or active now."""
+    and nothing written, for a version that is unknown, of another model, active now or
+    with the active version's rules (``health_model_version_restorable``)."""
     _require_admin(request)
     model = get_object_or_404(HealthModel, pk=pk)
     raw = request.POST.get("version", "")
