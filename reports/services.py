@@ -24,7 +24,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts.exports import csv_safe
-from accounts.models import Account, Role, TimelineEntry, User
+from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
 from config.site import absolute_url
 from metrics import kpis
 from metrics.models import AccountStanding, KpiSnapshot
@@ -559,8 +559,9 @@ def is_leader(user: User) -> bool:
 
 def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
     """The week's digest of ``user`` (the seven days before ``today``): a CSM's accounts
-    whose band changed, new and overdue CTAs, renewals in the next 30 days and new
-    detractors; a leader's KPIs against targets and the off-track list."""
+    whose band changed, new and overdue CTAs, renewals in the next 30 days (both of current
+    customers: churned accounts left out) and new detractors; a leader's KPIs against
+    targets and the off-track list."""
     since = dt.datetime.combine(today - dt.timedelta(days=7), dt.time.min, tzinfo=dt.UTC)
     now = dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)
     if is_leader(user):
@@ -573,9 +574,12 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
             "link": absolute_url(reverse("reports:off-track")),
         }
     mine = Account.objects.filter(owner=user)
+    # churned accounts are still scored (metrics.services), but their band changes and
+    # contract ends are no news for the CSM: left out, as the queue and renewals do
+    current = mine.exclude(lifecycle_stage=AccountLifecycle.CHURNED)
     band_changes = list(
         TimelineEntry.objects.filter(
-            account__in=mine,
+            account__in=current,
             kind="health_band_changed",
             occurred_at__gte=since,
             occurred_at__lt=now,
@@ -597,7 +601,7 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
     )
     renewals = list(
         AccountStanding.objects.filter(
-            account__owner=user,
+            account__in=current,
             renewal_on__gte=today,
             renewal_on__lte=today + dt.timedelta(days=30),
         )

@@ -238,6 +238,20 @@ def scope_accounts(user: User, scope: selectors.DashboardScope):
     return Account.objects.visible_to(user)
 
 
+def band_queue_url(user: User, scope: selectors.DashboardScope, band: str) -> str:
+    """The queue of a band of the health distribution: the same accounts as its count (the
+    scope's current customers in that band; the queue leaves churned accounts out unless
+    asked, as the distribution does). A CSM's queue has no team view: their own book is
+    the dashboard's scope."""
+    query = {"scope": "team"} if selectors.team_scope_allowed(user) else {}
+    query["band"] = band
+    if scope.owner is not None:
+        query["owner"] = str(scope.owner.pk)
+    if scope.segment:
+        query["segment"] = scope.segment
+    return reverse("home") + "?" + urlencode(query)
+
+
 def _other_owner(user: User, scope: selectors.DashboardScope) -> bool:
     """The scope is one owner's book and not the user's own."""
     return scope.owner is not None and scope.owner.pk != user.pk
@@ -304,6 +318,8 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     for hook in settings.DASHBOARD_TILE_HOOKS:  # targets, on/off track, trend (reports app)
         import_string(hook)(tiles, scope_kind=scope.kind, scope_key=scope.key, day=day)
     distribution = selectors.health_distribution(_standings(user, scope))
+    for band in distribution["bands"]:
+        band["url"] = band_queue_url(user, scope, band["band"])
     revenue = report.get("revenue", {})
     waterfall = []
     if revenue:

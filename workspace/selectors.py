@@ -206,6 +206,14 @@ def standings_for(user: User, *, scope: str = "team") -> QuerySet[AccountStandin
     return qs.filter(account__in=Account.objects.visible_to(user))
 
 
+def current_customers(standings: QuerySet[AccountStanding]) -> QuerySet[AccountStanding]:
+    """The standings of current customers: every account but those whose lifecycle stage is
+    churned (former customers). What the queue lists unless a lifecycle stage is asked for,
+    and what the dashboard's health distribution and "renewals due" count, so a band's
+    count and the queue it opens hold the same accounts."""
+    return standings.exclude(account__lifecycle_stage=AccountLifecycle.CHURNED)
+
+
 COUNT_CAP = 10_000  # rows counted exactly; beyond, the page says "10,000+" (see CappedPaginator)
 
 
@@ -245,7 +253,7 @@ def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Pag
     if filters.lifecycle:
         qs = qs.filter(account__lifecycle_stage=filters.lifecycle)
     else:  # former customers are no call to make: shown only when asked for
-        qs = qs.exclude(account__lifecycle_stage=AccountLifecycle.CHURNED)
+        qs = current_customers(qs)
     if filters.renewal is not None:
         start = today()
         qs = qs.filter(
@@ -452,7 +460,11 @@ def kpi_pair(scope: DashboardScope, day: dt.date) -> tuple[KpiSnapshot | None, K
 
 
 def health_distribution(standings: QuerySet[AccountStanding]) -> dict[str, Any]:
-    """Accounts and ARR per band, and renewals due in 90 days. One aggregate query."""
+    """Accounts and ARR per band, and renewals due in 90 days, over the current customers
+    of ``standings`` (``current_customers``: churned accounts are still scored, for the
+    backtest and win-back playbooks, but a former customer is no part of the book's
+    health). One aggregate query."""
+    standings = current_customers(standings)
     on = today()
     aggregates: dict[str, Any] = {}
     for band in ("green", "yellow", "red", ""):

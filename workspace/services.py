@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Max
 
 from accounts import utc
-from accounts.models import Account, User
+from accounts.models import Account, AccountLifecycle, User
 from metrics import backtest
 from metrics.kpis.revenue import contract_facts
 from metrics.models import HealthModelVersion, HealthSnapshot
@@ -69,10 +69,11 @@ def health_model_preview(
     green_min: float,
     yellow_min: float,
 ) -> dict[str, Any]:
-    """What a draft would do, without saving it: the band distribution of the accounts the
-    model scores, each at its latest snapshot of the last ``PREVIEW_DAYS`` days, with the
-    recorded component scores re-weighted (current vs draft), how many of them would change
-    band (``changed``; ``moves`` by from → to band, moves down first), and the ROC AUC of
+    """What a draft would do, without saving it: the band distribution of the current
+    customers the model scores (churned accounts left out, as on the dashboard), each at its
+    latest snapshot of the last ``PREVIEW_DAYS`` days, with the recorded component scores
+    re-weighted (current vs draft), how many of them would change band (``changed``;
+    ``moves`` by from → to band, moves down first), and the ROC AUC of
     ``100 − score`` for logo churn within ``HORIZON`` days of an earlier day whose window
     has passed (``_preview_backtest``; current vs draft weights, same accounts). Overrides
     are not replayed: the distribution is of computed scores. A fixed handful of queries.
@@ -144,8 +145,11 @@ PREVIEW_DAYS = 7  # an account's latest snapshot counts in the preview if this r
 def _latest_components(model_days, latest: dt.date) -> list[dict]:
     """The ``components`` of each account's latest snapshot within ``PREVIEW_DAYS`` days up
     to ``latest``: one grouped query, then one per distinct latest day (usually two:
-    yesterday's nightly run and today's rescored accounts)."""
-    recent = model_days.filter(day__gt=latest - dt.timedelta(days=PREVIEW_DAYS))
+    yesterday's nightly run and today's rescored accounts). Churned accounts are left out:
+    they are still scored, but a draft is judged on the book of current customers."""
+    recent = model_days.filter(day__gt=latest - dt.timedelta(days=PREVIEW_DAYS)).exclude(
+        account__lifecycle_stage=AccountLifecycle.CHURNED
+    )
     newest = dict(
         recent.order_by().values("account_id").annotate(d=Max("day")).values_list("account_id", "d")
     )

@@ -177,6 +177,25 @@ def test_csm_digest_content(csm, book):
     assert [e.title for e in d["detractors"]] == ["NPS 3 from Dana"]
 
 
+def test_csm_digest_leaves_churned_accounts_out(csm, book):
+    """Delta churned: still scored, so its band change of the week is recorded, and its
+    last contract ends within 30 days; neither is news for the CSM."""
+    from accounts.models import AccountLifecycle
+
+    d = AccountFactory(name="Delta", owner=csm, lifecycle_stage=AccountLifecycle.CHURNED)
+    _fact(
+        d,
+        "health_band_changed",
+        dt.date(2026, 11, 21),
+        "health-band:2026-11-21",
+        **{"from": "yellow", "to": "red", "as_of": "2026-11-21"},
+    )
+    AccountStanding.objects.create(account=d, day=TODAY, renewal_on=dt.date(2026, 12, 1))
+    digest = services.digest_for(csm, today=TODAY)
+    assert [e.account.name for e in digest["band_changes"]] == ["Alpha"]
+    assert [s.account.name for s in digest["renewals"]] == ["Alpha"]
+
+
 def test_leader_digest_content(manager, book):
     d = services.digest_for(manager, today=TODAY)
     assert d["role"] == "leader"

@@ -99,7 +99,7 @@ def test_band_distribution_counts_and_arr(client, admin_user, kpi_book):
     client.force_login(admin_user)
     text = client.get(reverse("workspace:dashboard")).content.decode()
     # no health snapshots: three accounts without a score, ARR 12 * 1,500 = $18k
-    assert "3 accounts, $18k ARR" in text
+    assert "3 current customers, $18k ARR" in text
 
 
 def test_csm_sees_their_own_book_and_no_segment(client, csm, kpi_book):
@@ -165,3 +165,61 @@ def test_cohort_heatmap_fragment(client, admin_user, csm, kpi_book):
     assert f'<th scope="row">{cohort}</th><td class="num">1</td>' in text
     client.force_login(csm)
     assert client.get(reverse("workspace:cohorts"), {"segment": "SMB"}).status_code == 200
+
+
+@pytest.fixture
+def churned_book(csm):
+    """Two current customers and a churned one, scored yesterday, with standings:
+    Green Co $1,000 MRR green 85, renews in 200 days; Red Co $500 MRR red 40, renews in 30
+    days; Gone Co, lifecycle "churned", $2,000 MRR to its last day in 20 days, red 30."""
+    from accounts.models import AccountLifecycle
+
+    from .conftest import customer
+
+    book = {
+        "green": customer(csm, name="Green Co", mrr="1000", ends_in=200, scores=[(85, "green")]),
+        "red": customer(csm, name="Red Co", mrr="500", ends_in=30, scores=[(40, "red")]),
+        "gone": customer(
+            csm,
+            name="Gone Co",
+            mrr="2000",
+            ends_in=20,
+            scores=[(30, "red")],
+            lifecycle_stage=AccountLifecycle.CHURNED,
+        ),
+    }
+    kpi_snapshots_record(as_of=utc_today() - dt.timedelta(days=1))  # the page needs a day
+    account_standings_refresh()
+    return book
+
+
+def test_health_distribution_counts_current_customers_only(client, admin_user, churned_book):
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:dashboard"))
+    d = r.context["distribution"]
+    # Green Co and Red Co: 2 accounts, ARR 12 * (1,000 + 500) = 18,000 (Gone Co's 12 * 2,000
+    # = 24,000 and its red band left out)
+    assert (d["accounts"], d["arr"]) == (2, Decimal("18000.00"))
+    bands = {b["band"]: (b["accounts"], b["arr"], b["pct_accounts"]) for b in d["bands"]}
+    assert bands["red"] == (1, Decimal("6000.00"), 50.0)  # Red Co: 12 * 500; 1 of 2
+    assert bands["green"] == (1, Decimal("12000.00"), 50.0)  # Green Co: 12 * 1,000
+    # renewals due in 90 days: Red Co (30 days), not Gone Co (20 days), $6k ARR
+    assert (d["renewals_due"], d["renewals_arr"]) == (1, Decimal("6000.00"))
+    text = r.content.decode()
+    assert "2 current customers, $18k ARR, today (churned accounts left out)." in text
+    assert "current customers" in tile(text, "Renewals due, 90 days")
+
+
+@pytest.mark.parametrize("who", ["admin", "csm"])
+def test_a_bands_queue_lists_the_accounts_it_counts(client, admin_user, csm, churned_book, who):
+    user = admin_user if who == "admin" else csm
+    client.force_login(user)
+    bands = client.get(reverse("workspace:dashboard")).context["distribution"]["bands"]
+    red = next(b for b in bands if b["band"] == "red")
+    r = client.get(red["url"])
+    assert r.status_code == 200
+    listed = [s.account.name for s in r.context["rows"]]
+    assert listed == ["Red Co"] and len(listed) == red["accounts"]
+    assert r.context["filters"].notices == []  # a CSM's link asks for no team view
+    renewals = client.get(client.get(reverse("workspace:dashboard")).context["renewals_url"])
+    assert [s.account.name for s in renewals.context["rows"]] == ["Red Co"]

@@ -54,7 +54,7 @@ def test_a_manager_opens_on_their_team(client, manager, csm, teams):
     assert "My team: the state of the book" in text
     assert '<option value="">My team</option>' in text  # first, so selected
     assert "$1.7k" in tile(text, "MRR")  # Max Co + Old Co + New Co, not Far Co
-    assert "3 accounts, $20k ARR" in text  # the band distribution: the team too
+    assert "3 current customers, $20k ARR" in text  # the band distribution: the team too
     # one person of the team is still a choice
     one = client.get(reverse("workspace:dashboard"), {"owner": csm.pk}).content.decode()
     assert f'<option value="{csm.pk}" selected>' in one and "$1.5k" in tile(one, "MRR")

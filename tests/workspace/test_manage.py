@@ -97,7 +97,7 @@ def test_preview_band_distribution_and_auc_by_hand(client, admin_user, scored):
 
     cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
     assert cells == {"green": "2", "yellow": "0", "red": "1", "none": "0"}
-    assert "3 accounts scored" in text
+    assert "3 current customers scored" in text
     # one account changes band: the 58 (yellow) becomes 100 (green)
     assert "1 of 3 accounts would change band" in text
     assert re.findall(r'band-(\w+)">\w+</span> → <span class="band band-(\w+)', text) == [
@@ -126,7 +126,7 @@ def test_preview_counts_each_accounts_latest_score_not_just_todays(client, admin
     text = r.content.decode()
     import re
 
-    assert "3 accounts scored" in text
+    assert "3 current customers scored" in text
     # draft (support only): 100, 100 and the rescored account's 100 (was 20 yesterday)
     cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
     assert cells == {"green": "3", "yellow": "0", "red": "0", "none": "0"}
@@ -225,3 +225,26 @@ def test_users_bad_input_and_self_lockout(client, admin_user, csm):
     assert "you cannot remove your own admin access" in r.content.decode()
     admin_user.refresh_from_db()
     assert type(admin_user).objects.get(pk=admin_user.pk).role == Role.ADMIN
+
+
+def test_preview_leaves_churned_accounts_out(client, admin_user, scored):
+    """A churned account keeps being scored (red 10 yesterday) but is no part of the book a
+    draft is judged on: the three current customers only, as before."""
+    from accounts.models import AccountLifecycle
+
+    model = health_model_ensure_default()
+    gone = AccountFactory(lifecycle_stage=AccountLifecycle.CHURNED)
+    snapshot(gone, scored["day"], 10, "red", components=components(10, 10))
+    client.force_login(admin_user)
+    r = client.post(
+        reverse("workspace:health-model-preview", args=[model.pk]),
+        _weights(0, 50),
+        headers={"HX-Request": "true"},
+    )
+    text = r.content.decode()
+    import re
+
+    assert "3 current customers scored by this model (churned accounts left out)" in text
+    # draft (support only): 100, 100, 20 as in the by-hand test; the churned 10 not counted
+    cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
+    assert cells == {"green": "2", "yellow": "0", "red": "1", "none": "0"}
