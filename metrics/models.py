@@ -361,7 +361,8 @@ class KpiSnapshot(models.Model):
 
 class AccountStanding(models.Model):
     """Where an account stands today, one row per account, for the CSM queue and renewals:
-    the latest health (score, band, change over 7 and 30 days), ARR and seats of the
+    the latest health (score, band, change over 7 and about 30 days, with the day that
+    change compares with), ARR and seats of the
     contracts in force, the next renewal, open and overdue CTAs, and the queue priority with
     its reason (``metrics.priority``). Rebuilt by the nightly pipeline after health
     (``services.account_standings_refresh``) and for one account when its health or its
@@ -375,6 +376,12 @@ class AccountStanding(models.Model):
     band = models.CharField(max_length=10, blank=True, choices=Band.choices)
     trend_7 = models.FloatField(null=True, blank=True, help_text="score change over 7 days")
     trend_30 = models.FloatField(null=True, blank=True, help_text="score change over 30 days")
+    trend_30_day = models.DateField(
+        null=True,
+        blank=True,
+        help_text="the snapshot day trend_30 compares with: the latest on or before 30 days "
+        "back, at most 7 days earlier (metrics.standings.TREND_30_TOLERANCE)",
+    )
     arr = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     seats = models.PositiveIntegerField(null=True, blank=True)
     renewal_on = models.DateField(null=True, blank=True, help_text="end of the current contract")

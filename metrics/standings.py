@@ -1,8 +1,9 @@
 """Where each account stands today (``AccountStanding``): the latest health and its trend,
 ARR, seats, next renewal, CTAs and the queue priority (``metrics.priority``).
 
-Set-based: per chunk of accounts, one query per source (three health days, the contracts
-in force, the CTA counts) and one bulk upsert, whatever the chunk's size. The CTA counts
+Set-based: per chunk of accounts, one query per source (the latest health day, 7 days
+before it, the snapshot the 30-day trend compares with, the contracts in force, the CTA
+counts) and one bulk upsert, whatever the chunk's size. The CTA counts
 come from the functions named in ``settings.ACCOUNT_STANDING_CTA_COUNTS`` (the playbooks
 app sits above this one and is not imported here)."""
 
@@ -16,7 +17,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import JSONField, Max, OuterRef, Q, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -28,6 +30,11 @@ from . import priority as prio
 from .models import AccountStanding, HealthSnapshot
 
 CHUNK = 5000
+# the 30-day trend compares with the latest snapshot on or before 30 days back, at most
+# TREND_30_TOLERANCE days earlier: a history backfilled a week apart (the demo's, a sampled
+# rebuild) has none on the exact day, and the trend is then "vs 35 days back", not "—"
+TREND_30_BACK = 30
+TREND_30_TOLERANCE = 7
 
 
 def latest_health_day() -> dt.date | None:
@@ -54,6 +61,37 @@ def _of(ids: Sequence[int], *, ranged: bool) -> Q:
 def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str]]:
     rows = HealthSnapshot.objects.filter(of, day=day).values_list("account_id", "score", "band")
     return {pk: (score, band) for pk, score, band in rows}
+
+
+def _scores_back(
+    ids: Sequence[int], *, ranged: bool, on: dt.date, tolerance: int
+) -> dict[int, tuple[float | None, str, dt.date]]:
+    """Each account's latest snapshot on or before ``on`` and at most ``tolerance`` days
+    earlier, as (score, band, day); accounts without one are left out. One query: a
+    correlated subquery per account of the chunk, which PostgreSQL runs as one backward
+    seek of ``health_snapshot_unique`` (account, day) from ``(account, on)``, so its cost
+    is one index probe per account whatever the history's density or the book's size (a
+    DISTINCT ON over the day range reads every snapshot of those days, ``tolerance + 1``
+    per account on a daily history, through the day index of the whole book). The three
+    values come back as one JSON object (``JSONObject``) so that one probe gives them all."""
+    lo = on - dt.timedelta(days=tolerance)
+    found = (
+        HealthSnapshot.objects.filter(account_id=OuterRef("pk"), day__lte=on, day__gte=lo)
+        .order_by("-day")
+        .values(back=JSONObject(day="day", score="score", band="band"))[:1]
+    )
+    if ranged:
+        accounts = Account.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
+    else:
+        accounts = Account.objects.filter(pk__in=ids)
+    rows = accounts.annotate(back=Subquery(found, output_field=JSONField())).values_list(
+        "pk", "back"
+    )
+    return {
+        pk: (back["score"], back["band"] or "", dt.date.fromisoformat(back["day"]))
+        for pk, back in rows
+        if back is not None
+    }
 
 
 def _contracts(of: Q, today: dt.date) -> dict[int, dict[str, Any]]:
@@ -99,15 +137,23 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
     days = _days(ids, day)
     latest: dict[int, tuple[float | None, str]] = {}
     week: dict[int, tuple[float | None, str]] = {}
-    month: dict[int, tuple[float | None, str]] = {}
+    month: dict[int, tuple[float | None, str, dt.date]] = {}
     by_day: dict[dt.date, list[int]] = defaultdict(list)
     for pk, d in days.items():
         by_day[d].append(pk)
     for d, members in by_day.items():  # one day for the nightly run, rarely two otherwise
-        of = _of(members, ranged=ranged and len(members) == len(ids))
+        whole = ranged and len(members) == len(ids)
+        of = _of(members, ranged=whole)
         latest.update(_scores(of, d))
         week.update(_scores(of, d - dt.timedelta(days=7)))
-        month.update(_scores(of, d - dt.timedelta(days=30)))
+        month.update(
+            _scores_back(
+                members,
+                ranged=whole,
+                on=d - dt.timedelta(days=TREND_30_BACK),
+                tolerance=TREND_30_TOLERANCE,
+            )
+        )
     contracts = _contracts(_of(ids, ranged=ranged), today)
     ctas = _cta_counts(ids, today)
     rows = []
@@ -117,6 +163,8 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
         arr = (c["mrr"] * 12).quantize(Decimal("0.01"))
         open_ctas, overdue = ctas.get(pk, (0, 0))
         trend_7 = _trend(score, week.get(pk))
+        back = month.get(pk)
+        trend_30 = _trend(score, back)
         result = prio.priority(
             band=band or "",
             arr=arr,
@@ -131,7 +179,8 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
                 score,
                 band or "",
                 trend_7,
-                _trend(score, month.get(pk)),
+                trend_30,
+                back[2] if trend_30 is not None else None,  # the day trend_30 compares with
                 arr,
                 c["seats"],
                 c["renewal_on"],
@@ -151,6 +200,7 @@ _FIELDS = [
     "band",
     "trend_7",
     "trend_30",
+    "trend_30_day",
     "arr",
     "seats",
     "renewal_on",
@@ -201,7 +251,8 @@ def account_standings_refresh(
     processes: int = 1,
 ) -> dict[str, Any]:
     """Rebuild the standing of ``account_ids`` (default: every account) from the health
-    snapshots of ``day`` (default: each account's latest snapshot), 7 and 30 days before, and the
+    snapshots of ``day`` (default: each account's latest snapshot), 7 days before and the
+    latest on or before 30 days before (``TREND_30_TOLERANCE`` days earlier at most), and the
     contracts and CTAs of today (UTC). Idempotent. Returns ``{"day", "accounts"}``.
     ``threads``: chunks refreshed at once (``config.db.in_threads``: PostgreSQL outside
     a transaction only; the same rows). ``processes``: that many chunks at once in forked

@@ -39,6 +39,27 @@ def test_header_breakdown_and_what_changed(client, csm, book):
     assert 'data-chart="health"' in text and 'id="health-data"' in text
 
 
+def test_the_30_day_trend_says_which_day_it_compares_with(client, csm, book):
+    """Burning Co: 58 yesterday; no snapshot 30 days before that, one 33 days before (70):
+    the trend is 58 - 70 = -12, "vs" that day."""
+    from metrics.models import HealthSnapshot
+    from metrics.standings import account_standings_refresh
+
+    from .conftest import snapshot
+
+    yesterday = utc.today() - dt.timedelta(days=1)
+    burning = book["burning"]
+    HealthSnapshot.objects.filter(account=burning, day=yesterday - dt.timedelta(days=30)).delete()
+    snapshot(burning, yesterday - dt.timedelta(days=33), 70, "yellow")
+    account_standings_refresh(account_ids=[burning.pk])
+    client.force_login(csm)
+    text = client.get(url(burning)).content.decode()
+    vs = f"vs {utc.day_text(yesterday - dt.timedelta(days=33))}"
+    assert re.search(
+        rf'<dd class="trend trend-down" title="{vs}">\u221212<span[^>]*> {vs}</span>', text
+    )
+
+
 def test_outsider_and_other_csm_get_404(client, outsider, book):
     client.force_login(outsider)
     assert client.get(url(book["burning"])).status_code == 404

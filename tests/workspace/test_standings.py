@@ -23,6 +23,7 @@ def test_standing_by_hand(book):
     assert (s.score, s.band) == (58, "red")
     assert s.trend_7 == -18.0  # 58 - 76
     assert s.trend_30 == -22.0  # 58 - 80
+    assert s.trend_30_day == today - dt.timedelta(days=31)  # exactly 30 before yesterday
     assert s.arr == Decimal("84000.00")  # 12 * 7,000
     assert s.seats == 20
     assert s.renewal_on == today + dt.timedelta(days=41)
@@ -34,6 +35,7 @@ def test_standing_by_hand(book):
 def test_no_history_no_trend_and_open_ended_has_no_renewal(book):
     s = AccountStanding.objects.get(account=book["calm"])
     assert s.trend_7 is None and s.trend_30 is None and s.renewal_on is None
+    assert s.trend_30_day is None
     assert s.reason == "green, $6k ARR" and s.priority == 0.0
 
 
@@ -82,3 +84,79 @@ def test_refresh_is_idempotent_and_query_count_is_flat(csm, django_assert_max_nu
     account_standings_refresh(day=utc_today() - dt.timedelta(days=1))
     assert list(AccountStanding.objects.order_by("pk").values_list("priority", "reason")) == first
     assert len(first) == 30
+
+
+def _history(account, day, backs):
+    """Snapshots of ``account`` ``back`` days before ``day``, for each (back, score, band)."""
+    for back, score, band in backs:
+        snapshot(account, day - dt.timedelta(days=back), score, band)
+
+
+def test_30_day_trend_reads_the_latest_snapshot_up_to_a_week_before_30_days_back(csm):
+    """A history recorded a week apart has no snapshot exactly 30 days back: the trend
+    compares with the latest one on or before it, up to 7 days earlier, and says which."""
+    day = utc_today() - dt.timedelta(days=1)
+    weekly = customer(csm, name="Weekly", mrr="10", ends_in=None, scores=[(62.5, "yellow")])
+    # 33 days back (score 70) and 40 (beyond the week); 29 is after day-30: not read
+    _history(weekly, day, [(29, 90.0, "green"), (33, 70.0, "yellow"), (40, 20.0, "red")])
+    # 31 and 36 days back: the later of the two, 31, is the one compared with
+    near = customer(csm, name="Near", mrr="10", ends_in=None, scores=[(50.0, "yellow")])
+    _history(near, day, [(31, 45.5, "red"), (36, 99.0, "green")])
+    # only 38 days back: more than 7 days before day-30, so no 30-day trend
+    old = customer(csm, name="Old", mrr="10", ends_in=None, scores=[(80.0, "green")])
+    _history(old, day, [(38, 10.0, "red")])
+    # the edge: exactly 37 days back (day-30 - 7) still counts
+    edge = customer(csm, name="Edge", mrr="10", ends_in=None, scores=[(80.0, "green")])
+    _history(edge, day, [(37, 79.9, "yellow")])
+    account_standings_refresh(day=day)
+    got = {
+        s.account.name: (s.trend_30, s.trend_30_day)
+        for s in AccountStanding.objects.select_related("account")
+    }
+    assert got == {
+        "Weekly": (-7.5, day - dt.timedelta(days=33)),  # 62.5 - 70
+        "Near": (4.5, day - dt.timedelta(days=31)),  # 50 - 45.5
+        "Old": (None, None),
+        "Edge": (0.1, day - dt.timedelta(days=37)),  # round(80 - 79.9, 1)
+    }
+    # the account path (each account's own latest day) reads the same
+    account_standings_refresh(account_ids=[weekly.pk])
+    s = AccountStanding.objects.get(account=weekly)
+    assert (s.trend_30, s.trend_30_day) == (-7.5, day - dt.timedelta(days=33))
+
+
+def test_a_30_day_trend_without_a_score_now_has_no_day(csm):
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[(None, "")])  # no data now
+    _history(a, day, [(33, 70.0, "yellow")])
+    account_standings_refresh(day=day)
+    s = AccountStanding.objects.get(account=a)
+    assert (s.trend_30, s.trend_30_day) == (None, None)
+
+
+def _refresh_queries(day) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        account_standings_refresh(day=day)
+    return len(ctx.captured_queries)
+
+
+def test_refresh_query_count_is_pinned_whatever_the_history(csm, django_assert_num_queries):
+    """The 30-day trend is one query per chunk however many snapshots lie in its week."""
+    day = utc_today() - dt.timedelta(days=1)
+    for i in range(5):
+        a = customer(csm, name=f"W{i}", mrr="10", ends_in=30, scores=[(70, "yellow")])
+        _history(a, day, [(7, 72.0, "yellow"), (35, 60.0, "yellow")])
+    few = _refresh_queries(day)
+    for i in range(20):  # daily history over the whole window for more accounts
+        a = customer(csm, name=f"D{i}", mrr="10", ends_in=30, scores=[(70, "yellow")])
+        _history(a, day, [(back, 50.0 + back, "yellow") for back in range(7, 40)])
+    # PostgreSQL: 1 ids + a savepoint pair around the chunk: latest day, 7 days back, the
+    # 30-day trend, contracts, CTA counts, and the upsert (staging table, merge, truncate)
+    assert few <= 11
+    with django_assert_num_queries(few):
+        account_standings_refresh(day=day)
+    s = AccountStanding.objects.get(account__name="D0")
+    assert (s.trend_30, s.trend_30_day) == (-10.0, day - dt.timedelta(days=30))  # 70 - 80

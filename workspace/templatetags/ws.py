@@ -30,6 +30,14 @@ def trend(value) -> str:
 
 
 @register.filter
+def day_text(day) -> str:
+    """A day as every page prints it, "24 Oct 2026" (``accounts.utc.day_text``)."""
+    from accounts import utc
+
+    return utc.day_text(day)
+
+
+@register.filter
 def days_from(day: dt.date | None, today: dt.date) -> int | None:
     if day is None or today is None:
         return None
