@@ -709,21 +709,17 @@ def health_weekly_history(
     weeks: int,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Record the snapshots of the ``weeks`` days 7, 14, … days before ``as_of``, and of the
-    day 30 days before it when the weeks reach that far (the queue's 30-day trend reads that
-    day), oldest first, each as of that day with only the data up to it
-    (``health_snapshots_record``): a sampled history for a book that has none yet (the
-    demo's), at a seventh of a daily backfill's cost, so that the health chart, what changed
-    in a week, the trends and the backtest have earlier days to read. Band changes are not
-    handed to the playbooks: they are history, not news. Returns one result per day."""
+    """Record the snapshots of the ``weeks`` days 7, 14, … days before ``as_of``, oldest
+    first, each as of that day with only the data up to it (``health_snapshots_record``): a
+    sampled history for a book that has none yet (the demo's), at a seventh of a daily
+    backfill's cost, so that the health chart, what changed in a week and the backtest have
+    earlier days to read. Band changes are not handed to the playbooks: they are history,
+    not news. Returns one result per day."""
     if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 0:
         raise ValidationError({"weeks": [f"must be a whole number >= 0, got {weeks!r}"]})
-    backs = {7 * week for week in range(1, weeks + 1)}
-    if 7 * weeks >= 30:
-        backs.add(30)
     results = []
-    for back in sorted(backs, reverse=True):
-        result = health_snapshots_record(as_of=as_of - dt.timedelta(days=back), announce=False)
+    for back in range(weeks, 0, -1):
+        result = health_snapshots_record(as_of=as_of - dt.timedelta(days=7 * back), announce=False)
         results.append(result)
         if progress is not None:
             progress(result)

@@ -259,16 +259,26 @@ def test_demo_logins_prints_users_roles_and_password():
     assert "csm1@demo.example" in text
 
 
-def test_a_longer_history_also_records_the_day_the_30_day_trend_reads():
-    """Five weeks back from 2025-06-29: the weekly days 05-25, 06-01 … 06-22 and the day 30
-    days back, 05-30, which the queue's 30-day trend compares with (weekly days alone never
-    fall on it)."""
-    from metrics.models import HealthSnapshot
-    from metrics.services import health_weekly_history
+def test_a_weekly_history_gives_the_30_day_trend_the_day_35_days_back():
+    """Five weeks back from 2025-06-29: only the weekly days 05-25, 06-01 … 06-22 (none 30
+    days back, 05-30). The 30-day trend of 06-29 reads the latest snapshot on or before
+    05-30 and at most a week earlier: 05-25, 35 days back."""
+    from metrics.models import AccountStanding, HealthSnapshot
+    from metrics.services import health_snapshots_record, health_weekly_history
+    from metrics.standings import account_standings_refresh
 
     _seed()
     results = health_weekly_history(as_of=date(2025, 6, 29), weeks=5)
     assert [r["day"] for r in results] == [
-        "2025-05-25", "2025-05-30", "2025-06-01", "2025-06-08", "2025-06-15", "2025-06-22",
+        "2025-05-25", "2025-06-01", "2025-06-08", "2025-06-15", "2025-06-22",
     ]  # fmt: skip
-    assert HealthSnapshot.objects.filter(day=date(2025, 5, 30)).count() == Account.objects.count()
+    health_snapshots_record(as_of=date(2025, 6, 29), announce=False)
+    account_standings_refresh(day=date(2025, 6, 29))
+    scored_then = set(
+        HealthSnapshot.objects.filter(day=date(2025, 5, 25), score__isnull=False).values_list(
+            "account_id", flat=True
+        )
+    )
+    trended = AccountStanding.objects.filter(trend_30__isnull=False)
+    assert scored_then and set(trended.values_list("account_id", flat=True)) <= scored_then
+    assert set(trended.values_list("trend_30_day", flat=True)) == {date(2025, 5, 25)}

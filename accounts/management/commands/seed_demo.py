@@ -101,13 +101,7 @@ class Command(BaseCommand):
             )
             summary.counts["health snapshots"] = sum(day["accounts"] for day in days)
             self.stdout.write(
-                f"Health history: snapshots of {len(days)} days"
-                + (
-                    f" ({opts['health_weeks']} a week apart and the day 30 days back)"
-                    if len(days) > opts["health_weeks"]
-                    else " a week apart"
-                )
-                + ", "
+                f"Health history: snapshots of {len(days)} days a week apart, "
                 f"{days[0]['day']} to {days[-1]['day']}."
             )
         self.stdout.write("In the database now:")
