@@ -59,6 +59,62 @@ def _num(value: Any) -> str:
     return str(int(value)) if isinstance(value, float) else str(value)
 
 
+SCORE_PLACES = 3  # at most this many decimals to tell two different scores apart
+
+
+def score_as_recorded(score: Any) -> str:
+    """A score with the one decimal it is recorded with when not whole: "80", "79.6"."""
+    return _num(score)
+
+
+def score_text(score: Any, *, none: str = "n/a") -> str:
+    """One score as the short texts print it: a whole number ("80"); ``none`` for None."""
+    if score is None:
+        return none
+    return f"{float(score):.0f}"
+
+
+def score_pair(
+    before: Any,
+    after: Any,
+    *,
+    none: str = "n/a",
+    text: Callable[[Any], str] | None = None,
+) -> tuple[str, str]:
+    """Two scores as a change prints them ("72 → 41"), each as ``text`` prints one (default
+    ``score_text``, whole numbers), unless the two would read as the same number while the
+    values differ: 79.6 → 80.4 is not "80 → 80" but "79.6 → 80.4", and 79.96 → 80.0 (a
+    band change at 80) "79.96 → 80.00": as many decimals as it takes, up to
+    ``SCORE_PLACES``. Equal values that are not whole print with one decimal (79.6 → 79.6:
+    the band moved, not the score). ``None`` prints as ``none``."""
+    show = text or score_text
+    if before is None or after is None:
+        return (
+            none if before is None else show(before),
+            none if after is None else show(after),
+        )
+    a, b = float(before), float(after)
+    if a == b:
+        same = show(a) if a.is_integer() else f"{a:.1f}"
+        return same, same
+    first = show(a), show(b)
+    if _read_as(first[0]) != _read_as(first[1]):
+        return first
+    for places in range(1, SCORE_PLACES + 1):
+        pair = f"{a:.{places}f}", f"{b:.{places}f}"
+        if pair[0] != pair[1]:
+            return pair
+    return repr(a), repr(b)  # closer than SCORE_PLACES decimals: every digit
+
+
+def _read_as(text: str) -> float | str:
+    """The number a printed score reads as ("80.0" and "80" both read 80)."""
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return text
+
+
 def _amount(value: Any) -> str:
     """An amount of money as the reasons show it: "633,600.00 USD" (``settings.CURRENCY``);
     a value that is not a number as it is."""
@@ -814,7 +870,8 @@ def score(
         else:
             text = _reason(comp, used, words)
             if used is not None and comp.weight > 0:
-                text += f" (overridden from {_num(computed)}: {ov.reason})"
+                was = score_pair(computed, used, text=_num)[0]
+                text += f" (overridden from {was}: {ov.reason})"
             reasons.append(text)
 
     bands = {"green_min": spec.green_min, "yellow_min": spec.yellow_min}
@@ -827,8 +884,9 @@ def score(
             shown_band = band_for(shown_score, **bands)
         if account_override.band:
             shown_band = account_override.band
+        shown_text, used_text = score_pair(shown_score, used_score, text=_num)
         reasons.append(
-            f"overridden to {_num(shown_score)} ({shown_band}) from {_num(used_score)} "
+            f"overridden to {shown_text} ({shown_band}) from {used_text} "
             f"until {account_override.expires_at[:10]}: {account_override.reason}"
         )
     reasons.extend(ignored)
@@ -962,18 +1020,20 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
             lines.append(f"score: no data any more (was {_num(s0)})")
         else:
             verb = "rose" if s1 > s0 else "fell" if s1 < s0 else "stayed at"
-            text = f"score {verb} from {_num(s0)} to {_num(s1)}"
+            was, now = score_pair(s0, s1, text=_num)
+            text = f"score {verb} from {was} to {now}"
             if s1 == s0:
-                text = f"score stayed at {_num(s1)}"
+                text = f"score stayed at {now}"
             if before.get("band") != after.get("band"):
                 text += f" ({before.get('band') or 'none'} → {after.get('band') or 'none'})"
             lines.append(text)
     whole0 = [o for o in before.get("overrides") or [] if not o.get("component")]
     whole1 = [o for o in after.get("overrides") or [] if not o.get("component")]
     if whole1 and whole1 != whole0:
+        computed, shown = score_pair(after.get("computed_score"), s1, text=_num)
         lines.append(
-            f"overridden by hand: computed {_num(after.get('computed_score'))}, "
-            f"set to {_num(s1)} (“{whole1[0].get('reason', '')}”)"
+            f"overridden by hand: computed {computed}, "
+            f"set to {shown} (“{whole1[0].get('reason', '')}”)"
         )
     elif whole0 and not whole1:
         lines.append("the override ended: the score is the model's again")
@@ -998,9 +1058,9 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
         elif b is None:
             head = f"{label} has no data any more (was {_num(a)}), left out"
         elif b > a:
-            head = f"{label} rose from {_num(a)} to {_num(b)}"
+            head = "{} rose from {} to {}".format(label, *score_pair(a, b, text=_num))
         elif b < a:
-            head = f"{label} fell from {_num(a)} to {_num(b)}"
+            head = "{} fell from {} to {}".format(label, *score_pair(a, b, text=_num))
         else:
             head = f"{label} stayed at {_num(b)}"
         if comp.get("overridden") != prev.get("overridden"):

@@ -492,7 +492,8 @@ def health_band_changes_record(
     announce: bool = True,
 ) -> int:
     """Record a ``health_band_changed`` timeline fact (key ``health-band:<as_of>``, data
-    ``{"from", "to", "score_from", "score_to", "as_of"}``) for each of ``scored`` (account
+    ``{"from", "to", "score_from", "score_to", "as_of"}``, the scores as recorded; the
+    title prints them through ``health.score_pair``) for each of ``scored`` (account
     id, band, score of the snapshots just recorded) whose
     band differs from the account's previous snapshot (the latest before ``as_of``; an
     account's first snapshot is no change), and hand the facts to
@@ -538,19 +539,21 @@ def health_band_changes_record(
         band, score, _ = previous[account_id]
         if (band or "") == (new_band or ""):
             continue
+        was, now = health.score_pair(score, new_score, none="no score")
         facts.append(
             TimelineEntry(
                 account_id=account_id,
                 occurred_at=at,
                 kind="health_band_changed",
                 key=key,
-                title=f"Health {band or 'no band'} → {new_band or 'no band'} "
-                f"({_score_words(score)} → {_score_words(new_score)})",
+                title=f"Health {band or 'no band'} → {new_band or 'no band'} ({was} → {now})",
+                # the scores as recorded (one decimal), not rounded: a playbook's evidence
+                # prints them as a pair, and 79.6 → 80.4 must not read "80 → 80"
                 data={
                     "from": band or None,
                     "to": new_band or None,
-                    "score_from": None if score is None else round(score),
-                    "score_to": None if new_score is None else round(new_score),
+                    "score_from": score,
+                    "score_to": new_score,
                     "as_of": as_of.isoformat(),
                 },
             )
@@ -598,10 +601,6 @@ def _band_facts_copy(facts: list) -> None:
             "occurred_at = EXCLUDED.occurred_at, kind = EXCLUDED.kind, title = EXCLUDED.title, "
             "detail = EXCLUDED.detail, data = EXCLUDED.data"
         )
-
-
-def _score_words(score: float | None) -> str:
-    return "no score" if score is None else f"{score:.0f}"
 
 
 def health_snapshots_record(

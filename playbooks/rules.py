@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from accounts import utc
+from metrics.health import score_pair
 
 BANDS = ("green", "yellow", "red")
 BAND_RANK = {"red": 0, "yellow": 1, "green": 2}
@@ -135,8 +136,9 @@ def _health_entered(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if not changes:
         return None
     c = max(changes, key=lambda c: c["as_of"])
+    was, now = score_pair(c.get("score_from"), c.get("score_to"), text=_num)
     return Match(
-        f"health {_num(c.get('score_from'))} → {_num(c.get('score_to'))} "
+        f"health {was} → {now} "
         f"on {utc.day_text(c['as_of'])} ({c.get('from') or 'no band'} → {c['to']})",
         {"band_change": c},
     )
@@ -148,8 +150,9 @@ def _score_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     before = f.get("scores", {}).get(before_day)
     if now is None or before is None or before - now < p["points"]:
         return None
+    was, is_now = score_pair(before, now, text=_num)
     return Match(
-        f"health {_num(before)} → {_num(now)} "
+        f"health {was} → {is_now} "
         f"between {utc.day_text(before_day)} and {utc.day_text(f.get('health_day'))} "
         f"(−{_num(round(before - now, 1))} points in {_days(p['days'])})",
         {"score_before": before, "score_now": now, "day_before": before_day.isoformat()},
@@ -514,7 +517,7 @@ def _band_at_least(f: Facts, p: dict, cta: Mapping) -> str | None:
 def _score_at_least(f: Facts, p: dict, cta: Mapping) -> str | None:
     score = f.get("score")
     if score is not None and score >= p["score"]:
-        return f"health score {_num(score)} ≥ {_num(p['score'])}"
+        return "health score {} ≥ {}".format(*score_pair(score, p["score"], text=_num))
     return None
 
 

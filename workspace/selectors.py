@@ -519,12 +519,27 @@ def override_targets(latest: HealthSnapshot | None) -> list[tuple[str, str]]:
 
 def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
     """The overrides applied to ``latest`` as the account page shows them, each with the
-    last day it holds ("until", the day before it expires at midnight UTC)."""
+    last day it holds ("until", the day before it expires at midnight UTC) and, for one of
+    the whole score, its score beside the computed one as a pair (``health.score_pair``:
+    an override of 80 over a computed 79.96 does not read "80, computed 80")."""
     shown = []
     for o in (latest.overrides if latest is not None else None) or []:
         expires = dt.datetime.fromisoformat(o["expires_at"])
         last = (expires - dt.timedelta(seconds=1)).astimezone(dt.UTC).date()
-        shown.append({**o, "until": utc.day_text(last)})
+        score_text, computed_text = health.score_pair(
+            o.get("score"),
+            latest.computed_score if not o.get("component") else None,
+            none="no data",
+            text=health.score_as_recorded,
+        )
+        shown.append(
+            {
+                **o,
+                "until": utc.day_text(last),
+                "score_text": score_text,
+                "computed_text": computed_text,
+            }
+        )
     return shown
 
 

@@ -392,3 +392,44 @@ def test_what_changed_says_when_an_override_set_the_score_and_when_it_ended():
         "score fell from 85 to 45 (green → red)",
         "the override ended: the score is the model's again",
     ]
+
+
+# --- scores side by side: never "80 → 80" for two different scores -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (72, 41, ("72", "41")),  # whole numbers that differ: as they are
+        (72.4, 41.6, ("72", "42")),  # rounded, still different
+        (79.6, 80.4, ("79.6", "80.4")),  # both round to 80: one decimal
+        (79.96, 80.0, ("79.96", "80.00")),  # one decimal is 80.0 both: two
+        (80.0004, 80.0, ("80.0004", "80.0")),  # closer than 3 decimals: every digit
+        (79.6, 79.6, ("79.6", "79.6")),  # the same score (the thresholds moved)
+        (80, 80, ("80", "80")),
+        (None, 80.4, ("no score", "80")),
+        (79.6, None, ("80", "no score")),
+    ],
+)
+def test_score_pair_prints_two_different_scores_differently(before, after, expected):
+    assert health.score_pair(before, after, none="no score") == expected
+
+
+def test_score_pair_keeps_a_callers_style_until_it_reads_equal():
+    # _num style (one decimal when not whole): 79.6 → 80.4 reads apart already; 79.96 → 80
+    # reads "80.0" → "80", the same number: two decimals
+    assert health.score_pair(79.6, 80.4, text=health.score_as_recorded) == ("79.6", "80.4")
+    assert health.score_pair(90, 37.5, text=health.score_as_recorded) == ("90", "37.5")
+    assert health.score_pair(79.96, 80.0, text=health.score_as_recorded) == ("79.96", "80.00")
+
+
+def test_what_changed_at_a_band_boundary_prints_the_decimals():
+    """A band change from yellow to green at 79.96 → 80.0 (green from 80) is not "80 → 80"."""
+    before = {"score": 79.96, "band": "yellow", "model_version": "v1", "components": []}
+    after = {"score": 80.0, "band": "green", "model_version": "v1", "components": []}
+    assert health.what_changed(before, after) == ["score rose from 79.96 to 80.00 (yellow → green)"]
+    # a component at its own boundary: 69.96 → 70 reads "69.96 → 70.00", not "70.0 → 70"
+    comp = {"key": "usage", "label": "Usage", "inputs": {}}
+    before["components"] = [{**comp, "score": 69.96}]
+    after["components"] = [{**comp, "score": 70.0}]
+    assert health.what_changed(before, after)[1] == "usage rose from 69.96 to 70.00"

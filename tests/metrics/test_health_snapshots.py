@@ -466,3 +466,36 @@ def test_a_list_of_ids_records_exactly_those_accounts(django_assert_max_num_quer
         a3.pk,
         a4.pk,
     }
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "words"),
+    [
+        (79.6, 80.4, "79.6 → 80.4"),  # whole numbers would be "80 → 80"
+        (79.96, 80.0, "79.96 → 80.00"),  # and one decimal "80.0 → 80.0"
+        (90.0, 58.0, "90 → 58"),  # apart as whole numbers: as before
+    ],
+)
+def test_a_band_change_at_a_rounded_boundary_says_the_scores_apart(before, after, words):
+    """The band change's timeline title and data: the previous snapshot (yesterday) against
+    the score just recorded; the data keeps the scores as scored, not rounded."""
+    from accounts.models import Account, TimelineEntry
+
+    account = AccountFactory()
+    version = services.health_model_ensure_default().versions.get(active=True)
+    old_band = health.band_for(before, green_min=80, yellow_min=50)
+    new_band = health.band_for(after, green_min=80, yellow_min=50)
+    HealthSnapshot.objects.create(
+        account=account, day=D - dt.timedelta(days=1), model_version=version,
+        score=before, band=old_band,
+    )  # fmt: skip
+    changed = services.health_band_changes_record(
+        Account.objects.filter(pk=account.pk),
+        as_of=D,
+        scored=[(account.pk, new_band, after)],
+        announce=False,
+    )
+    assert changed == 1 and old_band != new_band
+    fact = TimelineEntry.objects.get(account=account, kind="health_band_changed")
+    assert fact.title == f"Health {old_band} → {new_band} ({words})"
+    assert (fact.data["score_from"], fact.data["score_to"]) == (before, after)

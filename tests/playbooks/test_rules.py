@@ -251,3 +251,19 @@ def test_every_starter_playbook_is_valid(key):
     clean, errors = rules.validate_playbook(STARTERS[key])
     assert errors == {}
     assert clean["steps"] and all(s["title"] for s in clean["steps"])
+
+
+def test_health_entered_at_a_rounded_boundary_does_not_read_80_to_80():
+    """Band changes record the scores as scored (one decimal): 79.6 → 80.4 (yellow → green)
+    prints one decimal where whole numbers would both be 80."""
+    change = {"from": "yellow", "to": "green", "score_from": 79.6, "score_to": 80.4}
+    m = fire(
+        "health_entered",
+        {"band": "green", "band_changes": [{**change, "as_of": "2024-03-02"}]},
+        band="green",
+    )
+    assert m.evidence == "health 79.6 → 80.4 on 2 Mar 2024 (yellow → green)"
+    # older facts stored whole numbers: printed as they are
+    old = {**change, "score_from": 72, "score_to": 81, "as_of": "2024-03-02"}
+    m = fire("health_entered", {"band": "green", "band_changes": [old]}, band="green")
+    assert m.evidence.startswith("health 72 → 81 on")

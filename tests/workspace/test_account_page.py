@@ -374,3 +374,21 @@ def test_another_csms_account_cannot_be_overridden(client, csm, book):
     client.force_login(csm)
     assert _override_post(client, book["managers"]).status_code == 404
     assert not HealthOverride.objects.exists()
+
+
+def test_an_override_beside_its_computed_score_reads_apart():
+    """An override of the whole score to 80 over a computed 79.96 does not read "score 80,
+    computed 80"; one of 90 over 37.5 reads as the scores are recorded."""
+    from types import SimpleNamespace
+
+    from workspace.selectors import overrides_shown
+
+    def shown(score, computed):
+        o = {"score": score, "component": "", "expires_at": "2026-12-01T00:00:00+00:00"}
+        latest = SimpleNamespace(overrides=[o], computed_score=computed)
+        (row,) = overrides_shown(latest)
+        return row["score_text"], row["computed_text"], row["until"]
+
+    assert shown(80, 79.96) == ("80.00", "79.96", "30 Nov 2026")
+    assert shown(90, 37.5)[:2] == ("90", "37.5")
+    assert shown(90, None)[:2] == ("90", "no data")
