@@ -140,7 +140,7 @@ def test_admin_changes_weights_previews_saves_and_backfills(page, login, demo_us
     page.get_by_label("Usage").fill("0")
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#preview-bands")).to_be_visible()
-    expect(page.locator("#preview")).to_contain_text("1 account scored by this model")
+    expect(page.locator("#preview")).to_contain_text("1 current customer scored by this model")
     journey_shot(page, "journey2-preview")
 
     page.get_by_label("Rescore the last … days after saving").fill("1")
