@@ -256,25 +256,33 @@ def voice_of_customer_kpis(
     voc = survey_selectors.voice_of_customer(accounts, start=start, end=end)
     nps, csat, ces = voc["kinds"]["nps"], voc["kinds"]["csat"], voc["kinds"]["ces"]
     invitations, follow_up = voc["invitations"], voc["follow_up"]
+    # the values again from the counts, as Decimals: the selectors' are floats (for the
+    # results pages), and metrics.md wants ratios with full precision like every other KPI
+    ces_total = sum(score * n for score, n in ces.distribution)
     return {
         "nps": kpi(
-            nps.value,
+            pct(nps.promoters - nps.detractors, nps.responses),
             "score",
             responses=nps.responses,
             promoters=nps.promoters,
             passives=nps.passives,
             detractors=nps.detractors,
         ),
-        "csat": kpi(csat.value, "%", responses=csat.responses, satisfied_4_or_5=csat.satisfied),
+        "csat": kpi(
+            pct(csat.satisfied, csat.responses),
+            "%",
+            responses=csat.responses,
+            satisfied_4_or_5=csat.satisfied,
+        ),
         "ces": kpi(
-            ces.value,
+            ratio(ces_total, ces.responses),
             "score",
             responses=ces.responses,
             easy_5_or_more=ces.easy,
-            easy_pct=ces.easy_pct,
+            easy_pct=pct(ces.easy, ces.responses),
         ),
         "response_rate": kpi(
-            invitations["rate"],
+            pct(invitations["responded"], invitations["delivered"]),
             "%",
             responded=invitations["responded"],
             delivered=invitations["delivered"],

@@ -125,20 +125,47 @@ def test_per_campaign_and_per_account(book):
 
 def test_kpi_engine_reports_the_same_figures(book):
     voice = kpi_report(start=MAR, end=APR)["voice_of_customer"]
-    assert voice["nps"]["value"] == -25
+    # the same figures, as the report's decimal strings
+    assert voice["nps"]["value"] == "-25"
     assert voice["nps"]["inputs"] == {
         "responses": 4,
         "promoters": 1,
         "passives": 1,
         "detractors": 2,
     }
-    assert voice["csat"]["value"] == 50 and voice["ces"]["value"] == 5.5
-    assert voice["response_rate"]["value"] == pytest.approx(700 / 9)
+    assert voice["csat"]["value"] == "50" and voice["ces"]["value"] == "5.5"
+    assert voice["response_rate"]["value"] == "77.77777777777777777777777778"  # 700 / 9
     assert voice["detractor_follow_up_hours"]["value"] == 2.0
     # April: only the April answer (10): NPS 100; nothing sent in April
     april = kpi_report(start=APR, end=MAY)["voice_of_customer"]
-    assert april["nps"]["value"] == 100 and april["response_rate"]["value"] is None
+    assert april["nps"]["value"] == "100" and april["response_rate"]["value"] is None
     assert april["csat"]["value"] is None  # no data is not zero
+
+
+def test_kpi_engine_gives_survey_ratios_as_exact_decimals():
+    """metrics.md: ratios are percentages with full precision, as decimal strings like every
+    other KPI of the report; thirds show whether they went through a binary float."""
+    a = AccountFactory()
+    people = [StakeholderFactory(account=a, name=f"P{i}") for i in range(3)]
+    nps = make_campaign("nps", name="NPS")
+    invitations = [make_invitation(nps, p, now=NOW) for p in people]
+    answer(invitations[0], 10, 1)  # one of the three answers
+    for kind, scores in (("nps", (9, 0)), ("csat", (5, 4, 1)), ("ces", (7, 5, 5))):
+        for i, score in enumerate(scores):
+            Response.objects.create(
+                account=a, kind=kind, score=score, answered_at=h(2 + i), source="import",
+                import_key=f"{kind}-{i}",
+            )  # fmt: skip
+    voice = kpi_report(start=MAR, end=APR)["voice_of_customer"]
+    # NPS 10, 9, 0: 2 promoters, 1 detractor of 3 -> 100 * (2 - 1) / 3 = 33.33…
+    assert voice["nps"]["value"] == "33.33333333333333333333333333"
+    # CSAT 5, 4, 1: 2 of 3 are 4 or 5 -> 66.66…7
+    assert voice["csat"]["value"] == "66.66666666666666666666666667"
+    # CES 7, 5, 5: mean 17 / 3 = 5.66…7; all three are 5 or more -> 100 %
+    assert voice["ces"]["value"] == "5.666666666666666666666666667"
+    assert voice["ces"]["inputs"]["easy_pct"] == "100"
+    # 3 NPS invitations sent in March, 1 answered -> 100 / 3 = 33.33…
+    assert voice["response_rate"]["value"] == "33.33333333333333333333333333"
 
 
 def test_health_inputs_carry_each_accounts_sentiment(book):
