@@ -56,7 +56,8 @@ class KpiQuerySerializer(serializers.Serializer):
 class KpiSerializer(serializers.Serializer):
     value = serializers.JSONField(
         allow_null=True,
-        help_text="decimal string, integer or null (no data: the denominator is 0)",
+        help_text="decimal string (money, ratios), integer (counts), number (hours, days) or null "
+        "(no data: the denominator is 0)",
     )
     unit = serializers.CharField(help_text="%, USD (the CURRENCY), days, hours, accounts …")
     inputs = serializers.DictField(help_text="the figures the value is computed from")
