@@ -59,7 +59,7 @@ def _spec_or_error(components: Any, *, green_min: float, yellow_min: float) -> h
     try:
         return health.parse_model(components, green_min=green_min, yellow_min=yellow_min)
     except health.HealthConfigError as exc:
-        raise ValidationError({"components": [str(exc)]}) from exc
+        raise ValidationError({"components": [exc.words_and_path]}) from exc
 
 
 @transaction.atomic
