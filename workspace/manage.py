@@ -10,14 +10,21 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRefresh
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseClientRefresh,
+    trigger_client_event,
+)
 
-from accounts.models import Role, User
+from accounts.models import AccountLifecycle, Role, User
 from accounts.services import user_access_update
+from metrics import services as metrics_services
 from metrics.models import HealthModel, HealthModelVersion
-from metrics.services import health_model_ensure_default
+from metrics.selectors import health_rules
+from metrics.services import health_model_ensure_default, health_rule_words
 
 from . import integrations, services
+from .health_forms import MEASURE_CHOICES, ModelCopyForm, ModelDraft, RuleForm
 
 BACKFILL_DAYS_MAX = 400
 
@@ -62,93 +69,79 @@ def _active_version(pk: int) -> HealthModelVersion:
     return version
 
 
-def _read_draft(version: HealthModelVersion, data) -> tuple[dict, float, float, dict, int]:
-    """Weights, thresholds and backfill days from the form; errors by field name."""
-    errors: dict[str, list[str]] = {}
-    weights: dict[str, float] = {}
-
-    def number(name: str, default: float) -> float:
-        raw = (data.get(name) or "").strip()
-        if raw == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            errors[name] = [f"“{raw}” is not a number"]
-            return default
-        if value != value or value in (float("inf"), float("-inf")):
-            errors[name] = ["must be a finite number"]
-            return default
-        return value
-
-    for c in version.components:
-        weights[c["key"]] = number(f"weight_{c['key']}", float(c["weight"]))
-    green = number("green_min", version.green_min)
-    yellow = number("yellow_min", version.yellow_min)
-    days = int(number("backfill_days", 30)) if not errors.get("backfill_days") else 30
-    if not 0 <= days <= BACKFILL_DAYS_MAX:
-        errors["backfill_days"] = [f"must be between 0 and {BACKFILL_DAYS_MAX}"]
-    for key, msgs in services.check_draft(version, weights, green, yellow).items():
-        errors.setdefault(key, []).extend(msgs)
-    return weights, green, yellow, errors, days
+def _backfill_days(data) -> tuple[int, list[str]]:
+    raw = (data.get("backfill_days") or "").strip()
+    if raw == "":
+        return 0, []
+    if not raw.isdigit() or not 0 <= int(raw) <= BACKFILL_DAYS_MAX:
+        return 30, [f"a whole number of days from 0 to {BACKFILL_DAYS_MAX}, got “{raw[:20]}”"]
+    return int(raw), []
 
 
-def _editor_context(version, weights, green, yellow, errors, days, notes="") -> dict:
-    return {
+def _editor(request, version, draft: ModelDraft, **extra) -> HttpResponse:
+    """The editor page, or with htmx only its form (``#draft-form``), which then asks the
+    preview to follow (``healthDraftChanged`` once swapped in)."""
+    context = {
         "version": version,
         "model": version.model,
-        "fields": [
-            {
-                "key": c["key"],
-                "label": c.get("label", c["key"]),
-                "weight": weights.get(c["key"], c["weight"]),
-                "current": c["weight"],
-                "errors": errors.get(f"weight_{c['key']}", []),
-            }
-            for c in version.components
-        ],
-        "green_min": green,
-        "yellow_min": yellow,
-        "backfill_days": days,
-        "notes": notes,
-        "errors": errors,
+        "rule_words": health_rule_words(
+            segment=version.model.applies_to_segment,
+            lifecycle=version.model.applies_to_lifecycle,
+            is_default=version.model.is_default,
+        ),
+        "draft": draft,
+        "measure_choices": MEASURE_CHOICES,
+        "notes": request.POST.get("notes", "")[:2000],
+        "backfill_days": request.POST.get("backfill_days", "30")[:10],
+        "backfill_max": BACKFILL_DAYS_MAX,
+        **extra,
     }
+    if request.htmx:
+        response = render(request, "workspace/manage/health_model_edit.html#draft-form", context)
+        return trigger_client_event(response, "healthDraftChanged", after="settle")
+    context["versions"] = list(version.model.versions.select_related("created_by")[:10])
+    return render(request, "workspace/manage/health_model_edit.html", context)
 
 
 @require_http_methods(["GET", "POST"])
 def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """The editor; POST saves the draft as a new version and starts the backfill."""
+    """The editor: each component's name, weight, lock and measures with their mappings,
+    and the bands. POST with ``op=save`` saves the draft as a new version (and starts the
+    backfill); any other ``op`` adds or removes a part of the draft and shows it again."""
     _require_admin(request)
     version = _active_version(pk)
-    if request.method == "POST":
-        weights, green, yellow, errors, days = _read_draft(version, request.POST)
-        notes = request.POST.get("notes", "")[:2000]
-        if not errors:
-            try:
-                new = services.health_model_draft_save(
-                    version=version,
-                    weights=weights,
-                    green_min=green,
-                    yellow_min=yellow,
-                    user=request.user,
-                    notes=notes,
-                )
-            except ValidationError as exc:
-                errors = exc.message_dict
-            else:
-                url = reverse("workspace:health-model-edit", args=[pk])
-                if days:
-                    job = services.backfill_start(days=days, user=request.user)
-                    url = reverse("workspace:backfill-status") + f"?job={job}"
-                messages.success(request, f"Saved as {new}.")
-                return redirect(url)
-        context = _editor_context(version, weights, green, yellow, errors, days, notes)
-        context["preview"] = None
-        return render(request, "workspace/manage/health_model_edit.html", context)
-    weights = {c["key"]: c["weight"] for c in version.components}
-    context = _editor_context(version, weights, version.green_min, version.yellow_min, {}, 30)
-    context["versions"] = list(version.model.versions.select_related("created_by")[:10])
-    return render(request, "workspace/manage/health_model_edit.html", context)
+    if request.method == "GET":
+        return _editor(request, version, ModelDraft.from_version(version))
+    draft = ModelDraft.from_data(request.POST, based_on=version.version)
+    op = request.POST.get("op", "save")
+    if op != "save":
+        draft.apply(op)
+        return _editor(request, version, draft)
+    days, day_errors = _backfill_days(request.POST)
+    valid = draft.is_valid()
+    if valid and not day_errors:
+        try:
+            new = services.health_model_draft_save(
+                model=version.model,
+                based_on=draft.based_on,
+                spec=draft.spec,
+                user=request.user,
+                notes=request.POST.get("notes", "")[:2000],
+            )
+        except ValidationError as exc:
+            draft.add_errors(exc.messages)
+        else:
+            url = reverse("workspace:health-model-edit", args=[pk])
+            if days:
+                job = services.backfill_start(days=days, user=request.user)
+                url = reverse("workspace:backfill-status") + f"?job={job}"
+            messages.success(request, f"Saved as {new}.")
+            if request.htmx:
+                return HttpResponseClientRedirect(url)
+            return redirect(url)
+    if day_errors:
+        draft.summary.append(("backfill_days", f"rescore: {day_errors[0]}"))
+    return _editor(request, version, draft, day_errors=day_errors, tried=True)
 
 
 @require_POST
@@ -156,17 +149,183 @@ def health_model_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The draft's band distribution and backtest AUC beside the current version's."""
     _require_admin(request)
     version = _active_version(pk)
-    weights, green, yellow, errors, _ = _read_draft(version, request.POST)
+    draft = ModelDraft.from_data(request.POST, based_on=version.version)
     preview = None
-    if not errors:
-        preview = services.health_model_preview(
-            version=version, weights=weights, green_min=green, yellow_min=yellow
-        )
+    if draft.is_valid():
+        preview = services.health_model_preview(version=version, spec=draft.spec)
     return render(
         request,
         "workspace/manage/_health_preview.html",
-        {"preview": preview, "errors": errors, "version": version},
+        {"preview": preview, "draft": draft, "version": version},
     )
+
+
+# --- which model scores which accounts ------------------------------------------------------
+
+
+def _assignments(
+    request, *, row: str = "", row_errors: list[str] | None = None, posted=None
+) -> HttpResponse:
+    """The assignments page. After a refused form: ``row`` says which form (``rule-<pk>``,
+    ``rule-new``, ``model-new``, ``rescore``), ``row_errors`` why, ``posted`` what was sent
+    (shown again)."""
+    data = health_rules()
+    posted = posted or {}
+    errors = row_errors or []
+    free = [m for m in data["unassigned"] if m.active_version is not None]
+
+    def shown(form_row: str, **initial) -> dict:
+        """The values a form shows: as posted when it was refused, else ``initial``."""
+        if form_row == row and posted:
+            values = {k: str(posted.get(k, "")) for k in initial}
+        else:
+            values = {k: "" if v is None else str(v) for k, v in initial.items()}
+        values["errors"] = errors if form_row == row else []
+        return values
+
+    for r in data["rules"]:
+        r.form = shown(
+            f"rule-{r.model.pk}", segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk
+        )
+        r.model_choices = [r.model, *free]
+        r.segment_choices = data["segments"]
+        if r.segment and r.segment not in data["segments"]:
+            r.segment_choices = [r.segment, *data["segments"]]
+    context = {
+        **data,
+        "free_models": free,
+        "stages": AccountLifecycle.choices,
+        "new_rule": shown("rule-new", segment="", lifecycle="", model=""),
+        "copy": shown("model-new", name="", source=""),
+        "rescore": shown("rescore", backfill_days=30),
+        "backfill_max": BACKFILL_DAYS_MAX,
+    }
+    return render(request, "workspace/manage/health_assignments.html", context)
+
+
+@require_GET
+def health_assignments(request: HttpRequest) -> HttpResponse:
+    """Which model scores which accounts: the rules in the order an account meets them,
+    each with the accounts it covers now; add, change or remove a rule; a new model as a
+    copy of another; rescore past days."""
+    _require_admin(request)
+    return _assignments(request)
+
+
+def _row_errors(form, exc: ValidationError | None = None) -> list[str]:
+    errors = [f"{_FIELD_WORDS.get(k, '')}{m}" for k, msgs in form.errors.items() for m in msgs]
+    if exc is not None:
+        if hasattr(exc, "error_dict"):
+            errors += [
+                f"{_FIELD_WORDS.get(k, '')}{m}" for k, v in exc.message_dict.items() for m in v
+            ]
+        else:
+            errors += exc.messages
+    return errors
+
+
+_FIELD_WORDS = {
+    "segment": "Segment: ",
+    "lifecycle": "Stage: ",
+    "model": "Model: ",
+    "name": "Name: ",
+}
+
+
+@require_POST
+def health_rule_save(request: HttpRequest) -> HttpResponse:
+    """Add a rule (``rule`` blank) or change one (``rule``: the model it uses now)."""
+    _require_admin(request)
+    form = RuleForm(request.POST)
+    row = f"rule-{request.POST.get('rule') or 'new'}"[:30]
+    if not form.is_valid():
+        return _assignments(request, row=row, row_errors=_row_errors(form), posted=request.POST)
+    data = form.cleaned_data
+    try:
+        model = metrics_services.health_rule_save(
+            rule=data["rule"],
+            model=data["model"],
+            segment=data["segment"],
+            lifecycle=data["lifecycle"],
+        )
+    except ValidationError as exc:
+        return _assignments(
+            request, row=row, row_errors=_row_errors(form, exc), posted=request.POST
+        )
+    words = health_rule_words(
+        segment=model.applies_to_segment,
+        lifecycle=model.applies_to_lifecycle,
+        is_default=model.is_default,
+    )
+    messages.success(request, f"Saved: {words} → {model}. {TAKES_EFFECT}")
+    return redirect("workspace:health-assignments")
+
+
+TAKES_EFFECT = (
+    "It applies from the next nightly run (02:15 UTC), to an account as soon as its new data "
+    "rescores it, and to past days once you rescore them."
+)
+
+
+@require_POST
+def health_rule_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove the rule model ``pk`` serves: the model then applies to no account."""
+    _require_admin(request)
+    rule = get_object_or_404(HealthModel, pk=pk)
+    words = health_rule_words(segment=rule.applies_to_segment, lifecycle=rule.applies_to_lifecycle)
+    try:
+        metrics_services.health_rule_remove(rule=rule)
+    except ValidationError as exc:
+        return _assignments(request, row=f"rule-{pk}", row_errors=exc.messages)
+    messages.success(
+        request,
+        f"Removed the rule for {words}: {rule} applies to no account now; those accounts go "
+        f"to the next rule that matches them. {TAKES_EFFECT}",
+    )
+    return redirect("workspace:health-assignments")
+
+
+@require_POST
+def health_model_copy(request: HttpRequest) -> HttpResponse:
+    """A new model, applying to no account yet, as a copy of another's active version."""
+    _require_admin(request)
+    form = ModelCopyForm(request.POST)
+    exc = None
+    if form.is_valid():
+        try:
+            model = metrics_services.health_model_copy(
+                source=form.cleaned_data["source"],
+                name=form.cleaned_data["name"],
+                created_by=request.user,
+            )
+        except ValidationError as error:
+            exc = error
+        else:
+            messages.success(
+                request,
+                f"Created {model}, a copy of {form.cleaned_data['source']}. It scores no "
+                "account yet: edit its components, then give it a rule.",
+            )
+            return redirect("workspace:health-assignments")
+    return _assignments(
+        request, row="model-new", row_errors=_row_errors(form, exc), posted=request.POST
+    )
+
+
+@require_POST
+def health_rescore(request: HttpRequest) -> HttpResponse:
+    """Rescore the last ``days`` days with the rules and models in force now (the backfill
+    of the editor), then show its progress."""
+    _require_admin(request)
+    days, errors = _backfill_days(request.POST)
+    if not errors and days < 1:
+        errors = ["at least 1 day"]
+    if errors:
+        return _assignments(
+            request, row="rescore", row_errors=[f"Days: {e}" for e in errors], posted=request.POST
+        )
+    job = services.backfill_start(days=days, user=request.user)
+    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
 
 
 @require_GET

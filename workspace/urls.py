@@ -24,6 +24,15 @@ urlpatterns = [
     path(
         "manage/health/<int:pk>/preview/", manage.health_model_preview, name="health-model-preview"
     ),
+    path("manage/health/assignments/", manage.health_assignments, name="health-assignments"),
+    path("manage/health/assignments/save/", manage.health_rule_save, name="health-rule-save"),
+    path(
+        "manage/health/assignments/<int:pk>/remove/",
+        manage.health_rule_remove,
+        name="health-rule-remove",
+    ),
+    path("manage/health/new/", manage.health_model_copy, name="health-model-copy"),
+    path("manage/health/rescore/", manage.health_rescore, name="health-rescore"),
     path("manage/backfill/", manage.backfill_status, name="backfill-status"),
     path("manage/users/", manage.users, name="users"),
     path("manage/users/<int:pk>/", manage.user_update, name="user-update"),

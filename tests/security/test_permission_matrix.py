@@ -105,6 +105,11 @@ RULES: dict[str, Rule] = {
     "workspace:health-models": PAGE_ADMIN,
     "workspace:health-model-edit": Rule(PAGE_ADMIN.expect, kwargs="health_model"),
     "workspace:health-model-preview": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
+    "workspace:health-assignments": PAGE_ADMIN,
+    "workspace:health-rule-save": Rule(_all(405, anonymous=LOGIN)),  # POST only, admins only
+    "workspace:health-rule-remove": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
+    "workspace:health-model-copy": Rule(_all(405, anonymous=LOGIN)),
+    "workspace:health-rescore": Rule(_all(405, anonymous=LOGIN)),
     "workspace:backfill-status": PAGE_ADMIN,
     "workspace:users": PAGE_ADMIN,
     "workspace:user-update": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
