@@ -414,7 +414,10 @@ def _mapping(raw: Any, where: _Where) -> MeasureMapping:
     steps = raw["thresholds"]
     at = where.at("thresholds")
     if not isinstance(steps, list | tuple) or not steps:
-        raise at.error("expected [[at_least, points], …]", "add at least one threshold row")
+        raise at.error(
+            "expected [[at_least, points], …]",
+            "fill in at least one threshold row (a value and its points)",
+        )
     parsed = []
     for i, step in enumerate(steps):
         row = at.at(i, place=f"row {i + 1}")
