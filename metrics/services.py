@@ -185,6 +185,7 @@ def health_rule_save(
     model: HealthModel,
     segment: str = "",
     lifecycle: str = "",
+    by: User | None = None,
 ) -> HealthModel:
     """Make ``model`` score the accounts of a rule: ``segment`` and/or ``lifecycle``
     (a stage of ``AccountLifecycle``). ``rule`` is the model the rule uses now: None for a
@@ -251,6 +252,15 @@ def health_rule_save(
     if errors:
         raise ValidationError(errors)
     assert chosen is not None
+    logger.info(
+        "health rule %s → %s (was %s), by %s",
+        health_rule_words(
+            segment=segment, lifecycle=lifecycle, is_default=bool(rule and rule.is_default)
+        ),
+        chosen,
+        rule or "a new rule",
+        by,
+    )
     if rule is not None and rule.is_default:
         if chosen != rule:  # the old default first: one default at a time
             rule.is_default = False
@@ -267,7 +277,7 @@ def health_rule_save(
 
 
 @transaction.atomic
-def health_rule_remove(*, rule: HealthModel) -> HealthModel:
+def health_rule_remove(*, rule: HealthModel, by: User | None = None) -> HealthModel:
     """Remove the rule ``rule`` (a model) serves: the model then applies to no account and
     keeps its versions; its accounts go to the next rule that matches them. The default
     rule stays (choose another model for it instead)."""
@@ -279,6 +289,7 @@ def health_rule_remove(*, rule: HealthModel) -> HealthModel:
         )
     if not rule.applies_to_segment and not rule.applies_to_lifecycle:
         raise ValidationError(f"{rule} applies to no account already.")
+    logger.info("health rule %s removed (was %s), by %s", _model_rule_words(rule), rule, by)
     rule.applies_to_segment = rule.applies_to_lifecycle = ""
     rule.save(update_fields=["applies_to_segment", "applies_to_lifecycle"])
     return rule

@@ -247,6 +247,7 @@ def health_rule_save(request: HttpRequest) -> HttpResponse:
             model=data["model"],
             segment=data["segment"],
             lifecycle=data["lifecycle"],
+            by=request.user,
         )
     except ValidationError as exc:
         return _assignments(
@@ -274,7 +275,7 @@ def health_rule_remove(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(HealthModel, pk=pk)
     words = health_rule_words(segment=rule.applies_to_segment, lifecycle=rule.applies_to_lifecycle)
     try:
-        metrics_services.health_rule_remove(rule=rule)
+        metrics_services.health_rule_remove(rule=rule, by=request.user)
     except ValidationError as exc:
         return _assignments(request, row=f"rule-{pk}", row_errors=exc.messages)
     messages.success(

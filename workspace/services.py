@@ -105,7 +105,10 @@ def health_model_preview(*, version: HealthModelVersion, spec: health.ModelSpec)
         "unrecorded": scorer.unrecorded,
     }
     if latest is None:
-        result["message"] = "No account has been scored by this model yet."
+        result["message"] = (
+            "No account has been scored by this model yet, so there is nothing to preview: "
+            "give it a rule, then wait for the nightly run or rescore past days."
+        )
         return result
     rows = _latest_components(model_days, latest)
     now: Counter = Counter()
