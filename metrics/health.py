@@ -44,7 +44,29 @@ BANDS = (GREEN, YELLOW, RED)
 
 
 class HealthConfigError(ValueError):
-    """A health model that cannot be used; the message says what and where."""
+    """A health model that cannot be used. ``str(error)`` says what and where in the JSON
+    ("components[2].measures[0].linear: lo and hi must differ, got 5.0 and 5.0"); ``words``
+    says it to a person, naming the component and measure by number and label ("component 3
+    (Support), measure 'open escalations': the linear range needs two different values");
+    ``path`` locates the value: ``("components", 2, "measures", 0, "linear")``, or
+    ``("green_min",)`` / ``("yellow_min",)`` for the bands."""
+
+    def __init__(
+        self, message: str, *, path: tuple[str | int, ...] = (), place: str = "", problem: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.place = place
+        self.problem = problem or message
+
+    @property
+    def words(self) -> str:
+        return f"{self.place}: {self.problem}" if self.place else self.problem
+
+    @property
+    def words_and_path(self) -> str:
+        """``words`` and where in the JSON: for the admin's JSON field and the API."""
+        return f"{self.words} ({_path_text(self.path)})" if self.path else self.words
 
 
 # --- measures --------------------------------------------------------------------------------
@@ -141,6 +163,7 @@ class Measure:
     raw: tuple[str, ...]
     describe: Callable[[Mapping[str, Any]], str]
     no_data: str  # why a measure can lack data, in words
+    unit: str = ""  # what its value counts, for the model editor ("% of licensed seats")
 
 
 def _trend_words(value: float, now: Any, before: Any, what: str) -> str:
@@ -161,6 +184,7 @@ MEASURES: dict[str, Measure] = {
                 f"{_plural(v['licensed_seats'], 'licensed seat')} active in 30 days"
             ),
             "no licensed seats",
+            unit="% of licensed seats active in 30 days",
         ),
         Measure(
             "usage_trend",
@@ -170,6 +194,7 @@ MEASURES: dict[str, Measure] = {
                 v["usage_trend"], v["events_30d"], v["events_previous_30d"], "events"
             ),
             "no events in the 30 days before",
+            unit="% change in events on the 30 days before",
         ),
         Measure(
             "usage_trend_users",
@@ -182,6 +207,7 @@ MEASURES: dict[str, Measure] = {
                 "active users",
             ),
             "no active users in the 30 days before",
+            unit="% change in active users on the 30 days before",
         ),
         Measure(
             "key_feature_adoption",
@@ -192,6 +218,7 @@ MEASURES: dict[str, Measure] = {
                 f"{_plural(v['key_features_defined'], 'key feature')} used in 30 days"
             ),
             "no key features configured (KEY_FEATURES)",
+            unit="% of key features used in 30 days",
         ),
         Measure(
             "open_escalations",
@@ -199,6 +226,7 @@ MEASURES: dict[str, Measure] = {
             (),
             lambda v: f"{_plural(v['open_escalations'], 'open escalation')}",
             "no tickets",
+            unit="open escalated tickets",
         ),
         Measure(
             "tickets_per_100_seats_30d",
@@ -209,6 +237,7 @@ MEASURES: dict[str, Measure] = {
                 f"{_plural(v['licensed_seats'], 'seat')}"
             ),
             "no tickets or no licensed seats",
+            unit="tickets in 30 days per 100 licensed seats",
         ),
         Measure(
             "overdue_invoices",
@@ -219,6 +248,7 @@ MEASURES: dict[str, Measure] = {
                 + (f" ({_amount(v['overdue_amount'])} due)" if v["overdue_invoices"] else "")
             ),
             "no invoices",
+            unit="invoices past due",
         ),
         Measure(
             "failed_payments_90d",
@@ -226,16 +256,39 @@ MEASURES: dict[str, Measure] = {
             (),
             lambda v: f"{_plural(v['failed_payments_90d'], 'failed payment')} in 90 days",
             "no invoices",
+            unit="failed payments in 90 days",
         ),
-        Measure("nps", "NPS", (), lambda v: f"NPS {_num(v['nps'])}", "no survey answers yet"),
-        Measure("csat", "CSAT", (), lambda v: f"CSAT {_num(v['csat'])}%", "no survey answers yet"),
-        Measure("ces", "CES", (), lambda v: f"CES {_num(v['ces'])}", "no survey answers yet"),
+        Measure(
+            "nps",
+            "NPS",
+            (),
+            lambda v: f"NPS {_num(v['nps'])}",
+            "no survey answers yet",
+            unit="NPS, −100 to 100",
+        ),
+        Measure(
+            "csat",
+            "CSAT",
+            (),
+            lambda v: f"CSAT {_num(v['csat'])}%",
+            "no survey answers yet",
+            unit="% of answers 4 or 5",
+        ),
+        Measure(
+            "ces",
+            "CES",
+            (),
+            lambda v: f"CES {_num(v['ces'])}",
+            "no survey answers yet",
+            unit="mean answer, 1 (hard) to 7 (easy)",
+        ),
         Measure(
             "champion_present",
             "champion",
             ("stakeholders",),
             lambda v: "a champion is named" if v["champion_present"] else "no champion named",
             "no stakeholders known",
+            unit="1 when a champion is named, else 0",
         ),
         Measure(
             "days_since_last_touch",
@@ -243,6 +296,7 @@ MEASURES: dict[str, Measure] = {
             ("last_touch_on",),
             lambda v: f"last CSM touch {_plural(v['days_since_last_touch'], 'day')} ago",
             "no CSM activity recorded",
+            unit="days since the last CSM activity",
         ),
         # voice of the customer (voice app, docs/metrics.md): not in the default model; an
         # admin adds them to a component, e.g. {"measure": "text_sentiment", "linear": [-50, 50]}
@@ -255,6 +309,7 @@ MEASURES: dict[str, Measure] = {
                 f"{_plural(v['text_sentiment_texts'], 'text')} in 90 days"
             ),
             "no customer texts in 90 days",
+            unit="−100 (negative) to 100 (positive), texts of 90 days",
         ),
         Measure(
             "relationship_score",
@@ -265,6 +320,7 @@ MEASURES: dict[str, Measure] = {
                 f"{_plural(v['relationship_engaged'], 'person')} engaged in 90 days"
             ),
             "no stakeholders known",
+            unit="0 to 100",
         ),
     )
 }
@@ -328,99 +384,239 @@ class ModelSpec:
         return next((c for c in self.components if c.key == key), None)
 
 
-def _number(value: Any, where: str) -> float:
+def _path_text(path: tuple[str | int, ...]) -> str:
+    """("components", 2, "measures", 0) → "components[2].measures[0]"."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a value sits in a model's JSON: its path, and the same in words."""
+
+    path: tuple[str | int, ...]
+    place: str
+
+    def __str__(self) -> str:
+        return _path_text(self.path)
+
+    def at(self, *parts: str | int, place: str = "") -> _Where:
+        joined = ", ".join(p for p in (self.place, place) if p)
+        return _Where((*self.path, *parts), joined)
+
+    def error(self, message: str, problem: str, *more: str | int) -> HealthConfigError:
+        where = self.at(*more)
+        return HealthConfigError(
+            f"{where}: {message}", path=where.path, place=where.place, problem=problem
+        )
+
+
+def _number(value: Any, where: _Where, what: str = "the value") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise HealthConfigError(f"{where}: expected a number, got {value!r}")
+        problem = f"{what} is missing" if value in (None, "") else f"{what} must be a number"
+        if value not in (None, ""):
+            problem += f", got “{value}”"
+        raise where.error(f"expected a number, got {value!r}", problem)
     return float(value)
 
 
-def _mapping(raw: Any, where: str) -> MeasureMapping:
+def _measure_place(raw: Any, j: int) -> str:
+    measure = MEASURES.get(raw.get("measure")) if isinstance(raw, dict) else None
+    return f"measure '{measure.label}'" if measure else f"measure {j + 1}"
+
+
+def _mapping(raw: Any, where: _Where) -> MeasureMapping:
     if not isinstance(raw, dict):
-        raise HealthConfigError(f"{where}: expected an object with measure and linear/thresholds")
+        raise where.error(
+            "expected an object with measure and linear/thresholds",
+            "expected an object with measure and linear or thresholds",
+        )
     measure = raw.get("measure")
     if measure not in MEASURES:
         known = ", ".join(sorted(MEASURES))
-        raise HealthConfigError(f"{where}.measure: unknown measure {measure!r} (known: {known})")
+        problem = (
+            "choose a measure"
+            if measure in (None, "")
+            else f"unknown measure “{measure}”; choose one from the list"
+        )
+        raise where.error(f"unknown measure {measure!r} (known: {known})", problem, "measure")
     unknown = set(raw) - {"measure", "linear", "thresholds"}
     if unknown:
-        raise HealthConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        text = f"unknown keys {', '.join(sorted(unknown))}"
+        raise where.error(text, text)
     if ("linear" in raw) == ("thresholds" in raw):
-        raise HealthConfigError(f"{where}: give exactly one of linear [lo, hi] or thresholds")
+        raise where.error(
+            "give exactly one of linear [lo, hi] or thresholds",
+            "choose either a linear range or thresholds",
+        )
     if "linear" in raw:
         pair = raw["linear"]
+        at = where.at("linear")
         if not isinstance(pair, list | tuple) or len(pair) != 2:
-            raise HealthConfigError(f"{where}.linear: expected [lo, hi], got {pair!r}")
-        lo, hi = (_number(v, f"{where}.linear[{i}]") for i, v in enumerate(pair))
+            raise at.error(
+                f"expected [lo, hi], got {pair!r}",
+                "the linear range needs two values: the value at 0 points and at 100 points",
+            )
+        lo = _number(pair[0], at.at(0), "the value at 0 points")
+        hi = _number(pair[1], at.at(1), "the value at 100 points")
         if lo == hi:
-            raise HealthConfigError(f"{where}.linear: lo and hi must differ, got {lo} and {hi}")
+            raise at.error(
+                f"lo and hi must differ, got {lo} and {hi}",
+                f"the linear range needs two different values (both are {_num(lo)})",
+            )
         return MeasureMapping(measure, linear=(lo, hi))
     steps = raw["thresholds"]
+    at = where.at("thresholds")
     if not isinstance(steps, list | tuple) or not steps:
-        raise HealthConfigError(f"{where}.thresholds: expected [[at_least, points], …]")
+        raise at.error(
+            "expected [[at_least, points], …]",
+            "fill in at least one threshold row (a value and its points)",
+        )
     parsed = []
     for i, step in enumerate(steps):
+        row = at.at(i, place=f"row {i + 1}")
         if not isinstance(step, list | tuple) or len(step) != 2:
-            raise HealthConfigError(
-                f"{where}.thresholds[{i}]: expected [at_least, points], got {step!r}"
+            raise row.error(
+                f"expected [at_least, points], got {step!r}", "a row needs a value and its points"
             )
-        at_least = _number(step[0], f"{where}.thresholds[{i}][0]")
-        points = _number(step[1], f"{where}.thresholds[{i}][1]")
+        at_least = _number(step[0], row.at(0), "the value")
+        points = _number(step[1], row.at(1), "the points")
         if not 0 <= points <= 100:
-            raise HealthConfigError(f"{where}.thresholds[{i}]: points must be 0..100")
+            raise row.error(
+                "points must be 0..100", f"points must be between 0 and 100, got {_num(points)}"
+            )
         if parsed and at_least <= parsed[-1][0]:
-            raise HealthConfigError(f"{where}.thresholds: at_least values must ascend")
+            raise HealthConfigError(
+                f"{at}: at_least values must ascend",
+                path=row.path,
+                place=row.place,
+                problem=(
+                    f"the values must go up row by row: {_num(at_least)} is not above "
+                    f"{_num(parsed[-1][0])}"
+                ),
+            )
         parsed.append((at_least, points))
     return MeasureMapping(measure, thresholds=tuple(parsed))
 
 
-def parse_model(components: Any, *, green_min: float = 80, yellow_min: float = 50) -> ModelSpec:
-    """Check a model's JSON configuration and return it typed. Raises HealthConfigError
-    naming the offending place ("components[2].weight: …"); a model whose weights are all
-    zero or negative is refused, and so is a negative weight."""
-    if not isinstance(components, list | tuple) or not components:
-        raise HealthConfigError("components: expected a non-empty list of components")
-    specs: list[ComponentSpec] = []
-    for i, raw in enumerate(components):
-        where = f"components[{i}]"
-        if not isinstance(raw, dict):
-            raise HealthConfigError(f"{where}: expected an object")
-        unknown = set(raw) - {"key", "label", "weight", "locked", "measures"}
-        if unknown:
-            raise HealthConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+def _component_spec(raw: Any, where: _Where, keys: set[str]) -> tuple[ComponentSpec | None, list]:
+    """One component of the JSON, and the errors found in it: the first error of the
+    component's own fields, or else the first error of each of its measures."""
+    if not isinstance(raw, dict):
+        return None, [where.error("expected an object", "expected an object")]
+    unknown = set(raw) - {"key", "label", "weight", "locked", "measures"}
+    if unknown:
+        text = f"unknown keys {', '.join(sorted(unknown))}"
+        return None, [where.error(text, text)]
+    try:
         key = raw.get("key")
         if not isinstance(key, str) or not key.strip():
-            raise HealthConfigError(f"{where}.key: required")
-        if any(s.key == key for s in specs):
-            raise HealthConfigError(f"{where}.key: {key!r} appears twice")
-        weight = _number(raw.get("weight"), f"{where}.weight")
+            raise where.error("required", "needs a name", "key")
+        if key in keys:
+            raise where.error(
+                f"{key!r} appears twice", f"another component has the key “{key}”", "key"
+            )
+        weight = _number(raw.get("weight"), where.at("weight"), "the weight")
         if weight < 0:
-            raise HealthConfigError(f"{where}.weight: must not be negative, got {weight:g}")
+            raise where.error(
+                f"must not be negative, got {weight:g}",
+                f"the weight must be 0 or more, got {_num(weight)}",
+                "weight",
+            )
         measures = raw.get("measures")
         if not isinstance(measures, list | tuple) or not measures:
-            raise HealthConfigError(f"{where}.measures: expected a non-empty list")
+            raise where.error("expected a non-empty list", "add at least one measure", "measures")
         locked = raw.get("locked", False)
         if not isinstance(locked, bool):
-            raise HealthConfigError(f"{where}.locked: expected true or false")
-        specs.append(
-            ComponentSpec(
-                key=key,
-                label=str(raw.get("label") or key),
-                weight=weight,
-                measures=tuple(
-                    _mapping(m, f"{where}.measures[{j}]") for j, m in enumerate(measures)
-                ),
-                locked=locked,
+            raise where.error("expected true or false", "expected true or false", "locked")
+    except HealthConfigError as exc:
+        return None, [exc]
+    mappings, errors = [], []
+    for j, m in enumerate(measures):
+        try:
+            mappings.append(_mapping(m, where.at("measures", j, place=_measure_place(m, j))))
+        except HealthConfigError as exc:
+            errors.append(exc)
+    if errors:
+        return None, errors
+    spec = ComponentSpec(
+        key=key,
+        label=str(raw.get("label") or key),
+        weight=weight,
+        measures=tuple(mappings),
+        locked=locked,
+    )
+    return spec, []
+
+
+def model_errors(
+    components: Any, *, green_min: Any = 80, yellow_min: Any = 50
+) -> tuple[ModelSpec | None, list[HealthConfigError]]:
+    """``parse_model``'s checks, all of them: the model (None when it has errors) and every
+    error found, in the order of the JSON: per component the first error of its own fields
+    or else the first of each measure, then the weights taken together, then the bands."""
+    errors: list[HealthConfigError] = []
+    specs: list[ComponentSpec] = []
+    top = _Where(("components",), "")
+    if not isinstance(components, list | tuple) or not components:
+        errors.append(
+            top.error("expected a non-empty list of components", "add at least one component")
+        )
+        components = ()
+    keys: set[str] = set()
+    for i, raw in enumerate(components):
+        label = raw.get("label") or raw.get("key") if isinstance(raw, dict) else None
+        place = f"component {i + 1}" + (f" ({label})" if label else "")
+        spec, found = _component_spec(raw, _Where(("components", i), place), keys)
+        if isinstance(raw, dict) and isinstance(raw.get("key"), str):
+            keys.add(raw["key"])
+        errors.extend(found)
+        if spec is not None:
+            specs.append(spec)
+    if not errors and not any(s.weight > 0 for s in specs):
+        errors.append(
+            top.error(
+                "every weight is zero; give at least one weight > 0",
+                "every weight is 0: give at least one component a weight above 0",
             )
         )
-    if not any(s.weight > 0 for s in specs):
-        raise HealthConfigError("components: every weight is zero; give at least one weight > 0")
-    green = _number(green_min, "green_min")
-    yellow = _number(yellow_min, "yellow_min")
-    if not 0 <= yellow <= green <= 100:
-        raise HealthConfigError(
-            f"bands: need 0 <= yellow_min <= green_min <= 100, got {yellow:g} and {green:g}"
-        )
-    return ModelSpec(components=tuple(specs), green_min=green, yellow_min=yellow)
+    try:
+        green = _number(green_min, _Where(("green_min",), "bands"), "green’s lower bound")
+        yellow = _number(yellow_min, _Where(("yellow_min",), "bands"), "yellow’s lower bound")
+    except HealthConfigError as exc:
+        errors.append(exc)
+    else:
+        if not 0 <= yellow <= green <= 100:
+            bad = "yellow_min" if 0 <= green <= 100 else "green_min"
+            errors.append(
+                HealthConfigError(
+                    f"bands: need 0 <= yellow_min <= green_min <= 100, got {yellow:g} and "
+                    f"{green:g}",
+                    path=(bad,),
+                    place="bands",
+                    problem=(
+                        "yellow must start at or below green, both between 0 and 100 "
+                        f"(yellow from {_num(yellow)}, green from {_num(green)})"
+                    ),
+                )
+            )
+    if errors:
+        return None, errors
+    return ModelSpec(components=tuple(specs), green_min=green, yellow_min=yellow), []
+
+
+def parse_model(components: Any, *, green_min: float = 80, yellow_min: float = 50) -> ModelSpec:
+    """Check a model's JSON configuration and return it typed. Raises HealthConfigError
+    naming the offending place ("components[2].weight: …"; in words: ``error.words``); a
+    model whose weights are all zero or negative is refused, and so is a negative weight.
+    The first of ``model_errors``."""
+    spec, errors = model_errors(components, green_min=green_min, yellow_min=yellow_min)
+    if errors:
+        raise errors[0]
+    assert spec is not None
+    return spec
 
 
 # The default model of docs/metrics.md, seeded for new installations (editable by admins).

@@ -90,7 +90,9 @@ class Band(models.TextChoices):
 class HealthModel(models.Model):
     """A named health model and the accounts it applies to. Its scoring rules live in its
     versions; the active version scores. An account gets the most specific model: segment
-    and lifecycle > segment > lifecycle > the default (``metrics.health.assign``)."""
+    and lifecycle > segment > lifecycle > the default (``metrics.health.assign``). A model
+    that is not the default and has neither a segment nor a stage applies to no account
+    (kept for its versions and snapshots, or waiting to be assigned)."""
 
     name = models.CharField(max_length=100, unique=True)
     applies_to_segment = models.CharField(
@@ -111,18 +113,29 @@ class HealthModel(models.Model):
         ordering = ["-is_default", "name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["is_default"], condition=Q(is_default=True), name="health_model_one_default"
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="health_model_one_default",
+                violation_error_message="Another model is the default already.",
             ),
-            # one model per (segment, lifecycle): assignment is never a tie
+            # one model per (segment, lifecycle): assignment is never a tie; models without
+            # either (assigned to no account) may be many
             models.UniqueConstraint(
                 fields=["applies_to_segment", "applies_to_lifecycle"],
-                condition=Q(is_default=False),
+                condition=Q(is_default=False)
+                & (~Q(applies_to_segment="") | ~Q(applies_to_lifecycle="")),
                 name="health_model_one_per_scope",
+                violation_error_message=(
+                    "Another model applies to this segment and lifecycle stage already."
+                ),
             ),
             models.CheckConstraint(
-                condition=Q(is_default=True, applies_to_segment="", applies_to_lifecycle="")
-                | Q(is_default=False) & (~Q(applies_to_segment="") | ~Q(applies_to_lifecycle="")),
-                name="health_model_scope_valid",
+                condition=Q(is_default=False) | Q(applies_to_segment="", applies_to_lifecycle=""),
+                name="health_model_default_unscoped",
+                violation_error_message=(
+                    "The default model scores every account no other model matches: leave "
+                    "its segment and lifecycle stage blank."
+                ),
             ),
         ]
 
@@ -183,7 +196,7 @@ class HealthModelVersion(models.Model):
         try:
             self.spec()
         except health.HealthConfigError as exc:
-            raise ValidationError({"components": [str(exc)]}) from exc
+            raise ValidationError({"components": [exc.words_and_path]}) from exc
 
     def spec(self) -> health.ModelSpec:
         return health.parse_model(

@@ -17,7 +17,7 @@ from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts import utc
-from accounts.models import Account, User
+from accounts.models import Account, AccountLifecycle, User
 from accounts.services import account_data_changed
 from config.db import copy_stage, in_processes, in_threads
 
@@ -59,7 +59,7 @@ def _spec_or_error(components: Any, *, green_min: float, yellow_min: float) -> h
     try:
         return health.parse_model(components, green_min=green_min, yellow_min=yellow_min)
     except health.HealthConfigError as exc:
-        raise ValidationError({"components": [str(exc)]}) from exc
+        raise ValidationError({"components": [exc.words_and_path]}) from exc
 
 
 @transaction.atomic
@@ -207,6 +207,200 @@ def health_model_for(account: Account) -> HealthModelVersion | None:
         assignments, segment=account.segment, lifecycle=account.lifecycle_stage
     )
     return versions.get(model_id)
+
+
+# --- assignment rules ------------------------------------------------------------------------
+#
+# A rule is a model's scope: ``applies_to_segment`` and/or ``applies_to_lifecycle``, or
+# ``is_default`` (every other account). A model serves at most one rule; a model with none
+# applies to no account (``health.assign`` passes it over) and keeps its versions.
+
+SEGMENTS_NAMED = 12  # how many existing segments an "unknown segment" message lists
+
+
+def health_rule_words(*, segment: str = "", lifecycle: str = "", is_default: bool = False) -> str:
+    """A rule in words: "segment “Enterprise” and stage Onboarding", "every other account"."""
+    if is_default:
+        return "every other account"
+    parts = []
+    if segment:
+        parts.append(f"segment “{segment}”")
+    if lifecycle:
+        parts.append(f"stage {dict(AccountLifecycle.choices).get(lifecycle, lifecycle)}")
+    return " and ".join(parts) or "no account"
+
+
+def _model_rule_words(model: HealthModel) -> str:
+    return health_rule_words(
+        segment=model.applies_to_segment,
+        lifecycle=model.applies_to_lifecycle,
+        is_default=model.is_default,
+    )
+
+
+def _unknown_segment(segment: str) -> str | None:
+    """Words for a segment no account has, naming the segments there are; None if known."""
+    if Account.objects.filter(segment=segment).exists():
+        return None
+    known = Account.objects.segments()
+    if not known:
+        return f"no account is in segment “{segment}”, and no account has a segment yet"
+    listed = ", ".join(known[:SEGMENTS_NAMED]) + (", …" if len(known) > SEGMENTS_NAMED else "")
+    return f"no account is in segment “{segment}”; the segments are: {listed}"
+
+
+@transaction.atomic
+def health_rule_save(
+    *,
+    rule: HealthModel | None,
+    model: HealthModel,
+    segment: str = "",
+    lifecycle: str = "",
+    by: User | None = None,
+) -> HealthModel:
+    """Make ``model`` score the accounts of a rule: ``segment`` and/or ``lifecycle``
+    (a stage of ``AccountLifecycle``). ``rule`` is the model the rule uses now: None for a
+    new rule; the default model for the default rule ("every other account"), whose model
+    alone can change. A model serves one rule, so ``model`` is ``rule``'s own or one that
+    applies to no account; the model it replaces then applies to no account.
+
+    Raises ValidationError, in words, by field (``segment``, ``lifecycle``, ``model``,
+    ``__all__``): a rule without segment or stage, a rule that exists already, a segment
+    no account has (unless the rule has it already), an unknown stage, a model that serves
+    another rule or has no active version. Nothing is written then. Takes effect from the
+    next scoring (nightly run, an account's recompute, a backfill)."""
+    # rule changes are rare: lock every model so the checks below stay true until commit
+    models = {m.pk: m for m in HealthModel.objects.select_for_update().order_by("pk")}
+    rule = models.get(rule.pk) if rule is not None else None
+    chosen = models.get(model.pk)
+    segment = (segment or "").strip()
+    lifecycle = (lifecycle or "").strip()
+    errors: dict[str, list[str]] = {}
+    if chosen is None:
+        errors["model"] = ["this model does not exist (any more): reload the page"]
+    elif not chosen.versions.filter(active=True).exists():
+        errors["model"] = [f"{chosen} has no active version: it cannot score accounts yet"]
+    elif chosen != rule and (
+        chosen.is_default or chosen.applies_to_segment or chosen.applies_to_lifecycle
+    ):
+        errors["model"] = [
+            f"{chosen} already scores {_model_rule_words(chosen)}; a model serves one rule: "
+            f"choose a model that applies to no account, or make a copy of {chosen}"
+        ]
+    if lifecycle and lifecycle not in AccountLifecycle.values:
+        stages = ", ".join(AccountLifecycle.labels)
+        errors["lifecycle"] = [f"unknown lifecycle stage “{lifecycle}”; the stages are: {stages}"]
+    if rule is not None and rule.is_default:
+        if segment or lifecycle:
+            errors["__all__"] = [
+                "the default rule covers every account no other rule matches: it has no "
+                "segment or stage; add a rule of its own instead"
+            ]
+    elif not segment and not lifecycle:
+        errors["segment"] = [
+            "choose a segment, a stage, or both: every other account is the default rule's"
+        ]
+    else:
+        if segment and (rule is None or segment != rule.applies_to_segment):
+            unknown = _unknown_segment(segment)
+            if unknown:
+                errors["segment"] = [unknown]
+        taken = next(
+            (
+                m
+                for m in models.values()
+                if m != rule
+                and not m.is_default
+                and (m.applies_to_segment, m.applies_to_lifecycle) == (segment, lifecycle)
+            ),
+            None,
+        )
+        if taken is not None and "lifecycle" not in errors:
+            errors["__all__"] = [
+                f"there is a rule for {health_rule_words(segment=segment, lifecycle=lifecycle)} "
+                f"already (model {taken}): change that rule instead"
+            ]
+    if errors:
+        raise ValidationError(errors)
+    assert chosen is not None
+    logger.info(
+        "health rule %s → %s (was %s), by %s",
+        health_rule_words(
+            segment=segment, lifecycle=lifecycle, is_default=bool(rule and rule.is_default)
+        ),
+        chosen,
+        rule or "a new rule",
+        by,
+    )
+    if rule is not None and rule.is_default:
+        if chosen != rule:  # the old default first: one default at a time
+            rule.is_default = False
+            rule.save(update_fields=["is_default"])
+            chosen.is_default = True
+            chosen.save(update_fields=["is_default"])
+        return chosen
+    if rule is not None and rule != chosen:  # the old model first: one model per scope
+        rule.applies_to_segment = rule.applies_to_lifecycle = ""
+        rule.save(update_fields=["applies_to_segment", "applies_to_lifecycle"])
+    chosen.applies_to_segment, chosen.applies_to_lifecycle = segment, lifecycle
+    chosen.save(update_fields=["applies_to_segment", "applies_to_lifecycle"])
+    return chosen
+
+
+@transaction.atomic
+def health_rule_remove(*, rule: HealthModel, by: User | None = None) -> HealthModel:
+    """Remove the rule ``rule`` (a model) serves: the model then applies to no account and
+    keeps its versions; its accounts go to the next rule that matches them. The default
+    rule stays (choose another model for it instead)."""
+    rule = HealthModel.objects.select_for_update().get(pk=rule.pk)
+    if rule.is_default:
+        raise ValidationError(
+            "The default rule stays: without it, accounts no other rule matches would have no "
+            "score. Choose another model for it instead."
+        )
+    if not rule.applies_to_segment and not rule.applies_to_lifecycle:
+        raise ValidationError(f"{rule} applies to no account already.")
+    logger.info("health rule %s removed (was %s), by %s", _model_rule_words(rule), rule, by)
+    rule.applies_to_segment = rule.applies_to_lifecycle = ""
+    rule.save(update_fields=["applies_to_segment", "applies_to_lifecycle"])
+    return rule
+
+
+@transaction.atomic
+def health_model_copy(
+    *, source: HealthModel, name: str, created_by: User | None = None
+) -> HealthModel:
+    """A new model called ``name``, applying to no account, whose first version copies the
+    active version of ``source`` (components and bands). Raises ValidationError (``name``,
+    ``source``) for a missing or taken name, or a source without an active version."""
+    name = (name or "").strip()
+    errors: dict[str, list[str]] = {}
+    max_length = HealthModel._meta.get_field("name").max_length
+    if not name:
+        errors["name"] = ["give the new model a name"]
+    elif len(name) > max_length:
+        errors["name"] = [f"at most {max_length} characters, got {len(name)}"]
+    elif HealthModel.objects.filter(name__iexact=name).exists():
+        errors["name"] = [f"a model called “{name}” exists already"]
+    active = source.versions.filter(active=True).first()
+    if active is None:
+        errors["source"] = [f"{source} has no active version to copy"]
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            model = HealthModel.objects.create(name=name)
+    except IntegrityError:  # created meanwhile by someone else
+        raise ValidationError({"name": [f"a model called “{name}” exists already"]}) from None
+    health_model_version_create(
+        model=model,
+        components=active.components,
+        green_min=active.green_min,
+        yellow_min=active.yellow_min,
+        created_by=created_by,
+        notes=f"a copy of {active}",
+    )
+    return model
 
 
 # --- overrides -------------------------------------------------------------------------------

@@ -5,26 +5,34 @@ hold no customer data, so their existence is no secret)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRefresh
+from django_htmx.http import (
+    HttpResponseClientRedirect,
+    HttpResponseClientRefresh,
+    trigger_client_event,
+)
 
-from accounts.models import Role, User
+from accounts.models import AccountLifecycle, Role, User
 from accounts.services import user_access_update
+from metrics import services as metrics_services
 from metrics.models import HealthModel, HealthModelVersion
+from metrics.selectors import health_rules
 from metrics.services import (
     health_model_ensure_default,
     health_model_version_restorable,
     health_model_version_restore,
+    health_rule_words,
 )
 
 from . import integrations, selectors, services
+from .health_forms import MEASURE_CHOICES, ModelCopyForm, ModelDraft, RuleForm
 
 BACKFILL_DAYS_MAX = 400
 
@@ -69,142 +77,139 @@ def _active_version(pk: int) -> HealthModelVersion:
     return version
 
 
-def _read_draft(version: HealthModelVersion, data) -> tuple[dict, float, float, dict, int]:
-    """Weights, thresholds and backfill days from the form; errors by field name."""
-    errors: dict[str, list[str]] = {}
-    weights: dict[str, float] = {}
-
-    def number(name: str, default: float) -> float:
-        raw = (data.get(name) or "").strip()
-        if raw == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            errors[name] = [f"“{raw}” is not a number"]
-            return default
-        if value != value or value in (float("inf"), float("-inf")):
-            errors[name] = ["must be a finite number"]
-            return default
-        return value
-
-    for c in version.components:
-        weights[c["key"]] = number(f"weight_{c['key']}", float(c["weight"]))
-    green = number("green_min", version.green_min)
-    yellow = number("yellow_min", version.yellow_min)
-    days = int(number("backfill_days", 30)) if not errors.get("backfill_days") else 30
-    if not 0 <= days <= BACKFILL_DAYS_MAX:
-        errors["backfill_days"] = [f"must be between 0 and {BACKFILL_DAYS_MAX}"]
-    for key, msgs in services.check_draft(version, weights, green, yellow).items():
-        errors.setdefault(key, []).extend(msgs)
-    return weights, green, yellow, errors, days
+def _backfill_days(data) -> tuple[int, list[str]]:
+    raw = (data.get("backfill_days") or "").strip()
+    if raw == "":
+        return 0, []
+    if not raw.isdigit() or not 0 <= int(raw) <= BACKFILL_DAYS_MAX:
+        return 30, [f"a whole number of days from 0 to {BACKFILL_DAYS_MAX}, got “{raw[:20]}”"]
+    return int(raw), []
 
 
-def _editor_context(version, weights, green, yellow, errors, days, notes="") -> dict:
-    return {
+def _editor(request, version, draft: ModelDraft, **extra) -> HttpResponse:
+    """The editor page, or with htmx only its form (``#draft-form``), which then asks the
+    preview to follow (``healthDraftChanged`` once swapped in)."""
+    context = {
         "version": version,
         "model": version.model,
-        "fields": [
-            {
-                "key": c["key"],
-                "label": c.get("label", c["key"]),
-                "weight": weights.get(c["key"], c["weight"]),
-                "current": c["weight"],
-                "changed": weights.get(c["key"], c["weight"]) != c["weight"],
-                "errors": errors.get(f"weight_{c['key']}", []),
-            }
-            for c in version.components
-        ],
-        "green_min": green,
-        "yellow_min": yellow,
-        "backfill_days": days,
-        "notes": notes,
-        "errors": errors,
-        "field_errors": any(key != "form" for key in errors),
+        "rule_words": health_rule_words(
+            segment=version.model.applies_to_segment,
+            lifecycle=version.model.applies_to_lifecycle,
+            is_default=version.model.is_default,
+        ),
+        "draft": draft,
+        "measure_choices": MEASURE_CHOICES,
+        "notes": request.POST.get("notes", "")[:2000],
+        "backfill_days": request.POST.get("backfill_days", "30")[:10],
+        "backfill_max": BACKFILL_DAYS_MAX,
+        **extra,
     }
+    if request.htmx:
+        response = render(request, "workspace/manage/health_model_edit.html#draft-form", context)
+        return trigger_client_event(response, "healthDraftChanged", after="settle")
+    context["versions"] = list(version.model.versions.select_related("created_by")[:10])
+    return render(request, "workspace/manage/health_model_edit.html", context)
 
 
 DRAFT_FIELDS = ("green_min", "yellow_min")
 
 
-def _review_context(version: HealthModelVersion, params) -> dict:
-    """The editor filled from the URL (``?weight_<key>=…&green_min=…&notes=…``), e.g. the
-    backtest's suggested weights (``&suggested_for=<version id>``): a draft to preview and
-    confirm; nothing is saved until the admin presses Save."""
-    weights, green, yellow, errors, days = _read_draft(version, params)
-    keys = {c["key"] for c in version.components}
-    unknown = sorted(k[7:] for k in params if k.startswith("weight_") and k[7:] not in keys)
-    if unknown:
-        errors.setdefault("form", []).append(
-            f"{version} has no component {', '.join(unknown)}: "
-            "the weights suggested for it are left out of the draft."
-        )
-    context = _editor_context(version, weights, green, yellow, errors, days)
-    context["notes"] = params.get("notes", "")[:2000]
+def _review(version: HealthModelVersion, params) -> tuple[ModelDraft, dict[str, Any]]:
+    """The active version's draft with the weights and bands named in the URL
+    (``?weight_<key>=…&green_min=…&yellow_min=…&notes=…``), e.g. the backtest's suggested
+    weights (``&suggested_for=<version id>``), and what the page says of them: a draft to
+    preview and confirm; nothing is saved until the admin presses Save."""
+    draft = ModelDraft.from_version(version)
+    changes, unknown = [], []
+    by_key = {c.key: c for c in draft.components}
+    for name, raw in params.items():
+        if not name.startswith("weight_"):
+            continue
+        comp = by_key.get(name[7:])
+        if comp is None:
+            unknown.append(name[7:])
+            continue
+        text = str(raw)[:100]
+        if text != comp.weight:
+            changes.append({"label": comp.label, "now": comp.weight, "draft": text})
+            comp.weight = text
+    for name, label in (("green_min", "green from"), ("yellow_min", "yellow from")):
+        if name in params and str(params[name])[:100] != getattr(draft, name):
+            changes.append({"label": label, "now": getattr(draft, name), "draft": params[name]})
+            setattr(draft, name, str(params[name])[:100])
     suggested_for = None
     raw = params.get("suggested_for", "")
     if raw.isdigit() and int(raw) != version.pk:
         suggested_for = version.model.versions.filter(pk=int(raw)).first()
-    context["review"] = {
+    review = {
         "from_backtest": bool(raw),
         "suggested_for": suggested_for,
-        "preview_now": not errors,
+        "changes": changes,
+        "unknown": [
+            f"{version} has no component {', '.join(sorted(unknown))}: "
+            "the weights suggested for it are left out of the draft."
+        ]
+        if unknown
+        else [],
     }
-    return context
+    return draft, review
 
 
 @require_http_methods(["GET", "POST"])
 def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """The editor; POST saves the draft as a new version (and starts the backfill when
-    asked). GET with draft fields in the URL opens it filled (``_review_context``).
-
-    The form carries the version it was drawn over (``base``): if another version became
-    active meanwhile (a save or restore in another tab), the draft is shown again over the
-    new one instead of silently replacing it."""
+    """The editor: each component's name, weight, lock and measures with their mappings,
+    and the bands. GET with weights or bands in the URL opens the active version's draft
+    with them (``_review``: the backtest's suggested weights). POST with ``op=save`` saves
+    the draft as a new version (a draft based on an older version than the active one is
+    refused by the service) and shows the versions page, or the backfill's progress when
+    days are to be rescored; any other ``op`` adds or removes a part of the draft and
+    shows it again."""
     _require_admin(request)
     version = _active_version(pk)
-    if request.method == "POST":
-        weights, green, yellow, errors, days = _read_draft(version, request.POST)
-        notes = request.POST.get("notes", "")[:2000]
-        base = request.POST.get("base", "")
-        if base and base != str(version.pk):
-            errors.setdefault("form", []).append(
-                f"While you were editing, v{version.version} became the active version "
-                f"({Truncator(version.notes).chars(80) or 'no note'}). Your draft is kept "
-                f"below, now beside v{version.version}'s weights: check it and save again."
+    if request.method == "GET":
+        if any(k.startswith("weight_") or k in DRAFT_FIELDS for k in request.GET):
+            draft, review = _review(version, request.GET)
+            notes = request.GET.get("notes", "")[:2000]
+            return _editor(request, version, draft, review=review, notes=notes)
+        return _editor(request, version, ModelDraft.from_version(version))
+    draft = ModelDraft.from_data(request.POST, based_on=version.version)
+    op = request.POST.get("op", "save")
+    if op != "save":
+        draft.apply(op)
+        return _editor(request, version, draft)
+    days, day_errors = _backfill_days(request.POST)
+    valid = draft.is_valid()
+    if valid and not day_errors:
+        try:
+            new = services.health_model_draft_save(
+                model=version.model,
+                based_on=draft.based_on,
+                spec=draft.spec,
+                user=request.user,
+                notes=request.POST.get("notes", "")[:2000],
             )
-        if not errors:
-            try:
-                new = services.health_model_draft_save(
-                    version=version,
-                    weights=weights,
-                    green_min=green,
-                    yellow_min=yellow,
-                    user=request.user,
-                    notes=notes,
+        except ValidationError as exc:
+            draft.add_errors(exc.messages)
+        else:
+            # the versions page says what happens to the snapshots already recorded and
+            # offers to rescore past days; with days to rescore, their progress instead
+            url = reverse("workspace:health-model-versions", args=[pk]) + f"?changed={new.pk}"
+            if days:
+                job = services.backfill_start(days=days, user=request.user)
+                url = reverse("workspace:backfill-status") + f"?job={job}"
+                messages.success(
+                    request,
+                    f"Saved as {new}. Days not rescored keep the snapshots "
+                    f"v{version.version} made.",
                 )
-            except ValidationError as exc:
-                errors = exc.message_dict
             else:
-                if days:
-                    job = services.backfill_start(days=days, user=request.user)
-                    messages.success(
-                        request,
-                        f"Saved as {new}. Days not rescored keep the snapshots "
-                        f"v{version.version} made.",
-                    )
-                    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
                 messages.success(request, f"Saved as {new}.")
-                return _to_history(pk, changed=new)
-        context = _editor_context(version, weights, green, yellow, errors, days, notes)
-        return render(request, "workspace/manage/health_model_edit.html", context)
-    if any(k.startswith("weight_") or k in DRAFT_FIELDS for k in request.GET):
-        context = _review_context(version, request.GET)
-    else:
-        weights = {c["key"]: c["weight"] for c in version.components}
-        context = _editor_context(version, weights, version.green_min, version.yellow_min, {}, 30)
-    context["versions"] = list(version.model.versions.select_related("created_by")[:5])
-    return render(request, "workspace/manage/health_model_edit.html", context)
+            if request.htmx:
+                return HttpResponseClientRedirect(url)
+            return redirect(url)
+    if day_errors:
+        draft.summary.append(("backfill_days", f"rescore: {day_errors[0]}"))
+    return _editor(request, version, draft, day_errors=day_errors, tried=True)
 
 
 def _to_history(pk: int, *, changed: HealthModelVersion | None = None) -> HttpResponse:
@@ -217,18 +222,16 @@ def health_model_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The draft's band distribution and backtest AUC beside the current version's."""
     _require_admin(request)
     version = _active_version(pk)
-    weights, green, yellow, errors, _ = _read_draft(version, request.POST)
+    draft = ModelDraft.from_data(request.POST, based_on=version.version)
     preview = None
-    if not errors:
-        preview = services.health_model_preview(
-            version=version, weights=weights, green_min=green, yellow_min=yellow
-        )
+    if draft.is_valid():
+        preview = services.health_model_preview(version=version, spec=draft.spec)
     return render(
         request,
         "workspace/manage/_health_preview.html",
         {
             "preview": preview,
-            "errors": errors,
+            "draft": draft,
             "version": version,
             # the restore confirmation previews an earlier version: its column says which
             "draft_label": request.POST.get("draft_label", "")[:20] or "Draft",
@@ -319,6 +322,175 @@ def backfill_start(request: HttpRequest) -> HttpResponse:
             return _to_history(int(back))
         return redirect("workspace:health-models")
     job = services.backfill_start(days=int(raw), user=request.user)
+    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
+
+
+# --- which model scores which accounts ------------------------------------------------------
+
+
+def _assignments(
+    request, *, row: str = "", row_errors: list[str] | None = None, posted=None
+) -> HttpResponse:
+    """The assignments page. After a refused form: ``row`` says which form (``rule-<pk>``,
+    ``rule-new``, ``model-new``, ``rescore``), ``row_errors`` why, ``posted`` what was sent
+    (shown again)."""
+    data = health_rules()
+    posted = posted or {}
+    errors = row_errors or []
+    free = [m for m in data["unassigned"] if m.active_version is not None]
+
+    def shown(form_row: str, **initial) -> dict:
+        """The values a form shows: as posted when it was refused, else ``initial``."""
+        if form_row == row and posted:
+            values = {k: str(posted.get(k, "")) for k in initial}
+        else:
+            values = {k: "" if v is None else str(v) for k, v in initial.items()}
+        values["errors"] = errors if form_row == row else []
+        return values
+
+    for r in data["rules"]:
+        r.form = shown(
+            f"rule-{r.model.pk}", segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk
+        )
+        r.model_choices = [r.model, *free]
+        r.segment_choices = data["segments"]
+        if r.segment and r.segment not in data["segments"]:
+            r.segment_choices = [r.segment, *data["segments"]]
+    context = {
+        **data,
+        "free_models": free,
+        "stages": AccountLifecycle.choices,
+        "new_rule": shown("rule-new", segment="", lifecycle="", model=""),
+        "copy": shown("model-new", name="", source=""),
+        "rescore": shown("rescore", backfill_days=30),
+        "backfill_max": BACKFILL_DAYS_MAX,
+    }
+    return render(request, "workspace/manage/health_assignments.html", context)
+
+
+@require_GET
+def health_assignments(request: HttpRequest) -> HttpResponse:
+    """Which model scores which accounts: the rules in the order an account meets them,
+    each with the accounts it covers now; add, change or remove a rule; a new model as a
+    copy of another; rescore past days."""
+    _require_admin(request)
+    return _assignments(request)
+
+
+def _row_errors(form, exc: ValidationError | None = None) -> list[str]:
+    errors = [f"{_FIELD_WORDS.get(k, '')}{m}" for k, msgs in form.errors.items() for m in msgs]
+    if exc is not None:
+        if hasattr(exc, "error_dict"):
+            errors += [
+                f"{_FIELD_WORDS.get(k, '')}{m}" for k, v in exc.message_dict.items() for m in v
+            ]
+        else:
+            errors += exc.messages
+    return errors
+
+
+_FIELD_WORDS = {
+    "segment": "Segment: ",
+    "lifecycle": "Stage: ",
+    "model": "Model: ",
+    "name": "Name: ",
+}
+
+
+@require_POST
+def health_rule_save(request: HttpRequest) -> HttpResponse:
+    """Add a rule (``rule`` blank) or change one (``rule``: the model it uses now)."""
+    _require_admin(request)
+    form = RuleForm(request.POST)
+    row = f"rule-{request.POST.get('rule') or 'new'}"[:30]
+    if not form.is_valid():
+        return _assignments(request, row=row, row_errors=_row_errors(form), posted=request.POST)
+    data = form.cleaned_data
+    try:
+        model = metrics_services.health_rule_save(
+            rule=data["rule"],
+            model=data["model"],
+            segment=data["segment"],
+            lifecycle=data["lifecycle"],
+            by=request.user,
+        )
+    except ValidationError as exc:
+        return _assignments(
+            request, row=row, row_errors=_row_errors(form, exc), posted=request.POST
+        )
+    words = health_rule_words(
+        segment=model.applies_to_segment,
+        lifecycle=model.applies_to_lifecycle,
+        is_default=model.is_default,
+    )
+    messages.success(request, f"Saved: {words} → {model}. {TAKES_EFFECT}")
+    return redirect("workspace:health-assignments")
+
+
+TAKES_EFFECT = (
+    "It applies from the next nightly run (02:15 UTC), to an account as soon as its new data "
+    "rescores it, and to past days once you rescore them."
+)
+
+
+@require_POST
+def health_rule_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove the rule model ``pk`` serves: the model then applies to no account."""
+    _require_admin(request)
+    rule = get_object_or_404(HealthModel, pk=pk)
+    words = health_rule_words(segment=rule.applies_to_segment, lifecycle=rule.applies_to_lifecycle)
+    try:
+        metrics_services.health_rule_remove(rule=rule, by=request.user)
+    except ValidationError as exc:
+        return _assignments(request, row=f"rule-{pk}", row_errors=exc.messages)
+    messages.success(
+        request,
+        f"Removed the rule for {words}: {rule} applies to no account now; those accounts go "
+        f"to the next rule that matches them. {TAKES_EFFECT}",
+    )
+    return redirect("workspace:health-assignments")
+
+
+@require_POST
+def health_model_copy(request: HttpRequest) -> HttpResponse:
+    """A new model, applying to no account yet, as a copy of another's active version."""
+    _require_admin(request)
+    form = ModelCopyForm(request.POST)
+    exc = None
+    if form.is_valid():
+        try:
+            model = metrics_services.health_model_copy(
+                source=form.cleaned_data["source"],
+                name=form.cleaned_data["name"],
+                created_by=request.user,
+            )
+        except ValidationError as error:
+            exc = error
+        else:
+            messages.success(
+                request,
+                f"Created {model}, a copy of {form.cleaned_data['source']}. It scores no "
+                "account yet: edit its components, then give it a rule.",
+            )
+            return redirect("workspace:health-assignments")
+    return _assignments(
+        request, row="model-new", row_errors=_row_errors(form, exc), posted=request.POST
+    )
+
+
+@require_POST
+def health_rescore(request: HttpRequest) -> HttpResponse:
+    """Rescore the last ``days`` days with the rules and models in force now (the backfill
+    of the editor), then show its progress."""
+    _require_admin(request)
+    days, errors = _backfill_days(request.POST)
+    if not errors and days < 1:
+        errors = ["at least 1 day"]
+    if errors:
+        return _assignments(
+            request, row="rescore", row_errors=[f"Days: {e}" for e in errors], posted=request.POST
+        )
+    job = services.backfill_start(days=days, user=request.user)
     return redirect(reverse("workspace:backfill-status") + f"?job={job}")
 
 

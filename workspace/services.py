@@ -11,13 +11,14 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Max
 
 from accounts import utc
 from accounts.models import Account, AccountLifecycle, User
-from metrics import backtest
+from metrics import backtest, health
 from metrics.kpis.revenue import contract_facts
-from metrics.models import HealthModelVersion, HealthSnapshot
+from metrics.models import HealthModel, HealthModelVersion, HealthSnapshot
 from metrics.services import health_model_version_create
 
 HORIZON = 90  # days after the backtest day in which a customer's churn counts
@@ -36,52 +37,66 @@ def band_of(score: float | None, *, green_min: float, yellow_min: float) -> str:
     return "red"
 
 
-def check_draft(
-    version: HealthModelVersion, weights: dict[str, float], green_min: float, yellow_min: float
-) -> dict[str, list[str]]:
-    """Field errors of a draft (empty when it is fine)."""
-    errors: dict[str, list[str]] = {}
-    keys = {c["key"] for c in version.components}
-    for key, weight in weights.items():
-        if key not in keys:
-            errors.setdefault("weights", []).append(f"no component {key!r} in {version}")
-        elif weight < 0 or weight > 100:
-            errors[f"weight_{key}"] = [f"must be between 0 and 100, got {weight:g}"]
-    if sum(weights.values()) <= 0:
-        errors.setdefault("weights", []).append("at least one weight must be above 0")
-    if not 0 <= yellow_min <= 100:
-        errors["yellow_min"] = ["must be between 0 and 100"]
-    if not 0 <= green_min <= 100:
-        errors["green_min"] = ["must be between 0 and 100"]
-    elif yellow_min > green_min:
-        errors["yellow_min"] = [f"must not be above the green threshold ({green_min:g})"]
-    return errors
+class DraftScorer:
+    """Scores recorded snapshots with a draft of a model, for the editor's preview: a
+    component whose measures and mappings are those of the version in force keeps its
+    recorded score (only its weight may differ); any other component is scored again
+    from the measure values the snapshot recorded (``inputs``), so a changed mapping or
+    an added measure shows. A measure the version in force does not read was not
+    recorded: it counts as no data here (``unrecorded`` names them)."""
+
+    def __init__(self, version: HealthModelVersion, spec: health.ModelSpec) -> None:
+        current = version.spec()
+        measures_now = {c.key: c.measures for c in current.components}
+        recorded = {m.measure for c in current.components for m in c.measures}
+        self.spec = spec
+        self.current_weights = {c.key: float(c.weight) for c in current.components}
+        self.weights = {c.key: float(c.weight) for c in spec.components}
+        self.rescored = [c for c in spec.components if measures_now.get(c.key) != c.measures]
+        self.unrecorded = sorted(
+            {
+                health.MEASURES[m.measure].label
+                for c in self.rescored
+                for m in c.measures
+                if m.measure not in recorded
+            }
+        )
+        self._scorer = health.Scorer(spec)
+
+    def current(self, components: list[dict]) -> float | None:
+        return backtest.weighted_score(_component_scores(components), self.current_weights)
+
+    def draft(self, components: list[dict]) -> float | None:
+        scores = _component_scores(components)
+        if self.rescored:
+            values: dict[str, Any] = {}
+            for c in components:
+                values.update(c.get("inputs") or {})
+            for comp in self.rescored:
+                scores[comp.key] = self._scorer.component(comp, values).score
+        return backtest.weighted_score(scores, self.weights)
 
 
 def _component_scores(components: list[dict]) -> dict[str, float | None]:
     return {c["key"]: c.get("score") for c in components}
 
 
-def health_model_preview(
-    *,
-    version: HealthModelVersion,
-    weights: dict[str, float],
-    green_min: float,
-    yellow_min: float,
-) -> dict[str, Any]:
-    """What a draft would do, without saving it: the band distribution of the current
-    customers the model scores (churned accounts left out, as on the dashboard), each at its
-    latest snapshot of the last ``PREVIEW_DAYS`` days, with the recorded component scores
-    re-weighted (current vs draft), how many of them would change band (``changed``;
-    ``moves`` by from → to band, moves down first), and the ROC AUC of
+def health_model_preview(*, version: HealthModelVersion, spec: health.ModelSpec) -> dict[str, Any]:
+    """What a draft (``spec``, checked by ``health.parse_model``) would do, without saving
+    it: the band distribution of the current customers the model scores (churned accounts
+    left out, as on the dashboard), each at its latest snapshot of the last
+    ``PREVIEW_DAYS`` days, scored as recorded by the current version and by the draft
+    (``DraftScorer``: re-weighted, and the components whose measures or mappings changed
+    scored again from the recorded measure values), how many of them would change band
+    (``changed``; ``moves`` by from → to band, moves down first), and the ROC AUC of
     ``100 − score`` for logo churn within ``HORIZON`` days of an earlier day whose window
-    has passed (``_preview_backtest``; current vs draft weights, same accounts). Overrides
-    are not replayed: the distribution is of computed scores. A fixed handful of queries.
+    has passed (``_preview_backtest``; current vs draft, same accounts). Overrides are not
+    replayed: the distribution is of computed scores. A fixed handful of queries.
 
     Not only the latest day's snapshots: the nightly run scores the whole book as of
     yesterday, while an account's new data rescores it as of today, so the latest day holds
     just the few accounts touched since midnight."""
-    current_weights = {c["key"]: float(c["weight"]) for c in version.components}
+    scorer = DraftScorer(version, spec)
     model_days = HealthSnapshot.objects.filter(model_version__model=version.model_id)
     latest = model_days.aggregate(d=Max("day"))["d"]
     result: dict[str, Any] = {
@@ -91,23 +106,25 @@ def health_model_preview(
         "changed": 0,
         "moves": [],
         "backtest": None,
+        "rescored": [c.label for c in scorer.rescored],
+        "unrecorded": scorer.unrecorded,
     }
     if latest is None:
-        result["message"] = "No account has been scored by this model yet."
+        result["message"] = (
+            "No account has been scored by this model yet, so there is nothing to preview: "
+            "give it a rule, then wait for the nightly run or rescore past days."
+        )
         return result
     rows = _latest_components(model_days, latest)
     now: Counter = Counter()
     draft: Counter = Counter()
     moves: Counter = Counter()
     for components in rows:
-        scores = _component_scores(components)
         before = band_of(
-            backtest.weighted_score(scores, current_weights),
-            green_min=version.green_min,
-            yellow_min=version.yellow_min,
+            scorer.current(components), green_min=version.green_min, yellow_min=version.yellow_min
         )
         after = band_of(
-            backtest.weighted_score(scores, weights), green_min=green_min, yellow_min=yellow_min
+            scorer.draft(components), green_min=spec.green_min, yellow_min=spec.yellow_min
         )
         now[before] += 1
         draft[after] += 1
@@ -135,7 +152,7 @@ def health_model_preview(
                 "draft_pct": round(100 * draft[band] / total, 1) if total else 0,
             }
         )
-    result["backtest"] = _preview_backtest(version, weights, current_weights, latest)
+    result["backtest"] = _preview_backtest(version, scorer, latest)
     return result
 
 
@@ -165,18 +182,17 @@ def _latest_components(model_days, latest: dt.date) -> list[dict]:
 
 def _preview_backtest(
     version: HealthModelVersion,
-    weights: dict[str, float],
-    current_weights: dict[str, float],
+    scorer: DraftScorer,
     latest: dt.date,
     *,
     today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """AUC of both weightings on a recorded day at least 30 days before ``latest``, for
-    churn within the following days, judged only on days that have passed: the latest such
-    day whose whole ``HORIZON`` is over (``day + HORIZON <= today``), or, while the history
-    is shorter, the latest day at least 30 days back with the window shortened to the days
-    since then (``horizon_shortened``; the page says so). A contract that is merely
-    scheduled to end is not churn yet."""
+    """AUC of the current version and the draft (``scorer``) on a recorded day at least 30
+    days before ``latest``, for churn within the following days, judged only on days that
+    have passed: the latest such day whose whole ``HORIZON`` is over (``day + HORIZON <=
+    today``), or, while the history is shorter, the latest day at least 30 days back with
+    the window shortened to the days since then (``horizon_shortened``; the page says so).
+    A contract that is merely scheduled to end is not churn yet."""
     today = today or utc.today()
     model_days = HealthSnapshot.objects.filter(model_version__model=version.model_id)
     newest_allowed = latest - dt.timedelta(days=30)
@@ -197,9 +213,8 @@ def _preview_backtest(
         f = facts.get(account_id)
         if f is None or not f.customer_on(day):
             continue
-        scores = _component_scores(components)
-        a = backtest.weighted_score(scores, current_weights)
-        b = backtest.weighted_score(scores, weights)
+        a = scorer.current(components)
+        b = scorer.draft(components)
         if a is not None and b is not None:
             pairs.append((a, b, not f.customer_on(end)))
 
@@ -227,25 +242,41 @@ def _preview_backtest(
     return out
 
 
+@transaction.atomic
 def health_model_draft_save(
     *,
-    version: HealthModelVersion,
-    weights: dict[str, float],
-    green_min: float,
-    yellow_min: float,
+    model: HealthModel,
+    based_on: int,
+    spec: health.ModelSpec,
     user: User,
     notes: str = "",
 ) -> HealthModelVersion:
-    """The draft as the model's new active version."""
-    errors = check_draft(version, weights, green_min, yellow_min)
-    if errors:
-        raise ValidationError(errors)
-    components = [{**c, "weight": weights.get(c["key"], c["weight"])} for c in version.components]
+    """The editor's draft (``spec``, checked by ``health.parse_model``) as ``model``'s new
+    active version (``health_model_version_create``: versions are never edited, snapshots
+    keep the version that made them). ``based_on``: the version number the draft started
+    from. Raises ValidationError, writing nothing, when another version was saved since
+    (the draft would silently undo it) or when the draft changes nothing."""
+    HealthModel.objects.select_for_update().filter(pk=model.pk).first()  # one writer per model
+    active = model.versions.select_related("created_by").filter(active=True).first()
+    if active is not None and active.version != based_on:
+        by = f" by {active.created_by}" if active.created_by else ""
+        raise ValidationError(
+            f"v{active.version} was saved{by} at {utc.moment_text(active.created_at)} UTC, after "
+            f"you opened v{based_on}. Your draft is not saved: reload the editor to see "
+            f"v{active.version}, then make your change again."
+        )
+    components = [c.as_json() for c in spec.components]
+    if (
+        active is not None
+        and components == [c.as_json() for c in active.spec().components]
+        and (spec.green_min, spec.yellow_min) == (active.green_min, active.yellow_min)
+    ):
+        raise ValidationError(f"The draft is the same as v{active.version}: nothing to save.")
     return health_model_version_create(
-        model=version.model,
+        model=model,
         components=components,
-        green_min=green_min,
-        yellow_min=yellow_min,
+        green_min=spec.green_min,
+        yellow_min=spec.yellow_min,
         created_by=user,
         notes=notes,
     )

@@ -32,6 +32,15 @@ urlpatterns = [
     path(
         "manage/health/<int:pk>/restore/", manage.health_model_restore, name="health-model-restore"
     ),
+    path("manage/health/assignments/", manage.health_assignments, name="health-assignments"),
+    path("manage/health/assignments/save/", manage.health_rule_save, name="health-rule-save"),
+    path(
+        "manage/health/assignments/<int:pk>/remove/",
+        manage.health_rule_remove,
+        name="health-rule-remove",
+    ),
+    path("manage/health/new/", manage.health_model_copy, name="health-model-copy"),
+    path("manage/health/rescore/", manage.health_rescore, name="health-rescore"),
     path("manage/backfill/", manage.backfill_status, name="backfill-status"),
     path("manage/backfill/start/", manage.backfill_start, name="backfill-start"),
     path("manage/users/", manage.users, name="users"),

@@ -444,7 +444,7 @@ def test_admin_edit_of_a_version_saves_a_new_one(client, admin_user):
         c["weight"] = 0
     r = client.post(url, {**form, "components": json.dumps(components)})
     assert r.status_code == 200
-    assert "every weight is zero" in r.content.decode()
+    assert "every weight is 0: give at least one component a weight above 0" in r.content.decode()
     assert default.versions.count() == 2
 
 

@@ -108,6 +108,11 @@ RULES: dict[str, Rule] = {
     "workspace:health-model-versions": Rule(PAGE_ADMIN.expect, kwargs="health_model"),
     # POST only, like the preview; the confirmation is the versions page (?restore=<id>)
     "workspace:health-model-restore": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
+    "workspace:health-assignments": PAGE_ADMIN,
+    "workspace:health-rule-save": Rule(_all(405, anonymous=LOGIN)),  # POST only, admins only
+    "workspace:health-rule-remove": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
+    "workspace:health-model-copy": Rule(_all(405, anonymous=LOGIN)),
+    "workspace:health-rescore": Rule(_all(405, anonymous=LOGIN)),
     "workspace:backfill-status": PAGE_ADMIN,
     "workspace:backfill-start": Rule(_all(405, anonymous=LOGIN)),  # POST only
     "workspace:users": PAGE_ADMIN,

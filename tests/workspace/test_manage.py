@@ -13,6 +13,7 @@ from accounts.models import Role
 from metrics.models import HealthModelVersion, HealthSnapshot
 from metrics.services import health_model_ensure_default
 from tests.factories import AccountFactory, ContractFactory
+from workspace.health_forms import ModelDraft
 
 from .conftest import components, snapshot, utc_today
 
@@ -72,11 +73,14 @@ def scored():
 
 
 def _weights(usage, support, **extra):
+    """The editor's form for the default model's active version with the usage and support
+    weights changed (``extra``: other fields as posted)."""
     version = health_model_ensure_default().versions.get(active=True)
-    data = {f"weight_{c['key']}": c["weight"] for c in version.components}
-    data.update(
-        {"weight_usage": usage, "weight_support": support, "green_min": 80, "yellow_min": 50}
-    )
+    data = ModelDraft.from_version(version).as_data()
+    keys = [c["key"] for c in version.components]
+    data[f"c-{keys.index('usage')}-weight"] = usage
+    data[f"c-{keys.index('support')}-weight"] = support
+    data.update({"green_min": 80, "yellow_min": 50})
     data.update(extra)
     return data
 
@@ -141,9 +145,10 @@ def test_preview_shows_field_errors(client, admin_user, scored):
     )
     text = r.content.decode()
     assert r.status_code == 200
-    assert "“lots” is not a number" in text
-    assert "must be between 0 and 100, got 150" in text
-    assert "must not be above the green threshold (80)" in text
+    # in words, naming the component; a weight above 100 is fine (weights are relative)
+    assert "component 1 (Usage): the weight must be a number, got “lots”" in text
+    assert "150" not in text
+    assert "yellow must start at or below green, both between 0 and 100" in text
 
 
 def test_save_with_errors_re_renders_the_form(client, admin_user):
@@ -151,7 +156,7 @@ def test_save_with_errors_re_renders_the_form(client, admin_user):
     client.force_login(admin_user)
     r = client.post(reverse("workspace:health-model-edit", args=[model.pk]), _weights(-1, 10))
     assert r.status_code == 200
-    assert "must be between 0 and 100, got -1" in r.content.decode()
+    assert "component 1 (Usage): the weight must be 0 or more, got -1" in r.content.decode()
     assert model.versions.count() == 1
 
 

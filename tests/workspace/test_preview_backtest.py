@@ -11,16 +11,23 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from metrics import health
 from metrics.services import health_model_ensure_default
 from tests.factories import AccountFactory, ContractFactory
 from workspace import services
+from workspace.health_forms import ModelDraft
 
 from .conftest import components, snapshot, utc_today
 
 pytestmark = pytest.mark.django_db
 
-CURRENT = {"usage": 35.0, "support": 15.0}
-DRAFT = {"usage": 0.0, "support": 50.0}
+DRAFT = {"usage": 0.0, "support": 50.0}  # the current version weighs them 35 and 15
+
+
+def _draft(version):
+    """The editor's draft of ``version`` with the ``DRAFT`` weights, as its preview scores."""
+    components = [{**c, "weight": DRAFT.get(c["key"], c["weight"])} for c in version.components]
+    return services.DraftScorer(version, health.parse_model(components))
 
 
 def _paying(ends: dt.date | None):
@@ -52,7 +59,7 @@ def short_history():
 def test_short_history_shrinks_the_window_to_what_has_passed(short_history):
     today, earlier = short_history["today"], short_history["earlier"]
     version = health_model_ensure_default().versions.get(active=True)
-    bt = services._preview_backtest(version, DRAFT, CURRENT, short_history["latest"])
+    bt = services._preview_backtest(version, _draft(version), short_history["latest"])
     assert bt["day"] == earlier
     # 90 days from 41 days ago would end 49 days from now: shortened to the 41 days passed
     assert bt["horizon"] == 41 and bt["horizon_shortened"] is True
@@ -76,7 +83,7 @@ def test_a_day_whose_window_has_passed_is_preferred(short_history):
     snapshot(gone, day, 37, "red", components=components(10, 100))
     snapshot(kept, day, 66, "yellow", components=components(90, 10))
     version = health_model_ensure_default().versions.get(active=True)
-    bt = services._preview_backtest(version, DRAFT, CURRENT, short_history["latest"])
+    bt = services._preview_backtest(version, _draft(version), short_history["latest"])
     assert bt["day"] == day and bt["horizon"] == 90 and bt["horizon_shortened"] is False
     assert bt["end"] == day + dt.timedelta(days=90) <= today
     assert "horizon_note" not in bt
@@ -87,8 +94,9 @@ def test_a_day_whose_window_has_passed_is_preferred(short_history):
 def test_preview_page_says_which_window(client, admin_user, short_history):
     model = health_model_ensure_default()
     version = model.versions.get(active=True)
-    data = {f"weight_{c['key']}": c["weight"] for c in version.components}
-    data.update({"weight_usage": 0, "weight_support": 50, "green_min": 80, "yellow_min": 50})
+    data = ModelDraft.from_version(version).as_data()
+    keys = [c["key"] for c in version.components]
+    data.update({f"c-{keys.index(k)}-weight": w for k, w in DRAFT.items()})
     client.force_login(admin_user)
     r = client.post(
         reverse("workspace:health-model-preview", args=[model.pk]),

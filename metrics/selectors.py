@@ -1,0 +1,134 @@
+"""Reads of the metrics app for the admin screens: which health model scores which
+accounts (the assignment rules, resolved as ``metrics.health.assign`` resolves them)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, OuterRef, Subquery
+
+from accounts.models import Account, AccountLifecycle
+
+from . import health
+from .models import HealthModel, HealthModelVersion
+
+# health.assign's ranks, most specific first, in words
+PRIORITIES = {
+    3: "segment and stage",
+    2: "segment",
+    1: "stage",
+    0: "default",
+}
+
+
+@dataclass
+class HealthRule:
+    """One assignment rule: the model that scores the accounts of a segment and/or
+    lifecycle stage (or, the default rule, every account no other rule matches)."""
+
+    model: HealthModel
+    segment: str
+    lifecycle: str
+    is_default: bool
+    rank: int  # health.assign's: 3 segment and stage, 2 segment, 1 stage, 0 default
+    active_version: int | None  # None: the model cannot score (no active version)
+    covers: int = 0  # accounts it scores now (the most specific rule that matches them)
+    matches: int = 0  # accounts it matches, including those a more specific rule takes
+
+    @property
+    def priority(self) -> str:
+        return PRIORITIES[self.rank]
+
+    @property
+    def lifecycle_label(self) -> str:
+        return dict(AccountLifecycle.choices).get(self.lifecycle, self.lifecycle)
+
+    @property
+    def taken_elsewhere(self) -> int:
+        return self.matches - self.covers
+
+    def applies(self, segment: str, lifecycle: str) -> bool:
+        if self.is_default:
+            return True
+        if self.segment and segment != self.segment:
+            return False
+        return not (self.lifecycle and lifecycle != self.lifecycle)
+
+
+def _rank(model: HealthModel) -> int | None:
+    if model.is_default:
+        return 0
+    if model.applies_to_segment and model.applies_to_lifecycle:
+        return 3
+    if model.applies_to_segment:
+        return 2
+    if model.applies_to_lifecycle:
+        return 1
+    return None  # applies to no account
+
+
+def health_rules() -> dict[str, Any]:
+    """The rules, most specific first (the order ``health.assign`` tries them for an
+    account), each with the number of accounts it scores now and matches; the models that
+    apply to no account; the segments accounts have; how many accounts no rule scores.
+    Two queries: the models with their active version, and the accounts counted by
+    (segment, lifecycle stage)."""
+    active = HealthModelVersion.objects.filter(model=OuterRef("pk"), active=True)
+    models = list(
+        HealthModel.objects.annotate(active_version=Subquery(active.values("version")[:1]))
+    )
+    groups = list(
+        Account.objects.order_by()
+        .values("segment", "lifecycle_stage")
+        .annotate(n=Count("id"))
+        .values_list("segment", "lifecycle_stage", "n")
+    )
+    rules: list[HealthRule] = []
+    unassigned: list[HealthModel] = []
+    for m in models:
+        rank = _rank(m)
+        if rank is None:
+            unassigned.append(m)
+            continue
+        rules.append(
+            HealthRule(
+                model=m,
+                segment=m.applies_to_segment,
+                lifecycle=m.applies_to_lifecycle,
+                is_default=m.is_default,
+                rank=rank,
+                active_version=m.active_version,
+            )
+        )
+    # as the scoring reads them (services._active_versions): models with an active version
+    assignments = [
+        health.Assignment(
+            model_id=r.model.pk, segment=r.segment, lifecycle=r.lifecycle, is_default=r.is_default
+        )
+        for r in rules
+        if r.active_version is not None
+    ]
+    covers: Counter = Counter()
+    no_model = 0
+    for segment, lifecycle, n in groups:
+        model_id = health.assign(assignments, segment=segment, lifecycle=lifecycle)
+        if model_id is None:
+            no_model += n
+        else:
+            covers[model_id] += n
+        for r in rules:
+            if r.applies(segment, lifecycle):
+                r.matches += n
+    for r in rules:
+        r.covers = covers[r.model.pk]
+    rules.sort(key=lambda r: (-r.rank, r.segment.lower(), r.lifecycle, r.model.name))
+    return {
+        "rules": rules,
+        "unassigned": unassigned,
+        "segments": sorted({s for s, _, _ in groups if s}),
+        "accounts": sum(n for _, _, n in groups),
+        "no_model": no_model,
+        "models": models,
+    }
