@@ -249,15 +249,18 @@ def _history(
     history = selectors.health_model_history(model)
     raw = request.GET.get("changed", "")
     changed = next((v for v in history["versions"] if str(v.pk) == raw and v.active), None)
-    diff = None
+    diff = restore_data = None
     if confirm is not None and history["active"] is not None:
         diff = selectors.health_version_diff(history["active"], confirm)
+        # the preview scores the restored version as the editor's form would post it
+        restore_data = ModelDraft.from_version(confirm).as_data()
     context = {
         "model": model,
         **history,
         "restore_errors": list(restore_errors),
         "confirm": confirm,
         "diff": diff,
+        "restore_data": restore_data,
         "changed": changed,
         "backfill_days": 30,
         "backfill_days_max": BACKFILL_DAYS_MAX,
