@@ -136,7 +136,7 @@ def test_admin_changes_weights_previews_saves_and_backfills(page, login, demo_us
     login(page, ADMIN)
     page.get_by_role("link", name="Manage").click()
     page.get_by_role("link", name="Health models").click()
-    page.get_by_role("link", name="Edit weights").click()
+    page.get_by_role("link", name="Edit", exact=True).click()
     page.get_by_label("Weight of Usage").fill("0")
     page.get_by_role("button", name="Preview").click()
     expect(page.locator("#preview-bands")).to_be_visible()

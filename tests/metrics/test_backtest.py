@@ -368,17 +368,16 @@ def test_admin_backtest_page_links_the_suggestion_to_the_review(client, admin_us
     # with the preview loading at once; still nothing saved
     r = client.get(link.path + "?" + link.query)
     assert r.status_code == 200
-    fields = {f["key"]: f for f in r.context["fields"]}
-    assert {k: f["weight"] for k, f in fields.items()} == {
+    draft = r.context["draft"]
+    assert {c.key: float(c.weight) for c in draft.components} == {
         k: float(w) for k, w in suggestion["weights"].items()
     }
-    assert {k: f["current"] for k, f in fields.items()} == suggestion["current_weights"]
-    assert r.context["review"]["preview_now"] is True
-    assert 'id="review-banner"' in r.content.decode()
+    assert {c["key"]: c["weight"] for c in version.components} == suggestion["current_weights"]
+    page = r.content.decode()
+    assert 'id="review-banner"' in page and 'hx-trigger="load"' in page
     assert HealthModelVersion.objects.filter(model=version.model).count() == 1
     # saving the reviewed draft is the confirmation: a new active version, its note kept
-    form = {f"weight_{k}": f["weight"] for k, f in fields.items()}
-    form.update(green_min=80, yellow_min=50, backfill_days=0, notes=query["notes"], base=version.pk)
+    form = {**draft.as_data(), "backfill_days": "0", "notes": query["notes"], "op": "save"}
     r = client.post(link.path, form)
     assert r.status_code == 302
     new = HealthModelVersion.objects.get(model=version.model, active=True)

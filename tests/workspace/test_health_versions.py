@@ -12,6 +12,7 @@ from django.urls import reverse
 from metrics import services as metrics_services
 from metrics.models import HealthModel, HealthModelVersion
 from metrics.services import health_model_ensure_default
+from workspace.health_forms import ModelDraft
 
 pytestmark = pytest.mark.django_db
 
@@ -225,32 +226,49 @@ def _edit_url(model: HealthModel) -> str:
     return reverse("workspace:health-model-edit", args=[model.pk])
 
 
+def _form(version: HealthModelVersion, **weights) -> dict[str, str]:
+    """``version`` as the editor's form posts it, with ``weights`` changed by component key."""
+    data = ModelDraft.from_version(version).as_data()
+    at = {data[k]: k[: -len("key")] for k in data if k.startswith("c-") and k.endswith("-key")}
+    for key, weight in weights.items():
+        data[at[key] + "weight"] = str(weight)
+    return data
+
+
+def _weight_input(page: str, version: HealthModelVersion, key: str) -> str:
+    """The value of component ``key``'s weight field on the editor's page."""
+    at = next(i for i, c in enumerate(version.components) if c["key"] == key)
+    return re.search(rf'name="c-{at}-weight" value="([^"]*)"', page)[1]
+
+
 def test_editor_prefilled_from_the_url_shows_the_draft_beside_the_current(
     client, admin_user, model
 ):
     client.force_login(admin_user)
+    v3 = _v(model, 3)
+    support = {c["key"]: c["weight"] for c in v3.components}["support"]
     r = client.get(
         _edit_url(model),
         {
             "weight_usage": "60",
             "weight_support": "0",
             "notes": "weights suggested by the backtest",
-            "suggested_for": _v(model, 3).pk,
+            "suggested_for": v3.pk,
         },
     )
     assert r.status_code == 200
     page = r.content.decode()
-    assert 'id="w-usage" name="weight_usage" value="60"' in page
-    assert 'id="w-support" name="weight_support" value="0"' in page
-    fields = {f["key"]: f for f in r.context["fields"]}
-    assert (fields["usage"]["current"], fields["usage"]["changed"]) == (10, True)
-    assert fields["payments"]["changed"] is False
-    assert page.count("field-changed") == 2
+    assert _weight_input(page, v3, "usage") == "60"
+    assert _weight_input(page, v3, "support") == "0"
+    assert _weight_input(page, v3, "payments") == "10"  # untouched
+    changes = r.context["review"]["changes"]
+    assert [(c["now"], c["draft"]) for c in changes] == [("10", "60"), (f"{support:g}", "0")]
     assert "Reviewing the weights the backtest suggested." in page
+    assert "Changed from v3: Usage 10 → 60; Support" in page
     assert "weights suggested by the backtest</textarea>" in page
-    assert f'name="base" value="{_v(model, 3).pk}"' in page
+    assert 'name="based_on" value="3"' in page
     # the preview of the draft loads with the page
-    assert 'hx-trigger="load" hx-include="#model-form"' in page
+    assert 'hx-trigger="load" hx-include="#draft-form"' in page
     assert model.versions.count() == 3
 
 
@@ -263,25 +281,30 @@ def test_editor_says_when_the_suggestion_was_for_an_earlier_version(client, admi
     page = r.content.decode()
     assert "They were suggested for v1; the model now scores with v3" in page
     assert "Default v3 has no component nope" in page
-    # a draft with something to fix is not previewed until it is fixed
-    assert r.context["review"]["preview_now"] is False
 
 
 def test_editor_prefilled_with_bad_numbers_shows_the_errors(client, admin_user, model):
     client.force_login(admin_user)
+    v3 = _v(model, 3)
     r = client.get(_edit_url(model), {"weight_usage": "lots", "yellow_min": "95"})
     page = r.content.decode()
-    assert "“lots” is not a number" in page
-    assert "must not be above the green threshold (80)" in page
-    assert 'hx-trigger="load"' not in page
+    assert _weight_input(page, v3, "usage") == "lots"  # kept as typed, not dropped
+    # the preview (and a save) say what is wrong, in words
+    preview = client.post(
+        reverse("workspace:health-model-preview", args=[model.pk]),
+        {**_form(v3, usage="lots"), "yellow_min": "95"},
+    ).content.decode()
+    assert 'id="preview-errors"' in preview
+    assert "“lots”" in preview  # the weight, quoted as typed
+    assert "yellow must start at or below green" in preview
+    assert model.versions.count() == 3
 
 
 def test_saving_the_reviewed_draft_is_the_confirmation(client, admin_user, model):
     client.force_login(admin_user)
     v3 = _v(model, 3)
-    form = {f"weight_{c['key']}": c["weight"] for c in v3.components}
-    form.update(weight_usage="60", green_min="80", yellow_min="50", backfill_days="0", base=v3.pk)
-    r = client.post(_edit_url(model), {**form, "notes": "from the backtest"})
+    form = {**_form(v3, usage=60), "backfill_days": "0", "notes": "from the backtest"}
+    r = client.post(_edit_url(model), {**form, "op": "save"})
     assert r.status_code == 302
     new = model.versions.get(active=True)
     assert new.version == 4 and new.created_by == admin_user and new.notes == "from the backtest"
@@ -292,20 +315,18 @@ def test_saving_the_reviewed_draft_is_the_confirmation(client, admin_user, model
 
 
 def test_saving_over_a_version_that_changed_meanwhile_is_refused(client, admin_user, model):
-    """A draft drawn over v3, saved after someone restored v1 (now v4): shown again beside
-    v4's weights instead of silently replacing it."""
+    """A draft drawn over v3, saved after someone restored v1 (now v4): refused with the
+    reason, the draft shown again, nothing written."""
     client.force_login(admin_user)
     v3 = _v(model, 3)
-    form = {f"weight_{c['key']}": c["weight"] for c in v3.components}
-    form.update(weight_usage="60", green_min="80", yellow_min="50", backfill_days="0")
+    form = {**_form(v3, usage=60), "backfill_days": "0", "op": "save"}
     metrics_services.health_model_version_restore(model=model, version_id=_v(model, 1).pk)
-    r = client.post(_edit_url(model), {**form, "base": v3.pk})
+    r = client.post(_edit_url(model), form)
     assert r.status_code == 200
     page = r.content.decode()
-    assert "While you were editing, v4 became the active version (restored from v1)" in page
-    assert 'id="w-usage" name="weight_usage" value="60"' in page  # the draft is kept
-    assert f'name="base" value="{_v(model, 4).pk}"' in page
+    assert "v4 was saved" in page and "after you opened v3" in page
+    assert _weight_input(page, v3, "usage") == "60"  # the draft is kept
     assert model.versions.count() == 4
-    # saved again over v4, it goes through
-    r = client.post(_edit_url(model), {**form, "base": _v(model, 4).pk})
+    # drawn over v4, it goes through
+    r = client.post(_edit_url(model), {**form, "based_on": "4"})
     assert r.status_code == 302 and model.versions.get(active=True).version == 5
