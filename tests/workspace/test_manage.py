@@ -4,6 +4,7 @@ hand, save + backfill with progress, and users and roles."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -85,21 +86,24 @@ def _weights(usage, support, **extra):
     return data
 
 
+def _preview(client, model, data) -> tuple[str, dict[str, str]]:
+    """The preview of ``data`` (the editor's form) as htmx asks for it: its text and the
+    draft's accounts per band."""
+    r = client.post(
+        reverse("workspace:health-model-preview", args=[model.pk]),
+        data,
+        headers={"HX-Request": "true"},
+    )
+    text = r.content.decode()
+    return text, dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
+
+
 def test_preview_band_distribution_and_auc_by_hand(client, admin_user, scored):
     model = health_model_ensure_default()
     client.force_login(admin_user)
-    r = client.post(
-        reverse("workspace:health-model-preview", args=[model.pk]),
-        _weights(0, 50),
-        headers={"HX-Request": "true"},
-    )
-    assert r.status_code == 200
-    text = r.content.decode()
+    text, cells = _preview(client, model, _weights(0, 50))
     # current (usage 35, support 15): (35*40 + 15*100)/50 = 58 yellow; (35*90+15*100)/50 = 93
     # green; support only 20 -> red.  Draft (support only): 100 green, 100 green, 20 red.
-    import re
-
-    cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
     assert cells == {"green": "2", "yellow": "0", "red": "1", "none": "0"}
     assert "3 current customers scored" in text
     # one account changes band: the 58 (yellow) becomes 100 (green)
@@ -122,17 +126,9 @@ def test_preview_counts_each_accounts_latest_score_not_just_todays(client, admin
     rescored = HealthSnapshot.objects.get(day=scored["day"], score=20).account
     snapshot(rescored, utc_today(), 93, "green", components=components(90, 100))
     client.force_login(admin_user)
-    r = client.post(
-        reverse("workspace:health-model-preview", args=[model.pk]),
-        _weights(0, 50),
-        headers={"HX-Request": "true"},
-    )
-    text = r.content.decode()
-    import re
-
+    text, cells = _preview(client, model, _weights(0, 50))
     assert "3 current customers scored" in text
     # draft (support only): 100, 100 and the rescored account's 100 (was 20 yesterday)
-    cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
     assert cells == {"green": "3", "yellow": "0", "red": "0", "none": "0"}
 
 
@@ -241,15 +237,7 @@ def test_preview_leaves_churned_accounts_out(client, admin_user, scored):
     gone = AccountFactory(lifecycle_stage=AccountLifecycle.CHURNED)
     snapshot(gone, scored["day"], 10, "red", components=components(10, 10))
     client.force_login(admin_user)
-    r = client.post(
-        reverse("workspace:health-model-preview", args=[model.pk]),
-        _weights(0, 50),
-        headers={"HX-Request": "true"},
-    )
-    text = r.content.decode()
-    import re
-
+    text, cells = _preview(client, model, _weights(0, 50))
     assert "3 current customers scored by this model (churned accounts left out)" in text
     # draft (support only): 100, 100, 20 as in the by-hand test; the churned 10 not counted
-    cells = dict(re.findall(r'data-band="(\w+)">(\d+) ', text))
     assert cells == {"green": "2", "yellow": "0", "red": "1", "none": "0"}
