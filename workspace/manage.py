@@ -114,6 +114,14 @@ def _editor(request, version, draft: ModelDraft, **extra) -> HttpResponse:
 DRAFT_FIELDS = ("green_min", "yellow_min")
 
 
+def _same_number(a: str, b: str) -> bool:
+    """ "35" and "35.0" are the same weight; text that is no number compares as text."""
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
+
+
 def _review(version: HealthModelVersion, params) -> tuple[ModelDraft, dict[str, Any]]:
     """The active version's draft with the weights and bands named in the URL
     (``?weight_<key>=…&green_min=…&yellow_min=…&notes=…``), e.g. the backtest's suggested
@@ -130,11 +138,11 @@ def _review(version: HealthModelVersion, params) -> tuple[ModelDraft, dict[str, 
             unknown.append(name[7:])
             continue
         text = str(raw)[:100]
-        if text != comp.weight:
+        if not _same_number(text, comp.weight):
             changes.append({"label": comp.label, "now": comp.weight, "draft": text})
             comp.weight = text
     for name, label in (("green_min", "green from"), ("yellow_min", "yellow from")):
-        if name in params and str(params[name])[:100] != getattr(draft, name):
+        if name in params and not _same_number(str(params[name])[:100], getattr(draft, name)):
             changes.append({"label": label, "now": getattr(draft, name), "draft": params[name]})
             setattr(draft, name, str(params[name])[:100])
     suggested_for = None

@@ -252,6 +252,7 @@ def test_editor_prefilled_from_the_url_shows_the_draft_beside_the_current(
         {
             "weight_usage": "60",
             "weight_support": "0",
+            "weight_payments": "10.0",  # the same as now: no change
             "notes": "weights suggested by the backtest",
             "suggested_for": v3.pk,
         },
