@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 from django.conf import settings
@@ -23,6 +24,7 @@ from config.celery import app as celery_app
 from metrics import pipeline, tasks
 from metrics.models import HealthSnapshot, KpiSnapshot, PipelineChunk, PipelineRun
 from outbox.models import Message
+from playbooks import services as playbook_services
 from playbooks.models import Cta, Playbook
 from tests.metrics.test_tasks import build_book, snapshot_rows
 from tests.metrics.test_worker import SERVICES, _database_url, _stop
@@ -159,5 +161,10 @@ def test_sigkill_mid_pipeline_then_a_new_worker_completes_it_with_the_same_snaps
         {k.lower(): v for k, v in c["headers"].items()}["x-opencs-delivery"] for c in receiver.calls
     ]
     assert len(set(keys)) == len(keys)
+    # one email per owner's new CTAs: each one by one up to OPENED_MAIL_SINGLE, else one
+    # that lists them (the night opens them all in one batch), and never one twice
     emails = Message.objects.filter(kind=Message.Kind.EMAIL)
-    assert emails.count() == Cta.objects.exclude(owner=None).count()
+    per_owner = Counter(Cta.objects.exclude(owner=None).values_list("owner_id", flat=True))
+    single = playbook_services.OPENED_MAIL_SINGLE
+    assert emails.count() == sum(n if n <= single else 1 for n in per_owner.values())
+    assert emails.count() == len(set(emails.values_list("key", flat=True)))
