@@ -1112,22 +1112,33 @@ class Assignment:
     is_default: bool = False
 
 
+def specificity(*, is_default: bool, segment: str, lifecycle: str) -> int | None:
+    """How specific a model's rule is: 3 for a segment and a lifecycle stage, 2 for a
+    segment, 1 for a stage, 0 for the default; None for a model that applies to no account."""
+    if is_default:
+        return 0
+    if segment and lifecycle:
+        return 3
+    if segment:
+        return 2
+    if lifecycle:
+        return 1
+    return None
+
+
 def assign(candidates: Iterable[Assignment], *, segment: str, lifecycle: str) -> int | None:
     """The id of the most specific model for an account: segment and lifecycle both match >
     segment only > lifecycle only > the default. None when nothing applies."""
     best: tuple[int, int] | None = None
     for c in candidates:
-        if c.is_default:
-            rank = 0
-        elif c.segment and c.lifecycle:
-            rank = 3 if (c.segment, c.lifecycle) == (segment, lifecycle) else -1
-        elif c.segment:
-            rank = 2 if c.segment == segment else -1
-        elif c.lifecycle:
-            rank = 1 if c.lifecycle == lifecycle else -1
-        else:
-            rank = -1
-        if rank >= 0 and (best is None or rank > best[0]):
+        rank = specificity(is_default=c.is_default, segment=c.segment, lifecycle=c.lifecycle)
+        if rank is None:
+            continue
+        if not c.is_default and (
+            (c.segment and c.segment != segment) or (c.lifecycle and c.lifecycle != lifecycle)
+        ):
+            continue  # a rule for another segment or stage
+        if best is None or rank > best[0]:
             best = (rank, c.model_id)
     return None if best is None else best[1]
 

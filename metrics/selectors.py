@@ -57,18 +57,6 @@ class HealthRule:
         return not (self.lifecycle and lifecycle != self.lifecycle)
 
 
-def _rank(model: HealthModel) -> int | None:
-    if model.is_default:
-        return 0
-    if model.applies_to_segment and model.applies_to_lifecycle:
-        return 3
-    if model.applies_to_segment:
-        return 2
-    if model.applies_to_lifecycle:
-        return 1
-    return None  # applies to no account
-
-
 def health_rules() -> dict[str, Any]:
     """The rules, most specific first (the order ``health.assign`` tries them for an
     account), each with the number of accounts it scores now and matches; the models that
@@ -88,7 +76,9 @@ def health_rules() -> dict[str, Any]:
     rules: list[HealthRule] = []
     unassigned: list[HealthModel] = []
     for m in models:
-        rank = _rank(m)
+        rank = health.specificity(
+            is_default=m.is_default, segment=m.applies_to_segment, lifecycle=m.applies_to_lifecycle
+        )
         if rank is None:
             unassigned.append(m)
             continue
