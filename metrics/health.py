@@ -96,6 +96,34 @@ def score_text(score: Any, *, none: str = "n/a") -> str:
     return f"{float(score):.0f}"
 
 
+def score_beside_band(
+    score: Any,
+    *,
+    green_min: float | None,
+    yellow_min: float | None,
+    none: str = "n/a",
+) -> str:
+    """One score as a page prints it next to its band: a whole number, unless the whole
+    number would fall in another band than the score does (the bands ``green_min`` and
+    ``yellow_min`` of the model version that made the score), then one decimal, or more if
+    one still crosses the line, up to ``SCORE_PLACES``: with green from 80, 80.4 → "80",
+    79.6 → "79.6" (not "80" beside a yellow badge), 79.96 → "79.96" (not "80.0"). With
+    unknown bands (``None``) the score prints as recorded ("79.6"), which cannot cross a
+    line its band was decided on. ``None`` prints as ``none``."""
+    if score is None:
+        return none
+    value = float(score)
+    if green_min is None or yellow_min is None:
+        return score_as_recorded(value)
+    lines = {"green_min": float(green_min), "yellow_min": float(yellow_min)}
+    band = band_for(value, **lines)
+    for places in range(SCORE_PLACES + 1):
+        text = f"{value:.{places}f}"
+        if band_for(float(text), **lines) == band:
+            return text
+    return repr(value)  # within 10**-SCORE_PLACES of a line: every digit
+
+
 def score_pair(
     before: Any,
     after: Any,

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from accounts import utc
@@ -206,6 +206,24 @@ def standings_for(user: User, *, scope: str = "team") -> QuerySet[AccountStandin
     return qs.filter(account__in=Account.objects.visible_to(user))
 
 
+def with_band_lines(standings: QuerySet[AccountStanding]) -> QuerySet[AccountStanding]:
+    """``standings`` each with ``green_min`` and ``yellow_min``, the band lines of the model
+    version that made its score (its snapshot of the same day), so a page prints the score
+    beside its band without crossing a line (``health.score_beside_band``). Two subqueries
+    in the same query, evaluated for the rows fetched only; ``None`` without a snapshot."""
+    snapshot = HealthSnapshot.objects.filter(account_id=OuterRef("account_id"), day=OuterRef("day"))
+    return standings.annotate(
+        green_min=Subquery(snapshot.values("model_version__green_min")[:1]),
+        yellow_min=Subquery(snapshot.values("model_version__yellow_min")[:1]),
+    )
+
+
+def account_standing(account: Account) -> AccountStanding | None:
+    """Where one account stands, with its band lines (``with_band_lines``); ``None`` before
+    the first nightly run."""
+    return with_band_lines(AccountStanding.objects.filter(account=account)).first()
+
+
 def current_customers(standings: QuerySet[AccountStanding]) -> QuerySet[AccountStanding]:
     """The standings of current customers: every account but those whose lifecycle stage is
     churned (former customers). What the queue lists unless a lifecycle stage is asked for,
@@ -266,8 +284,10 @@ def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Pag
     wanted = list(page.object_list)
     rows = {
         s.account_id: s
-        for s in AccountStanding.objects.filter(account_id__in=wanted).select_related(
-            "account", "account__owner"
+        for s in with_band_lines(
+            AccountStanding.objects.filter(account_id__in=wanted).select_related(
+                "account", "account__owner"
+            )
         )
     }
     page.object_list = [rows[pk] for pk in wanted if pk in rows]

@@ -34,7 +34,7 @@ class HtmxHttpRequest(HttpRequest):
 
 
 def _get_account_for_user(request: HttpRequest, pk: int) -> Account:
-    qs = Account.objects.select_related("owner", "standing", "parent")
+    qs = Account.objects.select_related("owner", "parent")
     return get_object_or_404(qs.visible_to(request.user), pk=pk)  # 404, never 403-leak
 
 
@@ -126,7 +126,7 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
     context.update(
         {
             "account": account,
-            "standing": getattr(account, "standing", None),
+            "standing": selectors.account_standing(account),
             "group": group,
             "groups": _groups(),
             "form": form,

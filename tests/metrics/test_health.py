@@ -423,6 +423,48 @@ def test_score_pair_keeps_a_callers_style_until_it_reads_equal():
     assert health.score_pair(79.96, 80.0, text=health.score_as_recorded) == ("79.96", "80.00")
 
 
+# --- one score beside its band: the printed number never reads as another band ----------------
+
+
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [
+        (49.4, "49"),  # rounds down, stays red
+        (49.5, "49.5"),  # "50" would read yellow beside a red badge
+        (49.96, "49.96"),  # "50.0" would too: two decimals
+        (50, "50"),
+        (50.4, "50"),
+        (79.6, "79.6"),  # yellow, not "80"
+        (79.96, "79.96"),
+        (79.9996, "79.9996"),  # closer than SCORE_PLACES decimals: every digit
+        (80, "80"),  # exactly 80 is green
+        (80.4, "80"),
+        (0, "0"),
+        (100, "100"),
+        (None, "no score"),
+    ],
+)
+def test_score_beside_band_never_crosses_a_band_line(score, expected):
+    text = health.score_beside_band(score, green_min=80, yellow_min=50, none="no score")
+    assert text == expected
+    if score is not None:  # the printed number reads as the score's own band
+        assert band_for(float(text), green_min=80, yellow_min=50) == band_for(
+            score, green_min=80, yellow_min=50
+        )
+
+
+def test_score_beside_band_uses_the_versions_own_lines():
+    # a model with green from 75: 74.6 is yellow, so not "75"; 79.6 is green, so "80" is fine
+    assert health.score_beside_band(74.6, green_min=75, yellow_min=40) == "74.6"
+    assert health.score_beside_band(79.6, green_min=75, yellow_min=40) == "80"
+    assert health.score_beside_band(39.7, green_min=75, yellow_min=40) == "39.7"
+
+
+def test_score_beside_band_without_known_lines_prints_the_recorded_score():
+    assert health.score_beside_band(79.6, green_min=None, yellow_min=None) == "79.6"
+    assert health.score_beside_band(80.0, green_min=None, yellow_min=50) == "80"
+
+
 def test_what_changed_at_a_band_boundary_prints_the_decimals():
     """A band change from yellow to green at 79.96 → 80.0 (green from 80) is not "80 → 80"."""
     before = {"score": 79.96, "band": "yellow", "model_version": "v1", "components": []}

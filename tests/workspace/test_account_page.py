@@ -166,10 +166,11 @@ def test_query_count_is_pinned_and_flat(client, csm, book, django_assert_max_num
             title=f"Ticket {i}",
         )
     assert _count(client, account) == before
-    # session, user, groups, account, 4 health, usage, features, contracts, people,
-    # last touch, timeline count and page, the open CTAs, and the voice fragment
-    # (sentiment, relationship, history, latest texts, themes, north star): 22
-    with django_assert_max_num_queries(22):
+    # session, user, groups, account, its standing (with the band lines of its score),
+    # 4 health, usage, features, contracts, people, last touch, timeline count and page, the
+    # open CTAs, and the voice fragment (sentiment, relationship, history, latest texts,
+    # themes, north star): 23
+    with django_assert_max_num_queries(23):
         client.get(url(account))
 
 
@@ -392,3 +393,17 @@ def test_an_override_beside_its_computed_score_reads_apart():
     assert shown(80, 79.96) == ("80.00", "79.96", "30 Nov 2026")
     assert shown(90, 37.5)[:2] == ("90", "37.5")
     assert shown(90, None)[:2] == ("90", "no data")
+
+
+def test_header_score_beside_a_yellow_badge_is_not_rounded_to_green(client, csm):
+    from metrics.standings import account_standings_refresh
+
+    from .conftest import customer
+
+    account = customer(csm, name="Edge Co", mrr="100", ends_in=30, scores=[(79.6, "yellow")])
+    account_standings_refresh()
+    client.force_login(csm)
+    text = re.sub(r"\s+", " ", client.get(url(account)).content.decode())
+    header = re.search(r'<div class="stat-band-yellow"><dt>Health .*?</dd>', text)
+    assert header, "the header's health stat is yellow"
+    assert '<dd>79.6 <span class="band band-yellow">Yellow</span></dd>' in header.group(0)

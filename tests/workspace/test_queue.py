@@ -186,3 +186,49 @@ def test_count_is_capped(client, csm, monkeypatch):
     assert "3+ accounts" in text
     # rows past the cap are not reachable by paging (page 2 clamps to the last, capped page)
     assert len(rows(r)) == 3
+
+
+def _health_cell(response, name: str) -> str:
+    """The Health cell of the queue row of ``name``: its band badge and score."""
+    import re
+
+    text = response.content.decode()
+    row = re.search(rf'<tr id="account-\d+">(?:(?!</tr>).)*>{re.escape(name)}<.*?</tr>', text, re.S)
+    assert row, name
+    cell = re.search(r'<td data-label="Health"[^>]*>(.*?)</td>', row.group(0), re.S)
+    return re.sub(r"\s+", " ", cell.group(1)).strip()
+
+
+def test_a_score_never_reads_as_another_band_than_its_badge(client, csm):
+    """79.6 is yellow (green from 80): "79.6" beside the yellow badge, not "80"; 80.4 is
+    green and prints "80"; 49.5 is red and prints "49.5", not "50"."""
+    for name, score, band in (
+        ("Edge Yellow", 79.6, "yellow"),
+        ("Edge Green", 80.4, "green"),
+        ("Edge Red", 49.5, "red"),
+        ("Plain", 64.4, "yellow"),
+    ):
+        customer(csm, name=name, mrr="100", ends_in=30, scores=[(score, band)])
+    account_standings_refresh()
+    client.force_login(csm)
+    r = client.get(reverse("home"))
+    badge = '<span class="band band-{}">{}</span> <span class="score">{}</span>'
+    assert _health_cell(r, "Edge Yellow") == badge.format("yellow", "Yellow", "79.6")
+    assert _health_cell(r, "Edge Green") == badge.format("green", "Green", "80")
+    assert _health_cell(r, "Edge Red") == badge.format("red", "Red", "49.5")
+    assert _health_cell(r, "Plain") == badge.format("yellow", "Yellow", "64")
+
+
+def test_a_score_is_printed_against_the_lines_of_the_version_that_made_it(client, csm):
+    """With a model whose green starts at 75, 74.6 (yellow) is not "75", and 79.6 (green)
+    may read "80"."""
+    from metrics.models import HealthModelVersion
+
+    low = customer(csm, name="Below", mrr="100", ends_in=30, scores=[(74.6, "yellow")])
+    customer(csm, name="Above", mrr="100", ends_in=30, scores=[(79.6, "green")])
+    HealthModelVersion.objects.filter(snapshots__account=low).update(green_min=75)
+    account_standings_refresh()
+    client.force_login(csm)
+    r = client.get(reverse("workspace:renewals"))
+    assert _health_cell(r, "Below").endswith('<span class="score">74.6</span>')
+    assert _health_cell(r, "Above").endswith('<span class="score">80</span>')

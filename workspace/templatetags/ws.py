@@ -8,6 +8,7 @@ from django import template
 from django.urls import reverse
 from django.utils.html import format_html
 
+from metrics import health
 from metrics.priority import money_short, signed
 
 register = template.Library()
@@ -50,6 +51,19 @@ def howto(anchor: str, label: str = "How is this computed?") -> str:
     url = reverse("workspace:metrics-doc") + f"#{anchor}"
     return format_html(
         '<a class="hint" href="{}" title="{}" aria-label="{}">?</a>', url, label, label
+    )
+
+
+@register.filter
+def score_beside_band(row, none: str = "—") -> str:
+    """A row's ``score`` as printed next to its band: whole unless that would read as another
+    band (``health.score_beside_band``), with the row's ``green_min`` and ``yellow_min``
+    (``selectors.with_band_lines``); ``none`` (an em dash) for no score."""
+    return health.score_beside_band(
+        getattr(row, "score", None),
+        green_min=getattr(row, "green_min", None),
+        yellow_min=getattr(row, "yellow_min", None),
+        none=none,
     )
 
 
