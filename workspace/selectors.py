@@ -597,6 +597,7 @@ def health_model_history(model: HealthModel) -> dict[str, Any]:
                 "weights": [
                     {
                         "key": key,
+                        "label": labels[key],
                         "weight": mine.get(key),
                         "changed": before is not None and mine.get(key) != theirs.get(key),
                     }

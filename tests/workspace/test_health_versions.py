@@ -97,6 +97,20 @@ def test_versions_page_lists_every_version(client, admin_user, model):
     assert headers == [*labels, "Green from", "Yellow from"]
 
 
+def test_each_versions_cells_are_labelled_for_a_phone(client, admin_user, model):
+    """On a narrow screen the table stacks (.table-stack) and each cell shows its column's
+    name from data-label: every weight and band cell carries its own."""
+    client.force_login(admin_user)
+    page = client.get(_versions_url(model)).content.decode()
+    assert re.search(r'<table class="table table-stack versions-table" id="versions">', page)
+    v2_row = page[page.index(f'id="version-{_v(model, 2).pk}"') :]
+    v2_row = v2_row[: v2_row.index("</tbody>")]
+    labels = re.findall(r'<td class="num version-weight" data-label="([^"]+)">', v2_row)
+    components = [c.get("label", c["key"]) for c in _v(model, 2).components]
+    assert labels == [*components, "Green from", "Yellow from"]
+    assert '<td data-label="Created">' in v2_row
+
+
 def test_versions_page_queries_are_pinned(client, admin_user, model, django_assert_num_queries):
     """Session, user, the user's groups (role), the model, and every version with its
     author and the version it restores: the same whatever the number of versions."""
