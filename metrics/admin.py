@@ -12,7 +12,7 @@ from django.utils.http import urlencode
 from accounts import utc
 from accounts.models import Role
 
-from . import services
+from . import pipeline, services
 from .models import (
     HealthModel,
     HealthModelVersion,
@@ -28,7 +28,7 @@ class PipelineChunkInline(admin.TabularInline):
     """The health chunk tasks of a run through Celery: which are done, with their counts."""
 
     model = PipelineChunk
-    fields = ["index", "accounts", "done_at", "counts"]
+    fields = ["index", "accounts_scored", "done_at", "counts"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -36,14 +36,33 @@ class PipelineChunkInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    @admin.display(description="Accounts (churned ones too)")
+    def accounts_scored(self, obj: PipelineChunk) -> int:
+        return obj.accounts
+
 
 @admin.register(PipelineRun)
 class PipelineRunAdmin(admin.ModelAdmin):
-    list_display = ["as_of", "status", "started_at", "finished_at", "duration", "chunks_total"]
+    """The health counts are of every account scored, churned ones included, unlike the
+    dashboard's distribution (current customers only): ``health`` says so in words."""
+
+    list_display = [
+        "as_of",
+        "status",
+        "started_at",
+        "finished_at",
+        "duration",
+        "chunks_total",
+        "health",
+    ]
     list_filter = ["status"]
     date_hierarchy = "as_of"
-    readonly_fields = [f.name for f in PipelineRun._meta.fields]
+    readonly_fields = [*(f.name for f in PipelineRun._meta.fields), "health"]
     inlines = [PipelineChunkInline]
+
+    @admin.display(description="Health step")
+    def health(self, obj: PipelineRun) -> str:
+        return pipeline.health_words(obj.steps or []) or "—"
 
 
 class HealthModelVersionInline(admin.TabularInline):

@@ -80,6 +80,24 @@ _in_one_process = False
 HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
 
 
+def health_words(steps: list[dict[str, Any]]) -> str:
+    """The health step of a run's ``steps`` in words, for the admin: "200 accounts scored
+    (churned ones too): 103 green, 87 yellow, 10 red, 0 without data, 0 without a model".
+    The step scores every account, churned ones included (their history stays complete),
+    while the dashboard's distribution counts current customers only: the words say so,
+    so the two numbers are not read as the same thing. "" before the step has counts (not
+    run yet, or its chunks still running)."""
+    step = next((s for s in steps if s.get("name") == "health"), None)
+    if step is None or "accounts" not in step:
+        return ""
+    n = step["accounts"]
+    head = f"{n:,} account{'' if n == 1 else 's'} scored (churned ones too)"
+    parts = [f"{step.get(band, 0):,} {band}" for band in ("green", "yellow", "red")]
+    parts.append(f"{step.get('no_data', 0):,} without data")
+    parts.append(f"{step.get('no_model', 0):,} without a model")
+    return f"{head}: {', '.join(parts)}"
+
+
 class PipelineError(Exception):
     """A step failed; the run is recorded as failed with the error."""
 

@@ -387,3 +387,44 @@ def test_the_command_reports_caught_up_nights():
     call_command("run_pipeline", stdout=out)
     assert f"Caught up the missed night {yesterday - dt.timedelta(days=1)}" in out.getvalue()
     assert PipelineRun.objects.filter(status="succeeded").count() == 3
+
+
+# --- the run's health counts in words (admin) ----------------------------------------------
+
+
+def test_health_words_say_that_churned_accounts_are_counted():
+    steps = [
+        {"name": "usage_rollups", "seconds": 0.1, "account_days": 4},
+        {"name": "health", "seconds": 2.0, "accounts": 100_000, "green": 60_000},
+    ]
+    steps[1] |= {"yellow": 30_000, "red": 9_000, "no_data": 1_000, "no_model": 0}
+    assert pipeline.health_words(steps) == (
+        "100,000 accounts scored (churned ones too): 60,000 green, 30,000 yellow, 9,000 red, "
+        "1,000 without data, 0 without a model"
+    )
+    one = [{"name": "health", "accounts": 1, "green": 1}]
+    assert pipeline.health_words(one).startswith("1 account scored (churned ones too): 1 green")
+    # not run yet, or its chunks still running: nothing to say
+    assert pipeline.health_words(steps[:1]) == ""
+    assert pipeline.health_words([{"name": "health", "chunks": 20}]) == ""
+
+
+def test_admin_shows_the_runs_count_of_every_account_scored(client, admin_user):
+    """The run scores churned accounts too, unlike the dashboard's current customers: the
+    admin's list and the run's page say how many, and that churned ones are in it."""
+    from django.urls import reverse
+
+    from accounts.models import Account, AccountLifecycle
+
+    AccountFactory.create_batch(2)
+    AccountFactory(lifecycle_stage=AccountLifecycle.CHURNED)
+    pipeline.run_nightly(AS_OF)
+    run = PipelineRun.objects.get()
+    scored = Account.objects.count()
+    assert Account.objects.exclude(lifecycle_stage=AccountLifecycle.CHURNED).count() < scored
+    words = f"{scored} accounts scored (churned ones too)"
+    client.force_login(admin_user)
+    listing = client.get(reverse("admin:metrics_pipelinerun_changelist")).content.decode()
+    assert words in listing
+    page = client.get(reverse("admin:metrics_pipelinerun_change", args=[run.pk]))
+    assert words in page.content.decode()
