@@ -241,3 +241,17 @@ def test_preview_leaves_churned_accounts_out(client, admin_user, scored):
     assert "3 current customers scored by this model (churned accounts left out)" in text
     # draft (support only): 100, 100, 20 as in the by-hand test; the churned 10 not counted
     assert cells == {"green": "2", "yellow": "0", "red": "1", "none": "0"}
+
+
+def test_models_list_prints_the_band_lines_unrounded(client, admin_user):
+    """A line of 79.5 is not "green ≥ 80": a score of 79.7 is green under it."""
+    from metrics.models import HealthModelVersion
+    from metrics.services import health_model_ensure_default
+
+    model = health_model_ensure_default()
+    HealthModelVersion.objects.filter(model=model, active=True).update(
+        green_min=79.5, yellow_min=50
+    )
+    client.force_login(admin_user)
+    page = client.get(reverse("workspace:health-models")).content.decode()
+    assert "green ≥ 79.50, yellow ≥ 50" in page  # as the versions page prints them
