@@ -139,12 +139,14 @@ def activity_log(
     return activity
 
 
-def milestone_editable_by(user: User | None, account: Account) -> bool:
+def milestone_editable_by(user: User | None, account: Account, *, seen: bool = False) -> bool:
     """Who may record, change or clear an account's milestones: whoever may log its
-    activities, i.e. whoever sees it with a role (its CSM, their manager, an admin)."""
+    activities, i.e. whoever sees it with a role (its CSM, their manager, an admin).
+    ``seen``: the caller found the account among ``Account.objects.visible_to(user)``
+    already (a page's access check), so no query is needed."""
     if user is None or not user.is_authenticated or user.role not in Role.values:
         return False
-    return Account.objects.visible_to(user).filter(pk=account.pk).exists()
+    return seen or Account.objects.visible_to(user).filter(pk=account.pk).exists()
 
 
 def _who(user: User | None) -> str:

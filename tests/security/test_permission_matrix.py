@@ -95,6 +95,7 @@ RULES: dict[str, Rule] = {
     "workspace:account": Rule(_all(OK, anonymous=LOGIN, outsider=404), kwargs="account"),
     "workspace:activity-create": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
     "workspace:standing-refresh": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
+    "workspace:first-value": Rule(_all(405, anonymous=LOGIN), kwargs="account"),  # POST only
     "workspace:health-override-create": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
     "workspace:renewals": PAGE_ANY_ROLE,
     "workspace:dashboard": PAGE_ANY_ROLE,
