@@ -151,6 +151,24 @@ class ActivityAdmin(admin.ModelAdmin):
     list_select_related = ["account", "author"]
 
 
+@admin.register(models.Milestone)
+class MilestoneAdmin(admin.ModelAdmin):
+    """Read-only: a milestone is recorded on the account page or through the API
+    (``services.milestone_record``), which also writes its timeline fact."""
+
+    list_display = ["account", "kind", "reached_on", "recorded_by", "recorded_at"]
+    list_filter = ["kind"]
+    search_fields = ["account__name", "note"]
+    list_select_related = ["account", "recorded_by"]
+    readonly_fields = ["account", "kind", "reached_on", "note", "recorded_by", "recorded_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(models.TimelineEntry)
 class TimelineEntryAdmin(admin.ModelAdmin):
     list_display = ["occurred_at", "account", "kind", "title"]

@@ -24,7 +24,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ParseError, UnsupportedMediaType, ValidationError
+from rest_framework.exceptions import (
+    NotFound,
+    ParseError,
+    PermissionDenied,
+    UnsupportedMediaType,
+    ValidationError,
+)
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -41,6 +47,7 @@ from .models import (
     Contract,
     ImportRecord,
     Invoice,
+    Milestone,
     Role,
     Stakeholder,
     Ticket,
@@ -381,6 +388,129 @@ class UsageDailyListApi(_PerAccountListApi):
     def get_queryset(self):
         account = self.visible_account()
         return UsageDaily.objects.filter(account=account).order_by("day")
+
+
+class CanRecordMilestones(BasePermission):
+    """Reads for anyone signed in; recording or clearing a milestone needs a write-scope
+    token (or a session) of someone who may (``services.milestone_editable_by``: the
+    account's CSM, their manager, an admin; the views check the account)."""
+
+    message = "This token is read-only: writes need a token with write scope."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        return not (
+            isinstance(request.auth, ApiToken) and request.auth.scope != ApiToken.Scope.WRITE
+        )
+
+
+R400_FIELDS = OpenApiResponse(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]
+        },
+    },
+    description="refused: each field with what is wrong with it (`detail` when the body is "
+    "not JSON); nothing was written",
+)
+MILESTONE_WRITE_ERRORS = {401: R401, 403: R403, 404: R404}
+
+
+def _visible_account(request: Request, account_id: int) -> Account:
+    return get_object_or_404(Account.objects.visible_to(request.user), pk=account_id)
+
+
+def _milestones(account: Account):
+    return Milestone.objects.filter(account=account).select_related("recorded_by")
+
+
+@extend_schema(tags=["milestones"])
+class MilestoneListApi(_PerAccountListApi):
+    """The milestones a CSM recorded for the account (for now: the day of first value,
+    which time to first value counts when it is earlier than the first-value event)."""
+
+    queryset = Milestone.objects.none()
+    serializer_class = serializers.MilestoneSerializer
+    permission_classes = [CanRecordMilestones]
+
+    @extend_schema(
+        summary="List an account's milestones",
+        responses={200: serializers.MilestoneSerializer(many=True), **LIST_ERRORS},
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return _milestones(self.visible_account()).order_by("kind")
+
+    @extend_schema(
+        summary="Record or change a milestone",
+        request=serializers.MilestoneInputSerializer,
+        responses={
+            200: serializers.MilestoneSerializer,
+            201: serializers.MilestoneSerializer,
+            400: R400_FIELDS,
+            415: R415,
+            **MILESTONE_WRITE_ERRORS,
+        },
+    )
+    def post(self, request: Request, account_id: int) -> Response:
+        """201 when recorded, 200 when an existing one changed. The same rules as the
+        account page: a day in the future is refused (400 naming ``reached_on``)."""
+        account = _visible_account(request, account_id)
+        if not services.milestone_editable_by(request.user, account, seen=True):
+            raise PermissionDenied("You may not record milestones of this account.")
+        data = serializers.MilestoneInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        existed = Milestone.objects.filter(account=account, kind=d["kind"]).exists()
+        milestone = services.milestone_record(
+            account=account,
+            kind=d["kind"],
+            reached_on=d["reached_on"],
+            note=d["note"],
+            by=request.user,
+            check_access=False,  # checked above
+        )
+        return Response(
+            serializers.MilestoneSerializer(milestone).data,
+            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+        )
+
+
+@extend_schema(tags=["milestones"])
+class MilestoneDetailApi(APIView):
+    permission_classes = [CanRecordMilestones]
+
+    @extend_schema(
+        summary="One of an account's milestones",
+        responses={200: serializers.MilestoneSerializer, **DETAIL_ERRORS},
+    )
+    def get(self, request: Request, account_id: int, kind: str) -> Response:
+        account = _visible_account(request, account_id)
+        milestone = get_object_or_404(_milestones(account), kind=kind)
+        return Response(serializers.MilestoneSerializer(milestone).data)
+
+    @extend_schema(
+        summary="Clear a milestone",
+        responses={204: None, **MILESTONE_WRITE_ERRORS},
+    )
+    def delete(self, request: Request, account_id: int, kind: str) -> Response:
+        """204 when cleared; 404 when none is recorded (or the account is not yours)."""
+        account = _visible_account(request, account_id)
+        if not services.milestone_editable_by(request.user, account, seen=True):
+            raise PermissionDenied("You may not clear milestones of this account.")
+        if kind not in Milestone.Kind.values:
+            raise NotFound(f"No milestone kind {kind!r}.")
+        if not services.milestone_clear(
+            account=account, kind=kind, by=request.user, check_access=False
+        ):
+            raise NotFound("No such milestone is recorded.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _imports(user):

@@ -16,6 +16,16 @@ urlpatterns = [
         "accounts/<int:account_id>/timeline/", api.TimelineListApi.as_view(), name="timeline-list"
     ),
     path("accounts/<int:account_id>/usage/", api.UsageDailyListApi.as_view(), name="usage-list"),
+    path(
+        "accounts/<int:account_id>/milestones/",
+        api.MilestoneListApi.as_view(),
+        name="milestone-list",
+    ),
+    path(
+        "accounts/<int:account_id>/milestones/<str:kind>/",
+        api.MilestoneDetailApi.as_view(),
+        name="milestone-detail",
+    ),
     path("contracts/", api.ContractListApi.as_view(), name="contract-list"),
     path("contracts/bulk", api.ContractBulkApi.as_view(), name="contract-bulk"),
     path("contracts/<int:pk>/", api.ContractDetailApi.as_view(), name="contract-detail"),

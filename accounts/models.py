@@ -601,6 +601,43 @@ class Activity(BaseModel):
         return f"{self.get_kind_display()}: {self.subject}"
 
 
+class MilestoneKind(models.TextChoices):
+    FIRST_VALUE = "first_value", "First value reached"
+
+
+class Milestone(BaseModel):
+    """A day in the customer's journey that a CSM vouches for ("they got first value on
+    12 Oct"), for what the usage data cannot see. One per account and kind: recording it
+    again changes the day; clearing it deletes the row (the timeline keeps the history).
+
+    ``reached_on`` is a UTC day, never in the future (``services.milestone_record``
+    checks); it may be before ``customer_since`` (value reached during a trial)."""
+
+    Kind = MilestoneKind
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="milestones", db_index=False
+    )  # the unique (account, kind) index serves "this account's milestones"
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reached_on = models.DateField()
+    note = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "kind"], name="milestone_once_per_kind"),
+            models.CheckConstraint(
+                condition=Q(kind__in=[c.value for c in MilestoneKind]), name="milestone_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.reached_on:%Y-%m-%d}"
+
+
 class TimelineEntry(models.Model):
     """One thing that happened to an account, from any source, in one place.
 
@@ -619,6 +656,8 @@ class TimelineEntry(models.Model):
         PAYMENT_FAILED = "payment_failed", "Payment failed"
         USAGE_FIRST = "usage_first", "First product usage"
         ACTIVITY = "activity", "CSM activity"
+        MILESTONE_RECORDED = "milestone_recorded", "Milestone recorded"
+        MILESTONE_CLEARED = "milestone_cleared", "Milestone cleared"
         OTHER = "other", "Other"
 
     account = models.ForeignKey(

@@ -20,6 +20,7 @@ CUSTOMER_MODELS = (
     "ticket",
     "invoice",
     "activity",
+    "milestone",
     "timelineentry",
     "importrecord",
 )

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, DateTimeField, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
-from .models import Account, Contract, Invoice, Stakeholder, Ticket, UsageEvent, User
+from .models import (
+    Account,
+    Contract,
+    Invoice,
+    Milestone,
+    Stakeholder,
+    Ticket,
+    UsageEvent,
+    UsageFeatureDaily,
+    User,
+)
 
 
 def book_summary(*, user: User) -> dict:
@@ -70,3 +82,50 @@ def data_as_of(account: Account) -> dict[str, Any]:
         "last_import_at": last_import,
         "as_of": max(last_event, last_import) if last_event else last_import,
     }
+
+
+# --- first value -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirstValue:
+    """Where an account stands on first value, as the account page shows it: ``day`` is the
+    earlier of the first FIRST_VALUE_EVENT's UTC day and the recorded milestone's day (the
+    day TTFV counts), ``source`` which one gave it ("event" on the same day), None and ""
+    when not reached; ``days_waiting`` is the days since ``customer_since`` until then."""
+
+    day: dt.date | None
+    source: str
+    event: str
+    event_day: dt.date | None
+    milestone: Milestone | None
+    days_waiting: int | None
+
+
+def first_value_of(account: Account, *, today: dt.date) -> FirstValue:
+    """The account's first value as of ``today`` (a UTC day; included). Two queries."""
+    event = settings.FIRST_VALUE_EVENT
+    milestone = (
+        Milestone.objects.filter(
+            account=account, kind=Milestone.Kind.FIRST_VALUE, reached_on__lte=today
+        )
+        .select_related("recorded_by")
+        .first()
+    )
+    event_day = None
+    if event:
+        event_day = (
+            UsageFeatureDaily.objects.filter(account=account, event=event, day__lte=today)
+            .order_by("day")
+            .values_list("day", flat=True)
+            .first()
+        )
+    if milestone is not None and (event_day is None or milestone.reached_on < event_day):
+        day, source = milestone.reached_on, "milestone"
+    elif event_day is not None:
+        day, source = event_day, "event"
+    else:
+        day, source = None, ""
+    since = account.customer_since
+    waiting = (today - since).days if day is None and since is not None else None
+    return FirstValue(day, source, event, event_day, milestone, waiting)

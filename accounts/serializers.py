@@ -25,6 +25,7 @@ from .models import (
     Contract,
     ImportRecord,
     Invoice,
+    Milestone,
     Stakeholder,
     Ticket,
     TimelineEntry,
@@ -178,6 +179,27 @@ class ActivitySerializer(_AccountRefMixin, serializers.ModelSerializer):
     def get_stakeholder_external_ids(self, obj: Activity) -> list[str]:
         # .all() reads the view's prefetch_related("stakeholders"): no query per row
         return [s.external_id for s in obj.stakeholders.all()]
+
+
+class MilestoneSerializer(serializers.ModelSerializer):
+    recorded_by_email = serializers.EmailField(
+        source="recorded_by.email", default=None, allow_null=True
+    )
+
+    class Meta:
+        model = Milestone
+        fields = ["kind", "reached_on", "note", "recorded_by_email", "recorded_at"]
+
+
+class MilestoneInputSerializer(serializers.Serializer):
+    """Record or change a milestone (``services.milestone_record`` checks the rest: a day in
+    the future is refused)."""
+
+    kind = serializers.ChoiceField(
+        choices=Milestone.Kind.choices, default=Milestone.Kind.FIRST_VALUE
+    )
+    reached_on = serializers.DateField(help_text="the UTC day it was reached, today at the latest")
+    note = serializers.CharField(max_length=500, allow_blank=True, default="")
 
 
 class TimelineEntrySerializer(serializers.ModelSerializer):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterable
 from functools import partial
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import intake
-from .models import Account, Activity, ImportRecord, TimelineEntry, User
+from . import intake, utc
+from .models import Account, Activity, ImportRecord, Milestone, Role, TimelineEntry, User
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +137,147 @@ def activity_log(
     timeline_facts_recorded([entry.pk])
     account_data_changed([account.pk])
     return activity
+
+
+def milestone_editable_by(user: User | None, account: Account, *, seen: bool = False) -> bool:
+    """Who may record, change or clear an account's milestones: whoever may log its
+    activities, i.e. whoever sees it with a role (its CSM, their manager, an admin).
+    ``seen``: the caller found the account among ``Account.objects.visible_to(user)``
+    already (a page's access check), so no query is needed."""
+    if user is None or not user.is_authenticated or user.role not in Role.values:
+        return False
+    return seen or Account.objects.visible_to(user).filter(pk=account.pk).exists()
+
+
+def _who(user: User | None) -> str:
+    return (user.get_full_name() or user.email) if user else "someone"
+
+
+def _milestone_fact(
+    *, account: Account, kind: str, title: str, now: dt.datetime, data: dict, detail: str = ""
+) -> TimelineEntry:
+    """The timeline fact of a milestone change, handed on to the apps that react to facts
+    (a first-value CTA can close on it). Each change is its own fact: a user's action
+    happens once, so the key only has to be new (two changes can share an instant)."""
+    entry = TimelineEntry.objects.create(
+        account=account,
+        occurred_at=now,
+        kind=kind,
+        key=f"milestone:{data['milestone']}:{now:%Y%m%dT%H%M%S}:{uuid.uuid4().hex[:12]}",
+        title=title[:300],
+        detail=detail,
+        data=data,
+    )
+    timeline_facts_recorded([entry.pk])
+    return entry
+
+
+@transaction.atomic
+def milestone_record(
+    *,
+    account: Account,
+    reached_on: dt.date,
+    by: User | None,
+    kind: str = Milestone.Kind.FIRST_VALUE,
+    note: str = "",
+    check_access: bool = True,
+) -> Milestone:
+    """Record (or change) the day an account reached a milestone, as a CSM says it.
+
+    ``reached_on`` is a UTC day, today at the latest; a day before ``customer_since`` is
+    accepted (first value during a trial counts as 0 days in TTFV). ``note`` is optional,
+    500 characters at most. With ``check_access`` (the default) ``by`` must be allowed to
+    (``milestone_editable_by``), else ``PermissionDenied``. Bad input raises
+    ``ValidationError`` naming the field, and nothing is written. Writes a
+    ``milestone_recorded`` timeline fact saying who set which day (and what it was)."""
+    if check_access and not milestone_editable_by(by, account):
+        raise PermissionDenied("you may not change this account's milestones")
+    errors: dict[str, list[str]] = {}
+    if kind not in Milestone.Kind.values:
+        errors["kind"] = [f"unknown milestone {kind!r}; one of: {', '.join(Milestone.Kind.values)}"]
+    if not isinstance(reached_on, dt.date) or isinstance(reached_on, dt.datetime):
+        errors["reached_on"] = ["a day is needed (YYYY-MM-DD)"]
+    elif reached_on > (today := utc.today()):
+        errors["reached_on"] = [
+            f"{utc.day_text(reached_on)} is in the future (today is {utc.day_text(today)}, UTC)"
+        ]
+    note = (note or "").strip()
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    milestone = Milestone.objects.select_for_update().filter(account=account, kind=kind).first()
+    previous = milestone.reached_on if milestone else None
+    if milestone is None:
+        milestone = Milestone(account=account, kind=kind)
+    milestone.reached_on = reached_on
+    milestone.note = note
+    milestone.recorded_by = by
+    milestone.recorded_at = now
+    milestone.full_clean(validate_unique=False)  # note length; the row lock covers unique
+    milestone.save()
+    label = milestone.get_kind_display()
+    if previous is None:
+        title = f"{label} on {utc.day_text(reached_on)}, recorded by {_who(by)}"
+    elif previous != reached_on:
+        title = (
+            f"{label} changed to {utc.day_text(reached_on)} "
+            f"(was {utc.day_text(previous)}) by {_who(by)}"
+        )
+    else:
+        title = f"{label} on {utc.day_text(reached_on)} confirmed by {_who(by)}"
+    _milestone_fact(
+        account=account,
+        kind=TimelineEntry.Kind.MILESTONE_RECORDED,
+        title=title,
+        now=now,
+        detail=note,
+        data={
+            "milestone": kind,
+            "reached_on": reached_on.isoformat(),
+            "previous": previous.isoformat() if previous else None,
+            "by": by.pk if by else None,
+        },
+    )
+    return milestone
+
+
+@transaction.atomic
+def milestone_clear(
+    *,
+    account: Account,
+    by: User | None,
+    kind: str = Milestone.Kind.FIRST_VALUE,
+    check_access: bool = True,
+) -> bool:
+    """Clear a recorded milestone (it was recorded by mistake). False, and nothing written,
+    when there was none; else a ``milestone_cleared`` timeline fact says who cleared which
+    day. Access and an unknown ``kind`` as in ``milestone_record``."""
+    if check_access and not milestone_editable_by(by, account):
+        raise PermissionDenied("you may not change this account's milestones")
+    if kind not in Milestone.Kind.values:
+        raise ValidationError(
+            {"kind": [f"unknown milestone {kind!r}; one of: {', '.join(Milestone.Kind.values)}"]}
+        )
+    milestone = Milestone.objects.select_for_update().filter(account=account, kind=kind).first()
+    if milestone is None:
+        return False
+    milestone.delete()
+    _milestone_fact(
+        account=account,
+        kind=TimelineEntry.Kind.MILESTONE_CLEARED,
+        title=(
+            f"{milestone.get_kind_display()} cleared by {_who(by)} "
+            f"(was {utc.day_text(milestone.reached_on)})"
+        ),
+        now=timezone.now(),
+        data={
+            "milestone": kind,
+            "reached_on": None,
+            "previous": milestone.reached_on.isoformat(),
+            "by": by.pk if by else None,
+        },
+    )
+    return True
 
 
 @transaction.atomic

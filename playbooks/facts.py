@@ -23,7 +23,9 @@ Keys per source (absent when the source was not gathered; None = no data):
 - contracts: arr (12 × MRR on the day), seats, renewal_on (the last day of the current term;
   None when open-ended or no contract covers the day), renewed (a contract starts after the
   as-of day), latest_contract_start
-- first_value: first_value_on (None = not reached), for customers of the last
+- first_value: first_value_on (None = not reached; else the earlier of the first-value
+  event's UTC day, or without one the first usage, and the day a CSM recorded as
+  ``Milestone`` first_value), for customers of the last
   ``FIRST_VALUE_HORIZON_DAYS`` only (older accounts have no key: the trigger stays quiet)
 - invoices: overdue_invoices, overdue_amount, failed_payments_90d, failed_invoices
 - tickets: open_tickets, open_escalations
@@ -40,12 +42,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from accounts.models import (
     Account,
     Activity,
     Contract,
     Invoice,
+    Milestone,
     Stakeholder,
     Ticket,
     TimelineEntry,
@@ -238,10 +242,13 @@ def gather(
         for account_id in recent_ids:
             if account_id in out:
                 out[account_id]["first_value_on"] = None
-        reached = later()["first_value"]
-        if settings.FIRST_VALUE_EVENT:  # the first event's moment: its UTC day
-            reached = [(a, first.astimezone(dt.UTC).date()) for a, first in reached]
-        each((a, {"first_value_on": first}) for a, first in reached)
+        # the earlier of the first-value event's day and the day a CSM recorded (the rows
+        # of both sources, one read): the day kpis.adoption.ttfv counts
+        earliest: dict[int, dt.date] = {}
+        for account_id, first in later()["first_value"]:
+            if account_id not in earliest or first < earliest[account_id]:
+                earliest[account_id] = first
+        each((a, {"first_value_on": first}) for a, first in earliest.items())
 
     if "invoices" in sources:
         for facts in out.values():
@@ -364,23 +371,31 @@ def _aside_reads(
         horizon = as_of - dt.timedelta(days=FIRST_VALUE_HORIZON_DAYS)
         recent = accounts.filter(customer_since__gte=horizon, customer_since__lte=as_of)
         event = settings.FIRST_VALUE_EVENT
-        if event:  # the configured first-value event (kpis.adoption.ttfv)
-            reads["first_value"] = (
+        if event:  # the configured first-value event (kpis.adoption.ttfv): its UTC day
+            from_usage = (
                 UsageEvent.objects.filter(account__in=recent.values("pk"), event=event)
                 .filter(occurred_at__lt=midnight(end))
                 .values("account_id")
                 .order_by()
-                .annotate(first=Min("occurred_at"))
+                .annotate(first=Min(TruncDate("occurred_at", tzinfo=dt.UTC)))
                 .values_list("account_id", "first")
             )
         else:  # none configured: any product usage is the first value
-            reads["first_value"] = (
+            from_usage = (
                 UsageDaily.objects.filter(account__in=recent.values("pk"), day__lte=as_of)
                 .values("account_id")
                 .order_by()
                 .annotate(first=Min("day"))
                 .values_list("account_id", "first")
             )
+        # and the day a CSM recorded (at most one per account), in the same query: gather
+        # reads each source once whatever the number of accounts
+        recorded = Milestone.objects.filter(
+            account__in=recent.values("pk"),
+            kind=Milestone.Kind.FIRST_VALUE,
+            reached_on__lte=as_of,
+        ).values_list("account_id", "reached_on")
+        reads["first_value"] = from_usage.union(recorded, all=True)
     if "invoices" in sources:
         reads["invoices"] = (
             in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)

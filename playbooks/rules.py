@@ -94,6 +94,9 @@ class Success:
     sources: tuple[str, ...]
     # (facts, params, the CTA as {"opened_on", "arr_at_open", "steps_left"}) -> reason or None
     met: Callable[[Facts, dict[str, Any], Mapping[str, Any]], str | None]
+    # timeline fact kinds after which the CTAs of the account are checked at once (event
+    # path) rather than the next night
+    event_kinds: tuple[str, ...] = ()
 
 
 def _num(value: Any) -> str:
@@ -578,7 +581,8 @@ SUCCESSES: dict[str, Success] = {
                 (Param("percent", "number", -100, 1000, default=0, words="{} %"),), ("usage",),
                 _usage_recovered),
         Success("renewed", "Renewed (a new contract starts)", (), ("contracts",), _renewed),
-        Success("first_value", "First value reached", (), ("first_value",), _first_value),
+        Success("first_value", "First value reached", (), ("first_value",), _first_value,
+                event_kinds=("milestone_recorded",)),
         Success("payments_clear", "No overdue or failed invoices", (), ("invoices",),
                 _payments_clear),
         Success("touched", "CSM activity logged after opening", (), ("activity",), _touched),
@@ -586,6 +590,12 @@ SUCCESSES: dict[str, Success] = {
         Success("arr_expanded", "ARR grew", (), ("contracts",), _arr_expanded),
     )
 }  # fmt: skip
+
+# fact kind -> the success conditions checked when such a fact is recorded
+SUCCESS_EVENT_KINDS: dict[str, frozenset[str]] = {
+    kind: frozenset(k for k, s in SUCCESSES.items() if kind in s.event_kinds)
+    for kind in {kind for s in SUCCESSES.values() for kind in s.event_kinds}
+}
 
 
 # --- validation ----------------------------------------------------------------------------

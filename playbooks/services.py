@@ -911,13 +911,43 @@ def _evaluate_all(*, as_of: dt.date) -> dict[str, Any]:
     return _with_zeros(counts)
 
 
-def _awaiting_outcome(playbooks: Mapping[int, Playbook]) -> list[dict[str, Any]]:
-    """The CTAs still waiting for an outcome (not cancelled), as plain rows; ``steps_left``
-    only for playbooks whose success is "every step done". Two queries at most."""
+def cta_successes_evaluate(
+    *, account_ids: Iterable[int], successes: Iterable[str], as_of: dt.date | None = None
+) -> dict[str, int]:
+    """The event path's part of the night's outcomes: for these accounts only, record the
+    success of each CTA awaiting an outcome whose playbook's success condition is one of
+    ``successes`` and is met as of ``as_of`` (default today, UTC), closing it if still open
+    (a first-value CTA closes once a CSM records first value). Missed deadlines stay the
+    night's to record. Returns counts: successes (and failures, always 0 here)."""
+    as_of = as_of or utc.today()
+    wanted = set(successes)
+    every = {p.pk: p for p in Playbook.objects.order_by("pk")}
+    awaiting = [
+        row
+        for row in _awaiting_outcome(every, account_ids=account_ids)
+        if every[row["playbook_id"]].success in wanted
+    ]
+    if not awaiting:
+        return {"successes": 0, "failures": 0}
+    needs = _fact_needs((), success={every[row["playbook_id"]].success for row in awaiting})
+    facts = needs.gather(as_of=as_of, account_ids=sorted({row["account_id"] for row in awaiting}))
+    counts = _outcomes_record(
+        awaiting, every, facts, as_of=as_of, now=timezone.now(), deadlines=False
+    )
+    return dict(counts)
+
+
+def _awaiting_outcome(
+    playbooks: Mapping[int, Playbook], *, account_ids: Iterable[int] | None = None
+) -> list[dict[str, Any]]:
+    """The CTAs still waiting for an outcome (not cancelled), of every account or of
+    ``account_ids``, as plain rows; ``steps_left`` only for playbooks whose success is
+    "every step done". Two queries at most."""
+    awaiting = Cta.objects.filter(outcome="")
+    if account_ids is not None:
+        awaiting = awaiting.filter(account_id__in=sorted(set(account_ids)))
     rows = list(
-        Cta.objects.filter(outcome="")
-        .exclude(status=CtaStatus.CANCELLED)
-        .values(
+        awaiting.exclude(status=CtaStatus.CANCELLED).values(
             "id",
             "playbook_id",
             "account_id",
@@ -966,10 +996,11 @@ def _outcomes_record(
     *,
     as_of: dt.date,
     now: dt.datetime,
+    deadlines: bool = True,
 ) -> Counter:
     """Record the outcome of each awaiting CTA whose success condition is met (and close it
-    if still open) or whose deadline passed: one set-based update (``_outcomes_write``) and
-    one timeline upsert."""
+    if still open) or, with ``deadlines``, whose deadline passed: one set-based update
+    (``_outcomes_write``) and one timeline upsert."""
     decided = []
     for row in awaiting:
         f = facts.get(row["account_id"])
@@ -991,7 +1022,7 @@ def _outcomes_record(
             outcome, detail = Outcome.SUCCESS, reason
             if row["status"] in OPEN_STATUSES:
                 close_note = f"Closed automatically: {reason}"
-        elif as_of > row["success_deadline"]:
+        elif deadlines and as_of > row["success_deadline"]:
             outcome = Outcome.FAILURE
             detail = f"success condition not met by {utc.day_text(row['success_deadline'])}"
         else:

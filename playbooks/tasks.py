@@ -42,21 +42,38 @@ def timeline_facts_recorded(entry_ids: Iterable[int]) -> None:
 
 @shared_task(ignore_result=True, **RETRY)
 def evaluate_timeline_facts(entry_ids: list[int]) -> dict | None:
-    """Evaluate the event-like triggers for the accounts of these facts, as of today."""
+    """Evaluate the event-like triggers for the accounts of these facts, as of today, and
+    the success conditions that react to such facts (a recorded first value closes the
+    account's first-value CTA)."""
+    kinds = [*rules.EVENT_KINDS, *rules.SUCCESS_EVENT_KINDS]
     rows = list(
-        TimelineEntry.objects.filter(pk__in=entry_ids, kind__in=list(rules.EVENT_KINDS))
+        TimelineEntry.objects.filter(pk__in=entry_ids, kind__in=kinds)
         .values_list("account_id", "kind")
         .distinct()
     )
     if not rows:
         return None
-    triggers = {rules.EVENT_KINDS[kind] for _, kind in rows}
-    accounts = sorted({account_id for account_id, _ in rows})
     today = utc.today()
-    result = services.playbooks_evaluate(
-        as_of=today, account_ids=accounts, triggers=triggers, tell_open=True
-    )
-    logger.info("playbooks: %d fact(s) of %d account(s): %s", len(rows), len(accounts), result)
+    result = None
+    trigger_rows = [(a, kind) for a, kind in rows if kind in rules.EVENT_KINDS]
+    if trigger_rows:
+        triggers = {rules.EVENT_KINDS[kind] for _, kind in trigger_rows}
+        accounts = sorted({account_id for account_id, _ in trigger_rows})
+        result = services.playbooks_evaluate(
+            as_of=today, account_ids=accounts, triggers=triggers, tell_open=True
+        )
+        logger.info(
+            "playbooks: %d fact(s) of %d account(s): %s", len(trigger_rows), len(accounts), result
+        )
+    success_rows = [(a, kind) for a, kind in rows if kind in rules.SUCCESS_EVENT_KINDS]
+    if success_rows:
+        outcomes = services.cta_successes_evaluate(
+            as_of=today,
+            account_ids={a for a, _ in success_rows},
+            successes=set().union(*(rules.SUCCESS_EVENT_KINDS[k] for _, k in success_rows)),
+        )
+        logger.info("playbooks: %d success fact(s): %s", len(success_rows), outcomes)
+        result = {**(result or {}), "outcomes": outcomes}
     return result
 
 

@@ -43,3 +43,19 @@ class HealthOverrideForm(forms.Form):
     def __init__(self, *args, components: list[tuple[str, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["component"].choices = [("", "The whole score"), *components]
+
+
+class FirstValueForm(forms.Form):
+    """Record or change the day the account reached first value, as the CSM knows it
+    (``accounts.services.milestone_record`` refuses a day in the future)."""
+
+    reached_on = forms.DateField(
+        label="Reached on (UTC day)", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. first report shared with their board"}),
+        help_text="optional, what showed it",
+    )

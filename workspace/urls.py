@@ -7,6 +7,7 @@ app_name = "workspace"
 urlpatterns = [
     path("accounts/<int:pk>/", views.account_detail, name="account"),
     path("accounts/<int:pk>/activities/", views.activity_create, name="activity-create"),
+    path("accounts/<int:pk>/first-value/", views.first_value_update, name="first-value"),
     path("accounts/<int:pk>/standing/", views.standing_refresh, name="standing-refresh"),
     path(
         "accounts/<int:pk>/health-override/",

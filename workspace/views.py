@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,14 +19,15 @@ from django_htmx.middleware import HtmxDetails
 from accounts import utc
 from accounts.exports import csv_response
 from accounts.models import Account
-from accounts.services import activity_log
+from accounts.selectors import first_value_of
+from accounts.services import activity_log, milestone_clear, milestone_editable_by, milestone_record
 from metrics import services as metrics_services
 from metrics import standings
 from metrics.models import HealthSnapshot
 
 from . import dashboard as dash
 from . import integrations, selectors
-from .forms import ActivityForm, HealthOverrideForm
+from .forms import ActivityForm, FirstValueForm, HealthOverrideForm
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -141,9 +142,34 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
                 components=selectors.override_targets(context["latest"]),
                 initial={"until": utc.today() + dt.timedelta(days=30)},
             ),
+            **_first_value_context(request, account),
         }
     )
     return context
+
+
+def _first_value_context(request: HttpRequest, account: Account, form=None, **extra) -> dict:
+    """The account page's "First value" card: where the account stands, and the form for
+    whoever may record it (the view decides, never the template)."""
+    today = utc.today()
+    first_value = first_value_of(account, today=today)
+    if form is None:
+        recorded = first_value.milestone
+        form = FirstValueForm(
+            initial={
+                "reached_on": recorded.reached_on if recorded else today,
+                "note": recorded.note if recorded else "",
+            }
+        )
+    return {
+        "account": account,
+        "first_value": first_value,
+        "first_value_form": form,
+        # the account came through _get_account_for_user: seen by this user
+        "first_value_editable": milestone_editable_by(request.user, account, seen=True),
+        "today": today,
+        **extra,
+    }
 
 
 def _groups() -> dict[str, str]:
@@ -179,6 +205,51 @@ def activity_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(
         request, "workspace/account_detail.html#activity-form", {"account": account, "form": form}
     )
+
+
+@require_http_methods(["POST"])
+def first_value_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Record or change the account's first-value day, or clear it (the "clear" button);
+    the timeline hears about it (``milestoneRecorded``). An invalid day re-renders the card
+    with the error next to the field (status 200 for htmx, 400 without)."""
+    account = _get_account_for_user(request, pk)
+    if not milestone_editable_by(request.user, account, seen=True):
+        raise PermissionDenied
+    clearing = "clear" in request.POST
+    form = FirstValueForm(request.POST)
+    done = ""
+    if clearing:
+        milestone_clear(account=account, by=request.user, check_access=False)
+        done, form = "Cleared.", None
+    elif form.is_valid():
+        try:
+            milestone_record(
+                account=account,
+                reached_on=form.cleaned_data["reached_on"],
+                note=form.cleaned_data["note"],
+                by=request.user,
+                check_access=False,  # checked above
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            done, form = "Saved: it is on the timeline.", None
+    if not request.htmx:
+        if done:
+            messages.success(request, f"First value: {done}")
+            return redirect("workspace:account", pk=account.pk)
+        context = _account_context(request, account, group="", form=ActivityForm())
+        context.update(_first_value_context(request, account, form=form))
+        return render(request, "workspace/account_detail.html", context, status=400)
+    response = render(
+        request,
+        "workspace/account_detail.html#first-value",
+        _first_value_context(request, account, form=form, first_value_saved=done),
+    )
+    if done:
+        return trigger_client_event(response, "milestoneRecorded", {"account_id": account.pk})
+    return response
 
 
 @require_http_methods(["POST"])

@@ -27,7 +27,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 
-from accounts.models import Account, UsageDaily, UsageFeatureDaily, UsagePresence
+from accounts.models import Account, Milestone, UsageDaily, UsageFeatureDaily, UsagePresence
 from config.db import beside_or_now, threads_possible
 
 from .common import ZERO, in_scope, kpi, median, month_start, pct
@@ -742,29 +742,40 @@ def _key_feature_adoption(key_used: dict[int, int]) -> dict:
 
 def ttfv(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
     """Time to first value for the accounts whose ``customer_since`` is in ``[start, end)``:
-    whole days from ``customer_since`` to the UTC day of their first FIRST_VALUE_EVENT before
-    ``end`` (0 when it came first, e.g. during a trial). Medians overall, per segment and per
-    cohort month; accounts without it yet are listed with the days elapsed by ``end``. One
-    query."""
+    whole days from ``customer_since`` to the first value before ``end`` (0 when it came
+    first, e.g. during a trial). The first value is the earlier of the UTC day of the first
+    FIRST_VALUE_EVENT and the day a CSM recorded as reached (``Milestone`` of kind
+    ``first_value``, only one dated before ``end``). Without FIRST_VALUE_EVENT the
+    milestones alone count; when there is neither (no event configured and no milestone on
+    any of these accounts) the value is None with a note saying so. Medians overall, per
+    segment and per cohort month; ``reached_by`` counts which source gave each account its
+    day (on the same day: the event); accounts without it yet are listed with the days
+    elapsed by ``end``. One query."""
     event = settings.FIRST_VALUE_EVENT
-    if not event:
-        return kpi(None, "days", note="FIRST_VALUE_EVENT is not set")
-    # the first UTC day with such an event (with or without a user id): the feature rollup
-    first = (
-        UsageFeatureDaily.objects.filter(account=OuterRef("pk"), event=event, day__lt=end)
-        .order_by("day")
-        .values("day")[:1]
-    )
+    # the day a CSM recorded: one row per account at most (unique account and kind)
+    milestone = Milestone.objects.filter(
+        account=OuterRef("pk"), kind=Milestone.Kind.FIRST_VALUE, reached_on__lt=end
+    ).values("reached_on")[:1]
+    annotations = {"milestone_on": Subquery(milestone)}
+    if event:
+        # the first UTC day with such an event (with or without a user id): the feature rollup
+        annotations["event_on"] = Subquery(
+            UsageFeatureDaily.objects.filter(account=OuterRef("pk"), event=event, day__lt=end)
+            .order_by("day")
+            .values("day")[:1]
+        )
     rows = (
         accounts.filter(customer_since__gte=start, customer_since__lt=end)
-        .annotate(first_value=Subquery(first))
-        .values("id", "external_id", "name", "segment", "customer_since", "first_value")
+        .annotate(**annotations)
+        .values("id", "external_id", "name", "segment", "customer_since", *annotations)
         .order_by("customer_since", "id")
     )
     reached, not_yet = [], []
+    reached_by = {"event": 0, "milestone": 0}
     by_segment, by_cohort = defaultdict(list), defaultdict(list)
     for row in rows:
-        if row["first_value"] is None:
+        event_on, milestone_on = row.get("event_on"), row["milestone_on"]
+        if event_on is None and milestone_on is None:
             days = (end - row["customer_since"]).days
             not_yet.append(
                 {
@@ -776,16 +787,33 @@ def ttfv(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
                 }
             )
             continue
-        reached_on = row["first_value"]
+        if milestone_on is not None and (event_on is None or milestone_on < event_on):
+            reached_on, source = milestone_on, "milestone"
+        else:
+            reached_on, source = event_on, "event"
+        reached_by[source] += 1
         days = max(0, (reached_on - row["customer_since"]).days)
         reached.append(days)
         by_segment[row["segment"]].append(days)
         by_cohort[month_start(row["customer_since"]).strftime("%Y-%m")].append(days)
+    if not event and not reached:
+        # nothing measures first value here: listing every account as "not yet" would
+        # blame the customers for a missing setting
+        return kpi(
+            None,
+            "days",
+            note="FIRST_VALUE_EVENT is not set and no first-value milestone is recorded",
+            first_value_event=None,
+            reached=0,
+            reached_by=reached_by,
+            not_yet=[],
+        )
     return kpi(
         median(reached),
         "days",
-        first_value_event=event,
+        first_value_event=event or None,
         reached=len(reached),
+        reached_by=reached_by,
         not_yet=not_yet,
         median_by_segment={segment: median(v) for segment, v in sorted(by_segment.items())},
         median_by_cohort={cohort: median(v) for cohort, v in sorted(by_cohort.items())},

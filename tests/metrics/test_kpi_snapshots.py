@@ -202,18 +202,21 @@ def test_an_empty_book_has_one_book_row():
 @pytest.mark.parametrize("per_scope", [1, 4])
 def test_queries_grow_with_scopes_not_accounts(per_scope, django_assert_num_queries):
     """3 scope lists (segments, owners, who reports to whom) + the usage inputs once (1 + 4: the stored windows, none here, then
-    users by account and user, events and daily users, known users, feature users) + 9 per
+    users by account and user, events and daily users, known users, feature users) + 10 per
     report (contracts ×2: the summary and the as-of day, ending contracts with their
     renewals counted in one query, tickets ×2, invoices, survey answers, invitations,
-    follow-ups) + (savepoint, stale-row read, one upsert, release):
-    3 + 5 + 9·S + 4, whatever the number of accounts per scope (measured; was 2 + 4 + 8·S + 4
-    before the stored usage windows and the contract summary). On PostgreSQL the tickets
-    are one query (their counts and hours' percentiles in one aggregate): 8 per report.
+    follow-ups, TTFV: the recorded first-value milestones, with the first-value event's
+    first day when FIRST_VALUE_EVENT is set, in one query) + (savepoint, stale-row read,
+    one upsert, release):
+    3 + 5 + 10·S + 4, whatever the number of accounts per scope (measured; was 2 + 4 + 8·S + 4
+    before the stored usage windows and the contract summary, and TTFV read nothing without
+    FIRST_VALUE_EVENT before milestones). On PostgreSQL the tickets are one query (their
+    counts and hours' percentiles in one aggregate): 9 per report.
     The presences are read twice per run, not per scope, and the raw events never."""
     for segment in ("A", "B"):
         for _ in range(per_scope):
             ContractFactory(account=AccountFactory(segment=segment))
-    per_report = 8 if connection.vendor == "postgresql" else 9
+    per_report = 9 if connection.vendor == "postgresql" else 10
     with django_assert_num_queries(3 + 5 + per_report * 3 + 4) as captured:
         result = services.kpi_snapshots_record(as_of=D)
     assert result["scopes"] == 3

@@ -13,6 +13,7 @@ from accounts.models import (
     Contract,
     ImportRecord,
     Invoice,
+    Milestone,
     Stakeholder,
     Ticket,
 )
@@ -48,6 +49,9 @@ def world(admin_user, manager, csm, outsider):
             kind="note",
             occurred_at=dt.datetime(2024, 1, 3, tzinfo=dt.UTC),
             subject="Kick-off",
+        ),
+        "milestone": Milestone.objects.create(
+            account=account, kind="first_value", reached_on=dt.date(2024, 1, 20)
         ),
         "import_record": ImportRecord.objects.create(
             origin="cli", kind="accounts", user=admin_user, errors=[], per_kind={}

@@ -68,6 +68,8 @@ RULES: dict[str, Rule] = {
     "api:account-detail": _api_object("account"),
     "api:timeline-list": _api_object("account_id"),
     "api:usage-list": _api_object("account_id"),
+    "api:milestone-list": _api_object("account_id"),  # POST: the account's CSM, manager, admin
+    "api:milestone-detail": _api_object("milestone"),  # DELETE: the same
     "api:contract-list": API_READ,
     "api:contract-bulk": API_WRITE_ONLY,
     "api:contract-detail": _api_object("contract"),
@@ -95,6 +97,7 @@ RULES: dict[str, Rule] = {
     "workspace:account": Rule(_all(OK, anonymous=LOGIN, outsider=404), kwargs="account"),
     "workspace:activity-create": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
     "workspace:standing-refresh": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
+    "workspace:first-value": Rule(_all(405, anonymous=LOGIN), kwargs="account"),  # POST only
     "workspace:health-override-create": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
     "workspace:renewals": PAGE_ANY_ROLE,
     "workspace:dashboard": PAGE_ANY_ROLE,
@@ -205,6 +208,9 @@ def _kwargs(rule: Rule, pattern: str, objects: dict) -> dict:
         return {}
     if rule.kwargs == "reset_link":
         return {"uidb64": "MQ", "token": "not-a-token"}
+    if rule.kwargs == "milestone":
+        milestone = objects["milestone"]
+        return {"account_id": milestone.account_id, "kind": milestone.kind}
     if rule.kwargs == "cta_step":
         cta = objects["cta"]
         return {"pk": cta.pk, "step_pk": cta.steps.first().pk}

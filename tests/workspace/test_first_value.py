@@ -1,0 +1,135 @@
+"""The account page's "First value" card: what it says (recorded day, event day, not yet),
+recording, changing and clearing it with htmx and without, bad days, and who may."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from accounts import services, utc
+from accounts.models import Milestone, TimelineEntry
+from tests.factories import AccountFactory
+from tests.playbooks.helpers import events
+
+pytestmark = pytest.mark.django_db
+DAY = dt.timedelta(days=1)
+HTMX = {"HX-Request": "true", "HX-Target": "first-value"}
+
+
+@pytest.fixture
+def account(csm):
+    return AccountFactory(owner=csm, name="Acme", customer_since=utc.today() - 30 * DAY)
+
+
+def page(client, account) -> str:
+    return client.get(reverse("workspace:account", args=[account.pk])).content.decode()
+
+
+def post(client, account, data, **kwargs):
+    return client.post(reverse("workspace:first-value", args=[account.pk]), data, **kwargs)
+
+
+def test_not_yet_says_how_long_and_offers_the_form(client, csm, account):
+    client.force_login(csm)
+    text = page(client, account)
+    since = utc.day_text(account.customer_since)
+    assert f"30 days since becoming a customer on {since}" in text
+    assert 'id="first-value-form"' in text and "Record first value" in text
+
+
+def test_recording_with_htmx_swaps_the_card_and_tells_the_timeline(client, csm, account):
+    client.force_login(csm)
+    day = utc.today() - 4 * DAY
+    r = post(client, account, {"reached_on": day.isoformat(), "note": "Board pack"}, headers=HTMX)
+    assert r.status_code == 200
+    text = r.content.decode()
+    assert text.lstrip().startswith('<section class="card" id="first-value"')
+    assert "<html" not in text
+    assert f"Reached {utc.day_text(day)}" in text and "recorded by Cleo" in text
+    assert "“Board pack”" in text and "Saved" in text
+    assert "milestoneRecorded" in r.headers["HX-Trigger"]
+    m = Milestone.objects.get(account=account)
+    assert (m.reached_on, m.note, m.recorded_by) == (day, "Board pack", csm)
+    assert TimelineEntry.objects.filter(account=account, kind="milestone_recorded").count() == 1
+    # the page shows it too, with the choice to change or clear it
+    text = page(client, account)
+    assert f"Reached {utc.day_text(day)}" in text and "Clear the recorded day" in text
+
+
+def test_a_future_day_is_an_error_next_to_the_field_and_nothing_is_written(client, csm, account):
+    client.force_login(csm)
+    tomorrow = utc.today() + DAY
+    r = post(client, account, {"reached_on": tomorrow.isoformat()}, headers=HTMX)
+    assert r.status_code == 200  # htmx 2 swaps no 4xx
+    text = r.content.decode()
+    assert 'id="id_reached_on_error"' in text
+    assert f"{utc.day_text(tomorrow)} is in the future" in text
+    assert '<details class="first-value-edit" open>' in text
+    assert not Milestone.objects.exists() and not TimelineEntry.objects.exists()
+
+
+def test_a_day_that_is_not_a_day_is_refused_without_htmx(client, csm, account):
+    client.force_login(csm)
+    r = post(client, account, {"reached_on": "next week"})
+    assert r.status_code == 400
+    assert 'id="id_reached_on_error"' in r.content.decode()
+    assert not Milestone.objects.exists()
+
+
+def test_without_htmx_a_save_redirects_to_the_page(client, csm, account):
+    client.force_login(csm)
+    r = post(client, account, {"reached_on": utc.today().isoformat()})
+    assert r.status_code == 302 and r.headers["Location"] == reverse(
+        "workspace:account", args=[account.pk]
+    )
+    assert Milestone.objects.get().reached_on == utc.today()
+
+
+def test_clearing_removes_the_day_and_says_so_on_the_timeline(client, csm, account):
+    services.milestone_record(account=account, reached_on=utc.today() - DAY, by=csm)
+    client.force_login(csm)
+    r = post(client, account, {"clear": "1"}, headers=HTMX)
+    assert r.status_code == 200 and "Cleared." in r.content.decode()
+    assert "Not yet" in r.content.decode()
+    assert not Milestone.objects.exists()
+    assert TimelineEntry.objects.filter(kind="milestone_cleared").count() == 1
+
+
+def test_an_earlier_event_is_shown_as_the_day(client, csm, account, settings):
+    settings.FIRST_VALUE_EVENT = "report_created"
+    event_day = utc.today() - 9 * DAY
+    events(account, event_day, n=1, name="report_created")
+    services.milestone_record(account=account, reached_on=utc.today() - 2 * DAY, by=csm)
+    client.force_login(csm)
+    text = page(client, account)
+    assert f"Reached {utc.day_text(event_day)}" in text
+    assert "by the event report_created" in text
+    assert f"Also recorded by Cleo as {utc.day_text(utc.today() - 2 * DAY)}" in text
+
+
+def test_the_manager_may_record_on_the_team_account(client, manager, account):
+    client.force_login(manager)
+    r = post(client, account, {"reached_on": utc.today().isoformat()}, headers=HTMX)
+    assert r.status_code == 200
+    assert Milestone.objects.get().recorded_by == manager
+
+
+def test_an_account_outside_the_book_is_a_404_and_nothing_is_written(
+    client, outsider, account, django_user_model
+):
+    other_csm = django_user_model.objects.create_user(email="o@example.com", password="x" * 12)
+    from django.contrib.auth.models import Group
+
+    other_csm.groups.add(Group.objects.get(name="CSM"))
+    for user in (outsider, other_csm):
+        client.force_login(user)
+        r = post(client, account, {"reached_on": utc.today().isoformat()}, headers=HTMX)
+        assert r.status_code == 404
+    assert not Milestone.objects.exists()
+
+
+def test_get_is_not_allowed(client, csm, account):
+    client.force_login(csm)
+    assert client.get(reverse("workspace:first-value", args=[account.pk])).status_code == 405
