@@ -294,8 +294,7 @@ def test_kpi_months_records_the_months_the_dashboard_compares_with():
 
     out = _seed("--kpi-months", "2")
     book = {
-        s.day: (s.period_start, s.period_end)
-        for s in KpiSnapshot.objects.filter(scope_kind="all")
+        s.day: (s.period_start, s.period_end) for s in KpiSnapshot.objects.filter(scope_kind="all")
     }
     assert book == {
         date(2025, 4, 29): (date(2025, 3, 30), date(2025, 4, 30)),
