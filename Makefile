@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py seed_demo --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --seed 1 --health-weeks 26 --if-empty
+	$(BIN)/python manage.py seed_demo --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --seed 1 --health-weeks 26 --kpi-months 6 --if-empty
 	$(BIN)/python manage.py voice_refresh --themes
 	$(BIN)/python manage.py run_pipeline
 	$(BIN)/python manage.py demo_logins

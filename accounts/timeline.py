@@ -37,7 +37,8 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def _money(amount) -> str:
+def money_text(amount) -> str:
+    """An amount of money as facts and reasons print it: "633,600.00 USD" (``CURRENCY``)."""
     return f"{amount:,.2f} {settings.CURRENCY}"
 
 
@@ -50,7 +51,7 @@ def contract_facts(c: Contract) -> list[TimelineEntry]:
             key=f"contract:{c.external_id}:started",
             kind=Kind.CONTRACT_STARTED,
             occurred_at=_midnight(c.start_date),
-            title=f"Contract started: {what}, {_money(c.mrr)} MRR{seats}",
+            title=f"Contract started: {what}, {money_text(c.mrr)} MRR{seats}",
             data={"contract": c.external_id, "mrr": str(c.mrr), "quantity": c.quantity},
         )
     ]
@@ -64,7 +65,7 @@ def contract_facts(c: Contract) -> list[TimelineEntry]:
                 key=f"contract:{c.external_id}:ended",
                 kind=Kind.CONTRACT_ENDED,
                 occurred_at=_midnight(c.end_date + dt.timedelta(days=1)),
-                title=f"Contract period ended: {what}, {_money(c.mrr)} MRR",
+                title=f"Contract period ended: {what}, {money_text(c.mrr)} MRR",
                 data={"contract": c.external_id, "end_date": c.end_date.isoformat()},
             )
         )
@@ -128,7 +129,7 @@ def invoice_facts(i: Invoice) -> list[TimelineEntry]:
             key=f"invoice:{i.external_id}:issued",
             kind=Kind.INVOICE_ISSUED,
             occurred_at=_midnight(i.issued_on),
-            title=f"Invoice issued: {_money(i.amount)}",
+            title=f"Invoice issued: {money_text(i.amount)}",
             data={"invoice": i.external_id, "amount": str(i.amount)},
         )
     ]
@@ -139,7 +140,7 @@ def invoice_facts(i: Invoice) -> list[TimelineEntry]:
                 key=f"invoice:{i.external_id}:paid",
                 kind=Kind.INVOICE_PAID,
                 occurred_at=_midnight(i.paid_on),
-                title=f"Invoice paid: {_money(i.amount)}",
+                title=f"Invoice paid: {money_text(i.amount)}",
                 data={"invoice": i.external_id},
             )
         )
@@ -150,7 +151,7 @@ def invoice_facts(i: Invoice) -> list[TimelineEntry]:
                 key=f"invoice:{i.external_id}:failed",
                 kind=Kind.PAYMENT_FAILED,
                 occurred_at=_midnight(i.due_on or i.issued_on),
-                title=f"Payment failed: {_money(i.amount)} ({i.failed_attempts} attempts)",
+                title=f"Payment failed: {money_text(i.amount)} ({i.failed_attempts} attempts)",
                 data={"invoice": i.external_id, "failed_attempts": i.failed_attempts},
             )
         )

@@ -33,3 +33,15 @@ def moment_text(moment: dt.datetime) -> str:
     """An instant in UTC as messages print it: "22 Nov 2026 14:05" (the caller says UTC)."""
     moment = moment.astimezone(dt.UTC)
     return f"{day_text(moment.date())} {moment:%H:%M}"
+
+
+def hours_text(hours: float | None) -> str:
+    """A span of hours as a person reads it: "25 min" under an hour, "5.5 h" under two days,
+    "12.1 days" from then on (a follow-up time of 290.5 h is "12.1 days"); "n/a" for none."""
+    if hours is None:
+        return "n/a"
+    if hours < 1:
+        return f"{round(hours * 60)} min"
+    if hours < 48:
+        return f"{hours:.1f} h".replace(".0 h", " h")
+    return f"{hours / 24:.1f} days".replace(".0 days", " days")

@@ -168,13 +168,13 @@ def _read_as(text: str) -> float | str:
 def _amount(value: Any) -> str:
     """An amount of money as the reasons show it: "633,600.00 USD" (``settings.CURRENCY``);
     a value that is not a number as it is."""
-    from django.conf import settings
+    from accounts.timeline import money_text
 
     try:
         number = Decimal(str(value))
     except ArithmeticError:
         return str(value)
-    return f"{number:,.2f} {settings.CURRENCY}"
+    return money_text(number)
 
 
 def _plural(n: Any, word: str) -> str:

@@ -942,6 +942,32 @@ def kpi_snapshot_period(day: dt.date) -> tuple[dt.date, dt.date]:
     return add_months(end, -1), end
 
 
+def kpi_monthly_history(
+    *, as_of: dt.date, months: int, progress: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any]]:
+    """Record the KPI snapshots of the ``months`` periods before the one ending with
+    ``as_of``, oldest first: each day is the one before the start of the period after it
+    (``kpi_snapshot_period``), the day the dashboard compares a period with
+    (``workspace.selectors.kpi_pair``). A history for a book that has none yet (the demo's),
+    so that the dashboard's tiles have a month before to compare with and earlier periods
+    to pick. ``as_of``'s own snapshot is left to the night. Returns one result per day."""
+    if isinstance(months, bool) or not isinstance(months, int) or months < 0:
+        raise ValidationError({"months": [f"must be a whole number >= 0, got {months!r}"]})
+    days = []
+    day = as_of
+    for _ in range(months):
+        start, _end = kpi_snapshot_period(day)
+        day = start - dt.timedelta(days=1)
+        days.append(day)
+    results = []
+    for day in reversed(days):
+        result = kpi_snapshots_record(as_of=day)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results
+
+
 def kpi_snapshots_record(
     *, as_of: dt.date, usage: adoption.UsageInputs | None = None
 ) -> dict[str, Any]:

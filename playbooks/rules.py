@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from accounts import utc
+from accounts.timeline import money_text
 from metrics.health import score_pair
 
 BANDS = ("green", "yellow", "red")
@@ -257,7 +258,7 @@ def _payment_trouble(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         parts.append(f"{_num(failed)} failed payment{'s' if failed != 1 else ''} in 90 days")
     if p["overdue"] and overdue:
         amount = f.get("overdue_amount")
-        money = f" ({_num(amount)})" if amount is not None else ""
+        money = f" ({money_text(Decimal(str(amount)))} due)" if amount is not None else ""
         parts.append(f"{_num(overdue)} overdue invoice{'s' if overdue != 1 else ''}{money}")
     if not parts:
         return None

@@ -173,6 +173,10 @@
       var low = Math.min.apply(null, levels);
       var high = Math.max.apply(null, levels);
       if (low > 0 && high > low) o.scales.y.min = Math.max(0, low - (high - low) * 0.6);
+      // an axis that does not start at zero says so: the totals' bars are cut at its foot
+      if (o.scales.y.min > 0) {
+        o.scales.y.title = { display: true, color: MUTED, text: "axis starts at " + money(o.scales.y.min) + ", not 0" };
+      }
       o.plugins.tooltip = { callbacks: { label: function (ctx) { var s = steps[ctx.dataIndex]; return s.label + ": " + money(s.amount || 0); } } };
       o.onClick = function (event, elements) {
         if (elements.length) window.location.href = steps[elements[0].index].url;

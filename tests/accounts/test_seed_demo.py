@@ -282,3 +282,38 @@ def test_a_weekly_history_gives_the_30_day_trend_the_day_35_days_back():
     trended = AccountStanding.objects.filter(trend_30__isnull=False)
     assert scored_then and set(trended.values_list("account_id", flat=True)) <= scored_then
     assert set(trended.values_list("trend_30_day", flat=True)) == {date(2025, 5, 25)}
+
+
+def test_kpi_months_records_the_months_the_dashboard_compares_with():
+    """--kpi-months 2 with today pinned to 2025-06-30: the night's day is 2025-06-29, whose
+    trailing month is [2025-05-30, 2025-06-30); the month before ends the day before its
+    start, 2025-05-29 ([2025-04-30, 2025-05-30)), and the one before that 2025-04-29
+    ([2025-03-30, 2025-04-30)). Each period ends where the next one starts, so the dashboard
+    (workspace.selectors.kpi_pair) finds the month before of each."""
+    from metrics.models import KpiSnapshot
+
+    out = _seed("--kpi-months", "2")
+    book = {
+        s.day: (s.period_start, s.period_end) for s in KpiSnapshot.objects.filter(scope_kind="all")
+    }
+    assert book == {
+        date(2025, 4, 29): (date(2025, 3, 30), date(2025, 4, 30)),
+        date(2025, 5, 29): (date(2025, 4, 30), date(2025, 5, 30)),
+    }
+    # every scope of each day (whole book, segments, owners, teams), the same scopes both days
+    per_day = dict(KpiSnapshot.objects.values_list("day").annotate(n=Count("id")))
+    assert per_day[date(2025, 4, 29)] == per_day[date(2025, 5, 29)] > 1
+    assert "KPI history: snapshots of the 2 months before, 2025-04-29 to 2025-05-29." in out
+
+
+def test_kpi_months_must_not_be_negative():
+    from django.core.exceptions import ValidationError
+    from django.core.management.base import CommandError
+
+    from metrics.services import kpi_monthly_history
+
+    with pytest.raises(CommandError, match="--kpi-months must not be negative"):
+        _seed("--kpi-months", "-1")
+    with pytest.raises(ValidationError, match="must be a whole number"):
+        kpi_monthly_history(as_of=TODAY, months=-1)
+    assert kpi_monthly_history(as_of=TODAY, months=0) == []

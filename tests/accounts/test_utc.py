@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from django.utils import timezone
 
 from accounts import utc
@@ -17,3 +18,19 @@ def test_today_and_yesterday_are_utc_days(monkeypatch):
     assert utc.today() == dt.date(2026, 2, 28)
     assert utc.yesterday() == dt.date(2026, 2, 27)
     assert pipeline.default_as_of() == utc.yesterday()
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [
+        (None, "n/a"),
+        (0.25, "15 min"),  # 0.25 × 60
+        (1, "1 h"),
+        (5.54, "5.5 h"),
+        (47.9, "47.9 h"),
+        (48, "2 days"),  # 48 / 24
+        (290.5, "12.1 days"),  # 290.5 / 24 = 12.104…
+    ],
+)
+def test_hours_text_prints_a_span_in_the_unit_a_person_reads(hours, text):
+    assert utc.hours_text(hours) == text

@@ -59,7 +59,7 @@ def _book():
                     playbook=make_playbook(trigger, cta_title="Sort out a failed payment now"),
                     account=account,
                     evidence="contract ends on 2026-12-29 (in 37 days), no renewal yet; "
-                    "1 overdue invoice (633,600)",
+                    "1 overdue invoice (633,600.00 USD due)",
                 )
             )
     # the second CTA of each account waits over its owner's cap: the widest status badge
@@ -121,3 +121,24 @@ def test_account_ctas_and_texts_fold_on_a_phone(new_page, login, demo_users, sho
     voice = f"#account-{accounts[0].pk}-voice"
     expect(page.locator(voice)).to_contain_text("The CRM integration sync keeps failing")
     _fits(page, f"{voice} .table-wrap")
+
+
+def test_the_menu_and_the_cta_list_fit_a_phone(new_page, login, demo_users, shot):
+    """At 390 px every link of the main menu is on the screen (it wraps instead of scrolling
+    sideways with no cue), and the CTA list folds each CTA into a block, its buttons in
+    sight."""
+    accounts, ctas = _book()
+    page = new_page(width=390, height=844)
+    login(page, MANAGER)
+    page.goto("/ctas/?status=active")
+    row = page.locator(f"#cta-{ctas[0].pk}")
+    expect(row).to_be_visible()
+    shot(page, "layout-cta-list-390")
+    edges = page.locator("nav.mainnav a").evaluate_all(
+        "links => links.map(a => [a.textContent.trim(), a.getBoundingClientRect().right])"
+    )
+    assert len(edges) >= 6  # Queue, Renewals, Dashboard, CTAs, Surveys, Themes, Targets
+    assert all(0 < right <= 390 for _, right in edges), edges
+    _fits(page, ".table-wrap:has(.cta-table)")
+    box = row.get_by_role("button", name="Snooze a week").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box

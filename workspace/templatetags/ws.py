@@ -39,6 +39,14 @@ def day_text(day) -> str:
 
 
 @register.filter
+def hours_text(hours) -> str:
+    """A span of hours, "25 min", "5.5 h" or "12.1 days" (``accounts.utc.hours_text``)."""
+    from accounts import utc
+
+    return utc.hours_text(None if hours in (None, "") else float(hours))
+
+
+@register.filter
 def days_from(day: dt.date | None, today: dt.date) -> int | None:
     if day is None or today is None:
         return None

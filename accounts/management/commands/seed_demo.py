@@ -48,6 +48,14 @@ class Command(BaseCommand):
             "(the account page's chart, what changed in a week, the backtest); default 0",
         )
         parser.add_argument(
+            "--kpi-months",
+            type=int,
+            default=0,
+            metavar="N",
+            help="also record the KPI snapshots of the N months before yesterday's (the "
+            "dashboard's comparison with the month before, and earlier periods); default 0",
+        )
+        parser.add_argument(
             "--today", type=date.fromisoformat, default=None, help="pin the calendar (YYYY-MM-DD)"
         )
 
@@ -58,6 +66,8 @@ class Command(BaseCommand):
             raise CommandError("--events-per-day-scale must not be negative")
         if opts["health_weeks"] < 0:
             raise CommandError("--health-weeks must not be negative")
+        if opts["kpi_months"] < 0:
+            raise CommandError("--kpi-months must not be negative")
         if opts["if_empty"] and Account.objects.exists():
             self.stdout.write("Accounts already exist: demo data not loaded (--if-empty).")
             return
@@ -103,6 +113,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Health history: snapshots of {len(days)} days a week apart, "
                 f"{days[0]['day']} to {days[-1]['day']}."
+            )
+        if opts["kpi_months"]:
+            from metrics.services import kpi_monthly_history
+
+            months = kpi_monthly_history(
+                as_of=cfg.end - timedelta(days=1), months=opts["kpi_months"]
+            )
+            self.stdout.write(
+                f"KPI history: snapshots of the {len(months)} months before, "
+                f"{months[0]['day']} to {months[-1]['day']}."
             )
         self.stdout.write("In the database now:")
         for name, count in summary.counts.items():
