@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, DateTimeField, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, DateTimeField, Exists, F, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
 from .models import Account, Contract, Invoice, Stakeholder, Ticket, UsageEvent, User
@@ -70,3 +70,20 @@ def data_as_of(account: Account) -> dict[str, Any]:
         "last_import_at": last_import,
         "as_of": max(last_event, last_import) if last_event else last_import,
     }
+
+
+# --- the account's standing, for the API's account list and detail --------------------------
+
+
+def with_standing(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """``accounts`` with their standing (``account.standing``, the latest health, ARR,
+    renewal and priority: metrics.AccountStanding) joined in, and ``health_overridden``:
+    whether that health snapshot had an override in force. Both through reverse relations,
+    since this app sits below metrics and does not import it; the flag is an EXISTS per row
+    that reads one (account, day) entry of the snapshots' unique index. No query per row."""
+    overridden = Account.objects.filter(
+        pk=OuterRef("pk"),
+        health_snapshots__day=OuterRef("standing__day"),
+        health_snapshots__overrides__0__isnull=False,  # a non-empty list of overrides
+    )
+    return accounts.select_related("standing").annotate(health_overridden=Exists(overridden))

@@ -68,6 +68,14 @@ RULES: dict[str, Rule] = {
     "api:account-detail": _api_object("account"),
     "api:timeline-list": _api_object("account_id"),
     "api:usage-list": _api_object("account_id"),
+    # an account's health, inside the caller's book (the world's account has two snapshots)
+    "health-api:latest": _api_object("account_id"),
+    "health-api:history": Rule(
+        _api_object("account_id").expect,
+        kwargs="account_id",
+        query={"start": "2024-01-01", "end": "2024-02-01"},
+    ),
+    "health-api:changes": _api_object("account_id"),
     "api:contract-list": API_READ,
     "api:contract-bulk": API_WRITE_ONLY,
     "api:contract-detail": _api_object("contract"),
