@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from accounts import utc
 from accounts.models import Account, ApiToken, Role
 from accounts.serializers import HEALTH_BANDS
+from config.docs import doc_html
 from metrics import health
 from metrics.api import HEALTH_DOCS, NO_SNAPSHOT
 from metrics.models import AccountStanding, Band, HealthSnapshot
@@ -125,7 +126,10 @@ def test_latest_snapshot_shows_the_score_its_components_and_its_model(csm, mine)
     # the shares of the components with data make the score: 0.7 × 60 + 0.3 × 100
     used = [c for c in body["components"] if c["share"] is not None]
     assert sum(c["share"] * c["score"] for c in used) == pytest.approx(body["score"])
-    assert HEALTH_DOCS.startswith("docs/metrics.md#")
+    # the link lands on the health section of docs/metrics.md (GitHub-style heading ids)
+    path, anchor = HEALTH_DOCS.split("#")
+    assert path == "docs/metrics.md"
+    assert doc_html("metrics.md")[1]["Health scores"] == anchor
 
 
 def test_an_override_shows_the_computed_score_and_band_beside_the_shown_ones(csm, mine):
