@@ -492,7 +492,8 @@ class AccountHealthHistoryApi(generics.ListAPIView):
         )
 
     def get_serializer_context(self) -> dict:
-        return {**super().get_serializer_context(), "components": getattr(self, "components", 0)}
+        components = getattr(self, "components", False)  # set by get_queryset
+        return {**super().get_serializer_context(), "components": components}
 
 
 @extend_schema(
