@@ -212,9 +212,10 @@ def _detail_schema(kind: str, serializer, **extra):
 
 
 def _accounts(user):
-    # data_as_of: how current each account's data is, as subqueries (no query per row)
+    # data_as_of: how current each account's data is, as subqueries (no query per row);
+    # with_standing: health, ARR, renewal and priority, joined (no query per row either)
     return selectors.with_data_as_of(
-        Account.objects.visible_to(user).select_related("owner", "parent")
+        selectors.with_standing(Account.objects.visible_to(user).select_related("owner", "parent"))
     )
 
 

@@ -31,6 +31,7 @@ from .models import (
     TimelineEntry,
     UsageDaily,
 )
+from .serializers import HEALTH_BANDS
 
 
 class StrictFilterBackend(DjangoFilterBackend):
@@ -97,6 +98,11 @@ class AccountFilter(filters.FilterSet):
         help_text="ISO 8601 timestamp: accounts changed at or after it",
     )
     q = filters.CharFilter(method="_search", help_text="name or external id contains")
+    band = filters.ChoiceFilter(
+        field_name="standing__band",
+        choices=HEALTH_BANDS,
+        help_text="the band of the latest health score (accounts without a score never match)",
+    )
 
     class Meta:
         model = Account

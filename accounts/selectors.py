@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DateTimeField, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce, Greatest
 
 from .models import (
@@ -129,3 +138,20 @@ def first_value_of(account: Account, *, today: dt.date) -> FirstValue:
     since = account.customer_since
     waiting = (today - since).days if day is None and since is not None else None
     return FirstValue(day, source, event, event_day, milestone, waiting)
+
+
+# --- the account's standing, for the API's account list and detail --------------------------
+
+
+def with_standing(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """``accounts`` with their standing (``account.standing``, the latest health, ARR,
+    renewal and priority: metrics.AccountStanding) joined in, and ``health_overridden``:
+    whether that health snapshot had an override in force. Both through reverse relations,
+    since this app sits below metrics and does not import it; the flag is an EXISTS per row
+    that reads one (account, day) entry of the snapshots' unique index. No query per row."""
+    overridden = Account.objects.filter(
+        pk=OuterRef("pk"),
+        health_snapshots__day=OuterRef("standing__day"),
+        health_snapshots__overrides__0__isnull=False,  # a non-empty list of overrides
+    )
+    return accounts.select_related("standing").annotate(health_overridden=Exists(overridden))

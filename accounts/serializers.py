@@ -45,7 +45,67 @@ class DataAsOfSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(help_text="the later of the two: 'data as of'")
 
 
-class AccountSerializer(serializers.ModelSerializer):
+# --- an account's standing (metrics.AccountStanding, read through the reverse relation
+# ``account.standing``: this app does not import metrics) --------------------------------
+
+HEALTH_BANDS = [("green", "Green"), ("yellow", "Yellow"), ("red", "Red")]  # metrics.models.Band
+
+
+class AccountHealthSerializer(serializers.Serializer):
+    """The latest health of an account, as its standing holds it."""
+
+    score = serializers.FloatField(allow_null=True, help_text="0..100; null = no data")
+    band = serializers.ChoiceField(
+        choices=HEALTH_BANDS, allow_null=True, help_text="null without a score"
+    )
+    day = serializers.DateField(help_text="the day of the snapshot")
+    overridden = serializers.BooleanField(help_text="an override was in force that day")
+
+
+class _AccountStandingFields(serializers.Serializer):
+    """Health, ARR, next renewal and queue priority from the account's standing (null
+    before the nightly pipeline first ran for it). The view loads the standing with
+    ``select_related("standing")`` and annotates ``health_overridden``: no query per row."""
+
+    health = serializers.SerializerMethodField(
+        help_text="the latest health snapshot's score and band; /accounts/{id}/health/ has "
+        "the whole snapshot"
+    )
+    arr = serializers.DecimalField(
+        source="standing.arr",
+        max_digits=16,
+        decimal_places=2,
+        allow_null=True,
+        default=None,
+        help_text="annual recurring revenue of the contracts in force (12 × MRR)",
+    )
+    renewal_on = serializers.DateField(
+        source="standing.renewal_on",
+        allow_null=True,
+        default=None,
+        help_text="end of the current contract (the next renewal)",
+    )
+    priority = serializers.FloatField(
+        source="standing.priority",
+        allow_null=True,
+        default=None,
+        help_text="the CSM queue's priority (higher first; docs/metrics.md, Queue priority)",
+    )
+
+    @extend_schema_field(AccountHealthSerializer(allow_null=True))
+    def get_health(self, account: Account) -> dict | None:
+        standing = getattr(account, "standing", None)  # None: select_related found no row
+        if standing is None:
+            return None
+        return {
+            "score": standing.score,
+            "band": standing.band or None,
+            "day": standing.day,
+            "overridden": bool(getattr(account, "health_overridden", False)),
+        }
+
+
+class AccountSerializer(_AccountStandingFields, serializers.ModelSerializer):
     owner_email = serializers.EmailField(source="owner.email", default=None, allow_null=True)
     parent_external_id = serializers.CharField(
         source="parent.external_id", default=None, allow_null=True
@@ -74,6 +134,10 @@ class AccountSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "data_as_of",
+            "health",
+            "arr",
+            "renewal_on",
+            "priority",
         ]
 
 

@@ -353,6 +353,7 @@ SPECTACULAR_SETTINGS = {
         "ImportStatusEnum": "accounts.models.ImportRecord.Status",
         "TicketPriorityEnum": "accounts.models.TicketPriority",
         "CtaPriorityEnum": "playbooks.models.Priority",
+        "HealthBandEnum": "metrics.models.Band",
     },
 }
 

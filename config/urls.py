@@ -48,6 +48,7 @@ urlpatterns = [
     path("api/v1/kpis/", include("metrics.api_urls")),
     path("api/v1/survey-responses/", SurveyResponseBatchApi.as_view(), name="survey-responses"),
     path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/", include("metrics.health_api_urls")),
     path("api/v1/", include("playbooks.api_urls")),
     path("api/v1/", include("reports.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

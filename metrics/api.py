@@ -1,5 +1,6 @@
 """``/api/v1/kpis/``: the KPI report, MRR movements with their accounts, and the cohort
-table, for a period and a scope.
+table, for a period and a scope; and ``/api/v1/accounts/<id>/health/…``: an account's latest
+health snapshot, its history over a period and what changed between two snapshots.
 
 Interfaces only: parse the query string, call ``metrics.kpis``, return its JSON-ready dict.
 The scope is always within what the caller may see (``Account.objects.visible_to``): a CSM
@@ -10,23 +11,37 @@ denominator is ``null``. Definitions: ``docs/metrics.md``.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers
+import datetime as dt
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import R401
+from accounts.api import R401, R404, ApiPagination
 from accounts.models import Account
 from config.db import replica_reads
 
-from . import kpis
+from . import kpis, selectors
+from .models import Band, HealthSnapshot
 
 # --- input -----------------------------------------------------------------------------------
 
 
-class KpiQuerySerializer(serializers.Serializer):
+class PeriodQuerySerializer(serializers.Serializer):
+    """``start``/``end`` or ``period`` (+ ``date``): the period parameters every door over
+    days takes (the KPI endpoints, an account's health history). ``query_period`` turns
+    them into ``[start, end)`` with ``kpis.period_resolve``'s checks and messages."""
+
     start = serializers.DateField(
         required=False, help_text="first day of the period (YYYY-MM-DD), inclusive"
     )
@@ -41,6 +56,18 @@ class KpiQuerySerializer(serializers.Serializer):
     date = serializers.DateField(
         required=False, help_text="with `period`: a day in the wanted period (default: today)"
     )
+
+
+def query_period(query: PeriodQuerySerializer) -> tuple[dt.date, dt.date]:
+    """The ``[start, end)`` of a validated period query; a ValidationError (400) naming the
+    parameter when it does not make a period (end not after start, period with start …)."""
+    data = query.validated_data
+    return kpis.period_resolve(
+        start=data.get("start"), end=data.get("end"), period=data.get("period"), on=data.get("date")
+    )
+
+
+class KpiQuerySerializer(PeriodQuerySerializer):
     segment = serializers.CharField(required=False, allow_blank=True, help_text="account segment")
     owner = serializers.CharField(
         required=False, allow_blank=True, help_text="email of the CSM whose book to compute"
@@ -160,12 +187,7 @@ class _KpiApi(APIView):
         query = KpiQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        start, end = kpis.period_resolve(
-            start=data.get("start"),
-            end=data.get("end"),
-            period=data.get("period"),
-            on=data.get("date"),
-        )
+        start, end = query_period(query)
         with replica_reads():  # read-only: a replica serves it when there is one
             report = self.compute(
                 start=start,
@@ -225,3 +247,279 @@ class MovementsApi(_KpiApi):
 class CohortsApi(_KpiApi):
     def compute(self, **kwargs) -> dict:
         return kpis.cohorts_report(**kwargs)
+
+
+# --- an account's health: /api/v1/accounts/<account_id>/health/ … (metrics/health_api_urls.py)
+
+HEALTH_DOCS = "docs/metrics.md#health-scores"
+
+
+class BandField(serializers.ChoiceField):
+    """A band, or null when there is no score (the model stores "")."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=Band.choices, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
+class HealthComponentSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    score = serializers.FloatField(
+        allow_null=True, help_text="0..100 as used (after a component override); null = no data"
+    )
+    computed_score = serializers.FloatField(
+        allow_null=True, help_text="what the model computed, before any override"
+    )
+    weight = serializers.FloatField(help_text="as configured in the model version")
+    share = serializers.FloatField(
+        allow_null=True,
+        help_text="0..1: the weight scaled over the components with data; null when left out",
+    )
+    inputs = serializers.DictField(help_text="the measure values and the raw values behind them")
+    measure_points = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="points per measure (0..100); null = no data",
+    )
+    reason = serializers.CharField(allow_blank=True, help_text="the component's score in words")
+    overridden = serializers.BooleanField(help_text="an override sets this component's score")
+
+
+class HealthOverrideSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    component = serializers.CharField(allow_blank=True, help_text="empty: the whole score")
+    score = serializers.FloatField(allow_null=True)
+    band = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField()
+    expires_at = serializers.CharField(help_text="ISO 8601")
+    created_by = serializers.CharField(allow_blank=True)
+
+
+class _HealthSnapshotBase(serializers.ModelSerializer):
+    band = BandField()
+    overridden = serializers.SerializerMethodField(
+        help_text="an override (of the score, the band or a component) is in force"
+    )
+    model = serializers.CharField(source="model_version.model.name", help_text="health model")
+    model_version = serializers.IntegerField(
+        source="model_version.version", help_text="the model's version number that scored it"
+    )
+
+    def get_overridden(self, snapshot: HealthSnapshot) -> bool:
+        return bool(snapshot.overrides)
+
+
+class HealthSnapshotSerializer(_HealthSnapshotBase):
+    """An account's health on one day, with everything behind the score."""
+
+    score = serializers.FloatField(allow_null=True, help_text="0..100 as shown; null = no data")
+    computed_score = serializers.SerializerMethodField(
+        help_text="the model's score under an override in force; null without one"
+    )
+    computed_band = serializers.SerializerMethodField(
+        help_text="the model's band under an override in force; null without one"
+    )
+    components = HealthComponentSerializer(many=True)
+    left_out = serializers.ListField(
+        child=serializers.CharField(), help_text="keys of the components without data"
+    )
+    reasons = serializers.ListField(child=serializers.CharField(), help_text="the score in words")
+    overrides = HealthOverrideSerializer(many=True, help_text="the overrides in force that day")
+    docs = serializers.SerializerMethodField(help_text="where health scores are explained")
+
+    class Meta:
+        model = HealthSnapshot
+        fields = [
+            "account_id",
+            "day",
+            "score",
+            "band",
+            "overridden",
+            "computed_score",
+            "computed_band",
+            "components",
+            "left_out",
+            "reasons",
+            "overrides",
+            "model",
+            "model_version",
+            "docs",
+        ]
+
+    def get_computed_score(self, snapshot: HealthSnapshot) -> float | None:
+        return snapshot.computed_score if snapshot.overrides else None
+
+    @extend_schema_field(BandField())
+    def get_computed_band(self, snapshot: HealthSnapshot) -> str | None:
+        return (snapshot.computed_band or None) if snapshot.overrides else None
+
+    def get_docs(self, snapshot: HealthSnapshot) -> str:
+        return HEALTH_DOCS
+
+
+class HealthDaySerializer(_HealthSnapshotBase):
+    """One day of an account's health history: compact; ``components`` only when asked."""
+
+    components = HealthComponentSerializer(
+        many=True, required=False, help_text="only with ?components=true"
+    )
+
+    class Meta:
+        model = HealthSnapshot
+        fields = ["day", "score", "band", "overridden", "model", "model_version", "components"]
+
+    def to_representation(self, snapshot: HealthSnapshot) -> dict:
+        data = super().to_representation(snapshot)
+        if not self.context.get("components"):
+            data.pop("components")
+        return data
+
+
+HealthChangesSerializer = type(
+    "HealthChangesSerializer",
+    (serializers.Serializer,),
+    {  # "from" is a Python keyword: the fields are declared as a dict
+        "__doc__": "What changed in an account's health between two snapshots, in words.",
+        "from": HealthDaySerializer(help_text="the earlier snapshot"),
+        "to": HealthDaySerializer(help_text="the later snapshot"),
+        "changes": serializers.ListField(
+            child=serializers.CharField(),
+            help_text='one line per change: the score, then each component ("nothing changed" '
+            "when nothing did)",
+        ),
+    },
+)
+
+
+class HealthHistoryQuerySerializer(PeriodQuerySerializer):
+    components = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: each day with its components (about 3 kB a day instead of 100 bytes)",
+    )
+
+
+HealthChangesQuerySerializer = type(
+    "HealthChangesQuerySerializer",
+    (serializers.Serializer,),
+    {
+        "from": serializers.DateField(
+            required=False,
+            help_text="the earlier snapshot: of this day or the latest before it (default: "
+            "a week before the later snapshot)",
+        ),
+        "to": serializers.DateField(
+            required=False,
+            help_text="the later snapshot: of this day or the latest before it (default: the "
+            "newest)",
+        ),
+    },
+)
+
+R400_HEALTH = OpenApiResponse(
+    R400.response,
+    description="a parameter is not valid: the parameter and what is wrong",
+    examples=[
+        OpenApiExample("end before start", value={"end": ["must be after start (2024-03-01)"]}),
+        OpenApiExample(
+            "a bad date",
+            value={"start": ["Date has wrong format. Use one of these formats instead: …"]},
+        ),
+    ],
+)
+_HEALTH_ERRORS = {401: R401, 404: R404}
+NO_SNAPSHOT = "This account has no health snapshot yet."
+
+
+def _visible_account(request: Request, account_id: int) -> Account:
+    """The account if the caller may see it (the accounts endpoints' scoping); else a 404
+    that does not tell whether it exists."""
+    return get_object_or_404(Account.objects.visible_to(request.user), pk=account_id)
+
+
+@extend_schema(
+    summary="An account's latest health score",
+    description=(
+        "The newest daily health snapshot: score (0..100, null without data) and band as "
+        "shown, and under an override in force the model's own score and band beside them; "
+        "each component's score, weight, share of the score, inputs and reason; the "
+        "components left out for lack of data; the reasons in words; the overrides in force; "
+        "the model and version that scored it. 404 when the account has none yet or is not "
+        "yours to see."
+    ),
+    responses={200: HealthSnapshotSerializer, **_HEALTH_ERRORS},
+    tags=["health"],
+)
+class AccountHealthApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, account_id: int) -> Response:
+        account = _visible_account(request, account_id)
+        snapshot = selectors.health_snapshot_latest(account)
+        if snapshot is None:
+            raise NotFound(NO_SNAPSHOT)
+        return Response(HealthSnapshotSerializer(snapshot).data)
+
+
+@extend_schema(
+    summary="An account's health history",
+    description=(
+        "The account's daily snapshots in `[start, end)` (or a `period`; the same parameters "
+        "and checks as /api/v1/kpis/), oldest first, paginated: day, score, band, whether an "
+        "override was in force, model and version. `components=true` adds each day's "
+        "components. Days without a snapshot are not listed."
+    ),
+    parameters=[HealthHistoryQuerySerializer],
+    responses={200: HealthDaySerializer(many=True), 400: R400_HEALTH, **_HEALTH_ERRORS},
+    tags=["health"],
+)
+class AccountHealthHistoryApi(generics.ListAPIView):
+    permission_classes = [IsAuthenticated]
+    pagination_class = ApiPagination
+    serializer_class = HealthDaySerializer
+    queryset = HealthSnapshot.objects.none()  # the model, for the schema; get_queryset reads
+
+    def get_queryset(self):
+        query = HealthHistoryQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        start, end = query_period(query)
+        self.components = query.validated_data["components"]
+        account = _visible_account(self.request, self.kwargs["account_id"])
+        return selectors.health_snapshot_history(
+            account, start=start, end=end, components=self.components
+        )
+
+    def get_serializer_context(self) -> dict:
+        components = getattr(self, "components", False)  # set by get_queryset
+        return {**super().get_serializer_context(), "components": components}
+
+
+@extend_schema(
+    summary="What changed in an account's health",
+    description=(
+        "Two snapshots compared in words, component by component, as on the account page "
+        '("usage fell from 70 to 30: active users 14 → 6 of 20 seats"). `to`: the snapshot '
+        "of that day or the latest before it (default: the newest); `from`: likewise "
+        "(default: a week before the later one)."
+    ),
+    parameters=[HealthChangesQuerySerializer],
+    responses={200: HealthChangesSerializer, 400: R400_HEALTH, **_HEALTH_ERRORS},
+    tags=["health"],
+)
+class AccountHealthChangesApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request: Request, account_id: int) -> Response:
+        query = HealthChangesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        account = _visible_account(request, account_id)
+        found = selectors.health_changes(
+            account,
+            before_on=query.validated_data.get("from"),
+            after_on=query.validated_data.get("to"),
+        )
+        if found is None:
+            raise NotFound(NO_SNAPSHOT)
+        return Response(HealthChangesSerializer(found).data)

@@ -60,6 +60,7 @@ def world(admin_user, manager, csm, outsider):
     from metrics.services import health_model_ensure_default
 
     objects["health_model"] = health_model_ensure_default()
+    _health(account)
     from playbooks import services as playbook_services
 
     objects["playbook"] = playbook_services.playbook_create(
@@ -116,3 +117,14 @@ def _theme(objects):
     theme = Theme.objects.create(run=run, rank=1, label="export slow", texts=1, quotes=[text.pk])
     ThemeText.objects.create(theme=theme, text=text, account=ticket.account, similarity=1.0)
     return theme
+
+
+def _health(account):
+    """Two weekly health snapshots of the account and its standing, so the health
+    endpoints answer with data (and "what changed" has two snapshots to compare)."""
+    from metrics.services import health_snapshots_record
+    from metrics.standings import account_standings_refresh
+
+    for day in (dt.date(2024, 1, 24), dt.date(2024, 1, 31)):
+        health_snapshots_record(as_of=day, account_ids=[account.pk], announce=False)
+    account_standings_refresh(account_ids=[account.pk])

@@ -70,6 +70,14 @@ RULES: dict[str, Rule] = {
     "api:usage-list": _api_object("account_id"),
     "api:milestone-list": _api_object("account_id"),  # POST: the account's CSM, manager, admin
     "api:milestone-detail": _api_object("milestone"),  # DELETE: the same
+    # an account's health, inside the caller's book (the world's account has two snapshots)
+    "health-api:latest": _api_object("account_id"),
+    "health-api:history": Rule(
+        _api_object("account_id").expect,
+        kwargs="account_id",
+        query={"start": "2024-01-01", "end": "2024-02-01"},
+    ),
+    "health-api:changes": _api_object("account_id"),
     "api:contract-list": API_READ,
     "api:contract-bulk": API_WRITE_ONLY,
     "api:contract-detail": _api_object("contract"),
