@@ -26,6 +26,7 @@ from tests.factories import (
     InvoiceFactory,
     StakeholderFactory,
     TicketFactory,
+    health_model_with_rule,
 )
 from tests.metrics.usage import load_event
 
@@ -216,7 +217,7 @@ def _queries(**kwargs) -> int:
 
 
 def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max_num_queries):
-    HealthModel.objects.create(name="Onboarding", applies_to_lifecycle="onboarding")
+    health_model_with_rule("Onboarding", lifecycle="onboarding")
     services.health_model_ensure_default()
     services.health_model_version_create(
         model=HealthModel.objects.get(name="Onboarding"), components=health.DEFAULT_COMPONENTS
@@ -248,12 +249,10 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
 
 def test_onboarding_and_segment_models_are_assigned_most_specific_first():
     services.health_model_ensure_default()
-    onboarding = HealthModel.objects.create(name="Onboarding", applies_to_lifecycle="onboarding")
-    enterprise = HealthModel.objects.create(name="Enterprise", applies_to_segment="Enterprise")
-    both = HealthModel.objects.create(
-        name="Enterprise onboarding",
-        applies_to_segment="Enterprise",
-        applies_to_lifecycle="onboarding",
+    onboarding = health_model_with_rule("Onboarding", lifecycle="onboarding")
+    enterprise = health_model_with_rule("Enterprise", segment="Enterprise")
+    both = health_model_with_rule(
+        "Enterprise onboarding", segment="Enterprise", lifecycle="onboarding"
     )
     for model in (onboarding, enterprise, both):
         services.health_model_version_create(model=model, components=health.DEFAULT_COMPONENTS)
@@ -298,7 +297,7 @@ def test_editing_a_model_makes_a_new_version_and_old_snapshots_keep_theirs():
     ],
 )
 def test_a_model_without_positive_weight_is_refused(components):
-    model = HealthModel.objects.create(name="Broken", applies_to_segment="X")
+    model = health_model_with_rule("Broken", segment="X")
     with pytest.raises(ValidationError) as info:
         services.health_model_version_create(model=model, components=components)
     assert "weight" in str(info.value.message_dict["components"])

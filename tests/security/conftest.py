@@ -56,6 +56,11 @@ def world(admin_user, manager, csm, outsider):
     from metrics.services import health_model_ensure_default
 
     objects["health_model"] = health_model_ensure_default()
+    from metrics.models import HealthAssignmentRule
+
+    objects["health_rule"] = HealthAssignmentRule.objects.create(
+        model=objects["health_model"], segment="Enterprise"
+    )
     from playbooks import services as playbook_services
 
     objects["playbook"] = playbook_services.playbook_create(
