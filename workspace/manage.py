@@ -363,8 +363,11 @@ def _assignments(
         r.form = shown(r.key, segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk)
         # a model without an active version stays listed for its own rule
         r.model_choices = scoring if r.active_version is not None else [r.model, *scoring]
+    shown_rows = {r.key for r in data["rules"]} | {"rule-new", "model-new", "rescore"}
     context = {
         **data,
+        # a refused change of a rule gone meanwhile: no row to show the errors at
+        "page_errors": [m for ms in errors.values() for m in ms] if row not in shown_rows else [],
         "scoring_models": scoring,
         "stages": AccountLifecycle.choices,
         "new_rule": shown("rule-new", segment="", lifecycle="", model=""),

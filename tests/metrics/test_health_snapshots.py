@@ -19,7 +19,13 @@ from accounts.models import Activity, Stakeholder
 from metrics import health, services
 from metrics.kpis import adoption
 from metrics.kpis.health_inputs import account_measures
-from metrics.models import HealthModel, HealthModelVersion, HealthOverride, HealthSnapshot
+from metrics.models import (
+    HealthAssignmentRule,
+    HealthModel,
+    HealthModelVersion,
+    HealthOverride,
+    HealthSnapshot,
+)
 from tests.factories import (
     AccountFactory,
     ContractFactory,
@@ -268,6 +274,24 @@ def test_onboarding_and_segment_models_are_assigned_most_specific_first():
         c.pk: "Enterprise onboarding",
         d.pk: "Default",
     }
+
+
+def test_a_model_with_several_rules_scores_each_rules_accounts_in_the_same_queries():
+    """The nightly step reads every rule in the one query of the active versions: more
+    rules for a model, the same number of queries, and each rule's accounts scored by it."""
+    services.health_model_ensure_default()
+    enterprise = health_model_with_rule("Enterprise", segment="Enterprise")
+    services.health_model_version_create(model=enterprise, components=health.DEFAULT_COMPONENTS)
+    a = AccountFactory(segment="Enterprise", lifecycle_stage="mature")
+    b = AccountFactory(segment="Strategic", lifecycle_stage="mature")
+    c = AccountFactory(segment="SMB", lifecycle_stage="renewal")
+    d = AccountFactory(segment="SMB", lifecycle_stage="mature")
+    one_rule = _queries()
+    HealthAssignmentRule.objects.create(model=enterprise, segment="Strategic")
+    HealthAssignmentRule.objects.create(model=enterprise, segment="SMB", lifecycle="renewal")
+    assert _queries() == one_rule
+    used = dict(HealthSnapshot.objects.values_list("account_id", "model_version__model__name"))
+    assert used == {a.pk: "Enterprise", b.pk: "Enterprise", c.pk: "Enterprise", d.pk: "Default"}
 
 
 def test_editing_a_model_makes_a_new_version_and_old_snapshots_keep_theirs():
