@@ -219,7 +219,7 @@ def test_add_change_swap_and_remove_rules_each_in_the_audit_trail(client, admin_
         re.sub(r"<[^>]+>", "", li).split(" ", 4)[-1] for li in re.findall(r"<li>(.*?)</li>", recent)
     ]
     assert items[0] == (
-        f"{email} Default moved: every other account → Default ⇒ every other account → Spare"
+        f"{email} Default moved: from every other account → Default to every other account → Spare"
     )
     assert items[-1] == f"{email} Rule added: segment “Strategic” → Enterprise"
     assert len(items) == 7
@@ -444,3 +444,27 @@ def test_query_count_of_the_page(client, admin_user, book, django_assert_num_que
         services.health_rule_add(model=another, segment=segment, by=admin_user)
     with django_assert_num_queries(6):
         assert client.get(reverse(URL)).status_code == 200
+
+
+def test_the_django_admin_shows_rules_and_changes_read_only(client, admin_user, book):
+    services.health_rule_add(model=book["Spare"], segment="SMB", by=admin_user)
+    change = HealthAssignmentChange.objects.get()
+    client.force_login(admin_user)
+    listing = client.get(reverse("admin:metrics_healthassignmentchange_changelist"))
+    assert listing.status_code == 200
+    assert "segment “SMB” → Spare" in unescape(listing.content.decode())
+    assert client.get(reverse("admin:metrics_healthassignmentchange_add")).status_code == 403
+    url = reverse("admin:metrics_healthassignmentchange_change", args=[change.pk])
+    client.post(url, {"action": "removed", "before": "x", "after": ""})
+    change.refresh_from_db()
+    assert (change.action, change.after) == ("added", "segment “SMB” → Spare")
+    delete = reverse("admin:metrics_healthassignmentchange_delete", args=[change.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    # a model's page lists its rules and the default flag, neither editable there
+    spare = book["Spare"]
+    page = client.get(reverse("admin:metrics_healthmodel_change", args=[spare.pk]))
+    html = unescape(page.content.decode())
+    assert "Change the rules on the assignments page" in html
+    assert 'name="is_default"' not in html and 'name="rules-0-segment"' not in html
+    models = unescape(client.get(reverse("admin:metrics_healthmodel_changelist")).content.decode())
+    assert "segment “SMB”" in models and "stage Onboarding" in models
