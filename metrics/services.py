@@ -342,6 +342,17 @@ def _rule_errors(
     return errors
 
 
+def _saved_meanwhile(segment: str, lifecycle: str) -> ValidationError:
+    return ValidationError(
+        {
+            "segment" if segment else "lifecycle": [
+                f"another rule for {_accounts_words(segment, lifecycle)} was saved meanwhile: "
+                "reload the page"
+            ]
+        }
+    )
+
+
 def _change_log(
     action: str, *, before: str = "", after: str = "", by: User | None
 ) -> HealthAssignmentChange:
@@ -369,9 +380,12 @@ def health_rule_add(
     if errors:
         raise ValidationError(errors)
     chosen = models[model.pk]
-    rule = HealthAssignmentRule.objects.create(
-        model=chosen, segment=segment, lifecycle=lifecycle, created_by=by
-    )
+    try:
+        rule = HealthAssignmentRule.objects.create(
+            model=chosen, segment=segment, lifecycle=lifecycle, created_by=by
+        )
+    except IntegrityError:  # SQLite has no row locks: a rule saved meanwhile
+        raise _saved_meanwhile(segment, lifecycle) from None
     _change_log(
         HealthAssignmentChange.Action.ADDED,
         after=_change_words(segment=segment, lifecycle=lifecycle, model=chosen),
@@ -409,7 +423,10 @@ def health_rule_change(
         segment=current.segment, lifecycle=current.lifecycle, model=current.model
     )
     current.segment, current.lifecycle, current.model = segment, lifecycle, chosen
-    current.save(update_fields=["segment", "lifecycle", "model"])
+    try:
+        current.save(update_fields=["segment", "lifecycle", "model"])
+    except IntegrityError:  # SQLite has no row locks: a rule saved meanwhile
+        raise _saved_meanwhile(segment, lifecycle) from None
     _change_log(
         HealthAssignmentChange.Action.CHANGED,
         before=before,

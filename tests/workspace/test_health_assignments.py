@@ -11,6 +11,7 @@ from html import unescape
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.models import Account
@@ -468,3 +469,18 @@ def test_the_django_admin_shows_rules_and_changes_read_only(client, admin_user, 
     assert 'name="is_default"' not in html and 'name="rules-0-segment"' not in html
     models = unescape(client.get(reverse("admin:metrics_healthmodel_changelist")).content.decode())
     assert "segment “SMB”" in models and "stage Onboarding" in models
+
+
+def test_a_rule_saved_meanwhile_is_refused_in_words(book, admin_user):
+    """Where rows cannot be locked (SQLite), the unique constraint is the last word: the
+    same rule saved by someone else between the check and the write."""
+    before = _state()
+    with (
+        mock.patch("metrics.services._rule_errors", return_value={}),
+        pytest.raises(ValidationError) as info,
+    ):
+        services.health_rule_add(model=book["Spare"], segment="Enterprise", by=admin_user)
+    assert info.value.message_dict == {
+        "segment": ["another rule for “Enterprise” accounts was saved meanwhile: reload the page"]
+    }
+    assert _state() == before
