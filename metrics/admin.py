@@ -14,6 +14,8 @@ from accounts.models import Role
 
 from . import pipeline, services
 from .models import (
+    HealthAssignmentChange,
+    HealthAssignmentRule,
     HealthModel,
     HealthModelVersion,
     HealthOverride,
@@ -101,10 +103,60 @@ def _review_url(version: HealthModelVersion, result: dict) -> str:
     return reverse("workspace:health-model-edit", args=[version.model_id]) + "?" + urlencode(query)
 
 
+class HealthAssignmentRuleInline(admin.TabularInline):
+    """The model's assignment rules, read-only: they are changed on the app's assignments
+    page, which checks them against the other rules and writes the audit trail."""
+
+    model = HealthAssignmentRule
+    fields = ["segment", "lifecycle", "created_by", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(HealthModel)
 class HealthModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_default", "applies_to_segment", "applies_to_lifecycle"]
-    inlines = [HealthModelVersionInline]
+    """Which accounts a model scores is read-only here (the rules and the default flag):
+    the app's assignments page changes them, with its checks and the audit trail."""
+
+    list_display = ["name", "is_default", "scores"]
+    readonly_fields = ["is_default", "assignments_link"]
+    inlines = [HealthAssignmentRuleInline, HealthModelVersionInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("rules")
+
+    @admin.display(description="Scores")
+    def scores(self, obj: HealthModel) -> str:
+        return services.health_model_scope_words(obj, rules=list(obj.rules.all()))
+
+    @admin.display(description="Which accounts it scores")
+    def assignments_link(self, obj: HealthModel) -> str:
+        url = reverse("workspace:health-assignments")
+        return format_html('<a href="{}">Change the rules on the assignments page</a>', url)
+
+
+@admin.register(HealthAssignmentChange)
+class HealthAssignmentChangeAdmin(admin.ModelAdmin):
+    """The audit trail of the assignment rules: read-only, written by the services."""
+
+    list_display = ["at", "by", "action", "before", "after"]
+    list_filter = ["action"]
+    list_select_related = ["by"]
+    search_fields = ["before", "after"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(HealthModelVersion)

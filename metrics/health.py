@@ -1132,17 +1132,20 @@ def score(
 
 @dataclass(frozen=True)
 class Assignment:
-    """Which accounts a model applies to ("" = any)."""
+    """One way a model gets accounts: an assignment rule (a segment and/or a lifecycle
+    stage, "" = any; ``rule_id`` names it) or the default (``is_default``: every account no
+    rule matches). A model with several rules is several candidates."""
 
     model_id: int
     segment: str = ""
     lifecycle: str = ""
     is_default: bool = False
+    rule_id: int | None = None
 
 
 def specificity(*, is_default: bool, segment: str, lifecycle: str) -> int | None:
-    """How specific a model's rule is: 3 for a segment and a lifecycle stage, 2 for a
-    segment, 1 for a stage, 0 for the default; None for a model that applies to no account."""
+    """How specific a rule is: 3 for a segment and a lifecycle stage, 2 for a segment, 1
+    for a stage, 0 for the default; None for a candidate that applies to no account."""
     if is_default:
         return 0
     if segment and lifecycle:
@@ -1154,10 +1157,14 @@ def specificity(*, is_default: bool, segment: str, lifecycle: str) -> int | None
     return None
 
 
-def assign(candidates: Iterable[Assignment], *, segment: str, lifecycle: str) -> int | None:
-    """The id of the most specific model for an account: segment and lifecycle both match >
-    segment only > lifecycle only > the default. None when nothing applies."""
-    best: tuple[int, int] | None = None
+def assign_rule(
+    candidates: Iterable[Assignment], *, segment: str, lifecycle: str
+) -> Assignment | None:
+    """The candidate that scores an account: the most specific that matches it (segment
+    and lifecycle both match > segment only > lifecycle only > the default). None when
+    nothing applies. Rules are unique per (segment, stage) and there is one default, so
+    at most one candidate of each rank matches: never a tie."""
+    best: tuple[int, Assignment] | None = None
     for c in candidates:
         rank = specificity(is_default=c.is_default, segment=c.segment, lifecycle=c.lifecycle)
         if rank is None:
@@ -1167,8 +1174,14 @@ def assign(candidates: Iterable[Assignment], *, segment: str, lifecycle: str) ->
         ):
             continue  # a rule for another segment or stage
         if best is None or rank > best[0]:
-            best = (rank, c.model_id)
+            best = (rank, c)
     return None if best is None else best[1]
+
+
+def assign(candidates: Iterable[Assignment], *, segment: str, lifecycle: str) -> int | None:
+    """The id of the model that scores an account (``assign_rule``'s), or None."""
+    chosen = assign_rule(candidates, segment=segment, lifecycle=lifecycle)
+    return None if chosen is None else chosen.model_id
 
 
 # --- what changed ----------------------------------------------------------------------------

@@ -88,24 +88,17 @@ class Band(models.TextChoices):
 
 
 class HealthModel(models.Model):
-    """A named health model and the accounts it applies to. Its scoring rules live in its
-    versions; the active version scores. An account gets the most specific model: segment
-    and lifecycle > segment > lifecycle > the default (``metrics.health.assign``). A model
-    that is not the default and has neither a segment nor a stage applies to no account
-    (kept for its versions and snapshots, or waiting to be assigned)."""
+    """A named health model. Its scoring rules live in its versions; the active version
+    scores. Which accounts it scores: its assignment rules (``HealthAssignmentRule``, any
+    number) and, for the one default model, every account no rule matches. A model with
+    neither scores no account (kept for its versions and snapshots, or waiting for a rule).
+
+    The default stays a flag on the model rather than a rule: it has no segment or stage to
+    store, there is exactly one, and the partial unique index below says so."""
 
     name = models.CharField(max_length=100, unique=True)
-    applies_to_segment = models.CharField(
-        max_length=100, blank=True, help_text="blank: any segment"
-    )
-    applies_to_lifecycle = models.CharField(
-        max_length=20,
-        blank=True,
-        choices=AccountLifecycle.choices,
-        help_text="blank: any lifecycle stage (e.g. 'onboarding' for a model of its own)",
-    )
     is_default = models.BooleanField(
-        default=False, help_text="applies to every account no other model matches"
+        default=False, help_text="applies to every account no assignment rule matches"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -118,29 +111,93 @@ class HealthModel(models.Model):
                 name="health_model_one_default",
                 violation_error_message="Another model is the default already.",
             ),
-            # one model per (segment, lifecycle): assignment is never a tie; models without
-            # either (assigned to no account) may be many
-            models.UniqueConstraint(
-                fields=["applies_to_segment", "applies_to_lifecycle"],
-                condition=Q(is_default=False)
-                & (~Q(applies_to_segment="") | ~Q(applies_to_lifecycle="")),
-                name="health_model_one_per_scope",
-                violation_error_message=(
-                    "Another model applies to this segment and lifecycle stage already."
-                ),
-            ),
-            models.CheckConstraint(
-                condition=Q(is_default=False) | Q(applies_to_segment="", applies_to_lifecycle=""),
-                name="health_model_default_unscoped",
-                violation_error_message=(
-                    "The default model scores every account no other model matches: leave "
-                    "its segment and lifecycle stage blank."
-                ),
-            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class HealthAssignmentRule(models.Model):
+    """One assignment rule: the accounts of a segment and/or a lifecycle stage are scored by
+    ``model``. A model may serve many rules (one "Enterprise" model for the Enterprise and
+    the Strategic segments); the accounts no rule matches go to the default model
+    (``HealthModel.is_default``). The most specific rule wins (``metrics.health.assign``),
+    and there is one rule per (segment, stage), so an account never meets a tie.
+
+    ``segment`` is free text: a rule may name a segment no account has yet. Changed only
+    through ``metrics.services`` (``health_rule_add`` and friends), which write the audit
+    row (``HealthAssignmentChange``) in the same transaction."""
+
+    model = models.ForeignKey(
+        HealthModel,
+        # a model that scores accounts is not deleted from under its rules: remove the
+        # rules first (on the assignments page, which logs it)
+        on_delete=models.PROTECT,
+        related_name="rules",
+    )
+    segment = models.CharField(max_length=100, blank=True, help_text="blank: any segment")
+    lifecycle = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=AccountLifecycle.choices,
+        help_text="blank: any lifecycle stage",
+    )
+    created_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["segment", "lifecycle"]
+        constraints = [
+            # one rule per (segment, stage): health.assign never meets a tie
+            models.UniqueConstraint(
+                fields=["segment", "lifecycle"],
+                name="health_rule_one_per_scope",
+                violation_error_message="Another rule sends these accounts to a model already.",
+            ),
+            # "every other account" is the default model's (HealthModel.is_default)
+            models.CheckConstraint(
+                condition=~Q(segment="", lifecycle=""),
+                name="health_rule_has_scope",
+                violation_error_message="A rule names a segment, a lifecycle stage or both.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment or 'any segment'} · {self.lifecycle or 'any stage'}"
+
+
+class HealthAssignmentChange(models.Model):
+    """One change of which model scores which accounts, for the audit trail: who, when,
+    what (a rule added, changed or removed; the default moved to another model) and the
+    rule before and after, in words as the page showed them ("segment “Enterprise” →
+    Enterprise"). Written in the same transaction as the change; never edited. Words, not
+    foreign keys, so the trail outlives the rules and models it names."""
+
+    class Action(models.TextChoices):
+        ADDED = "added", "Rule added"
+        CHANGED = "changed", "Rule changed"
+        REMOVED = "removed", "Rule removed"
+        DEFAULT_MOVED = "default_moved", "Default moved"
+
+    action = models.CharField(max_length=20, choices=Action.choices)
+    before = models.CharField(max_length=300, blank=True, help_text="blank for a new rule")
+    after = models.CharField(max_length=300, blank=True, help_text="blank for a removed rule")
+    by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # the assignments page's "Recent changes" (newest first, a few rows)
+            models.Index(fields=["-at", "-id"], name="health_assign_change_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 class HealthModelVersion(models.Model):

@@ -1,6 +1,7 @@
 """Reads of the metrics app: for the admin screens, which health model scores which
-accounts (the assignment rules, resolved as ``metrics.health.assign`` resolves them); for
-the API, an account's health snapshots (the latest, a range of days, what changed)."""
+accounts (the assignment rules, resolved as ``metrics.health.assign`` resolves them) and
+the audit trail of their changes; for the API, an account's health snapshots (the latest,
+a range of days, what changed)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
 from accounts.models import Account, AccountLifecycle
 
 from . import health
-from .models import HealthModel, HealthModelVersion, HealthSnapshot
+from .models import (
+    HealthAssignmentChange,
+    HealthAssignmentRule,
+    HealthModel,
+    HealthModelVersion,
+    HealthSnapshot,
+)
 
 # health.assign's ranks, most specific first, in words
 PRIORITIES = {
@@ -28,10 +35,12 @@ PRIORITIES = {
 
 @dataclass
 class HealthRule:
-    """One assignment rule: the model that scores the accounts of a segment and/or
-    lifecycle stage (or, the default rule, every account no other rule matches)."""
+    """One row of the assignments page: an assignment rule (``rule``) and the model that
+    scores the accounts of its segment and/or lifecycle stage, or the default row
+    (``rule`` None, ``is_default``: every account no rule matches)."""
 
     model: HealthModel
+    rule: HealthAssignmentRule | None
     segment: str
     lifecycle: str
     is_default: bool
@@ -39,6 +48,12 @@ class HealthRule:
     active_version: int | None  # None: the model cannot score (no active version)
     covers: int = 0  # accounts it scores now (the most specific rule that matches them)
     matches: int = 0  # accounts it matches, including those a more specific rule takes
+    segment_known: bool = True  # False: no account has the rule's segment yet
+
+    @property
+    def key(self) -> str:
+        """The row's id on the page: ``rule-<pk>``, or ``rule-default``."""
+        return "rule-default" if self.rule is None else f"rule-{self.rule.pk}"
 
     @property
     def priority(self) -> str:
@@ -62,13 +77,20 @@ class HealthRule:
 
 def health_rules() -> dict[str, Any]:
     """The rules, most specific first (the order ``health.assign`` tries them for an
-    account), each with the number of accounts it scores now and matches; the models that
-    apply to no account; the segments accounts have; how many accounts no rule scores.
-    Two queries: the models with their active version, and the accounts counted by
-    (segment, lifecycle stage)."""
+    account) and the default last, each with the number of accounts it scores now and
+    matches; the models (each with ``active_version`` and its ``rule_count``); those that
+    score no account; the segments accounts have; how many accounts no rule scores.
+
+    Two queries: the models with their active version LEFT JOINed to their rules (a row per
+    rule), and the accounts counted by (segment, lifecycle stage)."""
     active = HealthModelVersion.objects.filter(model=OuterRef("pk"), active=True)
-    models = list(
-        HealthModel.objects.annotate(active_version=Subquery(active.values("version")[:1]))
+    rows = list(
+        HealthModel.objects.annotate(
+            active_version=Subquery(active.values("version")[:1]),
+            rule_pk=F("rules__id"),
+            rule_segment=F("rules__segment"),
+            rule_lifecycle=F("rules__lifecycle"),
+        ).order_by("-is_default", "name", "rule_pk")
     )
     groups = list(
         Account.objects.order_by()
@@ -76,29 +98,52 @@ def health_rules() -> dict[str, Any]:
         .annotate(n=Count("id"))
         .values_list("segment", "lifecycle_stage", "n")
     )
+    segments = sorted({s for s, _, _ in groups if s})
+    models: dict[int, HealthModel] = {}
     rules: list[HealthRule] = []
-    unassigned: list[HealthModel] = []
-    for m in models:
-        rank = health.specificity(
-            is_default=m.is_default, segment=m.applies_to_segment, lifecycle=m.applies_to_lifecycle
-        )
-        if rank is None:
-            unassigned.append(m)
+    for row in rows:
+        m = models.setdefault(row.pk, row)  # the model's first row stands for it
+        m.rule_count = getattr(m, "rule_count", 0)
+        if m is row and m.is_default:
+            rules.append(
+                HealthRule(
+                    model=m,
+                    rule=None,
+                    segment="",
+                    lifecycle="",
+                    is_default=True,
+                    rank=0,
+                    active_version=m.active_version,
+                )
+            )
+        if row.rule_pk is None:
             continue
+        m.rule_count += 1
+        rule = HealthAssignmentRule(
+            pk=row.rule_pk, model=m, segment=row.rule_segment, lifecycle=row.rule_lifecycle
+        )
         rules.append(
             HealthRule(
                 model=m,
-                segment=m.applies_to_segment,
-                lifecycle=m.applies_to_lifecycle,
-                is_default=m.is_default,
-                rank=rank,
+                rule=rule,
+                segment=rule.segment,
+                lifecycle=rule.lifecycle,
+                is_default=False,
+                rank=health.specificity(
+                    is_default=False, segment=rule.segment, lifecycle=rule.lifecycle
+                ),
                 active_version=m.active_version,
+                segment_known=not rule.segment or rule.segment in segments,
             )
         )
     # as the scoring reads them (services._active_versions): models with an active version
     assignments = [
         health.Assignment(
-            model_id=r.model.pk, segment=r.segment, lifecycle=r.lifecycle, is_default=r.is_default
+            model_id=r.model.pk,
+            segment=r.segment,
+            lifecycle=r.lifecycle,
+            is_default=r.is_default,
+            rule_id=None if r.rule is None else r.rule.pk,
         )
         for r in rules
         if r.active_version is not None
@@ -106,25 +151,31 @@ def health_rules() -> dict[str, Any]:
     covers: Counter = Counter()
     no_model = 0
     for segment, lifecycle, n in groups:
-        model_id = health.assign(assignments, segment=segment, lifecycle=lifecycle)
-        if model_id is None:
+        chosen = health.assign_rule(assignments, segment=segment, lifecycle=lifecycle)
+        if chosen is None:
             no_model += n
         else:
-            covers[model_id] += n
+            covers[chosen.rule_id] += n  # None: the default's
         for r in rules:
             if r.applies(segment, lifecycle):
                 r.matches += n
     for r in rules:
-        r.covers = covers[r.model.pk]
+        r.covers = covers[None if r.rule is None else r.rule.pk]
     rules.sort(key=lambda r: (-r.rank, r.segment.lower(), r.lifecycle, r.model.name))
     return {
         "rules": rules,
-        "unassigned": unassigned,
-        "segments": sorted({s for s, _, _ in groups if s}),
+        "unassigned": [m for m in models.values() if not m.is_default and not m.rule_count],
+        "segments": segments,
         "accounts": sum(n for _, _, n in groups),
         "no_model": no_model,
-        "models": models,
+        "models": list(models.values()),
     }
+
+
+def health_assignment_changes(*, limit: int = 10) -> list[HealthAssignmentChange]:
+    """The newest changes of the assignment rules, newest first, with who made them (one
+    query)."""
+    return list(HealthAssignmentChange.objects.select_related("by")[:limit])
 
 
 # --- an account's health, for the API (metrics.api) ---------------------------------------

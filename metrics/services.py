@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts import utc
@@ -26,6 +26,8 @@ from .kpis import adoption
 from .kpis.common import add_months, midnight
 from .kpis.health_inputs import account_measures
 from .models import (
+    HealthAssignmentChange,
+    HealthAssignmentRule,
     HealthModel,
     HealthModelVersion,
     HealthOverride,
@@ -183,25 +185,42 @@ def health_model_ensure_default() -> HealthModel:
 
 
 def _active_versions() -> tuple[list[health.Assignment], dict[int, HealthModelVersion]]:
-    """One query: the active version of every model, with its assignment."""
-    versions = {}
-    assignments = []
-    for version in HealthModelVersion.objects.filter(active=True).select_related("model"):
-        m = version.model
-        versions[m.pk] = version
-        assignments.append(
-            health.Assignment(
-                model_id=m.pk,
-                segment=m.applies_to_segment,
-                lifecycle=m.applies_to_lifecycle,
-                is_default=m.is_default,
-            )
+    """One query: the active version of every model with its model, LEFT JOINed to the
+    model's rules (a row per rule, one with no rule for a model without any). Returns the
+    candidates for ``health.assign`` (one per rule, one for the default model) and the
+    active versions by model id."""
+    rows = (
+        HealthModelVersion.objects.filter(active=True)
+        .select_related("model")
+        .annotate(
+            rule_id=F("model__rules__id"),
+            rule_segment=F("model__rules__segment"),
+            rule_lifecycle=F("model__rules__lifecycle"),
         )
+        .order_by("model_id", "rule_id")
+    )
+    versions: dict[int, HealthModelVersion] = {}
+    assignments = []
+    for version in rows:
+        m = version.model
+        if m.pk not in versions:
+            versions[m.pk] = version
+            if m.is_default:
+                assignments.append(health.Assignment(model_id=m.pk, is_default=True))
+        if version.rule_id is not None:
+            assignments.append(
+                health.Assignment(
+                    model_id=m.pk,
+                    segment=version.rule_segment,
+                    lifecycle=version.rule_lifecycle,
+                    rule_id=version.rule_id,
+                )
+            )
     return assignments, versions
 
 
 def health_model_for(account: Account) -> HealthModelVersion | None:
-    """The active model version that scores ``account`` (most specific model first)."""
+    """The active model version that scores ``account`` (most specific rule first)."""
     assignments, versions = _active_versions()
     model_id = health.assign(
         assignments, segment=account.segment, lifecycle=account.lifecycle_stage
@@ -211,11 +230,16 @@ def health_model_for(account: Account) -> HealthModelVersion | None:
 
 # --- assignment rules ------------------------------------------------------------------------
 #
-# A rule is a model's scope: ``applies_to_segment`` and/or ``applies_to_lifecycle``, or
-# ``is_default`` (every other account). A model serves at most one rule; a model with none
-# applies to no account (``health.assign`` passes it over) and keeps its versions.
+# A rule (``HealthAssignmentRule``) sends the accounts of a segment and/or a lifecycle stage
+# to a model; a model may serve any number of rules; the default model
+# (``HealthModel.is_default``) scores every account no rule matches. Every change writes a
+# ``HealthAssignmentChange`` in the same transaction. Rule changes are rare, so each one
+# locks every model row first: two admins' changes run one after the other, and the checks
+# below (a duplicate rule, the default) stay true until commit.
 
-SEGMENTS_NAMED = 12  # how many existing segments an "unknown segment" message lists
+
+def _stage_label(lifecycle: str) -> str:
+    return dict(AccountLifecycle.choices).get(lifecycle, lifecycle)
 
 
 def health_rule_words(*, segment: str = "", lifecycle: str = "", is_default: bool = False) -> str:
@@ -226,144 +250,235 @@ def health_rule_words(*, segment: str = "", lifecycle: str = "", is_default: boo
     if segment:
         parts.append(f"segment “{segment}”")
     if lifecycle:
-        parts.append(f"stage {dict(AccountLifecycle.choices).get(lifecycle, lifecycle)}")
+        parts.append(f"stage {_stage_label(lifecycle)}")
     return " and ".join(parts) or "no account"
 
 
-def _model_rule_words(model: HealthModel) -> str:
-    return health_rule_words(
-        segment=model.applies_to_segment,
-        lifecycle=model.applies_to_lifecycle,
-        is_default=model.is_default,
-    )
+def _accounts_words(segment: str, lifecycle: str) -> str:
+    """Whose accounts a rule sends: "“Enterprise” accounts in onboarding"."""
+    stage = f"in {_stage_label(lifecycle).lower()}" if lifecycle else ""
+    if segment:
+        return f"“{segment}” accounts {stage}".strip()
+    return f"accounts {stage}"
 
 
-def _unknown_segment(segment: str) -> str | None:
-    """Words for a segment no account has, naming the segments there are; None if known."""
-    if Account.objects.filter(segment=segment).exists():
-        return None
-    known = Account.objects.segments()
-    if not known:
-        return f"no account is in segment “{segment}”, and no account has a segment yet"
-    listed = ", ".join(known[:SEGMENTS_NAMED]) + (", …" if len(known) > SEGMENTS_NAMED else "")
-    return f"no account is in segment “{segment}”; the segments are: {listed}"
+def _change_words(*, segment: str = "", lifecycle: str = "", model: HealthModel) -> str:
+    """A rule and its model, as the audit trail keeps it: "segment “SMB” → Growth"."""
+    return f"{health_rule_words(segment=segment, lifecycle=lifecycle)} → {model.name}"
 
 
-@transaction.atomic
-def health_rule_save(
+def health_model_scope_words(
+    model: HealthModel, *, rules: Sequence[HealthAssignmentRule] | None = None
+) -> str:
+    """Which accounts ``model`` scores, in words: "segment “Enterprise”; segment “Strategic”",
+    "every other account", "no account". ``rules``: the model's rules if already loaded
+    (else one query)."""
+    if rules is None:
+        rules = list(model.rules.all())
+    parts = [
+        health_rule_words(segment=r.segment, lifecycle=r.lifecycle)
+        for r in sorted(rules, key=lambda r: (r.segment.lower(), r.lifecycle))
+    ]
+    if model.is_default:
+        parts.append("every other account")
+    return "; ".join(parts) or "no account"
+
+
+def _lock_models() -> dict[int, HealthModel]:
+    return {m.pk: m for m in HealthModel.objects.select_for_update().order_by("pk")}
+
+
+def _rule_errors(
     *,
-    rule: HealthModel | None,
+    models: dict[int, HealthModel],
+    rule: HealthAssignmentRule | None,
     model: HealthModel,
-    segment: str = "",
-    lifecycle: str = "",
-    by: User | None = None,
-) -> HealthModel:
-    """Make ``model`` score the accounts of a rule: ``segment`` and/or ``lifecycle``
-    (a stage of ``AccountLifecycle``). ``rule`` is the model the rule uses now: None for a
-    new rule; the default model for the default rule ("every other account"), whose model
-    alone can change. A model serves one rule, so ``model`` is ``rule``'s own or one that
-    applies to no account; the model it replaces then applies to no account.
-
-    Raises ValidationError, in words, by field (``segment``, ``lifecycle``, ``model``,
-    ``__all__``): a rule without segment or stage, a rule that exists already, a segment
-    no account has (unless the rule has it already), an unknown stage, a model that serves
-    another rule or has no active version. Nothing is written then. Takes effect from the
-    next scoring (nightly run, an account's recompute, a backfill)."""
-    # rule changes are rare: lock every model so the checks below stay true until commit
-    models = {m.pk: m for m in HealthModel.objects.select_for_update().order_by("pk")}
-    rule = models.get(rule.pk) if rule is not None else None
-    chosen = models.get(model.pk)
-    segment = (segment or "").strip()
-    lifecycle = (lifecycle or "").strip()
+    segment: str,
+    lifecycle: str,
+) -> dict[str, list[str]]:
+    """What is wrong with sending (segment, lifecycle) to ``model``, by field (``segment``,
+    ``lifecycle``, ``model``); ``rule``: the rule being changed (None for a new one)."""
     errors: dict[str, list[str]] = {}
+    chosen = models.get(model.pk)
     if chosen is None:
         errors["model"] = ["this model does not exist (any more): reload the page"]
     elif not chosen.versions.filter(active=True).exists():
         errors["model"] = [f"{chosen} has no active version: it cannot score accounts yet"]
-    elif chosen != rule and (
-        chosen.is_default or chosen.applies_to_segment or chosen.applies_to_lifecycle
-    ):
-        errors["model"] = [
-            f"{chosen} already scores {_model_rule_words(chosen)}; a model serves one rule: "
-            f"choose a model that applies to no account, or make a copy of {chosen}"
-        ]
+    max_length = HealthAssignmentRule._meta.get_field("segment").max_length
+    if len(segment) > max_length:
+        errors["segment"] = [f"at most {max_length} characters, got {len(segment)}"]
     if lifecycle and lifecycle not in AccountLifecycle.values:
         stages = ", ".join(AccountLifecycle.labels)
         errors["lifecycle"] = [f"unknown lifecycle stage “{lifecycle}”; the stages are: {stages}"]
-    if rule is not None and rule.is_default:
-        if segment or lifecycle:
-            errors["__all__"] = [
-                "the default rule covers every account no other rule matches: it has no "
-                "segment or stage; add a rule of its own instead"
-            ]
-    elif not segment and not lifecycle:
+    if not segment and not lifecycle:
         errors["segment"] = [
-            "choose a segment, a stage, or both: every other account is the default rule's"
+            "choose a segment, a stage, or both: every other account is the default model's"
         ]
-    else:
-        if segment and (rule is None or segment != rule.applies_to_segment):
-            unknown = _unknown_segment(segment)
-            if unknown:
-                errors["segment"] = [unknown]
-        taken = next(
-            (
-                m
-                for m in models.values()
-                if m != rule
-                and not m.is_default
-                and (m.applies_to_segment, m.applies_to_lifecycle) == (segment, lifecycle)
-            ),
-            None,
-        )
-        if taken is not None and "lifecycle" not in errors:
-            errors["__all__"] = [
-                f"there is a rule for {health_rule_words(segment=segment, lifecycle=lifecycle)} "
-                f"already (model {taken}): change that rule instead"
+    if errors:
+        return errors
+    if segment and (rule is None or segment != rule.segment):
+        # segments match exactly: "enterprise" would silently match no "Enterprise" account
+        known = Account.objects.segments()
+        if segment not in known:
+            near = next((k for k in known if k.casefold() == segment.casefold()), None)
+            if near is not None:
+                errors["segment"] = [
+                    f"accounts have the segment “{near}”: write it the same way (a rule's "
+                    f"segment must match exactly)"
+                ]
+                return errors
+    taken = (
+        HealthAssignmentRule.objects.filter(segment=segment, lifecycle=lifecycle)
+        .exclude(pk=rule.pk if rule is not None else None)
+        .select_related("model")
+        .first()
+    )
+    if taken is not None:
+        # at the segment, unless the rule has none (then the stage is what collides)
+        errors["segment" if segment else "lifecycle"] = [
+            f"another rule already sends {_accounts_words(segment, lifecycle)} to the model "
+            f"“{taken.model}”: change that rule instead"
+        ]
+    return errors
+
+
+def _saved_meanwhile(segment: str, lifecycle: str) -> ValidationError:
+    return ValidationError(
+        {
+            "segment" if segment else "lifecycle": [
+                f"another rule for {_accounts_words(segment, lifecycle)} was saved meanwhile: "
+                "reload the page"
             ]
+        }
+    )
+
+
+def _change_log(
+    action: str, *, before: str = "", after: str = "", by: User | None
+) -> HealthAssignmentChange:
+    logger.info("health assignment %s: %s ⇒ %s, by %s", action, before or "-", after or "-", by)
+    return HealthAssignmentChange.objects.create(action=action, before=before, after=after, by=by)
+
+
+@transaction.atomic(durable=True)
+def health_rule_add(
+    *, model: HealthModel, segment: str = "", lifecycle: str = "", by: User | None = None
+) -> HealthAssignmentRule:
+    """A new rule: ``model`` scores the accounts of ``segment`` and/or ``lifecycle`` (a
+    stage of ``AccountLifecycle``). The segment may be one no account has yet.
+
+    Raises ValidationError, in words, by field (``segment``, ``lifecycle``, ``model``): no
+    segment and no stage, a rule for the same segment and stage already, a segment spelled
+    unlike the accounts' one only in capitals, an unknown stage, a model without an active
+    version. Nothing is written then. Takes effect from the next scoring (nightly run, an
+    account's recompute, a rescore of past days)."""
+    models = _lock_models()
+    segment, lifecycle = (segment or "").strip(), (lifecycle or "").strip()
+    errors = _rule_errors(
+        models=models, rule=None, model=model, segment=segment, lifecycle=lifecycle
+    )
     if errors:
         raise ValidationError(errors)
-    assert chosen is not None
-    logger.info(
-        "health rule %s → %s (was %s), by %s",
-        health_rule_words(
-            segment=segment, lifecycle=lifecycle, is_default=bool(rule and rule.is_default)
-        ),
-        chosen,
-        rule or "a new rule",
-        by,
-    )
-    if rule is not None and rule.is_default:
-        if chosen != rule:  # the old default first: one default at a time
-            rule.is_default = False
-            rule.save(update_fields=["is_default"])
-            chosen.is_default = True
-            chosen.save(update_fields=["is_default"])
-        return chosen
-    if rule is not None and rule != chosen:  # the old model first: one model per scope
-        rule.applies_to_segment = rule.applies_to_lifecycle = ""
-        rule.save(update_fields=["applies_to_segment", "applies_to_lifecycle"])
-    chosen.applies_to_segment, chosen.applies_to_lifecycle = segment, lifecycle
-    chosen.save(update_fields=["applies_to_segment", "applies_to_lifecycle"])
-    return chosen
-
-
-@transaction.atomic
-def health_rule_remove(*, rule: HealthModel, by: User | None = None) -> HealthModel:
-    """Remove the rule ``rule`` (a model) serves: the model then applies to no account and
-    keeps its versions; its accounts go to the next rule that matches them. The default
-    rule stays (choose another model for it instead)."""
-    rule = HealthModel.objects.select_for_update().get(pk=rule.pk)
-    if rule.is_default:
-        raise ValidationError(
-            "The default rule stays: without it, accounts no other rule matches would have no "
-            "score. Choose another model for it instead."
+    chosen = models[model.pk]
+    try:
+        rule = HealthAssignmentRule.objects.create(
+            model=chosen, segment=segment, lifecycle=lifecycle, created_by=by
         )
-    if not rule.applies_to_segment and not rule.applies_to_lifecycle:
-        raise ValidationError(f"{rule} applies to no account already.")
-    logger.info("health rule %s removed (was %s), by %s", _model_rule_words(rule), rule, by)
-    rule.applies_to_segment = rule.applies_to_lifecycle = ""
-    rule.save(update_fields=["applies_to_segment", "applies_to_lifecycle"])
+    except IntegrityError:  # SQLite has no row locks: a rule saved meanwhile
+        raise _saved_meanwhile(segment, lifecycle) from None
+    _change_log(
+        HealthAssignmentChange.Action.ADDED,
+        after=_change_words(segment=segment, lifecycle=lifecycle, model=chosen),
+        by=by,
+    )
     return rule
+
+
+@transaction.atomic(durable=True)
+def health_rule_change(
+    *,
+    rule: HealthAssignmentRule,
+    model: HealthModel,
+    segment: str = "",
+    lifecycle: str = "",
+    by: User | None = None,
+) -> HealthAssignmentRule:
+    """Change a rule's segment, stage or model (two rules swap models by two changes).
+    Refused as ``health_rule_add`` refuses, and for a rule removed meanwhile; nothing is
+    written then, nor when nothing changes."""
+    models = _lock_models()
+    current = HealthAssignmentRule.objects.filter(pk=rule.pk).select_related("model").first()
+    if current is None:
+        raise ValidationError("this rule does not exist any more: reload the page")
+    segment, lifecycle = (segment or "").strip(), (lifecycle or "").strip()
+    errors = _rule_errors(
+        models=models, rule=current, model=model, segment=segment, lifecycle=lifecycle
+    )
+    if errors:
+        raise ValidationError(errors)
+    chosen = models[model.pk]
+    if (current.segment, current.lifecycle, current.model_id) == (segment, lifecycle, chosen.pk):
+        return current
+    before = _change_words(
+        segment=current.segment, lifecycle=current.lifecycle, model=current.model
+    )
+    current.segment, current.lifecycle, current.model = segment, lifecycle, chosen
+    try:
+        current.save(update_fields=["segment", "lifecycle", "model"])
+    except IntegrityError:  # SQLite has no row locks: a rule saved meanwhile
+        raise _saved_meanwhile(segment, lifecycle) from None
+    _change_log(
+        HealthAssignmentChange.Action.CHANGED,
+        before=before,
+        after=_change_words(segment=segment, lifecycle=lifecycle, model=chosen),
+        by=by,
+    )
+    return current
+
+
+@transaction.atomic(durable=True)
+def health_rule_remove(*, rule: HealthAssignmentRule, by: User | None = None) -> str:
+    """Remove a rule: its accounts go to the next rule that matches them (at the latest the
+    default model); its model keeps its other rules and its versions. Returns the rule in
+    words, as the audit trail keeps it. Refused for a rule removed meanwhile."""
+    _lock_models()
+    current = HealthAssignmentRule.objects.filter(pk=rule.pk).select_related("model").first()
+    if current is None:
+        raise ValidationError("this rule does not exist any more: reload the page")
+    words = _change_words(segment=current.segment, lifecycle=current.lifecycle, model=current.model)
+    current.delete()
+    _change_log(HealthAssignmentChange.Action.REMOVED, before=words, by=by)
+    return words
+
+
+@transaction.atomic(durable=True)
+def health_default_move(*, model: HealthModel, by: User | None = None) -> HealthModel:
+    """Make ``model`` the default: it scores every account no rule matches; the old default
+    keeps its rules and versions. Raises ValidationError (``model``) for a model that is
+    the default already or has no active version; nothing is written then."""
+    models = _lock_models()
+    chosen = models.get(model.pk)
+    old = next((m for m in models.values() if m.is_default), None)
+    if chosen is None:
+        raise ValidationError({"model": ["this model does not exist (any more): reload the page"]})
+    if chosen == old:
+        raise ValidationError({"model": [f"{chosen} is the default already"]})
+    if not chosen.versions.filter(active=True).exists():
+        raise ValidationError(
+            {"model": [f"{chosen} has no active version: it cannot score accounts yet"]}
+        )
+    if old is not None:  # the old default first: one default at a time
+        old.is_default = False
+        old.save(update_fields=["is_default"])
+    chosen.is_default = True
+    chosen.save(update_fields=["is_default"])
+    _change_log(
+        HealthAssignmentChange.Action.DEFAULT_MOVED,
+        before=f"every other account → {old.name}" if old is not None else "",
+        after=f"every other account → {chosen.name}",
+        by=by,
+    )
+    return chosen
 
 
 @transaction.atomic

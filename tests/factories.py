@@ -66,3 +66,13 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     issued_on = dt.date(2024, 3, 1)
     due_on = dt.date(2024, 3, 31)
     amount = Decimal("1200.00")
+
+
+def health_model_with_rule(name: str, *, segment: str = "", lifecycle: str = ""):
+    """A health model (no version yet) with one assignment rule for ``segment`` and/or
+    ``lifecycle``, written directly as a fixture (no audit row)."""
+    from metrics.models import HealthAssignmentRule, HealthModel
+
+    model = HealthModel.objects.create(name=name)
+    HealthAssignmentRule.objects.create(model=model, segment=segment, lifecycle=lifecycle)
+    return model

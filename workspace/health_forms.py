@@ -27,7 +27,7 @@ from django import forms
 
 from accounts.models import AccountLifecycle
 from metrics import health
-from metrics.models import HealthModel, HealthModelVersion
+from metrics.models import HealthAssignmentRule, HealthModel, HealthModelVersion
 
 MAX_COMPONENTS = 20
 MAX_MEASURES = 10
@@ -402,9 +402,9 @@ MEASURE_CHOICES = [
 
 class RuleForm(forms.Form):
     """One assignment rule as posted: segment and/or lifecycle stage → model. ``rule``:
-    the model the rule uses now (blank for a new rule). The checks that depend on the
-    other rules (a duplicate, a model in use) are the service's
-    (``metrics.services.health_rule_save``)."""
+    the rule's id when changing one (blank for a new rule). The checks that depend on the
+    other rules (a duplicate, a segment spelled differently) are the service's
+    (``metrics.services.health_rule_add`` / ``health_rule_change``)."""
 
     rule = forms.IntegerField(required=False, widget=forms.HiddenInput)
     segment = forms.CharField(required=False, max_length=100)
@@ -421,22 +421,35 @@ class RuleForm(forms.Form):
         return value
 
     def clean_model(self) -> HealthModel:
-        raw = self.cleaned_data["model"].strip()
-        if not raw:
-            raise forms.ValidationError("choose the model that scores these accounts")
-        model = HealthModel.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
-        if model is None:
-            raise forms.ValidationError(f"there is no model “{raw}”: reload the page")
-        return model
+        return _posted_model(self.cleaned_data["model"])
 
-    def clean_rule(self) -> HealthModel | None:
+    def clean_rule(self) -> HealthAssignmentRule | None:
         pk = self.cleaned_data["rule"]
         if pk is None:
             return None
-        rule = HealthModel.objects.filter(pk=pk).first()
+        rule = HealthAssignmentRule.objects.filter(pk=pk).first()
         if rule is None:
             raise forms.ValidationError("this rule does not exist any more: reload the page")
         return rule
+
+
+class DefaultForm(forms.Form):
+    """The model that scores every account no rule matches."""
+
+    model = forms.CharField(required=False)
+
+    def clean_model(self) -> HealthModel:
+        return _posted_model(self.cleaned_data["model"])
+
+
+def _posted_model(raw: str) -> HealthModel:
+    raw = raw.strip()
+    if not raw:
+        raise forms.ValidationError("choose the model that scores these accounts")
+    model = HealthModel.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+    if model is None:
+        raise forms.ValidationError(f"there is no model “{raw[:40]}”: reload the page")
+    return model
 
 
 class ModelCopyForm(forms.Form):

@@ -22,8 +22,8 @@ from django_htmx.http import (
 from accounts.models import AccountLifecycle, Role, User
 from accounts.services import user_access_update
 from metrics import services as metrics_services
-from metrics.models import HealthModel, HealthModelVersion
-from metrics.selectors import health_rules
+from metrics.models import HealthAssignmentRule, HealthModel, HealthModelVersion
+from metrics.selectors import health_assignment_changes, health_rules
 from metrics.services import (
     health_model_ensure_default,
     health_model_version_restorable,
@@ -32,7 +32,7 @@ from metrics.services import (
 )
 
 from . import integrations, selectors, services
-from .health_forms import MEASURE_CHOICES, ModelCopyForm, ModelDraft, RuleForm
+from .health_forms import MEASURE_CHOICES, DefaultForm, ModelCopyForm, ModelDraft, RuleForm
 
 BACKFILL_DAYS_MAX = 400
 
@@ -55,7 +55,7 @@ def index(request: HttpRequest) -> HttpResponse:
 def health_models(request: HttpRequest) -> HttpResponse:
     _require_admin(request)
     health_model_ensure_default()
-    models = list(HealthModel.objects.prefetch_related("versions"))
+    models = list(HealthModel.objects.prefetch_related("versions", "rules"))
     rows = []
     for m in models:
         versions = list(m.versions.all())
@@ -64,6 +64,7 @@ def health_models(request: HttpRequest) -> HttpResponse:
                 "model": m,
                 "active": next((v for v in versions if v.active), None),
                 "versions": len(versions),
+                "scores": metrics_services.health_model_scope_words(m, rules=list(m.rules.all())),
             }
         )
     return render(request, "workspace/manage/health_models.html", {"rows": rows})
@@ -92,11 +93,6 @@ def _editor(request, version, draft: ModelDraft, **extra) -> HttpResponse:
     context = {
         "version": version,
         "model": version.model,
-        "rule_words": health_rule_words(
-            segment=version.model.applies_to_segment,
-            lifecycle=version.model.applies_to_lifecycle,
-            is_default=version.model.is_default,
-        ),
         "draft": draft,
         "measure_choices": MEASURE_CHOICES,
         "notes": request.POST.get("notes", "")[:2000],
@@ -108,6 +104,8 @@ def _editor(request, version, draft: ModelDraft, **extra) -> HttpResponse:
         response = render(request, "workspace/manage/health_model_edit.html#draft-form", context)
         return trigger_client_event(response, "healthDraftChanged", after="settle")
     context["versions"] = list(version.model.versions.select_related("created_by")[:10])
+    # the header's "Now scoring …" (a model has any number of rules), full page only
+    context["rule_words"] = metrics_services.health_model_scope_words(version.model)
     return render(request, "workspace/manage/health_model_edit.html", context)
 
 
@@ -340,41 +338,43 @@ def backfill_start(request: HttpRequest) -> HttpResponse:
 
 
 def _assignments(
-    request, *, row: str = "", row_errors: list[str] | None = None, posted=None
+    request, *, row: str = "", errors: dict[str, list[str]] | None = None, posted=None
 ) -> HttpResponse:
     """The assignments page. After a refused form: ``row`` says which form (``rule-<pk>``,
-    ``rule-new``, ``model-new``, ``rescore``), ``row_errors`` why, ``posted`` what was sent
-    (shown again)."""
+    ``rule-default``, ``rule-new``, ``model-new``, ``rescore``), ``errors`` why, by field
+    (``__all__`` for the form as a whole), ``posted`` what was sent (shown again)."""
     data = health_rules()
     posted = posted or {}
-    errors = row_errors or []
-    free = [m for m in data["unassigned"] if m.active_version is not None]
+    errors = errors or {}
+    scoring = [m for m in data["models"] if m.active_version is not None]
 
     def shown(form_row: str, **initial) -> dict:
-        """The values a form shows: as posted when it was refused, else ``initial``."""
+        """The values a form shows: as posted when it was refused, else ``initial``; with
+        its errors by field."""
         if form_row == row and posted:
             values = {k: str(posted.get(k, "")) for k in initial}
         else:
             values = {k: "" if v is None else str(v) for k, v in initial.items()}
-        values["errors"] = errors if form_row == row else []
+        values["errors"] = errors if form_row == row else {}
+        values["general"] = values["errors"].get("__all__", [])  # not a field's
         return values
 
     for r in data["rules"]:
-        r.form = shown(
-            f"rule-{r.model.pk}", segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk
-        )
-        r.model_choices = [r.model, *free]
-        r.segment_choices = data["segments"]
-        if r.segment and r.segment not in data["segments"]:
-            r.segment_choices = [r.segment, *data["segments"]]
+        r.form = shown(r.key, segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk)
+        # a model without an active version stays listed for its own rule
+        r.model_choices = scoring if r.active_version is not None else [r.model, *scoring]
+    shown_rows = {r.key for r in data["rules"]} | {"rule-new", "model-new", "rescore"}
     context = {
         **data,
-        "free_models": free,
+        # a refused change of a rule gone meanwhile: no row to show the errors at
+        "page_errors": [m for ms in errors.values() for m in ms] if row not in shown_rows else [],
+        "scoring_models": scoring,
         "stages": AccountLifecycle.choices,
         "new_rule": shown("rule-new", segment="", lifecycle="", model=""),
         "copy": shown("model-new", name="", source=""),
         "rescore": shown("rescore", backfill_days=30),
         "backfill_max": BACKFILL_DAYS_MAX,
+        "changes": health_assignment_changes(limit=8),
     }
     return render(request, "workspace/manage/health_assignments.html", context)
 
@@ -382,59 +382,42 @@ def _assignments(
 @require_GET
 def health_assignments(request: HttpRequest) -> HttpResponse:
     """Which model scores which accounts: the rules in the order an account meets them,
-    each with the accounts it covers now; add, change or remove a rule; a new model as a
-    copy of another; rescore past days."""
+    each with the accounts it covers now; add, change or remove a rule, move the default;
+    the recent changes; a new model as a copy of another; rescore past days."""
     _require_admin(request)
     return _assignments(request)
 
 
-def _row_errors(form, exc: ValidationError | None = None) -> list[str]:
-    errors = [f"{_FIELD_WORDS.get(k, '')}{m}" for k, msgs in form.errors.items() for m in msgs]
+def _field_errors(form, exc: ValidationError | None = None) -> dict[str, list[str]]:
+    """A refused form's errors by field, the form's own and the service's."""
+    errors: dict[str, list[str]] = {k: list(v) for k, v in form.errors.items()}
     if exc is not None:
-        if hasattr(exc, "error_dict"):
-            errors += [
-                f"{_FIELD_WORDS.get(k, '')}{m}" for k, v in exc.message_dict.items() for m in v
-            ]
-        else:
-            errors += exc.messages
+        found = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        for field, messages_ in found.items():
+            errors.setdefault(field, []).extend(messages_)
     return errors
-
-
-_FIELD_WORDS = {
-    "segment": "Segment: ",
-    "lifecycle": "Stage: ",
-    "model": "Model: ",
-    "name": "Name: ",
-}
 
 
 @require_POST
 def health_rule_save(request: HttpRequest) -> HttpResponse:
-    """Add a rule (``rule`` blank) or change one (``rule``: the model it uses now)."""
+    """Add a rule (``rule`` blank) or change one (``rule``: its id)."""
     _require_admin(request)
     form = RuleForm(request.POST)
-    row = f"rule-{request.POST.get('rule') or 'new'}"[:30]
+    raw = request.POST.get("rule", "")
+    row = f"rule-{raw}" if raw.isdigit() else "rule-new"
     if not form.is_valid():
-        return _assignments(request, row=row, row_errors=_row_errors(form), posted=request.POST)
+        return _assignments(request, row=row, errors=_field_errors(form), posted=request.POST)
     data = form.cleaned_data
+    scope = {"model": data["model"], "segment": data["segment"], "lifecycle": data["lifecycle"]}
     try:
-        model = metrics_services.health_rule_save(
-            rule=data["rule"],
-            model=data["model"],
-            segment=data["segment"],
-            lifecycle=data["lifecycle"],
-            by=request.user,
-        )
+        if data["rule"] is None:
+            rule = metrics_services.health_rule_add(**scope, by=request.user)
+        else:
+            rule = metrics_services.health_rule_change(rule=data["rule"], **scope, by=request.user)
     except ValidationError as exc:
-        return _assignments(
-            request, row=row, row_errors=_row_errors(form, exc), posted=request.POST
-        )
-    words = health_rule_words(
-        segment=model.applies_to_segment,
-        lifecycle=model.applies_to_lifecycle,
-        is_default=model.is_default,
-    )
-    messages.success(request, f"Saved: {words} → {model}. {TAKES_EFFECT}")
+        return _assignments(request, row=row, errors=_field_errors(form, exc), posted=request.POST)
+    words = health_rule_words(segment=rule.segment, lifecycle=rule.lifecycle)
+    messages.success(request, f"Saved: {words} → {rule.model}. {TAKES_EFFECT}")
     return redirect("workspace:health-assignments")
 
 
@@ -445,19 +428,39 @@ TAKES_EFFECT = (
 
 
 @require_POST
-def health_rule_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    """Remove the rule model ``pk`` serves: the model then applies to no account."""
+def health_default_save(request: HttpRequest) -> HttpResponse:
+    """Move the default (every account no rule matches) to another model."""
     _require_admin(request)
-    rule = get_object_or_404(HealthModel, pk=pk)
-    words = health_rule_words(segment=rule.applies_to_segment, lifecycle=rule.applies_to_lifecycle)
+    form = DefaultForm(request.POST)
+    exc = None
+    if form.is_valid():
+        try:
+            model = metrics_services.health_default_move(
+                model=form.cleaned_data["model"], by=request.user
+            )
+        except ValidationError as error:
+            exc = error
+        else:
+            messages.success(request, f"Saved: every other account → {model}. {TAKES_EFFECT}")
+            return redirect("workspace:health-assignments")
+    return _assignments(
+        request, row="rule-default", errors=_field_errors(form, exc), posted=request.POST
+    )
+
+
+@require_POST
+def health_rule_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    """Remove rule ``pk``: its accounts go to the next rule that matches them."""
+    _require_admin(request)
+    rule = get_object_or_404(HealthAssignmentRule, pk=pk)
     try:
-        metrics_services.health_rule_remove(rule=rule, by=request.user)
+        words = metrics_services.health_rule_remove(rule=rule, by=request.user)
     except ValidationError as exc:
-        return _assignments(request, row=f"rule-{pk}", row_errors=exc.messages)
+        return _assignments(request, row=f"rule-{pk}", errors={"__all__": exc.messages})
     messages.success(
         request,
-        f"Removed the rule for {words}: {rule} applies to no account now; those accounts go "
-        f"to the next rule that matches them. {TAKES_EFFECT}",
+        f"Removed the rule {words}: those accounts go to the next rule that matches them. "
+        f"{TAKES_EFFECT}",
     )
     return redirect("workspace:health-assignments")
 
@@ -485,7 +488,7 @@ def health_model_copy(request: HttpRequest) -> HttpResponse:
             )
             return redirect("workspace:health-assignments")
     return _assignments(
-        request, row="model-new", row_errors=_row_errors(form, exc), posted=request.POST
+        request, row="model-new", errors=_field_errors(form, exc), posted=request.POST
     )
 
 
@@ -499,7 +502,7 @@ def health_rescore(request: HttpRequest) -> HttpResponse:
         errors = ["at least 1 day"]
     if errors:
         return _assignments(
-            request, row="rescore", row_errors=[f"Days: {e}" for e in errors], posted=request.POST
+            request, row="rescore", errors={"backfill_days": errors}, posted=request.POST
         )
     job = services.backfill_start(days=days, user=request.user)
     return redirect(reverse("workspace:backfill-status") + f"?job={job}")

@@ -36,9 +36,16 @@ urlpatterns = [
     path("manage/health/assignments/", manage.health_assignments, name="health-assignments"),
     path("manage/health/assignments/save/", manage.health_rule_save, name="health-rule-save"),
     path(
-        "manage/health/assignments/<int:pk>/remove/",
+        # a rule's id (it was a model's when the rules lived on the models: a new path, so
+        # a page open from before cannot remove the wrong rule)
+        "manage/health/assignments/rules/<int:pk>/remove/",
         manage.health_rule_remove,
         name="health-rule-remove",
+    ),
+    path(
+        "manage/health/assignments/default/",
+        manage.health_default_save,
+        name="health-default-save",
     ),
     path("manage/health/new/", manage.health_model_copy, name="health-model-copy"),
     path("manage/health/rescore/", manage.health_rescore, name="health-rescore"),

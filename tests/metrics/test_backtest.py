@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from metrics import backtest, services
 from metrics.models import HealthModelVersion, HealthSnapshot
-from tests.factories import AccountFactory, ContractFactory
+from tests.factories import AccountFactory, ContractFactory, health_model_with_rule
 
 D = dt.date(2024, 3, 31)  # as of; D + 90 days = 2024-06-29
 KEYS = ["usage", "feature_adoption", "support", "payments", "sentiment", "relationship"]
@@ -425,12 +425,11 @@ def test_admin_backtest_needs_staff(client, csm, book):
 
 
 def test_version_limits_the_backtest_to_its_model(book):
-    from metrics.models import HealthModel
 
     result = services.health_backtest(as_of=D, version=book["version"])
     assert result["customers"] == 7 and result["model"] == "Default"
     other = services.health_model_version_create(
-        model=HealthModel.objects.create(name="Enterprise", applies_to_segment="ENT"),
+        model=health_model_with_rule("Enterprise", segment="ENT"),
         components=[dict(c) for c in book["version"].components],
     )
     result = services.health_backtest(as_of=D, version=other)

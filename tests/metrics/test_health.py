@@ -255,6 +255,37 @@ def test_assignment_picks_the_most_specific_model():
     assert health.assign(models[1:], segment="SMB", lifecycle="mature") is None
 
 
+def test_a_model_with_several_rules_gets_the_accounts_of_each():
+    """Model 3 serves the Enterprise and Strategic segments and SMB accounts in renewal;
+    assign_rule says which of its rules took an account (what the assignments page counts)."""
+    rules = [
+        Assignment(1, is_default=True),
+        Assignment(2, lifecycle="onboarding", rule_id=20),
+        Assignment(3, segment="Enterprise", rule_id=30),
+        Assignment(3, segment="Strategic", rule_id=31),
+        Assignment(3, segment="SMB", lifecycle="renewal", rule_id=32),
+        Assignment(4, segment="Strategic", lifecycle="onboarding", rule_id=40),
+    ]
+    cases = {
+        ("Enterprise", "mature"): (3, 30),
+        ("Strategic", "mature"): (3, 31),
+        ("SMB", "renewal"): (3, 32),
+        ("Enterprise", "onboarding"): (3, 30),  # segment beats stage
+        ("Strategic", "onboarding"): (4, 40),  # segment and stage beat segment
+        ("SMB", "onboarding"): (2, 20),
+        ("SMB", "mature"): (1, None),
+        ("", "renewal"): (1, None),
+    }
+    for (segment, stage), (model_id, rule_id) in cases.items():
+        chosen = health.assign_rule(rules, segment=segment, lifecycle=stage)
+        assert (chosen.model_id, chosen.rule_id) == (model_id, rule_id), (segment, stage)
+        assert health.assign(rules, segment=segment, lifecycle=stage) == model_id
+    # the order of the candidates does not matter
+    for (segment, stage), (model_id, _rule_id) in cases.items():
+        assert health.assign(rules[::-1], segment=segment, lifecycle=stage) == model_id
+    assert health.assign_rule(rules[1:], segment="SMB", lifecycle="mature") is None
+
+
 def _snapshot(spec, values, *, version="Default v1"):
     h = health.score(spec, values)
     return {

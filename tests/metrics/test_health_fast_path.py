@@ -19,13 +19,14 @@ from accounts.models import Account, Activity, Stakeholder
 from metrics import health, pipeline, services
 from metrics.kpis.common import midnight
 from metrics.kpis.health_inputs import account_measures
-from metrics.models import HealthModel, HealthOverride, HealthSnapshot
+from metrics.models import HealthOverride, HealthSnapshot
 from tests.factories import (
     AccountFactory,
     ContractFactory,
     InvoiceFactory,
     StakeholderFactory,
     TicketFactory,
+    health_model_with_rule,
 )
 from tests.metrics.usage import load_events
 
@@ -152,7 +153,7 @@ def test_the_nightly_health_step_records_what_the_reference_scores(settings, see
     rng = random.Random(seed)
     accounts = _random_book(rng, 45)
     services.health_model_ensure_default()
-    onboarding = HealthModel.objects.create(name="Onboarding", applies_to_lifecycle="onboarding")
+    onboarding = health_model_with_rule("Onboarding", lifecycle="onboarding")
     components = json.loads(json.dumps(health.DEFAULT_COMPONENTS))
     components[1]["weight"] = 0  # feature adoption shown, not weighed
     components[2]["measures"] = [{"measure": "tickets_per_100_seats_30d", "linear": [20, 2]}]

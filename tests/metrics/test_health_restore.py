@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 
 from metrics import services
 from metrics.models import HealthModel, HealthModelVersion, HealthSnapshot
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, health_model_with_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +110,7 @@ def test_restoring_the_same_rules_again_is_refused(three):
 def test_bad_input_is_refused_and_writes_nothing(three, which, message):
     model, v1, _v2, v3 = three
     other = services.health_model_version_create(
-        model=HealthModel.objects.create(name="Enterprise", applies_to_segment="ENT"),
+        model=health_model_with_rule("Enterprise", segment="ENT"),
         components=v1.components,
     )
     version_id = {"none": None, "unknown": 999999, "other_model": other.pk, "active": v3.pk}

@@ -19,13 +19,20 @@ from accounts.models import Activity, Stakeholder
 from metrics import health, services
 from metrics.kpis import adoption
 from metrics.kpis.health_inputs import account_measures
-from metrics.models import HealthModel, HealthModelVersion, HealthOverride, HealthSnapshot
+from metrics.models import (
+    HealthAssignmentRule,
+    HealthModel,
+    HealthModelVersion,
+    HealthOverride,
+    HealthSnapshot,
+)
 from tests.factories import (
     AccountFactory,
     ContractFactory,
     InvoiceFactory,
     StakeholderFactory,
     TicketFactory,
+    health_model_with_rule,
 )
 from tests.metrics.usage import load_event
 
@@ -216,7 +223,7 @@ def _queries(**kwargs) -> int:
 
 
 def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max_num_queries):
-    HealthModel.objects.create(name="Onboarding", applies_to_lifecycle="onboarding")
+    health_model_with_rule("Onboarding", lifecycle="onboarding")
     services.health_model_ensure_default()
     services.health_model_version_create(
         model=HealthModel.objects.get(name="Onboarding"), components=health.DEFAULT_COMPONENTS
@@ -248,12 +255,10 @@ def test_query_count_does_not_grow_with_accounts(key_features, django_assert_max
 
 def test_onboarding_and_segment_models_are_assigned_most_specific_first():
     services.health_model_ensure_default()
-    onboarding = HealthModel.objects.create(name="Onboarding", applies_to_lifecycle="onboarding")
-    enterprise = HealthModel.objects.create(name="Enterprise", applies_to_segment="Enterprise")
-    both = HealthModel.objects.create(
-        name="Enterprise onboarding",
-        applies_to_segment="Enterprise",
-        applies_to_lifecycle="onboarding",
+    onboarding = health_model_with_rule("Onboarding", lifecycle="onboarding")
+    enterprise = health_model_with_rule("Enterprise", segment="Enterprise")
+    both = health_model_with_rule(
+        "Enterprise onboarding", segment="Enterprise", lifecycle="onboarding"
     )
     for model in (onboarding, enterprise, both):
         services.health_model_version_create(model=model, components=health.DEFAULT_COMPONENTS)
@@ -269,6 +274,24 @@ def test_onboarding_and_segment_models_are_assigned_most_specific_first():
         c.pk: "Enterprise onboarding",
         d.pk: "Default",
     }
+
+
+def test_a_model_with_several_rules_scores_each_rules_accounts_in_the_same_queries():
+    """The nightly step reads every rule in the one query of the active versions: more
+    rules for a model, the same number of queries, and each rule's accounts scored by it."""
+    services.health_model_ensure_default()
+    enterprise = health_model_with_rule("Enterprise", segment="Enterprise")
+    services.health_model_version_create(model=enterprise, components=health.DEFAULT_COMPONENTS)
+    a = AccountFactory(segment="Enterprise", lifecycle_stage="mature")
+    b = AccountFactory(segment="Strategic", lifecycle_stage="mature")
+    c = AccountFactory(segment="SMB", lifecycle_stage="renewal")
+    d = AccountFactory(segment="SMB", lifecycle_stage="mature")
+    one_rule = _queries()
+    HealthAssignmentRule.objects.create(model=enterprise, segment="Strategic")
+    HealthAssignmentRule.objects.create(model=enterprise, segment="SMB", lifecycle="renewal")
+    assert _queries() == one_rule
+    used = dict(HealthSnapshot.objects.values_list("account_id", "model_version__model__name"))
+    assert used == {a.pk: "Enterprise", b.pk: "Enterprise", c.pk: "Enterprise", d.pk: "Default"}
 
 
 def test_editing_a_model_makes_a_new_version_and_old_snapshots_keep_theirs():
@@ -298,7 +321,7 @@ def test_editing_a_model_makes_a_new_version_and_old_snapshots_keep_theirs():
     ],
 )
 def test_a_model_without_positive_weight_is_refused(components):
-    model = HealthModel.objects.create(name="Broken", applies_to_segment="X")
+    model = health_model_with_rule("Broken", segment="X")
     with pytest.raises(ValidationError) as info:
         services.health_model_version_create(model=model, components=components)
     assert "weight" in str(info.value.message_dict["components"])

@@ -61,6 +61,11 @@ def world(admin_user, manager, csm, outsider):
 
     objects["health_model"] = health_model_ensure_default()
     _health(account)
+    from metrics.models import HealthAssignmentRule
+
+    objects["health_rule"] = HealthAssignmentRule.objects.create(
+        model=objects["health_model"], segment="Enterprise"
+    )
     from playbooks import services as playbook_services
 
     objects["playbook"] = playbook_services.playbook_create(

@@ -121,7 +121,8 @@ RULES: dict[str, Rule] = {
     "workspace:health-model-restore": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
     "workspace:health-assignments": PAGE_ADMIN,
     "workspace:health-rule-save": Rule(_all(405, anonymous=LOGIN)),  # POST only, admins only
-    "workspace:health-rule-remove": Rule(_all(405, anonymous=LOGIN), kwargs="health_model"),
+    "workspace:health-rule-remove": Rule(_all(405, anonymous=LOGIN), kwargs="health_rule"),
+    "workspace:health-default-save": Rule(_all(405, anonymous=LOGIN)),  # POST only, admins only
     "workspace:health-model-copy": Rule(_all(405, anonymous=LOGIN)),
     "workspace:health-rescore": Rule(_all(405, anonymous=LOGIN)),
     "workspace:backfill-status": PAGE_ADMIN,

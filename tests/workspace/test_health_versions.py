@@ -12,6 +12,7 @@ from django.urls import reverse
 from metrics import services as metrics_services
 from metrics.models import HealthModel, HealthModelVersion
 from metrics.services import health_model_ensure_default
+from tests.factories import health_model_with_rule
 from workspace.health_forms import ModelDraft
 
 pytestmark = pytest.mark.django_db
@@ -160,7 +161,7 @@ def test_restore_asks_for_confirmation_first(client, admin_user, model):
 )
 def test_bad_restore_is_a_message_and_writes_nothing(client, admin_user, model, which, message):
     other = metrics_services.health_model_version_create(
-        model=HealthModel.objects.create(name="Enterprise", applies_to_segment="ENT"),
+        model=health_model_with_rule("Enterprise", segment="ENT"),
         components=_v(model, 1).components,
     )
     if which == "same":  # restored already (v4): a second restore of v1 would change nothing

@@ -1,0 +1,84 @@
+"""Migrations 0011-0013: each model's old scope (``applies_to_segment``,
+``applies_to_lifecycle``) becomes an assignment rule of its own, the default stays the
+default, and going back works while each model has one rule at most (and refuses, in words,
+when not). Run through the migration executor on the test database, which is put back to
+the latest state afterwards."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("metrics", "0010_health_model_unassigned")]
+AFTER = [("metrics", "0013_health_model_scope_to_rules")]
+
+# the schema editor cannot run inside the test's transaction on SQLite; the rows other
+# tests expect from data migrations are put back afterwards (serialized_rollback)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def _migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def at_0010():
+    apps = _migrate(BEFORE)
+    try:
+        yield apps
+    finally:
+        _migrate(AFTER)
+
+
+def test_each_models_scope_becomes_a_rule_and_back(at_0010):
+    HealthModel = at_0010.get_model("metrics", "HealthModel")
+    HealthModel.objects.create(name="Default", is_default=True)
+    HealthModel.objects.create(name="Enterprise", applies_to_segment="Enterprise")
+    HealthModel.objects.create(name="Onboarding", applies_to_lifecycle="onboarding")
+    HealthModel.objects.create(
+        name="Ent onboarding", applies_to_segment="Enterprise", applies_to_lifecycle="onboarding"
+    )
+    HealthModel.objects.create(name="Spare")
+
+    apps = _migrate(AFTER)
+    Rule = apps.get_model("metrics", "HealthAssignmentRule")
+    rules = sorted(Rule.objects.values_list("model__name", "segment", "lifecycle"))
+    assert rules == [
+        ("Ent onboarding", "Enterprise", "onboarding"),
+        ("Enterprise", "Enterprise", ""),
+        ("Onboarding", "", "onboarding"),
+    ]
+    Model = apps.get_model("metrics", "HealthModel")
+    assert list(Model.objects.filter(is_default=True).values_list("name", flat=True)) == ["Default"]
+    assert not {f.name for f in Model._meta.get_fields()} & {
+        "applies_to_segment",
+        "applies_to_lifecycle",
+    }
+
+    # back: one rule per model fits the old fields again
+    apps = _migrate(BEFORE)
+    Old = apps.get_model("metrics", "HealthModel")
+    scopes = dict(
+        Old.objects.values_list("name", "applies_to_segment").exclude(applies_to_segment="")
+    )
+    assert scopes == {"Enterprise": "Enterprise", "Ent onboarding": "Enterprise"}
+    assert Old.objects.get(name="Onboarding").applies_to_lifecycle == "onboarding"
+
+
+def test_going_back_with_two_rules_for_a_model_is_refused_in_words(at_0010):
+    HealthModel = at_0010.get_model("metrics", "HealthModel")
+    HealthModel.objects.create(name="Enterprise", applies_to_segment="Enterprise")
+    apps = _migrate(AFTER)
+    Rule = apps.get_model("metrics", "HealthAssignmentRule")
+    model = apps.get_model("metrics", "HealthModel").objects.get(name="Enterprise")
+    Rule.objects.create(model=model, segment="Strategic")
+    with pytest.raises(RuntimeError, match="“Enterprise” has several rules"):
+        _migrate(BEFORE)
+    # what the refusal left: the rules as they were
+    apps = _migrate(AFTER)
+    Rule = apps.get_model("metrics", "HealthAssignmentRule")
+    assert sorted(Rule.objects.values_list("segment", flat=True)) == ["Enterprise", "Strategic"]
