@@ -94,17 +94,25 @@ def _scores_back(
     }
 
 
-def _contracts(of: Q, today: dt.date) -> dict[int, dict[str, Any]]:
-    """ARR (12 × MRR), seats and the earliest end of the contracts in force ``today``."""
+def _contracts(of: Q, days: dict[int, dt.date]) -> dict[int, dict[str, Any]]:
+    """ARR (12 × MRR), seats and the earliest end of the contracts of each account in force
+    on its day in ``days`` (the day of its data). One query over the span of those days,
+    each contract then checked against its own account's day."""
     out: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"mrr": Decimal(0), "seats": None, "renewal_on": None}
     )
+    if not days:
+        return out
+    first, last = min(days.values()), max(days.values())
     rows = (
-        Contract.objects.filter(of, start_date__lte=today)
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
-        .values_list("account_id", "mrr", "quantity", "end_date")
+        Contract.objects.filter(of, start_date__lte=last)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+        .values_list("account_id", "start_date", "end_date", "mrr", "quantity")
     )
-    for pk, mrr, quantity, end in rows:
+    for pk, start, end, mrr, quantity in rows:
+        day = days.get(pk)
+        if day is None or start > day or (end is not None and end < day):
+            continue
         entry = out[pk]
         entry["mrr"] += mrr
         if quantity is not None:
@@ -154,10 +162,16 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
                 tolerance=TREND_30_TOLERANCE,
             )
         )
-    contracts = _contracts(_of(ids, ranged=ranged), today)
+    # every count of days on the row ("renews in N days") and the contracts in force are
+    # as of the day of the account's data, the day the pages show ("Data as of"), as the
+    # playbooks count them; an account without a snapshot has today's contracts
+    data_days = {pk: days.get(pk) or today for pk in ids}
+    contracts = _contracts(_of(ids, ranged=ranged), data_days)
+    # overdue CTAs: a due date is a promise on the calendar, late from today on
     ctas = _cta_counts(ids, today)
     rows = []
     for pk in ids:
+        data_day = data_days[pk]
         score, band = latest.get(pk, (None, ""))
         c = contracts.get(pk) or {"mrr": Decimal(0), "seats": None, "renewal_on": None}
         arr = (c["mrr"] * 12).quantize(Decimal("0.01"))
@@ -168,14 +182,14 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
         result = prio.priority(
             band=band or "",
             arr=arr,
-            days_to_renewal=prio.days_between(today, c["renewal_on"]),
+            days_to_renewal=prio.days_between(data_day, c["renewal_on"]),
             trend_7=trend_7,
             overdue_ctas=overdue,
         )
         rows.append(  # in _COLUMNS order; model instances only where bulk_create needs them
             (
                 pk,
-                days.get(pk) or today,
+                data_day,
                 score,
                 band or "",
                 trend_7,
@@ -252,8 +266,9 @@ def account_standings_refresh(
 ) -> dict[str, Any]:
     """Rebuild the standing of ``account_ids`` (default: every account) from the health
     snapshots of ``day`` (default: each account's latest snapshot), 7 days before and the
-    latest on or before 30 days before (``TREND_30_TOLERANCE`` days earlier at most), and the
-    contracts and CTAs of today (UTC). Idempotent. Returns ``{"day", "accounts"}``.
+    latest on or before 30 days before (``TREND_30_TOLERANCE`` days earlier at most), the
+    contracts in force on that day (the days to renewal count from it too) and the CTAs
+    overdue today (UTC). Idempotent. Returns ``{"day", "accounts"}``.
     ``threads``: chunks refreshed at once (``config.db.in_threads``: PostgreSQL outside
     a transaction only; the same rows). ``processes``: that many chunks at once in forked
     processes instead (``config.db.in_processes``: the chunks' Python, ~4 s of CPU at

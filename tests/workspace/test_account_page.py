@@ -392,3 +392,43 @@ def test_an_override_beside_its_computed_score_reads_apart():
     assert shown(80, 79.96) == ("80.00", "79.96", "30 Nov 2026")
     assert shown(90, 37.5)[:2] == ("90", "37.5")
     assert shown(90, None)[:2] == ("90", "no data")
+
+
+def test_every_count_of_days_on_the_page_is_from_the_data_day(client, csm):
+    """The health breakdown's "last CSM touch", the voice card's "last contact" and the
+    renewal tile all count from the day of the data shown in the header (yesterday)."""
+    from metrics.services import health_snapshots_record
+    from metrics.standings import account_standings_refresh
+    from tests.factories import AccountFactory
+
+    data_day = utc.today() - dt.timedelta(days=1)
+    account = AccountFactory(owner=csm)
+    ContractFactory(
+        account=account,
+        start_date=data_day - dt.timedelta(days=300),
+        end_date=data_day + dt.timedelta(days=37),
+        quantity=10,
+    )
+    champion = StakeholderFactory(account=account, role="champion", name="Chris Champ")
+    type(champion).objects.filter(pk=champion.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=100)
+    )
+    call = Activity.objects.create(
+        account=account,
+        kind="call",
+        subject="QBR",
+        occurred_at=dt.datetime.combine(
+            data_day - dt.timedelta(days=10), dt.time(10), tzinfo=dt.UTC
+        ),
+    )
+    call.stakeholders.add(champion)
+    health_snapshots_record(as_of=data_day)  # the nightly run of yesterday
+    account_standings_refresh(account_ids=[account.pk])
+    client.force_login(csm)
+    text = client.get(url(account)).content.decode()
+    assert f"Data as of {data_day.day} {data_day:%b %Y}" in text
+    # the call was 10 days before the data day (11 before the calendar day)
+    assert "last CSM touch 10 days ago" in text
+    assert "champion Chris Champ: last contact 10 days ago" in text
+    # the contract ends 37 days after the data day (36 after the calendar day)
+    assert "· in 37 days" in text

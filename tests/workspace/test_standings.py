@@ -9,7 +9,7 @@ import pytest
 
 from metrics.models import AccountStanding
 from metrics.standings import account_standings_refresh
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, ContractFactory
 
 from .conftest import customer, snapshot, utc_today
 
@@ -26,7 +26,7 @@ def test_standing_by_hand(book):
     assert s.trend_30_day == today - dt.timedelta(days=31)  # exactly 30 before yesterday
     assert s.arr == Decimal("84000.00")  # 12 * 7,000
     assert s.seats == 20
-    assert s.renewal_on == today + dt.timedelta(days=41)
+    assert s.renewal_on == s.day + dt.timedelta(days=41)  # counted from the data day
     # red 40 + trend 15 + renewal 25 * 49 / 90 = 13.6 + ARR 8.4 = 77.0
     assert s.priority == 77.0
     assert s.reason == "red, \u221218 in 7 days, renews in 41 days, $84k ARR"
@@ -160,3 +160,51 @@ def test_refresh_query_count_is_pinned_whatever_the_history(csm, django_assert_n
         account_standings_refresh(day=day)
     s = AccountStanding.objects.get(account__name="D0")
     assert (s.trend_30, s.trend_30_day) == (-10.0, day - dt.timedelta(days=30))  # 70 - 80
+
+
+def test_days_to_renewal_count_from_the_data_day_as_the_cta_reason_does(csm):
+    """The queue row's "why now" and the renewal CTA's reason count the days to the same
+    contract end from the same day: the day of the data (yesterday), not the calendar day."""
+    from metrics.services import health_snapshots_record
+    from playbooks.models import Cta
+    from playbooks.services import playbooks_evaluate
+    from tests.playbooks.helpers import make_playbook
+
+    data_day = utc_today() - dt.timedelta(days=1)
+    a = AccountFactory(owner=csm)
+    ContractFactory(
+        account=a,
+        start_date=data_day - dt.timedelta(days=300),
+        end_date=data_day + dt.timedelta(days=37),
+        mrr=Decimal(100),
+        quantity=10,
+    )
+    health_snapshots_record(as_of=data_day)  # the nightly run of yesterday
+    account_standings_refresh()
+    playbook = make_playbook("renewal_within", {"days": 90})
+    playbooks_evaluate(as_of=data_day)
+    s = AccountStanding.objects.get(account=a)
+    assert s.day == data_day
+    # end − data day = 37 days (the calendar day would give 36)
+    assert "renews in 37 days" in s.reason
+    assert "(in 37 days)" in Cta.objects.get(account=a, playbook=playbook).evidence
+
+
+def test_a_contract_ending_on_the_data_day_is_still_in_force_there(csm):
+    """The contracts of the standing are those in force on the day of its data: one ending
+    that day renews "today" (25 points), though the calendar day is already past it."""
+    data_day = utc_today() - dt.timedelta(days=1)
+    a = AccountFactory(owner=csm)
+    ContractFactory(
+        account=a,
+        start_date=data_day - dt.timedelta(days=300),
+        end_date=data_day,
+        mrr=Decimal(1000),
+        quantity=10,
+    )
+    snapshot(a, data_day, 90.0, "green")
+    account_standings_refresh(account_ids=[a.pk])
+    s = AccountStanding.objects.get(account=a)
+    assert (s.renewal_on, s.arr) == (data_day, Decimal("12000.00"))  # 12 × 1,000
+    # green 0 + renewal 25 × (90 − 0) / 90 = 25
+    assert (s.reason, s.priority) == ("green, renews today, $12k ARR", 25.0)
