@@ -432,3 +432,13 @@ def test_every_count_of_days_on_the_page_is_from_the_data_day(client, csm):
     assert "champion Chris Champ: last contact 10 days ago" in text
     # the contract ends 37 days after the data day (36 after the calendar day)
     assert "· in 37 days" in text
+
+
+def test_header_says_which_day_the_7_day_trend_compares_with(client, csm, book):
+    client.force_login(csm)
+    text = client.get(url(book["burning"])).content.decode()
+    week = utc.today() - dt.timedelta(days=8)  # the snapshot 7 days before yesterday's
+    assert f'<span class="muted small" id="trend-7-day"> vs {utc.day_text(week)}</span>' in text
+    # an account without a snapshot 7–9 days back has no day to name
+    text = client.get(url(book["calm"])).content.decode()
+    assert 'id="trend-7-day"' not in text
