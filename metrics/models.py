@@ -445,6 +445,12 @@ class AccountStanding(models.Model):
     score = models.FloatField(null=True, blank=True)
     band = models.CharField(max_length=10, blank=True, choices=Band.choices)
     trend_7 = models.FloatField(null=True, blank=True, help_text="score change over 7 days")
+    trend_7_day = models.DateField(
+        null=True,
+        blank=True,
+        help_text="the snapshot day trend_7 compares with: the latest on or before 7 days "
+        "back, at most 2 days earlier (metrics.standings.TREND_7_TOLERANCE)",
+    )
     trend_30 = models.FloatField(null=True, blank=True, help_text="score change over 30 days")
     trend_30_day = models.DateField(
         null=True,

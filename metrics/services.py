@@ -1011,6 +1011,41 @@ def health_recompute(
     return results
 
 
+def health_days_after(day: dt.date) -> list[dt.date]:
+    """The days after ``day`` that have at least one snapshot, oldest first. One query."""
+    return list(
+        HealthSnapshot.objects.filter(day__gt=day)
+        .values_list("day", flat=True)
+        .distinct()
+        .order_by("day")
+    )
+
+
+def health_rescore_after(
+    *,
+    day: dt.date,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Rescore, with the models active now, every snapshot dated after ``day``: on each
+    such day only the accounts that have one there. These are the incremental path's
+    snapshots (``recompute_account_health`` dates them today, a day after the nightly
+    run's day), which a rescore of the days up to ``day`` would otherwise leave on the
+    old version; and they are the latest snapshots, which the queue reads. Accounts
+    without a snapshot on such a day get none: their data day stays the nightly one.
+    Returns one ``health_snapshots_record`` result per day."""
+    rows = HealthSnapshot.objects.filter(day__gt=day).values_list("day", "account_id")
+    by_day: dict[dt.date, list[int]] = {}
+    for later, account_id in rows.order_by("day", "account_id"):
+        by_day.setdefault(later, []).append(account_id)
+    results = []
+    for later, ids in by_day.items():
+        result = health_snapshots_record(as_of=later, account_ids=ids)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results
+
+
 def health_weekly_history(
     *,
     as_of: dt.date,

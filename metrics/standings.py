@@ -1,8 +1,8 @@
 """Where each account stands today (``AccountStanding``): the latest health and its trend,
 ARR, seats, next renewal, CTAs and the queue priority (``metrics.priority``).
 
-Set-based: per chunk of accounts, one query per source (the latest health day, 7 days
-before it, the snapshot the 30-day trend compares with, the contracts in force, the CTA
+Set-based: per chunk of accounts, one query per source (the latest health day, the
+snapshots the 7-day and the 30-day trends compare with, the contracts in force, the CTA
 counts) and one bulk upsert, whatever the chunk's size. The CTA counts
 come from the functions named in ``settings.ACCOUNT_STANDING_CTA_COUNTS`` (the playbooks
 app sits above this one and is not imported here)."""
@@ -35,6 +35,13 @@ CHUNK = 5000
 # rebuild) has none on the exact day, and the trend is then "vs 35 days back", not "—"
 TREND_30_BACK = 30
 TREND_30_TOLERANCE = 7
+# the 7-day trend likewise: the latest snapshot on or before 7 days back, at most 2 days
+# earlier. An account rescored during the day (its latest snapshot dated today, a day after
+# the nightly one) or a missed night has none exactly 7 days back; 2 days keep the span
+# honest for a trend called "in 7 days" (at most 9), and a history recorded a week apart is
+# recorded on the nightly days, so its snapshot 7 days back is on the exact day
+TREND_7_BACK = 7
+TREND_7_TOLERANCE = 2
 
 
 def latest_health_day() -> dt.date | None:
@@ -94,17 +101,25 @@ def _scores_back(
     }
 
 
-def _contracts(of: Q, today: dt.date) -> dict[int, dict[str, Any]]:
-    """ARR (12 × MRR), seats and the earliest end of the contracts in force ``today``."""
+def _contracts(of: Q, days: dict[int, dt.date]) -> dict[int, dict[str, Any]]:
+    """ARR (12 × MRR), seats and the earliest end of the contracts of each account in force
+    on its day in ``days`` (the day of its data). One query over the span of those days,
+    each contract then checked against its own account's day."""
     out: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"mrr": Decimal(0), "seats": None, "renewal_on": None}
     )
+    if not days:
+        return out
+    first, last = min(days.values()), max(days.values())
     rows = (
-        Contract.objects.filter(of, start_date__lte=today)
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today))
-        .values_list("account_id", "mrr", "quantity", "end_date")
+        Contract.objects.filter(of, start_date__lte=last)
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+        .values_list("account_id", "start_date", "end_date", "mrr", "quantity")
     )
-    for pk, mrr, quantity, end in rows:
+    for pk, start, end, mrr, quantity in rows:
+        day = days.get(pk)
+        if day is None or start > day or (end is not None and end < day):
+            continue
         entry = out[pk]
         entry["mrr"] += mrr
         if quantity is not None:
@@ -114,7 +129,7 @@ def _contracts(of: Q, today: dt.date) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _trend(now: float | None, before: tuple[float | None, str] | None) -> float | None:
+def _trend(now: float | None, before: tuple[float | None, ...] | None) -> float | None:
     if now is None or before is None or before[0] is None:
         return None
     return round(now - before[0], 1)
@@ -136,7 +151,7 @@ def _days(ids: list[int], day: dt.date | None) -> dict[int, dt.date]:
 def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool = False) -> int:
     days = _days(ids, day)
     latest: dict[int, tuple[float | None, str]] = {}
-    week: dict[int, tuple[float | None, str]] = {}
+    week: dict[int, tuple[float | None, str, dt.date]] = {}
     month: dict[int, tuple[float | None, str, dt.date]] = {}
     by_day: dict[dt.date, list[int]] = defaultdict(list)
     for pk, d in days.items():
@@ -145,7 +160,14 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
         whole = ranged and len(members) == len(ids)
         of = _of(members, ranged=whole)
         latest.update(_scores(of, d))
-        week.update(_scores(of, d - dt.timedelta(days=7)))
+        week.update(
+            _scores_back(
+                members,
+                ranged=whole,
+                on=d - dt.timedelta(days=TREND_7_BACK),
+                tolerance=TREND_7_TOLERANCE,
+            )
+        )
         month.update(
             _scores_back(
                 members,
@@ -154,31 +176,39 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
                 tolerance=TREND_30_TOLERANCE,
             )
         )
-    contracts = _contracts(_of(ids, ranged=ranged), today)
+    # every count of days on the row ("renews in N days") and the contracts in force are
+    # as of the day of the account's data, the day the pages show ("Data as of"), as the
+    # playbooks count them; an account without a snapshot has today's contracts
+    data_days = {pk: days.get(pk) or today for pk in ids}
+    contracts = _contracts(_of(ids, ranged=ranged), data_days)
+    # overdue CTAs: a due date is a promise on the calendar, late from today on
     ctas = _cta_counts(ids, today)
     rows = []
     for pk in ids:
+        data_day = data_days[pk]
         score, band = latest.get(pk, (None, ""))
         c = contracts.get(pk) or {"mrr": Decimal(0), "seats": None, "renewal_on": None}
         arr = (c["mrr"] * 12).quantize(Decimal("0.01"))
         open_ctas, overdue = ctas.get(pk, (0, 0))
-        trend_7 = _trend(score, week.get(pk))
+        week_back = week.get(pk)
+        trend_7 = _trend(score, week_back)
         back = month.get(pk)
         trend_30 = _trend(score, back)
         result = prio.priority(
             band=band or "",
             arr=arr,
-            days_to_renewal=prio.days_between(today, c["renewal_on"]),
+            days_to_renewal=prio.days_between(data_day, c["renewal_on"]),
             trend_7=trend_7,
             overdue_ctas=overdue,
         )
         rows.append(  # in _COLUMNS order; model instances only where bulk_create needs them
             (
                 pk,
-                days.get(pk) or today,
+                data_day,
                 score,
                 band or "",
                 trend_7,
+                week_back[2] if trend_7 is not None else None,  # the day trend_7 compares with
                 trend_30,
                 back[2] if trend_30 is not None else None,  # the day trend_30 compares with
                 arr,
@@ -199,6 +229,7 @@ _FIELDS = [
     "score",
     "band",
     "trend_7",
+    "trend_7_day",
     "trend_30",
     "trend_30_day",
     "arr",
@@ -251,9 +282,11 @@ def account_standings_refresh(
     processes: int = 1,
 ) -> dict[str, Any]:
     """Rebuild the standing of ``account_ids`` (default: every account) from the health
-    snapshots of ``day`` (default: each account's latest snapshot), 7 days before and the
-    latest on or before 30 days before (``TREND_30_TOLERANCE`` days earlier at most), and the
-    contracts and CTAs of today (UTC). Idempotent. Returns ``{"day", "accounts"}``.
+    snapshots of ``day`` (default: each account's latest snapshot), the latest on or before
+    7 days before (``TREND_7_TOLERANCE`` days earlier at most) and on or before 30 days
+    before (``TREND_30_TOLERANCE`` days earlier at most), the
+    contracts in force on that day (the days to renewal count from it too) and the CTAs
+    overdue today (UTC). Idempotent. Returns ``{"day", "accounts"}``.
     ``threads``: chunks refreshed at once (``config.db.in_threads``: PostgreSQL outside
     a transaction only; the same rows). ``processes``: that many chunks at once in forked
     processes instead (``config.db.in_processes``: the chunks' Python, ~4 s of CPU at

@@ -316,6 +316,21 @@ def _lapses_at(match: rules.Match) -> dt.datetime | None:
     return midnight(dt.date.fromisoformat(end) + dt.timedelta(days=1))
 
 
+def _step_due_on(cta: Cta, due_days: int) -> dt.date:
+    """A step's due day: ``due_days`` after the day the CTA is opened (UTC: the night's run
+    opens it the day after its data day, and a step due before the CTA existed would be late
+    at birth), and for a CTA about a contract end (``renewal_on`` in its evidence, as
+    ``_lapses_at`` reads it) no later than that last day: a renewal step due after the
+    contract ended is of no use. Never before the opening day, even for a contract that
+    ended before it."""
+    opened = cta.opened_at.astimezone(dt.UTC).date()
+    due = opened + dt.timedelta(days=due_days)
+    end = (cta.evidence_data or {}).get("renewal_on")
+    if end:
+        due = max(opened, min(due, dt.date.fromisoformat(end)))
+    return due
+
+
 def _due_at(priority: str, start: dt.datetime) -> dt.datetime:
     """Due by urgency: ``PLAYBOOK_DUE_HOURS`` after ``start``; 0 hours = the end of that
     UTC day (a red account is handled the same day)."""
@@ -748,7 +763,7 @@ def _create_batch(
                 cta=cta,
                 position=n,
                 title=step["title"],
-                due_on=cta.opened_on + dt.timedelta(days=step.get("due_days", 0)),
+                due_on=_step_due_on(cta, step.get("due_days", 0)),
             )
             if campaign := step.get("survey_campaign"):
                 words = rules.survey_words(campaign, names)

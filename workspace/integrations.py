@@ -85,14 +85,16 @@ def cta_counts(account_ids: list[int], today: dt.date) -> dict[int, tuple[int, i
     return {pk: (n, late) for pk, n, late in rows}
 
 
-def account_voice(account) -> dict | None:
+def account_voice(account, *, as_of: dt.date) -> dict | None:
     """The voice app's fragment context for the account page (sentiment, relationship with
-    its reasons, themes, north-star weeks); None while the app is not there."""
+    its reasons, themes, north-star weeks) as of ``as_of`` (the page's data day, so that
+    "last contact N days ago" counts as the health breakdown does); None while the app is
+    not there."""
     try:
         from voice import selectors as voice_selectors
     except ImportError:
         return None
-    return voice_selectors.account_voice(account=account, as_of=utc.today())
+    return voice_selectors.account_voice(account=account, as_of=as_of)
 
 
 def north_star(user: User) -> dict | None:

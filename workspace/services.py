@@ -286,16 +286,20 @@ def health_model_draft_save(
 
 
 def backfill_start(*, days: int, user: User) -> str:
-    """Queue the rescoring of the last ``days`` days (ending yesterday) with the models
-    active now; returns the job id its progress is kept under."""
+    """Queue the rescoring of the last ``days`` days (ending yesterday, the nightly run's
+    day) with the models active now, and of the snapshots dated later (the intraday ones
+    of accounts recomputed today); returns the job id its progress is kept under."""
+    from metrics.services import health_days_after
+
     from . import tasks
 
     job = uuid.uuid4().hex
-    end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    end = utc.yesterday()
     start = end - dt.timedelta(days=max(1, days) - 1)
+    total = (end - start).days + 1 + len(health_days_after(end))
     cache.set(
         BACKFILL_KEY.format(job),
-        {"status": "queued", "done": 0, "total": (end - start).days + 1, "by": user.email},
+        {"status": "queued", "done": 0, "total": total, "by": user.email},
         BACKFILL_TTL,
     )
     tasks.health_backfill.delay(job, start.isoformat(), end.isoformat())
@@ -307,13 +311,17 @@ def backfill_progress(job: str) -> dict[str, Any] | None:
 
 
 def backfill_run(*, job: str, start: dt.date, end: dt.date) -> None:
-    """Rescore each day from ``start`` to ``end``, then the queue standings; progress in the
-    cache after each day."""
-    from metrics.services import health_recompute
+    """Rescore each day from ``start`` to ``end``, then every snapshot dated after ``end``
+    (an account recomputed today has its latest snapshot there: left alone, the queue and
+    the account page would show the old version until the next night, and its history
+    would mix versions), then the queue standings; progress in the cache after each day."""
+    from metrics.services import health_days_after, health_recompute, health_rescore_after
     from metrics.standings import account_standings_refresh
 
     key = BACKFILL_KEY.format(job)
-    state = cache.get(key) or {"total": (end - start).days + 1}
+    state = cache.get(key) or {}
+    # counted again now: an account may have been recomputed since the job was queued
+    state["total"] = (end - start).days + 1 + len(health_days_after(end))
     state.update({"status": "running", "done": 0})
     cache.set(key, state, BACKFILL_TTL)
 
@@ -324,6 +332,7 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date) -> None:
 
     try:
         health_recompute(start=start, end=end, progress=progress)
+        health_rescore_after(day=end, progress=progress)
         account_standings_refresh()
     except Exception as exc:
         state.update({"status": "failed", "error": str(exc)[:300]})

@@ -124,10 +124,15 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
     context = selectors.account_detail(
         account=account, timeline_group=group, timeline_page_no=request.GET.get("page", 1)
     )
+    standing = selectors.account_standing(account)  # with the band lines of its score
+    # the one day every "in N days" / "N days ago" of the page counts from: the day of the
+    # data the header shows, as the health breakdown and the CTAs' reasons count
+    data_day = standing.day if standing is not None else utc.today()
     context.update(
         {
             "account": account,
-            "standing": selectors.account_standing(account),
+            "standing": standing,
+            "data_day": data_day,
             "group": group,
             "groups": _groups(),
             "form": form,
@@ -135,7 +140,7 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
                 [account.pk], user=request.user, with_steps=True
             ).get(account.pk, []),
             "cta_links": integrations.links(),
-            "voice": integrations.account_voice(account),
+            "voice": integrations.account_voice(account, as_of=data_day),
             "timeline": integrations.timeline_with_sentiments(context["timeline"]),
             "overrides": selectors.overrides_shown(context["latest"]),
             "override_form": HealthOverrideForm(

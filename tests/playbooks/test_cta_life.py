@@ -306,3 +306,57 @@ def test_the_data_migration_loads_the_starters():
     migration.load(apps, None)
     migration.load(apps, None)
     assert Playbook.objects.count() == 6 and PlaybookVersion.objects.count() == 6
+
+
+def _due_days(cta) -> list[int]:
+    """Each step's due day as days after the CTA's opening day (UTC)."""
+    opened = cta.opened_at.astimezone(dt.UTC).date()
+    return [(s.due_on - opened).days for s in cta.steps.order_by("position")]
+
+
+def test_steps_are_due_from_the_day_the_cta_opens_and_never_after_the_renewal(csm, day):
+    """The night's run opens CTAs the day after the data day (``day``): a step due "0 days"
+    after opening is due that day, not the data day; a renewal CTA's steps are due by the
+    contract's last day at the latest."""
+    from tests.factories import ContractFactory, TicketFactory
+
+    escalated, renewing = AccountFactory(owner=csm), AccountFactory(owner=csm)
+    TicketFactory(account=escalated, opened_at=at(day - DAYS(1)), escalated=True)
+    ContractFactory(account=renewing, start_date=day - DAYS(300), end_date=day + DAYS(37))
+    risk = make_playbook("ticket_escalated", priority="medium")
+    renewal = make_playbook(
+        "renewal_within",
+        {"days": 90},
+        priority="medium",
+        steps=[
+            {"title": "Review health", "due_days": 7},
+            {"title": "Renewal call", "due_days": 30},
+            {"title": "Send the renewal proposal", "due_days": 45},
+        ],
+    )
+    services.playbooks_evaluate(as_of=day, playbooks=[risk, renewal])
+    first = Cta.objects.get(playbook=risk)
+    opened = first.opened_at.astimezone(dt.UTC).date()
+    assert first.opened_on == day and opened == day + DAYS(1)  # the data day, then today
+    assert _due_days(first) == [0, 7]  # the helper's steps: 0 and 7 days after opening
+    assert first.steps.order_by("position").first().due_on == opened  # not the data day
+    second = Cta.objects.get(playbook=renewal)
+    # the contract ends day + 37 = opening day + 36: 7 and 30 stay, 45 is capped to 36
+    assert _due_days(second) == [7, 30, 36]
+    assert second.steps.order_by("position").last().due_on == day + DAYS(37)
+    # the CTA itself (48 h after opening) is due before the contract's end, as its steps
+    assert second.due_at.date() <= day + DAYS(37)
+
+
+def test_a_renewal_step_is_never_due_before_the_cta_opens(csm, day):
+    """A contract whose last day is the data day: the CTA opens the day after, and its
+    steps are due on the opening day (the cap can not move a step before it)."""
+    from tests.factories import ContractFactory
+
+    account = AccountFactory(owner=csm)
+    ContractFactory(account=account, start_date=day - DAYS(300), end_date=day)
+    renewal = make_playbook("renewal_within", {"days": 90}, priority="medium")
+    services.playbooks_evaluate(as_of=day, playbooks=[renewal])
+    cta = Cta.objects.get(playbook=renewal)
+    assert cta.evidence_data["renewal_on"] == day.isoformat()
+    assert _due_days(cta) == [0, 0]  # 0 and 7 days, both capped to the end, then to opening

@@ -41,18 +41,19 @@ def snapshot(account, day: dt.date, score: float | None, band: str, **extra) -> 
 
 
 def customer(owner, *, name: str, mrr: str, ends_in: int | None, scores, segment="SMB", **kw):
-    """An account with one contract in force (ending ``ends_in`` days from today) and health
-    snapshots ``scores`` = (today-1, today-8, today-31) as (score, band) or None."""
+    """An account with one contract in force (ending ``ends_in`` days after the day of the
+    data, yesterday, the day the pages count days from) and health snapshots ``scores`` =
+    (today-1, today-8, today-31) as (score, band) or None."""
     today = utc_today()
+    day = today - dt.timedelta(days=1)
     account = AccountFactory(owner=owner, name=name, segment=segment, **kw)
     ContractFactory(
         account=account,
         start_date=today - dt.timedelta(days=200),
-        end_date=None if ends_in is None else today + dt.timedelta(days=ends_in),
+        end_date=None if ends_in is None else day + dt.timedelta(days=ends_in),
         mrr=Decimal(mrr),
         quantity=20,
     )
-    day = today - dt.timedelta(days=1)
     for offset, value in zip((0, 7, 30), scores, strict=False):
         if value is not None:
             snapshot(account, day - dt.timedelta(days=offset), value[0], value[1])

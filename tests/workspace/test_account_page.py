@@ -408,3 +408,53 @@ def test_header_score_beside_a_yellow_badge_is_not_rounded_to_green(client, csm)
     header = re.search(r'<div class="stat-band-yellow"><dt>Health .*?</dd>', text)
     assert header, "the header's health stat is yellow"
     assert '<dd>79.6 <span class="band band-yellow">Yellow</span></dd>' in header.group(0)
+
+
+def test_every_count_of_days_on_the_page_is_from_the_data_day(client, csm):
+    """The health breakdown's "last CSM touch", the voice card's "last contact" and the
+    renewal tile all count from the day of the data shown in the header (yesterday)."""
+    from metrics.services import health_snapshots_record
+    from metrics.standings import account_standings_refresh
+    from tests.factories import AccountFactory
+
+    data_day = utc.today() - dt.timedelta(days=1)
+    account = AccountFactory(owner=csm)
+    ContractFactory(
+        account=account,
+        start_date=data_day - dt.timedelta(days=300),
+        end_date=data_day + dt.timedelta(days=37),
+        quantity=10,
+    )
+    champion = StakeholderFactory(account=account, role="champion", name="Chris Champ")
+    type(champion).objects.filter(pk=champion.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=100)
+    )
+    call = Activity.objects.create(
+        account=account,
+        kind="call",
+        subject="QBR",
+        occurred_at=dt.datetime.combine(
+            data_day - dt.timedelta(days=10), dt.time(10), tzinfo=dt.UTC
+        ),
+    )
+    call.stakeholders.add(champion)
+    health_snapshots_record(as_of=data_day)  # the nightly run of yesterday
+    account_standings_refresh(account_ids=[account.pk])
+    client.force_login(csm)
+    text = client.get(url(account)).content.decode()
+    assert f"Data as of {data_day.day} {data_day:%b %Y}" in text
+    # the call was 10 days before the data day (11 before the calendar day)
+    assert "last CSM touch 10 days ago" in text
+    assert "champion Chris Champ: last contact 10 days ago" in text
+    # the contract ends 37 days after the data day (36 after the calendar day)
+    assert "· in 37 days" in text
+
+
+def test_header_says_which_day_the_7_day_trend_compares_with(client, csm, book):
+    client.force_login(csm)
+    text = client.get(url(book["burning"])).content.decode()
+    week = utc.today() - dt.timedelta(days=8)  # the snapshot 7 days before yesterday's
+    assert f'<span class="muted small" id="trend-7-day"> vs {utc.day_text(week)}</span>' in text
+    # an account without a snapshot 7–9 days back has no day to name
+    text = client.get(url(book["calm"])).content.decode()
+    assert 'id="trend-7-day"' not in text

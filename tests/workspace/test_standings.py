@@ -9,7 +9,7 @@ import pytest
 
 from metrics.models import AccountStanding
 from metrics.standings import account_standings_refresh
-from tests.factories import AccountFactory
+from tests.factories import AccountFactory, ContractFactory
 
 from .conftest import customer, snapshot, utc_today
 
@@ -24,9 +24,10 @@ def test_standing_by_hand(book):
     assert s.trend_7 == -18.0  # 58 - 76
     assert s.trend_30 == -22.0  # 58 - 80
     assert s.trend_30_day == today - dt.timedelta(days=31)  # exactly 30 before yesterday
+    assert s.trend_7_day == today - dt.timedelta(days=8)  # exactly 7 before yesterday
     assert s.arr == Decimal("84000.00")  # 12 * 7,000
     assert s.seats == 20
-    assert s.renewal_on == today + dt.timedelta(days=41)
+    assert s.renewal_on == s.day + dt.timedelta(days=41)  # counted from the data day
     # red 40 + trend 15 + renewal 25 * 49 / 90 = 13.6 + ARR 8.4 = 77.0
     assert s.priority == 77.0
     assert s.reason == "red, \u221218 in 7 days, renews in 41 days, $84k ARR"
@@ -125,6 +126,46 @@ def test_30_day_trend_reads_the_latest_snapshot_up_to_a_week_before_30_days_back
     assert (s.trend_30, s.trend_30_day) == (-7.5, day - dt.timedelta(days=33))
 
 
+def test_7_day_trend_reads_the_latest_snapshot_up_to_2_days_before_7_days_back(csm):
+    """No snapshot exactly 7 days back (a missed night, or the latest snapshot recorded
+    during the day): the trend compares with the latest one on or before it, up to 2 days
+    earlier, and says which day; beyond that it is "—"."""
+    day = utc_today() - dt.timedelta(days=1)
+    # 8 days back (the night 7 days back was missed) and 12 (too far); 6 is after day-7
+    missed = customer(csm, name="Missed", mrr="10", ends_in=None, scores=[(60.0, "yellow")])
+    _history(missed, day, [(6, 90.0, "green"), (8, 66.0, "yellow"), (12, 20.0, "red")])
+    # the edge: exactly 9 days back (day-7 - 2) still counts
+    edge = customer(csm, name="Edge", mrr="10", ends_in=None, scores=[(80.0, "green")])
+    _history(edge, day, [(9, 75.5, "yellow")])
+    # only 10 days back: more than 2 days before day-7, no 7-day trend
+    far = customer(csm, name="Far", mrr="10", ends_in=None, scores=[(80.0, "green")])
+    _history(far, day, [(10, 10.0, "red")])
+    account_standings_refresh(day=day)
+    got = {
+        s.account.name: (s.trend_7, s.trend_7_day, s.reason)
+        for s in AccountStanding.objects.select_related("account")
+    }
+    assert got == {
+        # 60 - 66 = -6; yellow 15 + 6 points lost (no ARR points: $120 ARR / 10k = 0.012)
+        "Missed": (-6.0, day - dt.timedelta(days=8), "yellow, −6 in 7 days, $120 ARR"),
+        "Edge": (4.5, day - dt.timedelta(days=9), "green, +4 in 7 days, $120 ARR"),  # 80 - 75.5
+        "Far": (None, None, "green, $120 ARR"),
+    }
+
+
+def test_7_day_trend_of_an_account_rescored_today_compares_with_the_nightly_week(csm):
+    """The incremental path dates the latest snapshot today, the weekly history lies on the
+    nightly days: 7 days before today has none, 8 days back (yesterday − 7) is read."""
+    today = utc_today()
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[(70.0, "yellow"), (76.0, "yellow")])
+    snapshot(a, today, 58.0, "red")  # a note logged today rescored it
+    account_standings_refresh(account_ids=[a.pk])
+    s = AccountStanding.objects.get(account=a)
+    # 58 - 76 (yesterday − 7 = today − 8)
+    assert (s.day, s.trend_7, s.trend_7_day) == (today, -18.0, today - dt.timedelta(days=8))
+    assert "−18 in 7 days" in s.reason
+
+
 def test_a_30_day_trend_without_a_score_now_has_no_day(csm):
     day = utc_today() - dt.timedelta(days=1)
     a = customer(csm, name="A", mrr="10", ends_in=None, scores=[(None, "")])  # no data now
@@ -160,3 +201,51 @@ def test_refresh_query_count_is_pinned_whatever_the_history(csm, django_assert_n
         account_standings_refresh(day=day)
     s = AccountStanding.objects.get(account__name="D0")
     assert (s.trend_30, s.trend_30_day) == (-10.0, day - dt.timedelta(days=30))  # 70 - 80
+
+
+def test_days_to_renewal_count_from_the_data_day_as_the_cta_reason_does(csm):
+    """The queue row's "why now" and the renewal CTA's reason count the days to the same
+    contract end from the same day: the day of the data (yesterday), not the calendar day."""
+    from metrics.services import health_snapshots_record
+    from playbooks.models import Cta
+    from playbooks.services import playbooks_evaluate
+    from tests.playbooks.helpers import make_playbook
+
+    data_day = utc_today() - dt.timedelta(days=1)
+    a = AccountFactory(owner=csm)
+    ContractFactory(
+        account=a,
+        start_date=data_day - dt.timedelta(days=300),
+        end_date=data_day + dt.timedelta(days=37),
+        mrr=Decimal(100),
+        quantity=10,
+    )
+    health_snapshots_record(as_of=data_day)  # the nightly run of yesterday
+    account_standings_refresh()
+    playbook = make_playbook("renewal_within", {"days": 90})
+    playbooks_evaluate(as_of=data_day)
+    s = AccountStanding.objects.get(account=a)
+    assert s.day == data_day
+    # end − data day = 37 days (the calendar day would give 36)
+    assert "renews in 37 days" in s.reason
+    assert "(in 37 days)" in Cta.objects.get(account=a, playbook=playbook).evidence
+
+
+def test_a_contract_ending_on_the_data_day_is_still_in_force_there(csm):
+    """The contracts of the standing are those in force on the day of its data: one ending
+    that day renews "today" (25 points), though the calendar day is already past it."""
+    data_day = utc_today() - dt.timedelta(days=1)
+    a = AccountFactory(owner=csm)
+    ContractFactory(
+        account=a,
+        start_date=data_day - dt.timedelta(days=300),
+        end_date=data_day,
+        mrr=Decimal(1000),
+        quantity=10,
+    )
+    snapshot(a, data_day, 90.0, "green")
+    account_standings_refresh(account_ids=[a.pk])
+    s = AccountStanding.objects.get(account=a)
+    assert (s.renewal_on, s.arr) == (data_day, Decimal("12000.00"))  # 12 × 1,000
+    # green 0 + renewal 25 × (90 − 0) / 90 = 25
+    assert (s.reason, s.priority) == ("green, renews today, $12k ARR", 25.0)

@@ -1,0 +1,83 @@
+"""The rescore after a model change (``workspace.services.backfill_*``) with the real
+pipeline functions: the nightly day's snapshots, an account recomputed during the day
+(its snapshot dated today), a new version, the rescore, the queue standings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from metrics import tasks as metrics_tasks
+from metrics.models import AccountStanding, HealthSnapshot
+from metrics.services import (
+    health_model_ensure_default,
+    health_model_version_create,
+    health_snapshots_record,
+)
+from metrics.standings import account_standings_refresh
+from tests.factories import AccountFactory, ContractFactory
+from workspace import services
+
+from .conftest import utc_today
+
+pytestmark = pytest.mark.django_db
+
+
+def _usage_only(version) -> list[dict]:
+    """The components of ``version`` with every weight but usage's set to 0."""
+    out = []
+    for c in version.components:
+        out.append({**c, "weight": c["weight"] if c["key"] == "usage" else 0})
+    return out
+
+
+def test_rescore_reaches_the_snapshots_dated_after_the_nightly_day(admin_user, celery_eager):
+    today = utc_today()
+    yesterday = today - dt.timedelta(days=1)
+    noted, quiet = AccountFactory(), AccountFactory()
+    for account in (noted, quiet):
+        ContractFactory(
+            account=account, start_date=dt.date(2020, 1, 1), mrr=Decimal(100), quantity=10
+        )
+    model = health_model_ensure_default()
+    v1 = model.versions.get(active=True)
+    # the nightly run of yesterday, its standings; then a CSM's note recomputes one account
+    health_snapshots_record(as_of=yesterday)
+    account_standings_refresh()
+    metrics_tasks.recompute_account_health(noted.pk)
+    assert HealthSnapshot.objects.get(account=noted, day=today).model_version == v1
+    assert AccountStanding.objects.get(account=noted).day == today
+
+    v2 = health_model_version_create(model=model, components=_usage_only(v1), notes="usage")
+    job = services.backfill_start(days=2, user=admin_user)
+
+    # every snapshot from the range's start on is v2's: the two days of the range, and the
+    # one of today (the recomputed account only: the quiet one gets no snapshot today)
+    snaps = HealthSnapshot.objects.filter(day__gte=yesterday - dt.timedelta(days=1))
+    assert {(s.account_id, s.day) for s in snaps} == {
+        (noted.pk, yesterday - dt.timedelta(days=1)),
+        (quiet.pk, yesterday - dt.timedelta(days=1)),
+        (noted.pk, yesterday),
+        (quiet.pk, yesterday),
+        (noted.pk, today),
+    }
+    assert {s.model_version_id for s in snaps} == {v2.pk}
+    # the progress counts today's day too: 2 days of the range + 1 later day
+    assert services.backfill_progress(job) | {"by": None} == {
+        "status": "done",
+        "done": 3,
+        "total": 3,
+        "by": None,
+        "last_day": today.isoformat(),
+    }
+    # the queue reads the rescored snapshot of today, the others stay on yesterday
+    today_snap = HealthSnapshot.objects.get(account=noted, day=today)
+    standing = AccountStanding.objects.get(account=noted)
+    assert (standing.day, standing.score, standing.band) == (
+        today,
+        today_snap.score,
+        today_snap.band,
+    )
+    assert AccountStanding.objects.get(account=quiet).day == yesterday
