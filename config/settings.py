@@ -354,6 +354,7 @@ SPECTACULAR_SETTINGS = {
         "TicketPriorityEnum": "accounts.models.TicketPriority",
         "CtaPriorityEnum": "playbooks.models.Priority",
         "HealthBandEnum": "metrics.models.Band",
+        "MilestoneKindEnum": "accounts.models.MilestoneKind",
     },
 }
 
