@@ -39,6 +39,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import filters, intake, selectors, serializers, services, tracking
+from .authentication import WritesNeedWriteScope
 from .intake import RowError
 from .models import (
     Account,
@@ -391,23 +392,6 @@ class UsageDailyListApi(_PerAccountListApi):
         return UsageDaily.objects.filter(account=account).order_by("day")
 
 
-class CanRecordMilestones(BasePermission):
-    """Reads for anyone signed in; recording or clearing a milestone needs a write-scope
-    token (or a session) of someone who may (``services.milestone_editable_by``: the
-    account's CSM, their manager, an admin; the views check the account)."""
-
-    message = "This token is read-only: writes need a token with write scope."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return True
-        return not (
-            isinstance(request.auth, ApiToken) and request.auth.scope != ApiToken.Scope.WRITE
-        )
-
-
 R400_FIELDS = OpenApiResponse(
     {
         "type": "object",
@@ -436,7 +420,7 @@ class MilestoneListApi(_PerAccountListApi):
 
     queryset = Milestone.objects.none()
     serializer_class = serializers.MilestoneSerializer
-    permission_classes = [CanRecordMilestones]
+    permission_classes = [WritesNeedWriteScope]
 
     @extend_schema(
         summary="List an account's milestones",
@@ -485,7 +469,7 @@ class MilestoneListApi(_PerAccountListApi):
 
 @extend_schema(tags=["milestones"])
 class MilestoneDetailApi(APIView):
-    permission_classes = [CanRecordMilestones]
+    permission_classes = [WritesNeedWriteScope]
 
     @extend_schema(
         summary="One of an account's milestones",

@@ -7,6 +7,7 @@ import base64
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+from rest_framework.permissions import BasePermission
 
 from .models import ApiToken
 
@@ -49,3 +50,19 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
+
+
+class WritesNeedWriteScope(BasePermission):
+    """Reads for anyone signed in; writes for a session or a write-scope token. Who may
+    write what is the view's (or its service's) check: the CTA's owner, the account's CSM…"""
+
+    message = "This token is read-only: writes need a token with write scope."
+
+    def has_permission(self, request, view) -> bool:
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        return not (
+            isinstance(request.auth, ApiToken) and request.auth.scope != ApiToken.Scope.WRITE
+        )

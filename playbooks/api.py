@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,7 +30,8 @@ from accounts.api import (
     ApiPagination,
     CanWriteCustomerData,
 )
-from accounts.models import ApiToken, User
+from accounts.authentication import WritesNeedWriteScope
+from accounts.models import User
 
 from . import rules, services
 from .models import Cta, CtaStatus, CtaStep, CtaType, Playbook, Priority
@@ -150,21 +151,6 @@ class CtaFilter(filters.FilterSet):
 # --- permissions ---------------------------------------------------------------------------
 
 
-class CanWriteCtas(BasePermission):
-    """Reads for anyone signed in; writes need a write-scope token (or a session)."""
-
-    message = "This token is read-only: writes need a token with write scope."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        if not (request.user and request.user.is_authenticated):
-            return False
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return True
-        return not (
-            isinstance(request.auth, ApiToken) and request.auth.scope != ApiToken.Scope.WRITE
-        )
-
-
 R400 = OpenApiResponse(
     {"type": "object", "additionalProperties": {}},
     description="refused: each field with what is wrong with it (a list of messages, or "
@@ -272,7 +258,7 @@ class CtaListApi(generics.ListAPIView):
 
 
 class CtaDetailApi(APIView):
-    permission_classes = [CanWriteCtas]
+    permission_classes = [WritesNeedWriteScope]
 
     @extend_schema(
         summary="One CTA", tags=["ctas"], responses={200: CtaSerializer, 401: R401, 404: R404}
