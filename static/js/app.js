@@ -224,4 +224,18 @@
       if (response.ok && window.htmx) window.htmx.trigger(document.body, "standingChanged", {});
     });
   });
+
+  // --- a key shown once (Manage → API tokens) ---------------------------------------------
+  // <button data-copy="#input-id" hidden> copies that input's value; without the Clipboard
+  // API (plain http) the button stays hidden and the hint says to select and copy.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    var input = document.querySelector(button.dataset.copy);
+    if (!input || !navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(input.value).then(function () {
+        button.textContent = "Copied";
+      });
+    });
+  });
 })();
