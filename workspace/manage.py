@@ -204,8 +204,7 @@ def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
             # offers to rescore past days; with days to rescore, their progress instead
             url = reverse("workspace:health-model-versions", args=[pk]) + f"?changed={new.pk}"
             if days:
-                job = services.backfill_start(days=days, user=request.user)
-                url = reverse("workspace:backfill-status") + f"?job={job}"
+                url = _rescore_url(request, days)
                 messages.success(
                     request,
                     f"Saved as {new}. Days not rescored keep the snapshots "
@@ -333,8 +332,15 @@ def backfill_start(request: HttpRequest) -> HttpResponse:
         if back.isdigit() and HealthModel.objects.filter(pk=int(back)).exists():
             return _to_history(int(back))
         return redirect("workspace:health-models")
-    job = services.backfill_start(days=int(raw), user=request.user)
-    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
+    return redirect(_rescore_url(request, int(raw)))
+
+
+def _rescore_url(request: HttpRequest, days: int) -> str:
+    """Start rescoring the last ``days`` days (days already checked by the caller's form)
+    and return the page of its progress: the editor's save, the versions page's offer and
+    the assignments page's form all start a rescoring here."""
+    job = services.backfill_start(days=days, user=request.user)
+    return reverse("workspace:backfill-status") + f"?job={job}"
 
 
 # --- which model scores which accounts ------------------------------------------------------
@@ -507,15 +513,19 @@ def health_rescore(request: HttpRequest) -> HttpResponse:
         return _assignments(
             request, row="rescore", errors={"backfill_days": errors}, posted=request.POST
         )
-    job = services.backfill_start(days=days, user=request.user)
-    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
+    return redirect(_rescore_url(request, days))
 
 
 @require_GET
 def backfill_status(request: HttpRequest) -> HttpResponse:
-    """A backfill's progress (``?job=<id>``); while it runs, a fragment polls."""
+    """A backfill's progress (``?job=<id>``); while it runs, a fragment polls. Without an
+    id: the rescorings of the last day, each with its state and a link."""
     _require_admin(request)
     job = request.GET.get("job", "")[:64]
+    if not job:
+        return render(
+            request, "workspace/manage/backfill_list.html", {"jobs": services.backfill_recent()}
+        )
     progress = services.backfill_progress(job)
     running = progress is not None and progress.get("status") in ("queued", "running")
     if request.htmx:
