@@ -14,6 +14,7 @@ from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
+from .api_dates import ApiDateFilter
 from .models import (
     Account,
     AccountLifecycle,
@@ -86,7 +87,9 @@ class _AccountExternalIdFilterSet(filters.FilterSet):
 
 class AccountFilter(filters.FilterSet):
     external_id = filters.CharFilter(help_text="exact external id")
-    segment = filters.CharFilter(help_text="exact segment, e.g. Enterprise")  # indexed
+    segment = filters.CharFilter(  # indexed
+        help_text="exact segment, e.g. Enterprise; one no account has gives an empty page"
+    )
     owner_email = filters.CharFilter(
         field_name="owner__email", lookup_expr="iexact", help_text="the owning CSM's email"
     )
@@ -115,11 +118,11 @@ class AccountFilter(filters.FilterSet):
 class ContractFilter(_AccountExternalIdFilterSet):
     external_id = filters.CharFilter()
     product = filters.CharFilter()
-    active_on = filters.DateFilter(
+    active_on = ApiDateFilter(
         method="_active_on", help_text="contracts in service on this date (YYYY-MM-DD)"
     )
-    ends_after = filters.DateFilter(field_name="end_date", lookup_expr="gte")
-    ends_before = filters.DateFilter(field_name="end_date", lookup_expr="lte")
+    ends_after = ApiDateFilter(field_name="end_date", lookup_expr="gte")
+    ends_before = ApiDateFilter(field_name="end_date", lookup_expr="lte")
 
     class Meta:
         model = Contract
@@ -159,8 +162,8 @@ class TicketFilter(_AccountExternalIdFilterSet):
 class InvoiceFilter(_AccountExternalIdFilterSet):
     external_id = filters.CharFilter()
     status = filters.ChoiceFilter(choices=InvoiceStatus.choices)
-    issued_after = filters.DateFilter(field_name="issued_on", lookup_expr="gte")
-    issued_before = filters.DateFilter(field_name="issued_on", lookup_expr="lte")
+    issued_after = ApiDateFilter(field_name="issued_on", lookup_expr="gte")
+    issued_before = ApiDateFilter(field_name="issued_on", lookup_expr="lte")
     unpaid = filters.BooleanFilter(
         field_name="paid_on", lookup_expr="isnull", help_text="true: not paid yet"
     )
@@ -202,10 +205,10 @@ class UsageDailyFilter(filters.FilterSet):
         fields: list[str] = []
 
 
-UsageDailyFilter.base_filters["from"] = filters.DateFilter(
+UsageDailyFilter.base_filters["from"] = ApiDateFilter(
     field_name="day", lookup_expr="gte", help_text="first day (YYYY-MM-DD), inclusive"
 )
-UsageDailyFilter.base_filters["to"] = filters.DateFilter(
+UsageDailyFilter.base_filters["to"] = ApiDateFilter(
     field_name="day", lookup_expr="lte", help_text="last day (YYYY-MM-DD), inclusive"
 )
 

@@ -155,3 +155,15 @@ def with_standing(accounts: QuerySet[Account]) -> QuerySet[Account]:
         health_snapshots__overrides__0__isnull=False,  # a non-empty list of overrides
     )
     return accounts.select_related("standing").annotate(health_overridden=Exists(overridden))
+
+
+def api_token_list() -> QuerySet:
+    """Every API token, the ones in use first, newest first; with each user and their role
+    groups (the page says when a write token's user is no admin). Three queries."""
+    from .models import ApiToken
+
+    return (
+        ApiToken.objects.select_related("user")
+        .prefetch_related("user__groups")
+        .order_by(F("revoked_at").asc(nulls_first=True), "-created_at", "-pk")
+    )

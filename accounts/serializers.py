@@ -19,6 +19,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import selectors
+from .api_dates import ApiDateField
 from .models import (
     Account,
     Activity,
@@ -262,7 +263,7 @@ class MilestoneInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
         choices=Milestone.Kind.choices, default=Milestone.Kind.FIRST_VALUE
     )
-    reached_on = serializers.DateField(help_text="the UTC day it was reached, today at the latest")
+    reached_on = ApiDateField(help_text="the UTC day it was reached, today at the latest")
     note = serializers.CharField(max_length=500, allow_blank=True, default="")
 
 

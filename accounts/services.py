@@ -313,3 +313,57 @@ def user_access_update(
     user.save(update_fields=["manager", "is_active", "is_superuser", "is_staff"])
     user.__dict__.pop("role", None)  # cached_property
     return user
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def api_token_issue(*, user: User, name: str, scope: str, by: User | None = None):
+    """Issue an API token acting as ``user``; returns ``(token, key)``. The clear key exists
+    only in this return value (only its hash is stored): the caller shows it once and never
+    logs it. Refused, nothing written, with the reason by field (``user``, ``name``,
+    ``scope``): an inactive user, a name blank or longer than 100 characters, an unknown
+    scope. The command line and the Manage page both come here."""
+    from .models import ApiToken
+
+    errors: dict[str, str] = {}
+    if not user.is_active:
+        errors["user"] = f"{user.email} cannot sign in (inactive): a token would not work."
+    name = (name or "").strip()
+    max_length = ApiToken._meta.get_field("name").max_length
+    if not name:
+        errors["name"] = "Say what the token is for, e.g. “CRM sync”."
+    elif len(name) > max_length:
+        errors["name"] = f"At most {max_length} characters, got {len(name)}."
+    if scope not in ApiToken.Scope.values:
+        allowed = " or ".join(ApiToken.Scope.values)
+        errors["scope"] = f"“{str(scope)[:20]}” is no scope: {allowed}."
+    if errors:
+        raise ValidationError(errors)
+    token, key = ApiToken.issue(user=user, name=name, scope=scope)
+    # the token's id, never its key (nor its prefix): logs are read by more people
+    logger.info(
+        "api token %s (%s) issued for user %s by %s",
+        token.pk,
+        scope,
+        user.pk,
+        by.pk if by is not None else "command line",
+    )
+    return token, key
+
+
+def api_token_revoke(*, token, by: User | None = None):
+    """Revoke ``token`` now: every later call with its key gets 401. Refused (ValidationError,
+    nothing written) when it is revoked already, also when another admin got there first."""
+    revoked = (
+        type(token)
+        .objects.filter(pk=token.pk, revoked_at=None)
+        .update(revoked_at=timezone.now(), updated_at=timezone.now())
+    )
+    token.refresh_from_db()
+    if not revoked:
+        raise ValidationError(
+            f"“{token.name}” was revoked already, on {token.revoked_at:%Y-%m-%d %H:%M} UTC."
+        )
+    logger.info("api token %s revoked by %s", token.pk, by.pk if by is not None else "command line")
+    return token

@@ -28,6 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import R401, R404, ApiPagination
+from accounts.api_dates import ApiDateField
 from accounts.models import Account
 from config.db import replica_reads
 
@@ -42,10 +43,10 @@ class PeriodQuerySerializer(serializers.Serializer):
     days takes (the KPI endpoints, an account's health history). ``query_period`` turns
     them into ``[start, end)`` with ``kpis.period_resolve``'s checks and messages."""
 
-    start = serializers.DateField(
+    start = ApiDateField(
         required=False, help_text="first day of the period (YYYY-MM-DD), inclusive"
     )
-    end = serializers.DateField(
+    end = ApiDateField(
         required=False, help_text="day after the period (YYYY-MM-DD): the period is [start, end)"
     )
     period = serializers.ChoiceField(
@@ -53,7 +54,7 @@ class PeriodQuerySerializer(serializers.Serializer):
         required=False,
         help_text="instead of start/end: the calendar month, quarter or year containing `date`",
     )
-    date = serializers.DateField(
+    date = ApiDateField(
         required=False, help_text="with `period`: a day in the wanted period (default: today)"
     )
 
@@ -68,13 +69,32 @@ def query_period(query: PeriodQuerySerializer) -> tuple[dt.date, dt.date]:
 
 
 class KpiQuerySerializer(PeriodQuerySerializer):
-    segment = serializers.CharField(required=False, allow_blank=True, help_text="account segment")
+    """The KPI endpoints' query. Unlike a list's filters, a parameter these endpoints do not
+    take is a 400 naming it (``?months=abc`` on the cohorts): a report silently computed
+    without what the caller asked for looks right and is not."""
+
+    segment = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="account segment, exact (a segment no account you see has is a 400 listing "
+        "the ones you see)",
+    )
     owner = serializers.CharField(
         required=False, allow_blank=True, help_text="email of the CSM whose book to compute"
     )
     account = serializers.CharField(
         required=False, allow_blank=True, help_text="external id of one account"
     )
+
+    def validate(self, attrs: dict) -> dict:
+        # "format" is DRF's own (?format=json)
+        unknown = sorted(set(self.initial_data) - set(self.fields) - {"format"})
+        if unknown:
+            takes = ", ".join(self.fields)
+            raise serializers.ValidationError(
+                {name: [f"not a parameter of this endpoint; it takes {takes}"] for name in unknown}
+            )
+        return attrs
 
 
 # --- output (documentation of the shapes; the views return kpis' dicts as they are) --------
@@ -405,12 +425,12 @@ HealthChangesQuerySerializer = type(
     "HealthChangesQuerySerializer",
     (serializers.Serializer,),
     {
-        "from": serializers.DateField(
+        "from": ApiDateField(
             required=False,
             help_text="the earlier snapshot: of this day or the latest before it (default: "
             "a week before the later snapshot)",
         ),
-        "to": serializers.DateField(
+        "to": ApiDateField(
             required=False,
             help_text="the later snapshot: of this day or the latest before it (default: the "
             "newest)",
@@ -425,7 +445,9 @@ R400_HEALTH = OpenApiResponse(
         OpenApiExample("end before start", value={"end": ["must be after start (2024-03-01)"]}),
         OpenApiExample(
             "a bad date",
-            value={"start": ["Date has wrong format. Use one of these formats instead: …"]},
+            value={
+                "start": ["2026-13-01 is not a valid date (YYYY-MM-DD): month must be in 1..12"]
+            },
         ),
     ],
 )

@@ -30,6 +30,7 @@ from accounts.api import (
     ApiPagination,
     CanWriteCustomerData,
 )
+from accounts.api_dates import ApiDateField
 from accounts.authentication import WritesNeedWriteScope
 from accounts.models import User
 
@@ -116,7 +117,7 @@ class CtaUpdateSerializer(serializers.Serializer):
         choices=[CtaStatus.IN_PROGRESS, CtaStatus.DONE, CtaStatus.CANCELLED], required=False
     )
     note = serializers.CharField(required=False, allow_blank=True, help_text="with done/cancelled")
-    snoozed_until = serializers.DateField(required=False)
+    snoozed_until = ApiDateField(required=False)
     owner = serializers.IntegerField(required=False, help_text="user id: reassign")
     steps_done = serializers.ListField(
         child=serializers.IntegerField(), required=False, help_text="ids of steps to tick done"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from accounts.models import ActivityKind
+from accounts.models import ActivityKind, ApiToken, User
 
 LOGGABLE = [
     (k.value, k.label) for k in (ActivityKind.NOTE, ActivityKind.CALL, ActivityKind.MEETING)
@@ -59,3 +59,43 @@ class FirstValueForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "e.g. first report shared with their board"}),
         help_text="optional, what showed it",
     )
+
+
+class ApiTokenForm(forms.Form):
+    """Manage → API tokens: who the token acts as, what it is for, read or write. The
+    service (``accounts.services.api_token_issue``) checks the rest: an inactive user, a
+    blank name."""
+
+    user = forms.ModelChoiceField(
+        queryset=User.objects.order_by("-is_active", "email"),
+        label="Acts as",
+        empty_label="— choose a user —",
+        error_messages={
+            "required": "Choose the user the token acts as.",
+            "invalid_choice": "That user does not exist (any more): choose one from the list.",
+        },
+        help_text="The token sees what this user sees; writes need an Admin.",
+    )
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        error_messages={"required": "Say what the token is for, e.g. “CRM sync”."},
+        widget=forms.TextInput(attrs={"placeholder": "e.g. CRM sync"}),
+        help_text="What it is for, so you know which one to revoke later.",
+    )
+    scope = forms.ChoiceField(
+        label="Scope",
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.READ,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose read or read and write.",
+            "invalid_choice": "“%(value)s” is no scope: read or write.",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].label_from_instance = lambda u: (
+            f"{u.email}" + ("" if u.is_active else " (inactive)")
+        )

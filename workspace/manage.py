@@ -19,7 +19,9 @@ from django_htmx.http import (
     trigger_client_event,
 )
 
-from accounts.models import AccountLifecycle, Role, User
+from accounts import services as account_services
+from accounts.models import AccountLifecycle, ApiToken, Role, User
+from accounts.selectors import api_token_list
 from accounts.services import user_access_update
 from metrics import services as metrics_services
 from metrics.models import HealthAssignmentRule, HealthModel, HealthModelVersion
@@ -32,6 +34,7 @@ from metrics.services import (
 )
 
 from . import integrations, selectors, services
+from .forms import ApiTokenForm
 from .health_forms import MEASURE_CHOICES, DefaultForm, ModelCopyForm, ModelDraft, RuleForm
 
 BACKFILL_DAYS_MAX = 400
@@ -201,8 +204,7 @@ def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
             # offers to rescore past days; with days to rescore, their progress instead
             url = reverse("workspace:health-model-versions", args=[pk]) + f"?changed={new.pk}"
             if days:
-                job = services.backfill_start(days=days, user=request.user)
-                url = reverse("workspace:backfill-status") + f"?job={job}"
+                url = _rescore_url(request, days)
                 messages.success(
                     request,
                     f"Saved as {new}. Days not rescored keep the snapshots "
@@ -330,8 +332,15 @@ def backfill_start(request: HttpRequest) -> HttpResponse:
         if back.isdigit() and HealthModel.objects.filter(pk=int(back)).exists():
             return _to_history(int(back))
         return redirect("workspace:health-models")
-    job = services.backfill_start(days=int(raw), user=request.user)
-    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
+    return redirect(_rescore_url(request, int(raw)))
+
+
+def _rescore_url(request: HttpRequest, days: int) -> str:
+    """Start rescoring the last ``days`` days (days already checked by the caller's form)
+    and return the page of its progress: the editor's save, the versions page's offer and
+    the assignments page's form all start a rescoring here."""
+    job = services.backfill_start(days=days, user=request.user)
+    return reverse("workspace:backfill-status") + f"?job={job}"
 
 
 # --- which model scores which accounts ------------------------------------------------------
@@ -504,15 +513,19 @@ def health_rescore(request: HttpRequest) -> HttpResponse:
         return _assignments(
             request, row="rescore", errors={"backfill_days": errors}, posted=request.POST
         )
-    job = services.backfill_start(days=days, user=request.user)
-    return redirect(reverse("workspace:backfill-status") + f"?job={job}")
+    return redirect(_rescore_url(request, days))
 
 
 @require_GET
 def backfill_status(request: HttpRequest) -> HttpResponse:
-    """A backfill's progress (``?job=<id>``); while it runs, a fragment polls."""
+    """A backfill's progress (``?job=<id>``); while it runs, a fragment polls. Without an
+    id: the rescorings of the last day, each with its state and a link."""
     _require_admin(request)
     job = request.GET.get("job", "")[:64]
+    if not job:
+        return render(
+            request, "workspace/manage/backfill_list.html", {"jobs": services.backfill_recent()}
+        )
     progress = services.backfill_progress(job)
     running = progress is not None and progress.get("status") in ("queued", "running")
     if request.htmx:
@@ -592,3 +605,83 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
             "saved": not errors,
         },
     )
+
+
+# --- API tokens ----------------------------------------------------------------------------
+
+
+def _api_tokens(
+    request: HttpRequest,
+    *,
+    form: ApiTokenForm | None = None,
+    issued: tuple[ApiToken, str] | None = None,
+    confirm: ApiToken | None = None,
+    revoke_errors: Sequence[str] = (),
+) -> HttpResponse:
+    """The tokens page. ``issued``: the token just created with its clear key, shown this
+    once; the response is never stored (``no-store``) and the key goes nowhere else."""
+    context = {
+        "tokens": list(api_token_list()),
+        "form": form or ApiTokenForm(),
+        "issued": issued,
+        "confirm": confirm,
+        "revoke_errors": list(revoke_errors),
+        "admin_role": Role.ADMIN,
+    }
+    response = render(request, "workspace/manage/api_tokens.html", context)
+    if issued is not None:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """Every API token (name, user, scope, created, last used, revoked) and the form for a
+    new one. ``?revoke=<id>`` adds the confirmation of revoking that token."""
+    _require_admin(request)
+    raw = request.GET.get("revoke")
+    if raw is None:
+        return _api_tokens(request)
+    token = ApiToken.objects.select_related("user").filter(pk=raw if raw.isdigit() else 0).first()
+    if token is None:
+        return _api_tokens(request, revoke_errors=[f"No token with id “{raw[:20]}”."])
+    if token.revoked_at is not None:
+        return _api_tokens(request, revoke_errors=[f"“{token.name}” is revoked already."])
+    return _api_tokens(request, confirm=token)
+
+
+@require_POST
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    """Issue a token and show its key once, on this response (not after a redirect: the key
+    would have to wait in the session). A refused form comes back with its errors by field
+    and nothing written."""
+    _require_admin(request)
+    form = ApiTokenForm(request.POST)
+    if form.is_valid():
+        try:
+            issued = account_services.api_token_issue(
+                user=form.cleaned_data["user"],
+                name=form.cleaned_data["name"],
+                scope=form.cleaned_data["scope"],
+                by=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)  # a dict by field: each lands at its field
+        else:
+            return _api_tokens(request, issued=issued)
+    return _api_tokens(request, form=form)
+
+
+@require_POST
+def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """Revoke token ``pk`` (the confirmation is ``?revoke=<id>`` on the tokens page)."""
+    _require_admin(request)
+    token = get_object_or_404(ApiToken.objects.select_related("user"), pk=pk)
+    try:
+        account_services.api_token_revoke(token=token, by=request.user)
+    except ValidationError as exc:
+        return _api_tokens(request, revoke_errors=exc.messages)
+    messages.success(
+        request, f"Revoked “{token.name}” ({token.user.email}): calls with its key now get 401."
+    )
+    return redirect("workspace:api-tokens")

@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from accounts import utc
 from accounts.models import Account, AccountLifecycle, User
@@ -24,6 +25,9 @@ from metrics.services import health_model_version_create
 HORIZON = 90  # days after the backtest day in which a customer's churn counts
 BACKFILL_KEY = "workspace:backfill:{}"
 BACKFILL_TTL = 24 * 3600
+# the ids of the latest rescorings, newest first: the cache cannot list its keys
+BACKFILL_RECENT_KEY = "workspace:backfill:recent"
+BACKFILL_RECENT = 20
 LABELS = {"green": "Green", "yellow": "Yellow", "red": "Red", "none": "No score"}
 
 
@@ -299,15 +303,44 @@ def backfill_start(*, days: int, user: User) -> str:
     total = (end - start).days + 1 + len(health_days_after(end))
     cache.set(
         BACKFILL_KEY.format(job),
-        {"status": "queued", "done": 0, "total": total, "by": user.email},
+        {
+            "status": "queued",
+            "done": 0,
+            "total": total,
+            "by": user.email,
+            "started_at": timezone.now().isoformat(),
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        },
         BACKFILL_TTL,
     )
+    # read-modify-write: two admins starting at the same instant may drop one id from this
+    # list (never the job itself, whose progress stays under its own key and link)
+    recent = [j for j in cache.get(BACKFILL_RECENT_KEY, []) if j != job]
+    cache.set(BACKFILL_RECENT_KEY, [job, *recent][:BACKFILL_RECENT], BACKFILL_TTL)
     tasks.health_backfill.delay(job, start.isoformat(), end.isoformat())
     return job
 
 
 def backfill_progress(job: str) -> dict[str, Any] | None:
     return cache.get(BACKFILL_KEY.format(job))
+
+
+def backfill_recent() -> list[dict[str, Any]]:
+    """The rescorings of the last day (their progress expires after ``BACKFILL_TTL``),
+    newest first, each its progress plus ``job`` (its id). Two cache reads."""
+    jobs = cache.get(BACKFILL_RECENT_KEY, [])
+    found = cache.get_many([BACKFILL_KEY.format(j) for j in jobs])
+    rows = []
+    for j in jobs:
+        state = found.get(BACKFILL_KEY.format(j))
+        if state is None:  # expired, or the cache was cleared
+            continue
+        started = state.get("started_at")
+        rows.append(
+            {**state, "job": j, "started": dt.datetime.fromisoformat(started) if started else None}
+        )
+    return rows
 
 
 def backfill_run(*, job: str, start: dt.date, end: dt.date) -> None:

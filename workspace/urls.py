@@ -51,6 +51,13 @@ urlpatterns = [
     path("manage/health/rescore/", manage.health_rescore, name="health-rescore"),
     path("manage/backfill/", manage.backfill_status, name="backfill-status"),
     path("manage/backfill/start/", manage.backfill_start, name="backfill-start"),
+    path("manage/api-tokens/", manage.api_tokens, name="api-tokens"),
+    path("manage/api-tokens/new/", manage.api_token_create, name="api-token-create"),
+    path(
+        "manage/api-tokens/<int:pk>/revoke/",
+        manage.api_token_revoke,
+        name="api-token-revoke",
+    ),
     path("manage/users/", manage.users, name="users"),
     path("manage/users/<int:pk>/", manage.user_update, name="user-update"),
 ]

@@ -141,6 +141,29 @@ def period_to_date(
     return tomorrow, {"requested_end": end, "to_date": True, "note": note}
 
 
+SEGMENTS_LISTED = 10  # an unknown segment's message lists the valid ones up to this many
+
+
+def _segment_error(base: QuerySet[Account], segment: str) -> str:
+    """Why ``segment`` scopes nothing, with the segments the caller can see when they are
+    few (matching stays exact: "smb" is not "SMB", but the message shows the spelling)."""
+    known = list(
+        base.exclude(segment="")
+        .order_by("segment")
+        .values_list("segment", flat=True)
+        .distinct()[: SEGMENTS_LISTED + 1]
+    )
+    message = f"no account you can see has segment {segment!r}"
+    near = [k for k in known if k.casefold() == segment.strip().casefold()]
+    if near:
+        message += f" (segments match exactly: did you mean {near[0]!r}?)"
+    if not known:
+        return message + "; no account you can see has a segment"
+    if len(known) <= SEGMENTS_LISTED:
+        return message + f"; segments you can see: {', '.join(known)}"
+    return message
+
+
 def scope_resolve(
     *,
     accounts: QuerySet[Account] | None = None,
@@ -161,7 +184,7 @@ def scope_resolve(
         if base.filter(segment=segment).exists():
             scoped = scoped.filter(segment=segment)
         else:
-            errors["segment"] = [f"no account you can see has segment {segment!r}"]
+            errors["segment"] = [_segment_error(base, segment)]
     if owner:
         user = (
             User.objects.filter(email__iexact=owner.strip(), accounts__in=base).only("pk").first()

@@ -224,4 +224,52 @@
       if (response.ok && window.htmx) window.htmx.trigger(document.body, "standingChanged", {});
     });
   });
+
+  // --- a key shown once (Manage → API tokens) ---------------------------------------------
+  // <button data-copy="#input-id" hidden> copies that input's value; without the Clipboard
+  // API (plain http) the button stays hidden and the hint says to select and copy.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    var input = document.querySelector(button.dataset.copy);
+    if (!input || !navigator.clipboard) return;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(input.value).then(function () {
+        button.textContent = "Copied";
+      });
+    });
+  });
+
+  // --- a submit that takes a while (saving a health model and rescoring past days) -----------
+  // <button data-busy="Saving…" data-busy-days="#days-input" data-busy-rescore="… {n} days…">:
+  // once its form is sent, the button says what is happening and a second click sends
+  // nothing (with tasks run inline the response comes only when the rescoring is done). The
+  // button is not disabled: a disabled submitter would drop its name=value from the form.
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    if (!button || !button.hasAttribute("data-busy")) return;
+    var form = event.target;
+    if (form.dataset.busySent) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.busySent = "1";
+    var input = button.dataset.busyDays && document.querySelector(button.dataset.busyDays);
+    var days = input ? parseInt(input.value, 10) : 0;
+    button.dataset.busyLabel = button.textContent;
+    button.textContent = days > 0 && button.dataset.busyRescore
+      ? button.dataset.busyRescore.replace("{n} days", days === 1 ? "1 day" : days + " days")
+      : button.dataset.busy;
+    button.setAttribute("aria-disabled", "true");
+  });
+  // back to the page from the browser's cache: the button is ready again
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-busy-sent]").forEach(function (form) {
+      delete form.dataset.busySent;
+      form.querySelectorAll("[data-busy-label]").forEach(function (button) {
+        button.textContent = button.dataset.busyLabel;
+        button.removeAttribute("aria-disabled");
+      });
+    });
+  });
 })();

@@ -10,6 +10,7 @@ import pytest
 from accounts.models import (
     Account,
     Activity,
+    ApiToken,
     Contract,
     ImportRecord,
     Invoice,
@@ -104,6 +105,7 @@ def world(admin_user, manager, csm, outsider):
         value=100,
         cadence="weekly",
     )
+    objects["api_token"] = ApiToken.issue(user=admin_user, name="Matrix", scope="read")[0]
     objects["digest_link"] = SimpleNamespace(token=unsubscribe_token(csm))
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users

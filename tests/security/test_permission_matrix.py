@@ -127,6 +127,9 @@ RULES: dict[str, Rule] = {
     "workspace:health-rescore": Rule(_all(405, anonymous=LOGIN)),
     "workspace:backfill-status": PAGE_ADMIN,
     "workspace:backfill-start": Rule(_all(405, anonymous=LOGIN)),  # POST only
+    "workspace:api-tokens": PAGE_ADMIN,
+    "workspace:api-token-create": Rule(_all(405, anonymous=LOGIN)),  # POST only, admins only
+    "workspace:api-token-revoke": Rule(_all(405, anonymous=LOGIN), kwargs="api_token"),
     "workspace:users": PAGE_ADMIN,
     "workspace:user-update": Rule(_all(405, anonymous=LOGIN), kwargs="account"),
     # playbooks: configured by admins; CTAs worked by whoever sees the account

@@ -65,12 +65,14 @@ def test_rescore_reaches_the_snapshots_dated_after_the_nightly_day(admin_user, c
     }
     assert {s.model_version_id for s in snaps} == {v2.pk}
     # the progress counts today's day too: 2 days of the range + 1 later day
-    assert services.backfill_progress(job) | {"by": None} == {
+    progress = services.backfill_progress(job)
+    assert {k: progress[k] for k in ("status", "done", "total", "last_day", "start", "end")} == {
         "status": "done",
         "done": 3,
         "total": 3,
-        "by": None,
         "last_day": today.isoformat(),
+        "start": (yesterday - dt.timedelta(days=1)).isoformat(),
+        "end": yesterday.isoformat(),
     }
     # the queue reads the rescored snapshot of today, the others stay on yesterday
     today_snap = HealthSnapshot.objects.get(account=noted, day=today)

@@ -1,10 +1,14 @@
-"""Issue an API token for a user and print its key once (only a hash is stored)."""
+"""Issue an API token for a user and print its key once (only a hash is stored). Admins
+without a shell do the same on Manage → API tokens; both call
+``accounts.services.api_token_issue``."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiToken, User
+from accounts.services import api_token_issue
 
 
 class Command(BaseCommand):
@@ -25,13 +29,16 @@ class Command(BaseCommand):
             owner = User.objects.get(email__iexact=user.strip())
         except User.DoesNotExist:
             raise CommandError(f"no user with email {user!r}") from None
-        if not owner.is_active:
-            raise CommandError(f"user {owner.email} is inactive")
-        name = name.strip()
-        if not name or len(name) > ApiToken._meta.get_field("name").max_length:
-            raise CommandError("--name must be 1 to 100 characters")
-        _token, key = ApiToken.issue(user=owner, name=name, scope=scope)
+        try:
+            token, key = api_token_issue(user=owner, name=name, scope=scope)
+        except ValidationError as exc:
+            raise CommandError(
+                "; ".join(
+                    f"--{field}: {' '.join(msgs)}" for field, msgs in exc.message_dict.items()
+                )
+            ) from None
         self.stderr.write(
-            f"Token {name!r} ({scope}) for {owner.email}. Store the key now: it is not shown again."
+            f"Token {token.name!r} ({scope}) for {owner.email}. "
+            "Store the key now: it is not shown again."
         )
         self.stdout.write(key)

@@ -1,0 +1,166 @@
+"""Manage → API tokens: admins list, create (the key shown once) and revoke tokens without a
+shell, through the same service as ``manage.py create_api_token``."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken
+from accounts.services import api_token_issue
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "workspace:api-tokens"
+
+
+def _create(client, **data):
+    return client.post(reverse("workspace:api-token-create"), data)
+
+
+def _works(key: str) -> int:
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return api.get(reverse("api:account-list")).status_code
+
+
+def test_admin_creates_a_token_and_sees_its_key_once(client, admin_user, csm, caplog):
+    client.force_login(admin_user)
+    with caplog.at_level(logging.DEBUG):
+        r = _create(client, user=csm.pk, name="  BI export ", scope="read")
+    assert r.status_code == 200
+    assert r.headers["Cache-Control"] == "no-store"
+    html = r.content.decode()
+    token = ApiToken.objects.get()
+    assert (token.user, token.name, token.scope, token.revoked_at) == (
+        csm,
+        "BI export",
+        "read",
+        None,
+    )
+    key = html.split('id="issued-key" value="')[1].split('"')[0]
+    assert key.startswith("cs_") and token.key_hash == ApiToken.hash_key(key)
+    assert "it will not be shown again" in html
+    assert _works(key) == 200
+    # the key appears nowhere else: not in the logs, not on the list afterwards
+    assert key not in caplog.text and f"api token {token.pk} (read) issued" in caplog.text
+    listing = client.get(reverse(PAGE)).content.decode()
+    assert "BI export" in listing and key not in listing and token.prefix in listing
+    assert "issued-key" not in listing
+    # the page after a creation sits at …/new/: its revoke links must not be relative to it
+    revoke_link = f'href="{reverse(PAGE)}?revoke={token.pk}#revoke-confirm"'
+    assert revoke_link in html and revoke_link in listing
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"user": "", "name": "x", "scope": "read"}, "user", "Choose the user the token acts as."),
+        ({"user": 999999, "name": "x", "scope": "read"}, "user", "does not exist"),
+        ({"user": "csm", "name": "   ", "scope": "read"}, "name", "Say what the token is for"),
+        ({"user": "csm", "name": "x" * 101, "scope": "read"}, "name", "at most 100 characters"),
+        ({"user": "csm", "name": "x", "scope": "admin"}, "scope", "“admin” is no scope"),
+    ],
+)
+def test_bad_input_is_refused_at_its_field_and_writes_nothing(
+    client, admin_user, csm, data, field, words
+):
+    client.force_login(admin_user)
+    if data["user"] == "csm":
+        data = {**data, "user": csm.pk}
+    r = _create(client, **data)
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert "The token was not created" in html
+    error = html.split(f'id="id_{field}_error">')[1].split("</ul>")[0]
+    assert words in error
+    assert not ApiToken.objects.exists()
+    assert "issued-key" not in html
+
+
+def test_a_token_for_an_inactive_user_is_refused_in_words(client, admin_user, csm):
+    csm.is_active = False
+    csm.save()
+    client.force_login(admin_user)
+    html = _create(client, user=csm.pk, name="Old CRM", scope="write").content.decode()
+    error = html.split('id="id_user_error">')[1].split("</ul>")[0]
+    assert "csm@example.com cannot sign in (inactive)" in error
+    assert not ApiToken.objects.exists()
+
+
+def test_revoke_asks_first_then_the_key_stops_working(client, admin_user, csm):
+    token, key = api_token_issue(user=csm, name="Zapier", scope="read")
+    client.force_login(admin_user)
+    confirm = client.get(reverse(PAGE), {"revoke": token.pk}).content.decode()
+    assert "Revoke “Zapier”?" in confirm
+    assert reverse("workspace:api-token-revoke", args=[token.pk]) in confirm
+    token.refresh_from_db()
+    assert token.revoked_at is None  # the GET only asks
+    r = client.post(reverse("workspace:api-token-revoke", args=[token.pk]))
+    assert r.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert _works(key) == 401
+    listing = client.get(r.headers["Location"]).content.decode()
+    assert "Revoked “Zapier”" in listing and "revoked" in listing
+    assert f"?revoke={token.pk}#" not in listing  # no second revoke offered
+    # twice: refused in words, the first revocation time kept
+    first = token.revoked_at
+    again = client.post(reverse("workspace:api-token-revoke", args=[token.pk])).content.decode()
+    assert "Not revoked: “Zapier” was revoked already" in again
+    token.refresh_from_db()
+    assert token.revoked_at == first
+
+
+def test_revoke_confirmation_of_an_unknown_token_says_so(client, admin_user):
+    client.force_login(admin_user)
+    html = client.get(reverse(PAGE), {"revoke": "abc"}).content.decode()
+    assert "No token with id “abc”." in html
+
+
+def test_non_admins_cannot_list_create_or_revoke(client, csm, manager, admin_user):
+    token, key = api_token_issue(user=admin_user, name="Segment", scope="write")
+    for user in (csm, manager):
+        client.force_login(user)
+        assert client.get(reverse(PAGE)).status_code == 403
+        assert _create(client, user=user.pk, name="mine", scope="write").status_code == 403
+        r = client.post(reverse("workspace:api-token-revoke", args=[token.pk]))
+        assert r.status_code == 403
+    assert ApiToken.objects.count() == 1
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_the_list_says_who_what_when(client, admin_user, csm, django_assert_max_num_queries):
+    api_token_issue(user=csm, name="CSM write", scope="write")
+    for n in range(5):
+        api_token_issue(user=admin_user, name=f"T{n}", scope="read")
+    client.force_login(admin_user)
+    with django_assert_max_num_queries(10):
+        html = client.get(reverse(PAGE)).content.decode()
+    assert html.count('<tr id="api-token-') == 6
+    assert "(writes refused: not an Admin)" in html  # csm's write token
+    assert "never" in html
+
+
+def test_the_api_docs_link_to_the_page_for_admins_only(client, admin_user, csm):
+    link = "Create a token in Manage → API tokens"
+    client.force_login(admin_user)
+    assert link in client.get("/api/docs/").content.decode()
+    client.force_login(csm)
+    assert link not in client.get("/api/docs/").content.decode()
+
+
+def test_the_command_refuses_what_the_page_refuses(admin_user, csm):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--name: Say what the token is for"):
+        call_command("create_api_token", "--user", csm.email, "--name", "  ")
+    csm.is_active = False
+    csm.save()
+    with pytest.raises(CommandError, match=r"--user: csm@example.com cannot sign in"):
+        call_command("create_api_token", "--user", csm.email, "--name", "x")
+    assert not ApiToken.objects.exists()
