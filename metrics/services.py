@@ -686,7 +686,8 @@ def _record_chunk(
         health_band_changes_record(
             accounts,
             as_of=as_of,
-            scored=[(r[0], r[4], r[3]) for r in snapshots],
+            # account, band, score, and whether an override set that score
+            scored=[(r[0], r[4], r[3], bool(r[_OVERRIDES_AT])) for r in snapshots],
             announce=announce,
         )
     counts["accounts"] = len(snapshots)
@@ -797,13 +798,15 @@ def health_band_changes_record(
     accounts,
     *,
     as_of: dt.date,
-    scored: Sequence[tuple[int, str | None, float | None]],
+    scored: Sequence[tuple[int, str | None, float | None, bool]],
     announce: bool = True,
 ) -> int:
     """Record a ``health_band_changed`` timeline fact (key ``health-band:<as_of>``, data
-    ``{"from", "to", "score_from", "score_to", "as_of"}``, the scores as recorded; the
-    title prints them through ``health.score_pair``) for each of ``scored`` (account
-    id, band, score of the snapshots just recorded) whose
+    ``{"from", "to", "score_from", "score_to", "as_of", "overridden"}``, the scores as
+    recorded; the title prints them through ``health.score_pair`` and ends "set by an
+    override" when an override was in force on the new score) for each of ``scored``
+    (account id, band, score of the snapshots just recorded, whether overrides were in
+    force on it) whose
     band differs from the account's previous snapshot (the latest before ``as_of``; an
     account's first snapshot is no change), and hand the facts to
     ``accounts.services.timeline_facts_recorded`` (playbooks react within a minute).
@@ -823,7 +826,7 @@ def health_band_changes_record(
             account__in=accounts.values("pk"), day=day_before
         ).values_list("account_id", "band", "score")
     }
-    gaps = [account_id for account_id, _, _ in scored if account_id not in previous]
+    gaps = [row[0] for row in scored if row[0] not in previous]
     if gaps:  # no snapshot the day before: the latest one before as_of, if any
         latest = HealthSnapshot.objects.filter(account=OuterRef("pk"), day__lt=as_of).order_by(
             "-day"
@@ -842,20 +845,22 @@ def health_band_changes_record(
     key = f"health-band:{as_of.isoformat()}"
     at = min(timezone.now(), midnight(as_of + dt.timedelta(days=1)) - dt.timedelta(seconds=1))
     facts = []
-    for account_id, new_band, new_score in scored:
+    for account_id, new_band, new_score, overridden in scored:
         if account_id not in previous:
             continue
         band, score, _ = previous[account_id]
         if (band or "") == (new_band or ""):
             continue
         was, now = health.score_pair(score, new_score, none="no score")
+        # a CSM's judgement reads as one on the timeline, not as the model's verdict
+        by = ", set by an override" if overridden else ""
         facts.append(
             TimelineEntry(
                 account_id=account_id,
                 occurred_at=at,
                 kind="health_band_changed",
                 key=key,
-                title=f"Health {band or 'no band'} → {new_band or 'no band'} ({was} → {now})",
+                title=f"Health {band or 'no band'} → {new_band or 'no band'} ({was} → {now}{by})",
                 # the scores as recorded (one decimal), not rounded: a playbook's evidence
                 # prints them as a pair, and 79.6 → 80.4 must not read "80 → 80"
                 data={
@@ -864,6 +869,7 @@ def health_band_changes_record(
                     "score_from": score,
                     "score_to": new_score,
                     "as_of": as_of.isoformat(),
+                    "overridden": overridden,
                 },
             )
         )

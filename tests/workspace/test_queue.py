@@ -232,3 +232,22 @@ def test_a_score_is_printed_against_the_lines_of_the_version_that_made_it(client
     r = client.get(reverse("workspace:renewals"))
     assert _health_cell(r, "Below").endswith('<span class="score">74.6</span>')
     assert _health_cell(r, "Above").endswith('<span class="score">80</span>')
+
+
+def test_an_overridden_score_is_marked_as_one_in_the_queue_and_renewals(client, csm):
+    """The score a CSM set by hand reads "overridden" beside it; a computed one does not."""
+    from metrics.models import HealthSnapshot
+
+    judged = customer(csm, name="Judged", mrr="100", ends_in=30, scores=[(90, "green")])
+    customer(csm, name="Computed", mrr="100", ends_in=30, scores=[(90, "green")])
+    HealthSnapshot.objects.filter(account=judged).update(
+        computed_score=48,
+        computed_band="red",
+        overrides=[{"id": 1, "component": "", "score": 90, "band": "", "reason": "signed"}],
+    )
+    account_standings_refresh()
+    client.force_login(csm)
+    for url in (reverse("home"), reverse("workspace:renewals")):
+        r = client.get(url)
+        assert "overridden" in _health_cell(r, "Judged"), url
+        assert "overridden" not in _health_cell(r, "Computed"), url
