@@ -524,6 +524,63 @@ def health_model_copy(
 OVERRIDE_LONGEST = dt.timedelta(days=366)  # how far ahead an override may end
 
 
+def _last_day(expires_at: dt.datetime) -> dt.date:
+    """The last UTC day an override ending at ``expires_at`` is in force: the day before
+    when it ends at midnight (the form's "until" day), else its own day."""
+    return (expires_at.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date()
+
+
+def health_override_problems(
+    *,
+    account: Account,
+    reason: str,
+    expires_at: dt.datetime | None,
+    score: float | None = None,
+    band: str = "",
+    component: str = "",
+) -> dict[str, list[str]]:
+    """What is wrong with an override ``health_override_create`` is asked for, by field
+    (``{}``: nothing), every field at once so a form shows them in one round. Days are
+    printed as pages print them (``utc.day_text``), the expiry as its last day in force
+    (``until``). An override must end after today (UTC): one ending today ends with
+    today's snapshot day and is in force on no snapshot (``_overrides_in_force``)."""
+    errors: dict[str, list[str]] = {}
+    if not (reason or "").strip():
+        errors["reason"] = ["a reason is required"]
+    if expires_at is None:
+        errors["expires_at"] = ["an expiry is required"]
+    else:
+        entered = utc.day_text(_last_day(expires_at))
+        today = utc.today()
+        if expires_at <= midnight(today + dt.timedelta(days=1)):
+            errors["expires_at"] = [f"Until must be after today (you entered {entered})"]
+        elif expires_at > timezone.now() + OVERRIDE_LONGEST:
+            latest = utc.day_text(today + OVERRIDE_LONGEST)
+            errors["expires_at"] = [
+                f"Until must be at most {OVERRIDE_LONGEST.days} days ahead, {latest} at the "
+                f"latest (an override is a judgement for a while, not a new model; you "
+                f"entered {entered})"
+            ]
+    if score is None and not band:
+        errors["score"] = ["give a score (0..100) or a band"]
+    if score is not None and not 0 <= score <= 100:
+        errors["score"] = [f"must be between 0 and 100, got {score:g}"]
+    if component:
+        if band:
+            errors["band"] = ["a component override sets a score, not a band"]
+        if score is None:
+            errors["score"] = ["a component override needs a score (0..100)"]
+        version = health_model_for(account)
+        spec = version.spec() if version else None
+        target = spec.component(component) if spec else None
+        if target is None:
+            known = ", ".join(c.key for c in spec.components) if spec else "none"
+            errors["component"] = [f"no component {component!r} in this account's model ({known})"]
+        elif target.locked:
+            errors["component"] = [f"{target.label} is locked against overrides in {version}"]
+    return errors
+
+
 @transaction.atomic
 def health_override_create(
     *,
@@ -538,36 +595,16 @@ def health_override_create(
     """Override an account's health until ``expires_at``, with a reason (both required):
     the whole score (``score`` and/or ``band``) or one component's score (``component`` and
     ``score``). A component the account's model locks cannot be overridden. The row is the
-    audit record; it takes effect in snapshots of days ending before it expires."""
-    errors: dict[str, list[str]] = {}
-    if not (reason or "").strip():
-        errors["reason"] = ["a reason is required"]
-    if expires_at is None:
-        errors["expires_at"] = ["an expiry is required"]
-    elif expires_at <= timezone.now():
-        errors["expires_at"] = [f"must be in the future, got {expires_at.isoformat()}"]
-    elif expires_at > timezone.now() + OVERRIDE_LONGEST:
-        errors["expires_at"] = [
-            f"at most {OVERRIDE_LONGEST.days} days ahead (an override is a judgement for a "
-            f"while, not a new model), got {expires_at.isoformat()}"
-        ]
-    if score is None and not band:
-        errors["score"] = ["give a score (0..100) or a band"]
-    if score is not None and not 0 <= score <= 100:
-        errors["score"] = [f"must be between 0 and 100, got {score}"]
-    if component:
-        if band:
-            errors["band"] = ["a component override sets a score, not a band"]
-        if score is None:
-            errors["score"] = ["a component override needs a score (0..100)"]
-        version = health_model_for(account)
-        spec = version.spec() if version else None
-        target = spec.component(component) if spec else None
-        if target is None:
-            known = ", ".join(c.key for c in spec.components) if spec else "none"
-            errors["component"] = [f"no component {component!r} in this account's model ({known})"]
-        elif target.locked:
-            errors["component"] = [f"{target.label} is locked against overrides in {version}"]
+    audit record; it takes effect in snapshots of days ending before it expires. Raises
+    one ``ValidationError`` with every problem (``health_override_problems``)."""
+    errors = health_override_problems(
+        account=account,
+        reason=reason,
+        expires_at=expires_at,
+        score=score,
+        band=band,
+        component=component,
+    )
     if errors:
         raise ValidationError(errors)
     override = HealthOverride(

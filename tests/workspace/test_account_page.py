@@ -348,7 +348,8 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
     ("changes", "field", "message"),
     [
         ({"reason": ""}, "reason", "This field is required."),
-        ({"until": "2020-01-01"}, "until", "must be in the future"),
+        ({"until": "2020-01-01"}, "until", "Until must be after today (you entered 1 Jan 2020)"),
+        ({"until": utc.today().isoformat()}, "until", "Until must be after today"),
         (
             {"until": (utc.today() + dt.timedelta(days=400)).isoformat()},
             "until",
@@ -357,7 +358,7 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
         ({"score": "101"}, "score", "less than or equal to 100"),
         ({"component": "payments"}, "component", "Select a valid choice."),
     ],
-    ids=["no-reason", "past", "too-far", "score-range", "locked"],
+    ids=["no-reason", "past", "today", "too-far", "score-range", "locked"],
 )
 def test_a_bad_override_says_what_and_where_and_writes_nothing(
     client, csm, book, changes, field, message
@@ -369,6 +370,24 @@ def test_a_bad_override_says_what_and_where_and_writes_nothing(
     errors = text[text.index(f'id="id_{field}_error"') :].split("</ul>")[0]
     assert message in errors
     assert '<details class="override" open>' in text
+    assert not HealthOverride.objects.exists()
+
+
+def test_every_problem_of_an_override_shows_in_one_round(client, csm, book):
+    """A score out of range (the form's check) and a past day (the service's) are both
+    said on the first post, each beside its field, and no ISO timestamp reaches the page."""
+    client.force_login(csm)
+    r = _override_post(client, book["burning"], score="150", until="2020-01-01", reason="")
+    assert r.status_code == 400
+    text = r.content.decode()
+
+    def error(field: str) -> str:
+        return text[text.index(f'id="id_{field}_error"') :].split("</ul>")[0]
+
+    assert "less than or equal to 100" in error("score")
+    assert "Until must be after today (you entered 1 Jan 2020)" in error("until")
+    assert "required" in error("reason")
+    assert "2020-01-02T" not in text
     assert not HealthOverride.objects.exists()
 
 
