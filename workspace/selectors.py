@@ -432,6 +432,7 @@ def account_detail(*, account: Account, timeline_group: str = "", timeline_page_
     return {
         "today": on,
         "latest": latest,
+        "left_out_note": health.left_out_note(latest.components) if latest else "",
         "changes": changes,
         "compared_with": compared_with,
         "health_series": snaps,

@@ -477,3 +477,25 @@ def test_header_says_which_day_the_7_day_trend_compares_with(client, csm, book):
     # an account without a snapshot 7–9 days back has no day to name
     text = client.get(url(book["calm"])).content.decode()
     assert 'id="trend-7-day"' not in text
+
+
+def test_the_health_breakdown_says_what_it_left_out_and_that_the_rest_was_rescaled(
+    client, csm, book
+):
+    from metrics.models import HealthSnapshot
+
+    from .conftest import components
+
+    account = book["burning"]
+    latest = HealthSnapshot.objects.filter(account=account).latest("day")
+    latest.components = components(58.0, support=None)
+    latest.save()
+    client.force_login(csm)
+    page = client.get(url(account)).content.decode()
+    note = page[page.index('id="health-left-out"') :].split("</p>")[0]
+    assert "Left out for lack of data: support." in note
+    assert "The weights of the component with data were rescaled to count alone." in note
+    # with every component's data there is nothing to say
+    latest.components = components(58.0, support=90.0)
+    latest.save()
+    assert 'id="health-left-out"' not in client.get(url(account)).content.decode()
