@@ -204,7 +204,8 @@ def test_timeline_entries_show_the_sentiment_of_their_text(client, csm, book):
     stored = TextSentiment.objects.get(source="ticket", source_id=ticket.pk).score
     assert stored < 0  # the words are clearly negative
     badge = re.search(r'<span class="badge tone-[a-z]+"[^>]*>([^<]+)</span>', row)
-    assert badge is not None and badge.group(1) == f"−{-round(stored)}"
+    # labelled, not a bare signed number at the end of the line
+    assert badge is not None and badge.group(1) == f"negative sentiment −{-round(stored)}"
 
 
 def test_the_voice_card_sits_in_the_wide_column(client, csm, book):
