@@ -500,3 +500,22 @@ def test_the_health_breakdown_says_what_it_left_out_and_that_the_rest_was_rescal
     latest.components = components(58.0, support=90.0)
     latest.save()
     assert 'id="health-left-out"' not in client.get(url(account)).content.decode()
+
+
+def test_the_voice_cards_score_is_not_called_relationship_like_the_health_component(
+    client, csm, book
+):
+    """One page, two measures: the health breakdown's Relationship component and the voice
+    card's stakeholder coverage, which says it is not that component."""
+    from tests.factories import StakeholderFactory
+
+    account = book["burning"]
+    StakeholderFactory(account=account, role="champion", name="Cam Champion")
+    client.force_login(csm)
+    html = client.get(url(account)).content.decode()
+    voice = html[html.index("Voice of the customer") :]
+    voice = voice[: voice.index("</section>")]
+    assert "<dt>Stakeholder coverage</dt>" in voice
+    assert "<dt>Relationship</dt>" not in voice and "<h3>Relationship</h3>" not in voice
+    hint = voice[voice.index(f'id="account-{account.pk}-coverage-hint"') :].split("</p>")[0]
+    assert "not the health score's Relationship component" in hint
