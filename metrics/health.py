@@ -245,7 +245,8 @@ MEASURES: dict[str, Measure] = {
                 f"{_num(v['key_features_used_30d'])} of "
                 f"{_plural(v['key_features_defined'], 'key feature')} used in 30 days"
             ),
-            "no key features configured (KEY_FEATURES)",
+            # a CSM reads this: words, not the setting (KEY_FEATURES, docs/metrics.md)
+            "no key features chosen yet (an admin sets them)",
             unit="% of key features used in 30 days",
         ),
         Measure(
@@ -1006,6 +1007,24 @@ class Scorer:
             shares[i] = components[i].weight / total
         left_out = tuple(c.key for c, has in zip(components, mask, strict=True) if not has)
         return shares, at, left_out
+
+
+def left_out_note(components: Sequence[Mapping[str, Any]]) -> str:
+    """What the score did with the components of a snapshot (``HealthSnapshot.components``)
+    that had no data, in words for the account page: they were left out and the weights of
+    those with data rescaled to count alone. "" when every component had data."""
+    missing = [c["label"].lower() for c in components if c.get("score") is None]
+    if not missing:
+        return ""
+    kept = [c for c in components if c.get("score") is not None and (c.get("weight") or 0) > 0]
+    head = f"Left out for lack of data: {', '.join(missing)}."
+    if not kept:
+        return f"{head} No weighted component has data, so there is no score."
+    n = len(kept)
+    return (
+        f"{head} The weights of the {'component' if n == 1 else f'{n} components'} with "
+        f"data were rescaled to count alone."
+    )
 
 
 def _reason(comp: ComponentSpec, used: float | None, words: str) -> str:

@@ -461,8 +461,15 @@ class AccountStanding(models.Model):
     arr = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     seats = models.PositiveIntegerField(null=True, blank=True)
     renewal_on = models.DateField(null=True, blank=True, help_text="end of the current contract")
-    open_ctas = models.PositiveIntegerField(default=0)
+    open_ctas = models.PositiveIntegerField(
+        default=0, help_text="CTAs not closed, the waiting ones (waiting_ctas) included"
+    )
     overdue_ctas = models.PositiveIntegerField(default=0)
+    waiting_ctas = models.PositiveIntegerField(
+        default=0,
+        help_text="of open_ctas, those pending: over the owner's cap of open CTAs, not yet "
+        "in their queue",
+    )
     priority = models.FloatField(default=0)
     reason = models.CharField(max_length=300, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -477,6 +484,12 @@ class AccountStanding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.priority} ({self.reason})"
+
+    @property
+    def active_ctas(self) -> int:
+        """CTAs in the owner's queue (open or in progress): the open ones less those
+        waiting for room under the owner's cap."""
+        return max(self.open_ctas - self.waiting_ctas, 0)
 
 
 # --- known users -----------------------------------------------------------------------------

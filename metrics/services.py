@@ -524,6 +524,63 @@ def health_model_copy(
 OVERRIDE_LONGEST = dt.timedelta(days=366)  # how far ahead an override may end
 
 
+def _last_day(expires_at: dt.datetime) -> dt.date:
+    """The last UTC day an override ending at ``expires_at`` is in force: the day before
+    when it ends at midnight (the form's "until" day), else its own day."""
+    return (expires_at.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date()
+
+
+def health_override_problems(
+    *,
+    account: Account,
+    reason: str,
+    expires_at: dt.datetime | None,
+    score: float | None = None,
+    band: str = "",
+    component: str = "",
+) -> dict[str, list[str]]:
+    """What is wrong with an override ``health_override_create`` is asked for, by field
+    (``{}``: nothing), every field at once so a form shows them in one round. Days are
+    printed as pages print them (``utc.day_text``), the expiry as its last day in force
+    (``until``). An override must end after today (UTC): one ending today ends with
+    today's snapshot day and is in force on no snapshot (``_overrides_in_force``)."""
+    errors: dict[str, list[str]] = {}
+    if not (reason or "").strip():
+        errors["reason"] = ["a reason is required"]
+    if expires_at is None:
+        errors["expires_at"] = ["an expiry is required"]
+    else:
+        entered = utc.day_text(_last_day(expires_at))
+        today = utc.today()
+        if expires_at <= midnight(today + dt.timedelta(days=1)):
+            errors["expires_at"] = [f"Until must be after today (you entered {entered})"]
+        elif expires_at > timezone.now() + OVERRIDE_LONGEST:
+            latest = utc.day_text(today + OVERRIDE_LONGEST)
+            errors["expires_at"] = [
+                f"Until must be at most {OVERRIDE_LONGEST.days} days ahead, {latest} at the "
+                f"latest (an override is a judgement for a while, not a new model; you "
+                f"entered {entered})"
+            ]
+    if score is None and not band:
+        errors["score"] = ["give a score (0..100) or a band"]
+    if score is not None and not 0 <= score <= 100:
+        errors["score"] = [f"must be between 0 and 100, got {score:g}"]
+    if component:
+        if band:
+            errors["band"] = ["a component override sets a score, not a band"]
+        if score is None:
+            errors["score"] = ["a component override needs a score (0..100)"]
+        version = health_model_for(account)
+        spec = version.spec() if version else None
+        target = spec.component(component) if spec else None
+        if target is None:
+            known = ", ".join(c.key for c in spec.components) if spec else "none"
+            errors["component"] = [f"no component {component!r} in this account's model ({known})"]
+        elif target.locked:
+            errors["component"] = [f"{target.label} is locked against overrides in {version}"]
+    return errors
+
+
 @transaction.atomic
 def health_override_create(
     *,
@@ -538,36 +595,16 @@ def health_override_create(
     """Override an account's health until ``expires_at``, with a reason (both required):
     the whole score (``score`` and/or ``band``) or one component's score (``component`` and
     ``score``). A component the account's model locks cannot be overridden. The row is the
-    audit record; it takes effect in snapshots of days ending before it expires."""
-    errors: dict[str, list[str]] = {}
-    if not (reason or "").strip():
-        errors["reason"] = ["a reason is required"]
-    if expires_at is None:
-        errors["expires_at"] = ["an expiry is required"]
-    elif expires_at <= timezone.now():
-        errors["expires_at"] = [f"must be in the future, got {expires_at.isoformat()}"]
-    elif expires_at > timezone.now() + OVERRIDE_LONGEST:
-        errors["expires_at"] = [
-            f"at most {OVERRIDE_LONGEST.days} days ahead (an override is a judgement for a "
-            f"while, not a new model), got {expires_at.isoformat()}"
-        ]
-    if score is None and not band:
-        errors["score"] = ["give a score (0..100) or a band"]
-    if score is not None and not 0 <= score <= 100:
-        errors["score"] = [f"must be between 0 and 100, got {score}"]
-    if component:
-        if band:
-            errors["band"] = ["a component override sets a score, not a band"]
-        if score is None:
-            errors["score"] = ["a component override needs a score (0..100)"]
-        version = health_model_for(account)
-        spec = version.spec() if version else None
-        target = spec.component(component) if spec else None
-        if target is None:
-            known = ", ".join(c.key for c in spec.components) if spec else "none"
-            errors["component"] = [f"no component {component!r} in this account's model ({known})"]
-        elif target.locked:
-            errors["component"] = [f"{target.label} is locked against overrides in {version}"]
+    audit record; it takes effect in snapshots of days ending before it expires. Raises
+    one ``ValidationError`` with every problem (``health_override_problems``)."""
+    errors = health_override_problems(
+        account=account,
+        reason=reason,
+        expires_at=expires_at,
+        score=score,
+        band=band,
+        component=component,
+    )
     if errors:
         raise ValidationError(errors)
     override = HealthOverride(
@@ -686,7 +723,8 @@ def _record_chunk(
         health_band_changes_record(
             accounts,
             as_of=as_of,
-            scored=[(r[0], r[4], r[3]) for r in snapshots],
+            # account, band, score, and whether an override set that score
+            scored=[(r[0], r[4], r[3], bool(r[_OVERRIDES_AT])) for r in snapshots],
             announce=announce,
         )
     counts["accounts"] = len(snapshots)
@@ -797,13 +835,15 @@ def health_band_changes_record(
     accounts,
     *,
     as_of: dt.date,
-    scored: Sequence[tuple[int, str | None, float | None]],
+    scored: Sequence[tuple[int, str | None, float | None, bool]],
     announce: bool = True,
 ) -> int:
     """Record a ``health_band_changed`` timeline fact (key ``health-band:<as_of>``, data
-    ``{"from", "to", "score_from", "score_to", "as_of"}``, the scores as recorded; the
-    title prints them through ``health.score_pair``) for each of ``scored`` (account
-    id, band, score of the snapshots just recorded) whose
+    ``{"from", "to", "score_from", "score_to", "as_of", "overridden"}``, the scores as
+    recorded; the title prints them through ``health.score_pair`` and ends "set by an
+    override" when an override was in force on the new score) for each of ``scored``
+    (account id, band, score of the snapshots just recorded, whether overrides were in
+    force on it) whose
     band differs from the account's previous snapshot (the latest before ``as_of``; an
     account's first snapshot is no change), and hand the facts to
     ``accounts.services.timeline_facts_recorded`` (playbooks react within a minute).
@@ -823,7 +863,7 @@ def health_band_changes_record(
             account__in=accounts.values("pk"), day=day_before
         ).values_list("account_id", "band", "score")
     }
-    gaps = [account_id for account_id, _, _ in scored if account_id not in previous]
+    gaps = [row[0] for row in scored if row[0] not in previous]
     if gaps:  # no snapshot the day before: the latest one before as_of, if any
         latest = HealthSnapshot.objects.filter(account=OuterRef("pk"), day__lt=as_of).order_by(
             "-day"
@@ -842,20 +882,22 @@ def health_band_changes_record(
     key = f"health-band:{as_of.isoformat()}"
     at = min(timezone.now(), midnight(as_of + dt.timedelta(days=1)) - dt.timedelta(seconds=1))
     facts = []
-    for account_id, new_band, new_score in scored:
+    for account_id, new_band, new_score, overridden in scored:
         if account_id not in previous:
             continue
         band, score, _ = previous[account_id]
         if (band or "") == (new_band or ""):
             continue
         was, now = health.score_pair(score, new_score, none="no score")
+        # a CSM's judgement reads as one on the timeline, not as the model's verdict
+        by = ", set by an override" if overridden else ""
         facts.append(
             TimelineEntry(
                 account_id=account_id,
                 occurred_at=at,
                 kind="health_band_changed",
                 key=key,
-                title=f"Health {band or 'no band'} → {new_band or 'no band'} ({was} → {now})",
+                title=f"Health {band or 'no band'} → {new_band or 'no band'} ({was} → {now}{by})",
                 # the scores as recorded (one decimal), not rounded: a playbook's evidence
                 # prints them as a pair, and 79.6 → 80.4 must not read "80 → 80"
                 data={
@@ -864,6 +906,7 @@ def health_band_changes_record(
                     "score_from": score,
                     "score_to": new_score,
                     "as_of": as_of.isoformat(),
+                    "overridden": overridden,
                 },
             )
         )

@@ -48,12 +48,18 @@ def latest_health_day() -> dt.date | None:
     return HealthSnapshot.objects.aggregate(d=Max("day"))["d"]
 
 
-def _cta_counts(ids: list[int], today: dt.date) -> dict[int, tuple[int, int]]:
-    counts: dict[int, tuple[int, int]] = {}
+def _cta_counts(ids: list[int], today: dt.date) -> dict[int, tuple[int, int, int]]:
+    """(open, overdue, waiting) CTAs per account, summed over the hooks. A hook returns
+    (open, overdue) or (open, overdue, waiting) per account: open counts every CTA not
+    closed, waiting (pending over the owner's cap) among them; a hook without the third
+    number has none waiting."""
+    counts: dict[int, tuple[int, int, int]] = {}
     for path in getattr(settings, "ACCOUNT_STANDING_CTA_COUNTS", []):
-        for pk, (open_, overdue) in import_string(path)(ids, today).items():
-            before = counts.get(pk, (0, 0))
-            counts[pk] = (before[0] + open_, before[1] + overdue)
+        for pk, found in import_string(path)(ids, today).items():
+            open_, overdue, *rest = found
+            waiting = rest[0] if rest else 0
+            before = counts.get(pk, (0, 0, 0))
+            counts[pk] = (before[0] + open_, before[1] + overdue, before[2] + waiting)
     return counts
 
 
@@ -189,7 +195,7 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
         score, band = latest.get(pk, (None, ""))
         c = contracts.get(pk) or {"mrr": Decimal(0), "seats": None, "renewal_on": None}
         arr = (c["mrr"] * 12).quantize(Decimal("0.01"))
-        open_ctas, overdue = ctas.get(pk, (0, 0))
+        open_ctas, overdue, waiting = ctas.get(pk, (0, 0, 0))
         week_back = week.get(pk)
         trend_7 = _trend(score, week_back)
         back = month.get(pk)
@@ -216,6 +222,7 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
                 c["renewal_on"],
                 open_ctas,
                 overdue,
+                waiting,
                 result.points,
                 result.reason[:300],
             )
@@ -237,6 +244,7 @@ _FIELDS = [
     "renewal_on",
     "open_ctas",
     "overdue_ctas",
+    "waiting_ctas",
     "priority",
     "reason",
     "updated_at",

@@ -187,8 +187,8 @@ def _relationship_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if now is None or before is None or before - now < p["points"]:
         return None
     return Match(
-        f"relationship {before} → {now} between {utc.day_text(then)} and {utc.day_text(as_of)} "
-        f"(−{before - now} points in {_days(p['days'])})",
+        f"stakeholder coverage {before} → {now} between {utc.day_text(then)} and "
+        f"{utc.day_text(as_of)} (−{before - now} points in {_days(p['days'])})",
         {"relationship": now, "relationship_before": before, "day_before": then.isoformat()},
     )
 
@@ -384,7 +384,9 @@ TRIGGERS: dict[str, Trigger] = {
         ),
         Trigger(
             "relationship_dropped",
-            "Relationship score dropped ≥ N points in D days",
+            # "relationship" is also a health component: the voice app's score is named
+            # for what it measures on every page
+            "Stakeholder coverage dropped ≥ N points in D days",
             (
                 Param("points", "int", 1, 100, words="points: {}"),
                 Param("days", "int", 1, 365, words="in {}"),

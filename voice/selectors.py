@@ -354,7 +354,7 @@ def relationship_dropped(
                     "score": now,
                     "before": before,
                     "reasons": reasons,
-                    "evidence": f"relationship {before} → {now} in {days} days",
+                    "evidence": f"stakeholder coverage {before} → {now} in {days} days",
                 }
     return out
 

@@ -65,9 +65,11 @@ def open_ctas_by_account(
     return dict(out)
 
 
-def cta_counts(account_ids: list[int], today: dt.date) -> dict[int, tuple[int, int]]:
-    """(open, overdue) CTAs per account, for ``metrics.standings`` (the
-    ``ACCOUNT_STANDING_CTA_COUNTS`` hook). Overdue: active and due before today (UTC)."""
+def cta_counts(account_ids: list[int], today: dt.date) -> dict[int, tuple[int, int, int]]:
+    """(open, overdue, waiting) CTAs per account, for ``metrics.standings`` (the
+    ``ACCOUNT_STANDING_CTA_COUNTS`` hook). Open: not closed, pending ones included;
+    overdue: active and due before today (UTC); waiting: pending (over the owner's cap,
+    not in their queue yet)."""
     found = _playbooks()
     if found is None:
         return {}
@@ -79,10 +81,11 @@ def cta_counts(account_ids: list[int], today: dt.date) -> dict[int, tuple[int, i
         .annotate(
             n=Count("pk"),
             late=Count("pk", filter=Q(status__in=active_statuses, due_at__lt=start)),
+            waiting=Count("pk", filter=~Q(status__in=active_statuses)),
         )
-        .values_list("account_id", "n", "late")
+        .values_list("account_id", "n", "late", "waiting")
     )
-    return {pk: (n, late) for pk, n, late in rows}
+    return {pk: (n, late, waiting) for pk, n, late, waiting in rows}
 
 
 def account_voice(account, *, as_of: dt.date) -> dict | None:

@@ -257,6 +257,19 @@ def first_value_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+def _add_service_errors(form, errors: dict[str, list[str]], *, names: dict[str, str]) -> None:
+    """A service's errors on ``form``: each on its field (``names`` maps the service's
+    argument to the form's field), or the whole form's when none matches; a field with an
+    error of the form's own keeps that one alone."""
+    for field, messages_ in errors.items():
+        field = names.get(field, field)
+        if field in form.fields:
+            if field not in form.errors:
+                form.add_error(field, messages_)
+        else:
+            form.add_error(None, messages_)
+
+
 @require_http_methods(["POST"])
 def health_override_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Override the account's health (or one component) until a day, with a reason: the row
@@ -265,23 +278,31 @@ def health_override_create(request: HttpRequest, pk: int) -> HttpResponse:
     latest = HealthSnapshot.objects.filter(account=account).select_related("model_version")
     targets = selectors.override_targets(latest.order_by("-day").first())
     form = HealthOverrideForm(request.POST, components=targets)
-    if form.is_valid():
-        d = form.cleaned_data
-        until = dt.datetime.combine(d["until"] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    valid = form.is_valid()
+    d = form.cleaned_data
+    values = {
+        "reason": d.get("reason") or "",
+        # "until" is the last day in force: the override ends at the next midnight (UTC)
+        "expires_at": (
+            dt.datetime.combine(d["until"] + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+            if d.get("until")
+            else None
+        ),
+        "score": d.get("score"),
+        "band": d.get("band") or "",
+        "component": d.get("component") or "",
+    }
+    # the service's checks too, so every field's problem shows in one round; a field the
+    # form already refused keeps the form's words
+    problems = metrics_services.health_override_problems(account=account, **values)
+    _add_service_errors(form, problems, names={"expires_at": "until"})
+    if valid and not problems:
         try:
             metrics_services.health_override_create(
-                account=account,
-                reason=d["reason"],
-                expires_at=until,
-                created_by=request.user,
-                score=d["score"],
-                band=d["band"],
-                component=d["component"],
+                account=account, created_by=request.user, **values
             )
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                field = {"expires_at": "until"}.get(field, field)
-                form.add_error(field if field in form.fields else None, errors)
+        except ValidationError as exc:  # the model changed meanwhile (a component locked)
+            _add_service_errors(form, exc.message_dict, names={"expires_at": "until"})
         else:
             messages.success(
                 request, "Health overridden: today's score is recomputed with it within a minute."

@@ -802,7 +802,9 @@ def ttfv(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
         return kpi(
             None,
             "days",
-            note="FIRST_VALUE_EVENT is not set and no first-value milestone is recorded",
+            # read by CSMs on the dashboard: words, not the setting's name (``first_value_event``
+            # None tells an admin which setting; docs/metrics.md names it)
+            note="no first-value event chosen and no first value recorded yet",
             first_value_event=None,
             reached=0,
             reached_by=reached_by,

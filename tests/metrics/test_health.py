@@ -506,3 +506,35 @@ def test_what_changed_at_a_band_boundary_prints_the_decimals():
     before["components"] = [{**comp, "score": 69.96}]
     after["components"] = [{**comp, "score": 70.0}]
     assert health.what_changed(before, after)[1] == "usage rose from 69.96 to 70.00"
+
+
+def _as_recorded(h) -> list[dict]:
+    """The components as a snapshot stores them (what the account page reads)."""
+    return [{"label": c.label, "score": c.score, "weight": c.weight} for c in h.components]
+
+
+def test_the_left_out_note_says_the_other_weights_count_alone():
+    with_gap = health.score(
+        THREE, {"seat_utilisation": 15.0, "active_users_30d": 3, "licensed_seats": 20,
+                "open_escalations": 1, "nps": None},
+    )  # fmt: skip
+    kept = len(THREE.components) - len(with_gap.left_out)
+    assert health.left_out_note(_as_recorded(with_gap)) == (
+        f"Left out for lack of data: sentiment. The weights of the {kept} components with "
+        "data were rescaled to count alone."
+    )
+    full = health.score(
+        THREE, {"seat_utilisation": 15.0, "active_users_30d": 3, "licensed_seats": 20,
+                "open_escalations": 1, "nps": 10},
+    )  # fmt: skip
+    assert health.left_out_note(_as_recorded(full)) == ""
+    empty = health.left_out_note(_as_recorded(health.score(THREE, {})))
+    assert empty.startswith("Left out for lack of data: usage, support, sentiment.")
+    assert "no score" in empty
+
+
+def test_key_features_not_chosen_is_said_in_words_not_the_settings_name():
+    model = _model(_comp("adoption", 20, {"measure": "key_feature_adoption", "linear": [0, 100]}))
+    h = health.score(model, {"key_feature_adoption": None})
+    assert "no key features chosen yet" in h.reasons[0]
+    assert "KEY_FEATURES" not in h.reasons[0]

@@ -515,10 +515,39 @@ def test_a_band_change_at_a_rounded_boundary_says_the_scores_apart(before, after
     changed = services.health_band_changes_record(
         Account.objects.filter(pk=account.pk),
         as_of=D,
-        scored=[(account.pk, new_band, after)],
+        scored=[(account.pk, new_band, after, False)],
         announce=False,
     )
     assert changed == 1 and old_band != new_band
     fact = TimelineEntry.objects.get(account=account, kind="health_band_changed")
     assert fact.title == f"Health {old_band} → {new_band} ({words})"
     assert (fact.data["score_from"], fact.data["score_to"]) == (before, after)
+
+
+def test_a_band_change_made_by_an_override_says_so_on_the_timeline(csm):
+    """Red yesterday, overridden to green today: the timeline's band change names the
+    override; the same change without one does not."""
+    from accounts.models import TimelineEntry
+
+    today = _today()
+    judged, plain = AccountFactory(), AccountFactory()
+    version = services.health_model_ensure_default().versions.get(active=True)
+    for account in (judged, plain):
+        HealthSnapshot.objects.create(
+            account=account, day=today - dt.timedelta(days=1), model_version=version,
+            score=30, band="red",
+        )  # fmt: skip
+    services.health_override_create(
+        account=judged,
+        created_by=csm,
+        reason="renewal signed",
+        expires_at=timezone.now() + dt.timedelta(days=14),
+        score=90,
+    )
+    services.health_snapshots_record(as_of=today)
+    fact = TimelineEntry.objects.get(account=judged, kind="health_band_changed")
+    assert fact.title.startswith("Health red → green (")
+    assert "override" in fact.title and fact.data["overridden"] is True
+    # the plain account moved on its own data (no usage: red or no score); no override named
+    for other in TimelineEntry.objects.filter(account=plain, kind="health_band_changed"):
+        assert "override" not in other.title and other.data["overridden"] is False

@@ -111,9 +111,7 @@ def test_neither_event_nor_milestone_says_so(settings):
     _milestone(a, APR)  # after the period: as if none
     k = _ttfv()
     assert k["value"] is None
-    assert k["inputs"]["note"] == (
-        "FIRST_VALUE_EVENT is not set and no first-value milestone is recorded"
-    )
+    assert k["inputs"]["note"] == ("no first-value event chosen and no first value recorded yet")
     assert k["inputs"]["not_yet"] == []
 
 

@@ -54,8 +54,8 @@ def test_relationship_drop_opens_a_cta_with_both_scores(day):
     cta = Cta.objects.get(playbook=playbook)
     assert cta.account == dropped  # 80 → 55 is −25 ≥ 20; 80 → 70 is only −10
     assert (
-        f"relationship 80 → 55 between {week_ago:%-d %b %Y} and {day:%-d %b %Y} (−25 points in 7 days)"
-        in (cta.evidence)
+        f"stakeholder coverage 80 → 55 between {week_ago:%-d %b %Y} and {day:%-d %b %Y} "
+        "(−25 points in 7 days)" in cta.evidence
     )
 
 

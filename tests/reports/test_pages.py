@@ -89,6 +89,23 @@ def test_dashboard_tiles_show_target_state_and_trend(
         )
 
 
+def test_a_kpi_without_a_value_shows_its_target_without_a_verdict(client, admin_user, board):
+    """CSAT has a target but no value: the tile says the target and that there is nothing
+    to compare with, with no "no data" badge beside it that reads like a miss."""
+    client.force_login(admin_user)
+    response = client.get("/dashboard/")
+    tiles = {t["key"]: t for t in response.context["tiles"]}
+    assert tiles["csat"]["value"] is None and tiles["csat"]["target"]["on_track"] is None
+    html = response.content.decode()
+    label = f'<span class="tile-label">{tiles["csat"]["label"]}</span>'
+    tile = html[html.index(label) :].split("</li>")[0]
+    assert f"target {tiles['csat']['target']['text']}" in tile
+    assert "nothing to compare with yet" in tile
+    assert "badge" not in tile and "no data" not in tile
+    nrr = html[html.index(f'<span class="tile-label">{tiles["nrr"]["label"]}</span>') :]
+    assert "badge-target-off" in nrr.split("</li>")[0]  # a missed target keeps its badge
+
+
 def test_an_owner_target_wins_over_the_all_accounts_one(csm, board):
     _snapshot(DAY, "98", "80", kind="owner", key=str(csm.pk))
     KpiTarget.objects.create(

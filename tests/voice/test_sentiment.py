@@ -106,3 +106,14 @@ def test_account_sentiment_has_no_data_without_recent_texts():
 
 def test_account_sentiment_of_neutral_texts_is_zero_not_none():
     assert sentiment.account_sentiment([(3, 0), (10, 0)]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("score", "words"),
+    [(-51.2, "negative sentiment −51"), (0.4, "neutral sentiment 0"), (35, "positive sentiment +35"),
+     (None, "no sentiment")],
+)  # fmt: skip
+def test_a_sentiment_on_its_own_says_what_the_number_is(score, words):
+    from voice.templatetags.voice import sentiment_text
+
+    assert sentiment_text(score) == words

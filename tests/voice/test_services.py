@@ -278,7 +278,7 @@ def test_relationship_dropped_compares_with_days_before():
     _record(new, D, relationship=10)  # nothing to compare with
     got = selectors.relationship_dropped(points=20, days=7, as_of=D)
     assert list(got) == [dropped.pk]
-    assert got[dropped.pk]["evidence"] == "relationship 70 → 45 in 7 days"
+    assert got[dropped.pk]["evidence"] == "stakeholder coverage 70 → 45 in 7 days"
 
 
 def test_timeline_entries_get_the_sentiment_of_their_text(django_assert_max_num_queries):

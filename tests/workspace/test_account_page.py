@@ -204,7 +204,8 @@ def test_timeline_entries_show_the_sentiment_of_their_text(client, csm, book):
     stored = TextSentiment.objects.get(source="ticket", source_id=ticket.pk).score
     assert stored < 0  # the words are clearly negative
     badge = re.search(r'<span class="badge tone-[a-z]+"[^>]*>([^<]+)</span>', row)
-    assert badge is not None and badge.group(1) == f"−{-round(stored)}"
+    # labelled, not a bare signed number at the end of the line
+    assert badge is not None and badge.group(1) == f"negative sentiment −{-round(stored)}"
 
 
 def test_the_voice_card_sits_in_the_wide_column(client, csm, book):
@@ -348,7 +349,8 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
     ("changes", "field", "message"),
     [
         ({"reason": ""}, "reason", "This field is required."),
-        ({"until": "2020-01-01"}, "until", "must be in the future"),
+        ({"until": "2020-01-01"}, "until", "Until must be after today (you entered 1 Jan 2020)"),
+        ({"until": utc.today().isoformat()}, "until", "Until must be after today"),
         (
             {"until": (utc.today() + dt.timedelta(days=400)).isoformat()},
             "until",
@@ -357,7 +359,7 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
         ({"score": "101"}, "score", "less than or equal to 100"),
         ({"component": "payments"}, "component", "Select a valid choice."),
     ],
-    ids=["no-reason", "past", "too-far", "score-range", "locked"],
+    ids=["no-reason", "past", "today", "too-far", "score-range", "locked"],
 )
 def test_a_bad_override_says_what_and_where_and_writes_nothing(
     client, csm, book, changes, field, message
@@ -369,6 +371,24 @@ def test_a_bad_override_says_what_and_where_and_writes_nothing(
     errors = text[text.index(f'id="id_{field}_error"') :].split("</ul>")[0]
     assert message in errors
     assert '<details class="override" open>' in text
+    assert not HealthOverride.objects.exists()
+
+
+def test_every_problem_of_an_override_shows_in_one_round(client, csm, book):
+    """A score out of range (the form's check) and a past day (the service's) are both
+    said on the first post, each beside its field, and no ISO timestamp reaches the page."""
+    client.force_login(csm)
+    r = _override_post(client, book["burning"], score="150", until="2020-01-01", reason="")
+    assert r.status_code == 400
+    text = r.content.decode()
+
+    def error(field: str) -> str:
+        return text[text.index(f'id="id_{field}_error"') :].split("</ul>")[0]
+
+    assert "less than or equal to 100" in error("score")
+    assert "Until must be after today (you entered 1 Jan 2020)" in error("until")
+    assert "required" in error("reason")
+    assert "2020-01-02T" not in text
     assert not HealthOverride.objects.exists()
 
 
@@ -458,3 +478,44 @@ def test_header_says_which_day_the_7_day_trend_compares_with(client, csm, book):
     # an account without a snapshot 7–9 days back has no day to name
     text = client.get(url(book["calm"])).content.decode()
     assert 'id="trend-7-day"' not in text
+
+
+def test_the_health_breakdown_says_what_it_left_out_and_that_the_rest_was_rescaled(
+    client, csm, book
+):
+    from metrics.models import HealthSnapshot
+
+    from .conftest import components
+
+    account = book["burning"]
+    latest = HealthSnapshot.objects.filter(account=account).latest("day")
+    latest.components = components(58.0, support=None)
+    latest.save()
+    client.force_login(csm)
+    page = client.get(url(account)).content.decode()
+    note = page[page.index('id="health-left-out"') :].split("</p>")[0]
+    assert "Left out for lack of data: support." in note
+    assert "The weights of the component with data were rescaled to count alone." in note
+    # with every component's data there is nothing to say
+    latest.components = components(58.0, support=90.0)
+    latest.save()
+    assert 'id="health-left-out"' not in client.get(url(account)).content.decode()
+
+
+def test_the_voice_cards_score_is_not_called_relationship_like_the_health_component(
+    client, csm, book
+):
+    """One page, two measures: the health breakdown's Relationship component and the voice
+    card's stakeholder coverage, which says it is not that component."""
+    from tests.factories import StakeholderFactory
+
+    account = book["burning"]
+    StakeholderFactory(account=account, role="champion", name="Cam Champion")
+    client.force_login(csm)
+    html = client.get(url(account)).content.decode()
+    voice = html[html.index("Voice of the customer") :]
+    voice = voice[: voice.index("</section>")]
+    assert "<dt>Stakeholder coverage</dt>" in voice
+    assert "<dt>Relationship</dt>" not in voice and "<h3>Relationship</h3>" not in voice
+    hint = voice[voice.index(f'id="account-{account.pk}-coverage-hint"') :].split("</p>")[0]
+    assert "not the health score's Relationship component" in hint

@@ -232,3 +232,75 @@ def test_a_score_is_printed_against_the_lines_of_the_version_that_made_it(client
     r = client.get(reverse("workspace:renewals"))
     assert _health_cell(r, "Below").endswith('<span class="score">74.6</span>')
     assert _health_cell(r, "Above").endswith('<span class="score">80</span>')
+
+
+def test_an_overridden_score_is_marked_as_one_in_the_queue_and_renewals(client, csm):
+    """The score a CSM set by hand reads "overridden" beside it; a computed one does not."""
+    from metrics.models import HealthSnapshot
+
+    judged = customer(csm, name="Judged", mrr="100", ends_in=30, scores=[(90, "green")])
+    customer(csm, name="Computed", mrr="100", ends_in=30, scores=[(90, "green")])
+    HealthSnapshot.objects.filter(account=judged).update(
+        computed_score=48,
+        computed_band="red",
+        overrides=[{"id": 1, "component": "", "score": 90, "band": "", "reason": "signed"}],
+    )
+    account_standings_refresh()
+    client.force_login(csm)
+    for url in (reverse("home"), reverse("workspace:renewals")):
+        r = client.get(url)
+        assert "overridden" in _health_cell(r, "Judged"), url
+        assert "overridden" not in _health_cell(r, "Computed"), url
+
+
+def _ctas_cell(response, name: str) -> str:
+    """The CTAs cell of the queue row of ``name``, as text."""
+    import re
+
+    text = response.content.decode()
+    row = re.search(rf'<tr id="account-\d+">(?:(?!</tr>).)*>{re.escape(name)}<.*?</tr>', text, re.S)
+    assert row, name
+    cell = re.search(r'<td data-label="CTAs"[^>]*>(.*?)</td>', row.group(0), re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell.group(1))).strip()
+
+
+def test_pending_ctas_count_as_waiting_not_open(client, csm):
+    """One open CTA and one pending over the CSM's cap: "1 open · 1 waiting", as the CTA
+    list tells them apart, not "2 open"; the overdue open one is still counted as such."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from playbooks.models import Cta, CtaStatus
+    from tests.playbooks.helpers import make_playbook
+
+    account = customer(csm, name="Busy", mrr="100", ends_in=30, scores=[(60, "yellow")])
+    both = customer(csm, name="Waiting only", mrr="100", ends_in=30, scores=[(60, "yellow")])
+    day = timezone.now().date()
+    for n, (acct, status, due_in) in enumerate(
+        [
+            (account, CtaStatus.OPEN, -2),
+            (account, CtaStatus.PENDING, 5),
+            (both, CtaStatus.PENDING, 5),
+        ]
+    ):
+        Cta.objects.create(
+            playbook=make_playbook("no_activity", {"days": 30 + n}),
+            playbook_version=1,
+            account=acct,
+            owner=csm,
+            title=f"CTA {n}",
+            cta_type="risk",
+            priority="high",
+            status=status,
+            evidence="x",
+            opened_on=day,
+            due_at=timezone.now() + dt.timedelta(days=due_in),
+            followup_on=day + dt.timedelta(days=30),
+            success_deadline=day + dt.timedelta(days=30),
+        )
+    account_standings_refresh()
+    client.force_login(csm)
+    r = client.get(reverse("home"))
+    assert _ctas_cell(r, "Busy") == "1 open · 1 waiting, 1 overdue"
+    assert _ctas_cell(r, "Waiting only") == "1 waiting"

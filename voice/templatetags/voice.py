@@ -30,5 +30,15 @@ def signed(score: float | None) -> str:
 
 
 @register.filter
+def sentiment_text(score: float | None) -> str:
+    """A sentiment that stands alone (beside a timeline line, no column to name it):
+    "negative sentiment −51", "neutral sentiment 0", "positive sentiment +35"; "no
+    sentiment" for None."""
+    if not isinstance(score, int | float):
+        return "no sentiment"
+    return f"{tone(score)} sentiment {signed(score)}"
+
+
+@register.filter
 def pct(value: float | None) -> str:
     return f"{value:.1f}%" if isinstance(value, int | float) else "n/a"
