@@ -27,24 +27,18 @@ def _migrate(targets):
 
 @pytest.fixture(autouse=True)
 def _back_to_the_latest():
-    """Every test here ends at 0013 or before; the later migrations (0014 on) are put back
-    so that the tests after these find every column (a standing's stage table built on an
-    0013 schema lacks ``trend_7_day``)."""
+    """Every test here ends at 0013 or before, and going back to 0010 unapplied every later
+    migration: the whole schema is put back to its newest state, so that the tests after
+    these find every column (a standing's stage table built on an 0013 schema lacks
+    ``trend_7_day``)."""
     yield
     executor = MigrationExecutor(connection)
-    _migrate(executor.loader.graph.leaf_nodes("metrics"))
+    _migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.fixture
 def at_0010():
-    apps = _migrate(BEFORE)
-    try:
-        yield apps
-    finally:
-        # going back to 0010 unapplied every later migration (0014's standing column
-        # too): the whole schema goes back to its newest state, or later tests lack them
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+    return _migrate(BEFORE)  # _back_to_the_latest puts the schema back afterwards
 
 
 def test_each_models_scope_becomes_a_rule_and_back(at_0010):
