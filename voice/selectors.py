@@ -62,18 +62,22 @@ def account_sentiments(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[i
 
 
 def account_relationships(
-    accounts: QuerySet[Account], *, as_of: dt.date
+    accounts: QuerySet[Account], *, as_of: dt.date, known_at: dt.datetime | None = None
 ) -> dict[int, relationship.Relationship]:
     """The relationship of every account of ``accounts`` that has stakeholders known by the
     end of ``as_of``; the others are absent (no data). Two queries: the people with their
     last two-way contact (a call or meeting naming them, before the end of the day), and the
-    champions recorded when first imported (the "stakeholder added" timeline facts)."""
+    champions recorded when first imported (the "stakeholder added" timeline facts).
+    ``known_at``: count the people known by then instead (the account page, live: people
+    imported today are listed beside the card, so the card counts them too; their last
+    contact still counts up to the end of ``as_of``)."""
     end = _midnight(as_of + dt.timedelta(days=1))
+    known = known_at if known_at is not None else end
     people: dict[int, list[relationship.Person]] = defaultdict(list)
     current: dict[int, dict[str, str]] = defaultdict(dict)  # external_id → role now
     for s in (
         _scope(Stakeholder.objects.all(), accounts)
-        .filter(created_at__lt=end)
+        .filter(created_at__lt=known)
         .annotate(
             last_contact=Max(
                 "activities__occurred_at",
@@ -92,7 +96,7 @@ def account_relationships(
     left: dict[int, list[str]] = defaultdict(list)
     for account_id, data, title in (
         _scope(TimelineEntry.objects.all(), accounts)
-        .filter(kind=TimelineEntry.Kind.STAKEHOLDER_ADDED, occurred_at__lt=end)
+        .filter(kind=TimelineEntry.Kind.STAKEHOLDER_ADDED, occurred_at__lt=known)
         .values_list("account_id", "data", "title")
         .order_by()
     ):
@@ -124,14 +128,17 @@ def health_measures(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[int,
 # --- the account page ------------------------------------------------------------------------
 
 
-def account_voice(*, account: Account, as_of: dt.date) -> dict[str, Any]:
+def account_voice(
+    *, account: Account, as_of: dt.date, known_at: dt.datetime | None = None
+) -> dict[str, Any]:
     """Everything the account's voice fragment shows: today's sentiment (live, None = no
-    texts in 90 days) and its recorded history, the relationship with its reasons, the
-    latest texts with their scores, the themes the account's texts fall in, and its
-    north-star weeks. A fixed number of queries (9)."""
+    texts in 90 days) and its recorded history, the relationship with its reasons (the
+    people known by ``known_at``, default the end of ``as_of``), the latest texts with their
+    scores, the themes the account's texts fall in, and its north-star weeks. A fixed number
+    of queries (9)."""
     one = Account.objects.filter(pk=account.pk)
     sent = account_sentiments(one, as_of=as_of).get(account.pk)
-    rel = account_relationships(one, as_of=as_of).get(account.pk)
+    rel = account_relationships(one, as_of=as_of, known_at=known_at).get(account.pk)
     history = list(
         AccountVoiceScore.objects.filter(account=account)
         .order_by("-day")

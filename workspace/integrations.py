@@ -10,6 +10,7 @@ from collections import defaultdict
 
 from django.db.models import Count, Q
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from accounts import utc
 from accounts.models import User
@@ -91,13 +92,13 @@ def cta_counts(account_ids: list[int], today: dt.date) -> dict[int, tuple[int, i
 def account_voice(account, *, as_of: dt.date) -> dict | None:
     """The voice app's fragment context for the account page (sentiment, relationship with
     its reasons, themes, north-star weeks) as of ``as_of`` (the page's data day, so that
-    "last contact N days ago" counts as the health breakdown does); None while the app is
-    not there."""
+    "last contact N days ago" counts as the health breakdown does), with the people known
+    now (the page lists them beside it); None while the app is not there."""
     try:
         from voice import selectors as voice_selectors
     except ImportError:
         return None
-    return voice_selectors.account_voice(account=account, as_of=as_of)
+    return voice_selectors.account_voice(account=account, as_of=as_of, known_at=timezone.now())
 
 
 def north_star(user: User) -> dict | None:

@@ -519,3 +519,26 @@ def test_the_voice_cards_score_is_not_called_relationship_like_the_health_compon
     assert "<dt>Relationship</dt>" not in voice and "<h3>Relationship</h3>" not in voice
     hint = voice[voice.index(f'id="account-{account.pk}-coverage-hint"') :].split("</p>")[0]
     assert "not the health score's Relationship component" in hint
+
+
+def test_people_imported_after_the_data_day_count_on_the_voice_card(client, csm):
+    """The stakeholders card lists everyone known now; the voice card beside it counts the
+    same people (a champion imported today, after the data day), not "No stakeholders
+    known"."""
+    from metrics.services import health_snapshots_record
+    from metrics.standings import account_standings_refresh
+    from tests.factories import AccountFactory
+
+    data_day = utc.today() - dt.timedelta(days=1)
+    account = AccountFactory(owner=csm)
+    ContractFactory(account=account, start_date=data_day - dt.timedelta(days=300))
+    StakeholderFactory(account=account, role="champion", name="Nina New")  # created now
+    health_snapshots_record(as_of=data_day)
+    account_standings_refresh(account_ids=[account.pk])
+    client.force_login(csm)
+    text = client.get(url(account)).content.decode()
+    assert f"Data as of {data_day.day} {data_day:%b %Y}" in text
+    voice = text[text.index('id="account-' + str(account.pk) + '-voice"') :]
+    voice = voice[: voice.index("</section>")]
+    assert "No stakeholders known" not in voice
+    assert "Nina New" in voice
