@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 
 from accounts.models import ActivityKind, ApiToken, User
@@ -83,6 +85,9 @@ class ApiTokenForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "e.g. CRM sync"}),
         help_text="What it is for, so you know which one to revoke later.",
     )
+    # one form, one token: a reload of the page that showed the key sends the same value
+    # again, which the view refuses instead of issuing a second token
+    once = forms.UUIDField(widget=forms.HiddenInput, required=False)
     scope = forms.ChoiceField(
         label="Scope",
         choices=ApiToken.Scope.choices,
@@ -96,6 +101,7 @@ class ApiTokenForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["once"].initial = uuid.uuid4()
         self.fields["user"].label_from_instance = lambda u: (
             f"{u.email}" + ("" if u.is_active else " (inactive)")
         )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -657,6 +658,13 @@ def api_token_create(request: HttpRequest) -> HttpResponse:
     and nothing written."""
     _require_admin(request)
     form = ApiTokenForm(request.POST)
+    if form.is_valid() and not _first_sending(form.cleaned_data["once"]):
+        messages.error(
+            request,
+            "This form was sent already and its token created: its key was shown once and "
+            "is not shown again. To make another token, fill in the form anew.",
+        )
+        return _api_tokens(request)
     if form.is_valid():
         try:
             issued = account_services.api_token_issue(
@@ -670,6 +678,14 @@ def api_token_create(request: HttpRequest) -> HttpResponse:
         else:
             return _api_tokens(request, issued=issued)
     return _api_tokens(request, form=form)
+
+
+def _first_sending(once) -> bool:
+    """Whether the token form with this ``once`` value comes for the first time (kept a
+    day). A form without one (an older page) counts as new."""
+    if once is None:
+        return True
+    return cache.add(f"api-token-form:{once}", True, 24 * 3600)
 
 
 @require_POST

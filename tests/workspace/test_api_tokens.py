@@ -55,6 +55,25 @@ def test_admin_creates_a_token_and_sees_its_key_once(client, admin_user, csm, ca
     assert revoke_link in html and revoke_link in listing
 
 
+def test_sending_the_same_form_again_makes_no_second_token(client, admin_user, csm):
+    """A reload of the page that showed the key posts the form again, with the same
+    ``once`` value the page gave it: refused in words, no second token, no key shown."""
+    client.force_login(admin_user)
+    page = client.get(reverse(PAGE)).content.decode()
+    once = page.split('name="once" value="')[1].split('"')[0]
+    data = {"user": csm.pk, "name": "CRM sync", "scope": "read", "once": once}
+    assert "issued-key" in _create(client, **data).content.decode()
+    again = _create(client, **data).content.decode()
+    assert ApiToken.objects.count() == 1
+    assert "issued-key" not in again
+    assert "This form was sent already and its token created" in again
+    # the page that refusal shows carries a new form: it makes one more token
+    fresh = again.split('name="once" value="')[1].split('"')[0]
+    assert fresh != once
+    _create(client, **{**data, "once": fresh})
+    assert ApiToken.objects.count() == 2
+
+
 @pytest.mark.parametrize(
     ("data", "field", "words"),
     [
@@ -142,7 +161,8 @@ def test_the_list_says_who_what_when(client, admin_user, csm, django_assert_max_
     with django_assert_max_num_queries(10):
         html = client.get(reverse(PAGE)).content.decode()
     assert html.count('<tr id="api-token-') == 6
-    assert "(writes refused: not an Admin)" in html  # csm's write token
+    # csm's write token: what it may and may not write
+    assert "(not an Admin: imports and tracking refused; CTAs and first-value days" in html
     assert "never" in html
 
 
