@@ -152,10 +152,26 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.1f}"
 
 
-def _delta(value: float | None, previous: float | None, unit: str, higher_better: bool) -> dict:
-    if value is None or previous is None:
+def _delta(
+    value: float | None,
+    previous: float | None,
+    unit: str,
+    higher_better: bool,
+    *,
+    earlier: bool = False,
+) -> dict:
+    """The change against the period before, in words. ``earlier``: there is a snapshot of
+    that period (then a value missing there means no data then, e.g. no survey answers,
+    not that there was no period)."""
+    if not earlier:
         return {"text": "no earlier period", "tone": "idle"}
+    if previous is None:
+        return {"text": "no value the month before", "tone": "idle"}
+    if value is None:
+        return {"text": "no value to compare", "tone": "idle"}
     diff = value - previous
+    if unit != "money" and round(diff, 1) == 0:
+        diff = 0.0  # a change that rounds to nothing prints "+0.0", never "−0.0"
     if unit == "pct":
         text = f"{diff:+.1f} pp"
     elif unit == "money":
@@ -309,7 +325,7 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
                 "previous": prev,
                 "previous_display": fmt(prev, unit),
                 "unit": entry.get("unit", ""),
-                "delta": _delta(value, prev, unit, higher),
+                "delta": _delta(value, prev, unit, higher, earlier=bool(before)),
                 "docs": docs_url(anchor),
                 "drill": drill_url,
                 "note": (entry.get("inputs") or {}).get("note", ""),

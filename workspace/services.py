@@ -328,7 +328,9 @@ def backfill_progress(job: str) -> dict[str, Any] | None:
 
 def backfill_recent() -> list[dict[str, Any]]:
     """The rescorings of the last day (their progress expires after ``BACKFILL_TTL``),
-    newest first, each its progress plus ``job`` (its id). Two cache reads."""
+    newest first, each its progress plus ``job`` (its id) and, for a range, ``first``,
+    ``last``, ``days`` (its days) and ``later`` (the later days whose intraday snapshots
+    were rescored too). Two cache reads."""
     jobs = cache.get(BACKFILL_RECENT_KEY, [])
     found = cache.get_many([BACKFILL_KEY.format(j) for j in jobs])
     rows = []
@@ -337,9 +339,14 @@ def backfill_recent() -> list[dict[str, Any]]:
         if state is None:  # expired, or the cache was cleared
             continue
         started = state.get("started_at")
-        rows.append(
-            {**state, "job": j, "started": dt.datetime.fromisoformat(started) if started else None}
-        )
+        row = {**state, "job": j}
+        row["started"] = dt.datetime.fromisoformat(started) if started else None
+        if state.get("start") and state.get("end"):
+            # the range's days, and the later days of intraday snapshots rescored with them
+            first, last = dt.date.fromisoformat(state["start"]), dt.date.fromisoformat(state["end"])
+            row.update(first=first, last=last, days=(last - first).days + 1)
+            row["later"] = max(0, (state.get("total") or 0) - row["days"])
+        rows.append(row)
     return rows
 
 

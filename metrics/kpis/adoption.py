@@ -804,7 +804,10 @@ def ttfv(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
             "days",
             # read by CSMs on the dashboard: words, not the setting's name (``first_value_event``
             # None tells an admin which setting; docs/metrics.md names it)
-            note="no first-value event chosen and no first value recorded yet",
+            note=(
+                "no first-value event chosen, and no account that became a customer in "
+                "the period has a first value recorded"
+            ),
             first_value_event=None,
             reached=0,
             reached_by=reached_by,

@@ -111,7 +111,10 @@ def test_neither_event_nor_milestone_says_so(settings):
     _milestone(a, APR)  # after the period: as if none
     k = _ttfv()
     assert k["value"] is None
-    assert k["inputs"]["note"] == ("no first-value event chosen and no first value recorded yet")
+    assert k["inputs"]["note"] == (
+        "no first-value event chosen, and no account that became a customer in the period "
+        "has a first value recorded"
+    )
     assert k["inputs"]["not_yet"] == []
 
 

@@ -76,3 +76,27 @@ def test_the_long_submits_carry_their_busy_words(client, admin_user):
     assert 'data-busy-days="#backfill_days"' in editor
     rules = client.get(reverse("workspace:health-assignments")).content.decode()
     assert 'data-busy-days="#rescore-days"' in rules
+
+
+def test_a_rescoring_says_its_days_and_the_later_days_it_rescored_too(client, admin_user):
+    """3 days asked (the 3 days up to yesterday) while one account has a snapshot of today
+    (recomputed since the night): the row says the 3 days, then the 1 later day, instead
+    of "4 days in all" beside a range of 3."""
+    import datetime as dt
+
+    from accounts import utc
+    from metrics.models import HealthSnapshot
+    from tests.factories import AccountFactory
+
+    model = health_model_ensure_default()
+    HealthSnapshot.objects.create(
+        account=AccountFactory(), day=utc.today(), model_version=model.versions.get()
+    )
+    job = _start(admin_user, 3)
+    assert cache.get(BACKFILL_KEY.format(job))["total"] == 4  # 3 + 1
+    client.force_login(admin_user)
+    row = client.get(reverse(LIST)).content.decode().split(f'<tr id="backfill-{job}"')[1]
+    first = utc.today() - dt.timedelta(days=3)
+    last = utc.today() - dt.timedelta(days=1)
+    assert f"{utc.day_text(first)} to {utc.day_text(last)}: 3 days" in row
+    assert "and the snapshots of 1 later day (accounts rescored since the night)" in row

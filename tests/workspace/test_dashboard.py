@@ -223,3 +223,20 @@ def test_a_bands_queue_lists_the_accounts_it_counts(client, admin_user, csm, chu
     assert r.context["filters"].notices == []  # a CSM's link asks for no team view
     renewals = client.get(client.get(reverse("workspace:dashboard")).context["renewals_url"])
     assert [s.account.name for s in renewals.context["rows"]] == ["Red Co"]
+
+
+@pytest.mark.parametrize(
+    ("value", "previous", "unit", "earlier", "text"),
+    [
+        (50.0, None, "pct", False, "no earlier period"),
+        (50.0, None, "pct", True, "no value the month before"),  # e.g. no NPS answers then
+        (None, 40.0, "pct", True, "no value to compare"),
+        (40.02, 40.04, "pct", True, "+0.0 pp vs previous"),  # −0.02 rounds to 0.0: no sign
+        (41.5, 40.0, "pct", True, "+1.5 pp vs previous"),
+        (38.5, 40.0, "number", True, "−1.5 vs previous"),
+    ],
+)
+def test_a_tiles_change_against_the_month_before_in_words(value, previous, unit, earlier, text):
+    from workspace.dashboard import _delta
+
+    assert _delta(value, previous, unit, True, earlier=earlier)["text"] == text
