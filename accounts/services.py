@@ -220,7 +220,7 @@ def milestone_record(
         title = f"{label} on {utc.day_text(reached_on)}, recorded by {_who(by)}"
     elif previous != reached_on:
         title = (
-            f"{label} changed to {utc.day_text(reached_on)} "
+            f"{label}: the day changed to {utc.day_text(reached_on)} "
             f"(was {utc.day_text(previous)}) by {_who(by)}"
         )
     else:
@@ -266,7 +266,7 @@ def milestone_clear(
         account=account,
         kind=TimelineEntry.Kind.MILESTONE_CLEARED,
         title=(
-            f"{milestone.get_kind_display()} cleared by {_who(by)} "
+            f"{milestone.get_kind_display()}: the day cleared by {_who(by)} "
             f"(was {utc.day_text(milestone.reached_on)})"
         ),
         now=timezone.now(),

@@ -39,8 +39,8 @@ def test_recording_then_changing_then_clearing_leaves_three_facts(account, csm):
     ]
     assert [f.title for f in facts] == [
         f"First value reached on {utc.day_text(first)}, recorded by Cleo",
-        f"First value reached changed to {utc.day_text(second)} (was {utc.day_text(first)}) by Cleo",
-        f"First value reached cleared by Cleo (was {utc.day_text(second)})",
+        f"First value reached: the day changed to {utc.day_text(second)} (was {utc.day_text(first)}) by Cleo",
+        f"First value reached: the day cleared by Cleo (was {utc.day_text(second)})",
     ]
     assert facts[0].detail == "Go-live"
     assert facts[1].data == {

@@ -64,7 +64,7 @@ def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey
     expect(rows).to_have_count(1)
     journey_shot(page, "journey1-queue-filtered")
 
-    page.get_by_role("link", name="Burning Co").click()
+    rows.first.get_by_role("link", name="Burning Co").click()  # the row's, not its CTA's
     expect(page.get_by_role("heading", name="Burning Co", level=1)).to_be_visible()
     expect(page.get_by_text("score fell from 76 to 58")).to_be_visible()
 

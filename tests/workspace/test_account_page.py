@@ -542,3 +542,39 @@ def test_people_imported_after_the_data_day_count_on_the_voice_card(client, csm)
     voice = voice[: voice.index("</section>")]
     assert "No stakeholders known" not in voice
     assert "Nina New" in voice
+
+
+def test_the_header_marks_an_overridden_score(client, csm):
+    """The header's health stat reads "overridden" beside a score a CSM set, as the queue
+    does; a computed one has no marker."""
+    from metrics.models import HealthSnapshot
+    from metrics.standings import account_standings_refresh
+
+    from .conftest import customer
+
+    judged = customer(csm, name="Judged", mrr="100", ends_in=30, scores=[(90, "green")])
+    computed = customer(csm, name="Computed", mrr="100", ends_in=30, scores=[(90, "green")])
+    HealthSnapshot.objects.filter(account=judged).update(
+        computed_score=48,
+        computed_band="red",
+        overrides=[
+            {
+                "id": 1,
+                "component": "",
+                "score": 90,
+                "band": "",
+                "reason": "signed",
+                "expires_at": "2099-01-01T00:00:00+00:00",
+                "created_by": "csm",
+            }
+        ],
+    )
+    account_standings_refresh()
+    client.force_login(csm)
+
+    def header(account) -> str:
+        text = re.sub(r"\s+", " ", client.get(url(account)).content.decode())
+        return re.search(r'<div class="stat-band-green"><dt>Health .*?</dd>', text).group(0)
+
+    assert "overridden" in header(judged)
+    assert "overridden" not in header(computed)

@@ -219,10 +219,11 @@ def test_add_change_swap_and_remove_rules_each_in_the_audit_trail(client, admin_
     items = [
         re.sub(r"<[^>]+>", "", li).split(" ", 4)[-1] for li in re.findall(r"<li>(.*?)</li>", recent)
     ]
+    who = str(admin_user)  # the page names people as every page does: the name, else email
     assert items[0] == (
-        f"{email} Default moved: from every other account → Default to every other account → Spare"
+        f"{who} Default moved: from every other account → Default to every other account → Spare"
     )
-    assert items[-1] == f"{email} Rule added: segment “Strategic” → Enterprise"
+    assert items[-1] == f"{who} Rule added: segment “Strategic” → Enterprise"
     assert len(items) == 7
 
 
