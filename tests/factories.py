@@ -76,3 +76,15 @@ def health_model_with_rule(name: str, *, segment: str = "", lifecycle: str = "")
     model = HealthModel.objects.create(name=name)
     HealthAssignmentRule.objects.create(model=model, segment=segment, lifecycle=lifecycle)
     return model
+
+
+def token_client(user, *, scope: str = "read"):
+    """An API client that sends a new token of ``user`` with ``scope`` (read or write)."""
+    from rest_framework.test import APIClient
+
+    from accounts.models import ApiToken
+
+    client = APIClient()
+    _token, key = ApiToken.issue(user=user, name="tests", scope=scope)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client

@@ -9,10 +9,9 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from accounts import utc
-from accounts.models import Account, ApiToken, Role
+from accounts.models import Account, Role
 from accounts.serializers import HEALTH_BANDS
 from config.docs import doc_html
 from metrics import health
@@ -21,18 +20,11 @@ from metrics.models import AccountStanding, Band, HealthSnapshot
 from metrics.services import health_model_ensure_default
 from metrics.standings import account_standings_refresh
 from tests.conftest import _user
-from tests.factories import AccountFactory, ContractFactory
+from tests.factories import AccountFactory, ContractFactory, token_client
 
 pytestmark = pytest.mark.django_db
 
 D = dt.date(2024, 3, 31)
-
-
-def _api(user) -> APIClient:
-    client = APIClient()
-    _token, key = ApiToken.issue(user=user, name="tests", scope=ApiToken.Scope.READ)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
 
 
 def _version():
@@ -103,7 +95,7 @@ def _latest(client, account):
 def test_latest_snapshot_shows_the_score_its_components_and_its_model(csm, mine):
     _snapshot(mine, D - dt.timedelta(days=1), score=40.0)
     _snapshot(mine)
-    r = _latest(_api(csm), mine)
+    r = _latest(token_client(csm), mine)
     assert r.status_code == 200, r.json()
     body = r.json()
     version = _version()
@@ -138,7 +130,7 @@ def test_an_override_shows_the_computed_score_and_band_beside_the_shown_ones(csm
         "expires_at": "2024-04-30T00:00:00+00:00", "created_by": "csm@example.com",
     }  # fmt: skip
     _snapshot(mine, score=85.0, computed_score=SCORE, overrides=[override])
-    body = _latest(_api(csm), mine).json()
+    body = _latest(token_client(csm), mine).json()
     assert (body["score"], body["band"]) == (85.0, "green")  # 85 >= 80
     assert (body["computed_score"], body["computed_band"]) == (72.0, "yellow")
     assert body["overridden"] is True and body["overrides"] == [override]
@@ -146,19 +138,19 @@ def test_an_override_shows_the_computed_score_and_band_beside_the_shown_ones(csm
 
 def test_a_snapshot_without_data_has_a_null_score_and_band(csm, mine):
     _snapshot(mine, score=None, components=[PAYMENTS], left_out=["payments"], reasons=[])
-    body = _latest(_api(csm), mine).json()
+    body = _latest(token_client(csm), mine).json()
     assert (body["score"], body["band"]) == (None, None)
 
 
 def test_no_snapshot_yet_is_a_404_that_says_so(csm, mine):
-    r = _latest(_api(csm), mine)
+    r = _latest(token_client(csm), mine)
     assert r.status_code == 404 and r.json() == {"detail": NO_SNAPSHOT}
 
 
 def test_another_csms_account_is_a_404_like_its_detail(csm, other_csm):
     theirs = AccountFactory(owner=other_csm)
     _snapshot(theirs)
-    client = _api(csm)
+    client = token_client(csm)
     detail = client.get(reverse("api:account-detail", args=[theirs.pk]))
     assert detail.status_code == 404
     for name in ("latest", "history", "changes"):
@@ -169,16 +161,16 @@ def test_another_csms_account_is_a_404_like_its_detail(csm, other_csm):
         # the same answer as the account's detail: nothing says the account exists
         assert r.status_code == 404 and r.json() == detail.json(), name
     # their own CSM and the manager over both see it
-    assert _latest(_api(other_csm), theirs).status_code == 200
+    assert _latest(token_client(other_csm), theirs).status_code == 200
 
 
 def test_an_unknown_account_is_a_404(csm):
-    assert _latest(_api(csm), Account(pk=987654)).status_code == 404
+    assert _latest(token_client(csm), Account(pk=987654)).status_code == 404
 
 
 def test_the_health_endpoints_are_read_only(csm, mine):
     _snapshot(mine)
-    client = _api(csm)
+    client = token_client(csm)
     for name in ("latest", "history", "changes"):
         url = reverse(f"health-api:{name}", args=[mine.pk])
         for method in (client.post, client.put, client.patch, client.delete):
@@ -195,7 +187,7 @@ def _history(client, account, **params):
 def test_history_lists_the_days_of_start_up_to_but_not_including_end(csm, mine):
     for n in range(5):  # 2024-03-27 … 2024-03-31
         _snapshot(mine, D - dt.timedelta(days=4 - n), score=60.0 + n)
-    r = _history(_api(csm), mine, start="2024-03-28", end="2024-03-31")
+    r = _history(token_client(csm), mine, start="2024-03-28", end="2024-03-31")
     assert r.status_code == 200, r.json()
     body = r.json()
     # [03-28, 03-31): the 28th, 29th and 30th, scored 60 + 1, 60 + 2, 60 + 3
@@ -219,7 +211,7 @@ def test_history_lists_the_days_of_start_up_to_but_not_including_end(csm, mine):
 def test_history_components_only_when_asked_and_pages_like_the_other_lists(csm, mine):
     for n in range(5):
         _snapshot(mine, D - dt.timedelta(days=n))
-    client = _api(csm)
+    client = token_client(csm)
     page = _history(client, mine, start="2024-03-01", end="2024-04-01", page_size=2).json()
     assert page["count"] == 5 and len(page["results"]) == 2 and page["next"]
     assert "components" not in page["results"][0]
@@ -230,7 +222,7 @@ def test_history_components_only_when_asked_and_pages_like_the_other_lists(csm, 
 def test_history_takes_the_kpi_endpoints_period_too(csm, mine):
     _snapshot(mine, dt.date(2024, 2, 29))
     _snapshot(mine, D)
-    body = _history(_api(csm), mine, period="month", date="2024-03-15").json()
+    body = _history(token_client(csm), mine, period="month", date="2024-03-15").json()
     assert [row["day"] for row in body["results"]] == ["2024-03-31"]
 
 
@@ -257,7 +249,7 @@ def test_history_takes_the_kpi_endpoints_period_too(csm, mine):
 )
 def test_bad_history_parameters_are_400_naming_the_parameter(csm, mine, params, field, message):
     _snapshot(mine)
-    r = _history(_api(csm), mine, **params)
+    r = _history(token_client(csm), mine, **params)
     assert r.status_code == 400, r.json()
     assert field in r.json() and message in r.json()[field][0], r.json()
 
@@ -265,7 +257,7 @@ def test_bad_history_parameters_are_400_naming_the_parameter(csm, mine, params, 
 def test_history_reads_a_fixed_number_of_queries(csm, mine, django_assert_num_queries):
     for n in range(30):
         _snapshot(mine, D - dt.timedelta(days=n))
-    client = _api(csm)
+    client = token_client(csm)
     url = reverse("health-api:history", args=[mine.pk])
     params = {"start": "2024-01-01", "end": "2024-04-01", "components": "true"}
     client.get(url, params)  # the token's last_used_at is written once a minute: warm it
@@ -289,7 +281,7 @@ def test_changes_compare_with_a_week_before_in_words(csm, mine):
     _snapshot(mine, week_before)
     _snapshot(mine, D - dt.timedelta(days=3), score=10.0)  # in between: not compared
     _snapshot(mine, D, score=0.7 * 30 + 0.3 * 100, components=[fell, SUPPORT, PAYMENTS])
-    r = _changes(_api(csm), mine)
+    r = _changes(token_client(csm), mine)
     assert r.status_code == 200, r.json()
     body = r.json()
     assert (body["from"]["day"], body["to"]["day"]) == ("2024-03-24", "2024-03-31")
@@ -301,7 +293,7 @@ def test_changes_compare_with_a_week_before_in_words(csm, mine):
 def test_changes_between_named_days_take_the_snapshot_on_or_before_each(csm, mine):
     _snapshot(mine, dt.date(2024, 3, 1), score=90.0)
     _snapshot(mine, dt.date(2024, 3, 10), score=SCORE)
-    client = _api(csm)
+    client = token_client(csm)
     body = _changes(client, mine, **{"from": "2024-03-05", "to": "2024-03-20"}).json()
     assert (body["from"]["day"], body["to"]["day"]) == ("2024-03-01", "2024-03-10")
     # 90 green → 72 yellow
@@ -315,7 +307,7 @@ def test_changes_between_named_days_take_the_snapshot_on_or_before_each(csm, min
 
 
 def test_changes_without_snapshots_is_a_404(csm, mine):
-    r = _changes(_api(csm), mine)
+    r = _changes(token_client(csm), mine)
     assert r.status_code == 404 and r.json() == {"detail": NO_SNAPSHOT}
 
 
@@ -332,7 +324,7 @@ def test_account_detail_shows_health_arr_renewal_and_priority_of_its_standing(cs
     _snapshot(mine, today)
     account_standings_refresh(account_ids=[mine.pk])
     standing = AccountStanding.objects.get(account=mine)
-    r = _api(csm).get(reverse("api:account-detail", args=[mine.pk]))
+    r = token_client(csm).get(reverse("api:account-detail", args=[mine.pk]))
     body = r.json()
     assert body["health"] == {
         "score": 72.0,
@@ -347,7 +339,7 @@ def test_account_detail_shows_health_arr_renewal_and_priority_of_its_standing(cs
 
 
 def test_an_account_without_a_standing_has_null_health(csm, mine):
-    body = _api(csm).get(reverse("api:account-detail", args=[mine.pk])).json()
+    body = token_client(csm).get(reverse("api:account-detail", args=[mine.pk])).json()
     assert body["health"] is None
     assert (body["arr"], body["renewal_on"], body["priority"]) == (None, None, None)
 
@@ -365,7 +357,7 @@ def test_the_list_flags_an_override_in_force_on_the_standings_day(csm):
     _standing(overridden, "green", score=85.0, overridden=True)
     # an override on another day than the standing's does not count
     _snapshot(plain, D - dt.timedelta(days=1), overrides=[{"id": 2}])
-    rows = _api(csm).get(reverse("api:account-list")).json()["results"]
+    rows = token_client(csm).get(reverse("api:account-list")).json()["results"]
     assert [(row["name"], row["health"]["overridden"]) for row in rows] == [
         ("A", False),
         ("B", True),
@@ -378,7 +370,7 @@ def test_band_filter(csm):
     _standing(red, "red", score=20.0)
     _standing(yellow, "yellow", score=SCORE)
     _standing(green, "green", score=90.0)
-    client = _api(csm)
+    client = token_client(csm)
     url = reverse("api:account-list")
     for band, name in (("red", "R"), ("yellow", "Y"), ("green", "G")):
         r = client.get(url, {"band": band})
@@ -389,7 +381,7 @@ def test_band_filter(csm):
 
 @pytest.mark.parametrize("value", ["purple", "", "RED"])
 def test_an_unknown_band_is_a_400_naming_the_parameter(csm, value):
-    r = _api(csm).get(reverse("api:account-list"), {"band": value})
+    r = token_client(csm).get(reverse("api:account-list"), {"band": value})
     assert r.status_code == 400 and "band" in r.json(), r.json()
 
 
@@ -402,7 +394,7 @@ def test_the_bands_of_the_filter_are_the_health_models(csm):
 def test_the_account_list_reads_a_fixed_number_of_queries(csm, rows, django_assert_num_queries):
     for n in range(rows):
         _standing(AccountFactory(owner=csm), "yellow", score=SCORE, overridden=n % 2 == 0)
-    client = _api(csm)
+    client = token_client(csm)
     url = reverse("api:account-list")
     client.get(url)  # the token's last_used_at is written once a minute: warm it
     # token, the user's groups (role), count, page: the standing joined, the override flag
@@ -417,7 +409,7 @@ def test_the_account_list_reads_a_fixed_number_of_queries(csm, rows, django_asse
 
 
 def test_the_schema_documents_the_health_endpoints(admin_user):
-    r = _api(admin_user).get("/api/schema/", {"format": "json"})
+    r = token_client(admin_user).get("/api/schema/", {"format": "json"})
     schema = json.loads(r.content)
     paths = schema["paths"]
     latest = paths["/api/v1/accounts/{account_id}/health/"]["get"]
