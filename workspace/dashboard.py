@@ -165,10 +165,10 @@ def _delta(
     not that there was no period)."""
     if not earlier:
         return {"text": "no earlier period", "tone": "idle"}
-    if previous is None:
-        return {"text": "no value the month before", "tone": "idle"}
     if value is None:
         return {"text": "no value to compare", "tone": "idle"}
+    if previous is None:
+        return {"text": "no value the month before", "tone": "idle"}
     diff = value - previous
     if unit != "money" and round(diff, 1) == 0:
         diff = 0.0  # a change that rounds to nothing prints "+0.0", never "−0.0"

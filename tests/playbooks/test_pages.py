@@ -125,7 +125,11 @@ def test_cta_list_with_a_fixed_number_of_queries(client, csm, django_assert_max_
     client.force_login(csm)
     with django_assert_max_num_queries(8):
         r = client.get(reverse("playbooks:cta-list"))
-    assert r.content.decode().count('<tr id="cta-') == 6
+    page = r.content.decode()
+    assert page.count('<tr id="cta-') == 6
+    # on the list, where no account is the context, each CTA links its account's page
+    for cta in Cta.objects.all():
+        assert f'href="{reverse("workspace:account", args=[cta.account_id])}"' in page
 
 
 def _field_errors(page: str) -> dict[str, list[str]]:

@@ -231,6 +231,7 @@ def test_a_bands_queue_lists_the_accounts_it_counts(client, admin_user, csm, chu
         (50.0, None, "pct", False, "no earlier period"),
         (50.0, None, "pct", True, "no value the month before"),  # e.g. no NPS answers then
         (None, 40.0, "pct", True, "no value to compare"),
+        (None, None, "days", True, "no value to compare"),  # e.g. TTFV with nothing to count
         (40.02, 40.04, "pct", True, "+0.0 pp vs previous"),  # −0.02 rounds to 0.0: no sign
         (41.5, 40.0, "pct", True, "+1.5 pp vs previous"),
         (38.5, 40.0, "number", True, "−1.5 vs previous"),
@@ -240,3 +241,20 @@ def test_a_tiles_change_against_the_month_before_in_words(value, previous, unit,
     from workspace.dashboard import _delta
 
     assert _delta(value, previous, unit, True, earlier=earlier)["text"] == text
+
+
+def test_the_period_prints_its_days_in_words(client, csm):
+    """The line under the filters reads "24 Oct 2026 to 24 Nov 2026 (end exclusive)", as
+    every page prints days, not the report's ISO days."""
+    from accounts import utc
+    from metrics.services import kpi_snapshot_period, kpi_snapshots_record
+
+    from .conftest import customer
+
+    customer(csm, name="Any", mrr="100", ends_in=30, scores=[(70, "yellow")])
+    day = utc.yesterday()
+    kpi_snapshots_record(as_of=day)
+    start, end = kpi_snapshot_period(day)
+    client.force_login(csm)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    assert f"{utc.day_text(start)} to {utc.day_text(end)} (end exclusive)" in text
