@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db.models import (
     Count,
     DateTimeField,
-    Exists,
     F,
     Max,
     OuterRef,
@@ -144,17 +143,11 @@ def first_value_of(account: Account, *, today: dt.date) -> FirstValue:
 
 
 def with_standing(accounts: QuerySet[Account]) -> QuerySet[Account]:
-    """``accounts`` with their standing (``account.standing``, the latest health, ARR,
-    renewal and priority: metrics.AccountStanding) joined in, and ``health_overridden``:
-    whether that health snapshot had an override in force. Both through reverse relations,
-    since this app sits below metrics and does not import it; the flag is an EXISTS per row
-    that reads one (account, day) entry of the snapshots' unique index. No query per row."""
-    overridden = Account.objects.filter(
-        pk=OuterRef("pk"),
-        health_snapshots__day=OuterRef("standing__day"),
-        health_snapshots__overrides__0__isnull=False,  # a non-empty list of overrides
-    )
-    return accounts.select_related("standing").annotate(health_overridden=Exists(overridden))
+    """``accounts`` with their standing (``account.standing``, the latest health, whether an
+    override set it, ARR, renewal and priority: metrics.AccountStanding) joined in, through
+    the reverse relation, since this app sits below metrics and does not import it. No
+    query per row."""
+    return accounts.select_related("standing")
 
 
 def api_token_list() -> QuerySet:

@@ -66,7 +66,7 @@ class AccountHealthSerializer(serializers.Serializer):
 class _AccountStandingFields(serializers.Serializer):
     """Health, ARR, next renewal and queue priority from the account's standing (null
     before the nightly pipeline first ran for it). The view loads the standing with
-    ``select_related("standing")`` and annotates ``health_overridden``: no query per row."""
+    ``select_related("standing")``: no query per row."""
 
     health = serializers.SerializerMethodField(
         help_text="the latest health snapshot's score and band; /accounts/{id}/health/ has "
@@ -102,7 +102,7 @@ class _AccountStandingFields(serializers.Serializer):
             "score": standing.score,
             "band": standing.band or None,
             "day": standing.day,
-            "overridden": bool(getattr(account, "health_overridden", False)),
+            "overridden": standing.overridden,
         }
 
 

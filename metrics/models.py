@@ -444,6 +444,9 @@ class AccountStanding(models.Model):
     day = models.DateField(help_text="the day of the data (the health snapshot's day)")
     score = models.FloatField(null=True, blank=True)
     band = models.CharField(max_length=10, blank=True, choices=Band.choices)
+    overridden = models.BooleanField(
+        default=False, help_text="an override (of the score or a component) set that score"
+    )
     trend_7 = models.FloatField(null=True, blank=True, help_text="score change over 7 days")
     trend_7_day = models.DateField(
         null=True,

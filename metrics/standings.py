@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import JSONField, Max, OuterRef, Q, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, JSONField, Max, OuterRef, Q, Subquery
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -71,9 +71,15 @@ def _of(ids: Sequence[int], *, ranged: bool) -> Q:
     return Q(account_id__in=ids)
 
 
-def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str]]:
-    rows = HealthSnapshot.objects.filter(of, day=day).values_list("account_id", "score", "band")
-    return {pk: (score, band) for pk, score, band in rows}
+def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str, bool]]:
+    """(score, band, overridden) of each account's snapshot of ``day``: overridden when an
+    override was in force on it (its ``overrides`` not empty)."""
+    rows = (
+        HealthSnapshot.objects.filter(of, day=day)
+        .annotate(set_by_hand=ExpressionWrapper(~Q(overrides=[]), output_field=BooleanField()))
+        .values_list("account_id", "score", "band", "set_by_hand")
+    )
+    return {pk: (score, band, bool(by_hand)) for pk, score, band, by_hand in rows}
 
 
 def _scores_back(
@@ -156,7 +162,7 @@ def _days(ids: list[int], day: dt.date | None) -> dict[int, dt.date]:
 
 def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool = False) -> int:
     days = _days(ids, day)
-    latest: dict[int, tuple[float | None, str]] = {}
+    latest: dict[int, tuple[float | None, str, bool]] = {}
     week: dict[int, tuple[float | None, str, dt.date]] = {}
     month: dict[int, tuple[float | None, str, dt.date]] = {}
     by_day: dict[dt.date, list[int]] = defaultdict(list)
@@ -192,7 +198,7 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
     rows = []
     for pk in ids:
         data_day = data_days[pk]
-        score, band = latest.get(pk, (None, ""))
+        score, band, overridden = latest.get(pk, (None, "", False))
         c = contracts.get(pk) or {"mrr": Decimal(0), "seats": None, "renewal_on": None}
         arr = (c["mrr"] * 12).quantize(Decimal("0.01"))
         open_ctas, overdue, waiting = ctas.get(pk, (0, 0, 0))
@@ -213,6 +219,7 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
                 data_day,
                 score,
                 band or "",
+                overridden,
                 trend_7,
                 week_back[2] if trend_7 is not None else None,  # the day trend_7 compares with
                 trend_30,
@@ -235,6 +242,7 @@ _FIELDS = [
     "day",
     "score",
     "band",
+    "overridden",
     "trend_7",
     "trend_7_day",
     "trend_30",

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from accounts import utc
@@ -209,16 +209,14 @@ def standings_for(user: User, *, scope: str = "team") -> QuerySet[AccountStandin
 def with_band_lines(standings: QuerySet[AccountStanding]) -> QuerySet[AccountStanding]:
     """``standings`` each with ``green_min`` and ``yellow_min``, the band lines of the model
     version that made its score (its snapshot of the same day), so a page prints the score
-    beside its band without crossing a line (``health.score_beside_band``), and
-    ``overridden``: whether an override was in force on that score (the snapshot's
-    ``overrides`` not empty), so a page marks a CSM's judgement as one. Three subqueries
+    beside its band without crossing a line (``health.score_beside_band``). Two subqueries
     in the same query, each one probe of the snapshot's (account, day) key, evaluated for
-    the rows fetched only; ``None`` / ``False`` without a snapshot."""
+    the rows fetched only; ``None`` without a snapshot. (Whether an override set the score
+    is the standing's own ``overridden``.)"""
     snapshot = HealthSnapshot.objects.filter(account_id=OuterRef("account_id"), day=OuterRef("day"))
     return standings.annotate(
         green_min=Subquery(snapshot.values("model_version__green_min")[:1]),
         yellow_min=Subquery(snapshot.values("model_version__yellow_min")[:1]),
-        overridden=Exists(snapshot.exclude(overrides=[])),
     )
 
 

@@ -347,16 +347,25 @@ def test_an_account_without_a_standing_has_null_health(csm, mine):
 def _standing(account, band, *, score, day=D, overridden=False):
     _snapshot(account, day, score=score, overrides=[{"id": 1}] if overridden else [])
     return AccountStanding.objects.create(
-        account=account, day=day, score=score, band=band, arr=Decimal("1200.00"), priority=1.5
+        account=account,
+        day=day,
+        score=score,
+        band=band,
+        overridden=overridden,
+        arr=Decimal("1200.00"),
+        priority=1.5,
     )
 
 
 def test_the_list_flags_an_override_in_force_on_the_standings_day(csm):
+    from metrics.standings import account_standings_refresh
+
     plain, overridden = AccountFactory(owner=csm, name="A"), AccountFactory(owner=csm, name="B")
-    _standing(plain, "yellow", score=SCORE)
-    _standing(overridden, "green", score=85.0, overridden=True)
+    _snapshot(plain, D, score=SCORE)
+    _snapshot(overridden, D, score=85.0, overrides=[{"id": 1}])
     # an override on another day than the standing's does not count
     _snapshot(plain, D - dt.timedelta(days=1), overrides=[{"id": 2}])
+    account_standings_refresh(account_ids=[plain.pk, overridden.pk])  # from the day-D ones
     rows = token_client(csm).get(reverse("api:account-list")).json()["results"]
     assert [(row["name"], row["health"]["overridden"]) for row in rows] == [
         ("A", False),
@@ -397,8 +406,8 @@ def test_the_account_list_reads_a_fixed_number_of_queries(csm, rows, django_asse
     client = token_client(csm)
     url = reverse("api:account-list")
     client.get(url)  # the token's last_used_at is written once a minute: warm it
-    # token, the user's groups (role), count, page: the standing joined, the override flag
-    # and data_as_of as subqueries of the page's query
+    # token, the user's groups (role), count, page: the standing (with its override flag)
+    # joined and data_as_of as a subquery of the page's query
     with django_assert_num_queries(4):
         r = client.get(url, {"band": "yellow"})
     assert r.json()["count"] == rows
