@@ -307,7 +307,9 @@ def health_override_create(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(
                 request, "Health overridden: today's score is recomputed with it within a minute."
             )
-            return redirect("workspace:account", pk=account.pk)
+            # a fragment of its own: the browser would keep the form's (#override-form, so
+            # that its errors open in view) and land on the emptied form, not the message
+            return redirect(reverse("workspace:account", args=[account.pk]) + "#main")
     context = _account_context(request, account, group="", form=ActivityForm())
     context["override_form"] = form
     return render(request, "workspace/account_detail.html", context, status=400)

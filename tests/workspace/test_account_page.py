@@ -331,6 +331,8 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
     with django_capture_on_commit_callbacks(execute=True):
         r = _override_post(client, account)
     assert r.status_code == 302
+    # back at the top, where the message is: its own fragment, not the form's it came from
+    assert r.url == url(account) + "#main"
     override = HealthOverride.objects.get()
     assert (override.account, override.created_by, override.score) == (account, csm, 90)
     # the day after "until" at midnight UTC: the override holds through "until"
