@@ -9,7 +9,9 @@ Points (higher = call first; docs/metrics.md "Queue priority"):
 - ARR at risk: 1 point per $10k of ARR when the band is red or yellow, at most 20;
 - renewal: within 90 days, up to 25 points, growing linearly as the day gets closer
   (renews today or already past its end: 25; in 90 days: 0);
-- trend: 1 point per point of health lost in 7 days, at most 15 (a rise gives none).
+- trend: 1 point per point of health lost in 7 days, at most 15 (a rise gives none); the
+  change of the score the model computed, so an override set or expired in the week (which
+  changes the score shown, not the customer's data) gives no points and no words.
 
 The reason lists the factors that gave points, biggest first, then ARR as context:
 "red, −18 in 7 days, renews in 41 days, $84k ARR".
@@ -68,7 +70,8 @@ def priority(
     """The account's queue priority and why. ``band`` "" means no score yet; ``arr`` in
     dollars (None = no contract); ``days_to_renewal`` from the day of the data to the end of
     the current contract (None = open-ended or no contract; negative = ended); ``trend_7``
-    the change in health score over 7 days (None = no score 7 days ago)."""
+    the change in computed health score over 7 days (None = no computed score now or 7 days
+    ago; ``metrics.standings``)."""
     factors: list[tuple[str, float]] = []
     arr_value = float(arr or 0)
     if overdue_ctas > 0:

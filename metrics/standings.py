@@ -1,5 +1,7 @@
-"""Where each account stands today (``AccountStanding``): the latest health and its trend,
-ARR, seats, next renewal, CTAs and the queue priority (``metrics.priority``).
+"""Where each account stands today (``AccountStanding``): the latest health (the score and
+band shown, an override's while one is in force) and its trends (the change of the score the
+model computed, so that an override moves no trend), ARR, seats, next renewal, CTAs and the
+queue priority (``metrics.priority``).
 
 Set-based: per chunk of accounts, one query per source (the latest health day, the
 snapshots the 7-day and the 30-day trends compare with, the contracts in force, the CTA
@@ -71,22 +73,29 @@ def _of(ids: Sequence[int], *, ranged: bool) -> Q:
     return Q(account_id__in=ids)
 
 
-def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str, bool]]:
-    """(score, band, overridden) of each account's snapshot of ``day``: overridden when an
-    override was in force on it (its ``overrides`` not empty)."""
+def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str, bool, float | None]]:
+    """(score, band, overridden, computed score) of each account's snapshot of ``day``:
+    the score and band shown, overridden when an override was in force on it (its
+    ``overrides`` not empty), and the score the model computed, which the trends compare
+    (``_trend``)."""
     rows = (
         HealthSnapshot.objects.filter(of, day=day)
         .annotate(set_by_hand=ExpressionWrapper(~Q(overrides=[]), output_field=BooleanField()))
-        .values_list("account_id", "score", "band", "set_by_hand")
+        .values_list("account_id", "score", "band", "set_by_hand", "computed_score")
     )
-    return {pk: (score, band, bool(by_hand)) for pk, score, band, by_hand in rows}
+    return {
+        pk: (score, band, bool(by_hand), computed)
+        for pk, score, band, by_hand, computed in rows
+    }
 
 
 def _scores_back(
     ids: Sequence[int], *, ranged: bool, on: dt.date, tolerance: int
 ) -> dict[int, tuple[float | None, str, dt.date]]:
     """Each account's latest snapshot on or before ``on`` and at most ``tolerance`` days
-    earlier, as (score, band, day); accounts without one are left out. One query: a
+    earlier, as (computed score, computed band, day): what the model computed from the data,
+    before any override (the trends compare like with like, ``_trend``); accounts without
+    one are left out. One query: a
     correlated subquery per account of the chunk, which PostgreSQL runs as one backward
     seek of ``health_snapshot_unique`` (account, day) from ``(account, on)``, so its cost
     is one index probe per account whatever the history's density or the book's size (a
@@ -97,7 +106,7 @@ def _scores_back(
     found = (
         HealthSnapshot.objects.filter(account_id=OuterRef("pk"), day__lte=on, day__gte=lo)
         .order_by("-day")
-        .values(back=JSONObject(day="day", score="score", band="band"))[:1]
+        .values(back=JSONObject(day="day", score="computed_score", band="computed_band"))[:1]
     )
     if ranged:
         accounts = Account.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
@@ -142,6 +151,10 @@ def _contracts(of: Q, days: dict[int, dt.date]) -> dict[int, dict[str, Any]]:
 
 
 def _trend(now: float | None, before: tuple[float | None, ...] | None) -> float | None:
+    """The change from ``before`` (a ``_scores_back`` row) to ``now``, both computed scores:
+    a trend says how the customer's data moved, so an override set or expired in between
+    (it changes the score shown, not the data) moves neither end. None when either is
+    missing, as for an account whose score only an override sets (no data to compute)."""
     if now is None or before is None or before[0] is None:
         return None
     return round(now - before[0], 1)
@@ -162,7 +175,7 @@ def _days(ids: list[int], day: dt.date | None) -> dict[int, dt.date]:
 
 def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool = False) -> int:
     days = _days(ids, day)
-    latest: dict[int, tuple[float | None, str, bool]] = {}
+    latest: dict[int, tuple[float | None, str, bool, float | None]] = {}
     week: dict[int, tuple[float | None, str, dt.date]] = {}
     month: dict[int, tuple[float | None, str, dt.date]] = {}
     by_day: dict[dt.date, list[int]] = defaultdict(list)
@@ -198,14 +211,14 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
     rows = []
     for pk in ids:
         data_day = data_days[pk]
-        score, band, overridden = latest.get(pk, (None, "", False))
+        score, band, overridden, computed = latest.get(pk, (None, "", False, None))
         c = contracts.get(pk) or {"mrr": Decimal(0), "seats": None, "renewal_on": None}
         arr = (c["mrr"] * 12).quantize(Decimal("0.01"))
         open_ctas, overdue, waiting = ctas.get(pk, (0, 0, 0))
         week_back = week.get(pk)
-        trend_7 = _trend(score, week_back)
+        trend_7 = _trend(computed, week_back)
         back = month.get(pk)
-        trend_30 = _trend(score, back)
+        trend_30 = _trend(computed, back)
         result = prio.priority(
             band=band or "",
             arr=arr,
