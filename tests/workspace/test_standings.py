@@ -249,3 +249,97 @@ def test_a_contract_ending_on_the_data_day_is_still_in_force_there(csm):
     assert (s.renewal_on, s.arr) == (data_day, Decimal("12000.00"))  # 12 × 1,000
     # green 0 + renewal 25 × (90 − 0) / 90 = 25
     assert (s.reason, s.priority) == ("green, renews today, $12k ARR", 25.0)
+
+
+def _override_in_force(account, day, score: float, band: str) -> None:
+    """``account``'s snapshot of ``day`` as an override of the whole score to ``score`` left
+    it: the score and band shown are the override's, the computed ones stay the model's."""
+    from metrics.models import HealthSnapshot
+
+    HealthSnapshot.objects.filter(account=account, day=day).update(
+        score=score,
+        band=band,
+        overrides=[{"id": 1, "component": "", "score": score, "band": "", "reason": "signed"}],
+    )
+
+
+def test_an_override_in_force_moves_neither_trend(csm):
+    """Computed 60 seven days back, 50 thirty days back and 62 now, overridden to 90 now:
+    the trends are of the computed score, +2 and +12, not +30 and +40; the score and band
+    shown stay the override's."""
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(
+        csm,
+        name="A",
+        mrr="10",
+        ends_in=None,
+        scores=[(62.0, "yellow"), (60.0, "yellow"), (50.0, "yellow")],
+    )
+    _override_in_force(a, day, 90.0, "green")
+    account_standings_refresh(day=day)
+    s = AccountStanding.objects.get(account=a)
+    assert (s.score, s.band, s.overridden) == (90.0, "green", True)
+    assert (s.trend_7, s.trend_7_day) == (2.0, day - dt.timedelta(days=7))  # 62 - 60
+    assert (s.trend_30, s.trend_30_day) == (12.0, day - dt.timedelta(days=30))  # 62 - 50
+    # green 0 + a rise 0 + $120 ARR not at risk 0
+    assert (s.priority, s.reason) == (0.0, "green, +2 in 7 days, $120 ARR")
+    assert "30" not in s.reason and "28" not in s.reason
+    # the account path (the override's own recompute refreshes just this account) agrees
+    account_standings_refresh(account_ids=[a.pk])
+    s = AccountStanding.objects.get(account=a)
+    assert (s.trend_7, s.trend_30, s.reason) == (2.0, 12.0, "green, +2 in 7 days, $120 ARR")
+
+
+def test_the_trend_points_count_the_computed_fall_under_an_override(csm):
+    """Computed 70 a week ago, 52 now, overridden to 80 now: the score shown rose by 10 but
+    the data fell by 18, and the priority counts the fall."""
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[(52.0, "yellow"), (70.0, "yellow")])
+    _override_in_force(a, day, 80.0, "green")
+    account_standings_refresh(day=day)
+    s = AccountStanding.objects.get(account=a)
+    assert s.trend_7 == -18.0  # 52 - 70
+    # green (the override's band) 0 + 18 points lost, at most 15 + $120 ARR not at risk 0
+    assert (s.priority, s.reason) == (15.0, "green, \u221218 in 7 days, $120 ARR")
+
+
+def test_an_override_that_expired_in_the_week_makes_no_jump(csm):
+    """Overridden to 90 a week ago (computed 60 then), no override now and computed 52: −8
+    (52 − 60), not −38 (52 − 90)."""
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[(52.0, "yellow"), (60.0, "yellow")])
+    _override_in_force(a, day - dt.timedelta(days=7), 90.0, "green")
+    account_standings_refresh(day=day)
+    s = AccountStanding.objects.get(account=a)
+    assert (s.score, s.overridden, s.trend_7) == (52.0, False, -8.0)
+    # yellow 15 + 8 points lost + $120 ARR at risk: 120 / 10,000 = 0.012 → 0.0
+    assert (s.priority, s.reason) == (23.0, "yellow, \u22128 in 7 days, $120 ARR")
+
+
+def test_an_override_recomputed_today_compares_computed_with_the_nightly_week(csm):
+    """The override's recompute dates the account's snapshot today (computed 62, shown 90);
+    the account's refresh compares its computed score with yesterday − 7 (computed 60)."""
+    today = utc_today()
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[(61.0, "yellow"), (60.0, "yellow")])
+    snapshot(a, today, 62.0, "yellow")
+    _override_in_force(a, today, 90.0, "green")
+    account_standings_refresh(account_ids=[a.pk])
+    s = AccountStanding.objects.get(account=a)
+    assert (s.day, s.score, s.overridden) == (today, 90.0, True)
+    assert (s.trend_7, s.trend_7_day) == (2.0, today - dt.timedelta(days=8))  # 62 - 60
+
+
+def test_a_score_only_an_override_sets_has_no_trend(csm):
+    """No data to compute a score now (computed null), overridden to 70: no trend, since
+    nothing the customer did can be compared with the week before."""
+    from metrics.models import HealthSnapshot
+
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[(None, ""), (60.0, "yellow")])
+    _override_in_force(a, day, 70.0, "yellow")
+    assert HealthSnapshot.objects.get(account=a, day=day).computed_score is None
+    account_standings_refresh(day=day)
+    s = AccountStanding.objects.get(account=a)
+    assert (s.score, s.trend_7, s.trend_7_day) == (70.0, None, None)
+    # yellow 15; no trend; $120 ARR: 0.0
+    assert (s.priority, s.reason) == (15.0, "yellow, $120 ARR")
