@@ -84,8 +84,7 @@ def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str, bool, flo
         .values_list("account_id", "score", "band", "set_by_hand", "computed_score")
     )
     return {
-        pk: (score, band, bool(by_hand), computed)
-        for pk, score, band, by_hand, computed in rows
+        pk: (score, band, bool(by_hand), computed) for pk, score, band, by_hand, computed in rows
     }
 
 

@@ -345,6 +345,16 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
     assert "score 90" in shown and "computed " in shown
     assert "Renewal signed on paper" in shown and f"until {until.day} {until:%b %Y}" in shown
     assert csm.email in shown or str(csm) in shown
+    # the override's recompute dated today's snapshot and refreshed the standing: the trend
+    # compares the computed score with the one 8 days back (76, the book's), not the 90
+    from metrics.models import AccountStanding, HealthSnapshot
+
+    snap = HealthSnapshot.objects.get(account=account, day=utc.today())
+    standing = AccountStanding.objects.get(account=account)
+    assert (snap.score, standing.score, standing.overridden) == (90, 90, True)
+    assert standing.trend_7_day == utc.today() - dt.timedelta(days=8)
+    assert standing.trend_7 == round(snap.computed_score - 76, 1) != 90 - 76
+    assert 'id="trend-7-basis"' in client.get(url(account)).content.decode()
 
 
 @pytest.mark.parametrize(
@@ -480,6 +490,45 @@ def test_header_says_which_day_the_7_day_trend_compares_with(client, csm, book):
     # an account without a snapshot 7–9 days back has no day to name
     text = client.get(url(book["calm"])).content.decode()
     assert 'id="trend-7-day"' not in text
+
+
+def test_the_trends_of_an_overridden_score_say_they_are_of_the_computed_one(client, csm):
+    """Computed 50 thirty days back, 60 seven days back and 62 now, overridden to 90 now: the
+    header's trends are +2 (62 − 60) and +12 (62 − 50), each marked "computed score"; once
+    the override is gone from the snapshot (the same numbers), neither is marked."""
+    from metrics import health
+    from metrics.models import HealthSnapshot
+    from metrics.standings import account_standings_refresh
+
+    from .conftest import customer, utc_today
+
+    day = utc_today() - dt.timedelta(days=1)
+    account = customer(
+        csm,
+        name="Judged",
+        mrr="100",
+        ends_in=30,
+        scores=[(62, "yellow"), (60, "yellow"), (50, "yellow")],
+    )
+    until = dt.datetime.combine(utc_today() + dt.timedelta(days=30), dt.time(), tzinfo=dt.UTC)
+    override = health.Override(id=1, reason="signed", expires_at=until.isoformat(), score=90)
+    now = HealthSnapshot.objects.filter(account=account, day=day)
+    now.update(score=90, band="green", overrides=[override.as_json()])
+    account_standings_refresh(account_ids=[account.pk])
+    client.force_login(csm)
+
+    def trend(text: str, n: int) -> str:
+        dd = re.search(rf"<dt>{n} days</dt><dd[^>]*>(.*?)</dd>", text, re.S)
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dd.group(1))).strip()
+
+    text = client.get(url(account)).content.decode()
+    assert trend(text, 7) == f"+2 vs {utc.day_text(day - dt.timedelta(days=7))} computed score"
+    assert trend(text, 30) == f"+12 vs {utc.day_text(day - dt.timedelta(days=30))} computed score"
+    now.update(score=62, band="yellow", overrides=[])
+    account_standings_refresh(account_ids=[account.pk])
+    text = client.get(url(account)).content.decode()
+    assert trend(text, 7) == f"+2 vs {utc.day_text(day - dt.timedelta(days=7))}"
+    assert 'id="trend-7-basis"' not in text and 'id="trend-30-basis"' not in text
 
 
 def test_the_health_breakdown_says_what_it_left_out_and_that_the_rest_was_rescaled(

@@ -3,6 +3,8 @@ who sees what, and a query count that does not grow with the book."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -10,7 +12,7 @@ from django.urls import reverse
 
 from metrics.standings import account_standings_refresh
 
-from .conftest import customer
+from .conftest import customer, utc_today
 
 pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true", "HX-Target": "queue-results"}
@@ -251,6 +253,41 @@ def test_an_overridden_score_is_marked_as_one_in_the_queue_and_renewals(client, 
         r = client.get(url)
         assert "overridden" in _health_cell(r, "Judged"), url
         assert "overridden" not in _health_cell(r, "Computed"), url
+
+
+def _trend_cell(response, name: str) -> str:
+    """The 7-day cell of the queue row of ``name``, as text."""
+    import re
+
+    text = response.content.decode()
+    row = re.search(rf'<tr id="account-\d+">(?:(?!</tr>).)*>{re.escape(name)}<.*?</tr>', text, re.S)
+    assert row, name
+    cell = re.search(r'<td data-label="7 days"[^>]*>(.*?)</td>', row.group(0), re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell.group(1))).strip()
+
+
+def test_the_trend_of_an_overridden_score_says_it_is_of_the_computed_one(client, csm):
+    """Computed 60 a week ago and 62 now, overridden to 90 now: "+2" (62 − 60) with a note
+    that it is the computed score's; the same history without an override has no note, nor
+    has an overridden account without a trend."""
+    from metrics.models import HealthSnapshot
+
+    day = utc_today() - dt.timedelta(days=1)
+    judged = customer(
+        csm, name="Judged", mrr="100", ends_in=30, scores=[(62, "yellow"), (60, "yellow")]
+    )
+    customer(csm, name="Computed", mrr="100", ends_in=30, scores=[(62, "yellow"), (60, "yellow")])
+    new = customer(csm, name="New", mrr="100", ends_in=30, scores=[(62, "yellow")])
+    override = [{"id": 1, "component": "", "score": 90, "band": "", "reason": "signed"}]
+    HealthSnapshot.objects.filter(account__in=[judged, new], day=day).update(
+        score=90, band="green", overrides=override
+    )
+    account_standings_refresh()
+    client.force_login(csm)
+    r = client.get(reverse("home"))
+    assert _trend_cell(r, "Judged") == "+2 computed score"
+    assert _trend_cell(r, "Computed") == "+2"
+    assert _trend_cell(r, "New") == "—"
 
 
 def _ctas_cell(response, name: str) -> str:
