@@ -24,6 +24,7 @@ from accounts import services as account_services
 from accounts.models import AccountLifecycle, ApiToken, Role, User
 from accounts.selectors import api_token_list
 from accounts.services import user_access_update
+from metrics import pipeline_words
 from metrics import services as metrics_services
 from metrics.models import HealthAssignmentRule, HealthModel, HealthModelVersion
 from metrics.selectors import health_assignment_changes, health_rules
@@ -539,6 +540,21 @@ def backfill_status(request: HttpRequest) -> HttpResponse:
         request,
         "workspace/manage/backfill.html",
         {"job": job, "progress": progress, "running": running},
+    )
+
+
+# --- the nightly pipeline ------------------------------------------------------------------
+
+
+@require_GET
+def pipeline_runs(request: HttpRequest) -> HttpResponse:
+    """The nightly pipeline's recent runs, each step in words, and whether the book's
+    scores are as fresh as they should be."""
+    _require_admin(request)
+    return render(
+        request,
+        "workspace/manage/pipeline_runs.html",
+        {"runs": pipeline_words.runs_recent(), "fresh": pipeline_words.freshness()},
     )
 
 

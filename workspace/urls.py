@@ -51,6 +51,7 @@ urlpatterns = [
     path("manage/health/rescore/", manage.health_rescore, name="health-rescore"),
     path("manage/backfill/", manage.backfill_status, name="backfill-status"),
     path("manage/backfill/start/", manage.backfill_start, name="backfill-start"),
+    path("manage/pipeline/", manage.pipeline_runs, name="pipeline-runs"),
     path("manage/api-tokens/", manage.api_tokens, name="api-tokens"),
     path("manage/api-tokens/new/", manage.api_token_create, name="api-token-create"),
     path(

@@ -126,6 +126,7 @@ RULES: dict[str, Rule] = {
     "workspace:health-model-copy": Rule(_all(405, anonymous=LOGIN)),
     "workspace:health-rescore": Rule(_all(405, anonymous=LOGIN)),
     "workspace:backfill-status": PAGE_ADMIN,
+    "workspace:pipeline-runs": PAGE_ADMIN,
     "workspace:backfill-start": Rule(_all(405, anonymous=LOGIN)),  # POST only
     "workspace:api-tokens": PAGE_ADMIN,
     "workspace:api-token-create": Rule(_all(405, anonymous=LOGIN)),  # POST only, admins only

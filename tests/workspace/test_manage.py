@@ -25,6 +25,7 @@ ADMIN_PAGES = [
     ("workspace:health-models", []),
     ("workspace:users", []),
     ("workspace:backfill-status", []),
+    ("workspace:pipeline-runs", []),
 ]
 
 
