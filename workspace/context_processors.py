@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+
+
+def runtime(request: HttpRequest) -> dict:
+    """Whether background tasks run inline (embedded mode: no Celery worker, no Redis), so
+    pages that start one say how long the answer may take instead of "in the background"."""
+    return {"tasks_inline": bool(settings.CELERY_TASK_ALWAYS_EAGER)}
