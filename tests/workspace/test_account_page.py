@@ -629,3 +629,13 @@ def test_the_header_marks_an_overridden_score(client, csm):
 
     assert "overridden" in header(judged)
     assert "overridden" not in header(computed)
+
+
+def test_a_churned_account_says_its_score_is_a_former_customers(client, csm, book):
+    account = book["burning"]
+    client.force_login(csm)
+    assert 'id="churned-note"' not in client.get(url(account)).content.decode()
+    account.lifecycle_stage = "churned"
+    account.save(update_fields=["lifecycle_stage"])
+    text = client.get(url(account)).content.decode()
+    assert 'id="churned-note"' in text and "A former customer (churned)" in text
