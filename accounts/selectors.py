@@ -100,7 +100,8 @@ class FirstValue:
     """Where an account stands on first value, as the account page shows it: ``day`` is the
     earlier of the first FIRST_VALUE_EVENT's UTC day and the recorded milestone's day (the
     day TTFV counts), ``source`` which one gave it ("event" on the same day), None and ""
-    when not reached; ``days_waiting`` is the days since ``customer_since`` until then."""
+    when not reached; ``days_waiting`` is the days from ``customer_since`` to the day it
+    counts to (``first_value_of``), 0 for a customer since after that day."""
 
     day: dt.date | None
     source: str
@@ -110,8 +111,13 @@ class FirstValue:
     days_waiting: int | None
 
 
-def first_value_of(account: Account, *, today: dt.date) -> FirstValue:
-    """The account's first value as of ``today`` (a UTC day; included). Two queries."""
+def first_value_of(
+    account: Account, *, today: dt.date, count_to: dt.date | None = None
+) -> FirstValue:
+    """The account's first value as of ``today`` (a UTC day; included), and while it is not
+    reached the days waiting for it counted to ``count_to`` (default ``today``): the
+    account page counts them to the day of its data, as its other counts of days, and
+    still shows a first value recorded or seen since. Two queries."""
     event = settings.FIRST_VALUE_EVENT
     milestone = (
         Milestone.objects.filter(
@@ -135,7 +141,8 @@ def first_value_of(account: Account, *, today: dt.date) -> FirstValue:
     else:
         day, source = None, ""
     since = account.customer_since
-    waiting = (today - since).days if day is None and since is not None else None
+    end = count_to or today
+    waiting = max((end - since).days, 0) if day is None and since is not None else None
     return FirstValue(day, source, event, event_day, milestone, waiting)
 
 

@@ -29,6 +29,28 @@ def day_text(day: dt.date | str | None) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
+def span_text(first: dt.date, last: dt.date) -> str:
+    """Two days as a span, as short as it reads unambiguously: "22 Nov 2026" for one day,
+    "22–24 Nov 2026", "30 Nov – 2 Dec 2026", "30 Dec 2026 – 2 Jan 2027"."""
+    if first == last:
+        return day_text(first)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{day_text(last)}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} – {day_text(last)}"
+    return f"{day_text(first)} – {day_text(last)}"
+
+
+def as_of_text(first: dt.date | None, last: dt.date | None, *, today: dt.date) -> str:
+    """The data day(s) a page's counts of days run from, as it names them once: "" when
+    that is today (or there is no day), "as of 22 Nov 2026", or a span "as of 22–24 Nov
+    2026" when its accounts' days differ (most from the night's run, a later one for an
+    account rescored during the day)."""
+    if first is None or last is None or first == last == today:
+        return ""
+    return f"as of {span_text(first, last)}"
+
+
 def moment_text(moment: dt.datetime) -> str:
     """An instant in UTC as messages print it: "22 Nov 2026 14:05" (the caller says UTC)."""
     moment = moment.astimezone(dt.UTC)

@@ -19,8 +19,18 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, JSONField, Max, OuterRef, Q, Subquery
-from django.db.models.functions import JSONObject
+from django.db.models import (
+    BooleanField,
+    DateField,
+    ExpressionWrapper,
+    F,
+    JSONField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+)
+from django.db.models.functions import Cast, JSONObject
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -48,6 +58,19 @@ TREND_7_TOLERANCE = 2
 
 def latest_health_day() -> dt.date | None:
     return HealthSnapshot.objects.aggregate(d=Max("day"))["d"]
+
+
+def renews_within(days: int) -> Q:
+    """Standings whose renewal falls within ``days`` days of their own data day (the day
+    included): the filter of every "renews within N days" window (renewals, the queue's
+    filter, the dashboard's "renewals due", the weekly digest). Each row counts from its
+    ``day``, the day its reason's "renews in N days" counts from, so a row reading "renews
+    in 30 days" is in the 30-day window and never one day out of it; a book-wide day would
+    put an account rescored during the day (its day later than the night's) a day or two
+    off its own text. A contract in force on the data day ends on or after it, so the lower
+    bound only leaves out a standing older than its contract (none after a refresh)."""
+    until = Cast(F("day") + dt.timedelta(days=days), output_field=DateField())
+    return Q(renewal_on__gte=F("day"), renewal_on__lte=until)
 
 
 def _cta_counts(ids: list[int], today: dt.date) -> dict[int, tuple[int, int, int]]:

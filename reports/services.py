@@ -23,11 +23,13 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts import utc
 from accounts.exports import csv_safe
 from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
 from config.site import absolute_url
 from metrics import kpis
 from metrics.models import AccountStanding, KpiSnapshot
+from metrics.standings import renews_within
 from outbox import services as outbox
 
 from . import catalog
@@ -599,12 +601,9 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
         .select_related("account")
         .order_by("-occurred_at")
     )
+    # from each account's data day, as the queue's and the renewals page's windows count
     renewals = list(
-        AccountStanding.objects.filter(
-            account__in=current,
-            renewal_on__gte=today,
-            renewal_on__lte=today + dt.timedelta(days=30),
-        )
+        AccountStanding.objects.filter(renews_within(30), account__in=current)
         .select_related("account")
         .order_by("renewal_on", "account__name")
     )
@@ -625,6 +624,11 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
         "new_ctas": new_ctas,
         "overdue_ctas": overdue_ctas,
         "renewals": renewals,
+        "renewals_as_of": utc.as_of_text(
+            min((s.day for s in renewals), default=None),
+            max((s.day for s in renewals), default=None),
+            today=today,
+        ),
         "detractors": detractors,
         "link": absolute_url(reverse("home")),
     }

@@ -334,6 +334,10 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     for hook in settings.DASHBOARD_TILE_HOOKS:  # targets, on/off track, trend (reports app)
         import_string(hook)(tiles, scope_kind=scope.kind, scope_key=scope.key, day=day)
     distribution = selectors.health_distribution(_standings(user, scope))
+    # each account counts from its own data day: the page names the day(s), once
+    distribution["as_of"] = utc.as_of_text(
+        distribution["first_day"], distribution["last_day"], today=selectors.today()
+    )
     for band in distribution["bands"]:
         band["url"] = band_queue_url(user, scope, band["band"])
     revenue = report.get("revenue", {})
@@ -388,7 +392,7 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
         + "?"
         + urlencode(
             {
-                "renewal": 90,
+                "renewal": selectors.RENEWALS_DUE_DAYS,
                 **({"owner": base_query["owner"]} if "owner" in base_query else {}),
                 **({"segment": base_query["segment"]} if "segment" in base_query else {}),
             }

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from accounts import utc
@@ -35,6 +35,7 @@ from metrics.models import (
     HealthSnapshot,
     KpiSnapshot,
 )
+from metrics.standings import renews_within
 
 PER_PAGE = 20
 BANDS = {"red": "Red", "yellow": "Yellow", "green": "Green", "none": "No score"}
@@ -226,6 +227,14 @@ def account_standing(account: Account) -> AccountStanding | None:
     return with_band_lines(AccountStanding.objects.filter(account=account)).first()
 
 
+def account_data_day(account: Account) -> dt.date:
+    """The day of the account's data, the day its page counts days from: its standing's
+    day (that of its latest health snapshot), or today before its first scoring. One
+    query; the account page has it from ``account_standing`` already."""
+    day = AccountStanding.objects.filter(account=account).values_list("day", flat=True).first()
+    return day or today()
+
+
 def current_customers(standings: QuerySet[AccountStanding]) -> QuerySet[AccountStanding]:
     """The standings of current customers: every account but those whose lifecycle stage is
     churned (former customers). What the queue lists unless a lifecycle stage is asked for,
@@ -274,11 +283,8 @@ def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Pag
         qs = qs.filter(account__lifecycle_stage=filters.lifecycle)
     else:  # former customers are no call to make: shown only when asked for
         qs = current_customers(qs)
-    if filters.renewal is not None:
-        start = today()
-        qs = qs.filter(
-            renewal_on__gte=start, renewal_on__lte=start + dt.timedelta(days=filters.renewal)
-        )
+    if filters.renewal is not None:  # from each row's data day, as its "renews in N days"
+        qs = qs.filter(renews_within(filters.renewal))
     if filters.q:
         qs = qs.filter(Q(account__name__icontains=filters.q) | Q(account__external_id=filters.q))
     ids = qs.order_by(*SORTS[filters.sort][1]).values_list("account_id", flat=True)
@@ -482,23 +488,30 @@ def kpi_pair(scope: DashboardScope, day: dt.date) -> tuple[KpiSnapshot | None, K
     return rows.get(day), rows.get(previous_day)
 
 
+RENEWALS_DUE_DAYS = 90  # the dashboard's "renewals due" window, the renewals page's default
+
+
 def health_distribution(standings: QuerySet[AccountStanding]) -> dict[str, Any]:
     """Accounts and ARR per band, and renewals due in 90 days, over the current customers
     of ``standings`` (``current_customers``: churned accounts are still scored, for the
     backtest and win-back playbooks, but a former customer is no part of the book's
-    health). One aggregate query."""
+    health). Renewals count from each account's data day (``standings.renews_within``), as
+    the renewals page the tile opens does; ``first_day`` and ``last_day`` are the earliest
+    and the latest of those days (None for no account), which the page names. One
+    aggregate query."""
     standings = current_customers(standings)
-    on = today()
     aggregates: dict[str, Any] = {}
     for band in ("green", "yellow", "red", ""):
         key = band or "none"
         aggregates[f"{key}_n"] = Count("pk", filter=Q(band=band))
         aggregates[f"{key}_arr"] = Sum("arr", filter=Q(band=band))
-    window = Q(renewal_on__gte=on, renewal_on__lte=on + dt.timedelta(days=90))
+    window = renews_within(RENEWALS_DUE_DAYS)
     aggregates["renewals_n"] = Count("pk", filter=window)
     aggregates["renewals_arr"] = Sum("arr", filter=window)
     aggregates["total_n"] = Count("pk")
     aggregates["total_arr"] = Sum("arr")
+    aggregates["first_day"] = Min("day")
+    aggregates["last_day"] = Max("day")
     agg = standings.aggregate(**aggregates)
     bands = []
     total_n = agg["total_n"] or 0
@@ -527,6 +540,8 @@ def health_distribution(standings: QuerySet[AccountStanding]) -> dict[str, Any]:
         "arr": total_arr,
         "renewals_due": agg["renewals_n"] or 0,
         "renewals_arr": agg["renewals_arr"] or Decimal(0),
+        "first_day": agg["first_day"],
+        "last_day": agg["last_day"],
     }
 
 

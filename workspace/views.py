@@ -52,7 +52,7 @@ def _queue_context(request: HttpRequest, *, renewals: bool = False) -> dict:
         default_scope="team" if renewals else selectors.default_scope(user),
     )
     if renewals and filters.renewal is None:
-        filters.renewal = 90
+        filters.renewal = selectors.RENEWALS_DUE_DAYS
     page = selectors.queue(user=user, filters=filters)
     rows = list(page.object_list)
     return {
@@ -147,17 +147,23 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
                 components=selectors.override_targets(context["latest"]),
                 initial={"until": utc.today() + dt.timedelta(days=30)},
             ),
-            **_first_value_context(request, account),
+            **_first_value_context(request, account, data_day=data_day),
         }
     )
     return context
 
 
-def _first_value_context(request: HttpRequest, account: Account, form=None, **extra) -> dict:
+def _first_value_context(
+    request: HttpRequest, account: Account, form=None, *, data_day: dt.date | None = None, **extra
+) -> dict:
     """The account page's "First value" card: where the account stands, and the form for
-    whoever may record it (the view decides, never the template)."""
+    whoever may record it (the view decides, never the template). The days waiting count
+    to ``data_day`` (the page's day of the data; read here when not given), as every count
+    of days on the page; a day recorded since still shows, and the form's day is today's."""
     today = utc.today()
-    first_value = first_value_of(account, today=today)
+    if data_day is None:
+        data_day = selectors.account_data_day(account)
+    first_value = first_value_of(account, today=today, count_to=data_day)
     if form is None:
         recorded = first_value.milestone
         form = FirstValueForm(
@@ -173,6 +179,7 @@ def _first_value_context(request: HttpRequest, account: Account, form=None, **ex
         # the account came through _get_account_for_user: seen by this user
         "first_value_editable": milestone_editable_by(request.user, account, seen=True),
         "today": today,
+        "data_day": data_day,
         **extra,
     }
 
@@ -245,7 +252,9 @@ def first_value_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"First value: {done}")
             return redirect("workspace:account", pk=account.pk)
         context = _account_context(request, account, group="", form=ActivityForm())
-        context.update(_first_value_context(request, account, form=form))
+        context.update(
+            _first_value_context(request, account, form=form, data_day=context["data_day"])
+        )
         return render(request, "workspace/account_detail.html", context, status=400)
     response = render(
         request,

@@ -34,3 +34,27 @@ def test_today_and_yesterday_are_utc_days(monkeypatch):
 )
 def test_hours_text_prints_a_span_in_the_unit_a_person_reads(hours, text):
     assert utc.hours_text(hours) == text
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "text"),
+    [
+        (dt.date(2026, 11, 22), dt.date(2026, 11, 22), "22 Nov 2026"),
+        (dt.date(2026, 11, 22), dt.date(2026, 11, 24), "22–24 Nov 2026"),
+        (dt.date(2026, 11, 30), dt.date(2026, 12, 2), "30 Nov – 2 Dec 2026"),
+        (dt.date(2026, 12, 30), dt.date(2027, 1, 2), "30 Dec 2026 – 2 Jan 2027"),
+    ],
+)
+def test_a_span_of_days_reads_as_short_as_it_can(first, last, text):
+    assert utc.span_text(first, last) == text
+
+
+def test_as_of_names_the_data_days_unless_they_are_today():
+    today = dt.date(2026, 11, 24)
+    assert utc.as_of_text(today, today, today=today) == ""
+    assert utc.as_of_text(None, None, today=today) == ""  # no account: nothing to name
+    # the night's data two days back, one account rescored today
+    assert utc.as_of_text(dt.date(2026, 11, 22), dt.date(2026, 11, 22), today=today) == (
+        "as of 22 Nov 2026"
+    )
+    assert utc.as_of_text(dt.date(2026, 11, 22), today, today=today) == "as of 22–24 Nov 2026"

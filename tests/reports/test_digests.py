@@ -271,3 +271,26 @@ def test_the_digest_page_subscribes(client, csm):
     assert DigestSubscription.objects.get(user=csm).weekly
     assert client.post("/digest/", {}).status_code == 302
     assert not DigestSubscription.objects.get(user=csm).weekly
+
+
+def test_csm_digest_renewals_count_from_the_data_day_and_say_which(csm, settings):
+    """The night last scored the book two days before the Monday (D = 11-21): "renewals in
+    the next 30 days" are those within 30 days of D, [11-21, 12-21], and the email names D."""
+    settings.SITE_URL = "https://cs.example.com"
+    d = TODAY - dt.timedelta(days=2)  # 21 Nov 2026
+    for name, renewal in (
+        ("Soon", dt.date(2026, 11, 22)),  # D+1: listed, though before the Monday
+        ("Edge", dt.date(2026, 12, 21)),  # D+30: listed
+        ("Past", dt.date(2026, 12, 22)),  # D+31: not listed, though 29 days from the Monday
+    ):
+        AccountStanding.objects.create(
+            account=AccountFactory(name=name, owner=csm), day=d, renewal_on=renewal
+        )
+    content = services.digest_for(csm, today=TODAY)
+    assert [s.account.name for s in content["renewals"]] == ["Soon", "Edge"]
+    assert content["renewals_as_of"] == "as of 21 Nov 2026"
+    services.digest_send(csm, today=TODAY)
+    from outbox.models import Message
+
+    text = Message.objects.get(source="digest").payload["text"]
+    assert "Renewals in the next 30 days, as of 21 Nov 2026 (2):" in text

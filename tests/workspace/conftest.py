@@ -40,12 +40,22 @@ def snapshot(account, day: dt.date, score: float | None, band: str, **extra) -> 
     )
 
 
-def customer(owner, *, name: str, mrr: str, ends_in: int | None, scores, segment="SMB", **kw):
+def customer(
+    owner,
+    *,
+    name: str,
+    mrr: str,
+    ends_in: int | None,
+    scores,
+    segment="SMB",
+    day: dt.date | None = None,
+    **kw,
+):
     """An account with one contract in force (ending ``ends_in`` days after the day of the
-    data, yesterday, the day the pages count days from) and health snapshots ``scores`` =
-    (today-1, today-8, today-31) as (score, band) or None."""
+    data, ``day``, default yesterday, the day the pages count days from) and health
+    snapshots ``scores`` = (day, day-7, day-30) as (score, band) or None."""
     today = utc_today()
-    day = today - dt.timedelta(days=1)
+    day = day or today - dt.timedelta(days=1)
     account = AccountFactory(owner=owner, name=name, segment=segment, **kw)
     ContractFactory(
         account=account,

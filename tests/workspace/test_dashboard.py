@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts import utc
 from metrics.services import kpi_snapshots_record
 from metrics.standings import account_standings_refresh
 from tests.factories import AccountFactory, ContractFactory
@@ -206,7 +207,9 @@ def test_health_distribution_counts_current_customers_only(client, admin_user, c
     # renewals due in 90 days: Red Co (30 days), not Gone Co (20 days), $6k ARR
     assert (d["renewals_due"], d["renewals_arr"]) == (1, Decimal("6000.00"))
     text = r.content.decode()
-    assert "2 current customers, $18k ARR, today (churned accounts left out)." in text
+    # scored yesterday: the distribution is of yesterday's data, and says so
+    yesterday = utc.day_text(utc_today() - dt.timedelta(days=1))
+    assert f"2 current customers, $18k ARR, as of {yesterday} (churned accounts left out)." in text
     assert "current customers" in tile(text, "Renewals due, 90 days")
 
 
@@ -258,3 +261,52 @@ def test_the_period_prints_its_days_in_words(client, csm):
     client.force_login(csm)
     text = client.get(reverse("workspace:dashboard")).content.decode()
     assert f"{utc.day_text(start)} to {utc.day_text(end)} (end exclusive)" in text
+
+
+def test_renewals_due_count_from_the_data_day_and_name_it(client, admin_user, csm):
+    """A book last scored two days ago (D = today − 2): "renewals due, 90 days" counts the
+    contracts ending within 90 days of D, names D once on the tile and once under the
+    health distribution, and opens a renewals page listing the same accounts."""
+    from .conftest import customer
+
+    d = utc_today() - dt.timedelta(days=2)
+    for name, mrr, ends_in in (
+        ("Soon Co", "100", 1),  # ends D+1 = yesterday: due (from today it had ended)
+        ("Edge Co", "200", 90),  # ends D+90: due (88 days from today)
+        ("Late Co", "400", 91),  # ends D+91: not due (89 days from today)
+    ):
+        customer(csm, name=name, mrr=mrr, ends_in=ends_in, scores=[(60, "yellow")], day=d)
+    kpi_snapshots_record(as_of=d)  # the page needs a KPI day
+    account_standings_refresh()
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:dashboard"))
+    dist = r.context["distribution"]
+    # Soon Co and Edge Co: 2 accounts, ARR 12 * (100 + 200) = 3,600
+    assert (dist["renewals_due"], dist["renewals_arr"]) == (2, Decimal("3600.00"))
+    text = r.content.decode()
+    as_of = f"as of {utc.day_text(d)}"
+    assert f"$3.6k ARR · {as_of}" in tile(text, "Renewals due, 90 days")
+    # 3 accounts, 12 * (100 + 200 + 400) = $8.4k ARR, all scored on D
+    assert f"3 current customers, $8.4k ARR, {as_of} (churned accounts left out)." in text
+    assert "today" not in tile(text, "Renewals due, 90 days")
+    renewals = client.get(r.context["renewals_url"])
+    listed = [s.account.name for s in renewals.context["rows"]]
+    assert listed == ["Soon Co", "Edge Co"] and len(listed) == dist["renewals_due"]
+
+
+def test_the_distribution_names_the_span_of_its_data_days(client, admin_user, csm):
+    """One account rescored today beside a book scored two days ago: each counts from its
+    own day, and the page names both ("as of 22–24 Nov 2026")."""
+    from .conftest import customer
+
+    today = utc_today()
+    d = today - dt.timedelta(days=2)
+    customer(csm, name="Night Co", mrr="100", ends_in=10, scores=[(60, "yellow")], day=d)
+    customer(csm, name="Fresh Co", mrr="100", ends_in=10, scores=[(60, "yellow")], day=today)
+    kpi_snapshots_record(as_of=d)
+    account_standings_refresh()
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:dashboard"))
+    assert r.context["distribution"]["renewals_due"] == 2  # 10 days from each one's day
+    span = f"as of {utc.span_text(d, today)}"
+    assert f"· {span}" in tile(r.content.decode(), "Renewals due, 90 days")

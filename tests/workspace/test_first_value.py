@@ -133,3 +133,39 @@ def test_an_account_outside_the_book_is_a_404_and_nothing_is_written(
 def test_get_is_not_allowed(client, csm, account):
     client.force_login(csm)
     assert client.get(reverse("workspace:first-value", args=[account.pk])).status_code == 405
+
+
+def test_days_waiting_count_to_the_data_day(client, csm, account):
+    """The account's data is of two days ago (D = today − 2, its latest snapshot's day): the
+    card counts the wait to D as the rest of the page does, 30 − 2 = 28 days, and says so;
+    the form still offers today, and its htmx re-rendering counts the same."""
+    from metrics.standings import account_standings_refresh
+    from tests.workspace.conftest import snapshot
+
+    d = utc.today() - 2 * DAY
+    snapshot(account, d, 60.0, "yellow")
+    account_standings_refresh(account_ids=[account.pk])
+    client.force_login(csm)
+    since = utc.day_text(account.customer_since)
+    text = page(client, account)
+    assert f"Data as of {utc.day_text(d)}" in text
+    assert f"28 days since becoming a customer on {since}, as of {utc.day_text(d)}" in text
+    assert f'value="{utc.today().isoformat()}"' in text  # the form's day is the calendar's
+    tomorrow = utc.today() + DAY
+    r = post(client, account, {"reached_on": tomorrow.isoformat()}, headers=HTMX)
+    assert f"28 days since becoming a customer on {since}, as of {utc.day_text(d)}" in (
+        r.content.decode()
+    )
+
+
+def test_a_first_value_recorded_after_the_data_day_still_shows(client, csm, account):
+    """Recorded today, after the account's data day: the card says reached, not "not yet"."""
+    from metrics.standings import account_standings_refresh
+    from tests.workspace.conftest import snapshot
+
+    snapshot(account, utc.today() - 2 * DAY, 60.0, "yellow")
+    account_standings_refresh(account_ids=[account.pk])
+    client.force_login(csm)
+    r = post(client, account, {"reached_on": utc.today().isoformat()}, headers=HTMX)
+    assert f"Reached {utc.day_text(utc.today())}" in r.content.decode()
+    assert "Not yet" not in page(client, account)

@@ -341,3 +341,103 @@ def test_pending_ctas_count_as_waiting_not_open(client, csm):
     r = client.get(reverse("home"))
     assert _ctas_cell(r, "Busy") == "1 open · 1 waiting, 1 overdue"
     assert _ctas_cell(r, "Waiting only") == "1 waiting"
+
+
+def _row_text(response, name: str) -> str:
+    """The visible text of the queue row of ``name``, tags dropped."""
+    import re
+
+    text = response.content.decode()
+    row = re.search(rf'<tr id="account-\d+">(?:(?!</tr>).)*>{re.escape(name)}<.*?</tr>', text, re.S)
+    assert row, name
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row.group(0))).strip()
+
+
+def test_renewal_windows_count_from_the_data_day_not_the_calendar(client, csm):
+    """A book last scored two days ago (D = today − 2, a night that has not run since): a row
+    that reads "renews in N days" (counted from D) is in every window of N days or more and
+    in none shorter, on the renewals page and in the queue's filter alike."""
+    import datetime as dt
+
+    from accounts import utc
+
+    from .conftest import utc_today
+
+    d = utc_today() - dt.timedelta(days=2)
+
+    def make(name: str, ends_in: int) -> None:
+        customer(csm, name=name, mrr="100", ends_in=ends_in, scores=[(60, "yellow")], day=d)
+
+    make("Soon Co", 1)  # ends D+1 = yesterday: "renews in 1 day"; from today it had ended
+    make("Thirty Co", 30)  # ends D+30: "renews in 30 days"; from today 28 days away
+    make("Past Thirty Co", 31)  # ends D+31: outside 30 days from D, though 29 from today
+    make("Ninety Co", 90)  # ends D+90: inside 90 days from D (88 from today)
+    make("Past Ninety Co", 91)  # ends D+91: outside 90 days from D, though 89 from today
+    account_standings_refresh()
+    client.force_login(csm)
+
+    r = client.get(reverse("workspace:renewals"))  # the 90-day window by default
+    assert rows(r) == ["Soon Co", "Thirty Co", "Past Thirty Co", "Ninety Co"]
+    assert "renews in 1 day," in _row_text(r, "Soon Co")
+    assert "renews in 30 days" in _row_text(r, "Thirty Co")
+    assert "renews in 90 days" in _row_text(r, "Ninety Co")
+    text = r.content.decode()
+    assert f"Data as of {utc.day_text(d)}" in text  # the day the windows count from, once
+    assert text.count(f"Data as of {utc.day_text(d)}") == 1
+    assert "in the next 90 days from the day of the data" in text
+
+    r = client.get(reverse("workspace:renewals"), {"renewal": "30"})
+    assert rows(r) == ["Soon Co", "Thirty Co"]
+    # the queue's "Renews within" filter is the same window
+    r = client.get(reverse("home"), {"renewal": "30", "sort": "renewal"})
+    assert rows(r) == ["Soon Co", "Thirty Co"]
+    r = client.get(reverse("home"), {"renewal": "90", "sort": "renewal"})
+    assert rows(r) == ["Soon Co", "Thirty Co", "Past Thirty Co", "Ninety Co"]
+
+
+def test_a_ctas_overdue_state_follows_the_calendar_not_the_data_day(client, csm):
+    """On the same stale book (data of D = today − 2), a CTA due yesterday at noon is
+    overdue, since a due date is a promise on the calendar, though it falls after D; one
+    due tomorrow is not."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from playbooks.models import Cta, CtaStatus
+    from tests.playbooks.helpers import make_playbook
+
+    from .conftest import utc_today
+
+    today = utc_today()
+    d = today - dt.timedelta(days=2)
+    late = customer(csm, name="Late Co", mrr="100", ends_in=None, scores=[(60, "yellow")], day=d)
+    early = customer(csm, name="Early Co", mrr="100", ends_in=None, scores=[(60, "yellow")], day=d)
+    noon = dt.time(12, tzinfo=dt.UTC)
+    for n, (account, due) in enumerate(
+        [
+            (late, dt.datetime.combine(today - dt.timedelta(days=1), noon)),  # D+1, past
+            (early, dt.datetime.combine(today + dt.timedelta(days=1), noon)),  # ahead
+        ]
+    ):
+        Cta.objects.create(
+            playbook=make_playbook("no_activity", {"days": 30 + n}),
+            playbook_version=1,
+            account=account,
+            owner=csm,
+            title=f"CTA {n}",
+            cta_type="risk",
+            priority="high",
+            status=CtaStatus.OPEN,
+            evidence="x",
+            opened_on=d,
+            due_at=due,
+            followup_on=d + dt.timedelta(days=30),
+            success_deadline=d + dt.timedelta(days=30),
+        )
+    assert due > timezone.now()  # the loop's last CTA is still ahead
+    account_standings_refresh()
+    client.force_login(csm)
+    r = client.get(reverse("home"))
+    assert _ctas_cell(r, "Late Co") == "1 open, 1 overdue"
+    assert _ctas_cell(r, "Early Co") == "1 open"
+    assert "1 overdue CTA" in _row_text(r, "Late Co")  # and it counts in the priority
