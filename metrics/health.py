@@ -316,7 +316,8 @@ MEASURES: dict[str, Measure] = {
             "champion",
             ("stakeholders",),
             lambda v: "a champion is named" if v["champion_present"] else "no champion named",
-            "no stakeholders known",
+            # stakeholders count from the day their row was created (the as-of rule)
+            "none known by the end of the day (no stakeholders on record)",
             unit="1 when a champion is named, else 0",
         ),
         Measure(
@@ -897,6 +898,9 @@ def _component(spec: ComponentSpec, values: Mapping[str, Any]) -> _Computed:
         return _Computed(
             None, inputs, points, f"{spec.label.lower()}: no data ({'; '.join(missing)})"
         )
+    # the measures without data are left out of the mean, and said so: a relationship of
+    # 100 from the last touch alone also says that no champion was known that day
+    words += missing
     return _Computed(_round(sum(scored) / len(scored)), inputs, points, "; ".join(words))
 
 

@@ -538,3 +538,24 @@ def test_key_features_not_chosen_is_said_in_words_not_the_settings_name():
     h = health.score(model, {"key_feature_adoption": None})
     assert "no key features chosen yet" in h.reasons[0]
     assert "KEY_FEATURES" not in h.reasons[0]
+
+
+@pytest.mark.parametrize("scorer", [health.score, None])
+def test_a_component_scored_without_one_measure_names_the_measure_left_out(scorer):
+    """The relationship's score from the last touch alone also says that no champion was
+    known that day (no stakeholder on record yet), rather than reading as a plain 100."""
+    spec = parse_model(health.DEFAULT_COMPONENTS)
+    values = {"days_since_last_touch": 3, "last_touch_on": "2026-11-20"}
+    result = health.Scorer(spec).score(values) if scorer is None else scorer(spec, values)
+    relationship = next(c for c in result.components if c.key == "relationship")
+    assert relationship.score == 100.0
+    assert relationship.reason == (
+        "last CSM touch 3 days ago; "
+        "champion: none known by the end of the day (no stakeholders on record)"
+    )
+    assert "champion: none known" in next(r for r in result.reasons if "relationship" in r)
+    # with a stakeholder on record and none of them champion, the measure counts: 0 points
+    values |= {"champion_present": 0, "stakeholders": 3}
+    relationship = next(c for c in health.score(spec, values).components if c.key == "relationship")
+    assert relationship.score == 50.0
+    assert relationship.reason == "no champion named; last CSM touch 3 days ago"
