@@ -207,6 +207,9 @@ EVENT_WEIGHTS = (
     ("invite_sent", 1.5),
     ("integration_configured", 0.5),
 )
+# The demo's key features (``KEY_FEATURES``, an environment setting: an admin chooses them,
+# and ``make run`` sets these): used often enough to tell adopters apart, not by everyone.
+DEMO_KEY_FEATURES = ("report_created", "export_run", "workflow_automated")
 _EVENT_NAMES = tuple(n for n, _ in EVENT_WEIGHTS)
 _EVENT_CUM = tuple(sum(w for _, w in EVENT_WEIGHTS[: i + 1]) for i in range(len(EVENT_WEIGHTS)))
 

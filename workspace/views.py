@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +19,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts import utc
 from accounts.exports import csv_response
-from accounts.models import Account
+from accounts.models import Account, Role
 from accounts.selectors import first_value_of
 from accounts.services import activity_log, milestone_clear, milestone_editable_by, milestone_record
 from metrics import services as metrics_services
@@ -148,9 +149,28 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
                 initial={"until": utc.today() + dt.timedelta(days=30)},
             ),
             **_first_value_context(request, account),
+            "key_features_note": _key_features_note(request.user, context["latest"]),
         }
     )
     return context
+
+
+def _key_features_note(user, latest: HealthSnapshot | None) -> dict | None:
+    """Where the health breakdown has a component scored without key-feature adoption
+    because no key features are chosen (the ``KEY_FEATURES`` setting): which component,
+    and whether this user is the admin who sets them (a link to the setting) or should
+    ask one. None when key features are chosen or no component uses them."""
+    if settings.KEY_FEATURES or latest is None:
+        return None
+    for c in latest.components:
+        points = c.get("measure_points") or {}
+        if "key_feature_adoption" in points and points["key_feature_adoption"] is None:
+            return {
+                "component": c["key"],
+                "admin": getattr(user, "role", None) == Role.ADMIN,
+                "url": reverse("workspace:metrics-doc") + "#settings-that-change-the-numbers",
+            }
+    return None
 
 
 def _first_value_context(request: HttpRequest, account: Account, form=None, **extra) -> dict:

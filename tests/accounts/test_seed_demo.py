@@ -343,3 +343,30 @@ def test_stakeholders_are_known_from_the_day_the_account_became_a_customer():
         relationship = next(c for c in snapshot.components if c["key"] == "relationship")
         assert relationship["inputs"]["stakeholders"], snapshot.account_id
         assert relationship["inputs"]["champion_present"] is not None
+
+
+def test_the_demo_key_features_are_events_of_the_book_and_make_run_sets_them():
+    from pathlib import Path
+
+    from django.conf import settings as django_settings
+
+    names = {name for name, _ in demo.EVENT_WEIGHTS}
+    assert set(demo.DEMO_KEY_FEATURES) <= names
+    assert len(demo.DEMO_KEY_FEATURES) < len(names)  # a few, not every feature
+    makefile = (Path(django_settings.BASE_DIR) / "Makefile").read_text()
+    line = f"run: export KEY_FEATURES ?= {','.join(demo.DEMO_KEY_FEATURES)}"
+    assert line in makefile.splitlines()
+
+
+def test_seed_demo_says_how_to_choose_the_key_features_when_none_are(settings):
+    settings.KEY_FEATURES = []
+    out = StringIO()
+    tiny = ["--accounts", "2", "--days", "30", "--today", TODAY.isoformat(), "--surveys", "no"]
+    call_command("seed_demo", *tiny, stdout=out)
+    assert f"KEY_FEATURES={','.join(demo.DEMO_KEY_FEATURES)}" in out.getvalue()
+    assert "feature adoption has no data" in out.getvalue()
+    settings.KEY_FEATURES = ["export_run"]
+    out = StringIO()
+    call_command("seed_demo", *tiny, stdout=out)
+    assert "Key features: export_run (KEY_FEATURES)." in out.getvalue()
+    assert "no data" not in out.getvalue()

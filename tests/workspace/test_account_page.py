@@ -580,3 +580,44 @@ def test_the_header_marks_an_overridden_score(client, csm):
 
     assert "overridden" in header(judged)
     assert "overridden" not in header(computed)
+
+
+def test_feature_adoption_without_key_features_says_who_chooses_them(
+    client, csm, admin_user, book, settings
+):
+    """No key features chosen (KEY_FEATURES): under the component left without them, an
+    admin gets a link to the setting, anyone else is told that an admin chooses them."""
+    from metrics.models import HealthSnapshot
+
+    account = book["burning"]
+    latest = HealthSnapshot.objects.filter(account=account).latest("day")
+    latest.components = [
+        *latest.components,
+        {
+            "key": "adoption",
+            "label": "Feature adoption",
+            "score": None,
+            "weight": 20.0,
+            "reason": "feature adoption: no data (…)",
+            "measure_points": {"key_feature_adoption": None},
+        },
+    ]
+    latest.save()
+    settings.KEY_FEATURES = []
+    doc = reverse("workspace:metrics-doc") + "#settings-that-change-the-numbers"
+
+    def note(user) -> str:
+        client.force_login(user)
+        page = client.get(url(account)).content.decode()
+        if 'id="key-features-note"' not in page:
+            return ""
+        item = page[: page.index('id="key-features-note"')].rsplit("<li>", 1)[1]
+        assert "Feature adoption" in item  # under its own component
+        return page[page.index('id="key-features-note"') :].split("</p>")[0]
+
+    assert f'<a href="{doc}">' in note(admin_user)
+    assert "KEY_FEATURES" in note(admin_user)
+    for_csm = note(csm)
+    assert "an admin chooses them" in for_csm and "<a " not in for_csm
+    settings.KEY_FEATURES = ["report_created"]
+    assert note(admin_user) == note(csm) == ""
