@@ -259,7 +259,14 @@ def first_value_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            done, form = "Saved: it is on the timeline.", None
+            done = "Saved: it is on the timeline."
+            since, day = account.customer_since, form.cleaned_data["reached_on"]
+            if since and day < since:  # allowed on purpose: a pilot can reach value first
+                done += (
+                    f" {utc.day_text(day)} is before becoming a customer "
+                    f"({utc.day_text(since)}): counts as 0 days to first value."
+                )
+            form = None
     if not request.htmx:
         if done:
             messages.success(request, f"First value: {done}")
