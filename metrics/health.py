@@ -32,6 +32,7 @@ yellow_min`` yellow, anything lower red (a score of exactly ``green_min`` is gre
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -175,6 +176,23 @@ def _amount(value: Any) -> str:
     except ArithmeticError:
         return str(value)
     return money_text(number)
+
+
+def until_words(expires_at: str) -> str:
+    """How long an override holds, in the words of the account page, which names its last
+    day: one that expires at midnight UTC (a form's "until" day, as the service stores it)
+    holds through the day before, "until the end of 24 Dec 2026, UTC"; any other moment
+    is said as it is, "until 25 Dec 2026, 15:30 UTC". An unreadable value is said as is."""
+    try:
+        moment = dt.datetime.fromisoformat(expires_at)
+    except (TypeError, ValueError):
+        return f"until {expires_at}"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    if moment.time() == dt.time():
+        last = moment.date() - dt.timedelta(days=1)
+        return f"until the end of {last.day} {last:%b %Y}, UTC"
+    return f"until {moment.day} {moment:%b %Y, %H:%M} UTC"
 
 
 def _plural(n: Any, word: str) -> str:
@@ -1134,7 +1152,7 @@ def score(
         shown_text, used_text = score_pair(shown_score, used_score, text=_num)
         reasons.append(
             f"overridden to {shown_text} ({shown_band}) from {used_text} "
-            f"until {account_override.expires_at[:10]}: {account_override.reason}"
+            f"{until_words(account_override.expires_at)}: {account_override.reason}"
         )
     reasons.extend(ignored)
     left_out = tuple(r.key for r in final if r.score is None)

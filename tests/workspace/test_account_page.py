@@ -344,7 +344,8 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
     shown = page[page.index('id="health-overrides"') :].split("</div>")[0]
     assert "score 90" in shown and "computed " in shown
     assert "Renewal signed on paper" in shown and f"until {until.day} {until:%b %Y}" in shown
-    assert csm.email in shown or str(csm) in shown
+    # named as the rest of the page names people, not by email
+    assert f"by {csm.get_full_name()}, until" in shown and csm.email not in shown
 
 
 @pytest.mark.parametrize(
@@ -621,3 +622,22 @@ def test_feature_adoption_without_key_features_says_who_chooses_them(
     assert "an admin chooses them" in for_csm and "<a " not in for_csm
     settings.KEY_FEATURES = ["report_created"]
     assert note(admin_user) == note(csm) == ""
+
+
+def test_an_overrides_author_is_named_or_else_given_by_email(csm, outsider):
+    """Display names where people have one; the email of someone without a name, or of
+    someone no longer in the system, as recorded."""
+    from metrics.models import HealthSnapshot
+    from workspace.selectors import overrides_shown
+
+    snapshot = HealthSnapshot(
+        computed_score=50.0,
+        overrides=[
+            {"id": n, "component": "", "score": 90, "band": "", "reason": "r",
+             "expires_at": "2026-12-25T00:00:00+00:00", "created_by": who}
+            for n, who in enumerate([csm.email, outsider.email, "gone@example.com", ""], 1)
+        ],
+    )  # fmt: skip
+    shown = overrides_shown(snapshot)
+    assert [o["created_by"] for o in shown] == ["Cleo", outsider.email, "gone@example.com", ""]
+    assert {o["until"] for o in shown} == {"24 Dec 2026"}
