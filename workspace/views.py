@@ -373,13 +373,19 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def cohorts(request: HtmxHttpRequest) -> HttpResponse:
-    """The dashboard's cohort heatmap, loaded after the page."""
+    """The dashboard's cohort heatmap, loaded after the page (htmx: the fragment); opened
+    directly (the loading link, a bookmark), a page of its own with the navigation."""
     try:
         context = dash.cohorts_context(request.user, request.GET)
     except ValidationError as exc:
         context = {"cohorts": [], "errors": exc.messages}
-    return render(request, "workspace/_cohorts.html", context)
+    if request.htmx:
+        return render(request, "workspace/_cohorts.html", context)
+    query = request.GET.urlencode()
+    context["back"] = reverse("workspace:dashboard") + (f"?{query}" if query else "")
+    return render(request, "workspace/cohorts.html", context)
 
 
 @require_GET

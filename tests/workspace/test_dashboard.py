@@ -167,6 +167,22 @@ def test_cohort_heatmap_fragment(client, admin_user, csm, kpi_book):
     assert client.get(reverse("workspace:cohorts"), {"segment": "SMB"}).status_code == 200
 
 
+def test_cohorts_opened_directly_is_a_whole_page_with_the_navigation(client, admin_user, kpi_book):
+    """The loading link (or a bookmark) opens the heatmap as a page of its own: the site's
+    layout and navigation, a way back to the dashboard with the same scope, the same rows."""
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:cohorts"), {"owner": ""})
+    assert r.status_code == 200 and "HX-Request" in r.headers["Vary"]
+    text = r.content.decode()
+    assert "<html" in text and '<nav class="breadcrumb"' in text
+    assert f'<a href="{reverse("workspace:dashboard")}?owner=">Dashboard</a>' in text
+    assert "<h1>Cohort retention, last 12 months</h1>" in text
+    fragment = client.get(reverse("workspace:cohorts"), headers={"HX-Request": "true"})
+    cohort = (utc_today() - dt.timedelta(days=10)).strftime("%Y-%m")
+    row = f'<th scope="row">{cohort}</th><td class="num">1</td>'
+    assert row in text and row in fragment.content.decode()
+
+
 @pytest.fixture
 def churned_book(csm):
     """Two current customers and a churned one, scored yesterday, with standings:
