@@ -274,3 +274,46 @@ def test_the_period_prints_its_days_in_words(client, csm):
     client.force_login(csm)
     text = client.get(reverse("workspace:dashboard")).content.decode()
     assert f"{utc.day_text(start)} to {utc.day_text(end)} (end exclusive)" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (99.986, "99.99%"),  # GRR with $252 of churn: not "100.0%"
+        (100.0, "100.0%"),
+        (0.004, "0.004%"),
+        (0.0, "0.0%"),
+        (87.25, "87.2%"),
+        (99.94, "99.9%"),
+        (99.999999, ">99.9999%"),
+    ],
+)
+def test_a_rate_that_is_not_exactly_100_or_0_never_reads_as_it(value, text):
+    from workspace.dashboard import fmt
+
+    assert fmt(value, "pct") == text
+
+
+def test_a_movement_of_zero_has_no_sign_and_the_target_form_says_kpi():
+    from django.template import Context, Template
+
+    from reports.forms import TargetForm
+
+    row = Template(
+        '{% for w in waterfall %}{% if w.kind != "total" and w.amount %}'
+        "{% if w.amount < 0 %}−{% else %}+{% endif %}{% endif %}{{ w.display }};{% endfor %}"
+    )
+    steps = [
+        {"kind": "contraction", "amount": 0.0, "display": "$0"},
+        {"kind": "churn", "amount": -252.0, "display": "$252"},
+        {"kind": "new", "amount": 900.0, "display": "$900"},
+    ]
+    assert row.render(Context({"waterfall": steps})) == "$0;−$252;+$900;"
+    from pathlib import Path
+
+    from django.conf import settings
+
+    page = Path(settings.BASE_DIR) / "templates/workspace/dashboard.html"
+    template = page.read_text()  # the row above, as the page has it
+    assert '{% if w.kind != "total" and w.amount %}' in template
+    assert TargetForm().fields["kpi"].label == "KPI"
