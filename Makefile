@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# the demo's key features (accounts.demo.DEMO_KEY_FEATURES), for every command of the demo
+run: export KEY_FEATURES ?= report_created,export_run,workflow_automated
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --seed 1 --health-weeks 26 --kpi-months 6 --if-empty

@@ -59,6 +59,8 @@ from .timeline import timeline_upsert
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - printed by `demo_logins`; demo installs only
 DEMO_DOMAIN = "demo.example"
 DEMO_URL = "http://127.0.0.1:8000"
+# the stakeholders of a demo account are known from the morning it became a customer
+STAKEHOLDERS_KNOWN_AT = timedelta(hours=9)
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,9 @@ EVENT_WEIGHTS = (
     ("invite_sent", 1.5),
     ("integration_configured", 0.5),
 )
+# The demo's key features (``KEY_FEATURES``, an environment setting: an admin chooses them,
+# and ``make run`` sets these): used often enough to tell adopters apart, not by everyone.
+DEMO_KEY_FEATURES = ("report_created", "export_run", "workflow_automated")
 _EVENT_NAMES = tuple(n for n, _ in EVENT_WEIGHTS)
 _EVENT_CUM = tuple(sum(w for _, w in EVENT_WEIGHTS[: i + 1]) for i in range(len(EVENT_WEIGHTS)))
 
@@ -693,6 +698,41 @@ def activities_load(plans: list[AccountPlan], cfg: DemoConfig, ids: dict[str, in
     return len(made)
 
 
+def stakeholders_date(plans: list[AccountPlan]) -> int:
+    """Date the stakeholders of ``plans`` (just imported, so stamped with the time of the
+    import) and their "added as …" timeline facts to the morning the account became a
+    customer, like the rest of the book: health reads stakeholders as known on day D by
+    the time their row was created (``metrics.kpis.health_inputs``), so a book stamped
+    today would score every day of its history "no champion known", then jump the day after.
+    Returns the number of stakeholders dated."""
+    known = {
+        p.external_id: datetime.combine(p.customer_since, datetime.min.time(), UTC)
+        + STAKEHOLDERS_KNOWN_AT
+        for p in plans
+    }
+    people = list(
+        Stakeholder.objects.filter(account__external_id__in=list(known)).only(
+            "pk", "external_id", "account_id", "created_at"
+        )
+    )
+    accounts = dict(
+        Account.objects.filter(external_id__in=list(known)).values_list("id", "external_id")
+    )
+    for s in people:
+        s.created_at = known[accounts[s.account_id]]
+    Stakeholder.objects.bulk_update(people, ["created_at"], batch_size=1000)
+    when = {f"stakeholder:{s.external_id}:added": s.created_at for s in people}
+    facts = list(
+        TimelineEntry.objects.filter(
+            account_id__in=list(accounts), kind=TimelineEntry.Kind.STAKEHOLDER_ADDED
+        ).only("pk", "key", "occurred_at")
+    )
+    for f in facts:
+        f.occurred_at = when.get(f.key, f.occurred_at)
+    TimelineEntry.objects.bulk_update(facts, ["occurred_at"], batch_size=1000)
+    return len(people)
+
+
 def champions_leave(plans: list[AccountPlan], cfg: DemoConfig) -> list[dict[str, Any]]:
     """Stakeholder rows that turn the champion of about half the churned accounts into a
     plain user: the champion left (the relationship score's rule), imported after the
@@ -975,6 +1015,7 @@ def seed_demo(cfg: DemoConfig, *, progress: Callable[[str], None] | None = None)
                 "external_id", "id"
             )
         )
+        stakeholders_date(plans)
         leaving = champions_leave(plans, cfg)
         if leaving:  # a second import: the first one recorded them as champions
             left = intake.run_import(

@@ -52,6 +52,9 @@ class PeriodQuerySerializer(serializers.Serializer):
     period = serializers.ChoiceField(
         choices=kpis.PERIODS,
         required=False,
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not a valid choice: {", ".join(kpis.PERIODS)}.'
+        },
         help_text="instead of start/end: the calendar month, quarter or year containing `date`",
     )
     date = ApiDateField(

@@ -32,6 +32,7 @@ yellow_min`` yellow, anything lower red (a score of exactly ``green_min`` is gre
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -177,6 +178,23 @@ def _amount(value: Any) -> str:
     return money_text(number)
 
 
+def until_words(expires_at: str) -> str:
+    """How long an override holds, in the words of the account page, which names its last
+    day: one that expires at midnight UTC (a form's "until" day, as the service stores it)
+    holds through the day before, "until the end of 24 Dec 2026, UTC"; any other moment
+    is said as it is, "until 25 Dec 2026, 15:30 UTC". An unreadable value is said as is."""
+    try:
+        moment = dt.datetime.fromisoformat(expires_at)
+    except (TypeError, ValueError):
+        return f"until {expires_at}"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    if moment.time() == dt.time():
+        last = moment.date() - dt.timedelta(days=1)
+        return f"until the end of {last.day} {last:%b %Y}, UTC"
+    return f"until {moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
 def _plural(n: Any, word: str) -> str:
     return f"{_num(n)} {word}{'' if n == 1 else 's'}"
 
@@ -316,7 +334,8 @@ MEASURES: dict[str, Measure] = {
             "champion",
             ("stakeholders",),
             lambda v: "a champion is named" if v["champion_present"] else "no champion named",
-            "no stakeholders known",
+            # stakeholders count from the day their row was created (the as-of rule)
+            "none known by the end of the day (no stakeholders on record)",
             unit="1 when a champion is named, else 0",
         ),
         Measure(
@@ -897,6 +916,9 @@ def _component(spec: ComponentSpec, values: Mapping[str, Any]) -> _Computed:
         return _Computed(
             None, inputs, points, f"{spec.label.lower()}: no data ({'; '.join(missing)})"
         )
+    # the measures without data are left out of the mean, and said so: a relationship of
+    # 100 from the last touch alone also says that no champion was known that day
+    words += missing
     return _Computed(_round(sum(scored) / len(scored)), inputs, points, "; ".join(words))
 
 
@@ -1130,7 +1152,7 @@ def score(
         shown_text, used_text = score_pair(shown_score, used_score, text=_num)
         reasons.append(
             f"overridden to {shown_text} ({shown_band}) from {used_text} "
-            f"until {account_override.expires_at[:10]}: {account_override.reason}"
+            f"{until_words(account_override.expires_at)}: {account_override.reason}"
         )
     reasons.extend(ignored)
     left_out = tuple(r.key for r in final if r.score is None)

@@ -76,7 +76,7 @@ class TargetForm(ScopeFormMixin, forms.ModelForm):
             "max_change",
             "owner",
         ]
-        labels = {"max_change": "Alert on a change over"}
+        labels = {"kpi": "KPI", "max_change": "Alert on a change over"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

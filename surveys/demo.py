@@ -8,7 +8,9 @@ run, as for the rest of the demo book). Deterministic for a seed and a day.
 
 Scores follow the account's fate in the demo book (``accounts.demo``): growing and steady
 customers are mostly promoters, accounts at risk mostly detractors; about 40 % answer, a few
-days after the send. No email is sent: the invitations are written as already sent."""
+days after the send, but for a few unhappy answers given on the demo's data day (yesterday),
+which the "Detractor follow-up" playbook (looking back 2 days) follows up. No email is sent:
+the invitations are written as already sent."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from accounts import demo
 from accounts.models import Account, Stakeholder, TimelineEntry
 from accounts.services import timeline_facts_recorded
 
-from . import services
+from . import scoring, services
 from .models import Campaign, Invitation, Survey
 
 # (kind, name, question, days before today it was sent, share of the people asked)
@@ -35,6 +37,9 @@ CAMPAIGNS = (
      "How easy was it to get started with {company}?", 10, 0.15),
 )  # fmt: skip
 ANSWER_RATE = 0.4
+# unhappy answers given on the demo's data day (yesterday), each of another account still a
+# customer: the "Detractor follow-up" playbook looks back 2 days, so `make run` opens its CTAs
+RECENT_UNHAPPY = 3
 # score weights per fate: a happy book with its trouble spots
 SCORES = {
     "nps": {
@@ -118,6 +123,8 @@ def demo_surveys_seed(cfg: demo.DemoConfig) -> DemoSurveys:
         Invitation.objects.bulk_create(invitations)
         summary.invitations = len(invitations)
         answers = []
+        data_day = today - dt.timedelta(days=1)  # 09:00 on the day the pipeline scores
+        recent: set[int] = set()
         for invitation in invitations:
             if rng.random() >= ANSWER_RATE:
                 continue
@@ -128,6 +135,15 @@ def demo_surveys_seed(cfg: demo.DemoConfig) -> DemoSurveys:
             weights = SCORES[invitation.campaign.survey.kind][mood]
             score = rng.choices(list(weights), weights=list(weights.values()))[0]
             answered = invitation.sent_at + dt.timedelta(hours=rng.randint(1, 24 * 5))
+            if (
+                len(recent) < RECENT_UNHAPPY
+                and invitation.account_id not in recent
+                and fate != "churned"  # playbooks leave churned accounts alone
+                and scoring.is_unhappy(invitation.campaign.survey.kind, score)
+                and invitation.expires_at > data_day
+            ):
+                answered = data_day + dt.timedelta(hours=len(recent))
+                recent.add(invitation.account_id)
             answers.append(
                 services.response_record(
                     invitation_id=invitation.pk,

@@ -140,13 +140,30 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def pct_text(value: float) -> str:
+    """A rate with one decimal, or more where one decimal would round a rate that is not
+    exactly 100 (or 0) to "100.0" ("0.0"): GRR 99.986 % is "99.99", not "100.0", which
+    would say that nothing churned. Up to 4 decimals."""
+    value = float(value)
+    text = f"{value:.1f}"
+    if value in (0.0, 100.0):
+        return text
+    for places in range(2, 5):
+        if abs(float(text)) not in (0.0, 100.0):
+            return text
+        text = f"{value:.{places}f}"
+    if abs(float(text)) in (0.0, 100.0):  # closer than 4 decimals: the side it is on
+        return ("<" if abs(value) < 1 else ">") + ("0.0001" if abs(value) < 1 else "99.9999")
+    return text
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     if unit == "money":
         return money_short(value)
     if unit == "pct":
-        return f"{value:.1f}%"
+        return f"{pct_text(value)}%"
     if unit == "days":
         return f"{value:.0f} d"
     return f"{value:.1f}"

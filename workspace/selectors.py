@@ -561,7 +561,11 @@ def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
     the whole score, its score beside the computed one as a pair (``health.score_pair``:
     an override of 80 over a computed 79.96 does not read "80, computed 80")."""
     shown = []
-    for o in (latest.overrides if latest is not None else None) or []:
+    overrides = (latest.overrides if latest is not None else None) or []
+    # the snapshot records who by email; the page names people (one query, with overrides)
+    emails = {o.get("created_by") for o in overrides} - {"", None}
+    names = {u.email: str(u) for u in User.objects.filter(email__in=emails)} if emails else {}
+    for o in overrides:
         expires = dt.datetime.fromisoformat(o["expires_at"])
         last = (expires - dt.timedelta(seconds=1)).astimezone(dt.UTC).date()
         score_text, computed_text = health.score_pair(
@@ -574,6 +578,7 @@ def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
             {
                 **o,
                 "until": utc.day_text(last),
+                "created_by": names.get(o.get("created_by"), o.get("created_by") or ""),
                 "score_text": score_text,
                 "computed_text": computed_text,
             }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +19,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts import utc
 from accounts.exports import csv_response
-from accounts.models import Account
+from accounts.models import Account, Role
 from accounts.selectors import first_value_of
 from accounts.services import activity_log, milestone_clear, milestone_editable_by, milestone_record
 from metrics import services as metrics_services
@@ -148,9 +149,28 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
                 initial={"until": utc.today() + dt.timedelta(days=30)},
             ),
             **_first_value_context(request, account, data_day=data_day),
+            "key_features_note": _key_features_note(request.user, context["latest"]),
         }
     )
     return context
+
+
+def _key_features_note(user, latest: HealthSnapshot | None) -> dict | None:
+    """Where the health breakdown has a component scored without key-feature adoption
+    because no key features are chosen (the ``KEY_FEATURES`` setting): which component,
+    and whether this user is the admin who sets them (a link to the setting) or should
+    ask one. None when key features are chosen or no component uses them."""
+    if settings.KEY_FEATURES or latest is None:
+        return None
+    for c in latest.components:
+        points = c.get("measure_points") or {}
+        if "key_feature_adoption" in points and points["key_feature_adoption"] is None:
+            return {
+                "component": c["key"],
+                "admin": getattr(user, "role", None) == Role.ADMIN,
+                "url": reverse("workspace:metrics-doc") + "#settings-that-change-the-numbers",
+            }
+    return None
 
 
 def _first_value_context(
@@ -246,7 +266,14 @@ def first_value_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         else:
-            done, form = "Saved: it is on the timeline.", None
+            done = "Saved: it is on the timeline."
+            since, day = account.customer_since, form.cleaned_data["reached_on"]
+            if since and day < since:  # allowed on purpose: a pilot can reach value first
+                done += (
+                    f" {utc.day_text(day)} is before becoming a customer "
+                    f"({utc.day_text(since)}): counts as 0 days to first value."
+                )
+            form = None
     if not request.htmx:
         if done:
             messages.success(request, f"First value: {done}")
@@ -355,13 +382,19 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def cohorts(request: HtmxHttpRequest) -> HttpResponse:
-    """The dashboard's cohort heatmap, loaded after the page."""
+    """The dashboard's cohort heatmap, loaded after the page (htmx: the fragment); opened
+    directly (the loading link, a bookmark), a page of its own with the navigation."""
     try:
         context = dash.cohorts_context(request.user, request.GET)
     except ValidationError as exc:
         context = {"cohorts": [], "errors": exc.messages}
-    return render(request, "workspace/_cohorts.html", context)
+    if request.htmx:
+        return render(request, "workspace/_cohorts.html", context)
+    query = request.GET.urlencode()
+    context["back"] = reverse("workspace:dashboard") + (f"?{query}" if query else "")
+    return render(request, "workspace/cohorts.html", context)
 
 
 @require_GET

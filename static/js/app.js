@@ -65,20 +65,29 @@
     return "$" + Math.round(v);
   }
 
-  // An axis tick in money: one unit for the whole axis, and as many decimals as the
-  // distance between ticks needs, so two ticks never read the same ("$1.8005M", "$1.8010M"
-  // on an axis that starts near the smallest bar, where money() printed "$1.80M" for all)
+  // A step of 1, 2 or 5 times a power of ten, at least `rough`
+  function niceStep(rough) {
+    if (!(rough > 0)) return 1;
+    var p = Math.pow(10, Math.floor(Math.log10(rough)));
+    var f = rough / p;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+  }
+
+  // An axis tick in money: one unit for the whole axis, chosen by the distance between ticks
+  // rather than by the size of the values, so ticks never need more than one decimal: a step
+  // of $1k on an axis near $1.79M reads "$1,789k", "$1,790k" (not "$1.7888M", "$1.7890M"),
+  // a step of $0.5M "$1.5M", "$2.0M"
   function moneyTick(v, index, ticks) {
     var values = (ticks || []).map(function (t) { return t.value; });
-    var top = Math.max.apply(null, values.concat([v]).map(Math.abs));
-    var unit = top >= 1e6 ? 1e6 : top >= 1e3 ? 1e3 : 1;
-    // the widest gap is the axis' step: a set minimum (the waterfall's) makes a first tick
-    // off the step, closer to the next one
     var step = 0;
-    for (var i = 1; i < values.length; i++) step = Math.max(step, Math.abs(values[i] - values[i - 1]) / unit);
-    var digits = 0;
-    while (digits < 4 && step > 0 && Math.abs(step * Math.pow(10, digits) - Math.round(step * Math.pow(10, digits))) > 1e-6) digits++;
-    return "$" + (v / unit).toFixed(digits) + (unit === 1e6 ? "M" : unit === 1e3 ? "k" : "");
+    for (var i = 1; i < values.length; i++) step = Math.max(step, Math.abs(values[i] - values[i - 1]));
+    var top = Math.max.apply(null, values.concat([v]).map(Math.abs));
+    var unit = step >= 1e5 ? 1e6 : step >= 1e3 || top >= 1e5 ? 1e3 : 1;
+    if (!step) unit = top >= 1e6 ? 1e6 : top >= 1e3 ? 1e3 : 1;
+    var scaled = step / unit;
+    var digits = !step || Math.abs(scaled - Math.round(scaled)) < 1e-9 ? 0 : 1;
+    var text = (v / unit).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    return "$" + text + (unit === 1e6 ? "M" : unit === 1e3 ? "k" : "");
   }
 
   // Dates as the pages write them: "24 Nov 2026"; an axis tick leaves out the year ("24 Nov"),
@@ -172,7 +181,13 @@
       bars.forEach(function (b) { levels.push(b[1]); if (b[0] !== 0) levels.push(b[0]); });
       var low = Math.min.apply(null, levels);
       var high = Math.max.apply(null, levels);
-      if (low > 0 && high > low) o.scales.y.min = Math.max(0, low - (high - low) * 0.6);
+      if (low > 0 && high > low) {
+        // about five ticks a round step apart, the axis' foot on a tick below the lowest
+        // level (with room for the movements to show next to the totals)
+        var step = niceStep((high - low) * 1.6 / 5);
+        o.scales.y.min = Math.max(0, Math.floor((low - (high - low) * 0.6) / step) * step);
+        o.scales.y.ticks.stepSize = step;
+      }
       // an axis that does not start at zero says so: the totals' bars are cut at its foot
       if (o.scales.y.min > 0) {
         o.scales.y.title = { display: true, color: MUTED, text: "axis starts at " + money(o.scales.y.min) + ", not 0" };

@@ -317,3 +317,56 @@ def test_kpi_months_must_not_be_negative():
     with pytest.raises(ValidationError, match="must be a whole number"):
         kpi_monthly_history(as_of=TODAY, months=-1)
     assert kpi_monthly_history(as_of=TODAY, months=0) == []
+
+
+def test_stakeholders_are_known_from_the_day_the_account_became_a_customer():
+    """Stakeholders and their "added as …" facts are dated like the rest of the book, not
+    stamped at seed time: the first snapshot of the history counts their champion (health
+    reads a stakeholder as known on day D by the time its row was created)."""
+    from metrics.models import HealthSnapshot
+
+    _seed("--health-weeks", "2")
+    since = dict(Account.objects.values_list("id", "customer_since"))
+    people = list(Stakeholder.objects.values_list("account_id", "external_id", "created_at"))
+    assert people
+    for account_id, _, created_at in people:
+        assert created_at.date() == since[account_id]
+    facts = dict(
+        TimelineEntry.objects.filter(kind="stakeholder_added").values_list("key", "occurred_at")
+    )
+    assert all(facts[f"stakeholder:{ext}:added"] == c for _, ext, c in people)
+    first = HealthSnapshot.objects.filter(
+        day=date(2025, 6, 15), account__customer_since__lt=date(2025, 6, 15)
+    )
+    assert first.exists()
+    for snapshot in first:
+        relationship = next(c for c in snapshot.components if c["key"] == "relationship")
+        assert relationship["inputs"]["stakeholders"], snapshot.account_id
+        assert relationship["inputs"]["champion_present"] is not None
+
+
+def test_the_demo_key_features_are_events_of_the_book_and_make_run_sets_them():
+    from pathlib import Path
+
+    from django.conf import settings as django_settings
+
+    names = {name for name, _ in demo.EVENT_WEIGHTS}
+    assert set(demo.DEMO_KEY_FEATURES) <= names
+    assert len(demo.DEMO_KEY_FEATURES) < len(names)  # a few, not every feature
+    makefile = (Path(django_settings.BASE_DIR) / "Makefile").read_text()
+    line = f"run: export KEY_FEATURES ?= {','.join(demo.DEMO_KEY_FEATURES)}"
+    assert line in makefile.splitlines()
+
+
+def test_seed_demo_says_how_to_choose_the_key_features_when_none_are(settings):
+    settings.KEY_FEATURES = []
+    out = StringIO()
+    tiny = ["--accounts", "2", "--days", "30", "--today", TODAY.isoformat(), "--surveys", "no"]
+    call_command("seed_demo", *tiny, stdout=out)
+    assert f"KEY_FEATURES={','.join(demo.DEMO_KEY_FEATURES)}" in out.getvalue()
+    assert "feature adoption has no data" in out.getvalue()
+    settings.KEY_FEATURES = ["export_run"]
+    out = StringIO()
+    call_command("seed_demo", *tiny, stdout=out)
+    assert "Key features: export_run (KEY_FEATURES)." in out.getvalue()
+    assert "no data" not in out.getvalue()

@@ -202,7 +202,10 @@ def test_an_account_override_shows_beside_the_computed_score():
     assert (h.score, h.band) == (90, "green")
     assert (h.computed_score, h.computed_band) == (37.5, "red")
     assert [c.score for c in h.components] == [30, 50, None]  # components untouched
-    assert h.reasons[-1] == "overridden to 90 (green) from 37.5 until 2024-04-30: renewal signed"
+    # expiring at midnight UTC on 30 Apr, it holds through 29 Apr: the day the page says
+    assert h.reasons[-1] == (
+        "overridden to 90 (green) from 37.5 until the end of 29 Apr 2024, UTC: renewal signed"
+    )
     assert h.overrides[0].id == 7
     # a band-only override keeps the score and changes the band
     h = health.score(THREE, values, overrides=[_override(8, band="yellow")])
@@ -538,3 +541,37 @@ def test_key_features_not_chosen_is_said_in_words_not_the_settings_name():
     h = health.score(model, {"key_feature_adoption": None})
     assert "no key features chosen yet" in h.reasons[0]
     assert "KEY_FEATURES" not in h.reasons[0]
+
+
+@pytest.mark.parametrize("scorer", [health.score, None])
+def test_a_component_scored_without_one_measure_names_the_measure_left_out(scorer):
+    """The relationship's score from the last touch alone also says that no champion was
+    known that day (no stakeholder on record yet), rather than reading as a plain 100."""
+    spec = parse_model(health.DEFAULT_COMPONENTS)
+    values = {"days_since_last_touch": 3, "last_touch_on": "2026-11-20"}
+    result = health.Scorer(spec).score(values) if scorer is None else scorer(spec, values)
+    relationship = next(c for c in result.components if c.key == "relationship")
+    assert relationship.score == 100.0
+    assert relationship.reason == (
+        "last CSM touch 3 days ago; "
+        "champion: none known by the end of the day (no stakeholders on record)"
+    )
+    assert "champion: none known" in next(r for r in result.reasons if "relationship" in r)
+    # with a stakeholder on record and none of them champion, the measure counts: 0 points
+    values |= {"champion_present": 0, "stakeholders": 3}
+    relationship = next(c for c in health.score(spec, values).components if c.key == "relationship")
+    assert relationship.score == 50.0
+    assert relationship.reason == "no champion named; last CSM touch 3 days ago"
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "words"),
+    [
+        ("2026-12-25T00:00:00+00:00", "until the end of 24 Dec 2026, UTC"),
+        ("2026-12-25T01:00:00+01:00", "until the end of 24 Dec 2026, UTC"),  # the same moment
+        ("2026-12-25T15:30:00+00:00", "until 25 Dec 2026, 15:30 UTC"),
+        ("not a time", "until not a time"),
+    ],
+)
+def test_an_overrides_end_names_its_last_day_as_the_account_page_does(expires_at, words):
+    assert health.until_words(expires_at) == words

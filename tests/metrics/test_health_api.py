@@ -233,7 +233,7 @@ def test_history_takes_the_kpi_endpoints_period_too(csm, mine):
         ({"start": "2024-03-01", "end": "2024-03-01"}, "end", "must be after start (2024-03-01)"),
         ({"start": "yesterday", "end": "2024-03-01"}, "start", "use YYYY-MM-DD"),
         ({"end": "2024-03-01"}, "start", "required (YYYY-MM-DD), unless period is given"),
-        ({"period": "week"}, "period", "is not a valid choice"),
+        ({"period": "week"}, "period", '"week" is not a valid choice: month, quarter, year.'),
         ({"start": "1800-01-01", "end": "2024-03-01"}, "start", "must be on or after 1900-01-01"),
         (
             {"start": "2024-03-01", "end": "2024-04-01", "components": "maybe"},

@@ -121,3 +121,34 @@ def test_the_playbooks_hear_of_all_answers_in_one_call(
     )
     assert survey_facts and survey_facts in CALLS  # one call with every answer's fact
     assert not [c for c in CALLS if c != survey_facts and set(c) & set(survey_facts)]
+
+
+def test_a_few_unhappy_answers_on_the_data_day_open_the_detractor_follow_up(
+    django_capture_on_commit_callbacks, settings
+):
+    """The "Detractor follow-up" playbook looks back 2 days (its rule is not changed for the
+    demo): a few unhappy answers of different accounts are given on the data day (yesterday),
+    so the first nightly run after seeding opens its CTAs."""
+    from playbooks.models import Cta, Playbook
+    from surveys.scoring import is_unhappy
+
+    playbook = Playbook.objects.get(starter="detractor-follow-up")
+    assert playbook.trigger_params["within_days"] == 2
+    _seed()
+    data_day = TODAY - dt.timedelta(days=1)
+    recent = [
+        (account, kind, score)
+        for account, kind, score, answered in Response.objects.values_list(
+            "account_id", "kind", "score", "answered_at"
+        )
+        if answered.date() == data_day
+    ]
+    assert len(recent) == 3
+    assert len({account for account, _, _ in recent}) == 3
+    assert all(is_unhappy(kind, score) for _, kind, score in recent)
+    assert not Response.objects.filter(answered_at__date__gt=data_day).exists()
+    settings.PIPELINE_FINAL_HOOKS = ["playbooks.services.playbooks_evaluate_all"]  # as deployed
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("run_pipeline", "--as-of", data_day.isoformat(), stdout=StringIO())
+    opened = set(Cta.objects.filter(playbook=playbook).values_list("account_id", flat=True))
+    assert {account for account, _, _ in recent} <= opened

@@ -344,7 +344,8 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
     shown = page[page.index('id="health-overrides"') :].split("</div>")[0]
     assert "score 90" in shown and "computed " in shown
     assert "Renewal signed on paper" in shown and f"until {until.day} {until:%b %Y}" in shown
-    assert csm.email in shown or str(csm) in shown
+    # named as the rest of the page names people, not by email
+    assert f"by {csm.get_full_name()}, until" in shown and csm.email not in shown
     # the override's recompute dated today's snapshot and refreshed the standing: the trend
     # compares the computed score with the one 8 days back (76, the book's), not the 90
     from metrics.models import AccountStanding, HealthSnapshot
@@ -639,3 +640,63 @@ def test_a_churned_account_says_its_score_is_a_former_customers(client, csm, boo
     account.save(update_fields=["lifecycle_stage"])
     text = client.get(url(account)).content.decode()
     assert 'id="churned-note"' in text and "A former customer (churned)" in text
+
+
+def test_feature_adoption_without_key_features_says_who_chooses_them(
+    client, csm, admin_user, book, settings
+):
+    """No key features chosen (KEY_FEATURES): under the component left without them, an
+    admin gets a link to the setting, anyone else is told that an admin chooses them."""
+    from metrics.models import HealthSnapshot
+
+    account = book["burning"]
+    latest = HealthSnapshot.objects.filter(account=account).latest("day")
+    latest.components = [
+        *latest.components,
+        {
+            "key": "adoption",
+            "label": "Feature adoption",
+            "score": None,
+            "weight": 20.0,
+            "reason": "feature adoption: no data (…)",
+            "measure_points": {"key_feature_adoption": None},
+        },
+    ]
+    latest.save()
+    settings.KEY_FEATURES = []
+    doc = reverse("workspace:metrics-doc") + "#settings-that-change-the-numbers"
+
+    def note(user) -> str:
+        client.force_login(user)
+        page = client.get(url(account)).content.decode()
+        if 'id="key-features-note"' not in page:
+            return ""
+        item = page[: page.index('id="key-features-note"')].rsplit("<li>", 1)[1]
+        assert "Feature adoption" in item  # under its own component
+        return page[page.index('id="key-features-note"') :].split("</p>")[0]
+
+    assert f'<a href="{doc}">' in note(admin_user)
+    assert "KEY_FEATURES" in note(admin_user)
+    for_csm = note(csm)
+    assert "an admin chooses them" in for_csm and "<a " not in for_csm
+    settings.KEY_FEATURES = ["report_created"]
+    assert note(admin_user) == note(csm) == ""
+
+
+def test_an_overrides_author_is_named_or_else_given_by_email(csm, outsider):
+    """Display names where people have one; the email of someone without a name, or of
+    someone no longer in the system, as recorded."""
+    from metrics.models import HealthSnapshot
+    from workspace.selectors import overrides_shown
+
+    snapshot = HealthSnapshot(
+        computed_score=50.0,
+        overrides=[
+            {"id": n, "component": "", "score": 90, "band": "", "reason": "r",
+             "expires_at": "2026-12-25T00:00:00+00:00", "created_by": who}
+            for n, who in enumerate([csm.email, outsider.email, "gone@example.com", ""], 1)
+        ],
+    )  # fmt: skip
+    shown = overrides_shown(snapshot)
+    assert [o["created_by"] for o in shown] == ["Cleo", outsider.email, "gone@example.com", ""]
+    assert {o["until"] for o in shown} == {"24 Dec 2026"}

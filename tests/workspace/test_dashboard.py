@@ -168,6 +168,22 @@ def test_cohort_heatmap_fragment(client, admin_user, csm, kpi_book):
     assert client.get(reverse("workspace:cohorts"), {"segment": "SMB"}).status_code == 200
 
 
+def test_cohorts_opened_directly_is_a_whole_page_with_the_navigation(client, admin_user, kpi_book):
+    """The loading link (or a bookmark) opens the heatmap as a page of its own: the site's
+    layout and navigation, a way back to the dashboard with the same scope, the same rows."""
+    client.force_login(admin_user)
+    r = client.get(reverse("workspace:cohorts"), {"owner": ""})
+    assert r.status_code == 200 and "HX-Request" in r.headers["Vary"]
+    text = r.content.decode()
+    assert "<html" in text and '<nav class="breadcrumb"' in text
+    assert f'<a href="{reverse("workspace:dashboard")}?owner=">Dashboard</a>' in text
+    assert "<h1>Cohort retention, last 12 months</h1>" in text
+    fragment = client.get(reverse("workspace:cohorts"), headers={"HX-Request": "true"})
+    cohort = (utc_today() - dt.timedelta(days=10)).strftime("%Y-%m")
+    row = f'<th scope="row">{cohort}</th><td class="num">1</td>'
+    assert row in text and row in fragment.content.decode()
+
+
 @pytest.fixture
 def churned_book(csm):
     """Two current customers and a churned one, scored yesterday, with standings:
@@ -310,3 +326,46 @@ def test_the_distribution_names_the_span_of_its_data_days(client, admin_user, cs
     assert r.context["distribution"]["renewals_due"] == 2  # 10 days from each one's day
     span = f"as of {utc.span_text(d, today)}"
     assert f"· {span}" in tile(r.content.decode(), "Renewals due, 90 days")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (99.986, "99.99%"),  # GRR with $252 of churn: not "100.0%"
+        (100.0, "100.0%"),
+        (0.004, "0.004%"),
+        (0.0, "0.0%"),
+        (87.25, "87.2%"),
+        (99.94, "99.9%"),
+        (99.999999, ">99.9999%"),
+    ],
+)
+def test_a_rate_that_is_not_exactly_100_or_0_never_reads_as_it(value, text):
+    from workspace.dashboard import fmt
+
+    assert fmt(value, "pct") == text
+
+
+def test_a_movement_of_zero_has_no_sign_and_the_target_form_says_kpi():
+    from django.template import Context, Template
+
+    from reports.forms import TargetForm
+
+    row = Template(
+        '{% for w in waterfall %}{% if w.kind != "total" and w.amount %}'
+        "{% if w.amount < 0 %}−{% else %}+{% endif %}{% endif %}{{ w.display }};{% endfor %}"
+    )
+    steps = [
+        {"kind": "contraction", "amount": 0.0, "display": "$0"},
+        {"kind": "churn", "amount": -252.0, "display": "$252"},
+        {"kind": "new", "amount": 900.0, "display": "$900"},
+    ]
+    assert row.render(Context({"waterfall": steps})) == "$0;−$252;+$900;"
+    from pathlib import Path
+
+    from django.conf import settings
+
+    page = Path(settings.BASE_DIR) / "templates/workspace/dashboard.html"
+    template = page.read_text()  # the row above, as the page has it
+    assert '{% if w.kind != "total" and w.amount %}' in template
+    assert TargetForm().fields["kpi"].label == "KPI"

@@ -169,3 +169,20 @@ def test_a_first_value_recorded_after_the_data_day_still_shows(client, csm, acco
     r = post(client, account, {"reached_on": utc.today().isoformat()}, headers=HTMX)
     assert f"Reached {utc.day_text(utc.today())}" in r.content.decode()
     assert "Not yet" not in page(client, account)
+
+
+def test_a_day_before_becoming_a_customer_is_kept_and_said_to_count_as_0_days(client, csm, account):
+    """Allowed on purpose (a pilot can reach value before the contract), and said where the
+    day is saved and where it is shown; a day after becoming a customer says nothing."""
+    client.force_login(csm)
+    early = account.customer_since - 40 * DAY
+    since = utc.day_text(account.customer_since)
+    words = f"before becoming a customer ({since}): counts as 0 days to first value"
+    r = post(client, account, {"reached_on": early.isoformat()}, headers=HTMX)
+    assert r.status_code == 200
+    saved = r.content.decode()
+    assert Milestone.objects.get(account=account).reached_on == early
+    assert f"{utc.day_text(early)} is {words}." in saved
+    assert "B" + words[1:] in page(client, account)
+    post(client, account, {"reached_on": (account.customer_since + DAY).isoformat()}, headers=HTMX)
+    assert "before becoming a customer" not in page(client, account)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import demo
@@ -102,6 +103,7 @@ class Command(BaseCommand):
                 )
             )
         )
+        self._key_features_note()
         if opts["health_weeks"]:
             # metrics sits above this app: the command (an interface) composes them
             from metrics.services import health_weekly_history
@@ -127,3 +129,19 @@ class Command(BaseCommand):
         self.stdout.write("In the database now:")
         for name, count in summary.counts.items():
             self.stdout.write(f"  {name:<17} {count:>12,}")
+
+    def _key_features_note(self) -> None:
+        """Key features are a setting (``KEY_FEATURES``, read from the environment), which a
+        command cannot choose for the processes after it: ``make run`` sets the demo's
+        (``demo.DEMO_KEY_FEATURES``) for all of its commands; anyone else is told how."""
+        chosen = list(settings.KEY_FEATURES)
+        if chosen:
+            self.stdout.write(f"Key features: {', '.join(chosen)} (KEY_FEATURES).")
+            return
+        self.stdout.write(
+            self.style.WARNING(
+                "No key features chosen: health's feature adoption has no data. For the demo "
+                f"book set KEY_FEATURES={','.join(demo.DEMO_KEY_FEATURES)} for this command, "
+                "run_pipeline and the server (make run does)."
+            )
+        )
