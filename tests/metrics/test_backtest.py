@@ -19,7 +19,12 @@ from django.utils import timezone
 
 from metrics import backtest, services
 from metrics.models import HealthModelVersion, HealthSnapshot
-from tests.factories import AccountFactory, ContractFactory, health_model_with_rule
+from tests.factories import (
+    AccountFactory,
+    ContractFactory,
+    TicketFactory,
+    health_model_with_rule,
+)
 
 D = dt.date(2024, 3, 31)  # as of; D + 90 days = 2024-06-29
 KEYS = ["usage", "feature_adoption", "support", "payments", "sentiment", "relationship"]
@@ -577,6 +582,119 @@ def test_admin_page_refuses_then_labels_a_partial_window(client, admin_user, rec
     assert f"Green accounts that churned by {today} (the window is not over)" in page
     assert ">P<" in page and ">Q<" not in page
     assert "Review these weights" not in page and "No weights suggested" in page
+
+
+# --- churn rate in percent, the horizon's bound --------------------------------------------------
+
+
+def test_churn_rate_is_a_percentage_in_the_json_and_on_the_page(client, admin_user, book):
+    # the book: green 1 of 2 churned, yellow 1 of 3, red 1 of 2
+    data = _json("--as-of", "2024-03-31")
+    rates = {b["band"]: b["churn_rate"] for b in data["bands"]}
+    assert rates["green"] == 50.0 and rates["red"] == 50.0
+    assert rates["yellow"] == pytest.approx(33.3333, abs=1e-4) and rates["no_data"] is None
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
+    page = client.get(url, {"as_of": "2024-03-31", "horizon": "90"}).content.decode()
+    assert "<td>green</td><td>2</td><td>1</td>\n    <td>50.0%</td>" in page
+    assert "<td>yellow</td><td>3</td><td>1</td>\n    <td>33.3%</td>" in page
+
+
+def test_horizon_is_bounded_and_every_suggested_day_is_accepted(client, admin_user, db):
+    today = timezone.now().date()
+    for horizon in ("731", "100000"):
+        with pytest.raises(CommandError) as exc:
+            call_command("backtest", "--as-of", "2024-03-31", "--horizon", horizon)
+        assert str(exc.value) == (
+            f"--horizon: must be a whole number of days from 1 to 730, got {horizon}"
+        )
+    # the longest horizon, refused for a recent day: the day it suggests instead is one the
+    # command accepts (today − 730, after 1900), and that backtest runs
+    with pytest.raises(CommandError) as exc:
+        call_command(
+            "backtest", "--as-of", (today - dt.timedelta(days=10)).isoformat(), "--horizon", "730"
+        )
+    suggested = str(exc.value).split("on or before ")[1][:10]
+    assert suggested == (today - dt.timedelta(days=730)).isoformat()
+    data = _json("--as-of", suggested, "--horizon", "730")
+    assert data["complete"] is True and data["window_end"] == today.isoformat()
+    # the page: the same message, no date overflow for a huge horizon, nothing computed
+    version = services.health_model_ensure_default().versions.get(active=True)
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk])
+    for horizon in ("731", "1000000000"):
+        r = client.get(url, {"horizon": horizon})
+        assert r.status_code == 200 and r.context["result"] is None
+        assert f"must be a whole number of days from 1 to 730, got {horizon}" in (
+            r.content.decode()
+        )
+    assert 'max="730"' in r.content.decode()
+
+
+# --- a component without any data on the as-of day ---------------------------------------------
+
+
+def test_component_without_any_data_on_the_day_is_named_with_its_first_day(
+    client, admin_user, book
+):
+    """The book's accounts have no data of their own; here usage starts on 1 May (after D,
+    31 Mar) and the first ticket is opened on 10 Apr at 23:30 UTC (still 10 Apr)."""
+    from accounts.models import UsageDaily
+
+    a = book["b"]
+    UsageDaily.objects.create(account=a, day=dt.date(2024, 5, 1), events=3, active_users=2)
+    UsageDaily.objects.create(account=a, day=dt.date(2024, 5, 2), events=1, active_users=1)
+    TicketFactory(account=a, opened_at=dt.datetime(2024, 4, 10, 23, 30, tzinfo=dt.UTC))
+    data = _json("--as-of", "2024-03-31")
+    gaps = {g["component"]: g for g in data["data_gaps"]}
+    assert gaps["usage"] == {
+        "component": "usage",
+        "label": "Usage",
+        "sources": ["product usage"],
+        "first_day": "2024-05-01",
+        "message": "Usage: no product usage recorded on or before 2024-03-31 for any account "
+        "(the first is dated 2024-05-01): its score that day describes missing data, not "
+        "the customers",
+    }
+    assert gaps["feature_adoption"]["first_day"] == "2024-05-01"
+    assert gaps["support"]["first_day"] == "2024-04-10"
+    # no invoice, answer, stakeholder or CSM activity at all
+    assert gaps["payments"]["first_day"] is None
+    assert "(there is none yet)" in gaps["payments"]["message"]
+    assert gaps["relationship"]["sources"] == ["CSM activity", "stakeholder"]
+    assert set(gaps) == {
+        "usage",
+        "feature_adoption",
+        "support",
+        "payments",
+        "sentiment",
+        "relationship",
+    }
+    # on 10 Apr the ticket is known (opened that day): support has data; usage not yet
+    later = _json("--as-of", "2024-04-10", "--horizon", "30")
+    assert {g["component"] for g in later["data_gaps"]} == {
+        "usage",
+        "feature_adoption",
+        "payments",
+        "sentiment",
+        "relationship",
+    }
+    # once usage is tracked, no usage gap
+    after = _json("--as-of", "2024-05-01", "--horizon", "30")
+    assert not {"usage", "feature_adoption"} & {g["component"] for g in after["data_gaps"]}
+    # the text output warns before the figures
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", stdout=out)
+    lines = out.getvalue().splitlines()
+    at = lines.index(gaps["usage"]["message"].join(["!! ", ""]))
+    assert at < next(i for i, line in enumerate(lines) if line.startswith("AUC:"))
+    # the page shows them as warnings
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
+    page = client.get(url, {"as_of": "2024-03-31", "horizon": "90"}).content.decode()
+    assert 'id="backtest-data-gaps"' in page
+    assert "Usage: no product usage recorded on or before 2024-03-31 for any account" in page
+    assert "(the first is dated 2024-05-01)" in page
 
 
 # --- the asked version's headline ------------------------------------------------------------------
