@@ -196,7 +196,9 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
     def backtest_view(self, request, pk: int):
         """The predictive check of this version's model (``services.health_backtest``) for
         ``?as_of=&horizon=`` (default: 90 days ending today), with the suggested weights and a
-        link that opens them in the app's health model editor (``review_url``).
+        link that opens them in the app's health model editor (``review_url``). A window
+        that ends after today is refused unless ``partial=1`` (the form's checkbox), which
+        observes it up to today, labelled as such.
 
         The page writes nothing: suggested weights become a version only after an admin has
         seen their preview in the editor (how many accounts change band, the draft's AUC
@@ -214,8 +216,12 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
         except ValueError:
             errors.append(f"horizon: expected a whole number of days, got {params['horizon']!r}")
             horizon = 90
+        partial = params.get("partial") == "1"
         today = utc.today()
-        raw = params.get("as_of") or (today - dt.timedelta(days=horizon)).isoformat()
+        # the default day ends its window today; a horizon out of bounds is the service's
+        # error to give, so the default counts back 90 days instead (no date overflow)
+        back = horizon if 1 <= horizon <= services.BACKTEST_MAX_HORIZON else 90
+        raw = params.get("as_of") or (today - dt.timedelta(days=back)).isoformat()
         try:
             as_of = dt.date.fromisoformat(raw)
         except ValueError:
@@ -224,10 +230,19 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
         result = None
         if not errors:
             try:
-                result = services.health_backtest(as_of=as_of, horizon=horizon, version=version)
+                result = services.health_backtest(
+                    as_of=as_of, horizon=horizon, version=version, partial=partial
+                )
             except ValidationError as exc:
                 errors.extend(
-                    f"{k.replace('_', ' ')}: {', '.join(v)}" for k, v in exc.message_dict.items()
+                    f"{field.replace('_', ' ')}: {e.message}"
+                    + (
+                        " (tick “only the days observed so far”)"
+                        if e.code == "incomplete_window"
+                        else ""
+                    )
+                    for field, field_errors in exc.error_dict.items()
+                    for e in field_errors
                 )
         can_review = getattr(request.user, "role", None) == Role.ADMIN
         review_url = None
@@ -240,6 +255,8 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
             "version": version,
             "as_of": as_of.isoformat() if as_of else raw,
             "horizon": horizon,
+            "max_horizon": services.BACKTEST_MAX_HORIZON,
+            "partial": partial,
             "result": result,
             "errors": errors,
             "review_url": review_url,

@@ -4,7 +4,8 @@ Health, "Predictive check (backtest)").
 - ``roc_auc``: the ROC AUC of a risk score as a predictor of churn, by the rank formula
   (Mann-Whitney U): tied scores share their average rank, so a tied churner/non-churner
   pair counts 0.5. ``None`` without at least one churner and one non-churner.
-- ``churn_by_band``: accounts, churned accounts and churn rate per band.
+- ``churn_by_band``: accounts, churned accounts and churn rate per band (a percentage, like
+  every rate of docs/metrics.md: 1 of 3 is 33.33…, not 0.33).
 - ``fit_weights``: component weights suggested by a logistic regression of churn on the
   components' risk (``(100 − component score) / 100``), fitted by plain projected gradient
   descent (weights kept >= 0), then scaled to whole numbers summing to 100. Deterministic:
@@ -54,8 +55,9 @@ def roc_auc(risks: Sequence[float], churned: Sequence[bool]) -> float | None:
 
 def churn_by_band(rows: Iterable[tuple[str, bool]]) -> list[dict]:
     """``rows`` of (band, churned) → one entry per band (green, yellow, red, then
-    ``no_data`` for accounts without a score) with accounts, churned and churn_rate (a
-    fraction; ``None`` for a band without accounts)."""
+    ``no_data`` for accounts without a score) with accounts, churned and churn_rate: churned
+    / accounts × 100, a percentage with full precision as every KPI's rate (docs/metrics.md,
+    Conventions; the doors round to one decimal), ``None`` for a band without accounts."""
     counts = {band: [0, 0] for band in (*BANDS, NO_BAND)}
     for band, churned in rows:
         entry = counts[band or NO_BAND]
@@ -66,7 +68,7 @@ def churn_by_band(rows: Iterable[tuple[str, bool]]) -> list[dict]:
             "band": band,
             "accounts": n,
             "churned": c,
-            "churn_rate": round(c / n, 4) if n else None,
+            "churn_rate": 100 * c / n if n else None,
         }
         for band, (n, c) in counts.items()
     ]

@@ -1276,15 +1276,75 @@ def _backtest_target(version: HealthModelVersion | None) -> HealthModelVersion |
     )
 
 
+# The longest horizon asked of a backtest: two years. Past that, "churn within the horizon"
+# no longer says much about the score of the as-of day (a contract term is one to two years:
+# a longer window holds renewals the score could not see), and a bound keeps every as-of day
+# the messages suggest (today − horizon) inside the dates the doors accept (from 1900).
+BACKTEST_MAX_HORIZON = 730
+BACKTEST_EARLIEST = dt.date(1900, 1, 1)  # as the commands and the KPI API accept
+
+
+def _backtest_errors(
+    as_of: Any, horizon: Any, *, partial: bool, today: dt.date
+) -> dict[str, list[ValidationError]]:
+    """What is wrong with a backtest's input, by field (empty when nothing): a horizon of 1 to
+    ``BACKTEST_MAX_HORIZON`` days, an as-of day from 1900 to today, and a window that ends by
+    today unless ``partial`` (then at least one day of it must have passed). The incomplete
+    window's error has the code ``incomplete_window``: the doors add how to ask for it."""
+    errors: dict[str, list[ValidationError]] = {}
+    if (
+        isinstance(horizon, bool)
+        or not isinstance(horizon, int)
+        or not 1 <= horizon <= BACKTEST_MAX_HORIZON
+    ):
+        errors["horizon"] = [
+            ValidationError(
+                f"must be a whole number of days from 1 to {BACKTEST_MAX_HORIZON}, got {horizon!r}"
+            )
+        ]
+    if not isinstance(as_of, dt.date):
+        errors["as_of"] = [ValidationError(f"expected a date, got {as_of!r}")]
+    elif as_of > today:
+        errors["as_of"] = [ValidationError(f"{as_of} is in the future (today is {today}, UTC)")]
+    elif as_of < BACKTEST_EARLIEST:
+        errors["as_of"] = [ValidationError(f"{as_of} is before {BACKTEST_EARLIEST}")]
+    if errors:
+        return errors
+    end = as_of + dt.timedelta(days=horizon)
+    observed = (today - as_of).days
+    if end > today and not observed:  # as of today: even a partial window has no day yet
+        errors["as_of"] = [
+            ValidationError(
+                f"{as_of} is today: no day of its {horizon}-day window has passed yet. Pick "
+                f"an as-of day on or before {today - dt.timedelta(days=horizon)}"
+            )
+        ]
+    elif end > today and not partial:
+        errors["as_of"] = [
+            ValidationError(
+                f"the {horizon}-day window from {as_of} ends on {end}, after today ({today}, "
+                "UTC): who churns in it is not known yet. Pick an as-of day on or before "
+                f"{today - dt.timedelta(days=horizon)}, or ask for the {observed} of "
+                f"{horizon} days observed so far",
+                code="incomplete_window",
+            )
+        ]
+    return errors
+
+
 def health_backtest(
-    *, as_of: dt.date, horizon: int = 90, version: HealthModelVersion | None = None
+    *,
+    as_of: dt.date,
+    horizon: int = 90,
+    version: HealthModelVersion | None = None,
+    partial: bool = False,
 ) -> dict[str, Any]:
     """The predictive check of docs/metrics.md: over the accounts that were customers on
     ``as_of`` (MRR > 0, ``kpis.revenue``), the ROC AUC of ``100 − score`` (their health
     snapshot of that day) as a predictor of logo churn by ``as_of + horizon`` (no longer a
-    customer that day), the churn rate per band, the green accounts that churned, and
-    component weights fitted to the outcome (``metrics.backtest.fit_weights``) with their
-    AUC beside the current weights' AUC over the same accounts.
+    customer that day), the churn rate per band (a percentage), the green accounts that
+    churned, and component weights fitted to the outcome (``metrics.backtest.fit_weights``)
+    with their AUC beside the current weights' AUC over the same accounts.
 
     With ``version``, only the customers scored on ``as_of`` by a version of its model count,
     each with ``version``'s score (a stored snapshot of another version of the model is
@@ -1295,31 +1355,43 @@ def health_backtest(
     fact, nothing handed to the playbooks). ``auc`` is ``None``, never 0, when it cannot be
     computed, and ``messages`` says why.
 
-    When ``as_of + horizon`` is after today the outcome is not known yet: ``complete`` is
-    False, the first message says so, churn is only what the contracts known today say
-    (``green_churned`` is labelled so by the doors) and no weights are suggested (they
-    would be fitted to an unfinished outcome). Raises ValidationError for a horizon < 1 day
-    or an ``as_of`` after today (UTC). A fixed number of queries whatever the book's size
-    (plus the in-memory scoring of customers without a fitting snapshot)."""
+    No looking ahead: churn is what the contracts say on a day that has come. A window that
+    ends after today (UTC) is refused (ValidationError, code ``incomplete_window``) unless
+    ``partial``: an AUC over fewer days is another figure, and a reader of ``auc`` who did not
+    ask for it would compare it with full windows. With ``partial`` the window is observed
+    up to today: ``observed_until`` (today) and ``observed_days`` say how much of it, churn
+    is "no longer a customer on ``observed_until``" (a contract merely scheduled to end later
+    counts as retained), ``complete`` is False, the first message says so, and no weights are
+    suggested (the retained accounts' outcome is not known yet). For a finished window
+    ``observed_until`` is ``window_end`` and ``observed_days`` the horizon.
+
+    ``data_gaps``: a component of the models that scored the customers whose sources (usage,
+    tickets, invoices, answers, stakeholders, CSM activity, texts) have no row at all on or
+    before ``as_of`` for any account, with the first day they have one: its score that day
+    describes missing data, not the customers (e.g. 0 % seat utilisation before usage was
+    tracked). Raises ValidationError (nothing computed) for a horizon outside 1 ..
+    ``BACKTEST_MAX_HORIZON`` days or an ``as_of`` after today or before 1900. A fixed number
+    of queries whatever the book's size (plus the in-memory scoring of customers without a
+    fitting snapshot)."""
     from . import backtest
     from .kpis.revenue import contract_facts
 
     today = utc.today()
-    errors: dict[str, list[str]] = {}
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        errors["horizon"] = [f"must be a whole number of days >= 1, got {horizon!r}"]
-    if not isinstance(as_of, dt.date):
-        errors["as_of"] = [f"expected a date, got {as_of!r}"]
-    elif as_of > today:
-        errors["as_of"] = [f"{as_of} is in the future (today is {today}, UTC)"]
+    errors = _backtest_errors(as_of, horizon, partial=partial, today=today)
     if errors:
         raise ValidationError(errors)
     end = as_of + dt.timedelta(days=horizon)
+    observed = min(end, today)
+    complete = end <= today
     target = _backtest_target(version)
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "horizon": horizon,
         "window_end": end.isoformat(),
+        "complete": complete,
+        # the last day whose customers are known: churn is counted on it
+        "observed_until": observed.isoformat(),
+        "observed_days": (observed - as_of).days,
         "model": str(target.model) if version is not None and target else None,
         "customers": 0,
         "scored": 0,
@@ -1330,19 +1402,19 @@ def health_backtest(
         "suggestion": None,
         "recorded_snapshots": 0,  # kept for the shape: a backtest records nothing
         "scored_in_memory": 0,
-        "complete": end <= today,
+        "data_gaps": [],
         "messages": [],
     }
     messages = result["messages"]
-    if end > today:
+    if not complete:
         messages.append(
-            f"INCOMPLETE OUTCOME: the {horizon}-day window ends on {end}, after today "
-            f"({today}, UTC); churn is only what the contracts known today say, accounts "
-            "that leave later are counted as retained, and no weights are suggested. Pick "
-            f"an as-of day on or before {today - dt.timedelta(days=horizon)} for a full "
-            "outcome."
+            f"PARTIAL WINDOW: churn observed from {as_of} to {observed}, "
+            f"{result['observed_days']} of {horizon} days (the window ends on {end}, after "
+            f"today): an account counts as churned only if it was no longer a customer on "
+            f"{observed}; contracts that end later count as retained. The AUC covers "
+            f"{result['observed_days']} of {horizon} days, and no weights are suggested."
         )
-    facts = {f.id: f for f in contract_facts(Account.objects.all(), days=[as_of, end])}
+    facts = {f.id: f for f in contract_facts(Account.objects.all(), days=[as_of, observed])}
     customers = {pk: f for pk, f in facts.items() if f.customer_on(as_of)}
     if not customers:
         messages.append(f"no customers on {as_of}: nothing to backtest (AUC not computed)")
@@ -1396,7 +1468,10 @@ def health_backtest(
             )
             return result
 
-    churned = {pk: not f.customer_on(end) for pk, f in customers.items()}
+    result["data_gaps"] = _backtest_data_gaps(
+        {snaps[pk]["model_version_id"] for pk in customers if pk in snaps}, as_of=as_of
+    )
+    churned = {pk: not f.customer_on(observed) for pk, f in customers.items()}
     result["customers"] = len(customers)
     result["churned"] = sum(churned.values())
     scored = [pk for pk in sorted(customers) if snaps.get(pk, {}).get("score") is not None]
@@ -1412,9 +1487,9 @@ def health_backtest(
     elif not scored:
         messages.append(f"no customer had a health score on {as_of} (AUC not computed)")
     elif not any(churned[pk] for pk in scored):
-        messages.append(f"no scored customer churned by {end} (AUC not computed)")
+        messages.append(f"no scored customer churned by {observed} (AUC not computed)")
     else:
-        messages.append(f"every scored customer churned by {end} (AUC not computed)")
+        messages.append(f"every scored customer churned by {observed} (AUC not computed)")
     result["green_churned"] = sorted(
         (
             {
@@ -1428,11 +1503,131 @@ def health_backtest(
         ),
         key=lambda row: (-row["score"], row["name"], row["id"]),
     )
-    if target is not None and result["complete"]:
+    if target is not None and complete:
         result["suggestion"] = _backtest_suggestion(
             target, snaps=snaps, churned=churned, messages=messages
         )
     return result
+
+
+# Where each measure's data comes from, for ``_backtest_data_gaps``: (words, model, the
+# field that dates a row). Usage is read from the daily rollups, as scoring reads it.
+_DATA_SOURCES = {
+    "usage": ("product usage", "accounts.UsageDaily", "day"),
+    "tickets": ("ticket", "accounts.Ticket", "opened_at"),
+    "invoices": ("invoice", "accounts.Invoice", "issued_on"),
+    "surveys": ("survey answer", "surveys.Response", "answered_at"),
+    "stakeholders": ("stakeholder", "accounts.Stakeholder", "created_at"),
+    "activities": ("CSM activity", "accounts.Activity", "occurred_at"),
+    "texts": ("customer text", "voice.TextSentiment", "occurred_at"),
+}
+_MEASURE_SOURCES = {
+    "seat_utilisation": "usage",
+    "usage_trend": "usage",
+    "usage_trend_users": "usage",
+    "key_feature_adoption": "usage",
+    "open_escalations": "tickets",
+    "tickets_per_100_seats_30d": "tickets",
+    "overdue_invoices": "invoices",
+    "failed_payments_90d": "invoices",
+    "nps": "surveys",
+    "csat": "surveys",
+    "ces": "surveys",
+    "champion_present": "stakeholders",
+    "days_since_last_touch": "activities",
+    "text_sentiment": "texts",
+    "relationship_score": "stakeholders",
+}
+
+
+def _as_day(value: Any) -> dt.date | None:
+    """A MIN() read by a plain cursor as a UTC day: PostgreSQL gives a date or an aware
+    datetime, SQLite a text."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _backtest_data_gaps(version_ids: set[int], *, as_of: dt.date) -> list[dict[str, Any]]:
+    """The components of ``version_ids`` none of whose sources (``_MEASURE_SOURCES``) has a
+    row dated on or before ``as_of``, for any account: one entry per component key (label,
+    sources in words, ``first_day`` the first day one of them has a row, None when none has
+    yet, and a ``message``). Three queries whatever the book: the versions, one EXISTS per
+    source in one statement (each stops at its first row), and the first day of the sources
+    without one, only if there are any (a scan, only in that rare case)."""
+    from django.apps import apps
+
+    if not version_ids:
+        return []
+    components: dict[str, tuple[str, set[str]]] = {}
+    for raw in HealthModelVersion.objects.filter(pk__in=version_ids).values_list(
+        "components", flat=True
+    ):
+        for c in raw or []:
+            sources = {
+                _MEASURE_SOURCES[m.get("measure")]
+                for m in c.get("measures") or []
+                if m.get("measure") in _MEASURE_SOURCES
+            }
+            if c.get("key") and sources:
+                label, known = components.setdefault(c["key"], (c.get("label") or c["key"], set()))
+                known |= sources
+    needed = sorted(set().union(*(s for _, s in components.values())) if components else ())
+    if not needed:
+        return []
+    end = as_of + dt.timedelta(days=1)
+
+    def rows(source: str, *, before: bool):
+        _words, label, field = _DATA_SOURCES[source]
+        model = apps.get_model(label)
+        qs = model._base_manager.order_by(field)  # the first row: the first day data exists
+        if before:  # any row dated before the end of as_of (unordered: EXISTS stops at one)
+            is_datetime = model._meta.get_field(field).get_internal_type() == "DateTimeField"
+            qs = qs.order_by().filter(**{f"{field}__lt": midnight(end) if is_datetime else end})
+        return qs.values_list(field, flat=True)[:1].query.sql_with_params()
+
+    def one_row(parts: list[tuple[str, tuple]], wrap: str) -> tuple:
+        sql = "SELECT " + ", ".join(wrap.format(q) for q, _ in parts)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [p for _, params in parts for p in params])
+            return cursor.fetchone()
+
+    present = one_row([rows(s, before=True) for s in needed], "EXISTS({})")
+    missing = [s for s, has in zip(needed, present, strict=True) if not has]
+    if not missing:
+        return []
+    first = dict(
+        zip(
+            missing,
+            (_as_day(v) for v in one_row([rows(s, before=False) for s in missing], "({})")),
+            strict=True,
+        )
+    )
+    gaps = []
+    for key, (label, sources) in components.items():
+        if not sources <= set(missing):
+            continue
+        days = [first[s] for s in sources if first[s] is not None]
+        first_day = min(days) if days else None
+        words = " or ".join(_DATA_SOURCES[s][0] for s in sorted(sources))
+        since = f"the first is dated {first_day}" if first_day else "there is none yet"
+        gaps.append(
+            {
+                "component": key,
+                "label": label,
+                "sources": [_DATA_SOURCES[s][0] for s in sorted(sources)],
+                "first_day": first_day.isoformat() if first_day else None,
+                "message": (
+                    f"{label}: no {words} recorded on or before {as_of} for any account "
+                    f"({since}): its score that day describes missing data, not the customers"
+                ),
+            }
+        )
+    return gaps
 
 
 def _scored_in_memory(

@@ -19,7 +19,12 @@ from django.utils import timezone
 
 from metrics import backtest, services
 from metrics.models import HealthModelVersion, HealthSnapshot
-from tests.factories import AccountFactory, ContractFactory, health_model_with_rule
+from tests.factories import (
+    AccountFactory,
+    ContractFactory,
+    TicketFactory,
+    health_model_with_rule,
+)
 
 D = dt.date(2024, 3, 31)  # as of; D + 90 days = 2024-06-29
 KEYS = ["usage", "feature_adoption", "support", "payments", "sentiment", "relationship"]
@@ -59,11 +64,12 @@ def test_auc_needs_both_outcomes():
         backtest.roc_auc([1, 2], [True])
 
 
-def test_churn_by_band_counts_and_rates():
+def test_churn_by_band_counts_and_rates_in_percent():
+    # a percentage like every KPI rate (docs/metrics.md): green 1 of 2 = 50 %, red 1 of 1
     rows = [("green", False), ("green", True), ("red", True), ("", False)]
     by_band = {b["band"]: b for b in backtest.churn_by_band(rows)}
-    assert by_band["green"] == {"band": "green", "accounts": 2, "churned": 1, "churn_rate": 0.5}
-    assert by_band["red"]["churn_rate"] == 1.0
+    assert by_band["green"] == {"band": "green", "accounts": 2, "churned": 1, "churn_rate": 50.0}
+    assert by_band["red"]["churn_rate"] == 100.0
     assert by_band["yellow"] == {"band": "yellow", "accounts": 0, "churned": 0, "churn_rate": None}
     assert by_band["no_data"]["accounts"] == 1
 
@@ -184,14 +190,17 @@ def test_backtest_on_the_book(book):
     assert result["auc"] == pytest.approx(round(7 / 12, 4))
     bands = {b["band"]: b for b in result["bands"]}
     assert (bands["green"]["accounts"], bands["green"]["churned"]) == (2, 1)
-    assert bands["green"]["churn_rate"] == 0.5
+    assert bands["green"]["churn_rate"] == 50.0  # 1 of 2, in percent
     assert (bands["yellow"]["accounts"], bands["yellow"]["churned"]) == (3, 1)
-    assert bands["yellow"]["churn_rate"] == pytest.approx(0.3333)
+    assert bands["yellow"]["churn_rate"] == pytest.approx(100 / 3)  # full precision
     assert (bands["red"]["accounts"], bands["red"]["churned"]) == (2, 1)
     assert bands["no_data"]["accounts"] == 0
     assert [(g["name"], g["score"]) for g in result["green_churned"]] == [("B", 85)]
     assert result["green_churned"][0]["external_id"] == book["b"].external_id
     assert result["recorded_snapshots"] == 0
+    # a finished window: observed to its end
+    assert result["complete"] is True
+    assert (result["observed_until"], result["observed_days"]) == ("2024-06-29", 90)
     json.dumps(result)  # JSON-ready
 
 
@@ -204,7 +213,9 @@ def test_query_count_does_not_grow_with_the_book(book):
     with CaptureQueriesContext(connection) as large:
         result = services.health_backtest(as_of=D)
     assert result["customers"] == 17
-    assert len(large) == len(small) <= 4, [q["sql"] for q in large]
+    # contracts, snapshots, then the data gaps: the versions, one EXISTS per source in one
+    # statement, the first days of the sources without data (none here has any)
+    assert len(large) == len(small) <= 7, [q["sql"] for q in large]
 
 
 def test_shorter_horizon_counts_fewer_churners(book):
@@ -278,6 +289,14 @@ def test_bad_input(db):
         services.health_backtest(as_of=D, horizon=0)
     assert "horizon" in exc.value.message_dict
     with pytest.raises(ValidationError) as exc:
+        services.health_backtest(as_of=D, horizon=731)
+    assert exc.value.message_dict["horizon"] == [
+        "must be a whole number of days from 1 to 730, got 731"
+    ]
+    with pytest.raises(ValidationError) as exc:
+        services.health_backtest(as_of=dt.date(1899, 12, 31))
+    assert exc.value.message_dict["as_of"] == ["1899-12-31 is before 1900-01-01"]
+    with pytest.raises(ValidationError) as exc:
         services.health_backtest(as_of=today + dt.timedelta(days=2))
     assert "in the future" in exc.value.message_dict["as_of"][0]
 
@@ -319,7 +338,7 @@ def test_command_json(book):
 
 
 def test_command_bad_input(db):
-    with pytest.raises(CommandError, match="--horizon: must be a whole number of days >= 1"):
+    with pytest.raises(CommandError, match="--horizon: must be a whole number of days from 1"):
         call_command("backtest", "--as-of", "2024-03-31", "--horizon", "-5")
     future = (timezone.now().date() + dt.timedelta(days=3)).isoformat()
     with pytest.raises(CommandError, match="in the future"):
@@ -408,7 +427,7 @@ def test_admin_backtest_bad_input_is_a_message_not_a_500(client, admin_user, boo
     for params, text in [
         ({"as_of": "31/03/2024"}, "expected a date YYYY-MM-DD"),
         ({"as_of": "2024-03-31", "horizon": "x"}, "expected a whole number of days"),
-        ({"as_of": "2024-03-31", "horizon": "0"}, "must be a whole number of days &gt;= 1"),
+        ({"as_of": "2024-03-31", "horizon": "0"}, "must be a whole number of days from 1 to 730"),
         ({"as_of": "2999-01-01"}, "is in the future"),
     ]:
         r = client.get(url, params)
@@ -442,64 +461,240 @@ def test_version_limits_the_backtest_to_its_model(book):
 
 @pytest.fixture
 def recent_book(db):
-    """The separable book of ``_separable_samples`` on a day 10 days ago: the churners'
-    contracts ended 5 days ago, the retained ones run on; one churner is green."""
+    """As of 10 days ago (day T − 10, T today), window of 90 days to T + 80: only T − 10 .. T
+    is known. Customers on the day, all started 100 days before it:
+
+    | account | band, score | contract ends       | by T (today)         | risk |
+    |---------|-------------|---------------------|----------------------|------|
+    | P       | green 85    | T − 5               | churned              | 15   |
+    | Q       | green 90    | T + 20 (scheduled)  | retained (not yet)   | 10   |
+    | R       | red 30      | T − 3               | churned              | 70   |
+    | S       | yellow 60   | open                | retained             | 40   |
+    | U       | red 40      | T + 30 (scheduled)  | retained (not yet)   | 60   |
+    | V       | yellow 55   | T (its last day)    | retained: a customer today | 45 |
+
+    Churners P 15, R 70; retained Q 10, S 40, U 60, V 45: 2 × 4 = 8 pairs; P is riskier
+    than Q only (1), R than all four (4): AUC = 5 / 8 = 0.625. Counting the scheduled ends as
+    churn (the old behaviour) would make Q and U churners too, Q a green one."""
     today = timezone.now().date()
     day = today - dt.timedelta(days=10)
     version = services.health_model_ensure_default().versions.get(active=True)
-    samples, churned = _separable_samples()
-    for n, (components, gone) in enumerate(zip(samples, churned, strict=True)):
-        account = _customer(
-            ends=today - dt.timedelta(days=5) if gone else None,
-            start=day - dt.timedelta(days=100),
-            name=f"acc {n}",
-        )
-        rows = [
-            {"key": c["key"], "weight": c["weight"], "score": components[c["key"]]}
-            for c in version.components
-        ]
-        score = backtest.weighted_score(components, {r["key"]: r["weight"] for r in rows})
-        band = "green" if n == 0 else "yellow"  # acc 0 churned
-        _snapshot(account, score, band, version, components=rows, day=day)
-    return day
+    start = day - dt.timedelta(days=100)
+    accounts = {}
+    for name, score, band, ends in [
+        ("P", 85, "green", today - dt.timedelta(days=5)),
+        ("Q", 90, "green", today + dt.timedelta(days=20)),
+        ("R", 30, "red", today - dt.timedelta(days=3)),
+        ("S", 60, "yellow", None),
+        ("U", 40, "red", today + dt.timedelta(days=30)),
+        ("V", 55, "yellow", today),
+    ]:
+        accounts[name] = _customer(ends=ends, start=start, name=name)
+        _snapshot(accounts[name], score, band, version, day=day)
+    return {"day": day, "today": today, "version": version, **accounts}
 
 
-def test_window_past_today_is_incomplete_and_suggests_nothing(recent_book):
-    day = recent_book
-    # day + 90 is 80 days from now: the outcome is not known yet
-    result = services.health_backtest(as_of=day, horizon=90)
-    assert result["complete"] is False
-    assert result["messages"][0].startswith("INCOMPLETE OUTCOME")
-    # the same book gives a suggestion once its window is over (as in the test above); here
-    # none is offered, since it would be fitted to churn that has not all happened
-    assert result["suggestion"] is None
-    assert result["churned"] == 6 and [g["name"] for g in result["green_churned"]] == ["acc 0"]
-    # a window that has ended: complete, and the weights are suggested
-    done = services.health_backtest(as_of=day, horizon=7)  # day + 7 = 3 days ago
-    assert done["complete"] is True and done["suggestion"] is not None
-    assert not any(m.startswith("INCOMPLETE") for m in done["messages"])
-
-
-def test_command_puts_the_incomplete_outcome_first(recent_book):
+def _json(*args) -> dict:
     out = StringIO()
-    call_command("backtest", "--as-of", recent_book.isoformat(), stdout=out)
+    call_command("backtest", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_window_past_today_is_refused_unless_partial(recent_book):
+    day, today = recent_book["day"], recent_book["today"]
+    with pytest.raises(ValidationError) as exc:
+        services.health_backtest(as_of=day, horizon=90)
+    [error] = exc.value.error_dict["as_of"]
+    assert error.code == "incomplete_window"
+    assert f"ends on {day + dt.timedelta(days=90)}, after today" in error.message
+    assert f"on or before {today - dt.timedelta(days=90)}" in error.message
+    assert "the 10 of 90 days observed so far" in error.message
+    # the command says which option asks for it, and prints nothing else
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"^--as-of: the 90-day window .* \(--partial\)$"):
+        call_command("backtest", "--as-of", day.isoformat(), "--json", stdout=out)
+    assert out.getvalue() == ""
+    # as of today, not even a partial window has a day: refused, and no --partial offered
+    with pytest.raises(CommandError) as exc:
+        call_command("backtest", "--as-of", today.isoformat(), "--partial")
+    assert "no day of its 90-day window has passed yet" in str(exc.value)
+    assert "--partial" not in str(exc.value)
+
+
+def test_partial_window_counts_only_churn_known_today(recent_book):
+    day, today = recent_book["day"], recent_book["today"]
+    data = _json("--as-of", day.isoformat(), "--horizon", "90", "--partial")
+    assert data["complete"] is False
+    assert data["window_end"] == (day + dt.timedelta(days=90)).isoformat()
+    assert (data["observed_until"], data["observed_days"]) == (today.isoformat(), 10)
+    assert data["messages"][0].startswith("PARTIAL WINDOW: churn observed from")
+    assert "The AUC covers 10 of 90 days" in data["messages"][0]
+    # P and R only (see the fixture); Q and U are merely scheduled to end, V ends today
+    assert (data["customers"], data["churned"]) == (6, 2)
+    assert data["auc"] == 0.625  # 5 / 8
+    assert [g["name"] for g in data["green_churned"]] == ["P"]
+    bands = {b["band"]: (b["accounts"], b["churned"], b["churn_rate"]) for b in data["bands"]}
+    # green P of P, Q; red R of R, U; yellow none of S, V: percentages
+    assert bands["green"] == (2, 1, 50.0) and bands["red"] == (2, 1, 50.0)
+    assert bands["yellow"] == (2, 0, 0.0)
+    # weights are not fitted on outcomes not known yet (Q and U may still leave)
+    assert data["suggestion"] is None
+    # the same accounts once the window has ended for a 7-day horizon (T − 3): complete, and
+    # P (T − 5) has churned by then but R (T − 3, its last day) not yet
+    done = _json("--as-of", day.isoformat(), "--horizon", "7")
+    assert done["complete"] is True and done["observed_until"] == done["window_end"]
+    assert done["churned"] == 1 and [g["name"] for g in done["green_churned"]] == ["P"]
+    assert not any(m.startswith("PARTIAL") for m in done["messages"])
+
+
+def test_command_puts_the_partial_window_first(recent_book):
+    day, today = recent_book["day"], recent_book["today"]
+    out = StringIO()
+    call_command("backtest", "--as-of", day.isoformat(), "--partial", stdout=out)
     lines = out.getvalue().splitlines()
-    assert lines[1].startswith("!! INCOMPLETE OUTCOME")
-    assert "Green accounts that churned:" not in lines
-    assert any(
-        line.startswith("Green accounts whose contracts end in the window") for line in lines
+    assert lines[0].endswith(
+        f"churn observed by {today} (10 of 90 days; the window ends on "
+        f"{day + dt.timedelta(days=90)})"
     )
+    assert lines[1].startswith("!! PARTIAL WINDOW")
+    assert "Green accounts that churned:" not in lines
+    assert f"Green accounts that churned by {today} (the window is not over):" in lines
+    assert f"  {recent_book['P'].external_id}  P  score 85.0" in lines
+    assert not any(" Q " in line for line in lines)
     assert not any(line.startswith("Suggested weights") for line in lines)
 
 
-def test_admin_page_labels_an_incomplete_outcome(client, admin_user, recent_book):
-    version = HealthModelVersion.objects.get(active=True, model__is_default=True)
+def test_admin_page_refuses_then_labels_a_partial_window(client, admin_user, recent_book):
+    day, today = recent_book["day"], recent_book["today"]
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[recent_book["version"].pk])
+    r = client.get(url, {"as_of": day.isoformat(), "horizon": "90"})
+    page = r.content.decode()
+    assert r.status_code == 200 and r.context["result"] is None
+    assert 'id="backtest-errors"' in page and "who churns in it is not known yet" in page
+    assert "only the days observed so far" in page
+    r = client.get(url, {"as_of": day.isoformat(), "horizon": "90", "partial": "1"})
+    page = r.content.decode()
+    assert 'name="partial" value="1" checked' in page
+    assert 'id="backtest-incomplete"' in page and "PARTIAL WINDOW" in page
+    assert f"churn observed by {today}: 10 of 90 days" in page
+    assert "AUC over 10 of 90 days: <strong>0.625</strong>" in page
+    assert f"Green accounts that churned by {today} (the window is not over)" in page
+    assert ">P<" in page and ">Q<" not in page
+    assert "Review these weights" not in page and "No weights suggested" in page
+
+
+# --- churn rate in percent, the horizon's bound --------------------------------------------------
+
+
+def test_churn_rate_is_a_percentage_in_the_json_and_on_the_page(client, admin_user, book):
+    # the book: green 1 of 2 churned, yellow 1 of 3, red 1 of 2
+    data = _json("--as-of", "2024-03-31")
+    rates = {b["band"]: b["churn_rate"] for b in data["bands"]}
+    assert rates["green"] == 50.0 and rates["red"] == 50.0
+    assert rates["yellow"] == pytest.approx(33.3333, abs=1e-4) and rates["no_data"] is None
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
+    page = client.get(url, {"as_of": "2024-03-31", "horizon": "90"}).content.decode()
+    assert "<td>green</td><td>2</td><td>1</td>\n    <td>50.0%</td>" in page
+    assert "<td>yellow</td><td>3</td><td>1</td>\n    <td>33.3%</td>" in page
+
+
+def test_horizon_is_bounded_and_every_suggested_day_is_accepted(client, admin_user, db):
+    today = timezone.now().date()
+    for horizon in ("731", "100000"):
+        with pytest.raises(CommandError) as exc:
+            call_command("backtest", "--as-of", "2024-03-31", "--horizon", horizon)
+        assert str(exc.value) == (
+            f"--horizon: must be a whole number of days from 1 to 730, got {horizon}"
+        )
+    # the longest horizon, refused for a recent day: the day it suggests instead is one the
+    # command accepts (today − 730, after 1900), and that backtest runs
+    with pytest.raises(CommandError) as exc:
+        call_command(
+            "backtest", "--as-of", (today - dt.timedelta(days=10)).isoformat(), "--horizon", "730"
+        )
+    suggested = str(exc.value).split("on or before ")[1][:10]
+    assert suggested == (today - dt.timedelta(days=730)).isoformat()
+    data = _json("--as-of", suggested, "--horizon", "730")
+    assert data["complete"] is True and data["window_end"] == today.isoformat()
+    # the page: the same message, no date overflow for a huge horizon, nothing computed
+    version = services.health_model_ensure_default().versions.get(active=True)
     client.force_login(admin_user)
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk])
-    page = client.get(url, {"as_of": recent_book.isoformat(), "horizon": "90"}).content.decode()
-    assert 'id="backtest-incomplete"' in page and "INCOMPLETE OUTCOME" in page
-    assert "Green accounts whose contracts end in the window" in page
-    assert "Review these weights" not in page
+    for horizon in ("731", "1000000000"):
+        r = client.get(url, {"horizon": horizon})
+        assert r.status_code == 200 and r.context["result"] is None
+        assert f"must be a whole number of days from 1 to 730, got {horizon}" in (
+            r.content.decode()
+        )
+    assert 'max="730"' in r.content.decode()
+
+
+# --- a component without any data on the as-of day ---------------------------------------------
+
+
+def test_component_without_any_data_on_the_day_is_named_with_its_first_day(
+    client, admin_user, book
+):
+    """The book's accounts have no data of their own; here usage starts on 1 May (after D,
+    31 Mar) and the first ticket is opened on 10 Apr at 23:30 UTC (still 10 Apr)."""
+    from accounts.models import UsageDaily
+
+    a = book["b"]
+    UsageDaily.objects.create(account=a, day=dt.date(2024, 5, 1), events=3, active_users=2)
+    UsageDaily.objects.create(account=a, day=dt.date(2024, 5, 2), events=1, active_users=1)
+    TicketFactory(account=a, opened_at=dt.datetime(2024, 4, 10, 23, 30, tzinfo=dt.UTC))
+    data = _json("--as-of", "2024-03-31")
+    gaps = {g["component"]: g for g in data["data_gaps"]}
+    assert gaps["usage"] == {
+        "component": "usage",
+        "label": "Usage",
+        "sources": ["product usage"],
+        "first_day": "2024-05-01",
+        "message": "Usage: no product usage recorded on or before 2024-03-31 for any account "
+        "(the first is dated 2024-05-01): its score that day describes missing data, not "
+        "the customers",
+    }
+    assert gaps["feature_adoption"]["first_day"] == "2024-05-01"
+    assert gaps["support"]["first_day"] == "2024-04-10"
+    # no invoice, answer, stakeholder or CSM activity at all
+    assert gaps["payments"]["first_day"] is None
+    assert "(there is none yet)" in gaps["payments"]["message"]
+    assert gaps["relationship"]["sources"] == ["CSM activity", "stakeholder"]
+    assert set(gaps) == {
+        "usage",
+        "feature_adoption",
+        "support",
+        "payments",
+        "sentiment",
+        "relationship",
+    }
+    # on 10 Apr the ticket is known (opened that day): support has data; usage not yet
+    later = _json("--as-of", "2024-04-10", "--horizon", "30")
+    assert {g["component"] for g in later["data_gaps"]} == {
+        "usage",
+        "feature_adoption",
+        "payments",
+        "sentiment",
+        "relationship",
+    }
+    # once usage is tracked, no usage gap
+    after = _json("--as-of", "2024-05-01", "--horizon", "30")
+    assert not {"usage", "feature_adoption"} & {g["component"] for g in after["data_gaps"]}
+    # the text output warns before the figures
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", stdout=out)
+    lines = out.getvalue().splitlines()
+    at = lines.index(gaps["usage"]["message"].join(["!! ", ""]))
+    assert at < next(i for i, line in enumerate(lines) if line.startswith("AUC:"))
+    # the page shows them as warnings
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
+    page = client.get(url, {"as_of": "2024-03-31", "horizon": "90"}).content.decode()
+    assert 'id="backtest-data-gaps"' in page
+    assert "Usage: no product usage recorded on or before 2024-03-31 for any account" in page
+    assert "(the first is dated 2024-05-01)" in page
 
 
 # --- the asked version's headline ------------------------------------------------------------------

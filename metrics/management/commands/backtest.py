@@ -1,6 +1,9 @@
-"""python manage.py backtest --as-of YYYY-MM-DD [--horizon 90] [--model-version ID] [--json]:
-the health score's predictive check (docs/metrics.md): ROC AUC of 100 − score for logo churn
-within the horizon, churn per band, the green accounts that churned and suggested weights."""
+"""python manage.py backtest --as-of YYYY-MM-DD [--horizon 90] [--model-version ID] [--partial]
+[--json]: the health score's predictive check (docs/metrics.md): ROC AUC of 100 − score for
+logo churn within the horizon (1 to 730 days), churn per band (%), the green accounts that
+churned and suggested weights. A window that ends after today is refused unless --partial,
+which observes it up to today and says so (``complete``, ``observed_until``,
+``observed_days``)."""
 
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ def _whole(raw: str) -> int:
 
 
 def _pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+    """A percentage (the bands' churn_rate) to one decimal, as the UI rounds every rate."""
+    return "n/a" if value is None else f"{value:.1f}%"
 
 
 class Command(BaseCommand):
@@ -33,7 +37,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--as-of", dest="as_of", type=iso_date, required=True, metavar="YYYY-MM-DD"
         )
-        parser.add_argument("--horizon", type=_whole, default=90, help="days (default 90)")
+        parser.add_argument(
+            "--horizon",
+            type=_whole,
+            default=90,
+            help=f"days, 1 to {services.BACKTEST_MAX_HORIZON} (default 90)",
+        )
+        parser.add_argument(
+            "--partial",
+            action="store_true",
+            help="for a window that ends after today: count the churn observed up to today "
+            "(labelled; no weights suggested) instead of refusing",
+        )
         parser.add_argument(
             "--model-version",
             type=int,
@@ -42,7 +57,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    def handle(self, *args, as_of, horizon, model_version, **options) -> None:
+    def handle(self, *args, as_of, horizon, model_version, partial, **options) -> None:
         version = None
         if model_version is not None:
             version = (
@@ -51,11 +66,18 @@ class Command(BaseCommand):
             if version is None:
                 raise CommandError(f"--model-version {model_version}: no such health model version")
         try:
-            result = services.health_backtest(as_of=as_of, horizon=horizon, version=version)
+            result = services.health_backtest(
+                as_of=as_of, horizon=horizon, version=version, partial=partial
+            )
         except ValidationError as exc:
             raise CommandError(
                 "; ".join(
-                    f"--{k.replace('_', '-')}: {', '.join(v)}" for k, v in exc.message_dict.items()
+                    f"--{field.replace('_', '-')}: "
+                    + ", ".join(
+                        e.message + (" (--partial)" if e.code == "incomplete_window" else "")
+                        for e in errors
+                    )
+                    for field, errors in exc.error_dict.items()
                 )
             ) from None
         if options["json"]:
@@ -63,14 +85,22 @@ class Command(BaseCommand):
             return
         out = self.stdout.write
         scope = f" ({result['model']})" if result["model"] else ""
-        out(
-            f"Backtest{scope} as of {result['as_of']}, churn by {result['window_end']} "
-            f"({result['horizon']} days)"
-        )
-        complete = result.get("complete", True)
-        if not complete:
-            # first, before any figure: the outcome of this window is not known yet
+        complete = result["complete"]
+        if complete:
+            out(
+                f"Backtest{scope} as of {result['as_of']}, churn by {result['window_end']} "
+                f"({result['horizon']} days)"
+            )
+        else:
+            out(
+                f"Backtest{scope} as of {result['as_of']}, churn observed by "
+                f"{result['observed_until']} ({result['observed_days']} of {result['horizon']} "
+                f"days; the window ends on {result['window_end']})"
+            )
+            # first, before any figure: only part of this window is known
             out(f"!! {result['messages'][0]}")
+        for gap in result["data_gaps"]:
+            out(f"!! {gap['message']}")
         out(
             f"customers: {result['customers']}, scored: {result['scored']}, "
             f"churned: {result['churned']}"
@@ -86,8 +116,8 @@ class Command(BaseCommand):
             out(
                 "Green accounts that churned:"
                 if complete
-                else "Green accounts whose contracts end in the window (known today; "
-                "the window is not over):"
+                else f"Green accounts that churned by {result['observed_until']} "
+                "(the window is not over):"
             )
             for row in result["green_churned"]:
                 out(f"  {row['external_id']}  {row['name']}  score {row['score']}")
