@@ -56,6 +56,10 @@ TREND_30_TOLERANCE = 7
 TREND_7_BACK = 7
 TREND_7_TOLERANCE = 2
 
+# a snapshot a trend compares with (``_scores_back``): computed score, computed band, day, and
+# whether the model version that scored it is the one of the snapshot compared
+Back = tuple[float | None, str, dt.date, bool]
+
 
 def latest_health_day() -> dt.date | None:
     return HealthSnapshot.objects.aggregate(d=Max("day"))["d"]
@@ -112,9 +116,7 @@ def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str, bool, flo
     }
 
 
-def _scores_back(
-    of: Q, day: dt.date, *, on: dt.date, tolerance: int
-) -> dict[int, tuple[float | None, str, dt.date, bool]]:
+def _scores_back(of: Q, day: dt.date, *, on: dt.date, tolerance: int) -> dict[int, Back]:
     """For each account with a snapshot of ``day`` (``of``: the accounts), the snapshot a
     trend compares it with: the latest on or before ``on``, at most ``tolerance`` days
     earlier, *scored by the same model version* as the one of ``day`` (a trend never mixes
@@ -193,7 +195,7 @@ def _contracts(of: Q, days: dict[int, dt.date]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _trend(now: float | None, before: tuple[float | None, str, dt.date, bool] | None) -> float | None:
+def _trend(now: float | None, before: Back | None) -> float | None:
     """The change from ``before`` (a ``_scores_back`` row) to ``now``, both computed scores
     of the same model version: a trend says how the customer's data moved, so an override
     set or expired in between (it changes the score shown, not the data) moves neither end,
@@ -205,9 +207,7 @@ def _trend(now: float | None, before: tuple[float | None, str, dt.date, bool] | 
     return round(now - before[0], 1)
 
 
-def _back_day(
-    now: float | None, before: tuple[float | None, str, dt.date, bool] | None
-) -> dt.date | None:
+def _back_day(now: float | None, before: Back | None) -> dt.date | None:
     """The day a standing names beside its trend (``trend_7_day``, ``trend_30_day``): the
     day of the snapshot the trend compares with; with no trend because that snapshot is of
     another model version (and a score now), its day, so that the account page can say
@@ -235,8 +235,8 @@ def _days(ids: list[int], day: dt.date | None) -> dict[int, dt.date]:
 def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool = False) -> int:
     days = _days(ids, day)
     latest: dict[int, tuple[float | None, str, bool, float | None]] = {}
-    week: dict[int, tuple[float | None, str, dt.date, bool]] = {}
-    month: dict[int, tuple[float | None, str, dt.date, bool]] = {}
+    week: dict[int, Back] = {}
+    month: dict[int, Back] = {}
     by_day: dict[dt.date, list[int]] = defaultdict(list)
     for pk, d in days.items():
         by_day[d].append(pk)
@@ -245,9 +245,7 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
         of = _of(members, ranged=whole)
         latest.update(_scores(of, d))
         week.update(
-            _scores_back(
-                of, d, on=d - dt.timedelta(days=TREND_7_BACK), tolerance=TREND_7_TOLERANCE
-            )
+            _scores_back(of, d, on=d - dt.timedelta(days=TREND_7_BACK), tolerance=TREND_7_TOLERANCE)
         )
         month.update(
             _scores_back(
