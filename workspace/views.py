@@ -18,7 +18,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts import utc
 from accounts.exports import csv_response
-from accounts.models import Account
+from accounts.models import Account, Role
 from accounts.selectors import first_value_of
 from accounts.services import activity_log, milestone_clear, milestone_editable_by, milestone_record
 from metrics import services as metrics_services
@@ -132,6 +132,10 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
         {
             "account": account,
             "standing": standing,
+            # a trend left empty across a model change says why; admins get the rescore link
+            "trend_notes": selectors.trend_notes(
+                standing, may_rescore=getattr(request.user, "role", None) == Role.ADMIN
+            ),
             "data_day": data_day,
             "group": group,
             "groups": _groups(),
