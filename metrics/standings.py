@@ -30,6 +30,7 @@ from django.db.models import (
     OuterRef,
     Q,
     Subquery,
+    Value,
 )
 from django.db.models.functions import Cast, Coalesce, JSONObject
 from django.utils import timezone
@@ -116,54 +117,57 @@ def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str, bool, flo
     }
 
 
-def _scores_back(of: Q, day: dt.date, *, on: dt.date, tolerance: int) -> dict[int, Back]:
-    """For each account with a snapshot of ``day`` (``of``: the accounts), the snapshot a
-    trend compares it with: the latest on or before ``on``, at most ``tolerance`` days
-    earlier, *scored by the same model version* as the one of ``day`` (a trend never mixes
-    versions: metrics.md promises "trends never mix models silently"), as (computed score,
-    computed band, day, True); what the model computed from the data, before any override
-    (``_trend``). With no snapshot of that version in the window but one of another version
-    (the model changed, or an assignment rule moved the account to another model, and those
-    days were not rescored), the latest of those as (…, day, False): no trend, and the page
-    says why. Accounts with neither are left out.
+def _scores_back(
+    ids: Sequence[int], *, ranged: bool, day: dt.date, on: dt.date, tolerance: int
+) -> dict[int, Back]:
+    """Each account's snapshot a trend compares its snapshot of ``day`` with: the latest on
+    or before ``on``, at most ``tolerance`` days earlier, *scored by the same model version*
+    as the one of ``day`` (trends never mix versions, nor models), as (computed score,
+    computed band, day, True): what the model computed from the data, before any override
+    (``_trend``). With no snapshot of that version in the window but one of another (the
+    model changed, or an assignment rule moved the account to another model, and those days
+    were not rescored), the latest of those as (…, day, False): no trend, and the page says
+    why. Accounts with neither (or without a snapshot of ``day``) are left out.
 
-    One query: per snapshot of ``day``, a correlated subquery that PostgreSQL runs as one
-    backward seek of ``health_snapshot_unique`` (account, day) from ``(account, on)``,
-    skipping the rows of other versions (none, unless the model changed in the window), so
-    its cost is one index probe per account whatever the history's density or the book's
-    size (a DISTINCT ON over the day range reads every snapshot of those days). The second
-    probe, the latest snapshot of any version, runs only where the first finds none
-    (``COALESCE`` stops at its first non-null argument). The values come back as one JSON
-    object (``JSONObject``) so that one probe gives them all."""
+    One query: a correlated subquery per account of the chunk, which PostgreSQL runs as one
+    seek of ``health_snapshot_unique`` (account, day) for the version of ``day`` and one
+    backward seek from ``(account, on)``, skipping rows of other versions (none unless the
+    version changed in the window), so its cost is about one index probe per account
+    whatever the history's density or the book's size (a DISTINCT ON over the day range
+    reads every snapshot of those days, ``tolerance + 1`` per account on a daily history,
+    through the day index of the whole book). The second probe, the latest snapshot of any
+    version, runs only where the first finds none (``COALESCE`` stops at its first non-null
+    argument). The values come back as one JSON object (``JSONObject``) so that one probe
+    gives them all."""
     lo = on - dt.timedelta(days=tolerance)
     window = HealthSnapshot.objects.filter(
-        account_id=OuterRef("account_id"), day__lte=on, day__gte=lo
+        account_id=OuterRef("pk"), day__lte=on, day__gte=lo
     ).order_by("-day")
-    back = JSONObject(
-        day="day", score="computed_score", band="computed_band", version="model_version_id"
+    version_now = HealthSnapshot.objects.filter(account_id=OuterRef(OuterRef("pk")), day=day)
+
+    def back(same: bool) -> JSONObject:
+        return JSONObject(day="day", score="computed_score", band="computed_band", same=Value(same))
+
+    same = window.filter(model_version_id=Subquery(version_now.values("model_version_id")[:1]))
+    found = Coalesce(
+        Subquery(same.values(back=back(True))[:1], output_field=JSONField()),
+        Subquery(window.values(back=back(False))[:1], output_field=JSONField()),
+        output_field=JSONField(),
     )
-    same = window.filter(model_version_id=OuterRef("model_version_id")).values(back=back)[:1]
-    other = window.values(back=back)[:1]
-    rows = (
-        HealthSnapshot.objects.filter(of, day=day)
-        .annotate(
-            back=Coalesce(
-                Subquery(same, output_field=JSONField()),
-                Subquery(other, output_field=JSONField()),
-                output_field=JSONField(),
-            )
-        )
-        .values_list("account_id", "model_version_id", "back")
-    )
+    if ranged:
+        accounts = Account.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
+    else:
+        accounts = Account.objects.filter(pk__in=ids)
+    rows = accounts.annotate(back=found).values_list("pk", "back")
     return {
         pk: (
-            found["score"],
-            found["band"] or "",
-            dt.date.fromisoformat(found["day"]),
-            found["version"] == version,
+            back["score"],
+            back["band"] or "",
+            dt.date.fromisoformat(back["day"]),
+            bool(back["same"]),
         )
-        for pk, version, found in rows
-        if found is not None
+        for pk, back in rows
+        if back is not None
     }
 
 
@@ -244,14 +248,12 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
         whole = ranged and len(members) == len(ids)
         of = _of(members, ranged=whole)
         latest.update(_scores(of, d))
-        week.update(
-            _scores_back(of, d, on=d - dt.timedelta(days=TREND_7_BACK), tolerance=TREND_7_TOLERANCE)
-        )
-        month.update(
-            _scores_back(
-                of, d, on=d - dt.timedelta(days=TREND_30_BACK), tolerance=TREND_30_TOLERANCE
-            )
-        )
+        for trends, back, tolerance in (
+            (week, TREND_7_BACK, TREND_7_TOLERANCE),
+            (month, TREND_30_BACK, TREND_30_TOLERANCE),
+        ):
+            on = d - dt.timedelta(days=back)
+            trends.update(_scores_back(members, ranged=whole, day=d, on=on, tolerance=tolerance))
     # every count of days on the row ("renews in N days") and the contracts in force are
     # as of the day of the account's data, the day the pages show ("Data as of"), as the
     # playbooks count them; an account without a snapshot has today's contracts
