@@ -1,6 +1,7 @@
 """Where each account stands today (``AccountStanding``): the latest health (the score and
 band shown, an override's while one is in force) and its trends (the change of the score the
-model computed, so that an override moves no trend), ARR, seats, next renewal, CTAs and the
+model computed, so that an override moves no trend, between snapshots of the same model
+version, so that a new version moves none either), ARR, seats, next renewal, CTAs and the
 queue priority (``metrics.priority``).
 
 Set-based: per chunk of accounts, one query per source (the latest health day, the
@@ -29,8 +30,9 @@ from django.db.models import (
     OuterRef,
     Q,
     Subquery,
+    Value,
 )
-from django.db.models.functions import Cast, JSONObject
+from django.db.models.functions import Cast, Coalesce, JSONObject
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -54,6 +56,10 @@ TREND_30_TOLERANCE = 7
 # recorded on the nightly days, so its snapshot 7 days back is on the exact day
 TREND_7_BACK = 7
 TREND_7_TOLERANCE = 2
+
+# a snapshot a trend compares with (``_scores_back``): computed score, computed band, day, and
+# whether the model version that scored it is the one of the snapshot compared
+Back = tuple[float | None, str, dt.date, bool]
 
 
 def latest_health_day() -> dt.date | None:
@@ -112,33 +118,54 @@ def _scores(of: Q, day: dt.date) -> dict[int, tuple[float | None, str, bool, flo
 
 
 def _scores_back(
-    ids: Sequence[int], *, ranged: bool, on: dt.date, tolerance: int
-) -> dict[int, tuple[float | None, str, dt.date]]:
-    """Each account's latest snapshot on or before ``on`` and at most ``tolerance`` days
-    earlier, as (computed score, computed band, day): what the model computed from the data,
-    before any override (the trends compare like with like, ``_trend``); accounts without
-    one are left out. One query: a
-    correlated subquery per account of the chunk, which PostgreSQL runs as one backward
-    seek of ``health_snapshot_unique`` (account, day) from ``(account, on)``, so its cost
-    is one index probe per account whatever the history's density or the book's size (a
-    DISTINCT ON over the day range reads every snapshot of those days, ``tolerance + 1``
-    per account on a daily history, through the day index of the whole book). The three
-    values come back as one JSON object (``JSONObject``) so that one probe gives them all."""
+    ids: Sequence[int], *, ranged: bool, day: dt.date, on: dt.date, tolerance: int
+) -> dict[int, Back]:
+    """Each account's snapshot a trend compares its snapshot of ``day`` with: the latest on
+    or before ``on``, at most ``tolerance`` days earlier, *scored by the same model version*
+    as the one of ``day`` (trends never mix versions, nor models), as (computed score,
+    computed band, day, True): what the model computed from the data, before any override
+    (``_trend``). With no snapshot of that version in the window but one of another (the
+    model changed, or an assignment rule moved the account to another model, and those days
+    were not rescored), the latest of those as (…, day, False): no trend, and the page says
+    why. Accounts with neither (or without a snapshot of ``day``) are left out.
+
+    One query: a correlated subquery per account of the chunk, which PostgreSQL runs as one
+    seek of ``health_snapshot_unique`` (account, day) for the version of ``day`` and one
+    backward seek from ``(account, on)``, skipping rows of other versions (none unless the
+    version changed in the window), so its cost is about one index probe per account
+    whatever the history's density or the book's size (a DISTINCT ON over the day range
+    reads every snapshot of those days, ``tolerance + 1`` per account on a daily history,
+    through the day index of the whole book). The second probe, the latest snapshot of any
+    version, runs only where the first finds none (``COALESCE`` stops at its first non-null
+    argument). The values come back as one JSON object (``JSONObject``) so that one probe
+    gives them all."""
     lo = on - dt.timedelta(days=tolerance)
-    found = (
-        HealthSnapshot.objects.filter(account_id=OuterRef("pk"), day__lte=on, day__gte=lo)
-        .order_by("-day")
-        .values(back=JSONObject(day="day", score="computed_score", band="computed_band"))[:1]
+    window = HealthSnapshot.objects.filter(
+        account_id=OuterRef("pk"), day__lte=on, day__gte=lo
+    ).order_by("-day")
+    version_now = HealthSnapshot.objects.filter(account_id=OuterRef(OuterRef("pk")), day=day)
+
+    def back(same: bool) -> JSONObject:
+        return JSONObject(day="day", score="computed_score", band="computed_band", same=Value(same))
+
+    same = window.filter(model_version_id=Subquery(version_now.values("model_version_id")[:1]))
+    found = Coalesce(
+        Subquery(same.values(back=back(True))[:1], output_field=JSONField()),
+        Subquery(window.values(back=back(False))[:1], output_field=JSONField()),
+        output_field=JSONField(),
     )
     if ranged:
         accounts = Account.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
     else:
         accounts = Account.objects.filter(pk__in=ids)
-    rows = accounts.annotate(back=Subquery(found, output_field=JSONField())).values_list(
-        "pk", "back"
-    )
+    rows = accounts.annotate(back=found).values_list("pk", "back")
     return {
-        pk: (back["score"], back["band"] or "", dt.date.fromisoformat(back["day"]))
+        pk: (
+            back["score"],
+            back["band"] or "",
+            dt.date.fromisoformat(back["day"]),
+            bool(back["same"]),
+        )
         for pk, back in rows
         if back is not None
     }
@@ -172,14 +199,28 @@ def _contracts(of: Q, days: dict[int, dt.date]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def _trend(now: float | None, before: tuple[float | None, ...] | None) -> float | None:
-    """The change from ``before`` (a ``_scores_back`` row) to ``now``, both computed scores:
-    a trend says how the customer's data moved, so an override set or expired in between
-    (it changes the score shown, not the data) moves neither end. None when either is
-    missing, as for an account whose score only an override sets (no data to compute)."""
-    if now is None or before is None or before[0] is None:
+def _trend(now: float | None, before: Back | None) -> float | None:
+    """The change from ``before`` (a ``_scores_back`` row) to ``now``, both computed scores
+    of the same model version: a trend says how the customer's data moved, so an override
+    set or expired in between (it changes the score shown, not the data) moves neither end,
+    and a new version of the model (or another model) is no movement either. None when
+    either is missing, as for an account whose score only an override sets (no data to
+    compute), or when the snapshot back is of another version."""
+    if now is None or before is None or before[0] is None or not before[3]:
         return None
     return round(now - before[0], 1)
+
+
+def _back_day(now: float | None, before: Back | None) -> dt.date | None:
+    """The day a standing names beside its trend (``trend_7_day``, ``trend_30_day``): the
+    day of the snapshot the trend compares with; with no trend because that snapshot is of
+    another model version (and a score now), its day, so that the account page can say
+    why the trend is "—" (``workspace.selectors.trend_notes``); else None."""
+    if before is None or now is None:
+        return None
+    if before[3] and _trend(now, before) is None:
+        return None
+    return before[2]
 
 
 def _days(ids: list[int], day: dt.date | None) -> dict[int, dt.date]:
@@ -198,8 +239,8 @@ def _days(ids: list[int], day: dt.date | None) -> dict[int, dt.date]:
 def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool = False) -> int:
     days = _days(ids, day)
     latest: dict[int, tuple[float | None, str, bool, float | None]] = {}
-    week: dict[int, tuple[float | None, str, dt.date]] = {}
-    month: dict[int, tuple[float | None, str, dt.date]] = {}
+    week: dict[int, Back] = {}
+    month: dict[int, Back] = {}
     by_day: dict[dt.date, list[int]] = defaultdict(list)
     for pk, d in days.items():
         by_day[d].append(pk)
@@ -207,22 +248,12 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
         whole = ranged and len(members) == len(ids)
         of = _of(members, ranged=whole)
         latest.update(_scores(of, d))
-        week.update(
-            _scores_back(
-                members,
-                ranged=whole,
-                on=d - dt.timedelta(days=TREND_7_BACK),
-                tolerance=TREND_7_TOLERANCE,
-            )
-        )
-        month.update(
-            _scores_back(
-                members,
-                ranged=whole,
-                on=d - dt.timedelta(days=TREND_30_BACK),
-                tolerance=TREND_30_TOLERANCE,
-            )
-        )
+        for trends, back, tolerance in (
+            (week, TREND_7_BACK, TREND_7_TOLERANCE),
+            (month, TREND_30_BACK, TREND_30_TOLERANCE),
+        ):
+            on = d - dt.timedelta(days=back)
+            trends.update(_scores_back(members, ranged=whole, day=d, on=on, tolerance=tolerance))
     # every count of days on the row ("renews in N days") and the contracts in force are
     # as of the day of the account's data, the day the pages show ("Data as of"), as the
     # playbooks count them; an account without a snapshot has today's contracts
@@ -256,9 +287,9 @@ def _chunk(ids: list[int], *, day: dt.date | None, today: dt.date, ranged: bool 
                 band or "",
                 overridden,
                 trend_7,
-                week_back[2] if trend_7 is not None else None,  # the day trend_7 compares with
+                _back_day(computed, week_back),  # the day trend_7 compares with (or cannot)
                 trend_30,
-                back[2] if trend_30 is not None else None,  # the day trend_30 compares with
+                _back_day(computed, back),  # the day trend_30 compares with (or cannot)
                 arr,
                 c["seats"],
                 c["renewal_on"],
@@ -335,7 +366,7 @@ def account_standings_refresh(
     """Rebuild the standing of ``account_ids`` (default: every account) from the health
     snapshots of ``day`` (default: each account's latest snapshot), the latest on or before
     7 days before (``TREND_7_TOLERANCE`` days earlier at most) and on or before 30 days
-    before (``TREND_30_TOLERANCE`` days earlier at most), the
+    before (``TREND_30_TOLERANCE`` days earlier at most) scored by the same model version, the
     contracts in force on that day (the days to renewal count from it too) and the CTAs
     overdue today (UTC). Idempotent. Returns ``{"day", "accounts"}``.
     ``threads``: chunks refreshed at once (``config.db.in_threads``: PostgreSQL outside

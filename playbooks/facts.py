@@ -15,7 +15,9 @@ Keys per source (absent when the source was not gathered; None = no data):
 - always: segment, lifecycle, owner_id, customer_since
 - health: score, band, health_day (the as-of day's snapshot; for given account ids, else
   the day before's),
-  scores ({day: score} for the days asked for)
+  scores ({day: score shown} for the days asked for), computed ({day: (computed score,
+  model version id)} for the same days: the score the model computed before any override,
+  and the version that computed it, which the "score dropped" trigger compares)
 - band_changes: [{"from", "to", "score_from", "score_to", "as_of"}] recorded in the window
 - usage: events_30d, events_prev_30d (from the daily rollups)
 - active_users: active_30d (distinct users in the 30 days), active_prev_30d (the 30 before;
@@ -139,23 +141,26 @@ def gather(
         if account_ids is not None:
             days.add(as_of - dt.timedelta(days=1))
         by_account: dict[int, dict[dt.date, tuple]] = {}
-        for account_id, day, score, band in (
+        for account_id, day, score, band, computed, version in (
             in_scope(HealthSnapshot.objects.all(), accounts)
             .filter(day__in=sorted(days))
-            .values_list("account_id", "day", "score", "band")
+            .values_list("account_id", "day", "score", "band", "computed_score", "model_version_id")
         ):
-            by_account.setdefault(account_id, {})[day] = (score, band)
+            by_account.setdefault(account_id, {})[day] = (score, band, computed, version)
         for facts in out.values():
-            facts.update(score=None, band="", health_day=None, scores={})
+            facts.update(score=None, band="", health_day=None, scores={}, computed={})
         for account_id, snaps in by_account.items():
             facts = out.get(account_id)
             if facts is None:
                 continue
             current = as_of if as_of in snaps else as_of - dt.timedelta(days=1)
             if current in snaps:
-                facts["score"], facts["band"] = snaps[current]
+                facts["score"], facts["band"] = snaps[current][:2]
                 facts["health_day"] = current
-            facts["scores"] = {day: s for day, (s, _) in snaps.items() if s is not None}
+            facts["scores"] = {day: snap[0] for day, snap in snaps.items() if snap[0] is not None}
+            facts["computed"] = {
+                day: (snap[2], snap[3]) for day, snap in snaps.items() if snap[2] is not None
+            }
 
     if "band_changes" in sources:
         for facts in out.values():

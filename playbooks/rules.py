@@ -149,15 +149,27 @@ def _health_entered(f: Facts, p: dict, as_of: dt.date) -> Match | None:
 
 
 def _score_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
+    """The computed score (the model's, before any override) of the latest snapshot is at
+    least ``points`` below the one ``days`` days before, both scored by the same model
+    version, as the queue's trends compare (``metrics.standings``): an override set or
+    ended in between changes the score shown, not the customer's data, so it neither sets
+    the trigger off nor hides a real drop, and a new version of the model (or another
+    model) scores the same data differently: no drop is known then."""
     before_day = as_of - dt.timedelta(days=p["days"])
-    now = f.get("score")
-    before = f.get("scores", {}).get(before_day)
-    if now is None or before is None or before - now < p["points"]:
+    computed = f.get("computed", {})
+    now_day = f.get("health_day")
+    now, before = computed.get(now_day), computed.get(before_day)
+    if now is None or before is None or now[1] != before[1]:
         return None
+    (now, _), (before, _) = now, before
+    if before - now < p["points"]:
+        return None
+    shown = (f.get("scores", {}).get(before_day), f.get("score"))
+    what = "health" if shown == (before, now) else "computed health"  # an override shows another
     was, is_now = score_pair(before, now, text=_num)
     return Match(
-        f"health {was} → {is_now} "
-        f"between {utc.day_text(before_day)} and {utc.day_text(f.get('health_day'))} "
+        f"{what} {was} → {is_now} "
+        f"between {utc.day_text(before_day)} and {utc.day_text(now_day)} "
         f"(−{_num(round(before - now, 1))} points in {_days(p['days'])})",
         {"score_before": before, "score_now": now, "day_before": before_day.isoformat()},
     )

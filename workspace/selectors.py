@@ -11,7 +11,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Count,
+    F,
+    JSONField,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import JSONObject
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import utc
@@ -221,10 +234,73 @@ def with_band_lines(standings: QuerySet[AccountStanding]) -> QuerySet[AccountSta
     )
 
 
+def _version_of_day(day: str) -> Subquery:
+    """The model version (id, number, model id and name, as one JSON object) of the account's
+    snapshot of the standing's ``day`` field; None without one (or without a day)."""
+    found = HealthSnapshot.objects.filter(account_id=OuterRef("account_id"), day=OuterRef(day))
+    return Subquery(
+        found.values(
+            v=JSONObject(
+                id="model_version_id",
+                version="model_version__version",
+                model_id="model_version__model_id",
+                model="model_version__model__name",
+            )
+        )[:1],
+        output_field=JSONField(),
+    )
+
+
 def account_standing(account: Account) -> AccountStanding | None:
-    """Where one account stands, with its band lines (``with_band_lines``); ``None`` before
-    the first nightly run."""
-    return with_band_lines(AccountStanding.objects.filter(account=account)).first()
+    """Where one account stands, with its band lines (``with_band_lines``) and the model
+    versions of the snapshots of its day and of the days its trends name (``version_now``,
+    ``version_7``, ``version_30``: ``trend_notes`` reads them); ``None`` before the first
+    nightly run. One query."""
+    standings = with_band_lines(AccountStanding.objects.filter(account=account))
+    return standings.annotate(
+        version_now=_version_of_day("day"),
+        version_7=_version_of_day("trend_7_day"),
+        version_30=_version_of_day("trend_30_day"),
+    ).first()
+
+
+def _version_label(v: Mapping[str, Any], *, beside: Mapping[str, Any]) -> str:
+    """ "v1" beside a version of the same model, "Enterprise v1" beside another model's."""
+    if v["model_id"] == beside["model_id"]:
+        return f"v{v['version']}"
+    return f"{v['model']} v{v['version']}"
+
+
+def trend_notes(standing: AccountStanding | None, *, may_rescore: bool) -> dict[str, dict]:
+    """Why a trend of ``standing`` (from ``account_standing``) is "—": the snapshot it would
+    compare with was scored by another model version, or another model (metrics.standings
+    compares like with like), e.g. ``{"30": {"text": "scored by v1 on 19 Oct 2026, v2 now",
+    "url": …}}``; trends that are known or missing for want of a snapshot get no note.
+    ``url`` (only when ``may_rescore``, which the view decides): where an admin rescores
+    those days, the versions page's rescore offer for a new version of the same model, the
+    assignments page's rescore for another model. No query."""
+    notes: dict[str, dict] = {}
+    now = getattr(standing, "version_now", None)
+    if standing is None or now is None:
+        return notes
+    for key, trend, day, then in (
+        ("7", standing.trend_7, standing.trend_7_day, getattr(standing, "version_7", None)),
+        ("30", standing.trend_30, standing.trend_30_day, getattr(standing, "version_30", None)),
+    ):
+        if trend is not None or then is None or then["id"] == now["id"]:
+            continue
+        text = (
+            f"scored by {_version_label(then, beside=now)} on {utc.day_text(day)}, "
+            f"{_version_label(now, beside=then)} now"
+        )
+        url = ""
+        if may_rescore and then["model_id"] == now["model_id"]:
+            url = reverse("workspace:health-model-versions", args=[now["model_id"]])
+            url += f"?changed={now['id']}#version-changed"
+        elif may_rescore:
+            url = reverse("workspace:health-assignments") + "#rescore"
+        notes[key] = {"text": text, "url": url}
+    return notes
 
 
 def account_data_day(account: Account) -> dt.date:
@@ -376,14 +452,33 @@ def usage_days_filled(rows, *, start: dt.date, end: dt.date) -> list[dict]:
     ]
 
 
+def version_runs(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stretches of days of ``series`` (``account_detail``'s health history, by day)
+    scored by one model version, each as {"label": "Default v2", "first", "last"}; empty
+    when one version scored them all (nothing to tell apart). No query."""
+    runs: list[dict[str, Any]] = []
+    for row in series:
+        label = f"{row['model']} v{row['version']}"
+        if runs and runs[-1]["label"] == label:
+            runs[-1]["last"] = row["day"]
+        else:
+            runs.append({"label": label, "first": row["day"], "last": row["day"]})
+    return runs if len(runs) > 1 else []
+
+
 def account_detail(*, account: Account, timeline_group: str = "", timeline_page_no: Any = 1):
     """Everything the account page shows, in a fixed number of queries (about ten)."""
     on = today()
-    snaps = list(
-        HealthSnapshot.objects.filter(account=account, day__gte=on - dt.timedelta(days=180))
+    # each day with the model version that scored it: the chart marks where it changes and
+    # names it in the tooltip (a new version's scores are not a movement of the customer)
+    snaps = [
+        {"day": day, "score": score, "band": band, "model": model, "version": version}
+        for day, score, band, model, version in HealthSnapshot.objects.filter(
+            account=account, day__gte=on - dt.timedelta(days=180)
+        )
         .order_by("day")
-        .values("day", "score", "band")
-    )
+        .values_list("day", "score", "band", "model_version__model__name", "model_version__version")
+    ]
     latest = (
         HealthSnapshot.objects.filter(account=account)
         .select_related("model_version__model")
@@ -440,6 +535,7 @@ def account_detail(*, account: Account, timeline_group: str = "", timeline_page_
         "changes": changes,
         "compared_with": compared_with,
         "health_series": snaps,
+        "health_versions": version_runs(snaps),
         "usage_series": usage,
         "features": features,
         "contracts": contracts,

@@ -123,18 +123,76 @@
     return out;
   }
 
+  // the model version of a health row: "Default v2"
+  function versionLabel(r) { return r.model + " v" + r.version; }
+  // where the model version changes along a health series (rows with a version; gap rows
+  // have none): [{index, text: "v2 from 25 Oct"}], the model named when it changes too
+  function versionChanges(rows) {
+    var out = [];
+    var last = null;
+    rows.forEach(function (r, i) {
+      if (!r.version) return;
+      if (last && (r.model !== last.model || r.version !== last.version)) {
+        out.push({ index: i, text: (r.model === last.model ? "v" + r.version : versionLabel(r)) + " from " + dayTick(r.day) });
+      }
+      last = r;
+    });
+    return out;
+  }
+  // a Chart.js plugin of one chart: a dashed vertical line and its text at each change
+  function versionLines(changes) {
+    return {
+      id: "versionLines",
+      afterDatasetsDraw: function (chart) {
+        if (!changes.length) return;
+        var area = chart.chartArea;
+        var x = chart.scales.x;
+        var ctx = chart.ctx;
+        ctx.save();
+        ctx.strokeStyle = MUTED;
+        ctx.fillStyle = MUTED;
+        ctx.setLineDash([4, 4]);
+        ctx.lineWidth = 1;
+        ctx.font = "12px sans-serif";
+        changes.forEach(function (c) {
+          var px = x.getPixelForValue(c.index);
+          ctx.beginPath();
+          ctx.moveTo(px, area.top);
+          ctx.lineTo(px, area.bottom);
+          ctx.stroke();
+          var width = ctx.measureText(c.text).width;
+          // the text right of the line, or left of it near the right edge
+          ctx.fillText(c.text, px + 4 + width > area.right ? px - 4 - width : px + 4, area.top + 12);
+        });
+        ctx.restore();
+      }
+    };
+  }
+
   var builders = {
+    // rows: {day, score, model, version}; each point's tooltip names the model version that
+    // scored it, and a dashed line with "v2 from 25 Oct" marks where the version changes (a
+    // new version scores the same data differently: no movement of the customer)
     health: function (rows) {
       rows = everyDay(rows, function (day) { return { day: day, score: null }; });
       var o = dayAxis(base(), dayTick, dayLabel);
       o.scales.y.min = 0;
       o.scales.y.max = 100;
+      var changes = versionChanges(rows);
+      var at = {};
+      changes.forEach(function (c) { at[c.index] = true; });
+      o.plugins.tooltip.callbacks.label = function (ctx) {
+        var r = rows[ctx.dataIndex];
+        return "Health score: " + ctx.formattedValue + (r.version ? " (" + versionLabel(r) + ")" : "");
+      };
       return {
         type: "line",
         data: { labels: rows.map(function (r) { return r.day; }), datasets: [
-          { label: "Health score", data: rows.map(function (r) { return r.score; }), borderColor: ACCENT, backgroundColor: ACCENT, pointRadius: 0, borderWidth: 2, spanGaps: true }
+          { label: "Health score", data: rows.map(function (r) { return r.score; }), borderColor: ACCENT, backgroundColor: ACCENT, borderWidth: 2, spanGaps: true,
+            pointRadius: rows.map(function (r, i) { return at[i] ? 4 : 0; }), pointStyle: "rectRot" }
         ] },
-        options: o
+        options: o,
+        plugins: [versionLines(changes)]
       };
     },
     users: function (rows, canvas) {

@@ -37,13 +37,48 @@ def test_health_entered_reads_the_band_change_and_says_it():
     assert fire("health_entered", {"band": "red", "band_changes": [old]}, band="red", within_days=5)
 
 
+def _health(now: tuple, before: tuple, days: int = 7) -> dict:
+    """Facts of a snapshot of D and one ``days`` before, each (shown, computed, version id)."""
+    back = D - dt.timedelta(days=days)
+    return {
+        "score": now[0],
+        "health_day": D,
+        "scores": {D: now[0], back: before[0]},
+        "computed": {D: (now[1], now[2]), back: (before[1], before[2])},
+    }
+
+
 def test_score_dropped_compares_with_the_score_d_days_before():
-    facts = {"score": 41.0, "health_day": D, "scores": {D - dt.timedelta(days=7): 72.0}}
+    facts = _health((41.0, 41.0, 1), (72.0, 72.0, 1))
     m = fire("score_dropped", facts, points=30, days=7)
     # 72 - 41 = 31 >= 30
-    assert "health 72 → 41 between 24 Feb 2024 and 2 Mar 2024" in m.evidence
+    assert "health 72 → 41 between 24 Feb 2024 and 2 Mar 2024 (−31 points" in m.evidence
+    assert m.data["score_before"] == 72.0 and m.data["score_now"] == 41.0
     assert fire("score_dropped", facts, points=32, days=7) is None
     assert fire("score_dropped", facts, points=10, days=6) is None  # no score that day
+
+
+def test_score_dropped_never_compares_two_model_versions():
+    """v1 computed 72 a week ago, v2 (new weights, or another model) 41 now: the data may
+    not have moved at all, so no drop is known."""
+    assert (
+        fire("score_dropped", _health((41.0, 41.0, 2), (72.0, 72.0, 1)), points=10, days=7) is None
+    )
+
+
+def test_score_dropped_reads_the_computed_score_not_an_override():
+    """An override to 40 now on a computed 70 (70 a week ago too) is no drop of the data;
+    an override to 90 now on a computed 41 (72 a week ago) hides a real drop of 31, which
+    fires, saying it is the computed score."""
+    set_off = _health((40.0, 70.0, 1), (70.0, 70.0, 1))
+    assert fire("score_dropped", set_off, points=10, days=7) is None
+    hidden = _health((90.0, 41.0, 1), (72.0, 72.0, 1))
+    m = fire("score_dropped", hidden, points=30, days=7)
+    assert m.evidence.startswith("computed health 72 → 41 between 24 Feb 2024 and 2 Mar 2024")
+    # an override that ended in the week: shown 95 then (computed 72), 60 now: −12 computed
+    ended = _health((60.0, 60.0, 1), (95.0, 72.0, 1))
+    assert fire("score_dropped", ended, points=13, days=7) is None  # not −35
+    assert "(−12 points in 7 days)" in fire("score_dropped", ended, points=12, days=7).evidence
 
 
 def test_usage_dropped_month_over_month_for_events_or_active_users():

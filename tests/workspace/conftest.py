@@ -24,8 +24,10 @@ def components(usage: float | None, support: float | None = 100.0) -> list[dict]
 
 
 def snapshot(account, day: dt.date, score: float | None, band: str, **extra) -> HealthSnapshot:
-    model = health_model_ensure_default()
-    version = model.versions.get(active=True)
+    """``model_version``: the version that scored it (default: the default model's active one)."""
+    version = extra.pop("model_version", None)
+    if version is None:
+        version = health_model_ensure_default().versions.get(active=True)
     return HealthSnapshot.objects.create(
         account=account,
         day=day,

@@ -700,3 +700,77 @@ def test_an_overrides_author_is_named_or_else_given_by_email(csm, outsider):
     shown = overrides_shown(snapshot)
     assert [o["created_by"] for o in shown] == ["Cleo", outsider.email, "gone@example.com", ""]
     assert {o["until"] for o in shown} == {"24 Dec 2026"}
+
+
+def _v2_saved_since(account):
+    """The review's case on ``account`` (Burning Co: 58 yesterday, 76 a week before, 80 thirty
+    days before, all by the default model's v1): an admin saved v2 and rescored the last 30
+    days, so yesterday's and the week before's snapshots are v2's (40.2 and 45.0), the one
+    30 days back still v1's (80). Returns (v1, v2)."""
+    from metrics.models import HealthModel, HealthSnapshot
+    from metrics.services import health_model_version_create
+    from metrics.standings import account_standings_refresh
+
+    model = HealthModel.objects.get(is_default=True)
+    v1 = model.versions.get(active=True)
+    components = [dict(c) for c in v1.components]
+    components[0]["weight"] += 5
+    v2 = health_model_version_create(model=model, components=components)
+    yesterday = utc.today() - dt.timedelta(days=1)
+    for day, score in ((yesterday, 40.2), (yesterday - dt.timedelta(days=7), 45.0)):
+        HealthSnapshot.objects.filter(account=account, day=day).update(
+            model_version=v2, score=score, computed_score=score, band="red", computed_band="red"
+        )
+    account_standings_refresh(account_ids=[account.pk])
+    return v1, v2
+
+
+def test_a_trend_across_a_model_version_says_why_it_is_empty(client, csm, admin_user, book):
+    """v2's 40.2 now against v1's 80 thirty days back is no trend ("—"), and the tile says
+    it was v1's; the 7-day trend is v2 against v2: 40.2 − 45 = −4.8, shown "−5"."""
+    burning = book["burning"]
+    v1, v2 = _v2_saved_since(burning)
+    back = utc.day_text(utc.today() - dt.timedelta(days=31))
+    client.force_login(csm)
+    text = client.get(url(burning)).content.decode()
+    note = re.search(r'<span[^>]*id="trend-30-version"[^>]*>(.*?)</span>', text).group(1)
+    assert note == f"scored by v1 on {back}, v2 now; an admin can rescore those days to compare"
+    assert "trend-30-day" not in text  # no "vs" for a trend not computed
+    # 7 days: v2 against v2, vs the week before
+    assert 'id="trend-7-version"' not in text and 'id="trend-7-day"' in text
+    assert re.search(r'<dd class="trend trend-down"[^>]*>\u22125<span', text)
+    # an admin gets the link to the model's versions page, with its rescore offer
+    client.force_login(admin_user)
+    text = client.get(url(burning)).content.decode()
+    versions = reverse("workspace:health-model-versions", args=[v2.model_id])
+    assert f'<a href="{versions}?changed={v2.pk}#version-changed">rescore to compare</a>' in text
+
+
+def test_the_health_history_names_the_version_of_each_day(client, csm, book):
+    """The chart's rows carry the model and version of each day, and the page says where
+    the version changed: v1's 80 thirty days before yesterday, v2's from a week before it
+    (the days between have no snapshot)."""
+    burning = book["burning"]
+    _v2_saved_since(burning)
+    yesterday = utc.today() - dt.timedelta(days=1)
+    client.force_login(csm)
+    text = client.get(url(burning)).content.decode()
+    data = json.loads(re.search(r'id="health-data"[^>]*>(.*?)</script>', text).group(1))
+    assert [(r["day"], r["score"], r["model"], r["version"]) for r in data] == [
+        ((yesterday - dt.timedelta(days=30)).isoformat(), 80.0, "Default", 1),
+        ((yesterday - dt.timedelta(days=7)).isoformat(), 45.0, "Default", 2),
+        (yesterday.isoformat(), 40.2, "Default", 2),
+    ]
+    said = re.search(r'<p[^>]*id="health-versions">(.*?)</p>', text).group(1)
+    assert said.startswith(
+        f"Scored by Default v1 until {utc.day_text(yesterday - dt.timedelta(days=30))}, "
+        f"Default v2 from {utc.day_text(yesterday - dt.timedelta(days=7))}."
+    )
+
+
+def test_one_version_throughout_marks_nothing(client, csm, book):
+    client.force_login(csm)
+    text = client.get(url(book["burning"])).content.decode()
+    assert 'id="health-versions"' not in text and 'id="trend-30-version"' not in text
+    data = json.loads(re.search(r'id="health-data"[^>]*>(.*?)</script>', text).group(1))
+    assert {(r["model"], r["version"]) for r in data} == {("Default", 1)}

@@ -343,3 +343,86 @@ def test_a_score_only_an_override_sets_has_no_trend(csm):
     assert (s.score, s.trend_7, s.trend_7_day) == (70.0, None, None)
     # yellow 15; no trend; $120 ARR: 0.0
     assert (s.priority, s.reason) == (15.0, "yellow, $120 ARR")
+
+
+def _new_version(weight_change: float = 5.0):
+    """A v2 of the default model (v1's components, the first weight changed), active from now
+    on: the snapshots already recorded keep v1."""
+    from metrics.services import health_model_ensure_default, health_model_version_create
+
+    model = health_model_ensure_default()
+    v1 = model.versions.get(active=True)
+    components = [dict(c) for c in v1.components]
+    components[0]["weight"] = components[0]["weight"] + weight_change
+    return v1, health_model_version_create(model=model, components=components)
+
+
+def test_a_trend_never_compares_two_model_versions(csm):
+    """v1 scored 80 seven days back and 53.5 thirty days back; v2, saved since and rescoring
+    only the last days, scores 40.2 now: neither trend is known (a new weight is no movement
+    of the customer), so both are "—", the priority has no trend points, and the day of the
+    v1 snapshot stays on the standing for the page to say why."""
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[])
+    v1, v2 = _new_version()
+    snapshot(a, day - dt.timedelta(days=30), 53.5, "yellow", model_version=v1)
+    snapshot(a, day - dt.timedelta(days=7), 80.0, "green", model_version=v1)
+    snapshot(a, day, 40.2, "red", model_version=v2)
+    account_standings_refresh(day=day)
+    s = AccountStanding.objects.get(account=a)
+    assert (s.trend_7, s.trend_7_day) == (None, day - dt.timedelta(days=7))
+    assert (s.trend_30, s.trend_30_day) == (None, day - dt.timedelta(days=30))
+    # red 40, no trend (v1's 80 → v2's 40.2 would have been −39.8: 15 points), $120 ARR 0.0
+    assert (s.priority, s.reason) == (40.0, "red, $120 ARR")
+    # the account path agrees
+    account_standings_refresh(account_ids=[a.pk])
+    s = AccountStanding.objects.get(account=a)
+    assert (s.trend_7, s.trend_30, s.reason) == (None, None, "red, $120 ARR")
+
+
+def test_a_trend_reads_the_latest_snapshot_of_the_same_version_within_its_window(csm):
+    """7 days back is v1's (90), 8 days back v2's (70; the rescore reached that far), now
+    v2's 62: the 7-day trend skips v1's day for v2's, −8 vs 8 days back. 30 days back v1's,
+    33 days back v2's 50: +12 vs 33 days back. 38 days back (beyond the week) v2's is not
+    read."""
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[])
+    v1, v2 = _new_version()
+    for back, score, version in [
+        (0, 62.0, v2),
+        (7, 90.0, v1),
+        (8, 70.0, v2),
+        (30, 10.0, v1),
+        (33, 50.0, v2),
+    ]:
+        snapshot(a, day - dt.timedelta(days=back), score, "yellow", model_version=version)
+    b = customer(csm, name="B", mrr="10", ends_in=None, scores=[])
+    snapshot(b, day, 62.0, "yellow", model_version=v2)
+    snapshot(b, day - dt.timedelta(days=30), 10.0, "red", model_version=v1)
+    snapshot(b, day - dt.timedelta(days=38), 50.0, "yellow", model_version=v2)
+    account_standings_refresh(day=day)
+    s = AccountStanding.objects.get(account=a)
+    assert (s.trend_7, s.trend_7_day) == (-8.0, day - dt.timedelta(days=8))  # 62 - 70
+    assert (s.trend_30, s.trend_30_day) == (12.0, day - dt.timedelta(days=33))  # 62 - 50
+    # yellow 15 + 8 points lost; $120 ARR 0.0
+    assert (s.priority, s.reason) == (23.0, "yellow, \u22128 in 7 days, $120 ARR")
+    s = AccountStanding.objects.get(account=b)
+    assert (s.trend_30, s.trend_30_day) == (None, day - dt.timedelta(days=30))  # v1's day
+
+
+def test_another_model_is_another_version_for_the_trend(csm):
+    """An assignment rule moved the account to the Enterprise model: its snapshot a week back
+    (the default model's) is not compared with the Enterprise one of today."""
+    from metrics.models import HealthModel
+    from metrics.services import health_model_version_create
+
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[None, (70.0, "yellow")])
+    default = HealthModel.objects.get(is_default=True).versions.get(active=True)
+    enterprise = health_model_version_create(
+        model=HealthModel.objects.create(name="Enterprise"), components=default.components
+    )
+    snapshot(a, day, 55.0, "yellow", model_version=enterprise)
+    account_standings_refresh(account_ids=[a.pk])
+    s = AccountStanding.objects.get(account=a)
+    assert (s.day, s.trend_7, s.trend_7_day) == (day, None, day - dt.timedelta(days=7))
