@@ -426,3 +426,18 @@ def test_another_model_is_another_version_for_the_trend(csm):
     account_standings_refresh(account_ids=[a.pk])
     s = AccountStanding.objects.get(account=a)
     assert (s.day, s.trend_7, s.trend_7_day) == (day, None, day - dt.timedelta(days=7))
+
+
+def test_the_queue_says_why_a_trend_is_missing_across_versions(client, csm):
+    """The same book as above: the queue's "—" carries why (another version that day)."""
+    from django.urls import reverse
+
+    day = utc_today() - dt.timedelta(days=1)
+    a = customer(csm, name="A", mrr="10", ends_in=None, scores=[])
+    v1, v2 = _new_version()
+    snapshot(a, day - dt.timedelta(days=7), 80.0, "green", model_version=v1)
+    snapshot(a, day, 40.2, "red", model_version=v2)
+    account_standings_refresh(day=day)
+    client.force_login(csm)
+    text = client.get(reverse("home")).content.decode()
+    assert "was scored by another model version" in text
