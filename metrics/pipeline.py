@@ -362,9 +362,9 @@ STEPS: list[tuple[str, Step]] = [*BEFORE_HEALTH, HEALTH, *AFTER_HEALTH]
 
 
 # The steps that record history as of their day (rows keyed by it: the usage rollups and
-# windows, the health snapshots, the KPI snapshots). Every other step, each final hook
-# included (a hook named here one day must be one that records history), acts on the
-# present and is skipped by a run for a day older than the latest one processed.
+# windows, the health snapshots, the KPI snapshots). Every other step acts on the present
+# and is skipped by a run for a day older than the latest one processed, each final hook
+# included: a hook added later runs on past days only once it is named here.
 HISTORY_STEPS = frozenset({"usage_rollups", "health", "kpi_snapshots"})
 # why each step that acts on the present is skipped on an older day, in words
 PRESENT_STEPS = {
