@@ -1057,13 +1057,14 @@ def health_recompute(
     return results
 
 
-def health_days_after(day: dt.date, *, account_ids: Sequence[int] | None = None) -> list[dt.date]:
-    """The days after ``day`` that have at least one snapshot (of ``account_ids``, default
-    any account), oldest first. One query."""
-    rows = HealthSnapshot.objects.filter(day__gt=day)
-    if account_ids is not None:
-        rows = rows.filter(account_id__in=account_ids)
-    return list(rows.values_list("day", flat=True).distinct().order_by("day"))
+def health_days_after(day: dt.date) -> list[dt.date]:
+    """The days after ``day`` that have at least one snapshot, oldest first. One query."""
+    return list(
+        HealthSnapshot.objects.filter(day__gt=day)
+        .values_list("day", flat=True)
+        .distinct()
+        .order_by("day")
+    )
 
 
 def health_rescore_after(
