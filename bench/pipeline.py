@@ -9,7 +9,9 @@ Prints, in one run:
 1. the nightly pipeline for ``--as-of``, in this process (``metrics.pipeline.run_nightly``),
    or with ``--worker`` through a real Celery worker started here (``celery -A config
    worker``, prefork, ``--concurrency``; needs ``REDIS_URL``): each step's wall time and the
-   total;
+   total. On a book whose pipeline already ran for a later day, the run rebuilds that day's
+   history only and prints the steps it skipped (standings, playbooks, alerts): time the
+   whole night on a copy whose latest run is older than ``--as-of``;
 2. a bare ``SELECT account_id, count(*) FROM accounts_usageevent WHERE occurred_at`` in
    the 90 days ending with ``--as-of`` ``GROUP BY account_id``, timed in the same run, and
    the ratio pipeline / bare query;
@@ -305,7 +307,12 @@ def main() -> None:
         memory=memory,
     )
     print(f"nightly pipeline as of {args.as_of} ({result['mode']}):")
+    if summary.get("past"):  # an older day than the book's latest run: its history only
+        print(f"  {summary['past']}: the steps acting on the present were skipped")
     for step in summary["steps"]:
+        if "skipped" in step:
+            print(f"  {step['name']:<16}  skipped: {step['skipped']}")
+            continue
         print(f"  {step['name']:<16} {step['seconds']:8.2f} s")
         if step["name"] == "playbooks":  # what the step did: opened, escalated … (its counts)
             done = {k: v for k, v in step.items() if isinstance(v, int) and k != "seconds"}

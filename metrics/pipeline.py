@@ -24,6 +24,15 @@ Safe to run twice: every step rebuilds its day (upserts on natural keys). Resuma
 still ``running`` when the next run for its day starts is marked superseded, the new run
 redoes every step, and the old run's leftover chunk tasks skip their work.
 
+A run for a day older than the latest day processed (the newest ``as_of`` of a succeeded
+run) rebuilds that day's history only: it runs the steps that record rows dated by their
+day (``HISTORY_STEPS``: the usage rollups and windows, the health and KPI snapshots) and
+records the others as skipped, with the reason (``past_day``): the standings, the raw
+events' upkeep and the final hooks act on the present (the queue, CTAs, alerts), and run
+as of that old day they would close CTAs on data that did not exist yet, put the queue
+back to old scores, or alert on an old period. The catch-up of missed nights
+(``run_missed``) runs days newer than the latest one processed: every step, each day.
+
 Called by ``metrics.tasks.run_nightly_pipeline`` (beat, 02:15 UTC) and by
 ``python manage.py run_pipeline``; plain functions, runnable from a shell.
 """
@@ -352,6 +361,20 @@ AFTER_HEALTH: list[tuple[str, Step]] = [
 STEPS: list[tuple[str, Step]] = [*BEFORE_HEALTH, HEALTH, *AFTER_HEALTH]
 
 
+# The steps that record history as of their day (rows keyed by it: the usage rollups and
+# windows, the health snapshots, the KPI snapshots). Every other step acts on the present
+# and is skipped by a run for a day older than the latest one processed, each final hook
+# included: a hook added later runs on past days only once it is named here.
+HISTORY_STEPS = frozenset({"usage_rollups", "health", "kpi_snapshots"})
+# why each step that acts on the present is skipped on an older day, in words
+PRESENT_STEPS = {
+    "usage_events": "the raw events' retention and partitions are kept from the latest day",
+    "standings": "the queue keeps each account's latest health, not this day's",
+    "playbooks": "CTAs are opened and closed on the latest data only",
+    "reports": "KPI targets are evaluated, and alert, on the latest day only",
+}
+
+
 def final_steps() -> list[tuple[str, Step]]:
     """The last steps, from ``settings.PIPELINE_FINAL_HOOKS`` (dotted paths of functions
     called with ``as_of=``, returning counts): apps above metrics (playbooks) run after the
@@ -360,6 +383,31 @@ def final_steps() -> list[tuple[str, Step]]:
 
 
 # --- runs ------------------------------------------------------------------------------------
+
+
+def latest_day_processed() -> dt.date | None:
+    """The newest ``as_of`` of a succeeded run; None before the first. One query."""
+    return (
+        PipelineRun.objects.filter(status=PipelineRun.Status.SUCCEEDED)
+        .order_by("-as_of")
+        .values_list("as_of", flat=True)
+        .first()
+    )
+
+
+def past_day(as_of: dt.date) -> str | None:
+    """Why a run for ``as_of`` rebuilds that day's history only ("2020-01-01 is older than
+    2026-11-23, the latest day processed"), or None when it runs every step: the first run,
+    a day newer than the latest one processed, or that day again."""
+    latest = latest_day_processed()
+    if latest is None or as_of >= latest:
+        return None
+    return f"{as_of} is older than {latest}, the latest day processed"
+
+
+def skip_words(name: str) -> str:
+    """Why the step ``name`` is skipped on a day older than the latest one processed."""
+    return PRESENT_STEPS.get(name, "it acts on the present, not on a past day")
 
 
 def _run_begin(as_of: dt.date) -> PipelineRun:
@@ -395,9 +443,11 @@ def _fail(run: PipelineRun, name: str, exc: BaseException) -> PipelineError:
     return PipelineError(run.error, run_id=run.pk, step=name)
 
 
-def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]]) -> None:
+def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]], *, past: str | None = None) -> None:
     """Run ``steps`` in order, appending each one's counts to ``run.steps``; a failing step
-    marks the run failed and raises ``PipelineError``.
+    marks the run failed and raises ``PipelineError``. ``past`` (``past_day``): the day is
+    older than the latest one processed, so the steps not in ``HISTORY_STEPS`` are recorded
+    as ``{"name", "skipped": why, "seconds": 0}`` instead of run.
 
     Each step starts with what is alive frozen (``config.db.heap_frozen``, unfrozen when the
     steps end, failed or not): a step's full garbage collections then walk what it
@@ -407,6 +457,10 @@ def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]]) -> None:
     seventh session)."""
     with heap_frozen():
         for name, step in steps:
+            if past is not None and name not in HISTORY_STEPS:
+                logger.info("nightly pipeline %s: step %s skipped: %s", run.as_of, name, past)
+                _step_done(run, {"name": name, "skipped": skip_words(name), "seconds": 0.0})
+                continue
             step_clock = time.monotonic()
             gc.freeze()  # what the steps before left alive, too
             try:
@@ -436,8 +490,9 @@ def _run_finish(run: PipelineRun) -> None:
         logger.warning("pipeline run #%s ended as %s, not succeeded", run.pk, run.status)
 
 
-def summary(run: PipelineRun) -> dict[str, Any]:
-    """``{"run_id", "as_of", "status", "seconds", "steps"}`` of a run (seconds so far)."""
+def summary(run: PipelineRun, *, past: str | None = None) -> dict[str, Any]:
+    """``{"run_id", "as_of", "status", "seconds", "steps", "past"}`` of a run (seconds so
+    far); ``past``: why it rebuilt its day's history only (``past_day``), else None."""
     end = run.finished_at or timezone.now()
     return {
         "run_id": run.pk,
@@ -445,6 +500,7 @@ def summary(run: PipelineRun) -> dict[str, Any]:
         "status": str(run.status),
         "seconds": round((end - run.started_at).total_seconds(), 3),
         "steps": run.steps,
+        "past": past,
     }
 
 
@@ -453,35 +509,39 @@ def run_nightly(
 ) -> dict[str, Any]:
     """Run every step for ``as_of`` (default: yesterday, UTC) and record the run.
 
-    Returns ``{"run_id", "as_of", "status", "seconds", "steps": [{"name", "seconds", ...}]}``.
-    Re-running a day is harmless: every step rebuilds its output for that day. A failing
-    step stops the run, which is recorded as failed, and raises ``PipelineError``.
+    Returns ``{"run_id", "as_of", "status", "seconds", "steps": [{"name", "seconds", ...}],
+    "past"}``. Re-running a day is harmless: every step rebuilds its output for that day. A
+    failing step stops the run, which is recorded as failed, and raises ``PipelineError``.
+    A day older than the latest one processed gets its history rebuilt only: the steps
+    that act on the present are recorded as skipped, and ``past`` says why (``past_day``).
 
     ``fan_out``: the health step is sent as chunk tasks of ``chunk_size`` account ids and
     the run goes on in the task that finishes the last one; the summary returned is then
     the run so far (``running``, unless the tasks ran eagerly)."""
     global _in_one_process
     as_of = as_of or default_as_of()
+    past = past_day(as_of)  # before this run begins: a run of the latest day is not past
     run = _run_begin(as_of)
-    _run_steps(run, BEFORE_HEALTH)
+    _run_steps(run, BEFORE_HEALTH, past=past)
     if fan_out:
         health_fan_out(run, chunk_size=chunk_size)
         run.refresh_from_db()
     else:
         _in_one_process = True
         try:
-            _run_steps(run, [HEALTH, *AFTER_HEALTH, *final_steps()])
+            _run_steps(run, [HEALTH, *AFTER_HEALTH, *final_steps()], past=past)
         finally:
             _in_one_process = False
             _kpi_beside_drop()
         _run_finish(run)
-    result = summary(run)
+    result = summary(run, past=past)
     logger.info(
-        "nightly pipeline for %s: run #%s %s after %.2fs",
+        "nightly pipeline for %s: run #%s %s after %.2fs%s",
         as_of,
         run.pk,
         run.status,
         result["seconds"],
+        f" (history only: {past})" if past else "",
     )
     return result
 
@@ -554,9 +614,11 @@ def continue_after_health(run_id: int) -> dict[str, Any] | None:
         health.update({"day": run.as_of.isoformat(), **totals})
         health["seconds"] = round(max((run.health_finished_at - started).total_seconds(), 0), 3)
         PipelineRun.objects.filter(pk=run.pk).update(steps=run.steps)
-    _run_steps(run, [*AFTER_HEALTH, *final_steps()])
+    # decided again here: a newer day may have been processed while the chunks ran
+    past = past_day(run.as_of)
+    _run_steps(run, [*AFTER_HEALTH, *final_steps()], past=past)
     _run_finish(run)
-    return summary(run)
+    return summary(run, past=past)
 
 
 def chunk_failed(run_id: int, chunk: int, exc: BaseException) -> None:

@@ -1036,18 +1036,21 @@ def health_recompute(
     *,
     start: dt.date,
     end: dt.date,
+    account_ids: Sequence[int] | None = None,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Rebuild the snapshots of every day from ``start`` to ``end`` (both included), each as
     of that day with the models active now (a backfill after a model change rescores
-    history with the new version). Returns one ``health_snapshots_record`` result per day."""
+    history with the new version), of ``account_ids`` (default: every account). Returns
+    one ``health_snapshots_record`` result per day. The snapshots only: ``health_rescore``
+    also rescores the later days and refreshes the standings."""
     if end < start:
         raise ValidationError({"to": [f"must be on or after --from ({start}), got {end}"]})
     results = []
     for offset in range((end - start).days + 1):
         day = start + dt.timedelta(days=offset)
-        result = health_snapshots_record(as_of=day, chunk_size=chunk_size)
+        result = health_snapshots_record(as_of=day, account_ids=account_ids, chunk_size=chunk_size)
         results.append(result)
         if progress is not None:
             progress(result)
@@ -1067,6 +1070,7 @@ def health_days_after(day: dt.date) -> list[dt.date]:
 def health_rescore_after(
     *,
     day: dt.date,
+    account_ids: Sequence[int] | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Rescore, with the models active now, every snapshot dated after ``day``: on each
@@ -1075,8 +1079,12 @@ def health_rescore_after(
     run's day), which a rescore of the days up to ``day`` would otherwise leave on the
     old version; and they are the latest snapshots, which the queue reads. Accounts
     without a snapshot on such a day get none: their data day stays the nightly one.
+    ``account_ids``: those accounts' snapshots only (default: every account's).
     Returns one ``health_snapshots_record`` result per day."""
-    rows = HealthSnapshot.objects.filter(day__gt=day).values_list("day", "account_id")
+    rows = HealthSnapshot.objects.filter(day__gt=day)
+    if account_ids is not None:
+        rows = rows.filter(account_id__in=account_ids)
+    rows = rows.values_list("day", "account_id")
     by_day: dict[dt.date, list[int]] = {}
     for later, account_id in rows.order_by("day", "account_id"):
         by_day.setdefault(later, []).append(account_id)
@@ -1087,6 +1095,45 @@ def health_rescore_after(
         if progress is not None:
             progress(result)
     return results
+
+
+def health_rescore(
+    *,
+    start: dt.date,
+    end: dt.date,
+    account_ids: Sequence[int] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Rescore health with the models active now, for the Manage page's rescore and
+    ``manage.py recompute``: the snapshots of every day from ``start`` to ``end``
+    (``health_recompute``), then every snapshot dated after ``end`` (``health_rescore_after``:
+    the latest snapshots, which the queue reads, are not left on another version), then the
+    standings (the queue's and the account header's rows) of the accounts rescored, from
+    their latest snapshot, which one of the two rewrote: every account of ``account_ids``
+    (default: every account), since the range gives each of them a snapshot on each of its
+    days. ``progress`` is called after each day, the range's then the later ones.
+
+    Unknown ``account_ids`` raise ``ValidationError`` before anything is written. Returns
+    ``{"days": [a health_snapshots_record result per day of the range], "later": [one per
+    later day], "standings": account_standings_refresh's counts}``."""
+    from .standings import account_standings_refresh  # standings reads what this writes
+
+    if end < start:
+        raise ValidationError({"to": [f"must be on or after --from ({start}), got {end}"]})
+    if account_ids is not None:
+        account_ids = sorted(set(account_ids))
+        found = set(Account.objects.filter(pk__in=account_ids).values_list("pk", flat=True))
+        if missing := [str(pk) for pk in account_ids if pk not in found]:
+            raise ValidationError({"account_ids": [f"no account with id {', '.join(missing)}"]})
+        if not account_ids:
+            raise ValidationError({"account_ids": ["name at least one account, or none for all"]})
+    days = health_recompute(
+        start=start, end=end, account_ids=account_ids, chunk_size=chunk_size, progress=progress
+    )
+    later = health_rescore_after(day=end, account_ids=account_ids, progress=progress)
+    standings = account_standings_refresh(account_ids=account_ids)
+    return {"days": days, "later": later, "standings": standings}
 
 
 def health_weekly_history(

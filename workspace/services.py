@@ -354,9 +354,9 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date) -> None:
     """Rescore each day from ``start`` to ``end``, then every snapshot dated after ``end``
     (an account recomputed today has its latest snapshot there: left alone, the queue and
     the account page would show the old version until the next night, and its history
-    would mix versions), then the queue standings; progress in the cache after each day."""
-    from metrics.services import health_days_after, health_recompute, health_rescore_after
-    from metrics.standings import account_standings_refresh
+    would mix versions), then the queue standings (``metrics.services.health_rescore``,
+    as ``manage.py recompute`` does); progress in the cache after each day."""
+    from metrics.services import health_days_after, health_rescore
 
     key = BACKFILL_KEY.format(job)
     state = cache.get(key) or {}
@@ -371,9 +371,7 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date) -> None:
         cache.set(key, state, BACKFILL_TTL)
 
     try:
-        health_recompute(start=start, end=end, progress=progress)
-        health_rescore_after(day=end, progress=progress)
-        account_standings_refresh()
+        health_rescore(start=start, end=end, progress=progress)
     except Exception as exc:
         state.update({"status": "failed", "error": str(exc)[:300]})
         cache.set(key, state, BACKFILL_TTL)

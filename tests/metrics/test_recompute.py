@@ -11,8 +11,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts import utc
 from accounts.models import Activity, Stakeholder
-from metrics import pipeline
+from metrics import pipeline, services
 from metrics.models import HealthSnapshot
 from tests.factories import (
     AccountFactory,
@@ -55,6 +56,7 @@ def test_recompute_rebuilds_each_day_and_says_what_it_did():
         "2024-03-18: 2 accounts: 1 green, 0 yellow, 0 red, 1 without data",
         "2024-03-19: 2 accounts: 1 green, 0 yellow, 0 red, 1 without data",
         "Recomputed health for 3 day(s), 2024-03-17 to 2024-03-19: 6 snapshots.",
+        "Refreshed the standings of 2 account(s) from their latest snapshot.",
     ]
     assert HealthSnapshot.objects.get(account=a, day=dt.date(2024, 3, 17)).score == 0
     assert HealthSnapshot.objects.get(account=a, day=dt.date(2024, 3, 18)).score == 100
@@ -131,3 +133,127 @@ def test_the_nightly_pipeline_records_health_for_its_day():
     assert HealthSnapshot.objects.get(account=account, day=dt.date(2024, 3, 5)).score == 50
     pipeline.run_nightly(dt.date(2024, 3, 5))  # twice: still one snapshot
     assert HealthSnapshot.objects.count() == 1
+
+
+# --- the rescore after a model change: later days and the standings follow (bug 2) ----------
+
+
+def _standing(account):
+    from metrics.models import AccountStanding
+
+    return AccountStanding.objects.filter(account=account).values_list("day", "score", "band").get()
+
+
+def _latest(account):
+    snap = HealthSnapshot.objects.filter(account=account).order_by("-day").first()
+    return snap.day, snap.score, snap.band
+
+
+def _book(yesterday):
+    """Two accounts scored by the night of ``yesterday``: ``a`` uses 5 of its 10 seats,
+    ``b`` has no data."""
+    a, b = AccountFactory(), AccountFactory()
+    ContractFactory(account=a, start_date=dt.date(2024, 1, 1), quantity=10)
+    for i in range(5):
+        _event(a, dt.datetime.combine(yesterday, dt.time(9 + i), tzinfo=dt.UTC), user=f"u{i}")
+    pipeline.run_nightly(yesterday)
+    return a, b
+
+
+def _overdue_today(account, today):
+    """Data of today that lowers the account's health: a failed, overdue invoice."""
+    InvoiceFactory(
+        account=account,
+        issued_on=today - dt.timedelta(days=40),
+        due_on=today - dt.timedelta(days=10),
+        amount=Decimal("300.00"),
+        status="failed",
+        failed_attempts=3,
+    )
+
+
+def test_recompute_of_today_moves_the_standings_to_the_latest_snapshot():
+    """The reviewer's case: ``recompute --from <today> --to <today>`` left the queue's row
+    on the night's day and score while the account's health said today's."""
+    today = utc.today()
+    yesterday = today - dt.timedelta(days=1)
+    a, b = _book(yesterday)
+    assert _standing(a) == _latest(a) and _standing(a)[0] == yesterday
+    _overdue_today(a, today)
+
+    out = StringIO()
+    call_command("recompute", "--from", today.isoformat(), "--to", today.isoformat(), stdout=out)
+
+    for account in (a, b):
+        assert _standing(account) == _latest(account)
+        assert _standing(account)[0] == today
+    night = HealthSnapshot.objects.get(account=a, day=yesterday)
+    assert _standing(a)[1] < night.score  # the overdue invoice counts: a different score
+    assert out.getvalue().splitlines()[-1] == (
+        "Refreshed the standings of 2 account(s) from their latest snapshot."
+    )
+
+
+def test_recompute_rescores_the_later_snapshots_with_the_model_active_now():
+    """A snapshot dated after --to (an account recomputed today) is rescored too, with the
+    new version, like the Manage page's rescore; each standing is its latest snapshot."""
+    today = utc.today()
+    yesterday = today - dt.timedelta(days=1)
+    a, b = _book(yesterday)
+    _overdue_today(a, today)
+    services.health_snapshots_record(account_ids=[a.pk], as_of=today)  # the incremental path
+    before = HealthSnapshot.objects.get(account=a, day=today).model_version
+    new = services.health_model_version_create(
+        model=before.model, components=before.components, green_min=99, yellow_min=98
+    )
+
+    out = StringIO()
+    call_command(
+        "recompute", "--from", yesterday.isoformat(), "--to", yesterday.isoformat(), stdout=out
+    )
+
+    later = HealthSnapshot.objects.get(account=a, day=today)
+    assert later.model_version == new != before
+    assert HealthSnapshot.objects.get(account=a, day=yesterday).model_version == new
+    assert not HealthSnapshot.objects.filter(account=b, day=today).exists()  # none made
+    assert _standing(a) == _latest(a) and _standing(a)[0] == today
+    assert _standing(b) == _latest(b) and _standing(b)[0] == yesterday
+    assert f"Rescored the snapshots of 1 later day(s), {today} to {today}: 1 snapshots." in (
+        out.getvalue()
+    )
+
+
+def test_recompute_of_some_accounts_leaves_the_others_alone():
+    today = utc.today()
+    yesterday = today - dt.timedelta(days=1)
+    a, b = _book(yesterday)
+    _overdue_today(a, today)
+    _overdue_today(b, today)
+    b_before = _standing(b)
+
+    call_command(
+        "recompute", "--from", today.isoformat(), "--to", today.isoformat(),
+        "--account", str(a.pk), "--account", str(a.pk), stdout=StringIO(),
+    )  # fmt: skip
+
+    assert set(HealthSnapshot.objects.filter(day=today).values_list("account", flat=True)) == {a.pk}
+    assert _standing(a) == _latest(a) and _standing(a)[0] == today
+    assert _standing(b) == b_before
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("x7", "--account: expected an account id (a whole number), got 'x7'"),
+        ("0", "expected an account id"),
+        ("999999", "--account: no account with id 999999"),
+    ],
+)
+def test_recompute_rejects_an_unknown_account_and_writes_nothing(raw, message):
+    a = AccountFactory()
+    day = "2024-03-05"
+    args = ["--from", day, "--to", day, "--account", str(a.pk), "--account", raw]
+    with pytest.raises(CommandError) as caught:
+        call_command("recompute", *args, stdout=StringIO())
+    assert message in str(caught.value)
+    assert not HealthSnapshot.objects.exists()

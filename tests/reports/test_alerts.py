@@ -172,17 +172,19 @@ def test_weekly_target_is_evaluated_on_sundays_only_and_webhooks_are_signed(
             value=90,
             cadence="weekly",
         )
-        # Saturday 2026-10-31: no ISO week ends that day -> nothing evaluated
-        _run(OCT, django_capture_on_commit_callbacks)
-        assert not Alert.objects.exists()
         # Sunday 2026-10-11 (week 41): trailing month [09-12, 10-12), D still covers 10-12
         # -> no movement, NRR 100 %. Sunday 2026-10-18 (week 42): [09-19, 10-19), D gone on
-        # 10-19 -> start 400, churn 100 -> 75 %: crossed
+        # 10-19 -> start 400, churn 100 -> 75 %: crossed. (Days in order: a run for a day
+        # older than the latest one processed evaluates no target, test_past_day.py)
         _run(dt.date(2026, 10, 11), django_capture_on_commit_callbacks)
         _run(dt.date(2026, 10, 18), django_capture_on_commit_callbacks)
         statuses = dict(Alert.objects.values_list("period", "status"))
         assert statuses == {"2026-W41": "on_track", "2026-W42": "off_track"}
         assert Alert.objects.get(period="2026-W42").reasons == ["crossed"]
+        # Saturday 2026-10-31: no ISO week ends that day -> nothing evaluated
+        summary = _run(OCT, django_capture_on_commit_callbacks)
+        assert summary["steps"][-1] == {**summary["steps"][-1], "name": "reports", "evaluated": 0}
+        assert Alert.objects.count() == 2
     finally:
         hook.close()
         slack.close()

@@ -1,6 +1,10 @@
-"""python manage.py recompute --from YYYY-MM-DD --to YYYY-MM-DD [--chunk-size N]: rebuild the
-daily health snapshots as of each day of the range, using only data up to that day, with the
-health models active now (e.g. after a model change). Prints a line per day."""
+"""python manage.py recompute --from YYYY-MM-DD --to YYYY-MM-DD [--account ID ...]
+[--chunk-size N]: rescore health with the health models active now (e.g. after a model
+change), as the Manage page's rescore does (``metrics.services.health_rescore``): the
+daily snapshots of each day of the range, each with only the data up to that day, then
+every snapshot dated after --to (the latest ones, which the queue reads), then the
+standings of the accounts rescored (the queue and the account header read them). Prints a
+line per day."""
 
 from __future__ import annotations
 
@@ -27,8 +31,38 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _account_id(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an account id (a whole number), got {raw!r}")
+    return value
+
+
+FLAGS = {"account_ids": "--account", "to": "--to"}
+
+
+def _words(exc: ValidationError) -> str:
+    """A service's ValidationError in words naming the flag: "--account: no account …"."""
+    if not hasattr(exc, "error_dict"):
+        return "; ".join(exc.messages)
+    return "; ".join(
+        f"{FLAGS.get(field, field)}: {message}"
+        for field, messages in exc.message_dict.items()
+        for message in messages
+    )
+
+
 class Command(BaseCommand):
-    help = "Rebuild health snapshots for every day from --from to --to (both included)."
+    help = (
+        "Rescore health with the models active now: the snapshots of every day from --from "
+        "to --to (both included), then every snapshot dated after --to (each account's "
+        "latest, which the queue reads: with an old --to, that is every later day of "
+        "history), then the standings of the accounts rescored, as the Manage page's "
+        "rescore does."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -36,13 +70,30 @@ class Command(BaseCommand):
         )
         parser.add_argument("--to", dest="end", type=iso_date, required=True, metavar="YYYY-MM-DD")
         parser.add_argument(
+            "--account",
+            dest="accounts",
+            type=_account_id,
+            action="append",
+            default=None,
+            metavar="ID",
+            help="rescore only this account (repeat for more; default: every account)",
+        )
+        parser.add_argument(
             "--chunk-size",
             type=_positive,
             default=services.CHUNK_SIZE,
             help=f"accounts per set of queries (default {services.CHUNK_SIZE})",
         )
 
-    def handle(self, *args, start: dt.date, end: dt.date, chunk_size: int, **options) -> None:
+    def handle(
+        self,
+        *args,
+        start: dt.date,
+        end: dt.date,
+        accounts: list[int] | None,
+        chunk_size: int,
+        **options,
+    ) -> None:
         today = utc.today()
         if end < start:
             raise CommandError(f"--to {end} is before --from {start}")
@@ -59,12 +110,22 @@ class Command(BaseCommand):
             )
 
         try:
-            days = services.health_recompute(
-                start=start, end=end, chunk_size=chunk_size, progress=report
+            result = services.health_rescore(
+                start=start, end=end, account_ids=accounts, chunk_size=chunk_size, progress=report
             )
         except ValidationError as exc:
-            raise CommandError("; ".join(exc.messages)) from exc
+            raise CommandError(_words(exc)) from exc
+        days, later = result["days"], result["later"]
         total = sum(d["accounts"] for d in days)
         self.stdout.write(
             f"Recomputed health for {len(days)} day(s), {start} to {end}: {total} snapshots."
+        )
+        if later:
+            self.stdout.write(
+                f"Rescored the snapshots of {len(later)} later day(s), {later[0]['day']} to "
+                f"{later[-1]['day']}: {sum(d['accounts'] for d in later)} snapshots."
+            )
+        self.stdout.write(
+            f"Refreshed the standings of {result['standings']['accounts']} account(s) from "
+            "their latest snapshot."
         )

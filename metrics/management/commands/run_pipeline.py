@@ -1,5 +1,10 @@
 """python manage.py run_pipeline [--as-of YYYY-MM-DD]: the nightly pipeline, now, in this
-process (what Celery beat runs at 02:15 UTC), with a line per step."""
+process (what Celery beat runs at 02:15 UTC), with a line per step.
+
+The day must be complete (before today, UTC). A day older than the latest day processed
+gets its history rebuilt only (usage rollups and windows, health and KPI snapshots): the
+steps that act on the present (the queue's standings, the raw events' upkeep, playbooks and
+CTAs, KPI alerts) are skipped, and the output says so and why (``metrics.pipeline``)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,13 @@ from metrics.management.arguments import iso_date
 
 
 class Command(BaseCommand):
-    help = "Run the nightly pipeline synchronously for one day (default: yesterday, UTC)."
+    help = (
+        "Run the nightly pipeline synchronously for one complete day (default: yesterday, "
+        "UTC; without --as-of, missed nights are caught up first). A day older than the "
+        "latest day processed only has its history rebuilt (usage, health and KPI "
+        "snapshots): the standings, playbooks and alerts, which act on the present, are "
+        "skipped."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -23,12 +34,21 @@ class Command(BaseCommand):
             type=iso_date,
             default=None,
             metavar="YYYY-MM-DD",
-            help="last complete day to process (default: yesterday in UTC)",
+            help="last complete day to process, before today in UTC (default: yesterday)",
         )
 
     def handle(self, *args, as_of: dt.date | None, **options) -> None:
-        if as_of is not None and as_of > utc.today():
-            raise CommandError(f"--as-of {as_of} is in the future")
+        today = utc.today()
+        if as_of is not None and as_of > today:
+            raise CommandError(
+                f"--as-of/--date {as_of} is in the future (today is {today}, UTC); the "
+                f"latest complete day is {today - dt.timedelta(days=1)}"
+            )
+        if as_of == today:
+            raise CommandError(
+                f"--as-of/--date {as_of} is today (UTC), a day not complete yet; the latest "
+                f"complete day is {today - dt.timedelta(days=1)}"
+            )
         try:
             if as_of is None:  # like the scheduled run: missed nights first
                 for missed in pipeline.run_missed(pipeline.default_as_of()):
@@ -39,11 +59,22 @@ class Command(BaseCommand):
             summary = pipeline.run_nightly(as_of)
         except pipeline.PipelineError as exc:
             raise CommandError(f"pipeline run #{exc.run_id} failed: {exc}") from exc
+        if summary["past"]:
+            skipped = [s["name"] for s in summary["steps"] if "skipped" in s]
+            rebuilt = [s["name"] for s in summary["steps"] if "skipped" not in s]
+            self.stdout.write(
+                f"{summary['past']}: rebuilt that day's history only "
+                f"({', '.join(rebuilt)}) and skipped the steps that act on the present "
+                f"({', '.join(skipped)})."
+            )
         self.stdout.write(
             f"Nightly pipeline as of {summary['as_of']} (run #{summary['run_id']}): "
             f"{summary['status']} in {summary['seconds']:.2f}s"
         )
         for step in summary["steps"]:
+            if "skipped" in step:
+                self.stdout.write(f"  {step['name']}: skipped: {step['skipped']}")
+                continue
             details = ", ".join(
                 f"{key}={value}" for key, value in step.items() if key not in ("name", "seconds")
             )
