@@ -175,7 +175,7 @@ def runs_recent(*, limit: int = 30) -> list[RunRow]:
             StepRow(
                 name=s.get("name", ""),
                 label=STEP_LABELS.get(s.get("name", ""), s.get("name", "").replace("_", " ")),
-                seconds=s.get("seconds"),
+                seconds=None if isinstance(s.get("skipped"), str) else s.get("seconds"),
                 words=step_words(s),
             )
             for s in run.steps or []

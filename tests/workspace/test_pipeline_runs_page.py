@@ -130,3 +130,21 @@ def test_step_words_of_a_skipped_step():
     assert pipeline_words.step_words({"name": "playbooks", "skipped": "an older day"}) == (
         "skipped: an older day"
     )
+
+
+def test_a_past_day_run_shows_its_skipped_steps_without_a_time(client, admin_user):
+    """A rebuild of an old day records the steps that act on the present as skipped."""
+    _run(
+        utc.yesterday() - dt.timedelta(days=400),
+        PipelineRun.Status.SUCCEEDED,
+        [
+            {
+                "name": "playbooks",
+                "skipped": "an older day than the latest processed",
+                "seconds": 0.0,
+            }
+        ],
+    )
+    client.force_login(admin_user)
+    page = client.get(reverse(PAGE)).content.decode()
+    assert "<strong>Playbooks</strong>: skipped: an older day than the latest processed" in page
