@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from accounts import utc
+from accounts.days import parse_day
 from accounts.models import Role
 
 from . import pipeline, services
@@ -217,9 +218,9 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
         today = utc.today()
         raw = params.get("as_of") or (today - dt.timedelta(days=horizon)).isoformat()
         try:
-            as_of = dt.date.fromisoformat(raw)
-        except ValueError:
-            errors.append(f"as of: expected a date YYYY-MM-DD, got {raw!r}")
+            as_of = parse_day(raw)  # exactly YYYY-MM-DD, as the backtest command reads it
+        except ValueError as exc:
+            errors.append(f"as of: {exc}")
             as_of = None
         result = None
         if not errors:

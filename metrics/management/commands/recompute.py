@@ -5,14 +5,13 @@ health models active now (e.g. after a model change). Prints a line per day."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
 from metrics import services
-from metrics.management.arguments import iso_date
+from metrics.management.arguments import day_option
 
 MAX_DAYS = 3660  # ten years of days in one call
 
@@ -31,10 +30,8 @@ class Command(BaseCommand):
     help = "Rebuild health snapshots for every day from --from to --to (both included)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument(
-            "--from", dest="start", type=iso_date, required=True, metavar="YYYY-MM-DD"
-        )
-        parser.add_argument("--to", dest="end", type=iso_date, required=True, metavar="YYYY-MM-DD")
+        parser.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+        parser.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
         parser.add_argument(
             "--chunk-size",
             type=_positive,
@@ -42,7 +39,8 @@ class Command(BaseCommand):
             help=f"accounts per set of queries (default {services.CHUNK_SIZE})",
         )
 
-    def handle(self, *args, start: dt.date, end: dt.date, chunk_size: int, **options) -> None:
+    def handle(self, *args, start: str, end: str, chunk_size: int, **options) -> None:
+        start, end = day_option(start, "--from"), day_option(end, "--to")
         today = utc.today()
         if end < start:
             raise CommandError(f"--to {end} is before --from {start}")

@@ -3,13 +3,11 @@ process (what Celery beat runs at 02:15 UTC), with a line per step."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
 from metrics import pipeline
-from metrics.management.arguments import iso_date
+from metrics.management.arguments import day_option
 
 
 class Command(BaseCommand):
@@ -20,13 +18,13 @@ class Command(BaseCommand):
             "--as-of",
             "--date",
             dest="as_of",
-            type=iso_date,
             default=None,
             metavar="YYYY-MM-DD",
             help="last complete day to process (default: yesterday in UTC)",
         )
 
-    def handle(self, *args, as_of: dt.date | None, **options) -> None:
+    def handle(self, *args, as_of: str | None, **options) -> None:
+        as_of = day_option(as_of, "--as-of")
         if as_of is not None and as_of > utc.today():
             raise CommandError(f"--as-of {as_of} is in the future")
         try:
