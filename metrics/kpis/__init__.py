@@ -300,7 +300,7 @@ def _report(
     )
     retention.update(
         revenue.lifetime_from_counts(
-            summary.at_start, summary.lost, arpa=retention["arpa"]["value"]
+            summary.at_start, summary.lost, arpa=retention["arpa"]["value"], start=start
         )
     )
     billing = support.billing_kpis(scoped, start=start, end=end)
@@ -311,7 +311,7 @@ def _report(
         totals = adoption.UsageTotals.of(usage, summary.as_of)
     report = {
         "period": {"start": start, "end": end, "days": (end - start).days, "as_of": as_of},
-        "scope": {**label, "accounts_with_contracts": summary.accounts},
+        "scope": {**label, "accounts_with_contracts": summary.accounts_in_force},
         "revenue": _revenue_section(mv),
         "retention": retention,
         "adoption": {**adoption.adoption_kpis(scoped, end=end, totals=totals), "ttfv": ttfv},
