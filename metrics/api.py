@@ -417,11 +417,14 @@ class HealthDaySerializer(_HealthSnapshotBase):
         model = HealthSnapshot
         fields = ["day", "score", "band", "overridden", "model", "model_version", "components"]
 
-    def to_representation(self, snapshot: HealthSnapshot) -> dict:
-        data = super().to_representation(snapshot)
-        if not self.context.get("components"):
-            data.pop("components")
-        return data
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        # compact rows (the view says components False): not read at all, since the
+        # selector leaves the column deferred and reading it is a query per row. Without
+        # the view's word (the schema) the field stays, documented.
+        if self.context.get("components") is False:
+            del fields["components"]
+        return fields
 
 
 HealthChangesSerializer = type(

@@ -249,7 +249,7 @@ class BookSummary:
     lost: list[int]  # … and how many of them are not customers at its end
     cohorts: dict[dt.date, CohortSums]  # cohort month → its sums
     as_of: AsOf | None  # None when not asked for
-    accounts_in_force: int = 0  # accounts with a contract in force on some day of the period
+    accounts_in_force: int = 0  # with a contract in force on some day from start through end
 
 
 def book_summary(
@@ -307,8 +307,9 @@ def book_summary(
         "MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid",
         f"MAX(CASE WHEN c.mrr > 0 AND c.start_date < {lit(end)} AND (c.end_date IS NULL "
         f"OR c.end_date >= {lit(start)}) THEN 1 ELSE 0 END) AS paid",
-        # a contract (paid or not) in force on some day of [start, end)
-        f"MAX(CASE WHEN c.start_date < {lit(end)} AND (c.end_date IS NULL "
+        # a contract (paid or not) in force on some day from start through end: the days
+        # the report looks at (one starting on end is new MRR of the period, docs/metrics.md)
+        f"MAX(CASE WHEN c.start_date <= {lit(end)} AND (c.end_date IS NULL "
         f"OR c.end_date >= {lit(start)}) THEN 1 ELSE 0 END) AS in_force",
     ]
     bits = not sqlite and len(days) <= BITMASK_DAYS

@@ -116,7 +116,9 @@ def _inputs(inputs: dict) -> str:
     parts = []
     for key, value in inputs.items():
         if isinstance(value, list):
-            if value and isinstance(value[0], dict):  # TTFV's accounts not there yet
+            if value and isinstance(value[0], dict) and "why" in value[0]:  # months skipped
+                value = "[" + "; ".join(f"{v['month_start']}: {v['why']}" for v in value) + "]"
+            elif value and isinstance(value[0], dict):  # TTFV's accounts not there yet
                 value = f"{len(value)} accounts"
             else:
                 value = "[" + ", ".join(_value(v) for v in value) + "]"
