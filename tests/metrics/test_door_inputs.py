@@ -18,6 +18,7 @@ from django.core.management import CommandError, call_command, load_command_clas
 from django.urls import reverse
 
 from accounts.days import parse_day
+from accounts.intake import cells
 from accounts.models import Account
 from metrics.kpis import revenue
 from metrics.models import PipelineRun
@@ -46,6 +47,14 @@ def test_the_parser_takes_only_yyyy_mm_dd(raw):
     assert parse_day("2026-10-01") == dt.date(2026, 10, 1)
     with pytest.raises(ValueError, match="2026-02-29 is not a valid date"):
         parse_day("2026-02-29")  # the right shape, no such day
+
+
+@pytest.mark.parametrize("raw", ["2026-W40-4", "20261001", "2026-1-5"])
+def test_an_import_cell_takes_only_yyyy_mm_dd_too(raw):
+    # "2026-W40-4" is ten characters, like a day: the length check let it through
+    with pytest.raises(ValueError, match=r"not a date: .* \(expected YYYY-MM-DD\)"):
+        cells.date(raw)
+    assert cells.date(" 2026-10-01 ") == dt.date(2026, 10, 1)  # cells are trimmed
 
 
 # --- the API ------------------------------------------------------------------------------
