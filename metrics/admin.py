@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from accounts import utc
+from accounts.days import parse_day
 from accounts.models import Role
 
 from . import pipeline, services
@@ -223,9 +224,9 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
         back = horizon if 1 <= horizon <= services.BACKTEST_MAX_HORIZON else 90
         raw = params.get("as_of") or (today - dt.timedelta(days=back)).isoformat()
         try:
-            as_of = dt.date.fromisoformat(raw)
-        except ValueError:
-            errors.append(f"as of: expected a date YYYY-MM-DD, got {raw!r}")
+            as_of = parse_day(raw)  # exactly YYYY-MM-DD, as the backtest command reads it
+        except ValueError as exc:
+            errors.append(f"as of: {exc}")
             as_of = None
         result = None
         if not errors:

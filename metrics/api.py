@@ -38,7 +38,28 @@ from .models import Band, HealthSnapshot
 # --- input -----------------------------------------------------------------------------------
 
 
-class PeriodQuerySerializer(serializers.Serializer):
+class QuerySerializer(serializers.Serializer):
+    """A query string whose parameters each take one value: a parameter given twice
+    (``?segment=SMB&segment=Enterprise``, where DRF would quietly read the last) or given
+    empty (``?segment=``, which would quietly mean every account) is a 400 naming it."""
+
+    def to_internal_value(self, data):
+        errors: dict[str, list[str]] = {}
+        for name, field in self.fields.items():
+            values = data.getlist(name) if hasattr(data, "getlist") else []
+            if len(values) > 1:
+                shown = ", ".join(f"“{v}”" for v in values)
+                errors[name] = [f"given {len(values)} times ({shown}): give it once"]
+            elif values and not values[0].strip():
+                day = isinstance(field, serializers.DateField)
+                what = "a day (YYYY-MM-DD)" if day else "a value"
+                errors[name] = [f"empty: give {what}, or leave {name} out"]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+
+class PeriodQuerySerializer(QuerySerializer):
     """``start``/``end`` or ``period`` (+ ``date``): the period parameters every door over
     days takes (the KPI endpoints, an account's health history). ``query_period`` turns
     them into ``[start, end)`` with ``kpis.period_resolve``'s checks and messages."""
@@ -78,16 +99,13 @@ class KpiQuerySerializer(PeriodQuerySerializer):
 
     segment = serializers.CharField(
         required=False,
-        allow_blank=True,
         help_text="account segment, exact (a segment no account you see has is a 400 listing "
         "the ones you see)",
     )
     owner = serializers.CharField(
-        required=False, allow_blank=True, help_text="email of the CSM whose book to compute"
+        required=False, help_text="email of the CSM whose book to compute"
     )
-    account = serializers.CharField(
-        required=False, allow_blank=True, help_text="external id of one account"
-    )
+    account = serializers.CharField(required=False, help_text="external id of one account")
 
     def validate(self, attrs: dict) -> dict:
         # "format" is DRF's own (?format=json)
@@ -193,6 +211,15 @@ R400 = OpenApiResponse(
     examples=[
         OpenApiExample("end before start", value={"end": ["must be after start (2024-03-01)"]}),
         OpenApiExample("unknown segment", value={"segment": ["no account has segment 'XL'"]}),
+        OpenApiExample(
+            "not YYYY-MM-DD",
+            value={"start": ["“2026-1-5” is not a date: use YYYY-MM-DD, e.g. 2026-03-01"]},
+        ),
+        OpenApiExample(
+            "given twice",
+            value={"segment": ["given 2 times (“SMB”, “Enterprise”): give it once"]},
+        ),
+        OpenApiExample("empty", value={"segment": ["empty: give a value, or leave segment out"]}),
     ],
 )
 
@@ -393,11 +420,14 @@ class HealthDaySerializer(_HealthSnapshotBase):
         model = HealthSnapshot
         fields = ["day", "score", "band", "overridden", "model", "model_version", "components"]
 
-    def to_representation(self, snapshot: HealthSnapshot) -> dict:
-        data = super().to_representation(snapshot)
-        if not self.context.get("components"):
-            data.pop("components")
-        return data
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        # compact rows (the view says components False): not read at all, since the
+        # selector leaves the column deferred and reading it is a query per row. Without
+        # the view's word (the schema) the field stays, documented.
+        if self.context.get("components") is False:
+            del fields["components"]
+        return fields
 
 
 HealthChangesSerializer = type(
@@ -426,7 +456,7 @@ class HealthHistoryQuerySerializer(PeriodQuerySerializer):
 
 HealthChangesQuerySerializer = type(
     "HealthChangesQuerySerializer",
-    (serializers.Serializer,),
+    (QuerySerializer,),
     {
         "from": ApiDateField(
             required=False,
@@ -450,6 +480,16 @@ R400_HEALTH = OpenApiResponse(
             "a bad date",
             value={
                 "start": ["2026-13-01 is not a valid date (YYYY-MM-DD): month must be in 1..12"]
+            },
+        ),
+        OpenApiExample(
+            "both days come to one snapshot",
+            value={
+                "from": [
+                    "2026-11-12 and to (2026-11-13) both come to the snapshot of 2026-11-11, "
+                    "the latest on or before each (there is none after it up to 2026-11-13): "
+                    "nothing to compare; give a from before 2026-11-11"
+                ]
             },
         ),
     ],
@@ -493,7 +533,9 @@ class AccountHealthApi(APIView):
     description=(
         "The account's daily snapshots in `[start, end)` (or a `period`; the same parameters "
         "and checks as /api/v1/kpis/), oldest first, paginated: day, score, band, whether an "
-        "override was in force, model and version. `components=true` adds each day's "
+        "override was in force, model and version. Without `start`, `end`, `period` or "
+        "`date`: the 90 days ending with the newest snapshot (the last 90 days to yesterday, "
+        "UTC, when there is none: an empty list). `components=true` adds each day's "
         "components. Days without a snapshot are not listed."
     ),
     parameters=[HealthHistoryQuerySerializer],
@@ -509,9 +551,12 @@ class AccountHealthHistoryApi(generics.ListAPIView):
     def get_queryset(self):
         query = HealthHistoryQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        start, end = query_period(query)
+        named = set(query.validated_data) & {"start", "end", "period", "date"}
+        start, end = query_period(query) if named else (None, None)
         self.components = query.validated_data["components"]
         account = _visible_account(self.request, self.kwargs["account_id"])
+        if not named:  # no period asked for: the last 90 days of snapshots
+            start, end = selectors.health_history_default(account)
         return selectors.health_snapshot_history(
             account, start=start, end=end, components=self.components
         )
@@ -527,7 +572,9 @@ class AccountHealthHistoryApi(generics.ListAPIView):
         "Two snapshots compared in words, component by component, as on the account page "
         '("usage fell from 70 to 30: active users 14 → 6 of 20 seats"). `to`: the snapshot '
         "of that day or the latest before it (default: the newest); `from`: likewise "
-        "(default: a week before the later one)."
+        "(default: a week before the later one). A 400 on `from` says which snapshot each "
+        "day came to when they cannot be compared: both days coming to the same snapshot, "
+        "or no snapshot on or before a day (with the earliest there is)."
     ),
     parameters=[HealthChangesQuerySerializer],
     responses={200: HealthChangesSerializer, 400: R400_HEALTH, **_HEALTH_ERRORS},

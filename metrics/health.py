@@ -1265,6 +1265,20 @@ _DERIVED = {
 }
 
 
+# yes/no inputs, stored as 1/0 (``metrics.kpis.health_inputs``): "champion named no → yes"
+YES_NO = {"champion_present"}
+
+
+def _input_text(key: str, value: Any) -> str:
+    """An input's value in a "what changed" line: yes/no for a yes/no input, else the
+    number; n/a for no data."""
+    if value is None:
+        return "n/a"
+    if key in YES_NO or isinstance(value, bool):
+        return "yes" if value else "no"
+    return _num(value)
+
+
 def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     changes = []
     # a fixed order (RAW_LABELS'): stored JSON (PostgreSQL jsonb) does not keep key order
@@ -1278,7 +1292,7 @@ def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
         if old == new:
             continue
         label = RAW_LABELS.get(key, key.replace("_", " "))
-        text = f"{label} {_num(old)} → {_num(new)}"
+        text = f"{label} {_input_text(key, old)} → {_input_text(key, new)}"
         if key == "active_users_30d" and seats_same and after.get("licensed_seats"):
             text += f" of {_plural(after['licensed_seats'], 'seat')}"
         changes.append(text)
@@ -1286,7 +1300,8 @@ def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
         for key in _DERIVED & (set(before) | set(after)):
             if key != "last_touch_on" and before.get(key) != after.get(key):
                 label = RAW_LABELS.get(key, key)
-                changes.append(f"{label} {_num(before.get(key))} → {_num(after.get(key))}")
+                was, now = _input_text(key, before.get(key)), _input_text(key, after.get(key))
+                changes.append(f"{label} {was} → {now}")
     return changes
 
 

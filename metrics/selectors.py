@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 
+from accounts import utc
 from accounts.models import Account, AccountLifecycle
 
 from . import health
@@ -181,6 +182,7 @@ def health_assignment_changes(*, limit: int = 10) -> list[HealthAssignmentChange
 # --- an account's health, for the API (metrics.api) ---------------------------------------
 
 CHANGES_BACK_DAYS = 7  # "what changed" compares with a week before, as the account page does
+HISTORY_DEFAULT_DAYS = 90  # the history without a period: about a quarter, a few kB compact
 
 
 def health_snapshot_latest(account: Account) -> HealthSnapshot | None:
@@ -212,34 +214,78 @@ def health_snapshot_history(
     return rows
 
 
+def health_history_default(account: Account) -> tuple[dt.date, dt.date]:
+    """The period of an account's health history when the caller names none: the
+    ``HISTORY_DEFAULT_DAYS`` days ending with its newest snapshot, as ``[start, end)``
+    (ending yesterday, UTC, when it has none: an empty list). One query."""
+    last = (
+        HealthSnapshot.objects.filter(account=account)
+        .order_by("-day")
+        .values_list("day", flat=True)
+        .first()
+    )
+    end = (last or utc.yesterday()) + dt.timedelta(days=1)
+    return end - dt.timedelta(days=HISTORY_DEFAULT_DAYS), end
+
+
 def health_changes(
     account: Account, *, before_on: dt.date | None = None, after_on: dt.date | None = None
 ) -> dict[str, Any] | None:
     """What changed in the account's health between two snapshots, in words
     (``health.what_changed``, as on the account page). ``after_on``: the snapshot of that
     day or the latest before it (default: the newest); ``before_on``: likewise (default:
-    ``CHANGES_BACK_DAYS`` before the later snapshot's day). Two queries. None when the
-    account has no snapshot at all; a ValidationError naming ``from`` or ``to`` when a day
-    has no snapshot on or before it, or ``from`` is not before ``to``."""
+    ``CHANGES_BACK_DAYS`` before the later snapshot's day). Two queries (a third for the
+    message when a day has no snapshot on or before it). None when the account has no
+    snapshot at all.
+
+    A ValidationError naming ``from`` or ``to`` (the API's parameters) in the caller's
+    terms: which snapshot each day they gave came to and why the two cannot be compared
+    (``from`` not before ``to``; both days coming to the same snapshot; no snapshot on or
+    before a day, with the earliest there is)."""
     snaps = HealthSnapshot.objects.filter(account=account).select_related("model_version__model")
     if after_on is not None and before_on is not None and before_on >= after_on:
-        raise ValidationError({"from": [f"must be before to ({after_on}), got {before_on}"]})
+        raise ValidationError({"from": [f"must be a day before to ({after_on}), got {before_on}"]})
     after = snaps.filter(**({"day__lte": after_on} if after_on else {})).order_by("-day").first()
     if after is None:
         if after_on is None or not snaps.exists():
             return None
-        raise ValidationError({"to": [f"no health snapshot on or before {after_on}"]})
-    if before_on is None:
+        raise ValidationError({"to": [_none_on_or_before(snaps, after_on)]})
+    given = before_on is not None
+    if not given:
         before_on = after.day - dt.timedelta(days=CHANGES_BACK_DAYS)
     elif before_on >= after.day:
+        # e.g. from 11-12 and to 11-13 with no snapshot after 11-11: both days come to the
+        # snapshot of 11-11
+        if after_on is not None:
+            same = (
+                f"{before_on} and to ({after_on}) both come to the snapshot of {after.day}, "
+                f"the latest on or before each (there is none after it up to {after_on})"
+            )
+        else:
+            same = (
+                f"{before_on} comes to the newest snapshot, of {after.day} (the latest on or "
+                "before it), which is also the later one"
+            )
         raise ValidationError(
-            {"from": [f"must be before {after.day} (the later snapshot's day), got {before_on}"]}
+            {"from": [f"{same}: nothing to compare; give a from before {after.day}"]}
         )
     before = snaps.filter(day__lte=before_on).order_by("-day").first()
     if before is None:
-        raise ValidationError({"from": [f"no health snapshot on or before {before_on}"]})
+        problem = _none_on_or_before(snaps, before_on)
+        if not given:
+            problem = (
+                f"not given, so a week before the later snapshot (of {after.day}): "
+                f"{before_on}; {problem}"
+            )
+        raise ValidationError({"from": [problem]})
     return {
         "from": before,
         "to": after,
         "changes": health.what_changed(before.as_dict(), after.as_dict()),
     }
+
+
+def _none_on_or_before(snaps: QuerySet[HealthSnapshot], day: dt.date) -> str:
+    """ "No snapshot on or before ``day``", with the account's earliest snapshot."""
+    earliest = snaps.order_by("day").values_list("day", flat=True).first()
+    return f"no health snapshot on or before {day}; the earliest is of {earliest}"

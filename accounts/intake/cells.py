@@ -16,6 +16,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from accounts.days import parse_day
+
 Parser = Callable[[Any], Any]
 
 
@@ -34,10 +36,12 @@ def text(max_length: int) -> Parser:
 
 
 def date(value: Any) -> dt.date:
-    if not isinstance(value, str) or len(value.strip()) != 10:
+    """Exactly YYYY-MM-DD (``accounts.days``): ``date.fromisoformat`` alone also reads
+    ``2026-W40-4`` (ten characters too) as 1 Oct 2026."""
+    if not isinstance(value, str):
         raise ValueError(f"not a date: {_show(value)} (expected YYYY-MM-DD)")
     try:
-        return dt.date.fromisoformat(value.strip())
+        return parse_day(value.strip())
     except ValueError:
         raise ValueError(f"not a date: {_show(value)} (expected YYYY-MM-DD)") from None
 

@@ -173,11 +173,22 @@ def scope_resolve(
 ) -> tuple[QuerySet[Account], dict[str, Any]]:
     """Narrow ``accounts`` (default: every account; the API passes the accounts visible to
     the caller) to a segment, an owner's book (by email) and/or one account (by external id).
-    A segment, owner or account that no account in ``accounts`` has is a ValidationError
-    naming the field."""
+    None leaves a field out; an empty one (``segment=""``) is a ValidationError naming it,
+    as is a segment, owner or account that no account in ``accounts`` has: an empty value
+    quietly meaning "every account" would answer a question nobody asked."""
     base = accounts if accounts is not None else Account.objects.all()
     scoped = base
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {
+        name: [f"empty: name {what}, or leave {name} out for every account"]
+        for name, value, what in (
+            ("segment", segment, "a segment"),
+            ("owner", owner, "the email of an owner"),
+            ("account", account, "the external id of an account"),
+        )
+        if value is not None and not value.strip()
+    }
+    if errors:
+        raise ValidationError(errors)
     # checked against what the caller can see: nobody learns which segments or users exist
     # outside their book from a 400 versus a 200
     if segment:
@@ -289,7 +300,7 @@ def _report(
     )
     retention.update(
         revenue.lifetime_from_counts(
-            summary.at_start, summary.lost, arpa=retention["arpa"]["value"]
+            summary.at_start, summary.lost, arpa=retention["arpa"]["value"], start=start
         )
     )
     billing = support.billing_kpis(scoped, start=start, end=end)
@@ -300,7 +311,7 @@ def _report(
         totals = adoption.UsageTotals.of(usage, summary.as_of)
     report = {
         "period": {"start": start, "end": end, "days": (end - start).days, "as_of": as_of},
-        "scope": {**label, "accounts_with_contracts": summary.accounts},
+        "scope": {**label, "accounts_with_contracts": summary.accounts_in_force},
         "revenue": _revenue_section(mv),
         "retention": retention,
         "adoption": {**adoption.adoption_kpis(scoped, end=end, totals=totals), "ttfv": ttfv},

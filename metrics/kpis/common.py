@@ -7,6 +7,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from decimal import Decimal
+from fractions import Fraction
 
 from django.db.models import Q, QuerySet
 
@@ -36,6 +37,15 @@ def ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | Non
     if not denominator:
         return None
     return Decimal(numerator) / Decimal(denominator)
+
+
+def exact(value: Fraction | None) -> Decimal | None:
+    """An exact fraction as a Decimal, divided once: whole when it is whole (7/1 → "7",
+    0 → "0"), else correctly rounded to the Decimal context's 28 significant digits
+    (28/3 → "9.333333333333333333333333333"). None stays None (no data)."""
+    if value is None:
+        return None
+    return Decimal(value.numerator) / Decimal(value.denominator)
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
@@ -33,7 +34,18 @@ from django.db.models import (
 
 from accounts.models import Account, Contract
 
-from .common import HUNDRED, ZERO, add_months, covers, in_scope, kpi, money, month_start, pct, ratio
+from .common import (
+    ZERO,
+    add_months,
+    covers,
+    exact,
+    in_scope,
+    kpi,
+    money,
+    month_start,
+    pct,
+    ratio,
+)
 
 MOVEMENTS = ("new", "reactivation", "expansion", "contraction", "churn")
 BITMASK_DAYS = 62  # up to this many days, PostgreSQL keeps an account's daily flags in a bigint
@@ -230,13 +242,14 @@ class BookSummary:
     (``book_summary``): everything ``kpi_report`` reads from contracts, without a Python
     object per account."""
 
-    accounts: int  # accounts with contracts
+    accounts: int  # accounts with contracts (ever)
     movements: Movements  # amounts and counts (no account lists)
     customers_in_period: int  # customers on some day of the period
     at_start: list[int]  # per whole month of the period: customers at its start …
     lost: list[int]  # … and how many of them are not customers at its end
     cohorts: dict[dt.date, CohortSums]  # cohort month → its sums
     as_of: AsOf | None  # None when not asked for
+    accounts_in_force: int = 0  # with a contract in force on some day from start through end
 
 
 def book_summary(
@@ -294,6 +307,10 @@ def book_summary(
         "MIN(CASE WHEN c.mrr > 0 THEN c.start_date END) AS first_paid",
         f"MAX(CASE WHEN c.mrr > 0 AND c.start_date < {lit(end)} AND (c.end_date IS NULL "
         f"OR c.end_date >= {lit(start)}) THEN 1 ELSE 0 END) AS paid",
+        # a contract (paid or not) in force on some day from start through end: the days
+        # the report looks at (one starting on end is new MRR of the period, docs/metrics.md)
+        f"MAX(CASE WHEN c.start_date <= {lit(end)} AND (c.end_date IS NULL "
+        f"OR c.end_date >= {lit(start)}) THEN 1 ELSE 0 END) AS in_force",
     ]
     bits = not sqlite and len(days) <= BITMASK_DAYS
     if not bits:
@@ -337,7 +354,7 @@ def book_summary(
         f"WHEN a.m0 > 0 AND a.m1 = 0 THEN {MOVEMENTS.index('churn')} "
         f"WHEN a.m0 > 0 AND a.m1 < a.m0 THEN {MOVEMENTS.index('contraction')} END"
     )
-    summed = ["COUNT(*)", "SUM(a.paid)", "SUM(a.m0)", "SUM(a.m1)"]
+    summed = ["COUNT(*)", "SUM(a.paid)", "SUM(a.in_force)", "SUM(a.m0)", "SUM(a.m1)"]
     if not bits:  # with the bits, grouped by them: Python reads the days off each group's
         summed += [f"SUM({paying(i)})" for i in range(len(days))]
         summed += [
@@ -377,7 +394,7 @@ def book_summary(
     def to_money(value) -> Decimal:
         return money(value) if sqlite else (value if value is not None else ZERO)
 
-    n_accounts = customers_in_period = 0
+    n_accounts = customers_in_period = in_force_in_period = 0
     mv = Movements(start=start, end=end)
     customers_on = dict.fromkeys(days, 0)
     lost = [0] * months
@@ -385,7 +402,7 @@ def book_summary(
     cohort_seen: set = set()  # with the bits, a cohort's MRR comes on each of its rows
     for row in rows:
         if bits:
-            first_paid, kind_index, flags, n, paid, m0, m1, *rest = row
+            first_paid, kind_index, flags, n, paid, in_force, m0, m1, *rest = row
             on = [n if flags >> i & 1 else 0 for i in range(len(days))]
             moved = [
                 n if flags >> at[x] & 1 and not flags >> at[y] & 1 else 0
@@ -393,9 +410,10 @@ def book_summary(
             ]
             rest = [*on, *moved, *rest]
         else:
-            first_paid, kind_index, n, paid, m0, m1, *rest = row
+            first_paid, kind_index, n, paid, in_force, m0, m1, *rest = row
         n_accounts += n
         customers_in_period += paid or 0
+        in_force_in_period += in_force or 0
         m0, m1 = to_money(m0), to_money(m1)
         mv.start_mrr += m0
         mv.end_mrr += m1
@@ -434,6 +452,7 @@ def book_summary(
     mv.gained_logos = mv.counts["new"] + mv.counts["reactivation"]
     return BookSummary(
         accounts=n_accounts,
+        accounts_in_force=in_force_in_period,
         movements=mv,
         customers_in_period=customers_in_period,
         at_start=[customers_on[day] for day in edges[:-1]],
@@ -554,30 +573,53 @@ def lifetime_kpis(
         staying = [on for on in paying if on[i]]
         at_start.append(len(staying))
         lost.append(sum(not on[i + 1] for on in staying))
-    return lifetime_from_counts(at_start, lost, arpa=arpa)
+    return lifetime_from_counts(at_start, lost, arpa=arpa, start=start)
 
 
 def lifetime_from_counts(
-    at_start: Sequence[int], lost: Sequence[int], *, arpa: Decimal | None
+    at_start: Sequence[int], lost: Sequence[int], *, arpa: Decimal | None, start: dt.date
 ) -> dict[str, dict]:
-    """``lifetime_kpis`` from, per whole month of the period, the customers at its start and
-    how many of them were not customers at its end."""
+    """``lifetime_kpis`` from, per whole month of the period (the first from ``start``), the
+    customers at its start and how many of them were not customers at its end.
+
+    The mean monthly rate is 100 / k × Σ lostᵢ / customersᵢ over the k months that began
+    with customers, so the lifetime is 100 / mean = k / Σ lostᵢ / customersᵢ months: summed
+    as exact fractions and divided once, a lifetime of 7 months (1 of 7 customers lost in a
+    month) comes out 7, not 100 / 14.2857… = 6.999…998, and any other is correctly rounded
+    to the 28 significant digits of the other ratios. CLV likewise (ARPA × margin × that
+    fraction). The inputs say which months counted and which were skipped, and why."""
     monthly: list[Decimal | None] = [pct(n, s) for n, s in zip(lost, at_start, strict=True)]
-    known = [rate for rate in monthly if rate is not None]
-    mean_rate = sum(known, ZERO) / len(known) if known else None
-    lifetime = HUNDRED / mean_rate if mean_rate else None  # months; None when churn is 0
+    month_starts = [add_months(start, i) for i in range(len(monthly))]
+    shares = [Fraction(n, s) for n, s in zip(lost, at_start, strict=True) if s]
+    skipped = [
+        {"month_start": day, "why": f"no customers on {day}, its first day"}
+        for day, s in zip(month_starts, at_start, strict=True)
+        if not s
+    ]
+    churned = sum(shares, Fraction(0))
+    lifetime = Fraction(len(shares)) / churned if churned else None  # None: no churn
     margin = Decimal(str(settings.GROSS_MARGIN))
-    clv = arpa * margin * lifetime if arpa is not None and lifetime is not None else None
+    clv = (
+        Fraction(arpa) * Fraction(margin) * lifetime
+        if arpa is not None and lifetime is not None
+        else None
+    )
     return {
         "customer_lifetime_months": kpi(
-            lifetime,
+            exact(lifetime),
             "months",
+            month_starts=month_starts,
             monthly_logo_churn_rates=monthly,
-            mean_monthly_logo_churn_rate=mean_rate,
-            months=len(monthly),
+            mean_monthly_logo_churn_rate=exact(100 * churned / len(shares)) if shares else None,
+            months=len(shares),  # the months the mean is over
+            months_skipped=skipped,
         ),
         "clv": kpi(
-            clv, settings.CURRENCY, arpa=arpa, gross_margin=margin, lifetime_months=lifetime
+            exact(clv),
+            settings.CURRENCY,
+            arpa=arpa,
+            gross_margin=margin,
+            lifetime_months=exact(lifetime),
         ),
     }
 

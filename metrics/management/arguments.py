@@ -1,20 +1,26 @@
-"""Argument types shared by the metrics commands."""
+"""Argument helpers shared by the metrics commands.
+
+Days are read in ``handle()`` with ``day_option`` (``accounts.days``): exactly YYYY-MM-DD,
+and a bad one is the same one-line ``CommandError`` (``--start: …``, exit 1) as the
+commands' other errors, not argparse's usage block (exit 2)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 
-EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)  # as the KPI API accepts
+from accounts.days import EARLIEST, LATEST, day_option, parse_day
+
+__all__ = ["EARLIEST", "LATEST", "day_option", "iso_date"]
 
 
 def iso_date(raw: str) -> dt.date:
-    """``--from 2024-03-01``: a YYYY-MM-DD date from 1900 to 2999, or a clear usage error
-    (windows reach back 60 days and more: year 1 would overflow)."""
+    """An argparse ``type=`` for a day, as strict as ``day_option`` (kept for callers not
+    moved to ``day_option`` yet; its error comes with argparse's usage block)."""
     try:
-        day = dt.date.fromisoformat(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {raw!r}") from None
+        day = parse_day(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if not EARLIEST <= day <= LATEST:
         raise argparse.ArgumentTypeError(f"{raw} is outside {EARLIEST} .. {LATEST}")
     return day

@@ -425,7 +425,7 @@ def test_admin_backtest_bad_input_is_a_message_not_a_500(client, admin_user, boo
     client.force_login(admin_user)
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
     for params, text in [
-        ({"as_of": "31/03/2024"}, "expected a date YYYY-MM-DD"),
+        ({"as_of": "31/03/2024"}, "as of: “31/03/2024” is not a date: use YYYY-MM-DD"),
         ({"as_of": "2024-03-31", "horizon": "x"}, "expected a whole number of days"),
         ({"as_of": "2024-03-31", "horizon": "0"}, "must be a whole number of days from 1 to 730"),
         ({"as_of": "2999-01-01"}, "is in the future"),

@@ -357,6 +357,29 @@ def test_what_changed_names_band_moves_data_gaps_and_model_changes():
     )
 
 
+def test_what_changed_says_yes_or_no_for_a_yes_or_no_input():
+    spec = _model(
+        _comp("usage", 35, {"measure": "seat_utilisation", "linear": [0, 100]}),
+        _comp(
+            "relationship", 15, {"measure": "champion_present", "thresholds": [[0, 0], [1, 100]]}
+        ),
+    )
+    usage = {"seat_utilisation": 50.0, "active_users_30d": 10, "licensed_seats": 20}
+    nobody = _snapshot(spec, usage)
+    named = _snapshot(spec, {**usage, "champion_present": 1, "stakeholders": 4})
+    left = _snapshot(spec, {**usage, "champion_present": 0, "stakeholders": 3})
+    # 50 (relationship left out) → (35 × 50 + 15 × 100) / 50 = 65 → (35 × 50 + 0) / 50 = 35
+    assert health.what_changed(nobody, named)[-1] == (
+        "relationship now has data, 100 of 100: champion named n/a → yes, stakeholders n/a → 4"
+    )
+    assert health.what_changed(named, left)[-1] == (
+        "relationship fell from 100 to 0: champion named yes → no, stakeholders 4 → 3"
+    )
+    # a stored true/false reads the same
+    flagged = _snapshot(spec, {**usage, "champion_present": True, "stakeholders": 3})
+    assert "champion named no → yes" in health.what_changed(left, flagged)[-1]
+
+
 # --- the Scorer: the nightly health step's way of calling score --------------------------------
 
 _VALUES = [

@@ -301,9 +301,84 @@ def test_changes_between_named_days_take_the_snapshot_on_or_before_each(csm, min
     same = _changes(client, mine, **{"from": "2024-03-01", "to": "2024-03-01"})
     assert same.status_code == 400 and "from" in same.json()
     early = _changes(client, mine, **{"from": "2024-02-01", "to": "2024-03-10"})
-    assert early.json() == {"from": ["no health snapshot on or before 2024-02-01"]}
+    assert early.json() == {
+        "from": ["no health snapshot on or before 2024-02-01; the earliest is of 2024-03-01"]
+    }
     bad = _changes(client, mine, **{"to": "soon"})
     assert bad.status_code == 400 and "to" in bad.json()
+
+
+def test_changes_say_which_snapshot_each_day_came_to(csm, mine):
+    _snapshot(mine, dt.date(2024, 3, 4))
+    _snapshot(mine, dt.date(2024, 3, 11))
+    client = token_client(csm)
+    # 03-12 and 03-13 both come to the snapshot of 03-11 (none after it): the message says
+    # so, with the days the caller gave, and which from would work
+    r = _changes(client, mine, **{"from": "2024-03-12", "to": "2024-03-13"})
+    assert r.status_code == 400
+    assert r.json() == {
+        "from": [
+            "2024-03-12 and to (2024-03-13) both come to the snapshot of 2024-03-11, the "
+            "latest on or before each (there is none after it up to 2024-03-13): nothing to "
+            "compare; give a from before 2024-03-11"
+        ]
+    }
+    r = _changes(client, mine, **{"from": "2024-03-12"})
+    assert r.json() == {
+        "from": [
+            "2024-03-12 comes to the newest snapshot, of 2024-03-11 (the latest on or before "
+            "it), which is also the later one: nothing to compare; give a from before "
+            "2024-03-11"
+        ]
+    }
+    r = _changes(client, mine, **{"from": "2024-03-13", "to": "2024-03-12"})
+    assert r.json() == {"from": ["must be a day before to (2024-03-12), got 2024-03-13"]}
+    r = _changes(client, mine, to="2024-03-01")
+    assert r.json() == {
+        "to": ["no health snapshot on or before 2024-03-01; the earliest is of 2024-03-04"]
+    }
+    # the answer the message points to
+    r = _changes(client, mine, **{"from": "2024-03-10", "to": "2024-03-13"})
+    assert r.status_code == 200
+    assert (r.json()["from"]["day"], r.json()["to"]["day"]) == ("2024-03-04", "2024-03-11")
+
+
+def test_changes_with_a_history_shorter_than_a_week_say_where_from_came_from(csm, mine):
+    _snapshot(mine, dt.date(2024, 3, 9))
+    _snapshot(mine, dt.date(2024, 3, 11))
+    r = _changes(token_client(csm), mine)
+    # from not given: a week before the newest (03-11) is 03-04, before the first snapshot
+    assert r.status_code == 400
+    assert r.json() == {
+        "from": [
+            "not given, so a week before the later snapshot (of 2024-03-11): 2024-03-04; "
+            "no health snapshot on or before 2024-03-04; the earliest is of 2024-03-09"
+        ]
+    }
+
+
+def test_history_without_a_period_is_the_90_days_ending_with_the_newest_snapshot(
+    csm, mine, django_assert_num_queries
+):
+    for n in range(100):  # 100 days: 2023-12-23 … 2024-03-31
+        _snapshot(mine, D - dt.timedelta(days=n))
+    client = token_client(csm)
+    url = reverse("health-api:history", args=[mine.pk])
+    client.get(url)  # the token's last_used_at is written once a minute: warm it
+    # the pinned 5 (token, groups, account, count, page) and the newest snapshot's day
+    with django_assert_num_queries(6):
+        body = client.get(url, {"page_size": 100}).json()
+    # [03-31 − 89 days, 03-31 + 1 day) = [2024-01-02, 2024-04-01): 90 days
+    assert body["count"] == 90
+    days = [row["day"] for row in body["results"]]
+    assert (days[0], days[-1]) == ("2024-01-02", "2024-03-31")
+    with_components = client.get(url, {"components": "true"}).json()
+    assert with_components["count"] == 90 and "components" in with_components["results"][0]
+
+
+def test_history_without_a_period_or_snapshots_is_an_empty_list(csm, mine):
+    r = _history(token_client(csm), mine)
+    assert r.status_code == 200 and r.json()["count"] == 0
 
 
 def test_changes_without_snapshots_is_a_404(csm, mine):
@@ -427,6 +502,7 @@ def test_the_schema_documents_the_health_endpoints(admin_user):
     names = {p["name"] for p in history["parameters"]}
     assert {"start", "end", "period", "date", "components", "page", "page_size"} <= names
     assert "400" in history["responses"]
+    assert "the 90 days ending with the newest snapshot" in history["description"]
     changes = paths["/api/v1/accounts/{account_id}/health/changes/"]["get"]
     assert {"from", "to"} <= {p["name"] for p in changes["parameters"]}
     account = schema["components"]["schemas"]["Account"]["properties"]

@@ -84,7 +84,7 @@ def _summary_based(accounts, start: dt.date, end: dt.date) -> dict:
         "movements": _movements(summary.movements),
         "customers_in_period": summary.customers_in_period,
         "lifetime": revenue.lifetime_from_counts(
-            summary.at_start, summary.lost, arpa=Decimal("12.5")
+            summary.at_start, summary.lost, arpa=Decimal("12.5"), start=start
         ),
         "cohorts": revenue.cohort_table_from_sums(summary.cohorts, end=end),
         "seats": summary.as_of.seats,

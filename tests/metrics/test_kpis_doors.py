@@ -253,7 +253,10 @@ def test_command_scope_by_owner_and_account(book):
     ("args", "words"),
     [
         (["--start", "2024-04-01", "--end", "2024-01-01"], "--end: must be after start"),
-        (["--start", "2024-02-30", "--end", "2024-04-01"], "expected a date YYYY-MM-DD"),
+        (
+            ["--start", "2024-02-30", "--end", "2024-04-01"],
+            "--start: 2024-02-30 is not a valid date",
+        ),
         (["--end", "2024-04-01"], "--start: required"),
         (
             ["--start", "2024-01-01", "--end", "2024-04-01", "--segment", "Nope"],

@@ -203,7 +203,7 @@ def test_command_as_of_picks_the_day():
 
 @pytest.mark.parametrize("raw", ["2024-13-01", "yesterday", "05/03/2024"])
 def test_command_rejects_a_bad_date(raw):
-    with pytest.raises(CommandError, match=r"expected a date YYYY-MM-DD"):
+    with pytest.raises(CommandError, match=r"^--as-of: .*not a (valid )?date"):
         call_command("run_pipeline", "--as-of", raw)
     assert not PipelineRun.objects.exists()
 

@@ -102,7 +102,7 @@ def test_data_after_the_day_does_not_change_its_snapshot(settings):
     ("args", "message"),
     [
         (["--from", "2024-03-05", "--to", "2024-03-01"], "--to 2024-03-01 is before --from"),
-        (["--from", "2024-13-01", "--to", "2024-03-01"], "expected a date YYYY-MM-DD"),
+        (["--from", "2024-13-01", "--to", "2024-03-01"], "--from: 2024-13-01 is not a valid date"),
         (["--from", "2024-03-01", "--to", "2024-03-02", "--chunk-size", "0"], "whole number"),
         (["--from", "2024-03-01"], "--to"),
     ],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import demo
+from accounts.days import day_option
 from accounts.models import Account, TimelineEntry
 
 SURVEY_BOOK_MAX = 1000  # above: the benchmark books, which keep their own shape
@@ -56,11 +57,10 @@ class Command(BaseCommand):
             help="also record the KPI snapshots of the N months before yesterday's (the "
             "dashboard's comparison with the month before, and earlier periods); default 0",
         )
-        parser.add_argument(
-            "--today", type=date.fromisoformat, default=None, help="pin the calendar (YYYY-MM-DD)"
-        )
+        parser.add_argument("--today", default=None, metavar="YYYY-MM-DD", help="pin the calendar")
 
     def handle(self, *args, **opts) -> None:
+        opts["today"] = day_option(opts["today"], "--today")
         if opts["accounts"] < 1 or opts["days"] < 30:
             raise CommandError("--accounts must be at least 1 and --days at least 30")
         if opts["events_per_day_scale"] < 0:

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics import services
-from metrics.management.arguments import iso_date
+from metrics.management.arguments import day_option
 from metrics.models import HealthModelVersion
 
 
@@ -34,9 +34,7 @@ class Command(BaseCommand):
     help = "Backtest the health score: AUC for logo churn within --horizon days of --as-of."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument(
-            "--as-of", dest="as_of", type=iso_date, required=True, metavar="YYYY-MM-DD"
-        )
+        parser.add_argument("--as-of", dest="as_of", required=True, metavar="YYYY-MM-DD")
         parser.add_argument(
             "--horizon",
             type=_whole,
@@ -58,6 +56,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args, as_of, horizon, model_version, partial, **options) -> None:
+        as_of = day_option(as_of, "--as-of")
         version = None
         if model_version is not None:
             version = (

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics import kpis
-from metrics.management.arguments import iso_date
+from metrics.management.arguments import day_option
 
 SECTIONS = ("revenue", "retention", "adoption", "support", "billing", "voice_of_customer")
 
@@ -20,16 +20,15 @@ class Command(BaseCommand):
     help = "Print every KPI for a period [start, end) and a scope (definitions: docs/metrics.md)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--start", type=iso_date, metavar="YYYY-MM-DD", help="first day")
-        parser.add_argument(
-            "--end", type=iso_date, metavar="YYYY-MM-DD", help="day after the period (exclusive)"
-        )
+        # days are read in handle() (day_option): a bad one is a one-line error
+        parser.add_argument("--start", metavar="YYYY-MM-DD", help="first day")
+        parser.add_argument("--end", metavar="YYYY-MM-DD", help="day after the period (exclusive)")
         parser.add_argument(
             "--period",
             choices=kpis.PERIODS,
             help="instead of --start/--end: the calendar period containing --date (or today)",
         )
-        parser.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="with --period")
+        parser.add_argument("--date", metavar="YYYY-MM-DD", help="with --period")
         parser.add_argument("--segment", help="only accounts of this segment")
         parser.add_argument("--owner", metavar="EMAIL", help="only this CSM's accounts")
         parser.add_argument("--account", metavar="EXTERNAL_ID", help="only this account")
@@ -41,13 +40,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        days = {key: day_option(options[key], f"--{key}") for key in ("start", "end", "date")}
         try:
             start, end = kpis.period_resolve(
-                start=options["start"],
-                end=options["end"],
-                period=options["period"],
-                on=options["date"],
+                start=days["start"], end=days["end"], period=options["period"], on=days["date"]
             )
+            # an empty --segment "" is an error (scope_resolve), not the whole book
             scope = {key: options[key] for key in ("segment", "owner", "account")}
             report = kpis.kpi_report(start=start, end=end, **scope)
             movements = (
@@ -118,7 +116,9 @@ def _inputs(inputs: dict) -> str:
     parts = []
     for key, value in inputs.items():
         if isinstance(value, list):
-            if value and isinstance(value[0], dict):  # TTFV's accounts not there yet
+            if value and isinstance(value[0], dict) and "why" in value[0]:  # months skipped
+                value = "[" + "; ".join(f"{v['month_start']}: {v['why']}" for v in value) + "]"
+            elif value and isinstance(value[0], dict):  # TTFV's accounts not there yet
                 value = f"{len(value)} accounts"
             else:
                 value = "[" + ", ".join(_value(v) for v in value) + "]"

@@ -9,36 +9,34 @@ line per day."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
 from metrics import services
-from metrics.management.arguments import iso_date
+from metrics.management.arguments import day_option
 
 MAX_DAYS = 3660  # ten years of days in one call
 
 
-def _positive(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {raw!r}")
-    return value
+def _whole(expected: str):
+    """An argparse type: a whole number >= 1, else the error says what was ``expected``."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {raw!r}")
+        return value
+
+    return parse
 
 
-def _account_id(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an account id (a whole number), got {raw!r}")
-    return value
+_positive = _whole("a whole number >= 1")
+_account_id = _whole("an account id (a whole number)")
 
 
 FLAGS = {"account_ids": "--account", "to": "--to"}
@@ -65,10 +63,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument(
-            "--from", dest="start", type=iso_date, required=True, metavar="YYYY-MM-DD"
-        )
-        parser.add_argument("--to", dest="end", type=iso_date, required=True, metavar="YYYY-MM-DD")
+        parser.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+        parser.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
         parser.add_argument(
             "--account",
             dest="accounts",
@@ -88,12 +84,13 @@ class Command(BaseCommand):
     def handle(
         self,
         *args,
-        start: dt.date,
-        end: dt.date,
+        start: str,
+        end: str,
         accounts: list[int] | None,
         chunk_size: int,
         **options,
     ) -> None:
+        start, end = day_option(start, "--from"), day_option(end, "--to")
         today = utc.today()
         if end < start:
             raise CommandError(f"--to {end} is before --from {start}")

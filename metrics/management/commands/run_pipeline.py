@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
 from metrics import pipeline
-from metrics.management.arguments import iso_date
+from metrics.management.arguments import day_option
 
 
 class Command(BaseCommand):
@@ -31,13 +31,13 @@ class Command(BaseCommand):
             "--as-of",
             "--date",
             dest="as_of",
-            type=iso_date,
             default=None,
             metavar="YYYY-MM-DD",
             help="last complete day to process, before today in UTC (default: yesterday)",
         )
 
-    def handle(self, *args, as_of: dt.date | None, **options) -> None:
+    def handle(self, *args, as_of: str | None, **options) -> None:
+        as_of = day_option(as_of, "--as-of")
         today = utc.today()
         if as_of is not None and as_of > today:
             raise CommandError(

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from accounts import utc
+from accounts.days import day_option
 from voice import services
 
 
@@ -17,14 +17,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--as-of", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD (default today)"
+            "--as-of", default=None, metavar="YYYY-MM-DD", help="default: today (UTC)"
         )
         parser.add_argument("--themes", action="store_true", help="also compute the themes")
 
     def handle(self, *args, **opts) -> None:
-        as_of = opts["as_of"] or utc.today()
-        if not dt.date(1900, 1, 1) <= as_of <= dt.date(2999, 12, 31):
-            raise CommandError("--as-of must lie between 1900-01-01 and 2999-12-31")
+        as_of = day_option(opts["as_of"], "--as-of") or utc.today()  # 1900..2999
         result = {
             "texts": services.text_sentiments_refresh(),
             "scores": services.voice_scores_record(as_of=as_of),
