@@ -182,14 +182,14 @@ class ApiToken(BaseModel):
     # as selectors.api_token_list does) or each costs a query
 
     @property
-    def made_by(self) -> str | None:
+    def created_by_words(self) -> str | None:
         """Who made the token, for the tokens page: an email, "a command", "a removed
         user"; None when not recorded (made before migration 0009)."""
         return self._who(self.created_by, self.created_via)
 
     @property
     def revoked_by_words(self) -> str | None:
-        """Who revoked the token, in the same words as ``made_by``; None when it is active
+        """Who revoked the token, in the same words as ``created_by_words``; None when it is active
         or was revoked before migration 0009."""
         return self._who(self.revoked_by, self.revoked_via)
 
