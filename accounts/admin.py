@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import ValidationError
 
-from . import models
+from . import models, services
 
 
 @admin.register(models.User)
@@ -31,10 +32,50 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(models.ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "scope", "last_used_at", "revoked_at"]
+    """Tokens are made on Manage → API tokens or with ``manage.py create_api_token``, which
+    show the key once: an admin "add" form has nowhere to show it. Revoking here is the
+    "Revoke" action, through the same service as the page (it records who); who made and
+    who revoked a token, and when, are read-only."""
+
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "scope",
+        "last_used_at",
+        "created_at",
+        "created_by",
+        "revoked_at",
+        "revoked_by",
+    ]
     list_filter = ["scope"]
-    readonly_fields = ["prefix", "key_hash", "last_used_at"]
+    list_select_related = ["user", "created_by", "revoked_by"]
+    readonly_fields = [
+        "prefix",
+        "key_hash",
+        "last_used_at",
+        "created_by",
+        "created_via",
+        "revoked_at",
+        "revoked_by",
+        "revoked_via",
+    ]
     raw_id_fields = ["user"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = 0
+        for token in queryset.filter(revoked_at=None):
+            try:
+                services.api_token_revoke(token=token, by=request.user, via=token.Via.ADMIN)
+            except ValidationError:
+                continue  # revoked meanwhile by someone else: theirs stays
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} token(s): calls with their keys get 401.")
 
 
 class ContractInline(admin.TabularInline):

@@ -102,11 +102,21 @@ class User(AbstractUser):
 
 
 class ApiToken(BaseModel):
-    """A secret that lets a program call the API as a user. Only a hash is stored."""
+    """A secret that lets a program call the API as a user. Only a hash is stored.
+
+    ``created_by``/``revoked_by`` are the people who made and revoked it, ``created_via``/
+    ``revoked_via`` where (the Manage page, the Django admin, a command). A null person
+    with a door recorded is a command (nobody signed in) or a user deleted since; both
+    blank is a token from before migration 0009, when nobody recorded who."""
 
     class Scope(models.TextChoices):
         READ = "read", "Read"
         WRITE = "write", "Read and write"
+
+    class Via(models.TextChoices):
+        PAGE = "page", "Manage page"
+        ADMIN = "admin", "Django admin"
+        COMMAND = "command", "Command"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
@@ -114,7 +124,25 @@ class ApiToken(BaseModel):
     key_hash = models.CharField(max_length=64, unique=True)  # token lookup on every API call
     scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.WRITE)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_via = models.CharField(max_length=10, choices=Via.choices, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_via = models.CharField(max_length=10, choices=Via.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            # who revoked it only on a revoked token (services.api_token_revoke writes the
+            # three together)
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=False) | Q(revoked_by__isnull=True, revoked_via=""),
+                name="api_token_revoker_only_if_revoked",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -124,17 +152,55 @@ class ApiToken(BaseModel):
         return sha256(key.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, *, user: User, name: str, scope: str = Scope.WRITE) -> tuple[ApiToken, str]:
+    def issue(
+        cls,
+        *,
+        user: User,
+        name: str,
+        scope: str = Scope.WRITE,
+        created_by: User | None = None,
+        created_via: str = "",
+    ) -> tuple[ApiToken, str]:
         """Create a token; returns it with the clear key, which is shown once."""
         key = "cs_" + secrets.token_urlsafe(32)
         token = cls.objects.create(
-            user=user, name=name, prefix=key[:10], key_hash=cls.hash_key(key), scope=scope
+            user=user,
+            name=name,
+            prefix=key[:10],
+            key_hash=cls.hash_key(key),
+            scope=scope,
+            created_by=created_by,
+            created_via=created_via,
         )
         return token, key
 
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    # the two below read created_by/revoked_by: load them with the token (select_related,
+    # as selectors.api_token_list does) or each costs a query
+
+    @property
+    def created_by_words(self) -> str | None:
+        """Who made the token, for the tokens page: an email, "a command", "a removed
+        user"; None when not recorded (made before migration 0009)."""
+        return self._who(self.created_by, self.created_via)
+
+    @property
+    def revoked_by_words(self) -> str | None:
+        """Who revoked the token, in the same words as ``created_by_words``; None when it is active
+        or was revoked before migration 0009."""
+        return self._who(self.revoked_by, self.revoked_via)
+
+    def _who(self, person: User | None, via: str) -> str | None:
+        if person is not None:
+            return person.email
+        if via == self.Via.COMMAND:
+            return "a command"
+        if via:  # a person did it on a page, and their user has been deleted since
+            return "a removed user"
+        return None
 
 
 # --- accounts -------------------------------------------------------------------------------

@@ -159,11 +159,12 @@ def with_standing(accounts: QuerySet[Account]) -> QuerySet[Account]:
 
 def api_token_list() -> QuerySet:
     """Every API token, the ones in use first, newest first; with each user and their role
-    groups (the page says when a write token's user is no admin). Three queries."""
+    groups (the page says when a write token's user is no admin) and who made and revoked
+    it. Three queries."""
     from .models import ApiToken
 
     return (
-        ApiToken.objects.select_related("user")
+        ApiToken.objects.select_related("user", "created_by", "revoked_by")
         .prefetch_related("user__groups")
         .order_by(F("revoked_at").asc(nulls_first=True), "-created_at", "-pk")
     )

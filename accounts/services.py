@@ -321,9 +321,10 @@ def user_access_update(
 def api_token_issue(*, user: User, name: str, scope: str, by: User | None = None):
     """Issue an API token acting as ``user``; returns ``(token, key)``. The clear key exists
     only in this return value (only its hash is stored): the caller shows it once and never
-    logs it. Refused, nothing written, with the reason by field (``user``, ``name``,
-    ``scope``): an inactive user, a name blank or longer than 100 characters, an unknown
-    scope. The command line and the Manage page both come here."""
+    logs it. ``by``: the signed-in person making it on the Manage page, stored as the
+    token's ``created_by``; None means a command (``manage.py create_api_token``). Refused,
+    nothing written, with the reason by field (``user``, ``name``, ``scope``): an inactive
+    user, a name blank or longer than 100 characters, an unknown scope."""
     from .models import ApiToken
 
     errors: dict[str, str] = {}
@@ -340,7 +341,8 @@ def api_token_issue(*, user: User, name: str, scope: str, by: User | None = None
         errors["scope"] = f"“{str(scope)[:20]}” is no scope: {allowed}."
     if errors:
         raise ValidationError(errors)
-    token, key = ApiToken.issue(user=user, name=name, scope=scope)
+    via = ApiToken.Via.COMMAND if by is None else ApiToken.Via.PAGE
+    token, key = ApiToken.issue(user=user, name=name, scope=scope, created_by=by, created_via=via)
     # the token's id, never its key (nor its prefix): logs are read by more people
     logger.info(
         "api token %s (%s) issued for user %s by %s",
@@ -352,18 +354,30 @@ def api_token_issue(*, user: User, name: str, scope: str, by: User | None = None
     return token, key
 
 
-def api_token_revoke(*, token, by: User | None = None):
-    """Revoke ``token`` now: every later call with its key gets 401. Refused (ValidationError,
-    nothing written) when it is revoked already, also when another admin got there first."""
+def api_token_revoke(*, token, by: User | None = None, via: str | None = None):
+    """Revoke ``token`` now: every later call with its key gets 401. Stores when, who
+    (``by``, the signed-in person; None for a command) and where (``via``: the Manage page
+    unless said otherwise, a command when there is no ``by``). Refused (ValidationError,
+    nothing written) when it is revoked already, also when another admin got there first:
+    the first revocation and its revoker stay."""
+    if via is None:
+        via = token.Via.COMMAND if by is None else token.Via.PAGE
+    now = timezone.now()
+    # conditional UPDATE: of two admins revoking at once, one writes and the other is told
     revoked = (
         type(token)
         .objects.filter(pk=token.pk, revoked_at=None)
-        .update(revoked_at=timezone.now(), updated_at=timezone.now())
+        .update(revoked_at=now, revoked_by=by, revoked_via=via, updated_at=now)
     )
     token.refresh_from_db()
     if not revoked:
         raise ValidationError(
             f"“{token.name}” was revoked already, on {token.revoked_at:%Y-%m-%d %H:%M} UTC."
         )
-    logger.info("api token %s revoked by %s", token.pk, by.pk if by is not None else "command line")
+    logger.info(
+        "api token %s revoked (%s) by %s",
+        token.pk,
+        via,
+        by.pk if by is not None else "command line",
+    )
     return token

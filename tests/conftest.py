@@ -7,6 +7,31 @@ from accounts.models import Role, User
 from accounts.roles import ensure_roles
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse ``django_db(serialized_rollback=True)``: in this suite it fails in some orders.
+
+    That option loads a snapshot of the database taken right after ``migrate`` at the start
+    of the test that asks for it, row by row with their old primary keys. Every other
+    transactional test ends with a flush, and the flush runs the post_migrate handlers
+    again: content types, permissions and the role groups (``accounts.roles.ensure_roles``)
+    are created anew under new keys. A snapshot load after such a test inserts group 1
+    "Admin" next to group 4 "Admin" and stops on auth_group's unique name. The snapshot
+    does not put anything back for the tests after it either: its own closing flush skips
+    post_migrate and leaves the tables empty. A test that needs rows makes them; a test
+    that migrates backwards puts the schema back to every app's leaf migrations."""
+    asking = [
+        item.nodeid
+        for item in items
+        if (marker := item.get_closest_marker("django_db"))
+        and marker.kwargs.get("serialized_rollback")
+    ]
+    if asking:
+        raise pytest.UsageError(
+            "serialized_rollback=True fails after another transactional test (see "
+            "tests/conftest.py, pytest_collection_modifyitems): " + ", ".join(asking)
+        )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Debounce keys and progress live in the cache: no test sees another's."""

@@ -13,9 +13,9 @@ from django.db.migrations.executor import MigrationExecutor
 BEFORE = [("metrics", "0010_health_model_unassigned")]
 AFTER = [("metrics", "0013_health_model_scope_to_rules")]
 
-# the schema editor cannot run inside the test's transaction on SQLite; the rows other
-# tests expect from data migrations are put back afterwards (serialized_rollback)
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# the schema editor cannot run inside the test's transaction on SQLite. No
+# serialized_rollback: see "serialized_rollback" in tests/conftest.py
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _migrate(targets):

@@ -4,13 +4,20 @@ shell, through the same service as ``manage.py create_api_token``."""
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
-from accounts.services import api_token_issue
+from accounts.models import ApiToken, Role, User
+from accounts.services import api_token_issue, api_token_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +191,114 @@ def test_the_command_refuses_what_the_page_refuses(admin_user, csm):
     with pytest.raises(CommandError, match=r"--user: csm@example.com cannot sign in"):
         call_command("create_api_token", "--user", csm.email, "--name", "x")
     assert not ApiToken.objects.exists()
+
+
+# --- who made it, who revoked it ------------------------------------------------------------
+
+
+def _row(html: str, token) -> str:
+    """The visible text of ``token``'s row on the tokens page, spaces collapsed."""
+    row = html.split(f'<tr id="api-token-{token.pk}"')[1].split("</tr>")[0]
+    return " ".join(re.sub(r"<[^>]+>", " ", row.split(">", 1)[1]).split())
+
+
+def _day(moment) -> str:
+    return date_filter(timezone.localtime(moment), "j M Y")
+
+
+def test_the_page_records_and_shows_who_made_and_who_revoked_a_token(client, admin_user, csm):
+    client.force_login(admin_user)
+    page = client.get(reverse(PAGE)).content.decode()
+    once = page.split('name="once" value="')[1].split('"')[0]
+    _create(client, user=csm.pk, name="CRM sync", scope="read", once=once)
+    token = ApiToken.objects.get()
+    assert (token.created_by, token.created_via) == (admin_user, ApiToken.Via.PAGE)
+    assert (token.revoked_at, token.revoked_by, token.revoked_via) == (None, None, "")
+    row = _row(client.get(reverse(PAGE)).content.decode(), token)
+    assert f"{_day(token.created_at)} by admin@example.com" in row
+    assert row.endswith("active Revoke…")
+
+    r = client.post(reverse("workspace:api-token-revoke", args=[token.pk]))
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert (token.revoked_by, token.revoked_via) == (admin_user, ApiToken.Via.PAGE)
+    row = _row(client.get(r.headers["Location"]).content.decode(), token)
+    assert f"{_day(token.created_at)} by admin@example.com" in row
+    assert row.endswith(f"revoked {_day(token.revoked_at)} by admin@example.com")
+
+
+def test_a_second_revoker_is_refused_and_the_first_one_stays(admin_user, manager, csm):
+    token, _key = api_token_issue(user=csm, name="Zapier", scope="read", by=admin_user)
+    api_token_revoke(token=token, by=admin_user)
+    with pytest.raises(ValidationError, match="was revoked already"):
+        api_token_revoke(token=token, by=manager)
+    token.refresh_from_db()
+    assert token.revoked_by == admin_user
+
+
+def test_a_token_made_by_the_command_says_so(client, admin_user, csm):
+    call_command("create_api_token", "--user", csm.email, "--name", "Nightly export")
+    token = ApiToken.objects.get()
+    assert (token.created_by, token.created_via) == (None, ApiToken.Via.COMMAND)
+    client.force_login(admin_user)
+    row = _row(client.get(reverse(PAGE)).content.decode(), token)
+    assert f"{_day(token.created_at)} by a command" in row
+
+
+def test_a_maker_and_revoker_deleted_since_read_a_removed_user(client, admin_user, csm):
+    other = User.objects.create_user(email="gone@example.com", password="pw-for-tests-1")
+    other.groups.add(Group.objects.get(name=Role.ADMIN.value))
+    client.force_login(other)
+    _create(client, user=csm.pk, name="Old sync", scope="read")
+    token = ApiToken.objects.get()
+    client.post(reverse("workspace:api-token-revoke", args=[token.pk]))
+    other.delete()
+
+    token.refresh_from_db()  # the token stays, its people are gone
+    assert (token.created_by, token.created_via) == (None, ApiToken.Via.PAGE)
+    assert (token.revoked_by, token.revoked_via) == (None, ApiToken.Via.PAGE)
+    client.force_login(admin_user)
+    row = _row(client.get(reverse(PAGE)).content.decode(), token)
+    assert f"{_day(token.created_at)} by a removed user" in row
+    assert row.endswith(f"revoked {_day(token.revoked_at)} by a removed user")
+
+
+def test_a_token_from_before_the_record_names_nobody(client, admin_user, csm):
+    token, _key = ApiToken.issue(user=csm, name="Legacy", scope="read")  # as before 0009
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    client.force_login(admin_user)
+    row = _row(client.get(reverse(PAGE)).content.decode(), token)
+    assert " by " not in row
+    assert row.endswith(f"revoked {_day(timezone.now())}")
+
+
+def test_a_revoker_on_an_active_token_is_refused_by_the_database(admin_user, csm):
+    token, _key = api_token_issue(user=csm, name="Zapier", scope="read", by=admin_user)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ApiToken.objects.filter(pk=token.pk).update(revoked_by=admin_user)
+
+
+def test_the_django_admin_revokes_through_the_service_and_shows_who_read_only(
+    client, admin_user, csm
+):
+    token, key = api_token_issue(user=csm, name="Segment", scope="read", by=admin_user)
+    client.force_login(admin_user)
+    change = client.get(reverse("admin:accounts_apitoken_change", args=[token.pk]))
+    html = change.content.decode()
+    assert change.status_code == 200 and 'name="name"' in html
+    for field in ("created_by", "created_via", "revoked_at", "revoked_by", "revoked_via"):
+        assert f'name="{field}"' not in html
+    assert client.get(reverse("admin:accounts_apitoken_add")).status_code == 403
+
+    changelist = reverse("admin:accounts_apitoken_changelist")
+    r = client.post(changelist, {"action": "revoke", "_selected_action": [token.pk]})
+    assert r.status_code == 302
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert (token.revoked_by, token.revoked_via) == (admin_user, ApiToken.Via.ADMIN)
+    assert _works(key) == 401
+    listing = client.get(changelist).content.decode()
+    assert "Revoked 1 token(s)" in listing
+    # the list's columns, shown as text (a user reads as their name)
+    assert '<td class="field-created_by nowrap">Ada</td>' in listing
+    assert '<td class="field-revoked_by nowrap">Ada</td>' in listing
