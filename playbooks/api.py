@@ -119,9 +119,9 @@ class CtaUpdateSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, help_text="with done/cancelled")
     skip_open_steps = serializers.BooleanField(
         required=False,
-        default=False,
-        help_text="with done: close even though steps are open (they are skipped); without "
-        "it, closing as done with open steps is a 400 naming them",
+        default=True,
+        help_text="with done: steps still open are skipped (default); false: closing as "
+        "done with open steps is a 400 naming them",
     )
     snoozed_until = ApiDateField(required=False)
     owner = serializers.IntegerField(required=False, help_text="user id: reassign")

@@ -1667,15 +1667,16 @@ def cta_close(
     status: str = CtaStatus.DONE,
     note: str = "",
     user: User | None = None,
-    skip_open_steps: bool = False,
+    skip_open_steps: bool = True,
 ) -> Cta:
     """Close a CTA as done or cancelled, with an optional note. Its cooldown starts now; the
     outcome is still measured (done) against the success condition by its deadline.
     A pending CTA of the owner may move into the freed place (next sweep).
 
     Steps not done when a CTA closes are *skipped* (a closed CTA's open step is shown so,
-    never as due). Closing as done with steps open needs ``skip_open_steps`` (the page asks
-    first); otherwise ``OpenStepsError`` names them. Cancelling skips them anyway."""
+    never as due). With ``skip_open_steps=False`` closing as done with steps open raises
+    ``OpenStepsError`` naming them: the CTA page passes it until the user confirms (the
+    API and the system close as asked). Cancelling skips them anyway."""
     if status not in (CtaStatus.DONE, CtaStatus.CANCELLED):
         raise ValidationError({"status": [f"must be done or cancelled, got {status!r}"]})
     cta = _locked(cta)
