@@ -44,9 +44,7 @@ def renewals(csm, settings):
     accounts = {}
     for days, (points, arr) in BOOK.items():
         account = AccountFactory(owner=csm, name=f"Renews in {days}")
-        ContractFactory(
-            account=account, start_date=today - DAYS(300), end_date=today + DAYS(days)
-        )
+        ContractFactory(account=account, start_date=today - DAYS(300), end_date=today + DAYS(days))
         AccountStanding.objects.create(
             account=account, day=today, priority=points, arr=Decimal(arr)
         )
