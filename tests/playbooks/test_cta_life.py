@@ -367,6 +367,7 @@ def test_steps_are_due_from_the_day_the_cta_opens_and_renewals_back_from_the_end
     assert first.opened_on == day and opened == day + DAYS(1)  # the data day, then today
     assert _due_days(first) == [0, 7]  # the helper's steps: 0 and 7 days after opening
     assert first.steps.order_by("position").first().due_on == opened  # not the data day
+
     def ends_on(cta):  # the end of its last step's day
         last = cta.steps.order_by("position").last().due_on
         return dt.datetime.combine(last + DAYS(1), dt.time(), tzinfo=dt.UTC)
