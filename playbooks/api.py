@@ -117,6 +117,12 @@ class CtaUpdateSerializer(serializers.Serializer):
         choices=[CtaStatus.IN_PROGRESS, CtaStatus.DONE, CtaStatus.CANCELLED], required=False
     )
     note = serializers.CharField(required=False, allow_blank=True, help_text="with done/cancelled")
+    skip_open_steps = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="with done: steps still open are skipped (default); false: closing as "
+        "done with open steps is a 400 naming them",
+    )
     snoozed_until = ApiDateField(required=False)
     owner = serializers.IntegerField(required=False, help_text="user id: reassign")
     steps_done = serializers.ListField(
@@ -281,6 +287,8 @@ class CtaDetailApi(APIView):
         user = request.user
         try:
             with transaction.atomic():  # all of it or nothing
+                if d.get("status") == CtaStatus.IN_PROGRESS:  # first: a pending CTA's
+                    services.cta_start(cta=cta, user=user)  # steps need it started
                 for step_id in d.get("steps_done", []):
                     step = CtaStep.objects.filter(cta=cta, pk=step_id).first()
                     if step is None:
@@ -295,11 +303,13 @@ class CtaDetailApi(APIView):
                     services.cta_reassign(cta=cta, owner=owner, user=user)
                 if "snoozed_until" in d:
                     services.cta_snooze(cta=cta, until=d["snoozed_until"], user=user)
-                if d.get("status") == CtaStatus.IN_PROGRESS:
-                    services.cta_start(cta=cta, user=user)
-                elif d.get("status"):
+                if d.get("status") in (CtaStatus.DONE, CtaStatus.CANCELLED):
                     services.cta_close(
-                        cta=cta, status=d["status"], note=d.get("note", ""), user=user
+                        cta=cta,
+                        status=d["status"],
+                        note=d.get("note", ""),
+                        user=user,
+                        skip_open_steps=d["skip_open_steps"],
                     )
         except ValidationError as exc:
             return _bad(exc)

@@ -159,8 +159,13 @@ class CtaQuerySet(models.QuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
     def visible_to(self, user: User) -> CtaQuerySet:
-        """The CTAs of accounts the user may see (``Account.objects.visible_to``)."""
-        return self.filter(account__in=Account.objects.visible_to(user).values("pk"))
+        """The CTAs of accounts the user may see (``Account.objects.visible_to``), and the
+        CTAs given to them (a manager may give a CTA to anyone in their team, who need not
+        own the account: ``services.owners_for_reassign``)."""
+        seen = Q(account__in=Account.objects.visible_to(user).values("pk"))
+        if user.is_authenticated and user.is_active and user.role is not None:
+            seen |= Q(owner=user)
+        return self.filter(seen)
 
 
 class Cta(BaseModel):

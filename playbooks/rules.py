@@ -71,6 +71,9 @@ class Param:
 class Match:
     evidence: str
     data: dict[str, Any] = field(default_factory=dict)
+    # what fired, in a few words, where a trigger fires on one of several facts (a failed
+    # payment or an overdue invoice): added to the CTA's title so it names the actual one
+    headline: str = ""
 
 
 Facts = Mapping[str, Any]
@@ -274,7 +277,16 @@ def _payment_trouble(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         parts.append(f"{_num(overdue)} overdue invoice{'s' if overdue != 1 else ''}{money}")
     if not parts:
         return None
-    return Match("; ".join(parts), {"failed_payments_90d": failed, "overdue_invoices": overdue})
+    what = []
+    if failed >= p["failed_payments"]:
+        what.append("failed payment" if failed == 1 else "failed payments")
+    if p["overdue"] and overdue:
+        what.append("overdue invoice" if overdue == 1 else "overdue invoices")
+    return Match(
+        "; ".join(parts),
+        {"failed_payments_90d": failed, "overdue_invoices": overdue},
+        headline=" and ".join(what),
+    )
 
 
 def _ticket_escalated(f: Facts, p: dict, as_of: dt.date) -> Match | None:

@@ -6,10 +6,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Account, User
 from metrics.kpis.common import median
 from metrics.models import HealthSnapshot
 from surveys.models import Campaign
@@ -128,22 +128,35 @@ def playbook_list() -> list[Playbook]:
 
 
 def cta_list(*, user: User, filters: dict[str, Any] | None = None) -> QuerySet[Cta]:
-    """CTAs of the accounts ``user`` may see, with account, owner and playbook loaded and
-    ``steps_total`` / ``steps_done`` annotated; ``filters``: status, owner, account, playbook,
-    cta_type, priority (exact values)."""
+    """CTAs ``user`` may see (``Cta.visible_to``), with account, owner and playbook loaded
+    and ``steps_total`` / ``steps_done`` / ``account_visible`` (the user may open the
+    account's page: a CTA given to them may be of an account they do not own) annotated;
+    ``filters``: status, owner, account, playbook, cta_type, priority (exact values)."""
     qs = (
         Cta.objects.visible_to(user)
         .select_related("account", "owner", "playbook")
         .annotate(
             steps_total=Count("steps"),
             steps_done=Count("steps", filter=Q(steps__done_at__isnull=False)),
+            account_visible=account_visible(user),
         )
-        .order_by("due_at", "pk")
+        # soonest due first, then as pending CTAs are promoted (services.WAITING_ORDER)
+        .order_by(
+            "due_at",
+            F("account__standing__priority").desc(nulls_last=True),
+            F("account__standing__arr").desc(nulls_last=True),
+            "pk",
+        )
     )
     for name, value in (filters or {}).items():
         if value not in (None, ""):
             qs = qs.filter(**{name: value})
     return qs
+
+
+def account_visible(user: User) -> Exists:
+    """Annotation: the user may see the CTA's account (``Account.visible_to``)."""
+    return Exists(Account.objects.visible_to(user).filter(pk=OuterRef("account_id")))
 
 
 def pending_backlog() -> QuerySet:

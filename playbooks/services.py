@@ -38,7 +38,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -48,6 +48,7 @@ from accounts.timeline import timeline_upsert
 from config.db import copy_stage
 from config.site import absolute_url
 from metrics.kpis.common import midnight
+from metrics.models import AccountStanding
 from metrics.standings import account_standings_refresh
 
 from . import facts as facts_module
@@ -55,7 +56,6 @@ from . import rules, selectors
 from .models import (
     ACTIVE_STATUSES,
     OPEN_STATUSES,
-    PRIORITY_RANK,
     Cta,
     CtaComment,
     CtaStatus,
@@ -316,19 +316,52 @@ def _lapses_at(match: rules.Match) -> dt.datetime | None:
     return midnight(dt.date.fromisoformat(end) + dt.timedelta(days=1))
 
 
-def _step_due_on(cta: Cta, due_days: int) -> dt.date:
-    """A step's due day: ``due_days`` after the day the CTA is opened (UTC: the night's run
-    opens it the day after its data day, and a step due before the CTA existed would be late
-    at birth), and for a CTA about a contract end (``renewal_on`` in its evidence, as
-    ``_lapses_at`` reads it) no later than that last day: a renewal step due after the
-    contract ended is of no use. Never before the opening day, even for a contract that
-    ended before it."""
-    opened = cta.opened_at.astimezone(dt.UTC).date()
-    due = opened + dt.timedelta(days=due_days)
+def _renewal_lead(playbook: Playbook) -> int | None:
+    """The lead time of a renewal playbook: its window of N days before the contract end
+    ("renewal within 90 days"); None for other triggers."""
+    if playbook.trigger != "renewal_within":
+        return None
+    days = (playbook.trigger_params or {}).get("days")
+    return days if isinstance(days, int) else None
+
+
+def _step_due_on(
+    cta: Cta, due_days: int, *, lead: int | None = None, start: dt.date | None = None
+) -> dt.date:
+    """A step's due day: ``due_days`` after ``start``, the day the CTA enters its owner's
+    queue (default: the day it opens, UTC: the night's run opens it the day after its data
+    day, and a step due before the CTA existed would be late at birth).
+
+    A CTA about a contract end (``renewal_on`` in its evidence, as ``_lapses_at`` reads it)
+    is scheduled back from that end instead: a renewal playbook's steps are days into its
+    window (``lead`` days before the end, ``_renewal_lead``), so "proposal at day 45 of 90"
+    is due 45 days before the end whenever the CTA opened; a step the schedule puts before
+    ``start`` (a CTA opened late, or waiting over the cap) is due on ``start``, and none is
+    due after the contract's last day: a renewal step due after the contract ended is of
+    no use. Never before ``start``, even for a contract that ended before it."""
+    start = start or cta.opened_at.astimezone(dt.UTC).date()
     end = (cta.evidence_data or {}).get("renewal_on")
-    if end:
-        due = max(opened, min(due, dt.date.fromisoformat(end)))
-    return due
+    if not end:
+        return start + dt.timedelta(days=due_days)
+    end = dt.date.fromisoformat(end)
+    base = end - dt.timedelta(days=lead) if lead is not None else start
+    return max(start, min(base + dt.timedelta(days=due_days), end))
+
+
+def _steps_due(cta: Cta, playbook: Playbook, *, start: dt.date | None = None) -> list[dt.date]:
+    """The due day of each of ``playbook``'s steps for ``cta`` (``_step_due_on``)."""
+    lead = _renewal_lead(playbook)
+    return [
+        _step_due_on(cta, step.get("due_days", 0), lead=lead, start=start)
+        for step in playbook.steps or ()
+    ]
+
+
+def due_after_steps(last_step: dt.date) -> dt.datetime:
+    """The rule of a CTA's due date: it is due when its last step is, by the end of that
+    UTC day (a CTA is done when its steps are). Only a CTA without steps is due by its
+    urgency alone (``_due_at``)."""
+    return midnight(last_step + dt.timedelta(days=1))
 
 
 def _due_at(priority: str, start: dt.datetime) -> dt.datetime:
@@ -642,16 +675,43 @@ def _standings_refresh(account_ids: Iterable[int]) -> None:
         transaction.on_commit(partial(account_standings_refresh, account_ids=ids))
 
 
+def _standing_keys(account_ids: Iterable[int]) -> dict[int, tuple[float, Decimal]]:
+    """The queue priority points and ARR of accounts (``AccountStanding``), the tie-breakers
+    of CTAs due at the same time; an account without a standing yet is absent. One query
+    per 10,000 accounts."""
+    ids = sorted(set(account_ids))
+    out: dict[int, tuple[float, Decimal]] = {}
+    for start in range(0, len(ids), 10_000):
+        rows = AccountStanding.objects.filter(account_id__in=ids[start : start + 10_000])
+        out.update((a, (p, arr)) for a, p, arr in rows.values_list("account_id", "priority", "arr"))
+    return out
+
+
+# the order in which CTAs over the cap wait and move into the queue, in words (pages say it)
+WAITING_ORDER = "promoted soonest due first, then by the account's priority points, then by ARR"
+
+
+def _urgency_key(due_at: dt.datetime, standing: tuple[float, Decimal] | None, *tail: Any) -> tuple:
+    """Sort key of CTAs competing for room under a cap (``WAITING_ORDER``): the soonest
+    due first, then the account's higher priority points, then the higher ARR."""
+    points, arr = standing or (0.0, Decimal(0))
+    return (due_at, -points, -arr, *tail)
+
+
 def ctas_open(
     candidates: Sequence[_Candidate], *, as_of: dt.date, now: dt.datetime | None = None
 ) -> Counter:
-    """Open a CTA per candidate (playbook, account, owner, evidence), highest priority
-    first. Past the owner's cap (``PLAYBOOK_MAX_OPEN_CTAS_PER_CSM`` open or in progress),
-    CTAs below high priority wait as *pending* (shown to admins as the backlog). A
-    candidate whose (playbook, account) got an open CTA meanwhile is skipped (constraint).
-    A CTA whose condition lapses before the due date its priority gives (a contract ending
-    sooner, ``_lapses_at``) is due when it lapses and, like a high-priority one, never waits
-    past the cap: a renewal ending tomorrow is not set aside for the backlog."""
+    """Open a CTA per candidate (playbook, account, owner, evidence). Past the owner's cap
+    (``PLAYBOOK_MAX_OPEN_CTAS_PER_CSM`` open or in progress), CTAs below high priority wait
+    as *pending* (shown to admins as the backlog); which ones get the room left and which
+    wait goes by urgency (``WAITING_ORDER``: due date, then the account's priority points,
+    then ARR), as the promotion of pending CTAs does. A candidate whose (playbook, account)
+    got an open CTA meanwhile is skipped (constraint).
+
+    A CTA is due when its last step is (``due_after_steps``; a renewal's steps count back
+    from the contract end, ``_step_due_on``). A CTA whose condition lapses before the due
+    date its priority gives (a contract ending within 48 h, ``_lapses_at``) is, like a
+    high-priority one, never set aside for the backlog."""
     now = now or timezone.now()
     cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
     counts: Counter = Counter()
@@ -666,48 +726,60 @@ def ctas_open(
             .values_list("owner_id", "n")
         )
     )
-    ordered = sorted(
-        candidates, key=lambda c: (PRIORITY_RANK[c.playbook.priority], c.playbook.pk, c.account_id)
-    )
-    rows = []
-    for c in ordered:
+    built = []
+    for c in candidates:
         p = c.playbook
-        status = CtaStatus.OPEN
-        due_at = _due_at(p.priority, now)
-        lapses_at = _lapses_at(c.match)
-        urgent = p.priority == Priority.HIGH
-        if lapses_at is not None and lapses_at < due_at:
-            due_at, urgent = max(lapses_at, now), True
-        if c.owner_id and load[c.owner_id] >= cap and not urgent:
-            status = CtaStatus.PENDING
-        elif c.owner_id:
-            load[c.owner_id] += 1
         data = dict(c.match.data)
         if c.facts.get("arr") is not None:
             data["arr_at_open"] = str(c.facts["arr"])
-        rows.append(
-            (
-                c,
-                Cta(
-                    playbook=p,
-                    playbook_version=p.version,
-                    account_id=c.account_id,
-                    owner_id=c.owner_id,
-                    title=p.cta_title,
-                    cta_type=p.cta_type,
-                    priority=p.priority,
-                    status=status,
-                    evidence=c.match.evidence,
-                    evidence_data=_jsonable(data),
-                    opened_at=now,
-                    opened_on=as_of,
-                    due_at=due_at,
-                    health_at_open=c.facts.get("score"),
-                    followup_on=as_of + dt.timedelta(days=FOLLOWUP_DAYS),
-                    success_deadline=as_of + dt.timedelta(days=p.success_days),
-                ),
-            )
+        title = p.cta_title
+        if c.match.headline:  # what fired, where the trigger has alternatives
+            title = f"{title} ({c.match.headline})"[:300]
+        cta = Cta(
+            playbook=p,
+            playbook_version=p.version,
+            account_id=c.account_id,
+            owner_id=c.owner_id,
+            title=title,
+            cta_type=p.cta_type,
+            priority=p.priority,
+            status=CtaStatus.OPEN,
+            evidence=c.match.evidence,
+            evidence_data=_jsonable(data),
+            opened_at=now,
+            opened_on=as_of,
+            health_at_open=c.facts.get("score"),
+            followup_on=as_of + dt.timedelta(days=FOLLOWUP_DAYS),
+            success_deadline=as_of + dt.timedelta(days=p.success_days),
         )
+        by_urgency = _due_at(p.priority, now)
+        steps = _steps_due(cta, p)
+        cta.due_at = due_after_steps(max(steps)) if steps else by_urgency
+        lapses_at = _lapses_at(c.match)
+        urgent = p.priority == Priority.HIGH or (lapses_at is not None and lapses_at < by_urgency)
+        if not steps and lapses_at is not None and lapses_at < cta.due_at:
+            cta.due_at = max(lapses_at, now)
+        built.append((c, cta, urgent))
+    # who gets the room under a cap: the urgent ones (they never wait), then by urgency;
+    # the tie-breakers are read only when some owner has more candidates than room
+    wanting = Counter(c.owner_id for c, _, _ in built if c.owner_id)
+    contested = {o for o, n in wanting.items() if load[o] + n > cap}
+    waiting = [c.account_id for c, _, urgent in built if not urgent and c.owner_id in contested]
+    standings = _standing_keys(waiting) if waiting else {}
+    built.sort(
+        key=lambda b: (
+            not b[2],
+            *_urgency_key(b[1].due_at, standings.get(b[0].account_id),
+                          b[0].playbook.pk, b[0].account_id),
+        )
+    )  # fmt: skip
+    rows = []
+    for c, cta, urgent in built:
+        if c.owner_id and load[c.owner_id] >= cap and not urgent:
+            cta.status = CtaStatus.PENDING
+        elif c.owner_id:
+            load[c.owner_id] += 1
+        rows.append((c, cta))
     playbooks = {c.playbook.pk: c.playbook for c in candidates}
     for start in range(0, len(rows), BATCH):
         created = _create_batch([cta for _, cta in rows[start : start + BATCH]], playbooks, now)
@@ -758,13 +830,11 @@ def _create_batch(
     names = selectors.campaign_names(c for ids in surveying.values() for c in ids)
     steps, sends = [], []
     for cta in created:
-        for n, step in enumerate(playbooks[cta.playbook_id].steps, start=1):
-            row = CtaStep(
-                cta=cta,
-                position=n,
-                title=step["title"],
-                due_on=_step_due_on(cta, step.get("due_days", 0)),
-            )
+        playbook = playbooks[cta.playbook_id]
+        for n, (step, due_on) in enumerate(
+            zip(playbook.steps, _steps_due(cta, playbook), strict=True), start=1
+        ):
+            row = CtaStep(cta=cta, position=n, title=step["title"], due_on=due_on)
             if campaign := step.get("survey_campaign"):
                 words = rules.survey_words(campaign, names)
                 row.title = f"{step['title'][: 296 - len(words)]} ({words})"
@@ -1139,8 +1209,11 @@ def ctas_promote_pending(
     *, now: dt.datetime | None = None, owner_ids: Sequence[int] | None = None
 ) -> int:
     """Pending CTAs (of every owner, or of ``owner_ids``) move into their owner's queue
-    (open, due from now) while the owner has room under the cap, highest priority and
-    oldest first. Returns how many moved."""
+    (open) while the owner has room under the cap, by urgency (``WAITING_ORDER``: the
+    soonest due first, then the account's priority points, then its ARR). A CTA moved in
+    starts its schedule today (``_reschedule``): its steps count from today (a renewal's
+    stay counted back from the contract end, none before today), and it is due with its
+    last step. Returns how many moved."""
     now = now or timezone.now()
     cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
     waiting = Cta.objects.filter(status=CtaStatus.PENDING)
@@ -1166,27 +1239,32 @@ def ctas_promote_pending(
     pending = list(
         waiting.filter(Q(owner_id__in=[o for o in room if o is not None]) | Q(owner__isnull=True))
         .select_related("playbook")
+        .annotate(
+            standing_points=F("account__standing__priority"),
+            standing_arr=F("account__standing__arr"),
+        )
         .order_by("pk")
     )
+
+    def urgency(c: Cta) -> tuple:
+        standing = None if c.standing_points is None else (c.standing_points, c.standing_arr)
+        return _urgency_key(c.due_at, standing, c.pk)
+
     moved = []
-    for cta in sorted(pending, key=lambda c: (PRIORITY_RANK[c.priority], c.opened_at, c.pk)):
+    for cta in sorted(pending, key=urgency):
         if cta.owner_id and load[cta.owner_id] >= cap:
             continue
         load[cta.owner_id] += 1
         moved.append(cta)
     by_id = {c.pk: c for c in moved}
     with transaction.atomic():
-        promoted = []
         # claim: a concurrent sweep moves each once
-        for priority in sorted({c.priority for c in moved}, key=PRIORITY_RANK.__getitem__):
-            due_at = _due_at(priority, now)
-            ids = [c.pk for c in moved if c.priority == priority]
-            sets = [CtaStatus.OPEN, _db_datetime(due_at)]
-            for pk in _claim(ids, "status = %s, due_at = %s", sets,
-                             where="status = %s", where_params=[CtaStatus.PENDING]):  # fmt: skip
-                cta = by_id[pk]
-                cta.status, cta.due_at = CtaStatus.OPEN, due_at
-                promoted.append(cta)
+        claimed = _claim([c.pk for c in moved], "status = %s", [CtaStatus.OPEN],
+                         where="status = %s", where_params=[CtaStatus.PENDING])  # fmt: skip
+        promoted = [by_id[pk] for pk in sorted(claimed)]
+        for cta in promoted:
+            cta.status = CtaStatus.OPEN
+        _reschedule(promoted, now=now)
         timeline_upsert(
             _fact(c, "promoted", "cta_opened", f"CTA moved into the queue: {c.title}", at=now)
             for c in promoted
@@ -1194,6 +1272,38 @@ def ctas_promote_pending(
         _actions_enqueue(promoted, {c.playbook_id: c.playbook for c in promoted})
         _standings_refresh(c.account_id for c in promoted)
     return len(promoted)
+
+
+def _reschedule(ctas: Sequence[Cta], *, now: dt.datetime) -> None:
+    """CTAs that waited over the cap start their schedule on the day they move into the
+    queue: a step not done yet moves as many days later as the CTA waited (a renewal's
+    steps, counted back from the contract end, stay, none due before today); the CTA is
+    due with its last step (``due_after_steps``), one without steps by its urgency from
+    now. Three queries (the steps, their update, the CTAs' update), none for no CTA."""
+    if not ctas:
+        return
+    today = now.astimezone(dt.UTC).date()
+    steps: dict[int, list[CtaStep]] = {}
+    for step in CtaStep.objects.filter(cta__in=ctas).order_by("cta_id", "position"):
+        steps.setdefault(step.cta_id, []).append(step)
+    moved_steps = []
+    for cta in ctas:
+        own = steps.get(cta.pk, [])
+        renewal = bool((cta.evidence_data or {}).get("renewal_on"))
+        waited = max(dt.timedelta(0), today - cta.opened_at.astimezone(dt.UTC).date())
+        for step in own:
+            if step.done_at is not None:
+                continue
+            due = max(step.due_on, today) if renewal else step.due_on + waited
+            if due != step.due_on:
+                step.due_on = due
+                moved_steps.append(step)
+        cta.due_at = (
+            due_after_steps(max(s.due_on for s in own)) if own else _due_at(cta.priority, now)
+        )
+    if moved_steps:
+        CtaStep.objects.bulk_update(moved_steps, ["due_on"], batch_size=500)
+    Cta.objects.bulk_update(ctas, ["due_at"], batch_size=500)
 
 
 def _db_datetime(value: dt.datetime) -> Any:
@@ -1383,9 +1493,29 @@ def _not_closed(cta: Cta) -> None:
         raise ValidationError({"status": [f"the CTA is {cta.get_status_display().lower()}"]})
 
 
+def _waiting_words(cta: Cta) -> str:
+    cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
+    return f"the CTA is waiting: its owner is at the cap of {cap} open CTAs"
+
+
+def start_words(cta: Cta, user: User | None) -> str:
+    """The label of the action that starts ``cta``: a pending one says it goes over the
+    cap ("Start this CTA now (over your cap of 25)")."""
+    if cta.status != CtaStatus.PENDING:
+        return "Start"
+    cap = settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM
+    whose = (
+        "your"
+        if user is not None and cta.owner_id == user.pk
+        else (f"{cta.owner}'s" if cta.owner else "the")
+    )
+    return f"Start this CTA now (over {whose} cap of {cap})"
+
+
 @transaction.atomic
 def cta_start(*, cta: Cta, user: User | None = None) -> Cta:
-    """open → in progress (a pending CTA may be started by hand, over the cap)."""
+    """open → in progress. A pending CTA (waiting over its owner's cap) may be started by
+    hand, over the cap: the page's button says so (``start_words``)."""
     cta = _locked(cta)
     _not_closed(cta)
     if cta.status != CtaStatus.IN_PROGRESS:
@@ -1399,11 +1529,15 @@ def cta_start(*, cta: Cta, user: User | None = None) -> Cta:
 @transaction.atomic
 def cta_step_complete(*, cta: Cta, step: CtaStep, user: User | None = None) -> CtaStep:
     """Tick a step done (once; ticking again changes nothing). An open CTA moves to
-    in progress."""
+    in progress. A pending one (waiting over its owner's cap) is refused: it is started
+    explicitly (``cta_start``), over the cap, first."""
     cta = _locked(cta)
     if step.cta_id != cta.pk:
         raise ValidationError({"step": ["this step belongs to another CTA"]})
     _not_closed(cta)
+    if cta.status == CtaStatus.PENDING:
+        # ticking a step would start it, and put its owner over the cap without a word
+        raise ValidationError({"status": [_waiting_words(cta) + ": start it first"]})
     now = timezone.now()
     if CtaStep.objects.filter(pk=step.pk, done_at__isnull=True).update(done_at=now, done_by=user):
         step.done_at, step.done_by = now, user
@@ -1419,7 +1553,7 @@ def cta_step_complete(*, cta: Cta, step: CtaStep, user: User | None = None) -> C
                 )
             ]
         )
-        if cta.status in (CtaStatus.OPEN, CtaStatus.PENDING):
+        if cta.status == CtaStatus.OPEN:
             cta.status = CtaStatus.IN_PROGRESS
             cta.save(update_fields=["status", "updated_at"])
     else:
@@ -1430,7 +1564,7 @@ def cta_step_complete(*, cta: Cta, step: CtaStep, user: User | None = None) -> C
 @transaction.atomic
 def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
     """Hide a CTA from the queue until ``until`` (a future day); it is due again then, by
-    its urgency, and does not escalate meanwhile."""
+    its urgency (or later, when it was due later), and does not escalate meanwhile."""
     cta = _locked(cta)
     _not_closed(cta)
     today = utc.today()
@@ -1442,7 +1576,9 @@ def cta_snooze(*, cta: Cta, until: dt.date, user: User | None = None) -> Cta:
             {"snoozed_until": [f"pick a day within a year (by {utc.day_text(last)})"]}
         )
     cta.snoozed_until = until
-    cta.due_at = _due_at(cta.priority, midnight(until))
+    # due again by its urgency after the snooze, never sooner than it was (a renewal due
+    # with its last step in a month is not due in 3 days for a 1-day snooze)
+    cta.due_at = max(cta.due_at, _due_at(cta.priority, midnight(until)))
     cta.save(update_fields=["snoozed_until", "due_at", "updated_at"])
     now = timezone.now()
     timeline_upsert(
@@ -1471,13 +1607,19 @@ def cta_snooze_a_week(*, cta: Cta, user: User | None = None) -> Cta:
 
 @transaction.atomic
 def cta_reassign(*, cta: Cta, owner: User, user: User | None = None) -> Cta:
-    """Give the CTA to another team member (it keeps its status and due date)."""
+    """Give the CTA to another team member (it keeps its status and due date): one of
+    ``owners_for_reassign`` for ``user`` (a manager: anyone in their team; an admin:
+    anyone active; otherwise someone who can see the account)."""
     cta = _locked(cta)
     _not_closed(cta)
     if not owner.is_active:
         raise ValidationError({"owner": [f"{owner} is not an active user"]})
-    if not Account.objects.filter(pk=cta.account_id).visible_to(owner).exists():
-        raise ValidationError({"owner": [f"{owner} cannot see this account"]})
+    cta = Cta.objects.select_related("account__owner", "playbook").get(pk=cta.pk)
+    allowed = User.objects.filter(_reassign_choices(cta, user), pk=owner.pk).exists()
+    if not allowed:
+        if not Account.objects.filter(pk=cta.account_id).visible_to(owner).exists():
+            raise ValidationError({"owner": [f"{owner} cannot see this account"]})
+        raise ValidationError({"owner": [f"you cannot give CTAs to {owner}"]})
     if owner.pk == cta.owner_id:
         return cta
     before = cta.owner
@@ -1499,31 +1641,70 @@ def cta_reassign(*, cta: Cta, owner: User, user: User | None = None) -> Cta:
     return cta
 
 
+class OpenStepsError(ValidationError):
+    """Closing a CTA as done while steps are open, unconfirmed: ``steps`` are those steps."""
+
+    def __init__(self, steps: Sequence[CtaStep], total: int):
+        self.steps = list(steps)
+        self.total = total
+        super().__init__({"steps": [open_steps_words(self.steps, total)]})
+
+
+def open_steps_words(steps: Sequence[CtaStep], total: int) -> str:
+    n = len(steps)
+    names = ", ".join(f"“{s.title}” (due {utc.day_text(s.due_on)})" for s in steps)
+    verb = "is" if n == 1 else "are"
+    return (
+        f"{n} of {total} steps {verb} still open: {names}. Closing the CTA as done marks "
+        f"{'it' if n == 1 else 'them'} skipped"
+    )
+
+
 @transaction.atomic
 def cta_close(
-    *, cta: Cta, status: str = CtaStatus.DONE, note: str = "", user: User | None = None
+    *,
+    cta: Cta,
+    status: str = CtaStatus.DONE,
+    note: str = "",
+    user: User | None = None,
+    skip_open_steps: bool = True,
 ) -> Cta:
     """Close a CTA as done or cancelled, with an optional note. Its cooldown starts now; the
     outcome is still measured (done) against the success condition by its deadline.
-    A pending CTA of the owner may move into the freed place (next sweep)."""
+    A pending CTA of the owner may move into the freed place (next sweep).
+
+    Steps not done when a CTA closes are *skipped* (a closed CTA's open step is shown so,
+    never as due). With ``skip_open_steps=False`` closing as done with steps open raises
+    ``OpenStepsError`` naming them: the CTA page passes it until the user confirms (the
+    API and the system close as asked). Cancelling skips them anyway."""
     if status not in (CtaStatus.DONE, CtaStatus.CANCELLED):
         raise ValidationError({"status": [f"must be done or cancelled, got {status!r}"]})
     cta = _locked(cta)
     _not_closed(cta)
+    steps = list(cta.steps.order_by("position"))
+    left = [s for s in steps if s.done_at is None]
+    if left and status == CtaStatus.DONE and not skip_open_steps:
+        raise OpenStepsError(left, len(steps))
     now = timezone.now()
     cta.status, cta.closed_at, cta.close_note = status, now, note.strip()
     cta.save(update_fields=["status", "closed_at", "close_note", "updated_at"])
+    skipped = (
+        f" ({len(left)} of {len(steps)} step{'s' if len(steps) != 1 else ''} skipped)"
+        if left
+        else ""
+    )
     timeline_upsert(
         [
             _fact(
                 cta,
                 "closed",
                 "cta_closed",
-                f"CTA {cta.get_status_display().lower()}: {cta.title}"
+                f"CTA {cta.get_status_display().lower()}: {cta.title}{skipped}"
                 + (f" — {cta.close_note}" if cta.close_note else ""),
                 at=now,
                 status=status,
                 by=user.email if user else "",
+                skipped=[s.title for s in left],
             )
         ]
     )
@@ -1560,13 +1741,33 @@ def notification_read(*, user: User, notification_id: int) -> None:
     )
 
 
-def owners_for_reassign(*, cta: Cta) -> list[User]:
-    """Active users who can see the CTA's account (``Account.visible_to``): admins, the
-    account's owner and the owner's manager. One query."""
+def _reassign_choices(cta: Cta, user: User | None) -> Q:
+    """Who may be given ``cta`` by ``user`` (``owners_for_reassign``), as a filter."""
     owner = cta.account.owner
+    # anyone: the users who can see the CTA's account (admins, its owner, the owner's
+    # manager); a CSM gives CTAs only to them
     who = Q(is_superuser=True) | Q(groups__name=Role.ADMIN)
     if owner is not None:
         who |= Q(pk=owner.pk)
         if owner.manager_id:
             who |= Q(pk=owner.manager_id)
-    return list(User.objects.filter(who, is_active=True).distinct().order_by("email"))
+    role = user.role if user is not None else None
+    if role == Role.ADMIN:  # an admin: anyone active with a role
+        who |= Q(is_superuser=True) | Q(groups__name__in=list(Role.values))
+    elif role == Role.MANAGER:  # a manager: their team (their reports) and themselves
+        who |= Q(pk=user.pk) | Q(manager=user)
+    return who
+
+
+def owners_for_reassign(*, cta: Cta, user: User | None = None) -> list[User]:
+    """The active users ``user`` may give the CTA to: those who can see its account
+    (``Account.visible_to``: admins, the account's owner and the owner's manager) — all a
+    CSM may choose — and, for a manager, everyone in their team (their reports) and
+    themselves; for an admin, every active user with a role. A CTA given to someone who
+    cannot see its account is still theirs to see and work (``Cta.visible_to``). One
+    query."""
+    return list(
+        User.objects.filter(_reassign_choices(cta, user), is_active=True)
+        .distinct()
+        .order_by("email")
+    )

@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -36,7 +37,11 @@ def _require_admin(request: HttpRequest) -> None:
 
 
 def _get_cta(request: HttpRequest, pk: int) -> Cta:
-    qs = Cta.objects.visible_to(request.user).select_related("account__owner", "owner", "playbook")
+    qs = (
+        Cta.objects.visible_to(request.user)
+        .select_related("account__owner", "owner", "playbook")
+        .annotate(account_visible=selectors.account_visible(request.user))
+    )
     return get_object_or_404(qs, pk=pk)
 
 
@@ -59,7 +64,11 @@ def playbook_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "playbooks/playbook_list.html",
-        {"playbooks": playbooks, "backlog": list(selectors.pending_backlog())},
+        {
+            "playbooks": playbooks,
+            "backlog": list(selectors.pending_backlog()),
+            "waiting_order": services.WAITING_ORDER,
+        },
     )
 
 
@@ -119,7 +128,14 @@ def cta_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "playbooks/cta_list.html",
-        {"ctas": ctas, "status": status, "statuses": CtaStatus.choices, "escalated": escalated},
+        {
+            "ctas": ctas,
+            "status": status,
+            "statuses": CtaStatus.choices,
+            "escalated": escalated,
+            "waiting_order": services.WAITING_ORDER,
+            "cap": settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM,
+        },
     )
 
 
@@ -127,13 +143,22 @@ def _detail_context(request: HttpRequest, cta: Cta, **extra) -> dict:
     success_label, success_words = rules.describe(
         rules.SUCCESSES, cta.playbook.success, cta.playbook.success_params
     )
+    steps = list(cta.steps.select_related("done_by"))
+    last_due = max((s.due_on for s in steps), default=None)
     return {
         "cta": cta,
         "success_label": success_label,
         "success_words": success_words,
-        "steps": list(cta.steps.select_related("done_by")),
+        "steps": steps,
+        # the rule of the CTA's due date, said beside it when it holds (a snooze moves it)
+        "due_with_last_step": last_due is not None
+        and cta.due_at == services.due_after_steps(last_due),
+        "last_step_due": last_due,
         "comments": list(cta.comments.select_related("author")),
-        "owners": services.owners_for_reassign(cta=cta),
+        "owners": services.owners_for_reassign(cta=cta, user=request.user),
+        "start_words": services.start_words(cta, request.user),
+        "waiting_order": services.WAITING_ORDER,
+        "cap": settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM,
         "snooze_form": extra.pop("snooze_form", None)
         or SnoozeForm(initial={"until": timezone.localdate() + dt.timedelta(days=7)}),
         "comment_form": extra.pop("comment_form", None) or CommentForm(),
@@ -158,12 +183,17 @@ def _on_account_page(request: HtmxHttpRequest) -> bool:
         return False
 
 
-def _row(request: HtmxHttpRequest, cta: Cta, errors: list[str] | None = None) -> HttpResponse:
-    """The CTA's row fragment (re-read with its annotations) for htmx to swap in place; on
-    an account page also its steps row, out of band, so a step done shows as done."""
+def _row(
+    request: HtmxHttpRequest, cta: Cta, errors: list[str] | None = None, notice: str = ""
+) -> HttpResponse:
+    """The CTA's row fragment (re-read with its annotations) for htmx to swap in place,
+    with ``notice`` (what the action did) or ``errors``; on an account page also its steps
+    row, out of band, so a step done shows as done."""
     row = selectors.cta_list(user=request.user).filter(pk=cta.pk).first()
     html = render_to_string(
-        "playbooks/_cta_row.html", {"cta": row, "errors": errors or []}, request=request
+        "playbooks/_cta_row.html",
+        {"cta": row, "errors": errors or [], "notice": notice},
+        request=request,
     )
     if row is not None and _on_account_page(request):
         html += render_to_string(
@@ -174,13 +204,16 @@ def _row(request: HtmxHttpRequest, cta: Cta, errors: list[str] | None = None) ->
     return HttpResponse(html)
 
 
-def _after_action(request: HtmxHttpRequest, cta: Cta) -> HttpResponse:
-    """htmx: the CTA's row fragment (the queue swaps it in place) and a ``ctaChanged``
-    event; a plain form post goes back to the CTA page."""
+def _after_action(request: HtmxHttpRequest, cta: Cta, notice: str = "") -> HttpResponse:
+    """htmx: the CTA's row fragment (the queue swaps it in place) with ``notice`` and a
+    ``ctaChanged`` event; a plain form post goes back to the CTA page, ``notice`` shown
+    there as a message."""
     if request.htmx:
         return trigger_client_event(
-            _row(request, cta), "ctaChanged", {"account_id": cta.account_id}
+            _row(request, cta, notice=notice), "ctaChanged", {"account_id": cta.account_id}
         )
+    if notice:
+        messages.success(request, notice)
     return redirect("playbooks:cta-detail", pk=cta.pk)
 
 
@@ -256,7 +289,7 @@ def cta_step_complete(
         services.cta_step_complete(cta=cta, step=step, user=request.user)
     except ValidationError as exc:
         return _errors(request, cta, exc)
-    return _after_action(request, cta)
+    return _after_action(request, cta, f"Step {step.position} done: {step.title}")
 
 
 @_action
@@ -279,16 +312,28 @@ def cta_snooze(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @_action
 def cta_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """start (→ in progress), done or cancelled (with an optional note)."""
+    """start (→ in progress), done or cancelled (with an optional note). Done with steps
+    still open asks first: the CTA page again, naming them, with a button that closes the
+    CTA and skips them (``skip_open_steps``)."""
     cta = _get_cta(request, pk)
     action = request.POST.get("status", "")
+    note = request.POST.get("note", "")
     try:
         if action == CtaStatus.IN_PROGRESS:
             services.cta_start(cta=cta, user=request.user)
         else:
             services.cta_close(
-                cta=cta, status=action, note=request.POST.get("note", ""), user=request.user
+                cta=cta,
+                status=action,
+                note=note,
+                user=request.user,
+                skip_open_steps=request.POST.get("skip_open_steps") == "1",
             )
+    except services.OpenStepsError as exc:
+        if request.htmx:
+            return _errors(request, cta, exc)
+        context = _detail_context(request, cta, confirm_close=exc, close_note=note)
+        return render(request, "playbooks/cta_detail.html", context)
     except ValidationError as exc:
         return _errors(request, cta, exc)
     return _after_action(request, cta)

@@ -37,8 +37,10 @@ def _timeline(cta):
 
 def test_steps_snooze_reassign_comment_and_close_land_on_the_timeline(cta, csm, manager):
     assert cta.status == CtaStatus.OPEN
-    # medium priority: due 48 h after opening
-    assert cta.due_at - cta.opened_at == DAYS(hours=48)
+    # due with its last step (7 days after the opening day), by the end of that day
+    opened = cta.opened_at.astimezone(dt.UTC).date()
+    last_step = dt.datetime.combine(opened + DAYS(8), dt.time(), tzinfo=dt.UTC)
+    assert cta.due_at == last_step
     first = cta.steps.get(position=1)
     services.cta_step_complete(cta=cta, step=first, user=csm)
     services.cta_step_complete(cta=cta, step=first, user=csm)  # twice: once
@@ -51,7 +53,12 @@ def test_steps_snooze_reassign_comment_and_close_land_on_the_timeline(cta, csm, 
     services.cta_snooze(cta=cta, until=until, user=csm)
     cta.refresh_from_db()
     assert cta.snoozed_until == until
-    assert cta.due_at == dt.datetime.combine(until, dt.time(), tzinfo=dt.UTC) + DAYS(hours=48)
+    # due 48 h after the snooze ends (medium) would be sooner than its last step: it stays
+    assert cta.due_at == last_step
+    later = timezone.now().date() + DAYS(10)
+    services.cta_snooze(cta=cta, until=later, user=csm)
+    cta.refresh_from_db()
+    assert cta.due_at == dt.datetime.combine(later, dt.time(), tzinfo=dt.UTC) + DAYS(hours=48)
     with pytest.raises(ValidationError) as info:
         services.cta_snooze(cta=cta, until=timezone.now().date(), user=csm)
     assert "snoozed_until" in info.value.message_dict
@@ -105,17 +112,33 @@ def test_the_queue_standing_follows_the_ctas_of_its_account(
     assert again is not None and counts() == (1, 0)
 
 
-def test_due_dates_follow_urgency(settings, csm):
+def test_a_cta_is_due_with_its_last_step_and_one_without_steps_by_urgency(settings, csm):
+    """The one rule of a CTA's due date: by the end of its last step's day, whatever its
+    priority; a CTA without steps is due by its urgency (``PLAYBOOK_DUE_HOURS``)."""
     account = AccountFactory(owner=csm)
-    due = {}
+    steps = [{"title": "Call", "due_days": 0}, {"title": "Plan", "due_days": 3}]
+    due, bare = {}, {}
     for priority in ("high", "medium", "low"):
-        playbook = make_playbook("ticket_escalated", priority=priority)
-        cta = services.cta_open(playbook=playbook, account=account, evidence="x")
-        due[priority] = cta.due_at - cta.opened_at
+        cta = services.cta_open(
+            playbook=make_playbook("ticket_escalated", priority=priority, steps=steps),
+            account=account,
+            evidence="x",
+        )
+        opened = cta.opened_at.astimezone(dt.UTC).date()
+        last = cta.steps.order_by("position").last().due_on
+        assert last == opened + DAYS(3)
+        due[priority] = cta.due_at
+        assert cta.due_at == dt.datetime.combine(last + DAYS(1), dt.time(), tzinfo=dt.UTC)
+        none = make_playbook("ticket_escalated", priority=priority, steps=steps)
+        none.steps = []  # no steps (a playbook saved before steps were required)
+        none.save(update_fields=["steps"])
+        cta = services.cta_open(playbook=none, account=account, evidence="x")
+        bare[priority] = cta.due_at - cta.opened_at
         if priority == "high":  # red: by the end of the same (UTC) day
             tomorrow = cta.opened_at.astimezone(dt.UTC).date() + DAYS(1)
             assert cta.due_at == dt.datetime.combine(tomorrow, dt.time(), tzinfo=dt.UTC)
-    assert due["medium"] == DAYS(hours=48) and due["low"] == DAYS(days=7)
+    assert len(set(due.values())) == 1
+    assert bare["medium"] == DAYS(hours=48) and bare["low"] == DAYS(days=7)
 
 
 def test_overdue_ctas_escalate_once_to_the_owners_manager(
@@ -314,15 +337,19 @@ def _due_days(cta) -> list[int]:
     return [(s.due_on - opened).days for s in cta.steps.order_by("position")]
 
 
-def test_steps_are_due_from_the_day_the_cta_opens_and_never_after_the_renewal(csm, day):
+def test_steps_are_due_from_the_day_the_cta_opens_and_renewals_back_from_the_end(csm, day):
     """The night's run opens CTAs the day after the data day (``day``): a step due "0 days"
-    after opening is due that day, not the data day; a renewal CTA's steps are due by the
-    contract's last day at the latest."""
+    after opening is due that day, not the data day. A renewal playbook's steps are days
+    into its window (90 days before the contract end): due that many days after the window
+    opened, never before the CTA opens nor after the contract's last day; the CTA is due
+    with its last step."""
     from tests.factories import ContractFactory, TicketFactory
 
     escalated, renewing = AccountFactory(owner=csm), AccountFactory(owner=csm)
+    early = AccountFactory(owner=csm)
     TicketFactory(account=escalated, opened_at=at(day - DAYS(1)), escalated=True)
     ContractFactory(account=renewing, start_date=day - DAYS(300), end_date=day + DAYS(37))
+    ContractFactory(account=early, start_date=day - DAYS(300), end_date=day + DAYS(80))
     risk = make_playbook("ticket_escalated", priority="medium")
     renewal = make_playbook(
         "renewal_within",
@@ -340,12 +367,23 @@ def test_steps_are_due_from_the_day_the_cta_opens_and_never_after_the_renewal(cs
     assert first.opened_on == day and opened == day + DAYS(1)  # the data day, then today
     assert _due_days(first) == [0, 7]  # the helper's steps: 0 and 7 days after opening
     assert first.steps.order_by("position").first().due_on == opened  # not the data day
-    second = Cta.objects.get(playbook=renewal)
-    # the contract ends day + 37 = opening day + 36: 7 and 30 stay, 45 is capped to 36
-    assert _due_days(second) == [7, 30, 36]
-    assert second.steps.order_by("position").last().due_on == day + DAYS(37)
-    # the CTA itself (48 h after opening) is due before the contract's end, as its steps
-    assert second.due_at.date() <= day + DAYS(37)
+
+    def ends_on(cta):  # the end of its last step's day
+        last = cta.steps.order_by("position").last().due_on
+        return dt.datetime.combine(last + DAYS(1), dt.time(), tzinfo=dt.UTC)
+
+    assert first.due_at == ends_on(first)
+    late = Cta.objects.get(playbook=renewal, account=renewing)
+    # the contract ends day + 37 = opening day + 36: the window opened 53 days before the
+    # CTA, so its steps (window days 7, 30, 45 = end - 83, - 60, - 45) are all late: today
+    assert _due_days(late) == [0, 0, 0]
+    assert late.due_at == ends_on(late) and late.due_at.date() == opened + DAYS(1)
+    second = Cta.objects.get(playbook=renewal, account=early)
+    # ends day + 80 = opening day + 79: end - 83 is past (today), end - 60 = opening + 19,
+    # end - 45 = opening + 34
+    assert _due_days(second) == [0, 19, 34]
+    assert second.due_at == ends_on(second)
+    assert second.due_at.date() < day + DAYS(80)
 
 
 def test_a_renewal_step_is_never_due_before_the_cta_opens(csm, day):

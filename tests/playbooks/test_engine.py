@@ -369,8 +369,10 @@ def test_noise_budget_pending_past_the_cap_then_promoted(day, settings):
 
 def test_a_renewal_lapsing_before_its_due_date_is_due_then_and_never_waits(day, settings):
     """Renewal CTAs of medium priority (due 48 h after opening) for an owner at the cap:
-    the contract ending tomorrow opens over the cap, due when that last day ends; the one
-    ending in 60 days waits as pending, due 48 h later when promoted."""
+    the contract ending tomorrow opens over the cap, due by the end of the day its steps
+    are (never after the contract's last day); the one ending in 60 days waits as pending,
+    due with its last step (counted back from the contract end: 90 - 7 days before it is
+    past, so today)."""
     settings.PLAYBOOK_MAX_OPEN_CTAS_PER_CSM = 0  # every owner at the cap
     csm = UserFactory()
     soon, later = AccountFactory(owner=csm), AccountFactory(owner=csm)
@@ -385,9 +387,11 @@ def test_a_renewal_lapsing_before_its_due_date_is_due_then_and_never_waits(day, 
     # the contract's last day is tomorrow: it lapses at the midnight after it, today + 2 at
     # 00:00, which is less than 48 h after any moment of today
     lapses = dt.datetime.combine(today + DAYS(2), dt.time(), tzinfo=dt.UTC)
-    assert (urgent.status, urgent.due_at) == (CtaStatus.OPEN, lapses)
+    end_of_today = dt.datetime.combine(today + DAYS(1), dt.time(), tzinfo=dt.UTC)
+    assert (urgent.status, urgent.due_at) == (CtaStatus.OPEN, end_of_today)
+    assert urgent.due_at <= lapses
     waiting = Cta.objects.get(account=later)
-    assert (waiting.status, waiting.due_at) == (CtaStatus.PENDING, now + DAYS(hours=48))
+    assert (waiting.status, waiting.due_at) == (CtaStatus.PENDING, end_of_today)
 
 
 def test_an_evaluation_killed_midway_leaves_whole_batches_and_the_next_run_opens_the_rest(

@@ -113,7 +113,13 @@ def test_queue_row_actions_over_htmx(client, cta, csm):
     )
     body = html.unescape(r.content.decode())
     assert r.status_code == 200 and f"Snooze until: pick a day after today ({utc.today()})" in body
+    # one of two steps is open: closing asks first (the page again), then skips it
     r = client.post(reverse("playbooks:cta-status", args=[cta.pk]), {"status": "done"})
+    assert r.status_code == 200 and "Close this CTA with open steps?" in r.content.decode()
+    assert Cta.objects.get().status == CtaStatus.IN_PROGRESS  # not closed
+    r = client.post(
+        reverse("playbooks:cta-status", args=[cta.pk]), {"status": "done", "skip_open_steps": "1"}
+    )
     assert r.status_code == 302
     assert Cta.objects.get().status == CtaStatus.DONE
 
