@@ -322,8 +322,21 @@ def backfill_start(*, days: int, user: User) -> str:
     return job
 
 
+def _with_range(state: dict[str, Any]) -> dict[str, Any]:
+    """A rescoring's progress plus, for a range, ``first``, ``last``, ``days`` (the days
+    asked for) and ``later`` (the later days whose intraday snapshots were rescored too:
+    why "4 of 4 days" follows a request for 3)."""
+    row = dict(state)
+    if state.get("start") and state.get("end"):
+        first, last = dt.date.fromisoformat(state["start"]), dt.date.fromisoformat(state["end"])
+        row.update(first=first, last=last, days=(last - first).days + 1)
+        row["later"] = max(0, (state.get("total") or 0) - row["days"])
+    return row
+
+
 def backfill_progress(job: str) -> dict[str, Any] | None:
-    return cache.get(BACKFILL_KEY.format(job))
+    state = cache.get(BACKFILL_KEY.format(job))
+    return None if state is None else _with_range(state)
 
 
 def backfill_recent() -> list[dict[str, Any]]:
@@ -339,13 +352,8 @@ def backfill_recent() -> list[dict[str, Any]]:
         if state is None:  # expired, or the cache was cleared
             continue
         started = state.get("started_at")
-        row = {**state, "job": j}
+        row = {**_with_range(state), "job": j}
         row["started"] = dt.datetime.fromisoformat(started) if started else None
-        if state.get("start") and state.get("end"):
-            # the range's days, and the later days of intraday snapshots rescored with them
-            first, last = dt.date.fromisoformat(state["start"]), dt.date.fromisoformat(state["end"])
-            row.update(first=first, last=last, days=(last - first).days + 1)
-            row["later"] = max(0, (state.get("total") or 0) - row["days"])
         rows.append(row)
     return rows
 

@@ -100,3 +100,8 @@ def test_a_rescoring_says_its_days_and_the_later_days_it_rescored_too(client, ad
     last = utc.today() - dt.timedelta(days=1)
     assert f"{utc.day_text(first)} to {utc.day_text(last)}: 3 days" in row
     assert "and the snapshots of 1 later day (accounts rescored since the night)" in row
+    # the job's own page says the same: 3 asked for, and 1 later day
+    page = client.get(reverse(LIST), {"job": job}).content.decode()
+    said = page.split('id="backfill-days">')[1].split("</p>")[0]
+    assert said.startswith(f"The 3 days asked for ({utc.day_text(first)} to {utc.day_text(last)})")
+    assert "and the snapshots of 1 later day" in said
