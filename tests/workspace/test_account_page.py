@@ -480,7 +480,7 @@ def test_every_count_of_days_on_the_page_is_from_the_data_day(client, csm):
     assert "last CSM touch 10 days ago" in text
     assert "champion Chris Champ: last contact 10 days ago" in text
     # the contract ends 37 days after the data day (36 after the calendar day)
-    assert "· in 37 days" in text
+    assert 'class="muted small stat-sub">in 37 days</span>' in text
 
 
 def test_header_says_which_day_the_7_day_trend_compares_with(client, csm, book):
@@ -774,3 +774,16 @@ def test_one_version_throughout_marks_nothing(client, csm, book):
     assert 'id="health-versions"' not in text and 'id="trend-30-version"' not in text
     data = json.loads(re.search(r'id="health-data"[^>]*>(.*?)</script>', text).group(1))
     assert {(r["model"], r["version"]) for r in data} == {("Default", 1)}
+
+
+def test_a_renewal_day_already_past_says_how_long_before(client, csm, book):
+    """A contract that ended before the data day: "ended N days before", never "-N days"."""
+    from metrics.models import AccountStanding
+
+    account = book["burning"]
+    standing = AccountStanding.objects.get(account=account)
+    standing.renewal_on = standing.day - dt.timedelta(days=1)  # 1 day before the data day
+    standing.save(update_fields=["renewal_on"])
+    client.force_login(csm)
+    text = client.get(url(account)).content.decode()
+    assert 'stat-sub">ended 1 day before</span>' in text
