@@ -51,10 +51,49 @@ def as_of_text(first: dt.date | None, last: dt.date | None, *, today: dt.date) -
     return f"as of {span_text(first, last)}"
 
 
+def data_days_text(
+    first: dt.date | None,
+    last: dt.date | None,
+    *,
+    settled: dt.date | None,
+    rescored: int,
+    today: dt.date,
+) -> str:
+    """A list's line naming the data day(s) its rows count from, the same whatever the
+    sort, search or page: "" for no row; "Data as of 23 Nov 2026" for one day (even today:
+    a list always names it); when some accounts were rescored today (``rescored`` of them,
+    an incremental recompute) and the rest are older, "Data as of 23 Nov 2026; 2 accounts
+    rescored on 24 Nov 2026 since", ``settled`` being the latest day before today; any
+    other spread is the span, "Data as of 22–23 Nov 2026"."""
+    if first is None or last is None:
+        return ""
+    if first < last == today and rescored and settled is not None:
+        accounts = "account" if rescored == 1 else "accounts"
+        return (
+            f"Data as of {span_text(first, settled)}; "
+            f"{rescored} {accounts} rescored on {day_text(today)} since"
+        )
+    return f"Data as of {span_text(first, last)}"
+
+
 def moment_text(moment: dt.datetime) -> str:
     """An instant in UTC as messages print it: "22 Nov 2026 14:05" (the caller says UTC)."""
     moment = moment.astimezone(dt.UTC)
     return f"{day_text(moment.date())} {moment:%H:%M}"
+
+
+def due_by_text(moment: dt.datetime | None) -> str:
+    """What a deadline instant is due by, as a person reads it: an instant at exactly 00:00
+    UTC is the end of the day before, "by 24 Nov 2026" (a CTA due with its last step of 24
+    Nov is stored as 25 Nov 00:00, which read as a day later); any other instant is "by 24
+    Nov 2026, 14:05 UTC". "" for None. Every page and message that shows a CTA's due
+    instant says it this way (the ``due_by`` filter of ``playbooks.templatetags.ctas``)."""
+    if moment is None:
+        return ""
+    moment = moment.astimezone(dt.UTC)
+    if moment.timetz().replace(tzinfo=None) == dt.time():
+        return f"by {day_text(moment.date() - dt.timedelta(days=1))}"
+    return f"by {day_text(moment.date())}, {moment:%H:%M} UTC"
 
 
 def hours_text(hours: float | None) -> str:

@@ -617,7 +617,7 @@ def _opened_emails(
                 key=f"cta:{cta.pk}:opened:email",
                 to=[owner_email],
                 subject=_one_line(f"New CTA: {cta.title} ({accounts[cta.account_id]['name']})"),
-                text=f"{line}\n\nDue {utc.moment_text(cta.due_at)} UTC.\n{link(cta)}\n",
+                text=f"{line}\n\nDue {utc.due_by_text(cta.due_at)}.\n{link(cta)}\n",
                 source=playbooks[cta.playbook_id].source_label,
             )
             for cta, line in opened
@@ -625,7 +625,7 @@ def _opened_emails(
     n = len(opened)
     listed = opened[:ESCALATION_MAIL_LINES]
     body = f"{n} new CTAs for you:\n\n" + "\n".join(
-        f"- {line}\n  Due {utc.moment_text(cta.due_at)} UTC. {link(cta)}" for cta, line in listed
+        f"- {line}\n  Due {utc.due_by_text(cta.due_at)}. {link(cta)}" for cta, line in listed
     )
     if n > len(listed):
         body += f"\n\n… and {n - len(listed)} more."
@@ -1456,7 +1456,7 @@ def _escalations_tell(groups: list[_Told]) -> None:
         )
         lines = [
             f"- {cta.title} for {cta.account.name} (owner: {cta.owner or 'nobody'}), due "
-            f"{utc.moment_text(cta.due_at)} UTC: {cta.evidence}\n  "
+            f"{utc.due_by_text(cta.due_at)}: {cta.evidence}\n  "
             + absolute_url(reverse("playbooks:cta-detail", args=[cta.pk]))
             for cta in told.listed
         ]

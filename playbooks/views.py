@@ -153,7 +153,6 @@ def _detail_context(request: HttpRequest, cta: Cta, **extra) -> dict:
         # the rule of the CTA's due date, said beside it when it holds (a snooze moves it)
         "due_with_last_step": last_due is not None
         and cta.due_at == services.due_after_steps(last_due),
-        "last_step_due": last_due,
         "comments": list(cta.comments.select_related("author")),
         "owners": services.owners_for_reassign(cta=cta, user=request.user),
         "start_words": services.start_words(cta, request.user),

@@ -427,6 +427,28 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def period_day(
+    scope: selectors.DashboardScope, params: Mapping[str, str], notices: list[str]
+) -> dt.date:
+    """The last day of the dashboard's period for ``scope``: ``?day=`` when it has a KPI
+    snapshot, else the latest snapshot's day (what the dashboard shows by default), else
+    yesterday (the night's day, before any snapshot). A ``?day=`` not used says why in
+    ``notices``. One query."""
+    days = selectors.kpi_days(scope)
+    day = days[0] if days else selectors.today() - dt.timedelta(days=1)
+    wanted = params.get("day", "")
+    if wanted:
+        try:
+            parsed = dt.date.fromisoformat(wanted)
+            if parsed in days:
+                day = parsed
+            else:
+                notices.append(f"No KPI snapshot for “{wanted}”: showing the latest.")
+        except ValueError:
+            notices.append(f"“{wanted}” is not a date: showing the latest.")
+    return day
+
+
 def drilldown_context(
     user: User, params: Mapping[str, str], *, limit: int | None = DRILL_ROWS
 ) -> dict[str, Any]:
@@ -443,18 +465,7 @@ def drilldown_context(
     if metric not in DRILLS:
         notices.append(f"Unknown number “{metric}”: showing every MRR movement.")
         metric = "movements"
-    days = selectors.kpi_days(scope)
-    day = days[0] if days else selectors.today() - dt.timedelta(days=1)
-    wanted = params.get("day", "")
-    if wanted:
-        try:
-            parsed = dt.date.fromisoformat(wanted)
-            if parsed in days:
-                day = parsed
-            else:
-                notices.append(f"No KPI snapshot for “{wanted}”: showing the latest.")
-        except ValueError:
-            notices.append(f"“{wanted}” is not a date: showing the latest.")
+    day = period_day(scope, params, notices)
     from metrics.services import kpi_snapshot_period
 
     start, end = kpi_snapshot_period(day)
@@ -580,17 +591,20 @@ COHORT_CACHE_SECONDS = 3600
 
 def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     """The cohort retention heatmap of the last 12 months for the dashboard's scope (the KPI
-    engine's ``cohorts_report`` over the accounts the user can see). Loaded after the page
-    (it reads every contract of the scope) and kept an hour in the cache: contracts change
-    with imports, not by the minute."""
+    engine's ``cohorts_report`` over the accounts the user can see), up to the end of the
+    day the dashboard's period ends on (``period_day``: ``?day=`` or the latest snapshot's),
+    never into today's unfinished day. Loaded after the page (it reads every contract of
+    the scope) and kept an hour in the cache: contracts change with imports, not by the
+    minute."""
     from django.core.cache import cache
 
     from metrics.kpis.common import add_months, month_start
 
     owners = selectors.owner_choices(user)
     segments = selectors.segment_choices(user) if user.role == Role.ADMIN else []
-    scope, _ = resolve_scope(user, params, owners, segments)
-    end = selectors.today() + dt.timedelta(days=1)
+    scope, notices = resolve_scope(user, params, owners, segments)
+    last_day = period_day(scope, params, notices)
+    end = last_day + dt.timedelta(days=1)  # exclusive, as the KPI period's
     start = add_months(month_start(end), -COHORT_MONTHS)
     key = f"workspace:cohorts:{user.role}:{scope.kind}:{scope.key}:{start}:{end}"
     if user.role != Role.ADMIN:
@@ -610,4 +624,11 @@ def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     for row in rows:
         for col in row["columns"]:
             col["heat"] = min(10, max(0, round((_number(col.get("logos")) or 0) / 10)))
-    return {"cohorts": rows, "cohort_width": range(width), "start": start, "end": end}
+    return {
+        "cohorts": rows,
+        "cohort_width": range(width),
+        "start": start,
+        "end": end,
+        "last_day": last_day,
+        "notices": notices,
+    }

@@ -325,7 +325,13 @@ COUNT_CAP = 10_000  # rows counted exactly; beyond, the page says "10,000+" (see
 class CappedPaginator(Paginator):
     """Counts at most ``COUNT_CAP + 1`` rows (``SELECT COUNT(*) FROM (... LIMIT n)``): an exact
     count of a 100,000-account book costs more than the page itself, and nobody pages past
-    500 pages of 20. ``capped`` tells the template to say "10,000+"."""
+    500 pages of 20. ``capped`` tells the template to say "10,000+". ``count`` given: a
+    count the caller already has (the queue's data-days aggregate), no query."""
+
+    def __init__(self, *args: Any, count: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if count is not None:
+            self._capped_count = count
 
     @property
     def count(self) -> int:  # type: ignore[override]
@@ -340,12 +346,8 @@ class CappedPaginator(Paginator):
         return self._capped_count > COUNT_CAP
 
 
-def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Page:
-    """One page of the queue: accounts with their standing (priority, reason, band, ARR,
-    renewal, CTAs), ordered by ``filters.sort``. Three queries: a capped count, the page's
-    account ids (a narrow sort: PostgreSQL sorts (key, id) pairs, not whole joined rows,
-    which spilled to disk for a 100,000-account team sorted by ARR), then those rows with
-    their account and owner."""
+def queue_standings(*, user: User, filters: QueueFilters) -> QuerySet[AccountStanding]:
+    """The standings the queue lists for ``filters``, unordered: every page of it."""
     qs = standings_for(user, scope=filters.scope)
     if filters.band == "none":
         qs = qs.filter(band="")
@@ -363,8 +365,23 @@ def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Pag
         qs = qs.filter(renews_within(filters.renewal))
     if filters.q:
         qs = qs.filter(Q(account__name__icontains=filters.q) | Q(account__external_id=filters.q))
+    return qs
+
+
+def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Page:
+    """One page of the queue: accounts with their standing (priority, reason, band, ARR,
+    renewal, CTAs), ordered by ``filters.sort``, and ``page.data_days``, the data days of
+    the whole list (``data_days``). Three queries: the data days with the count, the page's
+    account ids (a narrow sort: PostgreSQL sorts (key, id) pairs, not whole joined rows,
+    which spilled to disk for a 100,000-account team sorted by ARR), then those rows with
+    their account and owner."""
+    qs = queue_standings(user=user, filters=filters)
+    # the header's days must cover every row, not the page's, so this reads the whole list;
+    # its count then comes free, in place of the paginator's capped count query
+    days = data_days(qs, today=today())
     ids = qs.order_by(*SORTS[filters.sort][1]).values_list("account_id", flat=True)
-    page = CappedPaginator(ids, per_page).get_page(filters.page)
+    page = CappedPaginator(ids, per_page, count=days["total"]).get_page(filters.page)
+    page.data_days = days  # type: ignore[attr-defined]
     wanted = list(page.object_list)
     rows = {
         s.account_id: s
@@ -376,6 +393,23 @@ def queue(*, user: User, filters: QueueFilters, per_page: int = PER_PAGE) -> Pag
     }
     page.object_list = [rows[pk] for pk in wanted if pk in rows]
     return page
+
+
+def data_days(standings: QuerySet[AccountStanding], *, today: dt.date) -> dict[str, Any]:
+    """The data days of ``standings`` as a list's header names them (``utc.data_days_text``):
+    ``first`` and ``last`` (None for no row), ``settled`` (the latest day before ``today``)
+    and ``rescored`` (how many rows are of ``today``: rescored since the nightly run, which
+    scores yesterday). Over the whole list, not a page, so the line does not change with
+    sort or page. One aggregate query; unlike the capped count it reads every row of the
+    list, which is only the narrow ``day`` column beside the filters' joins; ``total``, the
+    number of rows, comes with it."""
+    return standings.order_by().aggregate(
+        total=Count("pk"),
+        first=Min("day"),
+        last=Max("day"),
+        settled=Max("day", filter=Q(day__lt=today)),
+        rescored=Count("pk", filter=Q(day=today)),
+    )
 
 
 def default_scope(user: User) -> str:

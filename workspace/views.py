@@ -72,7 +72,14 @@ def _queue_context(request: HttpRequest, *, renewals: bool = False) -> dict:
         "scopes": selectors.SCOPES if selectors.team_scope_allowed(user) else {},
         "renewals": renewals,
         "list_url": reverse("workspace:renewals" if renewals else "home"),
-        "data_day": rows[0].day if rows else None,
+        # the whole list's days, not the first row's: the same under any sort, search or page
+        "data_days": utc.data_days_text(
+            page.data_days["first"],
+            page.data_days["last"],
+            settled=page.data_days["settled"],
+            rescored=page.data_days["rescored"],
+            today=selectors.today(),
+        ),
     }
 
 

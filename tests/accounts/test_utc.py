@@ -58,3 +58,50 @@ def test_as_of_names_the_data_days_unless_they_are_today():
         "as of 22 Nov 2026"
     )
     assert utc.as_of_text(dt.date(2026, 11, 22), today, today=today) == "as of 22–24 Nov 2026"
+
+
+def test_data_days_name_the_nights_day_and_the_accounts_rescored_since():
+    today = dt.date(2026, 11, 24)
+    y = dt.date(2026, 11, 23)
+    assert utc.data_days_text(None, None, settled=None, rescored=0, today=today) == ""
+    # one day, even today's: a list always names it
+    assert utc.data_days_text(y, y, settled=y, rescored=0, today=today) == "Data as of 23 Nov 2026"
+    assert utc.data_days_text(today, today, settled=None, rescored=3, today=today) == (
+        "Data as of 24 Nov 2026"
+    )
+    # the night's day (23) for most, 2 accounts rescored today (24)
+    assert utc.data_days_text(y, today, settled=y, rescored=2, today=today) == (
+        "Data as of 23 Nov 2026; 2 accounts rescored on 24 Nov 2026 since"
+    )
+    assert utc.data_days_text(y, today, settled=y, rescored=1, today=today) == (
+        "Data as of 23 Nov 2026; 1 account rescored on 24 Nov 2026 since"
+    )
+    # a night missed (22 and 23 among the older rows), one account rescored today
+    assert (
+        utc.data_days_text(dt.date(2026, 11, 22), today, settled=y, rescored=1, today=today)
+        == "Data as of 22–23 Nov 2026; 1 account rescored on 24 Nov 2026 since"
+    )
+    # no account of today: the span alone
+    assert utc.data_days_text(dt.date(2026, 11, 22), y, settled=y, rescored=0, today=today) == (
+        "Data as of 22–23 Nov 2026"
+    )
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        # 00:00 UTC of the 25th is the end of the 24th: due by the 24th
+        (dt.datetime(2026, 11, 25, 0, 0, tzinfo=dt.UTC), "by 24 Nov 2026"),
+        # across a month and a year: 00:00 of 1 Jan 2027 is the end of 31 Dec 2026
+        (dt.datetime(2027, 1, 1, 0, 0, tzinfo=dt.UTC), "by 31 Dec 2026"),
+        # any other instant keeps its time
+        (dt.datetime(2026, 11, 24, 14, 5, tzinfo=dt.UTC), "by 24 Nov 2026, 14:05 UTC"),
+        (dt.datetime(2026, 11, 25, 0, 0, 30, tzinfo=dt.UTC), "by 25 Nov 2026, 00:00 UTC"),
+        # read in UTC: 01:00 at UTC+1 is 00:00 UTC, the end of the 24th
+        (dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+         "by 24 Nov 2026"),
+        (None, ""),
+    ],
+)  # fmt: skip
+def test_a_due_instant_reads_as_the_day_it_is_due_by(moment, text):
+    assert utc.due_by_text(moment) == text

@@ -62,7 +62,9 @@ def test_the_cta_page_says_it_is_due_with_its_last_step(client, csm, cta):
     last = cta.steps.order_by("position").last().due_on
     assert cta.due_at.date() == last + DAYS(1)  # by the end of the last step's day
     assert f"due {last:%-d %b %Y}" in body
-    assert f"by the end of {last:%-d %b %Y}, UTC" in body
+    # stored as 00:00 UTC of last + 1, the end of the last step's day: "by <last>"
+    assert f"<dd>by {last:%-d %b %Y} <span" in body
+    assert "00:00" not in body
     assert "with its last step: a CTA is due when its steps are done" in body
 
 

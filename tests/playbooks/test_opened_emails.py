@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from accounts import utc
 from playbooks import services
 from playbooks.models import Cta
 from tests.factories import AccountFactory, TicketFactory, UserFactory
@@ -46,6 +47,9 @@ def test_many_new_ctas_for_one_owner_come_in_one_email_and_a_few_one_by_one(
     for cta in Cta.objects.filter(owner=busy):
         assert f"{cta.title} — {cta.account.name}: {cta.evidence}" in digest.body
         assert f"/ctas/{cta.pk}/" in digest.body
+        # due with its last step L, stored as 00:00 UTC of L + 1: the email says "by L"
+        assert cta.due_at.time() == dt.time() and cta.due_at.tzinfo == dt.UTC
+        assert f"Due by {utc.day_text(cta.due_at.date() - DAYS(1))}." in digest.body
     assert "?status=active&mine=1" in digest.body
     assert sorted(m.subject for m in to_quiet) == sorted(
         f"New CTA: {c.title} ({c.account.name})" for c in Cta.objects.filter(owner=quiet)

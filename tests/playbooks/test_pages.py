@@ -296,3 +296,46 @@ def test_a_step_done_from_the_account_page_marks_its_step_there(client, cta, csm
         headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/ctas/"},
     )
     assert "cta-steps" not in r.content.decode()
+
+
+def _cells(response, cta) -> list[str]:
+    """The texts of the Due cells of ``cta``'s rows on a page."""
+    return re.findall(
+        rf'<tr id="cta-{cta.pk}">.*?data-label="Due">([^<]*)</td>', response.content.decode(), re.S
+    )
+
+
+def test_every_page_says_a_ctas_due_instant_the_same_way(client, csm, cta):
+    """The queue, the account page, the CTA list and the CTA page all print the day the CTA
+    is due by. With its last step due on L, ``due_at`` is 00:00 UTC of L + 1 (the end of
+    L): every page says "by L", none "L + 1, 00:00"."""
+    from metrics.standings import account_standings_refresh
+
+    account_standings_refresh()  # the queue lists accounts with a standing
+    last = cta.steps.order_by("position").last().due_on
+    assert cta.due_at == dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    expected = f"by {utc.day_text(last)}"
+    client.force_login(csm)
+    for page in (
+        reverse("home"),
+        reverse("workspace:account", args=[cta.account_id]),
+        reverse("playbooks:cta-list"),
+    ):
+        assert _cells(client.get(page), cta) == [expected], page
+    detail = html.unescape(
+        client.get(reverse("playbooks:cta-detail", args=[cta.pk])).content.decode()
+    )
+    assert f"<dt>Due</dt><dd>{expected} <span" in detail
+    assert utc.day_text(last + dt.timedelta(days=1)) not in detail.split("<dt>Due</dt>")[1][:200]
+
+
+def test_a_due_instant_within_a_day_keeps_its_time(client, csm, cta):
+    """A CTA due at 14:05 UTC (a snooze, a due time by urgency) is due by that time of that
+    day, on the list and its page alike."""
+    at = dt.datetime.combine(utc.today() + dt.timedelta(days=3), dt.time(14, 5), tzinfo=dt.UTC)
+    Cta.objects.filter(pk=cta.pk).update(due_at=at)
+    expected = f"by {utc.day_text(at.date())}, 14:05 UTC"  # today + 3, at 14:05
+    client.force_login(csm)
+    assert _cells(client.get(reverse("playbooks:cta-list")), cta) == [expected]
+    detail = client.get(reverse("playbooks:cta-detail", args=[cta.pk])).content.decode()
+    assert f"<dt>Due</dt><dd>{expected}" in detail

@@ -234,8 +234,9 @@ def test_digests_are_sent_once_a_week_to_subscribers_with_links(
     text = by_to[csm.email].body
     for line in (
         "- Alpha: yellow -> red on 2026-11-20",
-        "- Alpha: Call Alpha about usage",
-        "- Bravo: Renewal prep Bravo",
+        # due at 10:00 UTC (``_at``), not the end of a day: the day and the time, as pages say it
+        "- Alpha: Call Alpha about usage (due by 30 Nov 2026, 10:00 UTC)",
+        "- Bravo: Renewal prep Bravo (was due by 10 Nov 2026, 10:00 UTC)",
         "- Alpha: 10 Dec 2026",
         "- Charlie: NPS 3 from Dana",
         "Open: https://cs.example.com/",

@@ -290,8 +290,8 @@ def test_step_dates_and_what_changed_carry_the_year(client, csm, book):
 
 
 def test_open_ctas_write_dates_and_people_as_the_rest_of_the_page(client, csm, book):
-    """The CTA rows on the account page: due "24 Nov 2026, 21:13" like the header and the
-    timeline, the owner by name like the header's Owner."""
+    """The CTA rows on the account page: due "by 24 Nov 2026" (the day it is due by, as
+    the CTA page says it), the owner by name like the header's Owner."""
     account = book["burning"]
     cta = _open_cta(account)
     assert cta.owner == csm and csm.get_full_name()
@@ -299,7 +299,11 @@ def test_open_ctas_write_dates_and_people_as_the_rest_of_the_page(client, csm, b
     html = client.get(url(account)).content.decode()
     row = html[html.index(f'<tr id="cta-{cta.pk}">') :]
     row = row[: row.index("</tr>")]
-    assert f'data-label="Due">{cta.due_at:%-d %b %Y, %H:%M}</td>' in row
+    # due with its last step L: stored as 00:00 UTC of L + 1, the end of L, so "by L"
+    last = cta.steps.order_by("position").last().due_on
+    assert cta.due_at == dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    assert f'data-label="Due">by {utc.day_text(last)}</td>' in row
+    assert "00:00" not in row  # not "L + 1, 00:00", which read as a day later
     assert f'data-label="Owner">{csm.get_full_name()}</td>' in row
     assert csm.email not in row
 

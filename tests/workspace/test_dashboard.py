@@ -369,3 +369,66 @@ def test_a_movement_of_zero_has_no_sign_and_the_target_form_says_kpi():
     template = page.read_text()  # the row above, as the page has it
     assert '{% if w.kind != "total" and w.amount %}' in template
     assert TargetForm().fields["kpi"].label == "KPI"
+
+
+def _cohort_rows(text: str) -> list[tuple[str, int]]:
+    import re
+
+    return [
+        (c, int(n))
+        for c, n in re.findall(
+            r'<th scope="row">(\d{4}-\d{2})</th><td class="num">(\d+)</td>', text
+        )
+    ]
+
+
+def _cohort_span(text: str) -> str:
+    import re
+
+    found = re.findall(r'<p class="muted small" id="cohorts-span">([^<]*)</p>', text)
+    assert len(found) == 1, found
+    return found[0].replace("&#x27;", "'")
+
+
+def test_cohorts_end_with_the_day_the_dashboards_period_ends(client, admin_user, kpi_book):
+    """The heatmap counts accounts that first paid up to the end of the dashboard's period
+    day Y (yesterday, the latest KPI snapshot's), never into today's unfinished day T: an
+    account that starts paying today is left out. ``?day=`` moves it with the period."""
+    today = utc_today()
+    y = kpi_book["day"]  # T − 1
+    # the period's end (exclusive) is Y + 1 = T: 12 months back from the first of T's month
+    start = dt.date(today.year - 1, today.month, 1)
+    ContractFactory(
+        account=AccountFactory(name="Today Co"), start_date=today, mrr=Decimal("250")
+    )  # first pays on T: after the period
+    new_co_month = (today - dt.timedelta(days=10)).strftime("%Y-%m")  # New Co: from T − 10
+    client.force_login(admin_user)
+
+    page = client.get(reverse("workspace:dashboard")).content.decode()
+    assert f"day={y.isoformat()}" in page  # the block asks for the period's day
+    r = client.get(reverse("workspace:cohorts"), headers={"HX-Request": "true"})
+    text = r.content.decode()
+    assert _cohort_rows(text) == [(new_co_month, 1)]  # New Co alone; not Today Co
+    expected = (
+        f"Accounts that first paid from {utc.day_text(start)} to the end of "
+        f"{utc.day_text(y)}, the day the dashboard's period ends."
+    )
+    assert _cohort_span(text) == expected
+    assert utc.day_text(today) not in text  # nothing ends after T's start
+    # the page of its own says the same, and no "(end exclusive)" day after the data
+    r = client.get(reverse("workspace:cohorts"), {"day": y.isoformat()})
+    text = r.content.decode()
+    assert _cohort_span(text) == expected and "end exclusive" not in text
+
+    # an earlier period: Y − 40, before New Co first paid (T − 10 = Y − 9)
+    earlier = y - dt.timedelta(days=40)
+    kpi_snapshots_record(as_of=earlier)
+    r = client.get(reverse("workspace:cohorts"), {"day": earlier.isoformat()})
+    text = r.content.decode()
+    assert _cohort_rows(text) == []
+    assert f"to the end of {utc.day_text(earlier)}," in _cohort_span(text)
+    # a day without a snapshot: the latest (Y), said as the dashboard says it
+    r = client.get(reverse("workspace:cohorts"), {"day": "2020-01-01"})
+    text = r.content.decode()
+    assert "No KPI snapshot for “2020-01-01”: showing the latest." in text
+    assert _cohort_span(text) == expected

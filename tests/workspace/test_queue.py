@@ -441,3 +441,77 @@ def test_a_ctas_overdue_state_follows_the_calendar_not_the_data_day(client, csm)
     assert _ctas_cell(r, "Late Co") == "1 open, 1 overdue"
     assert _ctas_cell(r, "Early Co") == "1 open"
     assert "1 overdue CTA" in _row_text(r, "Late Co")  # and it counts in the priority
+
+
+def _data_days_line(response) -> str:
+    import re
+
+    found = re.findall(r'<p id="queue-data-days"[^>]*>([^<]*)</p>', response.content.decode())
+    assert len(found) == 1, found  # named once, above the rows
+    return found[0]
+
+
+def test_the_data_days_line_covers_the_whole_list_whatever_the_sort_search_or_page(client, csm):
+    """22 accounts scored by the night (Y = yesterday) and two rescored today (T), the mix
+    a live install has: the line names both days and how many were rescored, the same
+    with the rescored accounts first (priority: they are red), last (sort by name) and on
+    a page that holds none of them (page 1 of 20 by name: only accounts of Y)."""
+    from accounts import utc
+    from workspace.selectors import PER_PAGE
+
+    today = utc_today()
+    yesterday = today - dt.timedelta(days=1)
+    names = ["Aardvark", "Badger"] + [f"Cougar {n:02}" for n in range(20)]
+    for name in names:  # scored by the night of Y; by name all before "Yak" and "Zebra"
+        customer(csm, name=name, mrr="100", ends_in=300, scores=[(90, "green")])
+    for name in ("Yak", "Zebra"):  # rescored today: their latest snapshot is of T
+        customer(csm, name=name, mrr="100", ends_in=300, scores=[(20, "red")], day=today)
+    account_standings_refresh()
+    client.force_login(csm)
+    # the older day is Y, its span one day; the 2 accounts of T are named as rescored since
+    expected = (
+        f"Data as of {utc.day_text(yesterday)}; 2 accounts rescored on {utc.day_text(today)} since"
+    )
+
+    r = client.get(reverse("home"))  # priority: the red (rescored) accounts first
+    assert sorted(rows(r)[:2]) == ["Yak", "Zebra"]
+    assert _data_days_line(r) == expected
+    r = client.get(reverse("home"), {"sort": "name"})  # a row of Y first
+    assert rows(r)[0] == "Aardvark"
+    assert "24 accounts" in r.content.decode()  # the count from the same aggregate
+    assert _data_days_line(r) == expected
+    # the htmx swap of the results carries the line, so a filter change updates it
+    r = client.get(reverse("home"), {"sort": "name"}, headers=HX)
+    assert _data_days_line(r) == expected
+
+    r = client.get(reverse("home"), {"sort": "name", "page": "1"})
+    assert rows(r) == names[:PER_PAGE]  # 20 rows, every one of Y
+    assert _data_days_line(r) == expected  # the whole list's days, not the page's
+    r = client.get(reverse("home"), {"sort": "name", "page": "2"})
+    assert rows(r) == ["Cougar 18", "Cougar 19", "Yak", "Zebra"]  # rows 21-24
+    assert _data_days_line(r) == expected
+
+    # a search narrows the list, and the line with it: only accounts of Y, then only of T
+    r = client.get(reverse("home"), {"q": "Badger"})
+    assert _data_days_line(r) == f"Data as of {utc.day_text(yesterday)}"
+    r = client.get(reverse("home"), {"q": "Zebra"})
+    assert _data_days_line(r) == f"Data as of {utc.day_text(today)}"
+
+
+def test_renewals_name_one_rescored_account_in_the_singular(client, csm):
+    """/renewals/ counts the same way: one account of T among those of Y."""
+    from accounts import utc
+
+    today = utc_today()
+    yesterday = today - dt.timedelta(days=1)
+    customer(csm, name="Night Co", mrr="100", ends_in=20, scores=[(60, "yellow")])
+    customer(csm, name="Rescored Co", mrr="100", ends_in=30, scores=[(60, "yellow")], day=today)
+    account_standings_refresh()
+    client.force_login(csm)
+    for sort in ("renewal", "name", "arr"):
+        r = client.get(reverse("workspace:renewals"), {"sort": sort})
+        assert sorted(rows(r)) == ["Night Co", "Rescored Co"]
+        assert _data_days_line(r) == (
+            f"Data as of {utc.day_text(yesterday)}; 1 account rescored on "
+            f"{utc.day_text(today)} since"
+        )
