@@ -119,6 +119,35 @@ def test_measures_as_of_a_day(key_features):
     }
 
 
+def test_churned_account_without_usage_says_so_not_that_no_key_features_are_chosen(
+    key_features, settings
+):
+    """A churned account (contract ended, so no seats on the day) with an invoice but no
+    events: key features are chosen (2), so its feature adoption lacks data for want of
+    usage. Without key features chosen the same account says so instead."""
+    account = AccountFactory()
+    ContractFactory(
+        account=account, start_date=dt.date(2023, 1, 1), end_date=dt.date(2024, 1, 31)
+    )
+    InvoiceFactory(account=account, issued_on=dt.date(2024, 1, 1), due_on=dt.date(2024, 1, 31))
+    qs = type(account).objects.filter(pk=account.pk)
+    m = account_measures(qs, as_of=D)[account.pk]
+    assert m["key_features_defined"] == 2 and "key_feature_adoption" not in m
+    services.health_snapshots_record(as_of=D)
+    reasons = HealthSnapshot.objects.get(account=account, day=D).reasons
+    adoption = next(r for r in reasons if r.startswith("feature adoption"))
+    assert adoption == (
+        "feature adoption: no data (key feature adoption: no events and no licensed seats "
+        "in the 30 days), left out"
+    )
+
+    settings.KEY_FEATURES = []
+    assert account_measures(qs, as_of=D)[account.pk]["key_features_defined"] == 0
+    services.health_snapshots_record(as_of=D)
+    reasons = HealthSnapshot.objects.get(account=account, day=D).reasons
+    assert any("no key features chosen yet" in r for r in reasons)
+
+
 def test_snapshot_by_hand(key_features):
     account = busy_account()
     idle = AccountFactory()
@@ -161,7 +190,8 @@ def test_snapshot_by_hand(key_features):
         snap.reasons
     )
     assert (
-        "sentiment: no data (NPS: no survey answers yet; CSAT: no survey answers yet; "
+        "sentiment: no data (NPS: no NPS answers in the 365 days up to the day; "
+        "CSAT: no CSAT answers in the 365 days up to the day; "
         in (snap.reasons[4])
     )
 
