@@ -1747,21 +1747,41 @@ def _backtest_suggestion(
         )
         return None
     pairs = [
-        (backtest.weighted_score(s, current), backtest.weighted_score(s, weights), c)
-        for s, c in zip(samples, outcomes, strict=True)
+        (backtest.weighted_score(s, current), backtest.weighted_score(s, weights), c, pk)
+        for s, c, pk in zip(samples, outcomes, ids, strict=True)
     ]
-    pairs = [(a, b, c) for a, b, c in pairs if a is not None and b is not None]
+    pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
 
     def auc(index: int) -> float | None:
         value = backtest.roc_auc([100 - p[index] for p in pairs], [p[2] for p in pairs])
         return None if value is None else round(value, 4)
 
+    # Both AUCs re-weight the recorded component scores, so they compare weights and only
+    # weights. The current one is then the headline AUC itself (the same scores of the same
+    # accounts: ``weighted_score`` does ``health.score``'s arithmetic), unless the headline
+    # counted other accounts or other scores; ``current_differs`` says which, in words.
+    headline = [pk for pk in sorted(churned) if snaps.get(pk, {}).get("score") is not None]
+    differs = []
+    if len(pairs) != len(headline):
+        differs.append(
+            f"over {len(pairs)} of the {len(headline)} scored accounts (the rest were scored "
+            f"by another model or have no score under one of the two weightings)"
+        )
+    moved = sum(1 for p in pairs if p[0] != snaps[p[3]]["score"])
+    if moved:
+        differs.append(
+            f"{moved} recorded score{'s differ' if moved != 1 else ' differs'} from the "
+            "current weights applied to the components (an override of the account's score, "
+            "or a snapshot of a version with other weights)"
+        )
     return {
         "model_version_id": target.pk,
         "model_version": str(target),
         "accounts": len(ids),
+        "accounts_compared": len(pairs),
         "current_weights": current,
         "weights": weights,
         "current_auc": auc(0),
         "auc": auc(1),
+        "current_differs": differs,
     }
