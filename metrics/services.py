@@ -723,8 +723,12 @@ def _record_chunk(
         health_band_changes_record(
             accounts,
             as_of=as_of,
-            # account, band, score, and whether an override set that score
-            scored=[(r[0], r[4], r[3], bool(r[_OVERRIDES_AT])) for r in snapshots],
+            # account, band, score, whether an override was in force, and the computed band
+            # when an override of the account set the band (not the score's band)
+            scored=[
+                (r[0], r[4], r[3], bool(r[_OVERRIDES_AT]), _band_set_by_override(r))
+                for r in snapshots
+            ],
             announce=announce,
         )
     counts["accounts"] = len(snapshots)
@@ -831,11 +835,20 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
         cursor.execute(f"TRUNCATE {_STAGE}")  # a caller's transaction may record more chunks
 
 
+def _band_set_by_override(row: tuple) -> str | None:
+    """The computed band of a snapshot row whose band an override of the whole account set
+    (a band override, with or without a score: ``health.score`` then shows the override's
+    band, whatever the score says), else None."""
+    if any(o.get("band") and not o.get("component") for o in row[_OVERRIDES_AT] or ()):
+        return row[_SNAPSHOT_COLUMNS.index("computed_band")] or ""
+    return None
+
+
 def health_band_changes_record(
     accounts,
     *,
     as_of: dt.date,
-    scored: Sequence[tuple[int, str | None, float | None, bool]],
+    scored: Sequence[tuple],
     announce: bool = True,
 ) -> int:
     """Record a ``health_band_changed`` timeline fact (key ``health-band:<as_of>``, data
@@ -843,7 +856,10 @@ def health_band_changes_record(
     recorded; the title prints them through ``health.score_pair`` and ends "set by an
     override" when an override was in force on the new score) for each of ``scored``
     (account id, band, score of the snapshots just recorded, whether overrides were in
-    force on it) whose
+    force on it, and optionally the computed band when an override of the account set the
+    band: then the data add ``"band_override": True`` and ``"computed_band"``, and the title
+    says the band was set, not reached: "Health yellow → red: band set to red by an
+    override (score 76.2 → 80.5, computed yellow)", since the score may have risen) whose
     band differs from the account's previous snapshot (the latest before ``as_of``; an
     account's first snapshot is no change), and hand the facts to
     ``accounts.services.timeline_facts_recorded`` (playbooks react within a minute).
@@ -882,32 +898,44 @@ def health_band_changes_record(
     key = f"health-band:{as_of.isoformat()}"
     at = min(timezone.now(), midnight(as_of + dt.timedelta(days=1)) - dt.timedelta(seconds=1))
     facts = []
-    for account_id, new_band, new_score, overridden in scored:
+    for account_id, new_band, new_score, overridden, *rest in scored:
         if account_id not in previous:
             continue
         band, score, _ = previous[account_id]
         if (band or "") == (new_band or ""):
             continue
+        computed_band = rest[0] if rest else None  # set: an override set the band
         was, now = health.score_pair(score, new_score, none="no score")
-        # a CSM's judgement reads as one on the timeline, not as the model's verdict
-        by = ", set by an override" if overridden else ""
+        moved = f"Health {band or 'no band'} → {new_band or 'no band'}"
+        if computed_band is not None:
+            # the band is a CSM's, not the score's: the score may even have risen
+            title = (
+                f"{moved}: band set to {new_band} by an override "
+                f"(score {was} → {now}, computed {computed_band or 'no band'})"
+            )
+        else:
+            # a CSM's judgement reads as one on the timeline, not as the model's verdict
+            title = f"{moved} ({was} → {now}{', set by an override' if overridden else ''})"
+        # the scores as recorded (one decimal), not rounded: a playbook's evidence
+        # prints them as a pair, and 79.6 → 80.4 must not read "80 → 80"
+        data = {
+            "from": band or None,
+            "to": new_band or None,
+            "score_from": score,
+            "score_to": new_score,
+            "as_of": as_of.isoformat(),
+            "overridden": overridden,
+        }
+        if computed_band is not None:
+            data |= {"band_override": True, "computed_band": computed_band or None}
         facts.append(
             TimelineEntry(
                 account_id=account_id,
                 occurred_at=at,
                 kind="health_band_changed",
                 key=key,
-                title=f"Health {band or 'no band'} → {new_band or 'no band'} ({was} → {now}{by})",
-                # the scores as recorded (one decimal), not rounded: a playbook's evidence
-                # prints them as a pair, and 79.6 → 80.4 must not read "80 → 80"
-                data={
-                    "from": band or None,
-                    "to": new_band or None,
-                    "score_from": score,
-                    "score_to": new_score,
-                    "as_of": as_of.isoformat(),
-                    "overridden": overridden,
-                },
+                title=title,
+                data=data,
             )
         )
     changed = {f.account_id for f in facts}

@@ -581,3 +581,43 @@ def test_a_band_change_made_by_an_override_says_so_on_the_timeline(csm):
     # the plain account moved on its own data (no usage: red or no score); no override named
     for other in TimelineEntry.objects.filter(account=plain, kind="health_band_changed"):
         assert "override" not in other.title and other.data["overridden"] is False
+
+
+def test_a_band_set_by_an_override_says_so_not_that_the_score_fell_into_it(csm, key_features):
+    """busy_account scores 61.1 (yellow) on D (test_snapshot_by_hand); yesterday it was
+    55 (yellow). A CSM sets the band to red, no score: the score rose 55 → 61.1 (printed
+    whole, as every band-change title prints scores: "55 → 61"), so the fact
+    says the override set the band and what the model computed (yellow)."""
+    from accounts.models import TimelineEntry
+    from metrics.models import HealthOverride
+
+    account = busy_account()
+    version = services.health_model_ensure_default().versions.get(active=True)
+    HealthSnapshot.objects.create(
+        account=account, day=D - dt.timedelta(days=1), model_version=version,
+        score=55, band="yellow",
+    )  # fmt: skip
+    # an account without data and without override: green → no band, said as before
+    HealthSnapshot.objects.create(
+        account=AccountFactory(), day=D - dt.timedelta(days=1), model_version=version,
+        score=90, band="green",
+    )  # fmt: skip
+    override = services.health_override_create(
+        account=account,
+        created_by=csm,
+        reason="exec sponsor left",
+        expires_at=timezone.now() + dt.timedelta(days=14),
+        band="red",
+    )
+    HealthOverride.objects.filter(pk=override.pk).update(created_at=at(3, 30))  # in force on D
+    services.health_snapshots_record(as_of=D)
+    snap = HealthSnapshot.objects.get(account=account, day=D)
+    assert (snap.score, snap.band, snap.computed_band) == (61.1, "red", "yellow")
+    fact = TimelineEntry.objects.get(account=account, kind="health_band_changed")
+    assert fact.title == (
+        "Health yellow → red: band set to red by an override (score 55 → 61, computed yellow)"
+    )
+    assert fact.data["band_override"] is True and fact.data["computed_band"] == "yellow"
+    plain = TimelineEntry.objects.exclude(account=account).get(kind="health_band_changed")
+    assert plain.title == "Health green → no band (90 → no score)"
+    assert "band_override" not in plain.data
