@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -1634,24 +1634,40 @@ def _backtest_data_gaps(version_ids: set[int], *, as_of: dt.date) -> list[dict[s
     yet, and a ``message``). Three queries whatever the book: the versions, one EXISTS per
     source in one statement (each stops at its first row), and the first day of the sources
     without one, only if there are any (a scan, only in that rare case)."""
-    from django.apps import apps
-
     if not version_ids:
         return []
-    components: dict[str, tuple[str, set[str]]] = {}
-    for raw in HealthModelVersion.objects.filter(pk__in=version_ids).values_list(
-        "components", flat=True
-    ):
-        for c in raw or []:
-            sources = {
-                _MEASURE_SOURCES[m.get("measure")]
-                for m in c.get("measures") or []
-                if m.get("measure") in _MEASURE_SOURCES
-            }
-            if c.get("key") and sources:
-                label, known = components.setdefault(c["key"], (c.get("label") or c["key"], set()))
-                known |= sources
-    needed = sorted(set().union(*(s for _, s in components.values())) if components else ())
+    return health_backtest_data_gaps(
+        components=[
+            c
+            for raw in HealthModelVersion.objects.filter(pk__in=version_ids).values_list(
+                "components", flat=True
+            )
+            for c in raw or []
+        ],
+        as_of=as_of,
+    )
+
+
+def health_backtest_data_gaps(
+    *, components: Iterable[Mapping[str, Any]], as_of: dt.date
+) -> list[dict[str, Any]]:
+    """``_backtest_data_gaps`` for components given as their JSON (a version's
+    ``components``, a draft's ``ComponentSpec.as_json()``): the health model editor's
+    preview asks with the version and draft it already holds. One query (an EXISTS per
+    source in one statement), a second only when a source has no row by ``as_of``."""
+    from django.apps import apps
+
+    by_key: dict[str, tuple[str, set[str]]] = {}
+    for c in components:
+        sources = {
+            _MEASURE_SOURCES[m.get("measure")]
+            for m in c.get("measures") or []
+            if m.get("measure") in _MEASURE_SOURCES
+        }
+        if c.get("key") and sources:
+            _label, known = by_key.setdefault(c["key"], (c.get("label") or c["key"], set()))
+            known |= sources
+    needed = sorted(set().union(*(s for _, s in by_key.values())) if by_key else ())
     if not needed:
         return []
     end = as_of + dt.timedelta(days=1)
@@ -1683,7 +1699,7 @@ def _backtest_data_gaps(version_ids: set[int], *, as_of: dt.date) -> list[dict[s
         )
     )
     gaps = []
-    for key, (label, sources) in components.items():
+    for key, (label, sources) in by_key.items():
         if not sources <= set(missing):
             continue
         days = [first[s] for s in sources if first[s] is not None]
