@@ -590,8 +590,9 @@ def test_key_features_chosen_but_no_usage_says_no_usage_not_none_chosen():
 def test_key_features_unknown_count_names_both_causes():
     # an account with no data at all carries no count: either cause may hold
     h = health.score(KEY_ADOPTION, {})
-    assert "no events and no licensed seats in the 30 days, or no key features chosen yet" in (
-        h.reasons[0]
+    assert (
+        "no events and no licensed seats in the 30 days, or no key features chosen yet"
+        in (h.reasons[0])
     )
 
 

@@ -126,9 +126,7 @@ def test_churned_account_without_usage_says_so_not_that_no_key_features_are_chos
     events: key features are chosen (2), so its feature adoption lacks data for want of
     usage. Without key features chosen the same account says so instead."""
     account = AccountFactory()
-    ContractFactory(
-        account=account, start_date=dt.date(2023, 1, 1), end_date=dt.date(2024, 1, 31)
-    )
+    ContractFactory(account=account, start_date=dt.date(2023, 1, 1), end_date=dt.date(2024, 1, 31))
     InvoiceFactory(account=account, issued_on=dt.date(2024, 1, 1), due_on=dt.date(2024, 1, 31))
     qs = type(account).objects.filter(pk=account.pk)
     m = account_measures(qs, as_of=D)[account.pk]
@@ -191,8 +189,7 @@ def test_snapshot_by_hand(key_features):
     )
     assert (
         "sentiment: no data (NPS: no NPS answers in the 365 days up to the day; "
-        "CSAT: no CSAT answers in the 365 days up to the day; "
-        in (snap.reasons[4])
+        "CSAT: no CSAT answers in the 365 days up to the day; " in (snap.reasons[4])
     )
 
     empty = HealthSnapshot.objects.get(account=idle, day=D)
