@@ -78,12 +78,16 @@ def weighted_score(
     scores: Mapping[str, float | None], weights: Mapping[str, float]
 ) -> float | None:
     """Weighted mean of the component scores that have data (weights > 0 only); ``None``
-    when no weighted component has data."""
+    when no weighted component has data. The same arithmetic as ``health.score`` (each
+    weight's share of the total first, then the sum, rounded to one decimal), so the weights
+    a snapshot was scored with give back its score to the last bit: ``sum(w * s) / total``
+    can round the other way at a half (61.15 vs 61.149999…), and the backtest's "current"
+    AUC then differed from the headline AUC for the same weights."""
     pairs = [(weights[k], s) for k, s in scores.items() if s is not None and weights.get(k, 0) > 0]
     total = sum(w for w, _ in pairs)
     if not pairs or total <= 0:
         return None
-    return round(sum(w * s for w, s in pairs) / total + 0.0, 1)
+    return round(sum((w / total) * s for w, s in pairs) + 0.0, 1)
 
 
 def _sigmoid(z: float) -> float:

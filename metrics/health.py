@@ -208,8 +208,39 @@ class Measure:
     label: str
     raw: tuple[str, ...]
     describe: Callable[[Mapping[str, Any]], str]
-    no_data: str  # why a measure can lack data, in words
+    # why the measure lacks data, in words: a text, or a function of the account's values
+    # when the cause depends on them (no key features chosen vs no usage in the window)
+    no_data: str | Callable[[Mapping[str, Any]], str]
     unit: str = ""  # what its value counts, for the model editor ("% of licensed seats")
+
+    def no_data_words(self, values: Mapping[str, Any]) -> str:
+        """Why this measure has no value for an account with these ``values``."""
+        return self.no_data(values) if callable(self.no_data) else self.no_data
+
+
+KEY_FEATURES_UNSET = "no key features chosen yet (an admin sets them)"
+KEY_FEATURES_NO_USAGE = "no events and no licensed seats in the 30 days"
+
+
+def _key_features_missing(v: Mapping[str, Any]) -> str:
+    """Why key-feature adoption has no value. The inputs say how many key features are
+    chosen on every account with any data (``key_features_defined``, 0 = none chosen): with
+    some chosen the account had neither events nor licensed seats in the 30 days. An account
+    without any data at all carries no count, so both causes are said."""
+    defined = v.get("key_features_defined")
+    if defined == 0:
+        return KEY_FEATURES_UNSET
+    if defined:
+        return KEY_FEATURES_NO_USAGE
+    return f"{KEY_FEATURES_NO_USAGE}, or {KEY_FEATURES_UNSET}"
+
+
+def _tickets_per_seat_missing(v: Mapping[str, Any]) -> str:
+    """Why tickets per 100 seats has no value: no ticket opened yet (no ``tickets_30d``),
+    else no licensed seats on the day."""
+    if v.get("tickets_30d") is None:
+        return "no tickets opened yet"
+    return "no licensed seats"
 
 
 def _trend_words(value: float, now: Any, before: Any, what: str) -> str:
@@ -264,7 +295,7 @@ MEASURES: dict[str, Measure] = {
                 f"{_plural(v['key_features_defined'], 'key feature')} used in 30 days"
             ),
             # a CSM reads this: words, not the setting (KEY_FEATURES, docs/metrics.md)
-            "no key features chosen yet (an admin sets them)",
+            _key_features_missing,
             unit="% of key features used in 30 days",
         ),
         Measure(
@@ -272,7 +303,7 @@ MEASURES: dict[str, Measure] = {
             "open escalations",
             (),
             lambda v: f"{_plural(v['open_escalations'], 'open escalation')}",
-            "no tickets",
+            "no tickets opened yet",
             unit="open escalated tickets",
         ),
         Measure(
@@ -283,7 +314,7 @@ MEASURES: dict[str, Measure] = {
                 f"{_plural(v['tickets_30d'], 'ticket')} in 30 days for "
                 f"{_plural(v['licensed_seats'], 'seat')}"
             ),
-            "no tickets or no licensed seats",
+            _tickets_per_seat_missing,
             unit="tickets in 30 days per 100 licensed seats",
         ),
         Measure(
@@ -294,7 +325,7 @@ MEASURES: dict[str, Measure] = {
                 f"{_plural(v['overdue_invoices'], 'overdue invoice')}"
                 + (f" ({_amount(v['overdue_amount'])} due)" if v["overdue_invoices"] else "")
             ),
-            "no invoices",
+            "no invoices issued yet",
             unit="invoices past due",
         ),
         Measure(
@@ -302,7 +333,7 @@ MEASURES: dict[str, Measure] = {
             "failed payments",
             (),
             lambda v: f"{_plural(v['failed_payments_90d'], 'failed payment')} in 90 days",
-            "no invoices",
+            "no invoices issued yet",
             unit="failed payments in 90 days",
         ),
         Measure(
@@ -310,7 +341,7 @@ MEASURES: dict[str, Measure] = {
             "NPS",
             (),
             lambda v: f"NPS {_num(v['nps'])}",
-            "no survey answers yet",
+            "no NPS answers in the 365 days up to the day",
             unit="NPS, −100 to 100",
         ),
         Measure(
@@ -318,7 +349,7 @@ MEASURES: dict[str, Measure] = {
             "CSAT",
             (),
             lambda v: f"CSAT {_num(v['csat'])}%",
-            "no survey answers yet",
+            "no CSAT answers in the 365 days up to the day",
             unit="% of answers 4 or 5",
         ),
         Measure(
@@ -326,7 +357,7 @@ MEASURES: dict[str, Measure] = {
             "CES",
             (),
             lambda v: f"CES {_num(v['ces'])}",
-            "no survey answers yet",
+            "no CES answers in the 365 days up to the day",
             unit="mean answer, 1 (hard) to 7 (easy)",
         ),
         Measure(
@@ -904,7 +935,7 @@ def _component(spec: ComponentSpec, values: Mapping[str, Any]) -> _Computed:
             inputs[raw] = values.get(raw)
         if value is None:
             points[measure.key] = None
-            missing.append(f"{measure.label}: {measure.no_data}")
+            missing.append(f"{measure.label}: {measure.no_data_words(values)}")
             continue
         points[measure.key] = _round(mapping.points(float(value)))
         try:

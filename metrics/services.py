@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -723,8 +723,12 @@ def _record_chunk(
         health_band_changes_record(
             accounts,
             as_of=as_of,
-            # account, band, score, and whether an override set that score
-            scored=[(r[0], r[4], r[3], bool(r[_OVERRIDES_AT])) for r in snapshots],
+            # account, band, score, whether an override was in force, and the computed band
+            # when an override of the account set the band (not the score's band)
+            scored=[
+                (r[0], r[4], r[3], bool(r[_OVERRIDES_AT]), _band_set_by_override(r))
+                for r in snapshots
+            ],
             announce=announce,
         )
     counts["accounts"] = len(snapshots)
@@ -831,11 +835,20 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
         cursor.execute(f"TRUNCATE {_STAGE}")  # a caller's transaction may record more chunks
 
 
+def _band_set_by_override(row: tuple) -> str | None:
+    """The computed band of a snapshot row whose band an override of the whole account set
+    (a band override, with or without a score: ``health.score`` then shows the override's
+    band, whatever the score says), else None."""
+    if any(o.get("band") and not o.get("component") for o in row[_OVERRIDES_AT] or ()):
+        return row[_SNAPSHOT_COLUMNS.index("computed_band")] or ""
+    return None
+
+
 def health_band_changes_record(
     accounts,
     *,
     as_of: dt.date,
-    scored: Sequence[tuple[int, str | None, float | None, bool]],
+    scored: Sequence[tuple],
     announce: bool = True,
 ) -> int:
     """Record a ``health_band_changed`` timeline fact (key ``health-band:<as_of>``, data
@@ -843,7 +856,10 @@ def health_band_changes_record(
     recorded; the title prints them through ``health.score_pair`` and ends "set by an
     override" when an override was in force on the new score) for each of ``scored``
     (account id, band, score of the snapshots just recorded, whether overrides were in
-    force on it) whose
+    force on it, and optionally the computed band when an override of the account set the
+    band: then the data add ``"band_override": True`` and ``"computed_band"``, and the title
+    says the band was set, not reached: "Health yellow → red: band set to red by an
+    override (score 76.2 → 80.5, computed yellow)", since the score may have risen) whose
     band differs from the account's previous snapshot (the latest before ``as_of``; an
     account's first snapshot is no change), and hand the facts to
     ``accounts.services.timeline_facts_recorded`` (playbooks react within a minute).
@@ -882,32 +898,44 @@ def health_band_changes_record(
     key = f"health-band:{as_of.isoformat()}"
     at = min(timezone.now(), midnight(as_of + dt.timedelta(days=1)) - dt.timedelta(seconds=1))
     facts = []
-    for account_id, new_band, new_score, overridden in scored:
+    for account_id, new_band, new_score, overridden, *rest in scored:
         if account_id not in previous:
             continue
         band, score, _ = previous[account_id]
         if (band or "") == (new_band or ""):
             continue
+        computed_band = rest[0] if rest else None  # set: an override set the band
         was, now = health.score_pair(score, new_score, none="no score")
-        # a CSM's judgement reads as one on the timeline, not as the model's verdict
-        by = ", set by an override" if overridden else ""
+        moved = f"Health {band or 'no band'} → {new_band or 'no band'}"
+        if computed_band is not None:
+            # the band is a CSM's, not the score's: the score may even have risen
+            title = (
+                f"{moved}: band set to {new_band} by an override "
+                f"(score {was} → {now}, computed {computed_band or 'no band'})"
+            )
+        else:
+            # a CSM's judgement reads as one on the timeline, not as the model's verdict
+            title = f"{moved} ({was} → {now}{', set by an override' if overridden else ''})"
+        # the scores as recorded (one decimal), not rounded: a playbook's evidence
+        # prints them as a pair, and 79.6 → 80.4 must not read "80 → 80"
+        data = {
+            "from": band or None,
+            "to": new_band or None,
+            "score_from": score,
+            "score_to": new_score,
+            "as_of": as_of.isoformat(),
+            "overridden": overridden,
+        }
+        if computed_band is not None:
+            data |= {"band_override": True, "computed_band": computed_band or None}
         facts.append(
             TimelineEntry(
                 account_id=account_id,
                 occurred_at=at,
                 kind="health_band_changed",
                 key=key,
-                title=f"Health {band or 'no band'} → {new_band or 'no band'} ({was} → {now}{by})",
-                # the scores as recorded (one decimal), not rounded: a playbook's evidence
-                # prints them as a pair, and 79.6 → 80.4 must not read "80 → 80"
-                data={
-                    "from": band or None,
-                    "to": new_band or None,
-                    "score_from": score,
-                    "score_to": new_score,
-                    "as_of": as_of.isoformat(),
-                    "overridden": overridden,
-                },
+                title=title,
+                data=data,
             )
         )
     changed = {f.account_id for f in facts}
@@ -1606,24 +1634,40 @@ def _backtest_data_gaps(version_ids: set[int], *, as_of: dt.date) -> list[dict[s
     yet, and a ``message``). Three queries whatever the book: the versions, one EXISTS per
     source in one statement (each stops at its first row), and the first day of the sources
     without one, only if there are any (a scan, only in that rare case)."""
-    from django.apps import apps
-
     if not version_ids:
         return []
-    components: dict[str, tuple[str, set[str]]] = {}
-    for raw in HealthModelVersion.objects.filter(pk__in=version_ids).values_list(
-        "components", flat=True
-    ):
-        for c in raw or []:
-            sources = {
-                _MEASURE_SOURCES[m.get("measure")]
-                for m in c.get("measures") or []
-                if m.get("measure") in _MEASURE_SOURCES
-            }
-            if c.get("key") and sources:
-                label, known = components.setdefault(c["key"], (c.get("label") or c["key"], set()))
-                known |= sources
-    needed = sorted(set().union(*(s for _, s in components.values())) if components else ())
+    return health_backtest_data_gaps(
+        components=[
+            c
+            for raw in HealthModelVersion.objects.filter(pk__in=version_ids).values_list(
+                "components", flat=True
+            )
+            for c in raw or []
+        ],
+        as_of=as_of,
+    )
+
+
+def health_backtest_data_gaps(
+    *, components: Iterable[Mapping[str, Any]], as_of: dt.date
+) -> list[dict[str, Any]]:
+    """``_backtest_data_gaps`` for components given as their JSON (a version's
+    ``components``, a draft's ``ComponentSpec.as_json()``): the health model editor's
+    preview asks with the version and draft it already holds. One query (an EXISTS per
+    source in one statement), a second only when a source has no row by ``as_of``."""
+    from django.apps import apps
+
+    by_key: dict[str, tuple[str, set[str]]] = {}
+    for c in components:
+        sources = {
+            _MEASURE_SOURCES[m.get("measure")]
+            for m in c.get("measures") or []
+            if m.get("measure") in _MEASURE_SOURCES
+        }
+        if c.get("key") and sources:
+            _label, known = by_key.setdefault(c["key"], (c.get("label") or c["key"], set()))
+            known |= sources
+    needed = sorted(set().union(*(s for _, s in by_key.values())) if by_key else ())
     if not needed:
         return []
     end = as_of + dt.timedelta(days=1)
@@ -1655,7 +1699,7 @@ def _backtest_data_gaps(version_ids: set[int], *, as_of: dt.date) -> list[dict[s
         )
     )
     gaps = []
-    for key, (label, sources) in components.items():
+    for key, (label, sources) in by_key.items():
         if not sources <= set(missing):
             continue
         days = [first[s] for s in sources if first[s] is not None]
@@ -1747,21 +1791,41 @@ def _backtest_suggestion(
         )
         return None
     pairs = [
-        (backtest.weighted_score(s, current), backtest.weighted_score(s, weights), c)
-        for s, c in zip(samples, outcomes, strict=True)
+        (backtest.weighted_score(s, current), backtest.weighted_score(s, weights), c, pk)
+        for s, c, pk in zip(samples, outcomes, ids, strict=True)
     ]
-    pairs = [(a, b, c) for a, b, c in pairs if a is not None and b is not None]
+    pairs = [p for p in pairs if p[0] is not None and p[1] is not None]
 
     def auc(index: int) -> float | None:
         value = backtest.roc_auc([100 - p[index] for p in pairs], [p[2] for p in pairs])
         return None if value is None else round(value, 4)
 
+    # Both AUCs re-weight the recorded component scores, so they compare weights and only
+    # weights. The current one is then the headline AUC itself (the same scores of the same
+    # accounts: ``weighted_score`` does ``health.score``'s arithmetic), unless the headline
+    # counted other accounts or other scores; ``current_differs`` says which, in words.
+    headline = [pk for pk in sorted(churned) if snaps.get(pk, {}).get("score") is not None]
+    differs = []
+    if len(pairs) != len(headline):
+        differs.append(
+            f"over {len(pairs)} of the {len(headline)} scored accounts (the rest were scored "
+            f"by another model or have no score under one of the two weightings)"
+        )
+    moved = sum(1 for p in pairs if p[0] != snaps[p[3]]["score"])
+    if moved:
+        differs.append(
+            f"{moved} recorded score{'s differ' if moved != 1 else ' differs'} from the "
+            "current weights applied to the components (an override of the account's score, "
+            "or a snapshot of a version with other weights)"
+        )
     return {
         "model_version_id": target.pk,
         "model_version": str(target),
         "accounts": len(ids),
+        "accounts_compared": len(pairs),
         "current_weights": current,
         "weights": weights,
         "current_auc": auc(0),
         "auc": auc(1),
+        "current_differs": differs,
     }

@@ -18,7 +18,8 @@ Keys per source (absent when the source was not gathered; None = no data):
   scores ({day: score shown} for the days asked for), computed ({day: (computed score,
   model version id)} for the same days: the score the model computed before any override,
   and the version that computed it, which the "score dropped" trigger compares)
-- band_changes: [{"from", "to", "score_from", "score_to", "as_of"}] recorded in the window
+- band_changes: [{"from", "to", "score_from", "score_to", "as_of", "overridden", and
+  "band_override" + "computed_band" when an override set the band}] recorded in the window
 - usage: events_30d, events_prev_30d (from the daily rollups)
 - active_users: active_30d (distinct users in the 30 days), active_prev_30d (the 30 before;
   None unless asked for)

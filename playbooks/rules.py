@@ -144,6 +144,15 @@ def _health_entered(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         return None
     c = max(changes, key=lambda c: c["as_of"])
     was, now = score_pair(c.get("score_from"), c.get("score_to"), text=_num)
+    if c.get("band_override"):
+        # an override set the band, not the score: "health 76.2 → 80.5 (yellow → red)"
+        # would read as a drop while the score rose
+        return Match(
+            f"band set to {c['to']} by an override on {utc.day_text(c['as_of'])} "
+            f"(health {was} → {now}, computed {c.get('computed_band') or 'no band'}; "
+            f"{c.get('from') or 'no band'} before)",
+            {"band_change": c},
+        )
     return Match(
         f"health {was} → {now} "
         f"on {utc.day_text(c['as_of'])} ({c.get('from') or 'no band'} → {c['to']})",

@@ -20,7 +20,7 @@ from accounts.models import Account, AccountLifecycle, User
 from metrics import backtest, health
 from metrics.kpis.revenue import contract_facts
 from metrics.models import HealthModel, HealthModelVersion, HealthSnapshot
-from metrics.services import health_model_version_create
+from metrics.services import health_backtest_data_gaps, health_model_version_create
 
 HORIZON = 90  # days after the backtest day in which a customer's churn counts
 BACKFILL_KEY = "workspace:backfill:{}"
@@ -243,6 +243,13 @@ def _preview_backtest(
         )
     if out["current_auc"] is None:
         out["message"] = "AUC not computed: it needs customers who churned and who stayed"
+    # the backtest command's warnings, for the version in force and the draft: a component
+    # none of whose sources has a row by the day scores missing data, not customers (one
+    # query, a second only when there is such a gap)
+    out["data_gaps"] = health_backtest_data_gaps(
+        components=[*version.components, *(c.as_json() for c in scorer.spec.components)],
+        as_of=day,
+    )
     return out
 
 

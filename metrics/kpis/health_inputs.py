@@ -173,4 +173,10 @@ def account_measures(
     # 9. voice of the customer: text sentiment and relationship score (three queries)
     for account_id, values in voice_selectors.health_measures(accounts, as_of=as_of).items():
         row(account_id).update(values)
+
+    # how many key features are chosen, on every account with data: the health reasons
+    # then tell "none chosen" (0) from "no usage or seats in the window" (some chosen, and
+    # no key_feature_adoption)
+    for r in out.values():
+        r.setdefault("key_features_defined", len(key_features))
     return out

@@ -283,6 +283,69 @@ def test_suggestion_beats_current_when_one_component_separates(db):
     assert HealthModelVersion.objects.filter(model=version.model).count() == 1
 
 
+def _usage_support_book(version, *, override_y: float | None = None):
+    """Four customers scored by the default model (usage 35, support 15; the other four
+    components without data, so the shares are 35/50 = 0.7 and 15/50 = 0.3). Usage is 0
+    for all, so the score is 0.3 × support, as ``health.score`` computes it (share first):
+
+    - X churned, support 38.5: 0.3 × 38.5 = 11.549999… in floating point → 11.5
+      (35 × 0 + 15 × 38.5) / 50 = 11.55 exactly → 11.6: the old arithmetic, a tie with Y
+    - Y retained, support 38.7: 0.3 × 38.7 = 11.61 → 11.6
+    - Z retained, support 90: 27.0;   W churned, support 10: 3.0
+
+    risk = 100 − score: churners X 88.5, W 97; retained Y 88.4, Z 73: every churner is
+    riskier than every retained account, AUC = 4/4 = 1.0 (with X tied to Y it was
+    (1 + 1 + 1 + 0.5) / 4 = 0.875)."""
+    for name, support, score, gone in [
+        ("X", 38.5, 11.5, True),
+        ("Y", 38.7, 11.6, False),
+        ("Z", 90.0, 27.0, False),
+        ("W", 10.0, 3.0, True),
+    ]:
+        account = _customer(ends=dt.date(2024, 5, 1) if gone else None, name=name)
+        points = {"usage": 0.0, "support": support}
+        rows = [
+            {"key": c["key"], "weight": c["weight"], "score": points.get(c["key"])}
+            for c in version.components
+        ]
+        shown = override_y if name == "Y" and override_y is not None else score
+        _snapshot(account, shown, "red", version, components=rows)
+
+
+def test_current_auc_of_the_suggestion_is_the_headline_auc_for_the_same_weights(db):
+    version = services.health_model_ensure_default().versions.get(active=True)
+    _usage_support_book(version)
+    # the scores as health.score makes them (the recorded ones), to the last bit
+    assert backtest.weighted_score({"usage": 0.0, "support": 38.5},
+                                   {"usage": 35, "support": 15}) == 11.5  # fmt: skip
+    result = services.health_backtest(as_of=D)
+    s = result["suggestion"]
+    assert result["auc"] == 1.0
+    assert s["current_auc"] == result["auc"] == 1.0
+    assert s["current_differs"] == [] and s["accounts_compared"] == 4
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", stdout=out)
+    text = out.getvalue()
+    assert "AUC: 1.000" in text and "AUC current 1.000, suggested" in text
+    assert "not the AUC above" not in text
+
+
+def test_current_auc_says_why_it_is_not_the_headline_when_an_override_moved_a_score(db):
+    """Y's shown score was set to 5 by an override (risk 95): the headline ranks churner X
+    (88.5) below it, AUC = (X: Z → 1; W: Y, Z → 2) / 4 = 3/4 = 0.75. The suggestion
+    re-weights the components (Y 11.6), as before 1.0, and says why the two differ."""
+    version = services.health_model_ensure_default().versions.get(active=True)
+    _usage_support_book(version, override_y=5.0)
+    result = services.health_backtest(as_of=D)
+    s = result["suggestion"]
+    assert result["auc"] == 0.75 and s["current_auc"] == 1.0
+    assert len(s["current_differs"]) == 1
+    assert s["current_differs"][0].startswith("1 recorded score differs from the current")
+    out = StringIO()
+    call_command("backtest", "--as-of", "2024-03-31", stdout=out)
+    assert "AUC current 1.000 (not the AUC above: 1 recorded score differs" in out.getvalue()
+
+
 def test_bad_input(db):
     today = timezone.now().date()
     with pytest.raises(ValidationError) as exc:

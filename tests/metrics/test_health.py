@@ -60,7 +60,9 @@ def test_weights_are_renormalised_over_components_with_data():
     }
     assert h.reasons[0] == "usage 30/100: 3 of 20 licensed seats active in 30 days"
     assert h.reasons[1] == "support 50/100: 1 open escalation"
-    assert h.reasons[2] == "sentiment: no data (NPS: no survey answers yet), left out"
+    assert h.reasons[2] == (
+        "sentiment: no data (NPS: no NPS answers in the 365 days up to the day), left out"
+    )
 
 
 def test_no_component_data_gives_no_score_not_zero():
@@ -559,11 +561,72 @@ def test_the_left_out_note_says_the_other_weights_count_alone():
     assert "no score" in empty
 
 
+KEY_ADOPTION = _model(
+    _comp("adoption", 20, {"measure": "key_feature_adoption", "linear": [0, 100]})
+)
+
+
 def test_key_features_not_chosen_is_said_in_words_not_the_settings_name():
-    model = _model(_comp("adoption", 20, {"measure": "key_feature_adoption", "linear": [0, 100]}))
-    h = health.score(model, {"key_feature_adoption": None})
-    assert "no key features chosen yet" in h.reasons[0]
+    # the inputs say 0 key features are chosen
+    h = health.score(KEY_ADOPTION, {"key_features_defined": 0, "invoices": 1})
+    assert h.reasons[0] == (
+        "adoption: no data (key feature adoption: no key features chosen yet "
+        "(an admin sets them)), left out"
+    )
     assert "KEY_FEATURES" not in h.reasons[0]
+
+
+def test_key_features_chosen_but_no_usage_says_no_usage_not_none_chosen():
+    """The reviewer's churned account: 3 key features chosen, no events and no seats in the
+    window, so no adoption value; the words name that cause, not an unset setting."""
+    h = health.score(KEY_ADOPTION, {"key_features_defined": 3, "overdue_invoices": 0})
+    assert h.reasons[0] == (
+        "adoption: no data (key feature adoption: no events and no licensed seats in the "
+        "30 days), left out"
+    )
+    assert "no key features chosen" not in h.reasons[0]
+
+
+def test_key_features_unknown_count_names_both_causes():
+    # an account with no data at all carries no count: either cause may hold
+    h = health.score(KEY_ADOPTION, {})
+    assert (
+        "no events and no licensed seats in the 30 days, or no key features chosen yet"
+        in (h.reasons[0])
+    )
+
+
+def test_key_features_with_a_value_are_described_not_missing():
+    # 2 of 3 used → 66.67 % on [0, 100] → 66.7 points
+    h = health.score(
+        KEY_ADOPTION,
+        {"key_feature_adoption": 66.67, "key_features_used_30d": 2, "key_features_defined": 3},
+    )
+    assert h.reasons[0] == "adoption 66.7/100: 2 of 3 key features used in 30 days"
+
+
+@pytest.mark.parametrize(
+    ("values", "cause"),
+    [
+        ({"licensed_seats": 20}, "no tickets opened yet"),
+        # a ticket was opened (tickets_30d is there) but no seats: no denominator
+        ({"tickets_30d": 2, "open_escalations": 0}, "no licensed seats"),
+    ],
+)
+def test_tickets_per_seat_names_the_missing_side(values, cause):
+    model = _model(_comp("support", 15, {"measure": "tickets_per_100_seats_30d",
+                                          "linear": [30, 5]}))  # fmt: skip
+    h = health.score(model, values)
+    assert h.reasons[0] == f"support: no data (tickets per 100 seats: {cause}), left out"
+
+
+def test_the_same_scorer_tells_the_key_feature_causes_apart():
+    """``Scorer`` shares one computation among accounts with the same values: the count of
+    chosen key features is part of what it compares, so two causes never share words."""
+    scorer = health.Scorer(KEY_ADOPTION)
+    unset = scorer.score({"key_features_defined": 0}).reasons[0]
+    idle = scorer.score({"key_features_defined": 3}).reasons[0]
+    assert "no key features chosen yet" in unset and "no events" in idle
 
 
 @pytest.mark.parametrize("scorer", [health.score, None])

@@ -119,6 +119,33 @@ def test_measures_as_of_a_day(key_features):
     }
 
 
+def test_churned_account_without_usage_says_so_not_that_no_key_features_are_chosen(
+    key_features, settings
+):
+    """A churned account (contract ended, so no seats on the day) with an invoice but no
+    events: key features are chosen (2), so its feature adoption lacks data for want of
+    usage. Without key features chosen the same account says so instead."""
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=dt.date(2023, 1, 1), end_date=dt.date(2024, 1, 31))
+    InvoiceFactory(account=account, issued_on=dt.date(2024, 1, 1), due_on=dt.date(2024, 1, 31))
+    qs = type(account).objects.filter(pk=account.pk)
+    m = account_measures(qs, as_of=D)[account.pk]
+    assert m["key_features_defined"] == 2 and "key_feature_adoption" not in m
+    services.health_snapshots_record(as_of=D)
+    reasons = HealthSnapshot.objects.get(account=account, day=D).reasons
+    adoption = next(r for r in reasons if r.startswith("feature adoption"))
+    assert adoption == (
+        "feature adoption: no data (key feature adoption: no events and no licensed seats "
+        "in the 30 days), left out"
+    )
+
+    settings.KEY_FEATURES = []
+    assert account_measures(qs, as_of=D)[account.pk]["key_features_defined"] == 0
+    services.health_snapshots_record(as_of=D)
+    reasons = HealthSnapshot.objects.get(account=account, day=D).reasons
+    assert any("no key features chosen yet" in r for r in reasons)
+
+
 def test_snapshot_by_hand(key_features):
     account = busy_account()
     idle = AccountFactory()
@@ -161,8 +188,8 @@ def test_snapshot_by_hand(key_features):
         snap.reasons
     )
     assert (
-        "sentiment: no data (NPS: no survey answers yet; CSAT: no survey answers yet; "
-        in (snap.reasons[4])
+        "sentiment: no data (NPS: no NPS answers in the 365 days up to the day; "
+        "CSAT: no CSAT answers in the 365 days up to the day; " in (snap.reasons[4])
     )
 
     empty = HealthSnapshot.objects.get(account=idle, day=D)
@@ -551,3 +578,43 @@ def test_a_band_change_made_by_an_override_says_so_on_the_timeline(csm):
     # the plain account moved on its own data (no usage: red or no score); no override named
     for other in TimelineEntry.objects.filter(account=plain, kind="health_band_changed"):
         assert "override" not in other.title and other.data["overridden"] is False
+
+
+def test_a_band_set_by_an_override_says_so_not_that_the_score_fell_into_it(csm, key_features):
+    """busy_account scores 61.1 (yellow) on D (test_snapshot_by_hand); yesterday it was
+    55 (yellow). A CSM sets the band to red, no score: the score rose 55 → 61.1 (printed
+    whole, as every band-change title prints scores: "55 → 61"), so the fact
+    says the override set the band and what the model computed (yellow)."""
+    from accounts.models import TimelineEntry
+    from metrics.models import HealthOverride
+
+    account = busy_account()
+    version = services.health_model_ensure_default().versions.get(active=True)
+    HealthSnapshot.objects.create(
+        account=account, day=D - dt.timedelta(days=1), model_version=version,
+        score=55, band="yellow",
+    )  # fmt: skip
+    # an account without data and without override: green → no band, said as before
+    HealthSnapshot.objects.create(
+        account=AccountFactory(), day=D - dt.timedelta(days=1), model_version=version,
+        score=90, band="green",
+    )  # fmt: skip
+    override = services.health_override_create(
+        account=account,
+        created_by=csm,
+        reason="exec sponsor left",
+        expires_at=timezone.now() + dt.timedelta(days=14),
+        band="red",
+    )
+    HealthOverride.objects.filter(pk=override.pk).update(created_at=at(3, 30))  # in force on D
+    services.health_snapshots_record(as_of=D)
+    snap = HealthSnapshot.objects.get(account=account, day=D)
+    assert (snap.score, snap.band, snap.computed_band) == (61.1, "red", "yellow")
+    fact = TimelineEntry.objects.get(account=account, kind="health_band_changed")
+    assert fact.title == (
+        "Health yellow → red: band set to red by an override (score 55 → 61, computed yellow)"
+    )
+    assert fact.data["band_override"] is True and fact.data["computed_band"] == "yellow"
+    plain = TimelineEntry.objects.exclude(account=account).get(kind="health_band_changed")
+    assert plain.title == "Health green → no band (90 → no score)"
+    assert "band_override" not in plain.data

@@ -37,6 +37,30 @@ def test_health_entered_reads_the_band_change_and_says_it():
     assert fire("health_entered", {"band": "red", "band_changes": [old]}, band="red", within_days=5)
 
 
+def test_health_entered_by_a_band_override_says_the_override_set_the_band():
+    """A CSM set the band to red and left the score alone: the score rose (76.2 → 80.5,
+    computed yellow), so "health 76.2 → 80.5 (yellow → red)" would read as a drop."""
+    change = {
+        "from": "yellow",
+        "to": "red",
+        "score_from": 76.2,
+        "score_to": 80.5,
+        "as_of": "2024-03-02",
+        "overridden": True,
+        "band_override": True,
+        "computed_band": "yellow",
+    }
+    m = fire("health_entered", {"band": "red", "band_changes": [change]}, band="red")
+    assert m.evidence == (
+        "band set to red by an override on 2 Mar 2024 "
+        "(health 76.2 → 80.5, computed yellow; yellow before)"
+    )
+    # a score override (no band of its own) still reads as the scores' move
+    by_score = {k: v for k, v in change.items() if k not in ("band_override", "computed_band")}
+    m = fire("health_entered", {"band": "red", "band_changes": [by_score]}, band="red")
+    assert m.evidence == "health 76.2 → 80.5 on 2 Mar 2024 (yellow → red)"
+
+
 def _health(now: tuple, before: tuple, days: int = 7) -> dict:
     """Facts of a snapshot of D and one ``days`` before, each (shown, computed, version id)."""
     back = D - dt.timedelta(days=days)

@@ -107,3 +107,52 @@ def test_preview_page_says_which_window(client, admin_user, short_history):
     text = r.content.decode()
     assert re.search(r"1 churned within 41 days", text)
     assert 'id="backtest-horizon-note"' in text and "not 90" in text
+
+
+def test_preview_warns_of_the_same_data_gaps_as_the_backtest_command(
+    short_history, client, admin_user, django_assert_num_queries
+):
+    """The short history has snapshots but no usage, ticket, invoice, answer, stakeholder
+    or CSM activity row at all: every component of the default model scores missing data
+    on the backtest day, as ``metrics.services.health_backtest`` warns (``data_gaps``).
+    A ticket opened before that day takes support off the list."""
+    from metrics import services as metric_services
+    from tests.factories import TicketFactory
+
+    earlier = short_history["earlier"]
+    version = health_model_ensure_default().versions.get(active=True)
+    # as before: a day with its window passed (none), a day 30 days back, the contracts,
+    # that day's snapshots (4); then the gaps: one EXISTS per source in one statement, and
+    # the first days of the sources without a row (2; 1 when every source has a row)
+    with django_assert_num_queries(6):
+        bt = services._preview_backtest(version, _draft(version), short_history["latest"])
+    keys = [g["component"] for g in bt["data_gaps"]]
+    assert keys == [c["key"] for c in version.components]  # all six, in the model's order
+    command = metric_services.health_backtest(as_of=earlier, horizon=41)["data_gaps"]
+    assert bt["data_gaps"] == command  # the same words as the command prints
+    usage = bt["data_gaps"][0]
+    assert usage["message"] == (
+        f"Usage: no product usage recorded on or before {earlier} for any account "
+        "(there is none yet): its score that day describes missing data, not the customers"
+    )
+
+    TicketFactory(
+        account=AccountFactory(),
+        opened_at=dt.datetime.combine(earlier, dt.time(9), tzinfo=dt.UTC),
+    )
+    bt = services._preview_backtest(version, _draft(version), short_history["latest"])
+    assert "support" not in [g["component"] for g in bt["data_gaps"]]
+    assert len(bt["data_gaps"]) == 5
+
+    model = version.model
+    data = ModelDraft.from_version(version).as_data()
+    client.force_login(admin_user)
+    r = client.post(
+        reverse("workspace:health-model-preview", args=[model.pk]),
+        data,
+        headers={"HX-Request": "true"},
+    )
+    text = r.content.decode()
+    assert 'id="backtest-data-gaps"' in text
+    assert f"Usage: no product usage recorded on or before {earlier}" in text
+    assert "Support: no ticket" not in text

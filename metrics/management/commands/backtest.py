@@ -126,9 +126,12 @@ class Command(BaseCommand):
             for key, weight in suggestion["weights"].items():
                 out(f"  {key:20} {suggestion['current_weights'].get(key)!s:>6} -> {weight}")
             cur, new = suggestion["current_auc"], suggestion["auc"]
+            # the same figure as the headline "AUC:" unless the suggestion says why not
+            why = "; ".join(suggestion.get("current_differs") or ())
             out(
-                f"  AUC current {'n/a' if cur is None else f'{cur:.3f}'}, "
-                f"suggested {'n/a' if new is None else f'{new:.3f}'}"
+                f"  AUC current {'n/a' if cur is None else f'{cur:.3f}'}"
+                + (f" (not the AUC above: {why})" if why else "")
+                + f", suggested {'n/a' if new is None else f'{new:.3f}'}"
             )
         for message in result["messages"][0 if complete else 1 :]:
             out(f"Note: {message}")
