@@ -75,6 +75,12 @@ class ApiDateField(serializers.DateField):
             raise serializers.ValidationError(str(exc), code="invalid") from None
 
 
+def _invalid(exc: ValueError) -> forms.ValidationError:
+    # through params: django-filter renders ``message % params`` even without params, so a
+    # "%" of the value (``?active_on=50%25``) or of the message (%2B) would be a 500
+    return forms.ValidationError("%(reason)s", code="invalid", params={"reason": str(exc)})
+
+
 class ApiDateFormField(forms.DateField):
     """The list filters' day (django-filter builds on Django forms): exactly YYYY-MM-DD,
     with ``day_error``'s messages (Django's DateField reads ``2026-1-5`` too)."""
@@ -89,7 +95,7 @@ class ApiDateFormField(forms.DateField):
         try:
             return parse_day(value)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc), code="invalid") from None
+            raise _invalid(exc) from None
 
 
 class ApiDateFilter(filters.DateFilter):
@@ -108,15 +114,13 @@ class ApiInstantFormField(forms.Field):
         try:
             return parse_instant(value)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc), code="invalid") from None
+            raise _invalid(exc) from None
 
 
-@extend_schema_field(
-    {"type": "string", "pattern": f"^{INSTANT_SHAPE.pattern}$", "example": INSTANT_EXAMPLE}
-)
 class ApiInstantFilter(filters.Filter):
     """Every list filter over a timestamp (``opened_after``, ``since`` …). Its help text
-    ends with the forms it takes."""
+    ends with the forms it takes; its schema is a string of that shape, not ``date-time``
+    (which would say a day is not taken)."""
 
     field_class = ApiInstantFormField
 
@@ -124,3 +128,13 @@ class ApiInstantFilter(filters.Filter):
         forms_text = f"{INSTANT_FORMS} (a day is its midnight UTC; no offset is UTC)"
         help_text = f"{help_text}: {forms_text}" if help_text else forms_text
         super().__init__(*args, help_text=help_text, **kwargs)
+        # per filter, on the instance: drf-spectacular takes the description from an
+        # override's schema only, and each filter has its own help text
+        extend_schema_field(
+            {
+                "type": "string",
+                "pattern": f"^{INSTANT_SHAPE.pattern}$",
+                "example": INSTANT_EXAMPLE,
+                "description": help_text,
+            }
+        )(self)
