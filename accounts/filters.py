@@ -5,16 +5,12 @@ Each filter names the index or column it leans on where that matters for large b
 
 from __future__ import annotations
 
-import datetime as dt
-
 import django_filters as filters
-from django import forms
 from django.db.models import Q, QuerySet
-from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
-from .api_dates import ApiDateFilter
+from .api_dates import DAY, INSTANT, VALUE, ApiDateFilter, ApiInstantFilter, single_value_errors
 from .models import (
     Account,
     AccountLifecycle,
@@ -36,47 +32,40 @@ from .serializers import HEALTH_BANDS
 
 
 class StrictFilterBackend(DjangoFilterBackend):
-    """The API's filter backend (``REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]``).
+    """The API's filter backend (``REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"]``), so every
+    FilterSet of the API goes through it.
 
     django-filter reads an empty value, and a yes/no filter any word it does not know, as
-    "no filter". That hides a client's mistake (``?status=`` or ``?escalated=yes`` lists
-    every row), so it is a 400 naming the parameter; only a text filter may be empty."""
+    "no filter", and a parameter given twice as its last value. That hides a client's
+    mistake (``?segment=`` or ``?escalated=yes`` lists every row; ``?segment=SMB&
+    segment=Enterprise`` lists the Enterprise ones), so each is a 400 naming the parameter,
+    with the KPI endpoints' words (``single_value_errors``). A multi-valued filter
+    (``/ctas/?status=open&status=snoozed``) may repeat, never be empty."""
 
     def get_filterset(self, request, queryset, view):
         filterset = super().get_filterset(request, queryset, view)
         if filterset is None:
             return filterset
-        errors = {}
+        params = request.query_params
+        single, errors = {}, {}
         for name, f in filterset.filters.items():
-            values = request.query_params.getlist(name)
-            if f.field_class is not forms.CharField and "" in values:
-                errors[name] = ["must not be empty (leave the parameter out to not filter)"]
-            elif isinstance(f, filters.BooleanFilter) and set(values) - BOOLEANS:
-                errors[name] = [f"must be true or false, got {values[0]!r}"]
+            if isinstance(f, filters.MultipleChoiceFilter):
+                if any(not v.strip() for v in params.getlist(name)):
+                    errors[name] = [f"empty: give {VALUE}, or leave {name} out"]
+            else:
+                single[name] = _WHAT.get(type(f), VALUE)
+        errors |= single_value_errors(params, single)
+        for name, f in filterset.filters.items():
+            values = params.getlist(name)
+            if isinstance(f, filters.BooleanFilter) and set(values) - BOOLEANS:
+                errors.setdefault(name, [f"must be true or false, got {values[0]!r}"])
         if errors:
             raise ValidationError(errors)
         return filterset
 
 
 BOOLEANS = {"true", "false", "True", "False", "1", "0"}  # what NullBooleanField reads
-
-
-class UtcIsoDateTimeField(IsoDateTimeField):
-    """ISO 8601, converted to UTC. PostgreSQL refuses offsets beyond ±15:59 ("-19:05" is
-    valid ISO 8601 and Python), and the stored timestamps are UTC anyway."""
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is None:
-            return None
-        try:
-            return value.astimezone(dt.UTC)
-        except (OverflowError, ValueError):
-            raise forms.ValidationError("Out of range: not a timestamp we can store.") from None
-
-
-class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
-    field_class = UtcIsoDateTimeField
+_WHAT = {ApiDateFilter: DAY, ApiInstantFilter: INSTANT}
 
 
 class _AccountExternalIdFilterSet(filters.FilterSet):
@@ -95,10 +84,10 @@ class AccountFilter(filters.FilterSet):
     )
     lifecycle_stage = filters.ChoiceFilter(choices=AccountLifecycle.choices)
     parent_external_id = filters.CharFilter(field_name="parent__external_id")
-    updated_since = UtcIsoDateTimeFilter(
+    updated_since = ApiInstantFilter(
         field_name="updated_at",
         lookup_expr="gte",
-        help_text="ISO 8601 timestamp: accounts changed at or after it",
+        help_text="accounts changed at or after it",
     )
     q = filters.CharFilter(method="_search", help_text="name or external id contains")
     band = filters.ChoiceFilter(
@@ -151,8 +140,8 @@ class TicketFilter(_AccountExternalIdFilterSet):
     status = filters.ChoiceFilter(choices=TicketStatus.choices)
     priority = filters.ChoiceFilter(choices=TicketPriority.choices)
     escalated = filters.BooleanFilter()
-    opened_after = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = ApiInstantFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = ApiInstantFilter(field_name="opened_at", lookup_expr="lt")
 
     class Meta:
         model = Ticket
@@ -176,8 +165,8 @@ class InvoiceFilter(_AccountExternalIdFilterSet):
 class ActivityFilter(_AccountExternalIdFilterSet):
     kind = filters.ChoiceFilter(choices=ActivityKind.choices)
     author_email = filters.CharFilter(field_name="author__email", lookup_expr="iexact")
-    occurred_after = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = ApiInstantFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = ApiInstantFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Activity
@@ -186,8 +175,8 @@ class ActivityFilter(_AccountExternalIdFilterSet):
 
 class TimelineFilter(filters.FilterSet):
     kind = filters.CharFilter(help_text="e.g. ticket_opened, payment_failed")
-    since = UtcIsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    until = UtcIsoDateTimeFilter(
+    since = ApiInstantFilter(field_name="occurred_at", lookup_expr="gte")
+    until = ApiInstantFilter(
         field_name="occurred_at",
         lookup_expr="lt",
         help_text="only facts before this instant; the timeline includes facts dated ahead",

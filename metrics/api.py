@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import R401, R404, ApiPagination
-from accounts.api_dates import ApiDateField
+from accounts.api_dates import DAY, VALUE, ApiDateField, single_value_errors
 from accounts.models import Account
 from config.db import replica_reads
 
@@ -44,16 +44,13 @@ class QuerySerializer(serializers.Serializer):
     empty (``?segment=``, which would quietly mean every account) is a 400 naming it."""
 
     def to_internal_value(self, data):
-        errors: dict[str, list[str]] = {}
-        for name, field in self.fields.items():
-            values = data.getlist(name) if hasattr(data, "getlist") else []
-            if len(values) > 1:
-                shown = ", ".join(f"“{v}”" for v in values)
-                errors[name] = [f"given {len(values)} times ({shown}): give it once"]
-            elif values and not values[0].strip():
-                day = isinstance(field, serializers.DateField)
-                what = "a day (YYYY-MM-DD)" if day else "a value"
-                errors[name] = [f"empty: give {what}, or leave {name} out"]
+        errors = single_value_errors(
+            data,
+            {
+                name: DAY if isinstance(field, serializers.DateField) else VALUE
+                for name, field in self.fields.items()
+            },
+        )
         if errors:
             raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
