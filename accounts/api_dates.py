@@ -81,40 +81,48 @@ def _invalid(exc: ValueError) -> forms.ValidationError:
     return forms.ValidationError("%(reason)s", code="invalid", params={"reason": str(exc)})
 
 
-class ApiDateFormField(forms.DateField):
-    """The list filters' day (django-filter builds on Django forms): exactly YYYY-MM-DD,
-    with ``day_error``'s messages (Django's DateField reads ``2026-1-5`` too)."""
+class _StrictFormField:
+    """A list filter's form field (django-filter builds on Django forms) that reads its text
+    with ``parse`` alone, whose ValueError is the message; a value already parsed passes
+    through ``passed``."""
 
     def to_python(self, value):
         if value in self.empty_values:
             return None
-        if isinstance(value, dt.datetime):
-            return value.date()
         if isinstance(value, dt.date):
-            return value
+            return self.passed(value)
         try:
-            return parse_day(value)
+            return self.parse(value)
         except ValueError as exc:
             raise _invalid(exc) from None
+
+
+class ApiDateFormField(_StrictFormField, forms.DateField):
+    """The list filters' day: exactly YYYY-MM-DD, with ``day_error``'s messages (Django's
+    DateField reads ``2026-1-5`` too)."""
+
+    parse = staticmethod(parse_day)
+
+    @staticmethod
+    def passed(value: dt.date) -> dt.date:
+        return value.date() if isinstance(value, dt.datetime) else value
 
 
 class ApiDateFilter(filters.DateFilter):
     field_class = ApiDateFormField
 
 
-class ApiInstantFormField(forms.Field):
+class ApiInstantFormField(_StrictFormField, forms.Field):
     """A list filter's instant: ``YYYY-MM-DD`` (midnight UTC) or a full ISO timestamp, aware
     and in UTC (``accounts.days.parse_instant``), with its messages."""
 
-    def to_python(self, value):
-        if value in self.empty_values:
-            return None
+    parse = staticmethod(parse_instant)
+
+    @staticmethod
+    def passed(value: dt.date) -> dt.datetime:
         if isinstance(value, dt.datetime):
             return value
-        try:
-            return parse_instant(value)
-        except ValueError as exc:
-            raise _invalid(exc) from None
+        return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
 
 
 class ApiInstantFilter(filters.Filter):

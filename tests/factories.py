@@ -68,6 +68,19 @@ class InvoiceFactory(factory.django.DjangoModelFactory):
     amount = Decimal("1200.00")
 
 
+def failed_invoice(account, day: dt.date, *, attempts: int = 2):
+    """A $300 invoice issued 40 days before ``day``, due 10 days before it, its payment
+    failed ``attempts`` times: overdue on ``day`` (the payments component's worst case)."""
+    return InvoiceFactory(
+        account=account,
+        issued_on=day - dt.timedelta(days=40),
+        due_on=day - dt.timedelta(days=10),
+        amount=Decimal("300.00"),
+        status="failed",
+        failed_attempts=attempts,
+    )
+
+
 def health_model_with_rule(name: str, *, segment: str = "", lifecycle: str = ""):
     """A health model (no version yet) with one assignment rule for ``segment`` and/or
     ``lifecycle``, written directly as a fixture (no audit row)."""

@@ -21,6 +21,7 @@ from tests.factories import (
     InvoiceFactory,
     StakeholderFactory,
     TicketFactory,
+    failed_invoice,
 )
 from tests.metrics.usage import load_event
 
@@ -162,14 +163,7 @@ def _book(yesterday):
 
 def _overdue_today(account, today):
     """Data of today that lowers the account's health: a failed, overdue invoice."""
-    InvoiceFactory(
-        account=account,
-        issued_on=today - dt.timedelta(days=40),
-        due_on=today - dt.timedelta(days=10),
-        amount=Decimal("300.00"),
-        status="failed",
-        failed_attempts=3,
-    )
+    failed_invoice(account, today, attempts=3)
 
 
 def test_recompute_of_today_moves_the_standings_to_the_latest_snapshot():

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
 
 from accounts.models import Activity, TimelineEntry
 from metrics import services as metrics_services
 from metrics.models import HealthSnapshot
 from playbooks import services
-from tests.factories import ContractFactory, InvoiceFactory, StakeholderFactory, TicketFactory
+from tests.factories import ContractFactory, StakeholderFactory, TicketFactory, failed_invoice
 
 
 def at(day: dt.date, hour: int = 10) -> dt.datetime:
@@ -70,14 +69,7 @@ def red_data(account, day: dt.date) -> None:
     ContractFactory(account=account, start_date=day - dt.timedelta(days=200), quantity=10)
     for _ in range(2):
         TicketFactory(account=account, opened_at=at(day - dt.timedelta(days=3)), escalated=True)
-        InvoiceFactory(
-            account=account,
-            issued_on=day - dt.timedelta(days=40),
-            due_on=day - dt.timedelta(days=10),
-            amount=Decimal("300.00"),
-            status="failed",
-            failed_attempts=2,
-        )
+        failed_invoice(account, day)
     StakeholderFactory(account=account, role="user")
 
 

@@ -5,7 +5,6 @@ queue's standings, KPI alerts. Catching up missed nights still runs every step."
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -16,7 +15,7 @@ from metrics import pipeline
 from metrics.models import AccountStanding, HealthSnapshot, KpiSnapshot, PipelineRun
 from playbooks.models import Cta, CtaStatus
 from playbooks.services import cta_open
-from tests.factories import AccountFactory, ContractFactory, InvoiceFactory, UserFactory
+from tests.factories import AccountFactory, ContractFactory, UserFactory, failed_invoice
 
 from .helpers import make_playbook
 
@@ -39,14 +38,7 @@ def _late_payer(day: dt.date):
     and an open CTA whose success is "no overdue or failed invoice": met as of 2020 only."""
     account = AccountFactory(owner=UserFactory())
     ContractFactory(account=account, start_date=day - dt.timedelta(days=200), quantity=10)
-    InvoiceFactory(
-        account=account,
-        issued_on=day - dt.timedelta(days=40),
-        due_on=day - dt.timedelta(days=10),
-        amount=Decimal("300.00"),
-        status="failed",
-        failed_attempts=2,
-    )
+    failed_invoice(account, day)
     playbook = make_playbook("ticket_escalated", success="payments_clear")
     cta = cta_open(playbook=playbook, account=account, evidence="escalated", as_of=day)
     assert cta is not None
