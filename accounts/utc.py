@@ -82,18 +82,31 @@ def moment_text(moment: dt.datetime) -> str:
     return f"{day_text(moment.date())} {moment:%H:%M}"
 
 
+def deadline_day(moment: dt.datetime) -> tuple[dt.date, bool]:
+    """The UTC day a deadline instant closes, and whether it closes that whole day: an
+    instant at exactly 00:00 UTC is the end of the day before (a form's "until 24 Dec" is
+    stored as 25 Dec 00:00), ``(24 Dec, True)``; any other falls within its own day,
+    ``(its day, False)``. A naive instant is read as UTC. The one rule behind a CTA's "due
+    by" and an override's "until"."""
+    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+    moment = moment.astimezone(dt.UTC)
+    if moment.time() == dt.time():
+        return moment.date() - dt.timedelta(days=1), True
+    return moment.date(), False
+
+
 def due_by_text(moment: dt.datetime | None) -> str:
-    """What a deadline instant is due by, as a person reads it: an instant at exactly 00:00
-    UTC is the end of the day before, "by 24 Nov 2026" (a CTA due with its last step of 24
-    Nov is stored as 25 Nov 00:00, which read as a day later); any other instant is "by 24
-    Nov 2026, 14:05 UTC". "" for None. Every page and message that shows a CTA's due
-    instant says it this way (the ``due_by`` filter of ``playbooks.templatetags.ctas``)."""
+    """What a deadline instant is due by, as a person reads it (``deadline_day``): "by 24
+    Nov 2026" for one at the end of that day (a CTA due with its last step of 24 Nov is
+    stored as 25 Nov 00:00, which read as a day later); any other instant is "by 24 Nov
+    2026, 14:05 UTC". "" for None. Every page and message that shows a CTA's due instant
+    says it this way (the ``due_by`` filter of ``playbooks.templatetags.ctas``)."""
     if moment is None:
         return ""
-    moment = moment.astimezone(dt.UTC)
-    if moment.timetz().replace(tzinfo=None) == dt.time():
-        return f"by {day_text(moment.date() - dt.timedelta(days=1))}"
-    return f"by {day_text(moment.date())}, {moment:%H:%M} UTC"
+    day, whole = deadline_day(moment)
+    if whole:
+        return f"by {day_text(day)}"
+    return f"by {day_text(day)}, {moment.astimezone(dt.UTC):%H:%M} UTC"
 
 
 def hours_text(hours: float | None) -> str:

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from accounts import utc
+
 GREEN, YELLOW, RED = "green", "yellow", "red"
 BANDS = (GREEN, YELLOW, RED)
 
@@ -187,12 +189,11 @@ def until_words(expires_at: str) -> str:
         moment = dt.datetime.fromisoformat(expires_at)
     except (TypeError, ValueError):
         return f"until {expires_at}"
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.UTC)
-    if moment.time() == dt.time():
-        last = moment.date() - dt.timedelta(days=1)
-        return f"until the end of {last.day} {last:%b %Y}, UTC"
-    return f"until {moment.day} {moment:%b %Y, %H:%M} UTC"
+    last, whole = utc.deadline_day(moment)
+    if whole:
+        return f"until the end of {utc.day_text(last)}, UTC"
+    at = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    return f"until {utc.day_text(last)}, {at:%H:%M} UTC"
 
 
 def _plural(n: Any, word: str) -> str:

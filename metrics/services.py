@@ -524,12 +524,6 @@ def health_model_copy(
 OVERRIDE_LONGEST = dt.timedelta(days=366)  # how far ahead an override may end
 
 
-def _last_day(expires_at: dt.datetime) -> dt.date:
-    """The last UTC day an override ending at ``expires_at`` is in force: the day before
-    when it ends at midnight (the form's "until" day), else its own day."""
-    return (expires_at.astimezone(dt.UTC) - dt.timedelta(microseconds=1)).date()
-
-
 def health_override_problems(
     *,
     account: Account,
@@ -550,7 +544,7 @@ def health_override_problems(
     if expires_at is None:
         errors["expires_at"] = ["an expiry is required"]
     else:
-        entered = utc.day_text(_last_day(expires_at))
+        entered = utc.day_text(utc.deadline_day(expires_at)[0])
         today = utc.today()
         if expires_at <= midnight(today + dt.timedelta(days=1)):
             errors["expires_at"] = [f"Until must be after today (you entered {entered})"]

@@ -696,8 +696,7 @@ def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
     emails = {o.get("created_by") for o in overrides} - {"", None}
     names = {u.email: str(u) for u in User.objects.filter(email__in=emails)} if emails else {}
     for o in overrides:
-        expires = dt.datetime.fromisoformat(o["expires_at"])
-        last = (expires - dt.timedelta(seconds=1)).astimezone(dt.UTC).date()
+        last, _ = utc.deadline_day(dt.datetime.fromisoformat(o["expires_at"]))
         score_text, computed_text = health.score_pair(
             o.get("score"),
             latest.computed_score if not o.get("component") else None,
