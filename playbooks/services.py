@@ -727,6 +727,7 @@ def ctas_open(
         )
     )
     built = []
+    schedule: dict[tuple[int, int], list[dt.date]] = {}  # (playbook, account) → steps' days
     for c in candidates:
         p = c.playbook
         data = dict(c.match.data)
@@ -753,7 +754,7 @@ def ctas_open(
             success_deadline=as_of + dt.timedelta(days=p.success_days),
         )
         by_urgency = _due_at(p.priority, now)
-        steps = _steps_due(cta, p)
+        steps = schedule[(p.pk, c.account_id)] = _steps_due(cta, p)
         cta.due_at = due_after_steps(max(steps)) if steps else by_urgency
         lapses_at = _lapses_at(c.match)
         urgent = p.priority == Priority.HIGH or (lapses_at is not None and lapses_at < by_urgency)
@@ -782,7 +783,8 @@ def ctas_open(
         rows.append((c, cta))
     playbooks = {c.playbook.pk: c.playbook for c in candidates}
     for start in range(0, len(rows), BATCH):
-        created = _create_batch([cta for _, cta in rows[start : start + BATCH]], playbooks, now)
+        batch = [cta for _, cta in rows[start : start + BATCH]]
+        created = _create_batch(batch, playbooks, schedule, now)
         counts["opened"] += sum(1 for c in created if c.status == CtaStatus.OPEN)
         counts["pending"] += sum(1 for c in created if c.status == CtaStatus.PENDING)
         counts["skipped_open"] += len(rows[start : start + BATCH]) - len(created)
@@ -803,9 +805,14 @@ def _jsonable(value: Any) -> Any:
 
 @transaction.atomic
 def _create_batch(
-    ctas: list[Cta], playbooks: Mapping[int, Playbook], now: dt.datetime
+    ctas: list[Cta],
+    playbooks: Mapping[int, Playbook],
+    schedule: Mapping[tuple[int, int], list[dt.date]],
+    now: dt.datetime,
 ) -> list[Cta]:
-    """One transaction: the CTAs, their steps, their timeline facts, their outbox rows."""
+    """One transaction: the CTAs, their steps (due on the days ``schedule`` gives each
+    (playbook, account), the days its due date was set from), their timeline facts, their
+    outbox rows."""
     try:
         with transaction.atomic():
             created = Cta.objects.bulk_create(ctas)
@@ -832,7 +839,8 @@ def _create_batch(
     for cta in created:
         playbook = playbooks[cta.playbook_id]
         for n, (step, due_on) in enumerate(
-            zip(playbook.steps, _steps_due(cta, playbook), strict=True), start=1
+            zip(playbook.steps, schedule[(cta.playbook_id, cta.account_id)], strict=True),
+            start=1,
         ):
             row = CtaStep(cta=cta, position=n, title=step["title"], due_on=due_on)
             if campaign := step.get("survey_campaign"):
