@@ -15,9 +15,9 @@ Keys per source (absent when the source was not gathered; None = no data):
 - always: segment, lifecycle, owner_id, customer_since
 - health: score, band, health_day (the as-of day's snapshot; for given account ids, else
   the day before's),
-  scores ({day: score shown} for the days asked for), computed ({day: (computed score,
-  model version id)} for the same days: the score the model computed before any override,
-  and the version that computed it, which the "score dropped" trigger compares)
+  snapshots ({day: (score shown, band shown, computed score, model version id)} for the
+  days asked for: the score the model computed before any override, and the version that
+  computed it, are what the "score dropped" trigger compares)
 - band_changes: [{"from", "to", "score_from", "score_to", "as_of", "overridden", and
   "band_override" + "computed_band" when an override set the band}] recorded in the window
 - usage: events_30d, events_prev_30d (from the daily rollups)
@@ -149,7 +149,7 @@ def gather(
         ):
             by_account.setdefault(account_id, {})[day] = (score, band, computed, version)
         for facts in out.values():
-            facts.update(score=None, band="", health_day=None, scores={}, computed={})
+            facts.update(score=None, band="", health_day=None, snapshots={})
         for account_id, snaps in by_account.items():
             facts = out.get(account_id)
             if facts is None:
@@ -158,10 +158,7 @@ def gather(
             if current in snaps:
                 facts["score"], facts["band"] = snaps[current][:2]
                 facts["health_day"] = current
-            facts["scores"] = {day: snap[0] for day, snap in snaps.items() if snap[0] is not None}
-            facts["computed"] = {
-                day: (snap[2], snap[3]) for day, snap in snaps.items() if snap[2] is not None
-            }
+            facts["snapshots"] = snaps  # the rows as read: no second copy per account
 
     if "band_changes" in sources:
         for facts in out.values():

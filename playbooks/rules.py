@@ -168,15 +168,17 @@ def _score_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     the trigger off nor hides a real drop, and a new version of the model (or another
     model) scores the same data differently: no drop is known then."""
     before_day = as_of - dt.timedelta(days=p["days"])
-    computed = f.get("computed", {})
+    snapshots = f.get("snapshots", {})  # day → (shown, band, computed, model version)
     now_day = f.get("health_day")
-    now, before = computed.get(now_day), computed.get(before_day)
-    if now is None or before is None or now[1] != before[1]:
+    at_now, at_before = snapshots.get(now_day), snapshots.get(before_day)
+    if at_now is None or at_before is None or None in (at_now[2], at_before[2]):
         return None
-    (now, _), (before, _) = now, before
+    if at_now[3] != at_before[3]:
+        return None
+    now, before = at_now[2], at_before[2]
     if before - now < p["points"]:
         return None
-    shown = (f.get("scores", {}).get(before_day), f.get("score"))
+    shown = (at_before[0], f.get("score"))
     what = "health" if shown == (before, now) else "computed health"  # an override shows another
     was, is_now = score_pair(before, now, text=_num)
     return Match(

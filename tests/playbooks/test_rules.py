@@ -67,8 +67,7 @@ def _health(now: tuple, before: tuple, days: int = 7) -> dict:
     return {
         "score": now[0],
         "health_day": D,
-        "scores": {D: now[0], back: before[0]},
-        "computed": {D: (now[1], now[2]), back: (before[1], before[2])},
+        "snapshots": {D: (now[0], "", now[1], now[2]), back: (before[0], "", before[1], before[2])},
     }
 
 
