@@ -44,6 +44,16 @@ def _playbooks():
     return selectors, Cta, OPEN_STATUSES, ACTIVE_STATUSES
 
 
+def waiting_order() -> str:
+    """How CTAs waiting over an owner's cap are promoted (``playbooks.services.WAITING_ORDER``),
+    for the queue's "waiting" title; empty without the playbooks app."""
+    try:
+        from playbooks.services import WAITING_ORDER
+    except ImportError:
+        return ""
+    return WAITING_ORDER
+
+
 def open_ctas_by_account(
     account_ids: list[int], *, user: User, per_account: int | None = None, with_steps=False
 ) -> dict[int, list]:

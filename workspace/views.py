@@ -71,6 +71,7 @@ def _queue_context(request: HttpRequest, *, renewals: bool = False) -> dict:
         "sorts": {k: v[0] for k, v in selectors.SORTS.items()},
         "scopes": selectors.SCOPES if selectors.team_scope_allowed(user) else {},
         "renewals": renewals,
+        "waiting_order": integrations.waiting_order(),
         "list_url": reverse("workspace:renewals" if renewals else "home"),
         # the whole list's days, not the first row's: the same under any sort, search or page
         "data_days": utc.data_days_text(

@@ -346,6 +346,33 @@ def test_current_auc_says_why_it_is_not_the_headline_when_an_override_moved_a_sc
     assert "AUC current 1.000 (not the AUC above: 1 recorded score differs" in out.getvalue()
 
 
+def _admin_backtest_page(client, admin_user, version) -> str:
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk])
+    r = client.get(url, {"as_of": "2024-03-31", "horizon": "90"})
+    assert r.status_code == 200
+    return r.content.decode()
+
+
+def test_admin_page_says_why_the_current_auc_is_not_the_headline(client, admin_user):
+    """The same book as above (Y overridden to 5): the admin page names the reason beside
+    the suggestion's table, as the command does."""
+    version = services.health_model_ensure_default().versions.get(active=True)
+    _usage_support_book(version, override_y=5.0)
+    page = _admin_backtest_page(client, admin_user, version)
+    assert 'id="backtest-current-differs"' in page
+    assert "differs from the headline AUC above: 1 recorded score differs" in page
+    assert 'id="backtest-current-same"' not in page
+
+
+def test_admin_page_says_the_current_auc_is_the_headline_when_nothing_differs(client, admin_user):
+    version = services.health_model_ensure_default().versions.get(active=True)
+    _usage_support_book(version)
+    page = _admin_backtest_page(client, admin_user, version)
+    assert 'id="backtest-current-same"' in page and "of the same 4 accounts" in page
+    assert 'id="backtest-current-differs"' not in page
+
+
 def test_bad_input(db):
     today = timezone.now().date()
     with pytest.raises(ValidationError) as exc:

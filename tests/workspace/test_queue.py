@@ -341,6 +341,13 @@ def test_pending_ctas_count_as_waiting_not_open(client, csm):
     r = client.get(reverse("home"))
     assert _ctas_cell(r, "Busy") == "1 open · 1 waiting, 1 overdue"
     assert _ctas_cell(r, "Waiting only") == "1 waiting"
+    # the title says how waiting CTAs are promoted, in the playbooks' own words
+    from django.utils.html import escape
+
+    from playbooks.services import WAITING_ORDER
+
+    assert WAITING_ORDER.startswith("promoted soonest due first")
+    assert escape(f"each opens when one of theirs closes, {WAITING_ORDER}") in r.content.decode()
 
 
 def _row_text(response, name: str) -> str:
