@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import utc
 from accounts.models import Account, BaseModel, User
 
 
@@ -269,6 +270,13 @@ class CtaStep(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def overdue(self) -> bool:
+        """Not done and its day (due by the end of ``due_on``, UTC) is past. The CTA itself
+        is overdue only after its last step's day (``Cta.due_at``); a late earlier step is
+        shown on the step, so a missed first call does not wait for the last one."""
+        return self.done_at is None and self.due_on < utc.today()
 
 
 class CtaComment(models.Model):

@@ -11,8 +11,10 @@ import re
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.urls import reverse
 
+from accounts import utc
 from accounts.models import Role, User
 from playbooks import services
 from playbooks.models import Cta, CtaStatus
@@ -66,6 +68,32 @@ def test_the_cta_page_says_it_is_due_with_its_last_step(client, csm, cta):
     assert f"<dd>by {last:%-d %b %Y} <span" in body
     assert "00:00" not in body
     assert "with its last step: a CTA is due when its steps are done" in body
+
+
+def test_a_late_step_is_marked_overdue_before_the_cta_is(client, csm, cta):
+    """The CTA is due with its last step (in 7 days); its first step ("Call", due today)
+    turns overdue the day after, on the CTA page and on the account page's steps row,
+    while the CTA itself is not overdue yet. A done step is never overdue."""
+    first, second = cta.steps.order_by("position")
+    assert first.due_on == utc.today() and second.due_on == first.due_on + DAYS(7)
+    client.force_login(csm)
+    body = _page(client, cta)
+    assert "step-overdue" not in body  # due today: not late yet
+    cta.steps.update(due_on=F("due_on") - DAYS(1))  # a day later, as it were
+    cta.due_at -= DAYS(1)
+    cta.save(update_fields=["due_at"])
+    body = _page(client, cta)
+    assert body.count('class="text-danger small step-overdue"') == 1
+    late = 'Call <span class="muted small">due {:%-d %b %Y}</span> <span class="text-danger small'
+    assert late.format(first.due_on - DAYS(1)) in body
+    assert "<dd>by" in body and '<span class="text-danger">overdue</span>' not in body
+    account = html.unescape(
+        client.get(reverse("workspace:account", args=[cta.account_id])).content.decode()
+    )
+    assert account.count("step-overdue") == 1
+    first.refresh_from_db()
+    services.cta_step_complete(cta=cta, step=first, user=csm)
+    assert "step-overdue" not in _page(client, cta)
 
 
 def test_closing_with_an_open_step_asks_then_shows_it_skipped(client, csm, cta):
