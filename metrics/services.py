@@ -857,6 +857,12 @@ def health_band_changes_record(
     band differs from the account's previous snapshot (the latest before ``as_of``; an
     account's first snapshot is no change), and hand the facts to
     ``accounts.services.timeline_facts_recorded`` (playbooks react within a minute).
+    When an override set the previous snapshot's band (overrides in force on it and its band
+    not the computed one) and none is in force on the new score, the band is back to the
+    model's: the data add ``"override_ended": True`` and the title says so, "Health red →
+    yellow: override ended, back to the computed band (score 80.5 → 76.2)": the customer's
+    data did not move the band, the override's end did. An override in force on the new
+    score too keeps the words above.
     Re-recording a day rewrites its facts and removes one whose change is gone. Two queries
     when every account has a snapshot the day before (the nightly case), one more for those
     that do not, plus the writes. Returns the number of changes. ``announce=False``: the
@@ -867,38 +873,44 @@ def health_band_changes_record(
     from accounts.timeline import timeline_upsert
 
     day_before = as_of - dt.timedelta(days=1)
-    previous: dict[int, tuple[str, float | None, dt.date]] = {
-        account_id: (band, score, day_before)
-        for account_id, band, score in HealthSnapshot.objects.filter(
+    # account → (band, score, whether an override set that band): an override in force
+    # and the band not the computed one (rows without overrides keep the computed band)
+    previous: dict[int, tuple[str, float | None, bool]] = {
+        account_id: (band, score, bool(overrides) and band != computed_band)
+        for account_id, band, score, computed_band, overrides in HealthSnapshot.objects.filter(
             account__in=accounts.values("pk"), day=day_before
-        ).values_list("account_id", "band", "score")
+        ).values_list("account_id", "band", "score", "computed_band", "overrides")
     }
     gaps = [row[0] for row in scored if row[0] not in previous]
     if gaps:  # no snapshot the day before: the latest one before as_of, if any
         latest = HealthSnapshot.objects.filter(account=OuterRef("pk"), day__lt=as_of).order_by(
             "-day"
         )
-        for account_id, band, score, day in (
+        for account_id, band, score, computed_band, overrides in (
             Account.objects.filter(pk__in=gaps)
             .annotate(
                 b=Subquery(latest.values("band")[:1]),
                 s=Subquery(latest.values("score")[:1]),
+                c=Subquery(latest.values("computed_band")[:1]),
+                o=Subquery(latest.values("overrides")[:1]),
                 d=Subquery(latest.values("day")[:1]),
             )
             .filter(d__isnull=False)
-            .values_list("pk", "b", "s", "d")
+            .values_list("pk", "b", "s", "c", "o")
         ):
-            previous[account_id] = (band, score, day)
+            previous[account_id] = (band, score, bool(overrides) and band != computed_band)
     key = f"health-band:{as_of.isoformat()}"
     at = min(timezone.now(), midnight(as_of + dt.timedelta(days=1)) - dt.timedelta(seconds=1))
     facts = []
     for account_id, new_band, new_score, overridden, *rest in scored:
         if account_id not in previous:
             continue
-        band, score, _ = previous[account_id]
+        band, score, set_before = previous[account_id]
         if (band or "") == (new_band or ""):
             continue
         computed_band = rest[0] if rest else None  # set: an override set the band
+        # the band a CSM set is gone and nothing overrides the new one: the model's again
+        ended = set_before and computed_band is None and not overridden
         was, now = health.score_pair(score, new_score, none="no score")
         moved = f"Health {band or 'no band'} → {new_band or 'no band'}"
         if computed_band is not None:
@@ -907,6 +919,9 @@ def health_band_changes_record(
                 f"{moved}: band set to {new_band} by an override "
                 f"(score {was} → {now}, computed {computed_band or 'no band'})"
             )
+        elif ended:
+            # the customer's data did not move the band: the override stopped holding it
+            title = f"{moved}: override ended, back to the computed band (score {was} → {now})"
         else:
             # a CSM's judgement reads as one on the timeline, not as the model's verdict
             title = f"{moved} ({was} → {now}{', set by an override' if overridden else ''})"
@@ -922,6 +937,8 @@ def health_band_changes_record(
         }
         if computed_band is not None:
             data |= {"band_override": True, "computed_band": computed_band or None}
+        elif ended:
+            data["override_ended"] = True
         facts.append(
             TimelineEntry(
                 account_id=account_id,

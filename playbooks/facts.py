@@ -19,7 +19,9 @@ Keys per source (absent when the source was not gathered; None = no data):
   days asked for: the score the model computed before any override, and the version that
   computed it, are what the "score dropped" trigger compares)
 - band_changes: [{"from", "to", "score_from", "score_to", "as_of", "overridden", and
-  "band_override" + "computed_band" when an override set the band}] recorded in the window
+  "band_override" + "computed_band" when an override set the band, or "override_ended" when
+  the override that set the previous band ended and the band is the computed one again}]
+  recorded in the window
 - usage: events_30d, events_prev_30d (from the daily rollups)
 - active_users: active_30d (distinct users in the 30 days), active_prev_30d (the 30 before;
   None unless asked for)

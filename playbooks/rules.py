@@ -131,7 +131,9 @@ def _days(n: int) -> str:
 
 def _health_entered(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     """A band change to ``band`` recorded in the last ``within_days`` days (as_of included),
-    and the account is still in that band."""
+    and the account is still in that band. An override that ended counts: the band is the
+    model's verdict again, which is what the playbook watches; the evidence says the
+    override ended rather than that the score moved."""
     if f.get("band") != p["band"]:
         return None
     first = as_of - dt.timedelta(days=p["within_days"] - 1)
@@ -151,6 +153,14 @@ def _health_entered(f: Facts, p: dict, as_of: dt.date) -> Match | None:
             f"band set to {c['to']} by an override on {utc.day_text(c['as_of'])} "
             f"(health {was} → {now}, computed {c.get('computed_band') or 'no band'}; "
             f"{c.get('from') or 'no band'} before)",
+            {"band_change": c},
+        )
+    if c.get("override_ended"):
+        # the override, not the score, held the band before: "health 80.5 → 76.2 (red →
+        # yellow)" would read as a change of the customer's data
+        return Match(
+            f"band back to {c['to']} when an override ended on {utc.day_text(c['as_of'])} "
+            f"(health {was} → {now}; {c.get('from') or 'no band'} by the override before)",
             {"band_change": c},
         )
     return Match(

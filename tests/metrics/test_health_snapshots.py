@@ -618,3 +618,119 @@ def test_a_band_set_by_an_override_says_so_not_that_the_score_fell_into_it(csm, 
     plain = TimelineEntry.objects.exclude(account=account).get(kind="health_band_changed")
     assert plain.title == "Health green → no band (90 → no score)"
     assert "band_override" not in plain.data
+
+
+def test_an_override_that_ended_says_so_not_that_the_score_moved_the_band(csm, key_features):
+    """busy_account scores 61.1 (yellow) on D (test_snapshot_by_hand). Yesterday a CSM's
+    band override held it at red (computed yellow, score 55); the override expired during
+    D, so D's snapshot is the model's yellow again. Nothing of the customer's changed: the
+    fact says the override ended, and the playbook trigger still fires on the yellow (the
+    model's verdict) with words that say why."""
+    from accounts.models import TimelineEntry
+    from playbooks import rules
+
+    account = busy_account()
+    version = services.health_model_ensure_default().versions.get(active=True)
+    override = services.health_override_create(
+        account=account,
+        created_by=csm,
+        reason="exec sponsor left",
+        expires_at=timezone.now() + dt.timedelta(days=14),
+        band="red",
+    )
+    # made on Mar 29, expired at 06:00 on D: in force at the end of Mar 30, not of D
+    HealthOverride.objects.filter(pk=override.pk).update(
+        created_at=at(3, 29), expires_at=at(3, 31, 6)
+    )
+    override.refresh_from_db()
+    applied = health.Override(
+        id=override.pk, reason=override.reason, expires_at=override.expires_at.isoformat(),
+        band="red", created_by=csm.email,
+    )  # fmt: skip
+    HealthSnapshot.objects.create(
+        account=account, day=D - dt.timedelta(days=1), model_version=version,
+        score=55, band="red", computed_score=55, computed_band="yellow",
+        overrides=[applied.as_json()],
+    )  # fmt: skip
+    services.health_snapshots_record(as_of=D)
+    snap = HealthSnapshot.objects.get(account=account, day=D)
+    assert (snap.score, snap.band, snap.computed_band, snap.overrides) == (
+        61.1, "yellow", "yellow", [],
+    )  # fmt: skip
+    fact = TimelineEntry.objects.get(account=account, kind="health_band_changed")
+    # 55 → 61.1 prints whole, as every band-change title prints scores
+    assert fact.title == (
+        "Health red → yellow: override ended, back to the computed band (score 55 → 61)"
+    )
+    assert fact.data == {
+        "from": "red",
+        "to": "yellow",
+        "score_from": 55,
+        "score_to": 61.1,
+        "as_of": D.isoformat(),
+        "overridden": False,
+        "override_ended": True,
+    }
+    params, errors = rules.clean_params(
+        rules.TRIGGERS["health_entered"].params, {"band": "yellow"}, what="health_entered"
+    )
+    assert errors == []
+    m = rules.TRIGGERS["health_entered"].evaluate(
+        {"band": "yellow", "band_changes": [fact.data]}, params, D
+    )
+    assert m.evidence == (
+        "band back to yellow when an override ended on 31 Mar 2024 "
+        "(health 55 → 61.1; red by the override before)"
+    )
+
+
+def test_band_changes_after_an_override_name_what_moved_the_band():
+    """The previous snapshot's band set by an override (overrides in force, band not the
+    computed one), the new one's not: "override ended"; an override on both days keeps the
+    override's words; a band the score moved, with no override either day, reads as before.
+    One account has no snapshot the day before (its latest is read by the other query)."""
+    from accounts.models import Account, TimelineEntry
+
+    version = services.health_model_ensure_default().versions.get(active=True)
+    ended, gap, plain, replaced, by_score = (AccountFactory() for _ in range(5))
+    held = [{"id": 1, "component": "", "score": None, "band": "red", "reason": "escalation"}]
+    rows = [
+        # account, day, score, band, computed band, overrides
+        (ended, D - dt.timedelta(days=1), 80.5, "red", "yellow", held),
+        (gap, D - dt.timedelta(days=4), 80.5, "red", "yellow", held),
+        (plain, D - dt.timedelta(days=1), 48, "red", "red", []),
+        (replaced, D - dt.timedelta(days=1), 80.5, "red", "yellow", held),
+        (by_score, D - dt.timedelta(days=1), 80.5, "red", "yellow", held),
+    ]
+    for account, day, score, band, computed_band, overrides in rows:
+        HealthSnapshot.objects.create(
+            account=account, day=day, model_version=version, score=score, band=band,
+            computed_score=score, computed_band=computed_band, overrides=overrides,
+        )  # fmt: skip
+    changed = services.health_band_changes_record(
+        Account.objects.all(),
+        as_of=D,
+        scored=[
+            (ended.pk, "yellow", 76.2, False, None),
+            (gap.pk, "yellow", 76.2, False, None),
+            (plain.pk, "yellow", 52.3, False, None),
+            (replaced.pk, "green", 76.2, True, "yellow"),  # another override sets green
+            (by_score.pk, "green", 90, True, None),  # a score override of 90: green
+        ],
+        announce=False,
+    )
+    assert changed == 5
+    facts = {f.account_id: f for f in TimelineEntry.objects.filter(kind="health_band_changed")}
+    for account in (ended, gap):
+        assert facts[account.pk].title == (
+            "Health red → yellow: override ended, back to the computed band (score 80 → 76)"
+        )
+        assert facts[account.pk].data["override_ended"] is True
+    assert facts[plain.pk].title == "Health red → yellow (48 → 52)"
+    assert facts[replaced.pk].title == (
+        "Health red → green: band set to green by an override (score 80 → 76, computed yellow)"
+    )
+    # an override is in force on the new score: the band is not the computed one
+    assert facts[by_score.pk].title == "Health red → green (80 → 90, set by an override)"
+    for account in (plain, replaced, by_score):
+        assert "override_ended" not in facts[account.pk].data

@@ -61,6 +61,31 @@ def test_health_entered_by_a_band_override_says_the_override_set_the_band():
     assert m.evidence == "health 76.2 → 80.5 on 2 Mar 2024 (yellow → red)"
 
 
+def test_health_entered_when_an_override_ended_says_the_override_ended():
+    """A CSM's band override held the account at red; it ended and the band is the model's
+    yellow again. The trigger fires (the account is in yellow by the model's verdict), but
+    "health 80.5 → 76.2 (red → yellow)" would read as the customer's data moving."""
+    change = {
+        "from": "red",
+        "to": "yellow",
+        "score_from": 80.5,
+        "score_to": 76.2,
+        "as_of": "2024-03-02",
+        "overridden": False,
+        "override_ended": True,
+    }
+    m = fire("health_entered", {"band": "yellow", "band_changes": [change]}, band="yellow")
+    assert m.evidence == (
+        "band back to yellow when an override ended on 2 Mar 2024 "
+        "(health 80.5 → 76.2; red by the override before)"
+    )
+    assert m.data == {"band_change": change}
+    # the same change moved by the score reads as before
+    plain = {k: v for k, v in change.items() if k != "override_ended"}
+    m = fire("health_entered", {"band": "yellow", "band_changes": [plain]}, band="yellow")
+    assert m.evidence == "health 80.5 → 76.2 on 2 Mar 2024 (red → yellow)"
+
+
 def _health(now: tuple, before: tuple, days: int = 7) -> dict:
     """Facts of a snapshot of D and one ``days`` before, each (shown, computed, version id)."""
     back = D - dt.timedelta(days=days)
