@@ -62,7 +62,7 @@ from config.db import beside, heap_frozen, threads_possible
 from . import services
 from .kpis import adoption
 from .kpis.common import midnight
-from .models import PipelineChunk, PipelineRun
+from .models import HealthSnapshot, PipelineChunk, PipelineRun
 
 logger = logging.getLogger(__name__)
 
@@ -345,7 +345,20 @@ def account_standings(*, as_of: dt.date) -> dict[str, Any]:
     if _in_one_process:
         _kpi_beside_wait()
         processes = STANDINGS_PROCESSES
-    return account_standings_refresh(day=as_of, threads=HEALTH_THREADS, processes=processes)
+    counts = account_standings_refresh(day=as_of, threads=HEALTH_THREADS, processes=processes)
+    # an account rescored after ``as_of`` (new data or an override today, before this run)
+    # has a newer snapshot than the night's: its row shows that one, as its page does, not
+    # the night's older day (one index range read on (day, band); nothing when none is)
+    later = list(
+        HealthSnapshot.objects.filter(day__gt=as_of)
+        .order_by()
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+    if later:
+        account_standings_refresh(account_ids=later)
+    counts["newer"] = len(later)
+    return counts
 
 
 Step = Callable[..., dict[str, Any]]

@@ -116,7 +116,14 @@ _WORDS = {
     "usage_rollups": _usage_rollups,
     "usage_events": _usage_events,
     "health": lambda s: health_words([s]),
-    "standings": lambda s: f"{_plural(s.get('accounts', 0), 'account')}' queue rows refreshed",
+    "standings": lambda s: (
+        f"{_plural(s.get('accounts', 0), 'account')}' queue rows refreshed"
+        + (
+            f"; {_plural(s['newer'], 'account')} rescored since show that newer snapshot"
+            if s.get("newer")
+            else ""
+        )
+    ),
     "kpi_snapshots": _kpi_snapshots,
     "playbooks": _playbooks,
     "reports": _reports,

@@ -179,12 +179,13 @@ def test_reconcile_is_set_based(django_assert_max_num_queries):
     # queries than the direct read) and each KPI report reads the as-of day's contracts;
     # +1 a scope since TTFV reads the recorded first-value milestones without
     # FIRST_VALUE_EVENT too (one scope here); +1 since a run reads the latest day processed
-    # (pipeline.past_day: an older day rebuilds its history only)
+    # (pipeline.past_day: an older day rebuilds its history only); +1 since the standings
+    # step looks for accounts rescored after the night's day (none here)
     # Django's probe of SQLite's JSON support is one query per connection, paid by the first
-    # test of a run that reads JSON: paid here. On SQLite this test alone makes 107 queries
+    # test of a run that reads JSON: paid here. On SQLite this test alone makes 108 queries
     # (measured; 106 or fewer after other tests of a suite)
     connection.features.supports_json_field  # noqa: B018
-    with django_assert_max_num_queries(134 if connection.vendor == "postgresql" else 107):
+    with django_assert_max_num_queries(135 if connection.vendor == "postgresql" else 108):
         summary = pipeline.run_nightly(AS_OF)
     assert summary["steps"][0]["account_days"] == 30
     assert summary["steps"][0]["corrected"] == 30  # the events were written without rollups
@@ -311,6 +312,39 @@ def test_outside_the_run_in_one_process_the_standings_step_forks_nothing(monkeyp
     monkeypatch.setattr(standings, "in_processes", no_fork)
     AccountFactory.create_batch(2)
     assert pipeline.account_standings(as_of=AS_OF)["accounts"] == 2
+
+
+def test_the_standings_step_keeps_a_newer_snapshot_on_the_row():
+    """An account rescored after the night's day (new data or an override the next
+    morning, before the run) has a newer snapshot: its queue row shows that one, as its
+    page does, not the night's older day; the other account's row has the night's."""
+    from metrics.models import AccountStanding
+    from tests.playbooks.helpers import snapshot
+
+    night, rescored = AccountFactory.create_batch(2)
+    for account in (night, rescored):
+        snapshot(account, AS_OF, score=70.0, band="yellow")
+    snapshot(rescored, AS_OF + dt.timedelta(days=1), score=85.0, band="green")
+    result = pipeline.account_standings(as_of=AS_OF)
+    assert (result["accounts"], result["newer"]) == (2, 1)
+    rows = {r.account_id: r for r in AccountStanding.objects.all()}
+    assert (rows[night.pk].day, rows[night.pk].score, rows[night.pk].band) == (
+        AS_OF,
+        70.0,
+        "yellow",
+    )
+    assert (rows[rescored.pk].day, rows[rescored.pk].score, rows[rescored.pk].band) == (
+        AS_OF + dt.timedelta(days=1),
+        85.0,
+        "green",
+    )
+    from metrics.pipeline_words import step_words
+
+    words = step_words({"name": "standings", **result})
+    assert (
+        words
+        == "2 accounts' queue rows refreshed; 1 account rescored since show that newer snapshot"
+    )
 
 
 def test_celery_task_runs_the_pipeline():
