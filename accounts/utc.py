@@ -19,6 +19,21 @@ def yesterday() -> dt.date:
     return today() - dt.timedelta(days=1)
 
 
+def incomplete_day_words(day: dt.date) -> str:
+    """Why ``day`` cannot be processed as a complete day, or "" when it can (before today,
+    UTC): "2026-11-24 is today (UTC), a day not complete yet; the latest complete day is
+    2026-11-23", or "… is in the future (today is …, UTC); the latest complete day is …".
+    The one rule behind ``run_pipeline``'s and ``recompute``'s refusals (callers put their
+    flag in front): a day still running would be recorded with part of its data."""
+    now = today()
+    latest = now - dt.timedelta(days=1)
+    if day > now:
+        return f"{day} is in the future (today is {now}, UTC); the latest complete day is {latest}"
+    if day == now:
+        return f"{day} is today (UTC), a day not complete yet; the latest complete day is {latest}"
+    return ""
+
+
 def day_text(day: dt.date | str | None) -> str:
     """A day as every page and message prints it: "22 Nov 2026" (an ISO string is read,
     None is "n/a"). Built by hand: ``%-d`` is not portable."""

@@ -196,8 +196,9 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
 
     def backtest_view(self, request, pk: int):
         """The predictive check of this version's model (``services.health_backtest``) for
-        ``?as_of=&horizon=`` (default: 90 days ending today), with the suggested weights and a
-        link that opens them in the app's health model editor (``review_url``). A window
+        ``?as_of=&horizon=`` (default: 90 days ending on the last complete day, yesterday
+        UTC), with the suggested weights and a link that opens them in the app's health
+        model editor (``review_url``). A window
         that ends after today is refused unless ``partial=1`` (the form's checkbox), which
         observes it up to today, labelled as such.
 
@@ -218,11 +219,12 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
             errors.append(f"horizon: expected a whole number of days, got {params['horizon']!r}")
             horizon = 90
         partial = params.get("partial") == "1"
-        today = utc.today()
-        # the default day ends its window today; a horizon out of bounds is the service's
-        # error to give, so the default counts back 90 days instead (no date overflow)
+        # the default day ends its window on the last complete day (``utc.yesterday``, the
+        # nightly run's day), not today, whose churn is not all known yet; a horizon out of
+        # bounds is the service's error to give, so the default counts back 90 days instead
+        # (no date overflow)
         back = horizon if 1 <= horizon <= services.BACKTEST_MAX_HORIZON else 90
-        raw = params.get("as_of") or (today - dt.timedelta(days=back)).isoformat()
+        raw = params.get("as_of") or (utc.yesterday() - dt.timedelta(days=back)).isoformat()
         try:
             as_of = parse_day(raw)  # exactly YYYY-MM-DD, as the backtest command reads it
         except ValueError as exc:

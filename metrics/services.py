@@ -1111,6 +1111,7 @@ def health_rescore_after(
     day: dt.date,
     account_ids: Sequence[int] | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    starting: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Rescore, with the models active now, every snapshot dated after ``day``: on each
     such day only the accounts that have one there. These are the incremental path's
@@ -1119,7 +1120,9 @@ def health_rescore_after(
     old version; and they are the latest snapshots, which the queue reads. Accounts
     without a snapshot on such a day get none: their data day stays the nightly one.
     ``account_ids``: those accounts' snapshots only (default: every account's).
-    Returns one ``health_snapshots_record`` result per day."""
+    ``starting``: called once, before the first of them is rescored, with what is about to
+    be (``{"days", "first", "last", "snapshots"}``; not called when there is none), so a
+    caller can say so first. Returns one ``health_snapshots_record`` result per day."""
     rows = HealthSnapshot.objects.filter(day__gt=day)
     if account_ids is not None:
         rows = rows.filter(account_id__in=account_ids)
@@ -1127,6 +1130,16 @@ def health_rescore_after(
     by_day: dict[dt.date, list[int]] = {}
     for later, account_id in rows.order_by("day", "account_id"):
         by_day.setdefault(later, []).append(account_id)
+    if by_day and starting is not None:
+        days = list(by_day)
+        starting(
+            {
+                "days": len(days),
+                "first": days[0],
+                "last": days[-1],
+                "snapshots": sum(len(ids) for ids in by_day.values()),
+            }
+        )
     results = []
     for later, ids in by_day.items():
         result = health_snapshots_record(as_of=later, account_ids=ids)
@@ -1136,6 +1149,29 @@ def health_rescore_after(
     return results
 
 
+def health_rescore_range(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The days a rescore from ``start`` to ``end`` records: ``(first, end)``, where
+    ``first`` is ``start`` or, when the range starts before the first day any account has
+    data (``health_first_data_day``), that day: the days before it would be blank snapshots
+    (no score, no band). Raises ValidationError, nothing written, for a range that ends
+    before ``start``, an ``end`` that is today or later (``utc.incomplete_day_words``: a
+    day still running would be recorded with part of its data, as the nightly run
+    refuses), or one that ends before the first day with data (code ``before_data``). A
+    book with no data at all is not refused: there is no day to start from, and its
+    snapshots are blank whatever the range."""
+    if end < start:
+        raise ValidationError({"to": [f"must be on or after --from ({start}), got {end}"]})
+    if why := utc.incomplete_day_words(end):
+        raise ValidationError({"to": [why]})
+    first = health_first_data_day()
+    if first is not None and end < first:
+        raise ValidationError(
+            f"no account has data before {first}; recompute from that day on",
+            code="before_data",
+        )
+    return (max(start, first) if first is not None else start), end
+
+
 def health_rescore(
     *,
     start: dt.date,
@@ -1143,6 +1179,7 @@ def health_rescore(
     account_ids: Sequence[int] | None = None,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    starting_later: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Rescore health with the models active now, for the Manage page's rescore and
     ``manage.py recompute``: the snapshots of every day from ``start`` to ``end``
@@ -1151,15 +1188,17 @@ def health_rescore(
     standings (the queue's and the account header's rows) of the accounts rescored, from
     their latest snapshot, which one of the two rewrote: every account of ``account_ids``
     (default: every account), since the range gives each of them a snapshot on each of its
-    days. ``progress`` is called after each day, the range's then the later ones.
+    days. ``progress`` is called after each day, the range's then the later ones;
+    ``starting_later`` once before the later ones (``health_rescore_after``'s ``starting``).
 
-    Unknown ``account_ids`` raise ``ValidationError`` before anything is written. Returns
-    ``{"days": [a health_snapshots_record result per day of the range], "later": [one per
-    later day], "standings": account_standings_refresh's counts}``."""
+    The range is ``health_rescore_range``'s: it starts no earlier than the first day with
+    data, and a range ending today or later, or before that day, raises ``ValidationError``
+    before anything is written, as do unknown ``account_ids``. Returns ``{"start": the
+    first day recorded, "days": [a health_snapshots_record result per day of the range],
+    "later": [one per later day], "standings": account_standings_refresh's counts}``."""
     from .standings import account_standings_refresh  # standings reads what this writes
 
-    if end < start:
-        raise ValidationError({"to": [f"must be on or after --from ({start}), got {end}"]})
+    start, end = health_rescore_range(start, end)
     if account_ids is not None:
         account_ids = sorted(set(account_ids))
         found = set(Account.objects.filter(pk__in=account_ids).values_list("pk", flat=True))
@@ -1170,9 +1209,11 @@ def health_rescore(
     days = health_recompute(
         start=start, end=end, account_ids=account_ids, chunk_size=chunk_size, progress=progress
     )
-    later = health_rescore_after(day=end, account_ids=account_ids, progress=progress)
+    later = health_rescore_after(
+        day=end, account_ids=account_ids, progress=progress, starting=starting_later
+    )
     standings = account_standings_refresh(account_ids=account_ids)
-    return {"days": days, "later": later, "standings": standings}
+    return {"start": start, "days": days, "later": later, "standings": standings}
 
 
 def health_weekly_history(
@@ -1516,25 +1557,38 @@ def health_backtest(
     )
     snaps = {r["account_id"]: r for r in rows if r["account_id"] in customers}
     missing = sorted(set(customers) - set(snaps))
+
+    def another_version(pks: Iterable[int]) -> list[int]:
+        """Those of ``pks`` scored by ``version``'s model, but with another version of it."""
+        return sorted(
+            pk
+            for pk in pks
+            if snaps[pk]["model_version__model_id"] == version.model_id
+            and snaps[pk]["model_version_id"] != version.pk
+        )
+
+    # each customer is in one note at most: without a snapshot (scored in memory), or
+    # stored with another version of the asked model (rescored in memory)
+    if version is not None:
+        # the asked version's scores: a snapshot of another version of its model is rescored
+        other = another_version(snaps)
     if missing:
         assignments, versions = _active_versions()
         snaps.update(
             _scored_in_memory(missing, as_of=as_of, assignments=assignments, versions=versions)
         )
         result["scored_in_memory"] += len(missing)
-        messages.append(
+        note = (
             f"{len(missing)} customer(s) had no health snapshot on {as_of}: scored in memory "
             "with the models active now (nothing recorded)"
         )
+        if version is not None and (unasked := another_version(missing)):
+            # the asked version's scores for them too, within this note's count
+            snaps.update(_scored_in_memory(unasked, as_of=as_of, only=version))
+            note += f"; the {len(unasked)} of them {version.model} scores, with {version}"
+        messages.append(note)
         target = _backtest_target(version)
     if version is not None:
-        # the asked version's scores: a snapshot of another version of its model is rescored
-        other = sorted(
-            pk
-            for pk, r in snaps.items()
-            if r["model_version__model_id"] == version.model_id
-            and r["model_version_id"] != version.pk
-        )
         if other:
             snaps.update(_scored_in_memory(other, as_of=as_of, only=version))
             result["scored_in_memory"] += len(other)
@@ -1596,9 +1650,12 @@ def health_backtest(
     return result
 
 
-# Where each measure's data comes from, for ``_backtest_data_gaps``: (words, model, the
-# field that dates a row). Usage is read from the daily rollups, as scoring reads it.
+# Where each measure's data comes from, for ``_backtest_data_gaps`` and
+# ``health_first_data_day``: (words, model, the field that dates a row). Usage is read from
+# the daily rollups, as scoring reads it; a contract gives its account licensed seats from
+# its start (``health_inputs.account_measures``).
 _DATA_SOURCES = {
+    "contracts": ("contract", "accounts.Contract", "start_date"),
     "usage": ("product usage", "accounts.UsageDaily", "day"),
     "tickets": ("ticket", "accounts.Ticket", "opened_at"),
     "invoices": ("invoice", "accounts.Invoice", "issued_on"),
@@ -1638,6 +1695,47 @@ def _as_day(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
+def _source_rows(source: str, *, before: dt.date | None = None) -> tuple[str, tuple]:
+    """The SQL of one ``_DATA_SOURCES`` row: its first row by date (the first day that
+    source has data), or with ``before`` any row dated before that day (unordered, for an
+    EXISTS that stops at one)."""
+    from django.apps import apps
+
+    _words, label, field = _DATA_SOURCES[source]
+    model = apps.get_model(label)
+    qs = model._base_manager.order_by(field)
+    if before is not None:
+        is_datetime = model._meta.get_field(field).get_internal_type() == "DateTimeField"
+        qs = qs.order_by().filter(**{f"{field}__lt": midnight(before) if is_datetime else before})
+    return qs.values_list(field, flat=True)[:1].query.sql_with_params()
+
+
+def _one_row(parts: list[tuple[str, tuple]], wrap: str) -> tuple:
+    """One statement selecting each query of ``parts`` wrapped in ``wrap`` ("EXISTS({})",
+    "({})"): one round trip for any number of sources."""
+    sql = "SELECT " + ", ".join(wrap.format(q) for q, _ in parts)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [p for _, params in parts for p in params])
+        return cursor.fetchone()
+
+
+def _sources_first_days(sources: Sequence[str]) -> list[dt.date | None]:
+    """The first day each of ``sources`` has a row (None: none yet), in one statement."""
+    return [_as_day(v) for v in _one_row([_source_rows(s) for s in sources], "({})")]
+
+
+def health_first_data_day() -> dt.date | None:
+    """The first day any account has data a health snapshot scores: the earliest row of
+    any of scoring's sources (``_DATA_SOURCES``: a contract's start, which gives seats,
+    usage, tickets, invoices, survey answers, stakeholders, CSM activity, texts), None when
+    the book has none. Before that day every account's snapshot is blank (no score, no
+    band: ``account_measures`` finds nothing), so a recompute refuses a range that ends
+    before it (``health_rescore_range``). A source's first row, not ``customer_since``:
+    usage during a trial, before the contract, scores too. One query."""
+    days = [d for d in _sources_first_days(list(_DATA_SOURCES)) if d is not None]
+    return min(days) if days else None
+
+
 def _backtest_data_gaps(version_ids: set[int], *, as_of: dt.date) -> list[dict[str, Any]]:
     """The components of ``version_ids`` none of whose sources (``_MEASURE_SOURCES``) has a
     row dated on or before ``as_of``, for any account: one entry per component key (label,
@@ -1666,8 +1764,6 @@ def health_backtest_data_gaps(
     ``components``, a draft's ``ComponentSpec.as_json()``): the health model editor's
     preview asks with the version and draft it already holds. One query (an EXISTS per
     source in one statement), a second only when a source has no row by ``as_of``."""
-    from django.apps import apps
-
     by_key: dict[str, tuple[str, set[str]]] = {}
     for c in components:
         sources = {
@@ -1682,33 +1778,11 @@ def health_backtest_data_gaps(
     if not needed:
         return []
     end = as_of + dt.timedelta(days=1)
-
-    def rows(source: str, *, before: bool):
-        _words, label, field = _DATA_SOURCES[source]
-        model = apps.get_model(label)
-        qs = model._base_manager.order_by(field)  # the first row: the first day data exists
-        if before:  # any row dated before the end of as_of (unordered: EXISTS stops at one)
-            is_datetime = model._meta.get_field(field).get_internal_type() == "DateTimeField"
-            qs = qs.order_by().filter(**{f"{field}__lt": midnight(end) if is_datetime else end})
-        return qs.values_list(field, flat=True)[:1].query.sql_with_params()
-
-    def one_row(parts: list[tuple[str, tuple]], wrap: str) -> tuple:
-        sql = "SELECT " + ", ".join(wrap.format(q) for q, _ in parts)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [p for _, params in parts for p in params])
-            return cursor.fetchone()
-
-    present = one_row([rows(s, before=True) for s in needed], "EXISTS({})")
+    present = _one_row([_source_rows(s, before=end) for s in needed], "EXISTS({})")
     missing = [s for s, has in zip(needed, present, strict=True) if not has]
     if not missing:
         return []
-    first = dict(
-        zip(
-            missing,
-            (_as_day(v) for v in one_row([rows(s, before=False) for s in missing], "({})")),
-            strict=True,
-        )
-    )
+    first = dict(zip(missing, _sources_first_days(missing), strict=True))
     gaps = []
     for key, (label, sources) in by_key.items():
         if not sources <= set(missing):

@@ -299,33 +299,41 @@ def health_model_draft_save(
 def backfill_start(*, days: int, user: User) -> str:
     """Queue the rescoring of the last ``days`` days (ending yesterday, the nightly run's
     day) with the models active now, and of the snapshots dated later (the intraday ones
-    of accounts recomputed today); returns the job id its progress is kept under."""
-    from metrics.services import health_days_after
+    of accounts recomputed today); returns the job id its progress is kept under. The days
+    are ``health_rescore_range``'s: none before the first day any account has data (the
+    progress names the days rescored); a range wholly before it is recorded as failed with
+    that service's words and not queued."""
+    from metrics.services import health_days_after, health_rescore_range
 
     from . import tasks
 
     job = uuid.uuid4().hex
     end = utc.yesterday()
     start = end - dt.timedelta(days=max(1, days) - 1)
-    total = (end - start).days + 1 + len(health_days_after(end))
-    cache.set(
-        BACKFILL_KEY.format(job),
-        {
-            "status": "queued",
-            "done": 0,
-            "total": total,
-            "by": user.email,
-            "started_at": timezone.now().isoformat(),
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-        },
-        BACKFILL_TTL,
-    )
+    state = {
+        "status": "queued",
+        "done": 0,
+        "by": user.email,
+        "started_at": timezone.now().isoformat(),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    try:
+        start, end = health_rescore_range(start, end)
+    except ValidationError as exc:
+        state.update(status="failed", total=0, error="; ".join(exc.messages))
+    else:
+        state.update(
+            start=start.isoformat(),
+            total=(end - start).days + 1 + len(health_days_after(end)),
+        )
+    cache.set(BACKFILL_KEY.format(job), state, BACKFILL_TTL)
     # read-modify-write: two admins starting at the same instant may drop one id from this
     # list (never the job itself, whose progress stays under its own key and link)
     recent = [j for j in cache.get(BACKFILL_RECENT_KEY, []) if j != job]
     cache.set(BACKFILL_RECENT_KEY, [job, *recent][:BACKFILL_RECENT], BACKFILL_TTL)
-    tasks.health_backfill.delay(job, start.isoformat(), end.isoformat())
+    if state["status"] == "queued":
+        tasks.health_backfill.delay(job, start.isoformat(), end.isoformat())
     return job
 
 

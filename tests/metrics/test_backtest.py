@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import utc
 from metrics import backtest, services
 from metrics.models import HealthModelVersion, HealthSnapshot
 from tests.factories import (
@@ -811,3 +812,92 @@ def test_model_version_headline_is_that_versions(book):
     out = StringIO()
     call_command("backtest", "--as-of", "2024-03-31", "--model-version", str(second.pk), stdout=out)
     assert "AUC: 0.500" in out.getvalue()
+
+
+# --- each customer in one note: no snapshot, or another version's (bug C) -------------------
+
+
+def _notes(result) -> tuple[list[str], list[str]]:
+    """The backtest's two in-memory notes: (no snapshot on the day, another version)."""
+    messages = result["messages"]
+    return (
+        [m for m in messages if "had no health snapshot" in m],
+        [m for m in messages if "stored with another version" in m],
+    )
+
+
+def _two_versions():
+    first = services.health_model_ensure_default().versions.get(active=True)
+    second = services.health_model_version_create(
+        model=first.model, components=[dict(c) for c in first.components]
+    )
+    assert HealthModelVersion.objects.get(pk=second.pk).active  # the one in force now
+    return first, second
+
+
+def test_backtest_of_a_day_without_snapshots_has_only_the_no_snapshot_note(db):
+    """The reviewer's page: no snapshot on D at all, the older version asked for. The 3
+    customers are scored in memory (with the active second version, then the first, the
+    one asked for): 3 in the first note, none counted again as stored with another."""
+    first, second = _two_versions()
+    for name in ("A", "B", "C"):
+        _customer(name=name)
+    result = services.health_backtest(as_of=D, version=first)
+    no_snapshot, other = _notes(result)
+    assert other == []
+    assert no_snapshot == [
+        f"3 customer(s) had no health snapshot on {D}: scored in memory with the models "
+        f"active now (nothing recorded); the 3 of them {first.model} scores, with {first}"
+    ]
+    assert result["scored_in_memory"] == 3  # 3 + 0
+    assert not HealthSnapshot.objects.exists()
+
+
+def test_backtest_of_stored_snapshots_of_another_version_has_only_that_note(db):
+    first, second = _two_versions()
+    for name, score in (("A", 90), ("B", 40)):
+        _snapshot(_customer(name=name), score, "green" if score >= 80 else "red", first)
+    result = services.health_backtest(as_of=D, version=second)
+    no_snapshot, other = _notes(result)
+    assert no_snapshot == []
+    assert other == [
+        f"2 customer(s) were stored with another version of {second.model} on {D}: "
+        f"rescored in memory with {second}"
+    ]
+    assert result["scored_in_memory"] == 2  # 0 + 2
+
+
+def test_backtest_with_both_kinds_counts_each_customer_once(db):
+    """2 customers stored with the first version, 1 without a snapshot (scored with the
+    second, active and asked for): 1 + 2 = 3 customers, 3 scored in memory."""
+    first, second = _two_versions()
+    for name, score in (("A", 90), ("B", 40)):
+        _snapshot(_customer(name=name), score, "green" if score >= 80 else "red", first)
+    _customer(name="C")
+    result = services.health_backtest(as_of=D, version=second)
+    no_snapshot, other = _notes(result)
+    assert no_snapshot == [
+        f"1 customer(s) had no health snapshot on {D}: scored in memory with the models "
+        "active now (nothing recorded)"
+    ]
+    assert other == [
+        f"2 customer(s) were stored with another version of {second.model} on {D}: "
+        f"rescored in memory with {second}"
+    ]
+    assert result["scored_in_memory"] == 3 == result["customers"]  # 1 + 2
+
+
+def test_admin_backtest_defaults_to_a_window_ending_on_the_last_complete_day(
+    client, admin_user, db
+):
+    """No as_of: 90 days back from yesterday (UTC), so churn is counted by the last
+    complete day, as the editor's preview counts it, not by today."""
+    version = services.health_model_ensure_default().versions.get(active=True)
+    client.force_login(admin_user)
+    url = reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk])
+    r = client.get(url)
+    assert r.status_code == 200
+    yesterday = utc.yesterday()
+    assert r.context["as_of"] == (yesterday - dt.timedelta(days=90)).isoformat()
+    r = client.get(url, {"horizon": "30"})
+    assert r.context["as_of"] == (yesterday - dt.timedelta(days=30)).isoformat()

@@ -8,6 +8,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -166,23 +167,26 @@ def _overdue_today(account, today):
     failed_invoice(account, today, attempts=3)
 
 
-def test_recompute_of_today_moves_the_standings_to_the_latest_snapshot():
-    """The reviewer's case: ``recompute --from <today> --to <today>`` left the queue's row
-    on the night's day and score while the account's health said today's."""
-    today = utc.today()
-    yesterday = today - dt.timedelta(days=1)
-    a, b = _book(yesterday)
-    assert _standing(a) == _latest(a) and _standing(a)[0] == yesterday
-    _overdue_today(a, today)
+def test_recompute_of_the_last_complete_day_moves_the_standings_to_the_latest_snapshot():
+    """The reviewer's case: a recompute of a day after the night's left the queue's row on
+    the night's day and score while the account's health said the later day's. (It used
+    today as that day; today is refused now, so: the night two days back, the recompute
+    of yesterday, the last complete day.)"""
+    yesterday = utc.yesterday()
+    night = yesterday - dt.timedelta(days=1)
+    a, b = _book(night)
+    assert _standing(a) == _latest(a) and _standing(a)[0] == night
+    _overdue_today(a, yesterday)
 
     out = StringIO()
-    call_command("recompute", "--from", today.isoformat(), "--to", today.isoformat(), stdout=out)
+    day = yesterday.isoformat()
+    call_command("recompute", "--from", day, "--to", day, stdout=out)
 
     for account in (a, b):
         assert _standing(account) == _latest(account)
-        assert _standing(account)[0] == today
-    night = HealthSnapshot.objects.get(account=a, day=yesterday)
-    assert _standing(a)[1] < night.score  # the overdue invoice counts: a different score
+        assert _standing(account)[0] == yesterday
+    recorded = HealthSnapshot.objects.get(account=a, day=night)
+    assert _standing(a)[1] < recorded.score  # the overdue invoice counts: a different score
     assert out.getvalue().splitlines()[-1] == (
         "Refreshed the standings of 2 account(s) from their latest snapshot."
     )
@@ -218,20 +222,22 @@ def test_recompute_rescores_the_later_snapshots_with_the_model_active_now():
 
 
 def test_recompute_of_some_accounts_leaves_the_others_alone():
-    today = utc.today()
-    yesterday = today - dt.timedelta(days=1)
-    a, b = _book(yesterday)
-    _overdue_today(a, today)
-    _overdue_today(b, today)
+    """(It recomputed today; today is refused now: the night two days back, yesterday.)"""
+    yesterday = utc.yesterday()
+    a, b = _book(yesterday - dt.timedelta(days=1))
+    _overdue_today(a, yesterday)
+    _overdue_today(b, yesterday)
     b_before = _standing(b)
 
     call_command(
-        "recompute", "--from", today.isoformat(), "--to", today.isoformat(),
+        "recompute", "--from", yesterday.isoformat(), "--to", yesterday.isoformat(),
         "--account", str(a.pk), "--account", str(a.pk), stdout=StringIO(),
     )  # fmt: skip
 
-    assert set(HealthSnapshot.objects.filter(day=today).values_list("account", flat=True)) == {a.pk}
-    assert _standing(a) == _latest(a) and _standing(a)[0] == today
+    assert set(HealthSnapshot.objects.filter(day=yesterday).values_list("account", flat=True)) == {
+        a.pk
+    }
+    assert _standing(a) == _latest(a) and _standing(a)[0] == yesterday
     assert _standing(b) == b_before
 
 
@@ -251,3 +257,99 @@ def test_recompute_rejects_an_unknown_account_and_writes_nothing(raw, message):
         call_command("recompute", *args, stdout=StringIO())
     assert message in str(caught.value)
     assert not HealthSnapshot.objects.exists()
+
+
+# --- complete days only, none before the book's data (review bugs A and B) ------------------
+
+
+def test_recompute_refuses_today_in_run_pipelines_words():
+    today, yesterday = utc.today(), utc.yesterday()
+    AccountFactory()
+    words = (
+        f"{today} is today (UTC), a day not complete yet; the latest complete day is {yesterday}"
+    )
+    with pytest.raises(CommandError) as caught:
+        call_command("recompute", "--from", str(today), "--to", str(today), stdout=StringIO())
+    assert str(caught.value) == f"--to {words}"
+    with pytest.raises(CommandError) as night:
+        call_command("run_pipeline", "--date", str(today), stdout=StringIO())
+    assert str(night.value) == f"--as-of/--date {words}"
+    assert not HealthSnapshot.objects.exists()
+
+
+def test_the_rescore_service_refuses_today_and_later():
+    """The Manage page's rescore goes through the same service: the same words."""
+    today = utc.today()
+    for end in (today, today + dt.timedelta(days=3)):
+        with pytest.raises(ValidationError) as caught:
+            services.health_rescore(start=end - dt.timedelta(days=1), end=end)
+        assert caught.value.message_dict["to"] == [utc.incomplete_day_words(end)]
+    assert utc.incomplete_day_words(today) == (
+        f"{today} is today (UTC), a day not complete yet; the latest complete day is "
+        f"{utc.yesterday()}"
+    )
+    assert utc.incomplete_day_words(utc.yesterday()) == ""
+    assert not HealthSnapshot.objects.exists()
+
+
+def _book_from(first: dt.date):
+    """Two accounts whose data starts on ``first`` (one's contract), a night recorded on
+    ``first`` + 2 days."""
+    a, b = AccountFactory(), AccountFactory()
+    ContractFactory(account=a, start_date=first, quantity=10)
+    ContractFactory(account=b, start_date=first + dt.timedelta(days=5), quantity=10)
+    pipeline.run_nightly(first + dt.timedelta(days=2))
+    return a, b
+
+
+def test_the_first_day_with_data_is_the_earliest_row_of_any_source():
+    assert services.health_first_data_day() is None  # no data: no day
+    account = AccountFactory(customer_since=dt.date(2020, 1, 1))  # not data to score
+    assert services.health_first_data_day() is None
+    ContractFactory(account=account, start_date=dt.date(2022, 11, 15))
+    assert services.health_first_data_day() == dt.date(2022, 11, 15)
+    _event(account, dt.datetime(2022, 10, 3, 9, tzinfo=dt.UTC))  # usage during a trial
+    assert services.health_first_data_day() == dt.date(2022, 10, 3)
+
+
+def test_recompute_refuses_a_range_before_any_data_and_writes_nothing():
+    _book_from(dt.date(2022, 11, 15))
+    before = HealthSnapshot.objects.count()
+    with pytest.raises(CommandError) as caught:
+        call_command("recompute", "--from", "2020-01-01", "--to", "2020-01-02", stdout=StringIO())
+    assert str(caught.value) == "no account has data before 2022-11-15; recompute from that day on"
+    assert HealthSnapshot.objects.count() == before
+    with pytest.raises(ValidationError, match="no account has data before 2022-11-15"):
+        services.health_rescore(start=dt.date(2022, 11, 1), end=dt.date(2022, 11, 14))
+
+
+def test_recompute_starting_before_the_data_starts_on_its_first_day_and_says_so():
+    """Asked 2022-11-10 .. 2022-11-16 with data from 2022-11-15: 2 days recorded (15, 16)
+    × 2 accounts = 4 snapshots; the night of 2022-11-17 is the one later day (2 snapshots),
+    announced before it is rescored."""
+    _book_from(dt.date(2022, 11, 15))
+    out = StringIO()
+    call_command("recompute", "--from", "2022-11-10", "--to", "2022-11-16", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert (
+        lines[0]
+        == "No account has data before 2022-11-15: recomputing from 2022-11-15, not 2022-11-10."
+    )
+    assert not HealthSnapshot.objects.filter(day__lt=dt.date(2022, 11, 15)).exists()
+    announce = (
+        "Rescoring the snapshots of 1 later day(s), 2022-11-17 to 2022-11-17 (2 snapshots), "
+        "with the models active now."
+    )
+    done = "Rescored the snapshots of 1 later day(s), 2022-11-17 to 2022-11-17: 2 snapshots."
+    assert (
+        lines.index(announce)
+        < lines.index("2022-11-17: 2 accounts: 0 green, 0 yellow, 1 red, 1 without data")
+        < lines.index(done)
+    )
+    assert "Recomputed health for 2 day(s), 2022-11-15 to 2022-11-16: 4 snapshots." in lines
+
+
+def test_recompute_help_says_later_snapshots_take_the_current_model():
+    from metrics.management.commands.recompute import Command
+
+    assert "snapshot dated after --to, also with the current model" in Command.help

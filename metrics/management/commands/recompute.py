@@ -4,7 +4,9 @@ change), as the Manage page's rescore does (``metrics.services.health_rescore``)
 daily snapshots of each day of the range, each with only the data up to that day, then
 every snapshot dated after --to (the latest ones, which the queue reads), then the
 standings of the accounts rescored (the queue and the account header read them). Prints a
-line per day."""
+line per day, and before the later days how many there are. --to must be a complete day
+(before today, UTC, as run_pipeline's --date); the range starts no earlier than the first
+day any account has data (``services.health_rescore_range``)."""
 
 from __future__ import annotations
 
@@ -56,10 +58,12 @@ def _words(exc: ValidationError) -> str:
 class Command(BaseCommand):
     help = (
         "Rescore health with the models active now: the snapshots of every day from --from "
-        "to --to (both included), then every snapshot dated after --to (each account's "
-        "latest, which the queue reads: with an old --to, that is every later day of "
-        "history), then the standings of the accounts rescored, as the Manage page's "
-        "rescore does."
+        "to --to (both included; --to a complete day, before today in UTC), then every "
+        "snapshot dated after --to, also with the current model (each account's latest, "
+        "which the queue reads: with an old --to, that is every later day of history; the "
+        "command says how many before it starts them), then the standings of the accounts "
+        "rescored, as the Manage page's rescore does. A range starting before the first "
+        "day any account has data starts on that day; one ending before it is refused."
     )
 
     def add_arguments(self, parser) -> None:
@@ -91,13 +95,21 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         start, end = day_option(start, "--from"), day_option(end, "--to")
-        today = utc.today()
         if end < start:
             raise CommandError(f"--to {end} is before --from {start}")
-        if end > today:
-            raise CommandError(f"--to {end} is in the future (today is {today}, UTC)")
+        if why := utc.incomplete_day_words(end):  # run_pipeline's words and rule
+            raise CommandError(f"--to {why}")
         if (end - start).days + 1 > MAX_DAYS:
             raise CommandError(f"at most {MAX_DAYS} days per run, got {(end - start).days + 1}")
+        try:
+            first, end = services.health_rescore_range(start, end)
+        except ValidationError as exc:
+            raise CommandError(_words(exc)) from exc
+        if first > start:
+            self.stdout.write(
+                f"No account has data before {first}: recomputing from {first}, not {start}."
+            )
+            start = first
 
         def report(day: dict) -> None:
             self.stdout.write(
@@ -106,9 +118,21 @@ class Command(BaseCommand):
                 + (f", {day['no_model']} without a model" if day["no_model"] else "")
             )
 
+        def starting_later(later: dict) -> None:
+            self.stdout.write(
+                f"Rescoring the snapshots of {later['days']} later day(s), {later['first']} "
+                f"to {later['last']} ({later['snapshots']} snapshots), with the models active "
+                "now."
+            )
+
         try:
             result = services.health_rescore(
-                start=start, end=end, account_ids=accounts, chunk_size=chunk_size, progress=report
+                start=start,
+                end=end,
+                account_ids=accounts,
+                chunk_size=chunk_size,
+                progress=report,
+                starting_later=starting_later,
             )
         except ValidationError as exc:
             raise CommandError(_words(exc)) from exc

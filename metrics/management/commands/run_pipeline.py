@@ -8,8 +8,6 @@ CTAs, KPI alerts) are skipped, and the output says so and why (``metrics.pipelin
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
@@ -38,17 +36,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, as_of: str | None, **options) -> None:
         as_of = day_option(as_of, "--as-of")
-        today = utc.today()
-        if as_of is not None and as_of > today:
-            raise CommandError(
-                f"--as-of/--date {as_of} is in the future (today is {today}, UTC); the "
-                f"latest complete day is {today - dt.timedelta(days=1)}"
-            )
-        if as_of == today:
-            raise CommandError(
-                f"--as-of/--date {as_of} is today (UTC), a day not complete yet; the latest "
-                f"complete day is {today - dt.timedelta(days=1)}"
-            )
+        if as_of is not None and (why := utc.incomplete_day_words(as_of)):
+            raise CommandError(f"--as-of/--date {why}")
         try:
             if as_of is None:  # like the scheduled run: missed nights first
                 for missed in pipeline.run_missed(pipeline.default_as_of()):
