@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from metrics import tasks as metrics_tasks
 from metrics.models import AccountStanding, HealthSnapshot
@@ -83,3 +84,44 @@ def test_rescore_reaches_the_snapshots_dated_after_the_nightly_day(admin_user, c
         today_snap.band,
     )
     assert AccountStanding.objects.get(account=quiet).day == yesterday
+
+
+def test_rescore_days_start_at_the_books_first_data_day(admin_user, celery_eager):
+    """The book's only data is a contract that started 2 days ago: a rescore of the last
+    30 days covers 2 days (the day before yesterday and yesterday; nothing is dated
+    later), not 30 days of blank snapshots."""
+    yesterday = utc_today() - dt.timedelta(days=1)
+    first = yesterday - dt.timedelta(days=1)
+    ContractFactory(account=AccountFactory(), start_date=first, mrr=Decimal(100), quantity=5)
+    health_model_ensure_default()
+    job = services.backfill_start(days=30, user=admin_user)
+    progress = services.backfill_progress(job)
+    assert (progress["status"], progress["start"], progress["end"]) == (
+        "done",
+        first.isoformat(),
+        yesterday.isoformat(),
+    )
+    assert (progress["done"], progress["total"]) == (2, 2)  # (yesterday - first) + 1 = 2
+    assert sorted(HealthSnapshot.objects.values_list("day", flat=True)) == [first, yesterday]
+
+
+def test_rescore_wholly_before_the_data_is_a_failed_job_not_a_task(
+    client, admin_user, celery_eager
+):
+    """Data only from today on: the days up to yesterday have nothing to score; the job
+    says so and nothing is written."""
+    ContractFactory(account=AccountFactory(), start_date=utc_today(), mrr=Decimal(100), quantity=5)
+    health_model_ensure_default()
+    job = services.backfill_start(days=3, user=admin_user)
+    progress = services.backfill_progress(job)
+    assert progress["status"] == "failed"
+    assert progress["error"] == (
+        f"no account has data before {utc_today().isoformat()}; recompute from that day on"
+    )
+    assert not HealthSnapshot.objects.exists()
+    client.force_login(admin_user)
+    page = client.get(reverse("workspace:backfill-status"), {"job": job}).content.decode()
+    assert (
+        f"Nothing rescored: no account has data before {utc_today().isoformat()}; "
+        "recompute from that day on." in page
+    )
