@@ -649,6 +649,7 @@ def _api_tokens(
         "confirm": confirm,
         "revoke_errors": list(revoke_errors),
         "admin_role": Role.ADMIN,
+        "manager_role": Role.MANAGER,
     }
     response = render(request, "workspace/manage/api_tokens.html", context)
     if issued is not None:
