@@ -1,10 +1,14 @@
 import logging
+from urllib.parse import urljoin
 
 from csp.constants import HEADER
 from csp.middleware import CheckableLazyObject, CSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import render
+from django.urls import Resolver404, get_script_prefix, resolve, reverse
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +78,47 @@ class ContentSecurityPolicy(CSPMiddleware):
         # as django-csp does: asking for a nonce once the header is written is an error
         request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
         return response
+
+
+class FormOnlyAddress:
+    """A page's POST-only address opened with GET (a reload after a form's answer, a new
+    tab, a sign-in's ``?next=``) answers Django's 405 with an empty body: a blank page.
+    This keeps the 405 and its Allow header but gives the site's page saying the address
+    takes a form's submission, with a link to the page the form is on: the nearest
+    address above it that is a page (``/manage/api-tokens/new/`` leads to
+    ``/manage/api-tokens/``), else home. The API (``/api/``, DRF's JSON 405), htmx requests
+    and a 405 that already has a body of its own are left as they are."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            isinstance(response, HttpResponseNotAllowed)
+            and not response.content
+            and request.method == "GET"
+            and not request.path_info.startswith("/api/")
+            and not getattr(request, "htmx", False)
+        ):
+            page = render(request, "405.html", {"form_page": form_page(request.path_info)})
+            page.status_code = 405
+            page["Allow"] = response["Allow"]
+            page._has_been_logged = getattr(response, "_has_been_logged", False)  # logged once
+            return page
+        return response
+
+
+def form_page(path: str) -> str:
+    """The address a form posting to ``path`` most likely lives on: the nearest parent
+    path (the last segment removed, then the next) that resolves, else home."""
+    parts = [p for p in path.split("/") if p]
+    while parts:
+        parts.pop()
+        parent = "/" + "".join(f"{p}/" for p in parts)
+        try:
+            resolve(parent)
+        except Resolver404:
+            continue
+        return urljoin(get_script_prefix(), parent.lstrip("/"))
+    return reverse("home")

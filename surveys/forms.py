@@ -6,6 +6,7 @@ import json
 
 from django import forms
 
+from accounts.api_dates import ApiDateFormField
 from accounts.models import Account, AccountLifecycle, StakeholderRole
 
 from .models import Campaign, SurveyKind
@@ -177,11 +178,15 @@ class ResultsFilterForm(forms.Form):
     )
     segment = forms.ChoiceField(required=False)  # the segments the user sees: __init__
     account = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(
+    # exactly YYYY-MM-DD, refused in the words of the list filters (accounts.days)
+    start = ApiDateFormField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = ApiDateFormField(
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="First day not included.",
+        # the selectors' periods are [start, end): before the end day's midnight (UTC)
+        help_text=(
+            "The end day is not included: answers and invitations up to the day before count."
+        ),
     )
     kind = forms.ChoiceField(
         label="Comments and CSV: kind", choices=[("", "Any"), *SurveyKind.choices], required=False

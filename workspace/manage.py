@@ -83,13 +83,22 @@ def _active_version(pk: int) -> HealthModelVersion:
     return version
 
 
-def _backfill_days(data) -> tuple[int, list[str]]:
-    raw = (data.get("backfill_days") or "").strip()
-    if raw == "":
+def _rescore_days(raw: str, *, least: int) -> tuple[int, list[str]]:
+    """The number of past days to rescore, typed as ``raw``: a whole number from ``least``
+    to ``BACKFILL_DAYS_MAX``, else the one message that says so. The editor's field allows
+    0 (save without rescoring, also when left empty); the rescore forms start at 1."""
+    raw = raw.strip()
+    if raw == "" and least == 0:
         return 0, []
-    if not raw.isdigit() or not 0 <= int(raw) <= BACKFILL_DAYS_MAX:
-        return 30, [f"a whole number of days from 0 to {BACKFILL_DAYS_MAX}, got “{raw[:20]}”"]
-    return int(raw), []
+    if raw.isdigit() and least <= int(raw) <= BACKFILL_DAYS_MAX:
+        return int(raw), []
+    got = f", got “{raw[:20]}”" if raw else ""
+    return 30, [f"a whole number of days from {least} to {BACKFILL_DAYS_MAX}{got}"]
+
+
+def _backfill_days(data) -> tuple[int, list[str]]:
+    """The editor's "Rescore the last … days after saving": 0 (or empty) rescores nothing."""
+    return _rescore_days(data.get("backfill_days") or "", least=0)
 
 
 def _editor(request, version, draft: ModelDraft, **extra) -> HttpResponse:
@@ -325,16 +334,14 @@ def backfill_start(request: HttpRequest) -> HttpResponse:
     """Rescore the last ``days`` days with the versions active now, then show the progress
     (the history page's offer after a save or restore)."""
     _require_admin(request)
-    raw = request.POST.get("days", "").strip()
+    days, errors = _rescore_days(request.POST.get("days", ""), least=1)
     back = request.POST.get("model", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= BACKFILL_DAYS_MAX:
-        messages.error(
-            request, f"Days to rescore: a whole number from 1 to {BACKFILL_DAYS_MAX}, got “{raw}”."
-        )
+    if errors:
+        messages.error(request, f"Days to rescore: {errors[0]}.")
         if back.isdigit() and HealthModel.objects.filter(pk=int(back)).exists():
             return _to_history(int(back))
         return redirect("workspace:health-models")
-    return redirect(_rescore_url(request, int(raw)))
+    return redirect(_rescore_url(request, days))
 
 
 def _rescore_url(request: HttpRequest, days: int) -> str:
@@ -508,9 +515,7 @@ def health_rescore(request: HttpRequest) -> HttpResponse:
     """Rescore the last ``days`` days with the rules and models in force now (the backfill
     of the editor), then show its progress."""
     _require_admin(request)
-    days, errors = _backfill_days(request.POST)
-    if not errors and days < 1:
-        errors = ["at least 1 day"]
+    days, errors = _rescore_days(request.POST.get("backfill_days") or "", least=1)
     if errors:
         return _assignments(
             request, row="rescore", errors={"backfill_days": errors}, posted=request.POST
@@ -644,6 +649,7 @@ def _api_tokens(
         "confirm": confirm,
         "revoke_errors": list(revoke_errors),
         "admin_role": Role.ADMIN,
+        "manager_role": Role.MANAGER,
     }
     response = render(request, "workspace/manage/api_tokens.html", context)
     if issued is not None:

@@ -710,6 +710,8 @@ def test_create_api_token_command(admin_user):
         "ADMIN@example.com",
         "--name",
         "Segment",
+        "--scope",
+        "write",
         stdout=out,
         stderr=err,
     )
@@ -727,10 +729,9 @@ def test_create_api_token_command(admin_user):
         "admin@example.com",
         "--name",
         "BI",
-        "--scope",
-        "read",
         stdout=out,
     )
+    # no --scope: read, the least privilege (as the web form's default)
     assert ApiToken.objects.get(name="BI").scope == "read"
     with pytest.raises(CommandError, match="no user"):
         call_command("create_api_token", "--user", "nobody@example.com", "--name", "x")

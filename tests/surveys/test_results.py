@@ -303,11 +303,20 @@ def test_csv_export_neutralises_formulas(client, admin_user, book):
 @pytest.mark.parametrize(
     ("query", "field", "message"),
     [
-        ({"campaign": "NPS", "start": "2026-03-99"}, "start", "Enter a valid date."),
+        (
+            {"campaign": "NPS", "start": "2026-13-01"},
+            "start",
+            "2026-13-01 is not a valid date (YYYY-MM-DD): month must be in 1..12",
+        ),
+        (
+            {"end": "2026-1-5"},
+            "end",
+            "“2026-1-5” is not a date: use YYYY-MM-DD, e.g. 2026-03-01",
+        ),
         ({"start": "2026-04-01", "end": "2026-03-01"}, "end", "The end must be after the start."),
         ({"campaign": "999999"}, "campaign", "Select a valid choice."),
     ],
-    ids=["bad-date", "end-before-start", "unknown-campaign"],
+    ids=["bad-date", "not-yyyy-mm-dd", "end-before-start", "unknown-campaign"],
 )
 def test_a_bad_filter_shows_its_error_and_no_figures_for_a_wider_scope(
     client, admin_user, book, query, field, message
@@ -338,3 +347,13 @@ def test_an_unknown_account_filter_is_listed_on_the_page(client, admin_user, boo
     r = client.get(reverse("surveys:results"), {"account": "abc"})
     assert r.status_code == 400
     assert "Account: Enter a whole number." in r.content.decode()
+
+
+def test_the_end_field_says_its_day_is_not_included(client, admin_user, book):
+    """The periods are [start, end): the help says so of the end day, not of the first."""
+    client.force_login(admin_user)
+    page = client.get(reverse("surveys:results")).content.decode()
+    assert (
+        "The end day is not included: answers and invitations up to the day before count." in page
+    )
+    assert "First day not included" not in page

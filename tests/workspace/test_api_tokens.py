@@ -3,6 +3,7 @@ shell, through the same service as ``manage.py create_api_token``."""
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 
@@ -171,6 +172,46 @@ def test_the_list_says_who_what_when(client, admin_user, csm, django_assert_max_
     # csm's write token: what it may and may not write
     assert "(not an Admin: imports and tracking refused; CTAs and first-value days" in html
     assert "never" in html
+
+
+def test_the_intro_says_what_a_write_token_writes_in_the_tables_words(
+    client, admin_user, manager, csm
+):
+    """The intro and the rows say the same, and what the permissions do: a non-Admin's
+    write token writes CTAs and first-value days of the user's accounts (a Manager's also
+    KPI targets); imports and tracking are refused."""
+    api_token_issue(user=csm, name="CSM write", scope="write")
+    api_token_issue(user=manager, name="Manager write", scope="write")
+    client.force_login(admin_user)
+    html = client.get(reverse(PAGE)).content.decode().replace("&#x27;", "'")
+    assert (
+        "it reads what that user sees. Only a token with the write scope writes: an Admin's "
+        "everything; another user's is refused imports and tracking, and writes CTAs and "
+        "first-value days of the user's accounts (a Manager's also KPI targets)."
+    ) in html
+    assert "writes only with the write scope and an Admin user" not in html
+    csm_row = html.split("CSM write")[1].split("</tr>")[0]
+    assert (
+        "(not an Admin: imports and tracking refused; CTAs and first-value days of the "
+        "user's accounts allowed)"
+    ) in csm_row
+    manager_row = html.split("Manager write")[1].split("</tr>")[0]
+    assert "first-value days of the user's accounts and KPI targets allowed)" in manager_row
+
+
+def test_what_a_managers_write_token_writes(manager):
+    """The intro's claim, against the permissions: imports refused, KPI targets written."""
+    _token, key = api_token_issue(user=manager, name="w", scope="write")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert api.post(reverse("api:account-bulk"), {"rows": []}, format="json").status_code == 403
+    r = api.post(reverse("reports-api:target-list"), {}, format="json")
+    assert r.status_code == 400  # past the permission: the body is what is wrong
+
+
+def test_the_command_defaults_to_read_like_the_page(admin_user, csm):
+    call_command("create_api_token", "--user", csm.email, "--name", "Export", stdout=io.StringIO())
+    assert ApiToken.objects.get().scope == ApiToken.Scope.READ
 
 
 def test_the_api_docs_link_to_the_page_for_admins_only(client, admin_user, csm):

@@ -407,7 +407,23 @@ def test_rescore_starts_the_backfill(client, admin_user, book, celery_eager):
     assert r.status_code == 302 and reverse("workspace:backfill-status") in r["Location"]
     assert "2 of 2 days rescored" in client.get(r["Location"]).content.decode()
     r = client.post(reverse("workspace:health-rescore"), {"backfill_days": "9999"})
-    assert "Days: a whole number of days from 0 to 400" in r.content.decode()
+    assert "Days: a whole number of days from 1 to 400, got “9999”" in r.content.decode()
+
+
+@pytest.mark.parametrize("days", ["-3", "0", "401", "x"])
+def test_rescore_refuses_days_out_of_range_with_one_message(client, admin_user, book, days):
+    """-3 and 0 are refused alike, by one message naming the form's own range (1 to 400)."""
+    client.force_login(admin_user)
+    r = client.post(reverse("workspace:health-rescore"), {"backfill_days": days})
+    html = r.content.decode()
+    assert r.status_code == 200
+    assert (
+        f'<p class="field-error" id="rescore-days-error" role="alert">Days: a whole number '
+        f"of days from 1 to 400, got “{days}”</p>"
+    ) in html
+    assert "at least 1 day" not in html
+    r = client.post(reverse("workspace:health-rescore"), {"backfill_days": ""})
+    assert "Days: a whole number of days from 1 to 400</p>" in r.content.decode()
 
 
 def test_csm_and_manager_get_403_and_nothing_is_written(client, csm, manager, book):

@@ -305,3 +305,22 @@ def test_query_counts(client, admin_user, model, django_assert_num_queries):
     # rows, the backtest day with its window passed, then any day 30 days back (none)
     with django_assert_num_queries(10):
         assert client.post(preview, data).status_code == 200
+
+
+@pytest.mark.parametrize("days", ["-3", "401"])
+def test_rescore_days_after_saving_refused_with_the_editors_range(client, admin_user, model, days):
+    """The editor's field allows 0 (save without rescoring), so its one message says 0 to
+    400; nothing is saved."""
+    client.force_login(admin_user)
+    r = _edit(client, model, _form(model, backfill_days=days, op="save"))
+    html = r.content.decode()
+    assert r.status_code == 200
+    assert f'<p class="field-error">a whole number of days from 0 to 400, got “{days}”</p>' in html
+    assert model.versions.count() == 1
+
+
+def test_zero_days_saves_without_rescoring(client, admin_user, model):
+    client.force_login(admin_user)
+    r = _edit(client, model, _form(model, green_min="75", backfill_days="0", op="save"))
+    assert r.status_code == 302 and "?changed=" in r["Location"]
+    assert model.versions.count() == 2

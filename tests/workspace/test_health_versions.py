@@ -225,7 +225,10 @@ def test_rescore_offer_refuses_bad_days(client, admin_user, model):
             reverse("workspace:backfill-start"), {"days": days, "model": model.pk}, follow=True
         )
         assert r.redirect_chain[-1][0] == _versions_url(model)
-        assert "a whole number from 1 to 400" in r.content.decode()
+        got = f", got “{days}”" if days else ""
+        assert f"Days to rescore: a whole number of days from 1 to 400{got}." in (
+            r.content.decode()
+        )
 
 
 def test_changed_notice_only_for_the_active_version(client, admin_user, model):

@@ -256,3 +256,34 @@ def test_models_list_prints_the_band_lines_unrounded(client, admin_user):
     client.force_login(admin_user)
     page = client.get(reverse("workspace:health-models")).content.decode()
     assert "green ≥ 79.50, yellow ≥ 50" in page  # as the versions page prints them
+
+
+def _nav_current(html: str) -> list[str]:
+    """The main navigation's items marked as the current page."""
+    nav = html.split('<nav class="mainnav"')[1].split("</nav>")[0]
+    return re.findall(r'<a href="[^"]*" aria-current="page">([^<]+)</a>', nav)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "workspace:manage",
+        "workspace:pipeline-runs",
+        "workspace:health-models",
+        "workspace:health-assignments",
+        "workspace:backfill-status",
+        "workspace:api-tokens",
+        "workspace:users",
+    ],
+)
+def test_every_manage_page_marks_manage_in_the_nav(client, admin_user, name):
+    """Every page under /manage/ (the pipeline runs too) is Manage's in the top nav."""
+    client.force_login(admin_user)
+    r = client.get(reverse(name))
+    assert r.status_code == 200
+    assert _nav_current(r.content.decode()) == ["Manage"]
+
+
+def test_manage_is_not_marked_elsewhere(client, admin_user):
+    client.force_login(admin_user)
+    assert _nav_current(client.get(reverse("home")).content.decode()) == ["Queue"]

@@ -20,8 +20,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scope",
             choices=[s.value for s in ApiToken.Scope],
-            default=ApiToken.Scope.WRITE,
-            help="read: GET only; write: reads and writes (default). Writes also need an Admin.",
+            default=ApiToken.Scope.READ,
+            help=(
+                "read: GET only (default, as on the web form); write: reads and writes what the "
+                "user may write (an Admin: everything; others: CTAs and first-value days of "
+                "the user's accounts, a Manager also KPI targets)."
+            ),
         )
 
     def handle(self, *args, user: str, name: str, scope: str, **options):
