@@ -439,17 +439,32 @@ REPORTS_ALERT_SLACK_URL = os.environ.get("REPORTS_ALERT_SLACK_URL", "")  # {"tex
 # tile's target, on/off track and trend (the workspace does not import reports)
 DASHBOARD_TILE_HOOKS = ["reports.services.tiles_decorate"]
 
+_LOG_LEVEL = os.environ.get("LOG_LEVEL", "")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL or "INFO"},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # failures and lockouts only
     },
 }
+# Eager tasks run inside the command or request that queued them, so Celery's "Task …
+# succeeded" lines and the tasks' own progress lines would land between a command's output
+# lines (recompute, seed_demo). Without LOG_LEVEL they log their warnings and errors only;
+# LOG_LEVEL=INFO shows all again. A worker (REDIS_URL set: not eager) logs as before.
+EAGER_QUIET_LOGGERS = (
+    "celery",
+    "accounts.tasks",
+    "metrics.tasks",
+    "playbooks.tasks",
+    "surveys.tasks",
+    "voice.tasks",
+)
+if CELERY_TASK_ALWAYS_EAGER and not _LOG_LEVEL:
+    LOGGING["loggers"].update({name: {"level": "WARNING"} for name in EAGER_QUIET_LOGGERS})
 
 if not EMBEDDED or not DEBUG:
     # Production profile: `manage.py check --deploy` must be clean.

@@ -1,15 +1,19 @@
-"""Demo survey answers for ``manage.py seed_demo``: three campaigns sent in the last weeks
-(a relationship NPS to over half the people, a CSAT and a CES to a few others: one survey per
-person, as the fatigue rule wants, and some 15 % left unsurveyed, so that a campaign made to
-try the product reaches someone inside the fatigue window), and answers recorded through
-``services.response_record``, the public page's own service, so each has its timeline fact;
-the playbooks hear of them all in one call (health and text sentiment come from the nightly
-run, as for the rest of the demo book). Deterministic for a seed and a day.
+"""Demo survey answers for ``manage.py seed_demo``: three monthly campaigns over the book's
+history, their last sends in the last weeks (a relationship NPS to over half the people, a
+CSAT and a CES to a few others: one survey per person, as the fatigue rule wants, each asked
+in one monthly round of the account's customer life, and some 15 % left unsurveyed, so that a
+campaign made to try the product reaches someone inside the fatigue window): a steady trickle
+of answers every month, so the dashboard's month before and a backtest over history have
+survey figures. Answers are recorded through ``services.response_record``, the public page's
+own service, so each has its timeline fact; the playbooks hear of them all in one call
+(health and text sentiment come from the nightly run, as for the rest of the demo book).
+Deterministic for a seed and a day.
 
 Scores follow the account's fate in the demo book (``accounts.demo``): growing and steady
 customers are mostly promoters, accounts at risk mostly detractors; about 40 % answer, a few
-days after the send, but for a few unhappy answers given on the demo's data day (yesterday),
-which the "Detractor follow-up" playbook (looking back 2 days) follows up. No email is sent:
+days after the send, but for a few unhappy answers to the last sends still open, given on the
+demo's data day (yesterday), which the "Detractor follow-up" playbook (looking back 2 days)
+follows up. No email is sent:
 the invitations are written as already sent."""
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from accounts.services import timeline_facts_recorded
 from . import scoring, services
 from .models import Campaign, Invitation, Survey
 
-# (kind, name, question, days before today it was sent, share of the people asked)
+# (kind, name, question, days before today of its last monthly send, share of the people asked)
 CAMPAIGNS = (
     ("nps", "Relationship NPS (demo)",
      "How likely are you to recommend {company} to a friend or colleague?", 21, 0.55),
@@ -37,6 +41,8 @@ CAMPAIGNS = (
      "How easy was it to get started with {company}?", 10, 0.15),
 )  # fmt: skip
 ANSWER_RATE = 0.4
+ANSWER_WITHIN = 5  # days after the send, at most
+INVITATION_DAYS = 14  # an invitation's link works for as long
 # unhappy answers given on the demo's data day (yesterday), each of another account still a
 # customer: the "Detractor follow-up" playbook looks back 2 days, so `make run` opens its CTAs
 RECENT_UNHAPPY = 3
@@ -74,14 +80,15 @@ def demo_surveys_seed(cfg: demo.DemoConfig) -> DemoSurveys:
     existing.delete()
     Survey.objects.filter(pk__in=surveys).delete()
     today = dt.datetime.combine(cfg.end, dt.time(9), tzinfo=dt.UTC)
-    fates = {}
+    data_day = today - dt.timedelta(days=1)  # 09:00 on the day the pipeline scores
+    # each campaign's monthly sends inside the history, oldest first (round "1")
+    sends = [_monthly_sends(today - dt.timedelta(days=c[3]), cfg.start) for c in CAMPAIGNS]
+    plans = {}
     for index in range(1, cfg.accounts + 1):
         plan = demo.plan_account(cfg, index)
-        # a churned account that left before the sends is not asked
-        if plan.churn_date is None or plan.churn_date > cfg.end - dt.timedelta(days=21):
-            fates[plan.external_id] = plan.fate
+        plans[plan.external_id] = plan
     accounts = dict(
-        Account.objects.filter(external_id__in=list(fates)).values_list("id", "external_id")
+        Account.objects.filter(external_id__in=list(plans)).values_list("id", "external_id")
     )
     people = list(
         Stakeholder.objects.filter(account_id__in=list(accounts))
@@ -92,63 +99,88 @@ def demo_surveys_seed(cfg: demo.DemoConfig) -> DemoSurveys:
     rng = random.Random(f"demo-surveys:{cfg.seed}")
     with transaction.atomic():
         campaigns = []
-        for kind, name, question, _days_ago, _share in CAMPAIGNS:
+        for (kind, name, question, _days_ago, _share), rounds in zip(CAMPAIGNS, sends, strict=True):
             survey = Survey.objects.create(name=name, kind=kind, question=question)
             campaigns.append(
                 Campaign.objects.create(
-                    name=name, survey=survey, status=Campaign.Status.ACTIVE, runs=1
+                    name=name,
+                    survey=survey,
+                    status=Campaign.Status.ACTIVE,
+                    trigger=Campaign.Trigger.RECURRING,
+                    recurrence_months=1,
+                    runs=len(rounds),
+                    expires_after_days=INVITATION_DAYS,
                 )
             )
-        invitations = []
+        # per person: the campaign, the round (one of the account's customer life) and the
+        # answer if any, drawn in one pass, then written
+        invitations, planned = [], []
+        recent: set[int] = set()
         for person_id, account_id, email in people:
-            draw, share_below = rng.random(), 0.0
-            for campaign, (_kind, _name, _q, days_ago, share) in zip(
-                campaigns, CAMPAIGNS, strict=True
-            ):
+            draw, share_below, chosen = rng.random(), 0.0, None
+            for n, (_kind, _name, _q, _days_ago, share) in enumerate(CAMPAIGNS):
                 share_below += share
                 if draw < share_below:
-                    sent = today - dt.timedelta(days=days_ago)
-                    invitations.append(
-                        Invitation(
-                            campaign=campaign,
-                            stakeholder_id=person_id,
-                            account_id=account_id,
-                            email=email.lower(),
-                            token=services.new_token(),
-                            sent_at=sent,
-                            expires_at=sent + dt.timedelta(days=14),
-                        )
-                    )
+                    chosen = n
                     break
+            if chosen is None:
+                continue
+            kind, plan = CAMPAIGNS[chosen][0], plans[accounts[account_id]]
+            rounds = [
+                (number, sent)
+                for number, sent in enumerate(sends[chosen], start=1)
+                if _customer_then(plan, sent)
+            ]
+            if not rounds:  # a customer since the last send, or gone before the first
+                continue
+            number, sent = rng.choice(rounds)
+            answer = None
+            if rng.random() < ANSWER_RATE:
+                mood = "unhappy" if plan.fate in ("at_risk", "churned") else "happy"
+                if rng.random() < 0.15:  # nobody is all one thing
+                    mood = "happy" if mood == "unhappy" else "unhappy"
+                weights = SCORES[kind][mood]
+                score = rng.choices(list(weights), weights=list(weights.values()))[0]
+                answered = sent + dt.timedelta(hours=rng.randint(1, 24 * ANSWER_WITHIN))
+                last = sends[chosen][-1]
+                if (
+                    len(recent) < RECENT_UNHAPPY
+                    and account_id not in recent
+                    and plan.fate != "churned"  # playbooks leave churned accounts alone
+                    and scoring.is_unhappy(kind, score)
+                    and rounds[-1][1] == last
+                    and last + dt.timedelta(days=INVITATION_DAYS) > data_day
+                ):
+                    # asked in the last round, still open: answered on the data day
+                    number, sent = rounds[-1]
+                    answered = data_day + dt.timedelta(hours=len(recent))
+                    recent.add(account_id)
+                answer = (score, rng.choice(COMMENTS[mood]), answered)
+            invitations.append(
+                Invitation(
+                    campaign=campaigns[chosen],
+                    round=str(number),
+                    stakeholder_id=person_id,
+                    account_id=account_id,
+                    email=email.lower(),
+                    token=services.new_token(),
+                    sent_at=sent,
+                    expires_at=sent + dt.timedelta(days=INVITATION_DAYS),
+                )
+            )
+            planned.append(answer)
         Invitation.objects.bulk_create(invitations)
         summary.invitations = len(invitations)
         answers = []
-        data_day = today - dt.timedelta(days=1)  # 09:00 on the day the pipeline scores
-        recent: set[int] = set()
-        for invitation in invitations:
-            if rng.random() >= ANSWER_RATE:
+        for invitation, answer in zip(invitations, planned, strict=True):
+            if answer is None:
                 continue
-            fate = fates[accounts[invitation.account_id]]
-            mood = "unhappy" if fate in ("at_risk", "churned") else "happy"
-            if rng.random() < 0.15:  # nobody is all one thing
-                mood = "happy" if mood == "unhappy" else "unhappy"
-            weights = SCORES[invitation.campaign.survey.kind][mood]
-            score = rng.choices(list(weights), weights=list(weights.values()))[0]
-            answered = invitation.sent_at + dt.timedelta(hours=rng.randint(1, 24 * 5))
-            if (
-                len(recent) < RECENT_UNHAPPY
-                and invitation.account_id not in recent
-                and fate != "churned"  # playbooks leave churned accounts alone
-                and scoring.is_unhappy(invitation.campaign.survey.kind, score)
-                and invitation.expires_at > data_day
-            ):
-                answered = data_day + dt.timedelta(hours=len(recent))
-                recent.add(invitation.account_id)
+            score, comment, answered = answer
             answers.append(
                 services.response_record(
                     invitation_id=invitation.pk,
                     score=score,
-                    comment=rng.choice(COMMENTS[mood]),
+                    comment=comment,
                     now=answered,
                     announce=False,  # below, once for all: playbooks and health in one go
                 )
@@ -165,3 +197,22 @@ def demo_surveys_seed(cfg: demo.DemoConfig) -> DemoSurveys:
             status=Campaign.Status.CLOSED
         )
     return summary
+
+
+def _monthly_sends(last: dt.datetime, first_day: dt.date) -> list[dt.datetime]:
+    """A monthly campaign's sends on or after ``first_day``, the last at ``last``, oldest
+    first."""
+    sends, months = [], 0
+    while (day := demo.add_months(last.date(), -months)) >= first_day:
+        sends.append(dt.datetime.combine(day, last.timetz()))
+        months += 1
+    return sends[::-1]
+
+
+def _customer_then(plan: demo.AccountPlan, sent: dt.datetime) -> bool:
+    """Whether the account is a customer from the day of the send to the last day its
+    answer may come (``ANSWER_WITHIN``)."""
+    if sent.date() < plan.customer_since:
+        return False
+    last_answer = sent.date() + dt.timedelta(days=ANSWER_WITHIN)
+    return plan.churn_date is None or last_answer <= plan.churn_date

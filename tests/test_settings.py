@@ -129,6 +129,49 @@ def test_embedded_mode_runs_a_task_inline_without_a_broker_warning():
     assert "kombu" not in proc.stderr, proc.stderr
 
 
+EAGER_LOGS = """
+import json, logging, django
+django.setup()
+from config.celery import app
+
+@app.task
+def noisy():
+    logging.getLogger("playbooks.tasks").info("progress of the task")
+    logging.getLogger("playbooks.tasks").warning("a warning of the task")
+    return 42
+
+print(noisy.apply_async().get())
+print(json.dumps({
+    name: logging.getLevelName(logging.getLogger(name).getEffectiveLevel())
+    for name in ("celery.app.trace", "playbooks.tasks", "metrics.tasks", "accounts.services")
+}))
+"""
+
+
+def test_eager_task_logs_keep_to_warnings_in_embedded_mode():
+    """Eager tasks run inside the command that queued them (recompute, seed_demo): Celery's
+    "Task … succeeded" and the tasks' info lines stay out of its output; warnings show."""
+    proc = _run(["-c", EAGER_LOGS])
+    assert proc.returncode == 0, proc.stderr
+    result, levels = proc.stdout.strip().splitlines()[-2:]
+    assert result == "42"
+    assert json.loads(levels) == {
+        "celery.app.trace": "WARNING",
+        "playbooks.tasks": "WARNING",
+        "metrics.tasks": "WARNING",
+        "accounts.services": "INFO",  # the rest of the app as before
+    }
+    assert "succeeded" not in proc.stderr and "progress of the task" not in proc.stderr
+    assert "a warning of the task" in proc.stderr
+
+
+def test_a_worker_or_an_explicit_log_level_keeps_the_task_info_logs():
+    for env in ({"REDIS_URL": "redis://cache.internal:6379/3"}, {"LOG_LEVEL": "INFO"}):
+        levels = _run(["-c", EAGER_LOGS.replace("noisy.apply_async().get()", "42")], **env)
+        assert levels.returncode == 0, levels.stderr
+        assert set(json.loads(levels.stdout.strip().splitlines()[-1]).values()) == {"INFO"}
+
+
 def test_sqlite_path_moves_the_embedded_database(tmp_path):
     conf = _probe(SQLITE_PATH=str(tmp_path / "other.sqlite3"))
     assert conf["db_name"] == str(tmp_path / "other.sqlite3")

@@ -5,6 +5,7 @@ same seed, and the dashboard's NPS/CSAT/CES figures have data."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from io import StringIO
 
 import pytest
@@ -94,6 +95,56 @@ def test_same_seed_gives_the_same_answers_and_a_rerun_adds_none():
     _seed()
 
     assert _answers() == first
+
+
+def test_answers_span_the_history_inside_each_accounts_customer_life():
+    """Monthly rounds over the seeded history, not only the last weeks: the dashboard's
+    month before and a backtest over history have survey answers. Each is given while its
+    account was a customer (from its first day to its last day of service)."""
+    _seed()
+    cfg = accounts_demo.DemoConfig(accounts=40, days=60, seed=3, today=TODAY)
+    plans = {
+        accounts_demo.account_external_id(i): accounts_demo.plan_account(cfg, i)
+        for i in range(1, 41)
+    }
+    answers = list(
+        Response.objects.values_list(
+            "account__external_id", "account__customer_since", "answered_at"
+        )
+    )
+    months = {answered.date().replace(day=1) for _, _, answered in answers}
+    assert len(months) > 1
+    assert min(answered.date() for _, _, answered in answers) < TODAY - dt.timedelta(days=31)
+    for account, since, answered in answers:
+        churned = plans[account].churn_date
+        assert since <= answered.date(), (account, since, answered)
+        assert churned is None or answered.date() <= churned, (account, churned, answered)
+    # every invitation is one of its campaign's monthly rounds: one send time per round,
+    # later rounds later, a month apart
+    for campaign in Campaign.objects.all():
+        sends = sorted(
+            {(int(n), at) for n, at in campaign.invitations.values_list("round", "sent_at")}
+        )
+        assert len({n for n, _ in sends}) == len(sends) and sends[-1][0] <= campaign.runs
+        gaps = [(b - a).days for (_, a), (_, b) in zip(sends, sends[1:], strict=False)]
+        assert all(gap >= 28 for gap in gaps) and sends == sorted(sends, key=lambda s: s[1])
+
+
+def test_a_long_history_has_answers_every_month():
+    call_command(
+        "seed_demo",
+        *["--accounts", "60", "--days", "200", "--seed", "5", "--today", TODAY.isoformat()],
+        *["--events-per-day-scale", "0.02"],
+        stdout=StringIO(),
+    )
+    per_month = Counter(
+        answered.date().replace(day=1)
+        for answered in Response.objects.values_list("answered_at", flat=True)
+    )
+    first = (TODAY - dt.timedelta(days=200)).replace(day=1)
+    months = sorted(m for m in per_month if m > first)  # the first month is partly seeded
+    assert len(months) >= 6
+    assert all(per_month[m] >= 3 for m in months), per_month
 
 
 def test_surveys_can_be_left_out():
