@@ -1063,6 +1063,20 @@ class Scorer:
         return shares, at, left_out
 
 
+def weighted_mean(pairs: Sequence[tuple[float, float]]) -> tuple[float | None, list[float]]:
+    """The account score from ``(weight, score)`` of the components that count (a weight
+    above 0 and a score): each weight renormalised to a share of their total, the score the
+    sum of share × score, rounded to one decimal; also the shares, in order. ``(None, [])``
+    without any. ``score`` combines its components with it, and the account page's health
+    breakdown shows its working from a snapshot's components with it; ``Scorer._plan`` does
+    the same sums in the same order (pinned equal to ``score`` by tests)."""
+    total = sum(w for w, _ in pairs)
+    if not pairs or total <= 0:
+        return None, []
+    shares = [w / total for w, _ in pairs]
+    return _round(sum([share * s for share, (_, s) in zip(shares, pairs, strict=True)])), shares
+
+
 def left_out_note(components: Sequence[Mapping[str, Any]]) -> str:
     """What the score did with the components of a snapshot (``HealthSnapshot.components``)
     that had no data, in words for the account page: they were left out and the weights of
@@ -1130,11 +1144,8 @@ def score(
 
     def weighted(index: int) -> tuple[float | None, dict[str, float]]:
         pairs = [(p[0], p[index]) for p in parts if p[0].weight > 0 and p[index] is not None]
-        total = sum(c.weight for c, _ in pairs)
-        if not pairs or total <= 0:
-            return None, {}
-        shares = {c.key: c.weight / total for c, _ in pairs}
-        return _round(sum(shares[c.key] * s for c, s in pairs)), shares
+        total, shares = weighted_mean([(c.weight, s) for c, s in pairs])
+        return total, {c.key: share for (c, _), share in zip(pairs, shares, strict=True)}
 
     computed_score, shares = weighted(1)
     used_score = computed_score

@@ -1409,6 +1409,13 @@ def _backtest_target(version: HealthModelVersion | None) -> HealthModelVersion |
 # the messages suggest (today − horizon) inside the dates the doors accept (from 1900).
 BACKTEST_MAX_HORIZON = 730
 BACKTEST_EARLIEST = dt.date(1900, 1, 1)  # as the commands and the KPI API accept
+# Suggested weights fitted on fewer churned accounts than this are flagged as too few to
+# trust. With a handful of churners a weight per component (six in the default model) can
+# be fitted to those very accounts, and the suggested AUC is measured on the accounts the
+# weights were fitted on (in-sample, no held-out accounts): it reads high whatever the
+# weights would do on the next quarter's churn. 20 is a rule of thumb (a few churners per
+# fitted weight), not a statistical test.
+SUGGESTION_MIN_CHURNED = 20
 
 
 def _backtest_errors(
@@ -1903,13 +1910,36 @@ def _backtest_suggestion(
             "current weights applied to the components (an override of the account's score, "
             "or a snapshot of a version with other weights)"
         )
+    fitted_churned = sum(outcomes)
+    few = ""
+    if fitted_churned < SUGGESTION_MIN_CHURNED:
+        # ``fit_weights`` fits on every sample up to ``MAX_SAMPLES`` (above, a stride of
+        # them), and ``auc(1)`` is measured on those samples: the same accounts, or a set
+        # that holds them
+        on = (
+            "the same accounts it was fitted on"
+            if len(samples) <= backtest.MAX_SAMPLES
+            else "accounts that include those it was fitted on"
+        )
+        few = (
+            f"Fitted on {fitted_churned} churned account{'s' if fitted_churned != 1 else ''}: "
+            f"too few to trust; the suggested AUC is measured on {on}."
+        )
+    labels = {c["key"]: c.get("label") or c["key"] for c in target.components}
     return {
         "model_version_id": target.pk,
         "model_version": str(target),
         "accounts": len(ids),
         "accounts_compared": len(pairs),
+        "churned": fitted_churned,
+        "too_few_churned": few,
         "current_weights": current,
         "weights": weights,
+        # one row per component, by its label, for the pages
+        "rows": [
+            {"key": k, "label": labels[k], "current": current.get(k), "suggested": w}
+            for k, w in weights.items()
+        ],
         "current_auc": auc(0),
         "auc": auc(1),
         "current_differs": differs,

@@ -157,6 +157,12 @@ def pct_text(value: float) -> str:
     return text
 
 
+def money_exact(value: float | Decimal) -> str:
+    """Money to the cent, as the drill-down's totals print it: "$1,812,345.50". For the
+    places where the figures must add up by eye (the MRR movements table)."""
+    return f"${value:,.2f}"
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
@@ -395,6 +401,9 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
                 + urlencode({**base_query, "metric": step["metric"]})
             )
             step["display"] = fmt(abs(step["amount"] or 0), "money")
+            # the table prints every step to the cent: Start + New + Reactivation +
+            # Expansion − Contraction − Churn = End can be checked on screen
+            step["exact"] = money_exact(abs(step["amount"] or 0))
     return {
         "scope": scope,
         "notices": notices,
@@ -497,7 +506,7 @@ def drilldown_context(
                         "kind": "",
                     }
                 )
-        totals[f"MRR on {utc.day_text(on)}"] = f"${total:,.2f}"
+        totals[f"MRR on {utc.day_text(on)}"] = money_exact(total)
         totals["accounts"] = f"{len(rows):,}"
     else:
         on = None

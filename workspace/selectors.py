@@ -500,6 +500,79 @@ def version_runs(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runs if len(runs) > 1 else []
 
 
+def health_breakdown(latest: HealthSnapshot | None) -> dict[str, Any]:
+    """How the account page's health breakdown says each number of ``latest`` was made,
+    from what the snapshot stored (no query, nothing rescored):
+
+    - ``components``: each stored component with ``score_text`` (as "what changed" prints
+      a score: "75", "72.5") and ``working``, its measures' points and how they combine,
+      "seat utilisation 100 · usage trend 50 → mean 75": the mean of the measures with
+      data, those without said "no data" and left out, as the scorer does; the mean is the
+      stored computed score. An overridden component says the shown score is the
+      override's. "" for a snapshot stored without points.
+    - ``total``: the weighted mean of the components that count (a weight and a score,
+      the others left out and the weights renormalised, ``health.weighted_mean``),
+      "(75 × 35 + 70 × 20 + …) / 100 = 72.1"; when an override of the whole account set
+      the shown score it says the shown one comes from the override. "" without any.
+
+    The measures are named in the order of the model version's components."""
+    if latest is None:
+        return {"components": [], "total": ""}
+    num = health.score_as_recorded
+    order = {
+        c.get("key"): [m.get("measure") for m in c.get("measures") or []]
+        for c in latest.model_version.components or []
+    }
+    rows = []
+    for c in latest.components or []:
+        points = c.get("measure_points") or {}
+        keys = [k for k in order.get(c.get("key"), []) if k in points]
+        keys += [k for k in points if k not in keys]
+        parts = []
+        for key in keys:
+            measure = health.MEASURES.get(key)
+            label = measure.label if measure else key.replace("_", " ")
+            value = points[key]
+            parts.append(f"{label} {'no data' if value is None else num(value)}")
+        scored = sum(points[k] is not None for k in keys)
+        computed = c.get("computed_score", c.get("score"))
+        working = ""
+        if parts:
+            if not scored or computed is None:
+                result = "no data"
+            else:
+                result = f"mean {num(computed)}" if scored > 1 else num(computed)
+                if scored < len(keys):
+                    result += " (no data is left out of the mean)"
+            working = f"{' · '.join(parts)} → {result}"
+            if c.get("overridden") and c.get("score") is not None:
+                working += f"; the {num(c['score'])} shown comes from the override below"
+        score = c.get("score")
+        rows.append(
+            {**c, "score_text": "no data" if score is None else num(score), "working": working}
+        )
+    counted = [
+        c
+        for c in latest.components or []
+        if (c.get("weight") or 0) > 0 and c.get("score") is not None
+    ]
+    total = ""
+    value, _ = health.weighted_mean([(c["weight"], c["score"]) for c in counted])
+    if value is not None:
+        terms = " + ".join(f"{num(c['score'])} × {num(c['weight'])}" for c in counted)
+        weights = num(sum(c["weight"] for c in counted))
+        total = f"({terms}) / {weights} = {num(value)}"
+        whole = [o for o in latest.overrides or [] if not o.get("component")]
+        if whole and whole[0].get("score") is not None:
+            total = (
+                f"Computed score {total}; the score shown, {num(latest.score)}, "
+                f"comes from the override below."
+            )
+        else:
+            total = f"Score {total}."
+    return {"components": rows, "total": total}
+
+
 def account_detail(*, account: Account, timeline_group: str = "", timeline_page_no: Any = 1):
     """Everything the account page shows, in a fixed number of queries (about ten)."""
     on = today()
@@ -566,6 +639,7 @@ def account_detail(*, account: Account, timeline_group: str = "", timeline_page_
         "today": on,
         "latest": latest,
         "left_out_note": health.left_out_note(latest.components) if latest else "",
+        "breakdown": health_breakdown(latest),
         "changes": changes,
         "compared_with": compared_with,
         "health_series": snaps,

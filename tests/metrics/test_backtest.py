@@ -687,8 +687,8 @@ def test_churn_rate_is_a_percentage_in_the_json_and_on_the_page(client, admin_us
     client.force_login(admin_user)
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
     page = client.get(url, {"as_of": "2024-03-31", "horizon": "90"}).content.decode()
-    assert "<td>green</td><td>2</td><td>1</td>\n    <td>50.0%</td>" in page
-    assert "<td>yellow</td><td>3</td><td>1</td>\n    <td>33.3%</td>" in page
+    assert "<td>Green</td><td>2</td><td>1</td>\n    <td>50.0%</td>" in page
+    assert "<td>Yellow</td><td>3</td><td>1</td>\n    <td>33.3%</td>" in page
 
 
 def test_horizon_is_bounded_and_every_suggested_day_is_accepted(client, admin_user, db):
@@ -901,3 +901,33 @@ def test_admin_backtest_defaults_to_a_window_ending_on_the_last_complete_day(
     assert r.context["as_of"] == (yesterday - dt.timedelta(days=90)).isoformat()
     r = client.get(url, {"horizon": "30"})
     assert r.context["as_of"] == (yesterday - dt.timedelta(days=30)).isoformat()
+
+
+def test_admin_backtest_page_names_components_and_bands_and_warns_of_few_churners(
+    client, admin_user, book, monkeypatch
+):
+    """Components by their labels and the band without a score in words, not keys; the
+    suggestion fitted on the book's 3 churned accounts (fewer than SUGGESTION_MIN_CHURNED
+    = 20) says it is too few to trust and that its AUC is in-sample (``auc(1)`` is measured
+    on the very samples ``fit_weights`` fitted: 7 accounts, under MAX_SAMPLES)."""
+    page = _admin_backtest_page(client, admin_user, book["version"])
+    table = page[page.index('id="backtest-suggestion"') :].split("</table>")[0]
+    assert "<td>Feature adoption</td>" in table and "feature_adoption" not in table
+    bands = page[page.index('id="backtest-bands"') :].split("</table>")[0]
+    assert "<td>No score</td>" in bands and "no_data" not in bands
+    warning = page[page.index('id="backtest-too-few-churned"') :].split("</ul>")[0]
+    assert (
+        "Fitted on 3 churned accounts: too few to trust; the suggested AUC is measured on "
+        "the same accounts it was fitted on." in warning
+    )
+    # with enough churners (here: the 3 are enough) there is nothing to warn of
+    monkeypatch.setattr(services, "SUGGESTION_MIN_CHURNED", 3)
+    page = _admin_backtest_page(client, admin_user, book["version"])
+    assert 'id="backtest-too-few-churned"' not in page
+
+
+def test_the_health_models_page_links_each_active_version_to_its_backtest(client, admin_user):
+    version = services.health_model_ensure_default().versions.get(active=True)
+    client.force_login(admin_user)
+    page = client.get(reverse("workspace:health-models")).content.decode()
+    assert reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk]) in page

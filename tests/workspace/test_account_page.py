@@ -791,3 +791,105 @@ def test_a_renewal_day_already_past_says_how_long_before(client, csm, book):
     client.force_login(csm)
     text = client.get(url(account)).content.decode()
     assert 'stat-sub">ended 1 day before</span>' in text
+
+
+def _scored_breakdown(account, *, overrides=(), values=None):
+    """Burning Co's latest snapshot rewritten as the default model scores these values
+    (docs/metrics.md, Health), as the nightly run stores them. Returns the Health."""
+    from metrics import health
+    from metrics.models import HealthSnapshot
+
+    latest = HealthSnapshot.objects.filter(account=account).latest("day")
+    values = values or {
+        "seat_utilisation": 50,  # linear [0, 50]: 50 → 100 points
+        "usage_trend": -10,  # thresholds: ≥ −25 → 50 points
+        "key_feature_adoption": 70,  # linear [0, 100] → 70
+        "open_escalations": 0,  # ≥ 0 → 100
+        "tickets_per_100_seats_30d": None,  # no data
+        "overdue_invoices": 1,  # ≥ 1 → 40
+        "failed_payments_90d": 0,  # ≥ 0 → 100
+        "nps": None,
+        "csat": None,
+        "ces": None,  # sentiment: no data at all, left out
+        "champion_present": 1,  # ≥ 1 → 100
+        "days_since_last_touch": 52,  # linear [90, 14]: (52 − 90) / (14 − 90) = 0.5 → 50
+    }
+    h = health.score(latest.model_version.spec(), values, overrides=overrides)
+    latest.components = [c.as_json() for c in h.components]
+    latest.score, latest.band = h.score, h.band
+    latest.computed_score, latest.computed_band = h.computed_score, h.computed_band
+    latest.overrides = [o.as_json() for o in h.overrides]
+    latest.save()
+    return h
+
+
+def test_the_health_breakdown_shows_how_each_score_is_made(client, csm, book):
+    """Each component: its measures' points and their mean (no data left out); below, the
+    weighted mean of the components with data:
+    usage (100 + 50) / 2 = 75; feature adoption 70; support 100 (tickets: no data);
+    payments (40 + 100) / 2 = 70; sentiment no data; relationship (100 + 50) / 2 = 75;
+    weights 35 + 20 + 15 + 10 + 10 = 90 without sentiment's 10;
+    75 × 35 + 70 × 20 + 100 × 15 + 70 × 10 + 75 × 10 = 2625 + 1400 + 1500 + 700 + 750
+    = 6975; 6975 / 90 = 77.5."""
+    h = _scored_breakdown(book["burning"])
+    assert h.score == 77.5
+    client.force_login(csm)
+    page = client.get(url(book["burning"])).content.decode()
+    for line in (
+        "seat utilisation 100 · usage trend 50 → mean 75",
+        "key feature adoption 70 → 70",
+        "open escalations 100 · tickets per 100 seats no data → 100 "
+        "(no data is left out of the mean)",
+        "overdue invoices 40 · failed payments 100 → mean 70",
+        "NPS no data · CSAT no data · CES no data → no data",
+        "champion 100 · last CSM touch 50 → mean 75",
+    ):
+        assert line in page, line
+    total = page[page.index('id="health-total"') :].split("</p>")[0]
+    assert total.endswith("Score (75 × 35 + 70 × 20 + 100 × 15 + 70 × 10 + 75 × 10) / 90 = 77.5.")
+
+
+def test_the_health_breakdown_prints_scores_as_what_changed_does(client, csm, book):
+    """A component score that is not whole keeps its decimal, as "what changed" prints it:
+    seat utilisation 20 → linear [0, 50]: 20 / 50 = 0.4 → 40 points; usage trend −30 →
+    thresholds: ≥ −50 → 25 points; (40 + 25) / 2 = 32.5."""
+    values = dict.fromkeys(
+        ("key_feature_adoption", "open_escalations", "overdue_invoices", "failed_payments_90d")
+    )
+    values.update(seat_utilisation=20, usage_trend=-30, nps=None, champion_present=None)
+    _scored_breakdown(book["burning"], values=values)
+    client.force_login(csm)
+    page = client.get(url(book["burning"])).content.decode()
+    assert '<span class="component-score">32.5/100</span>' in page
+    assert "seat utilisation 40 · usage trend 25 → mean 32.5" in page
+    # only usage has data: its weight alone, 32.5 × 35 / 35 = 32.5
+    assert "Score (32.5 × 35) / 35 = 32.5." in page
+
+
+def test_the_health_breakdown_says_which_score_an_override_set(client, csm, book):
+    """A component override: usage shows 90 and its working says the computed 75 was
+    overridden; the total uses 90: 90 × 35 = 3150; 3150 + 1400 + 1500 + 700 + 750 = 7500;
+    7500 / 90 = 83.33… → 83.3. An override of the whole account: the total is the computed
+    score, and the shown one is the override's."""
+    from metrics import health
+
+    until = "2099-01-01T00:00:00+00:00"
+    usage = health.Override(
+        id=1, reason="big rollout", expires_at=until, score=90, component="usage"
+    )
+    _scored_breakdown(book["burning"], overrides=[usage])
+    client.force_login(csm)
+    page = client.get(url(book["burning"])).content.decode()
+    assert (
+        "seat utilisation 100 · usage trend 50 → mean 75; the 90 shown comes from the "
+        "override below" in page
+    )
+    assert "Score (90 × 35 + 70 × 20 + 100 × 15 + 70 × 10 + 75 × 10) / 90 = 83.3." in page
+    whole = health.Override(id=2, reason="renewal signed", expires_at=until, score=95)
+    _scored_breakdown(book["burning"], overrides=[whole])
+    page = client.get(url(book["burning"])).content.decode()
+    assert (
+        "Computed score (75 × 35 + 70 × 20 + 100 × 15 + 70 × 10 + 75 × 10) / 90 = 77.5; "
+        "the score shown, 95, comes from the override below." in page
+    )
+    assert "computed 77.5" in page  # the override's own line agrees

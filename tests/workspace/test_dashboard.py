@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -353,14 +354,14 @@ def test_a_movement_of_zero_has_no_sign_and_the_target_form_says_kpi():
 
     row = Template(
         '{% for w in waterfall %}{% if w.kind != "total" and w.amount %}'
-        "{% if w.amount < 0 %}−{% else %}+{% endif %}{% endif %}{{ w.display }};{% endfor %}"
+        "{% if w.amount < 0 %}−{% else %}+{% endif %}{% endif %}{{ w.exact }};{% endfor %}"
     )
     steps = [
-        {"kind": "contraction", "amount": 0.0, "display": "$0"},
-        {"kind": "churn", "amount": -252.0, "display": "$252"},
-        {"kind": "new", "amount": 900.0, "display": "$900"},
+        {"kind": "contraction", "amount": 0.0, "exact": "$0.00"},
+        {"kind": "churn", "amount": -252.0, "exact": "$252.00"},
+        {"kind": "new", "amount": 900.0, "exact": "$900.00"},
     ]
-    assert row.render(Context({"waterfall": steps})) == "$0;−$252;+$900;"
+    assert row.render(Context({"waterfall": steps})) == "$0.00;−$252.00;+$900.00;"
     from pathlib import Path
 
     from django.conf import settings
@@ -368,6 +369,7 @@ def test_a_movement_of_zero_has_no_sign_and_the_target_form_says_kpi():
     page = Path(settings.BASE_DIR) / "templates/workspace/dashboard.html"
     template = page.read_text()  # the row above, as the page has it
     assert '{% if w.kind != "total" and w.amount %}' in template
+    assert "{{ w.exact }}</td>" in template
     assert TargetForm().fields["kpi"].label == "KPI"
 
 
@@ -432,3 +434,31 @@ def test_cohorts_end_with_the_day_the_dashboards_period_ends(client, admin_user,
     text = r.content.decode()
     assert "No KPI snapshot for “2020-01-01”: showing the latest." in text
     assert _cohort_span(text) == expected
+
+
+def test_the_mrr_movements_table_prints_exact_amounts_that_add_up(client, admin_user, csm):
+    """The tiles abbreviate ($1.2M); the movements table prints every step to the cent so
+    the sum can be checked by eye. Big Co pays $1,234,567.89 throughout; New Co started at
+    $300.50 ten days ago: start $1,234,567.89 + new $300.50 = end $1,234,868.39 (tile
+    $1.2M)."""
+    today = utc_today()
+    big = AccountFactory(owner=csm, name="Big Co")
+    ContractFactory(account=big, start_date=dt.date(2020, 1, 1), mrr=Decimal("1234567.89"))
+    new = AccountFactory(owner=csm, name="New Co")
+    ContractFactory(account=new, start_date=today - dt.timedelta(days=10), mrr=Decimal("300.50"))
+    kpi_snapshots_record(as_of=today - dt.timedelta(days=1))
+    account_standings_refresh()
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    table = text[text.index('class="table small waterfall-table"') :].split("</table>")[0]
+    cells = re.findall(r'<td class="num">([^<]*)</td>', table)
+    assert cells == [
+        "$1,234,567.89",  # start
+        "+$300.50",  # new
+        "$0.00",  # reactivation
+        "$0.00",  # expansion
+        "$0.00",  # contraction
+        "$0.00",  # churn
+        "$1,234,868.39",  # end
+    ]
+    assert "$1.2M" in tile(text, "MRR")  # the tile stays short

@@ -1,10 +1,12 @@
 """python manage.py kpis --start YYYY-MM-DD --end YYYY-MM-DD [--segment S] [--owner EMAIL]
 [--account EXTERNAL_ID] [--json]: every KPI for a period, as a table or as the API's JSON.
-A period reaching past today is reported to date, and says so (``kpis.period_to_date``)."""
+A period reaching past today is reported to date, and says so (``kpis.period_to_date``).
+The table rounds for reading (``_value``, ``_input``); ``--json`` keeps every digit."""
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -77,39 +79,101 @@ class Command(BaseCommand):
             self.stdout.write(f"\n{section.replace('_', ' ').title()}")
             for name, item in report[section].items():
                 unit = item["unit"]
-                value = _value(item["value"], money=unit == settings.CURRENCY)
+                value = _value(item["value"], unit=unit)
                 inputs = _inputs(item["inputs"])
                 line = f"  {name:<28} {value:>18} {unit:<14}"
                 self.stdout.write(f"{line} {inputs}".rstrip())
         self.stdout.write("\nCohorts (% of logos / % of first-month MRR retained, k = 0, 1, …)")
         for row in report["cohorts"]["rows"]:
-            cells = " ".join(f"{_value(c['logos'])}/{_value(c['mrr'])}" for c in row["columns"])
+            cells = " ".join(
+                f"{_value(c['logos'], unit='%')}/{_value(c['mrr'], unit='%')}"
+                for c in row["columns"]
+            )
             self.stdout.write(f"  {row['cohort']} ({row['size']:>3}) {cells}")
         for name, movement in report.get("movements", {}).items():
-            self.stdout.write(f"\n{name.title()}: {movement['amount']}")
+            self.stdout.write(f"\n{name.title()}: {_input('amount', movement['amount'])}")
             for acc in movement["accounts"]:
                 self.stdout.write(
                     f"  {acc['external_id']:<16} {acc['name']:<30} "
-                    f"{acc['m0']:>12} → {acc['m1']:>12} ({acc['amount']})"
+                    f"{_input('amount', acc['m0']):>12} → {_input('amount', acc['m1']):>12} "
+                    f"({_input('amount', acc['amount'])})"
                 )
         self.stdout.write("\nn/a = no data (the denominator is 0). Definitions: docs/metrics.md")
 
 
-def _value(value, *, money: bool = False) -> str:
-    """Money to the cent, ratios to one decimal, for reading (the JSON keeps full precision)."""
+# How the table prints a number (the JSON keeps every digit): money to the cent,
+# percentages to 2 decimals, counts whole, any other mean (hours, days, users a day, a
+# ratio) to 2 decimals. A KPI's kind is its unit (percentages also say "%" there); an
+# input's is its name: the inputs below are money, and a name ending in one of
+# PERCENT_INPUTS is a percentage ("mean_monthly_logo_churn_rate", "easy_pct").
+MONEY_INPUTS = frozenset(
+    {
+        "start_mrr",
+        "mrr_end",
+        "new",
+        "reactivation",
+        "expansion",
+        "contraction",
+        "churn",
+        "gained",
+        "lost",
+        "arpa",
+        "amount",
+        "receivable_at_end",
+        "invoiced_in_period",
+    }
+)
+PERCENT_INPUTS = ("_rate", "_rates", "_pct")
+PERCENT_UNITS = ("%", "% per feature")
+
+
+def _number(value) -> Decimal | None:
+    """``value`` as a number when it is one (the report's money and ratios are strings of
+    decimals); None for anything else: a day, a note, a flag, None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value))
+    try:
+        return Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        return None
+
+
+def _value(value, *, unit: str = "") -> str:
+    """A KPI's value beside its ``unit``, for reading: money to the cent, percentages to 2
+    decimals, a count whole, any other number (a mean: hours, days, a ratio) to 2
+    decimals."""
     if value is None:
         return "n/a"
     if isinstance(value, dict):
         return "see →" if value else "n/a"
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return f"{number:,.2f}" if money else f"{number:,.1f}"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    return f"{value:,}"
+    number = _number(value)
+    if number is None:
+        return str(value)
+    if isinstance(value, int) and unit != settings.CURRENCY and unit not in PERCENT_UNITS:
+        return f"{value:,}"
+    return f"{number:,.2f}"
+
+
+def _input(key: str, value) -> str:
+    """One input's value by what its name says it is (MONEY_INPUTS, PERCENT_INPUTS): money
+    to the cent, a percentage to 2 decimals with "%", a count whole, any other number to 2
+    decimals; anything else as it is."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_input(key, v) for v in value) + "]"
+    if value is None:
+        return "n/a"
+    number = _number(value)
+    if number is None:
+        return str(value)
+    if key.endswith(PERCENT_INPUTS):
+        return f"{number:,.2f}%"
+    if key in MONEY_INPUTS:
+        return f"{number:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{number:,.2f}"
 
 
 def _inputs(inputs: dict) -> str:
@@ -121,10 +185,12 @@ def _inputs(inputs: dict) -> str:
             elif value and isinstance(value[0], dict):  # TTFV's accounts not there yet
                 value = f"{len(value)} accounts"
             else:
-                value = "[" + ", ".join(_value(v) for v in value) + "]"
-        elif isinstance(value, dict):
-            value = ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) or "-"
+                value = _input(key, value)
+        elif isinstance(value, dict):  # counts by name (users per feature, first values)
+            value = ", ".join(f"{k}: {_input(key, v)}" for k, v in value.items()) or "-"
             value = "{" + value + "}"
+        else:
+            value = _input(key, value)
         parts.append(f"{key}={value}")
     return " ".join(parts)
 
