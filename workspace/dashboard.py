@@ -19,6 +19,7 @@ from accounts import utc
 from accounts.models import Account, Role, User
 from metrics import kpis
 from metrics.kpis import revenue
+from metrics.kpis.common import pct_text
 from metrics.models import KpiScope
 from metrics.priority import money_short
 
@@ -138,23 +139,6 @@ def _number(value: Any) -> float | None:
         return float(Decimal(str(value)))
     except (InvalidOperation, ValueError):
         return None
-
-
-def pct_text(value: float) -> str:
-    """A rate with one decimal, or more where one decimal would round a rate that is not
-    exactly 100 (or 0) to "100.0" ("0.0"): GRR 99.986 % is "99.99", not "100.0", which
-    would say that nothing churned. Up to 4 decimals."""
-    value = float(value)
-    text = f"{value:.1f}"
-    if value in (0.0, 100.0):
-        return text
-    for places in range(2, 5):
-        if abs(float(text)) not in (0.0, 100.0):
-            return text
-        text = f"{value:.{places}f}"
-    if abs(float(text)) in (0.0, 100.0):  # closer than 4 decimals: the side it is on
-        return ("<" if abs(value) < 1 else ">") + ("0.0001" if abs(value) < 1 else "99.9999")
-    return text
 
 
 def money_exact(value: float | Decimal) -> str:

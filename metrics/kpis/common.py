@@ -24,6 +24,23 @@ def money(value) -> Decimal:
     return Decimal(value or 0).quantize(CENT)
 
 
+def pct_text(value: float) -> str:
+    """A rate with one decimal, or more where one decimal would round a rate that is not
+    exactly 100 (or 0) to "100.0" ("0.0"): GRR 99.986 % is "99.99", not "100.0", which
+    would say that nothing churned. Up to 4 decimals."""
+    value = float(value)
+    text = f"{value:.1f}"
+    if value in (0.0, 100.0):
+        return text
+    for places in range(2, 5):
+        if abs(float(text)) not in (0.0, 100.0):
+            return text
+        text = f"{value:.{places}f}"
+    if abs(float(text)) in (0.0, 100.0):  # closer than 4 decimals: the side it is on
+        return ("<" if abs(value) < 1 else ">") + ("0.0001" if abs(value) < 1 else "99.9999")
+    return text
+
+
 def pct(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
     """``numerator / denominator × 100`` with full precision; None when the denominator is 0
     (no data is not zero)."""

@@ -271,18 +271,18 @@ def test_the_lifetime_is_exact_and_says_which_months_counted(admin_user, q1_2024
 
 @pytest.mark.django_db
 def test_the_command_table_rounds_for_reading_and_the_json_keeps_every_digit(q1_2024):
-    """The table: percentages to 2 decimals with "%", money to the cent, counts whole,
-    other means to 2 decimals; --json unchanged. Q1 2024 (``q1_2024``): monthly rates
-    100 %, none (February), 100/7 = 14.2857… % → 14.29%; their mean 400/7 = 57.142857… %
-    → 57.14%; lifetime 100 / (400/7) = 1.75 months; ARPA 200 / 2 = 100.00;
+    """The table: percentages to one decimal as the pages print them (``pct_text``) with
+    "%", money to the cent, counts whole, other means to 2 decimals; --json unchanged. Q1
+    2024 (``q1_2024``): monthly rates 100 % (exactly: "100.0"), none (February), 100/7 =
+    14.2857… % → 14.3%; their mean 400/7 = 57.142857… % → 57.1%; lifetime 100 / (400/7) = 1.75 months; ARPA 200 / 2 = 100.00;
     CLV 100 × 0.80 × 1.75 = 140.00."""
     table = io.StringIO()
     call_command("kpis", *_kpis_args(*Q1.values()), stdout=table)
     text = table.getvalue()
     lifetime = next(line for line in text.splitlines() if "customer_lifetime_months" in line)
     assert "1.75 months" in lifetime
-    assert "monthly_logo_churn_rates=[100.00%, n/a, 14.29%]" in lifetime
-    assert "mean_monthly_logo_churn_rate=57.14% months=2" in lifetime
+    assert "monthly_logo_churn_rates=[100.0%, n/a, 14.3%]" in lifetime
+    assert "mean_monthly_logo_churn_rate=57.1% months=2" in lifetime
     clv = next(line for line in text.splitlines() if line.split()[:1] == ["clv"])
     assert "140.00 USD" in clv and "arpa=100.00 gross_margin=0.80 lifetime_months=1.75" in clv
     assert "57142857" not in text  # no raw decimal anywhere

@@ -231,7 +231,7 @@ def test_command_table_shows_values_and_inputs(book):
     assert "scope: segment=SMB" in out
     assert "mrr_start" in out and "100.00 USD" in out
     # NRR 150 % with its inputs; n/a where there is no denominator
-    assert "150.00 %" in out and "start_mrr=100.00 expansion=50.00" in out
+    assert "150.0 %" in out and "start_mrr=100.00 expansion=50.00" in out
     assert "n/a" in out
     assert "Expansion: 50.00" in out and "mine" in out
 

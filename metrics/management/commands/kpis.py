@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics import kpis
+from metrics.kpis.common import pct_text
 from metrics.management.arguments import day_option
 
 SECTIONS = ("revenue", "retention", "adoption", "support", "billing", "voice_of_customer")
@@ -102,10 +103,12 @@ class Command(BaseCommand):
 
 
 # How the table prints a number (the JSON keeps every digit): money to the cent,
-# percentages to 2 decimals, counts whole, any other mean (hours, days, users a day, a
-# ratio) to 2 decimals. A KPI's kind is its unit (percentages also say "%" there); an
-# input's is its name: the inputs below are money, and a name ending in one of
-# PERCENT_INPUTS is a percentage ("mean_monthly_logo_churn_rate", "easy_pct").
+# percentages to one decimal as every page prints them (``pct_text``: more only where one
+# would make a rate that is not exactly 100 or 0 read as such), counts whole, any other
+# mean (hours, days, users a day, a ratio) to 2 decimals. A KPI's kind is its unit
+# (percentages also say "%" there); an input's is its name: the inputs below are money,
+# and a name ending in one of PERCENT_INPUTS is a percentage
+# ("mean_monthly_logo_churn_rate", "easy_pct").
 MONEY_INPUTS = frozenset(
     {
         "start_mrr",
@@ -141,8 +144,8 @@ def _number(value) -> Decimal | None:
 
 
 def _value(value, *, unit: str = "") -> str:
-    """A KPI's value beside its ``unit``, for reading: money to the cent, percentages to 2
-    decimals, a count whole, any other number (a mean: hours, days, a ratio) to 2
+    """A KPI's value beside its ``unit``, for reading: money to the cent, percentages as
+    ``pct_text`` prints them, a count whole, any other number (a mean: hours, days, a ratio) to 2
     decimals."""
     if value is None:
         return "n/a"
@@ -151,15 +154,17 @@ def _value(value, *, unit: str = "") -> str:
     number = _number(value)
     if number is None:
         return str(value)
-    if isinstance(value, int) and unit != settings.CURRENCY and unit not in PERCENT_UNITS:
+    if unit in PERCENT_UNITS:
+        return pct_text(number)
+    if isinstance(value, int) and unit != settings.CURRENCY:
         return f"{value:,}"
     return f"{number:,.2f}"
 
 
 def _input(key: str, value) -> str:
     """One input's value by what its name says it is (MONEY_INPUTS, PERCENT_INPUTS): money
-    to the cent, a percentage to 2 decimals with "%", a count whole, any other number to 2
-    decimals; anything else as it is."""
+    to the cent, a percentage as ``pct_text`` prints it, with "%", a count whole, any other
+    number to 2 decimals; anything else as it is."""
     if isinstance(value, list):
         return "[" + ", ".join(_input(key, v) for v in value) + "]"
     if value is None:
@@ -168,7 +173,7 @@ def _input(key: str, value) -> str:
     if number is None:
         return str(value)
     if key.endswith(PERCENT_INPUTS):
-        return f"{number:,.2f}%"
+        return f"{pct_text(number)}%"
     if key in MONEY_INPUTS:
         return f"{number:,.2f}"
     if isinstance(value, int):
