@@ -58,11 +58,19 @@ def span_text(first: dt.date, last: dt.date) -> str:
 
 def as_of_text(first: dt.date | None, last: dt.date | None, *, today: dt.date) -> str:
     """The data day(s) a page's counts of days run from, as it names them once: "" when
-    that is today (or there is no day), "as of 22 Nov 2026", or a span "as of 22–24 Nov
-    2026" when its accounts' days differ (most from the night's run, a later one for an
-    account rescored during the day)."""
+    that is today (or there is no day), "as of 22 Nov 2026", a span "as of 21–22 Nov 2026"
+    when its accounts' days differ, and, when some accounts were rescored today (an
+    incremental recompute) and the rest are older, "as of 23 Nov 2026; some accounts
+    rescored on 24 Nov 2026 since", as ``data_days_text`` says it on a list (a span such as
+    "23–24 Nov" read as if the data covered both days). The older days run up to
+    yesterday at most."""
     if first is None or last is None or first == last == today:
         return ""
+    if first < last == today:
+        settled = max(first, today - dt.timedelta(days=1))
+        return (
+            f"as of {span_text(first, settled)}; some accounts rescored on {day_text(today)} since"
+        )
     return f"as of {span_text(first, last)}"
 
 

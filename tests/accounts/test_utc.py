@@ -57,7 +57,16 @@ def test_as_of_names_the_data_days_unless_they_are_today():
     assert utc.as_of_text(dt.date(2026, 11, 22), dt.date(2026, 11, 22), today=today) == (
         "as of 22 Nov 2026"
     )
-    assert utc.as_of_text(dt.date(2026, 11, 22), today, today=today) == "as of 22–24 Nov 2026"
+    # some accounts rescored today, the rest from the nights before (up to yesterday)
+    assert utc.as_of_text(dt.date(2026, 11, 22), today, today=today) == (
+        "as of 22–23 Nov 2026; some accounts rescored on 24 Nov 2026 since"
+    )
+    assert utc.as_of_text(dt.date(2026, 11, 23), today, today=today) == (
+        "as of 23 Nov 2026; some accounts rescored on 24 Nov 2026 since"
+    )
+    assert utc.as_of_text(dt.date(2026, 11, 21), dt.date(2026, 11, 22), today=today) == (
+        "as of 21–22 Nov 2026"
+    )
 
 
 def test_data_days_name_the_nights_day_and_the_accounts_rescored_since():

@@ -313,7 +313,8 @@ def test_renewals_due_count_from_the_data_day_and_name_it(client, admin_user, cs
 
 def test_the_distribution_names_the_span_of_its_data_days(client, admin_user, csm):
     """One account rescored today beside a book scored two days ago: each counts from its
-    own day, and the page names both ("as of 22–24 Nov 2026")."""
+    own day, and the page names both: the older days up to yesterday, then the rescored
+    ("as of 22–23 Nov 2026; some accounts rescored on 24 Nov 2026 since")."""
     from .conftest import customer
 
     today = utc_today()
@@ -325,7 +326,10 @@ def test_the_distribution_names_the_span_of_its_data_days(client, admin_user, cs
     client.force_login(admin_user)
     r = client.get(reverse("workspace:dashboard"))
     assert r.context["distribution"]["renewals_due"] == 2  # 10 days from each one's day
-    span = f"as of {utc.span_text(d, today)}"
+    span = (
+        f"as of {utc.span_text(d, today - dt.timedelta(days=1))}; "
+        f"some accounts rescored on {utc.day_text(today)} since"
+    )
     assert f"· {span}" in tile(r.content.decode(), "Renewals due, 90 days")
 
 
