@@ -364,6 +364,8 @@ def test_admin_page_says_why_the_current_auc_is_not_the_headline(client, admin_u
     assert 'id="backtest-current-differs"' in page
     assert "differs from the headline AUC above: 1 recorded score differs" in page
     assert 'id="backtest-current-same"' not in page
+    # weights print as the editor prints them: the default usage weight 35.0 is "35"
+    assert "<tr><td>Usage</td><td>35</td><td>" in page
 
 
 def test_admin_page_says_the_current_auc_is_the_headline_when_nothing_differs(client, admin_user):
