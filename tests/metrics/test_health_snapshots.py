@@ -580,6 +580,17 @@ def test_a_band_change_made_by_an_override_says_so_on_the_timeline(csm):
         assert "override" not in other.title and other.data["overridden"] is False
 
 
+def _red_band_override(account, csm):
+    """A CSM's override of the band to red, for 14 days from now (tests move its days)."""
+    return services.health_override_create(
+        account=account,
+        created_by=csm,
+        reason="exec sponsor left",
+        expires_at=timezone.now() + dt.timedelta(days=14),
+        band="red",
+    )
+
+
 def test_a_band_set_by_an_override_says_so_not_that_the_score_fell_into_it(csm, key_features):
     """busy_account scores 61.1 (yellow) on D (test_snapshot_by_hand); yesterday it was
     55 (yellow). A CSM sets the band to red, no score: the score rose 55 → 61.1 (printed
@@ -599,13 +610,7 @@ def test_a_band_set_by_an_override_says_so_not_that_the_score_fell_into_it(csm, 
         account=AccountFactory(), day=D - dt.timedelta(days=1), model_version=version,
         score=90, band="green",
     )  # fmt: skip
-    override = services.health_override_create(
-        account=account,
-        created_by=csm,
-        reason="exec sponsor left",
-        expires_at=timezone.now() + dt.timedelta(days=14),
-        band="red",
-    )
+    override = _red_band_override(account, csm)
     HealthOverride.objects.filter(pk=override.pk).update(created_at=at(3, 30))  # in force on D
     services.health_snapshots_record(as_of=D)
     snap = HealthSnapshot.objects.get(account=account, day=D)
@@ -631,13 +636,7 @@ def test_an_override_that_ended_says_so_not_that_the_score_moved_the_band(csm, k
 
     account = busy_account()
     version = services.health_model_ensure_default().versions.get(active=True)
-    override = services.health_override_create(
-        account=account,
-        created_by=csm,
-        reason="exec sponsor left",
-        expires_at=timezone.now() + dt.timedelta(days=14),
-        band="red",
-    )
+    override = _red_band_override(account, csm)
     # made on Mar 29, expired at 06:00 on D: in force at the end of Mar 30, not of D
     HealthOverride.objects.filter(pk=override.pk).update(
         created_at=at(3, 29), expires_at=at(3, 31, 6)
