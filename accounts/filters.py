@@ -85,9 +85,10 @@ class AccountFilter(filters.FilterSet):
     lifecycle_stage = filters.ChoiceFilter(choices=AccountLifecycle.choices)
     parent_external_id = filters.CharFilter(field_name="parent__external_id")
     updated_since = ApiInstantFilter(
-        field_name="updated_at",
-        lookup_expr="gte",
-        help_text="accounts changed at or after it",
+        method="_updated_since",
+        help_text="accounts whose own fields or standing (health, arr, renewal_on, priority) "
+        "changed at or after it (after the nightly run every account counts as changed: its "
+        "health is as of a new day)",
     )
     q = filters.CharFilter(method="_search", help_text="name or external id contains")
     band = filters.ChoiceFilter(
@@ -102,6 +103,11 @@ class AccountFilter(filters.FilterSet):
 
     def _search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(Q(name__icontains=value) | Q(external_id__icontains=value))
+
+    def _updated_since(self, queryset: QuerySet, name: str, value) -> QuerySet:
+        # the row shows the standing's fields (metrics.AccountStanding, refreshed nightly and
+        # by the incremental recompute an import or a CTA change schedules, contracts too)
+        return queryset.filter(Q(updated_at__gte=value) | Q(standing__updated_at__gte=value))
 
 
 class ContractFilter(_AccountExternalIdFilterSet):

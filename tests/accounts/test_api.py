@@ -413,6 +413,40 @@ def test_account_filters(admin_api, book):
     assert row["owner_email"] == "csm@example.com" and row["name"] == "Alpha"
 
 
+def test_updated_since_lists_an_account_whose_standing_changed(
+    admin_api, celery_eager, settings, django_capture_on_commit_callbacks
+):
+    """A row shows the standing's health, arr, renewal_on and priority: an account whose own
+    fields did not change is listed once its standing was refreshed at or after the instant,
+    and a contract import (which refreshes the standing of its accounts) lists it too."""
+    from django.core.cache import cache
+
+    from accounts import utc
+    from metrics.models import AccountStanding
+    from metrics.standings import account_standings_refresh
+
+    url = reverse("api:account-list")
+    fresh = AccountFactory(external_id="A-FRESH")
+    stale = AccountFactory(external_id="A-STALE")
+    account_standings_refresh(account_ids=[fresh.pk, stale.pk], day=utc.today())
+    since = timezone.now()
+    Account.objects.update(updated_at=since - dt.timedelta(days=1))
+    AccountStanding.objects.update(updated_at=since - dt.timedelta(seconds=1))
+    assert _ids(admin_api.get(url, {"updated_since": since.isoformat()})) == []
+    account_standings_refresh(account_ids=[fresh.pk], day=utc.today())
+    assert _ids(admin_api.get(url, {"updated_since": since.isoformat()})) == ["A-FRESH"]
+
+    settings.ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]  # as deployed
+    cache.clear()  # no debounce left by another test: the recompute runs now
+    contract = {**VALID_CONTRACT, "account_external_id": "A-STALE", "mrr": 200}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _post(admin_api, "contract-bulk", {"rows": [contract]}).json()["created"] == 1
+    stale.refresh_from_db()
+    assert stale.updated_at < since  # the account's own row is untouched
+    rows = admin_api.get(url, {"updated_since": since.isoformat()}).json()["results"]
+    assert {r["external_id"]: r["arr"] for r in rows} == {"A-FRESH": "0.00", "A-STALE": "2400.00"}
+
+
 @pytest.mark.parametrize(
     ("params", "bad"),
     [
