@@ -31,8 +31,16 @@ def exception_handler(exc, context):
 
 
 def not_found(request, exception=None):
-    """Django's 404 handler: a JSON body under /api/ (a path the URL patterns do not match,
-    such as ``/api/v1/ctas/-1/``), Django's page everywhere else."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
-    return page_not_found(request, exception)
+    """Django's 404 handler: a JSON body under /api/, naming the path when no URL pattern
+    matches it (``/api/v1/ctas/-1/``), Django's page everywhere else. With DEBUG on, Django
+    shows its debug page instead of calling it: ``middleware.ApiNotFound`` calls it then."""
+    if not request.path.startswith("/api/"):
+        return page_not_found(request, exception)
+    if request.resolver_match is None:
+        detail = (
+            f"No API endpoint at {request.path}; ids in API paths are whole numbers (an "
+            "import's is its UUID), and /api/docs/ lists the endpoints."
+        )
+    else:  # a view (not DRF's: DRF answers its own 404s) found no object
+        detail = "Not found."
+    return JsonResponse({"detail": detail}, status=status.HTTP_404_NOT_FOUND)

@@ -10,6 +10,8 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import render
 from django.urls import Resolver404, get_script_prefix, resolve, reverse
 
+from .api_errors import not_found
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,6 +23,27 @@ class LoginRequired(LoginRequiredMiddleware):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class ApiNotFound:
+    """A path under /api/ that matches no URL pattern answers the API's JSON 404
+    (``api_errors.not_found``, the project's handler404) in every mode: Django calls
+    handler404 only with DEBUG off, and with it on (the embedded mode) shows its HTML debug
+    page listing every URL pattern. Unlike a catch-all route, it leaves every real route and
+    APPEND_SLASH's redirect (``/api/v1/accounts`` → ``/api/v1/accounts/``) as they are."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.resolver_match is None  # no URL pattern matched the path
+            and request.path.startswith("/api/")
+        ):
+            return not_found(request)
+        return response
 
 
 class DatabaseUnavailable:

@@ -8,7 +8,8 @@ from accounts import views as account_views
 from surveys.api import SurveyResponseBatchApi
 from workspace import views as workspace_views
 
-# a path under /api/ that matches no pattern is a JSON 404, like the API's own 404s
+# a path under /api/ that matches no pattern is a JSON 404, like the API's own 404s (with
+# DEBUG on too, where Django skips handler404: accounts.middleware.ApiNotFound)
 handler404 = "accounts.api_errors.not_found"
 
 urlpatterns = [

@@ -889,3 +889,37 @@ def test_an_unknown_format_parameter_is_ignored_not_a_404(admin_api):
     assert r.status_code != 404
     schema = admin_api.get(reverse("api-schema"), {"format": "json"})
     assert schema.status_code == 200 and "json" in schema["Content-Type"]
+
+
+# --- a path no URL pattern matches -------------------------------------------------------
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_an_unknown_api_path_is_a_json_404_naming_it(admin_api, settings, debug):
+    """In every mode: with DEBUG on (the embedded mode) Django would show its HTML page
+    listing every URL pattern instead of calling handler404."""
+    settings.DEBUG = debug
+    for path in ("/api/v1/accounts/abc/health/", "/api/v1/nothing-here/", "/api/"):
+        r = admin_api.get(path)
+        assert (r.status_code, r["Content-Type"]) == (404, "application/json"), path
+        assert r.json() == {
+            "detail": f"No API endpoint at {path}; ids in API paths are whole numbers (an "
+            "import's is its UUID), and /api/docs/ lists the endpoints."
+        }
+
+
+def test_the_json_404_leaves_real_routes_and_the_slash_redirect_alone(
+    admin_api, admin_user, client, settings
+):
+    settings.DEBUG = True
+    account = AccountFactory()
+    r = admin_api.get(reverse("api:account-detail", args=[account.pk + 1000]))
+    assert r.status_code == 404 and r.json() == {"detail": "No Account matches the given query."}
+    assert admin_api.get(reverse("api:account-detail", args=[account.pk])).status_code == 200
+    r = admin_api.get("/api/v1/accounts")
+    assert (r.status_code, r["Location"]) == (301, "/api/v1/accounts/")
+    assert admin_api.get("/api/schema/").status_code == 200
+    client.force_login(admin_user)
+    assert client.get("/api/docs/").status_code == 200
+    # outside /api/ a missing page is still a page
+    assert "text/html" in client.get("/no-such-page/")["Content-Type"]
