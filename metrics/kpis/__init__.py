@@ -29,8 +29,7 @@ from .common import add_months, kpi
 
 PERIODS = ("month", "quarter", "year")
 EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
-MAX_PERIOD_YEARS = 20
-MAX_PERIOD_DAYS = MAX_PERIOD_YEARS * 366
+MAX_PERIOD_YEARS = 20  # calendar years: end on or before start's day that many years on
 
 __all__ = [
     "PERIODS",
@@ -104,9 +103,17 @@ def _check_range(
         raise ValidationError({start_field: [f"must be on or after {EARLIEST}, got {start}"]})
     if end > LATEST:
         raise ValidationError({end_field: [f"must be on or before {LATEST}, got {end}"]})
-    if (end - start).days > MAX_PERIOD_DAYS:
+    # from a 29 February to a year without one: 28 February (add_months), never past the years
+    limit = add_months(start, 12 * MAX_PERIOD_YEARS)
+    if end > limit:
+        leap = f"; {limit.year} has no 29 February" if limit.day != start.day else ""
         raise ValidationError(
-            {end_field: [f"a period can be at most {MAX_PERIOD_YEARS} years long"]}
+            {
+                end_field: [
+                    f"a period can be at most {MAX_PERIOD_YEARS} years long: end on or before "
+                    f"{limit}, {MAX_PERIOD_YEARS} years after start ({start}){leap}"
+                ]
+            }
         )
 
 

@@ -9,12 +9,13 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, User
-from metrics.kpis import period_bounds
+from metrics.kpis import period_bounds, period_resolve
 from tests.factories import AccountFactory, ContractFactory
 
 pytestmark = pytest.mark.django_db
@@ -179,6 +180,7 @@ def test_period_shortcuts(admin_user, book):
         ({**Q1, "segment": "a\x00b"}, "segment", "Null characters are not allowed"),
         ({"start": "2024-01-01", "end": "9999-12-31"}, "end", "on or before 2999-12-31"),
         ({"start": "1950-01-01", "end": "2024-04-01"}, "end", "at most 20 years"),
+        ({"start": "2000-01-01", "end": "2020-01-06"}, "end", "on or before 2020-01-01"),
         ({"period": "year", "date": "9999-06-01"}, "date", "between 1900-01-01 and 2999-12-31"),
     ],
 )
@@ -186,6 +188,29 @@ def test_bad_input_is_a_400_naming_the_parameter(admin_user, book, params, field
     r = _api(admin_user).get(reverse("kpis:report"), params)
     assert r.status_code == 400, r.content
     assert words in " ".join(r.json()[field])
+
+
+@pytest.mark.parametrize(
+    ("start", "latest"),
+    [
+        ("2000-01-01", "2020-01-01"),
+        ("2000-02-29", "2020-02-29"),
+        ("2004-02-29", "2024-02-29"),
+        ("2080-02-29", "2100-02-28"),  # 2100 has no 29 February: the day before 1 March
+        ("2001-03-01", "2021-03-01"),
+    ],
+)
+def test_a_period_is_at_most_20_calendar_years(start, latest):
+    start_day, latest_day = dt.date.fromisoformat(start), dt.date.fromisoformat(latest)
+    assert period_resolve(start=start_day, end=latest_day) == (start_day, latest_day)
+    with pytest.raises(ValidationError) as caught:
+        period_resolve(start=start_day, end=latest_day + dt.timedelta(days=1))
+    words = caught.value.message_dict["end"][0]
+    assert words.startswith(
+        f"a period can be at most 20 years long: end on or before {latest}, 20 years after "
+        f"start ({start})"
+    )
+    assert ("2100 has no 29 February" in words) == (latest == "2100-02-28")
 
 
 def test_every_kpi_endpoint_needs_a_caller(book):
