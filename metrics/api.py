@@ -118,11 +118,25 @@ class KpiQuerySerializer(PeriodQuerySerializer):
 # --- output (documentation of the shapes; the views return kpis' dicts as they are) --------
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "object", "additionalProperties": {"type": "string"}},
+        ]
+    }
+)
+class KpiValueField(serializers.JSONField):
+    pass
+
+
 class KpiSerializer(serializers.Serializer):
-    value = serializers.JSONField(
+    value = KpiValueField(
         allow_null=True,
-        help_text="decimal string (money, ratios), integer (counts), number (hours, days) or null "
-        "(no data: the denominator is 0)",
+        help_text="decimal string (money, ratios), integer (counts), number (hours, days), "
+        "an object of decimal strings (adoption.feature_adoption: each feature's adoption %) "
+        "or null (no data: the denominator is 0)",
     )
     unit = serializers.CharField(help_text="%, USD (the CURRENCY), days, hours, accounts …")
     inputs = serializers.DictField(help_text="the figures the value is computed from")
@@ -152,19 +166,31 @@ class CohortRowSerializer(serializers.Serializer):
     columns = CohortColumnSerializer(many=True)
 
 
+class KpiPeriodSerializer(serializers.Serializer):
+    """The period a report covers, the same object in /kpis/, /kpis/movements/ and
+    /kpis/cohorts/."""
+
+    start = serializers.DateField()
+    end = serializers.DateField(help_text="exclusive")
+    days = serializers.IntegerField(help_text="end − start")
+    as_of = serializers.DateField(help_text="end − 1: the day point-in-time figures are read on")
+    requested_end = serializers.DateField(help_text="the end asked for")
+    to_date = serializers.BooleanField(
+        help_text="true when a period reaching past today was cut to end tomorrow, i.e. "
+        "through today"
+    )
+    note = serializers.CharField(required=False, help_text="when to_date: says so in words")
+
+
 class CohortTableSerializer(serializers.Serializer):
-    period = serializers.DictField(required=False)
+    period = KpiPeriodSerializer(required=False, help_text="absent inside the /kpis/ report")
     scope = serializers.DictField(required=False)
     definition = serializers.CharField()
     rows = CohortRowSerializer(many=True)
 
 
 class KpiReportSerializer(serializers.Serializer):
-    period = serializers.DictField(
-        help_text="start, end (exclusive), days, as_of (= end − 1), requested_end, to_date "
-        "(true when a period reaching past today was cut to end tomorrow, i.e. through "
-        "today) and then a note saying so"
-    )
+    period = KpiPeriodSerializer()
     scope = serializers.DictField(help_text="segment, owner, account as asked")
     revenue = _section("MRR, ARR, customers, MRR movements")
     retention = _section("NRR, GRR, churn and expansion rates, quick ratio, CRR, ARPA, CLV …")
@@ -192,7 +218,7 @@ class MovementSerializer(serializers.Serializer):
 
 
 class MovementsSerializer(serializers.Serializer):
-    period = serializers.DictField()
+    period = KpiPeriodSerializer()
     scope = serializers.DictField()
     start_mrr = serializers.CharField()
     end_mrr = serializers.CharField()

@@ -317,7 +317,7 @@ def _report(
     if totals is None:
         totals = adoption.UsageTotals.of(usage, summary.as_of)
     report = {
-        "period": {"start": start, "end": end, "days": (end - start).days, "as_of": as_of},
+        "period": _period(start, end),
         "scope": {**label, "accounts_with_contracts": summary.accounts_in_force},
         "revenue": _revenue_section(mv),
         "retention": retention,
@@ -336,6 +336,19 @@ def _report(
         "docs": "docs/metrics.md",
     }
     return to_json(report)
+
+
+def _period(start: dt.date, end: dt.date, **cut: Any) -> dict[str, Any]:
+    """The ``period`` of each report (``/kpis/``, ``/movements/``, ``/cohorts/``): ``[start,
+    end)``, its days, the as-of day (the last one, where point-in-time figures are read) and
+    ``period_to_date``'s fields."""
+    return {
+        "start": start,
+        "end": end,
+        "days": (end - start).days,
+        "as_of": end - dt.timedelta(days=1),
+        **cut,
+    }
 
 
 def _revenue_section(mv: revenue.Movements) -> dict[str, dict]:
@@ -373,7 +386,7 @@ def movements_report(
     mv = revenue.mrr_movements(scoped, start=start, end=end)
     return to_json(
         {
-            "period": {"start": start, "end": end, **cut},
+            "period": _period(start, end, **cut),
             "scope": label,
             "start_mrr": mv.start_mrr,
             "end_mrr": mv.end_mrr,
@@ -402,7 +415,7 @@ def cohorts_report(
     scoped, label = scope_resolve(accounts=accounts, segment=segment, owner=owner, account=account)
     return to_json(
         {
-            "period": {"start": start, "end": end, **cut},
+            "period": _period(start, end, **cut),
             "scope": label,
             **revenue.cohort_table(scoped, start=start, end=end),
         }

@@ -129,6 +129,17 @@ def test_cohorts_endpoint(admin_user):
     assert [c["logos"] for c in row["columns"]] == ["100", "0", "0"]
 
 
+@pytest.mark.parametrize("params", [Q1, {"period": "year"}])  # a period cut to date too
+def test_the_three_endpoints_give_the_same_period(admin_user, book, params):
+    api = _api(admin_user)
+    periods = [
+        api.get(reverse(name), params).json()["period"]
+        for name in ("kpis:report", "kpis:movements", "kpis:cohorts")
+    ]
+    assert periods[0] == periods[1] == periods[2]
+    assert set(periods[0]) >= {"start", "end", "days", "as_of", "requested_end", "to_date"}
+
+
 def test_scope_filters(admin_user, book):
     api = _api(admin_user)
     ent = api.get(reverse("kpis:report"), {**Q1, "segment": "ENT"}).json()
@@ -234,6 +245,12 @@ def test_schema_documents_the_kpi_endpoints(admin_user):
         names = {p["name"] for p in operation["parameters"]}
         assert names >= {"start", "end", "period", "date", "segment", "owner", "account"}
         assert {"200", "400", "401"} <= set(operation["responses"])
+        ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        period = schema["components"]["schemas"][ok.rsplit("/", 1)[1]]["properties"]["period"]
+        assert "#/components/schemas/KpiPeriod" in json.dumps(period)
+    value = schema["components"]["schemas"]["Kpi"]["properties"]["value"]
+    assert {"type": "object", "additionalProperties": {"type": "string"}} in value["anyOf"]
+    assert "adoption.feature_adoption" in value["description"] and value["nullable"] is True
 
 
 # --- the command ----------------------------------------------------------------------------
