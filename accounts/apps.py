@@ -7,6 +7,8 @@ class AccountsConfig(AppConfig):
     verbose_name = "Customer data"
 
     def ready(self) -> None:
+        import config.checks  # noqa: F401 - registers the deployment checks (SITE_URL)
+
         from .roles import ensure_roles
 
         # groups need the permissions that migrate creates, hence after it

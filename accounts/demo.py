@@ -58,7 +58,6 @@ from .timeline import timeline_upsert
 
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - printed by `demo_logins`; demo installs only
 DEMO_DOMAIN = "demo.example"
-DEMO_URL = "http://127.0.0.1:8000"
 # the stakeholders of a demo account are known from the morning it became a customer
 STAKEHOLDERS_KNOWN_AT = timedelta(hours=9)
 

@@ -50,16 +50,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def _required(name: str) -> str:
-    raise ImproperlyConfigured(f"{name} must be set when DATABASE_URL is set (deployed mode)")
+    hint = f". Generate one with: {GENERATE_SECRET}" if name == "DJANGO_SECRET_KEY" else ""
+    raise ImproperlyConfigured(f"{name} must be set when DATABASE_URL is set (deployed mode){hint}")
 
 
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production-0123456789"  # noqa: S105
+# The placeholder of .env.example: a copied .env that still has it is refused like no secret.
+PLACEHOLDER_SECRET = "change-me-to-a-long-random-string"  # noqa: S105
+GENERATE_SECRET = 'python3 -c "import secrets; print(secrets.token_urlsafe(50))"'
 
 EMBEDDED = not os.environ.get("DATABASE_URL")  # no services configured: dev/test mode
 DEBUG = env_bool("DJANGO_DEBUG", default=EMBEDDED)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or (
     DEV_SECRET if EMBEDDED else _required("DJANGO_SECRET_KEY")
 )
+if not EMBEDDED and SECRET_KEY.strip() == PLACEHOLDER_SECRET:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is still the placeholder of .env.example; set a secret of your own "
+        f"when DATABASE_URL is set (deployed mode). Generate one with: {GENERATE_SECRET}"
+    )
 ALLOWED_HOSTS = env_list(
     "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if EMBEDDED else []
 )
@@ -408,7 +417,11 @@ PLAYBOOK_MAX_OPEN_CTAS_PER_CSM = env_int("PLAYBOOK_MAX_OPEN_CTAS_PER_CSM", 25)
 PLAYBOOK_DUE_HOURS = {"high": 0, "medium": 48, "low": 7 * 24}
 
 # Surveys (issue 5): the public link pages and the fatigue rules
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")  # absolute links in emails
+# Absolute links in emails (survey invitations, CTA and report mails). Unset, it is the
+# address of `make run`; a deployed installation whose ALLOWED_HOSTS name a public host must
+# set it (config/checks.py: an error in `manage.py check`, `migrate` and `runserver`).
+SITE_URL_DEFAULT = "http://127.0.0.1:8000"
+SITE_URL = os.environ.get("SITE_URL") or SITE_URL_DEFAULT
 # who asks, in the survey emails and on the public pages ("{sender} would value your answer"):
 # the organisation running this platform, not the respondent's own company
 SURVEY_SENDER_NAME = os.environ.get("SURVEY_SENDER_NAME", "").strip() or "Customer Success"
@@ -471,8 +484,12 @@ if not EMBEDDED or not DEBUG:
     # Production profile: `manage.py check --deploy` must be clean.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Secure cookies are sent over HTTPS only: with plain HTTP (SSL redirect off) nobody could
+    # sign in from another machine than localhost (browsers exempt only localhost), so they
+    # follow the redirect unless DJANGO_SECURE_COOKIES says otherwise (a TLS proxy that does
+    # the redirect itself: DJANGO_SECURE_SSL_REDIRECT=false, DJANGO_SECURE_COOKIES=true).
+    SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", SECURE_SSL_REDIRECT)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,10 @@ def _settings_vars() -> set[str]:
 
 
 SETTINGS_VARS = _settings_vars()
+# variables gunicorn.conf.py reads (WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_BIND)
+GUNICORN_VARS = set(
+    re.findall(r'os\.environ\.get\("(\w+)"', (ROOT / "gunicorn.conf.py").read_text())
+)
 
 PROBE = """
 import json, django
@@ -71,14 +76,20 @@ print(json.dumps({
 """
 
 
-def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    """Run python with only PATH/HOME-like basics plus ``env``: none of the caller's
-    DATABASE_URL, REDIS_URL or DJANGO_* leak in (CI sets them for the suite)."""
-    base = {
+def _run_env() -> dict[str, str]:
+    """The caller's environment without anything settings or gunicorn read: none of the
+    caller's DATABASE_URL, REDIS_URL or DJANGO_* leak in (CI sets them for the suite)."""
+    return {
         k: v
         for k, v in os.environ.items()
-        if k not in SETTINGS_VARS and not k.startswith(("DJANGO_", "CELERY_", "PYTEST_"))
+        if k not in SETTINGS_VARS | GUNICORN_VARS
+        and not k.startswith(("DJANGO_", "CELERY_", "PYTEST_"))
     }
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """Run python with only PATH/HOME-like basics plus ``env`` (``_run_env``)."""
+    base = _run_env()
     base["DJANGO_SETTINGS_MODULE"] = "config.settings"
     base.update(env)
     return subprocess.run(
@@ -188,6 +199,28 @@ def test_manage_py_refuses_to_start_without_secret_in_deployed_mode():
     proc = _run(["manage.py", "check"], DATABASE_URL=PG_URL)
     assert proc.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in proc.stderr
+    assert "secrets.token_urlsafe(50)" in proc.stderr  # how to make one
+
+
+def _env_example_value(name: str) -> str:
+    return next(
+        line.split("=", 1)[1]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith(f"{name}=")
+    )
+
+
+def test_the_env_example_placeholder_secret_is_refused_like_a_missing_one():
+    placeholder = _env_example_value("DJANGO_SECRET_KEY")
+    assert placeholder == "change-me-to-a-long-random-string"  # settings.PLACEHOLDER_SECRET
+    for args in (["-c", PROBE], ["manage.py", "check"]):
+        proc = _run(args, DATABASE_URL=PG_URL, DJANGO_SECRET_KEY=placeholder)
+        assert proc.returncode != 0
+        assert "ImproperlyConfigured" in proc.stderr
+        assert "DJANGO_SECRET_KEY is still the placeholder of .env.example" in proc.stderr
+        assert 'python3 -c "import secrets; print(secrets.token_urlsafe(50))"' in proc.stderr
+    # embedded mode (no DATABASE_URL) signs nothing that matters: it still runs
+    assert _probe(DJANGO_SECRET_KEY=placeholder)["debug"] is True
 
 
 def test_database_url_with_secret_is_deployed_postgres_debug_off():
@@ -208,9 +241,78 @@ def test_deployed_profile_passes_check_deploy():
         DATABASE_URL=PG_URL,
         DJANGO_SECRET_KEY=SECRET,
         DJANGO_ALLOWED_HOSTS="cs.example.com,localhost",
+        SITE_URL="https://cs.example.com",
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no issues" in proc.stdout
+
+
+def _check(*extra: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _run(
+        ["manage.py", "check", *extra],
+        **{"DATABASE_URL": PG_URL, "DJANGO_SECRET_KEY": SECRET, **env},
+    )
+
+
+@pytest.mark.parametrize("site_url", [None, "http://localhost:8000", "http://127.0.0.1:8000/"])
+def test_a_public_deployment_without_its_site_url_fails_the_checks(site_url):
+    """Survey invitations linked to 127.0.0.1:8000: now `check` (and migrate, runserver)
+    stop with an error naming SITE_URL, with and without --deploy."""
+    env = {"DJANGO_ALLOWED_HOSTS": "cs.example.com,localhost"}
+    if site_url:
+        env["SITE_URL"] = site_url
+    for extra in ((), ("--deploy",)):
+        proc = _check(*extra, **env)
+        assert proc.returncode != 0
+        out = proc.stdout + proc.stderr
+        assert "config.E002" in out and "cs.example.com" in out, out
+        assert ("SITE_URL is not set" in out) is (site_url is None)
+        assert (
+            "HINT: Set SITE_URL to the address users and customers open, e.g. https://cs.example.com"
+            in out
+        )
+
+
+def test_site_url_check_passes_a_public_address_and_a_local_only_site():
+    assert (
+        _check(DJANGO_ALLOWED_HOSTS="cs.example.com", SITE_URL="https://cs.example.com/").returncode
+        == 0
+    )
+    # a site that answers only on this machine: its default SITE_URL is right
+    proc = _check(DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1,testserver")  # CI's hosts
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # any host at all ("*") is a public one
+    assert "config.E002" in _check(DJANGO_ALLOWED_HOSTS="*").stderr
+    # embedded mode: make run's own address, no check
+    assert _run(["manage.py", "check"], DJANGO_ALLOWED_HOSTS="cs.example.com").returncode == 0
+
+
+def test_site_url_without_a_scheme_fails_the_checks():
+    proc = _check(DJANGO_ALLOWED_HOSTS="cs.example.com", SITE_URL="cs.example.com")
+    assert proc.returncode != 0
+    assert "config.E001" in proc.stderr and "'cs.example.com'" in proc.stderr
+
+
+COOKIES = """
+import json
+from django.conf import settings
+print(json.dumps([settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "secure"),
+    [
+        ({}, True),  # production default
+        ({"DJANGO_SECURE_SSL_REDIRECT": "false"}, False),  # plain HTTP: sign in from the LAN
+        ({"DJANGO_SECURE_SSL_REDIRECT": "false", "DJANGO_SECURE_COOKIES": "true"}, True),
+        ({"DJANGO_SECURE_COOKIES": "false"}, False),
+    ],
+)
+def test_secure_cookies_follow_the_ssl_redirect_unless_set(env, secure):
+    proc = _run(["-c", COOKIES], DATABASE_URL=PG_URL, DJANGO_SECRET_KEY=SECRET, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [secure, secure]
 
 
 def test_check_deploy_flags_a_short_secret():
@@ -281,7 +383,7 @@ def test_env_example_documents_every_variable_settings_reads():
     text = (ROOT / ".env.example").read_text()
     documented = set()
     for line in text.splitlines():
-        stripped = line.lstrip("# ").strip()
+        stripped = line.lstrip("# ").removeprefix("e.g. ").strip()
         if "=" in stripped and stripped.split("=", 1)[0].isupper():
             documented.add(stripped.split("=", 1)[0])
     missing = SETTINGS_VARS - documented
@@ -326,3 +428,98 @@ def test_docs_data_import_lists_the_columns_the_intake_accepts():
             documented[kind][cells[0].strip("`")] = cells[1] == "yes"
     expected = {k: {c.name: c.required for c in cols} for k, cols in COLUMNS.items()}
     assert documented == expected
+
+
+DEFAULTS_PROBE = """
+import importlib, json, os, runpy, sys, types
+
+shown, canaries, examples = json.load(sys.stdin)
+
+
+def settings_now():
+    import config.settings as s
+
+    importlib.reload(s)
+    return {k: repr(getattr(s, k)) for k in dir(s) if k.isupper()}
+
+
+def gunicorn_now():
+    conf = runpy.run_path("gunicorn.conf.py")
+    return {
+        k: repr(v)
+        for k, v in conf.items()
+        if not k.startswith("_") and not callable(v) and not isinstance(v, types.ModuleType)
+    }
+
+
+base = {"settings": settings_now(), "gunicorn": gunicorn_now()}
+changed = {}
+for name, value in shown + canaries:
+    before = os.environ.get(name)  # the image's ENV (MEDIA_ROOT) stays for the others
+    os.environ[name] = value
+    now = {"settings": settings_now(), "gunicorn": gunicorn_now()}
+    if before is None:
+        del os.environ[name]
+    else:
+        os.environ[name] = before
+    changed[name + "=" + value] = sorted(
+        f"{kind}.{key}" for kind in now for key in set(now[kind]) | set(base[kind])
+        if now[kind].get(key) != base[kind].get(key)
+    )
+os.environ.update(dict(examples))
+settings_now()  # every example is accepted
+print(json.dumps(changed))
+"""
+
+
+def _env_example_lines() -> tuple[dict[str, str], dict[str, str]]:
+    """The commented "# NAME=default" lines and the "# e.g. NAME=example" lines."""
+    shown, examples = {}, {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if match := re.fullmatch(r"# ([A-Z][A-Z0-9_]*)=(.*)", line):
+            shown[match[1]] = match[2]
+        elif match := re.fullmatch(r"# e\.g\. ([A-Z][A-Z0-9_]*)=(.*)", line):
+            examples[match[1]] = match[2]
+    return shown, examples
+
+
+def test_env_example_commented_lines_show_the_real_defaults():
+    """Setting a variable to the value its commented line shows changes nothing in
+    config/settings.py nor gunicorn.conf.py (in the image's deployed profile: DATABASE_URL set,
+    the Dockerfile's ENV); compose-only variables match docker-compose.yml's ${NAME:-default}."""
+    shown, examples = _env_example_lines()
+    assert shown["USAGE_EVENTS_RETENTION_MONTHS"] == "0"
+    assert "KEY_FEATURES" not in shown and "FIRST_VALUE_EVENT" not in shown  # unset: n/a
+    assert {"KEY_FEATURES", "FIRST_VALUE_EVENT", "DATABASE_URL"} <= set(examples)
+
+    compose = dict(re.findall(r"\$\{(\w+):-([^}]*)\}", (ROOT / "docker-compose.yml").read_text()))
+    unknown = set(shown) - SETTINGS_VARS - GUNICORN_VARS - set(compose)
+    assert not unknown, f"commented lines of variables nobody reads: {sorted(unknown)}"
+    for name in set(shown) & set(compose) - SETTINGS_VARS - GUNICORN_VARS:
+        assert shown[name] == compose[name], name
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    image_env = dict(re.findall(r"^(?:ENV)?\s+([A-Z_]+)=(\S+?)\s*\\?$", dockerfile, re.M))
+    assert image_env["WEB_CONCURRENCY"] == "2"  # the parser found the ENV block
+    read = {n: v for n, v in shown.items() if n in SETTINGS_VARS | GUNICORN_VARS}
+    canaries = [("USAGE_EVENTS_RETENTION_MONTHS", "13"), ("GUNICORN_THREADS", "9")]
+    proc = subprocess.run(
+        [sys.executable, "-c", DEFAULTS_PROBE],
+        input=json.dumps([list(read.items()), canaries, list(examples.items())]),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **_run_env(),
+            **image_env,
+            "DATABASE_URL": PG_URL,
+            "DJANGO_SECRET_KEY": SECRET,
+        },
+    )
+    assert proc.returncode == 0, proc.stderr
+    changed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert changed.pop("USAGE_EVENTS_RETENTION_MONTHS=13")  # the comparison sees a change
+    assert changed.pop("GUNICORN_THREADS=9")
+    wrong = {line: keys for line, keys in changed.items() if keys}
+    assert not wrong, f".env.example's commented value is not the default: {wrong}"

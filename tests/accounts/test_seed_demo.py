@@ -251,12 +251,24 @@ def test_demo_logins_prints_users_roles_and_password():
     call_command("demo_logins", stdout=out)
 
     text = out.getvalue()
-    assert "http://127.0.0.1:8000" in text
+    assert "Open http://127.0.0.1:8000/login/ and sign in" in text  # SITE_URL unset: make run
     assert demo.DEMO_PASSWORD in text
     for email, role in [("admin@demo.example", "Admin"), ("manager@demo.example", "Manager")]:
         line = next(line for line in text.splitlines() if email in line)
         assert role in line
     assert "csm1@demo.example" in text
+
+
+def test_demo_logins_names_the_configured_site_url(settings):
+    """On a server the demo logins point at its SITE_URL, not at make run's 127.0.0.1."""
+    settings.SITE_URL = "http://192.168.1.20:8000/"
+    demo.demo_users_ensure()
+    out = StringIO()
+
+    call_command("demo_logins", stdout=out)
+
+    assert "Open http://192.168.1.20:8000/login/ and sign in" in out.getvalue()
+    assert "127.0.0.1" not in out.getvalue()
 
 
 def test_a_weekly_history_gives_the_30_day_trend_the_day_35_days_back():

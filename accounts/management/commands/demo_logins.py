@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 
 from accounts import demo
 from accounts.models import User
+from config.site import absolute_url
 
 
 class Command(BaseCommand):
@@ -22,7 +24,8 @@ class Command(BaseCommand):
         if not users:
             self.stdout.write("No demo users yet: run `python manage.py seed_demo` first.")
             return
-        self.stdout.write(f"Open {demo.DEMO_URL} and sign in as one of:")
+        # SITE_URL: the address of `make run` unless the installation sets its own
+        self.stdout.write(f"Open {absolute_url(reverse('login'))} and sign in as one of:")
         for spec in demo.DEMO_USERS:
             user = users.get(spec.email)
             if user is None:
