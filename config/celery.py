@@ -9,8 +9,8 @@ from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-# Every queue a worker must consume (settings.CELERY_TASK_ROUTES sends tasks to them):
-#   celery -A config worker -Q celery,ingest,recompute,notifications
+# Every queue some worker must consume (settings.CELERY_TASK_ROUTES sends tasks to them);
+# docker-compose.yml splits them over two workers: celery,ingest and recompute,notifications
 QUEUES = ("celery", "ingest", "recompute", "notifications")
 
 app = Celery("config")
@@ -32,6 +32,11 @@ app.conf.beat_schedule = {
         "task": "voice.tasks.compute_all_themes",
         "schedule": crontab(hour=3, minute=30),
         "options": {"expires": 20 * 60 * 60},
+    },
+    "sweep-stale-health": {  # every minute: a health recompute lost with a killed worker
+        "task": "metrics.tasks.sweep_stale_health",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
     "deliver-due-outbox": {  # every minute: outbox retries and anything never enqueued
         "task": "outbox.tasks.deliver_due_messages",

@@ -302,10 +302,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # acks_late is declared per task
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our LOGGING applies in workers
-# Separate queues, so a big import or a night's recompute never holds up an email or a
-# survey invitation; one worker consumes them all (config.celery.QUEUES) until the load asks
-# for a worker per queue (docs/scaling.md).
+# Separate queues, so a big import or a night's run never holds up a health recompute, an
+# email or a survey invitation: docker-compose.yml runs `worker` for celery,ingest (imports,
+# the nightly pipeline's long steps) and `worker-recompute` for recompute,notifications (the
+# health within a minute of new data, the survey answers that feed it, emails); past one
+# machine, a worker per queue (docs/scaling.md). Exact names win over the patterns.
 CELERY_TASK_ROUTES = {
+    # the night's long-running steps (the health chunks they fan out stay on recompute)
+    "metrics.tasks.run_nightly_pipeline": {"queue": "celery"},
+    "metrics.tasks.continue_nightly_pipeline": {"queue": "celery"},
+    "voice.tasks.refresh_all_voice": {"queue": "celery"},
+    "voice.tasks.compute_all_themes": {"queue": "celery"},
+    "voice.tasks.compute_themes": {"queue": "celery"},
     "accounts.tasks.*": {"queue": "ingest"},
     "metrics.tasks.*": {"queue": "recompute"},
     "playbooks.tasks.*": {"queue": "recompute"},

@@ -611,3 +611,35 @@ class UsageWindowFeature(models.Model):
 
     def __str__(self) -> str:
         return f"{self.users} users of {self.event} at {self.account_id} before {self.end_day}"
+
+
+# --- data waiting for the health recompute -----------------------------------------------------
+
+
+class AccountDataArrival(models.Model):
+    """An account whose data arrived after its last health recompute started: one row per
+    account, ``arrived_at`` the latest arrival. Written when a writer of account data calls
+    the ``ACCOUNT_DATA_CHANGED_HOOKS`` (imports, tracked events, tickets, logged activities,
+    survey answers: every door), removed by the recompute that reads that data. A row older
+    than a debounced recompute takes is one whose recompute was lost (a worker killed
+    mid-task): ``metrics.tasks.sweep_stale_health`` schedules it again (``metrics.arrivals``)."""
+
+    # no database-level foreign key: the upsert runs after the data's commit, when the account
+    # may be gone; such a row is removed by its recompute (or Django's cascade)
+    account = models.OneToOneField(
+        "accounts.Account",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+        db_constraint=False,
+    )
+    arrived_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # the sweep: the oldest arrivals first, at most a few hundred rows
+            models.Index(fields=["arrived_at"], name="data_arrival_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: data of {self.arrived_at:%Y-%m-%d %H:%M:%S} not in its health"

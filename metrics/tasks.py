@@ -9,6 +9,10 @@ contracts or survey answers of accounts have been written) schedules, after the 
 sets a cache key for ``DEBOUNCE_SECONDS`` and sends one task with that countdown; changes
 during the window find the key and send nothing, and the task reads everything committed by
 then. So a burst costs one recompute, and the account is current within ~DEBOUNCE_SECONDS.
+Each change is also recorded (``arrivals.arrivals_record``) and the recompute removes it;
+``sweep_stale_health`` (beat, every minute) schedules again the accounts whose recorded
+change is older than ``arrivals.GRACE``: a recompute lost with a killed worker, whose
+message would otherwise wait an hour (the broker's visibility timeout) in Redis.
 """
 
 from __future__ import annotations
@@ -19,18 +23,23 @@ from collections.abc import Iterable
 
 from celery import shared_task
 from django.core.cache import cache
-from django.db import OperationalError, transaction
+from django.db import DatabaseError, OperationalError, transaction
+from django.utils import timezone
 
 from accounts import utc
 from accounts.models import Account
 from outbox.services import task_enqueue
 
-from . import pipeline, services, standings
+from . import arrivals, pipeline, services, standings
 
 logger = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 30
 DEBOUNCE_KEY = "metrics:health-recompute:{}"
+# the sweep sends an account's recompute again at most this often (a worker down for long
+# would otherwise get one more message per account and sweep)
+SWEPT_KEY = "metrics:health-swept:{}"
+SWEPT_SECONDS = 10 * 60
 # more accounts than this in one change (a bulk import): chunk tasks instead of one task each
 INCREMENTAL_CHUNK_ABOVE = 100
 
@@ -76,6 +85,7 @@ def recompute_health_chunk(
     if run_id is not None and not pipeline.run_is_running(run_id):
         logger.info("health chunk %s of run #%s skipped: the run is not running", chunk, run_id)
         return
+    started = timezone.now()
     try:
         counts = services.health_snapshots_record(
             account_ids=account_ids,
@@ -90,6 +100,8 @@ def recompute_health_chunk(
         if run_id is not None:
             pipeline.chunk_failed(run_id, chunk, exc)
         raise
+    if run_id is None and as_of >= utc.today().isoformat():  # today's: the incremental path
+        arrivals.arrivals_clear(account_ids, through=started)
     if run_id is not None and pipeline.health_chunk_done(run_id=run_id, chunk=chunk, counts=counts):
         continue_nightly_pipeline.delay(run_id)
 
@@ -116,11 +128,36 @@ def recompute_account_health(account_id: int) -> None:
     """Today's health snapshot of one account (the incremental path). Clears the debounce
     key first, so a change committed while this runs schedules another recompute."""
     cache.delete(DEBOUNCE_KEY.format(account_id))
+    started = timezone.now()
     if not Account.objects.filter(pk=account_id).exists():
         logger.info("account %s is gone: no health to recompute", account_id)
+        arrivals.arrivals_clear([account_id], through=started)
         return
     services.health_snapshots_record(account_ids=[account_id], as_of=utc.today())
     standings.account_standings_refresh(account_ids=[account_id])
+    arrivals.arrivals_clear([account_id], through=started)
+
+
+@shared_task(ignore_result=True, **RETRY)
+def sweep_stale_health() -> int:
+    """Beat, every minute (config/celery.py): schedule the debounced recompute again for the
+    accounts whose data arrived more than ``arrivals.GRACE`` ago and that no recompute has
+    read since, at most ``arrivals.SWEEP_LIMIT``, the oldest first; an account at most once
+    every ``SWEPT_SECONDS``. Returns how many were scheduled."""
+    due = arrivals.accounts_due()
+    sent = 0
+    for account_id in due:
+        if cache.add(SWEPT_KEY.format(account_id), 1, timeout=SWEPT_SECONDS) is not False:
+            _schedule_account(account_id)
+            sent += 1
+    if due:
+        logger.warning(
+            "%s accounts' data arrived over %ss ago without a health recompute: %s scheduled",
+            len(due),
+            int(arrivals.GRACE.total_seconds()),
+            sent,
+        )
+    return sent
 
 
 def _schedule_account(account_id: int) -> None:
@@ -130,6 +167,11 @@ def _schedule_account(account_id: int) -> None:
 
 
 def _schedule(account_ids: list[int]) -> None:
+    # recorded first: in embedded mode the recompute runs right here and removes the record
+    try:
+        arrivals.arrivals_record(account_ids)
+    except DatabaseError:  # after the data's commit: its recompute still goes out
+        logger.exception("the arrival of accounts %s' data was not recorded", account_ids[:10])
     if len(account_ids) > INCREMENTAL_CHUNK_ABOVE:
         today = utc.today().isoformat()
         size = pipeline.HEALTH_CHUNK

@@ -393,18 +393,30 @@ def test_env_example_documents_every_variable_settings_reads():
 def test_compose_has_the_services_with_health_checks():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) >= {"postgres", "redis", "web", "worker", "beat"}
+    assert set(services) >= {"postgres", "redis", "web", "worker", "worker-recompute", "beat"}
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
-    for name in ("postgres", "redis", "web", "worker"):
+    for name in ("postgres", "redis", "web", "worker", "worker-recompute"):
         assert "healthcheck" in services[name], name
     assert "pg_isready" in str(services["postgres"]["healthcheck"]["test"])
     assert "ping" in str(services["redis"]["healthcheck"]["test"])
     assert "/healthz" in str(services["web"]["healthcheck"]["test"])
-    assert "inspect ping" in str(services["worker"]["healthcheck"]["test"])
+    for name in ("worker", "worker-recompute"):
+        assert "inspect ping" in str(services[name]["healthcheck"]["test"]), name
+        assert services[name]["stop_grace_period"] in ("120s", "300s"), name  # warm shutdown
+    # the recompute has a worker no import holds up; every queue has a worker
+    queues = {
+        name: services[name]["command"][services[name]["command"].index("-Q") + 1].split(",")
+        for name in ("worker", "worker-recompute")
+    }
+    assert "recompute" not in queues["worker"]
+    assert "recompute" in queues["worker-recompute"] and "ingest" not in queues["worker-recompute"]
+    from config.celery import QUEUES
+
+    assert sorted(queues["worker"] + queues["worker-recompute"]) == sorted(QUEUES)
     assert "migrate" in str(services["web"]["command"])
     assert "DatabaseScheduler" in str(services["beat"]["command"])
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "worker-recompute", "beat"):
         assert services[name]["env_file"] == ".env", name
         deps = services[name]["depends_on"]
         assert deps["postgres"]["condition"] == "service_healthy", name
