@@ -92,6 +92,9 @@ def _playbooks(s: dict[str, Any]) -> str:
     ]
     if s.get("failures"):
         parts.append(f"{_plural(s['failures'], 'failure')}")
+    if s.get("skipped_already_met"):
+        # matched, but the success condition held already: no CTA to close at once
+        parts.append(f"{_n(s['skipped_already_met'])} not opened, success already met")
     return f"{_plural(s.get('playbooks', 0), 'playbook')}: {', '.join(parts)}"
 
 

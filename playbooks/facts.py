@@ -4,10 +4,11 @@
 ``gather(as_of=…, sources=…, account_ids=None)`` returns ``{account_id: facts}`` where facts
 is a plain dict (``playbooks.rules`` reads it). Definitions are the KPI engine's
 (``metrics.kpis``: a contract covers a day iff start <= day <= end; open escalations,
-overdue invoices and failed payments in 90 days as in ``kpis.support``; usage in the 30 days
-ending with the as-of day vs the 30 before as in ``kpis.adoption``: events from the daily
-rollups, distinct active users from the stored usage windows, read only when a rule needs
-them), and health comes from the daily ``HealthSnapshot`` rows the pipeline has just written.
+overdue invoices and failed payments in 90 days as in ``kpis.support``, the failed payments
+only of invoices not paid since; usage in the 30 days ending with the as-of day vs the 30
+before as in ``kpis.adoption``: events from the daily rollups, distinct active users from
+the stored usage windows, read only when a rule needs them), and health comes from the daily
+``HealthSnapshot`` rows the pipeline has just written.
 
 As-of rule: only rows that existed or occurred before the as-of day ends count.
 
@@ -32,7 +33,13 @@ Keys per source (absent when the source was not gathered; None = no data):
   event's UTC day, or without one the first usage, and the day a CSM recorded as
   ``Milestone`` first_value), for customers of the last
   ``FIRST_VALUE_HORIZON_DAYS`` only (older accounts have no key: the trigger stays quiet)
-- invoices: overdue_invoices, overdue_amount, failed_payments_90d, failed_invoices
+- invoices: overdue_invoices, overdue_amount, and the failed payments not followed by a
+  payment of their invoice (the billing data gives an invoice a count of failed attempts,
+  not their dates, and the day it was paid): unpaid_failed_invoices (invoices open at the
+  end of the as-of day, ``kpis.support.invoice_open_at``, with a failed attempt or marked
+  failed), unpaid_failed_payments_90d and unpaid_failed_invoices_90d (the failed attempts
+  of those issued in the 90 days, as ``kpis.support`` counts failed payments in 90 days,
+  and the invoices they are of). An invoice paid after its failed attempts counts in none.
 - tickets: open_tickets, open_escalations
 - surveys: unhappy_answers [{"survey_kind", "score", "title", "comment", "on", "entry_id"}]
 - champions: champions_now, champion_before (the name of a champion once added, or None)
@@ -258,7 +265,11 @@ def gather(
     if "invoices" in sources:
         for facts in out.values():
             facts.update(
-                overdue_invoices=0, overdue_amount=ZERO, failed_payments_90d=0, failed_invoices=0
+                overdue_invoices=0,
+                overdue_amount=ZERO,
+                unpaid_failed_invoices=0,
+                unpaid_failed_payments_90d=0,
+                unpaid_failed_invoices_90d=0,
             )
         rows = later()["invoices"]
         each(
@@ -267,8 +278,9 @@ def gather(
                 {
                     "overdue_invoices": r["overdue"],
                     "overdue_amount": money(r["overdue_amount"]),
-                    "failed_payments_90d": r["failed"] or 0,
-                    "failed_invoices": r["failed_invoices"],
+                    "unpaid_failed_invoices": r["failed_invoices"],
+                    "unpaid_failed_payments_90d": r["failed_90d"] or 0,
+                    "unpaid_failed_invoices_90d": r["failed_invoices_90d"],
                 },
             )
             for r in rows
@@ -402,23 +414,22 @@ def _aside_reads(
         ).values_list("account_id", "reached_on")
         reads["first_value"] = from_usage.union(recorded, all=True)
     if "invoices" in sources:
+        # every fact here is of invoices still open at the end of the day: a failed payment
+        # followed by the invoice's payment is no trouble left
+        failed = Q(failed_attempts__gt=0) | Q(status=Invoice.Status.FAILED)
+        failed_90d = Q(failed_attempts__gt=0) & support.failed_payments_window(end)
         reads["invoices"] = (
             in_scope(Invoice.objects.exclude(status=Invoice.Status.VOID), accounts)
-            .filter(issued_on__lt=end)
-            .filter(
-                support.invoice_open_at(end)
-                | support.failed_payments_window(end)
-                | Q(status=Invoice.Status.FAILED)
-            )
+            .filter(support.invoice_open_at(end))
+            .filter(support.invoice_overdue_at(end) | failed)
             .values("account_id")
             .order_by()
             .annotate(
                 overdue=Count("pk", filter=support.invoice_overdue_at(end)),
                 overdue_amount=Sum("amount", filter=support.invoice_overdue_at(end), default=ZERO),
-                failed=Sum(
-                    "failed_attempts", filter=support.failed_payments_window(end), default=0
-                ),
-                failed_invoices=Count("pk", filter=Q(status=Invoice.Status.FAILED)),
+                failed_invoices=Count("pk", filter=failed),
+                failed_90d=Sum("failed_attempts", filter=failed_90d, default=0),
+                failed_invoices_90d=Count("pk", filter=failed_90d),
             )
         )
     return reads

@@ -287,11 +287,20 @@ def _first_value_missing(f: Facts, p: dict, as_of: dt.date) -> Match | None:
 
 
 def _payment_trouble(f: Facts, p: dict, as_of: dt.date) -> Match | None:
-    failed = f.get("failed_payments_90d") or 0
+    """At least ``failed_payments`` failed payment attempts in 90 days on invoices not paid
+    since (the billing data has no dates of attempts: an invoice paid after its failed
+    attempts resolved them, and a failed payment so followed by a payment is no trouble
+    left), or, with ``overdue``, an invoice overdue: what ``_payments_clear`` says is gone,
+    so a CTA never opens with its success met."""
+    failed = f.get("unpaid_failed_payments_90d") or 0
     overdue = f.get("overdue_invoices") or 0
     parts = []
     if failed >= p["failed_payments"]:
-        parts.append(f"{_num(failed)} failed payment{'s' if failed != 1 else ''} in 90 days")
+        invoices = f.get("unpaid_failed_invoices_90d") or 0
+        parts.append(
+            f"{_num(failed)} failed payment{'s' if failed != 1 else ''} in 90 days "
+            f"on {_num(invoices)} invoice{'s' if invoices != 1 else ''} not paid since"
+        )
     if p["overdue"] and overdue:
         amount = f.get("overdue_amount")
         money = f" ({money_text(Decimal(str(amount)))} due)" if amount is not None else ""
@@ -305,7 +314,7 @@ def _payment_trouble(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         what.append("overdue invoice" if overdue == 1 else "overdue invoices")
     return Match(
         "; ".join(parts),
-        {"failed_payments_90d": failed, "overdue_invoices": overdue},
+        {"unpaid_failed_payments_90d": failed, "overdue_invoices": overdue},
         headline=" and ".join(what),
     )
 
@@ -478,7 +487,7 @@ TRIGGERS: dict[str, Trigger] = {
         ),
         Trigger(
             "payment_trouble",
-            "Failed payments ≥ N or an invoice overdue",
+            "Failed payments ≥ N (invoice not paid since) or an invoice overdue",
             (
                 Param("failed_payments", "int", 1, 1000, default=1, words="failed payments: {}"),
                 Param(
@@ -595,8 +604,9 @@ def _first_value(f: Facts, p: dict, cta: Mapping) -> str | None:
 
 
 def _payments_clear(f: Facts, p: dict, cta: Mapping) -> str | None:
-    if (f.get("overdue_invoices") or 0) == 0 and (f.get("failed_invoices") or 0) == 0:
-        return "no overdue invoice and no failed payment left"
+    """No invoice overdue and none unpaid with a failed payment (the facts' as-of day)."""
+    if (f.get("overdue_invoices") or 0) == 0 and (f.get("unpaid_failed_invoices") or 0) == 0:
+        return "no overdue invoice and no failed payment left unpaid"
     return None
 
 
@@ -631,8 +641,8 @@ SUCCESSES: dict[str, Success] = {
         Success("renewed", "Renewed (a new contract starts)", (), ("contracts",), _renewed),
         Success("first_value", "First value reached", (), ("first_value",), _first_value,
                 event_kinds=("milestone_recorded",)),
-        Success("payments_clear", "No overdue or failed invoices", (), ("invoices",),
-                _payments_clear),
+        Success("payments_clear", "No invoice overdue or unpaid after a failed payment", (),
+                ("invoices",), _payments_clear),
         Success("touched", "CSM activity logged after opening", (), ("activity",), _touched),
         Success("steps_done", "Every step done", (), (), _steps_done),
         Success("arr_expanded", "ARR grew", (), ("contracts",), _arr_expanded),

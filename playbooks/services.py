@@ -284,6 +284,8 @@ def _fact_needs(playbooks: Iterable[Playbook], *, success: Iterable[str] = ()) -
     previous_active = False
     for p in playbooks:
         sources.update(rules.TRIGGERS[p.trigger].sources)
+        # and its success condition's: a CTA whose success is met already is not opened
+        sources.update(rules.SUCCESSES[p.success].sources)
         if p.arr_min is not None or p.arr_max is not None:
             sources.add("contracts")
         if p.trigger in ("score_dropped", "relationship_dropped"):
@@ -385,9 +387,10 @@ def playbooks_evaluate(
     """Evaluate the enabled playbooks (or those given; with ``triggers``, only those with
     one of these triggers) for every account (or ``account_ids``) as of ``as_of`` (default:
     today, UTC) and open the CTAs they call for. Returns counts: playbooks, accounts,
-    matched, opened, pending, skipped_open (one is open already), skipped_cooldown, told
-    (with ``tell_open``: the event path, a new fact matching a playbook whose CTA for the
-    account is open is added to that CTA as a comment, once per evidence, so a second
+    matched, opened, pending, skipped_open (one is open already), skipped_cooldown,
+    skipped_already_met (the playbook's success condition holds already: ``_open_for``),
+    told (with ``tell_open``: the event path, a new fact matching a playbook whose CTA for
+    the account is open is added to that CTA as a comment, once per evidence, so a second
     unhappy answer reaches the CSM who handles the first). A fixed number of queries for
     the facts, plus a few per batch of new CTAs."""
     as_of = as_of or utc.today()
@@ -411,9 +414,37 @@ def playbooks_evaluate(
 
 
 def _with_zeros(counts: Counter) -> dict[str, Any]:
-    for key in ("matched", "opened", "pending", "skipped_open", "skipped_cooldown"):
+    for key in (
+        "matched",
+        "opened",
+        "pending",
+        "skipped_open",
+        "skipped_cooldown",
+        "skipped_already_met",
+    ):
         counts.setdefault(key, 0)
     return dict(counts)
+
+
+def _arr_at_open(f: Mapping[str, Any]) -> str | None:
+    """The ARR a CTA keeps from its opening (``evidence_data["arr_at_open"]``): what the
+    success "ARR grew" compares with."""
+    return str(f["arr"]) if f.get("arr") is not None else None
+
+
+def _success_reason(
+    playbook: Playbook,
+    f: Mapping[str, Any],
+    *,
+    opened_on: dt.date,
+    arr_at_open: Any,
+    steps_left: int,
+) -> str | None:
+    """Whether ``playbook``'s success condition holds on one account's facts for one CTA
+    (the reason, or None): the one check the outcome (``_outcomes_record``) and the opening
+    (``_open_for``) both make, so a CTA the outcome would close as met is never opened."""
+    cta = {"opened_on": opened_on, "arr_at_open": arr_at_open, "steps_left": steps_left}
+    return rules.success_met(playbook.success, playbook.success_params, f, cta)
 
 
 def _open_for(
@@ -425,6 +456,12 @@ def _open_for(
     account_ids: Sequence[int] | None,
     tell_open: bool = False,
 ) -> Counter:
+    """Open the CTAs ``playbooks`` call for on ``facts`` (with their success conditions'
+    sources: ``_fact_needs``), unless one is open for the (playbook, account), it closed
+    within the cooldown, or the playbook's success condition already holds on these facts
+    for the CTA it would open (``skipped_already_met``: a first value reached before the
+    onboarding CTA): the outcome check would close it as a success at once, counting a
+    success nobody worked for and starting the cooldown."""
     counts: Counter = Counter()
     again: dict[tuple[int, int], str] = {}  # (playbook, account) -> evidence, CTA open
     ids = [p.pk for p in playbooks]
@@ -460,6 +497,15 @@ def _open_for(
             last = closed.get((playbook.pk, account_id))
             if last is not None and last + cooldown > now:
                 counts["skipped_cooldown"] += 1
+                continue
+            if _success_reason(
+                playbook,
+                f,
+                opened_on=as_of,
+                arr_at_open=_arr_at_open(f),
+                steps_left=len(playbook.steps or ()),
+            ):
+                counts["skipped_already_met"] += 1
                 continue
             owner = _owner_for(playbook, f.get("owner_id"), managers)
             candidates.append(_Candidate(playbook, account_id, owner, match, f))
@@ -731,8 +777,8 @@ def ctas_open(
     for c in candidates:
         p = c.playbook
         data = dict(c.match.data)
-        if c.facts.get("arr") is not None:
-            data["arr_at_open"] = str(c.facts["arr"])
+        if (arr_at_open := _arr_at_open(c.facts)) is not None:
+            data["arr_at_open"] = arr_at_open
         title = p.cta_title
         if c.match.headline:  # what fired, where the trigger has alternatives
             title = f"{title} ({c.match.headline})"[:300]
@@ -1100,15 +1146,12 @@ def _outcomes_record(
         if f is None:
             continue
         p = playbooks[row["playbook_id"]]
-        reason = rules.success_met(
-            p.success,
-            p.success_params,
+        reason = _success_reason(
+            p,
             f,
-            {
-                "opened_on": row["opened_on"],
-                "arr_at_open": row["evidence_data__arr_at_open"],
-                "steps_left": row["steps_left"],
-            },
+            opened_on=row["opened_on"],
+            arr_at_open=row["evidence_data__arr_at_open"],
+            steps_left=row["steps_left"],
         )
         close_note = None
         if reason is not None:

@@ -100,8 +100,8 @@ STARTERS: dict[str, dict[str, Any]] = {
     },
     "failed-payment": {
         "name": "Failed payment",
-        "description": "A failed payment attempt or an overdue invoice (the CTA's title "
-        "names which).",
+        "description": "A failed payment attempt on an invoice not paid since, or an overdue "
+        "invoice (the CTA's title names which).",
         "trigger": "payment_trouble",
         "trigger_params": {"failed_payments": 1, "overdue": True},
         "cta_title": "Sort out a payment problem",

@@ -97,9 +97,14 @@ def case_first_value_missing(day, target, control):
 def case_payment_trouble(day, target, control):
     InvoiceFactory(account=target, issued_on=day - DAYS(10), due_on=day + DAYS(20),
                    status="failed", failed_attempts=2)  # fmt: skip
+    # two failed attempts too, but the invoice was paid since: nothing left to sort out
     InvoiceFactory(account=control, issued_on=day - DAYS(10), due_on=day + DAYS(20),
-                   status="paid", paid_on=day - DAYS(5))  # fmt: skip
-    return "payment_trouble", {"failed_payments": 2}, "2 failed payments in 90 days"
+                   status="paid", paid_on=day - DAYS(5), failed_attempts=2)  # fmt: skip
+    return (
+        "payment_trouble",
+        {"failed_payments": 2},
+        "2 failed payments in 90 days on 1 invoice not paid since",
+    )
 
 
 def case_ticket_escalated(day, target, control):
@@ -291,7 +296,9 @@ def test_evaluation_query_count_does_not_grow_with_the_book(day, settings):
     big, result = _count(day)
     assert result["opened"] == 0
     assert big == small, (small, big)
-    # the facts: 1 (accounts) + 1 per source (10; champions 2) + the playbooks, the CTAs
+    # the facts: 1 (accounts) + 1 per source (10; champions 2; the sources of the
+    # playbooks' success conditions count too, none more here: "every step done" reads
+    # none) + the playbooks, the CTAs
     # awaiting an outcome, open and recently closed CTAs, managers, pending, overdue; active
     # users are 1 read of the stored usage windows, + 3 (presences, daily rollups, key
     # features: adoption.usage_inputs_direct) when no night stored them, as here

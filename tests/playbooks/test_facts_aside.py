@@ -50,6 +50,6 @@ def test_the_facts_read_on_two_connections_are_the_facts_read_on_one(
     assert given == {pk: one[pk] for pk in some}
     # the book has what the second connection reads
     assert any(f["arr"] for f in two.values())
-    assert any(f["failed_payments_90d"] or f["overdue_invoices"] for f in two.values())
+    assert any(f["unpaid_failed_payments_90d"] or f["overdue_invoices"] for f in two.values())
     assert any(f["first_value_on"] for f in two.values())
     assert any(f["first_value_on"] is None for f in two.values())

@@ -170,11 +170,18 @@ def test_renewal_new_customer_first_value_and_activity():
 
 
 def test_payments_tickets_surveys_champion_and_seats():
-    assert fire("payment_trouble", {"failed_payments_90d": 2, "overdue_invoices": 0}).evidence == (
-        "2 failed payments in 90 days"
+    unpaid = {"unpaid_failed_payments_90d": 2, "unpaid_failed_invoices_90d": 1}
+    assert fire("payment_trouble", {**unpaid, "overdue_invoices": 0}).evidence == (
+        "2 failed payments in 90 days on 1 invoice not paid since"
     )
-    assert fire("payment_trouble", {"failed_payments_90d": 0, "overdue_invoices": 0}) is None
-    overdue = {"failed_payments_90d": 0, "overdue_invoices": 1, "overdue_amount": Decimal("300.00")}
+    assert fire("payment_trouble", {**unpaid, "overdue_invoices": 0}, failed_payments=3) is None
+    # failed payments of invoices paid since are not in the facts: nothing left to sort out
+    assert fire("payment_trouble", {"unpaid_failed_payments_90d": 0, "overdue_invoices": 0}) is None
+    overdue = {
+        "unpaid_failed_payments_90d": 0,
+        "overdue_invoices": 1,
+        "overdue_amount": Decimal("300.00"),
+    }
     # the amount as money, like the health breakdown: 300 → "300.00 USD due"
     assert fire("payment_trouble", overdue).evidence == "1 overdue invoice (300.00 USD due)"
     assert fire("payment_trouble", overdue, overdue=False) is None
@@ -261,7 +268,13 @@ def test_success_conditions():
     assert rules.success_met("first_value", {}, {"first_value_on": None}, cta) is None
     assert rules.success_met("steps_done", {}, {}, {**cta, "steps_left": 1}) is None
     assert rules.success_met(
-        "payments_clear", {}, {"overdue_invoices": 0, "failed_invoices": 0}, cta
+        "payments_clear", {}, {"overdue_invoices": 0, "unpaid_failed_invoices": 0}, cta
+    )
+    assert (
+        rules.success_met(
+            "payments_clear", {}, {"overdue_invoices": 0, "unpaid_failed_invoices": 1}, cta
+        )
+        is None
     )
 
 
@@ -306,7 +319,7 @@ def test_triggers_and_success_conditions_read_in_words():
     assert rules.describe(
         rules.TRIGGERS, "payment_trouble", {"failed_payments": 2, "overdue": True}
     ) == (
-        "Failed payments ≥ N or an invoice overdue",
+        "Failed payments ≥ N (invoice not paid since) or an invoice overdue",
         ["failed payments: 2", "an overdue invoice also fires"],
     )
     assert rules.describe(rules.TRIGGERS, "no_activity", {"days": 30}) == (
