@@ -101,6 +101,10 @@ class Success:
     # timeline fact kinds after which the CTAs of the account are checked at once (event
     # path) rather than the next night
     event_kinds: tuple[str, ...] = ()
+    # met only by something done after the CTA opened (a CSM's touch, its steps, ARR grown
+    # since): never already met when it opens, so the opening's guard does not ask (a call
+    # logged this morning must not stop the CTA of a detractor who answered this afternoon)
+    after_opening: bool = False
 
 
 def _num(value: Any) -> str:
@@ -643,9 +647,11 @@ SUCCESSES: dict[str, Success] = {
                 event_kinds=("milestone_recorded",)),
         Success("payments_clear", "No invoice overdue or unpaid after a failed payment", (),
                 ("invoices",), _payments_clear),
-        Success("touched", "CSM activity logged after opening", (), ("activity",), _touched),
-        Success("steps_done", "Every step done", (), (), _steps_done),
-        Success("arr_expanded", "ARR grew", (), ("contracts",), _arr_expanded),
+        Success("touched", "CSM activity logged after opening", (), ("activity",), _touched,
+                after_opening=True),
+        Success("steps_done", "Every step done", (), (), _steps_done, after_opening=True),
+        Success("arr_expanded", "ARR grew", (), ("contracts",), _arr_expanded,
+                after_opening=True),
     )
 }  # fmt: skip
 

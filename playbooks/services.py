@@ -447,6 +447,14 @@ def _success_reason(
     return rules.success_met(playbook.success, playbook.success_params, f, cta)
 
 
+def _already_met_possible(playbook: Playbook) -> bool:
+    """Whether ``playbook``'s success condition can hold before its CTA opens: a state of
+    the account (renewed, first value, payments clear, health back), not something done
+    after opening (``rules.Success.after_opening``)."""
+    success = rules.SUCCESSES.get(playbook.success)
+    return success is not None and not success.after_opening
+
+
 def _open_for(
     playbooks: Sequence[Playbook],
     facts: Mapping[int, Mapping[str, Any]],
@@ -498,7 +506,7 @@ def _open_for(
             if last is not None and last + cooldown > now:
                 counts["skipped_cooldown"] += 1
                 continue
-            if _success_reason(
+            if _already_met_possible(playbook) and _success_reason(
                 playbook,
                 f,
                 opened_on=as_of,

@@ -143,3 +143,21 @@ def test_the_event_path_applies_the_guard_with_the_success_conditions_facts(
         result = intake.run_import([intake.Source(kind="tickets", name="request", rows=rows)])
     assert result.ok
     assert list(Cta.objects.values_list("account_id", flat=True)) == [other.pk]
+
+
+def test_a_success_done_after_opening_never_stops_the_cta(day):
+    """The detractor starter's success is a CSM's touch after opening, compared by day: a
+    call logged on the run's day, before the answer came in, would read as met. Such a
+    condition (``after_opening``: a touch, the steps, ARR grown) is about what happens to
+    the CTA, so the guard does not ask it and the CTA opens."""
+    from .helpers import activity, survey_answer
+
+    services.starter_playbooks_load()
+    Playbook.objects.exclude(starter="detractor-follow-up").update(enabled=False)
+    account = AccountFactory(owner=UserFactory(), customer_since=day - DAYS(400))
+    activity(account, timezone.make_aware(dt.datetime.combine(day, dt.time(8))))
+    survey_answer(account, day, score=2)  # NPS 2: a detractor
+    result = services.playbooks_evaluate(as_of=day)
+    assert (result["matched"], result["opened"]) == (1, 1)
+    assert result.get("skipped_already_met", 0) == 0
+    assert Cta.objects.get().account == account
