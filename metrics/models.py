@@ -19,8 +19,9 @@ class PipelineRun(models.Model):
     what each step did (``steps`` is a list of ``{"name", "seconds", ...counts}`` dicts).
 
     A run still ``running`` when the next run for the same day starts (a crashed worker, a
-    killed command) is marked ``superseded`` by it: every step rebuilds its day, so the new
-    run redoes the work and the old one's leftover tasks skip theirs. ``chunks_total`` is the
+    killed command) is marked ``superseded`` by it ("stopped; superseded by run #N"): every
+    step rebuilds its day, so the new run redoes the work and the old one's leftover tasks
+    skip theirs. ``chunks_total`` is the
     number of health chunk tasks of a run through Celery (0 when run in one process)."""
 
     class Status(models.TextChoices):
@@ -52,6 +53,17 @@ class PipelineRun(models.Model):
 
     @property
     def duration(self) -> float | None:
+        """Seconds from start to end, None while running. A superseded run's end was not
+        seen (it died, or was killed; ``finished_at`` is when a new run superseded it): its
+        time is up to its last recorded step, the sum of its steps' seconds, None when none
+        was recorded."""
+        if self.status == self.Status.SUPERSEDED:
+            seconds = [
+                s["seconds"]
+                for s in self.steps or []
+                if isinstance(s, dict) and isinstance(s.get("seconds"), int | float)
+            ]
+            return sum(seconds) if seconds else None
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()

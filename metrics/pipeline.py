@@ -24,6 +24,16 @@ Safe to run twice: every step rebuilds its day (upserts on natural keys). Resuma
 still ``running`` when the next run for its day starts is marked superseded, the new run
 redoes every step, and the old run's leftover chunk tasks skip their work.
 
+One run at a time: a run holds the pipeline lock (``exclusive``) from its start to its end
+in this process, its catch-up included, and a second run that cannot take it fails at once
+(``PipelineBusy``) rather than superseding the first and being superseded back. A run that
+fans out holds it for the part run in the task (the catch-up, the steps before health and
+the fan-out) only: its chunks and continuation run in other tasks, when no process holds
+the lock, so a run started meanwhile supersedes it as one started after a crash would (and
+its leftover chunks skip their work). A run stopped by Ctrl-C or SIGTERM (``run_pipeline``
+turns SIGTERM into ``Interrupted``) is recorded as failed, "health: interrupted (SIGINT)",
+and the interruption goes on up.
+
 A run for a day older than the latest day processed (the newest ``as_of`` of a succeeded
 run) rebuilds that day's history only: it runs the steps that record rows dated by their
 day (``HISTORY_STEPS``: the usage rollups and windows, the health and KPI snapshots) and
@@ -42,14 +52,24 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -114,6 +134,36 @@ class PipelineError(Exception):
         super().__init__(message)
         self.run_id = run_id
         self.step = step
+
+
+class PipelineBusy(Exception):
+    """Another pipeline run holds the lock (``exclusive``): this one did not start."""
+
+
+class Interrupted(SystemExit):
+    """Raised by ``run_pipeline``'s SIGTERM handler while it runs: the run is recorded as
+    failed as on Ctrl-C, and the command exits with 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+
+    def __reduce__(self):  # from a forked chunk process (it inherits the handler) back
+        return type(self), (self.signum,)
+
+
+def interrupted_words(exc: BaseException) -> str:
+    """The words of an interruption: "interrupted (SIGINT)" for Ctrl-C
+    (``KeyboardInterrupt``), "interrupted (SIGTERM)" for ``Interrupted``, "interrupted
+    (SystemExit)" for another ``SystemExit``."""
+    if isinstance(exc, KeyboardInterrupt):
+        why = "SIGINT"
+    elif isinstance(exc, Interrupted):
+        why = exc.signal_name
+    else:
+        why = type(exc).__name__
+    return f"interrupted ({why})"
 
 
 def default_as_of() -> dt.date:
@@ -398,6 +448,86 @@ def final_steps() -> list[tuple[str, Step]]:
 # --- runs ------------------------------------------------------------------------------------
 
 
+# The lock of a whole run (``exclusive``), on PostgreSQL: an advisory lock in the namespace
+# of the repo's others (accounts.intake: 7301 the rollups, 7302 the partitions)
+RUN_LOCK = (7303, 0)
+# ... and in this process (SQLite has no advisory lock, and an embedded install is one
+# process): reentrant, as a run takes it inside its command's or task's hold
+_run_lock = threading.RLock()
+_run_lock_depth = 0
+
+
+def _busy_words() -> str:
+    """Why a run cannot start: "another pipeline run is in progress (run #8 for 2026-11-23,
+    started 02:15 UTC); wait for it or stop it". The newest running run is taken for the
+    holder's (none between two runs of a catch-up, or before the first has begun)."""
+    run = (
+        PipelineRun.objects.filter(status=PipelineRun.Status.RUNNING)
+        .order_by("-started_at")
+        .first()
+    )
+    which = ""
+    if run is not None:
+        started = run.started_at.astimezone(dt.UTC)
+        which = f" (run #{run.pk} for {run.as_of}, started {started:%H:%M} UTC)"
+    return f"another pipeline run is in progress{which}; wait for it or stop it"
+
+
+@contextmanager
+def _advisory_lock() -> Iterator[None]:
+    """``RUN_LOCK`` on a connection of its own, in a transaction left open until the run
+    ends: not the run's connection, which a step closes (``config.db.in_processes`` closes
+    them all before it forks) and whose transactions the steps commit. A transaction lock,
+    released when that transaction ends, by the rollback in ``finally`` or by the end of the
+    session when the process dies; behind a transaction-mode pooler (PgBouncer, see
+    DATABASE_PREPARE_THRESHOLD) the open transaction keeps the one server connection, where
+    a session lock could outlive the process on a pooled connection. The transaction writes
+    nothing and holds no snapshot between statements: VACUUM is not held back."""
+    own = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        own.set_autocommit(False)
+        with own.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", RUN_LOCK)
+            (taken,) = cursor.fetchone()
+        if not taken:
+            raise PipelineBusy(_busy_words())
+        yield
+    finally:
+        try:
+            own.rollback()
+        except DatabaseError:  # its session is gone (idle_in_transaction_session_timeout?)
+            logger.warning("the pipeline lock's connection was lost before the run ended")
+        finally:
+            own.close()
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold the pipeline lock for a whole run, its catch-up included: ``run_nightly`` takes
+    it, and ``run_pipeline`` and the nightly task take it around the catch-up and the
+    night's run. Raises ``PipelineBusy`` at once when another run holds it: in another
+    process (PostgreSQL: ``_advisory_lock``; a dead process's lock goes with its session) or
+    in another thread of this one. Reentrant in the thread that holds it.
+
+    What it covers is what runs in this process: a fanned-out run's chunk tasks and its
+    continuation run without it (they are one run, started here; a lock taken in one task
+    cannot be handed to the last chunk's). A run started while they run supersedes theirs,
+    as before: its chunks skip their work, the continuation finds it not running."""
+    global _run_lock_depth
+    if not _run_lock.acquire(blocking=False):
+        raise PipelineBusy(_busy_words())
+    try:
+        _run_lock_depth += 1
+        if _run_lock_depth > 1 or connection.vendor != "postgresql":
+            yield
+        else:
+            with _advisory_lock():
+                yield
+    finally:
+        _run_lock_depth -= 1
+        _run_lock.release()
+
+
 def latest_day_processed() -> dt.date | None:
     """The newest ``as_of`` of a succeeded run; None before the first. One query."""
     return (
@@ -433,7 +563,7 @@ def _run_begin(as_of: dt.date) -> PipelineRun:
         superseded = stale.update(
             status=PipelineRun.Status.SUPERSEDED,
             finished_at=timezone.now(),
-            error=f"superseded by run #{run.pk}",
+            error=f"stopped; superseded by run #{run.pk}",
         )
     if superseded:
         logger.warning(
@@ -456,9 +586,29 @@ def _fail(run: PipelineRun, name: str, exc: BaseException) -> PipelineError:
     return PipelineError(run.error, run_id=run.pk, step=name)
 
 
+def _interrupted(run: PipelineRun, where: str, exc: BaseException) -> None:
+    """Record ``run`` as failed by the interruption ``exc`` (Ctrl-C, SIGTERM) in ``where``,
+    "health: interrupted (SIGINT)", unless it already ended (recorded by a step, or
+    superseded), and add that to ``exc``'s notes for whoever reports it. A database error
+    here is logged, not raised: the interruption goes on up either way."""
+    error = f"{where}: {interrupted_words(exc)}"
+    try:
+        done = PipelineRun.objects.filter(pk=run.pk, status=PipelineRun.Status.RUNNING).update(
+            status=PipelineRun.Status.FAILED, error=error, finished_at=timezone.now()
+        )
+    except DatabaseError:
+        logger.exception("pipeline run #%s: could not record %s", run.pk, error)
+        return
+    if done:
+        run.error = error
+        logger.error("nightly pipeline %s: run #%s %s", run.as_of, run.pk, error)
+        exc.add_note(f"pipeline run #{run.pk} for {run.as_of} recorded as failed: {error}")
+
+
 def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]], *, past: str | None = None) -> None:
     """Run ``steps`` in order, appending each one's counts to ``run.steps``; a failing step
-    marks the run failed and raises ``PipelineError``. ``past`` (``past_day``): the day is
+    marks the run failed and raises ``PipelineError``; an interruption (Ctrl-C, SIGTERM)
+    marks it failed too, naming the step, and goes on up. ``past`` (``past_day``): the day is
     older than the latest one processed, so the steps not in ``HISTORY_STEPS`` are recorded
     as ``{"name", "skipped": why, "seconds": 0}`` instead of run.
 
@@ -484,6 +634,9 @@ def _run_steps(run: PipelineRun, steps: list[tuple[str, Step]], *, past: str | N
                 if isinstance(exc, OperationalError):
                     raise  # the database may be back in a moment: the task retries the day
                 raise failure from exc
+            except (KeyboardInterrupt, SystemExit) as exc:
+                _interrupted(run, name, exc)
+                raise
             seconds = round(time.monotonic() - step_clock, 3)
             _step_done(run, {"name": name, **info, "seconds": seconds})
 
@@ -533,20 +686,27 @@ def run_nightly(
     the run so far (``running``, unless the tasks ran eagerly)."""
     global _in_one_process
     as_of = as_of or default_as_of()
-    past = past_day(as_of)  # before this run begins: a run of the latest day is not past
-    run = _run_begin(as_of)
-    _run_steps(run, BEFORE_HEALTH, past=past)
-    if fan_out:
-        health_fan_out(run, chunk_size=chunk_size)
-        run.refresh_from_db()
-    else:
-        _in_one_process = True
+    with exclusive():
+        past = past_day(as_of)  # before this run begins: a run of the latest day is not past
+        run = _run_begin(as_of)
         try:
-            _run_steps(run, [HEALTH, *AFTER_HEALTH, *final_steps()], past=past)
-        finally:
-            _in_one_process = False
-            _kpi_beside_drop()
-        _run_finish(run)
+            _run_steps(run, BEFORE_HEALTH, past=past)
+            if fan_out:
+                health_fan_out(run, chunk_size=chunk_size)
+                run.refresh_from_db()
+            else:
+                _in_one_process = True
+                try:
+                    _run_steps(run, [HEALTH, *AFTER_HEALTH, *final_steps()], past=past)
+                finally:
+                    _in_one_process = False
+                    _kpi_beside_drop()
+                _run_finish(run)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # between steps (in one, _run_steps recorded it already, naming the step)
+            last = run.steps[-1]["name"] if run.steps else None
+            _interrupted(run, f"after {last}" if last else "before the first step", exc)
+            raise
     result = summary(run, past=past)
     logger.info(
         "nightly pipeline for %s: run #%s %s after %.2fs%s",
@@ -647,27 +807,21 @@ CATCH_UP_DAYS = 7
 
 
 def missed_days(as_of: dt.date, *, lookback: int = CATCH_UP_DAYS) -> list[dt.date]:
-    """The days after the last succeeded run and before ``as_of`` that have no succeeded
-    run, oldest first, at most ``lookback`` of them. None before the first succeeded run: a
-    new installation does not backfill a week on its first night."""
-    done = set(
-        PipelineRun.objects.filter(
-            status=PipelineRun.Status.SUCCEEDED,
-            as_of__gte=as_of - dt.timedelta(days=lookback),
-            as_of__lt=as_of,
-        ).values_list("as_of", flat=True)
-    )
-    last = (
-        PipelineRun.objects.filter(status=PipelineRun.Status.SUCCEEDED, as_of__lt=as_of)
-        .order_by("-as_of")
-        .values_list("as_of", flat=True)
-        .first()
-    )
-    if last is None:
+    """The days after the latest day processed (``latest_day_processed``) and before
+    ``as_of``, oldest first, at most the last ``lookback`` of them: none when ``as_of`` is
+    not newer than the day after it. None before the first succeeded run: a new
+    installation does not backfill a week on its first night. One query.
+
+    The latest day processed, not the latest before ``as_of``: after a run for the 23rd and
+    a past-day rebuild of an older day, the 23rd again must not "catch up" the week before
+    it, which no run ever skipped. A past-day rebuild never moves that day (its day is older
+    than it by definition, ``past_day``), so the newest ``as_of`` of any succeeded run is
+    the newest of the runs that were not."""
+    latest = latest_day_processed()
+    if latest is None:
         return []
-    start = max(last + dt.timedelta(days=1), as_of - dt.timedelta(days=lookback))
-    days = [start + dt.timedelta(days=n) for n in range((as_of - start).days)]
-    return [day for day in days if day not in done]
+    start = max(latest + dt.timedelta(days=1), as_of - dt.timedelta(days=lookback))
+    return [start + dt.timedelta(days=n) for n in range((as_of - start).days)]
 
 
 def run_missed(as_of: dt.date) -> list[dict[str, Any]]:

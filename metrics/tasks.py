@@ -64,15 +64,24 @@ def run_nightly_pipeline(self, as_of: str | None = None, chunk_size: int | None 
     """Nightly at 02:15 UTC (config/celery.py): the pipeline for yesterday, or ``as_of``
     (``YYYY-MM-DD``) when given. In a worker the health step fans out into chunk tasks of
     ``chunk_size`` (default ``pipeline.HEALTH_CHUNK``) account ids; run eagerly (embedded
-    mode, ``.apply()``) everything runs here, in one process."""
+    mode, ``.apply()``) everything runs here, in one process.
+
+    One run at a time (``pipeline.exclusive``, the catch-up included): while another run
+    holds the pipeline lock (a ``run_pipeline`` by hand) this logs why and returns
+    ``{"busy": why}`` without running; the next schedule runs the night (and catches up)."""
     day = dt.date.fromisoformat(as_of) if as_of else None
-    if day is None:  # the scheduled run: first the nights that were missed, if any
-        pipeline.run_missed(pipeline.default_as_of())
-    return pipeline.run_nightly(
-        day,
-        fan_out=not self.request.is_eager,
-        chunk_size=chunk_size or pipeline.HEALTH_CHUNK,
-    )
+    try:
+        with pipeline.exclusive():
+            if day is None:  # the scheduled run: first the nights that were missed, if any
+                pipeline.run_missed(pipeline.default_as_of())
+            return pipeline.run_nightly(
+                day,
+                fan_out=not self.request.is_eager,
+                chunk_size=chunk_size or pipeline.HEALTH_CHUNK,
+            )
+    except pipeline.PipelineBusy as exc:
+        logger.warning("nightly pipeline not run: %s", exc)
+        return {"busy": str(exc)}
 
 
 @shared_task(bind=True, ignore_result=True, **RETRY)

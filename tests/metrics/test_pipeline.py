@@ -469,3 +469,193 @@ def test_admin_shows_the_runs_count_of_every_account_scored(client, admin_user):
     assert words in listing
     page = client.get(reverse("admin:metrics_pipelinerun_change", args=[run.pk]))
     assert words in page.content.decode()
+
+
+# --- interrupted runs ------------------------------------------------------------------------
+
+
+def _interrupt(exc: BaseException):
+    def step(**kwargs):
+        raise exc
+
+    return step
+
+
+def test_an_interrupted_step_fails_the_run_naming_it_and_goes_on_up(monkeypatch):
+    monkeypatch.setattr(pipeline, "HEALTH", ("health", _interrupt(KeyboardInterrupt())))
+    with pytest.raises(KeyboardInterrupt) as raised:
+        pipeline.run_nightly(AS_OF)
+    run = PipelineRun.objects.get()
+    assert run.status == PipelineRun.Status.FAILED and run.finished_at is not None
+    assert run.error == "health: interrupted (SIGINT)"
+    assert [s["name"] for s in run.steps] == ["usage_rollups", "usage_events"]
+    assert raised.value.__notes__ == [
+        f"pipeline run #{run.pk} for {AS_OF} recorded as failed: health: interrupted (SIGINT)"
+    ]
+
+
+def test_an_interruption_between_steps_fails_the_run_too(monkeypatch):
+    def interrupted(run):
+        raise SystemExit(1)
+
+    monkeypatch.setattr(pipeline, "_run_finish", interrupted)
+    with pytest.raises(SystemExit):
+        pipeline.run_nightly(AS_OF)
+    run = PipelineRun.objects.get()
+    assert run.status == PipelineRun.Status.FAILED and run.finished_at is not None
+    assert run.error == "after kpi_snapshots: interrupted (SystemExit)"
+
+
+def test_ctrl_c_stops_the_command_with_one_line_and_exit_code_130(monkeypatch):
+    monkeypatch.setattr(pipeline, "HEALTH", ("health", _interrupt(KeyboardInterrupt())))
+    with pytest.raises(CommandError) as raised:
+        call_command("run_pipeline", "--as-of", AS_OF.isoformat(), stdout=StringIO())
+    run = PipelineRun.objects.get()
+    assert str(raised.value) == (
+        f"stopped: pipeline run #{run.pk} for {AS_OF} recorded as failed: "
+        "health: interrupted (SIGINT)"
+    )
+    assert raised.value.returncode == 130
+
+
+def test_sigterm_stops_the_command_like_ctrl_c_and_its_handler_is_put_back(monkeypatch):
+    import os
+    import signal
+
+    def terminated(**kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises at the next instruction
+        raise AssertionError("SIGTERM did not stop the step")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(pipeline, "AFTER_HEALTH", [("standings", terminated)])
+    with pytest.raises(CommandError) as raised:
+        call_command("run_pipeline", "--as-of", AS_OF.isoformat(), stdout=StringIO())
+    run = PipelineRun.objects.get()
+    assert run.status == PipelineRun.Status.FAILED and run.finished_at is not None
+    assert run.error == "standings: interrupted (SIGTERM)"
+    assert str(raised.value).endswith("recorded as failed: standings: interrupted (SIGTERM)")
+    assert raised.value.returncode == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_sigterm_in_a_forked_chunk_process_comes_back_as_itself():
+    """The chunk processes inherit the handler; their errors are pickled back."""
+    import pickle
+    import signal
+
+    back = pickle.loads(pickle.dumps(pipeline.Interrupted(signal.SIGTERM)))
+    assert isinstance(back, pipeline.Interrupted)
+    assert (back.code, pipeline.interrupted_words(back)) == (143, "interrupted (SIGTERM)")
+
+
+# --- one run at a time -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def lock_held_elsewhere():
+    """The pipeline lock held by another session, as a run in another process holds it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("an advisory lock of PostgreSQL")
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", pipeline.RUN_LOCK)
+    yield
+    other.close()  # the session ends: the lock goes
+
+
+def _busy(holder: PipelineRun) -> str:
+    started = holder.started_at.astimezone(dt.UTC)
+    return (
+        f"another pipeline run is in progress (run #{holder.pk} for {holder.as_of}, "
+        f"started {started:%H:%M} UTC); wait for it or stop it"
+    )
+
+
+def test_a_second_command_does_not_run_while_a_run_holds_the_lock(lock_held_elsewhere):
+    yesterday = pipeline.default_as_of()
+    _succeeded_run(yesterday - dt.timedelta(days=3))  # two nights to catch up: not even those
+    holder = PipelineRun.objects.create(as_of=yesterday)  # the other process's run
+    with pytest.raises(CommandError) as raised:
+        call_command("run_pipeline", stdout=StringIO())
+    assert str(raised.value) == _busy(holder)
+    assert PipelineRun.objects.count() == 2
+    assert PipelineRun.objects.get(pk=holder.pk).status == PipelineRun.Status.RUNNING
+    with pytest.raises(pipeline.PipelineBusy):
+        pipeline.run_nightly(AS_OF)  # from a shell, too
+
+
+def test_the_nightly_task_logs_and_returns_while_a_run_holds_the_lock(lock_held_elsewhere, caplog):
+    holder = PipelineRun.objects.create(as_of=pipeline.default_as_of())
+    result = run_nightly_pipeline.apply()
+    assert result.successful(), result.traceback
+    assert result.result == {"busy": _busy(holder)}
+    assert f"nightly pipeline not run: {_busy(holder)}" in caplog.text
+    assert PipelineRun.objects.count() == 1
+
+
+def test_the_lock_goes_with_the_run(monkeypatch):
+    """Released when a run ends, succeeded, failed or interrupted: the next one runs."""
+    monkeypatch.setattr(pipeline, "HEALTH", ("health", _interrupt(KeyboardInterrupt())))
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_nightly(AS_OF)
+    monkeypatch.undo()
+    assert pipeline.run_nightly(AS_OF)["status"] == "succeeded"
+    assert pipeline.run_nightly(AS_OF)["status"] == "succeeded"
+    if connection.vendor == "postgresql":  # no session holds it now
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND classid = %s AND objid = %s",
+                pipeline.RUN_LOCK,
+            )
+            assert cursor.fetchone()[0] == 0
+
+
+def test_another_thread_of_this_process_cannot_run_meanwhile():
+    """The lock in this process (SQLite's only one): a run in another thread is refused."""
+    import threading
+
+    holding, done = threading.Event(), threading.Event()
+
+    def hold():
+        with pipeline.exclusive():
+            holding.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(pipeline.PipelineBusy, match="another pipeline run is in progress"):
+            pipeline.run_nightly(AS_OF)
+    finally:
+        done.set()
+        thread.join()
+    assert pipeline.run_nightly(AS_OF)["status"] == "succeeded"
+
+
+# --- the catch-up follows the latest day processed -------------------------------------------
+
+
+def test_a_past_day_rebuild_does_not_make_the_latest_day_catch_up_the_week_before_it():
+    """The review's sequence: a run for the 23rd, a rebuild of an old day, the 23rd again
+    (by hand or by the nightly task): the week before the 23rd was never processed, and
+    nothing ran for it then; it is not caught up now."""
+    yesterday = pipeline.default_as_of()
+    pipeline.run_nightly(yesterday)
+    assert pipeline.run_nightly(AS_OF)["past"]  # a past day's history rebuilt
+    assert pipeline.missed_days(yesterday) == []
+    out = StringIO()
+    call_command("run_pipeline", stdout=out)  # yesterday again, catch-up first
+    assert "Caught up" not in out.getvalue()
+    assert run_nightly_pipeline.apply().successful()
+    assert sorted({r.as_of for r in PipelineRun.objects.all()}) == [AS_OF, yesterday]
+    # the nights after the latest day are caught up, as before
+    assert pipeline.missed_days(yesterday + dt.timedelta(days=3)) == [
+        yesterday + dt.timedelta(days=1),
+        yesterday + dt.timedelta(days=2),
+    ]
+    assert pipeline.missed_days(yesterday - dt.timedelta(days=1)) == []  # not newer: none

@@ -253,7 +253,8 @@ def test_a_crashed_run_is_superseded_and_its_leftover_chunks_skip(
 
     old = PipelineRun.objects.get(pk=crashed["run_id"])
     assert old.status == PipelineRun.Status.SUPERSEDED
-    assert old.error == f"superseded by run #{new['run_id']}" and old.finished_at is not None
+    assert old.error == f"stopped; superseded by run #{new['run_id']}"
+    assert old.finished_at is not None
     assert PipelineRun.objects.get(pk=new["run_id"]).status == PipelineRun.Status.SUCCEEDED
     assert PipelineRun.objects.get(pk=other_day.pk).status == PipelineRun.Status.RUNNING
 

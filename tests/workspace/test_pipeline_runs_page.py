@@ -148,3 +148,28 @@ def test_a_past_day_run_shows_its_skipped_steps_without_a_time(client, admin_use
     client.force_login(admin_user)
     page = client.get(reverse(PAGE)).content.decode()
     assert "<strong>Playbooks</strong>: skipped: an older day than the latest processed" in page
+
+
+def test_a_superseded_run_took_the_time_of_its_recorded_steps_not_until_it_was_superseded(
+    client, admin_user
+):
+    """A run that died 0.15 s in and was superseded 7.7 s later took 0.15 s, as far as
+    anyone saw: not 7.7 s. With no step recorded it shows no time."""
+    day = utc.yesterday()
+    died = _run(day, PipelineRun.Status.RUNNING, [{"name": "usage_rollups", "seconds": 0.15}])
+    PipelineRun.objects.filter(pk=died.pk).update(finished_at=None)
+    new = run_nightly(day)
+    died.refresh_from_db()
+    assert died.status == PipelineRun.Status.SUPERSEDED
+    assert died.error == f"stopped; superseded by run #{new['run_id']}"
+    assert died.duration == 0.15  # its finished_at is when the new run superseded it
+    nothing = _run(day, PipelineRun.Status.SUPERSEDED, [])
+    assert nothing.duration is None
+    client.force_login(admin_user)
+    page = client.get(reverse(PAGE)).content.decode()
+    row = page[page.index(f'id="run-{died.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert '<td data-label="Took" class="num">0.2 s</td>' in row  # 0.15, to a tenth
+    assert f"stopped; superseded by run #{new['run_id']}" in row
+    row = page[page.index(f'id="run-{nothing.pk}"') :]
+    assert '<td data-label="Took" class="num">—</td>' in row[: row.index("</tr>")]

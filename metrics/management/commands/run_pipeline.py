@@ -4,15 +4,44 @@ process (what Celery beat runs at 02:15 UTC), with a line per step.
 The day must be complete (before today, UTC). A day older than the latest day processed
 gets its history rebuilt only (usage rollups and windows, health and KPI snapshots): the
 steps that act on the present (the queue's standings, the raw events' upkeep, playbooks and
-CTAs, KPI alerts) are skipped, and the output says so and why (``metrics.pipeline``)."""
+CTAs, KPI alerts) are skipped, and the output says so and why (``metrics.pipeline``).
+
+One run at a time (``pipeline.exclusive``, the catch-up included): while another holds the
+pipeline lock it exits with "another pipeline run is in progress (…); wait for it or stop
+it". Ctrl-C, or SIGTERM while it runs, stops it with one line, the run recorded as failed
+("health: interrupted (SIGINT)"), exit code 130 (143 for SIGTERM)."""
 
 from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
 from metrics import pipeline
 from metrics.management.arguments import day_option
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises ``pipeline.Interrupted`` meanwhile (the run is recorded as failed, as
+    on Ctrl-C), the previous handler restored after. Only the main thread sets handlers:
+    elsewhere (``call_command`` from a thread) SIGTERM is left as it is."""
+
+    def interrupt(signum: int, frame) -> None:
+        raise pipeline.Interrupted(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class Command(BaseCommand):
@@ -39,15 +68,24 @@ class Command(BaseCommand):
         if as_of is not None and (why := utc.incomplete_day_words(as_of)):
             raise CommandError(f"--as-of/--date {why}")
         try:
-            if as_of is None:  # like the scheduled run: missed nights first
-                for missed in pipeline.run_missed(pipeline.default_as_of()):
-                    self.stdout.write(
-                        f"Caught up the missed night {missed['as_of']} "
-                        f"(run #{missed['run_id']}): {missed['status']}"
-                    )
-            summary = pipeline.run_nightly(as_of)
+            with _sigterm_interrupts(), pipeline.exclusive():
+                if as_of is None:  # like the scheduled run: missed nights first
+                    for missed in pipeline.run_missed(pipeline.default_as_of()):
+                        self.stdout.write(
+                            f"Caught up the missed night {missed['as_of']} "
+                            f"(run #{missed['run_id']}): {missed['status']}"
+                        )
+                summary = pipeline.run_nightly(as_of)
+        except pipeline.PipelineBusy as exc:
+            raise CommandError(str(exc)) from None
         except pipeline.PipelineError as exc:
             raise CommandError(f"pipeline run #{exc.run_id} failed: {exc}") from exc
+        except (KeyboardInterrupt, pipeline.Interrupted) as exc:
+            # one line, not a traceback: the run it stopped (its note), recorded as failed
+            notes = getattr(exc, "__notes__", None)
+            words = notes[-1] if notes else f"{pipeline.interrupted_words(exc)} before a run began"
+            code = exc.code if isinstance(exc, pipeline.Interrupted) else 130
+            raise CommandError(f"stopped: {words}", returncode=code) from None
         if summary["past"]:
             skipped = [s["name"] for s in summary["steps"] if "skipped" in s]
             rebuilt = [s["name"] for s in summary["steps"] if "skipped" not in s]
