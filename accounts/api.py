@@ -39,6 +39,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import filters, intake, selectors, serializers, services, tracking
+from .api_dates import VALUE, single_value_errors
 from .authentication import WritesNeedWriteScope
 from .intake import RowError
 from .models import (
@@ -106,14 +107,15 @@ class CanWriteCustomerData(BasePermission):
 class ApiPagination(PageNumberPagination):
     """``page`` from 1 (a page past the end is a 404; an empty page or one that is not a
     whole number from 1 is a 400); ``page_size`` from 1, above 1000 is capped; a size that
-    is not a whole number from 1 is a 400 (it used to fall back to the default silently)."""
+    is not a whole number from 1 is a 400 (it used to fall back to the default silently).
+    Either given twice is a 400, like a filter given twice."""
 
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
 
     def get_page_size(self, request: Request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
+        raw = self._given(request, self.page_size_query_param)
         if raw is None:
             return self.page_size
         try:
@@ -129,7 +131,7 @@ class ApiPagination(PageNumberPagination):
     def get_page_number(self, request: Request, paginator) -> int:
         """DRF reads an empty ``page=`` as page 1 and any other non-number as a 404 "Invalid
         page": both are a 400 that says what was wrong, like ``page_size``."""
-        raw = request.query_params.get(self.page_query_param)
+        raw = self._given(request, self.page_query_param)
         if raw is None:
             return 1
         if raw in self.last_page_strings:
@@ -143,6 +145,14 @@ class ApiPagination(PageNumberPagination):
                 {self.page_query_param: [f"must be a whole number from 1, got {raw!r}"]}
             )
         return number
+
+    @staticmethod
+    def _given(request: Request, name: str) -> str | None:
+        """The parameter's one value; given twice (``?page_size=5&page_size=500``, which DRF
+        reads as the last) it is a 400 in the filters' words."""
+        if len(request.query_params.getlist(name)) > 1:
+            raise ValidationError(single_value_errors(request.query_params, {name: VALUE}))
+        return request.query_params.get(name)
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
@@ -167,7 +177,8 @@ R403 = OpenApiResponse(
 R404 = OpenApiResponse(serializers.DetailSerializer, description="not found, or not visible to you")
 R400_FILTER = OpenApiResponse(
     {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-    description="a filter value is not valid: the parameter and what is wrong",
+    description="a filter or page value is not valid, or a parameter is given twice or is not "
+    "one the list takes: the parameter and what is wrong",
 )
 R400_INTAKE = OpenApiResponse(
     serializers.IntakeErrorSerializer,

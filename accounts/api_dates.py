@@ -10,17 +10,19 @@ The list filters over timestamps use ``ApiInstantFilter``: a day or a full times
 (``accounts.days.parse_instant``), never ``20261001`` or ``2026-W40-4``.
 
 ``single_value_errors`` is the one check, for the list filters and the KPI and health
-queries alike, that a single-valued parameter is given once and not empty."""
+queries alike, that a single-valued parameter is given once and not empty;
+``unknown_parameter_errors`` the one check that a parameter is one the endpoint takes."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import django_filters as filters
 from django import forms
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from .days import INSTANT_EXAMPLE, INSTANT_FORMS, INSTANT_SHAPE, day_error, parse_day, parse_instant
 
@@ -36,6 +38,7 @@ __all__ = [
     "day_error",
     "parse_day",
     "single_value_errors",
+    "unknown_parameter_errors",
 ]
 
 # What an empty parameter is asked to give instead ("empty: give a day (YYYY-MM-DD), or …")
@@ -58,6 +61,17 @@ def single_value_errors(params, fields: Mapping[str, str]) -> dict[str, list[str
         elif values and not values[0].strip():
             errors[name] = [f"empty: give {what}, or leave {name} out"]
     return errors
+
+
+def unknown_parameter_errors(params, takes: Iterable[str]) -> dict[str, list[str]]:
+    """The query parameters not in ``takes`` (nor DRF's own ``?format=``): ``{name:
+    [message]}``, empty when all is well. A misspelled filter (``?update_since=``) would
+    otherwise be ignored, and a report or a list without what the caller asked for looks
+    right and is not (a whole export instead of a page of changes)."""
+    takes = list(dict.fromkeys(takes))
+    unknown = sorted(set(params) - set(takes) - {api_settings.URL_FORMAT_OVERRIDE})
+    listed = ", ".join(takes) or "no parameters"
+    return {name: [f"not a parameter of this endpoint; it takes {listed}"] for name in unknown}
 
 
 class ApiDateField(serializers.DateField):

@@ -6,11 +6,22 @@ Each filter names the index or column it leans on where that matters for large b
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
 from django.db.models import Q, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
+from rest_framework.mixins import ListModelMixin
 
-from .api_dates import DAY, INSTANT, VALUE, ApiDateFilter, ApiInstantFilter, single_value_errors
+from . import timeline
+from .api_dates import (
+    DAY,
+    INSTANT,
+    VALUE,
+    ApiDateFilter,
+    ApiInstantFilter,
+    single_value_errors,
+    unknown_parameter_errors,
+)
 from .models import (
     Account,
     AccountLifecycle,
@@ -40,14 +51,25 @@ class StrictFilterBackend(DjangoFilterBackend):
     mistake (``?segment=`` or ``?escalated=yes`` lists every row; ``?segment=SMB&
     segment=Enterprise`` lists the Enterprise ones), so each is a 400 naming the parameter,
     with the KPI endpoints' words (``single_value_errors``). A multi-valued filter
-    (``/ctas/?status=open&status=snoozed``) may repeat, never be empty."""
+    (``/ctas/?status=open&status=snoozed``) may repeat, never be empty.
+
+    On a list (a GET of a ListAPIView), a parameter the list does not take is a 400 too, in
+    the KPI endpoints' words (``unknown_parameter_errors``): ``?update_since=`` (for
+    ``updated_since``) would otherwise list every row. A list takes its filters, its
+    paginator's parameters (as its schema documents them), the parameters the view reads
+    itself (its ``query_parameters``) and DRF's ``format``. Detail and write operations
+    are not checked here."""
 
     def get_filterset(self, request, queryset, view):
         filterset = super().get_filterset(request, queryset, view)
-        if filterset is None:
-            return filterset
         params = request.query_params
         single, errors = {}, {}
+        if isinstance(view, ListModelMixin) and request.method in ("GET", "HEAD"):
+            errors = unknown_parameter_errors(params, _list_takes(view, filterset))
+        if filterset is None:
+            if errors:
+                raise ValidationError(errors)
+            return filterset
         for name, f in filterset.filters.items():
             if isinstance(f, filters.MultipleChoiceFilter):
                 if any(not v.strip() for v in params.getlist(name)):
@@ -64,11 +86,79 @@ class StrictFilterBackend(DjangoFilterBackend):
         return filterset
 
 
+def _list_takes(view, filterset) -> list[str]:
+    """The query parameters a list takes, in the order its schema lists them."""
+    paginator = view.paginator
+    paging = paginator.get_schema_operation_parameters(view) if paginator else []
+    return [
+        *(filterset.filters if filterset is not None else ()),
+        *getattr(view, "query_parameters", ()),
+        *(p["name"] for p in paging),
+    ]
+
+
 BOOLEANS = {"true", "false", "True", "False", "1", "0"}  # what NullBooleanField reads
 _WHAT = {ApiDateFilter: DAY, ApiInstantFilter: INSTANT}
 
 
-class _AccountExternalIdFilterSet(filters.FilterSet):
+class ApiFilterSet(filters.FilterSet):
+    """A FilterSet whose ``ranges`` name its (low, high) pairs of filters: a high before its
+    low (``?since=2026-11-20&until=2026-11-01``) is a 400 on the high naming both, as the
+    KPI endpoints' ``end`` says it ("must be after start (…)"), not an empty list that
+    reads as "nothing happened". A high of ``lte`` may equal its low (one day), one of
+    ``lt`` may not (nothing is before it and at or after the low)."""
+
+    ranges: tuple[tuple[str, str], ...] = ()
+
+    def is_valid(self) -> bool:
+        if not super().is_valid():
+            return False
+        data = self.form.cleaned_data
+        for low, high in self.ranges:
+            a, b = data.get(low), data.get(high)
+            if a is None or b is None:
+                continue
+            inclusive = self.filters[high].lookup_expr == "lte"
+            if b < a or (b == a and not inclusive):
+                after = "on or after" if inclusive else "after"
+                self.form.add_error(
+                    high,
+                    forms.ValidationError(
+                        "%(message)s",
+                        code="invalid",
+                        params={
+                            "message": f"must be {after} {low} ({self.data[low]}), "
+                            f"got {self.data[high]}"
+                        },
+                    ),
+                )
+        return self.form.is_valid()
+
+
+class _TimelineKindField(forms.ChoiceField):
+    """A timeline kind: one of ``timeline.kinds()`` (the apps above accounts add theirs),
+    read when validating, not when the filter is declared."""
+
+    def valid_value(self, value) -> bool:
+        return value in timeline.kinds()
+
+    def validate(self, value) -> None:
+        if value in self.empty_values:
+            return
+        if not self.valid_value(value):
+            kinds = ", ".join(timeline.kinds())
+            raise forms.ValidationError(
+                "%(message)s",
+                code="invalid_choice",
+                params={"message": f'"{value}" is not a valid choice: {kinds}.'},
+            )
+
+
+class TimelineKindFilter(filters.ChoiceFilter):
+    field_class = _TimelineKindField
+
+
+class _AccountExternalIdFilterSet(ApiFilterSet):
     account_external_id = filters.CharFilter(
         field_name="account__external_id", help_text="the account's external id"
     )
@@ -118,6 +208,7 @@ class ContractFilter(_AccountExternalIdFilterSet):
     )
     ends_after = ApiDateFilter(field_name="end_date", lookup_expr="gte")
     ends_before = ApiDateFilter(field_name="end_date", lookup_expr="lte")
+    ranges = (("ends_after", "ends_before"),)
 
     class Meta:
         model = Contract
@@ -148,6 +239,7 @@ class TicketFilter(_AccountExternalIdFilterSet):
     escalated = filters.BooleanFilter()
     opened_after = ApiInstantFilter(field_name="opened_at", lookup_expr="gte")
     opened_before = ApiInstantFilter(field_name="opened_at", lookup_expr="lt")
+    ranges = (("opened_after", "opened_before"),)
 
     class Meta:
         model = Ticket
@@ -162,6 +254,7 @@ class InvoiceFilter(_AccountExternalIdFilterSet):
     unpaid = filters.BooleanFilter(
         field_name="paid_on", lookup_expr="isnull", help_text="true: not paid yet"
     )
+    ranges = (("issued_after", "issued_before"),)
 
     class Meta:
         model = Invoice
@@ -173,28 +266,32 @@ class ActivityFilter(_AccountExternalIdFilterSet):
     author_email = filters.CharFilter(field_name="author__email", lookup_expr="iexact")
     occurred_after = ApiInstantFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = ApiInstantFilter(field_name="occurred_at", lookup_expr="lt")
+    ranges = (("occurred_after", "occurred_before"),)
 
     class Meta:
         model = Activity
         fields: list[str] = []
 
 
-class TimelineFilter(filters.FilterSet):
-    kind = filters.CharFilter(help_text="e.g. ticket_opened, payment_failed")
+class TimelineFilter(ApiFilterSet):
+    kind = TimelineKindFilter(help_text="e.g. ticket_opened, payment_failed")
     since = ApiInstantFilter(field_name="occurred_at", lookup_expr="gte")
     until = ApiInstantFilter(
         field_name="occurred_at",
         lookup_expr="lt",
         help_text="only facts before this instant; the timeline includes facts dated ahead",
     )
+    ranges = (("since", "until"),)
 
     class Meta:
         model = TimelineEntry
         fields: list[str] = []
 
 
-class UsageDailyFilter(filters.FilterSet):
+class UsageDailyFilter(ApiFilterSet):
     # "from" is a Python keyword: declared through the dict below
+    ranges = (("from", "to"),)
+
     class Meta:
         model = UsageDaily
         fields: list[str] = []

@@ -15,6 +15,19 @@ Kind = TimelineEntry.Kind
 # imported facts handed to ``services.timeline_facts_recorded`` (higher apps react at once)
 SIGNAL_KINDS = (Kind.TICKET_ESCALATED, Kind.PAYMENT_FAILED)
 TITLE_MAX = TimelineEntry._meta.get_field("title").max_length
+# the kinds of the facts the apps above accounts write (metrics, surveys, playbooks): each
+# registers its own in its AppConfig.ready, so that the API can refuse a kind no fact has
+# (``/timeline/?kind=bogus``) instead of answering an empty list
+OTHER_KINDS: set[str] = set()
+
+
+def kinds_register(*kinds: str) -> None:
+    OTHER_KINDS.update(kinds)
+
+
+def kinds() -> list[str]:
+    """Every kind a timeline fact can have, sorted."""
+    return sorted({*Kind.values, *OTHER_KINDS})
 
 
 def timeline_upsert(entries: Iterable[TimelineEntry]) -> None:

@@ -1,7 +1,7 @@
 """The API's content negotiation: DRF's, except that a ``?format=`` naming no renderer of the
-view is ignored instead of answered with a 404 (an unknown query parameter is ignored
-everywhere else, and no operation documents a 404 for it); one that names a renderer still
-picks it (``/api/schema/?format=json``)."""
+view is ignored instead of answered with a 404 (no operation documents a 404 for it, and the
+lists and KPI endpoints, which refuse parameters they do not take, take ``format``); one that
+names a renderer still picks it (``/api/schema/?format=json``)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import R401, R404, ApiPagination
-from accounts.api_dates import DAY, VALUE, ApiDateField, single_value_errors
+from accounts.api_dates import (
+    DAY,
+    VALUE,
+    ApiDateField,
+    single_value_errors,
+    unknown_parameter_errors,
+)
 from accounts.models import Account
 from config.db import replica_reads
 
@@ -41,7 +47,13 @@ from .models import Band, HealthSnapshot
 class QuerySerializer(serializers.Serializer):
     """A query string whose parameters each take one value: a parameter given twice
     (``?segment=SMB&segment=Enterprise``, where DRF would quietly read the last) or given
-    empty (``?segment=``, which would quietly mean every account) is a 400 naming it."""
+    empty (``?segment=``, which would quietly mean every account) is a 400 naming it, and so
+    is a parameter the endpoint does not take (``?months=abc`` on the cohorts): a report
+    silently computed without what the caller asked for looks right and is not. A list's
+    query (``lists = True``) leaves that last check to the filter backend, which knows the
+    pagination parameters too (``accounts.filters.StrictFilterBackend``)."""
+
+    lists = False
 
     def to_internal_value(self, data):
         errors = single_value_errors(
@@ -54,6 +66,12 @@ class QuerySerializer(serializers.Serializer):
         if errors:
             raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
+
+    def validate(self, attrs: dict) -> dict:
+        errors = {} if self.lists else unknown_parameter_errors(self.initial_data, self.fields)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class PeriodQuerySerializer(QuerySerializer):
@@ -90,9 +108,7 @@ def query_period(query: PeriodQuerySerializer) -> tuple[dt.date, dt.date]:
 
 
 class KpiQuerySerializer(PeriodQuerySerializer):
-    """The KPI endpoints' query. Unlike a list's filters, a parameter these endpoints do not
-    take is a 400 naming it (``?months=abc`` on the cohorts): a report silently computed
-    without what the caller asked for looks right and is not."""
+    """The KPI endpoints' query."""
 
     segment = serializers.CharField(
         required=False,
@@ -103,16 +119,6 @@ class KpiQuerySerializer(PeriodQuerySerializer):
         required=False, help_text="email of the CSM whose book to compute"
     )
     account = serializers.CharField(required=False, help_text="external id of one account")
-
-    def validate(self, attrs: dict) -> dict:
-        # "format" is DRF's own (?format=json)
-        unknown = sorted(set(self.initial_data) - set(self.fields) - {"format"})
-        if unknown:
-            takes = ", ".join(self.fields)
-            raise serializers.ValidationError(
-                {name: [f"not a parameter of this endpoint; it takes {takes}"] for name in unknown}
-            )
-        return attrs
 
 
 # --- output (documentation of the shapes; the views return kpis' dicts as they are) --------
@@ -470,6 +476,12 @@ HealthChangesSerializer = type(
 
 
 class HealthHistoryQuerySerializer(PeriodQuerySerializer):
+    """An account's health history: the KPI endpoints' period parameters and their checks
+    (``query_period``, and ``kpis.period_to_date``'s: a period that starts after today is a
+    400), not their scope (segment, owner, account: the account is in the path)."""
+
+    lists = True  # the filter backend refuses what it does not take, page and page_size too
+
     components = serializers.BooleanField(
         required=False,
         default=False,
@@ -554,12 +566,14 @@ class AccountHealthApi(APIView):
 @extend_schema(
     summary="An account's health history",
     description=(
-        "The account's daily snapshots in `[start, end)` (or a `period`; the same parameters "
-        "and checks as /api/v1/kpis/), oldest first, paginated: day, score, band, whether an "
-        "override was in force, model and version. Without `start`, `end`, `period` or "
-        "`date`: the 90 days ending with the newest snapshot (the last 90 days to yesterday, "
-        "UTC, when there is none: an empty list). `components=true` adds each day's "
-        "components. Days without a snapshot are not listed."
+        "The account's daily snapshots in `[start, end)` (or a `period` with `date`: the "
+        "period parameters of /api/v1/kpis/ with its checks, so a period that starts after "
+        "today is a 400), oldest first, paginated (`page`, `page_size`): day, score, band, "
+        "whether an override was in force, model and version. Without `start`, `end`, "
+        "`period` or `date`: the 90 days ending with the newest snapshot (the last 90 days to "
+        "yesterday, UTC, when there is none: an empty list). `components=true` adds each "
+        "day's components. Days without a snapshot are not listed. It takes no other "
+        "parameter: the KPI scope (`segment`, `owner`, `account`) or any other is a 400."
     ),
     parameters=[HealthHistoryQuerySerializer],
     responses={200: HealthDaySerializer(many=True), 400: R400_HEALTH, **_HEALTH_ERRORS},
@@ -570,12 +584,16 @@ class AccountHealthHistoryApi(generics.ListAPIView):
     pagination_class = ApiPagination
     serializer_class = HealthDaySerializer
     queryset = HealthSnapshot.objects.none()  # the model, for the schema; get_queryset reads
+    # read here, not by a filterset: the filter backend takes them with page and page_size
+    query_parameters = tuple(HealthHistoryQuerySerializer().fields)
 
     def get_queryset(self):
         query = HealthHistoryQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         named = set(query.validated_data) & {"start", "end", "period", "date"}
         start, end = query_period(query) if named else (None, None)
+        if named:  # the KPI endpoints' check: a period that starts after today is a 400
+            kpis.period_to_date(start, end)
         self.components = query.validated_data["components"]
         account = _visible_account(self.request, self.kwargs["account_id"])
         if not named:  # no period asked for: the last 90 days of snapshots

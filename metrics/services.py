@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 5000  # accounts per set of queries; bounded memory (~30 MB), few round trips
 DEFAULT_MODEL_NAME = "Default"
+BAND_CHANGED_KIND = "health_band_changed"  # the timeline fact of a band change
 
 SNAPSHOT_FIELDS = [
     "model_version",
@@ -943,7 +944,7 @@ def health_band_changes_record(
             TimelineEntry(
                 account_id=account_id,
                 occurred_at=at,
-                kind="health_band_changed",
+                kind=BAND_CHANGED_KIND,
                 key=key,
                 title=title,
                 data=data,

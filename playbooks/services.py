@@ -696,6 +696,21 @@ def _opened_emails(
     ]
 
 
+# the kinds of the timeline facts ``_fact`` writes (registered in apps.py for the API)
+FACT_KINDS = (
+    "cta_opened",
+    "cta_started",
+    "cta_comment",
+    "cta_step_done",
+    "cta_step_automatic",
+    "cta_snoozed",
+    "cta_escalated",
+    "cta_reassigned",
+    "cta_outcome",
+    "cta_closed",
+)
+
+
 def _fact(
     cta: Cta | _Decided, key: str, kind: str, title: str, *, at: dt.datetime, **data
 ) -> TimelineEntry:

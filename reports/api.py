@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import generics, serializers
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from accounts.api import R401, R404, R415
+from accounts.api import R400_FILTER, R401, R404, R415
 from accounts.models import ApiToken, Role, User
 from accounts.serializers import DetailSerializer
 
@@ -103,7 +103,13 @@ _WRITE = {400: R400, 401: R401, 403: R403, 415: R415}
     get=extend_schema(
         summary="List KPI targets",
         tags=["targets"],
-        responses={200: KpiTargetSerializer(many=True), 401: R401, 403: R403, 404: R404},
+        responses={
+            200: KpiTargetSerializer(many=True),
+            400: R400_FILTER,  # a parameter the list does not take (it takes page)
+            401: R401,
+            403: R403,
+            404: R404,
+        },
     ),
     post=extend_schema(
         summary="Set a KPI target (manager, admin)",

@@ -12,3 +12,9 @@ class SurveysConfig(AppConfig):
         # responses.csv goes through the same doors as every other file (accounts does not
         # import surveys: the kind is registered here)
         intake.register_kind("responses", responses.COLUMNS, responses.load)
+
+        from accounts import timeline
+
+        from .services import FACT_KIND
+
+        timeline.kinds_register(FACT_KIND)

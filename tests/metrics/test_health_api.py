@@ -245,6 +245,14 @@ def test_history_takes_the_kpi_endpoints_period_too(csm, mine):
             "page_size",
             "whole number",
         ),
+        # the KPI endpoints' checks (today is utc.today(); these are years after it)
+        (
+            {"start": "2100-01-01", "end": "2100-02-01"},
+            "start",
+            "the period starts on 2100-01-01, after today (",
+        ),
+        ({"period": "year", "date": "2100-06-01"}, "start", "after today ("),
+        ({"start": "2024-03-01", "end": "2024-04-01", "start ": "x"}, "start ", "not a param"),
     ],
 )
 def test_bad_history_parameters_are_400_naming_the_parameter(csm, mine, params, field, message):
@@ -252,6 +260,38 @@ def test_bad_history_parameters_are_400_naming_the_parameter(csm, mine, params, 
     r = _history(token_client(csm), mine, **params)
     assert r.status_code == 400, r.json()
     assert field in r.json() and message in r.json()[field][0], r.json()
+
+
+HISTORY_TAKES = (
+    "not a parameter of this endpoint; it takes start, end, period, date, components, page, "
+    "page_size"
+)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"segment": "XL"}, {"owner": "csm@example.com"}, {"account": ""}, {"foo": "bar"}],
+)
+def test_history_refuses_what_it_does_not_take_the_kpi_scope_too(csm, mine, params):
+    """The KPI endpoints' period, not their scope: the account is in the path."""
+    _snapshot(mine)
+    url = reverse("health-api:history", args=[mine.pk])
+    r = token_client(csm).get(url, {"start": "2024-03-01", "end": "2024-04-01", **params})
+    assert r.status_code == 400, r.json()
+    assert r.json() == {name: [HISTORY_TAKES] for name in params}
+
+
+def test_history_a_period_of_today_is_fine(csm, mine):
+    r = _history(token_client(csm), mine, period="month")
+    assert r.status_code == 200, r.json()
+
+
+def test_changes_refuse_what_they_do_not_take(csm, mine):
+    _snapshot(mine)
+    url = reverse("health-api:changes", args=[mine.pk])
+    r = token_client(csm).get(url, {"from": "2024-03-01", "form": "2024-03-01"})
+    assert r.status_code == 400
+    assert r.json() == {"form": ["not a parameter of this endpoint; it takes from, to"]}
 
 
 def test_history_reads_a_fixed_number_of_queries(csm, mine, django_assert_num_queries):
