@@ -284,8 +284,10 @@ def _fact_needs(playbooks: Iterable[Playbook], *, success: Iterable[str] = ()) -
     previous_active = False
     for p in playbooks:
         sources.update(rules.TRIGGERS[p.trigger].sources)
-        # and its success condition's: a CTA whose success is met already is not opened
-        sources.update(rules.SUCCESSES[p.success].sources)
+        # and its success condition's, where it can hold before opening: a CTA whose success
+        # is met already is not opened (``_already_met_possible``)
+        if _already_met_possible(p):
+            sources.update(rules.SUCCESSES[p.success].sources)
         if p.arr_min is not None or p.arr_max is not None:
             sources.add("contracts")
         if p.trigger in ("score_dropped", "relationship_dropped"):
