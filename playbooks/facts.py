@@ -72,6 +72,7 @@ from config.db import beside_or_now, threads_possible
 from metrics.kpis import adoption, support
 from metrics.kpis.common import ZERO, covers, in_scope, midnight, money
 from metrics.models import HealthSnapshot
+from metrics.services import BAND_CHANGED_KIND
 
 SOURCES = (
     "health",
@@ -174,7 +175,7 @@ def gather(
             facts["band_changes"] = []
         for account_id, data in (
             in_scope(TimelineEntry.objects.all(), accounts)
-            .filter(kind="health_band_changed", occurred_at__gte=window_start, occurred_at__lt=t1)
+            .filter(kind=BAND_CHANGED_KIND, occurred_at__gte=window_start, occurred_at__lt=t1)
             .values_list("account_id", "data")
         ):
             if account_id in out:

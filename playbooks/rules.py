@@ -20,6 +20,7 @@ from typing import Any
 from accounts import utc
 from accounts.timeline import money_text
 from metrics.health import score_pair
+from metrics.services import BAND_CHANGED_KIND
 
 BANDS = ("green", "yellow", "red")
 BAND_RANK = {"red": 0, "yellow": 1, "green": 2}
@@ -421,7 +422,7 @@ TRIGGERS: dict[str, Trigger] = {
             (Param("band", "band", help="green, yellow or red", words="band {}"), _within()),
             ("health", "band_changes"),
             _health_entered,
-            event_kinds=("health_band_changed",),
+            event_kinds=(BAND_CHANGED_KIND,),
         ),
         Trigger(
             "score_dropped",

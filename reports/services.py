@@ -29,6 +29,7 @@ from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
 from config.site import absolute_url
 from metrics import kpis
 from metrics.models import AccountStanding, KpiSnapshot
+from metrics.services import BAND_CHANGED_KIND
 from metrics.standings import renews_within
 from outbox import services as outbox
 
@@ -582,7 +583,7 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
     band_changes = list(
         TimelineEntry.objects.filter(
             account__in=current,
-            kind="health_band_changed",
+            kind=BAND_CHANGED_KIND,
             occurred_at__gte=since,
             occurred_at__lt=now,
         )
