@@ -76,7 +76,7 @@ class ApiTokenForm(forms.Form):
             "required": "Choose the user the token acts as.",
             "invalid_choice": "That user does not exist (any more): choose one from the list.",
         },
-        help_text="The token sees what this user sees; writes need an Admin.",
+        help_text="The token sees what this user sees; what it may write follows the role (above).",
     )
     name = forms.CharField(
         label="Name",

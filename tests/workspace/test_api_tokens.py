@@ -197,6 +197,15 @@ def test_the_intro_says_what_a_write_token_writes_in_the_tables_words(
     ) in csm_row
     manager_row = html.split("Manager write")[1].split("</tr>")[0]
     assert "first-value days of the user's accounts and KPI targets allowed)" in manager_row
+    # the form's helps say the same: no "writes need an Admin"
+    assert "writes need an Admin" not in html and "(the user must be an Admin)" not in html
+    assert "what it may write follows the role (above)" in html
+    assert (
+        "Read and write: also writes, as the user's role allows: an Admin's the bulk imports "
+        "and tracking too; another user's CTAs and first-value days of their accounts (a "
+        "Manager's also KPI targets)."
+    ) in html
+    assert "--name NAME [--scope write]</code> (read unless told)" in html
 
 
 def test_what_a_managers_write_token_writes(manager):
