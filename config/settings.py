@@ -304,11 +304,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # our LOGGING applies in workers
 # Separate queues, so a big import or a night's run never holds up a health recompute, an
 # email or a survey invitation: docker-compose.yml runs `worker` for celery,ingest (imports,
-# the nightly pipeline's long steps) and `worker-recompute` for recompute,notifications (the
-# health within a minute of new data, the survey answers that feed it, emails); past one
-# machine, a worker per queue (docs/scaling.md). Exact names win over the patterns.
+# the nightly pipeline's steps and health chunks) and `worker-recompute` for
+# recompute,notifications (the health within a minute of new data, the survey answers that
+# feed it, emails); past one machine, a worker per queue (docs/scaling.md). Exact names win
+# over the patterns.
 CELERY_TASK_ROUTES = {
-    # the night's long-running steps (the health chunks they fan out stay on recompute)
+    # the night's long-running steps. Its health chunks go to celery too, the queue given
+    # where they are sent (metrics.pipeline.NIGHT_HEALTH_QUEUE): the same task sent for an
+    # import's accounts (metrics.tasks.account_changed) stays on recompute below
     "metrics.tasks.run_nightly_pipeline": {"queue": "celery"},
     "metrics.tasks.continue_nightly_pipeline": {"queue": "celery"},
     "voice.tasks.refresh_all_voice": {"queue": "celery"},

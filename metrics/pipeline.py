@@ -15,7 +15,8 @@ Two ways to run, same rows (pinned by tests, including one with a real worker):
   nothing those write), and their step waits for that thread;
 - **fanned out** (``run_nightly(as_of, fan_out=True)``, what the task does in a worker): the
   steps before health run in the task, then the health step becomes one
-  ``recompute_health_chunk`` task per chunk of ``HEALTH_CHUNK`` account ids; the task that
+  ``recompute_health_chunk`` task per chunk of ``HEALTH_CHUNK`` account ids, on the night's
+  queue (``NIGHT_HEALTH_QUEUE``), not the incremental recomputes'; the task that
   finishes the last chunk claims the continuation (conditional UPDATE) and enqueues
   ``continue_nightly_pipeline``, which runs the steps after health and closes the run.
 
@@ -90,6 +91,12 @@ logger = logging.getLogger(__name__)
 # arrived late (after the previous night's run) are counted too.
 ROLLUP_DAYS = 2
 HEALTH_CHUNK = 5000  # account ids per health chunk task: 100k accounts are 20 tasks
+# The queue of a night's health chunks: the worker of the night's long steps (compose's
+# `worker`, -Q celery,ingest), not `recompute`, whose worker keeps an account's health
+# current within a minute of its new data and must not wait behind a whole book's chunks.
+# Given with each chunk, as the same task sent by the incremental path stays on `recompute`
+# (settings.CELERY_TASK_ROUTES).
+NIGHT_HEALTH_QUEUE = "celery"
 # chunks of the in-process health step recorded at once (config.db.in_threads): one
 # chunk's Python runs while PostgreSQL works for the other, on this 2-core machine
 HEALTH_THREADS = 2
@@ -723,8 +730,9 @@ def run_nightly(
 
 
 def health_fan_out(run: PipelineRun, *, chunk_size: int = HEALTH_CHUNK) -> int:
-    """Send one ``recompute_health_chunk`` task per ``chunk_size`` account ids (after this
-    transaction commits); returns the number of chunks. With no account, goes straight on."""
+    """Send one ``recompute_health_chunk`` task per ``chunk_size`` account ids to the
+    ``NIGHT_HEALTH_QUEUE`` (after this transaction commits); returns the number of chunks.
+    With no account, goes straight on."""
     from .tasks import recompute_health_chunk  # tasks import this module
 
     services.health_model_ensure_default()  # once, not raced by the chunks
@@ -739,8 +747,10 @@ def health_fan_out(run: PipelineRun, *, chunk_size: int = HEALTH_CHUNK) -> int:
         )
         for n, chunk in enumerate(chunks):
             transaction.on_commit(
-                lambda chunk=chunk, n=n: recompute_health_chunk.delay(
-                    chunk, run.as_of.isoformat(), run_id=run.pk, chunk=n
+                lambda chunk=chunk, n=n: recompute_health_chunk.apply_async(
+                    args=[chunk, run.as_of.isoformat()],
+                    kwargs={"run_id": run.pk, "chunk": n},
+                    queue=NIGHT_HEALTH_QUEUE,
                 )
             )
     if not chunks and health_claim_continuation(run.pk):

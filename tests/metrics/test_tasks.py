@@ -166,13 +166,18 @@ def test_the_task_fans_out_only_in_a_worker(django_capture_on_commit_callbacks):
     _clear(D)
 
     sent = []
-    original = tasks.recompute_health_chunk.delay
-    tasks.recompute_health_chunk.delay = lambda *a, **kw: sent.append((a, kw)) or original(*a, **kw)
+    original = tasks.recompute_health_chunk.apply_async
+
+    def send(args, kwargs, **options):
+        sent.append((args, kwargs))
+        return original(args, kwargs, **options)
+
+    tasks.recompute_health_chunk.apply_async = send
     try:
         with django_capture_on_commit_callbacks(execute=True):
             summary = tasks.run_nightly_pipeline.run(as_of=D.isoformat(), chunk_size=2)
     finally:
-        del tasks.recompute_health_chunk.delay
+        del tasks.recompute_health_chunk.apply_async
     assert summary["status"] == "running"  # returned before the chunks ran
     assert len(sent) == 2 and [kw["chunk"] for _, kw in sent] == [0, 1]
     assert all(isinstance(a[0], list) and a[1] == D.isoformat() for a, _ in sent)
