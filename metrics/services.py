@@ -1180,6 +1180,7 @@ def health_rescore(
     account_ids: Sequence[int] | None = None,
     chunk_size: int = CHUNK_SIZE,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    starting: Callable[[dt.date], None] | None = None,
     starting_later: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Rescore health with the models active now, for the Manage page's rescore and
@@ -1189,7 +1190,8 @@ def health_rescore(
     standings (the queue's and the account header's rows) of the accounts rescored, from
     their latest snapshot, which one of the two rewrote: every account of ``account_ids``
     (default: every account), since the range gives each of them a snapshot on each of its
-    days. ``progress`` is called after each day, the range's then the later ones;
+    days. ``starting`` is called once with the first day to be recorded, after the range is
+    checked; ``progress`` after each day, the range's then the later ones;
     ``starting_later`` once before the later ones (``health_rescore_after``'s ``starting``).
 
     The range is ``health_rescore_range``'s: it starts no earlier than the first day with
@@ -1199,7 +1201,9 @@ def health_rescore(
     "later": [one per later day], "standings": account_standings_refresh's counts}``."""
     from .standings import account_standings_refresh  # standings reads what this writes
 
-    start, end = health_rescore_range(start, end)
+    start, end = health_rescore_range(start, end)  # the first day with data: read once
+    if starting is not None:
+        starting(start)
     if account_ids is not None:
         account_ids = sorted(set(account_ids))
         found = set(Account.objects.filter(pk__in=account_ids).values_list("pk", flat=True))

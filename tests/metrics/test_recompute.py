@@ -10,6 +10,8 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import utc
@@ -353,3 +355,27 @@ def test_recompute_help_says_later_snapshots_take_the_current_model():
     from metrics.management.commands.recompute import Command
 
     assert "snapshot dated after --to, also with the current model" in Command.help
+
+
+def _first_data_day_reads(queries) -> int:
+    """How many of ``queries`` are ``health_first_data_day``'s statement (a 0.5 s scan of
+    every source on a big book)."""
+    sources = [services._source_rows(s) for s in services._DATA_SOURCES]
+    statement = "SELECT " + ", ".join(f"({sql})" for sql, _params in sources)
+    return sum(q["sql"] == statement for q in queries)
+
+
+def test_recompute_reads_the_first_day_with_data_once():
+    """The command and its service check the range once: one read of the first day, also
+    when the range is moved to it (the message is the service's day, the same words)."""
+    _book_from(dt.date(2022, 11, 15))
+    out = StringIO()
+    with CaptureQueriesContext(connection) as captured:
+        call_command("recompute", "--from", "2022-11-10", "--to", "2022-11-16", stdout=out)
+    assert out.getvalue().splitlines()[0] == (
+        "No account has data before 2022-11-15: recomputing from 2022-11-15, not 2022-11-10."
+    )
+    assert _first_data_day_reads(captured.captured_queries) == 1
+    with CaptureQueriesContext(connection) as captured:
+        services.health_first_data_day()
+    assert _first_data_day_reads(captured.captured_queries) == 1  # the statement is known

@@ -6,11 +6,12 @@ every snapshot dated after --to (the latest ones, which the queue reads), then t
 standings of the accounts rescored (the queue and the account header read them). Prints a
 line per day, and before the later days how many there are. --to must be a complete day
 (before today, UTC, as run_pipeline's --date); the range starts no earlier than the first
-day any account has data (``services.health_rescore_range``)."""
+day any account has data (``services.health_rescore_range``, read once, by the service)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -101,15 +102,12 @@ class Command(BaseCommand):
             raise CommandError(f"--to {why}")
         if (end - start).days + 1 > MAX_DAYS:
             raise CommandError(f"at most {MAX_DAYS} days per run, got {(end - start).days + 1}")
-        try:
-            first, end = services.health_rescore_range(start, end)
-        except ValidationError as exc:
-            raise CommandError(_words(exc)) from exc
-        if first > start:
-            self.stdout.write(
-                f"No account has data before {first}: recomputing from {first}, not {start}."
-            )
-            start = first
+
+        def starting(first: dt.date) -> None:  # the range checked by the service, once
+            if first > start:
+                self.stdout.write(
+                    f"No account has data before {first}: recomputing from {first}, not {start}."
+                )
 
         def report(day: dict) -> None:
             self.stdout.write(
@@ -132,6 +130,7 @@ class Command(BaseCommand):
                 account_ids=accounts,
                 chunk_size=chunk_size,
                 progress=report,
+                starting=starting,
                 starting_later=starting_later,
             )
         except ValidationError as exc:
@@ -139,7 +138,8 @@ class Command(BaseCommand):
         days, later = result["days"], result["later"]
         total = sum(d["accounts"] for d in days)
         self.stdout.write(
-            f"Recomputed health for {len(days)} day(s), {start} to {end}: {total} snapshots."
+            f"Recomputed health for {len(days)} day(s), {result['start']} to {end}: "
+            f"{total} snapshots."
         )
         if later:
             self.stdout.write(
