@@ -22,7 +22,7 @@ from accounts.intake import cells
 from accounts.models import Account
 from metrics.kpis import revenue
 from metrics.models import PipelineRun
-from tests.factories import AccountFactory, ContractFactory, token_client
+from tests.factories import AccountFactory, ContractFactory, InvoiceFactory, token_client
 
 Q1 = {"start": "2024-01-01", "end": "2024-04-01"}
 # each read as 1 Oct 2026 or 5 Jan 2026 by date.fromisoformat or Django's parse_date
@@ -290,6 +290,39 @@ def test_the_command_table_rounds_for_reading_and_the_json_keeps_every_digit(q1_
     call_command("kpis", *_kpis_args(*Q1.values()), "--json", stdout=out)
     inputs = json.loads(out.getvalue())["retention"]["customer_lifetime_months"]["inputs"]
     assert inputs["mean_monthly_logo_churn_rate"] == str(Decimal(400) / Decimal(7))
+
+
+@pytest.mark.django_db
+def test_the_command_table_prints_money_inputs_to_the_cent_and_counts_whole(q1_2024):
+    """Money is told by its type, not a list of names: a Decimal in the KPI functions (a
+    string in the report) prints to the cent, whole amounts and zeros too; an int (a count)
+    prints whole. Two invoices (1,234.50 issued in January, overdue on 04-01; 77 issued in
+    March) give the billing's money; Q1's movements (``q1_2024``) the revenue's."""
+    invoiced = AccountFactory(external_id="INV")
+    InvoiceFactory(
+        account=invoiced,
+        issued_on=dt.date(2024, 1, 5),
+        due_on=dt.date(2024, 2, 5),
+        amount=Decimal("1234.5"),
+    )
+    InvoiceFactory(
+        account=invoiced, issued_on=dt.date(2024, 3, 5), due_on=dt.date(2024, 5, 5), amount=77
+    )
+    table = io.StringIO()
+    call_command("kpis", *_kpis_args(*Q1.values()), "--movements", stdout=table)
+    lines = {line.split()[0]: line for line in table.getvalue().splitlines() if line.strip()}
+    assert lines["arr_end"].endswith(" mrr_end=700.00")
+    assert lines["nrr"].endswith(" start_mrr=200.00 expansion=0.00 contraction=0.00 churn=200.00")
+    assert lines["expansion_share"].endswith(" new=700.00 reactivation=0.00 expansion=0.00")
+    assert lines["quick_ratio"].endswith(" gained=700.00 lost=200.00")
+    assert lines["arpa"].endswith(" start_mrr=200.00 customers_start=2")
+    assert lines["clv"].endswith(" arpa=100.00 gross_margin=0.80 lifetime_months=1.75")
+    assert lines["overdue_invoices"].endswith(" amount=1,234.50")
+    assert lines["dso"].endswith(
+        " receivable_at_end=1,311.50 invoiced_in_period=1,311.50 days_in_period=91"
+    )
+    assert lines["New:"] == "New: 700.00"
+    assert lines["K"].endswith(" 0.00 →       100.00 (100.00)")
 
 
 @pytest.mark.django_db

@@ -106,26 +106,10 @@ class Command(BaseCommand):
 # percentages to one decimal as every page prints them (``pct_text``: more only where one
 # would make a rate that is not exactly 100 or 0 read as such), counts whole, any other
 # mean (hours, days, users a day, a ratio) to 2 decimals. A KPI's kind is its unit
-# (percentages also say "%" there); an input's is its name: the inputs below are money,
-# and a name ending in one of PERCENT_INPUTS is a percentage
-# ("mean_monthly_logo_churn_rate", "easy_pct").
-MONEY_INPUTS = frozenset(
-    {
-        "start_mrr",
-        "mrr_end",
-        "new",
-        "reactivation",
-        "expansion",
-        "contraction",
-        "churn",
-        "gained",
-        "lost",
-        "arpa",
-        "amount",
-        "receivable_at_end",
-        "invoiced_in_period",
-    }
-)
+# (percentages also say "%" there). An input's is its name when that ends in one of
+# PERCENT_INPUTS ("mean_monthly_logo_churn_rate", "easy_pct"), else its value's type:
+# money is a Decimal in the KPI functions (``kpis.common.money``, ``ZERO``), a string of
+# decimals in the JSON-ready report, printed to the cent as every mean is; a count is an int.
 PERCENT_INPUTS = ("_rate", "_rates", "_pct")
 PERCENT_UNITS = ("%", "% per feature")
 
@@ -162,9 +146,9 @@ def _value(value, *, unit: str = "") -> str:
 
 
 def _input(key: str, value) -> str:
-    """One input's value by what its name says it is (MONEY_INPUTS, PERCENT_INPUTS): money
-    to the cent, a percentage as ``pct_text`` prints it, with "%", a count whole, any other
-    number to 2 decimals; anything else as it is."""
+    """One input's value: a percentage (its name ends in one of PERCENT_INPUTS) as
+    ``pct_text`` prints it, with "%", a count (an int) whole, any other number (money, a
+    mean: a Decimal, a string in the report) to 2 decimals; anything else as it is."""
     if isinstance(value, list):
         return "[" + ", ".join(_input(key, v) for v in value) + "]"
     if value is None:
@@ -174,8 +158,6 @@ def _input(key: str, value) -> str:
         return str(value)
     if key.endswith(PERCENT_INPUTS):
         return f"{pct_text(number)}%"
-    if key in MONEY_INPUTS:
-        return f"{number:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return f"{number:,.2f}"
