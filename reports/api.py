@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import generics, serializers
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from accounts.api import R400_FILTER, R401, R404, R415
+from accounts.api import R400_FILTER, R401, R404, R415, ApiPagination
 from accounts.models import ApiToken, Role, User
 from accounts.serializers import DetailSerializer
 
@@ -105,7 +105,7 @@ _WRITE = {400: R400, 401: R401, 403: R403, 415: R415}
         tags=["targets"],
         responses={
             200: KpiTargetSerializer(many=True),
-            400: R400_FILTER,  # a parameter the list does not take (it takes page)
+            400: R400_FILTER,  # a parameter it does not take, a page or size given twice
             401: R401,
             403: R403,
             404: R404,
@@ -119,6 +119,7 @@ _WRITE = {400: R400, 401: R401, 403: R403, 415: R415}
 )
 class TargetListApi(generics.ListCreateAPIView):
     permission_classes = [CanUseTargets]
+    pagination_class = ApiPagination  # the other lists' page and page_size, and their 400s
     serializer_class = KpiTargetSerializer
     queryset = KpiTarget.objects.order_by("pk")
 

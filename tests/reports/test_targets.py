@@ -227,3 +227,31 @@ def test_previous_period_ends():
         dt.date(2026, 2, 28),
         dt.date(2026, 3, 31),
     ]
+
+
+@pytest.mark.parametrize("param", ["page", "page_size"])
+def test_the_api_list_refuses_a_page_or_size_given_twice_like_the_other_lists(
+    client, manager, param
+):
+    """The targets list pages as the other lists do (``accounts.api.ApiPagination``): given
+    twice, DRF's own paginator read the last value (``?page=1&page=2`` was page 2)."""
+    client.force_login(manager)
+    r = client.get(f"/api/v1/targets/?{param}=1&{param}=2")
+    assert r.status_code == 400
+    assert r.json() == {param: ["given 2 times (“1”, “2”): give it once"]}
+
+
+def test_the_api_list_pages_and_sizes_like_the_other_lists(client, manager):
+    client.force_login(manager)
+    total = KpiTarget.objects.count()
+    assert total > 2  # the defaults of a new installation
+    first = client.get("/api/v1/targets/", {"page_size": "2"}).json()
+    second = client.get("/api/v1/targets/", {"page_size": "2", "page": "2"}).json()
+    assert first["count"] == second["count"] == total
+    ids = [t["id"] for t in first["results"] + second["results"]]
+    assert ids == list(KpiTarget.objects.order_by("pk").values_list("pk", flat=True)[:4])
+    r = client.get("/api/v1/targets/", {"page": "0"})
+    assert r.status_code == 400 and r.json() == {"page": ["must be a whole number from 1, got '0'"]}
+    r = client.get("/api/v1/targets/", {"kpi": "nps"})
+    assert r.status_code == 400
+    assert r.json() == {"kpi": ["not a parameter of this endpoint; it takes page, page_size"]}
