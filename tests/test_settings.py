@@ -411,6 +411,11 @@ def test_compose_has_the_services_with_health_checks():
     }
     assert "recompute" not in queues["worker"]
     assert "recompute" in queues["worker-recompute"] and "ingest" not in queues["worker-recompute"]
+    # nor the night's health chunks: the worker of the night's long steps takes them
+    from metrics.pipeline import NIGHT_HEALTH_QUEUE
+
+    assert NIGHT_HEALTH_QUEUE in queues["worker"]
+    assert NIGHT_HEALTH_QUEUE not in queues["worker-recompute"]
     from config.celery import QUEUES
 
     assert sorted(queues["worker"] + queues["worker-recompute"]) == sorted(QUEUES)
