@@ -45,6 +45,7 @@ from metrics.models import (
     AccountStanding,
     HealthModel,
     HealthModelVersion,
+    HealthOverride,
     HealthSnapshot,
     KpiSnapshot,
 )
@@ -759,9 +760,19 @@ def override_targets(latest: HealthSnapshot | None) -> list[tuple[str, str]]:
     return [(c.key, c.label) for c in spec.components if not c.locked]
 
 
+def override_locked(latest: HealthSnapshot | None) -> list[tuple[str, str]]:
+    """The components of the model that scored ``latest`` that are locked against override
+    (key, label): the override form names them rather than leave them missing unexplained.
+    No query, as ``override_targets``."""
+    if latest is None:
+        return []
+    return [(c.key, c.label) for c in latest.model_version.spec().components if c.locked]
+
+
 def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
     """The overrides applied to ``latest`` as the account page shows them, each with the
-    last day it holds ("until", the day before it expires at midnight UTC) and, for one of
+    last day it holds ("until", the day before it expires at midnight UTC), when it was made
+    ("created_at", UTC, from its row; blank for a row gone) and, for one of
     the whole score, its score beside the computed one as a pair (``health.score_pair``:
     an override of 80 over a computed 79.96 does not read "80, computed 80")."""
     shown = []
@@ -769,6 +780,14 @@ def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
     # the snapshot records who by email; the page names people (one query, with overrides)
     emails = {o.get("created_by") for o in overrides} - {"", None}
     names = {u.email: str(u) for u in User.objects.filter(email__in=emails)} if emails else {}
+    # when each was made, from its row (the audit record; one query): the snapshot keeps
+    # who, why and until, not when
+    ids = [o["id"] for o in overrides if isinstance(o.get("id"), int)]
+    made = (
+        dict(HealthOverride.objects.filter(pk__in=ids).values_list("pk", "created_at"))
+        if ids
+        else {}
+    )
     for o in overrides:
         last, _ = utc.deadline_day(dt.datetime.fromisoformat(o["expires_at"]))
         score_text, computed_text = health.score_pair(
@@ -782,6 +801,7 @@ def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
                 **o,
                 "until": utc.day_text(last),
                 "created_by": names.get(o.get("created_by"), o.get("created_by") or ""),
+                "created_at": utc.moment_text(made[o["id"]]) if o.get("id") in made else "",
                 "score_text": score_text,
                 "computed_text": computed_text,
             }
