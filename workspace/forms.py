@@ -56,9 +56,8 @@ class HealthOverrideForm(forms.Form):
         self.locked = dict(locked)
         if self.locked:
             names = ", ".join(self.locked.values())
-            self.fields["component"].help_text = (
-                f"Locked by the health model, so not offered: {names}"
-            )
+            help_text = f"Locked by the health model, so not offered: {names}"
+            self.fields["component"].help_text = help_text
 
     def clean(self):
         cleaned = super().clean()
