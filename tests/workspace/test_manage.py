@@ -178,6 +178,11 @@ def test_save_makes_a_version_and_the_backfill_rescores(client, admin_user, cele
     progress = client.get(r["Location"])
     assert progress.status_code == 200
     assert "2 of 2 days rescored" in progress.content.decode()
+    # the days before keep whichever versions made them, not only v1 (or "the one before")
+    assert (
+        "Saved as Default v2. Days not rescored keep the scores of the versions that made "
+        "them." in progress.content.decode()
+    )
     rescored = HealthSnapshot.objects.get(account=account, day=day)
     assert rescored.model_version == new and old.model_version != new
     assert {c["key"]: c["weight"] for c in rescored.components}["usage"] == 0
