@@ -261,6 +261,9 @@ def test_models_list_prints_the_band_lines_unrounded(client, admin_user):
     client.force_login(admin_user)
     page = client.get(reverse("workspace:health-models")).content.decode()
     assert "green ≥ 79.50, yellow ≥ 50" in page  # as the versions page prints them
+    # a new model is made on the assignments page (a copy of another): the list leads there
+    new = reverse("workspace:health-assignments") + "#model-copy"
+    assert f'id="new-model" href="{new}"' in page
 
 
 def _nav_current(html: str) -> list[str]:
