@@ -170,6 +170,17 @@ def test_a_component_needs_a_name_and_a_measure(client, admin_user, model):
     assert model.versions.count() == 1
 
 
+def test_two_components_of_the_same_name_are_refused(client, admin_user, model):
+    """Feature adoption renamed "usage": the account page and the override form name
+    components by their names, so two alike (whatever the capitals) would read as one."""
+    client.force_login(admin_user)
+    html = _edit(client, model, _form(model, **{"c-1-label": " usage"})).content.decode()
+    expected = "component 1 is named “usage” too: give each its own name"
+    assert _field_error(html, "c-1-label") == expected
+    assert f"component 2: {expected}" in html  # in the list at the top too
+    assert model.versions.count() == 1
+
+
 def test_every_weight_zero_is_refused(client, admin_user, model):
     client.force_login(admin_user)
     data = _form(model, **{f"c-{i}-weight": "0" for i in range(6)})
