@@ -56,6 +56,9 @@ def test_the_form_shows_each_component_measure_and_mapping(client, admin_user, m
     assert 'name="c-0-weight" value="35"' in html
     # the payments component is locked in the default model
     assert re.search(r'id="c-3-locked" name="c-3-locked" checked', html)
+    # the service refuses an override of a locked component whoever asks, admins too (it
+    # said "CSMs cannot", as if an admin could)
+    assert "no one may override it" in html and "CSMs cannot" not in html
     # measures with label and unit; the mapping as typed values
     assert "seat utilisation (% of licensed seats active in 30 days)</option>" in html
     assert re.search(r'<option value="seat_utilisation" selected>', html)
