@@ -865,13 +865,16 @@ def health_model_history(model: HealthModel) -> dict[str, Any]:
 
 def health_version_diff(current: HealthModelVersion, other: HealthModelVersion) -> dict[str, Any]:
     """What making ``other``'s rules score again would change against ``current``: weight
-    per component (either side ``None`` where a version lacks it), thresholds, and whether
+    per component (either side ``None`` where a version lacks it), thresholds, whether
     both have the same components but for their weights (the draft preview re-weights
-    recorded component scores, so it only applies then). No query."""
+    recorded component scores, so it only applies then) and which components of both
+    score differently but for their weights (``rules_changed``, by label). No query."""
     now, then = _weights(current), _weights(other)
     labels = {
         c["key"]: c.get("label") or c["key"] for c in [*current.components, *other.components]
     }
+    rules_now = {c["key"]: c for c in _rules(current)}
+    rules_then = {c["key"]: c for c in _rules(other)}
     return {
         "weights": [
             {
@@ -886,6 +889,13 @@ def health_version_diff(current: HealthModelVersion, other: HealthModelVersion) 
         "green": {"now": current.green_min, "then": other.green_min},
         "yellow": {"now": current.yellow_min, "then": other.yellow_min},
         "same_components": _rules(current) == _rules(other),
+        # the components of both whose name, measures, points or lock differ: the weights
+        # table alone would not show that restoring changes how they score
+        "rules_changed": [
+            labels[key]
+            for key in labels
+            if key in rules_now and key in rules_then and rules_now[key] != rules_then[key]
+        ],
     }
 
 

@@ -146,7 +146,34 @@ def test_restore_asks_for_confirmation_first(client, admin_user, model):
     # the same components: the live preview of v1's weights loads beside
     assert r.context["diff"]["same_components"] is True
     assert 'hx-include="#restore-draft"' in page and 'name="draft_label" value="v1"' in page
+    assert r.context["diff"]["rules_changed"] == [] and 'id="restore-rules"' not in page
     assert model.versions.count() == 3  # a GET writes nothing
+
+
+def test_restore_confirmation_names_components_that_score_differently(
+    client, admin_user, model
+):
+    """v4 scores Usage by seat utilisation 0 → 60 (v1: 0 → 50) and locks Support: the
+    weights table shows no change for them, so the confirmation names them."""
+    v1 = _v(model, 1)
+    components = []
+    for c in v1.components:
+        c = {**c, "measures": [dict(m) for m in c["measures"]]}
+        if c["key"] == "usage":
+            c["measures"][0] = {**c["measures"][0], "linear": [0, 60]}
+        if c["key"] == "support":
+            c["locked"] = True
+        components.append(c)
+    assert v1.components[0]["measures"][0] == {"measure": "seat_utilisation", "linear": [0, 50]}
+    metrics_services.health_model_version_create(model=model, components=components)
+    client.force_login(admin_user)
+    r = client.get(_versions_url(model), {"restore": v1.pk})
+    assert r.context["diff"]["rules_changed"] == ["Usage", "Support"]
+    page = r.content.decode()
+    assert (
+        "Beyond the weights, v1 also scores Usage, Support differently: other measures, "
+        "points or lock than v4." in page
+    )
 
 
 @pytest.mark.parametrize(
