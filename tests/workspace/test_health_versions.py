@@ -150,9 +150,7 @@ def test_restore_asks_for_confirmation_first(client, admin_user, model):
     assert model.versions.count() == 3  # a GET writes nothing
 
 
-def test_restore_confirmation_names_components_that_score_differently(
-    client, admin_user, model
-):
+def test_restore_confirmation_names_components_that_score_differently(client, admin_user, model):
     """v4 scores Usage by seat utilisation 0 → 60 (v1: 0 → 50) and locks Support: the
     weights table shows no change for them, so the confirmation names them."""
     v1 = _v(model, 1)
