@@ -42,9 +42,31 @@ class HealthOverrideForm(forms.Form):
         help_text="at most a year ahead",
     )
 
-    def __init__(self, *args, components: list[tuple[str, str]] = (), **kwargs):
+    def __init__(
+        self,
+        *args,
+        components: list[tuple[str, str]] = (),
+        locked: list[tuple[str, str]] = (),
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.fields["component"].choices = [("", "The whole score"), *components]
+        # the model's locked components are not offered: the help says which and why, and
+        # a post that names one anyway is told so rather than "not a valid choice"
+        self.locked = dict(locked)
+        if self.locked:
+            names = ", ".join(self.locked.values())
+            help_text = f"Locked by the health model, so not offered: {names}"
+            self.fields["component"].help_text = help_text
+
+    def clean(self):
+        cleaned = super().clean()
+        raw = self.data.get(self.add_prefix("component"), "")
+        if raw in self.locked:
+            self._errors["component"] = self.error_class(
+                [f"{self.locked[raw]} is locked by the health model: it cannot be overridden"]
+            )
+        return cleaned
 
 
 class FirstValueForm(forms.Form):

@@ -323,10 +323,18 @@ class ModelDraft:
         puts each error at its field and in ``summary``."""
         self.summary = []
         components = self.as_json()
+        named: dict[str, int] = {}  # a name (any capitals) → the first component with it
         for i, c in enumerate(self.components):  # a name is needed before anything else
-            if not c.label.strip():
+            name = c.label.strip()
+            if not name:
                 c.errors.setdefault("label", []).append("give the component a name")
                 self.summary.append((f"c-{i}-label", f"component {i + 1}: give it a name"))
+            elif (first := named.setdefault(name.casefold(), i)) != i:
+                # the account page and the override form name components by it: two alike
+                # would read as one
+                problem = f"component {first + 1} is named “{name}” too: give each its own name"
+                c.errors.setdefault("label", []).append(problem)
+                self.summary.append((f"c-{i}-label", f"component {i + 1}: {problem}"))
         spec, errors = health.model_errors(
             components, green_min=_value(self.green_min), yellow_min=_value(self.yellow_min)
         )

@@ -218,8 +218,8 @@ def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 url = _rescore_url(request, days)
                 messages.success(
                     request,
-                    f"Saved as {new}. Days not rescored keep the snapshots "
-                    f"v{version.version} made.",
+                    f"Saved as {new}. Days not rescored keep the scores of the versions "
+                    "that made them.",
                 )
             else:
                 messages.success(request, f"Saved as {new}.")
@@ -276,6 +276,9 @@ def _history(
     context = {
         "model": model,
         **history,
+        # a model no rule names (and not the default) scores no account: a new version of
+        # it changes no score, so there is nothing to rescore, only a rule to give it
+        "scores_nothing": changed is not None and not model.is_default and not model.rules.exists(),
         "restore_errors": list(restore_errors),
         "confirm": confirm,
         "diff": diff,

@@ -45,6 +45,7 @@ from metrics.models import (
     AccountStanding,
     HealthModel,
     HealthModelVersion,
+    HealthOverride,
     HealthSnapshot,
     KpiSnapshot,
 )
@@ -759,9 +760,19 @@ def override_targets(latest: HealthSnapshot | None) -> list[tuple[str, str]]:
     return [(c.key, c.label) for c in spec.components if not c.locked]
 
 
+def override_locked(latest: HealthSnapshot | None) -> list[tuple[str, str]]:
+    """The components of the model that scored ``latest`` that are locked against override
+    (key, label): the override form names them rather than leave them missing unexplained.
+    No query, as ``override_targets``."""
+    if latest is None:
+        return []
+    return [(c.key, c.label) for c in latest.model_version.spec().components if c.locked]
+
+
 def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
     """The overrides applied to ``latest`` as the account page shows them, each with the
-    last day it holds ("until", the day before it expires at midnight UTC) and, for one of
+    last day it holds ("until", the day before it expires at midnight UTC), when it was made
+    ("created_at", UTC, from its row; blank for a row gone) and, for one of
     the whole score, its score beside the computed one as a pair (``health.score_pair``:
     an override of 80 over a computed 79.96 does not read "80, computed 80")."""
     shown = []
@@ -769,6 +780,14 @@ def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
     # the snapshot records who by email; the page names people (one query, with overrides)
     emails = {o.get("created_by") for o in overrides} - {"", None}
     names = {u.email: str(u) for u in User.objects.filter(email__in=emails)} if emails else {}
+    # when each was made, from its row (the audit record; one query): the snapshot keeps
+    # who, why and until, not when
+    ids = [o["id"] for o in overrides if isinstance(o.get("id"), int)]
+    made = (
+        dict(HealthOverride.objects.filter(pk__in=ids).values_list("pk", "created_at"))
+        if ids
+        else {}
+    )
     for o in overrides:
         last, _ = utc.deadline_day(dt.datetime.fromisoformat(o["expires_at"]))
         score_text, computed_text = health.score_pair(
@@ -782,6 +801,7 @@ def overrides_shown(latest: HealthSnapshot | None) -> list[dict[str, Any]]:
                 **o,
                 "until": utc.day_text(last),
                 "created_by": names.get(o.get("created_by"), o.get("created_by") or ""),
+                "created_at": utc.moment_text(made[o["id"]]) if o.get("id") in made else "",
                 "score_text": score_text,
                 "computed_text": computed_text,
             }
@@ -845,13 +865,16 @@ def health_model_history(model: HealthModel) -> dict[str, Any]:
 
 def health_version_diff(current: HealthModelVersion, other: HealthModelVersion) -> dict[str, Any]:
     """What making ``other``'s rules score again would change against ``current``: weight
-    per component (either side ``None`` where a version lacks it), thresholds, and whether
+    per component (either side ``None`` where a version lacks it), thresholds, whether
     both have the same components but for their weights (the draft preview re-weights
-    recorded component scores, so it only applies then). No query."""
+    recorded component scores, so it only applies then) and which components of both
+    score differently but for their weights (``rules_changed``, by label). No query."""
     now, then = _weights(current), _weights(other)
     labels = {
         c["key"]: c.get("label") or c["key"] for c in [*current.components, *other.components]
     }
+    rules_now = {c["key"]: c for c in _rules(current)}
+    rules_then = {c["key"]: c for c in _rules(other)}
     return {
         "weights": [
             {
@@ -866,6 +889,13 @@ def health_version_diff(current: HealthModelVersion, other: HealthModelVersion) 
         "green": {"now": current.green_min, "then": other.green_min},
         "yellow": {"now": current.yellow_min, "then": other.yellow_min},
         "same_components": _rules(current) == _rules(other),
+        # the components of both whose name, measures, points or lock differ: the weights
+        # table alone would not show that restoring changes how they score
+        "rules_changed": [
+            labels[key]
+            for key in labels
+            if key in rules_now and key in rules_then and rules_now[key] != rules_then[key]
+        ],
     }
 
 

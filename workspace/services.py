@@ -193,14 +193,16 @@ def _preview_backtest(
 ) -> dict[str, Any]:
     """AUC of the current version and the draft (``scorer``) on a recorded day at least 30
     days before ``latest``, for churn within the following days, judged only on days that
-    have passed: the latest such day whose whole ``HORIZON`` is over (``day + HORIZON <=
-    today``), or, while the history is shorter, the latest day at least 30 days back with
-    the window shortened to the days since then (``horizon_shortened``; the page says so).
-    A contract that is merely scheduled to end is not churn yet."""
+    have passed: the latest such day whose whole ``HORIZON`` is over by the last complete
+    day (``day + HORIZON <= yesterday``: the admin backtest page's default day, so that the
+    two pages agree when every day is recorded; today's churn is not all known yet), or,
+    while the history is shorter, the latest day at least 30 days back with the window
+    shortened to the days since then (``horizon_shortened``; the page says so). A contract
+    that is merely scheduled to end is not churn yet."""
     today = today or utc.today()
     model_days = HealthSnapshot.objects.filter(model_version__model=version.model_id)
     newest_allowed = latest - dt.timedelta(days=30)
-    full = min(newest_allowed, today - dt.timedelta(days=HORIZON))
+    full = min(newest_allowed, today - dt.timedelta(days=HORIZON + 1))
     day = model_days.filter(day__lte=full).aggregate(d=Max("day")).get("d")
     shortened = False
     if day is None:

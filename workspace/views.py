@@ -158,6 +158,7 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
             "overrides": selectors.overrides_shown(context["latest"]),
             "override_form": HealthOverrideForm(
                 components=selectors.override_targets(context["latest"]),
+                locked=selectors.override_locked(context["latest"]),
                 initial={"until": utc.today() + dt.timedelta(days=30)},
             ),
             **_first_value_context(request, account, data_day=data_day),
@@ -324,8 +325,12 @@ def health_override_create(request: HttpRequest, pk: int) -> HttpResponse:
     is the audit record, and today's score shows it at once."""
     account = _get_account_for_user(request, pk)
     latest = HealthSnapshot.objects.filter(account=account).select_related("model_version")
-    targets = selectors.override_targets(latest.order_by("-day").first())
-    form = HealthOverrideForm(request.POST, components=targets)
+    last = latest.order_by("-day").first()
+    form = HealthOverrideForm(
+        request.POST,
+        components=selectors.override_targets(last),
+        locked=selectors.override_locked(last),
+    )
     valid = form.is_valid()
     d = form.cleaned_data
     values = {

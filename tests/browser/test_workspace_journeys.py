@@ -202,3 +202,39 @@ def test_pages_at_phone_width(new_page, login, demo_users, journey_shot):
     journey_shot(page, "phone-account")
     # no horizontal scrolling of the page itself
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_csm_overrides_a_score_and_sees_who_when_and_why(
+    page, login, demo_users, journey_shot, settings, celery_eager
+):
+    """The override form says which components the model locks (not offered), and the
+    override made shows on the account page with who made it, when (UTC) and why."""
+    from django.core.cache import cache
+
+    from accounts import utc
+    from metrics.models import HealthOverride
+
+    settings.ACCOUNT_DATA_CHANGED_HOOKS = ["metrics.tasks.account_changed"]  # as deployed
+    cache.clear()  # no recompute debounce left by another test
+    csm = demo_users[CSM]
+    customer(csm, name="Burning Co", mrr="7000", ends_in=41, scores=[(58, "red")])
+    account_standings_refresh()
+
+    login(page, CSM)
+    page.get_by_role("link", name="Burning Co").first.click()
+    page.get_by_text("Override this health score").click()
+    form = page.locator("#override-form")
+    # the default model locks payments: left out of the choices, and the form says so
+    expect(form).to_contain_text("Locked by the health model, so not offered: Payments")
+    expect(form.locator("#id_component option[value=payments]")).to_have_count(0)
+    form.get_by_label("Score").fill("90")
+    form.get_by_label("Reason").fill("Renewal signed on paper; billing not imported yet")
+    form.get_by_role("button", name="Override").click()
+    shown = page.locator("#health-overrides")
+    expect(shown).to_be_visible()
+    made = HealthOverride.objects.get().created_at
+    expect(shown).to_contain_text(
+        f"“Renewal signed on paper; billing not imported yet” by {csm.get_full_name()} "
+        f"on {utc.moment_text(made)}, until"
+    )
+    journey_shot(page, "journey-override-audited")

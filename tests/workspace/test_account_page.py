@@ -331,6 +331,8 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
     # the default model's locked component (payments) is not offered
     assert '<option value="usage">Usage</option>' in page
     assert 'value="payments"' not in page
+    # ... and the form says why it is missing
+    assert "Locked by the health model, so not offered: Payments" in page
     cache.clear()  # no debounce left by another test: today's score is recomputed now
     with django_capture_on_commit_callbacks(execute=True):
         r = _override_post(client, account)
@@ -348,8 +350,10 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
     shown = page[page.index('id="health-overrides"') :].split("</div>")[0]
     assert "score 90" in shown and "computed " in shown
     assert "Renewal signed on paper" in shown and f"until {until.day} {until:%b %Y}" in shown
-    # named as the rest of the page names people, not by email
-    assert f"by {csm.get_full_name()}, until" in shown and csm.email not in shown
+    # named as the rest of the page names people, not by email, with when it was made
+    # (the row's created_at, in UTC as the page's other moments)
+    made = utc.moment_text(override.created_at)
+    assert f"by {csm.get_full_name()} on {made}, until" in shown and csm.email not in shown
     # the override's recompute dated today's snapshot and refreshed the standing: the trend
     # compares the computed score with the one 8 days back (76, the book's), not the 90
     from metrics.models import AccountStanding, HealthSnapshot
@@ -374,7 +378,12 @@ def test_a_csm_overrides_the_health_score_and_the_page_says_so(
             "at most 366 days ahead",
         ),
         ({"score": "101"}, "score", "less than or equal to 100"),
-        ({"component": "payments"}, "component", "Select a valid choice."),
+        # locked in the default model: said so, not Django's "Select a valid choice"
+        (
+            {"component": "payments"},
+            "component",
+            "Payments is locked by the health model: it cannot be overridden",
+        ),
     ],
     ids=["no-reason", "past", "today", "too-far", "score-range", "locked"],
 )

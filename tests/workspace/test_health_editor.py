@@ -56,6 +56,9 @@ def test_the_form_shows_each_component_measure_and_mapping(client, admin_user, m
     assert 'name="c-0-weight" value="35"' in html
     # the payments component is locked in the default model
     assert re.search(r'id="c-3-locked" name="c-3-locked" checked', html)
+    # the service refuses an override of a locked component whoever asks, admins too (it
+    # said "CSMs cannot", as if an admin could)
+    assert "no one may override it" in html and "CSMs cannot" not in html
     # measures with label and unit; the mapping as typed values
     assert "seat utilisation (% of licensed seats active in 30 days)</option>" in html
     assert re.search(r'<option value="seat_utilisation" selected>', html)
@@ -167,6 +170,17 @@ def test_a_component_needs_a_name_and_a_measure(client, admin_user, model):
     html = r.content.decode()
     assert _field_error(html, "c-1-label") == "give the component a name"
     assert "component 3 (Support): add at least one measure" in html
+    assert model.versions.count() == 1
+
+
+def test_two_components_of_the_same_name_are_refused(client, admin_user, model):
+    """Feature adoption renamed "usage": the account page and the override form name
+    components by their names, so two alike (whatever the capitals) would read as one."""
+    client.force_login(admin_user)
+    html = _edit(client, model, _form(model, **{"c-1-label": " usage"})).content.decode()
+    expected = "component 1 is named “usage” too: give each its own name"
+    assert _field_error(html, "c-1-label") == expected
+    assert f"component 2: {expected}" in html  # in the list at the top too
     assert model.versions.count() == 1
 
 

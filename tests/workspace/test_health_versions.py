@@ -146,7 +146,32 @@ def test_restore_asks_for_confirmation_first(client, admin_user, model):
     # the same components: the live preview of v1's weights loads beside
     assert r.context["diff"]["same_components"] is True
     assert 'hx-include="#restore-draft"' in page and 'name="draft_label" value="v1"' in page
+    assert r.context["diff"]["rules_changed"] == [] and 'id="restore-rules"' not in page
     assert model.versions.count() == 3  # a GET writes nothing
+
+
+def test_restore_confirmation_names_components_that_score_differently(client, admin_user, model):
+    """v4 scores Usage by seat utilisation 0 → 60 (v1: 0 → 50) and locks Support: the
+    weights table shows no change for them, so the confirmation names them."""
+    v1 = _v(model, 1)
+    components = []
+    for c in v1.components:
+        c = {**c, "measures": [dict(m) for m in c["measures"]]}
+        if c["key"] == "usage":
+            c["measures"][0] = {**c["measures"][0], "linear": [0, 60]}
+        if c["key"] == "support":
+            c["locked"] = True
+        components.append(c)
+    assert v1.components[0]["measures"][0] == {"measure": "seat_utilisation", "linear": [0, 50]}
+    metrics_services.health_model_version_create(model=model, components=components)
+    client.force_login(admin_user)
+    r = client.get(_versions_url(model), {"restore": v1.pk})
+    assert r.context["diff"]["rules_changed"] == ["Usage", "Support"]
+    page = r.content.decode()
+    assert (
+        "Beyond the weights, v1 also scores Usage, Support differently: other measures, "
+        "points or lock than v4." in page
+    )
 
 
 @pytest.mark.parametrize(
@@ -349,3 +374,34 @@ def test_saving_over_a_version_that_changed_meanwhile_is_refused(client, admin_u
     # drawn over v4, it goes through
     r = client.post(_edit_url(model), {**form, "based_on": "4"})
     assert r.status_code == 302 and model.versions.get(active=True).version == 5
+
+
+def test_a_new_version_of_a_model_without_a_rule_offers_a_rule_not_a_rescore(
+    client, admin_user, model
+):
+    """A copy no rule names scores no account: saving a version of it changes no score, so
+    the versions page points at the assignments instead of offering to rescore past days
+    (which would rescore every account and change nothing of this model's). Once it has a
+    rule, the usual offer is back."""
+    client.force_login(admin_user)
+    r = client.post(
+        reverse("workspace:health-model-copy"), {"name": "Onboarding", "source": model.pk}
+    )
+    assert r.status_code == 302
+    onboarding = HealthModel.objects.get(name="Onboarding")
+    v1 = onboarding.versions.get(active=True)
+    form = {**_form(v1, usage=60), "backfill_days": "0"}
+    r = client.post(_edit_url(onboarding), {**form, "op": "save"})
+    assert r.status_code == 302
+    page = client.get(r["Location"]).content.decode()
+    callout = page[page.index('id="version-changed"') :].split("</section>")[0]
+    assert "v2 is Onboarding's version now; it scores no account yet" in callout
+    assert "nothing to rescore" in callout
+    assert reverse("workspace:health-assignments") in callout
+    assert reverse("workspace:backfill-start") not in callout
+
+    metrics_services.health_rule_add(model=onboarding, lifecycle="onboarding", by=admin_user)
+    page = client.get(r["Location"]).content.decode()
+    callout = page[page.index('id="version-changed"') :].split("</section>")[0]
+    assert "v2 now scores Onboarding" in callout
+    assert f'action="{reverse("workspace:backfill-start")}"' in callout

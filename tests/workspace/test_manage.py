@@ -178,6 +178,11 @@ def test_save_makes_a_version_and_the_backfill_rescores(client, admin_user, cele
     progress = client.get(r["Location"])
     assert progress.status_code == 200
     assert "2 of 2 days rescored" in progress.content.decode()
+    # the days before keep whichever versions made them, not only v1 (or "the one before")
+    assert (
+        "Saved as Default v2. Days not rescored keep the scores of the versions that made "
+        "them." in progress.content.decode()
+    )
     rescored = HealthSnapshot.objects.get(account=account, day=day)
     assert rescored.model_version == new and old.model_version != new
     assert {c["key"]: c["weight"] for c in rescored.components}["usage"] == 0
@@ -256,6 +261,9 @@ def test_models_list_prints_the_band_lines_unrounded(client, admin_user):
     client.force_login(admin_user)
     page = client.get(reverse("workspace:health-models")).content.decode()
     assert "green ≥ 79.50, yellow ≥ 50" in page  # as the versions page prints them
+    # a new model is made on the assignments page (a copy of another): the list leads there
+    new = reverse("workspace:health-assignments") + "#model-copy"
+    assert f'id="new-model" href="{new}"' in page
 
 
 def _nav_current(html: str) -> list[str]:

@@ -91,6 +91,25 @@ def test_a_day_whose_window_has_passed_is_preferred(short_history):
     assert (bt["customers"], bt["churned"]) == (2, 1)
 
 
+def test_the_window_ends_by_yesterday_as_on_the_backtest_page(short_history):
+    """A day whose 90 days end today is passed over for one whose window ended by
+    yesterday, the last complete day: the admin backtest page's default day (yesterday −
+    90), so the editor's AUC and the backtest's are of the same day when every day is
+    recorded."""
+    today = short_history["today"]
+    ends_today = today - dt.timedelta(days=90)  # + 90 = today: today's churn not all known
+    ended = today - dt.timedelta(days=91)  # + 90 = yesterday
+    for day in (ends_today, ended):
+        snapshot(
+            _paying(day + dt.timedelta(days=30)), day, 37, "red", components=components(10, 100)
+        )
+        snapshot(_paying(None), day, 66, "yellow", components=components(90, 10))
+    version = health_model_ensure_default().versions.get(active=True)
+    bt = services._preview_backtest(version, _draft(version), short_history["latest"])
+    assert bt["day"] == ended and bt["end"] == today - dt.timedelta(days=1)
+    assert bt["horizon"] == 90 and bt["horizon_shortened"] is False
+
+
 def test_preview_page_says_which_window(client, admin_user, short_history):
     model = health_model_ensure_default()
     version = model.versions.get(active=True)
