@@ -99,9 +99,7 @@ def name_the_choices(form: forms.Form) -> None:
     for field in form.fields.values():
         if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
             listed = ", ".join(choice_values(field)).replace("%", "%%")  # rendered with params
-            field.error_messages["invalid_choice"] = (
-                f'"%(value)s" is not a valid choice: {listed}.'
-            )
+            field.error_messages["invalid_choice"] = f'"%(value)s" is not a valid choice: {listed}.'
 
 
 def choice_values(field: forms.ChoiceField) -> list[str]:
