@@ -51,14 +51,19 @@ class StrictFilterBackend(DjangoFilterBackend):
     mistake (``?segment=`` or ``?escalated=yes`` lists every row; ``?segment=SMB&
     segment=Enterprise`` lists the Enterprise ones), so each is a 400 naming the parameter,
     with the KPI endpoints' words (``single_value_errors``). A multi-valued filter
-    (``/ctas/?status=open&status=snoozed``) may repeat, never be empty.
+    (``/ctas/?status=open&status=in_progress``) may repeat, never be empty.
 
     On a list (a GET of a ListAPIView), a parameter the list does not take is a 400 too, in
     the KPI endpoints' words (``unknown_parameter_errors``): ``?update_since=`` (for
     ``updated_since``) would otherwise list every row. A list takes its filters, its
     paginator's parameters (as its schema documents them), the parameters the view reads
     itself (its ``query_parameters``) and DRF's ``format``. Detail and write operations
-    are not checked here."""
+    are not checked here.
+
+    A value that is none of a choice filter's choices (``?status=bogus``) is a 400 naming
+    the value and listing the valid ones, as the KPI endpoints' ``period`` says it
+    (``name_the_choices``), instead of Django's "Select a valid choice. bogus is not one of
+    the available choices."""
 
     def get_filterset(self, request, queryset, view):
         filterset = super().get_filterset(request, queryset, view)
@@ -83,7 +88,30 @@ class StrictFilterBackend(DjangoFilterBackend):
                 errors.setdefault(name, [f"must be true or false, got {values[0]!r}"])
         if errors:
             raise ValidationError(errors)
+        name_the_choices(filterset.form)
         return filterset
+
+
+def name_the_choices(form: forms.Form) -> None:
+    """Give each choice field of ``form`` (a FilterSet's) the error ``"bogus" is not a valid
+    choice: open, pending, closed.``, its valid values listed as the client types them. A
+    model choice (a queryset's rows) would list rows: it keeps its own words."""
+    for field in form.fields.values():
+        if isinstance(field, forms.ChoiceField) and not isinstance(field, forms.ModelChoiceField):
+            listed = ", ".join(choice_values(field)).replace("%", "%%")  # rendered with params
+            field.error_messages["invalid_choice"] = f'"%(value)s" is not a valid choice: {listed}.'
+
+
+def choice_values(field: forms.ChoiceField) -> list[str]:
+    """The values ``field`` accepts, in its order: its choices' keys (those of a group's
+    too), without the empty one django-filter adds for "no filter"."""
+    values = []
+    for key, label in field.choices:
+        if isinstance(label, list | tuple):  # a group: (name, [(key, label), …])
+            values += [str(k) for k, _ in label]
+        else:
+            values.append(str(key))
+    return [v for v in values if v not in field.empty_values]
 
 
 def _list_takes(view, filterset) -> list[str]:
@@ -135,27 +163,10 @@ class ApiFilterSet(filters.FilterSet):
         return self.form.is_valid()
 
 
-class _TimelineKindField(forms.ChoiceField):
-    """A timeline kind: one of ``timeline.kinds()`` (the apps above accounts add theirs),
-    read when validating, not when the filter is declared."""
-
-    def valid_value(self, value) -> bool:
-        return value in timeline.kinds()
-
-    def validate(self, value) -> None:
-        if value in self.empty_values:
-            return
-        if not self.valid_value(value):
-            kinds = ", ".join(timeline.kinds())
-            raise forms.ValidationError(
-                "%(message)s",
-                code="invalid_choice",
-                params={"message": f'"{value}" is not a valid choice: {kinds}.'},
-            )
-
-
-class TimelineKindFilter(filters.ChoiceFilter):
-    field_class = _TimelineKindField
+def _timeline_kinds() -> list[tuple[str, str]]:
+    # read when validating, not when the filter is declared: the apps above accounts add
+    # theirs (``timeline.kinds_register``)
+    return [(kind, kind) for kind in timeline.kinds()]
 
 
 class _AccountExternalIdFilterSet(ApiFilterSet):
@@ -274,7 +285,9 @@ class ActivityFilter(_AccountExternalIdFilterSet):
 
 
 class TimelineFilter(ApiFilterSet):
-    kind = TimelineKindFilter(help_text="e.g. ticket_opened, payment_failed")
+    kind = filters.ChoiceFilter(
+        choices=_timeline_kinds, help_text="e.g. ticket_opened, payment_failed"
+    )
     since = ApiInstantFilter(field_name="occurred_at", lookup_expr="gte")
     until = ApiInstantFilter(
         field_name="occurred_at",

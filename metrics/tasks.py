@@ -121,17 +121,6 @@ def continue_nightly_pipeline(run_id: int) -> None:
     pipeline.continue_after_health(run_id)
 
 
-@shared_task(ignore_result=True)
-def recompute_all_health(as_of: str) -> None:
-    """Sweeper: one ``recompute_health_chunk`` per chunk of 5,000 accounts, not one per
-    account (100k accounts are 20 tasks, each the same few queries over its chunk). Outside
-    a pipeline run (e.g. after a model change, for today)."""
-    ids = list(Account.objects.order_by("id").values_list("id", flat=True))
-    size = pipeline.HEALTH_CHUNK
-    for start in range(0, len(ids), size):
-        recompute_health_chunk.delay(ids[start : start + size], as_of)
-
-
 @shared_task(ignore_result=True, **RETRY)
 def recompute_account_health(account_id: int) -> None:
     """Today's health snapshot of one account (the incremental path). Clears the debounce

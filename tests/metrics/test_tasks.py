@@ -341,23 +341,6 @@ def test_task_options_follow_the_style_guide():
         assert task.ignore_result is True
 
 
-def test_recompute_all_health_sends_one_task_per_chunk(monkeypatch):
-    accounts = AccountFactory.create_batch(5)
-    monkeypatch.setattr(pipeline, "HEALTH_CHUNK", 2)
-    chunks = []
-    real = services.health_snapshots_record
-
-    def spy(**kwargs):
-        chunks.append(list(kwargs["account_ids"]))
-        return real(**kwargs)
-
-    monkeypatch.setattr(services, "health_snapshots_record", spy)
-    tasks.recompute_all_health.apply(args=(D.isoformat(),))
-    ids = sorted(a.pk for a in accounts)
-    assert chunks == [ids[0:2], ids[2:4], ids[4:5]]
-    assert HealthSnapshot.objects.filter(day=D).count() == 5
-
-
 def test_recompute_account_health_records_today_for_that_account_only(django_assert_num_queries):
     a, b = AccountFactory(), AccountFactory()
     ContractFactory(account=a, start_date=dt.date(2024, 1, 1), quantity=4)
