@@ -571,7 +571,13 @@ def test_the_voice_cards_score_is_not_called_relationship_like_the_health_compon
     html = client.get(url(account)).content.decode()
     voice = html[html.index("Voice of the customer") :]
     voice = voice[: voice.index("</section>")]
-    assert "<dt>Stakeholder coverage</dt>" in voice
+    # each figure of the card links to its section of docs/metrics.md
+    assert (
+        '<dt>Stakeholder coverage <a class="hint" href="/docs/metrics/#relationship-score-0100"'
+        in voice
+    )
+    assert '<dt>Sentiment (90 days) <a class="hint" href="/docs/metrics/#sentiment"' in voice
+    assert "the weight halves every 30 days, so recent texts count more" in voice
     assert "<dt>Relationship</dt>" not in voice and "<h3>Relationship</h3>" not in voice
     hint = voice[voice.index(f'id="account-{account.pk}-coverage-hint"') :].split("</p>")[0]
     assert "not the health score's Relationship component" in hint
