@@ -147,6 +147,19 @@ def money_exact(value: float | Decimal) -> str:
     return f"${value:,.2f}"
 
 
+def pct_whole(value: Any) -> str:
+    """A rate in whole percent, as the cohort heatmap prints it ("97"), except where that
+    would read as 100 or 0 when it is neither: a cohort that kept 199 of 200 logos is
+    "99.5", not "100" (``pct_text``'s rule, from one decimal). An em dash for nothing."""
+    number = _number(value)
+    if number is None:
+        return "—"
+    whole = f"{number:.0f}"
+    if float(whole) in (0.0, 100.0) and number not in (0.0, 100.0):
+        return pct_text(number)
+    return whole
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
@@ -727,6 +740,8 @@ def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     for row in rows:
         for col in row["columns"]:
             col["heat"] = min(10, max(0, round((_number(col.get("logos")) or 0) / 10)))
+            col["logos_text"] = pct_whole(col.get("logos"))
+            col["mrr_text"] = pct_whole(col.get("mrr"))
     return {
         "cohorts": rows,
         "cohort_width": range(width),

@@ -555,3 +555,22 @@ def test_the_survey_tiles_working_from_counts():
     # a snapshot written before an input was stored: no working rather than a wrong one
     del report["voice_of_customer"]["nps"]["inputs"]["passives"]
     assert tile_working("voice_of_customer", "nps", report, "25.0") == ""
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        ("97.4", "97"),  # whole percent, as the heatmap prints most cells
+        ("99.5", "99.5"),  # 199 of 200 logos kept: "100" would say none was lost
+        ("99.96", "99.96"),  # one decimal would still read 100.0
+        ("0.4", "0.4"),  # 1 of 250 kept: not "0"
+        ("100", "100"),
+        ("0", "0"),
+        ("112.6", "113"),  # MRR retained above 100: no boundary crossed
+        (None, "—"),
+    ],
+)
+def test_a_cohort_cell_never_rounds_to_100_or_0_when_it_is_not(value, text):
+    from workspace.dashboard import pct_whole
+
+    assert pct_whole(value) == text
