@@ -42,6 +42,7 @@ from accounts.models import (
 )
 from metrics import health
 from metrics import priority as prio
+from metrics.kpis.common import pct_text
 from metrics.models import (
     AccountStanding,
     HealthModel,
@@ -781,8 +782,12 @@ def health_distribution(standings: QuerySet[AccountStanding]) -> dict[str, Any]:
                 "label": label,
                 "accounts": n,
                 "arr": arr,
-                "pct_accounts": round(100 * n / total_n, 1) if total_n else 0,
-                "pct_arr": round(float(100 * arr / total_arr), 1) if total_arr else 0,
+                # None when there is nothing to share (no customer, no ARR): a dash, not 0
+                "pct_accounts": round(100 * n / total_n, 1) if total_n else None,
+                "pct_arr": round(float(100 * arr / total_arr), 1) if total_arr else None,
+                # printed as the tiles print rates: 1 of 3,000 is 0.03 %, not "0.0"
+                "pct_accounts_text": pct_text(100 * n / total_n) if total_n else "—",
+                "pct_arr_text": pct_text(float(100 * arr / total_arr)) if total_arr else "—",
             }
         )
     return {

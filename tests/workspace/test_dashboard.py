@@ -574,3 +574,23 @@ def test_a_cohort_cell_never_rounds_to_100_or_0_when_it_is_not(value, text):
     from workspace.dashboard import pct_whole
 
     assert pct_whole(value) == text
+
+
+def test_the_health_distribution_shares_say_of_what_and_never_0_for_nothing(
+    client, admin_user, churned_book
+):
+    """churned_book: Red Co ($6k ARR) and Green Co ($12k) are the 2 current customers: red
+    is 1 of 2 = 50.0 % of the accounts and 6,000 / 18,000 = 33.3 % of the ARR, each share
+    titled with its parts. With no current customer at all, a share is a dash, not 0.0 %."""
+    from metrics.models import AccountStanding
+    from workspace.selectors import health_distribution
+
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    red = text[text.index('<span class="band band-red">Red</span>') :].split("</tr>")[0]
+    assert '<span class="small" title="1 of the 2 current customers">1 · 50.0%</span>' in red
+    assert (
+        '<span class="small" title="$6k of the $18k ARR of the current customers">$6k · 33.3%'
+    ) in red
+    empty = health_distribution(AccountStanding.objects.none())
+    assert {(b["pct_accounts"], b["pct_accounts_text"]) for b in empty["bands"]} == {(None, "—")}
