@@ -160,6 +160,17 @@ def pct_whole(value: Any) -> str:
     return whole
 
 
+def movement_text(kind: str, amount: Any) -> str:
+    """An MRR movement's amount (positive, as the engine gives it) as a change to the
+    cent: "+$1,612.08" for new, reactivation and expansion, "−$252.45" for contraction
+    and churn, "$0.00" for none."""
+    value = Decimal(str(amount or 0))
+    if not value:
+        return money_exact(abs(value))
+    sign = "−" if kind in ("contraction", "churn") else "+"
+    return sign + money_exact(abs(value))
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
@@ -625,7 +636,9 @@ def drilldown_context(
         wanted_kinds = MOVEMENTS if metric == "movements" else (metric,)
         for kind in wanted_kinds:
             move = report["movements"].get(kind, {"amount": "0", "accounts": []})
-            totals[kind] = fmt(_number(move["amount"]), "money")
+            # to the cent and signed, as the dashboard's movements table prints them: the
+            # totals are checked against it by eye, and churn is MRR lost, not gained
+            totals[kind] = movement_text(kind, move["amount"])
             for entry in move["accounts"]:
                 rows.append({**_account_entry(entry), "kind": kind})
     rows.sort(key=lambda r: (-abs(_number(r["amount"]) or 0), r.get("name", ""), r["id"] or 0))
@@ -653,6 +666,10 @@ def drilldown_context(
         r["external_id"] = a.external_id if a else r.get("external_id", "")
         r["segment"] = a.segment if a else ""
         r["owner"] = str(a.owner) if a and a.owner else ""
+    for r in rows:
+        r["amount_text"] = (
+            money_exact(Decimal(str(r["amount"]))) if on else movement_text(r["kind"], r["amount"])
+        )
     keep = ("segment", "owner", "day")
     return {
         "scope": scope,

@@ -594,3 +594,24 @@ def test_the_health_distribution_shares_say_of_what_and_never_0_for_nothing(
     ) in red
     empty = health_distribution(AccountStanding.objects.none())
     assert {(b["pct_accounts"], b["pct_accounts_text"]) for b in empty["bands"]} == {(None, "—")}
+
+
+def test_the_drilldown_prints_each_movement_signed_to_the_cent(client, admin_user, kpi_book):
+    """kpi_book: New Co is new at $500, Gone Co churned its $300. As the dashboard's
+    movements table: "+$500.00" and "−$300.00" (MRR lost), totals the same, no movement
+    "$0.00"; the MRR on the end day stays unsigned ($1,000 + $500 = $1,500.00)."""
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:drilldown"), {"metric": "movements"}).content.decode()
+    cells = dict(re.findall(r'<a href="/accounts/\d+/">([^<]+)</a>.*?class="num">([^<]*)<', text))
+    assert cells == {"New Co": "+$500.00", "Gone Co": "\u2212$300.00"}
+    totals = dict(re.findall(r"<dt>(\w+)</dt><dd>([^<]*)</dd>", text))
+    assert totals == {
+        "new": "+$500.00",
+        "reactivation": "$0.00",
+        "expansion": "$0.00",
+        "contraction": "$0.00",
+        "churn": "\u2212$300.00",
+    }
+    text = client.get(reverse("workspace:drilldown"), {"metric": "mrr_end"}).content.decode()
+    cells = dict(re.findall(r'<a href="/accounts/\d+/">([^<]+)</a>.*?class="num">([^<]*)<', text))
+    assert cells == {"Old Co": "$1,000.00", "New Co": "$500.00"}
