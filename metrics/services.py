@@ -1547,10 +1547,12 @@ def health_backtest(
     messages = result["messages"]
     if not complete:
         messages.append(
-            f"PARTIAL WINDOW: churn observed from {as_of} to {observed}, "
-            f"{result['observed_days']} of {horizon} days (the window ends on {end}, after "
-            f"today): an account counts as churned only if it was no longer a customer on "
-            f"{observed}; contracts that end later count as retained. The AUC covers "
+            # days in words, as the pages print them (the result's keys keep ISO days)
+            f"PARTIAL WINDOW: churn observed from {utc.day_text(as_of)} to "
+            f"{utc.day_text(observed)}, {result['observed_days']} of {horizon} days (the window "
+            f"ends on {utc.day_text(end)}, after today): an account counts as churned only if "
+            f"it was no longer a customer on {utc.day_text(observed)}; contracts that end later "
+            "count as retained. The AUC covers "
             f"{result['observed_days']} of {horizon} days, and no weights are suggested."
         )
     facts = {f.id: f for f in contract_facts(Account.objects.all(), days=[as_of, observed])}
@@ -1591,7 +1593,8 @@ def health_backtest(
         )
         result["scored_in_memory"] += len(missing)
         note = (
-            f"{len(missing)} customer(s) had no health snapshot on {as_of}: scored in memory "
+            f"{len(missing)} customer{'s' if len(missing) != 1 else ''} had no health snapshot "
+            f"on {utc.day_text(as_of)}: scored in memory "
             "with the models active now (nothing recorded)"
         )
         if version is not None and (unasked := another_version(missing)):
@@ -1605,8 +1608,9 @@ def health_backtest(
             snaps.update(_scored_in_memory(other, as_of=as_of, only=version))
             result["scored_in_memory"] += len(other)
             messages.append(
-                f"{len(other)} customer(s) were stored with another version of "
-                f"{version.model} on {as_of}: rescored in memory with {version}"
+                f"{len(other)} customer{'s were' if len(other) != 1 else ' was'} stored with "
+                f"another version of {version.model} on {utc.day_text(as_of)}: rescored in "
+                f"memory with {version}"
             )
         customers = {
             pk: f
@@ -1615,7 +1619,7 @@ def health_backtest(
         }
         if not customers:
             messages.append(
-                f"no customers on {as_of} were scored by {version.model}: "
+                f"no customers on {utc.day_text(as_of)} were scored by {version.model}: "
                 "nothing to backtest (AUC not computed)"
             )
             return result
@@ -1802,7 +1806,9 @@ def health_backtest_data_gaps(
         days = [first[s] for s in sources if first[s] is not None]
         first_day = min(days) if days else None
         words = " or ".join(_DATA_SOURCES[s][0] for s in sorted(sources))
-        since = f"the first is dated {first_day}" if first_day else "there is none yet"
+        since = (
+            f"the first is dated {utc.day_text(first_day)}" if first_day else "there is none yet"
+        )
         gaps.append(
             {
                 "component": key,
@@ -1810,7 +1816,8 @@ def health_backtest_data_gaps(
                 "sources": [_DATA_SOURCES[s][0] for s in sorted(sources)],
                 "first_day": first_day.isoformat() if first_day else None,
                 "message": (
-                    f"{label}: no {words} recorded on or before {as_of} for any account "
+                    f"{label}: no {words} recorded on or before {utc.day_text(as_of)} for any "
+                    "account "
                     f"({since}): its score that day describes missing data, not the customers"
                 ),
             }

@@ -147,6 +147,30 @@ def money_exact(value: float | Decimal) -> str:
     return f"${value:,.2f}"
 
 
+def pct_whole(value: Any) -> str:
+    """A rate in whole percent, as the cohort heatmap prints it ("97"), except where that
+    would read as 100 or 0 when it is neither: a cohort that kept 199 of 200 logos is
+    "99.5", not "100" (``pct_text``'s rule, from one decimal). An em dash for nothing."""
+    number = _number(value)
+    if number is None:
+        return "—"
+    whole = f"{number:.0f}"
+    if float(whole) in (0.0, 100.0) and number not in (0.0, 100.0):
+        return pct_text(number)
+    return whole
+
+
+def movement_text(kind: str, amount: Any) -> str:
+    """An MRR movement's amount (positive, as the engine gives it) as a change to the
+    cent: "+$1,612.08" for new, reactivation and expansion, "−$252.45" for contraction
+    and churn, "$0.00" for none."""
+    value = Decimal(str(amount or 0))
+    if not value:
+        return money_exact(abs(value))
+    sign = "−" if kind in ("contraction", "churn") else "+"
+    return sign + money_exact(abs(value))
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
@@ -157,6 +181,111 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "days":
         return f"{value:.0f} d"
     return f"{value:.1f}"
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}"
+
+
+def _cents(value: Any) -> str:
+    return money_exact(Decimal(str(value)))
+
+
+def tile_working(section: str, key: str, report: Mapping[str, Any], display: str) -> str:
+    """How a tile's number came out of the snapshot's inputs, with the figures themselves:
+    "(11 promoters − 6 detractors) / 25 answers × 100 = 20.0". For a tile with no value,
+    the reason there is none (no answers, no MRR on the first day). ``display``: the tile's
+    value as printed. "" when the snapshot lacks an input (a row written before it was
+    stored)."""
+    entry = report.get(section, {}).get(key)
+    if not entry:
+        return ""
+    inputs = entry.get("inputs") or {}
+    period = report.get("period", {})
+    first = utc.day_text(period["start"]) if period.get("start") else "the first day"
+    end = utc.day_text(period["end"]) if period.get("end") else "the end day"
+    none = entry.get("value") is None
+    try:
+        if key == "mrr_end":
+            customers = report["revenue"]["customers_end"]["value"]
+            return (
+                f"{_cents(entry['value'])}: the MRR of the contracts covering {end}, the day "
+                f"after the period, over {_count(customers)} customers"
+            )
+        if key in ("nrr", "grr", "revenue_churn_rate"):
+            start = _cents(inputs["start_mrr"])
+            if none:
+                return f"no MRR on the period's first day ({first}) to measure against"
+            lost = f"{_cents(inputs['contraction'])} contraction − {_cents(inputs['churn'])} churn"
+            if key == "nrr":
+                kept = f"({start} start + {_cents(inputs['expansion'])} expansion − {lost})"
+            elif key == "grr":
+                kept = f"({start} start − {lost})"
+            else:
+                kept = (
+                    f"({_cents(inputs['contraction'])} contraction + "
+                    f"{_cents(inputs['churn'])} churn)"
+                )
+            return f"{kept} / {start} start × 100 = {display}"
+        if key == "logo_churn_rate":
+            customers = _count(inputs["customers_start"])
+            if none:
+                return f"no customers on the period's first day ({first})"
+            churned = _count(inputs["churned_customers"])
+            return (
+                f"{churned} of the {customers} customers on {first} no longer paying on {end}: "
+                f"{churned} / {customers} × 100 = {display}"
+            )
+        if key == "expansion_mrr":
+            accounts = inputs["accounts"]
+            return (
+                f"{_cents(entry['value'])} more MRR on {end} than on {first}, from "
+                f"{_count(accounts)} account{'s' if accounts != 1 else ''} paying on both days"
+            )
+        if key == "nps":
+            if none:
+                return "no NPS answers in the period"
+            return (
+                f"({_count(inputs['promoters'])} promoters − {_count(inputs['detractors'])} "
+                f"detractors) / {_count(inputs['responses'])} answers × 100 = {display}; "
+                f"the {_count(inputs['passives'])} passives (7 or 8) count only among the answers"
+            )
+        if key == "csat":
+            if none:
+                return "no CSAT answers in the period"
+            satisfied, responses = _count(inputs["satisfied_4_or_5"]), _count(inputs["responses"])
+            return (
+                f"{satisfied} of {responses} answers were 4 or 5: "
+                f"{satisfied} / {responses} × 100 = {display}"
+            )
+        if key == "ces":
+            if none:
+                return "no CES answers in the period"
+            responses = inputs["responses"]
+            return (
+                f"the mean of {_count(responses)} answer{'s' if responses != 1 else ''} "
+                f"(1 to 7, 7 = very easy) = {display}; {_count(inputs['easy_5_or_more'])} "
+                "of them 5 or more"
+            )
+        if key == "ttfv":
+            if none:
+                return inputs.get("note") or "no account that became a customer in the period"
+            reached, waiting = inputs["reached"], len(inputs.get("not_yet") or [])
+            return (
+                f"the median of {_count(reached)} new customer{'s' if reached != 1 else ''}' "
+                f"days to first value = {display}; {_count(waiting)} not there yet"
+            )
+        if key == "seat_utilisation":
+            if none:
+                return "no licensed seats on the period's last day"
+            active, seats = _count(inputs["active_users_30d"]), _count(inputs["licensed_seats"])
+            return (
+                f"{active} users active in the 30 days / {seats} licensed seats "
+                f"({_count(inputs['accounts_with_seats'])} accounts with seats) × 100 = {display}"
+            )
+    except (KeyError, TypeError, ValueError, InvalidOperation):
+        return ""
+    return ""
 
 
 def _delta(
@@ -323,19 +452,24 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
             )
         else:
             drill_url = None
+        display = fmt(value, unit)
+        working = tile_working(section, key, report, display)
+        note = (entry.get("inputs") or {}).get("note", "")
         tiles.append(
             {
                 "key": key,
                 "label": label,
                 "value": value,
-                "display": fmt(value, unit),
+                "display": display,
+                "working": working,
                 "previous": prev,
                 "previous_display": fmt(prev, unit),
                 "unit": entry.get("unit", ""),
                 "delta": _delta(value, prev, unit, higher, earlier=bool(before)),
                 "docs": docs_url(anchor),
                 "drill": drill_url,
-                "note": (entry.get("inputs") or {}).get("note", ""),
+                # a tile without a value says why beside the dash, not only on hover
+                "note": note or (working if value is None and entry else ""),
             }
         )
     for hook in settings.DASHBOARD_TILE_HOOKS:  # targets, on/off track, trend (reports app)
@@ -502,7 +636,9 @@ def drilldown_context(
         wanted_kinds = MOVEMENTS if metric == "movements" else (metric,)
         for kind in wanted_kinds:
             move = report["movements"].get(kind, {"amount": "0", "accounts": []})
-            totals[kind] = fmt(_number(move["amount"]), "money")
+            # to the cent and signed, as the dashboard's movements table prints them: the
+            # totals are checked against it by eye, and churn is MRR lost, not gained
+            totals[kind] = movement_text(kind, move["amount"])
             for entry in move["accounts"]:
                 rows.append({**_account_entry(entry), "kind": kind})
     rows.sort(key=lambda r: (-abs(_number(r["amount"]) or 0), r.get("name", ""), r["id"] or 0))
@@ -530,6 +666,10 @@ def drilldown_context(
         r["external_id"] = a.external_id if a else r.get("external_id", "")
         r["segment"] = a.segment if a else ""
         r["owner"] = str(a.owner) if a and a.owner else ""
+    for r in rows:
+        r["amount_text"] = (
+            money_exact(Decimal(str(r["amount"]))) if on else movement_text(r["kind"], r["amount"])
+        )
     keep = ("segment", "owner", "day")
     return {
         "scope": scope,
@@ -617,6 +757,8 @@ def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     for row in rows:
         for col in row["columns"]:
             col["heat"] = min(10, max(0, round((_number(col.get("logos")) or 0) / 10)))
+            col["logos_text"] = pct_whole(col.get("logos"))
+            col["mrr_text"] = pct_whole(col.get("mrr"))
     return {
         "cohorts": rows,
         "cohort_width": range(width),

@@ -41,6 +41,8 @@ from accounts.models import (
     User,
 )
 from metrics import health
+from metrics import priority as prio
+from metrics.kpis.common import pct_text
 from metrics.models import (
     AccountStanding,
     HealthModel,
@@ -501,6 +503,51 @@ def version_runs(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runs if len(runs) > 1 else []
 
 
+def priority_working(standing: AccountStanding | None) -> str:
+    """How the queue priority of ``standing`` adds up, from the row's own stored inputs (the
+    band, ARR, the day of the data and the renewal, the 7-day trend, overdue CTAs) through
+    ``metrics.priority`` again: "15 (yellow) + 6.7 (−7 in 7 days) + 6 ($60k ARR) = 27.7".
+    "" when the sum is not the stored priority (the rules changed since the row was
+    written: the next refresh rewrites it) or there is no row. No query."""
+    if standing is None:
+        return ""
+    result = prio.priority(
+        band=standing.band or "",
+        arr=standing.arr,
+        days_to_renewal=prio.days_between(standing.day, standing.renewal_on),
+        trend_7=standing.trend_7,
+        overdue_ctas=standing.overdue_ctas,
+    )
+    if abs(result.points - standing.priority) > 0.05:
+        return ""
+    terms = " + ".join(f"{round(points, 1):g} ({words})" for words, points in result.factors)
+    return f"{terms} = {result.points:g}"
+
+
+def health_history_text(series: list[dict[str, Any]]) -> str:
+    """The health history chart in words, for the reader who cannot see it (its text
+    alternative) and the one who wants the figures: the first and the latest score, the
+    lowest and the highest (the earliest day of each when several tie), and how many
+    scores: "From 80 on 1 Jun 2026 to 75.3 on 23 Nov 2026; lowest 69 on 19 Sep 2026,
+    highest 88 on 26 Oct 2026 (26 scores)." "" without any. No query."""
+    rows = [r for r in series if r.get("score") is not None]
+    if not rows:
+        return ""
+
+    def at(row: dict[str, Any]) -> str:
+        return f"{health.score_as_recorded(row['score'])} on {utc.day_text(row['day'])}"
+
+    first, last = rows[0], rows[-1]
+    if len(rows) == 1:
+        return f"One score: {at(first)}."
+    low = min(rows, key=lambda r: float(r["score"]))
+    high = max(rows, key=lambda r: float(r["score"]))
+    return (
+        f"From {at(first)} to {at(last)}; lowest {at(low)}, highest {at(high)} "
+        f"({len(rows)} scores)."
+    )
+
+
 def health_breakdown(latest: HealthSnapshot | None) -> dict[str, Any]:
     """How the account page's health breakdown says each number of ``latest`` was made,
     from what the snapshot stored (no query, nothing rescored):
@@ -645,6 +692,7 @@ def account_detail(*, account: Account, timeline_group: str = "", timeline_page_
         "compared_with": compared_with,
         "health_series": snaps,
         "health_versions": version_runs(snaps),
+        "health_history_text": health_history_text(snaps),
         "usage_series": usage,
         "features": features,
         "contracts": contracts,
@@ -735,8 +783,12 @@ def health_distribution(standings: QuerySet[AccountStanding]) -> dict[str, Any]:
                 "label": label,
                 "accounts": n,
                 "arr": arr,
-                "pct_accounts": round(100 * n / total_n, 1) if total_n else 0,
-                "pct_arr": round(float(100 * arr / total_arr), 1) if total_arr else 0,
+                # None when there is nothing to share (no customer, no ARR): a dash, not 0
+                "pct_accounts": round(100 * n / total_n, 1) if total_n else None,
+                "pct_arr": round(float(100 * arr / total_arr), 1) if total_arr else None,
+                # printed as the tiles print rates: 1 of 3,000 is 0.03 %, not "0.0"
+                "pct_accounts_text": pct_text(100 * n / total_n) if total_n else "—",
+                "pct_arr_text": pct_text(float(100 * arr / total_arr)) if total_arr else "—",
             }
         )
     return {

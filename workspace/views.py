@@ -141,6 +141,7 @@ def _account_context(request: HttpRequest, account: Account, *, group: str, form
         {
             "account": account,
             "standing": standing,
+            "priority_working": selectors.priority_working(standing),
             # a trend left empty across a model change says why; admins get the rescore link
             "trend_notes": selectors.trend_notes(
                 standing, may_rescore=getattr(request.user, "role", None) == Role.ADMIN

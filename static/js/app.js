@@ -206,9 +206,11 @@
     },
     events: function (rows) {
       var o = dayAxis(base(), dayTick, dayLabel);
+      // named as the users chart above it names its lines: bars without a key read as users
+      o.plugins.legend = { display: true, labels: { boxWidth: 12, color: MUTED } };
       o.scales.y.beginAtZero = true;
       return { type: "bar", data: { labels: rows.map(function (r) { return r.day; }), datasets: [
-        { label: "Events", data: rows.map(function (r) { return r.events; }), backgroundColor: "rgba(43, 86, 179, 0.55)" }
+        { label: "Events a day", data: rows.map(function (r) { return r.events; }), backgroundColor: "rgba(43, 86, 179, 0.55)" }
       ] }, options: o };
     },
     mrr: function (rows) {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from io import StringIO
 
@@ -376,6 +377,34 @@ def test_admin_page_says_the_current_auc_is_the_headline_when_nothing_differs(cl
     assert 'id="backtest-current-differs"' not in page
 
 
+def test_admin_page_prints_days_in_words_and_each_figure_with_its_working(client, admin_user, book):
+    """The book: as of 31 Mar 2024, 90 days to 29 Jun 2024; AUC 7 / 12 = 0.58333…, stored
+    to 4 places (0.5833) and printed to 3 as the command prints it ("0.583"); green 1
+    churned of 2 accounts = 50.0 %, the rate's working on it; no account without a score,
+    so its rate is a dash that says why, not 0."""
+    page = _admin_backtest_page(client, admin_user, book["version"])
+    assert "<h2>As of 31 Mar 2024, churn by 29 Jun 2024 (90 days)</h2>" in page
+    # the words under the form (the review link's query keeps its ISO day)
+    shown = re.sub(r"<[^>]*>", "", page.split('id="backtest-form"')[1].split("</form>")[1])
+    assert "2024-03-31" not in shown
+    assert "recorded on or before 31 Mar 2024 for any account" in shown
+    assert "AUC: <strong>0.583</strong>" in page
+    bands = page[page.index('id="backtest-bands"') :].split("</table>")[0]
+    assert '<span title="1 churned / 2 accounts × 100">50.0%</span>' in bands
+    assert '<td>No score</td><td>0</td><td>0</td>\n    <td><span title="no account' in bands
+
+
+def test_admin_page_prints_the_suggestions_auc_as_the_headline(client, admin_user):
+    """The usage/support book: headline AUC 1.0 and the current weights' AUC 1.0 in the
+    suggestion's table, which the page says are the same figure: both print "1.000"."""
+    version = services.health_model_ensure_default().versions.get(active=True)
+    _usage_support_book(version)
+    page = _admin_backtest_page(client, admin_user, version)
+    assert "AUC: <strong>1.000</strong>" in page
+    table = page[page.index('id="backtest-suggestion"') :].split("</table>")[0]
+    assert "<tr><th>AUC</th><th>1.000</th><th>" in table
+
+
 def test_bad_input(db):
     today = timezone.now().date()
     with pytest.raises(ValidationError) as exc:
@@ -670,9 +699,9 @@ def test_admin_page_refuses_then_labels_a_partial_window(client, admin_user, rec
     page = r.content.decode()
     assert 'name="partial" value="1" checked' in page
     assert 'id="backtest-incomplete"' in page and "PARTIAL WINDOW" in page
-    assert f"churn observed by {today}: 10 of 90 days" in page
+    assert f"churn observed by {utc.day_text(today)}: 10 of 90 days" in page
     assert "AUC over 10 of 90 days: <strong>0.625</strong>" in page
-    assert f"Green accounts that churned by {today} (the window is not over)" in page
+    assert f"Green accounts that churned by {utc.day_text(today)} (the window is not over)" in page
     assert ">P<" in page and ">Q<" not in page
     assert "Review these weights" not in page and "No weights suggested" in page
 
@@ -689,8 +718,12 @@ def test_churn_rate_is_a_percentage_in_the_json_and_on_the_page(client, admin_us
     client.force_login(admin_user)
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
     page = client.get(url, {"as_of": "2024-03-31", "horizon": "90"}).content.decode()
-    assert "<td>Green</td><td>2</td><td>1</td>\n    <td>50.0%</td>" in page
-    assert "<td>Yellow</td><td>3</td><td>1</td>\n    <td>33.3%</td>" in page
+    # each rate carries its working: churned / accounts × 100
+    assert (
+        '<td>Green</td><td>2</td><td>1</td>\n    <td><span title="1 churned / 2 accounts × 100">'
+        "50.0%</span></td>" in page
+    )
+    assert ">33.3%</span></td>" in page.split("<td>Yellow</td><td>3</td><td>1</td>")[1][:100]
 
 
 def test_horizon_is_bounded_and_every_suggested_day_is_accepted(client, admin_user, db):
@@ -745,8 +778,8 @@ def test_component_without_any_data_on_the_day_is_named_with_its_first_day(
         "label": "Usage",
         "sources": ["product usage"],
         "first_day": "2024-05-01",
-        "message": "Usage: no product usage recorded on or before 2024-03-31 for any account "
-        "(the first is dated 2024-05-01): its score that day describes missing data, not "
+        "message": "Usage: no product usage recorded on or before 31 Mar 2024 for any account "
+        "(the first is dated 1 May 2024): its score that day describes missing data, not "
         "the customers",
     }
     assert gaps["feature_adoption"]["first_day"] == "2024-05-01"
@@ -786,8 +819,8 @@ def test_component_without_any_data_on_the_day_is_named_with_its_first_day(
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
     page = client.get(url, {"as_of": "2024-03-31", "horizon": "90"}).content.decode()
     assert 'id="backtest-data-gaps"' in page
-    assert "Usage: no product usage recorded on or before 2024-03-31 for any account" in page
-    assert "(the first is dated 2024-05-01)" in page
+    assert "Usage: no product usage recorded on or before 31 Mar 2024 for any account" in page
+    assert "(the first is dated 1 May 2024)" in page
 
 
 # --- the asked version's headline ------------------------------------------------------------------
@@ -848,7 +881,7 @@ def test_backtest_of_a_day_without_snapshots_has_only_the_no_snapshot_note(db):
     no_snapshot, other = _notes(result)
     assert other == []
     assert no_snapshot == [
-        f"3 customer(s) had no health snapshot on {D}: scored in memory with the models "
+        f"3 customers had no health snapshot on {utc.day_text(D)}: scored in memory with the models "
         f"active now (nothing recorded); the 3 of them {first.model} scores, with {first}"
     ]
     assert result["scored_in_memory"] == 3  # 3 + 0
@@ -863,7 +896,7 @@ def test_backtest_of_stored_snapshots_of_another_version_has_only_that_note(db):
     no_snapshot, other = _notes(result)
     assert no_snapshot == []
     assert other == [
-        f"2 customer(s) were stored with another version of {second.model} on {D}: "
+        f"2 customers were stored with another version of {second.model} on {utc.day_text(D)}: "
         f"rescored in memory with {second}"
     ]
     assert result["scored_in_memory"] == 2  # 0 + 2
@@ -879,11 +912,11 @@ def test_backtest_with_both_kinds_counts_each_customer_once(db):
     result = services.health_backtest(as_of=D, version=second)
     no_snapshot, other = _notes(result)
     assert no_snapshot == [
-        f"1 customer(s) had no health snapshot on {D}: scored in memory with the models "
+        f"1 customer had no health snapshot on {utc.day_text(D)}: scored in memory with the models "
         "active now (nothing recorded)"
     ]
     assert other == [
-        f"2 customer(s) were stored with another version of {second.model} on {D}: "
+        f"2 customers were stored with another version of {second.model} on {utc.day_text(D)}: "
         f"rescored in memory with {second}"
     ]
     assert result["scored_in_memory"] == 3 == result["customers"]  # 1 + 2

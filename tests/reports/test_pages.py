@@ -135,6 +135,21 @@ def test_off_track_list_for_leaders(client, manager, board, django_assert_max_nu
     assert "1 off track" in page and "95.5 %" in page
 
 
+def test_off_track_prints_a_rate_as_the_dashboard_does(client, manager, no_default_targets):
+    """GRR (1,000,000 − 140) / 1,000,000 × 100 = 99.986 %: the dashboard's tile prints
+    "99.99%"; the off-track list printed it "100.0 %", as if nothing had churned. Both now
+    print the decimals that keep it off 100 (and 95.5 stays "95.5")."""
+    _snapshot(DAY, "95.5", "99.986")
+    KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly")
+    KpiTarget.objects.create(kpi="nrr", direction="at_least", value=100, cadence="weekly")
+    rows = {r["label"]: r["value"] for r in services.off_track()["rows"]}
+    assert rows == {"GRR": "99.99 %", "NRR": "95.5 %"}
+    client.force_login(manager)
+    page = client.get("/targets/off-track/").content.decode()
+    # the NOW cell (the NRR target "≥ 100.0 %" is another cell)
+    assert "<td>99.99 %</td>" in page and "<td>100.0 %</td>" not in page
+
+
 def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
     client, manager, csm, board, celery_eager, django_capture_on_commit_callbacks
 ):

@@ -532,7 +532,7 @@ def test_the_trends_of_an_overridden_score_say_they_are_of_the_computed_one(clie
     client.force_login(csm)
 
     def trend(text: str, n: int) -> str:
-        dd = re.search(rf"<dt>{n} days</dt><dd[^>]*>(.*?)</dd>", text, re.S)
+        dd = re.search(rf"<dt>{n} days\b.*?</dt><dd[^>]*>(.*?)</dd>", text, re.S)
         return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dd.group(1))).strip()
 
     text = client.get(url(account)).content.decode()
@@ -580,7 +580,13 @@ def test_the_voice_cards_score_is_not_called_relationship_like_the_health_compon
     html = client.get(url(account)).content.decode()
     voice = html[html.index("Voice of the customer") :]
     voice = voice[: voice.index("</section>")]
-    assert "<dt>Stakeholder coverage</dt>" in voice
+    # each figure of the card links to its section of docs/metrics.md
+    assert (
+        '<dt>Stakeholder coverage <a class="hint" href="/docs/metrics/#relationship-score-0100"'
+        in voice
+    )
+    assert '<dt>Sentiment (90 days) <a class="hint" href="/docs/metrics/#sentiment"' in voice
+    assert "the weight halves every 30 days, so recent texts count more" in voice
     assert "<dt>Relationship</dt>" not in voice and "<h3>Relationship</h3>" not in voice
     hint = voice[voice.index(f'id="account-{account.pk}-coverage-hint"') :].split("</p>")[0]
     assert "not the health score's Relationship component" in hint
@@ -902,3 +908,42 @@ def test_the_health_breakdown_says_which_score_an_override_set(client, csm, book
         "the score shown, 95, comes from the override below." in page
     )
     assert "computed 77.5" in page  # the override's own line agrees
+
+
+def test_the_priority_and_the_health_history_say_how_they_are_made(client, csm, book):
+    """Burning Co (red, 58 yesterday, 76 a week before, 80 thirty days before, renews in 41
+    days, $84k ARR). Priority: red 40 + trend 15 (18 points lost, at most 15) + renewal
+    25 × (90 − 41) / 90 = 13.61… → 13.6 + ARR 84,000 / 10,000 = 8.4 → 77.0. The history
+    chart's text: first, latest, lowest and highest scores with their days. Each trend in
+    the header links to how it is computed."""
+    import html
+
+    day = utc.today() - dt.timedelta(days=1)
+    client.force_login(csm)
+    text = client.get(url(book["burning"])).content.decode()
+    title = re.search(r'<p class="why"><strong title="([^"]*)">Priority 77:', text)
+    assert html.unescape(title.group(1)) == (
+        "40 (red) + 15 (\u221218 in 7 days) + 13.6 (renews in 41 days) + 8.4 ($84k ARR) = 77"
+    )
+    d30, d7 = utc.day_text(day - dt.timedelta(days=30)), utc.day_text(day)
+    assert (
+        f'<p class="muted small" id="health-history-text">From 80 on {d30} to 58 on {d7}; '
+        f"lowest 58 on {d7}, highest 80 on {d30} (3 scores).</p>"
+    ) in text
+    assert 'aria-describedby="health-history-text"' in text
+    for n in ("7", "30"):
+        assert f'<dt>{n} days <a class="hint" href="/docs/metrics/#queue-priority"' in text
+
+
+def test_a_priority_whose_rules_changed_since_it_was_stored_shows_no_working(csm, book):
+    """The working is recomputed from the row's inputs; a stored priority it does not add up
+    to (rules changed since the nightly refresh) gets none rather than a wrong sum."""
+    from metrics.models import AccountStanding
+    from workspace.selectors import priority_working
+
+    standing = AccountStanding.objects.get(account=book["calm"])
+    # Calm Inc: green 0, no trend, open-ended, $6k ARR (no points unless red or yellow)
+    assert priority_working(standing) == "0 (green) + 0 ($6k ARR) = 0"
+    standing.priority = 12.0
+    assert priority_working(standing) == ""
+    assert priority_working(None) == ""

@@ -466,3 +466,152 @@ def test_the_mrr_movements_table_prints_exact_amounts_that_add_up(client, admin_
         "$1,234,868.39",  # end
     ]
     assert "$1.2M" in tile(text, "MRR")  # the tile stays short
+
+
+def _tile_title(text: str, label: str) -> str:
+    """The title (the working) of a tile's value, unescaped."""
+    import html
+
+    li = text[text.index(f'<span class="tile-label">{label}</span>') :].split("</li>")[0]
+    found = re.search(r'class="tile-value"[^>]*title="([^"]*)"', li)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def test_each_tile_shows_its_working_from_the_snapshots_inputs(client, admin_user, kpi_book):
+    """kpi_book: the first day Old pays $1,000 and Gone $300 (start $1,300, 2 customers);
+    the end day Old $1,000 and New $500 ($1,500); Gone churned ($300), no expansion or
+    contraction. Pointing at a tile's value gives the formula with these figures."""
+    from metrics.services import kpi_snapshot_period
+
+    start, end = kpi_snapshot_period(kpi_book["day"])
+    first, after = utc.day_text(start), utc.day_text(end)
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    # NRR = (1,300 + 0 − 0 − 300) / 1,300 × 100 = 76.923… → 76.9%
+    assert _tile_title(text, "NRR") == (
+        "($1,300.00 start + $0.00 expansion − $0.00 contraction − $300.00 churn)"
+        " / $1,300.00 start × 100 = 76.9%"
+    )
+    # GRR = (1,300 − 0 − 300) / 1,300 × 100 = 76.9%; revenue churn (0 + 300) / 1,300 = 23.1%
+    assert _tile_title(text, "GRR") == (
+        "($1,300.00 start − $0.00 contraction − $300.00 churn) / $1,300.00 start × 100 = 76.9%"
+    )
+    assert _tile_title(text, "Revenue churn") == (
+        "($0.00 contraction + $300.00 churn) / $1,300.00 start × 100 = 23.1%"
+    )
+    # logo churn: Gone is 1 of the 2 customers of the first day: 1 / 2 × 100 = 50.0%
+    assert _tile_title(text, "Logo churn") == (
+        f"1 of the 2 customers on {first} no longer paying on {after}: 1 / 2 × 100 = 50.0%"
+    )
+    # MRR: 1,000 + 500 on the end day, 2 customers
+    assert _tile_title(text, "MRR") == (
+        f"$1,500.00: the MRR of the contracts covering {after}, the day after the period,"
+        " over 2 customers"
+    )
+    # seats: Old's 10 + New's 10 on the last day, nobody active: 0 / 20 × 100 = 0.0%
+    assert _tile_title(text, "Seat utilisation") == (
+        "0 users active in the 30 days / 20 licensed seats (2 accounts with seats) × 100 = 0.0%"
+    )
+
+
+def test_a_tile_without_a_value_says_why_beside_its_dash(client, admin_user, kpi_book):
+    """No survey answers in the period: NPS, CSAT and CES are a dash with the reason shown
+    under it (never 0, which would read as a score)."""
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    for label, reason in (
+        ("NPS", "no NPS answers"),
+        ("CSAT", "no CSAT answers"),
+        ("CES", "no CES answers"),
+    ):
+        li = text[text.index(f'<span class="tile-label">{label}</span>') :].split("</li>")[0]
+        assert re.search(r'class="tile-value"[^>]*>—<', li)
+        assert f'<span class="muted small">{reason} in the period</span>' in li
+
+
+def test_the_survey_tiles_working_from_counts():
+    """Pure: NPS from 3 promoters, 4 passives, 1 detractor: (3 − 1) / 8 × 100 = 25.0; CSAT
+    from 7 of 8 answers of 4 or 5: 87.5%."""
+    from workspace.dashboard import fmt, tile_working
+
+    report = {
+        "voice_of_customer": {
+            "nps": {
+                "value": "25",
+                "inputs": {"responses": 8, "promoters": 3, "passives": 4, "detractors": 1},
+            },
+            "csat": {"value": "87.5", "inputs": {"responses": 8, "satisfied_4_or_5": 7}},
+            "ces": {"value": None, "inputs": {"responses": 0, "easy_5_or_more": 0}},
+        }
+    }
+    assert tile_working("voice_of_customer", "nps", report, fmt(25.0, "score")) == (
+        "(3 promoters − 1 detractors) / 8 answers × 100 = 25.0;"
+        " the 4 passives (7 or 8) count only among the answers"
+    )
+    assert tile_working("voice_of_customer", "csat", report, fmt(87.5, "pct")) == (
+        "7 of 8 answers were 4 or 5: 7 / 8 × 100 = 87.5%"
+    )
+    assert tile_working("voice_of_customer", "ces", report, "—") == "no CES answers in the period"
+    # a snapshot written before an input was stored: no working rather than a wrong one
+    del report["voice_of_customer"]["nps"]["inputs"]["passives"]
+    assert tile_working("voice_of_customer", "nps", report, "25.0") == ""
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        ("97.4", "97"),  # whole percent, as the heatmap prints most cells
+        ("99.5", "99.5"),  # 199 of 200 logos kept: "100" would say none was lost
+        ("99.96", "99.96"),  # one decimal would still read 100.0
+        ("0.4", "0.4"),  # 1 of 250 kept: not "0"
+        ("100", "100"),
+        ("0", "0"),
+        ("112.6", "113"),  # MRR retained above 100: no boundary crossed
+        (None, "—"),
+    ],
+)
+def test_a_cohort_cell_never_rounds_to_100_or_0_when_it_is_not(value, text):
+    from workspace.dashboard import pct_whole
+
+    assert pct_whole(value) == text
+
+
+def test_the_health_distribution_shares_say_of_what_and_never_0_for_nothing(
+    client, admin_user, churned_book
+):
+    """churned_book: Red Co ($6k ARR) and Green Co ($12k) are the 2 current customers: red
+    is 1 of 2 = 50.0 % of the accounts and 6,000 / 18,000 = 33.3 % of the ARR, each share
+    titled with its parts. With no current customer at all, a share is a dash, not 0.0 %."""
+    from metrics.models import AccountStanding
+    from workspace.selectors import health_distribution
+
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    red = text[text.index('<span class="band band-red">Red</span>') :].split("</tr>")[0]
+    assert '<span class="small" title="1 of the 2 current customers">1 · 50.0%</span>' in red
+    assert (
+        '<span class="small" title="$6k of the $18k ARR of the current customers">$6k · 33.3%'
+    ) in red
+    empty = health_distribution(AccountStanding.objects.none())
+    assert {(b["pct_accounts"], b["pct_accounts_text"]) for b in empty["bands"]} == {(None, "—")}
+
+
+def test_the_drilldown_prints_each_movement_signed_to_the_cent(client, admin_user, kpi_book):
+    """kpi_book: New Co is new at $500, Gone Co churned its $300. As the dashboard's
+    movements table: "+$500.00" and "−$300.00" (MRR lost), totals the same, no movement
+    "$0.00"; the MRR on the end day stays unsigned ($1,000 + $500 = $1,500.00)."""
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:drilldown"), {"metric": "movements"}).content.decode()
+    cells = dict(re.findall(r'<a href="/accounts/\d+/">([^<]+)</a>.*?class="num">([^<]*)<', text))
+    assert cells == {"New Co": "+$500.00", "Gone Co": "\u2212$300.00"}
+    totals = dict(re.findall(r"<dt>(\w+)</dt><dd>([^<]*)</dd>", text))
+    assert totals == {
+        "new": "+$500.00",
+        "reactivation": "$0.00",
+        "expansion": "$0.00",
+        "contraction": "$0.00",
+        "churn": "\u2212$300.00",
+    }
+    text = client.get(reverse("workspace:drilldown"), {"metric": "mrr_end"}).content.decode()
+    cells = dict(re.findall(r'<a href="/accounts/\d+/">([^<]+)</a>.*?class="num">([^<]*)<', text))
+    assert cells == {"Old Co": "$1,000.00", "New Co": "$500.00"}

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from accounts import utc
 from metrics import health
 from metrics.services import health_model_ensure_default
 from tests.factories import AccountFactory, ContractFactory
@@ -151,7 +152,7 @@ def test_preview_warns_of_the_same_data_gaps_as_the_backtest_command(
     assert bt["data_gaps"] == command  # the same words as the command prints
     usage = bt["data_gaps"][0]
     assert usage["message"] == (
-        f"Usage: no product usage recorded on or before {earlier} for any account "
+        f"Usage: no product usage recorded on or before {utc.day_text(earlier)} for any account "
         "(there is none yet): its score that day describes missing data, not the customers"
     )
 
@@ -173,5 +174,5 @@ def test_preview_warns_of_the_same_data_gaps_as_the_backtest_command(
     )
     text = r.content.decode()
     assert 'id="backtest-data-gaps"' in text
-    assert f"Usage: no product usage recorded on or before {earlier}" in text
+    assert f"Usage: no product usage recorded on or before {utc.day_text(earlier)}" in text
     assert "Support: no ticket" not in text

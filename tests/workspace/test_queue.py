@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts import utc
 from metrics.standings import account_standings_refresh
 
 from .conftest import customer, utc_today
@@ -522,3 +523,23 @@ def test_renewals_name_one_rescored_account_in_the_singular(client, csm):
             f"Data as of {utc.day_text(yesterday)}; 1 account rescored on "
             f"{utc.day_text(today)} since"
         )
+
+
+def test_the_7_day_column_says_how_and_each_trend_which_day_it_compares_with(client, csm, book):
+    """Burning Co: 58 yesterday against 76 a week before: −18, titled with that day; the
+    column's head links to how the trend is computed."""
+    import re
+
+    week = utc.day_text(utc_today() - dt.timedelta(days=8))
+    client.force_login(csm)
+    text = client.get(reverse("home")).content.decode()
+    assert re.search(
+        r'<th scope="col" class="num">7 days <a class="hint" href="/docs/metrics/#queue-priority"',
+        text,
+    )
+    row = re.search(r'<tr id="account-\d+">(?:(?!</tr>).)*>Burning Co<.*?</tr>', text, re.S)
+    assert re.search(
+        rf'<td data-label="7 days" class="num trend trend-down" '
+        rf"title=\"the computed score's change since {week}\">\u221218<",
+        row.group(0),
+    )
