@@ -230,3 +230,33 @@ def test_the_band_change_of_the_day_compares_with_the_day_before_not_a_later_sna
     assert _record(account, D + dt.timedelta(days=1))["band"] == "green"
     _record(account, D)
     assert list(fact.values("title", "data", "occurred_at")) == first
+
+
+def _backtest_green_churned(book):
+    """The backtest of D over 90 days, the book's account leaving on D+30 (its contract ends):
+    no snapshot of D is stored, so the account is scored in memory as of D."""
+    services.health_model_ensure_default()  # as the first nightly run makes it
+    result = services.health_backtest(as_of=D, horizon=90)
+    assert (result["customers"], result["churned"], result["scored_in_memory"]) == (1, 1, 1)
+    return result["green_churned"]
+
+
+def test_the_backtest_scores_the_day_without_the_data_that_came_after_it(book):
+    account = book["account"]
+    account.contracts.update(end_date=D + dt.timedelta(days=30))
+    before = _backtest_green_churned(book)
+    assert [row["id"] for row in before] == [account.pk]  # green on D, gone by D+90
+    for source in ("survey answer changed", "ticket resolved", "invoice paid", "usage"):
+        SOURCES[source](book, NEXT + dt.timedelta(hours=1))
+    SOURCES["champion added"](book, NEXT + dt.timedelta(hours=2))
+    SOURCES["touch logged"](book, NEXT + dt.timedelta(hours=2))
+    SOURCES["override made"](book, NEXT + dt.timedelta(hours=2))
+    assert _backtest_green_churned(book) == before
+    assert not HealthSnapshot.objects.exists()  # a backtest records nothing
+
+
+def test_the_backtest_scores_the_day_with_the_data_of_the_day(book):
+    book["account"].contracts.update(end_date=D + dt.timedelta(days=30))
+    before = _backtest_green_churned(book)
+    _override(book, on_d(12))  # score 10 from noon on D: red, so not among the green
+    assert before and _backtest_green_churned(book) == []
