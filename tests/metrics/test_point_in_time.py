@@ -260,3 +260,61 @@ def test_the_backtest_scores_the_day_with_the_data_of_the_day(book):
     before = _backtest_green_churned(book)
     _override(book, on_d(12))  # score 10 from noon on D: red, so not among the green
     assert before and _backtest_green_churned(book) == []
+
+
+@pytest.fixture
+def voice_model():
+    """The default model with one more component: the sentiment of customer texts."""
+    from metrics import health
+
+    model = services.health_model_ensure_default()
+    services.health_model_version_create(
+        model=model,
+        components=[
+            *health.DEFAULT_COMPONENTS,
+            {
+                "key": "texts",
+                "label": "Texts",
+                "weight": 10,
+                "measures": [{"measure": "text_sentiment", "linear": [-50, 50]}],
+            },
+        ],
+        notes="with text sentiment",
+    )
+
+
+def _comment_changed(book, at):
+    survey_services.response_record(
+        invitation_id=book["invitation"].pk,
+        score=0,
+        comment="Exports fail every day and support never answers",
+        now=at,
+        announce=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "same"),
+    [(NEXT + dt.timedelta(hours=1), True), (on_d(20), False)],
+    ids=["replaced after D", "replaced on D"],
+)
+def test_a_survey_comment_replaced_after_the_day_still_speaks_on_it(book, voice_model, when, same):
+    """D's texts: T0's subject "Cannot export" (D-5) and the comment "Great product, the
+    exports are fast" given on D-2. The comment replaced after D by a complaint, D's text
+    sentiment (and snapshot) stays; replaced on D, it moves."""
+    from voice import services as voice_services
+
+    survey_services.response_record(
+        invitation_id=book["invitation"].pk,
+        score=10,
+        comment="Great product, the exports are fast",
+        now=days_before(2, 13),
+        announce=False,
+    )
+    voice_services.text_sentiments_refresh()
+    before = _record(book["account"])
+    texts = next(c for c in before["components"] if c["key"] == "texts")
+    assert texts["inputs"]["text_sentiment_texts"] == 2
+    _comment_changed(book, when)
+    voice_services.text_sentiments_refresh()
+    assert (_record(book["account"]) == before) is same
