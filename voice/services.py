@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
@@ -244,20 +244,26 @@ def _book_outcomes(as_of: dt.date) -> tuple[set[int], set[int], dict[int, float]
 
 
 def _nps_counts(as_of: dt.date) -> dict[int, tuple[int, int, int]]:
-    """Per account: current NPS answers of the 365 days ending with ``as_of`` — (answers,
-    promoters 9-10, detractors 0-6). Empty without the surveys app's answers."""
+    """Per account: the NPS answers of the 365 days ending with ``as_of`` in force at its
+    end (an answer changed after ``as_of`` counts as it was) — (answers, promoters 9-10,
+    detractors 0-6). Empty without the surveys app's answers."""
     Response = survey_responses()
     if Response is None:
         return {}
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    changed = Response.objects.filter(
+        invitation=OuterRef("invitation"),
+        answered_at__gt=OuterRef("answered_at"),
+        answered_at__lt=end,
+    )
     return {
         row["account_id"]: (row["n"], row["promoters"], row["detractors"])
         for row in Response.objects.filter(
             kind="nps",
-            is_current=True,
             answered_at__lt=end,
             answered_at__gte=end - dt.timedelta(days=365),
         )
+        .exclude(Exists(changed))
         .values("account_id")
         .order_by()
         .annotate(

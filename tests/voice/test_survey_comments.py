@@ -81,3 +81,31 @@ def test_themes_compare_nps_of_mentioning_accounts_with_the_rest():
     # complainers: 2 answers, 0 promoters, 2 detractors → −100; the rest (fans): 3 answers,
     # 2 promoters, 0 detractors → 66.7
     assert export.outcomes["nps"] == -100.0 and export.outcomes["rest_nps"] == 66.7
+
+
+def test_a_themes_run_of_a_past_day_takes_the_nps_answers_in_force_that_day():
+    """Run as of three days ago. The complainers answered 2 four days ago and changed it to
+    10 yesterday; as of the run's day they were detractors."""
+    from surveys import services as survey_services
+    from tests.surveys.conftest import make_campaign, make_invitation
+
+    campaign = make_campaign("nps")
+    complainers, fans = AccountFactory.create_batch(2), AccountFactory.create_batch(2)
+    for a in complainers:
+        for text in ("Export is so slow", "The CSV export is slow again", "Slow export"):
+            TicketFactory(account=a, subject=text, opened_at=_at(4))
+        invitation = make_invitation(campaign, StakeholderFactory(account=a), now=_at(5))
+        for score, days_ago in ((2, 4), (10, 1)):
+            survey_services.response_record(
+                invitation_id=invitation.pk, score=score, now=_at(days_ago), announce=False
+            )
+    for a in fans:
+        for text in ("We love the dashboards", "Dashboards are great", "great new dashboards"):
+            TicketFactory(account=a, subject=text, opened_at=_at(4))
+        _answer(a, 10, "", days_ago=4)  # promoter
+    services.text_sentiments_refresh()
+    services.themes_compute(run=services.theme_run_start(as_of=TODAY - dt.timedelta(days=3)))
+    export = Theme.objects.get(label__contains="export")
+    # complainers on the day: 2 answers, both 2 (detractors): 0 % − 100 % = −100; the rest
+    # (fans): 2 answers of 10: 100 % − 0 % = 100
+    assert export.outcomes["nps"] == -100.0 and export.outcomes["rest_nps"] == 100.0
