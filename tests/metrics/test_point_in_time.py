@@ -198,23 +198,52 @@ def test_data_dated_after_the_day_leaves_its_snapshot_alone(book, change):
     assert _record(book["account"]) == before
 
 
-@pytest.mark.parametrize("change", SOURCES.values(), ids=SOURCES.keys())
-def test_the_same_data_dated_on_the_day_changes_it(book, change):
+# what the same data dated on D changes in D's snapshot: (component, input, before, after)
+ON_THE_DAY = {
+    "ticket opened": ("support", "open_escalations", 1, 2),
+    "ticket resolved": ("support", "open_escalations", 1, 0),
+    "ticket marked solved without a time": ("support", "open_escalations", 1, 0),
+    "invoice paid": ("payments", "overdue_invoices", 1, 0),
+    "invoice with failed payments issued": ("payments", "failed_payments_90d", 0, 3),
+    "survey answered": ("sentiment", "nps", 100, 0),  # (1 promoter − 1 detractor) / 2
+    "survey answer changed": ("sentiment", "nps", 100, -100),  # 1 detractor of 1
+    "contract signed": ("usage", "seat_utilisation", 50, 5),  # 5 of 10 seats, then of 100
+    "champion added": ("relationship", "champion_present", 0, 1),
+    "touch logged": ("relationship", "days_since_last_touch", 20, 0),
+    "usage": ("usage", "active_users_30d", 5, 10),
+}
+
+
+def _input(snapshot, component, key):
+    return next(c for c in snapshot["components"] if c["key"] == component)["inputs"][key]
+
+
+@pytest.mark.parametrize(("source", "expected"), ON_THE_DAY.items(), ids=ON_THE_DAY.keys())
+def test_the_same_data_dated_on_the_day_changes_it(book, source, expected):
+    component, key, was, now = expected
     before = _record(book["account"])
-    change(book, LAST - dt.timedelta(hours=1))  # D 22:59:59
-    assert _record(book["account"]) != before
+    SOURCES[source](book, LAST - dt.timedelta(hours=1))  # D 22:59:59
+    after = _record(book["account"])
+    assert (_input(before, component, key), _input(after, component, key)) == (was, now)
+
+
+def test_an_override_made_on_the_day_is_in_force_on_it(book):
+    before = _record(book["account"])
+    _override(book, LAST - dt.timedelta(hours=1))
+    after = _record(book["account"])
+    assert (before["overrides"], before["score"] == before["computed_score"]) == ([], True)
+    assert (len(after["overrides"]), after["score"], after["band"]) == (1, 10, "red")
+    assert after["computed_score"] == before["computed_score"]
 
 
 def test_the_day_of_a_changed_survey_answer_counts_the_answer_then_in_force(book):
     """NPS of the one answer on record on each day: 10 on D (a promoter: NPS 100), 0 from
     D+1 (a detractor: NPS −100), the earlier answer kept as history."""
     _survey_answer_changed(book, NEXT + dt.timedelta(hours=1))
-    sentiment = {
-        day: next(c for c in _record(book["account"], day)["components"] if c["key"] == "sentiment")
-        for day in (D, D + dt.timedelta(days=1))
+    nps = {
+        day: _input(_record(book["account"], day), "sentiment", "nps") for day in (D, NEXT.date())
     }
-    assert sentiment[D]["inputs"]["nps"] == 100
-    assert sentiment[D + dt.timedelta(days=1)]["inputs"]["nps"] == -100
+    assert nps == {D: 100, NEXT.date(): -100}
 
 
 def test_the_band_change_of_the_day_compares_with_the_day_before_not_a_later_snapshot(book):
