@@ -34,21 +34,33 @@ def counted_responses(
     end: dt.date | None = None,
     campaign_id: int | None = None,
 ) -> QuerySet[Response]:
-    """The answers that count (see the module docstring), lazily."""
-    qs = Response.objects.filter(is_current=True)
+    """The answers that count (see the module docstring), lazily. With ``end``, the answers
+    in force at its start: an answer changed on or after ``end`` counts as given before the
+    change (``is_current`` says what is current now, so it is not read then), and of a
+    person's answers to a campaign the latest given before ``end``."""
     later = Response.objects.filter(
         campaign=OuterRef("campaign"),
         stakeholder=OuterRef("stakeholder"),
-        is_current=True,
         answered_at__gt=OuterRef("answered_at"),
     )
+    if end is None:
+        qs = Response.objects.filter(is_current=True)
+        later = later.filter(is_current=True)
+    else:
+        t1 = midnight(end)
+        # as of t1 the answer of an invitation is its last one before t1, whatever replaced
+        # it since: a person who changes a 10 into a 0 on day D+1 was a promoter on day D
+        changed = Response.objects.filter(
+            invitation=OuterRef("invitation"),
+            answered_at__gt=OuterRef("answered_at"),
+            answered_at__lt=t1,
+        )
+        qs = Response.objects.filter(answered_at__lt=t1).exclude(Exists(changed))
+        later = later.filter(answered_at__lt=t1)
     if accounts is not None and accounts.query.has_filters():  # else: every account
         qs = qs.filter(account__in=accounts.values("id"))
     if start is not None:
         qs = qs.filter(answered_at__gte=midnight(start))
-    if end is not None:
-        qs = qs.filter(answered_at__lt=midnight(end))
-        later = later.filter(answered_at__lt=midnight(end))
     if campaign_id is not None:
         qs = qs.filter(campaign_id=campaign_id)
     return qs.exclude(Exists(later))

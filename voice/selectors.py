@@ -7,7 +7,8 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.apps import apps
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 
 from accounts.models import (
     Account,
@@ -36,6 +37,27 @@ def _scope(queryset: QuerySet, accounts: QuerySet[Account]) -> QuerySet:
     return queryset.filter(account__in=accounts.values("pk"))
 
 
+def replaced_survey_comment(end: dt.datetime | None = None) -> Q:
+    """``TextSentiment`` rows of survey comments whose answer was replaced (a changed answer
+    is a new row, the old one kept as history): by ``end`` when given (the as-of rule: on a
+    day before the change the old comment still spoke for the person), else by now. An
+    empty condition while the surveys app has no answers."""
+    try:
+        response = apps.get_model("surveys", "Response")
+    except LookupError:
+        return Q(pk__in=[])
+    if end is None:
+        replaced = response.objects.filter(pk=OuterRef("source_id"), is_current=False)
+    else:
+        later = response.objects.filter(
+            invitation=OuterRef("invitation"),
+            answered_at__gt=OuterRef("answered_at"),
+            answered_at__lt=end,
+        )
+        replaced = response.objects.filter(pk=OuterRef("source_id")).filter(Exists(later))
+    return Q(source=TextSentiment.Source.SURVEY) & Q(Exists(replaced))
+
+
 # --- per-account scores as of a day ----------------------------------------------------------
 
 
@@ -49,6 +71,7 @@ def account_sentiments(accounts: QuerySet[Account], *, as_of: dt.date) -> dict[i
     for account_id, at, value in (
         _scope(TextSentiment.objects.all(), accounts)
         .filter(occurred_at__gte=start, occurred_at__lt=end, score__isnull=False)
+        .exclude(replaced_survey_comment(end))
         .values_list("account_id", "occurred_at", "score")
         .order_by()
     ):
@@ -144,7 +167,11 @@ def account_voice(
         .order_by("-day")
         .values("day", "sentiment", "relationship")[:30]
     )
-    texts = list(TextSentiment.objects.filter(account=account).order_by("-occurred_at", "-id")[:10])
+    texts = list(
+        TextSentiment.objects.filter(account=account)
+        .exclude(replaced_survey_comment())
+        .order_by("-occurred_at", "-id")[:10]
+    )
     run = latest_theme_run()
     themes = []
     if run is not None:

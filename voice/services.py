@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
@@ -92,12 +92,13 @@ def survey_responses():
 def _survey_comments(
     *, account_ids: list[int] | None, since: dt.datetime | None
 ) -> Iterator[tuple[str, int, int, dt.datetime, str]]:
-    """Survey comments of current answers (a changed answer is a new row; the old one is
-    history and its comment no longer speaks for the person)."""
+    """Survey comments of every answer, replaced ones too: a changed answer is a new row and
+    the old one history, whose comment spoke for the person until the change. Readers leave
+    out the replaced ones as of their day (``selectors.replaced_survey_comment``)."""
     Response = survey_responses()
     if Response is None:
         return
-    rows = Response.objects.filter(is_current=True).exclude(comment="")
+    rows = Response.objects.exclude(comment="")
     if account_ids is not None:
         rows = rows.filter(account_id__in=account_ids)
     if since is not None:
@@ -108,16 +109,6 @@ def _survey_comments(
         .iterator(chunk_size=BATCH)
     ):
         yield Source.SURVEY, pk, account_id, at, comment
-
-
-def _survey_superseded() -> int:
-    """Drop the scores of comments whose answer was replaced by a newer one."""
-    Response = survey_responses()
-    if Response is None:
-        return 0
-    old = Response.objects.filter(is_current=False).values("pk")
-    deleted, _ = TextSentiment.objects.filter(source=Source.SURVEY, source_id__in=old).delete()
-    return deleted
 
 
 def _upsert(rows: list[TextSentiment]) -> None:
@@ -171,7 +162,6 @@ def text_sentiments_refresh(
             batch = []
     if batch:
         _upsert(batch)
-    _survey_superseded()
     return {k: counts[k] for k in ("texts", "scored", "not_scored", "truncated")}
 
 
@@ -254,20 +244,26 @@ def _book_outcomes(as_of: dt.date) -> tuple[set[int], set[int], dict[int, float]
 
 
 def _nps_counts(as_of: dt.date) -> dict[int, tuple[int, int, int]]:
-    """Per account: current NPS answers of the 365 days ending with ``as_of`` — (answers,
-    promoters 9-10, detractors 0-6). Empty without the surveys app's answers."""
+    """Per account: the NPS answers of the 365 days ending with ``as_of`` in force at its
+    end (an answer changed after ``as_of`` counts as it was) — (answers, promoters 9-10,
+    detractors 0-6). Empty without the surveys app's answers."""
     Response = survey_responses()
     if Response is None:
         return {}
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    changed = Response.objects.filter(
+        invitation=OuterRef("invitation"),
+        answered_at__gt=OuterRef("answered_at"),
+        answered_at__lt=end,
+    )
     return {
         row["account_id"]: (row["n"], row["promoters"], row["detractors"])
         for row in Response.objects.filter(
             kind="nps",
-            is_current=True,
             answered_at__lt=end,
             answered_at__gte=end - dt.timedelta(days=365),
         )
+        .exclude(Exists(changed))
         .values("account_id")
         .order_by()
         .annotate(
@@ -331,6 +327,7 @@ def themes_compute(
                 occurred_at__gte=end - dt.timedelta(days=THEME_WINDOW_DAYS),
             )
             .exclude(text="")
+            .exclude(selectors.replaced_survey_comment(end))
             .order_by("-occurred_at", "-id")
             .values_list("id", "account_id", "occurred_at", "score", "text")[:max_texts]
         )

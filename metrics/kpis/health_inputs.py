@@ -11,7 +11,10 @@ As-of rule (docs/metrics.md): for day D only rows that existed or occurred befor
 count: events and tickets by their timestamps, invoices by ``issued_on``/``paid_on``, CSM
 activity by ``occurred_at``, a ticket's or invoice's status without its date (solved, paid) from
 the row's ``updated_at`` on (``support.open_escalation``, ``support.invoice_open_at``),
-stakeholders (which carry no date of their own) by the time the row was created. ``None``
+stakeholders (which carry no date of their own) by the time the row was created, survey
+answers as in force at the end of the day (``surveys.selectors.counted_responses``). What
+keeps no history is read as it is now: a stakeholder's role, a ticket's ``escalated``, an
+invoice's ``failed_attempts``, a contract's ``quantity`` (docs/metrics.md lists them). ``None``
 means "no data" (see each measure) and never 0.
 """
 
