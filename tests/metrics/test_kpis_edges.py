@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from accounts import utc
-from tests.factories import AccountFactory, token_client
+from metrics.kpis.common import pct_text
+from tests.factories import AccountFactory, ContractFactory, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +101,35 @@ def test_a_period_around_a_future_date_is_an_error_on_date(admin_user, period, d
     with pytest.raises(CommandError) as caught:
         call_command("kpis", "--period", period, "--date", day, stdout=io.StringIO())
     assert str(caught.value) == f"--date: {words}"
+
+
+# --- a rate next to 100, 0 or −100 in the table ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (-100, "-100.0"),  # a usage trend when the events stopped: read ">99.9999"
+        (-99.99999, "<-99.9999"),  # read ">99.9999"
+        (100.000001, "<100.0001"),  # NRR just above 100: read ">99.9999", i.e. below
+        (-0.00001, ">-0.0001"),  # a trend just below 0: read "<0.0001", a rise
+        (99.99999, ">99.9999"),
+        (0.00001, "<0.0001"),
+        (-99.96, "-99.96"),  # one decimal would say -100.0
+        (-37.25, "-37.2"),
+    ],
+)
+def test_pct_text_keeps_the_sign_and_the_side_of_100(value, text):
+    assert pct_text(value) == text
+
+
+def test_the_command_table_shows_an_nrr_just_above_100_as_above_it():
+    """NRR = (1,000,000.00 + 0.01 expansion) / 1,000,000.00 × 100 = 100.000001: the table
+    printed ">99.9999", a retention below 100, for a book that lost nothing."""
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=dt.date(2023, 1, 1), mrr=Decimal("1000000.00"))
+    ContractFactory(account=account, start_date=dt.date(2024, 2, 1), mrr=Decimal("0.01"))
+    out = io.StringIO()
+    call_command("kpis", *Q1, stdout=out)
+    [nrr] = [line for line in out.getvalue().splitlines() if line.split()[:1] == ["nrr"]]
+    assert nrr.split()[1:3] == ["<100.0001", "%"]
