@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -15,8 +16,15 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from accounts import utc
+from metrics.kpis import cohorts_report, kpi_report
 from metrics.kpis.common import pct_text
-from tests.factories import AccountFactory, ContractFactory, token_client
+from tests.factories import (
+    AccountFactory,
+    ContractFactory,
+    InvoiceFactory,
+    TicketFactory,
+    token_client,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +141,174 @@ def test_the_command_table_shows_an_nrr_just_above_100_as_above_it():
     call_command("kpis", *Q1, stdout=out)
     [nrr] = [line for line in out.getvalue().splitlines() if line.split()[:1] == ["nrr"]]
     assert nrr.split()[1:3] == ["<100.0001", "%"]
+
+
+# --- scopes with nothing to divide by ---------------------------------------------------------
+
+# every KPI of metrics.md that is a ratio: with no customers, usage, tickets, invoices or
+# answers in the scope each has a denominator of 0, so null, never 0
+RATIOS = {
+    "retention": [
+        "nrr",
+        "grr",
+        "revenue_churn_rate",
+        "expansion_rate",
+        "expansion_share",
+        "quick_ratio",
+        "logo_churn_rate",
+        "customer_retention_rate",
+        "arpa",
+        "renewal_rate",
+        "customer_lifetime_months",
+        "clv",
+    ],
+    "adoption": [
+        "seat_utilisation",
+        "dau_pct",
+        "wau_pct",
+        "stickiness",
+        "key_feature_adoption",
+        "usage_trend_events",
+        "usage_trend_active_users",
+    ],
+    "support": ["tickets_per_account", "tickets_per_100_seats", "fcr"],
+    "billing": ["dso"],
+    "voice_of_customer": ["nps", "csat", "ces", "response_rate"],
+}
+
+
+@pytest.fixture
+def churned_book(csm, settings):
+    """The CSM's only account (segment SMB, external id "gone") paid 100 until 2023-06-30;
+    someone else's (ENT) pays 300 through Q1 2024 with a ticket and an invoice in it."""
+    settings.KEY_FEATURES = ["login"]
+    gone = AccountFactory(external_id="gone", owner=csm, segment="SMB")
+    ContractFactory(
+        account=gone,
+        start_date=dt.date(2022, 1, 1),
+        end_date=dt.date(2023, 6, 30),
+        mrr=Decimal("100.00"),
+    )
+    live = AccountFactory(external_id="live", segment="ENT")
+    ContractFactory(account=live, start_date=dt.date(2023, 1, 1), mrr=Decimal("300.00"))
+    TicketFactory(account=live, opened_at=dt.datetime(2024, 2, 1, 9, tzinfo=dt.UTC))
+    InvoiceFactory(account=live, issued_on=dt.date(2024, 2, 1), amount=Decimal("300.00"))
+    return gone
+
+
+def _no_ratio(report: dict) -> None:
+    for section, names in RATIOS.items():
+        for name in names:
+            assert report[section][name]["value"] is None, (section, name)
+    revenue = report["revenue"]
+    assert (revenue["mrr_start"]["value"], revenue["customers_start"]["value"]) == ("0.00", 0)
+    # the inputs are still there, so the n/a can be checked
+    assert report["retention"]["nrr"]["inputs"]["start_mrr"] == "0.00"
+    assert report["retention"]["logo_churn_rate"]["inputs"] == {
+        "customers_start": 0,
+        "churned_customers": 0,
+    }
+    assert report["support"]["ticket_volume"]["value"] == 0  # a count: a real 0
+
+
+@pytest.mark.parametrize(
+    "scope", [{"segment": "SMB"}, {"owner": "csm@example.com"}, {"account": "gone"}]
+)
+def test_a_scope_that_churned_before_the_period_has_no_ratio_at_either_door(
+    churned_book, admin_user, manager, csm, scope
+):
+    q1 = {"start": "2024-01-01", "end": "2024-04-01"}
+    for user in (admin_user, manager, csm):
+        r = token_client(user).get(reverse("kpis:report"), {**q1, **scope})
+        assert r.status_code == 200, (user.email, r.content)
+        _no_ratio(r.json())
+    [(option, value)] = scope.items()
+    out = io.StringIO()
+    call_command("kpis", *Q1, f"--{option}", value, "--json", stdout=out)
+    _no_ratio(json.loads(out.getvalue()))
+    out = io.StringIO()
+    call_command("kpis", *Q1, f"--{option}", value, stdout=out)
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines() if line[:2] == "  "}
+    for names in RATIOS.values():
+        for name in names:
+            assert lines[name].split()[1] == "n/a", lines[name]
+    assert "start_mrr=0.00 expansion=0.00 contraction=0.00 churn=0.00" in lines["nrr"]
+
+
+# --- the cohort table's empty and unfinished months ----------------------------------------
+
+
+def test_cohorts_with_no_base_no_later_month_and_the_current_month(admin_user):
+    """Today is 2024-03-24 (``today``): Q1 is reported through today, end 2024-03-25, so the
+    cohort days are 02-01 and 03-01 (04-01 is after the end).
+
+    - 2024-01 "jan": pays 100 from 01-05, +20 from 02-15. Base (MRR on 02-01) 100.00; k=0
+      on 02-01: 100/100 = 100 %; k=1 on 03-01: 120/100 × 100 = 120 %, 1 of 1 logo = 100 %.
+    - 2024-02 "blip": pays 50 from 02-10 to 02-19 only. Base (on 03-01) 0.00: its mrr
+      retention has nothing to divide by (null), while 0 of 1 logo is a real 0 %.
+    - 2024-03 "late": first pays on 03-20, the current month: its base day 04-01 is after
+      the end, so no base (null) and no column yet.
+    - December 2023 is in no row: nobody first paid in it ("old" paid before the period).
+    """
+    jan = AccountFactory(external_id="jan")
+    ContractFactory(account=jan, start_date=dt.date(2024, 1, 5), mrr=Decimal("100.00"))
+    ContractFactory(account=jan, start_date=dt.date(2024, 2, 15), mrr=Decimal("20.00"))
+    blip = AccountFactory(external_id="blip")
+    ContractFactory(
+        account=blip,
+        start_date=dt.date(2024, 2, 10),
+        end_date=dt.date(2024, 2, 19),
+        mrr=Decimal("50.00"),
+    )
+    late = AccountFactory(external_id="late")
+    ContractFactory(account=late, start_date=dt.date(2024, 3, 20), mrr=Decimal("70.00"))
+    old = AccountFactory(external_id="old")
+    ContractFactory(account=old, start_date=dt.date(2023, 6, 1), mrr=Decimal("10.00"))
+
+    def column(k, on, customers, logos, amount, mrr):
+        return {
+            "k": k,
+            "on": on,
+            "customers": customers,
+            "logos": logos,
+            "mrr_amount": amount,
+            "mrr": mrr,
+        }
+
+    expected = [
+        {
+            "cohort": "2024-01",
+            "size": 1,
+            "first_mrr": "100.00",
+            "columns": [
+                column(0, "2024-02-01", 1, "100", "100.00", "100"),
+                column(1, "2024-03-01", 1, "100", "120.00", "120"),
+            ],
+        },
+        {
+            "cohort": "2024-02",
+            "size": 1,
+            "first_mrr": "0.00",
+            "columns": [column(0, "2024-03-01", 0, "0", "0.00", None)],
+        },
+        {"cohort": "2024-03", "size": 1, "first_mrr": None, "columns": []},
+    ]
+    today = dt.date(2024, 3, 24)
+    q1 = {"start": dt.date(2023, 12, 1), "end": dt.date(2024, 4, 1), "today": today}
+    # the report sums the cohorts in the database, the cohorts endpoint from each account
+    report = kpi_report(**q1)
+    assert report["period"]["end"] == "2024-03-25" and report["period"]["to_date"] is True
+    assert report["cohorts"]["rows"] == expected
+    assert cohorts_report(**q1)["rows"] == expected
+    # the same period asked for with that end, at both doors
+    asked = {"start": "2023-12-01", "end": "2024-03-25"}
+    r = token_client(admin_user).get(reverse("kpis:cohorts"), asked)
+    assert r.status_code == 200 and r.json()["rows"] == expected
+    out = io.StringIO()
+    call_command("kpis", "--start", asked["start"], "--end", asked["end"], stdout=out)
+    rows = [line.split() for line in out.getvalue().splitlines() if line.startswith("  2024-")]
+    assert rows == [
+        ["2024-01", "(", "1)", "100.0/100.0", "100.0/120.0"],
+        ["2024-02", "(", "1)", "0.0/n/a"],
+        ["2024-03", "(", "1)"],
+    ]

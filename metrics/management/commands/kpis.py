@@ -38,9 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--date", metavar="YYYY-MM-DD", help="with --period", **ONCE)
         parser.add_argument("--segment", help="only accounts of this segment", **ONCE)
         parser.add_argument("--owner", metavar="EMAIL", help="only this CSM's accounts", **ONCE)
-        parser.add_argument(
-            "--account", metavar="EXTERNAL_ID", help="only this account", **ONCE
-        )
+        parser.add_argument("--account", metavar="EXTERNAL_ID", help="only this account", **ONCE)
         parser.add_argument("--json", action="store_true", help="print the API's JSON instead")
         parser.add_argument(
             "--movements",
