@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
 from django.urls import reverse
 
 from accounts import utc
@@ -75,6 +75,19 @@ def test_the_command_refuses_an_option_given_twice(args, message):
     with pytest.raises(CommandError) as caught:
         call_command("kpis", *args, "--json", stdout=io.StringIO())
     assert str(caught.value) == message
+
+
+def test_a_repeated_option_on_the_command_line_is_one_line_and_exit_1(capsys):
+    """As typed in a shell (``run_from_argv``): one line on stderr and status 1."""
+    err = io.StringIO()
+    cmd = type(load_command_class("metrics", "kpis"))(stderr=err)
+    with pytest.raises(SystemExit) as exited:
+        cmd.run_from_argv(["manage.py", "kpis", *Q1, "--segment", "SMB", "--segment", "ENT"])
+    assert exited.value.code == 1
+    assert err.getvalue().strip().splitlines() == [
+        "CommandError: --segment: given 2 times (“SMB”, “ENT”): give it once"
+    ]
+    assert "usage:" not in capsys.readouterr().err
 
 
 def test_the_command_still_takes_each_option_once_and_by_keyword():
