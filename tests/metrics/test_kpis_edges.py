@@ -25,6 +25,7 @@ from tests.factories import (
     TicketFactory,
     token_client,
 )
+from tests.metrics.usage import load_events
 
 pytestmark = pytest.mark.django_db
 
@@ -325,3 +326,101 @@ def test_cohorts_with_no_base_no_later_month_and_the_current_month(admin_user):
         ["2024-02", "(", "1)", "0.0/n/a"],
         ["2024-03", "(", "1)"],
     ]
+
+
+# --- every edge period on a full book ----------------------------------------------------------
+
+
+@pytest.fixture
+def full_book(csm):
+    """Contracts starting and ending on edge days (a 29 February, month ends, one-day
+    contracts), seats, usage, a ticket and an invoice."""
+    ent = AccountFactory(external_id="ent", owner=csm, segment="ENT")
+    ContractFactory(account=ent, start_date=dt.date(2020, 2, 29), mrr=Decimal("500.00"))
+    ContractFactory(
+        account=ent,
+        start_date=dt.date(2024, 1, 31),
+        end_date=dt.date(2024, 2, 29),
+        mrr=Decimal("50.00"),
+        quantity=5,
+    )
+    smb = AccountFactory(external_id="smb", segment="SMB")
+    ContractFactory(
+        account=smb,
+        start_date=dt.date(2024, 2, 29),
+        end_date=dt.date(2024, 2, 29),
+        mrr=Decimal("30.00"),
+    )
+    ContractFactory(
+        account=smb,
+        start_date=dt.date(2023, 3, 31),
+        end_date=dt.date(2024, 3, 30),
+        mrr=Decimal("80.00"),
+    )
+    load_events(
+        (ent, user, "login", dt.datetime(2024, 2, day, 12, tzinfo=dt.UTC))
+        for user, day in (("u1", 28), ("u1", 29), ("u2", 29))
+    )
+    TicketFactory(account=ent, opened_at=dt.datetime(2024, 2, 29, 9, tzinfo=dt.UTC))
+    InvoiceFactory(account=smb, issued_on=dt.date(2024, 2, 29), due_on=dt.date(2024, 3, 31))
+
+
+TOMORROW = utc.today() + dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2024-02-29", "2024-03-01"),  # one day: the leap day
+        ("2024-02-28", "2024-03-02"),  # across it
+        ("2024-01-31", "2024-05-31"),  # from a 31st: months end 02-29, 03-31, 04-30, 05-31
+        ("2024-03-31", "2024-04-01"),  # a one-day month end
+        ("2010-01-01", "2011-01-01"),  # before the first contract
+        ("2004-02-29", "2024-02-29"),  # the longest period: 20 years from a 29 February
+        ("2024-01-01", (TOMORROW + dt.timedelta(days=400)).isoformat()),  # cut to date
+    ],
+)
+def test_every_edge_period_on_a_full_book_answers_at_both_doors(admin_user, full_book, start, end):
+    r = token_client(admin_user).get(reverse("kpis:report"), {"start": start, "end": end})
+    assert r.status_code == 200, r.content
+    report = r.json()
+    period = report["period"]
+    assert period["start"] == start and period["requested_end"] == end
+    assert period["end"] == min(dt.date.fromisoformat(end), TOMORROW).isoformat()
+    revenue = report["revenue"]
+    assert revenue["net_new_mrr"]["inputs"]["identity_holds"] is True
+    net = Decimal(revenue["net_new_mrr"]["value"])
+    assert Decimal(revenue["mrr_start"]["value"]) + net == Decimal(revenue["mrr_end"]["value"])
+    for row in report["cohorts"]["rows"]:  # no cohort day after the end
+        assert all(column["on"] <= period["end"] for column in row["columns"])
+    out = io.StringIO()
+    call_command("kpis", "--start", start, "--end", end, "--json", stdout=out)
+    assert json.loads(out.getvalue()) == report
+
+
+def test_the_leap_day_alone_by_hand(admin_user, full_book):
+    """[2024-02-29, 2024-03-01). On 02-29: ent 500 + 50 = 550, smb 30 + 80 = 110, start MRR
+    660; on 03-01 the one-day and the month contracts are over: ent 500, smb 80, end 580.
+    Two contractions: 50 + 30 = 80 (660 − 80 = 580). NRR = GRR = 580 / 660 × 100. Seats on
+    02-29 (each contract 10 unless said): ent 10 + 5, smb 10 + 10 = 35; active in the 30
+    days to 02-29: u1, u2 of ent = 2, so 2 / 35 × 100; the ticket of 02-29: 1 / 35 × 100
+    per 100 seats."""
+    r = token_client(admin_user).get(
+        reverse("kpis:report"), {"start": "2024-02-29", "end": "2024-03-01"}
+    )
+    report = r.json()
+    revenue, retention = report["revenue"], report["retention"]
+    assert (revenue["mrr_start"]["value"], revenue["mrr_end"]["value"]) == ("660.00", "580.00")
+    assert revenue["contraction_mrr"] == {
+        "value": "80.00",
+        "unit": "USD",
+        "inputs": {"accounts": 2},
+    }
+    assert Decimal(retention["nrr"]["value"]) == Decimal("580.00") * 100 / Decimal("660.00")
+    assert retention["grr"]["value"] == retention["nrr"]["value"]
+    assert retention["customer_lifetime_months"]["value"] is None  # no whole month in a day
+    adoption = report["adoption"]["seat_utilisation"]
+    assert adoption["inputs"]["licensed_seats"] == 35
+    assert Decimal(adoption["value"]) == Decimal(2) * 100 / Decimal(35)
+    per_seat = report["support"]["tickets_per_100_seats"]["value"]
+    assert Decimal(per_seat) == Decimal(1) * 100 / Decimal(35)
