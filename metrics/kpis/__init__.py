@@ -69,17 +69,29 @@ def period_resolve(
     on: dt.date | None = None,
 ) -> tuple[dt.date, dt.date]:
     """``start``/``end`` as given, or the ``period`` containing ``on`` (default: today, UTC).
-    Raises ValidationError naming the field when the input does not make a period."""
+    Raises ValidationError naming the field when the input does not make a period, and on
+    ``date`` when the ``period`` around it starts after today (as ``period_to_date`` would
+    on ``start``, a parameter the caller did not give)."""
     if on is not None and not period:
         raise ValidationError({"date": ["only used with period"]})
     if period:
         if start or end:
             raise ValidationError({"period": ["give either start and end, or period, not both"]})
-        on = on or dt.datetime.now(dt.UTC).date()
+        today = utc.today()
+        on = on or today
         if not EARLIEST <= on <= LATEST:
             raise ValidationError({"date": [f"must be between {EARLIEST} and {LATEST}"]})
         start, end = period_bounds(period, on)
         _check_range(start, end, start_field="date", end_field="date")
+        if start > today:  # period_to_date's check, on the parameter the caller gave
+            raise ValidationError(
+                {
+                    "date": [
+                        f"the {period} containing {on} starts on {start}, after today "
+                        f"({today}, UTC): there is nothing to report yet"
+                    ]
+                }
+            )
         return start, end
     errors = {}
     if start is None:

@@ -24,21 +24,28 @@ def money(value) -> Decimal:
     return Decimal(value or 0).quantize(CENT)
 
 
+EDGES = (0.0, 100.0, -100.0)  # rates pct_text shows with one decimal only when exact
+
+
 def pct_text(value: float) -> str:
     """A rate with one decimal, or more where one decimal would round a rate that is not
-    exactly 100 (or 0) to "100.0" ("0.0"): GRR 99.986 % is "99.99", not "100.0", which
-    would say that nothing churned. Up to 4 decimals."""
+    exactly 100, 0 or −100 to "100.0", "0.0" or "-100.0": GRR 99.986 % is "99.99", not
+    "100.0", which would say that nothing churned. Up to 4 decimals; closer than that, the
+    side it is on: ">99.9999" (below 100), "<100.0001" (NRR just above 100), "<0.0001",
+    ">-0.0001" (a usage trend just below 0), "<-99.9999"."""
     value = float(value)
     text = f"{value:.1f}"
-    if value in (0.0, 100.0):
+    if value in EDGES:
         return text
     for places in range(2, 5):
-        if abs(float(text)) not in (0.0, 100.0):
+        if float(text) not in EDGES:
             return text
         text = f"{value:.{places}f}"
-    if abs(float(text)) in (0.0, 100.0):  # closer than 4 decimals: the side it is on
-        return ("<" if abs(value) < 1 else ">") + ("0.0001" if abs(value) < 1 else "99.9999")
-    return text
+    if float(text) not in EDGES:
+        return text
+    edge = min(EDGES, key=lambda e: abs(value - e))
+    above = value > edge
+    return ("<" if above else ">") + f"{edge + (1 if above else -1) * 0.0001:.4f}"
 
 
 def pct(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:

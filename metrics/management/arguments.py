@@ -11,7 +11,26 @@ import datetime as dt
 
 from accounts.days import EARLIEST, LATEST, day_option, parse_day
 
-__all__ = ["EARLIEST", "LATEST", "day_option", "iso_date"]
+__all__ = ["EARLIEST", "LATEST", "ONCE", "day_option", "iso_date", "once"]
+
+# ``add_argument(..., **ONCE)`` keeps every value of an option given more than once, for
+# ``once`` to refuse: argparse's default keeps the last one without a word, so
+# ``--segment SMB --segment ENT`` printed ENT's figures (the API answers such a repeat 400)
+ONCE = {"action": "append"}
+
+
+def once(value: str | list[str] | None, option: str) -> str | None:
+    """The value of an option declared with ``ONCE``: None when not given, the value when
+    given once (or passed by keyword to ``call_command``, a plain string), else a one-line
+    ``CommandError`` naming the option and its values, worded as the API's 400."""
+    from django.core.management.base import CommandError  # as day_option
+
+    if value is None or isinstance(value, str):
+        return value
+    if len(value) > 1:
+        shown = ", ".join(f"“{v}”" for v in value)
+        raise CommandError(f"{option}: given {len(value)} times ({shown}): give it once")
+    return value[0]
 
 
 def iso_date(raw: str) -> dt.date:

@@ -251,7 +251,12 @@ def test_history_takes_the_kpi_endpoints_period_too(csm, mine):
             "start",
             "the period starts on 2100-01-01, after today (",
         ),
-        ({"period": "year", "date": "2100-06-01"}, "start", "after today ("),
+        # a period around a future date: the error is on the date the caller gave
+        (
+            {"period": "year", "date": "2100-06-01"},
+            "date",
+            "the year containing 2100-06-01 starts on 2100-01-01, after today (",
+        ),
         ({"start": "2024-03-01", "end": "2024-04-01", "start ": "x"}, "start ", "not a param"),
     ],
 )

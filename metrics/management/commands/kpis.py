@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from metrics import kpis
 from metrics.kpis.common import pct_text
-from metrics.management.arguments import day_option
+from metrics.management.arguments import ONCE, day_option, once
 
 SECTIONS = ("revenue", "retention", "adoption", "support", "billing", "voice_of_customer")
 
@@ -24,17 +24,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         # days are read in handle() (day_option): a bad one is a one-line error
-        parser.add_argument("--start", metavar="YYYY-MM-DD", help="first day")
-        parser.add_argument("--end", metavar="YYYY-MM-DD", help="day after the period (exclusive)")
+        # each given at most once (ONCE: a repeat is an error, not the last one quietly)
+        parser.add_argument("--start", metavar="YYYY-MM-DD", help="first day", **ONCE)
+        parser.add_argument(
+            "--end", metavar="YYYY-MM-DD", help="day after the period (exclusive)", **ONCE
+        )
         parser.add_argument(
             "--period",
             choices=kpis.PERIODS,
             help="instead of --start/--end: the calendar period containing --date (or today)",
+            **ONCE,
         )
-        parser.add_argument("--date", metavar="YYYY-MM-DD", help="with --period")
-        parser.add_argument("--segment", help="only accounts of this segment")
-        parser.add_argument("--owner", metavar="EMAIL", help="only this CSM's accounts")
-        parser.add_argument("--account", metavar="EXTERNAL_ID", help="only this account")
+        parser.add_argument("--date", metavar="YYYY-MM-DD", help="with --period", **ONCE)
+        parser.add_argument("--segment", help="only accounts of this segment", **ONCE)
+        parser.add_argument("--owner", metavar="EMAIL", help="only this CSM's accounts", **ONCE)
+        parser.add_argument("--account", metavar="EXTERNAL_ID", help="only this account", **ONCE)
         parser.add_argument("--json", action="store_true", help="print the API's JSON instead")
         parser.add_argument(
             "--movements",
@@ -43,13 +47,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        days = {key: day_option(options[key], f"--{key}") for key in ("start", "end", "date")}
+        given = {
+            key: once(options[key], f"--{key}")
+            for key in ("start", "end", "period", "date", "segment", "owner", "account")
+        }
+        days = {key: day_option(given[key], f"--{key}") for key in ("start", "end", "date")}
         try:
             start, end = kpis.period_resolve(
-                start=days["start"], end=days["end"], period=options["period"], on=days["date"]
+                start=days["start"], end=days["end"], period=given["period"], on=days["date"]
             )
             # an empty --segment "" is an error (scope_resolve), not the whole book
-            scope = {key: options[key] for key in ("segment", "owner", "account")}
+            scope = {key: given[key] for key in ("segment", "owner", "account")}
             report = kpis.kpi_report(start=start, end=end, **scope)
             movements = (
                 kpis.movements_report(start=start, end=end, **scope)
