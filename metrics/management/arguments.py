@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from typing import Any
 
 from accounts.days import EARLIEST, LATEST, day_option, parse_day
 
@@ -19,13 +20,16 @@ __all__ = ["EARLIEST", "LATEST", "ONCE", "day_option", "iso_date", "once"]
 ONCE = {"action": "append"}
 
 
-def once(value: str | list[str] | None, option: str) -> str | None:
-    """The value of an option declared with ``ONCE``: None when not given, the value when
-    given once (or passed by keyword to ``call_command``, a plain string), else a one-line
-    ``CommandError`` naming the option and its values, worded as the API's 400."""
+def once(value: Any, option: str, *, default: Any = None) -> Any:
+    """The value of an option declared with ``ONCE``: ``default`` when not given, the value
+    when given once (or passed by keyword to ``call_command``, a plain value), else a
+    one-line ``CommandError`` naming the option and its values, worded as the API's 400.
+    (An ``ONCE`` option declares no default of its own: argparse would append to it.)"""
     from django.core.management.base import CommandError  # as day_option
 
-    if value is None or isinstance(value, str):
+    if value is None:
+        return default
+    if not isinstance(value, list):
         return value
     if len(value) > 1:
         shown = ", ".join(f"“{v}”" for v in value)

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics import services
-from metrics.management.arguments import day_option
+from metrics.management.arguments import ONCE, day_option, once
 from metrics.models import HealthModelVersion
 
 
@@ -34,12 +34,12 @@ class Command(BaseCommand):
     help = "Backtest the health score: AUC for logo churn within --horizon days of --as-of."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--as-of", dest="as_of", required=True, metavar="YYYY-MM-DD")
+        parser.add_argument("--as-of", dest="as_of", required=True, metavar="YYYY-MM-DD", **ONCE)
         parser.add_argument(
             "--horizon",
             type=_whole,
-            default=90,
             help=f"days, 1 to {services.BACKTEST_MAX_HORIZON} (default 90)",
+            **ONCE,
         )
         parser.add_argument(
             "--partial",
@@ -52,11 +52,14 @@ class Command(BaseCommand):
             type=int,
             metavar="ID",
             help="only the customers of this version's model; weights suggested for it",
+            **ONCE,
         )
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args, as_of, horizon, model_version, partial, **options) -> None:
-        as_of = day_option(as_of, "--as-of")
+        as_of = day_option(once(as_of, "--as-of"), "--as-of")
+        horizon = once(horizon, "--horizon", default=90)
+        model_version = once(model_version, "--model-version")
         version = None
         if model_version is not None:
             version = (

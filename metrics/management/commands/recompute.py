@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
 from metrics import services
-from metrics.management.arguments import day_option
+from metrics.management.arguments import ONCE, day_option, once
 
 MAX_DAYS = 3660  # ten years of days in one call
 
@@ -68,8 +68,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
-        parser.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
+        parser.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD", **ONCE)
+        parser.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", **ONCE)
         parser.add_argument(
             "--account",
             dest="accounts",
@@ -82,8 +82,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--chunk-size",
             type=_positive,
-            default=services.CHUNK_SIZE,
             help=f"accounts per set of queries (default {services.CHUNK_SIZE})",
+            **ONCE,
         )
 
     def handle(
@@ -95,7 +95,9 @@ class Command(BaseCommand):
         chunk_size: int,
         **options,
     ) -> None:
-        start, end = day_option(start, "--from"), day_option(end, "--to")
+        start = day_option(once(start, "--from"), "--from")
+        end = day_option(once(end, "--to"), "--to")
+        chunk_size = once(chunk_size, "--chunk-size", default=services.CHUNK_SIZE)
         if end < start:
             raise CommandError(f"--to {end} is before --from {start}")
         if why := utc.incomplete_day_words(end):  # run_pipeline's words and rule

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
 from metrics import pipeline
-from metrics.management.arguments import day_option
+from metrics.management.arguments import ONCE, day_option, once
 
 
 @contextmanager
@@ -58,13 +58,13 @@ class Command(BaseCommand):
             "--as-of",
             "--date",
             dest="as_of",
-            default=None,
             metavar="YYYY-MM-DD",
             help="last complete day to process, before today in UTC (default: yesterday)",
+            **ONCE,
         )
 
     def handle(self, *args, as_of: str | None, **options) -> None:
-        as_of = day_option(as_of, "--as-of")
+        as_of = day_option(once(as_of, "--as-of/--date"), "--as-of")
         if as_of is not None and (why := utc.incomplete_day_words(as_of)):
             raise CommandError(f"--as-of/--date {why}")
         try:
