@@ -14,8 +14,9 @@ its value to 0..100 points with either
 A component's score is the mean of its measures that have data (a measure value of ``None``
 is no data). The account's score is the weighted mean of the components that have data,
 with the weights of the rest renormalised; components without data are left out and listed;
-with no component data the score is ``None``, never 0. The score is rounded to one decimal
-and the band is taken from the rounded score: ``score >= green_min`` is green, ``score >=
+with no component data the score is ``None``, never 0. The score is rounded to one decimal,
+a half up (49.95 → 50.0, as are a measure's points and a component's score), and the band is
+taken from the rounded score: ``score >= green_min`` is green, ``score >=
 yellow_min`` yellow, anything lower red (a score of exactly ``green_min`` is green).
 
 **Overrides** (decided here, recorded on each snapshot):
@@ -899,8 +900,16 @@ class Health:
     overrides: tuple[Override, ...] = field(default=())  # the overrides applied
 
 
+# how far a float sum may stray from the decimal value it stands for and still count as it
+_HALF_SLACK = 1e-9
+
+
 def _round(value: float) -> float:
-    return round(value + 0.0, 1)
+    """One decimal, a half always up (scores and points are 0..100): 49.95 → 50.0, whatever
+    float arithmetic made of it. ``round`` alone goes by the binary value, which lands on
+    either side of a half: 0.5 × 0.1 + 0.5 × 99.8 (49.95) sums to 49.94999… and rounded to
+    49.9, red, while 0.5 × 49.8 + 0.5 × 50.1 (49.95 too) gave 50.0, yellow."""
+    return math.floor(value * 10 + 0.5 + _HALF_SLACK) / 10 + 0.0
 
 
 @dataclass

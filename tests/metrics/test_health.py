@@ -109,6 +109,49 @@ def test_band_boundaries_come_from_the_model():
     assert (h.score, h.band) == (80.0, "green")
 
 
+# two components of equal weight, each one measure on a 0..100 line: a value is its points
+NPS_LINE = {"measure": "nps", "linear": [0, 100]}
+HALVES = _model(
+    _comp("usage", 50, {"measure": "seat_utilisation", "linear": [0, 100]}),
+    _comp("sentiment", 50, NPS_LINE),
+)
+
+
+@pytest.mark.parametrize(
+    ("usage", "nps", "expected", "band"),
+    [
+        # (0.1 + 99.8) / 2 = 49.95 → 50.0: yellow. In floats 0.5 × 0.1 + 0.5 × 99.8 is
+        # 49.949999…, which round() made 49.9, red
+        (0.1, 99.8, 50.0, "yellow"),
+        # (49.8 + 50.1) / 2 = 49.95 too (a float sum of exactly 49.95): the same 50.0
+        (49.8, 50.1, 50.0, "yellow"),
+        # (0.1 + 99.7) / 2 = 49.9: below the half, red
+        (0.1, 99.7, 49.9, "red"),
+        # (60.3 + 99.6) / 2 = 79.95 → 80.0: green (float 79.949999… → 79.9 before)
+        (60.3, 99.6, 80.0, "green"),
+        # (60.3 + 99.5) / 2 = 79.9: yellow
+        (60.3, 99.5, 79.9, "yellow"),
+    ],
+)
+def test_a_score_on_a_half_rounds_up_whatever_the_float_sum(usage, nps, expected, band):
+    h = health.score(HALVES, {"seat_utilisation": usage, "nps": nps})
+    assert (h.score, h.band) == (expected, band)
+    assert health.Scorer(HALVES).score({"seat_utilisation": usage, "nps": nps}) == h
+
+
+def test_points_and_component_scores_on_a_half_round_up():
+    # seat utilisation 24.975 % on [0, 50]: 24.975 / 50 × 100 = 49.95 points → 50.0
+    spec = _model(_comp("usage", 1, SEATS))
+    h = health.score(spec, {"seat_utilisation": 24.975})
+    assert h.components[0].measure_points == {"seat_utilisation": 50.0}
+    # a component of two measures: (0.1 + 99.8) / 2 = 49.95 → 50.0, yellow
+    two = _model(
+        _comp("usage", 1, {"measure": "seat_utilisation", "linear": [0, 100]}, NPS_LINE),
+    )
+    h = health.score(two, {"seat_utilisation": 0.1, "nps": 99.8})
+    assert (h.components[0].score, h.score, h.band) == (50.0, 50.0, "yellow")
+
+
 def test_linear_and_threshold_mappings():
     linear = health.MeasureMapping("seat_utilisation", linear=(0, 50))
     assert [linear.points(v) for v in (-5, 0, 15, 50, 80)] == [0, 0, 30, 100, 100]
