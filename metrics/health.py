@@ -1298,9 +1298,9 @@ RAW_LABELS = {
     "nps": "NPS",
     "csat": "CSAT",
     "ces": "CES",
-    "seat_utilisation": "seat utilisation %",
-    "usage_trend": "event trend %",
-    "usage_trend_users": "active user trend %",
+    "seat_utilisation": "seat utilisation",
+    "usage_trend": "event trend",
+    "usage_trend_users": "active user trend",
     "tickets_per_100_seats_30d": "tickets per 100 seats",
     "text_sentiment": "sentiment of customer texts",
     "text_sentiment_texts": "customer texts in 90 days",
@@ -1319,6 +1319,10 @@ _DERIVED = {
 
 # yes/no inputs, stored as 1/0 (``metrics.kpis.health_inputs``): "champion named no → yes"
 YES_NO = {"champion_present"}
+# amounts of money, stored as decimal strings ("1200.00"): "0.00 USD → 1,200.00 USD"
+MONEY = {"overdue_amount"}
+# inputs that are percentages: "CSAT 80% → 90%", as the reasons print them
+PERCENT = {"csat", "seat_utilisation", "usage_trend", "usage_trend_users", "key_feature_adoption"}
 
 
 def _input_text(key: str, value: Any) -> str:
@@ -1331,6 +1335,34 @@ def _input_text(key: str, value: Any) -> str:
     return _num(value)
 
 
+def _same_input(key: str, old: Any, new: Any) -> bool:
+    """Whether an input holds the same value on both days ("120.50" and "120.5" are one
+    amount)."""
+    if key in MONEY and old is not None and new is not None:
+        try:
+            return Decimal(str(old)) == Decimal(str(new))
+        except ArithmeticError:
+            pass
+    return old == new
+
+
+def _input_pair(key: str, old: Any, new: Any) -> tuple[str, str]:
+    """An input's two values in a "what changed" line, with their unit: yes/no, an amount
+    with its currency, a percentage with %; numbers that would print alike while they
+    differ get the decimals that tell them apart ("CES 5.45 → 5.50", not "5.5 → 5.5")."""
+    if key in MONEY:
+        return ("n/a" if old is None else _amount(old)), ("n/a" if new is None else _amount(new))
+    if key in YES_NO or isinstance(old, bool) or isinstance(new, bool):
+        return _input_text(key, old), _input_text(key, new)
+    if all(v is None or isinstance(v, int | float) for v in (old, new)):
+        was, now = score_pair(old, new, none="n/a", text=_num)
+    else:
+        was, now = _input_text(key, old), _input_text(key, new)
+    if key in PERCENT:
+        was, now = (t if t == "n/a" else f"{t}%" for t in (was, now))
+    return was, now
+
+
 def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     changes = []
     # a fixed order (RAW_LABELS'): stored JSON (PostgreSQL jsonb) does not keep key order
@@ -1341,18 +1373,19 @@ def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
     seats_same = before.get("licensed_seats") == after.get("licensed_seats")
     for key in keys:
         old, new = before.get(key), after.get(key)
-        if old == new:
+        if _same_input(key, old, new):
             continue
         label = RAW_LABELS.get(key, key.replace("_", " "))
-        text = f"{label} {_input_text(key, old)} → {_input_text(key, new)}"
+        was, now = _input_pair(key, old, new)
+        text = f"{label} {was} → {now}"
         if key == "active_users_30d" and seats_same and after.get("licensed_seats"):
             text += f" of {_plural(after['licensed_seats'], 'seat')}"
         changes.append(text)
     if not changes:  # only derived values moved (e.g. rounding)
-        for key in _DERIVED & (set(before) | set(after)):
+        for key in sorted(_DERIVED & (set(before) | set(after)), key=lambda k: order.get(k, 0)):
             if key != "last_touch_on" and before.get(key) != after.get(key):
                 label = RAW_LABELS.get(key, key)
-                was, now = _input_text(key, before.get(key)), _input_text(key, after.get(key))
+                was, now = _input_pair(key, before.get(key), after.get(key))
                 changes.append(f"{label} {was} → {now}")
     return changes
 

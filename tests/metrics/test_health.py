@@ -334,13 +334,14 @@ def test_a_model_with_several_rules_gets_the_accounts_of_each():
     assert health.assign_rule(rules[1:], segment="SMB", lifecycle="mature") is None
 
 
-def _snapshot(spec, values, *, version="Default v1"):
-    h = health.score(spec, values)
+def _snapshot(spec, values, *, version="Default v1", overrides=()):
+    h = health.score(spec, values, overrides=overrides)
     return {
         "score": h.score,
         "band": h.band,
         "model_version": version,
         "components": [c.as_json() for c in h.components],
+        "overrides": [o.as_json() for o in h.overrides],
     }
 
 
@@ -704,3 +705,59 @@ def test_a_component_scored_without_one_measure_names_the_measure_left_out(score
 )
 def test_an_overrides_end_names_its_last_day_as_the_account_page_does(expires_at, words):
     assert health.until_words(expires_at) == words
+
+
+# --- what changed: each input with its unit, never two equal numbers --------------------------
+
+SENTIMENT_AND_PAYMENTS = _model(
+    _comp(
+        "sentiment",
+        50,
+        {"measure": "csat", "linear": [50, 100]},
+        {"measure": "ces", "linear": [1, 7]},
+    ),
+    _comp(
+        "payments",
+        50,
+        {"measure": "overdue_invoices", "thresholds": [[0, 100], [1, 40], [2, 0]]},
+        {"measure": "failed_payments_90d", "thresholds": [[0, 100], [1, 50], [3, 0]]},
+    ),
+)
+
+
+def test_what_changed_prints_units_money_and_numbers_that_read_apart(settings):
+    settings.CURRENCY = "EUR"
+    paid = {"overdue_invoices": 0, "overdue_amount": "0.00", "failed_payments_90d": 0}
+    before = _snapshot(SENTIMENT_AND_PAYMENTS, {"csat": 80.0, "ces": 5.45, **paid})
+    after = _snapshot(
+        SENTIMENT_AND_PAYMENTS,
+        {"csat": 90.0, "ces": 5.5, **paid, "overdue_invoices": 1, "overdue_amount": "1200.00"},
+    )
+    # before: CSAT 80 on [50, 100] → 60 points; CES 5.45 on [1, 7] → 4.45 / 6 = 74.17 → 74.2;
+    # sentiment (60 + 74.2) / 2 = 67.1; payments 100; score (67.1 + 100) / 2 = 83.55 → 83.6.
+    # after: CSAT 90 → 80; CES 5.5 → 4.5 / 6 = 75; sentiment 77.5; payments (40 + 100) / 2
+    # = 70; score (77.5 + 70) / 2 = 73.75 → 73.8 (yellow)
+    assert health.what_changed(before, after) == [
+        "score fell from 83.6 to 73.8 (green → yellow)",
+        # CES 5.45 and 5.5 both print "5.5" at one decimal: two decimals tell them apart
+        "sentiment rose from 67.1 to 77.5: CSAT 80% → 90%, CES 5.45 → 5.50",
+        "payments fell from 100 to 70: overdue invoices 0 → 1, "
+        "overdue amount 0.00 EUR → 1,200.00 EUR",
+    ]
+    # one amount written two ways is no change
+    again = _snapshot(SENTIMENT_AND_PAYMENTS, {"csat": 80.0, "ces": 5.45, **paid})
+    again["components"][1]["inputs"]["overdue_amount"] = "0"
+    again["components"][1]["score"] = 99.0  # a score that moved, so its inputs are compared
+    assert health.what_changed(before, again)[-1] == "payments fell from 100 to 99"
+
+
+def test_what_changed_says_a_percentage_when_only_a_derived_value_moved():
+    spec = _model(_comp("usage", 1, SEATS))
+    # 1 of 3 seats: 33.33 % → 66.66 points → 66.7; the rounding of another day gave 33.34 %
+    # → 66.68 → 66.7 too, so the score is the same; a moved score is what opens the inputs
+    before = _snapshot(spec, {"seat_utilisation": 33.33, "active_users_30d": 1, "licensed_seats": 3})
+    after = _snapshot(spec, {"seat_utilisation": 33.34, "active_users_30d": 1, "licensed_seats": 3})
+    after["components"][0]["score"] = 66.8
+    assert health.what_changed(before, after)[-1] == (
+        "usage rose from 66.7 to 66.8: seat utilisation 33.33% → 33.34%"
+    )
