@@ -1201,11 +1201,20 @@ def score(
             shown_band = band_for(shown_score, **bands)
         if account_override.band:
             shown_band = account_override.band
-        shown_text, used_text = score_pair(shown_score, used_score, text=_num)
-        reasons.append(
-            f"overridden to {shown_text} ({shown_band}) from {used_text} "
-            f"{until_words(account_override.expires_at)}: {account_override.reason}"
-        )
+        until = until_words(account_override.expires_at)
+        if account_override.score is None:  # the band alone: the score is the model's
+            model_band = band_for(used_score, **bands) or "none"
+            at = "no score" if used_score is None else f"score {_num(used_score)}"
+            reasons.append(
+                f"band set to {shown_band} by an override, computed {model_band} ({at}) "
+                f"{until}: {account_override.reason}"
+            )
+        else:
+            shown_text, used_text = score_pair(shown_score, used_score, text=_num)
+            reasons.append(
+                f"overridden to {shown_text} ({shown_band}) from {used_text} "
+                f"{until}: {account_override.reason}"
+            )
     reasons.extend(ignored)
     left_out = tuple(r.key for r in final if r.score is None)
     return Health(
@@ -1394,7 +1403,8 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
     """The difference between two snapshots of an account, in words, component by component.
 
     ``before`` and ``after`` are snapshot dicts: ``{"day", "score", "band", "model_version",
-    "components": [ComponentResult.as_json(), …]}`` (``HealthSnapshot.as_dict()``). The first
+    "components": [ComponentResult.as_json(), …], "computed_score", "computed_band",
+    "overrides"}`` (``HealthSnapshot.as_dict()``). The first
     line is about the score; then one line per component whose score or inputs changed, e.g.
     "usage fell from 70 to 30: active users 14 → 6 of 20 seats". An empty list would mean
     "nothing changed", so that case returns one line saying so."""
@@ -1419,13 +1429,17 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
     whole0 = [o for o in before.get("overrides") or [] if not o.get("component")]
     whole1 = [o for o in after.get("overrides") or [] if not o.get("component")]
     if whole1 and whole1 != whole0:
-        computed, shown = score_pair(after.get("computed_score"), s1, text=_num)
-        lines.append(
-            f"overridden by hand: computed {computed}, "
-            f"set to {shown} (“{whole1[0].get('reason', '')}”)"
-        )
+        reason = f"(“{whole1[0].get('reason', '')}”)"
+        if whole1[0].get("score") is None:  # the band alone: the score is the model's
+            model_band = after.get("computed_band")
+            computed = f", computed {model_band}" if model_band else ""
+            lines.append(f"band set to {after.get('band')} by hand{computed} {reason}")
+        else:
+            computed, shown = score_pair(after.get("computed_score"), s1, text=_num)
+            lines.append(f"overridden by hand: computed {computed}, set to {shown} {reason}")
     elif whole0 and not whole1:
-        lines.append("the override ended: the score is the model's again")
+        what = "band" if whole0[0].get("score") is None else "score"
+        lines.append(f"the override ended: the {what} is the model's again")
     if before.get("model_version") != after.get("model_version"):
         lines.append(
             f"scored by {after.get('model_version') or 'no model'} "
@@ -1436,7 +1450,9 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
         key, label = comp["key"], comp["label"].lower()
         prev = old.pop(key, None)
         if prev is None:
-            lines.append(f"{label} is new in this model: {_num(comp['score'])}")
+            now = comp.get("score")
+            now_text = "no data, left out" if now is None else f"{_num(now)} of 100"
+            lines.append(f"{label} is new in this model: {now_text}")
             continue
         a, b = prev.get("score"), comp.get("score")
         if a == b and comp.get("overridden") == prev.get("overridden"):

@@ -255,6 +255,15 @@ def test_an_account_override_shows_beside_the_computed_score():
     # a band-only override keeps the score and changes the band
     h = health.score(THREE, values, overrides=[_override(8, band="yellow")])
     assert (h.score, h.band, h.computed_band) == (37.5, "yellow", "red")
+    # and says the band, not "overridden to 37.5 from 37.5"
+    assert h.reasons[-1] == (
+        "band set to yellow by an override, computed red (score 37.5) "
+        "until the end of 29 Apr 2024, UTC: renewal signed"
+    )
+    # with no data there is no score to keep: the band is set all the same
+    h = health.score(THREE, {}, overrides=[_override(9, band="green")])
+    assert (h.score, h.band) == (None, "green")
+    assert h.reasons[-1].startswith("band set to green by an override, computed none (no score) ")
 
 
 def test_a_component_override_rescores_and_a_locked_component_is_not_overridden():
@@ -494,6 +503,47 @@ def test_what_changed_says_when_an_override_set_the_score_and_when_it_ended():
     assert health.what_changed(after, before) == [
         "score fell from 85 to 45 (green → red)",
         "the override ended: the score is the model's again",
+    ]
+
+
+def test_what_changed_says_a_band_override_set_the_band_not_the_score():
+    measures = {"seat_utilisation": 60.0, "active_users_30d": 12, "licensed_seats": 20}
+    before = _snapshot(USAGE_ONLY, measures)  # usage 60 → score 60 (support left out), yellow
+    ov = _override(4, band="green", reason="exec sponsor back")
+    h = health.score(USAGE_ONLY, measures, overrides=[ov])
+    after = {
+        **_snapshot(USAGE_ONLY, measures, overrides=[ov]),
+        "computed_score": h.computed_score,
+        "computed_band": h.computed_band,
+    }
+    assert (after["score"], after["band"], after["computed_band"]) == (60.0, "green", "yellow")
+    assert health.what_changed(before, after) == [
+        "score stayed at 60 (yellow → green)",
+        "band set to green by hand, computed yellow (“exec sponsor back”)",
+    ]
+    assert health.what_changed(after, before) == [
+        "score stayed at 60 (green → yellow)",
+        "the override ended: the band is the model's again",
+    ]
+
+
+def test_what_changed_names_a_component_new_in_the_model_with_its_score_or_no_data():
+    usage = {"seat_utilisation": 60.0, "active_users_30d": 12, "licensed_seats": 20}
+    before = _snapshot(_model(_comp("usage", 35, SEATS)), usage)
+    wider = _model(_comp("usage", 35, SEATS), _comp("sentiment", 10, NPS))
+    # usage 60 % on [0, 50] → 100; NPS 0 on [−50, 50] → 50; (35 × 100 + 10 × 50) / 45
+    # = 4000 / 45 = 88.89 → 88.9
+    after = _snapshot(wider, {**usage, "nps": 0}, version="Default v2")
+    assert health.what_changed(before, after) == [
+        "score fell from 100 to 88.9",
+        "scored by Default v2 (was Default v1)",
+        "sentiment is new in this model: 50 of 100",
+    ]
+    # without an answer the new component has no data: said so, not "n/a"
+    after = _snapshot(wider, usage, version="Default v2")
+    assert health.what_changed(before, after) == [
+        "scored by Default v2 (was Default v1)",
+        "sentiment is new in this model: no data, left out",
     ]
 
 
