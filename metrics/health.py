@@ -197,8 +197,9 @@ def until_words(expires_at: str) -> str:
     return f"until {utc.day_text(last)}, {at:%H:%M} UTC"
 
 
-def _plural(n: Any, word: str) -> str:
-    return f"{_num(n)} {word}{'' if n == 1 else 's'}"
+def _plural(n: Any, word: str, plural: str = "") -> str:
+    """ "1 seat", "20 seats"; ``plural`` for a word that does not take an s ("people")."""
+    return f"{_num(n)} {word if n == 1 else plural or word + 's'}"
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,10 @@ def _tickets_per_seat_missing(v: Mapping[str, Any]) -> str:
 
 def _trend_words(value: float, now: Any, before: Any, what: str) -> str:
     direction = "up" if value > 0 else "down" if value < 0 else "flat"
-    change = f" {_num(abs(value))}%" if value else ""
+    size = _num(abs(value))
+    if value and float(size) == 0:  # under 0.05 %: not "up 0.0%" (stored to two decimals)
+        size = f"{abs(value):.2f}"
+    change = f" {size}%" if value else ""
     return f"{what} {direction}{change} on the previous 30 days ({_num(before)} → {_num(now)})"
 
 
@@ -375,7 +379,11 @@ MEASURES: dict[str, Measure] = {
             "days_since_last_touch",
             "last CSM touch",
             ("last_touch_on",),
-            lambda v: f"last CSM touch {_plural(v['days_since_last_touch'], 'day')} ago",
+            lambda v: (
+                "last CSM touch today"
+                if v["days_since_last_touch"] == 0
+                else f"last CSM touch {_plural(v['days_since_last_touch'], 'day')} ago"
+            ),
             "no CSM activity recorded",
             unit="days since the last CSM activity",
         ),
@@ -398,7 +406,7 @@ MEASURES: dict[str, Measure] = {
             ("relationship_engaged",),
             lambda v: (
                 f"relationship {_num(v['relationship_score'])}/100, "
-                f"{_plural(v['relationship_engaged'], 'person')} engaged in 90 days"
+                f"{_plural(v['relationship_engaged'], 'person', 'people')} engaged in 90 days"
             ),
             "no stakeholders known",
             unit="0 to 100",

@@ -811,3 +811,49 @@ def test_what_changed_says_a_percentage_when_only_a_derived_value_moved():
     assert health.what_changed(before, after)[-1] == (
         "usage rose from 66.7 to 66.8: seat utilisation 33.33% → 33.34%"
     )
+
+
+# --- the reasons' words: plurals, tiny trends, a touch of today -------------------------------
+
+
+def _reason_of(measure, mapping, values):
+    spec = _model(_comp("c", 1, {"measure": measure, **mapping}))
+    return health.score(spec, values).components[0].reason
+
+
+def test_reasons_say_people_not_persons():
+    line = {"linear": [0, 100]}
+    one = {"relationship_score": 40, "relationship_engaged": 1}
+    assert _reason_of("relationship_score", line, one) == (
+        "relationship 40/100, 1 person engaged in 90 days"
+    )
+    three = {"relationship_score": 40, "relationship_engaged": 3}
+    assert _reason_of("relationship_score", line, three) == (
+        "relationship 40/100, 3 people engaged in 90 days"
+    )
+
+
+def test_a_trend_under_a_tenth_of_a_percent_is_not_up_zero():
+    steps = {"thresholds": [[-50, 25], [-25, 50], [0, 75], [10, 100]]}
+    # 2501 events on 2500: (2501 − 2500) / 2500 × 100 = 0.04 %, stored 0.04
+    tiny = {"usage_trend": 0.04, "events_30d": 2501, "events_previous_30d": 2500}
+    assert _reason_of("usage_trend", steps, tiny) == (
+        "events up 0.04% on the previous 30 days (2500 → 2501)"
+    )
+    # 12.5 % keeps its one decimal; no change is "flat"
+    some = {"usage_trend": -12.5, "events_30d": 70, "events_previous_30d": 80}
+    assert _reason_of("usage_trend", steps, some) == (
+        "events down 12.5% on the previous 30 days (80 → 70)"
+    )
+    flat = {"usage_trend": 0.0, "events_30d": 80, "events_previous_30d": 80}
+    assert _reason_of("usage_trend", steps, flat) == "events flat on the previous 30 days (80 → 80)"
+
+
+def test_a_touch_of_the_day_itself_is_today():
+    line = {"linear": [90, 14]}
+    assert _reason_of("days_since_last_touch", line, {"days_since_last_touch": 0}) == (
+        "last CSM touch today"
+    )
+    assert _reason_of("days_since_last_touch", line, {"days_since_last_touch": 1}) == (
+        "last CSM touch 1 day ago"
+    )
