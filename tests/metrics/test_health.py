@@ -232,6 +232,53 @@ def test_the_default_model_parses_and_matches_docs_weights():
     assert usage.measures[0].points(15) == 30
 
 
+@pytest.mark.parametrize(
+    ("component", "measure", "value", "points"),
+    [
+        # docs/metrics.md's table of the default model, at each boundary it names
+        ("usage", "seat_utilisation", 0, 0),
+        ("usage", "seat_utilisation", 25, 50),  # 25 / 50 on the line
+        ("usage", "seat_utilisation", 50, 100),
+        ("usage", "seat_utilisation", 80, 100),  # 50 % or more
+        ("usage", "usage_trend", -50.01, 0),  # down more than 50 %
+        ("usage", "usage_trend", -50, 25),  # down exactly 50 %: at most 50 %
+        ("usage", "usage_trend", -25.01, 25),
+        ("usage", "usage_trend", -25, 50),  # down exactly 25 %: at most 25 %
+        ("usage", "usage_trend", -0.01, 50),
+        ("usage", "usage_trend", 0, 75),  # flat
+        ("usage", "usage_trend", 9.99, 75),
+        ("usage", "usage_trend", 10, 100),  # up 10 % or more
+        ("feature_adoption", "key_feature_adoption", 40, 40),
+        ("support", "open_escalations", 0, 100),
+        ("support", "open_escalations", 1, 50),
+        ("support", "open_escalations", 2, 0),
+        ("support", "tickets_per_100_seats_30d", 5, 100),
+        ("support", "tickets_per_100_seats_30d", 17.5, 50),  # (30 − 17.5) / 25 = 0.5
+        ("support", "tickets_per_100_seats_30d", 30, 0),
+        ("payments", "overdue_invoices", 0, 100),
+        ("payments", "overdue_invoices", 1, 40),
+        ("payments", "overdue_invoices", 2, 0),
+        ("payments", "failed_payments_90d", 0, 100),
+        ("payments", "failed_payments_90d", 2, 50),  # one or two
+        ("payments", "failed_payments_90d", 3, 0),
+        ("sentiment", "nps", -50, 0),
+        ("sentiment", "nps", 0, 50),
+        ("sentiment", "nps", 50, 100),
+        ("sentiment", "csat", 75, 50),  # (75 − 50) / 50
+        ("sentiment", "ces", 4, 50),  # (4 − 1) / 6
+        ("relationship", "champion_present", 0, 0),
+        ("relationship", "champion_present", 1, 100),
+        ("relationship", "days_since_last_touch", 14, 100),
+        ("relationship", "days_since_last_touch", 52, 50),  # (90 − 52) / 76 = 0.5
+        ("relationship", "days_since_last_touch", 90, 0),
+    ],
+)
+def test_the_default_model_maps_as_docs_table_says(component, measure, value, points):
+    spec = parse_model(health.DEFAULT_COMPONENTS)
+    mapping = next(m for m in spec.component(component).measures if m.measure == measure)
+    assert mapping.points(value) == points
+
+
 def _override(id, **kw):
     return Override(
         id=id,
