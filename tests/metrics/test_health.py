@@ -852,7 +852,9 @@ def test_what_changed_says_a_percentage_when_only_a_derived_value_moved():
     spec = _model(_comp("usage", 1, SEATS))
     # 1 of 3 seats: 33.33 % → 66.66 points → 66.7; the rounding of another day gave 33.34 %
     # → 66.68 → 66.7 too, so the score is the same; a moved score is what opens the inputs
-    before = _snapshot(spec, {"seat_utilisation": 33.33, "active_users_30d": 1, "licensed_seats": 3})
+    before = _snapshot(
+        spec, {"seat_utilisation": 33.33, "active_users_30d": 1, "licensed_seats": 3}
+    )
     after = _snapshot(spec, {"seat_utilisation": 33.34, "active_users_30d": 1, "licensed_seats": 3})
     after["components"][0]["score"] = 66.8
     assert health.what_changed(before, after)[-1] == (
