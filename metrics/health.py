@@ -1463,7 +1463,11 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
             lines.append(f"{label} is new in this model: {now_text}")
             continue
         a, b = prev.get("score"), comp.get("score")
-        if a == b and comp.get("overridden") == prev.get("overridden"):
+        w0, w1 = prev.get("weight"), comp.get("weight")
+        # another model version may weigh it differently: the score moves with it; the weight
+        # of a component left out counts for nothing
+        reweighed = b is not None and None not in (w0, w1) and w0 != w1
+        if a == b and comp.get("overridden") == prev.get("overridden") and not reweighed:
             continue  # inputs may move (days since the last touch) without changing a score
         changes = _input_changes(prev.get("inputs", {}), comp.get("inputs", {}))
         if a is None:
@@ -1478,6 +1482,8 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
             head = f"{label} stayed at {_num(b)}"
         if comp.get("overridden") != prev.get("overridden"):
             changes.append("override started" if comp.get("overridden") else "override ended")
+        if reweighed:
+            changes.append(f"weight {_num(w0)} → {_num(w1)}")
         lines.append(f"{head}: {', '.join(changes)}" if changes else head)
     for prev in old.values():
         lines.append(f"{prev['label'].lower()} is not in this model any more")

@@ -906,3 +906,27 @@ def test_a_touch_of_the_day_itself_is_today():
     assert _reason_of("days_since_last_touch", line, {"days_since_last_touch": 1}) == (
         "last CSM touch 1 day ago"
     )
+
+
+def test_what_changed_names_a_weight_another_version_gave_a_component():
+    values = {
+        "seat_utilisation": 70.0,
+        "active_users_30d": 14,
+        "licensed_seats": 20,
+        "open_escalations": 0,
+    }
+    heavier = _model(
+        _comp("usage", 50, {"measure": "seat_utilisation", "linear": [0, 100]}),
+        _comp("support", 15, ESCALATIONS),
+        _comp("sentiment", 20, NPS),  # new in v2, without data: left out
+    )
+    before = _snapshot(USAGE_ONLY, values)
+    after = _snapshot(heavier, values, version="Default v2")
+    # v1: (35 × 70 + 15 × 100) / 50 = 3950 / 50 = 79; v2: (50 × 70 + 15 × 100) / 65
+    # = 5000 / 65 = 76.92 → 76.9. The same data: only usage's weight moved the score
+    assert health.what_changed(before, after) == [
+        "score fell from 79 to 76.9",
+        "scored by Default v2 (was Default v1)",
+        "usage stayed at 70: weight 35 → 50",
+        "sentiment is new in this model: no data, left out",
+    ]
