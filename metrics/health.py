@@ -1330,6 +1330,7 @@ _DERIVED = {
     "usage_trend",
     "usage_trend_users",
     "tickets_per_100_seats_30d",
+    "key_feature_adoption",
     "last_touch_on",
 }
 
@@ -1397,6 +1398,13 @@ def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
         text = f"{label} {was} → {now}"
         if key == "active_users_30d" and seats_same and after.get("licensed_seats"):
             text += f" of {_plural(after['licensed_seats'], 'seat')}"
+        defined = after.get("key_features_defined")
+        if (
+            key == "key_features_used_30d"
+            and defined
+            and defined == before.get("key_features_defined")
+        ):
+            text += f" of {_num(defined)}"
         changes.append(text)
     if not changes:  # only derived values moved (e.g. rounding)
         for key in sorted(_DERIVED & (set(before) | set(after)), key=lambda k: order.get(k, 0)):

@@ -930,3 +930,29 @@ def test_what_changed_names_a_weight_another_version_gave_a_component():
         "usage stayed at 70: weight 35 → 50",
         "sentiment is new in this model: no data, left out",
     ]
+
+
+def test_what_changed_says_key_features_used_of_how_many_not_the_percentage_again():
+    spec = _model(
+        _comp(
+            "feature_adoption",
+            20,
+            {"measure": "key_feature_adoption", "linear": [0, 100]},
+            label="Feature adoption",
+        )
+    )
+    three = {"key_features_defined": 3}
+    before = _snapshot(spec, {**three, "key_features_used_30d": 3, "key_feature_adoption": 100.0})
+    after = _snapshot(spec, {**three, "key_features_used_30d": 1, "key_feature_adoption": 33.33})
+    # 3 of 3 → 100 points; 1 of 3 = 33.33 % → 33.3 points. The percentage follows from the
+    # counts, so it is not said a second time
+    assert health.what_changed(before, after)[-1] == (
+        "feature adoption fell from 100 to 33.3: key features used 3 → 1 of 3"
+    )
+    # when the number chosen changed too, both counts are said
+    four = _snapshot(
+        spec, {"key_features_defined": 4, "key_features_used_30d": 1, "key_feature_adoption": 25.0}
+    )
+    assert health.what_changed(before, four)[-1] == (
+        "feature adoption fell from 100 to 25: key features used 3 → 1, key features defined 3 → 4"
+    )
