@@ -79,6 +79,7 @@ def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey
     expect(page.locator("#health-changes")).to_contain_text(
         "score fell from 80 to 76 (green → yellow)"
     )
+    expect(page).to_have_url(re.compile(r"changes_from=.*changes_to="))  # a link to share
     journey_shot(page, "journey1-what-changed-between-days")
 
     if cta is not None:  # complete a step of the open CTA in place
