@@ -1475,7 +1475,10 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
         # another model version may weigh it differently: the score moves with it; the weight
         # of a component left out counts for nothing
         reweighed = b is not None and None not in (w0, w1) and w0 != w1
-        if a == b and comp.get("overridden") == prev.get("overridden") and not reweighed:
+        was_set, is_set = prev.get("overridden"), comp.get("overridden")
+        c0, c1 = prev.get("computed_score", a), comp.get("computed_score", b)
+        held = was_set and is_set and c0 != c1  # the data moved under an override
+        if a == b and was_set == is_set and not reweighed and not held:
             continue  # inputs may move (days since the last touch) without changing a score
         changes = _input_changes(prev.get("inputs", {}), comp.get("inputs", {}))
         if a is None:
@@ -1488,8 +1491,14 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
             head = "{} fell from {} to {}".format(label, *score_pair(a, b, text=_num))
         else:
             head = f"{label} stayed at {_num(b)}"
-        if comp.get("overridden") != prev.get("overridden"):
-            changes.append("override started" if comp.get("overridden") else "override ended")
+        if is_set and not was_set:
+            model = "no data to compute it" if c1 is None else f"computed {_num(c1)}"
+            changes.append(f"set by an override ({model})")
+        elif was_set and not is_set:
+            changes.append("the override ended")
+        elif held:
+            moved = score_pair(c0, c1, text=_num, none="no data")
+            changes.insert(0, "set by an override, computed {} → {}".format(*moved))
         if reweighed:
             changes.append(f"weight {_num(w0)} → {_num(w1)}")
         lines.append(f"{head}: {', '.join(changes)}" if changes else head)

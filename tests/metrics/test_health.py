@@ -956,3 +956,24 @@ def test_what_changed_says_key_features_used_of_how_many_not_the_percentage_agai
     assert health.what_changed(before, four)[-1] == (
         "feature adoption fell from 100 to 25: key features used 3 → 1, key features defined 3 → 4"
     )
+
+
+def test_what_changed_says_a_component_override_and_the_data_moving_under_it():
+    usage = {"seat_utilisation": 30.0, "active_users_30d": 6, "licensed_seats": 20}
+    before = _snapshot(USAGE_ONLY, usage)  # usage 30 on [0, 100]; support left out: score 30
+    held = _override(5, component="usage", score=90)
+    after = _snapshot(USAGE_ONLY, usage, overrides=[held])  # usage shown 90: score 90
+    assert health.what_changed(before, after) == [
+        "score rose from 30 to 90 (red → green)",
+        "usage rose from 30 to 90: set by an override (computed 30)",
+    ]
+    assert health.what_changed(after, before)[-1] == (
+        "usage fell from 90 to 30: the override ended"
+    )
+    # the override holds 90 on both days while the data fell from 30 to 10 % (30 → 10
+    # points): the shown score did not move, the computed one did, and the inputs say why
+    lower = {"seat_utilisation": 10.0, "active_users_30d": 2, "licensed_seats": 20}
+    later = _snapshot(USAGE_ONLY, lower, overrides=[held])
+    assert health.what_changed(after, later) == [
+        "usage stayed at 90: set by an override, computed 30 → 10, active users 6 → 2 of 20 seats"
+    ]
