@@ -14,8 +14,9 @@ its value to 0..100 points with either
 A component's score is the mean of its measures that have data (a measure value of ``None``
 is no data). The account's score is the weighted mean of the components that have data,
 with the weights of the rest renormalised; components without data are left out and listed;
-with no component data the score is ``None``, never 0. The score is rounded to one decimal
-and the band is taken from the rounded score: ``score >= green_min`` is green, ``score >=
+with no component data the score is ``None``, never 0. The score is rounded to one decimal,
+a half up (49.95 → 50.0, as are a measure's points and a component's score), and the band is
+taken from the rounded score: ``score >= green_min`` is green, ``score >=
 yellow_min`` yellow, anything lower red (a score of exactly ``green_min`` is green).
 
 **Overrides** (decided here, recorded on each snapshot):
@@ -196,8 +197,9 @@ def until_words(expires_at: str) -> str:
     return f"until {utc.day_text(last)}, {at:%H:%M} UTC"
 
 
-def _plural(n: Any, word: str) -> str:
-    return f"{_num(n)} {word}{'' if n == 1 else 's'}"
+def _plural(n: Any, word: str, plural: str = "") -> str:
+    """ "1 seat", "20 seats"; ``plural`` for a word that does not take an s ("people")."""
+    return f"{_num(n)} {word if n == 1 else plural or word + 's'}"
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,10 @@ def _tickets_per_seat_missing(v: Mapping[str, Any]) -> str:
 
 def _trend_words(value: float, now: Any, before: Any, what: str) -> str:
     direction = "up" if value > 0 else "down" if value < 0 else "flat"
-    change = f" {_num(abs(value))}%" if value else ""
+    size = _num(abs(value))
+    if value and float(size) == 0:  # under 0.05 %: not "up 0.0%" (stored to two decimals)
+        size = f"{abs(value):.2f}"
+    change = f" {size}%" if value else ""
     return f"{what} {direction}{change} on the previous 30 days ({_num(before)} → {_num(now)})"
 
 
@@ -374,7 +379,11 @@ MEASURES: dict[str, Measure] = {
             "days_since_last_touch",
             "last CSM touch",
             ("last_touch_on",),
-            lambda v: f"last CSM touch {_plural(v['days_since_last_touch'], 'day')} ago",
+            lambda v: (
+                "last CSM touch today"
+                if v["days_since_last_touch"] == 0
+                else f"last CSM touch {_plural(v['days_since_last_touch'], 'day')} ago"
+            ),
             "no CSM activity recorded",
             unit="days since the last CSM activity",
         ),
@@ -397,7 +406,7 @@ MEASURES: dict[str, Measure] = {
             ("relationship_engaged",),
             lambda v: (
                 f"relationship {_num(v['relationship_score'])}/100, "
-                f"{_plural(v['relationship_engaged'], 'person')} engaged in 90 days"
+                f"{_plural(v['relationship_engaged'], 'person', 'people')} engaged in 90 days"
             ),
             "no stakeholders known",
             unit="0 to 100",
@@ -899,8 +908,16 @@ class Health:
     overrides: tuple[Override, ...] = field(default=())  # the overrides applied
 
 
+# how far a float sum may stray from the decimal value it stands for and still count as it
+_HALF_SLACK = 1e-9
+
+
 def _round(value: float) -> float:
-    return round(value + 0.0, 1)
+    """One decimal, a half always up (scores and points are 0..100): 49.95 → 50.0, whatever
+    float arithmetic made of it. ``round`` alone goes by the binary value, which lands on
+    either side of a half: 0.5 × 0.1 + 0.5 × 99.8 (49.95) sums to 49.94999… and rounded to
+    49.9, red, while 0.5 × 49.8 + 0.5 × 50.1 (49.95 too) gave 50.0, yellow."""
+    return math.floor(value * 10 + 0.5 + _HALF_SLACK) / 10 + 0.0
 
 
 @dataclass
@@ -1192,11 +1209,20 @@ def score(
             shown_band = band_for(shown_score, **bands)
         if account_override.band:
             shown_band = account_override.band
-        shown_text, used_text = score_pair(shown_score, used_score, text=_num)
-        reasons.append(
-            f"overridden to {shown_text} ({shown_band}) from {used_text} "
-            f"{until_words(account_override.expires_at)}: {account_override.reason}"
-        )
+        until = until_words(account_override.expires_at)
+        if account_override.score is None:  # the band alone: the score is the model's
+            model_band = band_for(used_score, **bands) or "none"
+            at = "no score" if used_score is None else f"score {_num(used_score)}"
+            reasons.append(
+                f"band set to {shown_band} by an override, computed {model_band} ({at}) "
+                f"{until}: {account_override.reason}"
+            )
+        else:
+            shown_text, used_text = score_pair(shown_score, used_score, text=_num)
+            reasons.append(
+                f"overridden to {shown_text} ({shown_band}) from {used_text} "
+                f"{until}: {account_override.reason}"
+            )
     reasons.extend(ignored)
     left_out = tuple(r.key for r in final if r.score is None)
     return Health(
@@ -1289,9 +1315,9 @@ RAW_LABELS = {
     "nps": "NPS",
     "csat": "CSAT",
     "ces": "CES",
-    "seat_utilisation": "seat utilisation %",
-    "usage_trend": "event trend %",
-    "usage_trend_users": "active user trend %",
+    "seat_utilisation": "seat utilisation",
+    "usage_trend": "event trend",
+    "usage_trend_users": "active user trend",
     "tickets_per_100_seats_30d": "tickets per 100 seats",
     "text_sentiment": "sentiment of customer texts",
     "text_sentiment_texts": "customer texts in 90 days",
@@ -1304,12 +1330,17 @@ _DERIVED = {
     "usage_trend",
     "usage_trend_users",
     "tickets_per_100_seats_30d",
+    "key_feature_adoption",
     "last_touch_on",
 }
 
 
 # yes/no inputs, stored as 1/0 (``metrics.kpis.health_inputs``): "champion named no → yes"
 YES_NO = {"champion_present"}
+# amounts of money, stored as decimal strings ("1200.00"): "0.00 USD → 1,200.00 USD"
+MONEY = {"overdue_amount"}
+# inputs that are percentages: "CSAT 80% → 90%", as the reasons print them
+PERCENT = {"csat", "seat_utilisation", "usage_trend", "usage_trend_users", "key_feature_adoption"}
 
 
 def _input_text(key: str, value: Any) -> str:
@@ -1322,6 +1353,34 @@ def _input_text(key: str, value: Any) -> str:
     return _num(value)
 
 
+def _same_input(key: str, old: Any, new: Any) -> bool:
+    """Whether an input holds the same value on both days ("120.50" and "120.5" are one
+    amount)."""
+    if key in MONEY and old is not None and new is not None:
+        try:
+            return Decimal(str(old)) == Decimal(str(new))
+        except ArithmeticError:
+            pass
+    return old == new
+
+
+def _input_pair(key: str, old: Any, new: Any) -> tuple[str, str]:
+    """An input's two values in a "what changed" line, with their unit: yes/no, an amount
+    with its currency, a percentage with %; numbers that would print alike while they
+    differ get the decimals that tell them apart ("CES 5.45 → 5.50", not "5.5 → 5.5")."""
+    if key in MONEY:
+        return ("n/a" if old is None else _amount(old)), ("n/a" if new is None else _amount(new))
+    if key in YES_NO or isinstance(old, bool) or isinstance(new, bool):
+        return _input_text(key, old), _input_text(key, new)
+    if all(v is None or isinstance(v, int | float) for v in (old, new)):
+        was, now = score_pair(old, new, none="n/a", text=_num)
+    else:
+        was, now = _input_text(key, old), _input_text(key, new)
+    if key in PERCENT:
+        was, now = (t if t == "n/a" else f"{t}%" for t in (was, now))
+    return was, now
+
+
 def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     changes = []
     # a fixed order (RAW_LABELS'): stored JSON (PostgreSQL jsonb) does not keep key order
@@ -1332,18 +1391,26 @@ def _input_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
     seats_same = before.get("licensed_seats") == after.get("licensed_seats")
     for key in keys:
         old, new = before.get(key), after.get(key)
-        if old == new:
+        if _same_input(key, old, new):
             continue
         label = RAW_LABELS.get(key, key.replace("_", " "))
-        text = f"{label} {_input_text(key, old)} → {_input_text(key, new)}"
+        was, now = _input_pair(key, old, new)
+        text = f"{label} {was} → {now}"
         if key == "active_users_30d" and seats_same and after.get("licensed_seats"):
             text += f" of {_plural(after['licensed_seats'], 'seat')}"
+        defined = after.get("key_features_defined")
+        if (
+            key == "key_features_used_30d"
+            and defined
+            and defined == before.get("key_features_defined")
+        ):
+            text += f" of {_num(defined)}"
         changes.append(text)
     if not changes:  # only derived values moved (e.g. rounding)
-        for key in _DERIVED & (set(before) | set(after)):
+        for key in sorted(_DERIVED & (set(before) | set(after)), key=lambda k: order.get(k, 0)):
             if key != "last_touch_on" and before.get(key) != after.get(key):
                 label = RAW_LABELS.get(key, key)
-                was, now = _input_text(key, before.get(key)), _input_text(key, after.get(key))
+                was, now = _input_pair(key, before.get(key), after.get(key))
                 changes.append(f"{label} {was} → {now}")
     return changes
 
@@ -1352,7 +1419,8 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
     """The difference between two snapshots of an account, in words, component by component.
 
     ``before`` and ``after`` are snapshot dicts: ``{"day", "score", "band", "model_version",
-    "components": [ComponentResult.as_json(), …]}`` (``HealthSnapshot.as_dict()``). The first
+    "components": [ComponentResult.as_json(), …], "computed_score", "computed_band",
+    "overrides"}`` (``HealthSnapshot.as_dict()``). The first
     line is about the score; then one line per component whose score or inputs changed, e.g.
     "usage fell from 70 to 30: active users 14 → 6 of 20 seats". An empty list would mean
     "nothing changed", so that case returns one line saying so."""
@@ -1377,13 +1445,17 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
     whole0 = [o for o in before.get("overrides") or [] if not o.get("component")]
     whole1 = [o for o in after.get("overrides") or [] if not o.get("component")]
     if whole1 and whole1 != whole0:
-        computed, shown = score_pair(after.get("computed_score"), s1, text=_num)
-        lines.append(
-            f"overridden by hand: computed {computed}, "
-            f"set to {shown} (“{whole1[0].get('reason', '')}”)"
-        )
+        reason = f"(“{whole1[0].get('reason', '')}”)"
+        if whole1[0].get("score") is None:  # the band alone: the score is the model's
+            model_band = after.get("computed_band")
+            computed = f", computed {model_band}" if model_band else ""
+            lines.append(f"band set to {after.get('band')} by hand{computed} {reason}")
+        else:
+            computed, shown = score_pair(after.get("computed_score"), s1, text=_num)
+            lines.append(f"overridden by hand: computed {computed}, set to {shown} {reason}")
     elif whole0 and not whole1:
-        lines.append("the override ended: the score is the model's again")
+        what = "band" if whole0[0].get("score") is None else "score"
+        lines.append(f"the override ended: the {what} is the model's again")
     if before.get("model_version") != after.get("model_version"):
         lines.append(
             f"scored by {after.get('model_version') or 'no model'} "
@@ -1394,10 +1466,19 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
         key, label = comp["key"], comp["label"].lower()
         prev = old.pop(key, None)
         if prev is None:
-            lines.append(f"{label} is new in this model: {_num(comp['score'])}")
+            now = comp.get("score")
+            now_text = "no data, left out" if now is None else f"{_num(now)} of 100"
+            lines.append(f"{label} is new in this model: {now_text}")
             continue
         a, b = prev.get("score"), comp.get("score")
-        if a == b and comp.get("overridden") == prev.get("overridden"):
+        w0, w1 = prev.get("weight"), comp.get("weight")
+        # another model version may weigh it differently: the score moves with it; the weight
+        # of a component left out counts for nothing
+        reweighed = b is not None and None not in (w0, w1) and w0 != w1
+        was_set, is_set = prev.get("overridden"), comp.get("overridden")
+        c0, c1 = prev.get("computed_score", a), comp.get("computed_score", b)
+        held = was_set and is_set and c0 != c1  # the data moved under an override
+        if a == b and was_set == is_set and not reweighed and not held:
             continue  # inputs may move (days since the last touch) without changing a score
         changes = _input_changes(prev.get("inputs", {}), comp.get("inputs", {}))
         if a is None:
@@ -1410,8 +1491,16 @@ def what_changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[st
             head = "{} fell from {} to {}".format(label, *score_pair(a, b, text=_num))
         else:
             head = f"{label} stayed at {_num(b)}"
-        if comp.get("overridden") != prev.get("overridden"):
-            changes.append("override started" if comp.get("overridden") else "override ended")
+        if is_set and not was_set:
+            model = "no data to compute it" if c1 is None else f"computed {_num(c1)}"
+            changes.append(f"set by an override ({model})")
+        elif was_set and not is_set:
+            changes.append("the override ended")
+        elif held:
+            moved = score_pair(c0, c1, text=_num, none="no data")
+            changes.insert(0, "set by an override, computed {} → {}".format(*moved))
+        if reweighed:
+            changes.append(f"weight {_num(w0)} → {_num(w1)}")
         lines.append(f"{head}: {', '.join(changes)}" if changes else head)
     for prev in old.values():
         lines.append(f"{prev['label'].lower()} is not in this model any more")

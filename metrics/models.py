@@ -375,6 +375,7 @@ class HealthSnapshot(models.Model):
             "model_version": str(self.model_version),
             "components": self.components,
             "computed_score": self.computed_score,
+            "computed_band": self.computed_band,
             "overrides": self.overrides,
         }
 

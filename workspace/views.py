@@ -22,6 +22,7 @@ from accounts.exports import csv_response
 from accounts.models import Account, Role
 from accounts.selectors import first_value_of
 from accounts.services import activity_log, milestone_clear, milestone_editable_by, milestone_record
+from metrics import selectors as metrics_selectors
 from metrics import services as metrics_services
 from metrics import standings
 from metrics.models import HealthSnapshot
@@ -124,9 +125,51 @@ def account_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             "workspace/account_detail.html#timeline",
             {"account": account, "timeline": page, "group": group, "groups": _groups()},
         )
+    if request.htmx and request.htmx.target == "health-changes":
+        context = {"account": account, **_chosen_changes(request, account)}
+        return render(request, "workspace/account_detail.html#health-changes", context)
     context = _account_context(request, account, group=group, form=ActivityForm())
     context["notices"] = notices
+    if "changes_from" in request.GET or "changes_to" in request.GET:
+        context.update(_chosen_changes(request, account))
     return render(request, "workspace/account_detail.html", context)
+
+
+CHANGES_FIELDS = {"from": ("changes_from", "From"), "to": ("changes_to", "To")}
+
+
+def _chosen_changes(request: HttpRequest, account: Account) -> dict:
+    """What changed between the two days the page's "what changed" form asks for
+    (``changes_from``, ``changes_to``; either may be empty: a week before the later one, the
+    newest), as ``metrics.selectors.health_changes`` says it (the API's words), or why the
+    two cannot be compared, naming the field."""
+    days: dict[str, dt.date | None] = {}
+    asked = {}
+    for name, (param, label) in CHANGES_FIELDS.items():
+        text = request.GET.get(param, "").strip()
+        asked[param] = text
+        try:
+            days[name] = dt.date.fromisoformat(text) if text else None
+        except ValueError:
+            error = f"{label}: enter a day as YYYY-MM-DD, got “{text}”."
+            return {"changes": [], "changes_error": error, "changes_asked": asked}
+    try:
+        found = metrics_selectors.health_changes(
+            account, before_on=days["from"], after_on=days["to"]
+        )
+    except ValidationError as exc:
+        field, problems = next(iter(exc.message_dict.items()))
+        label = CHANGES_FIELDS.get(field, (field, field.capitalize()))[1]
+        error = f"{label}: {' '.join(problems)}."
+        return {"changes": [], "changes_error": error, "changes_asked": asked}
+    if found is None:
+        return {"changes": [], "changes_asked": asked}
+    return {
+        "changes": found["changes"],
+        "compared_with": found["from"].day,
+        "compared_to": found["to"].day,
+        "changes_asked": asked,
+    }
 
 
 def _account_context(request: HttpRequest, account: Account, *, group: str, form) -> dict:

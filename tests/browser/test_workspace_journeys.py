@@ -68,6 +68,20 @@ def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey
     expect(page.get_by_role("heading", name="Burning Co", level=1)).to_be_visible()
     expect(page.get_by_text("score fell from 76 to 58")).to_be_visible()
 
+    # what changed between two chosen days, swapped in place: 80 green (day − 30) → 76
+    # yellow (day − 7)
+    day = utc_today() - dt.timedelta(days=1)
+    changes = page.locator("#health-changes")
+    changes.get_by_text("Compare two other days").click()
+    changes.get_by_label("From").fill((day - dt.timedelta(days=30)).isoformat())
+    changes.get_by_label("To", exact=True).fill((day - dt.timedelta(days=7)).isoformat())
+    changes.get_by_role("button", name="Compare").click()
+    expect(page.locator("#health-changes")).to_contain_text(
+        "score fell from 80 to 76 (green → yellow)"
+    )
+    expect(page).to_have_url(re.compile(r"changes_from=.*changes_to="))  # a link to share
+    journey_shot(page, "journey1-what-changed-between-days")
+
     if cta is not None:  # complete a step of the open CTA in place
         row = page.locator(f"#cta-{cta.pk}")
         expect(row).to_contain_text("0/2")

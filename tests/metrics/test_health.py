@@ -109,6 +109,49 @@ def test_band_boundaries_come_from_the_model():
     assert (h.score, h.band) == (80.0, "green")
 
 
+# two components of equal weight, each one measure on a 0..100 line: a value is its points
+NPS_LINE = {"measure": "nps", "linear": [0, 100]}
+HALVES = _model(
+    _comp("usage", 50, {"measure": "seat_utilisation", "linear": [0, 100]}),
+    _comp("sentiment", 50, NPS_LINE),
+)
+
+
+@pytest.mark.parametrize(
+    ("usage", "nps", "expected", "band"),
+    [
+        # (0.1 + 99.8) / 2 = 49.95 → 50.0: yellow. In floats 0.5 × 0.1 + 0.5 × 99.8 is
+        # 49.949999…, which round() made 49.9, red
+        (0.1, 99.8, 50.0, "yellow"),
+        # (49.8 + 50.1) / 2 = 49.95 too (a float sum of exactly 49.95): the same 50.0
+        (49.8, 50.1, 50.0, "yellow"),
+        # (0.1 + 99.7) / 2 = 49.9: below the half, red
+        (0.1, 99.7, 49.9, "red"),
+        # (60.3 + 99.6) / 2 = 79.95 → 80.0: green (float 79.949999… → 79.9 before)
+        (60.3, 99.6, 80.0, "green"),
+        # (60.3 + 99.5) / 2 = 79.9: yellow
+        (60.3, 99.5, 79.9, "yellow"),
+    ],
+)
+def test_a_score_on_a_half_rounds_up_whatever_the_float_sum(usage, nps, expected, band):
+    h = health.score(HALVES, {"seat_utilisation": usage, "nps": nps})
+    assert (h.score, h.band) == (expected, band)
+    assert health.Scorer(HALVES).score({"seat_utilisation": usage, "nps": nps}) == h
+
+
+def test_points_and_component_scores_on_a_half_round_up():
+    # seat utilisation 24.975 % on [0, 50]: 24.975 / 50 × 100 = 49.95 points → 50.0
+    spec = _model(_comp("usage", 1, SEATS))
+    h = health.score(spec, {"seat_utilisation": 24.975})
+    assert h.components[0].measure_points == {"seat_utilisation": 50.0}
+    # a component of two measures: (0.1 + 99.8) / 2 = 49.95 → 50.0, yellow
+    two = _model(
+        _comp("usage", 1, {"measure": "seat_utilisation", "linear": [0, 100]}, NPS_LINE),
+    )
+    h = health.score(two, {"seat_utilisation": 0.1, "nps": 99.8})
+    assert (h.components[0].score, h.score, h.band) == (50.0, 50.0, "yellow")
+
+
 def test_linear_and_threshold_mappings():
     linear = health.MeasureMapping("seat_utilisation", linear=(0, 50))
     assert [linear.points(v) for v in (-5, 0, 15, 50, 80)] == [0, 0, 30, 100, 100]
@@ -189,6 +232,53 @@ def test_the_default_model_parses_and_matches_docs_weights():
     assert usage.measures[0].points(15) == 30
 
 
+@pytest.mark.parametrize(
+    ("component", "measure", "value", "points"),
+    [
+        # docs/metrics.md's table of the default model, at each boundary it names
+        ("usage", "seat_utilisation", 0, 0),
+        ("usage", "seat_utilisation", 25, 50),  # 25 / 50 on the line
+        ("usage", "seat_utilisation", 50, 100),
+        ("usage", "seat_utilisation", 80, 100),  # 50 % or more
+        ("usage", "usage_trend", -50.01, 0),  # down more than 50 %
+        ("usage", "usage_trend", -50, 25),  # down exactly 50 %: at most 50 %
+        ("usage", "usage_trend", -25.01, 25),
+        ("usage", "usage_trend", -25, 50),  # down exactly 25 %: at most 25 %
+        ("usage", "usage_trend", -0.01, 50),
+        ("usage", "usage_trend", 0, 75),  # flat
+        ("usage", "usage_trend", 9.99, 75),
+        ("usage", "usage_trend", 10, 100),  # up 10 % or more
+        ("feature_adoption", "key_feature_adoption", 40, 40),
+        ("support", "open_escalations", 0, 100),
+        ("support", "open_escalations", 1, 50),
+        ("support", "open_escalations", 2, 0),
+        ("support", "tickets_per_100_seats_30d", 5, 100),
+        ("support", "tickets_per_100_seats_30d", 17.5, 50),  # (30 − 17.5) / 25 = 0.5
+        ("support", "tickets_per_100_seats_30d", 30, 0),
+        ("payments", "overdue_invoices", 0, 100),
+        ("payments", "overdue_invoices", 1, 40),
+        ("payments", "overdue_invoices", 2, 0),
+        ("payments", "failed_payments_90d", 0, 100),
+        ("payments", "failed_payments_90d", 2, 50),  # one or two
+        ("payments", "failed_payments_90d", 3, 0),
+        ("sentiment", "nps", -50, 0),
+        ("sentiment", "nps", 0, 50),
+        ("sentiment", "nps", 50, 100),
+        ("sentiment", "csat", 75, 50),  # (75 − 50) / 50
+        ("sentiment", "ces", 4, 50),  # (4 − 1) / 6
+        ("relationship", "champion_present", 0, 0),
+        ("relationship", "champion_present", 1, 100),
+        ("relationship", "days_since_last_touch", 14, 100),
+        ("relationship", "days_since_last_touch", 52, 50),  # (90 − 52) / 76 = 0.5
+        ("relationship", "days_since_last_touch", 90, 0),
+    ],
+)
+def test_the_default_model_maps_as_docs_table_says(component, measure, value, points):
+    spec = parse_model(health.DEFAULT_COMPONENTS)
+    mapping = next(m for m in spec.component(component).measures if m.measure == measure)
+    assert mapping.points(value) == points
+
+
 def _override(id, **kw):
     return Override(
         id=id,
@@ -212,6 +302,15 @@ def test_an_account_override_shows_beside_the_computed_score():
     # a band-only override keeps the score and changes the band
     h = health.score(THREE, values, overrides=[_override(8, band="yellow")])
     assert (h.score, h.band, h.computed_band) == (37.5, "yellow", "red")
+    # and says the band, not "overridden to 37.5 from 37.5"
+    assert h.reasons[-1] == (
+        "band set to yellow by an override, computed red (score 37.5) "
+        "until the end of 29 Apr 2024, UTC: renewal signed"
+    )
+    # with no data there is no score to keep: the band is set all the same
+    h = health.score(THREE, {}, overrides=[_override(9, band="green")])
+    assert (h.score, h.band) == (None, "green")
+    assert h.reasons[-1].startswith("band set to green by an override, computed none (no score) ")
 
 
 def test_a_component_override_rescores_and_a_locked_component_is_not_overridden():
@@ -291,13 +390,14 @@ def test_a_model_with_several_rules_gets_the_accounts_of_each():
     assert health.assign_rule(rules[1:], segment="SMB", lifecycle="mature") is None
 
 
-def _snapshot(spec, values, *, version="Default v1"):
-    h = health.score(spec, values)
+def _snapshot(spec, values, *, version="Default v1", overrides=()):
+    h = health.score(spec, values, overrides=overrides)
     return {
         "score": h.score,
         "band": h.band,
         "model_version": version,
         "components": [c.as_json() for c in h.components],
+        "overrides": [o.as_json() for o in h.overrides],
     }
 
 
@@ -450,6 +550,47 @@ def test_what_changed_says_when_an_override_set_the_score_and_when_it_ended():
     assert health.what_changed(after, before) == [
         "score fell from 85 to 45 (green → red)",
         "the override ended: the score is the model's again",
+    ]
+
+
+def test_what_changed_says_a_band_override_set_the_band_not_the_score():
+    measures = {"seat_utilisation": 60.0, "active_users_30d": 12, "licensed_seats": 20}
+    before = _snapshot(USAGE_ONLY, measures)  # usage 60 → score 60 (support left out), yellow
+    ov = _override(4, band="green", reason="exec sponsor back")
+    h = health.score(USAGE_ONLY, measures, overrides=[ov])
+    after = {
+        **_snapshot(USAGE_ONLY, measures, overrides=[ov]),
+        "computed_score": h.computed_score,
+        "computed_band": h.computed_band,
+    }
+    assert (after["score"], after["band"], after["computed_band"]) == (60.0, "green", "yellow")
+    assert health.what_changed(before, after) == [
+        "score stayed at 60 (yellow → green)",
+        "band set to green by hand, computed yellow (“exec sponsor back”)",
+    ]
+    assert health.what_changed(after, before) == [
+        "score stayed at 60 (green → yellow)",
+        "the override ended: the band is the model's again",
+    ]
+
+
+def test_what_changed_names_a_component_new_in_the_model_with_its_score_or_no_data():
+    usage = {"seat_utilisation": 60.0, "active_users_30d": 12, "licensed_seats": 20}
+    before = _snapshot(_model(_comp("usage", 35, SEATS)), usage)
+    wider = _model(_comp("usage", 35, SEATS), _comp("sentiment", 10, NPS))
+    # usage 60 % on [0, 50] → 100; NPS 0 on [−50, 50] → 50; (35 × 100 + 10 × 50) / 45
+    # = 4000 / 45 = 88.89 → 88.9
+    after = _snapshot(wider, {**usage, "nps": 0}, version="Default v2")
+    assert health.what_changed(before, after) == [
+        "score fell from 100 to 88.9",
+        "scored by Default v2 (was Default v1)",
+        "sentiment is new in this model: 50 of 100",
+    ]
+    # without an answer the new component has no data: said so, not "n/a"
+    after = _snapshot(wider, usage, version="Default v2")
+    assert health.what_changed(before, after) == [
+        "scored by Default v2 (was Default v1)",
+        "sentiment is new in this model: no data, left out",
     ]
 
 
@@ -661,3 +802,178 @@ def test_a_component_scored_without_one_measure_names_the_measure_left_out(score
 )
 def test_an_overrides_end_names_its_last_day_as_the_account_page_does(expires_at, words):
     assert health.until_words(expires_at) == words
+
+
+# --- what changed: each input with its unit, never two equal numbers --------------------------
+
+SENTIMENT_AND_PAYMENTS = _model(
+    _comp(
+        "sentiment",
+        50,
+        {"measure": "csat", "linear": [50, 100]},
+        {"measure": "ces", "linear": [1, 7]},
+    ),
+    _comp(
+        "payments",
+        50,
+        {"measure": "overdue_invoices", "thresholds": [[0, 100], [1, 40], [2, 0]]},
+        {"measure": "failed_payments_90d", "thresholds": [[0, 100], [1, 50], [3, 0]]},
+    ),
+)
+
+
+def test_what_changed_prints_units_money_and_numbers_that_read_apart(settings):
+    settings.CURRENCY = "EUR"
+    paid = {"overdue_invoices": 0, "overdue_amount": "0.00", "failed_payments_90d": 0}
+    before = _snapshot(SENTIMENT_AND_PAYMENTS, {"csat": 80.0, "ces": 5.45, **paid})
+    after = _snapshot(
+        SENTIMENT_AND_PAYMENTS,
+        {"csat": 90.0, "ces": 5.5, **paid, "overdue_invoices": 1, "overdue_amount": "1200.00"},
+    )
+    # before: CSAT 80 on [50, 100] → 60 points; CES 5.45 on [1, 7] → 4.45 / 6 = 74.17 → 74.2;
+    # sentiment (60 + 74.2) / 2 = 67.1; payments 100; score (67.1 + 100) / 2 = 83.55 → 83.6.
+    # after: CSAT 90 → 80; CES 5.5 → 4.5 / 6 = 75; sentiment 77.5; payments (40 + 100) / 2
+    # = 70; score (77.5 + 70) / 2 = 73.75 → 73.8 (yellow)
+    assert health.what_changed(before, after) == [
+        "score fell from 83.6 to 73.8 (green → yellow)",
+        # CES 5.45 and 5.5 both print "5.5" at one decimal: two decimals tell them apart
+        "sentiment rose from 67.1 to 77.5: CSAT 80% → 90%, CES 5.45 → 5.50",
+        "payments fell from 100 to 70: overdue invoices 0 → 1, "
+        "overdue amount 0.00 EUR → 1,200.00 EUR",
+    ]
+    # one amount written two ways is no change
+    again = _snapshot(SENTIMENT_AND_PAYMENTS, {"csat": 80.0, "ces": 5.45, **paid})
+    again["components"][1]["inputs"]["overdue_amount"] = "0"
+    again["components"][1]["score"] = 99.0  # a score that moved, so its inputs are compared
+    assert health.what_changed(before, again)[-1] == "payments fell from 100 to 99"
+
+
+def test_what_changed_says_a_percentage_when_only_a_derived_value_moved():
+    spec = _model(_comp("usage", 1, SEATS))
+    # 1 of 3 seats: 33.33 % → 66.66 points → 66.7; the rounding of another day gave 33.34 %
+    # → 66.68 → 66.7 too, so the score is the same; a moved score is what opens the inputs
+    before = _snapshot(
+        spec, {"seat_utilisation": 33.33, "active_users_30d": 1, "licensed_seats": 3}
+    )
+    after = _snapshot(spec, {"seat_utilisation": 33.34, "active_users_30d": 1, "licensed_seats": 3})
+    after["components"][0]["score"] = 66.8
+    assert health.what_changed(before, after)[-1] == (
+        "usage rose from 66.7 to 66.8: seat utilisation 33.33% → 33.34%"
+    )
+
+
+# --- the reasons' words: plurals, tiny trends, a touch of today -------------------------------
+
+
+def _reason_of(measure, mapping, values):
+    spec = _model(_comp("c", 1, {"measure": measure, **mapping}))
+    return health.score(spec, values).components[0].reason
+
+
+def test_reasons_say_people_not_persons():
+    line = {"linear": [0, 100]}
+    one = {"relationship_score": 40, "relationship_engaged": 1}
+    assert _reason_of("relationship_score", line, one) == (
+        "relationship 40/100, 1 person engaged in 90 days"
+    )
+    three = {"relationship_score": 40, "relationship_engaged": 3}
+    assert _reason_of("relationship_score", line, three) == (
+        "relationship 40/100, 3 people engaged in 90 days"
+    )
+
+
+def test_a_trend_under_a_tenth_of_a_percent_is_not_up_zero():
+    steps = {"thresholds": [[-50, 25], [-25, 50], [0, 75], [10, 100]]}
+    # 2501 events on 2500: (2501 − 2500) / 2500 × 100 = 0.04 %, stored 0.04
+    tiny = {"usage_trend": 0.04, "events_30d": 2501, "events_previous_30d": 2500}
+    assert _reason_of("usage_trend", steps, tiny) == (
+        "events up 0.04% on the previous 30 days (2500 → 2501)"
+    )
+    # 12.5 % keeps its one decimal; no change is "flat"
+    some = {"usage_trend": -12.5, "events_30d": 70, "events_previous_30d": 80}
+    assert _reason_of("usage_trend", steps, some) == (
+        "events down 12.5% on the previous 30 days (80 → 70)"
+    )
+    flat = {"usage_trend": 0.0, "events_30d": 80, "events_previous_30d": 80}
+    assert _reason_of("usage_trend", steps, flat) == "events flat on the previous 30 days (80 → 80)"
+
+
+def test_a_touch_of_the_day_itself_is_today():
+    line = {"linear": [90, 14]}
+    assert _reason_of("days_since_last_touch", line, {"days_since_last_touch": 0}) == (
+        "last CSM touch today"
+    )
+    assert _reason_of("days_since_last_touch", line, {"days_since_last_touch": 1}) == (
+        "last CSM touch 1 day ago"
+    )
+
+
+def test_what_changed_names_a_weight_another_version_gave_a_component():
+    values = {
+        "seat_utilisation": 70.0,
+        "active_users_30d": 14,
+        "licensed_seats": 20,
+        "open_escalations": 0,
+    }
+    heavier = _model(
+        _comp("usage", 50, {"measure": "seat_utilisation", "linear": [0, 100]}),
+        _comp("support", 15, ESCALATIONS),
+        _comp("sentiment", 20, NPS),  # new in v2, without data: left out
+    )
+    before = _snapshot(USAGE_ONLY, values)
+    after = _snapshot(heavier, values, version="Default v2")
+    # v1: (35 × 70 + 15 × 100) / 50 = 3950 / 50 = 79; v2: (50 × 70 + 15 × 100) / 65
+    # = 5000 / 65 = 76.92 → 76.9. The same data: only usage's weight moved the score
+    assert health.what_changed(before, after) == [
+        "score fell from 79 to 76.9",
+        "scored by Default v2 (was Default v1)",
+        "usage stayed at 70: weight 35 → 50",
+        "sentiment is new in this model: no data, left out",
+    ]
+
+
+def test_what_changed_says_key_features_used_of_how_many_not_the_percentage_again():
+    spec = _model(
+        _comp(
+            "feature_adoption",
+            20,
+            {"measure": "key_feature_adoption", "linear": [0, 100]},
+            label="Feature adoption",
+        )
+    )
+    three = {"key_features_defined": 3}
+    before = _snapshot(spec, {**three, "key_features_used_30d": 3, "key_feature_adoption": 100.0})
+    after = _snapshot(spec, {**three, "key_features_used_30d": 1, "key_feature_adoption": 33.33})
+    # 3 of 3 → 100 points; 1 of 3 = 33.33 % → 33.3 points. The percentage follows from the
+    # counts, so it is not said a second time
+    assert health.what_changed(before, after)[-1] == (
+        "feature adoption fell from 100 to 33.3: key features used 3 → 1 of 3"
+    )
+    # when the number chosen changed too, both counts are said
+    four = _snapshot(
+        spec, {"key_features_defined": 4, "key_features_used_30d": 1, "key_feature_adoption": 25.0}
+    )
+    assert health.what_changed(before, four)[-1] == (
+        "feature adoption fell from 100 to 25: key features used 3 → 1, key features defined 3 → 4"
+    )
+
+
+def test_what_changed_says_a_component_override_and_the_data_moving_under_it():
+    usage = {"seat_utilisation": 30.0, "active_users_30d": 6, "licensed_seats": 20}
+    before = _snapshot(USAGE_ONLY, usage)  # usage 30 on [0, 100]; support left out: score 30
+    held = _override(5, component="usage", score=90)
+    after = _snapshot(USAGE_ONLY, usage, overrides=[held])  # usage shown 90: score 90
+    assert health.what_changed(before, after) == [
+        "score rose from 30 to 90 (red → green)",
+        "usage rose from 30 to 90: set by an override (computed 30)",
+    ]
+    assert health.what_changed(after, before)[-1] == (
+        "usage fell from 90 to 30: the override ended"
+    )
+    # the override holds 90 on both days while the data fell from 30 to 10 % (30 → 10
+    # points): the shown score did not move, the computed one did, and the inputs say why
+    lower = {"seat_utilisation": 10.0, "active_users_30d": 2, "licensed_seats": 20}
+    later = _snapshot(USAGE_ONLY, lower, overrides=[held])
+    assert health.what_changed(after, later) == [
+        "usage stayed at 90: set by an override, computed 30 → 10, active users 6 → 2 of 20 seats"
+    ]

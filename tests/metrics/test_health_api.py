@@ -554,3 +554,46 @@ def test_the_schema_documents_the_health_endpoints(admin_user):
     assert {"health", "arr", "renewal_on", "priority"} <= set(account)
     account_list = paths["/api/v1/accounts/"]["get"]
     assert "band" in {p["name"] for p in account_list["parameters"]}
+
+
+def _scored(account, day, values, overrides=()):
+    """A snapshot as the nightly step records it: the default model's score of ``values``."""
+    version = _version()
+    h = health.score(version.spec(), values, overrides=overrides)
+    return HealthSnapshot.objects.create(
+        account=account,
+        day=day,
+        model_version=version,
+        score=h.score,
+        band=h.band,
+        computed_score=h.computed_score,
+        computed_band=h.computed_band,
+        components=[c.as_json() for c in h.components],
+        left_out=list(h.left_out),
+        reasons=list(h.reasons),
+        overrides=[o.as_json() for o in h.overrides],
+    )
+
+
+def test_changes_say_units_money_and_a_band_override_in_words(csm, mine, settings):
+    settings.CURRENCY = "EUR"
+    paid = {"overdue_invoices": 0, "overdue_amount": "0.00", "failed_payments_90d": 0}
+    _scored(mine, dt.date(2024, 3, 1), {"csat": 80.0, "ces": 5.45, **paid})
+    band = health.Override(
+        id=1, reason="renewal signed", expires_at="2024-04-30T00:00:00+00:00", band="green"
+    )
+    owed = {**paid, "overdue_invoices": 1, "overdue_amount": "1200.00"}
+    _scored(mine, dt.date(2024, 3, 8), {"csat": 90.0, "ces": 5.5, **owed}, overrides=[band])
+    body = _changes(token_client(csm), mine, **{"from": "2024-03-01", "to": "2024-03-08"}).json()
+    # default model, only sentiment (10) and payments (10) have data: equal shares.
+    # 03-01: CSAT 80 on [50, 100] → 60, CES 5.45 on [1, 7] → 4.45 / 6 = 74.17 → 74.2,
+    # sentiment (60 + 74.2) / 2 = 67.1; payments 100; score (67.1 + 100) / 2 = 83.55 → 83.6.
+    # 03-08: CSAT 90 → 80, CES 5.5 → 75, sentiment 77.5; one overdue invoice → 40, no failed
+    # payment → 100, payments 70; score (77.5 + 70) / 2 = 73.75 → 73.8: yellow, set green
+    assert body["changes"] == [
+        "score fell from 83.6 to 73.8",
+        "band set to green by hand, computed yellow (“renewal signed”)",
+        "payments fell from 100 to 70: overdue invoices 0 → 1, "
+        "overdue amount 0.00 EUR → 1,200.00 EUR",
+        "sentiment rose from 67.1 to 77.5: CSAT 80% → 90%, CES 5.45 → 5.50",
+    ]

@@ -62,6 +62,7 @@ def test_logging_a_call_recomputes_the_last_csm_touch(
     snapshot = HealthSnapshot.objects.get(account=account, day=timezone.now().date())
     relationship = next(c for c in snapshot.components if c["key"] == "relationship")
     assert relationship["inputs"]["days_since_last_touch"] == 0
+    assert "last CSM touch today" in relationship["reason"]
 
 
 def test_a_rejected_import_recomputes_nothing(tmp_path, django_capture_on_commit_callbacks):

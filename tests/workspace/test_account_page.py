@@ -947,3 +947,58 @@ def test_a_priority_whose_rules_changed_since_it_was_stored_shows_no_working(csm
     standing.priority = 12.0
     assert priority_working(standing) == ""
     assert priority_working(None) == ""
+
+
+def test_what_changed_between_two_chosen_days(client, csm, book):
+    """Burning Co's snapshots: 80 green 30 days before the day of the data (D), 76 yellow a
+    week before, 58 red on D. Choosing D − 30 and D − 7 compares those two: the score fell
+    by 4 and crossed the green line; usage, recorded equal to the score, fell with it."""
+    day = utc.today() - dt.timedelta(days=1)
+    month, week = day - dt.timedelta(days=30), day - dt.timedelta(days=7)
+    client.force_login(csm)
+    page = client.get(
+        url(book["burning"]), {"changes_from": month.isoformat(), "changes_to": week.isoformat()}
+    ).content.decode()
+    heading = f"What changed from {month:%-d %b %Y} to {week:%-d %b %Y}"
+    assert heading in page
+    assert "<li>score fell from 80 to 76 (green → yellow)</li>" in page
+    assert "<li>usage fell from 80 to 76</li>" in page
+    assert f'name="changes_from" value="{month.isoformat()}"' in page
+    # the form's htmx request gets the section alone, with the same words
+    part = client.get(
+        url(book["burning"]),
+        {"changes_from": month.isoformat(), "changes_to": ""},
+        headers={"HX-Request": "true", "HX-Target": "health-changes"},
+    ).content.decode()
+    assert part.lstrip().startswith('<div id="health-changes">')
+    # an empty to is the newest (D, 58 red): 80 → 58
+    assert "<li>score fell from 80 to 58 (green → red)</li>" in part
+    assert f"What changed from {month:%-d %b %Y} to {day:%-d %b %Y}" in part
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"changes_from": "yesterday"},
+            "From: enter a day as YYYY-MM-DD, got “yesterday”.",
+        ),
+        (
+            {"changes_from": "2024-03-10", "changes_to": "2024-03-01"},
+            "From: must be a day before to (2024-03-01), got 2024-03-10.",
+        ),
+        (
+            {"changes_to": "2001-01-01"},
+            "To: no health snapshot on or before 2001-01-01; the earliest is of ",
+        ),
+    ],
+)
+def test_what_changed_for_days_that_cannot_be_compared_says_why(client, csm, book, params, message):
+    client.force_login(csm)
+    r = client.get(
+        url(book["burning"]), params, headers={"HX-Request": "true", "HX-Target": "health-changes"}
+    )
+    assert r.status_code == 200
+    text = r.content.decode()
+    assert message in text
+    assert '<ul class="changes">' not in text
