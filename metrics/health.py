@@ -249,8 +249,8 @@ def _tickets_per_seat_missing(v: Mapping[str, Any]) -> str:
 def _trend_words(value: float, now: Any, before: Any, what: str) -> str:
     direction = "up" if value > 0 else "down" if value < 0 else "flat"
     size = _num(abs(value))
-    if value and float(size) == 0:  # under 0.05 %: not "up 0.0%" (stored to two decimals)
-        size = f"{abs(value):.2f}"
+    if value and float(size) == 0:  # under 0.05 %: not "up 0.0%"; the decimals that show it
+        size = next((f"{abs(value):.{p}f}" for p in (2, 3, 4) if round(abs(value), p)), "<0.0001")
     change = f" {size}%" if value else ""
     return f"{what} {direction}{change} on the previous 30 days ({_num(before)} → {_num(now)})"
 

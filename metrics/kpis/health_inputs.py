@@ -39,8 +39,11 @@ WINDOW_DAYS = adoption.WINDOW_DAYS
 
 
 def _pct(numerator, denominator) -> float | None:
+    """A ratio as a percentage with full precision (metrics.md's convention: the measures
+    are scored and stored unrounded; the words round them): a usage trend of −50.004 % is
+    down more than 50 %, not the −50.0 % a rounding to two places made of it."""
     value = pct(numerator, denominator)
-    return None if value is None else round(float(value), 2)
+    return None if value is None else float(value)
 
 
 def account_measures(

@@ -977,3 +977,34 @@ def test_what_changed_says_a_component_override_and_the_data_moving_under_it():
     assert health.what_changed(after, later) == [
         "usage stayed at 90: set by an override, computed 30 → 10, active users 6 → 2 of 20 seats"
     ]
+
+
+def test_ratio_measures_are_scored_at_full_precision():
+    """metrics.md's convention: ratios keep full precision. 10,000 events on 20,001 the 30
+    days before: (10,000 − 20,001) / 20,001 × 100 = −50.0025 % (10,001 / 20,001 =
+    0.5000249987…), down more than 50 %, so below the default steps' −50 → 25 and worth 0
+    points; rounded to two places first (−50.0, as the inputs once were) it scored 25."""
+    from metrics.kpis.health_inputs import _pct
+
+    trend = _pct(10_000 - 20_001, 20_001)
+    assert -50.0026 < trend < -50.0024
+    spec = health.parse_model(health.DEFAULT_COMPONENTS)
+    values = {"usage_trend": trend, "events_30d": 10_000, "events_previous_30d": 20_001}
+    usage = health.score(spec, values).components[0]
+    assert usage.measure_points["usage_trend"] == 0.0
+    assert usage.inputs["usage_trend"] == trend  # stored as computed, not rounded
+    assert "events down 50.0% on the previous 30 days (20001 → 10000)" in usage.reason
+    # 1 of 3 seats: 100 / 3 = 33.333…, kept so; linear 0..50 → 33.333… / 50 × 100 = 66.7
+    seats = _pct(1, 3)
+    assert seats == 100 / 3
+    values = {"seat_utilisation": seats, "active_users_30d": 1, "licensed_seats": 3}
+    assert health.score(spec, values).components[0].measure_points["seat_utilisation"] == 66.7
+
+
+def test_a_trend_of_thousandths_of_a_percent_says_its_first_digit():
+    steps = {"thresholds": [[-50, 25], [-25, 50], [0, 75], [10, 100]]}
+    # 30,001 events on 30,000: 1 / 30,000 × 100 = 0.00333… %: "0.003", not "0.00"
+    tiny = {"usage_trend": 100 / 30_000, "events_30d": 30_001, "events_previous_30d": 30_000}
+    assert _reason_of("usage_trend", steps, tiny) == (
+        "events up 0.003% on the previous 30 days (30000 → 30001)"
+    )
