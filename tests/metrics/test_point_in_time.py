@@ -48,17 +48,7 @@ def _record(account, day=D):
     services.health_snapshots_record(as_of=day, account_ids=[account.pk], announce=False)
     return (
         HealthSnapshot.objects.filter(account=account, day=day)
-        .values(
-            "score",
-            "band",
-            "computed_score",
-            "computed_band",
-            "components",
-            "left_out",
-            "reasons",
-            "overrides",
-            "model_version",
-        )
+        .values(*services.SNAPSHOT_FIELDS)
         .get()
     )
 
