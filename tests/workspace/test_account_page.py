@@ -947,3 +947,52 @@ def test_a_priority_whose_rules_changed_since_it_was_stored_shows_no_working(csm
     standing.priority = 12.0
     assert priority_working(standing) == ""
     assert priority_working(None) == ""
+
+
+def test_feature_adoption_counts_the_30_whole_days_the_health_measures_count(
+    client, csm, book, settings
+):
+    """The table's window is the health usage measures' (``adoption.Days.ending(today)``):
+    the UTC days today − 30 … today − 1. Today's partial day and today − 31 are outside it
+    (the table once counted from today − 30 through today: 31 days)."""
+    from accounts.models import Account, UsageFeatureDaily
+    from metrics.kpis import adoption
+
+    from .conftest import utc_today
+
+    settings.KEY_FEATURES = ["only_today", "only_before"]
+    account = book["burning"]
+    on = utc_today()
+
+    def used(event: str, days_back: int, events: int, users: int) -> None:
+        UsageFeatureDaily.objects.create(
+            account=account,
+            day=on - dt.timedelta(days=days_back),
+            event=event,
+            events=events,
+            users=users,
+        )
+
+    used("report_created", 31, 100, 9)  # the day before the window: out
+    used("report_created", 30, 4, 2)  # the window's first day: in
+    used("report_created", 1, 3, 5)  # yesterday, its last day: in
+    used("report_created", 0, 50, 8)  # today, partial: out
+    used("only_today", 0, 7, 1)  # a feature used only today: not in the table
+    used("only_before", 31, 7, 1)  # only the day before the window: not in the table
+    client.force_login(csm)
+    r = client.get(url(account))
+    # report_created: 2 days (today − 30 and today − 1), peak users max(2, 5) = 5,
+    # events 4 + 3 = 7; the 100 events of today − 31 and the 50 of today are left out
+    assert r.context["features"] == [
+        {"event": "report_created", "days": 2, "peak_users": 5, "events": 7, "key": False}
+    ]
+    html = r.content.decode()
+    heading = html[
+        html.index('id="features-window"') : html.index("</h3>", html.index('id="features-window"'))
+    ]
+    first = on - dt.timedelta(days=30)
+    last = on - dt.timedelta(days=1)
+    assert f"{first.day} {first:%b %Y} to {last.day} {last:%b %Y}" in heading
+    # the same window as the key-feature adoption health measure: neither key feature,
+    # used only today or only the day before, counts there either
+    assert adoption.key_features_used(Account.objects.filter(pk=account.pk), end=on) == {}
