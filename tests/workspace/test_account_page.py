@@ -996,3 +996,25 @@ def test_feature_adoption_counts_the_30_whole_days_the_health_measures_count(
     # the same window as the key-feature adoption health measure: neither key feature,
     # used only today or only the day before, counts there either
     assert adoption.key_features_used(Account.objects.filter(pk=account.pk), end=on) == {}
+
+
+def test_contract_mrr_prints_to_the_cent(client, csm, book):
+    """The contracts table prints each contract's MRR to the cent, as the dashboard's
+    movements and the drill-down do: $1,234.56, not "$1,235"; $0.40, not "$0"."""
+    from decimal import Decimal
+
+    account = book["burning"]
+    ContractFactory(account=account, product="Seats", mrr=Decimal("1234.56"))
+    ContractFactory(account=account, product="Add-on", mrr=Decimal("0.40"))
+    client.force_login(csm)
+    html = client.get(url(account)).content.decode()
+    table = html[
+        html.index('id="contracts-title"') : html.index(
+            "</table>", html.index('id="contracts-title"')
+        )
+    ]
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r'<th scope="row">([^<]+)</th>.*?<td class="num">([^<]+)</td>', table)
+    }
+    assert rows["Seats"] == "$1,234.56" and rows["Add-on"] == "$0.40"
