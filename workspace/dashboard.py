@@ -19,7 +19,7 @@ from accounts import utc
 from accounts.models import Account, Role, User
 from metrics import kpis
 from metrics.kpis import revenue
-from metrics.kpis.common import pct_text
+from metrics.kpis.common import pct_text, percent_text
 from metrics.models import KpiScope
 from metrics.priority import money_short
 
@@ -177,7 +177,7 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "money":
         return money_short(value)
     if unit == "pct":
-        return f"{pct_text(value)}%"
+        return percent_text(value)
     if unit == "days":
         return f"{value:.0f} d"
     return f"{value:.1f}"
