@@ -134,7 +134,8 @@ def value_check(kpi_key: str, value: Any) -> list[str]:
         return [f"{value!r} is not a number"]
     if not number.is_finite():
         return [f"{value!r} is not a number"]
-    unit = f" {kpi.unit}" if kpi.unit not in ("money", "score") else ""
+    # "0%" as a rate prints everywhere (``percent_text``), "30 days" with its space
+    unit = {"money": "", "score": "", "%": "%"}.get(kpi.unit, f" {kpi.unit}")
     if kpi.low is not None and number < kpi.low:
         return [f"{kpi.label} cannot be below {kpi.low}{unit}, got {number}"]
     if kpi.high is not None and number > kpi.high:

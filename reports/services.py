@@ -28,7 +28,7 @@ from accounts.exports import csv_safe
 from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
 from config.site import absolute_url
 from metrics import kpis
-from metrics.kpis.common import pct_text
+from metrics.kpis.common import percent_text
 from metrics.models import AccountStanding, KpiSnapshot
 from metrics.services import BAND_CHANGED_KIND
 from metrics.standings import renews_within
@@ -266,9 +266,9 @@ def _fmt(value: Decimal | None, unit: str) -> str:
     if unit == "money":
         return f"{settings.CURRENCY} {value:,.0f}"
     if unit == "%":
-        # as the dashboard's tiles print a rate: GRR 99.986 % is "99.99 %", never "100.0 %"
-        # (which would say nothing churned) beside a dashboard that says 99.99%
-        return f"{pct_text(value)} %"
+        # as the dashboard's tiles print a rate: GRR 99.986 % is "99.99%", never "100.0%"
+        # (which would say nothing churned), and with the same spacing
+        return percent_text(value)
     if unit in ("days", "hours"):
         return f"{value:.1f} {unit}"
     return f"{value:.1f}"

@@ -19,7 +19,7 @@ from accounts import utc
 from accounts.models import Account, Role, User
 from metrics import kpis
 from metrics.kpis import revenue
-from metrics.kpis.common import pct_text
+from metrics.kpis.common import pct_text, percent_text
 from metrics.models import KpiScope
 from metrics.priority import money_short
 
@@ -177,7 +177,7 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "money":
         return money_short(value)
     if unit == "pct":
-        return f"{pct_text(value)}%"
+        return percent_text(value)
     if unit == "days":
         return f"{value:.0f} d"
     return f"{value:.1f}"
@@ -305,17 +305,21 @@ def _delta(
         return {"text": "no value to compare", "tone": "idle"}
     if previous is None:
         return {"text": "no value the month before", "tone": "idle"}
-    diff = value - previous
-    if unit != "money" and round(diff, 1) == 0:
-        diff = 0.0  # a change that rounds to nothing prints "+0.0", never "−0.0"
-    if unit == "pct":
-        text = f"{diff:+.1f} pp"
-    elif unit == "money":
-        text = ("+" if diff >= 0 else "−") + fmt(abs(diff), "money")
+    # in decimal, from the stored figures: 40.02 − 40.04 is −0.02 exactly, not a float's
+    # −0.019999…, and two equal figures differ by exactly 0
+    diff = Decimal(str(value)) - Decimal(str(previous))
+    if diff == 0:
+        return {"text": "no change vs previous", "tone": "idle"}
+    sign = "+" if diff > 0 else "−"
+    if unit == "money":
+        short = fmt(float(abs(diff)), "money")
+        # under 50 cents the short form reads "$0": to the cent then
+        text = sign + (money_exact(abs(diff)) if short == "$0" else short)
     else:
-        text = f"{diff:+.1f}"
-    text = text.replace("-", "−")
-    tone = "idle" if abs(diff) < 1e-9 else ("good" if (diff > 0) == higher_better else "bad")
+        # as a rate prints: one decimal, more where one would read 0.0 (GRR down 0.01 pp
+        # is "−0.01 pp", not "+0.0 pp"), so the sign always goes with a non-zero figure
+        text = sign + pct_text(abs(diff)) + (" pp" if unit == "pct" else "")
+    tone = "good" if (diff > 0) == higher_better else "bad"
     return {"text": f"{text} vs previous", "tone": tone}
 
 

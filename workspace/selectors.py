@@ -42,6 +42,7 @@ from accounts.models import (
 )
 from metrics import health
 from metrics import priority as prio
+from metrics.kpis import adoption
 from metrics.kpis.common import pct_text
 from metrics.models import (
     AccountStanding,
@@ -662,10 +663,14 @@ def account_detail(*, account: Account, timeline_group: str = "", timeline_page_
         end=on,
     )
     key_features = set(settings.KEY_FEATURES)
+    # the 30 whole UTC days before today, the window of the health usage measures
+    # (``adoption.Days``: the window ending with today is today − 30 … today − 1): today's
+    # partial day is not one of them
+    window = adoption.Days.ending(on)
     features = [
         {**row, "key": row["event"] in key_features}
         for row in UsageFeatureDaily.objects.filter(
-            account=account, day__gte=on - dt.timedelta(days=30)
+            account=account, day__gte=window.window, day__lt=window.end
         )
         .values("event")
         .annotate(days=Count("day"), peak_users=Max("users"), events=Sum("events"))
@@ -695,6 +700,8 @@ def account_detail(*, account: Account, timeline_group: str = "", timeline_page_
         "health_history_text": health_history_text(snaps),
         "usage_series": usage,
         "features": features,
+        "features_first_day": window.window,
+        "features_last_day": window.end - dt.timedelta(days=1),
         "contracts": contracts,
         "mrr_series": mrr_history(contracts, on=on),
         "stakeholders": stakeholders,

@@ -48,6 +48,12 @@ def pct_text(value: float) -> str:
     return ("<" if above else ">") + f"{edge + (1 if above else -1) * 0.0001:.4f}"
 
 
+def percent_text(value: float) -> str:
+    """A rate with its sign as every page, email and command prints it: ``pct_text``'s
+    figure and "%" with no space, "99.99%" (the one place that decides the spacing)."""
+    return f"{pct_text(value)}%"
+
+
 def pct(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
     """``numerator / denominator × 100`` with full precision; None when the denominator is 0
     (no data is not zero)."""

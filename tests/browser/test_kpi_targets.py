@@ -45,7 +45,7 @@ def test_dashboard_tiles_on_and_off_target(page, login, shot):
     grr = page.locator("li.tile", has=page.locator(".tile-label", has_text="GRR"))
     expect(nrr.locator(".tile-target")).to_have_attribute("data-on-track", "no")
     expect(nrr).to_contain_text("off track")
-    expect(nrr).to_contain_text("target ≥ 100.0 %")
+    expect(nrr).to_contain_text("target ≥ 100.0%")
     expect(grr.locator(".tile-target")).to_have_attribute("data-on-track", "yes")
     expect(grr).to_contain_text("on track")
     expect(nrr.locator("svg.spark")).to_be_visible()

@@ -92,8 +92,8 @@ def test_target_via_api_then_pipeline_alerts_once(
     assert len(mail.outbox) == 1
     email = mail.outbox[0]
     assert email.to == [manager.email]
-    assert "NRR 75.0 %" in email.subject and "target ≥ 90.0 %" in email.subject
-    assert "previous: 100.0 %" in email.body
+    assert "NRR 75.0%" in email.subject and "target ≥ 90.0%" in email.subject
+    assert "previous: 100.0%" in email.body
     assert "Acct D (EXT-D): churn" in email.body and "-100" in email.body
     assert "https://cs.example.com/targets/off-track/" in email.body
     assert Message.objects.get(key=f"alert:{target.pk}:2026-10").status == "sent"
@@ -124,7 +124,7 @@ def test_still_off_track_next_period_does_not_cross_again(
     statuses = dict(Alert.objects.filter(target=target).values_list("period", "status"))
     assert statuses == {"2026-09": "on_track", "2026-10": "off_track", "2026-11": "on_track"}
     assert Alert.objects.get(target=target, period="2026-10").value == Decimal("25")
-    assert len(mail.outbox) == 1 and "Logo churn 25.0 %" in mail.outbox[0].subject
+    assert len(mail.outbox) == 1 and "Logo churn 25.0%" in mail.outbox[0].subject
 
 
 def test_a_kpi_without_data_says_no_data_and_sends_nothing(
@@ -197,7 +197,7 @@ def test_weekly_target_is_evaluated_on_sundays_only_and_webhooks_are_signed(
     headers = {k.lower(): v for k, v in hook.calls[0]["headers"].items()}
     expected = signature("s3cret", headers["x-opencs-timestamp"], hook.calls[0]["body"])
     assert headers["x-opencs-signature"] == expected
-    assert "NRR 75.0 %" in json.loads(slack.calls[0]["body"])["text"]
+    assert "NRR 75.0%" in json.loads(slack.calls[0]["body"])["text"]
     assert target.alerts.count() == 2
 
 
@@ -224,7 +224,7 @@ def test_a_target_without_owner_alerts_the_admins(
 def test_revenue_targets_of_one_period_and_scope_share_one_movements_report(
     manager, book, no_default_targets, targets_step, monkeypatch, django_capture_on_commit_callbacks
 ):
-    """NRR and GRR of the whole book, monthly: both go off track in October (each 75 %: the
+    """NRR and GRR of the whole book, monthly: both go off track in October (each 75%: the
     churn of D, see the module docstring) and name the same mover, from one movements
     report (the movers of a target are a pass over every contract of its scope)."""
     from metrics import kpis

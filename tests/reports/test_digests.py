@@ -202,8 +202,8 @@ def test_leader_digest_content(manager, book):
     states = {r["label"]: (r["value"], r["state"]) for r in d["kpis"]}
     # NRR 95.5 < 100: off; GRR 92 >= 90: on; CSAT null: no data
     assert states == {
-        "NRR": ("95.5 %", "off track"),
-        "GRR": ("92.0 %", "on track"),
+        "NRR": ("95.5%", "off track"),
+        "GRR": ("92.0%", "on track"),
         "CSAT": ("no data", "no data"),
     }
     assert [r["label"] for r in d["off"]] == ["NRR"]
@@ -244,7 +244,7 @@ def test_digests_are_sent_once_a_week_to_subscribers_with_links(
         assert line in text, line
     assert "Xray" not in text and "Old done one" not in text
     lead = by_to[manager.email].body
-    assert "- NRR (all accounts): 95.5 %, target ≥ 100.0 %, owner manager@example.com" in lead
+    assert "- NRR (all accounts): 95.5%, target ≥ 100.0%, owner manager@example.com" in lead
     assert "https://cs.example.com/targets/off-track/" in lead
     assert by_to[manager.email].alternatives  # the HTML part
 

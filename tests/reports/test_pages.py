@@ -64,8 +64,8 @@ def test_dashboard_tiles_show_target_state_and_trend(
     assert response.status_code == 200
     tiles = {t["key"]: t for t in response.context["tiles"]}
     nrr, grr = tiles["nrr"]["target"], tiles["grr"]["target"]
-    assert (nrr["text"], nrr["state"], nrr["on_track"]) == ("≥ 100.0 %", "off track", False)
-    assert (grr["text"], grr["state"]) == ("≥ 90.0 %", "on track")
+    assert (nrr["text"], nrr["state"], nrr["on_track"]) == ("≥ 100.0%", "off track", False)
+    assert (grr["text"], grr["state"]) == ("≥ 90.0%", "on track")
     assert [None if v is None else str(v) for v in nrr["trend"]] == [
         None,
         "101",
@@ -118,7 +118,7 @@ def test_an_owner_target_wins_over_the_all_accounts_one(csm, board):
     )
     tiles = [{"key": "nrr", "value": 98.0}, {"key": "grr", "value": 80.0}]
     services.tiles_decorate(tiles, scope_kind="owner", scope_key=str(csm.pk), day=DAY)
-    assert tiles[0]["target"]["text"] == "≥ 97.0 %" and tiles[0]["target"]["on_track"]
+    assert tiles[0]["target"]["text"] == "≥ 97.0%" and tiles[0]["target"]["on_track"]
     # GRR falls back to the all-accounts target, and says so
     assert tiles[1]["target"]["on_track"] is False
     assert tiles[1]["target"]["scope"] == "all accounts"
@@ -132,22 +132,22 @@ def test_off_track_list_for_leaders(client, manager, board, django_assert_max_nu
     assert [r["state"] for r in data["rows"]] == ["off track", "no data", "on track"]
     client.force_login(manager)
     page = client.get("/targets/off-track/").content.decode()
-    assert "1 off track" in page and "95.5 %" in page
+    assert "1 off track" in page and "95.5%" in page
 
 
 def test_off_track_prints_a_rate_as_the_dashboard_does(client, manager, no_default_targets):
-    """GRR (1,000,000 − 140) / 1,000,000 × 100 = 99.986 %: the dashboard's tile prints
-    "99.99%"; the off-track list printed it "100.0 %", as if nothing had churned. Both now
+    """GRR (1,000,000 − 140) / 1,000,000 × 100 = 99.986%: the dashboard's tile prints
+    "99.99%"; the off-track list printed it "100.0%", as if nothing had churned. Both now
     print the decimals that keep it off 100 (and 95.5 stays "95.5")."""
     _snapshot(DAY, "95.5", "99.986")
     KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly")
     KpiTarget.objects.create(kpi="nrr", direction="at_least", value=100, cadence="weekly")
     rows = {r["label"]: r["value"] for r in services.off_track()["rows"]}
-    assert rows == {"GRR": "99.99 %", "NRR": "95.5 %"}
+    assert rows == {"GRR": "99.99%", "NRR": "95.5%"}
     client.force_login(manager)
     page = client.get("/targets/off-track/").content.decode()
     # the NOW cell (the NRR target "≥ 100.0 %" is another cell)
-    assert "<td>99.99 %</td>" in page and "<td>100.0 %</td>" not in page
+    assert "<td>99.99%</td>" in page and "<td>100.0%</td>" not in page
 
 
 def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
@@ -189,8 +189,8 @@ def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
     name, content, mimetype = mail.outbox[0].attachments[0]
     assert (name, mimetype) == (f"report-{report.pk}-2026-W47.csv", "text/csv")
     rows = {r[0]: r for r in csv.reader(io.StringIO(content))}
-    assert rows["NRR"][1:5] == ["95.5", "%", "≥ 100.0 %", "off track"]
-    assert rows["GRR"][1:5] == ["92", "%", "≥ 90.0 %", "on track"]
+    assert rows["NRR"][1:5] == ["95.5", "%", "≥ 100.0%", "off track"]
+    assert rows["GRR"][1:5] == ["92", "%", "≥ 90.0%", "on track"]
     assert rows["Logo churn"][1:5] == ["1.5", "%", "", ""]
     assert rows["NRR"][5:] == ["2026-10-23", "2026-11-23"]
 

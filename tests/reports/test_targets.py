@@ -42,8 +42,8 @@ def test_defaults_are_loaded_on_a_new_installation_and_reloading_is_idempotent()
     ("kpi", "value", "message"),
     [
         ("nps", "150", "NPS cannot be above 100, got 150"),
-        ("logo_churn_rate", "-1", "Logo churn cannot be below 0 %, got -1"),
-        ("grr", "120", "GRR cannot be above 100 %, got 120"),
+        ("logo_churn_rate", "-1", "Logo churn cannot be below 0%, got -1"),
+        ("grr", "120", "GRR cannot be above 100%, got 120"),
         ("ces", "0", "CES cannot be below 1, got 0"),
     ],
 )

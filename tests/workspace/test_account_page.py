@@ -1002,3 +1002,74 @@ def test_what_changed_for_days_that_cannot_be_compared_says_why(client, csm, boo
     text = r.content.decode()
     assert message in text
     assert '<ul class="changes">' not in text
+
+
+def test_feature_adoption_counts_the_30_whole_days_the_health_measures_count(
+    client, csm, book, settings
+):
+    """The table's window is the health usage measures' (``adoption.Days.ending(today)``):
+    the UTC days today − 30 … today − 1. Today's partial day and today − 31 are outside it
+    (the table once counted from today − 30 through today: 31 days)."""
+    from accounts.models import Account, UsageFeatureDaily
+    from metrics.kpis import adoption
+
+    from .conftest import utc_today
+
+    settings.KEY_FEATURES = ["only_today", "only_before"]
+    account = book["burning"]
+    on = utc_today()
+
+    def used(event: str, days_back: int, events: int, users: int) -> None:
+        UsageFeatureDaily.objects.create(
+            account=account,
+            day=on - dt.timedelta(days=days_back),
+            event=event,
+            events=events,
+            users=users,
+        )
+
+    used("report_created", 31, 100, 9)  # the day before the window: out
+    used("report_created", 30, 4, 2)  # the window's first day: in
+    used("report_created", 1, 3, 5)  # yesterday, its last day: in
+    used("report_created", 0, 50, 8)  # today, partial: out
+    used("only_today", 0, 7, 1)  # a feature used only today: not in the table
+    used("only_before", 31, 7, 1)  # only the day before the window: not in the table
+    client.force_login(csm)
+    r = client.get(url(account))
+    # report_created: 2 days (today − 30 and today − 1), peak users max(2, 5) = 5,
+    # events 4 + 3 = 7; the 100 events of today − 31 and the 50 of today are left out
+    assert r.context["features"] == [
+        {"event": "report_created", "days": 2, "peak_users": 5, "events": 7, "key": False}
+    ]
+    html = r.content.decode()
+    heading = html[
+        html.index('id="features-window"') : html.index("</h3>", html.index('id="features-window"'))
+    ]
+    first = on - dt.timedelta(days=30)
+    last = on - dt.timedelta(days=1)
+    assert f"{first.day} {first:%b %Y} to {last.day} {last:%b %Y}" in heading
+    # the same window as the key-feature adoption health measure: neither key feature,
+    # used only today or only the day before, counts there either
+    assert adoption.key_features_used(Account.objects.filter(pk=account.pk), end=on) == {}
+
+
+def test_contract_mrr_prints_to_the_cent(client, csm, book):
+    """The contracts table prints each contract's MRR to the cent, as the dashboard's
+    movements and the drill-down do: $1,234.56, not "$1,235"; $0.40, not "$0"."""
+    from decimal import Decimal
+
+    account = book["burning"]
+    ContractFactory(account=account, product="Seats", mrr=Decimal("1234.56"))
+    ContractFactory(account=account, product="Add-on", mrr=Decimal("0.40"))
+    client.force_login(csm)
+    html = client.get(url(account)).content.decode()
+    table = html[
+        html.index('id="contracts-title"') : html.index(
+            "</table>", html.index('id="contracts-title"')
+        )
+    ]
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r'<th scope="row">([^<]+)</th>.*?<td class="num">([^<]+)</td>', table)
+    }
+    assert rows["Seats"] == "$1,234.56" and rows["Add-on"] == "$0.40"

@@ -252,15 +252,34 @@ def test_a_bands_queue_lists_the_accounts_it_counts(client, admin_user, csm, chu
         (50.0, None, "pct", True, "no value the month before"),  # e.g. no NPS answers then
         (None, 40.0, "pct", True, "no value to compare"),
         (None, None, "days", True, "no value to compare"),  # e.g. TTFV with nothing to count
-        (40.02, 40.04, "pct", True, "+0.0 pp vs previous"),  # −0.02 rounds to 0.0: no sign
+        # 40.02 − 40.04 = −0.02: one decimal would read "−0.0", so two ("−0.02")
+        (40.02, 40.04, "pct", True, "−0.02 pp vs previous"),
+        # GRR 99.99 against 100.00: down 0.01 pp, never "+0.0 pp"
+        (99.99, 100.0, "pct", True, "−0.01 pp vs previous"),
+        # 95.004 − 95.0 = +0.004: "0.0" at one and two decimals, "0.004" at three
+        (95.004, 95.0, "pct", True, "+0.004 pp vs previous"),
         (41.5, 40.0, "pct", True, "+1.5 pp vs previous"),
+        (40.0, 40.0, "pct", True, "no change vs previous"),  # only when exactly equal
         (38.5, 40.0, "number", True, "−1.5 vs previous"),
+        (20.0, 20.03, "number", True, "−0.03 vs previous"),  # 20.0 − 20.03 = −0.03
+        (1200.0, 1000.0, "money", True, "+$200 vs previous"),
+        (1000.25, 1000.0, "money", True, "+$0.25 vs previous"),  # "$0" would hide it
     ],
 )
 def test_a_tiles_change_against_the_month_before_in_words(value, previous, unit, earlier, text):
     from workspace.dashboard import _delta
 
     assert _delta(value, previous, unit, True, earlier=earlier)["text"] == text
+
+
+def test_a_tiles_change_is_toned_by_its_sign_and_idle_only_when_equal():
+    from workspace.dashboard import _delta
+
+    # GRR down 0.01 pp is worse (higher is better), not "idle" because it rounds to 0.0
+    assert _delta(99.99, 100.0, "pct", True, earlier=True)["tone"] == "bad"
+    assert _delta(100.0, 99.99, "pct", True, earlier=True)["tone"] == "good"
+    assert _delta(99.99, 100.0, "pct", False, earlier=True)["tone"] == "good"
+    assert _delta(100.0, 100.0, "pct", True, earlier=True)["tone"] == "idle"
 
 
 def test_the_period_prints_its_days_in_words(client, csm):

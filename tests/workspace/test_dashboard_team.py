@@ -97,6 +97,8 @@ def test_the_mrr_figure_opens_the_accounts_that_make_it_up(client, admin_user, m
     text = r.content.decode()
     end = teams["day"] + dt.timedelta(days=1)
     assert f"MRR on {end:%-d %b %Y}" in text and "$5,700.00" in text  # = the tile
+    # the table's column too names the day with its year, as every page prints a day
+    assert f'<th scope="col" class="num">MRR on {end:%-d %b %Y}</th>' in text
     names = ["Far Co", "Old Co", "New Co", "Max Co"]  # every paying account, largest first
     assert [text.index(n) for n in names] == sorted(text.index(n) for n in names)
     rows = _csv_rows(

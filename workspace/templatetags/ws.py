@@ -23,6 +23,19 @@ def money(value) -> str:
 
 
 @register.filter
+def money_exact(value) -> str:
+    """Money to the cent, as the dashboard's movements and the drill-down print it:
+    "$1,234.56" (``workspace.dashboard.money_exact``); an em dash for nothing."""
+    from decimal import Decimal
+
+    from workspace.dashboard import money_exact as exact
+
+    if value in (None, ""):
+        return "—"
+    return exact(Decimal(str(value)))
+
+
+@register.filter
 def trend(value) -> str:
     """−18 / +4 / 0; an em dash when there is no earlier score."""
     if value in (None, ""):

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from metrics import kpis
-from metrics.kpis.common import pct_text
+from metrics.kpis.common import pct_text, percent_text
 from metrics.management.arguments import ONCE, day_option, once
 
 SECTIONS = ("revenue", "retention", "adoption", "support", "billing", "voice_of_customer")
@@ -165,7 +165,7 @@ def _input(key: str, value) -> str:
     if number is None:
         return str(value)
     if key.endswith(PERCENT_INPUTS):
-        return f"{pct_text(number)}%"
+        return percent_text(number)
     if isinstance(value, int):
         return f"{value:,}"
     return f"{number:,.2f}"
