@@ -209,7 +209,9 @@ def test_payments_tickets_surveys_champion_and_seats():
     assert fire("champion_removed", {"champions_now": 0, "champion_before": None}) is None
     seats = {"seats": 10, "active_30d": 9, "band": "yellow"}
     # 9 of 10 seats active: 9 × 100 / 10 = 90 %
-    assert fire("seat_utilisation", seats, at_least=90).evidence.startswith("seat utilisation 90.0% (")
+    assert fire("seat_utilisation", seats, at_least=90).evidence.startswith(
+        "seat utilisation 90.0% ("
+    )
     # 2 of 3 seats: 2 × 100 / 3 = 66.666… %, one decimal 66.7
     thirds = {"seats": 3, "active_30d": 2, "band": "yellow"}
     assert fire("seat_utilisation", thirds, at_least=60).evidence == (
