@@ -20,6 +20,7 @@ from typing import Any
 from accounts import utc
 from accounts.timeline import money_text
 from metrics.health import score_pair
+from metrics.kpis.common import percent_text
 from metrics.services import BAND_CHANGED_KIND
 
 BANDS = ("green", "yellow", "red")
@@ -245,7 +246,7 @@ def _usage_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if change is None or -change < p["percent"]:
         return None
     return Match(
-        f"usage −{_num(round(-change, 1))} % ({what} in 30 days: {_num(before)} → {_num(now)})",
+        f"usage −{percent_text(-change)} ({what} in 30 days: {_num(before)} → {_num(now)})",
         {"measure": p["measure"], "before": before, "now": now, "change_pct": round(change, 2)},
     )
 
@@ -395,7 +396,7 @@ def _seat_utilisation(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if util < p["at_least"]:
         return None
     return Match(
-        f"seat utilisation {_num(round(util, 1))} % ({_num(active)} of {_num(seats)} seats "
+        f"seat utilisation {percent_text(util)} ({_num(active)} of {_num(seats)} seats "
         "active in 30 days)" + (", health green" if p["healthy_only"] else ""),
         {"seat_utilisation": round(util, 2), "active": active, "seats": seats},
     )
@@ -455,9 +456,9 @@ TRIGGERS: dict[str, Trigger] = {
         ),
         Trigger(
             "usage_dropped",
-            "Usage fell ≥ N % month over month",
+            "Usage fell ≥ N% month over month",
             (
-                Param("percent", "number", 1, 100, words="by {} %"),
+                Param("percent", "number", 1, 100, words="by {}%"),
                 Param(
                     "measure",
                     "choice",
@@ -549,9 +550,9 @@ TRIGGERS: dict[str, Trigger] = {
         ),
         Trigger(
             "seat_utilisation",
-            "Seat utilisation ≥ N %",
+            "Seat utilisation ≥ N%",
             (
-                Param("at_least", "number", 1, 1000, words="at least {} %"),
+                Param("at_least", "number", 1, 1000, words="at least {}%"),
                 Param(
                     "healthy_only",
                     "bool",
@@ -592,7 +593,7 @@ def _usage_recovered(f: Facts, p: dict, cta: Mapping) -> str | None:
         return None
     change = _pct_change(now, before)
     if change is not None and change >= p["percent"]:
-        return f"usage {'+' if change >= 0 else ''}{_num(round(change, 1))} % month over month"
+        return f"usage {'+' if change >= 0 else ''}{percent_text(change)} month over month"
     return None
 
 
@@ -640,8 +641,8 @@ SUCCESSES: dict[str, Success] = {
                 (Param("band", "band", words="{}"),), ("health",), _band_at_least),
         Success("score_at_least", "Health score at least",
                 (Param("score", "number", 0, 100, words="{}"),), ("health",), _score_at_least),
-        Success("usage_recovered", "Usage trend at least N % month over month",
-                (Param("percent", "number", -100, 1000, default=0, words="{} %"),), ("usage",),
+        Success("usage_recovered", "Usage trend at least N% month over month",
+                (Param("percent", "number", -100, 1000, default=0, words="{}%"),), ("usage",),
                 _usage_recovered),
         Success("renewed", "Renewed (a new contract starts)", (), ("contracts",), _renewed),
         Success("first_value", "First value reached", (), ("first_value",), _first_value,

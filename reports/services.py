@@ -28,7 +28,7 @@ from accounts.exports import csv_safe
 from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
 from config.site import absolute_url
 from metrics import kpis
-from metrics.kpis.common import percent_text
+from metrics.kpis.common import money_exact, pct_text, percent_text
 from metrics.models import AccountStanding, KpiSnapshot
 from metrics.services import BAND_CHANGED_KIND
 from metrics.standings import renews_within
@@ -264,7 +264,8 @@ def _fmt(value: Decimal | None, unit: str) -> str:
     if value is None:
         return "no data"
     if unit == "money":
-        return f"{settings.CURRENCY} {value:,.0f}"
+        # to the cent, as the dashboard prints money ("$1,234.56")
+        return ("−" if value < 0 else "") + money_exact(abs(value))
     if unit == "%":
         # as the dashboard's tiles print a rate: GRR 99.986 % is "99.99%", never "100.0%"
         # (which would say nothing churned), and with the same spacing
@@ -272,6 +273,22 @@ def _fmt(value: Decimal | None, unit: str) -> str:
     if unit in ("days", "hours"):
         return f"{value:.1f} {unit}"
     return f"{value:.1f}"
+
+
+def _change_text(change: Decimal, unit: str, *, signed: bool = True) -> str:
+    """A change of a KPI in its unit, as the dashboard's tiles print one: a rate moves in
+    percentage points ("−25.0 pp": NRR 100 % → 75 % is 25 points, not 25 % of 100), money
+    to the cent ("+$1,234.56"), days and hours with their unit. ``signed``: with "+" or
+    "−" (a real minus); without for a limit such as the target's max change."""
+    sign = ("+" if change > 0 else "−" if change < 0 else "") if signed else ""
+    size = abs(change)
+    if unit == "%":
+        return f"{sign}{pct_text(size)} pp"
+    if unit == "money":
+        return sign + money_exact(size)
+    if unit in ("days", "hours"):
+        return f"{sign}{size:.1f} {unit}"
+    return f"{sign}{size:.1f}"
 
 
 def target_text(target: KpiTarget) -> str:
@@ -383,16 +400,17 @@ def alert_message(alert: Alert) -> dict[str, str]:
         lines.append("It is now off target.")
     if "moved" in alert.reasons:
         lines.append(
-            f"It moved by {_fmt(value - previous, kpi.unit)}, more than the "
-            f"{_fmt(Decimal(target.max_change), kpi.unit)} set for one period."
+            f"It moved by {_change_text(value - previous, kpi.unit)}, more than the "
+            f"{_change_text(Decimal(target.max_change), kpi.unit, signed=False)} set for one "
+            "period."
         )
     if alert.movers:
         lines.append("")
         lines.append("The accounts that moved it most (MRR movements):")
         for m in alert.movers:
             lines.append(
-                f"  {m['name']} ({m['external_id']}): {m['movement']} {settings.CURRENCY} "
-                f"{Decimal(m['amount']):+,.0f}"
+                f"  {m['name']} ({m['external_id']}): {m['movement']} "
+                f"{_change_text(Decimal(m['amount']), 'money')}"
             )
     elif not kpi.revenue:
         lines.append("")

@@ -19,7 +19,7 @@ from accounts import utc
 from accounts.models import Account, Role, User
 from metrics import kpis
 from metrics.kpis import revenue
-from metrics.kpis.common import pct_text, percent_text
+from metrics.kpis.common import money_exact, pct_text, percent_text
 from metrics.models import KpiScope
 from metrics.priority import money_short
 
@@ -139,12 +139,6 @@ def _number(value: Any) -> float | None:
         return float(Decimal(str(value)))
     except (InvalidOperation, ValueError):
         return None
-
-
-def money_exact(value: float | Decimal) -> str:
-    """Money to the cent, as the drill-down's totals print it: "$1,812,345.50". For the
-    places where the figures must add up by eye (the MRR movements table)."""
-    return f"${value:,.2f}"
 
 
 def pct_whole(value: Any) -> str:

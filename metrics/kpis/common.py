@@ -54,6 +54,12 @@ def percent_text(value: float) -> str:
     return f"{pct_text(value)}%"
 
 
+def money_exact(value: float | Decimal) -> str:
+    """Money to the cent, as the dashboard's drill-down totals print it: "$1,812,345.50".
+    The one spelling of an exact amount for pages, emails and Slack texts alike."""
+    return f"${value:,.2f}"
+
+
 def pct(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
     """``numerator / denominator × 100`` with full precision; None when the denominator is 0
     (no data is not zero)."""

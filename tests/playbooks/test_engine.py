@@ -59,7 +59,7 @@ def case_usage_dropped(day, target, control):
     events(target, day - DAYS(2), n=4)
     events(control, day - DAYS(40), n=10)
     events(control, day - DAYS(2), n=6)  # -40 %
-    return "usage_dropped", {"percent": 50}, "usage −60 % (events in 30 days: 10 → 4)"
+    return "usage_dropped", {"percent": 50}, "usage −60.0% (events in 30 days: 10 → 4)"
 
 
 def case_renewal_within(day, target, control):
@@ -159,7 +159,7 @@ def case_seat_utilisation(day, target, control):
     events(target, day - DAYS(1), n=9, users=9)
     ContractFactory(account=control, start_date=day - DAYS(100), quantity=10)
     events(control, day - DAYS(1), n=8, users=8)
-    return "seat_utilisation", {"at_least": 90}, "seat utilisation 90 % (9 of 10 seats"
+    return "seat_utilisation", {"at_least": 90}, "seat utilisation 90.0% (9 of 10 seats"
 
 
 CASES = [v for k, v in sorted(globals().items()) if k.startswith("case_")]

@@ -132,8 +132,13 @@ def test_score_dropped_reads_the_computed_score_not_an_override():
 def test_usage_dropped_month_over_month_for_events_or_active_users():
     facts = {"events_30d": 45, "events_prev_30d": 100, "active_30d": 9, "active_prev_30d": 10}
     m = fire("usage_dropped", facts, percent=50)
-    # (45 - 100) / 100 = -55 %
-    assert m.evidence == "usage −55 % (events in 30 days: 100 → 45)"
+    # (45 - 100) / 100 × 100 = −55 %, printed as every rate: one decimal, no space
+    assert m.evidence == "usage −55.0% (events in 30 days: 100 → 45)"
+    # 2 of 3 active users gone: (1 - 3) / 3 × 100 = −66.666… %, one decimal −66.7
+    two_gone = {"active_30d": 1, "active_prev_30d": 3}
+    assert fire("usage_dropped", two_gone, percent=60, measure="active_users").evidence == (
+        "usage −66.7% (active users in 30 days: 3 → 1)"
+    )
     assert fire("usage_dropped", facts, percent=56) is None
     # users: (9 - 10) / 10 = -10 %
     assert fire("usage_dropped", facts, percent=10, measure="active_users")
@@ -203,7 +208,15 @@ def test_payments_tickets_surveys_champion_and_seats():
     assert fire("champion_removed", {"champions_now": 1, "champion_before": "Dana"}) is None
     assert fire("champion_removed", {"champions_now": 0, "champion_before": None}) is None
     seats = {"seats": 10, "active_30d": 9, "band": "yellow"}
-    assert fire("seat_utilisation", seats, at_least=90).evidence.startswith("seat utilisation 90 %")
+    # 9 of 10 seats active: 9 × 100 / 10 = 90 %
+    assert fire("seat_utilisation", seats, at_least=90).evidence.startswith(
+        "seat utilisation 90.0% ("
+    )
+    # 2 of 3 seats: 2 × 100 / 3 = 66.666… %, one decimal 66.7
+    thirds = {"seats": 3, "active_30d": 2, "band": "yellow"}
+    assert fire("seat_utilisation", thirds, at_least=60).evidence == (
+        "seat utilisation 66.7% (2 of 3 seats active in 30 days)"
+    )
     assert fire("seat_utilisation", seats, at_least=90, healthy_only=True) is None
 
 
@@ -278,6 +291,21 @@ def test_success_conditions():
     )
 
 
+def test_usage_recovered_prints_the_trend_as_a_rate_with_its_sign():
+    cta = {"opened_on": D, "arr_at_open": "1200.00", "steps_left": 0}
+    # 130 events on 120: (130 − 120) / 120 × 100 = 8.333… %, one decimal "+8.3%"
+    up = {"events_30d": 130, "events_prev_30d": 120}
+    assert rules.success_met("usage_recovered", {"percent": 5}, up, cta) == (
+        "usage +8.3% month over month"
+    )
+    assert rules.success_met("usage_recovered", {"percent": 9}, up, cta) is None
+    # 9,999 on 10,000: −1 / 10,000 × 100 = −0.01 %: one decimal would read "-0.0", so two
+    down = {"events_30d": 9999, "events_prev_30d": 10000}
+    assert rules.success_met("usage_recovered", {"percent": -1}, down, cta) == (
+        "usage -0.01% month over month"
+    )
+
+
 def _config(**changes):
     return {**STARTERS["red-turnaround"], **changes}
 
@@ -325,6 +353,18 @@ def test_triggers_and_success_conditions_read_in_words():
     assert rules.describe(rules.TRIGGERS, "no_activity", {"days": 30}) == (
         "No CSM activity in N days",
         ["30 days"],
+    )
+    assert rules.describe(rules.TRIGGERS, "usage_dropped", {"percent": 50}) == (
+        "Usage fell ≥ N% month over month",
+        ["by 50%"],
+    )
+    assert rules.describe(rules.TRIGGERS, "seat_utilisation", {"at_least": 90}) == (
+        "Seat utilisation ≥ N%",
+        ["at least 90%"],
+    )
+    assert rules.describe(rules.SUCCESSES, "usage_recovered", {"percent": 10}) == (
+        "Usage trend at least N% month over month",
+        ["10%"],
     )
     assert rules.describe(rules.SUCCESSES, "health_band_at_least", {"band": "green"}) == (
         "Health back to a band",

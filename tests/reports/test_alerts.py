@@ -94,7 +94,10 @@ def test_target_via_api_then_pipeline_alerts_once(
     assert email.to == [manager.email]
     assert "NRR 75.0%" in email.subject and "target ≥ 90.0%" in email.subject
     assert "previous: 100.0%" in email.body
-    assert "Acct D (EXT-D): churn" in email.body and "-100" in email.body
+    # a rate's change is in points: 75 − 100 = −25 points, beyond the 10 points allowed
+    assert "It moved by −25.0 pp, more than the 10.0 pp set for one period." in email.body
+    # D's contract of MRR 100 churned, to the cent as the dashboard prints money
+    assert "Acct D (EXT-D): churn −$100.00" in email.body
     assert "https://cs.example.com/targets/off-track/" in email.body
     assert Message.objects.get(key=f"alert:{target.pk}:2026-10").status == "sent"
 
