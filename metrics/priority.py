@@ -38,15 +38,19 @@ class Priority:
 
 
 def money_short(amount: float | Decimal | None) -> str:
-    """$84k, $1.5k, $1.2M, $950 (whole dollars below 1,000)."""
+    """$84k, $1.5k, $1.2M, $950 (whole units below 1,000), with the sign of
+    ``settings.CURRENCY`` (``metrics.kpis.common.currency_sign``: €84k for EUR)."""
+    from metrics.kpis.common import currency_sign  # noqa: PLC0415 - the kpis package imports models
+
+    sign = currency_sign()
     value = float(amount or 0)
     if abs(value) >= 1_000_000:
-        return f"${value / 1_000_000:.1f}M"
+        return f"{sign}{value / 1_000_000:.1f}M"
     if abs(value) >= 10_000:
-        return f"${value / 1_000:.0f}k"
+        return f"{sign}{value / 1_000:.0f}k"
     if abs(value) >= 1_000:
-        return "$" + f"{value / 1_000:.1f}".rstrip("0").rstrip(".") + "k"
-    return f"${value:.0f}"
+        return sign + f"{value / 1_000:.1f}".rstrip("0").rstrip(".") + "k"
+    return f"{sign}{value:.0f}"
 
 
 def signed(value: float) -> str:

@@ -308,7 +308,7 @@ def _delta(
     if unit == "money":
         short = fmt(float(abs(diff)), "money")
         # under 50 cents the short form reads "$0": to the cent then
-        text = sign + (money_exact(abs(diff)) if short == "$0" else short)
+        text = sign + (money_exact(abs(diff)) if abs(diff) < Decimal("0.5") else short)
     else:
         # as a rate prints: one decimal, more where one would read 0.0 (GRR down 0.01 pp
         # is "−0.01 pp", not "+0.0 pp"), so the sign always goes with a non-zero figure

@@ -58,11 +58,16 @@
     return Object.assign(options, extra || {});
   }
 
+  // the sign of the installation's currency (settings.CURRENCY), set on <body> by the pages
+  function sign() {
+    return (document.body && document.body.getAttribute("data-currency-sign")) || "$";
+  }
+
   function money(v) {
     var a = Math.abs(v);
-    if (a >= 1e6) return "$" + (v / 1e6).toFixed(a >= 1e7 ? 1 : 2) + "M";
-    if (a >= 1e3) return "$" + Math.round(v / 1e3) + "k";
-    return "$" + Math.round(v);
+    if (a >= 1e6) return sign() + (v / 1e6).toFixed(a >= 1e7 ? 1 : 2) + "M";
+    if (a >= 1e3) return sign() + Math.round(v / 1e3) + "k";
+    return sign() + Math.round(v);
   }
 
   // A step of 1, 2 or 5 times a power of ten, at least `rough`
@@ -87,7 +92,7 @@
     var scaled = step / unit;
     var digits = !step || Math.abs(scaled - Math.round(scaled)) < 1e-9 ? 0 : 1;
     var text = (v / unit).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-    return "$" + text + (unit === 1e6 ? "M" : unit === 1e3 ? "k" : "");
+    return sign() + text + (unit === 1e6 ? "M" : unit === 1e3 ? "k" : "");
   }
 
   // Dates as the pages write them: "24 Nov 2026"; an axis tick leaves out the year ("24 Nov"),

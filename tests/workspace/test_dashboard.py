@@ -634,3 +634,25 @@ def test_the_drilldown_prints_each_movement_signed_to_the_cent(client, admin_use
     text = client.get(reverse("workspace:drilldown"), {"metric": "mrr_end"}).content.decode()
     cells = dict(re.findall(r'<a href="/accounts/\d+/">([^<]+)</a>.*?class="num">([^<]*)<', text))
     assert cells == {"Old Co": "$1,000.00", "New Co": "$500.00"}
+
+
+def test_money_is_written_with_the_installations_currency(settings, client, admin_user):
+    """settings.CURRENCY (metrics.md: one currency per installation) gives the sign of every
+    amount on the pages and in the texts: € for EUR, the code for one without a sign; the
+    charts' ticks read it from <body>."""
+    from metrics.kpis.common import money_exact
+    from metrics.priority import money_short
+
+    settings.CURRENCY = "EUR"
+    # 1,812,345.5 to the cent; 84,000 in thousands (10,000 or more: whole k)
+    assert money_exact(Decimal("1812345.5")) == "€1,812,345.50"
+    assert money_short(84_000) == "€84k"
+    settings.CURRENCY = "CHF"
+    assert money_exact(Decimal("0.4")) == "CHF 0.40"
+    assert money_short(1_500) == "CHF 1.5k"
+    settings.CURRENCY = "USD"
+    assert money_exact(Decimal("0.4")) == "$0.40"
+    client.force_login(admin_user)
+    settings.CURRENCY = "GBP"
+    page = client.get("/dashboard/").content.decode()
+    assert 'data-currency-sign="£"' in page
