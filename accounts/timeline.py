@@ -7,9 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from django.conf import settings
-
 from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
+from .money import money_exact
 
 Kind = TimelineEntry.Kind
 # imported facts handed to ``services.timeline_facts_recorded`` (higher apps react at once)
@@ -51,8 +50,9 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 
 def money_text(amount) -> str:
-    """An amount of money as facts and reasons print it: "633,600.00 USD" (``CURRENCY``)."""
-    return f"{amount:,.2f} {settings.CURRENCY}"
+    """An amount of money as facts and reasons print it, as the pages do: "$633,600.00"
+    (``accounts.money.money_exact``: the sign of ``settings.CURRENCY``)."""
+    return money_exact(amount)
 
 
 def contract_facts(c: Contract) -> list[TimelineEntry]:

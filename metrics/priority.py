@@ -23,6 +23,8 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from accounts.money import currency_sign
+
 OVERDUE_POINTS, OVERDUE_MAX = 30.0, 60.0
 BAND_POINTS = {"red": 40.0, "yellow": 15.0, "green": 0.0, "": 10.0}
 ARR_STEP, ARR_MAX = 10_000.0, 20.0
@@ -39,9 +41,7 @@ class Priority:
 
 def money_short(amount: float | Decimal | None) -> str:
     """$84k, $1.5k, $1.2M, $950 (whole units below 1,000), with the sign of
-    ``settings.CURRENCY`` (``metrics.kpis.common.currency_sign``: €84k for EUR)."""
-    from metrics.kpis.common import currency_sign  # noqa: PLC0415 - the kpis package imports models
-
+    ``settings.CURRENCY`` (``accounts.money.currency_sign``: €84k for EUR)."""
     sign = currency_sign()
     value = float(amount or 0)
     if abs(value) >= 1_000_000:

@@ -26,9 +26,10 @@ from django.urls import reverse
 from accounts import utc
 from accounts.exports import csv_safe
 from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
+from accounts.money import money_exact
 from config.site import absolute_url
 from metrics import kpis
-from metrics.kpis.common import money_exact, pct_text, percent_text
+from metrics.kpis.common import pct_text, percent_text
 from metrics.models import AccountStanding, KpiSnapshot
 from metrics.services import BAND_CHANGED_KIND
 from metrics.standings import renews_within

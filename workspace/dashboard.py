@@ -17,9 +17,10 @@ from django.utils.module_loading import import_string
 
 from accounts import utc
 from accounts.models import Account, Role, User
+from accounts.money import money_exact
 from metrics import kpis
 from metrics.kpis import revenue
-from metrics.kpis.common import money_exact, pct_text, percent_text
+from metrics.kpis.common import pct_text, percent_text
 from metrics.models import KpiScope
 from metrics.priority import money_short
 

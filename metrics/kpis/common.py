@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from accounts.models import Account
@@ -53,24 +52,6 @@ def percent_text(value: float) -> str:
     """A rate with its sign as every page, email and command prints it: ``pct_text``'s
     figure and "%" with no space, "99.99%" (the one place that decides the spacing)."""
     return f"{pct_text(value)}%"
-
-
-# the sign pages put before an amount, by ``settings.CURRENCY`` (an ISO 4217 code); any
-# other currency is written by its code: "CHF 1,234.50"
-CURRENCY_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
-
-
-def currency_sign() -> str:
-    """ "$" for USD (the default), "€" for EUR …, else the code and a space ("CHF ")."""
-    code = settings.CURRENCY
-    return CURRENCY_SIGNS.get(code, f"{code} ")
-
-
-def money_exact(value: float | Decimal) -> str:
-    """Money to the cent, as the dashboard's drill-down totals print it: "$1,812,345.50"
-    (the sign of ``settings.CURRENCY``: "€1,812,345.50" for EUR). The one spelling of an
-    exact amount for pages, emails and Slack texts alike."""
-    return f"{currency_sign()}{value:,.2f}"
 
 
 def pct(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:

@@ -59,7 +59,7 @@ def _book():
                     playbook=make_playbook(trigger, cta_title="Sort out a failed payment now"),
                     account=account,
                     evidence="contract ends on 2026-12-29 (in 37 days), no renewal yet; "
-                    "1 overdue invoice (633,600.00 USD due)",
+                    "1 overdue invoice ($633,600.00 due)",
                 )
             )
     # the second CTA of each account waits over its owner's cap: the widest status badge

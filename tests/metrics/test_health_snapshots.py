@@ -184,7 +184,7 @@ def test_snapshot_by_hand(key_features):
         "usage 55/100: 6 of 20 licensed seats active in 30 days; "
         "events down 20% on the previous 30 days (10 → 8)"
     )
-    assert "payments 45/100: 1 overdue invoice (500.00 USD due); 2 failed payments in 90 days" in (
+    assert "payments 45/100: 1 overdue invoice ($500.00 due); 2 failed payments in 90 days" in (
         snap.reasons
     )
     assert (

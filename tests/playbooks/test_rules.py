@@ -187,8 +187,8 @@ def test_payments_tickets_surveys_champion_and_seats():
         "overdue_invoices": 1,
         "overdue_amount": Decimal("300.00"),
     }
-    # the amount as money, like the health breakdown: 300 → "300.00 USD due"
-    assert fire("payment_trouble", overdue).evidence == "1 overdue invoice (300.00 USD due)"
+    # the amount as money, like the health breakdown: 300 → "$300.00 due"
+    assert fire("payment_trouble", overdue).evidence == "1 overdue invoice ($300.00 due)"
     assert fire("payment_trouble", overdue, overdue=False) is None
     assert fire("ticket_escalated", {"open_escalations": 1}).evidence == "1 open escalated ticket"
     assert fire("open_tickets", {"open_tickets": 4}, count=5) is None

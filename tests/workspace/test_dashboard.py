@@ -640,7 +640,7 @@ def test_money_is_written_with_the_installations_currency(settings, client, admi
     """settings.CURRENCY (metrics.md: one currency per installation) gives the sign of every
     amount on the pages and in the texts: € for EUR, the code for one without a sign; the
     charts' ticks read it from <body>."""
-    from metrics.kpis.common import money_exact
+    from accounts.money import money_exact
     from metrics.priority import money_short
 
     settings.CURRENCY = "EUR"

@@ -25,10 +25,10 @@ def money(value) -> str:
 @register.filter
 def money_exact(value) -> str:
     """Money to the cent, as the dashboard's movements and the drill-down print it:
-    "$1,234.56" (``metrics.kpis.common.money_exact``); an em dash for nothing."""
+    "$1,234.56" (``accounts.money.money_exact``); an em dash for nothing."""
     from decimal import Decimal
 
-    from metrics.kpis.common import money_exact as exact
+    from accounts.money import money_exact as exact
 
     if value in (None, ""):
         return "—"
