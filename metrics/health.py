@@ -1337,7 +1337,7 @@ _DERIVED = {
 
 # yes/no inputs, stored as 1/0 (``metrics.kpis.health_inputs``): "champion named no → yes"
 YES_NO = {"champion_present"}
-# amounts of money, stored as decimal strings ("1200.00"): "0.00 USD → 1,200.00 USD"
+# amounts of money, stored as decimal strings ("1200.00"): "$0.00 → $1,200.00"
 MONEY = {"overdue_amount"}
 # inputs that are percentages: "CSAT 80% → 90%", as the reasons print them
 PERCENT = {"csat", "seat_utilisation", "usage_trend", "usage_trend_users", "key_feature_adoption"}

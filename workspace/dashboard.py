@@ -307,9 +307,9 @@ def _delta(
         return {"text": "no change vs previous", "tone": "idle"}
     sign = "+" if diff > 0 else "−"
     if unit == "money":
-        short = fmt(float(abs(diff)), "money")
         # under 50 cents the short form reads "$0": to the cent then
-        text = sign + (money_exact(abs(diff)) if abs(diff) < Decimal("0.5") else short)
+        small = abs(diff) < Decimal("0.5")
+        text = sign + (money_exact(abs(diff)) if small else fmt(float(abs(diff)), "money"))
     else:
         # as a rate prints: one decimal, more where one would read 0.0 (GRR down 0.01 pp
         # is "−0.01 pp", not "+0.0 pp"), so the sign always goes with a non-zero figure
@@ -665,7 +665,6 @@ def drilldown_context(
         r["external_id"] = a.external_id if a else r.get("external_id", "")
         r["segment"] = a.segment if a else ""
         r["owner"] = str(a.owner) if a and a.owner else ""
-    for r in rows:
         r["amount_text"] = (
             money_exact(Decimal(str(r["amount"]))) if on else movement_text(r["kind"], r["amount"])
         )

@@ -932,8 +932,9 @@ def health_version_diff(current: HealthModelVersion, other: HealthModelVersion) 
     labels = {
         c["key"]: c.get("label") or c["key"] for c in [*current.components, *other.components]
     }
-    rules_now = {c["key"]: c for c in _rules(current)}
-    rules_then = {c["key"]: c for c in _rules(other)}
+    rules_current, rules_other = _rules(current), _rules(other)
+    rules_now = {c["key"]: c for c in rules_current}
+    rules_then = {c["key"]: c for c in rules_other}
     return {
         "weights": [
             {
@@ -947,7 +948,7 @@ def health_version_diff(current: HealthModelVersion, other: HealthModelVersion) 
         ],
         "green": {"now": current.green_min, "then": other.green_min},
         "yellow": {"now": current.yellow_min, "then": other.yellow_min},
-        "same_components": _rules(current) == _rules(other),
+        "same_components": rules_current == rules_other,
         # the components of both whose name, measures, points or lock differ: the weights
         # table alone would not show that restoring changes how they score
         "rules_changed": [

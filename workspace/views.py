@@ -18,6 +18,7 @@ from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from accounts import utc
+from accounts.days import parse_day
 from accounts.exports import csv_response
 from accounts.models import Account, Role
 from accounts.selectors import first_value_of
@@ -149,7 +150,7 @@ def _chosen_changes(request: HttpRequest, account: Account) -> dict:
         text = request.GET.get(param, "").strip()
         asked[param] = text
         try:
-            days[name] = dt.date.fromisoformat(text) if text else None
+            days[name] = parse_day(text) if text else None  # exactly YYYY-MM-DD
         except ValueError:
             error = f"{label}: enter a day as YYYY-MM-DD, got “{text}”."
             return {"changes": [], "changes_error": error, "changes_asked": asked}

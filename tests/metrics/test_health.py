@@ -838,8 +838,7 @@ def test_what_changed_prints_units_money_and_numbers_that_read_apart(settings):
         "score fell from 83.6 to 73.8 (green → yellow)",
         # CES 5.45 and 5.5 both print "5.5" at one decimal: two decimals tell them apart
         "sentiment rose from 67.1 to 77.5: CSAT 80% → 90%, CES 5.45 → 5.50",
-        "payments fell from 100 to 70: overdue invoices 0 → 1, "
-        "overdue amount €0.00 → €1,200.00",
+        "payments fell from 100 to 70: overdue invoices 0 → 1, overdue amount €0.00 → €1,200.00",
     ]
     # one amount written two ways is no change
     again = _snapshot(SENTIMENT_AND_PAYMENTS, {"csat": 80.0, "ces": 5.45, **paid})

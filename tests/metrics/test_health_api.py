@@ -593,7 +593,6 @@ def test_changes_say_units_money_and_a_band_override_in_words(csm, mine, setting
     assert body["changes"] == [
         "score fell from 83.6 to 73.8",
         "band set to green by hand, computed yellow (“renewal signed”)",
-        "payments fell from 100 to 70: overdue invoices 0 → 1, "
-        "overdue amount €0.00 → €1,200.00",
+        "payments fell from 100 to 70: overdue invoices 0 → 1, overdue amount €0.00 → €1,200.00",
         "sentiment rose from 67.1 to 77.5: CSAT 80% → 90%, CES 5.45 → 5.50",
     ]
