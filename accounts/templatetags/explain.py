@@ -17,6 +17,7 @@ that carries more than a sentence (the working and a link to the docs).
 
 from __future__ import annotations
 
+import html
 import uuid
 
 from django import template
@@ -48,7 +49,8 @@ class ExplainNode(template.Node):
             cls,
             note_id,
             note_id,
-            label or " ".join(strip_tags(note).split()),
+            # the note's text, unescaped once here because format_html escapes it again
+            label or " ".join(html.unescape(strip_tags(note)).split()),
             named,
             value,
             note_id,

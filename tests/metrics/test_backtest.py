@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts import utc
 from metrics import backtest, services
 from metrics.models import HealthModelVersion, HealthSnapshot
+from tests.explained import explanation
 from tests.factories import (
     AccountFactory,
     ContractFactory,
@@ -390,8 +391,9 @@ def test_admin_page_prints_days_in_words_and_each_figure_with_its_working(client
     assert "recorded on or before 31 Mar 2024 for any account" in shown
     assert "AUC: <strong>0.583</strong>" in page
     bands = page[page.index('id="backtest-bands"') :].split("</table>")[0]
-    assert '<span title="1 churned / 2 accounts × 100">50.0%</span>' in bands
-    assert '<td>No score</td><td>0</td><td>0</td>\n    <td><span title="no account' in bands
+    assert explanation(bands, "50.0%") == "1 churned / 2 accounts × 100"
+    no_score = bands.split("<td>No score</td><td>0</td><td>0</td>")[1].split("</tr>")[0]
+    assert explanation(no_score, "—") == "no account in this band: no rate"
 
 
 def test_admin_page_prints_the_suggestions_auc_as_the_headline(client, admin_user):
@@ -719,11 +721,10 @@ def test_churn_rate_is_a_percentage_in_the_json_and_on_the_page(client, admin_us
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[book["version"].pk])
     page = client.get(url, {"as_of": "2024-03-31", "horizon": "90"}).content.decode()
     # each rate carries its working: churned / accounts × 100
-    assert (
-        '<td>Green</td><td>2</td><td>1</td>\n    <td><span title="1 churned / 2 accounts × 100">'
-        "50.0%</span></td>" in page
-    )
-    assert ">33.3%</span></td>" in page.split("<td>Yellow</td><td>3</td><td>1</td>")[1][:100]
+    green = page.split("<td>Green</td><td>2</td><td>1</td>")[1].split("</tr>")[0]
+    assert explanation(green, "50.0%") == "1 churned / 2 accounts × 100"
+    yellow = page.split("<td>Yellow</td><td>3</td><td>1</td>")[1].split("</tr>")[0]
+    assert explanation(yellow, "33.3%") == "1 churned / 3 accounts × 100"
 
 
 def test_horizon_is_bounded_and_every_suggested_day_is_accepted(client, admin_user, db):

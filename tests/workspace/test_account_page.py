@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts import utc
 from accounts.models import Activity, TimelineEntry
 from metrics.models import HealthOverride
+from tests.explained import explanation, without_notes
 from tests.factories import ContractFactory, StakeholderFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -533,10 +534,14 @@ def test_the_trends_of_an_overridden_score_say_they_are_of_the_computed_one(clie
 
     def trend(text: str, n: int) -> str:
         dd = re.search(rf"<dt>{n} days\b.*?</dt><dd[^>]*>(.*?)</dd>", text, re.S)
-        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dd.group(1))).strip()
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", without_notes(dd.group(1)))).strip()
 
     text = client.get(url(account)).content.decode()
     assert trend(text, 7) == f"+2 vs {utc.day_text(day - dt.timedelta(days=7))} computed score"
+    basis = re.search(r'<span[^>]*id="trend-7-basis".*?</span></span>', text).group(0)
+    assert explanation(basis, "computed score") == (
+        "the change of the score the health model computed: the override sets only the score shown"
+    )
     assert trend(text, 30) == f"+12 vs {utc.day_text(day - dt.timedelta(days=30))} computed score"
     now.update(score=62, band="yellow", overrides=[])
     account_standings_refresh(account_ids=[account.pk])
@@ -752,8 +757,11 @@ def test_a_trend_across_a_model_version_says_why_it_is_empty(client, csm, admin_
     back = utc.day_text(utc.today() - dt.timedelta(days=31))
     client.force_login(csm)
     text = client.get(url(burning)).content.decode()
-    note = re.search(r'<span[^>]*id="trend-30-version"[^>]*>(.*?)</span>', text).group(1)
-    assert note == f"scored by v1 on {back}, v2 now; an admin can rescore those days to compare"
+    note = re.search(r'<span[^>]*id="trend-30-version"[^>]*>(.*?</span>.*?)</span>', text).group(1)
+    said = f"scored by v1 on {back}, v2 now"
+    shown = re.sub(r"<[^>]+>", "", without_notes(note))
+    assert shown == f"{said}; an admin can rescore those days to compare"
+    assert explanation(note, said) == "a trend compares scores of the same model version"
     assert "trend-30-day" not in text  # no "vs" for a trend not computed
     # 7 days: v2 against v2, vs the week before
     assert 'id="trend-7-version"' not in text and 'id="trend-7-day"' in text
@@ -916,13 +924,12 @@ def test_the_priority_and_the_health_history_say_how_they_are_made(client, csm, 
     25 × (90 − 41) / 90 = 13.61… → 13.6 + ARR 84,000 / 10,000 = 8.4 → 77.0. The history
     chart's text: first, latest, lowest and highest scores with their days. Each trend in
     the header links to how it is computed."""
-    import html
 
     day = utc.today() - dt.timedelta(days=1)
     client.force_login(csm)
     text = client.get(url(book["burning"])).content.decode()
-    title = re.search(r'<p class="why"><strong title="([^"]*)">Priority 77:', text)
-    assert html.unescape(title.group(1)) == (
+    why = re.search(r'<p class="why"><strong>(.*?)</strong>', text).group(1)
+    assert explanation(why, "Priority 77") == (
         "40 (red) + 15 (\u221218 in 7 days) + 13.6 (renews in 41 days) + 8.4 ($84k ARR) = 77"
     )
     d30, d7 = utc.day_text(day - dt.timedelta(days=30)), utc.day_text(day)

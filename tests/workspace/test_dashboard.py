@@ -17,6 +17,7 @@ from django.urls import reverse
 from accounts import utc
 from metrics.services import kpi_snapshots_record
 from metrics.standings import account_standings_refresh
+from tests.explained import explanation
 from tests.factories import AccountFactory, ContractFactory
 
 from .conftest import utc_today
@@ -493,7 +494,10 @@ def _tile_title(text: str, label: str) -> str:
 
     li = text[text.index(f'<span class="tile-label">{label}</span>') :].split("</li>")[0]
     found = re.search(r'class="tile-value"[^>]*title="([^"]*)"', li)
-    return html.unescape(found.group(1)) if found else ""
+    title = html.unescape(found.group(1)) if found else ""
+    if title:  # a tap on the tile's "?" (or Enter) opens the same working, then the docs link
+        assert explanation(li, "?") == f"{title} How is {label} computed?"
+    return title
 
 
 def test_each_tile_shows_its_working_from_the_snapshots_inputs(client, admin_user, kpi_book):
@@ -607,10 +611,8 @@ def test_the_health_distribution_shares_say_of_what_and_never_0_for_nothing(
     client.force_login(admin_user)
     text = client.get(reverse("workspace:dashboard")).content.decode()
     red = text[text.index('<span class="band band-red">Red</span>') :].split("</tr>")[0]
-    assert '<span class="small" title="1 of the 2 current customers">1 · 50.0%</span>' in red
-    assert (
-        '<span class="small" title="$6k of the $18k ARR of the current customers">$6k · 33.3%'
-    ) in red
+    assert explanation(red, "1 · 50.0%") == "1 of the 2 current customers"
+    assert explanation(red, "$6k · 33.3%") == "$6k of the $18k ARR of the current customers"
     empty = health_distribution(AccountStanding.objects.none())
     assert {(b["pct_accounts"], b["pct_accounts_text"]) for b in empty["bands"]} == {(None, "—")}
 

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from accounts import utc
 from metrics.standings import account_standings_refresh
+from tests.explained import explanation, explanations, without_notes
 
 from .conftest import customer, utc_today
 
@@ -264,7 +265,7 @@ def _trend_cell(response, name: str) -> str:
     row = re.search(rf'<tr id="account-\d+">(?:(?!</tr>).)*>{re.escape(name)}<.*?</tr>', text, re.S)
     assert row, name
     cell = re.search(r'<td data-label="7 days"[^>]*>(.*?)</td>', row.group(0), re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", cell.group(1))).strip()
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", without_notes(cell.group(1)))).strip()
 
 
 def test_the_trend_of_an_overridden_score_says_it_is_of_the_computed_one(client, csm):
@@ -289,6 +290,10 @@ def test_the_trend_of_an_overridden_score_says_it_is_of_the_computed_one(client,
     assert _trend_cell(r, "Judged") == "+2 computed score"
     assert _trend_cell(r, "Computed") == "+2"
     assert _trend_cell(r, "New") == "—"
+    # a tap (or Enter) on "computed score" says what it means
+    assert explanation(r.content.decode(), "computed score") == (
+        "the change of the score the health model computed: the override sets only the score shown"
+    )
 
 
 def _ctas_cell(response, name: str) -> str:
@@ -299,7 +304,7 @@ def _ctas_cell(response, name: str) -> str:
     row = re.search(rf'<tr id="account-\d+">(?:(?!</tr>).)*>{re.escape(name)}<.*?</tr>', text, re.S)
     assert row, name
     cell = re.search(r'<td data-label="CTAs"[^>]*>(.*?)</td>', row.group(0), re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell.group(1))).strip()
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", without_notes(cell.group(1)))).strip()
 
 
 def test_pending_ctas_count_as_waiting_not_open(client, csm):
@@ -349,6 +354,11 @@ def test_pending_ctas_count_as_waiting_not_open(client, csm):
 
     assert WAITING_ORDER.startswith("promoted soonest due first")
     assert escape(f"each opens when one of theirs closes, {WAITING_ORDER}") in r.content.decode()
+    # and so does the note a tap on "1 waiting" opens
+    assert explanations(r.content.decode())["1 waiting"] == (
+        "pending: over the owner's cap of open CTAs; each opens when one of theirs closes, "
+        + WAITING_ORDER
+    )
 
 
 def _row_text(response, name: str) -> str:
@@ -538,8 +548,5 @@ def test_the_7_day_column_says_how_and_each_trend_which_day_it_compares_with(cli
         text,
     )
     row = re.search(r'<tr id="account-\d+">(?:(?!</tr>).)*>Burning Co<.*?</tr>', text, re.S)
-    assert re.search(
-        rf'<td data-label="7 days" class="num trend trend-down" '
-        rf"title=\"the computed score's change since {week}\">\u221218<",
-        row.group(0),
-    )
+    cell = re.search(r'<td data-label="7 days" class="num trend trend-down">.*?</td>', row.group(0))
+    assert explanation(cell.group(0), "\u221218") == f"the computed score's change since {week}"
