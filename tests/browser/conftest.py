@@ -78,9 +78,10 @@ def new_page(browser, live_server):
     """Make pages (each in a fresh browser context, i.e. fresh cookies) on the live server."""
     contexts = []
 
-    def make(width: int = 1280, height: int = 860):
+    def make(width: int = 1280, height: int = 860, **options):
+        """``options`` go to the context: has_touch=True, is_mobile=True for a phone."""
         context = browser.new_context(
-            base_url=live_server.url, viewport={"width": width, "height": height}
+            base_url=live_server.url, viewport={"width": width, "height": height}, **options
         )
         context.set_default_timeout(10_000)
         contexts.append(context)
