@@ -288,14 +288,12 @@
 
   // --- how a number was computed ({% explain %}, accounts/templatetags/explain.py) ---------
   // The browser opens and closes the note (a native popover: tap, click, Enter, Space,
-  // Escape, a tap elsewhere); this only puts it under its button instead of the middle of
-  // the screen, and closes it when the page scrolls away from its button. "beforetoggle"
-  // places it before it shows (its size unknown yet), "toggle" once more with its size, to
-  // keep it on the screen. Neither bubbles, so both are heard in the capture phase; that
-  // also covers notes htmx swaps in later.
-  function placeNote(event) {
-    var note = event.target;
-    if (event.newState !== "open" || !note.classList || !note.classList.contains("explain-note")) return;
+  // Escape, a tap elsewhere); this only puts it under its button (above when there is no
+  // room below) instead of the middle of the screen, and keeps it there while the page
+  // scrolls or shifts (a chart drawn late). "beforetoggle" places it before it shows, its
+  // size unknown yet, "toggle" once more with its size. Neither bubbles, so both are heard
+  // in the capture phase; that also covers notes htmx swaps in later.
+  function placeNote(note) {
     var button = document.querySelector('[popovertarget="' + note.id + '"]');
     if (!button) return;
     note.classList.add("is-placed");
@@ -303,18 +301,24 @@
     var page = document.documentElement.clientWidth;
     var height = document.documentElement.clientHeight;
     note.style.left = Math.max(8, Math.min(box.left, page - note.offsetWidth - 8)) + "px";
-    // under the button, or above it when there is no room below
     var below = box.bottom + 6;
     var roomy = below + note.offsetHeight <= height - 8;
     note.style.top = (roomy ? below : Math.max(8, box.top - 6 - note.offsetHeight)) + "px";
   }
-  document.addEventListener("beforetoggle", placeNote, true);
-  document.addEventListener("toggle", placeNote, true);
-  document.addEventListener("scroll", function () {
+  function onToggle(event) {
+    var note = event.target;
+    if (event.newState !== "open" || !note.classList || !note.classList.contains("explain-note")) return;
+    placeNote(note);
+  }
+  document.addEventListener("beforetoggle", onToggle, true);
+  document.addEventListener("toggle", onToggle, true);
+  function placeOpenNotes() {
     document.querySelectorAll(".explain-note.is-placed").forEach(function (note) {
-      if (note.matches(":popover-open")) note.hidePopover();
+      if (note.matches(":popover-open")) placeNote(note);
     });
-  }, { capture: true, passive: true });
+  }
+  document.addEventListener("scroll", placeOpenNotes, { capture: true, passive: true });
+  window.addEventListener("resize", placeOpenNotes);
 
   // --- after an inline CTA action ------------------------------------------------------
   // The playbooks app's row buttons send "ctaChanged" {account_id}. The account's queue
