@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, OuterRef, Subquery
+from django.db.models import F, Max, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts import utc
@@ -1423,6 +1423,108 @@ BACKTEST_EARLIEST = dt.date(1900, 1, 1)  # as the commands and the KPI API accep
 SUGGESTION_MIN_CHURNED = 20
 
 
+def health_backtest_day(
+    *, horizon: int, as_of: dt.date | None = None, partial: bool = False
+) -> tuple[dt.date, str]:
+    """The as-of day of a backtest and one line saying why, for the doors (the backtest
+    command and the admin page), with the day's errors raised as ``health_backtest`` raises
+    them (ValidationError by field, nothing computed).
+
+    A backtest scores the snapshots of its as-of day, and with weekly snapshot history most
+    days have none (the customers were then all scored in memory, with today's models, or
+    not at all). So:
+
+    - no ``as_of``: the latest day that has health snapshots and lies at least ``horizon``
+      days before the book's last day, the latest snapshot day but no later than yesterday
+      (UTC, the last complete day): the horizon is then fully observed. Refused, naming
+      what is missing and the ``recompute`` that fills it, when no snapshot is that old.
+    - an ``as_of`` (after the checks ``health_backtest`` makes): refused when the day has no
+      snapshot at all, naming the nearest days before and after it that have some; the line
+      is then empty (the reader chose the day).
+
+    Two queries at most (the snapshot table's ``(day, band)`` index answers each)."""
+    today = utc.today()
+    if as_of is not None:
+        errors = _backtest_errors(as_of, horizon, partial=partial, today=today)
+        if errors:
+            raise ValidationError(errors)
+        days = HealthSnapshot.objects.aggregate(
+            on=Max("day", filter=Q(day=as_of)),
+            before=Max("day", filter=Q(day__lt=as_of)),
+            after=Min("day", filter=Q(day__gt=as_of)),
+        )
+        if days["on"] is not None:
+            return as_of, ""
+        near = [f"{d} (before)" for d in [days["before"]] if d] + [
+            f"{d} (after)" for d in [days["after"]] if d
+        ]
+        raise ValidationError(
+            {
+                "as_of": [
+                    ValidationError(
+                        f"{as_of} has no health snapshots, so there is nothing to backtest; "
+                        + (
+                            f"the nearest days that have them: {' and '.join(near)}"
+                            if near
+                            else "no day has any: run recompute for the days to backtest first"
+                        ),
+                        code="no_snapshots",
+                    )
+                ]
+            }
+        )
+    error = _horizon_error(horizon)
+    if error is not None:
+        raise ValidationError({"horizon": [error]})
+    yesterday = utc.yesterday()
+    latest = HealthSnapshot.objects.filter(day__lte=yesterday).aggregate(day=Max("day"))["day"]
+    if latest is None:
+        start = yesterday - dt.timedelta(days=horizon)
+        raise ValidationError(
+            {
+                "as_of": [
+                    ValidationError(
+                        f"no health snapshots on or before {yesterday} (yesterday), so no day "
+                        f"to backtest; run recompute --from {start} --to {start} first",
+                        code="no_snapshots",
+                    )
+                ]
+            }
+        )
+    last = latest - dt.timedelta(days=horizon)
+    day = HealthSnapshot.objects.filter(day__lte=last).aggregate(day=Max("day"))["day"]
+    if day is None:
+        raise ValidationError(
+            {
+                "as_of": [
+                    ValidationError(
+                        f"no health snapshots at least {horizon} days before {latest} (the "
+                        f"latest snapshot day), so no {horizon}-day window is fully observed; "
+                        f"run recompute --from {last} --to {last} first",
+                        code="no_snapshots",
+                    )
+                ]
+            }
+        )
+    return day, (
+        f"as of {day}: the latest day with health snapshots at least {horizon} days before "
+        f"{latest}, the latest snapshot day (so the {horizon}-day window is fully observed)"
+    )
+
+
+def _horizon_error(horizon: Any) -> ValidationError | None:
+    """A horizon of 1 to ``BACKTEST_MAX_HORIZON`` whole days, else what is wrong."""
+    if (
+        isinstance(horizon, bool)
+        or not isinstance(horizon, int)
+        or not 1 <= horizon <= BACKTEST_MAX_HORIZON
+    ):
+        return ValidationError(
+            f"must be a whole number of days from 1 to {BACKTEST_MAX_HORIZON}, got {horizon!r}"
+        )
+    return None
+
+
 def _backtest_errors(
     as_of: Any, horizon: Any, *, partial: bool, today: dt.date
 ) -> dict[str, list[ValidationError]]:
@@ -1431,16 +1533,8 @@ def _backtest_errors(
     today unless ``partial`` (then at least one day of it must have passed). The incomplete
     window's error has the code ``incomplete_window``: the doors add how to ask for it."""
     errors: dict[str, list[ValidationError]] = {}
-    if (
-        isinstance(horizon, bool)
-        or not isinstance(horizon, int)
-        or not 1 <= horizon <= BACKTEST_MAX_HORIZON
-    ):
-        errors["horizon"] = [
-            ValidationError(
-                f"must be a whole number of days from 1 to {BACKTEST_MAX_HORIZON}, got {horizon!r}"
-            )
-        ]
+    if (error := _horizon_error(horizon)) is not None:
+        errors["horizon"] = [error]
     if not isinstance(as_of, dt.date):
         errors["as_of"] = [ValidationError(f"expected a date, got {as_of!r}")]
     elif as_of > today:
