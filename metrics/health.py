@@ -638,6 +638,26 @@ def _component_spec(raw: Any, where: _Where, keys: set[str]) -> tuple[ComponentS
     return spec, []
 
 
+def duplicate_names(components: Any) -> list[tuple[int, int, str]]:
+    """The components named like an earlier one: ``(first, other, name)``, indexes from 0,
+    for each component whose name (its label, else its key; trimmed, any capitals) an
+    earlier component already has. The account page and the override form name components
+    by it, so two alike would read as one. A rule for saving or restoring a version, not
+    for scoring: a version stored before it scores as it always did."""
+    found = []
+    first: dict[str, int] = {}
+    for i, raw in enumerate(components if isinstance(components, list | tuple) else ()):
+        if not isinstance(raw, dict):
+            continue
+        name = str(raw.get("label") or raw.get("key") or "").strip()
+        if not name:
+            continue
+        at = first.setdefault(name.casefold(), i)
+        if at != i:
+            found.append((at, i, name))
+    return found
+
+
 def model_errors(
     components: Any, *, green_min: Any = 80, yellow_min: Any = 50
 ) -> tuple[ModelSpec | None, list[HealthConfigError]]:

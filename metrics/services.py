@@ -59,10 +59,25 @@ SNAPSHOT_FIELDS = [
 
 
 def _spec_or_error(components: Any, *, green_min: float, yellow_min: float) -> health.ModelSpec:
+    """The checks of a version about to score (saved or restored): ``health.parse_model``'s,
+    then one name per component (``health.duplicate_names``, which scoring itself does not
+    ask of versions stored before the rule)."""
     try:
-        return health.parse_model(components, green_min=green_min, yellow_min=yellow_min)
+        spec = health.parse_model(components, green_min=green_min, yellow_min=yellow_min)
     except health.HealthConfigError as exc:
         raise ValidationError({"components": [exc.words_and_path]}) from exc
+    twins = health.duplicate_names(components)
+    if twins:
+        raise ValidationError(
+            {
+                "components": [
+                    f"component {other + 1} is named “{name}” like component {first + 1}: "
+                    "give each its own name"
+                    for first, other, name in twins
+                ]
+            }
+        )
+    return spec
 
 
 @transaction.atomic
@@ -101,9 +116,10 @@ def health_model_version_restorable(
 ) -> HealthModelVersion:
     """The version of ``model`` with id ``version_id`` if restoring it would change
     something; otherwise a ValidationError (``{"version": [...]}``) saying why: none
-    given, no such version, a version of another model, the version active now, or one with
-    the same rules as the active version (e.g. restored already: a second click makes no
-    second copy). Two queries."""
+    given, no such version, a version of another model, the version active now, one that
+    breaks the rules of saving a version today (stored before them, e.g. two components with
+    one name: the message names them), or one with the same rules as the active version
+    (e.g. restored already: a second click makes no second copy). Two queries."""
     old = None
     if version_id is not None:
         old = HealthModelVersion.objects.select_related("model").filter(pk=version_id).first()
@@ -118,6 +134,17 @@ def health_model_version_restorable(
         raise ValidationError(
             {"version": [f"{old} is already the active version: nothing to restore."]}
         )
+    try:  # the checks of saving a version: one stored before a rule may break it
+        _spec_or_error(old.components, green_min=old.green_min, yellow_min=old.yellow_min)
+    except ValidationError as exc:
+        raise ValidationError(
+            {
+                "version": [
+                    f"{old} breaks today's rules for a model, so it cannot be restored: "
+                    f"{'; '.join(exc.messages)}. Nothing restored."
+                ]
+            }
+        ) from exc
     active = model.versions.filter(active=True).first()
     if active is not None and old.same_rules(active):
         raise ValidationError(
