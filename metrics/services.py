@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Min, OuterRef, Q, Subquery
+from django.db.models import F, Max, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts import utc
@@ -1469,22 +1469,20 @@ def health_backtest_day(
       snapshot at all, naming the nearest days before and after it that have some; the line
       is then empty (the reader chose the day).
 
-    Two queries at most (the snapshot table's ``(day, band)`` index answers each)."""
+    One to three queries, each answered by the snapshot table's ``(day, band)`` index."""
     today = utc.today()
     if as_of is not None:
         errors = _backtest_errors(as_of, horizon, partial=partial, today=today)
         if errors:
             raise ValidationError(errors)
-        days = HealthSnapshot.objects.aggregate(
-            on=Max("day", filter=Q(day=as_of)),
-            before=Max("day", filter=Q(day__lt=as_of)),
-            after=Min("day", filter=Q(day__gt=as_of)),
-        )
-        if days["on"] is not None:
+        # separate queries with a WHERE each, not one aggregate with FILTERs: each is then
+        # a seek in the (day, band) index, not a scan of every snapshot of the book
+        snapshots = HealthSnapshot.objects
+        if snapshots.filter(day=as_of).exists():
             return as_of, ""
-        near = [f"{d} (before)" for d in [days["before"]] if d] + [
-            f"{d} (after)" for d in [days["after"]] if d
-        ]
+        before = snapshots.filter(day__lt=as_of).aggregate(d=Max("day"))["d"]
+        after = snapshots.filter(day__gt=as_of).aggregate(d=Min("day"))["d"]
+        near = [f"{d} (before)" for d in [before] if d] + [f"{d} (after)" for d in [after] if d]
         raise ValidationError(
             {
                 "as_of": [
