@@ -1,12 +1,19 @@
-"""How the product writes an amount of money: one currency per installation
+"""How the product writes an amount of money, and a count or other figure in words.
+
+Money: one currency per installation
 (``settings.CURRENCY``, an ISO 4217 code; metrics.md), written with its sign before the
 amount: "$1,234.56" for USD, "€1,234.56" for EUR, and by its code for a currency without a
 sign here: "CHF 1,234.56". Pages, timeline facts, health reasons, CTA evidence, emails and
-chart ticks all write it so."""
+chart ticks all write it so.
+
+Any other figure in words (a count of events, seats, tickets, days, an input's value) is
+written by ``number_text``, with the same thousands separators as money: "12,500 events",
+not "12500 events"; the API and CSV keep the plain numbers."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
@@ -22,3 +29,21 @@ def currency_sign() -> str:
 def money_exact(value: float | Decimal) -> str:
     """An amount to the cent, with the currency's sign: "$1,812,345.50"."""
     return f"{currency_sign()}{value:,.2f}"
+
+
+def number_text(value: Any) -> str:
+    """A figure as a CSM reads it in a sentence: whole numbers with thousands separators,
+    others to one decimal: 72, 1,200, 12,500, 41.5, 1,234.5 (a whole float or Decimal
+    prints as a whole number, 12500.0 → 12,500); "n/a" for None; anything that is not a
+    number (a yes/no, a word) as it is."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.1f}"

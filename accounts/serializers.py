@@ -19,6 +19,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import selectors
+from .api_choices import ChoiceField, ModelSerializer
 from .api_dates import ApiDateField
 from .models import (
     Account,
@@ -56,9 +57,7 @@ class AccountHealthSerializer(serializers.Serializer):
     """The latest health of an account, as its standing holds it."""
 
     score = serializers.FloatField(allow_null=True, help_text="0..100; null = no data")
-    band = serializers.ChoiceField(
-        choices=HEALTH_BANDS, allow_null=True, help_text="null without a score"
-    )
+    band = ChoiceField(choices=HEALTH_BANDS, allow_null=True, help_text="null without a score")
     day = serializers.DateField(help_text="the day of the snapshot")
     overridden = serializers.BooleanField(help_text="an override was in force that day")
 
@@ -106,7 +105,7 @@ class _AccountStandingFields(serializers.Serializer):
         }
 
 
-class AccountSerializer(_AccountStandingFields, serializers.ModelSerializer):
+class AccountSerializer(_AccountStandingFields, ModelSerializer):
     owner_email = serializers.EmailField(source="owner.email", default=None, allow_null=True)
     parent_external_id = serializers.CharField(
         source="parent.external_id", default=None, allow_null=True
@@ -146,7 +145,7 @@ class _AccountRefMixin(serializers.Serializer):
     account_external_id = serializers.CharField(source="account.external_id")
 
 
-class ContractSerializer(_AccountRefMixin, serializers.ModelSerializer):
+class ContractSerializer(_AccountRefMixin, ModelSerializer):
     class Meta:
         model = Contract
         fields = [
@@ -166,7 +165,7 @@ class ContractSerializer(_AccountRefMixin, serializers.ModelSerializer):
         ]
 
 
-class StakeholderSerializer(_AccountRefMixin, serializers.ModelSerializer):
+class StakeholderSerializer(_AccountRefMixin, ModelSerializer):
     class Meta:
         model = Stakeholder
         fields = [
@@ -183,7 +182,7 @@ class StakeholderSerializer(_AccountRefMixin, serializers.ModelSerializer):
         ]
 
 
-class TicketSerializer(_AccountRefMixin, serializers.ModelSerializer):
+class TicketSerializer(_AccountRefMixin, ModelSerializer):
     class Meta:
         model = Ticket
         fields = [
@@ -204,7 +203,7 @@ class TicketSerializer(_AccountRefMixin, serializers.ModelSerializer):
         ]
 
 
-class InvoiceSerializer(_AccountRefMixin, serializers.ModelSerializer):
+class InvoiceSerializer(_AccountRefMixin, ModelSerializer):
     class Meta:
         model = Invoice
         fields = [
@@ -222,7 +221,7 @@ class InvoiceSerializer(_AccountRefMixin, serializers.ModelSerializer):
         ]
 
 
-class ActivitySerializer(_AccountRefMixin, serializers.ModelSerializer):
+class ActivitySerializer(_AccountRefMixin, ModelSerializer):
     author_email = serializers.EmailField(source="author.email", default=None, allow_null=True)
     stakeholder_external_ids = serializers.SerializerMethodField()
 
@@ -246,7 +245,7 @@ class ActivitySerializer(_AccountRefMixin, serializers.ModelSerializer):
         return [s.external_id for s in obj.stakeholders.all()]
 
 
-class MilestoneSerializer(serializers.ModelSerializer):
+class MilestoneSerializer(ModelSerializer):
     recorded_by_email = serializers.EmailField(
         source="recorded_by.email", default=None, allow_null=True
     )
@@ -260,14 +259,12 @@ class MilestoneInputSerializer(serializers.Serializer):
     """Record or change a milestone (``services.milestone_record`` checks the rest: a day in
     the future is refused)."""
 
-    kind = serializers.ChoiceField(
-        choices=Milestone.Kind.choices, default=Milestone.Kind.FIRST_VALUE
-    )
+    kind = ChoiceField(choices=Milestone.Kind.choices, default=Milestone.Kind.FIRST_VALUE)
     reached_on = ApiDateField(help_text="the UTC day it was reached, today at the latest")
     note = serializers.CharField(max_length=500, allow_blank=True, default="")
 
 
-class TimelineEntrySerializer(serializers.ModelSerializer):
+class TimelineEntrySerializer(ModelSerializer):
     data = serializers.JSONField()
 
     class Meta:
@@ -283,7 +280,7 @@ class FiniteFloatField(serializers.FloatField):
         return value if math.isfinite(value) else None
 
 
-class UsageDailySerializer(serializers.ModelSerializer):
+class UsageDailySerializer(ModelSerializer):
     value_sum = FiniteFloatField(
         allow_null=True, help_text="sum of event values; null if it overflowed"
     )
@@ -293,7 +290,7 @@ class UsageDailySerializer(serializers.ModelSerializer):
         fields = ["day", "events", "active_users", "value_sum"]
 
 
-class ImportRecordSerializer(serializers.ModelSerializer):
+class ImportRecordSerializer(ModelSerializer):
     user_email = serializers.EmailField(source="user.email", default=None, allow_null=True)
     errors = serializers.ListField(child=serializers.DictField(), help_text="first 100 row errors")
     per_kind = serializers.DictField(help_text="counts per kind")
@@ -348,7 +345,7 @@ class ImportResultSerializer(serializers.Serializer):
     """200: what an import did (or, with dry_run, would do)."""
 
     import_uuid = serializers.UUIDField(help_text="the import record (see /api/v1/imports/)")
-    status = serializers.ChoiceField(choices=ImportRecord.Status.choices)
+    status = ChoiceField(choices=ImportRecord.Status.choices)
     ok = serializers.BooleanField()
     dry_run = serializers.BooleanField()
     written = serializers.BooleanField()
@@ -395,7 +392,7 @@ class AccountRow(serializers.Serializer):
     customer_since = serializers.DateField(required=False, allow_null=True)
     parent_external_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     domain = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    lifecycle_stage = serializers.ChoiceField(
+    lifecycle_stage = ChoiceField(
         choices=Account.Lifecycle.choices, required=False, allow_null=True
     )
 
@@ -429,7 +426,7 @@ class StakeholderRow(serializers.Serializer):
     name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
     title = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    role = serializers.ChoiceField(
+    role = ChoiceField(
         choices=Stakeholder.Role.choices, required=False, allow_null=True, allow_blank=True
     )
     is_primary = serializers.BooleanField(required=False, allow_null=True)
@@ -439,10 +436,8 @@ class TicketRow(serializers.Serializer):
     external_id = serializers.CharField()
     account_external_id = serializers.CharField()
     subject = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    priority = serializers.ChoiceField(
-        choices=Ticket.Priority.choices, required=False, allow_null=True
-    )
-    status = serializers.ChoiceField(choices=Ticket.Status.choices, required=False, allow_null=True)
+    priority = ChoiceField(choices=Ticket.Priority.choices, required=False, allow_null=True)
+    status = ChoiceField(choices=Ticket.Status.choices, required=False, allow_null=True)
     opened_at = serializers.DateTimeField()
     first_response_at = serializers.DateTimeField(required=False, allow_null=True)
     resolved_at = serializers.DateTimeField(required=False, allow_null=True)
@@ -460,9 +455,7 @@ class InvoiceRow(serializers.Serializer):
         max_digits=14, decimal_places=2, min_value=0, coerce_to_string=False
     )
     paid_on = serializers.DateField(required=False, allow_null=True)
-    status = serializers.ChoiceField(
-        choices=Invoice.Status.choices, required=False, allow_null=True
-    )
+    status = ChoiceField(choices=Invoice.Status.choices, required=False, allow_null=True)
     failed_attempts = serializers.IntegerField(required=False, allow_null=True, min_value=0)
 
 
@@ -556,7 +549,7 @@ class GroupRequest(_SegmentCall):
 
 
 class SegmentBatchCall(_SegmentCall):
-    type = serializers.ChoiceField(
+    type = ChoiceField(
         choices=["track", "identify", "group", "page", "screen", "alias"],
         help_text="page, screen and alias are accepted and not stored",
     )

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
-from .money import money_exact
+from .money import money_exact, number_text
 
 Kind = TimelineEntry.Kind
 # imported facts handed to ``services.timeline_facts_recorded`` (higher apps react at once)
@@ -57,7 +57,7 @@ def money_text(amount) -> str:
 
 def contract_facts(c: Contract) -> list[TimelineEntry]:
     what = c.product or "subscription"
-    seats = f", {c.quantity} seats" if c.quantity is not None else ""
+    seats = f", {number_text(c.quantity)} seats" if c.quantity is not None else ""
     facts = [
         TimelineEntry(
             account_id=c.account_id,
@@ -164,7 +164,10 @@ def invoice_facts(i: Invoice) -> list[TimelineEntry]:
                 key=f"invoice:{i.external_id}:failed",
                 kind=Kind.PAYMENT_FAILED,
                 occurred_at=_midnight(i.due_on or i.issued_on),
-                title=f"Payment failed: {money_text(i.amount)} ({i.failed_attempts} attempts)",
+                title=(
+                    f"Payment failed: {money_text(i.amount)} "
+                    f"({number_text(i.failed_attempts)} attempts)"
+                ),
                 data={"invoice": i.external_id, "failed_attempts": i.failed_attempts},
             )
         )

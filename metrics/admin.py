@@ -1,5 +1,3 @@
-import datetime as dt
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed
@@ -9,7 +7,6 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from accounts import utc
 from accounts.days import parse_day
 from accounts.models import Role
 
@@ -196,9 +193,11 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
 
     def backtest_view(self, request, pk: int):
         """The predictive check of this version's model (``services.health_backtest``) for
-        ``?as_of=&horizon=`` (default: 90 days ending on the last complete day, yesterday
-        UTC), with the suggested weights and a link that opens them in the app's health
-        model editor (``review_url``). A window
+        ``?as_of=&horizon=`` (default horizon 90 days; default day: the latest with health
+        snapshots a whole horizon before the latest snapshot day, at most yesterday UTC,
+        ``services.health_backtest_day``, which the page names in one line), with the
+        suggested weights and a link that opens them in the app's health model editor
+        (``review_url``). A window
         that ends after today is refused unless ``partial=1`` (the form's checkbox), which
         observes it up to today, labelled as such.
 
@@ -219,20 +218,22 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
             errors.append(f"horizon: expected a whole number of days, got {params['horizon']!r}")
             horizon = 90
         partial = params.get("partial") == "1"
-        # the default day ends its window on the last complete day (``utc.yesterday``, the
-        # nightly run's day), not today, whose churn is not all known yet; a horizon out of
-        # bounds is the service's error to give, so the default counts back 90 days instead
-        # (no date overflow)
-        back = horizon if 1 <= horizon <= services.BACKTEST_MAX_HORIZON else 90
-        raw = params.get("as_of") or (utc.yesterday() - dt.timedelta(days=back)).isoformat()
-        try:
-            as_of = parse_day(raw)  # exactly YYYY-MM-DD, as the backtest command reads it
-        except ValueError as exc:
-            errors.append(f"as of: {exc}")
-            as_of = None
+        as_of = None
+        raw = params.get("as_of") or ""
+        if raw:
+            try:
+                as_of = parse_day(raw)  # exactly YYYY-MM-DD, as the backtest command reads it
+            except ValueError as exc:
+                errors.append(f"as of: {exc}")
         result = None
+        chosen = ""
         if not errors:
             try:
+                # no day asked: the latest one with snapshots a whole horizon back, named in
+                # one line above the result; a day asked without snapshots is refused
+                as_of, chosen = services.health_backtest_day(
+                    as_of=as_of, horizon=horizon, partial=partial
+                )
                 result = services.health_backtest(
                     as_of=as_of, horizon=horizon, version=version, partial=partial
                 )
@@ -257,6 +258,7 @@ class HealthModelVersionAdmin(admin.ModelAdmin):
             "title": f"Backtest of {version}",
             "version": version,
             "as_of": as_of.isoformat() if as_of else raw,
+            "day_chosen": chosen,
             "horizon": horizon,
             "max_horizon": services.BACKTEST_MAX_HORIZON,
             "partial": partial,

@@ -28,6 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import R401, R404, ApiPagination
+from accounts.api_choices import ChoiceField, ModelSerializer
 from accounts.api_dates import (
     DAY,
     VALUE,
@@ -85,12 +86,9 @@ class PeriodQuerySerializer(QuerySerializer):
     end = ApiDateField(
         required=False, help_text="day after the period (YYYY-MM-DD): the period is [start, end)"
     )
-    period = serializers.ChoiceField(
+    period = ChoiceField(
         choices=kpis.PERIODS,
         required=False,
-        error_messages={
-            "invalid_choice": f'"{{input}}" is not a valid choice: {", ".join(kpis.PERIODS)}.'
-        },
         help_text="instead of start/end: the calendar month, quarter or year containing `date`",
     )
     date = ApiDateField(
@@ -333,7 +331,7 @@ class CohortsApi(_KpiApi):
 HEALTH_DOCS = "docs/metrics.md#health-scores"
 
 
-class BandField(serializers.ChoiceField):
+class BandField(ChoiceField):
     """A band, or null when there is no score (the model stores "")."""
 
     def __init__(self, **kwargs):
@@ -376,7 +374,7 @@ class HealthOverrideSerializer(serializers.Serializer):
     created_by = serializers.CharField(allow_blank=True)
 
 
-class _HealthSnapshotBase(serializers.ModelSerializer):
+class _HealthSnapshotBase(ModelSerializer):
     band = BandField()
     overridden = serializers.SerializerMethodField(
         help_text="an override (of the score, the band or a component) is in force"

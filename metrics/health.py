@@ -42,6 +42,7 @@ from decimal import Decimal
 from typing import Any
 
 from accounts import utc
+from accounts.money import number_text
 
 GREEN, YELLOW, RED = "green", "yellow", "red"
 BANDS = (GREEN, YELLOW, RED)
@@ -77,12 +78,9 @@ class HealthConfigError(ValueError):
 
 
 def _num(value: Any) -> str:
-    """12 → "12", 12.5 → "12.5", 12.345 → "12.3"."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:.1f}"
-    return str(int(value)) if isinstance(value, float) else str(value)
+    """12 → "12", 12.5 → "12.5", 12.345 → "12.3", 12500 → "12,500": every figure of the
+    reasons and what-changed words (``accounts.money.number_text``, the one helper)."""
+    return number_text(value)
 
 
 SCORE_PLACES = 3  # at most this many decimals to tell two different scores apart
@@ -149,13 +147,13 @@ def score_pair(
         )
     a, b = float(before), float(after)
     if a == b:
-        same = show(a) if a.is_integer() else f"{a:.1f}"
+        same = show(a) if a.is_integer() else f"{a:,.1f}"
         return same, same
     first = show(a), show(b)
     if _read_as(first[0]) != _read_as(first[1]):
         return first
     for places in range(1, SCORE_PLACES + 1):
-        pair = f"{a:.{places}f}", f"{b:.{places}f}"
+        pair = f"{a:,.{places}f}", f"{b:,.{places}f}"
         if pair[0] != pair[1]:
             return pair
     return repr(a), repr(b)  # closer than SCORE_PLACES decimals: every digit
@@ -249,7 +247,7 @@ def _tickets_per_seat_missing(v: Mapping[str, Any]) -> str:
 def _trend_words(value: float, now: Any, before: Any, what: str) -> str:
     direction = "up" if value > 0 else "down" if value < 0 else "flat"
     size = _num(abs(value))
-    if value and float(size) == 0:  # under 0.05 %: not "up 0.0%"; the decimals that show it
+    if value and _read_as(size) == 0:  # under 0.05 %: not "up 0.0%"; the decimals that show it
         size = next((f"{abs(value):.{p}f}" for p in (2, 3, 4) if round(abs(value), p)), "<0.0001")
     change = f" {size}%" if value else ""
     return f"{what} {direction}{change} on the previous 30 days ({_num(before)} → {_num(now)})"
@@ -638,6 +636,26 @@ def _component_spec(raw: Any, where: _Where, keys: set[str]) -> tuple[ComponentS
         locked=locked,
     )
     return spec, []
+
+
+def duplicate_names(components: Any) -> list[tuple[int, int, str]]:
+    """The components named like an earlier one: ``(first, other, name)``, indexes from 0,
+    for each component whose name (its label, else its key; trimmed, any capitals) an
+    earlier component already has. The account page and the override form name components
+    by it, so two alike would read as one. A rule for saving or restoring a version, not
+    for scoring: a version stored before it scores as it always did."""
+    found = []
+    first: dict[str, int] = {}
+    for i, raw in enumerate(components if isinstance(components, list | tuple) else ()):
+        if not isinstance(raw, dict):
+            continue
+        name = str(raw.get("label") or raw.get("key") or "").strip()
+        if not name:
+            continue
+        at = first.setdefault(name.casefold(), i)
+        if at != i:
+            found.append((at, i, name))
+    return found
 
 
 def model_errors(

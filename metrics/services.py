@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, OuterRef, Subquery
+from django.db.models import F, Max, Min, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts import utc
@@ -59,10 +59,25 @@ SNAPSHOT_FIELDS = [
 
 
 def _spec_or_error(components: Any, *, green_min: float, yellow_min: float) -> health.ModelSpec:
+    """The checks of a version about to score (saved or restored): ``health.parse_model``'s,
+    then one name per component (``health.duplicate_names``, which scoring itself does not
+    ask of versions stored before the rule)."""
     try:
-        return health.parse_model(components, green_min=green_min, yellow_min=yellow_min)
+        spec = health.parse_model(components, green_min=green_min, yellow_min=yellow_min)
     except health.HealthConfigError as exc:
         raise ValidationError({"components": [exc.words_and_path]}) from exc
+    twins = health.duplicate_names(components)
+    if twins:
+        raise ValidationError(
+            {
+                "components": [
+                    f"component {other + 1} is named “{name}” like component {first + 1}: "
+                    "give each its own name"
+                    for first, other, name in twins
+                ]
+            }
+        )
+    return spec
 
 
 @transaction.atomic
@@ -101,9 +116,10 @@ def health_model_version_restorable(
 ) -> HealthModelVersion:
     """The version of ``model`` with id ``version_id`` if restoring it would change
     something; otherwise a ValidationError (``{"version": [...]}``) saying why: none
-    given, no such version, a version of another model, the version active now, or one with
-    the same rules as the active version (e.g. restored already: a second click makes no
-    second copy). Two queries."""
+    given, no such version, a version of another model, the version active now, one that
+    breaks the rules of saving a version today (stored before them, e.g. two components with
+    one name: the message names them), or one with the same rules as the active version
+    (e.g. restored already: a second click makes no second copy). Two queries."""
     old = None
     if version_id is not None:
         old = HealthModelVersion.objects.select_related("model").filter(pk=version_id).first()
@@ -118,6 +134,17 @@ def health_model_version_restorable(
         raise ValidationError(
             {"version": [f"{old} is already the active version: nothing to restore."]}
         )
+    try:  # the checks of saving a version: one stored before a rule may break it
+        _spec_or_error(old.components, green_min=old.green_min, yellow_min=old.yellow_min)
+    except ValidationError as exc:
+        raise ValidationError(
+            {
+                "version": [
+                    f"{old} breaks today's rules for a model, so it cannot be restored: "
+                    f"{'; '.join(exc.messages)}. Nothing restored."
+                ]
+            }
+        ) from exc
     active = model.versions.filter(active=True).first()
     if active is not None and old.same_rules(active):
         raise ValidationError(
@@ -1423,6 +1450,106 @@ BACKTEST_EARLIEST = dt.date(1900, 1, 1)  # as the commands and the KPI API accep
 SUGGESTION_MIN_CHURNED = 20
 
 
+def health_backtest_day(
+    *, horizon: int, as_of: dt.date | None = None, partial: bool = False
+) -> tuple[dt.date, str]:
+    """The as-of day of a backtest and one line saying why, for the doors (the backtest
+    command and the admin page), with the day's errors raised as ``health_backtest`` raises
+    them (ValidationError by field, nothing computed).
+
+    A backtest scores the snapshots of its as-of day, and with weekly snapshot history most
+    days have none (the customers were then all scored in memory, with today's models, or
+    not at all). So:
+
+    - no ``as_of``: the latest day that has health snapshots and lies at least ``horizon``
+      days before the book's last day, the latest snapshot day but no later than yesterday
+      (UTC, the last complete day): the horizon is then fully observed. Refused, naming
+      what is missing and the ``recompute`` that fills it, when no snapshot is that old.
+    - an ``as_of`` (after the checks ``health_backtest`` makes): refused when the day has no
+      snapshot at all, naming the nearest days before and after it that have some; the line
+      is then empty (the reader chose the day).
+
+    One to three queries, each answered by the snapshot table's ``(day, band)`` index."""
+    today = utc.today()
+    if as_of is not None:
+        errors = _backtest_errors(as_of, horizon, partial=partial, today=today)
+        if errors:
+            raise ValidationError(errors)
+        # separate queries with a WHERE each, not one aggregate with FILTERs: each is then
+        # a seek in the (day, band) index, not a scan of every snapshot of the book
+        snapshots = HealthSnapshot.objects
+        if snapshots.filter(day=as_of).exists():
+            return as_of, ""
+        before = snapshots.filter(day__lt=as_of).aggregate(d=Max("day"))["d"]
+        after = snapshots.filter(day__gt=as_of).aggregate(d=Min("day"))["d"]
+        near = [f"{d} (before)" for d in [before] if d] + [f"{d} (after)" for d in [after] if d]
+        raise ValidationError(
+            {
+                "as_of": [
+                    ValidationError(
+                        f"{as_of} has no health snapshots, so there is nothing to backtest; "
+                        + (
+                            f"the nearest days that have them: {' and '.join(near)}"
+                            if near
+                            else "no day has any: run recompute for the days to backtest first"
+                        ),
+                        code="no_snapshots",
+                    )
+                ]
+            }
+        )
+    error = _horizon_error(horizon)
+    if error is not None:
+        raise ValidationError({"horizon": [error]})
+    yesterday = utc.yesterday()
+    latest = HealthSnapshot.objects.filter(day__lte=yesterday).aggregate(day=Max("day"))["day"]
+    if latest is None:
+        start = yesterday - dt.timedelta(days=horizon)
+        raise ValidationError(
+            {
+                "as_of": [
+                    ValidationError(
+                        f"no health snapshots on or before {yesterday} (yesterday), so no day "
+                        f"to backtest; run recompute --from {start} --to {start} first",
+                        code="no_snapshots",
+                    )
+                ]
+            }
+        )
+    last = latest - dt.timedelta(days=horizon)
+    day = HealthSnapshot.objects.filter(day__lte=last).aggregate(day=Max("day"))["day"]
+    if day is None:
+        raise ValidationError(
+            {
+                "as_of": [
+                    ValidationError(
+                        f"no health snapshots at least {horizon} days before {latest} (the "
+                        f"latest snapshot day), so no {horizon}-day window is fully observed; "
+                        f"run recompute --from {last} --to {last} first",
+                        code="no_snapshots",
+                    )
+                ]
+            }
+        )
+    return day, (
+        f"as of {day}: the latest day with health snapshots at least {horizon} days before "
+        f"{latest}, the latest snapshot day (so the {horizon}-day window is fully observed)"
+    )
+
+
+def _horizon_error(horizon: Any) -> ValidationError | None:
+    """A horizon of 1 to ``BACKTEST_MAX_HORIZON`` whole days, else what is wrong."""
+    if (
+        isinstance(horizon, bool)
+        or not isinstance(horizon, int)
+        or not 1 <= horizon <= BACKTEST_MAX_HORIZON
+    ):
+        return ValidationError(
+            f"must be a whole number of days from 1 to {BACKTEST_MAX_HORIZON}, got {horizon!r}"
+        )
+    return None
+
+
 def _backtest_errors(
     as_of: Any, horizon: Any, *, partial: bool, today: dt.date
 ) -> dict[str, list[ValidationError]]:
@@ -1431,16 +1558,8 @@ def _backtest_errors(
     today unless ``partial`` (then at least one day of it must have passed). The incomplete
     window's error has the code ``incomplete_window``: the doors add how to ask for it."""
     errors: dict[str, list[ValidationError]] = {}
-    if (
-        isinstance(horizon, bool)
-        or not isinstance(horizon, int)
-        or not 1 <= horizon <= BACKTEST_MAX_HORIZON
-    ):
-        errors["horizon"] = [
-            ValidationError(
-                f"must be a whole number of days from 1 to {BACKTEST_MAX_HORIZON}, got {horizon!r}"
-            )
-        ]
+    if (error := _horizon_error(horizon)) is not None:
+        errors["horizon"] = [error]
     if not isinstance(as_of, dt.date):
         errors["as_of"] = [ValidationError(f"expected a date, got {as_of!r}")]
     elif as_of > today:

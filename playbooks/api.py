@@ -30,6 +30,7 @@ from accounts.api import (
     ApiPagination,
     CanWriteCustomerData,
 )
+from accounts.api_choices import ChoiceField, ModelSerializer
 from accounts.api_dates import ApiDateField
 from accounts.authentication import WritesNeedWriteScope
 from accounts.models import User
@@ -40,7 +41,7 @@ from .models import Cta, CtaStatus, CtaStep, CtaType, Playbook, Priority
 # --- serializers ---------------------------------------------------------------------------
 
 
-class PlaybookSerializer(serializers.ModelSerializer):
+class PlaybookSerializer(ModelSerializer):
     has_webhook_secret = serializers.SerializerMethodField()
 
     class Meta:
@@ -63,7 +64,7 @@ class PlaybookInputSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
     enabled = serializers.BooleanField(required=False)
-    trigger = serializers.ChoiceField(choices=list(rules.TRIGGERS), required=False)
+    trigger = ChoiceField(choices=list(rules.TRIGGERS), required=False)
     trigger_params = serializers.JSONField(required=False)
     segments = serializers.JSONField(required=False)
     lifecycle_stages = serializers.JSONField(required=False)
@@ -71,8 +72,8 @@ class PlaybookInputSerializer(serializers.Serializer):
     arr_min = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     arr_max = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     cta_title = serializers.CharField(required=False, allow_blank=True)
-    cta_type = serializers.ChoiceField(choices=CtaType.choices, required=False)
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    cta_type = ChoiceField(choices=CtaType.choices, required=False)
+    priority = ChoiceField(choices=Priority.choices, required=False)
     steps = serializers.JSONField(
         required=False,
         help_text='[{"title": str, "due_days": int, "survey_campaign": campaign id (optional: '
@@ -80,7 +81,7 @@ class PlaybookInputSerializer(serializers.Serializer):
     )
     owner_rule = serializers.CharField(required=False)
     owner_user = serializers.IntegerField(required=False, allow_null=True)
-    success = serializers.ChoiceField(choices=list(rules.SUCCESSES), required=False)
+    success = ChoiceField(choices=list(rules.SUCCESSES), required=False)
     success_params = serializers.JSONField(required=False)
     success_days = serializers.JSONField(required=False)
     cooldown_days = serializers.JSONField(required=False)
@@ -90,13 +91,13 @@ class PlaybookInputSerializer(serializers.Serializer):
     slack_url = serializers.URLField(required=False, allow_blank=True)
 
 
-class CtaStepSerializer(serializers.ModelSerializer):
+class CtaStepSerializer(ModelSerializer):
     class Meta:
         model = CtaStep
         fields = ["id", "position", "title", "due_on", "done_at"]
 
 
-class CtaSerializer(serializers.ModelSerializer):
+class CtaSerializer(ModelSerializer):
     steps = CtaStepSerializer(many=True, read_only=True)
     account_name = serializers.CharField(source="account.name", read_only=True)
     owner_email = serializers.EmailField(source="owner.email", read_only=True, allow_null=True)
@@ -113,7 +114,7 @@ class CtaSerializer(serializers.ModelSerializer):
 
 
 class CtaUpdateSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(
+    status = ChoiceField(
         choices=[CtaStatus.IN_PROGRESS, CtaStatus.DONE, CtaStatus.CANCELLED], required=False
     )
     note = serializers.CharField(required=False, allow_blank=True, help_text="with done/cancelled")

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from accounts import utc
+from accounts.money import number_text
 from accounts.timeline import money_text
 from metrics.health import score_pair
 from metrics.kpis.common import percent_text
@@ -110,16 +111,9 @@ class Success:
 
 
 def _num(value: Any) -> str:
-    """A number as a CSM reads it: 72, 41.5, 1,200."""
-    if value is None:
-        return "n/a"
-    if isinstance(value, Decimal):
-        value = float(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.1f}"
+    """A number as a CSM reads it: 72, 41.5, 1,200 (``accounts.money.number_text``, as the
+    health reasons write it)."""
+    return number_text(value)
 
 
 def _pct_change(now: float, before: float) -> float | None:
@@ -129,7 +123,7 @@ def _pct_change(now: float, before: float) -> float | None:
 
 
 def _days(n: int) -> str:
-    return f"{n} day{'' if n == 1 else 's'}"
+    return f"{_num(n)} day{'' if n == 1 else 's'}"
 
 
 # --- triggers ------------------------------------------------------------------------------
@@ -272,7 +266,7 @@ def _new_customer(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if not 0 <= age < p["days"]:
         return None
     return Match(
-        f"new customer since {utc.day_text(since)} (day {age + 1} of {p['days']})",
+        f"new customer since {utc.day_text(since)} (day {_num(age + 1)} of {_num(p['days'])})",
         {"customer_since": since.isoformat()},
     )
 
@@ -340,7 +334,7 @@ def _open_tickets(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     n = f.get("open_tickets") or 0
     if n < p["count"]:
         return None
-    return Match(f"{_num(n)} open tickets (threshold {p['count']})", {"open_tickets": n})
+    return Match(f"{_num(n)} open tickets (threshold {_num(p['count'])})", {"open_tickets": n})
 
 
 def _survey_unhappy(f: Facts, p: dict, as_of: dt.date) -> Match | None:

@@ -9,6 +9,7 @@ from rest_framework import generics, serializers
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from accounts.api import R400_FILTER, R401, R404, R415, ApiPagination
+from accounts.api_choices import ChoiceField, ModelSerializer
 from accounts.models import ApiToken, Role, User
 from accounts.serializers import DetailSerializer
 
@@ -31,8 +32,8 @@ class CanUseTargets(BasePermission):
         return user.role in (Role.MANAGER, Role.ADMIN)
 
 
-class KpiTargetSerializer(serializers.ModelSerializer):
-    kpi = serializers.ChoiceField(choices=list(catalog.KPIS))
+class KpiTargetSerializer(ModelSerializer):
+    kpi = ChoiceField(choices=list(catalog.KPIS))
     value = serializers.DecimalField(max_digits=16, decimal_places=2)
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.all(), allow_null=True, required=False

@@ -8,13 +8,14 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 
 from accounts.api import _BULK_PARAMS, WRITE_ERRORS, _BulkApi
+from accounts.api_choices import ChoiceField
 from accounts.serializers import ImportResultSerializer
 
 
 class ResponseRow(serializers.Serializer):
     stakeholder_email = serializers.EmailField(required=False)
     account_external_id = serializers.CharField(required=False)
-    kind = serializers.ChoiceField(choices=["nps", "csat", "ces"])
+    kind = ChoiceField(choices=["nps", "csat", "ces"])
     score = serializers.IntegerField()
     comment = serializers.CharField(required=False, allow_blank=True)
     answered_at = serializers.DateTimeField()

@@ -19,6 +19,7 @@ from accounts.models import (
     TimelineEntry,
     User,
 )
+from accounts.money import number_text
 
 from . import relationship, sentiment
 from .models import AccountVoiceScore, NorthStar, NorthStarWeek, TextSentiment, Theme, ThemeRun
@@ -388,7 +389,9 @@ def relationship_dropped(
                     "score": now,
                     "before": before,
                     "reasons": reasons,
-                    "evidence": f"stakeholder coverage {before} → {now} in {days} days",
+                    "evidence": (
+                        f"stakeholder coverage {before} → {now} in {number_text(days)} days"
+                    ),
                 }
     return out
 

@@ -469,9 +469,16 @@ def test_command_bad_input(db):
         call_command("backtest", "--as-of", future)
     with pytest.raises(CommandError, match="no such health model version"):
         call_command("backtest", "--as-of", "2024-03-31", "--model-version", "999999")
+    # a day without any health snapshot is refused before anything is computed (it used to
+    # print "no customers", or score every customer in memory with today's models)
     out = StringIO()
-    call_command("backtest", "--as-of", "2024-03-31", stdout=out)
-    assert "AUC: n/a" in out.getvalue() and "no customers on 2024-03-31" in out.getvalue()
+    with pytest.raises(CommandError) as exc:
+        call_command("backtest", "--as-of", "2024-03-31", stdout=out)
+    assert str(exc.value) == (
+        "--as-of: 2024-03-31 has no health snapshots, so there is nothing to backtest; no "
+        "day has any: run recompute for the days to backtest first"
+    )
+    assert out.getvalue() == ""
 
 
 # --- admin -------------------------------------------------------------------------------------
@@ -743,10 +750,12 @@ def test_horizon_is_bounded_and_every_suggested_day_is_accepted(client, admin_us
         )
     suggested = str(exc.value).split("on or before ")[1][:10]
     assert suggested == (today - dt.timedelta(days=730)).isoformat()
+    # (the command backtests a day with snapshots only)
+    version = services.health_model_ensure_default().versions.get(active=True)
+    _snapshot(AccountFactory(), 50, "yellow", version, day=dt.date.fromisoformat(suggested))
     data = _json("--as-of", suggested, "--horizon", "730")
     assert data["complete"] is True and data["window_end"] == today.isoformat()
     # the page: the same message, no date overflow for a huge horizon, nothing computed
-    version = services.health_model_ensure_default().versions.get(active=True)
     client.force_login(admin_user)
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk])
     for horizon in ("731", "1000000000"):
@@ -797,8 +806,9 @@ def test_component_without_any_data_on_the_day_is_named_with_its_first_day(
         "sentiment",
         "relationship",
     }
-    # on 10 Apr the ticket is known (opened that day): support has data; usage not yet
-    later = _json("--as-of", "2024-04-10", "--horizon", "30")
+    # on 10 Apr the ticket is known (opened that day): support has data; usage not yet (the
+    # service: the command refuses these days, which have no snapshots)
+    later = services.health_backtest(as_of=dt.date(2024, 4, 10), horizon=30)
     assert {g["component"] for g in later["data_gaps"]} == {
         "usage",
         "feature_adoption",
@@ -807,7 +817,7 @@ def test_component_without_any_data_on_the_day_is_named_with_its_first_day(
         "relationship",
     }
     # once usage is tracked, no usage gap
-    after = _json("--as-of", "2024-05-01", "--horizon", "30")
+    after = services.health_backtest(as_of=dt.date(2024, 5, 1), horizon=30)
     assert not {"usage", "feature_adoption"} & {g["component"] for g in after["data_gaps"]}
     # the text output warns before the figures
     out = StringIO()
@@ -923,20 +933,145 @@ def test_backtest_with_both_kinds_counts_each_customer_once(db):
     assert result["scored_in_memory"] == 3 == result["customers"]  # 1 + 2
 
 
-def test_admin_backtest_defaults_to_a_window_ending_on_the_last_complete_day(
-    client, admin_user, db
-):
-    """No as_of: 90 days back from yesterday (UTC), so churn is counted by the last
-    complete day, as the editor's preview counts it, not by today."""
+def _weekly_snapshots(version, latest: dt.date, weeks: int) -> list[dt.date]:
+    """One snapshot of one customer a week, ``weeks`` weeks back from ``latest``: the days."""
+    account = _customer(start=latest - dt.timedelta(days=7 * weeks + 30))
+    days = [latest - dt.timedelta(days=7 * w) for w in range(weeks)]
+    for day in days:
+        _snapshot(account, 70, "yellow", version, day=day)
+    return days
+
+
+def test_default_day_is_the_latest_snapshot_day_a_whole_horizon_back(db):
+    """Weekly snapshots, the latest 3 days ago (T − 3), back to T − 3 − 7·19 = T − 136: the
+    horizon must end by T − 3, so the day is the latest snapshot day on or before T − 93,
+    i.e. T − 94 (3 + 7·13 = 94; T − 87 is too late); for 30 days T − 3 − 7·5 = T − 38."""
     version = services.health_model_ensure_default().versions.get(active=True)
+    today = utc.today()
+    latest = today - dt.timedelta(days=3)
+    _weekly_snapshots(version, latest, 20)
+    day, why = services.health_backtest_day(horizon=90)
+    assert day == today - dt.timedelta(days=94)
+    assert why == (
+        f"as of {day}: the latest day with health snapshots at least 90 days before {latest}, "
+        "the latest snapshot day (so the 90-day window is fully observed)"
+    )
+    assert services.health_backtest_day(horizon=30)[0] == today - dt.timedelta(days=38)
+    # the command names the day on its first line, and in the JSON
+    out = StringIO()
+    call_command("backtest", "--horizon", "90", stdout=out)
+    assert out.getvalue().splitlines()[0] == f"Default day: {why}"
+    data = _json("--horizon", "90")
+    assert data["as_of"] == day.isoformat() and data["day_chosen"] == why
+    assert data["complete"] is True
+    # a day asked for keeps its output: no default line, day_chosen None
+    out = StringIO()
+    call_command("backtest", "--as-of", day.isoformat(), stdout=out)
+    assert not out.getvalue().startswith("Default day")
+    assert _json("--as-of", day.isoformat())["day_chosen"] is None
+
+
+def test_default_day_ignores_snapshots_dated_after_yesterday(db):
+    """A snapshot of today (its day not over) does not move the window's end. Snapshots on
+    T, T − 2, T − 31 and T − 40, 30 days: the latest day up to yesterday is T − 2, so the
+    day is on or before T − 32: T − 40 (counting today's would give T − 31)."""
+    version = services.health_model_ensure_default().versions.get(active=True)
+    today = utc.today()
+    account = _customer(start=today - dt.timedelta(days=100))
+    for back in (0, 2, 31, 40):
+        _snapshot(account, 70, "yellow", version, day=today - dt.timedelta(days=back))
+    day, why = services.health_backtest_day(horizon=30)
+    assert day == today - dt.timedelta(days=40)
+    assert f"30 days before {today - dt.timedelta(days=2)}" in why
+
+
+def test_default_day_without_old_enough_snapshots_names_what_is_missing(db):
+    version = services.health_model_ensure_default().versions.get(active=True)
+    today = utc.today()
+    yesterday = today - dt.timedelta(days=1)
+    # no snapshot at all: the recompute to run starts a horizon before yesterday
+    with pytest.raises(CommandError) as exc:
+        call_command("backtest", "--horizon", "90", stdout=StringIO())
+    start = yesterday - dt.timedelta(days=90)
+    assert str(exc.value) == (
+        f"--as-of: no health snapshots on or before {yesterday} (yesterday), so no day to "
+        f"backtest; run recompute --from {start} --to {start} first"
+    )
+    # 5 weeks of snapshots up to yesterday: none 90 days before it
+    _weekly_snapshots(version, yesterday, 5)
+    with pytest.raises(CommandError) as exc:
+        call_command("backtest", "--horizon", "90", stdout=StringIO())
+    assert str(exc.value) == (
+        f"--as-of: no health snapshots at least 90 days before {yesterday} (the latest "
+        f"snapshot day), so no 90-day window is fully observed; run recompute --from {start} "
+        f"--to {start} first"
+    )
+    # a bad horizon is the horizon's error, not a missing day
+    with pytest.raises(CommandError, match="^--horizon: must be a whole number of days"):
+        call_command("backtest", "--horizon", "0", stdout=StringIO())
+
+
+def test_a_day_asked_without_snapshots_names_the_nearest_days_that_have_them(db):
+    version = services.health_model_ensure_default().versions.get(active=True)
+    latest = utc.today() - dt.timedelta(days=100)
+    newer, older = _weekly_snapshots(version, latest, 2)  # latest and a week before it
+    asked = older + dt.timedelta(days=3)
+    out = StringIO()
+    with pytest.raises(CommandError) as exc:
+        call_command("backtest", "--as-of", asked.isoformat(), "--horizon", "30", stdout=out)
+    assert str(exc.value) == (
+        f"--as-of: {asked} has no health snapshots, so there is nothing to backtest; the "
+        f"nearest days that have them: {older} (before) and {newer} (after)"
+    )
+    assert out.getvalue() == ""
+    # only older days (or only newer ones): just the one side
+    with pytest.raises(
+        CommandError, match=rf"the nearest days that have them: {newer} \(before\)$"
+    ):
+        call_command("backtest", "--as-of", (newer + dt.timedelta(days=1)).isoformat())
+    with pytest.raises(CommandError, match=rf"the nearest days that have them: {older} \(after\)$"):
+        call_command("backtest", "--as-of", (older - dt.timedelta(days=1)).isoformat())
+    # a day in the future is still refused as such, before the snapshots are looked at
+    with pytest.raises(CommandError, match="in the future"):
+        call_command("backtest", "--as-of", (utc.today() + dt.timedelta(days=1)).isoformat())
+
+
+def test_admin_backtest_default_day_and_a_day_without_snapshots(client, admin_user, db):
+    """The page picks the same day as the command and says why in one line; a day asked
+    without snapshots is an error naming the nearest days that have them."""
+    version = services.health_model_ensure_default().versions.get(active=True)
+    today = utc.today()
+    latest = today - dt.timedelta(days=3)
+    _weekly_snapshots(version, latest, 20)
     client.force_login(admin_user)
     url = reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk])
     r = client.get(url)
-    assert r.status_code == 200
-    yesterday = utc.yesterday()
-    assert r.context["as_of"] == (yesterday - dt.timedelta(days=90)).isoformat()
+    assert r.status_code == 200 and r.context["errors"] == []
+    day = today - dt.timedelta(days=94)  # as in the command's test above
+    assert r.context["as_of"] == day.isoformat()
+    assert r.context["result"]["as_of"] == day.isoformat()
+    line = re.search(r'<p class="help" id="backtest-day-chosen">([^<]*)</p>', r.content.decode())
+    assert line[1] == (
+        f"Default day: as of {day}: the latest day with health snapshots at least 90 days "
+        f"before {latest}, the latest snapshot day (so the 90-day window is fully observed)"
+    )
+    assert f'name="as_of" value="{day}"' in r.content.decode()
     r = client.get(url, {"horizon": "30"})
-    assert r.context["as_of"] == (yesterday - dt.timedelta(days=30)).isoformat()
+    assert r.context["as_of"] == (today - dt.timedelta(days=38)).isoformat()
+    # a day asked for: no default line; without snapshots: the error, nothing computed
+    asked = day + dt.timedelta(days=1)
+    r = client.get(url, {"as_of": asked.isoformat()})
+    assert r.context["result"] is None and "backtest-day-chosen" not in r.content.decode()
+    assert r.context["errors"] == [
+        f"as of: {asked} has no health snapshots, so there is nothing to backtest; the "
+        f"nearest days that have them: {day} (before) and {day + dt.timedelta(days=7)} (after)"
+    ]
+    # no snapshot old enough for the horizon: the error names what is missing
+    r = client.get(url, {"horizon": "400"})
+    assert r.context["result"] is None
+    assert r.context["errors"][0].startswith(
+        f"as of: no health snapshots at least 400 days before {latest}"
+    )
 
 
 def test_admin_backtest_page_names_components_and_bands_and_warns_of_few_churners(

@@ -433,6 +433,31 @@ def test_what_changed_in_words():
     ]
 
 
+def test_reasons_and_what_changed_write_counts_with_thousands_separators():
+    """Counts of 1,000 and more as money is written ("12,500", not "12500"); the stored
+    inputs keep the plain numbers. Utilisation 1,400 / 2,000 = 70 % → 600 / 2,000 = 30 %:
+    score 79 → 51 as in ``test_what_changed_in_words``."""
+    seats = {"licensed_seats": 2000, "open_escalations": 0}
+    before = _snapshot(USAGE_ONLY, {"seat_utilisation": 70.0, "active_users_30d": 1400, **seats})
+    after = _snapshot(USAGE_ONLY, {"seat_utilisation": 30.0, "active_users_30d": 600, **seats})
+    reason = before["components"][0]["reason"]
+    assert reason == "1,400 of 2,000 licensed seats active in 30 days"
+    assert before["components"][0]["inputs"]["active_users_30d"] == 1400  # a number, stored
+    assert health.what_changed(before, after)[1] == (
+        "usage fell from 70 to 30: active users 1,400 → 600 of 2,000 seats"
+    )
+    # numbers that read alike at one decimal get the decimals that tell them apart, with
+    # separators too: 1234.56 and 1234.64 are both "1,234.6"
+    assert health.score_pair(1234.56, 1234.64, text=health._num) == ("1,234.56", "1,234.64")
+    # a trend under 0.05 % still finds its decimals when the counts are large:
+    # (12,501 − 12,500) / 12,500 × 100 = 0.008 %, "0.0" at one decimal, 0.01 at two
+    steps = {"thresholds": [[-50, 25], [-25, 50], [0, 75], [10, 100]]}
+    tiny = {"usage_trend": 0.008, "events_30d": 12501, "events_previous_30d": 12500}
+    assert _reason_of("usage_trend", steps, tiny) == (
+        "events up 0.01% on the previous 30 days (12,500 → 12,501)"
+    )
+
+
 def test_what_changed_names_band_moves_data_gaps_and_model_changes():
     before = _snapshot(
         USAGE_ONLY, {"seat_utilisation": 90.0, "active_users_30d": 18, "licensed_seats": 20}
@@ -886,7 +911,7 @@ def test_a_trend_under_a_tenth_of_a_percent_is_not_up_zero():
     # 2501 events on 2500: (2501 − 2500) / 2500 × 100 = 0.04 %, stored 0.04
     tiny = {"usage_trend": 0.04, "events_30d": 2501, "events_previous_30d": 2500}
     assert _reason_of("usage_trend", steps, tiny) == (
-        "events up 0.04% on the previous 30 days (2500 → 2501)"
+        "events up 0.04% on the previous 30 days (2,500 → 2,501)"
     )
     # 12.5 % keeps its one decimal; no change is "flat"
     some = {"usage_trend": -12.5, "events_30d": 70, "events_previous_30d": 80}
@@ -992,7 +1017,7 @@ def test_ratio_measures_are_scored_at_full_precision():
     usage = health.score(spec, values).components[0]
     assert usage.measure_points["usage_trend"] == 0.0
     assert usage.inputs["usage_trend"] == trend  # stored as computed, not rounded
-    assert "events down 50.0% on the previous 30 days (20001 → 10000)" in usage.reason
+    assert "events down 50.0% on the previous 30 days (20,001 → 10,000)" in usage.reason
     # 1 of 3 seats: 100 / 3 = 33.333…, kept so; linear 0..50 → 33.333… / 50 × 100 = 66.7
     seats = _pct(1, 3)
     assert seats == 100 / 3
@@ -1005,5 +1030,5 @@ def test_a_trend_of_thousandths_of_a_percent_says_its_first_digit():
     # 30,001 events on 30,000: 1 / 30,000 × 100 = 0.00333… %: "0.003", not "0.00"
     tiny = {"usage_trend": 100 / 30_000, "events_30d": 30_001, "events_previous_30d": 30_000}
     assert _reason_of("usage_trend", steps, tiny) == (
-        "events up 0.003% on the previous 30 days (30000 → 30001)"
+        "events up 0.003% on the previous 30 days (30,000 → 30,001)"
     )

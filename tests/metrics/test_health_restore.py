@@ -121,3 +121,47 @@ def test_bad_input_is_refused_and_writes_nothing(three, which, message):
     assert message in exc.value.messages[0]
     assert (_state(model), _state(other.model)) == before
     assert HealthModelVersion.objects.filter(active=True).count() == 2  # one per model
+
+
+def _stored_with_twin_names(model: HealthModel) -> HealthModelVersion:
+    """A version row written straight to the table, as one stored before the rule of one name
+    per component: v1's components with support labelled "usage" (v1's usage is "Usage")
+    and relationship labelled "Payments " (a trailing space), like payments."""
+    v1 = model.versions.get(version=1)
+    labels = {"support": "usage", "relationship": "Payments "}
+    components = [{**c, "label": labels.get(c["key"], c["label"])} for c in v1.components]
+    return HealthModelVersion.objects.create(
+        model=model, version=9, components=components, active=False, notes="before the rule"
+    )
+
+
+def test_a_stored_version_with_two_components_of_one_name_is_not_restored(three):
+    model, v1, _v2, _v3 = three
+    old = _stored_with_twin_names(model)
+    labels = [c["label"] for c in old.components]
+    # the default model's order: usage, feature adoption, support, payments, sentiment,
+    # relationship: support is component 3, relationship component 6
+    assert labels[0] == "Usage" and labels[2] == "usage"
+    assert labels[3] == "Payments" and labels[5] == "Payments "
+    before = _state(model)
+    with pytest.raises(ValidationError) as exc:
+        services.health_model_version_restore(model=model, version_id=old.pk)
+    assert exc.value.message_dict == {
+        "version": [
+            "Default v9 breaks today's rules for a model, so it cannot be restored: "
+            "component 3 is named “usage” like component 1: give each its own name; "
+            "component 6 is named “Payments” like component 4: give each its own name. "
+            "Nothing restored."
+        ]
+    }
+    assert _state(model) == before  # nothing written, v3 still active
+    # the confirmation step refuses it the same way, before anything is offered
+    with pytest.raises(ValidationError, match="component 3 is named “usage” like component 1"):
+        services.health_model_version_restorable(model=model, version_id=old.pk)
+    # saving such components as a new version is refused with the same words
+    with pytest.raises(ValidationError) as exc:
+        services.health_model_version_create(model=model, components=old.components)
+    assert exc.value.message_dict["components"][0] == (
+        "component 3 is named “usage” like component 1: give each its own name"
+    )
+    assert _state(model) == before

@@ -174,6 +174,22 @@ def test_renewal_new_customer_first_value_and_activity():
     assert fire("no_activity", quiet, days=31) is None
 
 
+def test_evidence_writes_counts_with_thousands_separators():
+    """Counts of 1,000 and more in a CTA's evidence as the health reasons write them."""
+    assert fire("open_tickets", {"open_tickets": 1200}, count=1000).evidence == (
+        "1,200 open tickets (threshold 1,000)"
+    )
+    # D (2 Mar 2024) − 1,230 days = 19 Oct 2020
+    quiet = {"last_touch_on": D - dt.timedelta(days=1230)}
+    assert fire("no_activity", quiet, days=30).evidence == (
+        "no CSM activity in 1,230 days (last on 19 Oct 2020)"
+    )
+    unpaid = {"unpaid_failed_payments_90d": 1500, "unpaid_failed_invoices_90d": 1001}
+    assert fire("payment_trouble", {**unpaid, "overdue_invoices": 0}).evidence == (
+        "1,500 failed payments in 90 days on 1,001 invoices not paid since"
+    )
+
+
 def test_payments_tickets_surveys_champion_and_seats():
     unpaid = {"unpaid_failed_payments_90d": 2, "unpaid_failed_invoices_90d": 1}
     assert fire("payment_trouble", {**unpaid, "overdue_invoices": 0}).evidence == (

@@ -207,6 +207,33 @@ def test_bad_restore_is_a_message_and_writes_nothing(client, admin_user, model, 
     assert list(HealthModelVersion.objects.values_list("pk", "active")) == before
 
 
+def test_restoring_a_stored_version_with_two_components_of_one_name_is_refused(
+    client, admin_user, model
+):
+    """A version row stored before the rule of one name per component (written straight to
+    the table here): the page names the components and restores nothing."""
+    v1 = _v(model, 1)
+    components = [
+        {**c, "label": "Usage" if c["key"] == "support" else c["label"]} for c in v1.components
+    ]
+    old = HealthModelVersion.objects.create(
+        model=model, version=4, components=components, active=False
+    )
+    client.force_login(admin_user)
+    before = list(HealthModelVersion.objects.values_list("pk", "active"))
+    message = "component 3 is named “Usage” like component 1: give each its own name"
+    r = client.get(_versions_url(model), {"restore": old.pk})
+    assert r.context["confirm"] is None and message in r.content.decode()
+    r = client.post(
+        reverse("workspace:health-model-restore", args=[model.pk]), {"version": str(old.pk)}
+    )
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert 'id="restore-errors"' in page and "Default v4 breaks today" in page
+    assert message in page
+    assert list(HealthModelVersion.objects.values_list("pk", "active")) == before
+
+
 def test_a_version_the_active_one_copies_offers_no_restore(client, admin_user, model):
     v1 = _v(model, 1)
     metrics_services.health_model_version_restore(model=model, version_id=v1.pk)

@@ -1,9 +1,12 @@
-"""python manage.py backtest --as-of YYYY-MM-DD [--horizon 90] [--model-version ID] [--partial]
+"""python manage.py backtest [--as-of YYYY-MM-DD] [--horizon 90] [--model-version ID] [--partial]
 [--json]: the health score's predictive check (docs/metrics.md): ROC AUC of 100 − score for
 logo churn within the horizon (1 to 730 days), churn per band (%), the green accounts that
 churned and suggested weights. A window that ends after today is refused unless --partial,
 which observes it up to today and says so (``complete``, ``observed_until``,
-``observed_days``)."""
+``observed_days``). Without --as-of: the latest day with health snapshots a whole horizon
+before the latest snapshot day (``services.health_backtest_day``), named on the first line
+(``day_chosen`` in the JSON); an --as-of without snapshots is refused with the nearest
+days that have them."""
 
 from __future__ import annotations
 
@@ -34,7 +37,14 @@ class Command(BaseCommand):
     help = "Backtest the health score: AUC for logo churn within --horizon days of --as-of."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--as-of", dest="as_of", required=True, metavar="YYYY-MM-DD", **ONCE)
+        parser.add_argument(
+            "--as-of",
+            dest="as_of",
+            metavar="YYYY-MM-DD",
+            help="default: the latest day with health snapshots a whole horizon before the "
+            "latest snapshot day",
+            **ONCE,
+        )
         parser.add_argument(
             "--horizon",
             type=_whole,
@@ -57,7 +67,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args, as_of, horizon, model_version, partial, **options) -> None:
-        as_of = day_option(once(as_of, "--as-of"), "--as-of")
+        as_of = once(as_of, "--as-of")
+        as_of = None if as_of is None else day_option(as_of, "--as-of")
         horizon = once(horizon, "--horizon", default=90)
         model_version = once(model_version, "--model-version")
         version = None
@@ -68,6 +79,9 @@ class Command(BaseCommand):
             if version is None:
                 raise CommandError(f"--model-version {model_version}: no such health model version")
         try:
+            as_of, chosen = services.health_backtest_day(
+                as_of=as_of, horizon=horizon, partial=partial
+            )
             result = services.health_backtest(
                 as_of=as_of, horizon=horizon, version=version, partial=partial
             )
@@ -83,9 +97,11 @@ class Command(BaseCommand):
                 )
             ) from None
         if options["json"]:
-            self.stdout.write(json.dumps(result, indent=2))
+            self.stdout.write(json.dumps({**result, "day_chosen": chosen or None}, indent=2))
             return
         out = self.stdout.write
+        if chosen:
+            out(f"Default day: {chosen}")
         scope = f" ({result['model']})" if result["model"] else ""
         complete = result["complete"]
         if complete:
