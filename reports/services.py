@@ -29,7 +29,7 @@ from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
 from accounts.money import money_exact
 from config.site import absolute_url
 from metrics import kpis
-from metrics.kpis.common import pct_text, percent_text
+from metrics.kpis.common import change_text, percent_text
 from metrics.models import AccountStanding, KpiSnapshot
 from metrics.services import BAND_CHANGED_KIND
 from metrics.standings import renews_within
@@ -276,22 +276,6 @@ def _fmt(value: Decimal | None, unit: str) -> str:
     return f"{value:.1f}"
 
 
-def _change_text(change: Decimal, unit: str, *, signed: bool = True) -> str:
-    """A change of a KPI in its unit, as the dashboard's tiles print one: a rate moves in
-    percentage points ("−25.0 pp": NRR 100 % → 75 % is 25 points, not 25 % of 100), money
-    to the cent ("+$1,234.56"), days and hours with their unit. ``signed``: with "+" or
-    "−" (a real minus); without for a limit such as the target's max change."""
-    sign = ("+" if change > 0 else "−" if change < 0 else "") if signed else ""
-    size = abs(change)
-    if unit == "%":
-        return f"{sign}{pct_text(size)} pp"
-    if unit == "money":
-        return sign + money_exact(size)
-    if unit in ("days", "hours"):
-        return f"{sign}{size:.1f} {unit}"
-    return f"{sign}{size:.1f}"
-
-
 def target_text(target: KpiTarget) -> str:
     sign = "≥" if target.direction == catalog.AT_LEAST else "≤"
     return f"{sign} {_fmt(Decimal(target.value), catalog.KPIS[target.kpi].unit)}"
@@ -401,8 +385,8 @@ def alert_message(alert: Alert) -> dict[str, str]:
         lines.append("It is now off target.")
     if "moved" in alert.reasons:
         lines.append(
-            f"It moved by {_change_text(value - previous, kpi.unit)}, more than the "
-            f"{_change_text(Decimal(target.max_change), kpi.unit, signed=False)} set for one "
+            f"It moved by {change_text(value - previous, kpi.unit)}, more than the "
+            f"{change_text(Decimal(target.max_change), kpi.unit, signed=False)} set for one "
             "period."
         )
     if alert.movers:
@@ -411,7 +395,7 @@ def alert_message(alert: Alert) -> dict[str, str]:
         for m in alert.movers:
             lines.append(
                 f"  {m['name']} ({m['external_id']}): {m['movement']} "
-                f"{_change_text(Decimal(m['amount']), 'money')}"
+                f"{change_text(Decimal(m['amount']), 'money')}"
             )
     elif not kpi.revenue:
         lines.append("")

@@ -20,7 +20,7 @@ from accounts.models import Account, Role, User
 from accounts.money import money_exact
 from metrics import kpis
 from metrics.kpis import revenue
-from metrics.kpis.common import pct_text, percent_text
+from metrics.kpis.common import change_text, pct_text, percent_text
 from metrics.models import KpiScope
 from metrics.priority import money_short
 
@@ -305,15 +305,14 @@ def _delta(
     diff = Decimal(str(value)) - Decimal(str(previous))
     if diff == 0:
         return {"text": "no change vs previous", "tone": "idle"}
-    sign = "+" if diff > 0 else "−"
-    if unit == "money":
-        # under 50 cents the short form reads "$0": to the cent then
-        small = abs(diff) < Decimal("0.5")
-        text = sign + (money_exact(abs(diff)) if small else fmt(float(abs(diff)), "money"))
-    else:
-        # as a rate prints: one decimal, more where one would read 0.0 (GRR down 0.01 pp
-        # is "−0.01 pp", not "+0.0 pp"), so the sign always goes with a non-zero figure
-        text = sign + pct_text(abs(diff)) + (" pp" if unit == "pct" else "")
+    # money in the tile's short form, but to the cent under 50 cents (the short form would
+    # read "$0"); a rate in points with the decimals that keep a non-zero change from reading
+    # 0.0 (GRR down 0.01 pp is "−0.01 pp"), so the sign always goes with a non-zero figure
+    text = change_text(
+        diff,
+        unit,
+        money=lambda size: money_exact(size) if size < Decimal("0.5") else fmt(float(size), unit),
+    )
     tone = "good" if (diff > 0) == higher_better else "bad"
     return {"text": f"{text} vs previous", "tone": tone}
 

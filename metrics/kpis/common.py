@@ -5,13 +5,14 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from fractions import Fraction
 
 from django.db.models import Q, QuerySet
 
 from accounts.models import Account
+from accounts.money import money_exact
 
 ZERO = Decimal("0.00")  # money zero: prints as 0.00
 HUNDRED = Decimal(100)
@@ -52,6 +53,31 @@ def percent_text(value: float) -> str:
     """A rate with its sign as every page, email and command prints it: ``pct_text``'s
     figure and "%" with no space, "99.99%" (the one place that decides the spacing)."""
     return f"{pct_text(value)}%"
+
+
+def change_text(
+    change: Decimal,
+    unit: str,
+    *,
+    signed: bool = True,
+    money: Callable[[Decimal], str] = money_exact,
+) -> str:
+    """A KPI's change in its unit, as the dashboard's tiles and the target alerts print it: a
+    rate ("%" or "pct") moves in percentage points ("−25.0 pp": NRR 100 % → 75 % is 25
+    points, not 25 % of 100), money through ``money`` (to the cent by default: "+$1,234.56"),
+    days and hours with their unit, anything else as a figure; every figure with
+    ``pct_text``'s decimals, so a change that is not zero never reads "0.0". ``signed``: with
+    "+" or "−" (a real minus); without for a limit such as a target's max change."""
+    change = Decimal(change)
+    sign = ("+" if change > 0 else "−" if change < 0 else "") if signed else ""
+    size = abs(change)
+    if unit in ("%", "pct"):
+        return f"{sign}{pct_text(size)} pp"
+    if unit == "money":
+        return sign + money(size)
+    if unit in ("days", "hours"):
+        return f"{sign}{pct_text(size)} {unit}"
+    return sign + pct_text(size)
 
 
 def pct(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from accounts import utc
 from metrics.kpis import cohorts_report, kpi_report
-from metrics.kpis.common import pct_text
+from metrics.kpis.common import change_text, pct_text
 from tests.factories import (
     AccountFactory,
     ContractFactory,
@@ -143,6 +143,27 @@ def test_a_period_around_a_future_date_is_an_error_on_date(admin_user, period, d
 )
 def test_pct_text_keeps_the_sign_and_the_side_of_100(value, text):
     assert pct_text(value) == text
+
+
+@pytest.mark.parametrize(
+    ("change", "unit", "signed", "text"),
+    [
+        (Decimal("-25"), "%", True, "−25.0 pp"),  # NRR 100 % → 75 %: 25 points
+        (Decimal("-25"), "pct", True, "−25.0 pp"),  # the dashboard's name of the same unit
+        (Decimal("-0.01"), "pct", True, "−0.01 pp"),  # one decimal would say −0.0
+        (Decimal("1234.56"), "money", True, "+$1,234.56"),  # CURRENCY=USD in the tests
+        (Decimal("1.5"), "days", True, "+1.5 days"),
+        (Decimal("2"), "hours", False, "2.0 hours"),  # a target's max change: no sign
+        (Decimal("0.04"), "", True, "+0.04"),  # an NPS moved by 0.04: not "+0.0"
+    ],
+)
+def test_change_text_speaks_each_unit(change, unit, signed, text):
+    assert change_text(change, unit, signed=signed) == text
+
+
+def test_change_text_writes_money_with_the_callers_form():
+    # the dashboard's tile: the short form from 50 cents on
+    assert change_text(Decimal("-1500"), "money", money=lambda v: f"${v / 1000:.1f}k") == "−$1.5k"
 
 
 def test_the_command_table_shows_an_nrr_just_above_100_as_above_it():
