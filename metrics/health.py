@@ -168,8 +168,9 @@ def _read_as(text: str) -> float | str:
 
 
 def _amount(value: Any) -> str:
-    """An amount of money as the reasons show it: "633,600.00 USD" (``settings.CURRENCY``);
-    a value that is not a number as it is."""
+    """An amount of money as the reasons show it, as the pages do: "$633,600.00" (the sign of
+    ``settings.CURRENCY``, ``accounts.timeline.money_text``); a value that is not a number as
+    it is."""
     from accounts.timeline import money_text
 
     try:
