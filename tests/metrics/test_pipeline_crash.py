@@ -143,3 +143,88 @@ def test_run_pipeline_killed_mid_health_frees_the_lock_and_the_next_run_finishes
     assert dead.status == PipelineRun.Status.SUPERSEDED
     assert dead.error == f"stopped; superseded by run #{again['run_id']}"
     assert snapshot_rows(day) == expected
+
+
+def _standings() -> list[tuple]:
+    from metrics.models import AccountStanding
+
+    return sorted(
+        tuple(row.values())
+        for row in AccountStanding.objects.values().order_by()
+        for row in [{k: v for k, v in row.items() if k not in ("id", "updated_at", "created_at")}]
+    )
+
+
+def _ctas() -> list[tuple]:
+    from playbooks.models import Cta
+
+    return sorted(
+        Cta.objects.values_list(
+            "account_id", "playbook__name", "status", "opened_on", "priority", "title"
+        )
+    )
+
+
+def _clear_outputs() -> None:
+    from metrics.models import AccountStanding, KpiSnapshot
+    from playbooks.models import Cta
+
+    Cta.objects.all().delete()
+    AccountStanding.objects.all().delete()
+    HealthSnapshot.objects.all().delete()
+    KpiSnapshot.objects.all().delete()
+
+
+def test_a_health_step_failing_after_some_chunks_committed_then_the_next_run_leaves_clean_rows(
+    monkeypatch, settings
+):
+    """The health step in one process raises in its last chunk, after the others
+    committed (in forked processes): the run fails naming the step and the error, the
+    committed chunks stay (each its own transaction), no standing or CTA is written; the next
+    run of the day leaves exactly a clean run's snapshots, KPI snapshots, standings and
+    CTAs."""
+    import functools
+
+    from config import settings as project_settings
+    from metrics import services
+    from playbooks.models import Playbook
+    from tests.playbooks.helpers import make_playbook
+
+    settings.PIPELINE_FINAL_HOOKS = project_settings.PIPELINE_FINAL_HOOKS
+    day = pipeline.default_as_of()
+    accounts = build_book(day, n=7)  # chunks of 2: [0, 1], [2, 3], [4, 5], [6]
+    Playbook.objects.all().delete()
+    make_playbook("seat_utilisation", {"at_least": 1}, name="Welcome")
+    clean = pipeline.run_nightly(day)
+    expected = (snapshot_rows(day), _standings(), _ctas())
+    assert len(expected[2]) >= 3  # the playbook fired
+    _clear_outputs()
+
+    last = max(a.pk for a in accounts)
+    record_chunk = services._record_chunk
+
+    def broken(scope, **kwargs):
+        if scope.filter(pk=last).exists():
+            raise RuntimeError("disk full")
+        return record_chunk(scope, **kwargs)
+
+    monkeypatch.setattr(services, "_record_chunk", broken)
+    monkeypatch.setattr(
+        services,
+        "health_snapshots_record",
+        functools.partial(services.health_snapshots_record, chunk_size=2),
+    )
+    with pytest.raises(pipeline.PipelineError, match="^health: RuntimeError: disk full$"):
+        pipeline.run_nightly(day)
+    monkeypatch.undo()
+    failed = PipelineRun.objects.exclude(pk=clean["run_id"]).get()
+    assert failed.status == PipelineRun.Status.FAILED
+    assert failed.error == "health: RuntimeError: disk full"
+    assert [s["name"] for s in failed.steps] == ["usage_rollups", "usage_events"]
+    # the chunks before the failing one committed; nothing after health ran
+    assert HealthSnapshot.objects.filter(day=day).count() == 6
+    assert _ctas() == [] and _standings() == []
+
+    again = pipeline.run_nightly(day)
+    assert again["status"] == "succeeded"
+    assert (snapshot_rows(day), _standings(), _ctas()) == expected
