@@ -467,16 +467,18 @@ _run_lock_depth = 0
 def _busy_words() -> str:
     """Why a run cannot start: "another pipeline run is in progress (run #8 for 2026-11-23,
     started 02:15 UTC); wait for it or stop it". The newest running run is taken for the
-    holder's (none between two runs of a catch-up, or before the first has begun)."""
+    holder's; with none (between two runs of a catch-up, before the first has begun, or a
+    health rescore holding the lock: ``manage.py recompute``, the Manage page's rescore),
+    "another pipeline run or health rescore is in progress; wait for it or stop it"."""
     run = (
         PipelineRun.objects.filter(status=PipelineRun.Status.RUNNING)
         .order_by("-started_at")
         .first()
     )
-    which = ""
-    if run is not None:
-        started = run.started_at.astimezone(dt.UTC)
-        which = f" (run #{run.pk} for {run.as_of}, started {started:%H:%M} UTC)"
+    if run is None:
+        return "another pipeline run or health rescore is in progress; wait for it or stop it"
+    started = run.started_at.astimezone(dt.UTC)
+    which = f" (run #{run.pk} for {run.as_of}, started {started:%H:%M} UTC)"
     return f"another pipeline run is in progress{which}; wait for it or stop it"
 
 

@@ -110,3 +110,20 @@ def csm(db, manager) -> User:
 def outsider(db) -> User:
     """Signed in, but holds no role: sees nothing."""
     return _user("outsider@example.com", None)
+
+
+@pytest.fixture
+def lock_held_elsewhere(db):
+    """The pipeline lock held by another session, as a run (or a rescore) in another
+    process holds it. PostgreSQL only (an advisory lock)."""
+    from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+    from metrics import pipeline
+
+    if connection.vendor != "postgresql":
+        pytest.skip("an advisory lock of PostgreSQL")
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", pipeline.RUN_LOCK)
+    yield
+    other.close()  # the session ends: the lock goes

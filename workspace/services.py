@@ -381,6 +381,7 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date) -> None:
     the account page would show the old version until the next night, and its history
     would mix versions), then the queue standings (``metrics.services.health_rescore``,
     as ``manage.py recompute`` does); progress in the cache after each day."""
+    from metrics import pipeline
     from metrics.services import health_days_after, health_rescore
 
     key = BACKFILL_KEY.format(job)
@@ -396,7 +397,16 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date) -> None:
         cache.set(key, state, BACKFILL_TTL)
 
     try:
-        health_rescore(start=start, end=end, progress=progress)
+        # one writer of the snapshots at a time: under the pipeline lock, refused at once
+        # while a night's run or another rescore holds it (their days interleaved would
+        # leave rows of two models, or standings read between the two)
+        with pipeline.exclusive():
+            health_rescore(start=start, end=end, progress=progress)
+    except pipeline.PipelineBusy as exc:
+        # "Nothing rescored: another pipeline run is in progress (…); wait for it or stop it."
+        state.update({"status": "failed", "total": 0, "error": str(exc)})
+        cache.set(key, state, BACKFILL_TTL)
+        return
     except Exception as exc:
         state.update({"status": "failed", "error": str(exc)[:300]})
         cache.set(key, state, BACKFILL_TTL)

@@ -379,3 +379,82 @@ def test_recompute_reads_the_first_day_with_data_once():
     with CaptureQueriesContext(connection) as captured:
         services.health_first_data_day()
     assert _first_data_day_reads(captured.captured_queries) == 1  # the statement is known
+
+
+# --- one writer of the snapshots at a time ----------------------------------------------------
+
+
+def test_recompute_while_another_run_or_rescore_holds_the_lock_is_refused(lock_held_elsewhere):
+    """Another process holds the pipeline lock: a night's run (a running run to name) or a
+    rescore (none): the recompute is refused in words saying which, and writes nothing."""
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=4)
+    args = ["recompute", "--from", "2024-03-18", "--to", D.isoformat()]
+    with pytest.raises(CommandError) as raised:
+        call_command(*args, stdout=StringIO())
+    assert str(raised.value) == (
+        "another pipeline run or health rescore is in progress; wait for it or stop it"
+    )
+    holder = pipeline.PipelineRun.objects.create(as_of=D)
+    with pytest.raises(
+        CommandError, match=rf"^another pipeline run is in progress \(run #{holder.pk} "
+    ):
+        call_command(*args, stdout=StringIO())
+    assert not HealthSnapshot.objects.exists()
+
+
+def test_a_run_or_another_recompute_started_while_a_recompute_runs_is_refused():
+    """Two writers of the same days at once: whatever starts second, in another thread of
+    this process (another process: the advisory lock, test above), is refused, the
+    recompute goes on, and its rows are the rows of a recompute alone."""
+    import threading
+
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=4)
+    _event(account, dt.datetime(2024, 3, 19, 9, tzinfo=dt.UTC))
+    refused: list[str] = []
+
+    def start_others(day: dict) -> None:  # the recompute's progress, after its first day
+        if refused:
+            return
+
+        def other() -> None:
+            for start in (
+                lambda: pipeline.run_nightly(D),
+                lambda: call_command(
+                    "recompute", "--from", "2024-03-19", "--to", D.isoformat(), stdout=StringIO()
+                ),
+            ):
+                try:
+                    start()
+                except (pipeline.PipelineBusy, CommandError) as exc:
+                    refused.append(str(exc))
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join(30)
+
+    original = services.health_rescore
+
+    def rescore(**kwargs):
+        return original(**{**kwargs, "progress": _both(kwargs["progress"], start_others)})
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(services, "health_rescore", rescore):
+        call_command("recompute", "--from", "2024-03-18", "--to", D.isoformat(), stdout=StringIO())
+    busy = "another pipeline run or health rescore is in progress; wait for it or stop it"
+    assert refused == [busy, busy]
+    assert not pipeline.PipelineRun.objects.exists()
+    alone = {d: _snapshot(account, d) for d in (dt.date(2024, 3, 18), dt.date(2024, 3, 19), D)}
+    HealthSnapshot.objects.all().delete()
+    call_command("recompute", "--from", "2024-03-18", "--to", D.isoformat(), stdout=StringIO())
+    assert {d: _snapshot(account, d) for d in alone} == alone
+
+
+def _both(first, second):
+    def call(result):
+        first(result)
+        second(result)
+
+    return call

@@ -125,3 +125,31 @@ def test_rescore_wholly_before_the_data_is_a_failed_job_not_a_task(
         f"Nothing rescored: no account has data before {utc_today().isoformat()}; "
         "recompute from that day on." in page
     )
+
+
+def test_rescore_while_a_pipeline_run_holds_the_lock_is_refused_and_writes_nothing(
+    client, admin_user, celery_eager, lock_held_elsewhere
+):
+    """A night's run (another process, the advisory lock) and a rescore must not interleave
+    their writes of the same days: the rescore is refused, in the run's words, untouched
+    snapshots and all."""
+    from metrics.models import PipelineRun
+
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=utc_today() - dt.timedelta(days=30))
+    yesterday = utc_today() - dt.timedelta(days=1)
+    health_snapshots_record(as_of=yesterday)
+    assert HealthSnapshot.objects.count() == 1  # yesterday's; a rescore of 3 days adds 2
+    holder = PipelineRun.objects.create(as_of=yesterday)  # the other process's run
+    job = services.backfill_start(days=3, user=admin_user)
+    progress = services.backfill_progress(job)
+    started = holder.started_at.astimezone(dt.UTC)
+    words = (
+        f"another pipeline run is in progress (run #{holder.pk} for {yesterday}, "
+        f"started {started:%H:%M} UTC); wait for it or stop it"
+    )
+    assert (progress["status"], progress["error"], progress["done"]) == ("failed", words, 0)
+    assert list(HealthSnapshot.objects.values_list("day", flat=True)) == [yesterday]
+    client.force_login(admin_user)
+    page = client.get(reverse("workspace:backfill-status"), {"job": job}).content.decode()
+    assert f"Nothing rescored: {words}." in page

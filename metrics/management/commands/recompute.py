@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import utc
-from metrics import services
+from metrics import pipeline, services
 from metrics.management.arguments import ONCE, day_option, once
 
 MAX_DAYS = 3660  # ten years of days in one call
@@ -126,15 +126,20 @@ class Command(BaseCommand):
             )
 
         try:
-            result = services.health_rescore(
-                start=start,
-                end=end,
-                account_ids=accounts,
-                chunk_size=chunk_size,
-                progress=report,
-                starting=starting,
-                starting_later=starting_later,
-            )
+            # one writer of the snapshots at a time (the night's run, another recompute, the
+            # Manage page's rescore): refused at once while one of them holds the lock
+            with pipeline.exclusive():
+                result = services.health_rescore(
+                    start=start,
+                    end=end,
+                    account_ids=accounts,
+                    chunk_size=chunk_size,
+                    progress=report,
+                    starting=starting,
+                    starting_later=starting_later,
+                )
+        except pipeline.PipelineBusy as exc:
+            raise CommandError(str(exc)) from None
         except ValidationError as exc:
             raise CommandError(_words(exc)) from exc
         days, later = result["days"], result["later"]
