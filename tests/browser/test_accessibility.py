@@ -32,6 +32,9 @@ MANAGER = "manager@demo.example"
 CSM = "csm1@demo.example"
 PHONE = {"width": 390, "height": 844}
 GATED = ("critical", "serious")  # axe's two highest impacts: a real barrier for someone
+# axe files an aria-describedby/-labelledby naming a missing id under "needs review" (a script
+# might add the id later); no script of ours adds one, so here a missing id is a bug
+REVIEW_GATED = {"aria-valid-attr-value"}
 
 
 @pytest.fixture
@@ -69,10 +72,11 @@ class Audit:
         page.wait_for_load_state("networkidle")  # htmx fragments loaded on load are in
         # folded parts (<details>) are checked too: axe skips what is hidden
         page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-        results = self.axe.run(page).response
+        results = self.axe.run(page, options={"resultTypes": ["violations", "incomplete"]})
         self.pages += 1
         where = f"{url}{label}"
-        for violation in results["violations"]:
+        review = [r for r in results.response["incomplete"] if r["id"] in REVIEW_GATED]
+        for violation in results.response["violations"] + review:
             if violation["impact"] not in GATED:
                 continue
             targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]]
