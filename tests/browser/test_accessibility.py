@@ -22,6 +22,7 @@ from django.urls import reverse
 from accounts.models import Account
 from metrics.models import HealthModel
 from playbooks.models import Playbook
+from playbooks.services import starter_playbooks_load
 from surveys.models import Stakeholder
 from tests.surveys.conftest import make_campaign, make_invitation
 
@@ -40,7 +41,9 @@ REVIEW_GATED = {"aria-valid-attr-value"}
 @pytest.fixture
 def demo_book(demo_users):
     """A small demo book (12 accounts, 120 days of data), scored by the pipeline, and one
-    open survey link (the demo's campaigns are all closed)."""
+    open survey link (the demo's campaigns are all closed). The starter playbooks come from a
+    migration, which an earlier test's flush may have emptied: loaded again (idempotent)."""
+    starter_playbooks_load()
     call_command(
         "seed_demo",
         "--accounts=12",
