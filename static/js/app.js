@@ -386,4 +386,42 @@
       });
     });
   });
+
+  // --- tables wider than the screen (.table-wrap scrolls sideways) --------------------------
+  // A keyboard user can scroll a box only once it has the focus: a wrapper that scrolls gets
+  // tabindex=0 and is a region named after its table (caption or section heading), so Tab lands on it and the
+  // arrow keys move the table. A wrapper that fits is left alone (no empty tab stop).
+  function markScrollableTables(root) {
+    (root || document).querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        if (wrap.hasAttribute("tabindex")) return;
+        // its name: the table's caption, else the heading of the section it sits in
+        var caption = wrap.querySelector("caption");
+        var section = wrap.closest("[aria-labelledby]");
+        var heading = section && document.getElementById(section.getAttribute("aria-labelledby"));
+        var name = (caption || heading) && (caption || heading).textContent.trim();
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (name ? name + ": " : "") + "table, scrolls sideways");
+        wrap.dataset.scrollMarked = "1";
+      } else if (wrap.dataset.scrollMarked) {
+        ["tabindex", "role", "aria-label", "data-scroll-marked"].forEach(function (attribute) {
+          wrap.removeAttribute(attribute);
+        });
+      }
+    });
+  }
+  markScrollableTables(document);
+  document.addEventListener("htmx:afterSettle", function () {
+    markScrollableTables(document);
+  });
+  var resizeQueued = false;
+  window.addEventListener("resize", function () {
+    if (resizeQueued) return;
+    resizeQueued = true;
+    window.requestAnimationFrame(function () {
+      resizeQueued = false;
+      markScrollableTables(document);
+    });
+  });
 })();

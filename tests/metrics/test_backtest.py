@@ -404,7 +404,7 @@ def test_admin_page_prints_the_suggestions_auc_as_the_headline(client, admin_use
     page = _admin_backtest_page(client, admin_user, version)
     assert "AUC: <strong>1.000</strong>" in page
     table = page[page.index('id="backtest-suggestion"') :].split("</table>")[0]
-    assert "<tr><th>AUC</th><th>1.000</th><th>" in table
+    assert '<tr><th scope="row">AUC</th><td>1.000</td><td>' in table
 
 
 def test_bad_input(db):

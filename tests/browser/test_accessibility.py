@@ -1,0 +1,134 @@
+"""An accessibility check of the main pages with axe-core (bundled by axe-playwright-python):
+the CSM's queue, an account page, the CTA list and survey results; the manager's dashboard
+and its drill-down; the admin's playbooks and health model pages (list, editor, versions,
+backtest); the login page and a survey link for an anonymous customer. A "critical" or
+"serious" violation on any of them fails the test, which lists every one: page, rule,
+impact and the offending elements. "Moderate" and "minor" ones are not gated.
+
+The book is the demo's (``seed_demo`` on a small scale, then the nightly pipeline), so the
+pages show what a real book shows: a health breakdown, what changed, CTAs, bands, charts.
+One login per role; the pages with the widest tables are checked again at a phone's
+width, where a table scrolls sideways and must be reachable by keyboard."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.core.management import call_command
+from django.urls import reverse
+
+from accounts.models import Account
+from metrics.models import HealthModel
+from playbooks.models import Playbook
+from playbooks.services import starter_playbooks_load
+from surveys.models import Stakeholder
+from tests.surveys.conftest import make_campaign, make_invitation
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ADMIN = "admin@demo.example"
+MANAGER = "manager@demo.example"
+CSM = "csm1@demo.example"
+PHONE = {"width": 390, "height": 844}
+GATED = ("critical", "serious")  # axe's two highest impacts: a real barrier for someone
+# axe files an aria-describedby/-labelledby naming a missing id under "needs review" (a script
+# might add the id later); no script of ours adds one, so here a missing id is a bug
+REVIEW_GATED = {"aria-valid-attr-value"}
+
+
+@pytest.fixture
+def demo_book(demo_users):
+    """A small demo book (12 accounts, 120 days of data), scored by the pipeline, and one
+    open survey link (the demo's campaigns are all closed). The starter playbooks come from a
+    migration, which an earlier test's flush may have emptied: loaded again (idempotent)."""
+    starter_playbooks_load()
+    call_command(
+        "seed_demo",
+        "--accounts=12",
+        "--days=120",
+        "--seed=1",
+        "--health-weeks=8",
+        "--kpi-months=2",
+        stdout=StringIO(),
+    )
+    call_command("run_pipeline", stdout=StringIO())
+    csm = demo_users[CSM]
+    account = Account.objects.filter(owner=csm).order_by("id").first()
+    stakeholder = Stakeholder.objects.filter(account=account).first()
+    invitation = make_invitation(make_campaign("nps"), stakeholder)
+    return {"account": account, "invitation": invitation}
+
+
+class Audit:
+    """Runs axe on pages and keeps the gated violations, to report them all at once."""
+
+    def __init__(self) -> None:
+        self.axe = Axe()
+        self.found: list[str] = []
+        self.pages = 0
+
+    def check(self, page, url: str, *, status: int = 200, label: str = "") -> None:
+        response = page.goto(url)
+        assert response is not None and response.status == status, (url, response)
+        page.wait_for_load_state("networkidle")  # htmx fragments loaded on load are in
+        # folded parts (<details>) are checked too: axe skips what is hidden
+        page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+        results = self.axe.run(page, options={"resultTypes": ["violations", "incomplete"]})
+        self.pages += 1
+        where = f"{url}{label}"
+        review = [r for r in results.response["incomplete"] if r["id"] in REVIEW_GATED]
+        for violation in results.response["violations"] + review:
+            if violation["impact"] not in GATED:
+                continue
+            targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]]
+            self.found.append(
+                f"{where}: {violation['id']} ({violation['impact']}) {violation['help']}\n"
+                + "\n".join(f"    {target}" for target in targets)
+            )
+
+
+def test_main_pages_have_no_critical_or_serious_violations(new_page, login, demo_book):
+    account = demo_book["account"]
+    model = HealthModel.objects.get(name="Default")
+    playbook = Playbook.objects.order_by("id").first()
+    audit = Audit()
+
+    anonymous = new_page()
+    audit.check(anonymous, "/login/")
+    audit.check(anonymous, f"/s/{demo_book['invitation'].token}/")
+
+    csm = login(new_page(), CSM)
+    audit.check(csm, "/")
+    audit.check(csm, reverse("workspace:account", args=[account.pk]))
+    audit.check(csm, reverse("playbooks:cta-list"))
+    audit.check(csm, reverse("surveys:results"))
+
+    manager = login(new_page(), MANAGER)
+    audit.check(manager, reverse("workspace:dashboard"))
+    audit.check(manager, reverse("workspace:drilldown") + "?metric=movements")
+
+    admin = login(new_page(), ADMIN)
+    audit.check(admin, reverse("playbooks:list"))
+    audit.check(admin, reverse("playbooks:edit", args=[playbook.pk]))
+    audit.check(admin, reverse("workspace:health-models"))
+    audit.check(admin, reverse("workspace:health-model-edit", args=[model.pk]))
+    audit.check(admin, reverse("workspace:health-model-versions", args=[model.pk]))
+    backtest = "admin:metrics_healthmodelversion_backtest"
+    audit.check(admin, reverse(backtest, args=[model.versions.get(active=True).pk]))
+
+    # at a phone's width the wide tables scroll sideways (app.js gives them a tab stop)
+    for page, url in (
+        (csm, "/"),
+        (csm, reverse("surveys:results")),
+        (admin, reverse("workspace:health-model-edit", args=[model.pk])),
+    ):
+        page.set_viewport_size(PHONE)
+        audit.check(page, url, label=" (phone)")
+
+    assert audit.pages == 17
+    assert not audit.found, (
+        f"{len(audit.found)} critical or serious accessibility violations:\n"
+        + "\n".join(audit.found)
+    )
