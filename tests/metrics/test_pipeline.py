@@ -18,6 +18,7 @@ from metrics import pipeline
 from metrics.models import PipelineRun
 from metrics.tasks import run_nightly_pipeline
 from tests.factories import AccountFactory
+from tests.waiting import pipeline_lock_holders
 
 pytestmark = pytest.mark.django_db
 
@@ -592,14 +593,7 @@ def test_the_lock_goes_with_the_run(monkeypatch):
     assert pipeline.run_nightly(AS_OF)["status"] == "succeeded"
     if connection.vendor == "postgresql":  # no session holds it now (in this database:
         # an advisory lock is per database, and another's pipeline may run on this server)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                "AND classid = %s AND objid = %s",
-                pipeline.RUN_LOCK,
-            )
-            assert cursor.fetchone()[0] == 0
+        assert pipeline_lock_holders() == 0
 
 
 def test_another_thread_of_this_process_cannot_run_meanwhile():

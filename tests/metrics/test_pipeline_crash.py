@@ -11,16 +11,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from metrics import pipeline
 from metrics.models import HealthSnapshot, PipelineRun
 from tests.metrics.test_tasks import build_book, snapshot_rows
 from tests.metrics.test_worker import _database_url
+from tests.waiting import pipeline_lock_holders, wait_until
 
 pytestmark = [
     pytest.mark.skipif(
@@ -75,24 +74,7 @@ def _alive(pid: int) -> bool:
 
 
 def _wait(predicate, what: str):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _lock_holders() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND classid = %s AND objid = %s",
-            pipeline.RUN_LOCK,
-        )
-        return cursor.fetchone()[0]
+    return wait_until(predicate, what, timeout=TIMEOUT)
 
 
 def test_run_pipeline_killed_mid_health_frees_the_lock_and_the_next_run_finishes_it(tmp_path):
@@ -121,11 +103,11 @@ def test_run_pipeline_killed_mid_health_frees_the_lock_and_the_next_run_finishes
         child = int(marker.read_text())
         # the chunks before the last one committed: the step really was cut off mid-way
         _wait(lambda: HealthSnapshot.objects.filter(day=day).count() == 6, "the other chunks")
-        assert _lock_holders() == 1
+        assert pipeline_lock_holders() == 1
         command.send_signal(signal.SIGKILL)
         command.wait(timeout=10)
         # the lock goes with the dead process's session, and so do its forked chunks
-        _wait(lambda: _lock_holders() == 0, "the lock to be freed")
+        _wait(lambda: pipeline_lock_holders() == 0, "the lock to be freed")
         _wait(lambda: not _alive(child), "the forked chunk process to end")
     finally:
         if command.poll() is None:

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pytest
@@ -30,6 +29,7 @@ from tests.metrics.test_tasks import build_book, snapshot_rows
 from tests.metrics.test_worker import SERVICES, _database_url, _stop
 from tests.outbox.test_outbox import Receiver
 from tests.playbooks.helpers import make_playbook
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.worker,
@@ -61,13 +61,12 @@ def _start(log_path) -> subprocess.Popen:
 
 
 def _wait(predicate, what: str, log_path):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}; worker log:\n{log_path.read_text()[-3000:]}")
+    return wait_until(
+        predicate,
+        what,
+        timeout=TIMEOUT,
+        log=lambda: f"; worker log:\n{log_path.read_text()[-3000:]}",
+    )
 
 
 def _ctas() -> list[tuple]:
