@@ -21,8 +21,8 @@ import html
 import uuid
 
 from django import template
+from django.template.base import TextNode
 from django.utils.html import format_html, strip_tags
-from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -32,11 +32,12 @@ class ExplainNode(template.Node):
         self.value, self.note, self.options = value, note, options
 
     def render(self, context) -> str:
-        # the parts are rendered template output (autoescaped), so still safe once stripped
-        value = mark_safe(self.value.render(context).strip())
-        note = mark_safe(self.note.render(context).strip())
+        # rendered template output (autoescaped, safe as it is): its text's outer white space
+        # was trimmed when the tag was parsed (``_trimmed``)
+        value = self.value.render(context)
+        note = self.note.render(context)
         options = {name: expr.resolve(context) for name, expr in self.options.items()}
-        if not note:  # nothing to explain: the number alone, as before
+        if not note.strip():  # nothing to explain: the number alone, as before
             return value
         # unique on the page also when a fragment is swapped in later by htmx
         note_id = f"why-{uuid.uuid4().hex[:12]}"
@@ -58,6 +59,16 @@ class ExplainNode(template.Node):
         )
 
 
+def _trimmed(nodelist: template.NodeList) -> template.NodeList:
+    """The nodes without the white space at the start of the first text and the end of the
+    last, as the tag is laid out over several lines in a template."""
+    if nodelist and isinstance(nodelist[0], TextNode):
+        nodelist[0].s = nodelist[0].s.lstrip()
+    if nodelist and isinstance(nodelist[-1], TextNode):
+        nodelist[-1].s = nodelist[-1].s.rstrip()
+    return nodelist
+
+
 @register.tag("explain")
 def do_explain(parser, token):
     bits = token.split_contents()
@@ -69,8 +80,8 @@ def do_explain(parser, token):
                 f"{{% explain %}} takes only cls=… and label=…, not {bit!r}"
             )
         options[name] = parser.compile_filter(expr)
-    value = parser.parse(("because",))
+    value = _trimmed(parser.parse(("because",)))
     parser.delete_first_token()
-    note = parser.parse(("endexplain",))
+    note = _trimmed(parser.parse(("endexplain",)))
     parser.delete_first_token()
     return ExplainNode(value, note, options)
