@@ -42,7 +42,7 @@ from decimal import Decimal
 from typing import Any
 
 from accounts import utc
-from accounts.money import number_text
+from accounts.money import number_text as _num  # every figure of the words: 12,500
 
 GREEN, YELLOW, RED = "green", "yellow", "red"
 BANDS = (GREEN, YELLOW, RED)
@@ -75,12 +75,6 @@ class HealthConfigError(ValueError):
 
 
 # --- measures --------------------------------------------------------------------------------
-
-
-def _num(value: Any) -> str:
-    """12 → "12", 12.5 → "12.5", 12.345 → "12.3", 12500 → "12,500": every figure of the
-    reasons and what-changed words (``accounts.money.number_text``, the one helper)."""
-    return number_text(value)
 
 
 SCORE_PLACES = 3  # at most this many decimals to tell two different scores apart

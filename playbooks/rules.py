@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from accounts import utc
-from accounts.money import number_text
+from accounts.money import number_text as _num  # every figure of the words: 12,500
 from accounts.timeline import money_text
 from metrics.health import score_pair
 from metrics.kpis.common import percent_text
@@ -108,12 +108,6 @@ class Success:
     # since): never already met when it opens, so the opening's guard does not ask (a call
     # logged this morning must not stop the CTA of a detractor who answered this afternoon)
     after_opening: bool = False
-
-
-def _num(value: Any) -> str:
-    """A number as a CSM reads it: 72, 41.5, 1,200 (``accounts.money.number_text``, as the
-    health reasons write it)."""
-    return number_text(value)
 
 
 def _pct_change(now: float, before: float) -> float | None:

@@ -323,15 +323,20 @@ class ModelDraft:
         puts each error at its field and in ``summary``."""
         self.summary = []
         components = self.as_json()
-        named: dict[str, int] = {}  # a name (any capitals) → the first component with it
+        # one name per component (``health.duplicate_names``, the rule of saving a version),
+        # by the names typed here only: an unnamed component is told to get one instead
+        twin_of = {
+            i: (first, name)
+            for first, i, name in health.duplicate_names(
+                [{"label": c.label} for c in self.components]
+            )
+        }
         for i, c in enumerate(self.components):  # a name is needed before anything else
-            name = c.label.strip()
-            if not name:
+            if not c.label.strip():
                 c.errors.setdefault("label", []).append("give the component a name")
                 self.summary.append((f"c-{i}-label", f"component {i + 1}: give it a name"))
-            elif (first := named.setdefault(name.casefold(), i)) != i:
-                # the account page and the override form name components by it: two alike
-                # would read as one
+            elif i in twin_of:
+                first, name = twin_of[i]
                 problem = f"component {first + 1} is named “{name}” too: give each its own name"
                 c.errors.setdefault("label", []).append(problem)
                 self.summary.append((f"c-{i}-label", f"component {i + 1}: {problem}"))
