@@ -389,8 +389,9 @@
 
   // --- tables wider than the screen (.table-wrap scrolls sideways) --------------------------
   // A keyboard user can scroll a box only once it has the focus: a wrapper that scrolls gets
-  // tabindex=0 and is a region named after its table (caption or section heading), so Tab lands on it and the
-  // arrow keys move the table. A wrapper that fits is left alone (no empty tab stop).
+  // tabindex=0 and is a region named after its table (caption or section heading), so Tab
+  // lands on it and the arrow keys move the table. A wrapper that fits is left alone (no
+  // empty tab stop).
   function markScrollableTables(root) {
     (root || document).querySelectorAll(".table-wrap").forEach(function (wrap) {
       if (wrap.scrollWidth > wrap.clientWidth + 1) {
