@@ -1,10 +1,11 @@
 """``/api/v1/playbooks/`` and ``/api/v1/ctas/``: list, filter, read and update, calling the
 same services as the pages.
 
-Who may do what: any signed-in user or token reads playbooks (never the webhook secret) and
-the CTAs of the accounts they may see (a CTA outside them is a 404); creating or changing a
-playbook takes an Admin with a write-scope token (or a session); changing a CTA (status,
-snooze, owner, steps, a comment) takes a write-scope token of someone who sees it."""
+Who may do what: any signed-in user or token reads playbooks (never the webhook secret; the
+webhook and Slack addresses, secrets too, only admins) and the CTAs of the accounts they may
+see (a CTA outside them is a 404); creating or changing a playbook takes an Admin with a
+write-scope token (or a session); changing a CTA (status, snooze, owner, steps, a comment)
+takes a write-scope token of someone who sees it."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from accounts.api import (
 from accounts.api_choices import ChoiceField, ModelSerializer
 from accounts.api_dates import ApiDateField
 from accounts.authentication import WritesNeedWriteScope
-from accounts.models import User
+from accounts.models import Role, User
 
 from . import rules, services
 from .models import Cta, CtaStatus, CtaStep, CtaType, Playbook, Priority
@@ -41,8 +42,24 @@ from .models import Cta, CtaStatus, CtaStep, CtaType, Playbook, Priority
 # --- serializers ---------------------------------------------------------------------------
 
 
+SECRET_ADDRESS = (
+    "admins only (null for everyone else): the address is a secret, as whoever holds a "
+    "Slack-compatible incoming webhook's address can post to its channel"
+)
+
+
 class PlaybookSerializer(ModelSerializer):
+    """A playbook's configuration, readable by every signed-in user; the two addresses that
+    are secrets (``SECRET_ADDRESS``) only by admins, who configure them. Pass the request
+    in the context: without one they are null."""
+
     has_webhook_secret = serializers.SerializerMethodField()
+    webhook_url = serializers.URLField(
+        read_only=True, allow_blank=True, allow_null=True, help_text=SECRET_ADDRESS
+    )
+    slack_url = serializers.URLField(
+        read_only=True, allow_blank=True, allow_null=True, help_text=SECRET_ADDRESS
+    )
 
     class Meta:
         model = Playbook
@@ -56,6 +73,13 @@ class PlaybookSerializer(ModelSerializer):
 
     def get_has_webhook_secret(self, obj: Playbook) -> bool:
         return bool(obj.webhook_secret)
+
+    def to_representation(self, instance: Playbook) -> dict:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if getattr(getattr(request, "user", None), "role", None) != Role.ADMIN:
+            data["webhook_url"] = data["slack_url"] = None
+        return data
 
 
 class PlaybookInputSerializer(serializers.Serializer):
@@ -202,7 +226,10 @@ class PlaybookListApi(generics.ListAPIView):
             playbook = services.playbook_create(config=data.validated_data, created_by=request.user)
         except ValidationError as exc:
             return _bad(exc)
-        return Response(PlaybookSerializer(playbook).data, status=status.HTTP_201_CREATED)
+        return Response(
+            PlaybookSerializer(playbook, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class PlaybookDetailApi(APIView):
@@ -214,7 +241,8 @@ class PlaybookDetailApi(APIView):
         responses={200: PlaybookSerializer, 401: R401, 404: R404},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(PlaybookSerializer(get_object_or_404(Playbook, pk=pk)).data)
+        playbook = get_object_or_404(Playbook, pk=pk)
+        return Response(PlaybookSerializer(playbook, context={"request": request}).data)
 
     @extend_schema(
         summary="Change a playbook (Admin): a new version",
@@ -234,7 +262,7 @@ class PlaybookDetailApi(APIView):
             )
         except ValidationError as exc:
             return _bad(exc)
-        return Response(PlaybookSerializer(playbook).data)
+        return Response(PlaybookSerializer(playbook, context={"request": request}).data)
 
 
 # --- CTAs ----------------------------------------------------------------------------------
