@@ -233,9 +233,11 @@ def answers_of(responses: QuerySet[Response], *, kind: str = "", group: str = ""
     return responses
 
 
-def campaign_list() -> QuerySet[Campaign]:
-    """Campaigns with their survey and delivery counts (all accounts: for admins' lists)."""
+def campaign_list(accounts: QuerySet[Account]) -> QuerySet[Campaign]:
+    """Every campaign with its survey, and its delivery counts over ``accounts`` (those the
+    user may see: ``Account.objects.visible_to``)."""
+    seen = Q(invitations__account__in=accounts.values("pk"))
     return Campaign.objects.select_related("survey").annotate(
-        delivered=Count("invitations", filter=Q(invitations__sent_at__isnull=False)),
-        responded=Count("invitations", filter=Q(invitations__responded_at__isnull=False)),
+        delivered=Count("invitations", filter=seen & Q(invitations__sent_at__isnull=False)),
+        responded=Count("invitations", filter=seen & Q(invitations__responded_at__isnull=False)),
     )

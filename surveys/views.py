@@ -48,7 +48,10 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "surveys/campaign_list.html",
-        {"campaigns": selectors.campaign_list(), "can_edit": can_edit},
+        {
+            "campaigns": selectors.campaign_list(Account.objects.visible_to(request.user)),
+            "can_edit": can_edit,
+        },
     )
 
 
