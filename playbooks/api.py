@@ -42,7 +42,7 @@ from .models import Cta, CtaStatus, CtaStep, CtaType, Playbook, Priority
 # --- serializers ---------------------------------------------------------------------------
 
 
-SECRET_ADDRESS = (
+ADMINS_ONLY_ADDRESS = (
     "admins only (null for everyone else): the address is a secret, as whoever holds a "
     "Slack-compatible incoming webhook's address can post to its channel"
 )
@@ -50,15 +50,15 @@ SECRET_ADDRESS = (
 
 class PlaybookSerializer(ModelSerializer):
     """A playbook's configuration, readable by every signed-in user; the two addresses that
-    are secrets (``SECRET_ADDRESS``) only by admins, who configure them. Pass the request
+    are secrets (``ADMINS_ONLY_ADDRESS``) only by admins, who configure them. Pass the request
     in the context: without one they are null."""
 
     has_webhook_secret = serializers.SerializerMethodField()
     webhook_url = serializers.URLField(
-        read_only=True, allow_blank=True, allow_null=True, help_text=SECRET_ADDRESS
+        read_only=True, allow_blank=True, allow_null=True, help_text=ADMINS_ONLY_ADDRESS
     )
     slack_url = serializers.URLField(
-        read_only=True, allow_blank=True, allow_null=True, help_text=SECRET_ADDRESS
+        read_only=True, allow_blank=True, allow_null=True, help_text=ADMINS_ONLY_ADDRESS
     )
 
     class Meta:
