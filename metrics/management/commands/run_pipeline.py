@@ -10,8 +10,9 @@ One run at a time (``pipeline.exclusive``, the catch-up included): while another
 pipeline lock it exits with "another pipeline run is in progress (…); wait for it or stop
 it", and while a run fanned out to the workers shows life (its health chunks pending) with
 words naming it and saying when it would count as dead; one that has shown none for
-``PIPELINE_RUN_STALE_MINUTES`` is superseded, and the output says so. Ctrl-C, or SIGTERM while it runs, stops it with one line, the run recorded as failed
-("health: interrupted (SIGINT)"), exit code 130 (143 for SIGTERM)."""
+``PIPELINE_RUN_STALE_MINUTES`` is superseded, and the output says so. Ctrl-C, or SIGTERM
+while it runs, stops it with one line, the run recorded as failed ("health: interrupted
+(SIGINT)"), exit code 130 (143 for SIGTERM)."""
 
 from __future__ import annotations
 
