@@ -30,8 +30,10 @@ D = pipeline.default_as_of()
 
 
 @pytest.fixture(autouse=True)
-def _eager(celery_eager):
-    """Tasks run in this process when sent (the Manage page's rescore, the continuation)."""
+def _eager(celery_eager, settings):
+    """Tasks run in this process when sent (the Manage page's rescore, the continuation);
+    a run counts as dead after 30 minutes without progress."""
+    settings.PIPELINE_RUN_STALE_MINUTES = 30
 
 
 @pytest.fixture

@@ -247,10 +247,11 @@ def test_running_twice_leaves_the_same_rows():
 
 
 def test_a_crashed_run_is_superseded_and_its_leftover_chunks_skip(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, settings
 ):
     """A fanned-out run whose worker died (its chunks lost) counts as dead once it has shown
     no progress for PIPELINE_RUN_STALE_MINUTES: the next run supersedes it, saying why."""
+    settings.PIPELINE_RUN_STALE_MINUTES = 30
     accounts = build_book(D, n=3)
     with django_capture_on_commit_callbacks(execute=False):  # the worker died: chunks lost
         crashed = pipeline.run_nightly(D, fan_out=True, chunk_size=2)
