@@ -494,7 +494,8 @@ def _running_runs() -> QuerySet[PipelineRun]:
 
 def _busy_words() -> str:
     """Why a run cannot start: "another pipeline run is in progress (run #8 for 2026-11-23,
-    started 02:15 UTC); wait for it or stop it". The newest running run is taken for the
+    started 02:15 UTC); wait for it or stop it" (", health chunks 20/20 done" after the
+    time for a fanned-out run, in its continuation). The newest running run is taken for the
     holder's; with none (between two runs of a catch-up, before the first has begun, or a
     health rescore holding the lock: ``manage.py recompute``, the Manage page's rescore),
     "another pipeline run or health rescore is in progress; wait for it or stop it"."""
@@ -547,8 +548,8 @@ def _runs_in_flight_check(*, continuing: int | None) -> list[str]:
     workers without the lock, and would write the same days as whatever starts now. Runs
     that showed none are dead (a worker killed, their tasks lost): they are superseded here,
     so that their chunks, should they come back, skip their work. Returns what was
-    superseded, in words. Called with the lock held: two callers do not both decide. Two
-    queries (one with nothing running)."""
+    superseded, in words. Called with the lock held: two callers do not both decide. One
+    query, and an UPDATE for each dead run."""
     now = timezone.now()
     runs = [r for r in _running_runs().exclude(chunks_total=0) if r.pk != continuing]
     seen = {r.pk: last_progress(r) for r in runs}
