@@ -422,6 +422,21 @@ PIPELINE_FINAL_HOOKS = [
     "playbooks.services.playbooks_evaluate_all",
     "reports.services.targets_evaluate",  # KPI targets whose review period ended
 ]
+# A run fanned out to the workers (its health chunks, then the steps after them) keeps out
+# the health rescores and other runs while it shows life: a chunk done, or its continuation
+# claimed, within this many minutes (metrics.pipeline.exclusive). With no progress for that
+# long it counts as dead, and the next run or rescore supersedes it. By default longer than
+# the visibility timeout: the chunks of a worker killed outright come back after it, and the
+# run then finishes by itself. At least 10: a chunk may run CELERY_TASK_TIME_LIMIT (5 min)
+# and back off 5 min before a retry.
+PIPELINE_RUN_STALE_MINUTES = env_int(
+    "PIPELINE_RUN_STALE_MINUTES",
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 60 + 15,
+)
+if PIPELINE_RUN_STALE_MINUTES < 10:
+    raise ImproperlyConfigured(
+        f"PIPELINE_RUN_STALE_MINUTES must be at least 10, got {PIPELINE_RUN_STALE_MINUTES}"
+    )
 # Playbooks: open CTAs (open or in progress) per CSM before new lower-priority CTAs wait as
 # "pending"; hours until a new CTA is due by priority (0 = the end of the same UTC day)
 PLAYBOOK_MAX_OPEN_CTAS_PER_CSM = env_int("PLAYBOOK_MAX_OPEN_CTAS_PER_CSM", 25)

@@ -18,11 +18,13 @@ class PipelineRun(models.Model):
     """One run of the nightly pipeline for one ``as_of`` day: when it ran, how it ended, and
     what each step did (``steps`` is a list of ``{"name", "seconds", ...counts}`` dicts).
 
-    A run still ``running`` when the next run for the same day starts (a crashed worker, a
-    killed command) is marked ``superseded`` by it ("stopped; superseded by run #N"): every
-    step rebuilds its day, so the new run redoes the work and the old one's leftover tasks
-    skip theirs. ``chunks_total`` is the
-    number of health chunk tasks of a run through Celery (0 when run in one process)."""
+    A run still ``running`` when the next run for the same day starts (a killed command) is
+    marked ``superseded`` by it ("stopped; superseded by run #N"): every step rebuilds its
+    day, so the new run redoes the work and the old one's leftover tasks skip theirs. A run
+    through Celery keeps other runs and rescores out while its chunks show progress, and is
+    superseded by the next of them once it has shown none for PIPELINE_RUN_STALE_MINUTES
+    (``metrics.pipeline.exclusive``). ``chunks_total`` is the number of health chunk tasks
+    of a run through Celery (0 when run in one process)."""
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -22,18 +22,22 @@ Two ways to run, same rows (pinned by tests, including one with a real worker):
 
 Both call the same service (``services.health_snapshots_record``) for the same accounts.
 Safe to run twice: every step rebuilds its day (upserts on natural keys). Resumable: a run
-still ``running`` when the next run for its day starts is marked superseded, the new run
-redoes every step, and the old run's leftover chunk tasks skip their work.
+still ``running`` when the next run for its day starts (it holds no lock: its process died)
+is marked superseded, the new run redoes every step, and the old run's leftover chunk tasks
+skip their work; a fanned-out run, once it has shown no life for a while (below).
 
 One run at a time: a run holds the pipeline lock (``exclusive``) from its start to its end
 in this process, its catch-up included, and a second run that cannot take it fails at once
-(``PipelineBusy``) rather than superseding the first and being superseded back. A run that
-fans out holds it for the part run in the task (the catch-up, the steps before health and
-the fan-out) only: its chunks and continuation run in other tasks, when no process holds
-the lock, so a run started meanwhile supersedes it as one started after a crash would (and
-its leftover chunks skip their work). A run stopped by Ctrl-C or SIGTERM (``run_pipeline``
-turns SIGTERM into ``Interrupted``) is recorded as failed, "health: interrupted (SIGINT)",
-and the interruption goes on up.
+(``PipelineBusy``) rather than superseding the first and being superseded back; so does a
+health rescore (``manage.py recompute``, the Manage page's). A run that fans out holds it
+in the task (the catch-up, the steps before health and the fan-out) and in its
+continuation; between the two, while its chunks are pending, no process holds it, and its
+``running`` row keeps the others out instead: taking the lock is refused while the run
+shows life (a chunk done within ``settings.PIPELINE_RUN_STALE_MINUTES``), and a run that
+has shown none for that long (its worker killed, its tasks lost) is superseded by whoever
+takes the lock next (its leftover chunks then skip their work). A run stopped by Ctrl-C or
+SIGTERM (``run_pipeline`` turns SIGTERM into ``Interrupted``) is recorded as failed,
+"health: interrupted (SIGINT)", and the interruption goes on up.
 
 A run for a day older than the latest day processed (the newest ``as_of`` of a succeeded
 run) rebuilds that day's history only: it runs the steps that record rows dated by their
@@ -71,6 +75,7 @@ from django.db import (
     connections,
     transaction,
 )
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -464,26 +469,111 @@ _run_lock = threading.RLock()
 _run_lock_depth = 0
 
 
+def _run_words(run: PipelineRun) -> str:
+    """A run in words: "run #8 for 2026-11-23, started 02:15 UTC", with ", health chunks
+    3/20 done" for a fanned-out run (``run`` annotated with ``chunks_done``)."""
+    started = run.started_at.astimezone(dt.UTC)
+    words = f"run #{run.pk} for {run.as_of}, started {started:%H:%M} UTC"
+    if run.chunks_total:
+        words += f", health chunks {getattr(run, 'chunks_done', 0)}/{run.chunks_total} done"
+    return words
+
+
+def _running_runs() -> QuerySet[PipelineRun]:
+    """The runs still ``running``, newest first, each with ``chunks_done`` (its health
+    chunks done) and ``chunk_last_done`` (when the newest of them was done, None before)."""
+    return (
+        PipelineRun.objects.filter(status=PipelineRun.Status.RUNNING)
+        .annotate(
+            chunks_done=Count("chunks", filter=Q(chunks__done_at__isnull=False)),
+            chunk_last_done=Max("chunks__done_at"),
+        )
+        .order_by("-started_at", "-pk")
+    )
+
+
 def _busy_words() -> str:
     """Why a run cannot start: "another pipeline run is in progress (run #8 for 2026-11-23,
-    started 02:15 UTC); wait for it or stop it". The newest running run is taken for the
+    started 02:15 UTC); wait for it or stop it" (", health chunks 20/20 done" after the
+    time for a fanned-out run, in its continuation). The newest running run is taken for the
     holder's; with none (between two runs of a catch-up, before the first has begun, or a
     health rescore holding the lock: ``manage.py recompute``, the Manage page's rescore),
     "another pipeline run or health rescore is in progress; wait for it or stop it"."""
-    run = (
-        PipelineRun.objects.filter(status=PipelineRun.Status.RUNNING)
-        .order_by("-started_at")
-        .first()
-    )
+    run = _running_runs().first()
     if run is None:
         return "another pipeline run or health rescore is in progress; wait for it or stop it"
-    started = run.started_at.astimezone(dt.UTC)
-    which = f" (run #{run.pk} for {run.as_of}, started {started:%H:%M} UTC)"
-    return f"another pipeline run is in progress{which}; wait for it or stop it"
+    return f"another pipeline run is in progress ({_run_words(run)}); wait for it or stop it"
+
+
+def stale_after() -> dt.timedelta:
+    """How long a fanned-out run may show no progress before it counts as dead
+    (``settings.PIPELINE_RUN_STALE_MINUTES``)."""
+    return dt.timedelta(minutes=settings.PIPELINE_RUN_STALE_MINUTES)
+
+
+def _health_sent_at(run: PipelineRun) -> dt.datetime:
+    """When a fanned-out run sent its health chunks: its start plus the seconds of the steps
+    recorded before health (the fan-out itself takes milliseconds)."""
+    seconds = 0.0
+    for step in run.steps:
+        if step.get("name") == "health":
+            break
+        seconds += step.get("seconds", 0)
+    return run.started_at + dt.timedelta(seconds=seconds)
+
+
+def last_progress(run: PipelineRun) -> dt.datetime:
+    """The last sign of life of a fanned-out run (``run`` from ``_running_runs``): the
+    newest of its fan-out, its newest chunk done and the claim of its continuation."""
+    signs = (_health_sent_at(run), run.chunk_last_done, run.health_finished_at)
+    return max(t for t in signs if t is not None)
+
+
+def _in_flight_words(run: PipelineRun, seen: dt.datetime) -> str:
+    """Why nothing else may start while ``run``'s chunks or continuation are pending in the
+    workers, and when it will count as dead if it is stuck."""
+    dead_from = (seen + stale_after()).astimezone(dt.UTC)
+    return (
+        f"another pipeline run is in progress in the workers ({_run_words(run)}, last "
+        f"progress {seen.astimezone(dt.UTC):%H:%M} UTC); wait for it to finish. If it is "
+        f"stuck (its worker gone), it counts as dead after {settings.PIPELINE_RUN_STALE_MINUTES}"
+        f" minutes without progress (PIPELINE_RUN_STALE_MINUTES), from {dead_from:%H:%M} UTC,"
+        " and the next run or rescore supersedes it"
+    )
+
+
+def _runs_in_flight_check(*, continuing: int | None) -> list[str]:
+    """Refuse (``PipelineBusy``) while a fanned-out run other than ``continuing`` shows life
+    (``last_progress`` within ``stale_after``): its chunks and continuation run in the
+    workers without the lock, and would write the same days as whatever starts now. Runs
+    that showed none are dead (a worker killed, their tasks lost): they are superseded here,
+    so that their chunks, should they come back, skip their work. Returns what was
+    superseded, in words. Called with the lock held: two callers do not both decide. One
+    query, and an UPDATE for each dead run."""
+    now = timezone.now()
+    runs = [r for r in _running_runs().exclude(chunks_total=0) if r.pk != continuing]
+    seen = {r.pk: last_progress(r) for r in runs}
+    for run in runs:
+        if now - seen[run.pk] < stale_after():
+            raise PipelineBusy(_in_flight_words(run, seen[run.pk]))
+    superseded = []
+    for run in runs:
+        error = (
+            f"stopped; superseded: no progress since "
+            f"{seen[run.pk].astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC, over "
+            f"{settings.PIPELINE_RUN_STALE_MINUTES} minutes (PIPELINE_RUN_STALE_MINUTES): "
+            "treated as dead"
+        )
+        if PipelineRun.objects.filter(pk=run.pk, status=PipelineRun.Status.RUNNING).update(
+            status=PipelineRun.Status.SUPERSEDED, finished_at=now, error=error
+        ):
+            logger.warning("pipeline run #%s for %s %s", run.pk, run.as_of, error)
+            superseded.append(f"Pipeline run #{run.pk} for {run.as_of} {error}.")
+    return superseded
 
 
 @contextmanager
-def _advisory_lock() -> Iterator[None]:
+def _advisory_lock(*, wait: float = 0) -> Iterator[None]:
     """``RUN_LOCK`` on a connection of its own, in a transaction left open until the run
     ends: not the run's connection, which a step closes (``config.db.in_processes`` closes
     them all before it forks) and whose transactions the steps commit. A transaction lock,
@@ -491,13 +581,23 @@ def _advisory_lock() -> Iterator[None]:
     session when the process dies; behind a transaction-mode pooler (PgBouncer, see
     DATABASE_PREPARE_THRESHOLD) the open transaction keeps the one server connection, where
     a session lock could outlive the process on a pooled connection. The transaction writes
-    nothing and holds no snapshot between statements: VACUUM is not held back."""
+    nothing and holds no snapshot between statements: VACUUM is not held back.
+
+    ``wait``: seconds to wait for the lock (``lock_timeout``: ``OperationalError`` when they
+    pass) instead of failing at once with ``PipelineBusy``."""
     own = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
         own.set_autocommit(False)
         with own.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", RUN_LOCK)
-            (taken,) = cursor.fetchone()
+            if wait:
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)", [f"{int(wait * 1000)}ms"]
+                )
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", RUN_LOCK)
+                taken = True
+            else:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", RUN_LOCK)
+                (taken,) = cursor.fetchone()
         if not taken:
             raise PipelineBusy(_busy_words())
         yield
@@ -511,27 +611,35 @@ def _advisory_lock() -> Iterator[None]:
 
 
 @contextmanager
-def exclusive() -> Iterator[None]:
+def exclusive(*, continuing: int | None = None, wait: float = 0) -> Iterator[list[str]]:
     """Hold the pipeline lock for a whole run, its catch-up included: ``run_nightly`` takes
     it, and ``run_pipeline`` and the nightly task take it around the catch-up and the
-    night's run. Raises ``PipelineBusy`` at once when another run holds it: in another
-    process (PostgreSQL: ``_advisory_lock``; a dead process's lock goes with its session) or
-    in another thread of this one. Reentrant in the thread that holds it.
+    night's run; so do the health rescores (``manage.py recompute``, the Manage page's).
+    Raises ``PipelineBusy`` at once when another run holds it: in another process
+    (PostgreSQL: ``_advisory_lock``; a dead process's lock goes with its session) or in
+    another thread of this one. Reentrant in the thread that holds it.
 
-    What it covers is what runs in this process: a fanned-out run's chunk tasks and its
-    continuation run without it (they are one run, started here; a lock taken in one task
-    cannot be handed to the last chunk's). A run started while they run supersedes theirs,
-    as before: its chunks skip their work, the continuation finds it not running."""
+    A run fanned out to the workers holds it in its first task (up to sending its health
+    chunks) and in its continuation (``continue_after_health``, ``continuing`` its run's
+    id), not while its chunks are pending: a lock taken in one task cannot be handed to the
+    last chunk's. Meanwhile its row stands for it: taking the lock is refused while such a
+    run shows life, and supersedes it once it has shown none for ``stale_after``
+    (``_runs_in_flight_check``). Yields the words of the runs so superseded (none when
+    nested). ``wait``: seconds to wait for another process's hold to end (the continuation:
+    a refused caller holds the lock for a moment) rather than fail at once."""
     global _run_lock_depth
-    if not _run_lock.acquire(blocking=False):
+    taken = _run_lock.acquire(timeout=wait) if wait else _run_lock.acquire(blocking=False)
+    if not taken:
         raise PipelineBusy(_busy_words())
     try:
         _run_lock_depth += 1
-        if _run_lock_depth > 1 or connection.vendor != "postgresql":
-            yield
+        if _run_lock_depth > 1:
+            yield []
+        elif connection.vendor != "postgresql":
+            yield _runs_in_flight_check(continuing=continuing)
         else:
-            with _advisory_lock():
-                yield
+            with _advisory_lock(wait=wait):
+                yield _runs_in_flight_check(continuing=continuing)
     finally:
         _run_lock_depth -= 1
         _run_lock.release()
@@ -781,12 +889,33 @@ def health_claim_continuation(run_id: int) -> bool:
     )
 
 
+# seconds the continuation waits for the pipeline lock: held elsewhere only for a moment by
+# a caller being refused (the run shows life), or by one that found the run dead and
+# superseded it; when they pass, OperationalError, and the task retries
+CONTINUATION_LOCK_WAIT = 30
+
+
 def continue_after_health(run_id: int) -> dict[str, Any] | None:
     """Close the health step of a fanned-out run (its counts summed over the chunks, like
-    the one-process step's), run the steps after it and finish the run. None when the run
-    is no longer running (superseded or failed)."""
+    the one-process step's), run the steps after it and finish the run, under the pipeline
+    lock (``exclusive``, its run's). None when the run is no longer running (superseded or
+    failed)."""
+    if not run_is_running(run_id):
+        logger.warning("pipeline run #%s is not running any more: nothing to continue", run_id)
+        return None
+    try:
+        with exclusive(continuing=run_id, wait=CONTINUATION_LOCK_WAIT):
+            return _continue(run_id)
+    except PipelineBusy as exc:  # another fanned-out run shows life: not ours to overlap
+        run = PipelineRun.objects.filter(pk=run_id).first()
+        if run is not None:
+            _fail(run, "continuation", exc)
+        return None
+
+
+def _continue(run_id: int) -> dict[str, Any] | None:
     run = PipelineRun.objects.filter(pk=run_id, status=PipelineRun.Status.RUNNING).first()
-    if run is None:
+    if run is None:  # superseded while this waited for the lock
         logger.warning("pipeline run #%s is not running any more: nothing to continue", run_id)
         return None
     totals = dict.fromkeys(HEALTH_COUNTS, 0)
@@ -795,7 +924,7 @@ def continue_after_health(run_id: int) -> dict[str, Any] | None:
             totals[key] += counts.get(key, 0)
     health = run.steps[-1] if run.steps and run.steps[-1]["name"] == "health" else None
     if health is not None:
-        started = run.started_at + dt.timedelta(seconds=sum(s["seconds"] for s in run.steps[:-1]))
+        started = _health_sent_at(run)
         health.update({"day": run.as_of.isoformat(), **totals})
         health["seconds"] = round(max((run.health_finished_at - started).total_seconds(), 0), 3)
         PipelineRun.objects.filter(pk=run.pk).update(steps=run.steps)

@@ -67,8 +67,9 @@ def run_nightly_pipeline(self, as_of: str | None = None, chunk_size: int | None 
     mode, ``.apply()``) everything runs here, in one process.
 
     One run at a time (``pipeline.exclusive``, the catch-up included): while another run
-    holds the pipeline lock (a ``run_pipeline`` by hand) this logs why and returns
-    ``{"busy": why}`` without running; the next schedule runs the night (and catches up)."""
+    holds the pipeline lock (a ``run_pipeline`` by hand), or a run fanned out to the workers
+    still shows life, this logs why and returns ``{"busy": why}`` without running; the next
+    schedule runs the night (and catches up)."""
     day = dt.date.fromisoformat(as_of) if as_of else None
     try:
         with pipeline.exclusive():

@@ -247,18 +247,26 @@ def test_running_twice_leaves_the_same_rows():
 
 
 def test_a_crashed_run_is_superseded_and_its_leftover_chunks_skip(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, settings
 ):
+    """A fanned-out run whose worker died (its chunks lost) counts as dead once it has shown
+    no progress for PIPELINE_RUN_STALE_MINUTES: the next run supersedes it, saying why."""
+    settings.PIPELINE_RUN_STALE_MINUTES = 30
     accounts = build_book(D, n=3)
     with django_capture_on_commit_callbacks(execute=False):  # the worker died: chunks lost
         crashed = pipeline.run_nightly(D, fan_out=True, chunk_size=2)
+    sent = PipelineRun.objects.get(pk=crashed["run_id"]).started_at - pipeline.stale_after()
+    PipelineRun.objects.filter(pk=crashed["run_id"]).update(started_at=sent)  # long ago
     other_day = PipelineRun.objects.create(as_of=D - dt.timedelta(days=1))  # running, elsewhere
 
     new = pipeline.run_nightly(D)
 
     old = PipelineRun.objects.get(pk=crashed["run_id"])
     assert old.status == PipelineRun.Status.SUPERSEDED
-    assert old.error == f"stopped; superseded by run #{new['run_id']}"
+    assert old.error == (
+        f"stopped; superseded: no progress since {sent.astimezone(dt.UTC):%Y-%m-%d %H:%M} "
+        "UTC, over 30 minutes (PIPELINE_RUN_STALE_MINUTES): treated as dead"
+    )
     assert old.finished_at is not None
     assert PipelineRun.objects.get(pk=new["run_id"]).status == PipelineRun.Status.SUCCEEDED
     assert PipelineRun.objects.get(pk=other_day.pk).status == PipelineRun.Status.RUNNING

@@ -128,7 +128,9 @@ class Command(BaseCommand):
         try:
             # one writer of the snapshots at a time (the night's run, another recompute, the
             # Manage page's rescore): refused at once while one of them holds the lock
-            with pipeline.exclusive():
+            with pipeline.exclusive() as superseded:
+                for words in superseded:  # a fanned-out run that showed no life for long
+                    self.stdout.write(words)
                 result = services.health_rescore(
                     start=start,
                     end=end,

@@ -8,8 +8,11 @@ CTAs, KPI alerts) are skipped, and the output says so and why (``metrics.pipelin
 
 One run at a time (``pipeline.exclusive``, the catch-up included): while another holds the
 pipeline lock it exits with "another pipeline run is in progress (…); wait for it or stop
-it". Ctrl-C, or SIGTERM while it runs, stops it with one line, the run recorded as failed
-("health: interrupted (SIGINT)"), exit code 130 (143 for SIGTERM)."""
+it", and while a run fanned out to the workers shows life (its health chunks pending) with
+words naming it and saying when it would count as dead; one that has shown none for
+``PIPELINE_RUN_STALE_MINUTES`` is superseded, and the output says so. Ctrl-C, or SIGTERM
+while it runs, stops it with one line, the run recorded as failed ("health: interrupted
+(SIGINT)"), exit code 130 (143 for SIGTERM)."""
 
 from __future__ import annotations
 
@@ -68,7 +71,9 @@ class Command(BaseCommand):
         if as_of is not None and (why := utc.incomplete_day_words(as_of)):
             raise CommandError(f"--as-of/--date {why}")
         try:
-            with _sigterm_interrupts(), pipeline.exclusive():
+            with _sigterm_interrupts(), pipeline.exclusive() as superseded:
+                for words in superseded:  # a fanned-out run that showed no life for long
+                    self.stdout.write(words)
                 if as_of is None:  # like the scheduled run: missed nights first
                     for missed in pipeline.run_missed(pipeline.default_as_of()):
                         self.stdout.write(
