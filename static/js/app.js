@@ -390,14 +390,15 @@
   // --- the focus after a form with errors or an htmx swap --------------------------------
   // A form's error summary (_form_errors.html) takes the focus when the page or the swapped
   // fragment shows it, so a keyboard user starts from the list of what to fix (its links go
-  // to the fields). An htmx swap that replaces the element holding the focus (a form sent
-  // with Enter, a row's button) would leave the focus on <body>, the top of the page: it goes
-  // to the new fragment's error summary, else its message (role status or alert), else its
-  // first control, else the fragment itself.
+  // to the fields). An htmx swap that replaces the element holding the focus (a CTA row's
+  // button, then the queue re-reading itself) would drop the focus to <body>, the top of the
+  // page. htmx keeps it only on an element with an id; otherwise it goes back to the nearest
+  // part with an id that is still there (the CTA's row, else its account's row, else the
+  // swapped fragment): to its message (role status or alert), else its first control, else
+  // the part itself.
+  var CONTROLS = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled]), summary";
   function focusTo(element) {
-    if (!element.matches("a[href], button, input, select, textarea, [tabindex]")) {
-      element.setAttribute("tabindex", "-1");
-    }
+    if (!element.matches(CONTROLS + ", [tabindex]")) element.setAttribute("tabindex", "-1");
     element.focus();
   }
   function focusErrorSummary(root) {
@@ -412,23 +413,28 @@
   } else {
     focusErrorSummary(document);
   }
-  var swappedWithFocus = null; // the id of the swapped element that held the focus
+  var focusedParts = []; // ids of the focused element's ancestors inside the swapped element
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     var active = document.activeElement;
-    swappedWithFocus = target && target.id && active && active !== document.body && target.contains(active) ? target.id : null;
+    focusedParts = [];
+    if (!target || !active || active === document.body || !target.contains(active)) return;
+    for (var node = active; node && node !== target.parentElement; node = node.parentElement) {
+      if (node.id) focusedParts.push(node.id);
+    }
   });
   document.addEventListener("htmx:afterSettle", function () {
-    var id = swappedWithFocus;
-    swappedWithFocus = null;
+    var ids = focusedParts;
+    focusedParts = [];
     if (focusErrorSummary(document)) return;
     var active = document.activeElement;
-    if (!id || (active && active !== document.body && document.contains(active))) return;
-    var box = document.getElementById(id);
-    if (!box) return;
-    var to = box.querySelector('[role="status"], [role="alert"]') ||
-      box.querySelector("a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select, textarea");
-    focusTo(to || box);
+    if (!ids.length || (active && active !== document.body && document.contains(active))) return;
+    for (var i = 0; i < ids.length; i++) {
+      var part = document.getElementById(ids[i]);
+      if (!part) continue;
+      focusTo(part.querySelector('[role="status"], [role="alert"]') || part.querySelector(CONTROLS) || part);
+      return;
+    }
   });
 
   // --- a table of numbers to explore cell by cell (the cohort heat map) ---------------------
