@@ -387,6 +387,119 @@
     });
   });
 
+  // --- the focus after a form with errors or an htmx swap --------------------------------
+  // A form's error summary (_form_errors.html) takes the focus when the page or the swapped
+  // fragment shows it, so a keyboard user starts from the list of what to fix (its links go
+  // to the fields). An htmx swap that replaces the element holding the focus (a CTA row's
+  // button, then the queue re-reading itself) would drop the focus to <body>, the top of the
+  // page. htmx keeps it only on an element with an id; otherwise it goes back to the nearest
+  // part with an id that is still there (the CTA's row, else its account's row, else the
+  // swapped fragment): to its message (role status or alert), else its first control, else
+  // the part itself.
+  var CONTROLS = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled]), summary";
+  function focusTo(element) {
+    if (!element.matches(CONTROLS + ", [tabindex]")) element.setAttribute("tabindex", "-1");
+    element.focus();
+  }
+  function focusErrorSummary(root) {
+    var summary = root.querySelector("[data-error-summary]:not([data-focused])");
+    if (!summary) return false;
+    summary.setAttribute("data-focused", "");
+    focusTo(summary);
+    return true;
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { focusErrorSummary(document); });
+  } else {
+    focusErrorSummary(document);
+  }
+  var focusedParts = []; // ids of the focused element's ancestors inside the swapped element
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var active = document.activeElement;
+    focusedParts = [];
+    if (!target || !active || active === document.body || !target.contains(active)) return;
+    for (var node = active; node && node !== target.parentElement; node = node.parentElement) {
+      if (node.id) focusedParts.push(node.id);
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var ids = focusedParts;
+    focusedParts = [];
+    if (focusErrorSummary(document)) return;
+    var active = document.activeElement;
+    if (!ids.length || (active && active !== document.body && document.contains(active))) return;
+    for (var i = 0; i < ids.length; i++) {
+      var part = document.getElementById(ids[i]);
+      if (!part) continue;
+      focusTo(part.querySelector('[role="status"], [role="alert"]') || part.querySelector(CONTROLS) || part);
+      return;
+    }
+  });
+
+  // --- a table of numbers to explore cell by cell (the cohort heat map) ---------------------
+  // <table data-grid> whose data cells hold {% explain %} buttons is one tab stop instead of
+  // one per cell: Tab lands on the last cell visited (the first at first), the arrow keys
+  // move between cells (Home/End: the row's first/last, Ctrl+Home/End: the table's), Enter
+  // or Space opens the cell's explanation (the button's own popover) and Escape closes it.
+  // Without script every button stays a tab stop.
+  function gridButtons(grid) {
+    return Array.prototype.map.call(grid.querySelectorAll("tbody tr"), function (row) {
+      return Array.prototype.map.call(row.children, function (cell) {
+        return cell.querySelector("button[popovertarget]");
+      });
+    });
+  }
+  function setUpGrids(root) {
+    (root || document).querySelectorAll("table[data-grid]").forEach(function (grid) {
+      grid.setAttribute("role", "grid"); // screen readers pass the arrow keys to a grid
+      var all = grid.querySelectorAll("tbody button[popovertarget]");
+      var current = grid.querySelector('tbody button[popovertarget][tabindex="0"]') || all[0];
+      all.forEach(function (button) { button.setAttribute("tabindex", button === current ? "0" : "-1"); });
+    });
+  }
+  function gridMove(grid, from, to) {
+    if (!to || to === from) return;
+    var open = grid.querySelector(".explain-note:popover-open");
+    if (open) open.hidePopover();
+    from.setAttribute("tabindex", "-1");
+    to.setAttribute("tabindex", "0");
+    to.focus();
+  }
+  document.addEventListener("keydown", function (event) {
+    var button = event.target;
+    var grid = button.closest && button.closest("table[data-grid]");
+    if (!grid || !button.matches("button[popovertarget]") || event.altKey || event.metaKey) return;
+    var rows = gridButtons(grid);
+    var r = -1, c = -1;
+    rows.forEach(function (row, i) { var j = row.indexOf(button); if (j >= 0) { r = i; c = j; } });
+    if (r < 0) return;
+    function first(row) { return row.find(function (b) { return b; }); }
+    function last(row) { return row.slice().reverse().find(function (b) { return b; }); }
+    var cells = [].concat.apply([], rows).filter(function (b) { return b; });
+    function step(dr, dc) {
+      for (var i = r + dr, j = c + dc; i >= 0 && i < rows.length && j >= 0 && j < rows[i].length; i += dr, j += dc) {
+        if (rows[i][j]) return rows[i][j];
+        if (dr) return null; // no cell below or above (the triangle's edge): stay
+      }
+      return null;
+    }
+    var to;
+    switch (event.key) {
+      case "ArrowRight": to = step(0, 1); break;
+      case "ArrowLeft": to = step(0, -1); break;
+      case "ArrowDown": to = step(1, 0); break;
+      case "ArrowUp": to = step(-1, 0); break;
+      case "Home": to = event.ctrlKey ? cells[0] : first(rows[r]); break;
+      case "End": to = event.ctrlKey ? cells[cells.length - 1] : last(rows[r]); break;
+      default: return;
+    }
+    event.preventDefault(); // the page does not scroll under the grid
+    gridMove(grid, button, to);
+  });
+  setUpGrids(document);
+  document.addEventListener("htmx:afterSettle", function () { setUpGrids(document); });
+
   // --- tables wider than the screen (.table-wrap scrolls sideways) --------------------------
   // A keyboard user can scroll a box only once it has the focus: a wrapper that scrolls gets
   // tabindex=0 and is a region named after its table (caption or section heading), so Tab
@@ -394,7 +507,8 @@
   // empty tab stop).
   function markScrollableTables(root) {
     (root || document).querySelectorAll(".table-wrap").forEach(function (wrap) {
-      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      // a grid (table[data-grid]) is a tab stop already, and moving in it scrolls the box
+      if (wrap.scrollWidth > wrap.clientWidth + 1 && !wrap.querySelector("table[data-grid]")) {
         if (wrap.hasAttribute("tabindex")) return;
         // its name: the table's caption, else the heading of the section it sits in
         var caption = wrap.querySelector("caption");

@@ -1,7 +1,8 @@
 """An accessibility check of the main pages with axe-core (bundled by axe-playwright-python):
 the CSM's queue, an account page, the CTA list and survey results; the manager's dashboard
 and its drill-down; the admin's playbooks and health model pages (list, editor, versions,
-backtest); the login page and a survey link for an anonymous customer. A "critical" or
+backtest), the playbook editor sent with an error (its summary of errors) and the cohort heat
+map (a grid); the login page and a survey link for an anonymous customer. A "critical" or
 "serious" violation on any of them fails the test, which lists every one: page, rule,
 impact and the offending elements. "Moderate" and "minor" ones are not gated.
 
@@ -18,6 +19,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.core.management import call_command
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from accounts.models import Account
 from metrics.models import HealthModel
@@ -72,6 +74,10 @@ class Audit:
     def check(self, page, url: str, *, status: int = 200, label: str = "") -> None:
         response = page.goto(url)
         assert response is not None and response.status == status, (url, response)
+        self.check_here(page, url, label=label)
+
+    def check_here(self, page, url: str, *, label: str = "") -> None:
+        """The page as it is now (after a form was sent with errors, say)."""
         page.wait_for_load_state("networkidle")  # htmx fragments loaded on load are in
         # folded parts (<details>) are checked too: axe skips what is hidden
         page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
@@ -108,10 +114,18 @@ def test_main_pages_have_no_critical_or_serious_violations(new_page, login, demo
     manager = login(new_page(), MANAGER)
     audit.check(manager, reverse("workspace:dashboard"))
     audit.check(manager, reverse("workspace:drilldown") + "?metric=movements")
+    audit.check(manager, reverse("workspace:cohorts"))  # the heat map, a grid (role="grid")
 
     admin = login(new_page(), ADMIN)
     audit.check(admin, reverse("playbooks:list"))
     audit.check(admin, reverse("playbooks:edit", args=[playbook.pk]))
+    # sent without a name: the error summary at the top, the field marked and described
+    admin.get_by_label("Name", exact=True).fill("")
+    admin.get_by_role("button", name="Save").click()
+    summary = admin.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(admin.get_by_label("Name", exact=True)).to_have_attribute("aria-invalid", "true")
+    audit.check_here(admin, reverse("playbooks:edit", args=[playbook.pk]), label=" (errors)")
     audit.check(admin, reverse("workspace:health-models"))
     audit.check(admin, reverse("workspace:health-model-edit", args=[model.pk]))
     audit.check(admin, reverse("workspace:health-model-versions", args=[model.pk]))
@@ -127,7 +141,7 @@ def test_main_pages_have_no_critical_or_serious_violations(new_page, login, demo
         page.set_viewport_size(PHONE)
         audit.check(page, url, label=" (phone)")
 
-    assert audit.pages == 17
+    assert audit.pages == 19
     assert not audit.found, (
         f"{len(audit.found)} critical or serious accessibility violations:\n"
         + "\n".join(audit.found)

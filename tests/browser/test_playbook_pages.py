@@ -44,8 +44,15 @@ def test_admin_sees_playbooks_and_the_editor_refuses_bad_input(page, login, shot
     page.get_by_label("Trigger params").fill('{"days": -5, "weeks": 2}')
     page.get_by_label("Steps").fill("1 | Call\n2 | ")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_text("days: must not be negative, got -5")).to_be_visible()
-    expect(page.get_by_text("step 2: a title is required")).to_be_visible()
+    # each error beside its field (the field described by it) and in the summary at the top
+    params = page.get_by_label("Trigger params")
+    expect(params).to_have_attribute("aria-invalid", "true")
+    error = page.locator("#" + params.get_attribute("aria-describedby").split()[-1])
+    expect(error).to_contain_text("days: must not be negative, got -5")
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link", name="Trigger params")).to_have_count(2)  # two errors
+    expect(page.locator(".field-error").get_by_text("step 2: a title is required")).to_be_visible()
     shot(page, "playbook-editor-errors")
 
 
