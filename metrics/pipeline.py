@@ -118,12 +118,14 @@ HEALTH_PROCESSES = 2
 STANDINGS_PROCESSES = 2
 # set while run_nightly runs the steps after health in this process (not fanned out)
 _in_one_process = False
-HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model")
+HEALTH_COUNTS = ("accounts", "green", "yellow", "red", "no_data", "no_model", "written")
 
 
 def health_words(steps: list[dict[str, Any]]) -> str:
     """The health step of a run's ``steps`` in words, for the admin: "200 accounts scored
-    (churned ones too): 103 green, 87 yellow, 10 red, 0 without data, 0 without a model".
+    (churned ones too): 103 green, 87 yellow, 10 red, 0 without data, 0 without a model;
+    12 snapshots written, 188 already recorded as they are (unchanged)" (a second run of a
+    day writes none).
     The step scores every account, churned ones included (their history stays complete),
     while the dashboard's distribution counts current customers only: the words say so,
     so the two numbers are not read as the same thing. "" before the step has counts (not
@@ -136,7 +138,13 @@ def health_words(steps: list[dict[str, Any]]) -> str:
     parts = [f"{step.get(band, 0):,} {band}" for band in ("green", "yellow", "red")]
     parts.append(f"{step.get('no_data', 0):,} without data")
     parts.append(f"{step.get('no_model', 0):,} without a model")
-    return f"{head}: {', '.join(parts)}"
+    words = f"{head}: {', '.join(parts)}"
+    if "written" in step:  # runs recorded before the count was kept have none
+        same = n - step["written"]
+        words += f"; {step['written']:,} snapshot{'' if step['written'] == 1 else 's'} written"
+        if same:
+            words += f", {same:,} already recorded as they are (unchanged)"
+    return words
 
 
 class PipelineError(Exception):

@@ -741,7 +741,7 @@ def _record_chunk(
         accounts, as_of=as_of, assignments=assignments, versions=versions, usage=usage
     )
     if snapshots:
-        _snapshots_upsert(snapshots)
+        counts["written"] = _snapshots_upsert(snapshots)
         health_band_changes_record(
             accounts,
             as_of=as_of,
@@ -776,33 +776,39 @@ def _with_components_as_json(row: tuple) -> tuple:
 _LZ4_WANTED = True
 
 
-def _snapshots_upsert(rows: list[tuple]) -> None:
+def _snapshots_upsert(rows: list[tuple]) -> int:
     """Upsert snapshot rows (tuples in ``_SNAPSHOT_COLUMNS`` order) on ``(account, day)``.
 
     PostgreSQL: COPY into a temporary table, then one ``INSERT … SELECT … ON CONFLICT DO
     UPDATE`` that leaves unchanged rows alone (a re-run of a day writes nothing). Django's
     ``bulk_create`` sends each column as an array parameter, which psycopg quotes in Python,
     and that took most of the health step's time (docs/benchmarks.md). Elsewhere (SQLite):
-    ``bulk_create(update_conflicts=True)``. Four statements per call, whatever the rows."""
-    if connection.vendor != "postgresql":
-        HealthSnapshot.objects.bulk_create(
-            [
-                HealthSnapshot(
-                    account_id=r[0],
-                    day=r[1],
-                    model_version_id=r[2],
-                    **dict(zip(SNAPSHOT_FIELDS[1:], r[3:], strict=True)),
-                )
-                for r in (_with_components_as_json(row) for row in rows)
-            ],
-            update_conflicts=True,
-            unique_fields=["account", "day"],
-            update_fields=SNAPSHOT_FIELDS,
-        )
-        return
-    json_at = [i for i, c in enumerate(_SNAPSHOT_COLUMNS) if c in _JSON_COLUMNS]
+    the same upsert, its rows as parameters (one ``executemany``). Four statements per call
+    on PostgreSQL, one on SQLite, whatever the rows. Returns the number of rows written: new,
+    or different from the row recorded before for their account and day."""
     columns = ", ".join(_SNAPSHOT_COLUMNS)
     updates = [c for c in _SNAPSHOT_COLUMNS if c not in ("account_id", "day")]
+    upsert = (
+        f"INSERT INTO metrics_healthsnapshot AS old ({columns}) "  # noqa: S608 - our names
+        "{rows} ON CONFLICT (account_id, day) DO UPDATE SET "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
+        + f" WHERE ({', '.join(f'old.{c}' for c in updates)}) "
+        + ("IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT")
+        + f" ({', '.join(f'EXCLUDED.{c}' for c in updates)})"
+    )
+    if connection.vendor != "postgresql":
+        # SQLite: the same upsert, a row of parameters at a time (one executemany), each
+        # value prepared by its model field as bulk_create would
+        fields = [HealthSnapshot._meta.get_field(c) for c in _SNAPSHOT_COLUMNS]
+        values = [
+            [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
+            for row in (_with_components_as_json(r) for r in rows)
+        ]
+        marks = ", ".join(["%s"] * len(_SNAPSHOT_COLUMNS))
+        with connection.cursor() as cursor:
+            cursor.executemany(upsert.format(rows=f"VALUES ({marks})"), values)
+            return max(cursor.rowcount, 0)
+    json_at = [i for i, c in enumerate(_SNAPSHOT_COLUMNS) if c in _JSON_COLUMNS]
     with connection.cursor() as cursor:
         # the stage's JSON columns compressed with lz4 when the server has it (a build
         # option): about twice as fast as the default pglz on the ~2.4 kB of a row's
@@ -847,14 +853,10 @@ def _snapshots_upsert(rows: list[tuple]) -> None:
                     else:  # lists of strings, like the JSONField gets them
                         row[i] = dumps(row[i])
                 copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO metrics_healthsnapshot AS old ({columns}) "  # noqa: S608 - our names
-            f"SELECT {columns} FROM {_STAGE} ON CONFLICT (account_id, day) DO UPDATE SET "
-            + ", ".join(f"{c} = EXCLUDED.{c}" for c in updates)
-            + f" WHERE ({', '.join(f'old.{c}' for c in updates)}) IS DISTINCT FROM "
-            f"({', '.join(f'EXCLUDED.{c}' for c in updates)})"
-        )
+        cursor.execute(upsert.format(rows=f"SELECT {columns} FROM {_STAGE}"))  # noqa: S608
+        written = max(cursor.rowcount, 0)
         cursor.execute(f"TRUNCATE {_STAGE}")  # a caller's transaction may record more chunks
+    return written
 
 
 def _band_set_by_override(row: tuple) -> str | None:
@@ -1047,7 +1049,9 @@ def health_snapshots_record(
     at once, each thread on its own connection (``config.db.in_threads``), so one chunk's
     Python runs while PostgreSQL works for another; only on PostgreSQL outside a
     transaction (a thread's connection would not see the caller's uncommitted rows), else
-    one chunk after the other. ``processes``: the same with that many chunks at once in
+    one chunk after the other. ``written``: the snapshots new or different from the ones
+    recorded before for the day (0 when a re-run found every row as it was). ``processes``:
+    the same with that many chunks at once in
     forked processes (``config.db.in_processes``: the chunks' Python on as many cores; the
     nightly pipeline in one process), ``forked`` called once they exist. The rows written
     are the same either way."""
@@ -1094,7 +1098,7 @@ def health_snapshots_record(
     for counts in done:
         totals.update(counts)
     result = {"day": as_of.isoformat(), "accounts": totals["accounts"]}
-    for key in ("green", "yellow", "red", "no_data", "no_model"):
+    for key in ("green", "yellow", "red", "no_data", "no_model", "written"):
         result[key] = totals[key]
     return result
 

@@ -158,6 +158,7 @@ def test_snapshot_by_hand(key_features):
         "red": 0,
         "no_data": 1,
         "no_model": 0,
+        "written": 2,  # both new
     }
     snap = HealthSnapshot.objects.get(account=account, day=D)
     comps = {c["key"]: c for c in snap.components}

@@ -131,6 +131,13 @@ def test_rerunning_a_day_is_harmless():
     )
     assert second["run_id"] != first["run_id"]
     assert PipelineRun.objects.filter(as_of=AS_OF, status="succeeded").count() == 2
+    # the second run found the day's snapshot as it was, and its words say so
+    health = {s["name"]: s for s in second["steps"]}["health"]
+    assert (health["accounts"], health["written"]) == (1, 0)
+    assert {s["name"]: s for s in first["steps"]}["health"]["written"] == 1
+    assert pipeline.health_words(second["steps"]).endswith(
+        "; 0 snapshots written, 1 already recorded as they are (unchanged)"
+    )
 
 
 def _pipeline_queries(as_of: dt.date) -> int:
@@ -444,6 +451,12 @@ def test_health_words_say_that_churned_accounts_are_counted():
     assert pipeline.health_words(steps) == (
         "100,000 accounts scored (churned ones too): 60,000 green, 30,000 yellow, 9,000 red, "
         "1,000 without data, 0 without a model"
+    )
+    # a run that recorded how many it wrote (a re-run of the day: few or none)
+    steps[1]["written"] = 1_234
+    assert pipeline.health_words(steps).endswith(
+        "0 without a model; 1,234 snapshots written, 98,766 already recorded as they are "
+        "(unchanged)"
     )
     one = [{"name": "health", "accounts": 1, "green": 1}]
     assert pipeline.health_words(one).startswith("1 account scored (churned ones too): 1 green")

@@ -56,18 +56,34 @@ def test_recompute_rebuilds_each_day_and_says_what_it_did():
     assert HealthSnapshot.objects.count() == 6
     assert out.getvalue().splitlines() == [
         # Mar 17: no events yet, 0 of 10 seats → 0 → red; b has no data at all
-        "2024-03-17: 2 accounts: 0 green, 0 yellow, 1 red, 1 without data",
-        "2024-03-18: 2 accounts: 1 green, 0 yellow, 0 red, 1 without data",
-        "2024-03-19: 2 accounts: 1 green, 0 yellow, 0 red, 1 without data",
-        "Recomputed health for 3 day(s), 2024-03-17 to 2024-03-19: 6 snapshots.",
+        "2024-03-17: 2 accounts: 0 green, 0 yellow, 1 red, 1 without data; 2 new or changed",
+        "2024-03-18: 2 accounts: 1 green, 0 yellow, 0 red, 1 without data; 2 new or changed",
+        "2024-03-19: 2 accounts: 1 green, 0 yellow, 0 red, 1 without data; 2 new or changed",
+        "Recomputed health for 3 day(s), 2024-03-17 to 2024-03-19: 6 snapshots, "
+        "6 of them new or changed.",
         "Refreshed the standings of 2 account(s) from their latest snapshot.",
     ]
     assert HealthSnapshot.objects.get(account=a, day=dt.date(2024, 3, 17)).score == 0
     assert HealthSnapshot.objects.get(account=a, day=dt.date(2024, 3, 18)).score == 100
     assert HealthSnapshot.objects.get(account=b, day=dt.date(2024, 3, 18)).score is None
-    # again: same rows, no duplicates
-    call_command("recompute", "--from", "2024-03-17", "--to", "2024-03-19", stdout=StringIO())
+    # again: same rows, no duplicates, and it says that nothing changed
+    out = StringIO()
+    call_command("recompute", "--from", "2024-03-17", "--to", "2024-03-19", stdout=out)
     assert HealthSnapshot.objects.count() == 6
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "2024-03-17: 2 accounts: 0 green, 0 yellow, 1 red, 1 without data; 0 new or changed"
+    )
+    assert lines[3] == (
+        "Recomputed health for 3 day(s), 2024-03-17 to 2024-03-19: 6 snapshots, "
+        "0 of them new or changed."
+    )
+    # one event more on Mar 19 (6 of 10 seats, still 100 points: usage caps at 50 %) changes
+    # that day's raw inputs, so its snapshot of a, and only it, is written again
+    _event(a, dt.datetime(2024, 3, 19, 9, tzinfo=dt.UTC), user="u5")
+    out = StringIO()
+    call_command("recompute", "--from", "2024-03-17", "--to", "2024-03-19", stdout=out)
+    assert "6 snapshots, 1 of them new or changed." in out.getvalue()
 
 
 def test_data_after_the_day_does_not_change_its_snapshot(settings):
@@ -218,8 +234,10 @@ def test_recompute_rescores_the_later_snapshots_with_the_model_active_now():
     assert not HealthSnapshot.objects.filter(account=b, day=today).exists()  # none made
     assert _standing(a) == _latest(a) and _standing(a)[0] == today
     assert _standing(b) == _latest(b) and _standing(b)[0] == yesterday
-    assert f"Rescored the snapshots of 1 later day(s), {today} to {today}: 1 snapshots." in (
-        out.getvalue()
+    # the later day's snapshot moved to the new version: it changed
+    assert (
+        f"Rescored the snapshots of 1 later day(s), {today} to {today}: 1 snapshots, "
+        "1 of them changed." in out.getvalue()
     )
 
 
@@ -342,13 +360,21 @@ def test_recompute_starting_before_the_data_starts_on_its_first_day_and_says_so(
         "Rescoring the snapshots of 1 later day(s), 2022-11-17 to 2022-11-17 (2 snapshots), "
         "with the models active now."
     )
-    done = "Rescored the snapshots of 1 later day(s), 2022-11-17 to 2022-11-17: 2 snapshots."
+    done = (  # rescored with the model that recorded them: nothing changed
+        "Rescored the snapshots of 1 later day(s), 2022-11-17 to 2022-11-17: 2 snapshots, "
+        "0 of them changed."
+    )
     assert (
         lines.index(announce)
-        < lines.index("2022-11-17: 2 accounts: 0 green, 0 yellow, 1 red, 1 without data")
+        < lines.index(
+            "2022-11-17: 2 accounts: 0 green, 0 yellow, 1 red, 1 without data; 0 new or changed"
+        )
         < lines.index(done)
     )
-    assert "Recomputed health for 2 day(s), 2022-11-15 to 2022-11-16: 4 snapshots." in lines
+    assert (
+        "Recomputed health for 2 day(s), 2022-11-15 to 2022-11-16: 4 snapshots, 4 of them new "
+        "or changed." in lines
+    )
 
 
 def test_recompute_help_says_later_snapshots_take_the_current_model():

@@ -116,6 +116,7 @@ class Command(BaseCommand):
                 f"{day['day']}: {day['accounts']} accounts: {day['green']} green, "
                 f"{day['yellow']} yellow, {day['red']} red, {day['no_data']} without data"
                 + (f", {day['no_model']} without a model" if day["no_model"] else "")
+                + f"; {day['written']} new or changed"
             )
 
         def starting_later(later: dict) -> None:
@@ -146,14 +147,16 @@ class Command(BaseCommand):
             raise CommandError(_words(exc)) from exc
         days, later = result["days"], result["later"]
         total = sum(d["accounts"] for d in days)
+        written = sum(d["written"] for d in days)
         self.stdout.write(
             f"Recomputed health for {len(days)} day(s), {result['start']} to {end}: "
-            f"{total} snapshots."
+            f"{total} snapshots, {written} of them new or changed."
         )
         if later:
             self.stdout.write(
                 f"Rescored the snapshots of {len(later)} later day(s), {later[0]['day']} to "
-                f"{later[-1]['day']}: {sum(d['accounts'] for d in later)} snapshots."
+                f"{later[-1]['day']}: {sum(d['accounts'] for d in later)} snapshots, "
+                f"{sum(d['written'] for d in later)} of them changed."
             )
         self.stdout.write(
             f"Refreshed the standings of {result['standings']['accounts']} account(s) from "
