@@ -32,10 +32,7 @@ class ScopeFormMixin:
         self.segment_options = Account.objects.segments()
         key.help_text = (
             "for the scope “segment”: "
-            + (
-                ", ".join(self.segment_options[: services.LISTED])
-                or "no account has a segment yet"
-            )
+            + (", ".join(self.segment_options[: services.LISTED]) or "no account has a segment yet")
             + "; for “manager's team”: the manager (empty: your own team)"
         )
         key.widget.attrs["list"] = "segment-options"
@@ -85,8 +82,10 @@ class ScopeFormMixin:
             data.get("scope_key") or "",
             recipients=recipients,
         )
+        chosen = data.get("scope_kind") == "owner" and data.get("book_owner") is not None
+        field = "book_owner" if chosen else self._scope_error_field(data)
         for message in errors.get("scope_key", []):
-            self.add_error(self._scope_error_field(data), message)
+            self.add_error(field, message)
         for message in errors.get("recipients", []):
             self.add_error(recipients_field, message)
 

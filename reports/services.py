@@ -37,7 +37,6 @@ from metrics.standings import renews_within
 from outbox import services as outbox
 from workspace import dashboard, selectors
 
-
 from . import catalog
 from .models import Alert, DigestSubscription, KpiTarget, ScheduledReport, ScopeKind
 
@@ -162,7 +161,9 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
             found = [u for u in managers if u.email.casefold() == key.casefold()]
         else:
             wanted = " ".join(key.split()).casefold()
-            found = [u for u in managers if " ".join(u.get_full_name().split()).casefold() == wanted]
+            found = [
+                u for u in managers if " ".join(u.get_full_name().split()).casefold() == wanted
+            ]
         if len(found) == 1:
             return str(found[0].pk), None
         if not managers:
@@ -246,8 +247,8 @@ def scope_errors(
     text = scope_texts([scope])[(scope_kind, scope_key)]
     errors: dict[str, list[str]] = {}
     why = scope_check(user)(scope_kind, scope_key)
-    if why is not None:
-        errors["scope_key"] = [f"You cannot choose {text}: {why}."]
+    if why is not None:  # the scope first: whom it may go to follows from it
+        return {"scope_key": [f"You cannot choose {text}: {why}."]}
     refused = []
     for person in recipients:
         why = scope_check(person)(scope_kind, scope_key)
@@ -864,7 +865,7 @@ def report_recipients_split(report: ScheduledReport) -> tuple[list[User], list[d
     "reason"}`` (deactivated, no role, or a role or team that no longer covers the scope).
     Recipients without an email address are in neither."""
     allowed, skipped = [], []
-    for user in sorted(report.recipients.all(), key=lambda u: u.pk):
+    for user in sorted(report.recipients.all(), key=lambda u: u.email):
         if not user.email:
             continue
         why = scope_check(user)(report.scope_kind, report.scope_key)
@@ -891,9 +892,7 @@ def scheduled_report_send(report: ScheduledReport, *, period: str) -> int:
             entry["reason"],
         )
     if skipped != report.skipped or period != report.skipped_period:
-        ScheduledReport.objects.filter(pk=report.pk).update(
-            skipped=skipped, skipped_period=period
-        )
+        ScheduledReport.objects.filter(pk=report.pk).update(skipped=skipped, skipped_period=period)
         report.skipped, report.skipped_period = skipped, period
     if not allowed:
         return 0

@@ -156,7 +156,9 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         report.delete()
         messages.success(request, "Scheduled report removed.")
         return redirect("reports:scheduled")
-    form = ScheduledReportForm(request.POST if request.method == "POST" else None, user=request.user)
+    form = ScheduledReportForm(
+        request.POST if request.method == "POST" else None, user=request.user
+    )
     if request.method == "POST" and form.is_valid():
         report = form.save(commit=False)
         report.created_by = request.user
