@@ -1,6 +1,8 @@
 """``/api/v1/targets/``: KPI targets. Reads for anyone with a role; writes (POST, PUT,
 PATCH, DELETE) for managers and admins, with a session or a write-scope token. Bad values
-are 400 with field errors (``{"value": ["NPS cannot be above 100, got 150"]}``)."""
+are 400 with field errors (``{"value": ["NPS cannot be above 100, got 150"]}``); so is a
+scope the writer or the target's owner cannot see (``reports.services.scope_errors``: a
+manager their team or one of its owners' books, an admin any)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,17 @@ class CanUseTargets(BasePermission):
             self.message = "This token is read-only: writes need a token with write scope."
             return False
         return user.role in (Role.MANAGER, Role.ADMIN)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        """A target whose scope the writer cannot see (made by an admin, or before managers
+        were held to their team) is read-only for them."""
+        if request.method in SAFE_METHODS:
+            return True
+        why = services.scope_check(request.user)(obj.scope_kind, obj.scope_key)
+        if why is not None:
+            self.message = f"Only an admin can change a target of this scope: {why}."
+            return False
+        return True
 
 
 class KpiTargetSerializer(ModelSerializer):
@@ -82,11 +95,24 @@ class KpiTargetSerializer(ModelSerializer):
         errors = services.target_errors(merged)
         if errors:
             raise serializers.ValidationError(errors)
+        kind = merged.get("scope_kind") or "all"
+        key, _ = services.scope_key_resolve(kind, merged.get("scope_key") or "")
         if "scope_kind" in attrs or "scope_key" in attrs:
             # the stored spelling: a segment's ("smb" → "SMB"), an owner's user id (from an
             # id, as before, or an email or full name)
-            attrs["scope_key"], _ = services.scope_key_resolve(
-                merged.get("scope_kind") or "all", merged.get("scope_key") or ""
+            attrs["scope_key"] = key
+        # the writer and the owner (who gets the alerts) must be able to see the scope
+        owner = attrs["owner"] if "owner" in attrs else getattr(self.instance, "owner", None)
+        access = services.scope_errors(
+            self.context["request"].user, kind, key, recipients=[owner] if owner else []
+        )
+        if access:
+            where = "scope_kind" if kind == "all" else "scope_key"
+            raise serializers.ValidationError(
+                {
+                    **({where: access["scope_key"]} if "scope_key" in access else {}),
+                    **({"owner": access["recipients"]} if "recipients" in access else {}),
+                }
             )
         return attrs
 
@@ -96,7 +122,11 @@ R400 = OpenApiResponse(
     description="refused: each field with what is wrong with it (a list of messages), or "
     "`detail` when the body is not JSON; nothing was written",
 )
-R403 = OpenApiResponse(DetailSerializer, description="not a manager or admin, or a read-only token")
+R403 = OpenApiResponse(
+    DetailSerializer,
+    description="not a manager or admin, a read-only token, or a target of a scope the "
+    "manager cannot see (read-only for them)",
+)
 _WRITE = {400: R400, 401: R401, 403: R403, 415: R415}
 
 

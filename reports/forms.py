@@ -30,8 +30,10 @@ class ScopeFormMixin:
         key = self.fields["scope_key"]
         key.label = "Segment"
         self.segment_options = Account.objects.segments()
-        key.help_text = "for the scope “segment”: " + (
-            ", ".join(self.segment_options[: services.LISTED]) or "no account has a segment yet"
+        key.help_text = (
+            "for the scope “segment”: "
+            + (", ".join(self.segment_options[: services.LISTED]) or "no account has a segment yet")
+            + "; for “manager's team”: the manager (empty: your own team)"
         )
         key.widget.attrs["list"] = "segment-options"
         key.widget.attrs["autocomplete"] = "off"
@@ -46,21 +48,46 @@ class ScopeFormMixin:
         self.order_fields(order)
 
     def _scope_clean(self, data: dict) -> None:
-        """Turns what was chosen or typed into the stored key (before the checks)."""
+        """Turns what was chosen or typed into the stored key (before the checks); a team
+        left empty is the team of the manager filling the form."""
         kind = data.get("scope_kind")
+        typed = (data.get("scope_key") or "").strip()
         if kind == "owner" and data.get("book_owner") is not None:
             data["scope_key"] = str(data["book_owner"].pk)
         elif kind == "all":
-            data["scope_key"] = (data.get("scope_key") or "").strip()
-        elif kind in ("segment", "owner"):
+            data["scope_key"] = typed
+        elif kind == "team" and not typed and self.user is not None:
+            data["scope_key"] = str(self.user.pk)
+        elif kind in ("segment", "owner", "team"):
             key, problem = services.scope_key_resolve(kind, data.get("scope_key") or "")
             if problem is None:
                 data["scope_key"] = key
 
     def _scope_error_field(self, data: dict) -> str:
-        """Where a scope error shows: under the owner select when that was the way in."""
+        """Where a scope error shows: under the owner select when that was the way in, under
+        the scope kind for all accounts (there is no key to blame)."""
         typed = (data.get("scope_key") or "").strip()
+        if data.get("scope_kind") == "all" and not typed:
+            return "scope_kind"
         return "book_owner" if data.get("scope_kind") == "owner" and not typed else "scope_key"
+
+    def _access_clean(self, data: dict, *, recipients_field: str, recipients) -> None:
+        """The rule of ``services.scope_errors``: the person saving, and everyone who will
+        receive the figures, must be able to see the scope. Runs once the scope is valid."""
+        if self.user is None or {"scope_kind", "scope_key", "book_owner"} & set(self.errors):
+            return  # an unknown scope says so first
+        errors = services.scope_errors(
+            self.user,
+            data.get("scope_kind") or "all",
+            data.get("scope_key") or "",
+            recipients=recipients,
+        )
+        chosen = data.get("scope_kind") == "owner" and data.get("book_owner") is not None
+        field = "book_owner" if chosen else self._scope_error_field(data)
+        for message in errors.get("scope_key", []):
+            self.add_error(field, message)
+        for message in errors.get("recipients", []):
+            self.add_error(recipients_field, message)
 
 
 class TargetForm(ScopeFormMixin, forms.ModelForm):
@@ -78,7 +105,8 @@ class TargetForm(ScopeFormMixin, forms.ModelForm):
         ]
         labels = {"kpi": "KPI", "max_change": "Alert on a change over"}
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user: User | None = None, **kwargs):
+        self.user = user  # the one saving: their view bounds the scope (None: no check)
         super().__init__(*args, **kwargs)
         self._scope_fields()
         self.fields["owner"].queryset = (
@@ -105,6 +133,8 @@ class TargetForm(ScopeFormMixin, forms.ModelForm):
             if field in self.fields and field not in self.errors:
                 for message in messages:
                     self.add_error(field, message)
+        owner = data.get("owner")
+        self._access_clean(data, recipients_field="owner", recipients=[owner] if owner else [])
         return data
 
 
@@ -117,9 +147,16 @@ class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
         model = ScheduledReport
         fields = ["name", "scope_kind", "scope_key", "cadence", "recipients"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user: User | None = None, **kwargs):
+        self.user = user  # the one saving: their view bounds the scope (None: no check)
         super().__init__(*args, **kwargs)
-        self.fields["recipients"].queryset = User.objects.filter(is_active=True).order_by("email")
+        self.fields["recipients"].queryset = (
+            User.objects.filter(is_active=True).prefetch_related("groups").order_by("email")
+        )
+        self.fields["recipients"].help_text = (
+            "each must be able to see the scope: an admin any, a manager their team, "
+            "a CSM their own book"
+        )
         self._scope_fields()
 
     def clean(self):
@@ -139,4 +176,7 @@ class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
                     field = self._scope_error_field(data)
                 for message in messages:
                     self.add_error(field, message)
+        self._access_clean(
+            data, recipients_field="recipients", recipients=data.get("recipients") or []
+        )
         return data

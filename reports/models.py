@@ -27,13 +27,16 @@ class ScopeKind(models.TextChoices):  # the same keys as metrics.KpiSnapshot
     ALL = "all", "all accounts"
     SEGMENT = "segment", "segment"
     OWNER = "owner", "owner's book"
+    TEAM = "team", "manager's team"
 
 
 class KpiTarget(models.Model):
     kpi = models.CharField(max_length=40, choices=[(k, v.label) for k, v in catalog.KPIS.items()])
     scope_kind = models.CharField(max_length=10, choices=ScopeKind.choices, default="all")
     scope_key = models.CharField(
-        max_length=254, blank=True, help_text="segment name, or owner user id; empty for all"
+        max_length=254,
+        blank=True,
+        help_text="segment name, owner user id or the team's manager's user id; empty for all",
     )
     direction = models.CharField(max_length=10, choices=Direction.choices)
     value = models.DecimalField(max_digits=16, decimal_places=2)
@@ -91,6 +94,8 @@ class KpiTarget(models.Model):
     def scope_label(self) -> str:
         if self.scope_kind == ScopeKind.ALL:
             return "all accounts"
+        if self.scope_kind == ScopeKind.TEAM:
+            return f"team of manager {self.scope_key}"
         return f"{self.get_scope_kind_display()} {self.scope_key}"
 
 
@@ -148,6 +153,10 @@ class ScheduledReport(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # the last send's recipients left out because they could not see the scope (role
+    # changed, moved team, deactivated): [{"email", "reason"}], shown on the reports page
+    skipped = models.JSONField(default=list, blank=True)
+    skipped_period = models.CharField(max_length=10, blank=True)
 
     class Meta:
         ordering = ["name"]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,7 @@ from metrics.models import AccountStanding, KpiSnapshot
 from metrics.services import BAND_CHANGED_KIND
 from metrics.standings import renews_within
 from outbox import services as outbox
+from workspace import dashboard, selectors
 
 from . import catalog
 from .models import Alert, DigestSubscription, KpiTarget, ScheduledReport, ScopeKind
@@ -149,7 +151,112 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
             f"no account owner matches {key!r} (a user id, email or full name); "
             f"the owners are {listed}"
         )
+    if kind == ScopeKind.TEAM:
+        if not key:
+            return "", "choose the manager whose team this is"
+        managers = list(team_managers_queryset())
+        if key.isdigit():
+            found = [u for u in managers if u.pk == int(key)]
+        elif "@" in key:
+            found = [u for u in managers if u.email.casefold() == key.casefold()]
+        else:
+            wanted = " ".join(key.split()).casefold()
+            found = [
+                u for u in managers if " ".join(u.get_full_name().split()).casefold() == wanted
+            ]
+        if len(found) == 1:
+            return str(found[0].pk), None
+        if not managers:
+            return key, f"no manager matches {key!r}: nobody reports to a manager yet"
+        listed = _listing([owner_label(u) for u in managers])
+        return key, f"no manager with a team matches {key!r}; the managers are {listed}"
     raise ValueError(f"unknown scope kind {kind!r}")
+
+
+def team_managers_queryset():
+    """The users someone reports to (whose team can be a scope), by name then email."""
+    return User.objects.filter(pk__in=User.objects.values("manager_id")).order_by(
+        "first_name", "last_name", "email"
+    )
+
+
+# --- who may see a scope's figures -----------------------------------------------------------
+#
+# The dashboard decides which KPI scopes a user sees (``workspace.dashboard.resolve_scope``:
+# admins the book, a segment or an owner; a manager their team or one owner of it; a CSM
+# their own book). Targets, alerts, the off-track list, the digest and the scheduled reports
+# carry a scope's figures too, so they ask the same question through the same rule: the
+# scope is visible when the dashboard, asked for it, would show that very scope.
+
+ScopeCheck = Callable[[str, str], "str | None"]
+
+
+def _role_words(user: User) -> str:
+    if user.role == Role.MANAGER:
+        return "a manager sees their team's accounts only"
+    return "a CSM sees their own book only"
+
+
+def scope_check(user: User) -> ScopeCheck:
+    """A function ``(scope_kind, scope_key) → None`` when ``user`` may see that scope's
+    figures, else why not (a phrase naming neither the user nor the scope). One query for a
+    manager or a CSM (their owner choices), none for an admin; build one per user and call
+    it for each scope of a list."""
+    if not user.is_active:
+        return lambda kind, key: "deactivated"
+    role = user.role
+    if role is None:
+        return lambda kind, key: "has no role, so sees no accounts"
+    if role == Role.ADMIN:
+        return lambda kind, key: None
+    owners = selectors.owner_choices(user)
+
+    def check(kind: str, key: str) -> str | None:
+        if kind == ScopeKind.SEGMENT:
+            params = {"segment": key}
+        elif kind == ScopeKind.OWNER:
+            params = {"owner": key}
+        else:
+            params = {}
+        shown, _notices = dashboard.resolve_scope(user, params, owners, [key])
+        if (shown.kind, shown.key) == (kind, key):
+            return None
+        if kind == ScopeKind.ALL:
+            return f"the whole book is for admins; {_role_words(user)}"
+        if kind == ScopeKind.SEGMENT:
+            return f"segments are for admins; {_role_words(user)}"
+        if kind == ScopeKind.TEAM and key == str(user.pk):
+            return "nobody reports to this manager, so there is no team: choose the own book"
+        return _role_words(user)
+
+    return check
+
+
+def scope_visible_to(user: User, scope_kind: str, scope_key: str) -> bool:
+    """May ``user`` see the figures of this scope? The rule of ``scope_check``."""
+    return scope_check(user)(scope_kind, scope_key) is None
+
+
+def scope_errors(
+    user: User, scope_kind: str, scope_key: str, *, recipients: Iterable[User] = ()
+) -> dict[str, list[str]]:
+    """Why ``user`` (the one saving) may not set a target or a report for this scope, or
+    why some ``recipients`` may not receive its figures: ``{"scope_key": [...],
+    "recipients": [...]}``, empty when all may. The scope must be valid already."""
+    scope = SimpleNamespace(scope_kind=scope_kind, scope_key=scope_key)
+    text = scope_texts([scope])[(scope_kind, scope_key)]
+    errors: dict[str, list[str]] = {}
+    why = scope_check(user)(scope_kind, scope_key)
+    if why is not None:  # the scope first: whom it may go to follows from it
+        return {"scope_key": [f"You cannot choose {text}: {why}."]}
+    refused = []
+    for person in recipients:
+        why = scope_check(person)(scope_kind, scope_key)
+        if why is not None:
+            refused.append(f"{person.email} cannot see {text} ({why})")
+    if refused:
+        errors["recipients"] = ["; ".join(refused) + "."]
+    return errors
 
 
 def scope_texts(items: Iterable[Any]) -> dict[tuple[str, str], str]:
@@ -159,7 +266,7 @@ def scope_texts(items: Iterable[Any]) -> dict[tuple[str, str], str]:
     ids = {
         int(i.scope_key)
         for i in items
-        if i.scope_kind == ScopeKind.OWNER and str(i.scope_key).isdigit()
+        if i.scope_kind in (ScopeKind.OWNER, ScopeKind.TEAM) and str(i.scope_key).isdigit()
     }
     users = {str(u.pk): u for u in User.objects.filter(pk__in=ids)} if ids else {}
     out = {}
@@ -168,6 +275,9 @@ def scope_texts(items: Iterable[Any]) -> dict[tuple[str, str], str]:
             text = "all accounts"
         elif i.scope_kind == ScopeKind.SEGMENT:
             text = f"segment {i.scope_key}"
+        elif i.scope_kind == ScopeKind.TEAM:
+            who = owner_label(users[i.scope_key]) if i.scope_key in users else i.scope_key
+            text = f"the team of {who}"
         elif i.scope_key in users:
             text = f"owner's book: {owner_label(users[i.scope_key])}"
         else:
@@ -236,10 +346,20 @@ def movers(
         start, end = dt.date.fromisoformat(period["start"]), dt.date.fromisoformat(period["end"])
         segment = target.scope_key if target.scope_kind == ScopeKind.SEGMENT else None
         owner = _owner_email(target)
-        key = (start, end, segment, owner)
+        team = target.scope_key if target.scope_kind == ScopeKind.TEAM else None
+        key = (start, end, segment, owner, team)
         moves = None if reports is None else reports.get(key)
         if moves is None:
-            moves = kpis.movements_report(start=start, end=end, segment=segment, owner=owner)
+            # a team's movers are its accounts' (the team snapshot's book), not the book's
+            accounts = None
+            if team is not None:
+                manager = User.objects.filter(pk=int(team)).first()
+                if manager is None:
+                    raise ValueError(f"no manager {team}")  # never the whole book's movers
+                accounts = selectors.team_accounts(manager)
+            moves = kpis.movements_report(
+                start=start, end=end, segment=segment, owner=owner, accounts=accounts
+            )
             if reports is not None:
                 reports[key] = moves
     except (KeyError, ValueError, ValidationError):
@@ -361,8 +481,22 @@ def targets_evaluate(*, as_of: dt.date) -> dict[str, int]:
 
 
 def _recipients(target: KpiTarget) -> list[str]:
-    if target.owner_id and target.owner.is_active and target.owner.email:
-        return [target.owner.email]
+    """The target's owner when they may see its scope (``scope_check``), else the admins:
+    an owner who lost access since (role changed, moved team, deactivated) gets no figures
+    of it, and the skip is logged."""
+    owner = target.owner
+    if target.owner_id and owner.email:
+        why = scope_check(owner)(target.scope_kind, target.scope_key)
+        if why is None:
+            return [owner.email]
+        logger.warning(
+            "alert of target %s: owner %s cannot see %s:%s (%s); sent to the admins",
+            target.pk,
+            owner.email,
+            target.scope_kind,
+            target.scope_key,
+            why,
+        )
     admins = User.objects.filter(Q(groups__name=Role.ADMIN) | Q(is_superuser=True))
     return sorted(
         set(admins.filter(is_active=True).exclude(email="").values_list("email", flat=True))
@@ -505,12 +639,16 @@ def tiles_decorate(
         }
 
 
-def off_track(*, day: dt.date | None = None) -> dict[str, Any]:
-    """Every target's KPI at the latest snapshot day (or ``day``), off-track first. Two
-    queries and one for the day."""
+def off_track(*, day: dt.date | None = None, user: User | None = None) -> dict[str, Any]:
+    """Every target's KPI at the latest snapshot day (or ``day``), off-track first; with
+    ``user``, only the targets whose scope they may see (``scope_check``: a manager their
+    team's, an admin all). Two queries and one for the day, and one for a manager's team."""
     if day is None:
         day = KpiSnapshot.objects.order_by("-day").values_list("day", flat=True).first()
     targets = list(KpiTarget.objects.select_related("owner"))
+    if user is not None:
+        check = scope_check(user)
+        targets = [t for t in targets if check(t.scope_kind, t.scope_key) is None]
     reports = _snapshots([day] if day else [], [(t.scope_kind, t.scope_key) for t in targets])
     scopes = scope_texts(targets)
     rows = []
@@ -574,7 +712,7 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
     since = dt.datetime.combine(today - dt.timedelta(days=7), dt.time.min, tzinfo=dt.UTC)
     now = dt.datetime.combine(today, dt.time.min, tzinfo=dt.UTC)
     if is_leader(user):
-        board = off_track()
+        board = off_track(user=user)
         return {
             "role": "leader",
             "day": board["day"],
@@ -722,11 +860,46 @@ def _csv_text(rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
+def report_recipients_split(report: ScheduledReport) -> tuple[list[User], list[dict[str, str]]]:
+    """The report's recipients who may see its scope now, and the others as ``{"email",
+    "reason"}`` (deactivated, no role, or a role or team that no longer covers the scope).
+    Recipients without an email address are in neither."""
+    allowed, skipped = [], []
+    for user in sorted(report.recipients.all(), key=lambda u: u.email):
+        if not user.email:
+            continue
+        why = scope_check(user)(report.scope_kind, report.scope_key)
+        if why is None:
+            allowed.append(user)
+        else:
+            skipped.append({"email": user.email, "reason": why})
+    return allowed, skipped
+
+
 def scheduled_report_send(report: ScheduledReport, *, period: str) -> int:
+    """The report's CSV to each recipient who may see its scope, once per period (outbox
+    key). The others are skipped, logged, and kept on the report (``skipped``) for its page.
+    Returns how many emails were queued."""
+    allowed, skipped = report_recipients_split(report)
+    for entry in skipped:
+        logger.warning(
+            "scheduled report %s, %s: %s skipped: cannot see %s:%s (%s)",
+            report.pk,
+            period,
+            entry["email"],
+            report.scope_kind,
+            report.scope_key,
+            entry["reason"],
+        )
+    if skipped != report.skipped or period != report.skipped_period:
+        ScheduledReport.objects.filter(pk=report.pk).update(skipped=skipped, skipped_period=period)
+        report.skipped, report.skipped_period = skipped, period
+    if not allowed:
+        return 0
     rows = report_rows(report)
     content = _csv_text(rows)
     sent = 0
-    for user in report.recipients.filter(is_active=True).exclude(email=""):
+    for user in allowed:
         outbox.email_enqueue(
             key=f"report:{report.pk}:{period}:{user.pk}",
             to=[user.email],
@@ -752,7 +925,7 @@ def scheduled_report_send(report: ScheduledReport, *, period: str) -> int:
 def scheduled_reports_send(*, as_of: dt.date) -> int:
     """Every report whose cadence period ends with ``as_of``."""
     sent = 0
-    for report in ScheduledReport.objects.prefetch_related("recipients"):
+    for report in ScheduledReport.objects.prefetch_related("recipients__groups"):
         period = catalog.period_ending(report.cadence, as_of)
         if period:
             sent += scheduled_report_send(report, period=period)

@@ -28,18 +28,23 @@ def _require_leader(request: HttpRequest) -> None:
 def targets(request: HttpRequest) -> HttpResponse:
     _require_leader(request)
     if request.method == "POST" and request.POST.get("action") == "defaults":
+        if request.user.role != Role.ADMIN:
+            raise PermissionDenied("the benchmark defaults are for all accounts: admins add them")
         created = services.targets_load_defaults()
         messages.success(request, f"{created} default target(s) added.")
         return redirect("reports:targets")
-    form = TargetForm(request.POST if request.method == "POST" else None)
+    form = TargetForm(request.POST if request.method == "POST" else None, user=request.user)
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Target saved.")
         return redirect("reports:targets")
     rows = list(KpiTarget.objects.select_related("owner"))
     scopes = services.scope_texts(rows)
+    check = services.scope_check(request.user)
     for t in rows:
         t.scope_text = scopes[(t.scope_kind, t.scope_key)]
+        # made before the rule, or by an admin: listed (no figures here), changed by admins
+        t.locked = check(t.scope_kind, t.scope_key)
     have = {t.kpi for t in rows if t.scope_kind == "all"}
     tiers = [
         (cadence, [k for k in catalog.KPIS.values() if k.tier == cadence])
@@ -54,6 +59,7 @@ def targets(request: HttpRequest) -> HttpResponse:
             "tiers": tiers,
             "without": [k for k in catalog.KPIS.values() if k.key not in have],
             "texts": {t.pk: services.target_text(t) for t in rows},
+            "is_admin": request.user.role == Role.ADMIN,
         },
         status=400 if request.method == "POST" else 200,
     )
@@ -63,11 +69,19 @@ def targets(request: HttpRequest) -> HttpResponse:
 def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require_leader(request)
     target = get_object_or_404(KpiTarget, pk=pk)
+    locked = services.scope_check(request.user)(target.scope_kind, target.scope_key)
+    if locked is not None and request.method == "POST":
+        raise PermissionDenied(f"only an admin can change a target of this scope: {locked}")
     if request.method == "POST" and request.POST.get("action") == "delete":
         target.delete()
         messages.success(request, "Target removed.")
         return redirect("reports:targets")
-    form = TargetForm(request.POST if request.method == "POST" else None, instance=target)
+    form = TargetForm(
+        request.POST if request.method == "POST" else None, instance=target, user=request.user
+    )
+    if locked is not None:  # shown read-only, with why
+        for field in form.fields.values():
+            field.disabled = True
     if request.method == "POST" and form.is_valid():
         form.save()
         messages.success(request, "Target saved.")
@@ -75,7 +89,7 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "reports/target_edit.html",
-        {"form": form, "target": target},
+        {"form": form, "target": target, "locked": locked},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -83,7 +97,7 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def off_track(request: HttpRequest) -> HttpResponse:
     _require_leader(request)
-    return render(request, "reports/off_track.html", services.off_track())
+    return render(request, "reports/off_track.html", services.off_track(user=request.user))
 
 
 @require_http_methods(["GET", "POST"])
@@ -133,11 +147,18 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def scheduled_reports(request: HttpRequest) -> HttpResponse:
     _require_leader(request)
+    check = services.scope_check(request.user)
     if request.method == "POST" and request.POST.get("action") == "delete":
-        get_object_or_404(ScheduledReport, pk=request.POST.get("pk")).delete()
+        report = get_object_or_404(ScheduledReport, pk=request.POST.get("pk"))
+        why = check(report.scope_kind, report.scope_key)
+        if why is not None:
+            raise PermissionDenied(f"only an admin can remove a report of this scope: {why}")
+        report.delete()
         messages.success(request, "Scheduled report removed.")
         return redirect("reports:scheduled")
-    form = ScheduledReportForm(request.POST if request.method == "POST" else None)
+    form = ScheduledReportForm(
+        request.POST if request.method == "POST" else None, user=request.user
+    )
     if request.method == "POST" and form.is_valid():
         report = form.save(commit=False)
         report.created_by = request.user
@@ -149,6 +170,7 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
     scopes = services.scope_texts(reports)
     for r in reports:
         r.scope_text = scopes[(r.scope_kind, r.scope_key)]
+        r.locked = check(r.scope_kind, r.scope_key)
     return render(
         request,
         "reports/scheduled.html",

@@ -64,6 +64,8 @@ def test_target_via_api_then_pipeline_alerts_once(
         "/api/v1/targets/",
         {
             "kpi": "nrr",
+            "scope_kind": "team",  # the manager's team (the CSM's book): theirs to see
+            "scope_key": manager.email,
             "direction": "at_least",
             "value": "90",
             "cadence": "monthly",
@@ -74,6 +76,7 @@ def test_target_via_api_then_pipeline_alerts_once(
     )
     assert response.status_code == 201, response.json()
     target = KpiTarget.objects.get(pk=response.json()["id"])
+    assert (target.scope_kind, target.scope_key) == ("team", str(manager.pk))
 
     _run(SEPT, django_capture_on_commit_callbacks)
     september = Alert.objects.get(target=target, period="2026-09")
@@ -119,7 +122,13 @@ def test_still_off_track_next_period_does_not_cross_again(
     # churn: 1 of 4 customers lost = 25 %. Target logo churn <= 2 %, no max change:
     # October crosses (September 0 % was on track), November is back on track (no email).
     target = KpiTarget.objects.create(
-        kpi="logo_churn_rate", direction="at_most", value=2, cadence="monthly", owner=manager
+        kpi="logo_churn_rate",
+        scope_kind="team",
+        scope_key=str(manager.pk),
+        direction="at_most",
+        value=2,
+        cadence="monthly",
+        owner=manager,
     )
     _run(SEPT, django_capture_on_commit_callbacks)
     _run(OCT, django_capture_on_commit_callbacks)
@@ -224,6 +233,41 @@ def test_a_target_without_owner_alerts_the_admins(
     assert "previous: no data" in mail.outbox[0].body
 
 
+def test_an_owner_who_cannot_see_the_scope_is_not_sent_its_figures(
+    admin_user,
+    manager,
+    csm,
+    book,
+    no_default_targets,
+    targets_step,
+    celery_eager,
+    django_capture_on_commit_callbacks,
+    caplog,
+):
+    """A whole-book target owned by a manager (made before managers were held to their
+    team), and a team target whose CSM owner sees only their own book: the alerts go to the
+    admins, and the skip is logged."""
+    book_wide = KpiTarget.objects.create(
+        kpi="logo_churn_rate", direction="at_most", value=2, cadence="monthly", owner=manager
+    )
+    team = KpiTarget.objects.create(
+        kpi="nrr",
+        scope_kind="team",
+        scope_key=str(manager.pk),
+        direction="at_least",
+        value=90,
+        cadence="monthly",
+        owner=csm,
+    )
+    with caplog.at_level("WARNING", logger="reports.services"):
+        _run(OCT, django_capture_on_commit_callbacks)
+    sent = {m.subject.split()[0]: m.to for m in mail.outbox}
+    assert sent == {"Logo": [admin_user.email], "NRR": [admin_user.email]}
+    logged = caplog.text
+    assert f"alert of target {book_wide.pk}: owner {manager.email} cannot see all:" in logged
+    assert f"alert of target {team.pk}: owner {csm.email} cannot see team:{manager.pk}" in logged
+
+
 def test_revenue_targets_of_one_period_and_scope_share_one_movements_report(
     manager, book, no_default_targets, targets_step, monkeypatch, django_capture_on_commit_callbacks
 ):
@@ -254,5 +298,11 @@ def test_revenue_targets_of_one_period_and_scope_share_one_movements_report(
     ]
     assert [[m["external_id"] for m in a.movers] for a in october] == [["EXT-D"], ["EXT-D"]]
     assert calls == [
-        {"start": dt.date(2026, 10, 1), "end": dt.date(2026, 11, 1), "segment": None, "owner": None}
+        {
+            "start": dt.date(2026, 10, 1),
+            "end": dt.date(2026, 11, 1),
+            "segment": None,
+            "owner": None,
+            "accounts": None,
+        }
     ]

@@ -147,11 +147,12 @@ def book(csm, manager, no_default_targets):
         (x, dt.date(2026, 12, 1)),
     ):
         AccountStanding.objects.create(account=account, day=TODAY, renewal_on=renewal)
-    # the leader's KPIs: the snapshot of 11-22 for all accounts, written by hand
+    # the leader's KPIs: the snapshot of 11-22 of the manager's team, written by hand; the
+    # targets are the team's, but for one of the whole book, which only admins see
+    team = {"scope_kind": "team", "scope_key": str(manager.pk)}
     KpiSnapshot.objects.create(
         day=dt.date(2026, 11, 22),
-        scope_kind="all",
-        scope_key="",
+        **team,
         period_start=dt.date(2026, 10, 23),
         period_end=dt.date(2026, 11, 23),
         report={
@@ -160,10 +161,11 @@ def book(csm, manager, no_default_targets):
         },
     )
     KpiTarget.objects.create(
-        kpi="nrr", direction="at_least", value=100, cadence="weekly", owner=manager
+        kpi="nrr", direction="at_least", value=100, cadence="weekly", owner=manager, **team
     )
-    KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly")
-    KpiTarget.objects.create(kpi="csat", direction="at_least", value=80, cadence="monthly")
+    KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly", **team)
+    KpiTarget.objects.create(kpi="csat", direction="at_least", value=80, cadence="monthly", **team)
+    KpiTarget.objects.create(kpi="nrr", direction="at_least", value=50, cadence="weekly")
     return {"a": a, "b": b, "c": c, "x": x, "other": other}
 
 
@@ -196,9 +198,10 @@ def test_csm_digest_leaves_churned_accounts_out(csm, book):
     assert [s.account.name for s in digest["renewals"]] == ["Alpha"]
 
 
-def test_leader_digest_content(manager, book):
+def test_leader_digest_content(manager, admin_user, book):
     d = services.digest_for(manager, today=TODAY)
     assert d["role"] == "leader"
+    # the team's targets only: the whole book's NRR target is not the manager's to see
     states = {r["label"]: (r["value"], r["state"]) for r in d["kpis"]}
     # NRR 95.5 < 100: off; GRR 92 >= 90: on; CSAT null: no data
     assert states == {
@@ -206,7 +209,16 @@ def test_leader_digest_content(manager, book):
         "GRR": ("92.0%", "on track"),
         "CSAT": ("no data", "no data"),
     }
+    assert {r["scope"] for r in d["kpis"]} == {"the team of Max (manager@example.com)"}
     assert [r["label"] for r in d["off"]] == ["NRR"]
+    # an admin's digest has every target, the whole book's too (no snapshot of it: no data)
+    everything = services.digest_for(admin_user, today=TODAY)["kpis"]
+    assert sorted((r["label"], r["scope"]) for r in everything) == [
+        ("CSAT", "the team of Max (manager@example.com)"),
+        ("GRR", "the team of Max (manager@example.com)"),
+        ("NRR", "all accounts"),
+        ("NRR", "the team of Max (manager@example.com)"),
+    ]
 
 
 def test_digests_are_sent_once_a_week_to_subscribers_with_links(
@@ -224,10 +236,11 @@ def test_digests_are_sent_once_a_week_to_subscribers_with_links(
     services.digest_subscribe(csm, weekly=True)
     services.digest_subscribe(manager, weekly=True)
     services.digest_subscribe(admin_user, weekly=False)
-    # 19: the subscribers with their groups (2); the CSM's band changes, detractors,
-    # renewals, new and overdue CTAs (5); the leader's latest day, targets and snapshots (3);
-    # each email's outbox row (its lookup and insert in a savepoint, and the delivery claim)
-    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(19):
+    # 21: the subscribers with their groups (2); the CSM's band changes, detractors,
+    # renewals, new and overdue CTAs (5); the leader's latest day, targets and snapshots (3),
+    # the team whose targets the manager may see and the team's name (2); each email's
+    # outbox row (its lookup and insert in a savepoint, and the delivery claim)
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(21):
         assert services.digests_send(today=TODAY) == 2
     by_to = {m.to[0]: m for m in mail.outbox}
     assert set(by_to) == {csm.email, manager.email}
@@ -244,7 +257,11 @@ def test_digests_are_sent_once_a_week_to_subscribers_with_links(
         assert line in text, line
     assert "Xray" not in text and "Old done one" not in text
     lead = by_to[manager.email].body
-    assert "- NRR (all accounts): 95.5%, target ≥ 100.0%, owner manager@example.com" in lead
+    assert (
+        "- NRR (the team of Max (manager@example.com)): 95.5%, target ≥ 100.0%, "
+        "owner manager@example.com"
+    ) in lead
+    assert "all accounts" not in lead  # the whole book's target is for admins
     assert "https://cs.example.com/targets/off-track/" in lead
     assert by_to[manager.email].alternatives  # the HTML part
 

@@ -124,18 +124,53 @@ def test_an_owner_target_wins_over_the_all_accounts_one(csm, board):
     assert tiles[1]["target"]["scope"] == "all accounts"
 
 
-def test_off_track_list_for_leaders(client, manager, board, django_assert_max_num_queries):
+def test_off_track_list_for_leaders(
+    client, manager, csm, admin_user, board, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(3):
         data = services.off_track()
     assert data["day"] == DAY
     assert [r["label"] for r in data["off"]] == ["NRR"]
     assert [r["state"] for r in data["rows"]] == ["off track", "no data", "on track"]
-    client.force_login(manager)
+    client.force_login(admin_user)
     page = client.get("/targets/off-track/").content.decode()
     assert "1 off track" in page and "95.5%" in page
 
 
-def test_off_track_prints_a_rate_as_the_dashboard_does(client, manager, no_default_targets):
+def test_off_track_shows_a_manager_only_the_targets_of_their_team(
+    client, manager, csm, admin_user, board, django_assert_max_num_queries
+):
+    """The board's targets are the whole book's: an admin's. The manager's team (Cleo
+    reports to them) has its own NRR target, off track at 80%; that is all they see."""
+    _snapshot(DAY, "80", "93", kind="team", key=str(manager.pk))
+    KpiTarget.objects.create(
+        kpi="nrr",
+        scope_kind="team",
+        scope_key=str(manager.pk),
+        direction="at_least",
+        value=90,
+        cadence="weekly",
+    )
+    assert manager.role == "Manager"  # read once per request, as the view has it already
+    # the day, the targets, the manager's team, the snapshots, the team's name
+    with django_assert_max_num_queries(5):
+        mine = services.off_track(user=manager)
+    assert [(r["label"], r["scope"], r["value"]) for r in mine["rows"]] == [
+        ("NRR", "the team of Max (manager@example.com)", "80.0%")
+    ]
+    client.force_login(manager)
+    page = client.get("/targets/off-track/").content.decode()
+    assert "1 off track" in page and "80.0%" in page
+    assert "95.5%" not in page and "all accounts" not in page
+    client.force_login(admin_user)
+    page = client.get("/targets/off-track/").content.decode()
+    assert "2 off track" in page and "80.0%" in page and "95.5%" in page
+    # a CSM has no off-track page at all
+    client.force_login(csm)
+    assert client.get("/targets/off-track/").status_code == 403
+
+
+def test_off_track_prints_a_rate_as_the_dashboard_does(client, admin_user, no_default_targets):
     """GRR (1,000,000 − 140) / 1,000,000 × 100 = 99.986%: the dashboard's tile prints
     "99.99%"; the off-track list printed it "100.0%", as if nothing had churned. Both now
     print the decimals that keep it off 100 (and 95.5 stays "95.5")."""
@@ -144,16 +179,20 @@ def test_off_track_prints_a_rate_as_the_dashboard_does(client, manager, no_defau
     KpiTarget.objects.create(kpi="nrr", direction="at_least", value=100, cadence="weekly")
     rows = {r["label"]: r["value"] for r in services.off_track()["rows"]}
     assert rows == {"GRR": "99.99%", "NRR": "95.5%"}
-    client.force_login(manager)
+    client.force_login(admin_user)  # the whole book's targets are the admins' to see
     page = client.get("/targets/off-track/").content.decode()
     # the NOW cell (the NRR target "≥ 100.0 %" is another cell)
     assert "<td>99.99%</td>" in page and "<td>100.0%</td>" not in page
 
 
 def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
-    client, manager, csm, board, celery_eager, django_capture_on_commit_callbacks
+    client, admin_user, board, celery_eager, django_capture_on_commit_callbacks
 ):
-    client.force_login(manager)
+    from accounts.models import Role
+    from tests.conftest import _user
+
+    other = _user("admin2@example.com", Role.ADMIN)
+    client.force_login(admin_user)  # the whole book is for admins
     response = client.post(
         "/reports/scheduled/",
         {
@@ -161,7 +200,7 @@ def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
             "scope_kind": "all",
             "scope_key": "",
             "cadence": "weekly",
-            "recipients": [manager.pk, csm.pk],
+            "recipients": [admin_user.pk, other.pk],
         },
     )
     assert response.status_code == 302
@@ -174,7 +213,7 @@ def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
             "scope_kind": "segment",
             "scope_key": "Nowhere",
             "cadence": "weekly",
-            "recipients": [manager.pk],
+            "recipients": [admin_user.pk],
         },
     )
     assert bad.status_code == 400
@@ -185,7 +224,7 @@ def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
         assert services.scheduled_reports_send(as_of=dt.date(2026, 11, 21)) == 0  # Saturday
         assert services.scheduled_reports_send(as_of=DAY) == 2  # Sunday: week 47 ended
         services.scheduled_reports_send(as_of=DAY)  # again: nothing new
-    assert sorted(m.to[0] for m in mail.outbox) == [csm.email, manager.email]
+    assert sorted(m.to[0] for m in mail.outbox) == [other.email, admin_user.email]
     name, content, mimetype = mail.outbox[0].attachments[0]
     assert (name, mimetype) == (f"report-{report.pk}-2026-W47.csv", "text/csv")
     rows = {r[0]: r for r in csv.reader(io.StringIO(content))}

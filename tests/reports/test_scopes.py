@@ -22,7 +22,8 @@ pytestmark = pytest.mark.django_db
 def sam(db, manager):
     from accounts.models import Role
 
-    user = _user("sam@example.com", Role.CSM, first_name="Sam", last_name="Silva")
+    # in the manager's team: their book is the manager's to see
+    user = _user("sam@example.com", Role.CSM, first_name="Sam", last_name="Silva", manager=manager)
     AccountFactory(owner=user, segment="SMB")
     AccountFactory(owner=user, segment="Enterprise")
     return user
@@ -90,8 +91,8 @@ def test_the_editor_offers_the_owners_by_name_and_saves_their_id(client, manager
     assert edit.context["form"]["scope_key"].value() == ""
 
 
-def test_the_editor_takes_a_typed_name_and_a_segment_in_any_case(client, manager, sam):
-    client.force_login(manager)
+def test_the_editor_takes_a_typed_name_and_a_segment_in_any_case(client, admin_user, sam):
+    client.force_login(admin_user)  # segments are for admins
     assert (
         client.post("/targets/", _target(scope_kind="owner", scope_key="Sam Silva")).status_code
         == 302
@@ -113,7 +114,7 @@ def test_the_editor_takes_a_typed_name_and_a_segment_in_any_case(client, manager
     }
 
 
-def test_a_scheduled_report_for_an_owner_chosen_by_name(client, manager, sam):
+def test_a_scheduled_report_for_an_owner_chosen_by_name(client, manager, admin_user, sam):
     client.force_login(manager)
     response = client.post(
         "/reports/scheduled/",
@@ -127,6 +128,7 @@ def test_a_scheduled_report_for_an_owner_chosen_by_name(client, manager, sam):
     )
     assert response.status_code == 302
     assert ScheduledReport.objects.get().scope_key == str(sam.pk)
+    client.force_login(admin_user)  # segments are for admins
     bad = client.post(
         "/reports/scheduled/",
         {
@@ -134,7 +136,7 @@ def test_a_scheduled_report_for_an_owner_chosen_by_name(client, manager, sam):
             "scope_kind": "segment",
             "scope_key": "smb ",
             "cadence": "weekly",
-            "recipients": [manager.pk],
+            "recipients": [admin_user.pk],
         },
     )
     assert bad.status_code == 302
@@ -144,9 +146,9 @@ def test_a_scheduled_report_for_an_owner_chosen_by_name(client, manager, sam):
 
 
 def test_the_api_keeps_ids_and_takes_the_friendlier_values(
-    client, manager, sam, no_default_targets
+    client, admin_user, sam, no_default_targets
 ):
-    client.force_login(manager)
+    client.force_login(admin_user)  # segments are for admins
     by_id = client.post(
         "/api/v1/targets/",
         _target(scope_kind="owner", scope_key=str(sam.pk)),
@@ -205,7 +207,7 @@ def test_the_off_track_list_names_the_owner_in_a_fixed_number_of_queries(
 
 
 def test_every_kpi_on_the_targets_pages_links_to_its_section_of_the_metrics_doc(
-    client, manager, no_default_targets
+    client, admin_user, no_default_targets
 ):
     from reports import catalog
     from workspace.dashboard import TILES
@@ -219,7 +221,7 @@ def test_every_kpi_on_the_targets_pages_links_to_its_section_of_the_metrics_doc(
             assert catalog.KPIS[key].doc_anchor == anchor, key
 
     services.targets_load_defaults()
-    client.force_login(manager)
+    client.force_login(admin_user)  # the defaults are the whole book's
     for url in ("/targets/", "/targets/off-track/"):
         page = client.get(url).content.decode()
         for target in KpiTarget.objects.all():

@@ -48,9 +48,9 @@ def test_defaults_are_loaded_on_a_new_installation_and_reloading_is_idempotent()
     ],
 )
 def test_nonsense_values_are_refused_with_field_errors_in_the_ui(
-    client, manager, no_default_targets, kpi, value, message
+    client, admin_user, no_default_targets, kpi, value, message
 ):
-    client.force_login(manager)
+    client.force_login(admin_user)  # the whole book is for admins
     before = KpiTarget.objects.count()
     response = client.post(
         "/targets/",
@@ -107,22 +107,24 @@ def test_the_api_refuses_nonsense_and_unknown_scopes_with_field_errors(client, m
     assert not KpiTarget.objects.filter(kpi="nps").exclude(scope_kind="all").exists()
 
 
-def test_api_patch_is_checked_against_the_whole_target_and_csms_cannot_write(client, manager, csm):
+def test_api_patch_is_checked_against_the_whole_target_and_csms_cannot_write(
+    client, admin_user, csm
+):
     AccountFactory(segment="Enterprise", owner=csm)
     nps = KpiTarget.objects.get(kpi="nps")
-    client.force_login(manager)
+    client.force_login(admin_user)  # the whole book and segments are for admins
     bad = client.patch(
         f"/api/v1/targets/{nps.pk}/", {"value": "101"}, content_type="application/json"
     )
     assert bad.status_code == 400 and "value" in bad.json()
     ok = client.patch(
         f"/api/v1/targets/{nps.pk}/",
-        {"value": "40", "owner": csm.pk},
+        {"value": "40", "owner": admin_user.pk},
         content_type="application/json",
     )
     assert ok.status_code == 200, ok.json()
     nps.refresh_from_db()
-    assert (nps.value, nps.owner) == (Decimal("40"), csm)
+    assert (nps.value, nps.owner) == (Decimal("40"), admin_user)
     seg = client.post(
         "/api/v1/targets/",
         {

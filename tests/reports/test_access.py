@@ -1,0 +1,310 @@
+"""Targets, scheduled reports and their recipients stay within what each person may see
+(``reports.services.scope_check``, the dashboard's scope rule): a manager sets them for
+their team or one of its owners' books, an admin for any scope; every recipient must see
+the scope, and one who lost access since is skipped at send time, on the report's page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core import mail
+
+from accounts.models import Role
+from metrics.models import KpiSnapshot
+from reports import services
+from reports.models import KpiTarget, ScheduledReport
+from tests.conftest import _user
+from tests.factories import AccountFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2026, 11, 22)  # a Sunday: week 47 ends
+
+
+@pytest.fixture
+def teams(manager, csm):
+    """Max manages Cleo (csm); Olga manages Otto. Each CSM owns an SMB account."""
+    olga = _user("olga@example.com", Role.MANAGER, first_name="Olga")
+    otto = _user("otto@example.com", Role.CSM, first_name="Otto", manager=olga)
+    AccountFactory(owner=csm, segment="SMB")
+    AccountFactory(owner=otto, segment="SMB")
+    return {"olga": olga, "otto": otto}
+
+
+def _report(**fields):
+    return {"name": "Weekly", "cadence": "weekly", "scope_key": "", **fields}
+
+
+def _target(**fields):
+    return {
+        "kpi": "nrr",
+        "direction": "at_least",
+        "value": "95",
+        "cadence": "weekly",
+        "scope_key": "",
+        **fields,
+    }
+
+
+# --- the form views --------------------------------------------------------------------------
+
+
+def test_a_manager_cannot_schedule_a_report_outside_their_team(
+    client, manager, csm, outsider, teams
+):
+    client.force_login(manager)
+    cases = [
+        (
+            _report(scope_kind="all", recipients=[manager.pk]),
+            "scope_kind",
+            "You cannot choose all accounts: the whole book is for admins; a manager sees "
+            "their team's accounts only.",
+        ),
+        (
+            _report(scope_kind="segment", scope_key="SMB", recipients=[manager.pk]),
+            "scope_key",
+            "You cannot choose segment SMB: segments are for admins; a manager sees their "
+            "team's accounts only.",
+        ),
+        (
+            _report(scope_kind="owner", book_owner=teams["otto"].pk, recipients=[manager.pk]),
+            "book_owner",
+            "You cannot choose owner's book: Otto (otto@example.com): a manager sees their "
+            "team's accounts only.",
+        ),
+        (
+            _report(scope_kind="team", scope_key="olga@example.com", recipients=[manager.pk]),
+            "scope_key",
+            "You cannot choose the team of Olga (olga@example.com): a manager sees their "
+            "team's accounts only.",
+        ),
+    ]
+    for data, field, message in cases:
+        response = client.post("/reports/scheduled/", data)
+        assert response.status_code == 400, data
+        assert response.context["form"].errors == {field: [message]}, data
+        assert message.replace("'", "&#x27;") in response.content.decode()
+    assert not ScheduledReport.objects.exists()
+
+
+def test_every_recipient_must_see_the_reports_scope(client, manager, csm, outsider, teams):
+    """The team's report: the manager and an admin may have it; Cleo (a CSM: her own book
+    only), Olga (another team) and someone with no role may not, and are named."""
+    client.force_login(manager)
+    response = client.post(
+        "/reports/scheduled/",
+        _report(
+            scope_kind="team",
+            recipients=[manager.pk, csm.pk, teams["olga"].pk, outsider.pk],
+        ),
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "recipients": [
+            "csm@example.com cannot see the team of Max (manager@example.com) (a CSM sees "
+            "their own book only); olga@example.com cannot see the team of Max "
+            "(manager@example.com) (a manager sees their team's accounts only); "
+            "outsider@example.com cannot see the team of Max (manager@example.com) (has no "
+            "role, so sees no accounts)."
+        ]
+    }
+    assert not ScheduledReport.objects.exists()
+    # the team left empty is the manager's own; Cleo may have her own book's report
+    ok = client.post("/reports/scheduled/", _report(scope_kind="team", recipients=[manager.pk]))
+    assert ok.status_code == 302
+    assert ScheduledReport.objects.get().scope_key == str(manager.pk)
+    own = client.post(
+        "/reports/scheduled/",
+        _report(name="Cleo", scope_kind="owner", book_owner=csm.pk, recipients=[csm.pk]),
+    )
+    assert own.status_code == 302
+
+
+def test_a_manager_cannot_set_a_target_outside_their_team(client, manager, csm, teams):
+    client.force_login(manager)
+    other = client.post("/targets/", _target(scope_kind="owner", scope_key="otto@example.com"))
+    assert other.status_code == 400
+    assert other.context["form"].errors == {
+        "scope_key": [
+            "You cannot choose owner's book: Otto (otto@example.com): a manager sees their "
+            "team's accounts only."
+        ]
+    }
+    whole = client.post("/targets/", _target(scope_kind="all"))
+    assert list(whole.context["form"].errors) == ["scope_kind"]
+    # the alert owner must see the scope too
+    owner = client.post(
+        "/targets/", _target(scope_kind="owner", book_owner=csm.pk, owner=teams["olga"].pk)
+    )
+    assert owner.context["form"].errors == {
+        "owner": [
+            "olga@example.com cannot see owner's book: Cleo (csm@example.com) (a manager sees "
+            "their team's accounts only)."
+        ]
+    }
+    before = KpiTarget.objects.count()
+    assert not KpiTarget.objects.exclude(scope_kind="all").exists()
+    # the benchmark defaults are the whole book's: an admin's to add
+    assert client.post("/targets/", {"action": "defaults"}).status_code == 403
+    ok = client.post("/targets/", _target(scope_kind="owner", book_owner=csm.pk, owner=csm.pk))
+    assert ok.status_code == 302
+    assert KpiTarget.objects.count() == before + 1
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def test_the_api_refuses_a_managers_scope_outside_their_team(
+    client, manager, csm, teams, no_default_targets
+):
+    KpiTarget.objects.create(kpi="grr", direction="at_least", value=90, cadence="weekly")
+    client.force_login(manager)
+    url = "/api/v1/targets/"
+    refused = {
+        "scope_kind": _target(scope_kind="all"),
+        "scope_key": _target(scope_kind="segment", scope_key="SMB"),
+    }
+    for field, data in refused.items():
+        response = client.post(url, data, content_type="application/json")
+        assert response.status_code == 400 and list(response.json()) == [field], data
+    other = client.post(
+        url,
+        _target(scope_kind="owner", scope_key=str(teams["otto"].pk)),
+        content_type="application/json",
+    )
+    assert other.json() == {
+        "scope_key": [
+            "You cannot choose owner's book: Otto (otto@example.com): a manager sees their "
+            "team's accounts only."
+        ]
+    }
+    owner = client.post(
+        url,
+        _target(scope_kind="team", scope_key=str(manager.pk), owner=teams["otto"].pk),
+        content_type="application/json",
+    )
+    assert owner.status_code == 400 and "otto@example.com cannot see" in owner.json()["owner"][0]
+    assert not KpiTarget.objects.exclude(scope_kind="all").exists()
+    # a whole-book target (the migration's defaults) is read-only for the manager
+    book = KpiTarget.objects.filter(scope_kind="all").first()
+    patch = client.patch(f"{url}{book.pk}/", {"value": "1"}, content_type="application/json")
+    assert patch.status_code == 403
+    assert "Only an admin can change a target of this scope" in patch.json()["detail"]
+    assert client.delete(f"{url}{book.pk}/").status_code == 403
+    assert KpiTarget.objects.get(pk=book.pk).value == book.value
+    assert client.get(f"{url}{book.pk}/").status_code == 200  # reading the definition is fine
+    # moving the team's own target to another scope is refused too
+    mine = client.post(
+        url, _target(scope_kind="team", scope_key=str(manager.pk)), content_type="application/json"
+    )
+    assert mine.status_code == 201
+    moved = client.patch(
+        f"{url}{mine.json()['id']}/", {"scope_kind": "all", "scope_key": ""},
+        content_type="application/json",
+    )  # fmt: skip
+    assert moved.status_code == 400 and "scope_kind" in moved.json()
+
+
+def test_an_admin_sets_any_scope(client, admin_user, manager, teams):
+    client.force_login(admin_user)
+    response = client.post(
+        "/api/v1/targets/",
+        _target(scope_kind="segment", scope_key="smb", owner=admin_user.pk),
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.json()
+    # but not with a manager as the alert owner of a segment
+    response = client.post(
+        "/api/v1/targets/",
+        _target(kpi="grr", scope_kind="segment", scope_key="SMB", owner=manager.pk),
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and list(response.json()) == ["owner"]
+
+
+# --- rows made before the rule ----------------------------------------------------------------
+
+
+def test_rows_outside_a_managers_team_are_read_only_for_them(client, manager, admin_user, teams):
+    report = ScheduledReport.objects.create(name="Book", scope_kind="all", cadence="weekly")
+    report.recipients.set([admin_user])
+    book = KpiTarget.objects.filter(scope_kind="all").first()
+    client.force_login(manager)
+    page = client.get("/reports/scheduled/").content.decode()
+    assert "read-only: only an admin can remove it" in page
+    gone = client.post("/reports/scheduled/", {"action": "delete", "pk": report.pk})
+    assert gone.status_code == 403 and ScheduledReport.objects.filter(pk=report.pk).exists()
+    targets = client.get("/targets/").content.decode()
+    assert "read-only: only an admin can change it" in targets
+    assert "Add the benchmark defaults" not in targets
+    edit = client.get(f"/targets/{book.pk}/")
+    assert (
+        edit.status_code == 200 and "Read-only: only an admin can change" in edit.content.decode()
+    )
+    assert "Save target" not in edit.content.decode()
+    assert client.post(f"/targets/{book.pk}/", {"action": "delete"}).status_code == 403
+    assert client.post(f"/targets/{book.pk}/", _target(scope_kind="all")).status_code == 403
+    assert KpiTarget.objects.filter(pk=book.pk).exists()
+    # an admin still changes and removes them
+    client.force_login(admin_user)
+    assert "read-only" not in client.get("/reports/scheduled/").content.decode()
+    assert (
+        client.post("/reports/scheduled/", {"action": "delete", "pk": report.pk}).status_code == 302
+    )
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def test_a_recipient_who_lost_access_is_skipped_and_the_page_says_so(
+    client, manager, csm, admin_user, teams, celery_eager, django_capture_on_commit_callbacks,
+    caplog,
+):  # fmt: skip
+    """Cleo's book, for her manager, an admin and Cleo. Then Cleo moves to Olga's team (Max
+    no longer sees her book) and the admin is deactivated: only Cleo gets the CSV."""
+    KpiSnapshot.objects.create(
+        day=DAY, scope_kind="owner", scope_key=str(csm.pk), period_start=DAY,
+        period_end=DAY + dt.timedelta(days=1), report={"retention": {"nrr": {"value": "99"}}},
+    )  # fmt: skip
+    client.force_login(manager)
+    response = client.post(
+        "/reports/scheduled/",
+        _report(
+            name="Cleo's book",
+            scope_kind="owner",
+            book_owner=csm.pk,
+            recipients=[manager.pk, admin_user.pk, csm.pk],
+        ),
+    )
+    assert response.status_code == 302
+    report = ScheduledReport.objects.get()
+    csm.manager = teams["olga"]
+    csm.save()
+    admin_user.is_active = False
+    admin_user.save()
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        caplog.at_level("WARNING", logger="reports.services"),
+    ):
+        assert services.scheduled_reports_send(as_of=DAY) == 1
+    assert [m.to for m in mail.outbox] == [[csm.email]]
+    report.refresh_from_db()
+    assert report.skipped_period == "2026-W47"
+    assert report.skipped == [
+        {"email": admin_user.email, "reason": "deactivated"},
+        {"email": manager.email, "reason": "a manager sees their team's accounts only"},
+    ]
+    assert f"{manager.email} skipped: cannot see owner:{csm.pk}" in caplog.text
+    # the report's page (Olga now sees Cleo's book; she is a manager) names who was skipped
+    client.force_login(teams["olga"])
+    page = client.get("/reports/scheduled/").content.decode()
+    assert f'id="report-{report.pk}-skipped"' in page
+    assert "Skipped in 2026-W47" in page and "manager@example.com (a manager sees" in page
+    # a role taken away: skipped as well
+    Group.objects.get(name=Role.CSM).user_set.remove(csm)
+    allowed, skipped = services.report_recipients_split(
+        ScheduledReport.objects.prefetch_related("recipients__groups").get()
+    )
+    assert allowed == [] and csm.email in [s["email"] for s in skipped]
