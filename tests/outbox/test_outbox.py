@@ -49,7 +49,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # the receiver listens on 127.0.0.1, an address the outbox refuses unless allowed
+    settings.OUTBOX_ALLOW_PRIVATE = True
     r = Receiver()
     yield r
     r.close()
@@ -182,6 +184,7 @@ def test_a_failing_target_is_retried_with_backoff_then_marked_failed(receiver, s
 
 def test_a_timeout_counts_as_a_failed_attempt(settings):
     settings.OUTBOX_WEBHOOK_TIMEOUT = 1
+    settings.OUTBOX_ALLOW_PRIVATE = True  # the slow receiver is on 127.0.0.1
     slow = Receiver(delay=2.5)
     try:
         message = services.webhook_enqueue(key="slow", url=slow.url, body={})
