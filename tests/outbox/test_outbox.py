@@ -25,15 +25,20 @@ class Receiver:
         self.calls: list[dict] = []
         self.status = status
         self.delay = delay
+        self.location = ""  # a Location header to answer with (a redirect)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.calls.append({"headers": dict(self.headers), "body": body})
+                receiver.calls.append(
+                    {"headers": dict(self.headers), "body": body, "path": self.path}
+                )
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, *args):
