@@ -416,6 +416,9 @@ TIMELINE_FACT_HOOKS: list[str] = ["playbooks.tasks.timeline_facts_recorded"]
 # Outbox: every email and webhook call is queued, claimed, sent, and retried with backoff
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 5)  # then the message is marked failed
 OUTBOX_WEBHOOK_TIMEOUT = env_int("OUTBOX_WEBHOOK_TIMEOUT", 5)  # seconds per webhook call
+# Webhook and Slack calls go to public addresses only (no 127.x, 10.x, 169.254.169.254 …:
+# server-side request forgery); true lets an installation post to an internal Slack proxy.
+OUTBOX_ALLOW_PRIVATE = env_bool("OUTBOX_ALLOW_PRIVATE", False)
 # Called by metrics.pipeline as the nightly pipeline's last steps (with as_of=...), each
 # recorded in the PipelineRun; metrics does not import the apps above it (playbooks).
 PIPELINE_FINAL_HOOKS = [

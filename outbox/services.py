@@ -23,8 +23,6 @@ import json
 import logging
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -38,7 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import signing
+from . import destinations, signing
 from .models import DeferredTask, Message
 
 logger = logging.getLogger(__name__)
@@ -306,7 +304,10 @@ def message_deliver(*, message_id: int, now: dt.datetime | None = None) -> Messa
         SENDERS[message.kind](message)
     except Exception as exc:  # noqa: BLE001 - any failure of the far side is a failed attempt
         error = f"{type(exc).__name__}: {exc}"[:2000]
-        if message.attempts >= message.max_attempts:
+        # a refused destination stays refused: failed at once, not retried into the wall
+        if message.attempts >= message.max_attempts or isinstance(
+            exc, destinations.DestinationRefused
+        ):
             message.status = Message.Status.FAILED
             logger.warning("outbox %s failed for good: %s", message.key, error)
         else:
@@ -388,14 +389,14 @@ def _send_webhook(message: Message) -> None:
     }
     if message.secret:
         headers[signing.SIGNATURE_HEADER] = signing.signature(message.secret, timestamp, body)
-    request = urllib.request.Request(message.payload["url"], data=body, headers=headers)
-    try:
-        # the URL was checked to be http(s) when the message was queued (webhook_enqueue)
-        timeout = settings.OUTBOX_WEBHOOK_TIMEOUT
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # nosec B310
-            status = response.status
-    except urllib.error.HTTPError as exc:  # urllib raises for 4xx/5xx
-        raise RuntimeError(f"the target answered HTTP {exc.code}") from None
+    # the destination is checked here, on every attempt: the address may have been saved
+    # before the check existed, or its name may resolve elsewhere now (``destinations``)
+    status = destinations.webhook_post(
+        message.payload["url"], body=body, headers=headers,
+        timeout=settings.OUTBOX_WEBHOOK_TIMEOUT,
+    )  # fmt: skip
+    if 300 <= status < 400:
+        raise RuntimeError(f"the target answered HTTP {status} (redirects are not followed)")
     if not 200 <= status < 300:
         raise RuntimeError(f"the target answered HTTP {status}")
 

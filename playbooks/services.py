@@ -50,6 +50,7 @@ from config.site import absolute_url
 from metrics.kpis.common import midnight
 from metrics.models import AccountStanding
 from metrics.standings import account_standings_refresh
+from outbox.destinations import url_problem
 
 from . import facts as facts_module
 from . import rules, selectors
@@ -112,6 +113,16 @@ def _config_json(playbook: Playbook) -> dict[str, Any]:
     return out
 
 
+def _version_config(playbook: Playbook) -> dict[str, Any]:
+    """The configuration a ``PlaybookVersion`` keeps: ``_config_json`` without the webhook
+    signing secret, which says only whether one was set (``webhook_secret_set``). Versions
+    are a history to read, never restored from, so the secret would serve nothing there and
+    every snapshot would be one more copy of it to leak (a database dump, an export)."""
+    config = _config_json(playbook)
+    config["webhook_secret_set"] = bool(config.pop("webhook_secret"))
+    return config
+
+
 def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
     """Check ``config`` (every field, ``rules.validate_playbook`` then the model's own
     checks) and copy it onto ``playbook``; raises ValidationError with field errors."""
@@ -135,6 +146,13 @@ def _apply_config(playbook: Playbook, config: Mapping[str, Any]) -> None:
             ]
     if problems := _step_campaign_errors(clean.get("steps") or [], kept=playbook.steps):
         errors.setdefault("steps", []).extend(problems)
+    # webhook destinations: not this machine nor an internal network (SSRF). An address
+    # saved already is left to the send's check, as saved segments are, so an unrelated edit
+    # (disabling the playbook) is not refused; the send refuses it all the same.
+    for name in ("webhook_url", "slack_url"):
+        url = merged[name]
+        if url and url != getattr(playbook, name, "") and (problem := url_problem(url)):
+            errors.setdefault(name, []).append(problem)
     if errors:
         raise ValidationError(errors)
     for name in CONFIG_FIELDS:
@@ -192,7 +210,7 @@ def playbook_create(
     _apply_config(playbook, config)
     playbook.save()
     PlaybookVersion.objects.create(
-        playbook=playbook, version=1, config=_config_json(playbook), created_by=created_by
+        playbook=playbook, version=1, config=_version_config(playbook), created_by=created_by
     )
     return playbook
 
@@ -213,7 +231,7 @@ def playbook_update(
     PlaybookVersion.objects.create(
         playbook=locked,
         version=locked.version,
-        config=_config_json(locked),
+        config=_version_config(locked),
         created_by=updated_by,
     )
     return locked
@@ -593,6 +611,7 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
     """The outbox messages of newly opened CTAs (keys name the fact: sent once). Three
     queries at most, whatever the number of CTAs."""
     from outbox import services as outbox
+    from outbox import slack
 
     with_actions = [
         c
@@ -633,11 +652,19 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
                 )
             )
         if p.slack_url:
+            text = slack.text(
+                "New CTA for {owner}: {title} — {account}: {evidence}\n<{url}|Open the CTA>",
+                owner=owner_email or "nobody",
+                title=cta.title,
+                account=account["name"],
+                evidence=cta.evidence,
+                url=absolute_url(reverse("playbooks:cta-detail", args=[cta.pk])),
+            )
             messages.append(
                 outbox.webhook_message(
                     key=f"cta:{cta.pk}:opened:slack",
                     url=p.slack_url,
-                    body={"text": f"New CTA for {owner_email or 'nobody'}: {line}"},
+                    body={"text": text},
                     source=source,
                 )
             )

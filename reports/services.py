@@ -35,6 +35,7 @@ from metrics.models import AccountStanding, KpiSnapshot
 from metrics.services import BAND_CHANGED_KIND
 from metrics.standings import renews_within
 from outbox import services as outbox
+from outbox import slack
 from workspace import dashboard, selectors
 
 from . import catalog
@@ -570,12 +571,12 @@ def alert_notify(alert: Alert) -> None:
             secret=getattr(settings, "REPORTS_ALERT_WEBHOOK_SECRET", ""),
             source=source,
         )
-    slack = getattr(settings, "REPORTS_ALERT_SLACK_URL", "")
-    if slack:
+    slack_url = getattr(settings, "REPORTS_ALERT_SLACK_URL", "")
+    if slack_url:
         outbox.webhook_enqueue(
             key=f"{key}:slack",
-            url=slack,
-            body={"text": f"{message['subject']}\n{message['text']}"},
+            url=slack_url,
+            body={"text": slack.text("{subject}\n{text}", **message)},
             source=source,
         )
 

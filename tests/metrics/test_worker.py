@@ -57,6 +57,8 @@ def _start_worker(log_path) -> subprocess.Popen:
         or "worker-test-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789",
         "DJANGO_ALLOWED_HOSTS": "localhost",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # the tests' webhook receivers listen on 127.0.0.1 (tests.outbox.test_outbox.Receiver)
+        "OUTBOX_ALLOW_PRIVATE": "true",
     }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"]
     command += ["-Q", ",".join(QUEUES), "--without-gossip", "--without-mingle", "-l", "INFO"]

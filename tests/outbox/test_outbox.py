@@ -25,15 +25,20 @@ class Receiver:
         self.calls: list[dict] = []
         self.status = status
         self.delay = delay
+        self.location = ""  # a Location header to answer with (a redirect)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.calls.append({"headers": dict(self.headers), "body": body})
+                receiver.calls.append(
+                    {"headers": dict(self.headers), "body": body, "path": self.path}
+                )
                 if receiver.delay:
                     threading.Event().wait(receiver.delay)
                 self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -49,7 +54,9 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # the receiver listens on 127.0.0.1, an address the outbox refuses unless allowed
+    settings.OUTBOX_ALLOW_PRIVATE = True
     r = Receiver()
     yield r
     r.close()
@@ -182,6 +189,7 @@ def test_a_failing_target_is_retried_with_backoff_then_marked_failed(receiver, s
 
 def test_a_timeout_counts_as_a_failed_attempt(settings):
     settings.OUTBOX_WEBHOOK_TIMEOUT = 1
+    settings.OUTBOX_ALLOW_PRIVATE = True  # the slow receiver is on 127.0.0.1
     slow = Receiver(delay=2.5)
     try:
         message = services.webhook_enqueue(key="slow", url=slow.url, body={})

@@ -35,7 +35,8 @@ def fact_hooks(settings, celery_eager):
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.OUTBOX_ALLOW_PRIVATE = True  # the receiver listens on 127.0.0.1
     r = Receiver()
     yield r
     r.close()

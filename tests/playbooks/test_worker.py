@@ -46,6 +46,7 @@ def _wait(condition, *, worker, log_path, what: str) -> float:
 def test_a_detractor_answer_opens_its_cta_through_a_real_worker(tmp_path, settings):
     assert not celery_app.conf.task_always_eager  # .delay really goes to Redis
     settings.TIMELINE_FACT_HOOKS = ["playbooks.tasks.timeline_facts_recorded"]
+    settings.OUTBOX_ALLOW_PRIVATE = True  # saving the receiver's 127.0.0.1 address
     receiver = Receiver()
     account = AccountFactory(owner=UserFactory(), name="Acme")
     make_playbook(

@@ -170,6 +170,10 @@ def test_weekly_target_is_evaluated_on_sundays_only_and_webhooks_are_signed(
 ):
     from tests.outbox.test_outbox import Receiver
 
+    settings.OUTBOX_ALLOW_PRIVATE = True  # the receivers listen on 127.0.0.1
+    # customer text in the Slack message (the movers' names) is escaped, not markup
+    book["D"].name = "<!here> Acct D"
+    book["D"].save(update_fields=["name"])
     hook, slack = Receiver(), Receiver()
     try:
         settings.REPORTS_ALERT_WEBHOOK_URL = hook.url
@@ -209,7 +213,9 @@ def test_weekly_target_is_evaluated_on_sundays_only_and_webhooks_are_signed(
     headers = {k.lower(): v for k, v in hook.calls[0]["headers"].items()}
     expected = signature("s3cret", headers["x-opencs-timestamp"], hook.calls[0]["body"])
     assert headers["x-opencs-signature"] == expected
-    assert "NRR 75.0%" in json.loads(slack.calls[0]["body"])["text"]
+    slack_text = json.loads(slack.calls[0]["body"])["text"]
+    assert "NRR 75.0%" in slack_text
+    assert "&lt;!here&gt; Acct D (EXT-D)" in slack_text and "<!here>" not in slack_text
     assert target.alerts.count() == 2
 
 
