@@ -359,7 +359,7 @@ def first_value_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         _first_value_context(request, account, form=form, first_value_saved=done),
     )
     if done:
-        response = announce(response, f"First value: {done}")
+        response = announce(response, f"First value {done[:1].lower()}{done[1:]}")
         return trigger_client_event(response, "milestoneRecorded", {"account_id": account.pk})
     return response
 

@@ -418,8 +418,9 @@
   // page. htmx keeps it only on an element with an id; otherwise it goes back to the nearest
   // part with an id that is still there (the CTA's row, else its account's row, else the
   // swapped fragment): to its error (role alert), else its first control in view, else the
-  // part itself, else the next part out (a form folded in a closed <details>). Not to a
-  // message that confirms: #announcer says it, and the queue re-reading itself wipes it.
+  // <summary> of the closed <details> it is folded in (a form sent, then shut), else the
+  // part itself. Not to a message that confirms: #announcer says it, and the queue
+  // re-reading itself would wipe it.
   var CONTROLS = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled]), summary";
   // true when the element took the focus (one hidden, in a closed <details> say, does not)
   function focusTo(element) {
@@ -427,6 +428,11 @@
     if (!element.matches(CONTROLS + ", [tabindex]")) element.setAttribute("tabindex", "-1");
     element.focus();
     return document.activeElement === element;
+  }
+  // the <summary> of the closed <details> a part is folded in (the control that opened it)
+  function foldedSummary(part) {
+    var folded = part.closest("details:not([open])");
+    return folded && folded.querySelector("summary");
   }
   function firstShownControl(part) {
     return Array.prototype.find.call(part.querySelectorAll(CONTROLS), function (control) {
@@ -464,7 +470,8 @@
     for (var i = 0; i < ids.length; i++) {
       var part = document.getElementById(ids[i]);
       if (!part) continue;
-      if (focusTo(part.querySelector('[role="alert"]')) || focusTo(firstShownControl(part)) || focusTo(part)) return;
+      var to = [part.querySelector('[role="alert"]'), firstShownControl(part), foldedSummary(part), part];
+      if (to.some(focusTo)) return;
     }
   });
 
