@@ -20,7 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
+from accounts import utc
 from accounts.models import Role, User
+from config.announce import announce
 
 from . import rules, selectors, services
 from .forms import CommentForm, PlaybookForm, SnoozeForm
@@ -204,13 +206,17 @@ def _row(
 
 
 def _after_action(request: HtmxHttpRequest, cta: Cta, notice: str = "") -> HttpResponse:
-    """htmx: the CTA's row fragment (the queue swaps it in place) with ``notice`` and a
-    ``ctaChanged`` event; a plain form post goes back to the CTA page, ``notice`` shown
-    there as a message."""
+    """htmx: the CTA's row fragment (the queue swaps it in place) with ``notice``, a
+    ``ctaChanged`` event and ``notice`` announced (the page's live region: the queue re-reads
+    itself and wipes the row's); a plain form post goes back to the CTA page, ``notice``
+    shown there as a message."""
     if request.htmx:
-        return trigger_client_event(
+        response = trigger_client_event(
             _row(request, cta, notice=notice), "ctaChanged", {"account_id": cta.account_id}
         )
+        if not notice:
+            return response
+        return announce(response, f"{notice} ({cta.title}, {cta.account.name})")
     if notice:
         messages.success(request, notice)
     return redirect("playbooks:cta-detail", pk=cta.pk)
@@ -298,15 +304,23 @@ def cta_snooze(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     cta = _get_cta(request, pk)
     try:
         if request.POST.get("week"):
-            services.cta_snooze_a_week(cta=cta, user=request.user)
+            cta = services.cta_snooze_a_week(cta=cta, user=request.user)
         else:
             form = SnoozeForm(request.POST)
             if not form.is_valid():
                 raise ValidationError({"until": ["give a date (YYYY-MM-DD)"]})
-            services.cta_snooze(cta=cta, until=form.cleaned_data["until"], user=request.user)
+            cta = services.cta_snooze(cta=cta, until=form.cleaned_data["until"], user=request.user)
     except ValidationError as exc:
         return _errors(request, cta, exc)
-    return _after_action(request, cta)
+    return _after_action(request, cta, f"Snoozed until {utc.day_text(cta.snoozed_until)}")
+
+
+# what a status action did, in the words of the CTA page's buttons
+STATUS_NOTICES = {
+    CtaStatus.IN_PROGRESS: "Started",
+    CtaStatus.DONE: "Closed as done",
+    CtaStatus.CANCELLED: "Cancelled",
+}
 
 
 @_action
@@ -335,7 +349,7 @@ def cta_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return render(request, "playbooks/cta_detail.html", context)
     except ValidationError as exc:
         return _errors(request, cta, exc)
-    return _after_action(request, cta)
+    return _after_action(request, cta, STATUS_NOTICES.get(action, ""))
 
 
 @_action
@@ -348,7 +362,7 @@ def cta_reassign(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         services.cta_reassign(cta=cta, owner=owner, user=request.user)
     except ValidationError as exc:
         return _errors(request, cta, exc)
-    return _after_action(request, cta)
+    return _after_action(request, cta, f"Reassigned to {owner}")
 
 
 @_action
@@ -358,4 +372,5 @@ def cta_comment(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _errors(request, cta, ValidationError({"body": ["a comment cannot be empty"]}))
     services.cta_comment_add(cta=cta, body=form.cleaned_data["body"], user=request.user)
+    messages.success(request, "Comment added.")
     return redirect("playbooks:cta-detail", pk=cta.pk)

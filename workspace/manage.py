@@ -24,6 +24,7 @@ from accounts import services as account_services
 from accounts.models import AccountLifecycle, ApiToken, Role, User
 from accounts.selectors import api_token_list
 from accounts.services import user_access_update
+from config.announce import announce
 from metrics import pipeline_words
 from metrics import services as metrics_services
 from metrics.models import HealthAssignmentRule, HealthModel, HealthModelVersion
@@ -619,7 +620,7 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
     managers = list(
         User.objects.filter(is_active=True, groups__name__in=[Role.MANAGER, Role.ADMIN]).distinct()
     )
-    return render(
+    response = render(
         request,
         "workspace/manage/users.html#user-row",
         {
@@ -630,6 +631,7 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
             "saved": not errors,
         },
     )
+    return response if errors else announce(response, f"Saved {person}.")
 
 
 # --- API tokens ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from accounts.exports import csv_response
 from accounts.models import Account, Role
 from accounts.selectors import first_value_of
 from accounts.services import activity_log, milestone_clear, milestone_editable_by, milestone_record
+from config.announce import announce
 from metrics import selectors as metrics_selectors
 from metrics import services as metrics_services
 from metrics import standings
@@ -86,26 +87,36 @@ def _queue_context(request: HttpRequest, *, renewals: bool = False) -> dict:
     }
 
 
+def _queue_response(request: HtmxHttpRequest, context: dict) -> HttpResponse:
+    """The queue page, or its results for htmx. A filter or another page of results is
+    announced ("12 accounts"): the count's heading is swapped in with the results, and a
+    live region swapped in is not heard. The queue re-reading itself after a CTA action
+    (triggered by #queue-results) says nothing: the action announced itself."""
+    if not (request.htmx and request.htmx.target == "queue-results"):
+        return render(request, "workspace/queue.html", context)
+    response = render(request, "workspace/queue.html#queue-results", context)
+    if request.htmx.trigger == "queue-results":
+        return response
+    paginator = context["page"].paginator
+    count = f"{paginator.count:,}{'+' if paginator.capped else ''}"
+    words = f"{count} account{'' if paginator.count == 1 else 's'}"
+    if paginator.num_pages > 1:
+        words += f", page {context['page'].number} of {paginator.num_pages:,}"
+    return announce(response, words)
+
+
 @require_GET
 @vary_on_headers("HX-Request")
 def queue(request: HtmxHttpRequest) -> HttpResponse:
     """Home: whom to call first, and why."""
-    context = _queue_context(request)
-    template = "workspace/queue.html"
-    if request.htmx and request.htmx.target == "queue-results":
-        template += "#queue-results"
-    return render(request, template, context)
+    return _queue_response(request, _queue_context(request))
 
 
 @require_GET
 @vary_on_headers("HX-Request")
 def renewals(request: HtmxHttpRequest) -> HttpResponse:
     """Renewals in the next 30/60/90/180 days, soonest first, with health and open CTAs."""
-    context = _queue_context(request, renewals=True)
-    template = "workspace/queue.html"
-    if request.htmx and request.htmx.target == "queue-results":
-        template += "#queue-results"
-    return render(request, template, context)
+    return _queue_response(request, _queue_context(request, renewals=True))
 
 
 @require_GET
@@ -287,6 +298,7 @@ def activity_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             "workspace/account_detail.html#activity-form",
             {"account": account, "form": ActivityForm(), "saved": True},
         )
+        response = announce(response, "Logged: it is on the timeline.")
         return trigger_client_event(response, "activityLogged", {"account_id": account.pk})
     # invalid: the fragment again with its errors, status 200 (htmx 2 swaps no 4xx)
     if not request.htmx:
@@ -347,6 +359,7 @@ def first_value_update(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         _first_value_context(request, account, form=form, first_value_saved=done),
     )
     if done:
+        response = announce(response, f"First value {done[:1].lower()}{done[1:]}")
         return trigger_client_event(response, "milestoneRecorded", {"account_id": account.pk})
     return response
 

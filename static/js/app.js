@@ -339,6 +339,29 @@
     });
   });
 
+  // --- what an action did, said once (#announcer in base.html) -----------------------------
+  // A view sends "announced" {message} (config/announce.py) with its htmx answer; the text
+  // goes into the page's one polite live region, which sits outside every swapped part, so
+  // a fragment re-read a moment later (the queue after a CTA action) cannot take it away.
+  // The region is emptied first and filled a moment later: the same words twice in a row
+  // ("Saved.") are read twice. A page loaded after a plain form post says its messages too.
+  var announceTimer = null;
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    window.clearTimeout(announceTimer);
+    announceTimer = window.setTimeout(function () { region.textContent = text; }, 150);
+  }
+  document.addEventListener("announced", function (event) {
+    var detail = event.detail || {};
+    announce(detail.message || (detail.value && detail.value.message));
+  });
+  var loadMessages = Array.prototype.map.call(document.querySelectorAll(".messages .msg"), function (m) {
+    return m.textContent.trim();
+  }).join(" ");
+  if (loadMessages) announce(loadMessages);
+
   // --- a key shown once (Manage → API tokens) ---------------------------------------------
   // <button data-copy="#input-id" hidden> copies that input's value; without the Clipboard
   // API (plain http) the button stays hidden and the hint says to select and copy.
@@ -394,12 +417,27 @@
   // button, then the queue re-reading itself) would drop the focus to <body>, the top of the
   // page. htmx keeps it only on an element with an id; otherwise it goes back to the nearest
   // part with an id that is still there (the CTA's row, else its account's row, else the
-  // swapped fragment): to its message (role status or alert), else its first control, else
-  // the part itself.
+  // swapped fragment): to its error (role alert), else its first control in view, else the
+  // <summary> of the closed <details> it is folded in (a form sent, then shut), else the
+  // part itself. Not to a message that confirms: #announcer says it, and the queue
+  // re-reading itself would wipe it.
   var CONTROLS = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled]), summary";
+  // true when the element took the focus (one hidden, in a closed <details> say, does not)
   function focusTo(element) {
+    if (!element) return false;
     if (!element.matches(CONTROLS + ", [tabindex]")) element.setAttribute("tabindex", "-1");
     element.focus();
+    return document.activeElement === element;
+  }
+  // the <summary> of the closed <details> a part is folded in (the control that opened it)
+  function foldedSummary(part) {
+    var folded = part.closest("details:not([open])");
+    return folded && folded.querySelector("summary");
+  }
+  function firstShownControl(part) {
+    return Array.prototype.find.call(part.querySelectorAll(CONTROLS), function (control) {
+      return control.getClientRects().length > 0;
+    });
   }
   function focusErrorSummary(root) {
     var summary = root.querySelector("[data-error-summary]:not([data-focused])");
@@ -432,8 +470,8 @@
     for (var i = 0; i < ids.length; i++) {
       var part = document.getElementById(ids[i]);
       if (!part) continue;
-      focusTo(part.querySelector('[role="status"], [role="alert"]') || part.querySelector(CONTROLS) || part);
-      return;
+      var to = [part.querySelector('[role="alert"]'), firstShownControl(part), foldedSummary(part), part];
+      if (to.some(focusTo)) return;
     }
   });
 

@@ -2,7 +2,8 @@
 the CSM's queue, an account page, the CTA list and survey results; the manager's dashboard
 and its drill-down; the admin's playbooks and health model pages (list, editor, versions,
 backtest), the playbook editor sent with an error (its summary of errors) and the cohort heat
-map (a grid); the login page and a survey link for an anonymous customer. A "critical" or
+map (a grid); a CTA's page; the Manage pages (users, health assignment rules, pipeline runs)
+and data import; the login page (also refused) and a survey link for an anonymous customer. A "critical" or
 "serious" violation on any of them fails the test, which lists every one: page, rule,
 impact and the offending elements. "Moderate" and "minor" ones are not gated.
 
@@ -23,8 +24,8 @@ from playwright.sync_api import expect
 
 from accounts.models import Account
 from metrics.models import HealthModel
-from playbooks.models import Playbook
-from playbooks.services import starter_playbooks_load
+from playbooks.models import Cta, Playbook
+from playbooks.services import cta_open, starter_playbooks_load
 from surveys.models import Stakeholder
 from tests.surveys.conftest import make_campaign, make_invitation
 
@@ -42,8 +43,8 @@ REVIEW_GATED = {"aria-valid-attr-value"}
 
 @pytest.fixture
 def demo_book(demo_users):
-    """A small demo book (12 accounts, 120 days of data), scored by the pipeline, and one
-    open survey link (the demo's campaigns are all closed). The starter playbooks come from a
+    """A small demo book (12 accounts, 120 days of data), scored by the pipeline, one open
+    survey link (the demo's campaigns are all closed) and an open CTA of the CSM. The starter playbooks come from a
     migration, which an earlier test's flush may have emptied: loaded again (idempotent)."""
     starter_playbooks_load()
     call_command(
@@ -60,7 +61,11 @@ def demo_book(demo_users):
     account = Account.objects.filter(owner=csm).order_by("id").first()
     stakeholder = Stakeholder.objects.filter(account=account).first()
     invitation = make_invitation(make_campaign("nps"), stakeholder)
-    return {"account": account, "invitation": invitation}
+    # a CTA with steps in the CSM's queue (the small book may not have opened one for them)
+    playbook = Playbook.objects.exclude(steps=[]).order_by("id").first()
+    cta = cta_open(playbook=playbook, account=account, evidence="opened by the test")
+    cta = cta or Cta.objects.filter(playbook=playbook, account=account).latest("id")
+    return {"account": account, "invitation": invitation, "cta": cta}
 
 
 class Audit:
@@ -103,12 +108,18 @@ def test_main_pages_have_no_critical_or_serious_violations(new_page, login, demo
 
     anonymous = new_page()
     audit.check(anonymous, "/login/")
+    anonymous.get_by_label("Email").fill(CSM)
+    anonymous.get_by_label("Password").fill("not the password")
+    anonymous.get_by_role("button", name="Sign in").click()
+    expect(anonymous.locator("#login-error")).to_be_visible()
+    audit.check_here(anonymous, "/login/", label=" (refused)")
     audit.check(anonymous, f"/s/{demo_book['invitation'].token}/")
 
     csm = login(new_page(), CSM)
     audit.check(csm, "/")
     audit.check(csm, reverse("workspace:account", args=[account.pk]))
     audit.check(csm, reverse("playbooks:cta-list"))
+    audit.check(csm, reverse("playbooks:cta-detail", args=[demo_book["cta"].pk]))
     audit.check(csm, reverse("surveys:results"))
 
     manager = login(new_page(), MANAGER)
@@ -131,6 +142,14 @@ def test_main_pages_have_no_critical_or_serious_violations(new_page, login, demo
     audit.check(admin, reverse("workspace:health-model-versions", args=[model.pk]))
     backtest = "admin:metrics_healthmodelversion_backtest"
     audit.check(admin, reverse(backtest, args=[model.versions.get(active=True).pk]))
+    audit.check(admin, reverse("workspace:health-assignments"))
+    audit.check(admin, reverse("workspace:pipeline-runs"))
+    audit.check(admin, reverse("accounts:import-list"))
+    audit.check(admin, reverse("workspace:users"))
+    # a user's row saved in place: its "Saved." and the announcement
+    admin.locator("[id^=user-form-] button").first.click()
+    expect(admin.locator("#announcer")).to_contain_text("Saved ")
+    audit.check_here(admin, reverse("workspace:users"), label=" (a row saved)")
 
     # at a phone's width the wide tables scroll sideways (app.js gives them a tab stop)
     for page, url in (
@@ -141,8 +160,46 @@ def test_main_pages_have_no_critical_or_serious_violations(new_page, login, demo
         page.set_viewport_size(PHONE)
         audit.check(page, url, label=" (phone)")
 
-    assert audit.pages == 19
+    assert audit.pages == 26
     assert not audit.found, (
         f"{len(audit.found)} critical or serious accessibility violations:\n"
         + "\n".join(audit.found)
     )
+
+
+def test_a_queue_action_is_announced_after_the_queue_reads_itself_again(new_page, login, demo_book):
+    """The row's "Step 1 done: …" goes when the queue re-reads itself after the action; the
+    page's one live region (#announcer, outside every swapped part) keeps it, and the focus
+    stays in the CTA's row rather than falling to the top of the page."""
+    page = login(new_page(), CSM)
+    button = page.get_by_role("button", name="Complete next step").first
+    row_id = button.evaluate("b => b.closest('tr[id^=cta-]').id")
+    button.focus()
+    # the queue re-reads itself (#queue-results triggers it) once the row is swapped
+    with page.expect_response(lambda r: r.request.headers.get("hx-trigger") == "queue-results"):
+        page.keyboard.press("Enter")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(f"#{row_id} .cta-notice")).to_have_count(0)  # the row's is gone
+    announcer = page.locator("#announcer")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(announcer).to_contain_text("Step 1 done: ")
+    focused_row = page.evaluate("() => document.activeElement.closest('tr[id^=cta-]')?.id")
+    assert focused_row == row_id
+    # a filter says how many accounts it leaves (the count's heading is swapped in with them)
+    page.get_by_label("Band").select_option("red")
+    expect(announcer).to_contain_text(" account")
+
+
+def test_a_refused_sign_in_marks_both_inputs_invalid(new_page, demo_users):
+    page = new_page()
+    page.goto("/login/")
+    page.get_by_label("Email").fill(CSM)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    error = page.get_by_role("alert")
+    expect(error).to_contain_text("correct email")
+    for label in ("Email", "Password"):
+        field = page.get_by_label(label)
+        expect(field).to_have_attribute("aria-invalid", "true")
+        expect(field).to_have_attribute("aria-describedby", "login-error")
+    expect(page.get_by_label("Email")).to_have_accessible_description(error.inner_text())

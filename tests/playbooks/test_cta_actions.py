@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 
 import pytest
@@ -184,8 +185,24 @@ def test_complete_next_step_names_the_step_it_completed(client, csm, cta):
         reverse("playbooks:cta-complete", args=[cta.pk]), headers={"HX-Request": "true"}
     )
     assert "Step 1 done: Call" in r.content.decode()
+    # said in the page's live region too (the queue re-reading itself wipes the row's)
+    events = json.loads(r["HX-Trigger"])
+    assert events["ctaChanged"] == {"account_id": cta.account_id}
+    assert events["announced"]["message"].startswith(f"Step 1 done: Call ({cta.title}, ")
     r = client.post(reverse("playbooks:cta-complete", args=[cta.pk]), follow=True)
     assert "Step 2 done: Follow up" in r.content.decode()
+
+
+def test_a_snooze_and_a_refused_action_announce_only_what_happened(client, csm, cta):
+    client.force_login(csm)
+    url = reverse("playbooks:cta-snooze", args=[cta.pk])
+    r = client.post(url, {"week": "1"}, headers={"HX-Request": "true"})
+    cta.refresh_from_db()
+    message = json.loads(r["HX-Trigger"])["announced"]["message"]
+    assert message.startswith(f"Snoozed until {utc.day_text(cta.snoozed_until)} (")
+    # a refused snooze: the row's alert says why; nothing is announced, nothing changed
+    r = client.post(url, {"until": "not a day"}, headers={"HX-Request": "true"})
+    assert 'role="alert"' in r.content.decode() and "HX-Trigger" not in r
 
 
 def test_a_payment_cta_names_what_fired_it(csm, day):

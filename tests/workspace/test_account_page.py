@@ -91,7 +91,10 @@ def test_log_a_note_shows_on_the_timeline(client, csm, book):
         headers={"HX-Request": "true", "HX-Target": "activity-form"},
     )
     assert r.status_code == 200
-    assert json.loads(r["HX-Trigger"]) == {"activityLogged": {"account_id": account.pk}}
+    assert json.loads(r["HX-Trigger"]) == {
+        "activityLogged": {"account_id": account.pk},
+        "announced": {"message": "Logged: it is on the timeline."},  # the page's live region
+    }
     activity = Activity.objects.get(account=account)
     assert (activity.kind, activity.author, activity.subject) == (
         "call",
