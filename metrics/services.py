@@ -1038,8 +1038,10 @@ def health_snapshots_record(
     """Record the health snapshot of ``as_of`` for ``account_ids`` (default: every account),
     in chunks of ``chunk_size``, each a fixed handful of queries and one transaction.
     Idempotent: re-running a day gives the same rows. Returns counts: accounts, green,
-    yellow, red, no_data (no score), no_model. ``usage``: the day's usage inputs when the
-    caller already read them for every account (``health_inputs.account_measures``).
+    yellow, red, no_data (no score), no_model, and written: the snapshots new or different
+    from the ones recorded before for the day (0 when a re-run found every row as it was).
+    ``usage``: the day's usage inputs when the caller already read them for every account
+    (``health_inputs.account_measures``).
     ``announce``: hand the band changes to the playbooks' event path (a single account's
     recompute, a backfill); the nightly pipeline passes False, its last step evaluates
     every playbook over every account, band changes included, so the event path would do
@@ -1049,9 +1051,7 @@ def health_snapshots_record(
     at once, each thread on its own connection (``config.db.in_threads``), so one chunk's
     Python runs while PostgreSQL works for another; only on PostgreSQL outside a
     transaction (a thread's connection would not see the caller's uncommitted rows), else
-    one chunk after the other. ``written``: the snapshots new or different from the ones
-    recorded before for the day (0 when a re-run found every row as it was). ``processes``:
-    the same with that many chunks at once in
+    one chunk after the other. ``processes``: the same with that many chunks at once in
     forked processes (``config.db.in_processes``: the chunks' Python on as many cores; the
     nightly pipeline in one process), ``forked`` called once they exist. The rows written
     are the same either way."""
