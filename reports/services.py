@@ -643,10 +643,12 @@ def tiles_decorate(
 def off_track(*, day: dt.date | None = None, user: User | None = None) -> dict[str, Any]:
     """Every target's KPI at the latest snapshot day (or ``day``), off-track first; with
     ``user``, only the targets whose scope they may see (``scope_check``: a manager their
-    team's, an admin all). Two queries and one for the day, and one for a manager's team."""
+    team's, an admin all), and ``hidden`` counts the others, so the page can say it left
+    them out. Two queries and one for the day, and one for a manager's team."""
     if day is None:
         day = KpiSnapshot.objects.order_by("-day").values_list("day", flat=True).first()
     targets = list(KpiTarget.objects.select_related("owner"))
+    every = len(targets)
     if user is not None:
         check = scope_check(user)
         targets = [t for t in targets if check(t.scope_kind, t.scope_key) is None]
@@ -677,6 +679,7 @@ def off_track(*, day: dt.date | None = None, user: User | None = None) -> dict[s
         "day": day,
         "rows": rows,
         "off": [r for r in rows if r["on_track"] is False],
+        "hidden": every - len(targets),  # targets of scopes the user may not see
     }
 
 

@@ -165,6 +165,15 @@ def test_off_track_shows_a_manager_only_the_targets_of_their_team(
     client.force_login(admin_user)
     page = client.get("/targets/off-track/").content.decode()
     assert "2 off track" in page and "80.0%" in page and "95.5%" in page
+    # the manager's page says that it left the board's targets out (every target but theirs)
+    every = services.off_track(user=admin_user)
+    assert every["hidden"] == 0 and "for admins." not in page
+    left_out = len(every["rows"]) - 1
+    assert left_out >= 1 and mine["hidden"] == left_out
+    client.force_login(manager)
+    page = client.get("/targets/off-track/").content.decode()
+    words = f"Only the targets of scopes you can see are shown: {left_out} other target"
+    assert words in " ".join(page.split())
     # a CSM has no off-track page at all
     client.force_login(csm)
     assert client.get("/targets/off-track/").status_code == 403
