@@ -133,13 +133,7 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
         if not key:
             return "", "choose the account owner whose book this is"
         owners = list(book_owners_queryset())
-        if key.isdigit():
-            found = [u for u in owners if u.pk == int(key)]
-        elif "@" in key:
-            found = [u for u in owners if u.email.casefold() == key.casefold()]
-        else:
-            wanted = " ".join(key.split()).casefold()
-            found = [u for u in owners if " ".join(u.get_full_name().split()).casefold() == wanted]
+        found = _users_matching(owners, key)
         if len(found) == 1:
             return str(found[0].pk), None
         if found:
@@ -156,15 +150,7 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
         if not key:
             return "", "choose the manager whose team this is"
         managers = list(team_managers_queryset())
-        if key.isdigit():
-            found = [u for u in managers if u.pk == int(key)]
-        elif "@" in key:
-            found = [u for u in managers if u.email.casefold() == key.casefold()]
-        else:
-            wanted = " ".join(key.split()).casefold()
-            found = [
-                u for u in managers if " ".join(u.get_full_name().split()).casefold() == wanted
-            ]
+        found = _users_matching(managers, key)
         if len(found) == 1:
             return str(found[0].pk), None
         if not managers:
@@ -172,6 +158,17 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
         listed = _listing([owner_label(u) for u in managers])
         return key, f"no manager with a team matches {key!r}; the managers are {listed}"
     raise ValueError(f"unknown scope kind {kind!r}")
+
+
+def _users_matching(users: list[User], key: str) -> list[User]:
+    """The ``users`` a typed scope key names: a user id, an email (any case) or a full name
+    (any case and spacing)."""
+    if key.isdigit():
+        return [u for u in users if u.pk == int(key)]
+    if "@" in key:
+        return [u for u in users if u.email.casefold() == key.casefold()]
+    wanted = " ".join(key.split()).casefold()
+    return [u for u in users if " ".join(u.get_full_name().split()).casefold() == wanted]
 
 
 def team_managers_queryset():
