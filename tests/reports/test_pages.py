@@ -174,6 +174,10 @@ def test_off_track_shows_a_manager_only_the_targets_of_their_team(
     page = client.get("/targets/off-track/").content.decode()
     words = f"Only the targets of scopes you can see are shown: {left_out} other target"
     assert words in " ".join(page.split())
+    # with their team's target gone, the list says so rather than showing empty headers
+    KpiTarget.objects.filter(scope_kind="team").delete()
+    page = client.get("/targets/off-track/").content.decode()
+    assert "No target of your scopes yet" in page and '<th scope="col">Status</th>' not in page
     # a CSM has no off-track page at all
     client.force_login(csm)
     assert client.get("/targets/off-track/").status_code == 403
