@@ -49,6 +49,32 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
+# Facts dated by a day, not an instant (contracts.csv and invoices.csv carry dates): stored
+# at that day's first instant, UTC, so they sort among the others; shown as the day alone
+DAY_KINDS = frozenset(
+    {
+        Kind.CONTRACT_STARTED,
+        Kind.CONTRACT_ENDED,
+        Kind.INVOICE_ISSUED,
+        Kind.INVOICE_PAID,
+        Kind.PAYMENT_FAILED,
+    }
+)
+
+
+def fact_day(entry: TimelineEntry) -> dt.date | None:
+    """The day a fact dated by a day names, or None for a fact with a time of day. A
+    contract's end is stored at the first instant without service (the day after
+    ``end_date``, so it sorts after the last day served) and names its last day, the
+    ``end_date`` of contracts.csv."""
+    if entry.kind not in DAY_KINDS:
+        return None
+    day = entry.occurred_at.astimezone(dt.UTC).date()
+    if entry.kind == Kind.CONTRACT_ENDED:
+        return day - dt.timedelta(days=1)
+    return day
+
+
 def money_text(amount) -> str:
     """An amount of money as facts and reasons print it, as the pages do: "$633,600.00"
     (``accounts.money.money_exact``: the sign of ``settings.CURRENCY``)."""

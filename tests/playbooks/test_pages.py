@@ -339,3 +339,13 @@ def test_a_due_instant_within_a_day_keeps_its_time(client, csm, cta):
     assert _cells(client.get(reverse("playbooks:cta-list")), cta) == [expected]
     detail = client.get(reverse("playbooks:cta-detail", args=[cta.pk])).content.decode()
     assert f"<dt>Due</dt><dd>{expected}" in detail
+
+
+def test_cta_page_says_its_times_of_day_are_utc(client, cta, csm):
+    """The page prints when the CTA opened and each comment with a time of day: in UTC,
+    and saying so (a CSM in Berlin would read a bare 22:30 as their own time)."""
+    # opened 2026-03-29T00:30:00+02:00 in Berlin: 00:30 − 2 h = 22:30 UTC on 28 March
+    Cta.objects.filter(pk=cta.pk).update(opened_at=dt.datetime(2026, 3, 28, 22, 30, tzinfo=dt.UTC))
+    client.force_login(csm)
+    body = client.get(reverse("playbooks:cta-detail", args=[cta.pk])).content.decode()
+    assert "<dt>Opened</dt><dd>28 Mar 2026, 22:30 UTC</dd>" in body

@@ -357,3 +357,12 @@ def test_the_end_field_says_its_day_is_not_included(client, admin_user, book):
         "The end day is not included: answers and invitations up to the day before count." in page
     )
     assert "First day not included" not in page
+
+
+def test_the_results_page_says_its_answer_times_are_utc(client, book, admin_user):
+    """The comments table prints each answer's time of day: in UTC, and its column says so."""
+    client.force_login(admin_user)
+    body = client.get(
+        reverse("surveys:results"), {"start": "2026-03-01", "end": "2026-04-01"}
+    ).content.decode()
+    assert '<th scope="col">Answered (UTC)</th>' in body

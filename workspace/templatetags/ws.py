@@ -52,6 +52,15 @@ def day_text(day) -> str:
 
 
 @register.filter
+def fact_day(entry):
+    """The day a timeline fact dated by a day names (a contract, an invoice), else None
+    (``accounts.timeline.fact_day``)."""
+    from accounts.timeline import fact_day as day
+
+    return day(entry)
+
+
+@register.filter
 def hours_text(hours) -> str:
     """A span of hours, "25 min", "5.5 h" or "12.1 days" (``accounts.utc.hours_text``)."""
     from accounts import utc
