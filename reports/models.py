@@ -142,7 +142,8 @@ class DigestSubscription(models.Model):
 
 
 class ScheduledReport(models.Model):
-    """A dashboard view (scope and day = the latest) sent as a CSV attachment."""
+    """A dashboard view (a scope's KPI snapshot of the day each period ends) sent as a CSV
+    attachment."""
 
     name = models.CharField(max_length=200)
     scope_kind = models.CharField(max_length=10, choices=ScopeKind.choices, default="all")
@@ -157,6 +158,11 @@ class ScheduledReport(models.Model):
     # changed, moved team, deactivated): [{"email", "reason"}], shown on the reports page
     skipped = models.JSONField(default=list, blank=True)
     skipped_period = models.CharField(max_length=10, blank=True)
+    # the last day of the last period sent (its figures are that day's KPI snapshot), and
+    # the end of a period whose figures were not recorded yet when it was due: sent by a
+    # later run once they are (``reports.services.scheduled_reports_send``)
+    last_sent_day = models.DateField(null=True, blank=True)
+    waiting_for = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

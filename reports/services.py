@@ -815,8 +815,8 @@ def digests_send(*, today: dt.date) -> int:
 
 def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[list[Any]]:
     """The dashboard view's figures (every KPI with a target, and the dashboard's tiles'
-    KPIs) for the report's scope at the latest snapshot day: KPI, value, unit, target,
-    status, period."""
+    KPIs) for the report's scope at its KPI snapshot of ``day`` (the latest without one):
+    KPI, value, unit, target, status, period."""
     qs = KpiSnapshot.objects.filter(scope_kind=report.scope_kind, scope_key=report.scope_key)
     if day is not None:
         qs = qs.filter(day=day)
@@ -877,10 +877,12 @@ def report_recipients_split(report: ScheduledReport) -> tuple[list[User], list[d
     return allowed, skipped
 
 
-def scheduled_report_send(report: ScheduledReport, *, period: str) -> int:
-    """The report's CSV to each recipient who may see its scope, once per period (outbox
-    key). The others are skipped, logged, and kept on the report (``skipped``) for its page.
-    Returns how many emails were queued."""
+def scheduled_report_send(report: ScheduledReport, *, period: str, day: dt.date) -> int:
+    """The report's CSV (its scope's figures of ``day``, the period's last day) to each
+    recipient who may see its scope, once per period (outbox key). The others are skipped,
+    logged, and kept on the report (``skipped``) for its page. The period counts as sent
+    (``last_sent_day``) even when nobody may receive it. Returns how many emails were
+    queued."""
     allowed, skipped = report_recipients_split(report)
     for entry in skipped:
         logger.warning(
@@ -895,10 +897,11 @@ def scheduled_report_send(report: ScheduledReport, *, period: str) -> int:
     if skipped != report.skipped or period != report.skipped_period:
         ScheduledReport.objects.filter(pk=report.pk).update(skipped=skipped, skipped_period=period)
         report.skipped, report.skipped_period = skipped, period
+    ScheduledReport.objects.filter(pk=report.pk).update(last_sent_day=day, waiting_for=None)
+    report.last_sent_day, report.waiting_for = day, None
     if not allowed:
         return 0
-    rows = report_rows(report)
-    content = _csv_text(rows)
+    content = _csv_text(report_rows(report, day=day))
     sent = 0
     for user in allowed:
         outbox.email_enqueue(
@@ -923,11 +926,71 @@ def scheduled_report_send(report: ScheduledReport, *, period: str) -> int:
     return sent
 
 
+# a period whose figures were late (the night failed or ran after the reports' hour) is
+# still sent by the runs of the following days, up to a week after it ended
+CATCH_UP_DAYS = 7
+
+
+def report_periods_due(report: ScheduledReport, *, as_of: dt.date) -> list[tuple[dt.date, str]]:
+    """The periods of the report's cadence still to send by the run for ``as_of`` (the last
+    complete day), oldest first, as ``(last day, period key)``: those that ended in the
+    ``CATCH_UP_DAYS`` up to ``as_of``, after the last one sent, and not before the day
+    before the report was made (a new report starts with the period that just ended, not
+    with older ones)."""
+    first = max(
+        as_of - dt.timedelta(days=CATCH_UP_DAYS - 1),
+        report.created_at.astimezone(dt.UTC).date() - dt.timedelta(days=1),
+    )
+    if report.last_sent_day is not None:
+        first = max(first, report.last_sent_day + dt.timedelta(days=1))
+    due = []
+    for offset in range((as_of - first).days + 1):
+        day = first + dt.timedelta(days=offset)
+        period = catalog.period_ending(report.cadence, day)
+        if period:
+            due.append((day, period))
+    return due
+
+
 def scheduled_reports_send(*, as_of: dt.date) -> int:
-    """Every report whose cadence period ends with ``as_of``."""
+    """Every report whose cadence period ended on ``as_of`` or, not sent yet, in the week
+    before it (``report_periods_due``). A period goes out with its scope's KPI snapshot of
+    its last day, never a later or an earlier one: while that snapshot is missing the report
+    waits (``waiting_for``, said on its page, logged), and its later periods wait behind it.
+    Returns how many emails were queued."""
     sent = 0
     for report in ScheduledReport.objects.prefetch_related("recipients__groups"):
-        period = catalog.period_ending(report.cadence, as_of)
-        if period:
-            sent += scheduled_report_send(report, period=period)
+        due = report_periods_due(report, as_of=as_of)
+        if not due:
+            continue
+        recorded = set(
+            KpiSnapshot.objects.filter(
+                scope_kind=report.scope_kind,
+                scope_key=report.scope_key,
+                day__in=[day for day, _ in due],
+            ).values_list("day", flat=True)
+        )
+        for day, period in due:
+            if day not in recorded:
+                logger.warning(
+                    "scheduled report %s, %s: waiting, no KPI figures recorded for %s:%s on %s",
+                    report.pk,
+                    period,
+                    report.scope_kind,
+                    report.scope_key,
+                    day,
+                )
+                if report.waiting_for != day:
+                    ScheduledReport.objects.filter(pk=report.pk).update(waiting_for=day)
+                    report.waiting_for = day
+                break
+            if report.waiting_for is not None and report.waiting_for < day:
+                logger.warning(
+                    "scheduled report %s: the period ending %s was not sent, its KPI figures "
+                    "were not recorded within %s days",
+                    report.pk,
+                    report.waiting_for,
+                    CATCH_UP_DAYS,
+                )
+            sent += scheduled_report_send(report, period=period, day=day)
     return sent

@@ -1,0 +1,155 @@
+"""A scheduled report carries the KPI figures of its period's last day, never a later or an
+earlier day's: when the night has not recorded them by the reports' hour, the report waits
+and a later run (up to a week on) sends it; a new report starts with the period that just
+ended."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.core import mail
+
+from metrics.models import KpiSnapshot
+from reports import services
+from reports.models import ScheduledReport
+
+pytestmark = pytest.mark.django_db
+
+# ISO week 47 of 2026 runs from Monday 16 to Sunday 22 November; week 48 ends Sunday 29th
+WEEK_47_END = dt.date(2026, 11, 22)
+WEEK_48_END = dt.date(2026, 11, 29)
+
+
+def _snapshot(day: dt.date, nrr: str) -> KpiSnapshot:
+    # the trailing month ending ``day``: [day − 30, day + 1)
+    start, end = day - dt.timedelta(days=30), day + dt.timedelta(days=1)
+    return KpiSnapshot.objects.create(
+        day=day,
+        scope_kind="all",
+        scope_key="",
+        period_start=start,
+        period_end=end,
+        report={
+            "period": {"start": start.isoformat(), "end": end.isoformat()},
+            "retention": {"nrr": {"value": nrr, "unit": "%"}},
+        },
+    )
+
+
+def _report(admin_user, *, made: dt.date) -> ScheduledReport:
+    report = ScheduledReport.objects.create(
+        name="Book weekly",
+        cadence="weekly",
+        created_at=dt.datetime.combine(made, dt.time(9), tzinfo=dt.UTC),
+    )
+    report.recipients.set([admin_user])
+    return report
+
+
+def _nrr(message) -> str:
+    _, content, _ = message.attachments[0]
+    rows = {r[0]: r for r in csv.reader(io.StringIO(content))}
+    return rows["NRR"][1]
+
+
+def _send(as_of: dt.date, capture) -> int:
+    with capture(execute=True):
+        return services.scheduled_reports_send(as_of=as_of)
+
+
+def test_a_report_waits_for_its_days_figures_then_a_later_run_sends_them(
+    client, admin_user, no_default_targets, celery_eager, django_capture_on_commit_callbacks, caplog
+):
+    report = _report(admin_user, made=dt.date(2026, 11, 2))
+    # the night of Saturday 21 Nov ran; the one of Sunday 22 Nov had not by Monday 06:30
+    _snapshot(dt.date(2026, 11, 21), "97")
+    with caplog.at_level("WARNING", logger="reports.services"):
+        assert _send(WEEK_47_END, django_capture_on_commit_callbacks) == 0
+    assert mail.outbox == []  # not Saturday's figures under week 47's name
+    report.refresh_from_db()
+    assert (report.waiting_for, report.last_sent_day) == (WEEK_47_END, None)
+    assert "waiting, no KPI figures recorded for all: on 2026-11-22" in caplog.text
+    client.force_login(admin_user)
+    page = client.get("/reports/scheduled/").content.decode()
+    assert (
+        f'id="report-{report.pk}-waiting">Waiting for the KPI figures of 22 Nov 2026, the '
+        "last day of its period"
+    ) in page
+
+    # the night of the 22nd is re-run later on Monday; Tuesday's run (for Monday 23rd,
+    # which ends no week) catches week 47 up, with the figures of the 22nd
+    _snapshot(WEEK_47_END, "95.5")
+    _snapshot(dt.date(2026, 11, 23), "94")  # a later day's figures are not taken either
+    assert _send(dt.date(2026, 11, 23), django_capture_on_commit_callbacks) == 1
+    (message,) = mail.outbox
+    assert message.subject == "Report “Book weekly”, 2026-W47"
+    assert _nrr(message) == "95.5"
+    report.refresh_from_db()
+    assert (report.waiting_for, report.last_sent_day) == (None, WEEK_47_END)
+    page = client.get("/reports/scheduled/").content.decode()
+    assert "Waiting for the KPI figures" not in page
+    assert "Last sent with the figures of 22 Nov 2026." in page
+
+    # later runs of the week send nothing more
+    assert _send(dt.date(2026, 11, 24), django_capture_on_commit_callbacks) == 0
+    assert len(mail.outbox) == 1
+
+
+def test_a_new_report_starts_with_the_period_that_just_ended(
+    admin_user, no_default_targets, celery_eager, django_capture_on_commit_callbacks
+):
+    _snapshot(WEEK_47_END, "95.5")
+    _snapshot(WEEK_48_END, "96")
+    # made on Wednesday 25 Nov: week 47 ended on the 22nd, before the day before (24th)
+    report = _report(admin_user, made=dt.date(2026, 11, 25))
+    assert services.report_periods_due(report, as_of=dt.date(2026, 11, 25)) == []
+    assert _send(dt.date(2026, 11, 25), django_capture_on_commit_callbacks) == 0
+    assert services.report_periods_due(report, as_of=WEEK_48_END) == [(WEEK_48_END, "2026-W48")]
+    assert _send(WEEK_48_END, django_capture_on_commit_callbacks) == 1
+    assert _nrr(mail.outbox[0]) == "96"
+    # made on Monday 30 Nov before the 06:30 run: the week that ended on Sunday is its first
+    monday = _report(admin_user, made=dt.date(2026, 11, 30))
+    assert services.report_periods_due(monday, as_of=WEEK_48_END) == [(WEEK_48_END, "2026-W48")]
+
+
+def test_figures_missing_for_over_a_week_let_the_next_period_go(
+    admin_user, no_default_targets, celery_eager, django_capture_on_commit_callbacks, caplog
+):
+    report = _report(admin_user, made=dt.date(2026, 11, 2))
+    assert _send(WEEK_47_END, django_capture_on_commit_callbacks) == 0  # nothing recorded
+    report.refresh_from_db()
+    assert report.waiting_for == WEEK_47_END
+    # a week on, the 22nd is still missing: the catch-up window (the 7 days 23..29 Nov)
+    # holds week 48 only, which goes out; week 47 is logged as never sent
+    _snapshot(WEEK_48_END, "96")
+    assert services.report_periods_due(report, as_of=WEEK_48_END) == [(WEEK_48_END, "2026-W48")]
+    with caplog.at_level("WARNING", logger="reports.services"):
+        assert _send(WEEK_48_END, django_capture_on_commit_callbacks) == 1
+    assert "the period ending 2026-11-22 was not sent" in caplog.text
+    assert mail.outbox[0].subject.endswith("2026-W48")
+    report.refresh_from_db()
+    assert (report.waiting_for, report.last_sent_day) == (None, WEEK_48_END)
+
+
+def test_a_monthly_report_waits_behind_its_missing_month(
+    admin_user, no_default_targets, celery_eager, django_capture_on_commit_callbacks
+):
+    """Periods go out in order: a later one never overtakes one still waiting."""
+    report = ScheduledReport.objects.create(
+        name="Monthly",
+        cadence="monthly",
+        created_at=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+    )
+    report.recipients.set([admin_user])
+    # 30 Nov ends November; by the run for 6 Dec (window 30 Nov..6 Dec) no figures of it
+    _snapshot(dt.date(2026, 12, 6), "90")
+    assert services.report_periods_due(report, as_of=dt.date(2026, 12, 6)) == [
+        (dt.date(2026, 11, 30), "2026-11")
+    ]
+    assert _send(dt.date(2026, 12, 6), django_capture_on_commit_callbacks) == 0
+    _snapshot(dt.date(2026, 11, 30), "93")
+    assert _send(dt.date(2026, 12, 6), django_capture_on_commit_callbacks) == 1
+    assert _nrr(mail.outbox[0]) == "93"
