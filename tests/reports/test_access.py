@@ -308,3 +308,70 @@ def test_a_recipient_who_lost_access_is_skipped_and_the_page_says_so(
         ScheduledReport.objects.prefetch_related("recipients__groups").get()
     )
     assert allowed == [] and csm.email in [s["email"] for s in skipped]
+
+
+# --- many recipients: a fixed number of queries ----------------------------------------------
+
+
+@pytest.fixture
+def crowd(manager, csm, admin_user, outsider, teams):
+    """Ten people for Max's team report: Nina (a manager nobody reports to) first, then an
+    admin, Max, Cleo, Olga, Otto, someone with no role, a deactivated CSM and two more of
+    Max's CSMs."""
+    nina = _user("nina@example.com", Role.MANAGER, first_name="Nina")
+    gone = _user("gone@example.com", Role.CSM, manager=manager, is_active=False)
+    more = [_user(f"csm{i}@example.com", Role.CSM, manager=manager) for i in (2, 3)]
+    people = [nina, admin_user, manager, csm, teams["olga"], teams["otto"], outsider, gone]
+    return people + more
+
+
+def _team_report(manager, recipients) -> ScheduledReport:
+    report = ScheduledReport.objects.create(
+        name="Team", scope_kind="team", scope_key=str(manager.pk), cadence="weekly"
+    )
+    report.recipients.set(recipients)
+    return ScheduledReport.objects.get(pk=report.pk)  # nothing loaded yet
+
+
+def test_checking_recipients_takes_the_same_queries_for_one_or_ten(
+    manager, crowd, django_assert_num_queries
+):
+    """Nina alone needs every read the rule makes (she is a manager, and her check falls
+    back to her own book), so one recipient and ten cost the same: the recipients, their
+    groups, the managers' teams, and who among them owns accounts. 4 queries."""
+    for recipients in (crowd[:1], crowd):
+        report = _team_report(manager, recipients)
+        with django_assert_num_queries(4):
+            allowed, skipped = services.report_recipients_split(report)
+        report.delete()
+    # only the admin and Max himself see Max's team
+    assert [u.email for u in allowed] == ["admin@example.com", "manager@example.com"]
+    assert {s["email"]: s["reason"] for s in skipped} == {
+        "nina@example.com": "a manager sees their team's accounts only",
+        "csm@example.com": "a CSM sees their own book only",
+        "olga@example.com": "a manager sees their team's accounts only",
+        "otto@example.com": "a CSM sees their own book only",
+        "outsider@example.com": "has no role, so sees no accounts",
+        "gone@example.com": "deactivated",
+        "csm2@example.com": "a CSM sees their own book only",
+        "csm3@example.com": "a CSM sees their own book only",
+    }
+
+
+def test_refusing_recipients_on_save_takes_the_same_queries_for_one_or_ten(
+    manager, crowd, teams, django_assert_num_queries
+):
+    """The form's and the API's check: Max saves his team's report. The team's name (1),
+    the groups of Max and the recipients (1), the managers' teams (1), who owns accounts (1):
+    4 queries whether Otto alone or ten people are named."""
+    from accounts.models import User
+
+    for recipients in ([teams["otto"]], crowd):
+        fresh_max = User.objects.get(pk=manager.pk)
+        fresh = list(User.objects.filter(pk__in=[u.pk for u in recipients]).order_by("email"))
+        with django_assert_num_queries(4):
+            errors = services.scope_errors(fresh_max, "team", str(manager.pk), recipients=fresh)
+    refused = errors["recipients"][0]
+    # eight of the ten are named (not the admin, not Max), in the order given (by email)
+    assert refused.count(" cannot see the team of Max (manager@example.com)") == 8
+    assert refused.startswith("csm2@example.com cannot see")
