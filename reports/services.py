@@ -229,7 +229,10 @@ def scope_checks(users: Iterable[User]) -> dict[int, ScopeCheck]:
         # book (a CSM, or a manager without a team, asked for a scope they may not see)
         ids = [u.pk for u in seeing]
         return frozenset(
-            Account.objects.filter(owner_id__in=ids).values_list("owner_id", flat=True).distinct()
+            Account.objects.filter(owner_id__in=ids)
+            .order_by()  # no default ordering: DISTINCT over the owner alone
+            .values_list("owner_id", flat=True)
+            .distinct()
         )
 
     return {
