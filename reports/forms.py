@@ -218,22 +218,26 @@ class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
         field = self.fields["recipients"]
         scope = self.chosen_scope()
         if scope is None:
-            field.help_text = (
+            help_text = (
                 "Choose the scope first: who may receive the report depends on it "
                 f"({RECIPIENTS_RULE})."
             )
-            return
-        people = list(field.queryset)  # cached on the queryset: the options reuse it
-        checks = services.scope_checks(people)
-        field.widget.blocked = {
-            str(u.pk): why for u in people if (why := checks[u.pk](*scope)) is not None
-        }
-        kind, key = scope
-        text = services.scope_texts([SimpleNamespace(scope_kind=kind, scope_key=key)])[scope]
-        able = len(people) - len(field.widget.blocked)
-        field.help_text = (
-            f"{able} of {len(people)} people can see {text}; the others are greyed out, with why."
-        )
+        else:
+            people = list(field.queryset)  # cached on the queryset: the options reuse it
+            checks = services.scope_checks(people)
+            field.widget.blocked = {
+                str(u.pk): why for u in people if (why := checks[u.pk](*scope)) is not None
+            }
+            kind, key = scope
+            text = services.scope_texts([SimpleNamespace(scope_kind=kind, scope_key=key)])
+            able = len(people) - len(field.widget.blocked)
+            help_text = (
+                f"{able} of {len(people)} people can see {text[scope]}; the others are "
+                "greyed out, with why."
+            )
+        field.help_text = help_text
+        # a validated form made its bound field already, copying the help then
+        self["recipients"].help_text = help_text
 
     def clean(self):
         data = super().clean()

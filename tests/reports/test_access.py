@@ -464,6 +464,10 @@ def test_changing_the_scope_refreshes_the_picker_and_keeps_who_was_chosen(
         .errors["recipients"][0]
         .startswith("otto@example.com cannot see owner's book: Cleo (csm@example.com)")
     )
+    # the form shown again judges the list as well, Otto still chosen
+    again = refused.content.decode()
+    assert _options(again)["otto@example.com"] == "chosen"
+    assert "3 of 6 people can see owner&#x27;s book: Cleo (csm@example.com)" in again
     # an owner's book with no owner chosen yet: nobody is judged
     pending = client.get(
         "/reports/scheduled/", {"scope_kind": "owner"}, headers={"HX-Request": "true"}
