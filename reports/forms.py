@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from django import forms
 
 from accounts.models import Account, Role, User
 
 from . import services
-from .models import KpiTarget, ScheduledReport
+from .models import KpiTarget, ScheduledReport, ScopeKind
 
 
 class OwnerChoiceField(forms.ModelChoiceField):
@@ -142,10 +144,40 @@ class DigestForm(forms.Form):
     weekly = forms.BooleanField(required=False, label="Send me the weekly digest")
 
 
+class RecipientsSelect(forms.SelectMultiple):
+    """The recipients' list: a person who cannot see the chosen scope (``blocked``: user id
+    → why) is listed with the reason and disabled. Unless chosen already: a disabled option
+    is not submitted, so it would drop them without a word; chosen, they stay, and the
+    refusal on save names them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.blocked: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        why = self.blocked.get(str(value))
+        if why is not None:
+            option["label"] = f"{label}: cannot see it ({why})"
+            if not selected:
+                option["attrs"]["disabled"] = True
+        return option
+
+
+class RecipientsField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return services.owner_label(obj)
+
+
+RECIPIENTS_RULE = "an admin sees any scope, a manager their team, a CSM their own book"
+
+
 class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
     class Meta:
         model = ScheduledReport
         fields = ["name", "scope_kind", "scope_key", "cadence", "recipients"]
+        field_classes = {"recipients": RecipientsField}
+        widgets = {"recipients": RecipientsSelect(attrs={"size": 8})}
 
     def __init__(self, *args, user: User | None = None, **kwargs):
         self.user = user  # the one saving: their view bounds the scope (None: no check)
@@ -153,11 +185,59 @@ class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
         self.fields["recipients"].queryset = (
             User.objects.filter(is_active=True).prefetch_related("groups").order_by("email")
         )
-        self.fields["recipients"].help_text = (
-            "each must be able to see the scope: an admin any, a manager their team, "
-            "a CSM their own book"
-        )
+        self.fields[
+            "recipients"
+        ].help_text = f"Each must be able to see the scope: {RECIPIENTS_RULE}."
         self._scope_fields()
+        fresh = not self.is_bound and not self.instance.pk
+        if user is not None and fresh and "scope_kind" not in (kwargs.get("initial") or {}):
+            # a manager starts at their team, a scope of their own: the whole book (the
+            # model's default) is for admins
+            check = services.scope_check(user)
+            if check(ScopeKind.ALL, "") is not None and check(ScopeKind.TEAM, str(user.pk)) is None:
+                self.initial["scope_kind"] = ScopeKind.TEAM
+
+    def chosen_scope(self) -> tuple[str, str] | None:
+        """The scope as chosen so far (the data sent, else the initial values), resolved as
+        the save resolves it; None while it is incomplete or unknown."""
+        given = self.data if self.is_bound else self.initial
+        kind = given.get("scope_kind") or ScopeKind.ALL
+        typed = str(given.get("scope_key") or "").strip()
+        if kind == ScopeKind.OWNER and given.get("book_owner"):
+            typed = str(given.get("book_owner"))
+        if kind == ScopeKind.TEAM and not typed and self.user is not None:
+            return kind, str(self.user.pk)  # the team left empty: the manager's own
+        if kind not in ScopeKind.values:
+            return None
+        key, problem = services.scope_key_resolve(kind, typed)
+        return None if problem else (kind, key)
+
+    def recipients_judge(self) -> None:
+        """Mark in the recipients' list who cannot see the chosen scope, and say so in its
+        help (for rendering; the save checks again). A fixed number of queries."""
+        field = self.fields["recipients"]
+        scope = self.chosen_scope()
+        if scope is None:
+            help_text = (
+                "Choose the scope first: who may receive the report depends on it "
+                f"({RECIPIENTS_RULE})."
+            )
+        else:
+            people = list(field.queryset)  # cached on the queryset: the options reuse it
+            checks = services.scope_checks(people)
+            field.widget.blocked = {
+                str(u.pk): why for u in people if (why := checks[u.pk](*scope)) is not None
+            }
+            kind, key = scope
+            text = services.scope_texts([SimpleNamespace(scope_kind=kind, scope_key=key)])
+            able = len(people) - len(field.widget.blocked)
+            help_text = (
+                f"{able} of {len(people)} people can see {text[scope]}; the others are "
+                "greyed out, with why."
+            )
+        field.help_text = help_text
+        # a validated form made its bound field already, copying the help then
+        self["recipients"].help_text = help_text
 
     def clean(self):
         data = super().clean()

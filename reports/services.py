@@ -10,6 +10,7 @@ the evaluated day, per scope), never recomputed here."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -153,6 +154,9 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
         found = _users_matching(managers, key)
         if len(found) == 1:
             return str(found[0].pk), None
+        if found:
+            emails = _listing([u.email for u in found])
+            return key, f"several managers are named {key!r}: give the email ({emails})"
         if not managers:
             return key, f"no manager matches {key!r}: nobody reports to a manager yet"
         listed = _listing([owner_label(u) for u in managers])
@@ -197,9 +201,53 @@ def _role_words(user: User) -> str:
 
 def scope_check(user: User) -> ScopeCheck:
     """A function ``(scope_kind, scope_key) → None`` when ``user`` may see that scope's
-    figures, else why not (a phrase naming neither the user nor the scope). One query for a
-    manager or a CSM (their owner choices), none for an admin; build one per user and call
-    it for each scope of a list."""
+    figures, else why not (a phrase naming neither the user nor the scope). ``scope_checks``
+    of one user: none for an admin, at most three queries otherwise (the role unless read
+    already, a manager's team, whether they own accounts); build one per user and call it
+    for each scope of a list."""
+    return scope_checks([user])[user.pk]
+
+
+def scope_checks(users: Iterable[User]) -> dict[int, ScopeCheck]:
+    """``scope_check`` of several users, by user id, in a fixed number of queries whatever
+    their number: at most three (the roles not read yet, the managers' teams, and which of
+    them own accounts once a check needs it); then each scope asked is decided in Python by
+    the dashboard's rule, ``workspace.dashboard.resolve_scope``, given what it would read."""
+    users = list(users)
+    judged = [u for u in users if u.is_active]
+    # ``User.role`` reads the groups once per user object: load them for all at once,
+    # unless the role was read already (the signed-in user's, by the view's access check)
+    prefetch_related_objects(
+        [u for u in judged if not u.is_superuser and "role" not in u.__dict__], "groups"
+    )
+    seeing = [u for u in judged if u.role in (Role.MANAGER, Role.CSM)]
+    owners = selectors.owner_choices_by_user(seeing)
+
+    @functools.cache
+    def owning() -> frozenset[int]:
+        # read once for all of them, and only when a check falls back to the user's own
+        # book (a CSM, or a manager without a team, asked for a scope they may not see)
+        ids = [u.pk for u in seeing]
+        return frozenset(
+            Account.objects.filter(owner_id__in=ids)
+            .order_by()  # no default ordering: DISTINCT over the owner alone
+            .values_list("owner_id", flat=True)
+            .distinct()
+        )
+
+    return {
+        u.pk: _scope_check(
+            u, owners=owners.get(u.pk, []), owns_accounts=lambda pk=u.pk: pk in owning()
+        )
+        for u in users
+    }
+
+
+def _scope_check(
+    user: User, *, owners: list[User], owns_accounts: Callable[[], bool]
+) -> ScopeCheck:
+    """The rule of ``scope_check`` with what it reads given: the user's owner choices
+    (``selectors.owner_choices``) and whether they own accounts (asked when needed)."""
     if not user.is_active:
         return lambda kind, key: "deactivated"
     role = user.role
@@ -207,7 +255,6 @@ def scope_check(user: User) -> ScopeCheck:
         return lambda kind, key: "has no role, so sees no accounts"
     if role == Role.ADMIN:
         return lambda kind, key: None
-    owners = selectors.owner_choices(user)
 
     def check(kind: str, key: str) -> str | None:
         if kind == ScopeKind.SEGMENT:
@@ -216,7 +263,9 @@ def scope_check(user: User) -> ScopeCheck:
             params = {"owner": key}
         else:
             params = {}
-        shown, _notices = dashboard.resolve_scope(user, params, owners, [key])
+        shown, _notices = dashboard.resolve_scope(
+            user, params, owners, [key], owns_accounts=owns_accounts
+        )
         if (shown.kind, shown.key) == (kind, key):
             return None
         if kind == ScopeKind.ALL:
@@ -240,16 +289,19 @@ def scope_errors(
 ) -> dict[str, list[str]]:
     """Why ``user`` (the one saving) may not set a target or a report for this scope, or
     why some ``recipients`` may not receive its figures: ``{"scope_key": [...],
-    "recipients": [...]}``, empty when all may. The scope must be valid already."""
+    "recipients": [...]}``, empty when all may. The scope must be valid already. A fixed
+    number of queries whatever the number of recipients (``scope_checks``)."""
+    recipients = list(recipients)
     scope = SimpleNamespace(scope_kind=scope_kind, scope_key=scope_key)
     text = scope_texts([scope])[(scope_kind, scope_key)]
     errors: dict[str, list[str]] = {}
-    why = scope_check(user)(scope_kind, scope_key)
+    checks = scope_checks([user, *recipients])
+    why = checks[user.pk](scope_kind, scope_key)
     if why is not None:  # the scope first: whom it may go to follows from it
         return {"scope_key": [f"You cannot choose {text}: {why}."]}
     refused = []
     for person in recipients:
-        why = scope_check(person)(scope_kind, scope_key)
+        why = checks[person.pk](scope_kind, scope_key)
         if why is not None:
             refused.append(f"{person.email} cannot see {text} ({why})")
     if refused:
@@ -864,12 +916,13 @@ def _csv_text(rows: list[list[Any]]) -> str:
 def report_recipients_split(report: ScheduledReport) -> tuple[list[User], list[dict[str, str]]]:
     """The report's recipients who may see its scope now, and the others as ``{"email",
     "reason"}`` (deactivated, no role, or a role or team that no longer covers the scope).
-    Recipients without an email address are in neither."""
+    Recipients without an email address are in neither. A fixed number of queries whatever
+    the number of recipients (``scope_checks``)."""
     allowed, skipped = [], []
-    for user in sorted(report.recipients.all(), key=lambda u: u.email):
-        if not user.email:
-            continue
-        why = scope_check(user)(report.scope_kind, report.scope_key)
+    recipients = [u for u in report.recipients.all() if u.email]
+    checks = scope_checks(recipients)
+    for user in sorted(recipients, key=lambda u: u.email):
+        why = checks[user.pk](report.scope_kind, report.scope_key)
         if why is None:
             allowed.append(user)
         else:

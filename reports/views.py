@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from accounts.models import Role
 
@@ -144,9 +145,24 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "reports/unsubscribe.html", {"email": user.email, "title": TITLE})
 
 
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def scheduled_reports(request: HttpRequest) -> HttpResponse:
     _require_leader(request)
+    if request.method == "GET" and request.htmx:
+        # the scope changed in the form: the recipients' list again, judged for it
+        query = request.GET
+        form = ScheduledReportForm(
+            user=request.user,
+            initial={
+                "scope_kind": query.get("scope_kind", ""),
+                "scope_key": query.get("scope_key", ""),
+                "book_owner": query.get("book_owner", ""),
+                "recipients": query.getlist("recipients"),
+            },
+        )
+        form.recipients_judge()
+        return render(request, "reports/scheduled.html#recipients-picker", {"form": form})
     check = services.scope_check(request.user)
     if request.method == "POST" and request.POST.get("action") == "delete":
         report = get_object_or_404(ScheduledReport, pk=request.POST.get("pk"))
@@ -166,6 +182,7 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         form.save_m2m()
         messages.success(request, "Scheduled report saved.")
         return redirect("reports:scheduled")
+    form.recipients_judge()
     reports = list(ScheduledReport.objects.prefetch_related("recipients"))
     scopes = services.scope_texts(reports)
     for r in reports:

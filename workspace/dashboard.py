@@ -5,7 +5,7 @@ standings, and the drill-downs to the accounts behind each number."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -327,11 +327,19 @@ def has_team(user: User, owners: list[User]) -> bool:
 
 
 def resolve_scope(
-    user: User, params: Mapping[str, str], owners: list[User], segments: list[str]
+    user: User,
+    params: Mapping[str, str],
+    owners: list[User],
+    segments: list[str],
+    *,
+    owns_accounts: Callable[[], bool] | None = None,
 ) -> tuple[selectors.DashboardScope, list[str]]:
     """Admins see the book (no owner), a segment or an owner; a manager their team (no
     owner: their own and their reports' accounts, ``KpiScope.TEAM``) or one of its owners;
-    a CSM their own book."""
+    a CSM their own book. ``owners``: the user's ``selectors.owner_choices``;
+    ``owns_accounts``: says whether the user owns accounts, called only when it matters
+    (their own book is the fallback when no owner is asked for); None: one query then.
+    The reports app passes both to check many users in a fixed number of queries."""
     notices = []
     segment = params.get("segment", "")
     owner = params.get("owner", "")
@@ -363,7 +371,10 @@ def resolve_scope(
     if not owner and team:
         return selectors.DashboardScope(KpiScope.TEAM, str(user.pk), "My team", team=user), notices
     if not owner:
-        mine = Account.objects.filter(owner=user).exists()
+        if owns_accounts is None:
+            mine = Account.objects.filter(owner=user).exists()
+        else:
+            mine = owns_accounts()
         candidates = [u for u in owners if u.pk != user.pk]
         chosen = user if mine or not candidates else candidates[0]
         owner = str(chosen.pk)

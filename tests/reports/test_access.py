@@ -312,3 +312,169 @@ def test_a_recipient_who_lost_access_is_skipped_and_the_page_says_so(
         ScheduledReport.objects.prefetch_related("recipients__groups").get()
     )
     assert allowed == [] and csm.email in [s["email"] for s in skipped]
+
+
+# --- many recipients: a fixed number of queries ----------------------------------------------
+
+
+@pytest.fixture
+def crowd(manager, csm, admin_user, outsider, teams):
+    """Ten people for Max's team report: Nina (a manager nobody reports to) first, then an
+    admin, Max, Cleo, Olga, Otto, someone with no role, a deactivated CSM and two more of
+    Max's CSMs."""
+    nina = _user("nina@example.com", Role.MANAGER, first_name="Nina")
+    gone = _user("gone@example.com", Role.CSM, manager=manager, is_active=False)
+    more = [_user(f"csm{i}@example.com", Role.CSM, manager=manager) for i in (2, 3)]
+    people = [nina, admin_user, manager, csm, teams["olga"], teams["otto"], outsider, gone]
+    return people + more
+
+
+def _team_report(manager, recipients) -> ScheduledReport:
+    report = ScheduledReport.objects.create(
+        name="Team", scope_kind="team", scope_key=str(manager.pk), cadence="weekly"
+    )
+    report.recipients.set(recipients)
+    return ScheduledReport.objects.get(pk=report.pk)  # nothing loaded yet
+
+
+def test_checking_recipients_takes_the_same_queries_for_one_or_ten(
+    manager, crowd, django_assert_num_queries
+):
+    """Nina alone needs every read the rule makes (she is a manager, and her check falls
+    back to her own book), so one recipient and ten cost the same: the recipients, their
+    groups, the managers' teams, and who among them owns accounts. 4 queries."""
+    for recipients in (crowd[:1], crowd):
+        report = _team_report(manager, recipients)
+        with django_assert_num_queries(4) as captured:
+            allowed, skipped = services.report_recipients_split(report)
+        report.delete()
+        # who owns accounts: one row per owner (no ordering column joining the DISTINCT)
+        (owns,) = [q["sql"] for q in captured.captured_queries if "accounts_account" in q["sql"]]
+        head, ids = owns.rstrip(")").split(" IN (")
+        assert head == (
+            'SELECT DISTINCT "accounts_account"."owner_id" AS "owner_id" FROM '
+            '"accounts_account" WHERE "accounts_account"."owner_id"'
+        )
+        # asked of the active managers and CSMs only
+        assert set(ids.split(", ")) == {
+            str(u.pk) for u in recipients if u.is_active and u.role in (Role.MANAGER, Role.CSM)
+        }
+    # only the admin and Max himself see Max's team
+    assert [u.email for u in allowed] == ["admin@example.com", "manager@example.com"]
+    assert {s["email"]: s["reason"] for s in skipped} == {
+        "nina@example.com": "a manager sees their team's accounts only",
+        "csm@example.com": "a CSM sees their own book only",
+        "olga@example.com": "a manager sees their team's accounts only",
+        "otto@example.com": "a CSM sees their own book only",
+        "outsider@example.com": "has no role, so sees no accounts",
+        "gone@example.com": "deactivated",
+        "csm2@example.com": "a CSM sees their own book only",
+        "csm3@example.com": "a CSM sees their own book only",
+    }
+
+
+def test_refusing_recipients_on_save_takes_the_same_queries_for_one_or_ten(
+    manager, crowd, teams, django_assert_num_queries
+):
+    """The form's and the API's check: Max saves his team's report. The team's name (1),
+    the groups of Max and the recipients (1), the managers' teams (1), who owns accounts (1):
+    4 queries whether Otto alone or ten people are named."""
+    from accounts.models import User
+
+    for recipients in ([teams["otto"]], crowd):
+        fresh_max = User.objects.get(pk=manager.pk)
+        fresh = list(User.objects.filter(pk__in=[u.pk for u in recipients]).order_by("email"))
+        with django_assert_num_queries(4):
+            errors = services.scope_errors(fresh_max, "team", str(manager.pk), recipients=fresh)
+    refused = errors["recipients"][0]
+    # eight of the ten are named (not the admin, not Max), in the order given (by email)
+    assert refused.count(" cannot see the team of Max (manager@example.com)") == 8
+    assert refused.startswith("csm2@example.com cannot see")
+
+
+# --- the recipients' picker ------------------------------------------------------------------
+
+
+def _options(html: str) -> dict[str, str]:
+    """email → "on", "off" (disabled) or "chosen" of the recipients' select."""
+    import re
+
+    picker = html[html.index('id="id_recipients"') :]
+    picker = picker[: picker.index("</select>")]
+    out = {}
+    for attrs, label in re.findall(r"<option ([^>]*)>([^<]*)</option>", picker):
+        email = re.search(r"([\w.]+@[\w.]+)", label).group(1)  # the first email of it
+        out[email] = "chosen" if "selected" in attrs else "off" if "disabled" in attrs else "on"
+    return out
+
+
+def test_the_picker_greys_out_whoever_cannot_see_the_managers_team(
+    client, manager, csm, admin_user, outsider, teams
+):
+    """A manager's form starts at their team (the whole book is for admins): only Max and
+    the admin may receive it; the others are listed, disabled, with why."""
+    client.force_login(manager)
+    page = client.get("/reports/scheduled/").content.decode()
+    assert '<option value="team" selected>' in page
+    assert _options(page) == {
+        "admin@example.com": "on",
+        "csm@example.com": "off",
+        "manager@example.com": "on",
+        "olga@example.com": "off",
+        "otto@example.com": "off",
+        "outsider@example.com": "off",
+    }
+    assert "Cleo (csm@example.com): cannot see it (a CSM sees their own book only)</option>" in page
+    assert "2 of 6 people can see the team of Max (manager@example.com)" in page
+    # an admin's form starts at the whole book, which only admins see
+    client.force_login(admin_user)
+    page = client.get("/reports/scheduled/").content.decode()
+    assert '<option value="all" selected>' in page
+    assert [e for e, state in _options(page).items() if state == "on"] == ["admin@example.com"]
+
+
+def test_changing_the_scope_refreshes_the_picker_and_keeps_who_was_chosen(
+    client, manager, csm, admin_user, outsider, teams, django_assert_max_num_queries
+):
+    """The htmx request of the scope fields: the recipients' field alone, judged for Cleo's
+    book. Otto was chosen before: he stays chosen, saying he cannot see it (a disabled
+    option would not be sent, dropping him silently); the save then refuses him by name."""
+    client.force_login(manager)
+    query = {"scope_kind": "owner", "book_owner": csm.pk, "recipients": [teams["otto"].pk]}
+    # the session and user (2), Max's groups (1), the segments offered (1), the book
+    # owners (1), the people and their groups (2), the managers' teams (1), who owns
+    # accounts (1), the owner's name (1)
+    with django_assert_max_num_queries(10):
+        fragment = client.get("/reports/scheduled/", query, headers={"HX-Request": "true"})
+    html = fragment.content.decode()
+    assert "<html" not in html and html.lstrip().startswith('<div id="report-recipients"')
+    assert _options(html) == {
+        "admin@example.com": "on",
+        "csm@example.com": "on",  # her own book
+        "manager@example.com": "on",  # his team's
+        "olga@example.com": "off",
+        "otto@example.com": "chosen",
+        "outsider@example.com": "off",
+    }
+    assert "Otto (otto@example.com): cannot see it (a CSM sees their own book only)" in html
+    assert "3 of 6 people can see owner&#x27;s book: Cleo (csm@example.com)" in html
+    refused = client.post(
+        "/reports/scheduled/",
+        _report(scope_kind="owner", book_owner=csm.pk, recipients=[teams["otto"].pk]),
+    )
+    assert refused.status_code == 400
+    assert (
+        refused.context["form"]
+        .errors["recipients"][0]
+        .startswith("otto@example.com cannot see owner's book: Cleo (csm@example.com)")
+    )
+    # the form shown again judges the list as well, Otto still chosen
+    again = refused.content.decode()
+    assert _options(again)["otto@example.com"] == "chosen"
+    assert "3 of 6 people can see owner&#x27;s book: Cleo (csm@example.com)" in again
+    # an owner's book with no owner chosen yet: nobody is judged
+    pending = client.get(
+        "/reports/scheduled/", {"scope_kind": "owner"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert set(_options(pending).values()) == {"on"}
+    assert "Choose the scope first" in pending

@@ -73,6 +73,30 @@ def test_an_owner_is_named_by_id_email_or_full_name(sam, csm):
     )
 
 
+def test_a_team_is_named_by_its_manager_and_two_managers_of_one_name_ask_for_the_email(
+    manager, csm
+):
+    """Max (manager) leads Cleo (csm). A second Max who leads someone makes "Max" ambiguous:
+    the error asks for the email, as for two owners of one name, instead of claiming that
+    no manager matches."""
+    from accounts.models import Role
+
+    assert services.scope_key_resolve("team", "max") == (str(manager.pk), None)
+    twin = _user("max2@example.com", Role.MANAGER, first_name="Max")
+    _user("reporter@example.com", Role.CSM, manager=twin)
+    _key, problem = services.scope_key_resolve("team", "Max")
+    assert problem == (
+        "several managers are named 'Max': give the email (manager@example.com, max2@example.com)"
+    )
+    assert services.scope_key_resolve("team", "MAX2@example.com") == (str(twin.pk), None)
+    # a name nobody leading a team has: still the list of the managers
+    _key, problem = services.scope_key_resolve("team", "Olga")
+    assert problem == (
+        "no manager with a team matches 'Olga'; the managers are Max (manager@example.com), "
+        "Max (max2@example.com)"
+    )
+
+
 def test_the_editor_offers_the_owners_by_name_and_saves_their_id(client, manager, sam):
     client.force_login(manager)
     page = client.get("/targets/").content.decode()
