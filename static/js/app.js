@@ -362,6 +362,17 @@
   }).join(" ");
   if (loadMessages) announce(loadMessages);
 
+  // --- the health model editor's preview follows what is typed ------------------------------
+  // Each input in the draft (#draft-form) tells the page, and #preview asks for the draft's
+  // preview 600 ms after the last one (hx-trigger="healthDraftEdited delay:600ms from:body").
+  // The trigger is not the form's own: htmx sends a form's request as if by the submit button
+  // that has the focus, so a preview falling due while the focus was on "Remove component"
+  // was sent as that button (to its formaction, with its op) and removed the component.
+  document.addEventListener("input", function (event) {
+    if (!window.htmx || !event.target.closest || !event.target.closest("#draft-form")) return;
+    window.htmx.trigger(document.body, "healthDraftEdited", {});
+  });
+
   // --- a key shown once (Manage → API tokens) ---------------------------------------------
   // <button data-copy="#input-id" hidden> copies that input's value; without the Clipboard
   // API (plain http) the button stays hidden and the hint says to select and copy.
