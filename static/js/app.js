@@ -373,6 +373,33 @@
     window.htmx.trigger(document.body, "healthDraftEdited", {});
   });
 
+  // --- a question asked before an action (<dialog data-confirm>, the CTA page's "Close this
+  // CTA with open steps?") ---------------------------------------------------------------------
+  // The server sends it open in the page's flow, its heading marked autofocus (read out as
+  // the dialog's name and description). Here it becomes modal: the page behind is inert and
+  // Escape closes it, as does its "Keep it open" link (data-dialog-close; without script a
+  // link back to the page). Closed, it gives the focus back to the control that asked the
+  // question (data-opener: the page was loaded again, so the browser knows of no earlier
+  // focus) and the address becomes the link's, so that reloading does not send the form again.
+  document.querySelectorAll("dialog[data-confirm][open]").forEach(function (dialog) {
+    var keep = dialog.querySelector("[data-dialog-close]");
+    dialog.removeAttribute("open"); // showModal refuses a dialog that is open already
+    dialog.showModal();
+    var heading = dialog.querySelector("[autofocus]");
+    if (heading) heading.focus();
+    dialog.addEventListener("close", function () {
+      if (keep && window.history.replaceState) window.history.replaceState(null, "", keep.href);
+      var opener = document.getElementById(dialog.dataset.opener);
+      if (opener) opener.focus();
+    });
+    if (keep) {
+      keep.addEventListener("click", function (event) {
+        event.preventDefault();
+        dialog.close();
+      });
+    }
+  });
+
   // --- a key shown once (Manage → API tokens) ---------------------------------------------
   // <button data-copy="#input-id" hidden> copies that input's value; without the Clipboard
   // API (plain http) the button stays hidden and the hint says to select and copy.
