@@ -16,7 +16,9 @@ class ActivityForm(forms.Form):
 
     kind = forms.ChoiceField(choices=LOGGABLE, initial=ActivityKind.NOTE)
     subject = forms.CharField(max_length=300, help_text="One line: what happened")
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    body = forms.CharField(
+        label="Details (optional)", widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
 
 
 class HealthOverrideForm(forms.Form):

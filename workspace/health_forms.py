@@ -81,6 +81,7 @@ class MeasureDraft:
     # by slot: general (the measure as a whole), measure, lo, hi, linear, thresholds
     errors: dict[str, list[str]] = field(default_factory=dict)
     autofocus: bool = False
+    add_autofocus: bool = False  # its last row was removed: the page focuses "Add a row"
 
     @property
     def info(self) -> health.Measure | None:
@@ -97,6 +98,12 @@ class ComponentDraft:
     # by slot: general (the component as a whole), label, weight, locked, measures
     errors: dict[str, list[str]] = field(default_factory=dict)
     autofocus: bool = False
+    add_autofocus: bool = False  # its last measure was removed: "Add a measure" is focused
+
+    @property
+    def name(self) -> str:
+        """How the editor's announcements name it: “Usage”, or "" while it has no name."""
+        return f"“{self.label.strip()}”" if self.label.strip() else ""
 
 
 def _blank_measure() -> MeasureDraft:
@@ -126,6 +133,7 @@ class ModelDraft:
         self.errors: dict[str, list[str]] = {}
         self.summary: list[tuple[str, str]] = []  # (field id, words), in page order
         self.spec: health.ModelSpec | None = None
+        self.add_autofocus = False  # the last component was removed: "Add a component"
         self._rows_at: dict[tuple[int, int], list[int]] = {}  # JSON row → form row
 
     # --- reading --------------------------------------------------------------------------
@@ -241,35 +249,69 @@ class ModelDraft:
 
     # --- changing -------------------------------------------------------------------------
 
-    def apply(self, op: str) -> None:
+    def apply(self, op: str) -> str:
         """Add or remove a component, a measure or a threshold row (``op``, see the module
-        docstring); an op that names nothing in the draft changes nothing. What is added
-        is marked ``autofocus``: the page puts the cursor in it."""
+        docstring) and say what was done, in words for the page's live region ("Component 7
+        added.", "Component “Support” removed; 5 left."); an op that names nothing in the
+        draft changes nothing and says "". The focus follows the change (``autofocus``):
+        what was added; after a removal, the part that took the removed one's place, else
+        (the last one went) the button that adds one."""
         numbers = [int(n) for n in re.findall(r"\d+", op)]
         name = re.sub(r"-\d+", "", op)
         comps = self.components
         try:
-            if name == "add-c" and len(comps) < MAX_COMPONENTS:
+            if name == "add-c":
+                if len(comps) >= MAX_COMPONENTS:
+                    return f"Not added: a model has at most {MAX_COMPONENTS} components."
                 comps.append(ComponentDraft(weight="10", measures=[_blank_measure()]))
                 comps[-1].autofocus = True
-            elif name == "remove-c":
-                del comps[numbers[0]]
-            elif name == "add-m" and len(comps[numbers[0]].measures) < MAX_MEASURES:
-                comps[numbers[0]].measures.append(_blank_measure())
-                comps[numbers[0]].measures[-1].autofocus = True
-            elif name == "remove-m":
-                del comps[numbers[0]].measures[numbers[1]]
-            elif name == "add-t":
-                rows = comps[numbers[0]].measures[numbers[1]].rows
-                if len(rows) < MAX_ROWS:
-                    rows.append(RowDraft(autofocus=True))
-            elif name == "remove-t":
-                rows = comps[numbers[0]].measures[numbers[1]].rows
-                del rows[numbers[2]]
+                return f"Component {len(comps)} added."
+            if name == "remove-c":
+                i = numbers[0]
+                gone = comps.pop(i)
+                if i < len(comps):
+                    comps[i].autofocus = True
+                else:
+                    self.add_autofocus = True
+                left = f"{len(comps)} left" if comps else "none left"
+                return f"Component {gone.name or i + 1} removed; {left}."
+            comp = comps[numbers[0]]
+            of = comp.name or f"component {numbers[0] + 1}"
+            if name == "add-m":
+                if len(comp.measures) >= MAX_MEASURES:
+                    return f"Not added: a component has at most {MAX_MEASURES} measures."
+                comp.measures.append(_blank_measure())
+                comp.measures[-1].autofocus = True
+                return f"Measure {len(comp.measures)} added to {of}."
+            measure = comp.measures[numbers[1]]
+            if name == "remove-m":
+                j = numbers[1]
+                del comp.measures[j]
+                if j < len(comp.measures):
+                    comp.measures[j].autofocus = True
+                else:
+                    comp.add_autofocus = True
+                return f"Measure {j + 1} of {of} removed."
+            where = f"measure {numbers[1] + 1} of {of}"
+            rows = measure.rows
+            if name == "add-t":
+                if len(rows) >= MAX_ROWS:
+                    return f"Not added: a measure has at most {MAX_ROWS} threshold rows."
+                rows.append(RowDraft(autofocus=True))
+                return f"Row {len(rows)} added to {where}."
+            if name == "remove-t":
+                k = numbers[2]
+                del rows[k]
                 if not rows:
-                    rows.append(RowDraft())
+                    rows.append(RowDraft())  # a measure shows one row, blank
+                if k < len(rows):
+                    rows[k].autofocus = True
+                else:
+                    measure.add_autofocus = True
+                return f"Row {k + 1} of {where} removed."
         except IndexError:
             pass
+        return ""
 
     # --- checking -------------------------------------------------------------------------
 

@@ -196,8 +196,11 @@ def health_model_edit(request: HttpRequest, pk: int) -> HttpResponse:
     draft = ModelDraft.from_data(request.POST, based_on=version.version)
     op = request.POST.get("op", "save")
     if op != "save":
-        draft.apply(op)
-        return _editor(request, version, draft)
+        # what changed is said to screen readers (the page's live region) with the htmx
+        # answer; a page loaded without htmx has its focus moved by autofocus alone
+        words = draft.apply(op)
+        response = _editor(request, version, draft)
+        return announce(response, words) if words and request.htmx else response
     days, day_errors = _backfill_days(request.POST)
     valid = draft.is_valid()
     if valid and not day_errors:

@@ -362,6 +362,44 @@
   }).join(" ");
   if (loadMessages) announce(loadMessages);
 
+  // --- the health model editor's preview follows what is typed ------------------------------
+  // Each input in the draft (#draft-form) tells the page, and #preview asks for the draft's
+  // preview 600 ms after the last one (hx-trigger="healthDraftEdited delay:600ms from:body").
+  // The trigger is not the form's own: htmx sends a form's request as if by the submit button
+  // that has the focus, so a preview falling due while the focus was on "Remove component"
+  // was sent as that button (to its formaction, with its op) and removed the component.
+  document.addEventListener("input", function (event) {
+    if (!window.htmx || !event.target.closest || !event.target.closest("#draft-form")) return;
+    window.htmx.trigger(document.body, "healthDraftEdited", {});
+  });
+
+  // --- a question asked before an action (<dialog data-confirm>, the CTA page's "Close this
+  // CTA with open steps?") ---------------------------------------------------------------------
+  // The server sends it open in the page's flow, its heading marked autofocus (read out as
+  // the dialog's name and description). Here it becomes modal: the page behind is inert and
+  // Escape closes it, as does its "Keep it open" link (data-dialog-close; without script a
+  // link back to the page). Closed, it gives the focus back to the control that asked the
+  // question (data-opener: the page was loaded again, so the browser knows of no earlier
+  // focus) and the address becomes the link's, so that reloading does not send the form again.
+  document.querySelectorAll("dialog[data-confirm][open]").forEach(function (dialog) {
+    var keep = dialog.querySelector("[data-dialog-close]");
+    dialog.removeAttribute("open"); // showModal refuses a dialog that is open already
+    dialog.showModal();
+    var heading = dialog.querySelector("[autofocus]");
+    if (heading) heading.focus();
+    dialog.addEventListener("close", function () {
+      if (keep && window.history.replaceState) window.history.replaceState(null, "", keep.href);
+      var opener = document.getElementById(dialog.dataset.opener);
+      if (opener) opener.focus();
+    });
+    if (keep) {
+      keep.addEventListener("click", function (event) {
+        event.preventDefault();
+        dialog.close();
+      });
+    }
+  });
+
   // --- a key shown once (Manage → API tokens) ---------------------------------------------
   // <button data-copy="#input-id" hidden> copies that input's value; without the Clipboard
   // API (plain http) the button stays hidden and the hint says to select and copy.

@@ -1,11 +1,13 @@
 """An accessibility check of the main pages with axe-core (bundled by axe-playwright-python):
-the CSM's queue, an account page, the CTA list and survey results; the manager's dashboard
-and its drill-down; the admin's playbooks and health model pages (list, editor, versions,
-backtest), the playbook editor sent with an error (its summary of errors) and the cohort heat
-map (a grid); a CTA's page; the Manage pages (users, health assignment rules, pipeline runs)
-and data import; the login page (also refused) and a survey link for an anonymous customer. A "critical" or
-"serious" violation on any of them fails the test, which lists every one: page, rule,
-impact and the offending elements. "Moderate" and "minor" ones are not gated.
+the CSM's queue, an account page (also with its note form sent blank: the summary of
+errors), the CTA list and survey results; the manager's dashboard and its drill-down; the
+admin's playbooks and health model pages (list, editor, versions, backtest), the playbook
+editor sent with an error (its summary of errors) and the cohort heat map (a grid); a CTA's
+page (also asking whether to close it with steps open: a modal dialog); the Manage pages
+(users, health assignment rules, pipeline runs) and data import; the login page (also
+refused) and a survey link for an anonymous customer. A "critical" or "serious" violation on
+any of them fails the test, which lists every one: page, rule, impact and the offending
+elements. "Moderate" and "minor" ones are not gated.
 
 The book is the demo's (``seed_demo`` on a small scale, then the nightly pipeline), so the
 pages show what a real book shows: a health breakdown, what changed, CTAs, bands, charts.
@@ -118,8 +120,18 @@ def test_main_pages_have_no_critical_or_serious_violations(new_page, login, demo
     csm = login(new_page(), CSM)
     audit.check(csm, "/")
     audit.check(csm, reverse("workspace:account", args=[account.pk]))
+    # a note sent without a subject: its error summary, the field marked and described
+    csm.get_by_role("button", name="Log it").click()
+    expect(csm.locator("#activity-form [data-error-summary]")).to_be_focused()
+    audit.check_here(csm, reverse("workspace:account", args=[account.pk]), label=" (note errors)")
     audit.check(csm, reverse("playbooks:cta-list"))
     audit.check(csm, reverse("playbooks:cta-detail", args=[demo_book["cta"].pk]))
+    # "Close CTA as done…" with its steps open: the question, a modal dialog over the page
+    csm.get_by_role("button", name="Close CTA as done…").click()
+    expect(csm.get_by_role("alertdialog")).to_be_visible()
+    audit.check_here(
+        csm, reverse("playbooks:cta-detail", args=[demo_book["cta"].pk]), label=" (question)"
+    )
     audit.check(csm, reverse("surveys:results"))
 
     manager = login(new_page(), MANAGER)
@@ -160,7 +172,7 @@ def test_main_pages_have_no_critical_or_serious_violations(new_page, login, demo
         page.set_viewport_size(PHONE)
         audit.check(page, url, label=" (phone)")
 
-    assert audit.pages == 26
+    assert audit.pages == 28
     assert not audit.found, (
         f"{len(audit.found)} critical or serious accessibility violations:\n"
         + "\n".join(audit.found)

@@ -100,7 +100,9 @@ def test_csm_queue_filter_account_note_timeline(page, login, demo_users, journey
     assert Activity.objects.get().author == csm
 
     page.get_by_role("button", name="Log it").click()  # empty subject: the field error
-    expect(page.get_by_text("This field is required.")).to_be_visible()
+    expect(page.get_by_label("Subject")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#id_subject_error")).to_have_text("This field is required.")
+    expect(page.locator("#activity-form [data-error-summary]")).to_be_focused()  # the summary
 
 
 def _open_cta(account):

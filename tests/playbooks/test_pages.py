@@ -124,6 +124,45 @@ def test_queue_row_actions_over_htmx(client, cta, csm):
     assert Cta.objects.get().status == CtaStatus.DONE
 
 
+def test_the_close_question_is_a_dialog_named_described_and_tied_to_its_button(client, cta, csm):
+    """The question "Close CTA as done…" asks with steps open: a dialog (alertdialog) named
+    by its heading, described by the open steps, its heading focused on load (autofocus),
+    naming the button that asked (data-opener: app.js gives it the focus back), and the
+    note typed kept in the note field for when it is closed."""
+    client.force_login(csm)
+    r = client.post(
+        reverse("playbooks:cta-status", args=[cta.pk]), {"status": "done", "note": "a <b> note"}
+    )
+    body = r.content.decode()
+    dialog = re.search(r"<dialog [^>]*>", body)
+    assert dialog, "no dialog"
+    tag = dialog.group(0)
+    for attribute in (
+        'role="alertdialog"',
+        'aria-labelledby="confirm-title"',
+        'aria-describedby="confirm-what"',
+        f'data-opener="cta-{cta.pk}-close-done"',
+        " open>",
+    ):
+        assert attribute in tag, attribute
+    assert (
+        '<h2 id="confirm-title" tabindex="-1" autofocus>Close this CTA with open steps?</h2>'
+        in body
+    )
+    described = re.search(r'<p id="confirm-what">([^<]*)</p>', body).group(1)
+    steps = cta.steps.count()  # none done yet: every one is open
+    assert described.startswith(f"{steps} of {steps} steps are still open: ")
+    button = re.search(rf'<button [^>]*id="cta-{cta.pk}-close-done"[^>]*>([^<]*)</button>', body)
+    assert button and button.group(1) == "Close CTA as done…"
+    assert (
+        'id="close-note" name="note" placeholder="Note (optional)" value="a &lt;b&gt; note"' in body
+    )
+    assert body.count('value="a &lt;b&gt; note"') == 2  # and the dialog's hidden note
+    # the CTA page itself asks nothing
+    page = client.get(reverse("playbooks:cta-detail", args=[cta.pk])).content.decode()
+    assert "<dialog" not in page and f'id="cta-{cta.pk}-close-done"' in page
+
+
 def test_cta_list_with_a_fixed_number_of_queries(client, csm, django_assert_max_num_queries):
     playbook = make_playbook("ticket_escalated")
     for _ in range(6):

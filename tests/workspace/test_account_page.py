@@ -127,6 +127,67 @@ def test_invalid_note_re_renders_with_the_error(client, csm, book):
     assert plain.status_code == 200 and b"This field is required." in plain.content
 
 
+def _tag(html: str, field_id: str) -> str:
+    tag = re.search(rf'<(?:input|select|textarea)[^>]*\bid="{field_id}"[^>]*>', html)
+    assert tag, f"no field {field_id}"
+    return tag.group(0)
+
+
+def test_the_note_form_is_laid_out_by_the_shared_field_template(client, csm, book):
+    """Each field through _field.html: a label for it, the subject's help named by
+    aria-describedby, and nothing marked invalid before anything is sent."""
+    client.force_login(csm)
+    html = client.get(url(book["burning"])).content.decode()
+    form = html[html.index('<form id="activity-form"') :]
+    form = form[: form.index("</form>")]
+    for field_id, label in (("id_kind", "Kind"), ("id_subject", "Subject")):
+        assert f'<label for="{field_id}">{label}</label>' in form
+    assert '<label for="id_body">Details (optional)</label>' in form
+    subject = _tag(form, "id_subject")
+    assert 'aria-describedby="id_subject_helptext"' in subject
+    assert '<p class="help" id="id_subject_helptext">One line: what happened</p>' in form
+    assert "aria-invalid" not in form and "data-error-summary" not in form
+    assert "novalidate" in form[: form.index(">")]  # the summary below, not a bubble
+    # one element per id on the whole page: no other form of the page uses these ids
+    for field_id in ("id_kind", "id_subject", "id_body"):
+        assert html.count(f'id="{field_id}"') == 1
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain post"])
+def test_an_invalid_note_gets_the_error_summary_and_marked_fields(client, csm, book, htmx):
+    """An unknown kind and a blank subject: the summary at the top of the form links to each
+    field (focused by app.js: role alert, tabindex -1), and each field is aria-invalid and
+    described by its own error (and the subject still by its help)."""
+    client.force_login(csm)
+    headers = {"HX-Request": "true", "HX-Target": "activity-form"} if htmx else {}
+    r = client.post(
+        reverse("workspace:activity-create", args=[book["burning"].pk]),
+        {"kind": "telepathy", "subject": "   ", "body": "kept as typed"},
+        headers=headers,
+    )
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert ("<html" in html) is not htmx
+    form = html[html.index('<form id="activity-form"') :]
+    form = form[: form.index("</form>")]
+    summary = re.search(r"<div[^>]*data-error-summary[^>]*>(.*?)</div>", form, re.S)
+    assert summary, "no error summary"
+    assert 'role="alert"' in summary.group(0) and 'tabindex="-1"' in summary.group(0)
+    assert "<p>Not logged:</p>" in summary.group(1)
+    assert '<a href="#id_kind">Kind</a>: Select a valid choice.' in summary.group(1)
+    assert '<a href="#id_subject">Subject</a>: This field is required.' in summary.group(1)
+    kind = _tag(form, "id_kind")
+    assert 'aria-invalid="true"' in kind and 'aria-describedby="id_kind_error"' in kind
+    subject = _tag(form, "id_subject")
+    assert 'aria-invalid="true"' in subject
+    assert 'aria-describedby="id_subject_helptext id_subject_error"' in subject
+    assert '<ul class="field-error" id="id_subject_error"><li>This field is required.</li>' in form
+    body = _tag(form, "id_body")
+    assert "aria-invalid" not in body
+    assert re.search(r">\s*kept as typed</textarea>", form)
+    assert not Activity.objects.exists()
+
+
 def test_unknown_timeline_filter_is_a_notice(client, csm, book):
     client.force_login(csm)
     r = client.get(url(book["burning"]), {"kind": "gossip"})

@@ -5,6 +5,7 @@ saving makes a new version; the preview of a changed mapping; admins only; query
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -224,6 +225,92 @@ def test_add_and_remove_parts_of_the_draft_without_saving(client, admin_user, mo
     html = _edit(client, model, _form(model, op="remove-m-9-9"), headers=htmx).content.decode()
     assert html.count('class="component"') == 6
     assert model.versions.count() == 1
+
+
+def _op(client, model, op, **changes) -> tuple[str, str | None]:
+    """The form after ``op`` (htmx) and what the page's live region is told, if anything."""
+    r = _edit(client, model, _form(model, op=op, **changes), headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    said = json.loads(r.headers.get("HX-Trigger", "{}")).get("announced", {}).get("message")
+    return r.content.decode(), said
+
+
+def _focused(html: str) -> str:
+    """The one element of the form marked autofocus: its id."""
+    tags = re.findall(r"<(?:input|select|button)[^>]*\sautofocus[^>]*>", html)
+    assert len(tags) == 1, tags
+    return re.search(r'\bid="([^"]+)"', tags[0]).group(1)
+
+
+def test_adding_and_removing_components_is_announced_and_moves_the_focus(client, admin_user, model):
+    """The default model has 6 components: Usage, Feature adoption, Support, Payments,
+    Sentiment, Relationship (ids c-0 … c-5)."""
+    client.force_login(admin_user)
+    html, said = _op(client, model, "add-c")
+    assert said == "Component 7 added."  # 6 + 1
+    assert _focused(html) == "c-6-label"  # the new one's name
+    html, said = _op(client, model, "remove-c-2")
+    assert said == "Component “Support” removed; 5 left."  # 6 - 1
+    # the focus goes to the one that took its place: Payments, now the third (c-2)
+    assert _focused(html) == "c-2-label"
+    assert 'id="c-2-label" name="c-2-label" value="Payments"' in html
+    html, said = _op(client, model, "remove-c-5")
+    assert said == "Component “Relationship” removed; 5 left."
+    assert _focused(html) == "add-component"  # the last one went: nothing follows it
+    html, said = _op(client, model, "remove-c-1", c_1_label="  ")
+    assert said == "Component 2 removed; 5 left."  # without a name: its number
+    one = {k: v for k, v in _form(model).items() if not re.match(r"c-[1-5]-", k)}
+    r = _edit(client, model, {**one, "op": "remove-c-0"}, headers={"HX-Request": "true"})
+    assert json.loads(r["HX-Trigger"])["announced"]["message"] == (
+        "Component “Usage” removed; none left."
+    )
+    assert _focused(r.content.decode()) == "add-component"
+
+
+def test_adding_and_removing_measures_and_rows_is_announced_and_moves_the_focus(
+    client, admin_user, model
+):
+    """Support (c-2) has two measures; Payments (c-3) a first measure of three rows."""
+    client.force_login(admin_user)
+    html, said = _op(client, model, "add-m-2")
+    assert (said, _focused(html)) == ("Measure 3 added to “Support”.", "c-2-m-2-measure")
+    html, said = _op(client, model, "remove-m-2-0")
+    assert (said, _focused(html)) == ("Measure 1 of “Support” removed.", "c-2-m-0-measure")
+    html, said = _op(client, model, "remove-m-2-1")
+    assert (said, _focused(html)) == ("Measure 2 of “Support” removed.", "c-2-add-m")
+    html, said = _op(client, model, "add-t-3-0")
+    assert (said, _focused(html)) == ("Row 4 added to measure 1 of “Payments”.", "c-3-m-0-t-3-at")
+    html, said = _op(client, model, "remove-t-3-0-0")
+    assert (said, _focused(html)) == ("Row 1 of measure 1 of “Payments” removed.", "c-3-m-0-t-0-at")
+    html, said = _op(client, model, "remove-t-3-0-2")
+    assert said == "Row 3 of measure 1 of “Payments” removed."
+    assert "autofocus>Add a row</button>" in html and html.count(" autofocus") == 1
+    assert 'aria-label="Add a row to measure 1 of component 4" autofocus' in html
+
+
+def test_an_op_that_changes_nothing_says_nothing(client, admin_user, model):
+    client.force_login(admin_user)
+    html, said = _op(client, model, "remove-m-9-9")
+    assert said is None and " autofocus" not in html
+    # without htmx the page is loaded whole: autofocus moves the focus, no live region
+    r = _edit(client, model, _form(model, op="remove-c-2"))
+    assert "<html" in r.content.decode() and "HX-Trigger" not in r.headers
+    assert _focused(r.content.decode()) == "c-2-label"
+
+
+def test_at_most_so_many_components_is_said_when_none_is_added(client, admin_user, model):
+    client.force_login(admin_user)
+    data = _form(model)
+    # 6 components of the default model, copied until there are MAX_COMPONENTS (20)
+    for i in range(6, 20):
+        for key, value in list(data.items()):
+            if key.startswith("c-0-"):
+                data[f"c-{i}-" + key[4:]] = value
+        data[f"c-{i}-key"], data[f"c-{i}-label"] = "", f"Copy {i}"
+    r = _edit(client, model, {**data, "op": "add-c"}, headers={"HX-Request": "true"})
+    said = json.loads(r["HX-Trigger"])["announced"]["message"]
+    assert said == "Not added: a model has at most 20 components."
+    assert r.content.decode().count('class="component"') == 20
 
 
 def test_a_draft_of_an_older_version_is_refused(client, admin_user, model):

@@ -339,7 +339,7 @@ def test_editor_prefilled_from_the_url_shows_the_draft_beside_the_current(
     assert "weights suggested by the backtest</textarea>" in page
     assert 'name="based_on" value="3"' in page
     # the preview of the draft loads with the page
-    assert 'hx-trigger="load" hx-include="#draft-form"' in page
+    assert re.search(r'id="preview"[^>]*hx-trigger="load, [^"]*" hx-include="#draft-form"', page)
     assert model.versions.count() == 3
 
 
