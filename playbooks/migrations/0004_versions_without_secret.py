@@ -1,5 +1,9 @@
 """Playbook versions no longer keep the webhook signing secret (``services._version_config``):
-the secrets copied into the versions saved before are replaced by ``webhook_secret_set``."""
+the secrets copied into the versions saved before are replaced by ``webhook_secret_set``.
+
+Going back changes nothing: the secrets removed are not brought back into the versions (no
+code reads them there; each playbook keeps its own secret and goes on signing with it), and
+the versions keep ``webhook_secret_set``, which the code before this migration ignores."""
 
 from django.db import migrations
 

@@ -13,6 +13,7 @@ import pytest
 from django.core import mail
 
 from metrics.models import KpiSnapshot
+from outbox.models import Message
 from reports import services
 from reports.models import ScheduledReport
 
@@ -153,3 +154,26 @@ def test_a_monthly_report_waits_behind_its_missing_month(
     _snapshot(dt.date(2026, 11, 30), "93")
     assert _send(dt.date(2026, 12, 6), django_capture_on_commit_callbacks) == 1
     assert _nrr(mail.outbox[0]) == "93"
+
+
+def test_after_an_upgrade_a_period_the_older_code_sent_sends_no_email_twice(
+    admin_user, no_default_targets, celery_eager, django_capture_on_commit_callbacks
+):
+    """A report made before reports 0004 has no last period sent. The older code sent week
+    47 on the night of the 22nd (the same outbox key per recipient); the first run after the
+    upgrade finds week 47 in its catch-up week, queues nothing new and counts it as sent."""
+    report = _report(admin_user, made=dt.date(2026, 9, 1))
+    _snapshot(WEEK_47_END, "101")
+    key = f"report:{report.pk}:2026-W47:{admin_user.pk}"
+    sent = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)
+    Message.objects.create(
+        key=key, kind="email", payload={"to": [admin_user.email]}, status="sent",
+        next_attempt_at=sent, sent_at=sent,
+    )  # fmt: skip
+    _send(dt.date(2026, 11, 24), django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+    assert list(
+        Message.objects.filter(key__startswith="report:").values_list("key", flat=True)
+    ) == [key]
+    report.refresh_from_db()
+    assert (report.last_sent_day, report.waiting_for) == (WEEK_47_END, None)
