@@ -104,6 +104,12 @@ class QueueFilters:
         values.update({k: str(v) for k, v in changes.items()})
         return {k: v for k, v in values.items() if v}
 
+    def narrows(self, *, renewal_default: int | None = None) -> bool:
+        """Whether the reader chose a filter that leaves accounts out: the scope and the
+        sort leave none out, nor does the renewals page's own window (``renewal_default``)."""
+        chosen = (self.band, self.segment, self.lifecycle, self.q)
+        return any(chosen) or self.owner is not None or self.renewal not in (None, renewal_default)
+
 
 def team_scope_allowed(user: User) -> bool:
     return user.role in (Role.ADMIN, Role.MANAGER)
