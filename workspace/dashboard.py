@@ -540,6 +540,8 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
             }
         ),
         "waterfall": waterfall,
+        # a book with no MRR yet (a new installation): axes around nothing say less than words
+        "waterfall_empty": not any(step["amount"] for step in waterfall),
         "owners": owners,
         "segments": segments,
         "is_admin": user.role == Role.ADMIN,
