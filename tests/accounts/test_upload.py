@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -529,3 +530,39 @@ def test_a_timestamp_that_does_not_exist_is_named_with_why():
     assert str(no_hour.value) == 'not a timestamp: "2024-02-10T25:00:00Z": hour must be in 0..23'
     with pytest.raises(ValueError, match=r"\(expected e\.g\. 2024-03-01T09:30:00Z\)"):
         cells.timestamp("1 March 2024 09:30")  # a shape mistake: the example
+
+
+def test_a_rejected_import_does_not_count_rows_as_created(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    """Nothing was written: the two valid accounts were not "created". The page says what
+    the valid rows would have done; the history shows no created/updated/unchanged for it."""
+    client.force_login(admin_user)
+    r = upload(
+        client,
+        django_capture_on_commit_callbacks,
+        [csv("accounts.csv", ACCOUNTS_OK), csv("contracts.csv", CONTRACTS_BAD)],
+    )
+    record = latest()
+    assert record.status == ImportRecord.Status.REJECTED and record.created == 2
+    page = client.get(r.url).content.decode()
+    counts = page.split('id="counts-title"')[1].split("</section>")[0]
+    assert "<dt>Created</dt>" not in counts and "<dt>Would create</dt><dd>2</dd>" in counts
+    assert "<dt>Would update</dt>" in counts and "<dt>Would leave unchanged</dt>" in counts
+    assert "had it been accepted" in counts
+    kinds = page.split(f'id="import-{record.pk}-kinds"')[1].split("</table>")[0]
+    assert ">Would create</th>" in kinds and ">Created</th>" not in kinds
+
+    history = client.get(LIST).content.decode()
+    row = history.split(f'<tr id="import-{record.pk}">')[1].split("</tr>")[0]
+    cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+    assert cells == ["3", "—", "—", "—", "1"]  # rows 2 + 1, nothing written, 1 rejected
+
+
+def test_a_dry_run_says_would_too(client, admin_user, django_capture_on_commit_callbacks):
+    client.force_login(admin_user)
+    r = upload(
+        client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)], dry_run=True
+    )
+    counts = client.get(r.url).content.decode().split('id="counts-title"')[1].split("</section>")[0]
+    assert "<dt>Would create</dt><dd>2</dd>" in counts and "<dt>Created</dt>" not in counts
