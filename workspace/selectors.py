@@ -27,7 +27,7 @@ from django.db.models.functions import JSONObject
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import utc
+from accounts import book, utc
 from accounts.models import (
     Account,
     AccountLifecycle,
@@ -148,7 +148,7 @@ def segment_choices(user: User) -> list[str]:
     costs more than the rest of the page, and segments change with imports only."""
     from django.core.cache import cache
 
-    key = f"workspace:segments:{user.pk}"
+    key = f"workspace:segments:{user.pk}:{book.version()}"  # afresh after an import
     found = cache.get(key)
     if found is None:
         found = Account.objects.visible_to(user).segments()
