@@ -549,7 +549,7 @@ def test_a_rejected_import_does_not_count_rows_as_created(
     counts = page.split('id="counts-title"')[1].split("</section>")[0]
     assert "<dt>Created</dt>" not in counts and "<dt>Would create</dt><dd>2</dd>" in counts
     assert "<dt>Would update</dt>" in counts and "<dt>Would leave unchanged</dt>" in counts
-    assert "had it been accepted" in counts
+    assert "had the import been accepted" in counts
     kinds = page.split(f'id="import-{record.pk}-kinds"')[1].split("</table>")[0]
     assert ">Would create</th>" in kinds and ">Created</th>" not in kinds
 
