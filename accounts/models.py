@@ -799,3 +799,9 @@ class ImportRecord(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.get_origin_display()} import of {self.kind} ({self.status})"
+
+    @property
+    def counts_are_hypothetical(self) -> bool:
+        """A rejected import and a dry run wrote nothing: their created, updated and
+        unchanged counts are what the valid rows would have done, and are said so."""
+        return self.status in (self.Status.REJECTED, self.Status.VALIDATED)

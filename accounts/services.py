@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import intake, utc
+from . import book, intake, utc
 from .models import Account, Activity, ImportRecord, Milestone, Role, TimelineEntry, User
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ def timeline_facts_recorded(entry_ids: Iterable[int]) -> None:
         return
     for path in settings.TIMELINE_FACT_HOOKS:
         transaction.on_commit(partial(import_string(path), ids))
+
+
+# the kinds whose rows the cached reads of the pages show (segments, contracts: cohorts)
+BOOK_KINDS = ("accounts", "contracts")
 
 
 def import_record_run(
@@ -91,6 +95,8 @@ def import_record_run(
     else:
         record.status = ImportRecord.Status.SUCCEEDED
         account_data_changed(result.accounts)
+        if any(r.created or r.updated for r in result.results if r.kind in BOOK_KINDS):
+            book.changed()
     for name in ("rows", "created", "updated", "unchanged", "rejected"):
         setattr(record, name, result.total(name))
     record.errors = [e.as_dict() for e in result.errors]

@@ -1452,6 +1452,11 @@ BACKTEST_EARLIEST = dt.date(1900, 1, 1)  # as the commands and the KPI API accep
 # weights would do on the next quarter's churn. 20 is a rule of thumb (a few churners per
 # fitted weight), not a statistical test.
 SUGGESTION_MIN_CHURNED = 20
+# a new installation's backtest: recompute would score nobody, so the words say what is missing
+NO_ACCOUNT_YET = (
+    "there is no account yet: import your accounts and contracts first; the nightly run "
+    "scores them from then on, and a backtest needs months of scores and churn after them"
+)
 
 
 def health_backtest_day(
@@ -1495,6 +1500,8 @@ def health_backtest_day(
                         + (
                             f"the nearest days that have them: {' and '.join(near)}"
                             if near
+                            else NO_ACCOUNT_YET
+                            if not Account.objects.exists()
                             else "no day has any: run recompute for the days to backtest first"
                         ),
                         code="no_snapshots",
@@ -1509,12 +1516,17 @@ def health_backtest_day(
     latest = HealthSnapshot.objects.filter(day__lte=yesterday).aggregate(day=Max("day"))["day"]
     if latest is None:
         start = yesterday - dt.timedelta(days=horizon)
+        fill = (
+            f"run recompute --from {start} --to {start} first"
+            if Account.objects.exists()
+            else NO_ACCOUNT_YET
+        )
         raise ValidationError(
             {
                 "as_of": [
                     ValidationError(
                         f"no health snapshots on or before {yesterday} (yesterday), so no day "
-                        f"to backtest; run recompute --from {start} --to {start} first",
+                        f"to backtest; {fill}",
                         code="no_snapshots",
                     )
                 ]

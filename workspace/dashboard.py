@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.module_loading import import_string
 
-from accounts import utc
+from accounts import book, utc
 from accounts.models import Account, Role, User
 from accounts.money import money_exact
 from metrics import kpis
@@ -551,6 +551,8 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
             }
         ),
         "waterfall": waterfall,
+        # a book with no MRR yet (a new installation): axes around nothing say less than words
+        "waterfall_empty": not any(step["amount"] for step in waterfall),
         "owners": owners,
         "segments": segments,
         "is_admin": user.role == Role.ADMIN,
@@ -736,7 +738,8 @@ def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     day the dashboard's period ends on (``period_day``: ``?day=`` or the latest snapshot's),
     never into today's unfinished day. Loaded after the page (it reads every contract of
     the scope) and kept an hour in the cache: contracts change with imports, not by the
-    minute."""
+    minute, and the key names the book's version (``accounts.book``), so an import of
+    accounts or contracts is shown at once."""
     from django.core.cache import cache
 
     from metrics.kpis.common import add_months, month_start
@@ -747,7 +750,7 @@ def cohorts_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
     last_day = period_day(scope, params, notices)
     end = last_day + dt.timedelta(days=1)  # exclusive, as the KPI period's
     start = add_months(month_start(end), -COHORT_MONTHS)
-    key = f"workspace:cohorts:{user.role}:{scope.kind}:{scope.key}:{start}:{end}"
+    key = f"workspace:cohorts:{user.role}:{scope.kind}:{scope.key}:{start}:{end}:{book.version()}"
     if user.role != Role.ADMIN:
         key += f":{user.pk}"
     rows = cache.get(key)

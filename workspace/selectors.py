@@ -27,7 +27,7 @@ from django.db.models.functions import JSONObject
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import utc
+from accounts import book, utc
 from accounts.models import (
     Account,
     AccountLifecycle,
@@ -104,6 +104,12 @@ class QueueFilters:
         values.update({k: str(v) for k, v in changes.items()})
         return {k: v for k, v in values.items() if v}
 
+    def narrows(self, *, renewal_default: int | None = None) -> bool:
+        """Whether the reader chose a filter that leaves accounts out: the scope and the
+        sort leave none out, nor does the renewals page's own window (``renewal_default``)."""
+        chosen = (self.band, self.segment, self.lifecycle, self.q)
+        return any(chosen) or self.owner is not None or self.renewal not in (None, renewal_default)
+
 
 def team_scope_allowed(user: User) -> bool:
     return user.role in (Role.ADMIN, Role.MANAGER)
@@ -170,7 +176,7 @@ def segment_choices(user: User) -> list[str]:
     costs more than the rest of the page, and segments change with imports only."""
     from django.core.cache import cache
 
-    key = f"workspace:segments:{user.pk}"
+    key = f"workspace:segments:{user.pk}:{book.version()}"  # afresh after an import
     found = cache.get(key)
     if found is None:
         found = Account.objects.visible_to(user).segments()

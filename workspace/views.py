@@ -59,7 +59,12 @@ def _queue_context(request: HttpRequest, *, renewals: bool = False) -> dict:
         filters.renewal = selectors.RENEWALS_DUE_DAYS
     page = selectors.queue(user=user, filters=filters)
     rows = list(page.object_list)
+    narrowed = filters.narrows(renewal_default=selectors.RENEWALS_DUE_DAYS if renewals else None)
     return {
+        # an empty list says why: the reader's filters, or a book with no account yet (a new
+        # installation; one more query, only then)
+        "narrowed": narrowed,
+        "book_empty": not rows and not narrowed and not Account.objects.visible_to(user).exists(),
         "filters": filters,
         "page": page,
         "rows": rows,

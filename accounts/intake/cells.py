@@ -16,7 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from accounts.days import parse_day
+from accounts.days import SHAPE, parse_day
 
 Parser = Callable[[Any], Any]
 
@@ -40,10 +40,17 @@ def date(value: Any) -> dt.date:
     ``2026-W40-4`` (ten characters too) as 1 Oct 2026."""
     if not isinstance(value, str):
         raise ValueError(f"not a date: {_show(value)} (expected YYYY-MM-DD)")
+    raw = value.strip()
     try:
-        return parse_day(value.strip())
+        return parse_day(raw)
     except ValueError:
-        raise ValueError(f"not a date: {_show(value)} (expected YYYY-MM-DD)") from None
+        pass
+    if SHAPE.fullmatch(raw):  # the right shape, no such day: say why, not the format again
+        try:
+            dt.date.fromisoformat(raw)
+        except ValueError as exc:
+            raise ValueError(f"not a date: {_show(value)}: {exc}") from None
+    raise ValueError(f"not a date: {_show(value)} (expected YYYY-MM-DD)")
 
 
 def timestamp(value: Any) -> dt.datetime:
@@ -52,7 +59,11 @@ def timestamp(value: Any) -> dt.datetime:
         raise ValueError(f"not a timestamp: {_show(value)} (expected e.g. 2024-03-01T09:30:00Z)")
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
+    except ValueError as exc:
+        # a calendar or clock mistake ("day is out of range for month", "hour must be in
+        # 0..23") is said as such; a shape mistake gets the example
+        if not str(exc).startswith("Invalid isoformat"):
+            raise ValueError(f"not a timestamp: {_show(value)}: {exc}") from None
         raise ValueError(
             f"not a timestamp: {_show(value)} (expected e.g. 2024-03-01T09:30:00Z)"
         ) from None

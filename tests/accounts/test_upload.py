@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -482,3 +483,86 @@ def test_a_record_abandoned_by_a_dead_worker_is_run_again(
     ImportRecord.objects.filter(pk=record.pk).update(status="running", started_at=recent)
     run_uploaded_import(record.pk)
     assert latest().status == ImportRecord.Status.RUNNING
+
+
+# --- a first import with a mistake -------------------------------------------------------------
+
+CONTRACTS_NO_SUCH_DAY = (  # row 3 (the header is row 1): November has 30 days
+    b"external_id,account_external_id,start_date,end_date,mrr\n"
+    b"C-1,A-1,2024-01-01,2024-12-31,1000.00\n"
+    b"C-2,A-2,2024-11-31,,250\n"
+)
+
+
+def test_a_day_that_does_not_exist_is_named_with_why(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    """2024-11-31 has the YYYY-MM-DD shape: "expected YYYY-MM-DD" alone would send the
+    reader looking for a format mistake that is not there."""
+    client.force_login(admin_user)
+    r = upload(
+        client,
+        django_capture_on_commit_callbacks,
+        [csv("accounts.csv", ACCOUNTS_OK), csv("contracts.csv", CONTRACTS_NO_SUCH_DAY)],
+    )
+    record = latest()
+    assert record.status == ImportRecord.Status.REJECTED
+    assert Account.objects.count() == 0 and Contract.objects.count() == 0
+    assert [(e["source"], e["row"], e["column"]) for e in record.errors] == [
+        ("contracts.csv", 3, "start_date")
+    ]
+    assert record.errors[0]["message"] == 'not a date: "2024-11-31": day is out of range for month'
+    page = client.get(r.url).content.decode()
+    assert "day is out of range for month" in page
+
+
+def test_a_timestamp_that_does_not_exist_is_named_with_why():
+    from accounts.intake import cells
+
+    with pytest.raises(ValueError) as no_day:
+        cells.timestamp("2024-02-30T09:00:00Z")
+    assert (
+        str(no_day.value)
+        == 'not a timestamp: "2024-02-30T09:00:00Z": day is out of range for month'
+    )
+    with pytest.raises(ValueError) as no_hour:
+        cells.timestamp("2024-02-10T25:00:00Z")
+    assert str(no_hour.value) == 'not a timestamp: "2024-02-10T25:00:00Z": hour must be in 0..23'
+    with pytest.raises(ValueError, match=r"\(expected e\.g\. 2024-03-01T09:30:00Z\)"):
+        cells.timestamp("1 March 2024 09:30")  # a shape mistake: the example
+
+
+def test_a_rejected_import_does_not_count_rows_as_created(
+    client, admin_user, django_capture_on_commit_callbacks
+):
+    """Nothing was written: the two valid accounts were not "created". The page says what
+    the valid rows would have done; the history shows no created/updated/unchanged for it."""
+    client.force_login(admin_user)
+    r = upload(
+        client,
+        django_capture_on_commit_callbacks,
+        [csv("accounts.csv", ACCOUNTS_OK), csv("contracts.csv", CONTRACTS_BAD)],
+    )
+    record = latest()
+    assert record.status == ImportRecord.Status.REJECTED and record.created == 2
+    page = client.get(r.url).content.decode()
+    counts = page.split('id="counts-title"')[1].split("</section>")[0]
+    assert "<dt>Created</dt>" not in counts and "<dt>Would create</dt><dd>2</dd>" in counts
+    assert "<dt>Would update</dt>" in counts and "<dt>Would leave unchanged</dt>" in counts
+    assert "had the import been accepted" in counts
+    kinds = page.split(f'id="import-{record.pk}-kinds"')[1].split("</table>")[0]
+    assert ">Would create</th>" in kinds and ">Created</th>" not in kinds
+
+    history = client.get(LIST).content.decode()
+    row = history.split(f'<tr id="import-{record.pk}">')[1].split("</tr>")[0]
+    cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+    assert cells == ["3", "—", "—", "—", "1"]  # rows 2 + 1, nothing written, 1 rejected
+
+
+def test_a_dry_run_says_would_too(client, admin_user, django_capture_on_commit_callbacks):
+    client.force_login(admin_user)
+    r = upload(
+        client, django_capture_on_commit_callbacks, [csv("accounts.csv", ACCOUNTS_OK)], dry_run=True
+    )
+    counts = client.get(r.url).content.decode().split('id="counts-title"')[1].split("</section>")[0]
+    assert "<dt>Would create</dt><dd>2</dd>" in counts and "<dt>Created</dt>" not in counts

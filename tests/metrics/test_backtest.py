@@ -470,7 +470,9 @@ def test_command_bad_input(db):
     with pytest.raises(CommandError, match="no such health model version"):
         call_command("backtest", "--as-of", "2024-03-31", "--model-version", "999999")
     # a day without any health snapshot is refused before anything is computed (it used to
-    # print "no customers", or score every customer in memory with today's models)
+    # print "no customers", or score every customer in memory with today's models); with an
+    # account, recompute would fill it (with none, test_an_empty_book_is_told_to_import_first)
+    AccountFactory()
     out = StringIO()
     with pytest.raises(CommandError) as exc:
         call_command("backtest", "--as-of", "2024-03-31", stdout=out)
@@ -989,7 +991,9 @@ def test_default_day_without_old_enough_snapshots_names_what_is_missing(db):
     version = services.health_model_ensure_default().versions.get(active=True)
     today = utc.today()
     yesterday = today - dt.timedelta(days=1)
-    # no snapshot at all: the recompute to run starts a horizon before yesterday
+    # no snapshot at all (an account to score): the recompute to run starts a horizon
+    # before yesterday
+    AccountFactory()
     with pytest.raises(CommandError) as exc:
         call_command("backtest", "--horizon", "90", stdout=StringIO())
     start = yesterday - dt.timedelta(days=90)
@@ -1102,3 +1106,23 @@ def test_the_health_models_page_links_each_active_version_to_its_backtest(client
     client.force_login(admin_user)
     page = client.get(reverse("workspace:health-models")).content.decode()
     assert reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk]) in page
+
+
+def test_an_empty_book_is_told_to_import_first_not_to_recompute(db, client, admin_user):
+    """A new installation: no account, so recompute would score nobody; the words name what
+    is missing (accounts) and where they come from, at both doors, with or without a day."""
+    empty = "there is no account yet: import your accounts and contracts first"
+    with pytest.raises(CommandError) as exc:
+        call_command("backtest", "--as-of", "2024-03-31", "--horizon", "90")
+    assert str(exc.value).startswith(
+        f"--as-of: 2024-03-31 has no health snapshots, so there is nothing to backtest; {empty}"
+    )
+    assert "recompute" not in str(exc.value)
+    with pytest.raises(CommandError) as exc:
+        call_command("backtest", "--horizon", "90")
+    assert f"so no day to backtest; {empty}" in str(exc.value)
+    assert "recompute" not in str(exc.value)
+    version = services.health_model_ensure_default().versions.get(active=True)
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:metrics_healthmodelversion_backtest", args=[version.pk]))
+    assert empty in page.content.decode()

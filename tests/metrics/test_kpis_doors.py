@@ -278,6 +278,17 @@ def test_command_table_shows_values_and_inputs(book):
     assert "Expansion: 50.00" in out and "mine" in out
 
 
+def test_command_on_an_empty_book_says_there_is_no_cohort():
+    """A new installation: every ratio is n/a, and the cohorts' heading is not left with
+    nothing under it."""
+    out = _kpis("--start", "2024-01-01", "--end", "2024-04-01")
+    assert "nrr                                         n/a %" in out
+    heading, after = out.split("Cohorts (% of logos / % of first-month MRR retained, k = 0, 1, …)")
+    assert after.lstrip("\n").startswith(
+        "  none: no account first paid from 2024-01-01 to 2024-03-31"
+    )
+
+
 def test_command_scope_by_owner_and_account(book):
     body = json.loads(
         _kpis(

@@ -658,3 +658,21 @@ def test_money_is_written_with_the_installations_currency(settings, client, admi
     settings.CURRENCY = "GBP"
     page = client.get("/dashboard/").content.decode()
     assert 'data-currency-sign="£"' in page
+
+
+def test_an_empty_book_draws_no_mrr_chart(client, admin_user):
+    """A new installation's first night: a snapshot of a book with no contract. Every step
+    of the waterfall is $0, so the chart would be axes around nothing: a sentence instead."""
+    kpi_snapshots_record(as_of=utc_today() - dt.timedelta(days=1))
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    assert 'data-chart="waterfall"' not in text
+    assert "No MRR in this scope and period yet: nothing to chart." in text
+    assert 'class="table small waterfall-table"' in text  # the steps, each $0.00, stay
+
+
+def test_a_book_with_mrr_draws_the_mrr_chart(client, admin_user, kpi_book):
+    client.force_login(admin_user)
+    text = client.get(reverse("workspace:dashboard")).content.decode()
+    assert 'data-chart="waterfall"' in text
+    assert "nothing to chart" not in text

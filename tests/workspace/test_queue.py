@@ -550,3 +550,30 @@ def test_the_7_day_column_says_how_and_each_trend_which_day_it_compares_with(cli
     row = re.search(r'<tr id="account-\d+">(?:(?!</tr>).)*>Burning Co<.*?</tr>', text, re.S)
     cell = re.search(r'<td data-label="7 days" class="num trend trend-down">.*?</td>', row.group(0))
     assert explanation(cell.group(0), "\u221218") == f"the computed score's change since {week}"
+
+
+# --- an empty book (a new installation) ----------------------------------------------------
+
+
+def test_an_empty_book_says_so_and_where_data_comes_from(client, admin_user, csm):
+    # no account at all: no filter narrowed anything, so "try fewer filters" would mislead
+    client.force_login(admin_user)
+    for url in (reverse("home"), reverse("workspace:renewals")):
+        page = client.get(url).content.decode()
+        assert "No accounts yet." in page
+        assert "Try fewer filters" not in page
+        assert f'href="{reverse("accounts:import-list")}"' in page  # an admin imports them
+    client.force_login(csm)
+    page = client.get(reverse("home")).content.decode()
+    assert "No accounts yet." in page
+    assert "Try fewer filters" not in page
+    assert reverse("accounts:import-list") not in page  # a CSM cannot open the import page
+
+
+def test_a_filter_that_matches_nothing_still_offers_to_clear_it(client, csm, book):
+    client.force_login(csm)
+    page = client.get(reverse("home"), {"q": "no such name"}).content.decode()
+    assert "No account matches." in page and "Try fewer filters" in page
+    # the default filters (scope, renewals' 90 days) are no filter the reader chose
+    page = client.get(reverse("home"), {"band": "none"}).content.decode()
+    assert "Try fewer filters" in page and "No accounts yet." not in page

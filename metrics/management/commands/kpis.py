@@ -99,6 +99,10 @@ class Command(BaseCommand):
                 for c in row["columns"]
             )
             self.stdout.write(f"  {row['cohort']} ({row['size']:>3}) {cells}")
+        if not report["cohorts"]["rows"]:  # a heading with nothing under it reads as cut off
+            self.stdout.write(
+                f"  none: no account first paid from {period['start']} to {period['as_of']}"
+            )
         for name, movement in report.get("movements", {}).items():
             self.stdout.write(f"\n{name.title()}: {_input('amount', movement['amount'])}")
             for acc in movement["accounts"]:
