@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from accounts.money import currency_sign
 
@@ -39,18 +39,28 @@ class Priority:
     factors: tuple[tuple[str, float], ...]  # (words, points) in the order of the reason
 
 
+def _half_up(value: Decimal, step: str) -> Decimal:
+    return value.quantize(Decimal(step), rounding=ROUND_HALF_UP)
+
+
 def money_short(amount: float | Decimal | None) -> str:
-    """$84k, $1.5k, $1.2M, $950 (whole units below 1,000), with the sign of
-    ``settings.CURRENCY`` (``accounts.money.currency_sign``: €84k for EUR)."""
-    sign = currency_sign()
-    value = float(amount or 0)
-    if abs(value) >= 1_000_000:
-        return f"{sign}{value / 1_000_000:.1f}M"
-    if abs(value) >= 10_000:
-        return f"{sign}{value / 1_000:.0f}k"
-    if abs(value) >= 1_000:
-        return sign + f"{value / 1_000:.1f}".rstrip("0").rstrip(".") + "k"
-    return f"{sign}{value:.0f}"
+    """$84k, $1.5k, $1.2M, $950 (whole units below 1,000), −$1.5k, with the sign of
+    ``settings.CURRENCY`` (``accounts.money.currency_sign``: €84k for EUR). Halves round up,
+    on the decimal value (``format`` goes by the binary one and to even: $1,450 read "$1.4k"
+    and $84,500 "$84k"), and a rounding that reaches the next unit moves to it ($999,600 is
+    "$1.0M", not "$1000k")."""
+    value = Decimal(str(amount or 0))
+    # a loss reads "−$1.5k": the real minus sign (as ``signed``) before the currency's
+    sign = ("\u2212" if _half_up(value, "1") < 0 else "") + currency_sign()
+    value = abs(value)
+    thousands = value / 1_000
+    if _half_up(thousands, "1") >= 1_000:
+        return f"{sign}{_half_up(value / 1_000_000, '0.1')}M"
+    if _half_up(thousands, "0.1") >= 10:
+        return f"{sign}{_half_up(thousands, '1')}k"
+    if _half_up(value, "1") >= 1_000:
+        return sign + f"{_half_up(thousands, '0.1')}".removesuffix(".0") + "k"
+    return f"{sign}{_half_up(value, '1')}"
 
 
 def signed(value: float) -> str:

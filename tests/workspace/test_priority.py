@@ -58,6 +58,17 @@ def test_formatting_helpers():
     assert money_short(Decimal("84000")) == "$84k"
     assert money_short(2_560_000) == "$2.6M"
     assert money_short(1500) == "$1.5k" and money_short(6000) == "$6k"
+    # halves round up, on the decimal value: 1,450 / 1,000 = 1.45 -> 1.5 (the float 1.45 is
+    # 1.4499…, which format rounded to 1.4); 84,500 / 1,000 = 84.5 -> 85 (format: to even, 84)
+    assert money_short(1450) == "$1.5k" and money_short(Decimal("84500")) == "$85k"
+    assert money_short(949.5) == "$950" and money_short(Decimal("2.5")) == "$3"
+    # a rounding that reaches the next unit says it in that unit: 999.5 -> 1,000 -> $1k;
+    # 9,950 / 1,000 = 9.95 -> 10.0 -> $10k; 999,600 / 1,000 = 999.6 -> 1,000k -> $1.0M
+    assert money_short(999.5) == "$1k" and money_short(9_950) == "$10k"
+    assert money_short(999_600) == "$1.0M"
+    # a loss: the real minus sign before the currency's; −0.4 rounds to 0, no sign
+    assert money_short(-1450) == "\u2212$1.5k" and money_short(-0.4) == "$0"
+    assert money_short(None) == "$0"
     assert signed(-18.4) == "\u221218" and signed(4) == "+4" and signed(0.2) == "0"
 
 
