@@ -832,26 +832,73 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
     }
 
 
+DIGEST_LINES = 20  # lines one section of a digest lists; the rest are counted and linked
+
+
+def _digest_sections(content: dict[str, Any]) -> bool:
+    """Cut each of the digest's lists to its first ``DIGEST_LINES``, keeping the whole
+    count (``<name>_count``), how many were left out (``<name>_more``) and the page that
+    lists them all (``<name>_link``); a CSM with 200 accounts gets a readable email, not
+    200 lines. Returns whether any section has something to say."""
+    mine = reverse("playbooks:cta-list") + "?status=active&mine=1"
+    links = {
+        "band_changes": reverse("home"),
+        "new_ctas": mine,
+        "overdue_ctas": mine,
+        "renewals": reverse("workspace:renewals"),
+        "detractors": reverse("home"),
+        "kpis": reverse("reports:off-track"),
+        "off": reverse("reports:off-track"),
+    }
+    news = False
+    for name, link in links.items():
+        items = content.get(name)
+        if items is None:  # not a section of this role's digest
+            continue
+        news = news or bool(items)
+        content[name] = items[:DIGEST_LINES]
+        content[f"{name}_count"] = len(items)
+        content[f"{name}_more"] = len(items) - len(content[name])
+        content[f"{name}_link"] = absolute_url(link)
+    return news
+
+
 def digest_send(user: User, *, today: dt.date) -> bool:
-    """Queue the user's digest for the ISO week of ``today`` (once: outbox key)."""
+    """Queue the user's digest of the seven days before ``today`` (once per ISO week of
+    ``today``: outbox key). Nothing is sent, and False returned, when no section has
+    anything in it (a CSM's quiet week, a leader without a target to see): a digest that
+    says "none" five times every Monday teaches people to ignore it."""
     if not user.email:
         return False
     content = digest_for(user, today=today)
+    if not _digest_sections(content):
+        return False
     year, week, _ = today.isocalendar()
+    unsubscribe = absolute_url(reverse("reports:unsubscribe", args=[unsubscribe_token(user)]))
+    covered = utc.span_text(today - dt.timedelta(days=7), today - dt.timedelta(days=1))
     content.update(
         user=user,
         today=today,
-        unsubscribe=absolute_url(reverse("reports:unsubscribe", args=[unsubscribe_token(user)])),
+        covered=covered,
+        site=absolute_url(""),
+        unsubscribe=unsubscribe,
     )
     text = render_to_string("reports/digest_email.txt", content)
     html = render_to_string("reports/digest_email.html", content)
     outbox.email_enqueue(
         key=f"digest:{user.pk}:{year}-W{week:02d}",
         to=[user.email],
-        subject=f"Your weekly customer success digest, week {week}",
+        # the week it is about, not the ISO week it is sent in (a Monday's digest is about
+        # the week before)
+        subject=f"Your weekly customer success digest, {covered}",
         text=text,
         html=html,
         source="digest",
+        # the mail program's own unsubscribe button, one POST without a session (RFC 8058)
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
     )
     return True
 
