@@ -553,14 +553,35 @@ def _recipients(target: KpiTarget) -> list[str]:
     )
 
 
+def _one_line(text: str) -> str:
+    """A subject from names that may hold line breaks (a segment or a person's name)."""
+    return " ".join(text.split())
+
+
+def period_text(cadence: str, last: dt.date) -> str:
+    """A target's period ending ``last``, for people: "the week of 16–22 Nov 2026" (an ISO
+    week, Monday to Sunday), "Sep 2026", "Q3 2026 (Jul–Sep)"."""
+    if cadence == catalog.WEEKLY:
+        return f"the week of {utc.span_text(last - dt.timedelta(days=6), last)}"
+    if cadence == catalog.MONTHLY:
+        return f"{last:%b %Y}"
+    first = catalog.previous_period_end(cadence, last) + dt.timedelta(days=1)
+    return f"Q{(last.month - 1) // 3 + 1} {last.year} ({first:%b}–{last:%b})"
+
+
 def alert_message(alert: Alert) -> dict[str, str]:
     target = alert.target
     kpi = catalog.KPIS[target.kpi]
     value, previous = alert.value, alert.previous
     status = "off target" if alert.status == Alert.Status.OFF_TRACK else "on target"
-    subject = f"{kpi.label} {_fmt(value, kpi.unit)} ({status}, target {target_text(target)})"
+    subject = _one_line(
+        f"{kpi.label} {_fmt(value, kpi.unit)} for {target.scope_label} "
+        f"({status}, target {target_text(target)})"
+    )
+    period = period_text(target.cadence, alert.as_of)
     lines = [
-        f"{kpi.label} for {target.scope_label}, period {alert.period} (as of {alert.as_of}):",
+        f"{kpi.label} for {target.scope_label}, {period} "
+        f"(figures as of {utc.day_text(alert.as_of)}):",
         f"  now:      {_fmt(value, kpi.unit)}",
         f"  previous: {_fmt(previous, kpi.unit)}",
         f"  target:   {target_text(target)} ({target.get_cadence_display()} review)",
