@@ -1023,17 +1023,27 @@ def scheduled_report_send(report: ScheduledReport, *, period: str, day: dt.date)
     if not allowed:
         return 0
     content = _csv_text(report_rows(report, day=day))
+    scope = scope_texts([report])[(report.scope_kind, report.scope_key)]
+    # in words, as the pages say them: not "Team 7" (a manager's id) nor "2026-W47"
+    when = period_text(report.cadence, day)
+    by = report.created_by
+    why = (
+        f"You get this report because {owner_label(by)} added you to it."
+        if by is not None
+        else "You get this report because you are one of its recipients."
+    )
+    text = (
+        f"The figures of {report.name} ({scope}), {when}, as of {utc.day_text(day)}, are "
+        f"attached as CSV.\nDashboard: {absolute_url(reverse('workspace:dashboard'))}\n\n"
+        f"{why} An admin or a manager can take you off it.\n"
+    )
     sent = 0
     for user in allowed:
         outbox.email_enqueue(
             key=f"report:{report.pk}:{period}:{user.pk}",
             to=[user.email],
-            subject=f"Report “{report.name}”, {period}",
-            text=(
-                f"The figures of {report.name} ({report.get_scope_kind_display()}"
-                f"{' ' + report.scope_key if report.scope_key else ''}) are attached as CSV.\n"
-                f"Dashboard: {absolute_url(reverse('workspace:dashboard'))}\n"
-            ),
+            subject=_one_line(f"Report “{report.name}”, {when}"),
+            text=text,
             attachments=[
                 {
                     "filename": f"report-{report.pk}-{period}.csv",
