@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from django_htmx.middleware import HtmxDetails
 
 from config.docs import doc_html
+from config.site import absolute_url
 from outbox.services import email_enqueue, task_enqueue
 
 from . import intake, ratelimit, selectors, tasks
@@ -272,6 +273,15 @@ def _duration(record: ImportRecord) -> str:
 PASSWORD_RESET_LIMIT = 10  # reset requests per address per hour
 
 
+def _duration_text(seconds: int) -> str:
+    """How long a reset link works, for people: "3 days", "1 day", "12 hours", "1 hour"."""
+    days, rest = divmod(int(seconds), 24 * 60 * 60)
+    if days and not rest:
+        return f"{days} day{'s' if days != 1 else ''}"
+    hours = max(1, round(seconds / 3600))
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
 class PasswordResetForm(auth_forms.PasswordResetForm):
     """Django's reset form, sending through the outbox: retried if SMTP is down, and sent
     once per (user, token) even if the request is repeated."""
@@ -285,6 +295,16 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         to_email,
         html_email_template_name=None,
     ):
+        # the link on SITE_URL like every other email's, not on the host the request came
+        # in by (an internal name or port behind a proxy)
+        link = reverse(
+            "password_reset_confirm", kwargs={"uidb64": context["uid"], "token": context["token"]}
+        )
+        context = {
+            **context,
+            "reset_url": absolute_url(link),
+            "valid_for": _duration_text(settings.PASSWORD_RESET_TIMEOUT),
+        }
         subject = "".join(render_to_string(subject_template_name, context).splitlines())
         body = render_to_string(email_template_name, context)
         email_enqueue(

@@ -553,14 +553,35 @@ def _recipients(target: KpiTarget) -> list[str]:
     )
 
 
+def _one_line(text: str) -> str:
+    """A subject from names that may hold line breaks (a segment or a person's name)."""
+    return " ".join(text.split())
+
+
+def period_text(cadence: str, last: dt.date) -> str:
+    """A target's period ending ``last``, for people: "the week of 16–22 Nov 2026" (an ISO
+    week, Monday to Sunday), "Sep 2026", "Q3 2026 (Jul–Sep)"."""
+    if cadence == catalog.WEEKLY:
+        return f"the week of {utc.span_text(last - dt.timedelta(days=6), last)}"
+    if cadence == catalog.MONTHLY:
+        return f"{last:%b %Y}"
+    first = catalog.previous_period_end(cadence, last) + dt.timedelta(days=1)
+    return f"Q{(last.month - 1) // 3 + 1} {last.year} ({first:%b}–{last:%b})"
+
+
 def alert_message(alert: Alert) -> dict[str, str]:
     target = alert.target
     kpi = catalog.KPIS[target.kpi]
     value, previous = alert.value, alert.previous
     status = "off target" if alert.status == Alert.Status.OFF_TRACK else "on target"
-    subject = f"{kpi.label} {_fmt(value, kpi.unit)} ({status}, target {target_text(target)})"
+    subject = _one_line(
+        f"{kpi.label} {_fmt(value, kpi.unit)} for {target.scope_label} "
+        f"({status}, target {target_text(target)})"
+    )
+    period = period_text(target.cadence, alert.as_of)
     lines = [
-        f"{kpi.label} for {target.scope_label}, period {alert.period} (as of {alert.as_of}):",
+        f"{kpi.label} for {target.scope_label}, {period} "
+        f"(figures as of {utc.day_text(alert.as_of)}):",
         f"  now:      {_fmt(value, kpi.unit)}",
         f"  previous: {_fmt(previous, kpi.unit)}",
         f"  target:   {target_text(target)} ({target.get_cadence_display()} review)",
@@ -832,26 +853,73 @@ def digest_for(user: User, *, today: dt.date) -> dict[str, Any]:
     }
 
 
+DIGEST_LINES = 20  # lines one section of a digest lists; the rest are counted and linked
+
+
+def _digest_sections(content: dict[str, Any]) -> bool:
+    """Cut each of the digest's lists to its first ``DIGEST_LINES``, keeping the whole
+    count (``<name>_count``), how many were left out (``<name>_more``) and the page that
+    lists them all (``<name>_link``); a CSM with 200 accounts gets a readable email, not
+    200 lines. Returns whether any section has something to say."""
+    mine = reverse("playbooks:cta-list") + "?status=active&mine=1"
+    links = {
+        "band_changes": reverse("home"),
+        "new_ctas": mine,
+        "overdue_ctas": mine,
+        "renewals": reverse("workspace:renewals"),
+        "detractors": reverse("home"),
+        "kpis": reverse("reports:off-track"),
+        "off": reverse("reports:off-track"),
+    }
+    news = False
+    for name, link in links.items():
+        items = content.get(name)
+        if items is None:  # not a section of this role's digest
+            continue
+        news = news or bool(items)
+        content[name] = items[:DIGEST_LINES]
+        content[f"{name}_count"] = len(items)
+        content[f"{name}_more"] = len(items) - len(content[name])
+        content[f"{name}_link"] = absolute_url(link)
+    return news
+
+
 def digest_send(user: User, *, today: dt.date) -> bool:
-    """Queue the user's digest for the ISO week of ``today`` (once: outbox key)."""
+    """Queue the user's digest of the seven days before ``today`` (once per ISO week of
+    ``today``: outbox key). Nothing is sent, and False returned, when no section has
+    anything in it (a CSM's quiet week, a leader without a target to see): a digest that
+    says "none" five times every Monday teaches people to ignore it."""
     if not user.email:
         return False
     content = digest_for(user, today=today)
+    if not _digest_sections(content):
+        return False
     year, week, _ = today.isocalendar()
+    unsubscribe = absolute_url(reverse("reports:unsubscribe", args=[unsubscribe_token(user)]))
+    covered = utc.span_text(today - dt.timedelta(days=7), today - dt.timedelta(days=1))
     content.update(
         user=user,
         today=today,
-        unsubscribe=absolute_url(reverse("reports:unsubscribe", args=[unsubscribe_token(user)])),
+        covered=covered,
+        site=absolute_url(""),
+        unsubscribe=unsubscribe,
     )
     text = render_to_string("reports/digest_email.txt", content)
     html = render_to_string("reports/digest_email.html", content)
     outbox.email_enqueue(
         key=f"digest:{user.pk}:{year}-W{week:02d}",
         to=[user.email],
-        subject=f"Your weekly customer success digest, week {week}",
+        # the week it is about, not the ISO week it is sent in (a Monday's digest is about
+        # the week before)
+        subject=f"Your weekly customer success digest, {covered}",
         text=text,
         html=html,
         source="digest",
+        # the mail program's own unsubscribe button, one POST without a session (RFC 8058)
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
     )
     return True
 
@@ -955,17 +1023,27 @@ def scheduled_report_send(report: ScheduledReport, *, period: str, day: dt.date)
     if not allowed:
         return 0
     content = _csv_text(report_rows(report, day=day))
+    scope = scope_texts([report])[(report.scope_kind, report.scope_key)]
+    # in words, as the pages say them: not "Team 7" (a manager's id) nor "2026-W47"
+    when = period_text(report.cadence, day)
+    by = report.created_by
+    why = (
+        f"You get this report because {owner_label(by)} added you to it."
+        if by is not None
+        else "You get this report because you are one of its recipients."
+    )
+    text = (
+        f"The figures of {report.name} ({scope}), {when}, as of {utc.day_text(day)}, are "
+        f"attached as CSV.\nDashboard: {absolute_url(reverse('workspace:dashboard'))}\n\n"
+        f"{why} An admin or a manager can take you off it.\n"
+    )
     sent = 0
     for user in allowed:
         outbox.email_enqueue(
             key=f"report:{report.pk}:{period}:{user.pk}",
             to=[user.email],
-            subject=f"Report “{report.name}”, {period}",
-            text=(
-                f"The figures of {report.name} ({report.get_scope_kind_display()}"
-                f"{' ' + report.scope_key if report.scope_key else ''}) are attached as CSV.\n"
-                f"Dashboard: {absolute_url(reverse('workspace:dashboard'))}\n"
-            ),
+            subject=_one_line(f"Report “{report.name}”, {when}"),
+            text=text,
             attachments=[
                 {
                     "filename": f"report-{report.pk}-{period}.csv",

@@ -6,13 +6,26 @@ header, with ``List-Unsubscribe-Post`` for the mail program's own one-click butt
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from accounts import utc
 from config.site import absolute_url
 from outbox import services as outbox
 
 from .strings import fill, filled, invitation_values, page_strings, scale_texts
+
+
+def expires_text(moment) -> str:
+    """Until when an invitation's link works, as the email says it: "1 Apr 2026, 09:00 UTC",
+    or "the end of 31 Mar 2026 (UTC)" for a link that closes at 00:00 UTC of the next day
+    (``accounts.utc.deadline_day``, the rule of a CTA's "due by")."""
+    day, whole = utc.deadline_day(moment)
+    if whole:
+        return f"the end of {utc.day_text(day)} (UTC)"
+    return f"{utc.day_text(day)}, {moment.astimezone(dt.UTC):%H:%M} UTC"
 
 
 def invitation_context(invitation, *, reminder: bool) -> dict:
@@ -35,6 +48,8 @@ def invitation_context(invitation, *, reminder: bool) -> dict:
         "respond_url": respond,
         "unsubscribe_url": absolute_url(reverse("surveys:unsubscribe", args=[invitation.token])),
         "footer": text["email_footer"],
+        "expiry": fill(raw["email_expiry"], expires=expires_text(invitation.expires_at), **values),
+        "reason": text["email_reason"],
     }
 
 

@@ -6,7 +6,8 @@ Placeholders (``PLACEHOLDERS`` says which string takes which): ``{sender}`` is t
 organisation asking (``settings.SURVEY_SENDER_NAME``), ``{company}`` the respondent's account's
 name (the one detail of the account a page may show), ``{name}`` the person's name (emails
 only), ``{low}``/``{high}`` the ends of the scale, ``{score}`` the number sent, and
-``{low_label}``/``{high_label}`` the scale's end labels (``<kind>_low_label`` …)."""
+``{low_label}``/``{high_label}`` the scale's end labels (``<kind>_low_label`` …), ``{expires}``
+until when the email's link works (in English: "1 Apr 2026, 09:00 UTC")."""
 
 from __future__ import annotations
 
@@ -52,11 +53,15 @@ DEFAULTS: dict[str, str] = {
     "score_missing": "Choose a score before sending.",
     "score_not_whole": "The score must be a whole number from {low} to {high}.",
     "score_out_of_range": "The score must be from {low} to {high}, got {score}.",
-    "email_subject": "A quick question",
+    "email_subject": "A quick question from {sender}",
     "email_intro": "Hello {name}, {sender} would value your answer. Click a score:",
     "email_reminder_intro": "Hello {name}, a reminder: {sender} would value your answer.",
     "email_no_name": "there",  # {name} of a person without one: "Hello there, …"
     "email_footer": "Do not want survey emails? Unsubscribe:",
+    # until when the score links work: {expires} is "1 Apr 2026, 09:00 UTC", or "the end of
+    # 31 Mar 2026 (UTC)" when the link closes at midnight
+    "email_expiry": "This link works until {expires}.",
+    "email_reason": "You get this email because your company works with {sender}.",
 }
 
 _EVERYWHERE = frozenset({"sender", "company"})
@@ -69,6 +74,7 @@ _EXTRA: dict[str, frozenset[str]] = {
     "email_subject": frozenset({"name"}),
     "email_intro": frozenset({"name"}),
     "email_reminder_intro": frozenset({"name"}),
+    "email_expiry": frozenset({"expires"}),
 }
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     key: _EVERYWHERE | _EXTRA.get(key, frozenset()) for key in DEFAULTS

@@ -19,3 +19,12 @@ def due_by(moment: dt.datetime | None) -> str:
     if not isinstance(moment, dt.datetime):  # "" for a missing variable
         return ""
     return utc.due_by_text(moment)
+
+
+@register.filter
+def day_text(day: dt.date | str | None) -> str:
+    """A day (or an ISO day string, as timeline facts store it) as every page prints it:
+    "22 Nov 2026" (``accounts.utc.day_text``); "" for nothing."""
+    if not isinstance(day, dt.date | str) or not day:
+        return ""
+    return utc.day_text(day)

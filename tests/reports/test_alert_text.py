@@ -66,7 +66,10 @@ def test_money_moves_in_money_to_the_cent():
     )
     message = alert_message(alert)
     text = message["text"]
-    assert message["subject"] == "MRR $1,812,345.50 (off target, target ≥ $2,000,000.00)"
+    assert (
+        message["subject"]
+        == "MRR $1,812,345.50 for all accounts (off target, target ≥ $2,000,000.00)"
+    )
     assert "  previous: $1,800,000.25" in text
     assert "It moved by +$12,345.25, more than the $10,000.00 set for one period." in text
     assert "USD" not in text and " pp" not in text
@@ -87,3 +90,24 @@ def test_days_move_in_days():
     )
     text = alert_message(alert)["text"]
     assert "It moved by −7.5 days, more than the 5.0 days set for one period." in text
+
+
+@pytest.mark.parametrize(
+    ("cadence", "period", "as_of", "words"),
+    [
+        # a weekly period is the ISO week ending on the Sunday ``as_of``: 7 days back to Monday
+        ("weekly", "2026-W47", dt.date(2026, 11, 22), "the week of 16–22 Nov 2026"),
+        ("monthly", "2026-09", dt.date(2026, 9, 30), "Sep 2026"),
+        ("quarterly", "2026-Q3", dt.date(2026, 9, 30), "Q3 2026 (Jul–Sep)"),
+    ],
+)
+def test_the_alert_names_its_scope_in_the_subject_and_its_period_and_day_in_words(
+    cadence, period, as_of, words
+):
+    alert = _alert("nrr", cadence, period, value="95.5", previous="99", target=100, max_change=5)
+    alert.as_of = as_of
+    message = alert_message(alert)
+    assert message["subject"] == "NRR 95.5% for all accounts (off target, target ≥ 100.0%)"
+    first = message["text"].splitlines()[0]
+    assert first == f"NRR for all accounts, {words} (figures as of {as_of.day} {as_of:%b %Y}):"
+    assert period not in message["text"] and as_of.isoformat() not in message["text"]

@@ -246,7 +246,7 @@ def test_digests_are_sent_once_a_week_to_subscribers_with_links(
     assert set(by_to) == {csm.email, manager.email}
     text = by_to[csm.email].body
     for line in (
-        "- Alpha: yellow -> red on 2026-11-20",
+        "- Alpha: yellow -> red on 20 Nov 2026",
         # due at 10:00 UTC (``_at``), not the end of a day: the day and the time, as pages say it
         "- Alpha: Call Alpha about usage (due by 30 Nov 2026, 10:00 UTC)",
         "- Bravo: Renewal prep Bravo (was due by 10 Nov 2026, 10:00 UTC)",

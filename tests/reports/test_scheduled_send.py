@@ -86,7 +86,7 @@ def test_a_report_waits_for_its_days_figures_then_a_later_run_sends_them(
     _snapshot(dt.date(2026, 11, 23), "94")  # a later day's figures are not taken either
     assert _send(dt.date(2026, 11, 23), django_capture_on_commit_callbacks) == 1
     (message,) = mail.outbox
-    assert message.subject == "Report “Book weekly”, 2026-W47"
+    assert message.subject == "Report “Book weekly”, the week of 16–22 Nov 2026"  # ISO week 47
     assert _nrr(message) == "95.5"
     report.refresh_from_db()
     assert (report.waiting_for, report.last_sent_day) == (None, WEEK_47_END)
@@ -130,7 +130,7 @@ def test_figures_missing_for_over_a_week_let_the_next_period_go(
     with caplog.at_level("WARNING", logger="reports.services"):
         assert _send(WEEK_48_END, django_capture_on_commit_callbacks) == 1
     assert "the period ending 2026-11-22 was not sent" in caplog.text
-    assert mail.outbox[0].subject.endswith("2026-W48")
+    assert mail.outbox[0].subject.endswith("the week of 23–29 Nov 2026")  # ISO week 48
     report.refresh_from_db()
     assert (report.waiting_for, report.last_sent_day) == (None, WEEK_48_END)
 
@@ -177,3 +177,30 @@ def test_after_an_upgrade_a_period_the_older_code_sent_sends_no_email_twice(
     ) == [key]
     report.refresh_from_db()
     assert (report.last_sent_day, report.waiting_for) == (WEEK_47_END, None)
+
+
+def test_the_report_email_names_its_scope_and_period_in_words(
+    admin_user, manager, settings, celery_eager, django_capture_on_commit_callbacks
+):
+    """A team report's email said "Team 7" (the manager's id) and "2026-W47"; it names the
+    team by its manager and the week by its days, as the pages do."""
+    settings.SITE_URL = "https://cs.example.com"
+    report = ScheduledReport.objects.create(
+        name="Team weekly",
+        cadence="weekly",
+        scope_kind="team",
+        scope_key=str(manager.pk),
+        created_at=dt.datetime.combine(WEEK_47_END, dt.time(9), tzinfo=dt.UTC),
+        created_by=manager,
+    )
+    report.recipients.set([admin_user])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.scheduled_report_send(report, period="2026-W47", day=WEEK_47_END) == 1
+    (email,) = mail.outbox
+    assert email.subject == "Report “Team weekly”, the week of 16–22 Nov 2026"
+    assert "The figures of Team weekly (the team of Max (manager@example.com)), " in email.body
+    assert f"Team {manager.pk}" not in email.body and "2026-W47" not in email.body
+    assert "as of 22 Nov 2026, are attached as CSV." in email.body
+    # why: who put them on it (the reports page is for leaders; a CSM recipient cannot open it)
+    assert "You get this report because Max (manager@example.com) added you to it." in email.body
+    assert "Dashboard: https://cs.example.com/dashboard/" in email.body

@@ -42,7 +42,7 @@ def test_the_link_sets_a_new_password_once(
     client, csm, celery_eager, django_capture_on_commit_callbacks
 ):
     _ask(client, csm.email, django_capture_on_commit_callbacks)
-    link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(r"^https?://[^/]+(/password-reset/\S+/)$", mail.outbox[0].body, re.M).group(1)
     page = client.get(link, follow=True)  # Django swaps the token for a session marker
     assert b"Choose a new password" in page.content
     form_url = page.redirect_chain[-1][0]
@@ -62,7 +62,7 @@ def test_weak_new_passwords_are_refused(
     client, csm, celery_eager, django_capture_on_commit_callbacks
 ):
     _ask(client, csm.email, django_capture_on_commit_callbacks)
-    link = re.search(r"http://testserver(/password-reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(r"^https?://[^/]+(/password-reset/\S+/)$", mail.outbox[0].body, re.M).group(1)
     form_url = client.get(link, follow=True).redirect_chain[-1][0]
     r = client.post(form_url, {"new_password1": "12345678", "new_password2": "12345678"})
     assert r.status_code == 200
@@ -82,3 +82,24 @@ def test_reset_requests_are_limited_per_address(
     # another address is not limited
     other = _ask(client, csm.email, django_capture_on_commit_callbacks, REMOTE_ADDR="10.1.2.3")
     assert other.status_code == 302 and len(mail.outbox) == 1
+
+
+def test_the_email_links_to_site_url_says_how_long_it_works_and_prints_the_address_as_is(
+    client, settings, celery_eager, django_capture_on_commit_callbacks
+):
+    """The link starts with SITE_URL, as every other email's, not with whatever host the
+    request came in by (an internal name behind a proxy); it says how long it works
+    (PASSWORD_RESET_TIMEOUT, 3 days = 259,200 s); the plain text shows an address with an
+    apostrophe as typed, not as an HTML entity."""
+    from tests.conftest import _user
+
+    settings.SITE_URL = "https://cs.example.com"
+    settings.PASSWORD_RESET_TIMEOUT = 3 * 24 * 60 * 60
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "internal"]  # reached by its inner name
+    user = _user("o'neil@example.com", None)
+    _ask(client, user.email, django_capture_on_commit_callbacks, HTTP_HOST="internal:8000")
+    (email,) = mail.outbox
+    assert re.search(r"^https://cs\.example\.com/password-reset/\S+/$", email.body, re.M)
+    assert "internal" not in email.body
+    assert "o'neil@example.com" in email.body and "&#x27;" not in email.body
+    assert "within 3 days" in email.body
