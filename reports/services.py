@@ -1015,11 +1015,12 @@ def scheduled_report_send(report: ScheduledReport, *, period: str, day: dt.date)
             report.scope_key,
             entry["reason"],
         )
+    changes: dict[str, Any] = {"last_sent_day": day, "waiting_for": None}
     if skipped != report.skipped or period != report.skipped_period:
-        ScheduledReport.objects.filter(pk=report.pk).update(skipped=skipped, skipped_period=period)
-        report.skipped, report.skipped_period = skipped, period
-    ScheduledReport.objects.filter(pk=report.pk).update(last_sent_day=day, waiting_for=None)
-    report.last_sent_day, report.waiting_for = day, None
+        changes.update(skipped=skipped, skipped_period=period)
+    ScheduledReport.objects.filter(pk=report.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(report, name, value)
     if not allowed:
         return 0
     content = _csv_text(report_rows(report, day=day))

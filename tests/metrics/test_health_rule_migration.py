@@ -7,38 +7,20 @@ the newest state of every app afterwards."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrating import migrate_to, to_the_latest  # noqa: F401 (a fixture)
 
 BEFORE = [("metrics", "0010_health_model_unassigned")]
 AFTER = [("metrics", "0013_health_model_scope_to_rules")]
 
 # the schema editor cannot run inside the test's transaction on SQLite. No
 # serialized_rollback: see "serialized_rollback" in tests/conftest.py
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture(autouse=True)
-def _back_to_the_latest():
-    """Every test here ends at 0013 or before, and going back to 0010 unapplied every later
-    migration: the whole schema is put back to its newest state, so that the tests after
-    these find every column (a standing's stage table built on an 0013 schema lacks
-    ``trend_7_day``)."""
-    yield
-    executor = MigrationExecutor(connection)
-    _migrate(executor.loader.graph.leaf_nodes())
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("to_the_latest")]
 
 
 @pytest.fixture
 def at_0010():
-    return _migrate(BEFORE)  # _back_to_the_latest puts the schema back afterwards
+    return migrate_to(BEFORE)  # to_the_latest puts the schema back afterwards
 
 
 def test_each_models_scope_becomes_a_rule_and_back(at_0010):
@@ -51,7 +33,7 @@ def test_each_models_scope_becomes_a_rule_and_back(at_0010):
     )
     HealthModel.objects.create(name="Spare")
 
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Rule = apps.get_model("metrics", "HealthAssignmentRule")
     rules = sorted(Rule.objects.values_list("model__name", "segment", "lifecycle"))
     assert rules == [
@@ -67,7 +49,7 @@ def test_each_models_scope_becomes_a_rule_and_back(at_0010):
     }
 
     # back: one rule per model fits the old fields again
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     Old = apps.get_model("metrics", "HealthModel")
     scopes = dict(
         Old.objects.values_list("name", "applies_to_segment").exclude(applies_to_segment="")
@@ -79,13 +61,13 @@ def test_each_models_scope_becomes_a_rule_and_back(at_0010):
 def test_going_back_with_two_rules_for_a_model_is_refused_in_words(at_0010):
     HealthModel = at_0010.get_model("metrics", "HealthModel")
     HealthModel.objects.create(name="Enterprise", applies_to_segment="Enterprise")
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Rule = apps.get_model("metrics", "HealthAssignmentRule")
     model = apps.get_model("metrics", "HealthModel").objects.get(name="Enterprise")
     Rule.objects.create(model=model, segment="Strategic")
     with pytest.raises(RuntimeError, match="“Enterprise” has several rules"):
-        _migrate(BEFORE)
+        migrate_to(BEFORE)
     # what the refusal left: the rules as they were
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Rule = apps.get_model("metrics", "HealthAssignmentRule")
     assert sorted(Rule.objects.values_list("segment", flat=True)) == ["Enterprise", "Strategic"]

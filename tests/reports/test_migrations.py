@@ -7,34 +7,20 @@ which is put back to the newest state of every app afterwards."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrating import migrate_to, to_the_latest  # noqa: F401 (a fixture)
 
 BEFORE = [("reports", "0002_default_targets")]
 AFTER = [("reports", "0004_scheduled_report_last_sent_waiting")]
 
 # the schema editor cannot run inside the test's transaction on SQLite (as in
 # tests/metrics/test_health_rule_migration.py)
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture(autouse=True)
-def _back_to_the_latest():
-    yield
-    executor = MigrationExecutor(connection)
-    _migrate(executor.loader.graph.leaf_nodes())
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("to_the_latest")]
 
 
 @pytest.fixture
 def at_0002():
-    return _migrate(BEFORE)  # _back_to_the_latest puts the schema back afterwards
+    return migrate_to(BEFORE)  # to_the_latest puts the schema back afterwards
 
 
 def _user(apps, email):
@@ -49,7 +35,7 @@ def test_reports_made_before_keep_their_scope_and_have_nothing_sent_or_skipped(a
     )
     report.recipients.add(user)
 
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     after = apps.get_model("reports", "ScheduledReport").objects.get(pk=report.pk)
     assert (after.scope_kind, after.scope_key, after.cadence) == ("segment", "SMB", "weekly")
     assert list(after.recipients.values_list("email", flat=True)) == ["lead@example.com"]
@@ -58,7 +44,7 @@ def test_reports_made_before_keep_their_scope_and_have_nothing_sent_or_skipped(a
 
 
 def test_going_back_drops_the_send_bookkeeping_and_keeps_the_reports(at_0002):
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Report = apps.get_model("reports", "ScheduledReport")
     Report.objects.create(
         name="Owner weekly",
@@ -70,7 +56,7 @@ def test_going_back_drops_the_send_bookkeeping_and_keeps_the_reports(at_0002):
         last_sent_day="2026-11-22",
     )
 
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     Old = apps.get_model("reports", "ScheduledReport")
     assert list(Old.objects.values_list("name", "scope_kind", "scope_key")) == [
         ("Owner weekly", "owner", "7")
@@ -79,7 +65,7 @@ def test_going_back_drops_the_send_bookkeeping_and_keeps_the_reports(at_0002):
 
 
 def test_going_back_with_team_scopes_is_refused_in_words_and_undoes_nothing_of_0003(at_0002):
-    apps = _migrate(AFTER)
+    apps = migrate_to(AFTER)
     Target = apps.get_model("reports", "KpiTarget")
     Report = apps.get_model("reports", "ScheduledReport")
     team_target = Target.objects.create(
@@ -89,13 +75,13 @@ def test_going_back_with_team_scopes_is_refused_in_words_and_undoes_nothing_of_0
     Report.objects.create(name="Team weekly", scope_kind="team", scope_key="5", cadence="weekly")
 
     with pytest.raises(RuntimeError) as refused:
-        _migrate(BEFORE)
+        migrate_to(BEFORE)
     words = str(refused.value)
     assert words.startswith("cannot go back before reports 0003")
     assert f"target {team_target.pk} (nrr, team 5)" in words
     assert "“Team weekly” (team 5)" in words
     # 0003 is still applied: the team rows and the skipped lists are there
-    apps = _migrate([("reports", "0003_scope_team_and_skipped")])
+    apps = migrate_to([("reports", "0003_scope_team_and_skipped")])
     Report = apps.get_model("reports", "ScheduledReport")
     assert Report.objects.get(name="Team weekly").skipped == []
 
@@ -103,6 +89,6 @@ def test_going_back_with_team_scopes_is_refused_in_words_and_undoes_nothing_of_0
     Target = apps.get_model("reports", "KpiTarget")
     Target.objects.filter(scope_kind="team").update(scope_kind="owner")
     Report.objects.filter(scope_kind="team").update(scope_kind="owner")
-    apps = _migrate(BEFORE)
+    apps = migrate_to(BEFORE)
     Old = apps.get_model("reports", "ScheduledReport")
     assert list(Old.objects.values_list("scope_kind", "scope_key")) == [("owner", "5")]
