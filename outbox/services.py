@@ -24,6 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from email.utils import formataddr, parseaddr
 from functools import partial
 from typing import Any
 
@@ -63,10 +64,12 @@ def email_enqueue(
     source: str = "",
     attachments: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    from_name: str = "",
 ) -> Message:
     """Queue one email (text, optionally with an HTML alternative) to ``to``. Text
     attachments (a CSV report): ``[{"filename", "content", "mimetype"}]``; extra header lines
-    (``{"List-Unsubscribe": "<https://…>"}``): ``headers``."""
+    (``{"List-Unsubscribe": "<https://…>"}``): ``headers``; ``from_name``: the name shown
+    as the sender, at ``DEFAULT_FROM_EMAIL``'s address (``sender_address``)."""
     return _enqueue(
         email_message(
             key=key,
@@ -77,6 +80,7 @@ def email_enqueue(
             source=source,
             attachments=attachments,
             headers=headers,
+            from_name=from_name,
         )  # fmt: skip
     )
 
@@ -91,6 +95,7 @@ def email_message(
     source: str = "",
     attachments: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    from_name: str = "",
 ) -> Message:
     """The unsaved message ``email_enqueue`` queues (checked), for ``messages_enqueue``."""
     errors: dict[str, list[str]] = {}
@@ -110,11 +115,15 @@ def email_message(
             errors.setdefault("headers", []).append(f"{name!r} is not a header this can add.")
         elif not isinstance(value, str) or "\n" in value or "\r" in value:
             errors.setdefault("headers", []).append(f"{name}: the value must be one line of text.")
+    if "\n" in from_name or "\r" in from_name:
+        errors["from_name"] = ["The sender's name must be one line."]
     if errors:
         raise ValidationError(errors)
     payload = {"to": list(to), "subject": subject, "text": text, "html": html}
     if headers:
         payload["headers"] = dict(headers)
+    if from_name.strip():
+        payload["from_name"] = from_name.strip()
     if attachments:
         payload["attachments"] = [
             {"filename": a["filename"], "content": a["content"], "mimetype": a["mimetype"]}
@@ -358,13 +367,26 @@ def _key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def sender_address(from_name: str = "") -> tuple[str, str]:
+    """The From header of an email and the domain of its Message-ID: ``DEFAULT_FROM_EMAIL``
+    (an address, or a name and an address: "Acme CS <cs@acme.example>"), its name replaced
+    by ``from_name`` when one is given (a survey asks in the name of the organisation:
+    ``SURVEY_SENDER_NAME``). The domain is the address's, not the header's last characters
+    ("acme.example", not "acme.example>")."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    address = address or settings.DEFAULT_FROM_EMAIL
+    name = from_name or name
+    domain = address.rpartition("@")[2] or "localhost"
+    return (formataddr((name, address)) if name else address), domain
+
+
 def _send_email(message: Message) -> None:
     p = message.payload
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
+    from_email, domain = sender_address(p.get("from_name", ""))
     email = EmailMultiAlternatives(
         subject=p["subject"],
         body=p["text"],
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=from_email,
         to=p["to"],
         headers={
             **p.get("headers", {}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -72,6 +73,8 @@ def _invitation_fields(invitation, *, reminder: bool) -> dict:
         "text": render_to_string("surveys/email_invitation.txt", context),
         "html": render_to_string("surveys/email_invitation.html", context),
         "source": f"survey-campaign:{invitation.campaign_id}",
+        # from the organisation asking, at the product's address: "Acme <cs@acme.example>"
+        "from_name": settings.SURVEY_SENDER_NAME,
         "headers": {
             "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

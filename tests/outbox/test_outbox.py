@@ -267,3 +267,32 @@ _HOOK_CALLS: list[list[int]] = []
 
 def record_hook(ids: list[int]) -> None:
     _HOOK_CALLS.append(ids)
+
+
+def test_the_sender_may_carry_a_name_and_an_email_may_ask_in_another(
+    settings, celery_eager, django_capture_on_commit_callbacks
+):
+    """DEFAULT_FROM_EMAIL with a display name: the From header keeps it and the Message-ID's
+    domain is the address's ("acme.example", not "acme.example>" cut from the header's
+    end); an email queued with ``from_name`` (a survey, in the organisation's name) shows
+    that name at the same address."""
+    settings.DEFAULT_FROM_EMAIL = "Acme CS <cs@acme.example>"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.email_enqueue(key="k:1", to=["a@example.com"], subject="S", text="T")
+        services.email_enqueue(
+            key="k:2", to=["a@example.com"], subject="S", text="T", from_name="Acme, Inc."
+        )
+    plain, named = mail.outbox
+    assert plain.from_email == "Acme CS <cs@acme.example>"
+    assert plain.extra_headers["Message-ID"].endswith("@acme.example>")
+    assert not plain.extra_headers["Message-ID"].endswith(">>")
+    # a name with a comma is quoted, as RFC 5322 asks
+    assert named.from_email == '"Acme, Inc." <cs@acme.example>'
+    assert named.message()["From"] == '"Acme, Inc." <cs@acme.example>'
+    # a bare address stays bare
+    settings.DEFAULT_FROM_EMAIL = "cs@localhost"
+    assert services.sender_address() == ("cs@localhost", "localhost")
+    with pytest.raises(ValidationError) as refused:
+        services.email_enqueue(key="k:3", to=["a@example.com"], subject="S", text="T",
+                               from_name="A\nBcc: x@example.com")  # fmt: skip
+    assert refused.value.message_dict == {"from_name": ["The sender's name must be one line."]}

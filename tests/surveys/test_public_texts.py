@@ -207,6 +207,8 @@ def test_the_email_score_links_wrap_and_it_names_its_unsubscribe_address(
     # RFC 8058: the mail program may unsubscribe with one POST (public.unsubscribe takes it)
     assert email.message()["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert email.extra_headers["Message-ID"]  # the outbox's own header is still there
+    # from the organisation asking (SURVEY_SENDER_NAME), at the product's address
+    assert email.from_email == f"{settings.SURVEY_SENDER_NAME} <{settings.DEFAULT_FROM_EMAIL}>"
 
     html = email.alternatives[0][0]
     # the eleven links sit in one cell as inline blocks (they wrap), not in a cell each (a
