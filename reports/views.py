@@ -120,7 +120,11 @@ def digest(request: HttpRequest) -> HttpResponse:
             else "You will not receive the weekly digest.",
         )
         return redirect("reports:digest")
-    return render(request, "reports/digest.html", {"form": form})
+    return render(
+        request,
+        "reports/digest.html",
+        {"form": form, "is_leader": services.is_leader(request.user)},
+    )
 
 
 TITLE = "Weekly digest"

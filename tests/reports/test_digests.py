@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from accounts.models import TimelineEntry
 from metrics.models import AccountStanding, KpiSnapshot
@@ -289,6 +290,23 @@ def test_the_digest_page_subscribes(client, csm):
     assert DigestSubscription.objects.get(user=csm).weekly
     assert client.post("/digest/", {}).status_code == 302
     assert not DigestSubscription.objects.get(user=csm).weekly
+
+
+def test_the_digest_page_says_when_no_email_goes_out(client, csm, manager):
+    """A quiet week sends nothing; a leader is also told that their digest needs a target
+    they can see, with the way to the targets (a CSM's page has no such link: the targets
+    are for leaders)."""
+    client.force_login(csm)
+    page = client.get("/digest/").content.decode()
+    assert "A week with nothing in any of them sends no email." in page
+    targets = reverse("reports:targets")
+    assert targets not in page.split('<header class="page-header">')[1]
+    client.force_login(manager)
+    page = client.get("/digest/").content.decode()
+    assert (
+        "A week with nothing in any of them sends no email, nor does a leader's while no "
+        f'target covers what they see (<a href="{targets}">KPI targets</a>).'
+    ) in page
 
 
 def test_csm_digest_renewals_count_from_the_data_day_and_say_which(csm, settings):
