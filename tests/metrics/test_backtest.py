@@ -526,7 +526,9 @@ def test_admin_backtest_page_links_the_suggestion_to_the_review(client, admin_us
     }
     assert {c["key"]: c["weight"] for c in version.components} == suggestion["current_weights"]
     page = r.content.decode()
-    assert 'id="review-banner"' in page and 'hx-trigger="load"' in page
+    # the preview asks for itself as the page loads (and again as the draft is edited)
+    assert 'id="review-banner"' in page
+    assert re.search(r'id="preview"[^>]*hx-trigger="load, [^"]*" hx-include="#draft-form"', page)
     assert HealthModelVersion.objects.filter(model=version.model).count() == 1
     # saving the reviewed draft is the confirmation: a new active version, its note kept
     form = {**draft.as_data(), "backfill_days": "0", "notes": query["notes"], "op": "save"}
