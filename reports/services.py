@@ -133,35 +133,45 @@ def scope_key_resolve(kind: str, key: str) -> tuple[str, str | None]:
     if kind == ScopeKind.OWNER:
         if not key:
             return "", "choose the account owner whose book this is"
-        owners = list(book_owners_queryset())
-        found = _users_matching(owners, key)
-        if len(found) == 1:
-            return str(found[0].pk), None
-        if found:
-            emails = _listing([u.email for u in found])
-            return key, f"several account owners are named {key!r}: give the email ({emails})"
-        if not owners:
-            return key, f"no account owner matches {key!r}: no account has an owner yet"
-        listed = _listing([owner_label(u) for u in owners])
-        return key, (
-            f"no account owner matches {key!r} (a user id, email or full name); "
-            f"the owners are {listed}"
+        return _user_key_resolve(
+            list(book_owners_queryset()),
+            key,
+            who="account owners",
+            none_yet="no account owner matches {key!r}: no account has an owner yet",
+            unknown=(
+                "no account owner matches {key!r} (a user id, email or full name); "
+                "the owners are {listed}"
+            ),
         )
     if kind == ScopeKind.TEAM:
         if not key:
             return "", "choose the manager whose team this is"
-        managers = list(team_managers_queryset())
-        found = _users_matching(managers, key)
-        if len(found) == 1:
-            return str(found[0].pk), None
-        if found:
-            emails = _listing([u.email for u in found])
-            return key, f"several managers are named {key!r}: give the email ({emails})"
-        if not managers:
-            return key, f"no manager matches {key!r}: nobody reports to a manager yet"
-        listed = _listing([owner_label(u) for u in managers])
-        return key, f"no manager with a team matches {key!r}; the managers are {listed}"
+        return _user_key_resolve(
+            list(team_managers_queryset()),
+            key,
+            who="managers",
+            none_yet="no manager matches {key!r}: nobody reports to a manager yet",
+            unknown="no manager with a team matches {key!r}; the managers are {listed}",
+        )
     raise ValueError(f"unknown scope kind {kind!r}")
+
+
+def _user_key_resolve(
+    users: list[User], key: str, *, who: str, none_yet: str, unknown: str
+) -> tuple[str, str | None]:
+    """The user id a typed owner or team key names among ``users`` (``_users_matching``),
+    else the problem: several of ``who`` match (give the email), ``none_yet`` when there is
+    nobody to match, else ``unknown`` (both formatted with ``key``, and ``unknown`` with the
+    ``listed`` users)."""
+    found = _users_matching(users, key)
+    if len(found) == 1:
+        return str(found[0].pk), None
+    if found:
+        emails = _listing([u.email for u in found])
+        return key, f"several {who} are named {key!r}: give the email ({emails})"
+    if not users:
+        return key, none_yet.format(key=key)
+    return key, unknown.format(key=key, listed=_listing([owner_label(u) for u in users]))
 
 
 def _users_matching(users: list[User], key: str) -> list[User]:
