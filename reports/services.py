@@ -1100,20 +1100,19 @@ def scheduled_reports_send(*, as_of: dt.date) -> int:
     its last day, never a later or an earlier one: while that snapshot is missing the report
     waits (``waiting_for``, said on its page, logged), and its later periods wait behind it.
     Returns how many emails were queued."""
+    reports = list(ScheduledReport.objects.prefetch_related("recipients__groups"))
+    due_by_report = {r.pk: report_periods_due(r, as_of=as_of) for r in reports}
+    # which scopes have figures on the days due: one query for every report
+    days = {day for due in due_by_report.values() for day, _ in due}
+    recorded = (
+        set(KpiSnapshot.objects.filter(day__in=days).values_list("scope_kind", "scope_key", "day"))
+        if days
+        else set()
+    )
     sent = 0
-    for report in ScheduledReport.objects.prefetch_related("recipients__groups"):
-        due = report_periods_due(report, as_of=as_of)
-        if not due:
-            continue
-        recorded = set(
-            KpiSnapshot.objects.filter(
-                scope_kind=report.scope_kind,
-                scope_key=report.scope_key,
-                day__in=[day for day, _ in due],
-            ).values_list("day", flat=True)
-        )
-        for day, period in due:
-            if day not in recorded:
+    for report in reports:
+        for day, period in due_by_report[report.pk]:
+            if (report.scope_kind, report.scope_key, day) not in recorded:
                 logger.warning(
                     "scheduled report %s, %s: waiting, no KPI figures recorded for %s:%s on %s",
                     report.pk,

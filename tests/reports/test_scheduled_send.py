@@ -204,3 +204,19 @@ def test_the_report_email_names_its_scope_and_period_in_words(
     # why: who put them on it (the reports page is for leaders; a CSM recipient cannot open it)
     assert "You get this report because Max (manager@example.com) added you to it." in email.body
     assert "Dashboard: https://cs.example.com/dashboard/" in email.body
+
+
+def test_checking_which_reports_have_their_figures_is_one_query_for_all(
+    admin_user, no_default_targets, django_assert_num_queries
+):
+    """Reports already waiting for the figures of the 22nd (none recorded): a run reads the
+    reports, their recipients and the recipients' groups (the prefetch) and, once for all of
+    them, which scopes have figures on the days due; nothing is written. As many queries
+    for three reports as for one."""
+    for count in (1, 3):
+        ScheduledReport.objects.all().delete()
+        for _ in range(count):
+            report = _report(admin_user, made=dt.date(2026, 11, 2))
+            ScheduledReport.objects.filter(pk=report.pk).update(waiting_for=WEEK_47_END)
+        with django_assert_num_queries(4):
+            assert services.scheduled_reports_send(as_of=WEEK_47_END) == 0
