@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS
 
 from accounts.models import Account, AccountLifecycle, User
 
@@ -49,6 +50,9 @@ def _params_help(table: dict) -> str:
 
 
 class PlaybookForm(forms.Form):
+    # the version the page showed: a save based on an older one is refused
+    # (``services.playbook_update``), not published over the newer one
+    based_on = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
     name = forms.CharField(max_length=200, required=False)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     enabled = forms.BooleanField(required=False, initial=True)
@@ -203,6 +207,7 @@ class PlaybookForm(forms.Form):
                 "owners": playbook.owners,
                 "steps": steps_to_text(playbook.steps),
                 "owner_user": playbook.owner_user_id,
+                "based_on": playbook.version,
             },
         )
 
@@ -288,7 +293,8 @@ class PlaybookForm(forms.Form):
             if field and field in self.errors:
                 continue
             for message in messages:
-                self.add_error(field, message if field else f"{name}: {message}")
+                whole = field or name == NON_FIELD_ERRORS
+                self.add_error(field, message if whole else f"{name}: {message}")
 
 
 class SnoozeForm(forms.Form):

@@ -36,7 +36,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
 from django.urls import reverse
@@ -217,15 +217,27 @@ def playbook_create(
 
 @transaction.atomic
 def playbook_update(
-    *, playbook: Playbook, config: Mapping[str, Any], updated_by: User | None = None
+    *,
+    playbook: Playbook,
+    config: Mapping[str, Any],
+    updated_by: User | None = None,
+    based_on: int | None = None,
 ) -> Playbook:
     """Change a playbook: the next version, the previous configuration kept in
-    ``PlaybookVersion``. Open CTAs keep the version that opened them. No change, no version."""
+    ``PlaybookVersion``. Open CTAs keep the version that opened them. No change, no version.
+    ``based_on``: the version the editor showed (None: no check, as the API's PATCH, which
+    sends only the fields it changes). Raises ValidationError, writing nothing, when another
+    version was saved since: the editor sends every field, so saving would silently undo
+    the other person's change. A save that changes nothing is no error whatever it was based
+    on: a second click on Save sends the same form again, and finds its change made."""
     locked = Playbook.objects.select_for_update().get(pk=playbook.pk)
+    stale = based_on is not None and locked.version != based_on
     before = _config_json(locked)
     _apply_config(locked, config)
     if _config_json(locked) == before:
         return locked
+    if stale:
+        raise ValidationError({NON_FIELD_ERRORS: [playbook_stale_words(locked, based_on)]})
     locked.version += 1
     locked.save()
     PlaybookVersion.objects.create(
@@ -235,6 +247,23 @@ def playbook_update(
         created_by=updated_by,
     )
     return locked
+
+
+def playbook_stale_words(playbook: Playbook, based_on: int) -> str:
+    """Why a save based on version ``based_on`` is refused: who saved the version in force,
+    and when (one query)."""
+    latest = (
+        PlaybookVersion.objects.select_related("created_by")
+        .filter(playbook=playbook, version=playbook.version)
+        .first()
+    )
+    by = f" by {latest.created_by}" if latest and latest.created_by else ""
+    when = f" at {utc.moment_text(latest.created_at)} UTC" if latest else ""
+    return (
+        f"v{playbook.version} was saved{by}{when}, after you opened v{based_on}. Your "
+        f"changes are not saved: reload the page to see v{playbook.version}, then make "
+        "your change again."
+    )
 
 
 def starter_playbooks_load() -> list[Playbook]:

@@ -94,7 +94,10 @@ def playbook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                     playbook = services.playbook_create(config=config, created_by=request.user)
                 else:
                     playbook = services.playbook_update(
-                        playbook=playbook, config=config, updated_by=request.user
+                        playbook=playbook,
+                        config=config,
+                        updated_by=request.user,
+                        based_on=form.cleaned_data.get("based_on"),
                     )
             except ValidationError as exc:
                 form.add_service_errors(exc.message_dict)
