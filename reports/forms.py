@@ -107,9 +107,15 @@ class TargetForm(ScopeFormMixin, forms.ModelForm):
         ]
         labels = {"kpi": "KPI", "max_change": "Alert on a change over"}
 
+    # when the target the page shows was saved (its ``updated_at``): a save of an older
+    # state is refused (``services.target_save``), not written over the newer one
+    opened_at = forms.CharField(required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args, user: User | None = None, **kwargs):
         self.user = user  # the one saving: their view bounds the scope (None: no check)
         super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["opened_at"].initial = self.instance.updated_at.isoformat()
         self._scope_fields()
         self.fields["owner"].queryset = (
             User.objects.filter(

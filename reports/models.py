@@ -58,6 +58,10 @@ class KpiTarget(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # who saved it last (the editor): named when a save based on an older state is refused
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["kpi", "scope_kind", "scope_key"]

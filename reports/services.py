@@ -87,6 +87,33 @@ def target_errors(data: dict[str, Any]) -> dict[str, list[str]]:
 LISTED = 12  # at most this many segments or owners named in an error
 
 
+@transaction.atomic
+def target_save(*, form, user: User) -> KpiTarget:
+    """Save a valid ``TargetForm`` (a new target or a change), ``user`` named as the last to
+    save it. A change is refused, writing nothing, when the target was saved by someone else
+    after the page was opened (the form's ``opened_at``): the form sends every field, so
+    saving would silently undo their change. A save that changes nothing is no error: a
+    second click on Save sends the same form again."""
+    target = form.instance
+    if target.pk is not None:
+        rows = KpiTarget.objects.select_related("updated_by")
+        locked = rows.select_for_update(of=("self",)).get(pk=target.pk)
+        opened_at = form.cleaned_data.get("opened_at") or ""
+        fields = form.Meta.fields
+        same = all(getattr(locked, f) == form.cleaned_data.get(f) for f in fields)
+        if same:
+            return locked
+        if opened_at and opened_at != locked.updated_at.isoformat():
+            by = f" by {locked.updated_by}" if locked.updated_by else ""
+            raise ValidationError(
+                f"This target was changed{by} at {utc.moment_text(locked.updated_at)} UTC, "
+                "after you opened it. Your changes are not saved: reload the page to see "
+                "the target as it is now, then make your change again."
+            )
+    target.updated_by = user
+    return form.save()
+
+
 def _listing(names: list[str]) -> str:
     more = f" and {len(names) - LISTED} more" if len(names) > LISTED else ""
     return ", ".join(names[:LISTED]) + more

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -37,7 +37,7 @@ def targets(request: HttpRequest) -> HttpResponse:
         return redirect("reports:targets")
     form = TargetForm(request.POST if request.method == "POST" else None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        services.target_save(form=form, user=request.user)
         messages.success(request, "Target saved.")
         return redirect("reports:targets")
     rows = list(KpiTarget.objects.select_related("owner"))
@@ -85,9 +85,13 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
         for field in form.fields.values():
             field.disabled = True
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, "Target saved.")
-        return redirect("reports:targets")
+        try:
+            services.target_save(form=form, user=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Target saved.")
+            return redirect("reports:targets")
     return render(
         request,
         "reports/target_edit.html",
