@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, prefetch_related_objects
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -112,6 +112,32 @@ def target_save(*, form, user: User) -> KpiTarget:
             )
     target.updated_by = user
     return form.save()
+
+
+def scheduled_report_create(*, form, user: User) -> tuple[ScheduledReport, bool]:
+    """Save a valid new ``ScheduledReportForm`` as ``user``'s report; returns it and whether
+    it is new. The form's ``create_token`` makes this idempotent: the same form sent again (a
+    double click, a request resent) returns the report it made the first time rather than a
+    second one that would mail its recipients twice each period. Two sends at the same
+    instant meet the database's unique key; the second finds the first's row."""
+    token = form.cleaned_data.get("create_token") or ""
+    if token:
+        made = ScheduledReport.objects.filter(create_token=token).first()
+        if made is not None:
+            return made, False
+    report = form.save(commit=False)
+    report.created_by = user
+    report.create_token = token
+    try:
+        with transaction.atomic():
+            report.save()
+            form.save_m2m()
+    except IntegrityError:
+        made = ScheduledReport.objects.filter(create_token=token).first() if token else None
+        if made is None:
+            raise
+        return made, False
+    return report, True
 
 
 def _listing(names: list[str]) -> str:

@@ -190,11 +190,13 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         request.POST if request.method == "POST" else None, user=request.user
     )
     if request.method == "POST" and form.is_valid():
-        report = form.save(commit=False)
-        report.created_by = request.user
-        report.save()
-        form.save_m2m()
-        messages.success(request, "Scheduled report saved.")
+        report, new = services.scheduled_report_create(form=form, user=request.user)
+        messages.success(
+            request,
+            "Scheduled report saved."
+            if new
+            else f"“{report.name}” was saved already (the form was sent twice): one report.",
+        )
         return redirect("reports:scheduled")
     form.recipients_judge()
     reports = list(ScheduledReport.objects.prefetch_related("recipients"))
