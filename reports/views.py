@@ -89,6 +89,8 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
             services.target_save(form=form, user=request.user)
         except ValidationError as exc:
             form.add_error(None, exc)
+            # the heading names the target as saved now, not as the refused form had it
+            target = KpiTarget.objects.get(pk=pk)
         else:
             messages.success(request, "Target saved.")
             return redirect("reports:targets")

@@ -55,6 +55,7 @@ def test_a_save_of_a_target_changed_since_it_was_opened_is_refused(target, admin
         "as it is now, then make your change again."
     ]
     assert 'value="weekly" selected' in r.content.decode()  # her choice stays on the page
+    assert r.context["target"].cadence == "monthly"  # the heading: the target as saved now
 
     # reloaded, her change goes through on top of his
     again = _opened(ada, target)
