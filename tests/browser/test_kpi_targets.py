@@ -55,3 +55,23 @@ def test_dashboard_tiles_on_and_off_target(page, login, shot):
     expect(page.get_by_role("heading", name="Off track")).to_be_visible()
     expect(page.locator("table").first).to_contain_text("NRR")
     shot(page, "kpi-targets-off-track")
+
+
+def test_the_target_owner_picker_follows_the_scope(page, login, shot):
+    """Max's new target starts at his team: Cleo (a CSM) is greyed out as its owner; for
+    the scope of her own book, the picker comes back by htmx with her choosable."""
+    from accounts.models import User
+    from tests.factories import AccountFactory
+
+    AccountFactory(owner=User.objects.get(email="csm1@demo.example"))
+    login(page, "manager@demo.example")
+    page.goto("/targets/")
+    cleo = page.locator("#id_owner option", has_text="csm1@demo.example")
+    expect(cleo).to_contain_text("cannot see it (a CSM sees their own book only)")
+    expect(cleo).to_be_disabled()
+    page.select_option("#id_scope_kind", "owner")
+    page.locator("#id_book_owner").select_option(label="Cleo Carter (csm1@demo.example)")
+    expect(page.locator("#target-owner .help")).to_contain_text("can see owner's book: Cleo")
+    expect(cleo).to_be_enabled()
+    expect(cleo).not_to_contain_text("cannot see it")
+    shot(page, "kpi-targets-owner-picker")
