@@ -162,8 +162,10 @@ class JudgedSelect:
         return option
 
 
-class RecipientsSelect(JudgedSelect, forms.SelectMultiple):
-    """The scheduled report's recipients."""
+class RecipientsSelect(JudgedSelect, forms.CheckboxSelectMultiple):
+    """The scheduled report's recipients, one box each: a checkbox's label wraps, so the
+    reason beside a greyed-out person reads whole on a phone (a list box's option is cut
+    at its width)."""
 
 
 class OwnerSelect(JudgedSelect, forms.Select):
@@ -257,7 +259,7 @@ class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
         model = ScheduledReport
         fields = ["name", "scope_kind", "scope_key", "cadence", "recipients"]
         field_classes = {"recipients": RecipientsField}
-        widgets = {"recipients": RecipientsSelect(attrs={"size": 8})}
+        widgets = {"recipients": RecipientsSelect(attrs={"class": "people-list"})}
 
     def __init__(self, *args, user: User | None = None, **kwargs):
         self.user = user  # the one saving: their view bounds the scope (None: no check)

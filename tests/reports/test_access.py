@@ -396,18 +396,27 @@ def test_refusing_recipients_on_save_takes_the_same_queries_for_one_or_ten(
 
 
 def _options(html: str, select: str = "id_recipients") -> dict[str, str]:
-    """email → "on", "off" (disabled) or "chosen" of a picker of people (the recipients'
-    select unless named); its empty choice, naming nobody, is left out."""
+    """email → "on", "off" (disabled) or "chosen" of a picker of people: the recipients'
+    boxes unless a select is named (the target owner's); a select's empty choice, naming
+    nobody, is left out."""
     import re
 
     picker = html[html.index(f'id="{select}"') :]
-    picker = picker[: picker.index("</select>")]
+    if select == "id_recipients":  # one checkbox each, its label after it
+        picker = picker[: picker.index("</fieldset>")]
+        found = re.findall(r"<input (type=\"checkbox\"[^>]*)>([^<]*)</label>", picker)
+        chosen = "checked"
+    else:
+        picker = picker[: picker.index("</select>")]
+        found = re.findall(r"<option ([^>]*)>([^<]*)</option>", picker)
+        chosen = "selected"
     out = {}
-    for attrs, label in re.findall(r"<option ([^>]*)>([^<]*)</option>", picker):
+    for attrs, label in found:
         if 'value=""' in attrs:
             continue
         email = re.search(r"([\w.]+@[\w.]+)", label).group(1)  # the first email of it
-        out[email] = "chosen" if "selected" in attrs else "off" if "disabled" in attrs else "on"
+        out[email] = "chosen" if chosen in attrs else "off" if "disabled" in attrs else "on"
+    assert out, "no person in the picker"
     return out
 
 
@@ -427,7 +436,7 @@ def test_the_picker_greys_out_whoever_cannot_see_the_managers_team(
         "otto@example.com": "off",
         "outsider@example.com": "off",
     }
-    assert "Cleo (csm@example.com): cannot see it (a CSM sees their own book only)</option>" in page
+    assert "Cleo (csm@example.com): cannot see it (a CSM sees their own book only)</label>" in page
     assert "2 of 6 people can see the team of Max (manager@example.com)" in page
     # an admin's form starts at the whole book, which only admins see
     client.force_login(admin_user)
