@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
+from decimal import Decimal
 
 from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
-from .money import money_exact, number_text
+from .money import CURRENCY_SIGNS, money_exact, number_text
 
 Kind = TimelineEntry.Kind
 # imported facts handed to ``services.timeline_facts_recorded`` (higher apps react at once)
@@ -217,3 +219,57 @@ def derived_fact_keys(kind: str, external_id: str) -> list[str]:
 
 def derived_facts(kind: str, obj) -> list[TimelineEntry]:
     return DERIVED_FACTS[kind][2](obj)
+
+
+# Money in the titles of facts written before the one spelling of money (accounts.money):
+# "1,485.00 USD" where facts now say "$1,485.00". Only where the builders above put an
+# amount: after the title's head for invoices, before " MRR" for contracts (a product name
+# is free text and is left alone).
+_OLD_MONEY = r"(?P<amount>-?\d{1,3}(?:,\d{3})*\.\d{2}) (?P<code>[A-Z]{3})"
+OLD_MONEY_TITLES = {
+    Kind.INVOICE_ISSUED: re.compile(rf"^(?P<head>Invoice issued: ){_OLD_MONEY}$"),
+    Kind.INVOICE_PAID: re.compile(rf"^(?P<head>Invoice paid: ){_OLD_MONEY}$"),
+    Kind.PAYMENT_FAILED: re.compile(rf"^(?P<head>Payment failed: ){_OLD_MONEY}(?= \()"),
+    Kind.CONTRACT_STARTED: re.compile(rf"(?P<head>, ){_OLD_MONEY}(?= MRR(?:, [\d,]+ seats)?$)"),
+    Kind.CONTRACT_ENDED: re.compile(rf"(?P<head>, ){_OLD_MONEY}(?= MRR$)"),
+}
+
+
+def old_money_title(kind: str, title: str) -> str:
+    """A fact's title with an amount in the old spelling ("Invoice paid: 1,485.00 USD")
+    as the builders write it now ("Invoice paid: $1,485.00"), with the sign of the
+    currency the title names; any other title as it is."""
+    pattern = OLD_MONEY_TITLES.get(kind)
+    match = pattern.search(title) if pattern else None
+    if match is None:
+        return title
+    amount = Decimal(match["amount"].replace(",", ""))
+    sign = CURRENCY_SIGNS.get(match["code"], f"{match['code']} ")
+    return title[: match.start()] + f"{match['head']}{sign}{amount:,.2f}" + title[match.end() :]
+
+
+def money_titles_reword(entries=None, *, batch: int = 2000) -> int:
+    """Rewrite the amounts of facts stored with the old spelling of money, as their
+    builders print them now (``old_money_title``): the words change, not the amount, the
+    currency, the data or the date. ``entries``: the TimelineEntry model (a migration
+    passes its historical one). Returns the number of titles rewritten."""
+    entries = entries or TimelineEntry
+    changed, done = [], 0
+    facts = (
+        entries.objects.filter(kind__in=list(OLD_MONEY_TITLES), title__regex=r"\.\d\d [A-Z]{3}")
+        .only("pk", "kind", "title")
+        .order_by("pk")
+        .iterator(chunk_size=batch)
+    )
+    for fact in facts:
+        title = old_money_title(fact.kind, fact.title)
+        if title == fact.title:
+            continue
+        fact.title = title
+        changed.append(fact)
+        if len(changed) >= batch:
+            done += entries.objects.bulk_update(changed, ["title"])
+            changed = []
+    if changed:
+        done += entries.objects.bulk_update(changed, ["title"])
+    return done

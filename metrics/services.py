@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -941,7 +942,7 @@ def health_band_changes_record(
         computed_band = rest[0] if rest else None  # set: an override set the band
         # the band a CSM set is gone and nothing overrides the new one: the model's again
         ended = set_before and computed_band is None and not overridden
-        was, now = health.score_pair(score, new_score, none="no score")
+        was, now = band_change_scores(score, new_score)
         moved = f"Health {band or 'no band'} → {new_band or 'no band'}"
         if computed_band is not None:
             # the band is a CSM's, not the score's: the score may even have risen
@@ -990,6 +991,54 @@ def health_band_changes_record(
         if announce:
             timeline_facts_recorded([f.pk for f in facts if f.pk is not None])
     return len(facts)
+
+
+def band_change_scores(before: Any, after: Any) -> tuple[str, str]:
+    """The two scores of a band change as every page, email and CTA prints them: as
+    recorded ("50.1 → 28.6", "72 → 41"), as the playbook's evidence, the "what changed"
+    list and the overrides print a pair of scores. Not rounded to whole numbers: a band
+    change crosses a line, and 79.6 → 85 rounded reads "80 → 85" beside "yellow → green"
+    with green from 80; the fact keeps no band lines to tell when rounding would hide the
+    crossing (and a model's lines need not be whole). ``health.score_pair``: two values
+    that would read alike get the decimals that tell them apart."""
+    return health.score_pair(before, after, none="no score", text=health.score_as_recorded)
+
+
+def band_change_titles_reword(entries=None, *, batch: int = 2000) -> int:
+    """Rewrite the scores in the titles of band-change facts recorded when the timeline
+    printed them as whole numbers ("Health yellow → red (50 → 29)"), as they print now
+    (``band_change_scores``: "(50.1 → 28.6)"), from the scores the fact's data keep. Only
+    the pair changes, and only where the title holds the old pair exactly once; the rest
+    of the title, the data and the date stay. ``entries``: the TimelineEntry model (a
+    migration passes its historical one). Returns the number of titles rewritten."""
+    if entries is None:
+        from accounts.models import TimelineEntry as entries
+    changed, done = [], 0
+    facts = (
+        entries.objects.filter(kind=BAND_CHANGED_KIND)
+        .only("pk", "title", "data")
+        .order_by("pk")
+        .iterator(chunk_size=batch)
+    )
+    for fact in facts:
+        data = fact.data or {}
+        if "score_from" not in data or "score_to" not in data:
+            continue
+        before, after = data["score_from"], data["score_to"]
+        old = "{} → {}".format(*health.score_pair(before, after, none="no score"))
+        new = "{} → {}".format(*band_change_scores(before, after))
+        # the pair as a whole: "(55 → 61," not the start of "55 → 61.1" reworded already
+        pair = re.compile(rf"(?<=[( ]){re.escape(old)}(?=[,)])")
+        if old == new or len(pair.findall(fact.title)) != 1:
+            continue
+        fact.title = pair.sub(new, fact.title)
+        changed.append(fact)
+        if len(changed) >= batch:
+            done += entries.objects.bulk_update(changed, ["title"])
+            changed = []
+    if changed:
+        done += entries.objects.bulk_update(changed, ["title"])
+    return done
 
 
 _BAND_STAGE = "metrics_band_change_stage"

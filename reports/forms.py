@@ -74,6 +74,56 @@ class ScopeFormMixin:
             return "scope_kind"
         return "book_owner" if data.get("scope_kind") == "owner" and not typed else "scope_key"
 
+    def _scope_start(self, initial: dict | None) -> None:
+        """A new form of a manager starts at their team, a scope of their own: the whole
+        book (the model's default) is for admins."""
+        user = self.user
+        fresh = not self.is_bound and not self.instance.pk
+        if user is not None and fresh and "scope_kind" not in (initial or {}):
+            check = services.scope_check(user)
+            if check(ScopeKind.ALL, "") is not None and check(ScopeKind.TEAM, str(user.pk)) is None:
+                self.initial["scope_kind"] = ScopeKind.TEAM
+
+    def chosen_scope(self) -> tuple[str, str] | None:
+        """The scope as chosen so far (the data sent, else the initial values), resolved as
+        the save resolves it; None while it is incomplete or unknown."""
+        given = self.data if self.is_bound else self.initial
+        kind = given.get("scope_kind") or ScopeKind.ALL
+        typed = str(given.get("scope_key") or "").strip()
+        if kind == ScopeKind.OWNER and given.get("book_owner"):
+            typed = str(given.get("book_owner"))
+        if kind == ScopeKind.TEAM and not typed and self.user is not None:
+            return kind, str(self.user.pk)  # the team left empty: the manager's own
+        if kind not in ScopeKind.values:
+            return None
+        key, problem = services.scope_key_resolve(kind, typed)
+        return None if problem else (kind, key)
+
+    def _people_judge(self, name: str, *, pending: str, able_words: str) -> None:
+        """Mark in the picker ``name`` (a ``JudgedSelect`` over people) who cannot see the
+        chosen scope, and say so in its help: ``pending`` while the scope is incomplete,
+        else "{able} of {n} people can see {scope}" followed by ``able_words``. For
+        rendering; the save checks again. A fixed number of queries whatever the number of
+        people (``services.scope_checks``)."""
+        field = self.fields[name]
+        scope = self.chosen_scope()
+        if scope is None:
+            field.widget.blocked = {}
+            help_text = pending
+        else:
+            people = list(field.queryset)  # cached on the queryset: the options reuse it
+            checks = services.scope_checks(people)
+            field.widget.blocked = {
+                str(u.pk): why for u in people if (why := checks[u.pk](*scope)) is not None
+            }
+            kind, key = scope
+            text = services.scope_texts([SimpleNamespace(scope_kind=kind, scope_key=key)])
+            able = len(people) - len(field.widget.blocked)
+            help_text = f"{able} of {len(people)} people can see {text[scope]}{able_words}"
+        field.help_text = help_text
+        # a validated form made its bound field already, copying the help then
+        self[name].help_text = help_text
+
     def _access_clean(self, data: dict, *, recipients_field: str, recipients) -> None:
         """The rule of ``services.scope_errors``: the person saving, and everyone who will
         receive the figures, must be able to see the scope. Runs once the scope is valid."""
@@ -93,6 +143,40 @@ class ScopeFormMixin:
             self.add_error(recipients_field, message)
 
 
+class JudgedSelect:
+    """A list of people where one who cannot see the chosen scope (``blocked``: user id →
+    why) is listed with the reason and disabled. Unless chosen already: a disabled option
+    is not submitted, so it would drop them without a word; chosen, they stay, and the
+    refusal on save names them. Mixed into a select widget (``_people_judge`` fills it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.blocked: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        why = self.blocked.get(str(value))
+        if why is not None:
+            option["label"] = f"{label}: cannot see it ({why})"
+            if not selected:
+                option["attrs"]["disabled"] = True
+        return option
+
+
+class RecipientsSelect(JudgedSelect, forms.CheckboxSelectMultiple):
+    """The scheduled report's recipients, one box each: a checkbox's label wraps, so the
+    reason beside a greyed-out person reads whole on a phone (a list box's option is cut
+    at its width)."""
+
+
+class OwnerSelect(JudgedSelect, forms.Select):
+    """The target's owner, who gets its alerts and sees it in their digest."""
+
+
+RECIPIENTS_RULE = "an admin sees any scope, a manager their team, a CSM their own book"
+OWNER_RULE = f"they must be able to see the scope ({RECIPIENTS_RULE})"
+
+
 class TargetForm(ScopeFormMixin, forms.ModelForm):
     class Meta:
         model = KpiTarget
@@ -107,6 +191,8 @@ class TargetForm(ScopeFormMixin, forms.ModelForm):
             "owner",
         ]
         labels = {"kpi": "KPI", "max_change": "Alert on a change over"}
+        field_classes = {"owner": OwnerChoiceField}
+        widgets = {"owner": OwnerSelect}
 
     # when the target the page shows was saved (its ``updated_at``): a save of an older
     # state is refused (``services.target_save``), not written over the newer one
@@ -118,13 +204,18 @@ class TargetForm(ScopeFormMixin, forms.ModelForm):
         if self.instance.pk:
             self.fields["opened_at"].initial = self.instance.updated_at.isoformat()
         self._scope_fields()
-        self.fields["owner"].queryset = (
+        self._scope_start(kwargs.get("initial"))
+        owner = self.fields["owner"]
+        owner.queryset = (
             User.objects.filter(
                 is_active=True, groups__name__in=[Role.ADMIN, Role.MANAGER, Role.CSM]
             )
             .distinct()
+            .prefetch_related("groups")  # their roles, for the picker's judgement
             .order_by("email")
         )
+        owner.empty_label = "— nobody: the admins get its alerts —"
+        owner.help_text = f"Gets its alerts and sees it in their digest; {OWNER_RULE}."
         # the services check ranges with clear messages; let any number reach them
         self.fields["value"].widget.attrs["step"] = "any"
         self.fields["max_change"].widget.attrs["step"] = "any"
@@ -146,29 +237,23 @@ class TargetForm(ScopeFormMixin, forms.ModelForm):
         self._access_clean(data, recipients_field="owner", recipients=[owner] if owner else [])
         return data
 
+    def owner_judge(self) -> None:
+        """Grey out in the owner's list who cannot see the chosen scope, with why: their
+        alerts would go to the admins instead and their digest would leave the target out."""
+        self._people_judge(
+            "owner",
+            pending=(
+                f"Choose the scope first: the owner must be able to see it ({RECIPIENTS_RULE})."
+            ),
+            able_words=(
+                "; the others are greyed out, with why. The owner gets its alerts and sees it "
+                "in their digest."
+            ),
+        )
+
 
 class DigestForm(forms.Form):
     weekly = forms.BooleanField(required=False, label="Send me the weekly digest")
-
-
-class RecipientsSelect(forms.SelectMultiple):
-    """The recipients' list: a person who cannot see the chosen scope (``blocked``: user id
-    → why) is listed with the reason and disabled. Unless chosen already: a disabled option
-    is not submitted, so it would drop them without a word; chosen, they stay, and the
-    refusal on save names them."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.blocked: dict[str, str] = {}
-
-    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
-        option = super().create_option(name, value, label, selected, index, subindex, attrs)
-        why = self.blocked.get(str(value))
-        if why is not None:
-            option["label"] = f"{label}: cannot see it ({why})"
-            if not selected:
-                option["attrs"]["disabled"] = True
-        return option
 
 
 class RecipientsField(forms.ModelMultipleChoiceField):
@@ -176,15 +261,12 @@ class RecipientsField(forms.ModelMultipleChoiceField):
         return services.owner_label(obj)
 
 
-RECIPIENTS_RULE = "an admin sees any scope, a manager their team, a CSM their own book"
-
-
 class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
     class Meta:
         model = ScheduledReport
         fields = ["name", "scope_kind", "scope_key", "cadence", "recipients"]
         field_classes = {"recipients": RecipientsField}
-        widgets = {"recipients": RecipientsSelect(attrs={"size": 8})}
+        widgets = {"recipients": RecipientsSelect(attrs={"class": "people-list"})}
 
     # a new key each time the empty form is shown: the same form sent twice makes one report
     # (``services.scheduled_report_create``)
@@ -202,55 +284,18 @@ class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
             "recipients"
         ].help_text = f"Each must be able to see the scope: {RECIPIENTS_RULE}."
         self._scope_fields()
-        fresh = not self.is_bound and not self.instance.pk
-        if user is not None and fresh and "scope_kind" not in (kwargs.get("initial") or {}):
-            # a manager starts at their team, a scope of their own: the whole book (the
-            # model's default) is for admins
-            check = services.scope_check(user)
-            if check(ScopeKind.ALL, "") is not None and check(ScopeKind.TEAM, str(user.pk)) is None:
-                self.initial["scope_kind"] = ScopeKind.TEAM
-
-    def chosen_scope(self) -> tuple[str, str] | None:
-        """The scope as chosen so far (the data sent, else the initial values), resolved as
-        the save resolves it; None while it is incomplete or unknown."""
-        given = self.data if self.is_bound else self.initial
-        kind = given.get("scope_kind") or ScopeKind.ALL
-        typed = str(given.get("scope_key") or "").strip()
-        if kind == ScopeKind.OWNER and given.get("book_owner"):
-            typed = str(given.get("book_owner"))
-        if kind == ScopeKind.TEAM and not typed and self.user is not None:
-            return kind, str(self.user.pk)  # the team left empty: the manager's own
-        if kind not in ScopeKind.values:
-            return None
-        key, problem = services.scope_key_resolve(kind, typed)
-        return None if problem else (kind, key)
+        self._scope_start(kwargs.get("initial"))
 
     def recipients_judge(self) -> None:
-        """Mark in the recipients' list who cannot see the chosen scope, and say so in its
-        help (for rendering; the save checks again). A fixed number of queries."""
-        field = self.fields["recipients"]
-        scope = self.chosen_scope()
-        if scope is None:
-            help_text = (
+        """Grey out in the recipients' list who cannot see the chosen scope, with why."""
+        self._people_judge(
+            "recipients",
+            pending=(
                 "Choose the scope first: who may receive the report depends on it "
                 f"({RECIPIENTS_RULE})."
-            )
-        else:
-            people = list(field.queryset)  # cached on the queryset: the options reuse it
-            checks = services.scope_checks(people)
-            field.widget.blocked = {
-                str(u.pk): why for u in people if (why := checks[u.pk](*scope)) is not None
-            }
-            kind, key = scope
-            text = services.scope_texts([SimpleNamespace(scope_kind=kind, scope_key=key)])
-            able = len(people) - len(field.widget.blocked)
-            help_text = (
-                f"{able} of {len(people)} people can see {text[scope]}; the others are "
-                "greyed out, with why."
-            )
-        field.help_text = help_text
-        # a validated form made its bound field already, copying the help then
-        self["recipients"].help_text = help_text
+            ),
+            able_words="; the others are greyed out, with why.",
+        )
 
     def clean(self):
         data = super().clean()

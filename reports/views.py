@@ -26,9 +26,29 @@ def _require_leader(request: HttpRequest) -> None:
         raise PermissionDenied("targets and reports are for managers and admins")
 
 
+def _owner_picker(request: HttpRequest) -> HttpResponse:
+    """The scope changed in a target's form (htmx): the owner's list again, judged for the
+    scope as sent (a new target's or one being edited: the page's fields are the truth)."""
+    query = request.GET
+    form = TargetForm(
+        user=request.user,
+        initial={
+            "scope_kind": query.get("scope_kind", ""),
+            "scope_key": query.get("scope_key", ""),
+            "book_owner": query.get("book_owner", ""),
+            "owner": query.get("owner", ""),
+        },
+    )
+    form.owner_judge()
+    return render(request, "reports/_owner_picker.html", {"form": form})
+
+
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def targets(request: HttpRequest) -> HttpResponse:
     _require_leader(request)
+    if request.method == "GET" and request.htmx:
+        return _owner_picker(request)
     if request.method == "POST" and request.POST.get("action") == "defaults":
         if request.user.role != Role.ADMIN:
             raise PermissionDenied("the benchmark defaults are for all accounts: admins add them")
@@ -40,6 +60,7 @@ def targets(request: HttpRequest) -> HttpResponse:
         services.target_save(form=form, user=request.user)
         messages.success(request, "Target saved.")
         return redirect("reports:targets")
+    form.owner_judge()
     rows = list(KpiTarget.objects.select_related("owner"))
     scopes = services.scope_texts(rows)
     check = services.scope_check(request.user)
@@ -67,11 +88,14 @@ def targets(request: HttpRequest) -> HttpResponse:
     )
 
 
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require_leader(request)
     target = get_object_or_404(KpiTarget, pk=pk)
     locked = services.scope_check(request.user)(target.scope_kind, target.scope_key)
+    if request.method == "GET" and request.htmx and locked is None:
+        return _owner_picker(request)
     if locked is not None and request.method == "POST":
         raise PermissionDenied(f"only an admin can change a target of this scope: {locked}")
     if request.method == "POST" and request.POST.get("action") == "delete":
@@ -94,6 +118,7 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Target saved.")
             return redirect("reports:targets")
+    form.owner_judge()
     return render(
         request,
         "reports/target_edit.html",

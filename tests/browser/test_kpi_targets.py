@@ -55,3 +55,74 @@ def test_dashboard_tiles_on_and_off_target(page, login, shot):
     expect(page.get_by_role("heading", name="Off track")).to_be_visible()
     expect(page.locator("table").first).to_contain_text("NRR")
     shot(page, "kpi-targets-off-track")
+
+
+def _scheduled_with_a_skip():
+    """Max's team report; Cleo was skipped last week, with why."""
+    from accounts.models import User
+    from reports.models import ScheduledReport
+
+    max_ = User.objects.get(email="manager@demo.example")
+    report = ScheduledReport.objects.create(
+        name="Team weekly",
+        scope_kind="team",
+        scope_key=str(max_.pk),
+        cadence="weekly",
+        created_by=max_,
+        skipped=[{"email": "csm1@demo.example", "reason": "a CSM sees their own book only"}],
+        skipped_period="2026-W47",
+    )
+    report.recipients.set(
+        User.objects.filter(email__in=["manager@demo.example", "csm1@demo.example"])
+    )
+    return report
+
+
+# the page's width beside the window's, and how far right the given element reaches
+WIDTHS = """(sel) => ({page: document.documentElement.scrollWidth, window: window.innerWidth,
+  right: Math.max(...[...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect().right))})"""
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_the_recipients_and_their_reasons_read_whole_at_any_width(new_page, login, shot, width):
+    """On a phone the reports' list stacks its columns and the recipients are one box
+    each: the reason beside a greyed-out person wraps instead of being cut at the list's
+    edge, and nothing pushes the page wider than the window. On a laptop the list keeps
+    its columns."""
+    report = _scheduled_with_a_skip()
+    page = login(new_page(width=width, height=900), "manager@demo.example")
+    page.goto("/reports/scheduled/")
+    skipped = page.locator(f"#report-{report.pk}-skipped")
+    expect(skipped).to_contain_text("csm1@demo.example (a CSM sees their own book only)")
+    greyed = page.locator("#id_recipients label", has_text="csm1@demo.example")
+    expect(greyed).to_contain_text("cannot see it (a CSM sees their own book only)")
+    expect(greyed.locator("input")).to_be_disabled()
+    sizes = page.evaluate(WIDTHS, "#id_recipients label, .reports-table td")
+    assert sizes["page"] <= sizes["window"] == width
+    assert sizes["right"] <= width
+    header = page.locator(".reports-table thead")
+    if width == 375:
+        expect(header).to_be_hidden()
+    else:
+        expect(header).to_be_visible()
+    shot(page, f"scheduled-reports-{width}")
+
+
+def test_the_target_owner_picker_follows_the_scope(page, login, shot):
+    """Max's new target starts at his team: Cleo (a CSM) is greyed out as its owner; for
+    the scope of her own book, the picker comes back by htmx with her choosable."""
+    from accounts.models import User
+    from tests.factories import AccountFactory
+
+    AccountFactory(owner=User.objects.get(email="csm1@demo.example"))
+    login(page, "manager@demo.example")
+    page.goto("/targets/")
+    cleo = page.locator("#id_owner option", has_text="csm1@demo.example")
+    expect(cleo).to_contain_text("cannot see it (a CSM sees their own book only)")
+    expect(cleo).to_be_disabled()
+    page.select_option("#id_scope_kind", "owner")
+    page.locator("#id_book_owner").select_option(label="Cleo Carter (csm1@demo.example)")
+    expect(page.locator("#target-owner .help")).to_contain_text("can see owner's book: Cleo")
+    expect(cleo).to_be_enabled()
+    expect(cleo).not_to_contain_text("cannot see it")
+    shot(page, "kpi-targets-owner-picker")

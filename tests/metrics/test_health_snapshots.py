@@ -618,7 +618,7 @@ def test_a_band_set_by_an_override_says_so_not_that_the_score_fell_into_it(csm, 
     assert (snap.score, snap.band, snap.computed_band) == (61.1, "red", "yellow")
     fact = TimelineEntry.objects.get(account=account, kind="health_band_changed")
     assert fact.title == (
-        "Health yellow → red: band set to red by an override (score 55 → 61, computed yellow)"
+        "Health yellow → red: band set to red by an override (score 55 → 61.1, computed yellow)"
     )
     assert fact.data["band_override"] is True and fact.data["computed_band"] == "yellow"
     plain = TimelineEntry.objects.exclude(account=account).get(kind="health_band_changed")
@@ -658,9 +658,9 @@ def test_an_override_that_ended_says_so_not_that_the_score_moved_the_band(csm, k
         61.1, "yellow", "yellow", [],
     )  # fmt: skip
     fact = TimelineEntry.objects.get(account=account, kind="health_band_changed")
-    # 55 → 61.1 prints whole, as every band-change title prints scores
+    # 55 → 61.1 prints as recorded, as every pair of scores prints (the CTA's evidence too)
     assert fact.title == (
-        "Health red → yellow: override ended, back to the computed band (score 55 → 61)"
+        "Health red → yellow: override ended, back to the computed band (score 55 → 61.1)"
     )
     assert fact.data == {
         "from": "red",
@@ -723,14 +723,65 @@ def test_band_changes_after_an_override_name_what_moved_the_band():
     facts = {f.account_id: f for f in TimelineEntry.objects.filter(kind="health_band_changed")}
     for account in (ended, gap):
         assert facts[account.pk].title == (
-            "Health red → yellow: override ended, back to the computed band (score 80 → 76)"
+            "Health red → yellow: override ended, back to the computed band (score 80.5 → 76.2)"
         )
         assert facts[account.pk].data["override_ended"] is True
-    assert facts[plain.pk].title == "Health red → yellow (48 → 52)"
+    assert facts[plain.pk].title == "Health red → yellow (48 → 52.3)"
     assert facts[replaced.pk].title == (
-        "Health red → green: band set to green by an override (score 80 → 76, computed yellow)"
+        "Health red → green: band set to green by an override (score 80.5 → 76.2, computed yellow)"
     )
     # an override is in force on the new score: the band is not the computed one
-    assert facts[by_score.pk].title == "Health red → green (80 → 90, set by an override)"
+    assert facts[by_score.pk].title == "Health red → green (80.5 → 90, set by an override)"
     for account in (plain, replaced, by_score):
         assert "override_ended" not in facts[account.pk].data
+
+
+def test_old_band_change_titles_get_their_scores_as_recorded():
+    """Facts recorded when band-change titles printed whole numbers: the pair is reworded
+    from the scores the data keep (50.1 → 28.6 printed "50 → 29"), the rest of the title,
+    the data and the date stay; a title without the old pair, or already as recorded, is
+    left alone, and a second run changes nothing."""
+    from accounts.models import TimelineEntry
+
+    account = AccountFactory()
+    when = dt.datetime(2026, 3, 30, 23, 59, tzinfo=dt.UTC)
+
+    def fact(key, title, data):
+        return TimelineEntry.objects.create(
+            account=account, occurred_at=when, kind="health_band_changed", key=key,
+            title=title, data=data,
+        )  # fmt: skip
+
+    plain = fact(
+        "health-band:1", "Health yellow → red (50 → 29)", {"score_from": 50.1, "score_to": 28.6}
+    )
+    set_by = fact(
+        "health-band:2",
+        "Health yellow → red: band set to red by an override (score 55 → 61, computed yellow)",
+        {"score_from": 55, "score_to": 61.1, "band_override": True},
+    )
+    whole = fact(
+        "health-band:3", "Health red → yellow (48 → 52)", {"score_from": 48, "score_to": 52}
+    )
+    none = fact(
+        "health-band:4",
+        "Health green → no band (90 → no score)",
+        {"score_from": 90, "score_to": None},
+    )
+    odd = fact("health-band:5", "Health green → red", {"score_from": 80.4, "score_to": 12.2})
+    bare = fact("health-band:6", "Health green → red (80 → 12)", {})
+
+    assert services.band_change_titles_reword() == 2
+    titles = dict(TimelineEntry.objects.values_list("pk", "title"))
+    assert titles == {
+        plain.pk: "Health yellow → red (50.1 → 28.6)",
+        set_by.pk: (
+            "Health yellow → red: band set to red by an override (score 55 → 61.1, computed yellow)"
+        ),
+        whole.pk: "Health red → yellow (48 → 52)",
+        none.pk: "Health green → no band (90 → no score)",
+        odd.pk: "Health green → red",
+        bare.pk: "Health green → red (80 → 12)",
+    }
+    assert TimelineEntry.objects.get(pk=plain.pk).occurred_at == when
+    assert services.band_change_titles_reword() == 0

@@ -395,16 +395,28 @@ def test_refusing_recipients_on_save_takes_the_same_queries_for_one_or_ten(
 # --- the recipients' picker ------------------------------------------------------------------
 
 
-def _options(html: str) -> dict[str, str]:
-    """email → "on", "off" (disabled) or "chosen" of the recipients' select."""
+def _options(html: str, select: str = "id_recipients") -> dict[str, str]:
+    """email → "on", "off" (disabled) or "chosen" of a picker of people: the recipients'
+    boxes unless a select is named (the target owner's); a select's empty choice, naming
+    nobody, is left out."""
     import re
 
-    picker = html[html.index('id="id_recipients"') :]
-    picker = picker[: picker.index("</select>")]
+    picker = html[html.index(f'id="{select}"') :]
+    if select == "id_recipients":  # one checkbox each, its label after it
+        picker = picker[: picker.index("</fieldset>")]
+        found = re.findall(r"<input (type=\"checkbox\"[^>]*)>([^<]*)</label>", picker)
+        chosen = "checked"
+    else:
+        picker = picker[: picker.index("</select>")]
+        found = re.findall(r"<option ([^>]*)>([^<]*)</option>", picker)
+        chosen = "selected"
     out = {}
-    for attrs, label in re.findall(r"<option ([^>]*)>([^<]*)</option>", picker):
+    for attrs, label in found:
+        if 'value=""' in attrs:
+            continue
         email = re.search(r"([\w.]+@[\w.]+)", label).group(1)  # the first email of it
-        out[email] = "chosen" if "selected" in attrs else "off" if "disabled" in attrs else "on"
+        out[email] = "chosen" if chosen in attrs else "off" if "disabled" in attrs else "on"
+    assert out, "no person in the picker"
     return out
 
 
@@ -424,7 +436,7 @@ def test_the_picker_greys_out_whoever_cannot_see_the_managers_team(
         "otto@example.com": "off",
         "outsider@example.com": "off",
     }
-    assert "Cleo (csm@example.com): cannot see it (a CSM sees their own book only)</option>" in page
+    assert "Cleo (csm@example.com): cannot see it (a CSM sees their own book only)</label>" in page
     assert "2 of 6 people can see the team of Max (manager@example.com)" in page
     # an admin's form starts at the whole book, which only admins see
     client.force_login(admin_user)
@@ -478,3 +490,109 @@ def test_changing_the_scope_refreshes_the_picker_and_keeps_who_was_chosen(
     ).content.decode()
     assert set(_options(pending).values()) == {"on"}
     assert "Choose the scope first" in pending
+
+
+# --- the target owner's picker ---------------------------------------------------------------
+
+
+def test_the_owner_picker_greys_out_whoever_cannot_see_the_targets_scope(
+    client, manager, csm, admin_user, outsider, teams
+):
+    """A target's owner gets its alerts and sees it in their digest, so they must see its
+    scope: the same rule and look as the recipients' picker. Max's new target starts at his
+    team; of the five people with a role (the outsider has none, so is not offered), the
+    admin and Max may own it."""
+    client.force_login(manager)
+    page = client.get("/targets/").content.decode()
+    assert '<option value="team" selected>' in page
+    assert _options(page, "id_owner") == {
+        "admin@example.com": "on",
+        "csm@example.com": "off",
+        "manager@example.com": "on",
+        "olga@example.com": "off",
+        "otto@example.com": "off",
+    }
+    assert "Cleo (csm@example.com): cannot see it (a CSM sees their own book only)</option>" in page
+    assert "2 of 5 people can see the team of Max (manager@example.com)" in page
+    assert '<option value="" selected>— nobody: the admins get its alerts —</option>' in page
+
+
+def test_changing_a_targets_scope_refreshes_the_owner_picker_in_a_fixed_number_of_queries(
+    client, manager, csm, admin_user, outsider, teams, crowd, django_assert_num_queries
+):
+    """The htmx request of the scope fields: the owner's field alone, judged for Cleo's
+    book. Otto was chosen before: he stays chosen, saying he cannot see it. The crowd adds
+    four people with a role (Nina and two more of Max's CSMs offered, one deactivated CSM
+    not): the same queries for them all."""
+    client.force_login(manager)
+    query = {"scope_kind": "owner", "book_owner": csm.pk, "owner": teams["otto"].pk}
+    # the session and the user (2), Max's groups (1), the segments offered (1), the book
+    # owners (1), the people and their groups (2), the managers' teams (1), who owns
+    # accounts (1), the owner's name (1): 10
+    with django_assert_num_queries(10):
+        fragment = client.get("/targets/", query, headers={"HX-Request": "true"})
+    html = fragment.content.decode()
+    assert "<html" not in html and html.lstrip().startswith('<div id="target-owner"')
+    assert 'hx-get="/targets/"' in html
+    assert _options(html, "id_owner") == {
+        "admin@example.com": "on",
+        "csm@example.com": "on",  # her own book
+        "csm2@example.com": "off",  # not hers: a CSM sees their own book only
+        "csm3@example.com": "off",
+        "manager@example.com": "on",  # his team's
+        "nina@example.com": "off",
+        "olga@example.com": "off",
+        "otto@example.com": "chosen",
+    }
+    assert "Otto (otto@example.com): cannot see it (a CSM sees their own book only)" in html
+    assert "3 of 8 people can see owner&#x27;s book: Cleo (csm@example.com)" in html
+    # the save still refuses him, by name
+    refused = client.post(
+        "/targets/", _target(scope_kind="owner", book_owner=csm.pk, owner=teams["otto"].pk)
+    )
+    assert refused.status_code == 400
+    assert (
+        refused.context["form"]
+        .errors["owner"][0]
+        .startswith("otto@example.com cannot see owner's book: Cleo (csm@example.com)")
+    )
+    assert _options(refused.content.decode(), "id_owner")["otto@example.com"] == "chosen"
+    # an owner's book with no owner chosen yet: nobody is judged
+    pending = client.get(
+        "/targets/", {"scope_kind": "owner"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert set(_options(pending, "id_owner").values()) == {"on"}
+    assert "Choose the scope first" in pending
+
+
+def test_a_targets_edit_page_judges_its_owner_and_asks_its_own_url(
+    client, manager, csm, admin_user, teams
+):
+    """A target of Cleo's book owned by Olga (set before the rule): the edit page shows
+    Olga chosen, with why she cannot see it, and the refreshes ask the edit page itself."""
+    target = KpiTarget.objects.create(
+        kpi="nrr",
+        scope_kind="owner",
+        scope_key=str(csm.pk),
+        direction="at_least",
+        value=95,
+        cadence="weekly",
+        owner=teams["olga"],
+    )
+    client.force_login(manager)
+    page = client.get(f"/targets/{target.pk}/").content.decode()
+    assert f'hx-get="/targets/{target.pk}/"' in page
+    options = _options(page, "id_owner")
+    assert options["olga@example.com"] == "chosen" and options["csm@example.com"] == "on"
+    assert (
+        "Olga (olga@example.com): cannot see it (a manager sees their team&#x27;s accounts "
+        "only)</option>" in page
+    )
+    # moved to Max's team, the list is judged for the team
+    fragment = client.get(
+        f"/targets/{target.pk}/",
+        {"scope_kind": "team", "scope_key": "", "owner": teams["olga"].pk},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert "2 of 5 people can see the team of Max (manager@example.com)" in fragment
+    assert _options(fragment, "id_owner")["csm@example.com"] == "off"
