@@ -784,6 +784,20 @@ def digest_subscribe(user: User, *, weekly: bool) -> DigestSubscription:
     return sub
 
 
+@transaction.atomic
+def notifications_save(user: User, choices: dict[str, bool]) -> None:
+    """The settings page's choices: ``weekly`` (the digest, for a user with a role) and
+    ``cta_<kind>`` for each kind of CTA email, saved together."""
+    from playbooks import services as playbooks_services
+    from playbooks.models import CtaEmailKind
+
+    if user.role is not None and "weekly" in choices:
+        digest_subscribe(user, weekly=bool(choices["weekly"]))
+    for kind in CtaEmailKind.values:
+        if f"cta_{kind}" in choices:
+            playbooks_services.cta_email_set(user=user, kind=kind, on=bool(choices[f"cta_{kind}"]))
+
+
 def is_leader(user: User) -> bool:
     return user.role in (Role.MANAGER, Role.ADMIN)
 
