@@ -4,18 +4,32 @@ A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is a
 Excel, LibreOffice and Google Sheets: a customer's survey comment ``=HYPERLINK("http://evil",
 "click")`` would run in the CSM's spreadsheet (CSV injection, OWASP). Such text cells get a
 leading apostrophe, which spreadsheets show as text. Numbers are written as numbers (a
-negative MRR change stays ``-120.00``), so only strings are touched."""
+negative MRR change stays ``-120.00``), so only strings are touched, and a string that is
+a plain number (``"-120.00"``, as the KPI engine's JSON carries amounts) stays a number.
+
+What every export here does, for a person who opens it in Excel, LibreOffice or Google
+Sheets: UTF-8 with a byte order mark (Excel on Windows reads a file without one in the
+local code page, and "Zürich" or "—" come out garbled; LibreOffice and Google Sheets skip
+the mark); days as ISO days (2026-11-22), moments as "2026-11-22 14:05:00" in UTC (a form
+spreadsheets read as a date and time; ISO's "T…+00:00" they keep as text); money as plain
+numbers with a currency column, never "$1.5k"; a header row in words; a file name that
+says what and which days; rows streamed, not built in memory."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from django.utils.text import slugify
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# a plain decimal number: a spreadsheet reads it as a number, never as a formula
+PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 def csv_safe(value: Any) -> Any:
@@ -26,6 +40,8 @@ def csv_safe(value: Any) -> Any:
     if isinstance(value, bool | int | float | Decimal):
         return value
     text = str(value)
+    if PLAIN_NUMBER.fullmatch(text):
+        return text
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
@@ -47,3 +63,18 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[A
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def moment_cell(moment: dt.datetime | None) -> str:
+    """An instant as a spreadsheet reads it: "2026-11-22 14:05:00", in UTC (the header says
+    so). Empty for None."""
+    if moment is None:
+        return ""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def export_filename(*parts: Any) -> str:
+    """``survey-responses-smb-2026-03-01-to-2026-03-31.csv``: what, which scope, which days,
+    each part slugged (days as ISO days); empty parts left out."""
+    words = [p.isoformat() if isinstance(p, dt.date) else slugify(str(p)) for p in parts if p]
+    return "-".join(w for w in words if w) + ".csv"

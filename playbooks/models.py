@@ -316,3 +316,30 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class CtaEmailKind(models.TextChoices):
+    """The CTA emails a person may turn off, each with the words of the settings page."""
+
+    OPENED = "opened", "A playbook opened a CTA for me"
+    ESCALATED = "escalated", "An overdue CTA of my team was escalated to me"
+
+
+class CtaEmailOff(models.Model):
+    """One kind of CTA email a user turned off (the settings page, or the email's own
+    unsubscribe link). No row: the email is sent. The in-app notification of an escalation
+    is shown either way."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="cta_emails_off")
+    kind = models.CharField(max_length=20, choices=CtaEmailKind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # turning a kind off twice (two clicks, a settings save) keeps one row; also
+            # the index of "who among these owners turned this kind off"
+            models.UniqueConstraint(fields=["user", "kind"], name="cta_email_off_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} off: {self.kind}"

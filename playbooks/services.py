@@ -36,6 +36,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
@@ -59,6 +60,8 @@ from .models import (
     OPEN_STATUSES,
     Cta,
     CtaComment,
+    CtaEmailKind,
+    CtaEmailOff,
     CtaStatus,
     CtaStep,
     Notification,
@@ -636,9 +639,78 @@ def _cta_payload(cta: Cta, *, account: Mapping[str, Any], owner_email: str) -> d
     }
 
 
+# --- which CTA emails a person gets ----------------------------------------------------------
+
+CTA_EMAIL_SALT = "playbooks.cta-email-unsubscribe"
+
+
+def cta_emails_off(user_ids: Iterable[int], kind: str) -> set[int]:
+    """Those of ``user_ids`` who turned ``kind`` off. One query (none for nobody)."""
+    ids = set(user_ids)
+    if not ids:
+        return set()
+    return set(
+        CtaEmailOff.objects.filter(user_id__in=ids, kind=kind).values_list("user_id", flat=True)
+    )
+
+
+def cta_email_settings(user: User) -> dict[str, bool]:
+    """Each kind of CTA email, on or off for ``user`` (on unless turned off). One query."""
+    off = set(CtaEmailOff.objects.filter(user=user).values_list("kind", flat=True))
+    return {kind: kind not in off for kind in CtaEmailKind.values}
+
+
+def cta_email_set(*, user: User, kind: str, on: bool) -> None:
+    """Turn one kind of CTA email on or off for ``user``; doing it twice changes nothing."""
+    if kind not in CtaEmailKind.values:
+        raise ValidationError({"kind": [f"no CTA email is called {kind!r}"]})
+    if on:
+        CtaEmailOff.objects.filter(user=user, kind=kind).delete()
+    else:
+        CtaEmailOff.objects.get_or_create(user=user, kind=kind)
+
+
+def cta_email_token(user_id: int, kind: str) -> str:
+    return signing.dumps({"u": user_id, "k": kind}, salt=CTA_EMAIL_SALT)
+
+
+def cta_email_token_read(token: str) -> tuple[User, str] | None:
+    """The user and the kind a CTA email's unsubscribe link names (None for a bad or
+    forged link, or a kind that no longer exists)."""
+    try:
+        data = signing.loads(token, salt=CTA_EMAIL_SALT)
+    except signing.BadSignature:
+        return None
+    user = User.objects.filter(pk=data.get("u")).first()
+    if user is None or data.get("k") not in CtaEmailKind.values:
+        return None
+    return user, data["k"]
+
+
+def _cta_email_extras(user_id: int, kind: str) -> tuple[str, dict[str, str]]:
+    """The closing lines of a CTA email (why, and how to stop this kind) and its
+    List-Unsubscribe headers: the mail program's own button, one POST without a session
+    (RFC 8058), turns this kind off and no other."""
+    url = absolute_url(
+        reverse("playbooks:cta-email-unsubscribe", args=[cta_email_token(user_id, kind)])
+    )
+    why = {
+        CtaEmailKind.OPENED: "You get this email because a playbook opened a CTA for you.",
+        CtaEmailKind.ESCALATED: "You get this email because you manage the CTAs' owners.",
+    }[kind]
+    settings_url = absolute_url(reverse("reports:notifications"))
+    text = f"\n--\n{why}\nStop these emails: {url}\nAll your email settings: {settings_url}\n"
+    headers = {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    return text, headers
+
+
 def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> int:
-    """The outbox messages of newly opened CTAs (keys name the fact: sent once). Three
-    queries at most, whatever the number of CTAs."""
+    """The outbox messages of newly opened CTAs (keys name the fact: sent once); no email
+    to an owner who turned "opened" CTA emails off. Four queries at most, whatever the
+    number of CTAs."""
     from outbox import services as outbox
     from outbox import slack
 
@@ -660,16 +732,18 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
             "pk", "email"
         )
     )
+    emailed = {c.owner_id for c in with_actions if playbooks[c.playbook_id].email_owner}
+    muted = cta_emails_off(emailed & set(emails), CtaEmailKind.OPENED)
     messages = []
-    mails: dict[str, list[tuple[Cta, str]]] = {}  # owner's email -> (CTA, its line)
+    mails: dict[int, list[tuple[Cta, str]]] = {}  # owner's id -> (CTA, its line)
     for cta in with_actions:
         p = playbooks[cta.playbook_id]
         account = accounts[cta.account_id]
         owner_email = emails.get(cta.owner_id, "")
         source = p.source_label
         line = f"{cta.title} — {account['name']}: {cta.evidence}"
-        if p.email_owner and owner_email:
-            mails.setdefault(owner_email, []).append((cta, line))
+        if p.email_owner and owner_email and cta.owner_id not in muted:
+            mails.setdefault(cta.owner_id, []).append((cta, line))
         if p.webhook_url:
             messages.append(
                 outbox.webhook_message(
@@ -697,8 +771,8 @@ def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> 
                     source=source,
                 )
             )
-    for owner_email, opened in mails.items():
-        messages.extend(_opened_emails(owner_email, opened, playbooks, accounts))
+    for owner_id, opened in mails.items():
+        messages.extend(_opened_emails(owner_id, emails[owner_id], opened, playbooks, accounts))
     outbox.messages_enqueue(messages)
     return len(messages)
 
@@ -707,6 +781,7 @@ OPENED_MAIL_SINGLE = 3  # an owner given more new CTAs at once gets one email li
 
 
 def _opened_emails(
+    owner_id: int,
     owner_email: str,
     opened: Sequence[tuple[Cta, str]],
     playbooks: Mapping[int, Playbook],
@@ -723,14 +798,16 @@ def _opened_emails(
 
     first = opened[0][0]
     source = playbooks[first.playbook_id].source_label
+    footer, headers = _cta_email_extras(owner_id, CtaEmailKind.OPENED)
     if len(opened) <= OPENED_MAIL_SINGLE:
         return [
             outbox.email_message(
                 key=f"cta:{cta.pk}:opened:email",
                 to=[owner_email],
                 subject=_one_line(f"New CTA: {cta.title} ({accounts[cta.account_id]['name']})"),
-                text=f"{line}\n\nDue {utc.due_by_text(cta.due_at)}.\n{link(cta)}\n",
+                text=f"{line}\n\nDue {utc.due_by_text(cta.due_at)}.\n{link(cta)}\n{footer}",
                 source=playbooks[cta.playbook_id].source_label,
+                headers=headers,
             )
             for cta, line in opened
         ]
@@ -748,8 +825,9 @@ def _opened_emails(
             key=f"cta:{first.pk}:opened:email",
             to=[owner_email],
             subject=f"{n} new CTAs for you",
-            text=body,
+            text=body + footer,
             source=source,
+            headers=headers,
         )
     ]
 
@@ -1568,6 +1646,7 @@ def _escalations_tell(groups: list[_Told]) -> None:
 
     notes, emails = [], []
     everything = reverse("playbooks:cta-list") + "?status=active&escalated=me"
+    muted = cta_emails_off([t.manager.pk for t in groups], CtaEmailKind.ESCALATED)
     for told in groups:
         first, n = told.listed[0], told.count
         if n == 1:
@@ -1600,13 +1679,17 @@ def _escalations_tell(groups: list[_Told]) -> None:
         if n > len(lines):
             body += f"\n… and {n - len(lines)} more.\n"
         body += f"\nAll CTAs escalated to you: {absolute_url(everything)}\n"
+        if told.manager.pk in muted or not told.manager.email:
+            continue  # the notification above is still shown in the app
+        footer, headers = _cta_email_extras(told.manager.pk, CtaEmailKind.ESCALATED)
         emails.append(
             outbox.email_message(
                 key=f"cta:{first.pk}:escalated:email",
                 to=[told.manager.email],
                 subject=subject,
-                text=body,
+                text=body + footer,
                 source=first.playbook.source_label,
+                headers=headers,
             )
         )
     Notification.objects.bulk_create(notes, ignore_conflicts=True)

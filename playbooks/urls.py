@@ -20,4 +20,9 @@ urlpatterns = [
     path("ctas/<int:pk>/status", views.cta_status, name="cta-status"),
     path("ctas/<int:pk>/reassign", views.cta_reassign, name="cta-reassign"),
     path("ctas/<int:pk>/comments", views.cta_comment, name="cta-comment"),
+    path(
+        "ctas/emails/unsubscribe/<str:token>/",
+        views.cta_email_unsubscribe,
+        name="cta-email-unsubscribe",
+    ),
 ]

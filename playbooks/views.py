@@ -10,12 +10,15 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
@@ -26,7 +29,7 @@ from config.announce import announce
 
 from . import rules, selectors, services
 from .forms import CommentForm, PlaybookForm, SnoozeForm
-from .models import ACTIVE_STATUSES, Cta, CtaStatus, CtaStep, Playbook
+from .models import ACTIVE_STATUSES, Cta, CtaEmailKind, CtaStatus, CtaStep, Playbook
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -377,3 +380,29 @@ def cta_comment(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     services.cta_comment_add(cta=cta, body=form.cleaned_data["body"], user=request.user)
     messages.success(request, "Comment added.")
     return redirect("playbooks:cta-detail", pk=cta.pk)
+
+
+@never_cache
+@csrf_exempt  # the signed token is the authority, not a session (see the docstring)
+@login_not_required
+@require_http_methods(["GET", "POST"])
+def cta_email_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """A CTA email's unsubscribe link: GET shows a button (mail scanners follow links), POST
+    turns that kind of CTA email off. The mail program's one-click button (the email's
+    ``List-Unsubscribe-Post`` header, RFC 8058) POSTs here without a session or a CSRF
+    token; none is needed, since the POST acts on the user the signed token names, not on
+    whoever is signed in, and only turns one kind of their emails off."""
+    found = services.cta_email_token_read(token)
+    if found is None:
+        return render(
+            request,
+            "playbooks/cta_email_unsubscribe.html",
+            {"invalid": True, "title": "CTA emails"},
+            status=404,
+        )
+    user, kind = found
+    context = {"email": user.email, "kind": CtaEmailKind(kind).label, "title": "CTA emails"}
+    if request.method == "POST":
+        services.cta_email_set(user=user, kind=kind, on=False)
+        context["done"] = True
+    return render(request, "playbooks/cta_email_unsubscribe.html", context)

@@ -256,6 +256,21 @@ class DigestForm(forms.Form):
     weekly = forms.BooleanField(required=False, label="Send me the weekly digest")
 
 
+class NotificationSettingsForm(DigestForm):
+    """The emails a person gets: the weekly digest, and one box per kind of CTA email
+    (``playbooks.models.CtaEmailKind``; fields ``cta_<kind>``)."""
+
+    def __init__(self, *args, **kwargs):
+        from playbooks.models import CtaEmailKind
+
+        super().__init__(*args, **kwargs)
+        for kind in CtaEmailKind:
+            self.fields[f"cta_{kind.value}"] = forms.BooleanField(required=False, label=kind.label)
+
+    def cta_fields(self):
+        return [self[name] for name in self.fields if name.startswith("cta_")]
+
+
 class RecipientsField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: User) -> str:
         return services.owner_label(obj)

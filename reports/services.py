@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts import utc
-from accounts.exports import csv_safe
+from accounts.exports import csv_safe, export_filename
 from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
 from accounts.money import money_exact
 from config.site import absolute_url
@@ -837,6 +837,20 @@ def digest_subscribe(user: User, *, weekly: bool) -> DigestSubscription:
     return sub
 
 
+@transaction.atomic
+def notifications_save(user: User, choices: dict[str, bool]) -> None:
+    """The settings page's choices: ``weekly`` (the digest, for a user with a role) and
+    ``cta_<kind>`` for each kind of CTA email, saved together."""
+    from playbooks import services as playbooks_services
+    from playbooks.models import CtaEmailKind
+
+    if user.role is not None and "weekly" in choices:
+        digest_subscribe(user, weekly=bool(choices["weekly"]))
+    for kind in CtaEmailKind.values:
+        if f"cta_{kind}" in choices:
+            playbooks_services.cta_email_set(user=user, kind=kind, on=bool(choices[f"cta_{kind}"]))
+
+
 def is_leader(user: User) -> bool:
     return user.role in (Role.MANAGER, Role.ADMIN)
 
@@ -999,7 +1013,8 @@ def digests_send(*, today: dt.date) -> int:
 def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[list[Any]]:
     """The dashboard view's figures (every KPI with a target, and the dashboard's tiles'
     KPIs) for the report's scope at its KPI snapshot of ``day`` (the latest without one):
-    KPI, value, unit, target, status, period."""
+    KPI, value (a number: a negative NPS stays a number), unit, currency (for money),
+    target, status, and the period's first and last day (not the engine's exclusive end)."""
     qs = KpiSnapshot.objects.filter(scope_kind=report.scope_kind, scope_key=report.scope_key)
     if day is not None:
         qs = qs.filter(day=day)
@@ -1010,7 +1025,18 @@ def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[
             Q(scope_kind=report.scope_kind, scope_key=report.scope_key) | Q(scope_kind="all")
         ).order_by("scope_kind")  # "all" first: the exact scope ("owner"/"segment") wins
     }
-    rows = [["kpi", "value", "unit", "target", "status", "period_start", "period_end"]]
+    rows = [
+        [
+            "KPI",
+            "Value",
+            "Unit",
+            "Currency",
+            "Target",
+            "Status",
+            "Period first day",
+            "Period last day",
+        ]
+    ]
     for key, kpi in catalog.KPIS.items():
         value = catalog.value_in(snap.report, key) if snap else None
         target = targets.get(key)
@@ -1022,22 +1048,26 @@ def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[
         rows.append(
             [
                 kpi.label,
-                "" if value is None else str(value),
-                kpi.unit if kpi.unit != "money" else settings.CURRENCY,
+                value,
+                "" if kpi.unit == "money" else kpi.unit,
+                settings.CURRENCY if kpi.unit == "money" else "",
                 target_text(target) if target else "",
                 state,
                 period.get("start", ""),
-                period.get("end", ""),
+                period.get("as_of") or (snap.day if snap else ""),
             ]
         )
     return rows
 
 
 def _csv_text(rows: list[list[Any]]) -> str:
+    """The rows as a CSV file's text, formulas neutralised, with the BOM the downloads
+    have (Excel on Windows reads the attachment as UTF-8 then: "≥ 100.0%" stays legible)."""
     import csv
     import io
 
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer)
     for row in rows:
         writer.writerow([csv_safe(c) for c in row])
@@ -1110,7 +1140,8 @@ def scheduled_report_send(report: ScheduledReport, *, period: str, day: dt.date)
             text=text,
             attachments=[
                 {
-                    "filename": f"report-{report.pk}-{period}.csv",
+                    # what and which days: report-book-weekly-2026-w47-2026-11-22.csv
+                    "filename": export_filename("report", report.name, period, day),
                     "content": content,
                     "mimetype": "text/csv",
                 }

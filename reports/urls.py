@@ -10,5 +10,6 @@ urlpatterns = [
     path("targets/off-track/", views.off_track, name="off-track"),
     path("reports/scheduled/", views.scheduled_reports, name="scheduled"),
     path("digest/", views.digest, name="digest"),
+    path("settings/emails/", views.notifications, name="notifications"),
     path("digest/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

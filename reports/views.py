@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from accounts.models import Role
 
 from . import catalog, services
-from .forms import DigestForm, ScheduledReportForm, TargetForm
+from .forms import DigestForm, NotificationSettingsForm, ScheduledReportForm, TargetForm
 from .models import DigestSubscription, KpiTarget, ScheduledReport
 
 
@@ -155,6 +155,32 @@ def digest(request: HttpRequest) -> HttpResponse:
         request,
         "reports/digest.html",
         {"form": form, "is_leader": services.is_leader(request.user)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The emails the signed-in person gets: the weekly digest and each kind of CTA email,
+    one box each (the user menu's "Email settings")."""
+    from playbooks import services as playbooks_services
+
+    sub = DigestSubscription.objects.filter(user=request.user).first()
+    initial = {"weekly": bool(sub and sub.weekly)}
+    initial.update(
+        (f"cta_{kind}", on)
+        for kind, on in playbooks_services.cta_email_settings(request.user).items()
+    )
+    form = NotificationSettingsForm(
+        request.POST if request.method == "POST" else None, initial=initial
+    )
+    if request.method == "POST" and form.is_valid():
+        services.notifications_save(request.user, form.cleaned_data)
+        messages.success(request, "Email settings saved.")
+        return redirect("reports:notifications")
+    return render(
+        request,
+        "reports/notifications.html",
+        {"form": form, "has_role": request.user.role is not None},
     )
 
 

@@ -4,6 +4,8 @@ link pages are in ``surveys.public``."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -18,7 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.exports import csv_response
+from accounts import utc
+from accounts.exports import csv_response, export_filename, moment_cell
 from accounts.models import Account, Role
 
 from . import scoring, selectors, services
@@ -198,32 +201,47 @@ def results_csv(request: HttpRequest) -> StreamingHttpResponse:
         .order_by("answered_at", "id")
     )
     header = [
-        "answered_at",
-        "account_external_id",
-        "account",
-        "segment",
-        "stakeholder_email",
-        "campaign",
-        "kind",
-        "score",
-        "unhappy",
-        "comment",
-        "source",
+        "Answered on",
+        "Answered at (UTC)",
+        "Account external ID",
+        "Account",
+        "Segment",
+        "Stakeholder email",
+        "Campaign",
+        "Kind",
+        "Score",
+        "Unhappy",
+        "Comment",
+        "Source",
     ]
     rows = (
         [
-            r.answered_at.isoformat(),
+            r.answered_at.astimezone(dt.UTC).date(),
+            moment_cell(r.answered_at),
             r.account.external_id,
             r.account.name,
             r.account.segment,
             r.stakeholder.email if r.stakeholder else "",
             r.campaign.name if r.campaign else "",
-            r.kind,
+            r.kind.upper(),
             r.score,
-            "true" if scoring.is_unhappy(r.kind, r.score) else "false",
+            "yes" if scoring.is_unhappy(r.kind, r.score) else "no",
             r.comment,
             r.source,
         ]
         for r in responses.iterator(chunk_size=2000)
     )
-    return csv_response("survey-responses.csv", header, rows)
+    # what, whose, which days: the last day is the one before the (exclusive) end; with no
+    # end, the answers up to today
+    last = end - dt.timedelta(days=1) if end else utc.today()
+    name = export_filename(
+        "survey responses",
+        data.get("segment"),
+        data.get("campaign").name if data.get("campaign") else "",
+        data.get("kind"),
+        data.get("group"),
+        start,
+        "to" if start else "until",
+        last,
+    )
+    return csv_response(name, header, rows)

@@ -5,7 +5,7 @@ standings, and the drill-downs to the accounts behind each number."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -140,6 +140,11 @@ def _number(value: Any) -> float | None:
         return float(Decimal(str(value)))
     except (InvalidOperation, ValueError):
         return None
+
+
+def _decimal(value: Any) -> Decimal | None:
+    number = _number(value)
+    return None if number is None else Decimal(str(value))
 
 
 def pct_whole(value: Any) -> str:
@@ -474,6 +479,12 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
                 "previous": prev,
                 "previous_display": fmt(prev, unit),
                 "unit": entry.get("unit", ""),
+                "kind": unit,
+                # the snapshot's own figures (Decimal, to the cent), for the CSV
+                "exact": _decimal(entry.get("value")),
+                "previous_exact": _decimal(
+                    before.get(section, {}).get(key, {}).get("value") if before else None
+                ),
                 "delta": _delta(value, prev, unit, higher, earlier=bool(before)),
                 "docs": docs_url(anchor),
                 "drill": drill_url,
@@ -537,6 +548,7 @@ def dashboard_context(user: User, params: Mapping[str, str]) -> dict[str, Any]:
         "days": days[:60],
         "day": day,
         "period_start": report.get("period", {}).get("start"),
+        "period_last_day": report.get("period", {}).get("as_of"),
         "period_end": report.get("period", {}).get("end"),
         "previous_day": previous.day if previous else None,
         "tiles": tiles,
@@ -588,14 +600,20 @@ def period_day(
 
 
 def drilldown_context(
-    user: User, params: Mapping[str, str], *, limit: int | None = DRILL_ROWS
+    user: User,
+    params: Mapping[str, str],
+    *,
+    limit: int | None = DRILL_ROWS,
+    name_rows: bool = True,
 ) -> dict[str, Any]:
     """The accounts behind a number of the dashboard's period and scope, over the accounts
     the user can see: an MRR movement (the same engine as the API's /kpis/movements/), or
     the MRR on the period's first or end day (``mrr_start``, ``mrr_end``: each account with
     its MRR that day, ``revenue.contract_facts`` as in the report, so they sum to the
     tile). ``limit``: rows kept, the largest first (None: all, for the CSV); ``count`` and
-    ``totals`` always cover every account."""
+    ``totals`` always cover every account. ``name_rows=False`` leaves the rows without
+    their accounts' current name, segment and owner (``drilldown_csv_rows`` adds them a
+    chunk at a time)."""
     owners = selectors.owner_choices(user)
     segments = selectors.segment_choices(user) if user.role == Role.ADMIN else []
     scope, notices = resolve_scope(user, params, owners, segments)
@@ -656,30 +674,8 @@ def drilldown_context(
     count = len(rows)
     if limit is not None:
         rows = rows[:limit]
-    ids = [r["id"] for r in rows if r.get("id")]
-    accounts = {
-        a.pk: a
-        for a in Account.objects.filter(pk__in=ids)
-        .select_related("owner")
-        .only(
-            "pk",
-            "external_id",
-            "name",
-            "segment",
-            "owner__email",
-            "owner__first_name",
-            "owner__last_name",
-        )
-    }
-    for r in rows:
-        a = accounts.get(r.get("id"))
-        r["name"] = a.name if a else r.get("name", "")
-        r["external_id"] = a.external_id if a else r.get("external_id", "")
-        r["segment"] = a.segment if a else ""
-        r["owner"] = str(a.owner) if a and a.owner else ""
-        r["amount_text"] = (
-            money_exact(Decimal(str(r["amount"]))) if on else movement_text(r["kind"], r["amount"])
-        )
+    if name_rows:
+        _name_rows(rows, on)
     keep = ("segment", "owner", "day")
     return {
         "scope": scope,
@@ -710,6 +706,99 @@ def drilldown_context(
             else "revenue-and-retention-revenue-retention"
         ),
     }
+
+
+def _name_rows(rows: list[dict[str, Any]], on: dt.date | None) -> None:
+    """The accounts' current name, external id, segment and owner on ``rows``, and the
+    amount as the page prints it. One query."""
+    ids = [r["id"] for r in rows if r.get("id")]
+    accounts = {
+        a.pk: a
+        for a in Account.objects.filter(pk__in=ids)
+        .select_related("owner")
+        .only(
+            "pk",
+            "external_id",
+            "name",
+            "segment",
+            "owner__email",
+            "owner__first_name",
+            "owner__last_name",
+        )
+    }
+    for r in rows:
+        a = accounts.get(r.get("id"))
+        r["name"] = a.name if a else r.get("name", "")
+        r["external_id"] = a.external_id if a else r.get("external_id", "")
+        r["segment"] = a.segment if a else ""
+        r["owner"] = str(a.owner) if a and a.owner else ""
+        r["amount_text"] = (
+            money_exact(Decimal(str(r["amount"]))) if on else movement_text(r["kind"], r["amount"])
+        )
+
+
+TILES_CSV_HEADER = [
+    "Metric",
+    "Value",
+    "Previous period",
+    "Unit",
+    "Currency",
+    "Period first day",
+    "Period last day",
+    "Compared with the month ending",
+]
+
+
+def tiles_csv_rows(context: Mapping[str, Any]) -> list[list[Any]]:
+    """The dashboard's tiles as CSV rows: the snapshot's exact figures (a tile's "$1.5k" is
+    1500.00 here), money with the currency in its own column, other units in words."""
+    units = {"money": "", "pct": "%", "days": "days"}
+    return [
+        [
+            t["label"],
+            t["exact"],
+            t["previous_exact"],
+            units.get(t["kind"], t["kind"]) if t["kind"] != "money" else "",
+            settings.CURRENCY if t["kind"] == "money" else "",
+            context["period_start"],
+            context["period_last_day"],
+            context["previous_day"],
+        ]
+        for t in context["tiles"]
+    ]
+
+
+CSV_CHUNK = 2000  # accounts named per query while the CSV streams
+
+
+def drilldown_csv_header(context: Mapping[str, Any]) -> list[str]:
+    if context["mrr_on"]:
+        return ["Account ID", "External ID", "Account", "Segment", "Owner", "MRR on",
+                "MRR", "Currency"]  # fmt: skip
+    return ["Account ID", "External ID", "Account", "Segment", "Owner", "Movement",
+            "MRR change", "Currency", "Period first day", "Period last day"]  # fmt: skip
+
+
+def drilldown_csv_rows(context: Mapping[str, Any]) -> Iterator[list[Any]]:
+    """The drill-down's rows for its CSV (``drilldown_context(limit=None,
+    name_rows=False)``), named a chunk of ``CSV_CHUNK`` accounts at a time, so a book of
+    100,000 accounts never holds 100,000 account rows at once (nor sends 100,000 ids in one
+    query). A movement's change is signed, as the page prints it: contraction and churn are
+    negative, so the column sums to the net change. The period's end is its last day (the
+    engine's end is the day after)."""
+    rows, on = context["rows"], context["mrr_on"]
+    last = context["end"] - dt.timedelta(days=1)
+    for begin in range(0, len(rows), CSV_CHUNK):
+        chunk = rows[begin : begin + CSV_CHUNK]
+        _name_rows(chunk, on)
+        for r in chunk:
+            head = [r["id"], r["external_id"], r["name"], r["segment"], r["owner"]]
+            amount = Decimal(str(r["amount"] or 0))
+            if on:
+                yield [*head, on, amount, settings.CURRENCY]
+            else:
+                sign = -1 if r["kind"] in ("contraction", "churn") else 1
+                yield [*head, r["kind"], sign * amount, settings.CURRENCY, context["start"], last]
 
 
 MRR_TITLES = {"movements": "MRR movements", "mrr_start": "Start MRR", "mrr_end": "MRR"}

@@ -19,7 +19,7 @@ from django_htmx.middleware import HtmxDetails
 
 from accounts import utc
 from accounts.days import parse_day
-from accounts.exports import csv_response
+from accounts.exports import csv_response, export_filename
 from accounts.models import Account, Role
 from accounts.selectors import first_value_of
 from accounts.services import activity_log, milestone_clear, milestone_editable_by, milestone_record
@@ -439,20 +439,10 @@ def health_override_create(request: HttpRequest, pk: int) -> HttpResponse:
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     context = dash.dashboard_context(request.user, request.GET)
     if request.GET.get("format") == "csv":
-        return _csv(
-            "kpis.csv",
-            ["metric", "value", "previous", "unit", "period_start", "period_end"],
-            [
-                [
-                    t["label"],
-                    t["value"],
-                    t["previous"],
-                    t["unit"],
-                    context["period_start"],
-                    context["period_end"],
-                ]
-                for t in context["tiles"]
-            ],
+        return csv_response(
+            export_filename("kpis", context["scope"].label, context["period_last_day"]),
+            dash.TILES_CSV_HEADER,
+            dash.tiles_csv_rows(context),
         )
     context["north_star"] = integrations.north_star(request.user)
     template = "workspace/dashboard.html"
@@ -481,25 +471,17 @@ def cohorts(request: HtmxHttpRequest) -> HttpResponse:
 def drilldown(request: HtmxHttpRequest) -> HttpResponse:
     """The accounts behind a number of the dashboard (the page lists the largest, the CSV
     all of them)."""
-    csv = request.GET.get("format") == "csv"
-    context = dash.drilldown_context(
-        request.user, request.GET, limit=None if csv else dash.DRILL_ROWS
-    )
-    if csv:
-        return _csv(
-            f"{context['metric']}.csv",
-            ["account_id", "external_id", "name", "segment", "owner", "amount"],
-            [
-                [r["id"], r["external_id"], r["name"], r["segment"], r["owner"], r["amount"]]
-                for r in context["rows"]
-            ],
+    if request.GET.get("format") == "csv":
+        context = dash.drilldown_context(request.user, request.GET, limit=None, name_rows=False)
+        on = context["mrr_on"]
+        when = (on,) if on else (context["start"], "to", context["end"] - dt.timedelta(days=1))
+        return csv_response(
+            export_filename(context["title"], context["scope"].label, *when),
+            dash.drilldown_csv_header(context),
+            dash.drilldown_csv_rows(context),
         )
+    context = dash.drilldown_context(request.user, request.GET, limit=dash.DRILL_ROWS)
     return render(request, "workspace/drilldown.html", context)
-
-
-def _csv(filename: str, header: list[str], rows: list[list]):
-    """A download that is safe to open in a spreadsheet (``accounts.exports``)."""
-    return csv_response(filename, header, rows)
 
 
 # --- after an inline CTA action --------------------------------------------------------------

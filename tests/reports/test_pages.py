@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -244,14 +245,24 @@ def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
         services.scheduled_reports_send(as_of=DAY)  # again: nothing new
     assert sorted(m.to[0] for m in mail.outbox) == [other.email, admin_user.email]
     name, content, mimetype = mail.outbox[0].attachments[0]
-    assert (name, mimetype) == (f"report-{report.pk}-2026-W47.csv", "text/csv")
-    rows = {r[0]: r for r in csv.reader(io.StringIO(content))}
-    assert rows["NRR"][1:5] == ["95.5", "%", "≥ 100.0%", "off track"]
-    assert rows["GRR"][1:5] == ["92", "%", "≥ 90.0%", "on track"]
-    assert rows["Logo churn"][1:5] == ["1.5", "%", "", ""]
-    assert rows["NRR"][5:] == ["2026-10-23", "2026-11-23"]
+    # what and which days, not the report's id
+    assert (name, mimetype) == ("report-book-weekly-2026-w47-2026-11-22.csv", "text/csv")
+    assert content.startswith("\ufeff")  # the BOM the downloads have: Excel reads UTF-8
+    rows = {r[0]: r for r in csv.reader(io.StringIO(content.removeprefix("\ufeff")))}
+    assert rows["KPI"] == [
+        "KPI", "Value", "Unit", "Currency", "Target", "Status", "Period first day",
+        "Period last day",
+    ]  # fmt: skip
+    assert rows["NRR"][1:6] == ["95.5", "%", "", "≥ 100.0%", "off track"]
+    assert rows["GRR"][1:6] == ["92", "%", "", "≥ 90.0%", "on track"]
+    assert rows["Logo churn"][1:6] == ["1.5", "%", "", "", ""]
+    assert rows["MRR"][2:4] == ["", "USD"]  # money: a plain number, the currency beside it
+    # the trailing month's first and last day (the snapshot's day), not the exclusive end
+    assert rows["NRR"][6:] == ["2026-10-23", "2026-11-22"]
 
 
 def test_csv_cells_are_formula_safe(no_default_targets):
     rows = [["=HYPERLINK(1)", "+1", "ok"]]
-    assert services._csv_text(rows).startswith("'=HYPERLINK(1)")
+    assert services._csv_text(rows).startswith("\ufeff'=HYPERLINK(1)")
+    # a negative figure (an NPS of -12.5) stays a number, not a text with an apostrophe
+    assert services._csv_text([["NPS", Decimal("-12.5")]]) == "\ufeffNPS,-12.5\r\n"

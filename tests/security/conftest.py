@@ -18,6 +18,7 @@ from accounts.models import (
     Stakeholder,
     Ticket,
 )
+from playbooks.services import cta_email_token
 from reports.models import KpiTarget
 from reports.services import unsubscribe_token
 from surveys.models import Campaign, Invitation, Survey
@@ -107,6 +108,7 @@ def world(admin_user, manager, csm, outsider):
     )
     objects["api_token"] = ApiToken.issue(user=admin_user, name="Matrix", scope="read")[0]
     objects["digest_link"] = SimpleNamespace(token=unsubscribe_token(csm))
+    objects["cta_email_link"] = SimpleNamespace(token=cta_email_token(csm.pk, "opened"))
     users = {"outsider": outsider, "csm": csm, "manager": manager, "admin": admin_user}
     return objects, users
 

@@ -22,6 +22,24 @@ def test_text_that_a_spreadsheet_would_run_is_made_text():
     assert csv_safe(Decimal("-120.00")) == Decimal("-120.00")
     assert csv_safe(-3) == -3
     assert csv_safe(None) == ""
+    # a plain number carried as text (the KPI engine's JSON) is a number, not a formula
+    assert csv_safe("-120.00") == "-120.00" and csv_safe("-3") == "-3"
+    assert csv_safe("-3-1") == "'-3-1" and csv_safe("-1e3") == "'-1e3"
+
+
+def test_moments_and_file_names_read_as_a_person_expects():
+    import datetime as dt
+
+    from accounts.exports import export_filename, moment_cell
+
+    paris = dt.timezone(dt.timedelta(hours=1))
+    # 15:05 in Paris is 14:05 UTC; no "T", no offset: a spreadsheet reads it as a moment
+    assert moment_cell(dt.datetime(2026, 11, 22, 15, 5, tzinfo=paris)) == "2026-11-22 14:05:00"
+    assert moment_cell(None) == ""
+    name = export_filename("Survey responses", "Segment: SMB", dt.date(2026, 3, 1), "to",
+                           dt.date(2026, 3, 31))  # fmt: skip
+    assert name == "survey-responses-segment-smb-2026-03-01-to-2026-03-31.csv"
+    assert export_filename("kpis", "", dt.date(2026, 3, 31)) == "kpis-2026-03-31.csv"
 
 
 def test_the_streamed_file_holds_the_neutralised_cells():

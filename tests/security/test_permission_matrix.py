@@ -173,6 +173,10 @@ RULES: dict[str, Rule] = {
     "reports:scheduled": Rule(_all(403, anonymous=LOGIN, manager=OK, admin=OK)),
     "reports:digest": Rule(_all(OK, anonymous=LOGIN, outsider=403)),
     "reports:unsubscribe": Rule(_all(OK), kwargs="digest_link"),
+    # anyone signed in chooses their own emails (a person without a role may own CTAs)
+    "reports:notifications": Rule(_all(OK, anonymous=LOGIN)),
+    # a CTA email's unsubscribe link: a signed token, no sign-in; GET writes nothing
+    "playbooks:cta-email-unsubscribe": Rule(_all(OK), kwargs="cta_email_link"),
     "reports-api:target-list": Rule(_all(OK, anonymous=401, outsider=403)),
     "reports-api:target-detail": Rule(_all(OK, anonymous=401, outsider=403), kwargs="kpi_target"),
     # voice of the customer: themes for every role (a role-less user gets 404), an account's

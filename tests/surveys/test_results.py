@@ -235,15 +235,48 @@ def test_csv_export_of_the_csms_answers(client, csm, book):
     r = client.get(reverse("surveys:results-csv"), {"start": "2026-03-01", "end": "2026-04-01"})
     rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode("utf-8-sig"))))
     assert r["Content-Type"].startswith("text/csv")
-    assert sorted((row["kind"], row["score"]) for row in rows) == [
-        ("ces", "4"),
-        ("ces", "7"),
-        ("csat", "5"),
-        ("nps", "6"),
-        ("nps", "7"),
-        ("nps", "9"),
+    assert sorted((row["Kind"], row["Score"]) for row in rows) == [
+        ("CES", "4"),
+        ("CES", "7"),
+        ("CSAT", "5"),
+        ("NPS", "6"),
+        ("NPS", "7"),
+        ("NPS", "9"),
     ]
-    assert {row["account"] for row in rows} == {"Alpha"}
+    assert {row["Account"] for row in rows} == {"Alpha"}
+    # the last day covered is the one before the (exclusive) end
+    assert r["Content-Disposition"] == (
+        'attachment; filename="survey-responses-2026-03-01-to-2026-03-31.csv"'
+    )
+
+
+def test_the_csv_holds_the_answers_behind_the_pages_nps(client, admin_user, book):
+    """The page's NPS for March, and the same figure worked out from the file's rows."""
+    client.force_login(admin_user)
+    query = {"start": "2026-03-01", "end": "2026-04-01"}
+    page = client.get(reverse("surveys:results"), query)
+    nps = page.context["voc"]["kinds"]["nps"]
+    assert (nps.responses, nps.value) == (4, -25)
+    r = client.get(reverse("surveys:results-csv"), query)
+    body = b"".join(r.streaming_content)
+    assert body.startswith(b"\xef\xbb\xbf")  # UTF-8 with its BOM, for Excel
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    scores = [int(row["Score"]) for row in rows if row["Kind"] == "NPS"]
+    # the file's NPS answers: 7, 9, 6, 0 -> promoters (9-10) 1, detractors (0-6) 2, of 4:
+    # 100 * (1 - 2) / 4 = -25, the page's figure
+    assert sorted(scores) == [0, 6, 7, 9]
+    promoters = sum(s >= 9 for s in scores)
+    detractors = sum(s <= 6 for s in scores)
+    assert 100 * (promoters - detractors) / len(scores) == nps.value
+    # days as ISO days, moments in UTC as spreadsheets read them; the unhappy flag in words
+    # the earliest that counts: p2's 9 at NOW + 3 h (p1's 10 at + 1 h and p2's 3 at + 2 h
+    # were replaced), NOW being 2 Mar 2026 09:00 UTC
+    first = min(rows, key=lambda row: row["Answered at (UTC)"])
+    assert (first["Answered on"], first["Answered at (UTC)"]) == (
+        "2026-03-02",
+        "2026-03-02 12:00:00",
+    )
+    assert {row["Unhappy"] for row in rows} == {"yes", "no"}
 
 
 def test_csv_export_follows_the_kind_and_who_filters(client, admin_user, book):
@@ -252,7 +285,10 @@ def test_csv_export_follows_the_kind_and_who_filters(client, admin_user, book):
     r = client.get(reverse("surveys:results-csv"), query)
     rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode("utf-8-sig"))))
     # the unhappy NPS answers that count: p3's 6 and p4's 0 (with or without a comment)
-    assert sorted((row["account"], row["score"]) for row in rows) == [("Alpha", "6"), ("Beta", "0")]
+    assert sorted((row["Account"], row["Score"]) for row in rows) == [("Alpha", "6"), ("Beta", "0")]
+    assert r["Content-Disposition"] == (
+        'attachment; filename="survey-responses-nps-unhappy-2026-03-01-to-2026-03-31.csv"'
+    )
     # and the page's export link carries them
     page = client.get(reverse("surveys:results"), query).content.decode()
     assert "results.csv?start=2026-03-01&amp;end=2026-04-01&amp;kind=nps&amp;group=unhappy" in page

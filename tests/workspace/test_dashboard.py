@@ -84,8 +84,12 @@ def test_drilldown_lists_the_accounts_behind_a_movement(client, admin_user, kpi_
     churn = client.get(reverse("workspace:drilldown"), {"metric": "churn", "format": "csv"})
     assert churn["Content-Type"].startswith("text/csv")
     lines = list(csv.reader(io.StringIO(b"".join(churn.streaming_content).decode("utf-8-sig"))))
-    assert lines[0] == ["account_id", "external_id", "name", "segment", "owner", "amount"]
+    assert lines[0] == [
+        "Account ID", "External ID", "Account", "Segment", "Owner", "Movement", "MRR change",
+        "Currency", "Period first day", "Period last day",
+    ]  # fmt: skip
     assert [row[2] for row in lines[1:]] == ["Gone Co"]
+    assert lines[1][5:8] == ["churn", "-300.00", "USD"]  # MRR lost: negative, a number
     odd = client.get(reverse("workspace:drilldown"), {"metric": "magic", "day": "nope"})
     assert odd.status_code == 200 and "Unknown number “magic”" in odd.content.decode()
 
@@ -94,8 +98,58 @@ def test_csv_export_of_the_tiles(client, admin_user, kpi_book):
     client.force_login(admin_user)
     r = client.get(reverse("workspace:dashboard"), {"format": "csv"})
     rows = list(csv.reader(io.StringIO(b"".join(r.streaming_content).decode("utf-8-sig"))))
-    assert rows[0][:3] == ["metric", "value", "previous"]
-    assert rows[1][:2] == ["MRR", "1500.0"]
+    assert rows[0][:5] == ["Metric", "Value", "Previous period", "Unit", "Currency"]
+    day = kpi_book["day"]
+    assert r["Content-Disposition"] == f'attachment; filename="kpis-whole-book-{day}.csv"'
+
+
+def _csv(response) -> list[list[str]]:
+    body = b"".join(response.streaming_content)
+    assert body.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads the file as UTF-8
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def test_the_tiles_csv_holds_the_figures_the_tiles_show(client, admin_user, kpi_book):
+    """What a finance person checks first: the file and the screen agree."""
+    from metrics.services import kpi_snapshot_period
+
+    client.force_login(admin_user)
+    page = client.get(reverse("workspace:dashboard")).content.decode()
+    rows = {r[0]: r for r in _csv(client.get(reverse("workspace:dashboard"), {"format": "csv"}))}
+    start, end = kpi_snapshot_period(kpi_book["day"])
+    # MRR: Old Co 1,000 + New Co 500 = 1,500: the tile's "$1.5k", to the cent in the file,
+    # the currency in its own column and the period as the days it covers (the last one is
+    # the snapshot's day, not the exclusive end the engine counts to)
+    assert "$1.5k" in tile(page, "MRR")
+    assert rows["MRR"] == ["MRR", "1500.00", "", "", "USD", str(start), str(kpi_book["day"]), ""]
+    assert end == kpi_book["day"] + dt.timedelta(days=1)
+    # logo churn: Gone Co of the 2 customers at the start (Old, Gone) = 1 / 2 = 50.0%
+    assert "50.0%" in tile(page, "Logo churn")
+    assert Decimal(rows["Logo churn"][1]) == Decimal("50") and rows["Logo churn"][3:5] == ["%", ""]
+
+
+def test_the_movements_csv_sums_to_the_pages_totals(client, admin_user, kpi_book):
+    """The drill-down of every movement: the page's totals per movement, and the file's
+    signed changes adding up to them and to End MRR − Start MRR."""
+    client.force_login(admin_user)
+    page = client.get(reverse("workspace:drilldown"), {"metric": "movements"}).content.decode()
+    # New Co +$500.00 (new), Gone Co −$300.00 (churn); nothing else moved
+    assert "<dd>+$500.00</dd>" in page and "<dd>−$300.00</dd>" in page
+    r = client.get(reverse("workspace:drilldown"), {"metric": "movements", "format": "csv"})
+    rows = _csv(r)[1:]
+    by_kind: dict[str, Decimal] = {}
+    for row in rows:
+        by_kind[row[5]] = by_kind.get(row[5], Decimal(0)) + Decimal(row[6])
+    assert by_kind == {"new": Decimal("500.00"), "churn": Decimal("-300.00")}
+    # net: 500 − 300 = 200 = End MRR 1,500 − Start MRR 1,300 (Old 1,000 + Gone 300)
+    assert sum(by_kind.values()) == Decimal("1500") - Decimal("1300")
+    from metrics.services import kpi_snapshot_period
+
+    start, _ = kpi_snapshot_period(kpi_book["day"])
+    assert r["Content-Disposition"] == (
+        f'attachment; filename="mrr-movements-whole-book-{start}-to-{kpi_book["day"]}.csv"'
+    )
+    assert {(row[8], row[9]) for row in rows} == {(str(start), str(kpi_book["day"]))}
 
 
 def test_band_distribution_counts_and_arr(client, admin_user, kpi_book):

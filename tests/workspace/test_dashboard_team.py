@@ -104,7 +104,11 @@ def test_the_mrr_figure_opens_the_accounts_that_make_it_up(client, admin_user, m
     rows = _csv_rows(
         client.get(reverse("workspace:drilldown"), {"metric": "mrr_end", "format": "csv"})
     )
-    assert [(r[2], r[5]) for r in rows[1:]] == [
+    assert rows[0] == [
+        "Account ID", "External ID", "Account", "Segment", "Owner", "MRR on", "MRR", "Currency"
+    ]  # fmt: skip
+    assert {(r[5], r[7]) for r in rows[1:]} == {(end.isoformat(), "USD")}
+    assert [(r[2], r[6]) for r in rows[1:]] == [
         ("Far Co", "4000.00"),
         ("Old Co", "1000.00"),
         ("New Co", "500.00"),
@@ -136,6 +140,12 @@ def test_the_page_lists_the_largest_accounts_and_the_csv_all(
         client.get(reverse("workspace:drilldown"), {"metric": "mrr_end", "format": "csv"})
     )
     assert len(rows) == 5
+    # streamed a chunk of accounts at a time: 2 per chunk here, every account still named
+    monkeypatch.setattr(dashboard, "CSV_CHUNK", 2)
+    rows = _csv_rows(
+        client.get(reverse("workspace:drilldown"), {"metric": "mrr_end", "format": "csv"})
+    )
+    assert [r[2] for r in rows[1:]] == ["Far Co", "Old Co", "New Co", "Max Co"]
 
 
 def test_the_team_dashboard_query_count_is_pinned_and_flat(
