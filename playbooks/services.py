@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
+from accounts.stale import stale_words
 from accounts.timeline import timeline_upsert
 from config.db import copy_stage
 from config.site import absolute_url
@@ -257,12 +258,12 @@ def playbook_stale_words(playbook: Playbook, based_on: int) -> str:
         .filter(playbook=playbook, version=playbook.version)
         .first()
     )
-    by = f" by {latest.created_by}" if latest and latest.created_by else ""
-    when = f" at {utc.moment_text(latest.created_at)} UTC" if latest else ""
-    return (
-        f"v{playbook.version} was saved{by}{when}, after you opened v{based_on}. Your "
-        f"changes are not saved: reload the page to see v{playbook.version}, then make "
-        "your change again."
+    return stale_words(
+        changed=f"v{playbook.version} was saved",
+        by=latest.created_by if latest else None,
+        at=latest.created_at if latest else None,
+        opened=f"v{based_on}",
+        see=f"v{playbook.version}",
     )
 
 

@@ -29,6 +29,7 @@ from accounts import utc
 from accounts.exports import csv_safe
 from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
 from accounts.money import money_exact
+from accounts.stale import stale_words
 from config.site import absolute_url
 from metrics import kpis
 from metrics.kpis.common import change_text, percent_text
@@ -104,11 +105,13 @@ def target_save(*, form, user: User) -> KpiTarget:
         if same:
             return locked
         if opened_at and opened_at != locked.updated_at.isoformat():
-            by = f" by {locked.updated_by}" if locked.updated_by else ""
             raise ValidationError(
-                f"This target was changed{by} at {utc.moment_text(locked.updated_at)} UTC, "
-                "after you opened it. Your changes are not saved: reload the page to see "
-                "the target as it is now, then make your change again."
+                stale_words(
+                    changed="This target was changed",
+                    by=locked.updated_by,
+                    at=locked.updated_at,
+                    see="the target as it is now",
+                )
             )
     target.updated_by = user
     return form.save()
