@@ -21,7 +21,7 @@ from django_htmx.http import (
 )
 
 from accounts import services as account_services
-from accounts.models import AccountLifecycle, ApiToken, Role, User
+from accounts.models import AccountLifecycle, ApiToken, ChangeRecord, Role, User
 from accounts.selectors import api_token_list
 from accounts.services import user_access_update
 from config.announce import announce
@@ -585,7 +585,12 @@ def users(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "workspace/manage/users.html",
-        {"people": people, "managers": managers, "roles": Role.choices},
+        {
+            "people": people,
+            "managers": managers,
+            "roles": Role.choices,
+            "changes": account_services.changes_recent(ChangeRecord.Subject.USER),
+        },
     )
 
 
@@ -608,12 +613,17 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
     if not errors:
         try:
             person = user_access_update(
-                user=person, role=role or None, manager=manager, is_active=active, by=request.user
+                user=person,
+                role=role or None,
+                manager=manager,
+                is_active=active,
+                by=request.user,
+                seen=request.POST.get("seen"),
             )
         except ValidationError as exc:
             errors.extend(exc.messages)
-        else:
-            person = User.objects.prefetch_related("groups").select_related("manager").get(pk=pk)
+        # the row as saved now (after a refusal too: it shows the other admin's change)
+        person = User.objects.prefetch_related("groups").select_related("manager").get(pk=pk)
     if not request.htmx:
         if errors:
             messages.error(request, f"{person}: {' '.join(errors)}")
@@ -634,7 +644,16 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
             "saved": not errors,
         },
     )
-    return response if errors else announce(response, f"Saved {person}.")
+    if errors:
+        return response
+    # the trail below the table gets the change just made
+    changes = account_services.changes_recent(ChangeRecord.Subject.USER)
+    response.content += render(
+        request,
+        "workspace/manage/users.html#recent-changes",
+        {"changes": changes, "oob": True},
+    ).content
+    return announce(response, f"Saved {person}.")
 
 
 # --- API tokens ----------------------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""Two people editing the same thing at once, in a real browser: the htmx forms show the
+refusal of a stale save where the person clicked, and nothing of theirs is written."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.models import ChangeRecord, Role, User
+from accounts.services import user_access_update
+from tests.conftest import _user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ADMIN = "admin@demo.example"
+CSM = "csm1@demo.example"
+
+
+def test_users_row_refuses_a_save_over_another_admins_change(page, login, demo_users, shot):
+    bea = _user("bea@example.com", Role.ADMIN, first_name="Bea", is_staff=True)
+    csm = User.objects.get(email=CSM)
+    login(page, ADMIN)
+    page.goto("/manage/users/")
+    row = page.locator(f"#user-{csm.pk}")
+    expect(row).to_be_visible()
+
+    # Bea, on her own page, makes the CSM a manager after this page was opened
+    user_access_update(user=csm, role=Role.MANAGER, manager=csm.manager, is_active=True, by=bea)
+
+    row.get_by_label(re.compile(r"can sign in$")).uncheck()
+    row.get_by_role("button", name=re.compile(r"^Save")).click()
+    expect(row.get_by_role("alert")).to_contain_text("was changed by Bea at", timeout=5000)
+    expect(row.get_by_role("alert")).to_contain_text(
+        "Your changes are not saved: reload the page to see their access as it is now"
+    )
+    expect(row.locator("select[name=role]")).to_have_value("Manager")  # the row as saved now
+    expect(row.locator("input[name=is_active]")).to_be_checked()
+    assert User.objects.get(pk=csm.pk).is_active
+    shot(page, "users-stale-refused")
+
+    # made again on the row as it is now, the change goes through and joins the trail
+    row.get_by_label(re.compile(r"can sign in$")).uncheck()
+    row.get_by_role("button", name=re.compile(r"^Save")).click()
+    expect(row).to_contain_text("Saved.")
+    expect(page.locator("#changes li").first).to_contain_text("can sign in yes → no")
+    assert not User.objects.get(pk=csm.pk).is_active
+    assert ChangeRecord.objects.count() == 2
+    shot(page, "users-recent-changes")
