@@ -48,3 +48,32 @@ def test_users_row_refuses_a_save_over_another_admins_change(page, login, demo_u
     assert not User.objects.get(pk=csm.pk).is_active
     assert ChangeRecord.objects.count() == 2
     shot(page, "users-recent-changes")
+
+
+def test_campaign_editor_refuses_a_save_over_another_change(page, login, demo_users, shot):
+    from surveys import services
+    from surveys.forms import CampaignForm
+    from surveys.models import Campaign
+
+    admin = User.objects.get(email=ADMIN)
+    manager = User.objects.get(email="manager@demo.example")
+    data = {"name": "Quarterly NPS", "status": "draft", "kind": "nps", "language": "en",
+            "trigger": "one_off", "expires_after_days": "30"}  # fmt: skip
+    form = CampaignForm(data)
+    assert form.is_valid(), form.errors
+    campaign = services.campaign_save(data=form.cleaned_data, user=admin)
+    login(page, ADMIN)
+    page.goto(f"/surveys/{campaign.pk}/edit/")
+    # Max renames it meanwhile
+    services.campaign_save(
+        data={**form.cleaned_data, "name": "NPS, spring"}, user=manager, campaign=campaign
+    )
+    page.get_by_label("Follow-up question").fill("What would you change?")
+    page.get_by_role("button", name=re.compile(r"^Save")).click()
+    expect(page.get_by_role("alert").first).to_contain_text(
+        "This campaign was changed by Max Manager at"
+    )
+    expect(page.get_by_label("Follow-up question")).to_have_value("What would you change?")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Edit NPS, spring")
+    assert Campaign.objects.get().survey.follow_up == ""
+    shot(page, "campaign-stale-refused")
