@@ -33,6 +33,7 @@ from metrics.services import (
     health_model_ensure_default,
     health_model_version_restorable,
     health_model_version_restore,
+    health_rule_state,
     health_rule_words,
 )
 
@@ -385,7 +386,10 @@ def _assignments(
         return values
 
     for r in data["rules"]:
-        r.form = shown(r.key, segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk)
+        # seen: the rule (or the default) as shown; a refused form keeps the one it was sent
+        # with, so its next Save is refused too until the page is reloaded
+        seen = health_rule_state(r.rule) if r.rule else r.model.pk
+        r.form = shown(r.key, segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk, seen=seen)
         # a model without an active version stays listed for its own rule
         r.model_choices = scoring if r.active_version is not None else [r.model, *scoring]
     shown_rows = {r.key for r in data["rules"]} | {"rule-new", "model-new", "rescore"}
@@ -438,7 +442,9 @@ def health_rule_save(request: HttpRequest) -> HttpResponse:
         if data["rule"] is None:
             rule = metrics_services.health_rule_add(**scope, by=request.user)
         else:
-            rule = metrics_services.health_rule_change(rule=data["rule"], **scope, by=request.user)
+            rule = metrics_services.health_rule_change(
+                rule=data["rule"], **scope, by=request.user, seen=request.POST.get("seen")
+            )
     except ValidationError as exc:
         return _assignments(request, row=row, errors=_field_errors(form, exc), posted=request.POST)
     words = health_rule_words(segment=rule.segment, lifecycle=rule.lifecycle)
@@ -461,7 +467,7 @@ def health_default_save(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             model = metrics_services.health_default_move(
-                model=form.cleaned_data["model"], by=request.user
+                model=form.cleaned_data["model"], by=request.user, seen=request.POST.get("seen")
             )
         except ValidationError as error:
             exc = error

@@ -77,3 +77,27 @@ def test_campaign_editor_refuses_a_save_over_another_change(page, login, demo_us
     expect(page.get_by_role("heading", level=1)).to_have_text("Edit NPS, spring")
     assert Campaign.objects.get().survey.follow_up == ""
     shot(page, "campaign-stale-refused")
+
+
+def test_assignment_rule_refuses_a_save_over_another_change(page, login, demo_users, shot):
+    from metrics.models import HealthAssignmentRule
+    from metrics.services import health_model_copy, health_model_ensure_default, health_rule_change
+
+    default = health_model_ensure_default()
+    admin = User.objects.get(email=ADMIN)
+    smb = health_model_copy(source=default, name="SMB", created_by=admin)
+    spare = health_model_copy(source=default, name="Spare", created_by=admin)
+    rule = HealthAssignmentRule.objects.create(model=smb, segment="SMB")
+    bea = _user("bea@example.com", Role.ADMIN, first_name="Bea", is_staff=True)
+    login(page, ADMIN)
+    page.goto("/manage/health/assignments/")
+    health_rule_change(rule=rule, model=spare, segment="SMB", by=bea)  # Bea, meanwhile
+
+    page.get_by_label("Lifecycle stage of rule 1").select_option("onboarding")
+    page.locator(f"#rule-{rule.pk}-form").get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert").first).to_contain_text(
+        "Rule 1 was not saved: This rule was changed by Bea at"
+    )
+    rule.refresh_from_db()
+    assert (rule.lifecycle, rule.model_id) == ("", spare.pk)
+    shot(page, "assignments-stale-refused")
