@@ -248,6 +248,20 @@ class ChangeRecord(models.Model):
         return f"{self.get_subject_display()} {self.name}: {self.get_action_display().lower()}"
 
 
+class FormOnce(models.Model):
+    """The key of a form sent (``accounts.once``): a random value each form carries from
+    when it was shown; claimed in the same transaction as what the form makes, so the same
+    form sent twice (a double click, a resent request) makes one note, comment, override or
+    playbook. ``made``: what the first send made ("playbook:12"), for the second to go to."""
+
+    key = models.CharField(max_length=64, unique=True)
+    made = models.CharField(max_length=100, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.key[:8]}… {self.made or '-'}"
+
+
 # --- accounts -------------------------------------------------------------------------------
 
 

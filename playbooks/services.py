@@ -209,7 +209,15 @@ def playbook_create(
     steps without titles … nothing is written then."""
     playbook = Playbook(starter=starter, version=1)
     _apply_config(playbook, config)
-    playbook.save()
+    try:
+        with transaction.atomic():
+            playbook.save()
+    except IntegrityError:  # the same name saved meanwhile (two sends at once): no 500
+        if Playbook.objects.filter(name=playbook.name).exists():
+            raise ValidationError(
+                {"name": [f"A playbook called “{playbook.name}” was saved meanwhile."]}
+            ) from None
+        raise
     PlaybookVersion.objects.create(
         playbook=playbook, version=1, config=_version_config(playbook), created_by=created_by
     )
