@@ -101,3 +101,31 @@ def test_assignment_rule_refuses_a_save_over_another_change(page, login, demo_us
     rule.refresh_from_db()
     assert (rule.lifecycle, rule.model_id) == ("", spare.pk)
     shot(page, "assignments-stale-refused")
+
+
+def test_a_note_sent_twice_from_the_page_is_logged_once(page, login, demo_users, shot):
+    """The same htmx form sent twice (as a double click, or a resend, does): the second
+    answer says it was logged already, and the timeline has it once."""
+    from accounts.models import Activity
+    from tests.factories import AccountFactory
+
+    account = AccountFactory(name="Twice Ltd", owner=User.objects.get(email=CSM))
+    login(page, CSM)
+    page.goto(f"/accounts/{account.pk}/")
+    page.get_by_label("Subject").fill("Called the champion")
+    # the form sent twice with the same key, as a double click sends it
+    page.evaluate(
+        """() => { const f = document.getElementById('activity-form');
+                   const data = new FormData(f);
+                   return Promise.all([1, 2].map(() => fetch(f.action, {method: 'POST', body: data,
+                       headers: {'HX-Request': 'true'}}).then(r => r.text()))); }"""
+    )
+    page.get_by_role("button", name="Log it").click()  # the page's own send: the same key
+    expect(page.locator("#activity-form")).to_contain_text(
+        "Logged already (the form was sent twice): it is on the timeline once."
+    )
+    assert Activity.objects.filter(subject="Called the champion").count() == 1
+    timeline = page.locator("#timeline")
+    expect(timeline).to_contain_text("Called the champion")  # the page heard of it
+    expect(timeline.get_by_text("Called the champion")).to_have_count(1)
+    shot(page, "note-sent-twice")
