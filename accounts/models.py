@@ -100,6 +100,12 @@ class User(AbstractUser):
                 return role
         return None
 
+    @property
+    def access_state(self) -> str:
+        """Role, manager and active flag in one string, as the users page shows them: a save
+        from a page showing another state is refused (``services.user_access_update``)."""
+        return f"{self.role or ''}|{self.manager_id or ''}|{int(self.is_active)}"
+
 
 class ApiToken(BaseModel):
     """A secret that lets a program call the API as a user. Only a hash is stored.
@@ -201,6 +207,59 @@ class ApiToken(BaseModel):
         if via:  # a person did it on a page, and their user has been deleted since
             return "a removed user"
         return None
+
+
+class ChangeRecord(models.Model):
+    """One change an admin or a leader made on a page, for the audit trail: who, when, to
+    what (a user's access, a KPI target, a scheduled report) and what changed, in words as
+    the page showed them ("role CSM → Manager; can sign in yes → no"). Written in the same
+    transaction as the change; never edited. Words, not foreign keys, so the trail outlives
+    what it names (a removed target is still "NRR at least 100%, monthly")."""
+
+    class Subject(models.TextChoices):
+        USER = "user", "User"
+        KPI_TARGET = "kpi_target", "KPI target"
+        SCHEDULED_REPORT = "scheduled_report", "Scheduled report"
+
+    class Action(models.TextChoices):
+        CHANGED = "changed", "Changed"
+        REMOVED = "removed", "Removed"
+
+    subject = models.CharField(max_length=20, choices=Subject.choices)
+    subject_id = models.PositiveIntegerField(help_text="the row changed (it may be gone)")
+    name = models.CharField(max_length=300, help_text="what was changed, named as then")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    words = models.CharField(max_length=1000, blank=True, help_text="what changed, in words")
+    by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # a page's "Recent changes" (one subject, newest first, a few rows) and the
+            # last change of one row (who to name when a stale save is refused)
+            models.Index(fields=["subject", "subject_id", "-at"], name="change_record_row_idx"),
+            models.Index(fields=["subject", "-at"], name="change_record_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_subject_display()} {self.name}: {self.get_action_display().lower()}"
+
+
+class FormOnce(models.Model):
+    """The key of a form sent (``accounts.once``): a random value each form carries from
+    when it was shown; claimed in the same transaction as what the form makes, so the same
+    form sent twice (a double click, a resent request) makes one note, comment, override or
+    playbook. ``made``: what the first send made ("playbook:12"), for the second to go to."""
+
+    key = models.CharField(max_length=64, unique=True)
+    made = models.CharField(max_length=100, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.key[:8]}… {self.made or '-'}"
 
 
 # --- accounts -------------------------------------------------------------------------------

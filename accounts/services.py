@@ -15,7 +15,17 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import book, intake, utc
-from .models import Account, Activity, ImportRecord, Milestone, Role, TimelineEntry, User
+from .models import (
+    Account,
+    Activity,
+    ChangeRecord,
+    ImportRecord,
+    Milestone,
+    Role,
+    TimelineEntry,
+    User,
+)
+from .stale import stale_words
 
 logger = logging.getLogger(__name__)
 
@@ -288,13 +298,24 @@ def milestone_clear(
 
 @transaction.atomic
 def user_access_update(
-    *, user: User, role: str | None, manager: User | None, is_active: bool, by: User
+    *,
+    user: User,
+    role: str | None,
+    manager: User | None,
+    is_active: bool,
+    by: User,
+    seen: str | None = None,
 ) -> User:
-    """Set a user's role (one of the role groups, or none), manager and active flag. An admin
+    """Set a user's role (one of the role groups, or none), manager and active flag, and
+    record what changed (``ChangeRecord``: who, when, each value before and after). An admin
     cannot lock themselves out (drop their own admin role or deactivate themselves), and a
-    user cannot be their own manager."""
+    user cannot be their own manager.
+
+    ``seen``: the user's access as the page showed it (``User.access_state``; None: no
+    check). A change is refused, writing nothing, when the user was changed since: the row
+    sends every value, so saving would silently undo the other admin's change. A save that
+    changes nothing is no error and records nothing (a second click on Save)."""
     from django.contrib.auth.models import Group
-    from django.core.exceptions import ValidationError
 
     from .models import Role
     from .roles import ensure_roles
@@ -305,20 +326,97 @@ def user_access_update(
         raise ValidationError("a user cannot be their own manager")
     if user.pk == by.pk and (role != Role.ADMIN or not is_active):
         raise ValidationError("you cannot remove your own admin access")
+    # the row locked: of two admins saving at once, the second reads the first's change
+    locked = (
+        User.objects.select_for_update(of=("self",))
+        .select_related("manager")
+        .prefetch_related("groups")
+        .get(pk=user.pk)
+    )
+    changes = _access_changes(locked, role=role, manager=manager, is_active=is_active)
+    if not changes:
+        return locked
+    if seen is not None and seen != locked.access_state:
+        last = change_last(ChangeRecord.Subject.USER, locked.pk)
+        raise ValidationError(
+            stale_words(
+                changed=f"{locked} was changed",
+                by=last.by if last else None,
+                at=last.at if last else None,
+                opened="the page",
+                see="their access as it is now",
+            )
+        )
     ensure_roles()
     role_groups = Group.objects.filter(name__in=Role.values)
-    user.groups.remove(*role_groups)
+    locked.groups.remove(*role_groups)
     if role is not None:
-        user.groups.add(role_groups.get(name=role))
-    user.manager = manager
-    user.is_active = is_active
+        locked.groups.add(role_groups.get(name=role))
+    locked.manager = manager
+    locked.is_active = is_active
     # a superuser is an admin whatever the groups say: the role screen is the one truth
-    if user.is_superuser and role != Role.ADMIN:
-        user.is_superuser = False
-    user.is_staff = role == Role.ADMIN
-    user.save(update_fields=["manager", "is_active", "is_superuser", "is_staff"])
-    user.__dict__.pop("role", None)  # cached_property
-    return user
+    if locked.is_superuser and role != Role.ADMIN:
+        locked.is_superuser = False
+    locked.is_staff = role == Role.ADMIN
+    locked.save(update_fields=["manager", "is_active", "is_superuser", "is_staff"])
+    locked.__dict__.pop("role", None)  # cached_property
+    change_record(
+        subject=ChangeRecord.Subject.USER,
+        subject_id=locked.pk,
+        name=f"{locked} ({locked.email})" if locked.get_full_name() else locked.email,
+        action=ChangeRecord.Action.CHANGED,
+        words="; ".join(changes),
+        by=by,
+    )
+    return locked
+
+
+def _access_changes(
+    user: User, *, role: str | None, manager: User | None, is_active: bool
+) -> list[str]:
+    """What a save would change, in words: "role CSM → Manager", "manager none → Max",
+    "can sign in yes → no" (empty: nothing)."""
+    changes = []
+    if user.role != role:
+        changes.append(f"role {user.role or 'none'} → {role or 'none'}")
+    if user.manager_id != (manager.pk if manager else None):
+        changes.append(f"manager {user.manager or 'none'} → {manager or 'none'}")
+    if user.is_active != is_active:
+        yes_no = {True: "yes", False: "no"}
+        changes.append(f"can sign in {yes_no[user.is_active]} → {yes_no[is_active]}")
+    return changes
+
+
+# --- the audit trail -----------------------------------------------------------------------
+
+
+def change_record(
+    *, subject: str, subject_id: int, name: str, action: str, words: str = "", by: User | None
+) -> ChangeRecord:
+    """Record one change for the audit trail (call it in the change's own transaction)."""
+    logger.info("%s %s %s: %s, by %s", subject, subject_id, action, words or "-", by)
+    return ChangeRecord.objects.create(
+        subject=subject,
+        subject_id=subject_id,
+        name=name[: ChangeRecord._meta.get_field("name").max_length],
+        action=action,
+        words=words[: ChangeRecord._meta.get_field("words").max_length],
+        by=by,
+    )
+
+
+def change_last(subject: str, subject_id: int) -> ChangeRecord | None:
+    """The latest recorded change of one row (one query), or None."""
+    return (
+        ChangeRecord.objects.select_related("by")
+        .filter(subject=subject, subject_id=subject_id)
+        .first()
+    )
+
+
+def changes_recent(subject: str, *, limit: int = 15) -> list[ChangeRecord]:
+    """A page's "Recent changes": the latest changes of one kind, newest first (one query)."""
+    return list(ChangeRecord.objects.select_related("by").filter(subject=subject)[:limit])
 
 
 # --- API tokens -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts import utc
 from accounts.models import Account, AccountLifecycle, User
 from accounts.services import account_data_changed
+from accounts.stale import stale_words
 from config.db import copy_stage, in_processes, in_threads
 
 from . import health, kpis
@@ -423,6 +424,27 @@ def health_rule_add(
     return rule
 
 
+def health_rule_state(rule: HealthAssignmentRule) -> str:
+    """A rule's segment, stage and model in one string, as its row shows them: a change
+    sent from a page showing another state is refused (``health_rule_change``)."""
+    return f"{rule.segment}|{rule.lifecycle}|{rule.model_id}"
+
+
+def _assignment_stale(changed: str, *, after: str) -> ValidationError:
+    """The refusal of a save from a page opened before someone else's change, naming the
+    change of the trail that made the rule (or the default) what it is now (one query)."""
+    last = HealthAssignmentChange.objects.select_related("by").filter(after=after).first()
+    return ValidationError(
+        stale_words(
+            changed=changed,
+            by=last.by if last else None,
+            at=last.at if last else None,
+            opened="the page",
+            see="the rules as they are now",
+        )
+    )
+
+
 @transaction.atomic(durable=True)
 def health_rule_change(
     *,
@@ -431,15 +453,24 @@ def health_rule_change(
     segment: str = "",
     lifecycle: str = "",
     by: User | None = None,
+    seen: str | None = None,
 ) -> HealthAssignmentRule:
     """Change a rule's segment, stage or model (two rules swap models by two changes).
     Refused as ``health_rule_add`` refuses, and for a rule removed meanwhile; nothing is
-    written then, nor when nothing changes."""
+    written then, nor when nothing changes. ``seen``: the rule as the page showed it
+    (``health_rule_state``; None: no check); a change of a rule someone else changed since
+    is refused, naming who and when: saving would silently undo their change."""
     models = _lock_models()
     current = HealthAssignmentRule.objects.filter(pk=rule.pk).select_related("model").first()
     if current is None:
         raise ValidationError("this rule does not exist any more: reload the page")
     segment, lifecycle = (segment or "").strip(), (lifecycle or "").strip()
+    same = (current.segment, current.lifecycle, current.model_id) == (segment, lifecycle, model.pk)
+    if not same and seen is not None and seen != health_rule_state(current):
+        now = _change_words(
+            segment=current.segment, lifecycle=current.lifecycle, model=current.model
+        )
+        raise _assignment_stale("This rule was changed", after=now)
     errors = _rule_errors(
         models=models, rule=current, model=model, segment=segment, lifecycle=lifecycle
     )
@@ -481,13 +512,20 @@ def health_rule_remove(*, rule: HealthAssignmentRule, by: User | None = None) ->
 
 
 @transaction.atomic(durable=True)
-def health_default_move(*, model: HealthModel, by: User | None = None) -> HealthModel:
+def health_default_move(
+    *, model: HealthModel, by: User | None = None, seen: str | None = None
+) -> HealthModel:
     """Make ``model`` the default: it scores every account no rule matches; the old default
     keeps its rules and versions. Raises ValidationError (``model``) for a model that is
-    the default already or has no active version; nothing is written then."""
+    the default already or has no active version; nothing is written then. ``seen``: the
+    default model's id as the page showed it (None: no check); a move after someone else
+    moved it since is refused, naming who and when."""
     models = _lock_models()
     chosen = models.get(model.pk)
     old = next((m for m in models.values() if m.is_default), None)
+    if seen is not None and seen != str(old.pk if old else "") and chosen != old:
+        now = f"every other account → {old.name}" if old else ""
+        raise _assignment_stale("The default was moved", after=now)
     if chosen is None:
         raise ValidationError({"model": ["this model does not exist (any more): reload the page"]})
     if chosen == old:

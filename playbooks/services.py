@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
+from accounts.stale import stale_words
 from accounts.timeline import timeline_upsert
 from config.db import copy_stage
 from config.site import absolute_url
@@ -211,7 +212,15 @@ def playbook_create(
     steps without titles … nothing is written then."""
     playbook = Playbook(starter=starter, version=1)
     _apply_config(playbook, config)
-    playbook.save()
+    try:
+        with transaction.atomic():
+            playbook.save()
+    except IntegrityError:  # the same name saved meanwhile (two sends at once): no 500
+        if Playbook.objects.filter(name=playbook.name).exists():
+            raise ValidationError(
+                {"name": [f"A playbook called “{playbook.name}” was saved meanwhile."]}
+            ) from None
+        raise
     PlaybookVersion.objects.create(
         playbook=playbook, version=1, config=_version_config(playbook), created_by=created_by
     )
@@ -260,12 +269,12 @@ def playbook_stale_words(playbook: Playbook, based_on: int) -> str:
         .filter(playbook=playbook, version=playbook.version)
         .first()
     )
-    by = f" by {latest.created_by}" if latest and latest.created_by else ""
-    when = f" at {utc.moment_text(latest.created_at)} UTC" if latest else ""
-    return (
-        f"v{playbook.version} was saved{by}{when}, after you opened v{based_on}. Your "
-        f"changes are not saved: reload the page to see v{playbook.version}, then make "
-        "your change again."
+    return stale_words(
+        changed=f"v{playbook.version} was saved",
+        by=latest.created_by if latest else None,
+        at=latest.created_at if latest else None,
+        opened=f"v{based_on}",
+        see=f"v{playbook.version}",
     )
 
 

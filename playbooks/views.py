@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -23,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from accounts import utc
+from accounts import once, utc
 from accounts.models import Role, User
 from config.announce import announce
 
@@ -94,7 +95,12 @@ def playbook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         else:
             try:
                 if playbook is None:
-                    playbook = services.playbook_create(config=config, created_by=request.user)
+                    key = once.key_of(request.POST)
+                    with transaction.atomic():  # the same form sent twice: one playbook
+                        if not once.claim(key):
+                            return _playbook_sent_twice(request, key)
+                        playbook = services.playbook_create(config=config, created_by=request.user)
+                        once.made(key, playbook)
                 else:
                     playbook = services.playbook_update(
                         playbook=playbook,
@@ -112,6 +118,18 @@ def playbook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         "playbooks/playbook_edit.html",
         {"form": form, "playbook": playbook, "versions": versions},
     )
+
+
+def _playbook_sent_twice(request: HttpRequest, key: str) -> HttpResponse:
+    """The new-playbook form sent again after its first send made the playbook: to it."""
+    made = once.made_by(key, Playbook)
+    if made is None:  # removed since
+        messages.info(request, "This form was sent already.")
+        return redirect("playbooks:list")
+    messages.info(
+        request, f"“{made.name}” was saved already (the form was sent twice): one playbook."
+    )
+    return redirect("playbooks:edit", pk=made.pk)
 
 
 # --- CTAs --------------------------------------------------------------------------------
@@ -377,8 +395,16 @@ def cta_comment(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = CommentForm(request.POST)
     if not form.is_valid():
         return _errors(request, cta, ValidationError({"body": ["a comment cannot be empty"]}))
-    services.cta_comment_add(cta=cta, body=form.cleaned_data["body"], user=request.user)
-    messages.success(request, "Comment added.")
+    with transaction.atomic():  # the same form sent twice (a double click): one comment
+        first = once.claim(once.key_of(request.POST))
+        if first:
+            services.cta_comment_add(cta=cta, body=form.cleaned_data["body"], user=request.user)
+    messages.success(
+        request,
+        "Comment added."
+        if first
+        else "This comment was added already (the form was sent twice): it is there once.",
+    )
     return redirect("playbooks:cta-detail", pk=cta.pk)
 
 

@@ -181,3 +181,7 @@ class TargetDetailApi(generics.RetrieveUpdateDestroyAPIView):
     permission_classes = [CanUseTargets]
     serializer_class = KpiTargetSerializer
     queryset = KpiTarget.objects.all()
+
+    def perform_destroy(self, instance: KpiTarget) -> None:
+        # recorded as the targets page's removals are (who, when, which)
+        services.target_remove(target=instance, by=self.request.user)

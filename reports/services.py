@@ -27,8 +27,10 @@ from django.urls import reverse
 
 from accounts import utc
 from accounts.exports import csv_safe, export_filename
-from accounts.models import Account, AccountLifecycle, Role, TimelineEntry, User
+from accounts.models import Account, AccountLifecycle, ChangeRecord, Role, TimelineEntry, User
 from accounts.money import money_exact
+from accounts.services import change_record
+from accounts.stale import stale_words
 from config.site import absolute_url
 from metrics import kpis
 from metrics.kpis.common import change_text, percent_text
@@ -104,11 +106,13 @@ def target_save(*, form, user: User) -> KpiTarget:
         if same:
             return locked
         if opened_at and opened_at != locked.updated_at.isoformat():
-            by = f" by {locked.updated_by}" if locked.updated_by else ""
             raise ValidationError(
-                f"This target was changed{by} at {utc.moment_text(locked.updated_at)} UTC, "
-                "after you opened it. Your changes are not saved: reload the page to see "
-                "the target as it is now, then make your change again."
+                stale_words(
+                    changed="This target was changed",
+                    by=locked.updated_by,
+                    at=locked.updated_at,
+                    see="the target as it is now",
+                )
             )
     target.updated_by = user
     return form.save()
@@ -138,6 +142,46 @@ def scheduled_report_create(*, form, user: User) -> tuple[ScheduledReport, bool]
             raise
         return made, False
     return report, True
+
+
+def target_remove(*, target: KpiTarget, by: User) -> bool:
+    """Remove a target and record it (``ChangeRecord``: which, who, when), listed under the
+    targets page's "Recently removed". False, nothing recorded, when it was removed already
+    (two clicks, or two people at once: one removal, one record)."""
+    name = (
+        f"{target.kpi_label} {target_text(target)}, {target.get_cadence_display().lower()}, "
+        f"{scope_texts([target])[(target.scope_kind, target.scope_key)]}"
+    )
+    with transaction.atomic():
+        removed, _ = KpiTarget.objects.filter(pk=target.pk).delete()
+        if removed:
+            change_record(
+                subject=ChangeRecord.Subject.KPI_TARGET,
+                subject_id=target.pk,
+                name=name,
+                action=ChangeRecord.Action.REMOVED,
+                by=by,
+            )
+    return bool(removed)
+
+
+def scheduled_report_remove(*, report: ScheduledReport, by: User) -> bool:
+    """Remove a scheduled report (its recipients get no more of it) and record it, listed
+    under the page's "Recently removed". False, nothing recorded, when it was removed
+    already."""
+    scope = scope_texts([report])[(report.scope_kind, report.scope_key)]
+    name = f"“{report.name}”, {report.get_cadence_display().lower()}, {scope}"
+    with transaction.atomic():
+        removed, _ = ScheduledReport.objects.filter(pk=report.pk).delete()
+        if removed:
+            change_record(
+                subject=ChangeRecord.Subject.SCHEDULED_REPORT,
+                subject_id=report.pk,
+                name=name,
+                action=ChangeRecord.Action.REMOVED,
+                by=by,
+            )
+    return bool(removed)
 
 
 def _listing(names: list[str]) -> str:

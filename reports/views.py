@@ -14,7 +14,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from accounts.models import Role
+from accounts.models import ChangeRecord, Role
+from accounts.services import changes_recent
 
 from . import catalog, services
 from .forms import DigestForm, NotificationSettingsForm, ScheduledReportForm, TargetForm
@@ -83,6 +84,7 @@ def targets(request: HttpRequest) -> HttpResponse:
             "without": [k for k in catalog.KPIS.values() if k.key not in have],
             "texts": {t.pk: services.target_text(t) for t in rows},
             "is_admin": request.user.role == Role.ADMIN,
+            "removed": changes_recent(ChangeRecord.Subject.KPI_TARGET, limit=8),
         },
         status=400 if request.method == "POST" else 200,
     )
@@ -99,8 +101,10 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if locked is not None and request.method == "POST":
         raise PermissionDenied(f"only an admin can change a target of this scope: {locked}")
     if request.method == "POST" and request.POST.get("action") == "delete":
-        target.delete()
-        messages.success(request, "Target removed.")
+        if services.target_remove(target=target, by=request.user):
+            messages.success(request, "Target removed.")
+        else:
+            messages.info(request, "This target was removed already.")
         return redirect("reports:targets")
     form = TargetForm(
         request.POST if request.method == "POST" else None, instance=target, user=request.user
@@ -232,12 +236,18 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         return render(request, "reports/scheduled.html#recipients-picker", {"form": form})
     check = services.scope_check(request.user)
     if request.method == "POST" and request.POST.get("action") == "delete":
-        report = get_object_or_404(ScheduledReport, pk=request.POST.get("pk"))
+        raw = request.POST.get("pk", "")
+        report = ScheduledReport.objects.filter(pk=raw if raw.isdigit() else 0).first()
+        if report is None:  # a second click on Remove, or a page open from before
+            messages.info(request, "This report is not there any more: it was removed already.")
+            return redirect("reports:scheduled")
         why = check(report.scope_kind, report.scope_key)
         if why is not None:
             raise PermissionDenied(f"only an admin can remove a report of this scope: {why}")
-        report.delete()
-        messages.success(request, "Scheduled report removed.")
+        if services.scheduled_report_remove(report=report, by=request.user):
+            messages.success(request, "Scheduled report removed.")
+        else:
+            messages.info(request, f"“{report.name}” was removed already.")
         return redirect("reports:scheduled")
     form = ScheduledReportForm(
         request.POST if request.method == "POST" else None, user=request.user
@@ -260,6 +270,10 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "reports/scheduled.html",
-        {"reports": reports, "form": form},
+        {
+            "reports": reports,
+            "form": form,
+            "removed": changes_recent(ChangeRecord.Subject.SCHEDULED_REPORT, limit=8),
+        },
         status=400 if request.method == "POST" else 200,
     )

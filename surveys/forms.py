@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 from django import forms
 
@@ -79,9 +80,20 @@ class CampaignForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
+    # an existing campaign: when the one the page shows was saved (its ``updated_at``); a
+    # save of an older state is refused (``services.campaign_save``). A new one: a key per
+    # form shown, so the same form sent twice makes one campaign.
+    opened_at = forms.CharField(required=False, widget=forms.HiddenInput)
+    create_token = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
+
     def __init__(self, *args, campaign: Campaign | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.campaign = campaign
+        if not self.is_bound:
+            if campaign is not None:
+                self.fields["opened_at"].initial = campaign.updated_at.isoformat()
+            else:
+                self.fields["create_token"].initial = secrets.token_urlsafe(16)
         # the segments the accounts have, and any the campaign names already (kept on save)
         names = sorted({*Account.objects.segments(), *(campaign.segments if campaign else [])})
         field = self.fields["segments"]

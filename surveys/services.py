@@ -39,6 +39,7 @@ from django.utils.module_loading import import_string
 from accounts import utc
 from accounts.models import Contract, Stakeholder, Ticket, TimelineEntry
 from accounts.services import account_data_changed, timeline_facts_recorded
+from accounts.stale import stale_words
 from config.db import prepared_cursor
 
 from . import mail, scoring
@@ -348,7 +349,12 @@ def _campaign_run(campaign: Campaign, *, now: dt.datetime) -> RoundSummary | Non
     with transaction.atomic():
         claimed = Campaign.objects.filter(
             pk=campaign.pk, runs=campaign.runs, next_run_at=campaign.next_run_at
-        ).update(runs=run, next_run_at=campaign_following_run(campaign, now), updated_at=now)
+        ).update(
+            runs=run,
+            next_run_at=campaign_following_run(campaign, now),
+            updated_at=now,
+            updated_by=None,  # the send moved it on, not the last editor
+        )
         if not claimed:
             return None
         return campaign_round_send(campaign=campaign, round=str(run), now=now)
@@ -1070,18 +1076,84 @@ CAMPAIGN_FIELDS = (
 
 
 @transaction.atomic
-def campaign_save(*, data: dict, user, campaign: Campaign | None = None) -> Campaign:
+def campaign_save(
+    *,
+    data: dict,
+    user,
+    campaign: Campaign | None = None,
+    opened_at: str = "",
+    create_token: str = "",
+) -> Campaign:
     """Create or update a campaign and its survey from the editor's cleaned data. The survey
-    kind cannot change once answers exist (their scores are on its scale)."""
+    kind cannot change once answers exist (their scores are on its scale).
+
+    A change is refused, writing nothing, when the campaign was saved (or a round sent)
+    after the page was opened (``opened_at``, its ``updated_at`` then; blank: no check): the
+    editor sends every field, so saving would silently undo that change, or move a send time
+    back to a round already sent. A save that changes nothing is no error (a second click
+    on Save). ``create_token``: the new campaign form's key; the same form sent again
+    returns the campaign it made the first time (``campaign.created_again`` is True)."""
     from .models import Survey
 
     if campaign is None:
-        survey = Survey(name=data["name"])
-        campaign = Campaign(created_by=user)
-    else:
-        survey = campaign.survey
-        if data["kind"] != survey.kind and Response.objects.filter(campaign=campaign).exists():
-            raise ValidationError({"kind": ["The kind cannot change: answers exist."]})
+        if create_token:
+            made = Campaign.objects.filter(create_token=create_token).first()
+            if made is not None:
+                made.created_again = True
+                return made
+        try:
+            with transaction.atomic():  # the unique key met: nothing of this send stays
+                return _campaign_write(
+                    Survey(name=data["name"]),
+                    Campaign(created_by=user, create_token=create_token),
+                    data=data,
+                    user=user,
+                )
+        except IntegrityError:
+            made = Campaign.objects.filter(create_token=create_token).first()
+            if not create_token or made is None:
+                raise
+            made.created_again = True
+            return made
+    locked = (
+        Campaign.objects.select_for_update(of=("self",))
+        .select_related("survey", "updated_by")
+        .get(pk=campaign.pk)
+    )
+    survey = locked.survey
+    if _campaign_same(locked, data):
+        return locked
+    if opened_at and opened_at != locked.updated_at.isoformat():
+        raise ValidationError(
+            stale_words(
+                changed="This campaign was changed"
+                if locked.updated_by
+                else "This campaign was changed (a round was sent)",
+                by=locked.updated_by,
+                at=locked.updated_at,
+                see="the campaign as it is now",
+            )
+        )
+    if data["kind"] != survey.kind and Response.objects.filter(campaign=locked).exists():
+        raise ValidationError({"kind": ["The kind cannot change: answers exist."]})
+    return _campaign_write(survey, locked, data=data, user=user)
+
+
+def _campaign_same(campaign: Campaign, data: dict) -> bool:
+    """Whether saving ``data`` would leave the campaign and its survey as they are."""
+    survey = campaign.survey
+    same_survey = all(
+        getattr(survey, n) == (data[n] if data[n] is not None else "") for n in SURVEY_FIELDS
+    )
+    return (
+        survey.name == data["name"]
+        and same_survey
+        and all(getattr(campaign, n) == data.get(n) for n in CAMPAIGN_FIELDS if n != "event")
+        and campaign.event == (data.get("event") or "")
+    )
+
+
+def _campaign_write(survey, campaign: Campaign, *, data: dict, user) -> Campaign:
     for name in SURVEY_FIELDS:
         setattr(survey, name, data[name] if data[name] is not None else "")
     survey.name = data["name"]
@@ -1091,6 +1163,7 @@ def campaign_save(*, data: dict, user, campaign: Campaign | None = None) -> Camp
         setattr(campaign, name, data.get(name))
     campaign.event = campaign.event or ""
     campaign.survey = survey
-    campaign.full_clean()
+    campaign.updated_by = user
+    campaign.full_clean(exclude=["create_token"])  # the form key: the database's unique key
     campaign.save()
     return campaign

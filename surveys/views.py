@@ -68,14 +68,29 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form = CampaignForm(request.POST, campaign=campaign)
         if form.is_valid():
             try:
-                campaign = services.campaign_save(
-                    data=form.cleaned_data, user=request.user, campaign=campaign
+                saved = services.campaign_save(
+                    data=form.cleaned_data,
+                    user=request.user,
+                    campaign=campaign,
+                    opened_at=form.cleaned_data.get("opened_at") or "",
+                    create_token=form.cleaned_data.get("create_token") or "",
                 )
             except ValidationError as exc:
-                for field, messages in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, messages)
+                if hasattr(exc, "error_dict"):
+                    for field, errors in exc.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    form.add_error(None, exc)
+                    # the heading and Sending card: the campaign as saved now
+                    campaign = Campaign.objects.select_related("survey").get(pk=campaign.pk)
             else:
-                return redirect(reverse("surveys:results") + f"?campaign={campaign.pk}")
+                if getattr(saved, "created_again", False):
+                    messages.info(
+                        request,
+                        f"“{saved.name}” was saved already (the form was sent twice): "
+                        "one campaign.",
+                    )
+                return redirect(reverse("surveys:results") + f"?campaign={saved.pk}")
     else:
         initial = CampaignForm.initial_for(campaign) if campaign else None
         form = CampaignForm(initial=initial, campaign=campaign)

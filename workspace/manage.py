@@ -21,7 +21,7 @@ from django_htmx.http import (
 )
 
 from accounts import services as account_services
-from accounts.models import AccountLifecycle, ApiToken, Role, User
+from accounts.models import AccountLifecycle, ApiToken, ChangeRecord, Role, User
 from accounts.selectors import api_token_list
 from accounts.services import user_access_update
 from config.announce import announce
@@ -33,6 +33,7 @@ from metrics.services import (
     health_model_ensure_default,
     health_model_version_restorable,
     health_model_version_restore,
+    health_rule_state,
     health_rule_words,
 )
 
@@ -385,7 +386,10 @@ def _assignments(
         return values
 
     for r in data["rules"]:
-        r.form = shown(r.key, segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk)
+        # seen: the rule (or the default) as shown; a refused form keeps the one it was sent
+        # with, so its next Save is refused too until the page is reloaded
+        seen = health_rule_state(r.rule) if r.rule else r.model.pk
+        r.form = shown(r.key, segment=r.segment, lifecycle=r.lifecycle, model=r.model.pk, seen=seen)
         # a model without an active version stays listed for its own rule
         r.model_choices = scoring if r.active_version is not None else [r.model, *scoring]
     shown_rows = {r.key for r in data["rules"]} | {"rule-new", "model-new", "rescore"}
@@ -438,7 +442,9 @@ def health_rule_save(request: HttpRequest) -> HttpResponse:
         if data["rule"] is None:
             rule = metrics_services.health_rule_add(**scope, by=request.user)
         else:
-            rule = metrics_services.health_rule_change(rule=data["rule"], **scope, by=request.user)
+            rule = metrics_services.health_rule_change(
+                rule=data["rule"], **scope, by=request.user, seen=request.POST.get("seen")
+            )
     except ValidationError as exc:
         return _assignments(request, row=row, errors=_field_errors(form, exc), posted=request.POST)
     words = health_rule_words(segment=rule.segment, lifecycle=rule.lifecycle)
@@ -461,7 +467,7 @@ def health_default_save(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             model = metrics_services.health_default_move(
-                model=form.cleaned_data["model"], by=request.user
+                model=form.cleaned_data["model"], by=request.user, seen=request.POST.get("seen")
             )
         except ValidationError as error:
             exc = error
@@ -585,7 +591,12 @@ def users(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "workspace/manage/users.html",
-        {"people": people, "managers": managers, "roles": Role.choices},
+        {
+            "people": people,
+            "managers": managers,
+            "roles": Role.choices,
+            "changes": account_services.changes_recent(ChangeRecord.Subject.USER),
+        },
     )
 
 
@@ -608,12 +619,17 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
     if not errors:
         try:
             person = user_access_update(
-                user=person, role=role or None, manager=manager, is_active=active, by=request.user
+                user=person,
+                role=role or None,
+                manager=manager,
+                is_active=active,
+                by=request.user,
+                seen=request.POST.get("seen"),
             )
         except ValidationError as exc:
             errors.extend(exc.messages)
-        else:
-            person = User.objects.prefetch_related("groups").select_related("manager").get(pk=pk)
+        # the row as saved now (after a refusal too: it shows the other admin's change)
+        person = User.objects.prefetch_related("groups").select_related("manager").get(pk=pk)
     if not request.htmx:
         if errors:
             messages.error(request, f"{person}: {' '.join(errors)}")
@@ -634,7 +650,16 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
             "saved": not errors,
         },
     )
-    return response if errors else announce(response, f"Saved {person}.")
+    if errors:
+        return response
+    # the trail below the table gets the change just made
+    changes = account_services.changes_recent(ChangeRecord.Subject.USER)
+    response.content += render(
+        request,
+        "workspace/manage/users.html#recent-changes",
+        {"changes": changes, "oob": True},
+    ).content
+    return announce(response, f"Saved {person}.")
 
 
 # --- API tokens ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import datetime as dt
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
-from accounts import utc
+from accounts import once, utc
 from accounts.days import parse_day
 from accounts.exports import csv_response, export_filename
 from accounts.models import Account, Role
@@ -288,22 +289,30 @@ def activity_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     account = _get_account_for_user(request, pk)
     form = ActivityForm(request.POST)
     if form.is_valid():
-        activity_log(
-            account=account,
-            author=request.user,
-            kind=form.cleaned_data["kind"],
-            subject=form.cleaned_data["subject"],
-            body=form.cleaned_data["body"],
+        with transaction.atomic():  # the same form sent twice (a double click): one note
+            first = once.claim(once.key_of(request.POST))
+            if first:
+                activity_log(
+                    account=account,
+                    author=request.user,
+                    kind=form.cleaned_data["kind"],
+                    subject=form.cleaned_data["subject"],
+                    body=form.cleaned_data["body"],
+                )
+        done = (
+            "Logged: it is on the timeline."
+            if first
+            else "Logged already (the form was sent twice): it is on the timeline once."
         )
         if not request.htmx:
-            messages.success(request, "Logged.")
+            messages.success(request, done)
             return redirect("workspace:account", pk=account.pk)
         response = render(
             request,
             "workspace/account_detail.html#activity-form",
-            {"account": account, "form": ActivityForm(), "saved": True},
+            {"account": account, "form": ActivityForm(), "saved": done},
         )
-        response = announce(response, "Logged: it is on the timeline.")
+        response = announce(response, done)
         return trigger_client_event(response, "activityLogged", {"account_id": account.pk})
     # invalid: the fragment again with its errors, status 200 (htmx 2 swaps no 4xx)
     if not request.htmx:
@@ -414,14 +423,20 @@ def health_override_create(request: HttpRequest, pk: int) -> HttpResponse:
     _add_service_errors(form, problems, names={"expires_at": "until"})
     if valid and not problems:
         try:
-            metrics_services.health_override_create(
-                account=account, created_by=request.user, **values
-            )
+            with transaction.atomic():  # the same form sent twice (a double click): one
+                first = once.claim(once.key_of(request.POST))
+                if first:
+                    metrics_services.health_override_create(
+                        account=account, created_by=request.user, **values
+                    )
         except ValidationError as exc:  # the model changed meanwhile (a component locked)
             _add_service_errors(form, exc.message_dict, names={"expires_at": "until"})
         else:
             messages.success(
-                request, "Health overridden: today's score is recomputed with it within a minute."
+                request,
+                "Health overridden: today's score is recomputed with it within a minute."
+                if first
+                else "This override was saved already (the form was sent twice): one override.",
             )
             # a fragment of its own: the browser would keep the form's (#override-form, so
             # that its errors open in view) and land on the emptied form, not the message

@@ -1,0 +1,152 @@
+"""Two people editing one survey campaign at once, and the same new-campaign form sent
+twice: a save of the page as it was opened is refused once someone else saved the campaign
+(or a round was sent) since, nothing written, who and when said; the form sent twice makes
+one campaign, not two that would survey the same people twice."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts import utc
+from surveys.models import Campaign, Survey
+
+from .test_editor import FORM
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def segments(db):
+    from tests.factories import AccountFactory
+
+    for name in ("Enterprise", "Mid-Market"):
+        AccountFactory(segment=name)
+
+
+def _hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]+)"', page)
+    assert found, f"the editor carries {name}"
+    return html.unescape(found.group(1))
+
+
+def _new(client: Client) -> dict:
+    page = client.get(reverse("surveys:campaign-new")).content.decode()
+    return {**FORM, "create_token": _hidden(page, "create_token")}
+
+
+def _opened(client: Client, campaign: Campaign) -> dict:
+    page = client.get(reverse("surveys:campaign-edit", args=[campaign.pk])).content.decode()
+    return {**FORM, "opened_at": _hidden(page, "opened_at")}
+
+
+def test_the_same_new_campaign_form_sent_twice_makes_one_campaign(client, manager):
+    client.force_login(manager)
+    form = _new(client)
+    first = client.post(reverse("surveys:campaign-new"), form)
+    second = client.post(reverse("surveys:campaign-new"), form, follow=True)
+    campaign = Campaign.objects.get()
+    assert first.status_code == 302 and Survey.objects.count() == 1
+    assert first["Location"].endswith(f"?campaign={campaign.pk}")
+    assert second.redirect_chain[0][0].endswith(f"?campaign={campaign.pk}")
+    assert "“Quarterly NPS” was saved already (the form was sent twice): one campaign." in (
+        html.unescape(second.content.decode())
+    )
+    # a new form shown is a new key: a second campaign on purpose is one more
+    again = _new(client)
+    assert again["create_token"] != form["create_token"]
+    assert client.post(reverse("surveys:campaign-new"), again).status_code == 302
+    assert Campaign.objects.count() == 2 and Survey.objects.count() == 2
+
+
+def test_two_sends_of_one_form_at_the_same_instant_meet_the_unique_key(manager):
+    """The second send found no row yet (both looked before either wrote): the database's
+    unique key stops it, and it returns the first's campaign, its own survey not kept."""
+    from surveys import services
+    from surveys.forms import CampaignForm
+
+    form = CampaignForm({**FORM, "create_token": "k1"})
+    assert form.is_valid(), form.errors
+    first = services.campaign_save(data=form.cleaned_data, user=manager, create_token="k1")
+    real_filter = Campaign.objects.filter
+
+    def blind_filter(*args, **kwargs):  # as if the first had not committed when it looked
+        if kwargs == {"create_token": "k1"}:
+            blind_filter.calls += 1
+            if blind_filter.calls == 1:
+                return Campaign.objects.none()
+        return real_filter(*args, **kwargs)
+
+    blind_filter.calls = 0
+    Campaign.objects.filter = blind_filter
+    try:
+        again = services.campaign_save(data=form.cleaned_data, user=manager, create_token="k1")
+    finally:
+        del Campaign.objects.filter
+    assert again.pk == first.pk and again.created_again
+    assert Campaign.objects.count() == 1 and Survey.objects.count() == 1
+
+
+def test_a_save_of_a_campaign_changed_since_it_was_opened_is_refused(admin_user, manager):
+    ada, max_ = Client(), Client()
+    ada.force_login(admin_user)
+    max_.force_login(manager)
+    max_.post(reverse("surveys:campaign-new"), _new(max_))
+    campaign = Campaign.objects.get()
+    ada_form, max_form = _opened(ada, campaign), _opened(max_, campaign)
+
+    url = reverse("surveys:campaign-edit", args=[campaign.pk])
+    assert max_.post(url, {**max_form, "reminder_after_days": "7"}).status_code == 302
+    r = ada.post(url, {**ada_form, "name": "Yearly NPS"})
+
+    assert r.status_code == 200  # the editor again, her draft and the reason
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.reminder_after_days, campaign.updated_by) == (
+        "Quarterly NPS", 7, manager,
+    )  # fmt: skip
+    assert r.context["form"].non_field_errors() == [
+        f"This campaign was changed by Max at {utc.moment_text(campaign.updated_at)} UTC, "
+        "after you opened it. Your changes are not saved: reload the page to see the "
+        "campaign as it is now, then make your change again."
+    ]
+    assert 'value="Yearly NPS"' in r.content.decode()
+    # reloaded, her change goes through on top of his
+    assert ada.post(url, {**_opened(ada, campaign), "reminder_after_days": "7",
+                          "name": "Yearly NPS"}).status_code == 302  # fmt: skip
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.reminder_after_days, campaign.updated_by) == (
+        "Yearly NPS", 7, admin_user,
+    )  # fmt: skip
+
+
+def test_a_round_sent_since_the_page_was_opened_refuses_the_save(admin_user):
+    """A send moves the next send time on: the page's older time saved would send again."""
+    from surveys.services import _campaign_run
+
+    client = Client()
+    client.force_login(admin_user)
+    client.post(reverse("surveys:campaign-new"), _new(client))
+    campaign = Campaign.objects.get()
+    form = _opened(client, campaign)
+    _campaign_run(campaign, now=campaign.next_run_at)  # nobody to invite: the round still counts
+    r = client.post(reverse("surveys:campaign-edit", args=[campaign.pk]), {**form, "name": "X"})
+    assert "This campaign was changed (a round was sent) at " in html.unescape(r.content.decode())
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.runs) == ("Quarterly NPS", 1)
+
+
+def test_a_second_click_on_save_is_no_error(admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    client.post(reverse("surveys:campaign-new"), _new(client))
+    campaign = Campaign.objects.get()
+    form = {**_opened(client, campaign), "reminder_after_days": "9"}
+    url = reverse("surveys:campaign-edit", args=[campaign.pk])
+    assert client.post(url, form).status_code == 302
+    assert client.post(url, form).status_code == 302  # opened_at is old, nothing changes
+    campaign.refresh_from_db()
+    assert campaign.reminder_after_days == 9

@@ -1,0 +1,126 @@
+"""Users and roles: each change is recorded (who, when, each value before and after) and
+shown to admins under "Recent changes"; two admins saving the same user at once: the save
+from a page showing an older state is refused, nothing written, who and when said."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts import utc
+from accounts.models import ChangeRecord, Role, User
+from tests.conftest import _user
+
+pytestmark = pytest.mark.django_db
+
+HX = {"HX-Request": "true"}
+
+
+def _row(client: Client, person: User) -> dict[str, str]:
+    """The row's form as the users page shows it (what a Save sends back unchanged)."""
+    page = client.get(reverse("workspace:users")).content.decode()
+    form = page[page.index(f'id="user-form-{person.pk}"') :]
+    seen = re.search(r'name="seen" value="([^"]*)"', form)
+    assert seen, "the row carries the access it shows"
+    return {
+        "role": person.role or "",
+        "manager": str(person.manager_id or ""),
+        "is_active": "on" if person.is_active else "",
+        "seen": html.unescape(seen.group(1)),
+    }
+
+
+@pytest.fixture
+def bea(db) -> User:
+    return _user("bea@example.com", Role.ADMIN, first_name="Bea", is_staff=True)
+
+
+def test_a_change_is_recorded_and_shown_under_recent_changes(client, admin_user, csm, manager):
+    client.force_login(admin_user)
+    form = {**_row(client, csm), "role": "Manager", "manager": "", "is_active": ""}
+    r = client.post(reverse("workspace:user-update", args=[csm.pk]), form, headers=HX)
+    assert r.status_code == 200
+    change = ChangeRecord.objects.get()
+    assert (change.subject, change.subject_id, change.action, change.by) == (
+        "user", csm.pk, "changed", admin_user,
+    )  # fmt: skip
+    assert change.name == "Cleo (csm@example.com)"
+    assert change.words == "role CSM → Manager; manager Max → none; can sign in yes → no"
+    # the htmx answer brings the trail below the table with it (out of band)
+    page = html.unescape(r.content.decode())
+    assert 'id="changes" hx-swap-oob="true"' in page and change.words in page
+
+    # a second click on Save: nothing changes, nothing recorded, no error
+    r = client.post(reverse("workspace:user-update", args=[csm.pk]), form, headers=HX)
+    assert r.status_code == 200 and b"Saved." in r.content
+    assert ChangeRecord.objects.count() == 1
+
+    listed = html.unescape(client.get(reverse("workspace:users")).content.decode())
+    section = listed[listed.index("Recent changes") :]
+    assert f'{change.at:%H:%M} UTC</time> <span class="muted">Ada</span>' in section
+    assert "Cleo (csm@example.com):</strong> role CSM → Manager" in section
+
+
+def test_recent_changes_is_one_query(admin_user, csm, django_assert_num_queries):
+    from accounts.services import change_record, changes_recent
+
+    for n in range(3):
+        change_record(subject="user", subject_id=csm.pk, name="Cleo", action="changed",
+                      words=f"role {n}", by=admin_user)  # fmt: skip
+    change_record(subject="kpi_target", subject_id=1, name="NRR", action="removed", by=None)
+    with django_assert_num_queries(1):
+        rows = changes_recent("user")
+        names = [str(c.by) for c in rows]
+    assert [c.words for c in rows] == ["role 2", "role 1", "role 0"] and names == ["Ada"] * 3
+
+
+def test_a_save_from_a_page_opened_before_another_admins_change_is_refused(
+    admin_user, bea, csm, manager
+):
+    ada_client, bea_client = Client(), Client()
+    ada_client.force_login(admin_user)
+    bea_client.force_login(bea)
+    ada_form, bea_form = _row(ada_client, csm), _row(bea_client, csm)
+
+    r = bea_client.post(
+        reverse("workspace:user-update", args=[csm.pk]), {**bea_form, "role": "Manager"}, headers=HX
+    )
+    assert r.status_code == 200 and b"Saved." in r.content
+    r = ada_client.post(
+        reverse("workspace:user-update", args=[csm.pk]), {**ada_form, "is_active": ""}, headers=HX
+    )
+
+    bea_change = ChangeRecord.objects.get()
+    page = html.unescape(r.content.decode())
+    assert (
+        f"Cleo was changed by Bea at {utc.moment_text(bea_change.at)} UTC, after you opened the "
+        "page. Your changes are not saved: reload the page to see their access as it is now, "
+        "then make your change again."
+    ) in page
+    assert "Saved." not in page and "hx-swap-oob" not in page
+    csm = User.objects.get(pk=csm.pk)
+    assert (csm.role, csm.is_active) == (Role.MANAGER, True)  # Bea's change stands, Ada's not
+    assert ChangeRecord.objects.count() == 1
+    # the row came back as saved now: its Save carries the new state, and goes through
+    assert 'value="Manager" selected' in page
+    again = {**_row(ada_client, csm), "is_active": ""}
+    r = ada_client.post(reverse("workspace:user-update", args=[csm.pk]), again, headers=HX)
+    assert b"Saved." in r.content
+    assert not User.objects.get(pk=csm.pk).is_active
+    assert ChangeRecord.objects.first().words == "can sign in yes → no"
+
+
+def test_a_refusal_without_a_page_post_redirects_with_the_reason(client, admin_user, csm):
+    """Without htmx (no script): the reason comes as a message on the users page."""
+    client.force_login(admin_user)
+    form = _row(client, csm)
+    User.objects.filter(pk=csm.pk).update(is_active=False)  # changed elsewhere, not recorded
+    r = client.post(reverse("workspace:user-update", args=[csm.pk]), {**form, "role": ""},
+                    follow=True)  # fmt: skip
+    page = html.unescape(r.content.decode())
+    assert "Cleo was changed, after you opened the page. Your changes are not saved" in page
+    assert User.objects.get(pk=csm.pk).role == Role.CSM
