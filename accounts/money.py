@@ -8,7 +8,9 @@ chart ticks all write it so.
 
 Any other figure in words (a count of events, seats, tickets, days, an input's value) is
 written by ``number_text``, with the same thousands separators as money: "12,500 events",
-not "12500 events"; the API and CSV keep the plain numbers."""
+not "12500 events"; the API and CSV keep the plain numbers. A count with its noun is
+written by ``count_text``, which says "1 attempt", not "1 attempts" (templates have
+Django's ``pluralize`` for the same)."""
 
 from __future__ import annotations
 
@@ -47,3 +49,10 @@ def number_text(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.1f}"
+
+
+def count_text(n: Any, one: str, many: str | None = None) -> str:
+    """A count with its noun, in the singular for exactly one: "1 attempt", "3 attempts",
+    "12,500 events"; ``many`` for a noun that does not take an s ("1 person", "2 people").
+    The figure as ``number_text`` writes it."""
+    return f"{number_text(n)} {one if n == 1 else (many or one + 's')}"
