@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
+from accounts.money import count_text
 from accounts.timeline import timeline_upsert
 from config.db import copy_stage
 from config.site import absolute_url
@@ -1758,7 +1759,8 @@ def open_steps_words(steps: Sequence[CtaStep], total: int) -> str:
     names = ", ".join(f"“{s.title}” (due {utc.day_text(s.due_on)})" for s in steps)
     verb = "is" if n == 1 else "are"
     return (
-        f"{n} of {total} steps {verb} still open: {names}. Closing the CTA as done marks "
+        f"{n} of {count_text(total, 'step')} {verb} still open: {names}. Closing the CTA as "
+        "done marks "
         f"{'it' if n == 1 else 'them'} skipped"
     )
 

@@ -568,7 +568,7 @@ def test_the_survey_tiles_working_from_counts():
         }
     }
     assert tile_working("voice_of_customer", "nps", report, fmt(25.0, "score")) == (
-        "(3 promoters − 1 detractors) / 8 answers × 100 = 25.0;"
+        "(3 promoters − 1 detractor) / 8 answers × 100 = 25.0;"
         " the 4 passives (7 or 8) count only among the answers"
     )
     assert tile_working("voice_of_customer", "csat", report, fmt(87.5, "pct")) == (
