@@ -7,10 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from decimal import Decimal
 
 from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
-from .money import CURRENCY_SIGNS, count_text, money_exact
+from .money import OLD_MONEY, count_text, money_exact, old_money_text
 
 Kind = TimelineEntry.Kind
 # imported facts handed to ``services.timeline_facts_recorded`` (higher apps react at once)
@@ -225,7 +224,7 @@ def derived_facts(kind: str, obj) -> list[TimelineEntry]:
 # "1,485.00 USD" where facts now say "$1,485.00". Only where the builders above put an
 # amount: after the title's head for invoices, before " MRR" for contracts (a product name
 # is free text and is left alone).
-_OLD_MONEY = r"(?P<amount>-?\d{1,3}(?:,\d{3})*\.\d{2}) (?P<code>[A-Z]{3})"
+_OLD_MONEY = OLD_MONEY
 OLD_MONEY_TITLES = {
     Kind.INVOICE_ISSUED: re.compile(rf"^(?P<head>Invoice issued: ){_OLD_MONEY}$"),
     Kind.INVOICE_PAID: re.compile(rf"^(?P<head>Invoice paid: ){_OLD_MONEY}$"),
@@ -243,9 +242,8 @@ def old_money_title(kind: str, title: str) -> str:
     match = pattern.search(title) if pattern else None
     if match is None:
         return title
-    amount = Decimal(match["amount"].replace(",", ""))
-    sign = CURRENCY_SIGNS.get(match["code"], f"{match['code']} ")
-    return title[: match.start()] + f"{match['head']}{sign}{amount:,.2f}" + title[match.end() :]
+    money = old_money_text(match["amount"], match["code"])
+    return title[: match.start()] + f"{match['head']}{money}" + title[match.end() :]
 
 
 def money_titles_reword(entries=None, *, batch: int = 2000) -> int:

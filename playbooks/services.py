@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
-from accounts.money import count_text
+from accounts.money import count_text, old_due_reword
 from accounts.timeline import timeline_upsert
 from config.db import copy_stage
 from config.site import absolute_url
@@ -587,6 +587,36 @@ def _tell_open_ctas(again: Mapping[tuple[int, int], str]) -> int:
 
 
 AGAIN = "Matched again while open: "
+
+
+def evidence_money_reword(ctas=None, comments=None, entries=None) -> int:
+    """Rewrite the overdue amounts of evidence written before the one spelling of money
+    ("1 overdue invoice (633,600.00 USD due)") as the trigger writes them now ("($633,600.00
+    due)", ``accounts.money.old_due_reword``): the CTAs' evidence, the comments the engine
+    added when a CTA matched again, and the timeline facts that quote them (a CTA opened or
+    waiting, such a comment). An open CTA with the old words would otherwise get a comment
+    "Matched again" the next night for the same fact newly spelt. The models are passed by
+    a migration (its historical ones). Returns how many rows were rewritten."""
+    ctas, comments, entries = ctas or Cta, comments or CtaComment, entries or TimelineEntry
+    old = r"\.\d\d [A-Z]{3} due\)"
+    done = 0
+    for model, column, rows in (
+        (ctas, "evidence", ctas.objects.filter(evidence__regex=old)),
+        (comments, "body", comments.objects.filter(author=None, body__regex=old)),
+        (
+            entries,
+            "title",
+            entries.objects.filter(kind__in=["cta_opened", "cta_comment"], title__regex=old),
+        ),
+    ):
+        changed = []
+        for row in rows.only("pk", column).iterator(chunk_size=2000):
+            text = old_due_reword(getattr(row, column))
+            if text != getattr(row, column):
+                setattr(row, column, text)
+                changed.append(row)
+        done += model.objects.bulk_update(changed, [column], batch_size=2000)
+    return done
 
 
 def _cta_payload(cta: Cta, *, account: Mapping[str, Any], owner_email: str) -> dict[str, Any]:
