@@ -620,7 +620,8 @@ def _arr_expanded(f: Facts, p: dict, cta: Mapping) -> str | None:
     before, now = cta.get("arr_at_open"), f.get("arr")
     if before is None or now is None or Decimal(str(now)) <= Decimal(str(before)):
         return None
-    return f"ARR {_num(Decimal(str(before)))} → {_num(Decimal(str(now)))}"
+    # money as the evidence writes it ("$633,600.00 due"), not a bare figure
+    return f"ARR {money_text(Decimal(str(before)))} → {money_text(Decimal(str(now)))}"
 
 
 SUCCESSES: dict[str, Success] = {

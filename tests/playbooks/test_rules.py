@@ -294,7 +294,9 @@ def test_success_conditions():
         == "a contract starting 3 Mar 2024 was signed"
     )
     assert rules.success_met("renewed", {}, {"latest_contract_start": D}, cta) is None
-    assert rules.success_met("arr_expanded", {}, {"arr": Decimal("1300.00")}, cta)
+    assert rules.success_met("arr_expanded", {}, {"arr": Decimal("14400.00")}, cta) == (
+        "ARR $1,200.00 → $14,400.00"
+    )
     assert rules.success_met("arr_expanded", {}, {"arr": Decimal("1200.00")}, cta) is None
     assert rules.success_met("touched", {}, {"last_touch_on": D}, cta) == (
         "CSM activity logged on 2 Mar 2024"
