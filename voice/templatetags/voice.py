@@ -40,13 +40,5 @@ def sentiment_text(score: float | None) -> str:
 
 
 @register.filter
-def month_text(month) -> str:
-    """A month of a theme's trend, "Nov 2026", not its key "2026-11"."""
-    from accounts import utc
-
-    return utc.month_text(month)
-
-
-@register.filter
 def pct(value: float | None) -> str:
     return f"{value:.1f}%" if isinstance(value, int | float) else "n/a"
