@@ -589,16 +589,34 @@ def _tell_open_ctas(again: Mapping[tuple[int, int], str]) -> int:
 AGAIN = "Matched again while open: "
 
 
-def evidence_money_reword(ctas=None, comments=None, entries=None) -> int:
-    """Rewrite the overdue amounts of evidence written before the one spelling of money
-    ("1 overdue invoice (633,600.00 USD due)") as the trigger writes them now ("($633,600.00
-    due)", ``accounts.money.old_due_reword``): the CTAs' evidence, the comments the engine
-    added when a CTA matched again, and the timeline facts that quote them (a CTA opened or
-    waiting, such a comment). An open CTA with the old words would otherwise get a comment
-    "Matched again" the next night for the same fact newly spelt. The models are passed by
-    a migration (its historical ones). Returns how many rows were rewritten."""
+# evidence written before counts of one were said in the singular (``count_text``): the
+# seat utilisation of a one-seat contract, a drop of exactly one point
+OLD_ONE_EVIDENCE = (
+    (" of 1 seats active in 30 days)", " of 1 seat active in 30 days)"),
+    ("(−1 points in ", "(−1 point in "),
+)
+
+
+def old_evidence_reword(text: str) -> str:
+    """Evidence in the words the triggers used before the one spelling of money and before
+    counts of one were said in the singular, as they write it now: "(633,600.00 USD due)"
+    → "($633,600.00 due)" (``accounts.money.old_due_reword``), "1 of 1 seats active" →
+    "1 of 1 seat active", "(−1 points in 7 days)" → "(−1 point in 7 days)"."""
+    text = old_due_reword(text)
+    for old, new in OLD_ONE_EVIDENCE:
+        text = text.replace(old, new)
+    return text
+
+
+def evidence_words_reword(ctas=None, comments=None, entries=None) -> int:
+    """Rewrite evidence stored in the old words (``old_evidence_reword``) as the triggers
+    write it now: the CTAs' evidence, the comments the engine added when a CTA matched
+    again, and the timeline facts that quote them (a CTA opened or waiting, such a
+    comment). An open CTA with the old words would otherwise get a comment "Matched again"
+    the next night for the same fact newly spelt. The models are passed by a migration (its
+    historical ones). Returns how many rows were rewritten."""
     ctas, comments, entries = ctas or Cta, comments or CtaComment, entries or TimelineEntry
-    old = r"\.\d\d [A-Z]{3} due\)"
+    old = r"\.\d\d [A-Z]{3} due\)| of 1 seats active in 30 days\)|\(−1 points in "
     done = 0
     for model, column, rows in (
         (ctas, "evidence", ctas.objects.filter(evidence__regex=old)),
@@ -611,7 +629,7 @@ def evidence_money_reword(ctas=None, comments=None, entries=None) -> int:
     ):
         changed = []
         for row in rows.only("pk", column).iterator(chunk_size=2000):
-            text = old_due_reword(getattr(row, column))
+            text = old_evidence_reword(getattr(row, column))
             if text != getattr(row, column):
                 setattr(row, column, text)
                 changed.append(row)

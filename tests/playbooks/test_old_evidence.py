@@ -1,5 +1,5 @@
 """CTA evidence written before the one spelling of money ("(633,600.00 USD due)") reads as
-the trigger writes it now ("($633,600.00 due)"): ``playbooks.services.evidence_money_reword``,
+the trigger writes it now ("($633,600.00 due)"): ``playbooks.services.evidence_words_reword``,
 run once by a migration, so that an open CTA is not told "Matched again" for the same fact
 newly spelt."""
 
@@ -57,12 +57,12 @@ def test_old_evidence_is_reworded_once_and_tells_no_open_cta_again(settings, day
     said = CtaComment.objects.create(cta=cta, author=None, body=f"{services.AGAIN}{old}")
     typed = CtaComment.objects.create(cta=cta, author=cta.owner, body=f"they said {old}")
 
-    assert services.evidence_money_reword() == 3  # the CTA, the engine's comment, the fact
+    assert services.evidence_words_reword() == 3  # the CTA, the engine's comment, the fact
     assert Cta.objects.get(pk=cta.pk).evidence == "1 overdue invoice ($300.00 due)"
     assert CtaComment.objects.get(pk=said.pk).body.endswith("1 overdue invoice ($300.00 due)")
     assert CtaComment.objects.get(pk=typed.pk).body == f"they said {old}"  # a person's words
     assert TimelineEntry.objects.get(pk=opened.pk).title == opened.title
-    assert services.evidence_money_reword() == 0
+    assert services.evidence_words_reword() == 0
 
     # the next day's run finds the same fact in the same words: no "Matched again"
     before = CtaComment.objects.count()
@@ -70,3 +70,42 @@ def test_old_evidence_is_reworded_once_and_tells_no_open_cta_again(settings, day
         as_of=day + dt.timedelta(days=1), account_ids=[account.pk], tell_open=True
     )
     assert counts.get("told", 0) == 0 and CtaComment.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            "seat utilisation 100.0% (1 of 1 seats active in 30 days), health green",
+            "seat utilisation 100.0% (1 of 1 seat active in 30 days), health green",
+        ),
+        (
+            "health 72 → 71 between 1 Mar 2024 and 2 Mar 2024 (−1 points in 1 day)",
+            "health 72 → 71 between 1 Mar 2024 and 2 Mar 2024 (−1 point in 1 day)",
+        ),
+        # more than one: as it is
+        ("seat utilisation 90.0% (9 of 10 seats active in 30 days)", None),
+        ("(−11 points in 7 days)", None),
+    ],
+)
+def test_old_evidence_of_one_reads_in_the_singular(old, new):
+    assert services.old_evidence_reword(old) == (old if new is None else new)
+
+
+def test_a_one_seat_cta_is_reworded_and_others_are_not():
+    account = AccountFactory(owner=UserFactory())
+    playbook = make_playbook("seat_utilisation", {"at_least": 90})
+    one = services.cta_open(
+        playbook=playbook, account=account,
+        evidence="seat utilisation 100.0% (1 of 1 seats active in 30 days)",
+    )  # fmt: skip
+    many = services.cta_open(
+        playbook=make_playbook("ticket_escalated"), account=account,
+        evidence="3 of 10 seats active",
+    )  # fmt: skip
+    # the CTA and its "CTA opened" fact
+    assert services.evidence_words_reword() == 2
+    assert Cta.objects.get(pk=one.pk).evidence.endswith("(1 of 1 seat active in 30 days)")
+    assert Cta.objects.get(pk=many.pk).evidence == "3 of 10 seats active"
+    fact = TimelineEntry.objects.get(key=f"cta:{one.pk}:opened")
+    assert fact.title.endswith("(1 of 1 seat active in 30 days)")
