@@ -8,10 +8,13 @@ chart ticks all write it so.
 
 Any other figure in words (a count of events, seats, tickets, days, an input's value) is
 written by ``number_text``, with the same thousands separators as money: "12,500 events",
-not "12500 events"; the API and CSV keep the plain numbers."""
+not "12500 events"; the API and CSV keep the plain numbers. A count with its noun is
+written by ``count_text``, which says "1 attempt", not "1 attempts" (templates have
+Django's ``pluralize`` for the same)."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -47,3 +50,33 @@ def number_text(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.1f}"
+
+
+def count_text(n: Any, one: str, many: str | None = None) -> str:
+    """A count with its noun, in the singular for exactly one: "1 attempt", "3 attempts",
+    "12,500 events"; ``many`` for a noun that does not take an s ("1 person", "2 people").
+    The figure as ``number_text`` writes it."""
+    return f"{number_text(n)} {one if n == 1 else (many or one + 's')}"
+
+
+# An amount as words said it before the one spelling of money: "1,485.00 USD" (the code
+# after the amount), where they now say "$1,485.00".
+OLD_MONEY = r"(?P<amount>-?\d{1,3}(?:,\d{3})*\.\d{2}) (?P<code>[A-Z]{3})"
+# an overdue amount as the health reasons and the CTAs' evidence put it: "(633,600.00 USD due)"
+_OLD_DUE = re.compile(rf"\({OLD_MONEY} due\)")
+
+
+def old_money_text(amount: str, code: str) -> str:
+    """An amount in the old words ("1,485.00", "USD") as money is written now, with the
+    sign of the currency the words name: "$1,485.00", "CHF 99.50"."""
+    sign = CURRENCY_SIGNS.get(code, f"{code} ")
+    return f"{sign}{Decimal(amount.replace(',', '')):,.2f}"
+
+
+def old_due_reword(text: str) -> str:
+    """Words with an overdue amount in the old spelling ("1 overdue invoice (633,600.00 USD
+    due)") as the health reasons and the CTAs' evidence write it now ("($633,600.00 due)");
+    only that form, where those builders put an amount; any other text as it is."""
+    if " due)" not in text:
+        return text
+    return _OLD_DUE.sub(lambda m: f"({old_money_text(m['amount'], m['code'])} due)", text)

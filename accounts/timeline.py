@@ -7,10 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from decimal import Decimal
 
 from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
-from .money import CURRENCY_SIGNS, money_exact, number_text
+from .money import OLD_MONEY, count_text, money_exact, old_money_text
 
 Kind = TimelineEntry.Kind
 # imported facts handed to ``services.timeline_facts_recorded`` (higher apps react at once)
@@ -85,7 +84,7 @@ def money_text(amount) -> str:
 
 def contract_facts(c: Contract) -> list[TimelineEntry]:
     what = c.product or "subscription"
-    seats = f", {number_text(c.quantity)} seats" if c.quantity is not None else ""
+    seats = f", {count_text(c.quantity, 'seat')}" if c.quantity is not None else ""
     facts = [
         TimelineEntry(
             account_id=c.account_id,
@@ -194,7 +193,7 @@ def invoice_facts(i: Invoice) -> list[TimelineEntry]:
                 occurred_at=_midnight(i.due_on or i.issued_on),
                 title=(
                     f"Payment failed: {money_text(i.amount)} "
-                    f"({number_text(i.failed_attempts)} attempts)"
+                    f"({count_text(i.failed_attempts, 'attempt')})"
                 ),
                 data={"invoice": i.external_id, "failed_attempts": i.failed_attempts},
             )
@@ -225,12 +224,12 @@ def derived_facts(kind: str, obj) -> list[TimelineEntry]:
 # "1,485.00 USD" where facts now say "$1,485.00". Only where the builders above put an
 # amount: after the title's head for invoices, before " MRR" for contracts (a product name
 # is free text and is left alone).
-_OLD_MONEY = r"(?P<amount>-?\d{1,3}(?:,\d{3})*\.\d{2}) (?P<code>[A-Z]{3})"
+_OLD_MONEY = OLD_MONEY
 OLD_MONEY_TITLES = {
     Kind.INVOICE_ISSUED: re.compile(rf"^(?P<head>Invoice issued: ){_OLD_MONEY}$"),
     Kind.INVOICE_PAID: re.compile(rf"^(?P<head>Invoice paid: ){_OLD_MONEY}$"),
     Kind.PAYMENT_FAILED: re.compile(rf"^(?P<head>Payment failed: ){_OLD_MONEY}(?= \()"),
-    Kind.CONTRACT_STARTED: re.compile(rf"(?P<head>, ){_OLD_MONEY}(?= MRR(?:, [\d,]+ seats)?$)"),
+    Kind.CONTRACT_STARTED: re.compile(rf"(?P<head>, ){_OLD_MONEY}(?= MRR(?:, [\d,]+ seats?)?$)"),
     Kind.CONTRACT_ENDED: re.compile(rf"(?P<head>, ){_OLD_MONEY}(?= MRR$)"),
 }
 
@@ -243,9 +242,8 @@ def old_money_title(kind: str, title: str) -> str:
     match = pattern.search(title) if pattern else None
     if match is None:
         return title
-    amount = Decimal(match["amount"].replace(",", ""))
-    sign = CURRENCY_SIGNS.get(match["code"], f"{match['code']} ")
-    return title[: match.start()] + f"{match['head']}{sign}{amount:,.2f}" + title[match.end() :]
+    money = old_money_text(match["amount"], match["code"])
+    return title[: match.start()] + f"{match['head']}{money}" + title[match.end() :]
 
 
 def money_titles_reword(entries=None, *, batch: int = 2000) -> int:
@@ -272,4 +270,30 @@ def money_titles_reword(entries=None, *, batch: int = 2000) -> int:
             changed = []
     if changed:
         done += entries.objects.bulk_update(changed, ["title"])
+    return done
+
+
+# Counts of one in the titles of facts written before ``count_text``: "(1 attempts)" where
+# facts now say "(1 attempt)", ", 1 seats" where they say ", 1 seat". Only at the end of
+# the title, where the builders put the count (a product name or a subject is free text).
+OLD_ONE_TITLES = {
+    Kind.PAYMENT_FAILED: (" (1 attempts)", " (1 attempt)"),
+    Kind.CONTRACT_STARTED: (", 1 seats", ", 1 seat"),
+}
+
+
+def one_count_titles_reword(entries=None) -> int:
+    """Rewrite "1 attempts" and "1 seats" at the end of stored facts' titles as the
+    builders write them now; the words change, nothing else. ``entries``: the
+    TimelineEntry model (a migration passes its historical one). Returns the number of
+    titles rewritten."""
+    entries = entries or TimelineEntry
+    done = 0
+    for kind, (old, new) in OLD_ONE_TITLES.items():
+        facts = entries.objects.filter(kind=kind, title__endswith=old).only("pk", "title")
+        changed = []
+        for fact in facts.iterator(chunk_size=2000):
+            fact.title = fact.title[: -len(old)] + new
+            changed.append(fact)
+        done += entries.objects.bulk_update(changed, ["title"], batch_size=2000)
     return done

@@ -44,6 +44,19 @@ def day_text(day: dt.date | str | None) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
+def month_text(month: dt.date | str | None) -> str:
+    """A month as pages and emails name it: "Nov 2026", from a day or a month's key
+    ("2026-11", as lists and the API keep months); anything else is said as it is."""
+    if isinstance(month, str):
+        try:
+            month = dt.date.fromisoformat(f"{month[:7]}-01")
+        except ValueError:
+            return month
+    if not isinstance(month, dt.date):
+        return "n/a" if month is None else str(month)
+    return f"{month:%b %Y}"
+
+
 def span_text(first: dt.date, last: dt.date) -> str:
     """Two days as a span, as short as it reads unambiguously: "22 Nov 2026" for one day,
     "22–24 Nov 2026", "30 Nov – 2 Dec 2026", "30 Dec 2026 – 2 Jan 2027"."""

@@ -23,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from accounts.money import currency_sign
+from accounts.money import count_text, currency_sign
 
 OVERDUE_POINTS, OVERDUE_MAX = 30.0, 60.0
 BAND_POINTS = {"red": 40.0, "yellow": 15.0, "green": 0.0, "": 10.0}
@@ -97,11 +97,11 @@ def priority(
         factors.append((f"{signed(trend_7)} in 7 days", min(TREND_MAX, max(0.0, -trend_7))))
     if days_to_renewal is not None and days_to_renewal <= 180:
         if days_to_renewal < 0:
-            words = f"contract ended {-days_to_renewal} days ago"
+            words = f"contract ended {count_text(-days_to_renewal, 'day')} ago"
         elif days_to_renewal == 0:
             words = "renews today"
         else:
-            words = f"renews in {days_to_renewal} day{'s' if days_to_renewal != 1 else ''}"
+            words = f"renews in {count_text(days_to_renewal, 'day')}"
         closeness = (RENEWAL_WINDOW - max(0, days_to_renewal)) / RENEWAL_WINDOW
         factors.append((words, round(max(0.0, RENEWAL_MAX * closeness), 1)))
     at_risk = band_key in ("red", "yellow")

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from accounts import utc
+from accounts.money import count_text
 from accounts.money import number_text as _num  # every figure of the words: 12,500
 from accounts.timeline import money_text
 from metrics.health import score_pair
@@ -117,7 +118,7 @@ def _pct_change(now: float, before: float) -> float | None:
 
 
 def _days(n: int) -> str:
-    return f"{_num(n)} day{'' if n == 1 else 's'}"
+    return count_text(n, "day")
 
 
 # --- triggers ------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def _score_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     return Match(
         f"{what} {was} → {is_now} "
         f"between {utc.day_text(before_day)} and {utc.day_text(now_day)} "
-        f"(−{_num(round(before - now, 1))} points in {_days(p['days'])})",
+        f"(−{count_text(round(before - now, 1), 'point')} in {_days(p['days'])})",
         {"score_before": before, "score_now": now, "day_before": before_day.isoformat()},
     )
 
@@ -218,7 +219,7 @@ def _relationship_dropped(f: Facts, p: dict, as_of: dt.date) -> Match | None:
         return None
     return Match(
         f"stakeholder coverage {before} → {now} between {utc.day_text(then)} and "
-        f"{utc.day_text(as_of)} (−{before - now} points in {_days(p['days'])})",
+        f"{utc.day_text(as_of)} (−{count_text(before - now, 'point')} in {_days(p['days'])})",
         {"relationship": now, "relationship_before": before, "day_before": then.isoformat()},
     )
 
@@ -384,7 +385,7 @@ def _seat_utilisation(f: Facts, p: dict, as_of: dt.date) -> Match | None:
     if util < p["at_least"]:
         return None
     return Match(
-        f"seat utilisation {percent_text(util)} ({_num(active)} of {_num(seats)} seats "
+        f"seat utilisation {percent_text(util)} ({_num(active)} of {count_text(seats, 'seat')} "
         "active in 30 days)" + (", health green" if p["healthy_only"] else ""),
         {"seat_utilisation": round(util, 2), "active": active, "seats": seats},
     )
@@ -619,7 +620,8 @@ def _arr_expanded(f: Facts, p: dict, cta: Mapping) -> str | None:
     before, now = cta.get("arr_at_open"), f.get("arr")
     if before is None or now is None or Decimal(str(now)) <= Decimal(str(before)):
         return None
-    return f"ARR {_num(Decimal(str(before)))} → {_num(Decimal(str(now)))}"
+    # money as the evidence writes it ("$633,600.00 due"), not a bare figure
+    return f"ARR {money_text(Decimal(str(before)))} → {money_text(Decimal(str(now)))}"
 
 
 SUCCESSES: dict[str, Success] = {

@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
+from accounts.money import count_text, old_due_reword
 from accounts.stale import stale_words
 from accounts.timeline import timeline_upsert
 from config.db import copy_stage
@@ -627,6 +628,54 @@ def _tell_open_ctas(again: Mapping[tuple[int, int], str]) -> int:
 
 
 AGAIN = "Matched again while open: "
+
+
+# evidence written before counts of one were said in the singular (``count_text``): the
+# seat utilisation of a one-seat contract, a drop of exactly one point
+OLD_ONE_EVIDENCE = (
+    (" of 1 seats active in 30 days)", " of 1 seat active in 30 days)"),
+    ("(−1 points in ", "(−1 point in "),
+)
+
+
+def old_evidence_reword(text: str) -> str:
+    """Evidence in the words the triggers used before the one spelling of money and before
+    counts of one were said in the singular, as they write it now: "(633,600.00 USD due)"
+    → "($633,600.00 due)" (``accounts.money.old_due_reword``), "1 of 1 seats active" →
+    "1 of 1 seat active", "(−1 points in 7 days)" → "(−1 point in 7 days)"."""
+    text = old_due_reword(text)
+    for old, new in OLD_ONE_EVIDENCE:
+        text = text.replace(old, new)
+    return text
+
+
+def evidence_words_reword(ctas=None, comments=None, entries=None) -> int:
+    """Rewrite evidence stored in the old words (``old_evidence_reword``) as the triggers
+    write it now: the CTAs' evidence, the comments the engine added when a CTA matched
+    again, and the timeline facts that quote them (a CTA opened or waiting, such a
+    comment). An open CTA with the old words would otherwise get a comment "Matched again"
+    the next night for the same fact newly spelt. The models are passed by a migration (its
+    historical ones). Returns how many rows were rewritten."""
+    ctas, comments, entries = ctas or Cta, comments or CtaComment, entries or TimelineEntry
+    old = r"\.\d\d [A-Z]{3} due\)| of 1 seats active in 30 days\)|\(−1 points in "
+    done = 0
+    for model, column, rows in (
+        (ctas, "evidence", ctas.objects.filter(evidence__regex=old)),
+        (comments, "body", comments.objects.filter(author=None, body__regex=old)),
+        (
+            entries,
+            "title",
+            entries.objects.filter(kind__in=["cta_opened", "cta_comment"], title__regex=old),
+        ),
+    ):
+        changed = []
+        for row in rows.only("pk", column).iterator(chunk_size=2000):
+            text = old_evidence_reword(getattr(row, column))
+            if text != getattr(row, column):
+                setattr(row, column, text)
+                changed.append(row)
+        done += model.objects.bulk_update(changed, [column], batch_size=2000)
+    return done
 
 
 def _cta_payload(cta: Cta, *, account: Mapping[str, Any], owner_email: str) -> dict[str, Any]:
@@ -1879,7 +1928,8 @@ def open_steps_words(steps: Sequence[CtaStep], total: int) -> str:
     names = ", ".join(f"“{s.title}” (due {utc.day_text(s.due_on)})" for s in steps)
     verb = "is" if n == 1 else "are"
     return (
-        f"{n} of {total} steps {verb} still open: {names}. Closing the CTA as done marks "
+        f"{n} of {count_text(total, 'step')} {verb} still open: {names}. Closing the CTA as "
+        "done marks "
         f"{'it' if n == 1 else 'them'} skipped"
     )
 

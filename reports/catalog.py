@@ -191,6 +191,26 @@ def period_ending(cadence: str, as_of: dt.date) -> str | None:
     raise ValueError(f"unknown cadence {cadence!r}")
 
 
+def period_key_end(key: str) -> tuple[str, dt.date] | None:
+    """The cadence and the last day of the period a key names (``period_ending``'s keys):
+    "2026-W47" → (weekly, 22 Nov 2026), "2026-11" → (monthly, 30 Nov 2026), "2026-Q4" →
+    (quarterly, 31 Dec 2026); None for a key that is none of these."""
+    try:
+        year, _, rest = key.partition("-")
+        if rest.startswith("W"):
+            return WEEKLY, dt.date.fromisocalendar(int(year), int(rest[1:]), 7)
+        if rest.startswith("Q") and rest[1:] in ("1", "2", "3", "4"):
+            month = int(rest[1:]) * 3
+        elif len(rest) == 2 and 1 <= int(rest) <= 12:
+            month = int(rest)
+        else:
+            return None
+        following = dt.date(int(year) + month // 12, month % 12 + 1, 1)
+    except ValueError:
+        return None
+    return (QUARTERLY if rest.startswith("Q") else MONTHLY), following - dt.timedelta(days=1)
+
+
 def previous_period_end(cadence: str, as_of: dt.date) -> dt.date:
     """The last day of the period before the one ending ``as_of``."""
     if cadence == WEEKLY:

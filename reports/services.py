@@ -676,6 +676,14 @@ def period_text(cadence: str, last: dt.date) -> str:
     return f"Q{(last.month - 1) // 3 + 1} {last.year} ({first:%b}–{last:%b})"
 
 
+def period_key_text(key: str) -> str:
+    """A period's key ("2026-W47", "2026-11", "2026-Q4", as reports and their logs keep
+    it) in the words of ``period_text``: "the week of 16–22 Nov 2026", "Nov 2026", "Q4
+    2026 (Oct–Dec)". A key that names no period is said as it is."""
+    period = catalog.period_key_end(key or "")
+    return period_text(*period) if period else key
+
+
 def alert_message(alert: Alert) -> dict[str, str]:
     target = alert.target
     kpi = catalog.KPIS[target.kpi]

@@ -266,6 +266,7 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
     scopes = services.scope_texts(reports)
     for r in reports:
         r.scope_text = scopes[(r.scope_kind, r.scope_key)]
+        r.skipped_period_text = services.period_key_text(r.skipped_period)
         r.locked = check(r.scope_kind, r.scope_key)
     return render(
         request,

@@ -19,7 +19,7 @@ from accounts.models import (
     TimelineEntry,
     User,
 )
-from accounts.money import number_text
+from accounts.money import count_text
 
 from . import relationship, sentiment
 from .models import AccountVoiceScore, NorthStar, NorthStarWeek, TextSentiment, Theme, ThemeRun
@@ -390,7 +390,7 @@ def relationship_dropped(
                     "before": before,
                     "reasons": reasons,
                     "evidence": (
-                        f"stakeholder coverage {before} → {now} in {number_text(days)} days"
+                        f"stakeholder coverage {before} → {now} in {count_text(days, 'day')}"
                     ),
                 }
     return out

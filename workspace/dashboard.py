@@ -17,7 +17,7 @@ from django.utils.module_loading import import_string
 
 from accounts import book, utc
 from accounts.models import Account, Role, User
-from accounts.money import money_exact
+from accounts.money import count_text, money_exact
 from metrics import kpis
 from metrics.kpis import revenue
 from metrics.kpis.common import change_text, pct_text, percent_text
@@ -187,6 +187,11 @@ def _count(value: Any) -> str:
     return f"{int(value):,}"
 
 
+def _n(value: Any, one: str) -> str:
+    """A count of the inputs with its noun: "1 promoter", "1,200 answers"."""
+    return count_text(int(value), one)
+
+
 def _cents(value: Any) -> str:
     return money_exact(Decimal(str(value)))
 
@@ -210,7 +215,7 @@ def tile_working(section: str, key: str, report: Mapping[str, Any], display: str
             customers = report["revenue"]["customers_end"]["value"]
             return (
                 f"{_cents(entry['value'])}: the MRR of the contracts covering {end}, the day "
-                f"after the period, over {_count(customers)} customers"
+                f"after the period, over {_n(customers, 'customer')}"
             )
         if key in ("nrr", "grr", "revenue_churn_rate"):
             start = _cents(inputs["start_mrr"])
@@ -228,34 +233,36 @@ def tile_working(section: str, key: str, report: Mapping[str, Any], display: str
                 )
             return f"{kept} / {start} start × 100 = {display}"
         if key == "logo_churn_rate":
-            customers = _count(inputs["customers_start"])
             if none:
                 return f"no customers on the period's first day ({first})"
-            churned = _count(inputs["churned_customers"])
+            customers, churned = _count(inputs["customers_start"]), inputs["churned_customers"]
             return (
-                f"{churned} of the {customers} customers on {first} no longer paying on {end}: "
-                f"{churned} / {customers} × 100 = {display}"
+                f"{_count(churned)} of the {_n(inputs['customers_start'], 'customer')} on "
+                f"{first} no longer paying on {end}: "
+                f"{_count(churned)} / {customers} × 100 = {display}"
             )
         if key == "expansion_mrr":
             accounts = inputs["accounts"]
             return (
                 f"{_cents(entry['value'])} more MRR on {end} than on {first}, from "
-                f"{_count(accounts)} account{'s' if accounts != 1 else ''} paying on both days"
+                f"{_n(accounts, 'account')} paying on both days"
             )
         if key == "nps":
             if none:
                 return "no NPS answers in the period"
             return (
-                f"({_count(inputs['promoters'])} promoters − {_count(inputs['detractors'])} "
-                f"detractors) / {_count(inputs['responses'])} answers × 100 = {display}; "
-                f"the {_count(inputs['passives'])} passives (7 or 8) count only among the answers"
+                f"({_n(inputs['promoters'], 'promoter')} − "
+                f"{_n(inputs['detractors'], 'detractor')}) / {_n(inputs['responses'], 'answer')} "
+                f"× 100 = {display}; the {_n(inputs['passives'], 'passive')} (7 or 8) "
+                f"{'counts' if inputs['passives'] == 1 else 'count'} only among the answers"
             )
         if key == "csat":
             if none:
                 return "no CSAT answers in the period"
             satisfied, responses = _count(inputs["satisfied_4_or_5"]), _count(inputs["responses"])
+            were = "was" if inputs["satisfied_4_or_5"] == 1 else "were"
             return (
-                f"{satisfied} of {responses} answers were 4 or 5: "
+                f"{satisfied} of {_n(inputs['responses'], 'answer')} {were} 4 or 5: "
                 f"{satisfied} / {responses} × 100 = {display}"
             )
         if key == "ces":
@@ -263,7 +270,7 @@ def tile_working(section: str, key: str, report: Mapping[str, Any], display: str
                 return "no CES answers in the period"
             responses = inputs["responses"]
             return (
-                f"the mean of {_count(responses)} answer{'s' if responses != 1 else ''} "
+                f"the mean of {_n(responses, 'answer')} "
                 f"(1 to 7, 7 = very easy) = {display}; {_count(inputs['easy_5_or_more'])} "
                 "of them 5 or more"
             )

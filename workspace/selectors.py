@@ -40,6 +40,7 @@ from accounts.models import (
     UsageFeatureDaily,
     User,
 )
+from accounts.money import old_due_reword
 from metrics import health
 from metrics import priority as prio
 from metrics.kpis import adoption
@@ -632,7 +633,14 @@ def health_breakdown(latest: HealthSnapshot | None) -> dict[str, Any]:
                 working += f"; the {num(c['score'])} shown comes from the override below"
         score = c.get("score")
         rows.append(
-            {**c, "score_text": "no data" if score is None else num(score), "working": working}
+            {
+                **c,
+                # a snapshot scored before the one spelling of money says "(633,600.00 USD
+                # due)": the latest one of an account not scored any more keeps it
+                "reason": old_due_reword(c.get("reason") or ""),
+                "score_text": "no data" if score is None else num(score),
+                "working": working,
+            }
         )
     counted = [
         c

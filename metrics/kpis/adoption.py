@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 
 from accounts.models import Account, Milestone, UsageDaily, UsageFeatureDaily, UsagePresence
+from accounts.money import count_text
 from config.db import beside_or_now, threads_possible
 
 from .common import ZERO, in_scope, kpi, median, month_start, pct
@@ -783,7 +784,7 @@ def ttfv(accounts: QuerySet[Account], *, start: dt.date, end: dt.date) -> dict:
                     "external_id": row["external_id"],
                     "name": row["name"],
                     "days": days,
-                    "label": f"not yet ({days} days)",
+                    "label": f"not yet ({count_text(days, 'day')})",
                 }
             )
             continue

@@ -114,3 +114,18 @@ def test_data_days_name_the_nights_day_and_the_accounts_rescored_since():
 )  # fmt: skip
 def test_a_due_instant_reads_as_the_day_it_is_due_by(moment, text):
     assert utc.due_by_text(moment) == text
+
+
+@pytest.mark.parametrize(
+    ("month", "text"),
+    [
+        ("2026-11", "Nov 2026"),
+        ("2026-03-14", "Mar 2026"),  # a day names its month
+        (dt.date(2027, 1, 31), "Jan 2027"),
+        ("2026-13", "2026-13"),  # no month: said as it is
+        ("soon", "soon"),
+        (None, "n/a"),
+    ],
+)
+def test_a_month_reads_as_pages_name_it(month, text):
+    assert utc.month_text(month) == text

@@ -94,6 +94,7 @@ def test_the_recipients_and_their_reasons_read_whole_at_any_width(new_page, logi
     page.goto("/reports/scheduled/")
     skipped = page.locator(f"#report-{report.pk}-skipped")
     expect(skipped).to_contain_text("csm1@demo.example (a CSM sees their own book only)")
+    expect(skipped).to_contain_text("Skipped in the week of 16–22 Nov 2026, as they")
     greyed = page.locator("#id_recipients label", has_text="csm1@demo.example")
     expect(greyed).to_contain_text("cannot see it (a CSM sees their own book only)")
     expect(greyed.locator("input")).to_be_disabled()

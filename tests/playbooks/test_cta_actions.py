@@ -281,3 +281,13 @@ def test_a_csm_reassigns_as_before_and_an_admin_to_anyone_active(
     choices = _choices(client, cta)
     assert {"priya@example.com", "sam@example.com", "other@example.com"} <= choices
     assert "gone@example.com" not in choices
+
+
+def test_one_open_step_of_one_is_said_in_the_singular():
+    from playbooks.models import CtaStep
+
+    step = CtaStep(title="Call the champion", due_on=dt.date(2026, 3, 2))
+    assert services.open_steps_words([step], 1) == (
+        "1 of 1 step is still open: “Call the champion” (due 2 Mar 2026). Closing the CTA as "
+        "done marks it skipped"
+    )

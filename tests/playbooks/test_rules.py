@@ -127,6 +127,9 @@ def test_score_dropped_reads_the_computed_score_not_an_override():
     ended = _health((60.0, 60.0, 1), (95.0, 72.0, 1))
     assert fire("score_dropped", ended, points=13, days=7) is None  # not −35
     assert "(−12 points in 7 days)" in fire("score_dropped", ended, points=12, days=7).evidence
+    # a drop of exactly one point in one day: both in the singular (72 → 71)
+    one = _health((71.0, 71.0, 1), (72.0, 72.0, 1), days=1)
+    assert "(−1 point in 1 day)" in fire("score_dropped", one, points=1, days=1).evidence
 
 
 def test_usage_dropped_month_over_month_for_events_or_active_users():
@@ -234,6 +237,11 @@ def test_payments_tickets_surveys_champion_and_seats():
         "seat utilisation 66.7% (2 of 3 seats active in 30 days)"
     )
     assert fire("seat_utilisation", seats, at_least=90, healthy_only=True) is None
+    # a one-seat contract with its seat in use: 1 × 100 / 1 = 100 %
+    single = {"seats": 1, "active_30d": 1, "band": "yellow"}
+    assert fire("seat_utilisation", single, at_least=90).evidence == (
+        "seat utilisation 100.0% (1 of 1 seat active in 30 days)"
+    )
 
 
 def test_conditions_segment_lifecycle_owner_and_arr():
@@ -286,7 +294,9 @@ def test_success_conditions():
         == "a contract starting 3 Mar 2024 was signed"
     )
     assert rules.success_met("renewed", {}, {"latest_contract_start": D}, cta) is None
-    assert rules.success_met("arr_expanded", {}, {"arr": Decimal("1300.00")}, cta)
+    assert rules.success_met("arr_expanded", {}, {"arr": Decimal("14400.00")}, cta) == (
+        "ARR $1,200.00 → $14,400.00"
+    )
     assert rules.success_met("arr_expanded", {}, {"arr": Decimal("1200.00")}, cta) is None
     assert rules.success_met("touched", {}, {"last_touch_on": D}, cta) == (
         "CSM activity logged on 2 Mar 2024"

@@ -111,3 +111,28 @@ def test_the_alert_names_its_scope_in_the_subject_and_its_period_and_day_in_word
     first = message["text"].splitlines()[0]
     assert first == f"NRR for all accounts, {words} (figures as of {as_of.day} {as_of:%b %Y}):"
     assert period not in message["text"] and as_of.isoformat() not in message["text"]
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        # ISO week 47 of 2026 runs Monday 16 to Sunday 22 Nov
+        ("2026-W47", "the week of 16–22 Nov 2026"),
+        # 2026 has 53 ISO weeks (it starts on a Thursday): the last ends in 2027
+        ("2026-W53", "the week of 28 Dec 2026 – 3 Jan 2027"),
+        ("2026-11", "Nov 2026"),
+        ("2026-12", "Dec 2026"),
+        ("2026-Q4", "Q4 2026 (Oct–Dec)"),
+        ("2026-Q1", "Q1 2026 (Jan–Mar)"),
+        # no period: said as it is
+        ("2026-13", "2026-13"),
+        ("2026-W54", "2026-W54"),
+        ("2026-Q5", "2026-Q5"),
+        ("soon", "soon"),
+        ("", ""),
+    ],
+)
+def test_a_stored_period_key_reads_as_the_emails_say_it(key, words):
+    from reports.services import period_key_text
+
+    assert period_key_text(key) == words

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
+from accounts import utc
 from accounts.models import UsageFeatureDaily
-from tests.factories import AccountFactory, StakeholderFactory, TicketFactory
+from tests.factories import AccountFactory, ContractFactory, StakeholderFactory, TicketFactory
 from voice import services
 from voice.models import NorthStar, Theme, ThemeRun
 
@@ -56,7 +57,19 @@ def test_theme_detail_shows_only_visible_accounts_and_quotes(
     assert body.count('<li id="text-') == 3  # the three complaints of the CSM's account
     assert 1 <= body.count('<li id="quote-') <= 3  # the typical ones the CSM may see
     assert reverse("voice:account", args=[mine.pk]) in body
+    # ARR as money, as the queue prints it: Mine Inc has no contract, $0
+    assert '<td class="num">$0</td>' in body
+    # the trend's months in words ("Nov 2026: 3"), not their keys ("2026-11")
+    months = [m["month"] for m in export.trend]
+    assert months and all(f"{utc.month_text(m)}: " in body for m in months)
+    assert not any(f"{m} " in body for m in months)
     client.force_login(manager)  # sees the team's accounts: the CSM's, not the other one
+    # $7,000 MRR from a week ago, open-ended: 12 × 7,000 = $84k ARR
+    ContractFactory(account=mine, start_date=TODAY - dt.timedelta(days=7), mrr=7000)
+    assert (
+        '<td class="num">$84k</td>'
+        in client.get(reverse("voice:theme-detail", args=[export.pk])).content.decode()
+    )
     assert (
         "Other Corp"
         not in client.get(reverse("voice:theme-detail", args=[export.pk])).content.decode()

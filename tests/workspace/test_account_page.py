@@ -1144,3 +1144,24 @@ def test_contract_mrr_prints_to_the_cent(client, csm, book):
         for m in re.finditer(r'<th scope="row">([^<]+)</th>.*?<td class="num">([^<]+)</td>', table)
     }
     assert rows["Seats"] == "$1,234.56" and rows["Add-on"] == "$0.40"
+
+
+def test_a_reason_scored_before_the_one_spelling_of_money_reads_as_today(client, csm, book):
+    """The latest snapshot of an account not scored any more keeps the reasons of its day:
+    one stored with "(1,485.00 USD due)" shows "($1,485.00 due)", as the reason says it
+    now; the snapshot itself is left as recorded."""
+    from metrics.models import HealthSnapshot
+
+    _scored_breakdown(book["burning"])
+    latest = HealthSnapshot.objects.filter(account=book["burning"]).latest("day")
+    payments = next(c for c in latest.components if c["key"] == "payments")
+    payments["reason"] = "1 overdue invoice (1,485.00 USD due); no failed payment in 90 days"
+    latest.save()
+    client.force_login(csm)
+    page = client.get(url(book["burning"])).content.decode()
+    assert "1 overdue invoice ($1,485.00 due); no failed payment in 90 days" in page
+    assert "USD" not in page
+    latest.refresh_from_db()
+    assert "(1,485.00 USD due)" in next(
+        c["reason"] for c in latest.components if c["key"] == "payments"
+    )

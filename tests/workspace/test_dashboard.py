@@ -218,7 +218,8 @@ def test_cohort_heatmap_fragment(client, admin_user, csm, kpi_book):
     text = r.content.decode()
     # only New Co first paid in the last 12 months: one cohort of one account
     today = utc_today()
-    cohort = (today - dt.timedelta(days=10)).strftime("%Y-%m")
+    # its month in words, as the pages name months ("Nov 2026"), not its key "2026-11"
+    cohort = (today - dt.timedelta(days=10)).strftime("%b %Y")
     assert f'<th scope="row">{cohort}</th><td class="num">1</td>' in text
     client.force_login(csm)
     assert client.get(reverse("workspace:cohorts"), {"segment": "SMB"}).status_code == 200
@@ -235,7 +236,7 @@ def test_cohorts_opened_directly_is_a_whole_page_with_the_navigation(client, adm
     assert f'<a href="{reverse("workspace:dashboard")}?owner=">Dashboard</a>' in text
     assert "<h1>Cohort retention, last 12 months</h1>" in text
     fragment = client.get(reverse("workspace:cohorts"), headers={"HX-Request": "true"})
-    cohort = (utc_today() - dt.timedelta(days=10)).strftime("%Y-%m")
+    cohort = (utc_today() - dt.timedelta(days=10)).strftime("%b %Y")
     row = f'<th scope="row">{cohort}</th><td class="num">1</td>'
     assert row in text and row in fragment.content.decode()
 
@@ -457,7 +458,7 @@ def _cohort_rows(text: str) -> list[tuple[str, int]]:
     return [
         (c, int(n))
         for c, n in re.findall(
-            r'<th scope="row">(\d{4}-\d{2})</th><td class="num">(\d+)</td>', text
+            r'<th scope="row">([A-Z][a-z]{2} \d{4})</th><td class="num">(\d+)</td>', text
         )
     ]
 
@@ -481,7 +482,7 @@ def test_cohorts_end_with_the_day_the_dashboards_period_ends(client, admin_user,
     ContractFactory(
         account=AccountFactory(name="Today Co"), start_date=today, mrr=Decimal("250")
     )  # first pays on T: after the period
-    new_co_month = (today - dt.timedelta(days=10)).strftime("%Y-%m")  # New Co: from T − 10
+    new_co_month = (today - dt.timedelta(days=10)).strftime("%b %Y")  # New Co: from T − 10
     client.force_login(admin_user)
 
     page = client.get(reverse("workspace:dashboard")).content.decode()
@@ -622,7 +623,7 @@ def test_the_survey_tiles_working_from_counts():
         }
     }
     assert tile_working("voice_of_customer", "nps", report, fmt(25.0, "score")) == (
-        "(3 promoters − 1 detractors) / 8 answers × 100 = 25.0;"
+        "(3 promoters − 1 detractor) / 8 answers × 100 = 25.0;"
         " the 4 passives (7 or 8) count only among the answers"
     )
     assert tile_working("voice_of_customer", "csat", report, fmt(87.5, "pct")) == (

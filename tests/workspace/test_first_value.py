@@ -186,3 +186,11 @@ def test_a_day_before_becoming_a_customer_is_kept_and_said_to_count_as_0_days(cl
     assert "B" + words[1:] in page(client, account)
     post(client, account, {"reached_on": (account.customer_since + DAY).isoformat()}, headers=HTMX)
     assert "before becoming a customer" not in page(client, account)
+
+
+def test_a_long_wait_is_counted_with_thousands_separators(client, csm):
+    """1,407 days, as every count in words is written (accounts.money.number_text), and as
+    the dashboard's time to first value lists it ("not yet (1,407 days)")."""
+    old = AccountFactory(owner=csm, name="Old Co", customer_since=utc.today() - 1407 * DAY)
+    client.force_login(csm)
+    assert "1,407 days since becoming a customer on" in page(client, old)

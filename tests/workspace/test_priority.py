@@ -37,6 +37,8 @@ def test_yellow_arr_at_risk_is_capped_and_ended_contract_counts_as_due():
     p = priority(band="yellow", arr=1_200_000, days_to_renewal=-5, trend_7=None)
     assert p.points == 60.0
     assert p.reason == "yellow, contract ended 5 days ago, $1.2M ARR"
+    yesterday = priority(band="yellow", arr=1_200_000, days_to_renewal=-1, trend_7=None)
+    assert yesterday.reason == "yellow, contract ended 1 day ago, $1.2M ARR"
 
 
 def test_no_score_yet_has_a_middle_weight():

@@ -52,6 +52,14 @@ def day_text(day) -> str:
 
 
 @register.filter
+def month_text(month) -> str:
+    """A month, "Mar 2026", from a day or a key "2026-03" (``accounts.utc.month_text``)."""
+    from accounts import utc
+
+    return utc.month_text(month)
+
+
+@register.filter
 def fact_day(entry):
     """The day a timeline fact dated by a day names (a contract, an invoice), else None
     (``accounts.timeline.fact_day``)."""
