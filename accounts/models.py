@@ -251,8 +251,9 @@ class ChangeRecord(models.Model):
 class FormOnce(models.Model):
     """The key of a form sent (``accounts.once``): a random value each form carries from
     when it was shown; claimed in the same transaction as what the form makes, so the same
-    form sent twice (a double click, a resent request) makes one note, comment, override or
-    playbook. ``made``: what the first send made ("playbook:12"), for the second to go to."""
+    form sent twice (a double click, a resent request) makes one note, comment, override,
+    playbook, scheduled report or survey campaign. ``made``: what the first send made
+    ("playbook:12"), for the second to go to."""
 
     key = models.CharField(max_length=64, unique=True)
     made = models.CharField(max_length=100, blank=True)
