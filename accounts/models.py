@@ -253,7 +253,7 @@ class FormOnce(models.Model):
     when it was shown; claimed in the same transaction as what the form makes, so the same
     form sent twice (a double click, a resent request) makes one note, comment, override,
     playbook, scheduled report or survey campaign. ``made``: what the first send made
-    ("playbook:12"), for the second to go to."""
+    ("playbook:12"), for the second to go to. Cleared after ``once.KEEP`` (two days)."""
 
     key = models.CharField(max_length=64, unique=True)
     made = models.CharField(max_length=100, blank=True)
