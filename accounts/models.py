@@ -210,9 +210,10 @@ class ApiToken(BaseModel):
 
 
 class ChangeRecord(models.Model):
-    """One change an admin or a leader made on a page, for the audit trail: who, when, to
-    what (a user's access, a KPI target, a scheduled report) and what changed, in words as
-    the page showed them ("role CSM → Manager; can sign in yes → no"). Written in the same
+    """One change an admin or a leader made on a page (or in the Django admin, for a user's
+    access), for the audit trail: who, when, to what (a user's access, a KPI target, a
+    scheduled report) and what changed, in words as the page showed them ("role CSM →
+    Manager; can sign in yes → no"). Written in the same
     transaction as the change; never edited. Words, not foreign keys, so the trail outlives
     what it names (a removed target is still "NRR at least 100%, monthly")."""
 
