@@ -21,6 +21,22 @@ class UserAdmin(BaseUserAdmin):
             readonly.append("is_superuser")
         return readonly
 
+    def save_model(self, request, obj, form, change):
+        # a change of role, manager or sign-in is recorded as the users page records it
+        # (``services.user_access_recorded``): its "Recent changes" lists it, and a save
+        # there from a page opened before names who made it. The row as it was, locked
+        # until the change is saved (the admin saves in one transaction).
+        # (on the object, not on this admin: one admin serves every request)
+        obj._access_before = services.user_access_locked(obj.pk) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # the groups: the role
+        before = getattr(form.instance, "_access_before", None)
+        if before is not None:
+            after = models.User.objects.select_related("manager").get(pk=before.pk)
+            services.user_access_recorded(before=before, after=after, by=request.user)
+
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Person", {"fields": ("first_name", "last_name", "manager")}),
@@ -236,3 +252,39 @@ class ImportRecordAdmin(admin.ModelAdmin):
     list_filter = ["origin", "status", "kind"]
     list_select_related = ["user"]
     readonly_fields = [f.name for f in models.ImportRecord._meta.fields]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written by the app only, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.ChangeRecord)
+class ChangeRecordAdmin(ReadOnlyAdmin):
+    """The audit trail: written in the same transaction as each change it records (the users
+    page, the KPI targets and scheduled reports, a user changed here)."""
+
+    list_display = ["at", "subject", "name", "action", "words", "by"]
+    list_filter = ["subject", "action"]
+    search_fields = ["name", "words", "by__email"]
+    list_select_related = ["by"]
+    date_hierarchy = "at"
+
+
+@admin.register(models.FormOnce)
+class FormOnceAdmin(ReadOnlyAdmin):
+    """The keys of the forms sent in the last two days (``accounts.once``), and what each
+    made: a second send of one of them makes nothing."""
+
+    list_display = ["at", "key", "made"]
+    search_fields = ["key", "made"]
+    date_hierarchy = "at"
+    show_full_result_count = False

@@ -210,9 +210,10 @@ class ApiToken(BaseModel):
 
 
 class ChangeRecord(models.Model):
-    """One change an admin or a leader made on a page, for the audit trail: who, when, to
-    what (a user's access, a KPI target, a scheduled report) and what changed, in words as
-    the page showed them ("role CSM → Manager; can sign in yes → no"). Written in the same
+    """One change an admin or a leader made on a page (or in the Django admin, for a user's
+    access), for the audit trail: who, when, to what (a user's access, a KPI target, a
+    scheduled report) and what changed, in words as the page showed them ("role CSM →
+    Manager; can sign in yes → no"). Written in the same
     transaction as the change; never edited. Words, not foreign keys, so the trail outlives
     what it names (a removed target is still "NRR at least 100%, monthly")."""
 
@@ -251,8 +252,9 @@ class ChangeRecord(models.Model):
 class FormOnce(models.Model):
     """The key of a form sent (``accounts.once``): a random value each form carries from
     when it was shown; claimed in the same transaction as what the form makes, so the same
-    form sent twice (a double click, a resent request) makes one note, comment, override or
-    playbook. ``made``: what the first send made ("playbook:12"), for the second to go to."""
+    form sent twice (a double click, a resent request) makes one note, comment, override,
+    playbook, scheduled report or survey campaign. ``made``: what the first send made
+    ("playbook:12"), for the second to go to. Cleared after ``once.KEEP`` (two days)."""
 
     key = models.CharField(max_length=64, unique=True)
     made = models.CharField(max_length=100, blank=True)

@@ -6,18 +6,24 @@ sends at the same instant meet the key's unique index: the second waits for the 
 then finds it claimed, never a second row and never an error page. A send refused (a field
 wrong) claims nothing: the key is rolled back with the rest, so the fixed form goes through.
 
-A form without a key (a script, a page from before) is made as before: no claim."""
+A form without a key (a script, a page from before) is made as before: no claim.
+
+Keys are kept ``KEEP`` (two days), then cleared by a daily task (``keys_clear``): a form
+left open longer than that and sent twice is not a double click."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from .models import FormOnce
 
 FIELD = "form_key"  # the hidden input's name
 MAX_LENGTH = 64
+KEEP = dt.timedelta(days=2)  # how long a claimed key is kept
 
 
 def key_new() -> str:
@@ -57,3 +63,10 @@ def made_by(key: str, model: type[models.Model]):
     if kind != model._meta.model_name or not pk.isdigit():
         return None
     return model.objects.filter(pk=int(pk)).first()
+
+
+def keys_clear(*, now: dt.datetime | None = None) -> int:
+    """Delete the keys claimed more than ``KEEP`` before ``now``; returns how many."""
+    cutoff = (now or timezone.now()) - KEEP
+    deleted, _ = FormOnce.objects.filter(at__lt=cutoff).delete()
+    return deleted

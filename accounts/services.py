@@ -327,12 +327,7 @@ def user_access_update(
     if user.pk == by.pk and (role != Role.ADMIN or not is_active):
         raise ValidationError("you cannot remove your own admin access")
     # the row locked: of two admins saving at once, the second reads the first's change
-    locked = (
-        User.objects.select_for_update(of=("self",))
-        .select_related("manager")
-        .prefetch_related("groups")
-        .get(pk=user.pk)
-    )
+    locked = user_access_locked(user.pk)
     changes = _access_changes(locked, role=role, manager=manager, is_active=is_active)
     if not changes:
         return locked
@@ -360,15 +355,44 @@ def user_access_update(
     locked.is_staff = role == Role.ADMIN
     locked.save(update_fields=["manager", "is_active", "is_superuser", "is_staff"])
     locked.__dict__.pop("role", None)  # cached_property
-    change_record(
+    _user_change_record(locked, changes, by=by)
+    return locked
+
+
+def user_access_locked(pk: int) -> User:
+    """A user's row locked for a change of their access (call it in the change's
+    transaction), with what ``access_state`` reads: of two admins saving at once, the second
+    reads the first's change."""
+    return (
+        User.objects.select_for_update(of=("self",))
+        .select_related("manager")
+        .prefetch_related("groups")
+        .get(pk=pk)
+    )
+
+
+def user_access_recorded(*, before: User, after: User, by: User | None) -> ChangeRecord | None:
+    """Record what changed in a user's role, manager and sign-in between ``before`` (read
+    before the change, e.g. by ``user_access_locked``) and ``after`` (read after it), in the
+    users page's words; None when none of them changed. For a change made elsewhere than
+    the users page (the Django admin): its "Recent changes" lists it, and a stale save
+    refused there names who made it."""
+    after.__dict__.pop("role", None)  # cached_property: read the groups as saved
+    changes = _access_changes(
+        before, role=after.role, manager=after.manager, is_active=after.is_active
+    )
+    return _user_change_record(after, changes, by=by) if changes else None
+
+
+def _user_change_record(user: User, changes: list[str], *, by: User | None) -> ChangeRecord:
+    return change_record(
         subject=ChangeRecord.Subject.USER,
-        subject_id=locked.pk,
-        name=f"{locked} ({locked.email})" if locked.get_full_name() else locked.email,
+        subject_id=user.pk,
+        name=f"{user} ({user.email})" if user.get_full_name() else user.email,
         action=ChangeRecord.Action.CHANGED,
         words="; ".join(changes),
         by=by,
     )
-    return locked
 
 
 def _access_changes(

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
-from . import intake, services
+from . import intake, once, services
 from .models import ImportRecord
 
 log = logging.getLogger(__name__)
@@ -111,3 +111,11 @@ def run_uploaded_import(record_pk: int) -> None:
         if record.stored_file:
             shutil.rmtree(Path(settings.MEDIA_ROOT) / record.stored_file, ignore_errors=True)
         cache.delete(progress_cache_key(record.pk))
+
+
+@shared_task(ignore_result=True)
+def clear_old_form_keys() -> int:
+    """Daily: forget the form keys older than ``once.KEEP`` (``once.keys_clear``)."""
+    cleared = once.keys_clear()
+    log.info("cleared %s form keys", cleared)
+    return cleared

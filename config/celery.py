@@ -68,6 +68,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=0, hour=6, day_of_week=1),
         "options": {"expires": 6 * 3600},
     },
+    "clear-old-form-keys": {  # daily 04:40 UTC: forms' keys older than two days
+        "task": "accounts.tasks.clear_old_form_keys",
+        "schedule": crontab(minute=40, hour=4),
+        "options": {"expires": 20 * 60 * 60},
+    },
     "send-scheduled-reports": {  # daily 06:30 UTC: the reports whose period ended yesterday
         "task": "reports.tasks.send_scheduled_reports",
         "schedule": crontab(minute=30, hour=6),

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from types import SimpleNamespace
 
 from django import forms
@@ -283,15 +282,9 @@ class ScheduledReportForm(ScopeFormMixin, forms.ModelForm):
         field_classes = {"recipients": RecipientsField}
         widgets = {"recipients": RecipientsSelect(attrs={"class": "people-list"})}
 
-    # a new key each time the empty form is shown: the same form sent twice makes one report
-    # (``services.scheduled_report_create``)
-    create_token = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
-
     def __init__(self, *args, user: User | None = None, **kwargs):
         self.user = user  # the one saving: their view bounds the scope (None: no check)
         super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.fields["create_token"].initial = secrets.token_urlsafe(16)
         self.fields["recipients"].queryset = (
             User.objects.filter(is_active=True).prefetch_related("groups").order_by("email")
         )

@@ -167,19 +167,10 @@ class ScheduledReport(models.Model):
     # later run once they are (``reports.services.scheduled_reports_send``)
     last_sent_day = models.DateField(null=True, blank=True)
     waiting_for = models.DateField(null=True, blank=True)
-    # the random key of the form that created it (blank: made another way): the same form
-    # sent twice (a double click, a resent request) finds this row instead of making a
-    # second report that would mail everyone twice
-    create_token = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["create_token"],
-                condition=~Q(create_token=""),
-                name="scheduled_report_one_per_form",
-            ),
             models.CheckConstraint(
                 condition=Q(scope_kind="all", scope_key="") | ~Q(scope_kind="all"),
                 name="scheduled_report_all_has_no_key",

@@ -20,12 +20,12 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from accounts import utc
+from accounts import once, utc
 from accounts.exports import csv_safe, export_filename
 from accounts.models import Account, AccountLifecycle, ChangeRecord, Role, TimelineEntry, User
 from accounts.money import money_exact
@@ -118,29 +118,23 @@ def target_save(*, form, user: User) -> KpiTarget:
     return form.save()
 
 
-def scheduled_report_create(*, form, user: User) -> tuple[ScheduledReport, bool]:
+def scheduled_report_create(
+    *, form, user: User, key: str = ""
+) -> tuple[ScheduledReport | None, bool]:
     """Save a valid new ``ScheduledReportForm`` as ``user``'s report; returns it and whether
-    it is new. The form's ``create_token`` makes this idempotent: the same form sent again (a
-    double click, a request resent) returns the report it made the first time rather than a
-    second one that would mail its recipients twice each period. Two sends at the same
-    instant meet the database's unique key; the second finds the first's row."""
-    token = form.cleaned_data.get("create_token") or ""
-    if token:
-        made = ScheduledReport.objects.filter(create_token=token).first()
-        if made is not None:
-            return made, False
-    report = form.save(commit=False)
-    report.created_by = user
-    report.create_token = token
-    try:
-        with transaction.atomic():
-            report.save()
-            form.save_m2m()
-    except IntegrityError:
-        made = ScheduledReport.objects.filter(create_token=token).first() if token else None
-        if made is None:
-            raise
-        return made, False
+    it is new. ``key``: the form's key (``accounts.once``): the same form sent again (a double
+    click, a request resent) makes nothing and returns the report the first send made (None
+    if it was removed since), not a second one that would mail its recipients twice each
+    period. Two sends at the same instant meet the key's unique index: the second waits for
+    the first and returns its report."""
+    with transaction.atomic():
+        if not once.claim(key):
+            return once.made_by(key, ScheduledReport), False
+        report = form.save(commit=False)
+        report.created_by = user
+        report.save()
+        form.save_m2m()
+        once.made(key, report)
     return report, True
 
 

@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
+from accounts import once
 from accounts.models import ChangeRecord, Role
 from accounts.services import changes_recent
 
@@ -253,13 +254,17 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         request.POST if request.method == "POST" else None, user=request.user
     )
     if request.method == "POST" and form.is_valid():
-        report, new = services.scheduled_report_create(form=form, user=request.user)
-        messages.success(
-            request,
-            "Scheduled report saved."
-            if new
-            else f"“{report.name}” was saved already (the form was sent twice): one report.",
+        report, new = services.scheduled_report_create(
+            form=form, user=request.user, key=once.key_of(request.POST)
         )
+        if new:
+            messages.success(request, "Scheduled report saved.")
+        elif report is None:  # the first send's report was removed since
+            messages.info(request, "This form was sent already.")
+        else:
+            messages.info(
+                request, f"“{report.name}” was saved already (the form was sent twice): one report."
+            )
         return redirect("reports:scheduled")
     form.recipients_judge()
     reports = list(ScheduledReport.objects.prefetch_related("recipients"))

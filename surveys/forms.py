@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 
 from django import forms
 
@@ -81,19 +80,15 @@ class CampaignForm(forms.Form):
     )
 
     # an existing campaign: when the one the page shows was saved (its ``updated_at``); a
-    # save of an older state is refused (``services.campaign_save``). A new one: a key per
-    # form shown, so the same form sent twice makes one campaign.
+    # save of an older state is refused (``services.campaign_save``). A new one carries a
+    # form key instead (``{% form_key %}``): the same form sent twice makes one campaign.
     opened_at = forms.CharField(required=False, widget=forms.HiddenInput)
-    create_token = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args, campaign: Campaign | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.campaign = campaign
-        if not self.is_bound:
-            if campaign is not None:
-                self.fields["opened_at"].initial = campaign.updated_at.isoformat()
-            else:
-                self.fields["create_token"].initial = secrets.token_urlsafe(16)
+        if not self.is_bound and campaign is not None:
+            self.fields["opened_at"].initial = campaign.updated_at.isoformat()
         # the segments the accounts have, and any the campaign names already (kept on save)
         names = sorted({*Account.objects.segments(), *(campaign.segments if campaign else [])})
         field = self.fields["segments"]

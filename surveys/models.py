@@ -111,10 +111,6 @@ class Campaign(BaseModel):
     updated_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # the random key of the editor's form that created it (blank: made another way): the
-    # same form sent twice (a double click, a resent request) finds this row instead of
-    # making a second campaign that would survey the same people twice
-    create_token = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -123,11 +119,6 @@ class Campaign(BaseModel):
             models.Index(fields=["status", "next_run_at"], name="campaign_due_idx"),
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["create_token"],
-                condition=~Q(create_token=""),
-                name="campaign_one_per_form",
-            ),
             models.CheckConstraint(
                 condition=Q(trigger="event") | Q(event=""), name="campaign_event_only_if_event"
             ),

@@ -36,7 +36,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from accounts import utc
+from accounts import once, utc
 from accounts.models import Contract, Stakeholder, Ticket, TimelineEntry
 from accounts.services import account_data_changed, timeline_facts_recorded
 from accounts.stale import stale_words
@@ -1082,8 +1082,8 @@ def campaign_save(
     user,
     campaign: Campaign | None = None,
     opened_at: str = "",
-    create_token: str = "",
-) -> Campaign:
+    key: str = "",
+) -> Campaign | None:
     """Create or update a campaign and its survey from the editor's cleaned data. The survey
     kind cannot change once answers exist (their scores are on its scale).
 
@@ -1091,30 +1091,22 @@ def campaign_save(
     after the page was opened (``opened_at``, its ``updated_at`` then; blank: no check): the
     editor sends every field, so saving would silently undo that change, or move a send time
     back to a round already sent. A save that changes nothing is no error (a second click
-    on Save). ``create_token``: the new campaign form's key; the same form sent again
-    returns the campaign it made the first time (``campaign.created_again`` is True)."""
+    on Save). ``key``: the new campaign form's key (``accounts.once``); the same form sent
+    again makes nothing and returns the campaign the first send made, its
+    ``created_again`` True (None if it was removed since): not a second campaign that would
+    survey the same people twice."""
     from .models import Survey
 
     if campaign is None:
-        if create_token:
-            made = Campaign.objects.filter(create_token=create_token).first()
+        if not once.claim(key):
+            made = once.made_by(key, Campaign)
             if made is not None:
                 made.created_again = True
-                return made
-        try:
-            with transaction.atomic():  # the unique key met: nothing of this send stays
-                return _campaign_write(
-                    Survey(name=data["name"]),
-                    Campaign(created_by=user, create_token=create_token),
-                    data=data,
-                    user=user,
-                )
-        except IntegrityError:
-            made = Campaign.objects.filter(create_token=create_token).first()
-            if not create_token or made is None:
-                raise
-            made.created_again = True
             return made
+        survey = Survey(name=data["name"])
+        made = _campaign_write(survey, Campaign(created_by=user), data=data, user=user)
+        once.made(key, made)
+        return made
     locked = (
         Campaign.objects.select_for_update(of=("self",))
         .select_related("survey", "updated_by")
@@ -1164,6 +1156,6 @@ def _campaign_write(survey, campaign: Campaign, *, data: dict, user) -> Campaign
     campaign.event = campaign.event or ""
     campaign.survey = survey
     campaign.updated_by = user
-    campaign.full_clean(exclude=["create_token"])  # the form key: the database's unique key
+    campaign.full_clean()
     campaign.save()
     return campaign

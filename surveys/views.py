@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import utc
+from accounts import once, utc
 from accounts.exports import csv_response, export_filename, moment_cell
 from accounts.models import Account, Role
 
@@ -73,7 +73,7 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                     user=request.user,
                     campaign=campaign,
                     opened_at=form.cleaned_data.get("opened_at") or "",
-                    create_token=form.cleaned_data.get("create_token") or "",
+                    key=once.key_of(request.POST) if campaign is None else "",
                 )
             except ValidationError as exc:
                 if hasattr(exc, "error_dict"):
@@ -84,6 +84,9 @@ def campaign_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                     # the heading and Sending card: the campaign as saved now
                     campaign = Campaign.objects.select_related("survey").get(pk=campaign.pk)
             else:
+                if saved is None:  # the first send's campaign was removed since
+                    messages.info(request, "This form was sent already.")
+                    return redirect("surveys:campaign-list")
                 if getattr(saved, "created_again", False):
                     messages.info(
                         request,

@@ -38,7 +38,20 @@ def test_users_row_refuses_a_save_over_another_admins_change(page, login, demo_u
     expect(row.locator("select[name=role]")).to_have_value("Manager")  # the row as saved now
     expect(row.locator("input[name=is_active]")).to_be_checked()
     assert User.objects.get(pk=csm.pk).is_active
+    # the reason is a row of its own across the table, under the dropdowns: in the name's
+    # cell it widened that column and squeezed every row's dropdowns to a few letters
+    alert = row.get_by_role("alert").bounding_box()
+    assert alert["width"] > 2 * row.locator("th").bounding_box()["width"]
+    for name in ("role", "manager"):
+        box = row.locator(f"select[name={name}]").bounding_box()
+        assert box["width"] >= 140 and box["y"] + box["height"] <= alert["y"], name
     shot(page, "users-stale-refused")
+    page.set_viewport_size({"width": 375, "height": 800})  # a phone: one person a block
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    box = row.locator("select[name=role]").bounding_box()
+    assert box["width"] > 250 and box["y"] < row.get_by_role("alert").bounding_box()["y"]
+    shot(page, "users-stale-refused-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # made again on the row as it is now, the change goes through and joins the trail
     row.get_by_label(re.compile(r"can sign in$")).uncheck()

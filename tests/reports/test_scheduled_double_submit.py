@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from accounts.models import FormOnce
 from reports.models import ScheduledReport
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def _shown_token(client) -> str:
     page = client.get("/reports/scheduled/").content.decode()
-    token = re.search(r'name="create_token" value="([^"]+)"', page)
+    token = re.search(r'name="form_key" value="([^"]+)"', page)
     assert token, "the form carries a key of its own"
     return html.unescape(token.group(1))
 
@@ -24,7 +25,7 @@ def test_the_same_form_sent_twice_makes_one_report(client, admin_user):
     client.force_login(admin_user)
     form = {
         "name": "Weekly book", "scope_kind": "all", "scope_key": "", "cadence": "weekly",
-        "recipients": [admin_user.pk], "create_token": _shown_token(client),
+        "recipients": [admin_user.pk], "form_key": _shown_token(client),
     }  # fmt: skip
     first = client.post("/reports/scheduled/", form)
     second = client.post("/reports/scheduled/", form, follow=True)
@@ -39,8 +40,8 @@ def test_the_same_form_sent_twice_makes_one_report(client, admin_user):
         html.unescape(second.content.decode())
     )
     # the page shown again is a new form: a second report on purpose is one more
-    again = {**form, "name": "Weekly book, again", "create_token": _shown_token(client)}
-    assert again["create_token"] != form["create_token"]
+    again = {**form, "name": "Weekly book, again", "form_key": _shown_token(client)}
+    assert again["form_key"] != form["form_key"]
     assert client.post("/reports/scheduled/", again).status_code == 302
     assert ScheduledReport.objects.count() == 2
 
@@ -48,9 +49,9 @@ def test_the_same_form_sent_twice_makes_one_report(client, admin_user):
 def test_a_form_refused_keeps_its_key_so_the_fixed_one_makes_one_report(client, admin_user):
     client.force_login(admin_user)
     token = _shown_token(client)
-    bad = {"name": "", "scope_kind": "all", "cadence": "weekly", "create_token": token}
+    bad = {"name": "", "scope_kind": "all", "cadence": "weekly", "form_key": token}
     page = client.post("/reports/scheduled/", bad).content.decode()
-    assert f'name="create_token" value="{token}"' in page
+    assert f'name="form_key" value="{token}"' in page
     good = {**bad, "name": "Monthly", "recipients": [admin_user.pk]}
     for _ in range(2):
         assert client.post("/reports/scheduled/", good).status_code == 302
@@ -63,4 +64,15 @@ def test_a_form_without_a_key_still_saves(client, admin_user):
     form = {"name": "W", "scope_kind": "all", "cadence": "weekly", "recipients": [admin_user.pk]}
     for _ in range(2):
         assert client.post("/reports/scheduled/", form).status_code == 302
-    assert list(ScheduledReport.objects.values_list("create_token", flat=True)) == ["", ""]
+    assert ScheduledReport.objects.count() == 2 and not FormOnce.objects.exists()
+
+
+def test_a_form_sent_again_after_its_report_was_removed_makes_nothing(client, admin_user):
+    client.force_login(admin_user)
+    form = {"name": "W", "scope_kind": "all", "cadence": "weekly", "recipients": [admin_user.pk],
+            "form_key": _shown_token(client)}  # fmt: skip
+    client.post("/reports/scheduled/", form)
+    client.post("/reports/scheduled/", {"action": "delete", "pk": ScheduledReport.objects.get().pk})
+    r = client.post("/reports/scheduled/", form, follow=True)
+    assert "This form was sent already." in r.content.decode()
+    assert not ScheduledReport.objects.exists()

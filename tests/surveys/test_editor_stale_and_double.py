@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts import utc
+from accounts.models import FormOnce
 from surveys.models import Campaign, Survey
 
 from .test_editor import FORM
@@ -36,7 +37,7 @@ def _hidden(page: str, name: str) -> str:
 
 def _new(client: Client) -> dict:
     page = client.get(reverse("surveys:campaign-new")).content.decode()
-    return {**FORM, "create_token": _hidden(page, "create_token")}
+    return {**FORM, "form_key": _hidden(page, "form_key")}
 
 
 def _opened(client: Client, campaign: Campaign) -> dict:
@@ -58,37 +59,28 @@ def test_the_same_new_campaign_form_sent_twice_makes_one_campaign(client, manage
     )
     # a new form shown is a new key: a second campaign on purpose is one more
     again = _new(client)
-    assert again["create_token"] != form["create_token"]
+    assert again["form_key"] != form["form_key"]
     assert client.post(reverse("surveys:campaign-new"), again).status_code == 302
     assert Campaign.objects.count() == 2 and Survey.objects.count() == 2
 
 
-def test_two_sends_of_one_form_at_the_same_instant_meet_the_unique_key(manager):
-    """The second send found no row yet (both looked before either wrote): the database's
-    unique key stops it, and it returns the first's campaign, its own survey not kept."""
-    from surveys import services
-    from surveys.forms import CampaignForm
-
-    form = CampaignForm({**FORM, "create_token": "k1"})
-    assert form.is_valid(), form.errors
-    first = services.campaign_save(data=form.cleaned_data, user=manager, create_token="k1")
-    real_filter = Campaign.objects.filter
-
-    def blind_filter(*args, **kwargs):  # as if the first had not committed when it looked
-        if kwargs == {"create_token": "k1"}:
-            blind_filter.calls += 1
-            if blind_filter.calls == 1:
-                return Campaign.objects.none()
-        return real_filter(*args, **kwargs)
-
-    blind_filter.calls = 0
-    Campaign.objects.filter = blind_filter
-    try:
-        again = services.campaign_save(data=form.cleaned_data, user=manager, create_token="k1")
-    finally:
-        del Campaign.objects.filter
-    assert again.pk == first.pk and again.created_again
-    assert Campaign.objects.count() == 1 and Survey.objects.count() == 1
+def test_a_refused_new_campaign_claims_nothing_and_keeps_its_key(client, manager):
+    """A field wrong: nothing written, the key kept on the page; the fixed form sent twice
+    is one campaign. Sent again after its campaign was removed: nothing made, and said."""
+    client.force_login(manager)
+    form = _new(client)
+    r = client.post(reverse("surveys:campaign-new"), {**form, "recurrence_months": ""})
+    assert r.status_code == 200 and not Campaign.objects.exists()
+    assert not FormOnce.objects.exists() and Survey.objects.count() == 0
+    assert _hidden(r.content.decode(), "form_key") == form["form_key"]
+    for _ in range(2):
+        assert client.post(reverse("surveys:campaign-new"), form).status_code == 302
+    campaign = Campaign.objects.get()
+    campaign.delete()
+    r = client.post(reverse("surveys:campaign-new"), form, follow=True)
+    assert r.redirect_chain[0][0] == reverse("surveys:campaign-list")
+    assert "This form was sent already." in r.content.decode()
+    assert not Campaign.objects.exists()
 
 
 def test_a_save_of_a_campaign_changed_since_it_was_opened_is_refused(admin_user, manager):

@@ -124,3 +124,91 @@ def test_a_refusal_without_a_page_post_redirects_with_the_reason(client, admin_u
     page = html.unescape(r.content.decode())
     assert "Cleo was changed, after you opened the page. Your changes are not saved" in page
     assert User.objects.get(pk=csm.pk).role == Role.CSM
+
+
+def _admin_form(person: User, **changes) -> dict:
+    """The Django admin's change form of ``person`` as shown, with ``changes``."""
+    from django.contrib.auth.models import Group
+
+    form = {
+        "email": person.email, "first_name": person.first_name, "last_name": person.last_name,
+        "manager": person.manager_id or "", "is_active": "on" if person.is_active else "",
+        "groups": list(Group.objects.filter(user=person).values_list("pk", flat=True)),
+        "date_joined_0": f"{person.date_joined:%Y-%m-%d}", "date_joined_1": "00:00:00",
+        "last_login_0": "", "last_login_1": "", "_save": "Save",
+    }  # fmt: skip
+    form.update(changes)
+    return {k: v for k, v in form.items() if v not in ("", None)}
+
+
+def test_a_change_in_the_django_admin_is_recorded_and_named_by_a_stale_refusal(
+    admin_user, bea, csm, manager
+):
+    """Bea opens the users page; Ada changes Cleo in the Django admin (/admin/); Bea's save
+    is refused naming Ada, and Ada's change is under Recent changes as a page's would be."""
+    from django.contrib.auth.models import Group
+
+    ada_client, bea_client = Client(), Client()
+    ada_client.force_login(admin_user)
+    bea_client.force_login(bea)
+    bea_form = _row(bea_client, csm)
+    bea_client.post(reverse("workspace:user-update", args=[csm.pk]),
+                    {**bea_form, "role": "Manager"}, headers=HX)  # fmt: skip
+    bea_form = _row(bea_client, User.objects.get(pk=csm.pk))  # her page, reloaded
+
+    admin_url = reverse("admin:accounts_user_change", args=[csm.pk])
+    form = _admin_form(User.objects.get(pk=csm.pk), manager="", is_active="",
+                       groups=[Group.objects.get(name=Role.CSM).pk])  # fmt: skip
+    r = ada_client.post(admin_url, form)
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    change = ChangeRecord.objects.first()
+    assert (change.by, change.subject_id, change.words) == (
+        admin_user, csm.pk, "role Manager → CSM; manager Max → none; can sign in yes → no",
+    )  # fmt: skip
+    # Ada saves again without a change: nothing more recorded
+    assert ada_client.post(admin_url, form).status_code == 302
+    assert ChangeRecord.objects.count() == 2
+
+    r = bea_client.post(reverse("workspace:user-update", args=[csm.pk]),
+                        {**bea_form, "role": "Admin"}, headers=HX)  # fmt: skip
+    page = html.unescape(r.content.decode())
+    assert f"Cleo was changed by Ada at {utc.moment_text(change.at)} UTC, after you opened " in (
+        page
+    )
+    assert User.objects.get(pk=csm.pk).role == Role.CSM
+    listed = html.unescape(bea_client.get(reverse("workspace:users")).content.decode())
+    assert "Cleo (csm@example.com):</strong> role Manager → CSM" in listed
+
+
+def test_a_name_change_in_the_django_admin_records_nothing(client, admin_user, csm):
+    """Only role, manager and sign-in are the users page's: a name is not in its trail."""
+    client.force_login(admin_user)
+    url = reverse("admin:accounts_user_change", args=[csm.pk])
+    assert client.post(url, _admin_form(csm, last_name="Lund")).status_code == 302
+    assert User.objects.get(pk=csm.pk).last_name == "Lund"
+    assert not ChangeRecord.objects.exists()
+
+
+def test_the_trail_and_the_form_keys_are_read_only_in_the_django_admin(client, admin_user, csm):
+    from accounts.models import FormOnce
+    from accounts.services import change_record
+
+    record = change_record(subject="user", subject_id=csm.pk, name="Cleo", action="changed",
+                           words="role CSM → Manager", by=admin_user)  # fmt: skip
+    key = FormOnce.objects.create(key="k1", made="playbook:1")
+    admin_user.is_superuser = True  # every permission a model can give
+    admin_user.save()
+    client.force_login(admin_user)
+    for model, row, text in ((ChangeRecord, record, "role CSM → Manager"),
+                             (FormOnce, key, "playbook:1")):  # fmt: skip
+        name = f"admin:accounts_{model._meta.model_name}"
+        listed = client.get(reverse(f"{name}_changelist"))
+        assert listed.status_code == 200 and text in html.unescape(listed.content.decode())
+        assert client.get(reverse(f"{name}_add")).status_code == 403
+        shown = client.get(reverse(f"{name}_change", args=[row.pk]))
+        assert shown.status_code == 200 and b'name="_save"' not in shown.content  # a view
+        assert (
+            client.post(reverse(f"{name}_delete", args=[row.pk]), {"post": "yes"}).status_code
+            == 403
+        )
+        assert model.objects.filter(pk=row.pk).exists()

@@ -15,16 +15,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='campaign',
-            name='create_token',
-            field=models.CharField(blank=True, default='', max_length=64),
-        ),
-        migrations.AddField(
-            model_name='campaign',
             name='updated_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
-        ),
-        migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.UniqueConstraint(condition=models.Q(('create_token', ''), _negated=True), fields=('create_token',), name='campaign_one_per_form'),
         ),
     ]
