@@ -63,7 +63,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -651,6 +651,39 @@ def exclusive(*, continuing: int | None = None, wait: float = 0) -> Iterator[lis
     finally:
         _run_lock_depth -= 1
         _run_lock.release()
+
+
+# seconds between two tries of the lock by a caller that waits for it (``exclusive_when_free``)
+WAIT_POLL_SECONDS = 10
+
+
+@contextmanager
+def exclusive_when_free(
+    *, timeout: float, waiting: Callable[[str], None] | None = None
+) -> Iterator[list[str]]:
+    """``exclusive()`` for a caller that would rather wait than be refused (``recompute
+    --wait``, a rescore run inline in embedded mode): while another run or rescore holds the
+    lock (or a fanned-out run is in flight in the workers), try again every
+    ``WAIT_POLL_SECONDS`` for up to ``timeout`` seconds. ``waiting`` is told why on the
+    first refusal, in ``exclusive``'s words without their "; wait for it or stop it".
+    Raises ``PipelineBusy`` (the last refusal's words) when the time is up. Nothing is
+    queued: the caller waits in its own process."""
+    deadline = time.monotonic() + timeout
+    told = False
+    with ExitStack() as stack:
+        while True:
+            try:
+                superseded = stack.enter_context(exclusive())
+                break
+            except PipelineBusy as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                if waiting is not None and not told:
+                    waiting(str(exc).removesuffix("; wait for it or stop it"))
+                    told = True
+                time.sleep(min(WAIT_POLL_SECONDS, left))
+        yield superseded
 
 
 def latest_day_processed() -> dt.date | None:

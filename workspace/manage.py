@@ -541,7 +541,7 @@ def backfill_status(request: HttpRequest) -> HttpResponse:
             request, "workspace/manage/backfill_list.html", {"jobs": services.backfill_recent()}
         )
     progress = services.backfill_progress(job)
-    running = progress is not None and progress.get("status") in ("queued", "running")
+    running = progress is not None and progress.get("status") in ("queued", "waiting", "running")
     if request.htmx:
         if not running:
             return HttpResponseClientRefresh()
