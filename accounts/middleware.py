@@ -145,3 +145,17 @@ def form_page(path: str) -> str:
             continue
         return urljoin(get_script_prefix(), parent.lstrip("/"))
     return reverse("home")
+
+
+class BookVersionMemo:
+    """A request reads the book's version (``accounts.book``) at most once, however many of
+    its cached reads name it: one query, not one per read."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from . import book
+
+        with book.memo():
+            return self.get_response(request)

@@ -866,3 +866,19 @@ class ImportRecord(BaseModel):
         """A rejected import and a dry run wrote nothing: their created, updated and
         unchanged counts are what the valid rows would have done, and are said so."""
         return self.status in (self.Status.REJECTED, self.Status.VALIDATED)
+
+
+class BookVersion(models.Model):
+    """The version of the book's accounts and contracts (``accounts.book``): one row at most,
+    a new ``token`` each time an import creates or changes accounts or contracts. In the
+    database, not the cache, so every process sees an import made by any other (the embedded
+    mode's cache is per process). No row yet means version "0"."""
+
+    token = models.CharField(max_length=32)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="book_version_one_row")]
+
+    def __str__(self) -> str:
+        return self.token

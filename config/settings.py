@@ -118,6 +118,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # turns a locked-out login into its page
     "accounts.middleware.DatabaseUnavailable",  # a dead database connection: 503, not 500
     "accounts.middleware.FormOnlyAddress",  # a POST-only page opened by GET: a page, not blank
+    "accounts.middleware.BookVersionMemo",  # the book's version read once per request
 ]
 
 # Answers POSTed to the public survey pages skip the layers an anonymous form post does not

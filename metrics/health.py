@@ -653,6 +653,15 @@ def duplicate_names(components: Any) -> list[tuple[int, int, str]]:
     return found
 
 
+def twin_names_words(components: Any) -> str:
+    """``duplicate_names`` in words, "" when there are none: "components 1 and 4 are both
+    named “Usage”" (joined with "; " for several)."""
+    return "; ".join(
+        f"components {first + 1} and {other + 1} are both named “{name}”"
+        for first, other, name in duplicate_names(components)
+    )
+
+
 def model_errors(
     components: Any, *, green_min: Any = 80, yellow_min: Any = 50
 ) -> tuple[ModelSpec | None, list[HealthConfigError]]:

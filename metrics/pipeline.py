@@ -63,7 +63,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -125,7 +125,8 @@ def health_words(steps: list[dict[str, Any]]) -> str:
     """The health step of a run's ``steps`` in words, for the admin: "200 accounts scored
     (churned ones too): 103 green, 87 yellow, 10 red, 0 without data, 0 without a model;
     12 snapshots written, 188 already recorded as they are (unchanged)" (a second run of a
-    day writes none).
+    day writes none), then a warning per active version scoring with two components of one
+    name (its ``twin_names``: a version stored before that was refused).
     The step scores every account, churned ones included (their history stays complete),
     while the dashboard's distribution counts current customers only: the words say so,
     so the two numbers are not read as the same thing. "" before the step has counts (not
@@ -144,6 +145,8 @@ def health_words(steps: list[dict[str, Any]]) -> str:
         words += f"; {step['written']:,} snapshot{'' if step['written'] == 1 else 's'} written"
         if same:
             words += f", {same:,} already recorded as they are (unchanged)"
+    for twins in step.get("twin_names") or ():
+        words += f". Warning: {twins} (scored as it is; the account page shows the two as one)"
     return words
 
 
@@ -383,7 +386,7 @@ def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
     _usage_of_the_day[as_of] = usage
     # the band changes reach the playbooks through the run's final step, not the event path;
     # the KPI thread starts once the chunks' processes are forked (a fork copies no thread)
-    return services.health_snapshots_record(
+    counts = services.health_snapshots_record(
         as_of=as_of,
         usage=usage,
         announce=False,
@@ -391,6 +394,15 @@ def health_snapshots(*, as_of: dt.date) -> dict[str, Any]:
         processes=HEALTH_PROCESSES,
         forked=lambda: _kpi_beside_start(as_of, usage),
     )
+    return {**counts, **_twin_names()}
+
+
+def _twin_names() -> dict[str, Any]:
+    """For the health step's record: the active versions scoring with two components of
+    one name, in words (``services.health_versions_named_twice``), under ``twin_names``;
+    nothing when there are none. One query of the active versions."""
+    twins = services.health_versions_named_twice()
+    return {"twin_names": twins} if twins else {}
 
 
 def kpi_snapshots(*, as_of: dt.date) -> dict[str, Any]:
@@ -653,6 +665,39 @@ def exclusive(*, continuing: int | None = None, wait: float = 0) -> Iterator[lis
         _run_lock.release()
 
 
+# seconds between two tries of the lock by a caller that waits for it (``exclusive_when_free``)
+WAIT_POLL_SECONDS = 10
+
+
+@contextmanager
+def exclusive_when_free(
+    *, timeout: float, waiting: Callable[[str], None] | None = None
+) -> Iterator[list[str]]:
+    """``exclusive()`` for a caller that would rather wait than be refused (``recompute
+    --wait``, a rescore run inline in embedded mode): while another run or rescore holds the
+    lock (or a fanned-out run is in flight in the workers), try again every
+    ``WAIT_POLL_SECONDS`` for up to ``timeout`` seconds. ``waiting`` is told why on the
+    first refusal, in ``exclusive``'s words without their "; wait for it or stop it".
+    Raises ``PipelineBusy`` (the last refusal's words) when the time is up. Nothing is
+    queued: the caller waits in its own process."""
+    deadline = time.monotonic() + timeout
+    told = False
+    with ExitStack() as stack:
+        while True:
+            try:
+                superseded = stack.enter_context(exclusive())
+                break
+            except PipelineBusy as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                if waiting is not None and not told:
+                    waiting(str(exc).removesuffix("; wait for it or stop it"))
+                    told = True
+                time.sleep(min(WAIT_POLL_SECONDS, left))
+        yield superseded
+
+
 def latest_day_processed() -> dt.date | None:
     """The newest ``as_of`` of a succeeded run; None before the first. One query."""
     return (
@@ -861,7 +906,8 @@ def health_fan_out(run: PipelineRun, *, chunk_size: int = HEALTH_CHUNK) -> int:
             PipelineChunk(run=run, index=n, accounts=len(chunk)) for n, chunk in enumerate(chunks)
         )
         PipelineRun.objects.filter(pk=run.pk).update(
-            chunks_total=len(chunks), steps=[*run.steps, {"name": "health", "chunks": len(chunks)}]
+            chunks_total=len(chunks),
+            steps=[*run.steps, {"name": "health", "chunks": len(chunks), **_twin_names()}],
         )
         for n, chunk in enumerate(chunks):
             transaction.on_commit(

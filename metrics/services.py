@@ -194,6 +194,20 @@ def health_model_version_restore(
     )
 
 
+def health_versions_named_twice() -> list[str]:
+    """The active versions that score with two components of one name (stored before
+    ``_spec_or_error`` refused them; they still score as they always did, but the account
+    page and the override form name components by it, so the two read as one), each in
+    words with what to do: "Default v3: components 1 and 4 are both named “Usage”: make a
+    new version giving each its own name". One query over the active versions."""
+    out = []
+    active = HealthModelVersion.objects.filter(active=True).select_related("model")
+    for version in active.order_by("model__name", "model_id"):
+        if twins := health.twin_names_words(version.components):
+            out.append(f"{version}: {twins}: make a new version giving each its own name")
+    return out
+
+
 def health_model_ensure_default() -> HealthModel:
     """The default model of docs/metrics.md, created with its first version when the
     installation has no default model yet; otherwise the existing one, untouched (admins may

@@ -7,26 +7,49 @@ header, with ``List-Unsubscribe-Post`` for the mail program's own one-click butt
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import formats, translation
 
 from accounts import utc
 from config.site import absolute_url
 from outbox import services as outbox
 
-from .strings import fill, filled, invitation_values, page_strings, scale_texts
+from .strings import DEFAULTS, fill, filled, invitation_values, page_strings, scale_texts
 
 
-def expires_text(moment) -> str:
+def day_words(day: dt.date, language: str) -> str:
+    """A day as a respondent reads it in ``language``: the product's "1 Apr 2026" in English
+    (and in a language Django has no words for), else the language's own long date, its
+    month in words, from Django's locale formats ("1. April 2026", "1 avril 2026",
+    "1 de abril de 2026")."""
+    if language.split("-")[0].lower() == "en" or not translation.check_for_language(language):
+        return utc.day_text(day)
+    with translation.override(language):
+        return formats.date_format(day, "DATE_FORMAT")
+
+
+def expires_text(
+    moment,
+    *,
+    language: str = "en",
+    strings: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+) -> str:
     """Until when an invitation's link works, as the email says it: "1 Apr 2026, 09:00 UTC",
     or "the end of 31 Mar 2026 (UTC)" for a link that closes at 00:00 UTC of the next day
-    (``accounts.utc.deadline_day``, the rule of a CTA's "due by")."""
+    (``accounts.utc.deadline_day``, the rule of a CTA's "due by"). The day is in the
+    survey's ``language`` (``day_words``), and the end-of-day sentence is the survey's
+    ``email_expiry_day_end`` string (``strings``, unfilled, its ``{sender}`` and ``{company}``
+    from ``values``; the English default without)."""
     day, whole = utc.deadline_day(moment)
+    words = day_words(day, language)
     if whole:
-        return f"the end of {utc.day_text(day)} (UTC)"
-    return f"{utc.day_text(day)}, {moment.astimezone(dt.UTC):%H:%M} UTC"
+        return fill((strings or DEFAULTS)["email_expiry_day_end"], day=words, **(values or {}))
+    return f"{words}, {moment.astimezone(dt.UTC):%H:%M} UTC"
 
 
 def invitation_context(invitation, *, reminder: bool) -> dict:
@@ -49,7 +72,13 @@ def invitation_context(invitation, *, reminder: bool) -> dict:
         "respond_url": respond,
         "unsubscribe_url": absolute_url(reverse("surveys:unsubscribe", args=[invitation.token])),
         "footer": text["email_footer"],
-        "expiry": fill(raw["email_expiry"], expires=expires_text(invitation.expires_at), **values),
+        "expiry": fill(
+            raw["email_expiry"],
+            expires=expires_text(
+                invitation.expires_at, language=survey.language, strings=raw, values=values
+            ),
+            **values,
+        ),
         "reason": text["email_reason"],
     }
 

@@ -7,7 +7,9 @@ organisation asking (``settings.SURVEY_SENDER_NAME``), ``{company}`` the respond
 name (the one detail of the account a page may show), ``{name}`` the person's name (emails
 only), ``{low}``/``{high}`` the ends of the scale, ``{score}`` the number sent, and
 ``{low_label}``/``{high_label}`` the scale's end labels (``<kind>_low_label`` …), ``{expires}``
-until when the email's link works (in English: "1 Apr 2026, 09:00 UTC")."""
+until when the email's link works (in English: "1 Apr 2026, 09:00 UTC"; the day in the survey's
+language, "1. April 2026, 09:00 UTC" in German) and ``{day}`` the last day of a link that works to
+its end."""
 
 from __future__ import annotations
 
@@ -61,6 +63,9 @@ DEFAULTS: dict[str, str] = {
     # until when the score links work: {expires} is "1 Apr 2026, 09:00 UTC", or "the end of
     # 31 Mar 2026 (UTC)" when the link closes at midnight
     "email_expiry": "This link works until {expires}.",
+    # {expires} of a link that works to the end of a day: {day} is "31 Mar 2026" in English,
+    # in the survey's language otherwise ("31. März 2026")
+    "email_expiry_day_end": "the end of {day} (UTC)",
     "email_reason": "You get this email because your company works with {sender}.",
 }
 
@@ -75,6 +80,7 @@ _EXTRA: dict[str, frozenset[str]] = {
     "email_intro": frozenset({"name"}),
     "email_reminder_intro": frozenset({"name"}),
     "email_expiry": frozenset({"expires"}),
+    "email_expiry_day_end": frozenset({"day"}),
 }
 PLACEHOLDERS: dict[str, frozenset[str]] = {
     key: _EVERYWHERE | _EXTRA.get(key, frozenset()) for key in DEFAULTS

@@ -25,7 +25,7 @@ from accounts.models import AccountLifecycle, ApiToken, ChangeRecord, Role, User
 from accounts.selectors import api_token_list
 from accounts.services import user_access_update
 from config.announce import announce
-from metrics import pipeline_words
+from metrics import health, pipeline_words
 from metrics import services as metrics_services
 from metrics.models import HealthAssignmentRule, HealthModel, HealthModelVersion
 from metrics.selectors import health_assignment_changes, health_rules
@@ -66,12 +66,15 @@ def health_models(request: HttpRequest) -> HttpResponse:
     rows = []
     for m in models:
         versions = list(m.versions.all())
+        active = next((v for v in versions if v.active), None)
         rows.append(
             {
                 "model": m,
-                "active": next((v for v in versions if v.active), None),
+                "active": active,
                 "versions": len(versions),
                 "scores": metrics_services.health_model_scope_words(m, rules=list(m.rules.all())),
+                # scored as it is, but the account page shows the two as one: say so
+                "twins": health.twin_names_words(active.components) if active else "",
             }
         )
     return render(request, "workspace/manage/health_models.html", {"rows": rows})
@@ -547,7 +550,7 @@ def backfill_status(request: HttpRequest) -> HttpResponse:
             request, "workspace/manage/backfill_list.html", {"jobs": services.backfill_recent()}
         )
     progress = services.backfill_progress(job)
-    running = progress is not None and progress.get("status") in ("queued", "running")
+    running = progress is not None and progress.get("status") in ("queued", "waiting", "running")
     if request.htmx:
         if not running:
             return HttpResponseClientRefresh()

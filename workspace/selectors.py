@@ -961,6 +961,8 @@ def health_model_history(model: HealthModel) -> dict[str, Any]:
         "rows": rows,
         "versions": versions,
         "active": active,
+        # an active version stored before two components of one name were refused
+        "twins": health.twin_names_words(active.components) if active else "",
     }
 
 

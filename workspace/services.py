@@ -28,6 +28,12 @@ BACKFILL_TTL = 24 * 3600
 # the ids of the latest rescorings, newest first: the cache cannot list its keys
 BACKFILL_RECENT_KEY = "workspace:backfill:recent"
 BACKFILL_RECENT = 20
+# a rescoring that finds the pipeline busy (the night's run, another rescoring) waits for it:
+# in a worker, the task tries again every BACKFILL_RETRY_SECONDS for BACKFILL_WAIT_HOURS; run
+# inline (embedded mode: no worker), the request waits up to BACKFILL_INLINE_WAIT_MINUTES
+BACKFILL_RETRY_SECONDS = 60
+BACKFILL_WAIT_HOURS = 6
+BACKFILL_INLINE_WAIT_MINUTES = 10
 LABELS = {"green": "Green", "yellow": "Yellow", "red": "Red", "none": "No score"}
 
 
@@ -375,41 +381,71 @@ def backfill_recent() -> list[dict[str, Any]]:
     return rows
 
 
-def backfill_run(*, job: str, start: dt.date, end: dt.date) -> None:
+def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool) -> bool:
     """Rescore each day from ``start`` to ``end``, then every snapshot dated after ``end``
     (an account recomputed today has its latest snapshot there: left alone, the queue and
     the account page would show the old version until the next night, and its history
     would mix versions), then the queue standings (``metrics.services.health_rescore``,
-    as ``manage.py recompute`` does); progress in the cache after each day."""
+    as ``manage.py recompute`` does); progress in the cache after each day.
+
+    One writer of the snapshots at a time, under the pipeline lock: while the night's run
+    or another rescoring holds it, the rescoring waits (their days interleaved would leave
+    rows of two models, or standings read between the two). ``inline`` (embedded mode, the
+    request runs it): it waits here, up to ``BACKFILL_INLINE_WAIT_MINUTES``. Else (a
+    worker): it is left "waiting" with the holder's words and returns False, for the task
+    to try again in ``BACKFILL_RETRY_SECONDS``; after ``BACKFILL_WAIT_HOURS`` of waiting it
+    fails, nothing rescored. True when it is over (done or failed)."""
     from metrics import pipeline
     from metrics.services import health_days_after, health_rescore
 
     key = BACKFILL_KEY.format(job)
     state = cache.get(key) or {}
-    # counted again now: an account may have been recomputed since the job was queued
-    state["total"] = (end - start).days + 1 + len(health_days_after(end))
-    state.update({"status": "running", "done": 0})
-    cache.set(key, state, BACKFILL_TTL)
+
+    def waiting(words: str) -> None:
+        state.setdefault("waiting_since", timezone.now().isoformat())
+        state.update({"status": "waiting", "busy": words, "wait_hours": BACKFILL_WAIT_HOURS})
+        cache.set(key, state, BACKFILL_TTL)
 
     def progress(result: dict[str, Any]) -> None:
         state["done"] += 1
         state["last_day"] = result.get("day")
         cache.set(key, state, BACKFILL_TTL)
 
+    wait = BACKFILL_INLINE_WAIT_MINUTES * 60 if inline else 0
     try:
-        # one writer of the snapshots at a time: under the pipeline lock, refused at once
-        # while a night's run or another rescore holds it (their days interleaved would
-        # leave rows of two models, or standings read between the two)
-        with pipeline.exclusive():
+        with pipeline.exclusive_when_free(timeout=wait, waiting=waiting):
+            # counted again now: an account may have been recomputed since it was queued
+            state["total"] = (end - start).days + 1 + len(health_days_after(end))
+            state.update({"status": "running", "done": 0})
+            state.pop("busy", None)
+            cache.set(key, state, BACKFILL_TTL)
             health_rescore(start=start, end=end, progress=progress)
     except pipeline.PipelineBusy as exc:
-        # "Nothing rescored: another pipeline run is in progress (…); wait for it or stop it."
-        state.update({"status": "failed", "total": 0, "error": str(exc)})
-        cache.set(key, state, BACKFILL_TTL)
-        return
+        since = dt.datetime.fromisoformat(state.get("waiting_since") or timezone.now().isoformat())
+        waited = timezone.now() - since
+        if inline or waited >= dt.timedelta(hours=BACKFILL_WAIT_HOURS):
+            # "Nothing rescored: the pipeline stayed busy for 6 hours: another … stop it."
+            limit = (
+                f"{BACKFILL_INLINE_WAIT_MINUTES} minutes"
+                if inline
+                else f"{BACKFILL_WAIT_HOURS} hours"
+            )
+            state.update(
+                {
+                    "status": "failed",
+                    "total": 0,
+                    "error": f"the pipeline stayed busy for {limit}: {exc}",
+                }
+            )
+            state.pop("busy", None)
+            cache.set(key, state, BACKFILL_TTL)
+            return True
+        waiting(str(exc).removesuffix("; wait for it or stop it"))
+        return False
     except Exception as exc:
         state.update({"status": "failed", "error": str(exc)[:300]})
         cache.set(key, state, BACKFILL_TTL)
         raise
     state["status"] = "done"
     cache.set(key, state, BACKFILL_TTL)
+    return True

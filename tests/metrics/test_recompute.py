@@ -412,14 +412,16 @@ def test_recompute_reads_the_first_day_with_data_once():
 
 def test_recompute_while_another_run_or_rescore_holds_the_lock_is_refused(lock_held_elsewhere):
     """Another process holds the pipeline lock: a night's run (a running run to name) or a
-    rescore (none): the recompute is refused in words saying which, and writes nothing."""
+    rescore (none): the recompute is refused in words saying which and how to wait for it
+    instead (--wait), and writes nothing."""
     account = AccountFactory()
     ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=4)
     args = ["recompute", "--from", "2024-03-18", "--to", D.isoformat()]
     with pytest.raises(CommandError) as raised:
         call_command(*args, stdout=StringIO())
     assert str(raised.value) == (
-        "another pipeline run or health rescore is in progress; wait for it or stop it"
+        "another pipeline run or health rescore is in progress; wait for it or stop it; or "
+        "run recompute with --wait to start when it ends"
     )
     holder = pipeline.PipelineRun.objects.create(as_of=D)
     with pytest.raises(
@@ -470,7 +472,7 @@ def test_a_run_or_another_recompute_started_while_a_recompute_runs_is_refused():
     with unittest.mock.patch.object(services, "health_rescore", rescore):
         call_command("recompute", "--from", "2024-03-18", "--to", D.isoformat(), stdout=StringIO())
     busy = "another pipeline run or health rescore is in progress; wait for it or stop it"
-    assert refused == [busy, busy]
+    assert refused == [busy, f"{busy}; or run recompute with --wait to start when it ends"]
     assert not pipeline.PipelineRun.objects.exists()
     alone = {d: _snapshot(account, d) for d in (dt.date(2024, 3, 18), dt.date(2024, 3, 19), D)}
     HealthSnapshot.objects.all().delete()
@@ -484,3 +486,66 @@ def _both(first, second):
         second(result)
 
     return call
+
+
+def test_recompute_with_wait_starts_when_the_lock_frees(monkeypatch):
+    """``--wait``: another session (the night's run in another process) holds the lock for
+    a moment; the recompute says it waits, tries again, and rescores once it is free: the
+    rows of a recompute alone."""
+    import threading
+
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("an advisory lock of PostgreSQL")
+    monkeypatch.setattr(pipeline, "WAIT_POLL_SECONDS", 0.1)
+    account = AccountFactory()
+    ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=4)
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    other.inc_thread_sharing()  # closed by the timer's thread
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", pipeline.RUN_LOCK)
+    out = StringIO()
+
+    class Said(StringIO):  # the command's output; the lock goes once it says it waits
+        def write(self, text):
+            out.write(text)
+            if text.startswith("Waiting: "):
+                threading.Timer(0.3, other.close).start()
+            return len(text)
+
+    call_command(
+        "recompute", "--from", "2024-03-18", "--to", D.isoformat(), "--wait", stdout=Said()
+    )
+    lines = out.getvalue().splitlines()
+    assert lines[0] == (
+        "Waiting: another pipeline run or health rescore is in progress. Trying again every "
+        "0.1 s for up to 60 minute(s) (--wait); nothing is rescored until then."
+    )
+    assert lines[1] == "The pipeline is free: rescoring."
+    assert lines[-1].startswith("Refreshed the standings of 1 account(s)")
+    waited = {d: _snapshot(account, d) for d in (dt.date(2024, 3, 18), dt.date(2024, 3, 19), D)}
+    HealthSnapshot.objects.all().delete()
+    call_command("recompute", "--from", "2024-03-18", "--to", D.isoformat(), stdout=StringIO())
+    assert {d: _snapshot(account, d) for d in waited} == waited
+
+
+def test_waiting_for_the_lock_ends_when_its_time_is_up(lock_held_elsewhere, monkeypatch):
+    """Still held when the time is up: the refusal's words, nothing run. (The command
+    says "still busy after waiting N minute(s) (--wait): …; nothing rescored".)"""
+    monkeypatch.setattr(pipeline, "WAIT_POLL_SECONDS", 0.1)
+    told: list[str] = []
+    with (
+        pytest.raises(pipeline.PipelineBusy) as raised,
+        pipeline.exclusive_when_free(timeout=0.35, waiting=told.append),
+    ):
+        pytest.fail("ran while the lock was held")
+    assert told == ["another pipeline run or health rescore is in progress"]  # once
+    assert str(raised.value) == (
+        "another pipeline run or health rescore is in progress; wait for it or stop it"
+    )
+
+
+def test_wait_takes_whole_minutes():
+    with pytest.raises(CommandError, match=r"expected a whole number >= 1, got '0'"):
+        call_command("recompute", "--from", "2024-03-18", "--to", D.isoformat(), "--wait", "0")

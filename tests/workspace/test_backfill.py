@@ -5,6 +5,7 @@ pipeline functions: the nightly day's snapshots, an account recomputed during th
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -19,6 +20,7 @@ from metrics.services import (
 )
 from metrics.standings import account_standings_refresh
 from tests.factories import AccountFactory, ContractFactory
+from tests.waiting import wait_until
 from workspace import services
 
 from .conftest import utc_today
@@ -127,29 +129,146 @@ def test_rescore_wholly_before_the_data_is_a_failed_job_not_a_task(
     )
 
 
-def test_rescore_while_a_pipeline_run_holds_the_lock_is_refused_and_writes_nothing(
-    client, admin_user, celery_eager, lock_held_elsewhere
-):
-    """A night's run (another process, the advisory lock) and a rescore must not interleave
-    their writes of the same days: the rescore is refused, in the run's words, untouched
-    snapshots and all."""
+@contextmanager
+def _lock_in_another_session():
+    """The pipeline lock held by another database session, as the night's run in another
+    process holds it (PostgreSQL: the advisory lock); released when the block ends."""
+    from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+    from metrics import pipeline
+
+    if connection.vendor != "postgresql":
+        pytest.skip("an advisory lock of PostgreSQL")
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", pipeline.RUN_LOCK)
+        yield
+    finally:
+        other.close()  # the session ends: the lock goes
+
+
+def _busy_book():
+    """One account scored for yesterday (a rescore of 3 days adds 2 snapshots), and the
+    run of the other session (its row, for the page to name it)."""
     from metrics.models import PipelineRun
 
     account = AccountFactory()
     ContractFactory(account=account, start_date=utc_today() - dt.timedelta(days=30))
     yesterday = utc_today() - dt.timedelta(days=1)
     health_snapshots_record(as_of=yesterday)
-    assert HealthSnapshot.objects.count() == 1  # yesterday's; a rescore of 3 days adds 2
-    holder = PipelineRun.objects.create(as_of=yesterday)  # the other process's run
-    job = services.backfill_start(days=3, user=admin_user)
+    assert HealthSnapshot.objects.count() == 1
+    return yesterday, PipelineRun.objects.create(as_of=yesterday)
+
+
+def test_rescore_while_a_pipeline_run_holds_the_lock_waits_in_the_worker_then_runs(
+    client, admin_user
+):
+    """Deployed: a night's run (another session holds the lock) and a rescore must not
+    interleave their writes of the same days. The rescore is not refused: the worker's task
+    leaves it waiting, in the run's words, and tries again in a minute (Celery's retry);
+    once the lock is free the same job rescores."""
+    from unittest import mock
+
+    from celery.exceptions import Retry
+
+    from workspace import tasks
+
+    yesterday, holder = _busy_book()
+    with mock.patch("workspace.tasks.health_backfill.delay") as delay:  # the worker's part
+        job = services.backfill_start(days=3, user=admin_user)
+    args = delay.call_args.args
+    client.force_login(admin_user)
+    with _lock_in_another_session():
+        with pytest.raises(Retry):  # called directly, as a worker calls it: not eager
+            tasks.health_backfill(*args)
+        progress = services.backfill_progress(job)
+        started = holder.started_at.astimezone(dt.UTC)
+        words = (
+            f"another pipeline run is in progress (run #{holder.pk} for {yesterday}, "
+            f"started {started:%H:%M} UTC)"
+        )
+        assert (progress["status"], progress["busy"], progress["done"]) == ("waiting", words, 0)
+        assert list(HealthSnapshot.objects.values_list("day", flat=True)) == [yesterday]
+        page = client.get(reverse("workspace:backfill-status"), {"job": job}).content.decode()
+        assert (
+            f"Waiting</span> Not started yet: {words}. It starts by itself when that ends "
+            "(tried again every minute, for up to 6 hours); this page follows it." in page
+        )
+        listed = client.get(reverse("workspace:backfill-status")).content.decode()
+        assert f'Waiting</span> <span class="small">{words}</span>' in listed
+    tasks.health_backfill(*args)  # the retry, the lock free: no Retry raised
     progress = services.backfill_progress(job)
-    started = holder.started_at.astimezone(dt.UTC)
-    words = (
-        f"another pipeline run is in progress (run #{holder.pk} for {yesterday}, "
-        f"started {started:%H:%M} UTC); wait for it or stop it"
+    assert (progress["status"], progress["done"], progress["total"]) == ("done", 3, 3)
+    assert "busy" not in progress
+    assert HealthSnapshot.objects.count() == 3
+
+
+def test_a_rescore_that_waited_six_hours_gives_up_and_says_so(client, admin_user):
+    """Still busy after ``BACKFILL_WAIT_HOURS`` of tries: failed, nothing rescored, no
+    further retry."""
+    from unittest import mock
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from workspace import tasks
+
+    yesterday, holder = _busy_book()
+    with mock.patch("workspace.tasks.health_backfill.delay") as delay:
+        job = services.backfill_start(days=3, user=admin_user)
+    key = services.BACKFILL_KEY.format(job)
+    long_ago = timezone.now() - dt.timedelta(hours=6, minutes=1)
+    cache.set(key, {**cache.get(key), "waiting_since": long_ago.isoformat()})
+    with _lock_in_another_session():
+        tasks.health_backfill(*delay.call_args.args)  # returns: no Retry
+    progress = services.backfill_progress(job)
+    assert progress["status"] == "failed" and progress["total"] == 0
+    assert progress["error"].startswith(
+        f"the pipeline stayed busy for 6 hours: another pipeline run is in progress "
+        f"(run #{holder.pk} for {yesterday}"
     )
-    assert (progress["status"], progress["error"], progress["done"]) == ("failed", words, 0)
     assert list(HealthSnapshot.objects.values_list("day", flat=True)) == [yesterday]
     client.force_login(admin_user)
     page = client.get(reverse("workspace:backfill-status"), {"job": job}).content.decode()
-    assert f"Nothing rescored: {words}." in page
+    assert "Nothing rescored: the pipeline stayed busy for 6 hours: another" in page
+
+
+@pytest.mark.django_db(transaction=True)  # the other thread's connection reads the runs too
+def test_rescore_run_inline_waits_for_the_lock_in_the_request(
+    admin_user, celery_eager, monkeypatch
+):
+    """Embedded (tasks inline, no worker to try again later): the request waits while
+    another rescore of this server holds the lock (another thread), then rescores."""
+    import threading
+
+    from django.db import connection
+
+    from metrics import pipeline
+
+    monkeypatch.setattr(pipeline, "WAIT_POLL_SECONDS", 0.1)
+    _busy_book()
+    held = threading.Event()
+
+    def other_rescore() -> None:
+        try:
+            with pipeline.exclusive():
+                held.set()
+                # holds the lock until the request's rescore says it waits
+                wait_until(
+                    lambda: any(j["status"] == "waiting" for j in services.backfill_recent()),
+                    "the rescore to wait",
+                    timeout=30,
+                )
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_rescore)
+    thread.start()
+    assert held.wait(10)
+    job = services.backfill_start(days=3, user=admin_user)
+    thread.join(10)
+    progress = services.backfill_progress(job)
+    assert (progress["status"], progress["done"]) == ("done", 3)
+    assert "waiting_since" in progress  # it did wait
+    assert HealthSnapshot.objects.count() == 3

@@ -189,9 +189,10 @@ def test_query_count_is_pinned_and_flat(
     kpi_snapshots_record(as_of=kpi_book["day"])
     account_standings_refresh()
     assert _count(client) == few
-    # session, user, groups, owners, segments, snapshot days, snapshot pair, distribution
-    # + the north star (voice) and the tiles' KPI targets (reports): 10
-    with django_assert_max_num_queries(10):
+    # session, user, groups, owners, the book's version (accounts.book, once per request),
+    # segments, snapshot days, snapshot pair, distribution + the north star (voice) and the
+    # tiles' KPI targets (reports): 11
+    with django_assert_max_num_queries(11):
         client.get(reverse("workspace:dashboard"), {"segment": "Enterprise"})
 
 

@@ -1,12 +1,15 @@
 """python manage.py recompute --from YYYY-MM-DD --to YYYY-MM-DD [--account ID ...]
-[--chunk-size N]: rescore health with the health models active now (e.g. after a model
-change), as the Manage page's rescore does (``metrics.services.health_rescore``): the
+[--chunk-size N] [--wait [MINUTES]]: rescore health with the health models active now (e.g.
+after a model change), as the Manage page's rescore does (``metrics.services.health_rescore``): the
 daily snapshots of each day of the range, each with only the data up to that day, then
 every snapshot dated after --to (the latest ones, which the queue reads), then the
 standings of the accounts rescored (the queue and the account header read them). Prints a
 line per day, and before the later days how many there are. --to must be a complete day
 (before today, UTC, as run_pipeline's --date); the range starts no earlier than the first
-day any account has data (``services.health_rescore_range``, read once, by the service)."""
+day any account has data (``services.health_rescore_range``, read once, by the service).
+One writer of the snapshots at a time: while the night's run or another rescore holds the
+pipeline, it is refused at once, or with --wait waits for it (up to MINUTES, 60 by
+default), saying so, and starts when it ends."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from metrics import pipeline, services
 from metrics.management.arguments import ONCE, day_option, once
 
 MAX_DAYS = 3660  # ten years of days in one call
+WAIT_MINUTES = 60  # --wait without a number
 
 
 def _whole(expected: str):
@@ -85,6 +89,19 @@ class Command(BaseCommand):
             help=f"accounts per set of queries (default {services.CHUNK_SIZE})",
             **ONCE,
         )
+        parser.add_argument(
+            "--wait",
+            nargs="?",
+            const=WAIT_MINUTES,
+            type=_positive,
+            metavar="MINUTES",
+            help=(
+                "while the night's run or another rescore holds the pipeline, wait for it to "
+                f"end (up to MINUTES, default {WAIT_MINUTES}) and then start, instead of "
+                "refusing at once"
+            ),
+            **ONCE,
+        )
 
     def handle(
         self,
@@ -93,11 +110,13 @@ class Command(BaseCommand):
         end: str,
         accounts: list[int] | None,
         chunk_size: int,
+        wait: int | None,
         **options,
     ) -> None:
         start = day_option(once(start, "--from"), "--from")
         end = day_option(once(end, "--to"), "--to")
         chunk_size = once(chunk_size, "--chunk-size", default=services.CHUNK_SIZE)
+        wait = once(wait, "--wait", default=0)
         if end < start:
             raise CommandError(f"--to {end} is before --from {start}")
         if why := utc.incomplete_day_words(end):  # run_pipeline's words and rule
@@ -126,10 +145,19 @@ class Command(BaseCommand):
                 "now."
             )
 
+        def waiting(words: str) -> None:
+            self.stdout.write(
+                f"Waiting: {words}. Trying again every {pipeline.WAIT_POLL_SECONDS} s for up "
+                f"to {wait} minute(s) (--wait); nothing is rescored until then."
+            )
+
         try:
             # one writer of the snapshots at a time (the night's run, another recompute, the
-            # Manage page's rescore): refused at once while one of them holds the lock
-            with pipeline.exclusive() as superseded:
+            # Manage page's rescore): refused at once while one of them holds the lock, or,
+            # with --wait, started when it ends
+            with pipeline.exclusive_when_free(timeout=wait * 60, waiting=waiting) as superseded:
+                if wait:
+                    self.stdout.write("The pipeline is free: rescoring.")
                 for words in superseded:  # a fanned-out run that showed no life for long
                     self.stdout.write(words)
                 result = services.health_rescore(
@@ -142,7 +170,13 @@ class Command(BaseCommand):
                     starting_later=starting_later,
                 )
         except pipeline.PipelineBusy as exc:
-            raise CommandError(str(exc)) from None
+            if wait:
+                raise CommandError(
+                    f"still busy after waiting {wait} minute(s) (--wait): {exc}; nothing rescored"
+                ) from None
+            raise CommandError(
+                f"{exc}; or run recompute with --wait to start when it ends"
+            ) from None
         except ValidationError as exc:
             raise CommandError(_words(exc)) from exc
         days, later = result["days"], result["later"]

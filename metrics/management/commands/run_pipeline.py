@@ -108,6 +108,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {step['name']}: skipped: {step['skipped']}")
                 continue
             details = ", ".join(
-                f"{key}={value}" for key, value in step.items() if key not in ("name", "seconds")
+                f"{key}={value}"
+                for key, value in step.items()
+                if key not in ("name", "seconds", "twin_names")
             )
             self.stdout.write(f"  {step['name']}: {details} ({step['seconds']:.2f}s)")
+            for twins in step.get("twin_names") or ():  # the health step's: what to do
+                self.stdout.write(f"  warning: {twins}")
