@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0009_api_token_made_and_revoked_by'),
+        ('accounts', '0013_timeline_one_count_titles'),
     ]
 
     operations = [
