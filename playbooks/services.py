@@ -654,8 +654,9 @@ def evidence_words_reword(ctas=None, comments=None, entries=None) -> int:
     write it now: the CTAs' evidence, the comments the engine added when a CTA matched
     again, and the timeline facts that quote them (a CTA opened or waiting, such a
     comment). An open CTA with the old words would otherwise get a comment "Matched again"
-    the next night for the same fact newly spelt. The models are passed by a migration (its
-    historical ones). Returns how many rows were rewritten."""
+    the next night for the same fact newly spelt. A person's comment, and its fact (``by``
+    names them), keep their words. The models are passed by a migration (its historical
+    ones). Returns how many rows were rewritten."""
     ctas, comments, entries = ctas or Cta, comments or CtaComment, entries or TimelineEntry
     old = r"\.\d\d [A-Z]{3} due\)| of 1 seats active in 30 days\)|\(−1 points in "
     done = 0
@@ -665,7 +666,9 @@ def evidence_words_reword(ctas=None, comments=None, entries=None) -> int:
         (
             entries,
             "title",
-            entries.objects.filter(kind__in=["cta_opened", "cta_comment"], title__regex=old),
+            entries.objects.filter(
+                Q(kind="cta_opened") | Q(kind="cta_comment", data__by=""), title__regex=old
+            ),
         ),
     ):
         changed = []
