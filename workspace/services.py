@@ -409,7 +409,7 @@ def backfill_recent() -> list[dict[str, Any]]:
     return rows
 
 
-def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool) -> bool:
+def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool, tries: int = 0) -> bool:
     """Rescore each day from ``start`` to ``end``, then every snapshot dated after ``end``
     (an account recomputed today has its latest snapshot there: left alone, the queue and
     the account page would show the old version until the next night, and its history
@@ -422,7 +422,10 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool) -> boo
     request runs it): it waits here, up to ``BACKFILL_INLINE_WAIT_MINUTES``. Else (a
     worker): it is left "waiting" with the holder's words and returns False, for the task
     to try again in ``BACKFILL_RETRY_SECONDS``; after ``BACKFILL_WAIT_HOURS`` of waiting it
-    fails, nothing rescored. True when it is over (done or failed)."""
+    fails, nothing rescored. True when it is over (done or failed). ``tries``: how many
+    times the task tried before (Celery's retries), a bound of its own: the progress, and
+    with it when the waiting began, lives in the cache, which may lose it (evicted, cleared).
+    """
     from metrics import pipeline
     from metrics.services import health_days_after, health_rescore
 
@@ -451,7 +454,8 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool) -> boo
             health_rescore(start=start, end=end, progress=progress)
     except pipeline.PipelineBusy as exc:
         since = dt.datetime.fromisoformat(state.get("waiting_since") or timezone.now().isoformat())
-        waited = timezone.now() - since
+        # a lost progress starts counting afresh: the tries made bound the wait all the same
+        waited = max(timezone.now() - since, tries * dt.timedelta(seconds=BACKFILL_RETRY_SECONDS))
         if inline or waited >= dt.timedelta(hours=BACKFILL_WAIT_HOURS):
             # "Nothing rescored: the pipeline stayed busy for 6 hours: another … stop it."
             limit = (

@@ -305,3 +305,33 @@ def test_a_second_ask_for_the_same_days_joins_the_rescore_not_started_yet(admin_
         assert services.backfill_start(days=3, user=admin_user) not in (job, other)
         assert delay.call_count == 3
     assert [j["job"] for j in services.backfill_recent()][1:] == [other, job]
+
+
+def test_a_rescore_whose_progress_was_lost_still_gives_up_after_its_tries(admin_user):
+    """The progress (and when the waiting began) is in the cache, which may lose it: the
+    task's own count of tries bounds the wait all the same, never a retry every minute for
+    good."""
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    yesterday, _ = _busy_book()
+    with mock.patch("workspace.tasks.health_backfill.delay") as delay:
+        job = services.backfill_start(days=3, user=admin_user)
+    _, start, end = delay.call_args.args
+    tries = services.BACKFILL_WAIT_HOURS * 3600 // services.BACKFILL_RETRY_SECONDS  # 360
+    run = {
+        "job": job,
+        "start": dt.date.fromisoformat(start),
+        "end": dt.date.fromisoformat(end),
+        "inline": False,
+    }
+    with _lock_in_another_session():
+        cache.delete(services.BACKFILL_KEY.format(job))
+        assert services.backfill_run(**run, tries=tries - 1) is False  # tries again
+        cache.delete(services.BACKFILL_KEY.format(job))
+        assert services.backfill_run(**run, tries=tries) is True  # over: failed
+    progress = services.backfill_progress(job)
+    assert progress["status"] == "failed"
+    assert progress["error"].startswith("the pipeline stayed busy for 6 hours")
+    assert list(HealthSnapshot.objects.values_list("day", flat=True)) == [yesterday]
