@@ -2,8 +2,10 @@
 
 A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is a formula to
 Excel, LibreOffice and Google Sheets: a customer's survey comment ``=HYPERLINK("http://evil",
-"click")`` would run in the CSM's spreadsheet (CSV injection, OWASP). Such text cells get a
-leading apostrophe, which spreadsheets show as text. Numbers are written as numbers (a
+"click")`` would run in the CSM's spreadsheet (CSV injection, OWASP). So is one starting
+with their full-width forms (``＝``, ``＋``, ``－``, ``＠``: Excel in a Japanese, Chinese or
+Korean locale reads them as the ASCII ones), and a NUL (OWASP ASVS lists it). Such text cells
+get a leading apostrophe, which spreadsheets show as text. Numbers are written as numbers (a
 negative MRR change stays ``-120.00``), so only strings are touched, and a string that is
 a plain number (``"-120.00"``, as the KPI engine's JSON carries amounts) stays a number.
 
@@ -27,9 +29,10 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from django.utils.text import slugify
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# a plain decimal number: a spreadsheet reads it as a number, never as a formula
-PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\0", "＝", "＋", "－", "＠")
+# a plain decimal number in ASCII digits: a spreadsheet reads it as a number, never as a
+# formula (``\d`` alone would also take other scripts' digits, which it may read otherwise)
+PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def csv_safe(value: Any) -> Any:

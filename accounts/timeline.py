@@ -8,6 +8,8 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 
+from django.db import models
+
 from .models import Contract, Invoice, Stakeholder, Ticket, TimelineEntry
 from .money import OLD_MONEY, count_text, money_exact, old_money_text
 
@@ -252,24 +254,31 @@ def money_titles_reword(entries=None, *, batch: int = 2000) -> int:
     currency, the data or the date. ``entries``: the TimelineEntry model (a migration
     passes its historical one). Returns the number of titles rewritten."""
     entries = entries or TimelineEntry
+    facts = entries.objects.filter(
+        kind__in=list(OLD_MONEY_TITLES), title__regex=r"\.\d\d [A-Z]{3}"
+    ).only("pk", "kind", "title")
+    return rows_reword(facts, "title", lambda f: old_money_title(f.kind, f.title), batch=batch)
+
+
+def rows_reword(rows, column: str, reword, *, batch: int = 2000) -> int:
+    """Rewrite ``column`` of each of ``rows`` (a queryset, a migration's historical model
+    too) as ``reword(row)`` gives it (the same text, or None: left alone), reading and
+    writing ``batch`` rows at a time in the order of their ids: the memory of one batch
+    whatever the table's size, and a second run finds nothing to do. Returns how many
+    rows were rewritten. The data migrations that reword stored words use it."""
+    manager = rows.model._default_manager
     changed, done = [], 0
-    facts = (
-        entries.objects.filter(kind__in=list(OLD_MONEY_TITLES), title__regex=r"\.\d\d [A-Z]{3}")
-        .only("pk", "kind", "title")
-        .order_by("pk")
-        .iterator(chunk_size=batch)
-    )
-    for fact in facts:
-        title = old_money_title(fact.kind, fact.title)
-        if title == fact.title:
+    for row in rows.order_by("pk").iterator(chunk_size=batch):
+        text = reword(row)
+        if text is None or text == getattr(row, column):
             continue
-        fact.title = title
-        changed.append(fact)
+        setattr(row, column, text)
+        changed.append(row)
         if len(changed) >= batch:
-            done += entries.objects.bulk_update(changed, ["title"])
+            done += manager.bulk_update(changed, [column])
             changed = []
     if changed:
-        done += entries.objects.bulk_update(changed, ["title"])
+        done += manager.bulk_update(changed, [column])
     return done
 
 
@@ -282,18 +291,19 @@ OLD_ONE_TITLES = {
 }
 
 
-def one_count_titles_reword(entries=None) -> int:
+def one_count_titles_reword(entries=None, *, batch: int = 2000) -> int:
     """Rewrite "1 attempts" and "1 seats" at the end of stored facts' titles as the
     builders write them now; the words change, nothing else. ``entries``: the
     TimelineEntry model (a migration passes its historical one). Returns the number of
-    titles rewritten."""
+    titles rewritten. One pass over the table for both kinds."""
     entries = entries or TimelineEntry
-    done = 0
-    for kind, (old, new) in OLD_ONE_TITLES.items():
-        facts = entries.objects.filter(kind=kind, title__endswith=old).only("pk", "title")
-        changed = []
-        for fact in facts.iterator(chunk_size=2000):
-            fact.title = fact.title[: -len(old)] + new
-            changed.append(fact)
-        done += entries.objects.bulk_update(changed, ["title"], batch_size=2000)
-    return done
+    ends = models.Q()
+    for kind, (old, _) in OLD_ONE_TITLES.items():
+        ends |= models.Q(kind=kind, title__endswith=old)
+
+    def reword(fact) -> str | None:
+        old, new = OLD_ONE_TITLES[fact.kind]
+        return fact.title[: -len(old)] + new if fact.title.endswith(old) else None
+
+    facts = entries.objects.filter(ends).only("pk", "kind", "title")
+    return rows_reword(facts, "title", reword, batch=batch)

@@ -21,6 +21,7 @@ from accounts import utc
 from accounts.models import Account, AccountLifecycle, User
 from accounts.services import account_data_changed
 from accounts.stale import stale_words
+from accounts.timeline import rows_reword
 from config.db import copy_stage, in_processes, in_threads
 
 from . import health, kpis
@@ -1065,32 +1066,22 @@ def band_change_titles_reword(entries=None, *, batch: int = 2000) -> int:
     migration passes its historical one). Returns the number of titles rewritten."""
     if entries is None:
         from accounts.models import TimelineEntry as entries
-    changed, done = [], 0
-    facts = (
-        entries.objects.filter(kind=BAND_CHANGED_KIND)
-        .only("pk", "title", "data")
-        .order_by("pk")
-        .iterator(chunk_size=batch)
-    )
-    for fact in facts:
+
+    def reword(fact) -> str | None:
         data = fact.data or {}
         if "score_from" not in data or "score_to" not in data:
-            continue
+            return None
         before, after = data["score_from"], data["score_to"]
         old = "{} → {}".format(*health.score_pair(before, after, none="no score"))
         new = "{} → {}".format(*band_change_scores(before, after))
         # the pair as a whole: "(55 → 61," not the start of "55 → 61.1" reworded already
         pair = re.compile(rf"(?<=[( ]){re.escape(old)}(?=[,)])")
         if old == new or len(pair.findall(fact.title)) != 1:
-            continue
-        fact.title = pair.sub(new, fact.title)
-        changed.append(fact)
-        if len(changed) >= batch:
-            done += entries.objects.bulk_update(changed, ["title"])
-            changed = []
-    if changed:
-        done += entries.objects.bulk_update(changed, ["title"])
-    return done
+            return None
+        return pair.sub(new, fact.title)
+
+    facts = entries.objects.filter(kind=BAND_CHANGED_KIND).only("pk", "title", "data")
+    return rows_reword(facts, "title", reword, batch=batch)
 
 
 _BAND_STAGE = "metrics_band_change_stage"

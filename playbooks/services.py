@@ -47,7 +47,7 @@ from accounts import utc
 from accounts.models import Account, Role, TimelineEntry, User
 from accounts.money import count_text, old_due_reword
 from accounts.stale import stale_words
-from accounts.timeline import timeline_upsert
+from accounts.timeline import rows_reword, timeline_upsert
 from config.db import copy_stage
 from config.site import absolute_url
 from metrics.kpis.common import midnight
@@ -654,27 +654,24 @@ def evidence_words_reword(ctas=None, comments=None, entries=None) -> int:
     write it now: the CTAs' evidence, the comments the engine added when a CTA matched
     again, and the timeline facts that quote them (a CTA opened or waiting, such a
     comment). An open CTA with the old words would otherwise get a comment "Matched again"
-    the next night for the same fact newly spelt. The models are passed by a migration (its
-    historical ones). Returns how many rows were rewritten."""
+    the next night for the same fact newly spelt. A person's comment, and its fact (``by``
+    names them), keep their words. The models are passed by a migration (its historical
+    ones). Returns how many rows were rewritten."""
     ctas, comments, entries = ctas or Cta, comments or CtaComment, entries or TimelineEntry
     old = r"\.\d\d [A-Z]{3} due\)| of 1 seats active in 30 days\)|\(−1 points in "
     done = 0
-    for model, column, rows in (
-        (ctas, "evidence", ctas.objects.filter(evidence__regex=old)),
-        (comments, "body", comments.objects.filter(author=None, body__regex=old)),
+    for column, rows in (
+        ("evidence", ctas.objects.filter(evidence__regex=old)),
+        ("body", comments.objects.filter(author=None, body__regex=old)),
         (
-            entries,
             "title",
-            entries.objects.filter(kind__in=["cta_opened", "cta_comment"], title__regex=old),
+            entries.objects.filter(
+                Q(kind="cta_opened") | Q(kind="cta_comment", data__by=""), title__regex=old
+            ),
         ),
     ):
-        changed = []
-        for row in rows.only("pk", column).iterator(chunk_size=2000):
-            text = old_evidence_reword(getattr(row, column))
-            if text != getattr(row, column):
-                setattr(row, column, text)
-                changed.append(row)
-        done += model.objects.bulk_update(changed, [column], batch_size=2000)
+        rows = rows.only("pk", column)
+        done += rows_reword(rows, column, lambda r, c=column: old_evidence_reword(getattr(r, c)))
     return done
 
 

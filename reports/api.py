@@ -154,6 +154,9 @@ class TargetListApi(generics.ListCreateAPIView):
     serializer_class = KpiTargetSerializer
     queryset = KpiTarget.objects.order_by("pk")
 
+    def perform_create(self, serializer) -> None:
+        serializer.save(updated_by=self.request.user)
+
 
 @extend_schema_view(
     get=extend_schema(
@@ -181,6 +184,11 @@ class TargetDetailApi(generics.RetrieveUpdateDestroyAPIView):
     permission_classes = [CanUseTargets]
     serializer_class = KpiTargetSerializer
     queryset = KpiTarget.objects.all()
+
+    def perform_update(self, serializer) -> None:
+        # who changed it last, as the targets page keeps it: a save from a page opened
+        # before is refused naming them (``services.target_save``), not the page's last editor
+        serializer.save(updated_by=self.request.user)
 
     def perform_destroy(self, instance: KpiTarget) -> None:
         # recorded as the targets page's removals are (who, when, which)

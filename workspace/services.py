@@ -34,6 +34,9 @@ BACKFILL_RECENT = 20
 BACKFILL_RETRY_SECONDS = 60
 BACKFILL_WAIT_HOURS = 6
 BACKFILL_INLINE_WAIT_MINUTES = 10
+# a second ask for the same days joins a rescoring not started yet (queued, or waiting and
+# tried within these minutes: a task lost longer ago is not waited for)
+BACKFILL_JOIN_MINUTES = 10
 LABELS = {"green": "Green", "yellow": "Yellow", "red": "Red", "none": "No score"}
 
 
@@ -310,7 +313,9 @@ def backfill_start(*, days: int, user: User) -> str:
     of accounts recomputed today); returns the job id its progress is kept under. The days
     are ``health_rescore_range``'s: none before the first day any account has data (the
     progress names the days rescored); a range wholly before it is recorded as failed with
-    that service's words and not queued."""
+    that service's words and not queued. The same days asked again while their rescoring
+    has not started (queued, or waiting for the pipeline): that job's id, nothing queued
+    (``_backfill_not_started``)."""
     from metrics.services import health_days_after, health_rescore_range
 
     from . import tasks
@@ -331,6 +336,8 @@ def backfill_start(*, days: int, user: User) -> str:
     except ValidationError as exc:
         state.update(status="failed", total=0, error="; ".join(exc.messages))
     else:
+        if joined := _backfill_not_started(start, end):
+            return joined
         state.update(
             start=start.isoformat(),
             total=(end - start).days + 1 + len(health_days_after(end)),
@@ -343,6 +350,27 @@ def backfill_start(*, days: int, user: User) -> str:
     if state["status"] == "queued":
         tasks.health_backfill.delay(job, start.isoformat(), end.isoformat())
     return job
+
+
+def _backfill_not_started(start: dt.date, end: dt.date) -> str | None:
+    """The id of a rescoring of the same days that has not started yet (queued, or waiting
+    for the pipeline and tried within ``BACKFILL_JOIN_MINUTES``), if any. It reads the models
+    active when it starts, so a second ask (a double click on Rescore, a second admin) is
+    answered by it: a second job would wait for it and then rescore every day again."""
+    ids = cache.get(BACKFILL_RECENT_KEY, [])
+    states = cache.get_many([BACKFILL_KEY.format(j) for j in ids])
+    since = timezone.now() - dt.timedelta(minutes=BACKFILL_JOIN_MINUTES)
+    for job in ids:
+        state = states.get(BACKFILL_KEY.format(job)) or {}
+        seen = state.get("seen_at") or state.get("started_at")
+        if (
+            state.get("status") in ("queued", "waiting")
+            and (state.get("start"), state.get("end")) == (start.isoformat(), end.isoformat())
+            and seen
+            and dt.datetime.fromisoformat(seen) >= since
+        ):
+            return job
+    return None
 
 
 def _with_range(state: dict[str, Any]) -> dict[str, Any]:
@@ -381,7 +409,7 @@ def backfill_recent() -> list[dict[str, Any]]:
     return rows
 
 
-def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool) -> bool:
+def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool, tries: int = 0) -> bool:
     """Rescore each day from ``start`` to ``end``, then every snapshot dated after ``end``
     (an account recomputed today has its latest snapshot there: left alone, the queue and
     the account page would show the old version until the next night, and its history
@@ -394,7 +422,10 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool) -> boo
     request runs it): it waits here, up to ``BACKFILL_INLINE_WAIT_MINUTES``. Else (a
     worker): it is left "waiting" with the holder's words and returns False, for the task
     to try again in ``BACKFILL_RETRY_SECONDS``; after ``BACKFILL_WAIT_HOURS`` of waiting it
-    fails, nothing rescored. True when it is over (done or failed)."""
+    fails, nothing rescored. True when it is over (done or failed). ``tries``: how many
+    times the task tried before (Celery's retries), a bound of its own: the progress, and
+    with it when the waiting began, lives in the cache, which may lose it (evicted, cleared).
+    """
     from metrics import pipeline
     from metrics.services import health_days_after, health_rescore
 
@@ -403,6 +434,7 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool) -> boo
 
     def waiting(words: str) -> None:
         state.setdefault("waiting_since", timezone.now().isoformat())
+        state["seen_at"] = timezone.now().isoformat()  # still tried: a second ask joins it
         state.update({"status": "waiting", "busy": words, "wait_hours": BACKFILL_WAIT_HOURS})
         cache.set(key, state, BACKFILL_TTL)
 
@@ -422,7 +454,8 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool) -> boo
             health_rescore(start=start, end=end, progress=progress)
     except pipeline.PipelineBusy as exc:
         since = dt.datetime.fromisoformat(state.get("waiting_since") or timezone.now().isoformat())
-        waited = timezone.now() - since
+        # a lost progress starts counting afresh: the tries made bound the wait all the same
+        waited = max(timezone.now() - since, tries * dt.timedelta(seconds=BACKFILL_RETRY_SECONDS))
         if inline or waited >= dt.timedelta(hours=BACKFILL_WAIT_HOURS):
             # "Nothing rescored: the pipeline stayed busy for 6 hours: another … stop it."
             limit = (

@@ -21,6 +21,7 @@ def health_backfill(self, job: str, start: str, end: str) -> None:
         start=dt.date.fromisoformat(start),
         end=dt.date.fromisoformat(end),
         inline=inline,
+        tries=self.request.retries or 0,
     )
     if not over:
         raise self.retry(countdown=services.BACKFILL_RETRY_SECONDS)

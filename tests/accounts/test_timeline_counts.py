@@ -73,3 +73,31 @@ def test_stored_titles_of_one_are_reworded_once_and_nothing_else_moves():
     stored = TimelineEntry.objects.get(pk=one)
     assert (stored.occurred_at, stored.data) == (when, {"k": "invoice:i1:failed"})
     assert one_count_titles_reword() == 0
+
+
+@pytest.mark.django_db
+def test_the_rewording_writes_a_batch_at_a_time_in_one_pass():
+    """Millions of facts: a batch of rows in memory, written as it fills (not every changed
+    row held until the end), and one pass over the table for both kinds."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    account = AccountFactory()
+    when = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+    for n in range(3):
+        TimelineEntry.objects.create(
+            account=account, key=f"invoice:i{n}:failed", kind=Kind.PAYMENT_FAILED,
+            occurred_at=when, title=f"Payment failed: ${n}.00 (1 attempts)",
+        )  # fmt: skip
+    for n in range(2):
+        TimelineEntry.objects.create(
+            account=account, key=f"contract:c{n}:started", kind=Kind.CONTRACT_STARTED,
+            occurred_at=when, title=f"Contract started: Pro, ${n}.00 MRR, 1 seats",
+        )  # fmt: skip
+    with CaptureQueriesContext(connection) as queries:
+        assert one_count_titles_reword(batch=2) == 5
+    sql = [q["sql"].lstrip().split()[0].upper() for q in queries.captured_queries]
+    # 5 rows written 2 + 2 + 1; read in one pass (chunks of 2 where the database streams)
+    assert sql.count("UPDATE") == 3
+    assert sql.count("SELECT") <= 1 or connection.vendor == "sqlite"
+    assert not TimelineEntry.objects.filter(title__contains="1 attempts").exists()

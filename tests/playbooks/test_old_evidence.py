@@ -109,3 +109,28 @@ def test_a_one_seat_cta_is_reworded_and_others_are_not():
     assert Cta.objects.get(pk=many.pk).evidence == "3 of 10 seats active"
     fact = TimelineEntry.objects.get(key=f"cta:{one.pk}:opened")
     assert fact.title.endswith("(1 of 1 seat active in 30 days)")
+
+
+def test_a_persons_comment_keeps_their_words_on_the_timeline_too():
+    """A CSM's comment quoting old evidence is their own words: neither the comment nor its
+    "Comment on CTA" fact is reworded (the engine's "Matched again" comment and its fact
+    are)."""
+    account = AccountFactory(owner=UserFactory())
+    cta = services.cta_open(
+        playbook=make_playbook("payment_trouble", {"failed_payments": 5, "overdue": True}),
+        account=account,
+        evidence="1 overdue invoice ($300.00 due)",
+    )
+    typed = services.cta_comment_add(
+        cta=cta, body="they say (300.00 USD due) is wrong", user=cta.owner
+    )
+    engine = services.cta_comment_add(
+        cta=cta, body=f"{services.AGAIN}1 overdue invoice (300.00 USD due)"
+    )
+
+    assert services.evidence_words_reword() == 2  # the engine's comment and its fact
+    assert CtaComment.objects.get(pk=typed.pk).body == "they say (300.00 USD due) is wrong"
+    fact = TimelineEntry.objects.get(key=f"cta:{cta.pk}:comment:{typed.pk}")
+    assert fact.title.endswith("they say (300.00 USD due) is wrong")
+    fact = TimelineEntry.objects.get(key=f"cta:{cta.pk}:comment:{engine.pk}")
+    assert fact.title.endswith("1 overdue invoice ($300.00 due)")

@@ -85,3 +85,40 @@ def test_a_form_without_opened_at_saves_as_before(target, admin_user):
     assert client.post(f"/targets/{target.pk}/", {**form, "value": "99"}).status_code == 302
     target.refresh_from_db()
     assert target.value == 99
+
+
+def test_a_change_made_through_the_api_is_named_by_its_maker(target, admin_user):
+    """Bea changes the target through the API after Ada opened the page: Ada's save is
+    refused naming Bea, not whoever saved it last on the page (the API left ``updated_by``
+    as it was)."""
+    target.updated_by = admin_user
+    target.save()
+    bea_user = _user("bea@example.com", Role.ADMIN, first_name="Bea")
+    ada, bea = Client(), Client()
+    ada.force_login(admin_user)
+    bea.force_login(bea_user)
+    opened = _opened(ada, target)
+
+    url = f"/api/v1/targets/{target.pk}/"
+    patch = bea.patch(url, {"value": "104"}, content_type="application/json")
+    assert patch.status_code == 200
+    target.refresh_from_db()
+    assert target.updated_by == bea_user
+    put = {
+        "kpi": "nrr", "scope_kind": "all", "scope_key": "", "direction": "at_least",
+        "value": "103", "cadence": "monthly", "max_change": None, "owner": None,
+    }  # fmt: skip
+    ada_api = Client()
+    ada_api.force_login(admin_user)
+    assert ada_api.put(url, put, content_type="application/json").status_code == 200
+    target.refresh_from_db()
+    assert (target.value, target.updated_by) == (Decimal(103), admin_user)
+    # the API saved after Ada opened her page: refused, naming who saved it last
+    bea.patch(url, {"value": "102"}, content_type="application/json")
+    r = ada.post(f"/targets/{target.pk}/", {**opened, "cadence": "weekly"})
+    assert r.status_code == 400
+    assert (
+        r.context["form"]
+        .non_field_errors()[0]
+        .startswith(f"This target was changed by {bea_user} at ")
+    )

@@ -25,6 +25,22 @@ def test_text_that_a_spreadsheet_would_run_is_made_text():
     # a plain number carried as text (the KPI engine's JSON) is a number, not a formula
     assert csv_safe("-120.00") == "-120.00" and csv_safe("-3") == "-3"
     assert csv_safe("-3-1") == "'-3-1" and csv_safe("-1e3") == "'-1e3"
+    assert csv_safe("-1+cmd|' /C calc'!A0") == "'-1+cmd|' /C calc'!A0"
+
+
+def test_full_width_signs_and_nul_are_made_text_too():
+    """Excel in an East Asian locale reads a full-width sign as the ASCII one: "＝1+1" is a
+    formula there. A NUL before the sign hides it from a check of the first character."""
+    assert csv_safe('＝HYPERLINK("http://evil.example","click")') == (
+        '\'＝HYPERLINK("http://evil.example","click")'
+    )
+    assert csv_safe("＋1+1") == "'＋1+1"
+    assert csv_safe("－1+1") == "'－1+1"
+    assert csv_safe("＠SUM(A1)") == "'＠SUM(A1)"
+    assert csv_safe("\0=1+1") == "'\0=1+1"
+    # digits of another script are not a plain number: text, its sign neutralised
+    assert csv_safe("-１２") == "'-１２"
+    assert csv_safe("１２") == "１２"  # no sign: nothing to run
 
 
 def test_moments_and_file_names_read_as_a_person_expects():

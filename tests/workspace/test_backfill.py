@@ -272,3 +272,66 @@ def test_rescore_run_inline_waits_for_the_lock_in_the_request(
     assert (progress["status"], progress["done"]) == ("done", 3)
     assert "waiting_since" in progress  # it did wait
     assert HealthSnapshot.objects.count() == 3
+
+
+def test_a_second_ask_for_the_same_days_joins_the_rescore_not_started_yet(admin_user):
+    """A double click on Rescore (or a second admin) while the first rescore is queued or
+    waiting for the pipeline: the same job, one task. Not started, it reads the models
+    active when it starts, so the second ask is answered by it; a second job would wait
+    for it and then rescore every day again."""
+    from unittest import mock
+
+    from celery.exceptions import Retry
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from workspace import tasks
+
+    _busy_book()
+    with mock.patch("workspace.tasks.health_backfill.delay") as delay:
+        job = services.backfill_start(days=3, user=admin_user)
+        assert services.backfill_start(days=3, user=admin_user) == job  # queued: joined
+        with _lock_in_another_session(), pytest.raises(Retry):
+            tasks.health_backfill(*delay.call_args.args)
+        assert services.backfill_progress(job)["status"] == "waiting"
+        assert services.backfill_start(days=3, user=admin_user) == job  # waiting: joined
+        assert delay.call_count == 1
+        other = services.backfill_start(days=2, user=admin_user)  # other days: its own
+        assert other != job and delay.call_count == 2
+        # a waiting job no longer tried for long (its task lost): a new job, not joined
+        key = services.BACKFILL_KEY.format(job)
+        long_ago = (timezone.now() - dt.timedelta(minutes=30)).isoformat()
+        cache.set(key, {**cache.get(key), "seen_at": long_ago})
+        assert services.backfill_start(days=3, user=admin_user) not in (job, other)
+        assert delay.call_count == 3
+    assert [j["job"] for j in services.backfill_recent()][1:] == [other, job]
+
+
+def test_a_rescore_whose_progress_was_lost_still_gives_up_after_its_tries(admin_user):
+    """The progress (and when the waiting began) is in the cache, which may lose it: the
+    task's own count of tries bounds the wait all the same, never a retry every minute for
+    good."""
+    from unittest import mock
+
+    from django.core.cache import cache
+
+    yesterday, _ = _busy_book()
+    with mock.patch("workspace.tasks.health_backfill.delay") as delay:
+        job = services.backfill_start(days=3, user=admin_user)
+    _, start, end = delay.call_args.args
+    tries = services.BACKFILL_WAIT_HOURS * 3600 // services.BACKFILL_RETRY_SECONDS  # 360
+    run = {
+        "job": job,
+        "start": dt.date.fromisoformat(start),
+        "end": dt.date.fromisoformat(end),
+        "inline": False,
+    }
+    with _lock_in_another_session():
+        cache.delete(services.BACKFILL_KEY.format(job))
+        assert services.backfill_run(**run, tries=tries - 1) is False  # tries again
+        cache.delete(services.BACKFILL_KEY.format(job))
+        assert services.backfill_run(**run, tries=tries) is True  # over: failed
+    progress = services.backfill_progress(job)
+    assert progress["status"] == "failed"
+    assert progress["error"].startswith("the pipeline stayed busy for 6 hours")
+    assert list(HealthSnapshot.objects.values_list("day", flat=True)) == [yesterday]
