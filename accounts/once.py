@@ -8,8 +8,10 @@ wrong) claims nothing: the key is rolled back with the rest, so the fixed form g
 
 A form without a key (a script, a page from before) is made as before: no claim.
 
-Keys are kept ``KEEP`` (two days), then cleared by a daily task (``keys_clear``): a form
-left open longer than that and sent twice is not a double click."""
+Keys are kept ``KEEP`` (two days), then cleared (``keys_clear``) each day: deployed by
+Celery beat (``accounts.tasks.clear_old_form_keys``), in embedded mode (no beat) by the
+nightly ``run_pipeline`` its cron runs. A form left open longer than that and sent twice is
+not a double click."""
 
 from __future__ import annotations
 

@@ -57,13 +57,15 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import Future
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -89,6 +91,11 @@ from . import services
 from .kpis import adoption
 from .kpis.common import midnight
 from .models import HealthSnapshot, PipelineChunk, PipelineRun
+
+try:
+    import fcntl
+except ImportError:  # Windows: embedded mode's lock is the threads' alone (``lock_file``)
+    fcntl = None
 
 logger = logging.getLogger(__name__)
 
@@ -483,10 +490,13 @@ def final_steps() -> list[tuple[str, Step]]:
 # The lock of a whole run (``exclusive``), on PostgreSQL: an advisory lock in the namespace
 # of the repo's others (accounts.intake: 7301 the rollups, 7302 the partitions)
 RUN_LOCK = (7303, 0)
-# ... and in this process (SQLite has no advisory lock, and an embedded install is one
-# process): reentrant, as a run takes it inside its command's or task's hold
+# ... and in this process: reentrant, as a run takes it inside its command's or task's
+# hold; on SQLite with an OS lock on a file beside the database too (``lock_file``), so a
+# run or rescore from the command line and the server's exclude each other
 _run_lock = threading.RLock()
 _run_lock_depth = 0
+# seconds between two tries of the lock file's lock by a caller that waits (``wait``)
+FILE_LOCK_POLL_SECONDS = 0.1
 
 
 def _run_words(run: PipelineRun) -> str:
@@ -630,14 +640,58 @@ def _advisory_lock(*, wait: float = 0) -> Iterator[None]:
             own.close()
 
 
+def lock_file() -> Path | None:
+    """The file whose OS lock is the pipeline lock on SQLite (embedded mode), beside the
+    database: "book.sqlite3" gives "book.sqlite3.pipeline-lock". It stays there between runs
+    (empty; its lock is what counts). None for a database in memory (the test suite's, seen
+    by this process alone: the lock of its threads is enough) and where Python has no
+    ``fcntl`` (Windows): there the lock covers this process's threads only, as it did
+    before, and a ``run_pipeline`` or ``recompute`` from the command line can run at the
+    same time as the server's rescore."""
+    if fcntl is None or connection.vendor != "sqlite" or connection.is_in_memory_db():
+        return None
+    return Path(f"{connection.settings_dict['NAME']}.pipeline-lock")
+
+
+@contextmanager
+def _file_lock(path: Path, *, wait: float = 0) -> Iterator[None]:
+    """An exclusive OS lock (``flock``) on ``path``, created if need be, held until the
+    block ends: another process that holds it (a ``run_pipeline`` from cron, the server's
+    rescore) makes this one fail at once with ``PipelineBusy``, or after ``wait`` seconds
+    of tries every ``FILE_LOCK_POLL_SECONDS``. The OS lets go of it when the file is closed,
+    here or by the end of the process, however it ends (``kill -9`` too). Read-only is
+    enough for ``flock``: the web server's user and cron's may differ."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"the pipeline lock's file {path} cannot be opened: {exc.strerror}"
+        ) from exc
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PipelineBusy(_busy_words()) from None
+                time.sleep(min(FILE_LOCK_POLL_SECONDS, left))
+        yield
+    finally:
+        os.close(fd)  # the lock goes with it
+
+
 @contextmanager
 def exclusive(*, continuing: int | None = None, wait: float = 0) -> Iterator[list[str]]:
     """Hold the pipeline lock for a whole run, its catch-up included: ``run_nightly`` takes
     it, and ``run_pipeline`` and the nightly task take it around the catch-up and the
     night's run; so do the health rescores (``manage.py recompute``, the Manage page's).
     Raises ``PipelineBusy`` at once when another run holds it: in another process
-    (PostgreSQL: ``_advisory_lock``; a dead process's lock goes with its session) or in
-    another thread of this one. Reentrant in the thread that holds it.
+    (PostgreSQL: ``_advisory_lock``, a dead process's lock goes with its session; SQLite:
+    ``_file_lock`` on ``lock_file``, a dead process's lock goes with it) or in another
+    thread of this one. Reentrant in the thread that holds it.
 
     A run fanned out to the workers holds it in its first task (up to sending its health
     chunks) and in its continuation (``continue_after_health``, ``continuing`` its run's
@@ -656,7 +710,9 @@ def exclusive(*, continuing: int | None = None, wait: float = 0) -> Iterator[lis
         if _run_lock_depth > 1:
             yield []
         elif connection.vendor != "postgresql":
-            yield _runs_in_flight_check(continuing=continuing)
+            path = lock_file()
+            with _file_lock(path, wait=wait) if path else nullcontext():
+                yield _runs_in_flight_check(continuing=continuing)
         else:
             with _advisory_lock(wait=wait):
                 yield _runs_in_flight_check(continuing=continuing)

@@ -146,17 +146,7 @@ def target_remove(*, target: KpiTarget, by: User) -> bool:
         f"{target.kpi_label} {target_text(target)}, {target.get_cadence_display().lower()}, "
         f"{scope_texts([target])[(target.scope_kind, target.scope_key)]}"
     )
-    with transaction.atomic():
-        removed, _ = KpiTarget.objects.filter(pk=target.pk).delete()
-        if removed:
-            change_record(
-                subject=ChangeRecord.Subject.KPI_TARGET,
-                subject_id=target.pk,
-                name=name,
-                action=ChangeRecord.Action.REMOVED,
-                by=by,
-            )
-    return bool(removed)
+    return _removed_and_recorded(target, subject=ChangeRecord.Subject.KPI_TARGET, name=name, by=by)
 
 
 def scheduled_report_remove(*, report: ScheduledReport, by: User) -> bool:
@@ -165,12 +155,22 @@ def scheduled_report_remove(*, report: ScheduledReport, by: User) -> bool:
     already."""
     scope = scope_texts([report])[(report.scope_kind, report.scope_key)]
     name = f"“{report.name}”, {report.get_cadence_display().lower()}, {scope}"
+    return _removed_and_recorded(
+        report, subject=ChangeRecord.Subject.SCHEDULED_REPORT, name=name, by=by
+    )
+
+
+def _removed_and_recorded(
+    row: KpiTarget | ScheduledReport, *, subject: ChangeRecord.Subject, name: str, by: User
+) -> bool:
+    """Delete ``row`` and, in the same transaction, record its removal under ``name``;
+    False, nothing recorded, when another removal took it first (one removal, one record)."""
     with transaction.atomic():
-        removed, _ = ScheduledReport.objects.filter(pk=report.pk).delete()
+        removed, _ = type(row).objects.filter(pk=row.pk).delete()
         if removed:
             change_record(
-                subject=ChangeRecord.Subject.SCHEDULED_REPORT,
-                subject_id=report.pk,
+                subject=subject,
+                subject_id=row.pk,
                 name=name,
                 action=ChangeRecord.Action.REMOVED,
                 by=by,

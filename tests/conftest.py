@@ -113,15 +113,26 @@ def outsider(db) -> User:
 
 
 @pytest.fixture
-def lock_held_elsewhere(db):
-    """The pipeline lock held by another session, as a run (or a rescore) in another
-    process holds it. PostgreSQL only (an advisory lock)."""
+def lock_held_elsewhere(db, tmp_path, monkeypatch):
+    """The pipeline lock held by another process, as a run (or a rescore) there holds it:
+    on PostgreSQL by another session (an advisory lock); on SQLite by a process of its own
+    holding the OS lock of the lock file (``pipeline.lock_file``, pointed into tmp_path:
+    the test database is in memory, which has none)."""
     from django.db import DEFAULT_DB_ALIAS, connection, connections
 
     from metrics import pipeline
+    from tests.waiting import hold_lock_file
 
     if connection.vendor != "postgresql":
-        pytest.skip("an advisory lock of PostgreSQL")
+        if pipeline.fcntl is None:
+            pytest.skip("no OS file lock here (Windows): the lock covers this process only")
+        path = tmp_path / "book.sqlite3.pipeline-lock"
+        monkeypatch.setattr(pipeline, "lock_file", lambda: path)
+        holder = hold_lock_file(path)
+        yield
+        holder.kill()  # the process ends: the lock goes
+        holder.communicate()
+        return
     other = connections.create_connection(DEFAULT_DB_ALIAS)
     with other.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", pipeline.RUN_LOCK)

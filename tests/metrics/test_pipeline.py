@@ -636,6 +636,84 @@ def test_another_thread_of_this_process_cannot_run_meanwhile():
     assert pipeline.run_nightly(AS_OF)["status"] == "succeeded"
 
 
+def test_the_lock_file_of_a_database_in_memory_is_none():
+    """The test database is in memory on SQLite (one process sees it): no file; PostgreSQL
+    has its advisory lock."""
+    assert pipeline.lock_file() is None
+
+
+# the project's own lock, taken in a process of its own with embedded mode's settings and
+# its database at argv[1] minus ".pipeline-lock": the file it locks is named by lock_file()
+_EMBEDDED_HOLD = """
+import sys
+import django
+django.setup()
+from metrics import pipeline
+path = pipeline.lock_file()
+assert str(path) == sys.argv[1], path
+with pipeline._file_lock(path):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_run_in_another_process_holds_embedded_modes_lock(tmp_path, monkeypatch):
+    """Embedded mode (SQLite): the lock is an OS lock on a file beside the database, so a
+    ``run_pipeline`` from cron and the server's rescore (or a second ``run_pipeline``)
+    exclude each other as on PostgreSQL. While another process holds it a run is refused in
+    the same words and writes nothing; a caller that waits takes it once the holder dies
+    (killed outright: the OS lets go of its lock); and a run here holds it for its length."""
+    import os
+    import signal
+    import threading
+
+    from django.conf import settings
+
+    from tests.waiting import hold_lock_file, lock_file_free
+
+    if connection.vendor != "sqlite" or pipeline.fcntl is None:
+        pytest.skip("embedded mode's lock file (SQLite, with fcntl)")
+    monkeypatch.setattr(pipeline, "FILE_LOCK_POLL_SECONDS", 0.05)
+    path = tmp_path / "book.sqlite3.pipeline-lock"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env |= {
+        "SQLITE_PATH": str(tmp_path / "book.sqlite3"),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    holder = hold_lock_file(path, code=_EMBEDDED_HOLD, env=env, cwd=settings.BASE_DIR)
+    try:
+        monkeypatch.setattr(pipeline, "lock_file", lambda: path)  # this one's is in memory
+        with pytest.raises(CommandError) as raised:
+            call_command("run_pipeline", stdout=StringIO())
+        assert str(raised.value) == (
+            "another pipeline run or health rescore is in progress; wait for it or stop it"
+        )
+        assert not PipelineRun.objects.exists()
+        started = time.monotonic()
+        with pytest.raises(pipeline.PipelineBusy), pipeline.exclusive(wait=0.3):
+            pytest.fail("ran while another process held the lock")
+        assert time.monotonic() - started >= 0.3  # it tried for that long
+        threading.Timer(0.3, holder.send_signal, [signal.SIGKILL]).start()
+        with pipeline.exclusive(wait=10):  # taken once the holder is gone
+            assert holder.poll() == -signal.SIGKILL
+            assert not lock_file_free(path)
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert lock_file_free(path)  # let go at the end of the block
+    seen: list[bool] = []
+    name, health = pipeline.HEALTH
+
+    def looking(**kwargs):  # the health step, noting whether the file is locked meanwhile
+        seen.append(lock_file_free(path))
+        return health(**kwargs)
+
+    monkeypatch.setattr(pipeline, "HEALTH", (name, looking))
+    assert pipeline.run_nightly(AS_OF)["status"] == "succeeded"
+    assert seen == [False]  # held by the run
+    assert lock_file_free(path)
+
+
 # --- the catch-up follows the latest day processed -------------------------------------------
 
 

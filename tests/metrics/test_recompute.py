@@ -488,35 +488,47 @@ def _both(first, second):
     return call
 
 
-def test_recompute_with_wait_starts_when_the_lock_frees(monkeypatch):
-    """``--wait``: another session (the night's run in another process) holds the lock for
-    a moment; the recompute says it waits, tries again, and rescores once it is free: the
-    rows of a recompute alone."""
+def test_recompute_with_wait_starts_when_the_lock_frees(monkeypatch, tmp_path):
+    """``--wait``: another process (the night's run) holds the lock for a moment; the
+    recompute says it waits, tries again, and rescores once it is free: the rows of a
+    recompute alone. On PostgreSQL another session's advisory lock; on SQLite another
+    process's lock of the lock file, gone with that process."""
     import threading
 
     from django.db import DEFAULT_DB_ALIAS, connections
 
-    if connection.vendor != "postgresql":
-        pytest.skip("an advisory lock of PostgreSQL")
+    from tests.waiting import hold_lock_file
+
     monkeypatch.setattr(pipeline, "WAIT_POLL_SECONDS", 0.1)
     account = AccountFactory()
     ContractFactory(account=account, start_date=dt.date(2024, 1, 1), quantity=4)
-    other = connections.create_connection(DEFAULT_DB_ALIAS)
-    other.inc_thread_sharing()  # closed by the timer's thread
-    with other.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s, %s)", pipeline.RUN_LOCK)
+    if connection.vendor == "postgresql":
+        other = connections.create_connection(DEFAULT_DB_ALIAS)
+        other.inc_thread_sharing()  # closed by the timer's thread
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", pipeline.RUN_LOCK)
+        let_go = other.close
+    elif pipeline.fcntl is None:
+        pytest.skip("no OS file lock here (Windows): the lock covers this process only")
+    else:
+        path = tmp_path / "book.sqlite3.pipeline-lock"
+        monkeypatch.setattr(pipeline, "lock_file", lambda: path)
+        holder = hold_lock_file(path)
+        let_go = holder.kill
     out = StringIO()
 
     class Said(StringIO):  # the command's output; the lock goes once it says it waits
         def write(self, text):
             out.write(text)
             if text.startswith("Waiting: "):
-                threading.Timer(0.3, other.close).start()
+                threading.Timer(0.3, let_go).start()
             return len(text)
 
     call_command(
         "recompute", "--from", "2024-03-18", "--to", D.isoformat(), "--wait", stdout=Said()
     )
+    if connection.vendor != "postgresql":
+        holder.communicate()
     lines = out.getvalue().splitlines()
     assert lines[0] == (
         "Waiting: another pipeline run or health rescore is in progress. Trying again every "

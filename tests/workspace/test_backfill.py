@@ -335,3 +335,47 @@ def test_a_rescore_whose_progress_was_lost_still_gives_up_after_its_tries(admin_
     assert progress["status"] == "failed"
     assert progress["error"].startswith("the pipeline stayed busy for 6 hours")
     assert list(HealthSnapshot.objects.values_list("day", flat=True)) == [yesterday]
+
+
+@pytest.mark.django_db(transaction=True)  # the other thread's connection reads the jobs too
+def test_rescore_run_inline_waits_for_a_run_in_another_process(
+    admin_user, celery_eager, monkeypatch, tmp_path
+):
+    """Embedded: the night's ``run_pipeline`` from cron, another process, holds the lock
+    (SQLite: the OS lock of its file beside the database). The page's rescore, run in the
+    request, waits for it, then rescores once that process is gone."""
+    import threading
+
+    from django.db import connection
+
+    from metrics import pipeline
+    from tests.waiting import hold_lock_file
+
+    if connection.vendor != "sqlite" or pipeline.fcntl is None:
+        pytest.skip("embedded mode's lock file (SQLite, with fcntl)")
+    monkeypatch.setattr(pipeline, "WAIT_POLL_SECONDS", 0.1)
+    path = tmp_path / "book.sqlite3.pipeline-lock"
+    monkeypatch.setattr(pipeline, "lock_file", lambda: path)  # the test database is in memory
+    _busy_book()
+    holder = hold_lock_file(path)
+
+    def end_the_run_once_the_rescore_waits() -> None:
+        try:
+            wait_until(
+                lambda: any(j["status"] == "waiting" for j in services.backfill_recent()),
+                "the rescore to wait",
+                timeout=30,
+            )
+        finally:
+            holder.kill()
+            connection.close()
+
+    thread = threading.Thread(target=end_the_run_once_the_rescore_waits)
+    thread.start()
+    job = services.backfill_start(days=3, user=admin_user)
+    thread.join(10)
+    holder.communicate()
+    progress = services.backfill_progress(job)
+    assert (progress["status"], progress["done"]) == ("done", 3)
+    assert "waiting_since" in progress  # it did wait
+    assert HealthSnapshot.objects.count() == 3

@@ -12,7 +12,12 @@ it", and while a run fanned out to the workers shows life (its health chunks pen
 words naming it and saying when it would count as dead; one that has shown none for
 ``PIPELINE_RUN_STALE_MINUTES`` is superseded, and the output says so. Ctrl-C, or SIGTERM
 while it runs, stops it with one line, the run recorded as failed ("health: interrupted
-(SIGINT)"), exit code 130 (143 for SIGTERM)."""
+(SIGINT)"), exit code 130 (143 for SIGTERM).
+
+It also clears the forms' keys older than two days (``accounts.once.keys_clear``), as
+Celery beat's ``clear_old_form_keys`` does when deployed: embedded mode has no beat, and
+this is the command its cron runs each night. Before the run and outside its steps, so a
+run refused or failed clears them too; twice a day (deployed, by hand) is harmless."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import once as form_once
 from accounts import utc
 from metrics import pipeline
 from metrics.management.arguments import ONCE, day_option, once
@@ -70,6 +76,7 @@ class Command(BaseCommand):
         as_of = day_option(once(as_of, "--as-of/--date"), "--as-of")
         if as_of is not None and (why := utc.incomplete_day_words(as_of)):
             raise CommandError(f"--as-of/--date {why}")
+        cleared = form_once.keys_clear()
         try:
             with _sigterm_interrupts(), pipeline.exclusive() as superseded:
                 for words in superseded:  # a fanned-out run that showed no life for long
@@ -115,3 +122,4 @@ class Command(BaseCommand):
             self.stdout.write(f"  {step['name']}: {details} ({step['seconds']:.2f}s)")
             for twins in step.get("twin_names") or ():  # the health step's: what to do
                 self.stdout.write(f"  warning: {twins}")
+        self.stdout.write(f"Cleared {cleared} form key(s) older than {form_once.KEEP.days} days.")
