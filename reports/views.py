@@ -7,16 +7,16 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from accounts import once
+from accounts import once, utc
 from accounts.models import ChangeRecord, Role
-from accounts.services import changes_recent
+from accounts.services import change_last, changes_recent
 
 from . import catalog, services
 from .forms import DigestForm, NotificationSettingsForm, ScheduledReportForm, TargetForm
@@ -95,7 +95,9 @@ def targets(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require_leader(request)
-    target = get_object_or_404(KpiTarget, pk=pk)
+    target = KpiTarget.objects.filter(pk=pk).first()
+    if target is None:
+        return _target_gone(request, pk)
     locked = services.scope_check(request.user)(target.scope_kind, target.scope_key)
     if request.method == "GET" and request.htmx and locked is None:
         return _owner_picker(request)
@@ -130,6 +132,28 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
         {"form": form, "target": target, "locked": locked},
         status=400 if request.method == "POST" else 200,
     )
+
+
+def _target_gone(request: HttpRequest, pk: int) -> HttpResponse:
+    """A target removed since its page was opened (another admin, another tab): say which,
+    by whom and when, on the targets page, instead of a bare 404. Nothing is written. A
+    number that never was a target is still a 404."""
+    change = change_last(ChangeRecord.Subject.KPI_TARGET, pk)
+    if change is None or change.action != ChangeRecord.Action.REMOVED:
+        raise Http404("no such target")
+    who = f" by {change.by}" if change.by else ""
+    removed = f"{change.name} was removed{who} at {utc.moment_text(change.at)} UTC"
+    if request.method != "POST":
+        messages.info(request, f"{removed}.")
+    elif request.POST.get("action") == "delete":
+        messages.info(request, f"This target was removed already: {removed}.")
+    else:
+        messages.error(
+            request,
+            f"{removed}, after you opened it. Your changes are not saved: "
+            "if it is still wanted, add it again below.",
+        )
+    return redirect("reports:targets")
 
 
 @require_GET

@@ -8,7 +8,7 @@ import html
 
 import pytest
 
-from accounts.models import ChangeRecord
+from accounts.models import ChangeRecord, Role
 from reports.models import KpiTarget, ScheduledReport
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +70,40 @@ def test_a_scheduled_report_removed_is_recorded_and_listed(client, admin_user):
         again.content.decode()
     )
     assert ChangeRecord.objects.count() == 1
+
+
+def test_a_target_removed_since_its_page_was_opened_says_who_removed_it(
+    client, admin_user, target
+):
+    """Two admins on one target's page: one removes it, the other then saves or removes.
+    The second is told which target went, by whom and when (was Django's 404 page);
+    nothing is written, nothing recorded twice."""
+    from reports import services
+
+    from tests.conftest import _user
+
+    client.force_login(_user("bo@example.com", Role.ADMIN, first_name="Bo"))
+    page = f"/targets/{target.pk}/"
+    assert client.get(page).status_code == 200  # Bo's page is open
+    services.target_remove(target=target, by=admin_user)  # Ada removes it meanwhile
+    at = f"{ChangeRecord.objects.get().at:%H:%M} UTC"
+    gone = "NRR ≥ 100.0%, monthly, segment SMB was removed by Ada at "
+
+    saved = client.post(
+        page,
+        {"kpi": "nrr", "direction": "at_least", "value": "95", "cadence": "monthly",
+         "scope_kind": "segment", "scope_key": "SMB"},
+        follow=True,
+    )  # fmt: skip
+    said = html.unescape(saved.content.decode())
+    assert saved.redirect_chain == [("/targets/", 302)]
+    assert gone in said and f"{at}, after you opened it. Your changes are not saved" in said
+    assert not KpiTarget.objects.exists()
+
+    again = client.post(page, {"action": "delete"}, follow=True)
+    assert "This target was removed already: " + gone in html.unescape(again.content.decode())
+    assert ChangeRecord.objects.count() == 1
+
+    # an old link says the same; a number that never was a target is still not found
+    assert gone in html.unescape(client.get(page, follow=True).content.decode())
+    assert client.get(f"/targets/{target.pk + 1}/").status_code == 404
