@@ -4,6 +4,8 @@ the digest's unsubscribe link (no sign-in: a signed token; GET asks, POST unsubs
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -70,6 +72,8 @@ def targets(request: HttpRequest) -> HttpResponse:
         t.scope_text = scopes[(t.scope_kind, t.scope_key)]
         # made before the rule, or by an admin: listed (no figures here), changed by admins
         t.locked = check(t.scope_kind, t.scope_key)
+    # why some rows are read-only for this person, said once above the list, not on each row
+    locked_reasons = Counter(t.locked for t in rows if t.locked)
     have = {t.kpi for t in rows if t.scope_kind == "all"}
     tiers = [
         (cadence, [k for k in catalog.KPIS.values() if k.tier == cadence])
@@ -86,6 +90,7 @@ def targets(request: HttpRequest) -> HttpResponse:
             "texts": {t.pk: services.target_text(t) for t in rows},
             "is_admin": request.user.role == Role.ADMIN,
             "removed": changes_recent(ChangeRecord.Subject.KPI_TARGET, limit=8),
+            "locked_reasons": list(locked_reasons.items()),
         },
         status=400 if request.method == "POST" else 200,
     )

@@ -127,3 +127,39 @@ def test_the_target_owner_picker_follows_the_scope(page, login, shot):
     expect(cleo).to_be_enabled()
     expect(cleo).not_to_contain_text("cannot see it")
     shot(page, "kpi-targets-owner-picker")
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_the_targets_list_fits_a_phone_and_says_once_why_rows_are_read_only(
+    new_page, login, shot, width
+):
+    """Max sees the whole book's targets read-only. Why is said once above the list (it
+    was said on every row, making each four lines tall on a laptop); on a phone the list
+    stacks its columns (it pushed the page to twice the window's width)."""
+    from reports.models import KpiTarget
+
+    KpiTarget.objects.all().delete()
+    for kpi in ("nrr", "grr", "renewal_rate"):
+        KpiTarget.objects.create(kpi=kpi, direction="at_least", value=90, cadence="weekly")
+    page = login(new_page(width=width, height=900), "manager@demo.example")
+    page.goto("/targets/")
+    expect(page.locator("#targets-read-only")).to_have_text(
+        "Read-only for you: only an admin can change 3 of these targets (the whole book is "
+        "for admins; a manager sees their team's accounts only)."
+    )
+    rows = page.locator(".targets-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("View read-only")
+    expect(rows.first).not_to_contain_text("the whole book")
+    sizes = page.evaluate(WIDTHS, ".targets-table td")
+    assert sizes["page"] <= sizes["window"] == width
+    assert sizes["right"] <= width
+    header = page.locator(".targets-table thead")
+    if width == 375:
+        expect(header).to_be_hidden()
+        expect(rows.first.locator("td[data-label=Target]")).to_have_text("≥ 90.0%")
+    else:
+        expect(header).to_be_visible()
+        # one line a row: no cell wraps on a laptop
+        assert rows.first.evaluate("r => r.getBoundingClientRect().height") < 60
+    shot(page, f"kpi-targets-list-{width}")
