@@ -101,7 +101,10 @@ def test_a_save_from_a_page_opened_before_another_admins_change_is_refused(
         "page. Your changes are not saved: reload the page to see their access as it is now, "
         "then make your change again."
     ) in page
-    assert "Saved." not in page and "hx-swap-oob" not in page
+    assert "Saved." not in page
+    # the trail below the table comes too, listing the change the refusal names
+    trail = page[page.index('id="changes"') :]
+    assert 'hx-swap-oob="true"' in trail and "Bea</span> <strong>Cleo" in trail
     csm = User.objects.get(pk=csm.pk)
     assert (csm.role, csm.is_active) == (Role.MANAGER, True)  # Bea's change stands, Ada's not
     assert ChangeRecord.objects.count() == 1
