@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts import once, utc
-from accounts.exports import csv_safe, export_filename
+from accounts.exports import csv_safe, export_filename, figure_cell
 from accounts.models import Account, AccountLifecycle, ChangeRecord, Role, TimelineEntry, User
 from accounts.money import money_exact
 from accounts.services import change_record
@@ -1094,7 +1094,7 @@ def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[
         rows.append(
             [
                 kpi.label,
-                value,
+                figure_cell(value, money=kpi.unit == "money"),
                 "" if kpi.unit == "money" else kpi.unit,
                 settings.CURRENCY if kpi.unit == "money" else "",
                 target_text(target) if target else "",

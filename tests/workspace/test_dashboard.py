@@ -126,6 +126,9 @@ def test_the_tiles_csv_holds_the_figures_the_tiles_show(client, admin_user, kpi_
     # logo churn: Gone Co of the 2 customers at the start (Old, Gone) = 1 / 2 = 50.0%
     assert "50.0%" in tile(page, "Logo churn")
     assert Decimal(rows["Logo churn"][1]) == Decimal("50") and rows["Logo churn"][3:5] == ["%", ""]
+    # NRR: Old Co kept its 1,000 of the 1,300 at the start (Old 1,000 + Gone 300):
+    # 100 × 1000 / 1300 = 76.923076…%, to four places (it was the division's 28 digits)
+    assert rows["NRR"][1] == "76.9231"
 
 
 def test_the_movements_csv_sums_to_the_pages_totals(client, admin_user, kpi_book):
