@@ -109,6 +109,14 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if locked is not None and request.method == "POST":
         raise PermissionDenied(f"only an admin can change a target of this scope: {locked}")
     if request.method == "POST" and request.POST.get("action") == "delete":
+        if request.POST.get("confirm") != "1":  # asked first: the page again, with the question
+            form = TargetForm(instance=target, user=request.user)
+            form.owner_judge()
+            return render(
+                request,
+                "reports/target_edit.html",
+                {"form": form, "target": target, "locked": None, "confirm_remove": True},
+            )
         if services.target_remove(target=target, by=request.user):
             messages.success(request, "Target removed.")
         else:
@@ -274,6 +282,9 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         why = check(report.scope_kind, report.scope_key)
         if why is not None:
             raise PermissionDenied(f"only an admin can remove a report of this scope: {why}")
+        if request.POST.get("confirm") != "1":  # asked first: the page again, with the question
+            form = ScheduledReportForm(user=request.user)
+            return _scheduled_page(request, form, check, confirm_remove=report)
         if services.scheduled_report_remove(report=report, by=request.user):
             messages.success(request, "Scheduled report removed.")
         else:
@@ -295,6 +306,12 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
                 request, f"“{report.name}” was saved already (the form was sent twice): one report."
             )
         return redirect("reports:scheduled")
+    return _scheduled_page(request, form, check)
+
+
+def _scheduled_page(request: HttpRequest, form, check, confirm_remove=None) -> HttpResponse:
+    """The scheduled reports page: its list, the form (refused when sent, then a 400) and,
+    after a Remove, the question whether to remove it (``confirm_remove``, the report)."""
     form.recipients_judge()
     reports = list(ScheduledReport.objects.prefetch_related("recipients"))
     scopes = services.scope_texts(reports)
@@ -309,6 +326,7 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
             "reports": reports,
             "form": form,
             "removed": changes_recent(ChangeRecord.Subject.SCHEDULED_REPORT, limit=8),
+            "confirm_remove": confirm_remove,
         },
-        status=400 if request.method == "POST" else 200,
+        status=400 if request.method == "POST" and confirm_remove is None else 200,
     )

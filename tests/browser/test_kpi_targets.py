@@ -163,3 +163,63 @@ def test_the_targets_list_fits_a_phone_and_says_once_why_rows_are_read_only(
         # one line a row: no cell wraps on a laptop
         assert rows.first.evaluate("r => r.getBoundingClientRect().height") < 60
     shot(page, f"kpi-targets-list-{width}")
+
+
+def test_remove_asks_first_on_a_target_and_on_a_scheduled_report(page, login, shot):
+    """Remove (a target's page, a scheduled report's row) asks before it removes, as the
+    CTA page asks before closing with open steps: a modal question with the focus on its
+    heading; Escape keeps the row and gives the focus back to Remove; confirmed, it goes.
+    All from the keyboard."""
+    from reports.models import KpiTarget, ScheduledReport
+
+    KpiTarget.objects.all().delete()
+    target = KpiTarget.objects.create(kpi="nrr", direction="at_least", value=100, cadence="weekly")
+    report = _scheduled_with_a_skip()
+    login(page, "admin@demo.example")
+
+    page.goto(f"/targets/{target.pk}/")
+    remove = page.get_by_role("button", name="Remove this target…")
+    remove.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    dialog = page.get_by_role("alertdialog", name="Remove this target?")
+    expect(dialog).to_be_visible()
+    assert dialog.evaluate("d => d.matches(':modal')")
+    expect(page.get_by_role("heading", name="Remove this target?")).to_be_focused()
+    shot(page, "kpi-target-remove-question")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(remove).to_be_focused()
+    assert KpiTarget.objects.filter(pk=target.pk).exists()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    expect(page.get_by_role("heading", name="Remove this target?")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Remove target")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Target removed.")).to_be_visible()
+    assert not KpiTarget.objects.filter(pk=target.pk).exists()
+
+    page.goto("/reports/scheduled/")
+    remove = page.get_by_role("button", name="Remove… Team weekly")
+    remove.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    dialog = page.get_by_role("alertdialog", name="Remove this scheduled report?")
+    expect(dialog).to_have_accessible_description(
+        "“Team weekly” is no longer emailed to its 2 recipients."
+    )
+    expect(page.get_by_role("heading", name="Remove this scheduled report?")).to_be_focused()
+    shot(page, "scheduled-report-remove-question")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("link", name="Keep it")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(remove).to_be_focused()
+    assert ScheduledReport.objects.filter(pk=report.pk).exists()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    page.get_by_role("button", name="Remove report").click()
+    expect(page.get_by_text("Scheduled report removed.")).to_be_visible()
+    assert not ScheduledReport.objects.filter(pk=report.pk).exists()

@@ -251,7 +251,10 @@ def test_rows_outside_a_managers_team_are_read_only_for_them(client, manager, ad
     client.force_login(admin_user)
     assert "read-only" not in client.get("/reports/scheduled/").content.decode()
     assert (
-        client.post("/reports/scheduled/", {"action": "delete", "pk": report.pk}).status_code == 302
+        client.post(
+            "/reports/scheduled/", {"action": "delete", "pk": report.pk, "confirm": "1"}
+        ).status_code
+        == 302
     )
 
 
