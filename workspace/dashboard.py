@@ -693,6 +693,7 @@ def drilldown_context(
         "notices": notices,
         "start": start,
         "end": end,
+        "last_day": end - dt.timedelta(days=1),
         "rows": rows,
         "count": count,
         "totals": totals,
