@@ -136,6 +136,10 @@ def test_off_track_list_for_leaders(
     client.force_login(admin_user)
     page = client.get("/targets/off-track/").content.decode()
     assert "1 off track" in page and "95.5%" in page
+    # the targets page's breadcrumb names the page it leads to (the nav's "Targets")
+    targets = client.get("/targets/").content.decode()
+    crumb = '<p class="breadcrumb"><a href="/targets/off-track/">KPIs against targets</a></p>'
+    assert crumb in targets and "<h1>KPIs against targets</h1>" in page
 
 
 def test_off_track_shows_a_manager_only_the_targets_of_their_team(

@@ -41,6 +41,9 @@ def bea(db) -> User:
 
 def test_a_change_is_recorded_and_shown_under_recent_changes(client, admin_user, csm, manager):
     client.force_login(admin_user)
+    # nothing changed yet, on this page or in the Django admin (both are listed)
+    empty = client.get(reverse("workspace:users")).content.decode()
+    assert "No role, manager or sign-in has been changed yet." in empty
     form = {**_row(client, csm), "role": "Manager", "manager": "", "is_active": ""}
     r = client.post(reverse("workspace:user-update", args=[csm.pk]), form, headers=HX)
     assert r.status_code == 200
