@@ -12,8 +12,9 @@ Sheets: UTF-8 with a byte order mark (Excel on Windows reads a file without one 
 local code page, and "Zürich" or "—" come out garbled; LibreOffice and Google Sheets skip
 the mark); days as ISO days (2026-11-22), moments as "2026-11-22 14:05:00" in UTC (a form
 spreadsheets read as a date and time; ISO's "T…+00:00" they keep as text); money as plain
-numbers with a currency column, never "$1.5k"; a KPI's ratio to four decimal places; a header row in words; a file name that
-says what and which days; rows streamed, not built in memory."""
+numbers with a currency column, never "$1.5k"; a KPI's ratio to four decimal places; a
+header row in words; a file name that says what and which days; rows streamed, not built
+in memory."""
 
 from __future__ import annotations
 
