@@ -91,7 +91,6 @@ def test_a_target_removed_since_its_page_was_opened_says_who_removed_it(client, 
     The second is told which target went, by whom and when (was Django's 404 page);
     nothing is written, nothing recorded twice."""
     from reports import services
-
     from tests.conftest import _user
 
     client.force_login(_user("bo@example.com", Role.ADMIN, first_name="Bo"))
