@@ -14,8 +14,9 @@ Sheets: UTF-8 with a byte order mark (Excel on Windows reads a file without one 
 local code page, and "Zürich" or "—" come out garbled; LibreOffice and Google Sheets skip
 the mark); days as ISO days (2026-11-22), moments as "2026-11-22 14:05:00" in UTC (a form
 spreadsheets read as a date and time; ISO's "T…+00:00" they keep as text); money as plain
-numbers with a currency column, never "$1.5k"; a header row in words; a file name that
-says what and which days; rows streamed, not built in memory."""
+numbers with a currency column, never "$1.5k"; a KPI's ratio to four decimal places; a
+header row in words; a file name that says what and which days; rows streamed, not built
+in memory."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import csv
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -46,6 +47,24 @@ def csv_safe(value: Any) -> Any:
     if PLAIN_NUMBER.fullmatch(text):
         return text
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+FIGURE_PLACES = 4  # a percentage to a millionth: more than any KPI's inputs can tell apart
+
+
+def figure_cell(value: Any, *, money: bool) -> Decimal | str:
+    """A KPI figure as a CSV cell: money to the cent (``1441133.17``, not the CLV's
+    ``1441133.168000000000000000000``), other figures to four decimal places without
+    trailing zeros (NRR ``100.0774``, NPS ``20``, not a division's 28 digits, which Excel
+    cuts at 15 anyway). A number, so spreadsheets sum it; empty for no figure."""
+    if value is None or value == "":
+        return ""
+    number = Decimal(str(value))
+    if money:
+        return number.quantize(Decimal("0.01"), ROUND_HALF_UP)
+    text = f"{number.quantize(Decimal(1).scaleb(-FIGURE_PLACES), ROUND_HALF_UP):f}"
+    figure = Decimal(text.rstrip("0").rstrip(".") if "." in text else text)
+    return figure if figure else Decimal(0)  # -0.00001 is 0, not "-0"
 
 
 class _Echo:

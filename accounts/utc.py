@@ -69,6 +69,18 @@ def span_text(first: dt.date, last: dt.date) -> str:
     return f"{day_text(first)} – {day_text(last)}"
 
 
+def period_text(first: dt.date | str, last: dt.date | str) -> str:
+    """A period as people read it, from its first to its last day, both included: "25 Oct
+    to 24 Nov 2026", "1 Dec 2025 to 31 Jan 2026" (the engine's ``end`` is the day after
+    the last: give ``end − 1``). ISO strings are read, as ``day_text`` reads them."""
+    first, last = (
+        dt.date.fromisoformat(d[:10]) if isinstance(d, str) else d for d in (first, last)
+    )
+    if first.year == last.year:
+        return f"{first.day} {first:%b} to {day_text(last)}"
+    return f"{day_text(first)} to {day_text(last)}"
+
+
 def as_of_text(first: dt.date | None, last: dt.date | None, *, today: dt.date) -> str:
     """The data day(s) a page's counts of days run from, as it names them once: "" when
     that is today (or there is no day), "as of 22 Nov 2026", a span "as of 21–22 Nov 2026"

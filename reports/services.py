@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from accounts import once, utc
-from accounts.exports import csv_safe, export_filename
+from accounts.exports import csv_safe, export_filename, figure_cell
 from accounts.models import Account, AccountLifecycle, ChangeRecord, Role, TimelineEntry, User
 from accounts.money import money_exact
 from accounts.services import change_record
@@ -1059,8 +1059,10 @@ def digests_send(*, today: dt.date) -> int:
 def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[list[Any]]:
     """The dashboard view's figures (every KPI with a target, and the dashboard's tiles'
     KPIs) for the report's scope at its KPI snapshot of ``day`` (the latest without one):
-    KPI, value (a number: a negative NPS stays a number), unit, currency (for money),
-    target, status, and the period's first and last day (not the engine's exclusive end)."""
+    KPI, value (a number: a negative NPS stays a number), unit, currency (for money), the
+    target's direction ("at least", "at most") and its number (in the value's unit, so a
+    spreadsheet compares the two), status, and the period's first and last day (not the
+    engine's exclusive end)."""
     qs = KpiSnapshot.objects.filter(scope_kind=report.scope_kind, scope_key=report.scope_key)
     if day is not None:
         qs = qs.filter(day=day)
@@ -1077,6 +1079,7 @@ def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[
             "Value",
             "Unit",
             "Currency",
+            "Target direction",
             "Target",
             "Status",
             "Period first day",
@@ -1094,10 +1097,11 @@ def report_rows(report: ScheduledReport, *, day: dt.date | None = None) -> list[
         rows.append(
             [
                 kpi.label,
-                value,
+                figure_cell(value, money=kpi.unit == "money"),
                 "" if kpi.unit == "money" else kpi.unit,
                 settings.CURRENCY if kpi.unit == "money" else "",
-                target_text(target) if target else "",
+                target.get_direction_display() if target else "",
+                figure_cell(Decimal(target.value), money=kpi.unit == "money") if target else "",
                 state,
                 period.get("start", ""),
                 period.get("as_of") or (snap.day if snap else ""),

@@ -4,19 +4,21 @@ the digest's unsubscribe link (no sign-in: a signed token; GET asks, POST unsubs
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from accounts import once
+from accounts import once, utc
 from accounts.models import ChangeRecord, Role
-from accounts.services import changes_recent
+from accounts.services import change_last, changes_recent
 
 from . import catalog, services
 from .forms import DigestForm, NotificationSettingsForm, ScheduledReportForm, TargetForm
@@ -70,6 +72,8 @@ def targets(request: HttpRequest) -> HttpResponse:
         t.scope_text = scopes[(t.scope_kind, t.scope_key)]
         # made before the rule, or by an admin: listed (no figures here), changed by admins
         t.locked = check(t.scope_kind, t.scope_key)
+    # why some rows are read-only for this person, said once above the list, not on each row
+    locked_reasons = Counter(t.locked for t in rows if t.locked)
     have = {t.kpi for t in rows if t.scope_kind == "all"}
     tiers = [
         (cadence, [k for k in catalog.KPIS.values() if k.tier == cadence])
@@ -86,6 +90,7 @@ def targets(request: HttpRequest) -> HttpResponse:
             "texts": {t.pk: services.target_text(t) for t in rows},
             "is_admin": request.user.role == Role.ADMIN,
             "removed": changes_recent(ChangeRecord.Subject.KPI_TARGET, limit=8),
+            "locked_reasons": list(locked_reasons.items()),
         },
         status=400 if request.method == "POST" else 200,
     )
@@ -95,13 +100,23 @@ def targets(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require_leader(request)
-    target = get_object_or_404(KpiTarget, pk=pk)
+    target = KpiTarget.objects.filter(pk=pk).first()
+    if target is None:
+        return _target_gone(request, pk)
     locked = services.scope_check(request.user)(target.scope_kind, target.scope_key)
     if request.method == "GET" and request.htmx and locked is None:
         return _owner_picker(request)
     if locked is not None and request.method == "POST":
         raise PermissionDenied(f"only an admin can change a target of this scope: {locked}")
     if request.method == "POST" and request.POST.get("action") == "delete":
+        if request.POST.get("confirm") != "1":  # asked first: the page again, with the question
+            form = TargetForm(instance=target, user=request.user)
+            form.owner_judge()
+            return render(
+                request,
+                "reports/target_edit.html",
+                {"form": form, "target": target, "locked": None, "confirm_remove": True},
+            )
         if services.target_remove(target=target, by=request.user):
             messages.success(request, "Target removed.")
         else:
@@ -130,6 +145,28 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
         {"form": form, "target": target, "locked": locked},
         status=400 if request.method == "POST" else 200,
     )
+
+
+def _target_gone(request: HttpRequest, pk: int) -> HttpResponse:
+    """A target removed since its page was opened (another admin, another tab): say which,
+    by whom and when, on the targets page, instead of a bare 404. Nothing is written. A
+    number that never was a target is still a 404."""
+    change = change_last(ChangeRecord.Subject.KPI_TARGET, pk)
+    if change is None or change.action != ChangeRecord.Action.REMOVED:
+        raise Http404("no such target")
+    who = f" by {change.by}" if change.by else ""
+    removed = f"{change.name} was removed{who} at {utc.moment_text(change.at)} UTC"
+    if request.method != "POST":
+        messages.info(request, f"{removed}.")
+    elif request.POST.get("action") == "delete":
+        messages.info(request, f"This target was removed already: {removed}.")
+    else:
+        messages.error(
+            request,
+            f"{removed}, after you opened it. Your changes are not saved: "
+            "if it is still wanted, add it again below.",
+        )
+    return redirect("reports:targets")
 
 
 @require_GET
@@ -245,6 +282,9 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
         why = check(report.scope_kind, report.scope_key)
         if why is not None:
             raise PermissionDenied(f"only an admin can remove a report of this scope: {why}")
+        if request.POST.get("confirm") != "1":  # asked first: the page again, with the question
+            form = ScheduledReportForm(user=request.user)
+            return _scheduled_page(request, form, check, confirm_remove=report)
         if services.scheduled_report_remove(report=report, by=request.user):
             messages.success(request, "Scheduled report removed.")
         else:
@@ -266,6 +306,12 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
                 request, f"“{report.name}” was saved already (the form was sent twice): one report."
             )
         return redirect("reports:scheduled")
+    return _scheduled_page(request, form, check)
+
+
+def _scheduled_page(request: HttpRequest, form, check, confirm_remove=None) -> HttpResponse:
+    """The scheduled reports page: its list, the form (refused when sent, then a 400) and,
+    after a Remove, the question whether to remove it (``confirm_remove``, the report)."""
     form.recipients_judge()
     reports = list(ScheduledReport.objects.prefetch_related("recipients"))
     scopes = services.scope_texts(reports)
@@ -280,6 +326,7 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
             "reports": reports,
             "form": form,
             "removed": changes_recent(ChangeRecord.Subject.SCHEDULED_REPORT, limit=8),
+            "confirm_remove": confirm_remove,
         },
-        status=400 if request.method == "POST" else 200,
+        status=400 if request.method == "POST" and confirm_remove is None else 200,
     )

@@ -16,6 +16,7 @@ from django.utils.http import urlencode
 from django.utils.module_loading import import_string
 
 from accounts import book, utc
+from accounts.exports import figure_cell
 from accounts.models import Account, Role, User
 from accounts.money import count_text, money_exact
 from metrics import kpis
@@ -692,6 +693,7 @@ def drilldown_context(
         "notices": notices,
         "start": start,
         "end": end,
+        "last_day": end - dt.timedelta(days=1),
         "rows": rows,
         "count": count,
         "totals": totals,
@@ -757,14 +759,15 @@ TILES_CSV_HEADER = [
 
 
 def tiles_csv_rows(context: Mapping[str, Any]) -> list[list[Any]]:
-    """The dashboard's tiles as CSV rows: the snapshot's exact figures (a tile's "$1.5k" is
-    1500.00 here), money with the currency in its own column, other units in words."""
+    """The dashboard's tiles as CSV rows: the snapshot's figures (a tile's "$1.5k" is
+    1500.00 here; a ratio to four decimal places: ``figure_cell``), money with the currency
+    in its own column, other units in words."""
     units = {"money": "", "pct": "%", "days": "days"}
     return [
         [
             t["label"],
-            t["exact"],
-            t["previous_exact"],
+            figure_cell(t["exact"], money=t["kind"] == "money"),
+            figure_cell(t["previous_exact"], money=t["kind"] == "money"),
             units.get(t["kind"], t["kind"]) if t["kind"] != "money" else "",
             settings.CURRENCY if t["kind"] == "money" else "",
             context["period_start"],

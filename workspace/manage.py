@@ -653,15 +653,16 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
             "saved": not errors,
         },
     )
-    if errors:
-        return response
-    # the trail below the table gets the change just made
+    # the trail below the table gets the change just made, or, on a refusal, the other
+    # admin's change the refusal names (it said "No role … changed here yet" under it)
     changes = account_services.changes_recent(ChangeRecord.Subject.USER)
     response.content += render(
         request,
         "workspace/manage/users.html#recent-changes",
         {"changes": changes, "oob": True},
     ).content
+    if errors:
+        return response
     return announce(response, f"Saved {person}.")
 
 

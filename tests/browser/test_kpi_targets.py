@@ -127,3 +127,99 @@ def test_the_target_owner_picker_follows_the_scope(page, login, shot):
     expect(cleo).to_be_enabled()
     expect(cleo).not_to_contain_text("cannot see it")
     shot(page, "kpi-targets-owner-picker")
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_the_targets_list_fits_a_phone_and_says_once_why_rows_are_read_only(
+    new_page, login, shot, width
+):
+    """Max sees the whole book's targets read-only. Why is said once above the list (it
+    was said on every row, making each four lines tall on a laptop); on a phone the list
+    stacks its columns (it pushed the page to twice the window's width)."""
+    from reports.models import KpiTarget
+
+    KpiTarget.objects.all().delete()
+    for kpi in ("nrr", "grr", "renewal_rate"):
+        KpiTarget.objects.create(kpi=kpi, direction="at_least", value=90, cadence="weekly")
+    page = login(new_page(width=width, height=900), "manager@demo.example")
+    page.goto("/targets/")
+    expect(page.locator("#targets-read-only")).to_have_text(
+        "Read-only for you: only an admin can change 3 of these targets (the whole book is "
+        "for admins; a manager sees their team's accounts only)."
+    )
+    rows = page.locator(".targets-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("View read-only")
+    expect(rows.first).not_to_contain_text("the whole book")
+    sizes = page.evaluate(WIDTHS, ".targets-table td")
+    assert sizes["page"] <= sizes["window"] == width
+    assert sizes["right"] <= width
+    header = page.locator(".targets-table thead")
+    if width == 375:
+        expect(header).to_be_hidden()
+        expect(rows.first.locator("td[data-label=Target]")).to_have_text("≥ 90.0%")
+    else:
+        expect(header).to_be_visible()
+        # one line a row: no cell wraps on a laptop
+        assert rows.first.evaluate("r => r.getBoundingClientRect().height") < 60
+    shot(page, f"kpi-targets-list-{width}")
+
+
+def test_remove_asks_first_on_a_target_and_on_a_scheduled_report(page, login, shot):
+    """Remove (a target's page, a scheduled report's row) asks before it removes, as the
+    CTA page asks before closing with open steps: a modal question with the focus on its
+    heading; Escape keeps the row and gives the focus back to Remove; confirmed, it goes.
+    All from the keyboard."""
+    from reports.models import KpiTarget, ScheduledReport
+
+    KpiTarget.objects.all().delete()
+    target = KpiTarget.objects.create(kpi="nrr", direction="at_least", value=100, cadence="weekly")
+    report = _scheduled_with_a_skip()
+    login(page, "admin@demo.example")
+
+    page.goto(f"/targets/{target.pk}/")
+    remove = page.get_by_role("button", name="Remove this target…")
+    remove.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    dialog = page.get_by_role("alertdialog", name="Remove this target?")
+    expect(dialog).to_be_visible()
+    assert dialog.evaluate("d => d.matches(':modal')")
+    expect(page.get_by_role("heading", name="Remove this target?")).to_be_focused()
+    shot(page, "kpi-target-remove-question")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(remove).to_be_focused()
+    assert KpiTarget.objects.filter(pk=target.pk).exists()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    expect(page.get_by_role("heading", name="Remove this target?")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Remove target")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Target removed.")).to_be_visible()
+    assert not KpiTarget.objects.filter(pk=target.pk).exists()
+
+    page.goto("/reports/scheduled/")
+    remove = page.get_by_role("button", name="Remove… Team weekly")
+    remove.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    dialog = page.get_by_role("alertdialog", name="Remove this scheduled report?")
+    expect(dialog).to_have_accessible_description(
+        "“Team weekly” is no longer emailed to its 2 recipients."
+    )
+    expect(page.get_by_role("heading", name="Remove this scheduled report?")).to_be_focused()
+    shot(page, "scheduled-report-remove-question")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("link", name="Keep it")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(remove).to_be_focused()
+    assert ScheduledReport.objects.filter(pk=report.pk).exists()
+    page.keyboard.press("Enter")
+    page.wait_for_load_state("load")
+    page.get_by_role("button", name="Remove report").click()
+    expect(page.get_by_text("Scheduled report removed.")).to_be_visible()
+    assert not ScheduledReport.objects.filter(pk=report.pk).exists()

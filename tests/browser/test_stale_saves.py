@@ -36,6 +36,10 @@ def test_users_row_refuses_a_save_over_another_admins_change(page, login, demo_u
         "Your changes are not saved: reload the page to see their access as it is now"
     )
     expect(row.locator("select[name=role]")).to_have_value("Manager")  # the row as saved now
+    # and the trail below lists Bea's change the refusal names (it said none was made)
+    expect(page.locator("#changes li")).to_have_count(1)
+    expect(page.locator("#changes li").first).to_contain_text("Bea")
+    expect(page.locator("#changes li").first).to_contain_text("role CSM → Manager")
     expect(row.locator("input[name=is_active]")).to_be_checked()
     assert User.objects.get(pk=csm.pk).is_active
     # the reason is a row of its own across the table, under the dropdowns: in the name's

@@ -117,3 +117,41 @@ def test_results_page_for_the_csm(new_page, login, shot):
     expect(page.locator(".stats")).to_contain_text("25.0")
     expect(page.get_by_role("cell", name="Support was slow")).to_be_visible()
     shot(page, "survey-results")
+
+
+# the page's width beside the window's, and how far right the given elements reach
+WIDTHS = """(sel) => ({page: document.documentElement.scrollWidth, window: window.innerWidth,
+  right: Math.max(...[...document.querySelectorAll(sel)].map(e => e.getBoundingClientRect().right))})"""
+
+
+def test_the_survey_tables_stack_on_a_phone(new_page, login, shot):
+    """At 375 px the campaigns list and the results' comments were wider than the screen:
+    each row is a block with its labels (``table-stack``), nothing past the window's edge;
+    on a laptop they keep their columns."""
+    from accounts.models import User
+    from surveys import services
+
+    csm = User.objects.get(email="csm1@demo.example")
+    account = AccountFactory(name="Acme Corporation International", owner=csm)
+    campaign = make_campaign("nps", name="Quarterly NPS for the whole customer base")
+    for score, comment in ((10, "Love it"), (3, "Support was slow to answer our tickets")):
+        invitation = make_invitation(campaign, StakeholderFactory(account=account))
+        services.response_record(invitation_id=invitation.pk, score=score, comment=comment)
+    page = login(new_page(width=375, height=800), "admin@demo.example")
+    for url, card, name in (
+        ("/surveys/", "campaigns-title", "surveys-list-375"),
+        (f"/surveys/results/?campaign={campaign.pk}", "comments-title", "survey-results-375"),
+    ):
+        page.goto(url)
+        table = f"section[aria-labelledby={card}] table"
+        expect(page.locator(table)).to_have_count(1)
+        expect(page.locator(f"{table} thead")).to_be_hidden()
+        # the table itself, not only the page: it was as wide as its columns, scrolled
+        sizes = page.evaluate(WIDTHS, f"{table}, {table} td, {table} tbody th")
+        assert sizes["page"] <= sizes["window"] == 375, url
+        assert sizes["right"] <= 375, (url, sizes)
+        shot(page, name)
+    comment = page.locator("#comments-table td[data-label=Comment]", has_text="Support was")
+    expect(comment).to_be_visible()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(page.locator("#comments-table thead")).to_be_visible()

@@ -105,6 +105,10 @@ def test_the_settings_page_shows_and_saves_every_email(client, csm):
     assert "Send me the weekly digest" in page
     for kind in CtaEmailKind:
         assert kind.label in page
+    # where an escalation shows without its email: the CTAs page, named as the nav names it
+    ctas = reverse("playbooks:cta-list")
+    assert f'still shows on the <a href="{ctas}?escalated=me">CTAs</a> page, under' in page
+    assert "notifications here" not in page
     assert 'name="cta_opened" checked' in page.replace('id="id_cta_opened" ', "")
     # the digest on, new CTA emails off, escalations on
     r = client.post(url, {"weekly": "on", "cta_escalated": "on"})

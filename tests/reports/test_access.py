@@ -237,7 +237,7 @@ def test_rows_outside_a_managers_team_are_read_only_for_them(client, manager, ad
     gone = client.post("/reports/scheduled/", {"action": "delete", "pk": report.pk})
     assert gone.status_code == 403 and ScheduledReport.objects.filter(pk=report.pk).exists()
     targets = client.get("/targets/").content.decode()
-    assert "read-only: only an admin can change it" in targets
+    assert "Read-only for you: only an admin can change " in targets
     assert "Add the benchmark defaults" not in targets
     edit = client.get(f"/targets/{book.pk}/")
     assert (
@@ -251,7 +251,10 @@ def test_rows_outside_a_managers_team_are_read_only_for_them(client, manager, ad
     client.force_login(admin_user)
     assert "read-only" not in client.get("/reports/scheduled/").content.decode()
     assert (
-        client.post("/reports/scheduled/", {"action": "delete", "pk": report.pk}).status_code == 302
+        client.post(
+            "/reports/scheduled/", {"action": "delete", "pk": report.pk, "confirm": "1"}
+        ).status_code
+        == 302
     )
 
 

@@ -136,6 +136,10 @@ def test_off_track_list_for_leaders(
     client.force_login(admin_user)
     page = client.get("/targets/off-track/").content.decode()
     assert "1 off track" in page and "95.5%" in page
+    # the targets page's breadcrumb names the page it leads to (the nav's "Targets")
+    targets = client.get("/targets/").content.decode()
+    crumb = '<p class="breadcrumb"><a href="/targets/off-track/">KPIs against targets</a></p>'
+    assert crumb in targets and "<h1>KPIs against targets</h1>" in page
 
 
 def test_off_track_shows_a_manager_only_the_targets_of_their_team(
@@ -250,15 +254,17 @@ def test_scheduled_report_sends_the_dashboard_view_as_csv_once(
     assert content.startswith("\ufeff")  # the BOM the downloads have: Excel reads UTF-8
     rows = {r[0]: r for r in csv.reader(io.StringIO(content.removeprefix("\ufeff")))}
     assert rows["KPI"] == [
-        "KPI", "Value", "Unit", "Currency", "Target", "Status", "Period first day",
-        "Period last day",
+        "KPI", "Value", "Unit", "Currency", "Target direction", "Target", "Status",
+        "Period first day", "Period last day",
     ]  # fmt: skip
-    assert rows["NRR"][1:6] == ["95.5", "%", "", "≥ 100.0%", "off track"]
-    assert rows["GRR"][1:6] == ["92", "%", "", "≥ 90.0%", "on track"]
-    assert rows["Logo churn"][1:6] == ["1.5", "%", "", "", ""]
+    # the target a number in the value's unit (100 %, as NRR's 95.5 %), its direction in
+    # words beside it: a spreadsheet compares them (it was the text "≥ 100.0%")
+    assert rows["NRR"][1:7] == ["95.5", "%", "", "at least", "100", "off track"]
+    assert rows["GRR"][1:7] == ["92", "%", "", "at least", "90", "on track"]
+    assert rows["Logo churn"][1:7] == ["1.5", "%", "", "", "", ""]
     assert rows["MRR"][2:4] == ["", "USD"]  # money: a plain number, the currency beside it
     # the trailing month's first and last day (the snapshot's day), not the exclusive end
-    assert rows["NRR"][6:] == ["2026-10-23", "2026-11-22"]
+    assert rows["NRR"][7:] == ["2026-10-23", "2026-11-22"]
 
 
 def test_csv_cells_are_formula_safe(no_default_targets):

@@ -72,7 +72,10 @@ def test_a_form_sent_again_after_its_report_was_removed_makes_nothing(client, ad
     form = {"name": "W", "scope_kind": "all", "cadence": "weekly", "recipients": [admin_user.pk],
             "form_key": _shown_token(client)}  # fmt: skip
     client.post("/reports/scheduled/", form)
-    client.post("/reports/scheduled/", {"action": "delete", "pk": ScheduledReport.objects.get().pk})
+    client.post(
+        "/reports/scheduled/",
+        {"action": "delete", "pk": ScheduledReport.objects.get().pk, "confirm": "1"},
+    )
     r = client.post("/reports/scheduled/", form, follow=True)
     assert "This form was sent already." in r.content.decode()
     assert not ScheduledReport.objects.exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -220,3 +221,14 @@ def test_checking_which_reports_have_their_figures_is_one_query_for_all(
             ScheduledReport.objects.filter(pk=report.pk).update(waiting_for=WEEK_47_END)
         with django_assert_num_queries(4):
             assert services.scheduled_reports_send(as_of=WEEK_47_END) == 0
+
+
+def test_the_attachments_figures_are_read_as_the_dashboard_prints_them(
+    admin_user, no_default_targets
+):
+    """A ratio the engine divided to 28 digits is four places in the file, a number."""
+    # NRR 100 × 1 301 / 1 300 = 100.076923…%
+    _snapshot(WEEK_47_END, str(Decimal(100) * 1301 / 1300))
+    report = _report(admin_user, made=dt.date(2026, 11, 2))
+    rows = {r[0]: r for r in services.report_rows(report, day=WEEK_47_END)}
+    assert rows["NRR"][1:3] == [Decimal("100.0769"), "%"]

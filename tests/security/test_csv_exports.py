@@ -72,3 +72,19 @@ def test_the_streamed_file_holds_the_neutralised_cells():
         ["Acme", "'=1+1", "-5.00"],
         ["<b>Globex</b>", "fine", "3"],  # CSV is not HTML: markup is data, kept as typed
     ]
+
+
+def test_kpi_figures_are_numbers_a_person_can_read():
+    """Money to the cent; ratios to four places, no trailing zeros; never "-0" or "1E+2"."""
+    from accounts.exports import figure_cell
+
+    # 100 × 1000 / 1300 = 76.923076…; 1 / 27 = 0.037037…, as the engine's Decimal divides
+    assert figure_cell(Decimal(100) * 1000 / 1300, money=False) == Decimal("76.9231")
+    assert str(figure_cell(Decimal(1) / 27 * -100, money=False)) == "-3.7037"
+    assert str(figure_cell("100.0000000001", money=False)) == "100"
+    assert str(figure_cell("-0.00001", money=False)) == "0"
+    assert str(figure_cell(84.76347222222222, money=False)) == "84.7635"  # a float: hours
+    # a CLV of 1,441,133.168 (the engine's 28 digits): to the cent; 1500 keeps its cents
+    assert str(figure_cell("1441133.168000000000000000000", money=True)) == "1441133.17"
+    assert str(figure_cell(1500, money=True)) == "1500.00"
+    assert figure_cell(None, money=True) == "" and figure_cell("", money=False) == ""

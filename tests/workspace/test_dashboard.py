@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import re
 from decimal import Decimal
@@ -90,6 +91,11 @@ def test_drilldown_lists_the_accounts_behind_a_movement(client, admin_user, kpi_
     ]  # fmt: skip
     assert [row[2] for row in lines[1:]] == ["Gone Co"]
     assert lines[1][5:8] == ["churn", "-300.00", "USD"]  # MRR lost: negative, a number
+    # the page says the period as its CSV does: first and last day, both included
+    first, last = lines[1][8:10]
+    page = html.unescape(r.content.decode())
+    assert f"Whole book, {utc.period_text(first, last)}." in page
+    assert "exclusive" not in page
     odd = client.get(reverse("workspace:drilldown"), {"metric": "magic", "day": "nope"})
     assert odd.status_code == 200 and "Unknown number “magic”" in odd.content.decode()
 
@@ -126,6 +132,9 @@ def test_the_tiles_csv_holds_the_figures_the_tiles_show(client, admin_user, kpi_
     # logo churn: Gone Co of the 2 customers at the start (Old, Gone) = 1 / 2 = 50.0%
     assert "50.0%" in tile(page, "Logo churn")
     assert Decimal(rows["Logo churn"][1]) == Decimal("50") and rows["Logo churn"][3:5] == ["%", ""]
+    # NRR: Old Co kept its 1,000 of the 1,300 at the start (Old 1,000 + Gone 300):
+    # 100 × 1000 / 1300 = 76.923076…%, to four places (it was the division's 28 digits)
+    assert rows["NRR"][1] == "76.9231"
 
 
 def test_the_movements_csv_sums_to_the_pages_totals(client, admin_user, kpi_book):
@@ -340,8 +349,9 @@ def test_a_tiles_change_is_toned_by_its_sign_and_idle_only_when_equal():
 
 
 def test_the_period_prints_its_days_in_words(client, csm):
-    """The line under the filters reads "24 Oct 2026 to 24 Nov 2026 (end exclusive)", as
-    every page prints days, not the report's ISO days."""
+    """The line under the filters reads "25 Oct to 24 Nov 2026": its first and last day,
+    both included, as every page prints days (not the report's ISO days, nor the engine's
+    end, the day after, with "(end exclusive)")."""
     from accounts import utc
     from metrics.services import kpi_snapshot_period, kpi_snapshots_record
 
@@ -353,7 +363,9 @@ def test_the_period_prints_its_days_in_words(client, csm):
     start, end = kpi_snapshot_period(day)
     client.force_login(csm)
     text = client.get(reverse("workspace:dashboard")).content.decode()
-    assert f"{utc.day_text(start)} to {utc.day_text(end)} (end exclusive)" in text
+    period = utc.period_text(start, end - dt.timedelta(days=1))
+    assert f"{period}; no snapshot of the month before to compare with." in text
+    assert "exclusive" not in text
 
 
 def test_renewals_due_count_from_the_data_day_and_name_it(client, admin_user, csm):
@@ -692,6 +704,17 @@ def test_the_drilldown_prints_each_movement_signed_to_the_cent(client, admin_use
     text = client.get(reverse("workspace:drilldown"), {"metric": "mrr_end"}).content.decode()
     cells = dict(re.findall(r'<a href="/accounts/\d+/">([^<]+)</a>.*?class="num">([^<]*)<', text))
     assert cells == {"Old Co": "$1,000.00", "New Co": "$500.00"}
+    # the MRR compared is the day after the period's last (metrics.md: the end day)
+    after = utc.day_text(utc.yesterday() + dt.timedelta(days=1))
+    assert f"The accounts paying on {after}, the day after the period's last," in text
+
+
+def test_a_period_is_said_from_its_first_to_its_last_day():
+    from accounts import utc
+
+    assert utc.period_text(dt.date(2026, 10, 25), dt.date(2026, 11, 24)) == "25 Oct to 24 Nov 2026"
+    assert utc.period_text("2025-12-01", "2026-01-31") == "1 Dec 2025 to 31 Jan 2026"
+    assert utc.period_text(dt.date(2026, 11, 1), dt.date(2026, 11, 30)) == "1 Nov to 30 Nov 2026"
 
 
 def test_money_is_written_with_the_installations_currency(settings, client, admin_user):

@@ -41,6 +41,9 @@ def bea(db) -> User:
 
 def test_a_change_is_recorded_and_shown_under_recent_changes(client, admin_user, csm, manager):
     client.force_login(admin_user)
+    # nothing changed yet, on this page or in the Django admin (both are listed)
+    empty = client.get(reverse("workspace:users")).content.decode()
+    assert "No role, manager or sign-in has been changed yet." in empty
     form = {**_row(client, csm), "role": "Manager", "manager": "", "is_active": ""}
     r = client.post(reverse("workspace:user-update", args=[csm.pk]), form, headers=HX)
     assert r.status_code == 200
@@ -101,7 +104,10 @@ def test_a_save_from_a_page_opened_before_another_admins_change_is_refused(
         "page. Your changes are not saved: reload the page to see their access as it is now, "
         "then make your change again."
     ) in page
-    assert "Saved." not in page and "hx-swap-oob" not in page
+    assert "Saved." not in page
+    # the trail below the table comes too, listing the change the refusal names
+    trail = page[page.index('id="changes"') :]
+    assert 'hx-swap-oob="true"' in trail and "Bea</span> <strong>Cleo" in trail
     csm = User.objects.get(pk=csm.pk)
     assert (csm.role, csm.is_active) == (Role.MANAGER, True)  # Bea's change stands, Ada's not
     assert ChangeRecord.objects.count() == 1

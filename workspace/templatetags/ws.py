@@ -52,6 +52,17 @@ def day_text(day) -> str:
 
 
 @register.filter
+def period_text(first, last) -> str:
+    """``{{ first|period_text:last }}``: "25 Oct to 24 Nov 2026", the last day included
+    (``accounts.utc.period_text``); "" when either is missing."""
+    from accounts import utc
+
+    if not first or not last:
+        return ""
+    return utc.period_text(first, last)
+
+
+@register.filter
 def month_text(month) -> str:
     """A month, "Mar 2026", from a day or a key "2026-03" (``accounts.utc.month_text``)."""
     from accounts import utc
