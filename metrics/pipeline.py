@@ -169,6 +169,14 @@ class PipelineError(Exception):
 class PipelineBusy(Exception):
     """Another pipeline run holds the lock (``exclusive``): this one did not start."""
 
+    def holder(self) -> str:
+        """Who holds the lock, without the advice to the one refused ("another pipeline run
+        is in progress (…)"): the words of a caller that waits for it instead."""
+        return str(self).removesuffix(BUSY_ADVICE)
+
+
+BUSY_ADVICE = "; wait for it or stop it"  # the end of a refusal's words (``_busy_words``)
+
 
 class Interrupted(SystemExit):
     """Raised by ``run_pipeline``'s SIGTERM handler while it runs: the run is recorded as
@@ -531,8 +539,8 @@ def _busy_words() -> str:
     "another pipeline run or health rescore is in progress; wait for it or stop it"."""
     run = _running_runs().first()
     if run is None:
-        return "another pipeline run or health rescore is in progress; wait for it or stop it"
-    return f"another pipeline run is in progress ({_run_words(run)}); wait for it or stop it"
+        return f"another pipeline run or health rescore is in progress{BUSY_ADVICE}"
+    return f"another pipeline run is in progress ({_run_words(run)}){BUSY_ADVICE}"
 
 
 def stale_after() -> dt.timedelta:
@@ -748,7 +756,7 @@ def exclusive_when_free(
                 if left <= 0:
                     raise
                 if waiting is not None and not told:
-                    waiting(str(exc).removesuffix("; wait for it or stop it"))
+                    waiting(exc.holder())
                     told = True
                 time.sleep(min(WAIT_POLL_SECONDS, left))
         yield superseded

@@ -473,7 +473,7 @@ def backfill_run(*, job: str, start: dt.date, end: dt.date, inline: bool, tries:
             state.pop("busy", None)
             cache.set(key, state, BACKFILL_TTL)
             return True
-        waiting(str(exc).removesuffix("; wait for it or stop it"))
+        waiting(exc.holder())
         return False
     except Exception as exc:
         state.update({"status": "failed", "error": str(exc)[:300]})
