@@ -85,6 +85,13 @@ def email_enqueue(
     )
 
 
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """The header lines of an email a person can stop: ``url`` is the page that stops it,
+    and ``List-Unsubscribe-Post`` (RFC 8058) lets the mail program's own button stop it with
+    one POST of ``List-Unsubscribe=One-Click`` there, without a session."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
 def email_message(
     *,
     key: str,

@@ -746,6 +746,8 @@ def _cta_email_extras(user_id: int, kind: str) -> tuple[str, dict[str, str]]:
     """The closing lines of a CTA email (why, and how to stop this kind) and its
     List-Unsubscribe headers: the mail program's own button, one POST without a session
     (RFC 8058), turns this kind off and no other."""
+    from outbox import services as outbox
+
     url = absolute_url(
         reverse("playbooks:cta-email-unsubscribe", args=[cta_email_token(user_id, kind)])
     )
@@ -755,11 +757,7 @@ def _cta_email_extras(user_id: int, kind: str) -> tuple[str, dict[str, str]]:
     }[kind]
     settings_url = absolute_url(reverse("reports:notifications"))
     text = f"\n--\n{why}\nStop these emails: {url}\nAll your email settings: {settings_url}\n"
-    headers = {
-        "List-Unsubscribe": f"<{url}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
-    return text, headers
+    return text, outbox.unsubscribe_headers(url)
 
 
 def _actions_enqueue(ctas: Sequence[Cta], playbooks: Mapping[int, Playbook]) -> int:

@@ -1038,11 +1038,7 @@ def digest_send(user: User, *, today: dt.date) -> bool:
         text=text,
         html=html,
         source="digest",
-        # the mail program's own unsubscribe button, one POST without a session (RFC 8058)
-        headers={
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
+        headers=outbox.unsubscribe_headers(unsubscribe),
     )
     return True
 

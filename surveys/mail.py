@@ -104,10 +104,7 @@ def _invitation_fields(invitation, *, reminder: bool) -> dict:
         "source": f"survey-campaign:{invitation.campaign_id}",
         # from the organisation asking, at the product's address: "Acme <cs@acme.example>"
         "from_name": settings.SURVEY_SENDER_NAME,
-        "headers": {
-            "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
+        "headers": outbox.unsubscribe_headers(context["unsubscribe_url"]),
     }
 
 
