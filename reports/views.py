@@ -30,18 +30,17 @@ def _require_leader(request: HttpRequest) -> None:
         raise PermissionDenied("targets and reports are for managers and admins")
 
 
+def _scope_sent(query) -> dict[str, str]:
+    """The scope fields as a form's htmx refresh sends them (a target's, a report's)."""
+    return {name: query.get(name, "") for name in ("scope_kind", "scope_key", "book_owner")}
+
+
 def _owner_picker(request: HttpRequest) -> HttpResponse:
     """The scope changed in a target's form (htmx): the owner's list again, judged for the
     scope as sent (a new target's or one being edited: the page's fields are the truth)."""
-    query = request.GET
     form = TargetForm(
         user=request.user,
-        initial={
-            "scope_kind": query.get("scope_kind", ""),
-            "scope_key": query.get("scope_key", ""),
-            "book_owner": query.get("book_owner", ""),
-            "owner": query.get("owner", ""),
-        },
+        initial={**_scope_sent(request.GET), "owner": request.GET.get("owner", "")},
     )
     form.owner_judge()
     return render(request, "reports/_owner_picker.html", {"form": form})
@@ -260,15 +259,9 @@ def scheduled_reports(request: HttpRequest) -> HttpResponse:
     _require_leader(request)
     if request.method == "GET" and request.htmx:
         # the scope changed in the form: the recipients' list again, judged for it
-        query = request.GET
         form = ScheduledReportForm(
             user=request.user,
-            initial={
-                "scope_kind": query.get("scope_kind", ""),
-                "scope_key": query.get("scope_key", ""),
-                "book_owner": query.get("book_owner", ""),
-                "recipients": query.getlist("recipients"),
-            },
+            initial={**_scope_sent(request.GET), "recipients": request.GET.getlist("recipients")},
         )
         form.recipients_judge()
         return render(request, "reports/scheduled.html#recipients-picker", {"form": form})
