@@ -9,6 +9,19 @@ import datetime as dt
 from . import utc
 
 
+def opened_token(saved_at: dt.datetime) -> str:
+    """What a page keeps of when the thing it shows was saved (its ``updated_at``), in a
+    hidden field sent back with the change (``changed_since``)."""
+    return saved_at.isoformat()
+
+
+def changed_since(opened: str, saved_at: dt.datetime) -> bool:
+    """Whether the thing was saved again after the page that sent ``opened``
+    (``opened_token``) was shown; a page that sent none (a script, a page from before) is
+    not checked."""
+    return bool(opened) and opened != opened_token(saved_at)
+
+
 def stale_words(
     *,
     changed: str,

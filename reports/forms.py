@@ -5,6 +5,7 @@ from types import SimpleNamespace
 from django import forms
 
 from accounts.models import Account, Role, User
+from accounts.stale import opened_token
 
 from . import services
 from .models import KpiTarget, ScheduledReport, ScopeKind
@@ -201,7 +202,7 @@ class TargetForm(ScopeFormMixin, forms.ModelForm):
         self.user = user  # the one saving: their view bounds the scope (None: no check)
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.fields["opened_at"].initial = self.instance.updated_at.isoformat()
+            self.fields["opened_at"].initial = opened_token(self.instance.updated_at)
         self._scope_fields()
         self._scope_start(kwargs.get("initial"))
         owner = self.fields["owner"]

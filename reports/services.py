@@ -30,7 +30,7 @@ from accounts.exports import csv_safe, export_filename, figure_cell
 from accounts.models import Account, AccountLifecycle, ChangeRecord, Role, TimelineEntry, User
 from accounts.money import money_exact
 from accounts.services import change_record
-from accounts.stale import stale_words
+from accounts.stale import changed_since, stale_words
 from config.site import absolute_url
 from metrics import kpis
 from metrics.kpis.common import change_text, percent_text
@@ -105,7 +105,7 @@ def target_save(*, form, user: User) -> KpiTarget:
         same = all(getattr(locked, f) == form.cleaned_data.get(f) for f in fields)
         if same:
             return locked
-        if opened_at and opened_at != locked.updated_at.isoformat():
+        if changed_since(opened_at, locked.updated_at):
             raise ValidationError(
                 stale_words(
                     changed="This target was changed",

@@ -8,6 +8,7 @@ from django import forms
 
 from accounts.api_dates import ApiDateFormField
 from accounts.models import Account, AccountLifecycle, StakeholderRole
+from accounts.stale import opened_token
 
 from .models import Campaign, SurveyKind
 from .strings import strings_problems
@@ -88,7 +89,7 @@ class CampaignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         if not self.is_bound and campaign is not None:
-            self.fields["opened_at"].initial = campaign.updated_at.isoformat()
+            self.fields["opened_at"].initial = opened_token(campaign.updated_at)
         # the segments the accounts have, and any the campaign names already (kept on save)
         names = sorted({*Account.objects.segments(), *(campaign.segments if campaign else [])})
         field = self.fields["segments"]

@@ -39,7 +39,7 @@ from django.utils.module_loading import import_string
 from accounts import once, utc
 from accounts.models import Contract, Stakeholder, Ticket, TimelineEntry
 from accounts.services import account_data_changed, timeline_facts_recorded
-from accounts.stale import stale_words
+from accounts.stale import changed_since, stale_words
 from config.db import prepared_cursor
 
 from . import mail, scoring
@@ -1115,7 +1115,7 @@ def campaign_save(
     survey = locked.survey
     if _campaign_same(locked, data):
         return locked
-    if opened_at and opened_at != locked.updated_at.isoformat():
+    if changed_since(opened_at, locked.updated_at):
         raise ValidationError(
             stale_words(
                 changed="This campaign was changed"
