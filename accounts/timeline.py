@@ -226,13 +226,12 @@ def derived_facts(kind: str, obj) -> list[TimelineEntry]:
 # "1,485.00 USD" where facts now say "$1,485.00". Only where the builders above put an
 # amount: after the title's head for invoices, before " MRR" for contracts (a product name
 # is free text and is left alone).
-_OLD_MONEY = OLD_MONEY
 OLD_MONEY_TITLES = {
-    Kind.INVOICE_ISSUED: re.compile(rf"^(?P<head>Invoice issued: ){_OLD_MONEY}$"),
-    Kind.INVOICE_PAID: re.compile(rf"^(?P<head>Invoice paid: ){_OLD_MONEY}$"),
-    Kind.PAYMENT_FAILED: re.compile(rf"^(?P<head>Payment failed: ){_OLD_MONEY}(?= \()"),
-    Kind.CONTRACT_STARTED: re.compile(rf"(?P<head>, ){_OLD_MONEY}(?= MRR(?:, [\d,]+ seats?)?$)"),
-    Kind.CONTRACT_ENDED: re.compile(rf"(?P<head>, ){_OLD_MONEY}(?= MRR$)"),
+    Kind.INVOICE_ISSUED: re.compile(rf"^(?P<head>Invoice issued: ){OLD_MONEY}$"),
+    Kind.INVOICE_PAID: re.compile(rf"^(?P<head>Invoice paid: ){OLD_MONEY}$"),
+    Kind.PAYMENT_FAILED: re.compile(rf"^(?P<head>Payment failed: ){OLD_MONEY}(?= \()"),
+    Kind.CONTRACT_STARTED: re.compile(rf"(?P<head>, ){OLD_MONEY}(?= MRR(?:, [\d,]+ seats?)?$)"),
+    Kind.CONTRACT_ENDED: re.compile(rf"(?P<head>, ){OLD_MONEY}(?= MRR$)"),
 }
 
 
